@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Entry point of the kmesh-check command: the compiled CLI lives in dist/ (npm run build).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+if (!existsSync(main)) {
+  console.error('kmesh-check: not built yet (dist/cli/main.js missing): run `npm run build` or `bash scripts/setup.sh`');
+  process.exit(2);
+}
+const { run } = await import(main);
+process.exitCode = await run(process.argv);

@@ -1,0 +1,164 @@
+// Addresses in domain terms. Two kinds of address exist in the data path:
+//  - an `IpAddr`: the 16-byte `ip_addr` union kept in maps, written as text. The ABI cannot tell
+//    IPv4 10.0.0.1 from IPv6 a00:1:: (same bytes), so neither can this type: the canonical text is
+//    dotted-quad when bytes 4..15 are zero and RFC 5952 IPv6 text otherwise.
+//  - a socket address (`SockAddr`), whose family is the socket's: dotted-quad on AF_INET,
+//    IPv6 text (v4-mapped written as ::ffff:a.b.c.d) on AF_INET6.
+// Byte encoding lives in bpf/codec; these helpers only parse, format and classify.
+
+export type Family = 'inet' | 'inet6';
+
+/** Canonical text of a 16-byte ip_addr (see above). */
+export type IpAddr = string;
+
+export interface SockAddr {
+  readonly addr: string;
+  /** Host-order port, 0..65535. */
+  readonly port: number;
+}
+
+export class AddressError extends Error {}
+
+function parseIPv4(text: string): number[] | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    out.push(n);
+  }
+  return out;
+}
+
+function parseIPv6(text: string): number[] | null {
+  let head = text;
+  let tailV4: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
+    const v4 = parseIPv4(text.slice(lastColon + 1));
+    if (!v4) return null;
+    tailV4 = v4;
+    head = text.slice(0, lastColon + 1) + '0:0';
+  }
+  const halves = head.split('::');
+  if (halves.length > 2) return null;
+  const groups = (s: string): number[] | null => {
+    if (s === '') return [];
+    const out: number[] = [];
+    for (const g of s.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const left = groups(halves[0] ?? '');
+  const right = halves.length === 2 ? groups(halves[1] ?? '') : [];
+  if (!left || !right) return null;
+  let words: number[];
+  if (halves.length === 2) {
+    const fill = 8 - left.length - right.length;
+    if (fill < 1) return null;
+    words = [...left, ...new Array<number>(fill).fill(0), ...right];
+  } else {
+    words = left;
+  }
+  if (words.length !== 8) return null;
+  const bytes: number[] = [];
+  for (const w of words) bytes.push(w >> 8, w & 0xff);
+  if (tailV4.length) bytes.splice(12, 4, ...tailV4);
+  return bytes;
+}
+
+/** Parses IPv4 or IPv6 text into its bytes (4 or 16). */
+export function parseAddress(text: string): Uint8Array {
+  const b = text.includes(':') ? parseIPv6(text) : parseIPv4(text);
+  if (!b) throw new AddressError(`not an IP address: ${JSON.stringify(text)}`);
+  return Uint8Array.from(b);
+}
+
+export function formatIPv4(b: ArrayLike<number>, offset = 0): string {
+  return `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
+}
+
+/** RFC 5952 text of 16 bytes; v4-mapped addresses as ::ffff:a.b.c.d. */
+export function formatIPv6(b: ArrayLike<number>, offset = 0): string {
+  const bytes = Array.from({ length: 16 }, (_, i) => b[offset + i] ?? 0);
+  if (bytes.slice(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${formatIPv4(bytes, 12)}`;
+  }
+  const words = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  if (bestStart < 0) return hex(words);
+  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
+}
+
+/** The 16 bytes of an ip_addr given as text (IPv4 text fills bytes 0..3). */
+export function ipAddrBytes(addr: IpAddr): Uint8Array {
+  const b = parseAddress(addr);
+  if (b.length === 16) return b;
+  const out = new Uint8Array(16);
+  out.set(b, 0);
+  return out;
+}
+
+/** Canonical ip_addr text of 16 bytes. */
+export function ipAddrFromBytes(b: ArrayLike<number>, offset = 0): IpAddr {
+  for (let i = 4; i < 16; i++) if ((b[offset + i] ?? 0) !== 0) return formatIPv6(b, offset);
+  return formatIPv4(b, offset);
+}
+
+/** Canonical form of any address text as an ip_addr (e.g. "a00:1::" becomes "10.0.0.1"). */
+export function canonicalIpAddr(text: string): IpAddr {
+  return ipAddrFromBytes(ipAddrBytes(text));
+}
+
+/** An ip_addr is IPv4 when bytes 4..15 are zero (docs/interpretation.md, item 1). */
+export function isIPv4Form(addr: IpAddr): boolean {
+  return !addr.includes(':');
+}
+
+export function isAllZero(addr: IpAddr): boolean {
+  return ipAddrBytes(addr).every((x) => x === 0);
+}
+
+/** For AF_INET6 socket text: the IPv4 address inside ::ffff:a.b.c.d, or null. */
+export function v4MappedInner(sockText: string): string | null {
+  if (!sockText.includes(':')) return null;
+  const b = parseAddress(sockText);
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return formatIPv4(b, 12);
+  return null;
+}
+
+export function v4Mapped(ipv4: string): string {
+  return `::ffff:${ipv4}`;
+}
+
+/** Canonical socket-address text for a family (normalises IPv6 spelling). */
+export function canonicalSockText(family: Family, text: string): string {
+  const b = parseAddress(text);
+  if (family === 'inet') {
+    if (b.length !== 4) throw new AddressError(`an AF_INET socket address must be IPv4: ${text}`);
+    return formatIPv4(b);
+  }
+  if (b.length !== 16) throw new AddressError(`an AF_INET6 socket address must be IPv6 text: ${text}`);
+  return formatIPv6(b);
+}
+
+export function sockAddrEquals(a: SockAddr, b: SockAddr): boolean {
+  return a.addr === b.addr && a.port === b.port;
+}
+
+export function formatSockAddr(family: Family, s: SockAddr): string {
+  return family === 'inet6' ? `[${s.addr}]:${s.port}` : `${s.addr}:${s.port}`;
+}

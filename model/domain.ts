@@ -1,0 +1,144 @@
+// The vocabulary every layer shares: map states, operations on sockets, and what can be observed
+// of them. Plain JSON-friendly data (arrays, not Maps) so that cases can be saved, replayed,
+// diffed and frozen by immer. No bytes here: encoding to the ABI happens in bpf/codec.
+
+import type { Family, IpAddr, SockAddr } from './address.js';
+
+export type { Family, IpAddr, SockAddr } from './address.js';
+
+export const PRIO_GROUPS = 7;
+export const PORT_SLOTS = 10;
+export const SERVICES_PER_BACKEND = 10;
+/** Backend uid reserved for the DNS proxy. */
+export const DNS_PROXY_UID = 0;
+export const DNS_PORT = 53;
+/** The kernel's MAX_TAIL_CALL_CNT: at most this many tail calls, so at most 34 passes. */
+export const TAIL_CALL_LIMIT = 33;
+
+export const LbPolicy = { random: 0, strict: 1, failover: 2 } as const;
+export type KnownLbPolicy = (typeof LbPolicy)[keyof typeof LbPolicy];
+
+export const ControlPort = { enrol: 929, withdraw: 930 } as const;
+export const CONTROL_ADDR = { inet: '0.0.0.2', inet6: '::2' } as const;
+
+/** (wp_addr, waypoint_port) as stored; configured only when port != 0 and addr is not all zero. */
+export interface Waypoint {
+  readonly addr: IpAddr;
+  /** Host-order port; 0 means no waypoint. */
+  readonly port: number;
+}
+
+export const NO_WAYPOINT: Waypoint = { addr: '0.0.0.0', port: 0 };
+
+/** km_frontend: a service VIP or pod IP -> a service id or, for direct pod access, a backend uid. */
+export interface Frontend {
+  readonly addr: IpAddr;
+  readonly upstreamId: number;
+}
+
+/** km_service. Arrays have exactly PRIO_GROUPS and PORT_SLOTS entries; ports in host order. */
+export interface Service {
+  readonly id: number;
+  readonly endpointCounts: readonly number[];
+  /** 0 random, 1 strict, 2 failover; any other value is kept as is (raw states). */
+  readonly lbPolicy: number;
+  readonly servicePorts: readonly number[];
+  readonly targetPorts: readonly number[];
+  readonly waypoint: Waypoint;
+}
+
+/** km_endpoint: (service, priority group, 1-based index) -> backend uid. */
+export interface Endpoint {
+  readonly serviceId: number;
+  readonly prio: number;
+  readonly index: number;
+  readonly backendUid: number;
+}
+
+/** km_backend. `services` has at most SERVICES_PER_BACKEND ids (service_count is its length). */
+export interface Backend {
+  readonly uid: number;
+  readonly addr: IpAddr;
+  readonly services: readonly number[];
+  readonly waypoint: Waypoint;
+}
+
+/** The routing maps' contents, one entry per key. */
+export interface MapState {
+  readonly frontends: readonly Frontend[];
+  readonly services: readonly Service[];
+  readonly endpoints: readonly Endpoint[];
+  readonly backends: readonly Backend[];
+}
+
+export const EMPTY_STATE: MapState = { frontends: [], services: [], endpoints: [], backends: [] };
+
+/** Whether a state is one the control plane could have written (section 5) or arbitrary. */
+export type StateKind = 'consistent' | 'raw';
+
+export type Protocol = 'tcp' | 'udp';
+export type SocketId = number;
+
+/**
+ * One step of a case. Control connects (enrolment) are ordinary connects to CONTROL_ADDR.
+ * `apply` replaces the routing maps with a new state (executors apply it as a diff).
+ */
+export type Operation =
+  | { readonly op: 'socket'; readonly sock: SocketId; readonly family: Family; readonly protocol: Protocol }
+  | { readonly op: 'connect'; readonly sock: SocketId; readonly dest: SockAddr }
+  | { readonly op: 'send'; readonly sock: SocketId; readonly messages: number }
+  | { readonly op: 'close'; readonly sock: SocketId }
+  | { readonly op: 'apply'; readonly state: MapState };
+
+/** A complete, replayable input: the maps, whether the namespace starts enrolled, the steps. */
+export interface Case {
+  readonly state: MapState;
+  readonly kind: StateKind;
+  readonly enrolled: boolean;
+  readonly ops: readonly Operation[];
+}
+
+/** What the checker reads back from km_sockstorage (docs/interpretation.md, item 10). */
+export interface StorageView {
+  readonly viaWaypoint: boolean;
+  readonly hasSetIp: boolean;
+  readonly hasEncoded: boolean;
+  /** The recorded original destination, in the socket's family; null while has_set_ip is 0. */
+  readonly original: SockAddr | null;
+}
+
+/** The original-destination TLV as parsed from the start of a stream. */
+export interface Tlv {
+  /** 'inet' for the 16-byte form (length 6), 'inet6' for the 28-byte form (length 18). */
+  readonly form: Family;
+  readonly original: SockAddr;
+}
+
+/** What a listener at the peer has received on this connection so far. */
+export interface StreamView {
+  /** The prefix found at the start, or null when the stream starts with the payload. */
+  readonly tlv: Tlv | null;
+  /** True when the bytes after the prefix are exactly the payload sent so far. */
+  readonly payloadIntact: boolean;
+  /** Hex of everything received, for reports. */
+  readonly hex: string;
+}
+
+/** What one operation let us see of the socket it touched. */
+export interface Observation {
+  readonly op: Operation['op'];
+  readonly sock: SocketId | null;
+  /** connect: where the socket is connected to, or null when the connect failed. */
+  readonly peer?: SockAddr | null;
+  /** connect: errno name of a failed connect (e.g. ECONNREFUSED), else null. */
+  readonly error?: string | null;
+  readonly storage?: StorageView | null;
+  readonly inSockhash?: boolean;
+  /** send: the stream as the peer saw it after this send. */
+  readonly stream?: StreamView | null;
+}
+
+/** Payload of message `seq` (0-based) on socket `sock`: the same bytes in every executor. */
+export function payloadFor(sock: SocketId, seq: number): Uint8Array {
+  return new TextEncoder().encode(`kmesh-check s${sock} m${seq};`);
+}

@@ -1,0 +1,111 @@
+// Counterexamples printed for a person: map tables with addresses as addresses and ports in host
+// order, the operations, the invariant that broke, what was allowed against what was observed.
+
+import { formatSockAddr, type Family } from '../model/address.js';
+import type { Case, MapState, Observation, Operation, Waypoint } from '../model/domain.js';
+
+export function policyName(p: number): string {
+  return ['random', 'strict', 'failover'][p] ?? `unknown(${p})`;
+}
+
+function waypointText(w: Waypoint): string {
+  if (w.port === 0 && /^(0\.0\.0\.0|::)$/.test(w.addr)) return '-';
+  return `${w.addr.includes(':') ? `[${w.addr}]` : w.addr}:${w.port}`;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+export function formatState(s: MapState): string[] {
+  const out: string[] = [];
+  if (s.frontends.length) {
+    out.push('km_frontend', ...table(['address', 'upstream id'], s.frontends.map((f) => [f.addr, String(f.upstreamId)])));
+  }
+  if (s.services.length) {
+    out.push('km_service', ...table(
+      ['id', 'policy', 'endpoints per prio', 'ports (service->target)', 'waypoint'],
+      s.services.map((v) => [
+        String(v.id),
+        policyName(v.lbPolicy),
+        v.endpointCounts.join(','),
+        v.servicePorts.map((p, i) => (p || v.targetPorts[i] ? `${p}->${v.targetPorts[i]}` : '')).filter(Boolean).join(' ') || '-',
+        waypointText(v.waypoint),
+      ]),
+    ));
+  }
+  if (s.endpoints.length) {
+    out.push('km_endpoint', ...table(
+      ['service', 'prio', 'index', 'backend uid'],
+      s.endpoints.map((e) => [String(e.serviceId), String(e.prio), String(e.index), String(e.backendUid)]),
+    ));
+  }
+  if (s.backends.length) {
+    out.push('km_backend', ...table(
+      ['uid', 'address', 'services', 'waypoint'],
+      s.backends.map((b) => [String(b.uid), b.addr, b.services.join(',') || '-', waypointText(b.waypoint)]),
+    ));
+  }
+  if (!out.length) out.push('(all routing maps empty)');
+  return out;
+}
+
+export function formatOperation(op: Operation, families: Map<number, Family>): string {
+  switch (op.op) {
+    case 'socket':
+      return `socket s${op.sock} = ${op.family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${op.protocol.toUpperCase()}`;
+    case 'connect':
+      return `connect s${op.sock} -> ${formatSockAddr(families.get(op.sock) ?? 'inet', op.dest)}`;
+    case 'send':
+      return `send s${op.sock} x${op.messages}`;
+    case 'close':
+      return `close s${op.sock}`;
+    case 'apply':
+      return `apply new map state (${op.state.frontends.length} frontends, ${op.state.services.length} services, ${op.state.endpoints.length} endpoints, ${op.state.backends.length} backends)`;
+  }
+}
+
+export function socketFamilies(ops: readonly Operation[]): Map<number, Family> {
+  const m = new Map<number, Family>();
+  for (const op of ops) if (op.op === 'socket') m.set(op.sock, op.family);
+  return m;
+}
+
+export function formatObservation(o: Observation, family: Family = 'inet'): string {
+  const parts: string[] = [];
+  if (o.op === 'connect') {
+    parts.push(o.peer ? `peer ${formatSockAddr(family, o.peer)}` : `error ${o.error ?? '?'}`);
+  }
+  if (o.storage !== undefined) {
+    const s = o.storage;
+    parts.push(
+      s === null
+        ? 'no storage'
+        : `storage{via_waypoint=${+s.viaWaypoint} has_set_ip=${+s.hasSetIp} has_encoded=${+s.hasEncoded}` +
+            `${s.original ? ` original=${formatSockAddr(family, s.original)}` : ''}}`,
+    );
+  }
+  if (o.inSockhash !== undefined) parts.push(o.inSockhash ? 'in km_socket' : 'not in km_socket');
+  if (o.stream !== undefined) {
+    const st = o.stream;
+    parts.push(
+      st === null
+        ? 'nothing received'
+        : `received ${st.tlv ? `TLV(${st.tlv.form}, ${formatSockAddr(st.tlv.form, st.tlv.original)}) + ` : ''}` +
+            `${st.payloadIntact ? 'payload intact' : 'payload NOT intact'} [${st.hex}]`,
+    );
+  }
+  return parts.join(', ');
+}
+
+export function formatCase(c: Case): string[] {
+  const families = socketFamilies(c.ops);
+  return [
+    `state: ${c.kind === 'consistent' ? 'control-plane-consistent' : 'raw (a robustness finding)'}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'}`,
+    ...formatState(c.state),
+    'operations',
+    ...c.ops.map((op, i) => `  ${i + 1}. ${formatOperation(op, families)}`),
+  ];
+}

@@ -1,0 +1,558 @@
+// The worker's hot loop: runs cases on real sockets against the attached data path and reads back
+// what can be observed. Runs inside the private namespace and the harness cgroup. Every buffer
+// handed to C is allocated once; a case costs its map diff, its syscalls and its observations.
+
+import type { Backend, Case, Family, MapState, Observation, Operation, Service, SockAddr, SocketId, StorageView, StreamView } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, payloadFor } from '../../model/domain.js';
+import type { Environment } from '../../model/environment.js';
+import { ROUTING_MAPS, STRUCTS, type MapName, type RoutingMapName } from '../codec/abi.js';
+import { StateTracker, toHex } from '../codec/state.js';
+import { storageView } from '../codec/structs.js';
+import { parseTlv } from '../codec/tlv.js';
+import { KmeshCheckError } from '../errors.js';
+import { libbpf } from './libbpf.js';
+import {
+  AF_INET,
+  AF_INET6,
+  E,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  POLLIN,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_LINGER,
+  SO_REUSEADDR,
+  errno,
+  errnoName,
+  libc,
+} from './libc.js';
+import type { LoadedDataPath } from './loader.js';
+import { SOCKADDR_MAX, readSockaddr, sockaddrKey, writeSockaddr } from './sockaddr.js';
+import type { ConnectCtx, TestRunProgram, TestRunResult } from './protocol.js';
+import { testRunSyscall } from './testrun.js';
+
+interface SockRec {
+  readonly id: SocketId;
+  readonly fd: number;
+  readonly family: Family;
+  readonly protocol: 'tcp' | 'udp';
+  /** Accepted server side of this connection, or -1. */
+  server: number;
+  /** Messages sent so far (the next payload's seq). */
+  sent: number;
+  expected: Buffer;
+  received: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+const LISTEN_BACKLOG = 4096;
+const MAX_LISTENERS = 4000;
+/** How long a send waits for its bytes to reach the listener (loopback delivers at once). */
+const STREAM_WAIT_MS = 200;
+
+export class Harness {
+  private readonly maps: ReadonlyMap<MapName, number>;
+  private readonly closed: ReadonlySet<number>;
+  private readonly tracker = new StateTracker();
+  /** Whether the namespace is enrolled; 'unknown' after a case made its own control connects. */
+  enrolment: boolean | 'unknown' = false;
+  private readonly listeners = new Map<number, number>();
+  private readonly pending = new Map<string, number>();
+  private readonly socks = new Map<SocketId, SockRec>();
+  /** Services, backends and op lists whose ports have listeners (forgotten when any is dropped). */
+  private ensured = new WeakSet<object>();
+  private drops = 0;
+
+  // Buffers handed to C, allocated once.
+  private readonly addr = new Uint8Array(SOCKADDR_MAX);
+  private readonly peer = new Uint8Array(SOCKADDR_MAX);
+  private readonly local = new Uint8Array(SOCKADDR_MAX);
+  private readonly acceptAddr = new Uint8Array(SOCKADDR_MAX);
+  private readonly len = new Uint32Array(1);
+  private readonly fdKey = new Int32Array(1);
+  private readonly fdKeyBytes = new Uint8Array(this.fdKey.buffer);
+  private readonly storageValue = new Uint8Array(STRUCTS.sock_storage_data.size);
+  private readonly tuple = new Uint8Array(STRUCTS.bpf_sock_tuple.size);
+  private readonly nextTuple = new Uint8Array(STRUCTS.bpf_sock_tuple.size);
+  private readonly prevTuple = new Uint8Array(STRUCTS.bpf_sock_tuple.size);
+  private readonly recvBuf = new Uint8Array(64 * 1024);
+  private readonly pollFd = new Uint8Array(8);
+  private readonly one = new Int32Array([1]);
+  private readonly zero = new Int32Array([0]);
+  private readonly linger = new Int32Array([1, 0]);
+
+  constructor(
+    private readonly dp: LoadedDataPath,
+    private readonly env: Environment,
+  ) {
+    this.maps = dp.maps;
+    this.closed = new Set(env.closedPorts);
+  }
+
+  // ---- maps ------------------------------------------------------------------------------------
+
+  private mapFd(name: MapName): number {
+    const fd = this.maps.get(name);
+    if (fd === undefined) throw new KmeshCheckError('worker', `map ${name} is not loaded`);
+    return fd;
+  }
+
+  /** Makes the routing maps hold `next`, writing only what differs from what they hold. */
+  applyState(next: MapState): void {
+    this.tracker.apply(next, this.writeChange);
+  }
+
+  private readonly writeChange = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
+    const fd = this.mapFd(name);
+    if (value === null) {
+      const rc = libbpf.mapDelete(fd, key);
+      if (rc < 0 && -rc !== E.ENOENT) throw new KmeshCheckError('worker', `deleting from ${name} failed (${errnoName(rc)})`);
+      return;
+    }
+    const rc = libbpf.mapUpdate(fd, key, value, 0);
+    if (rc < 0) throw new KmeshCheckError('worker', `writing ${name} failed (${errnoName(rc)}): is the map full?`);
+  };
+
+  /** Deletes every entry of the routing maps, whatever wrote it. */
+  resetMaps(): void {
+    for (const name of ROUTING_MAPS) {
+      const fd = this.mapFd(name);
+      const size = name === 'km_frontend' ? 16 : name === 'km_endpoint' ? 12 : 4;
+      const key = new Uint8Array(size);
+      while (libbpf.mapNextKey(fd, null, key) === 0) {
+        if (libbpf.mapDelete(fd, key) < 0) break;
+      }
+    }
+    this.tracker.reset();
+  }
+
+  /** km_manage keys (hex), for diagnostics and tests. */
+  manageKeys(): string[] {
+    const fd = this.mapFd('km_manage');
+    const out: string[] = [];
+    const key = new Uint8Array(16);
+    const next = new Uint8Array(16);
+    let rc = libbpf.mapNextKey(fd, null, next);
+    while (rc === 0) {
+      out.push(toHex(next));
+      key.set(next);
+      rc = libbpf.mapNextKey(fd, key, next);
+    }
+    return out;
+  }
+
+  // ---- listeners -------------------------------------------------------------------------------
+
+  /** Opens a listener on `port` unless it has one; `keep` are ports the current case needs. */
+  private ensureListener(port: number, keep?: ReadonlySet<number>): void {
+    if (this.closed.has(port) || this.listeners.has(port)) return;
+    if (this.listeners.size >= MAX_LISTENERS) this.dropListeners(keep);
+    const fd = libc.socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new KmeshCheckError('worker', `listener socket failed (${errnoName(errno())})`);
+    libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, this.zero, 4);
+    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, this.one, 4);
+    // Accepted sockets inherit SO_LINGER {1,0}: closing them sends RST and leaves no TIME_WAIT.
+    libc.setsockopt(fd, SOL_SOCKET, SO_LINGER, this.linger, 8);
+    const n = writeSockaddr(this.addr, 'inet6', { addr: '::', port });
+    if (libc.bind(fd, this.addr, n) < 0 || libc.listen(fd, LISTEN_BACKLOG) < 0) {
+      const err = errnoName(errno());
+      libc.close(fd);
+      throw new KmeshCheckError('worker', `cannot listen on [::]:${port} (${err})`);
+    }
+    this.listeners.set(port, fd);
+  }
+
+  private dropListeners(keep?: ReadonlySet<number>): void {
+    // Oldest first (Map keeps insertion order); a later case reopens what it needs.
+    this.drops++;
+    this.ensured = new WeakSet<object>();
+    let n = this.listeners.size - MAX_LISTENERS / 2;
+    for (const [port, fd] of this.listeners) {
+      if (n <= 0) break;
+      if (keep?.has(port)) continue;
+      n--;
+      this.drainListener(fd);
+      libc.close(fd);
+      this.listeners.delete(port);
+    }
+  }
+
+  private portsOf(state: MapState, into: Set<number>): void {
+    for (const s of state.services) {
+      for (const p of s.servicePorts) into.add(p);
+      for (const p of s.targetPorts) into.add(p);
+      into.add(s.waypoint.port);
+    }
+    for (const b of state.backends) into.add(b.waypoint.port);
+  }
+
+  /**
+   * Opens listeners on every port a case mentions. Entities and operation lists are shared
+   * between the cases of a batch: each one is looked at once while its listeners stay open.
+   */
+  private openListeners(c: Case): void {
+    const st = c.state;
+    const fresh: Array<Service | Backend | readonly Operation[]> = [];
+    for (const s of st.services) if (!this.ensured.has(s)) fresh.push(s);
+    for (const b of st.backends) if (!this.ensured.has(b)) fresh.push(b);
+    if (!this.ensured.has(c.ops)) fresh.push(c.ops);
+    if (fresh.length === 0) return;
+    const ports = new Set<number>();
+    for (const x of fresh) {
+      if (Array.isArray(x)) {
+        for (const op of x as readonly Operation[]) {
+          if (op.op === 'connect') ports.add(op.dest.port);
+          else if (op.op === 'apply') this.portsOf(op.state, ports);
+        }
+      } else if ('servicePorts' in x) {
+        for (const p of x.servicePorts) ports.add(p);
+        for (const p of x.targetPorts) ports.add(p);
+        ports.add(x.waypoint.port);
+      } else {
+        ports.add((x as Backend).waypoint.port);
+      }
+    }
+    const dropsBefore = this.drops;
+    for (const p of ports) this.ensureListener(p, ports);
+    if (this.drops === dropsBefore) for (const x of fresh) this.ensured.add(x);
+  }
+
+  /**
+   * Accepts from a listener until the connection of `want` (a sockaddrKey) comes out or the queue
+   * is empty; connections of other clients wait in `pending`. Returns the accepted fd or -1.
+   */
+  private acceptFrom(lfd: number, want: string | null): number {
+    for (;;) {
+      this.len[0] = SOCKADDR_MAX;
+      const fd = libc.accept4(lfd, this.acceptAddr, this.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return -1;
+      const key = sockaddrKey(this.acceptAddr);
+      if (key === want) return fd;
+      const old = this.pending.get(key);
+      if (old !== undefined) libc.close(old);
+      this.pending.set(key, fd);
+    }
+  }
+
+  private drainListener(lfd: number): void {
+    this.acceptFrom(lfd, null);
+  }
+
+  // ---- enrolment -------------------------------------------------------------------------------
+
+  /**
+   * Enrols (929) or withdraws (930) the namespace the real way: control connects, whose local IP
+   * sockops records. One per family from the pod addresses, and one bound to 127.0.0.1: the
+   * kernel turns a connect to 0.0.0.0 into 127.0.0.1 -> 127.0.0.1 whatever the routes say, so
+   * that local IP must be enrolled too for every harness socket to count as the pod's.
+   */
+  setEnrolment(want: boolean): void {
+    const port = want ? ControlPort.enrol : ControlPort.withdraw;
+    for (const [family, bindTo] of [['inet', null], ['inet', '127.0.0.1'], ['inet6', null]] as const) {
+      const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (bindTo !== null) {
+        const b = writeSockaddr(this.addr, family, { addr: bindTo, port: 0 });
+        if (libc.bind(fd, this.addr, b) < 0) {
+          const err = errnoName(errno());
+          libc.close(fd);
+          throw new KmeshCheckError('environment', `cannot bind a control socket to ${bindTo} (${err})`);
+        }
+      }
+      const n = writeSockaddr(this.addr, family, { addr: CONTROL_ADDR[family], port });
+      const rc = libc.connect(fd, this.addr, n);
+      const err = rc < 0 ? errno() : 0;
+      libc.close(fd);
+      // No listener on the control ports: the SYN goes out (TCP_CONNECT_CB runs) and is refused.
+      if (rc === 0 || err !== 111) {
+        throw new KmeshCheckError('environment', `control connect to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`);
+      }
+    }
+    this.enrolment = want;
+  }
+
+  // ---- cases -----------------------------------------------------------------------------------
+
+  /** Runs cases in order; `offset` numbers them in error messages (their index in the whole run). */
+  runCases(cases: readonly Case[], offset = 0): Observation[][] {
+    const out: Observation[][] = [];
+    for (let i = 0; i < cases.length; i++) {
+      try {
+        out.push(this.runCase(cases[i]!));
+      } catch (e) {
+        this.closeAll();
+        this.enrolment = 'unknown';
+        // A failed write may have left the maps between two states: start the next batch clean.
+        try {
+          this.resetMaps();
+        } catch {
+          // reported through the original error
+        }
+        if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + i}: ${e.message}`);
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  runCase(c: Case): Observation[] {
+    this.applyState(c.state);
+    if (this.enrolment !== c.enrolled) this.setEnrolment(c.enrolled);
+    this.openListeners(c);
+    const obs: Observation[] = [];
+    for (const op of c.ops) obs.push(this.runOp(op));
+    this.closeAll();
+    return obs;
+  }
+
+  private rec(id: SocketId, op: string): SockRec {
+    const r = this.socks.get(id);
+    if (!r) throw new KmeshCheckError('codec', `${op} on socket ${id}, which no earlier 'socket' operation created`);
+    return r;
+  }
+
+  private runOp(op: Operation): Observation {
+    switch (op.op) {
+      case 'socket':
+        return this.opSocket(op.sock, op.family, op.protocol);
+      case 'connect':
+        return this.opConnect(this.rec(op.sock, 'connect'), op.dest);
+      case 'send':
+        return this.opSend(this.rec(op.sock, 'send'), op.messages);
+      case 'close': {
+        const r = this.rec(op.sock, 'close');
+        this.closeSock(r);
+        this.socks.delete(op.sock);
+        return { op: 'close', sock: op.sock };
+      }
+      case 'apply':
+        this.applyState(op.state);
+        this.openListeners({ state: op.state, kind: 'raw', enrolled: false, ops: [] });
+        return { op: 'apply', sock: null };
+      default:
+        throw new KmeshCheckError('codec', `unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
+    }
+  }
+
+  private opSocket(id: SocketId, family: Family, protocol: 'tcp' | 'udp'): Observation {
+    if (this.socks.has(id)) throw new KmeshCheckError('codec', `socket ${id} is created twice in one case`);
+    const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new KmeshCheckError('worker', `socket() failed (${errnoName(errno())})`);
+    this.socks.set(id, { id, fd, family, protocol, server: -1, sent: 0, expected: EMPTY, received: EMPTY });
+    return { op: 'socket', sock: id };
+  }
+
+  private opConnect(r: SockRec, dest: SockAddr): Observation {
+    const n = writeSockaddr(this.addr, r.family, dest);
+    const rc = libc.connect(r.fd, this.addr, n);
+    const error = rc < 0 ? errnoName(errno()) : null;
+    // A case's own control connect changes enrolment in ways we do not track: re-enrol next case.
+    if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
+    let peer: SockAddr | null = null;
+    let inSockhash = false;
+    this.len[0] = SOCKADDR_MAX;
+    const connected = libc.getpeername(r.fd, this.peer, this.len) === 0;
+    if (connected) {
+      if (rc === 0) {
+        const p = readSockaddr(this.peer);
+        peer = { addr: p.addr, port: p.port };
+      }
+      if (r.protocol === 'tcp') {
+        this.len[0] = SOCKADDR_MAX;
+        libc.getsockname(r.fd, this.local, this.len);
+        if (r.server < 0) this.matchServer(r);
+        inSockhash = this.lookupSockhash(r.family);
+      }
+    }
+    return { op: 'connect', sock: r.id, peer, error, storage: this.lookupStorage(r), inSockhash };
+  }
+
+  /** Finds the accepted server side of a just-connected client (its address is in `local`). */
+  private matchServer(r: SockRec): void {
+    const key = sockaddrKey(this.local);
+    const fd = this.pending.get(key);
+    if (fd !== undefined) {
+      this.pending.delete(key);
+      r.server = fd;
+      return;
+    }
+    const lfd = this.listeners.get(((this.peer[2] ?? 0) << 8) | (this.peer[3] ?? 0));
+    if (lfd !== undefined) r.server = this.acceptFrom(lfd, key);
+  }
+
+  private lookupSockhash(family: Family): boolean {
+    const t = this.tuple;
+    const l = this.local;
+    const p = this.peer;
+    t.fill(0);
+    if (family === 'inet') {
+      for (let i = 0; i < 4; i++) {
+        t[i] = l[4 + i]!;
+        t[4 + i] = p[4 + i]!;
+      }
+      t[8] = l[2]!;
+      t[9] = l[3]!;
+      t[10] = p[2]!;
+      t[11] = p[3]!;
+    } else {
+      for (let i = 0; i < 16; i++) {
+        t[i] = l[8 + i]!;
+        t[16 + i] = p[8 + i]!;
+      }
+      t[32] = l[2]!;
+      t[33] = l[3]!;
+      t[34] = p[2]!;
+      t[35] = p[3]!;
+    }
+    // A sockhash lookup from userspace answers ENOSPC for any key when the value is not a u64
+    // (the kernel checks value_size first), so walk the keys: the map holds only live sockets.
+    const fd = this.mapFd('km_socket');
+    let rc = libbpf.mapNextKey(fd, null, this.nextTuple);
+    while (rc === 0) {
+      if (sameBytes(this.nextTuple, t)) return true;
+      this.prevTuple.set(this.nextTuple);
+      rc = libbpf.mapNextKey(fd, this.prevTuple, this.nextTuple);
+    }
+    return false;
+  }
+
+  private lookupStorage(r: SockRec): StorageView | null {
+    this.fdKey[0] = r.fd;
+    const rc = libbpf.mapLookup(this.mapFd('km_sockstorage'), this.fdKeyBytes, this.storageValue);
+    if (rc < 0) {
+      if (-rc === E.ENOENT) return null;
+      throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+    }
+    return storageView(this.storageValue, r.family);
+  }
+
+  private opSend(r: SockRec, messages: number): Observation {
+    const parts: Buffer[] = [r.expected];
+    for (let i = 0; i < messages; i++) {
+      const payload = payloadFor(r.id, r.sent++);
+      libc.send(r.fd, payload, payload.length, MSG_NOSIGNAL);
+      parts.push(Buffer.from(payload));
+    }
+    r.expected = Buffer.concat(parts);
+    const stream = r.protocol === 'tcp' && r.server >= 0 ? this.readStream(r) : null;
+    return { op: 'send', sock: r.id, stream, storage: this.lookupStorage(r) };
+  }
+
+  private recvAll(r: SockRec): void {
+    for (;;) {
+      const n = libc.recv(r.server, this.recvBuf, this.recvBuf.length, MSG_DONTWAIT);
+      if (n <= 0) return;
+      r.received = Buffer.concat([r.received, Buffer.from(this.recvBuf.subarray(0, n))]);
+    }
+  }
+
+  /** Bytes a complete stream must hold: the payload, plus a prefix when one has started. */
+  private wanted(r: SockRec): number {
+    const b = r.received;
+    if (b.length >= 5 && b[0] === 0x01 && b[1] === 0 && b[2] === 0 && b[3] === 0) {
+      if (b[4] === 6) return r.expected.length + 16;
+      if (b[4] === 18) return r.expected.length + 28;
+    }
+    return r.expected.length;
+  }
+
+  private readStream(r: SockRec): StreamView {
+    this.recvAll(r);
+    const deadline = Date.now() + STREAM_WAIT_MS;
+    while (r.received.length < this.wanted(r)) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      this.pollFd.fill(0);
+      new DataView(this.pollFd.buffer).setInt32(0, r.server, true);
+      new DataView(this.pollFd.buffer).setInt16(4, POLLIN, true);
+      libc.poll(this.pollFd, 1, Math.min(left, 20));
+      this.recvAll(r);
+    }
+    const got = r.received;
+    const parsed = parseTlv(got);
+    const rest = parsed ? got.subarray(parsed.size) : got;
+    return { tlv: parsed ? parsed.tlv : null, payloadIntact: rest.equals(r.expected), hex: toHex(got) };
+  }
+
+  private closeSock(r: SockRec): void {
+    // Server first: its RST (inherited SO_LINGER {1,0}) closes the client, so neither side
+    // keeps TIME_WAIT and ephemeral ports do not run out.
+    if (r.server >= 0) libc.close(r.server);
+    else if (r.protocol === 'tcp') libc.setsockopt(r.fd, SOL_SOCKET, SO_LINGER, this.linger, 8);
+    r.server = -1;
+    libc.close(r.fd);
+  }
+
+  private closeAll(): void {
+    for (const r of this.socks.values()) this.closeSock(r);
+    this.socks.clear();
+    for (const fd of this.pending.values()) libc.close(fd);
+    this.pending.clear();
+  }
+
+  // ---- test-run --------------------------------------------------------------------------------
+
+  /**
+   * BPF_PROG_TEST_RUN first; on ENOTSUPP (cgroup_sock_addr on 6.18) connect4/6 run for real:
+   * a socket of the context's family and protocol connects to its destination, and ctxOut
+   * carries the peer it reached. A program verdict of 0 would make the connect fail with EPERM.
+   */
+  testRun(program: TestRunProgram, ctx: ConnectCtx): TestRunResult {
+    const role = program === 'cgroup_connect4_prog' ? 'connect4' : program === 'cgroup_connect6_prog' ? 'connect6' : program === 'sockops_prog' ? 'sockops' : 'sendmsg';
+    const tried = testRunSyscall(this.dp.progs[role], role, ctx);
+    if (tried.ok) return { retval: tried.retval, via: 'test-run', ctxOut: { peer: tried.peer, error: null } };
+    if (tried.errno !== E.ENOTSUPP && tried.errno !== E.EOPNOTSUPP && tried.errno !== E.EINVAL) {
+      throw new KmeshCheckError('worker', `BPF_PROG_TEST_RUN of ${program} failed (${errnoName(tried.errno)})`);
+    }
+    if (role !== 'connect4' && role !== 'connect6') {
+      throw new KmeshCheckError('unsupported', `${program} cannot run standalone on this kernel (BPF_PROG_TEST_RUN: ${errnoName(tried.errno)}): run it through a case (connect, send)`);
+    }
+    if ((role === 'connect4') !== (ctx.family === 'inet')) {
+      throw new KmeshCheckError('codec', `${program} runs on ${role === 'connect4' ? 'AF_INET' : 'AF_INET6'} sockets; the context says ${ctx.family}`);
+    }
+    this.ensureListener(ctx.dest.port);
+    const id = -1;
+    this.opSocket(id, ctx.family, ctx.protocol);
+    const r = this.socks.get(id)!;
+    const o = this.opConnect(r, ctx.dest);
+    this.closeAll();
+    const error = o.error ?? null;
+    return { retval: error === 'EPERM' ? 0 : 1, via: 'socket', ctxOut: { peer: o.peer ?? null, error } };
+  }
+
+  /** Checks that sockets get the pod address as their local IP (the design's premise). */
+  checkLocalAddresses(samples: ReadonlyArray<{ family: Family; dest: string; local: string }>): void {
+    for (const s of samples) {
+      const fd = libc.socket(s.family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      const n = writeSockaddr(this.addr, s.family, { addr: s.dest, port: 9 });
+      const rc = libc.connect(fd, this.addr, n);
+      this.len[0] = SOCKADDR_MAX;
+      libc.getsockname(fd, this.local, this.len);
+      libc.close(fd);
+      const got = readSockaddr(this.local).addr;
+      if (rc < 0 || got !== s.local) {
+        throw new KmeshCheckError('environment', `a socket to ${s.dest} gets local address ${rc < 0 ? errnoName(errno()) : got}, expected ${s.local}: the namespace routes are not as designed`);
+      }
+    }
+  }
+
+  close(): void {
+    this.closeAll();
+    for (const fd of this.listeners.values()) libc.close(fd);
+    this.listeners.clear();
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,171 @@
+// Parent <-> worker messages: a 4-byte little-endian length, then that many bytes of JSON. One
+// request at a time; a batch of cases crosses the pipe once each way.
+
+import type { Case, MapState, Observation, Operation } from '../../model/domain.js';
+import type { Environment } from '../../model/environment.js';
+import type { ObjectPaths } from '../../model/executor.js';
+import type { KmeshCheckErrorCode } from '../errors.js';
+
+export interface ConnectCtx {
+  readonly family: 'inet' | 'inet6';
+  readonly protocol: 'tcp' | 'udp';
+  /** The destination the program sees in user_ip4/user_ip6 and user_port. */
+  readonly dest: { readonly addr: string; readonly port: number };
+}
+
+export type TestRunProgram = 'cgroup_connect4_prog' | 'cgroup_connect6_prog' | 'sockops_prog' | 'sendmsg_prog';
+
+export interface TestRunResult {
+  readonly retval: number;
+  /** How the result was obtained: the BPF_PROG_TEST_RUN syscall, or a real socket operation. */
+  readonly via: 'test-run' | 'socket';
+  /** connect4/6 run for real: the peer the socket reached, or the errno name of the connect. */
+  readonly ctxOut: { readonly peer: { addr: string; port: number } | null; readonly error: string | null };
+}
+
+export interface WorkerInfo {
+  readonly pid: number;
+  readonly cgroup: string;
+  readonly progIds: readonly number[];
+  readonly linkIds: readonly number[];
+  readonly mapIds: Readonly<Record<string, number>>;
+  readonly enrolment: boolean | 'unknown';
+  readonly listeners: number;
+  readonly swept: readonly string[];
+  /** km_manage keys as hex (netns cookies and pod IPs). */
+  readonly manage: readonly string[];
+  /** Milliseconds the worker spent parsing requests, handling them and writing replies. */
+  readonly timing: { readonly parse: number; readonly handle: number; readonly reply: number };
+}
+
+export interface BenchResult {
+  readonly cases: number;
+  readonly seconds: number;
+}
+
+/**
+ * A batch of cases with every map entity and every operation list written once: cases refer to
+ * them by index. Consecutive cases mostly share entities, so the worker parses little JSON and
+ * encodes each distinct entity once.
+ */
+export interface PackedCases {
+  readonly entities: readonly unknown[];
+  readonly opLists: ReadonlyArray<readonly Operation[]>;
+  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index]. */
+  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number]>;
+}
+
+export function packCases(cases: readonly Case[]): PackedCases {
+  const entities: unknown[] = [];
+  const byObject = new Map<unknown, number>();
+  const byText = new Map<string, number>();
+  const intern = (x: unknown): number => {
+    let i = byObject.get(x);
+    if (i !== undefined) return i;
+    const text = JSON.stringify(x);
+    i = byText.get(text);
+    if (i === undefined) {
+      i = entities.length;
+      entities.push(x);
+      byText.set(text, i);
+    }
+    byObject.set(x, i);
+    return i;
+  };
+  const opLists: Array<readonly Operation[]> = [];
+  const opsByObject = new Map<unknown, number>();
+  const opsByText = new Map<string, number>();
+  const internOps = (ops: readonly Operation[]): number => {
+    let i = opsByObject.get(ops);
+    if (i !== undefined) return i;
+    const text = JSON.stringify(ops);
+    i = opsByText.get(text);
+    if (i === undefined) {
+      i = opLists.length;
+      opLists.push(ops);
+      opsByText.set(text, i);
+    }
+    opsByObject.set(ops, i);
+    return i;
+  };
+  return {
+    entities,
+    opLists,
+    cases: cases.map((c) => [
+      c.state.frontends.map(intern),
+      c.state.services.map(intern),
+      c.state.endpoints.map(intern),
+      c.state.backends.map(intern),
+      c.kind === 'raw' ? 1 : 0,
+      c.enrolled ? 1 : 0,
+      internOps(c.ops),
+    ]),
+  };
+}
+
+export function unpackCases(p: PackedCases): Case[] {
+  const e = p.entities;
+  return p.cases.map(([f, s, en, b, kind, enrolled, ops]) => ({
+    state: {
+      frontends: f.map((i) => e[i]),
+      services: s.map((i) => e[i]),
+      endpoints: en.map((i) => e[i]),
+      backends: b.map((i) => e[i]),
+    } as unknown as MapState,
+    kind: kind ? 'raw' : 'consistent',
+    enrolled: enrolled === 1,
+    ops: p.opLists[ops] ?? [],
+  }));
+}
+
+export type Request =
+  | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment }
+  | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
+  | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
+  | { readonly type: 'info' }
+  | { readonly type: 'baseline'; readonly binary: string; readonly iterations: number }
+  | { readonly type: 'close' };
+
+export type Response =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly error: { readonly code: KmeshCheckErrorCode; readonly message: string } };
+
+export type RunResult = Observation[][];
+
+export function frame(message: unknown): Buffer {
+  const text = JSON.stringify(message);
+  const n = Buffer.byteLength(text, 'utf8');
+  const out = Buffer.allocUnsafe(4 + n);
+  out.writeUInt32LE(n, 0);
+  out.write(text, 4, 'utf8');
+  return out;
+}
+
+/** Accumulates chunks and yields complete messages (each byte is copied once). */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  push(chunk: Buffer): unknown[] {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    const out: unknown[] = [];
+    for (;;) {
+      if (this.size < 4) break;
+      if (this.chunks[0]!.length < 4) this.flatten();
+      const n = this.chunks[0]!.readUInt32LE(0);
+      if (this.size < 4 + n) break;
+      this.flatten();
+      const buf = this.chunks[0]!;
+      out.push(JSON.parse(buf.toString('utf8', 4, 4 + n)));
+      const rest = buf.subarray(4 + n);
+      this.chunks = rest.length ? [rest] : [];
+      this.size = rest.length;
+    }
+    return out;
+  }
+
+  private flatten(): void {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+  }
+}

@@ -1,0 +1,204 @@
+// The harness process, started by the executor as `unshare -n node dist/bpf/kernel/worker.js`.
+// It builds the namespace, makes and joins its own cgroup, loads and attaches the data path, then
+// answers length-prefixed JSON requests on stdin/stdout. It cleans up on `close`, when stdin
+// closes (the parent died), on SIGINT and SIGTERM; after a SIGKILL only an empty cgroup dir can
+// remain, which the parent or the next start removes.
+
+import { closeSync, openSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { isIPv4Form } from '../../model/address.js';
+import type { Environment } from '../../model/environment.js';
+import { KmeshCheckError, isKmeshCheckError } from '../errors.js';
+import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
+import { Harness } from './harness.js';
+import { libbpf } from './libbpf.js';
+import { loadDataPath, type LoadedDataPath } from './loader.js';
+import { setupNamespace } from './netns.js';
+import { FrameReader, frame, unpackCases, type Request, type WorkerInfo } from './protocol.js';
+
+// stdout carries the protocol: nothing else may write there.
+console.log = console.error;
+console.info = console.error;
+
+interface Session {
+  root: string;
+  cgroup: string;
+  cgroupFd: number;
+  dp: LoadedDataPath | null;
+  harness: Harness | null;
+  swept: string[];
+}
+
+let session: Session | null = null;
+let cleaned = false;
+
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  const s = session;
+  if (!s) return;
+  try {
+    s.harness?.close();
+  } catch {
+    // keep going: the rest must still be released
+  }
+  try {
+    s.dp?.close();
+  } catch {
+    // idem
+  }
+  try {
+    closeSync(s.cgroupFd);
+  } catch {
+    // idem
+  }
+  try {
+    removeCgroup(s.root, s.cgroup);
+  } catch (e) {
+    process.stderr.write(`kmesh-check worker: ${(e as Error).message}\n`);
+  }
+}
+
+function objectInfoIds(fd: number): number {
+  // struct bpf_prog_info / bpf_link_info / bpf_map_info: u32 type, u32 id (maps: type, id too).
+  const info = new Uint8Array(256);
+  const len = new Uint32Array([info.length]);
+  if (libbpf.objGetInfoByFd(fd, info, len) < 0) return -1;
+  return new DataView(info.buffer).getUint32(4, true);
+}
+
+function mapId(fd: number): number {
+  // struct bpf_map_info: u32 type, u32 id.
+  return objectInfoIds(fd);
+}
+
+function progId(fd: number): number {
+  // struct bpf_prog_info: u32 type, u32 id.
+  return objectInfoIds(fd);
+}
+
+function linkId(fd: number): number {
+  // struct bpf_link_info: u32 type, u32 id.
+  return objectInfoIds(fd);
+}
+
+function init(objects: { connect: string; sockops: string; sendmsg: string }, env: Environment): unknown {
+  setupNamespace(env);
+  const root = findCgroup2Mount();
+  const swept = sweepStaleCgroups(root);
+  const cgroup = createAndJoinCgroup(root);
+  const cgroupFd = openSync(cgroup, 'r');
+  session = { root, cgroup, cgroupFd, dp: null, harness: null, swept };
+  const dp = loadDataPath(objects, cgroupFd);
+  session.dp = dp;
+  const harness = new Harness(dp, env);
+  session.harness = harness;
+  const samples = [
+    ...env.localPrefixes.map((p) => p.split('/')[0] ?? ''),
+  ]
+    .filter((a) => a !== '0.0.0.0' && a !== '::')
+    .map((a) => {
+      const v4 = isIPv4Form(a);
+      // AnyIP ranges: the first address of the prefix (a prefix's base address like 10.0.0.0 is fine on lo).
+      return { family: v4 ? ('inet' as const) : ('inet6' as const), dest: a, local: v4 ? env.podAddress.inet : env.podAddress.inet6 };
+    });
+  harness.checkLocalAddresses(samples);
+  return info();
+}
+
+function info(): WorkerInfo {
+  const s = session;
+  if (!s || !s.dp || !s.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+  const mapIds: Record<string, number> = {};
+  for (const [name, fd] of s.dp.maps) mapIds[name] = mapId(fd);
+  return {
+    pid: process.pid,
+    cgroup: s.cgroup,
+    progIds: Object.values(s.dp.progs).map(progId),
+    linkIds: s.dp.links.map(linkId),
+    mapIds,
+    enrolment: s.harness.enrolment,
+    listeners: s.harness.listenerCount,
+    swept: s.swept,
+    manage: s.harness.manageKeys(),
+    timing: { ...timing },
+  };
+}
+
+function baseline(binary: string, iterations: number): unknown {
+  const s = session;
+  if (!s || !s.dp || !s.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+  if (s.harness.enrolment !== true) s.harness.setEnrolment(true);
+  const fds = (['km_frontend', 'km_service', 'km_endpoint', 'km_backend', 'km_sockstorage', 'km_socket'] as const).map((m) => s.dp!.maps.get(m)!);
+  // Inherits this netns and cgroup; the maps arrive as fds 3..8.
+  const r = spawnSync(binary, [String(iterations)], { stdio: ['ignore', 'pipe', 'pipe', ...fds], encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new KmeshCheckError('worker', `baseline ${binary} failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').at(-1)}`);
+  // The baseline wrote its own map entries: empty the routing maps so that they hold what we think.
+  s.harness.resetMaps();
+  return JSON.parse(r.stdout);
+}
+
+function handle(req: Request): unknown {
+  switch (req.type) {
+    case 'init':
+      return init(req.objects, req.environment);
+    case 'run':
+      if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+      return session.harness.runCases(unpackCases(req.batch), req.offset);
+    case 'testRun':
+      if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+      return session.harness.testRun(req.program, req.ctx);
+    case 'info':
+      return info();
+    case 'baseline':
+      return baseline(req.binary, req.iterations);
+    case 'close':
+      cleanup();
+      return { closed: true };
+    default:
+      throw new KmeshCheckError('worker', `unknown request ${JSON.stringify((req as { type: unknown }).type)}`);
+  }
+}
+
+function reply(message: unknown): void {
+  process.stdout.write(frame(message));
+}
+
+/** Where the worker's time goes, in ms (reported by `info`; the bench reads it). */
+const timing = { parse: 0, handle: 0, reply: 0 };
+const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
+
+const reader = new FrameReader();
+process.stdin.on('data', (chunk: Buffer) => {
+  const t0 = process.hrtime.bigint();
+  const msgs = reader.push(chunk);
+  timing.parse += ms(t0);
+  for (const msg of msgs) {
+    const req = msg as Request;
+    try {
+      const t1 = process.hrtime.bigint();
+      const result = handle(req);
+      timing.handle += ms(t1);
+      const t2 = process.hrtime.bigint();
+      reply({ ok: true, result });
+      timing.reply += ms(t2);
+    } catch (e) {
+      const err = isKmeshCheckError(e) ? e : new KmeshCheckError('worker', `internal error: ${(e as Error).stack ?? String(e)}`);
+      reply({ ok: false, error: { code: err.code, message: err.message } });
+    }
+    if (req.type === 'close') {
+      process.exit(0);
+    }
+  }
+});
+process.stdin.on('end', () => {
+  cleanup();
+  process.exit(0);
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(0);
+  });
+}
+process.on('exit', cleanup);

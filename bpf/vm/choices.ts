@@ -1,0 +1,174 @@
+// Nondeterminism as choice points. Programs ask for randomness (bpf_get_prandom_u32) and, when
+// enabled, helpers may fail (storage creation, message growth, map updates); a ChoiceSource
+// answers. Running a case under a depth-first oracle, again and again with the next untried
+// answer, enumerates every combination: the VM's outcome set is exact, not sampled.
+
+export type FailurePoint = 'storage-create' | 'push-data' | 'map-update';
+export const FAILURE_POINTS: readonly FailurePoint[] = ['storage-create', 'push-data', 'map-update'];
+
+export interface ChoiceSource {
+  /** The next bpf_get_prandom_u32() value (u32). */
+  prandom(): number;
+  /** Whether this call of a fallible helper fails. */
+  fail(point: FailurePoint): boolean;
+}
+
+/** One answer given during a run. */
+export interface Choice {
+  readonly point: 'prandom' | FailurePoint;
+  /** The prandom value, or 1 for "the helper failed" and 0 for "it succeeded". */
+  readonly value: number;
+}
+
+/** Deterministic answers for single runs: a seeded xorshift stream for prandom, helpers never fail. */
+export class SeededChoices implements ChoiceSource {
+  private state: number;
+  constructor(seed = 1) {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+  reseed(seed: number): void {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+  prandom(): number {
+    let x = this.state;
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    this.state = x;
+    return x;
+  }
+  fail(): boolean {
+    return false;
+  }
+}
+
+/** Replays a fixed list of answers (e.g. a recorded path), then answers 0 / "succeed". */
+export class ScriptedChoices implements ChoiceSource {
+  private i = 0;
+  readonly given: Choice[] = [];
+  constructor(private readonly script: readonly Choice[]) {}
+  prandom(): number {
+    const c = this.script[this.i++];
+    if (c && c.point !== 'prandom') throw new Error(`choice ${this.i - 1}: the script says ${c.point}, the program asked for prandom`);
+    const value = c?.value ?? 0;
+    this.given.push({ point: 'prandom', value });
+    return value >>> 0;
+  }
+  fail(point: FailurePoint): boolean {
+    const c = this.script[this.i];
+    if (c && c.point === point) {
+      this.i++;
+      this.given.push(c);
+      return c.value !== 0;
+    }
+    return false;
+  }
+}
+
+export interface ExploreOptions {
+  /** Values bpf_get_prandom_u32 may return; each is one branch. */
+  readonly prandomDomain: readonly number[];
+  /** Helpers whose failure is a branch too (default none). */
+  readonly failures?: readonly FailurePoint[];
+  /** Upper bound on runs; exceeding it is an error naming the bound. */
+  readonly maxRuns?: number;
+}
+
+interface Taken {
+  readonly point: Choice['point'];
+  readonly size: number;
+  readonly index: number;
+  readonly value: number;
+}
+
+class DepthFirstOracle implements ChoiceSource {
+  readonly taken: Taken[] = [];
+  constructor(
+    private readonly prefix: readonly number[],
+    private readonly opts: ExploreOptions,
+    private readonly failures: ReadonlySet<FailurePoint>,
+  ) {}
+  private next(point: Choice['point'], size: number, valueAt: (i: number) => number): number {
+    const pos = this.taken.length;
+    const index = pos < this.prefix.length ? (this.prefix[pos] as number) : 0;
+    const value = valueAt(index);
+    this.taken.push({ point, size, index, value });
+    return value;
+  }
+  prandom(): number {
+    const d = this.opts.prandomDomain;
+    return this.next('prandom', d.length, (i) => (d[i] as number) >>> 0);
+  }
+  fail(point: FailurePoint): boolean {
+    if (!this.failures.has(point)) return false;
+    return this.next(point, 2, (i) => i) === 1;
+  }
+}
+
+/** Runs `run` once per combination of answers, depth first; returns each path with its result. */
+export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptions): Array<{ choices: Choice[]; result: T }> {
+  if (opts.prandomDomain.length === 0) throw new Error('explore: the prandom domain is empty; give at least one value');
+  const failures = new Set(opts.failures ?? []);
+  const maxRuns = opts.maxRuns ?? 100_000;
+  const out: Array<{ choices: Choice[]; result: T }> = [];
+  let prefix: number[] = [];
+  for (;;) {
+    if (out.length >= maxRuns) throw new Error(`explore: more than ${maxRuns} paths; narrow the prandom domain or raise maxRuns`);
+    const oracle = new DepthFirstOracle(prefix, opts, failures);
+    const result = run(oracle);
+    const taken = oracle.taken;
+    for (let i = 0; i < Math.min(prefix.length, taken.length); i++) {
+      if (taken[i]?.index !== prefix[i]) throw new Error('explore: the run is not deterministic (its choices changed on replay)');
+    }
+    out.push({ choices: taken.map((t) => ({ point: t.point, value: t.value })), result });
+    let i = taken.length - 1;
+    while (i >= 0 && (taken[i] as Taken).index + 1 >= (taken[i] as Taken).size) i--;
+    if (i < 0) return out;
+    prefix = taken.slice(0, i).map((t) => t.index);
+    prefix.push((taken[i] as Taken).index + 1);
+  }
+}
+
+/** Shape of a map state, as far as the default prandom domain needs it. */
+interface LbState {
+  readonly services: readonly { readonly id: number; readonly endpointCounts: readonly number[] }[];
+  readonly endpoints: readonly { readonly serviceId: number; readonly prio: number; readonly index: number }[];
+}
+
+/**
+ * The prandom values that give every distinct load-balancing pick of a case, for data paths that
+ * pick `index = prandom % count + 1` (kmesh-dataplane.md 3.7). For each service and priority
+ * group with count c, the indices that matter are the endpoint indices present in 1..c and one
+ * absent index in 1..c (all absent ones fail alike); index i comes from the value i - 1 < c. The
+ * union of those values serves every draw (a value meant for another group still lands on some
+ * index of this one), so the outcome set is exact and the domain stays small for raw states too.
+ */
+export function lbDomain(c: { readonly state: LbState; readonly ops: readonly unknown[] }): number[] {
+  const states: LbState[] = [c.state];
+  for (const op of c.ops) {
+    const o = op as { op?: string; state?: LbState };
+    if (o.op === 'apply' && o.state) states.push(o.state);
+  }
+  const values = new Set<number>([0]);
+  for (const s of states) {
+    const present = new Map<string, Set<number>>();
+    for (const e of s.endpoints) {
+      const key = `${e.serviceId}/${e.prio}`;
+      let set = present.get(key);
+      if (!set) present.set(key, (set = new Set<number>()));
+      set.add(e.index >>> 0);
+    }
+    for (const svc of s.services) {
+      svc.endpointCounts.forEach((raw, prio) => {
+        const count = raw >>> 0;
+        if (count === 0) return;
+        const have = present.get(`${svc.id}/${prio}`) ?? new Set<number>();
+        for (const i of have) if (i >= 1 && i <= count) values.add(i - 1);
+        for (let i = 1; i <= count; i++) {
+          if (!have.has(i)) { values.add(i - 1); break; }
+        }
+      });
+    }
+  }
+  return [...values].sort((a, b) => a - b);
+}

@@ -1,0 +1,145 @@
+// Instruction and branch coverage of the VM's programs across a run, mapped to source lines by
+// BTF line info: a plain summary object the report can show, and a short text form.
+
+import type { Machine, VmProgram } from './interp.js';
+
+export interface BranchCoverage {
+  readonly pc: number;
+  readonly file: string;
+  readonly line: number;
+  readonly executed: number;
+  readonly taken: number;
+  /** executed - taken */
+  readonly fallthrough: number;
+}
+
+export interface LineCoverage {
+  readonly file: string;
+  readonly line: number;
+  readonly text: string;
+  /** Times the line's most-run instruction ran (0: never reached). */
+  readonly hits: number;
+}
+
+export interface ProgramCoverage {
+  readonly program: string;
+  readonly section: string;
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  /** Conditional jumps. */
+  readonly branches: number;
+  /** Conditional jumps seen both taken and not taken. */
+  readonly branchesBothWays: number;
+  readonly branchDetails: readonly BranchCoverage[];
+  readonly lines: readonly LineCoverage[];
+  /** Lines with code that never ran, as "file:line". */
+  readonly uncoveredLines: readonly string[];
+}
+
+export interface CoverageSummary {
+  readonly programs: readonly ProgramCoverage[];
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  readonly branches: number;
+  readonly branchesBothWays: number;
+}
+
+function isConditional(code: number): boolean {
+  const cls = code & 7;
+  const op = code & 0xf0;
+  return (cls === 5 || cls === 6) && op !== 0x00 && op !== 0x80 && op !== 0x90;
+}
+
+/** Times each instruction ran, under either engine. */
+export function instructionHits(m: Machine, p: VmProgram): Uint32Array {
+  const hits = Uint32Array.from(p.hits);
+  const c = m.compiledPrograms().get(p);
+  if (c) {
+    for (let i = 0; i < p.n; i++) {
+      if (i > 0 && p.op[i - 1] === 0x18 && p.op[i] === 0) continue; // second half of ld_imm64: never "runs"
+      hits[i] = (hits[i] as number) + (c.blocks[c.blockOf[i] as number] as number) + (c.adj[i] as number);
+    }
+  }
+  return hits;
+}
+
+function shortFile(f: string): string {
+  const parts = f.split('/');
+  return parts.slice(-2).join('/');
+}
+
+export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
+  const hits = instructionHits(m, p);
+  let executed = 0;
+  let instructions = 0;
+  const branches: BranchCoverage[] = [];
+  const lines = new Map<string, { file: string; line: number; text: string; hits: number }>();
+  for (let pc = 0; pc < p.n; pc++) {
+    const code = p.op[pc] as number;
+    if (code === 0 && pc > 0 && p.op[pc - 1] === 0x18) continue; // second half of ld_imm64
+    instructions++;
+    const h = hits[pc] as number;
+    if (h > 0) executed++;
+    const li = p.linked.lineOf[pc] ?? null;
+    if (li) {
+      const key = `${li.file}:${li.line}`;
+      const cur = lines.get(key);
+      if (!cur) lines.set(key, { file: shortFile(li.file), line: li.line, text: li.text.trim(), hits: h });
+      else cur.hits = Math.max(cur.hits, h);
+    }
+    if (isConditional(code)) {
+      const t = p.taken[pc] as number;
+      branches.push({ pc, file: li ? shortFile(li.file) : '?', line: li?.line ?? 0, executed: h, taken: t, fallthrough: h - t });
+    }
+  }
+  const lineList = [...lines.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
+  return {
+    program: p.name,
+    section: p.section,
+    instructions,
+    executedInstructions: executed,
+    branches: branches.length,
+    branchesBothWays: branches.filter((b) => b.taken > 0 && b.fallthrough > 0).length,
+    branchDetails: branches,
+    lines: lineList,
+    uncoveredLines: lineList.filter((l) => l.hits === 0).map((l) => `${l.file}:${l.line}`),
+  };
+}
+
+export function coverageOf(m: Machine, programs: readonly VmProgram[]): CoverageSummary {
+  const list = programs.map((p) => programCoverage(m, p));
+  const sum = (f: (p: ProgramCoverage) => number) => list.reduce((a, p) => a + f(p), 0);
+  return {
+    programs: list,
+    instructions: sum((p) => p.instructions),
+    executedInstructions: sum((p) => p.executedInstructions),
+    branches: sum((p) => p.branches),
+    branchesBothWays: sum((p) => p.branchesBothWays),
+  };
+}
+
+export function resetCoverage(m: Machine, programs: readonly VmProgram[]): void {
+  for (const p of programs) {
+    p.hits.fill(0);
+    p.taken.fill(0);
+    const c = m.compiledPrograms().get(p);
+    if (c) { c.blocks.fill(0); c.adj.fill(0); }
+  }
+}
+
+function pct(a: number, b: number): string {
+  return b === 0 ? '-' : `${((100 * a) / b).toFixed(1)}%`;
+}
+
+/** A few lines for a report: per program, instructions and branches covered, and lines never run. */
+export function formatCoverage(s: CoverageSummary, maxLines = 8): string {
+  const out: string[] = [];
+  for (const p of s.programs) {
+    out.push(`${p.program} (${p.section}): instructions ${p.executedInstructions}/${p.instructions} (${pct(p.executedInstructions, p.instructions)}), branches both ways ${p.branchesBothWays}/${p.branches} (${pct(p.branchesBothWays, p.branches)})`);
+    if (p.uncoveredLines.length) {
+      const shown = p.uncoveredLines.slice(0, maxLines).join(', ');
+      out.push(`  never run: ${shown}${p.uncoveredLines.length > maxLines ? `, ... (${p.uncoveredLines.length - maxLines} more)` : ''}`);
+    }
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,292 @@
+// Compiles a bound program to a JavaScript function with the interpreter's exact semantics:
+// registers become local variables (int32 pairs), constants are folded into the code, every
+// basic block is one `case` of a dispatch switch (straight-line code falls through), memory
+// accesses inline the tagged-region check of memory.ts with a slow path for contexts and faults,
+// and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
+// block (plus the taken count of every conditional jump); a fault corrects the counts of the
+// instructions after it in its block. The interpreter (interp.ts) stays the reference: the tests
+// run both engines on the same programs and compare.
+
+import { BIAS, PTR_TAG } from './memory.js';
+import type { VmProgram } from './interp.js';
+import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './interp.js';
+
+/** What the generated code calls back into (implemented by the Machine). */
+export interface JitRuntime {
+  readonly regions: unknown[];
+  readonly L: Int32Array;
+  readonly H: Int32Array;
+  /** Saved r6..r10 per absolute frame depth, and return pcs. */
+  readonly FS: Int32Array;
+  readonly FR: Int32Array;
+  readonly R64: { hi: number };
+  mul64(a: number, ah: number, b: number, bh: number): number;
+  div64(a: number, ah: number, b: number, bh: number, signed: boolean): number;
+  mod64(a: number, ah: number, b: number, bh: number, signed: boolean): number;
+  div32(a: number, b: number, signed: boolean): number;
+  mod32(a: number, b: number, signed: boolean): number;
+  bswap16(x: number): number;
+  bswap32(x: number): number;
+  gtu(a: number, ah: number, b: number, bh: number): boolean;
+  gts(a: number, ah: number, b: number, bh: number): boolean;
+  /** Slow-path load (contexts, faults): returns the low word, high word in ldHi. */
+  ld(prog: VmProgram, h: number, l: number, off: number, size: number, signed: boolean, pc: number): number;
+  ldHi: number;
+  st(prog: VmProgram, h: number, l: number, off: number, size: number, lo: number, hi: number, pc: number): void;
+  helper(prog: VmProgram, id: number, pc: number): void;
+  /** Tail-call target or null (the call falls through). */
+  tail(prog: VmProgram, pc: number): VmProgram | null;
+  /** Runs a tail-call target in place of the subprogram frame at `depth`; returns its r0. */
+  nested(target: VmProgram, depth: number): number;
+  atomic(prog: VmProgram, dw: boolean, d: number, s: number, off: number, kind: number, pc: number): void;
+  /** Zeroes and attaches the stack of frame `depth`; returns its pointer's high word. */
+  frame(depth: number): number;
+  fault(prog: VmProgram, pc: number, reason: string): Error;
+  budget: number;
+  next: VmProgram | null;
+}
+
+export interface Compiled {
+  /** Runs from pc 0 with registers from rt.L/rt.H; returns r0 (u32), or -1 after a tail call (target in rt.next). */
+  readonly fn: (base: number) => number;
+  /** Block index of every instruction. */
+  readonly blockOf: Int32Array;
+  /** Times each block was entered. */
+  readonly blocks: Uint32Array;
+  /** Per-instruction corrections (faults in the middle of a block). */
+  readonly adj: Int32Array;
+  /** Generated source, for debugging. */
+  readonly source: string;
+}
+
+function isJump(code: number): boolean {
+  const cls = code & 7;
+  return (cls === 5 || cls === 6) && (code & 0xf0) !== 0x80 && (code & 0xf0) !== 0x90;
+}
+
+/** Compiles `prog` against a runtime. */
+export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
+  const { n, op, dst, src, off, imm, imm2 } = prog;
+  const leader = new Uint8Array(n + 1);
+  leader[0] = 1;
+  for (let pc = 0; pc < n; pc++) {
+    const code = op[pc] as number;
+    if (code === 0x18) { pc++; continue; }
+    if (isJump(code)) {
+      const delta = code === 0x06 ? (imm[pc] as number) : (off[pc] as number);
+      leader[pc + 1 + delta] = 1;
+      leader[pc + 1] = 1;
+    } else if (code === 0x95) {
+      leader[pc + 1] = 1;
+    } else if (code === 0x85) {
+      if (src[pc] === 1) leader[pc + 1 + (imm[pc] as number)] = 1;
+      leader[pc + 1] = 1; // return point, or after a tail call that did not happen
+    }
+  }
+  const blockOf = new Int32Array(n);
+  let nb = -1;
+  for (let pc = 0; pc < n; pc++) {
+    if (leader[pc]) nb++;
+    blockOf[pc] = nb;
+  }
+  const blocks = new Uint32Array(nb + 1);
+  const adj = new Int32Array(n);
+
+  const lines: string[] = [];
+  const emit = (s: string) => lines.push(s);
+  const syncArgs = 'L[1]=l1;H[1]=h1;L[2]=l2;H[2]=h2;L[3]=l3;H[3]=h3;L[4]=l4;H[4]=h4;L[5]=l5;H[5]=h5;';
+  const syncAll = Array.from({ length: 11 }, (_, i) => `L[${i}]=l${i};H[${i}]=h${i};`).join('');
+  const loadAll = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}];h${i}=H[${i}];`).join('');
+  const exitFrame = 'depth--;{const k=depth*10;l6=FS[k];h6=FS[k+1];l7=FS[k+2];h7=FS[k+3];l8=FS[k+4];h8=FS[k+5];l9=FS[k+6];h9=FS[k+7];l10=FS[k+8];h10=FS[k+9];}pc=FR[depth];continue;';
+
+  const jumpTo = (pc: number, target: number, counted: boolean) => {
+    const budget = target <= pc ? `if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway loop)');` : '';
+    return `${counted ? `T[${pc}]++;` : ''}${budget}pc=${target};continue;`;
+  };
+
+  for (let pc = 0; pc < n; pc++) {
+    if (leader[pc]) emit(`case ${pc}:B[${blockOf[pc]}]++;`);
+    const code = op[pc] as number;
+    const d = dst[pc] as number, s = src[pc] as number;
+    const o = off[pc] as number, k = imm[pc] as number;
+    const kh = k >> 31;
+    const lD = `l${d}`, hD = `h${d}`, lS = `l${s}`, hS = `h${s}`;
+    const isX = (code & 0x08) !== 0;
+    const bl = isX ? lS : `(${k})`, bh = isX ? hS : `(${kh})`;
+    switch (code) {
+      // ---- ALU64 ----
+      case 0x07: case 0x0f: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a+bl)|0;${hD}=(${hD}+bh+((${lD}>>>0)<(a>>>0)?1:0))|0;}`); break;
+      case 0x17: case 0x1f: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a-bl)|0;${hD}=(${hD}-bh-((a>>>0)<(bl>>>0)?1:0))|0;}`); break;
+      case 0x27: case 0x2f: emit(`{const r=mul64(${lD},${hD},${bl},${bh});${hD}=R64.hi;${lD}=r;}`); break;
+      case 0x37: case 0x3f: emit(`{const r=div64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
+      case 0x97: case 0x9f: emit(`{const r=mod64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
+      case 0x47: case 0x4f: emit(`${lD}|=${bl};${hD}|=${bh};`); break;
+      case 0x57: case 0x5f: emit(`${lD}&=${bl};${hD}&=${bh};`); break;
+      case 0xa7: case 0xaf: emit(`${lD}^=${bl};${hD}^=${bh};`); break;
+      case 0x67: case 0x6f: case 0x77: case 0x7f: case 0xc7: case 0xcf: {
+        const kind = code & 0xf0;
+        const body = (n: string) =>
+          kind === 0x60
+            ? `if(${n}<32){${hD}=(${hD}<<${n})|(${lD}>>>(32-${n}));${lD}=${lD}<<${n};}else{${hD}=${lD}<<(${n}-32);${lD}=0;}`
+            : kind === 0x70
+              ? `if(${n}<32){${lD}=(${lD}>>>${n})|(${hD}<<(32-${n}));${hD}=(${hD}>>>${n})|0;}else{${lD}=(${hD}>>>(${n}-32))|0;${hD}=0;}`
+              : `if(${n}<32){${lD}=(${lD}>>>${n})|(${hD}<<(32-${n}));${hD}=${hD}>>${n};}else{${lD}=${hD}>>(${n}-32);${hD}=${hD}>>31;}`;
+        if (isX) emit(`{const n=${lS}&63;if(n!==0){${body('n')}}}`);
+        else if ((k & 63) !== 0) emit(`{${body(String(k & 63))}}`);
+        break;
+      }
+      case 0x87: emit(`{const a=${lD};${hD}=(-${hD}-(a!==0?1:0))|0;${lD}=-a|0;}`); break;
+      case 0xb7: emit(`${lD}=${k};${hD}=${kh};`); break;
+      case 0xbf:
+        if (o === 0) emit(`${lD}=${lS};${hD}=${hS};`);
+        else if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=${lD}>>31;`);
+        else if (o === 16) emit(`${lD}=(${lS}<<16)>>16;${hD}=${lD}>>31;`);
+        else emit(`${lD}=${lS};${hD}=${lD}>>31;`);
+        break;
+      case 0xd7:
+        if (k === 16) emit(`${lD}=bswap16(${lD});${hD}=0;`);
+        else if (k === 32) emit(`${lD}=bswap32(${lD});${hD}=0;`);
+        else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
+        break;
+      // ---- ALU32 ----
+      case 0x04: case 0x0c: emit(`${lD}=(${lD}+${bl})|0;${hD}=0;`); break;
+      case 0x14: case 0x1c: emit(`${lD}=(${lD}-${bl})|0;${hD}=0;`); break;
+      case 0x24: case 0x2c: emit(`${lD}=Math.imul(${lD},${bl});${hD}=0;`); break;
+      case 0x34: case 0x3c: emit(`${lD}=div32(${lD},${bl},${o === 1});${hD}=0;`); break;
+      case 0x94: case 0x9c: emit(`${lD}=mod32(${lD},${bl},${o === 1});${hD}=0;`); break;
+      case 0x44: case 0x4c: emit(`${lD}|=${bl};${hD}=0;`); break;
+      case 0x54: case 0x5c: emit(`${lD}&=${bl};${hD}=0;`); break;
+      case 0xa4: case 0xac: emit(`${lD}^=${bl};${hD}=0;`); break;
+      case 0x64: emit(`${lD}<<=${k & 31};${hD}=0;`); break;
+      case 0x6c: emit(`${lD}<<=(${lS}&31);${hD}=0;`); break;
+      case 0x74: emit(`${lD}=(${lD}>>>${k & 31})|0;${hD}=0;`); break;
+      case 0x7c: emit(`${lD}=(${lD}>>>(${lS}&31))|0;${hD}=0;`); break;
+      case 0xc4: emit(`${lD}>>=${k & 31};${hD}=0;`); break;
+      case 0xcc: emit(`${lD}>>=(${lS}&31);${hD}=0;`); break;
+      case 0x84: emit(`${lD}=-${lD}|0;${hD}=0;`); break;
+      case 0xb4: emit(`${lD}=${k};${hD}=0;`); break;
+      case 0xbc:
+        if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=0;`);
+        else if (o === 16) emit(`${lD}=(${lS}<<16)>>16;${hD}=0;`);
+        else emit(`${lD}=${lS};${hD}=0;`);
+        break;
+      case 0xd4:
+        if (k === 16) emit(`${lD}&=65535;${hD}=0;`);
+        else if (k === 32) emit(`${hD}=0;`);
+        break;
+      case 0xdc:
+        if (k === 16) emit(`${lD}=bswap16(${lD});${hD}=0;`);
+        else if (k === 32) emit(`${lD}=bswap32(${lD});${hD}=0;`);
+        else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
+        break;
+      // ---- jumps ----
+      case 0x05: emit(jumpTo(pc, pc + 1 + o, false)); break;
+      case 0x06: emit(jumpTo(pc, pc + 1 + k, false)); break;
+      case 0x85: {
+        if (s === 1) {
+          const target = pc + 1 + k;
+          emit(`if(depth+1>=${MAX_CALL_FRAMES})throw rt.fault(P,${pc},'call depth exceeds ${MAX_CALL_FRAMES} frames');`);
+          emit(`if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway recursion)');`);
+          emit(`{const k=depth*10;FS[k]=l6;FS[k+1]=h6;FS[k+2]=l7;FS[k+3]=h7;FS[k+4]=l8;FS[k+5]=h8;FS[k+6]=l9;FS[k+7]=h9;FS[k+8]=l10;FS[k+9]=h10;FR[depth]=${pc + 1};}`);
+          emit(`depth++;h10=rt.frame(depth);l10=${BIAS + STACK_SIZE};pc=${target};continue;`);
+        } else if (k === HELPER_TAIL_CALL) {
+          emit(`${syncArgs}L[10]=l10;H[10]=h10;{const t=rt.tail(P,${pc});if(t!==null){if(depth===base){rt.next=t;return -1;}l0=rt.nested(t,depth)|0;h0=0;${exitFrame}}l0=0;h0=0;}`);
+        } else {
+          emit(`${syncArgs}rt.helper(P,${k},${pc});l0=L[0];h0=H[0];`);
+        }
+        break;
+      }
+      case 0x95:
+        emit(`if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}`);
+        break;
+      case 0x18:
+        emit(`${lD}=${imm[pc]};${hD}=${imm2[pc]};`);
+        pc++;
+        break;
+      // ---- loads ----
+      case 0x61: case 0x69: case 0x71: case 0x79: case 0x81: case 0x89: case 0x91: {
+        const sz = ({ 0x61: 4, 0x69: 2, 0x71: 1, 0x79: 8, 0x81: 4, 0x89: 2, 0x91: 1 } as Record<number, number>)[code] as number;
+        const signed = code >= 0x81;
+        const read = sz === 8
+          ? `${lD}=g.view.getInt32(o,true);${hD}=g.view.getInt32(o+4,true);`
+          : sz === 4
+            ? signed ? `${lD}=g.view.getInt32(o,true);${hD}=${lD}>>31;` : `${lD}=g.view.getInt32(o,true);${hD}=0;`
+            : sz === 2
+              ? signed ? `${lD}=g.view.getInt16(o,true);${hD}=${lD}>>31;` : `${lD}=g.view.getUint16(o,true);${hD}=0;`
+              : signed ? `${lD}=g.view.getInt8(o);${hD}=${lD}>>31;` : `${lD}=g.bytes[o];${hD}=0;`;
+        emit(`{const h=${hS},g=regions[h&65535],o=${lS}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access<=1){${read}}else{const v=rt.ld(P,h,${lS},${o},${sz},${signed},${pc});${hD}=rt.ldHi;${lD}=v;}}`);
+        break;
+      }
+      // ---- stores ----
+      case 0x62: case 0x6a: case 0x72: case 0x7a: case 0x63: case 0x6b: case 0x73: case 0x7b: {
+        const sz = ({ 0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8 } as Record<number, number>)[code & 0x18] as number;
+        const vlo = code & 1 ? lS : `(${k})`, vhi = code & 1 ? hS : `(${kh})`;
+        const write = sz === 8
+          ? `g.view.setInt32(o,${vlo},true);g.view.setInt32(o+4,${vhi},true);`
+          : sz === 4 ? `g.view.setInt32(o,${vlo},true);` : sz === 2 ? `g.view.setInt16(o,${vlo},true);` : `g.bytes[o]=${vlo};`;
+        emit(`{const h=${hD},g=regions[h&65535],o=${lD}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access===0){${write}}else rt.st(P,h,${lD},${o},${sz},${vlo},${vhi},${pc});}`);
+        break;
+      }
+      case 0xc3: case 0xdb:
+        emit(`${syncAll}rt.atomic(P,${code === 0xdb},${d},${s},${o},${k},${pc});${loadAll}`);
+        break;
+      default:
+        if (isJump(code)) break; // conditional jumps are emitted below
+        if (code === 0 && pc > 0 && op[pc - 1] === 0x18) break;
+        emit(`throw rt.fault(P,${pc},'opcode 0x${code.toString(16)} is not executable');`);
+        break;
+    }
+    if (isJump(code) && code !== 0x05 && code !== 0x06) {
+      const target = pc + 1 + o;
+      const a = `${lD}`, ah = `${hD}`;
+      const jop = code & 0xf0;
+      let cond: string;
+      if ((code & 7) === 5) {
+        switch (jop) {
+          case 0x10: cond = `${a}===${bl}&&${ah}===${bh}`; break;
+          case 0x50: cond = `${a}!==${bl}||${ah}!==${bh}`; break;
+          case 0x20: cond = `gtu(${a},${ah},${bl},${bh})`; break;
+          case 0x30: cond = `!gtu(${bl},${bh},${a},${ah})`; break;
+          case 0xa0: cond = `gtu(${bl},${bh},${a},${ah})`; break;
+          case 0xb0: cond = `!gtu(${a},${ah},${bl},${bh})`; break;
+          case 0x60: cond = `gts(${a},${ah},${bl},${bh})`; break;
+          case 0x70: cond = `!gts(${bl},${bh},${a},${ah})`; break;
+          case 0xc0: cond = `gts(${bl},${bh},${a},${ah})`; break;
+          case 0xd0: cond = `!gts(${a},${ah},${bl},${bh})`; break;
+          default: cond = `((${a}&${bl})|(${ah}&${bh}))!==0`; break;
+        }
+      } else {
+        const ua = `(${a}>>>0)`, ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
+        switch (jop) {
+          case 0x10: cond = `${a}===${bl}`; break;
+          case 0x50: cond = `${a}!==${bl}`; break;
+          case 0x20: cond = `${ua}>${ub}`; break;
+          case 0x30: cond = `${ua}>=${ub}`; break;
+          case 0xa0: cond = `${ua}<${ub}`; break;
+          case 0xb0: cond = `${ua}<=${ub}`; break;
+          case 0x60: cond = `${a}>${bl}`; break;
+          case 0x70: cond = `${a}>=${bl}`; break;
+          case 0xc0: cond = `${a}<${bl}`; break;
+          case 0xd0: cond = `${a}<=${bl}`; break;
+          default: cond = `(${a}&${bl})!==0`; break;
+        }
+      }
+      emit(`if(${cond}){${jumpTo(pc, target, true)}}`);
+    }
+  }
+
+  const regs = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}],h${i}=H[${i}]`).join(',');
+  const source = [
+    `"use strict";`,
+    `const {regions,L,H,FS,FR,R64,mul64,div64,mod64,div32,mod32,bswap16,bswap32,gtu,gts}=rt;`,
+    `return function run(base){`,
+    `let ${regs};`,
+    `let pc=0,depth=base;`,
+    `for(;;){switch(pc){`,
+    ...lines,
+    `default:throw rt.fault(P,pc,'no instruction to run at pc '+pc);`,
+    `}}};`,
+  ].join('\n');
+  const factory = new Function('rt', 'P', 'B', 'T', source) as (rt: JitRuntime, P: VmProgram, B: Uint32Array, T: Uint32Array) => (base: number) => number;
+  return { fn: factory(rt, prog, blocks, prog.taken), blockOf, blocks, adj, source };
+}

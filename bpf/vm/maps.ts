@@ -1,0 +1,390 @@
+// Emulated BPF maps: hash (and LRU hash), array, percpu array (one CPU), prog array,
+// sk_storage, sockhash, ringbuf. Values live in regions so that programs get real pointers to
+// them; the userspace side (the executor) reads and writes them by key bytes.
+
+import { Access, MemoryFault, Region } from './memory.js';
+import type { MapDef } from './link.js';
+import { MapType, BPF_F_RDONLY_PROG } from './link.js';
+import type { ProgSlots, VmProgram } from './interp.js';
+
+export const Errno = { EPERM: 1, ENOENT: 2, E2BIG: 7, ENOMEM: 12, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95 } as const;
+
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
+export const BPF_EXIST = 2;
+
+/** A map misuse; as a MemoryFault it becomes a fault with pc and line when a program causes it. */
+export class MapError extends MemoryFault {}
+
+/** A key as a JS Map key: u32 keys as numbers, others as strings of 16-bit units. */
+export function keyOf(bytes: Uint8Array, off: number, size: number): number | string {
+  if (size === 4) return ((bytes[off] as number) | ((bytes[off + 1] as number) << 8) | ((bytes[off + 2] as number) << 16) | ((bytes[off + 3] as number) << 24)) >>> 0;
+  let s = '';
+  let i = 0;
+  for (; i + 1 < size; i += 2) s += String.fromCharCode((bytes[off + i] as number) | ((bytes[off + i + 1] as number) << 8));
+  if (i < size) s += String.fromCharCode(bytes[off + i] as number);
+  return s;
+}
+
+/** Anything a socket-keyed map needs to know of a socket. */
+export interface SockRef {
+  readonly id: number;
+}
+
+export abstract class VmMap {
+  /** The region ld_imm64 map references point at: opaque, owned by the map. */
+  readonly handle: Region;
+  constructor(readonly def: MapDef) {
+    this.handle = new Region(`map ${def.name}`, new Uint8Array(0), Access.OPAQUE, null, this);
+  }
+  get name(): string {
+    return this.def.name;
+  }
+  protected checkKey(key: Uint8Array): void {
+    if (key.length !== this.def.keySize) throw new MapError(`map ${this.name}: key is ${key.length} bytes, the map's key_size is ${this.def.keySize}`);
+  }
+  protected checkValue(value: Uint8Array): void {
+    if (value.length !== this.def.valueSize) throw new MapError(`map ${this.name}: value is ${value.length} bytes, the map's value_size is ${this.def.valueSize}`);
+  }
+  /** Program-side lookup: the value's region, or null. */
+  abstract lookup(key: Uint8Array, off: number): Region | null;
+  /** Program-side update: 0 or a negative errno. */
+  abstract update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number;
+  /** Program-side delete: 0 or a negative errno. */
+  abstract remove(key: Uint8Array, off: number): number;
+  /** Forgets every entry. */
+  abstract clear(): void;
+}
+
+function valueAccess(def: MapDef): Access {
+  return def.flags & BPF_F_RDONLY_PROG ? Access.RO : Access.RW;
+}
+
+interface HashEntry {
+  readonly key: Uint8Array;
+  readonly value: Region;
+  /** Next entry with the same hash. */
+  next: HashEntry | null;
+}
+
+/** 32-bit hash of key bytes (4-byte keys hash to themselves). */
+export function hashKey(b: Uint8Array, off: number, size: number): number {
+  if (size === 4) return ((b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24)) | 0;
+  let h = 0x811c9dc5 ^ size;
+  let i = 0;
+  for (; i + 4 <= size; i += 4) {
+    const w = (b[off + i] as number) | ((b[off + i + 1] as number) << 8) | ((b[off + i + 2] as number) << 16) | ((b[off + i + 3] as number) << 24);
+    h = Math.imul(h ^ w, 0x01000193);
+    h ^= h >>> 15;
+  }
+  for (; i < size; i++) h = Math.imul(h ^ (b[off + i] as number), 0x01000193);
+  return h;
+}
+
+function sameKey(k: Uint8Array, b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < k.length; i++) if (k[i] !== b[off + i]) return false;
+  return true;
+}
+
+/** Hash and LRU hash maps (one CPU: percpu hash behaves the same). */
+export class HashMap extends VmMap {
+  /** Entries by hash, chained on collision: no key strings on the hot path. */
+  private readonly buckets = new Map<number, HashEntry>();
+  /** Insertion (for LRU: use) order, for eviction and listing. */
+  private readonly order = new Set<HashEntry>();
+  private readonly lru: boolean;
+  constructor(def: MapDef) {
+    super(def);
+    this.lru = def.type === MapType.LRU_HASH;
+  }
+  get size(): number {
+    return this.order.size;
+  }
+  private find(key: Uint8Array, off: number, h: number): HashEntry | null {
+    let e = this.buckets.get(h) ?? null;
+    while (e !== null && !sameKey(e.key, key, off)) e = e.next;
+    return e;
+  }
+  private unlink(e: HashEntry, h: number): void {
+    let head = this.buckets.get(h) ?? null;
+    if (head === e) {
+      if (e.next) this.buckets.set(h, e.next); else this.buckets.delete(h);
+    } else {
+      while (head !== null && head.next !== e) head = head.next;
+      if (head) head.next = e.next;
+    }
+    this.order.delete(e);
+  }
+  lookup(key: Uint8Array, off: number): Region | null {
+    const e = this.find(key, off, hashKey(key, off, this.def.keySize));
+    if (e === null) return null;
+    if (this.lru) { this.order.delete(e); this.order.add(e); }
+    return e.value;
+  }
+  update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number {
+    if (flags > BPF_EXIST) return -Errno.EINVAL;
+    const size = this.def.keySize;
+    const h = hashKey(key, koff, size);
+    const old = this.find(key, koff, h);
+    if (old !== null && flags === BPF_NOEXIST) return -Errno.EEXIST;
+    if (old === null && flags === BPF_EXIST) return -Errno.ENOENT;
+    if (old === null && this.order.size >= this.def.maxEntries) {
+      if (!this.lru) return -Errno.E2BIG;
+      const oldest = this.order.values().next();
+      if (!oldest.done) this.unlink(oldest.value, hashKey(oldest.value.key, 0, size));
+    }
+    // Like the kernel, an update installs a new element: pointers to the old value keep the old bytes.
+    const bytes = value.slice(voff, voff + this.def.valueSize);
+    const region = new Region(`map ${this.name} value`, bytes, valueAccess(this.def), null, this);
+    if (old !== null) this.unlink(old, h);
+    const e: HashEntry = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null };
+    this.buckets.set(h, e);
+    this.order.add(e);
+    return 0;
+  }
+  remove(key: Uint8Array, off: number): number {
+    const h = hashKey(key, off, this.def.keySize);
+    const e = this.find(key, off, h);
+    if (e === null) return -Errno.ENOENT;
+    this.unlink(e, h);
+    return 0;
+  }
+  clear(): void {
+    this.buckets.clear();
+    this.order.clear();
+  }
+  // ---- userspace side ----
+  get(key: Uint8Array): Uint8Array | null {
+    this.checkKey(key);
+    return this.find(key, 0, hashKey(key, 0, key.length))?.value.bytes.slice() ?? null;
+  }
+  set(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
+    this.checkKey(key);
+    this.checkValue(value);
+    const rc = this.update(key, 0, value, 0, flags);
+    if (rc < 0) throw new MapError(`map ${this.name}: update failed with errno ${-rc}${rc === -Errno.E2BIG ? ' (map full)' : ''}`);
+  }
+  delete(key: Uint8Array): boolean {
+    this.checkKey(key);
+    return this.remove(key, 0) === 0;
+  }
+  /** Keys in insertion order. */
+  keys(): Uint8Array[] {
+    return [...this.order].map((e) => e.key.slice());
+  }
+}
+
+export class ArrayMap extends VmMap {
+  readonly values: Region[];
+  constructor(def: MapDef, initial?: Uint8Array) {
+    super(def);
+    if (def.keySize !== 4) throw new MapError(`map ${def.name}: array maps need 4-byte keys, not ${def.keySize}`);
+    this.values = [];
+    for (let i = 0; i < def.maxEntries; i++) {
+      const bytes = new Uint8Array(def.valueSize);
+      if (i === 0 && initial) bytes.set(initial);
+      this.values.push(new Region(def.internal ? `${def.internal.section}` : `map ${def.name}[${i}]`, bytes, valueAccess(def), null, this));
+    }
+  }
+  private index(key: Uint8Array, off: number): number {
+    return ((key[off] as number) | ((key[off + 1] as number) << 8) | ((key[off + 2] as number) << 16) | ((key[off + 3] as number) << 24)) >>> 0;
+  }
+  lookup(key: Uint8Array, off: number): Region | null {
+    return this.values[this.index(key, off)] ?? null;
+  }
+  update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number {
+    if (flags > BPF_EXIST) return -Errno.EINVAL;
+    const r = this.values[this.index(key, koff)];
+    if (!r) return -Errno.E2BIG;
+    if (flags === BPF_NOEXIST) return -Errno.EEXIST;
+    r.bytes.set(value.subarray(voff, voff + this.def.valueSize));
+    return 0;
+  }
+  remove(): number {
+    return -Errno.EINVAL;
+  }
+  clear(): void {
+    for (const r of this.values) r.bytes.fill(0);
+  }
+  get(index: number): Uint8Array | null {
+    return this.values[index]?.bytes.slice() ?? null;
+  }
+  set(index: number, value: Uint8Array): void {
+    this.checkValue(value);
+    const r = this.values[index];
+    if (!r) throw new MapError(`map ${this.name}: index ${index} is beyond max_entries ${this.def.maxEntries}`);
+    r.bytes.set(value);
+  }
+}
+
+export class ProgArrayMap extends VmMap implements ProgSlots {
+  readonly progSlots: (VmProgram | null)[];
+  constructor(def: MapDef) {
+    super(def);
+    this.progSlots = new Array<VmProgram | null>(def.maxEntries).fill(null);
+  }
+  lookup(): Region | null {
+    throw new MapError(`map ${this.name}: programs cannot look up a prog array`);
+  }
+  update(): number {
+    throw new MapError(`map ${this.name}: programs cannot update a prog array`);
+  }
+  remove(): number {
+    throw new MapError(`map ${this.name}: programs cannot delete from a prog array`);
+  }
+  clear(): void {
+    this.progSlots.fill(null);
+  }
+  set(index: number, prog: VmProgram | null): void {
+    if (index < 0 || index >= this.progSlots.length) throw new MapError(`map ${this.name}: slot ${index} is beyond max_entries ${this.progSlots.length}`);
+    this.progSlots[index] = prog;
+  }
+}
+
+/** Per-socket storage: one value per socket, created by bpf_sk_storage_get(F_CREATE). */
+export class SkStorageMap extends VmMap {
+  readonly values = new Map<number, Region>();
+  /** Regions of closed sockets, reused (creating a region and its DataView is most of a create). */
+  private readonly free: Region[] = [];
+  lookup(): Region | null {
+    throw new MapError(`map ${this.name}: use bpf_sk_storage_get, not bpf_map_lookup_elem`);
+  }
+  update(): number {
+    throw new MapError(`map ${this.name}: use bpf_sk_storage_get, not bpf_map_update_elem`);
+  }
+  remove(): number {
+    throw new MapError(`map ${this.name}: use bpf_sk_storage_delete, not bpf_map_delete_elem`);
+  }
+  clear(): void {
+    this.values.clear();
+  }
+  storageOf(sock: SockRef): Region | null {
+    return this.values.get(sock.id) ?? null;
+  }
+  create(sock: SockRef, init: Uint8Array | null): Region {
+    let r = this.free.pop();
+    if (r) r.bytes.fill(0);
+    else r = new Region(`map ${this.name} storage`, new Uint8Array(this.def.valueSize), Access.RW, null, this);
+    if (init) r.bytes.set(init.subarray(0, this.def.valueSize));
+    this.values.set(sock.id, r);
+    return r;
+  }
+  /**
+   * Forgets a socket's storage. `recycle` only between runs (a socket closed by userspace):
+   * within a run a program may still hold a pointer to it.
+   */
+  drop(sock: SockRef, recycle = false): boolean {
+    const r = this.values.get(sock.id);
+    if (!r) return false;
+    this.values.delete(sock.id);
+    if (recycle && this.free.length < 1024) this.free.push(r);
+    return true;
+  }
+  get(sock: SockRef): Uint8Array | null {
+    return this.values.get(sock.id)?.bytes.slice() ?? null;
+  }
+}
+
+/** Sockets by key; only bpf_sock_hash_update inserts. */
+export class SockHashMap extends VmMap {
+  readonly socks = new Map<number | string, { readonly key: Uint8Array; readonly sock: SockRef & { sockRegion: Region } }>();
+  lookup(key: Uint8Array, off: number): Region | null {
+    return this.socks.get(keyOf(key, off, this.def.keySize))?.sock.sockRegion ?? null;
+  }
+  update(): number {
+    throw new MapError(`map ${this.name}: programs insert sockets with bpf_sock_hash_update`);
+  }
+  remove(key: Uint8Array, off: number): number {
+    return this.socks.delete(keyOf(key, off, this.def.keySize)) ? 0 : -Errno.ENOENT;
+  }
+  clear(): void {
+    this.socks.clear();
+  }
+  insert(key: Uint8Array, koff: number, sock: SockRef & { sockRegion: Region }, flags: number): number {
+    if (flags > BPF_EXIST) return -Errno.EINVAL;
+    const k = keyOf(key, koff, this.def.keySize);
+    const old = this.socks.get(k);
+    if (old && flags === BPF_NOEXIST) return -Errno.EEXIST;
+    if (!old && flags === BPF_EXIST) return -Errno.ENOENT;
+    if (!old && this.socks.size >= this.def.maxEntries) return -Errno.E2BIG;
+    this.socks.set(k, { key: key.slice(koff, koff + this.def.keySize), sock });
+    return 0;
+  }
+  /** Removes every entry of a socket (a closing socket leaves the map). */
+  dropSocket(sock: SockRef): void {
+    for (const [k, e] of this.socks) if (e.sock.id === sock.id) this.socks.delete(k);
+  }
+  has(sock: SockRef): boolean {
+    for (const e of this.socks.values()) if (e.sock.id === sock.id) return true;
+    return false;
+  }
+}
+
+/** A ring buffer: reserved records become visible when submitted. */
+export class RingBufMap extends VmMap {
+  readonly records: Uint8Array[] = [];
+  private used = 0;
+  readonly pending = new Set<Region>();
+  lookup(): Region | null {
+    throw new MapError(`map ${this.name}: ring buffers have no lookup`);
+  }
+  update(): number {
+    throw new MapError(`map ${this.name}: ring buffers have no update`);
+  }
+  remove(): number {
+    throw new MapError(`map ${this.name}: ring buffers have no delete`);
+  }
+  clear(): void {
+    this.records.length = 0;
+    this.used = 0;
+    this.pending.clear();
+  }
+  /** Header (8 bytes) plus the record rounded to 8, as the kernel accounts it. */
+  private cost(size: number): number {
+    return 8 + ((size + 7) & ~7);
+  }
+  reserve(size: number): Region | null {
+    if (size <= 0 || this.used + this.cost(size) > this.def.maxEntries) return null;
+    this.used += this.cost(size);
+    const r = new Region(`ringbuf ${this.name} record`, new Uint8Array(size), Access.RW, null, this);
+    this.pending.add(r);
+    return r;
+  }
+  commit(r: Region, discard: boolean): void {
+    if (!this.pending.delete(r)) throw new MapError(`ringbuf ${this.name}: record submitted twice or never reserved`);
+    if (discard) this.used -= this.cost(r.bytes.length);
+    else this.records.push(r.bytes.slice());
+  }
+  output(data: Uint8Array): boolean {
+    const r = this.reserve(data.length);
+    if (!r) return false;
+    r.bytes.set(data);
+    this.commit(r, false);
+    return true;
+  }
+  /** Userspace consumes the records (and frees their space). */
+  drain(): Uint8Array[] {
+    const out = this.records.splice(0);
+    for (const b of out) this.used -= this.cost(b.length);
+    return out;
+  }
+}
+
+export function createMap(def: MapDef): VmMap {
+  switch (def.type) {
+    case MapType.HASH: case MapType.LRU_HASH: case MapType.PERCPU_HASH:
+      return new HashMap(def);
+    case MapType.ARRAY: case MapType.PERCPU_ARRAY:
+      return new ArrayMap(def, def.internal?.initial);
+    case MapType.PROG_ARRAY:
+      return new ProgArrayMap(def);
+    case MapType.SK_STORAGE:
+      return new SkStorageMap(def);
+    case MapType.SOCKHASH:
+      return new SockHashMap(def);
+    case MapType.RINGBUF:
+      return new RingBufMap(def);
+    default:
+      throw new MapError(`map ${def.name}: map type ${def.type} is not supported by the VM`);
+  }
+}

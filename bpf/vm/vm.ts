@@ -1,0 +1,184 @@
+// The VM as a loader would present it: objects linked like libbpf, maps shared by name across
+// objects (as the kernel loader reuses one map per name), programs bound to those maps, helpers
+// installed, and one entry point per hook that builds the context, runs the program and hands
+// back what the hook's caller would see.
+
+import { basename } from 'node:path';
+import type { SockAddr } from '../../model/address.js';
+import { linkObject, type LinkedObject, type MapDef } from './link.js';
+import { Memory, Region } from './memory.js';
+import { Machine, bindProgram, type VmProgram } from './interp.js';
+import { ArrayMap, MapError, ProgArrayMap, createMap, type VmMap } from './maps.js';
+import { installHelpers, type HelperHost } from './helpers.js';
+import { SeededChoices, type ChoiceSource } from './choices.js';
+import { parseAddress } from '../../model/address.js';
+import { SockAddrCtx, SockOpsCtx, VmSock, skMsgContext } from './context.js';
+
+export class VmLoadError extends Error {}
+
+export interface VmOptions {
+  readonly choices?: ChoiceSource;
+  readonly netnsCookie?: number;
+}
+
+export interface LoadedVmObject {
+  readonly path: string;
+  readonly linked: LinkedObject;
+  /** The object's maps by its own map index (shared ones are the same instances). */
+  readonly maps: readonly VmMap[];
+  readonly programs: readonly VmProgram[];
+}
+
+const CLOCK_START = 1_000_000_000;
+const CLOCK_STEP = 1000;
+
+function sameShape(a: MapDef, b: MapDef): boolean {
+  return a.type === b.type && a.keySize === b.keySize && a.valueSize === b.valueSize && a.maxEntries === b.maxEntries && a.flags === b.flags;
+}
+
+export class Vm implements HelperHost {
+  readonly mem = new Memory();
+  readonly machine: Machine;
+  /** Shared maps by name; global data maps under "<object>:<section>". */
+  readonly maps = new Map<string, VmMap>();
+  readonly objects: LoadedVmObject[] = [];
+  readonly trace: string[] = [];
+  choices: ChoiceSource;
+  readonly netnsCookie: number;
+  readonly cgroupId = 7;
+  private ns = CLOCK_START;
+
+  constructor(opts: VmOptions = {}) {
+    this.machine = new Machine(this.mem);
+    this.choices = opts.choices ?? new SeededChoices(1);
+    this.netnsCookie = opts.netnsCookie ?? 4097;
+    installHelpers(this.machine, this);
+  }
+
+  clock(): number {
+    this.ns += CLOCK_STEP;
+    return this.ns;
+  }
+
+  resetClock(): void {
+    this.ns = CLOCK_START;
+  }
+
+  /** Links and binds an object; maps whose names are already loaded are shared. */
+  load(source: string | LinkedObject): LoadedVmObject {
+    const linked = typeof source === 'string' ? linkObject(source) : source;
+    const maps: VmMap[] = [];
+    const valueRegions = new Map<number, Region>();
+    for (const def of linked.maps) {
+      const key = def.internal ? `${basename(linked.path)}:${def.internal.section}` : def.name;
+      let map = this.maps.get(key);
+      if (map) {
+        if (!sameShape(map.def, def)) {
+          throw new VmLoadError(`map ${def.name} in ${linked.path} differs from the map of that name already loaded from another object (type, sizes, max_entries or flags)`);
+        }
+      } else {
+        try {
+          map = createMap(def);
+        } catch (e) {
+          throw new VmLoadError(`${linked.path}: ${(e as Error).message}`);
+        }
+        this.maps.set(key, map);
+        this.mem.addFixed(map.handle);
+        if (def.internal && map instanceof ArrayMap && map.values[0]) this.mem.addFixed(map.values[0]);
+      }
+      maps.push(map);
+      if (def.internal && map instanceof ArrayMap && map.values[0]) valueRegions.set(def.index, map.values[0]);
+    }
+    const programs = linked.programs.map((p) =>
+      bindProgram(p, {
+        handle: (i) => {
+          const m = maps[i];
+          if (!m) throw new VmLoadError(`${linked.path}: program ${p.name} references map index ${i}, which does not exist`);
+          return m.handle;
+        },
+        value: (i) => {
+          const r = valueRegions.get(i);
+          if (!r) throw new VmLoadError(`${linked.path}: program ${p.name} takes the address of map ${i}'s value, which is not global data`);
+          return r;
+        },
+      }),
+    );
+    const loaded = { path: linked.path, linked, maps, programs };
+    this.objects.push(loaded);
+    return loaded;
+  }
+
+  /** The live bytes of a global variable of a loaded object (a view: programs see writes). */
+  global(obj: LoadedVmObject, name: string): Uint8Array {
+    const g = obj.linked.globals.find((v) => v.name === name);
+    if (!g) throw new VmLoadError(`${obj.path} has no global variable ${name}`);
+    const map = obj.maps.find((m) => m.def.internal?.section === g.section);
+    if (!(map instanceof ArrayMap) || !map.values[0]) throw new VmLoadError(`${obj.path}: section ${g.section} of ${name} is not loaded`);
+    return map.values[0].bytes.subarray(g.offset, g.offset + g.size);
+  }
+
+  program(name: string): VmProgram {
+    for (const o of this.objects) for (const p of o.programs) if (p.name === name) return p;
+    throw new VmLoadError(`no program named ${name} is loaded (loaded: ${this.allPrograms().map((p) => p.name).join(', ') || 'none'})`);
+  }
+
+  /** The first program whose ELF section is `section` (e.g. "cgroup/connect4"), or null. */
+  programBySection(section: string): VmProgram | null {
+    for (const o of this.objects) for (const p of o.programs) if (p.section === section) return p;
+    return null;
+  }
+
+  allPrograms(): VmProgram[] {
+    return this.objects.flatMap((o) => o.programs);
+  }
+
+  map<T extends VmMap = VmMap>(name: string): T {
+    const m = this.maps.get(name);
+    if (!m) throw new MapError(`no map named ${name} is loaded (loaded: ${[...this.maps.keys()].join(', ')})`);
+    return m as T;
+  }
+
+  /** Puts a program into a prog array slot (what userspace does with bpf_map_update_elem). */
+  setTailCall(mapName: string, slot: number, program: VmProgram): void {
+    const m = this.map(mapName);
+    if (!(m instanceof ProgArrayMap)) throw new MapError(`map ${mapName} is not a prog array`);
+    m.set(slot, program);
+  }
+
+  // ---- hooks ---------------------------------------------------------------------------------
+
+  readonly connect4Ctx = new SockAddrCtx('connect4');
+  readonly connect6Ctx = new SockAddrCtx('connect6');
+  readonly sockOpsCtx = new SockOpsCtx();
+
+  /**
+   * cgroup connect4/connect6 on a destination given as bytes (4 for AF_INET, 16 for AF_INET6)
+   * and a host-order port; returns the verdict. The destination afterwards is in
+   * connect4Ctx / connect6Ctx (dest(), port()).
+   */
+  runConnectRaw(prog: VmProgram, sock: VmSock, addr: Uint8Array, port: number): number {
+    this.machine.beginRun();
+    const c = sock.family === 'inet' ? this.connect4Ctx : this.connect6Ctx;
+    return this.machine.run(prog, c.prepare(this.mem, sock, addr, port));
+  }
+
+  /** cgroup connect4/connect6: the verdict and the destination the socket holds afterwards. */
+  runConnect(prog: VmProgram, sock: VmSock, dest: SockAddr): { verdict: number; dest: SockAddr } {
+    const verdict = this.runConnectRaw(prog, sock, parseAddress(dest.addr), dest.port);
+    return { verdict, dest: (sock.family === 'inet' ? this.connect4Ctx : this.connect6Ctx).dest() };
+  }
+
+  /** sockops callback `op` on a socket whose ends and state are set. */
+  runSockOps(prog: VmProgram, sock: VmSock, op: number): number {
+    this.machine.beginRun();
+    return this.machine.run(prog, this.sockOpsCtx.prepare(this.mem, sock, op));
+  }
+
+  /** sk_msg verdict on one message: the verdict (1 pass, 0 drop) and the bytes that go out. */
+  runSkMsg(prog: VmProgram, sock: VmSock, payload: Uint8Array): { verdict: number; bytes: Uint8Array } {
+    this.machine.beginRun();
+    const msg = skMsgContext(this.mem, sock, payload);
+    const verdict = this.machine.run(prog, msg.ctx);
+    return { verdict, bytes: msg.bytes.slice() };
+  }
+}

@@ -1,0 +1,89 @@
+// `kmesh-check check`: the main job. Replays saved failures first, then generates cases through
+// the properties, prints progress, a summary and a verdict, and writes the reports asked for.
+
+import { writeFileSync } from 'node:fs';
+import type { ObjectPaths } from '../../model/executor.js';
+import { PASS_PATHS } from '../../model/spec/passes.js';
+import { judge } from '../../properties/judge.js';
+import { runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
+import { coverageOf } from '../../properties/statistics.js';
+import { caseSize } from '../../properties/minimize.js';
+import { FailureDb } from '../failure-db.js';
+import { openExecutor, type ExecutorName } from '../executors.js';
+import { progress } from '../progress.js';
+import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+
+export interface CheckCommandOptions {
+  readonly seed: number;
+  readonly runs: number;
+  readonly timeLimitMs?: number;
+  readonly executor: ExecutorName;
+  readonly why: string;
+  readonly objects: Partial<ObjectPaths>;
+  readonly states: StatesOption;
+  readonly json?: string;
+  readonly junit?: string;
+  readonly shard?: { index: number; count: number };
+  readonly root: string;
+  readonly failureDb: boolean;
+}
+
+/** Paths of section 3 a run must see to count as having checked it. */
+export const REQUIRED_PATHS = PASS_PATHS;
+
+export async function checkCommand(o: CheckCommandOptions): Promise<number> {
+  const opened = await openExecutor(o.executor, o.objects, o.why);
+  const log = (s: string) => process.stdout.write(s + '\n');
+  log(`kmesh-check: executor ${opened.name} (${opened.why})`);
+  try {
+    const db = FailureDb.at(o.root);
+    const known: Counterexample[] = [];
+    if (o.failureDb) {
+      for (const saved of db.list()) {
+        const j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+        if (j.failure) {
+          log(`saved failure ${saved.id} (${saved.invariant}) still fails`);
+          known.push({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: caseSize(saved.case), size: caseSize(saved.case), failure: j.failure, minimizeTries: 0 });
+        } else {
+          log(`saved failure ${saved.id} (${saved.invariant}) passes now: removed from ${db.dir}`);
+          db.remove(saved.id);
+        }
+      }
+    }
+    const bar = progress(o.runs, 'checking');
+    const result = await runChecks({
+      seed: o.seed,
+      runs: o.runs,
+      states: o.states,
+      env: opened.env,
+      ...(opened.executor ? { executor: opened.executor } : {}),
+      ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+      ...(o.shard ? { shard: o.shard } : {}),
+      onCase: (n, phase) => bar.update(n, phase),
+    });
+    bar.stop();
+    for (const cx of result.counterexamples) {
+      log('');
+      log(formatCounterexample(cx, opened.name));
+      if (o.failureDb) log(`  saved as ${db.save(cx, opened.name).id} in ${db.dir}; it is replayed first on the next run`);
+    }
+    for (const cx of known) {
+      log('');
+      log(formatCounterexample(cx, opened.name));
+    }
+    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS);
+    const report = buildReport(
+      result,
+      { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
+      coverage,
+      known,
+    );
+    log('');
+    log(formatSummary(report));
+    if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+    if (o.junit) writeFileSync(o.junit, junitXml(report));
+    return report.verdict === 'pass' ? 0 : 1;
+  } finally {
+    await opened.executor?.close();
+  }
+}

@@ -1,0 +1,77 @@
+// The failure database: every counterexample is saved under .kmesh-check/failures and replayed
+// first on the next run, until it passes; then it is removed.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Case } from '../model/domain.js';
+import type { Counterexample } from '../properties/run.js';
+import { KmeshCheckError } from '../bpf/errors.js';
+
+export interface SavedFailure {
+  readonly id: string;
+  readonly savedAt: string;
+  readonly executor: string;
+  readonly invariant: string;
+  readonly phase: string;
+  readonly seed: number;
+  readonly path: string;
+  readonly case: Case;
+}
+
+export class FailureDb {
+  constructor(readonly dir: string) {}
+
+  static at(root: string): FailureDb {
+    return new FailureDb(join(root, '.kmesh-check', 'failures'));
+  }
+
+  private file(id: string): string {
+    return join(this.dir, `${id}.json`);
+  }
+
+  save(cx: Counterexample, executor: string): SavedFailure {
+    const id = createHash('sha256').update(JSON.stringify(cx.case)).digest('hex').slice(0, 12);
+    const entry: SavedFailure = {
+      id,
+      savedAt: new Date().toISOString(),
+      executor,
+      invariant: cx.failure.invariant,
+      phase: cx.phase,
+      seed: cx.seed,
+      path: cx.path,
+      case: cx.case,
+    };
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(this.file(id), JSON.stringify(entry, null, 2) + '\n');
+    return entry;
+  }
+
+  list(): SavedFailure[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort()
+      .map((n) => readSavedFailure(join(this.dir, n)));
+  }
+
+  remove(id: string): void {
+    rmSync(this.file(id), { force: true });
+  }
+}
+
+/** Reads one saved failure, with a one-line error for a corrupt file. */
+export function readSavedFailure(path: string): SavedFailure {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new KmeshCheckError('codec', `${path} is not a readable saved failure (${(e as Error).message}): delete it or restore it from version control`);
+  }
+  const d = data as Partial<SavedFailure>;
+  const c = d.case as Partial<Case> | undefined;
+  if (!c || !c.state || !Array.isArray(c.ops) || typeof c.enrolled !== 'boolean' || (c.kind !== 'consistent' && c.kind !== 'raw')) {
+    throw new KmeshCheckError('codec', `${path} is not a saved kmesh-check failure (no valid "case"): delete it or restore it from version control`);
+  }
+  return d as SavedFailure;
+}

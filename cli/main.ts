@@ -1,0 +1,148 @@
+// The kmesh-check command line. Exit codes: 0 every property holds, 1 a counterexample (or a
+// failed requirement), 2 a usage or environment error.
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isKmeshCheckError } from '../bpf/errors.js';
+import { packageRoot } from '../bpf/kernel/paths.js';
+import type { ObjectPaths } from '../model/executor.js';
+import { checkCommand } from './commands/check.js';
+import { doctorCommand } from './commands/doctor.js';
+import { replayCommand } from './commands/replay.js';
+import { defaultExecutorName, type ExecutorName } from './executors.js';
+
+export const DEFAULT_RUNS = 2000;
+export const DEFAULT_SEED = 42;
+
+class UsageError extends Error {}
+
+function integer(name: string, min: number) {
+  return (v: string): number => {
+    if (!/^-?\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return Number(v);
+  };
+}
+
+function duration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 5m or 1500ms');
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+function shard(v: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count) throw new InvalidArgumentError('expected i/n with 1 <= i <= n, e.g. 2/4');
+  return { index: index - 1, count };
+}
+
+/** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... */
+function objects(v: string): Partial<ObjectPaths> {
+  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const roles = ['connect', 'sockops', 'sendmsg'] as const;
+  const out: Partial<Record<(typeof roles)[number], string>> = {};
+  parts.forEach((p, i) => {
+    const m = /^(connect|sockops|sendmsg)=(.+)$/.exec(p);
+    if (m) out[m[1] as (typeof roles)[number]] = m[2];
+    else if (i < roles.length) out[roles[i]!] = p;
+    else throw new InvalidArgumentError('at most three objects: the connect, sockops and sendmsg objects');
+  });
+  return out;
+}
+
+function executorOption(): Option {
+  return new Option('--executor <name>', 'kernel | vm | model | all (default: kernel when root, else vm)').choices(['kernel', 'vm', 'model', 'all']);
+}
+
+function resolveExecutor(name: string | undefined): { names: ExecutorName[]; why: string } {
+  if (name === undefined) {
+    const d = defaultExecutorName();
+    return { names: [d.name], why: d.why };
+  }
+  if (name === 'all') return { names: ['model', 'vm', 'kernel'], why: 'asked for with --executor all' };
+  return { names: [name as ExecutorName], why: `asked for with --executor ${name}` };
+}
+
+export function buildProgram(root: string, setExit: (code: number) => void): Command {
+  const program = new Command('kmesh-check')
+    .description('Property-based model checker for Kmesh-style eBPF data paths')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('check', { isDefault: true })
+    .description('check a data path against the reference model and the spec (the main job)')
+    .option('--seed <n>', 'seed of the run', integer('--seed', -2147483648), DEFAULT_SEED)
+    .option('--runs <n>', 'generated cases (split over state kinds and shapes)', integer('--runs', 1), DEFAULT_RUNS)
+    .option('--time-limit <duration>', 'stop generating after this long (e.g. 90s, 5m)', duration)
+    .addOption(executorOption())
+    .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: ours in build/bpf)', objects)
+    .addOption(new Option('--states <kind>', 'consistent | raw | both').choices(['consistent', 'raw', 'both']).default('both'))
+    .option('--json <file>', 'write the JSON report')
+    .option('--junit <file>', 'write JUnit XML')
+    .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
+    .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
+    .action(async (o) => {
+      const { names, why } = resolveExecutor(o.executor);
+      let worst = 0;
+      for (const executor of names) {
+        const code = await checkCommand({
+          seed: o.seed,
+          runs: o.runs,
+          timeLimitMs: o.timeLimit,
+          executor,
+          why,
+          objects: o.objects ?? {},
+          states: o.states,
+          json: names.length > 1 && o.json ? o.json.replace(/(\.json)?$/, `.${executor}.json`) : o.json,
+          junit: names.length > 1 && o.junit ? o.junit.replace(/(\.xml)?$/, `.${executor}.xml`) : o.junit,
+          shard: o.shard,
+          root,
+          failureDb: o.failureDb,
+        });
+        worst = Math.max(worst, code);
+      }
+      setExit(worst);
+    });
+
+  program
+    .command('replay')
+    .description('replay one case: a saved failure file, or a phase, seed and path')
+    .option('--case <file>', 'a saved failure (.kmesh-check/failures/*.json)')
+    .option('--phase <kind/shape>', 'phase of the run, e.g. consistent/single')
+    .option('--seed <n>', 'seed printed with the counterexample', integer('--seed', -2147483648))
+    .option('--path <path>', 'path printed with the counterexample')
+    .addOption(executorOption())
+    .option('--objects <paths>', 'connect,sockops,sendmsg object paths', objects)
+    .action(async (o) => {
+      const { names, why } = resolveExecutor(o.executor);
+      setExit(await replayCommand({ ...o, executor: names[0]!, why, objects: o.objects ?? {} }));
+    });
+
+  program
+    .command('doctor')
+    .description('check that this machine can run the kernel executor')
+    .action(async () => setExit(await doctorCommand()));
+
+  return program;
+}
+
+/** Runs the command line; returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram(packageRoot(), (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isKmeshCheckError(e) || e instanceof UsageError) {
+      process.stderr.write(`kmesh-check: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,105 @@
+// Address and port pools. Frontends, backends, waypoints and connect destinations all draw from
+// the same few addresses so that they meet: independent random addresses would almost never hit a
+// frontend. Ordinary addresses lie in the harness's local ranges (10.0.0.0/8, fd00::/8, see
+// DEFAULT_ENVIRONMENT) and shrink towards 10.0.0.1; edge addresses come with a modest weight.
+
+import fc from 'fast-check';
+import { canonicalIpAddr, formatIPv6, parseAddress, v4Mapped, type IpAddr } from '../model/address.js';
+
+/** How many ordinary addresses each family's pool holds: small, so that roles collide. */
+export const V4_POOL_SIZE = 8;
+export const V6_POOL_SIZE = 4;
+
+/** The n-th ordinary IPv4 address (1-based): 10.0.0.1, 10.0.0.2, ... */
+export function v4Host(n: number): IpAddr {
+  if (!Number.isInteger(n) || n < 1 || n > 0xfffe) throw new RangeError(`v4Host: n must be 1..65534, got ${n}`);
+  return `10.0.${n >> 8}.${n & 0xff}`;
+}
+
+/** The n-th ordinary IPv6 address (1-based): fd00::1, fd00::2, ... */
+export function v6Host(n: number): IpAddr {
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff) throw new RangeError(`v6Host: n must be 1..65535, got ${n}`);
+  return `fd00::${n.toString(16)}`;
+}
+
+/** IPv6 text whose first word is zero and which is no IPv4 key: ::a00:1 for 10.0.0.1. */
+export function zeroFirstWordOf(ipv4: string): IpAddr {
+  const b = new Uint8Array(16);
+  b.set(parseAddress(ipv4), 12);
+  return formatIPv6(b);
+}
+
+/**
+ * IPv6 socket text whose bytes 4..15 are zero: a00:1:: for 10.0.0.1. As an ip_addr it is the
+ * IPv4 key itself (docs/interpretation.md, item 2), so it only differs as a destination.
+ */
+export function ipv4KeyCollisionOf(ipv4: string): string {
+  const b = new Uint8Array(16);
+  b.set(parseAddress(ipv4), 0);
+  return formatIPv6(b);
+}
+
+/** Pod addresses of the harness: edges only (the source address of every socket). */
+export const POD_ADDRESSES: readonly IpAddr[] = ['10.255.0.1', 'fd00:ffff::1'];
+
+const v4Ordinary = fc.integer({ min: 1, max: V4_POOL_SIZE }).map(v4Host);
+const v6Ordinary = fc.integer({ min: 1, max: V6_POOL_SIZE }).map(v6Host);
+const poolV4Index = fc.integer({ min: 1, max: V4_POOL_SIZE });
+
+/** Edge ip_addr values a control plane could still write (none of them all-zero or v4-mapped). */
+const consistentEdges: fc.Arbitrary<IpAddr> = fc.oneof(
+  { withCrossShrink: true },
+  fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', '::1', '::2', ...POD_ADDRESSES),
+  poolV4Index.map((n) => canonicalIpAddr(zeroFirstWordOf(v4Host(n)))),
+);
+
+/** Edge ip_addr values only raw states hold: all-zero and stored v4-mapped forms of pool VIPs. */
+const rawOnlyEdges: fc.Arbitrary<IpAddr> = fc.oneof(
+  { withCrossShrink: true },
+  fc.constant<IpAddr>('0.0.0.0'),
+  poolV4Index.map((n) => canonicalIpAddr(v4Mapped(v4Host(n)))),
+);
+
+export interface IpAddrOptions {
+  /** 'consistent' leaves out edges no control plane writes (0.0.0.0, stored v4-mapped). */
+  readonly edges?: 'consistent' | 'raw';
+  /** Restrict to one form: 'v4' (bytes 4..15 zero) or any. */
+  readonly v4Only?: boolean;
+}
+
+/** A stored ip_addr (canonical text), shrinking towards 10.0.0.1. */
+export function ipAddrArb(opts: IpAddrOptions = {}): fc.Arbitrary<IpAddr> {
+  const edges = opts.edges === 'raw' ? fc.oneof({ withCrossShrink: true }, consistentEdges, rawOnlyEdges) : consistentEdges;
+  if (opts.v4Only) {
+    return fc.oneof(
+      { withCrossShrink: true },
+      { arbitrary: v4Ordinary, weight: 18 },
+      { arbitrary: fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', POD_ADDRESSES[0] ?? '10.255.0.1'), weight: 1 },
+    );
+  }
+  return fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: v4Ordinary, weight: 70 },
+    { arbitrary: v6Ordinary, weight: 20 },
+    { arbitrary: edges, weight: 10 },
+  );
+}
+
+/** Ports that services, targets and destinations share; the first is the simplest. */
+export const PORT_POOL: readonly number[] = [80, 443, 8080, 9080, 15001, 15008, 53, 5000];
+export const WAYPOINT_PORT_POOL: readonly number[] = [15008, 15001, 8080, 53];
+
+/** A port from the pool, shrinking to 80; 0 and 65535 rarely unless `nonZero`. */
+export function portArb(opts: { nonZero?: boolean } = {}): fc.Arbitrary<number> {
+  const edges = opts.nonZero ? fc.constant(65535) : fc.constantFrom(0, 65535);
+  return fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constantFrom(...PORT_POOL), weight: 40 },
+    { arbitrary: edges, weight: 1 },
+  );
+}
+
+/** A waypoint port (never 0), shrinking to 15008. */
+export function waypointPortArb(): fc.Arbitrary<number> {
+  return fc.constantFrom(...WAYPOINT_PORT_POOL);
+}

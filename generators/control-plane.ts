@@ -1,0 +1,357 @@
+// Control-plane-consistent states. A state is generated as a plan (backends, services with their
+// endpoints and frontends, waypoints, then a little churn) and built by emitting control ops
+// against EMPTY_STATE, so it satisfies section 5 by construction and comes with the ops that
+// built it. Plans refer to entities by small indices resolved against the state at that moment
+// (`ref % count`): every plan is applicable, and shrinking a plan keeps it applicable.
+
+import fc from 'fast-check';
+import {
+  DNS_PROXY_UID,
+  EMPTY_STATE,
+  LbPolicy,
+  NO_WAYPOINT,
+  PRIO_GROUPS,
+  SERVICES_PER_BACKEND,
+  type IpAddr,
+  type MapState,
+  type Waypoint,
+} from '../model/domain.js';
+import { ipAddrArb, portArb, v6Host, waypointPortArb } from './addresses.js';
+import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from './control-ops.js';
+
+/** Where a waypoint address comes from: a frontend (a waypoint service VIP), a pod, or the pool. */
+export interface WaypointPlan {
+  readonly to: 'frontend' | 'backend' | 'pool';
+  readonly ref: number;
+  readonly addr: IpAddr;
+  readonly port: number;
+}
+
+export interface BackendPlan {
+  readonly uid: number;
+  readonly addr: IpAddr;
+  /** Also reachable directly: a frontend pod IP -> this backend. */
+  readonly podFrontend: boolean;
+  readonly waypoint: WaypointPlan | null;
+}
+
+export interface EndpointPlan {
+  readonly prio: number;
+  readonly backendRef: number;
+}
+
+export interface ServicePlan {
+  readonly id: number;
+  readonly lbPolicy: number;
+  readonly ports: readonly PortSlot[];
+  readonly vip: IpAddr | null;
+  readonly endpoints: readonly EndpointPlan[];
+  readonly waypoint: WaypointPlan | null;
+}
+
+/** A later change, resolved against the state it meets. */
+export type Intent =
+  | { readonly kind: 'addService'; readonly plan: ServicePlan }
+  | { readonly kind: 'removeService'; readonly ref: number }
+  | { readonly kind: 'addEndpoint'; readonly ref: number; readonly backendRef: number; readonly prio: number }
+  | { readonly kind: 'deleteEndpoint'; readonly ref: number; readonly pick: number }
+  | { readonly kind: 'addBackend'; readonly plan: BackendPlan }
+  | { readonly kind: 'removeBackend'; readonly ref: number }
+  | { readonly kind: 'setWaypoint'; readonly target: 'service' | 'backend'; readonly ref: number; readonly waypoint: WaypointPlan | null }
+  | { readonly kind: 'setLbPolicy'; readonly ref: number; readonly lbPolicy: number }
+  | { readonly kind: 'addFrontend'; readonly to: 'service' | 'backend'; readonly ref: number; readonly addr: IpAddr }
+  | { readonly kind: 'removeFrontend'; readonly ref: number }
+  | { readonly kind: 'dnsProxy'; readonly addr: IpAddr | null };
+
+export interface StatePlan {
+  readonly dns: IpAddr | null;
+  readonly backends: readonly BackendPlan[];
+  readonly services: readonly ServicePlan[];
+  readonly churn: readonly Intent[];
+}
+
+export interface BuiltState {
+  readonly state: MapState;
+  /** The control-plane ops that built `state` from EMPTY_STATE, in order. */
+  readonly ops: readonly ControlOp[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries. Every choice shrinks towards the simplest: fewer entries, smaller ids, random
+// policy, prio 0, no waypoint, no DNS proxy.
+
+const ref = fc.nat({ max: 7 });
+
+/** Ids: small mostly, now and then large enough to show byte-order mistakes. */
+export const idArb: fc.Arbitrary<number> = fc.oneof(
+  { withCrossShrink: true },
+  { arbitrary: fc.integer({ min: 1, max: 12 }), weight: 12 },
+  { arbitrary: fc.constantFrom(0x100, 0x10000, 0x1000000, 0xfffffffe), weight: 1 },
+);
+
+export const lbPolicyArb: fc.Arbitrary<number> = fc.constantFrom(LbPolicy.random, LbPolicy.strict, LbPolicy.failover);
+
+/** Mostly prio 0, often 1, sometimes a worse group. */
+export const prioArb: fc.Arbitrary<number> = fc.oneof(
+  { withCrossShrink: true },
+  { arbitrary: fc.constant(0), weight: 6 },
+  { arbitrary: fc.constant(1), weight: 3 },
+  { arbitrary: fc.integer({ min: 2, max: PRIO_GROUPS - 1 }), weight: 1 },
+);
+
+/** Waypoint addresses never all-zero: a consistent waypoint has both parts. */
+export const waypointPlanArb: fc.Arbitrary<WaypointPlan> = fc.record({
+  to: fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant('frontend' as const), weight: 11 },
+    { arbitrary: fc.constant('backend' as const), weight: 5 },
+    { arbitrary: fc.constant('pool' as const), weight: 4 },
+  ),
+  ref,
+  addr: ipAddrArb(),
+  port: waypointPortArb(),
+});
+
+function maybe<T>(arb: fc.Arbitrary<T>, weightNull: number, weightSome: number): fc.Arbitrary<T | null> {
+  return fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant(null), weight: weightNull },
+    { arbitrary: arb, weight: weightSome },
+  );
+}
+
+/** A list that is rarely empty but still shrinks to empty first. */
+function list<T>(arb: fc.Arbitrary<T>, maxLength: number, weightEmpty: number, weightSome: number): fc.Arbitrary<T[]> {
+  return fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant<T[]>([]), weight: weightEmpty },
+    { arbitrary: fc.array(arb, { minLength: 1, maxLength }), weight: weightSome },
+  );
+}
+
+const portSlotArb: fc.Arbitrary<PortSlot> = fc.record({
+  service: portArb({ nonZero: true }),
+  // 0 stands for "the service port": written as the service port.
+  target: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(0), weight: 3 }, { arbitrary: portArb({ nonZero: true }), weight: 2 }),
+});
+
+export const portSlotsArb: fc.Arbitrary<readonly PortSlot[]> = fc.oneof(
+  { withCrossShrink: true },
+  { arbitrary: fc.constant([]), weight: 1 },
+  { arbitrary: fc.uniqueArray(portSlotArb, { minLength: 1, maxLength: 3, selector: (p) => p.service }), weight: 14 },
+);
+
+export const backendPlanArb: fc.Arbitrary<BackendPlan> = fc.record({
+  uid: idArb,
+  addr: ipAddrArb(),
+  podFrontend: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }),
+  waypoint: maybe(waypointPlanArb, 3, 1),
+});
+
+export const servicePlanArb: fc.Arbitrary<ServicePlan> = fc.record({
+  id: idArb,
+  lbPolicy: lbPolicyArb,
+  ports: portSlotsArb,
+  vip: maybe(ipAddrArb(), 1, 8),
+  endpoints: list(fc.record({ prio: prioArb, backendRef: ref }), 4, 1, 6),
+  waypoint: maybe(waypointPlanArb, 4, 1),
+});
+
+const dnsAddrArb: fc.Arbitrary<IpAddr> = fc.oneof(
+  { withCrossShrink: true },
+  { arbitrary: ipAddrArb({ v4Only: true }), weight: 9 },
+  { arbitrary: fc.integer({ min: 1, max: 4 }).map(v6Host), weight: 1 },
+);
+
+export const intentArb: fc.Arbitrary<Intent> = fc.oneof(
+  fc.record({ kind: fc.constant('removeService' as const), ref }),
+  fc.record({ kind: fc.constant('deleteEndpoint' as const), ref, pick: ref }),
+  fc.record({ kind: fc.constant('removeBackend' as const), ref }),
+  fc.record({
+    kind: fc.constant('setWaypoint' as const),
+    target: fc.constantFrom('service' as const, 'backend' as const),
+    ref,
+    waypoint: maybe(waypointPlanArb, 1, 2),
+  }),
+  fc.record({ kind: fc.constant('setLbPolicy' as const), ref, lbPolicy: lbPolicyArb }),
+  fc.record({ kind: fc.constant('addEndpoint' as const), ref, backendRef: ref, prio: prioArb }),
+  fc.record({ kind: fc.constant('addService' as const), plan: servicePlanArb }),
+  fc.record({ kind: fc.constant('addBackend' as const), plan: backendPlanArb }),
+  fc.record({ kind: fc.constant('addFrontend' as const), to: fc.constantFrom('service' as const, 'backend' as const), ref, addr: ipAddrArb() }),
+  fc.record({ kind: fc.constant('removeFrontend' as const), ref }),
+  fc.record({ kind: fc.constant('dnsProxy' as const), addr: maybe(dnsAddrArb, 1, 2) }),
+);
+
+export const statePlanArb: fc.Arbitrary<StatePlan> = fc.record({
+  dns: maybe(dnsAddrArb, 3, 1),
+  backends: list(backendPlanArb, 4, 1, 9),
+  services: list(servicePlanArb, 3, 1, 9),
+  churn: list(intentArb, 3, 1, 1),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Building: plans -> control ops, each applied as soon as it is emitted.
+
+class Builder {
+  state: MapState;
+  readonly ops: ControlOp[] = [];
+  /** On a raw state an op may not fit (a count that disagrees with its endpoints): skip it. */
+  constructor(initial: MapState, private readonly lenient = false) {
+    this.state = initial;
+  }
+  emit(op: ControlOp | null): void {
+    if (op === null) return;
+    try {
+      this.state = applyControlOp(this.state, op);
+    } catch (e) {
+      if (this.lenient && e instanceof ControlOpError) return;
+      throw e;
+    }
+    this.ops.push(op);
+  }
+  /** The wanted id, or the next free one (service ids and backend uids share one allocator). */
+  freshId(wanted: number): number {
+    let id = wanted;
+    while (id === DNS_PROXY_UID || idTaken(this.state, id)) id = id >= 0xfffffffe ? 1 : id + 1;
+    return id;
+  }
+  routedBackends() {
+    return this.state.backends.filter((b) => b.uid !== DNS_PROXY_UID);
+  }
+  waypointFrom(plan: WaypointPlan | null): Waypoint {
+    if (plan === null) return NO_WAYPOINT;
+    const pick = <T>(xs: readonly T[]): T | undefined => xs[plan.ref % Math.max(1, xs.length)];
+    let addr = plan.addr;
+    if (plan.to === 'frontend') addr = pick(this.state.frontends)?.addr ?? addr;
+    if (plan.to === 'backend') addr = pick(this.routedBackends())?.addr ?? addr;
+    return { addr, port: plan.port };
+  }
+}
+
+function addServiceOps(b: Builder, plan: ServicePlan): number {
+  const id = b.freshId(plan.id);
+  b.emit({ op: 'addService', id, lbPolicy: plan.lbPolicy, ports: plan.ports });
+  if (plan.vip !== null) b.emit({ op: 'addFrontend', addr: plan.vip, upstreamId: id });
+  for (const e of plan.endpoints) b.emit(addEndpointOp(b.state, id, e.backendRef, e.prio));
+  return id;
+}
+
+function addEndpointOp(s: MapState, serviceId: number, backendRef: number, prio: number): ControlOp | null {
+  const svc = s.services.find((v) => v.id === serviceId);
+  const candidates = s.backends.filter((b) => b.uid !== DNS_PROXY_UID);
+  const backend = candidates[backendRef % Math.max(1, candidates.length)];
+  if (!svc || !backend) return null;
+  if (s.endpoints.some((e) => e.serviceId === serviceId && e.backendUid === backend.uid)) return null;
+  if (!backend.services.includes(serviceId) && backend.services.length >= SERVICES_PER_BACKEND) return null;
+  return { op: 'addEndpoint', serviceId, prio: svc.lbPolicy === LbPolicy.random ? 0 : prio, backendUid: backend.uid };
+}
+
+function addBackendOps(b: Builder, plan: BackendPlan): void {
+  const uid = b.freshId(plan.uid);
+  b.emit({ op: 'addBackend', uid, addr: plan.addr, waypoint: NO_WAYPOINT });
+  if (plan.podFrontend) b.emit({ op: 'addFrontend', addr: plan.addr, upstreamId: uid });
+}
+
+/** Emits the control ops an intent amounts to in the current state (none when it has nothing to act on). */
+function intentOps(b: Builder, intent: Intent): void {
+  const s = b.state;
+  const pick = <T>(xs: readonly T[], r: number): T | undefined => xs[r % Math.max(1, xs.length)];
+  switch (intent.kind) {
+    case 'addService':
+      addServiceOps(b, intent.plan);
+      return;
+    case 'addBackend':
+      addBackendOps(b, intent.plan);
+      if (intent.plan.waypoint) {
+        const uid = b.state.backends[b.state.backends.length - 1]?.uid;
+        if (uid !== undefined) b.emit({ op: 'setWaypoint', target: 'backend', id: uid, waypoint: b.waypointFrom(intent.plan.waypoint) });
+      }
+      return;
+    case 'removeService': {
+      const v = pick(s.services, intent.ref);
+      if (v) b.emit({ op: 'removeService', id: v.id });
+      return;
+    }
+    case 'removeBackend': {
+      const x = pick(b.routedBackends(), intent.ref);
+      if (x) b.emit({ op: 'removeBackend', uid: x.uid });
+      return;
+    }
+    case 'addEndpoint': {
+      const v = pick(s.services, intent.ref);
+      if (v) b.emit(addEndpointOp(s, v.id, intent.backendRef, intent.prio));
+      return;
+    }
+    case 'deleteEndpoint': {
+      const v = pick(s.services, intent.ref);
+      const mine = v ? s.endpoints.filter((e) => e.serviceId === v.id) : [];
+      const e = pick(mine, intent.pick);
+      if (e) b.emit({ op: 'deleteEndpoint', serviceId: e.serviceId, prio: e.prio, index: e.index });
+      return;
+    }
+    case 'setWaypoint': {
+      const target = intent.target === 'service' ? pick(s.services, intent.ref)?.id : pick(b.routedBackends(), intent.ref)?.uid;
+      if (target !== undefined) b.emit({ op: 'setWaypoint', target: intent.target, id: target, waypoint: b.waypointFrom(intent.waypoint) });
+      return;
+    }
+    case 'setLbPolicy': {
+      const v = pick(s.services, intent.ref);
+      if (v) b.emit({ op: 'setLbPolicy', id: v.id, lbPolicy: intent.lbPolicy });
+      return;
+    }
+    case 'addFrontend': {
+      if (intent.to === 'service') {
+        const v = pick(s.services, intent.ref);
+        if (v) b.emit({ op: 'addFrontend', addr: intent.addr, upstreamId: v.id });
+      } else {
+        const x = pick(b.routedBackends(), intent.ref);
+        if (x) b.emit({ op: 'addFrontend', addr: x.addr, upstreamId: x.uid });
+      }
+      return;
+    }
+    case 'removeFrontend': {
+      const f = pick(s.frontends, intent.ref);
+      if (f) b.emit({ op: 'removeFrontend', addr: f.addr });
+      return;
+    }
+    case 'dnsProxy':
+      b.emit({ op: 'dnsProxy', addr: intent.addr });
+      return;
+  }
+}
+
+/**
+ * Applies intents to a state; returns the new state and the control ops they amounted to.
+ * `lenient` skips ops that do not fit, for raw states; on a consistent state every op fits.
+ */
+export function applyIntents(initial: MapState, intents: readonly Intent[], opts: { lenient?: boolean } = {}): BuiltState {
+  const b = new Builder(initial, opts.lenient ?? false);
+  for (const i of intents) intentOps(b, i);
+  return { state: b.state, ops: b.ops };
+}
+
+/** Builds a plan from EMPTY_STATE. */
+export function buildState(plan: StatePlan): BuiltState {
+  const b = new Builder(EMPTY_STATE);
+  if (plan.dns !== null) b.emit({ op: 'dnsProxy', addr: plan.dns });
+  for (const bp of plan.backends) addBackendOps(b, bp);
+  const serviceIds = plan.services.map((sp) => addServiceOps(b, sp));
+  // Waypoints last, so that they can name the frontends (waypoint VIPs) and pods now present.
+  plan.services.forEach((sp, i) => {
+    const id = serviceIds[i];
+    if (sp.waypoint && id !== undefined) b.emit({ op: 'setWaypoint', target: 'service', id, waypoint: b.waypointFrom(sp.waypoint) });
+  });
+  const backendUids = b.routedBackends().map((x) => x.uid);
+  plan.backends.forEach((bp, i) => {
+    const uid = backendUids[i];
+    if (bp.waypoint && uid !== undefined) b.emit({ op: 'setWaypoint', target: 'backend', id: uid, waypoint: b.waypointFrom(bp.waypoint) });
+  });
+  for (const i of plan.churn) intentOps(b, i);
+  return { state: b.state, ops: b.ops };
+}
+
+/** A control-plane-consistent state with the ops that built it; always `isConsistent`. */
+export function consistentState(): fc.Arbitrary<BuiltState> {
+  return statePlanArb.map(buildState);
+}
+

@@ -1,0 +1,79 @@
+// The full set of observation traces of a case over every choice. Runs that reach the same world
+// with the same observations so far are merged after each operation (their futures coincide), so
+// the work grows with the number of distinct outcomes, not with the number of choice sequences.
+
+import type { Case, Observation } from '../domain.js';
+import type { Environment } from '../environment.js';
+import type { PassRecord } from '../spec/passes.js';
+import { initialWorld, step } from './step.js';
+import type { Choice, Trace, World } from './types.js';
+
+export const MAX_BRANCHES = 100_000;
+
+export class OutcomeLimitError extends Error {}
+
+interface Run {
+  readonly world: World;
+  readonly observations: Observation[];
+  readonly passes: (readonly PassRecord[])[];
+  readonly choices: Choice[];
+  /** Observations so far as text (the merge key), kept only once runs have split. */
+  readonly text: string | null;
+}
+
+function observationText(o: Observation): string {
+  return JSON.stringify(o);
+}
+
+function textOf(r: Run): string {
+  return r.text ?? r.observations.map(observationText).join('\n');
+}
+
+function worldText(w: World): string {
+  // All runs at one step share the same maps (apply is deterministic): leave them out.
+  return JSON.stringify([w.netnsEnrolled, w.enrolledIps, w.sockets]);
+}
+
+function merge(runs: Run[]): Run[] {
+  const byKey = new Map<string, Run>();
+  for (const r of runs) {
+    const key = `${textOf(r)}\n#${worldText(r.world)}`;
+    if (!byKey.has(key)) byKey.set(key, r);
+  }
+  return [...byKey.values()];
+}
+
+/** The de-duplicated observation traces of `c` over all choices, each with one run producing it. */
+export function outcomes(c: Case, env: Environment, limit: number = MAX_BRANCHES): Trace[] {
+  let runs: Run[] = [{ world: initialWorld(c, env), observations: [], passes: [], choices: [], text: null }];
+  let branches = 0;
+  c.ops.forEach((op, i) => {
+    const next: Run[] = [];
+    for (const run of runs) {
+      const out = step(run.world, op, env, i);
+      branches += out.length;
+      if (branches > limit) {
+        throw new OutcomeLimitError(
+          `model: more than ${limit} outcome branches by operation ${i + 1}; the case's random draws multiply too much: use fewer random services or smaller endpoint counts`,
+        );
+      }
+      const split = out.length > 1;
+      const base = runs.length > 1 || split ? textOf(run) : null;
+      for (const b of out) {
+        // A run with one branch continues in place; a split run copies its history.
+        const observations = split ? [...run.observations, b.observation] : (run.observations.push(b.observation), run.observations);
+        const passes = split ? [...run.passes, b.passes] : (run.passes.push(b.passes), run.passes);
+        const choices = b.choices.length === 0 ? run.choices : [...run.choices, ...b.choices];
+        const text = base === null ? null : `${base}\n${observationText(b.observation)}`;
+        next.push({ world: b.world, observations, passes, choices, text });
+      }
+    }
+    runs = next.length > 1 ? merge(next) : next;
+  });
+  const seen = new Map<string, Trace>();
+  for (const r of runs) {
+    const key = runs.length > 1 ? textOf(r) : '';
+    if (!seen.has(key)) seen.set(key, { observations: r.observations, passes: r.passes, choices: r.choices });
+  }
+  return [...seen.values()];
+}

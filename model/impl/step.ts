@@ -1,0 +1,209 @@
+// One operation of a case against the world: every possible outcome. Only a connect can branch
+// (the LB draws of its passes); the kernel's part of a connect (route, listener, sockops) is
+// predicted from the Environment the executor built.
+
+import { Immer, castDraft } from 'immer';
+import { AddressError } from '../address.js';
+import {
+  CONTROL_ADDR,
+  ControlPort,
+  type Case,
+  type Family,
+  type Observation,
+  type Operation,
+  type SockAddr,
+  type SocketId,
+} from '../domain.js';
+import { kernelPeer, type Environment } from '../environment.js';
+import { runChain } from './chain.js';
+import { indexMaps, localIpKey } from './maps.js';
+import { canonicalDest, isListening, isRoutable, localKeyFor } from './reach.js';
+import { EMPTY_STREAM, sendMessages } from './stream.js';
+import type { Branch, Choice, SocketState, World } from './types.js';
+
+// Worlds are never mutated outside produce; no auto-freeze, so the caller's Case (whose map states
+// the world holds) is left as it was given, and no time goes into freezing large states.
+const { produce } = new Immer({ autoFreeze: false });
+
+/** Bad input: an operation the model cannot run (what is wrong and what to do). */
+export class ModelInputError extends Error {}
+
+/**
+ * km_manage ip entries of a namespace that starts enrolled: the pod's own addresses of both
+ * families, as a TCP control connect from each would have recorded them. Executors that start a
+ * case enrolled must write the same entries.
+ */
+export function enrolledLocalIps(env: Environment): readonly string[] {
+  return [...new Set([localIpKey(env.podAddress.inet), localIpKey(env.podAddress.inet6)])].sort();
+}
+
+export function initialWorld(c: Case, env: Environment): World {
+  return {
+    maps: c.state,
+    netnsEnrolled: c.enrolled,
+    enrolledIps: c.enrolled ? enrolledLocalIps(env) : [],
+    sockets: {},
+  };
+}
+
+function openSocket(world: World, op: Operation & { sock: SocketId }, stepIndex: number): SocketState {
+  const s = world.sockets[op.sock];
+  if (!s) {
+    throw new ModelInputError(
+      `operation ${stepIndex + 1} (${op.op}) uses socket ${op.sock}, which is not open: create it with a 'socket' operation first`,
+    );
+  }
+  return s;
+}
+
+function destination(family: Family, dest: SockAddr, stepIndex: number): SockAddr {
+  if (!Number.isInteger(dest.port) || dest.port < 0 || dest.port > 0xffff) {
+    throw new ModelInputError(`operation ${stepIndex + 1} (connect): port ${dest.port} is not an integer in 0..65535`);
+  }
+  try {
+    return { addr: canonicalDest(family, dest.addr), port: dest.port };
+  } catch (e) {
+    if (e instanceof AddressError) {
+      throw new ModelInputError(`operation ${stepIndex + 1} (connect): ${e.message}; give an address of the socket's family`);
+    }
+    throw e;
+  }
+}
+
+function controlAction(family: Family, dest: SockAddr): 'enrol' | 'withdraw' | null {
+  if (dest.addr !== CONTROL_ADDR[family]) return null;
+  if (dest.port === ControlPort.enrol) return 'enrol';
+  if (dest.port === ControlPort.withdraw) return 'withdraw';
+  return null;
+}
+
+function withIp(ips: readonly string[], ip: string, enrol: boolean): readonly string[] {
+  const has = ips.includes(ip);
+  if (enrol === has) return ips;
+  return enrol ? [...ips, ip].sort() : ips.filter((x) => x !== ip);
+}
+
+function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: Environment, stepIndex: number): Branch[] {
+  const sock = openSocket(world, op, stepIndex);
+  const dest = destination(sock.family, op.dest, stepIndex);
+  if (sock.connected) {
+    // The kernel refuses a connect on a connected TCP socket before the cgroup hook runs.
+    const observation: Observation = {
+      op: 'connect',
+      sock: op.sock,
+      peer: null,
+      error: 'EISCONN',
+      storage: sock.storage,
+      inSockhash: sock.inSockhash,
+    };
+    return [{ world, observation, choices: [], passes: [] }];
+  }
+  const maps = indexMaps(world.maps);
+  const ends = runChain(maps, sock.family, sock.protocol, {
+    dest,
+    netnsEnrolled: world.netnsEnrolled,
+    storage: sock.storage,
+  });
+  return ends.map((end): Branch => {
+    const final = end.state.dest;
+    const storage = end.state.storage;
+    const reachable = isRoutable(env, sock.family, final);
+    const ok = sock.protocol === 'tcp' ? reachable && isListening(env, final) : reachable;
+    const peer = ok ? kernelPeer(sock.family, final) : null;
+    let enrolledIps = world.enrolledIps;
+    let inSockhash = false;
+    if (sock.protocol === 'tcp' && reachable) {
+      // sockops TCP_CONNECT_CB: the connection's remote end as the kernel has it.
+      const action = controlAction(sock.family, final);
+      if (action) enrolledIps = withIp(enrolledIps, localKeyFor(env, sock.family, final), action === 'enrol');
+      // ACTIVE_ESTABLISHED
+      if (ok && storage?.viaWaypoint) {
+        inSockhash = enrolledIps.includes(localKeyFor(env, sock.family, final));
+      }
+    }
+    const error = ok ? null : reachable ? 'ECONNREFUSED' : 'ENETUNREACH';
+    const established = ok && sock.protocol === 'tcp';
+    const after: SocketState = {
+      ...sock,
+      storage,
+      peer: ok ? peer : sock.peer,
+      connected: sock.connected || established,
+      inSockhash: established ? inSockhash : sock.inSockhash,
+      stream: established ? EMPTY_STREAM : sock.stream,
+      sent: established ? 0 : sock.sent,
+    };
+    const next = produce(world, (w) => {
+      if (w.netnsEnrolled !== end.state.netnsEnrolled) w.netnsEnrolled = end.state.netnsEnrolled;
+      if (enrolledIps !== world.enrolledIps) w.enrolledIps = castDraft(enrolledIps);
+      // Whole socket values: immer then drafts only the world and its socket table.
+      w.sockets[op.sock] = castDraft(after);
+    });
+    const observation: Observation = { op: 'connect', sock: op.sock, peer, error, storage, inSockhash: after.inSockhash };
+    const choices: Choice[] = end.draws.map((d) => ({ step: stepIndex, ...d }));
+    return { world: next, observation, choices, passes: end.records };
+  });
+}
+
+function send(world: World, op: Extract<Operation, { op: 'send' }>, stepIndex: number): Branch {
+  const sock = openSocket(world, op, stepIndex);
+  if (!Number.isInteger(op.messages) || op.messages < 0) {
+    throw new ModelInputError(`operation ${stepIndex + 1} (send): messages must be a non-negative integer, got ${op.messages}`);
+  }
+  if (!sock.connected || !sock.stream) {
+    const observation: Observation = { op: 'send', sock: op.sock, storage: sock.storage, stream: null };
+    return { world, observation, choices: [], passes: [] };
+  }
+  const r = sendMessages(op.sock, sock.family, sock.inSockhash, sock.storage, sock.stream, sock.sent, op.messages);
+  const after: SocketState = { ...sock, stream: r.stream, storage: r.storage, sent: r.sent };
+  const next = produce(world, (w) => {
+    w.sockets[op.sock] = castDraft(after);
+  });
+  const observation: Observation = { op: 'send', sock: op.sock, storage: r.storage, stream: r.stream };
+  return { world: next, observation, choices: [], passes: [] };
+}
+
+/** Every possible outcome of `op` in `world`. `stepIndex` (0-based) labels choices and errors. */
+export function step(world: World, op: Operation, env: Environment, stepIndex = 0): Branch[] {
+  switch (op.op) {
+    case 'socket': {
+      if (world.sockets[op.sock]) {
+        throw new ModelInputError(`operation ${stepIndex + 1} (socket): socket ${op.sock} is already open; close it first or use another id`);
+      }
+      const fresh: SocketState = {
+        family: op.family,
+        protocol: op.protocol,
+        peer: null,
+        connected: false,
+        storage: null,
+        inSockhash: false,
+        sent: 0,
+        stream: null,
+      };
+      const next = produce(world, (w) => {
+        w.sockets[op.sock] = castDraft(fresh);
+      });
+      return [{ world: next, observation: { op: 'socket', sock: op.sock }, choices: [], passes: [] }];
+    }
+    case 'connect':
+      return connect(world, op, env, stepIndex);
+    case 'send':
+      return [send(world, op, stepIndex)];
+    case 'close': {
+      openSocket(world, op, stepIndex);
+      const next = produce(world, (w) => {
+        delete w.sockets[op.sock];
+      });
+      return [{ world: next, observation: { op: 'close', sock: op.sock }, choices: [], passes: [] }];
+    }
+    case 'apply': {
+      const next = produce(world, (w) => {
+        w.maps = castDraft(op.state);
+      });
+      return [{ world: next, observation: { op: 'apply', sock: null }, choices: [], passes: [] }];
+    }
+    default: {
+      const never: never = op;
+      throw new ModelInputError(`unknown operation ${JSON.stringify(never)}: expected socket, connect, send, close or apply`);
+    }
+  }
+}

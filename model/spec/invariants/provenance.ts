@@ -1,0 +1,66 @@
+// Normative 3.10: a rewrite never fabricates an address. The relation `allowedPeers` is every
+// place a connect may end up, given the maps in force and what the application asked for.
+
+import { DNS_PORT, type Family, type MapState, type SockAddr } from '../../domain.js';
+import { kernelPeer } from '../../environment.js';
+import { configuredWaypoint, ip, programConnects, sameSockAddr, show, socketView } from '../facts.js';
+import { Checker, type Invariant } from '../types.js';
+
+function key(s: SockAddr): string {
+  return `${s.addr}|${s.port}`;
+}
+
+/**
+ * Where a connect that asked for `asked` may be connected to (as getpeername reports it): the
+ * destination itself, any backend address at the target port of any slot that maps the asked port
+ * or a waypoint's port (a chain can reach any service),
+ * the DNS proxy at port 53 (connect4 only), any configured waypoint at its port; each written in
+ * the socket's family, and nothing that the family cannot hold.
+ */
+export function allowedPeers(state: MapState, family: Family, asked: SockAddr): SockAddr[] {
+  const out = new Map<string, SockAddr>();
+  const add = (addr: string | null, port: number) => {
+    if (addr === null) return;
+    const p = kernelPeer(family, { addr, port });
+    out.set(key(p), p);
+  };
+  add(asked.addr, asked.port);
+  const waypoints = [...state.services.map((s) => s.waypoint), ...state.backends.map((b) => b.waypoint)].flatMap((w) => {
+    const c = configuredWaypoint(w);
+    return c ? [c] : [];
+  });
+  // A pass sees the asked port or, after a waypoint, a waypoint's port; a slot maps only those.
+  const incoming = new Set([asked.port, ...waypoints.map((w) => w.port)]);
+  const targetPorts = new Set<number>();
+  for (const s of state.services) {
+    s.servicePorts.forEach((p, i) => {
+      if (incoming.has(p)) targetPorts.add(s.targetPorts[i] ?? 0);
+    });
+  }
+  for (const b of state.backends) {
+    const addr = socketView(family, b.addr);
+    for (const port of targetPorts) add(addr, port);
+    if (b.uid === 0 && family === 'inet') add(addr, DNS_PORT);
+  }
+  for (const w of waypoints) add(socketView(family, w.addr), w.port);
+  return [...out.values()];
+}
+
+export const noFabricatedPeer: Invariant = {
+  name: 'no-fabricated-peer',
+  statement:
+    'A connect ends at the destination the application asked for, a configured backend address, a waypoint or the DNS proxy, written in the socket\'s family; never at an address the maps do not hold.',
+  check(ctx) {
+    const chk = new Checker();
+    for (const v of programConnects(ctx)) {
+      const peer = v.obs.peer;
+      if (!peer) continue;
+      if (!sameSockAddr(peer, kernelPeer(v.family, v.asked))) chk.exercise();
+      const allowed = allowedPeers(v.state, v.family, v.asked);
+      chk.expect(allowed.some((a) => sameSockAddr(a, peer)), () =>
+        `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowed.map(show).join(', ')}`,
+      );
+    }
+    return chk.verdict();
+  },
+};

@@ -1,0 +1,63 @@
+// The shape of the normative semantics: named invariants over a case, its environment and the
+// observations of one run (plus the model's pass records when the run comes from the model).
+
+import type { Case, Observation, Operation } from '../domain.js';
+import type { Environment } from '../environment.js';
+import type { PassRecord } from './passes.js';
+
+export interface SpecStep {
+  readonly op: Operation;
+  readonly observation: Observation;
+  /** The connect program's passes for this operation; absent for executor runs. */
+  readonly passes?: readonly PassRecord[];
+}
+
+export interface SpecContext {
+  readonly case: Case;
+  readonly env: Environment;
+  readonly steps: readonly SpecStep[];
+}
+
+export type Verdict = { readonly status: 'holds' } | { readonly status: 'vacuous' } | { readonly status: 'violated'; readonly detail: string };
+
+export interface Invariant {
+  readonly name: string;
+  /** One sentence: what must hold (the generated docs print it). */
+  readonly statement: string;
+  /** 'passes': only meaningful with the model's pass records; skipped on executor runs. */
+  readonly needs?: 'passes';
+  check(ctx: SpecContext): Verdict;
+}
+
+export const HOLDS: Verdict = { status: 'holds' };
+export const VACUOUS: Verdict = { status: 'vacuous' };
+
+export function violated(detail: string): Verdict {
+  return { status: 'violated', detail };
+}
+
+/** Collects the first violation while checking; `exercise()` decides holds vs vacuous. */
+export class Checker {
+  private detail: string | null = null;
+  private used = false;
+
+  /** Marks that the case exercised the invariant. */
+  exercise(): void {
+    this.used = true;
+  }
+
+  /** Records a violation (the first one wins); returns whether `ok` held. Does not mark exercised. */
+  expect(ok: boolean, detail: () => string): boolean {
+    if (!ok && this.detail === null) this.detail = detail();
+    return ok;
+  }
+
+  get failed(): boolean {
+    return this.detail !== null;
+  }
+
+  verdict(): Verdict {
+    if (this.detail !== null) return violated(this.detail);
+    return this.used ? HOLDS : VACUOUS;
+  }
+}

@@ -1,0 +1,135 @@
+// Judging one case: the reference model's outcome set against the spec, and an executor's
+// observations against that set. A judgement says which invariants the case exercised (for the
+// per-invariant counts), what it looked like (for the statistics), and the first failure found.
+
+import type { Case, Observation } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
+import type { Executor } from '../model/executor.js';
+import { outcomes, type Trace } from '../model/impl/index.js';
+import { invariants, type Invariant, type SpecContext } from '../model/spec/index.js';
+import { firstDifference, traceKey } from './observation.js';
+import { describeCase, type CaseTraits } from './traits.js';
+
+/** The differential relation itself, named like an invariant so reports treat it alike. */
+export const MATCHES_MODEL = {
+  name: 'executor-matches-model',
+  statement:
+    'Every observation of the real data path (peer or error, socket storage, km_socket membership, bytes on the wire) is one the reference model allows for that case.',
+} as const;
+
+export interface Failure {
+  readonly invariant: string;
+  readonly statement: string;
+  readonly detail: string;
+  /** Where the failure was seen: the reference model's own outcomes, or an executor's run. */
+  readonly source: 'model' | 'executor';
+  readonly observed?: readonly Observation[];
+  /** The model's allowed observations at the first step where the observed trace left them. */
+  readonly allowedAtStep?: { readonly step: number; readonly allowed: readonly Observation[] };
+}
+
+export interface Judgement {
+  readonly failure: Failure | null;
+  /** Names of invariants the case exercised (verdict not vacuous), and which of them failed. */
+  readonly exercised: ReadonlySet<string>;
+  readonly traits: CaseTraits;
+}
+
+export interface JudgeOptions {
+  readonly env: Environment;
+  readonly executor?: Executor;
+  /** Runs per case when random load balancing makes the outcome nondeterministic. */
+  readonly repeatsWhenRandom?: number;
+  /** The invariants to hold the model and executor to (default: all of model/spec). */
+  readonly invariants?: readonly Invariant[];
+}
+
+function contextFor(c: Case, env: Environment, observations: readonly Observation[], trace?: Trace): SpecContext {
+  return {
+    case: c,
+    env,
+    steps: c.ops.map((op, i) => ({
+      op,
+      observation: observations[i] as Observation,
+      ...(trace ? { passes: trace.passes[i] ?? [] } : {}),
+    })),
+  };
+}
+
+/** Checks every applicable invariant; returns the first violation and records exercised ones. */
+function applyInvariants(
+  list: readonly Invariant[],
+  ctx: SpecContext,
+  withPasses: boolean,
+  exercised: Set<string>,
+  source: Failure['source'],
+  observed: readonly Observation[],
+): Failure | null {
+  for (const inv of list) {
+    if (inv.needs === 'passes' && !withPasses) continue;
+    const v = inv.check(ctx);
+    if (v.status === 'vacuous') continue;
+    exercised.add(inv.name);
+    if (v.status === 'violated') {
+      return { invariant: inv.name, statement: inv.statement, detail: v.detail, source, observed };
+    }
+  }
+  return null;
+}
+
+/** Which allowed observations exist at the first step where `observed` leaves every allowed trace. */
+function divergence(observed: readonly Observation[], allowed: readonly Trace[]): { step: number; allowed: Observation[] } {
+  let best = -1;
+  for (const t of allowed) {
+    const d = firstDifference(observed, t.observations);
+    best = Math.max(best, d < 0 ? observed.length : d);
+  }
+  const step = Math.max(best, 0);
+  const prefix = traceKey(observed.slice(0, step));
+  const seen = new Map<string, Observation>();
+  for (const t of allowed) {
+    if (traceKey(t.observations.slice(0, step)) !== prefix) continue;
+    const o = t.observations[step];
+    if (o) seen.set(traceKey([o]), o);
+  }
+  return { step, allowed: [...seen.values()] };
+}
+
+export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
+  const list = opts.invariants ?? invariants;
+  const exercised = new Set<string>();
+  const allowed = outcomes(c, opts.env);
+  const traits = describeCase(c, allowed);
+
+  // The model must refine the spec for every choice.
+  for (const t of allowed) {
+    const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
+    if (f) return { failure: f, exercised, traits };
+  }
+  if (!opts.executor) return { failure: null, exercised, traits };
+
+  const repeats = traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1;
+  const runs = await opts.executor.run(new Array<Case>(repeats).fill(c));
+  const allowedKeys = new Set(allowed.map((t) => traceKey(t.observations)));
+  exercised.add(MATCHES_MODEL.name);
+  for (const observed of runs) {
+    const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
+    if (f) return { failure: f, exercised, traits };
+    if (!allowedKeys.has(traceKey(observed))) {
+      const d = divergence(observed, allowed);
+      return {
+        failure: {
+          invariant: MATCHES_MODEL.name,
+          statement: MATCHES_MODEL.statement,
+          detail: `operation ${d.step + 1} observed something the model does not allow`,
+          source: 'executor',
+          observed,
+          allowedAtStep: d,
+        },
+        exercised,
+        traits,
+      };
+    }
+  }
+  return { failure: null, exercised, traits };
+}

@@ -1,0 +1,96 @@
+// Statistics of the generated cases and the coverage requirements a run must meet: a run that
+// exercised a class that matters (each LB policy, each socket family, each path of the
+// document's section 3) too rarely has not checked it, and says so by failing.
+
+import type { CaseTraits } from './traits.js';
+
+type Counter = Record<string, number>;
+
+function bump(c: Counter, key: string): void {
+  c[key] = (c[key] ?? 0) + 1;
+}
+
+export interface StatisticsJson {
+  readonly cases: number;
+  readonly stateKind: Counter;
+  readonly family: Counter;
+  readonly policy: Counter;
+  readonly path: Counter;
+  readonly chainLength: Counter;
+  readonly operations: Counter;
+}
+
+export class Statistics {
+  cases = 0;
+  readonly stateKind: Counter = {};
+  readonly family: Counter = {};
+  readonly policy: Counter = {};
+  readonly path: Counter = {};
+  readonly chainLength: Counter = {};
+  readonly operations: Counter = {};
+
+  /** Each class is counted once per case that has it. */
+  add(t: CaseTraits): void {
+    this.cases++;
+    bump(this.stateKind, t.kind);
+    for (const f of t.families) bump(this.family, f);
+    for (const p of t.policies) bump(this.policy, p);
+    for (const p of t.paths) bump(this.path, p);
+    bump(this.chainLength, t.maxPasses >= 5 ? '5+' : String(t.maxPasses));
+    bump(this.operations, t.operations >= 8 ? '8+' : String(t.operations));
+  }
+
+  merge(o: StatisticsJson): void {
+    this.cases += o.cases;
+    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations'] as const) {
+      for (const [k, v] of Object.entries(o[key])) this[key][k] = (this[key][k] ?? 0) + v;
+    }
+  }
+
+  toJSON(): StatisticsJson {
+    const { cases, stateKind, family, policy, path, chainLength, operations } = this;
+    return { cases, stateKind, family, policy, path, chainLength, operations };
+  }
+}
+
+export interface CoverageRequirement {
+  readonly class: string;
+  readonly required: number;
+  readonly seen: number;
+  readonly ok: boolean;
+}
+
+export interface CoverageReport {
+  readonly ok: boolean;
+  readonly requirements: CoverageRequirement[];
+}
+
+/** The classes that matter, by the statistic that counts them. */
+export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'path', readonly string[]>> = {
+  family: ['inet', 'inet6', 'inet6-v4mapped'],
+  policy: ['random', 'strict', 'failover'],
+  path: [],
+};
+
+/**
+ * Each required class must be seen in at least `fraction` of the cases (and at least once);
+ * paths are filled in from the path vocabulary of the reference model by the caller.
+ */
+export function coverageOf(
+  stats: Statistics,
+  requiredPaths: readonly string[],
+  fraction = 0.002,
+): CoverageReport {
+  const need = Math.max(1, Math.floor(stats.cases * fraction));
+  const requirements: CoverageRequirement[] = [];
+  const add = (prefix: string, counter: Counter, names: readonly string[]) => {
+    for (const n of names) {
+      const seen = counter[n] ?? 0;
+      requirements.push({ class: `${prefix}:${n}`, required: need, seen, ok: seen >= need });
+    }
+  };
+  add('family', stats.family, REQUIRED_CLASSES.family);
+  add('policy', stats.policy, REQUIRED_CLASSES.policy);
+  add('path', stats.path, requiredPaths);
+  return { ok: requirements.every((r) => r.ok), requirements };
+}

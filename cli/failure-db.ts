@@ -17,6 +17,8 @@ export interface SavedFailure {
   readonly seed: number;
   readonly path: string;
   readonly case: Case;
+  /** Object paths the failure was found on (null: our own objects or the model). */
+  readonly objects: Record<string, string> | null;
 }
 
 export class FailureDb {
@@ -30,7 +32,12 @@ export class FailureDb {
     return join(this.dir, `${id}.json`);
   }
 
-  save(cx: Counterexample, executor: string): SavedFailure {
+  /** Paths of a saved failure and of its exports (regression test, bpftool batch file). */
+  files(id: string): { json: string; test: string; bpftool: string } {
+    return { json: this.file(id), test: join(this.dir, `${id}.test.ts`), bpftool: join(this.dir, `${id}.bpftool`) };
+  }
+
+  save(cx: Counterexample, executor: string, objects: Record<string, string> | null = null): SavedFailure {
     const id = createHash('sha256').update(JSON.stringify(cx.case)).digest('hex').slice(0, 12);
     const entry: SavedFailure = {
       id,
@@ -41,6 +48,7 @@ export class FailureDb {
       seed: cx.seed,
       path: cx.path,
       case: cx.case,
+      objects,
     };
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(this.file(id), JSON.stringify(entry, null, 2) + '\n');
@@ -56,7 +64,7 @@ export class FailureDb {
   }
 
   remove(id: string): void {
-    rmSync(this.file(id), { force: true });
+    for (const f of Object.values(this.files(id))) rmSync(f, { force: true });
   }
 }
 

@@ -3,11 +3,15 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isKmeshCheckError } from '../bpf/errors.js';
-import { packageRoot } from '../bpf/kernel/paths.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
 import { replayCommand } from './commands/replay.js';
+import { mutantsCommand } from './commands/mutants.js';
+import { benchCommand } from './commands/bench.js';
+import { mergeCommand } from './commands/merge.js';
+import { docsCommand } from '../docs/gen/cli.js';
+import { packageRoot } from '../bpf/kernel/paths.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
 
 export const DEFAULT_RUNS = 2000;
@@ -125,13 +129,48 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .description('check that this machine can run the kernel executor')
     .action(async () => setExit(await doctorCommand()));
 
+  program
+    .command('mutants')
+    .description('run the checker against every mutant of our data path and print the mutation score')
+    .option('--seed <n>', 'seed of every run', integer('--seed', -2147483648), DEFAULT_SEED)
+    .option('--runs <n>', 'budget per mutant', integer('--runs', 1), DEFAULT_RUNS)
+    .addOption(executorOption())
+    .option('--only <names>', 'comma-separated mutant names', (v: string) => v.split(','))
+    .option('--json <file>', 'write the JSON report')
+    .action(async (o) => {
+      const { names, why } = resolveExecutor(o.executor);
+      setExit(await mutantsCommand({ executor: names[0]!, why, seed: o.seed, runs: o.runs, json: o.json, only: o.only }));
+    });
+
+  program
+    .command('bench')
+    .description('measure the executors against their baselines')
+    .option('--json <file>', 'write the figures as JSON')
+    .option('--cases <n>', 'single-connect cases per kernel round', integer('--cases', 100), 20000)
+    .option('--no-mutants', 'skip the median time to kill a mutant')
+    .action(async (o) => setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants })));
+
+  program
+    .command('docs')
+    .description('generate docs/spec.md from model/spec (--check: fail when the committed file is stale)')
+    .option('--check', 'exit 1 when docs/spec.md differs from what model/spec generates')
+    .action((o) => setExit(docsCommand({ check: !!o.check, root: packageRoot() })));
+
+  program
+    .command('merge')
+    .description('combine the JSON reports of shards into one verdict')
+    .argument('<reports...>', 'JSON reports written by check --json')
+    .option('--json <file>', 'write the merged report')
+    .action((files: string[], o) => setExit(mergeCommand(files, o)));
+
   return program;
 }
 
 /** Runs the command line; returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
   let code = 0;
-  const program = buildProgram(packageRoot(), (c) => (code = c));
+  // Failures are saved beside where the user runs the command, like a test runner's cache.
+  const program = buildProgram(process.cwd(), (c) => (code = c));
   try {
     await program.parseAsync(argv);
     return code;

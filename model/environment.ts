@@ -2,9 +2,11 @@
 // private network namespace, which source address sockets get, which ports have no listener.
 // The reference model needs it to predict what a real connect reports (peer or error) and whether
 // sockops saw the connection established; executors publish the environment they really built.
+// `kernelConnect` is the Linux socket layer around the programs (route, source address, listener,
+// the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
-import { parseAddress, v4MappedInner, formatIPv4, type Family, type SockAddr } from './address.js';
-import { ControlPort } from './domain.js';
+import { canonicalIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
+import { ControlPort, type Protocol } from './domain.js';
 
 export interface Environment {
   /** The pod's own address per family: the source of every harness socket. */
@@ -13,13 +15,26 @@ export interface Environment {
   readonly localPrefixes: readonly string[];
   /** Ports with no listener: a TCP connect there is refused. Every other port listens. */
   readonly closedPorts: readonly number[];
+  /**
+   * The local addresses a case that starts enrolled has in km_manage: the harness makes one TCP
+   * control connect bound to each (AF_INET for IPv4 text, AF_INET6 for IPv6 text; no v4-mapped
+   * text, sockops folds those), and the model starts with their km_manage keys. 127.0.0.1 is here
+   * because a connect to the any-address gets it as its local address whatever the routes say.
+   */
+  readonly enrolledLocals: readonly string[];
 }
 
 export const DEFAULT_ENVIRONMENT: Environment = {
   podAddress: { inet: '10.255.0.1', inet6: 'fd00:ffff::1' },
   localPrefixes: ['127.0.0.0/8', '10.0.0.0/8', '0.0.0.2/32', '::1/128', '::2/128', 'fd00::/8'],
   closedPorts: [0, ControlPort.enrol, ControlPort.withdraw],
+  enrolledLocals: ['10.255.0.1', '127.0.0.1', 'fd00:ffff::1'],
 };
+
+/** The kernel's loopback targets for a connect to the any-address (net/ipv4/route.c, net/ipv6). */
+export const LOOPBACK = { inet: '127.0.0.1', inet6: '::1', mapped: '::ffff:127.0.0.1' } as const;
+/** The any-address spellings a connect may ask for, as canonical socket text. */
+export const ANY_ADDRESS = { inet: '0.0.0.0', inet6: '::', mapped: '::ffff:0.0.0.0' } as const;
 
 function inPrefix(addr: Uint8Array, cidr: string): boolean {
   const [base, lenText] = cidr.split('/');
@@ -35,9 +50,9 @@ function inPrefix(addr: Uint8Array, cidr: string): boolean {
 }
 
 /**
- * Where the kernel actually connects a socket asked to go to `dest`: connecting to the
- * unspecified address means loopback (0.0.0.0 -> 127.0.0.1, :: -> ::1, ::ffff:0.0.0.0 ->
- * ::ffff:127.0.0.1); everything else is itself.
+ * Where the kernel connects a fresh socket asked to go to `dest`: connecting to the unspecified
+ * address means loopback (0.0.0.0 -> 127.0.0.1, :: -> ::1, ::ffff:0.0.0.0 -> ::ffff:127.0.0.1);
+ * everything else is itself. A socket that already has a local address may differ: kernelConnect.
  */
 export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
   if (family === 'inet') return dest.addr === '0.0.0.0' ? { addr: '127.0.0.1', port: dest.port } : dest;
@@ -46,12 +61,23 @@ export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
   return dest;
 }
 
-/** Whether a connect to `dest` finds a route inside the namespace. */
+const routeMemo = new WeakMap<Environment, Map<string, boolean>>();
+
+/** Whether a connect to `dest` finds a route inside the namespace (memoised per environment). */
 export function routable(env: Environment, family: Family, dest: SockAddr): boolean {
-  const peer = kernelPeer(family, dest);
-  const inner = family === 'inet6' ? v4MappedInner(peer.addr) : null;
-  const bytes = parseAddress(inner ?? peer.addr);
-  return env.localPrefixes.some((cidr) => inPrefix(bytes, cidr));
+  let m = routeMemo.get(env);
+  if (!m) routeMemo.set(env, (m = new Map()));
+  const key = `${family}|${dest.addr}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    const peer = kernelPeer(family, dest);
+    const inner = family === 'inet6' ? v4MappedInner(peer.addr) : null;
+    const bytes = parseAddress(inner ?? peer.addr);
+    r = env.localPrefixes.some((cidr) => inPrefix(bytes, cidr));
+    if (m.size > 20_000) m.clear();
+    m.set(key, r);
+  }
+  return r;
 }
 
 /** Whether a TCP connect to `dest` is accepted (routable and a listener on the port). */
@@ -59,11 +85,229 @@ export function accepts(env: Environment, family: Family, dest: SockAddr): boole
   return routable(env, family, dest) && !env.closedPorts.includes(dest.port);
 }
 
-/** The local address a socket of `family` gets when it connects to `peer` (pod address). */
+/**
+ * The local address a fresh socket of `family` gets when it connects to `peer` (pod address): the
+ * route's source. Not for any-address destinations, whose local is loopback (see kernelConnect).
+ */
 export function localAddressFor(env: Environment, family: Family, peer: SockAddr): string {
   if (family === 'inet') return env.podAddress.inet;
   const inner = v4MappedInner(peer.addr);
   if (inner === null) return env.podAddress.inet6;
   // A v4-mapped peer is reached over IPv4, from the pod's IPv4 address, seen mapped.
   return `::ffff:${formatIPv4(parseAddress(env.podAddress.inet))}`;
+}
+
+// ---- the socket layer ------------------------------------------------------------------------
+
+/** What the kernel keeps of a socket between connects, as far as later connects depend on it. */
+export interface KernelSocket {
+  /** getsockname's address once set (canonical text in the socket's family), else null. */
+  readonly local: string | null;
+  /**
+   * The IPv4 source the socket uses towards IPv4 (and, on AF_INET6, v4-mapped) destinations once
+   * set, else null. AF_INET: the local address. AF_INET6: the inner address of a v4-mapped local;
+   * a socket with a native IPv6 local gets one, unseen, from its first v4-mapped UDP connect.
+   */
+  readonly source4: string | null;
+  /**
+   * TCP AF_INET6: the socket's last v4-mapped connect was refused by an RST (after the SYN left).
+   * The kernel then keeps the socket's IPv4 transmit path, and a later connect to a native IPv6
+   * address never completes (SYN_SENT until ETIMEDOUT, ~134 s on 6.18).
+   */
+  readonly mappedRefused: boolean;
+}
+
+export const FRESH_SOCKET: KernelSocket = Object.freeze({ local: null, source4: null, mappedRefused: false });
+
+export type ConnectOutcome = 'connected' | 'in-progress' | 'failed';
+
+export interface KernelConnectResult {
+  /**
+   * connected: the association (UDP) or connection (TCP) is made, getpeername gives `peer`;
+   * in-progress: TCP left in SYN_SENT (the harness's SO_SNDTIMEO returns EINPROGRESS): further
+   * connects fail with EALREADY before any cgroup program runs, sends carry nothing;
+   * failed: nothing connected (`error` says why).
+   */
+  readonly outcome: ConnectOutcome;
+  /** The peer when connected (getpeername), else null; null too for UDP connected to port 0. */
+  readonly peer: SockAddr | null;
+  /** errno name when not connected (EINPROGRESS for in-progress), else null. */
+  readonly error: string | null;
+  /**
+   * TCP: the SYN went out (sockops TCP_CONNECT_CB ran), towards `remote`, from local address
+   * `local`; null when the connect failed before (no route, address family). UDP: null.
+   */
+  readonly syn: { readonly remote: SockAddr; readonly local: string } | null;
+  /** The local address of the connection (or of the association) when one was made, else null. */
+  readonly local: string | null;
+  /** The socket afterwards. */
+  readonly socket: KernelSocket;
+}
+
+function mappedOf(ipv4: string): string {
+  return `::ffff:${ipv4}`;
+}
+
+function failed(error: string, socket: KernelSocket): KernelConnectResult {
+  return { outcome: 'failed', peer: null, error, syn: null, local: null, socket };
+}
+
+/** Where a v4 connect goes and from where: the kernel's any-address rule, then the route. */
+function route4(env: Environment, dest: string, source4: string | null): { peer: string; local: string } | null {
+  if (dest === ANY_ADDRESS.inet) {
+    // ip_route_connect: no destination means the source itself, and with no source both loopback.
+    const self = source4 ?? LOOPBACK.inet;
+    return { peer: self, local: self };
+  }
+  if (!routable(env, 'inet', { addr: dest, port: 0 })) return null;
+  return { peer: dest, local: source4 ?? env.podAddress.inet };
+}
+
+/**
+ * What a connect of a socket of `family` and `protocol`, in state `socket`, to the (final,
+ * post-program) destination `dest` does in this environment. `dest` is canonical socket text of
+ * the family. The caller handles sockets the kernel refuses before the cgroup program: a TCP
+ * socket that is connected (EISCONN) or whose connect is in progress (EALREADY).
+ *
+ * Measured on 6.18 (test/environment.test.ts states each case):
+ *  - AF_INET: 0.0.0.0 goes to the socket's IPv4 source, or to 127.0.0.1 from 127.0.0.1 when it
+ *    has none; any other address needs a route and gets the route's source (the pod address).
+ *  - AF_INET6, native destination: `::` means ::1, except on a socket with a v4-mapped local,
+ *    where it means ::ffff:127.0.0.1. A socket with a v4-mapped local cannot reach a native
+ *    address (EAFNOSUPPORT).
+ *  - AF_INET6, v4-mapped destination: the IPv4 rules on the inner address, from the socket's
+ *    IPv4 source; a socket with a native local keeps it.
+ *  - A local address, once set by a successful UDP connect, never changes. TCP resets it when a
+ *    connect fails, and a TCP socket connects successfully once, so each TCP connect starts fresh
+ *    except for `mappedRefused`.
+ *  - TCP: a route and a listener on the port connect; a route without one is refused (the SYN
+ *    left). UDP needs only the route; a UDP connect to port 0 succeeds (and sets the local
+ *    address) but leaves getpeername without a peer.
+ */
+export function kernelConnect(
+  env: Environment,
+  family: Family,
+  protocol: Protocol,
+  dest: SockAddr,
+  socket: KernelSocket = FRESH_SOCKET,
+): KernelConnectResult {
+  let m = connectMemo.get(env);
+  if (!m) connectMemo.set(env, (m = new Map()));
+  const key = `${family}|${protocol}|${dest.addr}|${dest.port}|${socket.local}|${socket.source4}|${socket.mappedRefused}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    r = connectOnce(env, family, protocol, dest, socket);
+    if (m.size > 50_000) m.clear();
+    m.set(key, r);
+  }
+  return r;
+}
+
+// Results are shared between callers: never mutate them.
+const connectMemo = new WeakMap<Environment, Map<string, KernelConnectResult>>();
+
+function connectOnce(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket): KernelConnectResult {
+  const tcp = protocol === 'tcp';
+  // TCP starts every connect from a closed socket without addresses.
+  const s: KernelSocket = tcp ? (socket.mappedRefused ? { ...FRESH_SOCKET, mappedRefused: true } : FRESH_SOCKET) : socket;
+  let peer: string;
+  let local: string;
+  let mapped = false;
+  /** AF_INET6 over the IPv4 path: the IPv4 source used, as v4-mapped text. */
+  let routedFrom = '';
+  if (family === 'inet') {
+    const r = route4(env, dest.addr, s.source4);
+    if (!r) return failed('ENETUNREACH', s);
+    peer = r.peer;
+    local = r.local;
+  } else {
+    const localMapped = s.local !== null && v4MappedInner(s.local) !== null;
+    let addr = dest.addr;
+    if (addr === ANY_ADDRESS.inet6) addr = localMapped ? LOOPBACK.mapped : LOOPBACK.inet6;
+    const inner = v4MappedInner(addr);
+    if (inner !== null) {
+      mapped = true;
+      const r = route4(env, inner, s.source4);
+      if (!r) return failed('ENETUNREACH', { ...s, mappedRefused: false });
+      peer = mappedOf(r.peer);
+      routedFrom = mappedOf(r.local);
+      local = s.local ?? routedFrom;
+    } else {
+      if (localMapped) return failed('EAFNOSUPPORT', s);
+      if (!routable(env, 'inet6', { addr, port: 0 })) return failed('ENETUNREACH', s);
+      peer = addr;
+      local = s.local ?? env.podAddress.inet6;
+    }
+  }
+  const remote: SockAddr = { addr: peer, port: dest.port };
+  if (!tcp) {
+    // The IPv4 source, once set, stays; the IPv4 path sets it (AF_INET6 too, unseen behind a native local).
+    const source4 = s.source4 ?? (family === 'inet' ? local : mapped ? v4MappedInner(routedFrom) : null);
+    // Port 0: the connect succeeds and sets the local address, but getpeername says ENOTCONN.
+    const seen = dest.port === 0 ? null : remote;
+    return { outcome: 'connected', peer: seen, error: null, syn: null, local, socket: { local, source4, mappedRefused: false } };
+  }
+  const syn = { remote, local };
+  if (family === 'inet6' && !mapped && s.mappedRefused) {
+    return { outcome: 'in-progress', peer: null, error: 'EINPROGRESS', syn, local, socket: { local, source4: null, mappedRefused: true } };
+  }
+  if (env.closedPorts.includes(dest.port)) {
+    return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped || s.mappedRefused } };
+  }
+  return { outcome: 'connected', peer: remote, error: null, syn, local, socket: { local, source4: null, mappedRefused: false } };
+}
+
+/** The km_manage key sockops uses for a local address (interpretation.md, item 9: v4-mapped folded). */
+export function manageKey(local: string): IpAddr {
+  return v4MappedInner(local) ?? canonicalIpAddr(local);
+}
+
+/** km_manage ip keys of a case that starts enrolled (Environment.enrolledLocals), sorted, unique. */
+export function enrolledLocalKeys(env: Environment): readonly IpAddr[] {
+  for (const l of env.enrolledLocals) {
+    if (l.includes(':') && v4MappedInner(l) !== null) {
+      throw new Error(`environment: enrolledLocals holds the v4-mapped address ${l}: give its IPv4 text (${v4MappedInner(l)}) instead`);
+    }
+  }
+  return [...new Set(env.enrolledLocals.map(manageKey))].sort();
+}
+
+/** The IPv4 sources a socket can have here: the pod's, or loopback after a connect to 0.0.0.0. */
+function ipv4Sources(env: Environment): string[] {
+  return [...new Set([env.podAddress.inet, LOOPBACK.inet])];
+}
+
+/**
+ * Every state a socket of `family` and `protocol` can be in before a connect the cgroup program
+ * runs for (TCP: closed, maybe after a refused v4-mapped connect; UDP: any local it can get).
+ * For a reader that cannot see the socket's local address: a superset of the truth.
+ */
+export function possibleSockets(env: Environment, family: Family, protocol: Protocol): readonly KernelSocket[] {
+  if (protocol === 'tcp') return family === 'inet6' ? [FRESH_SOCKET, { ...FRESH_SOCKET, mappedRefused: true }] : [FRESH_SOCKET];
+  const v4 = ipv4Sources(env);
+  if (family === 'inet') return [FRESH_SOCKET, ...v4.map((a) => ({ local: a, source4: a, mappedRefused: false }))];
+  return [
+    FRESH_SOCKET,
+    ...v4.map((a) => ({ local: mappedOf(a), source4: a, mappedRefused: false })),
+    ...[null, ...v4].map((source4) => ({ local: env.podAddress.inet6, source4, mappedRefused: false })),
+  ];
+}
+
+/**
+ * Every place a connect to `dest` can go here, over all socket states (see possibleSockets): the
+ * peer it connects to, or the remote end it tried (a failed connect: the fresh socket's view).
+ */
+export function possiblePeers(env: Environment, family: Family, protocol: Protocol, dest: SockAddr): readonly SockAddr[] {
+  const out = new Map<string, SockAddr>();
+  for (const s of possibleSockets(env, family, protocol)) {
+    const r = kernelConnect(env, family, protocol, dest, s);
+    const p = r.peer ?? r.syn?.remote ?? kernelPeer(family, dest);
+    out.set(p.addr, p);
+  }
+  return [...out.values()];
+}
+
+/** The any-address spellings of a family (destinations whose peer is not themselves). */
+export function anyAddresses(family: Family): readonly string[] {
+  return family === 'inet' ? [ANY_ADDRESS.inet] : [ANY_ADDRESS.inet6, ANY_ADDRESS.mapped];
 }

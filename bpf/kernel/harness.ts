@@ -4,6 +4,7 @@
 
 import type { Backend, Case, Family, MapState, Observation, Operation, Service, SockAddr, SocketId, StorageView, StreamView } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, payloadFor } from '../../model/domain.js';
+import { v4MappedInner } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
 import { ROUTING_MAPS, STRUCTS, type MapName, type RoutingMapName } from '../codec/abi.js';
 import { StateTracker, toHex } from '../codec/state.js';
@@ -27,6 +28,7 @@ import {
   SOL_SOCKET,
   SO_LINGER,
   SO_REUSEADDR,
+  SO_SNDTIMEO,
   errno,
   errnoName,
   libc,
@@ -54,6 +56,13 @@ const LISTEN_BACKLOG = 4096;
 const MAX_LISTENERS = 4000;
 /** How long a send waits for its bytes to reach the listener (loopback delivers at once). */
 const STREAM_WAIT_MS = 200;
+/**
+ * How long a TCP client's connect (and send) may block. A loopback handshake completes inside
+ * connect(); only a connect the kernel leaves in SYN_SENT waits (an AF_INET6 socket whose earlier
+ * v4-mapped connect was refused by RST: a native IPv6 connect then never completes, ~134 s to
+ * ETIMEDOUT). With this timeout it returns EINPROGRESS instead (model/environment.ts, kernelConnect).
+ */
+const CONNECT_TIMEOUT_MS = 250;
 
 export class Harness {
   private readonly maps: ReadonlyMap<MapName, number>;
@@ -85,6 +94,8 @@ export class Harness {
   private readonly one = new Int32Array([1]);
   private readonly zero = new Int32Array([0]);
   private readonly linger = new Int32Array([1, 0]);
+  /** struct timeval {tv_sec, tv_usec} (two longs) for SO_SNDTIMEO. */
+  private readonly connectTimeout = new Uint8Array(new BigInt64Array([0n, BigInt(CONNECT_TIMEOUT_MS * 1000)]).buffer);
 
   constructor(
     private readonly dp: LoadedDataPath,
@@ -246,22 +257,24 @@ export class Harness {
   // ---- enrolment -------------------------------------------------------------------------------
 
   /**
-   * Enrols (929) or withdraws (930) the namespace the real way: control connects, whose local IP
-   * sockops records. One per family from the pod addresses, and one bound to 127.0.0.1: the
-   * kernel turns a connect to 0.0.0.0 into 127.0.0.1 -> 127.0.0.1 whatever the routes say, so
-   * that local IP must be enrolled too for every harness socket to count as the pod's.
+   * Enrols (929) or withdraws (930) the namespace the real way: one TCP control connect bound to
+   * each of the environment's enrolled locals (Environment.enrolledLocals), whose local IP sockops
+   * records or removes. The model starts an enrolled case with the same km_manage keys.
    */
   setEnrolment(want: boolean): void {
     const port = want ? ControlPort.enrol : ControlPort.withdraw;
-    for (const [family, bindTo] of [['inet', null], ['inet', '127.0.0.1'], ['inet6', null]] as const) {
+    for (const local of this.env.enrolledLocals) {
+      const family: Family = local.includes(':') ? 'inet6' : 'inet';
+      if (family === 'inet6' && v4MappedInner(local) !== null) {
+        throw new KmeshCheckError('environment', `enrolledLocals holds the v4-mapped address ${local}: give its IPv4 text instead`);
+      }
       const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (bindTo !== null) {
-        const b = writeSockaddr(this.addr, family, { addr: bindTo, port: 0 });
-        if (libc.bind(fd, this.addr, b) < 0) {
-          const err = errnoName(errno());
-          libc.close(fd);
-          throw new KmeshCheckError('environment', `cannot bind a control socket to ${bindTo} (${err})`);
-        }
+      if (fd < 0) throw new KmeshCheckError('worker', `control socket failed (${errnoName(errno())})`);
+      const b = writeSockaddr(this.addr, family, { addr: local, port: 0 });
+      if (libc.bind(fd, this.addr, b) < 0) {
+        const err = errnoName(errno());
+        libc.close(fd);
+        throw new KmeshCheckError('environment', `cannot bind a control socket to ${local} (${err}): is it an address of the namespace?`);
       }
       const n = writeSockaddr(this.addr, family, { addr: CONTROL_ADDR[family], port });
       const rc = libc.connect(fd, this.addr, n);
@@ -269,7 +282,7 @@ export class Harness {
       libc.close(fd);
       // No listener on the control ports: the SYN goes out (TCP_CONNECT_CB runs) and is refused.
       if (rc === 0 || err !== 111) {
-        throw new KmeshCheckError('environment', `control connect to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`);
+        throw new KmeshCheckError('environment', `control connect from ${local} to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`);
       }
     }
     this.enrolment = want;
@@ -342,6 +355,11 @@ export class Harness {
     if (this.socks.has(id)) throw new KmeshCheckError('codec', `socket ${id} is created twice in one case`);
     const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new KmeshCheckError('worker', `socket() failed (${errnoName(errno())})`);
+    if (protocol === 'tcp' && libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, this.connectTimeout, 16) < 0) {
+      const err = errnoName(errno());
+      libc.close(fd);
+      throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${err})`);
+    }
     this.socks.set(id, { id, fd, family, protocol, server: -1, sent: 0, expected: EMPTY, received: EMPTY });
     return { op: 'socket', sock: id };
   }
@@ -432,10 +450,16 @@ export class Harness {
 
   private opSend(r: SockRec, messages: number): Observation {
     const parts: Buffer[] = [r.expected];
+    // A TCP socket without a connection (never connected, or left in SYN_SENT) cannot deliver:
+    // do not wait for SO_SNDTIMEO on each message.
+    const flags = MSG_NOSIGNAL | (r.protocol === 'tcp' && r.server < 0 ? MSG_DONTWAIT : 0);
     for (let i = 0; i < messages; i++) {
-      const payload = payloadFor(r.id, r.sent++);
-      libc.send(r.fd, payload, payload.length, MSG_NOSIGNAL);
-      parts.push(Buffer.from(payload));
+      const payload = payloadFor(r.id, r.sent);
+      // Only a message the socket took is one the peer should see (and numbers the next one).
+      const n = libc.send(r.fd, payload, payload.length, flags);
+      if (n <= 0) continue;
+      r.sent++;
+      parts.push(Buffer.from(payload.subarray(0, n)));
     }
     r.expected = Buffer.concat(parts);
     const stream = r.protocol === 'tcp' && r.server >= 0 ? this.readStream(r) : null;

@@ -11,6 +11,8 @@ export interface ChoiceSource {
   prandom(): number;
   /** Whether this call of a fallible helper fails. */
   fail(point: FailurePoint): boolean;
+  /** The answers given so far in this run, as a key (exploring oracles only). */
+  trail?(): string;
 }
 
 /** One answer given during a run. */
@@ -65,6 +67,8 @@ export class ScriptedChoices implements ChoiceSource {
   }
 }
 
+const PRUNED = Symbol('pruned');
+
 export interface ExploreOptions {
   /** Values bpf_get_prandom_u32 may return; each is one branch. */
   readonly prandomDomain: readonly number[];
@@ -103,6 +107,21 @@ class DepthFirstOracle implements ChoiceSource {
     if (!this.failures.has(point)) return false;
     return this.next(point, 2, (i) => i) === 1;
   }
+  trail(): string {
+    return this.taken.map((t) => t.index).join(',');
+  }
+}
+
+/**
+ * Thrown by a run that reached a state an earlier path already reached through other answers
+ * (and with the same history of observations): everything that can follow was explored then, so
+ * this path adds nothing. Depth-first order guarantees the earlier visit's continuations are
+ * complete; a state met again with the same answers so far is the same node replayed, not pruned.
+ */
+export class Pruned extends Error {
+  constructor() {
+    super('pruned: state already explored');
+  }
 }
 
 /** Runs `run` once per combination of answers, depth first; returns each path with its result. */
@@ -112,20 +131,31 @@ export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptio
   const maxRuns = opts.maxRuns ?? 100_000;
   const out: Array<{ choices: Choice[]; result: T }> = [];
   let prefix: number[] = [];
+  let prefixPoints: Choice['point'][] = [];
+  let runs = 0;
   for (;;) {
-    if (out.length >= maxRuns) throw new Error(`explore: more than ${maxRuns} paths; narrow the prandom domain or raise maxRuns`);
+    if (runs >= maxRuns) throw new Error(`explore: more than ${maxRuns} paths; narrow the prandom domain or raise maxRuns`);
     const oracle = new DepthFirstOracle(prefix, opts, failures);
-    const result = run(oracle);
-    const taken = oracle.taken;
-    for (let i = 0; i < Math.min(prefix.length, taken.length); i++) {
-      if (taken[i]?.index !== prefix[i]) throw new Error('explore: the run is not deterministic (its choices changed on replay)');
+    let result: T | typeof PRUNED;
+    try {
+      result = run(oracle);
+    } catch (e) {
+      if (!(e instanceof Pruned)) throw e;
+      result = PRUNED;
     }
-    out.push({ choices: taken.map((t) => ({ point: t.point, value: t.value })), result });
+    runs++;
+    const taken = oracle.taken;
+    const replayed = Math.min(taken.length, prefixPoints.length);
+    if ((result !== PRUNED && taken.length < prefix.length) || prefixPoints.slice(0, replayed).some((p, i) => taken[i]?.point !== p)) {
+      throw new Error('explore: the run is not deterministic (its choice points changed on replay)');
+    }
+    if (result !== PRUNED) out.push({ choices: taken.map((t) => ({ point: t.point, value: t.value })), result });
     let i = taken.length - 1;
     while (i >= 0 && (taken[i] as Taken).index + 1 >= (taken[i] as Taken).size) i--;
     if (i < 0) return out;
     prefix = taken.slice(0, i).map((t) => t.index);
     prefix.push((taken[i] as Taken).index + 1);
+    prefixPoints = taken.slice(0, i + 1).map((t) => t.point);
   }
 }
 

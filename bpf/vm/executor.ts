@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Case, Family, MapState, Observation, Operation, SockAddr, SocketId, StorageView, StreamView } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, payloadFor } from '../../model/domain.js';
-import { DEFAULT_ENVIRONMENT, accepts, kernelPeer, localAddressFor, routable, type Environment } from '../../model/environment.js';
+import { DEFAULT_ENVIRONMENT, FRESH_SOCKET, kernelConnect, kernelPeer, type Environment, type KernelSocket } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
 import { AddressError, canonicalSockText, parseAddress } from '../../model/address.js';
 import { MAP_BY_NAME, ROUTING_MAPS, type MapName } from '../codec/abi.js';
@@ -31,7 +31,8 @@ import { ElfError } from './elf.js';
 import { BtfError } from './btf.js';
 import { VmFault, type VmProgram } from './interp.js';
 import { MapType } from './link.js';
-import { SeededChoices, explore, lbDomain, type Choice, type ChoiceSource, type FailurePoint } from './choices.js';
+import { Pruned, SeededChoices, explore, lbDomain, type Choice, type ChoiceSource, type FailurePoint } from './choices.js';
+import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 
 export const PROGRAMS = {
@@ -71,6 +72,10 @@ interface SockState {
   readonly sock: VmSock;
   /** TCP: established; UDP: associated with a peer. */
   connected: boolean;
+  /** TCP left in SYN_SENT (kernelConnect's in-progress): further connects fail with EALREADY. */
+  connecting: boolean;
+  /** What the kernel keeps of the socket between connects (model/environment.ts). */
+  kernel: KernelSocket;
   peer: SockAddr | null;
   sent: number;
   expected: Uint8Array[];
@@ -129,6 +134,10 @@ export class VmExecutor implements Executor {
   private readonly socks = new Map<SocketId, SockState>();
   private nextPort = FIRST_EPHEMERAL_PORT;
   private closed = false;
+  /** During outcomeSet: states met at tail calls, to prune paths that reach one again. */
+  private seenStates: Map<string, string> | null = null;
+  private opIndex = 0;
+  private observed: readonly Observation[] = [];
 
   constructor(objects: ObjectPaths, opts: VmExecutorOptions = {}) {
     this.environment = opts.environment ?? DEFAULT_ENVIRONMENT;
@@ -157,6 +166,7 @@ export class VmExecutor implements Executor {
     };
     this.progs = { connect4: prog('connect4'), connect6: prog('connect6'), sockops: prog('sockops'), sendmsg: prog('sendmsg') };
     for (const abi of MAP_BY_NAME.values()) this.checkMap(abi.name);
+    this.vm.machine.onTailCall = (target, ctx) => this.atTailCall(target, ctx);
     this.vm.setTailCall('km_cgr_tailcall', 0, this.progs.connect4);
     this.vm.setTailCall('km_cgr_tail6', 1, this.progs.connect6);
     this.routing = new Map(ROUTING_MAPS.map((n) => [n, this.vm.map<HashMap>(n)]));
@@ -203,12 +213,17 @@ export class VmExecutor implements Executor {
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
   outcomeSet(c: Case, opts: OutcomeOptions = {}): Outcome[] {
-    const runs = explore((choices) => this.runCase(c, choices), {
-      prandomDomain: opts.prandomDomain ?? lbDomain(c),
-      ...(opts.failures ? { failures: opts.failures } : {}),
-      ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
-    });
-    return runs.map((r) => ({ choices: r.choices, observations: r.result }));
+    this.seenStates = new Map();
+    try {
+      const runs = explore((choices) => this.runCase(c, choices), {
+        prandomDomain: opts.prandomDomain ?? lbDomain(c),
+        ...(opts.failures ? { failures: opts.failures } : {}),
+        ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+      });
+      return runs.map((r) => ({ choices: r.choices, observations: r.result }));
+    } finally {
+      this.seenStates = null;
+    }
   }
 
   /** One run of a case with the given answers to its choice points. */
@@ -222,25 +237,75 @@ export class VmExecutor implements Executor {
     if (c.enrolled) this.enrol();
     this.vm.choices = choices;
     const obs: Observation[] = [];
+    this.observed = obs;
     try {
-      for (const op of c.ops) obs.push(this.runOp(op));
+      for (let i = 0; i < c.ops.length; i++) {
+        this.opIndex = i;
+        obs.push(this.runOp(c.ops[i] as Operation));
+      }
     } finally {
       this.closeAll();
     }
     return obs;
   }
 
-  /** Enrols the namespace the way the harness does: a control connect per family, through the programs. */
+  /**
+   * Enrols the namespace the way the harness does: one TCP control connect to 0.0.0.2:929 or
+   * [::2]:929 bound to each of the environment's enrolled locals, through the programs (connect
+   * records the netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused.
+   */
   private enrol(): void {
-    for (const family of ['inet', 'inet6'] as const) {
-      const id = -1 - this.socks.size;
-      this.opSocket(id, family, 'tcp');
-      const o = this.opConnect(this.rec(id, 'connect'), { addr: CONTROL_ADDR[family], port: ControlPort.enrol });
-      if (o.error !== 'ECONNREFUSED') {
-        throw new KmeshCheckError('environment', `control connect to ${CONTROL_ADDR[family]}:${ControlPort.enrol} ended with ${o.error ?? 'success'}, expected ECONNREFUSED: is port ${ControlPort.enrol} closed in the environment?`);
-      }
-      this.closeSock(id);
+    if (!this.environment.closedPorts.includes(ControlPort.enrol)) {
+      throw new KmeshCheckError('environment', `port ${ControlPort.enrol} must have no listener for enrolment (environment.closedPorts)`);
     }
+    for (const local of this.environment.enrolledLocals) {
+      const family: Family = local.includes(':') ? 'inet6' : 'inet';
+      const sock = new VmSock(-1, family, 'tcp', 0xfff);
+      const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
+      const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
+      this.vm.runConnectRaw(prog, sock, parseAddress(CONTROL_ADDR[family]), ControlPort.enrol);
+      sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
+      for (const m of this.vm.maps.values()) {
+        if (m instanceof SkStorageMap) m.drop(sock, true);
+        else if (m instanceof SockHashMap) m.dropSocket(sock);
+      }
+    }
+  }
+
+  /**
+   * At a tail call during exploration: the state the target starts from is everything that decides
+   * what follows (the context, the maps programs wrote, the sockets, the clock, the observations
+   * so far); a path that reaches a state seen before is pruned (explore() keeps it complete).
+   */
+  private atTailCall(target: VmProgram, ctx: Region | null): void {
+    if (this.seenStates === null) return;
+    const parts: string[] = [String(this.opIndex), JSON.stringify(this.observed), target.name, String(this.vm.machine.tailCalls), ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.nextPort)];
+    for (const [name, m] of this.vm.maps) {
+      if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
+    }
+    for (const [id, r] of this.socks) {
+      const s = r.sock;
+      parts.push(`${id}:${r.connected}:${JSON.stringify(r.peer)}:${r.sent}:${toHex(concat(r.received))}:${s.state}:${JSON.stringify(s.local)}:${JSON.stringify(s.remote)}:${s.cbFlags}`);
+    }
+    const key = parts.join('|');
+    const trail = this.vm.choices.trail?.() ?? '';
+    const first = this.seenStates.get(key);
+    if (first === undefined) this.seenStates.set(key, trail);
+    else if (first !== trail) throw new Pruned();
+  }
+
+  /** Context bytes with pointers written as region name + offset (region ids differ between runs). */
+  private contextKey(ctx: Region): string {
+    const b = ctx.bytes;
+    const v = ctx.view;
+    let out = '';
+    for (let o = 0; o + 8 <= b.length; o += 8) {
+      const hi = v.getInt32(o + 4, true);
+      const r = (hi & PTR_TAG) === PTR_TAG ? this.vm.mem.regionOf(hi) : null;
+      out += r ? `<${r.name}+${v.getInt32(o, true)}>` : toHex(b.subarray(o, o + 8));
+    }
+    return out + toHex(b.subarray(b.length - (b.length % 8)));
   }
 
   coverage(): CoverageSummary {
@@ -314,7 +379,7 @@ export class VmExecutor implements Executor {
     if (family !== 'inet' && family !== 'inet6') throw new KmeshCheckError('codec', `socket ${id}: family must be inet or inet6, got ${String(family)}`);
     if (protocol !== 'tcp' && protocol !== 'udp') throw new KmeshCheckError('codec', `socket ${id}: protocol must be tcp or udp, got ${String(protocol)}`);
     const sock = new VmSock(id, family, protocol, 0x1000 + this.socks.size);
-    this.socks.set(id, { sock, connected: false, peer: null, sent: 0, expected: [], received: [] });
+    this.socks.set(id, { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, sent: 0, expected: [], received: [] });
     return { op: 'socket', sock: id };
   }
 
@@ -347,34 +412,41 @@ export class VmExecutor implements Executor {
     const result = (peer: SockAddr | null, error: string | null): Observation => ({
       op: 'connect', sock: sock.id, peer, error, storage: this.storageOf(r), inSockhash: this.inSockhashObserved(r),
     });
-    // The kernel refuses a connected TCP socket before the cgroup hook (measured: the program does not run).
-    if (sock.protocol === 'tcp' && r.connected) return result(null, 'EISCONN');
+    // The kernel refuses a connected or connecting TCP socket before the cgroup hook runs (measured
+    // on 6.18: the program does not run).
+    if (sock.protocol === 'tcp' && (r.connected || r.connecting)) return result(null, r.connected ? 'EISCONN' : 'EALREADY');
 
     const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
     const verdict = this.vm.runConnectRaw(prog, sock, addr, given.port);
     if (verdict !== 1) return result(null, 'EPERM');
     const dest = (family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx).dest();
-    if (!routable(this.environment, family, dest)) return result(null, 'ENETUNREACH');
-    const peer = kernelPeer(family, dest);
-    const local: SockAddr = { addr: localAddressFor(this.environment, family, peer), port: this.nextPort++ };
+    const k = kernelConnect(this.environment, family, sock.protocol, dest, r.kernel);
+    r.kernel = k.socket;
     if (sock.protocol === 'udp') {
-      sock.setEnds(local, peer, TCP_ESTABLISHED);
+      if (k.outcome === 'connected') {
+        sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
+        r.connected = true;
+        r.peer = k.peer;
+      }
+      return result(k.peer, k.error);
+    }
+    if (k.syn) {
+      // sockops TCP_CONNECT_CB: the SYN leaves from the route's source towards the final destination.
+      sock.setEnds({ addr: k.syn.local, port: this.nextPort++ }, k.syn.remote, TCP_SYN_SENT);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
+    }
+    if (k.outcome === 'connected' && k.peer) {
+      sock.setEnds({ addr: k.local ?? k.syn?.local ?? '', port: sock.local?.port ?? this.nextPort++ }, k.peer, TCP_ESTABLISHED);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.ACTIVE_ESTABLISHED_CB);
       r.connected = true;
-      r.peer = peer;
-      return result(peer, null);
-    }
-    sock.setEnds(local, peer, TCP_SYN_SENT);
-    this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
-    if (!accepts(this.environment, family, dest)) {
+      r.peer = k.peer;
+      r.received = [];
+    } else if (k.outcome === 'in-progress') {
+      r.connecting = true;
+    } else {
       sock.setEnds(null, null, TCP_CLOSE);
-      return result(null, 'ECONNREFUSED');
     }
-    sock.setEnds(local, peer, TCP_ESTABLISHED);
-    this.vm.runSockOps(this.progs.sockops, sock, SockOps.ACTIVE_ESTABLISHED_CB);
-    r.connected = true;
-    r.peer = peer;
-    r.received = [];
-    return result(peer, null);
+    return result(k.peer, k.error);
   }
 
   private opSend(r: SockState, messages: number): Observation {

@@ -160,11 +160,13 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     const value = memArg(m, 3, map.def.valueSize, false, 'bpf_map_update_elem value');
     const flags = (m.L[4] as number) >>> 0;
     if (host.choices.fail('map-update')) { ret(m, -Errno.ENOMEM); return; }
+    map.programWrites++;
     ret(m, map.update(key.region.bytes, key.off, value.region.bytes, value.off, flags));
   };
   h[HelperId.map_delete_elem] = (m) => {
     const map = mapArg(m, 1, 'bpf_map_delete_elem');
     const key = memArg(m, 2, map.def.keySize, false, 'bpf_map_delete_elem key');
+    map.programWrites++;
     ret(m, map.remove(key.region.bytes, key.off));
   };
   const clock = (m: Machine) => setU64(m, 0, host.clock());

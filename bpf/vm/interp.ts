@@ -174,6 +174,11 @@ export class Machine {
   private readonly frameSaved = new Int32Array(MAX_CALL_FRAMES * 10);
   /** The program running now (after tail calls, the last one entered). */
   current: VmProgram | null = null;
+  /**
+   * Called at every tail call that happens, before the target starts (with r1, the context,
+   * as it is passed on). Exploration uses it to recognise states it has already explored.
+   */
+  onTailCall: ((target: VmProgram, ctx: Region | null) => void) | null = null;
 
   constructor(readonly mem: Memory) {
     this.rt = this.makeRuntime();
@@ -760,7 +765,9 @@ export class Machine {
     if (index >= slots.length) return null;
     if (this.tailCalls >= MAX_TAIL_CALL_CNT) return null;
     this.tailCalls++;
-    return slots[index] ?? null;
+    const target = slots[index] ?? null;
+    if (target !== null && this.onTailCall !== null) this.onTailCall(target, this.mem.regionOf(this.H[1] as number));
+    return target;
   }
 
   /** @internal */

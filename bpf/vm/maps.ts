@@ -54,7 +54,13 @@ export abstract class VmMap {
   abstract remove(key: Uint8Array, off: number): number;
   /** Forgets every entry. */
   abstract clear(): void;
+  /** Updates and deletes made by programs (userspace writes do not count). */
+  programWrites = 0;
+  /** The map's contents as a canonical string (for recognising equal states). */
+  abstract digest(): string;
 }
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 function valueAccess(def: MapDef): Access {
   return def.flags & BPF_F_RDONLY_PROG ? Access.RO : Access.RW;
@@ -172,6 +178,9 @@ export class HashMap extends VmMap {
   keys(): Uint8Array[] {
     return [...this.order].map((e) => e.key.slice());
   }
+  digest(): string {
+    return [...this.order].map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`).sort().join(',');
+  }
 }
 
 export class ArrayMap extends VmMap {
@@ -209,6 +218,9 @@ export class ArrayMap extends VmMap {
   get(index: number): Uint8Array | null {
     return this.values[index]?.bytes.slice() ?? null;
   }
+  digest(): string {
+    return this.values.map((r) => hex(r.bytes)).join(',');
+  }
   set(index: number, value: Uint8Array): void {
     this.checkValue(value);
     const r = this.values[index];
@@ -234,6 +246,9 @@ export class ProgArrayMap extends VmMap implements ProgSlots {
   }
   clear(): void {
     this.progSlots.fill(null);
+  }
+  digest(): string {
+    return this.progSlots.map((p) => p?.name ?? '-').join(',');
   }
   set(index: number, prog: VmProgram | null): void {
     if (index < 0 || index >= this.progSlots.length) throw new MapError(`map ${this.name}: slot ${index} is beyond max_entries ${this.progSlots.length}`);
@@ -283,6 +298,9 @@ export class SkStorageMap extends VmMap {
   get(sock: SockRef): Uint8Array | null {
     return this.values.get(sock.id)?.bytes.slice() ?? null;
   }
+  digest(): string {
+    return [...this.values].map(([id, r]) => `${id}=${hex(r.bytes)}`).sort().join(',');
+  }
 }
 
 /** Sockets by key; only bpf_sock_hash_update inserts. */
@@ -317,6 +335,9 @@ export class SockHashMap extends VmMap {
   has(sock: SockRef): boolean {
     for (const e of this.socks.values()) if (e.sock.id === sock.id) return true;
     return false;
+  }
+  digest(): string {
+    return [...this.socks.values()].map((e) => `${hex(e.key)}=${e.sock.id}`).sort().join(',');
   }
 }
 
@@ -361,6 +382,9 @@ export class RingBufMap extends VmMap {
     r.bytes.set(data);
     this.commit(r, false);
     return true;
+  }
+  digest(): string {
+    return `${this.records.map(hex).join(',')}/${this.pending.size}`;
   }
   /** Userspace consumes the records (and frees their space). */
   drain(): Uint8Array[] {

@@ -60,6 +60,11 @@ export class Vm implements HelperHost {
     return this.ns;
   }
 
+  /** The clock's current value (the last one handed out). */
+  get now(): number {
+    return this.ns;
+  }
+
   resetClock(): void {
     this.ns = CLOCK_START;
   }

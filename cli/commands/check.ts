@@ -11,6 +11,8 @@ import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
+import { bpftoolBatch, regressionTest } from '../export.js';
+import { packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 
 export interface CheckCommandOptions {
@@ -65,7 +67,15 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     for (const cx of result.counterexamples) {
       log('');
       log(formatCounterexample(cx, opened.name));
-      if (o.failureDb) log(`  saved as ${db.save(cx, opened.name).id} in ${db.dir}; it is replayed first on the next run`);
+      if (o.failureDb) {
+        const objects = Object.keys(o.objects).length ? ({ ...o.objects } as Record<string, string>) : null;
+        const saved = db.save(cx, opened.name, objects);
+        const files = db.files(saved.id);
+        writeFileSync(files.test, regressionTest(saved, objects, files.test, packageRoot()));
+        writeFileSync(files.bpftool, bpftoolBatch(saved.case));
+        log(`  saved as ${files.json} (replayed first on the next run)`);
+        log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
+      }
     }
     for (const cx of known) {
       log('');

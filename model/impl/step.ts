@@ -14,10 +14,10 @@ import {
   type SockAddr,
   type SocketId,
 } from '../domain.js';
-import { kernelPeer, type Environment } from '../environment.js';
+import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
-import { indexMaps, localIpKey } from './maps.js';
-import { canonicalDest, isListening, isRoutable, localKeyFor } from './reach.js';
+import { indexMaps } from './maps.js';
+import { canonicalDest } from './reach.js';
 import { EMPTY_STREAM, sendMessages } from './stream.js';
 import type { Branch, Choice, SocketState, World } from './types.js';
 
@@ -29,12 +29,12 @@ const { produce } = new Immer({ autoFreeze: false });
 export class ModelInputError extends Error {}
 
 /**
- * km_manage ip entries of a namespace that starts enrolled: the pod's own addresses of both
- * families, as a TCP control connect from each would have recorded them. Executors that start a
- * case enrolled must write the same entries.
+ * km_manage ip entries of a namespace that starts enrolled: the keys of env.enrolledLocals, as a
+ * TCP control connect from each records them. Executors that start a case enrolled must write the
+ * same entries (the kernel harness makes those control connects).
  */
 export function enrolledLocalIps(env: Environment): readonly string[] {
-  return [...new Set([localIpKey(env.podAddress.inet), localIpKey(env.podAddress.inet6)])].sort();
+  return enrolledLocalKeys(env);
 }
 
 export function initialWorld(c: Case, env: Environment): World {
@@ -86,13 +86,14 @@ function withIp(ips: readonly string[], ip: string, enrol: boolean): readonly st
 function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: Environment, stepIndex: number): Branch[] {
   const sock = openSocket(world, op, stepIndex);
   const dest = destination(sock.family, op.dest, stepIndex);
-  if (sock.connected) {
-    // The kernel refuses a connect on a connected TCP socket before the cgroup hook runs.
+  if (sock.connected || sock.connecting) {
+    // The kernel refuses a connect on a connected or connecting TCP socket before the cgroup hook
+    // runs (measured on 6.18: no program run, storage unchanged).
     const observation: Observation = {
       op: 'connect',
       sock: op.sock,
       peer: null,
-      error: 'EISCONN',
+      error: sock.connected ? 'EISCONN' : 'EALREADY',
       storage: sock.storage,
       inSockhash: sock.inSockhash,
     };
@@ -107,27 +108,25 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
   return ends.map((end): Branch => {
     const final = end.state.dest;
     const storage = end.state.storage;
-    const reachable = isRoutable(env, sock.family, final);
-    const ok = sock.protocol === 'tcp' ? reachable && isListening(env, final) : reachable;
-    const peer = ok ? kernelPeer(sock.family, final) : null;
+    const k = kernelConnect(env, sock.family, sock.protocol, final, sock.kernel);
+    const ok = k.outcome === 'connected';
     let enrolledIps = world.enrolledIps;
     let inSockhash = false;
-    if (sock.protocol === 'tcp' && reachable) {
-      // sockops TCP_CONNECT_CB: the connection's remote end as the kernel has it.
-      const action = controlAction(sock.family, final);
-      if (action) enrolledIps = withIp(enrolledIps, localKeyFor(env, sock.family, final), action === 'enrol');
-      // ACTIVE_ESTABLISHED
-      if (ok && storage?.viaWaypoint) {
-        inSockhash = enrolledIps.includes(localKeyFor(env, sock.family, final));
-      }
+    if (k.syn) {
+      // sockops TCP_CONNECT_CB: the connection's remote end and local address as the kernel has them.
+      const action = controlAction(sock.family, k.syn.remote);
+      if (action) enrolledIps = withIp(enrolledIps, manageKey(k.syn.local), action === 'enrol');
     }
-    const error = ok ? null : reachable ? 'ECONNREFUSED' : 'ENETUNREACH';
     const established = ok && sock.protocol === 'tcp';
+    // ACTIVE_ESTABLISHED
+    if (established && storage?.viaWaypoint && k.local !== null) inSockhash = enrolledIps.includes(manageKey(k.local));
     const after: SocketState = {
       ...sock,
       storage,
-      peer: ok ? peer : sock.peer,
+      peer: ok ? k.peer : sock.peer,
       connected: sock.connected || established,
+      connecting: k.outcome === 'in-progress',
+      kernel: k.socket,
       inSockhash: established ? inSockhash : sock.inSockhash,
       stream: established ? EMPTY_STREAM : sock.stream,
       sent: established ? 0 : sock.sent,
@@ -138,7 +137,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
       // Whole socket values: immer then drafts only the world and its socket table.
       w.sockets[op.sock] = castDraft(after);
     });
-    const observation: Observation = { op: 'connect', sock: op.sock, peer, error, storage, inSockhash: after.inSockhash };
+    const observation: Observation = { op: 'connect', sock: op.sock, peer: k.peer, error: k.error, storage, inSockhash: after.inSockhash };
     const choices: Choice[] = end.draws.map((d) => ({ step: stepIndex, ...d }));
     return { world: next, observation, choices, passes: end.records };
   });
@@ -174,6 +173,8 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
         protocol: op.protocol,
         peer: null,
         connected: false,
+        connecting: false,
+        kernel: FRESH_SOCKET,
         storage: null,
         inSockhash: false,
         sent: 0,

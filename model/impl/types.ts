@@ -11,6 +11,7 @@ import type {
   StorageView,
   StreamView,
 } from '../domain.js';
+import type { KernelSocket } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 
 export type { PassPath, PassRecord, PassResult, PassTarget, TargetKind } from '../spec/passes.js';
@@ -22,6 +23,10 @@ export interface SocketState {
   readonly peer: SockAddr | null;
   /** A TCP socket whose connect succeeded: further connects fail with EISCONN. */
   readonly connected: boolean;
+  /** A TCP socket left in SYN_SENT (environment.kernelConnect): further connects fail with EALREADY. */
+  readonly connecting: boolean;
+  /** What the kernel keeps of the socket for later connects (local address, IPv4 source, ...). */
+  readonly kernel: KernelSocket;
   readonly storage: StorageView | null;
   readonly inSockhash: boolean;
   /** Messages the peer has received on this connection (the next payload's sequence number). */

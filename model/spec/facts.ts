@@ -28,7 +28,16 @@ import {
   type StorageView,
   type Waypoint,
 } from '../domain.js';
-import { localAddressFor, routable, type Environment } from '../environment.js';
+import {
+  anyAddresses,
+  enrolledLocalKeys,
+  kernelConnect,
+  manageKey,
+  possibleSockets,
+  type Environment,
+  type KernelConnectResult,
+  type KernelSocket,
+} from '../environment.js';
 import type { PassRecord } from './passes.js';
 import type { SpecContext } from './types.js';
 
@@ -68,12 +77,6 @@ export function socketView(family: Family, stored: IpAddr): string | null {
 export function frontendKey(family: Family, addr: string): IpAddr {
   if (family === 'inet') return addr;
   return v4MappedInner(addr) ?? ip(addr);
-}
-
-/** The km_manage key of the local address a socket gets towards `peer` (item 9: v4-mapped folded). */
-export function localKey(env: Environment, family: Family, peer: SockAddr): IpAddr {
-  const local = localAddressFor(env, family, peer);
-  return v4MappedInner(local) ?? ip(local);
 }
 
 /** 'enrol' / 'withdraw' for a control destination (exactly 0.0.0.2 or ::2, item 4), else null. */
@@ -151,8 +154,13 @@ export interface StepView {
   readonly protocol: Protocol | null;
   /** connect: the destination the application asked for, in the socket's canonical text. */
   readonly asked: SockAddr | null;
-  /** connect: the cgroup hook runs (the kernel refuses a connected TCP socket before it). */
+  /** connect: the cgroup hook runs (the kernel refuses a connected or connecting TCP socket before it). */
   readonly runsProgram: boolean;
+  /**
+   * The states the socket may be in for the kernel before this step (environment.KernelSocket):
+   * what its observations so far allow; its local address itself is never observed.
+   */
+  readonly kernelBefore: readonly KernelSocket[];
   /** The socket's storage as last reported before this step (undefined: never reported). */
   readonly storageBefore: StorageView | null | undefined;
   readonly inSockhashBefore: boolean;
@@ -165,13 +173,62 @@ export interface StepView {
   readonly ipsBefore: ReadonlyMap<IpAddr, Known>;
 }
 
+/** A step on an open socket (family and protocol known). */
+export type ConnectView = StepView & { readonly family: Family; readonly protocol: Protocol };
+
 function enrolledIpsAtStart(c: SpecContext): Map<IpAddr, Known> {
   const m = new Map<IpAddr, Known>();
-  // A case that starts enrolled has the namespace and both pod addresses in km_manage.
-  if (c.case.enrolled) {
-    for (const a of [c.env.podAddress.inet, c.env.podAddress.inet6]) m.set(v4MappedInner(a) ?? ip(a), true);
-  }
+  // A case that starts enrolled has the namespace and the environment's enrolled locals in km_manage.
+  if (c.case.enrolled) for (const k of enrolledLocalKeys(c.env)) m.set(k, true);
   return m;
+}
+
+// ---- the kernel around the program ------------------------------------------------------------
+
+function uniqueSockets(xs: readonly KernelSocket[]): KernelSocket[] {
+  const out = new Map<string, KernelSocket>();
+  for (const x of xs) out.set(`${x.local}|${x.source4}|${x.mappedRefused}`, x);
+  return [...out.values()];
+}
+
+/** What the kernel may do with a connect of `v` to `final`, one result per possible socket state. */
+export function kernelResults(env: Environment, v: ConnectView, final: SockAddr): KernelConnectResult[] {
+  return v.kernelBefore.map((s) => kernelConnect(env, v.family, v.protocol, final, s));
+}
+
+/**
+ * The kernel results that explain a connect of `v` ending at `peer`: the final destination was the
+ * peer itself or an any-address the kernel turned into it, from one of the possible socket states.
+ */
+export function resultsReaching(env: Environment, v: ConnectView, peer: SockAddr): KernelConnectResult[] {
+  const out: KernelConnectResult[] = [];
+  for (const addr of [peer.addr, ...anyAddresses(v.family)]) {
+    for (const r of kernelResults(env, v, { addr, port: peer.port })) {
+      if (r.outcome === 'connected' && sameSockAddr(r.peer, peer)) out.push(r);
+    }
+  }
+  return out;
+}
+
+/** Whether an observed connect is what the kernel result `r` reports. */
+export function observedAs(obs: Observation, r: KernelConnectResult): boolean {
+  const peer = obs.peer ?? null;
+  if (r.outcome === 'connected') return sameSockAddr(peer, r.peer) && !obs.error;
+  // The harness's connect timeout reports a connect left in SYN_SENT as EINPROGRESS.
+  if (r.outcome === 'in-progress') return peer === null && obs.error === 'EINPROGRESS';
+  return peer === null && !!obs.error && obs.error !== 'EINPROGRESS';
+}
+
+/** Text of a kernel result, for reports. */
+export function showResult(r: KernelConnectResult): string {
+  return r.outcome === 'connected' ? show(r.peer) : r.outcome === 'in-progress' ? 'in progress (EINPROGRESS)' : `failure (${r.error})`;
+}
+
+/** km_manage keys of the local address of `v`'s connection to `peer` (a TCP connect that succeeded). */
+export function connectionLocalKeys(env: Environment, v: ConnectView, peer: SockAddr): IpAddr[] {
+  const keys = new Set<IpAddr>();
+  for (const r of resultsReaching(env, v, peer)) if (r.local !== null) keys.add(manageKey(r.local));
+  return [...keys];
 }
 
 /** Whether some waypoint of `s`, written in `family`, is a control destination (a re-entered pass could enrol). */
@@ -205,6 +262,9 @@ interface SocketTrack {
   life: number;
   family: Family;
   protocol: Protocol;
+  kernel: readonly KernelSocket[];
+  /** TCP: a connect left the socket in SYN_SENT. */
+  connecting: boolean;
   storage: StorageView | null | undefined;
   inSockhash: boolean;
   established: StepView | null;
@@ -231,6 +291,8 @@ export function stepViews(ctx: SpecContext): StepView[] {
         life: ++lives,
         family: op.family,
         protocol: op.protocol,
+        kernel: [possibleSockets(ctx.env, op.family, op.protocol)[0]!],
+        connecting: false,
         storage: null,
         inSockhash: false,
         established: null,
@@ -239,7 +301,7 @@ export function stepViews(ctx: SpecContext): StepView[] {
     }
     const t = op.op === 'apply' ? undefined : sockets.get(op.sock);
     const asked = op.op === 'connect' && t ? canonicalAsked(t.family, op.dest) : null;
-    const runsProgram = op.op === 'connect' && !!t && !(t.protocol === 'tcp' && t.established !== null);
+    const runsProgram = op.op === 'connect' && !!t && !(t.protocol === 'tcp' && (t.established !== null || t.connecting));
     const view: StepView = {
       i,
       op,
@@ -251,6 +313,7 @@ export function stepViews(ctx: SpecContext): StepView[] {
       protocol: t?.protocol ?? null,
       asked,
       runsProgram,
+      kernelBefore: t?.kernel ?? [],
       storageBefore: op.op === 'socket' ? null : t?.storage,
       inSockhashBefore: op.op === 'socket' ? false : (t?.inSockhash ?? false),
       established: op.op === 'socket' ? null : (t?.established ?? null),
@@ -266,16 +329,34 @@ export function stepViews(ctx: SpecContext): StepView[] {
     if (op.op === 'close') sockets.delete(op.sock);
     if (op.op === 'send' && t.established) t.sent += op.messages;
     if (op.op !== 'connect' || !runsProgram || !asked) return;
-    if (t.protocol === 'tcp' && obs.peer) {
-      t.established = view;
-      t.inSockhash = obs.inSockhash ?? false;
+    const cv = view as ConnectView;
+    // The kernel's state of the socket afterwards, as far as the observation tells.
+    if (obs.peer) {
+      if (t.protocol === 'tcp') {
+        t.established = view;
+        t.inSockhash = obs.inSockhash ?? false;
+      } else {
+        const next = uniqueSockets(resultsReaching(ctx.env, cv, obs.peer).map((r) => r.socket));
+        t.kernel = next.length > 0 ? next : possibleSockets(ctx.env, t.family, t.protocol);
+      }
+    } else if (t.protocol === 'udp') {
+      // A UDP connect to port 0 succeeds without a peer to show; only DNS rewrites UDP, and keeps port 53.
+      if (!obs.error) {
+        const next = uniqueSockets(kernelResults(ctx.env, cv, asked).flatMap((r) => (r.outcome === 'connected' ? [r.socket] : [])));
+        t.kernel = next.length > 0 ? next : possibleSockets(ctx.env, t.family, t.protocol);
+      }
+    } else {
+      if (obs.error === 'EINPROGRESS') t.connecting = true;
+      // A failed TCP connect resets the socket; whether it leaves a refused v4-mapped connect behind
+      // depends on the final destination, which a failure does not show.
+      else t.kernel = possibleSockets(ctx.env, t.family, t.protocol);
     }
     const family = t.family;
     const action = controlAction(family, asked);
     // km_manage netns entry: a control connect sets it; a waypoint at a control address might.
     if (action) netns = action === 'enrol';
     else if (netns !== 'unknown' && netns && waypointCouldControl(state, family)) netns = 'unknown';
-    // km_manage ip entries: sockops TCP_CONNECT_CB sees the final remote end of a routed TCP connect.
+    // km_manage ip entries: sockops TCP_CONNECT_CB sees the final remote end of a TCP connect whose SYN left.
     if (t.protocol !== 'tcp') return;
     let final: SockAddr | null = null;
     let unsure = false;
@@ -284,13 +365,20 @@ export function stepViews(ctx: SpecContext): StepView[] {
     else unsure = targetCouldBeControl(state, family);
     if (final) {
       const act = controlAction(family, final);
-      if (act && routable(ctx.env, family, final)) {
-        ips = new Map(ips);
-        ips.set(localKey(ctx.env, family, final), act === 'enrol');
+      if (act) {
+        const results = kernelResults(ctx.env, cv, final);
+        const keys = new Set(results.flatMap((r) => (r.syn ? [manageKey(r.syn.local)] : [])));
+        if (keys.size > 0) {
+          ips = new Map(ips);
+          const sure = keys.size === 1 && results.every((r) => r.syn);
+          for (const k of keys) ips.set(k, sure ? act === 'enrol' : 'unknown');
+        }
       }
     } else if (unsure) {
       ips = new Map(ips);
-      for (const a of [ctx.env.podAddress.inet, ctx.env.podAddress.inet6]) ips.set(v4MappedInner(a) ?? ip(a), 'unknown');
+      for (const r of kernelResults(ctx.env, cv, { addr: CONTROL_ADDR[family], port: ControlPort.enrol })) {
+        if (r.syn) ips.set(manageKey(r.syn.local), 'unknown');
+      }
     }
   });
   viewCache.set(ctx, out);
@@ -305,7 +393,7 @@ export function programConnects(ctx: SpecContext): (StepView & { asked: SockAddr
   );
 }
 
-/** Whether a local IP is in km_manage before step `v` (local IPs are always pod addresses). */
+/** Whether a local IP is in km_manage before step `v`. */
 export function ipKnown(v: StepView, key: IpAddr): Known {
   return v.ipsBefore.get(key) ?? false;
 }

@@ -1,8 +1,8 @@
 // Normative 3.10: a rewrite never fabricates an address. The relation `allowedPeers` is every
 // place a connect may end up, given the maps in force and what the application asked for.
 
-import { DNS_PORT, type Family, type MapState, type SockAddr } from '../../domain.js';
-import { kernelPeer } from '../../environment.js';
+import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
+import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
 import { configuredWaypoint, ip, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
@@ -15,14 +15,22 @@ function key(s: SockAddr): string {
  * destination itself, any backend address at the target port of any slot that maps the asked port
  * or a waypoint's port (a chain can reach any service),
  * the DNS proxy at port 53 (connect4 only), any configured waypoint at its port; each written in
- * the socket's family, and nothing that the family cannot hold.
+ * the socket's family, and nothing that the family cannot hold. Each as the kernel connects there:
+ * a fresh socket's view (kernelPeer), or with `kernel` every peer the environment can give a
+ * socket of that protocol (an any-address goes to the socket's own local address, unseen here).
  */
-export function allowedPeers(state: MapState, family: Family, asked: SockAddr): SockAddr[] {
+export function allowedPeers(
+  state: MapState,
+  family: Family,
+  asked: SockAddr,
+  kernel?: { readonly env: Environment; readonly protocol: Protocol },
+): SockAddr[] {
   const out = new Map<string, SockAddr>();
   const add = (addr: string | null, port: number) => {
     if (addr === null) return;
-    const p = kernelPeer(family, { addr, port });
-    out.set(key(p), p);
+    const dest = { addr, port };
+    const peers = kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
+    for (const p of peers) out.set(key(p), p);
   };
   add(asked.addr, asked.port);
   const waypoints = [...state.services.map((s) => s.waypoint), ...state.backends.map((b) => b.waypoint)].flatMap((w) => {
@@ -56,7 +64,7 @@ export const noFabricatedPeer: Invariant = {
       const peer = v.obs.peer;
       if (!peer) continue;
       if (!sameSockAddr(peer, kernelPeer(v.family, v.asked))) chk.exercise();
-      const allowed = allowedPeers(v.state, v.family, v.asked);
+      const allowed = allowedPeers(v.state, v.family, v.asked, { env: ctx.env, protocol: v.protocol });
       chk.expect(allowed.some((a) => sameSockAddr(a, peer)), () =>
         `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowed.map(show).join(', ')}`,
       );

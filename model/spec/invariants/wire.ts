@@ -1,7 +1,7 @@
 // km_socket and the bytes on the wire (section 4): which sockets sendmsg_prog sees, and the
 // original-destination prefix a waypoint listener receives.
 
-import { ipKnown, localKey, payloadHex, sameSockAddr, show, stepViews, tlvHex } from '../facts.js';
+import { connectionLocalKeys, ipKnown, payloadHex, sameSockAddr, show, stepViews, tlvHex, type ConnectView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
 export const sockhashMembership: Invariant = {
@@ -27,7 +27,9 @@ export const sockhashMembership: Invariant = {
         chk.expect(via, () => `${where}: a socket in km_socket whose storage does not say via_waypoint`);
       }
       if (v.protocol === 'tcp' && peer && via) {
-        const enrolled = ipKnown(v, localKey(ctx.env, v.family, peer));
+        // The local address is not observed: every one that explains the peer must agree.
+        const known = connectionLocalKeys(ctx.env, v as ConnectView, peer).map((k) => ipKnown(v, k));
+        const enrolled = known.length > 0 && known.every((k) => k === known[0]) ? known[0]! : 'unknown';
         if (enrolled !== 'unknown') {
           chk.expect(member === enrolled, () =>
             `${where}: via_waypoint socket to ${show(peer)} with local IP ${enrolled ? 'enrolled' : 'not enrolled'} is ${member ? '' : 'not '}in km_socket`,

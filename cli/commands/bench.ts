@@ -1,0 +1,63 @@
+// `kmesh-check bench`: the figures that matter, each measured in the same run as its baseline:
+// kernel executor connects/s against a C program doing the same syscalls, VM runs/s, end-to-end
+// generated cases/s per executor, and the median time to kill a mutant.
+
+import { writeFileSync } from 'node:fs';
+import { runKernelBench } from '../../bpf/kernel/bench.js';
+import { runVmBench } from '../../bpf/vm/bench.js';
+import { runChecks } from '../../properties/run.js';
+import { isPrivileged, openExecutor, type ExecutorName } from '../executors.js';
+import { runMutants } from './mutants.js';
+
+export interface BenchReport {
+  kernel?: { connectsPerSecond: number; baselineConnectsPerSecond: number; ratio: number };
+  vm: { runsPerSecond: number; instructionsPerRun: number };
+  endToEnd: Partial<Record<ExecutorName, { casesPerSecond: number }>>;
+  mutants?: { medianTimeToKillMs: number; killed: number; total: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+export async function benchCommand(o: { json?: string; cases: number; mutants: boolean }): Promise<number> {
+  const log = (s: string) => process.stdout.write(s + '\n');
+  const report: BenchReport = { vm: { runsPerSecond: 0, instructionsPerRun: 0 }, endToEnd: {} };
+  const rows: Array<[string, string, string]> = [];
+  const privileged = isPrivileged();
+  if (privileged) {
+    const k = await runKernelBench({ cases: o.cases, rounds: 3 });
+    report.kernel = { connectsPerSecond: k.connectsPerSecond, baselineConnectsPerSecond: k.baselineConnectsPerSecond, ratio: k.ratio };
+    rows.push(['kernel executor, checked connects/s', k.connectsPerSecond.toFixed(0), `C baseline ${k.baselineConnectsPerSecond.toFixed(0)}/s, ratio ${k.ratio.toFixed(2)} (goal <= 1.3)`]);
+  } else {
+    log('bench: not root, the kernel executor figures are skipped');
+  }
+  const vm = runVmBench({});
+  report.vm = { runsPerSecond: vm.runsPerSecond, instructionsPerRun: vm.instructionsPerRun };
+  rows.push(['userspace VM, connect4 runs/s', vm.runsPerSecond.toFixed(0), `${vm.instructionsPerRun} instructions per run, ${vm.engine}`]);
+  const executors: ExecutorName[] = privileged ? ['model', 'vm', 'kernel'] : ['model', 'vm'];
+  for (const name of executors) {
+    const opened = await openExecutor(name, {}, 'bench');
+    try {
+      const r = await runChecks({ seed: 1, runs: 2000, states: 'both', env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+      const cps = (1000 * r.cases) / Math.max(1, r.durationMs);
+      report.endToEnd[name] = { casesPerSecond: cps };
+      rows.push([`end to end, ${name}, generated cases/s`, cps.toFixed(0), `${r.cases} cases, seed 1, model baseline ${report.endToEnd.model?.casesPerSecond.toFixed(0) ?? '-'}/s`]);
+    } finally {
+      await opened.executor?.close();
+    }
+  }
+  if (o.mutants) {
+    const m = await runMutants({ executor: privileged ? 'kernel' : 'vm', why: 'bench', seed: 42, runs: 2000 });
+    const killedMs = m.mutants.filter((x) => x.killed).map((x) => x.ms);
+    report.mutants = { medianTimeToKillMs: median(killedMs), killed: killedMs.length, total: m.mutants.length };
+    rows.push(['mutants, median time to kill (ms)', median(killedMs).toFixed(0), `${killedMs.length}/${m.mutants.length} killed`]);
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  for (const [a, b, c] of rows) log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+  return 0;
+}

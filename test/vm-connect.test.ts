@@ -144,6 +144,20 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
     expect(o.slice(12)).toEqual([{ op: 'close', sock: 1 }, { op: 'socket', sock: 1 }]);
   });
 
+  it('kernel socket behaviour on AF_INET6: a refused v4-mapped connect leaves a native one in progress, then EALREADY', async () => {
+    const o = await runOps(await open(), [
+      sock(1, 'inet6'), connect(1, '::ffff:10.20.0.1', 929), connect(1, 'fd00::5', 80), connect(1, 'fd00::5', 80), { op: 'send', sock: 1, messages: 1 },
+      sock(2, 'inet6', 'udp'), connect(2, '::ffff:10.1.1.1', 9), connect(2, 'fd00::5', 9), connect(2, '::ffff:10.1.1.1', 0),
+    ]);
+    expect(o[1]).toMatchObject({ error: 'ECONNREFUSED', peer: null });
+    expect(o[2]).toMatchObject({ error: 'EINPROGRESS', peer: null, inSockhash: false });
+    expect(o[3]).toMatchObject({ error: 'EALREADY', peer: null });
+    expect(o[4]).toEqual({ op: 'send', sock: 1, stream: null, storage: null });
+    expect(o[6]).toMatchObject({ error: null, peer: { addr: '::ffff:10.1.1.1', port: 9 } });
+    expect(o[7]).toMatchObject({ error: 'EAFNOSUPPORT', peer: null }); // a v4-mapped local cannot reach a native address
+    expect(o[8]).toMatchObject({ error: null, peer: null }); // UDP to port 0: associated, but no peer to report
+  });
+
   it('apply replaces the routing maps between operations', async () => {
     const moved: MapState = { ...BASE, backends: BASE.backends.map((b) => (b.uid === 101 ? { ...b, addr: '10.0.1.100' } : b)) };
     const o = await runOps(await open(), [sock(1, 'inet'), connect(1, '10.96.0.10', 80), { op: 'apply', state: moved }, sock(2, 'inet'), connect(2, '10.96.0.10', 80)]);

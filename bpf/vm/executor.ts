@@ -453,15 +453,19 @@ export class VmExecutor implements Executor {
     if (!Number.isInteger(messages) || messages < 0) throw new KmeshCheckError('codec', `send on socket ${r.sock.id}: messages must be a non-negative integer, got ${messages}`);
     const tcpConnected = r.sock.protocol === 'tcp' && r.connected;
     for (let i = 0; i < messages; i++) {
-      const payload = payloadFor(r.sock.id, r.sent++);
-      r.expected.push(payload);
-      if (!tcpConnected) continue;
-      if (this.sockhash.has(r.sock)) {
+      // Only a message the socket takes counts (and numbers the next one), as in the harness:
+      // an unconnected socket refuses it, and so does an sk_msg verdict of SK_DROP (EACCES).
+      if (!r.connected) continue;
+      const payload = payloadFor(r.sock.id, r.sent);
+      if (tcpConnected && this.sockhash.has(r.sock)) {
         const out = this.vm.runSkMsg(this.progs.sendmsg, r.sock, payload);
-        if (out.verdict === 1) r.received.push(out.bytes); // SK_DROP: the send fails, nothing arrives
-      } else {
+        if (out.verdict !== 1) continue;
+        r.received.push(out.bytes);
+      } else if (tcpConnected) {
         r.received.push(payload);
       }
+      r.sent++;
+      r.expected.push(payload);
     }
     const stream: StreamView | null = tcpConnected ? this.streamOf(r) : null;
     return { op: 'send', sock: r.sock.id, stream, storage: this.storageOf(r) };

@@ -64,6 +64,9 @@ function isJump(code: number): boolean {
   return (cls === 5 || cls === 6) && (code & 0xf0) !== 0x80 && (code & 0xf0) !== 0x90;
 }
 
+type Factory = (rt: JitRuntime, P: VmProgram, B: Uint32Array, T: Uint32Array) => (base: number) => number;
+const FACTORIES = new Map<string, Factory>();
+
 /** Compiles `prog` against a runtime. */
 export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const { n, op, dst, src, off, imm, imm2 } = prog;
@@ -287,6 +290,12 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
     `default:throw rt.fault(P,pc,'no instruction to run at pc '+pc);`,
     `}}};`,
   ].join('\n');
-  const factory = new Function('rt', 'P', 'B', 'T', source) as (rt: JitRuntime, P: VmProgram, B: Uint32Array, T: Uint32Array) => (base: number) => number;
+  let factory = FACTORIES.get(source);
+  if (!factory) {
+    // One factory per distinct source: machines running the same program share its optimised code.
+    factory = new Function('rt', 'P', 'B', 'T', source) as Factory;
+    if (FACTORIES.size >= 256) FACTORIES.clear();
+    FACTORIES.set(source, factory);
+  }
   return { fn: factory(rt, prog, blocks, prog.taken), blockOf, blocks, adj, source };
 }

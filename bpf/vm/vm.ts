@@ -3,7 +3,6 @@
 // installed, and one entry point per hook that builds the context, runs the program and hands
 // back what the hook's caller would see.
 
-import { basename } from 'node:path';
 import type { SockAddr } from '../../model/address.js';
 import { linkObject, type LinkedObject, type MapDef } from './link.js';
 import { Memory, Region } from './memory.js';
@@ -39,7 +38,7 @@ function sameShape(a: MapDef, b: MapDef): boolean {
 export class Vm implements HelperHost {
   readonly mem = new Memory();
   readonly machine: Machine;
-  /** Shared maps by name; global data maps under "<object>:<section>". */
+  /** Shared maps by name; global data maps under "<object path>:<section>" (one per object). */
   readonly maps = new Map<string, VmMap>();
   readonly objects: LoadedVmObject[] = [];
   readonly trace: string[] = [];
@@ -75,7 +74,7 @@ export class Vm implements HelperHost {
     const maps: VmMap[] = [];
     const valueRegions = new Map<number, Region>();
     for (const def of linked.maps) {
-      const key = def.internal ? `${basename(linked.path)}:${def.internal.section}` : def.name;
+      const key = def.internal ? `${linked.path}:${def.internal.section}` : def.name;
       let map = this.maps.get(key);
       if (map) {
         if (!sameShape(map.def, def)) {

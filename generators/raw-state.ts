@@ -200,7 +200,8 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       // A random service that still has an endpoint in a worse group (count included).
       if (!svc) return s;
       const backendUid = s.backends[0]?.uid ?? 1;
-      const count = (svc.endpointCounts[m.prio] ?? 0) + 1;
+      // Counts are u32: a raw count already at the maximum stays there.
+      const count = Math.min((svc.endpointCounts[m.prio] ?? 0) + 1, 0xffffffff);
       const next: Service = { ...svc, lbPolicy: 0, endpointCounts: replaceAt(svc.endpointCounts, m.prio, count) };
       return putEndpoint({ ...s, services: replaceAt(s.services, si, next) }, { serviceId: svc.id, prio: m.prio, index: count, backendUid });
     }

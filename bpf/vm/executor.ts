@@ -1,14 +1,15 @@
-// The userspace executor: the compiled objects in the VM behind a small socket layer that decides
-// what the kernel would report (model/environment.ts), so that its observations are those of the
-// kernel executor (bpf/kernel/harness.ts) without privileges:
-//  - connect: a connected TCP socket fails with EISCONN before the hook runs (measured on 6.18:
-//    the cgroup program does not run); otherwise connect4/connect6 runs (tail calls included),
-//    then routing decides: unroutable -> ENETUNREACH; routable TCP -> sockops TCP_CONNECT_CB, then
-//    ACTIVE_ESTABLISHED_CB when a listener accepts, else ECONNREFUSED; UDP connects when routable.
-//  - send: each message goes through sk_msg when the socket is in the sockhash sendmsg_prog is
-//    attached to; the peer's stream is what the program let through, in order.
+// The userspace executor: the compiled objects in the VM behind a socket layer that reports what
+// the kernel would (model/environment.ts, kernelConnect: measured on 6.18), so that its
+// observations are those of the kernel executor (bpf/kernel/harness.ts) without privileges:
+//  - connect: a connected or connecting TCP socket fails with EISCONN / EALREADY before the hook
+//    runs (measured: the cgroup program does not run); otherwise connect4/connect6 runs (tail calls
+//    included), then kernelConnect decides; a TCP SYN runs sockops TCP_CONNECT_CB, an established
+//    connection ACTIVE_ESTABLISHED_CB.
+//  - send: each message the socket takes goes through sk_msg when the socket is in the sockhash
+//    sendmsg_prog is attached to; the peer's stream is what the program let through, in order.
 //  - close: the socket's storage and sockhash entries go away.
-// Enrolment happens through the programs: control connects to 0.0.0.2:929 / [::2]:929.
+// Enrolment happens through the programs: control connects bound to each enrolled local.
+// outcomeSet() runs a case under every answer to its choice points, merging paths that meet again.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,12 +26,11 @@ import { parseTlv } from '../codec/tlv.js';
 import { KmeshCheckError } from '../errors.js';
 import { Vm, VmLoadError } from './vm.js';
 import { VmSock, SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT } from './context.js';
-import { HashMap, SkStorageMap, SockHashMap, MapError, type VmMap } from './maps.js';
-import { LinkError } from './link.js';
+import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap, MapError, type VmMap } from './maps.js';
+import { LinkError, MapType } from './link.js';
 import { ElfError } from './elf.js';
 import { BtfError } from './btf.js';
 import { VmFault, type VmProgram } from './interp.js';
-import { MapType } from './link.js';
 import { Pruned, SeededChoices, explore, lbDomain, type Choice, type ChoiceSource, type FailurePoint } from './choices.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
@@ -229,6 +229,7 @@ export class VmExecutor implements Executor {
   /** One run of a case with the given answers to its choice points. */
   runCase(c: Case, choices: ChoiceSource = new SeededChoices(this.seed)): Observation[] {
     this.closeAll();
+    this.resetProgramState();
     this.nextPort = FIRST_EPHEMERAL_PORT;
     this.vm.resetClock();
     this.vm.choices = new NoFailures(choices);
@@ -247,6 +248,30 @@ export class VmExecutor implements Executor {
       this.closeAll();
     }
     return obs;
+  }
+
+  /**
+   * Every case starts from the same VM state, so that a case's outcome does not depend on the
+   * cases before it (and exploration can replay it): global data back to its initial bytes, ring
+   * buffers emptied, and maps that programs wrote (other than km_manage, rebuilt by enrolment)
+   * emptied; routing maps a program wrote are emptied and reloaded from the case's state.
+   */
+  private resetProgramState(): void {
+    for (const m of this.vm.maps.values()) {
+      if (m.def.internal && m instanceof ArrayMap) {
+        m.values[0]?.bytes.set(m.def.internal.initial);
+      } else if (m instanceof RingBufMap) {
+        m.clear();
+      } else if (m.programWrites > 0 && m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) {
+        m.clear();
+        m.programWrites = 0;
+      }
+    }
+    if ([...this.routing.values()].some((m) => m.programWrites > 0)) {
+      // What the maps hold is no longer what the tracker wrote: start them over.
+      for (const m of this.routing.values()) { m.clear(); m.programWrites = 0; }
+      this.tracker.reset();
+    }
   }
 
   /**

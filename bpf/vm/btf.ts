@@ -177,7 +177,7 @@ export function parseBtf(data: Uint8Array): Btf {
 /** A BTF-defined map as declared in `.maps`. */
 export interface BtfMapDef {
   readonly name: string;
-  /** Byte offset of the variable inside `.maps` (what relocations point at). */
+  /** The variable's offset as BTF records it: 0 in relocatable objects (libbpf, like link.ts, takes it from the symbol table). */
   readonly offset: number;
   readonly type: number;
   readonly keySize: number;

@@ -7,6 +7,8 @@
 // pre-decoded into typed arrays, map references are resolved to pointers at bind time, and every
 // memory access goes through the tagged-region check of memory.ts. A fault names the program,
 // the pc, the function and the source line (BTF line info).
+// The Machine runs programs either here (engine 'interp', the reference) or compiled to JavaScript
+// by jit.ts (engine 'jit', the default: same semantics, several times faster per instruction).
 
 import { Access, BIAS, Memory, MemoryFault, PTR_TAG, Region, ptrHi, ptrLo } from './memory.js';
 import type { LinkedProgram } from './link.js';
@@ -245,8 +247,7 @@ export class Machine {
     throw new MemoryFault(`${r.name} cannot be read`);
   }
 
-  /** Address for a store; null means a context store, already done by ctxStore. */
-  /** @internal */
+  /** @internal Address for a store; a context field gets a scratch buffer that commitCtx() stores with the field's width. */
   wloc(reg: number, off: number, size: number): DataView {
     const hi = this.H[reg] as number;
     const r = (hi & PTR_TAG) === PTR_TAG ? this.mem.regions[hi & 0xffff] : undefined;

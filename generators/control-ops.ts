@@ -80,7 +80,7 @@ function deleteEndpointIn(s: MapState, serviceId: number, prio: number, index: n
   if (!svc) return s;
   const count = svc.endpointCounts[prio] ?? 0;
   const victim = s.endpoints.find((e) => e.serviceId === serviceId && e.prio === prio && e.index === index);
-  if (!victim || index > count) return s;
+  if (!victim || index < 1 || index > count) return s;
   let endpoints = s.endpoints.filter((e) => e !== victim);
   if (index !== count) {
     endpoints = endpoints.map((e) =>
@@ -145,6 +145,7 @@ function addEndpoint(s: MapState, op: Extract<ControlOp, { op: 'addEndpoint' }>)
     fail(op, `backend ${backend.uid} is already in ${SERVICES_PER_BACKEND} services`);
   }
   const count = svc.endpointCounts[op.prio] ?? 0;
+  if (count >= 0xffffffff) fail(op, `count[${op.prio}] is at its u32 maximum`);
   // Written at count+1 first, then the count is bumped: never a dangling index.
   const endpoint: Endpoint = { serviceId: svc.id, prio: op.prio, index: count + 1, backendUid: backend.uid };
   const services = replaceAt(s.services, si, { ...svc, endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) });
@@ -182,6 +183,7 @@ function setLbPolicy(s: MapState, id: number, lbPolicy: number): MapState {
   }
   const others = s.endpoints.filter((e) => e.serviceId === id && e.prio !== 0).sort((a, b) => a.prio - b.prio || a.index - b.index);
   let next = svc.endpointCounts[0] ?? 0;
+  if (next + others.length > 0xffffffff) throw new ControlOpError(`switching service ${id} to random would push count[0] past its u32 maximum`);
   const moved = new Map<Endpoint, Endpoint>();
   for (const e of others) moved.set(e, { ...e, prio: 0, index: ++next });
   const counts = svc.endpointCounts.map((_, p) => (p === 0 ? next : 0));

@@ -96,6 +96,19 @@ const corpus: Record<string, Case> = {
   retry: mkCase(maps({ frontends: [frontend(pod, 9)], backends: [backend(9, pod)] }), [sock(1, 'inet'), connect(1, pod, 929), connect(1, pod, 80)]),
   udpReconnect: mkCase(dnsProxy, [sock(1, 'inet', 'udp'), connect(1, '10.9.0.1', 53), connect(1, '10.0.0.7', 9000), connect(1, '192.168.0.1', 9000), send(1, 1)]),
   applyClose: mkCase(maps({}), [sock(1, 'inet'), { op: 'apply', state: viaWaypoint() }, connect(1, VIP, 80), { op: 'close', sock: 1 }, sock(1, 'inet'), connect(1, '10.7.7.7', 80), send(1, 1)]),
+  // The socket layer (model/environment.ts): own local addresses, v4-mapped locals, the TCP quirk.
+  udpOwnLocal: mkCase(maps({}), [sock(1, 'inet', 'udp'), connect(1, '10.0.0.7', 80), connect(1, '0.0.0.0', 80), connect(1, '10.0.0.8', 0), send(1, 1)]),
+  udp6Locals: mkCase(maps({}), [sock(1, 'inet6', 'udp'), connect(1, '::ffff:10.0.0.7', 80), connect(1, '::', 80), connect(1, 'fd00::7', 80), sock(2, 'inet6', 'udp'), connect(2, 'fd00::5', 80), connect(2, '::ffff:0.0.0.0', 80), connect(2, 'fd00::7', 80)]),
+  tcpQuirk: mkCase(maps({}), [sock(1, 'inet6'), connect(1, '::ffff:10.0.0.7', 929), connect(1, 'fd00::7', 80), connect(1, '::ffff:10.0.0.7', 80), send(1, 1)], false),
+  loopbackWaypoint: mkCase(
+    maps({
+      frontends: [frontend(VIP, 1), frontend(WP_VIP, 2)],
+      services: [service(1, { counts: [1], ports: [[80, 8080]], waypoint: { addr: WP_VIP, port: 15008 } }), service(2, { counts: [1], ports: [[15008, 15008]] })],
+      endpoints: [endpoint(1, 0, 1, 100), endpoint(2, 0, 1, 200)],
+      backends: [backend(100, '10.1.0.1'), backend(200, '0.0.0.0')],
+    }),
+    [sock(1, 'inet'), connect(1, VIP, 80), send(1, 1)],
+  ),
 };
 
 function ctxOf(c: Case, t: Trace, withPasses = true): SpecContext {
@@ -302,11 +315,71 @@ describe('relations', () => {
     expect(allowedPeers(maps({ backends: [backend(1, 'fd00::1')] }), 'inet', { addr: VIP, port: 80 })).toEqual([{ addr: VIP, port: 80 }]);
   });
 
+  it('allowedPeers with the environment: an any-address may end at an own local address', () => {
+    const any = { addr: '0.0.0.0', port: 80 };
+    expect(allowedPeers(maps({}), 'inet', any)).toEqual([{ addr: '127.0.0.1', port: 80 }]);
+    const udp = allowedPeers(maps({}), 'inet', any, { env, protocol: 'udp' }).map((p) => p.addr).sort();
+    expect(udp).toEqual([env.podAddress.inet, '127.0.0.1'].sort());
+    expect(allowedPeers(maps({}), 'inet', any, { env, protocol: 'tcp' })).toEqual([{ addr: '127.0.0.1', port: 80 }]);
+  });
+
   it('the spec works on executor-shaped traces (no pass records, send without storage)', () => {
     const { c, t } = firstTrace('waypoint');
     const ctx = ctxOf(c, t, false);
     const stripped = { ...ctx, steps: ctx.steps.map((s) => (s.op.op === 'send' ? { ...s, observation: { op: s.observation.op, sock: s.observation.sock, stream: s.observation.stream } } : s)) };
     for (const inv of invariants.filter((i) => i.needs !== 'passes')) expect(inv.check(stripped).status).not.toBe('violated');
+  });
+});
+
+describe('the socket layer in the spec', () => {
+  const check = (name: string, ctx: SpecContext) => invariantNamed(name).check(ctx);
+
+  it('a UDP any-address connect ends at the own local address, and only one it can have', () => {
+    const { c, t } = firstTrace('udpOwnLocal');
+    expect(t.observations[2]!.peer).toEqual({ addr: env.podAddress.inet, port: 80 });
+    const ctx = ctxOf(c, t, false);
+    expect(check('udp-outside-dns-untouched', ctx).status).toBe('holds');
+    // Its first connect went to 10.0.0.7, so its local is the pod address, not 127.0.0.1.
+    for (const addr of ['127.0.0.1', '10.255.0.2']) {
+      expect(check('udp-outside-dns-untouched', withObservation(ctx, 2, { peer: { addr, port: 80 } })).status).toBe('violated');
+    }
+    // Port 0: connected with nothing to show; an error there is wrong.
+    expect(check('udp-outside-dns-untouched', withObservation(ctx, 3, { error: 'ECONNREFUSED' })).status).toBe('violated');
+  });
+
+  it('EAFNOSUPPORT exactly for a native IPv6 connect of a UDP socket with a v4-mapped local', () => {
+    const { c, t } = firstTrace('udp6Locals');
+    expect(t.observations[3]).toMatchObject({ peer: null, error: 'EAFNOSUPPORT' });
+    expect(t.observations[7]!.peer).toEqual({ addr: 'fd00::7', port: 80 });
+    const ctx = ctxOf(c, t, false);
+    expect(check('udp-outside-dns-untouched', withObservation(ctx, 3, { peer: { addr: 'fd00::7', port: 80 }, error: null })).status).toBe('violated');
+    expect(check('udp-outside-dns-untouched', withObservation(ctx, 7, { peer: null, error: 'EAFNOSUPPORT' })).status).toBe('violated');
+    // :: on the v4-mapped local is mapped loopback, not ::1.
+    expect(check('udp-outside-dns-untouched', withObservation(ctx, 2, { peer: { addr: '::1', port: 80 } })).status).toBe('violated');
+  });
+
+  it('a TCP connect may stay in progress only after a refusal on the same AF_INET6 socket; then no program runs', () => {
+    const { c, t } = firstTrace('tcpQuirk');
+    expect(t.observations.map((o) => o.error ?? null)).toEqual([null, 'ECONNREFUSED', 'EINPROGRESS', 'EALREADY', null]);
+    const ctx = ctxOf(c, t, false);
+    expect(check('not-enrolled-untouched', ctx).status).toBe('holds');
+    expect(check('connect-on-connected-socket', ctx).status).toBe('holds');
+    // In progress on a fresh socket: wrong.
+    const fresh = mkCase(maps({}), [sock(1, 'inet6'), connect(1, 'fd00::7', 80)], false);
+    const ft = outcomes(fresh, env)[0]!;
+    expect(check('not-enrolled-untouched', withObservation(ctxOf(fresh, ft, false), 1, { peer: null, error: 'EINPROGRESS' })).status).toBe('violated');
+    // A connect on the connecting socket that succeeds: wrong.
+    expect(check('connect-on-connected-socket', withObservation(ctx, 3, { peer: { addr: '::ffff:10.0.0.7', port: 80 }, error: null })).status).toBe('violated');
+    // An EINPROGRESS where the kernel must refuse: wrong.
+    expect(check('not-enrolled-untouched', withObservation(ctx, 1, { error: 'EINPROGRESS' })).status).toBe('violated');
+  });
+
+  it('km_socket membership of a connection from 127.0.0.1 follows the enrolment of 127.0.0.1', () => {
+    const { c, t } = firstTrace('loopbackWaypoint');
+    expect(t.observations[1]).toMatchObject({ peer: { addr: '127.0.0.1', port: 15008 }, inSockhash: true });
+    const ctx = ctxOf(c, t, false);
+    expect(check('sockhash-membership', ctx).status).toBe('holds');
+    expect(check('sockhash-membership', withObservation(ctx, 1, { inSockhash: false })).status).toBe('violated');
   });
 });
 

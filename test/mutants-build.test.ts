@@ -119,13 +119,11 @@ describe('building the mutants', () => {
     }
   });
 
-  it('is idempotent: a second build rewrites nothing and is fast', () => {
+  it('is idempotent: a second build rewrites nothing', () => {
     const name = MUTANTS[0]!.name;
     const paths = built.get(name)!;
     const before = OBJECTS.map((o) => statSync(paths[o]).mtimeMs);
-    const t0 = performance.now();
     expect(buildMutant(name, root)).toEqual(paths);
-    expect(performance.now() - t0).toBeLessThan(2000);
     expect(OBJECTS.map((o) => statSync(paths[o]).mtimeMs)).toEqual(before);
   });
 

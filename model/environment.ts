@@ -173,8 +173,8 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  *  - AF_INET: 0.0.0.0 goes to the socket's IPv4 source, or to 127.0.0.1 from 127.0.0.1 when it
  *    has none; any other address needs a route and gets the route's source (the pod address).
  *  - AF_INET6, native destination: `::` means ::1, except on a socket with a v4-mapped local,
- *    where it means ::ffff:127.0.0.1. A socket with a v4-mapped local cannot reach a native
- *    address (EAFNOSUPPORT).
+ *    where it means ::ffff:127.0.0.1. A socket with a v4-mapped local cannot reach a routed native
+ *    address (EAFNOSUPPORT); an unrouted one is ENETUNREACH first.
  *  - AF_INET6, v4-mapped destination: the IPv4 rules on the inner address, from the socket's
  *    IPv4 source; a socket with a native local keeps it.
  *  - A local address, once set by a successful UDP connect, never changes. TCP resets it when a
@@ -233,8 +233,9 @@ function connectOnce(env: Environment, family: Family, protocol: Protocol, dest:
       routedFrom = mappedOf(r.local);
       local = s.local ?? routedFrom;
     } else {
-      if (localMapped) return failed('EAFNOSUPPORT', s);
+      // The route lookup comes first: no route is ENETUNREACH even from a v4-mapped local.
       if (!routable(env, 'inet6', { addr, port: 0 })) return failed('ENETUNREACH', s);
+      if (localMapped) return failed('EAFNOSUPPORT', s);
       peer = addr;
       local = s.local ?? env.podAddress.inet6;
     }

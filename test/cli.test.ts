@@ -1,13 +1,14 @@
 // The command line as a user meets it: exit codes, reports, the failure database.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildMutant } from '../bpf/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { createKernelExecutor } from '../bpf/kernel/executor.js';
+import { unprivilegedPrefix } from './helpers/privileges.js';
 
 const root = packageRoot();
 const bin = join(root, 'bin/kmesh-check.js');
@@ -50,6 +51,26 @@ describe('kmesh-check check', () => {
     expect(merged.cases).toBe(2000);
     expect(merged.verdict).toBe('pass');
     expect(cli(['merge', 'missing.json'], dir).code).toBe(2);
+  });
+
+  it('reaches the same verdict on the VM without privileges as on the kernel', () => {
+    if (process.geteuid?.() !== 0) throw new Error('this test compares with the kernel executor and requires root');
+    const dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
+    chmodSync(dir, 0o777);
+    const kernel = cli(['check', '--executor', 'kernel', '--runs', '2000', '--no-failure-db', '--json', 'k.json'], dir);
+    const { prefix } = unprivilegedPrefix(bin);
+    const [cmd, ...args] = [...prefix, process.execPath, bin, 'check', '--runs', '2000', '--no-failure-db', '--json', 'v.json'];
+    const vm = spawnSync(cmd!, args, { cwd: dir, encoding: 'utf8', timeout: 240_000 });
+    expect(vm.stdout).toMatch(/executor vm \(not root/);
+    const k = JSON.parse(readFileSync(join(dir, 'k.json'), 'utf8'));
+    const v = JSON.parse(readFileSync(join(dir, 'v.json'), 'utf8'));
+    expect([kernel.code, vm.status]).toEqual([0, 0]);
+    expect(v.verdict).toBe(k.verdict);
+    expect(v.cases).toBe(k.cases);
+    expect(v.statistics).toEqual(k.statistics);
+    expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(
+      k.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed]),
+    );
   });
 
   it('exits 2 with a one-line message on bad usage', () => {

@@ -96,6 +96,12 @@ const ROWS: Row[] = [
     steps: [ok('::ffff:10.0.0.1', '::ffff:10.0.0.1', `::ffff:${POD4}`), ok('::ffff:0.0.0.0', `::ffff:${POD4}`), ok('::', '::ffff:127.0.0.1'), fail('::1', 'EAFNOSUPPORT')],
   },
   {
+    fact: '2: from a v4-mapped local, an unrouted native address is ENETUNREACH (route first), a routed one EAFNOSUPPORT',
+    family: 'inet6',
+    protocol: 'udp',
+    steps: [ok('::ffff:10.0.0.1', '::ffff:10.0.0.1', `::ffff:${POD4}`), fail('a00:8::', 'ENETUNREACH'), fail('fd00::1', 'EAFNOSUPPORT')],
+  },
+  {
     fact: '2: a v6 local gets an unseen IPv4 source from its first v4-mapped connect',
     family: 'inet6',
     protocol: 'udp',

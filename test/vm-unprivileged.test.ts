@@ -2,7 +2,8 @@
 // setpriv: uid/gid 65534, no groups) loads our objects, runs connect4 and enumerates its outcomes.
 
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { unprivilegedPrefix } from './helpers/privileges.js';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import { dataPathObjects, FIXTURES } from './fixtures/vm/helpers.js';
 
 describe('unprivileged', () => {
   it('a process without privileges runs connect4 in the VM', () => {
-    const root = process.getuid?.() === 0;
     // Objects where nobody can read them (the test's own scratch directory is private).
     const dir = mkdtempSync(join(tmpdir(), 'kmesh-vm-nobody-'));
     try {
@@ -23,16 +23,12 @@ describe('unprivileged', () => {
         return p;
       });
       const node = [process.execPath, '--import', join(FIXTURES, 'ts-register.mjs'), join(FIXTURES, 'unprivileged-run.ts'), ...paths];
-      // As root: become nobody when the checkout is readable by nobody; in a private checkout
-      // (e.g. a fresh clone in a 0700 temp dir) stay uid 0 but drop every capability instead.
-      const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-      const readable = root && spawnSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', join(FIXTURES, 'unprivileged-run.ts')]).status === 0;
-      const drop = !root ? [] : readable ? nobody : ['setpriv', '--inh-caps=-all', '--bounding-set=-all'];
-      const [cmd, ...args] = [...drop, ...node];
+      const { prefix, nobody } = unprivilegedPrefix(join(FIXTURES, 'unprivileged-run.ts'));
+      const [cmd, ...args] = [...prefix, ...node];
       const out = execFileSync(cmd!, args, { encoding: 'utf8', cwd: dir });
       const r = JSON.parse(out.trim().split('\n').pop()!) as { uid: number; bpfDenied: boolean; connect: { peer: { addr: string } | null; error: string | null }; peers: string[] };
       expect(r.bpfDenied).toBe(true);
-      if (readable) expect(r.uid).toBe(65534);
+      if (nobody) expect(r.uid).toBe(65534);
       expect(r.connect.error).toBeNull();
       expect(['10.0.1.1', '10.0.1.2']).toContain(r.connect.peer?.addr);
       expect(r.peers).toEqual(['10.0.1.1', '10.0.1.2']);

@@ -5,6 +5,7 @@
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../model/environment.js';
 import { KmeshCheckError } from '../bpf/errors.js';
+import { missingCapabilities } from '../bpf/kernel/privileges.js';
 
 export type ExecutorName = 'kernel' | 'vm' | 'model';
 
@@ -16,14 +17,16 @@ export interface OpenedExecutor {
   readonly why: string;
 }
 
+/** Privileged means the capabilities the kernel executor needs, whatever the uid. */
 export function isPrivileged(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+  return missingCapabilities().length === 0;
 }
 
 export function defaultExecutorName(): { name: ExecutorName; why: string } {
-  return isPrivileged()
-    ? { name: 'kernel', why: 'running as root, so the compiled objects run in the real kernel' }
-    : { name: 'vm', why: 'not root, so the compiled objects run in the userspace VM (use sudo for the kernel executor)' };
+  const missing = missingCapabilities();
+  return missing.length === 0
+    ? { name: 'kernel', why: 'running with CAP_SYS_ADMIN and CAP_NET_ADMIN, so the compiled objects run in the real kernel' }
+    : { name: 'vm', why: `not root (missing ${missing.join(', ')}), so the compiled objects run in the userspace VM; use sudo for the kernel executor` };
 }
 
 export async function openExecutor(name: ExecutorName, objects: Partial<ObjectPaths>, why: string): Promise<OpenedExecutor> {

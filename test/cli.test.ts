@@ -61,7 +61,7 @@ describe('kmesh-check check', () => {
     const { prefix } = unprivilegedPrefix(bin);
     const [cmd, ...args] = [...prefix, process.execPath, bin, 'check', '--runs', '2000', '--no-failure-db', '--json', 'v.json'];
     const vm = spawnSync(cmd!, args, { cwd: dir, encoding: 'utf8', timeout: 240_000 });
-    expect(vm.stdout).toMatch(/executor vm \(not root/);
+    expect(vm.stdout, vm.stderr).toMatch(/executor vm \(not root/);
     const k = JSON.parse(readFileSync(join(dir, 'k.json'), 'utf8'));
     const v = JSON.parse(readFileSync(join(dir, 'v.json'), 'utf8'));
     expect([kernel.code, vm.status]).toEqual([0, 0]);

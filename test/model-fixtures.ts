@@ -17,43 +17,16 @@ import {
   type Waypoint,
 } from '../model/domain.js';
 
-export function frontend(addr: string, upstreamId: number): Frontend {
-  return { addr, upstreamId };
-}
+import { backend as anyBackend, connect, endpoint, frontend, maps, send, service, socket } from '../model/builders.js';
 
-export function service(
-  id: number,
-  opts: { counts?: number[]; policy?: number; ports?: [number, number][]; waypoint?: Waypoint } = {},
-): Service {
-  const counts = Array.from({ length: PRIO_GROUPS }, (_, i) => opts.counts?.[i] ?? 0);
-  const servicePorts = Array.from({ length: PORT_SLOTS }, (_, i) => opts.ports?.[i]?.[0] ?? 0);
-  const targetPorts = Array.from({ length: PORT_SLOTS }, (_, i) => opts.ports?.[i]?.[1] ?? 0);
-  return { id, endpointCounts: counts, lbPolicy: opts.policy ?? 0, servicePorts, targetPorts, waypoint: opts.waypoint ?? NO_WAYPOINT };
-}
+export { connect, endpoint, frontend, maps, send, service };
 
-export function endpoint(serviceId: number, prio: number, index: number, backendUid: number): Endpoint {
-  return { serviceId, prio, index, backendUid };
-}
-
+/** A backend in no service's list (what the model tests need). */
 export function backend(uid: number, addr: string, waypoint: Waypoint = NO_WAYPOINT): Backend {
-  return { uid, addr, services: [], waypoint };
+  return anyBackend(uid, addr, [], waypoint);
 }
 
-export function maps(parts: Partial<MapState>): MapState {
-  return { ...EMPTY_STATE, ...parts };
-}
-
-export function sock(id: number, family: Family, protocol: Protocol = 'tcp'): Operation {
-  return { op: 'socket', sock: id, family, protocol };
-}
-
-export function connect(id: number, addr: string, port: number): Operation {
-  return { op: 'connect', sock: id, dest: { addr, port } };
-}
-
-export function send(id: number, messages: number): Operation {
-  return { op: 'send', sock: id, messages };
-}
+export const sock = socket;
 
 export function mkCase(state: MapState, ops: Operation[], enrolled = true): Case {
   return { state, kind: 'raw', enrolled, ops };

@@ -3,6 +3,21 @@
 // generated from the same tables. Host is little-endian (x86-64); routing structs are packed.
 
 /** Kernel map type numbers (enum bpf_map_type) of the maps the data path uses. */
+/** The programs of the ABI by role, and which of the three objects holds each. */
+export const PROGRAMS = {
+  connect4: 'cgroup_connect4_prog',
+  connect6: 'cgroup_connect6_prog',
+  sockops: 'sockops_prog',
+  sendmsg: 'sendmsg_prog',
+} as const;
+export type ProgramRole = keyof typeof PROGRAMS;
+export const OBJECT_OF_PROGRAM: Readonly<Record<ProgramRole, 'connect' | 'sockops' | 'sendmsg'>> = {
+  connect4: 'connect',
+  connect6: 'connect',
+  sockops: 'sockops',
+  sendmsg: 'sendmsg',
+};
+
 export const BPF_MAP_TYPE = {
   hash: 1,
   array: 2,

@@ -6,25 +6,16 @@
 import { closeSync, openSync, readSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
-import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, mapTypeName, type MapName } from '../codec/abi.js';
+import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, mapTypeName, type MapName, type ProgramRole } from '../codec/abi.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from './libbpf.js';
 import { E, errnoName } from './libc.js';
 
-export const PROGRAMS = {
-  connect4: 'cgroup_connect4_prog',
-  connect6: 'cgroup_connect6_prog',
-  sockops: 'sockops_prog',
-  sendmsg: 'sendmsg_prog',
-} as const;
-export type ProgramRole = keyof typeof PROGRAMS;
+export { PROGRAMS, type ProgramRole } from '../codec/abi.js';
 
 /** Which object must hold which program. */
-const PROGRAMS_OF: Record<keyof ObjectPaths, ProgramRole[]> = {
-  connect: ['connect4', 'connect6'],
-  sockops: ['sockops'],
-  sendmsg: ['sendmsg'],
-};
+const PROGRAMS_OF = (object: keyof ObjectPaths): ProgramRole[] =>
+  (Object.keys(OBJECT_OF_PROGRAM) as ProgramRole[]).filter((r) => OBJECT_OF_PROGRAM[r] === object);
 
 export interface LoadedDataPath {
   readonly maps: ReadonlyMap<MapName, number>;
@@ -154,7 +145,7 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
     // Content and ABI checks, all before any load.
     const defined = new Set<string>();
     for (const o of objects) {
-      for (const role of PROGRAMS_OF[o.role]) {
+      for (const role of PROGRAMS_OF(o.role)) {
         if (!libbpf.findProgram(o.handle, PROGRAMS[role])) {
           const have = programsOf(o.handle);
           throw new KmeshCheckError('object-content', `${o.role} object ${o.path} has no program '${PROGRAMS[role]}' (it has: ${have.join(', ') || 'none'})`);

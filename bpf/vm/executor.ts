@@ -19,7 +19,7 @@ import { CONTROL_ADDR, ControlPort, payloadFor } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, FRESH_SOCKET, kernelConnect, kernelPeer, type Environment, type KernelSocket } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
 import { AddressError, canonicalSockText, parseAddress } from '../../model/address.js';
-import { MAP_BY_NAME, ROUTING_MAPS, type MapName } from '../codec/abi.js';
+import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, ROUTING_MAPS, type MapName } from '../codec/abi.js';
 import { StateTracker, fromHex, toHex } from '../codec/state.js';
 import { encodeSockTuple, storageView } from '../codec/structs.js';
 import { parseTlv } from '../codec/tlv.js';
@@ -35,14 +35,7 @@ import { Pruned, SeededChoices, explore, lbDomain, type Choice, type ChoiceSourc
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 
-export const PROGRAMS = {
-  connect4: 'cgroup_connect4_prog',
-  connect6: 'cgroup_connect6_prog',
-  sockops: 'sockops_prog',
-  sendmsg: 'sendmsg_prog',
-} as const;
-
-const OBJECT_OF: Record<keyof typeof PROGRAMS, keyof ObjectPaths> = { connect4: 'connect', connect6: 'connect', sockops: 'sockops', sendmsg: 'sendmsg' };
+export { PROGRAMS } from '../codec/abi.js';
 const FIRST_EPHEMERAL_PORT = 40000;
 
 export interface VmExecutorOptions {
@@ -159,9 +152,9 @@ export class VmExecutor implements Executor {
     }
     const prog = (role: keyof typeof PROGRAMS): VmProgram => {
       const name = PROGRAMS[role];
-      const obj = this.vm.objects.find((o) => o.path === objects[OBJECT_OF[role]]);
+      const obj = this.vm.objects.find((o) => o.path === objects[OBJECT_OF_PROGRAM[role]]);
       const p = obj?.programs.find((q) => q.name === name);
-      if (!p) throw new KmeshCheckError('object-content', `${OBJECT_OF[role]} object ${objects[OBJECT_OF[role]]} has no program ${name}`);
+      if (!p) throw new KmeshCheckError('object-content', `${OBJECT_OF_PROGRAM[role]} object ${objects[OBJECT_OF_PROGRAM[role]]} has no program ${name}`);
       return p;
     };
     this.progs = { connect4: prog('connect4'), connect6: prog('connect6'), sockops: prog('sockops'), sendmsg: prog('sendmsg') };

@@ -24,24 +24,10 @@ export interface CorpusCase {
   readonly case: Case;
 }
 
-function service(id: number, counts: number[], policy: number, ports: [number, number][], waypoint: Waypoint = NO_WAYPOINT): Service {
-  return {
-    id,
-    endpointCounts: Array.from({ length: PRIO_GROUPS }, (_, i) => counts[i] ?? 0),
-    lbPolicy: policy,
-    servicePorts: Array.from({ length: PORT_SLOTS }, (_, i) => ports[i]?.[0] ?? 0),
-    targetPorts: Array.from({ length: PORT_SLOTS }, (_, i) => ports[i]?.[1] ?? 0),
-    waypoint,
-  };
-}
+import { backend, connect, send, socket, service as serviceOf } from '../../model/builders.js';
 
-function backend(uid: number, addr: string, services: number[], waypoint: Waypoint = NO_WAYPOINT): Backend {
-  return { uid, addr, services, waypoint };
-}
-
-const socket = (sock: number, family: Family, protocol: Protocol = 'tcp'): Operation => ({ op: 'socket', sock, family, protocol });
-const connect = (sock: number, addr: string, port: number): Operation => ({ op: 'connect', sock, dest: { addr, port } });
-const send = (sock: number, messages: number): Operation => ({ op: 'send', sock, messages });
+const service = (id: number, counts: number[], policy: number, ports: [number, number][], waypoint: Waypoint = NO_WAYPOINT): Service =>
+  serviceOf(id, { counts, policy, ports, waypoint });
 
 const VIP = '10.0.0.1';
 

@@ -2,6 +2,7 @@
 // small builders for map states and cases written in the document's terms.
 
 import { createKernelExecutor, type KernelExecutor, type KernelExecutorOptions } from '../../bpf/kernel/executor.js';
+import { service } from '../../model/builders.js';
 import type { Backend, Case, Endpoint, Family, Frontend, MapState, Operation, Protocol, Service, SockAddr, Waypoint } from '../../model/domain.js';
 
 export const NO_WP: Waypoint = { addr: '0.0.0.0', port: 0 };
@@ -14,26 +15,10 @@ export async function startKernel(opts: KernelExecutorOptions = {}): Promise<Ker
   return createKernelExecutor(opts);
 }
 
-const pad = (xs: readonly number[], n: number) => [...xs, ...new Array<number>(n - xs.length).fill(0)];
+export { frontend as fe, endpoint as ep, backend as be, maps as state } from '../../model/builders.js';
 
 export function svc(id: number, o: { counts?: number[]; policy?: number; ports?: Array<[number, number]>; waypoint?: Waypoint } = {}): Service {
-  const ports = o.ports ?? [[80, 8080]];
-  return {
-    id,
-    endpointCounts: pad(o.counts ?? [1], 7),
-    lbPolicy: o.policy ?? 0,
-    servicePorts: pad(ports.map(([s]) => s), 10),
-    targetPorts: pad(ports.map(([, t]) => t), 10),
-    waypoint: o.waypoint ?? NO_WP,
-  };
-}
-
-export const fe = (addr: string, upstreamId: number): Frontend => ({ addr, upstreamId });
-export const ep = (serviceId: number, prio: number, index: number, backendUid: number): Endpoint => ({ serviceId, prio, index, backendUid });
-export const be = (uid: number, addr: string, services: number[] = [], waypoint: Waypoint = NO_WP): Backend => ({ uid, addr, services, waypoint });
-
-export function state(s: Partial<MapState>): MapState {
-  return { frontends: s.frontends ?? [], services: s.services ?? [], endpoints: s.endpoints ?? [], backends: s.backends ?? [] };
+  return service(id, { counts: o.counts ?? [1], ports: o.ports ?? [[80, 8080]], ...(o.policy !== undefined ? { policy: o.policy } : {}), ...(o.waypoint ? { waypoint: o.waypoint } : {}) });
 }
 
 /** One socket: created, connected to `dest`, then `sends` sends of one message each, then closed. */

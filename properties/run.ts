@@ -183,7 +183,9 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
       interrupted = true;
       break;
     }
-    const r = await runPhase(phase, Math.round(perShard * phase.share), { ...opts, invariants: list }, record, deadline);
+    // A time limit is shared out like the runs, so that every phase (raw states too) gets its turn.
+    const phaseDeadline = deadline === undefined ? undefined : Math.min(deadline, Date.now() + opts.timeLimitMs! * phase.share);
+    const r = await runPhase(phase, Math.round(perShard * phase.share), { ...opts, invariants: list }, record, phaseDeadline);
     interrupted ||= r.interrupted;
     if (r.counterexample) {
       counterexamples.push(r.counterexample);

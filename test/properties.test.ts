@@ -31,6 +31,15 @@ describe('reference model against the spec', () => {
   });
 });
 
+describe('a time limit', () => {
+  it('is shared out over the phases, so raw states and sequences get their turn', async () => {
+    const r = await runChecks({ seed: 3, runs: 1_000_000, timeLimitMs: 1500, states: 'both', env });
+    expect(r.interrupted).toBe(true);
+    expect(r.statistics.stateKind.consistent).toBeGreaterThan(0);
+    expect(r.statistics.stateKind.raw).toBeGreaterThan(0);
+  });
+});
+
 describe('a planted defect: an executor that never sends the TLV', () => {
   const opts: RunOptions = { seed: 42, runs: 2000, states: 'consistent', env, executor: new TlvDroppingExecutor() };
 

@@ -10,7 +10,8 @@ import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
 import { findCgroup2Mount, removeCgroup } from './cgroup.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
-import { FrameReader, frame, packCases, type ConnectCtx, type Request, type Response, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
+import { decodeObservations } from './obscodec.js';
+import { FrameReader, frame, packCases, type ConnectCtx, type EncodedRunResult, type Request, type Response, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
 
 export interface KernelExecutorOptions {
   /** Object paths; each defaults to ours in build/bpf. */
@@ -21,6 +22,8 @@ export interface KernelExecutorOptions {
 }
 
 const DEFAULT_BATCH = 1000;
+/** The missing-shim warning is printed once per process. */
+let shimWarned = false;
 
 export class KernelExecutor implements Executor {
   readonly name = 'kernel';
@@ -84,6 +87,10 @@ export class KernelExecutor implements Executor {
     try {
       const info = (await ex.request({ type: 'init', objects, environment })) as WorkerInfo;
       ex.cgroup = info.cgroup;
+      if (!info.shim.used && info.shim.why !== 'KMESH_CHECK_NO_SHIM=1' && !shimWarned) {
+        shimWarned = true;
+        process.stderr.write(`kmesh-check: warning: the kernel executor's C fast path is unavailable (${info.shim.why}): running slower, through plain koffi calls\n`);
+      }
     } catch (e) {
       await ex.close();
       throw e;
@@ -100,11 +107,16 @@ export class KernelExecutor implements Executor {
    * first-in first-out and several requests can be in flight.
    */
   private request(req: Request): Promise<unknown> {
+    return this.requestFull(req).then((r) => r.result);
+  }
+
+  /** The whole response: its result and, for a batch, the encoded observations. */
+  private requestFull(req: Request): Promise<{ result: unknown; bin?: Uint8Array }> {
     if (this.exited) return Promise.reject(this.exited);
     if (this.closed && req.type !== 'close') return Promise.reject(new KmeshCheckError('worker', 'the kernel executor is closed'));
-    return new Promise<unknown>((resolve, reject) => {
+    return new Promise<{ result: unknown; bin?: Uint8Array }>((resolve, reject) => {
       this.waiting.push({
-        resolve: (resp) => (resp.ok ? resolve(resp.result) : reject(new KmeshCheckError(resp.error.code, resp.error.message))),
+        resolve: (resp) => (resp.ok ? resolve(resp) : reject(new KmeshCheckError(resp.error.code, resp.error.message))),
         reject,
       });
       this.child.stdin!.write(frame(req));
@@ -114,13 +126,20 @@ export class KernelExecutor implements Executor {
   async run(cases: readonly Case[]): Promise<Observation[][]> {
     // All batches go out at once: while the worker runs one, this process encodes the next and
     // decodes the last (two cores).
-    const parts: Array<Promise<unknown>> = [];
-    for (let i = 0; i < cases.length; i += this.batchSize) parts.push(this.request({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }));
+    const parts: Array<Promise<Observation[][]>> = [];
+    for (let i = 0; i < cases.length; i += this.batchSize) {
+      const part = this.requestFull({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }).then(decodeRun);
+      part.catch(() => undefined); // handled below, after every batch is out
+      parts.push(part);
+      // Let the event loop move what was written into the pipe: packing every batch first
+      // would leave the worker waiting once the pipe's first batches are done.
+      if (i + this.batchSize < cases.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const settled = await Promise.allSettled(parts);
     const out: Observation[][] = [];
     for (const r of settled) {
       if (r.status === 'rejected') throw r.reason;
-      for (const o of r.value as Observation[][]) out.push(o);
+      for (const o of r.value) out.push(o);
     }
     return out;
   }
@@ -156,6 +175,12 @@ export class KernelExecutor implements Executor {
       clearTimeout(timer);
     }
   }
+}
+
+function decodeRun(r: { result: unknown; bin?: Uint8Array }): Observation[][] {
+  const res = r.result as EncodedRunResult;
+  if (res?.encoded !== true) throw new KmeshCheckError('worker', 'the worker answered a batch without encoded observations: is dist/ from one build?');
+  return decodeObservations(r.bin ?? new Uint8Array(0), res.streams);
 }
 
 export function createKernelExecutor(opts: KernelExecutorOptions = {}): Promise<KernelExecutor> {

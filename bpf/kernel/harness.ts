@@ -1,17 +1,20 @@
 // The worker's hot loop: runs cases on real sockets against the attached data path and reads back
 // what can be observed. Runs inside the private namespace and the harness cgroup. Every buffer
 // handed to C is allocated once; a case costs its map diff, its syscalls and its observations.
+// With the C shim (fastpath.ts) a map diff is one call and so is each socket operation; without
+// it every syscall is its own koffi call. Observations leave as bytes (obscodec.ts).
 
-import type { Backend, Case, Family, MapState, Observation, Operation, Service, SockAddr, SocketId, StorageView, StreamView } from '../../model/domain.js';
+import type { Backend, Case, Family, MapState, Operation, Service, SockAddr, SocketId, StreamView } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, payloadFor } from '../../model/domain.js';
 import { v4MappedInner } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
 import { ROUTING_MAPS, STRUCTS, type MapName, type RoutingMapName } from '../codec/abi.js';
 import { StateTracker, toHex } from '../codec/state.js';
-import { storageView } from '../codec/structs.js';
 import { parseTlv } from '../codec/tlv.js';
 import { KmeshCheckError } from '../errors.js';
+import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, fastPath, type FastPath } from './fastpath.js';
 import { libbpf } from './libbpf.js';
+import { ObsWriter, decodeObservations } from './obscodec.js';
 import {
   AF_INET,
   AF_INET6,
@@ -63,6 +66,8 @@ const STREAM_WAIT_MS = 200;
  * ETIMEDOUT). With this timeout it returns EINPROGRESS instead (model/environment.ts, kernelConnect).
  */
 const CONNECT_TIMEOUT_MS = 250;
+/** Bytes of map writes queued for one kf_map_ops call (a record is at most ~200 bytes). */
+const MAP_OPS_BYTES = 64 * 1024;
 
 export class Harness {
   private readonly maps: ReadonlyMap<MapName, number>;
@@ -97,12 +102,56 @@ export class Harness {
   /** struct timeval {tv_sec, tv_usec} (two longs) for SO_SNDTIMEO. */
   private readonly connectTimeout = new Uint8Array(new BigInt64Array([0n, BigInt(CONNECT_TIMEOUT_MS * 1000)]).buffer);
 
+  /** The C shim (one call per operation), or null: then every syscall is its own koffi call. */
+  private readonly fast: FastPath | null;
+  private readonly out: Uint8Array;
+  private readonly outI32: Int32Array;
+  private readonly outPeer: Uint8Array;
+  private readonly outLocal: Uint8Array;
+  private readonly outStorage: Uint8Array;
+  private readonly err2 = new Int32Array(2);
+  /** Map writes queued for the shim: records, their maps and kinds (for error messages). */
+  private readonly ops = new Uint8Array(MAP_OPS_BYTES);
+  private readonly opsI32 = new Int32Array(this.ops.buffer);
+  private opsLen = 0;
+  private readonly opsMaps: Array<{ name: RoutingMapName; del: boolean }> = [];
+  private readonly opsRc = new Int32Array(1);
+  /** Where observations go, as bytes the parent decodes (obscodec.ts). */
+  private w = new ObsWriter();
+  /** The shim program of simple cases not run yet (kf_run), and what error messages need. */
+  private readonly prog: ProgramBuffer | null;
+  private progCases: Array<{ index: number; maps: Array<{ name: RoutingMapName; del: boolean }> }> = [];
+  private progFirst = -1;
+  private progOps = 0;
+  private progMapCount = 0;
+  private failedCase = -1;
+  private readonly progIds = new Map<SocketId, Family>();
+  private progOut = new Uint8Array(64 * 1024);
+  private readonly progStatus = new Int32Array(4);
+
   constructor(
     private readonly dp: LoadedDataPath,
     private readonly env: Environment,
   ) {
     this.maps = dp.maps;
     this.closed = new Set(env.closedPorts);
+    const f = fastPath();
+    if (f) checkAbi(f.init(this.mapFd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.mapFd('km_sockstorage'), STRUCTS.sock_storage_data.size));
+    this.fast = f;
+    this.out = new Uint8Array(f ? f.outSize : 0);
+    this.outI32 = new Int32Array(this.out.buffer);
+    this.outPeer = this.out.subarray(OUT.peer, OUT.peer + SOCKADDR_MAX);
+    this.outLocal = this.out.subarray(OUT.local, OUT.local + SOCKADDR_MAX);
+    this.outStorage = this.out.subarray(OUT.storage, OUT.storage + STRUCTS.sock_storage_data.size);
+    this.prog = f ? new ProgramBuffer() : null;
+  }
+
+  /** Cases the shim ran whole (kf_run), for tests and diagnosis. */
+  casesRunWhole = 0;
+
+  /** Whether the C shim runs the hot path. */
+  get usesShim(): boolean {
+    return this.fast !== null;
   }
 
   // ---- maps ------------------------------------------------------------------------------------
@@ -115,7 +164,53 @@ export class Harness {
 
   /** Makes the routing maps hold `next`, writing only what differs from what they hold. */
   applyState(next: MapState): void {
-    this.tracker.apply(next, this.writeChange);
+    if (!this.fast) {
+      this.tracker.apply(next, this.writeChange);
+      return;
+    }
+    try {
+      this.tracker.apply(next, this.queueChange);
+    } catch (e) {
+      // What came before the bad entry is written, as on the plain path; then the first error.
+      try {
+        this.flushChanges();
+      } catch {
+        // reported through e
+      }
+      throw e;
+    }
+    this.flushChanges();
+  }
+
+  private readonly queueChange = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
+    const klen = key.length;
+    const vlen = value ? value.length : 0;
+    const size = 16 + ((klen + 3) & ~3) + ((vlen + 3) & ~3);
+    if (this.opsLen + size > MAP_OPS_BYTES) this.flushChanges();
+    const at = this.opsLen;
+    const h = at >> 2;
+    this.opsI32[h] = value ? 1 : 0;
+    this.opsI32[h + 1] = this.mapFd(name);
+    this.opsI32[h + 2] = klen;
+    this.opsI32[h + 3] = vlen;
+    this.ops.set(key, at + 16);
+    if (value) this.ops.set(value, at + 16 + ((klen + 3) & ~3));
+    this.opsLen = at + size;
+    this.opsMaps.push({ name, del: value === null });
+  };
+
+  /** Writes the queued changes in one call; stops at the first failure, like writeChange. */
+  private flushChanges(): void {
+    const n = this.opsMaps.length;
+    if (n === 0) return;
+    const failed = this.fast!.mapOps(this.ops, n, this.opsRc);
+    const names = this.opsMaps.splice(0);
+    this.opsLen = 0;
+    if (failed < 0) return;
+    const { name, del } = names[failed]!;
+    const rc = this.opsRc[0]!;
+    if (del) throw new KmeshCheckError('worker', `deleting from ${name} failed (${errnoName(rc)})`);
+    throw new KmeshCheckError('worker', `writing ${name} failed (${errnoName(rc)}): is the map full?`);
   }
 
   private readonly writeChange = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
@@ -176,6 +271,7 @@ export class Harness {
       throw new KmeshCheckError('worker', `cannot listen on [::]:${port} (${err})`);
     }
     this.listeners.set(port, fd);
+    this.fast?.setListener(port, fd);
   }
 
   private dropListeners(keep?: ReadonlySet<number>): void {
@@ -190,6 +286,7 @@ export class Harness {
       this.drainListener(fd);
       libc.close(fd);
       this.listeners.delete(port);
+      this.fast?.setListener(port, -1);
     }
   }
 
@@ -207,12 +304,33 @@ export class Harness {
    * between the cases of a batch: each one is looked at once while its listeners stay open.
    */
   private openListeners(c: Case): void {
+    const fresh = this.freshOf(c);
+    if (fresh.length === 0) return;
+    const ports = this.portsOfFresh(fresh);
+    const dropsBefore = this.drops;
+    for (const p of ports) this.ensureListener(p, ports);
+    if (this.drops === dropsBefore) for (const x of fresh) this.ensured.add(x);
+  }
+
+  /** Whether openListeners(c) would open nothing; then it has done its bookkeeping. */
+  private listenersReady(c: Case): boolean {
+    const fresh = this.freshOf(c);
+    if (fresh.length === 0) return true;
+    for (const p of this.portsOfFresh(fresh)) if (!this.closed.has(p) && !this.listeners.has(p)) return false;
+    for (const x of fresh) this.ensured.add(x);
+    return true;
+  }
+
+  private freshOf(c: Case): Array<Service | Backend | readonly Operation[]> {
     const st = c.state;
     const fresh: Array<Service | Backend | readonly Operation[]> = [];
     for (const s of st.services) if (!this.ensured.has(s)) fresh.push(s);
     for (const b of st.backends) if (!this.ensured.has(b)) fresh.push(b);
     if (!this.ensured.has(c.ops)) fresh.push(c.ops);
-    if (fresh.length === 0) return;
+    return fresh;
+  }
+
+  private portsOfFresh(fresh: ReadonlyArray<Service | Backend | readonly Operation[]>): Set<number> {
     const ports = new Set<number>();
     for (const x of fresh) {
       if (Array.isArray(x)) {
@@ -228,9 +346,7 @@ export class Harness {
         ports.add((x as Backend).waypoint.port);
       }
     }
-    const dropsBefore = this.drops;
-    for (const p of ports) this.ensureListener(p, ports);
-    if (this.drops === dropsBefore) for (const x of fresh) this.ensured.add(x);
+    return ports;
   }
 
   /**
@@ -290,36 +406,196 @@ export class Harness {
 
   // ---- cases -----------------------------------------------------------------------------------
 
-  /** Runs cases in order; `offset` numbers them in error messages (their index in the whole run). */
-  runCases(cases: readonly Case[], offset = 0): Observation[][] {
-    const out: Observation[][] = [];
-    for (let i = 0; i < cases.length; i++) {
-      try {
-        out.push(this.runCase(cases[i]!));
-      } catch (e) {
-        this.closeAll();
-        this.enrolment = 'unknown';
-        // A failed write may have left the maps between two states: start the next batch clean.
-        try {
-          this.resetMaps();
-        } catch {
-          // reported through the original error
+  /**
+   * Runs cases in order; `offset` numbers them in error messages (their index in the whole run).
+   * Returns their observations encoded (decodeObservations gives them back).
+   */
+  runCases(cases: readonly Case[], offset = 0): { bytes: Uint8Array; streams: StreamView[] } {
+    let i = 0;
+    try {
+      for (; i < cases.length; i++) {
+        // Simple cases go to the shim in runs (kf_run); the others, one by one, through runCase.
+        if (this.prog && this.addToProgram(cases[i]!, i)) {
+          if (this.prog.at > PROGRAM_FLUSH_BYTES) this.runProgram();
+          continue;
         }
-        if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + i}: ${e.message}`);
-        throw e;
+        this.runProgram();
+        this.runCase(cases[i]!);
       }
+      this.runProgram();
+    } catch (e) {
+      // A failure inside kf_run belongs to the case it happened in, an earlier one.
+      const at = this.failedCase >= 0 ? this.failedCase : i;
+      this.failedCase = -1;
+      this.dropProgram();
+      this.w.take();
+      this.closeAll();
+      this.enrolment = 'unknown';
+      // A failed write may have left the maps between two states: start the next batch clean.
+      try {
+        this.resetMaps();
+      } catch {
+        // reported through the original error
+      }
+      if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + at}: ${e.message}`);
+      throw e;
     }
-    return out;
+    return this.w.take();
   }
 
-  runCase(c: Case): Observation[] {
+  // ---- cases run by the shim in one call -------------------------------------------------------
+
+  /**
+   * Appends case `index` to the shim program if it is simple: only socket, connect and close,
+   * no control connect, nothing to enrol, no listener to open. Its map diff is computed now
+   * (the tracker is pure bookkeeping); the writes happen in order inside kf_run.
+   */
+  private addToProgram(c: Case, index: number): boolean {
+    const p = this.prog!;
+    if (this.enrolment !== c.enrolled || c.ops.length > 64) return false;
+    const open = this.progIds;
+    open.clear();
+    let created = 0;
+    for (const op of c.ops) {
+      if (op.op === 'socket') {
+        if (open.has(op.sock) || ++created > 32) return false;
+        open.set(op.sock, op.family);
+      } else if (op.op === 'connect') {
+        const family = open.get(op.sock);
+        if (family === undefined || op.dest.port === ControlPort.enrol || op.dest.port === ControlPort.withdraw) return false;
+        // A destination the socket's family cannot take: the plain path throws its codec error.
+        try {
+          writeSockaddr(this.addr, family, op.dest);
+        } catch {
+          return false;
+        }
+      } else if (op.op === 'close') {
+        if (!open.delete(op.sock)) return false;
+      } else {
+        return false;
+      }
+    }
+    if (!this.listenersReady(c)) return false;
+    const start = p.at;
+    if (this.progFirst < 0) this.progFirst = index;
+    this.progCases.push({ index, maps: [] });
+    // The map diff: one P_MAPOPS record, its count patched in once known.
+    p.room(5);
+    p.u8(P_MAPOPS);
+    const countAt = p.at;
+    p.i32(0);
+    try {
+      this.tracker.apply(c.state, this.programChange);
+    } catch (e) {
+      // The cases before this one run first; then what came before the bad entry is written,
+      // as on the plain path (whose write errors the codec error hides).
+      const partial = p.buf.slice(countAt + 4, p.at);
+      const count = this.progMapCount;
+      this.progCases.pop();
+      p.at = start;
+      this.runProgram();
+      if (count > 0) this.fast!.mapOps(partial, count, this.opsRc);
+      throw e;
+    }
+    p.setI32(countAt, this.progMapCount);
+    this.progMapCount = 0;
+    const ids = this.progIds;
+    for (const op of c.ops) {
+      if (op.op === 'socket') {
+        p.room(25);
+        p.u8(P_SOCKET);
+        p.f64(op.sock);
+        p.i32(op.family === 'inet' ? AF_INET : AF_INET6);
+        p.i32((op.protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC);
+        p.i32(op.protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0);
+        p.i32(op.family === 'inet6' ? 1 : 0);
+        ids.set(op.sock, op.family);
+      } else if (op.op === 'connect') {
+        p.room(41);
+        p.u8(P_CONNECT);
+        p.f64(op.sock);
+        const n = writeSockaddr(this.addr, ids.get(op.sock)!, op.dest);
+        p.i32(n);
+        p.bytes(this.addr.subarray(0, 28));
+      } else if (op.op === 'close') {
+        p.room(9);
+        p.u8(P_CLOSE);
+        p.f64(op.sock);
+      }
+    }
+    p.room(1);
+    p.u8(P_END);
+    this.progOps += c.ops.length;
+    return true;
+  }
+
+  private readonly programChange = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
+    const p = this.prog!;
+    const klen = key.length;
+    const vlen = value ? value.length : 0;
+    p.room(16 + klen + vlen + 6);
+    p.i32(value ? 1 : 0);
+    p.i32(this.mapFd(name));
+    p.i32(klen);
+    p.i32(vlen);
+    p.bytes(key);
+    p.zeros(((klen + 3) & ~3) - klen);
+    if (value) {
+      p.bytes(value);
+      p.zeros(((vlen + 3) & ~3) - vlen);
+    }
+    this.progMapCount++;
+    this.progCases.at(-1)!.maps.push({ name, del: value === null });
+  };
+
+  /** Runs the program built so far (if any) and appends its observations. */
+  private runProgram(): void {
+    const p = this.prog;
+    if (!p || p.at === 0) return;
+    const cap = this.progOps * 100 + this.progCases.length + 64;
+    if (this.progOut.length < cap) this.progOut = new Uint8Array(cap);
+    const n = this.fast!.run(p.buf, p.at, this.progOut, this.progStatus);
+    const st = this.progStatus;
+    if (st[0] !== 0) {
+      const info = this.progCases[st[1]!];
+      this.failedCase = info ? info.index : this.progFirst;
+      this.w.append(this.progOut.subarray(0, n));
+      const rc = st[3]!;
+      switch (st[0]) {
+        case 1: {
+          const m = info?.maps[st[2]!];
+          if (m?.del) throw new KmeshCheckError('worker', `deleting from ${m.name} failed (${errnoName(rc)})`);
+          throw new KmeshCheckError('worker', `writing ${m?.name ?? 'a routing map'} failed (${errnoName(rc)}): is the map full?`);
+        }
+        case 2:
+          if (st[2] === 1) throw new KmeshCheckError('worker', `socket() failed (${errnoName(rc)})`);
+          throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${errnoName(rc)})`);
+        case 3:
+          throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+        default:
+          throw new KmeshCheckError('worker', `the fast-path shim stopped with status ${st[0]} (a worker bug): run with KMESH_CHECK_NO_SHIM=1 to go around it`);
+      }
+    }
+    this.w.append(this.progOut.subarray(0, n));
+    this.casesRunWhole += this.progCases.length;
+    this.dropProgram();
+  }
+
+  private dropProgram(): void {
+    if (this.prog) this.prog.at = 0;
+    this.progCases = [];
+    this.progFirst = -1;
+    this.progOps = 0;
+    this.progMapCount = 0;
+  }
+
+  private runCase(c: Case): void {
     this.applyState(c.state);
     if (this.enrolment !== c.enrolled) this.setEnrolment(c.enrolled);
     this.openListeners(c);
-    const obs: Observation[] = [];
-    for (const op of c.ops) obs.push(this.runOp(op));
+    for (const op of c.ops) this.runOp(op);
     this.closeAll();
-    return obs;
+    this.w.endCase();
   }
 
   private rec(id: SocketId, op: string): SockRec {
@@ -328,7 +604,7 @@ export class Harness {
     return r;
   }
 
-  private runOp(op: Operation): Observation {
+  private runOp(op: Operation): void {
     switch (op.op) {
       case 'socket':
         return this.opSocket(op.sock, op.family, op.protocol);
@@ -340,19 +616,20 @@ export class Harness {
         const r = this.rec(op.sock, 'close');
         this.closeSock(r);
         this.socks.delete(op.sock);
-        return { op: 'close', sock: op.sock };
+        return this.w.close(op.sock);
       }
       case 'apply':
         this.applyState(op.state);
         this.openListeners({ state: op.state, kind: 'raw', enrolled: false, ops: [] });
-        return { op: 'apply', sock: null };
+        return this.w.apply();
       default:
         throw new KmeshCheckError('codec', `unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
   }
 
-  private opSocket(id: SocketId, family: Family, protocol: 'tcp' | 'udp'): Observation {
+  private opSocket(id: SocketId, family: Family, protocol: 'tcp' | 'udp'): void {
     if (this.socks.has(id)) throw new KmeshCheckError('codec', `socket ${id} is created twice in one case`);
+    if (this.fast) return this.opSocketFast(this.fast, id, family, protocol);
     const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new KmeshCheckError('worker', `socket() failed (${errnoName(errno())})`);
     if (protocol === 'tcp' && libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, this.connectTimeout, 16) < 0) {
@@ -361,24 +638,34 @@ export class Harness {
       throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${err})`);
     }
     this.socks.set(id, { id, fd, family, protocol, server: -1, sent: 0, expected: EMPTY, received: EMPTY });
-    return { op: 'socket', sock: id };
+    this.w.socket(id);
   }
 
-  private opConnect(r: SockRec, dest: SockAddr): Observation {
+  private opSocketFast(f: FastPath, id: SocketId, family: Family, protocol: 'tcp' | 'udp'): void {
+    const type = (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
+    const fd = f.socket(family === 'inet' ? AF_INET : AF_INET6, type, protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0, this.err2);
+    if (fd < 0) {
+      const err = errnoName(this.err2[1]!);
+      if (this.err2[0] === 1) throw new KmeshCheckError('worker', `socket() failed (${err})`);
+      throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${err})`);
+    }
+    this.socks.set(id, { id, fd, family, protocol, server: -1, sent: 0, expected: EMPTY, received: EMPTY });
+    this.w.socket(id);
+  }
+
+  private opConnect(r: SockRec, dest: SockAddr): void {
+    if (this.fast) return this.opConnectFast(this.fast, r, dest);
     const n = writeSockaddr(this.addr, r.family, dest);
     const rc = libc.connect(r.fd, this.addr, n);
-    const error = rc < 0 ? errnoName(errno()) : null;
+    const error = rc < 0 ? errno() : -1;
     // A case's own control connect changes enrolment in ways we do not track: re-enrol next case.
     if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
-    let peer: SockAddr | null = null;
+    let peer: Uint8Array | null = null;
     let inSockhash = false;
     this.len[0] = SOCKADDR_MAX;
     const connected = libc.getpeername(r.fd, this.peer, this.len) === 0;
     if (connected) {
-      if (rc === 0) {
-        const p = readSockaddr(this.peer);
-        peer = { addr: p.addr, port: p.port };
-      }
+      if (rc === 0) peer = this.peer;
       if (r.protocol === 'tcp') {
         this.len[0] = SOCKADDR_MAX;
         libc.getsockname(r.fd, this.local, this.len);
@@ -386,19 +673,70 @@ export class Harness {
         inSockhash = this.lookupSockhash(r.family);
       }
     }
-    return { op: 'connect', sock: r.id, peer, error, storage: this.lookupStorage(r), inSockhash };
+    this.w.connect(r.id, error, peer, this.lookupStorage(r), r.family, inSockhash);
+  }
+
+  /**
+   * The same syscalls as opConnect in one call (kf_connect), unless server sides of other
+   * clients are pending: then the shim stops after getsockname and the match happens here.
+   */
+  private opConnectFast(f: FastPath, r: SockRec, dest: SockAddr): void {
+    const n = writeSockaddr(this.addr, r.family, dest);
+    const tcp = r.protocol === 'tcp';
+    let flags = (tcp ? KF_TCP : 0) | (r.family === 'inet6' ? KF_INET6 : 0);
+    if (tcp && r.server < 0) flags |= this.pending.size === 0 ? KF_ACCEPT : KF_DEFER;
+    const o = this.outI32;
+    f.connect(r.fd, this.addr, n, flags, this.out);
+    const rc = o[OUT.rc >> 2]!;
+    const error = rc < 0 ? o[OUT.err >> 2]! : -1;
+    if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
+    let peer: Uint8Array | null = null;
+    let inSockhash = false;
+    if (o[OUT.connected >> 2] === 1) {
+      if (rc === 0) peer = this.outPeer;
+      if (tcp) {
+        if (r.server < 0) {
+          // Connections of other clients accepted on the way wait in `pending`, as in acceptFrom.
+          const others = o[OUT.others >> 2]!;
+          for (let i = 0; i < others; i++) {
+            const at = OUT.other + i * OUT.otherStride;
+            const key = sockaddrKey(this.out.subarray(at + 4, at + 4 + SOCKADDR_MAX));
+            const old = this.pending.get(key);
+            if (old !== undefined) libc.close(old);
+            this.pending.set(key, o[at >> 2]!);
+          }
+          const server = o[OUT.server >> 2]!;
+          if (server === -2) r.server = this.acceptFrom(this.listeners.get(portOf(this.outPeer))!, sockaddrKey(this.outLocal));
+          else if (o[OUT.deferred >> 2] === 1) this.matchServer(r, this.outPeer, this.outLocal);
+          else r.server = server;
+        }
+        if (o[OUT.deferred >> 2] === 1) f.observe(r.fd, flags, this.out);
+        inSockhash = o[OUT.inSockhash >> 2] === 1;
+      }
+    }
+    this.w.connect(r.id, error, peer, this.storageFromOut(), r.family, inSockhash);
+  }
+
+  /** The raw sk_storage value kf_connect or kf_observe read, or null when there is none. */
+  private storageFromOut(): Uint8Array | null {
+    const rc = this.outI32[OUT.storageRc >> 2]!;
+    if (rc < 0) {
+      if (-rc === E.ENOENT) return null;
+      throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+    }
+    return this.outStorage;
   }
 
   /** Finds the accepted server side of a just-connected client (its address is in `local`). */
-  private matchServer(r: SockRec): void {
-    const key = sockaddrKey(this.local);
+  private matchServer(r: SockRec, peerAddr: Uint8Array = this.peer, localAddr: Uint8Array = this.local): void {
+    const key = sockaddrKey(localAddr);
     const fd = this.pending.get(key);
     if (fd !== undefined) {
       this.pending.delete(key);
       r.server = fd;
       return;
     }
-    const lfd = this.listeners.get(((this.peer[2] ?? 0) << 8) | (this.peer[3] ?? 0));
+    const lfd = this.listeners.get(portOf(peerAddr));
     if (lfd !== undefined) r.server = this.acceptFrom(lfd, key);
   }
 
@@ -438,17 +776,23 @@ export class Harness {
     return false;
   }
 
-  private lookupStorage(r: SockRec): StorageView | null {
+  /** The socket's raw sock_storage_data, or null when it has none. */
+  private lookupStorage(r: SockRec): Uint8Array | null {
+    if (this.fast) {
+      // kf_observe without the TCP flag: only the sk_storage lookup.
+      this.fast.observe(r.fd, 0, this.out);
+      return this.storageFromOut();
+    }
     this.fdKey[0] = r.fd;
     const rc = libbpf.mapLookup(this.mapFd('km_sockstorage'), this.fdKeyBytes, this.storageValue);
     if (rc < 0) {
       if (-rc === E.ENOENT) return null;
       throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
     }
-    return storageView(this.storageValue, r.family);
+    return this.storageValue;
   }
 
-  private opSend(r: SockRec, messages: number): Observation {
+  private opSend(r: SockRec, messages: number): void {
     const parts: Buffer[] = [r.expected];
     // A TCP socket without a connection (never connected, or left in SYN_SENT) cannot deliver:
     // do not wait for SO_SNDTIMEO on each message.
@@ -463,7 +807,7 @@ export class Harness {
     }
     r.expected = Buffer.concat(parts);
     const stream = r.protocol === 'tcp' && r.server >= 0 ? this.readStream(r) : null;
-    return { op: 'send', sock: r.id, stream, storage: this.lookupStorage(r) };
+    this.w.send(r.id, stream, this.lookupStorage(r), r.family);
   }
 
   private recvAll(r: SockRec): void {
@@ -505,6 +849,11 @@ export class Harness {
   private closeSock(r: SockRec): void {
     // Server first: its RST (inherited SO_LINGER {1,0}) closes the client, so neither side
     // keeps TIME_WAIT and ephemeral ports do not run out.
+    if (this.fast) {
+      this.fast.close(r.server, r.fd, r.protocol === 'tcp' ? 1 : 0);
+      r.server = -1;
+      return;
+    }
     if (r.server >= 0) libc.close(r.server);
     else if (r.protocol === 'tcp') libc.setsockopt(r.fd, SOL_SOCKET, SO_LINGER, this.linger, 8);
     r.server = -1;
@@ -540,10 +889,20 @@ export class Harness {
     }
     this.ensureListener(ctx.dest.port);
     const id = -1;
-    this.opSocket(id, ctx.family, ctx.protocol);
-    const r = this.socks.get(id)!;
-    const o = this.opConnect(r, ctx.dest);
-    this.closeAll();
+    // Observations of its own: decoded here the way the parent decodes a case's.
+    const caseWriter = this.w;
+    this.w = new ObsWriter();
+    let o;
+    try {
+      this.opSocket(id, ctx.family, ctx.protocol);
+      this.opConnect(this.socks.get(id)!, ctx.dest);
+      this.w.endCase();
+      const { bytes, streams } = this.w.take();
+      o = decodeObservations(bytes, streams)[0]![1]!;
+    } finally {
+      this.w = caseWriter;
+      this.closeAll();
+    }
     const error = o.error ?? null;
     return { retval: error === 'EPERM' ? 0 : 1, via: 'socket', ctxOut: { peer: o.peer ?? null, error } };
   }
@@ -566,13 +925,71 @@ export class Harness {
 
   close(): void {
     this.closeAll();
-    for (const fd of this.listeners.values()) libc.close(fd);
+    for (const [port, fd] of this.listeners) {
+      libc.close(fd);
+      this.fast?.setListener(port, -1);
+    }
     this.listeners.clear();
   }
 
   get listenerCount(): number {
     return this.listeners.size;
   }
+}
+
+const P_MAPOPS = 1;
+const P_SOCKET = 2;
+const P_CONNECT = 3;
+const P_CLOSE = 4;
+const P_END = 5;
+/** Program size at which the pending cases run (bounds the latency of a batch's first case). */
+const PROGRAM_FLUSH_BYTES = 256 * 1024;
+
+/** A growing little-endian byte buffer for kf_run programs. */
+class ProgramBuffer {
+  buf = new Uint8Array(PROGRAM_FLUSH_BYTES + 64 * 1024);
+  private view = new DataView(this.buf.buffer);
+  at = 0;
+
+  room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    next.set(this.buf.subarray(0, this.at));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.buf[this.at++] = v;
+  }
+
+  i32(v: number): void {
+    this.view.setInt32(this.at, v, true);
+    this.at += 4;
+  }
+
+  setI32(at: number, v: number): void {
+    this.view.setInt32(at, v, true);
+  }
+
+  f64(v: number): void {
+    this.view.setFloat64(this.at, v, true);
+    this.at += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.room(b.length + 3);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+
+  zeros(n: number): void {
+    for (let i = 0; i < n; i++) this.buf[this.at++] = 0;
+  }
+}
+
+function portOf(sa: Uint8Array): number {
+  return ((sa[2] ?? 0) << 8) | (sa[3] ?? 0);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

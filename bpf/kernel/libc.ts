@@ -2,7 +2,6 @@
 // (koffi hands the memory itself to C), so callers preallocate and reuse them.
 
 import koffi from 'koffi';
-import { constants } from 'node:os';
 
 const lib = koffi.load('libc.so.6');
 
@@ -35,6 +34,7 @@ export const libc = {
   ioctl: lib.func('int ioctl(int fd, unsigned long req, ...)'),
   vsnprintf: lib.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)') as (buf: Uint8Array, size: number, fmt: unknown, args: unknown) => number,
   getpid: lib.func('int getpid(void)') as () => number,
+  fcntlInt: lib.func('int fcntl(int fd, int cmd, int arg)') as (fd: number, cmd: number, arg: number) => number,
 };
 
 export const AF_INET = 2;
@@ -55,15 +55,9 @@ export const IPV6_V6ONLY = 26;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const POLLIN = 1;
+export const F_SETPIPE_SZ = 1031;
 
-/** errno value -> name, e.g. 111 -> ECONNREFUSED. */
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
-ERRNO_NAMES.set(524, 'ENOTSUPP');
-
-export function errnoName(n: number): string {
-  return ERRNO_NAMES.get(Math.abs(n)) ?? `errno ${Math.abs(n)}`;
-}
+export { errnoName } from './errnames.js';
 
 export function errno(): number {
   return koffi.errno();

@@ -1,7 +1,8 @@
-// Parent <-> worker messages: a 4-byte little-endian length, then that many bytes of JSON. One
-// request at a time; a batch of cases crosses the pipe once each way.
+// Parent <-> worker messages: two 4-byte little-endian lengths, then that many bytes of JSON and
+// of binary (the observations of a batch, see obscodec.ts; usually none). One request at a time;
+// a batch of cases crosses the pipe once each way.
 
-import type { Case, MapState, Observation, Operation } from '../../model/domain.js';
+import type { Case, MapState, Observation, Operation, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import type { KmeshCheckErrorCode } from '../errors.js';
@@ -34,6 +35,8 @@ export interface WorkerInfo {
   readonly swept: readonly string[];
   /** km_manage keys as hex (netns cookies and pod IPs). */
   readonly manage: readonly string[];
+  /** Whether the C shim runs the hot path, and why not when it does not. */
+  readonly shim: { readonly used: boolean; readonly why: string | null; readonly casesRunWhole: number };
   /** Milliseconds the worker spent parsing requests, handling them and writing replies. */
   readonly timing: { readonly parse: number; readonly handle: number; readonly reply: number };
 }
@@ -127,21 +130,35 @@ export type Request =
   | { readonly type: 'close' };
 
 export type Response =
-  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: true; readonly result: unknown; readonly bin?: Uint8Array }
   | { readonly ok: false; readonly error: { readonly code: KmeshCheckErrorCode; readonly message: string } };
 
 export type RunResult = Observation[][];
 
-export function frame(message: unknown): Buffer {
+/** A 'run' reply: its observations travel as the frame's binary part. */
+export interface EncodedRunResult {
+  readonly encoded: true;
+  readonly streams: readonly StreamView[];
+}
+
+const HEAD = 8;
+
+export function frame(message: unknown, bin?: Uint8Array): Buffer {
   const text = JSON.stringify(message);
   const n = Buffer.byteLength(text, 'utf8');
-  const out = Buffer.allocUnsafe(4 + n);
+  const b = bin?.length ?? 0;
+  const out = Buffer.allocUnsafe(HEAD + n + b);
   out.writeUInt32LE(n, 0);
-  out.write(text, 4, 'utf8');
+  out.writeUInt32LE(b, 4);
+  out.write(text, HEAD, 'utf8');
+  if (bin) out.set(bin, HEAD + n);
   return out;
 }
 
-/** Accumulates chunks and yields complete messages (each byte is copied once). */
+/**
+ * Accumulates chunks and yields complete messages (each byte is copied once); a frame's binary
+ * part becomes the message's `bin`.
+ */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -151,14 +168,17 @@ export class FrameReader {
     this.size += chunk.length;
     const out: unknown[] = [];
     for (;;) {
-      if (this.size < 4) break;
-      if (this.chunks[0]!.length < 4) this.flatten();
+      if (this.size < HEAD) break;
+      if (this.chunks[0]!.length < HEAD) this.flatten();
       const n = this.chunks[0]!.readUInt32LE(0);
-      if (this.size < 4 + n) break;
+      const b = this.chunks[0]!.readUInt32LE(4);
+      if (this.size < HEAD + n + b) break;
       this.flatten();
       const buf = this.chunks[0]!;
-      out.push(JSON.parse(buf.toString('utf8', 4, 4 + n)));
-      const rest = buf.subarray(4 + n);
+      const msg = JSON.parse(buf.toString('utf8', HEAD, HEAD + n)) as unknown;
+      if (b > 0) (msg as { bin?: Uint8Array }).bin = buf.subarray(HEAD + n, HEAD + n + b);
+      out.push(msg);
+      const rest = buf.subarray(HEAD + n + b);
       this.chunks = rest.length ? [rest] : [];
       this.size = rest.length;
     }

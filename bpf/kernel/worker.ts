@@ -11,14 +11,22 @@ import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError, isKmeshCheckError } from '../errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { Harness } from './harness.js';
+import { fastPathUnavailable } from './fastpath.js';
 import { libbpf } from './libbpf.js';
+import { F_SETPIPE_SZ, libc } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
 import { setupNamespace } from './netns.js';
-import { FrameReader, frame, unpackCases, type Request, type WorkerInfo } from './protocol.js';
+import { FrameReader, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.
 console.log = console.error;
 console.info = console.error;
+
+// Writes to stdout block (Node writes pipes synchronously): with 1 MiB pipes a whole batch's
+// reply fits, so the worker goes on with the next batch even while the parent is busy. The
+// request pipe grows too, so the parent's next batches are already here. (Best effort: the
+// default 64 KiB still works, only slower.)
+for (const fd of [0, 1]) libc.fcntlInt(fd, F_SETPIPE_SZ, 1 << 20);
 
 interface Session {
   root: string;
@@ -121,6 +129,7 @@ function info(): WorkerInfo {
     listeners: s.harness.listenerCount,
     swept: s.swept,
     manage: s.harness.manageKeys(),
+    shim: { used: s.harness.usesShim, why: s.harness.usesShim ? null : fastPathUnavailable(), casesRunWhole: s.harness.casesRunWhole },
     timing: { ...timing },
   };
 }
@@ -138,13 +147,24 @@ function baseline(binary: string, iterations: number): unknown {
   return JSON.parse(r.stdout);
 }
 
+/** A result that travels as the frame's binary part. */
+class Binary {
+  constructor(
+    readonly result: unknown,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
 function handle(req: Request): unknown {
   switch (req.type) {
     case 'init':
       return init(req.objects, req.environment);
     case 'run':
       if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
-      return session.harness.runCases(unpackCases(req.batch), req.offset);
+    {
+      const { bytes, streams } = session.harness.runCases(unpackCases(req.batch), req.offset);
+      return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
+    }
     case 'testRun':
       if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
       return session.harness.testRun(req.program, req.ctx);
@@ -160,8 +180,8 @@ function handle(req: Request): unknown {
   }
 }
 
-function reply(message: unknown): void {
-  process.stdout.write(frame(message));
+function reply(message: unknown, bin?: Uint8Array): void {
+  process.stdout.write(frame(message, bin));
 }
 
 /** Where the worker's time goes, in ms (reported by `info`; the bench reads it). */
@@ -180,7 +200,8 @@ process.stdin.on('data', (chunk: Buffer) => {
       const result = handle(req);
       timing.handle += ms(t1);
       const t2 = process.hrtime.bigint();
-      reply({ ok: true, result });
+      if (result instanceof Binary) reply({ ok: true, result: result.result }, result.bytes);
+      else reply({ ok: true, result });
       timing.reply += ms(t2);
     } catch (e) {
       const err = isKmeshCheckError(e) ? e : new KmeshCheckError('worker', `internal error: ${(e as Error).stack ?? String(e)}`);

@@ -1,0 +1,107 @@
+// The C shim of the harness's hot path (bpf/kernel/shim/fastpath.c): one koffi call per socket
+// operation and one per map diff, instead of one per syscall. Built lazily with gcc into
+// build/shim/libkmeshfast.so (again only when the source is newer); when that fails the harness
+// makes the same syscalls from JS and the reason is reported once.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { KmeshCheckError } from '../errors.js';
+import { packageRoot } from './paths.js';
+
+/** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
+export const OUT = {
+  rc: 0,
+  err: 4,
+  connected: 8,
+  server: 12,
+  inSockhash: 16,
+  storageRc: 20,
+  others: 24,
+  deferred: 28,
+  peer: 32,
+  local: 32 + 128,
+  storage: 32 + 256,
+  other: 32 + 256 + 256,
+  otherStride: 4 + 128,
+} as const;
+
+export const KF_TCP = 1;
+export const KF_INET6 = 2;
+export const KF_ACCEPT = 4;
+export const KF_DEFER = 8;
+const KF_ABI = 1;
+
+export interface FastPath {
+  readonly outSize: number;
+  init(sockhashFd: number, tupleSize: number, storageFd: number, storageSize: number): number;
+  setListener(port: number, fd: number): void;
+  socket(domain: number, type: number, sndTimeoutUs: number, err: Int32Array): number;
+  connect(fd: number, addr: Uint8Array, len: number, flags: number, out: Uint8Array): void;
+  observe(fd: number, flags: number, out: Uint8Array): void;
+  close(server: number, fd: number, tcp: number): void;
+  mapOps(buf: Uint8Array, count: number, rc: Int32Array): number;
+  /** Runs a program of whole cases; returns the observation bytes written to `out`. */
+  run(prog: Uint8Array, len: number, out: Uint8Array, status: Int32Array): number;
+}
+
+/** Compiles the shim into build/shim/ unless it is newer than its source; returns its path. */
+export function buildShim(root = packageRoot()): string {
+  const src = join(root, 'bpf/kernel/shim/fastpath.c');
+  const out = join(root, 'build/shim/libkmeshfast.so');
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  mkdirSync(join(root, 'build/shim'), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, src, '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { code?: string; stderr?: Buffer };
+    if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)');
+    throw new Error(`compiling ${src} failed: ${(err.stderr?.toString() ?? '').trim().split('\n')[0]} (is libbpf-dev installed?)`);
+  }
+  renameSync(tmp, out); // atomic: a concurrent build never loads a half-written library
+  return out;
+}
+
+let loaded: { fast: FastPath | null; why: string | null } | null = null;
+
+/**
+ * The shim, built and loaded on first use; null (with the reason in `fastPathUnavailable`) when
+ * it cannot be, or when KMESH_CHECK_NO_SHIM=1 asks for the plain path (tests compare the two).
+ */
+export function fastPath(): FastPath | null {
+  if (loaded) return loaded.fast;
+  if (process.env.KMESH_CHECK_NO_SHIM === '1') {
+    loaded = { fast: null, why: 'KMESH_CHECK_NO_SHIM=1' };
+    return null;
+  }
+  try {
+    const lib = koffi.load(buildShim());
+    const outSize = (lib.func('int kf_out_size(void)') as () => number)();
+    const fast: FastPath = {
+      outSize,
+      init: lib.func('int kf_init(int sockhash, int tuple, int storage, int ssize)') as FastPath['init'],
+      setListener: lib.func('void kf_set_listener(int port, int fd)') as FastPath['setListener'],
+      socket: lib.func('int kf_socket(int domain, int type, int us, void *err)') as FastPath['socket'],
+      connect: lib.func('void kf_connect(int fd, void *addr, uint32_t len, int flags, void *out)') as FastPath['connect'],
+      observe: lib.func('void kf_observe(int fd, int flags, void *out)') as FastPath['observe'],
+      close: lib.func('void kf_close(int server, int fd, int tcp)') as FastPath['close'],
+      mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
+      run: lib.func('int kf_run(void *prog, int len, void *out, void *status)') as FastPath['run'],
+    };
+    loaded = { fast, why: null };
+  } catch (e) {
+    loaded = { fast: null, why: (e as Error).message.split('\n')[0] ?? 'unknown error' };
+  }
+  return loaded.fast;
+}
+
+/** Why the shim is not in use (null when it is, or when fastPath() was not called yet). */
+export function fastPathUnavailable(): string | null {
+  return loaded?.why ?? null;
+}
+
+export function checkAbi(rc: number): void {
+  if (rc !== KF_ABI) throw new KmeshCheckError('build', `the fast-path shim answers ABI ${rc}, expected ${KF_ABI}: delete build/shim/ and retry`);
+}

@@ -2,6 +2,7 @@
 // observations decodes to the same objects, and the shim path observes exactly what the plain
 // koffi path observes on the same generated cases.
 
+import { service } from '../model/builders.js';
 import fc from 'fast-check';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,14 +77,7 @@ describe('observation encoding', () => {
   });
 });
 
-const benchService: Service = {
-  id: 1,
-  endpointCounts: [1, 0, 0, 0, 0, 0, 0],
-  lbPolicy: 0,
-  servicePorts: [80, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  targetPorts: [8080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  waypoint: { addr: '0.0.0.0', port: 0 },
-};
+const benchService: Service = service(1, { counts: [1], ports: [[80, 8080]] });
 
 /** Generated cases whose outcome is determined (no random load-balancing choice). */
 function deterministicCases(): Case[] {

@@ -3,6 +3,7 @@
 // the same maps. Rounds alternate between the two so that both see the same machine load; the
 // best round of each counts.
 
+import { service as serviceOf } from '../../model/builders.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,14 +46,7 @@ export function buildBaseline(root = packageRoot()): string {
   return out;
 }
 
-const service: Service = {
-  id: 1,
-  endpointCounts: [1, 0, 0, 0, 0, 0, 0],
-  lbPolicy: 0,
-  servicePorts: [80, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  targetPorts: [8080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  waypoint: { addr: '0.0.0.0', port: 0 },
-};
+const service: Service = serviceOf(1, { counts: [1], ports: [[80, 8080]] });
 
 /**
  * Case i: the VIP 10.1.0.1:80 goes to backend 5 at 10.2.0.(i%4+1):8080; one more frontend

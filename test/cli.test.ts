@@ -18,6 +18,23 @@ function cli(args: string[], cwd = mkdtempSync(join(tmpdir(), 'kc-cli-'))) {
   return { code: r.status, out: r.stdout, err: r.stderr, cwd };
 }
 
+describe('kmesh-check doctor', () => {
+  it('passes here as root and fails clearly, one line per check, without the capabilities', () => {
+    if (process.geteuid?.() !== 0) throw new Error('doctor is tested as root (and then without capabilities): run the suite as root');
+    const ok = cli(['doctor']);
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toMatch(/^doctor: all \d+ checks passed$/m);
+    expect(ok.out).not.toMatch(/^FAIL/m);
+    const r = spawnSync('setpriv', ['--inh-caps=-all', '--bounding-set=-all', process.execPath, bin, 'doctor'], { encoding: 'utf8', cwd: tmpdir() });
+    expect(r.status).toBe(1);
+    const failed = r.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+    expect(failed.length).toBeGreaterThan(0);
+    // Each failure says what is wrong and what to do, on its one line.
+    for (const line of failed) expect(line).toMatch(/^FAIL [^:]+: .+ \(.+\)$/);
+    expect(r.stdout).toMatch(/checks failed/);
+  });
+});
+
 describe('kmesh-check check', () => {
   it('passes on the reference model, with a summary, JSON and JUnit reports', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
@@ -66,6 +83,9 @@ describe('kmesh-check check', () => {
     const v = JSON.parse(readFileSync(join(dir, 'v.json'), 'utf8'));
     expect([kernel.code, vm.status]).toEqual([0, 0]);
     expect(v.verdict).toBe(k.verdict);
+    // The VM reports per-program instruction and branch coverage of the run.
+    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(v.programCoverage.executedInstructions).toBeGreaterThan(v.programCoverage.instructions * 0.8);
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);
     expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(

@@ -17,8 +17,6 @@ import { defaultExecutorName, type ExecutorName } from './executors.js';
 export const DEFAULT_RUNS = 2000;
 export const DEFAULT_SEED = 42;
 
-class UsageError extends Error {}
-
 function integer(name: string, min: number) {
   return (v: string): number => {
     if (!/^-?\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
@@ -178,8 +176,8 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (isKmeshCheckError(e) || e instanceof UsageError) {
-      process.stderr.write(`kmesh-check: ${(e as Error).message}\n`);
+    if (isKmeshCheckError(e)) {
+      process.stderr.write(`kmesh-check: ${e.message}\n`);
       return 2;
     }
     throw e;

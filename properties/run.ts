@@ -205,8 +205,3 @@ export async function replayCounterexample(
   const r = await runPhase({ ...phase, share: 1 }, 1, opts, () => {}, undefined, { seed, path });
   return r.counterexample;
 }
-
-/** Judges one saved case (failure database, regression tests). */
-export async function judgeSaved(c: Case, opts: RunOptions): Promise<Judgement> {
-  return judge(c, opts);
-}

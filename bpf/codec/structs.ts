@@ -129,11 +129,27 @@ const O = {
 } as const;
 
 // Every encodeX(value, out?) writes into `out` when given (cleared first), else a new array.
+function zeroed(struct: keyof typeof STRUCTS, out?: Uint8Array): Uint8Array {
+  const size = STRUCTS[struct].size;
+  return out ? out.fill(0, 0, size) : new Uint8Array(size);
+}
+
+/** The structs that are one u32 (ids and uids). */
+function encodeU32Struct(struct: keyof typeof STRUCTS, off: number, v: number, what: string, out?: Uint8Array): Uint8Array {
+  const b = zeroed(struct, out);
+  writeU32(b, off, checkU32(v, what));
+  return b;
+}
+
+function decodeU32Struct(struct: keyof typeof STRUCTS, off: number, b: Uint8Array): number {
+  checkLength(b, STRUCTS[struct].size, struct);
+  return readU32(b, off);
+}
 
 // ---- frontend ---------------------------------------------------------------------------------
 
 export function encodeFrontendKey(addr: IpAddr, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.frontend_key.size) : new Uint8Array(STRUCTS.frontend_key.size);
+  const b = zeroed('frontend_key', out);
   writeIpAddr(b, O.frontendAddr, addr);
   return b;
 }
@@ -144,14 +160,11 @@ export function decodeFrontendKey(b: Uint8Array): IpAddr {
 }
 
 export function encodeFrontendValue(upstreamId: number, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.frontend_value.size) : new Uint8Array(STRUCTS.frontend_value.size);
-  writeU32(b, O.upstreamId, checkU32(upstreamId, 'frontend upstream_id'));
-  return b;
+  return encodeU32Struct('frontend_value', O.upstreamId, upstreamId, 'frontend upstream_id', out);
 }
 
 export function decodeFrontendValue(b: Uint8Array): number {
-  checkLength(b, STRUCTS.frontend_value.size, 'frontend_value');
-  return readU32(b, O.upstreamId);
+  return decodeU32Struct('frontend_value', O.upstreamId, b);
 }
 
 export function decodeFrontend(key: Uint8Array, value: Uint8Array): Frontend {
@@ -161,14 +174,11 @@ export function decodeFrontend(key: Uint8Array, value: Uint8Array): Frontend {
 // ---- service ----------------------------------------------------------------------------------
 
 export function encodeServiceKey(id: number, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.service_key.size) : new Uint8Array(STRUCTS.service_key.size);
-  writeU32(b, O.serviceId, checkU32(id, 'service id'));
-  return b;
+  return encodeU32Struct('service_key', O.serviceId, id, 'service id', out);
 }
 
 export function decodeServiceKey(b: Uint8Array): number {
-  checkLength(b, STRUCTS.service_key.size, 'service_key');
-  return readU32(b, O.serviceId);
+  return decodeU32Struct('service_key', O.serviceId, b);
 }
 
 function checkArray(a: readonly number[], n: number, who: () => string, field: string): void {
@@ -180,7 +190,7 @@ export function encodeServiceValue(s: Service, out?: Uint8Array): Uint8Array {
   checkArray(s.endpointCounts, PRIO_GROUPS, who, 'endpointCounts');
   checkArray(s.servicePorts, PORT_SLOTS, who, 'servicePorts');
   checkArray(s.targetPorts, PORT_SLOTS, who, 'targetPorts');
-  const b = out ? out.fill(0, 0, STRUCTS.service_value.size) : new Uint8Array(STRUCTS.service_value.size);
+  const b = zeroed('service_value', out);
   const counts = O.counts;
   for (let i = 0; i < PRIO_GROUPS; i++) writeU32(b, counts + 4 * i, u32Field(s.endpointCounts[i]!, who, 'count', i));
   writeU32(b, O.lbPolicy, u32Field(s.lbPolicy, who, 'lb_policy'));
@@ -221,7 +231,7 @@ export function decodeService(key: Uint8Array, value: Uint8Array): Service {
 // ---- endpoint ---------------------------------------------------------------------------------
 
 export function encodeEndpointKey(e: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.endpoint_key.size) : new Uint8Array(STRUCTS.endpoint_key.size);
+  const b = zeroed('endpoint_key', out);
   writeU32(b, O.epService, checkU32(e.serviceId, 'endpoint service_id'));
   writeU32(b, O.epPrio, checkU32(e.prio, 'endpoint prio'));
   writeU32(b, O.epIndex, checkU32(e.index, 'endpoint backend_index'));
@@ -229,9 +239,7 @@ export function encodeEndpointKey(e: Pick<Endpoint, 'serviceId' | 'prio' | 'inde
 }
 
 export function encodeEndpointValue(backendUid: number, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.endpoint_value.size) : new Uint8Array(STRUCTS.endpoint_value.size);
-  writeU32(b, O.epUid, checkU32(backendUid, 'endpoint backend_uid'));
-  return b;
+  return encodeU32Struct('endpoint_value', O.epUid, backendUid, 'endpoint backend_uid', out);
 }
 
 export function decodeEndpoint(key: Uint8Array, value: Uint8Array): Endpoint {
@@ -248,9 +256,7 @@ export function decodeEndpoint(key: Uint8Array, value: Uint8Array): Endpoint {
 // ---- backend ----------------------------------------------------------------------------------
 
 export function encodeBackendKey(uid: number, out?: Uint8Array): Uint8Array {
-  const b = out ? out.fill(0, 0, STRUCTS.backend_key.size) : new Uint8Array(STRUCTS.backend_key.size);
-  writeU32(b, O.beUid, checkU32(uid, 'backend uid'));
-  return b;
+  return encodeU32Struct('backend_key', O.beUid, uid, 'backend uid', out);
 }
 
 export function encodeBackendValue(be: Backend, out?: Uint8Array): Uint8Array {
@@ -258,7 +264,7 @@ export function encodeBackendValue(be: Backend, out?: Uint8Array): Uint8Array {
   if (be.services.length > SERVICES_PER_BACKEND) {
     throw codecError(`${who()} has ${be.services.length} services; at most ${SERVICES_PER_BACKEND} fit`);
   }
-  const b = out ? out.fill(0, 0, STRUCTS.backend_value.size) : new Uint8Array(STRUCTS.backend_value.size);
+  const b = zeroed('backend_value', out);
   writeIpAddr(b, O.beAddr, be.addr);
   writeU32(b, O.beCount, be.services.length);
   const sv = O.beServices;

@@ -34,6 +34,7 @@ import { VmFault, type VmProgram } from './interp.js';
 import { Pruned, SeededChoices, explore, lbDomain, type Choice, type ChoiceSource, type FailurePoint } from './choices.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
+import { VmDns } from './dns.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 const FIRST_EPHEMERAL_PORT = 40000;
@@ -131,6 +132,8 @@ export class VmExecutor implements Executor {
   private seenStates: Map<string, string> | null = null;
   private opIndex = 0;
   private observed: readonly Observation[] = [];
+  /** UDP datagrams and the section 6 hooks (bpf/vm/dns.ts). */
+  readonly dns: VmDns;
 
   constructor(objects: ObjectPaths, opts: VmExecutorOptions = {}) {
     this.environment = opts.environment ?? DEFAULT_ENVIRONMENT;
@@ -166,6 +169,7 @@ export class VmExecutor implements Executor {
     this.manage = this.vm.map<HashMap>('km_manage');
     this.storage = this.vm.map<SkStorageMap>('km_sockstorage');
     this.sockhash = this.vm.map<SockHashMap>('km_socket');
+    this.dns = new VmDns(this.vm, this.environment, (r) => this.storageOf(r as SockState));
   }
 
   private checkMap(name: MapName): void {
@@ -304,6 +308,7 @@ export class VmExecutor implements Executor {
     }
     for (const [id, r] of this.socks) {
       const s = r.sock;
+      parts.push(this.dns.digest());
       parts.push(`${id}:${r.connected}:${JSON.stringify(r.peer)}:${r.sent}:${toHex(concat(r.received))}:${s.state}:${JSON.stringify(s.local)}:${JSON.stringify(s.remote)}:${s.cbFlags}`);
     }
     const key = parts.join('|');
@@ -384,6 +389,12 @@ export class VmExecutor implements Executor {
         this.rec(op.sock, 'close');
         this.closeSock(op.sock);
         return { op: 'close', sock: op.sock };
+      case 'sendto':
+        return this.dns.sendto(this.rec(op.sock, 'sendto'), op);
+      case 'recvfrom':
+        return this.dns.recvfrom(this.rec(op.sock, 'recvfrom'));
+      case 'deliver':
+        return this.dns.deliver(this.rec(op.sock, 'deliver'), op);
       case 'apply':
         this.applyState(op.state);
         return { op: 'apply', sock: null };
@@ -441,6 +452,7 @@ export class VmExecutor implements Executor {
     const k = kernelConnect(this.environment, family, sock.protocol, dest, r.kernel);
     r.kernel = k.socket;
     if (sock.protocol === 'udp') {
+      this.dns.connected(r);
       if (k.outcome === 'connected') {
         sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
         r.connected = true;
@@ -481,6 +493,8 @@ export class VmExecutor implements Executor {
         r.received.push(out.bytes);
       } else if (tcpConnected) {
         r.received.push(payload);
+      } else if (r.sock.protocol === 'udp') {
+        this.dns.sent(r, r.sent);
       }
       r.sent++;
       r.expected.push(payload);
@@ -504,6 +518,7 @@ export class VmExecutor implements Executor {
       else if (m instanceof SockHashMap) m.dropSocket(r.sock);
     }
     this.socks.delete(id);
+    this.dns.dropSocket(id);
   }
 
   private closeAll(): void {

@@ -12,7 +12,7 @@ import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import { Statistics } from './statistics.js';
 
-export type Shape = 'single' | 'sequence';
+export type Shape = 'single' | 'sequence' | 'dns';
 export type StatesOption = StateKind | 'both';
 
 export interface Phase {
@@ -22,12 +22,13 @@ export interface Phase {
   readonly share: number;
 }
 
-/** Phases of a run: every requested state kind, mostly single connects, some sequences. */
+/** Phases of a run: every requested state kind, mostly single connects, some sequences, some DNS cases (section 6). */
 export function phasesFor(states: StatesOption): Phase[] {
   const kinds: StateKind[] = states === 'both' ? ['consistent', 'raw'] : [states];
   return kinds.flatMap((kind) => [
-    { kind, shape: 'single' as const, share: 0.8 / kinds.length },
-    { kind, shape: 'sequence' as const, share: 0.2 / kinds.length },
+    { kind, shape: 'single' as const, share: 0.72 / kinds.length },
+    { kind, shape: 'sequence' as const, share: 0.18 / kinds.length },
+    { kind, shape: 'dns' as const, share: 0.1 / kinds.length },
   ]);
 }
 

@@ -3,6 +3,7 @@
 // document's section 3) too rarely has not checked it, and says so by failing.
 
 import type { CaseTraits } from './traits.js';
+import { DNS_CLASSES } from './dns-traits.js';
 
 type Counter = Record<string, number>;
 
@@ -18,6 +19,7 @@ export interface StatisticsJson {
   readonly path: Counter;
   readonly chainLength: Counter;
   readonly operations: Counter;
+  readonly dns: Counter;
 }
 
 export class Statistics {
@@ -28,6 +30,7 @@ export class Statistics {
   readonly path: Counter = {};
   readonly chainLength: Counter = {};
   readonly operations: Counter = {};
+  readonly dns: Counter = {};
 
   /** Each class is counted once per case that has it. */
   add(t: CaseTraits): void {
@@ -38,18 +41,20 @@ export class Statistics {
     for (const p of t.paths) bump(this.path, p);
     bump(this.chainLength, t.maxPasses >= 5 ? '5+' : String(t.maxPasses));
     bump(this.operations, t.operations >= 8 ? '8+' : String(t.operations));
+    for (const d of t.dns) bump(this.dns, d);
   }
 
   merge(o: StatisticsJson): void {
     this.cases += o.cases;
-    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations'] as const) {
-      for (const [k, v] of Object.entries(o[key])) this[key][k] = (this[key][k] ?? 0) + v;
+    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns'] as const) {
+      // Reports written before a class existed lack it.
+      for (const [k, v] of Object.entries(o[key] ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
     }
   }
 
   toJSON(): StatisticsJson {
-    const { cases, stateKind, family, policy, path, chainLength, operations } = this;
-    return { cases, stateKind, family, policy, path, chainLength, operations };
+    const { cases, stateKind, family, policy, path, chainLength, operations, dns } = this;
+    return { cases, stateKind, family, policy, path, chainLength, operations, dns };
   }
 }
 
@@ -66,9 +71,10 @@ export interface CoverageReport {
 }
 
 /** The classes that matter besides the paths (which the caller takes from the model). */
-export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy', readonly string[]>> = {
+export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', readonly string[]>> = {
   family: ['inet', 'inet6', 'inet6-v4mapped'],
   policy: ['random', 'strict', 'failover'],
+  dns: DNS_CLASSES,
 };
 
 /**
@@ -90,6 +96,7 @@ export function coverageOf(
   };
   add('family', stats.family, REQUIRED_CLASSES.family);
   add('policy', stats.policy, REQUIRED_CLASSES.policy);
+  add('dns', stats.dns, REQUIRED_CLASSES.dns);
   add('path', stats.path, requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };
 }

@@ -37,6 +37,8 @@ interface Queued {
   readonly server: SockAddr | null;
   /** Operation (0-based) that caused it. */
   readonly at: number;
+  /** A redirected query's answer: the (IPv4) server it addressed, for the one-record scope of dns-exchange. */
+  readonly redirectedFrom: string | null;
 }
 
 interface Track {
@@ -73,6 +75,8 @@ export interface DnsEvent {
   readonly expectFrom?: SockAddr | null;
   /** recvfrom/deliver: the storage before the step. */
   readonly storageBefore?: StorageView | null | undefined;
+  /** recvfrom: the socket's most recent redirected query at the time. */
+  readonly lastAt?: { readonly server: string; readonly proxy: string } | null | 'unknown';
 }
 
 /** The DNS proxy's IPv4 address (km_backend[0] with an IPv4-form address), or null. */
@@ -198,7 +202,9 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         if (at && accepts(t, at)) {
           // Queries on a connected socket addressed elsewhere than its peer are outside the exchange rule.
           const server = t.peer === null ? view(t.family, dest) : null;
-          for (let k = 0; k < op.n; k++) t.queue.push({ from: at, data: dnsAnswerTo(dnsQueryFor(op.sock, t.queries + k)), server, at: i });
+          // Redirected (even to the proxy's own address, when the namespace may be enrolled).
+          const redirectedFrom = redirectable && in4 !== null && at.addr === proxy && (in4 !== proxy || enrolled !== false) ? in4 : null;
+          for (let k = 0; k < op.n; k++) t.queue.push({ from: at, data: dnsAnswerTo(dnsQueryFor(op.sock, t.queries + k)), server, at: i, redirectedFrom });
         }
         t.queries += op.n;
         break;
@@ -208,14 +214,16 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         const at: SockAddr = { addr: inner4(t.family, t.peer.addr) ?? t.peer.addr, port: t.peer.port };
         if (answered(env, at)) {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
-          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(op.sock, t.sent + k))), server, at: i });
+          const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
+          const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
+          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(op.sock, t.sent + k))), server, at: i, redirectedFrom });
         }
         t.sent += op.messages;
         break;
       }
       case 'deliver': {
         ev = { ...ev, storageBefore: t.storage };
-        if (t.bound && accepts(t, op.from)) t.queue.push({ from: op.from, data: deliveredFor(op.sock), server: null, at: i });
+        if (t.bound && accepts(t, op.from)) t.queue.push({ from: op.from, data: deliveredFor(op.sock), server: null, at: i, redirectedFrom: null });
         break;
       }
       case 'recvfrom': {
@@ -238,7 +246,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           else if (last && last !== 'unknown' && src.port === DNS_PORT && src.addr === last.proxy) expectFrom = view(t.family, { addr: last.server, port: src.port });
           else expectFrom = view(t.family, src);
         }
-        ev = { ...ev, head, received, lost, expectFrom, storageBefore: t.storage };
+        ev = { ...ev, head, received, lost, expectFrom, storageBefore: t.storage, lastAt: t.last };
         break;
       }
       case 'close':
@@ -297,7 +305,7 @@ export const dnsReplySource: Invariant = {
 export const dnsExchange: Invariant = {
   name: 'dns-exchange',
   statement:
-    'Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order, seen as coming from S; recvfrom never returns a datagram that nobody sent.',
+    'Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order, seen as coming from S (a redirected query while it is still the socket\'s most recent redirected query and its proxy is unchanged); recvfrom never returns a datagram that nobody sent.',
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {
@@ -313,7 +321,18 @@ export const dnsExchange: Invariant = {
         chk.expect(false, () => `operation ${e.i + 1} (recvfrom): ${l.server ? `the answer to the query of operation ${l.at + 1} to ${show(l.server)}` : `the datagram of operation ${l.at + 1}`} was lost or came out of order`);
       }
       const r = e.received;
-      if (r?.server) {
+      // One record per socket names one server: the answer to a redirected query is judged only
+      // while that query is still the socket's most recent redirected one, through the same proxy
+      // (docs/interpretation.md, DNS items: an interleaved query to another server, or a proxy
+      // change in flight, is outside the exchange rule; dns-reply-source still judges it).
+      const inScope = (x: Queued): boolean => {
+        const last = e.lastAt;
+        if (last === 'unknown' || last === undefined) return false;
+        if (last === null) return x.redirectedFrom === null;
+        const fromLastProxy = x.from.port === DNS_PORT && x.from.addr === last.proxy;
+        return fromLastProxy ? x.redirectedFrom === last.server : x.redirectedFrom === null;
+      };
+      if (r?.server && inScope(r)) {
         chk.exercise();
         chk.expect(sameSockAddr(e.obs.from, r.server), () => `operation ${e.i + 1} (recvfrom): the answer to the query of operation ${r.at + 1} to ${show(r.server)} is seen as from ${show(e.obs.from)}`);
       }

@@ -137,6 +137,30 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'The TLV length is written in little-endian host order (06 00 00 00) instead of big-endian.',
     object: 'sendmsg',
   },
+  {
+    name: 'dns-first-server',
+    flag: 'MUTANT_DNS_FIRST_SERVER',
+    description: "The DNS server a socket's redirected queries addressed is recorded once, so every later reply is reported as coming from the first server the socket queried.",
+    object: 'connect',
+  },
+  {
+    name: 'dns-any-source',
+    flag: 'MUTANT_DNS_ANY_SOURCE',
+    description: 'The receive hooks rewrite the source of every datagram on a socket that sent a redirected query, not only replies from the proxy at port 53.',
+    object: 'connect',
+  },
+  {
+    name: 'dns-mapped-unrestored',
+    flag: 'MUTANT_DNS_MAPPED_UNRESTORED',
+    description: "recvmsg6 leaves a v4-mapped reply's source alone, so an AF_INET6 socket that queried ::ffff:a.b.c.d sees the proxy's address.",
+    object: 'connect',
+  },
+  {
+    name: 'dns-connected-redirect',
+    flag: 'MUTANT_DNS_CONNECTED_REDIRECT',
+    description: "sendmsg4 also redirects a connected socket's queries (an AF_INET6 socket connected to ::ffff:a.b.c.d:53), whose replies from the proxy the kernel then drops.",
+    object: 'connect',
+  },
 ];
 
 const OBJECT_FILES: Readonly<Record<keyof ObjectPaths, string>> = {

@@ -85,6 +85,7 @@ export function coverageOf(
   stats: Statistics,
   requiredPaths: readonly string[],
   fraction = 0.002,
+  dns = true,
 ): CoverageReport {
   const need = Math.max(1, Math.floor(stats.cases * fraction));
   const requirements: CoverageRequirement[] = [];
@@ -96,7 +97,7 @@ export function coverageOf(
   };
   add('family', stats.family, REQUIRED_CLASSES.family);
   add('policy', stats.policy, REQUIRED_CLASSES.policy);
-  add('dns', stats.dns, REQUIRED_CLASSES.dns);
+  if (dns) add('dns', stats.dns, REQUIRED_CLASSES.dns);
   add('path', stats.path, requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };
 }

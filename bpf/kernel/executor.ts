@@ -33,6 +33,8 @@ export class KernelExecutor implements Executor {
   private closed = false;
   private stderr = '';
   private cgroup: string | null = null;
+  /** The section 6 hooks the worker attached. */
+  dnsHooks: readonly string[] = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -87,6 +89,7 @@ export class KernelExecutor implements Executor {
     try {
       const info = (await ex.request({ type: 'init', objects, environment })) as WorkerInfo;
       ex.cgroup = info.cgroup;
+      ex.dnsHooks = info.dnsHooks;
       if (!info.shim.used && info.shim.why !== 'KMESH_CHECK_NO_SHIM=1' && !shimWarned) {
         shimWarned = true;
         process.stderr.write(`kmesh-check: warning: the kernel executor's C fast path is unavailable (${info.shim.why}): running slower, through plain koffi calls\n`);

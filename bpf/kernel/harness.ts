@@ -40,6 +40,8 @@ import type { LoadedDataPath } from './loader.js';
 import { SOCKADDR_MAX, readSockaddr, sockaddrKey, writeSockaddr } from './sockaddr.js';
 import type { ConnectCtx, TestRunProgram, TestRunResult } from './protocol.js';
 import { testRunSyscall } from './testrun.js';
+import { KernelDns } from './dns.js';
+import { storageView } from '../codec/structs.js';
 
 interface SockRec {
   readonly id: SocketId;
@@ -144,7 +146,14 @@ export class Harness {
     this.outLocal = this.out.subarray(OUT.local, OUT.local + SOCKADDR_MAX);
     this.outStorage = this.out.subarray(OUT.storage, OUT.storage + STRUCTS.sock_storage_data.size);
     this.prog = f ? new ProgramBuffer() : null;
+    this.dns = new KernelDns(env, (r) => {
+      const raw = this.lookupStorage(r as SockRec);
+      return raw ? storageView(raw, r.family) : null;
+    });
   }
+
+  /** UDP datagrams, the DNS stand-in and the section 6 operations (dns.ts). */
+  private readonly dns: KernelDns;
 
   /** Cases the shim ran whole (kf_run), for tests and diagnosis. */
   casesRunWhole = 0;
@@ -593,6 +602,7 @@ export class Harness {
     this.applyState(c.state);
     if (this.enrolment !== c.enrolled) this.setEnrolment(c.enrolled);
     this.openListeners(c);
+    this.dns.prepare(c);
     for (const op of c.ops) this.runOp(op);
     this.closeAll();
     this.w.endCase();
@@ -622,6 +632,12 @@ export class Harness {
         this.applyState(op.state);
         this.openListeners({ state: op.state, kind: 'raw', enrolled: false, ops: [] });
         return this.w.apply();
+      case 'sendto':
+        return this.w.json(this.dns.sendto(this.rec(op.sock, 'sendto'), op));
+      case 'recvfrom':
+        return this.w.json(this.dns.recvfrom(this.rec(op.sock, 'recvfrom')));
+      case 'deliver':
+        return this.w.json(this.dns.deliver(this.rec(op.sock, 'deliver'), op));
       default:
         throw new KmeshCheckError('codec', `unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
@@ -802,6 +818,8 @@ export class Harness {
       // Only a message the socket took is one the peer should see (and numbers the next one).
       const n = libc.send(r.fd, payload, payload.length, flags);
       if (n <= 0) continue;
+      // A connected UDP socket's datagram: the DNS stand-in at its peer answers it.
+      if (r.protocol === 'udp') this.dns.pump();
       r.sent++;
       parts.push(Buffer.from(payload.subarray(0, n)));
     }
@@ -925,6 +943,7 @@ export class Harness {
 
   close(): void {
     this.closeAll();
+    this.dns.close();
     for (const [port, fd] of this.listeners) {
       libc.close(fd);
       this.fast?.setListener(port, -1);

@@ -124,6 +124,7 @@ function info(): WorkerInfo {
     cgroup: s.cgroup,
     progIds: Object.values(s.dp.progs).map(progId),
     linkIds: s.dp.links.map(linkId),
+    dnsHooks: [...s.dp.dnsHooks],
     mapIds,
     enrolment: s.harness.enrolment,
     listeners: s.harness.listenerCount,

@@ -1,0 +1,201 @@
+// The kernel harness's UDP datagram layer for section 6 (DNS over UDP sends): sendto, recvfrom
+// and deliver on real sockets, and a DNS stand-in inside the private namespace. The stand-in is
+// one UDP socket per address a case may query (the servers it names and every DNS proxy address
+// its states hold), bound to that address and port 53 (IP_FREEBIND / IPV6_FREEBIND: the
+// namespace's addresses are AnyIP routes, not configured ones). Loopback delivers a datagram
+// inside the sending syscall, so after every send the stand-ins are read without waiting: where a
+// query arrived is the stand-in that got it, and it answers at once from its own address.
+// Runs in the worker, inside the namespace and the harness cgroup (the stand-ins' own datagrams
+// pass the hooks too: their port is never 53 on the client side, so nothing is rewritten).
+
+import koffi from 'koffi';
+import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
+import { DNS_PORT, DNS_PROXY_UID, deliveredFor, dnsAnswerTo, dnsQueryFor, type Case, type Family, type Observation, type Operation, type SockAddr } from '../../model/domain.js';
+import { routable, type Environment } from '../../model/environment.js';
+import { KmeshCheckError } from '../errors.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
+import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from './sockaddr.js';
+
+const lib = koffi.load('libc.so.6');
+const sendto = lib.func('intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
+  fd: number,
+  buf: Uint8Array,
+  len: number,
+  flags: number,
+  addr: Uint8Array,
+  alen: number,
+) => number;
+const recvfrom = lib.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)') as (
+  fd: number,
+  buf: Uint8Array,
+  len: number,
+  flags: number,
+  addr: Uint8Array,
+  alen: Uint32Array,
+) => number;
+
+const SOL_IP = 0;
+const IP_FREEBIND = 15;
+const IPV6_FREEBIND = 78;
+const EAGAIN = 11;
+
+/** What the layer needs of the harness's socket record. */
+export interface UdpRec {
+  readonly id: number;
+  readonly fd: number;
+  readonly family: Family;
+  readonly protocol: 'tcp' | 'udp';
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class KernelDns {
+  /** Stand-in fds by address text (IPv4, or native IPv6). */
+  private readonly standins = new Map<string, number>();
+  private readonly queries = new Map<number, number>();
+  private readonly buf = new Uint8Array(2048);
+  private readonly sa = new Uint8Array(SOCKADDR_MAX);
+  private readonly from = new Uint8Array(SOCKADDR_MAX);
+  private readonly len = new Uint32Array(1);
+  private readonly one = new Int32Array([1]);
+
+  constructor(
+    private readonly env: Environment,
+    /** The socket's raw storage as an Observation field (the harness reads km_sockstorage). */
+    private readonly storageOf: (r: UdpRec) => Observation['storage'],
+  ) {}
+
+  /** Every address a case's queries and datagrams may reach, stand-ins opened and drained. */
+  prepare(c: Case): void {
+    this.queries.clear();
+    const addrs = new Set<string>();
+    const add = (text: string | null) => {
+      if (text === null) return;
+      const plain = v4MappedInner(text) ?? text;
+      if (routable(this.env, plain.includes(':') ? 'inet6' : 'inet', { addr: plain, port: 0 })) addrs.add(canonicalSockText(plain.includes(':') ? 'inet6' : 'inet', plain));
+    };
+    const proxies = (s: Case['state']) => {
+      for (const b of s.backends) if (b.uid === DNS_PROXY_UID && (isIPv4Form(b.addr) || b.addr.includes(':'))) add(b.addr);
+    };
+    proxies(c.state);
+    let uses = false;
+    for (const op of c.ops) {
+      if (op.op === 'sendto') { add(op.dest.addr); uses = true; }
+      else if (op.op === 'deliver') { add(op.from.addr); uses = true; }
+      else if (op.op === 'recvfrom') uses = true;
+      else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
+      else if (op.op === 'apply') proxies(op.state);
+    }
+    if (!uses && this.standins.size === 0) return;
+    for (const a of addrs) this.standin(a);
+    for (const fd of this.standins.values()) this.drain(fd);
+  }
+
+  /** The stand-in at `addr`:53, opened on first use. */
+  private standin(addr: string): number {
+    let fd = this.standins.get(addr);
+    if (fd !== undefined) return fd;
+    const family: Family = addr.includes(':') ? 'inet6' : 'inet';
+    fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new KmeshCheckError('worker', `socket() for the DNS stand-in failed (${errnoName(errno())})`);
+    if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, this.one, 4);
+    libc.setsockopt(fd, family === 'inet' ? SOL_IP : IPPROTO_IPV6, family === 'inet' ? IP_FREEBIND : IPV6_FREEBIND, this.one, 4);
+    const n = writeSockaddr(this.sa, family, { addr, port: DNS_PORT });
+    if (libc.bind(fd, this.sa, n) < 0) {
+      const err = errnoName(errno());
+      libc.close(fd);
+      throw new KmeshCheckError('worker', `binding the DNS stand-in to ${addr}:${DNS_PORT} failed (${err})`);
+    }
+    this.standins.set(addr, fd);
+    return fd;
+  }
+
+  private drain(fd: number): void {
+    for (;;) {
+      this.len[0] = SOCKADDR_MAX;
+      if (recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len) < 0) return;
+    }
+  }
+
+  /** Reads every stand-in and answers what arrived; the last address a query reached, or null. */
+  pump(): SockAddr | null {
+    let at: SockAddr | null = null;
+    for (const [addr, fd] of this.standins) {
+      for (;;) {
+        this.len[0] = SOCKADDR_MAX;
+        const n = recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+        if (n < 0) break;
+        at = { addr, port: DNS_PORT };
+        const answer = enc.encode(dnsAnswerTo(dec.decode(this.buf.subarray(0, n))));
+        sendto(fd, answer, answer.length, MSG_NOSIGNAL, this.from, this.len[0]!);
+      }
+    }
+    return at;
+  }
+
+  sendto(r: UdpRec, op: Extract<Operation, { op: 'sendto' }>): Observation {
+    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `sendto on socket ${r.id}, which is TCP: sendto needs a UDP socket`);
+    if (!Number.isInteger(op.n) || op.n < 0) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: n must be a non-negative integer, got ${op.n}`);
+    if (!Number.isInteger(op.dest.port) || op.dest.port < 1 || op.dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${op.dest.port} is not an integer in 1..65535`);
+    const alen = writeSockaddr(this.sa, r.family, op.dest);
+    let arrivedAt: SockAddr | null = null;
+    let error: string | null = null;
+    for (let i = 0; i < op.n; i++) {
+      const seq = this.queries.get(r.id) ?? 0;
+      this.queries.set(r.id, seq + 1);
+      const q = enc.encode(dnsQueryFor(r.id, seq));
+      const rc = sendto(r.fd, q, q.length, MSG_NOSIGNAL, this.sa, alen);
+      if (rc < 0) {
+        error = errnoName(errno());
+        arrivedAt = null;
+        continue;
+      }
+      error = null;
+      arrivedAt = this.pump();
+    }
+    return { op: 'sendto', sock: r.id, arrivedAt, error, storage: this.storageOf(r) };
+  }
+
+  recvfrom(r: UdpRec): Observation {
+    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `recvfrom on socket ${r.id}, which is TCP: recvfrom needs a UDP socket`);
+    this.len[0] = SOCKADDR_MAX;
+    const n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+    if (n < 0) {
+      const e = errno();
+      return { op: 'recvfrom', sock: r.id, from: null, data: null, error: e === EAGAIN ? 'EAGAIN' : errnoName(e), storage: this.storageOf(r) };
+    }
+    const s = readSockaddr(this.from);
+    return { op: 'recvfrom', sock: r.id, from: { addr: s.addr, port: s.port }, data: dec.decode(this.buf.subarray(0, n)), error: null, storage: this.storageOf(r) };
+  }
+
+  /**
+   * The stand-in at `from` sends one datagram to the socket's port: at its own IPv4 address when
+   * it has one, else (bound to a wildcard) at the pod's IPv4 address.
+   */
+  deliver(r: UdpRec, op: Extract<Operation, { op: 'deliver' }>): Observation {
+    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `deliver on socket ${r.id}, which is TCP: deliver needs a UDP socket`);
+    if (op.from.addr.includes(':') || op.from.port !== DNS_PORT) {
+      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: the source must be an IPv4 address with port ${DNS_PORT}, got ${op.from.addr}:${op.from.port}`);
+    }
+    if (!routable(this.env, 'inet', { addr: op.from.addr, port: 0 })) {
+      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: ${op.from.addr} is not an address of the namespace (environment.localPrefixes)`);
+    }
+    this.len[0] = SOCKADDR_MAX;
+    if (libc.getsockname(r.fd, this.sa, this.len) < 0) throw new KmeshCheckError('worker', `getsockname failed (${errnoName(errno())})`);
+    const local = readSockaddr(this.sa);
+    if (local.port === 0) return { op: 'deliver', sock: r.id, error: 'EDESTADDRREQ' };
+    const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
+    const to = inner !== null && inner !== '0.0.0.0' ? inner : this.env.podAddress.inet;
+    const fd = this.standin(canonicalSockText('inet', op.from.addr));
+    const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
+    const d = enc.encode(deliveredFor(r.id));
+    if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) < 0) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
+    return { op: 'deliver', sock: r.id, error: null };
+  }
+
+  close(): void {
+    for (const fd of this.standins.values()) libc.close(fd);
+    this.standins.clear();
+  }
+}

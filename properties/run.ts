@@ -25,18 +25,16 @@ export interface Phase {
 /** Phases of a run: every requested state kind, mostly single connects, some sequences, some DNS cases (section 6). */
 export function phasesFor(states: StatesOption, dns = true): Phase[] {
   const kinds: StateKind[] = states === 'both' ? ['consistent', 'raw'] : [states];
-  if (!dns) {
-    return kinds.flatMap((kind) => [
-      { kind, shape: 'single' as const, share: 0.8 / kinds.length },
-      { kind, shape: 'sequence' as const, share: 0.2 / kinds.length },
-    ]);
-  }
   return kinds.flatMap((kind) => [
-    { kind, shape: 'single' as const, share: 0.72 / kinds.length },
-    { kind, shape: 'sequence' as const, share: 0.18 / kinds.length },
-    { kind, shape: 'dns' as const, share: 0.1 / kinds.length },
+    { kind, shape: 'single' as const, share: 0.8 / kinds.length },
+    { kind, shape: 'sequence' as const, share: 0.2 / kinds.length },
+    // On top of the connect phases' budget, so that they run exactly the cases they ran before.
+    ...(dns ? [{ kind, shape: 'dns' as const, share: DNS_SHARE / kinds.length }] : []),
   ]);
 }
+
+/** The DNS phase's budget, as a share of --runs added to the connect phases' whole. */
+export const DNS_SHARE = 0.1;
 
 /**
  * Whether the DNS phase runs: always on the model; on an executor only when its objects have
@@ -178,7 +176,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   let cases = 0;
   const record = (j: Judgement, phase: string) => {
     cases++;
-    statistics.add(j.traits);
+    statistics.add(j.traits, phase.endsWith('/dns'));
     for (const name of j.exercised) {
       const row = byName.get(name);
       if (row) row.checked++;
@@ -194,13 +192,15 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const perShard = Math.ceil(opts.runs / shardCount);
   const counterexamples: Counterexample[] = [];
   let interrupted = false;
-  for (const phase of phasesFor(opts.states, dnsPhaseRuns(opts.executor))) {
+  const phases = phasesFor(opts.states, dnsPhaseRuns(opts.executor));
+  const totalShare = phases.reduce((n, p) => n + p.share, 0);
+  for (const phase of phases) {
     if (deadline !== undefined && Date.now() >= deadline) {
       interrupted = true;
       break;
     }
     // A time limit is shared out like the runs, so that every phase (raw states too) gets its turn.
-    const phaseDeadline = deadline === undefined ? undefined : Math.min(deadline, Date.now() + opts.timeLimitMs! * phase.share);
+    const phaseDeadline = deadline === undefined ? undefined : Math.min(deadline, Date.now() + (opts.timeLimitMs! * phase.share) / totalShare);
     const r = await runPhase(phase, Math.round(perShard * phase.share), { ...opts, invariants: list }, record, phaseDeadline);
     interrupted ||= r.interrupted;
     if (r.counterexample) {

@@ -38,6 +38,8 @@ const SOL_IP = 0;
 const IP_FREEBIND = 15;
 const IPV6_FREEBIND = 78;
 const EAGAIN = 11;
+/** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
+const MAX_STANDINS = 256;
 
 /** What the layer needs of the harness's socket record. */
 export interface UdpRec {
@@ -73,6 +75,8 @@ export class KernelDns {
     const add = (text: string | null) => {
       if (text === null) return;
       const plain = v4MappedInner(text) ?? text;
+      // The any-address is no stand-in's: a query there goes to loopback, which has none.
+      if (plain === '0.0.0.0' || plain === '::') return;
       if (routable(this.env, plain.includes(':') ? 'inet6' : 'inet', { addr: plain, port: 0 })) addrs.add(canonicalSockText(plain.includes(':') ? 'inet6' : 'inet', plain));
     };
     const proxies = (s: Case['state']) => {
@@ -87,7 +91,9 @@ export class KernelDns {
       else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
       else if (op.op === 'apply') proxies(op.state);
     }
-    if (!uses && this.standins.size === 0) return;
+    // Only cases that receive or name datagrams need answers; the others never read them.
+    if (!uses) return;
+    if (this.standins.size + addrs.size > MAX_STANDINS) this.close();
     for (const a of addrs) this.standin(a);
     for (const fd of this.standins.values()) this.drain(fd);
   }

@@ -9,7 +9,7 @@
 
 import { canonicalSockText, parseAddress, v4Mapped, v4MappedInner, AddressError, type Family, type SockAddr } from '../../model/address.js';
 import { DNS_PORT, deliveredFor, dnsAnswerTo, dnsQueryFor, payloadFor, type Observation, type Operation, type StorageView } from '../../model/domain.js';
-import { routable, type Environment } from '../../model/environment.js';
+import { routable, type Environment, type KernelSocket } from '../../model/environment.js';
 import { KmeshCheckError } from '../errors.js';
 import type { VmSock } from './context.js';
 import type { VmProgram } from './interp.js';
@@ -37,6 +37,8 @@ export interface UdpSocket {
   /** Where a connected socket is connected to (getpeername), or null. */
   readonly peer: SockAddr | null;
   readonly connected: boolean;
+  /** What the kernel keeps of the socket (its local address). */
+  readonly kernel: KernelSocket;
 }
 
 const text = new TextDecoder();
@@ -81,8 +83,8 @@ export class VmDns {
     this.socks.delete(id);
   }
 
-  /** Every UDP connect autobinds the socket (inet_dgram_connect, before the route). */
-  connected(r: UdpSocket): void {
+  /** Every UDP connect and send autobinds the socket (inet_dgram_connect, inet_send_prepare: before anything can fail). */
+  bind(r: UdpSocket): void {
     if (r.sock.protocol === 'udp') this.of(r).bound = true;
   }
 
@@ -130,6 +132,12 @@ export class VmDns {
       }
       if (!routable(this.env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 })) {
         error = 'ENETUNREACH';
+        arrivedAt = null;
+        continue;
+      }
+      // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address.
+      if (inner === null && r.kernel.local !== null && v4MappedInner(r.kernel.local) !== null) {
+        error = 'EAFNOSUPPORT';
         arrivedAt = null;
         continue;
       }

@@ -457,7 +457,7 @@ export class VmExecutor implements Executor {
     const k = kernelConnect(this.environment, family, sock.protocol, dest, r.kernel);
     r.kernel = k.socket;
     if (sock.protocol === 'udp') {
-      this.dns.connected(r);
+      this.dns.bind(r);
       if (k.outcome === 'connected') {
         sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
         r.connected = true;
@@ -487,6 +487,7 @@ export class VmExecutor implements Executor {
   private opSend(r: SockState, messages: number): Observation {
     if (!Number.isInteger(messages) || messages < 0) throw new KmeshCheckError('codec', `send on socket ${r.sock.id}: messages must be a non-negative integer, got ${messages}`);
     const tcpConnected = r.sock.protocol === 'tcp' && r.connected;
+    if (r.sock.protocol === 'udp' && messages > 0) this.dns.bind(r);
     for (let i = 0; i < messages; i++) {
       // Only a message the socket takes counts (and numbers the next one), as in the harness:
       // an unconnected socket refuses it, and so does an sk_msg verdict of SK_DROP (EACCES).

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { dnsPhaseRuns, runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
+import { DNS_SHARE, dnsPhaseRuns, runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
 import { coverageOf } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
@@ -69,7 +69,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           : `DNS over UDP sends (section 6): the objects have no ${missing.join(', ')}: checked without ${missing.length === 1 ? 'it' : 'them'}${dns ? '' : ' (the dns phase is skipped)'}`,
       );
     }
-    const bar = progress(o.runs, 'checking');
+    const bar = progress(Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
     const result = await runChecks({
       seed: o.seed,
       runs: o.runs,

@@ -36,7 +36,7 @@ export interface Datagram {
 
 /** What section 6 adds to a UDP socket. */
 export interface DnsSocket {
-  /** The socket has a port: every UDP connect and every sendto autobinds it (to the wildcard when unconnected). */
+  /** The socket has a port: every UDP connect, sendto and send autobinds it (to the wildcard when unconnected). */
   readonly bound: boolean;
   /** DNS queries sent by sendto so far (numbers the next one's bytes). */
   readonly queries: number;
@@ -135,13 +135,16 @@ export function sendto(world: World, sock: SocketState, op: Extract<Operation, {
     }
   }
   const reach = routable(env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 });
-  const arrivedAt = reach && answered(env, final) ? final : null;
+  // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address (measured).
+  const mappedLocal = sock.kernel.local !== null && v4MappedInner(sock.kernel.local) !== null;
+  const error = !reach ? 'ENETUNREACH' : mappedLocal && inner === null ? 'EAFNOSUPPORT' : null;
+  const arrivedAt = error === null && answered(env, final) ? final : null;
   const inbox = [...d0.inbox];
   if (arrivedAt && accepts(sock, arrivedAt)) {
     for (let i = 0; i < op.n; i++) inbox.push({ from: arrivedAt, data: dnsAnswerTo(dnsQueryFor(op.sock, d0.queries + i)) });
   }
   const after: SocketState = { ...sock, storage, dns: { bound: true, queries: d0.queries + op.n, last, inbox } };
-  const observation: Observation = { op: 'sendto', sock: op.sock, arrivedAt, error: reach ? null : 'ENETUNREACH', storage };
+  const observation: Observation = { op: 'sendto', sock: op.sock, arrivedAt, error, storage };
   return { world: put(world, op.sock, after, enrolled), observation, choices: [], passes: [] };
 }
 
@@ -157,8 +160,9 @@ function controlOf(port: number): 'enrol' | 'withdraw' | null {
  * peer; the stand-in answers those at port 53. Returns the socket afterwards.
  */
 export function udpSend(sock: SocketState, id: number, messages: number, env: Environment): SocketState {
-  if (sock.peer === null) return sock;
   const d0 = dnsOf(sock);
+  // Every send autobinds the socket, even one the kernel then refuses (EDESTADDRREQ, measured).
+  if (sock.peer === null) return messages > 0 && !d0.bound ? { ...sock, dns: { ...d0, bound: true } } : sock;
   const inner = ipv4Of(sock.family, sock.peer.addr);
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
@@ -166,7 +170,7 @@ export function udpSend(sock: SocketState, id: number, messages: number, env: En
     const text = new TextDecoder();
     for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(id, sock.sent + i))) });
   }
-  return { ...sock, sent: sock.sent + messages, dns: { ...d0, inbox } };
+  return { ...sock, sent: sock.sent + messages, dns: { ...d0, bound: d0.bound || messages > 0, inbox } };
 }
 
 /** recvfrom: the next datagram, its source as cgroup/recvmsg4 (AF_INET) or recvmsg6 (AF_INET6) reports it. */

@@ -48,6 +48,8 @@ interface Track {
   peer: SockAddr | null;
   /** What the application asked its connect for (the server a connected socket's queries address). */
   asked: SockAddr | null;
+  /** AF_INET6: the local address, fixed by the first successful connect, is v4-mapped. */
+  localMapped: boolean | null;
   bound: boolean;
   queries: number;
   sent: number;
@@ -134,7 +136,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
       return;
     }
     if (op.op === 'socket') {
-      socks.set(op.sock, { family: op.family, udp: op.protocol === 'udp', peer: null, asked: null, bound: false, queries: 0, sent: 0, last: null, queue: [], storage: null });
+      socks.set(op.sock, { family: op.family, udp: op.protocol === 'udp', peer: null, asked: null, localMapped: null, bound: false, queries: 0, sent: 0, last: null, queue: [], storage: null });
     }
     const t = socks.get(op.sock) ?? null;
     if (!t) {
@@ -159,6 +161,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           if (obs.peer) {
             t.peer = obs.peer;
             t.asked = asked;
+            if (t.localMapped === null && t.family === 'inet6') t.localMapped = v4MappedInner(obs.peer.addr) !== null;
           }
         }
         // connect4's DNS branch: the socket's most recent redirected query.
@@ -190,7 +193,8 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           else alt = p;
         }
         const arrival = (s: SockAddr | null) => (s && answered(env, s) ? s : null);
-        const expectError = local(env, one.addr) ? null : 'ENETUNREACH';
+        // A socket with a v4-mapped local address cannot reach a routed native IPv6 address (measured).
+        const expectError = !local(env, one.addr) ? 'ENETUNREACH' : in4 === null && t.localMapped === true ? 'EAFNOSUPPORT' : null;
         ev = { ...ev, expectArrival: { one: expectError ? null : arrival(one), alt: alt && local(env, alt.addr) ? arrival(alt) : null }, expectError };
         t.bound = true;
         // What really happened, as observed (query-destination judges it).
@@ -210,6 +214,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         break;
       }
       case 'send': {
+        if (t.udp && op.messages > 0) t.bound = true;
         if (!t.udp || !t.peer) break;
         const at: SockAddr = { addr: inner4(t.family, t.peer.addr) ?? t.peer.addr, port: t.peer.port };
         if (answered(env, at)) {

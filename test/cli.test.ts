@@ -45,7 +45,9 @@ describe('kmesh-check check', () => {
     expect(r.out).toMatch(/verdict: PASS/);
     const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
     expect(report).toMatchObject({ executor: 'model', seed: 42, verdict: 'pass', failures: 0 });
-    expect(report.cases).toBe(2000);
+    // 2000 connect cases and a tenth more in the DNS phase (section 6).
+    expect(report.cases).toBe(2200);
+    expect(report.statistics.dnsCases).toBe(200);
     expect(report.invariants.length).toBeGreaterThan(10);
     for (const i of report.invariants) expect(Object.keys(i).sort()).toEqual(['checked', 'failed', 'name', 'statement']);
     expect(report.statistics.policy.random).toBeGreaterThan(0);
@@ -59,13 +61,13 @@ describe('kmesh-check check', () => {
     cli(['check', '--executor', 'model', '--runs', '2000', '--shard', '2/2', '--json', 'b.json', '--no-failure-db'], dir);
     const a = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
     const b = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
-    expect(a.cases).toBe(1000);
-    expect(b.cases).toBe(1000);
+    expect(a.cases).toBe(1100);
+    expect(b.cases).toBe(1100);
     expect(a.statistics).not.toEqual(b.statistics);
     const m = cli(['merge', 'a.json', 'b.json', '--json', 'm.json'], dir);
     expect(m.code).toBe(0);
     const merged = JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8'));
-    expect(merged.cases).toBe(2000);
+    expect(merged.cases).toBe(2200);
     expect(merged.verdict).toBe('pass');
     expect(cli(['merge', 'missing.json'], dir).code).toBe(2);
   });
@@ -84,7 +86,7 @@ describe('kmesh-check check', () => {
     expect([kernel.code, vm.status]).toEqual([0, 0]);
     expect(v.verdict).toBe(k.verdict);
     // The VM reports per-program instruction and branch coverage of the run.
-    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
     expect(v.programCoverage.executedInstructions).toBeGreaterThan(v.programCoverage.instructions * 0.8);
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);

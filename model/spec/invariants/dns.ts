@@ -289,7 +289,7 @@ export const dnsQueryDestination: Invariant = {
 export const dnsReplySource: Invariant = {
   name: 'dns-reply-source',
   statement:
-    "recvfrom reports a datagram from the DNS proxy's address and port 53, on a socket whose most recent redirected query (through sendto or the connect4 DNS branch) went to that proxy, as coming from the server that query addressed (port 53, v4-mapped on an AF_INET6 socket); every other datagram's source is reported as it is, and receiving never creates or changes socket storage.",
+    "A datagram from the DNS proxy's address and port 53, on a socket whose most recent redirected query (through sendto or the connect4 DNS branch) went to that proxy, is reported by recvfrom as coming from the server that query addressed (port 53, v4-mapped on an AF_INET6 socket); every other datagram's source is reported as it is, and receiving never creates or changes socket storage.",
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {

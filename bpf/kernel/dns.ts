@@ -13,7 +13,7 @@ import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/addres
 import { DNS_PORT, DNS_PROXY_UID, deliveredFor, dnsAnswerTo, dnsQueryFor, type Case, type Family, type Observation, type Operation, type SockAddr } from '../../model/domain.js';
 import { routable, type Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../errors.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from './sockaddr.js';
 
 const lib = koffi.load('libc.so.6');
@@ -40,6 +40,8 @@ const IPV6_FREEBIND = 78;
 const EAGAIN = 11;
 /** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
 const MAX_STANDINS = 256;
+/** How long to wait for a datagram the loopback should already have delivered (anomalies only). */
+const LATE_DELIVERY_MS = 20;
 
 /** What the layer needs of the harness's socket record. */
 export interface UdpRec {
@@ -61,6 +63,13 @@ export class KernelDns {
   private readonly from = new Uint8Array(SOCKADDR_MAX);
   private readonly len = new Uint32Array(1);
   private readonly one = new Int32Array([1]);
+  /** The current case sends or receives datagrams (prepare). */
+  private active = false;
+  private pollFds = new Uint8Array(0);
+  private addrs: string[] = [];
+  /** Stand-in datagrams sent to each client port and not yet received. */
+  private readonly owed = new Map<number, number>();
+  private readonly clientPoll = new Uint8Array(8);
 
   constructor(
     private readonly env: Environment,
@@ -71,6 +80,10 @@ export class KernelDns {
   /** Every address a case's queries and datagrams may reach, stand-ins opened and drained. */
   prepare(c: Case): void {
     this.queries.clear();
+    this.owed.clear();
+    // Only cases that receive or name datagrams need answers; the others never read them.
+    this.active = c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom' || op.op === 'deliver');
+    if (!this.active) return;
     const addrs = new Set<string>();
     const add = (text: string | null) => {
       if (text === null) return;
@@ -83,19 +96,31 @@ export class KernelDns {
       for (const b of s.backends) if (b.uid === DNS_PROXY_UID && (isIPv4Form(b.addr) || b.addr.includes(':'))) add(b.addr);
     };
     proxies(c.state);
-    let uses = false;
     for (const op of c.ops) {
-      if (op.op === 'sendto') { add(op.dest.addr); uses = true; }
-      else if (op.op === 'deliver') { add(op.from.addr); uses = true; }
-      else if (op.op === 'recvfrom') uses = true;
+      if (op.op === 'sendto') add(op.dest.addr);
+      else if (op.op === 'deliver') add(op.from.addr);
       else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
       else if (op.op === 'apply') proxies(op.state);
     }
-    // Only cases that receive or name datagrams need answers; the others never read them.
-    if (!uses) return;
     if (this.standins.size + addrs.size > MAX_STANDINS) this.close();
     for (const a of addrs) this.standin(a);
     for (const fd of this.standins.values()) this.drain(fd);
+    this.pollSet();
+  }
+
+  /** One pollfd (fd, POLLIN) per stand-in, in the map's order. */
+  private pollSet(): void {
+    const n = this.standins.size;
+    if (this.pollFds.length < n * 8) this.pollFds = new Uint8Array(n * 8);
+    const v = new DataView(this.pollFds.buffer);
+    let i = 0;
+    for (const fd of this.standins.values()) {
+      v.setInt32(i * 8, fd, true);
+      v.setInt16(i * 8 + 4, POLLIN, true);
+      v.setInt16(i * 8 + 6, 0, true);
+      i++;
+    }
+    this.addrs = [...this.standins.keys()];
   }
 
   /** The stand-in at `addr`:53, opened on first use. */
@@ -124,20 +149,56 @@ export class KernelDns {
     }
   }
 
-  /** Reads every stand-in and answers what arrived; the last address a query reached, or null. */
+  /**
+   * Answers what reached the stand-ins (one poll finds them); the last address a query reached,
+   * or null. Outside a case that uses datagrams nobody reads the answers: nothing is done.
+   */
   pump(): SockAddr | null {
+    if (!this.active || this.addrs.length === 0) return null;
+    const n = this.addrs.length;
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < n; i++) v.setInt16(i * 8 + 6, 0, true);
+    if (libc.poll(this.pollFds, n, 0) <= 0) return null;
     let at: SockAddr | null = null;
-    for (const [addr, fd] of this.standins) {
+    for (let i = 0; i < n; i++) {
+      if ((v.getInt16(i * 8 + 6, true) & POLLIN) === 0) continue;
+      const addr = this.addrs[i]!;
+      const fd = v.getInt32(i * 8, true);
       for (;;) {
         this.len[0] = SOCKADDR_MAX;
         const n = recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
         if (n < 0) break;
         at = { addr, port: DNS_PORT };
         const answer = enc.encode(dnsAnswerTo(dec.decode(this.buf.subarray(0, n))));
-        sendto(fd, answer, answer.length, MSG_NOSIGNAL, this.from, this.len[0]!);
+        if (sendto(fd, answer, answer.length, MSG_NOSIGNAL, this.from, this.len[0]!) >= 0) this.owe(readSockaddr(this.from).port);
       }
     }
     return at;
+  }
+
+  /** Datagrams the stand-ins sent to a port and nobody has received yet. */
+  private owe(port: number, n = 1): void {
+    const left = (this.owed.get(port) ?? 0) + n;
+    if (left > 0) this.owed.set(port, left);
+    else this.owed.delete(port);
+  }
+
+  /**
+   * Loopback delivers inside the sending syscall, unless the kernel defers its softirq work; when
+   * nothing came where something is expected, wait for it a little (never on the normal path).
+   */
+  private waitReadable(fds: Uint8Array, n: number): boolean {
+    return libc.poll(fds, n, LATE_DELIVERY_MS) > 0;
+  }
+
+  /** pump(), and if no stand-in got anything, one short wait for a late delivery. */
+  private pumpExpecting(): SockAddr | null {
+    const at = this.pump();
+    if (at !== null || this.addrs.length === 0) return at;
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < this.addrs.length; i++) v.setInt16(i * 8 + 6, 0, true);
+    if (!this.waitReadable(this.pollFds, this.addrs.length)) return null;
+    return this.pump();
   }
 
   sendto(r: UdpRec, op: Extract<Operation, { op: 'sendto' }>): Observation {
@@ -158,19 +219,35 @@ export class KernelDns {
         continue;
       }
       error = null;
-      arrivedAt = this.pump();
+      // A query to port 53 always has a stand-in where it may go; anything else may arrive nowhere.
+      arrivedAt = op.dest.port === DNS_PORT ? this.pumpExpecting() : this.pump();
     }
     return { op: 'sendto', sock: r.id, arrivedAt, error, storage: this.storageOf(r) };
   }
 
   recvfrom(r: UdpRec): Observation {
     if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `recvfrom on socket ${r.id}, which is TCP: recvfrom needs a UDP socket`);
+    const port = this.localPort(r);
     this.len[0] = SOCKADDR_MAX;
-    const n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+    let n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+    if (n < 0 && errno() === EAGAIN && (this.owed.get(port) ?? 0) > 0) {
+      // Something was sent here and not received: give a deferred delivery its chance.
+      const v = new DataView(this.clientPoll.buffer);
+      v.setInt32(0, r.fd, true);
+      v.setInt16(4, POLLIN, true);
+      v.setInt16(6, 0, true);
+      if (this.waitReadable(this.clientPoll, 1)) {
+        this.len[0] = SOCKADDR_MAX;
+        n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+      }
+      // Dropped (a connected socket takes only its peer's datagrams): it will not come.
+      this.owed.delete(port);
+    }
     if (n < 0) {
       const e = errno();
       return { op: 'recvfrom', sock: r.id, from: null, data: null, error: e === EAGAIN ? 'EAGAIN' : errnoName(e), storage: this.storageOf(r) };
     }
+    this.owe(port, -1);
     const s = readSockaddr(this.from);
     return { op: 'recvfrom', sock: r.id, from: { addr: s.addr, port: s.port }, data: dec.decode(this.buf.subarray(0, n)), error: null, storage: this.storageOf(r) };
   }
@@ -191,17 +268,28 @@ export class KernelDns {
     if (libc.getsockname(r.fd, this.sa, this.len) < 0) throw new KmeshCheckError('worker', `getsockname failed (${errnoName(errno())})`);
     const local = readSockaddr(this.sa);
     if (local.port === 0) return { op: 'deliver', sock: r.id, error: 'EDESTADDRREQ' };
+    this.owe(local.port);
     const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
     const to = inner !== null && inner !== '0.0.0.0' ? inner : this.env.podAddress.inet;
+    const known = this.standins.size;
     const fd = this.standin(canonicalSockText('inet', op.from.addr));
+    if (this.standins.size !== known) this.pollSet();
     const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
     const d = enc.encode(deliveredFor(r.id));
     if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) < 0) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
     return { op: 'deliver', sock: r.id, error: null };
   }
 
+  /** The socket's local port (0 before it has one). */
+  private localPort(r: UdpRec): number {
+    this.len[0] = SOCKADDR_MAX;
+    if (libc.getsockname(r.fd, this.sa, this.len) < 0) return 0;
+    return readSockaddr(this.sa).port;
+  }
+
   close(): void {
     for (const fd of this.standins.values()) libc.close(fd);
     this.standins.clear();
+    this.addrs = [];
   }
 }

@@ -28,13 +28,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } km_dns_server SEC(".maps");
 
-/* Remembers a redirected query: server (the address the application gave) and proxy. */
-static __always_inline void dns_server_note(void *sk, __u32 server_ip4, __u32 proxy_ip4)
+/* The socket's entry, created (zeroed) when missing; NULL when it cannot be. */
+static __always_inline struct dns_server_data *dns_server_get(void *sk)
 {
-	struct dns_server_data *s = bpf_sk_storage_get(&km_dns_server, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	return bpf_sk_storage_get(&km_dns_server, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+}
 
-	if (!s)
-		return;
+/* Records a redirected query in the socket's entry: server (as the application gave it) and proxy. */
+static __always_inline void dns_server_set(struct dns_server_data *s, __u32 server_ip4, __u32 proxy_ip4)
+{
 #ifdef MUTANT_DNS_FIRST_SERVER
 	/* Mutant: the first server a socket queried is kept for every later reply. */
 	if (s->proxy_ip4 != 0)
@@ -42,6 +44,15 @@ static __always_inline void dns_server_note(void *sk, __u32 server_ip4, __u32 pr
 #endif
 	s->server_ip4 = server_ip4;
 	s->proxy_ip4 = proxy_ip4;
+}
+
+/* Remembers a redirected query, when the entry can be had. */
+static __always_inline void dns_server_note(void *sk, __u32 server_ip4, __u32 proxy_ip4)
+{
+	struct dns_server_data *s = dns_server_get(sk);
+
+	if (s)
+		dns_server_set(s, server_ip4, proxy_ip4);
 }
 
 /* The socket's entry, or NULL; never creates one (receiving creates nothing). */

@@ -43,6 +43,7 @@ static __always_inline int dns_control_send(struct bpf_sock_addr *ctx, __u32 ip4
 static __always_inline void dns_send4(struct bpf_sock_addr *ctx)
 {
 	struct sock_storage_data *s;
+	struct dns_server_data *server;
 	struct backend_value *proxy;
 	struct bpf_sock *sk;
 	struct km_dest d;
@@ -67,6 +68,10 @@ static __always_inline void dns_send4(struct bpf_sock_addr *ctx)
 	proxy = backend_lookup(KM_DNS_PROXY_UID);
 	if (!proxy || !ip_is_ipv4_form(&proxy->addr))
 		return;
+	/* Both records first: a query whose reply could not be restored is not redirected. */
+	server = dns_server_get(sk);
+	if (!server)
+		return;
 	s = storage_get_or_create(sk);
 	if (!s)
 		return;
@@ -78,7 +83,7 @@ static __always_inline void dns_send4(struct bpf_sock_addr *ctx)
 	else
 		ip_set_v4_mapped(&d.addr, ip4);
 	storage_record_original(s, &d);
-	dns_server_note(sk, ip4, proxy->addr.ip4);
+	dns_server_set(server, ip4, proxy->addr.ip4);
 	ctx->user_ip4 = proxy->addr.ip4;
 }
 

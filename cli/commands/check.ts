@@ -15,6 +15,7 @@ import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
 import type { Executor } from '../../model/executor.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
+import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 
 export interface CheckCommandOptions {
@@ -27,6 +28,8 @@ export interface CheckCommandOptions {
   readonly states: StatesOption;
   readonly json?: string;
   readonly junit?: string;
+  /** lcov tracefile of the VM's C source coverage (an HTML page is written beside it). */
+  readonly coverageOut?: string;
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
@@ -102,6 +105,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
+    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     return report.verdict === 'pass' ? 0 : 1;
   } finally {
     await opened.executor?.close();

@@ -32,11 +32,11 @@ function integer(name: string, min: number) {
 
 function duration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
-  if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 5m or 1500ms');
+  if (!m) throw new InvalidArgumentError('--time-limit must be a duration such as 90s, 5m or 1500ms');
   const n = Number(m[1]);
   const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
   // A zero budget would "pass" having checked nothing.
-  if (!(ms >= 1)) throw new InvalidArgumentError('must be a positive duration such as 90s, 5m or 1500ms');
+  if (!(ms >= 1)) throw new InvalidArgumentError('--time-limit must be more than zero, e.g. 90s, 5m or 1500ms');
   return ms;
 }
 

@@ -42,8 +42,8 @@ beforeAll(async () => {
 });
 
 /** "lines......: 57.1% (92 of 161 lines)" -> [92, 161] */
-function genhtmlCount(out: string, what: 'lines' | 'branches'): [number, number] {
-  const m = new RegExp(`${what}\\.*: [\\d.]+% \\((\\d+) of (\\d+) ${what === 'lines' ? 'lines' : 'branches'}\\)`).exec(out);
+function genhtmlCount(out: string, what: 'lines' | 'branches' | 'functions'): [number, number] {
+  const m = new RegExp(`${what}\\.*: [\\d.]+% \\((\\d+) of (\\d+) ${what}\\)`).exec(out);
   if (!m) throw new Error(`genhtml printed no ${what} total:\n${out}`);
   return [Number(m[1]), Number(m[2])];
 }
@@ -69,7 +69,7 @@ describe('lcov tracefile', () => {
     const text = toLcov(files);
     const records = text.split('end_of_record\n').filter(Boolean);
     expect(records).toHaveLength(files.length);
-    for (const r of records) expect(r).toMatch(/^TN:.*\nSF:\/.+\n(DA:\d+,\d+\n)+(BRDA:\d+,\d+,[01],(\d+|-)\n)*BRF:\d+\nBRH:\d+\nLF:\d+\nLH:\d+\n$/);
+    for (const r of records) expect(r).toMatch(/^TN:.*\nSF:\/.+\n(FN:\d+,\w+\n)*(FNDA:\d+,\w+\n)*(FNF:\d+\nFNH:\d+\n)?(DA:\d+,\d+\n)+(BRDA:\d+,\d+,[01],(\d+|-)\n)*BRF:\d+\nBRH:\d+\nLF:\d+\nLH:\d+\n$/);
   });
 
   it('is accepted by genhtml, which reports the same totals', () => {
@@ -83,6 +83,10 @@ describe('lcov tracefile', () => {
     const t = totals(files);
     expect(genhtmlCount(out, 'lines')).toEqual([t.linesHit, t.linesFound]);
     expect(genhtmlCount(out, 'branches')).toEqual([t.branchesHit, t.branchesFound]);
+    // Functions: the BPF programs, entered or not.
+    const programs = summary.programs.filter((p) => p.entry);
+    expect(programs).toHaveLength(summary.programs.length);
+    expect(genhtmlCount(out, 'functions')).toEqual([programs.filter((p) => p.runs > 0).length, programs.length]);
     expect(existsSync(join(dir, 'genhtml/index.html'))).toBe(true);
   });
 });

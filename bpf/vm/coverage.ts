@@ -30,6 +30,10 @@ export interface LineCoverage {
 export interface ProgramCoverage {
   readonly program: string;
   readonly section: string;
+  /** Where the program's C function starts (its first instruction's line), when BTF says. */
+  readonly entry: { readonly path: string; readonly line: number } | null;
+  /** Times the program was entered. */
+  readonly runs: number;
   readonly instructions: number;
   readonly executedInstructions: number;
   /** Conditional jumps. */
@@ -99,9 +103,12 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
     }
   }
   const lineList = [...lines.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.line - b.line));
+  const first = p.linked.lineOf[0] ?? null;
   return {
     program: p.name,
     section: p.section,
+    entry: first ? { path: first.file, line: first.line } : null,
+    runs: p.n > 0 ? (hits[0] as number) : 0,
     instructions,
     executedInstructions: executed,
     branches: branches.length,

@@ -22,17 +22,20 @@ export interface SourceFileCoverage {
   /** The source text of each line as the compiler recorded it in BTF (for sources not on disk). */
   readonly text: ReadonlyMap<number, string>;
   readonly branches: readonly SourceBranch[];
+  /** The BPF programs whose C function is in this file, with how often each was entered. */
+  readonly functions: readonly { readonly name: string; readonly line: number; readonly runs: number }[];
 }
 
 /** Lines and branches per source file, over every program of the run, files sorted by path. */
 export function sourceCoverage(s: CoverageSummary): SourceFileCoverage[] {
-  const files = new Map<string, { lines: Map<number, number>; text: Map<number, string>; branches: SourceBranch[] }>();
+  const files = new Map<string, { lines: Map<number, number>; text: Map<number, string>; branches: SourceBranch[]; functions: { name: string; line: number; runs: number }[] }>();
   const fileOf = (path: string) => {
     let f = files.get(path);
-    if (!f) files.set(path, (f = { lines: new Map(), text: new Map(), branches: [] }));
+    if (!f) files.set(path, (f = { lines: new Map(), text: new Map(), branches: [], functions: [] }));
     return f;
   };
   for (const p of s.programs) {
+    if (p.entry) fileOf(p.entry.path).functions.push({ name: p.program, line: p.entry.line, runs: p.runs });
     for (const l of p.lines) {
       const f = fileOf(l.path);
       f.lines.set(l.line, (f.lines.get(l.line) ?? 0) + l.hits);
@@ -45,7 +48,7 @@ export function sourceCoverage(s: CoverageSummary): SourceFileCoverage[] {
   }
   return [...files.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([path, f]) => ({ path, lines: f.lines, text: f.text, branches: [...f.branches].sort((a, b) => a.line - b.line) }));
+    .map(([path, f]) => ({ path, lines: f.lines, text: f.text, branches: [...f.branches].sort((a, b) => a.line - b.line), functions: f.functions }));
 }
 
 export interface CoverageTotals {
@@ -72,7 +75,8 @@ export function totals(files: readonly SourceFileCoverage[]): CoverageTotals {
 }
 
 /**
- * The lcov tracefile: per file SF, DA per line, BRDA per branch outcome (block = the jump's index
+ * The lcov tracefile: per file SF, FN/FNDA per BPF program whose function is in it, DA per
+ * line, BRDA per branch outcome (block = the jump's index
  * in the file, branch 0 = taken, 1 = not taken, "-" when the jump never ran), then the totals.
  */
 /** The test name is letters, digits and underscores only: genhtml rewrites anything else with a warning. */
@@ -81,6 +85,9 @@ export function toLcov(files: readonly SourceFileCoverage[], testName = 'kmesh_c
   for (const f of files) {
     const t = fileTotals(f);
     out.push(`TN:${testName}`, `SF:${f.path}`);
+    for (const fn of f.functions) out.push(`FN:${fn.line},${fn.name}`);
+    for (const fn of f.functions) out.push(`FNDA:${fn.runs},${fn.name}`);
+    if (f.functions.length) out.push(`FNF:${f.functions.length}`, `FNH:${f.functions.filter((fn) => fn.runs > 0).length}`);
     for (const [line, hits] of [...f.lines.entries()].sort((a, b) => a[0] - b[0])) out.push(`DA:${line},${hits}`);
     f.branches.forEach((b, block) => {
       const count = (n: number) => (b.executed === 0 ? '-' : String(n));

@@ -1,13 +1,13 @@
 // The command line as a user meets it: exit codes, reports, the failure database.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildMutant } from '../bpf/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
-import { createKernelExecutor } from '../bpf/kernel/executor.js';
+import { bpftoolApplyCommands, casePinDir } from '../cli/export.js';
 import { unprivilegedPrefix } from './helpers/privileges.js';
 
 const root = packageRoot();
@@ -125,20 +125,23 @@ describe('kmesh-check check', () => {
     expect(saved.sort()).toEqual([`${id}.bpftool`, `${id}.json`, `${id}.test.ts`]);
     expect(readFileSync(join(dbDir, `${id}.test.ts`), 'utf8')).toMatch(/kmesh-check regression/);
 
-    // The bpftool batch file applies cleanly to the maps of our objects (names -> this worker's ids).
-    const exec = await createKernelExecutor();
+    // The bpftool batch file applies, by its own instructions, into the case's private pin folder.
+    const batchFile = join(dbDir, `${id}.bpftool`);
+    const batch = readFileSync(batchFile, 'utf8');
+    expect(batch).not.toMatch(/ name km_/);
+    const savedCase = JSON.parse(readFileSync(join(dbDir, `${id}.json`), 'utf8')).case;
+    const pin = casePinDir(savedCase, id);
+    expect(batch).toContain(`map update pinned ${pin}/maps/km_frontend `);
+    const cmds = bpftoolApplyCommands(pin, m.connect, batchFile);
     try {
-      const { mapIds } = await exec.info();
-      const batch = readFileSync(join(dbDir, `${id}.bpftool`), 'utf8').replace(/name (km_\w+)/g, (_, n: string) => `id ${mapIds[n]}`);
-      const file = join(first.cwd, 'state.batch');
-      writeFileSync(file, batch);
-      const applied = spawnSync('bpftool', ['batch', 'file', file], { encoding: 'utf8' });
-      expect(applied.status, applied.stderr).toBe(0);
-      const savedCase = JSON.parse(readFileSync(join(dbDir, `${id}.json`), 'utf8')).case;
-      const dump = JSON.parse(spawnSync('bpftool', ['-j', 'map', 'dump', 'id', String(mapIds.km_frontend)], { encoding: 'utf8' }).stdout);
+      for (const c of [cmds.prepare, cmds.load, cmds.apply]) {
+        const r = spawnSync(c[0]!, c.slice(1), { encoding: 'utf8' });
+        expect(r.status, `${c.join(' ')}: ${r.stderr}`).toBe(0);
+      }
+      const dump = JSON.parse(spawnSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${pin}/maps/km_frontend`], { encoding: 'utf8' }).stdout);
       expect(dump).toHaveLength(savedCase.state.frontends.length);
     } finally {
-      await exec.close();
+      spawnSync(cmds.cleanup[0]!, cmds.cleanup.slice(1));
     }
 
     const byFile = cli(['replay', '--executor', 'kernel', '--objects', objects, '--case', join(dbDir, `${id}.json`)], first.cwd);

@@ -5,7 +5,10 @@ import type { Machine, VmProgram } from './interp.js';
 
 export interface BranchCoverage {
   readonly pc: number;
+  /** Short form of `path` (last two parts) for text reports. */
   readonly file: string;
+  /** The source file as BTF line info names it (usually absolute, as the compiler saw it). */
+  readonly path: string;
   readonly line: number;
   readonly executed: number;
   readonly taken: number;
@@ -14,7 +17,10 @@ export interface BranchCoverage {
 }
 
 export interface LineCoverage {
+  /** Short form of `path` (last two parts) for text reports. */
   readonly file: string;
+  /** The source file as BTF line info names it. */
+  readonly path: string;
   readonly line: number;
   readonly text: string;
   /** Times the line's most-run instruction ran (0: never reached). */
@@ -24,6 +30,10 @@ export interface LineCoverage {
 export interface ProgramCoverage {
   readonly program: string;
   readonly section: string;
+  /** Where the program's C function starts (its first instruction's line), when BTF says. */
+  readonly entry: { readonly path: string; readonly line: number } | null;
+  /** Times the program was entered. */
+  readonly runs: number;
   readonly instructions: number;
   readonly executedInstructions: number;
   /** Conditional jumps. */
@@ -73,7 +83,7 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
   let executed = 0;
   let instructions = 0;
   const branches: BranchCoverage[] = [];
-  const lines = new Map<string, { file: string; line: number; text: string; hits: number }>();
+  const lines = new Map<string, { file: string; path: string; line: number; text: string; hits: number }>();
   for (let pc = 0; pc < p.n; pc++) {
     const code = p.op[pc] as number;
     if (code === 0 && pc > 0 && p.op[pc - 1] === 0x18) continue; // second half of ld_imm64
@@ -84,18 +94,21 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
     if (li) {
       const key = `${li.file}:${li.line}`;
       const cur = lines.get(key);
-      if (!cur) lines.set(key, { file: shortFile(li.file), line: li.line, text: li.text.trim(), hits: h });
+      if (!cur) lines.set(key, { file: shortFile(li.file), path: li.file, line: li.line, text: li.text.trim(), hits: h });
       else cur.hits = Math.max(cur.hits, h);
     }
     if (isConditional(code)) {
       const t = p.taken[pc] as number;
-      branches.push({ pc, file: li ? shortFile(li.file) : '?', line: li?.line ?? 0, executed: h, taken: t, fallthrough: h - t });
+      branches.push({ pc, file: li ? shortFile(li.file) : '?', path: li?.file ?? '?', line: li?.line ?? 0, executed: h, taken: t, fallthrough: h - t });
     }
   }
-  const lineList = [...lines.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
+  const lineList = [...lines.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.line - b.line));
+  const first = p.linked.lineOf[0] ?? null;
   return {
     program: p.name,
     section: p.section,
+    entry: first ? { path: first.file, line: first.line } : null,
+    runs: p.n > 0 ? (hits[0] as number) : 0,
     instructions,
     executedInstructions: executed,
     branches: branches.length,

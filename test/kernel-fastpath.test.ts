@@ -1,6 +1,7 @@
-// The kernel executor's fast path: the C shim builds and is used, the worker's byte encoding of
-// observations decodes to the same objects, and the shim path observes exactly what the plain
-// koffi path observes on the same generated cases.
+// The kernel executor's two paths through the C shim: the case runner's one call per operation,
+// and whole simple cases in one call (kf_run). The shim builds and is used, the byte encoding of
+// observations decodes to the same objects, and both paths observe exactly the same things on
+// the same generated cases.
 
 import { service } from '../model/builders.js';
 import fc from 'fast-check';
@@ -15,7 +16,7 @@ import { caseArb } from '../generators/index.js';
 import { traceKey } from '../properties/observation.js';
 import { buildShim } from '../bpf/kernel/fastpath.js';
 import { benchCases } from '../bpf/kernel/bench.js';
-import { ObsWriter, decodeObservations } from '../bpf/kernel/obscodec.js';
+import { ObsWriter, decodeObservations } from '../bpf/runner/observations.js';
 import { createKernelExecutor, type KernelExecutor } from '../bpf/kernel/executor.js';
 
 function sockaddrIn(addr: number[], port: number): Uint8Array {
@@ -106,18 +107,13 @@ describe('the shim build', () => {
   });
 });
 
-describe('the C fast path', () => {
+describe('whole cases in the shim and the case runner', () => {
   let fast: KernelExecutor;
   let plain: KernelExecutor;
   beforeAll(async () => {
-    if (process.geteuid?.() !== 0) throw new Error('the fast-path comparison runs the kernel executor and requires root');
+    if (process.geteuid?.() !== 0) throw new Error('the path comparison runs the kernel executor and requires root');
     fast = await createKernelExecutor();
-    process.env.KMESH_CHECK_NO_SHIM = '1';
-    try {
-      plain = await createKernelExecutor();
-    } finally {
-      delete process.env.KMESH_CHECK_NO_SHIM;
-    }
+    plain = await createKernelExecutor({ wholeCases: false });
   });
   afterAll(async () => {
     await fast?.close();
@@ -126,11 +122,11 @@ describe('the C fast path', () => {
 
   it('builds, and the worker uses it', async () => {
     expect(existsSync(buildShim())).toBe(true);
-    expect((await fast.info()).shim).toMatchObject({ used: true, why: null });
-    expect((await plain.info()).shim).toEqual({ used: false, why: 'KMESH_CHECK_NO_SHIM=1', casesRunWhole: 0 });
+    expect((await fast.info()).shim).toMatchObject({ wholeCases: true });
+    expect((await plain.info()).shim).toEqual({ wholeCases: false, casesRunWhole: 0 });
   });
 
-  it('observes exactly what the plain koffi path observes', async () => {
+  it('observes exactly what the case runner observes operation by operation', async () => {
     const cases = deterministicCases();
     expect(cases.length).toBeGreaterThan(300);
     // Sends, several sockets and state changes within a case must all be exercised.

@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor, distinctOutcomes } from '../bpf/vm/executor.js';
-import { explore, lbDomain, ScriptedChoices, SeededChoices } from '../bpf/vm/choices.js';
+import { explore, ScriptedChoices, SeededChoices } from '../bpf/runner/choices.js';
+import { lbDomain } from '../model/lb-domain.js';
 import { LbPolicy, NO_WAYPOINT, type Case, type MapState } from '../model/domain.js';
 import { dataPathObjects } from './fixtures/vm/helpers.js';
 

@@ -13,7 +13,7 @@ import { DEFAULT_ENVIRONMENT as env } from '../model/environment.js';
 import { invariants } from '../model/spec/index.js';
 import { caseArb } from '../generators/index.js';
 import { createVmExecutor } from '../bpf/vm/executor.js';
-import { FAILURE_POINTS } from '../bpf/vm/choices.js';
+import { FAILURE_POINTS } from '../bpf/runner/choices.js';
 
 const KNOWN_FINDINGS = new Set(['storage-create enrolled-tcp-storage', 'storage-create dns-proxy', 'push-data tlv-prefix']);
 

@@ -7,7 +7,7 @@ import { VmSock } from '../bpf/vm/context.js';
 import { HashMap, ArrayMap, RingBufMap, SkStorageMap, SockHashMap, ProgArrayMap, Errno, MapError, createMap, hashKey } from '../bpf/vm/maps.js';
 import { MapType, type MapDef } from '../bpf/vm/link.js';
 import { formatBpf } from '../bpf/vm/helpers.js';
-import { ScriptedChoices } from '../bpf/vm/choices.js';
+import { ScriptedChoices } from '../bpf/runner/choices.js';
 import { fixtureObject } from './fixtures/vm/helpers.js';
 
 function i64s(b: Uint8Array): bigint[] {

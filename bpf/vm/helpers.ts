@@ -6,7 +6,7 @@ import { Access, BIAS, MemoryFault, Region } from './memory.js';
 import type { Machine } from './interp.js';
 import { SkStorageMap, SockHashMap, RingBufMap, VmMap, Errno } from './maps.js';
 import { BPF_SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS, SockOps, VmSock, MsgState, type CtxInfo } from './context.js';
-import type { ChoiceSource } from './choices.js';
+import type { ChoiceSource } from '../runner/choices.js';
 
 export const HelperId = {
   map_lookup_elem: 1,

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lbDomain } from '../../bpf/vm/choices.js';
+import { lbDomain } from '../../model/lb-domain.js';
 import { formatSockAddr } from '../../model/address.js';
 import type { Case } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';

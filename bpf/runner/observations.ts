@@ -1,15 +1,15 @@
-// Observations as bytes: the worker writes what it read from the kernel (errno numbers, raw
-// socket addresses, raw sk_storage values) and the parent turns them into Observation objects.
-// Building and JSON-encoding those objects was a large part of the worker's time per case, and
-// the worker is the bottleneck. Both sides decode with decodeObservations, so there is one way
-// an Observation is made from what the kernel said.
+// The case runner's one observation sink, as bytes: every executor writes what its socket layer
+// read (errno numbers, raw socket addresses, raw sk_storage values) and decodeObservations turns
+// them into Observation objects, so there is one way an Observation is made. The bytes also
+// cross the kernel worker's pipe cheaply: building and JSON-encoding objects in the worker was a
+// large part of its time per case.
 
 import { formatIPv4, formatIPv6 } from '../../model/address.js';
 import type { Family, Observation, SockAddr, SocketId, StreamView } from '../../model/domain.js';
 import { STRUCTS } from '../codec/abi.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../errors.js';
-import { errnoName } from './errnames.js';
+import { errnoName } from './errno.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -132,6 +132,19 @@ export class ObsWriter {
     this.room(bytes.length);
     this.buf.set(bytes, this.at);
     this.at += bytes.length;
+  }
+
+  /** What was written since the last take, as a string: a key for the observations so far. */
+  key(): string {
+    let s = '';
+    for (let i = 0; i < this.at; i++) s += (this.buf[i]! < 16 ? '0' : '') + this.buf[i]!.toString(16);
+    return this.streams.length === 0 ? s : `${s}|${JSON.stringify(this.streams)}`;
+  }
+
+  /** Forgets everything written since the last take. */
+  clear(): void {
+    this.at = 0;
+    this.streams = [];
   }
 
   /** Forgets what the current, unfinished case wrote (it failed). */

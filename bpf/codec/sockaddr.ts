@@ -4,7 +4,9 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import { KmeshCheckError } from '../errors.js';
-import { AF_INET, AF_INET6 } from './libc.js';
+/** Linux address family numbers (sa_family). */
+export const AF_INET = 2;
+export const AF_INET6 = 10;
 
 export const SOCKADDR_IN_LEN = 16;
 export const SOCKADDR_IN6_LEN = 28;

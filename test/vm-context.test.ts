@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { SOCK_ADDR, SOCK_OPS, SK_MSG, BPF_SOCK, TCP_SOCK, SockOps, BPF_SOCK_OPS_ALL_CB_FLAGS, VmSock, SockAddrCtx, SockOpsCtx, skMsgContext, TCP_ESTABLISHED } from '../bpf/vm/context.js';
 import { HelperId } from '../bpf/vm/helpers.js';
 import { Memory } from '../bpf/vm/memory.js';
-import { Machine, bindProgram, VmFault } from '../bpf/vm/interp.js';
+import { Machine } from '../bpf/vm/machine.js';
+import { bindProgram, VmFault } from '../bpf/vm/program.js';
 import { assemble, exit, ldx, st, stx, mov64, type Insn } from '../bpf/vm/asm.js';
 import { scratchDir } from './fixtures/vm/helpers.js';
 

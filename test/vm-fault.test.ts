@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Vm } from '../bpf/vm/vm.js';
 import { VmSock } from '../bpf/vm/context.js';
-import { VmFault } from '../bpf/vm/interp.js';
+import { VmFault } from '../bpf/vm/program.js';
 import { instructionHits } from '../bpf/vm/coverage.js';
 import { assemble, call, exit, ja, mov64 } from '../bpf/vm/asm.js';
 import { fixtureObject, runRaw, FIXTURES } from './fixtures/vm/helpers.js';

@@ -9,7 +9,7 @@ import {
   mov64, movReg, st, stx, type AluOp, type JmpOp, type Insn,
 } from '../bpf/vm/asm.js';
 import { runRaw } from './fixtures/vm/helpers.js';
-import { VmFault, bindProgram } from '../bpf/vm/interp.js';
+import { VmFault, bindProgram } from '../bpf/vm/program.js';
 
 const M64 = (1n << 64n) - 1n;
 const M32 = (1n << 32n) - 1n;

@@ -1,7 +1,8 @@
 // Instruction and branch coverage of the VM's programs across a run, mapped to source lines by
 // BTF line info: a plain summary object the report can show, and a short text form.
 
-import type { Machine, VmProgram } from './interp.js';
+import type { Machine } from './machine.js';
+import type { VmProgram } from './program.js';
 
 export interface BranchCoverage {
   readonly pc: number;

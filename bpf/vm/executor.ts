@@ -21,7 +21,7 @@ import { SkStorageMap, SockHashMap, MapError, type VmMap } from './maps.js';
 import { LinkError, MapType } from './link.js';
 import { ElfError } from './elf.js';
 import { BtfError } from './btf.js';
-import { VmFault, type VmProgram } from './interp.js';
+import { VmFault, type VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';

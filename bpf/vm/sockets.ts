@@ -24,7 +24,7 @@ import { errnoNumber } from '../runner/errno.js';
 import { namedPorts } from '../runner/listening.js';
 import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
-import type { VmProgram } from './interp.js';
+import type { VmProgram } from './program.js';
 import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap } from './maps.js';
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';

@@ -2,7 +2,7 @@
 // failed requirement), 2 a usage or environment error.
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isKmeshCheckError } from '../bpf/errors.js';
+import { isKmeshCheckError } from '../shared/errors.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';

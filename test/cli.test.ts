@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildMutant } from '../bpf/mutants.js';
+import { buildMutant } from '../cli/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { createKernelExecutor } from '../bpf/kernel/executor.js';
 import { unprivilegedPrefix } from './helpers/privileges.js';

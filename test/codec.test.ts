@@ -39,7 +39,7 @@ import {
   toHex,
   EMPTY_ENCODED,
 } from '../bpf/codec/index.js';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import type { Backend, MapState, Service } from '../model/domain.js';
 import { canonicalIpAddr } from '../model/address.js';
 

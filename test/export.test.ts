@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildMutant } from '../bpf/mutants.js';
+import { buildMutant } from '../cli/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { bpftoolBatch, regressionTest } from '../cli/export.js';
 import type { SavedFailure } from '../cli/failure-db.js';

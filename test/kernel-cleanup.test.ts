@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { findCgroup2Mount } from '../bpf/kernel/cgroup.js';
 import { libbpf } from '../bpf/kernel/libbpf.js';
 import { closeSync } from 'node:fs';

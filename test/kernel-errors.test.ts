@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import type { KernelExecutorOptions } from '../bpf/kernel/executor.js';
 import { summariseVerifierLog } from '../bpf/kernel/loader.js';
 import { defaultObjects, packageRoot, workerScript } from '../bpf/kernel/paths.js';

@@ -97,8 +97,8 @@ describe('the shim build', () => {
   it('says what failed when the source does not compile', () => {
     const root = mkdtempSync(join(tmpdir(), 'kmesh-shim-'));
     try {
-      mkdirSync(join(root, 'bpf/kernel/shim'), { recursive: true });
-      writeFileSync(join(root, 'bpf/kernel/shim/fastpath.c'), 'this is not C\n');
+      mkdirSync(join(root, 'bpf/user'), { recursive: true });
+      writeFileSync(join(root, 'bpf/user/fastpath.c'), 'this is not C\n');
       expect(() => buildShim(root)).toThrow(/^compiling .*fastpath\.c failed: .*error/);
       expect(existsSync(join(root, 'build/shim/libkmeshfast.so'))).toBe(false);
     } finally {

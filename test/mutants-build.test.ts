@@ -1,4 +1,4 @@
-// Every mutant in bpf/mutants.ts builds, changes the code of the object it names (and only that
+// Every mutant in cli/mutants.ts builds, changes the code of the object it names (and only that
 // object), and passes the verifier. A mutant that compiles to the default code is no mutant; one
 // the verifier rejects cannot be run against the checker.
 
@@ -6,11 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { captureLibbpfLog, libbpf, takeLibbpfLog } from '../bpf/kernel/libbpf.js';
 import { summariseVerifierLog } from '../bpf/kernel/loader.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
-import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects } from '../bpf/mutants.js';
+import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects } from '../cli/mutants.js';
 import type { ObjectPaths } from '../model/executor.js';
 
 const root = packageRoot();

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MUTANTS } from '../bpf/mutants.js';
+import { MUTANTS } from '../cli/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { runMutants, type MutantsReport } from '../cli/commands/mutants.js';
 import { DEFAULT_RUNS, DEFAULT_SEED } from '../cli/main.js';

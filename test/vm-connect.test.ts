@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor, type VmExecutor } from '../bpf/vm/executor.js';
 import { LbPolicy, NO_WAYPOINT, type Case, type MapState, type Operation, type Service, type Backend, type Observation } from '../model/domain.js';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { dataPathObjects } from './fixtures/vm/helpers.js';
 
 const ports = (...p: number[]) => [...p, ...new Array<number>(10 - p.length).fill(0)];

@@ -11,7 +11,7 @@ import { HelperId } from '../bpf/vm/helpers.js';
 import { Memory } from '../bpf/vm/memory.js';
 import { Machine } from '../bpf/vm/machine.js';
 import { bindProgram, VmFault } from '../bpf/vm/program.js';
-import { assemble, exit, ldx, st, stx, mov64, type Insn } from '../bpf/vm/asm.js';
+import { assemble, exit, ldx, st, stx, mov64, type Insn } from './support/asm.js';
 import { scratchDir } from './fixtures/vm/helpers.js';
 
 function header(): Map<string, number> {

@@ -7,7 +7,7 @@ import { Vm } from '../bpf/vm/vm.js';
 import { VmSock } from '../bpf/vm/context.js';
 import { VmFault } from '../bpf/vm/program.js';
 import { instructionHits } from '../bpf/vm/coverage.js';
-import { assemble, call, exit, ja, mov64 } from '../bpf/vm/asm.js';
+import { assemble, call, exit, ja, mov64 } from './support/asm.js';
 import { fixtureObject, runRaw, FIXTURES } from './fixtures/vm/helpers.js';
 
 const source = readFileSync(`${FIXTURES}/faults.c`, 'utf8').split('\n');

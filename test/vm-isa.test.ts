@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import {
   Alu, Atomic, aluK, aluX, assemble, atomic, callLocal, endian, exit, gotol, ja, jmpK, jmpX, ldImm64, ldx, ldxs,
   mov64, movReg, st, stx, type AluOp, type JmpOp, type Insn,
-} from '../bpf/vm/asm.js';
+} from './support/asm.js';
 import { runRaw } from './fixtures/vm/helpers.js';
 import { VmFault, bindProgram } from '../bpf/vm/program.js';
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { basename } from 'node:path';
 import { linkObject, LinkError, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_CALL } from '../bpf/vm/link.js';
-import { libbpfLink } from '../bpf/vm/libbpf-oracle.js';
+import { libbpfLink } from './support/libbpf-oracle.js';
 import { readInsn } from '../bpf/vm/isa.js';
 import { dataPathObjects, fixtureObject } from './fixtures/vm/helpers.js';
 

@@ -9,7 +9,7 @@ import { Machine } from '../bpf/vm/machine.js';
 import { bindProgram, MAX_TAIL_CALL_CNT } from '../bpf/vm/program.js';
 import { ProgArrayMap } from '../bpf/vm/maps.js';
 import { MapType, BPF_PSEUDO_MAP_IDX } from '../bpf/vm/link.js';
-import { assemble, aluK, call, callLocal, exit, ldImm64, mov64 } from '../bpf/vm/asm.js';
+import { assemble, aluK, call, callLocal, exit, ldImm64, mov64 } from './support/asm.js';
 import { createVmExecutor } from '../bpf/vm/executor.js';
 import { LbPolicy, NO_WAYPOINT, type Case } from '../model/domain.js';
 import { dataPathObjects, fixtureObject } from './fixtures/vm/helpers.js';

@@ -3,7 +3,7 @@
 
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 /** Linux address family numbers (sa_family). */
 export const AF_INET = 2;
 export const AF_INET6 = 10;

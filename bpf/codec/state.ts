@@ -2,7 +2,7 @@
 // so that consecutive cases cost only the map writes that change.
 
 import type { MapState } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from './abi.js';
 import {
   decodeBackend,

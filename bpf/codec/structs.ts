@@ -4,7 +4,7 @@
 
 import { ipAddrBytes, ipAddrFromBytes, formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Backend, Endpoint, Family, Frontend, IpAddr, Service, SockAddr, StorageView, Waypoint } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, STRUCTS, offsetOf } from './abi.js';
 
 // ---- scalars ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import type { Case, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
 import { ObsWriter } from '../runner/observations.js';
 import type { FastPath } from './fastpath.js';

@@ -3,7 +3,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync } from 'node:fs';
-import { NEEDS_ROOT } from '../errors.js';
+import { NEEDS_ROOT } from '../../shared/errors.js';
 import { findCgroup2Mount } from './cgroup.js';
 import { missingCapabilities } from './privileges.js';
 

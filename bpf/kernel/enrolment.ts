@@ -5,7 +5,7 @@
 import type { Family } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_STREAM, errno, errnoName, libc } from './libc.js';
 

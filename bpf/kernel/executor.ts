@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { findCgroup2Mount, removeCgroup } from './cgroup.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';

@@ -1,4 +1,4 @@
-// The C shim through which the worker makes its socket operations (bpf/kernel/shim/fastpath.c):
+// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c):
 // one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
 // one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
 // source is newer); the kernel executor does not start without it and says why.
@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { packageRoot } from './paths.js';
 
 /** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
@@ -48,7 +48,7 @@ export interface FastPath {
 
 /** Compiles the shim into build/shim/ unless it is newer than its source; returns its path. */
 export function buildShim(root = packageRoot()): string {
-  const src = join(root, 'bpf/kernel/shim/fastpath.c');
+  const src = join(root, 'bpf/user/fastpath.c');
   const out = join(root, 'build/shim/libkmeshfast.so');
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
   mkdirSync(join(root, 'build/shim'), { recursive: true });

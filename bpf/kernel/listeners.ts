@@ -3,7 +3,7 @@
 // accepted server sides of client connections, matched to their clients by address.
 
 import type { Backend, Case, Operation, Service } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
 import { backendPorts, namedPorts, operationPorts, servicePorts } from '../runner/listening.js';
 import type { FastPath } from './fastpath.js';

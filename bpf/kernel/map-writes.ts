@@ -4,7 +4,7 @@
 
 import { ROUTING_MAPS, type MapName, type RoutingMapName } from '../codec/abi.js';
 import { toHex } from '../codec/state.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import type { FastPath } from './fastpath.js';
 import { libbpf } from './libbpf.js';
 import { errnoName } from './libc.js';

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseAddress } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import type { Family } from '../../model/domain.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_DGRAM, errno, errnoName, libc } from './libc.js';

@@ -5,7 +5,7 @@
 import type { Case, MapState, Observation, Operation, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
-import type { KmeshCheckErrorCode } from '../errors.js';
+import type { KmeshCheckErrorCode } from '../../shared/errors.js';
 
 export interface ConnectCtx {
   readonly family: 'inet' | 'inet6';

@@ -7,7 +7,7 @@ import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/dom
 import type { Environment } from '../../model/environment.js';
 import { STRUCTS, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { controlConnects } from './enrolment.js';
 import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, type FastPath } from './fastpath.js';

@@ -7,7 +7,7 @@ import { parseAddress, formatIPv4, formatIPv6 } from '../../model/address.js';
 import { libbpf } from './libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, errno } from './libc.js';
 import type { ConnectCtx, TestRunProgram, TestRunResult } from './protocol.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { readSockaddr } from '../codec/sockaddr.js';
 import type { RunnerSocket } from '../runner/socket-layer.js';
 import { E, errnoName } from './libc.js';

@@ -8,7 +8,7 @@ import type { Case, Family, SocketId } from '../../model/domain.js';
 import { ControlPort } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import type { CaseRunner } from '../runner/case-runner.js';
 import type { ObsWriter } from '../runner/observations.js';
 import type { FastPath } from './fastpath.js';

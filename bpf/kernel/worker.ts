@@ -8,7 +8,7 @@ import { closeSync, openSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { isIPv4Form } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError, isKmeshCheckError } from '../errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { KernelCases } from './cases.js';
 import { fastPath, fastPathUnavailable } from './fastpath.js';

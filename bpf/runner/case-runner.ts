@@ -10,7 +10,7 @@ import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } 
 import { ControlPort, payloadFor } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { StateTracker } from '../codec/state.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource, FailurePoint } from './choices.js';
 import type { ObsWriter } from './observations.js';
 import type { RunnerSocket, SocketLayer } from './socket-layer.js';

@@ -8,7 +8,7 @@ import { formatIPv4, formatIPv6 } from '../../model/address.js';
 import type { Family, Observation, SockAddr, SocketId, StreamView } from '../../model/domain.js';
 import { STRUCTS } from '../codec/abi.js';
 import { storageView } from '../codec/structs.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { errnoName } from './errno.js';
 
 const AF_INET = 2;

@@ -3,7 +3,7 @@
  * Waypoints (section 3.7, 3.9; interpretation items 6 and 7). A service or backend routes via
  * its waypoint when one is configured: waypoint_port != 0 and any of the 16 bytes of wp_addr
  * non-zero (Normative). The pass then rewrites to (wp_addr, waypoint_port), marks the socket
- * via_waypoint and the program tail-calls itself (see cgroup_sock.c).
+ * via_waypoint and the program tail-calls itself (see cgroup_sock.bpf.c).
  */
 #ifndef KM_WAYPOINT_H
 #define KM_WAYPOINT_H

@@ -4,15 +4,14 @@
 // answer to its choice points, merging paths that meet again.
 
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultObjects } from '../../shared/package.js';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
 import { lbDomain } from '../../model/lb-domain.js';
 import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, type MapName } from '../codec/abi.js';
 import { toHex } from '../codec/state.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
 import { Pruned, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
@@ -27,6 +26,7 @@ import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';
 
 export { PROGRAMS } from '../codec/abi.js';
+export { defaultObjects } from '../../shared/package.js';
 
 export interface VmExecutorOptions {
   /** Object paths; each defaults to ours in build/bpf. */
@@ -49,18 +49,6 @@ export interface OutcomeOptions {
 export interface Outcome {
   readonly choices: readonly Choice[];
   readonly observations: readonly Observation[];
-}
-
-/** Our objects in build/bpf, found from this module (sources or dist/). */
-export function defaultObjects(): ObjectPaths {
-  // The package root: the folder above bpf/ (from sources) or above dist/bpf/ (compiled).
-  let dir = fileURLToPath(new URL('../../', import.meta.url));
-  if (!existsSync(join(dir, 'package.json'))) dir = fileURLToPath(new URL('../../../', import.meta.url));
-  return {
-    connect: join(dir, 'build/bpf/cgroup_sock.o'),
-    sockops: join(dir, 'build/bpf/sockops.o'),
-    sendmsg: join(dir, 'build/bpf/sendmsg.o'),
-  };
 }
 
 export class VmExecutor implements Executor {

@@ -18,7 +18,7 @@ import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
 import { namedPorts } from '../runner/listening.js';

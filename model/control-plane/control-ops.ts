@@ -18,8 +18,8 @@ import {
   type MapState,
   type Service,
   type Waypoint,
-} from '../model/domain.js';
-import { isAllZero } from '../model/address.js';
+} from '../domain.js';
+import { isAllZero } from '../address.js';
 
 export interface PortSlot {
   readonly service: number;

@@ -2,7 +2,7 @@
 // referential rules a control plane keeps). A finding on a state with violations is a robustness
 // finding; the checker labels cases by this list.
 
-import { isAllZero, parseAddress } from '../model/address.js';
+import { isAllZero, parseAddress } from '../address.js';
 import {
   DNS_PROXY_UID,
   LbPolicy,
@@ -11,7 +11,7 @@ import {
   SERVICES_PER_BACKEND,
   type MapState,
   type Waypoint,
-} from '../model/domain.js';
+} from '../domain.js';
 
 const U32_MAX = 0xffffffff;
 

@@ -1,4 +1,4 @@
-// Mutants of the BPF data path: each is one plausible bug, chosen at compile time by one
+// Building the mutants of the BPF data path (the `mutants` and `bench` commands and the tests): each is one plausible bug, chosen at compile time by one
 // `MUTANT_*` flag guarding a small `#ifdef` in bpf/src. The default build (no flag) is the correct
 // data path; a checker that is worth anything must tell each mutant from it.
 
@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObjectPaths } from '../model/executor.js';
-import { KmeshCheckError } from './errors.js';
-import { packageRoot } from './kernel/paths.js';
+import { KmeshCheckError } from '../shared/errors.js';
+import { defaultObjects, packageRoot } from '../shared/package.js';
 
 export interface Mutant {
   /** kebab-case; also the build folder under build/mutants/. */
@@ -139,19 +139,9 @@ export const MUTANTS: readonly Mutant[] = [
   },
 ];
 
-const OBJECT_FILES: Readonly<Record<keyof ObjectPaths, string>> = {
-  connect: 'cgroup_sock.o',
-  sockops: 'sockops.o',
-  sendmsg: 'sendmsg.o',
-};
-
 /** Where a build's three objects are (or will be). */
 function objectsIn(dir: string): ObjectPaths {
-  return {
-    connect: join(dir, OBJECT_FILES.connect),
-    sockops: join(dir, OBJECT_FILES.sockops),
-    sendmsg: join(dir, OBJECT_FILES.sendmsg),
-  };
+  return defaultObjects(packageRoot(), dir);
 }
 
 export function findMutant(name: string): Mutant {

@@ -1,7 +1,7 @@
 // A small eBPF assembler: instruction constructors and a LinkedProgram built from them, for
 // programs written by hand (ISA tests, v4 instructions clang 14 cannot emit, fault cases).
 
-import type { LinkedProgram } from './link.js';
+import type { LinkedProgram } from '../../bpf/vm/link.js';
 
 export interface Insn {
   readonly code: number;

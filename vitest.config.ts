@@ -1,13 +1,26 @@
+// Three projects: `unit` (pure TypeScript, no privileges), `vm` (the userspace executor, no
+// privileges) and `kernel` (the kernel executor: root, CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN).
+// scripts/test.sh runs all three as root and the first two otherwise, saying loudly why.
+
 import { defineConfig } from 'vitest/config';
 import { inlineConstEnums } from './test/setup/inline-const-enums.js';
+
+/** Suites that need root: the kernel executor, or the kernel's verifier through libbpf. */
+const KERNEL = ['test/kernel-*.test.ts', 'test/mutants.test.ts', 'test/mutants-build.test.ts'];
+const VM = ['test/vm-*.test.ts', 'test/export.test.ts'];
 
 export default defineConfig({
   plugins: [inlineConstEnums()],
   test: {
-    include: ['test/**/*.test.ts'],
     // Kernel-executor suites share one harness process each; forks keep cgroups per process.
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    setupFiles: ['test/setup/fast-check-seed.ts'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...KERNEL, ...VM] } },
+      { extends: true, test: { name: 'vm', include: VM } },
+      { extends: true, test: { name: 'kernel', include: KERNEL } },
+    ],
   },
 });

@@ -2,7 +2,7 @@
 // not from abi.ts) and checks that every codec puts bytes where the document says and round-trips.
 
 import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
+import { fc, test } from '@fast-check/vitest';
 import {
   MAPS,
   STRUCTS,
@@ -260,20 +260,15 @@ const serviceArb = fc.record({
 const backendArb = fc.record({ uid: u32, addr: ipAddr, services: fc.array(u32, { maxLength: 10 }), waypoint });
 
 describe('round trips', () => {
-  it('service, backend, endpoint, frontend', () => {
-    fc.assert(
-      fc.property(serviceArb, backendArb, u32, u32, u32, u32, ipAddr, (s, be, sid, prio, idx, uid, addr) => {
-        expect(decodeService(encodeServiceKey(s.id), encodeServiceValue(s))).toEqual(s);
-        expect(decodeBackend(encodeBackendKey(be.uid), encodeBackendValue(be))).toEqual(be);
-        expect(decodeEndpoint(encodeEndpointKey({ serviceId: sid, prio, index: idx }), encodeEndpointValue(uid))).toEqual({ serviceId: sid, prio, index: idx, backendUid: uid });
-        expect(decodeFrontend(encodeFrontendKey(addr), encodeFrontendValue(uid))).toEqual({ addr, upstreamId: uid });
-      }),
-      { seed: 42, numRuns: 300 },
-    );
+  test.prop([serviceArb, backendArb, u32, u32, u32, u32, ipAddr], { numRuns: 300 })('service, backend, endpoint, frontend', (s, be, sid, prio, idx, uid, addr) => {
+    expect(decodeService(encodeServiceKey(s.id), encodeServiceValue(s))).toEqual(s);
+    expect(decodeBackend(encodeBackendKey(be.uid), encodeBackendValue(be))).toEqual(be);
+    expect(decodeEndpoint(encodeEndpointKey({ serviceId: sid, prio, index: idx }), encodeEndpointValue(uid))).toEqual({ serviceId: sid, prio, index: idx, backendUid: uid });
+    expect(decodeFrontend(encodeFrontendKey(addr), encodeFrontendValue(uid))).toEqual({ addr, upstreamId: uid });
   });
 
-  it('hex helpers are inverse', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => { expect(fromHex(toHex(b))).toEqual(b); }), { seed: 1 });
+  test.prop([fc.uint8Array({ maxLength: 64 })])('hex helpers are inverse', (b) => {
+    expect(fromHex(toHex(b))).toEqual(b);
   });
 });
 
@@ -306,18 +301,14 @@ describe('encodeState and diffStates', () => {
     expect(diffSize(fromEmpty)).toBe(4);
   });
 
-  it('applying a diff to the old contents gives the new contents', () => {
-    fc.assert(
-      fc.property(fc.array(fc.record({ addr: ipv4, upstreamId: u32 }), { maxLength: 6 }), fc.array(fc.record({ addr: ipv4, upstreamId: u32 }), { maxLength: 6 }), (f1, f2) => {
-        const a = encodeState({ ...base, frontends: f1 });
-        const b = encodeState({ ...base, frontends: f2 });
-        const d = diffStates(a, b).get('km_frontend')!;
-        const m = new Map(a.get('km_frontend')!);
-        for (const k of d.deletes) m.delete(k);
-        for (const [k, v] of d.updates) m.set(k, v);
-        expect(m).toEqual(b.get('km_frontend'));
-      }),
-      { seed: 7, numRuns: 200 },
-    );
+  const frontends = fc.array(fc.record({ addr: ipv4, upstreamId: u32 }), { maxLength: 6 });
+  test.prop([frontends, frontends], { numRuns: 200 })('applying a diff to the old contents gives the new contents', (f1, f2) => {
+    const a = encodeState({ ...base, frontends: f1 });
+    const b = encodeState({ ...base, frontends: f2 });
+    const d = diffStates(a, b).get('km_frontend')!;
+    const m = new Map(a.get('km_frontend')!);
+    for (const k of d.deletes) m.delete(k);
+    for (const [k, v] of d.updates) m.set(k, v);
+    expect(m).toEqual(b.get('km_frontend'));
   });
 });

@@ -41,6 +41,16 @@ function mermaidBlock(text: string): string {
   return m[1];
 }
 
+describe('docs stand alone', () => {
+  it.each(['docs/spec.md', 'docs/interpretation.md', 'docs/architecture.md'])('%s cites no outside document and links nowhere outside', (file) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    expect(text).not.toMatch(/kmesh-dataplane/);
+    expect(text).not.toMatch(/\bsections? \d/i);
+    expect(text).not.toMatch(/\]\((https?:|\.\.\/)/);
+    expect(text).not.toMatch(/https?:\/\//);
+  });
+});
+
 describe('docs/spec.md', () => {
   it('is fresh: the committed file equals renderSpec() (run `kmesh-check docs` when this fails)', () => {
     const r = checkSpecFresh(root);

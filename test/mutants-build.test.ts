@@ -10,7 +10,8 @@ import { KmeshCheckError } from '../shared/errors.js';
 import { captureLibbpfLog, libbpf, takeLibbpfLog } from '../bpf/kernel/libbpf.js';
 import { summariseVerifierLog } from '../bpf/kernel/loader.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
-import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects } from '../cli/mutants.js';
+import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects, mutantPatch } from '../cli/mutants.js';
+import { applyPatch } from '../cli/mutant-patch.js';
 import type { ObjectPaths } from '../model/executor.js';
 
 const root = packageRoot();
@@ -73,26 +74,33 @@ beforeAll(() => {
 });
 
 describe('the mutant catalogue', () => {
-  it('has at least 14 mutants with unique kebab-case names, unique MUTANT_ flags and one-sentence descriptions', () => {
+  it('has at least 14 mutants with unique kebab-case names and one-sentence descriptions', () => {
     expect(MUTANTS.length).toBeGreaterThanOrEqual(14);
     expect(new Set(MUTANTS.map((m) => m.name)).size).toBe(MUTANTS.length);
-    expect(new Set(MUTANTS.map((m) => m.flag)).size).toBe(MUTANTS.length);
     for (const m of MUTANTS) {
       expect(m.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
-      expect(m.flag).toMatch(/^MUTANT_[A-Z0-9_]+$/);
       expect(m.description).toMatch(/^[A-Za-z].*\.$/);
       expect(m.description.slice(0, -1)).not.toMatch(/\.\s/);
     }
   });
 
-  it('names exactly the MUTANT_ flags that bpf/src tests', () => {
+  it('has one patch in bpf/mutants per mutant, and the production sources carry no mutation switch', () => {
+    const patches = readdirSync(join(root, 'bpf/mutants')).filter((f) => f.endsWith('.patch'));
+    expect(patches.map((f) => f.replace(/\.patch$/, '')).sort()).toEqual(MUTANTS.map((m) => m.name).sort());
+    for (const m of MUTANTS) expect(mutantPatch(m.name, root)).toBe(join(root, 'bpf/mutants', `${m.name}.patch`));
     const src = join(root, 'bpf/src');
     const text = readdirSync(src)
       .filter((f) => /\.[ch]$/.test(f))
       .map((f) => readFileSync(join(src, f), 'utf8'))
       .join('\n');
-    const inSource = new Set(text.match(/\bMUTANT_[A-Z0-9_]+/g) ?? []);
-    expect([...inSource].sort()).toEqual(MUTANTS.map((m) => m.flag).sort());
+    expect(text).not.toMatch(/MUTANT|[Mm]utant/);
+  });
+
+  it('refuses a patch that no longer fits the production source, with a one-line error', () => {
+    const files = new Map([['route.h', 'a\nb\nc\n']]);
+    expect(applyPatch(files, '--- a/route.h\n+++ b/route.h\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n').get('route.h')).toBe('a\nB\nc\n');
+    expect(() => applyPatch(files, '--- a/route.h\n+++ b/route.h\n@@ -1,2 +1,2 @@\n a\n-x\n+B\n')).toThrow(/^route\.h no longer contains the lines a hunk changes$/);
+    expect(() => applyPatch(files, '--- a/other.h\n+++ b/other.h\n@@ -1 +1 @@\n-a\n+b\n')).toThrow(/other\.h, which is not a production source/);
   });
 
   it('rejects an unknown mutant with a one-line error naming the known ones', () => {

@@ -20,12 +20,7 @@ int cgroup_connect4_prog(struct bpf_sock_addr *ctx)
 
 	dest_read4(ctx, &d);
 	if (connect_pass(ctx, &d) == KM_WAYPOINT)
-#ifdef MUTANT_TAIL_SLOT_WRONG
-		/* Mutant: connect4 calls connect6's slot, which its own array leaves empty. */
-		bpf_tail_call(ctx, &km_cgr_tailcall, KM_TAIL_SLOT_CONNECT6);
-#else
 		bpf_tail_call(ctx, &km_cgr_tailcall, KM_TAIL_SLOT_CONNECT4);
-#endif
 	return KM_CGROUP_ALLOW;
 }
 

@@ -14,12 +14,7 @@
 
 static __always_inline int needs_tlv(const struct sock_storage_data *s)
 {
-#ifdef MUTANT_TLV_REPEATED
-	/* Mutant: has_encoded is not checked, so every message gets a prefix. */
-	return storage_via_waypoint(s);
-#else
 	return storage_via_waypoint(s) && !storage_has_encoded(s);
-#endif
 }
 
 SEC("sk_msg")
@@ -33,10 +28,7 @@ int sendmsg_prog(struct sk_msg_md *msg)
 	s = storage_lookup(sk);
 	if (!s || !needs_tlv(s))
 		return SK_PASS;
-	/* Mutant MUTANT_TLV_ENCODED_NOT_SET never sets has_encoded: every message gets a prefix. */
-#ifndef MUTANT_TLV_ENCODED_NOT_SET
 	storage_mark_encoded(s);
-#endif
 	tlv_push(msg, msg->family, &s->sk_tuple);
 	return SK_PASS;
 }

@@ -141,12 +141,7 @@ static __always_inline int sockops_via_waypoint(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 0;
 	s = storage_lookup(sk);
-#ifdef MUTANT_SOCKOPS_IGNORES_WAYPOINT
-	/* Mutant: any socket with storage counts, so every enrolled TCP socket goes in. */
-	return s != NULL;
-#else
 	return s && storage_via_waypoint(s);
-#endif
 }
 
 static __always_inline void on_active_established(struct bpf_sock_ops *skops)

@@ -14,12 +14,7 @@
 
 static __always_inline int waypoint_configured(const union ip_addr *wp_addr, __u32 wp_port)
 {
-#ifdef MUTANT_WAYPOINT_IP4_ONLY
-	/* Mutant: only the first 4 address bytes count (upstream's accidental rule). */
-	return wp_port != 0 && wp_addr->ip4 != 0;
-#else
 	return wp_port != 0 && !ip_is_all_zero(wp_addr);
-#endif
 }
 
 static __always_inline void target_set(struct km_target *t, const union ip_addr *addr, __u32 port)

@@ -4,6 +4,7 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
+import { textMemo } from './memo.js';
 /** Linux address family numbers (sa_family). */
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -12,17 +13,7 @@ export const SOCKADDR_IN_LEN = 16;
 export const SOCKADDR_IN6_LEN = 28;
 export const SOCKADDR_MAX = 128;
 
-const parsed = new Map<string, Uint8Array>();
-
-function bytesOf(text: string): Uint8Array {
-  let b = parsed.get(text);
-  if (!b) {
-    b = parseAddress(text);
-    if (parsed.size > 10_000) parsed.clear();
-    parsed.set(text, b);
-  }
-  return b;
-}
+const bytesOf: (text: string) => Uint8Array = textMemo(parseAddress, 10_000);
 
 /** Writes a socket address of `family` into `buf`; returns its length. */
 export function writeSockaddr(buf: Uint8Array, family: Family, a: SockAddr): number {

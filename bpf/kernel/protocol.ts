@@ -2,14 +2,14 @@
 // of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). One request at a time;
 // a batch of cases crosses the pipe once each way.
 
-import type { Case, MapState, Observation, Operation, StreamView } from '../../model/domain.js';
+import type { Case, Family, MapState, Observation, Operation, Protocol, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import type { KmeshCheckErrorCode } from '../../shared/errors.js';
 
 export interface ConnectCtx {
-  readonly family: 'inet' | 'inet6';
-  readonly protocol: 'tcp' | 'udp';
+  readonly family: Family;
+  readonly protocol: Protocol;
   /** The destination the program sees in user_ip4/user_ip6 and user_port. */
   readonly dest: { readonly addr: string; readonly port: number };
 }

@@ -5,9 +5,6 @@
 import { defineConfig } from 'vitest/config';
 import { inlineConstEnums } from './test/setup/inline-const-enums.js';
 
-/** Suites that need root: the kernel executor, or the kernel's verifier through libbpf. */
-const KERNEL = ['test/kernel-*.test.ts', 'test/mutants.test.ts', 'test/mutants-build.test.ts'];
-const VM = ['test/vm-*.test.ts', 'test/export.test.ts'];
 
 export default defineConfig({
   plugins: [inlineConstEnums()],
@@ -18,9 +15,11 @@ export default defineConfig({
     hookTimeout: 120_000,
     setupFiles: ['test/setup/fast-check-seed.ts'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...KERNEL, ...VM] } },
-      { extends: true, test: { name: 'vm', include: VM } },
-      { extends: true, test: { name: 'kernel', include: KERNEL } },
+      // One folder per project; test/support, test/helpers and test/fixtures serve them all.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'vm', include: ['test/vm/**/*.test.ts'] } },
+      // Root: the kernel executor, or the kernel's verifier through libbpf.
+      { extends: true, test: { name: 'kernel', include: ['test/kernel/**/*.test.ts'] } },
     ],
   },
 });

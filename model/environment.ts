@@ -173,7 +173,7 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  * the family. The caller handles sockets the kernel refuses before the cgroup program: a TCP
  * socket that is connected (EISCONN) or whose connect is in progress (EALREADY).
  *
- * Measured on 6.18 (test/environment.test.ts states each case):
+ * Measured on 6.18 (test/unit/environment.test.ts states each case):
  *  - AF_INET: 0.0.0.0 goes to the socket's IPv4 source, or to 127.0.0.1 from 127.0.0.1 when it
  *    has none; any other address needs a route and gets the route's source (the pod address).
  *  - AF_INET6, native destination: `::` means ::1, except on a socket with a v4-mapped local,

@@ -1,5 +1,5 @@
-// The generated cases the VM is compared on, with the model (vm-agreement.test.ts) and with the
-// kernel (kernel-vm-agreement.test.ts), and the set of trace keys of a list of outcomes.
+// The generated cases the VM is compared on, with the model (test/vm/agreement.test.ts) and with the
+// kernel (test/kernel/vm-agreement.test.ts), and the set of trace keys of a list of outcomes.
 
 import fc from 'fast-check';
 import type { Case } from '../../model/domain.js';

@@ -1,6 +1,6 @@
 // The socket layer around the programs as measured on 6.18 in the kernel executor's namespace: a
-// table of connect sequences with what each connect reports. test/environment.test.ts checks it
-// against kernelConnect, test/kernel-environment.test.ts against the real kernel.
+// table of connect sequences with what each connect reports. test/unit/environment.test.ts checks it
+// against kernelConnect, test/kernel/environment.test.ts against the real kernel.
 
 import type { Family, Protocol } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';

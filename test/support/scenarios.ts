@@ -1,6 +1,7 @@
 // The one table of hand-written scenarios: the data path's routing against expectations written
 // by hand from docs/spec.md and docs/interpretation.md, run against the reference model
-// (model-scenarios.test.ts), the VM (vm-scenarios.test.ts) and the kernel (kernel-scenarios.test.ts).
+// (test/unit/model-scenarios.test.ts), the VM (test/vm/scenarios.test.ts) and the kernel
+// (test/kernel/scenarios.test.ts).
 // Every scenario runs for AF_INET sockets, AF_INET6 sockets with IPv6 addresses, and AF_INET6
 // sockets given v4-mapped destinations. All cases go to the executor in one batch; each `it`
 // checks its own rows.

@@ -11,7 +11,7 @@ import { mutantsCommand } from './commands/mutants.js';
 import { benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
 import { docsCommand } from '../docs/gen/cli.js';
-import { packageRoot } from '../bpf/kernel/paths.js';
+import { packageRoot } from '../shared/package.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
 
 export const DEFAULT_RUNS = 2000;

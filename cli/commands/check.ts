@@ -13,7 +13,7 @@ import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
 import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { packageRoot } from '../../bpf/kernel/paths.js';
+import { packageRoot } from '../../shared/package.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 
 export interface CheckCommandOptions {

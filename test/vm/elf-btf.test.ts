@@ -125,7 +125,7 @@ describe('BTF', () => {
 
   it('line info maps instructions to the source lines that produced them', () => {
     const path = fixtureObject('faults', 'v3');
-    const source = readFileSync(`${import.meta.dirname}/fixtures/vm/faults.c`, 'utf8').split('\n');
+    const source = readFileSync(`${import.meta.dirname}/../fixtures/vm/faults.c`, 'utf8').split('\n');
     const elf = loadElf(path);
     const btf = parseBtf(elf.section('.BTF')!.data);
     const ext = parseBtfExt(elf.section('.BTF.ext')!.data, btf);

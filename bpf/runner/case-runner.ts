@@ -9,12 +9,25 @@ import { AddressError, canonicalSockText, v4MappedInner } from '../../model/addr
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
 import { ControlPort, payloadFor } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
+import { textMemo } from '../codec/memo.js';
 import { StateTracker } from '../codec/state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource, FailurePoint } from './choices.js';
 import type { ObsWriter } from './observations.js';
 import type { RunnerSocket, SocketLayer } from './socket-layer.js';
 import { concatBytes, streamView, wantedLength } from './streams.js';
+
+/** Why `family|addr` is no address a socket of that family can connect to, or null (memoised). */
+const addressProblem = textMemo((key: string): string | null => {
+  const bar = key.indexOf('|');
+  try {
+    canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1));
+    return null;
+  } catch (e) {
+    if (e instanceof AddressError) return e.message;
+    throw e;
+  }
+});
 
 /** Passes prandom through but never fails a helper: set-up steps are not choice points. */
 class NoFailures implements ChoiceSource {
@@ -171,12 +184,8 @@ export class CaseRunner<S> {
   }
 
   private opConnect(r: RunnerSocket<S>, dest: SockAddr): void {
-    try {
-      canonicalSockText(r.family, dest.addr);
-    } catch (e) {
-      if (e instanceof AddressError) throw new KmeshCheckError('codec', `connect on socket ${r.id}: ${e.message}`);
-      throw e;
-    }
+    const wrong = addressProblem(`${r.family}|${dest.addr}`);
+    if (wrong !== null) throw new KmeshCheckError('codec', `connect on socket ${r.id}: ${wrong}`);
     if (!Number.isInteger(dest.port) || dest.port < 0 || dest.port > 0xffff) {
       throw new KmeshCheckError('codec', `connect on socket ${r.id}: port ${dest.port} is not an integer in 0..65535`);
     }

@@ -15,6 +15,7 @@ import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
+import { textMemo } from '../codec/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';
@@ -30,6 +31,12 @@ import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './con
 import type { Vm } from './vm.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
+
+/** The bytes of `family|addr` as the socket's family spells it (the runner checked it). */
+const destBytes = textMemo((key: string): Uint8Array => {
+  const bar = key.indexOf('|');
+  return parseAddress(canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1)));
+});
 
 /** The programs the layer runs, by role. */
 export interface VmPrograms {
@@ -162,7 +169,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     const s = r.handle;
     const sock = s.sock;
     const family = sock.family;
-    const addr = parseAddress(canonicalSockText(family, given.addr));
+    const addr = destBytes(`${family}|${given.addr}`);
     // The kernel refuses a connected or connecting TCP socket before the cgroup hook runs (measured
     // on 6.18: the program does not run).
     if (sock.protocol === 'tcp' && (s.connected || s.connecting)) return this.result(s, null, s.connected ? 'EISCONN' : 'EALREADY');

@@ -3,72 +3,17 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalIpAddr, isAllZero, isIPv4Form, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
-import { EMPTY_STATE, LbPolicy, NO_WAYPOINT, type Case, type MapState, type Operation, type Service, type Waypoint } from '../../model/domain.js';
+import { LbPolicy, NO_WAYPOINT, type MapState, type Service, type Waypoint } from '../../model/domain.js';
 import {
-  PORT_POOL,
-  addrInFamily,
   applyControlOp,
   applyControlOps,
-  applyRawMutation,
-  caseArb,
-  connectContext,
   consistentState,
   ControlOpError,
-  ipAddrArb,
-  ipv4KeyCollisionOf,
   isConsistent,
-  portArb,
   rawState,
-  recordOperations,
-  resolveDestination,
-  sequenceCaseFrom,
-  sequenceInput,
-  singleConnectCase,
-  v4Host,
-  v6Host,
-  zeroFirstWordOf,
   type ControlOp,
 } from '../../generators/index.js';
-
-const SEED = 20240611;
-
-function build(ops: readonly ControlOp[]): MapState {
-  return applyControlOps(EMPTY_STATE, ops);
-}
-
-/** Socket ops refer only to open sockets; at most three at once. */
-function opsValid(ops: readonly Operation[]): boolean {
-  const open = new Set<number>();
-  for (const op of ops) {
-    if (op.op === 'apply') continue;
-    if (op.op === 'socket') {
-      if (open.has(op.sock) || open.size >= 3) return false;
-      open.add(op.sock);
-    } else if (!open.has(op.sock)) {
-      return false;
-    } else if (op.op === 'close') {
-      open.delete(op.sock);
-    }
-  }
-  return true;
-}
-
-function uniqueKeys(s: MapState): boolean {
-  const distinct = <T>(xs: readonly T[], k: (x: T) => string) => new Set(xs.map(k)).size === xs.length;
-  return (
-    distinct(s.frontends, (f) => f.addr) &&
-    distinct(s.services, (v) => String(v.id)) &&
-    distinct(s.backends, (b) => String(b.uid)) &&
-    distinct(s.endpoints, (e) => `${e.serviceId}/${e.prio}/${e.index}`)
-  );
-}
-
-function serviceOf(s: MapState, id: number): Service {
-  const v = s.services.find((x) => x.id === id);
-  if (!v) throw new Error(`no service ${id}`);
-  return v;
-}
+import { SEED, build, uniqueKeys, serviceOf } from '../support/generated-states.js';
 
 describe('control-plane ops', () => {
   const base: ControlOp[] = [

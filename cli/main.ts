@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { KmeshCheckError } from '../bpf/errors.js';
-import { isKmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../shared/errors.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -15,7 +14,7 @@ import { mutantsCommand } from './commands/mutants.js';
 import { benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
 import { docsCommand } from '../docs/gen/cli.js';
-import { packageRoot } from '../bpf/kernel/paths.js';
+import { packageRoot } from '../shared/package.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
 import { assertWritable } from './output-paths.js';
 import { CHECK_EXAMPLES, EXIT_CODES, PROGRAM_EXAMPLES, nearest, usageLine } from './usage.js';

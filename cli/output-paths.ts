@@ -3,7 +3,7 @@
 
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 
 /** Throws a one-line error when `file` could not be written (missing folder, no permission, a directory). */
 export function assertWritable(option: string, file: string): void {

@@ -1,63 +1,17 @@
 // Instruction and branch coverage of the VM's programs across a run, mapped to source lines by
 // BTF line info: a plain summary object the report can show, and a short text form.
 
-import type { Machine, VmProgram } from './interp.js';
+import type { Machine } from './machine.js';
+import type { VmProgram } from './program.js';
+import type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';
+import { Cls, JmpOp, OP_MASK } from './opcodes.js';
 
-export interface BranchCoverage {
-  readonly pc: number;
-  /** Short form of `path` (last two parts) for text reports. */
-  readonly file: string;
-  /** The source file as BTF line info names it (usually absolute, as the compiler saw it). */
-  readonly path: string;
-  readonly line: number;
-  readonly executed: number;
-  readonly taken: number;
-  /** executed - taken */
-  readonly fallthrough: number;
-}
-
-export interface LineCoverage {
-  /** Short form of `path` (last two parts) for text reports. */
-  readonly file: string;
-  /** The source file as BTF line info names it. */
-  readonly path: string;
-  readonly line: number;
-  readonly text: string;
-  /** Times the line's most-run instruction ran (0: never reached). */
-  readonly hits: number;
-}
-
-export interface ProgramCoverage {
-  readonly program: string;
-  readonly section: string;
-  /** Where the program's C function starts (its first instruction's line), when BTF says. */
-  readonly entry: { readonly path: string; readonly line: number } | null;
-  /** Times the program was entered. */
-  readonly runs: number;
-  readonly instructions: number;
-  readonly executedInstructions: number;
-  /** Conditional jumps. */
-  readonly branches: number;
-  /** Conditional jumps seen both taken and not taken. */
-  readonly branchesBothWays: number;
-  readonly branchDetails: readonly BranchCoverage[];
-  readonly lines: readonly LineCoverage[];
-  /** Lines with code that never ran, as "file:line". */
-  readonly uncoveredLines: readonly string[];
-}
-
-export interface CoverageSummary {
-  readonly programs: readonly ProgramCoverage[];
-  readonly instructions: number;
-  readonly executedInstructions: number;
-  readonly branches: number;
-  readonly branchesBothWays: number;
-}
+export type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';
 
 function isConditional(code: number): boolean {
   const cls = code & 7;
-  const op = code & 0xf0;
-  return (cls === 5 || cls === 6) && op !== 0x00 && op !== 0x80 && op !== 0x90;
+  const op = code & OP_MASK;
+  return (cls === Cls.JMP || cls === Cls.JMP32) && op !== JmpOp.JA && op !== JmpOp.CALL && op !== JmpOp.EXIT;
 }
 
 /** Times each instruction ran, under either engine. */

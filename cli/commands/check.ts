@@ -12,10 +12,9 @@ import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
-import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
-import type { Executor } from '../../model/executor.js';
+import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { defaultObjects } from '../../bpf/kernel/paths.js';
+import { defaultObjects } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 
@@ -38,11 +37,6 @@ export interface CheckCommandOptions {
 
 /** Paths of section 3 a run must see to count as having checked it. */
 export const REQUIRED_PATHS = PASS_PATHS;
-
-function executorCoverage(e: Executor | undefined): CoverageSummary | null {
-  const withCoverage = e as (Executor & { coverage?: () => CoverageSummary }) | undefined;
-  return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
-}
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   const opened = await openExecutor(o.executor, o.objects, o.why);
@@ -102,7 +96,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log('');
     log(formatSummary(report));
     // The VM counts which instructions and branches of each program the run executed.
-    const vmCoverage = executorCoverage(opened.executor);
+    const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));

@@ -3,8 +3,8 @@
 // without them are checked without them: the caller reports which were attached.
 
 import koffi from 'koffi';
-import { DNS_HOOK_SECTIONS, type DnsHook } from '../vm/dns.js';
-import { KmeshCheckError } from '../errors.js';
+import { DNS_HOOK_SECTIONS, type DnsHook } from '../codec/abi.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { libbpf } from './libbpf.js';
 import { errnoName } from './libc.js';
 

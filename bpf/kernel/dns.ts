@@ -1,20 +1,21 @@
-// The kernel harness's UDP datagram layer for section 6 (DNS over UDP sends): sendto, recvfrom
+// The kernel socket layer's UDP datagrams for section 6 (DNS over UDP sends): sendto, recvfrom
 // and deliver on real sockets, and a DNS stand-in inside the private namespace. The stand-in is
 // one UDP socket per address a case may query (the servers it names and every DNS proxy address
 // its states hold), bound to that address and port 53 (IP_FREEBIND / IPV6_FREEBIND: the
 // namespace's addresses are AnyIP routes, not configured ones). Loopback delivers a datagram
 // inside the sending syscall, so after every send the stand-ins are read without waiting: where a
 // query arrived is the stand-in that got it, and it answers at once from its own address.
-// Runs in the worker, inside the namespace and the harness cgroup (the stand-ins' own datagrams
+// Runs in the worker, inside the namespace and the worker's cgroup (the stand-ins' own datagrams
 // pass the hooks too: their port is never 53 on the client side, so nothing is rewritten).
 
 import koffi from 'koffi';
 import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
-import { DNS_PORT, DNS_PROXY_UID, deliveredFor, dnsAnswerTo, dnsQueryFor, type Case, type Family, type Observation, type Operation, type SockAddr } from '../../model/domain.js';
+import { DNS_PORT, DNS_PROXY_UID, dnsAnswerTo, type Case, type Family, type SockAddr } from '../../model/domain.js';
 import { routable, type Environment } from '../../model/environment.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
+import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
-import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from './sockaddr.js';
 
 const lib = koffi.load('libc.so.6');
 const sendto = lib.func('intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
@@ -43,12 +44,10 @@ const MAX_STANDINS = 256;
 /** How long to wait for a datagram the loopback should already have delivered (anomalies only). */
 const LATE_DELIVERY_MS = 20;
 
-/** What the layer needs of the harness's socket record. */
+/** What the layer needs of a socket: its fd and family. */
 export interface UdpRec {
-  readonly id: number;
   readonly fd: number;
   readonly family: Family;
-  readonly protocol: 'tcp' | 'udp';
 }
 
 const enc = new TextEncoder();
@@ -57,7 +56,6 @@ const dec = new TextDecoder();
 export class KernelDns {
   /** Stand-in fds by address text (IPv4, or native IPv6). */
   private readonly standins = new Map<string, number>();
-  private readonly queries = new Map<number, number>();
   private readonly buf = new Uint8Array(2048);
   private readonly sa = new Uint8Array(SOCKADDR_MAX);
   private readonly from = new Uint8Array(SOCKADDR_MAX);
@@ -71,15 +69,10 @@ export class KernelDns {
   private readonly owed = new Map<number, number>();
   private readonly clientPoll = new Uint8Array(8);
 
-  constructor(
-    private readonly env: Environment,
-    /** The socket's raw storage as an Observation field (the harness reads km_sockstorage). */
-    private readonly storageOf: (r: UdpRec) => Observation['storage'],
-  ) {}
+  constructor(private readonly env: Environment) {}
 
   /** Every address a case's queries and datagrams may reach, stand-ins opened and drained. */
   prepare(c: Case): void {
-    this.queries.clear();
     this.owed.clear();
     // Only cases that receive or name datagrams need answers; the others never read them.
     this.active = c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom' || op.op === 'deliver');
@@ -201,32 +194,16 @@ export class KernelDns {
     return this.pump();
   }
 
-  sendto(r: UdpRec, op: Extract<Operation, { op: 'sendto' }>): Observation {
-    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `sendto on socket ${r.id}, which is TCP: sendto needs a UDP socket`);
-    if (!Number.isInteger(op.n) || op.n < 0) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: n must be a non-negative integer, got ${op.n}`);
-    if (!Number.isInteger(op.dest.port) || op.dest.port < 1 || op.dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${op.dest.port} is not an integer in 1..65535`);
-    const alen = writeSockaddr(this.sa, r.family, op.dest);
-    let arrivedAt: SockAddr | null = null;
-    let error: string | null = null;
-    for (let i = 0; i < op.n; i++) {
-      const seq = this.queries.get(r.id) ?? 0;
-      this.queries.set(r.id, seq + 1);
-      const q = enc.encode(dnsQueryFor(r.id, seq));
-      const rc = sendto(r.fd, q, q.length, MSG_NOSIGNAL, this.sa, alen);
-      if (rc < 0) {
-        error = errnoName(errno());
-        arrivedAt = null;
-        continue;
-      }
-      error = null;
-      // A query to port 53 always has a stand-in where it may go; anything else may arrive nowhere.
-      arrivedAt = op.dest.port === DNS_PORT ? this.pumpExpecting() : this.pump();
-    }
-    return { op: 'sendto', sock: r.id, arrivedAt, error, storage: this.storageOf(r) };
+  /** One query datagram to `dest` (checked by the runner). */
+  sendto(r: UdpRec, dest: SockAddr, query: string): DatagramSent {
+    const alen = writeSockaddr(this.sa, r.family, dest);
+    const q = enc.encode(query);
+    if (sendto(r.fd, q, q.length, MSG_NOSIGNAL, this.sa, alen) < 0) return { error: errnoName(errno()), arrivedAt: null };
+    // A query to port 53 always has a stand-in where it may go; anything else may arrive nowhere.
+    return { error: null, arrivedAt: dest.port === DNS_PORT ? this.pumpExpecting() : this.pump() };
   }
 
-  recvfrom(r: UdpRec): Observation {
-    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `recvfrom on socket ${r.id}, which is TCP: recvfrom needs a UDP socket`);
+  recvfrom(r: UdpRec): DatagramReceived {
     const port = this.localPort(r);
     this.len[0] = SOCKADDR_MAX;
     let n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
@@ -245,39 +222,32 @@ export class KernelDns {
     }
     if (n < 0) {
       const e = errno();
-      return { op: 'recvfrom', sock: r.id, from: null, data: null, error: e === EAGAIN ? 'EAGAIN' : errnoName(e), storage: this.storageOf(r) };
+      return { from: null, data: null, error: e === EAGAIN ? 'EAGAIN' : errnoName(e) };
     }
     this.owe(port, -1);
     const s = readSockaddr(this.from);
-    return { op: 'recvfrom', sock: r.id, from: { addr: s.addr, port: s.port }, data: dec.decode(this.buf.subarray(0, n)), error: null, storage: this.storageOf(r) };
+    return { from: { addr: s.addr, port: s.port }, data: dec.decode(this.buf.subarray(0, n)), error: null };
   }
 
   /**
    * The stand-in at `from` sends one datagram to the socket's port: at its own IPv4 address when
    * it has one, else (bound to a wildcard) at the pod's IPv4 address.
    */
-  deliver(r: UdpRec, op: Extract<Operation, { op: 'deliver' }>): Observation {
-    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `deliver on socket ${r.id}, which is TCP: deliver needs a UDP socket`);
-    if (op.from.addr.includes(':') || op.from.port !== DNS_PORT) {
-      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: the source must be an IPv4 address with port ${DNS_PORT}, got ${op.from.addr}:${op.from.port}`);
-    }
-    if (!routable(this.env, 'inet', { addr: op.from.addr, port: 0 })) {
-      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: ${op.from.addr} is not an address of the namespace (environment.localPrefixes)`);
-    }
+  deliver(r: UdpRec, from: SockAddr, data: string): string | null {
     this.len[0] = SOCKADDR_MAX;
     if (libc.getsockname(r.fd, this.sa, this.len) < 0) throw new KmeshCheckError('worker', `getsockname failed (${errnoName(errno())})`);
     const local = readSockaddr(this.sa);
-    if (local.port === 0) return { op: 'deliver', sock: r.id, error: 'EDESTADDRREQ' };
+    if (local.port === 0) return 'EDESTADDRREQ';
     this.owe(local.port);
     const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
     const to = inner !== null && inner !== '0.0.0.0' ? inner : this.env.podAddress.inet;
     const known = this.standins.size;
-    const fd = this.standin(canonicalSockText('inet', op.from.addr));
+    const fd = this.standin(canonicalSockText('inet', from.addr));
     if (this.standins.size !== known) this.pollSet();
     const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
-    const d = enc.encode(deliveredFor(r.id));
+    const d = enc.encode(data);
     if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) < 0) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
-    return { op: 'deliver', sock: r.id, error: null };
+    return null;
   }
 
   /** The socket's local port (0 before it has one). */

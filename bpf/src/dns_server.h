@@ -37,11 +37,6 @@ static __always_inline struct dns_server_data *dns_server_get(void *sk)
 /* Records a redirected query in the socket's entry: server (as the application gave it) and proxy. */
 static __always_inline void dns_server_set(struct dns_server_data *s, __u32 server_ip4, __u32 proxy_ip4)
 {
-#ifdef MUTANT_DNS_FIRST_SERVER
-	/* Mutant: the first server a socket queried is kept for every later reply. */
-	if (s->proxy_ip4 != 0)
-		return;
-#endif
 	s->server_ip4 = server_ip4;
 	s->proxy_ip4 = proxy_ip4;
 }

@@ -61,10 +61,8 @@ static __always_inline void dns_send4(struct bpf_sock_addr *ctx)
 	sk = ctx->sk;
 	if (!sk)
 		return;
-#ifndef MUTANT_DNS_CONNECTED_REDIRECT
 	if (sk->state == KM_SK_STATE_ESTABLISHED)
 		return;
-#endif
 	proxy = backend_lookup(KM_DNS_PROXY_UID);
 	if (!proxy || !ip_is_ipv4_form(&proxy->addr))
 		return;
@@ -95,17 +93,13 @@ static __always_inline __u32 dns_reply_source(struct bpf_sock_addr *ctx, __u32 i
 {
 	struct dns_server_data *e;
 
-#ifndef MUTANT_DNS_ANY_SOURCE
 	if (port != bpf_htons(KM_DNS_PORT))
 		return ip4;
-#endif
 	e = dns_server_lookup(ctx->sk);
 	if (!e)
 		return ip4;
-#ifndef MUTANT_DNS_ANY_SOURCE
 	if (e->proxy_ip4 != ip4)
 		return ip4;
-#endif
 	return e->server_ip4;
 }
 
@@ -135,10 +129,6 @@ static __always_inline void dns_recv6(struct bpf_sock_addr *ctx)
 	KM_CTX_READ_BARRIER();
 	if (!ip_is_v4_mapped(&a))
 		return;
-#ifdef MUTANT_DNS_MAPPED_UNRESTORED
-	/* Mutant: an AF_INET6 socket's v4-mapped reply keeps the proxy as its source. */
-	return;
-#endif
 	src = dns_reply_source(ctx, a.ip6[3], port);
 	if (src != a.ip6[3])
 		ctx->user_ip6[3] = src;

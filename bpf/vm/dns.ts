@@ -7,17 +7,16 @@
 // Socket-layer facts (autobind, the connected socket's peer filter, the v4-mapped send path) are
 // the kernel's, measured on 6.18 (docs/interpretation.md, DNS items).
 
-import { canonicalSockText, parseAddress, v4Mapped, v4MappedInner, AddressError, type Family, type SockAddr } from '../../model/address.js';
-import { DNS_PORT, deliveredFor, dnsAnswerTo, dnsQueryFor, payloadFor, type Observation, type Operation, type StorageView } from '../../model/domain.js';
+import { parseAddress, v4Mapped, v4MappedInner, type Family, type SockAddr } from '../../model/address.js';
+import { DNS_PORT, dnsAnswerTo } from '../../model/domain.js';
 import { routable, type Environment, type KernelSocket } from '../../model/environment.js';
-import { KmeshCheckError } from '../errors.js';
+import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { VmSock } from './context.js';
-import type { VmProgram } from './interp.js';
+import type { VmProgram } from './program.js';
 import type { Vm } from './vm.js';
 
-/** The section 6 hooks by ELF section. */
-export const DNS_HOOK_SECTIONS = { sendmsg4: 'cgroup/sendmsg4', recvmsg4: 'cgroup/recvmsg4', recvmsg6: 'cgroup/recvmsg6' } as const;
-export type DnsHook = keyof typeof DNS_HOOK_SECTIONS;
+import { DNS_HOOK_SECTIONS, type DnsHook } from '../codec/abi.js';
+export { DNS_HOOK_SECTIONS, type DnsHook } from '../codec/abi.js';
 
 interface Datagram {
   /** The real source: IPv4 text for IPv4 traffic. */
@@ -27,7 +26,6 @@ interface Datagram {
 
 interface DnsSock {
   bound: boolean;
-  queries: number;
   inbox: Datagram[];
 }
 
@@ -50,7 +48,6 @@ export class VmDns {
   constructor(
     private readonly vm: Vm,
     private readonly env: Environment,
-    private readonly storageOf: (r: UdpSocket) => StorageView | null,
   ) {
     this.hooks = {
       sendmsg4: vm.programBySection(DNS_HOOK_SECTIONS.sendmsg4),
@@ -75,7 +72,7 @@ export class VmDns {
 
   private of(r: UdpSocket): DnsSock {
     let d = this.socks.get(r.sock.id);
-    if (!d) this.socks.set(r.sock.id, (d = { bound: false, queries: 0, inbox: [] }));
+    if (!d) this.socks.set(r.sock.id, (d = { bound: false, inbox: [] }));
     return d;
   }
 
@@ -104,52 +101,27 @@ export class VmDns {
     if (this.answered(at) && this.accepts(r, at)) this.of(r).inbox.push({ from: at, data: dnsAnswerTo(data) });
   }
 
-  sendto(r: UdpSocket, op: Extract<Operation, { op: 'sendto' }>): Observation {
+  /** One query datagram to `dest` (canonical in the socket's family; the runner checked it). */
+  sendto(r: UdpSocket, dest: SockAddr, query: string): DatagramSent {
     const sock = r.sock;
-    if (sock.protocol !== 'udp') throw new KmeshCheckError('codec', `sendto on socket ${sock.id}, which is TCP: sendto needs a UDP socket`);
-    if (!Number.isInteger(op.n) || op.n < 0) throw new KmeshCheckError('codec', `sendto on socket ${sock.id}: n must be a non-negative integer, got ${op.n}`);
-    let dest: SockAddr;
-    try {
-      dest = { addr: canonicalSockText(sock.family, op.dest.addr), port: op.dest.port };
-    } catch (e) {
-      if (e instanceof AddressError) throw new KmeshCheckError('codec', `sendto on socket ${sock.id}: ${e.message}`);
-      throw e;
+    this.of(r).bound = true;
+    const inner = sock.family === 'inet' ? dest.addr : v4MappedInner(dest.addr);
+    let final: SockAddr = inner !== null ? { addr: inner, port: dest.port } : dest;
+    const prog = this.hooks.sendmsg4;
+    if (inner !== null && prog) {
+      const out = this.vm.runUdpHook(this.vm.sendmsg4Ctx, prog, sock, parseAddress(inner), dest.port);
+      if (out.verdict !== 1) return { error: 'EPERM', arrivedAt: null };
+      final = out.addr;
     }
-    if (!Number.isInteger(dest.port) || dest.port < 1 || dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${sock.id}: port ${dest.port} is not an integer in 1..65535`);
-    const d = this.of(r);
-    let arrivedAt: SockAddr | null = null;
-    let error: string | null = null;
-    for (let i = 0; i < op.n; i++) {
-      d.bound = true;
-      const query = dnsQueryFor(sock.id, d.queries++);
-      const inner = sock.family === 'inet' ? dest.addr : v4MappedInner(dest.addr);
-      let final: SockAddr = inner !== null ? { addr: inner, port: dest.port } : dest;
-      const prog = this.hooks.sendmsg4;
-      if (inner !== null && prog) {
-        const out = this.vm.runUdpHook(this.vm.sendmsg4Ctx, prog, sock, parseAddress(inner), dest.port);
-        if (out.verdict !== 1) { error = 'EPERM'; arrivedAt = null; continue; }
-        final = out.addr;
-      }
-      if (!routable(this.env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 })) {
-        error = 'ENETUNREACH';
-        arrivedAt = null;
-        continue;
-      }
-      // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address.
-      if (inner === null && r.kernel.local !== null && v4MappedInner(r.kernel.local) !== null) {
-        error = 'EAFNOSUPPORT';
-        arrivedAt = null;
-        continue;
-      }
-      error = null;
-      arrivedAt = this.answered(final) ? final : null;
-      this.enqueue(r, final, query);
-    }
-    return { op: 'sendto', sock: sock.id, arrivedAt, error, storage: this.storageOf(r) };
+    if (!routable(this.env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 })) return { error: 'ENETUNREACH', arrivedAt: null };
+    // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address.
+    if (inner === null && r.kernel.local !== null && v4MappedInner(r.kernel.local) !== null) return { error: 'EAFNOSUPPORT', arrivedAt: null };
+    this.enqueue(r, final, query);
+    return { error: null, arrivedAt: this.answered(final) ? final : null };
   }
 
-  /** A connected socket's `send` of one datagram (payload `seq`): the hook runs for a v4-mapped peer. */
-  sent(r: UdpSocket, seq: number): void {
+  /** A connected socket's `send` of one datagram: the hook runs for a v4-mapped peer. */
+  sent(r: UdpSocket, payload: Uint8Array): void {
     const sock = r.sock;
     if (!r.peer) return;
     const inner = sock.family === 'inet' ? r.peer.addr : v4MappedInner(r.peer.addr);
@@ -161,14 +133,13 @@ export class VmDns {
       if (out.verdict !== 1) return;
       final = out.addr;
     }
-    this.enqueue(r, final, text.decode(payloadFor(sock.id, seq)));
+    this.enqueue(r, final, text.decode(payload));
   }
 
-  recvfrom(r: UdpSocket): Observation {
+  recvfrom(r: UdpSocket): DatagramReceived {
     const sock = r.sock;
-    if (sock.protocol !== 'udp') throw new KmeshCheckError('codec', `recvfrom on socket ${sock.id}, which is TCP: recvfrom needs a UDP socket`);
     const head = this.of(r).inbox.shift();
-    if (!head) return { op: 'recvfrom', sock: sock.id, from: null, data: null, error: 'EAGAIN', storage: this.storageOf(r) };
+    if (!head) return { from: null, data: null, error: 'EAGAIN' };
     const v4 = !head.from.addr.includes(':');
     let from: SockAddr = sock.family === 'inet6' && v4 ? { addr: v4Mapped(head.from.addr), port: head.from.port } : head.from;
     const hook: { prog: VmProgram | null; family: Family } = sock.family === 'inet' ? { prog: this.hooks.recvmsg4, family: 'inet' } : { prog: this.hooks.recvmsg6, family: 'inet6' };
@@ -176,18 +147,14 @@ export class VmDns {
       const ctx = sock.family === 'inet' ? this.vm.recvmsg4Ctx : this.vm.recvmsg6Ctx;
       from = this.vm.runUdpHook(ctx, hook.prog, sock, parseAddress(from.addr), from.port).addr;
     }
-    return { op: 'recvfrom', sock: sock.id, from, data: head.data, error: null, storage: this.storageOf(r) };
+    return { from, data: head.data, error: null };
   }
 
-  deliver(r: UdpSocket, op: Extract<Operation, { op: 'deliver' }>): Observation {
-    const sock = r.sock;
-    if (sock.protocol !== 'udp') throw new KmeshCheckError('codec', `deliver on socket ${sock.id}, which is TCP: deliver needs a UDP socket`);
-    if (op.from.addr.includes(':') || op.from.port !== DNS_PORT) {
-      throw new KmeshCheckError('codec', `deliver on socket ${sock.id}: the source must be an IPv4 address with port ${DNS_PORT}, got ${op.from.addr}:${op.from.port}`);
-    }
+  /** A datagram from `from` (checked by the runner) to the socket; EDESTADDRREQ before it has a port. */
+  deliver(r: UdpSocket, from: SockAddr, data: string): string | null {
     const d = this.of(r);
-    if (!d.bound) return { op: 'deliver', sock: sock.id, error: 'EDESTADDRREQ' };
-    if (this.accepts(r, op.from)) d.inbox.push({ from: op.from, data: deliveredFor(sock.id) });
-    return { op: 'deliver', sock: sock.id, error: null };
+    if (!d.bound) return 'EDESTADDRREQ';
+    if (this.accepts(r, from)) d.inbox.push({ from, data });
+    return null;
   }
 }

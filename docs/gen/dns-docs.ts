@@ -2,7 +2,7 @@
 // does, the operations the checker drives them with and the coverage classes a run must reach.
 // Generated from the same constants the checker uses, so the names cannot drift.
 
-import { DNS_HOOK_SECTIONS } from '../../bpf/vm/dns.js';
+import { DNS_HOOK_SECTIONS } from '../../bpf/codec/abi.js';
 import { DNS_CLASSES } from '../../properties/dns-traits.js';
 import { code, mdTable } from './markdown.js';
 
@@ -35,9 +35,9 @@ export function dnsSection(title: string): string[] {
     'every query that reaches port 53 of an address local to the private namespace, from that address;',
     "a connected socket's `send` is answered by its peer the same way. The kernel drops a datagram",
     "whose source is not a connected socket's peer, so a send hook that redirected a connected",
-    "socket's query would lose its answer: the `dns-*` invariants of section 3 check that it never does.",
+    "socket's query would lose its answer: the `dns-*` invariants above check that it never does.",
     '',
-    'The runs count the section 6 classes a case exercised; each must be seen in enough cases:',
+    'The runs count the DNS coverage classes a case exercised; each must be seen in enough cases:',
     `${DNS_CLASSES.map(code).join(', ')}.`,
     '',
   ];

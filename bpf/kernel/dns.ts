@@ -15,7 +15,7 @@ import { routable, type Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
 
 const lib = koffi.load('libc.so.6');
 const sendto = lib.func('intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
@@ -38,7 +38,6 @@ const recvfrom = lib.func('intptr_t recvfrom(int fd, void *buf, size_t len, int 
 const SOL_IP = 0;
 const IP_FREEBIND = 15;
 const IPV6_FREEBIND = 78;
-const EAGAIN = 11;
 /** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
 const MAX_STANDINS = 256;
 /** How long to wait for a datagram the loopback should already have delivered (anomalies only). */
@@ -207,7 +206,7 @@ export class KernelDns {
     const port = this.localPort(r);
     this.len[0] = SOCKADDR_MAX;
     let n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
-    if (n < 0 && errno() === EAGAIN && (this.owed.get(port) ?? 0) > 0) {
+    if (n < 0 && errno() === E.EAGAIN && (this.owed.get(port) ?? 0) > 0) {
       // Something was sent here and not received: give a deferred delivery its chance.
       const v = new DataView(this.clientPoll.buffer);
       v.setInt32(0, r.fd, true);
@@ -222,7 +221,7 @@ export class KernelDns {
     }
     if (n < 0) {
       const e = errno();
-      return { from: null, data: null, error: e === EAGAIN ? 'EAGAIN' : errnoName(e) };
+      return { from: null, data: null, error: e === E.EAGAIN ? 'EAGAIN' : errnoName(e) };
     }
     this.owe(port, -1);
     const s = readSockaddr(this.from);

@@ -119,6 +119,26 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'The TLV length is written in little-endian host order (06 00 00 00) instead of big-endian.',
     object: 'sendmsg',
   },
+  {
+    name: 'dns-first-server',
+    description: "The DNS server a socket's redirected queries addressed is recorded once, so every later reply is reported as coming from the first server the socket queried.",
+    object: 'connect',
+  },
+  {
+    name: 'dns-any-source',
+    description: 'The receive hooks rewrite the source of every datagram on a socket that sent a redirected query, not only replies from the proxy at port 53.',
+    object: 'connect',
+  },
+  {
+    name: 'dns-mapped-unrestored',
+    description: "recvmsg6 leaves a v4-mapped reply's source alone, so an AF_INET6 socket that queried ::ffff:a.b.c.d sees the proxy's address.",
+    object: 'connect',
+  },
+  {
+    name: 'dns-connected-redirect',
+    description: "sendmsg4 also redirects a connected socket's queries (an AF_INET6 socket connected to ::ffff:a.b.c.d:53), whose replies from the proxy the kernel then drops.",
+    object: 'connect',
+  },
 ];
 
 /** Where a build's three objects are (or will be). */

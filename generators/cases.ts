@@ -10,9 +10,10 @@ import { EMPTY_STATE } from '../model/domain.js';
 import { applyIntents, consistentState, intentArb, type Intent } from './control-plane.js';
 import { destChoiceArb, familyArb, protocolArb, resolveDestination, type DestChoice } from './connect.js';
 import { applyRawMutations, rawMutationArb, rawState, type RawMutation } from './raw-state.js';
+import { dnsCase } from './dns.js';
 
 export type KindChoice = StateKind | 'both';
-export type Shape = 'single' | 'sequence';
+export type Shape = 'single' | 'sequence' | 'dns';
 
 export interface KindedState {
   readonly state: MapState;
@@ -295,5 +296,6 @@ export function sequenceCase(opts: { kind: KindChoice; maxCommands?: number }): 
 
 /** The top-level entry. */
 export function caseArb(opts: { kind: KindChoice; shape: Shape }): fc.Arbitrary<Case> {
+  if (opts.shape === 'dns') return dnsCase({ kind: opts.kind });
   return opts.shape === 'single' ? singleConnectCase({ kind: opts.kind }) : sequenceCase({ kind: opts.kind });
 }

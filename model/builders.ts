@@ -64,3 +64,15 @@ export function connect(sock: number, addr: string, port: number): Operation {
 export function send(sock: number, messages: number): Operation {
   return { op: 'send', sock, messages };
 }
+
+export function sendto(sock: number, addr: string, port: number, n = 1): Operation {
+  return { op: 'sendto', sock, dest: { addr, port }, n };
+}
+
+export function recvfrom(sock: number): Operation {
+  return { op: 'recvfrom', sock };
+}
+
+export function deliver(sock: number, addr: string, port = 53): Operation {
+  return { op: 'deliver', sock, from: { addr, port } };
+}

@@ -88,6 +88,12 @@ export type Operation =
   | { readonly op: 'connect'; readonly sock: SocketId; readonly dest: SockAddr }
   | { readonly op: 'send'; readonly sock: SocketId; readonly messages: number }
   | { readonly op: 'close'; readonly sock: SocketId }
+  /** UDP: `n` datagrams (DNS queries) to `dest`, each naming its destination (section 6). */
+  | { readonly op: 'sendto'; readonly sock: SocketId; readonly dest: SockAddr; readonly n: number }
+  /** UDP: takes the next datagram of the socket's queue, asking for its source. */
+  | { readonly op: 'recvfrom'; readonly sock: SocketId }
+  /** A datagram from `from` (an IPv4 address of the namespace, sent by the DNS stand-in) to the socket's port. */
+  | { readonly op: 'deliver'; readonly sock: SocketId; readonly from: SockAddr }
   | { readonly op: 'apply'; readonly state: MapState };
 
 /** A complete, replayable input: the maps, whether the namespace starts enrolled, the steps. */
@@ -136,6 +142,31 @@ export interface Observation {
   readonly inSockhash?: boolean;
   /** send: the stream as the peer saw it after this send. */
   readonly stream?: StreamView | null;
+  /**
+   * sendto: where the DNS stand-in received the queries (the address they were sent to after the
+   * programs, as the stand-in saw it: IPv4 text for IPv4 traffic, v4-mapped sends included), or
+   * null when no stand-in received them (a port other than 53, or an error).
+   */
+  readonly arrivedAt?: SockAddr | null;
+  /** recvfrom: the source the application is told, in the socket's family; null when nothing was received. */
+  readonly from?: SockAddr | null;
+  /** recvfrom: the datagram's bytes as text; null when nothing was received. */
+  readonly data?: string | null;
+}
+
+/** The bytes of DNS query `seq` (0-based, per socket) that socket `sock` sends. */
+export function dnsQueryFor(sock: SocketId, seq: number): string {
+  return `kmesh-check s${sock} q${seq};`;
+}
+
+/** The DNS stand-in's answer to a query: the same bytes behind a marker. */
+export function dnsAnswerTo(query: string): string {
+  return `ans:${query}`;
+}
+
+/** The bytes of a datagram a `deliver` operation sends to socket `sock`. */
+export function deliveredFor(sock: SocketId): string {
+  return `kmesh-check deliver s${sock};`;
 }
 
 /** Payload of message `seq` (0-based) on socket `sock`: the same bytes in every executor. */

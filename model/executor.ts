@@ -16,6 +16,11 @@ export interface Executor {
   readonly name: string;
   /** The environment the executor built (addresses, routes, listeners). */
   readonly environment: Environment;
+  /**
+   * The section 6 hooks the objects have and the executor runs ('sendmsg4', 'recvmsg4',
+   * 'recvmsg6'); absent for an executor that runs none (the model).
+   */
+  readonly dnsHooks?: readonly string[];
   /** Runs each case on fresh sockets, in order; returns one observation per operation. */
   run(cases: readonly Case[]): Promise<Observation[][]>;
   /** Releases everything: links, cgroups, processes. Safe to call twice. */

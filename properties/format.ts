@@ -62,6 +62,12 @@ export function formatOperation(op: Operation, families: Map<number, Family>): s
       return `send s${op.sock} x${op.messages}`;
     case 'close':
       return `close s${op.sock}`;
+    case 'sendto':
+      return `sendto s${op.sock} -> ${formatSockAddr(families.get(op.sock) ?? 'inet', op.dest)} x${op.n}`;
+    case 'recvfrom':
+      return `recvfrom s${op.sock}`;
+    case 'deliver':
+      return `deliver s${op.sock} <- ${formatSockAddr('inet', op.from)}`;
     case 'apply':
       return `apply new map state (${op.state.frontends.length} frontends, ${op.state.services.length} services, ${op.state.endpoints.length} endpoints, ${op.state.backends.length} backends)`;
   }
@@ -77,6 +83,13 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
   const parts: string[] = [];
   if (o.op === 'connect') {
     parts.push(o.peer ? `peer ${formatSockAddr(family, o.peer)}` : `error ${o.error ?? '?'}`);
+  }
+  if (o.op === 'sendto' || o.op === 'deliver') {
+    if (o.error) parts.push(`error ${o.error}`);
+    if (o.arrivedAt !== undefined) parts.push(o.arrivedAt ? `arrived at ${formatSockAddr(o.arrivedAt.addr.includes(':') ? 'inet6' : 'inet', o.arrivedAt)}` : 'arrived nowhere');
+  }
+  if (o.op === 'recvfrom') {
+    parts.push(o.from ? `from ${formatSockAddr(family, o.from)} ${JSON.stringify(o.data)}` : `error ${o.error ?? '?'}`);
   }
   if (o.storage !== undefined) {
     const s = o.storage;

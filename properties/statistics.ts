@@ -3,6 +3,7 @@
 // document's section 3) too rarely has not checked it, and says so by failing.
 
 import type { CaseTraits } from './traits.js';
+import { DNS_CLASSES } from './dns-traits.js';
 
 type Counter = Record<string, number>;
 
@@ -12,44 +13,53 @@ function bump(c: Counter, key: string): void {
 
 export interface StatisticsJson {
   readonly cases: number;
+  /** Cases of the DNS phase (section 6); the other classes are required of the rest. */
+  readonly dnsCases?: number;
   readonly stateKind: Counter;
   readonly family: Counter;
   readonly policy: Counter;
   readonly path: Counter;
   readonly chainLength: Counter;
   readonly operations: Counter;
+  readonly dns: Counter;
 }
 
 export class Statistics {
   cases = 0;
+  dnsCases = 0;
   readonly stateKind: Counter = {};
   readonly family: Counter = {};
   readonly policy: Counter = {};
   readonly path: Counter = {};
   readonly chainLength: Counter = {};
   readonly operations: Counter = {};
+  readonly dns: Counter = {};
 
   /** Each class is counted once per case that has it. */
-  add(t: CaseTraits): void {
+  add(t: CaseTraits, dnsPhase = false): void {
     this.cases++;
+    if (dnsPhase) this.dnsCases++;
     bump(this.stateKind, t.kind);
     for (const f of t.families) bump(this.family, f);
     for (const p of t.policies) bump(this.policy, p);
     for (const p of t.paths) bump(this.path, p);
     bump(this.chainLength, t.maxPasses >= 5 ? '5+' : String(t.maxPasses));
     bump(this.operations, t.operations >= 8 ? '8+' : String(t.operations));
+    for (const d of t.dns) bump(this.dns, d);
   }
 
   merge(o: StatisticsJson): void {
     this.cases += o.cases;
-    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations'] as const) {
-      for (const [k, v] of Object.entries(o[key])) this[key][k] = (this[key][k] ?? 0) + v;
+    this.dnsCases += o.dnsCases ?? 0;
+    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns'] as const) {
+      // Reports written before a class existed lack it.
+      for (const [k, v] of Object.entries(o[key] ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
     }
   }
 
   toJSON(): StatisticsJson {
-    const { cases, stateKind, family, policy, path, chainLength, operations } = this;
-    return { cases, stateKind, family, policy, path, chainLength, operations };
+    const { cases, dnsCases, stateKind, family, policy, path, chainLength, operations, dns } = this;
+    return { cases, dnsCases, stateKind, family, policy, path, chainLength, operations, dns };
   }
 }
 
@@ -65,10 +75,14 @@ export interface CoverageReport {
   readonly requirements: CoverageRequirement[];
 }
 
+/** DNS classes are required in this many times `fraction` of the DNS phase's cases. */
+export const DNS_CLASS_FACTOR = 5;
+
 /** The classes that matter besides the paths (which the caller takes from the model). */
-export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy', readonly string[]>> = {
+export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', readonly string[]>> = {
   family: ['inet', 'inet6', 'inet6-v4mapped'],
   policy: ['random', 'strict', 'failover'],
+  dns: DNS_CLASSES,
 };
 
 /**
@@ -79,17 +93,22 @@ export function coverageOf(
   stats: Statistics,
   requiredPaths: readonly string[],
   fraction = 0.002,
+  dns = true,
 ): CoverageReport {
-  const need = Math.max(1, Math.floor(stats.cases * fraction));
+  // Connect classes are required of the connect phases' cases, DNS classes of the DNS phase's
+  // (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that phase).
+  const need = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction));
+  const needDns = Math.max(1, Math.floor(stats.dnsCases * fraction * DNS_CLASS_FACTOR));
   const requirements: CoverageRequirement[] = [];
-  const add = (prefix: string, counter: Counter, names: readonly string[]) => {
+  const add = (prefix: string, counter: Counter, names: readonly string[], required = need) => {
     for (const n of names) {
       const seen = counter[n] ?? 0;
-      requirements.push({ class: `${prefix}:${n}`, required: need, seen, ok: seen >= need });
+      requirements.push({ class: `${prefix}:${n}`, required, seen, ok: seen >= required });
     }
   };
   add('family', stats.family, REQUIRED_CLASSES.family);
   add('policy', stats.policy, REQUIRED_CLASSES.policy);
+  if (dns) add('dns', stats.dns, REQUIRED_CLASSES.dns, needDns);
   add('path', stats.path, requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };
 }

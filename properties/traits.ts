@@ -5,6 +5,7 @@ import { v4MappedInner } from '../model/address.js';
 import type { Case } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 import { policyName } from './format.js';
+import { dnsTraits } from './dns-traits.js';
 
 export interface CaseTraits {
   readonly kind: Case['kind'];
@@ -17,6 +18,8 @@ export interface CaseTraits {
   /** Draws with more than one possible index: the case's outcome is nondeterministic. */
   readonly randomDraws: number;
   readonly operations: number;
+  /** Section 6 classes the case exercised (properties/dns-traits.ts). */
+  readonly dns: ReadonlySet<string>;
 }
 
 export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
@@ -46,5 +49,5 @@ export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
     }
     randomDraws = Math.max(randomDraws, draws);
   }
-  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length };
+  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed) };
 }

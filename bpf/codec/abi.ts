@@ -18,6 +18,13 @@ export const OBJECT_OF_PROGRAM: Readonly<Record<ProgramRole, 'connect' | 'sockop
   sendmsg: 'sendmsg',
 };
 
+/**
+ * The optional DNS hooks (DNS over UDP sends), found by ELF section in whatever objects are
+ * given, not by name: an object set without them is checked without them.
+ */
+export const DNS_HOOK_SECTIONS = { sendmsg4: 'cgroup/sendmsg4', recvmsg4: 'cgroup/recvmsg4', recvmsg6: 'cgroup/recvmsg6' } as const;
+export type DnsHook = keyof typeof DNS_HOOK_SECTIONS;
+
 export const BPF_MAP_TYPE = {
   hash: 1,
   array: 2,

@@ -36,6 +36,8 @@ export class KernelExecutor implements Executor {
   private closed = false;
   private stderr = '';
   private cgroup: string | null = null;
+  /** The section 6 hooks the worker attached. */
+  dnsHooks: readonly string[] = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -90,6 +92,7 @@ export class KernelExecutor implements Executor {
     try {
       const info = (await ex.request({ type: 'init', objects, environment, wholeCases: opts.wholeCases !== false })) as WorkerInfo;
       ex.cgroup = info.cgroup;
+      ex.dnsHooks = info.dnsHooks;
     } catch (e) {
       await ex.close();
       throw e;

@@ -10,6 +10,8 @@ import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, mapTypeNa
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from './libbpf.js';
 import { E, errnoName } from './libc.js';
+import { attachDnsHooks } from './dns-attach.js';
+import type { DnsHook } from '../codec/abi.js';
 
 export { PROGRAMS, type ProgramRole } from '../codec/abi.js';
 
@@ -22,6 +24,8 @@ export interface LoadedDataPath {
   readonly progs: Readonly<Record<ProgramRole, number>>;
   /** Link fds of the cgroup attachments. */
   readonly links: readonly number[];
+  /** The section 6 hooks found in the objects and attached (the rest are absent). */
+  readonly dnsHooks: readonly DnsHook[];
   close(): void;
 }
 
@@ -222,7 +226,9 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       links.push(rc);
     }
 
-    return { maps: shared, progs, links: [...links], close: release };
+    const dnsHooks = attachDnsHooks(objects.map((o) => o.handle), cgroupFd, links);
+
+    return { maps: shared, progs, links: [...links], dnsHooks, close: release };
   } catch (e) {
     release();
     throw e;

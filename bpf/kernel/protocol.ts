@@ -29,6 +29,8 @@ export interface WorkerInfo {
   readonly cgroup: string;
   readonly progIds: readonly number[];
   readonly linkIds: readonly number[];
+  /** The section 6 hooks attached (cgroup/sendmsg4, recvmsg4, recvmsg6 by role). */
+  readonly dnsHooks: readonly string[];
   readonly mapIds: Readonly<Record<string, number>>;
   readonly enrolment: boolean | 'unknown';
   readonly listeners: number;

@@ -8,7 +8,8 @@ import type { Environment } from '../../model/environment.js';
 import { STRUCTS, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
+import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
+import { KernelDns } from './dns.js';
 import { controlConnects } from './enrolment.js';
 import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, type FastPath } from './fastpath.js';
 import { Listeners, portOf } from './listeners.js';
@@ -43,6 +44,8 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   readonly keepsEnrolment = true;
   readonly maps: MapWriter;
   readonly listeners: Listeners;
+  /** UDP datagrams, the DNS stand-ins and the section 6 operations (dns.ts). */
+  readonly dns: KernelDns;
   private readonly addr = new Uint8Array(SOCKADDR_MAX);
   private readonly out: Uint8Array;
   private readonly outI32: Int32Array;
@@ -62,6 +65,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
     this.listeners = new Listeners(env.closedPorts, fast);
+    this.dns = new KernelDns(env);
     this.out = new Uint8Array(fast.outSize);
     this.outI32 = new Int32Array(this.out.buffer);
     this.outPeer = this.out.subarray(OUT.peer, OUT.peer + SOCKADDR_MAX);
@@ -89,6 +93,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
 
   listen(c: Case): void {
     this.listeners.listen(c);
+    this.dns.prepare(c);
   }
 
   open(_id: SocketId, family: Family, protocol: Protocol): KernelSock {
@@ -170,7 +175,22 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     // A TCP socket without a connection (never connected, or left in SYN_SENT) cannot deliver:
     // do not wait for SO_SNDTIMEO on each message.
     const flags = MSG_NOSIGNAL | (r.protocol === 'tcp' && r.handle.server < 0 ? MSG_DONTWAIT : 0);
-    return libc.send(r.handle.fd, payload, payload.length, flags);
+    const n = libc.send(r.handle.fd, payload, payload.length, flags);
+    // A connected UDP socket's datagram: the DNS stand-in at its peer answers it.
+    if (n > 0 && r.protocol === 'udp') this.dns.pump();
+    return n;
+  }
+
+  sendto(r: RunnerSocket<KernelSock>, dest: SockAddr, query: string): DatagramSent {
+    return this.dns.sendto({ fd: r.handle.fd, family: r.family }, dest, query);
+  }
+
+  recvfrom(r: RunnerSocket<KernelSock>): DatagramReceived {
+    return this.dns.recvfrom({ fd: r.handle.fd, family: r.family });
+  }
+
+  deliver(r: RunnerSocket<KernelSock>, from: SockAddr, data: string): string | null {
+    return this.dns.deliver({ fd: r.handle.fd, family: r.family }, from, data);
   }
 
   received(r: RunnerSocket<KernelSock>, complete: (got: Uint8Array) => boolean): Uint8Array | null {
@@ -212,5 +232,6 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   /** Releases the listeners (sockets of a case are closed by the runner). */
   closeAll(): void {
     this.listeners.close();
+    this.dns.close();
   }
 }

@@ -119,7 +119,7 @@ export function testRun(dp: LoadedDataPath, sockets: KernelSockets, program: Tes
     throw new KmeshCheckError('codec', `${program} runs on ${role === 'connect4' ? 'AF_INET' : 'AF_INET6'} sockets; the context says ${ctx.family}`);
   }
   sockets.listeners.ensure(ctx.dest.port);
-  const r: RunnerSocket<KernelSock> = { id: -1, family: ctx.family, protocol: ctx.protocol, handle: sockets.open(-1, ctx.family, ctx.protocol), sent: 0, expected: [] };
+  const r: RunnerSocket<KernelSock> = { id: -1, family: ctx.family, protocol: ctx.protocol, handle: sockets.open(-1, ctx.family, ctx.protocol), sent: 0, expected: [], queries: 0 };
   let error: string | null;
   let peer: { addr: string; port: number } | null = null;
   try {

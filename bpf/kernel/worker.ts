@@ -127,6 +127,7 @@ function info(): WorkerInfo {
     cgroup: s.cgroup,
     progIds: Object.values(s.dp.progs).map(progId),
     linkIds: s.dp.links.map(linkId),
+    dnsHooks: [...s.dp.dnsHooks],
     mapIds,
     enrolment: s.cases.runner.enrolment,
     listeners: s.cases.sockets.listeners.count,

@@ -7,10 +7,11 @@
 
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
-import { ControlPort, payloadFor } from '../../model/domain.js';
-import type { Environment } from '../../model/environment.js';
+import { ControlPort, DNS_PORT, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
+import { routable, type Environment } from '../../model/environment.js';
 import { textMemo } from '../codec/memo.js';
 import { StateTracker } from '../codec/state.js';
+import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource, FailurePoint } from './choices.js';
 import type { ObsWriter } from './observations.js';
@@ -169,9 +170,53 @@ export class CaseRunner<S> {
       case 'apply':
         this.applyState(op.state);
         return this.sink.apply();
+      case 'sendto':
+        return this.opSendto(this.udp(op.sock, 'sendto'), op.dest, op.n);
+      case 'recvfrom': {
+        const r = this.udp(op.sock, 'recvfrom');
+        const got = this.layer.recvfrom(r);
+        return this.sink.json({ op: 'recvfrom', sock: r.id, from: got.from, data: got.data, error: got.error, storage: this.storageOf(r) });
+      }
+      case 'deliver':
+        return this.opDeliver(this.udp(op.sock, 'deliver'), op.from);
       default:
         throw new KmeshCheckError('codec', `unknown operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
+  }
+
+  /** A socket the datagram operations of section 6 may name: a UDP one. */
+  private udp(id: SocketId, op: string): RunnerSocket<S> {
+    const r = this.rec(id, op);
+    if (r.protocol !== 'udp') throw new KmeshCheckError('codec', `${op} on socket ${id}, which is TCP: ${op} needs a UDP socket`);
+    return r;
+  }
+
+  /** The socket's storage as an observation shows it. */
+  private storageOf(r: RunnerSocket<S>) {
+    const raw = this.layer.storage(r);
+    return raw === null ? null : storageView(raw, r.family);
+  }
+
+  /** `n` DNS queries to `dest`, each its own datagram; the observation is the last one's fate. */
+  private opSendto(r: RunnerSocket<S>, dest: SockAddr, n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: n must be a non-negative integer, got ${n}`);
+    const wrong = addressProblem(`${r.family}|${dest.addr}`);
+    if (wrong !== null) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: ${wrong}`);
+    if (!Number.isInteger(dest.port) || dest.port < 1 || dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${dest.port} is not an integer in 1..65535`);
+    let last: { error: string | null; arrivedAt: SockAddr | null } = { error: null, arrivedAt: null };
+    for (let i = 0; i < n; i++) last = this.layer.sendto(r, dest, dnsQueryFor(r.id, r.queries++));
+    this.sink.json({ op: 'sendto', sock: r.id, arrivedAt: last.arrivedAt, error: last.error, storage: this.storageOf(r) });
+  }
+
+  /** A datagram from the stand-in at `from` (an address of the namespace, port 53) to the socket. */
+  private opDeliver(r: RunnerSocket<S>, from: SockAddr): void {
+    if (from.addr.includes(':') || from.port !== DNS_PORT) {
+      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: the source must be an IPv4 address with port ${DNS_PORT}, got ${from.addr}:${from.port}`);
+    }
+    if (!routable(this.env, 'inet', { addr: from.addr, port: 0 })) {
+      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: ${from.addr} is not an address of the namespace (environment.localPrefixes)`);
+    }
+    this.sink.json({ op: 'deliver', sock: r.id, error: this.layer.deliver(r, from, deliveredFor(r.id)) });
   }
 
   private opSocket(id: SocketId, family: Family, protocol: Protocol): void {
@@ -179,7 +224,7 @@ export class CaseRunner<S> {
     if (family !== 'inet' && family !== 'inet6') throw new KmeshCheckError('codec', `socket ${id}: family must be inet or inet6, got ${String(family)}`);
     if (protocol !== 'tcp' && protocol !== 'udp') throw new KmeshCheckError('codec', `socket ${id}: protocol must be tcp or udp, got ${String(protocol)}`);
     const handle = this.layer.open(id, family, protocol);
-    this.socks.set(id, { id, family, protocol, handle, sent: 0, expected: [] });
+    this.socks.set(id, { id, family, protocol, handle, sent: 0, expected: [], queries: 0 });
     this.sink.socket(id);
   }
 

@@ -20,6 +20,8 @@ const CONNECT = 2;
 const SEND = 3;
 const CLOSE = 4;
 const APPLY = 5;
+/** An Observation carried as JSON (the datagram operations of section 6: rare, structured). */
+const JSON_OBS = 6;
 const STORAGE_SIZE = STRUCTS.sock_storage_data.size;
 
 /** Appends records to a growing buffer; `take` hands the bytes over and starts again. */
@@ -84,6 +86,17 @@ export class ObsWriter {
     this.view.setInt32(this.at, stream ? this.streams.push(stream) - 1 : -1, true);
     this.at += 4;
     this.storage(storage, family);
+  }
+
+  /** Any observation, as UTF-8 JSON behind its length. */
+  json(o: Observation): void {
+    const bytes = new TextEncoder().encode(JSON.stringify(o));
+    this.room(5 + bytes.length);
+    this.buf[this.at++] = JSON_OBS;
+    this.view.setUint32(this.at, bytes.length, true);
+    this.at += 4;
+    this.buf.set(bytes, this.at);
+    this.at += bytes.length;
   }
 
   private peer(sa: Uint8Array | null): void {
@@ -217,6 +230,12 @@ export function decodeObservations(bytes: Uint8Array, streams: readonly StreamVi
         at += 4;
         const stream = si < 0 ? null : (streams[si] ?? null);
         cur.push({ op: 'send', sock, stream, storage: storage() });
+        break;
+      }
+      case JSON_OBS: {
+        const n = view.getUint32(at + 1, true);
+        cur.push(JSON.parse(new TextDecoder().decode(bytes.subarray(at + 5, at + 5 + n))) as Observation);
+        at += 5 + n;
         break;
       }
       default:

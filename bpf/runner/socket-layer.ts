@@ -30,6 +30,23 @@ export interface RunnerSocket<S> {
   sent: number;
   /** The bytes of those messages, in order: what the peer must receive after any prefix. */
   expected: Uint8Array[];
+  /** DNS queries sendto sent so far (the next query's sequence number). */
+  queries: number;
+}
+
+/** What one datagram a sendto offered came to. */
+export interface DatagramSent {
+  /** The errno name of a refused send, or null. */
+  readonly error: string | null;
+  /** The DNS stand-in that received it (address and port 53), or null when none did. */
+  readonly arrivedAt: SockAddr | null;
+}
+
+/** What one recvfrom saw: a datagram's reported source and bytes, or an errno name. */
+export interface DatagramReceived {
+  readonly from: SockAddr | null;
+  readonly data: string | null;
+  readonly error: string | null;
 }
 
 export interface SocketLayer<S> {
@@ -69,6 +86,18 @@ export interface SocketLayer<S> {
   /** The socket's raw sock_storage_data, or null when it has none. */
   storage(s: RunnerSocket<S>): Uint8Array | null;
   close(s: RunnerSocket<S>): void;
+  /**
+   * Section 6 (DNS over UDP sends): one datagram `query` sent to `dest` on an unconnected or
+   * connected UDP socket; the layer's DNS stand-ins answer what reaches them at port 53.
+   */
+  sendto(s: RunnerSocket<S>, dest: SockAddr, query: string): DatagramSent;
+  /** The next datagram in the socket's receive queue, without waiting (EAGAIN when empty). */
+  recvfrom(s: RunnerSocket<S>): DatagramReceived;
+  /**
+   * The stand-in at `from` (IPv4, port 53) sends one datagram `data` to the socket's port; the
+   * errno name when the socket has no port yet (EDESTADDRREQ), else null.
+   */
+  deliver(s: RunnerSocket<S>, from: SockAddr, data: string): string | null;
   /** After the case's sockets are closed (the kernel drops connections no socket claimed). */
   endCase(): void;
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The connect object: cgroup/connect4 and cgroup/connect6 (kmesh-dataplane.md section 3).
+ * The connect object: cgroup/connect4 and cgroup/connect6 (kmesh-dataplane.md section 3), and
+ * the DNS hooks for UDP sends that name their destination (section 6): cgroup/sendmsg4,
+ * cgroup/recvmsg4 and cgroup/recvmsg6.
  * Every path returns 1 (allow): the programs only rewrite the destination or leave it alone.
  * A waypoint pass tail-calls the program itself, so the pipeline runs again on the waypoint
  * address; if the tail call does not happen (empty slot, limit reached) the rewrite stays.
@@ -12,6 +14,7 @@
 #include "maps.h"
 #include "dest.h"
 #include "connect.h"
+#include "dns_udp.h"
 
 SEC("cgroup/connect4")
 int cgroup_connect4_prog(struct bpf_sock_addr *ctx)
@@ -32,6 +35,30 @@ int cgroup_connect6_prog(struct bpf_sock_addr *ctx)
 	dest_read6(ctx, &d);
 	if (connect_pass(ctx, &d) == KM_WAYPOINT)
 		bpf_tail_call(ctx, &km_cgr_tail6, KM_TAIL_SLOT_CONNECT6);
+	return KM_CGROUP_ALLOW;
+}
+
+/* Redirects a UDP DNS query that names its destination to the DNS proxy. */
+SEC("cgroup/sendmsg4")
+int bpf_redirect_dns_send(struct bpf_sock_addr *ctx)
+{
+	dns_send4(ctx);
+	return KM_CGROUP_ALLOW;
+}
+
+/* Reports the proxy's reply as coming from the server the socket's last query addressed. */
+SEC("cgroup/recvmsg4")
+int bpf_restore_dns_recv(struct bpf_sock_addr *ctx)
+{
+	dns_recv4(ctx);
+	return KM_CGROUP_ALLOW;
+}
+
+/* The same for AF_INET6 sockets, whose v4-mapped queries went through sendmsg4. */
+SEC("cgroup/recvmsg6")
+int bpf_restore_dns_recv6(struct bpf_sock_addr *ctx)
+{
+	dns_recv6(ctx);
 	return KM_CGROUP_ALLOW;
 }
 

@@ -25,6 +25,7 @@
 #include "waypoint.h"
 #include "route.h"
 #include "dns.h"
+#include "dns_server.h"
 
 /* Writes a rewrite into the socket: the address in the socket's view, then the port (the
  * kernel keeps its low 16 bits; DNS targets carry the destination's own port). */
@@ -85,8 +86,13 @@ static __always_inline int connect_pass(struct bpf_sock_addr *ctx, const struct 
 	}
 	if (dns_applies(d, protocol)) {
 		verdict = dns_route(d, &t);
-		if (verdict != KM_CONTINUE)
-			return pass_apply(ctx, d, s, verdict, &t);
+		if (verdict != KM_CONTINUE) {
+			verdict = pass_apply(ctx, d, s, verdict, &t);
+			/* The socket's most recent redirected query: its replies name this server. */
+			if (verdict == KM_REWRITTEN)
+				dns_server_note(ctx->sk, d->addr.ip4, t.addr.ip4);
+			return verdict;
+		}
 	}
 	if (protocol != IPPROTO_TCP)
 		return KM_UNTOUCHED;

@@ -38,7 +38,15 @@ export const TCP_SOCK = { size: 112, snd_cwnd: 0, bytes_received: 80, bytes_acke
 
 const N = [1, 2, 4] as const;
 
-function sockAddrRules(attach: 'connect4' | 'connect6'): AccessRules {
+/** The cgroup sock_addr hooks the VM runs (connect, and the UDP send/receive hooks of section 6). */
+export type SockAddrAttach = 'connect4' | 'connect6' | 'sendmsg4' | 'recvmsg4' | 'recvmsg6';
+
+/** Hooks whose context holds an IPv4 address (user_ip4). */
+function isV4Attach(attach: SockAddrAttach): boolean {
+  return attach === 'connect4' || attach === 'sendmsg4' || attach === 'recvmsg4';
+}
+
+function sockAddrRules(attach: SockAddrAttach): AccessRules {
   const f: FieldRule[] = [
     { name: 'user_family', offset: 0, size: 4, read: [4] },
     { name: 'user_port', offset: 24, size: 4, read: N, write: [4], storeWidth: 2 },
@@ -47,14 +55,19 @@ function sockAddrRules(attach: 'connect4' | 'connect6'): AccessRules {
     { name: 'protocol', offset: 36, size: 4, read: [4] },
     { name: 'sk', offset: 64, size: 8, read: [8] },
   ];
-  if (attach === 'connect4') f.push({ name: 'user_ip4', offset: 4, size: 4, read: N, write: [4] });
+  if (isV4Attach(attach)) f.push({ name: 'user_ip4', offset: 4, size: 4, read: N, write: [4] });
   else f.push({ name: 'user_ip6', offset: 8, size: 16, read: [1, 2, 4, 8], write: [4, 8] });
+  // The source address a send may choose: UDP4_SENDMSG only (filter.c).
+  if (attach === 'sendmsg4') f.push({ name: 'msg_src_ip4', offset: 40, size: 4, read: N, write: [4] });
   return buildRules(SOCK_ADDR.size, f);
 }
 
 const RULES = {
   connect4: sockAddrRules('connect4'),
   connect6: sockAddrRules('connect6'),
+  sendmsg4: sockAddrRules('sendmsg4'),
+  recvmsg4: sockAddrRules('recvmsg4'),
+  recvmsg6: sockAddrRules('recvmsg6'),
   sockOps: (() => {
     const f: FieldRule[] = [];
     const names: Record<number, string> = { 0: 'op', 4: 'args/reply', 20: 'family', 24: 'remote_ip4', 28: 'local_ip4', 64: 'remote_port', 68: 'local_port', 72: 'is_fullsock', 76: 'snd_cwnd', 84: 'bpf_sock_ops_cb_flags', 88: 'state', 164: 'sk_txhash', 208: 'skb_len' };
@@ -202,21 +215,25 @@ export type CtxInfo =
   | MsgState;
 
 /**
- * The bpf_sock_addr of connect4 or connect6, reused from run to run (a connect costs no
- * allocation): prepare() fills it for a socket and a destination.
+ * The bpf_sock_addr of a sock_addr hook, reused from run to run (a connect costs no allocation):
+ * prepare() fills it for a socket and an address (the destination; for recvmsg, the source).
+ * sendmsg4 also runs for AF_INET6 sockets sending to a v4-mapped address: `family` is then
+ * AF_INET6 and the address the 4-byte inner one (measured on 6.18, docs/interpretation.md).
  */
 export class SockAddrCtx {
   readonly region: Region;
   private readonly info: { readonly kind: 'sock_addr'; sock: VmSock };
-  constructor(readonly attach: 'connect4' | 'connect6') {
+  constructor(readonly attach: SockAddrAttach) {
     this.info = { kind: 'sock_addr', sock: null as unknown as VmSock };
     this.region = new Region(`bpf_sock_addr (${attach})`, new Uint8Array(SOCK_ADDR.size), Access.RULES, RULES[attach], this.info);
   }
   /** Fills the context: `addr` is 4 bytes (connect4) or 16 (connect6), `port` host order. */
   prepare(mem: Memory, sock: VmSock, addr: Uint8Array, port: number): Region {
-    const want = this.attach === 'connect4' ? 4 : 16;
-    if (addr.length !== want || (sock.family === 'inet') !== (this.attach === 'connect4')) {
-      throw new Error(`${this.attach} takes ${want}-byte addresses on ${this.attach === 'connect4' ? 'AF_INET' : 'AF_INET6'} sockets`);
+    const v4 = isV4Attach(this.attach);
+    const want = v4 ? 4 : 16;
+    const familyOk = this.attach === 'sendmsg4' || (sock.family === 'inet') === v4;
+    if (addr.length !== want || !familyOk) {
+      throw new Error(`${this.attach} takes ${want}-byte addresses on ${v4 ? 'AF_INET' : 'AF_INET6'} sockets`);
     }
     this.info.sock = sock;
     const r = this.region;
@@ -225,7 +242,7 @@ export class SockAddrCtx {
     b.fill(0);
     const fam = want === 4 ? AF_INET : AF_INET6;
     v.setUint32(SOCK_ADDR.user_family, fam, true);
-    v.setUint32(SOCK_ADDR.family, fam, true);
+    v.setUint32(SOCK_ADDR.family, sock.family === 'inet' ? AF_INET : AF_INET6, true);
     v.setUint32(SOCK_ADDR.type, sock.protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM, true);
     v.setUint32(SOCK_ADDR.protocol, sock.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, true);
     b.set(addr, want === 4 ? SOCK_ADDR.user_ip4 : SOCK_ADDR.user_ip6);
@@ -238,7 +255,7 @@ export class SockAddrCtx {
   /** The destination the context holds (after the program ran), as socket-family text. */
   dest(): SockAddr {
     const b = this.region.bytes;
-    const addr = this.attach === 'connect4' ? formatIPv4(b, SOCK_ADDR.user_ip4) : formatIPv6(b, SOCK_ADDR.user_ip6);
+    const addr = isV4Attach(this.attach) ? formatIPv4(b, SOCK_ADDR.user_ip4) : formatIPv6(b, SOCK_ADDR.user_ip6);
     return { addr, port: this.port() };
   }
   port(): number {

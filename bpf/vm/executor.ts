@@ -113,6 +113,11 @@ export class VmExecutor implements Executor {
     if (m.def.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${m.def.valueSize} B, expected ${abi.valueSize} B (${abi.value})`);
   }
 
+  /** The section 6 hooks the loaded objects have. */
+  get dnsHooks(): readonly string[] {
+    return this.sockets.dns.hooksPresent();
+  }
+
   /** The programs the executor runs, by role. */
   get programs(): Readonly<Record<keyof typeof PROGRAMS, VmProgram>> {
     return this.progs;

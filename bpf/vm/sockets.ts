@@ -23,12 +23,13 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
 import { namedPorts } from '../runner/listening.js';
-import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
+import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
 import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap } from './maps.js';
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';
+import { VmDns } from './dns.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
 
@@ -71,6 +72,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   nextPort = FIRST_EPHEMERAL_PORT;
   private readonly peerBytes = new Uint8Array(SOCKADDR_MAX);
   private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
+  /** UDP datagrams, the DNS stand-in and the section 6 hooks (dns.ts). */
+  readonly dns: VmDns;
 
   constructor(
     private readonly vm: Vm,
@@ -81,6 +84,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.manage = vm.map<HashMap>('km_manage');
     this.storageMap = vm.map<SkStorageMap>('km_sockstorage');
     this.sockhash = vm.map<SockHashMap>('km_socket');
+    this.dns = new VmDns(vm, env);
   }
 
   /**
@@ -91,6 +95,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
    */
   beginCase(): boolean {
     this.nextPort = FIRST_EPHEMERAL_PORT;
+    this.dns.reset();
     this.vm.resetClock();
     for (const m of this.vm.maps.values()) {
       if (m.def.internal && m instanceof ArrayMap) {
@@ -182,6 +187,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (sock.protocol === 'tcp' && !this.listening.has(dest.port)) k = withoutListener(k, family);
     s.kernel = k.socket;
     if (sock.protocol === 'udp') {
+      // Every UDP connect autobinds the socket (before anything can fail).
+      this.dns.bind(s);
       if (k.outcome === 'connected') {
         sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
         s.connected = true;
@@ -231,9 +238,15 @@ export class VmSockets implements SocketLayer<VmSocket> {
 
   send(r: RunnerSocket<VmSocket>, payload: Uint8Array): number {
     const s = r.handle;
+    // Every UDP send autobinds, even one refused for want of a destination.
+    if (s.sock.protocol === 'udp') this.dns.bind(s);
     // An unconnected socket refuses the message, and so does an sk_msg verdict of SK_DROP (EACCES).
     if (!s.connected) return 0;
-    if (s.sock.protocol !== 'tcp') return payload.length;
+    if (s.sock.protocol !== 'tcp') {
+      // A connected UDP socket's datagram: the DNS stand-in at its peer answers it.
+      this.dns.sent(s, payload);
+      return payload.length;
+    }
     if (this.sockhash.has(s.sock)) {
       const out = this.vm.runSkMsg(this.progs.sendmsg, s.sock, payload);
       if (out.verdict !== 1) return 0;
@@ -255,7 +268,20 @@ export class VmSockets implements SocketLayer<VmSocket> {
 
   close(r: RunnerSocket<VmSocket>): void {
     this.forget(r.handle.sock);
+    this.dns.dropSocket(r.id);
     this.live--;
+  }
+
+  sendto(r: RunnerSocket<VmSocket>, dest: SockAddr, query: string): DatagramSent {
+    return this.dns.sendto(r.handle, { addr: canonicalSockText(r.family, dest.addr), port: dest.port }, query);
+  }
+
+  recvfrom(r: RunnerSocket<VmSocket>): DatagramReceived {
+    return this.dns.recvfrom(r.handle);
+  }
+
+  deliver(r: RunnerSocket<VmSocket>, from: SockAddr, data: string): string | null {
+    return this.dns.deliver(r.handle, from, data);
   }
 
   private forget(sock: VmSock): void {
@@ -269,7 +295,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
 
   /** The sockets' state, for the exploration's state keys. */
   socketsKey(sockets: ReadonlyMap<SocketId, RunnerSocket<VmSocket>>): string[] {
-    const parts: string[] = [];
+    const parts: string[] = [this.dns.digest()];
     for (const [id, r] of sockets) {
       const s = r.handle;
       const k = s.sock;

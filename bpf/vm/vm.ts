@@ -173,6 +173,21 @@ export class Vm implements HelperHost {
     return { verdict, dest: (sock.family === 'inet' ? this.connect4Ctx : this.connect6Ctx).dest() };
   }
 
+  readonly sendmsg4Ctx = new SockAddrCtx('sendmsg4');
+  readonly recvmsg4Ctx = new SockAddrCtx('recvmsg4');
+  readonly recvmsg6Ctx = new SockAddrCtx('recvmsg6');
+
+  /**
+   * A UDP send or receive hook (section 6) on an address given as bytes (4 for sendmsg4 and
+   * recvmsg4, 16 for recvmsg6) and a host-order port; returns the verdict and the address the
+   * context holds afterwards (sendmsg: the destination; recvmsg: the source the application sees).
+   */
+  runUdpHook(ctx: SockAddrCtx, prog: VmProgram, sock: VmSock, addr: Uint8Array, port: number): { verdict: number; addr: SockAddr } {
+    this.machine.beginRun();
+    const verdict = this.machine.run(prog, ctx.prepare(this.mem, sock, addr, port));
+    return { verdict, addr: ctx.dest() };
+  }
+
   /** sockops callback `op` on a socket whose ends and state are set. */
   runSockOps(prog: VmProgram, sock: VmSock, op: number): number {
     this.machine.beginRun();

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
+import { DNS_SHARE, dnsPhaseRuns, runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
 import { coverageOf } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
@@ -57,7 +57,17 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         }
       }
     }
-    const bar = progress(o.runs, 'checking');
+    const hooks = opened.executor?.dnsHooks;
+    const dns = dnsPhaseRuns(opened.executor);
+    if (hooks !== undefined) {
+      const missing = ['sendmsg4', 'recvmsg4', 'recvmsg6'].filter((h) => !hooks.includes(h)).map((h) => `cgroup/${h}`);
+      log(
+        missing.length === 0
+          ? 'DNS over UDP sends (section 6): cgroup/sendmsg4, recvmsg4 and recvmsg6 attached'
+          : `DNS over UDP sends (section 6): the objects have no ${missing.join(', ')}: checked without ${missing.length === 1 ? 'it' : 'them'}${dns ? '' : ' (the dns phase is skipped)'}`,
+      );
+    }
+    const bar = progress(Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
     const result = await runChecks({
       seed: o.seed,
       runs: o.runs,
@@ -86,7 +96,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       log('');
       log(formatCounterexample(cx, opened.name));
     }
-    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS);
+    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS, undefined, dns);
     const report = buildReport(
       result,
       { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
@@ -98,7 +108,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
+    const withHooks = hooks !== undefined ? { ...report, dnsHooks: hooks } : report;
+    if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...withHooks, programCoverage: vmCoverage } : withHooks, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     return report.verdict === 'pass' ? 0 : 1;

@@ -23,8 +23,8 @@ export interface ReplayOptions {
 }
 
 function parsePhase(p: string): { kind: StateKind; shape: Shape } {
-  const m = /^(consistent|raw)\/(single|sequence)$/.exec(p);
-  if (!m) throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence, e.g. consistent/single (got ${p})`);
+  const m = /^(consistent|raw)\/(single|sequence|dns)$/.exec(p);
+  if (!m) throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns, e.g. consistent/single (got ${p})`);
   return { kind: m[1] as StateKind, shape: m[2] as Shape };
 }
 

@@ -24,7 +24,7 @@ export interface CorpusCase {
   readonly case: Case;
 }
 
-import { backend, connect, send, socket, service as serviceOf } from '../../model/builders.js';
+import { backend, connect, deliver, recvfrom, send, sendto, socket, service as serviceOf } from '../../model/builders.js';
 
 const service = (id: number, counts: number[], policy: number, ports: [number, number][], waypoint: Waypoint = NO_WAYPOINT): Service =>
   serviceOf(id, { counts, policy, ports, waypoint });
@@ -139,6 +139,21 @@ export const CORPUS: readonly CorpusCase[] = [
     title: 'A UDP DNS query with a DNS proxy configured',
     shows: ['dns-proxy'],
     case: consistent(dnsProxy(), [socket(1, 'inet', 'udp'), connect(1, '10.0.0.9', 53)]),
+  },
+  {
+    title: 'A query by sendto to 10.0.0.9:53 goes to the DNS proxy',
+    shows: ['dns-query-destination'],
+    case: consistent(dnsProxy(), [socket(1, 'inet', 'udp'), sendto(1, '10.0.0.9', 53)]),
+  },
+  {
+    title: 'Queries by sendto to server A, then to server B, then a datagram from elsewhere',
+    shows: ['dns-reply-source'],
+    case: consistent(dnsProxy(), [socket(1, 'inet', 'udp'), sendto(1, '10.0.0.9', 53), recvfrom(1), sendto(1, '10.0.0.10', 53), recvfrom(1), deliver(1, '10.0.0.7'), recvfrom(1)]),
+  },
+  {
+    title: 'An AF_INET6 socket queries a v4-mapped server by sendto, another connects to one and sends',
+    shows: ['dns-exchange'],
+    case: consistent(dnsProxy(), [socket(1, 'inet6', 'udp'), sendto(1, '::ffff:10.0.0.9', 53), recvfrom(1), socket(2, 'inet6', 'udp'), connect(2, '::ffff:10.0.0.10', 53), send(2, 1), recvfrom(2)]),
   },
   {
     title: 'A TCP connect to an address no frontend knows',

@@ -16,6 +16,7 @@ import {
 } from '../domain.js';
 import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
+import { afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
 import { indexMaps } from './maps.js';
 import { canonicalDest } from './reach.js';
 import { EMPTY_STREAM, sendMessages } from './stream.js';
@@ -120,7 +121,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
     const established = ok && sock.protocol === 'tcp';
     // ACTIVE_ESTABLISHED
     if (established && storage?.viaWaypoint && k.local !== null) inSockhash = enrolledIps.includes(manageKey(k.local));
-    const after: SocketState = {
+    const after: SocketState = afterConnect({
       ...sock,
       storage,
       peer: ok ? k.peer : sock.peer,
@@ -130,7 +131,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
       inSockhash: established ? inSockhash : sock.inSockhash,
       stream: established ? EMPTY_STREAM : sock.stream,
       sent: established ? 0 : sock.sent,
-    };
+    }, end.records);
     const next = produce(world, (w) => {
       if (w.netnsEnrolled !== end.state.netnsEnrolled) w.netnsEnrolled = end.state.netnsEnrolled;
       if (enrolledIps !== world.enrolledIps) w.enrolledIps = castDraft(enrolledIps);
@@ -143,10 +144,17 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
   });
 }
 
-function send(world: World, op: Extract<Operation, { op: 'send' }>, stepIndex: number): Branch {
+function send(world: World, op: Extract<Operation, { op: 'send' }>, env: Environment, stepIndex: number): Branch {
   const sock = openSocket(world, op, stepIndex);
   if (!Number.isInteger(op.messages) || op.messages < 0) {
     throw new ModelInputError(`operation ${stepIndex + 1} (send): messages must be a non-negative integer, got ${op.messages}`);
+  }
+  if (sock.protocol === 'udp') {
+    const after = udpSend(sock, op.sock, op.messages, env);
+    const next = after === sock ? world : produce(world, (w) => {
+      w.sockets[op.sock] = castDraft(after);
+    });
+    return { world: next, observation: { op: 'send', sock: op.sock, storage: sock.storage, stream: null }, choices: [], passes: [] };
   }
   if (!sock.connected || !sock.stream) {
     const observation: Observation = { op: 'send', sock: op.sock, storage: sock.storage, stream: null };
@@ -188,7 +196,16 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
     case 'connect':
       return connect(world, op, env, stepIndex);
     case 'send':
-      return [send(world, op, stepIndex)];
+      return [send(world, op, env, stepIndex)];
+    case 'sendto':
+      return [sendto(world, openSocket(world, op, stepIndex), op, env, stepIndex, (m) => new ModelInputError(m))];
+    case 'recvfrom': {
+      const sock = openSocket(world, op, stepIndex);
+      if (sock.protocol !== 'udp') throw new ModelInputError(`operation ${stepIndex + 1} (recvfrom): socket ${op.sock} is TCP; recvfrom needs a UDP socket`);
+      return [recvfrom(world, sock, op.sock)];
+    }
+    case 'deliver':
+      return [deliver(world, openSocket(world, op, stepIndex), op, stepIndex, (m) => new ModelInputError(m))];
     case 'close': {
       openSocket(world, op, stepIndex);
       const next = produce(world, (w) => {
@@ -204,7 +221,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
     }
     default: {
       const never: never = op;
-      throw new ModelInputError(`unknown operation ${JSON.stringify(never)}: expected socket, connect, send, close or apply`);
+      throw new ModelInputError(`unknown operation ${JSON.stringify(never)}: expected socket, connect, send, sendto, recvfrom, deliver, close or apply`);
     }
   }
 }

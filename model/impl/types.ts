@@ -13,6 +13,7 @@ import type {
 } from '../domain.js';
 import type { KernelSocket } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
+import type { DnsSocket } from './dns.js';
 
 export type { PassPath, PassRecord, PassResult, PassTarget, TargetKind } from '../spec/passes.js';
 
@@ -33,6 +34,8 @@ export interface SocketState {
   readonly sent: number;
   /** The stream as the peer sees it; null until a TCP connect succeeds. */
   readonly stream: StreamView | null;
+  /** UDP datagrams and DNS (section 6, model/impl/dns.ts); absent means fresh. */
+  readonly dns?: DnsSocket;
 }
 
 export interface World {

@@ -328,6 +328,12 @@ export function stepViews(ctx: SpecContext): StepView[] {
     if (obs.storage !== undefined) t.storage = obs.storage;
     if (op.op === 'close') sockets.delete(op.sock);
     if (op.op === 'send' && t.established) t.sent += op.messages;
+    // Section 6: a sendto from an AF_INET socket to the control address enrols or withdraws too.
+    if (op.op === 'sendto' && op.n > 0 && t.family === 'inet' && t.protocol === 'udp') {
+      const to = canonicalAsked('inet', op.dest);
+      const act = to ? controlAction('inet', to) : null;
+      if (act) netns = act === 'enrol';
+    }
     if (op.op !== 'connect' || !runsProgram || !asked) return;
     const cv = view as ConnectView;
     // The kernel's state of the socket afterwards, as far as the observation tells.

@@ -3,6 +3,7 @@
 // Independent of model/impl: nothing here calls the reference model.
 
 import { passChain, waypointChain } from './invariants/chain.js';
+import { dnsExchange, dnsQueryDestination, dnsReplySource } from './invariants/dns.js';
 import { allowedPeers, noFabricatedPeer } from './invariants/provenance.js';
 import { addressFamily, lbChoice, lbGroup, pathJustified, portMapping, prescribedPath } from './invariants/routing.js';
 import { originalWrittenOnce, viaWaypointSticky } from './invariants/storage.js';
@@ -36,6 +37,9 @@ export const invariants: readonly Invariant[] = [
   dnsRedirect,
   enrolledTcpStorage,
   connectOnConnectedSocket,
+  dnsQueryDestination,
+  dnsReplySource,
+  dnsExchange,
   passChain,
   waypointChain,
   pathJustified,

@@ -58,9 +58,11 @@ async function startedWithTraffic() {
   await ex.run([connectCase(state({}), 'inet', { addr: '10.1.0.1', port: 80 }, { sends: 1 })]);
   const info = await ex.info();
   expect(info.progIds).toHaveLength(4);
-  expect(info.linkIds).toHaveLength(3);
+  // connect4, connect6, sockops and the three DNS hooks of section 6.
+  expect(info.linkIds).toHaveLength(6);
+  expect(info.dnsHooks).toEqual(['sendmsg4', 'recvmsg4', 'recvmsg6']);
   expect(existsSync(info.cgroup)).toBe(true);
-  expect(survivors(info)).toHaveLength(7);
+  expect(survivors(info)).toHaveLength(10);
   return { ex, info };
 }
 

@@ -51,7 +51,7 @@ describe('kmesh-check check on the kernel', () => {
     expect([kernel.code, vm.status]).toEqual([0, 0]);
     expect(v.verdict).toBe(k.verdict);
     // The VM reports per-program instruction and branch coverage of the run.
-    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
     expect(v.programCoverage.executedInstructions).toBeGreaterThan(v.programCoverage.instructions * 0.8);
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);

@@ -18,7 +18,7 @@ const root = packageRoot();
 const OBJECTS = ['connect', 'sockops', 'sendmsg'] as const;
 /** Programs each object must load, by name. */
 const PROGRAMS: Record<keyof ObjectPaths, string[]> = {
-  connect: ['cgroup_connect4_prog', 'cgroup_connect6_prog'],
+  connect: ['cgroup_connect4_prog', 'cgroup_connect6_prog', 'bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6'],
   sockops: ['sockops_prog'],
   sendmsg: ['sendmsg_prog'],
 };

@@ -26,7 +26,9 @@ describe('kmesh-check check', () => {
     expect(r.out).toMatch(/verdict: PASS/);
     const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
     expect(report).toMatchObject({ executor: 'model', seed: 42, verdict: 'pass', failures: 0 });
-    expect(report.cases).toBe(2000);
+    // 2000 connect cases and a tenth more in the DNS phase (section 6).
+    expect(report.cases).toBe(2200);
+    expect(report.statistics.dnsCases).toBe(200);
     expect(report.invariants.length).toBeGreaterThan(10);
     for (const i of report.invariants) expect(Object.keys(i).sort()).toEqual(['checked', 'failed', 'name', 'statement']);
     expect(report.statistics.policy.random).toBeGreaterThan(0);
@@ -40,13 +42,13 @@ describe('kmesh-check check', () => {
     cli(['check', '--executor', 'model', '--runs', '2000', '--shard', '2/2', '--json', 'b.json', '--no-failure-db'], dir);
     const a = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
     const b = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
-    expect(a.cases).toBe(1000);
-    expect(b.cases).toBe(1000);
+    expect(a.cases).toBe(1100);
+    expect(b.cases).toBe(1100);
     expect(a.statistics).not.toEqual(b.statistics);
     const m = cli(['merge', 'a.json', 'b.json', '--json', 'm.json'], dir);
     expect(m.code).toBe(0);
     const merged = JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8'));
-    expect(merged.cases).toBe(2000);
+    expect(merged.cases).toBe(2200);
     expect(merged.verdict).toBe('pass');
     expect(cli(['merge', 'missing.json'], dir).code).toBe(2);
   });

@@ -4,6 +4,7 @@ import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes, type Trace } from '../../model/impl/index.js';
 import { allowedPeers, invariants, invariantNamed, tlvHex, type PassRecord, type SpecContext } from '../../model/spec/index.js';
+import { deliver, recvfrom, sendto } from '../../model/builders.js';
 import {
   VIP,
   WP_POD,
@@ -100,6 +101,10 @@ const corpus: Record<string, Case> = {
   udpOwnLocal: mkCase(maps({}), [sock(1, 'inet', 'udp'), connect(1, '10.0.0.7', 80), connect(1, '0.0.0.0', 80), connect(1, '10.0.0.8', 0), send(1, 1)]),
   udp6Locals: mkCase(maps({}), [sock(1, 'inet6', 'udp'), connect(1, '::ffff:10.0.0.7', 80), connect(1, '::', 80), connect(1, 'fd00::7', 80), sock(2, 'inet6', 'udp'), connect(2, 'fd00::5', 80), connect(2, '::ffff:0.0.0.0', 80), connect(2, 'fd00::7', 80)]),
   tcpQuirk: mkCase(maps({}), [sock(1, 'inet6'), connect(1, '::ffff:10.0.0.7', 929), connect(1, 'fd00::7', 80), connect(1, '::ffff:10.0.0.7', 80), send(1, 1)], false),
+  // Section 6: DNS over UDP sends.
+  dnsSendto: mkCase(dnsProxy, [sock(1, 'inet', 'udp'), sendto(1, '10.9.0.1', 53), recvfrom(1), sendto(1, '10.9.0.2', 53), recvfrom(1), deliver(1, '10.7.0.7'), recvfrom(1)]),
+  dnsSendto6: mkCase(dnsProxy, [sock(1, 'inet6', 'udp'), sendto(1, '::ffff:10.9.0.1', 53), recvfrom(1), sock(2, 'inet6', 'udp'), connect(2, '::ffff:10.9.0.1', 53), send(2, 1), recvfrom(2)]),
+  dnsControlSend: mkCase(dnsProxy, [sock(1, 'inet', 'udp'), sendto(1, '0.0.0.2', 929), sendto(1, '10.9.0.1', 53), recvfrom(1), connect(1, '10.9.0.3', 53)], false),
   loopbackWaypoint: mkCase(
     maps({
       frontends: [frontend(VIP, 1), frontend(WP_VIP, 2)],
@@ -262,6 +267,21 @@ describe('each invariant can fail', () => {
         ps[0]!.destOut = { addr: '::ffff:10.1.0.1', port: 8080 };
         return ps;
       });
+    },
+    // The query to 10.9.0.2 is not redirected.
+    'dns-query-destination': () => {
+      const { c, t } = firstTrace('dnsSendto');
+      return withObservation(ctxOf(c, t, false), 3, { arrivedAt: { addr: '10.9.0.2', port: 53 } });
+    },
+    // The second reply keeps the first server.
+    'dns-reply-source': () => {
+      const { c, t } = firstTrace('dnsSendto');
+      return withObservation(ctxOf(c, t, false), 4, { from: { addr: '10.9.0.1', port: 53 } });
+    },
+    // The connected socket's answer never comes.
+    'dns-exchange': () => {
+      const { c, t } = firstTrace('dnsSendto6');
+      return withObservation(ctxOf(c, t, false), 6, { from: null, data: null, error: 'EAGAIN' });
     },
   };
 

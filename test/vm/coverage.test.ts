@@ -27,7 +27,7 @@ describe('coverage', () => {
     ex.resetCoverage();
     const zero = ex.coverage();
     expect(zero.executedInstructions).toBe(0);
-    expect(zero.programs.map((p) => p.program).sort()).toEqual(['cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(zero.programs.map((p) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
 
     await ex.run([connectTo('10.96.0.10', 80)]);
     const first = prog(ex.coverage(), 'cgroup_connect4_prog');

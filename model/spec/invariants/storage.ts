@@ -1,9 +1,21 @@
 // Socket storage over a socket's life (sections 3.8, 3.9): the original destination is written
 // once, by the connect that first records it, and via_waypoint is never cleared.
 
+import { canonicalSockText } from '../../address.js';
+import type { Family, SockAddr } from '../../domain.js';
 import { RESULT_OF_PATH } from '../passes.js';
 import { sameSockAddr, show, stepViews } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
+
+/** The destination a sendto names, as socket text of the family. */
+function sendtoAsked(family: Family | null, dest: SockAddr): SockAddr | null {
+  if (family === null) return null;
+  try {
+    return { addr: canonicalSockText(family, dest.addr), port: dest.port };
+  } catch {
+    return null;
+  }
+}
 
 export const originalWrittenOnce: Invariant = {
   name: 'original-written-once',
@@ -42,9 +54,11 @@ export const originalWrittenOnce: Invariant = {
         chk.expect(sameSockAddr(st.original, before.original), () => `operation ${v.i + 1}: the original changed from ${show(before.original)} to ${show(st.original)}`);
         continue;
       }
-      chk.expect(v.op.op === 'connect' && v.runsProgram, () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program may`);
-      chk.expect(sameSockAddr(st.original, v.asked), () => `operation ${v.i + 1}: recorded original ${show(st.original)} but the application asked for ${show(v.asked)}`);
-      if (v.passes) {
+      // A connect program, or the send hook of a sendto (section 6), records it.
+      const asked = v.op.op === 'sendto' ? sendtoAsked(v.family, v.op.dest) : v.asked;
+      chk.expect((v.op.op === 'connect' && v.runsProgram) || v.op.op === 'sendto', () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program or a sendto's send hook may`);
+      chk.expect(sameSockAddr(st.original, asked), () => `operation ${v.i + 1}: recorded original ${show(st.original)} but the application asked for ${show(asked)}`);
+      if (v.passes && v.op.op === 'connect') {
         chk.expect(v.passes.some((p) => p.recordedOriginal), () => `operation ${v.i + 1}: the original appears but no pass records it`);
       }
       recorded.set(v.life, { at: v.i, original: st.original });

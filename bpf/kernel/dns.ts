@@ -1,0 +1,264 @@
+// The kernel socket layer's UDP datagrams for section 6 (DNS over UDP sends): sendto, recvfrom
+// and deliver on real sockets, and a DNS stand-in inside the private namespace. The stand-in is
+// one UDP socket per address a case may query (the servers it names and every DNS proxy address
+// its states hold), bound to that address and port 53 (IP_FREEBIND / IPV6_FREEBIND: the
+// namespace's addresses are AnyIP routes, not configured ones). Loopback delivers a datagram
+// inside the sending syscall, so after every send the stand-ins are read without waiting: where a
+// query arrived is the stand-in that got it, and it answers at once from its own address.
+// Runs in the worker, inside the namespace and the worker's cgroup (the stand-ins' own datagrams
+// pass the hooks too: their port is never 53 on the client side, so nothing is rewritten).
+
+import koffi from 'koffi';
+import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
+import { DNS_PORT, DNS_PROXY_UID, dnsAnswerTo, type Case, type Family, type SockAddr } from '../../model/domain.js';
+import { routable, type Environment } from '../../model/environment.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
+import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
+
+const lib = koffi.load('libc.so.6');
+const sendto = lib.func('intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
+  fd: number,
+  buf: Uint8Array,
+  len: number,
+  flags: number,
+  addr: Uint8Array,
+  alen: number,
+) => number;
+const recvfrom = lib.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)') as (
+  fd: number,
+  buf: Uint8Array,
+  len: number,
+  flags: number,
+  addr: Uint8Array,
+  alen: Uint32Array,
+) => number;
+
+const SOL_IP = 0;
+const IP_FREEBIND = 15;
+const IPV6_FREEBIND = 78;
+/** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
+const MAX_STANDINS = 256;
+/** How long to wait for a datagram the loopback should already have delivered (anomalies only). */
+const LATE_DELIVERY_MS = 20;
+
+/** What the layer needs of a socket: its fd and family. */
+export interface UdpRec {
+  readonly fd: number;
+  readonly family: Family;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class KernelDns {
+  /** Stand-in fds by address text (IPv4, or native IPv6). */
+  private readonly standins = new Map<string, number>();
+  private readonly buf = new Uint8Array(2048);
+  private readonly sa = new Uint8Array(SOCKADDR_MAX);
+  private readonly from = new Uint8Array(SOCKADDR_MAX);
+  private readonly len = new Uint32Array(1);
+  private readonly one = new Int32Array([1]);
+  /** The current case sends or receives datagrams (prepare). */
+  private active = false;
+  private pollFds = new Uint8Array(0);
+  private addrs: string[] = [];
+  /** Stand-in datagrams sent to each client port and not yet received. */
+  private readonly owed = new Map<number, number>();
+  private readonly clientPoll = new Uint8Array(8);
+
+  constructor(private readonly env: Environment) {}
+
+  /** Every address a case's queries and datagrams may reach, stand-ins opened and drained. */
+  prepare(c: Case): void {
+    this.owed.clear();
+    // Only cases that receive or name datagrams need answers; the others never read them.
+    this.active = c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom' || op.op === 'deliver');
+    if (!this.active) return;
+    const addrs = new Set<string>();
+    const add = (text: string | null) => {
+      if (text === null) return;
+      const plain = v4MappedInner(text) ?? text;
+      // The any-address is no stand-in's: a query there goes to loopback, which has none.
+      if (plain === '0.0.0.0' || plain === '::') return;
+      if (routable(this.env, plain.includes(':') ? 'inet6' : 'inet', { addr: plain, port: 0 })) addrs.add(canonicalSockText(plain.includes(':') ? 'inet6' : 'inet', plain));
+    };
+    const proxies = (s: Case['state']) => {
+      for (const b of s.backends) if (b.uid === DNS_PROXY_UID && (isIPv4Form(b.addr) || b.addr.includes(':'))) add(b.addr);
+    };
+    proxies(c.state);
+    for (const op of c.ops) {
+      if (op.op === 'sendto') add(op.dest.addr);
+      else if (op.op === 'deliver') add(op.from.addr);
+      else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
+      else if (op.op === 'apply') proxies(op.state);
+    }
+    if (this.standins.size + addrs.size > MAX_STANDINS) this.close();
+    for (const a of addrs) this.standin(a);
+    for (const fd of this.standins.values()) this.drain(fd);
+    this.pollSet();
+  }
+
+  /** One pollfd (fd, POLLIN) per stand-in, in the map's order. */
+  private pollSet(): void {
+    const n = this.standins.size;
+    if (this.pollFds.length < n * 8) this.pollFds = new Uint8Array(n * 8);
+    const v = new DataView(this.pollFds.buffer);
+    let i = 0;
+    for (const fd of this.standins.values()) {
+      v.setInt32(i * 8, fd, true);
+      v.setInt16(i * 8 + 4, POLLIN, true);
+      v.setInt16(i * 8 + 6, 0, true);
+      i++;
+    }
+    this.addrs = [...this.standins.keys()];
+  }
+
+  /** The stand-in at `addr`:53, opened on first use. */
+  private standin(addr: string): number {
+    let fd = this.standins.get(addr);
+    if (fd !== undefined) return fd;
+    const family: Family = addr.includes(':') ? 'inet6' : 'inet';
+    fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new KmeshCheckError('worker', `socket() for the DNS stand-in failed (${errnoName(errno())})`);
+    if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, this.one, 4);
+    libc.setsockopt(fd, family === 'inet' ? SOL_IP : IPPROTO_IPV6, family === 'inet' ? IP_FREEBIND : IPV6_FREEBIND, this.one, 4);
+    const n = writeSockaddr(this.sa, family, { addr, port: DNS_PORT });
+    if (libc.bind(fd, this.sa, n) < 0) {
+      const err = errnoName(errno());
+      libc.close(fd);
+      throw new KmeshCheckError('worker', `binding the DNS stand-in to ${addr}:${DNS_PORT} failed (${err})`);
+    }
+    this.standins.set(addr, fd);
+    return fd;
+  }
+
+  private drain(fd: number): void {
+    for (;;) {
+      this.len[0] = SOCKADDR_MAX;
+      if (recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len) < 0) return;
+    }
+  }
+
+  /**
+   * Answers what reached the stand-ins (one poll finds them); the last address a query reached,
+   * or null. Outside a case that uses datagrams nobody reads the answers: nothing is done.
+   */
+  pump(): SockAddr | null {
+    if (!this.active || this.addrs.length === 0) return null;
+    const n = this.addrs.length;
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < n; i++) v.setInt16(i * 8 + 6, 0, true);
+    if (libc.poll(this.pollFds, n, 0) <= 0) return null;
+    let at: SockAddr | null = null;
+    for (let i = 0; i < n; i++) {
+      if ((v.getInt16(i * 8 + 6, true) & POLLIN) === 0) continue;
+      const addr = this.addrs[i]!;
+      const fd = v.getInt32(i * 8, true);
+      for (;;) {
+        this.len[0] = SOCKADDR_MAX;
+        const n = recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+        if (n < 0) break;
+        at = { addr, port: DNS_PORT };
+        const answer = enc.encode(dnsAnswerTo(dec.decode(this.buf.subarray(0, n))));
+        if (sendto(fd, answer, answer.length, MSG_NOSIGNAL, this.from, this.len[0]!) >= 0) this.owe(readSockaddr(this.from).port);
+      }
+    }
+    return at;
+  }
+
+  /** Datagrams the stand-ins sent to a port and nobody has received yet. */
+  private owe(port: number, n = 1): void {
+    const left = (this.owed.get(port) ?? 0) + n;
+    if (left > 0) this.owed.set(port, left);
+    else this.owed.delete(port);
+  }
+
+  /**
+   * Loopback delivers inside the sending syscall, unless the kernel defers its softirq work; when
+   * nothing came where something is expected, wait for it a little (never on the normal path).
+   */
+  private waitReadable(fds: Uint8Array, n: number): boolean {
+    return libc.poll(fds, n, LATE_DELIVERY_MS) > 0;
+  }
+
+  /** pump(), and if no stand-in got anything, one short wait for a late delivery. */
+  private pumpExpecting(): SockAddr | null {
+    const at = this.pump();
+    if (at !== null || this.addrs.length === 0) return at;
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < this.addrs.length; i++) v.setInt16(i * 8 + 6, 0, true);
+    if (!this.waitReadable(this.pollFds, this.addrs.length)) return null;
+    return this.pump();
+  }
+
+  /** One query datagram to `dest` (checked by the runner). */
+  sendto(r: UdpRec, dest: SockAddr, query: string): DatagramSent {
+    const alen = writeSockaddr(this.sa, r.family, dest);
+    const q = enc.encode(query);
+    if (sendto(r.fd, q, q.length, MSG_NOSIGNAL, this.sa, alen) < 0) return { error: errnoName(errno()), arrivedAt: null };
+    // A query to port 53 always has a stand-in where it may go; anything else may arrive nowhere.
+    return { error: null, arrivedAt: dest.port === DNS_PORT ? this.pumpExpecting() : this.pump() };
+  }
+
+  recvfrom(r: UdpRec): DatagramReceived {
+    const port = this.localPort(r);
+    this.len[0] = SOCKADDR_MAX;
+    let n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+    if (n < 0 && errno() === E.EAGAIN && (this.owed.get(port) ?? 0) > 0) {
+      // Something was sent here and not received: give a deferred delivery its chance.
+      const v = new DataView(this.clientPoll.buffer);
+      v.setInt32(0, r.fd, true);
+      v.setInt16(4, POLLIN, true);
+      v.setInt16(6, 0, true);
+      if (this.waitReadable(this.clientPoll, 1)) {
+        this.len[0] = SOCKADDR_MAX;
+        n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+      }
+      // Dropped (a connected socket takes only its peer's datagrams): it will not come.
+      this.owed.delete(port);
+    }
+    if (n < 0) {
+      const e = errno();
+      return { from: null, data: null, error: e === E.EAGAIN ? 'EAGAIN' : errnoName(e) };
+    }
+    this.owe(port, -1);
+    const s = readSockaddr(this.from);
+    return { from: { addr: s.addr, port: s.port }, data: dec.decode(this.buf.subarray(0, n)), error: null };
+  }
+
+  /**
+   * The stand-in at `from` sends one datagram to the socket's port: at its own IPv4 address when
+   * it has one, else (bound to a wildcard) at the pod's IPv4 address.
+   */
+  deliver(r: UdpRec, from: SockAddr, data: string): string | null {
+    this.len[0] = SOCKADDR_MAX;
+    if (libc.getsockname(r.fd, this.sa, this.len) < 0) throw new KmeshCheckError('worker', `getsockname failed (${errnoName(errno())})`);
+    const local = readSockaddr(this.sa);
+    if (local.port === 0) return 'EDESTADDRREQ';
+    this.owe(local.port);
+    const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
+    const to = inner !== null && inner !== '0.0.0.0' ? inner : this.env.podAddress.inet;
+    const known = this.standins.size;
+    const fd = this.standin(canonicalSockText('inet', from.addr));
+    if (this.standins.size !== known) this.pollSet();
+    const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
+    const d = enc.encode(data);
+    if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) < 0) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
+    return null;
+  }
+
+  /** The socket's local port (0 before it has one). */
+  private localPort(r: UdpRec): number {
+    this.len[0] = SOCKADDR_MAX;
+    if (libc.getsockname(r.fd, this.sa, this.len) < 0) return 0;
+    return readSockaddr(this.sa).port;
+  }
+
+  close(): void {
+    for (const fd of this.standins.values()) libc.close(fd);
+    this.standins.clear();
+    this.addrs = [];
+  }
+}

@@ -1,0 +1,53 @@
+// Coverage classes of section 6 (DNS over UDP sends), from a case and the model's allowed traces:
+// which of the paths that matter the case took, so that a run that rarely exercised one fails
+// its coverage requirement instead of passing unexamined.
+
+import { v4MappedInner } from '../model/address.js';
+import { deliveredFor, type Case, type Family } from '../model/domain.js';
+import type { Trace } from '../model/impl/index.js';
+
+/** The classes a run must see (properties/statistics.ts REQUIRED_CLASSES.dns). */
+export const DNS_CLASSES = [
+  'sendto-redirected',
+  'sendto-direct',
+  'sendto-v4mapped',
+  'reply-restored',
+  'reply-as-is',
+  'connected-v4mapped-exchange',
+] as const;
+
+export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
+  const out = new Set<string>();
+  const families = new Map<number, Family>();
+  const mappedPeer = new Set<number>();
+  const t = allowed[0];
+  c.ops.forEach((op, i) => {
+    const o = t?.observations[i];
+    if (op.op === 'socket') families.set(op.sock, op.family);
+    if (op.op === 'sendto' && o) {
+      const fam = families.get(op.sock);
+      const inner = fam === 'inet6' ? v4MappedInner(op.dest.addr) : op.dest.addr;
+      if (fam === 'inet6' && inner !== null) out.add('sendto-v4mapped');
+      if (o.arrivedAt && op.dest.port === 53) out.add(o.arrivedAt.addr === inner ? 'sendto-direct' : 'sendto-redirected');
+    }
+    if (op.op === 'connect' && families.get(op.sock) === 'inet6' && v4MappedInner(op.dest.addr) !== null && op.dest.port === 53 && o?.peer) mappedPeer.add(op.sock);
+    if (op.op === 'recvfrom' && o?.from && o.data) {
+      if (o.data === deliveredFor(op.sock)) out.add('reply-as-is');
+      else if (mappedPeer.has(op.sock)) out.add('connected-v4mapped-exchange');
+    }
+  });
+  // A restored reply: the same answer seen from another address than the stand-in that sent it.
+  if (t) {
+    const arrived = new Map<string, string>();
+    c.ops.forEach((op, i) => {
+      const o = t.observations[i];
+      if (op.op === 'sendto' && o?.arrivedAt) arrived.set(String(op.sock), o.arrivedAt.addr);
+      if (op.op === 'recvfrom' && o?.from && o.data?.startsWith('ans:')) {
+        const from4 = v4MappedInner(o.from.addr) ?? o.from.addr;
+        const at = arrived.get(String(op.sock));
+        if (at !== undefined && at !== from4) out.add('reply-restored');
+      }
+    });
+  }
+  return out;
+}

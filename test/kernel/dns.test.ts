@@ -1,0 +1,43 @@
+// The kernel executor on the hand-written DNS scenarios of section 6 (test/support/dns-scenarios.ts):
+// our objects attached to a cgroup in a private namespace, a DNS stand-in answering at the servers
+// and the proxy. Each observation must carry the expected fields, the whole trace must be the
+// reference model's, and the VM must observe the same.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KernelExecutor } from '../../bpf/kernel/executor.js';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
+import type { Observation } from '../../model/domain.js';
+import { outcomes } from '../../model/impl/index.js';
+import { DNS_SCENARIOS, pick } from '../support/dns-scenarios.js';
+import { startKernel } from '../helpers/kernel.js';
+
+let kernel: KernelExecutor;
+let observed: Observation[][];
+let vmObserved: Observation[][];
+beforeAll(async () => {
+  kernel = await startKernel();
+  // Twice over in one batch: stand-ins and sockets left by one case must not leak into the next.
+  const cases = [...DNS_SCENARIOS, ...DNS_SCENARIOS].map((s) => s.case);
+  observed = await kernel.run(cases);
+  const vm = await createVmExecutor();
+  vmObserved = await vm.run(cases);
+  await vm.close();
+}, 60_000);
+afterAll(async () => {
+  await kernel?.close();
+});
+
+describe('kernel: DNS over UDP (section 6)', () => {
+  it('attaches the three DNS hooks of our connect object', () => {
+    expect(kernel.dnsHooks).toEqual(['sendmsg4', 'recvmsg4', 'recvmsg6']);
+  });
+  DNS_SCENARIOS.forEach((s, k) => {
+    it(s.name, () => {
+      for (const obs of [observed[k]!, observed[k + DNS_SCENARIOS.length]!]) {
+        s.expect.forEach((e, i) => expect(pick(obs[i], e), `operation ${i + 1}`).toEqual(e));
+        expect(obs).toEqual(outcomes(s.case, kernel.environment)[0]!.observations);
+      }
+      expect(vmObserved[k]).toEqual(observed[k]);
+    });
+  });
+});

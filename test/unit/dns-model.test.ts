@@ -1,0 +1,79 @@
+// The reference model on the hand-written DNS scenarios of section 6 (test/support/dns-scenarios.ts).
+
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import { DNS_SCENARIOS, pick } from '../support/dns-scenarios.js';
+
+describe('model: DNS over UDP (section 6)', () => {
+  for (const s of DNS_SCENARIOS) {
+    it(s.name, () => {
+      const traces = outcomes(s.case, DEFAULT_ENVIRONMENT);
+      expect(traces).toHaveLength(1);
+      const obs = traces[0]!.observations;
+      s.expect.forEach((e, i) => expect(pick(obs[i], e), `operation ${i + 1}`).toEqual(e));
+    });
+  }
+});
+
+import type { Observation } from '../../model/domain.js';
+import { invariantNamed, invariants, type SpecContext } from '../../model/spec/index.js';
+import type { DnsScenario } from '../support/dns-scenarios.js';
+
+function contextOf(s: DnsScenario, observations: readonly Observation[]): SpecContext {
+  return { case: s.case, env: DEFAULT_ENVIRONMENT, steps: s.case.ops.map((op, i) => ({ op, observation: observations[i]! })) };
+}
+
+const modelObs = (s: DnsScenario) => outcomes(s.case, DEFAULT_ENVIRONMENT)[0]!.observations;
+const scenario = (prefix: string) => DNS_SCENARIOS.find((s) => s.name.startsWith(prefix))!;
+const DNS_INVARIANTS = ['dns-query-destination', 'dns-reply-source', 'dns-exchange'];
+
+describe('spec: the DNS invariants', () => {
+  it('hold on every scenario (all invariants), and each DNS invariant is exercised', () => {
+    const exercised = new Set<string>();
+    for (const s of DNS_SCENARIOS) {
+      const ctx = contextOf(s, modelObs(s));
+      for (const inv of invariants) {
+        if (inv.needs === 'passes') continue;
+        const v = inv.check(ctx);
+        expect(v, `${s.name}: ${inv.name}`).not.toMatchObject({ status: 'violated' });
+        if (v.status === 'holds') exercised.add(inv.name);
+      }
+    }
+    for (const n of DNS_INVARIANTS) expect(exercised, n).toContain(n);
+  });
+
+  const mutate = (s: DnsScenario, i: number, patch: Partial<Observation>): Observation[] => modelObs(s).map((o, k) => (k === i ? { ...o, ...patch } : o));
+
+  it('dns-reply-source and dns-exchange catch the first server kept for every reply', () => {
+    const s = scenario('sendto A then B');
+    const ctx = contextOf(s, mutate(s, 4, { from: { addr: '10.1.0.1', port: 53 } }));
+    expect(invariantNamed('dns-reply-source').check(ctx).status).toBe('violated');
+    expect(invariantNamed('dns-exchange').check(ctx).status).toBe('violated');
+  });
+
+  it('dns-reply-source catches a rewritten non-proxy source, and storage created by receiving', () => {
+    const s = scenario('a datagram from a non-proxy source');
+    expect(invariantNamed('dns-reply-source').check(contextOf(s, mutate(s, 4, { from: { addr: '10.1.0.1', port: 53 } }))).status).toBe('violated');
+    const n = scenario('a socket that never sent');
+    const created = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
+    expect(invariantNamed('dns-reply-source').check(contextOf(n, mutate(n, 3, { storage: created }))).status).toBe('violated');
+  });
+
+  it('dns-reply-source catches a v4-mapped reply left with the proxy as its source', () => {
+    const s = scenario('AF_INET6 sendto');
+    expect(invariantNamed('dns-reply-source').check(contextOf(s, mutate(s, 2, { from: { addr: '::ffff:10.9.0.53', port: 53 } }))).status).toBe('violated');
+  });
+
+  it('dns-query-destination catches a query that is not redirected, and one that is when it must not be', () => {
+    const s = scenario('sendto A then B');
+    expect(invariantNamed('dns-query-destination').check(contextOf(s, mutate(s, 1, { arrivedAt: { addr: '10.1.0.1', port: 53 } }))).status).toBe('violated');
+    const n = scenario('not enrolled');
+    expect(invariantNamed('dns-query-destination').check(contextOf(n, mutate(n, 1, { arrivedAt: { addr: '10.9.0.53', port: 53 } }))).status).toBe('violated');
+  });
+
+  it('dns-exchange catches a connected socket whose answer never comes (its query redirected by the send hook)', () => {
+    const s = scenario('AF_INET6 connect');
+    expect(invariantNamed('dns-exchange').check(contextOf(s, mutate(s, 3, { from: null, data: null, error: 'EAGAIN' }))).status).toBe('violated');
+  });
+});

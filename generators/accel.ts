@@ -1,7 +1,7 @@
 // fast-check arbitraries for same-node acceleration cases: filters (empty lists most often, CIDRs
 // and port ranges that hit, miss, overlap and sit on the edges of the ports in use, begin > end,
 // raw masks), connection pairs in one or two namespaces (twins with the same four-tuple in the
-// other namespace), IPv6 pairs, ends outside the cgroup, and interleavings of connects, sends
+// other namespace, whose client may sit outside the cgroup), IPv6 pairs, ends outside the cgroup, and interleavings of connects, sends
 // in both directions and closes in either order. Everything shrinks towards one plain IPv4 pair.
 
 import fc from 'fast-check';
@@ -61,7 +61,8 @@ interface PairShape {
   readonly server: number;
   readonly port: number;
   readonly outside: AccelPair['outside'];
-  readonly twin: boolean;
+  /** A twin: the same four-tuple in the other namespace; its client maybe outside the cgroup. */
+  readonly twin: 'none' | 'same' | 'client-outside';
   readonly netns: Netns;
 }
 
@@ -71,7 +72,7 @@ const shapeArb: fc.Arbitrary<PairShape> = fc.record({
   server: fc.nat({ max: SERVER_ADDRS.length - 1 }),
   port: fc.nat({ max: SERVER_PORTS.length - 1 }),
   outside: fc.oneof({ weight: 6, arbitrary: fc.constant('none' as const) }, { weight: 1, arbitrary: fc.constantFrom('client' as const, 'server' as const) }),
-  twin: fc.boolean(),
+  twin: fc.constantFrom('none' as const, 'same' as const, 'client-outside' as const),
   netns: fc.constantFrom<Netns>(0, 1),
 });
 
@@ -79,7 +80,7 @@ const shapeArb: fc.Arbitrary<PairShape> = fc.record({
 export function pairsOf(shapes: readonly PairShape[]): AccelPair[] {
   const out: AccelPair[] = [];
   const used = [0, 0];
-  const add = (s: PairShape, netns: Netns, clientPort: number) => {
+  const add = (s: PairShape, netns: Netns, clientPort: number, outside = s.outside) => {
     const v4 = s.family === 'inet';
     out.push({
       netns,
@@ -88,16 +89,18 @@ export function pairsOf(shapes: readonly PairShape[]): AccelPair[] {
       clientPort,
       serverAddr: v4 ? SERVER_ADDRS[s.server]! : '::1',
       serverPort: s.outside === 'server' ? OUTSIDE_SERVER_PORT : SERVER_PORTS[s.port]!,
-      outside: s.outside,
+      outside,
     });
   };
   for (const s of shapes) {
     const port = CLIENT_PORT_BASE + Math.max(used[0]!, used[1]!);
     add(s, s.netns, port);
     used[s.netns] = port - CLIENT_PORT_BASE + 1;
-    if (s.twin) {
+    if (s.twin !== 'none') {
       const other: Netns = s.netns === 0 ? 1 : 0;
-      add(s, other, port);
+      // A client outside the cgroup changes no listener, so the twin keeps the four-tuple; a
+      // listener outside stays outside (one listener per address and port in a namespace).
+      add(s, other, port, s.twin === 'client-outside' && s.outside !== 'server' ? 'client' : s.outside);
       used[other] = port - CLIENT_PORT_BASE + 1;
     }
   }

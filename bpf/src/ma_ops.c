@@ -95,12 +95,13 @@ static __always_inline void on_state(struct bpf_sock_ops *skops)
 		return;
 	if (!ma_own_key(skops, &own))
 		return;
-#ifndef MUTANT_MA_ENTRIES_KEPT
-	/* (Mutant MUTANT_MA_ENTRIES_KEPT skips this: the connection's entries outlive it.) */
 	ma_key_reverse(&own, &peer);
+#ifdef MUTANT_MA_ENTRIES_KEPT
+	/* Mutant: nothing is deleted, so the connection's entries outlive it. */
+	return;
+#endif
 	bpf_map_delete_elem(&sock_proxy_map, &own);
 	bpf_map_delete_elem(&sock_proxy_map, &peer);
-#endif
 }
 
 SEC("sockops")

@@ -12,6 +12,7 @@ import { accelCaseArb } from '../generators/accel.js';
 import { EMPTY_FILTER, type AccelCase, type AccelObservation, type AccelPair } from '../model/accel/domain.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
+import { ACCEL_EXAMPLE } from '../docs/gen/accel-docs.js';
 
 function requireRoot(): void {
   if (process.geteuid && process.geteuid() !== 0) {
@@ -76,6 +77,11 @@ describe('same-node acceleration on the kernel', () => {
     expect(o).toEqual(expectedAccel(ISOLATION));
     expect(o!.pairs[0]!.toServer.viaTcp).toBe(0);
     expect(o!.pairs[1]!.toServer.viaTcp).toBe(8);
+  });
+
+  it('the docs example gives on the kernel exactly what the model expects', async () => {
+    const [o] = await ex.run([ACCEL_EXAMPLE]);
+    expect(o).toEqual(expectedAccel(ACCEL_EXAMPLE));
   });
 
   it('a worker is reusable after many cases: maps are empty between cases', async () => {

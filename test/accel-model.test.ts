@@ -9,6 +9,8 @@ import { EMPTY_FILTER, type AccelCase, type AccelFilter, type AccelObservation, 
 import { filterVerdict } from '../model/accel/filter.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { accelerationOf, expectedAccel } from '../model/accel/model.js';
+import { renderSpec } from '../docs/gen/index.js';
+import { ACCEL_EXAMPLE, ACCEL_SECTION } from '../docs/gen/accel-docs.js';
 
 const PAIR: AccelPair = { netns: 0, family: 'inet', clientAddr: '127.0.0.2', clientPort: 40000, serverAddr: '127.0.0.3', serverPort: 8080, outside: 'none' };
 const f = (x: Partial<AccelFilter>): AccelFilter => ({ ...EMPTY_FILTER, ...x });
@@ -146,5 +148,18 @@ describe('acceleration generators: listeners', () => {
         seen.set(k, out);
       }
     }), { seed: 16, numRuns: 1000 });
+  });
+});
+
+describe('acceleration docs', () => {
+  it('the generated spec has the section, every invariant with its statement, and the readings', () => {
+    const spec = renderSpec();
+    const section = spec.slice(spec.indexOf(`## ${ACCEL_SECTION}`));
+    expect(section.length).toBeGreaterThan(100);
+    for (const inv of accelInvariants) expect(section).toContain(`### ${inv.name}\n\n> ${inv.statement}`);
+    for (const id of ['A1', 'A2', 'A3', 'A4', 'A5']) expect(section).toContain(`- ${id}. `);
+  });
+  it('the docs example exercises every invariant on the model', () => {
+    for (const j of judgeAccel(ACCEL_EXAMPLE, expectedAccel(ACCEL_EXAMPLE))) expect(j.verdict.status, j.name).toBe('holds');
   });
 });

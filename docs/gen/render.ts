@@ -14,6 +14,7 @@ import { invariants } from '../../model/spec/index.js';
 import { formatCase } from '../../properties/format.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { abiSection } from './abi-tables.js';
+import { ACCEL_SECTION, accelSection } from './accel-docs.js';
 import { RANDOM_LB_CASE } from './corpus.js';
 import { findExamples } from './examples.js';
 import { invariantSection, invariantSummary } from './invariant-docs.js';
@@ -30,6 +31,7 @@ const SECTIONS = {
   lb: '4. Random load balancing: a set-valued oracle',
   abi: '5. Byte-level ABI',
   readings: '6. Readings of the data-path document',
+  accel: ACCEL_SECTION,
 } as const;
 
 function intro(): string[] {
@@ -213,6 +215,7 @@ export function renderSpecFrom(root: string): string {
     ...abiSection(),
     '',
     ...readingsSection(interpretation),
+    ...accelSection(interpretation),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
 }

@@ -16,6 +16,8 @@ import type { Executor } from '../../model/executor.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+import { accelPhase } from '../accel-phase.js';
+import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
 
 export interface CheckCommandOptions {
   readonly seed: number;
@@ -30,6 +32,8 @@ export interface CheckCommandOptions {
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
+  /** The same-node acceleration objects (section 8); default ours unless --objects is given. */
+  readonly accelObjects?: AccelObjectPaths;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -100,9 +104,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = executorCoverage(opened.executor);
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
+    const accel = await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
+    const json = { ...report, ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel };
+    if (o.json) writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
-    return report.verdict === 'pass' ? 0 : 1;
+    return report.verdict === 'pass' && accel.status !== 'fail' ? 0 : 1;
   } finally {
     await opened.executor?.close();
   }

@@ -12,6 +12,7 @@ import { summariseVerifierLog } from '../bpf/kernel/loader.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects } from '../bpf/mutants.js';
 import { ACCEL_MUTANTS } from '../bpf/accel-mutants.js';
+import { REPORT_MUTANTS } from '../bpf/report-mutants.js';
 import type { ObjectPaths } from '../model/executor.js';
 
 const root = packageRoot();
@@ -93,7 +94,7 @@ describe('the mutant catalogue', () => {
       .map((f) => readFileSync(join(src, f), 'utf8'))
       .join('\n');
     const inSource = new Set(text.match(/\bMUTANT_[A-Z0-9_]+/g) ?? []);
-    expect([...inSource].sort()).toEqual([...MUTANTS, ...ACCEL_MUTANTS].map((m) => m.flag).sort());
+    expect([...inSource].sort()).toEqual([...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS].map((m) => m.flag).sort());
   });
 
   it('rejects an unknown mutant with a one-line error naming the known ones', () => {

@@ -6,6 +6,7 @@
 
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
+import type { AuthRecord, ProbeRecord, ReportTuple } from '../../model/report/domain.js';
 import { KmeshCheckError } from '../errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './structs.js';
 
@@ -46,36 +47,8 @@ export const REPORT_TYPE = { inet: 0, inet6: 1 } as const;
 export const REPORT_STATE = { established: 1, close: 7 } as const;
 export const REPORT_DIRECTION = { inbound: 1, outbound: 2 } as const;
 
-/** Client to server, ports host order. */
-export interface ReportTuple {
-  readonly family: Family;
-  readonly client: SockAddr;
-  readonly server: SockAddr;
-}
-
-export interface TcpProbeRecord {
-  /** The raw type word; 0 IPv4 (also v4-mapped), 1 IPv6. */
-  readonly type: number;
-  /** The tuple read in the view `type` names (null for a type that is neither). */
-  readonly tuple: ReportTuple | null;
-  readonly original: SockAddr | null;
-  readonly sentBytes: number;
-  readonly receivedBytes: number;
-  readonly connSuccess: number;
-  readonly direction: number;
-  readonly state: number;
-  readonly durationNs: bigint;
-  readonly startNs: bigint;
-  readonly lastReportNs: bigint;
-  readonly protocol: number;
-  readonly srttUs: number;
-  readonly rttMin: number;
-  readonly totalRetrans: number;
-  readonly lostOut: number;
-  readonly padding: number;
-  /** Bytes of the tuple and original-destination fields that the view does not use (must be 0). */
-  readonly unusedNonZero: number;
-}
+export type TcpProbeRecord = ProbeRecord;
+export type { ReportTuple };
 
 function check(b: Uint8Array, size: number, what: string): void {
   if (b.length !== size) throw new KmeshCheckError('codec', `a ${what} is ${size} bytes, got ${b.length}`);
@@ -191,12 +164,7 @@ export function encodeTcpProbeInfo(r: TcpProbeFields): Uint8Array {
 
 // ---- km_auth_req record and km_auth_res key ---------------------------------------------------
 
-export interface AuthRequest {
-  readonly type: number;
-  readonly tuple: ReportTuple | null;
-  /** Bytes of the tuple that its view does not use and that are not zero (must be 0). */
-  readonly unusedNonZero: number;
-}
+export type AuthRequest = AuthRecord;
 
 export function decodeAuthRequest(b: Uint8Array): AuthRequest {
   check(b, AUTH_REQUEST_SIZE, 'ringbuf_msg_type');

@@ -76,8 +76,14 @@ static __always_inline int skb_periodic(struct __sk_buff *skb)
 	if (!ip_enrolled(&local))
 		return 1;
 	s = storage_lookup(sk);
+#ifdef MUTANT_REPORT_PERIODIC_EARLY
+	/* Mutant: no earlier report needed, so the first packet of a connect is reported. */
+	if (!s)
+		return 1;
+#else
 	if (!s || !report_was_established(s))
 		return 1;
+#endif
 	if (bpf_ktime_get_ns() - s->last_report_ns <= KM_REPORT_PERIOD_NS)
 		return 1;
 	report_send(sk, &v, s, KM_REPORT_ESTABLISHED);

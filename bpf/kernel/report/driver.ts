@@ -5,7 +5,8 @@
 // and lists the verdicts left in km_auth_res. Records travel as hex; the parent decodes them.
 
 import { execFileSync } from 'node:child_process';
-import type { MapState, SockAddr } from '../../../model/domain.js';
+import type { SockAddr } from '../../../model/domain.js';
+import type { ReportCase } from '../../../model/report/domain.js';
 import { encodeState, fromHex } from '../../codec/state.js';
 import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
@@ -16,30 +17,7 @@ import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
 import { RingReader } from './ringbuf.js';
 
-export type End = 'client' | 'server';
-
-export interface ReportConn {
-  readonly connectTo: SockAddr;
-  readonly listen: SockAddr;
-  readonly sends: ReadonlyArray<{ readonly from: End; readonly size: number }>;
-  readonly firstClose: End;
-  /** User space stores a verdict (1) under the requested tuple once the request is read. */
-  readonly storeVerdict: boolean;
-  /** Sleep before the sends (a hand-written wait for periodic reports), ms. */
-  readonly waitMs?: number;
-}
-
-export interface ReportCase {
-  readonly monitoring: boolean;
-  readonly periodic: boolean;
-  /** IPv4 addresses; stored v4-mapped in node_ip / pod_gateway. */
-  readonly nodeIp?: string;
-  readonly podGateway?: string;
-  readonly state: MapState;
-  readonly conns: readonly ReportConn[];
-}
-
-export interface ReportObservation {
+export interface RawReportObservation {
   /** Per connection: the client's local address and the server's, as the sockets say. */
   readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
   /** km_tcp_probe records in order, hex. */
@@ -128,7 +106,7 @@ export class ReportDriver {
     }
   }
 
-  run(c: ReportCase): ReportObservation {
+  run(c: ReportCase): RawReportObservation {
     const g: Globals = {
       enableMonitoring: c.monitoring ? 1 : 0,
       enablePeriodicReport: c.periodic ? 1 : 0,

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { KmeshCheckError } from '../../errors.js';
 import { defaultObjects, packageRoot } from '../paths.js';
 import { assertPrivileges } from '../privileges.js';
-import type { ReportCase, ReportObservation } from './driver.js';
+import type { ReportCase, ReportObservation } from '../../../model/report/domain.js';
+import { decodeAuthRequest, decodeTcpProbeInfo, readReportTuple } from '../../codec/report.js';
+import { fromHex } from '../../codec/state.js';
+import type { RawReportObservation } from './driver.js';
 import type { ReportObjectPaths } from './loader.js';
 
 export function defaultReportObjects(root = packageRoot()): ReportObjectPaths {
@@ -26,12 +29,22 @@ export function runReportCases(cases: readonly ReportCase[], objects: Partial<Re
     maxBuffer: 64 << 20,
   });
   if (r.error) throw new KmeshCheckError('environment', `cannot run the report worker (${r.error.message})`);
-  let out: { ok: boolean; observations?: ReportObservation[]; error?: { code: string; message: string } };
+  let out: { ok: boolean; observations?: RawReportObservation[]; error?: { code: string; message: string } };
   try {
     out = JSON.parse(r.stdout);
   } catch {
     throw new KmeshCheckError('worker', `the report worker stopped (exit ${r.status}): ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
   }
   if (!out.ok) throw new KmeshCheckError((out.error?.code ?? 'worker') as 'worker', out.error?.message ?? 'unknown error');
-  return out.observations!;
+  return out.observations!.map(decodeObservation);
+}
+
+/** The worker's hex records decoded into domain records (the bpf/ boundary). */
+export function decodeObservation(o: RawReportObservation): ReportObservation {
+  return {
+    conns: o.conns,
+    probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
+    auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
+    verdictsLeft: o.verdictsLeft.map((h) => readReportTuple(fromHex(h), 0, 'inet')),
+  };
 }

@@ -6,7 +6,8 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { KmeshCheckError, isKmeshCheckError } from '../../errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from '../cgroup.js';
-import { ReportDriver, type ReportCase } from './driver.js';
+import type { ReportCase } from '../../../model/report/domain.js';
+import { ReportDriver } from './driver.js';
 import { loadReportPath, type ReportObjectPaths } from './loader.js';
 
 console.log = console.error;

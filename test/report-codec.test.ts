@@ -122,3 +122,16 @@ describe('VM ring buffer memory', () => {
     expect([...rb.reserve(8)!.bytes]).toEqual(Array(8).fill(RINGBUF_POISON));
   });
 });
+
+describe('report docs', () => {
+  it('the generated spec has section 8 with every report invariant and the readings', async () => {
+    const { renderSpec } = await import('../docs/gen/index.js');
+    const { REPORT_SECTION } = await import('../docs/gen/report-docs.js');
+    const { reportInvariants } = await import('../model/report/invariants.js');
+    const spec = renderSpec();
+    const section = spec.slice(spec.indexOf(`## ${REPORT_SECTION}`));
+    expect(spec).toContain(`## ${REPORT_SECTION}`);
+    for (const inv of reportInvariants) expect(section).toContain(`### ${inv.name}\n\n> ${inv.statement}`);
+    for (const id of ['R1', 'R2', 'R3', 'R4', 'R5']) expect(section).toContain(`- ${id}. `);
+  });
+});

@@ -15,6 +15,7 @@ import { formatCase } from '../../properties/format.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { abiSection } from './abi-tables.js';
 import { ACCEL_SECTION, accelSection } from './accel-docs.js';
+import { REPORT_SECTION, reportSection } from './report-docs.js';
 import { RANDOM_LB_CASE } from './corpus.js';
 import { findExamples } from './examples.js';
 import { invariantSection, invariantSummary } from './invariant-docs.js';
@@ -32,6 +33,7 @@ const SECTIONS = {
   abi: '5. Byte-level ABI',
   readings: '6. Readings of the data-path document',
   accel: ACCEL_SECTION,
+  reports: REPORT_SECTION,
 } as const;
 
 function intro(): string[] {
@@ -216,6 +218,7 @@ export function renderSpecFrom(root: string): string {
     '',
     ...readingsSection(interpretation),
     ...accelSection(interpretation),
+    ...reportSection(interpretation),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
 }

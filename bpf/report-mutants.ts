@@ -15,21 +15,36 @@ export interface ReportMutant {
   readonly flag: string;
   readonly description: string;
   readonly expectedInvariant: string;
+  /**
+   * Where it shows: 'kernel' on real sockets; 'vm' only where unwritten ring-buffer memory is
+   * poisoned (the kernel's ring starts zeroed, so a byte left unwritten reads 0 there until the
+   * ring wraps).
+   */
+  readonly shows: 'kernel' | 'vm';
 }
 
 export const REPORT_MUTANTS: readonly ReportMutant[] = [
-  { name: 'report-no-close', flag: 'MUTANT_REPORT_NO_CLOSE', description: 'sockops sends no CLOSE report.', expectedInvariant: 'report-close' },
+  { name: 'report-no-close', flag: 'MUTANT_REPORT_NO_CLOSE', description: 'sockops sends no CLOSE report.', expectedInvariant: 'report-close', shows: 'kernel' },
   {
     name: 'report-periodic-early',
     flag: 'MUTANT_REPORT_PERIODIC_EARLY',
     description: 'cgroup_skb does not wait for the established report, so the first packets of a connect are reported periodically.',
     expectedInvariant: 'report-once-established',
+    shows: 'kernel',
   },
   {
     name: 'auth-key-net-ports',
     flag: 'MUTANT_AUTH_KEY_NET_PORTS',
     description: 'At close the km_auth_res key has its ports in network order, so the verdict stored under the request (host order) outlives the connection.',
     expectedInvariant: 'auth-cleanup',
+    shows: 'kernel',
+  },
+  {
+    name: 'report-padding-unwritten',
+    flag: 'MUTANT_REPORT_PADDING_UNWRITTEN',
+    description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'vm',
   },
 ];
 

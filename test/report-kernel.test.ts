@@ -90,7 +90,7 @@ describe('connection reports on the kernel', () => {
 
 describe('report mutants are caught', () => {
   beforeAll(() => requireRoot());
-  for (const m of REPORT_MUTANTS) {
+  for (const m of REPORT_MUTANTS.filter((x) => x.shows === 'kernel')) {
     it(`${m.name}: ${m.expectedInvariant}`, () => {
       const found = violations(CASES, runReportCases(CASES, buildReportMutant(m.name)));
       expect(Object.keys(found)).toContain(m.expectedInvariant);

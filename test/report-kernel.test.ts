@@ -9,6 +9,8 @@ import { runReportCases } from '../bpf/kernel/report/run.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
 import type { ReportCase, ReportConn, ReportObservation } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
+import fc from 'fast-check';
+import { reportCaseArb } from '../generators/report.js';
 
 function requireRoot(): void {
   if (process.geteuid && process.geteuid() !== 0) {
@@ -85,6 +87,18 @@ describe('connection reports on the kernel', () => {
     const states = (dir: number) => o!.probe.filter((r) => r.direction === dir).map((r) => r.state);
     expect(states(2)).toEqual([1, 1, 7]);
     expect(states(1)).toEqual([1, 1, 7]);
+  });
+});
+
+describe('connection reports on generated cases (kernel)', () => {
+  it('every invariant holds on 40 generated cases (fixed seed), each exercised', () => {
+    requireRoot();
+    const cases = fc.sample(reportCaseArb, { seed: 715, numRuns: 40 });
+    const obs = runReportCases(cases);
+    expect(violations(cases, obs)).toEqual({});
+    for (const inv of reportInvariants.filter((i) => i.name !== 'report-periodic')) {
+      expect(cases.filter((c, i) => inv.check(c, obs[i]!).status === 'holds').length, inv.name).toBeGreaterThan(5);
+    }
   });
 });
 

@@ -46,6 +46,13 @@ function accelObjects(v: string): { ops: string; redirect: string } {
   return { ops: parts[0]!, redirect: parts[1] ?? parts[0]! };
 }
 
+/** --report-objects connect.o,sockops.o,sendmsg.o,cgroup_skb.o */
+function reportObjects(v: string): { connect: string; sockops: string; sendmsg: string; skb: string } {
+  const p = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (p.length !== 4) throw new InvalidArgumentError('--report-objects takes four objects: connect.o,sockops.o,sendmsg.o,cgroup_skb.o');
+  return { connect: p[0]!, sockops: p[1]!, sendmsg: p[2]!, skb: p[3]! };
+}
+
 /** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... */
 
 function objects(v: string): Partial<ObjectPaths> {
@@ -89,6 +96,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .addOption(executorOption())
     .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: ours in build/bpf)', objects)
     .option('--accel-objects <paths>', 'ma_ops,ma_redirect object paths of same-node acceleration (default: ours, unless --objects is given)', accelObjects)
+    .option('--report-objects <paths>', 'connect,sockops,sendmsg,cgroup_skb object paths for the connection reports (default: ours, unless --objects is given)', reportObjects)
     .addOption(new Option('--states <kind>', 'consistent | raw | both').choices(['consistent', 'raw', 'both']).default('both'))
     .option('--json <file>', 'write the JSON report')
     .option('--junit <file>', 'write JUnit XML')
@@ -112,6 +120,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           root,
           failureDb: o.failureDb,
           ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
+          ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
         });
         worst = Math.max(worst, code);
       }

@@ -17,6 +17,8 @@ import { bpftoolBatch, regressionTest } from '../export.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 import { accelPhase } from '../accel-phase.js';
+import { reportPhase } from '../report-phase.js';
+import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
 
 export interface CheckCommandOptions {
@@ -34,6 +36,8 @@ export interface CheckCommandOptions {
   readonly failureDb: boolean;
   /** The same-node acceleration objects (section 8); default ours unless --objects is given. */
   readonly accelObjects?: AccelObjectPaths;
+  /** The report objects (section 7): connect, sockops, sendmsg and cgroup_skb; default ours unless --objects is given. */
+  readonly reportObjects?: ReportObjectPaths;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -105,10 +109,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const vmCoverage = executorCoverage(opened.executor);
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     const accel = await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
-    const json = { ...report, ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel };
+    const reports = reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
+    const json = { ...report, ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
     if (o.json) writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
-    return report.verdict === 'pass' && accel.status !== 'fail' ? 0 : 1;
+    return report.verdict === 'pass' && accel.status !== 'fail' && reports.status !== 'fail' ? 0 : 1;
   } finally {
     await opened.executor?.close();
   }

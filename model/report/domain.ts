@@ -8,6 +8,12 @@ import type { Family } from '../address.js';
 export type ReportEnd = 'client' | 'server';
 
 export interface ReportConn {
+  /**
+   * The client socket's family (default AF_INET). An AF_INET6 client connects to a v4-mapped
+   * address (an AF_INET listener) or to ::1 (an AF_INET6 listener), binding ::ffff:127.0.0.1 or
+   * ::1 as its local address.
+   */
+  readonly clientFamily?: Family;
   /** Where the client connects (a service VIP or the listener itself). */
   readonly connectTo: SockAddr;
   /** Where the server listens. */

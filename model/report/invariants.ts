@@ -6,6 +6,7 @@
 import type { ProbeRecord as TcpProbeRecord, ReportCase, ReportConn, ReportObservation } from './domain.js';
 import type { SockAddr } from '../domain.js';
 import { Checker, type Verdict } from '../spec/types.js';
+import { v4MappedInner } from '../address.js';
 
 export interface ReportInvariant {
   readonly name: string;
@@ -27,7 +28,11 @@ interface EndRecords {
   readonly records: TcpProbeRecord[];
 }
 
-const same = (a: SockAddr, b: SockAddr) => a.addr === b.addr && a.port === b.port;
+/** An address as a record's IPv4 view writes it: v4-mapped folded. */
+const fold = (addr: string) => v4MappedInner(addr) ?? addr;
+const same = (a: SockAddr, b: SockAddr) => fold(a.addr) === fold(b.addr) && a.port === b.port;
+/** Type 1 exactly for native IPv6 connections (the client's local address says which). */
+const expectedType = (client: SockAddr) => (client.addr.includes(':') && !v4MappedInner(client.addr) ? 1 : 0);
 const bytesOf = (conn: ReportConn, from: EndName) => conn.sends.filter((s) => s.from === from).reduce((n, s) => n + s.size, 0);
 
 /** Records per connection end, in order; the records no end claims. */
@@ -125,21 +130,22 @@ export const reportClose: ReportInvariant = {
 
 export const reportBytesWritten: ReportInvariant = {
   name: 'report-bytes-written',
-  statement: 'Every byte of a report is the program\'s: type 0 for IPv4, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.',
+  statement: 'Every byte of a report is the program\'s: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.',
   check(c, o) {
     const k = new Checker();
     const { ends } = attribute(c, o);
     for (const e of ends) {
       const conn = c.conns[e.conn]!;
-      const original = e.end === 'client' && !same(conn.connectTo, conn.listen) ? conn.connectTo : null;
+      const original = e.end === 'client' && !same(conn.connectTo, conn.listen) ? { addr: fold(conn.connectTo.addr), port: conn.connectTo.port } : null;
+      const type = expectedType(o.conns[e.conn]!.client);
       const start = e.records[0]?.startNs;
       for (const r of e.records) {
         k.exercise();
         const at = `the ${fmt(r)} report of the ${e.end} of connection ${e.conn}`;
-        k.expect(r.type === 0, () => `${at}: type ${r.type}, expected 0 (IPv4)`);
+        k.expect(r.type === type, () => `${at}: type ${r.type}, expected ${type} (${type ? 'IPv6' : 'IPv4, also for v4-mapped'})`);
         k.expect(r.protocol === 6, () => `${at}: protocol ${r.protocol}, expected 6`);
         k.expect(r.padding === 0, () => `${at}: padding 0x${r.padding.toString(16)}, expected 0`);
-        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the IPv4 views are not 0`);
+        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the tuple's view are not 0`);
         k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`);
         k.expect(
           (original === null && r.original === null) || (original !== null && r.original !== null && same(original, r.original)),
@@ -159,7 +165,7 @@ export const reportBytesWritten: ReportInvariant = {
 };
 
 function exemptPeer(c: ReportCase, client: SockAddr): boolean {
-  return client.addr === c.nodeIp || client.addr === c.podGateway;
+  return fold(client.addr) === c.nodeIp || fold(client.addr) === c.podGateway;
 }
 
 export const authRequest: ReportInvariant = {
@@ -174,8 +180,9 @@ export const authRequest: ReportInvariant = {
       const want = exemptPeer(c, conn.client) ? 0 : 1;
       k.expect(mine.length === want, () => `connection ${i} (${conn.client.addr}:${conn.client.port} -> ${conn.server.addr}:${conn.server.port}) got ${mine.length} authorization requests, expected ${want}`);
       for (const r of mine) {
-        k.expect(r.type === 0, () => `connection ${i}: request type ${r.type}, expected 0`);
-        k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) beyond the IPv4 tuple are not 0`);
+        const type = expectedType(conn.client);
+        k.expect(r.type === type, () => `connection ${i}: request type ${r.type}, expected ${type}`);
+        k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`);
       }
     });
     k.expect(reqs.every((r) => o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server))), () => 'an authorization request names no connection of the case');

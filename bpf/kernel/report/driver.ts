@@ -12,7 +12,8 @@ import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
 import { KmeshCheckError } from '../../errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
 import { RingReader } from './ringbuf.js';
@@ -57,15 +58,20 @@ export class ReportDriver {
     return fd;
   }
 
-  /** lo up, a local route for the control address, and the enrolment of this namespace and 127.0.0.1. */
+  /** lo up, local routes for the control addresses, and the enrolment of this namespace, 127.0.0.1 and ::1. */
   setup(): void {
-    execFileSync('ip', ['-batch', '-'], { input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\n', stdio: ['pipe', 'ignore', 'pipe'] });
-    const fd = this.socket();
-    this.bind(fd, { addr: '127.0.0.1', port: 0 });
-    const len = writeSockaddr(this.sa, 'inet', { addr: '0.0.0.2', port: 929 });
-    const rc = libc.connect(fd, this.sa, len);
-    libc.close(fd);
-    if (rc === 0) throw new KmeshCheckError('environment', 'the enrolment connect to 0.0.0.2:929 was accepted: something listens there');
+    execFileSync('ip', ['-batch', '-'], {
+      input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\n',
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    for (const [family, local, control] of [['inet', '127.0.0.1', '0.0.0.2'], ['inet6', '::1', '::2']] as const) {
+      const fd = this.socket(family);
+      this.bind(fd, { addr: local, port: 0 }, family);
+      const len = writeSockaddr(this.sa, family, { addr: control, port: 929 });
+      const rc = libc.connect(fd, this.sa, len);
+      libc.close(fd);
+      if (rc === 0) throw new KmeshCheckError('environment', `the enrolment connect to ${control}:929 was accepted: something listens there`);
+    }
   }
 
   close(): void {
@@ -73,15 +79,16 @@ export class ReportDriver {
     this.authReq.close();
   }
 
-  private socket(): number {
-    const fd = libc.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  private socket(family: Family = 'inet'): number {
+    const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new KmeshCheckError('environment', `socket() failed (${errnoName(errno())})`);
     libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Int32Array([1]), 4);
+    if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4);
     return fd;
   }
 
-  private bind(fd: number, a: SockAddr): void {
-    const len = writeSockaddr(this.sa, 'inet', a);
+  private bind(fd: number, a: SockAddr, family: Family = 'inet'): void {
+    const len = writeSockaddr(this.sa, family, a);
     if (libc.bind(fd, this.sa, len) < 0) throw new KmeshCheckError('environment', `bind(${a.addr}:${a.port}) failed (${errnoName(errno())})`);
   }
 
@@ -128,12 +135,15 @@ export class ReportDriver {
     const auth: string[] = [];
     try {
       for (const conn of c.conns) {
-        const listener = this.socket();
-        this.bind(listener, conn.listen);
+        const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
+        const listener = this.socket(listenFamily);
+        this.bind(listener, conn.listen, listenFamily);
         libc.listen(listener, 8);
-        const client = this.socket();
-        this.bind(client, { addr: '127.0.0.1', port: 0 });
-        const len = writeSockaddr(this.sa, 'inet', conn.connectTo);
+        const clientFamily = conn.clientFamily ?? 'inet';
+        const client = this.socket(clientFamily);
+        const v6Native = clientFamily === 'inet6' && conn.listen.addr.includes(':');
+        this.bind(client, { addr: clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1', port: 0 }, clientFamily);
+        const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
         if (libc.connect(client, this.sa, len) < 0) throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (${errnoName(errno())})`);
         const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
         libc.close(listener);

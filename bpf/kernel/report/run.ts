@@ -45,6 +45,10 @@ export function decodeObservation(o: RawReportObservation): ReportObservation {
     conns: o.conns,
     probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
     auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
-    verdictsLeft: o.verdictsLeft.map((h) => readReportTuple(fromHex(h), 0, 'inet')),
+    verdictsLeft: o.verdictsLeft.map((h) => {
+      const b = fromHex(h);
+      // An IPv4 key leaves bytes 12..35 zero.
+      return readReportTuple(b, 0, b.subarray(12).every((x) => x === 0) ? 'inet' : 'inet6');
+    }),
   };
 }

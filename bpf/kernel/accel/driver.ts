@@ -15,7 +15,7 @@ import { libbpf } from '../libbpf.js';
 import { AF_INET, AF_INET6, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../sockaddr.js';
 import type { LoadedAccel } from './loader.js';
-import { closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
+import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
 
 /** How long a receiver waits for bytes that should arrive (a liveness bound, not a judgement). */
 const RECEIVE_WAIT_MS = 1000;
@@ -213,6 +213,7 @@ export class AccelDriver {
       if (!this.wait(listener, RECEIVE_WAIT_MS)) fail('waiting for the connection to be accepted');
       const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
       if (server < 0) fail('accept4()');
+      if (!awaitEstablished(server)) fail('waiting for the accepted socket to be established');
       cookies.set(netnsCookie(client), pair.netns);
       return { client, server, open: { client: true, server: true }, viaTcp: null, received: { client: [], server: [] }, sent: { client: 0, server: 0 } };
     });

@@ -98,6 +98,29 @@ export function tcpBytes(fd: number): { acked: number; received: number } {
   return { acked: Number(dv.getBigUint64(TCPI_BYTES_ACKED, true)), received: Number(dv.getBigUint64(TCPI_BYTES_RECEIVED, true)) };
 }
 
+/** tcpi_state: 1 is TCP_ESTABLISHED. */
+export function tcpState(fd: number): number {
+  const info = new Uint8Array(TCP_INFO_SIZE);
+  const len = new Uint32Array([info.length]);
+  if (libc.getsockopt(fd, 6, TCP_INFO, info, len) < 0) throw new KmeshCheckError('environment', `getsockopt(TCP_INFO) failed (${errnoName(-errno())})`);
+  return info[0]!;
+}
+
+/**
+ * Waits (bounded) until an accepted socket is ESTABLISHED. A child enters the accept queue still
+ * in SYN_RECV when the handshake's last ACK is processed on another CPU; the kernel runs the
+ * PASSIVE_ESTABLISHED callback before it sets ESTABLISHED, so once this returns the sockops
+ * programs have seen the socket. On loopback it is nearly always so at once.
+ */
+export function awaitEstablished(fd: number, boundMs = 1000): boolean {
+  const until = Date.now() + boundMs;
+  for (;;) {
+    if (tcpState(fd) === 1) return true;
+    if (Date.now() > until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
+}
+
 /** The network namespace cookie of a socket's namespace (SO_NETNS_COOKIE). */
 export function netnsCookie(fd: number): bigint {
   const v = new Uint8Array(8);

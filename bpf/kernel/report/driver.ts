@@ -17,6 +17,7 @@ import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
 import { RingReader } from './ringbuf.js';
+import { awaitEstablished } from '../accel/sys.js';
 
 export interface RawReportObservation {
   /** Per connection: the client's local address and the server's, as the sockets say. */
@@ -148,6 +149,7 @@ export class ReportDriver {
         const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
         libc.close(listener);
         if (server < 0) throw new KmeshCheckError('environment', `accept failed (${errnoName(errno())})`);
+        if (!awaitEstablished(server)) throw new KmeshCheckError('environment', 'the accepted socket did not become established within 1 s');
         conns.push({ client: this.name(client, false), server: this.name(server, false) });
         // User space reads the requests and stores a verdict under each requested tuple.
         for (const rec of this.authReq.drain()) {

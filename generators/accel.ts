@@ -56,7 +56,7 @@ export const filterArb: fc.Arbitrary<AccelFilter> = fc.record({
 });
 
 interface PairShape {
-  readonly family: 'inet' | 'inet6';
+  readonly family: 'inet' | 'inet6' | 'mapped';
   readonly client: number;
   readonly server: number;
   readonly port: number;
@@ -67,7 +67,7 @@ interface PairShape {
 }
 
 const shapeArb: fc.Arbitrary<PairShape> = fc.record({
-  family: fc.oneof({ weight: 5, arbitrary: fc.constant('inet' as const) }, { weight: 1, arbitrary: fc.constant('inet6' as const) }),
+  family: fc.oneof({ weight: 5, arbitrary: fc.constant('inet' as const) }, { weight: 1, arbitrary: fc.constantFrom('inet6' as const, 'mapped' as const) }),
   client: fc.nat({ max: CLIENT_ADDRS.length - 1 }),
   server: fc.nat({ max: SERVER_ADDRS.length - 1 }),
   port: fc.nat({ max: SERVER_PORTS.length - 1 }),
@@ -81,7 +81,7 @@ export function pairsOf(shapes: readonly PairShape[]): AccelPair[] {
   const out: AccelPair[] = [];
   const used = [0, 0];
   const add = (s: PairShape, netns: Netns, clientPort: number, outside = s.outside) => {
-    const v4 = s.family === 'inet';
+    const v4 = s.family !== 'inet6';
     out.push({
       netns,
       family: s.family,

@@ -46,6 +46,7 @@ describe('acceleration filter', () => {
   it('IPv6 pairs and ends outside the cgroup are never accelerated', () => {
     const c: AccelCase = { filter: EMPTY_FILTER, pairs: [], ops: [] };
     expect(accelerationOf(c, { ...PAIR, family: 'inet6', clientAddr: '::1', serverAddr: '::1' }).accelerated).toBe(false);
+    expect(accelerationOf(c, { ...PAIR, family: 'mapped' }).accelerated).toBe(false);
     expect(accelerationOf(c, { ...PAIR, outside: 'client' }).accelerated).toBe(false);
     expect(accelerationOf(c, { ...PAIR, outside: 'server' }).accelerated).toBe(false);
     expect(accelerationOf(c, PAIR).accelerated).toBe(true);
@@ -81,14 +82,17 @@ describe('acceleration generators', () => {
   });
   it('generation reaches every reason and the isolation shape', () => {
     const reasons = new Set<string>();
+    const families = new Set<string>();
     let twins = 0;
     fc.assert(fc.property(accelCaseArb(), (c) => {
       for (const p of c.pairs) reasons.add(accelerationOf(c, p).reason);
+      for (const p of c.pairs) families.add(p.family);
       const v4 = c.pairs.filter((p) => p.family === 'inet');
       if (v4.some((a) => v4.some((b) => a.netns !== b.netns && a.clientAddr === b.clientAddr && a.clientPort === b.clientPort && a.serverAddr === b.serverAddr && a.serverPort === b.serverPort))) twins++;
     }), { seed: 15, numRuns: 500 });
     expect([...reasons].sort()).toEqual(['accept-cidr', 'accept-port', 'admitted', 'client-outside', 'not-ipv4', 'return-cidr', 'return-port', 'server-outside']);
     expect(twins).toBeGreaterThan(50);
+    expect([...families].sort()).toEqual(['inet', 'inet6', 'mapped']);
   });
 });
 

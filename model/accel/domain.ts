@@ -31,10 +31,12 @@ export type Netns = 0 | 1;
  * One connection: a client bound to (clientAddr, clientPort) connects to a listener at
  * (serverAddr, serverPort) in namespace `netns`. `outside` names an end whose socket is created
  * outside the cgroup the programs are attached to (not a socket "of the node" for the programs).
+ * Family 'mapped': an AF_INET6 client with v4-mapped addresses (::ffff:clientAddr) connects to an
+ * AF_INET listener, so the two ends differ in family; addresses are written as IPv4 text.
  */
 export interface AccelPair {
   readonly netns: Netns;
-  readonly family: 'inet' | 'inet6';
+  readonly family: 'inet' | 'inet6' | 'mapped';
   readonly clientAddr: string;
   readonly clientPort: number;
   readonly serverAddr: string;

@@ -33,7 +33,7 @@ export function formatAccelCase(c: AccelCase): string[] {
   const out = ['filter (sock_param_map[0]):', ...formatFilter(c.filter).map((l) => `  ${l}`), 'connections:'];
   c.pairs.forEach((p, i) => {
     const where = p.outside === 'none' ? '' : `, ${p.outside} outside the cgroup`;
-    out.push(`  pair ${i}: netns ${p.netns}, ${p.family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort}${where}`);
+    out.push(`  pair ${i}: netns ${p.netns}, ${p.family === 'inet' ? 'AF_INET' : p.family === 'inet6' ? 'AF_INET6' : 'AF_INET6 client (v4-mapped) to AF_INET server'} ${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort}${where}`);
   });
   out.push('operations:', ...c.ops.map((o, i) => `  ${i + 1}. ${opText(o)}`));
   return out;

@@ -12,7 +12,7 @@ import { messageBytes, toHexBytes } from '../../../model/accel/domain.js';
 import { SOCK_KEY_SIZE, decodeSockKey, encodeSockParam } from '../../codec/accel.js';
 import { KmeshCheckError } from '../../errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, AF_INET6, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../sockaddr.js';
 import type { LoadedAccel } from './loader.js';
 import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
@@ -69,6 +69,8 @@ export class AccelDriver {
     const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) fail('socket()');
     libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Int32Array([1]), 4);
+    // v4-mapped addresses need a dual-stack socket, whatever the namespace's default.
+    if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4);
     return fd;
   }
 
@@ -193,18 +195,22 @@ export class AccelDriver {
 
   private connect(pair: AccelPair, nsFd: number, listeners: Map<string, number>, cookies: Map<bigint, Netns>): Ends {
     const serverOut = pair.outside === 'server';
-    const lkey = `${pair.netns}/${pair.family}/${pair.serverAddr}/${pair.serverPort}/${serverOut}`;
+    // A v4-mapped client talks to an AF_INET listener: the listener's family is the server end's.
+    const serverFamily = pair.family === 'inet6' ? 'inet6' : 'inet';
+    const clientFamily = pair.family === 'inet' ? 'inet' : 'inet6';
+    const mapped = (a: string) => (pair.family === 'mapped' ? `::ffff:${a}` : a);
+    const lkey = `${pair.netns}/${serverFamily}/${pair.serverAddr}/${pair.serverPort}/${serverOut}`;
     return inNetns(nsFd, this.home, () => {
       let listener = listeners.get(lkey);
       if (listener === undefined) {
-        listener = this.outside(serverOut, () => this.socket(pair.family));
+        listener = this.outside(serverOut, () => this.socket(serverFamily));
         listeners.set(lkey, listener);
-        this.bind(listener, pair.family, pair.serverAddr, pair.serverPort);
+        this.bind(listener, serverFamily, pair.serverAddr, pair.serverPort);
         if (libc.listen(listener, 64) < 0) fail('listen()');
       }
-      const client = this.outside(pair.outside === 'client', () => this.socket(pair.family));
-      this.bind(client, pair.family, pair.clientAddr, pair.clientPort);
-      const len = writeSockaddr(this.sa, pair.family, { addr: pair.serverAddr, port: pair.serverPort });
+      const client = this.outside(pair.outside === 'client', () => this.socket(clientFamily));
+      this.bind(client, clientFamily, mapped(pair.clientAddr), pair.clientPort);
+      const len = writeSockaddr(this.sa, clientFamily, { addr: mapped(pair.serverAddr), port: pair.serverPort });
       if (libc.connect(client, this.sa, len) < 0) {
         const why = errnoName(errno());
         libc.close(client);

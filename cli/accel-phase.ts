@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
-import { isKmeshCheckError } from '../bpf/errors.js';
+import { isKmeshCheckError } from '../shared/errors.js';
 import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
 import type { ExecutorName } from './executors.js';
 

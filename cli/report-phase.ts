@@ -2,7 +2,7 @@
 // the kernel executor with our objects (or --report-objects), says plainly when and why it skips.
 
 import { existsSync } from 'node:fs';
-import { isKmeshCheckError } from '../bpf/errors.js';
+import { isKmeshCheckError } from '../shared/errors.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { formatReportFailure, runReportChecks, type ReportResult } from '../properties/report.js';

@@ -3,9 +3,9 @@
 // routing mutants. Report mutants that only the VM's poisoned ring buffer shows are left to
 // test/report-vm.test.ts and not counted here.
 
-import { ACCEL_MUTANTS, buildAccelMutant } from '../bpf/accel-mutants.js';
+import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
-import { REPORT_MUTANTS, buildReportMutant } from '../bpf/report-mutants.js';
+import { REPORT_MUTANTS, buildReportMutant } from './report-mutants.js';
 import { runAccelChecks } from '../properties/accel.js';
 import { runReportChecks } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';

@@ -5,7 +5,7 @@
 
 import { formatIPv4, parseAddress } from '../../model/address.js';
 import type { AccelFilter, Cidr, PortRange } from '../../model/accel/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { portFromU32, portToU32, readU32, readU64, writeU32, writeU64 } from './structs.js';
 
 export const SOCK_KEY_SIZE = 24;

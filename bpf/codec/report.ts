@@ -7,7 +7,7 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import type { AuthRecord, ProbeRecord, ReportTuple } from '../../model/report/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './structs.js';
 
 export const TCP_PROBE_INFO_SIZE = 128;

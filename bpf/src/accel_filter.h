@@ -92,18 +92,10 @@ static __always_inline int ma_filter_admits(const struct sock_param *p, const __
 		return 0;
 	accept_addr = ma_cidr_bits(&p->accept_cidr, addr[0], addr[1], addr[2], addr[3]);
 	accept_port = ma_port_bits(&p->accept_port, port[0], port[1], port[2], port[3]);
-#ifdef MUTANT_MA_FILTER_ANY_ALL_SWAPPED
-	/* Mutant: one matching address suffices and every port must match. */
-	if (ma_count(p->accept_cidr.count) && accept_addr == 0)
-		return 0;
-	if (ma_count(p->accept_port.count) && accept_port != MA_ALL_FOUR)
-		return 0;
-#else
 	if (ma_count(p->accept_cidr.count) && accept_addr != MA_ALL_FOUR)
 		return 0;
 	if (ma_count(p->accept_port.count) && accept_port == 0)
 		return 0;
-#endif
 	return 1;
 }
 

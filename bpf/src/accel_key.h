@@ -18,13 +18,7 @@ static __always_inline void ma_key_set(struct sock_key *k, __u32 local_ip4, __u3
 	k->dip4 = remote_ip4;
 	k->sport = bpf_htons((__u16)local_port);
 	k->dport = remote_port >> 16;
-#ifdef MUTANT_MA_KEY_NO_NETNS
-	/* Mutant: the namespace is left out, so equal four-tuples of two namespaces collide. */
-	(void)cookie;
-	k->netns_cookie = 0;
-#else
 	k->netns_cookie = cookie;
-#endif
 }
 
 /* The other end's key of the same connection: addresses and ports swapped, same namespace. */

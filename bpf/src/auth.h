@@ -65,11 +65,6 @@ static __always_inline void auth_forget(const struct km_conn_view *v)
 	struct bpf_sock_tuple key;
 
 	report_tuple(v, 1, &key);
-#ifdef MUTANT_AUTH_KEY_NET_PORTS
-	/* Mutant: the key's ports in network order, unlike the request's host order. */
-	key.ipv4.sport = bpf_htons(key.ipv4.sport);
-	key.ipv4.dport = bpf_htons(key.ipv4.dport);
-#endif
 	bpf_map_delete_elem(&km_auth_res, &key);
 }
 

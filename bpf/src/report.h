@@ -127,19 +127,7 @@ static __always_inline void report_send(struct bpf_sock *sk, const struct km_con
 	info.last_report_ns = now;
 	info.protocol = KM_TCP_PROTOCOL;
 	s->last_report_ns = now;
-#ifdef MUTANT_REPORT_PADDING_UNWRITTEN
-	/* Mutant: the record is reserved in place and its padding never written. */
-	{
-		struct tcp_probe_info *r = bpf_ringbuf_reserve(&km_tcp_probe, sizeof(info), 0);
-
-		if (!r)
-			return;
-		__builtin_memcpy(r, &info, __builtin_offsetof(struct tcp_probe_info, padding));
-		bpf_ringbuf_submit(r, 0);
-	}
-#else
 	bpf_ringbuf_output(&km_tcp_probe, &info, sizeof(info), 0);
-#endif
 }
 
 /* Reported as established before (a close or periodic report may follow). */

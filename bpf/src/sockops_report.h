@@ -53,10 +53,7 @@ static __always_inline void sockops_report_state(struct bpf_sock_ops *skops, con
 	s = storage_lookup(sk);
 	if (!s || !report_was_established(s))
 		return;
-#ifndef MUTANT_REPORT_NO_CLOSE
-	/* (Mutant MUTANT_REPORT_NO_CLOSE leaves this out: no CLOSE report.) */
 	report_send(sk, v, s, KM_REPORT_CLOSE);
-#endif
 }
 
 #endif /* KM_SOCKOPS_REPORT_H */

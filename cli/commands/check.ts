@@ -2,6 +2,7 @@
 // the properties, prints progress, a summary and a verdict, and writes the reports asked for.
 
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
@@ -11,10 +12,10 @@ import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
-import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
-import type { Executor } from '../../model/executor.js';
+import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { packageRoot } from '../../bpf/kernel/paths.js';
+import { defaultObjects } from '../../shared/package.js';
+import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 import { accelPhase } from '../accel-phase.js';
 import { reportPhase } from '../report-phase.js';
@@ -31,6 +32,8 @@ export interface CheckCommandOptions {
   readonly states: StatesOption;
   readonly json?: string;
   readonly junit?: string;
+  /** lcov tracefile of the VM's C source coverage (an HTML page is written beside it). */
+  readonly coverageOut?: string;
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
@@ -42,11 +45,6 @@ export interface CheckCommandOptions {
 
 /** Paths of section 3 a run must see to count as having checked it. */
 export const REQUIRED_PATHS = PASS_PATHS;
-
-function executorCoverage(e: Executor | undefined): CoverageSummary | null {
-  const withCoverage = e as (Executor & { coverage?: () => CoverageSummary }) | undefined;
-  return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
-}
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   const opened = await openExecutor(o.executor, o.objects, o.why);
@@ -86,8 +84,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         const objects = Object.keys(o.objects).length ? ({ ...o.objects } as Record<string, string>) : null;
         const saved = db.save(cx, opened.name, objects);
         const files = db.files(saved.id);
-        writeFileSync(files.test, regressionTest(saved, objects, files.test, packageRoot()));
-        writeFileSync(files.bpftool, bpftoolBatch(saved.case));
+        writeFileSync(files.test, regressionTest(saved, objects));
+        writeFileSync(files.bpftool, bpftoolBatch(saved.case, { id: saved.id, connectObject: resolve(objects?.connect ?? defaultObjects().connect), batchFile: resolve(files.bpftool) }));
         log(`  saved as ${files.json} (replayed first on the next run)`);
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
@@ -106,13 +104,14 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log('');
     log(formatSummary(report));
     // The VM counts which instructions and branches of each program the run executed.
-    const vmCoverage = executorCoverage(opened.executor);
+    const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     const accel = await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
     const reports = reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
     const json = { ...report, ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
     if (o.json) writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
+    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     return report.verdict === 'pass' && accel.status !== 'fail' && reports.status !== 'fail' ? 0 : 1;
   } finally {
     await opened.executor?.close();

@@ -1,4 +1,4 @@
-// The generated section on same-node acceleration (kmesh-dataplane.md section 8): what is
+// The generated section on same-node acceleration (the ma_ops/ma_redirect pair): what is
 // checked and how it is observed, the filter's rules as a reason table, each invariant with its
 // statement, a worked example run through the reference model, the maps and byte layouts from
 // bpf/codec/accel.ts, and the readings of docs/interpretation.md's acceleration list.

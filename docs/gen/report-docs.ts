@@ -1,5 +1,5 @@
-// The generated section on connection reports and inbound authorization (kmesh-dataplane.md
-// section 7): what is checked and how, each invariant with its statement, the record layouts from
+// The generated section on connection reports and inbound authorization (sockops reports,
+// cgroup_skb, the authorization ring): what is checked and how, each invariant with its statement, the record layouts from
 // bpf/codec/report.ts, and the readings of docs/interpretation.md's report list.
 
 import { AUTH_REQUEST_SIZE, TCP_PROBE_INFO_SIZE, TCP_PROBE_OFFSETS } from '../../bpf/codec/report.js';

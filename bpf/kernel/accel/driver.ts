@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type { AccelCase, AccelKey, AccelObservation, AccelPair, DirectionObservation, End, Netns } from '../../../model/accel/domain.js';
 import { messageBytes, toHexBytes } from '../../../model/accel/domain.js';
 import { SOCK_KEY_SIZE, decodeSockKey, encodeSockParam } from '../../codec/accel.js';
-import { KmeshCheckError } from '../../errors.js';
+import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
-import { SOCKADDR_MAX, writeSockaddr } from '../sockaddr.js';
+import { SOCKADDR_MAX, writeSockaddr } from '../../codec/sockaddr.js';
 import type { LoadedAccel } from './loader.js';
 import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
 

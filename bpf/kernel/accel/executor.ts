@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccelCase, AccelObservation } from '../../../model/accel/domain.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { findCgroup2Mount, removeCgroup } from '../cgroup.js';
 import { packageRoot } from '../paths.js';
 import { assertPrivileges } from '../privileges.js';

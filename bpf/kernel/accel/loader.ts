@@ -7,7 +7,7 @@ import { closeSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ACCEL_MAPS, type AccelMapName } from '../../codec/accel.js';
 import { mapTypeName } from '../../codec/abi.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
 import { summariseVerifierLog } from '../loader.js';

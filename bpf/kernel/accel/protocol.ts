@@ -2,7 +2,7 @@
 // frames of ../protocol.ts).
 
 import type { AccelCase, AccelObservation } from '../../../model/accel/domain.js';
-import type { KmeshCheckErrorCode } from '../../errors.js';
+import type { KmeshCheckErrorCode } from '../../../shared/errors.js';
 import type { AccelObjectPaths } from './loader.js';
 
 export type AccelRequest =

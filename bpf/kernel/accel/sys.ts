@@ -5,7 +5,7 @@
 
 import { openSync, closeSync } from 'node:fs';
 import koffi from 'koffi';
-import { KmeshCheckError, NEEDS_ROOT } from '../../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { AF_INET, SOCK_DGRAM, errno, errnoName, libc } from '../libc.js';
 
 const lib = koffi.load('libc.so.6');

@@ -4,7 +4,7 @@
 // stdin/stdout. Cleans up on `close`, end of stdin, SIGINT/SIGTERM/SIGHUP.
 
 import { closeSync, openSync } from 'node:fs';
-import { KmeshCheckError, isKmeshCheckError } from '../../errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../../../shared/errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from '../cgroup.js';
 import { FrameReader, frame } from '../protocol.js';
 import { AccelDriver } from './driver.js';

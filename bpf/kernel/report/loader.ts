@@ -8,7 +8,7 @@ import { closeSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../../model/executor.js';
 import { linkObject } from '../../vm/link.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
 import { summariseVerifierLog } from '../loader.js';

@@ -2,7 +2,7 @@
 // over one map fd whose drain() returns the records submitted since the last drain, in order.
 
 import koffi from 'koffi';
-import { KmeshCheckError } from '../../errors.js';
+import { KmeshCheckError } from '../../../shared/errors.js';
 import { errnoName } from '../libc.js';
 
 const lib = koffi.load('libbpf.so.1');

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KmeshCheckError } from '../../errors.js';
+import { KmeshCheckError } from '../../../shared/errors.js';
 import { defaultObjects, packageRoot } from '../paths.js';
 import { assertPrivileges } from '../privileges.js';
 import type { ReportCase, ReportObservation } from '../../../model/report/domain.js';

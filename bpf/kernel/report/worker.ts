@@ -4,7 +4,7 @@
 // {ok, observations} or {ok: false, error} as JSON on stdout. Cleans up on exit.
 
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { KmeshCheckError, isKmeshCheckError } from '../../errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../../../shared/errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from '../cgroup.js';
 import type { ReportCase } from '../../../model/report/domain.js';
 import { ReportDriver } from './driver.js';

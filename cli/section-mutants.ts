@@ -1,7 +1,7 @@
 // The acceleration (section 8) and report (section 7) mutants for `kmesh-check mutants`: each is
 // checked by its own phase's checks on the kernel executor, with the same result shape as the
 // routing mutants. Report mutants that only the VM's poisoned ring buffer shows are left to
-// test/report-vm.test.ts and not counted here.
+// test/vm/report.test.ts and not counted here.
 
 import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';

@@ -3,7 +3,7 @@
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
 // or through a service VIP, with traffic both ways, either
 // end closing first, and user space storing a verdict or not. No waits: periodic reports are
-// confirmed by hand-written cases that really wait (test/report-kernel.test.ts).
+// confirmed by hand-written cases that really wait (test/kernel/report.test.ts).
 
 import fc from 'fast-check';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';

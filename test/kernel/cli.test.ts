@@ -54,7 +54,7 @@ describe('kmesh-check check on the kernel', () => {
     expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
     // The routing run covers the routing programs almost whole; sockops_prog also holds the
     // report and authorization paths of section 7 (passive side, state changes), which only the
-    // report checks run (check's report phase, test/report-vm.test.ts), so its bar is lower.
+    // report checks run (check's report phase, test/vm/report.test.ts), so its bar is lower.
     type Cov = { program: string; executedInstructions: number; instructions: number };
     for (const p of v.programCoverage.programs as Cov[]) {
       expect(p.executedInstructions, p.program).toBeGreaterThan(p.instructions * (p.program === 'sockops_prog' ? 0.3 : 0.8));

@@ -112,7 +112,7 @@ describe('kmesh-check habits', () => {
     const r = cli(['check', '--executor', 'vm', '--runs', '200', '--no-failure-db', '--coverage-out', 'lcov.info'], dir);
     expect(r.code, r.err).not.toBe(2);
     expect(r.out).toMatch(/C source coverage: lines \d+\/\d+, branches \d+\/\d+ in \d+ files: lcov\.info \(lcov\), lcov\.html \(HTML\)/);
-    expect(readFileSync(join(dir, 'lcov.info'), 'utf8')).toMatch(/^SF:.*\/cgroup_sock\.c$/m);
+    expect(readFileSync(join(dir, 'lcov.info'), 'utf8')).toMatch(/^SF:.*\/cgroup_sock\.bpf\.c$/m);
     expect(existsSync(join(dir, 'lcov.html'))).toBe(true);
   });
 });

@@ -51,7 +51,7 @@ function genhtmlCount(out: string, what: 'lines' | 'branches' | 'functions'): [n
 describe('lcov tracefile', () => {
   it('names our C files and counts what the VM counted, line by line and branch by branch', () => {
     const paths = files.map((f) => f.path);
-    expect(paths).toContain(join(ROOT, 'bpf/src/cgroup_sock.c'));
+    expect(paths).toContain(join(ROOT, 'bpf/src/cgroup_sock.bpf.c'));
     expect(paths.some((p) => p.endsWith('/dns.h'))).toBe(true);
     for (const p of paths) expect(existsSync(p), p).toBe(true);
 

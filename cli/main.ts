@@ -47,7 +47,22 @@ function shard(v: string): { index: number; count: number } {
   return { index: index - 1, count };
 }
 
+/** --accel-objects: one object holding both programs, or ops,redirect. */
+function accelObjects(v: string): { ops: string; redirect: string } {
+  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length < 1 || parts.length > 2) throw new InvalidArgumentError('--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o');
+  return { ops: parts[0]!, redirect: parts[1] ?? parts[0]! };
+}
+
+/** --report-objects connect.o,sockops.o,sendmsg.o,cgroup_skb.o */
+function reportObjects(v: string): { connect: string; sockops: string; sendmsg: string; skb: string } {
+  const p = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (p.length !== 4) throw new InvalidArgumentError('--report-objects takes four objects: connect.o,sockops.o,sendmsg.o,cgroup_skb.o');
+  return { connect: p[0]!, sockops: p[1]!, sendmsg: p[2]!, skb: p[3]! };
+}
+
 /** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... */
+
 function objects(v: string): Partial<ObjectPaths> {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   const roles = ['connect', 'sockops', 'sendmsg'] as const;
@@ -105,6 +120,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--time-limit <duration>', 'stop generating after this long (e.g. 90s, 5m)', duration)
     .addOption(executorOption())
     .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: ours in build/bpf)', objects)
+    .option('--accel-objects <paths>', 'ma_ops,ma_redirect object paths of same-node acceleration (default: ours, unless --objects is given)', accelObjects)
+    .option('--report-objects <paths>', 'connect,sockops,sendmsg,cgroup_skb object paths for the connection reports (default: ours, unless --objects is given)', reportObjects)
     .addOption(new Option('--states <kind>', 'consistent | raw | both').choices(['consistent', 'raw', 'both']).default('both'))
     .option('--json <file>', 'write the JSON report')
     .option('--junit <file>', 'write JUnit XML')
@@ -134,6 +151,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           shard: o.shard,
           root,
           failureDb: o.failureDb,
+          ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
+          ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
         });
         worst = Math.max(worst, code);
       }

@@ -186,6 +186,17 @@ function make(root: string, src: string, dir: string, what: string): ObjectPaths
   return objects;
 }
 
+/** The objects (file names as bpf/Makefile writes them) of a build in `dir`, checked to exist. */
+export function builtObjects<K extends string>(dir: string, files: Readonly<Record<K, string>>, what: string): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const k of Object.keys(files) as K[]) {
+    const p = join(dir, files[k]);
+    if (!existsSync(p)) throw new KmeshCheckError('build', `building ${what} did not produce ${p}: check bpf/Makefile`);
+    out[k] = p;
+  }
+  return out;
+}
+
 /** The patch file of a mutant. */
 export function mutantPatch(name: string, root = packageRoot()): string {
   return join(root, 'bpf/mutants', `${findMutant(name).name}.patch`);
@@ -195,14 +206,14 @@ export function mutantPatch(name: string, root = packageRoot()): string {
  * Writes the production sources with the mutant's patch applied into `dir`, touching only files
  * whose content changes (so that make rebuilds only when something did).
  */
-function patchedSources(root: string, m: Mutant, dir: string): void {
+function patchedSources(root: string, name: string, dir: string): void {
   const src = join(root, 'bpf/src');
   const files = new Map(readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => [f, readFileSync(join(src, f), 'utf8')] as const));
   let patched: Map<string, string>;
   try {
-    patched = applyPatch(files, readFileSync(mutantPatch(m.name, root), 'utf8'));
+    patched = applyPatch(files, readFileSync(join(root, 'bpf/mutants', `${name}.patch`), 'utf8'));
   } catch (e) {
-    if (e instanceof PatchError) throw new KmeshCheckError('build', `mutant ${m.name} no longer applies: ${e.message}; update bpf/mutants/${m.name}.patch to the production source`);
+    if (e instanceof PatchError) throw new KmeshCheckError('build', `mutant ${name} no longer applies: ${e.message}; update bpf/mutants/${name}.patch to the production source`);
     throw e;
   }
   mkdirSync(dir, { recursive: true });
@@ -215,9 +226,24 @@ function patchedSources(root: string, m: Mutant, dir: string): void {
 /** Builds one mutant into build/mutants/<name>/ (a no-op when up to date); its three objects. */
 export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
   const m = findMutant(name);
-  const dir = join(root, 'build/mutants', m.name);
-  patchedSources(root, m, join(dir, 'src'));
-  return make(root, join(dir, 'src'), dir, `mutant ${m.name}`);
+  return make(root, ...patchedBuild(m.name, root), `mutant ${m.name}`);
+}
+
+/**
+ * Writes a mutant's patched copy of the sources (build/mutants/<name>/src) and runs bpf/Makefile
+ * on it into build/mutants/<name>/; the build folder. The acceleration and report mutant tables
+ * (accel-mutants.ts, report-mutants.ts) build through here too: one mechanism, one patch each.
+ */
+export function buildPatched(name: string, root = packageRoot()): string {
+  const [src, dir] = patchedBuild(name, root);
+  make(root, src, dir, `mutant ${name}`);
+  return dir;
+}
+
+function patchedBuild(name: string, root: string): [src: string, dir: string] {
+  const dir = join(root, 'build/mutants', name);
+  patchedSources(root, name, join(dir, 'src'));
+  return [join(dir, 'src'), dir];
 }
 
 /** Builds every mutant; objects by mutant name. */

@@ -6,6 +6,8 @@
  *    remove the local IP in km_manage (v4-mapped local folded to its IPv4 key).
  *  - ACTIVE_ESTABLISHED_CB: an enrolled local IP and a via_waypoint storage put the socket into
  *    km_socket under its forward tuple, so that sendmsg_prog sees its messages.
+ *  - ACTIVE/PASSIVE_ESTABLISHED_CB and STATE_CB of a socket with an enrolled local IP: the
+ *    connection reports and authorization requests of section 7 (sockops_report.h).
  * Context byte order (uapi): addresses network order; remote_port network order, and the
  * kernel loads it shifted into the upper 16 bits on little-endian hosts; local_port host order.
  */
@@ -19,6 +21,7 @@
 #include "enrol.h"
 #include "storage.h"
 #include "dest.h"
+#include "sockops_report.h"
 
 /*
  * The context fields the program uses, read once, unconditionally, as u32 loads. The barrier
@@ -77,6 +80,36 @@ static __always_inline void sockops_local_key(const struct sockops_view *v, unio
 		ip_copy(key, &v->local);
 	else
 		ip_fold_v4_mapped(key, &v->local);
+}
+
+/* The view the report paths use: the same addresses, ports in host order. */
+static __always_inline void sockops_conn_view(const struct sockops_view *v, struct km_conn_view *c)
+{
+	c->family = v->family;
+	ip_copy(&c->local, &v->local);
+	ip_copy(&c->remote, &v->remote);
+	c->local_port = bpf_ntohs(v->local_port);
+	c->remote_port = bpf_ntohs(v->remote_port);
+}
+
+/* Connection reports and authorization (section 7) for a managed socket, then nothing else. */
+static __always_inline void on_report_op(struct bpf_sock_ops *skops, int op)
+{
+	struct sockops_view v;
+	struct km_conn_view c;
+	union ip_addr local;
+
+	sockops_read(skops, &v);
+	if (!family_supported(v.family))
+		return;
+	sockops_local_key(&v, &local);
+	if (!ip_enrolled(&local))
+		return;
+	sockops_conn_view(&v, &c);
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		sockops_report_established(skops, &c, 1);
+	else
+		sockops_report_state(skops, &c);
 }
 
 /* Control action of the connection's remote end: exactly 0.0.0.2 or ::2. */
@@ -149,6 +182,7 @@ static __always_inline void on_active_established(struct bpf_sock_ops *skops)
 	struct sockops_view v;
 	union ip_addr local;
 	struct bpf_sock_tuple tuple;
+	struct km_conn_view c;
 
 	sockops_read(skops, &v);
 	if (!family_supported(v.family))
@@ -156,6 +190,8 @@ static __always_inline void on_active_established(struct bpf_sock_ops *skops)
 	sockops_local_key(&v, &local);
 	if (!ip_enrolled(&local))
 		return;
+	sockops_conn_view(&v, &c);
+	sockops_report_established(skops, &c, 0);
 	if (!sockops_via_waypoint(skops))
 		return;
 	sockops_forward_tuple(&v, &tuple);
@@ -171,6 +207,10 @@ int sockops_prog(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		on_active_established(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_STATE_CB:
+		on_report_op(skops, skops->op);
 		break;
 	default:
 		break;

@@ -342,10 +342,36 @@ export class SockHashMap extends VmMap {
 }
 
 /** A ring buffer: reserved records become visible when submitted. */
+/** What a ring buffer's memory holds before any record is written (kernel memory is not cleared). */
+export const RINGBUF_POISON = 0xa5;
+
 export class RingBufMap extends VmMap {
   readonly records: Uint8Array[] = [];
   private used = 0;
   readonly pending = new Set<Region>();
+  /**
+   * The ring's data area. Like the kernel's, a reserved record starts with whatever the ring holds
+   * at its place (the poison, or bytes of an earlier record), so a byte a program does not write
+   * shows up in the record.
+   */
+  private ring: Uint8Array | null = null;
+  private head = 0;
+  private readonly placed = new Map<Region, number>();
+  private area(): Uint8Array {
+    this.ring ??= new Uint8Array(Math.max(8, this.def.maxEntries)).fill(RINGBUF_POISON);
+    return this.ring;
+  }
+  private leftover(size: number): Uint8Array {
+    const ring = this.area();
+    const start = (this.head + 8) % ring.length;
+    const out = new Uint8Array(size);
+    for (let i = 0; i < size; i++) out[i] = ring[(start + i) % ring.length]!;
+    return out;
+  }
+  private keep(r: Region, start: number): void {
+    const ring = this.area();
+    for (let i = 0; i < r.bytes.length; i++) ring[(start + i) % ring.length] = r.bytes[i]!;
+  }
   lookup(): Region | null {
     throw new MapError(`map ${this.name}: ring buffers have no lookup`);
   }
@@ -359,6 +385,10 @@ export class RingBufMap extends VmMap {
     this.records.length = 0;
     this.used = 0;
     this.pending.clear();
+    this.placed.clear();
+    // Back to the poison, so that a case replays alike whatever ran before it.
+    this.ring = null;
+    this.head = 0;
   }
   /** Header (8 bytes) plus the record rounded to 8, as the kernel accounts it. */
   private cost(size: number): number {
@@ -367,12 +397,16 @@ export class RingBufMap extends VmMap {
   reserve(size: number): Region | null {
     if (size <= 0 || this.used + this.cost(size) > this.def.maxEntries) return null;
     this.used += this.cost(size);
-    const r = new Region(`ringbuf ${this.name} record`, new Uint8Array(size), Access.RW, null, this);
+    const r = new Region(`ringbuf ${this.name} record`, this.leftover(size), Access.RW, null, this);
+    this.placed.set(r, (this.head + 8) % this.area().length);
+    this.head = (this.head + this.cost(size)) % this.area().length;
     this.pending.add(r);
     return r;
   }
   commit(r: Region, discard: boolean): void {
     if (!this.pending.delete(r)) throw new MapError(`ringbuf ${this.name}: record submitted twice or never reserved`);
+    this.keep(r, this.placed.get(r) ?? 0);
+    this.placed.delete(r);
     if (discard) this.used -= this.cost(r.bytes.length);
     else this.records.push(r.bytes.slice());
   }

@@ -17,6 +17,10 @@ import { bpftoolBatch, regressionTest } from '../export.js';
 import { defaultObjects } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+import { accelPhase } from '../accel-phase.js';
+import { reportPhase } from '../report-phase.js';
+import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
+import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
 
 export interface CheckCommandOptions {
   readonly seed: number;
@@ -33,6 +37,10 @@ export interface CheckCommandOptions {
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
+  /** The same-node acceleration objects (section 8); default ours unless --objects is given. */
+  readonly accelObjects?: AccelObjectPaths;
+  /** The report objects (section 7): connect, sockops, sendmsg and cgroup_skb; default ours unless --objects is given. */
+  readonly reportObjects?: ReportObjectPaths;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -108,11 +116,13 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    const withHooks = hooks !== undefined ? { ...report, dnsHooks: hooks } : report;
-    if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...withHooks, programCoverage: vmCoverage } : withHooks, null, 2) + '\n');
+    const accel = await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
+    const reports = reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
+    const json = { ...report, ...(hooks !== undefined ? { dnsHooks: hooks } : {}), ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
+    if (o.json) writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
-    return report.verdict === 'pass' ? 0 : 1;
+    return report.verdict === 'pass' && accel.status !== 'fail' && reports.status !== 'fail' ? 0 : 1;
   } finally {
     await opened.executor?.close();
   }

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { buildMutant, MUTANTS } from '../mutants.js';
 import { runChecks } from '../../properties/run.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
+import { runSectionMutants } from '../section-mutants.js';
 
 export interface MutantResult {
   readonly name: string;
@@ -50,6 +51,8 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
       await opened.executor?.close();
     }
   }
+  // Acceleration and report mutants: their checks run on real sockets only.
+  if (o.executor === 'kernel') results.push(...(await runSectionMutants({ seed: o.seed, runs: o.runs, log, ...(o.only ? { only: o.only } : {}) })));
   const killed = results.filter((r) => r.killed).length;
   return { executor: o.executor, seed: o.seed, runs: o.runs, score: results.length ? killed / results.length : 0, mutants: results };
 }

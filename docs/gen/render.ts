@@ -14,6 +14,8 @@ import { invariants } from '../../model/spec/index.js';
 import { formatCase } from '../../properties/format.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { abiSection } from './abi-tables.js';
+import { ACCEL_SECTION, accelSection } from './accel-docs.js';
+import { REPORT_SECTION, reportSection } from './report-docs.js';
 import { RANDOM_LB_CASE } from './corpus.js';
 import { findExamples } from './examples.js';
 import { invariantSection, invariantSummary } from './invariant-docs.js';
@@ -32,6 +34,8 @@ const SECTIONS = {
   abi: '5. Byte-level ABI',
   readings: '6. Readings of the data-path document',
   dns: '7. DNS over UDP sends',
+  accel: ACCEL_SECTION,
+  reports: REPORT_SECTION,
 } as const;
 
 function intro(): string[] {
@@ -216,6 +220,8 @@ export function renderSpecFrom(root: string): string {
     '',
     ...readingsSection(interpretation),
     ...dnsSection(SECTIONS.dns),
+    ...accelSection(interpretation),
+    ...reportSection(interpretation),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
 }

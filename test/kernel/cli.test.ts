@@ -52,7 +52,13 @@ describe('kmesh-check check on the kernel', () => {
     expect(v.verdict).toBe(k.verdict);
     // The VM reports per-program instruction and branch coverage of the run.
     expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
-    expect(v.programCoverage.executedInstructions).toBeGreaterThan(v.programCoverage.instructions * 0.8);
+    // The routing run covers the routing programs almost whole; sockops_prog also holds the
+    // report and authorization paths (passive side, state changes), which only the
+    // report checks run (check's report phase, test/vm/report.test.ts), so its bar is lower.
+    type Cov = { program: string; executedInstructions: number; instructions: number };
+    for (const p of v.programCoverage.programs as Cov[]) {
+      expect(p.executedInstructions, p.program).toBeGreaterThan(p.instructions * (p.program === 'sockops_prog' ? 0.3 : 0.8));
+    }
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);
     expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(

@@ -12,6 +12,8 @@ import { summariseVerifierLog } from '../../bpf/kernel/loader.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { MUTANTS, buildAllMutants, buildBaseline, buildMutant, mutantObjects, mutantPatch } from '../../cli/mutants.js';
 import { applyPatch } from '../../cli/mutant-patch.js';
+import { ACCEL_MUTANTS } from '../../cli/accel-mutants.js';
+import { REPORT_MUTANTS } from '../../cli/report-mutants.js';
 import type { ObjectPaths } from '../../model/executor.js';
 
 const root = packageRoot();
@@ -86,7 +88,7 @@ describe('the mutant catalogue', () => {
 
   it('has one patch in bpf/mutants per mutant, and the production sources carry no mutation switch', () => {
     const patches = readdirSync(join(root, 'bpf/mutants')).filter((f) => f.endsWith('.patch'));
-    expect(patches.map((f) => f.replace(/\.patch$/, '')).sort()).toEqual(MUTANTS.map((m) => m.name).sort());
+    expect(patches.map((f) => f.replace(/\.patch$/, '')).sort()).toEqual([...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS].map((m) => m.name).sort());
     for (const m of MUTANTS) expect(mutantPatch(m.name, root)).toBe(join(root, 'bpf/mutants', `${m.name}.patch`));
     const src = join(root, 'bpf/src');
     const text = readdirSync(src)

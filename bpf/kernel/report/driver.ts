@@ -1,0 +1,188 @@
+// Runs connection-report cases on real sockets in the worker's private namespace: enrols the
+// namespace and 127.0.0.1 by a control connect, writes the case's routing state and globals, then
+// per connection: listen, connect, accept, (user space stores a verdict under the requested
+// tuple), sends both ways, closes in the case's order; finally drains km_tcp_probe and km_auth_req
+// and lists the verdicts left in km_auth_res. Records travel as hex; the parent decodes them.
+
+import { execFileSync } from 'node:child_process';
+import type { SockAddr } from '../../../model/domain.js';
+import type { ReportCase } from '../../../model/report/domain.js';
+import { encodeState, fromHex } from '../../codec/state.js';
+import { decodeAuthRequest } from '../../codec/report.js';
+import { toHex } from '../../codec/state.js';
+import { KmeshCheckError } from '../../../shared/errors.js';
+import { libbpf } from '../libbpf.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import type { Family } from '../../../model/address.js';
+import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
+import type { Globals, LoadedReportPath } from './loader.js';
+import { RingReader } from './ringbuf.js';
+import { awaitEstablished } from '../accel/sys.js';
+
+export interface RawReportObservation {
+  /** Per connection: the client's local address and the server's, as the sockets say. */
+  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
+  /** km_tcp_probe records in order, hex. */
+  readonly probe: readonly string[];
+  /** km_auth_req records in order, hex. */
+  readonly auth: readonly string[];
+  /** km_auth_res keys left after every close, hex. */
+  readonly verdictsLeft: readonly string[];
+}
+
+function v4Mapped(ip: string): Uint8Array {
+  const b = new Uint8Array(16);
+  b[10] = 0xff;
+  b[11] = 0xff;
+  ip.split('.').forEach((p, i) => (b[12 + i] = Number(p)));
+  return b;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export class ReportDriver {
+  private readonly sa = new Uint8Array(SOCKADDR_MAX);
+  private readonly buf = new Uint8Array(65536);
+  private readonly probe: RingReader;
+  private readonly authReq: RingReader;
+
+  constructor(private readonly dp: LoadedReportPath) {
+    this.probe = new RingReader(this.map('km_tcp_probe'), 'km_tcp_probe');
+    this.authReq = new RingReader(this.map('km_auth_req'), 'km_auth_req');
+  }
+
+  private map(name: string): number {
+    const fd = this.dp.maps.get(name);
+    if (fd === undefined) throw new KmeshCheckError('object-content', `no object defines map ${name} (kmesh-dataplane.md section 7)`);
+    return fd;
+  }
+
+  /** lo up, local routes for the control addresses, and the enrolment of this namespace, 127.0.0.1 and ::1. */
+  setup(): void {
+    execFileSync('ip', ['-batch', '-'], {
+      input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\n',
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    for (const [family, local, control] of [['inet', '127.0.0.1', '0.0.0.2'], ['inet6', '::1', '::2']] as const) {
+      const fd = this.socket(family);
+      this.bind(fd, { addr: local, port: 0 }, family);
+      const len = writeSockaddr(this.sa, family, { addr: control, port: 929 });
+      const rc = libc.connect(fd, this.sa, len);
+      libc.close(fd);
+      if (rc === 0) throw new KmeshCheckError('environment', `the enrolment connect to ${control}:929 was accepted: something listens there`);
+    }
+  }
+
+  close(): void {
+    this.probe.close();
+    this.authReq.close();
+  }
+
+  private socket(family: Family = 'inet'): number {
+    const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new KmeshCheckError('environment', `socket() failed (${errnoName(errno())})`);
+    libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, new Int32Array([1]), 4);
+    if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4);
+    return fd;
+  }
+
+  private bind(fd: number, a: SockAddr, family: Family = 'inet'): void {
+    const len = writeSockaddr(this.sa, family, a);
+    if (libc.bind(fd, this.sa, len) < 0) throw new KmeshCheckError('environment', `bind(${a.addr}:${a.port}) failed (${errnoName(errno())})`);
+  }
+
+  private name(fd: number, peer: boolean): SockAddr {
+    const len = new Uint32Array([SOCKADDR_MAX]);
+    (peer ? libc.getpeername : libc.getsockname)(fd, this.sa, len);
+    const a = readSockaddr(this.sa);
+    return { addr: a.addr, port: a.port };
+  }
+
+  private readAll(fd: number, n: number): void {
+    const pfd = new Uint8Array(8);
+    const dv = new DataView(pfd.buffer);
+    let got = 0;
+    while (got < n) {
+      dv.setInt32(0, fd, true);
+      dv.setInt16(4, POLLIN, true);
+      if (libc.poll(pfd, 1, 1000) <= 0) throw new KmeshCheckError('environment', `waited 1 s for ${n - got} of ${n} bytes`);
+      const r = libc.recv(fd, this.buf, Math.min(this.buf.length, n - got), MSG_DONTWAIT);
+      if (r <= 0 && errno() !== E.EAGAIN) throw new KmeshCheckError('environment', `recv failed (${errnoName(errno())})`);
+      if (r > 0) got += r;
+    }
+  }
+
+  run(c: ReportCase): RawReportObservation {
+    const g: Globals = {
+      enableMonitoring: c.monitoring ? 1 : 0,
+      enablePeriodicReport: c.periodic ? 1 : 0,
+      nodeIp: c.nodeIp ? v4Mapped(c.nodeIp) : new Uint8Array(16),
+      podGateway: c.podGateway ? v4Mapped(c.podGateway) : new Uint8Array(16),
+    };
+    this.dp.setGlobals(g);
+    const written: Array<[number, Uint8Array]> = [];
+    for (const [name, entries] of encodeState(c.state)) {
+      for (const [k, v] of entries) {
+        const key = fromHex(k);
+        if (libbpf.mapUpdate(this.map(name), key, v, 0) < 0) throw new KmeshCheckError('environment', `cannot write ${name}`);
+        written.push([this.map(name), key]);
+      }
+    }
+    this.probe.drain();
+    this.authReq.drain();
+    const conns: Array<{ client: SockAddr; server: SockAddr }> = [];
+    const auth: string[] = [];
+    try {
+      for (const conn of c.conns) {
+        const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
+        const listener = this.socket(listenFamily);
+        this.bind(listener, conn.listen, listenFamily);
+        libc.listen(listener, 8);
+        const clientFamily = conn.clientFamily ?? 'inet';
+        const client = this.socket(clientFamily);
+        const v6Native = clientFamily === 'inet6' && conn.listen.addr.includes(':');
+        this.bind(client, { addr: clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1', port: 0 }, clientFamily);
+        const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
+        if (libc.connect(client, this.sa, len) < 0) throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (${errnoName(errno())})`);
+        const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
+        libc.close(listener);
+        if (server < 0) throw new KmeshCheckError('environment', `accept failed (${errnoName(errno())})`);
+        if (!awaitEstablished(server)) throw new KmeshCheckError('environment', 'the accepted socket did not become established within 1 s');
+        conns.push({ client: this.name(client, false), server: this.name(server, false) });
+        // User space reads the requests and stores a verdict under each requested tuple.
+        for (const rec of this.authReq.drain()) {
+          auth.push(toHex(rec));
+          const req = decodeAuthRequest(rec);
+          if (conn.storeVerdict && req.tuple) libbpf.mapUpdate(this.map('km_auth_res'), rec.slice(4), new Uint8Array([1, 0, 0, 0]), 0);
+        }
+        if (conn.waitMs) sleep(conn.waitMs);
+        for (const s of conn.sends) {
+          const [from, to] = s.from === 'client' ? [client, server] : [server, client];
+          const msg = new Uint8Array(s.size).fill(0x61);
+          if (libc.send(from, msg, msg.length, MSG_NOSIGNAL) !== msg.length) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
+          this.readAll(to, s.size);
+        }
+        const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
+        libc.close(first);
+        libc.close(second);
+      }
+      for (const rec of this.authReq.drain()) auth.push(toHex(rec));
+      const probe = this.probe.drain().map(toHex);
+      const verdictsLeft: string[] = [];
+      const res = this.map('km_auth_res');
+      let prev: Uint8Array | null = null;
+      for (;;) {
+        const next = new Uint8Array(36);
+        if (libbpf.mapNextKey(res, prev, next) < 0) break;
+        verdictsLeft.push(toHex(next));
+        prev = next;
+      }
+      for (const k of verdictsLeft) libbpf.mapDelete(res, fromHex(k));
+      return { conns, probe, auth, verdictsLeft };
+    } finally {
+      for (const [fd, key] of written) libbpf.mapDelete(fd, key);
+    }
+  }
+}

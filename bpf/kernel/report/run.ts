@@ -1,0 +1,54 @@
+// Parent side of the report harness: runs cases in a one-shot worker under `unshare -n` (its own
+// private namespace and cgroup) and returns the observations.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { KmeshCheckError } from '../../../shared/errors.js';
+import { defaultObjects, packageRoot } from '../paths.js';
+import { assertPrivileges } from '../privileges.js';
+import type { ReportCase, ReportObservation } from '../../../model/report/domain.js';
+import { decodeAuthRequest, decodeTcpProbeInfo, readReportTuple } from '../../codec/report.js';
+import { fromHex } from '../../codec/state.js';
+import type { RawReportObservation } from './driver.js';
+import type { ReportObjectPaths } from './loader.js';
+
+export function defaultReportObjects(root = packageRoot()): ReportObjectPaths {
+  return { ...defaultObjects(root), skb: join(root, 'build/bpf/cgroup_skb.o') };
+}
+
+export function runReportCases(cases: readonly ReportCase[], objects: Partial<ReportObjectPaths> = {}): ReportObservation[] {
+  assertPrivileges();
+  const root = packageRoot();
+  const worker = join(root, 'dist/bpf/kernel/report/worker.js');
+  if (!existsSync(worker)) throw new KmeshCheckError('build', 'dist/bpf/kernel/report/worker.js is missing: run npm run build:ts');
+  const r = spawnSync('unshare', ['-n', process.execPath, worker], {
+    input: JSON.stringify({ objects: { ...defaultReportObjects(root), ...objects }, cases }),
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 64 << 20,
+  });
+  if (r.error) throw new KmeshCheckError('environment', `cannot run the report worker (${r.error.message})`);
+  let out: { ok: boolean; observations?: RawReportObservation[]; error?: { code: string; message: string } };
+  try {
+    out = JSON.parse(r.stdout);
+  } catch {
+    throw new KmeshCheckError('worker', `the report worker stopped (exit ${r.status}): ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+  }
+  if (!out.ok) throw new KmeshCheckError((out.error?.code ?? 'worker') as 'worker', out.error?.message ?? 'unknown error');
+  return out.observations!.map(decodeObservation);
+}
+
+/** The worker's hex records decoded into domain records (the bpf/ boundary). */
+export function decodeObservation(o: RawReportObservation): ReportObservation {
+  return {
+    conns: o.conns,
+    probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
+    auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
+    verdictsLeft: o.verdictsLeft.map((h) => {
+      const b = fromHex(h);
+      // An IPv4 key leaves bytes 12..35 zero.
+      return readReportTuple(b, 0, b.subarray(12).every((x) => x === 0) ? 'inet' : 'inet6');
+    }),
+  };
+}

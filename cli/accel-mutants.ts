@@ -1,0 +1,42 @@
+// Mutants of the same-node acceleration objects (ma_ops.o, ma_redirect.o): each one plausible bug,
+// a patch bpf/mutants/<name>.patch built by the same mechanism as the routing mutants of
+// mutants.ts (patched copy of bpf/src, build/mutants/<name>/). A table of its own because the
+// routing checker cannot judge these objects: the acceleration checks (model/accel) do, on the
+// kernel executor.
+
+import { KmeshCheckError } from '../shared/errors.js';
+import { packageRoot } from '../shared/package.js';
+import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
+import { buildPatched, builtObjects } from './mutants.js';
+
+export interface AccelMutant {
+  readonly name: string;
+  readonly description: string;
+  /** The invariant a correct checker catches it with. */
+  readonly expectedInvariant: string;
+}
+
+export const ACCEL_MUTANTS: readonly AccelMutant[] = [
+  {
+    name: 'ma-filter-any-all-swapped',
+    description: 'The filter takes one matching address as enough for the accept CIDRs and wants all four ports in the accept ranges (any and all swapped).',
+    expectedInvariant: 'redirect-filter',
+  },
+  {
+    name: 'ma-key-no-netns',
+    description: 'sock_key leaves the network namespace cookie out (0), so equal four-tuples of two namespaces share keys.',
+    expectedInvariant: 'redirect-isolation',
+  },
+  {
+    name: 'ma-entries-kept',
+    description: "ma_ops does not delete a connection's sock_proxy_map entries when it closes.",
+    expectedInvariant: 'redirect-cleanup',
+  },
+];
+
+/** Builds one acceleration mutant (make rebuilds only what changed); its two objects. */
+export function buildAccelMutant(name: string, root = packageRoot()): AccelObjectPaths {
+  const m = ACCEL_MUTANTS.find((x) => x.name === name);
+  if (!m) throw new KmeshCheckError('unsupported', `unknown acceleration mutant '${name}': use one of ${ACCEL_MUTANTS.map((x) => x.name).join(', ')}`);
+  return builtObjects(buildPatched(m.name, root), { ops: 'ma_ops.o', redirect: 'ma_redirect.o' }, `mutant ${m.name}`);
+}

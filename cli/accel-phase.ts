@@ -1,0 +1,64 @@
+// The acceleration phase of `kmesh-check check`: runs section 8's checks after the routing checks
+// when the acceleration objects are there, and says plainly when and why it skips them (objects
+// that lack these programs are checked for routing alone, never refused for it).
+
+import { existsSync } from 'node:fs';
+import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
+import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
+import { isKmeshCheckError } from '../shared/errors.js';
+import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
+import type { ExecutorName } from './executors.js';
+
+export interface AccelPhaseOptions {
+  readonly executor: ExecutorName;
+  readonly seed: number;
+  /** The routing run's budget; the acceleration phase takes a tenth of it, 20 to 300 cases. */
+  readonly runs: number;
+  /** --accel-objects; when absent, ours, unless --objects pointed elsewhere. */
+  readonly objects?: AccelObjectPaths;
+  readonly userObjects: boolean;
+  readonly log: (s: string) => void;
+}
+
+export interface AccelPhase {
+  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly why?: string;
+  readonly result?: AccelResult;
+}
+
+export function accelRuns(runs: number): number {
+  return Math.max(20, Math.min(300, Math.round(runs / 10)));
+}
+
+export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
+  const skip = (why: string): AccelPhase => {
+    o.log(`acceleration (section 8): skipped: ${why}`);
+    return { status: 'skipped', why };
+  };
+  if (o.executor !== 'kernel') return skip(`its checks run on real sockets; use --executor kernel (as root) to run them`);
+  if (!o.objects && o.userObjects) return skip('--objects names other objects and no --accel-objects was given');
+  const objects = o.objects ?? defaultAccelObjects();
+  const missing = [objects.ops, objects.redirect].filter((p) => !existsSync(p));
+  if (missing.length) return skip(`no acceleration objects at ${missing.join(', ')} (build them with npm run build:bpf or give --accel-objects)`);
+  let ex: AccelKernelExecutor;
+  try {
+    ex = await AccelKernelExecutor.start(objects);
+  } catch (e) {
+    if (isKmeshCheckError(e) && e.code === 'object-content') return skip(e.message);
+    throw e;
+  }
+  try {
+    const result = await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex });
+    const seen = Object.entries(result.exercised).map(([k, n]) => `${k} ${n}`).join(', ');
+    o.log(`acceleration (section 8): ${result.runs} cases on the kernel; exercised: ${seen}`);
+    if (result.failure) {
+      o.log('');
+      o.log(formatAccelFailure(result.failure, 'kernel'));
+      o.log('verdict (acceleration): FAIL: 1 counterexample');
+      return { status: 'fail', result };
+    }
+    return { status: 'pass', result };
+  } finally {
+    await ex.close();
+  }
+}

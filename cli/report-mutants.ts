@@ -1,0 +1,51 @@
+// Mutants of the connection-report paths (section 7): each one plausible bug, a patch
+// bpf/mutants/<name>.patch built by the same mechanism as the routing mutants of mutants.ts
+// (patched copy of bpf/src, build/mutants/<name>/). A table of its own because the routing
+// checker cannot judge them: the report invariants (model/report) do.
+
+import { KmeshCheckError } from '../shared/errors.js';
+import { packageRoot } from '../shared/package.js';
+import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
+import { buildPatched, builtObjects } from './mutants.js';
+
+export interface ReportMutant {
+  readonly name: string;
+  readonly description: string;
+  readonly expectedInvariant: string;
+  /**
+   * Where it shows: 'kernel' on real sockets; 'vm' only where unwritten ring-buffer memory is
+   * poisoned (the kernel's ring starts zeroed, so a byte left unwritten reads 0 there until the
+   * ring wraps).
+   */
+  readonly shows: 'kernel' | 'vm';
+}
+
+export const REPORT_MUTANTS: readonly ReportMutant[] = [
+  { name: 'report-no-close', description: 'sockops sends no CLOSE report.', expectedInvariant: 'report-close', shows: 'kernel' },
+  {
+    name: 'report-periodic-early',
+    description: 'cgroup_skb does not wait for the established report, so the first packets of a connect are reported periodically.',
+    expectedInvariant: 'report-once-established',
+    shows: 'kernel',
+  },
+  {
+    name: 'auth-key-net-ports',
+    description: 'At close the km_auth_res key has its ports in network order, so the verdict stored under the request (host order) outlives the connection.',
+    expectedInvariant: 'auth-cleanup',
+    shows: 'kernel',
+  },
+  {
+    name: 'report-padding-unwritten',
+    description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'vm',
+  },
+];
+
+/** Builds one report mutant; the four objects the report harness loads. */
+export function buildReportMutant(name: string, root = packageRoot()): ReportObjectPaths {
+  const m = REPORT_MUTANTS.find((x) => x.name === name);
+  if (!m) throw new KmeshCheckError('unsupported', `unknown report mutant '${name}': use one of ${REPORT_MUTANTS.map((x) => x.name).join(', ')}`);
+  const files = { connect: 'cgroup_sock.o', sockops: 'sockops.o', sendmsg: 'sendmsg.o', skb: 'cgroup_skb.o' } as const;
+  return builtObjects(buildPatched(m.name, root), files, `mutant ${m.name}`);
+}

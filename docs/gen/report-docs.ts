@@ -1,0 +1,53 @@
+// The generated section on connection reports and inbound authorization (sockops reports,
+// cgroup_skb, the authorization ring): what is checked and how, each invariant with its statement, the record layouts from
+// bpf/codec/report.ts, and the readings of docs/interpretation.md's report list.
+
+import { AUTH_REQUEST_SIZE, TCP_PROBE_INFO_SIZE, TCP_PROBE_OFFSETS } from '../../bpf/codec/report.js';
+import { reportInvariants } from '../../model/report/invariants.js';
+import { mdTable } from './markdown.js';
+
+export const REPORT_SECTION = '9. Connection reports and inbound authorization';
+
+/** `- **R1. Title.** ...` lines of interpretation.md. */
+export function reportReadings(interpretation: string): Array<{ id: string; title: string }> {
+  const out: Array<{ id: string; title: string }> = [];
+  for (const line of interpretation.split('\n')) {
+    const m = /^- \*\*(R\d+)\.\s+(.+?)\*\*/.exec(line);
+    if (m) out.push({ id: m[1]!, title: (m[2] ?? '').replace(/[.:]\s*$/, '') });
+  }
+  return out;
+}
+
+export function reportSection(interpretation: string): string[] {
+  const readings = reportReadings(interpretation);
+  return [
+    `## ${REPORT_SECTION}`,
+    '',
+    'The sockops object reports TCP connections of enrolled pods into the `km_tcp_probe` ring buffer',
+    '(established, close) and asks user space to authorize inbound ones through `km_auth_req`; a',
+    '`cgroup_skb` object adds periodic reports. The checker loads the data path with the `cgroup_skb`',
+    'object into a fresh cgroup in a private namespace, sets the globals (`enable_monitoring`,',
+    '`enable_periodic_report`, `node_ip`, `pod_gateway`) through the objects\' global-data maps, runs',
+    'connections (direct or through a service VIP), plays user space (it stores a verdict under each',
+    'requested tuple), reads both ring buffers and, after the closes, `km_auth_res`. Periodic reports',
+    'are confirmed by a hand-written case that really waits past the 5 s period. Every record is',
+    'decoded byte for byte: padding and the bytes outside the tuple\'s view must be 0.',
+    '',
+    ...reportInvariants.flatMap((inv) => [`### ${inv.name}`, '', `> ${inv.statement}`, '']),
+    '### Records',
+    '',
+    `\`tcp_probe_info\`, ${TCP_PROBE_INFO_SIZE} B:`,
+    '',
+    ...mdTable(
+      ['Offset', 'Field'],
+      Object.entries(TCP_PROBE_OFFSETS).map(([k, v]) => [String(v), k]),
+    ),
+    '',
+    `\`ringbuf_msg_type\`, ${AUTH_REQUEST_SIZE} B: 0 type, 4 the tuple (client to server, ports host order); the tuple is also the \`km_auth_res\` key.`,
+    '',
+    '### Readings',
+    '',
+    ...(readings.length ? readings.map((r) => `- ${r.id}. ${r.title}`) : ['(none)']),
+    '',
+  ];
+}

@@ -1,0 +1,104 @@
+// The normative rules of same-node acceleration (section 8) as named invariants over a case and
+// one observation (the model's or an executor's). Each says what must hold in one sentence; the
+// docs print the statements.
+
+import { Checker, type Verdict } from '../spec/types.js';
+import type { AccelCase, AccelKey, AccelObservation } from './domain.js';
+import { accelerationOf, sentStream } from './model.js';
+
+export interface AccelInvariant {
+  readonly name: string;
+  readonly statement: string;
+  check(c: AccelCase, o: AccelObservation): Verdict;
+}
+
+const DIRS = [
+  ['toServer', 'client', 'server'],
+  ['toClient', 'server', 'client'],
+] as const;
+
+export const redirectTransparent: AccelInvariant = {
+  name: 'redirect-transparent',
+  statement: 'Each end of a connection reads exactly the bytes the other end sent, in order and once, whether or not the connection is accelerated.',
+  check(c, o) {
+    const k = new Checker();
+    c.pairs.forEach((_, i) => {
+      for (const [dir, from, to] of DIRS) {
+        const want = sentStream(c, i, from);
+        const got = o.pairs[i]?.[dir].received ?? '';
+        if (want.length) k.exercise();
+        k.expect(got === want, () => `pair ${i}: the ${to} read ${got.length / 2} bytes ${short(got)} but the ${from} sent ${want.length / 2} bytes ${short(want)}`);
+      }
+    });
+    return k.verdict();
+  },
+};
+
+export const redirectIsolation: AccelInvariant = {
+  name: 'redirect-isolation',
+  statement: "No socket ever reads a byte of a connection it is not an end of, in particular not a socket in another network namespace with the same four-tuple.",
+  check(c, o) {
+    const k = new Checker();
+    if (c.ops.some((op) => op.op === 'send')) k.exercise();
+    const s = o.stray[0];
+    if (s) {
+      const p = c.pairs[s.pair];
+      k.expect(false, () => `the ${s.end} of pair ${s.pair} (netns ${p?.netns ?? '?'}) read ${s.bytes.length / 2} bytes it was not sent: ${short(s.bytes)}${o.stray.length > 1 ? ` (and ${o.stray.length - 1} more such reads)` : ''}`);
+    }
+    return k.verdict();
+  },
+};
+
+export const redirectFilter: AccelInvariant = {
+  name: 'redirect-filter',
+  statement: 'A connection is accelerated (its bytes bypass TCP: the receiver\'s tcpi_bytes_received stays 0) exactly when both ends are IPv4 TCP sockets of the node and the filter admits it; otherwise TCP carries every byte.',
+  check(c, o) {
+    const k = new Checker();
+    c.pairs.forEach((p, i) => {
+      const { accelerated, reason } = accelerationOf(c, p);
+      for (const [dir, from, to] of DIRS) {
+        const d = o.pairs[i]?.[dir];
+        const n = sentStream(c, i, from).length / 2;
+        if (!d || n === 0 || d.received.length / 2 !== n) continue;
+        k.exercise();
+        const viaTcp = Math.min(d.viaTcp, n);
+        const want = accelerated ? 0 : n;
+        k.expect(viaTcp === want, () =>
+          accelerated
+            ? `pair ${i} (${reason}): TCP carried ${viaTcp} of the ${n} bytes to the ${to}, but the filter admits the connection, so it must be redirected`
+            : `pair ${i} (${reason}): only ${viaTcp} of the ${n} bytes to the ${to} went through TCP, but the connection must not be accelerated`,
+        );
+      }
+    });
+    return k.verdict();
+  },
+};
+
+function keyText(k: AccelKey): string {
+  return `${k.local}:${k.localPort} -> ${k.remote}:${k.remotePort} netns ${k.netns ?? `cookie ${k.cookie}`}`;
+}
+
+export const redirectCleanup: AccelInvariant = {
+  name: 'redirect-cleanup',
+  statement: 'After both ends of every connection have closed, neither sock_ops_map nor sock_proxy_map holds a key of any of them.',
+  check(c, o) {
+    const k = new Checker();
+    if (c.pairs.length) k.exercise();
+    const ops = o.sockOpsKeys[0];
+    k.expect(!ops, () => `sock_ops_map still holds ${keyText(ops!)} after every end closed`);
+    const px = o.proxyEntries[0];
+    k.expect(!px, () => `sock_proxy_map still holds ${keyText(px!.key)} (peer ${keyText(px!.peer)}) after every end closed`);
+    return k.verdict();
+  },
+};
+
+export const accelInvariants: readonly AccelInvariant[] = [redirectTransparent, redirectIsolation, redirectFilter, redirectCleanup];
+
+function short(hex: string): string {
+  return hex.length > 32 ? `${hex.slice(0, 32)}...` : hex || '(none)';
+}
+
+/** Every invariant's verdict on one observation. */
+export function judgeAccel(c: AccelCase, o: AccelObservation): Array<{ name: string; verdict: Verdict }> {
+  return accelInvariants.map((inv) => ({ name: inv.name, verdict: inv.check(c, o) }));
+}

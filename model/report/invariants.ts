@@ -1,0 +1,208 @@
+// The normative rules of connection reports and inbound authorization (section 7) as named
+// invariants over a report case and what an executor observed (records decoded at bpf/). The
+// case decides which connections are managed and what they did; each record is attributed to a
+// connection end by its tuple and direction.
+
+import type { ProbeRecord as TcpProbeRecord, ReportCase, ReportConn, ReportObservation } from './domain.js';
+import type { SockAddr } from '../domain.js';
+import { Checker, type Verdict } from '../spec/types.js';
+import { v4MappedInner } from '../address.js';
+
+export interface ReportInvariant {
+  readonly name: string;
+  readonly statement: string;
+  check(c: ReportCase, o: ReportObservation): Verdict;
+}
+
+export const REPORT_PERIOD_NS = 5_000_000_000n;
+const ESTABLISHED = 1;
+const CLOSE = 7;
+const INBOUND = 1;
+const OUTBOUND = 2;
+
+type EndName = 'client' | 'server';
+
+interface EndRecords {
+  readonly conn: number;
+  readonly end: EndName;
+  readonly records: TcpProbeRecord[];
+}
+
+/** An address as a record's IPv4 view writes it: v4-mapped folded. */
+const fold = (addr: string) => v4MappedInner(addr) ?? addr;
+const same = (a: SockAddr, b: SockAddr) => fold(a.addr) === fold(b.addr) && a.port === b.port;
+/** Type 1 exactly for native IPv6 connections (the client's local address says which). */
+const expectedType = (client: SockAddr) => (client.addr.includes(':') && !v4MappedInner(client.addr) ? 1 : 0);
+const bytesOf = (conn: ReportConn, from: EndName) => conn.sends.filter((s) => s.from === from).reduce((n, s) => n + s.size, 0);
+
+/** Records per connection end, in order; the records no end claims. */
+export function attribute(c: ReportCase, o: ReportObservation): { ends: EndRecords[]; orphans: TcpProbeRecord[] } {
+  const ends: EndRecords[] = o.conns.flatMap((_, i) => [
+    { conn: i, end: 'client' as const, records: [] },
+    { conn: i, end: 'server' as const, records: [] },
+  ]);
+  const orphans: TcpProbeRecord[] = [];
+  for (const r of o.probe) {
+    const i = o.conns.findIndex((k) => r.tuple && same(r.tuple.client, k.client) && same(r.tuple.server, k.server));
+    const end = r.direction === OUTBOUND ? 'client' : r.direction === INBOUND ? 'server' : null;
+    const slot = ends.find((e) => e.conn === i && e.end === end);
+    if (slot) slot.records.push(r);
+    else orphans.push(r);
+  }
+  void c;
+  return { ends, orphans };
+}
+
+function fmt(r: TcpProbeRecord): string {
+  return `${r.state === CLOSE ? 'CLOSE' : r.state === ESTABLISHED ? 'ESTABLISHED' : `state ${r.state}`} (direction ${r.direction})`;
+}
+
+export const reportOnceEstablished: ReportInvariant = {
+  name: 'report-once-established',
+  statement: 'With monitoring on, each end of a managed connection gets exactly one ESTABLISHED report before any other report of it (outbound for the client, inbound for the server); with monitoring off, none, and no record belongs to no connection.',
+  check(c, o) {
+    const k = new Checker();
+    const { ends, orphans } = attribute(c, o);
+    k.exercise();
+    k.expect(orphans.length === 0, () => `${orphans.length} record(s) match no connection end, the first ${fmt(orphans[0]!)}`);
+    for (const e of ends) {
+      if (!c.monitoring) {
+        k.expect(e.records.length === 0, () => `monitoring is off, but the ${e.end} of connection ${e.conn} got ${e.records.length} report(s)`);
+        continue;
+      }
+      const first = e.records[0];
+      k.expect(first?.state === ESTABLISHED, () => `the ${e.end} of connection ${e.conn}: its first report is ${first ? fmt(first) : 'missing'}, not ESTABLISHED`);
+      const periodicWindow = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
+      // Later ESTABLISHED records are periodic ones: each more than 5 s after the one before.
+      let last = first?.lastReportNs ?? 0n;
+      for (const r of periodicWindow) {
+        k.expect(r.lastReportNs - last > REPORT_PERIOD_NS, () => `the ${e.end} of connection ${e.conn} got a second ESTABLISHED report ${r.lastReportNs - last} ns after the one before (periodic reports need more than 5 s)`);
+        last = r.lastReportNs;
+      }
+    }
+    return k.verdict();
+  },
+};
+
+export const reportPeriodic: ReportInvariant = {
+  name: 'report-periodic',
+  statement: 'Periodic reports come only with both gates on and more than 5 s since the previous report of the socket, and then at the next packet: an end that waited longer than that and then exchanged data gets one.',
+  check(c, o) {
+    const k = new Checker();
+    const { ends } = attribute(c, o);
+    for (const e of ends) {
+      const conn = c.conns[e.conn]!;
+      const periodic = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
+      if (!c.monitoring || !c.periodic) {
+        k.expect(periodic.length === 0, () => `the ${e.end} of connection ${e.conn} got a periodic report with ${c.monitoring ? 'periodic reports' : 'monitoring'} off`);
+        continue;
+      }
+      if ((conn.waitMs ?? 0) > 5_100 && conn.sends.length > 0) {
+        k.exercise();
+        k.expect(periodic.length >= 1, () => `the ${e.end} of connection ${e.conn} waited ${conn.waitMs} ms and exchanged data, but got no periodic report`);
+      }
+      if ((conn.waitMs ?? 0) < 4_000) {
+        k.exercise();
+        k.expect(periodic.length === 0, () => `the ${e.end} of connection ${e.conn} got a periodic report within ${conn.waitMs ?? 0} ms of its establishment`);
+      }
+    }
+    return k.verdict();
+  },
+};
+
+export const reportClose: ReportInvariant = {
+  name: 'report-close',
+  statement: 'With monitoring on, each end of a managed connection gets exactly one CLOSE report, its last one.',
+  check(c, o) {
+    const k = new Checker();
+    if (!c.monitoring) return k.verdict();
+    const { ends } = attribute(c, o);
+    for (const e of ends) {
+      k.exercise();
+      const closes = e.records.filter((r) => r.state === CLOSE);
+      k.expect(closes.length === 1, () => `the ${e.end} of connection ${e.conn} got ${closes.length} CLOSE reports`);
+      const last = e.records.at(-1);
+      k.expect(!last || last.state === CLOSE, () => `the ${e.end} of connection ${e.conn}: a ${fmt(last!)} report came after its CLOSE report`);
+    }
+    return k.verdict();
+  },
+};
+
+export const reportBytesWritten: ReportInvariant = {
+  name: 'report-bytes-written',
+  statement: 'Every byte of a report is the program\'s: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.',
+  check(c, o) {
+    const k = new Checker();
+    const { ends } = attribute(c, o);
+    for (const e of ends) {
+      const conn = c.conns[e.conn]!;
+      const original = e.end === 'client' && !same(conn.connectTo, conn.listen) ? { addr: fold(conn.connectTo.addr), port: conn.connectTo.port } : null;
+      const type = expectedType(o.conns[e.conn]!.client);
+      const start = e.records[0]?.startNs;
+      for (const r of e.records) {
+        k.exercise();
+        const at = `the ${fmt(r)} report of the ${e.end} of connection ${e.conn}`;
+        k.expect(r.type === type, () => `${at}: type ${r.type}, expected ${type} (${type ? 'IPv6' : 'IPv4, also for v4-mapped'})`);
+        k.expect(r.protocol === 6, () => `${at}: protocol ${r.protocol}, expected 6`);
+        k.expect(r.padding === 0, () => `${at}: padding 0x${r.padding.toString(16)}, expected 0`);
+        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the tuple's view are not 0`);
+        k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`);
+        k.expect(
+          (original === null && r.original === null) || (original !== null && r.original !== null && same(original, r.original)),
+          () => `${at}: original destination ${r.original ? `${r.original.addr}:${r.original.port}` : 'none'}, expected ${original ? `${original.addr}:${original.port}` : 'none'}`,
+        );
+        k.expect(r.startNs === start, () => `${at}: start ${r.startNs} differs from the first report's ${start}`);
+        k.expect(r.durationNs === r.lastReportNs - r.startNs, () => `${at}: duration ${r.durationNs} is not last_report_ns - start (${r.lastReportNs - r.startNs})`);
+        if (r.state === CLOSE) {
+          const sent = bytesOf(conn, e.end);
+          const received = bytesOf(conn, e.end === 'client' ? 'server' : 'client');
+          k.expect(r.sentBytes >= sent && r.receivedBytes >= received, () => `${at}: sent ${r.sentBytes} / received ${r.receivedBytes} bytes, but the case sent ${sent} and received ${received}`);
+        }
+      }
+    }
+    return k.verdict();
+  },
+};
+
+function exemptPeer(c: ReportCase, client: SockAddr): boolean {
+  return fold(client.addr) === c.nodeIp || fold(client.addr) === c.podGateway;
+}
+
+export const authRequest: ReportInvariant = {
+  name: 'auth-request',
+  statement: 'Each managed inbound connection gets exactly one authorization request with its exact tuple (client to server, host-order ports, unused bytes 0), none when the peer is the node or the pod gateway.',
+  check(c, o) {
+    const k = new Checker();
+    const reqs = o.auth;
+    o.conns.forEach((conn, i) => {
+      k.exercise();
+      const mine = reqs.filter((r) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server));
+      const want = exemptPeer(c, conn.client) ? 0 : 1;
+      k.expect(mine.length === want, () => `connection ${i} (${conn.client.addr}:${conn.client.port} -> ${conn.server.addr}:${conn.server.port}) got ${mine.length} authorization requests, expected ${want}`);
+      for (const r of mine) {
+        const type = expectedType(conn.client);
+        k.expect(r.type === type, () => `connection ${i}: request type ${r.type}, expected ${type}`);
+        k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`);
+      }
+    });
+    k.expect(reqs.every((r) => o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server))), () => 'an authorization request names no connection of the case');
+    return k.verdict();
+  },
+};
+
+export const authCleanup: ReportInvariant = {
+  name: 'auth-cleanup',
+  statement: 'A verdict user space stored under a requested tuple is gone once that connection has closed.',
+  check(c, o) {
+    const k = new Checker();
+    if (c.conns.some((x) => x.storeVerdict) && o.auth.length > 0) k.exercise();
+    k.expect(o.verdictsLeft.length === 0, () => `km_auth_res still holds ${o.verdictsLeft.length} verdict(s) after every connection closed, the first for ${JSON.stringify(o.verdictsLeft[0])}`);
+    return k.verdict();
+  },
+};
+
+export const reportInvariants: readonly ReportInvariant[] = [reportOnceEstablished, reportPeriodic, reportClose, reportBytesWritten, authRequest, authCleanup];
+
+export function judgeReports(c: ReportCase, o: ReportObservation): Array<{ name: string; verdict: Verdict }> {
+  return reportInvariants.map((inv) => ({ name: inv.name, verdict: inv.check(c, o) }));
+}

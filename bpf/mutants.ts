@@ -200,6 +200,15 @@ export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
   return make(root, join(root, 'build/mutants', m.name), `-D${m.flag}`, `mutant ${m.name}`);
 }
 
+/**
+ * Builds several mutants at once (their flags together) into build/mutants/<a>+<b>/: objects with
+ * more than one planted bug, for testing that one run reports each of them.
+ */
+export function buildMutantSet(names: readonly string[], root = packageRoot()): ObjectPaths {
+  const ms = names.map(findMutant);
+  return make(root, join(root, 'build/mutants', ms.map((m) => m.name).join('+')), ms.map((m) => `-D${m.flag}`).join(' '), `mutants ${ms.map((m) => m.name).join(' + ')}`);
+}
+
 /** Builds every mutant; objects by mutant name. */
 export function buildAllMutants(root = packageRoot()): ReadonlyMap<string, ObjectPaths> {
   return new Map(MUTANTS.map((m) => [m.name, buildMutant(m.name, root)] as const));

@@ -10,6 +10,7 @@ import { replayCommand } from './commands/replay.js';
 import { mutantsCommand } from './commands/mutants.js';
 import { benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
+import { baselineCommand } from './baseline.js';
 import { docsCommand } from '../docs/gen/cli.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
@@ -85,6 +86,10 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--junit <file>', 'write JUnit XML')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
+    .option('--max-findings <n>', 'distinct findings to shrink and report at most', integer('--max-findings', 1), 10)
+    .option('--stop-at-first', 'stop at the first failing case (for bisecting)')
+    .option('--baseline <file>', 'accepted findings (kmesh-check baseline): reported as known, not failing the run')
+    .option('--no-explain', 'do not explain findings on the VM')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
       let worst = 0;
@@ -102,6 +107,10 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           shard: o.shard,
           root,
           failureDb: o.failureDb,
+          maxFindings: o.maxFindings,
+          stopAtFirst: o.stopAtFirst === true,
+          baseline: o.baseline,
+          explain: o.explain,
         });
         worst = Math.max(worst, code);
       }
@@ -116,11 +125,20 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--seed <n>', 'seed printed with the counterexample', integer('--seed', -2147483648))
     .option('--path <path>', 'path printed with the counterexample')
     .addOption(executorOption())
-    .option('--objects <paths>', 'connect,sockops,sendmsg object paths', objects)
+    .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: a saved failure\'s own)', objects)
+    .option('--no-explain', 'do not explain the finding on the VM')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
-      setExit(await replayCommand({ ...o, executor: names[0]!, why, objects: o.objects ?? {} }));
+      setExit(await replayCommand({ ...o, executor: names[0]!, executorGiven: o.executor !== undefined, why, objects: o.objects ?? {} }));
     });
+
+  program
+    .command('baseline')
+    .description('accept the findings of a JSON report: check --baseline FILE then fails only on new ones')
+    .requiredOption('--from <report>', 'a JSON report written by check --json')
+    .requiredOption('--out <file>', 'the baseline file to write')
+    .option('--merge', 'keep the findings already accepted in --out')
+    .action((o) => setExit(baselineCommand({ from: o.from, out: o.out, merge: !!o.merge })));
 
   program
     .command('doctor')

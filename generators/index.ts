@@ -8,3 +8,4 @@ export * from './control-plane.js';
 export * from './raw-state.js';
 export * from './connect.js';
 export * from './cases.js';
+export * from './targeted.js';

@@ -1,21 +1,26 @@
-// `kmesh-check check`: the main job. Replays saved failures first, then generates cases through
-// the properties, prints progress, a summary and a verdict, and writes the reports asked for.
+// `kmesh-check check`: the main job. Replays the saved failures of the objects it checks, then
+// generates cases through the properties until the budget ends, keeping every distinct finding
+// (one shrunk representative per signature, with its hit count), explains each on the VM, prints
+// a summary and a verdict (against a baseline when given), and writes the reports asked for.
+// Ctrl-C stops generation: what was found so far is still shrunk, saved and reported.
 
-import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
-import { coverageOf } from '../../properties/statistics.js';
+import { runChecks, type Counterexample, type RunResult, type StatesOption } from '../../properties/run.js';
+import { coverageOf, type CoverageReport } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
-import { FailureDb } from '../failure-db.js';
+import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
 import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
 import type { Executor } from '../../model/executor.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { packageRoot } from '../../bpf/kernel/paths.js';
-import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+import { defaultObjects, packageRoot } from '../../bpf/kernel/paths.js';
+import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
+import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
+import { explainFinding, formatExplanation } from '../explain.js';
 
 export interface CheckCommandOptions {
   readonly seed: number;
@@ -30,6 +35,14 @@ export interface CheckCommandOptions {
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
+  /** Distinct findings shrunk and reported at most (default 10). */
+  readonly maxFindings?: number;
+  /** Stop at the first failing case (for bisecting). */
+  readonly stopAtFirst?: boolean;
+  /** A baseline file of accepted findings. */
+  readonly baseline?: string;
+  /** Explain each finding on the VM (default true). */
+  readonly explain?: boolean;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -40,24 +53,75 @@ function executorCoverage(e: Executor | undefined): CoverageSummary | null {
   return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
 }
 
+/** The run's identity for the failure database: the executor and the resolved objects. */
+export function runIdentity(executor: ExecutorName, objects: Partial<ObjectPaths>): RunIdentity {
+  if (executor === 'model') return { executor, objects: null };
+  const all = { ...defaultObjects(packageRoot()), ...objects };
+  return { executor, objects: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, resolve(v)])) };
+}
+
+/** Coverage of a finished run, with the reason for each class targeted generation could not reach. */
+function judgeCoverage(result: RunResult, findings: number): CoverageReport {
+  if (result.stopped) return { ok: true, requirements: [], targeted: 0 };
+  const base = coverageOf(result.statistics, findings ? [] : REQUIRED_PATHS);
+  const targeted = result.targets.reduce((n, t) => n + t.tried, 0);
+  const requirements = base.requirements.map((q) => {
+    const t = result.targets.find((x) => x.class === q.class);
+    if (q.ok || !t) return q;
+    return { ...q, why: `targeted generation ran ${t.tried} of at most ${t.cap} cases toward it and reached it ${q.seen} times: the generators (--states) rarely or never produce it` };
+  });
+  return { ok: base.ok, requirements, targeted };
+}
+
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
+  // Read the baseline first: a bad baseline is a usage error before any work is done.
+  const baseline: Baseline | null = o.baseline ? readBaseline(o.baseline) : null;
   const opened = await openExecutor(o.executor, o.objects, o.why);
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`kmesh-check: executor ${opened.name} (${opened.why})`);
+  const run: RunContext = { executor: opened.name, objects: Object.keys(o.objects).length ? objectsArgument(o.objects as Record<string, string>) : null };
+  const identity = runIdentity(opened.name, o.objects);
+  let stopRequested = false;
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    stopRequested = true;
+    process.stderr.write('\nkmesh-check: stopping (Ctrl-C again to quit at once); shrinking and reporting what was found so far\n');
+  };
+  process.on('SIGINT', onSigint);
   try {
     const db = FailureDb.at(o.root);
-    const known: Counterexample[] = [];
+    const reported: ReportedFinding[] = [];
+    let savedFailures: SavedFailuresJson | null = null;
     if (o.failureDb) {
-      for (const saved of db.list()) {
+      const { failures, invalid } = db.list();
+      for (const line of invalid) log(`kmesh-check: ${line}`);
+      let replayed = 0;
+      let stillFailing = 0;
+      let removed = 0;
+      let skipped = 0;
+      for (const saved of failures) {
+        if (stopRequested) break;
+        if (!belongsTo(saved, identity)) {
+          skipped++;
+          continue;
+        }
+        replayed++;
         const j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
-        if (j.failure) {
+        if (j.failure && j.signature) {
+          stillFailing++;
           log(`saved failure ${saved.id} (${saved.invariant}) still fails`);
-          known.push({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: caseSize(saved.case), size: caseSize(saved.case), failure: j.failure, minimizeTries: 0 });
+          const size = caseSize(saved.case);
+          reported.push({ cx: { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, status: 'saved' });
         } else {
-          log(`saved failure ${saved.id} (${saved.invariant}) passes now: removed from ${db.dir}`);
+          removed++;
+          log(`saved failure ${saved.id} (${saved.invariant}) passes now on its own objects: removed from ${db.dir}`);
           db.remove(saved.id);
         }
       }
+      if (skipped) log(`saved failures: ${skipped} of other objects or executors skipped (replay them with kmesh-check replay --case FILE)`);
+      savedFailures = { replayed, stillFailing, removed, skipped, invalid };
     }
     const bar = progress(o.runs, 'checking');
     const result = await runChecks({
@@ -68,42 +132,67 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       ...(opened.executor ? { executor: opened.executor } : {}),
       ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      stopAtFirst: o.stopAtFirst === true,
+      shouldStop: () => stopRequested,
+      targetCoverage: { paths: REQUIRED_PATHS },
       onCase: (n, phase) => bar.update(n, phase),
     });
     bar.stop();
+    // A saved failure that the run found again is one finding, not two.
+    const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
     for (const cx of result.counterexamples) {
+      const i = reported.findIndex((r) => r.cx.signature.id === cx.signature.id);
+      if (i >= 0 && savedSigs.has(cx.signature.id)) reported[i] = { cx: { ...reported[i]!.cx, hits: cx.hits }, status: 'saved' };
+      else reported.push({ cx, status: 'new' });
+    }
+    const explained: ReportedFinding[] = [];
+    for (const f of reported) {
+      const explanation = o.explain === false || opened.name === 'model' ? null : await explainFinding(f.cx.case, opened.env, identity.objects ?? {});
+      explained.push(explanation ? { ...f, explanation } : f);
+    }
+    let findings: FindingJson[] = explained.map((f) => findingJson(f, run));
+    let baselineJson = null;
+    if (baseline && o.baseline) {
+      const b = applyBaseline(findings, baseline, o.baseline);
+      findings = b.findings;
+      baselineJson = b.baseline;
+    }
+    explained.forEach((f, i) => {
+      const status = findings[i]!.status;
       log('');
-      log(formatCounterexample(cx, opened.name));
-      if (o.failureDb) {
-        const objects = Object.keys(o.objects).length ? ({ ...o.objects } as Record<string, string>) : null;
-        const saved = db.save(cx, opened.name, objects);
+      log(formatCounterexample(f.cx, run, status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING'));
+      if (f.explanation) log(formatExplanation(f.explanation as never).map((l) => `  ${l}`).join('\n'));
+      if (o.failureDb && f.status === 'new') {
+        const saved = db.save(f.cx, identity);
         const files = db.files(saved.id);
-        writeFileSync(files.test, regressionTest(saved, objects, files.test, packageRoot()));
-        writeFileSync(files.bpftool, bpftoolBatch(saved.case));
-        log(`  saved as ${files.json} (replayed first on the next run)`);
+        writeAtomic(files.test, regressionTest(saved, identity.objects, files.test, packageRoot()));
+        writeAtomic(files.bpftool, bpftoolBatch(saved.case));
+        log(`  saved as ${files.json} (replayed first on the next run of these objects)`);
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
-    }
-    for (const cx of known) {
-      log('');
-      log(formatCounterexample(cx, opened.name));
-    }
-    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS);
+    });
+    const coverage = judgeCoverage(result, findings.length);
     const report = buildReport(
       result,
-      { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
+      { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
       coverage,
-      known,
+      findings,
+      { savedFailures, baseline: baselineJson },
     );
     log('');
     log(formatSummary(report));
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = executorCoverage(opened.executor);
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
-    if (o.junit) writeFileSync(o.junit, junitXml(report));
+    if (o.json) writeAtomic(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
+    if (o.junit) writeAtomic(o.junit, junitXml(report));
+    if (result.stopped) return 130;
     return report.verdict === 'pass' ? 0 : 1;
   } finally {
+    process.off('SIGINT', onSigint);
     await opened.executor?.close();
   }
 }
+
+export type { Counterexample };

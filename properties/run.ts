@@ -215,6 +215,7 @@ async function runPhase(
   let stop = false;
   let done = false;
   let tried = 0;
+  let lastYield = Date.now();
   const maxFindings = Math.max(1, opts.maxFindings ?? 10);
   const property = fc.asyncProperty(arb, async (c: Case) => {
     const i = index++;
@@ -227,6 +228,16 @@ async function runPhase(
       return false;
     }
     tried++;
+    // Executors that never wait on I/O (model, VM) would keep signals (Ctrl-C) from ever being
+    // handled: let the event loop run now and then.
+    if (opts.shouldStop && Date.now() - lastYield > 100) {
+      await new Promise<void>((r) => setImmediate(r));
+      lastYield = Date.now();
+      if (opts.shouldStop()) {
+        stop = true;
+        return false;
+      }
+    }
     const j = await judge(c, opts);
     record(j, phase);
     if (j.signature) {

@@ -76,11 +76,7 @@ function judgeCoverage(result: RunResult, findings: number): CoverageReport {
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   // Read the baseline first: a bad baseline is a usage error before any work is done.
   const baseline: Baseline | null = o.baseline ? readBaseline(o.baseline) : null;
-  const opened = await openExecutor(o.executor, o.objects, o.why);
   const log = (s: string) => process.stdout.write(s + '\n');
-  log(`kmesh-check: executor ${opened.name} (${opened.why})`);
-  const run: RunContext = { executor: opened.name, objects: Object.keys(o.objects).length ? objectsArgument(o.objects as Record<string, string>) : null };
-  const identity = runIdentity(opened.name, o.objects);
   let stopRequested = false;
   let interrupts = 0;
   const onSigint = () => {
@@ -90,6 +86,16 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     process.stderr.write('\nkmesh-check: stopping (Ctrl-C again to quit at once); shrinking and reporting what was found so far\n');
   };
   process.on('SIGINT', onSigint);
+  let opened;
+  try {
+    opened = await openExecutor(o.executor, o.objects, o.why);
+  } catch (e) {
+    process.off('SIGINT', onSigint);
+    throw e;
+  }
+  log(`kmesh-check: executor ${opened.name} (${opened.why})`);
+  const run: RunContext = { executor: opened.name, objects: Object.keys(o.objects).length ? objectsArgument(o.objects as Record<string, string>) : null };
+  const identity = runIdentity(opened.name, o.objects);
   try {
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];

@@ -10,7 +10,7 @@ import type { Case } from '../model/domain.js';
 import { caseArb, type KindChoice, type Shape } from './cases.js';
 
 /** How many ordinary cases one targeted case may look at. */
-export const TARGET_DRAWS = 256;
+export const TARGET_DRAWS = 128;
 
 /** A phase id for a class ("target/path:random-empty/both/single"): all a replay needs. */
 export function targetPhaseId(cls: string, kind: KindChoice, shape: Shape): string {

@@ -5,8 +5,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KmeshCheckError } from '../../bpf/errors.js';
 import { coverageOf, Statistics } from '../../properties/statistics.js';
+import type { StatesOption } from '../../properties/run.js';
 import { formatSummary, type FindingJson, type ReportJson } from '../report.js';
-import { REQUIRED_PATHS } from './check.js';
+import { requiredPaths } from './check.js';
 
 function readReport(path: string): ReportJson {
   let r: Partial<ReportJson>;
@@ -57,7 +58,7 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
         fixed: baselines[0]!.fixed.filter((f) => baselines.every((b) => b.fixed.some((g) => g.signature === f.signature))),
       }
     : null;
-  const coverage = coverageOf(stats, findings.length ? [] : REQUIRED_PATHS);
+  const coverage = coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption));
   return {
     ...first,
     shard: null,

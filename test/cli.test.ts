@@ -101,10 +101,10 @@ describe('kmesh-check check', () => {
     }
   });
 
-  it('fails the coverage requirements when a budget is too small to exercise every path', () => {
+  it('meets the coverage requirements of a small budget by generating toward the classes it missed', () => {
     const r = cli(['check', '--executor', 'model', '--runs', '20', '--no-failure-db']);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/coverage: FAIL, exercised too rarely: .*path:/);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/coverage: ok \(28 classes, each in at least 1 cases; targeted generation added \d+ cases\)/);
   });
 
   it('saves a counterexample with its exports, replays it first on the next run, and replays it by file', async () => {
@@ -113,7 +113,7 @@ describe('kmesh-check check', () => {
     const objects = `${m.connect},${m.sockops},${m.sendmsg}`;
     const first = cli(['check', '--executor', 'kernel', '--objects', objects, '--runs', '500']);
     expect(first.code).toBe(1);
-    expect(first.out).toMatch(/COUNTEREXAMPLE/);
+    expect(first.out).toMatch(/^FINDING: /m);
     const dbDir = join(first.cwd, '.kmesh-check/failures');
     const saved = readdirSync(dbDir);
 
@@ -144,9 +144,9 @@ describe('kmesh-check check', () => {
     const byFile = cli(['replay', '--executor', 'kernel', '--objects', objects, '--case', join(dbDir, `${id}.json`)], first.cwd);
     expect(byFile.code).toBe(1);
 
-    // Against our own objects the saved case passes: it is replayed, reported fixed and removed.
-    const fixed = cli(['check', '--executor', 'kernel', '--runs', '50'], first.cwd);
-    expect(fixed.out).toMatch(/passes now: removed/);
-    expect(existsSync(join(dbDir, `${id}.json`))).toBe(false);
+    // A check of our own objects leaves it alone: it was found on other objects.
+    const ours = cli(['check', '--executor', 'kernel', '--runs', '50'], first.cwd);
+    expect(ours.out).toMatch(/of other objects or executors skipped/);
+    expect(existsSync(join(dbDir, `${id}.json`))).toBe(true);
   });
 });

@@ -53,6 +53,8 @@ export interface RunIdentity {
   readonly executor: string;
   /** Resolved object paths by role (null for the model executor). */
   readonly objects: Record<string, string> | null;
+  /** True when the run checks our own objects (no --objects). */
+  readonly ours?: boolean;
 }
 
 export interface ListResult {
@@ -126,7 +128,9 @@ export class FailureDb {
 export function belongsTo(saved: SavedFailure, run: RunIdentity): boolean {
   if (saved.executor !== run.executor) return false;
   if (saved.executor === 'model') return true;
-  if (!saved.objects || !run.objects) return false;
+  // Files of earlier versions wrote null for our own objects.
+  if (!saved.objects) return run.ours === true;
+  if (!run.objects) return false;
   const roles = new Set([...Object.keys(saved.objects), ...Object.keys(run.objects)]);
   const mine = hashObjects(run.objects);
   for (const role of roles) {

@@ -69,7 +69,7 @@ function executorCoverage(e: Executor | undefined): CoverageSummary | null {
 export function runIdentity(executor: ExecutorName, objects: Partial<ObjectPaths>): RunIdentity {
   if (executor === 'model') return { executor, objects: null };
   const all = { ...defaultObjects(packageRoot()), ...objects };
-  return { executor, objects: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, resolve(v)])) };
+  return { executor, objects: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, resolve(v)])), ours: Object.keys(objects).length === 0 };
 }
 
 /** Coverage of a finished run, with the reason for each class targeted generation could not reach. */
@@ -106,7 +106,9 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     throw e;
   }
   log(`kmesh-check: executor ${opened.name} (${opened.why})`);
-  const run: RunContext = { executor: opened.name, objects: Object.keys(o.objects).length ? objectsArgument(o.objects as Record<string, string>) : null };
+  // The replay line names the objects by absolute path, so it works from any directory.
+  const given = Object.fromEntries(Object.entries(o.objects).map(([k, v]) => [k, resolve(v as string)]));
+  const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };
   const identity = runIdentity(opened.name, o.objects);
   try {
     const db = FailureDb.at(o.root);

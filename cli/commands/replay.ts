@@ -3,6 +3,7 @@
 // names the objects and executor too, so it reproduces the finding verbatim). The finding is
 // explained on the VM. Exit 1 when it still fails, 0 when it passes.
 
+import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
@@ -46,7 +47,8 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
   const opened = await openExecutor(executor, objects, why);
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`kmesh-check replay: executor ${opened.name} (${opened.why})${Object.keys(objects).length ? `, objects ${objectsArgument(objects as Record<string, string>)}` : ''}`);
-  const run: RunContext = { executor: opened.name, objects: Object.keys(objects).length ? objectsArgument(objects as Record<string, string>) : null };
+  const given = Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, resolve(v as string)]));
+  const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };
   const identity = runIdentity(opened.name, objects);
   const explain = async (c: Parameters<typeof explainFinding>[0]) => {
     if (o.explain === false || opened.name === 'model') return;

@@ -99,15 +99,15 @@ function divergence(observed: readonly Observation[], allowed: readonly Trace[])
 }
 
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
-  const j = await judgeOnly(c, opts);
-  return j.failure ? { ...j, signature: signatureOf(c, j.failure, opts.env) } : j;
+  const allowed = outcomes(c, opts.env);
+  const j = await judgeAgainst(c, opts, allowed);
+  return j.failure ? { ...j, signature: signatureOf(c, j.failure, opts.env, allowed) } : j;
 }
 
-async function judgeOnly(c: Case, opts: JudgeOptions): Promise<Judgement> {
+async function judgeAgainst(c: Case, opts: JudgeOptions, allowed: readonly Trace[]): Promise<Judgement> {
   const signature = null;
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
-  const allowed = outcomes(c, opts.env);
   const traits = describeCase(c, allowed);
 
   // The model must refine the spec for every choice.

@@ -138,6 +138,14 @@ export class VmTracer {
     this.m = vm.machine;
     this.m.engine = 'interp';
     this.wrapHelpers();
+    // Every store into a context field is committed here: each write to the destination is seen
+    // as it happens, also those a later store overwrites.
+    const commit = this.m.commitCtx.bind(this.m);
+    this.m.commitCtx = () => {
+      const region = this.m.pendingCtx;
+      commit();
+      if (this.ctx && region === this.ctx.region) this.noteCtx(this.m.current, null, true);
+    };
     const prevTail = this.m.onTailCall;
     this.m.onTailCall = (target, region) => {
       const from = this.m.current;
@@ -189,14 +197,21 @@ export class VmTracer {
     this.push({ kind: 'exit', program: prog.name, line: null, verdict, dest: this.ctx ? ctxDest(this.ctx) : null, storage: storageText(storage?.get(sock) ?? null) });
   }
 
-  /** A change of the context's destination since the last step: the program wrote it. */
-  private noteCtx(prog: VmProgram | null, line: SourceLine | null = null): void {
+  /**
+   * A change of the context's destination: the program wrote it. Consecutive stores (the four
+   * words of an IPv6 address, then the port) make one write, the destination after the last.
+   */
+  private noteCtx(prog: VmProgram | null, line: SourceLine | null = null, store = false): void {
     if (!this.ctx) return;
     const now = ctxDest(this.ctx);
-    if (now !== this.dest) {
-      this.dest = now;
-      this.push({ kind: 'ctx-write', program: prog?.name ?? '?', line, dest: now });
+    if (now === this.dest) return;
+    this.dest = now;
+    const last = this.events[this.events.length - 1];
+    if (store && last?.kind === 'ctx-write' && last.op === this.op) {
+      this.events[this.events.length - 1] = { ...last, dest: now };
+      return;
     }
+    this.push({ kind: 'ctx-write', program: prog?.name ?? '?', line, dest: now });
   }
 
   private wrapHelpers(): void {

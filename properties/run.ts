@@ -1,6 +1,8 @@
 // The checker's engine: fast-check drives generated cases through `judge`, in phases (state kind x
-// case shape) with seeds derived from one seed; a failure is shrunk by fast-check, then made
-// 1-minimal, and carries the phase, seed and path that replay it exactly.
+// case shape, then targeted generation toward under-covered classes) with seeds derived from one
+// seed. A run does not stop at its first failure: failing cases are clustered by signature, and
+// the first case of each cluster is shrunk by fast-check (keeping the signature), then made
+// 1-minimal; each finding carries the phase, seed and path that replay it exactly.
 
 import fc from 'fast-check';
 import type { Case, StateKind } from '../model/domain.js';
@@ -44,9 +46,9 @@ export function phaseId(p: Pick<Phase, 'kind' | 'shape'>): string {
 }
 
 /** A deterministic seed per phase and shard, so shards split the seed space without overlap. */
-export function phaseSeed(seed: number, p: Pick<Phase, 'kind' | 'shape'>, shard = 0): number {
+export function phaseSeed(seed: number, p: Pick<Phase, 'kind' | 'shape'> | string, shard = 0): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
-  for (const ch of `${phaseId(p)}#${shard}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  for (const ch of `${typeof p === 'string' ? p : phaseId(p)}#${shard}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
   return h | 0;
 }
 
@@ -324,7 +326,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
       }
       const cap = TARGET_CAP_BASE + TARGET_CAP_PER_CASE * deficit;
       const id = targetPhaseId(cls, kind, 'single');
-      const r = await runPhase(id, arbOf(id, opts.env), phaseSeed(opts.seed, { kind: 'consistent', shape: id as Shape }, shard), cap, o, record, undefined, found, overflow, () => seenOf(statistics, cls) >= aim());
+      const r = await runPhase(id, arbOf(id, opts.env), phaseSeed(opts.seed, id, shard), cap, o, record, undefined, found, overflow, () => seenOf(statistics, cls) >= aim());
       targets.push({ class: cls, tried: r.tried, cap, met: seenOf(statistics, cls) >= aim() });
       if (r.stop) {
         stopped = opts.shouldStop?.() === true;

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { runChecks, type Counterexample, type RunResult, type StatesOption } from '../../properties/run.js';
+import { runChecks, type RunResult, type StatesOption } from '../../properties/run.js';
 import { coverageOf, type CoverageReport } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
 import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
@@ -215,4 +215,3 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   }
 }
 
-export type { Counterexample };

@@ -1,7 +1,7 @@
 // The failure database: every finding is saved under .kmesh-check/failures with the objects
 // (paths and content hashes) and the executor it failed on, and replayed first on later runs of
-// the same objects and executor until it passes there; only then is it removed. A finding of
-// other objects is never judged against ours. Files are written atomically (temporary file, then
+// the same objects (same paths, or the same content elsewhere) and executor until it passes there;
+// only then is it removed. A finding of other objects is never judged against ours. Files are written atomically (temporary file, then
 // rename), so an interrupted run leaves either the old file or the new one, never half of one.
 
 import { createHash } from 'node:crypto';
@@ -124,23 +124,23 @@ export class FailureDb {
   }
 }
 
-/** Whether a saved failure belongs to a run: same executor and objects of the same content. */
+/**
+ * Whether a saved failure belongs to a run: the same executor, and the same objects: at the same
+ * paths (rebuilt after a fix: that is where it must be replayed to be found fixed) or with the
+ * same content elsewhere (moved or copied).
+ */
 export function belongsTo(saved: SavedFailure, run: RunIdentity): boolean {
   if (saved.executor !== run.executor) return false;
   if (saved.executor === 'model') return true;
   // Files of earlier versions wrote null for our own objects.
   if (!saved.objects) return run.ours === true;
   if (!run.objects) return false;
-  const roles = new Set([...Object.keys(saved.objects), ...Object.keys(run.objects)]);
+  const roles = [...new Set([...Object.keys(saved.objects), ...Object.keys(run.objects)])];
+  const samePaths = roles.every((r) => resolve(saved.objects?.[r] ?? '') === resolve(run.objects?.[r] ?? ''));
+  if (samePaths) return true;
+  if (!saved.objectHashes) return false;
   const mine = hashObjects(run.objects);
-  for (const role of roles) {
-    const want = saved.objectHashes?.[role];
-    // Older files have no hashes: fall back on the paths.
-    if (want === undefined) {
-      if (resolve(saved.objects[role] ?? '') !== resolve(run.objects[role] ?? '')) return false;
-    } else if (want !== mine[role]) return false;
-  }
-  return true;
+  return roles.every((r) => saved.objectHashes?.[r] !== undefined && saved.objectHashes[r] === mine[r]);
 }
 
 /** The objects of a saved failure, as --objects would give them. */

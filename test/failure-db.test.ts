@@ -68,7 +68,7 @@ describe('validation of a saved failure', () => {
 });
 
 describe('which saved failures belong to a run', () => {
-  it('same executor and objects of the same content; a changed object is another one', () => {
+  it('same executor, and the same object paths (rebuilt or not) or the same content elsewhere', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-db-'));
     const objs = Object.fromEntries(['connect', 'sockops', 'sendmsg'].map((r) => [r, join(dir, `${r}.o`)]));
     for (const p of Object.values(objs)) writeFileSync(p, `bytes of ${p}`);
@@ -82,8 +82,11 @@ describe('which saved failures belong to a run', () => {
     const moved = Object.fromEntries(Object.entries(objs).map(([r, p]) => [r, `${p}.copy`]));
     for (const [r, p] of Object.entries(objs)) copyFileSync(p, moved[r]!);
     expect(belongsTo(saved, { executor: 'vm', objects: moved })).toBe(true);
-    writeFileSync(moved.sendmsg!, 'rebuilt');
+    // Other content elsewhere is other objects; other content at the same paths is a rebuild.
+    writeFileSync(moved.sendmsg!, 'other');
     expect(belongsTo(saved, { executor: 'vm', objects: moved })).toBe(false);
+    writeFileSync(objs.sendmsg!, 'rebuilt after a fix');
+    expect(belongsTo(saved, { executor: 'vm', objects: objs })).toBe(true);
     // Files of earlier versions: null objects meant ours.
     const legacy = { ...VALID, objects: null };
     expect(belongsTo(legacy, { executor: 'vm', objects: objs, ours: true })).toBe(true);

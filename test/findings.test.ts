@@ -5,11 +5,11 @@
 // one line and the run goes on; a baseline accepts known findings and fails on new ones only.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildMutant, buildMutantSet } from '../bpf/mutants.js';
+import { buildBaseline, buildMutant, buildMutantSet } from '../bpf/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { parseAddress } from '../model/address.js';
 import type { ObjectPaths } from '../model/executor.js';
@@ -132,6 +132,22 @@ describe('the failure database', () => {
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/still fails/);
     for (const n of saved) expect(existsSync(join(failures, n))).toBe(true);
+  });
+
+  it('removes a failure once it passes on its own objects, rebuilt in place after a fix', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-db-'));
+    const own: ObjectPaths = { connect: join(dir, 'connect.o'), sockops: join(dir, 'sockops.o'), sendmsg: join(dir, 'sendmsg.o') };
+    for (const r of ['connect', 'sockops', 'sendmsg'] as const) copyFileSync(tlvOnly[r], own[r]);
+    expect(cli(['check', '--executor', 'vm', '--objects', objectsArg(own), '--runs', '300', '--no-explain'], dir).code).toBe(1);
+    const failures = join(dir, '.kmesh-check/failures');
+    const saved = readdirSync(failures).filter((n) => n.endsWith('.json'));
+    expect(saved.length).toBeGreaterThan(0);
+    // The fix: the correct sendmsg object at the same path.
+    copyFileSync(buildBaseline().sendmsg, own.sendmsg);
+    const fixed = cli(['check', '--executor', 'vm', '--objects', objectsArg(own), '--runs', '300', '--no-explain'], dir);
+    expect(fixed.code, fixed.out).toBe(0);
+    expect(fixed.out).toMatch(/passes now on its own objects: removed/);
+    for (const n of saved) expect(existsSync(join(failures, n))).toBe(false);
   });
 });
 

@@ -31,6 +31,8 @@ export interface FindingJson extends CounterexampleJson {
   readonly signatureText: string;
   /** Generated cases that failed with this signature. */
   readonly hits: number;
+  /** The model paths those cases left the model on, with how many cases each. */
+  readonly modelPaths: Record<string, number>;
   /** new: fails the run; known: accepted by the baseline; saved: a saved failure that still fails. */
   readonly status: FindingStatus;
   /** What the compiled program did on the shrunk case, beside the model's path (null: not explained). */
@@ -97,6 +99,12 @@ export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'
   return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
 }
 
+/** "on model paths a (3), b (1)": where the hits of a finding left the model. */
+function pathsText(paths: Readonly<Record<string, number>> | undefined): string {
+  const list = Object.entries(paths ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return list.length ? ` on model path${list.length === 1 ? '' : 's'} ${list.map(([p, n]) => `${p} (${n})`).join(', ')}` : '';
+}
+
 /** A counterexample as a person reads it. */
 export function formatCounterexample(cx: Counterexample, run: RunContext | string, title = 'COUNTEREXAMPLE'): string {
   const executor = typeof run === 'string' ? run : run.executor;
@@ -108,7 +116,7 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   };
   const lines = [
     `${title}: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
-    `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${cx.hits} generated case${cx.hits === 1 ? '' : 's'})` : ''}`,
+    `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${cx.hits} generated case${cx.hits === 1 ? '' : 's'}${pathsText(cx.paths)})` : ''}`,
     `  ${f.statement}`,
     `  ${f.detail}`,
     ...formatCase(cx.case).map((l) => `  ${l}`),
@@ -245,6 +253,7 @@ export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
     signature: f.cx.signature.id,
     signatureText: f.cx.signature.text,
     hits: f.cx.hits,
+    modelPaths: { ...(f.cx.paths ?? (f.cx.signature.path ? { [f.cx.signature.path]: 1 } : {})) },
     status: f.status,
     explanation: f.explanation ?? null,
   };

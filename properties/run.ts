@@ -65,6 +65,8 @@ export interface Counterexample {
   readonly signature: Signature;
   /** Generated cases of the run that failed with this signature (0 for a replayed saved failure). */
   readonly hits: number;
+  /** The model paths where those cases left the model, with how many cases each. */
+  readonly paths?: Readonly<Record<string, number>>;
 }
 
 export interface RunOptions {
@@ -156,6 +158,8 @@ interface Cluster {
   /** fast-check path of the generated case (its run index). */
   readonly path: string;
   hits: number;
+  /** Model paths the hits left the model on. */
+  readonly paths: Record<string, number>;
 }
 
 /**
@@ -244,8 +248,11 @@ async function runPhase(
     record(j, phase);
     if (j.signature) {
       const cl = found.get(j.signature.id);
-      if (cl) cl.hits++;
-      else if (found.size < maxFindings) found.set(j.signature.id, { signature: j.signature, phase, seed, path: String(i), hits: 1 });
+      const where = j.signature.path ?? '-';
+      if (cl) {
+        cl.hits++;
+        cl.paths[where] = (cl.paths[where] ?? 0) + 1;
+      } else if (found.size < maxFindings) found.set(j.signature.id, { signature: j.signature, phase, seed, path: String(i), hits: 1, paths: { [where]: 1 } });
       else overflow.count++;
       if (opts.stopAtFirst) {
         stop = true;
@@ -337,7 +344,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const counterexamples: Counterexample[] = [];
   for (const cl of found.values()) {
     const cx = await shrinkFinding(cl.phase, arbOf(cl.phase, opts.env), cl.seed, cl.path, o, cl.signature.id, false);
-    if (cx) counterexamples.push({ ...cx, hits: cl.hits });
+    if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths });
   }
   return { cases, counterexamples, unclustered: overflow.count, invariants: table, statistics, interrupted, stopped, durationMs: Date.now() - started, targets };
 }

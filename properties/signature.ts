@@ -1,8 +1,8 @@
 // The signature of a failure: what makes two failing cases "the same bug", so that a run can keep
 // going after its first counterexample and report each distinct finding once, with a hit count.
-// It is built from the operation where the observations first left the model, the model's path
-// at that operation, and the first kind of difference there (the invariant only for failures of
-// the model itself); never from
+// It is built from the operation where the observations first left the model and the first kind
+// of difference there (result, stream, a storage field, km_socket membership), with the model's
+// path there kept beside it; the invariant only for failures of the model itself. Never from
 // ids, addresses, ports or the seed, so the same bug found from different cases (or seeds)
 // gives the same signature.
 
@@ -16,8 +16,10 @@ import { firstDifference } from './observation.js';
 export interface Signature {
   /** Short stable id (hex) of `parts`: what baselines and `replay --signature` use. */
   readonly id: string;
-  /** The parts, readable: "operation | model path | kind of difference". */
+  /** The parts, readable: "operation | kind of difference". */
   readonly text: string;
+  /** The model's path where this case left the model (not part of the id: one bug shows on many paths). */
+  readonly path?: string;
 }
 
 /**
@@ -81,10 +83,13 @@ export function signatureFromParts(parts: readonly string[]): Signature {
 }
 
 /**
- * The signature of a failure of case `c`. An executor's failure is keyed by where it left the
- * model (the operation, the model's path there, the first kind of difference), not by the
- * invariant that happened to fire first: one bug breaks different invariants in different cases
- * (a fabricated address is no-fabricated-peer in one, dns-proxy or a stream invariant in another).
+ * The signature of a failure of case `c`. An executor's failure is keyed by how it left the
+ * model: the operation and the first kind of difference there. Neither the invariant that
+ * happened to fire first nor the model's path is part of the key: measured on our mutants, one
+ * bug breaks different invariants in different cases (a fabricated address is no-fabricated-peer
+ * in one, dns-proxy or executor-matches-model in another) and shows on up to ten paths (an
+ * overwritten original on every path that records one), which would report one bug as ten
+ * findings. The path is kept beside the key, so a finding lists the paths it was hit on.
  * A failure of the model itself is keyed by the invariant and the model's paths.
  */
 export function signatureOf(c: Case, failure: Failure, env: Environment, known?: readonly Trace[]): Signature {
@@ -106,5 +111,5 @@ export function signatureOf(c: Case, failure: Failure, env: Environment, known?:
   // Observations the model allows, yet an invariant broke: only the invariant says what.
   if (step < 0) return signatureFromParts([`${failure.invariant} on allowed observations`]);
   const at = closest(observed[step], allowed, step);
-  return signatureFromParts([c.ops[step]?.op ?? '?', at.path, at.kind]);
+  return { ...signatureFromParts([c.ops[step]?.op ?? '?', at.kind]), path: at.path };
 }

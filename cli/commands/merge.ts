@@ -46,7 +46,11 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
   for (const f of reports.flatMap((r) => r.findings ?? [])) {
     const had = bySig.get(f.signature);
     if (!had) bySig.set(f.signature, f);
-    else bySig.set(f.signature, { ...had, hits: had.hits + f.hits, status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
+    else {
+      const modelPaths = { ...had.modelPaths };
+      for (const [p, n] of Object.entries(f.modelPaths ?? {})) modelPaths[p] = (modelPaths[p] ?? 0) + n;
+      bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
+    }
   }
   const findings = [...bySig.values()];
   const failing = findings.filter((f) => f.status !== 'known').length;

@@ -24,8 +24,10 @@ export interface SavedFailure {
   readonly case: Case;
   /** Object paths (absolute) the failure was found on; null for the model executor. */
   readonly objects: Record<string, string> | null;
-  /** sha256 of each object's content when it was found: what decides "the same objects". */
+  /** sha256 of each object's content when it was found (same content elsewhere: same objects). */
   readonly objectHashes?: Record<string, string> | null;
+  /** Where it was read from (not stored in the file). */
+  readonly file?: string;
 }
 
 /** Content hash of each object file (null for a file that cannot be read). */
@@ -119,8 +121,10 @@ export class FailureDb {
     return { failures, invalid };
   }
 
-  remove(id: string): void {
+  /** Removes a saved failure, its exports, and the file it was read from (if renamed). */
+  remove(id: string, file?: string): void {
     for (const f of Object.values(this.files(id))) rmSync(f, { force: true });
+    if (file) rmSync(file, { force: true });
   }
 }
 
@@ -244,6 +248,6 @@ export function readSavedFailure(path: string): SavedFailure {
   }
   const problem = savedFailureProblem(data);
   if (problem) throw new KmeshCheckError('codec', `${path}: not a valid saved failure (${problem}); skipped: delete it or restore it from version control`);
-  return data as SavedFailure;
+  return { ...(data as SavedFailure), file: path };
 }
 

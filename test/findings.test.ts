@@ -116,6 +116,10 @@ describe('the failure database', () => {
     const bad = join(failures, 'badvalue.json');
     writeFileSync(bad, JSON.stringify({ ...entry, id: 'badbad', case: { ...entry.case, ops: [{ op: 'connect', sock: 0, dest: { addr: '10.0.0.1', port: 70000 } }] } }));
 
+    // A valid file (of our objects: an earlier version's null) whose case the executor refuses.
+    const orphan = join(failures, 'orphan.json');
+    writeFileSync(orphan, JSON.stringify({ ...entry, id: 'cafe01', objects: null, objectHashes: undefined, case: { ...entry.case, ops: [{ op: 'connect', sock: 9, dest: { addr: '10.0.0.1', port: 80 } }] } }));
+
     const plain = cli(['check', '--executor', 'vm', '--runs', '200', '--no-explain'], dir);
     expect(plain.code, plain.out + plain.err).toBe(0);
     expect(plain.out).toMatch(new RegExp(`${saved.length} of other objects or executors skipped`));
@@ -123,6 +127,9 @@ describe('the failure database', () => {
     expect(badLines).toHaveLength(1);
     expect(badLines[0]).toMatch(/not a valid saved failure \(case\.ops\[0\]\.dest .*\); skipped/);
     for (const n of saved) expect(existsSync(join(failures, n))).toBe(true);
+    const orphanLines = plain.out.split('\n').filter((l) => l.includes('orphan.json'));
+    expect(orphanLines).toHaveLength(1);
+    expect(orphanLines[0]).toMatch(/cannot be replayed \(.*socket 9.*\); skipped/);
 
     // Replayed on its own objects (not ours) without naming them.
     const replay = cli(['replay', '--case', join(failures, saved[0]!), '--no-explain'], dir);

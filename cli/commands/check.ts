@@ -21,6 +21,7 @@ import { defaultObjects, packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../bpf/errors.js';
+import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 
 export interface CheckCommandOptions {
@@ -133,7 +134,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
         } catch (e) {
           // A case the executor or the model cannot take (hand-edited, or from another version).
-          if (!isKmeshCheckError(e)) throw e;
+          if (!isKmeshCheckError(e) && !(e instanceof ModelInputError) && !(e instanceof OutcomeLimitError)) throw e;
           const line = `${saved.file ?? db.files(saved.id).json}: cannot be replayed (${e.message}); skipped: delete it or restore it from version control`;
           log(`kmesh-check: ${line}`);
           invalid.push(line);

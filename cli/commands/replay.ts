@@ -9,6 +9,7 @@ import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
 import { replayCounterexample } from '../../properties/run.js';
 import { KmeshCheckError } from '../../bpf/errors.js';
+import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { objectsArgument, readSavedFailure } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { formatCounterexample, type RunContext } from '../report.js';
@@ -58,7 +59,13 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
   try {
     const opts = { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
     if (saved) {
-      const j = await judge(saved.case, opts);
+      let j;
+      try {
+        j = await judge(saved.case, opts);
+      } catch (e) {
+        if (e instanceof ModelInputError || e instanceof OutcomeLimitError) throw new KmeshCheckError('codec', `${o.case}: cannot be replayed (${e.message})`);
+        throw e;
+      }
       if (!j.failure || !j.signature) {
         log(`saved failure ${saved.id} passes now`);
         log(formatCase(saved.case).join('\n'));

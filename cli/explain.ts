@@ -54,8 +54,10 @@ function passText(p: PassRecord): string {
   if (p.count !== null) parts.push(`count[${p.prio ?? 0}]=${p.count}`);
   if (p.index !== null) parts.push(`index ${p.index}`);
   if (p.backendUid !== null) parts.push(`backend ${p.backendUid}`);
+  if (p.target) parts.push(`${p.target.kind} ${p.target.addr.includes(':') ? `[${p.target.addr}]` : p.target.addr}:${p.target.port}`);
   if (p.result === 'rewritten' || p.result === 'waypoint') parts.push(`to ${formatSockAddr(p.family, p.destOut)}`);
   if (p.storageCreated) parts.push('storage created');
+  parts.push(p.recordedOriginal ? 'original recorded' : 'nothing recorded');
   return parts.join(', ');
 }
 

@@ -251,7 +251,9 @@ export class VmTracer {
           this.push({ kind: 'map-write', program, line, helper: name, map: map.name, key: describe(map.name, key, null).key, result: m.L[0] as number });
         } else if (id !== HelperId.trace_printk) {
           const ptr = m.mem.regionOf(m.H[0] as number);
-          this.push({ kind: 'helper', program, line, helper: name, result: ptr ? (m.L[0] === 0 && m.H[0] === 0 ? 'NULL' : `pointer to ${ptr.name}`) : String(m.L[0] as number) });
+          const returnsPointer = id === HelperId.sk_storage_get || id === HelperId.ringbuf_reserve || id === HelperId.sk_fullsock || id === HelperId.tcp_sock;
+          const isNull = m.L[0] === 0 && m.H[0] === 0;
+          this.push({ kind: 'helper', program, line, helper: name, result: ptr ? `pointer to ${ptr.name}` : returnsPointer && isNull ? 'NULL' : String(m.L[0] as number) });
         }
       };
     }

@@ -13,6 +13,8 @@ import { buildBaseline, buildMutant, buildMutantSet } from '../bpf/mutants.js';
 import { packageRoot } from '../bpf/kernel/paths.js';
 import { parseAddress } from '../model/address.js';
 import type { ObjectPaths } from '../model/executor.js';
+import { createVmExecutor } from '../bpf/vm/executor.js';
+import { runChecks } from '../properties/run.js';
 import type { Case } from '../model/domain.js';
 import type { ReportJson } from '../cli/report.js';
 import type { Explanation } from '../cli/explain.js';
@@ -240,5 +242,26 @@ describe('Ctrl-C in a terminal on the kernel executor', () => {
     expect(rep.cases).toBeGreaterThan(0);
     expect(rep.findings.length).toBeGreaterThan(0);
     expect(out).toMatch(/^FINDING: /m);
+  });
+});
+
+describe('--max-findings and --stop-at-first', () => {
+  it('caps the findings shrunk (the rest counted), or stops at the first failing case', async () => {
+    const vm = await createVmExecutor({ objects: both });
+    try {
+      const base = { seed: 42, runs: 600, states: 'both' as const, env: vm.environment, executor: vm };
+      const all = await runChecks(base);
+      expect(all.counterexamples.length).toBeGreaterThanOrEqual(2);
+      const one = await runChecks({ ...base, maxFindings: 1 });
+      expect(one.counterexamples).toHaveLength(1);
+      expect(one.counterexamples[0]!.signature.id).toBe(all.counterexamples[0]!.signature.id);
+      expect(one.unclustered).toBe(all.counterexamples.slice(1).reduce((n, c) => n + c.hits, 0) + all.unclustered);
+      const first = await runChecks({ ...base, stopAtFirst: true });
+      expect(first.counterexamples).toHaveLength(1);
+      expect(first.counterexamples[0]!.hits).toBe(1);
+      expect(first.cases).toBeLessThan(all.cases);
+    } finally {
+      await vm.close();
+    }
   });
 });

@@ -5,7 +5,7 @@
 // baseline written from one run applies to later runs with other seeds and budgets.
 
 import { readFileSync } from 'node:fs';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { writeAtomic } from './failure-db.js';
 import type { BaselineJson, FindingJson, ReportJson } from './report.js';
 

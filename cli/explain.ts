@@ -90,10 +90,8 @@ export function eventText(e: TraceEvent): string {
  */
 export async function explainFinding(c: Case, env: Environment, objects: Partial<ObjectPaths>): Promise<Explanation | null> {
   let vmModule: typeof import('../bpf/vm/executor.js');
-  let traceModule: typeof import('../bpf/vm/trace.js');
   try {
     vmModule = await import('../bpf/vm/executor.js');
-    traceModule = await import('../bpf/vm/trace.js');
   } catch {
     return null;
   }
@@ -108,8 +106,8 @@ export async function explainFinding(c: Case, env: Environment, objects: Partial
     const keys = new Set(allowed.map((t) => traceKey(t.observations)));
     const runs = ex.outcomeSet(c, { maxRuns: 256 });
     const pick = runs.find((r) => !keys.has(traceKey(r.observations))) ?? runs[0];
-    const tracer = new traceModule.VmTracer(ex);
-    const observed: Observation[] = tracer.run(c, pick?.choices ?? []);
+    const traced = ex.traceCase(c, pick?.choices ?? []);
+    const observed: Observation[] = traced.observations;
     const families = socketFamilies(c.ops);
     const steps: ExplainedStep[] = c.ops.map((op, i) => {
       const model = new Set<string>();
@@ -120,11 +118,11 @@ export async function explainFinding(c: Case, env: Environment, objects: Partial
         operation: i + 1,
         text: opText(op),
         model: [...model].slice(0, 8),
-        program: tracer.events.filter((e) => e.op === i).map(eventText),
+        program: traced.events.filter((e) => e.op === i).map(eventText),
         observed: o ? formatObservation(o, fam) : '-',
       };
     });
-    return { divergent: pick !== undefined && !keys.has(traceKey(pick.observations)), steps, events: [...tracer.events] };
+    return { divergent: pick !== undefined && !keys.has(traceKey(pick.observations)), steps, events: traced.events };
   } catch {
     return null;
   } finally {

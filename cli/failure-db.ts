@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join, resolve } from 'node:path';
 import type { Case, MapState, Operation } from '../model/domain.js';
 import type { Counterexample } from '../properties/run.js';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 
 export interface SavedFailure {
   readonly id: string;

@@ -20,4 +20,64 @@ export interface Executor {
   run(cases: readonly Case[]): Promise<Observation[][]>;
   /** Releases everything: links, cgroups, processes. Safe to call twice. */
   close(): Promise<void>;
+
+  // ---- optional capabilities: present when the executor can offer them -------------------------
+
+  /** Instruction and branch coverage of the programs since the last reset (the VM). */
+  coverage?(): CoverageSummary;
+  resetCoverage?(): void;
 }
+
+// Coverage of the data path's programs, in source terms (BTF line info), for reports.
+
+export interface BranchCoverage {
+  readonly pc: number;
+  /** Short form of `path` (last two parts) for text reports. */
+  readonly file: string;
+  /** The source file as BTF line info names it (usually absolute, as the compiler saw it). */
+  readonly path: string;
+  readonly line: number;
+  readonly executed: number;
+  readonly taken: number;
+  /** executed - taken */
+  readonly fallthrough: number;
+}
+
+export interface LineCoverage {
+  /** Short form of `path` (last two parts) for text reports. */
+  readonly file: string;
+  /** The source file as BTF line info names it. */
+  readonly path: string;
+  readonly line: number;
+  readonly text: string;
+  /** Times the line's most-run instruction ran (0: never reached). */
+  readonly hits: number;
+}
+
+export interface ProgramCoverage {
+  readonly program: string;
+  readonly section: string;
+  /** Where the program's C function starts (its first instruction's line), when BTF says. */
+  readonly entry: { readonly path: string; readonly line: number } | null;
+  /** Times the program was entered. */
+  readonly runs: number;
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  /** Conditional jumps. */
+  readonly branches: number;
+  /** Conditional jumps seen both taken and not taken. */
+  readonly branchesBothWays: number;
+  readonly branchDetails: readonly BranchCoverage[];
+  readonly lines: readonly LineCoverage[];
+  /** Lines with code that never ran, as "file:line". */
+  readonly uncoveredLines: readonly string[];
+}
+
+export interface CoverageSummary {
+  readonly programs: readonly ProgramCoverage[];
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  readonly branches: number;
+  readonly branchesBothWays: number;
+}
+

@@ -13,7 +13,7 @@ import { caseArb, isConsistent } from '../generators/index.js';
 import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import type { Signature } from './signature.js';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { COVERAGE_FRACTION, requiredClasses, seenOf, Statistics } from './statistics.js';
 import { hasClass } from './traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
@@ -22,7 +22,8 @@ import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generator
 export const TARGET_CAP_BASE = 32;
 export const TARGET_CAP_PER_CASE = 8;
 
-export type Shape = 'single' | 'sequence';
+export type { Shape } from '../generators/cases.js';
+import type { Shape } from '../generators/cases.js';
 export type StatesOption = StateKind | 'both';
 
 export interface Phase {

@@ -2,22 +2,24 @@
 // (map, key, hit or miss, the value then available to the program), every other helper call and
 // its result, every change the program made to the connect context's destination (address and
 // port, as written, before the kernel accepts or refuses it), tail calls, the socket storage a
-// program left, and the source line of each step (BTF line info). It runs on its own VM executor
-// (so the run being explained and its statistics are not disturbed), on the reference interpreter
-// (which counts executed instructions: how a helper call is tied to its call site), and only wraps
-// the helper table and the executor's hooks: the engines themselves are untouched.
+// program left, and the source line of each step (BTF line info). The VM executor attaches it for
+// one run (VmExecutor.traceCase, on an executor of its own so that the run being explained and its
+// statistics are not disturbed) on the reference interpreter, which counts executed instructions:
+// how a helper call is tied to its call site. It uses the machine's hooks (context stores, tail
+// calls forwarded by the executor), the helper table and the VM's run entry points, and restores
+// them when detached: the engines themselves are untouched.
 
 import type { Case, Observation } from '../../model/domain.js';
 import { formatIPv4, formatIPv6 } from '../../model/address.js';
 import { decodeBackend, decodeEndpoint, decodeFrontendKey, decodeFrontendValue, decodeManagerKey, decodeServiceValue, decodeSockStorage, readU32 } from '../codec/structs.js';
 import { toHex } from '../codec/state.js';
 import { HelperId } from './helpers.js';
-import { HELPER_TAIL_CALL, type Machine, type VmProgram } from './interp.js';
+import type { Machine } from './machine.js';
+import { HELPER_TAIL_CALL, type VmProgram } from './program.js';
 import { SOCK_ADDR, type SockAddrCtx, type VmSock } from './context.js';
 import { SkStorageMap, VmMap } from './maps.js';
 import { BIAS } from './memory.js';
-import { ScriptedChoices, type Choice } from './choices.js';
-import type { VmExecutor } from './executor.js';
+import type { Vm } from './vm.js';
 
 export interface SourceLine {
   readonly file: string;
@@ -124,68 +126,89 @@ class CallSites {
   }
 }
 
-/** Runs one case on a VM executor with tracing; the executor is left traced (use a fresh one). */
+/** Records what the programs do while attached to a VM (attach, run the case, detach). */
 export class VmTracer {
   readonly events: TraceEvent[] = [];
-  private op = -1;
   private ctx: SockAddrCtx | null = null;
   private dest: string | null = null;
   private readonly sites = new CallSites();
   private readonly m: Machine;
+  private restore: (() => void) | null = null;
 
-  constructor(private readonly ex: VmExecutor) {
-    const vm = ex.vm;
+  /** `opIndex` says which operation of the case is running (-1: before the first). */
+  constructor(
+    private readonly vm: Vm,
+    private readonly opIndex: () => number,
+  ) {
     this.m = vm.machine;
-    this.m.engine = 'interp';
+  }
+
+  private get op(): number {
+    return this.opIndex();
+  }
+
+  /** Starts recording: the interpreter runs, helpers and run entry points report here. */
+  attach(): void {
+    if (this.restore) return;
+    const vm = this.vm;
+    const m = this.m;
+    const engine = m.engine;
+    const helpers = [...m.helpers];
+    const { runConnectRaw, runSockOps, runSkMsg } = vm;
+    m.engine = 'interp';
     this.wrapHelpers();
-    // Every store into a context field is committed here: each write to the destination is seen
-    // as it happens, also those a later store overwrites.
-    const commit = this.m.commitCtx.bind(this.m);
-    this.m.commitCtx = () => {
-      const region = this.m.pendingCtx;
-      commit();
-      if (this.ctx && region === this.ctx.region) this.noteCtx(this.m.current, null, true);
-    };
-    const prevTail = this.m.onTailCall;
-    this.m.onTailCall = (target, region) => {
-      const from = this.m.current;
-      this.noteCtx(from);
-      this.push({ kind: 'tail-call', program: from?.name ?? '?', line: from ? lineOf(from, this.sites.at(from, HELPER_TAIL_CALL)) : null, target: target.name });
-      prevTail?.(target, region);
+    // Every store into a context field: each write to the destination is seen as it happens, also
+    // those a later store overwrites.
+    m.onContextStore = (region) => {
+      if (this.ctx && region === this.ctx.region) this.noteCtx(m.current, null, true);
     };
     // Program runs: which hook, where the destination started, what the program left.
-    const runConnectRaw = vm.runConnectRaw.bind(vm);
     vm.runConnectRaw = (prog, sock, addr, port) => {
       this.ctx = sock.family === 'inet' ? vm.connect4Ctx : vm.connect6Ctx;
       this.dest = `${sock.family === 'inet' ? formatIPv4(addr) : `[${formatIPv6(addr)}]`}:${port}`;
       this.push({ kind: 'run', program: prog.name, line: null, dest: this.dest });
-      const verdict = runConnectRaw(prog, sock, addr, port);
-      this.noteCtx(this.m.current);
+      const verdict = runConnectRaw.call(vm, prog, sock, addr, port);
+      this.noteCtx(m.current);
       this.exit(prog, verdict, sock);
       this.ctx = null;
       return verdict;
     };
-    const runSockOps = vm.runSockOps.bind(vm);
     vm.runSockOps = (prog, sock, op) => {
       this.push({ kind: 'run', program: `${prog.name} (op ${op})`, line: null, dest: null });
-      const verdict = runSockOps(prog, sock, op);
+      const verdict = runSockOps.call(vm, prog, sock, op);
       this.exit(prog, verdict, sock);
       return verdict;
     };
-    const runSkMsg = vm.runSkMsg.bind(vm);
     vm.runSkMsg = (prog, sock, payload) => {
       this.push({ kind: 'run', program: prog.name, line: null, dest: null });
-      const out = runSkMsg(prog, sock, payload);
+      const out = runSkMsg.call(vm, prog, sock, payload);
       this.exit(prog, out.verdict, sock);
       return out;
     };
-    // Operations: events are grouped by the operation that caused them.
-    const withOps = ex as unknown as { runOp: (op: unknown) => Observation };
-    const runOp = withOps.runOp.bind(ex);
-    withOps.runOp = (op) => {
-      this.op++;
-      return runOp(op);
+    this.restore = () => {
+      m.engine = engine;
+      m.helpers.splice(0, m.helpers.length, ...helpers);
+      m.onContextStore = null;
+      // The instance's own properties go; the class's methods show through again.
+      delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
+      delete (vm as { runSockOps?: unknown }).runSockOps;
+      delete (vm as { runSkMsg?: unknown }).runSkMsg;
     };
+  }
+
+  /** Stops recording and gives the VM back as it was. */
+  detach(): void {
+    this.restore?.();
+    this.restore = null;
+    this.ctx = null;
+  }
+
+  /** A tail call the machine is about to make (the executor forwards its onTailCall). */
+  tailCall(target: VmProgram): void {
+    if (!this.restore) return;
+    const from = this.m.current;
+    this.noteCtx(from);
+    this.push({ kind: 'tail-call', program: from?.name ?? '?', line: from ? lineOf(from, this.sites.at(from, HELPER_TAIL_CALL)) : null, target: target.name });
   }
 
   private push(e: WithoutOp<TraceEvent>): void {
@@ -193,7 +216,7 @@ export class VmTracer {
   }
 
   private exit(prog: VmProgram, verdict: number, sock: VmSock): void {
-    const storage = [...this.ex.vm.maps.values()].find((m): m is SkStorageMap => m instanceof SkStorageMap && m.name === 'km_sockstorage');
+    const storage = [...this.vm.maps.values()].find((m): m is SkStorageMap => m instanceof SkStorageMap && m.name === 'km_sockstorage');
     this.push({ kind: 'exit', program: prog.name, line: null, verdict, dest: this.ctx ? ctxDest(this.ctx) : null, storage: storageText(storage?.get(sock) ?? null) });
   }
 
@@ -220,7 +243,7 @@ export class VmTracer {
       const orig = h[id];
       if (!orig) continue;
       const name = HELPER_NAMES.get(id) ?? `helper ${id}`;
-      h[id] = (m) => {
+      h[id] = (m: Machine) => {
         const prog = m.current;
         const line = prog ? lineOf(prog, this.sites.at(prog, id)) : null;
         this.noteCtx(prog, line);
@@ -257,12 +280,5 @@ export class VmTracer {
         }
       };
     }
-  }
-
-  /** Runs the case once with the given answers to its choice points. */
-  run(c: Case, choices: readonly Choice[]): Observation[] {
-    this.events.length = 0;
-    this.op = -1;
-    return this.ex.runCase(c, new ScriptedChoices(choices));
   }
 }

@@ -14,13 +14,13 @@ import { caseSize } from '../../properties/minimize.js';
 import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
-import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
-import type { Executor } from '../../model/executor.js';
+import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { defaultObjects, packageRoot } from '../../bpf/kernel/paths.js';
+import { defaultObjects, packageRoot } from '../../shared/package.js';
+import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
-import { isKmeshCheckError } from '../../bpf/errors.js';
+import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 
@@ -34,6 +34,8 @@ export interface CheckCommandOptions {
   readonly states: StatesOption;
   readonly json?: string;
   readonly junit?: string;
+  /** lcov tracefile of the VM's C source coverage (an HTML page is written beside it). */
+  readonly coverageOut?: string;
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
@@ -60,11 +62,6 @@ export const RAW_ONLY_PATHS: readonly string[] = ['direct-backend-missing', 'unk
 /** The paths a run with these states must see. */
 export function requiredPaths(states: StatesOption): readonly string[] {
   return states === 'consistent' ? REQUIRED_PATHS.filter((p) => !RAW_ONLY_PATHS.includes(p)) : REQUIRED_PATHS;
-}
-
-function executorCoverage(e: Executor | undefined): CoverageSummary | null {
-  const withCoverage = e as (Executor & { coverage?: () => CoverageSummary }) | undefined;
-  return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
 }
 
 /** The run's identity for the failure database: the executor and the resolved objects. */
@@ -198,8 +195,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       if (o.failureDb && f.status === 'new') {
         const saved = db.save(f.cx, identity);
         const files = db.files(saved.id);
-        writeAtomic(files.test, regressionTest(saved, identity.objects, files.test, packageRoot()));
-        writeAtomic(files.bpftool, bpftoolBatch(saved.case));
+        writeAtomic(files.test, regressionTest(saved, identity.objects));
+        writeAtomic(files.bpftool, bpftoolBatch(saved.case, { id: saved.id, connectObject: resolve(identity.objects?.connect ?? defaultObjects().connect), batchFile: resolve(files.bpftool) }));
         log(`  saved as ${files.json} (replayed first on the next run of these objects)`);
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
@@ -215,10 +212,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log('');
     log(formatSummary(report));
     // The VM counts which instructions and branches of each program the run executed.
-    const vmCoverage = executorCoverage(opened.executor);
+    const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     if (o.json) writeAtomic(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
     if (o.junit) writeAtomic(o.junit, junitXml(report));
+    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     if (result.stopped) return 130;
     return report.verdict === 'pass' ? 0 : 1;
   } finally {

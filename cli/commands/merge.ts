@@ -3,7 +3,7 @@
 // (one per signature, hits summed).
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { KmeshCheckError } from '../../bpf/errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { coverageOf, Statistics } from '../../properties/statistics.js';
 import type { StatesOption } from '../../properties/run.js';
 import { formatSummary, type FindingJson, type ReportJson } from '../report.js';

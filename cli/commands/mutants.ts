@@ -3,7 +3,7 @@
 // small the counterexample was. The mutation score is killed / all.
 
 import { writeFileSync } from 'node:fs';
-import { buildMutant, MUTANTS } from '../../bpf/mutants.js';
+import { buildMutant, MUTANTS } from '../mutants.js';
 import { runChecks } from '../../properties/run.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 

@@ -8,7 +8,7 @@ import type { ObjectPaths } from '../../model/executor.js';
 import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
 import { replayCounterexample } from '../../properties/run.js';
-import { KmeshCheckError } from '../../bpf/errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { objectsArgument, readSavedFailure } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';

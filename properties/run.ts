@@ -135,10 +135,17 @@ function invariantTable(list: readonly Invariant[], withExecutor: boolean): Inva
 }
 
 /** Whether a case fails as the same finding (same signature). */
-function failsWith(signature: string, opts: RunOptions) {
+/**
+ * Whether a case fails with this signature; matching judgements are kept by case, so that a case
+ * that failed once keeps its failure when a later run does not repeat it (the kernel draws its
+ * own random numbers: a random-policy finding shows on some runs only).
+ */
+function failsWith(signature: string, opts: RunOptions, seen: WeakMap<Case, Judgement>) {
   return async (c: Case): Promise<boolean> => {
     const j = await judge(c, opts);
-    return j.signature !== null && j.signature.id === signature;
+    const ok = j.signature !== null && j.signature.id === signature;
+    if (ok) seen.set(c, j);
+    return ok;
   };
 }
 
@@ -178,10 +185,12 @@ async function shrinkFinding(
   replayOnly: boolean,
 ): Promise<Omit<Counterexample, 'hits'> | null> {
   let want = signature;
+  const seen = new WeakMap<Case, Judgement>();
   const property = fc.asyncProperty(arb, async (c: Case) => {
     const j = await judge(c, opts);
     if (!j.signature) return true;
     if (want === null) want = j.signature.id;
+    if (j.signature.id === want) seen.set(c, j);
     return j.signature.id !== want;
   });
   const details = await fc.check(property, { seed, path, numRuns: 1, endOnFailure: replayOnly });
@@ -189,8 +198,9 @@ async function shrinkFinding(
   const shrunk = details.counterexample[0];
   const sig = want as string | null;
   if (sig === null) return null;
-  const minimal = await minimize(shrunk, failsWith(sig, opts), { consistencyViolations: isConsistent });
-  const j = await judge(minimal.case, opts);
+  const minimal = await minimize(shrunk, failsWith(sig, opts, seen), { consistencyViolations: isConsistent });
+  let j = await judge(minimal.case, opts);
+  if (!j.failure || !j.signature || j.signature.id !== sig) j = seen.get(minimal.case) ?? j;
   if (!j.failure || !j.signature) throw new Error(`phase ${phase}: a shrunk finding does not reproduce`);
   return {
     phase,

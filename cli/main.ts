@@ -13,6 +13,7 @@ import { replayCommand } from './commands/replay.js';
 import { mutantsCommand } from './commands/mutants.js';
 import { benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
+import { baselineCommand } from './baseline.js';
 import { docsCommand } from '../docs/gen/cli.js';
 import { packageRoot } from '../shared/package.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
@@ -128,6 +129,10 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--coverage-out <file>', 'vm executor: write C source line and branch coverage in lcov format (and an HTML page beside it)')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
+    .option('--max-findings <n>', 'distinct findings to shrink and report at most', integer('--max-findings', 1), 10)
+    .option('--stop-at-first', 'stop at the first failing case (for bisecting)')
+    .option('--baseline <file>', 'accepted findings (kmesh-check baseline): reported as known, not failing the run')
+    .option('--no-explain', 'do not explain findings on the VM')
     .addHelpText('after', `\n${CHECK_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
@@ -153,6 +158,10 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           failureDb: o.failureDb,
           ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
           ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
+          maxFindings: o.maxFindings,
+          stopAtFirst: o.stopAtFirst === true,
+          baseline: o.baseline,
+          explain: o.explain,
         });
         worst = Math.max(worst, code);
       }
@@ -167,10 +176,22 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--seed <n>', 'seed printed with the counterexample', integer('--seed', -2147483648))
     .option('--path <path>', 'path printed with the counterexample')
     .addOption(executorOption())
-    .option('--objects <paths>', 'connect,sockops,sendmsg object paths', objects)
+    .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: a saved failure\'s own)', objects)
+    .option('--no-explain', 'do not explain the finding on the VM')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
-      setExit(await replayCommand({ ...o, executor: names[0]!, why, objects: o.objects ?? {} }));
+      setExit(await replayCommand({ ...o, executor: names[0]!, executorGiven: o.executor !== undefined, why, objects: o.objects ?? {} }));
+    });
+
+  program
+    .command('baseline')
+    .description('accept the findings of a JSON report: check --baseline FILE then fails only on new ones')
+    .requiredOption('--from <report>', 'a JSON report written by check --json')
+    .requiredOption('--out <file>', 'the baseline file to write')
+    .option('--merge', 'keep the findings already accepted in --out')
+    .action((o) => {
+      checkOutputs(o, [['out', '--out']]);
+      setExit(baselineCommand({ from: o.from, out: o.out, merge: !!o.merge }));
     });
 
   program

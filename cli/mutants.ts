@@ -203,21 +203,25 @@ export function mutantPatch(name: string, root = packageRoot()): string {
 }
 
 /**
- * Writes the production sources with the mutant's patch applied into `dir`, touching only files
- * whose content changes (so that make rebuilds only when something did).
+ * Writes the production sources with the mutants' patches applied (in order) into `dir`, touching
+ * only files whose content changes (so that make rebuilds only when something did).
  */
-function patchedSources(root: string, name: string, dir: string): void {
+function patchedSources(root: string, names: readonly string[], dir: string): void {
   const src = join(root, 'bpf/src');
-  const files = new Map(readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => [f, readFileSync(join(src, f), 'utf8')] as const));
-  let patched: Map<string, string>;
-  try {
-    patched = applyPatch(files, readFileSync(join(root, 'bpf/mutants', `${name}.patch`), 'utf8'));
-  } catch (e) {
-    if (e instanceof PatchError) throw new KmeshCheckError('build', `mutant ${name} no longer applies: ${e.message}; update bpf/mutants/${name}.patch to the production source`);
-    throw e;
+  let files: ReadonlyMap<string, string> = new Map(readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => [f, readFileSync(join(src, f), 'utf8')] as const));
+  for (const [i, name] of names.entries()) {
+    try {
+      files = applyPatch(files, readFileSync(join(root, 'bpf/mutants', `${name}.patch`), 'utf8'));
+    } catch (e) {
+      if (e instanceof PatchError) {
+        const also = names.length > 1 ? ` (after ${names.slice(0, i).join(', ') || 'no other'})` : '';
+        throw new KmeshCheckError('build', `mutant ${name} no longer applies${also}: ${e.message}; update bpf/mutants/${name}.patch to the production source`);
+      }
+      throw e;
+    }
   }
   mkdirSync(dir, { recursive: true });
-  for (const [f, text] of patched) {
+  for (const [f, text] of files) {
     const p = join(dir, f);
     if (!existsSync(p) || readFileSync(p, 'utf8') !== text) writeFileSync(p, text);
   }
@@ -226,7 +230,7 @@ function patchedSources(root: string, name: string, dir: string): void {
 /** Builds one mutant into build/mutants/<name>/ (a no-op when up to date); its three objects. */
 export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
   const m = findMutant(name);
-  return make(root, ...patchedBuild(m.name, root), `mutant ${m.name}`);
+  return make(root, ...patchedBuild([m.name], root), `mutant ${m.name}`);
 }
 
 /**
@@ -235,15 +239,26 @@ export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
  * (accel-mutants.ts, report-mutants.ts) build through here too: one mechanism, one patch each.
  */
 export function buildPatched(name: string, root = packageRoot()): string {
-  const [src, dir] = patchedBuild(name, root);
+  const [src, dir] = patchedBuild([name], root);
   make(root, src, dir, `mutant ${name}`);
   return dir;
 }
 
-function patchedBuild(name: string, root: string): [src: string, dir: string] {
-  const dir = join(root, 'build/mutants', name);
-  patchedSources(root, name, join(dir, 'src'));
+/** The patched copy of several mutants (applied in order) in build/mutants/<a>+<b>/src. */
+function patchedBuild(names: readonly string[], root: string): [src: string, dir: string] {
+  const dir = join(root, 'build/mutants', names.join('+'));
+  patchedSources(root, names, join(dir, 'src'));
   return [join(dir, 'src'), dir];
+}
+
+/**
+ * Builds several mutants at once (their patches applied together, in order) into
+ * build/mutants/<a>+<b>/: objects with more than one planted bug, for testing that one run
+ * reports each of them.
+ */
+export function buildMutantSet(names: readonly string[], root = packageRoot()): ObjectPaths {
+  const ms = names.map(findMutant).map((m) => m.name);
+  return make(root, ...patchedBuild(ms, root), `mutants ${ms.join(' + ')}`);
 }
 
 /** Builds every mutant; objects by mutant name. */

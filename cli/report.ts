@@ -22,6 +22,43 @@ export interface CounterexampleJson {
   readonly text: string;
 }
 
+/** How a finding stands against the baseline and the failure database. */
+export type FindingStatus = 'new' | 'known' | 'saved';
+
+export interface FindingJson extends CounterexampleJson {
+  /** Stable id of the finding's signature: what baselines list. */
+  readonly signature: string;
+  readonly signatureText: string;
+  /** Generated cases that failed with this signature. */
+  readonly hits: number;
+  /** The model paths those cases left the model on, with how many cases each. */
+  readonly modelPaths: Record<string, number>;
+  /** new: fails the run; known: accepted by the baseline; saved: a saved failure that still fails. */
+  readonly status: FindingStatus;
+  /** What the compiled program did on the shrunk case, beside the model's path (null: not explained). */
+  readonly explanation: unknown;
+}
+
+/** What the run did with the failure database. */
+export interface SavedFailuresJson {
+  readonly replayed: number;
+  readonly stillFailing: number;
+  readonly removed: number;
+  /** Saved failures of other objects or executors: left alone. */
+  readonly skipped: number;
+  /** One line per unusable file. */
+  readonly invalid: string[];
+}
+
+export interface BaselineJson {
+  readonly file: string;
+  readonly accepted: number;
+  /** Accepted signatures seen again in this run. */
+  readonly known: string[];
+  /** Accepted signatures this run did not see: fixed (or not reached). */
+  readonly fixed: { signature: string; text: string; invariant: string }[];
+}
+
 export interface ReportJson {
   readonly tool: 'kmesh-check';
   readonly version: 1;
@@ -39,15 +76,38 @@ export interface ReportJson {
   readonly invariants: InvariantCount[];
   readonly statistics: StatisticsJson;
   readonly coverage: CoverageReport;
-  readonly counterexamples: CounterexampleJson[];
+  /** Every distinct finding, shrunk, with its hit count (new, known to the baseline, or saved). */
+  readonly findings: FindingJson[];
+  /** Failing cases past --max-findings distinct signatures: counted, not shrunk. */
+  readonly unclustered: number;
+  /** Stopped by Ctrl-C: the report holds what the run had found so far. */
+  readonly stopped: boolean;
+  readonly savedFailures: SavedFailuresJson | null;
+  readonly baseline: BaselineJson | null;
 }
 
-export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'>, executor: string): string {
-  return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${executor}`;
+/** Where a finding was found: enough for its replay line to reproduce it verbatim. */
+export interface RunContext {
+  readonly executor: string;
+  /** The --objects argument of the run (null: our own objects). */
+  readonly objects: string | null;
+}
+
+/** The command that reproduces a finding exactly (same case, same shrinking, same objects). */
+export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'>, run: RunContext | string): string {
+  const r = typeof run === 'string' ? { executor: run, objects: null } : run;
+  return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
+}
+
+/** "on model paths a (3), b (1)": where the hits of a finding left the model. */
+function pathsText(paths: Readonly<Record<string, number>> | undefined): string {
+  const list = Object.entries(paths ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return list.length ? ` on model path${list.length === 1 ? '' : 's'} ${list.map(([p, n]) => `${p} (${n})`).join(', ')}` : '';
 }
 
 /** A counterexample as a person reads it. */
-export function formatCounterexample(cx: Counterexample, executor: string): string {
+export function formatCounterexample(cx: Counterexample, run: RunContext | string, title = 'COUNTEREXAMPLE'): string {
+  const executor = typeof run === 'string' ? run : run.executor;
   const f = cx.failure;
   const families = socketFamilies(cx.case.ops);
   const familyAt = (i: number) => {
@@ -55,7 +115,8 @@ export function formatCounterexample(cx: Counterexample, executor: string): stri
     return op && op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
   };
   const lines = [
-    `COUNTEREXAMPLE: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
+    `${title}: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
+    `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${cx.hits} generated case${cx.hits === 1 ? '' : 's'}${pathsText(cx.paths)})` : ''}`,
     `  ${f.statement}`,
     `  ${f.detail}`,
     ...formatCase(cx.case).map((l) => `  ${l}`),
@@ -71,12 +132,12 @@ export function formatCounterexample(cx: Counterexample, executor: string): stri
   }
   lines.push(
     `  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`,
-    `  replay: ${replayCommand(cx, executor)}`,
+    `  replay: ${replayCommand(cx, run)}`,
   );
   return lines.join('\n');
 }
 
-export function counterexampleJson(cx: Counterexample, executor: string): CounterexampleJson {
+export function counterexampleJson(cx: Counterexample, run: RunContext | string): CounterexampleJson {
   return {
     invariant: cx.failure.invariant,
     statement: cx.failure.statement,
@@ -90,8 +151,8 @@ export function counterexampleJson(cx: Counterexample, executor: string): Counte
     case: cx.case,
     observed: cx.failure.observed ?? null,
     allowedAtStep: cx.failure.allowedAtStep ?? null,
-    replay: replayCommand(cx, executor),
-    text: formatCounterexample(cx, executor),
+    replay: replayCommand(cx, run),
+    text: formatCounterexample(cx, run),
   };
 }
 
@@ -122,13 +183,30 @@ export function formatSummary(r: ReportJson): string {
   const missing = r.coverage.requirements.filter((q) => !q.ok);
   lines.push(
     missing.length
-      ? `coverage: FAIL, exercised too rarely: ${missing.map((q) => `${q.class} (${q.seen} < ${q.required})`).join(', ')}`
-      : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${r.coverage.requirements[0]?.required ?? 0} cases)`,
+      ? `coverage: FAIL, exercised too rarely: ${missing.map((q) => `${q.class} (${q.seen} < ${q.required}${q.why ? `: ${q.why}` : ''})`).join(', ')}`
+      : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${r.coverage.requirements[0]?.required ?? 0} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
   );
+  if (r.savedFailures) {
+    const s = r.savedFailures;
+    lines.push(`saved failures: ${s.replayed} replayed (${s.stillFailing} still fail, ${s.removed} pass now and were removed), ${s.skipped} of other objects or executors skipped${s.invalid.length ? `, ${s.invalid.length} unusable file${s.invalid.length === 1 ? '' : 's'} skipped` : ''}`);
+  }
+  if (r.findings.length) {
+    lines.push(`findings: ${r.findings.length} distinct${r.unclustered ? ` (and ${r.unclustered} failing cases past --max-findings, not shrunk)` : ''}`);
+    for (const f of r.findings) {
+      const tag = f.status === 'known' ? 'known' : f.status === 'saved' ? 'saved' : 'NEW  ';
+      lines.push(`  ${tag} ${f.signature} ${String(f.hits).padStart(6)} hit${f.hits === 1 ? ' ' : 's'}  ${f.signatureText}  (${f.invariant}, size ${f.size})`);
+    }
+  }
+  if (r.baseline) {
+    const b = r.baseline;
+    lines.push(`baseline ${b.file}: ${b.accepted} accepted, ${b.known.length} seen again (known, not failing the run), ${b.fixed.length} no longer seen${b.fixed.length ? ':' : ''}`);
+    for (const f of b.fixed) lines.push(`  fixed ${f.signature}  ${f.text}`);
+  }
+  const failing = r.findings.filter((f) => f.status !== 'known').length;
   lines.push(
     r.verdict === 'pass'
-      ? `verdict: PASS: every invariant held on ${r.cases} cases`
-      : `verdict: FAIL: ${r.failures} counterexample${r.failures === 1 ? '' : 's'}${missing.length ? ', coverage requirements not met' : ''}`,
+      ? `verdict: PASS: ${failing === 0 && r.findings.length ? `no new finding (${r.findings.length} known to the baseline)` : 'every invariant held'} on ${r.cases} cases${r.stopped ? ' (stopped early by Ctrl-C)' : ''}`
+      : `verdict: FAIL: ${r.failures} finding${r.failures === 1 ? '' : 's'}${missing.length ? ', coverage requirements not met' : ''}${r.stopped ? ' (stopped early by Ctrl-C)' : ''}`,
   );
   return lines.join('\n');
 }
@@ -140,17 +218,17 @@ function xml(s: string): string {
 /** JUnit XML: one test case per invariant, plus one for coverage. */
 export function junitXml(r: ReportJson): string {
   const cases = r.invariants.map((i) => {
-    const cx = r.counterexamples.find((c) => c.invariant === i.name);
-    const body = i.failed || cx ? `<failure message="${xml(i.statement)}">${xml(cx?.text ?? `${i.failed} failing cases`)}</failure>` : '';
+    const mine = r.findings.filter((c) => c.invariant === i.name && c.status !== 'known');
+    const body = mine.length ? `<failure message="${xml(i.statement)}">${xml(mine.map((c) => c.text).join('\n\n'))}</failure>` : '';
     return `    <testcase classname="kmesh-check.${xml(r.executor)}" name="${xml(i.name)}" time="0">${body}</testcase>`;
   });
   const missing = r.coverage.requirements.filter((q) => !q.ok);
   cases.push(
     `    <testcase classname="kmesh-check.${xml(r.executor)}" name="coverage">${
-      missing.length ? `<failure message="exercised too rarely">${xml(missing.map((q) => q.class).join(', '))}</failure>` : ''
+      missing.length ? `<failure message="exercised too rarely">${xml(missing.map((q) => `${q.class}${q.why ? `: ${q.why}` : ''}`).join(', '))}</failure>` : ''
     }</testcase>`,
   );
-  const failures = r.invariants.filter((i) => i.failed).length + (missing.length ? 1 : 0);
+  const failures = cases.filter((c) => c.includes('<failure')).length;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="kmesh-check" tests="${cases.length}" failures="${failures}" time="${(r.durationMs / 1000).toFixed(3)}">`,
@@ -162,14 +240,34 @@ export function junitXml(r: ReportJson): string {
   ].join('\n');
 }
 
+/** A finding of the run (or a saved failure that still fails) with its status and explanation. */
+export interface ReportedFinding {
+  readonly cx: Counterexample;
+  readonly status: FindingStatus;
+  readonly explanation?: unknown;
+}
+
+export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
+  return {
+    ...counterexampleJson(f.cx, run),
+    signature: f.cx.signature.id,
+    signatureText: f.cx.signature.text,
+    hits: f.cx.hits,
+    modelPaths: { ...(f.cx.paths ?? (f.cx.signature.path ? { [f.cx.signature.path]: 1 } : {})) },
+    status: f.status,
+    explanation: f.explanation ?? null,
+  };
+}
+
 export function buildReport(
-  result: RunResult,
+  result: Pick<RunResult, 'cases' | 'durationMs' | 'interrupted' | 'invariants' | 'statistics' | 'unclustered' | 'stopped'>,
   meta: Pick<ReportJson, 'executor' | 'objects' | 'seed' | 'runs' | 'states' | 'shard'>,
   coverage: CoverageReport,
-  extraCounterexamples: Counterexample[] = [],
+  findings: readonly FindingJson[],
+  extra: { savedFailures?: SavedFailuresJson | null; baseline?: BaselineJson | null } = {},
 ): ReportJson {
-  const all = [...extraCounterexamples, ...result.counterexamples];
-  const failed = all.length > 0 || !coverage.ok;
+  const failing = findings.filter((f) => f.status !== 'known').length;
+  const failed = failing > 0 || !coverage.ok;
   return {
     tool: 'kmesh-check',
     version: 1,
@@ -178,10 +276,14 @@ export function buildReport(
     durationMs: result.durationMs,
     interrupted: result.interrupted,
     verdict: failed ? 'fail' : 'pass',
-    failures: all.length,
+    failures: failing,
     invariants: result.invariants,
     statistics: result.statistics.toJSON(),
     coverage,
-    counterexamples: all.map((c) => counterexampleJson(c, meta.executor)),
+    findings: [...findings],
+    unclustered: result.unclustered,
+    stopped: result.stopped,
+    savedFailures: extra.savedFailures ?? null,
+    baseline: extra.baseline ?? null,
   };
 }

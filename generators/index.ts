@@ -9,3 +9,4 @@ export * from './raw-state.js';
 export * from './connect.js';
 export * from './cases.js';
 export * from './dns.js';
+export * from './targeted.js';

@@ -9,6 +9,7 @@ import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, type Invariant, type SpecContext } from '../model/spec/index.js';
 import { firstDifference, traceKey } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
+import { signatureOf, type Signature } from './signature.js';
 
 /** The differential relation itself, named like an invariant so reports treat it alike. */
 export const MATCHES_MODEL = {
@@ -33,6 +34,8 @@ export interface Judgement {
   /** Names of invariants the case exercised (verdict not vacuous), and which of them failed. */
   readonly exercised: ReadonlySet<string>;
   readonly traits: CaseTraits;
+  /** What makes this failure "the same bug" as others (null when the case passed). */
+  readonly signature: Signature | null;
 }
 
 export interface JudgeOptions {
@@ -96,17 +99,23 @@ function divergence(observed: readonly Observation[], allowed: readonly Trace[])
 }
 
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
+  const allowed = outcomes(c, opts.env);
+  const j = await judgeAgainst(c, opts, allowed);
+  return j.failure ? { ...j, signature: signatureOf(c, j.failure, opts.env, allowed) } : j;
+}
+
+async function judgeAgainst(c: Case, opts: JudgeOptions, allowed: readonly Trace[]): Promise<Judgement> {
+  const signature = null;
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
-  const allowed = outcomes(c, opts.env);
   const traits = describeCase(c, allowed);
 
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
-    if (f) return { failure: f, exercised, traits };
+    if (f) return { failure: f, exercised, traits, signature };
   }
-  if (!opts.executor) return { failure: null, exercised, traits };
+  if (!opts.executor) return { failure: null, exercised, traits, signature };
 
   const repeats = traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1;
   const runs = await opts.executor.run(new Array<Case>(repeats).fill(c));
@@ -114,7 +123,7 @@ export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
   exercised.add(MATCHES_MODEL.name);
   for (const observed of runs) {
     const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
-    if (f) return { failure: f, exercised, traits };
+    if (f) return { failure: f, exercised, traits, signature };
     if (!allowedKeys.has(traceKey(observed))) {
       const d = divergence(observed, allowed);
       return {
@@ -128,8 +137,9 @@ export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
         },
         exercised,
         traits,
+        signature,
       };
     }
   }
-  return { failure: null, exercised, traits };
+  return { failure: null, exercised, traits, signature };
 }

@@ -68,10 +68,14 @@ export interface CoverageRequirement {
   readonly required: number;
   readonly seen: number;
   readonly ok: boolean;
+  /** Why the class could not be reached (set when targeted generation gave up). */
+  readonly why?: string;
 }
 
 export interface CoverageReport {
   readonly ok: boolean;
+  /** Cases added by targeted generation toward under-covered classes (0: none needed). */
+  readonly targeted?: number;
   readonly requirements: CoverageRequirement[];
 }
 
@@ -85,6 +89,25 @@ export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', read
   dns: DNS_CLASSES,
 };
 
+/** The share of a run's cases each required class must be seen in. */
+export const COVERAGE_FRACTION = 0.002;
+
+/** Every required class, as "family:inet", "policy:random", "path:...". */
+export function requiredClasses(paths: readonly string[]): string[] {
+  return [
+    ...REQUIRED_CLASSES.family.map((n) => `family:${n}`),
+    ...REQUIRED_CLASSES.policy.map((n) => `policy:${n}`),
+    ...paths.map((n) => `path:${n}`),
+  ];
+}
+
+/** Cases that had a class so far. */
+export function seenOf(stats: Statistics, cls: string): number {
+  const [prefix, name] = cls.split(':') as [string, string];
+  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : stats.path;
+  return counter[name] ?? 0;
+}
+
 /**
  * Each required class must be seen in at least `fraction` of the cases (and at least once);
  * paths are filled in from the path vocabulary of the reference model by the caller.
@@ -92,7 +115,7 @@ export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', read
 export function coverageOf(
   stats: Statistics,
   requiredPaths: readonly string[],
-  fraction = 0.002,
+  fraction = COVERAGE_FRACTION,
   dns = true,
 ): CoverageReport {
   // Connect classes are required of the connect phases' cases, DNS classes of the DNS phase's

@@ -6,6 +6,8 @@ import type { Case } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 import { policyName } from './format.js';
 import { dnsTraits } from './dns-traits.js';
+import type { Environment } from '../model/environment.js';
+import { outcomes } from '../model/impl/index.js';
 
 export interface CaseTraits {
   readonly kind: Case['kind'];
@@ -50,4 +52,20 @@ export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
     randomDraws = Math.max(randomDraws, draws);
   }
   return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed) };
+}
+
+/** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty"). */
+export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
+  const [prefix, name] = cls.split(':') as [string, string];
+  return (c: Case) => {
+    let allowed: Trace[];
+    try {
+      allowed = outcomes(c, env);
+    } catch {
+      return false;
+    }
+    const t = describeCase(c, allowed);
+    const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : t.paths;
+    return set.has(name);
+  };
 }

@@ -83,7 +83,10 @@ export class KernelExecutor implements Executor {
     const environment = opts.environment ?? DEFAULT_ENVIRONMENT;
     // KMESH_CHECK_WORKER_NODE_ARGS: extra node flags for the worker (e.g. --cpu-prof), for diagnosis.
     const nodeArgs = (process.env.KMESH_CHECK_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn('unshare', ['-n', process.execPath, ...nodeArgs, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: Ctrl-C in a terminal reaches only the parent, which stops the run,
+    // shrinks and reports what it found (on this worker), then closes it; stdin closing ends the
+    // worker too if the parent dies.
+    const child = spawn('unshare', ['-n', process.execPath, ...nodeArgs, script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const ex = new KernelExecutor(child, environment, opts.batchSize ?? DEFAULT_BATCH);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());

@@ -47,8 +47,8 @@ export class CaseRunner<S> {
   /** Whether the namespace is enrolled; 'unknown' after a case made its own control connects. */
   enrolment: boolean | 'unknown' = false;
   private readonly socks = new Map<SocketId, RunnerSocket<S>>();
-  /** Index of the operation running now (for the VM's exploration). */
-  opIndex = 0;
+  /** Index of the operation running now, -1 before the first (the VM's exploration and tracer). */
+  opIndex = -1;
   /** Where the current case's observations start in the sink. */
   caseMark = 0;
 
@@ -72,6 +72,7 @@ export class CaseRunner<S> {
    */
   runCase(c: Case, choices?: ChoiceSource): void {
     this.caseMark = this.sink.mark;
+    this.opIndex = -1;
     if (this.layer.beginCase()) this.tracker.reset();
     if (!this.layer.keepsEnrolment) this.enrolment = 'unknown';
     try {

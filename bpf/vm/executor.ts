@@ -13,7 +13,7 @@ import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, type MapName } from '../codec
 import { toHex } from '../codec/state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
-import { Pruned, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
+import { Pruned, ScriptedChoices, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
 import { Vm, VmLoadError } from './vm.js';
 import { SkStorageMap, SockHashMap, MapError, type VmMap } from './maps.js';
@@ -24,6 +24,7 @@ import { VmFault, type VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';
+import { VmTracer, type TraceEvent } from './trace.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 export { defaultObjects } from '../../shared/package.js';
@@ -46,6 +47,12 @@ export interface OutcomeOptions {
   readonly maxRuns?: number;
 }
 
+/** One traced run of a case: its observations and what the programs did (bpf/vm/trace.ts). */
+export interface TracedRun {
+  readonly observations: Observation[];
+  readonly events: TraceEvent[];
+}
+
 export interface Outcome {
   readonly choices: readonly Choice[];
   readonly observations: readonly Observation[];
@@ -63,6 +70,8 @@ export class VmExecutor implements Executor {
   private closed = false;
   /** During outcomeSet: states met at tail calls, to prune paths that reach one again. */
   private seenStates: Map<string, string> | null = null;
+  /** During traceCase: the tracer the machine's tail calls are reported to. */
+  private tracer: VmTracer | null = null;
 
   constructor(objects: ObjectPaths, opts: VmExecutorOptions = {}) {
     this.environment = opts.environment ?? DEFAULT_ENVIRONMENT;
@@ -163,11 +172,30 @@ export class VmExecutor implements Executor {
   }
 
   /**
+   * One run of a case with the given answers to its choice points, traced on the reference
+   * interpreter: map lookups, helper calls, destination writes, tail calls, storage, by
+   * operation, with source lines. The executor is left as it was.
+   */
+  traceCase(c: Case, choices: readonly Choice[]): TracedRun {
+    const tracer = new VmTracer(this.vm, () => this.runner.opIndex);
+    tracer.attach();
+    this.tracer = tracer;
+    try {
+      const observations = this.runCase(c, new ScriptedChoices(choices));
+      return { observations, events: [...tracer.events] };
+    } finally {
+      this.tracer = null;
+      tracer.detach();
+    }
+  }
+
+  /**
    * At a tail call during exploration: the state the target starts from is everything that decides
    * what follows (the context, the maps programs wrote, the sockets, the clock, the observations
    * so far); a path that reaches a state seen before is pruned (explore() keeps it complete).
    */
   private atTailCall(target: VmProgram, ctx: Region | null): void {
+    this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
     const parts: string[] = [String(this.runner.opIndex), this.sink.key(), target.name, String(this.vm.machine.tailCalls), ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
     for (const [name, m] of this.vm.maps) {

@@ -144,7 +144,11 @@ export class Machine {
     const width = r.rules?.storeWidth[o] || size;
     for (let i = 0; i < size; i++) r.bytes[o + i] = i < width ? this.scratch.getUint8(i) : 0;
     this.pendingCtx = null;
+    if (this.onContextStore !== null) this.onContextStore(r);
   }
+
+  /** Told of every store into a context field once it is made (the tracer, bpf/vm/trace.ts). */
+  onContextStore: ((ctx: Region) => void) | null = null;
 
   /** @internal */
   fault(prog: VmProgram, pc: number, reason: string): VmFault {

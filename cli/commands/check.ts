@@ -1,22 +1,28 @@
-// `kmesh-check check`: the main job. Replays saved failures first, then generates cases through
-// the properties, prints progress, a summary and a verdict, and writes the reports asked for.
+// `kmesh-check check`: the main job. Replays the saved failures of the objects it checks, then
+// generates cases through the properties until the budget ends, keeping every distinct finding
+// (one shrunk representative per signature, with its hit count), explains each on the VM, prints
+// a summary and a verdict (against a baseline when given), and writes the reports asked for.
+// Ctrl-C stops generation: what was found so far is still shrunk, saved and reported.
 
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { DNS_SHARE, dnsPhaseRuns, runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
-import { coverageOf } from '../../properties/statistics.js';
+import { DNS_SHARE, dnsPhaseRuns, runChecks, type RunResult, type StatesOption } from '../../properties/run.js';
+import { coverageOf, type CoverageReport } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
-import { FailureDb } from '../failure-db.js';
+import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
 import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { defaultObjects } from '../../shared/package.js';
+import { defaultObjects, packageRoot } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
-import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
+import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
+import { isKmeshCheckError } from '../../shared/errors.js';
+import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
+import { explainFinding, formatExplanation } from '../explain.js';
 import { accelPhase } from '../accel-phase.js';
 import { reportPhase } from '../report-phase.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
@@ -41,29 +47,118 @@ export interface CheckCommandOptions {
   readonly accelObjects?: AccelObjectPaths;
   /** The report objects (section 7): connect, sockops, sendmsg and cgroup_skb; default ours unless --objects is given. */
   readonly reportObjects?: ReportObjectPaths;
+  /** Distinct findings shrunk and reported at most (default 10). */
+  readonly maxFindings?: number;
+  /** Stop at the first failing case (for bisecting). */
+  readonly stopAtFirst?: boolean;
+  /** A baseline file of accepted findings. */
+  readonly baseline?: string;
+  /** Explain each finding on the VM (default true). */
+  readonly explain?: boolean;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
 export const REQUIRED_PATHS = PASS_PATHS;
 
+/**
+ * Paths that need a map state the control plane never writes (section 5: every upstream id
+ * resolves, every counted endpoint and its backend exist, the policy is 0, 1 or 2): a run on
+ * consistent states only cannot see them, so it is not asked to.
+ */
+export const RAW_ONLY_PATHS: readonly string[] = ['direct-backend-missing', 'unknown-policy', 'endpoint-missing', 'backend-missing'];
+
+/** The paths a run with these states must see. */
+export function requiredPaths(states: StatesOption): readonly string[] {
+  return states === 'consistent' ? REQUIRED_PATHS.filter((p) => !RAW_ONLY_PATHS.includes(p)) : REQUIRED_PATHS;
+}
+
+/** The run's identity for the failure database: the executor and the resolved objects. */
+export function runIdentity(executor: ExecutorName, objects: Partial<ObjectPaths>): RunIdentity {
+  if (executor === 'model') return { executor, objects: null };
+  const all = { ...defaultObjects(packageRoot()), ...objects };
+  return { executor, objects: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, resolve(v)])), ours: Object.keys(objects).length === 0 };
+}
+
+/** Coverage of a finished run, with the reason for each class targeted generation could not reach. */
+export function judgeCoverage(result: RunResult, findings: number, states: StatesOption, dns = true, paths = requiredPaths(states)): CoverageReport {
+  if (result.stopped) return { ok: true, requirements: [], targeted: 0 };
+  const base = coverageOf(result.statistics, findings ? [] : paths, undefined, dns);
+  const targeted = result.targets.reduce((n, t) => n + t.tried, 0);
+  const requirements = base.requirements.map((q) => {
+    const t = result.targets.find((x) => x.class === q.class);
+    if (q.ok || !t) return q;
+    return { ...q, why: `targeted generation ran ${t.tried} of at most ${t.cap} cases toward it and reached it ${q.seen} times: the generators of --states ${states} rarely or never produce it` };
+  });
+  return { ok: base.ok, requirements, targeted };
+}
+
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
-  const opened = await openExecutor(o.executor, o.objects, o.why);
+  // Read the baseline first: a bad baseline is a usage error before any work is done.
+  const baseline: Baseline | null = o.baseline ? readBaseline(o.baseline) : null;
   const log = (s: string) => process.stdout.write(s + '\n');
+  let stopRequested = false;
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    stopRequested = true;
+    process.stderr.write('\nkmesh-check: stopping (Ctrl-C again to quit at once); shrinking and reporting what was found so far\n');
+  };
+  process.on('SIGINT', onSigint);
+  let opened;
+  try {
+    opened = await openExecutor(o.executor, o.objects, o.why);
+  } catch (e) {
+    process.off('SIGINT', onSigint);
+    throw e;
+  }
   log(`kmesh-check: executor ${opened.name} (${opened.why})`);
+  // The replay line names the objects by absolute path, so it works from any directory.
+  const given = Object.fromEntries(Object.entries(o.objects).map(([k, v]) => [k, resolve(v as string)]));
+  const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };
+  const identity = runIdentity(opened.name, o.objects);
   try {
     const db = FailureDb.at(o.root);
-    const known: Counterexample[] = [];
+    const reported: ReportedFinding[] = [];
+    let savedFailures: SavedFailuresJson | null = null;
     if (o.failureDb) {
-      for (const saved of db.list()) {
-        const j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
-        if (j.failure) {
+      const { failures, invalid } = db.list();
+      for (const line of invalid) log(`kmesh-check: ${line}`);
+      let replayed = 0;
+      let stillFailing = 0;
+      let removed = 0;
+      let skipped = 0;
+      for (const saved of failures) {
+        if (stopRequested) break;
+        if (!belongsTo(saved, identity)) {
+          skipped++;
+          continue;
+        }
+        let j;
+        try {
+          j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+        } catch (e) {
+          // A case the executor or the model cannot take (hand-edited, or from another version).
+          if (!isKmeshCheckError(e) && !(e instanceof ModelInputError) && !(e instanceof OutcomeLimitError)) throw e;
+          const line = `${saved.file ?? db.files(saved.id).json}: cannot be replayed (${e.message}); skipped: delete it or restore it from version control`;
+          log(`kmesh-check: ${line}`);
+          invalid.push(line);
+          continue;
+        }
+        replayed++;
+        if (j.failure && j.signature) {
+          stillFailing++;
           log(`saved failure ${saved.id} (${saved.invariant}) still fails`);
-          known.push({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: caseSize(saved.case), size: caseSize(saved.case), failure: j.failure, minimizeTries: 0 });
+          const size = caseSize(saved.case);
+          reported.push({ cx: { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, status: 'saved' });
         } else {
-          log(`saved failure ${saved.id} (${saved.invariant}) passes now: removed from ${db.dir}`);
-          db.remove(saved.id);
+          removed++;
+          log(`saved failure ${saved.id} (${saved.invariant}) passes now on its own objects: removed from ${db.dir}`);
+          db.remove(saved.id, saved.file);
         }
       }
+      if (skipped) log(`saved failures: ${skipped} of other objects or executors skipped (replay them with kmesh-check replay --case FILE)`);
+      savedFailures = { replayed, stillFailing, removed, skipped, invalid };
     }
     const hooks = opened.executor?.dnsHooks;
     const dns = dnsPhaseRuns(opened.executor);
@@ -84,46 +179,72 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       ...(opened.executor ? { executor: opened.executor } : {}),
       ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      stopAtFirst: o.stopAtFirst === true,
+      shouldStop: () => stopRequested,
+      targetCoverage: { paths: requiredPaths(o.states) },
       onCase: (n, phase) => bar.update(n, phase),
     });
     bar.stop();
+    // A saved failure that the run found again is one finding, not two.
+    const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
     for (const cx of result.counterexamples) {
+      const i = reported.findIndex((r) => r.cx.signature.id === cx.signature.id);
+      if (i >= 0 && savedSigs.has(cx.signature.id)) reported[i] = { cx: { ...reported[i]!.cx, hits: cx.hits }, status: 'saved' };
+      else reported.push({ cx, status: 'new' });
+    }
+    const explained: ReportedFinding[] = [];
+    for (const f of reported) {
+      const explanation = o.explain === false || opened.name === 'model' ? null : await explainFinding(f.cx.case, opened.env, identity.objects ?? {});
+      explained.push(explanation ? { ...f, explanation } : f);
+    }
+    let findings: FindingJson[] = explained.map((f) => findingJson(f, run));
+    let baselineJson = null;
+    if (baseline && o.baseline) {
+      const b = applyBaseline(findings, baseline, o.baseline);
+      findings = b.findings;
+      baselineJson = b.baseline;
+    }
+    explained.forEach((f, i) => {
+      const status = findings[i]!.status;
       log('');
-      log(formatCounterexample(cx, opened.name));
-      if (o.failureDb) {
-        const objects = Object.keys(o.objects).length ? ({ ...o.objects } as Record<string, string>) : null;
-        const saved = db.save(cx, opened.name, objects);
+      log(formatCounterexample(f.cx, run, status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING'));
+      if (f.explanation) log(formatExplanation(f.explanation as never).map((l) => `  ${l}`).join('\n'));
+      if (o.failureDb && f.status === 'new') {
+        const saved = db.save(f.cx, identity);
         const files = db.files(saved.id);
-        writeFileSync(files.test, regressionTest(saved, objects));
-        writeFileSync(files.bpftool, bpftoolBatch(saved.case, { id: saved.id, connectObject: resolve(objects?.connect ?? defaultObjects().connect), batchFile: resolve(files.bpftool) }));
-        log(`  saved as ${files.json} (replayed first on the next run)`);
+        writeAtomic(files.test, regressionTest(saved, identity.objects));
+        writeAtomic(files.bpftool, bpftoolBatch(saved.case, { id: saved.id, connectObject: resolve(identity.objects?.connect ?? defaultObjects().connect), batchFile: resolve(files.bpftool) }));
+        log(`  saved as ${files.json} (replayed first on the next run of these objects)`);
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
-    }
-    for (const cx of known) {
-      log('');
-      log(formatCounterexample(cx, opened.name));
-    }
-    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS, undefined, dns);
+    });
+    const coverage = judgeCoverage(result, findings.length, o.states, dns);
     const report = buildReport(
       result,
-      { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
+      { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
       coverage,
-      known,
+      findings,
+      { savedFailures, baseline: baselineJson },
     );
     log('');
     log(formatSummary(report));
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    const accel = await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
-    const reports = reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects: Object.keys(o.objects).length > 0, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
+    // The acceleration and report checks run after the routing checks (not after a Ctrl-C).
+    const userObjects = Object.keys(o.objects).length > 0;
+    const accel = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
+    const reports = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
     const json = { ...report, ...(hooks !== undefined ? { dnsHooks: hooks } : {}), ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
-    if (o.json) writeFileSync(o.json, JSON.stringify(json, null, 2) + '\n');
-    if (o.junit) writeFileSync(o.junit, junitXml(report));
+    if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
+    if (o.junit) writeAtomic(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
+    if (result.stopped) return 130;
     return report.verdict === 'pass' && accel.status !== 'fail' && reports.status !== 'fail' ? 0 : 1;
   } finally {
+    process.off('SIGINT', onSigint);
     await opened.executor?.close();
   }
 }
+

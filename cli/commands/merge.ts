@@ -1,11 +1,13 @@
 // `kmesh-check merge`: combines the JSON reports of shards into one verdict: cases, invariant
-// counts and statistics add up, coverage is judged on the sum, counterexamples are kept.
+// counts and statistics add up, coverage is judged on the sum, findings are kept
+// (one per signature, hits summed).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { coverageOf, Statistics } from '../../properties/statistics.js';
-import { formatSummary, type ReportJson } from '../report.js';
-import { REQUIRED_PATHS } from './check.js';
+import type { StatesOption } from '../../properties/run.js';
+import { formatSummary, type FindingJson, type ReportJson } from '../report.js';
+import { requiredPaths } from './check.js';
 
 function readReport(path: string): ReportJson {
   let r: Partial<ReportJson>;
@@ -39,9 +41,29 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
       invariants.set(i.name, row);
     }
   }
-  const counterexamples = reports.flatMap((r) => r.counterexamples);
+  // One finding per signature over all shards, hits summed; new beats known beats saved.
+  const bySig = new Map<string, FindingJson>();
+  for (const f of reports.flatMap((r) => r.findings ?? [])) {
+    const had = bySig.get(f.signature);
+    if (!had) bySig.set(f.signature, f);
+    else {
+      const modelPaths = { ...had.modelPaths };
+      for (const [p, n] of Object.entries(f.modelPaths ?? {})) modelPaths[p] = (modelPaths[p] ?? 0) + n;
+      bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
+    }
+  }
+  const findings = [...bySig.values()];
+  const failing = findings.filter((f) => f.status !== 'known').length;
+  const baselines = reports.map((r) => r.baseline).filter((b): b is NonNullable<typeof b> => b !== null && b !== undefined);
+  const baseline = baselines.length
+    ? {
+        ...baselines[0]!,
+        known: [...new Set(baselines.flatMap((b) => b.known))],
+        fixed: baselines[0]!.fixed.filter((f) => baselines.every((b) => b.fixed.some((g) => g.signature === f.signature))),
+      }
+    : null;
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.
-  const coverage = coverageOf(stats, counterexamples.length ? [] : REQUIRED_PATHS, undefined, stats.dnsCases > 0);
+  const coverage = coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption), undefined, stats.dnsCases > 0);
   return {
     ...first,
     shard: null,
@@ -52,9 +74,12 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
     invariants: [...invariants.values()],
     statistics: stats.toJSON(),
     coverage,
-    counterexamples,
-    failures: counterexamples.length,
-    verdict: counterexamples.length || !coverage.ok ? 'fail' : 'pass',
+    findings,
+    unclustered: reports.reduce((n, r) => n + (r.unclustered ?? 0), 0),
+    stopped: reports.some((r) => r.stopped),
+    baseline,
+    failures: failing,
+    verdict: failing || !coverage.ok ? 'fail' : 'pass',
   };
 }
 

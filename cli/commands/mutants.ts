@@ -34,7 +34,7 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
     const opened = await openExecutor(o.executor, objects, o.why);
     try {
       const started = Date.now();
-      const r = await runChecks({ seed: o.seed, runs: o.runs, states: 'both', env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+      const r = await runChecks({ seed: o.seed, runs: o.runs, states: 'both', stopAtFirst: true, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
       const cx = r.counterexamples[0];
       const result: MutantResult = {
         name: m.name,

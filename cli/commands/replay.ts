@@ -1,60 +1,88 @@
-// `kmesh-check replay`: one case, from a saved failure or from the phase, seed and path that a
-// counterexample prints. Exit 1 when it still fails, 0 when it passes.
+// `kmesh-check replay`: one case, from a saved failure (on the objects and executor it was saved
+// with, unless told otherwise) or from the phase, seed and path a finding prints (its replay line
+// names the objects and executor too, so it reproduces the finding verbatim). The finding is
+// explained on the VM. Exit 1 when it still fails, 0 when it passes.
 
+import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
-import { replayCounterexample, type Shape } from '../../properties/run.js';
-import type { StateKind } from '../../model/domain.js';
+import { replayCounterexample } from '../../properties/run.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { readSavedFailure } from '../failure-db.js';
+import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
+import { objectsArgument, readSavedFailure } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
-import { formatCounterexample } from '../report.js';
+import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
+import { explainFinding, formatExplanation } from '../explain.js';
+import { runIdentity } from './check.js';
 
 export interface ReplayOptions {
   readonly case?: string;
   readonly phase?: string;
   readonly seed?: number;
   readonly path?: string;
+  /** Undefined: the saved failure's executor (or the default). */
   readonly executor: ExecutorName;
+  /** Whether --executor was given (a saved failure otherwise replays on its own executor). */
+  readonly executorGiven?: boolean;
   readonly why: string;
   readonly objects: Partial<ObjectPaths>;
+  readonly explain?: boolean;
 }
 
-function parsePhase(p: string): { kind: StateKind; shape: Shape } {
-  const m = /^(consistent|raw)\/(single|sequence|dns)$/.exec(p);
-  if (!m) throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns, e.g. consistent/single (got ${p})`);
-  return { kind: m[1] as StateKind, shape: m[2] as Shape };
+function checkPhase(p: string): string {
+  if (/^(consistent|raw)\/(single|sequence|dns)$/.test(p) || /^target\/[a-z0-9-]+:[a-z0-9()-]+\/(consistent|raw|both)\/(single|sequence)$/.test(p)) return p;
+  throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns (e.g. consistent/single) or a target/... phase a finding printed (got ${p})`);
 }
 
 export async function replayCommand(o: ReplayOptions): Promise<number> {
   if (!o.case && (o.phase === undefined || o.seed === undefined || o.path === undefined)) {
-    throw new KmeshCheckError('unsupported', 'replay needs --case FILE, or --phase, --seed and --path from a counterexample');
+    throw new KmeshCheckError('unsupported', 'replay needs --case FILE, or --phase, --seed and --path from a finding');
   }
   const saved = o.case ? readSavedFailure(o.case) : null;
-  const opened = await openExecutor(o.executor, o.objects, o.why);
+  // A saved failure replays on its own objects and executor unless the command says otherwise.
+  const objects: Partial<ObjectPaths> = Object.keys(o.objects).length ? o.objects : ((saved?.objects ?? {}) as Partial<ObjectPaths>);
+  const executor: ExecutorName = saved && !o.executorGiven ? (saved.executor as ExecutorName) : o.executor;
+  const why = saved && !o.executorGiven ? `the executor ${saved.id} was saved from` : o.why;
+  const opened = await openExecutor(executor, objects, why);
   const log = (s: string) => process.stdout.write(s + '\n');
-  log(`kmesh-check replay: executor ${opened.name} (${opened.why})`);
+  log(`kmesh-check replay: executor ${opened.name} (${opened.why})${Object.keys(objects).length ? `, objects ${objectsArgument(objects as Record<string, string>)}` : ''}`);
+  const given = Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, resolve(v as string)]));
+  const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };
+  const identity = runIdentity(opened.name, objects);
+  const explain = async (c: Parameters<typeof explainFinding>[0]) => {
+    if (o.explain === false || opened.name === 'model') return;
+    const x = await explainFinding(c, opened.env, identity.objects ?? {});
+    if (x) log(formatExplanation(x).map((l) => `  ${l}`).join('\n'));
+  };
   try {
     const opts = { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
     if (saved) {
-      const j = await judge(saved.case, opts);
-      if (!j.failure) {
+      let j;
+      try {
+        j = await judge(saved.case, opts);
+      } catch (e) {
+        if (e instanceof ModelInputError || e instanceof OutcomeLimitError) throw new KmeshCheckError('codec', `${o.case}: cannot be replayed (${e.message})`);
+        throw e;
+      }
+      if (!j.failure || !j.signature) {
         log(`saved failure ${saved.id} passes now`);
         log(formatCase(saved.case).join('\n'));
         return 0;
       }
       const size = caseSize(saved.case);
-      log(formatCounterexample({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0 }, opened.name));
+      log(formatCounterexample({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, run, 'SAVED FAILURE'));
+      await explain(saved.case);
       return 1;
     }
-    const cx = await replayCounterexample(parsePhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts });
+    const cx = await replayCounterexample(checkPhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts });
     if (!cx) {
       log(`the case at seed ${o.seed} path ${o.path} passes`);
       return 0;
     }
-    log(formatCounterexample(cx, opened.name));
+    log(formatCounterexample({ ...cx, hits: 0 }, run, 'FINDING'));
+    await explain(cx.case);
     return 1;
   } finally {
     await opened.executor?.close();

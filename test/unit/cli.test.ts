@@ -61,9 +61,9 @@ describe('kmesh-check check', () => {
     }
   });
 
-  it('fails the coverage requirements when a budget is too small to exercise every path', () => {
+  it('meets the coverage requirements of a small budget by generating toward the classes it missed', () => {
     const r = cli(['check', '--executor', 'model', '--runs', '20', '--no-failure-db']);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/coverage: FAIL, exercised too rarely: .*path:/);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/coverage: ok \(28 classes, each in at least 1 cases; targeted generation added \d+ cases\)/);
   });
 });

@@ -1,0 +1,130 @@
+// Program-level explanation of a finding: the shrunk case run once more, on the VM with tracing
+// and the same objects (whatever executor found it), beside the reference model's path for the
+// same case. It says what the compiled program did (map lookups, helper results, the destination
+// it wrote, tail calls, the storage it left, with source lines) where the report only says what was
+// observed. The VM run traced is the one of the case's outcomes the model does not allow, when
+// there is one (random load balancing: the VM explores every draw).
+
+import type { Case, Observation } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
+import type { ObjectPaths } from '../model/executor.js';
+import { outcomes, type PassRecord } from '../model/impl/index.js';
+import { formatSockAddr } from '../model/address.js';
+import { traceKey } from '../properties/observation.js';
+import { formatObservation, formatOperation, socketFamilies } from '../properties/format.js';
+import type { TraceEvent } from '../bpf/vm/trace.js';
+
+export interface ExplainedStep {
+  /** 1-based, as in the counterexample's operation list. */
+  readonly operation: number;
+  readonly text: string;
+  /** The model's passes for this operation (each distinct path over its allowed outcomes). */
+  readonly model: string[];
+  /** What the programs did for this operation, in order. */
+  readonly program: string[];
+  /** What the VM run observed. */
+  readonly observed: string;
+}
+
+export interface Explanation {
+  /** Whether the traced VM run is one the model does not allow (else: the first VM outcome). */
+  readonly divergent: boolean;
+  readonly steps: ExplainedStep[];
+  readonly events: TraceEvent[];
+}
+
+function passText(p: PassRecord): string {
+  const parts = [`pass ${p.pass} ${formatSockAddr(p.family, p.destIn)}: path ${p.path} -> ${p.result}`];
+  if (p.serviceId !== null) parts.push(`service ${p.serviceId}`);
+  if (p.count !== null) parts.push(`count[${p.prio ?? 0}]=${p.count}`);
+  if (p.index !== null) parts.push(`index ${p.index}`);
+  if (p.backendUid !== null) parts.push(`backend ${p.backendUid}`);
+  if (p.target) parts.push(`${p.target.kind} ${p.target.addr.includes(':') ? `[${p.target.addr}]` : p.target.addr}:${p.target.port}`);
+  if (p.result === 'rewritten' || p.result === 'waypoint') parts.push(`to ${formatSockAddr(p.family, p.destOut)}`);
+  if (p.storageCreated) parts.push('storage created');
+  parts.push(p.recordedOriginal ? 'original recorded' : 'nothing recorded');
+  return parts.join(', ');
+}
+
+function at(e: TraceEvent): string {
+  return e.line ? ` [${e.line.file}:${e.line.line} ${e.line.text.length > 60 ? `${e.line.text.slice(0, 57)}...` : e.line.text}]` : '';
+}
+
+export function eventText(e: TraceEvent): string {
+  switch (e.kind) {
+    case 'run':
+      return `${e.program} runs${e.dest ? ` on destination ${e.dest}` : ''}`;
+    case 'lookup':
+      return `${e.map}[${e.key}] ${e.hit ? `hit: ${e.value}` : 'miss'}${at(e)}`;
+    case 'map-write':
+      return `${e.helper} ${e.map}[${e.key}] = ${e.result}${at(e)}`;
+    case 'helper':
+      return `${e.helper} = ${e.result}${at(e)}`;
+    case 'ctx-write':
+      return `wrote destination ${e.dest}${e.line ? ` (seen at${at(e)})` : ''}`;
+    case 'tail-call':
+      return `tail call to ${e.target}${at(e)}`;
+    case 'exit':
+      return `${e.program} returns ${e.verdict}${e.dest ? `, destination ${e.dest}` : ''}${e.storage ? `, storage ${e.storage}` : ''}`;
+  }
+}
+
+/**
+ * Explains a case on the VM with the given objects; null when the VM cannot load them (the
+ * finding is reported without an explanation then, and says so).
+ */
+export async function explainFinding(c: Case, env: Environment, objects: Partial<ObjectPaths>): Promise<Explanation | null> {
+  let vmModule: typeof import('../bpf/vm/executor.js');
+  try {
+    vmModule = await import('../bpf/vm/executor.js');
+  } catch {
+    return null;
+  }
+  let ex;
+  try {
+    ex = await vmModule.createVmExecutor({ objects, environment: env });
+  } catch {
+    return null;
+  }
+  try {
+    const allowed = outcomes(c, env);
+    const keys = new Set(allowed.map((t) => traceKey(t.observations)));
+    const runs = ex.outcomeSet(c, { maxRuns: 256 });
+    const pick = runs.find((r) => !keys.has(traceKey(r.observations))) ?? runs[0];
+    const traced = ex.traceCase(c, pick?.choices ?? []);
+    const observed: Observation[] = traced.observations;
+    const families = socketFamilies(c.ops);
+    const steps: ExplainedStep[] = c.ops.map((op, i) => {
+      const model = new Set<string>();
+      for (const t of allowed) for (const p of t.passes[i] ?? []) model.add(passText(p));
+      const o = observed[i];
+      const fam = op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
+      return {
+        operation: i + 1,
+        text: formatOperation(op, families),
+        model: [...model].slice(0, 8),
+        program: traced.events.filter((e) => e.op === i).map(eventText),
+        observed: o ? formatObservation(o, fam) : '-',
+      };
+    });
+    return { divergent: pick !== undefined && !keys.has(traceKey(pick.observations)), steps, events: traced.events };
+  } catch {
+    return null;
+  } finally {
+    await ex.close();
+  }
+}
+
+/** The explanation as lines for the terminal. */
+export function formatExplanation(x: Explanation): string[] {
+  const lines = [`explanation (the VM on the same objects, ${x.divergent ? 'the run the model does not allow' : 'its first run'}):`];
+  for (const s of x.steps) {
+    if (!s.model.length && !s.program.length) continue;
+    lines.push(`  ${s.operation}. ${s.text}`);
+    if (s.model.length) for (const m of s.model) lines.push(`     model:   ${m}`);
+    else lines.push('     model:   no connect pass');
+    for (const p of s.program) lines.push(`     program: ${p}`);
+    lines.push(`     vm observed: ${s.observed}`);
+  }
+  return lines;
+}

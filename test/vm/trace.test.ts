@@ -1,0 +1,65 @@
+// The VM's tracer (bpf/vm/trace.ts) as VmExecutor.traceCase attaches it: a traced run observes
+// what an untraced run observes, records what the program did for the operation that caused it
+// (enrolment before the first operation), and leaves the executor as it found it: engine, helper
+// table, context hook and run entry points.
+
+import { describe, expect, it } from 'vitest';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
+import { backend, connect, endpoint, frontend, maps, service, socket } from '../../model/builders.js';
+import type { Case } from '../../model/domain.js';
+
+// One service VIP with one backend: connect4 looks the VIP up, picks the endpoint and rewrites
+// the destination to the backend's address and target port.
+const c: Case = {
+  state: maps({
+    frontends: [frontend('10.96.0.10', 1)],
+    services: [service(1, { counts: [1], ports: [[80, 8080]] })],
+    endpoints: [endpoint(1, 0, 1, 7)],
+    backends: [backend(7, '10.244.0.5', [1])],
+  }),
+  kind: 'consistent',
+  enrolled: true,
+  ops: [socket(1, 'inet'), connect(1, '10.96.0.10', 80)],
+};
+
+describe('VmExecutor.traceCase', () => {
+  it('observes what a plain run observes and says what the program did, by operation', async () => {
+    const ex = await createVmExecutor();
+    const plain = ex.runCase(c);
+    const traced = ex.traceCase(c, []);
+    expect(traced.observations).toEqual(plain);
+
+    const connectOp = traced.events.filter((e) => e.op === 1);
+    expect(connectOp[0]).toMatchObject({ kind: 'run', program: 'cgroup_connect4_prog', dest: '10.96.0.10:80' });
+    expect(connectOp).toContainEqual(expect.objectContaining({ kind: 'lookup', map: 'km_frontend', hit: true, value: 'upstream_id 1' }));
+    expect(connectOp).toContainEqual(expect.objectContaining({ kind: 'lookup', map: 'km_backend', hit: true }));
+    expect(connectOp).toContainEqual(expect.objectContaining({ kind: 'ctx-write', dest: '10.244.0.5:8080' }));
+    expect(connectOp.find((e) => e.kind === 'exit')).toMatchObject({ program: 'cgroup_connect4_prog', verdict: 1, dest: '10.244.0.5:8080' });
+    // Then sockops runs for the SYN (no listener: the connect is refused afterwards).
+    expect(connectOp).toContainEqual(expect.objectContaining({ kind: 'run', dest: null, program: expect.stringMatching(/\(op \d+\)$/) }));
+    // Lookups carry the C source line they were made on (BTF line info).
+    expect(connectOp.find((e) => e.kind === 'lookup')?.line?.file).toMatch(/\.bpf\.c$|\.h$/);
+    // Enrolment (the control connects) runs before the first operation.
+    expect(traced.events.filter((e) => e.op === -1 && e.kind === 'run').length).toBeGreaterThan(0);
+    expect(traced.events.some((e) => e.op === 0)).toBe(false);
+    await ex.close();
+  });
+
+  it('leaves the executor as it was: engine, helpers, hooks, and a second trace the same', async () => {
+    const ex = await createVmExecutor();
+    const m = ex.vm.machine;
+    const engine = m.engine;
+    const helpers = [...m.helpers];
+    const runConnectRaw = ex.vm.runConnectRaw;
+    const first = ex.traceCase(c, []);
+    expect(m.engine).toBe(engine);
+    expect(m.helpers).toEqual(helpers);
+    expect(m.helpers.every((h, i) => h === helpers[i])).toBe(true);
+    expect(m.onContextStore).toBeNull();
+    expect(ex.vm.runConnectRaw).toBe(runConnectRaw);
+    expect(Object.prototype.hasOwnProperty.call(ex.vm, 'runConnectRaw')).toBe(false);
+    // Not wrapped twice: the second trace records each step once, as the first did.
+    expect(ex.traceCase(c, []).events).toEqual(first.events);
+    await ex.close();
+  });
+});

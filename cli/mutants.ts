@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withBuildLock } from './build-lock.js';
 import { PatchError, applyPatch } from './mutant-patch.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { KmeshCheckError } from '../shared/errors.js';
@@ -230,7 +231,7 @@ function patchedSources(root: string, names: readonly string[], dir: string): vo
 /** Builds one mutant into build/mutants/<name>/ (a no-op when up to date); its three objects. */
 export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
   const m = findMutant(name);
-  return make(root, ...patchedBuild([m.name], root), `mutant ${m.name}`);
+  return patchedBuild([m.name], root, (src, dir) => make(root, src, dir, `mutant ${m.name}`));
 }
 
 /**
@@ -239,16 +240,23 @@ export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
  * (accel-mutants.ts, report-mutants.ts) build through here too: one mechanism, one patch each.
  */
 export function buildPatched(name: string, root = packageRoot()): string {
-  const [src, dir] = patchedBuild([name], root);
-  make(root, src, dir, `mutant ${name}`);
-  return dir;
+  return patchedBuild([name], root, (src, dir) => {
+    make(root, src, dir, `mutant ${name}`);
+    return dir;
+  });
 }
 
-/** The patched copy of several mutants (applied in order) in build/mutants/<a>+<b>/src. */
-function patchedBuild(names: readonly string[], root: string): [src: string, dir: string] {
+/**
+ * Writes the patched copy of several mutants (applied in order) into build/mutants/<a>+<b>/src and
+ * builds it there with `build`, holding the folder's lock throughout: two test files (or two users)
+ * building the same mutant at once would otherwise read half-written sources or objects.
+ */
+function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string) => T): T {
   const dir = join(root, 'build/mutants', names.join('+'));
-  patchedSources(root, names, join(dir, 'src'));
-  return [join(dir, 'src'), dir];
+  return withBuildLock(dir, () => {
+    patchedSources(root, names, join(dir, 'src'));
+    return build(join(dir, 'src'), dir);
+  });
 }
 
 /**
@@ -258,7 +266,7 @@ function patchedBuild(names: readonly string[], root: string): [src: string, dir
  */
 export function buildMutantSet(names: readonly string[], root = packageRoot()): ObjectPaths {
   const ms = names.map(findMutant).map((m) => m.name);
-  return make(root, ...patchedBuild(ms, root), `mutants ${ms.join(' + ')}`);
+  return patchedBuild(ms, root, (src, dir) => make(root, src, dir, `mutants ${ms.join(' + ')}`));
 }
 
 /** Builds every mutant; objects by mutant name. */

@@ -1,5 +1,5 @@
 // Targeted generation: cases biased toward one coverage class (a socket family, an LB policy, a
-// path of section 3) that the random phases left under-covered. Each targeted case is the first of
+// path of section 3, a DNS class) that the random phases left under-covered. Each targeted case is the first of
 // a bounded batch of ordinary cases that has the class (by the caller's predicate, which asks the
 // reference model), so a class the generators reach at all is reached in a few cases, generation
 // never loops forever on an unreachable class, and a finding replays from fast-check's seed and
@@ -18,7 +18,7 @@ export function targetPhaseId(cls: string, kind: KindChoice, shape: Shape): stri
 }
 
 export function parseTargetPhaseId(id: string): { cls: string; kind: KindChoice; shape: Shape } | null {
-  const m = /^target\/([a-z0-9-]+:[a-z0-9()-]+)\/(consistent|raw|both)\/(single|sequence)$/.exec(id);
+  const m = /^target\/([a-z0-9-]+:[a-z0-9()-]+)\/(consistent|raw|both)\/(single|sequence|dns)$/.exec(id);
   return m ? { cls: m[1]!, kind: m[2] as KindChoice, shape: m[3] as Shape } : null;
 }
 

@@ -14,7 +14,7 @@ import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import type { Signature } from './signature.js';
 import { KmeshCheckError } from '../shared/errors.js';
-import { COVERAGE_FRACTION, requiredClasses, seenOf, Statistics } from './statistics.js';
+import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, Statistics } from './statistics.js';
 import { hasClass } from './traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
 
@@ -349,9 +349,9 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   if (!stopped && !(opts.stopAtFirst && found.size) && opts.targetCoverage) {
     const fraction = opts.targetCoverage.fraction ?? COVERAGE_FRACTION;
     const kind = opts.states;
-    for (const cls of requiredClasses(opts.targetCoverage.paths)) {
+    for (const cls of requiredClasses(opts.targetCoverage.paths, phases.some((p) => p.shape === 'dns'))) {
       // Aim at the rounded-up share, so that shards that each meet it also meet it summed by merge.
-      const aim = () => Math.max(1, Math.ceil(statistics.cases * fraction));
+      const aim = () => classAim(statistics, cls, fraction);
       const deficit = aim() - seenOf(statistics, cls);
       if (deficit <= 0) continue;
       if (opts.shouldStop?.()) {
@@ -359,7 +359,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
         break;
       }
       const cap = TARGET_CAP_BASE + TARGET_CAP_PER_CASE * deficit;
-      const id = targetPhaseId(cls, kind, 'single');
+      const id = targetPhaseId(cls, kind, cls.startsWith('dns:') ? 'dns' : 'single');
       const r = await runPhase(id, arbOf(id, opts.env), phaseSeed(opts.seed, id, shard), cap, o, record, undefined, found, overflow, () => seenOf(statistics, cls) >= aim());
       targets.push({ class: cls, tried: r.tried, cap, met: seenOf(statistics, cls) >= aim() });
       if (r.stop) {

@@ -92,20 +92,32 @@ export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', read
 /** The share of a run's cases each required class must be seen in. */
 export const COVERAGE_FRACTION = 0.002;
 
-/** Every required class, as "family:inet", "policy:random", "path:...". */
-export function requiredClasses(paths: readonly string[]): string[] {
+/** Every required class, as "family:inet", "policy:random", "path:...", and "dns:..." when the DNS phase runs. */
+export function requiredClasses(paths: readonly string[], dns = false): string[] {
   return [
     ...REQUIRED_CLASSES.family.map((n) => `family:${n}`),
     ...REQUIRED_CLASSES.policy.map((n) => `policy:${n}`),
     ...paths.map((n) => `path:${n}`),
+    ...(dns ? REQUIRED_CLASSES.dns.map((n) => `dns:${n}`) : []),
   ];
 }
 
 /** Cases that had a class so far. */
 export function seenOf(stats: Statistics, cls: string): number {
   const [prefix, name] = cls.split(':') as [string, string];
-  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : stats.path;
+  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : stats.path;
   return counter[name] ?? 0;
+}
+
+/**
+ * How many cases a class should be seen in for coverageOf to accept it, rounded up, so that shards
+ * that each reach it also reach it summed by merge: DNS classes count the DNS phase's cases, the
+ * others the connect phases'.
+ */
+export function classAim(stats: Statistics, cls: string, fraction = COVERAGE_FRACTION): number {
+  const dns = cls.startsWith('dns:');
+  const base = dns ? stats.dnsCases * fraction * DNS_CLASS_FACTOR : (stats.cases - stats.dnsCases) * fraction;
+  return Math.max(1, Math.ceil(base));
 }
 
 /**

@@ -54,7 +54,7 @@ export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
   return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed) };
 }
 
-/** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty"). */
+/** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty", "dns:reply-restored"). */
 export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
   const [prefix, name] = cls.split(':') as [string, string];
   return (c: Case) => {
@@ -65,7 +65,7 @@ export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
       return false;
     }
     const t = describeCase(c, allowed);
-    const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : t.paths;
+    const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : prefix === 'dns' ? t.dns : t.paths;
     return set.has(name);
   };
 }

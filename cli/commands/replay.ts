@@ -32,7 +32,7 @@ export interface ReplayOptions {
 }
 
 function checkPhase(p: string): string {
-  if (/^(consistent|raw)\/(single|sequence|dns)$/.test(p) || /^target\/[a-z0-9-]+:[a-z0-9()-]+\/(consistent|raw|both)\/(single|sequence)$/.test(p)) return p;
+  if (/^(consistent|raw)\/(single|sequence|dns)$/.test(p) || /^target\/[a-z0-9-]+:[a-z0-9()-]+\/(consistent|raw|both)\/(single|sequence|dns)$/.test(p)) return p;
   throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns (e.g. consistent/single) or a target/... phase a finding printed (got ${p})`);
 }
 

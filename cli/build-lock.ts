@@ -1,0 +1,52 @@
+// One build per output folder at a time. Test files run in parallel processes and users may run
+// two commands at once; two builds of the same mutant folder would read half-written sources or
+// objects. The lock is a directory beside the folder (mkdir is atomic) holding the holder's pid.
+
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { KmeshCheckError } from '../shared/errors.js';
+
+/** How long a build waits for another build of the same folder. */
+export const LOCK_WAIT_MS = 300_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs `fn` while holding `<dir>.lock` (a directory: mkdir is atomic); a dead holder's lock is broken. */
+export function withBuildLock<T>(dir: string, fn: () => T, waitMs = LOCK_WAIT_MS): T {
+  const lock = `${dir}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    } catch {
+      // the holder has not written its pid yet
+    }
+    if (holder > 0 && !alive(holder)) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new KmeshCheckError('build', `${lock} has been held by process ${holder || '?'} for ${Math.round(waitMs / 1000)} s: remove it if no build is running`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}

@@ -21,7 +21,12 @@ function alive(pid: number): boolean {
 /** Runs `fn` while holding `<dir>.lock` (a directory: mkdir is atomic); a dead holder's lock is broken. */
 export function withBuildLock<T>(dir: string, fn: () => T, waitMs = LOCK_WAIT_MS): T {
   const lock = `${dir}.lock`;
-  mkdirSync(dirname(lock), { recursive: true });
+  try {
+    mkdirSync(dirname(lock), { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw e;
+  }
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
@@ -29,7 +34,11 @@ export function withBuildLock<T>(dir: string, fn: () => T, waitMs = LOCK_WAIT_MS
       writeFileSync(join(lock, 'pid'), String(process.pid));
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      // A process that may not write the folder cannot race a writer: it only reads a build that
+      // is already there (make finds it up to date), so it needs no lock.
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT') return fn();
+      if (code !== 'EEXIST') throw e;
     }
     let holder = 0;
     try {

@@ -34,6 +34,7 @@ import { VmFault, type VmProgram } from './interp.js';
 import { Pruned, SeededChoices, explore, lbDomain, type Choice, type ChoiceSource, type FailurePoint } from './choices.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
+import { attachLazyMaps, type LazyMapSource, type LazyMaps } from './lazy.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 const FIRST_EPHEMERAL_PORT = 40000;
@@ -217,6 +218,16 @@ export class VmExecutor implements Executor {
     } finally {
       this.seenStates = null;
     }
+  }
+
+  /**
+   * Bounded-exhaustive exploration (properties/explore.ts): from now on a program-side miss in a
+   * routing map asks `source` (bpf/vm/lazy.ts). The maps start empty; detach() unhooks them and
+   * empties them again.
+   */
+  lazyMaps(source: () => LazyMapSource): LazyMaps {
+    this.runCase({ state: { frontends: [], services: [], endpoints: [], backends: [] }, kind: 'raw', enrolled: false, ops: [] });
+    return attachLazyMaps(this.routing, source);
   }
 
   /** One run of a case with the given answers to its choice points. */

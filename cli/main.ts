@@ -85,6 +85,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--junit <file>', 'write JUnit XML')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
+    .option('--exhaustive', 'only the bounded-exhaustive phase: every case within --scope (no random sampling)')
+    .option('--scope <n>', 'scope of the exhaustive phase (default 2 with --exhaustive, 1 before random sampling)', integer('--scope', 1))
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
       let worst = 0;
@@ -102,6 +104,9 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           shard: o.shard,
           root,
           failureDb: o.failureDb,
+          exhaustive: o.exhaustive === true,
+          ...(o.scope !== undefined ? { scope: o.scope } : {}),
+          defaultRuns: DEFAULT_RUNS,
         });
         worst = Math.max(worst, code);
       }

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
-import { runChecks, type Counterexample, type StatesOption } from '../../properties/run.js';
+import { runChecks, type Counterexample, type RunResult, type StatesOption } from '../../properties/run.js';
 import { coverageOf } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
@@ -16,6 +16,11 @@ import type { Executor } from '../../model/executor.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
+import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, runExhaustive } from '../exhaustive.js';
+import type { Exploration } from '../../properties/explore.js';
+import { Statistics } from '../../properties/statistics.js';
+import { invariants as specInvariants } from '../../model/spec/index.js';
+import { MATCHES_MODEL } from '../../properties/judge.js';
 
 export interface CheckCommandOptions {
   readonly seed: number;
@@ -30,6 +35,12 @@ export interface CheckCommandOptions {
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
+  /** Only the bounded-exhaustive phase (no random sampling). */
+  readonly exhaustive?: boolean;
+  /** Scope of the exhaustive phase (default 2 with --exhaustive, 1 in a default run). */
+  readonly scope?: number;
+  /** The default budget of runs: the default run's exhaustive phase gets its share of 10 s. */
+  readonly defaultRuns?: number;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -38,6 +49,18 @@ export const REQUIRED_PATHS = PASS_PATHS;
 function executorCoverage(e: Executor | undefined): CoverageSummary | null {
   const withCoverage = e as (Executor & { coverage?: () => CoverageSummary }) | undefined;
   return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
+}
+
+/** The run result of an exhaustive-only check: no random cases, the invariants the phase holds to. */
+function emptyResult(e: Exploration, withExecutor: boolean): RunResult {
+  const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: 0, failed: 0 }));
+  if (withExecutor) rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
+  for (const cx of e.counterexamples) {
+    const row = rows.find((r) => r.name === cx.failure.invariant);
+    if (row) row.failed++;
+    else rows.push({ name: cx.failure.invariant, statement: cx.failure.statement, checked: 0, failed: 1 });
+  }
+  return { cases: 0, counterexamples: [], invariants: rows, statistics: new Statistics(), interrupted: !e.complete, durationMs: e.durationMs };
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
@@ -59,19 +82,37 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         }
       }
     }
-    const bar = progress(o.runs, 'checking');
-    const result = await runChecks({
+    // Bounded-exhaustive phase first: all of --exhaustive, or a small scope before random sampling.
+    const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
+    let exploration: Exploration;
+    const exhaustiveStart = Date.now();
+    try {
+      const share = Math.min(1, o.runs / (o.defaultRuns ?? o.runs));
+      const budget = o.exhaustive ? o.timeLimitMs : Math.min(DEFAULT_RUN_EXHAUSTIVE_MS * share, o.timeLimitMs !== undefined ? o.timeLimitMs * 0.2 : Infinity);
+      exploration = await runExhaustive(setup, {
+        scope: o.scope ?? (o.exhaustive ? DEFAULT_EXHAUSTIVE_SCOPE : DEFAULT_RUN_SCOPE),
+        env: opened.env,
+        ...(budget !== undefined ? { timeLimitMs: budget } : {}),
+        ...(o.shard ? { shard: o.shard } : {}),
+      });
+    } finally {
+      await setup.close();
+    }
+    log(formatExploration(exploration));
+    const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
+    const bar = progress(o.exhaustive ? 0 : o.runs, 'checking');
+    const result = o.exhaustive ? emptyResult(exploration, opened.executor !== undefined) : await runChecks({
       seed: o.seed,
       runs: o.runs,
       states: o.states,
       env: opened.env,
       ...(opened.executor ? { executor: opened.executor } : {}),
-      ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+      ...(left !== undefined ? { timeLimitMs: left } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
       onCase: (n, phase) => bar.update(n, phase),
     });
     bar.stop();
-    for (const cx of result.counterexamples) {
+    for (const cx of [...exploration.counterexamples, ...result.counterexamples]) {
       log('');
       log(formatCounterexample(cx, opened.name));
       if (o.failureDb) {
@@ -88,15 +129,19 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       log('');
       log(formatCounterexample(cx, opened.name));
     }
-    const coverage = coverageOf(result.statistics, result.counterexamples.length ? [] : REQUIRED_PATHS);
-    const report = buildReport(
+    const found = exploration.counterexamples.length + result.counterexamples.length;
+    const coverage = coverageOf(result.statistics, found || o.exhaustive ? [] : REQUIRED_PATHS);
+    const built = buildReport(
       result,
       { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
       coverage,
-      known,
+      [...known, ...exploration.counterexamples],
     );
+    const report = { ...built, exploration: explorationJson(exploration) };
     log('');
     log(formatSummary(report));
+    log(formatExploration(exploration));
+    if (!o.exhaustive) log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}`);
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = executorCoverage(opened.executor);
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);

@@ -11,6 +11,7 @@ import { readSavedFailure } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { formatCounterexample } from '../report.js';
 import { formatCase } from '../../properties/format.js';
+import { exhaustiveSetup, replayExhaustive } from '../exhaustive.js';
 
 export interface ReplayOptions {
   readonly case?: string;
@@ -48,6 +49,23 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
       const size = caseSize(saved.case);
       log(formatCounterexample({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0 }, opened.name));
       return 1;
+    }
+    if (o.phase!.startsWith('exhaustive/')) {
+      // An exhaustive finding replays from its choice sequence (the path); the seed is unused.
+      const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
+      try {
+        const r = await replayExhaustive(setup, o.phase!, o.path!, opened.env);
+        if (!r.failure) {
+          log(`the case at ${o.phase} path ${o.path} passes`);
+          log(formatCase(r.case).join('\n'));
+          return 0;
+        }
+        const size = caseSize(r.case);
+        log(formatCounterexample({ phase: o.phase!, seed: o.seed!, path: o.path!, case: r.case, shrunkFrom: size, size, failure: r.failure, minimizeTries: 0 }, opened.name));
+        return 1;
+      } finally {
+        await setup.close();
+      }
     }
     const cx = await replayCounterexample(parsePhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts });
     if (!cx) {

@@ -1,0 +1,66 @@
+// The exhaustive phase of `check` (and its replay): opens the VM the exploration needs (the
+// executor itself for --executor vm, a VM on the same objects for the kernel, none for the model),
+// runs properties/explore.ts and formats its verdict for the summary and the JSON report.
+
+import type { Case } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
+import type { Executor, ObjectPaths } from '../model/executor.js';
+import { caseAtPath, explore, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
+import type { Failure } from '../properties/judge.js';
+import type { ExecutorName } from './executors.js';
+
+/** Scope of the exhaustive phase of a default run, and its time budget. */
+export const DEFAULT_RUN_SCOPE = 1;
+export const DEFAULT_RUN_EXHAUSTIVE_MS = 10_000;
+/** Scope of `check --exhaustive` without --scope. */
+export const DEFAULT_EXHAUSTIVE_SCOPE = 2;
+
+export interface ExhaustiveSetup {
+  readonly vm: ExploringVm | undefined;
+  /** The executor enumerated cases are judged on afterwards (the kernel), if any. */
+  readonly executor: Executor | undefined;
+  close(): Promise<void>;
+}
+
+export async function exhaustiveSetup(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>): Promise<ExhaustiveSetup> {
+  if (name === 'model') return { vm: undefined, executor: undefined, close: async () => {} };
+  if (name === 'vm') return { vm: executor as unknown as ExploringVm, executor: undefined, close: async () => {} };
+  const { createVmExecutor } = await import('../bpf/vm/executor.js');
+  const vm = await createVmExecutor({ objects });
+  return { vm, executor, close: () => vm.close() };
+}
+
+export async function runExhaustive(
+  setup: ExhaustiveSetup,
+  o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number } },
+): Promise<Exploration> {
+  return explore({
+    scope: o.scope,
+    env: o.env,
+    ...(setup.vm ? { vm: setup.vm } : {}),
+    ...(setup.executor ? { executor: setup.executor } : {}),
+    ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+    ...(o.shard ? { shard: o.shard } : {}),
+  });
+}
+
+/** `complete for scope N: S states, C choice points, T s` (or why it is not). */
+export function formatExploration(e: Exploration): string {
+  const figures = `${e.states} states, ${e.choicePoints} choice points, ${(e.durationMs / 1000).toFixed(1)} s`;
+  const head = e.complete ? `complete for scope ${e.scope}: ${figures}` : `incomplete for scope ${e.scope}: ${figures}; ${e.truncated.join('; ')}`;
+  return `exhaustive: ${head}; ${e.counterexamples.length} finding${e.counterexamples.length === 1 ? '' : 's'}${e.failingStates ? ` (${e.failingStates} failing states)` : ''}`;
+}
+
+export function explorationJson(e: Exploration): ExplorationSummary & { durationMs: number; findings: number } {
+  return { scope: e.scope, states: e.states, choicePoints: e.choicePoints, complete: e.complete, truncated: e.truncated, durationMs: e.durationMs, findings: e.counterexamples.length };
+}
+
+/** Replays an exhaustive path: the concrete case and its verdict. */
+export async function replayExhaustive(setup: ExhaustiveSetup, phase: string, path: string, env: Environment): Promise<{ case: Case; failure: Failure | null }> {
+  const m = /^exhaustive\/scope-(\d+)$/.exec(phase);
+  if (!m) throw new Error(`not an exhaustive phase: ${phase}`);
+  const scope = Number(m[1]);
+  const c = caseAtPath(scope, path, env, setup.vm);
+  const failure = await judgeExhaustive(c, { scope, env, ...(setup.vm ? { vm: setup.vm } : {}), ...(setup.executor ? { executor: setup.executor } : {}) });
+  return { case: c, failure };
+}

@@ -47,6 +47,13 @@ export interface ExploreOptions {
   readonly timeLimitMs?: number;
   readonly maxStates?: number;
   readonly shard?: { readonly index: number; readonly count: number };
+  /** Only these top-level choices (indices into skeletons(scope)), e.g. for focused tests. */
+  readonly onlySkeletons?: readonly number[];
+  /**
+   * 'model' lets only the reference model's reads decide the state (the VM then judges each
+   * concrete case): what an enumeration driven by the model alone would reach. Default: both.
+   */
+  readonly readers?: 'model' | 'model+program';
   /** Shrunk findings at most (others are counted). */
   readonly maxFindings?: number;
   readonly onState?: (states: number) => void;
@@ -157,7 +164,9 @@ function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d
   let failure: Failure | null = null;
   try {
     traces = outcomes(lazy, opts.env);
-    if (opts.vm) {
+    if (opts.vm && opts.readers === 'model') {
+      failure = exactVerdict(concreteOf(d, lazy), opts.env, opts.vm, opts.scope);
+    } else if (opts.vm) {
       const vmOut = opts.vm.outcomeSet(lazy, { prandomDomain: prandomValues(opts.scope), maxRuns: VM_MAX_RUNS });
       failure = compareSets(lazy, traces, vmOut);
     }
@@ -243,11 +252,12 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
     }
   };
 
-  const maps = opts.vm?.lazyMaps(() => holder.d as Decisions);
+  const maps = opts.readers === 'model' ? undefined : opts.vm?.lazyMaps(() => holder.d as Decisions);
   if (maps) holder.maps = maps;
   try {
     outer: for (let s = 0; s < all.length; s++) {
       if (s % shard.count !== shard.index) continue;
+      if (opts.onlySkeletons && !opts.onlySkeletons.includes(s)) continue;
       const sk = all[s] as Skeleton;
       let prefix: number[] = [];
       for (;;) {

@@ -196,7 +196,19 @@ static __always_inline int route_service(__u32 service_id, const struct service_
 	verdict = lb_group(svc, &prio, &count);
 	if (verdict != KM_CONTINUE)
 		return verdict;
+#ifdef MUTANT_ENDPOINT_MISS_NEXT_GROUP
+	{
+		/* Mutant: after a miss (no endpoint or no backend), the same index is tried in the
+		 * next priority group, entries the semantics never reads. */
+		__u32 index = lb_pick_index(count);
+
+		be = endpoint_backend(service_id, prio, index);
+		if (!be && prio + 1 < KM_PRIO_GROUPS)
+			be = endpoint_backend(service_id, prio + 1, index);
+	}
+#else
 	be = endpoint_backend(service_id, prio, lb_pick_index(count));
+#endif
 	if (!be)
 		return KM_FAILED;
 	if (backend_waypoint(be, t))

@@ -19,6 +19,7 @@ import { findExamples } from './examples.js';
 import { invariantSection, invariantSummary } from './invariant-docs.js';
 import { anchor, code, codeBlock, mdTable } from './markdown.js';
 import { decisionTable, flowchart, resultClassLines } from './paths.js';
+import { exhaustiveSection } from './exhaustive.js';
 
 export const SPEC_PATH = 'docs/spec.md';
 export const INTERPRETATION_PATH = 'docs/interpretation.md';
@@ -30,6 +31,7 @@ const SECTIONS = {
   lb: '4. Random load balancing: a set-valued oracle',
   abi: '5. Byte-level ABI',
   readings: '6. Readings of the data-path document',
+  exhaustive: '7. Bounded-exhaustive exploration: value classes',
 } as const;
 
 function intro(): string[] {
@@ -213,6 +215,7 @@ export function renderSpecFrom(root: string): string {
     ...abiSection(),
     '',
     ...readingsSection(interpretation),
+    ...exhaustiveSection(SECTIONS.exhaustive),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
 }

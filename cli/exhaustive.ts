@@ -8,6 +8,7 @@ import type { Executor, ObjectPaths } from '../model/executor.js';
 import { caseAtPath, explore, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
 import type { Failure } from '../properties/judge.js';
 import type { ExecutorName } from './executors.js';
+import type { Statistics } from '../properties/statistics.js';
 
 /** Scope of the exhaustive phase of a default run, and its time budget. */
 export const DEFAULT_RUN_SCOPE = 1;
@@ -32,7 +33,7 @@ export async function exhaustiveSetup(name: ExecutorName, executor: Executor | u
 
 export async function runExhaustive(
   setup: ExhaustiveSetup,
-  o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number } },
+  o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number }; statistics?: Statistics },
 ): Promise<Exploration> {
   return explore({
     scope: o.scope,
@@ -41,6 +42,7 @@ export async function runExhaustive(
     ...(setup.executor ? { executor: setup.executor } : {}),
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
     ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.statistics ? { statistics: o.statistics } : {}),
   });
 }
 

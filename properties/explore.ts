@@ -22,6 +22,7 @@ import { judge, MATCHES_MODEL, type Failure } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import { firstDifference, traceKey } from './observation.js';
 import type { Counterexample } from './run.js';
+import type { Statistics } from './statistics.js';
 
 /** The exact-set relation's other half, named like an invariant so reports treat it alike. */
 export const COVERS_MODEL = {
@@ -57,6 +58,8 @@ export interface ExploreOptions {
   /** Shrunk findings at most (others are counted). */
   readonly maxFindings?: number;
   readonly onState?: (states: number) => void;
+  /** Gets the traits of every enumerated case (for the report's statistics and coverage). */
+  readonly statistics?: Statistics;
 }
 
 export interface ExplorationSummary {
@@ -252,6 +255,9 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
     }
   };
 
+  // Pruned runs of the VM's prandom exploration are exceptions: no stack traces for them here.
+  const stackLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const maps = opts.readers === 'model' ? undefined : opts.vm?.lazyMaps(() => holder.d as Decisions);
   if (maps) holder.maps = maps;
   try {
@@ -284,6 +290,7 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
             opts.onState?.(states);
             // The model against the spec on every outcome of the concrete case.
             const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
+            opts.statistics?.add(m.traits);
             if (m.failure) record(path, leaf.concrete, m.failure);
             else if (leaf.failure) record(path, leaf.concrete, leaf.failure);
             else if (opts.executor) {
@@ -301,6 +308,7 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
     }
   } finally {
     maps?.detach();
+    Error.stackTraceLimit = stackLimit;
   }
   if (opts.executor) await flushKernel();
 

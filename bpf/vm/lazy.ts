@@ -3,10 +3,11 @@
 // entry exists (a choice point when nobody has read it yet); a present service or backend value is
 // a region whose fields are decided when the program first loads them. The region is a RULES
 // region, so every load takes the engines' slow path, which consults `rules.read[offset]`: that
-// lookup decides the fields the load may cover, then allows it. The load's size is not known
-// there, so a load at an offset aligned to 8 (4, 2) decides every field overlapping the 8 (4, 2)
-// bytes from it: a sound over-approximation (a neighbouring field may be decided unread). Once
-// every field is decided the region becomes plain memory again.
+// lookup decides the field at the offset and allows the sizes that stay within decided fields. A
+// wider load fails there and the JIT's slow path asks again (lazyRegion): then the fields it covers
+// are decided. (The reference interpreter asks once, so a wider load faults there: exploration
+// runs on the JIT, the VM's default engine.) Once every field is decided the region becomes plain
+// memory again.
 
 import type { IpAddr, Service, Backend } from '../../model/domain.js';
 import { PORT_SLOTS, PRIO_GROUPS } from '../../model/domain.js';
@@ -83,27 +84,53 @@ function backendOf(uid: number, f: (name: string) => number | string | undefined
   };
 }
 
-/** A value region whose fields are decided on first access. */
+/**
+ * A value region whose fields are decided on first access. An access at an offset decides the
+ * field there and is allowed for the sizes that stay within decided fields; a wider load fails
+ * that first check, and the engine's slow path asks again at the same offset before the region's
+ * memory was used (`view` untouched): then every field the widest load could cover is decided.
+ */
 function lazyRegion(map: HashMap, size: number, fields: readonly FieldSpan[], decide: (name: string) => number | string, encode: (known: Map<string, number | string>) => Uint8Array): Region {
   const known = new Map<string, number | string>();
   const bytes = new Uint8Array(size);
   const byteField: (FieldSpan | undefined)[] = new Array<FieldSpan | undefined>(size);
   for (const f of fields) for (let i = f.off; i < f.off + f.size; i++) byteField[i] = f;
   let region: Region | null = null;
-  const touch = (at: number): number => {
-    const span = at % 8 === 0 ? 8 : at % 4 === 0 ? 4 : at % 2 === 0 ? 2 : 1;
+  /** The offset of the last narrowed answer, until the region's memory is used. */
+  let narrowedAt = -1;
+  const decideRange = (from: number, to: number) => {
     const fresh: FieldSpan[] = [];
-    for (let i = at; i < Math.min(size, at + span); i++) {
+    for (let i = from; i < Math.min(size, to); i++) {
       const f = byteField[i];
       if (f && !known.has(f.name) && !fresh.includes(f)) fresh.push(f);
     }
-    if (fresh.length > 0) {
-      for (const f of fresh) known.set(f.name, decide(f.name));
-      const enc = encode(known);
-      for (const f of fresh) bytes.set(enc.subarray(f.off, f.off + f.size), f.off);
-      if (known.size === fields.length && region) region.access = Access.RW;
+    if (fresh.length === 0) return;
+    for (const f of fresh) known.set(f.name, decide(f.name));
+    const enc = encode(known);
+    for (const f of fresh) bytes.set(enc.subarray(f.off, f.off + f.size), f.off);
+    if (known.size === fields.length && region) region.access = Access.RW;
+  };
+  const decidedAt = (i: number) => {
+    const f = byteField[i];
+    return !f || known.has(f.name);
+  };
+  const touch = (at: number): number => {
+    if (at === narrowedAt) {
+      // The same offset again before any use: a load wider than allowed; decide what it covers.
+      narrowedAt = -1;
+      decideRange(at, at + 8);
+      return 15;
     }
-    return 15;
+    decideRange(at, at + 1);
+    let mask = 0;
+    for (const s of [1, 2, 4, 8]) {
+      let ok = at % s === 0 || s === 1;
+      for (let i = at; ok && i < at + s; i++) ok = i < size && decidedAt(i);
+      if (ok) mask |= s;
+      else break;
+    }
+    if (mask !== 15) narrowedAt = at;
+    return mask === 0 ? 1 : mask | 1;
   };
   const table = (): Uint8Array =>
     new Proxy(new Uint8Array(size), {
@@ -117,6 +144,14 @@ function lazyRegion(map: HashMap, size: number, fields: readonly FieldSpan[], de
     });
   const rules: AccessRules = { read: table(), write: table(), storeWidth: new Uint8Array(size), fieldAt: (off) => byteField[off]?.name ?? `offset ${off}` };
   region = new Region(`map ${map.name} value`, bytes, Access.RULES, rules, map);
+  // The engines read `view` once an access is allowed: from then on an answer is no longer pending.
+  const view = region.view;
+  Object.defineProperty(region, 'view', {
+    get() {
+      narrowedAt = -1;
+      return view;
+    },
+  });
   return region;
 }
 

@@ -51,8 +51,8 @@ function executorCoverage(e: Executor | undefined): CoverageSummary | null {
   return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
 }
 
-/** The run result of an exhaustive-only check: no random cases, the invariants the phase holds to. */
-function emptyResult(e: Exploration, withExecutor: boolean): RunResult {
+/** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */
+function emptyResult(e: Exploration, statistics: Statistics, withExecutor: boolean): RunResult {
   const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: 0, failed: 0 }));
   if (withExecutor) rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
   for (const cx of e.counterexamples) {
@@ -60,7 +60,7 @@ function emptyResult(e: Exploration, withExecutor: boolean): RunResult {
     if (row) row.failed++;
     else rows.push({ name: cx.failure.invariant, statement: cx.failure.statement, checked: 0, failed: 1 });
   }
-  return { cases: 0, counterexamples: [], invariants: rows, statistics: new Statistics(), interrupted: !e.complete, durationMs: e.durationMs };
+  return { cases: e.states, counterexamples: [], invariants: rows, statistics, interrupted: !e.complete, durationMs: e.durationMs };
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
@@ -85,6 +85,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // Bounded-exhaustive phase first: all of --exhaustive, or a small scope before random sampling.
     const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
     let exploration: Exploration;
+    const exhaustiveStats = new Statistics();
     const exhaustiveStart = Date.now();
     try {
       const share = Math.min(1, o.runs / (o.defaultRuns ?? o.runs));
@@ -94,6 +95,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         env: opened.env,
         ...(budget !== undefined ? { timeLimitMs: budget } : {}),
         ...(o.shard ? { shard: o.shard } : {}),
+        statistics: exhaustiveStats,
       });
     } finally {
       await setup.close();
@@ -101,7 +103,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log(formatExploration(exploration));
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const bar = progress(o.exhaustive ? 0 : o.runs, 'checking');
-    const result = o.exhaustive ? emptyResult(exploration, opened.executor !== undefined) : await runChecks({
+    const result = o.exhaustive ? emptyResult(exploration, exhaustiveStats, opened.executor !== undefined) : await runChecks({
       seed: o.seed,
       runs: o.runs,
       states: o.states,
@@ -130,7 +132,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       log(formatCounterexample(cx, opened.name));
     }
     const found = exploration.counterexamples.length + result.counterexamples.length;
-    const coverage = coverageOf(result.statistics, found || o.exhaustive ? [] : REQUIRED_PATHS);
+    const coverage = coverageOf(result.statistics, found || o.exhaustive ? [] : REQUIRED_PATHS, o.exhaustive ? 0 : undefined);
     const built = buildReport(
       result,
       { executor: opened.name, objects: opened.executor ? { ...o.objects } as Record<string, string> : null, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },

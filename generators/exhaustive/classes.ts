@@ -57,12 +57,17 @@ export const ORDINARY_PORT = 80;
 /** The port a configured waypoint listens on. */
 export const WAYPOINT_PORT = 15001;
 
-export const DEST_PORT_CLASSES: readonly ValueClass[] = [
-  { name: 'ordinary', minScope: 1, value: ORDINARY_PORT, stands: 'any port with a listener that is not 53, 929 or 930 (80)' },
-  { name: 'dns', minScope: 1, value: DNS_PORT, stands: 'the DNS port' },
-  { name: 'enrol', minScope: 1, value: ControlPort.enrol, stands: 'the enrol control port' },
-  { name: 'withdraw', minScope: 2, value: ControlPort.withdraw, stands: 'the withdraw control port' },
-  { name: 'zero', minScope: 3, value: 0, stands: 'port 0' },
+/**
+ * Destination ports. `minScope` applies to ordinary destinations, `controlMinScope` to the control
+ * addresses, whose interesting ports are the control ports: a control address with another port,
+ * or another address with a control port, is a class of scope 2.
+ */
+export const DEST_PORT_CLASSES: readonly (ValueClass & { readonly controlMinScope: number })[] = [
+  { name: 'ordinary', minScope: 1, controlMinScope: 2, value: ORDINARY_PORT, stands: 'any port with a listener that is not 53, 929 or 930 (80)' },
+  { name: 'dns', minScope: 1, controlMinScope: 2, value: DNS_PORT, stands: 'the DNS port' },
+  { name: 'enrol', minScope: 2, controlMinScope: 1, value: ControlPort.enrol, stands: 'the enrol control port (from scope 1 on the control address)' },
+  { name: 'withdraw', minScope: 2, controlMinScope: 2, value: ControlPort.withdraw, stands: 'the withdraw control port' },
+  { name: 'zero', minScope: 3, controlMinScope: 3, value: 0, stands: 'port 0' },
 ];
 
 /** service_port[i]: the port the pass looks for, another one, the waypoint's, 0. */
@@ -121,7 +126,7 @@ export interface SkeletonClass {
 
 /** Operation sequences on one socket. */
 export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
-  { name: 'connect-send', minScope: 1, stands: 'socket, connect, send one message' },
+  { name: 'connect-send', minScope: 1, stands: 'socket, connect, send two messages in one call' },
   { name: 'connect-again-send-twice', minScope: 2, stands: 'socket, connect, connect again to the same destination, send two messages' },
   { name: 'connect-close-connect', minScope: 3, stands: 'socket, connect, close; a second socket of the same kind connects to the same destination and sends one message' },
 ];

@@ -24,7 +24,8 @@ export function skeletons(scope: number): Skeleton[] {
         for (const protocol of ['tcp', 'udp'] as const) {
           for (const destClass of DEST_ADDRESS_CLASSES[family]) {
             if (addressClass(destClass).minScope > scope) continue;
-            for (const port of allowed(DEST_PORT_CLASSES, scope)) {
+            const control = destClass.startsWith('control');
+            for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
               out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value });
             }
           }
@@ -45,7 +46,7 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
   const open = (sock: number): Operation => ({ op: 'socket', sock, family: s.family, protocol: s.protocol });
   switch (s.sequence) {
     case 'connect-send':
-      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 1 }];
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
     case 'connect-again-send-twice':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
     case 'connect-close-connect':

@@ -79,8 +79,11 @@ export class Decisions {
     return c.render(n);
   }
 
-  /** An address of one of the classes: an existing one of a pool, its next fresh one, or a fixed one. */
-  pickAddress(label: string, classNames: readonly string[], withZero = false): string {
+  /**
+   * An address of one of the classes: an existing one of a pool, its next fresh one, or a fixed
+   * one. `oneEach`: one address per class (the pool's first), for addresses nobody looks up.
+   */
+  pickAddress(label: string, classNames: readonly string[], withZero = false, oneEach = false): string {
     const alts: (() => string)[] = [];
     if (withZero) alts.push(() => ZERO_ADDR);
     for (const name of classNames) {
@@ -91,6 +94,10 @@ export class Decisions {
         continue;
       }
       const have = this.pools.get(c.pool) ?? 0;
+      if (oneEach) {
+        alts.push(() => this.useAddress(c.name, 1));
+        continue;
+      }
       for (let n = 1; n <= have; n++) alts.push(() => c.render(n));
       if (have < this.scope) alts.push(() => this.useAddress(c.name, have + 1));
     }
@@ -195,7 +202,9 @@ export class Decisions {
 
   private decideBackendField(uid: number, name: string): number | string {
     const label = `backend ${uid} ${name}`;
-    if (name === 'addr') return this.pickAddress(label, uid === 0 ? DNS_PROXY_ADDRESS_CLASSES : STORED_ADDRESS_CLASSES);
+    // A backend's address is where a connect ends, never a key the data path looks up: which
+    // address of a class it is changes only the name in the observation, so one per class.
+    if (name === 'addr') return this.pickAddress(label, uid === 0 ? DNS_PROXY_ADDRESS_CLASSES : STORED_ADDRESS_CLASSES, false, true);
     // The data path does not read the service list: one representative (empty) stands for all.
     if (name === 'serviceCount' || name.startsWith('service')) return 0;
     return this.decideWaypointField(label, name);

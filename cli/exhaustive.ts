@@ -13,8 +13,11 @@ import type { Statistics } from '../properties/statistics.js';
 /** Scope of the exhaustive phase of a default run, and its time budget. */
 export const DEFAULT_RUN_SCOPE = 1;
 export const DEFAULT_RUN_EXHAUSTIVE_MS = 10_000;
-/** Scope of `check --exhaustive` without --scope. */
-export const DEFAULT_EXHAUSTIVE_SCOPE = 2;
+/**
+ * Scope of `check --exhaustive` without --scope: 1 completes in seconds; scope 2 holds far more
+ * states than one machine checks in a minute (give it --time-limit, or shards).
+ */
+export const DEFAULT_EXHAUSTIVE_SCOPE = 1;
 
 export interface ExhaustiveSetup {
   readonly vm: ExploringVm | undefined;
@@ -49,7 +52,8 @@ export async function runExhaustive(
 /** `complete for scope N: S states, C choice points, T s` (or why it is not). */
 export function formatExploration(e: Exploration): string {
   const figures = `${e.states} states, ${e.choicePoints} choice points, ${(e.durationMs / 1000).toFixed(1)} s`;
-  const head = e.complete ? `complete for scope ${e.scope}: ${figures}` : `incomplete for scope ${e.scope}: ${figures}; ${e.truncated.join('; ')}`;
+  const why = e.truncated.length > 3 ? `${e.truncated.slice(0, 3).join('; ')}; and ${e.truncated.length - 3} more` : e.truncated.join('; ');
+  const head = e.complete ? `complete for scope ${e.scope}: ${figures}` : `incomplete for scope ${e.scope}: ${figures}; ${why}`;
   return `exhaustive: ${head}; ${e.counterexamples.length} finding${e.counterexamples.length === 1 ? '' : 's'}${e.failingStates ? ` (${e.failingStates} failing states)` : ''}`;
 }
 

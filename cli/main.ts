@@ -86,7 +86,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
     .option('--exhaustive', 'only the bounded-exhaustive phase: every case within --scope (no random sampling)')
-    .option('--scope <n>', 'scope of the exhaustive phase (default 2 with --exhaustive, 1 before random sampling)', integer('--scope', 1))
+    .option('--scope <n>', 'scope of the exhaustive phase (default 1; scope 2 needs a --time-limit or shards)', integer('--scope', 1))
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
       let worst = 0;

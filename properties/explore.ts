@@ -55,6 +55,8 @@ export interface ExploreOptions {
    * concrete case): what an enumeration driven by the model alone would reach. Default: both.
    */
   readonly readers?: 'model' | 'model+program';
+  /** Stop at the first failing state (a mutation score needs no more); the verdict is then incomplete. */
+  readonly stopAtFirst?: boolean;
   /** Shrunk findings at most (others are counted). */
   readonly maxFindings?: number;
   readonly onState?: (states: number) => void;
@@ -261,19 +263,22 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   const maps = opts.readers === 'model' ? undefined : opts.vm?.lazyMaps(() => holder.d as Decisions);
   if (maps) holder.maps = maps;
   try {
-    outer: for (let s = 0; s < all.length; s++) {
-      if (s % shard.count !== shard.index) continue;
-      if (opts.onlySkeletons && !opts.onlySkeletons.includes(s)) continue;
+    const mine = all.map((_, s) => s).filter((s) => s % shard.count === shard.index && (!opts.onlySkeletons || opts.onlySkeletons.includes(s)));
+    outer: for (let k = 0; k < mine.length; k++) {
+      const s = mine[k] as number;
       const sk = all[s] as Skeleton;
+      // Under a time limit every top-level choice gets an equal slice of what is left, so that a
+      // cut leaves no part of the tree unvisited (what a slice does not finish is reported).
+      const slice = deadline === undefined ? undefined : Date.now() + (deadline - Date.now()) / (mine.length - k);
       let prefix: number[] = [];
       for (;;) {
         if (states >= maxStates) {
           truncated.push(`stopped at ${maxStates} states`);
           break outer;
         }
-        if (deadline !== undefined && Date.now() >= deadline) {
-          truncated.push(`time limit reached in ${describeSkeleton(sk)}`);
-          break outer;
+        if (slice !== undefined && Date.now() >= slice) {
+          truncated.push(`time slice ran out in ${describeSkeleton(sk)}`);
+          break;
         }
         const oracle = new PrefixOracle(prefix);
         const leaf = runLeaf(sk, oracle, { ...opts, invariants: list }, holder);
@@ -298,6 +303,10 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
               if (pendingKernel.length >= 64) await flushKernel();
             }
           }
+        }
+        if (opts.stopAtFirst && found.size > 0) {
+          truncated.push('stopped at the first finding');
+          break outer;
         }
         let i = taken.length - 1;
         while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;

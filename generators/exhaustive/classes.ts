@@ -159,6 +159,7 @@ export function classTable(): ClassRow[] {
     { what: 'destination address (AF_INET)', classes: addr(DEST_ADDRESS_CLASSES.inet) },
     { what: 'destination address (AF_INET6)', classes: addr(DEST_ADDRESS_CLASSES.inet6) },
     { what: 'destination port', classes: DEST_PORT_CLASSES },
+    { what: 'entries per routing map', classes: [{ name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' }] },
     { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },
     { what: 'km_service / km_backend entry', classes: [{ name: 'absent / present', minScope: 1, stands: 'present entries have their fields decided one by one when read' }] },
     { what: 'km_endpoint entry', classes: [{ name: 'absent / backend uid', minScope: 1, stands: ID_STANDS }] },

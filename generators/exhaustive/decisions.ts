@@ -51,6 +51,13 @@ export class Decisions {
   readonly backends = new Map<number, Fields | null>();
   /** Choice points answered (with more than one alternative). */
   choices = 0;
+  /** Present entries per map: at most `scope` each (the small-scope bound on the state). */
+  private readonly present = { frontend: 0, service: 0, endpoint: 0, backend: 0 };
+
+  /** Whether one more entry of `map` fits the scope (if not, a read of a new key finds it absent). */
+  private room(map: keyof Decisions['present']): boolean {
+    return this.present[map] < this.scope;
+  }
 
   constructor(readonly scope: number, private readonly oracle: Oracle) {}
 
@@ -109,8 +116,9 @@ export class Decisions {
     if (v === undefined) {
       // Absent, or an upstream id (existing or fresh).
       const fresh = this.ids.length < this.scope;
-      const i = this.choose(`frontend ${key}`, 1 + this.ids.length + (fresh ? 1 : 0));
+      const i = this.room('frontend') ? this.choose(`frontend ${key}`, 1 + this.ids.length + (fresh ? 1 : 0)) : 0;
       v = i === 0 ? null : i - 1 < this.ids.length ? (this.ids[i - 1] as number) : this.pickFresh();
+      if (v !== null) this.present.frontend++;
       this.frontends.set(key, v);
     }
     return v;
@@ -125,7 +133,8 @@ export class Decisions {
   service(id: number): Fields | null {
     let v = this.services.get(id);
     if (v === undefined) {
-      v = this.choose(`service ${id}`, 2) === 0 ? null : new Map();
+      v = !this.room('service') || this.choose(`service ${id}`, 2) === 0 ? null : new Map();
+      if (v !== null) this.present.service++;
       this.services.set(id, v);
     }
     return v;
@@ -134,7 +143,8 @@ export class Decisions {
   backend(uid: number): Fields | null {
     let v = this.backends.get(uid);
     if (v === undefined) {
-      v = this.choose(`backend ${uid}`, 2) === 0 ? null : new Map();
+      v = !this.room('backend') || this.choose(`backend ${uid}`, 2) === 0 ? null : new Map();
+      if (v !== null) this.present.backend++;
       this.backends.set(uid, v);
     }
     return v;
@@ -144,8 +154,9 @@ export class Decisions {
     const key = `${serviceId}/${prio}/${index}`;
     let v = this.endpoints.get(key);
     if (v === undefined) {
-      const i = this.choose(`endpoint ${key}`, 2);
+      const i = this.room('endpoint') ? this.choose(`endpoint ${key}`, 2) : 0;
       v = i === 0 ? null : this.pickId(`endpoint ${key} uid`);
+      if (v !== null) this.present.endpoint++;
       this.endpoints.set(key, v);
     }
     return v;

@@ -12,7 +12,7 @@ import type { Statistics } from '../properties/statistics.js';
 
 /** Scope of the exhaustive phase of a default run, and its time budget. */
 export const DEFAULT_RUN_SCOPE = 1;
-export const DEFAULT_RUN_EXHAUSTIVE_MS = 10_000;
+export const DEFAULT_RUN_EXHAUSTIVE_MS = 20_000;
 /**
  * Scope of `check --exhaustive` without --scope: 1 completes in seconds; scope 2 holds far more
  * states than one machine checks in a minute (give it --time-limit, or shards).

@@ -9,6 +9,9 @@ import { DEFAULT_ENVIRONMENT } from '../model/environment.js';
 import { outcomes } from '../model/impl/index.js';
 import { caseAtPath, explore, exactVerdict } from '../properties/explore.js';
 import { skeletons } from '../generators/exhaustive/skeletons.js';
+import type { Case } from '../model/domain.js';
+import type { Executor } from '../model/executor.js';
+import { startKernel } from './helpers/kernel.js';
 
 // connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
 const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
@@ -56,5 +59,29 @@ describe('bounded-exhaustive exploration', () => {
     expect(modelOnly.counterexamples).toEqual([]);
     expect(modelOnly.failingStates).toBe(0);
     await vm.close();
+  }, 180_000);
+
+  it('on the kernel: every enumerated case runs there and gives an allowed outcome (scope 1, complete)', async () => {
+    const kernel = await startKernel();
+    const vm = await createVmExecutor({});
+    let ran = 0;
+    const counting: Executor = {
+      name: kernel.name,
+      environment: kernel.environment,
+      run: async (cases: readonly Case[]) => {
+        ran += cases.length;
+        return kernel.run(cases);
+      },
+      close: () => kernel.close(),
+    };
+    try {
+      const r = await explore({ scope: 1, env: kernel.environment, vm, executor: counting, onlySkeletons: [TCP_V4] });
+      expect(r.complete).toBe(true);
+      expect(r.counterexamples).toEqual([]);
+      expect(ran).toBeGreaterThanOrEqual(r.states);
+    } finally {
+      await vm.close();
+      await kernel.close();
+    }
   }, 180_000);
 });

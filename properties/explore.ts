@@ -264,56 +264,71 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   if (maps) holder.maps = maps;
   try {
     const mine = all.map((_, s) => s).filter((s) => s % shard.count === shard.index && (!opts.onlySkeletons || opts.onlySkeletons.includes(s)));
-    outer: for (let k = 0; k < mine.length; k++) {
-      const s = mine[k] as number;
-      const sk = all[s] as Skeleton;
-      // Under a time limit every top-level choice gets an equal slice of what is left, so that a
-      // cut leaves no part of the tree unvisited (what a slice does not finish is reported).
-      const slice = deadline === undefined ? undefined : Date.now() + (deadline - Date.now()) / (mine.length - k);
-      let prefix: number[] = [];
-      for (;;) {
-        if (states >= maxStates) {
-          truncated.push(`stopped at ${maxStates} states`);
-          break outer;
-        }
-        if (slice !== undefined && Date.now() >= slice) {
-          truncated.push(`time slice ran out in ${describeSkeleton(sk)}`);
+    // Under a time limit the top-level choices share the time in rounds: each unfinished one gets
+    // an equal slice of what is left and resumes where its last slice stopped, so small subtrees
+    // finish and big ones get the rest. Without a limit each is walked to its end in order.
+    let queue: { s: number; prefix: number[] }[] = mine.map((s) => ({ s, prefix: [] }));
+    let stop = false;
+    while (queue.length > 0 && !stop) {
+      const next: { s: number; prefix: number[] }[] = [];
+      for (let k = 0; k < queue.length && !stop; k++) {
+        const item = queue[k] as { s: number; prefix: number[] };
+        const sk = all[item.s] as Skeleton;
+        if (deadline !== undefined && Date.now() >= deadline) {
+          for (const rest of [...queue.slice(k), ...next]) truncated.push(`time limit reached in ${describeSkeleton(all[rest.s] as Skeleton)}`);
+          next.length = 0;
+          stop = true;
           break;
         }
-        const oracle = new PrefixOracle(prefix);
-        const leaf = runLeaf(sk, oracle, { ...opts, invariants: list }, holder);
-        const taken = oracle.taken;
-        choicePoints += taken.length - prefix.length;
-        const path = pathText(s, taken.map((t) => t.index));
-        if (leaf.truncated) {
-          if (!truncated.includes(leaf.truncated)) truncated.push(leaf.truncated);
-        } else {
-          const key = JSON.stringify(leaf.concrete);
-          if (!seen.has(key)) {
-            seen.add(key);
-            states++;
-            opts.onState?.(states);
-            // The model against the spec on every outcome of the concrete case.
-            const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
-            opts.statistics?.add(m.traits);
-            if (m.failure) record(path, leaf.concrete, m.failure);
-            else if (leaf.failure) record(path, leaf.concrete, leaf.failure);
-            else if (opts.executor) {
-              pendingKernel.push({ path, case: leaf.concrete });
-              if (pendingKernel.length >= 64) await flushKernel();
+        const slice = deadline === undefined ? undefined : Date.now() + (deadline - Date.now()) / (queue.length - k + next.length);
+        let prefix = item.prefix;
+        for (;;) {
+          if (states >= maxStates) {
+            truncated.push(`stopped at ${maxStates} states`);
+            stop = true;
+            break;
+          }
+          if (slice !== undefined && Date.now() >= slice) {
+            next.push({ s: item.s, prefix });
+            break;
+          }
+          const oracle = new PrefixOracle(prefix);
+          const leaf = runLeaf(sk, oracle, { ...opts, invariants: list }, holder);
+          const taken = oracle.taken;
+          choicePoints += taken.length - prefix.length;
+          const path = pathText(item.s, taken.map((t) => t.index));
+          if (leaf.truncated) {
+            if (!truncated.includes(leaf.truncated)) truncated.push(leaf.truncated);
+          } else {
+            const key = JSON.stringify(leaf.concrete);
+            if (!seen.has(key)) {
+              seen.add(key);
+              states++;
+              opts.onState?.(states);
+              // The model against the spec on every outcome of the concrete case.
+              const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
+              opts.statistics?.add(m.traits);
+              if (m.failure) record(path, leaf.concrete, m.failure);
+              else if (leaf.failure) record(path, leaf.concrete, leaf.failure);
+              else if (opts.executor) {
+                pendingKernel.push({ path, case: leaf.concrete });
+                if (pendingKernel.length >= 64) await flushKernel();
+              }
             }
           }
+          if (opts.stopAtFirst && found.size > 0) {
+            truncated.push('stopped at the first finding');
+            stop = true;
+            break;
+          }
+          let i = taken.length - 1;
+          while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
+          if (i < 0) break;
+          prefix = taken.slice(0, i).map((t) => t.index);
+          prefix.push((taken[i] as { index: number }).index + 1);
         }
-        if (opts.stopAtFirst && found.size > 0) {
-          truncated.push('stopped at the first finding');
-          break outer;
-        }
-        let i = taken.length - 1;
-        while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
-        if (i < 0) break;
-        prefix = taken.slice(0, i).map((t) => t.index);
-        prefix.push((taken[i] as { index: number }).index + 1);
       }
+      queue = next;
     }
   } finally {
     maps?.detach();

@@ -12,6 +12,8 @@ import { skeletons } from '../generators/exhaustive/skeletons.js';
 import type { Case } from '../model/domain.js';
 import type { Executor } from '../model/executor.js';
 import { startKernel } from './helpers/kernel.js';
+import { mergeExplorations } from '../cli/commands/merge.js';
+import type { ReportJson } from '../cli/report.js';
 
 // connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
 const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
@@ -84,4 +86,18 @@ describe('bounded-exhaustive exploration', () => {
       await kernel.close();
     }
   }, 180_000);
+
+  it('shards split the tree by top-level choices; merge is complete only when every shard is', async () => {
+    const whole = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT });
+    const parts = await Promise.all([0, 1, 2].map((index) => explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index, count: 3 } })));
+    expect(whole.complete).toBe(true);
+    expect(parts.reduce((n, p) => n + p.states, 0)).toBe(whole.states);
+    expect(parts.reduce((n, p) => n + p.choicePoints, 0)).toBe(whole.choicePoints);
+    const report = (e: typeof whole) => ({ exploration: { ...e, findings: 0 } }) as unknown as ReportJson;
+    const merged = mergeExplorations(parts.map(report));
+    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [] });
+    const cut = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index: 0, count: 3 }, maxStates: 5 });
+    expect(cut.complete).toBe(false);
+    expect(mergeExplorations([report(cut), ...parts.slice(1).map(report)])?.complete).toBe(false);
+  }, 60_000);
 });

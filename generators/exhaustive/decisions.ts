@@ -259,4 +259,3 @@ export class Decisions {
   }
 }
 
-export { DNS_PROXY_ADDRESS_CLASSES };

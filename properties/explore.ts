@@ -76,6 +76,8 @@ export interface Exploration extends ExplorationSummary {
   readonly counterexamples: Counterexample[];
   /** Leaves whose verdict failed (before grouping and shrinking). */
   readonly failingStates: number;
+  /** Per invariant (and exact-set relation), the enumerated cases that exercised it. */
+  readonly exercised: Record<string, number>;
   readonly durationMs: number;
 }
 
@@ -242,6 +244,10 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   let states = 0;
   let choicePoints = 0;
   let failing = 0;
+  const exercised: Record<string, number> = {};
+  const count = (name: string) => {
+    exercised[name] = (exercised[name] ?? 0) + 1;
+  };
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const pendingKernel: { path: string; case: Case }[] = [];
 
@@ -308,6 +314,11 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
               // The model against the spec on every outcome of the concrete case.
               const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
               opts.statistics?.add(m.traits);
+              for (const name of m.exercised) count(name);
+              if (opts.vm) {
+                count(MATCHES_MODEL.name);
+                count(COVERS_MODEL.name);
+              }
               if (m.failure) record(path, leaf.concrete, m.failure);
               else if (leaf.failure) record(path, leaf.concrete, leaf.failure);
               else if (opts.executor) {
@@ -361,6 +372,7 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
     truncated,
     counterexamples,
     failingStates: failing,
+    exercised,
     durationMs: Date.now() - started,
   };
 }

@@ -17,7 +17,7 @@ import { bpftoolBatch, regressionTest } from '../export.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, runExhaustive } from '../exhaustive.js';
-import type { Exploration } from '../../properties/explore.js';
+import { COVERS_MODEL, type Exploration } from '../../properties/explore.js';
 import { Statistics } from '../../properties/statistics.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
@@ -53,8 +53,11 @@ function executorCoverage(e: Executor | undefined): CoverageSummary | null {
 
 /** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */
 function emptyResult(e: Exploration, statistics: Statistics, withExecutor: boolean): RunResult {
-  const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: 0, failed: 0 }));
-  if (withExecutor) rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
+  const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: e.exercised[i.name] ?? 0, failed: 0 }));
+  if (withExecutor) {
+    rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: e.exercised[MATCHES_MODEL.name] ?? 0, failed: 0 });
+    rows.push({ name: COVERS_MODEL.name, statement: COVERS_MODEL.statement, checked: e.exercised[COVERS_MODEL.name] ?? 0, failed: 0 });
+  }
   for (const cx of e.counterexamples) {
     const row = rows.find((r) => r.name === cx.failure.invariant);
     if (row) row.failed++;

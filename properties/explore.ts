@@ -281,7 +281,7 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
         const item = queue[k] as { s: number; prefix: number[] };
         const sk = all[item.s] as Skeleton;
         if (deadline !== undefined && Date.now() >= deadline) {
-          for (const rest of [...queue.slice(k), ...next]) truncated.push(`time limit reached in ${describeSkeleton(all[rest.s] as Skeleton)}`);
+          for (const rest of [...queue.slice(k), ...next].sort((a, b) => a.s - b.s)) truncated.push(`time limit reached in ${describeSkeleton(all[rest.s] as Skeleton)}`);
           next.length = 0;
           stop = true;
           break;

@@ -1,11 +1,25 @@
+// Three projects: `unit` (pure TypeScript, no privileges), `vm` (the userspace executor, no
+// privileges) and `kernel` (the kernel executor: root, CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN).
+// scripts/test.sh runs all three as root and the first two otherwise, saying loudly why.
+
 import { defineConfig } from 'vitest/config';
+import { inlineConstEnums } from './test/setup/inline-const-enums.js';
+
 
 export default defineConfig({
+  plugins: [inlineConstEnums()],
   test: {
-    include: ['test/**/*.test.ts'],
     // Kernel-executor suites share one harness process each; forks keep cgroups per process.
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    setupFiles: ['test/setup/fast-check-seed.ts'],
+    projects: [
+      // One folder per project; test/support, test/helpers and test/fixtures serve them all.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'vm', include: ['test/vm/**/*.test.ts'] } },
+      // Root: the kernel executor, or the kernel's verifier through libbpf.
+      { extends: true, test: { name: 'kernel', include: ['test/kernel/**/*.test.ts'] } },
+    ],
   },
 });

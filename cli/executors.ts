@@ -4,7 +4,7 @@
 
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../model/environment.js';
-import { KmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError } from '../shared/errors.js';
 import { missingCapabilities } from '../bpf/kernel/privileges.js';
 
 export type ExecutorName = 'kernel' | 'vm' | 'model';

@@ -5,7 +5,8 @@
 import type { Case } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor, ObjectPaths } from '../model/executor.js';
-import { caseAtPath, explore, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
+import { KmeshCheckError } from '../shared/errors.js';
+import { caseAtPath, explore, exploringVm, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
 import type { Failure } from '../properties/judge.js';
 import type { ExecutorName } from './executors.js';
 import type { Statistics } from '../properties/statistics.js';
@@ -28,10 +29,14 @@ export interface ExhaustiveSetup {
 
 export async function exhaustiveSetup(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>): Promise<ExhaustiveSetup> {
   if (name === 'model') return { vm: undefined, executor: undefined, close: async () => {} };
-  if (name === 'vm') return { vm: executor as unknown as ExploringVm, executor: undefined, close: async () => {} };
+  if (name === 'vm') {
+    const vm = exploringVm(executor);
+    if (!vm) throw new KmeshCheckError('unsupported', 'this VM executor offers no outcome sets or lazy maps, which the exhaustive phase needs');
+    return { vm, executor: undefined, close: async () => {} };
+  }
   const { createVmExecutor } = await import('../bpf/vm/executor.js');
-  const vm = await createVmExecutor({ objects });
-  return { vm, executor, close: () => vm.close() };
+  const vmExecutor = await createVmExecutor({ objects });
+  return { vm: exploringVm(vmExecutor), executor, close: () => vmExecutor.close() };
 }
 
 export async function runExhaustive(

@@ -1,8 +1,11 @@
 // The kmesh-check command line. Exit codes: 0 every property holds, 1 a counterexample (or a
-// failed requirement), 2 a usage or environment error.
+// failed requirement), 2 a usage or environment error. Usage errors are one line that names the
+// subcommand's --help, and output paths are checked before a run rather than after it.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isKmeshCheckError } from '../bpf/errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../shared/errors.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -11,8 +14,10 @@ import { mutantsCommand } from './commands/mutants.js';
 import { benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
 import { docsCommand } from '../docs/gen/cli.js';
-import { packageRoot } from '../bpf/kernel/paths.js';
+import { packageRoot } from '../shared/package.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
+import { assertWritable } from './output-paths.js';
+import { CHECK_EXAMPLES, EXIT_CODES, PROGRAM_EXAMPLES, nearest, usageLine } from './usage.js';
 
 export const DEFAULT_RUNS = 2000;
 export const DEFAULT_SEED = 42;
@@ -26,9 +31,12 @@ function integer(name: string, min: number) {
 
 function duration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
-  if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 5m or 1500ms');
+  if (!m) throw new InvalidArgumentError('--time-limit must be a duration such as 90s, 5m or 1500ms');
   const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  // A zero budget would "pass" having checked nothing.
+  if (!(ms >= 1)) throw new InvalidArgumentError('--time-limit must be more than zero, e.g. 90s, 5m or 1500ms');
+  return ms;
 }
 
 function shard(v: string): { index: number; count: number } {
@@ -66,10 +74,27 @@ function resolveExecutor(name: string | undefined): { names: ExecutorName[]; why
   return { names: [name as ExecutorName], why: `asked for with --executor ${name}` };
 }
 
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Checks every output path given before any work starts. */
+function checkOutputs(o: Record<string, unknown>, options: readonly [key: string, flag: string][]): void {
+  for (const [key, flag] of options) {
+    const v = o[key];
+    if (typeof v === 'string') assertWritable(flag, v);
+  }
+}
+
 export function buildProgram(root: string, setExit: (code: number) => void): Command {
   const program = new Command('kmesh-check')
     .description('Property-based model checker for Kmesh-style eBPF data paths')
-    .showHelpAfterError()
+    .version(packageVersion(), '-V, --version', 'print the version of kmesh-check')
+    .addHelpText('after', `\n${PROGRAM_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .exitOverride();
 
   program
@@ -83,12 +108,18 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .addOption(new Option('--states <kind>', 'consistent | raw | both').choices(['consistent', 'raw', 'both']).default('both'))
     .option('--json <file>', 'write the JSON report')
     .option('--junit <file>', 'write JUnit XML')
+    .option('--coverage-out <file>', 'vm executor: write C source line and branch coverage in lcov format (and an HTML page beside it)')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
     .option('--exhaustive', 'only the bounded-exhaustive phase: every case within --scope (no random sampling)')
     .option('--scope <n>', 'scope of the exhaustive phase (default 1; scope 2 needs a --time-limit or shards)', integer('--scope', 1))
+    .addHelpText('after', `\n${CHECK_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
+      checkOutputs(o, [['json', '--json'], ['junit', '--junit'], ['coverageOut', '--coverage-out']]);
+      if (o.coverageOut && !names.includes('vm')) {
+        throw new KmeshCheckError('unsupported', '--coverage-out needs the userspace VM, which counts what each instruction did: add --executor vm (or all)');
+      }
       let worst = 0;
       for (const executor of names) {
         const code = await checkCommand({
@@ -101,6 +132,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           states: o.states,
           json: names.length > 1 && o.json ? o.json.replace(/(\.json)?$/, `.${executor}.json`) : o.json,
           junit: names.length > 1 && o.junit ? o.junit.replace(/(\.xml)?$/, `.${executor}.xml`) : o.junit,
+          ...(executor === 'vm' && o.coverageOut ? { coverageOut: o.coverageOut as string } : {}),
           shard: o.shard,
           root,
           failureDb: o.failureDb,
@@ -142,6 +174,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--json <file>', 'write the JSON report')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
+      checkOutputs(o, [['json', '--json']]);
       setExit(await mutantsCommand({ executor: names[0]!, why, seed: o.seed, runs: o.runs, json: o.json, only: o.only }));
     });
 
@@ -151,7 +184,10 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--json <file>', 'write the figures as JSON')
     .option('--cases <n>', 'single-connect cases per kernel round', integer('--cases', 100), 20000)
     .option('--no-mutants', 'skip the median time to kill a mutant')
-    .action(async (o) => setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants })));
+    .action(async (o) => {
+      checkOutputs(o, [['json', '--json']]);
+      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants }));
+    });
 
   program
     .command('docs')
@@ -164,9 +200,27 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .description('combine the JSON reports of shards into one verdict')
     .argument('<reports...>', 'JSON reports written by check --json')
     .option('--json <file>', 'write the merged report')
-    .action((files: string[], o) => setExit(mergeCommand(files, o)));
+    .action((files: string[], o) => {
+      checkOutputs(o, [['json', '--json']]);
+      setExit(mergeCommand(files, o));
+    });
 
+  // Usage errors: one line naming the subcommand's --help, not the whole help.
+  for (const cmd of [program, ...program.commands]) {
+    const name = cmd === program ? '' : cmd.name();
+    cmd.configureOutput({ outputError: (str, write) => write(usageLine(name, str)) });
+  }
   return program;
+}
+
+/** A first word that is no command would otherwise reach the default command as an argument. */
+function unknownCommand(program: Command, argv: readonly string[]): string | null {
+  const first = argv[2];
+  if (first === undefined || first.startsWith('-')) return null;
+  const names = program.commands.map((c) => c.name());
+  if (names.includes(first) || first === 'help') return null;
+  const near = nearest(first, names);
+  return `kmesh-check: unknown command '${first}'${near ? ` (did you mean ${near}?)` : ''}; commands: ${names.join(', ')} (see kmesh-check --help)\n`;
 }
 
 /** Runs the command line; returns the exit code. */
@@ -174,6 +228,11 @@ export async function run(argv: string[]): Promise<number> {
   let code = 0;
   // Failures are saved beside where the user runs the command, like a test runner's cache.
   const program = buildProgram(process.cwd(), (c) => (code = c));
+  const unknown = unknownCommand(program, argv);
+  if (unknown) {
+    process.stderr.write(unknown);
+    return 2;
+  }
   try {
     await program.parseAsync(argv);
     return code;

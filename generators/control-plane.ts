@@ -17,7 +17,7 @@ import {
   type Waypoint,
 } from '../model/domain.js';
 import { ipAddrArb, portArb, v6Host, waypointPortArb } from './addresses.js';
-import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from './control-ops.js';
+import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from '../model/control-plane/control-ops.js';
 
 /** Where a waypoint address comes from: a frontend (a waypoint service VIP), a pod, or the pool. */
 export interface WaypointPlan {

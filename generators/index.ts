@@ -2,8 +2,8 @@
 // contexts, single-connect and sequence cases, and the consistency checker.
 
 export * from './addresses.js';
-export * from './control-ops.js';
-export * from './consistency.js';
+export * from '../model/control-plane/control-ops.js';
+export * from '../model/control-plane/consistency.js';
 export * from './control-plane.js';
 export * from './raw-state.js';
 export * from './connect.js';

@@ -13,7 +13,11 @@ export interface Environment {
   readonly podAddress: { readonly inet: string; readonly inet6: string };
   /** CIDRs that are local inside the namespace (loopback and AnyIP routes). */
   readonly localPrefixes: readonly string[];
-  /** Ports with no listener: a TCP connect there is refused. Every other port listens. */
+  /**
+   * Ports with no listener: a TCP connect there is refused. Every other port a case names listens
+   * (bpf/runner/listening.ts: connect destinations, service, target and waypoint ports), which
+   * covers every port a data path that follows the semantics can reach.
+   */
   readonly closedPorts: readonly number[];
   /**
    * The local addresses a case that starts enrolled has in km_manage: the harness makes one TCP
@@ -169,7 +173,7 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  * the family. The caller handles sockets the kernel refuses before the cgroup program: a TCP
  * socket that is connected (EISCONN) or whose connect is in progress (EALREADY).
  *
- * Measured on 6.18 (test/environment.test.ts states each case):
+ * Measured on 6.18 (test/unit/environment.test.ts states each case):
  *  - AF_INET: 0.0.0.0 goes to the socket's IPv4 source, or to 127.0.0.1 from 127.0.0.1 when it
  *    has none; any other address needs a route and gets the route's source (the pod address).
  *  - AF_INET6, native destination: `::` means ::1, except on a socket with a v4-mapped local,
@@ -256,6 +260,16 @@ function connectOnce(env: Environment, family: Family, protocol: Protocol, dest:
     return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped || s.mappedRefused } };
   }
   return { outcome: 'connected', peer: remote, error: null, syn, local, socket: { local, source4: null, mappedRefused: false } };
+}
+
+/**
+ * The connect `r` had there been no listener on its port: a TCP connect refused after its SYN
+ * left (bpf/runner/listening.ts: a port the case never names has none). Others are unchanged.
+ */
+export function withoutListener(r: KernelConnectResult, family: Family): KernelConnectResult {
+  if (r.outcome !== 'connected' || r.syn === null) return r;
+  const mapped = family === 'inet6' && v4MappedInner(r.syn.remote.addr) !== null;
+  return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn: r.syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped } };
 }
 
 /** The km_manage key sockops uses for a local address (interpretation.md, item 9: v4-mapped folded). */

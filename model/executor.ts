@@ -2,7 +2,7 @@
 // operations, return abstract observations. Executors take whole cases so that a batch crosses a
 // process boundary once; map states are applied as diffs against what is loaded.
 
-import type { Case, Observation } from './domain.js';
+import type { Case, IpAddr, Observation } from './domain.js';
 import type { Environment } from './environment.js';
 
 /** Paths of the three compiled objects: the connect object (connect4 + connect6), sockops, sk_msg. */
@@ -20,4 +20,95 @@ export interface Executor {
   run(cases: readonly Case[]): Promise<Observation[][]>;
   /** Releases everything: links, cgroups, processes. Safe to call twice. */
   close(): Promise<void>;
+
+  // ---- optional capabilities: present when the executor can offer them -------------------------
+
+  /** Instruction and branch coverage of the programs since the last reset (the VM). */
+  coverage?(): CoverageSummary;
+  resetCoverage?(): void;
+
+  /**
+   * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
+   * case under chosen answers to its choice points). The exhaustive phase compares these sets.
+   */
+  outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number }): readonly { readonly observations: readonly Observation[] }[];
+  /**
+   * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
+   * start empty, and an entry or field is decided when the program first reads it (the VM).
+   * Bounded-exhaustive exploration (properties/explore.ts) drives its enumeration by these reads.
+   */
+  lazyMaps?(source: () => LazyMapSource): LazyMaps;
 }
+
+/**
+ * What decides lazily read routing-map entries, in domain terms (generators/exhaustive/decisions.ts
+ * implements it): null for an absent entry, else its value or field.
+ */
+export interface LazyMapSource {
+  frontend(key: IpAddr): number | null;
+  service(id: number): unknown | null;
+  serviceField(id: number, name: string): number | string;
+  endpoint(serviceId: number, prio: number, index: number): number | null;
+  backend(uid: number): unknown | null;
+  backendField(uid: number, name: string): number | string;
+}
+
+/** Lazily decided maps, attached: clear() forgets every decided entry, detach() unhooks and empties them. */
+export interface LazyMaps {
+  clear(): void;
+  detach(): void;
+}
+
+// Coverage of the data path's programs, in source terms (BTF line info), for reports.
+
+export interface BranchCoverage {
+  readonly pc: number;
+  /** Short form of `path` (last two parts) for text reports. */
+  readonly file: string;
+  /** The source file as BTF line info names it (usually absolute, as the compiler saw it). */
+  readonly path: string;
+  readonly line: number;
+  readonly executed: number;
+  readonly taken: number;
+  /** executed - taken */
+  readonly fallthrough: number;
+}
+
+export interface LineCoverage {
+  /** Short form of `path` (last two parts) for text reports. */
+  readonly file: string;
+  /** The source file as BTF line info names it. */
+  readonly path: string;
+  readonly line: number;
+  readonly text: string;
+  /** Times the line's most-run instruction ran (0: never reached). */
+  readonly hits: number;
+}
+
+export interface ProgramCoverage {
+  readonly program: string;
+  readonly section: string;
+  /** Where the program's C function starts (its first instruction's line), when BTF says. */
+  readonly entry: { readonly path: string; readonly line: number } | null;
+  /** Times the program was entered. */
+  readonly runs: number;
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  /** Conditional jumps. */
+  readonly branches: number;
+  /** Conditional jumps seen both taken and not taken. */
+  readonly branchesBothWays: number;
+  readonly branchDetails: readonly BranchCoverage[];
+  readonly lines: readonly LineCoverage[];
+  /** Lines with code that never ran, as "file:line". */
+  readonly uncoveredLines: readonly string[];
+}
+
+export interface CoverageSummary {
+  readonly programs: readonly ProgramCoverage[];
+  readonly instructions: number;
+  readonly executedInstructions: number;
+  readonly branches: number;
+  readonly branchesBothWays: number;
+}
+

@@ -1,7 +1,7 @@
 // Bounded-exhaustive exploration: every case within a scope, depth first over choice sequences.
 // Each top-level skeleton (generators/exhaustive/skeletons.ts) roots a tree; a run replays a
 // prefix of answers, extends it with the first alternative at every new choice point, and the
-// next run backtracks to the deepest point with an untried alternative (as bpf/vm/choices.ts
+// next run backtracks to the deepest point with an untried alternative (as bpf/runner/choices.ts
 // explore() does for prandom). Choice points are the reads of undecided map entries and fields,
 // by the reference model and by the compiled program in the VM, against one Decisions record.
 // At each leaf the model's outcome set and the VM's outcome set over every prandom value must be
@@ -12,7 +12,7 @@ import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, OutcomeLimitError, type Trace } from '../model/impl/index.js';
 import { invariants as allInvariants, type Invariant } from '../model/spec/index.js';
-import { isConsistent } from '../generators/consistency.js';
+import { isConsistent } from '../model/control-plane/consistency.js';
 import { Decisions, type Oracle } from '../generators/exhaustive/decisions.js';
 import { lazyState } from '../generators/exhaustive/model-view.js';
 import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../generators/exhaustive/skeletons.js';
@@ -30,11 +30,13 @@ export const COVERS_MODEL = {
   statement: 'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (exhaustive phase, on the VM).',
 } as const;
 
-/** What the VM offers exploration (bpf/vm/executor.ts VmExecutor). */
-export interface ExploringVm {
-  outcomeSet(c: Case, opts: { prandomDomain: readonly number[]; maxRuns?: number }): { observations: readonly Observation[] }[];
-  /** Makes misses in the routing maps ask `source` (clear() between sequences, detach() at the end). */
-  lazyMaps(source: () => import('../bpf/vm/lazy.js').LazyMapSource): import('../bpf/vm/lazy.js').LazyMaps;
+/** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
+export type ExploringVm = Required<Pick<Executor, 'outcomeSet' | 'lazyMaps'>>;
+
+/** The executor as an ExploringVm when it offers both capabilities, else undefined. */
+export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
+  if (!e?.outcomeSet || !e.lazyMaps) return undefined;
+  return { outcomeSet: e.outcomeSet.bind(e), lazyMaps: e.lazyMaps.bind(e) };
 }
 
 export interface ExploreOptions {

@@ -12,7 +12,8 @@ import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import { Statistics } from './statistics.js';
 
-export type Shape = 'single' | 'sequence';
+export type { Shape } from '../generators/cases.js';
+import type { Shape } from '../generators/cases.js';
 export type StatesOption = StateKind | 'both';
 
 export interface Phase {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the BPF objects (bpf/src -> build/bpf) through bpf/Makefile. Idempotent: make rebuilds
 # only what changed (sources, headers, flags). Extra arguments go to make, e.g.
-#   bash scripts/build-bpf.sh OUT=../build/mutants/foo EXTRA_CFLAGS=-DMUTANT_FOO
+#   bash scripts/build-bpf.sh OUT=../build/other EXTRA_CFLAGS=-DSOMETHING
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v clang >/dev/null 2>&1; then

@@ -17,6 +17,8 @@ have unshare || missing+=(util-linux)
 have setpriv || missing+=(util-linux)
 have make || missing+=(make)
 have gcc || missing+=(gcc)
+# genhtml turns `check --coverage-out lcov.info` into browsable pages (and tests the tracefile)
+have genhtml || missing+=(lcov)
 
 if [ ${#missing[@]} -gt 0 ]; then
   # de-duplicate for the message and the install line

@@ -2,8 +2,9 @@
 // so that consecutive cases cost only the map writes that change.
 
 import type { MapState } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from './abi.js';
+import { textMemo } from './memo.js';
 import {
   decodeBackend,
   decodeEndpoint,
@@ -134,7 +135,8 @@ export type ChangeSink = (map: RoutingMapName, key: Uint8Array, value: Uint8Arra
 export class StateTracker {
   private readonly held = new Map<RoutingMapName, Map<string, Held>>(ROUTING_MAPS.map((m) => [m, new Map<string, Held>()]));
   private readonly scratch = new Uint8Array(STRUCTS.service_value.size);
-  private readonly frontendKeys = new Map<string, string>();
+  /** Frontend keys as hex, by address text. */
+  private readonly frontendKey = textMemo((addr: string) => toHex(encodeFrontendKey(addr)));
   /** Encodings by entity object; entities are treated as immutable. */
   private readonly encoded = new WeakMap<object, Encoded>();
   private gen = 0;
@@ -178,15 +180,6 @@ export class StateTracker {
     return new Map(ROUTING_MAPS.map((m) => [m, new Map([...this.held.get(m)!].map(([k, h]) => [k, h.value]))]));
   }
 
-  private frontendKey(addr: string): string {
-    let k = this.frontendKeys.get(addr);
-    if (k === undefined) {
-      k = toHex(encodeFrontendKey(addr));
-      if (this.frontendKeys.size >= 50_000) this.frontendKeys.clear();
-      this.frontendKeys.set(addr, k);
-    }
-    return k;
-  }
 
   private mapStep<T extends object>(
     name: RoutingMapName,

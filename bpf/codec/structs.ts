@@ -2,9 +2,10 @@
 // values (model/domain.ts) to the little-endian, packed bytes the kernel maps hold and back.
 // Offsets come from the ABI table in abi.ts.
 
+import { textMemo } from './memo.js';
 import { ipAddrBytes, ipAddrFromBytes, formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Backend, Endpoint, Family, Frontend, IpAddr, Service, SockAddr, StorageView, Waypoint } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, STRUCTS, offsetOf } from './abi.js';
 
 // ---- scalars ---------------------------------------------------------------------------------
@@ -84,18 +85,7 @@ function readPort(b: Uint8Array, off: number): number {
   return ((b[off] ?? 0) << 8) | (b[off + 1] ?? 0);
 }
 
-// Cases reuse a handful of addresses: parse each text once.
-const ipAddrCache = new Map<string, Uint8Array>();
-
-function ipAddrBytesCached(addr: IpAddr): Uint8Array {
-  let b = ipAddrCache.get(addr);
-  if (b === undefined) {
-    b = ipAddrBytes(addr);
-    if (ipAddrCache.size >= 50_000) ipAddrCache.clear();
-    ipAddrCache.set(addr, b);
-  }
-  return b;
-}
+const ipAddrBytesCached: (addr: IpAddr) => Uint8Array = textMemo(ipAddrBytes);
 
 function writeIpAddr(b: Uint8Array, off: number, addr: IpAddr): void {
   b.set(ipAddrBytesCached(addr), off);

@@ -4,7 +4,7 @@
 
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr, Tlv } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { TLV } from './abi.js';
 
 export function buildTlv(form: Family, original: SockAddr): Uint8Array {

@@ -1,4 +1,4 @@
-// Throughput of the kernel executor against its floor: a small C program (bpf/bench/baseline.c)
+// Throughput of the kernel executor against its floor: a small C program (bpf/user/baseline.c)
 // that makes the same syscalls per case, run inside the same worker's namespace and cgroup, on
 // the same maps. Rounds alternate between the two so that both see the same machine load; the
 // best round of each counts.
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Case, MapState, Service } from '../../model/domain.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { createKernelExecutor, type KernelExecutor, type KernelExecutorOptions } from './executor.js';
 import { packageRoot } from './paths.js';
 
@@ -30,7 +30,7 @@ export interface KernelBenchResult {
 
 /** Compiles the baseline with gcc into build/bench/ (again only when the source is newer). */
 export function buildBaseline(root = packageRoot()): string {
-  const src = join(root, 'bpf/bench/baseline.c');
+  const src = join(root, 'bpf/user/baseline.c');
   const out = join(root, 'build/bench/baseline');
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
   mkdirSync(join(root, 'build/bench'), { recursive: true });

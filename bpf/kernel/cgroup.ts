@@ -4,7 +4,7 @@
 
 import { readFileSync, readdirSync, mkdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 
 export const CGROUP_PREFIX = 'kmesh-check-';
 

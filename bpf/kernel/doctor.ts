@@ -1,10 +1,12 @@
 // What the kernel executor needs from this machine, checked one by one with a remedy each:
-// capabilities, the cgroup2 mount, kernel BTF, libbpf, map creation and network namespaces.
+// capabilities, the cgroup2 mount, kernel BTF, libbpf, the C shim every socket operation goes
+// through, map creation and network namespaces.
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync } from 'node:fs';
-import { NEEDS_ROOT } from '../errors.js';
+import { NEEDS_ROOT } from '../../shared/errors.js';
 import { findCgroup2Mount } from './cgroup.js';
+import { buildShim } from './fastpath.js';
 import { missingCapabilities } from './privileges.js';
 
 export interface DoctorCheck {
@@ -47,6 +49,12 @@ export async function doctorChecks(): Promise<DoctorCheck[]> {
   } catch (e) {
     checks.push({ name: 'libbpf', ok: false, detail: (e as Error).message.split('\n')[0] ?? '', remedy: 'apt-get install libbpf1' });
   }
+  checks.push(
+    check('C shim', 'apt-get install gcc libbpf-dev', () => {
+      if (!libbpfOk) throw new Error('skipped: libbpf does not load');
+      return `${buildShim()} builds`;
+    }),
+  );
   checks.push(
     check('map creation', NEEDS_ROOT, () => {
       if (!libbpfOk || !libbpfMod) throw new Error('skipped: libbpf does not load');

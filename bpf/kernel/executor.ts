@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { findCgroup2Mount, removeCgroup } from './cgroup.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
-import { decodeObservations } from './obscodec.js';
+import { decodeObservations } from '../runner/observations.js';
 import { FrameReader, frame, packCases, type ConnectCtx, type EncodedRunResult, type Request, type Response, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
 
 export interface KernelExecutorOptions {
@@ -19,11 +19,14 @@ export interface KernelExecutorOptions {
   readonly environment?: Environment;
   /** Cases per request to the worker (bounds message size). */
   readonly batchSize?: number;
+  /**
+   * Let the shim run simple cases whole (default true). Off, every case goes through the case
+   * runner operation by operation: the tests compare the two.
+   */
+  readonly wholeCases?: boolean;
 }
 
 const DEFAULT_BATCH = 1000;
-/** The missing-shim warning is printed once per process. */
-let shimWarned = false;
 
 export class KernelExecutor implements Executor {
   readonly name = 'kernel';
@@ -85,12 +88,8 @@ export class KernelExecutor implements Executor {
       child.once('error', (e) => reject(new KmeshCheckError('environment', `cannot start unshare (${e.message}): install util-linux`)));
     });
     try {
-      const info = (await ex.request({ type: 'init', objects, environment })) as WorkerInfo;
+      const info = (await ex.request({ type: 'init', objects, environment, wholeCases: opts.wholeCases !== false })) as WorkerInfo;
       ex.cgroup = info.cgroup;
-      if (!info.shim.used && info.shim.why !== 'KMESH_CHECK_NO_SHIM=1' && !shimWarned) {
-        shimWarned = true;
-        process.stderr.write(`kmesh-check: warning: the kernel executor's C fast path is unavailable (${info.shim.why}): running slower, through plain koffi calls\n`);
-      }
     } catch (e) {
       await ex.close();
       throw e;

@@ -1,13 +1,13 @@
-// The C shim of the harness's hot path (bpf/kernel/shim/fastpath.c): one koffi call per socket
-// operation and one per map diff, instead of one per syscall. Built lazily with gcc into
-// build/shim/libkmeshfast.so (again only when the source is newer); when that fails the harness
-// makes the same syscalls from JS and the reason is reported once.
+// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c):
+// one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
+// one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
+// source is newer); the kernel executor does not start without it and says why.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { packageRoot } from './paths.js';
 
 /** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
@@ -48,7 +48,7 @@ export interface FastPath {
 
 /** Compiles the shim into build/shim/ unless it is newer than its source; returns its path. */
 export function buildShim(root = packageRoot()): string {
-  const src = join(root, 'bpf/kernel/shim/fastpath.c');
+  const src = join(root, 'bpf/user/fastpath.c');
   const out = join(root, 'build/shim/libkmeshfast.so');
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
   mkdirSync(join(root, 'build/shim'), { recursive: true });
@@ -66,16 +66,9 @@ export function buildShim(root = packageRoot()): string {
 
 let loaded: { fast: FastPath | null; why: string | null } | null = null;
 
-/**
- * The shim, built and loaded on first use; null (with the reason in `fastPathUnavailable`) when
- * it cannot be, or when KMESH_CHECK_NO_SHIM=1 asks for the plain path (tests compare the two).
- */
+/** The shim, built and loaded on first use; null (with the reason in `fastPathUnavailable`) when it cannot be. */
 export function fastPath(): FastPath | null {
   if (loaded) return loaded.fast;
-  if (process.env.KMESH_CHECK_NO_SHIM === '1') {
-    loaded = { fast: null, why: 'KMESH_CHECK_NO_SHIM=1' };
-    return null;
-  }
   try {
     const lib = koffi.load(buildShim());
     const outSize = (lib.func('int kf_out_size(void)') as () => number)();

@@ -4,7 +4,7 @@
 
 import koffi, { type LibraryHandle } from 'koffi';
 import { libc } from './libc.js';
-import { KmeshCheckError } from '../errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 
 type Ptr = bigint | null;
 

@@ -57,7 +57,7 @@ export const MSG_NOSIGNAL = 0x4000;
 export const POLLIN = 1;
 export const F_SETPIPE_SZ = 1031;
 
-export { errnoName } from './errnames.js';
+export { errnoName } from '../runner/errno.js';
 
 export function errno(): number {
   return koffi.errno();

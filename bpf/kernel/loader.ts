@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, mapTypeName, type MapName, type ProgramRole } from '../codec/abi.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from './libbpf.js';
 import { E, errnoName } from './libc.js';
 

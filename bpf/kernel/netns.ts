@@ -8,13 +8,16 @@
 // ::1 keeps its own source unless its address is removed and re-added as a route with `src`.
 // One exception the routes cannot change: a connect to 0.0.0.0 (or ::ffff:0.0.0.0) is turned
 // into 127.0.0.1 -> 127.0.0.1 by the kernel before any route lookup; the harness therefore also
-// enrols 127.0.0.1 (Harness.setEnrolment).
+// enrols 127.0.0.1 (enrolment.ts).
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseAddress } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
+import type { Family } from '../../model/domain.js';
+import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
+import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_DGRAM, errno, errnoName, libc } from './libc.js';
 
 /** The `ip -batch` lines that build `env` inside a fresh namespace. */
 export function namespaceCommands(env: Environment): string[] {
@@ -57,5 +60,24 @@ export function setupNamespace(env: Environment): void {
     const text = (err.stderr?.toString() ?? String(e)).trim().split('\n')[0] ?? '';
     if (/Operation not permitted/.test(text)) throw new KmeshCheckError('privileges', `ip: ${text}: ${NEEDS_ROOT}`);
     throw new KmeshCheckError('environment', `building the namespace failed: ip: ${text}`);
+  }
+}
+
+/** Checks that sockets get the pod address as their local IP (the design's premise). */
+export function checkLocalAddresses(samples: ReadonlyArray<{ family: Family; dest: string; local: string }>): void {
+  const addr = new Uint8Array(SOCKADDR_MAX);
+  const local = new Uint8Array(SOCKADDR_MAX);
+  const len = new Uint32Array(1);
+  for (const s of samples) {
+    const fd = libc.socket(s.family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const n = writeSockaddr(addr, s.family, { addr: s.dest, port: 9 });
+    const rc = libc.connect(fd, addr, n);
+    len[0] = SOCKADDR_MAX;
+    libc.getsockname(fd, local, len);
+    libc.close(fd);
+    const got = readSockaddr(local).addr;
+    if (rc < 0 || got !== s.local) {
+      throw new KmeshCheckError('environment', `a socket to ${s.dest} gets local address ${rc < 0 ? errnoName(errno()) : got}, expected ${s.local}: the namespace routes are not as designed`);
+    }
   }
 }

@@ -1,36 +1,15 @@
-// Where things are: the package root (found from this module, whether it runs from sources or
-// from dist/), the compiled worker, and the default BPF objects.
+// The compiled kernel worker, checked to be as new as its sources. (The package root and our
+// objects are named in shared/package.ts, re-exported here for the kernel's callers.)
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ObjectPaths } from '../../model/executor.js';
-import { KmeshCheckError } from '../errors.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { packageRoot } from '../../shared/package.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'kmesh-check') return dir;
-      } catch {
-        // not ours; keep looking
-      }
-    }
-    if (dirname(dir) === dir) throw new KmeshCheckError('build', `cannot find the kmesh-check package root above ${from}`);
-  }
-}
-
-export function defaultObjects(root = packageRoot()): ObjectPaths {
-  return {
-    connect: join(root, 'build/bpf/cgroup_sock.o'),
-    sockops: join(root, 'build/bpf/sockops.o'),
-    sendmsg: join(root, 'build/bpf/sendmsg.o'),
-  };
-}
+export { defaultObjects, packageRoot } from '../../shared/package.js';
 
 /** Source folders and files the worker is compiled from. */
-const WORKER_SOURCES = ['bpf/kernel', 'bpf/codec', 'bpf/errors.ts', 'model/address.ts', 'model/domain.ts', 'model/environment.ts', 'model/executor.ts'];
+const WORKER_SOURCES = ['bpf/kernel', 'bpf/codec', 'bpf/runner', 'shared', 'model/address.ts', 'model/domain.ts', 'model/environment.ts', 'model/executor.ts'];
 
 function tsFiles(root: string, rel: string): string[] {
   const p = join(root, rel);

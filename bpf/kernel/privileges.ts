@@ -3,7 +3,7 @@
 // need CAP_NET_ADMIN.
 
 import { readFileSync } from 'node:fs';
-import { KmeshCheckError, NEEDS_ROOT } from '../errors.js';
+import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 
 export const CAP = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_BPF: 39 } as const;
 

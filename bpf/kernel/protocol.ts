@@ -1,15 +1,15 @@
 // Parent <-> worker messages: two 4-byte little-endian lengths, then that many bytes of JSON and
-// of binary (the observations of a batch, see obscodec.ts; usually none). One request at a time;
+// of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). One request at a time;
 // a batch of cases crosses the pipe once each way.
 
-import type { Case, MapState, Observation, Operation, StreamView } from '../../model/domain.js';
+import type { Case, Family, MapState, Observation, Operation, Protocol, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
-import type { KmeshCheckErrorCode } from '../errors.js';
+import type { KmeshCheckErrorCode } from '../../shared/errors.js';
 
 export interface ConnectCtx {
-  readonly family: 'inet' | 'inet6';
-  readonly protocol: 'tcp' | 'udp';
+  readonly family: Family;
+  readonly protocol: Protocol;
   /** The destination the program sees in user_ip4/user_ip6 and user_port. */
   readonly dest: { readonly addr: string; readonly port: number };
 }
@@ -35,8 +35,8 @@ export interface WorkerInfo {
   readonly swept: readonly string[];
   /** km_manage keys as hex (netns cookies and pod IPs). */
   readonly manage: readonly string[];
-  /** Whether the C shim runs the hot path, and why not when it does not. */
-  readonly shim: { readonly used: boolean; readonly why: string | null; readonly casesRunWhole: number };
+  /** Cases the C shim ran whole (kf_run), and whether it may (KernelExecutorOptions.wholeCases). */
+  readonly shim: { readonly wholeCases: boolean; readonly casesRunWhole: number };
   /** Milliseconds the worker spent parsing requests, handling them and writing replies. */
   readonly timing: { readonly parse: number; readonly handle: number; readonly reply: number };
 }
@@ -122,7 +122,7 @@ export function unpackCases(p: PackedCases): Case[] {
 }
 
 export type Request =
-  | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment }
+  | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean }
   | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
   | { readonly type: 'info' }

@@ -6,7 +6,13 @@ import koffi from 'koffi';
 import { parseAddress, formatIPv4, formatIPv6 } from '../../model/address.js';
 import { libbpf } from './libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, errno } from './libc.js';
-import type { ConnectCtx } from './protocol.js';
+import type { ConnectCtx, TestRunProgram, TestRunResult } from './protocol.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { readSockaddr } from '../codec/sockaddr.js';
+import type { RunnerSocket } from '../runner/socket-layer.js';
+import { E, errnoName } from './libc.js';
+import type { LoadedDataPath } from './loader.js';
+import type { KernelSock, KernelSockets } from './sockets.js';
 
 export const BPF_SOCK_ADDR_SIZE = 72;
 
@@ -92,4 +98,40 @@ export function testRunSyscall(progFd: number, role: 'connect4' | 'connect6' | '
     if (inPtr) koffi.free(inPtr);
     if (outPtr) koffi.free(outPtr);
   }
+}
+
+/**
+ * BPF_PROG_TEST_RUN first; on ENOTSUPP (cgroup_sock_addr on 6.18) connect4/6 run for real:
+ * a socket of the context's family and protocol connects to its destination, and ctxOut
+ * carries the peer it reached. A program verdict of 0 would make the connect fail with EPERM.
+ */
+export function testRun(dp: LoadedDataPath, sockets: KernelSockets, program: TestRunProgram, ctx: ConnectCtx): TestRunResult {
+  const role = program === 'cgroup_connect4_prog' ? 'connect4' : program === 'cgroup_connect6_prog' ? 'connect6' : program === 'sockops_prog' ? 'sockops' : 'sendmsg';
+  const tried = testRunSyscall(dp.progs[role], role, ctx);
+  if (tried.ok) return { retval: tried.retval, via: 'test-run', ctxOut: { peer: tried.peer, error: null } };
+  if (tried.errno !== E.ENOTSUPP && tried.errno !== E.EOPNOTSUPP && tried.errno !== E.EINVAL) {
+    throw new KmeshCheckError('worker', `BPF_PROG_TEST_RUN of ${program} failed (${errnoName(tried.errno)})`);
+  }
+  if (role !== 'connect4' && role !== 'connect6') {
+    throw new KmeshCheckError('unsupported', `${program} cannot run standalone on this kernel (BPF_PROG_TEST_RUN: ${errnoName(tried.errno)}): run it through a case (connect, send)`);
+  }
+  if ((role === 'connect4') !== (ctx.family === 'inet')) {
+    throw new KmeshCheckError('codec', `${program} runs on ${role === 'connect4' ? 'AF_INET' : 'AF_INET6'} sockets; the context says ${ctx.family}`);
+  }
+  sockets.listeners.ensure(ctx.dest.port);
+  const r: RunnerSocket<KernelSock> = { id: -1, family: ctx.family, protocol: ctx.protocol, handle: sockets.open(-1, ctx.family, ctx.protocol), sent: 0, expected: [] };
+  let error: string | null;
+  let peer: { addr: string; port: number } | null = null;
+  try {
+    const seen = sockets.connect(r, ctx.dest);
+    error = seen.error < 0 ? null : errnoName(seen.error);
+    if (seen.peer) {
+      const p = readSockaddr(seen.peer);
+      peer = { addr: p.addr, port: p.port };
+    }
+  } finally {
+    sockets.close(r);
+    sockets.endCase();
+  }
+  return { retval: error === 'EPERM' ? 0 : 1, via: 'socket', ctxOut: { peer, error } };
 }

@@ -8,14 +8,15 @@ import { closeSync, openSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { isIPv4Form } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError, isKmeshCheckError } from '../errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
-import { Harness } from './harness.js';
-import { fastPathUnavailable } from './fastpath.js';
+import { KernelCases } from './cases.js';
+import { fastPath, fastPathUnavailable } from './fastpath.js';
 import { libbpf } from './libbpf.js';
 import { F_SETPIPE_SZ, libc } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
-import { setupNamespace } from './netns.js';
+import { checkLocalAddresses, setupNamespace } from './netns.js';
+import { testRun } from './testrun.js';
 import { FrameReader, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.
@@ -33,7 +34,7 @@ interface Session {
   cgroup: string;
   cgroupFd: number;
   dp: LoadedDataPath | null;
-  harness: Harness | null;
+  cases: KernelCases | null;
   swept: string[];
 }
 
@@ -46,7 +47,7 @@ function cleanup(): void {
   const s = session;
   if (!s) return;
   try {
-    s.harness?.close();
+    s.cases?.close();
   } catch {
     // keep going: the rest must still be released
   }
@@ -90,17 +91,19 @@ function linkId(fd: number): number {
   return objectInfoIds(fd);
 }
 
-function init(objects: { connect: string; sockops: string; sendmsg: string }, env: Environment): unknown {
+function init(objects: { connect: string; sockops: string; sendmsg: string }, env: Environment, wholeCases: boolean): unknown {
+  // The shim is the one way the worker makes socket operations: without it, nothing runs.
+  const fast = fastPath();
+  if (!fast) throw new KmeshCheckError('build', `the kernel executor's C shim is unavailable (${fastPathUnavailable()}): install gcc and libbpf-dev, then retry`);
   setupNamespace(env);
   const root = findCgroup2Mount();
   const swept = sweepStaleCgroups(root);
   const cgroup = createAndJoinCgroup(root);
   const cgroupFd = openSync(cgroup, 'r');
-  session = { root, cgroup, cgroupFd, dp: null, harness: null, swept };
+  session = { root, cgroup, cgroupFd, dp: null, cases: null, swept };
   const dp = loadDataPath(objects, cgroupFd);
   session.dp = dp;
-  const harness = new Harness(dp, env);
-  session.harness = harness;
+  session.cases = new KernelCases(dp, env, fast, { wholeCases });
   const samples = [
     ...env.localPrefixes.map((p) => p.split('/')[0] ?? ''),
   ]
@@ -110,13 +113,13 @@ function init(objects: { connect: string; sockops: string; sendmsg: string }, en
       // AnyIP ranges: the first address of the prefix (a prefix's base address like 10.0.0.0 is fine on lo).
       return { family: v4 ? ('inet' as const) : ('inet6' as const), dest: a, local: v4 ? env.podAddress.inet : env.podAddress.inet6 };
     });
-  harness.checkLocalAddresses(samples);
+  checkLocalAddresses(samples);
   return info();
 }
 
 function info(): WorkerInfo {
   const s = session;
-  if (!s || !s.dp || !s.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+  if (!s || !s.dp || !s.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
   const mapIds: Record<string, number> = {};
   for (const [name, fd] of s.dp.maps) mapIds[name] = mapId(fd);
   return {
@@ -125,25 +128,25 @@ function info(): WorkerInfo {
     progIds: Object.values(s.dp.progs).map(progId),
     linkIds: s.dp.links.map(linkId),
     mapIds,
-    enrolment: s.harness.enrolment,
-    listeners: s.harness.listenerCount,
+    enrolment: s.cases.runner.enrolment,
+    listeners: s.cases.sockets.listeners.count,
     swept: s.swept,
-    manage: s.harness.manageKeys(),
-    shim: { used: s.harness.usesShim, why: s.harness.usesShim ? null : fastPathUnavailable(), casesRunWhole: s.harness.casesRunWhole },
+    manage: s.cases.sockets.maps.manageKeys(),
+    shim: { wholeCases: s.cases.wholeCasesOn, casesRunWhole: s.cases.casesRunWhole },
     timing: { ...timing },
   };
 }
 
 function baseline(binary: string, iterations: number): unknown {
   const s = session;
-  if (!s || !s.dp || !s.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
-  if (s.harness.enrolment !== true) s.harness.setEnrolment(true);
+  if (!s || !s.dp || !s.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
+  s.cases.ensureEnrolment(true);
   const fds = (['km_frontend', 'km_service', 'km_endpoint', 'km_backend', 'km_sockstorage', 'km_socket'] as const).map((m) => s.dp!.maps.get(m)!);
   // Inherits this netns and cgroup; the maps arrive as fds 3..8.
   const r = spawnSync(binary, [String(iterations)], { stdio: ['ignore', 'pipe', 'pipe', ...fds], encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new KmeshCheckError('worker', `baseline ${binary} failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').at(-1)}`);
   // The baseline wrote its own map entries: empty the routing maps so that they hold what we think.
-  s.harness.resetMaps();
+  s.cases.resetMaps();
   return JSON.parse(r.stdout);
 }
 
@@ -158,16 +161,16 @@ class Binary {
 function handle(req: Request): unknown {
   switch (req.type) {
     case 'init':
-      return init(req.objects, req.environment);
+      return init(req.objects, req.environment, req.wholeCases !== false);
     case 'run':
-      if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
+      if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
     {
-      const { bytes, streams } = session.harness.runCases(unpackCases(req.batch), req.offset);
+      const { bytes, streams } = session.cases.runCases(unpackCases(req.batch), req.offset);
       return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
     }
     case 'testRun':
-      if (!session?.harness) throw new KmeshCheckError('worker', 'the worker is not initialised');
-      return session.harness.testRun(req.program, req.ctx);
+      if (!session?.cases || !session.dp) throw new KmeshCheckError('worker', 'the worker is not initialised');
+      return testRun(session.dp, session.cases.sockets, req.program, req.ctx);
     case 'info':
       return info();
     case 'baseline':

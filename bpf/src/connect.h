@@ -60,13 +60,8 @@ static __always_inline int pass_apply(struct bpf_sock_addr *ctx, const struct km
 	if (!s)
 		return KM_FAILED;
 	storage_record_original(s, d);
-#ifdef MUTANT_VIA_WAYPOINT_CLEARED
-	/* Mutant: a later rewriting pass that is not a waypoint clears via_waypoint. */
-	s->via_waypoint = verdict == KM_WAYPOINT;
-#else
 	if (verdict == KM_WAYPOINT)
 		storage_mark_waypoint(s);
-#endif
 	pass_rewrite(ctx, d, t);
 	return verdict;
 }
@@ -90,13 +85,6 @@ static __always_inline int connect_pass(struct bpf_sock_addr *ctx, const struct 
 	}
 	if (dns_applies(d, protocol)) {
 		verdict = dns_route(d, &t);
-#ifdef MUTANT_DNS_NO_ORIGINAL
-		/* Mutant: the DNS rewrite skips pass_apply, so nothing records the original. */
-		if (verdict == KM_REWRITTEN && dest_can_take(d, &t.addr)) {
-			pass_rewrite(ctx, d, &t);
-			return verdict;
-		}
-#endif
 		if (verdict != KM_CONTINUE)
 			return pass_apply(ctx, d, s, verdict, &t);
 	}

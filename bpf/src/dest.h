@@ -60,14 +60,9 @@ static __always_inline void dest_read6(struct bpf_sock_addr *ctx, struct km_dest
  */
 static __always_inline int dest_can_take(const struct km_dest *d, const union ip_addr *target)
 {
-#ifdef MUTANT_FAMILY_TRUNCATE
-	/* Mutant: every target is taken; an AF_INET socket gets the first 4 bytes of an IPv6 one. */
-	return 1;
-#else
 	if (d->family == KM_AF_INET)
 		return ip_is_ipv4_form(target);
 	return 1;
-#endif
 }
 
 /* The target's address in the socket's view: IPv4 form becomes ::ffff:a.b.c.d on AF_INET6. */

@@ -25,12 +25,7 @@ static __always_inline void frontend_key_of(const struct km_dest *d, struct fron
 	if (d->family == KM_AF_INET)
 		ip_set_ipv4(&key->addr, d->addr.ip4);
 	else
-#ifdef MUTANT_CONNECT6_NO_FOLD
-		/* Mutant: a v4-mapped destination is looked up by its 16 bytes. */
-		ip_copy(&key->addr, &d->addr);
-#else
 		ip_fold_v4_mapped(&key->addr, &d->addr);
-#endif
 }
 
 static __always_inline struct backend_value *backend_lookup(__u32 uid)
@@ -67,29 +62,9 @@ static __always_inline int lb_group_random(const struct service_value *svc, __u3
 static __always_inline int lb_group_strict(const struct service_value *svc, __u32 *prio,
 					   __u32 *count)
 {
-#ifdef MUTANT_STRICT_FIRST_NONEMPTY
-	/* Mutant: strict escapes to the first non-empty group, like failover. */
-	__u32 p;
-
-#pragma unroll
-	for (p = 0; p < KM_PRIO_GROUPS; p++) {
-		if (svc->prio_endpoint_count[p]) {
-			*prio = p;
-			*count = svc->prio_endpoint_count[p];
-			return KM_CONTINUE;
-		}
-	}
-	return KM_FAILED;
-#else
 	*prio = 0;
 	*count = svc->prio_endpoint_count[0];
-#ifdef MUTANT_STRICT_EMPTY_KEPT
-	/* Mutant: an empty prio-0 group keeps the destination (and records it), like random. */
-	return *count ? KM_CONTINUE : KM_KEPT;
-#else
 	return *count ? KM_CONTINUE : KM_FAILED;
-#endif
-#endif
 }
 
 static __always_inline int lb_group_failover(const struct service_value *svc, __u32 *prio,
@@ -98,12 +73,7 @@ static __always_inline int lb_group_failover(const struct service_value *svc, __
 	__u32 p;
 
 #pragma unroll
-#ifdef MUTANT_FAILOVER_LAST_NONEMPTY
-	/* Mutant: the scan runs from the worst group, so the last non-empty group wins. */
-	for (p = KM_PRIO_GROUPS; p-- > 0;) {
-#else
 	for (p = 0; p < KM_PRIO_GROUPS; p++) {
-#endif
 		if (svc->prio_endpoint_count[p]) {
 			*prio = p;
 			*count = svc->prio_endpoint_count[p];
@@ -130,15 +100,7 @@ static __always_inline int lb_group(const struct service_value *svc, __u32 *prio
 /* 1-based endpoint index: one draw, no retry. count != 0. */
 static __always_inline __u32 lb_pick_index(__u32 count)
 {
-#if defined(MUTANT_PICK_IGNORES_COUNT)
-	/* Mutant: the draw is taken modulo the number of priority groups, not the group's count. */
-	return bpf_get_prandom_u32() % KM_PRIO_GROUPS + 1;
-#elif defined(MUTANT_ENDPOINT_INDEX_ZERO_BASED)
-	/* Mutant: 0-based, so index 0 (never written) can be drawn and index count cannot. */
-	return bpf_get_prandom_u32() % count;
-#else
 	return bpf_get_prandom_u32() % count + 1;
-#endif
 }
 
 static __always_inline struct backend_value *endpoint_backend(__u32 service_id, __u32 prio,
@@ -162,22 +124,9 @@ static __always_inline int port_map(const struct service_value *svc, __u32 port,
 	__u32 i;
 
 #pragma unroll
-#ifdef MUTANT_PORT_MAP_SKIPS_SLOT0
-	/* Mutant: the scan starts at slot 1, so slot 0 never matches. */
-	for (i = 1; i < KM_PORT_SLOTS; i++) {
-#else
 	for (i = 0; i < KM_PORT_SLOTS; i++) {
-#endif
 		if (svc->service_port[i] == port) {
-#if defined(MUTANT_PORT_MAP_NEXT_SLOT)
-			/* Mutant: off by one, the next slot's target port (slot 9 reads past the array). */
-			*target = svc->target_port[i + 1];
-#elif defined(MUTANT_PORT_MAP_KEEPS_PORT)
-			/* Mutant: the service port is kept instead of mapped to the target port. */
-			*target = svc->service_port[i];
-#else
 			*target = svc->target_port[i];
-#endif
 			return 1;
 		}
 	}
@@ -196,19 +145,7 @@ static __always_inline int route_service(__u32 service_id, const struct service_
 	verdict = lb_group(svc, &prio, &count);
 	if (verdict != KM_CONTINUE)
 		return verdict;
-#ifdef MUTANT_ENDPOINT_MISS_NEXT_GROUP
-	{
-		/* Mutant: after a miss (no endpoint or no backend), the same index is tried in the
-		 * next priority group, entries the semantics never reads. */
-		__u32 index = lb_pick_index(count);
-
-		be = endpoint_backend(service_id, prio, index);
-		if (!be && prio + 1 < KM_PRIO_GROUPS)
-			be = endpoint_backend(service_id, prio + 1, index);
-	}
-#else
 	be = endpoint_backend(service_id, prio, lb_pick_index(count));
-#endif
 	if (!be)
 		return KM_FAILED;
 	if (backend_waypoint(be, t))

@@ -41,11 +41,8 @@ static __always_inline struct sock_storage_data *storage_get_or_create(void *sk)
 static __always_inline void storage_record_original(struct sock_storage_data *s,
 						    const struct km_dest *d)
 {
-	/* Mutant MUTANT_ORIGINAL_OVERWRITTEN drops this guard: every recording pass overwrites. */
-#ifndef MUTANT_ORIGINAL_OVERWRITTEN
 	if (s->has_set_ip)
 		return;
-#endif
 	if (d->family == KM_AF_INET) {
 		s->sk_tuple.ipv4.daddr = d->addr.ip4;
 		s->sk_tuple.ipv4.dport = (__u16)d->port;

@@ -18,18 +18,10 @@
 static __always_inline void tlv_put_header(__u8 *p, __u8 payload_len)
 {
 	p[0] = KM_TLV_TYPE_ORIG_DST;
-#ifdef MUTANT_TLV_LENGTH_HOST_ORDER
-	/* Mutant: the length in little-endian host order (06 00 00 00). */
-	p[1] = payload_len;
-	p[2] = 0;
-	p[3] = 0;
-	p[4] = 0;
-#else
 	p[1] = 0;
 	p[2] = 0;
 	p[3] = 0;
 	p[4] = payload_len;
-#endif
 }
 
 /* End marker: 5 bytes. */

@@ -3,7 +3,7 @@
  * Waypoints (section 3.7, 3.9; interpretation items 6 and 7). A service or backend routes via
  * its waypoint when one is configured: waypoint_port != 0 and any of the 16 bytes of wp_addr
  * non-zero (Normative). The pass then rewrites to (wp_addr, waypoint_port), marks the socket
- * via_waypoint and the program tail-calls itself (see cgroup_sock.c).
+ * via_waypoint and the program tail-calls itself (see cgroup_sock.bpf.c).
  */
 #ifndef KM_WAYPOINT_H
 #define KM_WAYPOINT_H
@@ -14,12 +14,7 @@
 
 static __always_inline int waypoint_configured(const union ip_addr *wp_addr, __u32 wp_port)
 {
-#ifdef MUTANT_WAYPOINT_IP4_ONLY
-	/* Mutant: only the first 4 address bytes count (upstream's accidental rule). */
-	return wp_port != 0 && wp_addr->ip4 != 0;
-#else
 	return wp_port != 0 && !ip_is_all_zero(wp_addr);
-#endif
 }
 
 static __always_inline void target_set(struct km_target *t, const union ip_addr *addr, __u32 port)

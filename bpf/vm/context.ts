@@ -1,5 +1,5 @@
 // Program contexts with the kernel's access rules (net/core/filter.c *_is_valid_access), laid
-// out as in the uapi <linux/bpf.h> (offsets pinned by test/vm-context.test.ts against the
+// out as in the uapi <linux/bpf.h> (offsets pinned by test/vm/context.test.ts against the
 // header): bpf_sock_addr (connect4/connect6), bpf_sock_ops, sk_msg_md, and the socket views
 // bpf_sock and bpf_tcp_sock. Each context's bytes hold exactly what a load returns, including
 // the kernel's quirks (sock_ops/sk_msg remote_port is the network-order port shifted into the

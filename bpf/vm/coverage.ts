@@ -1,53 +1,17 @@
 // Instruction and branch coverage of the VM's programs across a run, mapped to source lines by
 // BTF line info: a plain summary object the report can show, and a short text form.
 
-import type { Machine, VmProgram } from './interp.js';
+import type { Machine } from './machine.js';
+import type { VmProgram } from './program.js';
+import type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';
+import { Cls, JmpOp, OP_MASK } from './opcodes.js';
 
-export interface BranchCoverage {
-  readonly pc: number;
-  readonly file: string;
-  readonly line: number;
-  readonly executed: number;
-  readonly taken: number;
-  /** executed - taken */
-  readonly fallthrough: number;
-}
-
-export interface LineCoverage {
-  readonly file: string;
-  readonly line: number;
-  readonly text: string;
-  /** Times the line's most-run instruction ran (0: never reached). */
-  readonly hits: number;
-}
-
-export interface ProgramCoverage {
-  readonly program: string;
-  readonly section: string;
-  readonly instructions: number;
-  readonly executedInstructions: number;
-  /** Conditional jumps. */
-  readonly branches: number;
-  /** Conditional jumps seen both taken and not taken. */
-  readonly branchesBothWays: number;
-  readonly branchDetails: readonly BranchCoverage[];
-  readonly lines: readonly LineCoverage[];
-  /** Lines with code that never ran, as "file:line". */
-  readonly uncoveredLines: readonly string[];
-}
-
-export interface CoverageSummary {
-  readonly programs: readonly ProgramCoverage[];
-  readonly instructions: number;
-  readonly executedInstructions: number;
-  readonly branches: number;
-  readonly branchesBothWays: number;
-}
+export type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';
 
 function isConditional(code: number): boolean {
   const cls = code & 7;
-  const op = code & 0xf0;
-  return (cls === 5 || cls === 6) && op !== 0x00 && op !== 0x80 && op !== 0x90;
+  const op = code & OP_MASK;
+  return (cls === Cls.JMP || cls === Cls.JMP32) && op !== JmpOp.JA && op !== JmpOp.CALL && op !== JmpOp.EXIT;
 }
 
 /** Times each instruction ran, under either engine. */
@@ -73,7 +37,7 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
   let executed = 0;
   let instructions = 0;
   const branches: BranchCoverage[] = [];
-  const lines = new Map<string, { file: string; line: number; text: string; hits: number }>();
+  const lines = new Map<string, { file: string; path: string; line: number; text: string; hits: number }>();
   for (let pc = 0; pc < p.n; pc++) {
     const code = p.op[pc] as number;
     if (code === 0 && pc > 0 && p.op[pc - 1] === 0x18) continue; // second half of ld_imm64
@@ -84,18 +48,21 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
     if (li) {
       const key = `${li.file}:${li.line}`;
       const cur = lines.get(key);
-      if (!cur) lines.set(key, { file: shortFile(li.file), line: li.line, text: li.text.trim(), hits: h });
+      if (!cur) lines.set(key, { file: shortFile(li.file), path: li.file, line: li.line, text: li.text.trim(), hits: h });
       else cur.hits = Math.max(cur.hits, h);
     }
     if (isConditional(code)) {
       const t = p.taken[pc] as number;
-      branches.push({ pc, file: li ? shortFile(li.file) : '?', line: li?.line ?? 0, executed: h, taken: t, fallthrough: h - t });
+      branches.push({ pc, file: li ? shortFile(li.file) : '?', path: li?.file ?? '?', line: li?.line ?? 0, executed: h, taken: t, fallthrough: h - t });
     }
   }
-  const lineList = [...lines.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
+  const lineList = [...lines.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.line - b.line));
+  const first = p.linked.lineOf[0] ?? null;
   return {
     program: p.name,
     section: p.section,
+    entry: first ? { path: first.file, line: first.line } : null,
+    runs: p.n > 0 ? (hits[0] as number) : 0,
     instructions,
     executedInstructions: executed,
     branches: branches.length,

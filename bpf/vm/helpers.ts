@@ -3,10 +3,10 @@
 // a map of the wrong type, a context of the wrong kind) is a fault with the program's pc.
 
 import { Access, BIAS, MemoryFault, Region } from './memory.js';
-import type { Machine } from './interp.js';
+import type { Machine } from './machine.js';
 import { SkStorageMap, SockHashMap, RingBufMap, VmMap, Errno } from './maps.js';
 import { BPF_SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS, SockOps, VmSock, MsgState, type CtxInfo } from './context.js';
-import type { ChoiceSource } from './choices.js';
+import type { ChoiceSource } from '../runner/choices.js';
 
 export const HelperId = {
   map_lookup_elem: 1,

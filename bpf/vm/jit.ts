@@ -4,12 +4,13 @@
 // accesses inline the tagged-region check of memory.ts with a slow path for contexts and faults,
 // and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
 // block (plus the taken count of every conditional jump); a fault corrects the counts of the
-// instructions after it in its block. The interpreter (interp.ts) stays the reference: the tests
+// instructions after it in its block. The interpreter (interp.ts) stays the reference; both switch on the names of opcodes.ts: the tests
 // run both engines on the same programs and compare.
 
 import { BIAS, PTR_TAG } from './memory.js';
-import type { VmProgram } from './interp.js';
-import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './interp.js';
+import type { VmProgram } from './program.js';
+import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './program.js';
+import { AluOp, Cls, JmpOp, MODE_MASK, MODE_MEMSX, OP_MASK, Op, SIZE_BYTES, SIZE_MASK, SRC_X } from './opcodes.js';
 
 /** What the generated code calls back into (implemented by the Machine). */
 export interface JitRuntime {
@@ -61,7 +62,7 @@ export interface Compiled {
 
 function isJump(code: number): boolean {
   const cls = code & 7;
-  return (cls === 5 || cls === 6) && (code & 0xf0) !== 0x80 && (code & 0xf0) !== 0x90;
+  return (cls === Cls.JMP || cls === Cls.JMP32) && (code & OP_MASK) !== JmpOp.CALL && (code & OP_MASK) !== JmpOp.EXIT;
 }
 
 type Factory = (rt: JitRuntime, P: VmProgram, B: Uint32Array, T: Uint32Array) => (base: number) => number;
@@ -74,14 +75,14 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   leader[0] = 1;
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
-    if (code === 0x18) { pc++; continue; }
+    if (code === Op.LD_IMM64) { pc++; continue; }
     if (isJump(code)) {
-      const delta = code === 0x06 ? (imm[pc] as number) : (off[pc] as number);
+      const delta = code === Op.JA32 ? (imm[pc] as number) : (off[pc] as number);
       leader[pc + 1 + delta] = 1;
       leader[pc + 1] = 1;
-    } else if (code === 0x95) {
+    } else if (code === Op.EXIT) {
       leader[pc + 1] = 1;
-    } else if (code === 0x85) {
+    } else if (code === Op.CALL) {
       if (src[pc] === 1) leader[pc + 1 + (imm[pc] as number)] = 1;
       leader[pc + 1] = 1; // return point, or after a tail call that did not happen
     }
@@ -114,78 +115,78 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
     const o = off[pc] as number, k = imm[pc] as number;
     const kh = k >> 31;
     const lD = `l${d}`, hD = `h${d}`, lS = `l${s}`, hS = `h${s}`;
-    const isX = (code & 0x08) !== 0;
+    const isX = (code & SRC_X) !== 0;
     const bl = isX ? lS : `(${k})`, bh = isX ? hS : `(${kh})`;
     switch (code) {
       // ---- ALU64 ----
-      case 0x07: case 0x0f: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a+bl)|0;${hD}=(${hD}+bh+((${lD}>>>0)<(a>>>0)?1:0))|0;}`); break;
-      case 0x17: case 0x1f: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a-bl)|0;${hD}=(${hD}-bh-((a>>>0)<(bl>>>0)?1:0))|0;}`); break;
-      case 0x27: case 0x2f: emit(`{const r=mul64(${lD},${hD},${bl},${bh});${hD}=R64.hi;${lD}=r;}`); break;
-      case 0x37: case 0x3f: emit(`{const r=div64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
-      case 0x97: case 0x9f: emit(`{const r=mod64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
-      case 0x47: case 0x4f: emit(`${lD}|=${bl};${hD}|=${bh};`); break;
-      case 0x57: case 0x5f: emit(`${lD}&=${bl};${hD}&=${bh};`); break;
-      case 0xa7: case 0xaf: emit(`${lD}^=${bl};${hD}^=${bh};`); break;
-      case 0x67: case 0x6f: case 0x77: case 0x7f: case 0xc7: case 0xcf: {
-        const kind = code & 0xf0;
+      case Op.ADD64_K: case Op.ADD64_X: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a+bl)|0;${hD}=(${hD}+bh+((${lD}>>>0)<(a>>>0)?1:0))|0;}`); break;
+      case Op.SUB64_K: case Op.SUB64_X: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a-bl)|0;${hD}=(${hD}-bh-((a>>>0)<(bl>>>0)?1:0))|0;}`); break;
+      case Op.MUL64_K: case Op.MUL64_X: emit(`{const r=mul64(${lD},${hD},${bl},${bh});${hD}=R64.hi;${lD}=r;}`); break;
+      case Op.DIV64_K: case Op.DIV64_X: emit(`{const r=div64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
+      case Op.MOD64_K: case Op.MOD64_X: emit(`{const r=mod64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
+      case Op.OR64_K: case Op.OR64_X: emit(`${lD}|=${bl};${hD}|=${bh};`); break;
+      case Op.AND64_K: case Op.AND64_X: emit(`${lD}&=${bl};${hD}&=${bh};`); break;
+      case Op.XOR64_K: case Op.XOR64_X: emit(`${lD}^=${bl};${hD}^=${bh};`); break;
+      case Op.LSH64_K: case Op.LSH64_X: case Op.RSH64_K: case Op.RSH64_X: case Op.ARSH64_K: case Op.ARSH64_X: {
+        const kind = code & OP_MASK;
         const body = (n: string) =>
-          kind === 0x60
+          kind === AluOp.LSH
             ? `if(${n}<32){${hD}=(${hD}<<${n})|(${lD}>>>(32-${n}));${lD}=${lD}<<${n};}else{${hD}=${lD}<<(${n}-32);${lD}=0;}`
-            : kind === 0x70
+            : kind === AluOp.RSH
               ? `if(${n}<32){${lD}=(${lD}>>>${n})|(${hD}<<(32-${n}));${hD}=(${hD}>>>${n})|0;}else{${lD}=(${hD}>>>(${n}-32))|0;${hD}=0;}`
               : `if(${n}<32){${lD}=(${lD}>>>${n})|(${hD}<<(32-${n}));${hD}=${hD}>>${n};}else{${lD}=${hD}>>(${n}-32);${hD}=${hD}>>31;}`;
         if (isX) emit(`{const n=${lS}&63;if(n!==0){${body('n')}}}`);
         else if ((k & 63) !== 0) emit(`{${body(String(k & 63))}}`);
         break;
       }
-      case 0x87: emit(`{const a=${lD};${hD}=(-${hD}-(a!==0?1:0))|0;${lD}=-a|0;}`); break;
-      case 0xb7: emit(`${lD}=${k};${hD}=${kh};`); break;
-      case 0xbf:
+      case Op.NEG64: emit(`{const a=${lD};${hD}=(-${hD}-(a!==0?1:0))|0;${lD}=-a|0;}`); break;
+      case Op.MOV64_K: emit(`${lD}=${k};${hD}=${kh};`); break;
+      case Op.MOV64_X:
         if (o === 0) emit(`${lD}=${lS};${hD}=${hS};`);
         else if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=${lD}>>31;`);
         else if (o === 16) emit(`${lD}=(${lS}<<16)>>16;${hD}=${lD}>>31;`);
         else emit(`${lD}=${lS};${hD}=${lD}>>31;`);
         break;
-      case 0xd7:
+      case Op.BSWAP64:
         if (k === 16) emit(`${lD}=bswap16(${lD});${hD}=0;`);
         else if (k === 32) emit(`${lD}=bswap32(${lD});${hD}=0;`);
         else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
         break;
       // ---- ALU32 ----
-      case 0x04: case 0x0c: emit(`${lD}=(${lD}+${bl})|0;${hD}=0;`); break;
-      case 0x14: case 0x1c: emit(`${lD}=(${lD}-${bl})|0;${hD}=0;`); break;
-      case 0x24: case 0x2c: emit(`${lD}=Math.imul(${lD},${bl});${hD}=0;`); break;
-      case 0x34: case 0x3c: emit(`${lD}=div32(${lD},${bl},${o === 1});${hD}=0;`); break;
-      case 0x94: case 0x9c: emit(`${lD}=mod32(${lD},${bl},${o === 1});${hD}=0;`); break;
-      case 0x44: case 0x4c: emit(`${lD}|=${bl};${hD}=0;`); break;
-      case 0x54: case 0x5c: emit(`${lD}&=${bl};${hD}=0;`); break;
-      case 0xa4: case 0xac: emit(`${lD}^=${bl};${hD}=0;`); break;
-      case 0x64: emit(`${lD}<<=${k & 31};${hD}=0;`); break;
-      case 0x6c: emit(`${lD}<<=(${lS}&31);${hD}=0;`); break;
-      case 0x74: emit(`${lD}=(${lD}>>>${k & 31})|0;${hD}=0;`); break;
-      case 0x7c: emit(`${lD}=(${lD}>>>(${lS}&31))|0;${hD}=0;`); break;
-      case 0xc4: emit(`${lD}>>=${k & 31};${hD}=0;`); break;
-      case 0xcc: emit(`${lD}>>=(${lS}&31);${hD}=0;`); break;
-      case 0x84: emit(`${lD}=-${lD}|0;${hD}=0;`); break;
-      case 0xb4: emit(`${lD}=${k};${hD}=0;`); break;
-      case 0xbc:
+      case Op.ADD32_K: case Op.ADD32_X: emit(`${lD}=(${lD}+${bl})|0;${hD}=0;`); break;
+      case Op.SUB32_K: case Op.SUB32_X: emit(`${lD}=(${lD}-${bl})|0;${hD}=0;`); break;
+      case Op.MUL32_K: case Op.MUL32_X: emit(`${lD}=Math.imul(${lD},${bl});${hD}=0;`); break;
+      case Op.DIV32_K: case Op.DIV32_X: emit(`${lD}=div32(${lD},${bl},${o === 1});${hD}=0;`); break;
+      case Op.MOD32_K: case Op.MOD32_X: emit(`${lD}=mod32(${lD},${bl},${o === 1});${hD}=0;`); break;
+      case Op.OR32_K: case Op.OR32_X: emit(`${lD}|=${bl};${hD}=0;`); break;
+      case Op.AND32_K: case Op.AND32_X: emit(`${lD}&=${bl};${hD}=0;`); break;
+      case Op.XOR32_K: case Op.XOR32_X: emit(`${lD}^=${bl};${hD}=0;`); break;
+      case Op.LSH32_K: emit(`${lD}<<=${k & 31};${hD}=0;`); break;
+      case Op.LSH32_X: emit(`${lD}<<=(${lS}&31);${hD}=0;`); break;
+      case Op.RSH32_K: emit(`${lD}=(${lD}>>>${k & 31})|0;${hD}=0;`); break;
+      case Op.RSH32_X: emit(`${lD}=(${lD}>>>(${lS}&31))|0;${hD}=0;`); break;
+      case Op.ARSH32_K: emit(`${lD}>>=${k & 31};${hD}=0;`); break;
+      case Op.ARSH32_X: emit(`${lD}>>=(${lS}&31);${hD}=0;`); break;
+      case Op.NEG32: emit(`${lD}=-${lD}|0;${hD}=0;`); break;
+      case Op.MOV32_K: emit(`${lD}=${k};${hD}=0;`); break;
+      case Op.MOV32_X:
         if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=0;`);
         else if (o === 16) emit(`${lD}=(${lS}<<16)>>16;${hD}=0;`);
         else emit(`${lD}=${lS};${hD}=0;`);
         break;
-      case 0xd4:
+      case Op.TO_LE:
         if (k === 16) emit(`${lD}&=65535;${hD}=0;`);
         else if (k === 32) emit(`${hD}=0;`);
         break;
-      case 0xdc:
+      case Op.TO_BE:
         if (k === 16) emit(`${lD}=bswap16(${lD});${hD}=0;`);
         else if (k === 32) emit(`${lD}=bswap32(${lD});${hD}=0;`);
         else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
         break;
       // ---- jumps ----
-      case 0x05: emit(jumpTo(pc, pc + 1 + o, false)); break;
-      case 0x06: emit(jumpTo(pc, pc + 1 + k, false)); break;
-      case 0x85: {
+      case Op.JA: emit(jumpTo(pc, pc + 1 + o, false)); break;
+      case Op.JA32: emit(jumpTo(pc, pc + 1 + k, false)); break;
+      case Op.CALL: {
         if (s === 1) {
           const target = pc + 1 + k;
           emit(`if(depth+1>=${MAX_CALL_FRAMES})throw rt.fault(P,${pc},'call depth exceeds ${MAX_CALL_FRAMES} frames');`);
@@ -199,17 +200,17 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         }
         break;
       }
-      case 0x95:
+      case Op.EXIT:
         emit(`if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}`);
         break;
-      case 0x18:
+      case Op.LD_IMM64:
         emit(`${lD}=${imm[pc]};${hD}=${imm2[pc]};`);
         pc++;
         break;
       // ---- loads ----
-      case 0x61: case 0x69: case 0x71: case 0x79: case 0x81: case 0x89: case 0x91: {
-        const sz = ({ 0x61: 4, 0x69: 2, 0x71: 1, 0x79: 8, 0x81: 4, 0x89: 2, 0x91: 1 } as Record<number, number>)[code] as number;
-        const signed = code >= 0x81;
+      case Op.LDXW: case Op.LDXH: case Op.LDXB: case Op.LDXDW: case Op.LDXSW: case Op.LDXSH: case Op.LDXSB: {
+        const sz = SIZE_BYTES[code & SIZE_MASK] as number;
+        const signed = (code & MODE_MASK) === MODE_MEMSX;
         const read = sz === 8
           ? `${lD}=g.view.getInt32(o,true);${hD}=g.view.getInt32(o+4,true);`
           : sz === 4
@@ -221,8 +222,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         break;
       }
       // ---- stores ----
-      case 0x62: case 0x6a: case 0x72: case 0x7a: case 0x63: case 0x6b: case 0x73: case 0x7b: {
-        const sz = ({ 0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8 } as Record<number, number>)[code & 0x18] as number;
+      case Op.STW: case Op.STH: case Op.STB: case Op.STDW: case Op.STXW: case Op.STXH: case Op.STXB: case Op.STXDW: {
+        const sz = SIZE_BYTES[code & SIZE_MASK] as number;
         const vlo = code & 1 ? lS : `(${k})`, vhi = code & 1 ? hS : `(${kh})`;
         const write = sz === 8
           ? `g.view.setInt32(o,${vlo},true);g.view.setInt32(o+4,${vhi},true);`
@@ -230,47 +231,47 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         emit(`{const h=${hD},g=regions[h&65535],o=${lD}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access===0){${write}}else rt.st(P,h,${lD},${o},${sz},${vlo},${vhi},${pc});}`);
         break;
       }
-      case 0xc3: case 0xdb:
-        emit(`${syncAll}rt.atomic(P,${code === 0xdb},${d},${s},${o},${k},${pc});${loadAll}`);
+      case Op.ATOMIC_W: case Op.ATOMIC_DW:
+        emit(`${syncAll}rt.atomic(P,${code === Op.ATOMIC_DW},${d},${s},${o},${k},${pc});${loadAll}`);
         break;
       default:
         if (isJump(code)) break; // conditional jumps are emitted below
-        if (code === 0 && pc > 0 && op[pc - 1] === 0x18) break;
+        if (code === 0 && pc > 0 && op[pc - 1] === Op.LD_IMM64) break;
         emit(`throw rt.fault(P,${pc},'opcode 0x${code.toString(16)} is not executable');`);
         break;
     }
-    if (isJump(code) && code !== 0x05 && code !== 0x06) {
+    if (isJump(code) && code !== Op.JA && code !== Op.JA32) {
       const target = pc + 1 + o;
       const a = `${lD}`, ah = `${hD}`;
-      const jop = code & 0xf0;
+      const jop = code & OP_MASK;
       let cond: string;
       if ((code & 7) === 5) {
         switch (jop) {
-          case 0x10: cond = `${a}===${bl}&&${ah}===${bh}`; break;
-          case 0x50: cond = `${a}!==${bl}||${ah}!==${bh}`; break;
-          case 0x20: cond = `gtu(${a},${ah},${bl},${bh})`; break;
-          case 0x30: cond = `!gtu(${bl},${bh},${a},${ah})`; break;
-          case 0xa0: cond = `gtu(${bl},${bh},${a},${ah})`; break;
-          case 0xb0: cond = `!gtu(${a},${ah},${bl},${bh})`; break;
-          case 0x60: cond = `gts(${a},${ah},${bl},${bh})`; break;
-          case 0x70: cond = `!gts(${bl},${bh},${a},${ah})`; break;
-          case 0xc0: cond = `gts(${bl},${bh},${a},${ah})`; break;
-          case 0xd0: cond = `!gts(${a},${ah},${bl},${bh})`; break;
+          case JmpOp.EQ: cond = `${a}===${bl}&&${ah}===${bh}`; break;
+          case JmpOp.NE: cond = `${a}!==${bl}||${ah}!==${bh}`; break;
+          case JmpOp.GT: cond = `gtu(${a},${ah},${bl},${bh})`; break;
+          case JmpOp.GE: cond = `!gtu(${bl},${bh},${a},${ah})`; break;
+          case JmpOp.LT: cond = `gtu(${bl},${bh},${a},${ah})`; break;
+          case JmpOp.LE: cond = `!gtu(${a},${ah},${bl},${bh})`; break;
+          case JmpOp.SGT: cond = `gts(${a},${ah},${bl},${bh})`; break;
+          case JmpOp.SGE: cond = `!gts(${bl},${bh},${a},${ah})`; break;
+          case JmpOp.SLT: cond = `gts(${bl},${bh},${a},${ah})`; break;
+          case JmpOp.SLE: cond = `!gts(${a},${ah},${bl},${bh})`; break;
           default: cond = `((${a}&${bl})|(${ah}&${bh}))!==0`; break;
         }
       } else {
         const ua = `(${a}>>>0)`, ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
         switch (jop) {
-          case 0x10: cond = `${a}===${bl}`; break;
-          case 0x50: cond = `${a}!==${bl}`; break;
-          case 0x20: cond = `${ua}>${ub}`; break;
-          case 0x30: cond = `${ua}>=${ub}`; break;
-          case 0xa0: cond = `${ua}<${ub}`; break;
-          case 0xb0: cond = `${ua}<=${ub}`; break;
-          case 0x60: cond = `${a}>${bl}`; break;
-          case 0x70: cond = `${a}>=${bl}`; break;
-          case 0xc0: cond = `${a}<${bl}`; break;
-          case 0xd0: cond = `${a}<=${bl}`; break;
+          case JmpOp.EQ: cond = `${a}===${bl}`; break;
+          case JmpOp.NE: cond = `${a}!==${bl}`; break;
+          case JmpOp.GT: cond = `${ua}>${ub}`; break;
+          case JmpOp.GE: cond = `${ua}>=${ub}`; break;
+          case JmpOp.LT: cond = `${ua}<${ub}`; break;
+          case JmpOp.LE: cond = `${ua}<=${ub}`; break;
+          case JmpOp.SGT: cond = `${a}>${bl}`; break;
+          case JmpOp.SGE: cond = `${a}>=${bl}`; break;
+          case JmpOp.SLT: cond = `${a}<${bl}`; break;
+          case JmpOp.SLE: cond = `${a}<=${bl}`; break;
           default: cond = `(${a}&${bl})!==0`; break;
         }
       }

@@ -9,7 +9,8 @@
 // runs on the JIT, the VM's default engine.) Once every field is decided the region becomes plain
 // memory again.
 
-import type { IpAddr, Service, Backend } from '../../model/domain.js';
+import type { Service, Backend } from '../../model/domain.js';
+import type { LazyMapSource, LazyMaps } from '../../model/executor.js';
 import { PORT_SLOTS, PRIO_GROUPS } from '../../model/domain.js';
 import {
   decodeFrontendKey,
@@ -22,16 +23,6 @@ import {
 import { offsetOf } from '../codec/abi.js';
 import { Access, Region, type AccessRules } from './memory.js';
 import type { HashMap } from './maps.js';
-
-/** What decides the entries (generators/exhaustive/decisions.ts implements it). */
-export interface LazyMapSource {
-  frontend(key: IpAddr): number | null;
-  service(id: number): unknown | null;
-  serviceField(id: number, name: string): number | string;
-  endpoint(serviceId: number, prio: number, index: number): number | null;
-  backend(uid: number): unknown | null;
-  backendField(uid: number, name: string): number | string;
-}
 
 interface FieldSpan {
   readonly name: string;
@@ -153,13 +144,6 @@ function lazyRegion(map: HashMap, size: number, fields: readonly FieldSpan[], de
     },
   });
   return region;
-}
-
-export interface LazyMaps {
-  /** Forgets every decided entry (before the next choice sequence). */
-  clear(): void;
-  /** Unhooks the maps and empties them. */
-  detach(): void;
 }
 
 /** Hooks the routing maps so that misses are decided by `source`. */

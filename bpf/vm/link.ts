@@ -9,7 +9,7 @@
 //    index; against .data/.rodata/.bss becomes PSEUDO_MAP_IDX_VALUE (6), imm = map index,
 //    next imm = offset. Map indices: BTF-defined maps in DATASEC order, then one internal
 //    array map per non-empty data section in section order.
-// libbpf's own gen_loader output is the oracle for this (test/vm-link.test.ts).
+// libbpf's own gen_loader output is the oracle for this (test/vm/link.test.ts).
 // Unsupported features (CO-RE, kfuncs, externs, map-in-map initialisers) are refused by name.
 
 import { parseElf, loadElf, type ElfFile, type ElfSection, type ElfSymbol, SHF_EXECINSTR, SHT_PROGBITS,

@@ -5,7 +5,7 @@
 import { Access, MemoryFault, Region } from './memory.js';
 import type { MapDef } from './link.js';
 import { MapType, BPF_F_RDONLY_PROG } from './link.js';
-import type { ProgSlots, VmProgram } from './interp.js';
+import type { ProgSlots, VmProgram } from './program.js';
 
 export const Errno = { EPERM: 1, ENOENT: 2, E2BIG: 7, ENOMEM: 12, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95 } as const;
 

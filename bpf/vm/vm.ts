@@ -6,10 +6,11 @@
 import type { SockAddr } from '../../model/address.js';
 import { linkObject, type LinkedObject, type MapDef } from './link.js';
 import { Memory, Region } from './memory.js';
-import { Machine, bindProgram, type VmProgram } from './interp.js';
+import { Machine } from './machine.js';
+import { bindProgram, type VmProgram } from './program.js';
 import { ArrayMap, MapError, ProgArrayMap, createMap, type VmMap } from './maps.js';
 import { installHelpers, type HelperHost } from './helpers.js';
-import { SeededChoices, type ChoiceSource } from './choices.js';
+import { SeededChoices, type ChoiceSource } from '../runner/choices.js';
 import { parseAddress } from '../../model/address.js';
 import { SockAddrCtx, SockOpsCtx, VmSock, skMsgContext } from './context.js';
 

@@ -2,6 +2,7 @@
 // the properties, prints progress, a summary and a verdict, and writes the reports asked for.
 
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { judge } from '../../properties/judge.js';
@@ -11,10 +12,10 @@ import { caseSize } from '../../properties/minimize.js';
 import { FailureDb } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
-import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
-import type { Executor } from '../../model/executor.js';
+import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
-import { packageRoot } from '../../bpf/kernel/paths.js';
+import { defaultObjects } from '../../shared/package.js';
+import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, formatCounterexample, formatSummary, junitXml } from '../report.js';
 import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, runExhaustive } from '../exhaustive.js';
 import { COVERS_MODEL, type Exploration } from '../../properties/explore.js';
@@ -32,6 +33,8 @@ export interface CheckCommandOptions {
   readonly states: StatesOption;
   readonly json?: string;
   readonly junit?: string;
+  /** lcov tracefile of the VM's C source coverage (an HTML page is written beside it). */
+  readonly coverageOut?: string;
   readonly shard?: { index: number; count: number };
   readonly root: string;
   readonly failureDb: boolean;
@@ -45,11 +48,6 @@ export interface CheckCommandOptions {
 
 /** Paths of section 3 a run must see to count as having checked it. */
 export const REQUIRED_PATHS = PASS_PATHS;
-
-function executorCoverage(e: Executor | undefined): CoverageSummary | null {
-  const withCoverage = e as (Executor & { coverage?: () => CoverageSummary }) | undefined;
-  return typeof withCoverage?.coverage === 'function' ? withCoverage.coverage() : null;
-}
 
 /** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */
 function emptyResult(e: Exploration, statistics: Statistics, withExecutor: boolean): RunResult {
@@ -124,8 +122,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         const objects = Object.keys(o.objects).length ? ({ ...o.objects } as Record<string, string>) : null;
         const saved = db.save(cx, opened.name, objects);
         const files = db.files(saved.id);
-        writeFileSync(files.test, regressionTest(saved, objects, files.test, packageRoot()));
-        writeFileSync(files.bpftool, bpftoolBatch(saved.case));
+        writeFileSync(files.test, regressionTest(saved, objects));
+        writeFileSync(files.bpftool, bpftoolBatch(saved.case, { id: saved.id, connectObject: resolve(objects?.connect ?? defaultObjects().connect), batchFile: resolve(files.bpftool) }));
         log(`  saved as ${files.json} (replayed first on the next run)`);
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
@@ -149,10 +147,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log(formatExploration(exploration));
     if (!o.exhaustive) log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}`);
     // The VM counts which instructions and branches of each program the run executed.
-    const vmCoverage = executorCoverage(opened.executor);
+    const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     if (o.json) writeFileSync(o.json, JSON.stringify(vmCoverage ? { ...report, programCoverage: vmCoverage } : report, null, 2) + '\n');
     if (o.junit) writeFileSync(o.junit, junitXml(report));
+    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     return report.verdict === 'pass' ? 0 : 1;
   } finally {
     await opened.executor?.close();

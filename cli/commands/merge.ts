@@ -2,7 +2,7 @@
 // counts and statistics add up, coverage is judged on the sum, counterexamples are kept.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { KmeshCheckError } from '../../bpf/errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { coverageOf, Statistics } from '../../properties/statistics.js';
 import { formatSummary, type ReportJson } from '../report.js';
 import { REQUIRED_PATHS } from './check.js';

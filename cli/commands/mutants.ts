@@ -4,7 +4,7 @@
 // counterexample was. The mutation score is killed / all.
 
 import { writeFileSync } from 'node:fs';
-import { buildMutant, MUTANTS } from '../../bpf/mutants.js';
+import { buildMutant, MUTANTS } from '../mutants.js';
 import { runChecks } from '../../properties/run.js';
 import { explore } from '../../properties/explore.js';
 import { openExecutor, type ExecutorName } from '../executors.js';

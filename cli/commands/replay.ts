@@ -6,7 +6,7 @@ import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
 import { replayCounterexample, type Shape } from '../../properties/run.js';
 import type { StateKind } from '../../model/domain.js';
-import { KmeshCheckError } from '../../bpf/errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { readSavedFailure } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { formatCounterexample } from '../report.js';

@@ -100,7 +100,7 @@ export function abiSection(): string[] {
     ];
   };
   out.push(
-    '### Original-destination prefix (section 4)',
+    '### Original-destination prefix',
     '',
     'Pushed by sendmsg_prog in front of the first message of a socket in `km_socket` whose storage says',
     '`via_waypoint` (interpretation.md, item 11). Multi-byte fields are big-endian.',

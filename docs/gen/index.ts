@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../bpf/kernel/paths.js';
+import { packageRoot } from '../../shared/package.js';
 import { renderSpecFrom, SPEC_PATH } from './render.js';
 
 export { SPEC_PATH } from './render.js';

@@ -116,7 +116,7 @@ function eachPass(ctx: Parameters<Invariant['check']>[0], f: (p: PassRecord, v: 
 export const pathJustified: Invariant = {
   name: 'path-justified',
   statement:
-    "Each pass takes the path section 3 prescribes for its destination, the maps in force and its drawn index: control, enrolment, DNS, protocol, frontend, service or direct backend, waypoint, policy, endpoint, backend, port slot and address family, in that order.",
+    "Each pass takes the path the routing pipeline prescribes for its destination, the maps in force and its drawn index: control, enrolment, DNS, protocol, frontend, service or direct backend, waypoint, policy, endpoint, backend, port slot and address family, in that order.",
   needs: 'passes',
   check(ctx) {
     const chk = new Checker();
@@ -128,7 +128,7 @@ export const pathJustified: Invariant = {
         return;
       }
       chk.exercise();
-      chk.expect(expected.path === p.path, () => `${where}: took ${p.path}, section 3 prescribes ${expected.path}`);
+      chk.expect(expected.path === p.path, () => `${where}: took ${p.path}, the routing pipeline prescribes ${expected.path}`);
       if (expected.target) chk.expect(sameTarget(expected.target, p.target), () => `${where}: target ${JSON.stringify(p.target)}, expected ${JSON.stringify(expected.target)}`);
       chk.expect((expected.drew ?? false) === (p.index !== null), () => `${where}: ${p.path} with drawn index ${p.index}`);
     });

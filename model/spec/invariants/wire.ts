@@ -44,7 +44,7 @@ export const sockhashMembership: Invariant = {
 export const tlvPrefix: Invariant = {
   name: 'tlv-prefix',
   statement:
-    "A connection's stream starts with exactly one original-destination prefix, byte-exact per section 4 and carrying the recorded original, when the socket is in km_socket and via_waypoint at its first message; otherwise it carries none; the payload follows intact.",
+    "A connection's stream starts with exactly one original-destination prefix, byte-exact in the original-destination prefix format and carrying the recorded original, when the socket is in km_socket and via_waypoint at its first message; otherwise it carries none; the payload follows intact.",
   check(ctx) {
     const chk = new Checker();
     for (const v of stepViews(ctx)) {

@@ -1,0 +1,87 @@
+// The worker's side of a batch: the case runner over real sockets (sockets.ts), with runs of
+// simple cases handed to the shim whole (whole-cases.ts). Observations leave as the bytes of
+// bpf/runner/observations.ts, which the parent decodes.
+
+import type { Case, StreamView } from '../../model/domain.js';
+import type { Environment } from '../../model/environment.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { CaseRunner } from '../runner/case-runner.js';
+import { ObsWriter } from '../runner/observations.js';
+import type { FastPath } from './fastpath.js';
+import type { LoadedDataPath } from './loader.js';
+import { KernelSockets, type KernelSock } from './sockets.js';
+import { WholeCases } from './whole-cases.js';
+
+export interface KernelCasesOptions {
+  /** Run simple cases whole inside the shim (default); off, every case goes operation by operation. */
+  readonly wholeCases?: boolean;
+}
+
+export class KernelCases {
+  readonly sockets: KernelSockets;
+  readonly runner: CaseRunner<KernelSock>;
+  private readonly whole: WholeCases | null;
+
+  constructor(dp: LoadedDataPath, env: Environment, fast: FastPath, opts: KernelCasesOptions = {}) {
+    this.sockets = new KernelSockets(dp.maps, env, fast);
+    this.runner = new CaseRunner(this.sockets, env, new ObsWriter());
+    this.whole = opts.wholeCases === false ? null : new WholeCases(this.runner, this.sockets, fast, () => this.runner.sink);
+  }
+
+  /** Whether simple cases run whole inside the shim. */
+  get wholeCasesOn(): boolean {
+    return this.whole !== null;
+  }
+
+  /** Cases the shim ran whole (kf_run), for tests and diagnosis. */
+  get casesRunWhole(): number {
+    return this.whole?.casesRun ?? 0;
+  }
+
+  /**
+   * Runs cases in order; `offset` numbers them in error messages (their index in the whole run).
+   * Returns their observations encoded (decodeObservations gives them back).
+   */
+  runCases(cases: readonly Case[], offset = 0): { bytes: Uint8Array; streams: StreamView[] } {
+    const whole = this.whole;
+    let i = 0;
+    try {
+      for (; i < cases.length; i++) {
+        if (whole?.add(cases[i]!, i)) {
+          if (whole.full) whole.run();
+          continue;
+        }
+        whole?.run();
+        this.runner.runCase(cases[i]!);
+      }
+      whole?.run();
+    } catch (e) {
+      // A failure inside kf_run belongs to the case it happened in, an earlier one.
+      const at = whole && whole.failedCase >= 0 ? whole.failedCase : i;
+      if (whole) {
+        whole.failedCase = -1;
+        whole.drop();
+      }
+      this.runner.sink.take();
+      this.runner.recover();
+      if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + at}: ${e.message}`);
+      throw e;
+    }
+    return this.runner.sink.take();
+  }
+
+  /** Enrols or withdraws unless the namespace already is as asked. */
+  ensureEnrolment(want: boolean): void {
+    if (this.runner.enrolment !== want) this.runner.setEnrolment(want);
+  }
+
+  /** Empties the routing maps (someone else wrote them). */
+  resetMaps(): void {
+    this.sockets.resetMaps();
+    this.runner.tracker.reset();
+  }
+
+  close(): void {
+    this.sockets.closeAll();
+  }
+}

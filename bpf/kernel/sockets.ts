@@ -1,0 +1,216 @@
+// The kernel's socket layer for the case runner: real sockets in the worker's namespace and
+// cgroup, with the attached data path. Each socket operation is one call into the C shim
+// (fastpath.ts): kf_socket, kf_connect (connect, getpeername, accept of the server side, the
+// sk_storage and sockhash reads), kf_close; a state's map writes are one kf_map_ops call.
+
+import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { Environment } from '../../model/environment.js';
+import { STRUCTS, type MapName } from '../codec/abi.js';
+import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
+import { controlConnects } from './enrolment.js';
+import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, type FastPath } from './fastpath.js';
+import { Listeners, portOf } from './listeners.js';
+import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errnoName, libc } from './libc.js';
+import { MapWriter } from './map-writes.js';
+
+/** How long a send waits for its bytes to reach the listener (loopback delivers at once). */
+const STREAM_WAIT_MS = 200;
+/**
+ * How long a TCP client's connect (and send) may block. A loopback handshake completes inside
+ * connect(); only a connect the kernel leaves in SYN_SENT waits (an AF_INET6 socket whose earlier
+ * v4-mapped connect was refused by RST: a native IPv6 connect then never completes, ~134 s to
+ * ETIMEDOUT). With this timeout it returns EINPROGRESS instead (model/environment.ts, kernelConnect).
+ */
+export const CONNECT_TIMEOUT_MS = 250;
+
+export interface KernelSock {
+  readonly fd: number;
+  /** Accepted server side of this connection, or -1. */
+  server: number;
+  /** What the server side has received so far. */
+  received: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function socketType(protocol: Protocol): number {
+  return (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
+}
+
+export class KernelSockets implements SocketLayer<KernelSock> {
+  readonly keepsEnrolment = true;
+  readonly maps: MapWriter;
+  readonly listeners: Listeners;
+  private readonly addr = new Uint8Array(SOCKADDR_MAX);
+  private readonly out: Uint8Array;
+  private readonly outI32: Int32Array;
+  private readonly outPeer: Uint8Array;
+  private readonly outLocal: Uint8Array;
+  private readonly outStorage: Uint8Array;
+  private readonly err2 = new Int32Array(2);
+  private readonly recvBuf = new Uint8Array(64 * 1024);
+  private readonly pollFd = new Uint8Array(8);
+  private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
+
+  constructor(
+    maps: ReadonlyMap<MapName, number>,
+    private readonly env: Environment,
+    readonly fast: FastPath,
+  ) {
+    this.maps = new MapWriter(maps, fast);
+    checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
+    this.listeners = new Listeners(env.closedPorts, fast);
+    this.out = new Uint8Array(fast.outSize);
+    this.outI32 = new Int32Array(this.out.buffer);
+    this.outPeer = this.out.subarray(OUT.peer, OUT.peer + SOCKADDR_MAX);
+    this.outLocal = this.out.subarray(OUT.local, OUT.local + SOCKADDR_MAX);
+    this.outStorage = this.out.subarray(OUT.storage, OUT.storage + STRUCTS.sock_storage_data.size);
+  }
+
+  beginCase(): boolean {
+    return false;
+  }
+
+  readonly writeMap = (name: Parameters<MapWriter['queue']>[0], key: Uint8Array, value: Uint8Array | null): void => this.maps.queue(name, key, value);
+
+  mapsWritten(): void {
+    this.maps.flush();
+  }
+
+  resetMaps(): void {
+    this.maps.resetMaps();
+  }
+
+  setEnrolment(want: boolean): void {
+    controlConnects(this.env, want);
+  }
+
+  listen(c: Case): void {
+    this.listeners.listen(c);
+  }
+
+  open(_id: SocketId, family: Family, protocol: Protocol): KernelSock {
+    const fd = this.fast.socket(family === 'inet' ? AF_INET : AF_INET6, socketType(protocol), protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0, this.err2);
+    if (fd < 0) {
+      const err = errnoName(this.err2[1]!);
+      if (this.err2[0] === 1) throw new KmeshCheckError('worker', `socket() failed (${err})`);
+      throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${err})`);
+    }
+    return { fd, server: -1, received: EMPTY };
+  }
+
+  /**
+   * kf_connect makes the connect and its reads in one call, unless server sides of other clients
+   * are pending: then it stops after getsockname and the match happens here.
+   */
+  connect(r: RunnerSocket<KernelSock>, dest: SockAddr): ConnectSeen {
+    const s = r.handle;
+    const n = writeSockaddr(this.addr, r.family, dest);
+    const tcp = r.protocol === 'tcp';
+    let flags = (tcp ? KF_TCP : 0) | (r.family === 'inet6' ? KF_INET6 : 0);
+    if (tcp && s.server < 0) flags |= this.listeners.anyPending ? KF_DEFER : KF_ACCEPT;
+    const o = this.outI32;
+    this.fast.connect(s.fd, this.addr, n, flags, this.out);
+    const rc = o[OUT.rc >> 2]!;
+    const seen = this.seen;
+    seen.error = rc < 0 ? o[OUT.err >> 2]! : -1;
+    seen.peer = null;
+    seen.inSockhash = false;
+    if (o[OUT.connected >> 2] === 1) {
+      if (rc === 0) seen.peer = this.outPeer;
+      if (tcp) {
+        if (s.server < 0) this.claimServer(s);
+        if (o[OUT.deferred >> 2] === 1) this.fast.observe(s.fd, flags, this.out);
+        seen.inSockhash = o[OUT.inSockhash >> 2] === 1;
+      }
+    }
+    seen.storage = this.storageFromOut();
+    return seen;
+  }
+
+  /** The server side of a just-connected client, from what kf_connect accepted or left to do. */
+  private claimServer(s: KernelSock): void {
+    const o = this.outI32;
+    // Connections of other clients accepted on the way wait, as in Listeners.acceptFrom.
+    const others = o[OUT.others >> 2]!;
+    for (let i = 0; i < others; i++) {
+      const at = OUT.other + i * OUT.otherStride;
+      this.listeners.park(sockaddrKey(this.out.subarray(at + 4, at + 4 + SOCKADDR_MAX)), o[at >> 2]!);
+    }
+    const server = o[OUT.server >> 2]!;
+    if (server === -2) {
+      const lfd = this.listeners.fdOf(portOf(this.outPeer));
+      s.server = lfd === undefined ? -1 : this.listeners.acceptFrom(lfd, sockaddrKey(this.outLocal));
+    } else if (o[OUT.deferred >> 2] === 1) {
+      s.server = this.listeners.serverOf(this.outPeer, this.outLocal);
+    } else {
+      s.server = server;
+    }
+  }
+
+  /** The raw sk_storage value kf_connect or kf_observe read, or null when there is none. */
+  private storageFromOut(): Uint8Array | null {
+    const rc = this.outI32[OUT.storageRc >> 2]!;
+    if (rc < 0) {
+      if (-rc === E.ENOENT) return null;
+      throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+    }
+    return this.outStorage;
+  }
+
+  storage(r: RunnerSocket<KernelSock>): Uint8Array | null {
+    // kf_observe without the TCP flag: only the sk_storage lookup.
+    this.fast.observe(r.handle.fd, 0, this.out);
+    return this.storageFromOut();
+  }
+
+  send(r: RunnerSocket<KernelSock>, payload: Uint8Array): number {
+    // A TCP socket without a connection (never connected, or left in SYN_SENT) cannot deliver:
+    // do not wait for SO_SNDTIMEO on each message.
+    const flags = MSG_NOSIGNAL | (r.protocol === 'tcp' && r.handle.server < 0 ? MSG_DONTWAIT : 0);
+    return libc.send(r.handle.fd, payload, payload.length, flags);
+  }
+
+  received(r: RunnerSocket<KernelSock>, complete: (got: Uint8Array) => boolean): Uint8Array | null {
+    const s = r.handle;
+    if (r.protocol !== 'tcp' || s.server < 0) return null;
+    this.recvAll(s);
+    const deadline = Date.now() + STREAM_WAIT_MS;
+    while (!complete(s.received)) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      this.pollFd.fill(0);
+      new DataView(this.pollFd.buffer).setInt32(0, s.server, true);
+      new DataView(this.pollFd.buffer).setInt16(4, POLLIN, true);
+      libc.poll(this.pollFd, 1, Math.min(left, 20));
+      this.recvAll(s);
+    }
+    return s.received;
+  }
+
+  private recvAll(s: KernelSock): void {
+    for (;;) {
+      const n = libc.recv(s.server, this.recvBuf, this.recvBuf.length, MSG_DONTWAIT);
+      if (n <= 0) return;
+      s.received = Buffer.concat([s.received, Buffer.from(this.recvBuf.subarray(0, n))]);
+    }
+  }
+
+  close(r: RunnerSocket<KernelSock>): void {
+    // Server first: its RST (inherited SO_LINGER {1,0}) closes the client, so neither side
+    // keeps TIME_WAIT and ephemeral ports do not run out.
+    this.fast.close(r.handle.server, r.handle.fd, r.protocol === 'tcp' ? 1 : 0);
+    r.handle.server = -1;
+  }
+
+  endCase(): void {
+    this.listeners.closePending();
+  }
+
+  /** Releases the listeners (sockets of a case are closed by the runner). */
+  closeAll(): void {
+    this.listeners.close();
+  }
+}

@@ -1,0 +1,74 @@
+// What the case runner needs from the world under the data path: the kernel's real sockets
+// (bpf/kernel/sockets.ts) or the VM's emulated ones (bpf/vm/sockets.ts). Everything a case means
+// (which socket an operation names, what a send expects to arrive, which ports listen, when to
+// enrol) is decided once, in case-runner.ts; a layer only performs the step it is asked for and
+// reports the raw result: errno numbers, sockaddr bytes, sock_storage_data bytes.
+
+import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { ChangeSink } from '../codec/state.js';
+import type { ChoiceSource } from './choices.js';
+
+/** What a connect let us see, in the kernel's own terms (buffers may be reused by the next call). */
+export interface ConnectSeen {
+  /** errno of a failed connect, or -1. */
+  readonly error: number;
+  /** struct sockaddr_in/in6 of the peer (getpeername) after a successful connect, else null. */
+  readonly peer: Uint8Array | null;
+  /** The socket's raw sock_storage_data, or null when it has none. */
+  readonly storage: Uint8Array | null;
+  /** Whether the socket's forward tuple is a key of km_socket. */
+  readonly inSockhash: boolean;
+}
+
+/** One socket as the runner's table holds it: the layer's handle and what was sent on it. */
+export interface RunnerSocket<S> {
+  readonly id: SocketId;
+  readonly family: Family;
+  readonly protocol: Protocol;
+  readonly handle: S;
+  /** Messages the socket took so far (the next payload's sequence number). */
+  sent: number;
+  /** The bytes of those messages, in order: what the peer must receive after any prefix. */
+  expected: Uint8Array[];
+}
+
+export interface SocketLayer<S> {
+  /**
+   * Whether enrolment carries over from one case to the next (the kernel: km_manage stays as the
+   * control connects left it). The VM starts every case from its initial state instead.
+   */
+  readonly keepsEnrolment: boolean;
+  /**
+   * Called first for every case (the VM resets what programs wrote). True when the layer emptied
+   * the routing maps, so that the runner writes the next state whole.
+   */
+  beginCase(): boolean;
+  /** Where the runner sends the map writes (value null: delete) that make the maps hold a state. */
+  readonly writeMap: ChangeSink;
+  /** After the writes of one state: writes still queued are made now. */
+  mapsWritten(): void;
+  /** Empties the routing maps, whatever wrote them. */
+  resetMaps(): void;
+  /** Enrols (control connects to port 929) or withdraws (930) every enrolled local. */
+  setEnrolment(want: boolean): void;
+  /** Makes the ports this case may reach listen (listening.ts says which). */
+  listen(c: Case): void;
+  /** The answers to the programs' choice points (prandom, helper failures), where the layer can give them. */
+  useChoices?(choices: ChoiceSource): void;
+
+  open(id: SocketId, family: Family, protocol: Protocol): S;
+  connect(s: RunnerSocket<S>, dest: SockAddr): ConnectSeen;
+  /** Offers one message; returns the bytes the socket took (0 when it refused the message). */
+  send(s: RunnerSocket<S>, payload: Uint8Array): number;
+  /**
+   * What the peer of a TCP connection has received so far, or null when the socket has no such
+   * peer. `complete` says when the bytes are all there (a layer whose delivery is not immediate
+   * waits for it, within a bound).
+   */
+  received(s: RunnerSocket<S>, complete: (got: Uint8Array) => boolean): Uint8Array | null;
+  /** The socket's raw sock_storage_data, or null when it has none. */
+  storage(s: RunnerSocket<S>): Uint8Array | null;
+  close(s: RunnerSocket<S>): void;
+  /** After the case's sockets are closed (the kernel drops connections no socket claimed). */
+  endCase(): void;
+}

@@ -1,0 +1,280 @@
+// The VM's socket layer for the case runner: the compiled programs in the VM behind a socket
+// layer that reports what the kernel would (model/environment.ts, kernelConnect: measured on
+// 6.18), so that the VM observes what the kernel executor observes, without privileges:
+//  - connect: a connected or connecting TCP socket fails with EISCONN / EALREADY before the hook
+//    runs (measured: the cgroup program does not run); otherwise connect4/connect6 runs (tail calls
+//    included), then kernelConnect decides; a TCP SYN runs sockops TCP_CONNECT_CB, an established
+//    connection ACTIVE_ESTABLISHED_CB.
+//  - send: each message the socket takes goes through sk_msg when the socket is in the sockhash
+//    sendmsg_prog is attached to; the peer's stream is what the program let through, in order.
+//  - close: the socket's storage and sockhash entries go away.
+// Enrolment happens through the programs: control connects bound to each enrolled local.
+
+import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
+import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
+import { canonicalSockText, parseAddress } from '../../model/address.js';
+import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
+import { textMemo } from '../codec/memo.js';
+import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
+import { toHex } from '../codec/state.js';
+import { encodeSockTuple } from '../codec/structs.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import type { ChoiceSource } from '../runner/choices.js';
+import { errnoNumber } from '../runner/errno.js';
+import { namedPorts } from '../runner/listening.js';
+import type { ConnectSeen, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
+import { concatBytes } from '../runner/streams.js';
+import type { VmProgram } from './program.js';
+import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap } from './maps.js';
+import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
+import type { Vm } from './vm.js';
+
+const FIRST_EPHEMERAL_PORT = 40000;
+
+/** The bytes of `family|addr` as the socket's family spells it (the runner checked it). */
+const destBytes = textMemo((key: string): Uint8Array => {
+  const bar = key.indexOf('|');
+  return parseAddress(canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1)));
+});
+
+/** The programs the layer runs, by role. */
+export interface VmPrograms {
+  readonly connect4: VmProgram;
+  readonly connect6: VmProgram;
+  readonly sockops: VmProgram;
+  readonly sendmsg: VmProgram;
+}
+
+export interface VmSocket {
+  readonly sock: VmSock;
+  /** TCP: established; UDP: associated with a peer. */
+  connected: boolean;
+  /** TCP left in SYN_SENT (kernelConnect's in-progress): further connects fail with EALREADY. */
+  connecting: boolean;
+  /** What the kernel keeps of the socket between connects (model/environment.ts). */
+  kernel: KernelSocket;
+  peer: SockAddr | null;
+  /** What the peer of a TCP connection received, in order. */
+  received: Uint8Array[];
+}
+
+export class VmSockets implements SocketLayer<VmSocket> {
+  readonly keepsEnrolment = false;
+  private readonly routing: ReadonlyMap<string, HashMap>;
+  private readonly manage: HashMap;
+  private readonly storageMap: SkStorageMap;
+  private readonly sockhash: SockHashMap;
+  /** Ports that listen during the running case (bpf/runner/listening.ts). */
+  private listening: ReadonlySet<number> = new Set();
+  private live = 0;
+  nextPort = FIRST_EPHEMERAL_PORT;
+  private readonly peerBytes = new Uint8Array(SOCKADDR_MAX);
+  private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
+
+  constructor(
+    private readonly vm: Vm,
+    private readonly progs: VmPrograms,
+    private readonly env: Environment,
+  ) {
+    this.routing = new Map(ROUTING_MAPS.map((n) => [n, vm.map<HashMap>(n)]));
+    this.manage = vm.map<HashMap>('km_manage');
+    this.storageMap = vm.map<SkStorageMap>('km_sockstorage');
+    this.sockhash = vm.map<SockHashMap>('km_socket');
+  }
+
+  /**
+   * Every case starts from the same VM state, so that a case's outcome does not depend on the
+   * cases before it (and exploration can replay it): global data back to its initial bytes, ring
+   * buffers emptied, and maps that programs wrote (other than km_manage, rebuilt by enrolment)
+   * emptied; routing maps a program wrote are emptied (true: the runner writes them again whole).
+   */
+  beginCase(): boolean {
+    this.nextPort = FIRST_EPHEMERAL_PORT;
+    this.vm.resetClock();
+    for (const m of this.vm.maps.values()) {
+      if (m.def.internal && m instanceof ArrayMap) {
+        m.values[0]?.bytes.set(m.def.internal.initial);
+      } else if (m instanceof RingBufMap) {
+        m.clear();
+      } else if (m.programWrites > 0 && m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) {
+        m.clear();
+        m.programWrites = 0;
+      }
+    }
+    if ([...this.routing.values()].some((m) => m.programWrites > 0)) {
+      this.resetMaps();
+      return true;
+    }
+    return false;
+  }
+
+  readonly writeMap = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
+    const map = this.routing.get(name)!;
+    if (value === null) {
+      map.delete(key);
+      return;
+    }
+    try {
+      map.set(key, value);
+    } catch (e) {
+      throw new KmeshCheckError('codec', `writing ${name} failed: ${(e as Error).message}`);
+    }
+  };
+
+  mapsWritten(): void {}
+
+  resetMaps(): void {
+    for (const m of this.routing.values()) {
+      m.clear();
+      m.programWrites = 0;
+    }
+  }
+
+  useChoices(choices: ChoiceSource): void {
+    this.vm.choices = choices;
+  }
+
+  /**
+   * Enrols the way the kernel executor does: one TCP control connect to 0.0.0.2:929 or [::2]:929
+   * bound to each of the environment's enrolled locals, through the programs (connect records the
+   * netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused. Withdrawing from
+   * a fresh km_manage is emptying it.
+   */
+  setEnrolment(want: boolean): void {
+    this.manage.clear();
+    if (!want) return;
+    for (const local of this.env.enrolledLocals) {
+      const family: Family = local.includes(':') ? 'inet6' : 'inet';
+      const sock = new VmSock(-1, family, 'tcp', 0xfff);
+      const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
+      const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
+      this.vm.runConnectRaw(prog, sock, parseAddress(CONTROL_ADDR[family]), ControlPort.enrol);
+      sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
+      this.forget(sock);
+    }
+  }
+
+  listen(c: Case): void {
+    this.listening = namedPorts(c);
+  }
+
+  open(id: SocketId, family: Family, protocol: Protocol): VmSocket {
+    const sock = new VmSock(id, family, protocol, 0x1000 + this.live++);
+    return { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
+  }
+
+  connect(r: RunnerSocket<VmSocket>, given: SockAddr): ConnectSeen {
+    const s = r.handle;
+    const sock = s.sock;
+    const family = sock.family;
+    const addr = destBytes(`${family}|${given.addr}`);
+    // The kernel refuses a connected or connecting TCP socket before the cgroup hook runs (measured
+    // on 6.18: the program does not run).
+    if (sock.protocol === 'tcp' && (s.connected || s.connecting)) return this.result(s, null, s.connected ? 'EISCONN' : 'EALREADY');
+
+    const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
+    const verdict = this.vm.runConnectRaw(prog, sock, addr, given.port);
+    if (verdict !== 1) return this.result(s, null, 'EPERM');
+    const dest = (family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx).dest();
+    let k = kernelConnect(this.env, family, sock.protocol, dest, s.kernel);
+    if (sock.protocol === 'tcp' && !this.listening.has(dest.port)) k = withoutListener(k, family);
+    s.kernel = k.socket;
+    if (sock.protocol === 'udp') {
+      if (k.outcome === 'connected') {
+        sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
+        s.connected = true;
+        s.peer = k.peer;
+      }
+      return this.result(s, k.peer, k.error);
+    }
+    if (k.syn) {
+      // sockops TCP_CONNECT_CB: the SYN leaves from the route's source towards the final destination.
+      sock.setEnds({ addr: k.syn.local, port: this.nextPort++ }, k.syn.remote, TCP_SYN_SENT);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
+    }
+    if (k.outcome === 'connected' && k.peer) {
+      sock.setEnds({ addr: k.local ?? k.syn?.local ?? '', port: sock.local?.port ?? this.nextPort++ }, k.peer, TCP_ESTABLISHED);
+      this.vm.runSockOps(this.progs.sockops, sock, SockOps.ACTIVE_ESTABLISHED_CB);
+      s.connected = true;
+      s.peer = k.peer;
+      s.received = [];
+    } else if (k.outcome === 'in-progress') {
+      s.connecting = true;
+    } else {
+      sock.setEnds(null, null, TCP_CLOSE);
+    }
+    return this.result(s, k.peer, k.error);
+  }
+
+  private result(s: VmSocket, peer: SockAddr | null, error: string | null): ConnectSeen {
+    const seen = this.seen;
+    seen.error = error === null ? -1 : errnoNumber(error);
+    seen.peer = null;
+    if (peer) {
+      writeSockaddr(this.peerBytes, s.sock.family, peer);
+      seen.peer = this.peerBytes;
+    }
+    seen.storage = this.storageMap.get(s.sock) ?? null;
+    seen.inSockhash = this.inSockhash(s);
+    return seen;
+  }
+
+  /** What the kernel executor sees: the socket's forward tuple is a key of km_socket. */
+  private inSockhash(s: VmSocket): boolean {
+    const { local, remote } = s.sock;
+    if (s.sock.protocol !== 'tcp' || !s.connected || !local || !remote) return false;
+    const key = encodeSockTuple({ family: s.sock.family, src: local, dst: remote });
+    return this.sockhash.lookup(key, 0) !== null;
+  }
+
+  send(r: RunnerSocket<VmSocket>, payload: Uint8Array): number {
+    const s = r.handle;
+    // An unconnected socket refuses the message, and so does an sk_msg verdict of SK_DROP (EACCES).
+    if (!s.connected) return 0;
+    if (s.sock.protocol !== 'tcp') return payload.length;
+    if (this.sockhash.has(s.sock)) {
+      const out = this.vm.runSkMsg(this.progs.sendmsg, s.sock, payload);
+      if (out.verdict !== 1) return 0;
+      s.received.push(out.bytes);
+    } else {
+      s.received.push(payload);
+    }
+    return payload.length;
+  }
+
+  received(r: RunnerSocket<VmSocket>): Uint8Array | null {
+    const s = r.handle;
+    return s.sock.protocol === 'tcp' && s.connected ? concatBytes(s.received) : null;
+  }
+
+  storage(r: RunnerSocket<VmSocket>): Uint8Array | null {
+    return this.storageMap.get(r.handle.sock) ?? null;
+  }
+
+  close(r: RunnerSocket<VmSocket>): void {
+    this.forget(r.handle.sock);
+    this.live--;
+  }
+
+  private forget(sock: VmSock): void {
+    for (const m of this.vm.maps.values()) {
+      if (m instanceof SkStorageMap) m.drop(sock, true);
+      else if (m instanceof SockHashMap) m.dropSocket(sock);
+    }
+  }
+
+  endCase(): void {}
+
+  /** The sockets' state, for the exploration's state keys. */
+  socketsKey(sockets: ReadonlyMap<SocketId, RunnerSocket<VmSocket>>): string[] {
+    const parts: string[] = [];
+    for (const [id, r] of sockets) {
+      const s = r.handle;
+      const k = s.sock;
+      parts.push(`${id}:${s.connected}:${JSON.stringify(s.peer)}:${r.sent}:${toHex(concatBytes(s.received))}:${k.state}:${JSON.stringify(k.local)}:${JSON.stringify(k.remote)}:${k.cbFlags}`);
+    }
+    return parts;
+  }
+}

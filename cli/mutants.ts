@@ -1,0 +1,219 @@
+// Building the mutants of the BPF data path (the `mutants` and `bench` commands and the tests):
+// each is one plausible bug, written as a small patch against the production sources
+// (bpf/mutants/<name>.patch). A mutant's build copies bpf/src, applies its patch and compiles the
+// copy, so the production sources carry no test hooks; the default build is the correct data
+// path, and a checker that is worth anything must tell each mutant from it.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PatchError, applyPatch } from './mutant-patch.js';
+import type { ObjectPaths } from '../model/executor.js';
+import { KmeshCheckError } from '../shared/errors.js';
+import { defaultObjects, packageRoot } from '../shared/package.js';
+
+export interface Mutant {
+  /** kebab-case; also the build folder under build/mutants/. */
+  readonly name: string;
+  /** One sentence: what the bug is. */
+  readonly description: string;
+  /** The object whose code the patch changes; the other two compile as in the default build. */
+  readonly object: keyof ObjectPaths;
+  /** The invariant expected to catch it (filled by the checker team). */
+  readonly expectedInvariant?: string;
+}
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    name: 'strict-first-nonempty',
+    description: 'Locality strict escapes to the first non-empty priority group, so it can pick a backend of priority 1 or worse.',
+    object: 'connect',
+  },
+  {
+    name: 'strict-empty-kept',
+    description: 'Locality strict with count[0] == 0 keeps the destination and records it as original instead of failing the pass.',
+    object: 'connect',
+  },
+  {
+    name: 'failover-last-nonempty',
+    description: 'Locality failover scans from priority 6 down, so it chooses the last non-empty group instead of the first.',
+    object: 'connect',
+  },
+  {
+    name: 'pick-ignores-count',
+    description: "The endpoint index is drawn as prandom % 7 + 1 (the number of priority groups) instead of modulo the group's count.",
+    object: 'connect',
+  },
+  {
+    name: 'endpoint-index-zero-based',
+    description: 'The endpoint index is 0-based (prandom % count), so index 0 can be looked up and index count never is.',
+    object: 'connect',
+  },
+  {
+    name: 'endpoint-miss-next-group',
+    description: 'After an endpoint or backend miss, the same index is tried in the next priority group (entries the semantics never reads).',
+    object: 'connect',
+  },
+  {
+    name: 'connect6-no-fold',
+    description: 'connect6 looks a v4-mapped destination up by its 16 bytes instead of folding it to its IPv4 frontend key.',
+    object: 'connect',
+  },
+  {
+    name: 'port-map-skips-slot0',
+    description: 'Port mapping starts at slot 1, so a destination port found only in slot 0 fails the pass.',
+    object: 'connect',
+  },
+  {
+    name: 'port-map-next-slot',
+    description: 'Port mapping is off by one: slot i matches but target_port[i + 1] is used (slot 9 reads the first word of wp_addr).',
+    object: 'connect',
+  },
+  {
+    name: 'port-map-keeps-port',
+    description: 'Port mapping writes the matching service port back instead of the target port, so the destination port never changes.',
+    object: 'connect',
+  },
+  {
+    name: 'original-overwritten',
+    description: 'The has_set_ip guard is ignored, so a waypoint pass or a later connect overwrites the recorded original destination.',
+    object: 'connect',
+  },
+  {
+    name: 'via-waypoint-cleared',
+    description: 'A rewriting pass that is not a waypoint clears via_waypoint, so a chain ending at a backend loses the flag.',
+    object: 'connect',
+  },
+  {
+    name: 'dns-no-original',
+    description: 'The DNS rewrite to the proxy does not record the original destination (and a UDP DNS pass creates no storage).',
+    object: 'connect',
+  },
+  {
+    name: 'family-truncate',
+    description: 'The address-family rule is skipped: an AF_INET socket is rewritten to the first 4 bytes of an IPv6 target.',
+    object: 'connect',
+  },
+  {
+    name: 'waypoint-ip4-only',
+    description: 'A waypoint counts as configured only when the first 4 bytes of wp_addr are non-zero (upstream accident), not any of the 16.',
+    object: 'connect',
+  },
+  {
+    name: 'tail-slot-wrong',
+    description: 'connect4 tail-calls slot 1 of km_cgr_tailcall, which userspace leaves empty, so a waypoint chain on connect4 stops after one pass.',
+    object: 'connect',
+  },
+  {
+    name: 'sockops-ignores-waypoint',
+    description: 'sockops inserts every enrolled socket that has storage into km_socket, waypoint-bound or not.',
+    object: 'sockops',
+  },
+  {
+    name: 'tlv-repeated',
+    description: 'sendmsg does not check has_encoded, so every message of a waypoint-bound socket gets the TLV prefix.',
+    object: 'sendmsg',
+  },
+  {
+    name: 'tlv-encoded-not-set',
+    description: 'sendmsg never sets has_encoded, so every message of a waypoint-bound socket gets the TLV prefix and the flag stays 0.',
+    object: 'sendmsg',
+  },
+  {
+    name: 'tlv-length-host-order',
+    description: 'The TLV length is written in little-endian host order (06 00 00 00) instead of big-endian.',
+    object: 'sendmsg',
+  },
+];
+
+/** Where a build's three objects are (or will be). */
+function objectsIn(dir: string): ObjectPaths {
+  return defaultObjects(packageRoot(), dir);
+}
+
+export function findMutant(name: string): Mutant {
+  const m = MUTANTS.find((x) => x.name === name);
+  if (!m) throw new KmeshCheckError('unsupported', `unknown mutant '${name}': use one of ${MUTANTS.map((x) => x.name).join(', ')}`);
+  return m;
+}
+
+/** Where buildMutant puts a mutant's objects, without building them. */
+export function mutantObjects(name: string, root = packageRoot()): ObjectPaths {
+  return objectsIn(join(root, 'build/mutants', findMutant(name).name));
+}
+
+let clangChecked = false;
+
+function assertClang(): void {
+  if (clangChecked) return;
+  const r = spawnSync('clang', ['--version'], { stdio: 'ignore' });
+  if (r.error || r.status !== 0) {
+    throw new KmeshCheckError('build', 'clang not found: run `bash scripts/setup.sh` to install clang, llvm and libbpf-dev');
+  }
+  clangChecked = true;
+}
+
+/** Runs bpf/Makefile on the sources in `src` into `dir`; make rebuilds only what changed. */
+function make(root: string, src: string, dir: string, what: string): ObjectPaths {
+  assertClang();
+  const args = ['--no-print-directory', '-j2', '-C', join(root, 'bpf'), `SRC=${src}`, `OUT=${dir}`];
+  const r = spawnSync('make', args, { encoding: 'utf8' });
+  if (r.error) throw new KmeshCheckError('build', `cannot run make for ${what} (${r.error.message}): install make`);
+  if (r.status !== 0) {
+    const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const cause = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `make exited with ${r.status}`;
+    throw new KmeshCheckError('build', `building ${what} failed: ${cause}; run make -C bpf SRC=${src} OUT=${dir} for the full log`);
+  }
+  const objects = objectsIn(dir);
+  for (const p of Object.values(objects)) {
+    if (!existsSync(p)) throw new KmeshCheckError('build', `building ${what} did not produce ${p}: check bpf/Makefile`);
+  }
+  return objects;
+}
+
+/** The patch file of a mutant. */
+export function mutantPatch(name: string, root = packageRoot()): string {
+  return join(root, 'bpf/mutants', `${findMutant(name).name}.patch`);
+}
+
+/**
+ * Writes the production sources with the mutant's patch applied into `dir`, touching only files
+ * whose content changes (so that make rebuilds only when something did).
+ */
+function patchedSources(root: string, m: Mutant, dir: string): void {
+  const src = join(root, 'bpf/src');
+  const files = new Map(readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => [f, readFileSync(join(src, f), 'utf8')] as const));
+  let patched: Map<string, string>;
+  try {
+    patched = applyPatch(files, readFileSync(mutantPatch(m.name, root), 'utf8'));
+  } catch (e) {
+    if (e instanceof PatchError) throw new KmeshCheckError('build', `mutant ${m.name} no longer applies: ${e.message}; update bpf/mutants/${m.name}.patch to the production source`);
+    throw e;
+  }
+  mkdirSync(dir, { recursive: true });
+  for (const [f, text] of patched) {
+    const p = join(dir, f);
+    if (!existsSync(p) || readFileSync(p, 'utf8') !== text) writeFileSync(p, text);
+  }
+}
+
+/** Builds one mutant into build/mutants/<name>/ (a no-op when up to date); its three objects. */
+export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
+  const m = findMutant(name);
+  const dir = join(root, 'build/mutants', m.name);
+  patchedSources(root, m, join(dir, 'src'));
+  return make(root, join(dir, 'src'), dir, `mutant ${m.name}`);
+}
+
+/** Builds every mutant; objects by mutant name. */
+export function buildAllMutants(root = packageRoot()): ReadonlyMap<string, ObjectPaths> {
+  return new Map(MUTANTS.map((m) => [m.name, buildMutant(m.name, root)] as const));
+}
+
+/**
+ * The default data path built next to the mutants (build/mutants/.baseline/), for comparisons
+ * that must not race with whoever rebuilds build/bpf.
+ */
+export function buildBaseline(root = packageRoot()): ObjectPaths {
+  return make(root, join(root, 'bpf/src'), join(root, 'build/mutants/.baseline'), 'the baseline data path');
+}

@@ -1,0 +1,134 @@
+// Nothing is left behind: after close, SIGINT, SIGTERM, SIGKILL of the worker and SIGKILL of the
+// parent, the worker's cgroup directory, programs, links and maps are gone; a stale cgroup of a
+// dead harness is swept at the next start.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { findCgroup2Mount } from '../../bpf/kernel/cgroup.js';
+import { libbpf } from '../../bpf/kernel/libbpf.js';
+import { closeSync } from 'node:fs';
+import { packageRoot } from '../../bpf/kernel/paths.js';
+import type { WorkerInfo } from '../../bpf/kernel/protocol.js';
+import { connectCase, startKernel, state } from '../helpers/kernel.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ids of the worker's programs, links and maps that the kernel still knows. */
+function survivors(info: WorkerInfo): string[] {
+  const out: string[] = [];
+  const probe = (kind: string, ids: readonly number[], get: (id: number) => number) => {
+    for (const id of ids) {
+      const fd = get(id);
+      if (fd >= 0) {
+        closeSync(fd);
+        out.push(`${kind} ${id}`);
+      }
+    }
+  };
+  probe('prog', info.progIds, libbpf.progGetFdById);
+  probe('link', info.linkIds, libbpf.linkGetFdById);
+  return out;
+}
+
+/** Waits (objects are freed after an RCU grace period) until nothing of `info` is left. */
+async function expectGone(info: WorkerInfo): Promise<void> {
+  let left: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    left = [...survivors(info), ...(existsSync(info.cgroup) ? [info.cgroup] : []), ...(alive(info.pid) ? [`pid ${info.pid}`] : [])];
+    if (left.length === 0) return;
+    await sleep(50);
+  }
+  expect(left, 'left behind').toEqual([]);
+}
+
+async function startedWithTraffic() {
+  const ex = await startKernel();
+  await ex.run([connectCase(state({}), 'inet', { addr: '10.1.0.1', port: 80 }, { sends: 1 })]);
+  const info = await ex.info();
+  expect(info.progIds).toHaveLength(4);
+  expect(info.linkIds).toHaveLength(3);
+  expect(existsSync(info.cgroup)).toBe(true);
+  expect(survivors(info)).toHaveLength(7);
+  return { ex, info };
+}
+
+describe('clean-up', () => {
+  it('close() releases everything, and a second close is harmless', async () => {
+    const { ex, info } = await startedWithTraffic();
+    await ex.close();
+    await ex.close();
+    await expectGone(info);
+    await expect(ex.run([])).resolves.toEqual([]);
+    await expect(ex.info()).rejects.toThrow(/closed|stopped/);
+  });
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${sig} to the worker: it cleans up and the executor reports the stop`, async () => {
+      const { ex, info } = await startedWithTraffic();
+      process.kill(info.pid, sig);
+      await expectGone(info);
+      await expect(ex.run([connectCase(state({}), 'inet', { addr: '10.1.0.1', port: 80 })])).rejects.toThrow(KmeshCheckError);
+      await ex.close();
+    });
+  }
+
+  it('SIGKILL of the worker: links die with it, the executor removes the cgroup', async () => {
+    const { ex, info } = await startedWithTraffic();
+    process.kill(info.pid, 'SIGKILL');
+    await expectGone(info);
+    await expect(ex.run([connectCase(state({}), 'inet', { addr: '10.1.0.1', port: 80 })])).rejects.toThrow(/worker stopped \(signal SIGKILL\)/);
+    await ex.close();
+  });
+
+  it('SIGKILL of the parent: the worker sees stdin close and cleans up', async () => {
+    const script = `
+      const m = await import(${JSON.stringify(join(packageRoot(), 'dist/bpf/kernel/executor.js'))});
+      const ex = await m.createKernelExecutor();
+      console.log(JSON.stringify(await ex.info()));
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const info = await new Promise<WorkerInfo>((resolve, reject) => {
+      let out = '';
+      parent.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!) as WorkerInfo);
+      });
+      parent.on('exit', (code) => reject(new Error(`parent exited early (${code})`)));
+    });
+    expect(alive(info.pid)).toBe(true);
+    parent.kill('SIGKILL');
+    await expectGone(info);
+  });
+
+  it('a stale cgroup of a dead harness is swept at the next start', async () => {
+    const root = findCgroup2Mount();
+    let dead = 4_000_000;
+    while (alive(dead)) dead--;
+    const stale = join(root, `kmesh-check-${dead}`);
+    mkdirSync(stale, { recursive: true });
+    const ex = await startKernel();
+    try {
+      const info = await ex.info();
+      expect(info.swept).toContain(`kmesh-check-${dead}`);
+      expect(existsSync(stale)).toBe(false);
+      // Only live harnesses' directories remain (other suites may be running).
+      for (const name of readdirSync(root).filter((n) => n.startsWith('kmesh-check-'))) {
+        expect(alive(Number(name.slice('kmesh-check-'.length))), name).toBe(true);
+      }
+    } finally {
+      await ex.close();
+    }
+  });
+});

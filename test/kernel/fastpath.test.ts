@@ -1,0 +1,162 @@
+// The kernel executor's two paths through the C shim: the case runner's one call per operation,
+// and whole simple cases in one call (kf_run). The shim builds and is used, the byte encoding of
+// observations decodes to the same objects, and both paths observe exactly the same things on
+// the same generated cases.
+
+import { service } from '../../model/builders.js';
+import fc from 'fast-check';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Case, Observation, Service } from '../../model/domain.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import { caseArb } from '../../generators/index.js';
+import { traceKey } from '../../properties/observation.js';
+import { buildShim } from '../../bpf/kernel/fastpath.js';
+import { benchCases } from '../../bpf/kernel/bench.js';
+import { ObsWriter, decodeObservations } from '../../bpf/runner/observations.js';
+import { createKernelExecutor, type KernelExecutor } from '../../bpf/kernel/executor.js';
+
+function sockaddrIn(addr: number[], port: number): Uint8Array {
+  const b = new Uint8Array(128);
+  b[0] = 2;
+  b[2] = port >> 8;
+  b[3] = port & 0xff;
+  b.set(addr, 4);
+  return b;
+}
+
+function sockaddrIn6(addr: number[], port: number): Uint8Array {
+  const b = new Uint8Array(128);
+  b[0] = 10;
+  b[2] = port >> 8;
+  b[3] = port & 0xff;
+  b.set(addr, 8);
+  return b;
+}
+
+describe('observation encoding', () => {
+  it('decodes every kind of record to the observation the worker saw', () => {
+    const w = new ObsWriter();
+    const storage = new Uint8Array(64);
+    w.socket(0);
+    w.connect(0, -1, sockaddrIn([10, 2, 0, 1], 8080), null, 'inet', true);
+    w.connect(3, 111, null, storage, 'inet6', false);
+    w.endCase();
+    w.apply();
+    w.send(2, { tlv: null, payloadIntact: true, hex: '6b' }, null, 'inet');
+    w.connect(2, -1, sockaddrIn6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 443), null, 'inet6', false);
+    w.close(2);
+    w.endCase();
+    w.endCase();
+    const { bytes, streams } = w.take();
+    const obs = decodeObservations(bytes, streams);
+    const expected: Observation[][] = [
+      [
+        { op: 'socket', sock: 0 },
+        { op: 'connect', sock: 0, peer: { addr: '10.2.0.1', port: 8080 }, error: null, storage: null, inSockhash: true },
+        { op: 'connect', sock: 3, peer: null, error: 'ECONNREFUSED', storage: { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null }, inSockhash: false },
+      ],
+      [
+        { op: 'apply', sock: null },
+        { op: 'send', sock: 2, stream: { tlv: null, payloadIntact: true, hex: '6b' }, storage: null },
+        { op: 'connect', sock: 2, peer: { addr: 'fd00::1', port: 443 }, error: null, storage: null, inSockhash: false },
+        { op: 'close', sock: 2 },
+      ],
+      [],
+    ];
+    expect(obs).toEqual(expected);
+    // Same keys in the same order as the objects the worker used to send as JSON.
+    expect(JSON.stringify(obs)).toBe(JSON.stringify(expected));
+    expect(w.take().bytes.length).toBe(0);
+  });
+
+  it('rejects a corrupt record with a one-line error', () => {
+    expect(() => decodeObservations(new Uint8Array([9]), [])).toThrow(/corrupt observation record 9/);
+  });
+});
+
+const benchService: Service = service(1, { counts: [1], ports: [[80, 8080]] });
+
+/** Generated cases whose outcome is determined (no random load-balancing choice). */
+function deterministicCases(): Case[] {
+  const out: Case[] = [];
+  for (const kind of ['consistent', 'raw'] as const) {
+    for (const shape of ['single', 'sequence'] as const) {
+      for (const c of fc.sample(caseArb({ kind, shape }), { seed: 77, numRuns: 150 })) {
+        if (new Set(outcomes(c, DEFAULT_ENVIRONMENT).map((t) => traceKey(t.observations))).size === 1) out.push(c);
+      }
+    }
+  }
+  return out;
+}
+
+describe('the shim build', () => {
+  it('says what failed when the source does not compile', () => {
+    const root = mkdtempSync(join(tmpdir(), 'kmesh-shim-'));
+    try {
+      mkdirSync(join(root, 'bpf/user'), { recursive: true });
+      writeFileSync(join(root, 'bpf/user/fastpath.c'), 'this is not C\n');
+      expect(() => buildShim(root)).toThrow(/^compiling .*fastpath\.c failed: .*error/);
+      expect(existsSync(join(root, 'build/shim/libkmeshfast.so'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('whole cases in the shim and the case runner', () => {
+  let fast: KernelExecutor;
+  let plain: KernelExecutor;
+  beforeAll(async () => {
+    if (process.geteuid?.() !== 0) throw new Error('the path comparison runs the kernel executor and requires root');
+    fast = await createKernelExecutor();
+    plain = await createKernelExecutor({ wholeCases: false });
+  });
+  afterAll(async () => {
+    await fast?.close();
+    await plain?.close();
+  });
+
+  it('builds, and the worker uses it', async () => {
+    expect(existsSync(buildShim())).toBe(true);
+    expect((await fast.info()).shim).toMatchObject({ wholeCases: true });
+    expect((await plain.info()).shim).toEqual({ wholeCases: false, casesRunWhole: 0 });
+  });
+
+  it('observes exactly what the case runner observes operation by operation', async () => {
+    const cases = deterministicCases();
+    expect(cases.length).toBeGreaterThan(300);
+    // Sends, several sockets and state changes within a case must all be exercised.
+    expect(cases.some((c) => c.ops.some((o) => o.op === 'send'))).toBe(true);
+    expect(cases.some((c) => c.ops.some((o) => o.op === 'apply'))).toBe(true);
+    expect(cases.some((c) => c.ops.filter((o) => o.op === 'socket').length > 1)).toBe(true);
+    const [a, b] = await Promise.all([fast.run(cases), plain.run(cases)]);
+    expect(a).toHaveLength(cases.length);
+    cases.forEach((c, i) => expect(JSON.stringify(a[i]), JSON.stringify(c)).toBe(JSON.stringify(b[i])));
+    // Most of them ran whole inside the shim (kf_run), the rest operation by operation.
+    const whole = (await fast.info()).shim.casesRunWhole;
+    expect(whole).toBeGreaterThan(cases.length / 4);
+    expect(whole).toBeLessThan(cases.length);
+  });
+
+  it('reports a failed map write the same way', async () => {
+    // One service more than km_service holds: the write that overflows fails, on both paths.
+    const services = Array.from({ length: 5001 }, (_, i) => ({ ...benchService, id: i + 1 }));
+    const big: Case = { state: { frontends: [], services, endpoints: [], backends: [] }, kind: 'raw', enrolled: false, ops: [] };
+    const [ea, eb] = await Promise.all([fast.run([big]).then(() => null, (e: Error) => e.message), plain.run([big]).then(() => null, (e: Error) => e.message)]);
+    expect(ea).toMatch(/^case 0: writing km_service failed \(E2BIG\): is the map full\?$/);
+    expect(ea).toBe(eb);
+    // The same inside a run of whole cases (kf_run): the failing case is named, not the run's first.
+    const [c0, c1] = benchCases(2);
+    const inRun: Case = { ...big, enrolled: true };
+    const [ra, rb] = await Promise.all([fast.run([c0!, c1!, inRun]).then(() => null, (e: Error) => e.message), plain.run([c0!, c1!, inRun]).then(() => null, (e: Error) => e.message)]);
+    expect(ra).toMatch(/^case 2: writing km_service failed \(E2BIG\): is the map full\?$/);
+    expect(ra).toBe(rb);
+    // Both start the next batch from clean maps.
+    const after = await fast.run(deterministicCases().slice(0, 20));
+    expect(after).toEqual(await plain.run(deterministicCases().slice(0, 20)));
+  });
+});

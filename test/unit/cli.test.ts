@@ -1,0 +1,67 @@
+// The command line as a user meets it, without privileges: exit codes, reports, shards.
+// (doctor, the kernel executor and the failure database: test/kernel/cli.test.ts.)
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../../bpf/kernel/paths.js';
+
+const root = packageRoot();
+const bin = join(root, 'bin/kmesh-check.js');
+
+function cli(args: string[], cwd = mkdtempSync(join(tmpdir(), 'kc-cli-'))) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr, cwd };
+}
+
+describe('kmesh-check check', () => {
+  it('passes on the reference model, with a summary, JSON and JUnit reports', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
+    const r = cli(['check', '--executor', 'model', '--runs', '2000', '--json', 'r.json', '--junit', 'r.xml'], dir);
+    expect(r.err).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/executor model \(asked for with --executor model\)/);
+    expect(r.out).toMatch(/verdict: PASS/);
+    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+    expect(report).toMatchObject({ executor: 'model', seed: 42, verdict: 'pass', failures: 0 });
+    expect(report.cases).toBe(2000);
+    expect(report.invariants.length).toBeGreaterThan(10);
+    for (const i of report.invariants) expect(Object.keys(i).sort()).toEqual(['checked', 'failed', 'name', 'statement']);
+    expect(report.statistics.policy.random).toBeGreaterThan(0);
+    expect(report.coverage.ok).toBe(true);
+    expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toMatch(/<testsuites name="kmesh-check" tests="\d+" failures="0"/);
+  });
+
+  it('splits the seed space into shards and merges their reports into one verdict', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-cli-'));
+    cli(['check', '--executor', 'model', '--runs', '2000', '--shard', '1/2', '--json', 'a.json', '--no-failure-db'], dir);
+    cli(['check', '--executor', 'model', '--runs', '2000', '--shard', '2/2', '--json', 'b.json', '--no-failure-db'], dir);
+    const a = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
+    const b = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
+    expect(a.cases).toBe(1000);
+    expect(b.cases).toBe(1000);
+    expect(a.statistics).not.toEqual(b.statistics);
+    const m = cli(['merge', 'a.json', 'b.json', '--json', 'm.json'], dir);
+    expect(m.code).toBe(0);
+    const merged = JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8'));
+    expect(merged.cases).toBe(2000);
+    expect(merged.verdict).toBe('pass');
+    expect(cli(['merge', 'missing.json'], dir).code).toBe(2);
+  });
+
+  it('exits 2 with a one-line message on bad usage', () => {
+    for (const args of [['check', '--runs', 'many'], ['check', '--executor', 'gpu'], ['check', '--shard', '3/2'], ['replay']]) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().length, args.join(' ')).toBeGreaterThan(0);
+    }
+  });
+
+  it('fails the coverage requirements when a budget is too small to exercise every path', () => {
+    const r = cli(['check', '--executor', 'model', '--runs', '20', '--no-failure-db']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/coverage: FAIL, exercised too rarely: .*path:/);
+  });
+});

@@ -1,0 +1,118 @@
+// Command-line habits a user expects: --version, one-line usage errors that name the --help to
+// read, a suggestion for a mistyped command, examples and exit codes in --help, impossible budgets
+// refused, and report paths checked before the run starts.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../../shared/package.js';
+import { unprivilegedPrefix } from '../helpers/privileges.js';
+
+const root = packageRoot();
+const bin = join(root, 'bin/kmesh-check.js');
+
+function cli(args: string[], cwd = mkdtempSync(join(tmpdir(), 'kc-habits-'))) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr, cwd };
+}
+const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');
+
+describe('kmesh-check habits', () => {
+  it('--version prints the package version', () => {
+    const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) {
+      const r = cli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.out.trim()).toBe(version);
+    }
+  });
+
+  it('a usage error is one line that names the subcommand and its --help', () => {
+    const cases: [string[], RegExp][] = [
+      [['check', '--bogus'], /^kmesh-check check: unknown option '--bogus'.*\(see kmesh-check check --help\)$/],
+      [['check', '--executor', 'qemu'], /^kmesh-check check: option '--executor <name>' argument 'qemu' is invalid.*\(see kmesh-check check --help\)$/],
+      [['replay', '--seed', 'x'], /^kmesh-check replay: .*--seed must be an integer.*\(see kmesh-check replay --help\)$/],
+      [['merge'], /^kmesh-check merge: missing required argument 'reports'.*\(see kmesh-check merge --help\)$/],
+    ];
+    for (const [args, re] of cases) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(lines(r.err), args.join(' ')).toHaveLength(1);
+      expect(r.err.trim()).toMatch(re);
+      expect(r.out + r.err).not.toMatch(/Usage:/);
+    }
+  });
+
+  it('an unknown subcommand says so and suggests the nearest', () => {
+    const r = cli(['chekc', '--runs', '10']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toHaveLength(1);
+    expect(r.err).toMatch(/^kmesh-check: unknown command 'chekc' \(did you mean check\?\)/);
+    const far = cli(['zzzzzzzz']);
+    expect(far.code).toBe(2);
+    expect(far.err).toMatch(/unknown command 'zzzzzzzz'; commands: check, replay/);
+    expect(far.err).not.toMatch(/did you mean/);
+    expect(cli(['repaly']).err).toMatch(/did you mean replay\?/);
+  });
+
+  it('--help shows examples and the exit codes', () => {
+    for (const args of [['--help'], ['check', '--help']]) {
+      const r = cli(args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Examples:\n\s+\$ kmesh-check check /);
+      expect(r.out).toMatch(/Exit codes:\n\s+0 .+\n\s+1 .+counterexample.+\n\s+2 .+usage/);
+    }
+    expect(cli(['check', '--help']).out).toMatch(/--coverage-out <file>/);
+  });
+
+  it('impossible budgets are usage errors (exit 2) before anything runs', () => {
+    for (const args of [['--time-limit', '0'], ['--time-limit', '0s'], ['--time-limit', '-5s'], ['--runs', '0'], ['--runs', '-3'], ['--runs', '1.5']]) {
+      const r = cli(['check', '--executor', 'model', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(lines(r.err), args.join(' ')).toHaveLength(1);
+      expect(r.out, args.join(' ')).not.toMatch(/checking|verdict/);
+    }
+    const mutants = cli(['mutants', '--runs', '0']);
+    expect(mutants.code).toBe(2);
+  });
+
+  it('an unwritable report path fails before the run, in one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-habits-'));
+    mkdirSync(join(dir, 'adir'));
+    const cases: [string[], RegExp][] = [
+      [['--json', 'no/such/dir/r.json'], /--json no\/such\/dir\/r\.json: folder .* does not exist/],
+      [['--junit', 'adir'], /--junit adir: is a directory/],
+      [['--coverage-out', 'missing/lcov.info', '--executor', 'vm'], /--coverage-out missing\/lcov\.info: folder .* does not exist/],
+    ];
+    for (const [args, re] of cases) {
+      const r = cli(['check', '--executor', 'model', '--runs', '100000', '--no-failure-db', ...args], dir);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(lines(r.err)).toHaveLength(1);
+      expect(r.err).toMatch(re);
+      // Nothing ran: no executor opened, no progress, no verdict.
+      expect(r.out).toBe('');
+    }
+    // A folder the user may not write (root may write anywhere, so as root the check runs as nobody).
+    const { prefix } = unprivilegedPrefix(bin);
+    const asUser = prefix[0] === 'setpriv' && prefix.includes('--reuid=65534') ? prefix : [];
+    const r = spawnSync(asUser[0] ?? process.execPath, [...asUser.slice(1), ...(asUser.length ? [process.execPath] : []), bin, 'check', '--executor', 'model', '--json', '/etc/kc-r.json'], { cwd: tmpdir(), encoding: 'utf8' });
+    if (asUser.length === 0 && process.getuid?.() === 0) throw new Error('cannot test an unwritable folder: nobody cannot read the checkout and this is root');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('kmesh-check: --json /etc/kc-r.json: folder /etc is not writable; choose another path');
+    expect(r.stdout).toBe('');
+  });
+
+  it('--coverage-out needs the VM and writes lcov and HTML with it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-habits-'));
+    const model = cli(['check', '--executor', 'model', '--coverage-out', 'lcov.info'], dir);
+    expect(model.code).toBe(2);
+    expect(model.err).toMatch(/--coverage-out needs the userspace VM/);
+    const r = cli(['check', '--executor', 'vm', '--runs', '200', '--no-failure-db', '--coverage-out', 'lcov.info'], dir);
+    expect(r.code, r.err).not.toBe(2);
+    expect(r.out).toMatch(/C source coverage: lines \d+\/\d+, branches \d+\/\d+ in \d+ files: lcov\.info \(lcov\), lcov\.html \(HTML\)/);
+    expect(readFileSync(join(dir, 'lcov.info'), 'utf8')).toMatch(/^SF:.*\/cgroup_sock\.bpf\.c$/m);
+    expect(existsSync(join(dir, 'lcov.html'))).toBe(true);
+  });
+});

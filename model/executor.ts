@@ -2,7 +2,7 @@
 // operations, return abstract observations. Executors take whole cases so that a batch crosses a
 // process boundary once; map states are applied as diffs against what is loaded.
 
-import type { Case, IpAddr, Observation } from './domain.js';
+import type { Case, IpAddr, MapState, Observation } from './domain.js';
 import type { Environment } from './environment.js';
 
 /** Paths of the three compiled objects: the connect object (connect4 + connect6), sockops, sk_msg. */
@@ -51,6 +51,8 @@ export interface LazyMapSource {
   endpoint(serviceId: number, prio: number, index: number): number | null;
   backend(uid: number): unknown | null;
   backendField(uid: number, name: string): number | string;
+  /** The entries decided so far, as a map state (the ports it names listen, as in the concrete case). */
+  toState(): MapState;
 }
 
 /** Lazily decided maps, attached: clear() forgets every decided entry, detach() unhooks and empties them. */

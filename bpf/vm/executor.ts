@@ -158,7 +158,16 @@ export class VmExecutor implements Executor {
    */
   lazyMaps(source: () => LazyMapSource): LazyMaps {
     this.runCase({ state: { frontends: [], services: [], endpoints: [], backends: [] }, kind: 'raw', enrolled: false, ops: [] });
-    return attachLazyMaps(new Map(ROUTING_MAPS.map((n) => [n, this.vm.map<HashMap>(n)])), source);
+    const maps = attachLazyMaps(new Map(ROUTING_MAPS.map((n) => [n, this.vm.map<HashMap>(n)])), source);
+    // The listening policy follows the entries as they are decided (bpf/vm/sockets.ts).
+    this.sockets.lazyState = () => source().toState();
+    return {
+      clear: () => maps.clear(),
+      detach: () => {
+        this.sockets.lazyState = null;
+        maps.detach();
+      },
+    };
   }
 
   /** One run of a case with the given answers to its choice points. */

@@ -133,6 +133,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--stop-at-first', 'stop at the first failing case (for bisecting)')
     .option('--baseline <file>', 'accepted findings (kmesh-check baseline): reported as known, not failing the run')
     .option('--no-explain', 'do not explain findings on the VM')
+    .option('--exhaustive', 'only the bounded-exhaustive phase: every case within --scope (no random sampling)')
+    .option('--scope <n>', 'scope of the exhaustive phase (default 1; scope 2 needs a --time-limit or shards)', integer('--scope', 1))
     .addHelpText('after', `\n${CHECK_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
@@ -162,6 +164,9 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           stopAtFirst: o.stopAtFirst === true,
           baseline: o.baseline,
           explain: o.explain,
+          exhaustive: o.exhaustive === true,
+          ...(o.scope !== undefined ? { scope: o.scope } : {}),
+          defaultRuns: DEFAULT_RUNS,
         });
         worst = Math.max(worst, code);
       }

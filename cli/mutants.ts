@@ -51,6 +51,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'endpoint-miss-next-group',
+    description: 'After an endpoint or backend miss, the same index is tried in the next priority group (entries the semantics never reads).',
+    object: 'connect',
+  },
+  {
     name: 'connect6-no-fold',
     description: 'connect6 looks a v4-mapped destination up by its 16 bytes instead of folding it to its IPv4 frontend key.',
     object: 'connect',

@@ -17,7 +17,8 @@ export const CHECK_EXAMPLES = `Examples:
   $ kmesh-check check --executor vm --objects connect=my/cgroup_sock.o,sockops=my/sockops.o,sendmsg=my/sendmsg.o
   $ kmesh-check check --time-limit 5m --json report.json --junit junit.xml
   $ kmesh-check check --executor vm --coverage-out lcov.info && genhtml lcov.info -o coverage/
-  $ kmesh-check check --shard 2/4 --seed 7 --json shard2.json`;
+  $ kmesh-check check --shard 2/4 --seed 7 --json shard2.json
+  $ kmesh-check check --exhaustive --scope 2 --time-limit 10m --executor vm`;
 
 /** Edit distance, for suggesting the command a typo meant. */
 function distance(a: string, b: string): number {

@@ -2,7 +2,7 @@
 // operations, return abstract observations. Executors take whole cases so that a batch crosses a
 // process boundary once; map states are applied as diffs against what is loaded.
 
-import type { Case, Observation } from './domain.js';
+import type { Case, IpAddr, MapState, Observation } from './domain.js';
 import type { Environment } from './environment.js';
 
 /** Paths of the three compiled objects: the connect object (connect4 + connect6), sockops, sk_msg. */
@@ -31,6 +31,39 @@ export interface Executor {
   /** Instruction and branch coverage of the programs since the last reset (the VM). */
   coverage?(): CoverageSummary;
   resetCoverage?(): void;
+
+  /**
+   * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
+   * case under chosen answers to its choice points). The exhaustive phase compares these sets.
+   */
+  outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number }): readonly { readonly observations: readonly Observation[] }[];
+  /**
+   * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
+   * start empty, and an entry or field is decided when the program first reads it (the VM).
+   * Bounded-exhaustive exploration (properties/explore.ts) drives its enumeration by these reads.
+   */
+  lazyMaps?(source: () => LazyMapSource): LazyMaps;
+}
+
+/**
+ * What decides lazily read routing-map entries, in domain terms (generators/exhaustive/decisions.ts
+ * implements it): null for an absent entry, else its value or field.
+ */
+export interface LazyMapSource {
+  frontend(key: IpAddr): number | null;
+  service(id: number): unknown | null;
+  serviceField(id: number, name: string): number | string;
+  endpoint(serviceId: number, prio: number, index: number): number | null;
+  backend(uid: number): unknown | null;
+  backendField(uid: number, name: string): number | string;
+  /** The entries decided so far, as a map state (the ports it names listen, as in the concrete case). */
+  toState(): MapState;
+}
+
+/** Lazily decided maps, attached: clear() forgets every decided entry, detach() unhooks and empties them. */
+export interface LazyMaps {
+  clear(): void;
+  detach(): void;
 }
 
 // Coverage of the data path's programs, in source terms (BTF line info), for reports.

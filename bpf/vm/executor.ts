@@ -7,16 +7,16 @@ import { existsSync } from 'node:fs';
 import { defaultObjects } from '../../shared/package.js';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
-import type { Executor, ObjectPaths } from '../../model/executor.js';
+import type { Executor, LazyMapSource, LazyMaps, ObjectPaths } from '../../model/executor.js';
 import { lbDomain } from '../../model/lb-domain.js';
-import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, type MapName } from '../codec/abi.js';
+import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, ROUTING_MAPS, type MapName } from '../codec/abi.js';
 import { toHex } from '../codec/state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
 import { Pruned, ScriptedChoices, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
 import { Vm, VmLoadError } from './vm.js';
-import { SkStorageMap, SockHashMap, MapError, type VmMap } from './maps.js';
+import { SkStorageMap, SockHashMap, MapError, type HashMap, type VmMap } from './maps.js';
 import { LinkError, MapType } from './link.js';
 import { ElfError } from './elf.js';
 import { BtfError } from './btf.js';
@@ -25,6 +25,7 @@ import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';
 import { VmTracer, type TraceEvent } from './trace.js';
+import { attachLazyMaps } from './lazy.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 export { defaultObjects } from '../../shared/package.js';
@@ -161,6 +162,26 @@ export class VmExecutor implements Executor {
     } finally {
       this.seenStates = null;
     }
+  }
+
+  /**
+   * Bounded-exhaustive exploration (properties/explore.ts): from now on a program-side miss in a
+   * routing map asks `source` (bpf/vm/lazy.ts). The maps start empty; detach() unhooks them and
+   * empties them again. The empty case first makes the runner's tracker and the maps agree on
+   * empty maps, so that the lazily decided entries are the only ones.
+   */
+  lazyMaps(source: () => LazyMapSource): LazyMaps {
+    this.runCase({ state: { frontends: [], services: [], endpoints: [], backends: [] }, kind: 'raw', enrolled: false, ops: [] });
+    const maps = attachLazyMaps(new Map(ROUTING_MAPS.map((n) => [n, this.vm.map<HashMap>(n)])), source);
+    // The listening policy follows the entries as they are decided (bpf/vm/sockets.ts).
+    this.sockets.lazyState = () => source().toState();
+    return {
+      clear: () => maps.clear(),
+      detach: () => {
+        this.sockets.lazyState = null;
+        maps.detach();
+      },
+    };
   }
 
   /** One run of a case with the given answers to its choice points. */

@@ -121,11 +121,25 @@ export class HashMap extends VmMap {
     }
     this.order.delete(e);
   }
+  /**
+   * Asked on a program-side miss, when set: the value to install for the key, or null. Lets
+   * bounded-exhaustive exploration decide an entry when the program first reads it.
+   */
+  onMiss: ((key: Uint8Array) => Region | null) | null = null;
   lookup(key: Uint8Array, off: number): Region | null {
     const e = this.find(key, off, hashKey(key, off, this.def.keySize));
-    if (e === null) return null;
+    if (e === null) return this.onMiss === null ? null : this.adopt(key.slice(off, off + this.def.keySize));
     if (this.lru) { this.order.delete(e); this.order.add(e); }
     return e.value;
+  }
+  private adopt(key: Uint8Array): Region | null {
+    const region = this.onMiss?.(key) ?? null;
+    if (region === null) return null;
+    const h = hashKey(key, 0, this.def.keySize);
+    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null };
+    this.buckets.set(h, e);
+    this.order.add(e);
+    return region;
   }
   update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number {
     if (flags > BPF_EXIST) return -Errno.EINVAL;

@@ -10,7 +10,7 @@
 //  - close: the socket's storage and sockhash entries go away.
 // Enrolment happens through the programs: control connects bound to each enrolled local.
 
-import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { Case, Family, MapState, Protocol, SockAddr, SocketId } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
@@ -22,7 +22,7 @@ import { encodeSockTuple } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
-import { namedPorts } from '../runner/listening.js';
+import { namedPorts, statePorts } from '../runner/listening.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
@@ -68,6 +68,11 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private readonly sockhash: SockHashMap;
   /** Ports that listen during the running case (bpf/runner/listening.ts). */
   private listening: ReadonlySet<number> = new Set();
+  /**
+   * During bounded-exhaustive exploration the case's state is decided while it runs: the entries
+   * decided so far, whose ports listen too (the policy the concrete case will get).
+   */
+  lazyState: (() => MapState) | null = null;
   private live = 0;
   nextPort = FIRST_EPHEMERAL_PORT;
   private readonly peerBytes = new Uint8Array(SOCKADDR_MAX);
@@ -165,6 +170,14 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.listening = namedPorts(c);
   }
 
+  private listens(port: number): boolean {
+    if (this.listening.has(port)) return true;
+    if (this.lazyState === null) return false;
+    const decided = new Set<number>();
+    statePorts(this.lazyState(), decided);
+    return decided.has(port);
+  }
+
   open(id: SocketId, family: Family, protocol: Protocol): VmSocket {
     const sock = new VmSock(id, family, protocol, 0x1000 + this.live++);
     return { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
@@ -184,7 +197,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (verdict !== 1) return this.result(s, null, 'EPERM');
     const dest = (family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx).dest();
     let k = kernelConnect(this.env, family, sock.protocol, dest, s.kernel);
-    if (sock.protocol === 'tcp' && !this.listening.has(dest.port)) k = withoutListener(k, family);
+    if (sock.protocol === 'tcp' && !this.listens(dest.port)) k = withoutListener(k, family);
     s.kernel = k.socket;
     if (sock.protocol === 'udp') {
       // Every UDP connect autobinds the socket (before anything can fail).

@@ -14,6 +14,8 @@ export interface BenchReport {
   vm: { runsPerSecond: number; instructionsPerRun: number };
   endToEnd: Partial<Record<ExecutorName, { casesPerSecond: number }>>;
   mutants?: { medianTimeToKillMs: number; killed: number; total: number };
+  /** Bounded-exhaustive exploration on the VM: states/s, and the state count of scope 1. */
+  exhaustive?: { scope: number; states: number; complete: boolean; seconds: number; statesPerSecond: number };
 }
 
 function median(xs: number[]): number {
@@ -47,6 +49,20 @@ export async function benchCommand(o: { json?: string; cases: number; mutants: b
       rows.push([`end to end, ${name}, generated cases/s`, cps.toFixed(0), `${r.cases} cases, seed 1, model baseline ${report.endToEnd.model?.casesPerSecond.toFixed(0) ?? '-'}/s`]);
     } finally {
       await opened.executor?.close();
+    }
+  }
+  {
+    const { createVmExecutor } = await import('../../bpf/vm/executor.js');
+    const { explore } = await import('../../properties/explore.js');
+    const vmx = await createVmExecutor({});
+    try {
+      const e = await explore({ scope: 1, env: vmx.environment, vm: vmx });
+      const seconds = e.durationMs / 1000;
+      const sps = e.states / Math.max(0.001, seconds);
+      report.exhaustive = { scope: 1, states: e.states, complete: e.complete, seconds, statesPerSecond: sps };
+      rows.push(['exhaustive on the VM, states/s', sps.toFixed(0), `scope 1 ${e.complete ? 'complete' : 'incomplete'}: ${e.states} states in ${seconds.toFixed(1)} s`]);
+    } finally {
+      await vmx.close();
     }
   }
   if (o.mutants) {

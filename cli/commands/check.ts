@@ -23,6 +23,11 @@ import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
+import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, runExhaustive } from '../exhaustive.js';
+import { COVERS_MODEL, type Exploration } from '../../properties/explore.js';
+import { Statistics } from '../../properties/statistics.js';
+import { invariants as specInvariants } from '../../model/spec/index.js';
+import { MATCHES_MODEL } from '../../properties/judge.js';
 import { accelPhase } from '../accel-phase.js';
 import { reportPhase } from '../report-phase.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
@@ -55,6 +60,12 @@ export interface CheckCommandOptions {
   readonly baseline?: string;
   /** Explain each finding on the VM (default true). */
   readonly explain?: boolean;
+  /** Only the bounded-exhaustive phase (no random sampling). */
+  readonly exhaustive?: boolean;
+  /** Scope of the exhaustive phase (default 1 in a default run and with --exhaustive). */
+  readonly scope?: number;
+  /** The default budget of runs: the default run's exhaustive phase gets its share of 10 s. */
+  readonly defaultRuns?: number;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -90,6 +101,21 @@ export function judgeCoverage(result: RunResult, findings: number, states: State
     return { ...q, why: `targeted generation ran ${t.tried} of at most ${t.cap} cases toward it and reached it ${q.seen} times: the generators of --states ${states} rarely or never produce it` };
   });
   return { ok: base.ok, requirements, targeted };
+}
+
+/** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */
+function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecutor: boolean): RunResult {
+  const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: e.exercised[i.name] ?? 0, failed: 0 }));
+  if (withExecutor) {
+    rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: e.exercised[MATCHES_MODEL.name] ?? 0, failed: 0 });
+    rows.push({ name: COVERS_MODEL.name, statement: COVERS_MODEL.statement, checked: e.exercised[COVERS_MODEL.name] ?? 0, failed: 0 });
+  }
+  for (const cx of e.counterexamples) {
+    const row = rows.find((r) => r.name === cx.failure.invariant);
+    if (row) row.failed++;
+    else rows.push({ name: cx.failure.invariant, statement: cx.failure.statement, checked: 0, failed: 1 });
+  }
+  return { cases: e.states, counterexamples: [], unclustered: 0, invariants: rows, statistics, interrupted: !e.complete, stopped: false, durationMs: e.durationMs, targets: [] };
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
@@ -170,14 +196,36 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           : `DNS over UDP sends (section 6): the objects have no ${missing.join(', ')}: checked without ${missing.length === 1 ? 'it' : 'them'}${dns ? '' : ' (the dns phase is skipped)'}`,
       );
     }
-    const bar = progress(Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
-    const result = await runChecks({
+    // Bounded-exhaustive phase first: all of --exhaustive, or a small scope before random sampling.
+    const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
+    let exploration: Exploration;
+    const exhaustiveStats = new Statistics();
+    const exhaustiveStart = Date.now();
+    try {
+      const share = Math.min(1, o.runs / (o.defaultRuns ?? o.runs));
+      const budget = o.exhaustive ? o.timeLimitMs : Math.min(DEFAULT_RUN_EXHAUSTIVE_MS * share, o.timeLimitMs !== undefined ? o.timeLimitMs * 0.2 : Infinity);
+      exploration = await runExhaustive(setup, {
+        scope: o.scope ?? (o.exhaustive ? DEFAULT_EXHAUSTIVE_SCOPE : DEFAULT_RUN_SCOPE),
+        env: opened.env,
+        ...(budget !== undefined ? { timeLimitMs: budget } : {}),
+        ...(o.shard ? { shard: o.shard } : {}),
+        ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+        statistics: exhaustiveStats,
+      });
+    } finally {
+      await setup.close();
+    }
+    log(formatExploration(exploration));
+    const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
+    const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
+    const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
+    const result = skipRandom ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined) : await runChecks({
       seed: o.seed,
       runs: o.runs,
       states: o.states,
       env: opened.env,
       ...(opened.executor ? { executor: opened.executor } : {}),
-      ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+      ...(left !== undefined ? { timeLimitMs: left } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
       ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
       stopAtFirst: o.stopAtFirst === true,
@@ -188,10 +236,12 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     bar.stop();
     // A saved failure that the run found again is one finding, not two.
     const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
-    for (const cx of result.counterexamples) {
+    // The exhaustive phase's findings first; a signature both phases hit is one finding.
+    for (const cx of [...exploration.counterexamples, ...result.counterexamples]) {
       const i = reported.findIndex((r) => r.cx.signature.id === cx.signature.id);
-      if (i >= 0 && savedSigs.has(cx.signature.id)) reported[i] = { cx: { ...reported[i]!.cx, hits: cx.hits }, status: 'saved' };
-      else reported.push({ cx, status: 'new' });
+      if (i < 0) reported.push({ cx, status: 'new' });
+      else if (savedSigs.has(cx.signature.id)) reported[i] = { cx: { ...reported[i]!.cx, hits: reported[i]!.cx.hits + cx.hits }, status: 'saved' };
+      else reported[i] = { ...reported[i]!, cx: { ...reported[i]!.cx, hits: reported[i]!.cx.hits + cx.hits } };
     }
     const explained: ReportedFinding[] = [];
     for (const f of reported) {
@@ -219,7 +269,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
     });
-    const coverage = judgeCoverage(result, findings.length, o.states, dns);
+    // An exhaustive-only run is judged by its completeness, not by sampling quotas.
+    const coverage = o.exhaustive ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, findings.length, o.states, dns);
     const report = buildReport(
       result,
       { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
@@ -229,6 +280,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     );
     log('');
     log(formatSummary(report));
+    log(formatExploration(exploration));
+    if (!o.exhaustive) log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}`);
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
@@ -236,7 +289,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const userObjects = Object.keys(o.objects).length > 0;
     const accel = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
     const reports = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
-    const json = { ...report, ...(hooks !== undefined ? { dnsHooks: hooks } : {}), ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
+    const json = { ...report, exploration: explorationJson(exploration), ...(hooks !== undefined ? { dnsHooks: hooks } : {}), ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
     if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeAtomic(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));

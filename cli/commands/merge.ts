@@ -22,6 +22,27 @@ function readReport(path: string): ReportJson {
   return r as ReportJson;
 }
 
+type Explored = { scope: number; states: number; choicePoints: number; complete: boolean; truncated: string[]; durationMs: number; findings: number };
+
+/** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
+export function mergeExplorations(reports: readonly (ReportJson & { exploration?: Explored })[]): Explored | null {
+  const parts = reports.map((r) => r.exploration).filter((e): e is Explored => e !== undefined);
+  if (parts.length === 0) return null;
+  const scopes = new Set(parts.map((e) => e.scope));
+  const truncated = parts.flatMap((e) => e.truncated);
+  if (parts.length < reports.length) truncated.push(`${reports.length - parts.length} report(s) without an exhaustive phase`);
+  if (scopes.size > 1) truncated.push(`shards explored different scopes (${[...scopes].join(', ')})`);
+  return {
+    scope: Math.min(...scopes),
+    states: parts.reduce((n, e) => n + e.states, 0),
+    choicePoints: parts.reduce((n, e) => n + e.choicePoints, 0),
+    complete: truncated.length === 0 && parts.every((e) => e.complete),
+    truncated,
+    durationMs: Math.max(...parts.map((e) => e.durationMs)),
+    findings: parts.reduce((n, e) => n + e.findings, 0),
+  };
+}
+
 export function mergeReports(reports: readonly ReportJson[]): ReportJson {
   const first = reports[0];
   if (!first) throw new KmeshCheckError('unsupported', 'merge needs at least one report');
@@ -84,8 +105,14 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
 }
 
 export function mergeCommand(files: string[], o: { json?: string }): number {
-  const merged = mergeReports(files.map(readReport));
+  const reports = files.map(readReport);
+  const exploration = mergeExplorations(reports);
+  const merged = exploration ? { ...mergeReports(reports), exploration } : mergeReports(reports);
   process.stdout.write(`merged ${files.length} reports\n${formatSummary(merged)}\n`);
+  if (exploration) {
+    const figures = `${exploration.states} states, ${exploration.choicePoints} choice points, ${(exploration.durationMs / 1000).toFixed(1)} s`;
+    process.stdout.write(`exhaustive: ${exploration.complete ? 'complete' : 'incomplete'} for scope ${exploration.scope}: ${figures}${exploration.complete ? '' : `; ${exploration.truncated.join('; ')}`}\n`);
+  }
   if (o.json) writeFileSync(o.json, JSON.stringify(merged, null, 2) + '\n');
   return merged.verdict === 'pass' ? 0 : 1;
 }

@@ -1,17 +1,22 @@
-// `kmesh-check mutants`: runs the checker against every mutant of our data path with the default
-// budget and a fixed seed, and reports which were killed, by which invariant, how fast, and how
-// small the counterexample was. The mutation score is killed / all.
+// `kmesh-check mutants`: runs the checker against every mutant of our data path as a default run
+// does (the exhaustive phase at scope 1, then random sampling with the budget and a fixed seed),
+// and reports which were killed, by which phase and invariant, how fast, and how small the
+// counterexample was. The mutation score is killed / all.
 
 import { writeFileSync } from 'node:fs';
 import { buildMutant, MUTANTS } from '../mutants.js';
 import { runChecks } from '../../properties/run.js';
+import { explore } from '../../properties/explore.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { runSectionMutants } from '../section-mutants.js';
+import { DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, exhaustiveSetup } from '../exhaustive.js';
 
 export interface MutantResult {
   readonly name: string;
   readonly description: string;
   readonly killed: boolean;
+  /** The phase that killed it. */
+  readonly phase: 'exhaustive' | 'random' | 'acceleration' | 'reports' | null;
   readonly invariant: string | null;
   readonly cases: number;
   readonly ms: number;
@@ -34,19 +39,37 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
     const opened = await openExecutor(o.executor, objects, o.why);
     try {
       const started = Date.now();
-      const r = await runChecks({ seed: o.seed, runs: o.runs, states: 'both', stopAtFirst: true, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
-      const cx = r.counterexamples[0];
+      const setup = await exhaustiveSetup(opened.name, opened.executor, objects);
+      let first;
+      try {
+        first = await explore({
+          scope: DEFAULT_RUN_SCOPE,
+          env: opened.env,
+          ...(setup.vm ? { vm: setup.vm } : {}),
+          ...(setup.executor ? { executor: setup.executor } : {}),
+          timeLimitMs: DEFAULT_RUN_EXHAUSTIVE_MS,
+          stopAtFirst: true,
+          maxFindings: 1,
+        });
+      } finally {
+        await setup.close();
+      }
+      const r = first.counterexamples.length
+        ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
+        : await runChecks({ seed: o.seed, runs: o.runs, states: 'both', stopAtFirst: true, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+      const cx = first.counterexamples[0] ?? r.counterexamples[0];
       const result: MutantResult = {
         name: m.name,
         description: m.description,
         killed: cx !== undefined,
+        phase: first.counterexamples.length ? 'exhaustive' : cx ? 'random' : null,
         invariant: cx?.failure.invariant ?? null,
-        cases: r.cases,
+        cases: first.states + r.cases,
         ms: Date.now() - started,
         counterexampleSize: cx?.size ?? null,
       };
       results.push(result);
-      log(`${result.killed ? 'killed  ' : 'SURVIVED'} ${m.name.padEnd(28)} ${result.killed ? `by ${result.invariant} after ${result.cases} cases, ${result.ms} ms, counterexample size ${result.counterexampleSize}` : `${result.cases} cases`}`);
+      log(`${result.killed ? 'killed  ' : 'SURVIVED'} ${m.name.padEnd(28)} ${result.killed ? `in the ${result.phase} phase by ${result.invariant} after ${result.cases} cases, ${result.ms} ms, counterexample size ${result.counterexampleSize}` : `${result.cases} cases`}`);
     } finally {
       await opened.executor?.close();
     }

@@ -16,6 +16,8 @@ import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import { runIdentity } from './check.js';
+import { exhaustiveSetup, replayExhaustive } from '../exhaustive.js';
+import { signatureOf } from '../../properties/signature.js';
 
 export interface ReplayOptions {
   readonly case?: string;
@@ -75,6 +77,24 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
       log(formatCounterexample({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, run, 'SAVED FAILURE'));
       await explain(saved.case);
       return 1;
+    }
+    if (o.phase!.startsWith('exhaustive/')) {
+      // An exhaustive finding replays from its choice sequence (the path); the seed is unused.
+      const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
+      try {
+        const r = await replayExhaustive(setup, o.phase!, o.path!, opened.env);
+        if (!r.failure) {
+          log(`the case at ${o.phase} path ${o.path} passes`);
+          log(formatCase(r.case).join('\n'));
+          return 0;
+        }
+        const size = caseSize(r.case);
+        log(formatCounterexample({ phase: o.phase!, seed: o.seed ?? 0, path: o.path!, case: r.case, shrunkFrom: size, size, failure: r.failure, minimizeTries: 0, signature: signatureOf(r.case, r.failure, opened.env), hits: 0 }, run, 'FINDING'));
+        await explain(r.case);
+        return 1;
+      } finally {
+        await setup.close();
+      }
     }
     const cx = await replayCounterexample(checkPhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts });
     if (!cx) {

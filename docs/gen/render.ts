@@ -22,6 +22,7 @@ import { invariantSection, invariantSummary } from './invariant-docs.js';
 import { anchor, code, codeBlock, mdTable } from './markdown.js';
 import { decisionTable, flowchart, resultClassLines } from './paths.js';
 import { dnsSection } from './dns-docs.js';
+import { exhaustiveSection } from './exhaustive.js';
 
 export const SPEC_PATH = 'docs/spec.md';
 export const INTERPRETATION_PATH = 'docs/interpretation.md';
@@ -36,6 +37,7 @@ const SECTIONS = {
   dns: '7. DNS over UDP sends',
   accel: ACCEL_SECTION,
   reports: REPORT_SECTION,
+  exhaustive: '10. Bounded-exhaustive exploration: value classes',
 } as const;
 
 function intro(): string[] {
@@ -156,7 +158,7 @@ function lbSection(): string[] {
     '   several times on the kernel executor (`repeatsWhenRandom` in `properties/judge.ts`), each run',
     '   judged on its own, so that different draws get a chance to appear.',
     '4. **The VM enumerates exactly.** In the userspace VM `bpf_get_prandom_u32` is a choice point',
-    '   (`bpf/vm/choices.ts`): `lbDomain` picks prandom values that reach every distinct pick of the',
+    '   (`bpf/runner/choices.ts`): `lbDomain` (`model/lb-domain.ts`) picks prandom values that reach every distinct pick of the',
     "   case's services and a depth-first exploration runs the case once per combination, so the VM's",
     '   outcome set is exact, not sampled.',
     '',
@@ -222,6 +224,7 @@ export function renderSpecFrom(root: string): string {
     ...dnsSection(SECTIONS.dns),
     ...accelSection(interpretation),
     ...reportSection(interpretation),
+    ...exhaustiveSection(SECTIONS.exhaustive),
   ];
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
 }

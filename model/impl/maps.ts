@@ -100,6 +100,14 @@ function build(state: MapState): MapIndex {
 
 const cache = new WeakMap<MapState, MapIndex>();
 
+/**
+ * Gives `state` an index built elsewhere: bounded-exhaustive exploration (generators/exhaustive)
+ * hands the model a placeholder state whose index decides entries as the model reads them.
+ */
+export function registerIndex(state: MapState, index: MapIndex): void {
+  cache.set(state, index);
+}
+
 export function indexMaps(state: MapState): MapIndex {
   let idx = cache.get(state);
   if (!idx) {

@@ -1,0 +1,77 @@
+// The exhaustive phase of `check` (and its replay): opens the VM the exploration needs (the
+// executor itself for --executor vm, a VM on the same objects for the kernel, none for the model),
+// runs properties/explore.ts and formats its verdict for the summary and the JSON report.
+
+import type { Case } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
+import type { Executor, ObjectPaths } from '../model/executor.js';
+import { KmeshCheckError } from '../shared/errors.js';
+import { caseAtPath, explore, exploringVm, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
+import type { Failure } from '../properties/judge.js';
+import type { ExecutorName } from './executors.js';
+import type { Statistics } from '../properties/statistics.js';
+
+/** Scope of the exhaustive phase of a default run, and its time budget. */
+export const DEFAULT_RUN_SCOPE = 1;
+export const DEFAULT_RUN_EXHAUSTIVE_MS = 20_000;
+/**
+ * Scope of `check --exhaustive` without --scope: 1 completes in seconds; scope 2 holds far more
+ * states than one machine checks in a minute (give it --time-limit, or shards).
+ */
+export const DEFAULT_EXHAUSTIVE_SCOPE = 1;
+
+export interface ExhaustiveSetup {
+  readonly vm: ExploringVm | undefined;
+  /** The executor enumerated cases are judged on afterwards (the kernel), if any. */
+  readonly executor: Executor | undefined;
+  close(): Promise<void>;
+}
+
+export async function exhaustiveSetup(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>): Promise<ExhaustiveSetup> {
+  if (name === 'model') return { vm: undefined, executor: undefined, close: async () => {} };
+  if (name === 'vm') {
+    const vm = exploringVm(executor);
+    if (!vm) throw new KmeshCheckError('unsupported', 'this VM executor offers no outcome sets or lazy maps, which the exhaustive phase needs');
+    return { vm, executor: undefined, close: async () => {} };
+  }
+  const { createVmExecutor } = await import('../bpf/vm/executor.js');
+  const vmExecutor = await createVmExecutor({ objects });
+  return { vm: exploringVm(vmExecutor), executor, close: () => vmExecutor.close() };
+}
+
+export async function runExhaustive(
+  setup: ExhaustiveSetup,
+  o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number }; statistics?: Statistics },
+): Promise<Exploration> {
+  return explore({
+    scope: o.scope,
+    env: o.env,
+    ...(setup.vm ? { vm: setup.vm } : {}),
+    ...(setup.executor ? { executor: setup.executor } : {}),
+    ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+    ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.statistics ? { statistics: o.statistics } : {}),
+  });
+}
+
+/** `complete for scope N: S states, C choice points, T s` (or why it is not). */
+export function formatExploration(e: Exploration): string {
+  const figures = `${e.states} states, ${e.choicePoints} choice points, ${(e.durationMs / 1000).toFixed(1)} s`;
+  const why = e.truncated.length > 3 ? `${e.truncated.slice(0, 3).join('; ')}; and ${e.truncated.length - 3} more` : e.truncated.join('; ');
+  const head = e.complete ? `complete for scope ${e.scope}: ${figures}` : `incomplete for scope ${e.scope}: ${figures}; ${why}`;
+  return `exhaustive: ${head}; ${e.counterexamples.length} finding${e.counterexamples.length === 1 ? '' : 's'}${e.failingStates ? ` (${e.failingStates} failing states)` : ''}`;
+}
+
+export function explorationJson(e: Exploration): ExplorationSummary & { durationMs: number; findings: number } {
+  return { scope: e.scope, states: e.states, choicePoints: e.choicePoints, complete: e.complete, truncated: e.truncated, durationMs: e.durationMs, findings: e.counterexamples.length };
+}
+
+/** Replays an exhaustive path: the concrete case and its verdict. */
+export async function replayExhaustive(setup: ExhaustiveSetup, phase: string, path: string, env: Environment): Promise<{ case: Case; failure: Failure | null }> {
+  const m = /^exhaustive\/scope-(\d+)$/.exec(phase);
+  if (!m) throw new Error(`not an exhaustive phase: ${phase}`);
+  const scope = Number(m[1]);
+  const c = caseAtPath(scope, path, env, setup.vm);
+  const failure = await judgeExhaustive(c, { scope, env, ...(setup.vm ? { vm: setup.vm } : {}), ...(setup.executor ? { executor: setup.executor } : {}) });
+  return { case: c, failure };
+}

@@ -1,0 +1,177 @@
+// The value classes of bounded-exhaustive exploration, as data: for every kind of value a map entry
+// field, a destination or a socket can take, the classes enumerated and the smallest scope that
+// enumerates each. A class stands for every value that the model and the data path treat alike;
+// its representative is the value used. docs/gen renders this table into docs/spec.md.
+
+import { DNS_PORT, ControlPort, LbPolicy } from '../../model/domain.js';
+
+/** Where the addresses of a class come from: a pool (existing or next fresh) or one fixed value. */
+export type AddressPool = 'v4' | 'v6' | null;
+
+export interface AddressClass {
+  readonly name: string;
+  readonly minScope: number;
+  /** Addresses of a pooled class are numbered: n = 1, 2, ... (at most `scope` per pool). */
+  readonly pool: AddressPool;
+  readonly render: (n: number) => string;
+  readonly stands: string;
+}
+
+/**
+ * Address classes. Classes sharing the v4 pool share its numbers, so `10.0.0.1`, its v4-mapped form
+ * and `::a00:1` (the same last 32 bits) can meet, as they do when a program confuses the forms.
+ */
+export const ADDRESS_CLASSES: readonly AddressClass[] = [
+  { name: 'ipv4', minScope: 1, pool: 'v4', render: (n) => `10.0.0.${n}`, stands: 'any unicast IPv4 address routed inside the namespace (10.0.0.n)' },
+  { name: 'ipv6', minScope: 1, pool: 'v6', render: (n) => `fd00::${n}`, stands: 'any IPv6 address whose first 32 bits are not zero (fd00::n)' },
+  { name: 'ipv6-low', minScope: 2, pool: 'v4', render: (n) => `::a00:${n}`, stands: 'IPv6, first 32 bits zero but not all zero (::a00:n, the bits of 10.0.0.n in the last word; ::1 and ::2 behave alike in the data path)' },
+  { name: 'v4-mapped', minScope: 2, pool: 'v4', render: (n) => `::ffff:10.0.0.${n}`, stands: 'v4-mapped IPv6 (::ffff:10.0.0.n)' },
+  { name: 'any4', minScope: 2, pool: null, render: () => '0.0.0.0', stands: 'the IPv4 any-address' },
+  { name: 'any6', minScope: 2, pool: null, render: () => '::', stands: 'the IPv6 any-address (all 16 bytes zero)' },
+  { name: 'loopback4', minScope: 3, pool: null, render: () => '127.0.0.1', stands: '127.0.0.0/8 (127.0.0.1)' },
+  { name: 'control4', minScope: 1, pool: null, render: () => '0.0.0.2', stands: 'the IPv4 control address' },
+  { name: 'control6', minScope: 1, pool: null, render: () => '::2', stands: 'the IPv6 control address' },
+];
+
+/** Classes of a connect's destination address, per socket family. */
+export const DEST_ADDRESS_CLASSES = {
+  inet: ['ipv4', 'any4', 'loopback4', 'control4'],
+  inet6: ['ipv6', 'ipv6-low', 'v4-mapped', 'any6', 'control6'],
+} as const;
+
+/** Classes of an address stored in a map (backend address, waypoint address, DNS proxy address). */
+export const STORED_ADDRESS_CLASSES = ['ipv4', 'ipv6', 'ipv6-low', 'v4-mapped', 'any4', 'any6', 'loopback4'] as const;
+
+/** The DNS proxy (km_backend[0]) is absent or has an address of either family. */
+export const DNS_PROXY_ADDRESS_CLASSES = ['ipv4', 'ipv6'] as const;
+
+export interface ValueClass {
+  readonly name: string;
+  readonly minScope: number;
+  readonly value: number;
+  readonly stands: string;
+}
+
+/** The ordinary destination port: services' ports are this one or another. */
+export const ORDINARY_PORT = 80;
+/** The port a configured waypoint listens on. */
+export const WAYPOINT_PORT = 15001;
+
+/**
+ * Destination ports. `minScope` applies to ordinary destinations, `controlMinScope` to the control
+ * addresses, whose interesting ports are the control ports: a control address with another port,
+ * or another address with a control port, is a class of scope 2.
+ */
+export const DEST_PORT_CLASSES: readonly (ValueClass & { readonly controlMinScope: number })[] = [
+  { name: 'ordinary', minScope: 1, controlMinScope: 2, value: ORDINARY_PORT, stands: 'any port with a listener that is not 53, 929 or 930 (80)' },
+  { name: 'dns', minScope: 1, controlMinScope: 2, value: DNS_PORT, stands: 'the DNS port' },
+  { name: 'enrol', minScope: 2, controlMinScope: 1, value: ControlPort.enrol, stands: 'the enrol control port (from scope 1 on the control address)' },
+  { name: 'withdraw', minScope: 2, controlMinScope: 2, value: ControlPort.withdraw, stands: 'the withdraw control port' },
+  { name: 'zero', minScope: 3, controlMinScope: 3, value: 0, stands: 'port 0' },
+];
+
+/** service_port[i]: the port the pass looks for, another one, the waypoint's, 0. */
+export const SERVICE_PORT_CLASSES: readonly ValueClass[] = [
+  { name: 'other', minScope: 1, value: 81, stands: 'a port no destination uses (81): matches nothing' },
+  { name: 'ordinary', minScope: 1, value: ORDINARY_PORT, stands: 'equal to the ordinary destination port' },
+  { name: 'waypoint', minScope: 2, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (a chain pass looks for it)' },
+  { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
+  { name: 'zero', minScope: 3, value: 0, stands: 'port 0 (an unused slot)' },
+];
+
+/** Port slots beyond the first `scope` are "other": slot i matters only at scope > i. */
+export function portSlotsAt(scope: number): number {
+  return Math.max(1, scope);
+}
+
+/** target_port[i]: 8000 + i is distinct per slot, so reading the wrong slot shows. */
+export const TARGET_PORT_CLASSES: readonly (ValueClass & { readonly perSlot?: boolean })[] = [
+  { name: 'ordinary', minScope: 1, value: 8000, perSlot: true, stands: 'an ordinary port with a listener, 8000 + slot index (distinct per slot)' },
+  { name: 'zero', minScope: 2, value: 0, stands: 'port 0 (no listener)' },
+  { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
+  { name: 'enrol', minScope: 3, value: ControlPort.enrol, stands: 'the enrol port (no listener)' },
+];
+
+export const WAYPOINT_PORT_CLASSES: readonly ValueClass[] = [
+  { name: 'none', minScope: 1, value: 0, stands: 'port 0: no waypoint, whatever the address' },
+  { name: 'waypoint', minScope: 1, value: WAYPOINT_PORT, stands: 'a waypoint port (15001)' },
+];
+
+export const LB_POLICY_CLASSES: readonly ValueClass[] = [
+  { name: 'random', minScope: 1, value: LbPolicy.random, stands: 'random' },
+  { name: 'strict', minScope: 1, value: LbPolicy.strict, stands: 'strict' },
+  { name: 'failover', minScope: 1, value: LbPolicy.failover, stands: 'failover' },
+  { name: 'unknown', minScope: 2, value: 7, stands: 'any value other than 0, 1, 2 (7)' },
+];
+
+/** Endpoint counts per priority group: 0..scope. */
+export function countValues(scope: number): number[] {
+  return Array.from({ length: scope + 1 }, (_, i) => i);
+}
+
+/**
+ * The prandom values the VM branches over at scope N: 0..N and the largest u32. Every 1-based
+ * index of a group of count <= N comes from 0..N-1; N and 2^32-1 land elsewhere for a program
+ * that takes another modulus (e.g. the number of groups) or mishandles large values.
+ */
+export function prandomValues(scope: number): number[] {
+  return [...Array.from({ length: scope + 1 }, (_, i) => i), 0xffffffff];
+}
+
+export interface SkeletonClass {
+  readonly name: string;
+  readonly minScope: number;
+  readonly stands: string;
+}
+
+/** Operation sequences on one socket. */
+export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
+  { name: 'connect-send', minScope: 1, stands: 'socket, connect, send two messages in one call' },
+  { name: 'connect-again-send-twice', minScope: 2, stands: 'socket, connect, connect again to the same destination, send two messages' },
+  { name: 'connect-close-connect', minScope: 3, stands: 'socket, connect, close; a second socket of the same kind connects to the same destination and sends one message' },
+];
+
+/** Ids (service ids and backend uids share one space) are 1..scope; uid 0 is the DNS proxy. */
+export const ID_STANDS = 'service ids and backend uids: an existing one or the next fresh one (1..scope); uid 0 only as the DNS proxy';
+
+export function allowed<T extends { readonly minScope: number }>(list: readonly T[], scope: number): T[] {
+  return list.filter((c) => c.minScope <= scope);
+}
+
+export function addressClass(name: string): AddressClass {
+  const c = ADDRESS_CLASSES.find((x) => x.name === name);
+  if (!c) throw new Error(`no address class ${name}`);
+  return c;
+}
+
+/** One row per enumerated kind of value, for docs/spec.md. */
+export interface ClassRow {
+  readonly what: string;
+  readonly classes: readonly { readonly name: string; readonly minScope: number; readonly stands: string }[];
+}
+
+export function classTable(): ClassRow[] {
+  const addr = (names: readonly string[]) => names.map((n) => addressClass(n));
+  return [
+    { what: 'socket', classes: [{ name: 'AF_INET / AF_INET6 x TCP / UDP', minScope: 1, stands: 'every family and protocol' }] },
+    { what: 'namespace enrolled', classes: [{ name: 'yes / no', minScope: 1, stands: 'km_manage has the netns cookie and the local addresses, or nothing' }] },
+    { what: 'operations', classes: SEQUENCE_CLASSES },
+    { what: 'destination address (AF_INET)', classes: addr(DEST_ADDRESS_CLASSES.inet) },
+    { what: 'destination address (AF_INET6)', classes: addr(DEST_ADDRESS_CLASSES.inet6) },
+    { what: 'destination port', classes: DEST_PORT_CLASSES },
+    { what: 'entries per routing map', classes: [{ name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' }] },
+    { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },
+    { what: 'km_service / km_backend entry', classes: [{ name: 'absent / present', minScope: 1, stands: 'present entries have their fields decided one by one when read' }] },
+    { what: 'km_endpoint entry', classes: [{ name: 'absent / backend uid', minScope: 1, stands: ID_STANDS }] },
+    { what: 'prio_endpoint_count[p]', classes: [{ name: '0..scope', minScope: 1, stands: 'each group separately' }] },
+    { what: 'lb_policy', classes: LB_POLICY_CLASSES },
+    { what: 'service_port[i]', classes: [...SERVICE_PORT_CLASSES, { name: 'slots >= scope', minScope: 1, stands: 'fixed to "other": slot i varies from scope i + 1' }] },
+    { what: 'target_port[i]', classes: TARGET_PORT_CLASSES },
+    { what: 'waypoint_port', classes: WAYPOINT_PORT_CLASSES },
+    { what: 'wp_addr', classes: [{ name: 'zero', minScope: 1, stands: 'all 16 bytes zero' }, ...addr(STORED_ADDRESS_CLASSES)] },
+    { what: 'backend addr', classes: addr(STORED_ADDRESS_CLASSES) },
+    { what: 'DNS proxy (km_backend[0])', classes: [{ name: 'absent', minScope: 1, stands: 'no proxy' }, ...addr(DNS_PROXY_ADDRESS_CLASSES)] },
+    { what: 'backend service_count, service[]', classes: [{ name: '0', minScope: 1, stands: 'the data path does not read them; 0 and empty stand for every value' }] },
+    { what: 'prandom', classes: [{ name: '0..scope, 2^32-1', minScope: 1, stands: 'every index of a group of count <= scope, one value past it and the largest value' }] },
+  ];
+}

@@ -1,0 +1,57 @@
+// The top-level choices of bounded-exhaustive exploration: what a case does before any map is
+// read (operation sequence, enrolment, socket kind, destination class and port). They are listed
+// up front, in a fixed order, so that `--shard i/n` can split the tree by them deterministically.
+
+import type { Family } from '../../model/address.js';
+import type { Operation, Protocol, SockAddr } from '../../model/domain.js';
+import { DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed } from './classes.js';
+import type { Decisions } from './decisions.js';
+
+export interface Skeleton {
+  readonly sequence: string;
+  readonly enrolled: boolean;
+  readonly family: Family;
+  readonly protocol: Protocol;
+  readonly destClass: string;
+  readonly port: number;
+}
+
+export function skeletons(scope: number): Skeleton[] {
+  const out: Skeleton[] = [];
+  for (const seq of allowed(SEQUENCE_CLASSES, scope)) {
+    for (const enrolled of [true, false]) {
+      for (const family of ['inet', 'inet6'] as const) {
+        for (const protocol of ['tcp', 'udp'] as const) {
+          for (const destClass of DEST_ADDRESS_CLASSES[family]) {
+            if (addressClass(destClass).minScope > scope) continue;
+            const control = destClass.startsWith('control');
+            for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
+              out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value });
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export function describeSkeleton(s: Skeleton): string {
+  return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
+}
+
+/** The operations of a skeleton; the destination is the first address of its class. */
+export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
+  const dest: SockAddr = { addr: d.useAddress(s.destClass, 1), port: s.port };
+  const open = (sock: number): Operation => ({ op: 'socket', sock, family: s.family, protocol: s.protocol });
+  switch (s.sequence) {
+    case 'connect-send':
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
+    case 'connect-again-send-twice':
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
+    case 'connect-close-connect':
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'close', sock: 0 }, open(1), { op: 'connect', sock: 1, dest }, { op: 'send', sock: 1, messages: 1 }];
+    default:
+      throw new Error(`unknown operation sequence ${s.sequence}`);
+  }
+}

@@ -1,0 +1,386 @@
+// Bounded-exhaustive exploration: every case within a scope, depth first over choice sequences.
+// Each top-level skeleton (generators/exhaustive/skeletons.ts) roots a tree; a run replays a
+// prefix of answers, extends it with the first alternative at every new choice point, and the
+// next run backtracks to the deepest point with an untried alternative (as bpf/runner/choices.ts
+// explore() does for prandom). Choice points are the reads of undecided map entries and fields,
+// by the reference model and by the compiled program in the VM, against one Decisions record.
+// At each leaf the model's outcome set and the VM's outcome set over every prandom value must be
+// equal; the concrete case (what was decided) is then also judged on the kernel when asked.
+
+import type { Case, Observation } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
+import type { Executor } from '../model/executor.js';
+import { outcomes, OutcomeLimitError, type Trace } from '../model/impl/index.js';
+import { invariants as allInvariants, type Invariant } from '../model/spec/index.js';
+import { isConsistent } from '../model/control-plane/consistency.js';
+import { Decisions, type Oracle } from '../generators/exhaustive/decisions.js';
+import { lazyState } from '../generators/exhaustive/model-view.js';
+import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../generators/exhaustive/skeletons.js';
+import { prandomValues } from '../generators/exhaustive/classes.js';
+import { formatObservation, socketFamilies } from './format.js';
+import { judge, MATCHES_MODEL, type Failure } from './judge.js';
+import { caseSize, minimize } from './minimize.js';
+import { firstDifference, traceKey } from './observation.js';
+import type { Counterexample } from './run.js';
+import type { Statistics } from './statistics.js';
+import { signatureOf, type Signature } from './signature.js';
+
+/** The exact-set relation's other half, named like an invariant so reports treat it alike. */
+export const COVERS_MODEL = {
+  name: 'executor-covers-model',
+  statement: 'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (exhaustive phase, on the VM).',
+} as const;
+
+/** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
+export type ExploringVm = Required<Pick<Executor, 'outcomeSet' | 'lazyMaps'>>;
+
+/** The executor as an ExploringVm when it offers both capabilities, else undefined. */
+export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
+  if (!e?.outcomeSet || !e.lazyMaps) return undefined;
+  return { outcomeSet: e.outcomeSet.bind(e), lazyMaps: e.lazyMaps.bind(e) };
+}
+
+export interface ExploreOptions {
+  readonly scope: number;
+  readonly env: Environment;
+  /** The compiled program in the VM: its reads are choice points and its outcome sets are compared. */
+  readonly vm?: ExploringVm;
+  /** An executor every enumerated case is then judged on (the kernel), against the model's set. */
+  readonly executor?: Executor;
+  readonly invariants?: readonly Invariant[];
+  readonly timeLimitMs?: number;
+  readonly maxStates?: number;
+  readonly shard?: { readonly index: number; readonly count: number };
+  /** Only these top-level choices (indices into skeletons(scope)), e.g. for focused tests. */
+  readonly onlySkeletons?: readonly number[];
+  /**
+   * 'model' lets only the reference model's reads decide the state (the VM then judges each
+   * concrete case): what an enumeration driven by the model alone would reach. Default: both.
+   */
+  readonly readers?: 'model' | 'model+program';
+  /** Stop at the first failing state (a mutation score needs no more); the verdict is then incomplete. */
+  readonly stopAtFirst?: boolean;
+  /** Shrunk findings at most (others are counted). */
+  readonly maxFindings?: number;
+  readonly onState?: (states: number) => void;
+  /** Gets the traits of every enumerated case (for the report's statistics and coverage). */
+  readonly statistics?: Statistics;
+}
+
+export interface ExplorationSummary {
+  readonly scope: number;
+  readonly states: number;
+  readonly choicePoints: number;
+  readonly complete: boolean;
+  readonly truncated: string[];
+}
+
+export interface Exploration extends ExplorationSummary {
+  readonly counterexamples: Counterexample[];
+  /** Leaves whose verdict failed (before grouping and shrinking). */
+  readonly failingStates: number;
+  /** Per invariant (and exact-set relation), the enumerated cases that exercised it. */
+  readonly exercised: Record<string, number>;
+  readonly durationMs: number;
+}
+
+export const VM_MAX_RUNS = 20_000;
+
+export function phaseName(scope: number): string {
+  return `exhaustive/scope-${scope}`;
+}
+
+class PrefixOracle implements Oracle {
+  readonly taken: { size: number; index: number }[] = [];
+  constructor(private readonly prefix: readonly number[]) {}
+  choose(label: string, size: number): number {
+    const pos = this.taken.length;
+    const index = pos < this.prefix.length ? (this.prefix[pos] as number) : 0;
+    if (index >= size) throw new Error(`exploration is not deterministic: choice ${pos} (${label}) has ${size} alternatives on replay, the path says ${index}`);
+    this.taken.push({ size, index });
+    return index;
+  }
+}
+
+interface Leaf {
+  readonly concrete: Case;
+  readonly failure: Failure | null;
+  readonly truncated: string | null;
+}
+
+function divergenceAt(observed: readonly Observation[], allowed: readonly (readonly Observation[])[]): { step: number; allowed: Observation[] } {
+  let best = 0;
+  for (const t of allowed) {
+    const d = firstDifference(observed, t);
+    best = Math.max(best, d < 0 ? observed.length : d);
+  }
+  const prefix = traceKey(observed.slice(0, best));
+  const seen = new Map<string, Observation>();
+  for (const t of allowed) {
+    if (traceKey(t.slice(0, best)) !== prefix) continue;
+    const o = t[best];
+    if (o) seen.set(traceKey([o]), o);
+  }
+  return { step: best, allowed: [...seen.values()] };
+}
+
+/** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
+export function compareSets(c: Case, model: readonly Trace[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
+  const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
+  const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
+  const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
+  if (extra) {
+    const d = divergenceAt(extra.observations, model.map((t) => t.observations));
+    return {
+      invariant: MATCHES_MODEL.name,
+      statement: MATCHES_MODEL.statement,
+      detail: `operation ${d.step + 1}: some prandom draw gives an observation the model does not allow`,
+      source: 'executor',
+      observed: extra.observations,
+      allowedAtStep: d,
+    };
+  }
+  const missing = model.find((t) => !vmKeys.has(traceKey(t.observations)));
+  if (missing) {
+    const families = socketFamilies(c.ops);
+    const d = divergenceAt(missing.observations, vm.map((o) => o.observations));
+    const op = c.ops[d.step];
+    const family = op && op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
+    const o = missing.observations[d.step];
+    return {
+      invariant: COVERS_MODEL.name,
+      statement: COVERS_MODEL.statement,
+      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw of the program gives`,
+      source: 'executor',
+      observed: vm[0]?.observations ?? [],
+      allowedAtStep: { step: d.step, allowed: o ? [o] : [] },
+    };
+  }
+  return null;
+}
+
+/** Model outcomes and VM outcome set of a concrete case (no lazy maps): the exact-set verdict. */
+export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: number): Failure | null {
+  return compareSets(c, outcomes(c, env), vm.outcomeSet(c, { prandomDomain: prandomValues(scope), maxRuns: VM_MAX_RUNS }));
+}
+
+function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d: Decisions | null; maps?: { clear(): void } }): Leaf {
+  const d = new Decisions(opts.scope, oracle);
+  holder.d = d;
+  holder.maps?.clear();
+  const ops = operationsOf(sk, d);
+  const lazy: Case = { state: lazyState(d), kind: 'raw', enrolled: sk.enrolled, ops };
+  let traces: Trace[];
+  let failure: Failure | null = null;
+  try {
+    traces = outcomes(lazy, opts.env);
+    if (opts.vm && opts.readers === 'model') {
+      failure = exactVerdict(concreteOf(d, lazy), opts.env, opts.vm, opts.scope);
+    } else if (opts.vm) {
+      const vmOut = opts.vm.outcomeSet(lazy, { prandomDomain: prandomValues(opts.scope), maxRuns: VM_MAX_RUNS });
+      failure = compareSets(lazy, traces, vmOut);
+    }
+  } catch (e) {
+    if (e instanceof OutcomeLimitError) return { concrete: concreteOf(d, lazy), failure: null, truncated: `model outcome limit: ${e.message}` };
+    if (e instanceof Error && /explore: more than/.test(e.message)) return { concrete: concreteOf(d, lazy), failure: null, truncated: `vm outcome set above ${VM_MAX_RUNS} runs` };
+    throw e;
+  }
+  return { concrete: concreteOf(d, lazy), failure, truncated: null };
+}
+
+function concreteOf(d: Decisions, lazy: Case): Case {
+  const state = d.toState();
+  return { ...lazy, state, kind: isConsistent(state).length === 0 ? 'consistent' : 'raw' };
+}
+
+export function pathText(skeletonIndex: number, inner: readonly number[]): string {
+  return [String(skeletonIndex), ...inner.map(String)].join('.');
+}
+
+export function parsePath(path: string): { skeleton: number; inner: number[] } {
+  const parts = path.split('.').map((x) => Number(x));
+  if (parts.length === 0 || parts.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`exhaustive path ${path} is not a list of non-negative integers separated by dots`);
+  return { skeleton: parts[0] as number, inner: parts.slice(1) };
+}
+
+/** The concrete case at the end of a path (for replay). */
+export function caseAtPath(scope: number, path: string, env: Environment, vm?: ExploringVm): Case {
+  const { skeleton, inner } = parsePath(path);
+  const sk = skeletons(scope)[skeleton];
+  if (!sk) throw new Error(`exhaustive path ${path}: scope ${scope} has no top-level choice ${skeleton}`);
+  const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
+  const maps = vm?.lazyMaps(() => holder.d as Decisions);
+  if (maps) holder.maps = maps;
+  try {
+    return runLeaf(sk, new PrefixOracle(inner), { scope, env, ...(vm ? { vm } : {}) }, holder).concrete;
+  } finally {
+    maps?.detach();
+  }
+}
+
+/** Judges a concrete case as the exploration did: model against spec, then exact sets on the VM. */
+export async function judgeExhaustive(c: Case, opts: Pick<ExploreOptions, 'scope' | 'env' | 'vm' | 'executor' | 'invariants'>): Promise<Failure | null> {
+  const j = await judge(c, { env: opts.env, ...(opts.invariants ? { invariants: opts.invariants } : {}) });
+  if (j.failure) return j.failure;
+  if (opts.vm) {
+    const f = exactVerdict(c, opts.env, opts.vm, opts.scope);
+    if (f) return f;
+  }
+  if (opts.executor) {
+    const k = await judge(c, { env: opts.env, executor: opts.executor, ...(opts.invariants ? { invariants: opts.invariants } : {}) });
+    if (k.failure) return k.failure;
+  }
+  return null;
+}
+
+export async function explore(opts: ExploreOptions): Promise<Exploration> {
+  const started = Date.now();
+  const deadline = opts.timeLimitMs !== undefined ? started + opts.timeLimitMs : undefined;
+  const maxStates = opts.maxStates ?? Number.POSITIVE_INFINITY;
+  const maxFindings = opts.maxFindings ?? 5;
+  const list = opts.invariants ?? allInvariants;
+  const all = skeletons(opts.scope);
+  const shard = opts.shard ?? { index: 0, count: 1 };
+  const truncated: string[] = [];
+  const found = new Map<string, { path: string; case: Case; failure: Failure; signature: Signature; hits: number }>();
+  const seen = new Set<string>();
+  let states = 0;
+  let choicePoints = 0;
+  let failing = 0;
+  const exercised: Record<string, number> = {};
+  const count = (name: string) => {
+    exercised[name] = (exercised[name] ?? 0) + 1;
+  };
+  const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
+  const pendingKernel: { path: string; case: Case }[] = [];
+
+  const record = (path: string, c: Case, f: Failure) => {
+    failing++;
+    // Clustered like the random phases' findings, so that one bug is one finding across phases.
+    const signature = signatureOf(c, f, opts.env);
+    const had = found.get(signature.id);
+    if (had) had.hits++;
+    else found.set(signature.id, { path, case: c, failure: f, signature, hits: 1 });
+  };
+  const flushKernel = async () => {
+    for (const p of pendingKernel.splice(0)) {
+      const j = await judge(p.case, { env: opts.env, executor: opts.executor as Executor, invariants: list });
+      if (j.failure) record(p.path, p.case, j.failure);
+    }
+  };
+
+  // Pruned runs of the VM's prandom exploration are exceptions: no stack traces for them here.
+  const stackLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const maps = opts.readers === 'model' ? undefined : opts.vm?.lazyMaps(() => holder.d as Decisions);
+  if (maps) holder.maps = maps;
+  try {
+    const mine = all.map((_, s) => s).filter((s) => s % shard.count === shard.index && (!opts.onlySkeletons || opts.onlySkeletons.includes(s)));
+    // Under a time limit the top-level choices share the time in rounds: each unfinished one gets
+    // an equal slice of what is left and resumes where its last slice stopped, so small subtrees
+    // finish and big ones get the rest. Without a limit each is walked to its end in order.
+    let queue: { s: number; prefix: number[] }[] = mine.map((s) => ({ s, prefix: [] }));
+    let stop = false;
+    while (queue.length > 0 && !stop) {
+      const next: { s: number; prefix: number[] }[] = [];
+      for (let k = 0; k < queue.length && !stop; k++) {
+        const item = queue[k] as { s: number; prefix: number[] };
+        const sk = all[item.s] as Skeleton;
+        if (deadline !== undefined && Date.now() >= deadline) {
+          for (const rest of [...queue.slice(k), ...next].sort((a, b) => a.s - b.s)) truncated.push(`time limit reached in ${describeSkeleton(all[rest.s] as Skeleton)}`);
+          next.length = 0;
+          stop = true;
+          break;
+        }
+        const slice = deadline === undefined ? undefined : Date.now() + (deadline - Date.now()) / (queue.length - k + next.length);
+        let prefix = item.prefix;
+        for (;;) {
+          if (states >= maxStates) {
+            truncated.push(`stopped at ${maxStates} states`);
+            stop = true;
+            break;
+          }
+          if (slice !== undefined && Date.now() >= slice) {
+            next.push({ s: item.s, prefix });
+            break;
+          }
+          const oracle = new PrefixOracle(prefix);
+          const leaf = runLeaf(sk, oracle, { ...opts, invariants: list }, holder);
+          const taken = oracle.taken;
+          choicePoints += taken.length - prefix.length;
+          const path = pathText(item.s, taken.map((t) => t.index));
+          if (leaf.truncated) {
+            if (!truncated.includes(leaf.truncated)) truncated.push(leaf.truncated);
+          } else {
+            const key = JSON.stringify(leaf.concrete);
+            if (!seen.has(key)) {
+              seen.add(key);
+              states++;
+              opts.onState?.(states);
+              // The model against the spec on every outcome of the concrete case.
+              const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
+              opts.statistics?.add(m.traits);
+              for (const name of m.exercised) count(name);
+              if (opts.vm) {
+                count(MATCHES_MODEL.name);
+                count(COVERS_MODEL.name);
+              }
+              if (m.failure) record(path, leaf.concrete, m.failure);
+              else if (leaf.failure) record(path, leaf.concrete, leaf.failure);
+              else if (opts.executor) {
+                pendingKernel.push({ path, case: leaf.concrete });
+                if (pendingKernel.length >= 64) await flushKernel();
+              }
+            }
+          }
+          if (opts.stopAtFirst && found.size > 0) {
+            truncated.push('stopped at the first finding');
+            stop = true;
+            break;
+          }
+          let i = taken.length - 1;
+          while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
+          if (i < 0) break;
+          prefix = taken.slice(0, i).map((t) => t.index);
+          prefix.push((taken[i] as { index: number }).index + 1);
+        }
+      }
+      queue = next;
+    }
+  } finally {
+    maps?.detach();
+    Error.stackTraceLimit = stackLimit;
+  }
+  if (opts.executor) await flushKernel();
+
+  const counterexamples: Counterexample[] = [];
+  const judgeOpts = { scope: opts.scope, env: opts.env, invariants: list, ...(opts.vm ? { vm: opts.vm } : {}), ...(opts.executor ? { executor: opts.executor } : {}) };
+  for (const f of [...found.values()].slice(0, maxFindings)) {
+    const fails = async (c: Case) => (await judgeExhaustive(c, judgeOpts))?.invariant === f.failure.invariant;
+    const minimal = await minimize(f.case, fails, { maxTries: 2_000 });
+    const again = (await judgeExhaustive(minimal.case, judgeOpts)) ?? f.failure;
+    counterexamples.push({
+      phase: phaseName(opts.scope),
+      seed: 0,
+      path: f.path,
+      case: minimal.case,
+      shrunkFrom: caseSize(f.case),
+      size: caseSize(minimal.case),
+      failure: again,
+      minimizeTries: minimal.tries,
+      signature: f.signature,
+      hits: f.hits,
+    });
+  }
+  return {
+    scope: opts.scope,
+    states,
+    choicePoints,
+    complete: truncated.length === 0,
+    truncated,
+    counterexamples,
+    failingStates: failing,
+    exercised,
+    durationMs: Date.now() - started,
+  };
+}

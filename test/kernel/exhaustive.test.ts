@@ -1,0 +1,60 @@
+// Bounded-exhaustive exploration (properties/explore.ts) where root is needed: a mutant (built from
+// its patch) that reads map entries the semantics never reads is found only because the compiled
+// program's reads are choice points too; and every enumerated case runs on the kernel executor.
+
+import { describe, expect, it } from 'vitest';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
+import { buildMutant } from '../../cli/mutants.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { explore, exactVerdict } from '../../properties/explore.js';
+import { skeletons } from '../../generators/exhaustive/skeletons.js';
+import type { Case } from '../../model/domain.js';
+import type { Executor } from '../../model/executor.js';
+import { startKernel } from '../helpers/kernel.js';
+
+// connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
+const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
+
+describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () => {
+  it("kills a mutant that reads entries the model never reads, which a model-driven enumeration misses", async () => {
+    const vm = await createVmExecutor({ objects: buildMutant('endpoint-miss-next-group') });
+    const both = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [TCP_V4], maxFindings: 1 });
+    expect(both.counterexamples.length).toBe(1);
+    const cx = both.counterexamples[0]!;
+    expect(cx.phase).toBe('exhaustive/scope-1');
+    // The finding needs an endpoint in the group after the drawn one: one the semantics never reads.
+    expect(cx.case.state.endpoints.some((e) => e.prio === 1)).toBe(true);
+    expect(exactVerdict(cx.case, DEFAULT_ENVIRONMENT, vm, 1)).not.toBeNull();
+
+    const modelOnly = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [TCP_V4], readers: 'model', maxFindings: 1 });
+    expect(modelOnly.complete).toBe(true);
+    expect(modelOnly.counterexamples).toEqual([]);
+    expect(modelOnly.failingStates).toBe(0);
+    await vm.close();
+  }, 180_000);
+
+  it('on the kernel: every enumerated case runs there and gives an allowed outcome (scope 1, complete)', async () => {
+    const kernel = await startKernel();
+    const vm = await createVmExecutor({});
+    let ran = 0;
+    const counting: Executor = {
+      name: kernel.name,
+      environment: kernel.environment,
+      run: async (cases: readonly Case[]) => {
+        ran += cases.length;
+        return kernel.run(cases);
+      },
+      close: () => kernel.close(),
+    };
+    try {
+      const r = await explore({ scope: 1, env: kernel.environment, vm, executor: counting, onlySkeletons: [TCP_V4] });
+      expect(r.complete).toBe(true);
+      expect(r.counterexamples).toEqual([]);
+      expect(ran).toBeGreaterThanOrEqual(r.states);
+    } finally {
+      await vm.close();
+      await kernel.close();
+    }
+  }, 180_000);
+
+});

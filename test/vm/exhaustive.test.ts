@@ -1,0 +1,59 @@
+// Bounded-exhaustive exploration (properties/explore.ts) on the VM, no privileges: on our objects
+// a focused part of the scope-1 tree is complete with no finding and deterministic, a leaf replays
+// to its concrete case, and shards partition the tree (the mutant and kernel tests are in
+// test/kernel/exhaustive.test.ts: they build objects and run the kernel executor).
+
+import { describe, expect, it } from 'vitest';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import { caseAtPath, explore, exactVerdict } from '../../properties/explore.js';
+import { skeletons } from '../../generators/exhaustive/skeletons.js';
+import { mergeExplorations } from '../../cli/commands/merge.js';
+import type { ReportJson } from '../../cli/report.js';
+
+// connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
+const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
+
+describe('bounded-exhaustive exploration', () => {
+  it('is complete with no finding on our objects, and deterministic', async () => {
+    const vm = await createVmExecutor({});
+    const run = () => explore({ scope: 1, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [TCP_V4] });
+    const a = await run();
+    expect(a.complete).toBe(true);
+    expect(a.truncated).toEqual([]);
+    expect(a.counterexamples).toEqual([]);
+    expect(a.failingStates).toBe(0);
+    expect(a.states).toBeGreaterThan(100);
+    const b = await run();
+    expect({ ...b, durationMs: 0 }).toEqual({ ...a, durationMs: 0 });
+    await vm.close();
+  }, 120_000);
+
+  it('a leaf replays to the same concrete case, whose exact outcome sets agree without lazy maps', async () => {
+    const vm = await createVmExecutor({});
+    // frontend present -> fresh id 1; service 1 present; then first alternatives: a random service
+    // whose counts and ports are decided by reads.
+    const c = caseAtPath(1, `${TCP_V4}.1.1.0.1`, DEFAULT_ENVIRONMENT, vm);
+    expect(c.state.frontends).toEqual([{ addr: '10.0.0.1', upstreamId: 1 }]);
+    expect(c.state.services.map((s) => s.id)).toEqual([1]);
+    expect(outcomes(c, DEFAULT_ENVIRONMENT).length).toBeGreaterThan(0);
+    expect(exactVerdict(c, DEFAULT_ENVIRONMENT, vm, 1)).toBeNull();
+    expect(caseAtPath(1, `${TCP_V4}.1.1.0.1`, DEFAULT_ENVIRONMENT, vm)).toEqual(c);
+    await vm.close();
+  }, 60_000);
+
+  it('shards split the tree by top-level choices; merge is complete only when every shard is', async () => {
+    const whole = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT });
+    const parts = await Promise.all([0, 1, 2].map((index) => explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index, count: 3 } })));
+    expect(whole.complete).toBe(true);
+    expect(parts.reduce((n, p) => n + p.states, 0)).toBe(whole.states);
+    expect(parts.reduce((n, p) => n + p.choicePoints, 0)).toBe(whole.choicePoints);
+    const report = (e: typeof whole) => ({ exploration: { ...e, findings: 0 } }) as unknown as ReportJson;
+    const merged = mergeExplorations(parts.map(report));
+    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [] });
+    const cut = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index: 0, count: 3 }, maxStates: 5 });
+    expect(cut.complete).toBe(false);
+    expect(mergeExplorations([report(cut), ...parts.slice(1).map(report)])?.complete).toBe(false);
+  }, 60_000);
+});

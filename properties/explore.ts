@@ -254,10 +254,15 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const pendingKernel: { path: string; case: Case }[] = [];
 
+  const signatureByKey = new Map<string, Signature>();
   const record = (path: string, c: Case, f: Failure) => {
     failing++;
     // Clustered like the random phases' findings, so that one bug is one finding across phases.
-    const signature = signatureOf(c, f, opts.env);
+    // The signature asks the model for the case's outcomes: computed once per kind of failure (its
+    // invariant and detail), not for each of the many leaves a bug makes fail.
+    const key = `${f.invariant}|${f.detail.replace(/^operation \d+: /, '')}`;
+    let signature = signatureByKey.get(key);
+    if (!signature) signatureByKey.set(key, (signature = signatureOf(c, f, opts.env)));
     const had = found.get(signature.id);
     if (had) had.hits++;
     else found.set(signature.id, { path, case: c, failure: f, signature, hits: 1 });

@@ -222,7 +222,8 @@ export function savedFailureProblem(data: unknown): string | null {
   if (!isStr(d.id) || !/^[0-9a-f]{6,64}$/.test(d.id)) return '"id" is missing or not hex';
   if (!isStr(d.executor) || !['kernel', 'vm', 'model'].includes(d.executor)) return '"executor" must be kernel, vm or model';
   if (!isStr(d.invariant)) return '"invariant" is missing';
-  if (!isStr(d.phase) || !isInt(d.seed, -(2 ** 31), 2 ** 32) || !isStr(d.path) || !/^[0-9:]*$/.test(d.path)) return '"phase", "seed" or "path" is missing or invalid';
+  // Random phases replay from fast-check paths (0:3:1), the exhaustive phase from choice sequences (12.0.2).
+  if (!isStr(d.phase) || !isInt(d.seed, -(2 ** 31), 2 ** 32) || !isStr(d.path) || !/^[0-9:.]*$/.test(d.path)) return '"phase", "seed" or "path" is missing or invalid';
   if (d.objects !== null && d.objects !== undefined) {
     if (typeof d.objects !== 'object' || !Object.entries(d.objects as object).every(([k, v]) => ['connect', 'sockops', 'sendmsg'].includes(k) && isStr(v))) return '"objects" must map connect|sockops|sendmsg to paths';
   }

@@ -36,6 +36,8 @@ const VALID: SavedFailure = {
 describe('validation of a saved failure', () => {
   it('accepts a valid file and names the first invalid value of others', () => {
     expect(savedFailureProblem(VALID)).toBeNull();
+    // A finding of the exhaustive phase replays from its choice sequence.
+    expect(savedFailureProblem({ ...VALID, phase: 'exhaustive/scope-1', seed: 0, path: '12.0.3' })).toBeNull();
     const bad = (patch: (d: Record<string, unknown> & { case: Record<string, unknown> }) => void) => {
       const d = JSON.parse(JSON.stringify(VALID));
       patch(d);

@@ -1,19 +1,13 @@
 // Small builders for hand-written model cases (used by test/model-*.test.ts).
 
 import {
-  EMPTY_STATE,
   NO_WAYPOINT,
-  PORT_SLOTS,
-  PRIO_GROUPS,
   type Backend,
   type Case,
-  type Endpoint,
   type Family,
-  type Frontend,
   type MapState,
   type Operation,
   type Protocol,
-  type Service,
   type Waypoint,
 } from '../model/domain.js';
 

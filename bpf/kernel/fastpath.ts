@@ -57,8 +57,8 @@ export function buildShim(root = packageRoot()): string {
     execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, src, '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
-    if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)');
-    throw new Error(`compiling ${src} failed: ${(err.stderr?.toString() ?? '').trim().split('\n')[0]} (is libbpf-dev installed?)`);
+    if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)', { cause: e });
+    throw new Error(`compiling ${src} failed: ${(err.stderr?.toString() ?? '').trim().split('\n')[0]} (is libbpf-dev installed?)`, { cause: e });
   }
   renameSync(tmp, out); // atomic: a concurrent build never loads a half-written library
   return out;

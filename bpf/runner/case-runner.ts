@@ -13,7 +13,7 @@ import { textMemo } from '../codec/memo.js';
 import { StateTracker } from '../codec/state.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import type { ChoiceSource, FailurePoint } from './choices.js';
+import type { ChoiceSource } from './choices.js';
 import type { ObsWriter } from './observations.js';
 import type { RunnerSocket, SocketLayer } from './socket-layer.js';
 import { concatBytes, streamView, wantedLength } from './streams.js';
@@ -36,7 +36,7 @@ class NoFailures implements ChoiceSource {
   prandom(): number {
     return this.inner.prandom();
   }
-  fail(_point: FailurePoint): boolean {
+  fail(): boolean {
     return false;
   }
 }

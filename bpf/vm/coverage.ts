@@ -3,7 +3,7 @@
 
 import type { Machine } from './machine.js';
 import type { VmProgram } from './program.js';
-import type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';
+import type { BranchCoverage, CoverageSummary, ProgramCoverage } from '../../model/executor.js';
 import { Cls, JmpOp, OP_MASK } from './opcodes.js';
 
 export type { BranchCoverage, CoverageSummary, LineCoverage, ProgramCoverage } from '../../model/executor.js';

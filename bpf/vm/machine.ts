@@ -188,6 +188,8 @@ export class Machine {
   }
 
   private makeRuntime(): JitRuntime {
+    // The JIT runtime's closures capture the machine once (they run per instruction).
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const m = this;
     const wrap = (prog: VmProgram, pc: number, e: unknown): Error => {
       if (e instanceof MemoryFault) return m.jitFault(prog, pc, e.message);

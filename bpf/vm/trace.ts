@@ -9,7 +9,6 @@
 // calls forwarded by the executor), the helper table and the VM's run entry points, and restores
 // them when detached: the engines themselves are untouched.
 
-import type { Case, Observation } from '../../model/domain.js';
 import { formatIPv4, formatIPv6 } from '../../model/address.js';
 import { decodeBackend, decodeEndpoint, decodeFrontendKey, decodeFrontendValue, decodeManagerKey, decodeServiceValue, decodeSockStorage, readU32 } from '../codec/structs.js';
 import { toHex } from '../codec/state.js';

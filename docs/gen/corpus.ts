@@ -5,14 +5,9 @@
 import {
   EMPTY_STATE,
   NO_WAYPOINT,
-  PORT_SLOTS,
-  PRIO_GROUPS,
-  type Backend,
   type Case,
-  type Family,
   type MapState,
   type Operation,
-  type Protocol,
   type Service,
   type Waypoint,
 } from '../../model/domain.js';

@@ -3,7 +3,7 @@
 
 import { createKernelExecutor, type KernelExecutor, type KernelExecutorOptions } from '../../bpf/kernel/executor.js';
 import { service } from '../../model/builders.js';
-import type { Backend, Case, Endpoint, Family, Frontend, MapState, Operation, Protocol, Service, SockAddr, Waypoint } from '../../model/domain.js';
+import type { Case, Family, MapState, Operation, Protocol, Service, SockAddr, Waypoint } from '../../model/domain.js';
 
 export const NO_WP: Waypoint = { addr: '0.0.0.0', port: 0 };
 

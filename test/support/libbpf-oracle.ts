@@ -38,7 +38,7 @@ function libbpf(): Libbpf {
   try {
     lib = koffi.load('libbpf.so.1');
   } catch (e) {
-    throw new Error(`cannot load libbpf.so.1 (${(e as Error).message}); install libbpf (apt-get install libbpf1)`);
+    throw new Error(`cannot load libbpf.so.1 (${(e as Error).message}); install libbpf (apt-get install libbpf1)`, { cause: e });
   }
   koffi.struct('kc_gen_loader_opts', { sz: 'size_t', data: 'void *', insns: 'void *', data_sz: 'uint32_t', insns_sz: 'uint32_t' });
   cached = {

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalIpAddr, isAllZero, isIPv4Form, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
-import { EMPTY_STATE, LbPolicy, NO_WAYPOINT, type Case, type MapState, type Operation, type Service, type Waypoint } from '../../model/domain.js';
+import { EMPTY_STATE, LbPolicy, NO_WAYPOINT, type Case, type MapState, type Operation, type Waypoint } from '../../model/domain.js';
 import {
   PORT_POOL,
   addrInFamily,

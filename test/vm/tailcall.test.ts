@@ -11,7 +11,7 @@ import { ProgArrayMap } from '../../bpf/vm/maps.js';
 import { MapType, BPF_PSEUDO_MAP_IDX } from '../../bpf/vm/link.js';
 import { assemble, aluK, call, callLocal, exit, ldImm64, mov64 } from '../support/asm.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
-import { LbPolicy, NO_WAYPOINT, type Case } from '../../model/domain.js';
+import { LbPolicy, type Case } from '../../model/domain.js';
 import { dataPathObjects, fixtureObject } from '../fixtures/vm/helpers.js';
 
 const u32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);

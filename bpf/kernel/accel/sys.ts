@@ -56,7 +56,7 @@ function bringLoopbackUp(): void {
  */
 export function newPrivateNetns(home: number): number {
   if (sys.unshare(CLONE_NEWNET) < 0) throw new KmeshCheckError('privileges', `unshare(CLONE_NEWNET) failed (${errnoName(-errno())}): ${NEEDS_ROOT}`);
-  let fd = -1;
+  let fd: number;
   try {
     fd = currentNetns();
     bringLoopbackUp();

@@ -3,7 +3,7 @@
 
 import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
 import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
-import { configuredWaypoint, ip, programConnects, sameSockAddr, show, socketView } from '../facts.js';
+import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
 function key(s: SockAddr): string {

@@ -2,11 +2,22 @@
 # The README's test command: set up what is missing, run the suite, and end with one plain
 # "N passed, N failed" line that CI systems read. The suite has three vitest projects (see
 # vitest.config.ts): unit and vm need no privileges; kernel needs root. As root all three run;
-# otherwise unit and vm run and the skipped kernel project is announced, never silently.
+# otherwise unit and vm run and the skipped kernel project is announced, never silently. eslint and
+# prettier --check run first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 mkdir -p build
+
+# Style first: lint (typescript-eslint) and the formatter's check; a failure fails the run after the
+# suite has run, so that one run shows both.
+style=0
+echo 'kmesh-check: eslint .'
+npx --no-install eslint . || style=1
+echo 'kmesh-check: prettier --check'
+npx --no-install prettier --check --log-level warn '**/*.{ts,js,mjs}' || style=1
+[ "$style" = 0 ] && echo 'kmesh-check: lint and format clean'
+
 report=build/vitest-report.json
 rm -f "$report"
 
@@ -25,6 +36,7 @@ banner() {
 
 npx --no-install vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?
+[ "$style" = 0 ] || { echo 'kmesh-check: lint or format check FAILED (see above): npm run lint, npm run format' >&2; status=1; }
 [ -n "$skipped" ] && banner "$skipped" >&2
 if [ -f "$report" ]; then
   node -e '

@@ -5,7 +5,6 @@
 import { defineConfig } from 'vitest/config';
 import { inlineConstEnums } from './test/setup/inline-const-enums.js';
 
-
 export default defineConfig({
   plugins: [inlineConstEnums()],
   test: {

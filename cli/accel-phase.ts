@@ -49,7 +49,9 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
   }
   try {
     const result = await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex });
-    const seen = Object.entries(result.exercised).map(([k, n]) => `${k} ${n}`).join(', ');
+    const seen = Object.entries(result.exercised)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     o.log(`acceleration (section 8): ${result.runs} cases on the kernel; exercised: ${seen}`);
     if (result.failure) {
       o.log('');

@@ -40,7 +40,11 @@ export function readBaseline(path: string): Baseline {
     d?.tool === 'kmesh-check-baseline' &&
     Array.isArray(d.accepted) &&
     d.accepted.every((a) => a && typeof a.signature === 'string' && /^[0-9a-f]{6,64}$/.test(a.signature) && typeof a.text === 'string' && typeof a.invariant === 'string');
-  if (!ok) throw new KmeshCheckError('codec', `${path}: not a kmesh-check baseline (expected {"tool": "kmesh-check-baseline", "accepted": [{signature, text, invariant}]}): write one with kmesh-check baseline --from report.json --out ${path}`);
+  if (!ok)
+    throw new KmeshCheckError(
+      'codec',
+      `${path}: not a kmesh-check baseline (expected {"tool": "kmesh-check-baseline", "accepted": [{signature, text, invariant}]}): write one with kmesh-check baseline --from report.json --out ${path}`,
+    );
   return d as Baseline;
 }
 

@@ -98,7 +98,7 @@ export async function explainFinding(c: Case, env: Environment, objects: Partial
       const model = new Set<string>();
       for (const t of allowed) for (const p of t.passes[i] ?? []) model.add(passText(p));
       const o = observed[i];
-      const fam = op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
+      const fam = op.op !== 'apply' ? (families.get(op.sock) ?? 'inet') : 'inet';
       return {
         operation: i + 1,
         text: formatOperation(op, families),

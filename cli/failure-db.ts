@@ -111,7 +111,9 @@ export class FailureDb {
     if (!existsSync(this.dir)) return { failures: [], invalid: [] };
     const failures: SavedFailure[] = [];
     const invalid: string[] = [];
-    for (const n of readdirSync(this.dir).filter((x) => x.endsWith('.json')).sort()) {
+    for (const n of readdirSync(this.dir)
+      .filter((x) => x.endsWith('.json'))
+      .sort()) {
       try {
         failures.push(readSavedFailure(join(this.dir, n)));
       } catch (e) {
@@ -150,7 +152,10 @@ export function belongsTo(saved: SavedFailure, run: RunIdentity): boolean {
 /** The objects of a saved failure, as --objects would give them. */
 export function objectsArgument(objects: Record<string, string> | null): string | null {
   if (!objects) return null;
-  return ['connect', 'sockops', 'sendmsg'].filter((r) => objects[r]).map((r) => `${r}=${objects[r]}`).join(',');
+  return ['connect', 'sockops', 'sendmsg']
+    .filter((r) => objects[r])
+    .map((r) => `${r}=${objects[r]}`)
+    .join(',');
 }
 
 // ---- validation: the shape and the values, so that a bad file is one line and never a crash ------
@@ -160,8 +165,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const isAddr = (v: unknown): boolean => isStr(v) && v.length > 0 && v.length <= 64 && /^[0-9a-fA-F:.]+$/.test(v);
 const isPort = (v: unknown): boolean => isInt(v, 0, 0xffff);
 const isWaypoint = (w: unknown): boolean => typeof w === 'object' && w !== null && isAddr((w as { addr: unknown }).addr) && isPort((w as { port: unknown }).port);
-const intArray = (v: unknown, len: number | null, min: number, max: number): boolean =>
-  Array.isArray(v) && (len === null || v.length === len) && v.every((x) => isInt(x, min, max));
+const intArray = (v: unknown, len: number | null, min: number, max: number): boolean => Array.isArray(v) && (len === null || v.length === len) && v.every((x) => isInt(x, min, max));
 
 function stateProblem(s: unknown, where: string): string | null {
   if (typeof s !== 'object' || s === null) return `${where} is not a map state`;
@@ -176,13 +180,21 @@ function stateProblem(s: unknown, where: string): string | null {
   }
   for (const [i, v] of (st.services as unknown[]).entries()) {
     const x = v as Record<string, unknown>;
-    if (!isInt(x?.id, 0, U32) || !intArray(x?.endpointCounts, 7, 0, U32) || !isInt(x?.lbPolicy, 0, U32) || !intArray(x?.servicePorts, 10, 0, 0xffff) || !intArray(x?.targetPorts, 10, 0, 0xffff) || !isWaypoint(x?.waypoint)) {
+    if (
+      !isInt(x?.id, 0, U32) ||
+      !intArray(x?.endpointCounts, 7, 0, U32) ||
+      !isInt(x?.lbPolicy, 0, U32) ||
+      !intArray(x?.servicePorts, 10, 0, 0xffff) ||
+      !intArray(x?.targetPorts, 10, 0, 0xffff) ||
+      !isWaypoint(x?.waypoint)
+    ) {
       return `${where}.services[${i}] has a field missing or out of range (id, endpointCounts[7], lbPolicy, servicePorts[10], targetPorts[10], waypoint)`;
     }
   }
   for (const [i, e] of (st.endpoints as unknown[]).entries()) {
     const x = e as Record<string, unknown>;
-    if (!isInt(x?.serviceId, 0, U32) || !isInt(x?.prio, 0, U32) || !isInt(x?.index, 0, U32) || !isInt(x?.backendUid, 0, U32)) return `${where}.endpoints[${i}] needs integer serviceId, prio, index and backendUid`;
+    if (!isInt(x?.serviceId, 0, U32) || !isInt(x?.prio, 0, U32) || !isInt(x?.index, 0, U32) || !isInt(x?.backendUid, 0, U32))
+      return `${where}.endpoints[${i}] needs integer serviceId, prio, index and backendUid`;
   }
   for (const [i, b] of (st.backends as unknown[]).entries()) {
     const x = b as Record<string, unknown>;
@@ -225,7 +237,8 @@ export function savedFailureProblem(data: unknown): string | null {
   // Random phases replay from fast-check paths (0:3:1), the exhaustive phase from choice sequences (12.0.2).
   if (!isStr(d.phase) || !isInt(d.seed, -(2 ** 31), 2 ** 32) || !isStr(d.path) || !/^[0-9:.]*$/.test(d.path)) return '"phase", "seed" or "path" is missing or invalid';
   if (d.objects !== null && d.objects !== undefined) {
-    if (typeof d.objects !== 'object' || !Object.entries(d.objects as object).every(([k, v]) => ['connect', 'sockops', 'sendmsg'].includes(k) && isStr(v))) return '"objects" must map connect|sockops|sendmsg to paths';
+    if (typeof d.objects !== 'object' || !Object.entries(d.objects as object).every(([k, v]) => ['connect', 'sockops', 'sendmsg'].includes(k) && isStr(v)))
+      return '"objects" must map connect|sockops|sendmsg to paths';
   }
   const c = d.case as Record<string, unknown> | undefined;
   if (!c || typeof c !== 'object') return 'no "case"';
@@ -251,4 +264,3 @@ export function readSavedFailure(path: string): SavedFailure {
   if (problem) throw new KmeshCheckError('codec', `${path}: not a valid saved failure (${problem}); skipped: delete it or restore it from version control`);
   return { ...(data as SavedFailure), file: path };
 }
-

@@ -50,14 +50,20 @@ function shard(v: string): { index: number; count: number } {
 
 /** --accel-objects: one object holding both programs, or ops,redirect. */
 function accelObjects(v: string): { ops: string; redirect: string } {
-  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length < 1 || parts.length > 2) throw new InvalidArgumentError('--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o');
   return { ops: parts[0]!, redirect: parts[1] ?? parts[0]! };
 }
 
 /** --report-objects connect.o,sockops.o,sendmsg.o,cgroup_skb.o */
 function reportObjects(v: string): { connect: string; sockops: string; sendmsg: string; skb: string } {
-  const p = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const p = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (p.length !== 4) throw new InvalidArgumentError('--report-objects takes four objects: connect.o,sockops.o,sendmsg.o,cgroup_skb.o');
   return { connect: p[0]!, sockops: p[1]!, sendmsg: p[2]!, skb: p[3]! };
 }
@@ -65,7 +71,10 @@ function reportObjects(v: string): { connect: string; sockops: string; sendmsg: 
 /** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... */
 
 function objects(v: string): Partial<ObjectPaths> {
-  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const roles = ['connect', 'sockops', 'sendmsg'] as const;
   const out: Partial<Record<(typeof roles)[number], string>> = {};
   parts.forEach((p, i) => {
@@ -138,7 +147,11 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .addHelpText('after', `\n${CHECK_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);
-      checkOutputs(o, [['json', '--json'], ['junit', '--junit'], ['coverageOut', '--coverage-out']]);
+      checkOutputs(o, [
+        ['json', '--json'],
+        ['junit', '--junit'],
+        ['coverageOut', '--coverage-out'],
+      ]);
       if (o.coverageOut && !names.includes('vm')) {
         throw new KmeshCheckError('unsupported', '--coverage-out needs the userspace VM, which counts what each instruction did: add --executor vm (or all)');
       }
@@ -181,7 +194,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--seed <n>', 'seed printed with the counterexample', integer('--seed', -2147483648))
     .option('--path <path>', 'path printed with the counterexample')
     .addOption(executorOption())
-    .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: a saved failure\'s own)', objects)
+    .option('--objects <paths>', "connect,sockops,sendmsg object paths (default: a saved failure's own)", objects)
     .option('--no-explain', 'do not explain the finding on the VM')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);

@@ -181,7 +181,10 @@ function make(root: string, src: string, dir: string, what: string): ObjectPaths
   const r = spawnSync('make', args, { encoding: 'utf8' });
   if (r.error) throw new KmeshCheckError('build', `cannot run make for ${what} (${r.error.message}): install make`);
   if (r.status !== 0) {
-    const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = `${r.stderr}\n${r.stdout}`
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     const cause = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `make exited with ${r.status}`;
     throw new KmeshCheckError('build', `building ${what} failed: ${cause}; run make -C bpf SRC=${src} OUT=${dir} for the full log`);
   }
@@ -214,7 +217,11 @@ export function mutantPatch(name: string, root = packageRoot()): string {
  */
 function patchedSources(root: string, names: readonly string[], dir: string): void {
   const src = join(root, 'bpf/src');
-  let files: ReadonlyMap<string, string> = new Map(readdirSync(src).filter((f) => /\.[ch]$/.test(f)).map((f) => [f, readFileSync(join(src, f), 'utf8')] as const));
+  let files: ReadonlyMap<string, string> = new Map(
+    readdirSync(src)
+      .filter((f) => /\.[ch]$/.test(f))
+      .map((f) => [f, readFileSync(join(src, f), 'utf8')] as const),
+  );
   for (const [i, name] of names.entries()) {
     try {
       files = applyPatch(files, readFileSync(join(root, 'bpf/mutants', `${name}.patch`), 'utf8'));

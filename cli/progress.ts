@@ -9,10 +9,7 @@ export interface Progress {
 
 export function progress(total: number, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total} cases | {phase} | {duration_formatted}`, hideCursor: true, stream },
-      cliProgress.Presets.shades_classic,
-    );
+    const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} cases | {phase} | {duration_formatted}`, hideCursor: true, stream }, cliProgress.Presets.shades_classic);
     bar.start(total, 0, { phase: '' });
     return {
       update: (done, phase) => bar.update(Math.min(done, total), { phase }),

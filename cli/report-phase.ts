@@ -32,7 +32,11 @@ export function reportPhase(o: { executor: ExecutorName; seed: number; runs: num
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
     throw e;
   }
-  o.log(`connection reports (section 7): ${result.runs} cases on the kernel; exercised: ${Object.entries(result.exercised).map(([k, n]) => `${k} ${n}`).join(', ')} (report-periodic: hand-written waits in the test suite)`);
+  o.log(
+    `connection reports (section 7): ${result.runs} cases on the kernel; exercised: ${Object.entries(result.exercised)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')} (report-periodic: hand-written waits in the test suite)`,
+  );
   if (result.failure) {
     o.log('');
     o.log(formatReportFailure(result.failure));

@@ -112,7 +112,7 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   const families = socketFamilies(cx.case.ops);
   const familyAt = (i: number) => {
     const op = cx.case.ops[i];
-    return op && op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
+    return op && op.op !== 'apply' ? (families.get(op.sock) ?? 'inet') : 'inet';
   };
   const lines = [
     `${title}: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
@@ -130,10 +130,7 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
     lines.push(`  allowed at operation ${step + 1} (${allowed.length} possibilit${allowed.length === 1 ? 'y' : 'ies'})`);
     for (const o of allowed) lines.push(`    - ${formatObservation(o, familyAt(step))}`);
   }
-  lines.push(
-    `  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`,
-    `  replay: ${replayCommand(cx, run)}`,
-  );
+  lines.push(`  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`, `  replay: ${replayCommand(cx, run)}`);
   return lines.join('\n');
 }
 
@@ -188,7 +185,9 @@ export function formatSummary(r: ReportJson): string {
   );
   if (r.savedFailures) {
     const s = r.savedFailures;
-    lines.push(`saved failures: ${s.replayed} replayed (${s.stillFailing} still fail, ${s.removed} pass now and were removed), ${s.skipped} of other objects or executors skipped${s.invalid.length ? `, ${s.invalid.length} unusable file${s.invalid.length === 1 ? '' : 's'} skipped` : ''}`);
+    lines.push(
+      `saved failures: ${s.replayed} replayed (${s.stillFailing} still fail, ${s.removed} pass now and were removed), ${s.skipped} of other objects or executors skipped${s.invalid.length ? `, ${s.invalid.length} unusable file${s.invalid.length === 1 ? '' : 's'} skipped` : ''}`,
+    );
   }
   if (r.findings.length) {
     lines.push(`findings: ${r.findings.length} distinct${r.unclustered ? ` (and ${r.unclustered} failing cases past --max-findings, not shrunk)` : ''}`);

@@ -23,7 +23,16 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
     try {
       const started = Date.now();
       const r = await runAccelChecks({ seed: o.seed, runs, executor: ex });
-      record({ name: m.name, description: m.description, killed: r.failure !== null, phase: r.failure ? 'acceleration' : null, invariant: r.failure?.invariant ?? null, cases: r.runs, ms: Date.now() - started, counterexampleSize: r.failure ? r.failure.case.ops.length : null });
+      record({
+        name: m.name,
+        description: m.description,
+        killed: r.failure !== null,
+        phase: r.failure ? 'acceleration' : null,
+        invariant: r.failure?.invariant ?? null,
+        cases: r.runs,
+        ms: Date.now() - started,
+        counterexampleSize: r.failure ? r.failure.case.ops.length : null,
+      });
     } finally {
       await ex.close();
     }
@@ -31,7 +40,16 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
   for (const m of REPORT_MUTANTS.filter((x) => x.shows === 'kernel' && (!o.only || o.only.includes(x.name)))) {
     const started = Date.now();
     const r = runReportChecks({ seed: o.seed, runs, objects: buildReportMutant(m.name) });
-    record({ name: m.name, description: m.description, killed: r.failure !== null, phase: r.failure ? 'reports' : null, invariant: r.failure?.invariant ?? null, cases: r.runs, ms: Date.now() - started, counterexampleSize: r.failure ? r.failure.case.conns.length : null });
+    record({
+      name: m.name,
+      description: m.description,
+      killed: r.failure !== null,
+      phase: r.failure ? 'reports' : null,
+      invariant: r.failure?.invariant ?? null,
+      cases: r.runs,
+      ms: Date.now() - started,
+      counterexampleSize: r.failure ? r.failure.case.conns.length : null,
+    });
   }
   return out;
 }

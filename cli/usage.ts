@@ -39,14 +39,20 @@ export function nearest(name: string, known: readonly string[]): string | null {
   let bestD = Infinity;
   for (const k of known) {
     const d = k.startsWith(name) || name.startsWith(k) ? 1 : distance(name, k);
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   return best !== null && bestD <= Math.max(2, Math.floor(best.length / 2)) ? best : null;
 }
 
 /** Commander's "error: ..." text as one line that names the command's --help. */
 export function usageLine(command: string, message: string): string {
-  const text = message.trim().replace(/^error:\s*/, '').replace(/\s*\n\s*/g, ' ');
+  const text = message
+    .trim()
+    .replace(/^error:\s*/, '')
+    .replace(/\s*\n\s*/g, ' ');
   const where = command ? `kmesh-check ${command}` : 'kmesh-check';
   return `${where}: ${text} (see ${where} --help)\n`;
 }

@@ -15,31 +15,37 @@ export const OUTSIDE_SERVER_PORT = 8090;
 export const CLIENT_PORT_BASE = 40000;
 
 const cidrArb: fc.Arbitrary<Cidr> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom<Cidr>(
-    { ip: '127.0.0.1', mask: 0xffffffff },
-    { ip: '127.0.0.2', mask: 0xffffffff },
-    { ip: '127.0.0.3', mask: 0xffffffff },
-    { ip: '127.0.0.2', mask: 0xfffffffe },
-    { ip: '127.0.0.0', mask: 0xffffff00 },
-    { ip: '127.0.0.0', mask: 0xff000000 },
-    { ip: '0.0.0.0', mask: 0 },
-    { ip: '10.0.0.0', mask: 0xff000000 },
-  ) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom<Cidr>(
+      { ip: '127.0.0.1', mask: 0xffffffff },
+      { ip: '127.0.0.2', mask: 0xffffffff },
+      { ip: '127.0.0.3', mask: 0xffffffff },
+      { ip: '127.0.0.2', mask: 0xfffffffe },
+      { ip: '127.0.0.0', mask: 0xffffff00 },
+      { ip: '127.0.0.0', mask: 0xff000000 },
+      { ip: '0.0.0.0', mask: 0 },
+      { ip: '10.0.0.0', mask: 0xff000000 },
+    ),
+  },
   { weight: 1, arbitrary: fc.record({ ip: fc.constantFrom('127.0.0.1', '127.255.0.3', '10.1.2.3'), mask: fc.nat({ max: 0xffffffff }) }) },
 );
 
 const rangeArb: fc.Arbitrary<PortRange> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom<PortRange>(
-    { begin: 8080, end: 8080 },
-    { begin: 8081, end: 8081 },
-    { begin: 8080, end: 8081 },
-    { begin: 40000, end: 40000 },
-    { begin: 40001, end: 40003 },
-    { begin: 0, end: 65535 },
-    { begin: 8082, end: 39999 },
-    { begin: 65535, end: 65535 },
-    { begin: 8081, end: 8080 },
-  ) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom<PortRange>(
+      { begin: 8080, end: 8080 },
+      { begin: 8081, end: 8081 },
+      { begin: 8080, end: 8081 },
+      { begin: 40000, end: 40000 },
+      { begin: 40001, end: 40003 },
+      { begin: 0, end: 65535 },
+      { begin: 8082, end: 39999 },
+      { begin: 65535, end: 65535 },
+      { begin: 8081, end: 8080 },
+    ),
+  },
   { weight: 1, arbitrary: fc.record({ begin: fc.nat({ max: 65535 }), end: fc.nat({ max: 65535 }) }) },
 );
 
@@ -113,7 +119,10 @@ interface PairScript {
 }
 
 const scriptArb: fc.Arbitrary<PairScript> = fc.record({
-  sends: fc.array(fc.record({ from: fc.constantFrom<End>('client', 'server'), size: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 64 }) }, { weight: 1, arbitrary: fc.constant(4096) }) }), { maxLength: 4 }),
+  sends: fc.array(
+    fc.record({ from: fc.constantFrom<End>('client', 'server'), size: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 64 }) }, { weight: 1, arbitrary: fc.constant(4096) }) }),
+    { maxLength: 4 },
+  ),
   firstClose: fc.constantFrom<End>('client', 'server'),
 });
 

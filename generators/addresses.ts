@@ -71,18 +71,9 @@ export interface IpAddrOptions {
 export function ipAddrArb(opts: IpAddrOptions = {}): fc.Arbitrary<IpAddr> {
   const edges = opts.edges === 'raw' ? fc.oneof({ withCrossShrink: true }, consistentEdges, rawOnlyEdges) : consistentEdges;
   if (opts.v4Only) {
-    return fc.oneof(
-      { withCrossShrink: true },
-      { arbitrary: v4Ordinary, weight: 18 },
-      { arbitrary: fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', POD_ADDRESSES[0] ?? '10.255.0.1'), weight: 1 },
-    );
+    return fc.oneof({ withCrossShrink: true }, { arbitrary: v4Ordinary, weight: 18 }, { arbitrary: fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', POD_ADDRESSES[0] ?? '10.255.0.1'), weight: 1 });
   }
-  return fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: v4Ordinary, weight: 70 },
-    { arbitrary: v6Ordinary, weight: 20 },
-    { arbitrary: edges, weight: 10 },
-  );
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: v4Ordinary, weight: 70 }, { arbitrary: v6Ordinary, weight: 20 }, { arbitrary: edges, weight: 10 });
 }
 
 /** Ports that services, targets and destinations share; the first is the simplest. */
@@ -92,11 +83,7 @@ export const WAYPOINT_PORT_POOL: readonly number[] = [15008, 15001, 8080, 53];
 /** A port from the pool, shrinking to 80; 0 and 65535 rarely unless `nonZero`. */
 export function portArb(opts: { nonZero?: boolean } = {}): fc.Arbitrary<number> {
   const edges = opts.nonZero ? fc.constant(65535) : fc.constantFrom(0, 65535);
-  return fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: fc.constantFrom(...PORT_POOL), weight: 40 },
-    { arbitrary: edges, weight: 1 },
-  );
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constantFrom(...PORT_POOL), weight: 40 }, { arbitrary: edges, weight: 1 });
 }
 
 /** A waypoint port (never 0), shrinking to 15008. */

@@ -21,11 +21,7 @@ export interface KindedState {
 }
 
 /** Enrolled is the simple case; not enrolled now and then. */
-export const enrolledArb: fc.Arbitrary<boolean> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant(true), weight: 6 },
-  { arbitrary: fc.constant(false), weight: 1 },
-);
+export const enrolledArb: fc.Arbitrary<boolean> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(true), weight: 6 }, { arbitrary: fc.constant(false), weight: 1 });
 
 export function stateArb(kind: KindChoice): fc.Arbitrary<KindedState> {
   const consistent = consistentState().map((b): KindedState => ({ state: b.state, kind: 'consistent' }));
@@ -36,11 +32,7 @@ export function stateArb(kind: KindChoice): fc.Arbitrary<KindedState> {
 }
 
 function sometimes<T>(arb: fc.Arbitrary<T>, weightNone: number, weightSome: number): fc.Arbitrary<T | null> {
-  return fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: fc.constant(null), weight: weightNone },
-    { arbitrary: arb, weight: weightSome },
-  );
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(null), weight: weightNone }, { arbitrary: arb, weight: weightSome });
 }
 
 const messagesArb = fc.integer({ min: 1, max: 3 });
@@ -66,7 +58,10 @@ export function singleConnectCase(opts: { kind: KindChoice }): fc.Arbitrary<Case
     .map(({ st, enrolled, family, protocol, first, messages, second }): Case => {
       const sock = 0;
       const dest = resolveDestination(st.state, family, first);
-      const ops: Operation[] = [{ op: 'socket', sock, family, protocol }, { op: 'connect', sock, dest }];
+      const ops: Operation[] = [
+        { op: 'socket', sock, family, protocol },
+        { op: 'connect', sock, dest },
+      ];
       const send: Operation[] = messages === null ? [] : [{ op: 'send', sock, messages }];
       const again: Operation[] = [];
       if (second !== null) {
@@ -121,7 +116,10 @@ function stringify(x: unknown): string {
 }
 
 class SocketCommand implements SequenceCommand {
-  constructor(readonly family: Family, readonly protocol: Protocol) {}
+  constructor(
+    readonly family: Family,
+    readonly protocol: Protocol,
+  ) {}
   check(m: Readonly<SequenceModel>): boolean {
     return m.sockets.size < MAX_SOCKETS;
   }
@@ -137,7 +135,10 @@ class SocketCommand implements SequenceCommand {
 }
 
 class ConnectCommand implements SequenceCommand {
-  constructor(readonly ref: number, readonly choice: DestChoice) {}
+  constructor(
+    readonly ref: number,
+    readonly choice: DestChoice,
+  ) {}
   check(m: Readonly<SequenceModel>): boolean {
     return m.sockets.size > 0;
   }
@@ -157,7 +158,10 @@ class ConnectCommand implements SequenceCommand {
 
 /** A connect on a socket that has connected before: same destination or a new one. */
 class ConnectAgainCommand implements SequenceCommand {
-  constructor(readonly ref: number, readonly choice: DestChoice | 'same') {}
+  constructor(
+    readonly ref: number,
+    readonly choice: DestChoice | 'same',
+  ) {}
   check(m: Readonly<SequenceModel>): boolean {
     return openIds(m, true).length > 0;
   }
@@ -177,7 +181,10 @@ class ConnectAgainCommand implements SequenceCommand {
 }
 
 class SendCommand implements SequenceCommand {
-  constructor(readonly ref: number, readonly messages: number) {}
+  constructor(
+    readonly ref: number,
+    readonly messages: number,
+  ) {}
   check(m: Readonly<SequenceModel>): boolean {
     return openIds(m, true).length > 0;
   }
@@ -206,7 +213,11 @@ class CloseCommand implements SequenceCommand {
 
 /** A control-plane update: intents (and, for raw cases, breakages) applied to the current maps. */
 class ApplyCommand implements SequenceCommand {
-  constructor(readonly intents: readonly Intent[], readonly mutations: readonly RawMutation[], readonly kind: StateKind) {}
+  constructor(
+    readonly intents: readonly Intent[],
+    readonly mutations: readonly RawMutation[],
+    readonly kind: StateKind,
+  ) {}
   check(): boolean {
     return true;
   }
@@ -233,14 +244,10 @@ export function sequenceCommandArbs(kind: StateKind): fc.Arbitrary<SequenceComma
   const mutations = kind === 'raw' ? fc.array(rawMutationArb, { maxLength: 2 }) : fc.constant([]);
   const socket = socketCommandArb;
   const connect = fc.tuple(sockRef, destChoiceArb).map(([i, c]): SequenceCommand => new ConnectCommand(i, c));
-  const again = fc
-    .tuple(sockRef, fc.oneof({ withCrossShrink: true }, fc.constant('same' as const), destChoiceArb))
-    .map(([i, c]): SequenceCommand => new ConnectAgainCommand(i, c));
+  const again = fc.tuple(sockRef, fc.oneof({ withCrossShrink: true }, fc.constant('same' as const), destChoiceArb)).map(([i, c]): SequenceCommand => new ConnectAgainCommand(i, c));
   const send = fc.tuple(sockRef, messagesArb).map(([i, n]): SequenceCommand => new SendCommand(i, n));
   const close = sockRef.map((i): SequenceCommand => new CloseCommand(i));
-  const apply = fc
-    .tuple(fc.array(intentArb, { minLength: 1, maxLength: 3 }), mutations)
-    .map(([is, ms]): SequenceCommand => new ApplyCommand(is, ms, kind));
+  const apply = fc.tuple(fc.array(intentArb, { minLength: 1, maxLength: 3 }), mutations).map(([is, ms]): SequenceCommand => new ApplyCommand(is, ms, kind));
   return [socket, socket, connect, connect, connect, again, send, send, close, apply, apply];
 }
 

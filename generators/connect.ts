@@ -5,16 +5,7 @@
 
 import fc from 'fast-check';
 import { canonicalSockText, isIPv4Form, v4Mapped, type Family, type SockAddr } from '../model/address.js';
-import {
-  CONTROL_ADDR,
-  ControlPort,
-  DNS_PORT,
-  DNS_PROXY_UID,
-  PORT_SLOTS,
-  type IpAddr,
-  type MapState,
-  type Protocol,
-} from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol } from '../model/domain.js';
 import { ipAddrArb, ipv4KeyCollisionOf, portArb } from './addresses.js';
 
 export interface ConnectContext {
@@ -41,23 +32,11 @@ export type DestChoice =
 
 const ref = fc.nat({ max: 7 });
 
-export const familyArb: fc.Arbitrary<Family> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant('inet' as const), weight: 3 },
-  { arbitrary: fc.constant('inet6' as const), weight: 2 },
-);
+export const familyArb: fc.Arbitrary<Family> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('inet' as const), weight: 3 }, { arbitrary: fc.constant('inet6' as const), weight: 2 });
 
-export const protocolArb: fc.Arbitrary<Protocol> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant('tcp' as const), weight: 4 },
-  { arbitrary: fc.constant('udp' as const), weight: 1 },
-);
+export const protocolArb: fc.Arbitrary<Protocol> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('tcp' as const), weight: 4 }, { arbitrary: fc.constant('udp' as const), weight: 1 });
 
-const formArb: fc.Arbitrary<V6Form> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant('mapped' as const), weight: 9 },
-  { arbitrary: fc.constant('collision' as const), weight: 1 },
-);
+const formArb: fc.Arbitrary<V6Form> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('mapped' as const), weight: 9 }, { arbitrary: fc.constant('collision' as const), weight: 1 });
 
 const portChoiceArb: fc.Arbitrary<PortChoice> = fc.oneof(
   { withCrossShrink: true },
@@ -155,7 +134,5 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
 
 /** A connect context for a socket meeting state `s`. */
 export function connectContext(s: MapState): fc.Arbitrary<ConnectContext> {
-  return fc
-    .tuple(familyArb, protocolArb, destChoiceArb)
-    .map(([family, protocol, c]) => ({ family, protocol, dest: resolveDestination(s, family, c) }));
+  return fc.tuple(familyArb, protocolArb, destChoiceArb).map(([family, protocol, c]) => ({ family, protocol, dest: resolveDestination(s, family, c) }));
 }

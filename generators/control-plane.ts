@@ -5,17 +5,7 @@
 // (`ref % count`): every plan is applicable, and shrinking a plan keeps it applicable.
 
 import fc from 'fast-check';
-import {
-  DNS_PROXY_UID,
-  EMPTY_STATE,
-  LbPolicy,
-  NO_WAYPOINT,
-  PRIO_GROUPS,
-  SERVICES_PER_BACKEND,
-  type IpAddr,
-  type MapState,
-  type Waypoint,
-} from '../model/domain.js';
+import { DNS_PROXY_UID, EMPTY_STATE, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
 import { ipAddrArb, portArb, v6Host, waypointPortArb } from './addresses.js';
 import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from '../model/control-plane/control-ops.js';
 
@@ -113,20 +103,12 @@ export const waypointPlanArb: fc.Arbitrary<WaypointPlan> = fc.record({
 });
 
 function maybe<T>(arb: fc.Arbitrary<T>, weightNull: number, weightSome: number): fc.Arbitrary<T | null> {
-  return fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: fc.constant(null), weight: weightNull },
-    { arbitrary: arb, weight: weightSome },
-  );
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(null), weight: weightNull }, { arbitrary: arb, weight: weightSome });
 }
 
 /** A list that is rarely empty but still shrinks to empty first. */
 function list<T>(arb: fc.Arbitrary<T>, maxLength: number, weightEmpty: number, weightSome: number): fc.Arbitrary<T[]> {
-  return fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: fc.constant<T[]>([]), weight: weightEmpty },
-    { arbitrary: fc.array(arb, { minLength: 1, maxLength }), weight: weightSome },
-  );
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant<T[]>([]), weight: weightEmpty }, { arbitrary: fc.array(arb, { minLength: 1, maxLength }), weight: weightSome });
 }
 
 const portSlotArb: fc.Arbitrary<PortSlot> = fc.record({
@@ -196,7 +178,10 @@ class Builder {
   state: MapState;
   readonly ops: ControlOp[] = [];
   /** On a raw state an op may not fit (a count that disagrees with its endpoints): skip it. */
-  constructor(initial: MapState, private readonly lenient = false) {
+  constructor(
+    initial: MapState,
+    private readonly lenient = false,
+  ) {
     this.state = initial;
   }
   emit(op: ControlOp | null): void {
@@ -354,4 +339,3 @@ export function buildState(plan: StatePlan): BuiltState {
 export function consistentState(): fc.Arbitrary<BuiltState> {
   return statePlanArb.map(buildState);
 }
-

@@ -56,7 +56,10 @@ type Step =
 const ref = fc.nat({ max: 1 });
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { withCrossShrink: true },
-  { arbitrary: fc.record({ k: fc.constant('sendto' as const), ref, server: serverArb, port53: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)), n: fc.integer({ min: 1, max: 2 }) }), weight: 5 },
+  {
+    arbitrary: fc.record({ k: fc.constant('sendto' as const), ref, server: serverArb, port53: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)), n: fc.integer({ min: 1, max: 2 }) }),
+    weight: 5,
+  },
   { arbitrary: fc.record({ k: fc.constant('recvfrom' as const), ref }), weight: 5 },
   { arbitrary: fc.record({ k: fc.constant('connect' as const), ref, server: serverArb }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('send' as const), ref }), weight: 2 },

@@ -5,19 +5,7 @@
 
 import fc from 'fast-check';
 import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
-import {
-  NO_WAYPOINT,
-  PORT_SLOTS,
-  PRIO_GROUPS,
-  SERVICES_PER_BACKEND,
-  type Backend,
-  type Endpoint,
-  type Frontend,
-  type IpAddr,
-  type MapState,
-  type Service,
-  type Waypoint,
-} from '../model/domain.js';
+import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
 import { ipAddrArb, portArb, waypointPortArb } from './addresses.js';
 import { consistentState } from './control-plane.js';
 
@@ -41,24 +29,12 @@ export type RawMutation =
   | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number };
 
 const ref = fc.nat({ max: 7 });
-const smallId = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.integer({ min: 0, max: 5 }), weight: 12 },
-  { arbitrary: fc.constantFrom(0xffffffff, 0x1000000), weight: 1 },
-);
+const smallId = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.integer({ min: 0, max: 5 }), weight: 12 }, { arbitrary: fc.constantFrom(0xffffffff, 0x1000000), weight: 1 });
 const prio = fc.integer({ min: 0, max: PRIO_GROUPS - 1 });
 const rawPort = portArb();
 const rawAddr = ipAddrArb({ edges: 'raw' });
-const policyArb = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constantFrom(0, 1, 2), weight: 3 },
-  { arbitrary: fc.constantFrom(...UNKNOWN_POLICIES), weight: 1 },
-);
-const countArb = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 20 },
-  { arbitrary: fc.constant(0xffffffff), weight: 1 },
-);
+const policyArb = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constantFrom(0, 1, 2), weight: 3 }, { arbitrary: fc.constantFrom(...UNKNOWN_POLICIES), weight: 1 });
+const countArb = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 20 }, { arbitrary: fc.constant(0xffffffff), weight: 1 });
 
 export const rawMutationArb: fc.Arbitrary<RawMutation> = fc.oneof(
   fc.record({ kind: fc.constant('dropEndpoint' as const), ref }),
@@ -251,14 +227,10 @@ const rawFrontendArb: fc.Arbitrary<Frontend> = fc.record({ addr: rawAddr, upstre
 export const randomMapsArb: fc.Arbitrary<MapState> = fc.record({
   frontends: fc.uniqueArray(rawFrontendArb, { maxLength: 4, selector: (f) => f.addr }),
   services: fc.uniqueArray(rawServiceArb, { maxLength: 3, selector: (v) => v.id }),
-  endpoints: fc.uniqueArray(
-    fc.oneof(
-      { withCrossShrink: true },
-      { arbitrary: rawEndpointArb, weight: 9 },
-      { arbitrary: rawEndpointArb.map((e) => ({ ...e, index: 0 })), weight: 1 },
-    ),
-    { maxLength: 6, selector: endpointKey },
-  ),
+  endpoints: fc.uniqueArray(fc.oneof({ withCrossShrink: true }, { arbitrary: rawEndpointArb, weight: 9 }, { arbitrary: rawEndpointArb.map((e) => ({ ...e, index: 0 })), weight: 1 }), {
+    maxLength: 6,
+    selector: endpointKey,
+  }),
   backends: fc.uniqueArray(rawBackendArb, { maxLength: 4, selector: (b) => b.uid }),
 });
 
@@ -267,9 +239,7 @@ export function rawState(): fc.Arbitrary<MapState> {
   return fc.oneof(
     { withCrossShrink: true },
     {
-      arbitrary: fc
-        .tuple(consistentState(), fc.array(rawMutationArb, { minLength: 1, maxLength: 3 }))
-        .map(([built, ms]) => applyRawMutations(built.state, ms)),
+      arbitrary: fc.tuple(consistentState(), fc.array(rawMutationArb, { minLength: 1, maxLength: 3 })).map(([built, ms]) => applyRawMutations(built.state, ms)),
       weight: 1,
     },
     { arbitrary: randomMapsArb, weight: 1 },

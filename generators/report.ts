@@ -24,7 +24,13 @@ const end = fc.constantFrom<ReportEnd>('client', 'server');
 /** Where a client of each flavour connects, and where its listener is. */
 const TARGETS = {
   inet: { listen: REPORT_LISTEN, to: [REPORT_LISTEN, REPORT_VIP] },
-  mapped: { listen: REPORT_LISTEN, to: [{ addr: '::ffff:127.0.0.1', port: 8080 }, { addr: '::ffff:10.96.0.1', port: 80 }] },
+  mapped: {
+    listen: REPORT_LISTEN,
+    to: [
+      { addr: '::ffff:127.0.0.1', port: 8080 },
+      { addr: '::ffff:10.96.0.1', port: 80 },
+    ],
+  },
   inet6: { listen: { addr: '::1', port: 8080 }, to: [{ addr: '::1', port: 8080 }] },
 } as const;
 

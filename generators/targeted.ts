@@ -28,7 +28,5 @@ export function parseTargetPhaseId(id: string): { cls: string; kind: KindChoice;
  */
 export function targetedCaseArb(opts: { kind: KindChoice; shape: Shape; has: (c: Case) => boolean; draws?: number }): fc.Arbitrary<Case> {
   const n = opts.draws ?? TARGET_DRAWS;
-  return fc
-    .array(caseArb({ kind: opts.kind, shape: opts.shape }), { minLength: n, maxLength: n })
-    .map((batch) => batch.find(opts.has) ?? (batch[0] as Case));
+  return fc.array(caseArb({ kind: opts.kind, shape: opts.shape }), { minLength: n, maxLength: n }).map((batch) => batch.find(opts.has) ?? (batch[0] as Case));
 }

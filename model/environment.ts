@@ -188,13 +188,7 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  *    left). UDP needs only the route; a UDP connect to port 0 succeeds (and sets the local
  *    address) but leaves getpeername without a peer.
  */
-export function kernelConnect(
-  env: Environment,
-  family: Family,
-  protocol: Protocol,
-  dest: SockAddr,
-  socket: KernelSocket = FRESH_SOCKET,
-): KernelConnectResult {
+export function kernelConnect(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket = FRESH_SOCKET): KernelConnectResult {
   let m = connectMemo.get(env);
   if (!m) connectMemo.set(env, (m = new Map()));
   const key = `${family}|${protocol}|${dest.addr}|${dest.port}|${socket.local}|${socket.source4}|${socket.mappedRefused}`;

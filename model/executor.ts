@@ -118,4 +118,3 @@ export interface CoverageSummary {
   readonly branches: number;
   readonly branchesBothWays: number;
 }
-

@@ -38,7 +38,10 @@ export function lbDomain(c: { readonly state: LbState; readonly ops: readonly un
         const have = present.get(`${svc.id}/${prio}`) ?? new Set<number>();
         for (const i of have) if (i >= 1 && i <= count) values.add(i - 1);
         for (let i = 1; i <= count; i++) {
-          if (!have.has(i)) { values.add(i - 1); break; }
+          if (!have.has(i)) {
+            values.add(i - 1);
+            break;
+          }
         }
       });
     }

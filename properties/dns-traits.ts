@@ -7,14 +7,7 @@ import { deliveredFor, type Case, type Family } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 
 /** The classes a run must see (properties/statistics.ts REQUIRED_CLASSES.dns). */
-export const DNS_CLASSES = [
-  'sendto-redirected',
-  'sendto-direct',
-  'sendto-v4mapped',
-  'reply-restored',
-  'reply-as-is',
-  'connected-v4mapped-exchange',
-] as const;
+export const DNS_CLASSES = ['sendto-redirected', 'sendto-direct', 'sendto-v4mapped', 'reply-restored', 'reply-as-is', 'connected-v4mapped-exchange'] as const;
 
 export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
   const out = new Set<string>();

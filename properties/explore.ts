@@ -130,7 +130,10 @@ export function compareSets(c: Case, model: readonly Trace[], vm: readonly { obs
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
   if (extra) {
-    const d = divergenceAt(extra.observations, model.map((t) => t.observations));
+    const d = divergenceAt(
+      extra.observations,
+      model.map((t) => t.observations),
+    );
     return {
       invariant: MATCHES_MODEL.name,
       statement: MATCHES_MODEL.statement,
@@ -143,9 +146,12 @@ export function compareSets(c: Case, model: readonly Trace[], vm: readonly { obs
   const missing = model.find((t) => !vmKeys.has(traceKey(t.observations)));
   if (missing) {
     const families = socketFamilies(c.ops);
-    const d = divergenceAt(missing.observations, vm.map((o) => o.observations));
+    const d = divergenceAt(
+      missing.observations,
+      vm.map((o) => o.observations),
+    );
     const op = c.ops[d.step];
-    const family = op && op.op !== 'apply' ? families.get(op.sock) ?? 'inet' : 'inet';
+    const family = op && op.op !== 'apply' ? (families.get(op.sock) ?? 'inet') : 'inet';
     const o = missing.observations[d.step];
     return {
       invariant: COVERS_MODEL.name,
@@ -313,7 +319,10 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
           const leaf = runLeaf(sk, oracle, { ...opts, invariants: list }, holder);
           const taken = oracle.taken;
           choicePoints += taken.length - prefix.length;
-          const path = pathText(item.s, taken.map((t) => t.index));
+          const path = pathText(
+            item.s,
+            taken.map((t) => t.index),
+          );
           if (leaf.truncated) {
             if (!truncated.includes(leaf.truncated)) truncated.push(leaf.truncated);
           } else {

@@ -15,38 +15,61 @@ function waypointText(w: Waypoint): string {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    '  ' +
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
 export function formatState(s: MapState): string[] {
   const out: string[] = [];
   if (s.frontends.length) {
-    out.push('km_frontend', ...table(['address', 'upstream id'], s.frontends.map((f) => [f.addr, String(f.upstreamId)])));
+    out.push(
+      'km_frontend',
+      ...table(
+        ['address', 'upstream id'],
+        s.frontends.map((f) => [f.addr, String(f.upstreamId)]),
+      ),
+    );
   }
   if (s.services.length) {
-    out.push('km_service', ...table(
-      ['id', 'policy', 'endpoints per prio', 'ports (service->target)', 'waypoint'],
-      s.services.map((v) => [
-        String(v.id),
-        policyName(v.lbPolicy),
-        v.endpointCounts.join(','),
-        v.servicePorts.map((p, i) => (p || v.targetPorts[i] ? `${p}->${v.targetPorts[i]}` : '')).filter(Boolean).join(' ') || '-',
-        waypointText(v.waypoint),
-      ]),
-    ));
+    out.push(
+      'km_service',
+      ...table(
+        ['id', 'policy', 'endpoints per prio', 'ports (service->target)', 'waypoint'],
+        s.services.map((v) => [
+          String(v.id),
+          policyName(v.lbPolicy),
+          v.endpointCounts.join(','),
+          v.servicePorts
+            .map((p, i) => (p || v.targetPorts[i] ? `${p}->${v.targetPorts[i]}` : ''))
+            .filter(Boolean)
+            .join(' ') || '-',
+          waypointText(v.waypoint),
+        ]),
+      ),
+    );
   }
   if (s.endpoints.length) {
-    out.push('km_endpoint', ...table(
-      ['service', 'prio', 'index', 'backend uid'],
-      s.endpoints.map((e) => [String(e.serviceId), String(e.prio), String(e.index), String(e.backendUid)]),
-    ));
+    out.push(
+      'km_endpoint',
+      ...table(
+        ['service', 'prio', 'index', 'backend uid'],
+        s.endpoints.map((e) => [String(e.serviceId), String(e.prio), String(e.index), String(e.backendUid)]),
+      ),
+    );
   }
   if (s.backends.length) {
-    out.push('km_backend', ...table(
-      ['uid', 'address', 'services', 'waypoint'],
-      s.backends.map((b) => [String(b.uid), b.addr, b.services.join(',') || '-', waypointText(b.waypoint)]),
-    ));
+    out.push(
+      'km_backend',
+      ...table(
+        ['uid', 'address', 'services', 'waypoint'],
+        s.backends.map((b) => [String(b.uid), b.addr, b.services.join(',') || '-', waypointText(b.waypoint)]),
+      ),
+    );
   }
   if (!out.length) out.push('(all routing maps empty)');
   return out;
@@ -96,8 +119,7 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
     parts.push(
       s === null
         ? 'no storage'
-        : `storage{via_waypoint=${+s.viaWaypoint} has_set_ip=${+s.hasSetIp} has_encoded=${+s.hasEncoded}` +
-            `${s.original ? ` original=${formatSockAddr(family, s.original)}` : ''}}`,
+        : `storage{via_waypoint=${+s.viaWaypoint} has_set_ip=${+s.hasSetIp} has_encoded=${+s.hasEncoded}` + `${s.original ? ` original=${formatSockAddr(family, s.original)}` : ''}}`,
     );
   }
   if (o.inSockhash !== undefined) parts.push(o.inSockhash ? 'in km_socket' : 'not in km_socket');
@@ -106,8 +128,7 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
     parts.push(
       st === null
         ? 'nothing received'
-        : `received ${st.tlv ? `TLV(${st.tlv.form}, ${formatSockAddr(st.tlv.form, st.tlv.original)}) + ` : ''}` +
-            `${st.payloadIntact ? 'payload intact' : 'payload NOT intact'} [${st.hex}]`,
+        : `received ${st.tlv ? `TLV(${st.tlv.form}, ${formatSockAddr(st.tlv.form, st.tlv.original)}) + ` : ''}` + `${st.payloadIntact ? 'payload intact' : 'payload NOT intact'} [${st.hex}]`,
     );
   }
   return parts.join(', ');

@@ -14,8 +14,7 @@ import { signatureOf, type Signature } from './signature.js';
 /** The differential relation itself, named like an invariant so reports treat it alike. */
 export const MATCHES_MODEL = {
   name: 'executor-matches-model',
-  statement:
-    'Every observation of the real data path (peer or error, socket storage, km_socket membership, bytes on the wire) is one the reference model allows for that case.',
+  statement: 'Every observation of the real data path (peer or error, socket storage, km_socket membership, bytes on the wire) is one the reference model allows for that case.',
 } as const;
 
 export interface Failure {
@@ -60,14 +59,7 @@ function contextFor(c: Case, env: Environment, observations: readonly Observatio
 }
 
 /** Checks every applicable invariant; returns the first violation and records exercised ones. */
-function applyInvariants(
-  list: readonly Invariant[],
-  ctx: SpecContext,
-  withPasses: boolean,
-  exercised: Set<string>,
-  source: Failure['source'],
-  observed: readonly Observation[],
-): Failure | null {
+function applyInvariants(list: readonly Invariant[], ctx: SpecContext, withPasses: boolean, exercised: Set<string>, source: Failure['source'], observed: readonly Observation[]): Failure | null {
   for (const inv of list) {
     if (inv.needs === 'passes' && !withPasses) continue;
     const v = inv.check(ctx);

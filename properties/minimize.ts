@@ -77,11 +77,7 @@ export interface Minimized {
 }
 
 /** Greedy 1-minimisation: accept any removal that still fails, until none does. */
-export async function minimize(
-  start: Case,
-  fails: (c: Case) => Promise<boolean>,
-  opts: MinimizeOptions = {},
-): Promise<Minimized> {
+export async function minimize(start: Case, fails: (c: Case) => Promise<boolean>, opts: MinimizeOptions = {}): Promise<Minimized> {
   const maxTries = opts.maxTries ?? 5_000;
   let current = start;
   let tries = 0;
@@ -102,11 +98,7 @@ export async function minimize(
 }
 
 /** True when no single removal (that keeps the case's kind) still fails. */
-export async function isOneMinimal(
-  c: Case,
-  fails: (c: Case) => Promise<boolean>,
-  opts: MinimizeOptions = {},
-): Promise<boolean> {
+export async function isOneMinimal(c: Case, fails: (c: Case) => Promise<boolean>, opts: MinimizeOptions = {}): Promise<boolean> {
   for (const candidate of singleRemovals(c)) {
     if (!keepsKind(candidate, opts)) continue;
     if (await fails(candidate)) return false;

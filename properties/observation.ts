@@ -6,15 +6,7 @@ import type { Observation } from '../model/domain.js';
 
 /** A canonical text of an observation: equal keys mean the observations match. */
 export function observationKey(o: Observation): string {
-  return JSON.stringify([
-    o.op,
-    o.sock,
-    o.peer ?? null,
-    o.error === undefined || o.error === null ? null : 'error',
-    o.storage ?? null,
-    o.inSockhash ?? null,
-    o.stream ?? null,
-  ]);
+  return JSON.stringify([o.op, o.sock, o.peer ?? null, o.error === undefined || o.error === null ? null : 'error', o.storage ?? null, o.inSockhash ?? null, o.stream ?? null]);
 }
 
 export function traceKey(trace: readonly Observation[]): string {

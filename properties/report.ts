@@ -43,7 +43,10 @@ export function formatReportFailure(f: ReportFailure): string {
     `COUNTEREXAMPLE (reports, kernel): ${f.invariant}`,
     `  ${f.detail}`,
     `  globals: enable_monitoring ${c.monitoring ? 1 : 0}, enable_periodic_report ${c.periodic ? 1 : 0}, node_ip ${c.nodeIp ?? '-'}, pod_gateway ${c.podGateway ?? '-'}`,
-    ...c.conns.map((k, i) => `  connection ${i}: connect to ${k.connectTo.addr}:${k.connectTo.port} (listener ${k.listen.addr}:${k.listen.port}), sends ${k.sends.map((s) => `${s.from} ${s.size} B`).join(', ') || 'none'}, ${k.firstClose} closes first${k.storeVerdict ? ', verdict stored' : ''}`),
+    ...c.conns.map(
+      (k, i) =>
+        `  connection ${i}: connect to ${k.connectTo.addr}:${k.connectTo.port} (listener ${k.listen.addr}:${k.listen.port}), sends ${k.sends.map((s) => `${s.from} ${s.size} B`).join(', ') || 'none'}, ${k.firstClose} closes first${k.storeVerdict ? ', verdict stored' : ''}`,
+    ),
     `  observed: ${f.observation.probe.length} report(s), ${f.observation.auth.length} authorization request(s), ${f.observation.verdictsLeft.length} verdict(s) left`,
   ];
   return lines.join('\n');

@@ -349,7 +349,10 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   if (!stopped && !(opts.stopAtFirst && found.size) && opts.targetCoverage) {
     const fraction = opts.targetCoverage.fraction ?? COVERAGE_FRACTION;
     const kind = opts.states;
-    for (const cls of requiredClasses(opts.targetCoverage.paths, phases.some((p) => p.shape === 'dns'))) {
+    for (const cls of requiredClasses(
+      opts.targetCoverage.paths,
+      phases.some((p) => p.shape === 'dns'),
+    )) {
       // Aim at the rounded-up share, so that shards that each meet it also meet it summed by merge.
       const aim = () => classAim(statistics, cls, fraction);
       const deficit = aim() - seenOf(statistics, cls);
@@ -380,12 +383,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
  * Replays a finding from the phase, seed and path it printed: the case at that path (already
  * shrunk by fast-check), made 1-minimal again keeping its signature.
  */
-export async function replayCounterexample(
-  phase: Pick<Phase, 'kind' | 'shape'> | string,
-  seed: number,
-  path: string,
-  opts: RunOptions,
-): Promise<Counterexample | null> {
+export async function replayCounterexample(phase: Pick<Phase, 'kind' | 'shape'> | string, seed: number, path: string, opts: RunOptions): Promise<Counterexample | null> {
   const id = typeof phase === 'string' ? phase : phaseId(phase);
   const cx = await shrinkFinding(id, arbOf(id, opts.env), seed, path, { ...opts, invariants: opts.invariants ?? allInvariants }, null, true);
   return cx ? { ...cx, hits: 1 } : null;

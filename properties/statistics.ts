@@ -124,12 +124,7 @@ export function classAim(stats: Statistics, cls: string, fraction = COVERAGE_FRA
  * Each required class must be seen in at least `fraction` of the cases (and at least once);
  * paths are filled in from the path vocabulary of the reference model by the caller.
  */
-export function coverageOf(
-  stats: Statistics,
-  requiredPaths: readonly string[],
-  fraction = COVERAGE_FRACTION,
-  dns = true,
-): CoverageReport {
+export function coverageOf(stats: Statistics, requiredPaths: readonly string[], fraction = COVERAGE_FRACTION, dns = true): CoverageReport {
   // Connect classes are required of the connect phases' cases, DNS classes of the DNS phase's
   // (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that phase).
   const need = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction));

@@ -1,15 +1,6 @@
 // Small builders for hand-written model cases (used by test/model-*.test.ts).
 
-import {
-  NO_WAYPOINT,
-  type Backend,
-  type Case,
-  type Family,
-  type MapState,
-  type Operation,
-  type Protocol,
-  type Waypoint,
-} from '../model/domain.js';
+import { NO_WAYPOINT, type Backend, type Case, type Family, type MapState, type Operation, type Protocol, type Waypoint } from '../model/domain.js';
 
 import { backend as anyBackend, connect, endpoint, frontend, maps, send, service, socket } from '../model/builders.js';
 
@@ -52,10 +43,7 @@ export const WP_POD = '10.2.0.1';
 export function viaWaypoint(): MapState {
   return maps({
     frontends: [frontend(VIP, 1), frontend(WP_VIP, 2)],
-    services: [
-      service(1, { counts: [1], ports: [[80, 8080]], waypoint: { addr: WP_VIP, port: 15008 } }),
-      service(2, { counts: [1], ports: [[15008, 15008]] }),
-    ],
+    services: [service(1, { counts: [1], ports: [[80, 8080]], waypoint: { addr: WP_VIP, port: 15008 } }), service(2, { counts: [1], ports: [[15008, 15008]] })],
     endpoints: [endpoint(1, 0, 1, 100), endpoint(2, 0, 1, 200)],
     backends: [backend(100, '10.1.0.1'), backend(200, WP_POD)],
   });

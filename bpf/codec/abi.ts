@@ -39,16 +39,7 @@ export function mapTypeName(id: number): string {
   return `type ${id}`;
 }
 
-export type MapName =
-  | 'km_frontend'
-  | 'km_service'
-  | 'km_endpoint'
-  | 'km_backend'
-  | 'km_manage'
-  | 'km_sockstorage'
-  | 'km_cgr_tailcall'
-  | 'km_cgr_tail6'
-  | 'km_socket';
+export type MapName = 'km_frontend' | 'km_service' | 'km_endpoint' | 'km_backend' | 'km_manage' | 'km_sockstorage' | 'km_cgr_tailcall' | 'km_cgr_tail6' | 'km_socket';
 
 export interface MapAbi {
   readonly name: MapName;
@@ -131,13 +122,7 @@ export const STRUCTS = {
   backend_value: {
     name: 'backend_value',
     size: 80,
-    fields: [
-      f('addr', 0, 'ip_addr'),
-      f('service_count', 16, 'u32'),
-      f('service', 20, 'u32', SERVICES_PER_BACKEND),
-      f('wp_addr', 60, 'ip_addr'),
-      f('waypoint_port', 76, 'port'),
-    ],
+    fields: [f('addr', 0, 'ip_addr'), f('service_count', 16, 'u32'), f('service', 20, 'u32', SERVICES_PER_BACKEND), f('wp_addr', 60, 'ip_addr'), f('waypoint_port', 76, 'port')],
   },
   manager_key: { name: 'manager_key', size: 16, fields: [f('netns_cookie', 0, 'u64'), f('addr', 0, 'ip_addr')] },
   bpf_sock_tuple: {

@@ -144,8 +144,26 @@ export class StateTracker {
   /** Calls `sink` for every change from what is held to `next`; afterwards `next` is held. */
   apply(next: MapState, sink: ChangeSink): void {
     const gen = ++this.gen;
-    this.mapStep('km_frontend', gen, next.frontends, (f) => this.frontendKey(f.addr), (f) => encodeFrontendKey(f.addr), (f, b) => encodeFrontendValue(f.upstreamId, b), STRUCTS.frontend_value.size, sink);
-    this.mapStep('km_service', gen, next.services, (sv) => u32Hex(sv.id, 'service id'), (sv) => encodeServiceKey(sv.id), (sv, b) => encodeServiceValue(sv, b), STRUCTS.service_value.size, sink);
+    this.mapStep(
+      'km_frontend',
+      gen,
+      next.frontends,
+      (f) => this.frontendKey(f.addr),
+      (f) => encodeFrontendKey(f.addr),
+      (f, b) => encodeFrontendValue(f.upstreamId, b),
+      STRUCTS.frontend_value.size,
+      sink,
+    );
+    this.mapStep(
+      'km_service',
+      gen,
+      next.services,
+      (sv) => u32Hex(sv.id, 'service id'),
+      (sv) => encodeServiceKey(sv.id),
+      (sv, b) => encodeServiceValue(sv, b),
+      STRUCTS.service_value.size,
+      sink,
+    );
     this.mapStep(
       'km_endpoint',
       gen,
@@ -156,7 +174,16 @@ export class StateTracker {
       STRUCTS.endpoint_value.size,
       sink,
     );
-    this.mapStep('km_backend', gen, next.backends, (be) => u32Hex(be.uid, 'backend uid'), (be) => encodeBackendKey(be.uid), (be, b) => encodeBackendValue(be, b), STRUCTS.backend_value.size, sink);
+    this.mapStep(
+      'km_backend',
+      gen,
+      next.backends,
+      (be) => u32Hex(be.uid, 'backend uid'),
+      (be) => encodeBackendKey(be.uid),
+      (be, b) => encodeBackendValue(be, b),
+      STRUCTS.backend_value.size,
+      sink,
+    );
   }
 
   /** The same changes as a StateDiff (keys as hex). */
@@ -179,7 +206,6 @@ export class StateTracker {
   current(): EncodedState {
     return new Map(ROUTING_MAPS.map((m) => [m, new Map([...this.held.get(m)!].map(([k, h]) => [k, h.value]))]));
   }
-
 
   private mapStep<T extends object>(
     name: RoutingMapName,

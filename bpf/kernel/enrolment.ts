@@ -29,7 +29,10 @@ export function controlConnects(env: Environment, want: boolean): void {
     const err = rc < 0 ? errno() : 0;
     libc.close(fd);
     if (rc === 0 || err !== ECONNREFUSED) {
-      throw new KmeshCheckError('environment', `control connect from ${local} to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`);
+      throw new KmeshCheckError(
+        'environment',
+        `control connect from ${local} to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`,
+      );
     }
   }
 }

@@ -16,8 +16,7 @@ import type { DnsHook } from '../codec/abi.js';
 export { PROGRAMS, type ProgramRole } from '../codec/abi.js';
 
 /** Which object must hold which program. */
-const PROGRAMS_OF = (object: keyof ObjectPaths): ProgramRole[] =>
-  (Object.keys(OBJECT_OF_PROGRAM) as ProgramRole[]).filter((r) => OBJECT_OF_PROGRAM[r] === object);
+const PROGRAMS_OF = (object: keyof ObjectPaths): ProgramRole[] => (Object.keys(OBJECT_OF_PROGRAM) as ProgramRole[]).filter((r) => OBJECT_OF_PROGRAM[r] === object);
 
 export interface LoadedDataPath {
   readonly maps: ReadonlyMap<MapName, number>;
@@ -162,7 +161,8 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       }
     }
     for (const m of MAPS) {
-      if (!defined.has(m.name)) throw new KmeshCheckError('object-content', `no object defines map ${m.name}: the three objects ${roles.map((r) => basename(paths[r])).join(', ')} must define every ABI map`);
+      if (!defined.has(m.name))
+        throw new KmeshCheckError('object-content', `no object defines map ${m.name}: the three objects ${roles.map((r) => basename(paths[r])).join(', ')} must define every ABI map`);
     }
     const connect = objects[0]!;
     for (const name of ['km_cgr_tailcall', 'km_cgr_tail6'] as const) {
@@ -226,7 +226,11 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       links.push(rc);
     }
 
-    const dnsHooks = attachDnsHooks(objects.map((o) => o.handle), cgroupFd, links);
+    const dnsHooks = attachDnsHooks(
+      objects.map((o) => o.handle),
+      cgroupFd,
+      links,
+    );
 
     return { maps: shared, progs, links: [...links], dnsHooks, close: release };
   } catch (e) {

@@ -132,8 +132,7 @@ export type Request =
   | { readonly type: 'close' };
 
 export type Response =
-  | { readonly ok: true; readonly result: unknown; readonly bin?: Uint8Array }
-  | { readonly ok: false; readonly error: { readonly code: KmeshCheckErrorCode; readonly message: string } };
+  { readonly ok: true; readonly result: unknown; readonly bin?: Uint8Array } | { readonly ok: false; readonly error: { readonly code: KmeshCheckErrorCode; readonly message: string } };
 
 export type RunResult = Observation[][];
 

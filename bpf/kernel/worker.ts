@@ -104,9 +104,7 @@ function init(objects: { connect: string; sockops: string; sendmsg: string }, en
   const dp = loadDataPath(objects, cgroupFd);
   session.dp = dp;
   session.cases = new KernelCases(dp, env, fast, { wholeCases });
-  const samples = [
-    ...env.localPrefixes.map((p) => p.split('/')[0] ?? ''),
-  ]
+  const samples = [...env.localPrefixes.map((p) => p.split('/')[0] ?? '')]
     .filter((a) => a !== '0.0.0.0' && a !== '::')
     .map((a) => {
       const v4 = isIPv4Form(a);
@@ -165,10 +163,10 @@ function handle(req: Request): unknown {
       return init(req.objects, req.environment, req.wholeCases !== false);
     case 'run':
       if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
-    {
-      const { bytes, streams } = session.cases.runCases(unpackCases(req.batch), req.offset);
-      return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
-    }
+      {
+        const { bytes, streams } = session.cases.runCases(unpackCases(req.batch), req.offset);
+        return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
+      }
     case 'testRun':
       if (!session?.cases || !session.dp) throw new KmeshCheckError('worker', 'the worker is not initialised');
       return testRun(session.dp, session.cases.sockets, req.program, req.ctx);

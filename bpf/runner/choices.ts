@@ -33,9 +33,11 @@ export class SeededChoices implements ChoiceSource {
   }
   prandom(): number {
     let x = this.state;
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     this.state = x;
     return x;
   }

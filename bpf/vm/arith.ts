@@ -5,8 +5,14 @@
 export const R64 = { hi: 0 };
 
 export function mul64(alo: number, ahi: number, blo: number, bhi: number): number {
-  const a0 = alo & 0xffff, a1 = alo >>> 16, b0 = blo & 0xffff, b1 = blo >>> 16;
-  const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+  const a0 = alo & 0xffff,
+    a1 = alo >>> 16,
+    b0 = blo & 0xffff,
+    b1 = blo >>> 16;
+  const p00 = a0 * b0,
+    p01 = a0 * b1,
+    p10 = a1 * b0,
+    p11 = a1 * b1;
   const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
   const high = p11 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
   R64.hi = (high + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
@@ -27,9 +33,15 @@ function fromBig(v: bigint): number {
 
 /** dst / src (ALU64), unsigned or signed (sdiv, off == 1); division by zero gives 0. */
 export function div64(alo: number, ahi: number, blo: number, bhi: number, signed: boolean): number {
-  if (blo === 0 && bhi === 0) { R64.hi = 0; return 0; }
+  if (blo === 0 && bhi === 0) {
+    R64.hi = 0;
+    return 0;
+  }
   if (!signed) {
-    if (ahi === 0 && bhi === 0) { R64.hi = 0; return Math.floor((alo >>> 0) / (blo >>> 0)) | 0; }
+    if (ahi === 0 && bhi === 0) {
+      R64.hi = 0;
+      return Math.floor((alo >>> 0) / (blo >>> 0)) | 0;
+    }
     return fromBig(toU64(alo, ahi) / toU64(blo, bhi));
   }
   if (ahi === alo >> 31 && bhi === blo >> 31) {
@@ -42,9 +54,15 @@ export function div64(alo: number, ahi: number, blo: number, bhi: number, signed
 
 /** dst % src (ALU64), unsigned or signed (smod); modulo by zero leaves dst unchanged. */
 export function mod64(alo: number, ahi: number, blo: number, bhi: number, signed: boolean): number {
-  if (blo === 0 && bhi === 0) { R64.hi = ahi; return alo; }
+  if (blo === 0 && bhi === 0) {
+    R64.hi = ahi;
+    return alo;
+  }
   if (!signed) {
-    if (ahi === 0 && bhi === 0) { R64.hi = 0; return ((alo >>> 0) % (blo >>> 0)) | 0; }
+    if (ahi === 0 && bhi === 0) {
+      R64.hi = 0;
+      return ((alo >>> 0) % (blo >>> 0)) | 0;
+    }
     return fromBig(toU64(alo, ahi) % toU64(blo, bhi));
   }
   if (ahi === alo >> 31 && bhi === blo >> 31) {
@@ -77,10 +95,10 @@ export function bswap32(x: number): number {
 
 /** Unsigned a > b on pairs. */
 export function gtu(alo: number, ahi: number, blo: number, bhi: number): boolean {
-  return ahi === bhi ? (alo >>> 0) > (blo >>> 0) : (ahi >>> 0) > (bhi >>> 0);
+  return ahi === bhi ? alo >>> 0 > blo >>> 0 : ahi >>> 0 > bhi >>> 0;
 }
 
 /** Signed a > b on pairs. */
 export function gts(alo: number, ahi: number, blo: number, bhi: number): boolean {
-  return ahi === bhi ? (alo >>> 0) > (blo >>> 0) : ahi > bhi;
+  return ahi === bhi ? alo >>> 0 > blo >>> 0 : ahi > bhi;
 }

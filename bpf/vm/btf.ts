@@ -4,9 +4,25 @@
 // line info (instruction -> source line), and CO-RE relocation records (so they can be refused).
 
 export const BtfKind = {
-  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9,
-  CONST: 10, RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16,
-  DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19,
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
 } as const;
 
 export class BtfError extends Error {}
@@ -58,8 +74,7 @@ export class Btf {
   skipModifiers(id: number): BtfType {
     let t = this.type(id);
     for (let guard = 0; guard < 64; guard++) {
-      if (t.kind === BtfKind.TYPEDEF || t.kind === BtfKind.VOLATILE || t.kind === BtfKind.CONST ||
-          t.kind === BtfKind.RESTRICT || t.kind === BtfKind.TYPE_TAG) {
+      if (t.kind === BtfKind.TYPEDEF || t.kind === BtfKind.VOLATILE || t.kind === BtfKind.CONST || t.kind === BtfKind.RESTRICT || t.kind === BtfKind.TYPE_TAG) {
         t = this.type(t.sizeOrType);
       } else {
         return t;
@@ -72,8 +87,13 @@ export class Btf {
   sizeOf(id: number): number {
     const t = this.skipModifiers(id);
     switch (t.kind) {
-      case BtfKind.INT: case BtfKind.STRUCT: case BtfKind.UNION: case BtfKind.ENUM:
-      case BtfKind.ENUM64: case BtfKind.DATASEC: case BtfKind.FLOAT:
+      case BtfKind.INT:
+      case BtfKind.STRUCT:
+      case BtfKind.UNION:
+      case BtfKind.ENUM:
+      case BtfKind.ENUM64:
+      case BtfKind.DATASEC:
+      case BtfKind.FLOAT:
         return t.sizeOrType;
       case BtfKind.PTR:
         return 8;
@@ -120,9 +140,7 @@ export function parseBtf(data: Uint8Array): Btf {
     while (end < strings.length && strings[end] !== 0) end++;
     return Buffer.from(strings.buffer, strings.byteOffset + off, end - off).toString('utf8');
   };
-  const types: BtfType[] = [
-    { id: 0, kind: 0, name: 'void', kindFlag: false, sizeOrType: 0, members: [], array: null, vars: [] },
-  ];
+  const types: BtfType[] = [{ id: 0, kind: 0, name: 'void', kindFlag: false, sizeOrType: 0, members: [], array: null, vars: [] }];
   let p = hdrLen + typeOff;
   const end = p + typeLen;
   while (p < end) {
@@ -132,19 +150,22 @@ export function parseBtf(data: Uint8Array): Btf {
     p += 12;
     const vlen = info & 0xffff;
     const kind = (info >>> 24) & 0x1f;
-    const kindFlag = (info >>> 31) === 1;
+    const kindFlag = info >>> 31 === 1;
     const members: BtfMember[] = [];
     const vars: BtfVarSecinfo[] = [];
     let array: BtfType['array'] = null;
     switch (kind) {
-      case BtfKind.INT: case BtfKind.VAR: case BtfKind.DECL_TAG:
+      case BtfKind.INT:
+      case BtfKind.VAR:
+      case BtfKind.DECL_TAG:
         p += 4;
         break;
       case BtfKind.ARRAY:
         array = { type: view.getUint32(p, true), indexType: view.getUint32(p + 4, true), nelems: view.getUint32(p + 8, true) };
         p += 12;
         break;
-      case BtfKind.STRUCT: case BtfKind.UNION:
+      case BtfKind.STRUCT:
+      case BtfKind.UNION:
         for (let i = 0; i < vlen; i++, p += 12) {
           members.push({ name: str(view.getUint32(p, true)), type: view.getUint32(p + 4, true), offset: view.getUint32(p + 8, true) });
         }
@@ -163,8 +184,15 @@ export function parseBtf(data: Uint8Array): Btf {
           vars.push({ type: view.getUint32(p, true), offset: view.getUint32(p + 4, true), size: view.getUint32(p + 8, true) });
         }
         break;
-      case BtfKind.PTR: case BtfKind.FWD: case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST:
-      case BtfKind.RESTRICT: case BtfKind.FUNC: case BtfKind.FLOAT: case BtfKind.TYPE_TAG:
+      case BtfKind.PTR:
+      case BtfKind.FWD:
+      case BtfKind.TYPEDEF:
+      case BtfKind.VOLATILE:
+      case BtfKind.CONST:
+      case BtfKind.RESTRICT:
+      case BtfKind.FUNC:
+      case BtfKind.FLOAT:
+      case BtfKind.TYPE_TAG:
         break;
       default:
         throw new BtfError(`.BTF: type ${types.length} has unknown kind ${kind}`);
@@ -210,8 +238,14 @@ export function btfMapDefinitions(btf: Btf, secName = '.maps'): BtfMapDef[] {
     for (const m of def.members) {
       const mt = btf.skipModifiers(m.type);
       switch (m.name) {
-        case 'type': case 'max_entries': case 'map_flags': case 'numa_node': case 'key_size':
-        case 'value_size': case 'pinning': case 'map_extra': {
+        case 'type':
+        case 'max_entries':
+        case 'map_flags':
+        case 'numa_node':
+        case 'key_size':
+        case 'value_size':
+        case 'pinning':
+        case 'map_extra': {
           const arr = mt.kind === BtfKind.PTR ? btf.skipModifiers(mt.sizeOrType) : null;
           if (!arr || arr.kind !== BtfKind.ARRAY || !arr.array) {
             throw new BtfError(`map ${name}: field ${m.name} is not declared with __uint()`);
@@ -219,10 +253,17 @@ export function btfMapDefinitions(btf: Btf, secName = '.maps'): BtfMapDef[] {
           ints[m.name] = arr.array.nelems;
           break;
         }
-        case 'key': case 'value': {
+        case 'key':
+        case 'value': {
           if (mt.kind !== BtfKind.PTR) throw new BtfError(`map ${name}: field ${m.name} is not declared with __type()`);
           const size = btf.sizeOf(mt.sizeOrType);
-          if (m.name === 'key') { keyType = mt.sizeOrType; keySizeFromType = size; } else { valueType = mt.sizeOrType; valueSizeFromType = size; }
+          if (m.name === 'key') {
+            keyType = mt.sizeOrType;
+            keySizeFromType = size;
+          } else {
+            valueType = mt.sizeOrType;
+            valueSizeFromType = size;
+          }
           break;
         }
         case 'values':
@@ -255,7 +296,11 @@ export function btfMapDefinitions(btf: Btf, secName = '.maps'): BtfMapDef[] {
   return defs;
 }
 
-export interface FuncInfo { readonly insn: number; readonly typeId: number; readonly name: string }
+export interface FuncInfo {
+  readonly insn: number;
+  readonly typeId: number;
+  readonly name: string;
+}
 export interface LineInfo {
   /** Instruction index inside the section. */
   readonly insn: number;
@@ -265,7 +310,12 @@ export interface LineInfo {
   /** The source line's text as the compiler recorded it. */
   readonly text: string;
 }
-export interface CoreRelo { readonly insn: number; readonly typeId: number; readonly access: string; readonly kind: number }
+export interface CoreRelo {
+  readonly insn: number;
+  readonly typeId: number;
+  readonly access: string;
+  readonly kind: number;
+}
 
 export interface BtfExt {
   readonly funcInfo: ReadonlyMap<string, readonly FuncInfo[]>;

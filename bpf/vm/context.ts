@@ -28,12 +28,48 @@ export const BPF_SOCK_OPS_ALL_CB_FLAGS = 0x7f;
 
 export const SOCK_ADDR = { size: 72, user_family: 0, user_ip4: 4, user_ip6: 8, user_port: 24, family: 28, type: 32, protocol: 36, msg_src_ip4: 40, msg_src_ip6: 44, sk: 64 } as const;
 export const SOCK_OPS = {
-  size: 216, op: 0, args: 4, reply: 4, family: 20, remote_ip4: 24, local_ip4: 28, remote_ip6: 32, local_ip6: 48,
-  remote_port: 64, local_port: 68, is_fullsock: 72, snd_cwnd: 76, bpf_sock_ops_cb_flags: 84, state: 88,
-  sk_txhash: 164, bytes_received: 168, bytes_acked: 176, sk: 184, skb_data: 192, skb_data_end: 200, skb_len: 208, skb_tcp_flags: 212,
+  size: 216,
+  op: 0,
+  args: 4,
+  reply: 4,
+  family: 20,
+  remote_ip4: 24,
+  local_ip4: 28,
+  remote_ip6: 32,
+  local_ip6: 48,
+  remote_port: 64,
+  local_port: 68,
+  is_fullsock: 72,
+  snd_cwnd: 76,
+  bpf_sock_ops_cb_flags: 84,
+  state: 88,
+  sk_txhash: 164,
+  bytes_received: 168,
+  bytes_acked: 176,
+  sk: 184,
+  skb_data: 192,
+  skb_data_end: 200,
+  skb_len: 208,
+  skb_tcp_flags: 212,
 } as const;
 export const SK_MSG = { size: 80, data: 0, data_end: 8, family: 16, remote_ip4: 20, local_ip4: 24, remote_ip6: 28, local_ip6: 44, remote_port: 60, local_port: 64, size_field: 68, sk: 72 } as const;
-export const BPF_SOCK = { size: 80, bound_dev_if: 0, family: 4, type: 8, protocol: 12, mark: 16, priority: 20, src_ip4: 24, src_ip6: 28, src_port: 44, dst_port: 48, dst_ip4: 52, dst_ip6: 56, state: 72, rx_queue_mapping: 76 } as const;
+export const BPF_SOCK = {
+  size: 80,
+  bound_dev_if: 0,
+  family: 4,
+  type: 8,
+  protocol: 12,
+  mark: 16,
+  priority: 20,
+  src_ip4: 24,
+  src_ip6: 28,
+  src_port: 44,
+  dst_port: 48,
+  dst_ip4: 52,
+  dst_ip6: 56,
+  state: 72,
+  rx_queue_mapping: 76,
+} as const;
 export const TCP_SOCK = { size: 112, snd_cwnd: 0, bytes_received: 80, bytes_acked: 88 } as const;
 
 const N = [1, 2, 4] as const;
@@ -70,12 +106,32 @@ const RULES = {
   recvmsg6: sockAddrRules('recvmsg6'),
   sockOps: (() => {
     const f: FieldRule[] = [];
-    const names: Record<number, string> = { 0: 'op', 4: 'args/reply', 20: 'family', 24: 'remote_ip4', 28: 'local_ip4', 64: 'remote_port', 68: 'local_port', 72: 'is_fullsock', 76: 'snd_cwnd', 84: 'bpf_sock_ops_cb_flags', 88: 'state', 164: 'sk_txhash', 208: 'skb_len' };
+    const names: Record<number, string> = {
+      0: 'op',
+      4: 'args/reply',
+      20: 'family',
+      24: 'remote_ip4',
+      28: 'local_ip4',
+      64: 'remote_port',
+      68: 'local_port',
+      72: 'is_fullsock',
+      76: 'snd_cwnd',
+      84: 'bpf_sock_ops_cb_flags',
+      88: 'state',
+      164: 'sk_txhash',
+      208: 'skb_len',
+    };
     for (let o = 0; o < 168; o += 4) {
       const name = names[o] ?? (o >= 32 && o < 48 ? 'remote_ip6' : o >= 48 && o < 64 ? 'local_ip6' : `field at ${o}`);
       f.push({ name, offset: o, size: 4, read: [4], ...(o === 4 || o === 164 ? { write: [4] } : {}) });
     }
-    for (const [name, o] of [['bytes_received', 168], ['bytes_acked', 176], ['sk', 184], ['skb_data', 192], ['skb_data_end', 200]] as const) {
+    for (const [name, o] of [
+      ['bytes_received', 168],
+      ['bytes_acked', 176],
+      ['sk', 184],
+      ['skb_data', 192],
+      ['skb_data_end', 200],
+    ] as const) {
       f.push({ name, offset: o, size: 8, read: [8] });
     }
     f.push({ name: 'skb_len', offset: 208, size: 4, read: [4] });
@@ -196,8 +252,20 @@ function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: num
     return;
   }
   b.set(bytes, off6);
-  if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0 && bytes[3] === 0 && bytes[4] === 0 && bytes[5] === 0 &&
-      bytes[6] === 0 && bytes[7] === 0 && bytes[8] === 0 && bytes[9] === 0 && bytes[10] === 0xff && bytes[11] === 0xff) {
+  if (
+    bytes[0] === 0 &&
+    bytes[1] === 0 &&
+    bytes[2] === 0 &&
+    bytes[3] === 0 &&
+    bytes[4] === 0 &&
+    bytes[5] === 0 &&
+    bytes[6] === 0 &&
+    bytes[7] === 0 &&
+    bytes[8] === 0 &&
+    bytes[9] === 0 &&
+    bytes[10] === 0xff &&
+    bytes[11] === 0xff
+  ) {
     b.set(bytes.subarray(12, 16), off4);
   }
 }
@@ -209,10 +277,7 @@ function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0):
 }
 
 /** What a context region's owner says about it, for helpers that take the context. */
-export type CtxInfo =
-  | { readonly kind: 'sock_addr'; sock: VmSock }
-  | { readonly kind: 'sock_ops'; sock: VmSock; op: number }
-  | MsgState;
+export type CtxInfo = { readonly kind: 'sock_addr'; sock: VmSock } | { readonly kind: 'sock_ops'; sock: VmSock; op: number } | MsgState;
 
 /**
  * The bpf_sock_addr of a sock_addr hook, reused from run to run (a connect costs no allocation):

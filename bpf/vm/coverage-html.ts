@@ -69,7 +69,9 @@ export function coverageHtml(files: readonly SourceFileCoverage[], title = 'kmes
       const br = branchesByLine.get(n);
       const cls = hits === undefined ? 'line' : hits > 0 ? `line hit${br && br.hit < br.found ? ' partial' : ''}` : 'line miss';
       const brCell = br ? `branches ${br.hit}/${br.found}` : '';
-      out.push(`<tr class="${cls}" data-line="${n}"${hits !== undefined ? ` data-hits="${hits}"` : ''}><td class="num">${n}</td><td class="hits">${hits ?? ''}</td><td class="br">${brCell}</td><td>${esc(text)}</td></tr>`);
+      out.push(
+        `<tr class="${cls}" data-line="${n}"${hits !== undefined ? ` data-hits="${hits}"` : ''}><td class="num">${n}</td><td class="hits">${hits ?? ''}</td><td class="br">${brCell}</td><td>${esc(text)}</td></tr>`,
+      );
     });
     out.push('</table>');
   });

@@ -90,7 +90,10 @@ export function resetCoverage(m: Machine, programs: readonly VmProgram[]): void 
     p.hits.fill(0);
     p.taken.fill(0);
     const c = m.compiledPrograms().get(p);
-    if (c) { c.blocks.fill(0); c.adj.fill(0); }
+    if (c) {
+      c.blocks.fill(0);
+      c.adj.fill(0);
+    }
   }
 }
 
@@ -102,7 +105,9 @@ function pct(a: number, b: number): string {
 export function formatCoverage(s: CoverageSummary, maxLines = 8): string {
   const out: string[] = [];
   for (const p of s.programs) {
-    out.push(`${p.program} (${p.section}): instructions ${p.executedInstructions}/${p.instructions} (${pct(p.executedInstructions, p.instructions)}), branches both ways ${p.branchesBothWays}/${p.branches} (${pct(p.branchesBothWays, p.branches)})`);
+    out.push(
+      `${p.program} (${p.section}): instructions ${p.executedInstructions}/${p.instructions} (${pct(p.executedInstructions, p.instructions)}), branches both ways ${p.branchesBothWays}/${p.branches} (${pct(p.branchesBothWays, p.branches)})`,
+    );
     if (p.uncoveredLines.length) {
       const shown = p.uncoveredLines.slice(0, maxLines).join(', ');
       out.push(`  never run: ${shown}${p.uncoveredLines.length > maxLines ? `, ... (${p.uncoveredLines.length - maxLines} more)` : ''}`);

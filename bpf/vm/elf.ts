@@ -105,7 +105,16 @@ export function parseElf(input: Uint8Array, path = '<memory>'): ElfFile {
   const shstrndx = view.getUint16(0x3e, true);
   if (shentsize !== 64 || shoff + shnum * 64 > bytes.length) throw new ElfError(`${path}: truncated section header table`);
 
-  interface RawSection { name: number; type: number; flags: number; offset: number; size: number; link: number; info: number; entsize: number }
+  interface RawSection {
+    name: number;
+    type: number;
+    flags: number;
+    offset: number;
+    size: number;
+    link: number;
+    info: number;
+    entsize: number;
+  }
   const raw: RawSection[] = [];
   for (let i = 0; i < shnum; i++) {
     const o = shoff + i * 64;

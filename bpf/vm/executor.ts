@@ -218,7 +218,15 @@ export class VmExecutor implements Executor {
   private atTailCall(target: VmProgram, ctx: Region | null): void {
     this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
-    const parts: string[] = [String(this.runner.opIndex), this.sink.key(), target.name, String(this.vm.machine.tailCalls), ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
+    const parts: string[] = [
+      String(this.runner.opIndex),
+      this.sink.key(),
+      target.name,
+      String(this.vm.machine.tailCalls),
+      ctx ? this.contextKey(ctx) : '-',
+      String(this.vm.now),
+      String(this.sockets.nextPort),
+    ];
     for (const [name, m] of this.vm.maps) {
       if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
     }

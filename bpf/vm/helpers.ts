@@ -51,7 +51,7 @@ export interface HelperHost {
 }
 
 function setU64(m: Machine, r: number, v: number): void {
-  m.L[r] = v % 0x100000000 | 0;
+  m.L[r] = (v % 0x100000000) | 0;
   m.H[r] = Math.floor(v / 0x100000000) | 0;
 }
 
@@ -115,24 +115,45 @@ export function formatBpf(fmt: string, arg: (i: number) => bigint, str: (i: numb
   let n = 0;
   for (let i = 0; i < fmt.length; i++) {
     const c = fmt[i] as string;
-    if (c !== '%') { out += c; continue; }
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
     const m = /^(-?0?)(\d*)(ll|l|hh|h|z)?([diuxXpsc%])/.exec(fmt.slice(i + 1));
     if (!m) throw new MemoryFault(`format string ${JSON.stringify(fmt)}: unsupported conversion at ${i}`);
     i += m[0].length;
     const [, flags = '', widthText = '', len = '', conv] = m;
-    if (conv === '%') { out += '%'; continue; }
+    if (conv === '%') {
+      out += '%';
+      continue;
+    }
     const idx = n++;
     let text: string;
     const raw = arg(idx);
     const bits = len === 'll' || len === 'l' || len === 'z' || conv === 'p' ? 64 : len === 'h' ? 16 : len === 'hh' ? 8 : 32;
     const unsigned = BigInt.asUintN(bits, raw);
     switch (conv) {
-      case 'd': case 'i': text = BigInt.asIntN(bits, raw).toString(); break;
-      case 'u': text = unsigned.toString(); break;
-      case 'x': case 'p': text = unsigned.toString(16); if (conv === 'p') text = `0x${text}`; break;
-      case 'X': text = unsigned.toString(16).toUpperCase(); break;
-      case 'c': text = String.fromCharCode(Number(raw & 0xffn)); break;
-      default: text = str(idx); break;
+      case 'd':
+      case 'i':
+        text = BigInt.asIntN(bits, raw).toString();
+        break;
+      case 'u':
+        text = unsigned.toString();
+        break;
+      case 'x':
+      case 'p':
+        text = unsigned.toString(16);
+        if (conv === 'p') text = `0x${text}`;
+        break;
+      case 'X':
+        text = unsigned.toString(16).toUpperCase();
+        break;
+      case 'c':
+        text = String.fromCharCode(Number(raw & 0xffn));
+        break;
+      default:
+        text = str(idx);
+        break;
     }
     const width = widthText ? Number(widthText) : 0;
     if (text.length < width) {
@@ -152,14 +173,18 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     if (map instanceof SkStorageMap) throw new MemoryFault('bpf_map_lookup_elem: sk_storage maps are read with bpf_sk_storage_get');
     const key = m.resolve(2, map.def.keySize, false, 'bpf_map_lookup_elem key');
     const v = map.lookup(key.bytes, m.lastOffset);
-    if (v) m.setPointer(0, v, 0); else ret(m, 0);
+    if (v) m.setPointer(0, v, 0);
+    else ret(m, 0);
   };
   h[HelperId.map_update_elem] = (m) => {
     const map = mapArg(m, 1, 'bpf_map_update_elem');
     const key = memArg(m, 2, map.def.keySize, false, 'bpf_map_update_elem key');
     const value = memArg(m, 3, map.def.valueSize, false, 'bpf_map_update_elem value');
     const flags = (m.L[4] as number) >>> 0;
-    if (host.choices.fail('map-update')) { ret(m, -Errno.ENOMEM); return; }
+    if (host.choices.fail('map-update')) {
+      ret(m, -Errno.ENOMEM);
+      return;
+    }
     map.programWrites++;
     ret(m, map.update(key.region.bytes, key.off, value.region.bytes, value.off, flags));
   };
@@ -178,7 +203,10 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     m.H[0] = 0;
   };
   h[HelperId.get_smp_processor_id] = (m) => ret(m, 0);
-  h[HelperId.get_current_pid_tgid] = (m) => { m.L[0] = 4242; m.H[0] = 4242; };
+  h[HelperId.get_current_pid_tgid] = (m) => {
+    m.L[0] = 4242;
+    m.H[0] = 4242;
+  };
   h[HelperId.get_current_cgroup_id] = (m) => setU64(m, 0, host.cgroupId);
   h[HelperId.get_netns_cookie] = (m) => {
     if (m.L[1] !== 0 || m.H[1] !== 0) ctxArg(m, 1, 'bpf_get_netns_cookie');
@@ -195,8 +223,17 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     const z = fmtBytes.indexOf(0);
     const fmt = Buffer.from(fmtBytes.subarray(0, z < 0 ? size : z)).toString('latin1');
     const args = [3, 4, 5];
-    const line = formatBpf(fmt, (i) => { const r = args[i]; return r === undefined ? 0n : u64Of(m.L[r] as number, m.H[r] as number); },
-      (i) => { const r = args[i]; return r === undefined ? '' : cString(m, r, 'bpf_trace_printk %s'); });
+    const line = formatBpf(
+      fmt,
+      (i) => {
+        const r = args[i];
+        return r === undefined ? 0n : u64Of(m.L[r] as number, m.H[r] as number);
+      },
+      (i) => {
+        const r = args[i];
+        return r === undefined ? '' : cString(m, r, 'bpf_trace_printk %s');
+      },
+    );
     host.trace.push(line);
     ret(m, line.length + 1);
   };
@@ -211,12 +248,22 @@ export function installHelpers(m: Machine, host: HelperHost): void {
       for (let i = 0; i + 8 <= dataLen; i += 8) args.push(v.getBigUint64(i, true));
     }
     const argsCopy = [...args];
-    const text = formatBpf(fmt, (i) => argsCopy[i] ?? 0n, (i) => {
-      const p = argsCopy[i] ?? 0n;
-      const save = [m.L[5] as number, m.H[5] as number];
-      m.L[5] = Number(p & 0xffffffffn) | 0; m.H[5] = Number(p >> 32n) | 0;
-      try { return cString(m, 5, 'bpf_snprintf %s'); } finally { m.L[5] = save[0] as number; m.H[5] = save[1] as number; }
-    });
+    const text = formatBpf(
+      fmt,
+      (i) => argsCopy[i] ?? 0n,
+      (i) => {
+        const p = argsCopy[i] ?? 0n;
+        const save = [m.L[5] as number, m.H[5] as number];
+        m.L[5] = Number(p & 0xffffffffn) | 0;
+        m.H[5] = Number(p >> 32n) | 0;
+        try {
+          return cString(m, 5, 'bpf_snprintf %s');
+        } finally {
+          m.L[5] = save[0] as number;
+          m.H[5] = save[1] as number;
+        }
+      },
+    );
     const bytes = Buffer.from(text, 'latin1');
     if (size > 0) {
       const out = memArg(m, 1, size, true, 'bpf_snprintf str');
@@ -228,21 +275,32 @@ export function installHelpers(m: Machine, host: HelperHost): void {
   };
   h[HelperId.sk_fullsock] = (m) => {
     const sock = sockArg(m, 1, 'bpf_sk_fullsock');
-    if (sock) m.setPointer(0, sock.sockRegion, 0); else ret(m, 0);
+    if (sock) m.setPointer(0, sock.sockRegion, 0);
+    else ret(m, 0);
   };
   h[HelperId.tcp_sock] = (m) => {
     const sock = sockArg(m, 1, 'bpf_tcp_sock');
-    if (sock && sock.tcpRegion) m.setPointer(0, sock.tcpRegion, 0); else ret(m, 0);
+    if (sock && sock.tcpRegion) m.setPointer(0, sock.tcpRegion, 0);
+    else ret(m, 0);
   };
   h[HelperId.sk_storage_get] = (m) => {
     const map = mapArg(m, 1, 'bpf_sk_storage_get');
     if (!(map instanceof SkStorageMap)) throw new MemoryFault(`bpf_sk_storage_get: map ${map.name} is not an sk_storage map`);
     const sock = sockArg(m, 2, 'bpf_sk_storage_get');
     const flags = (m.L[4] as number) >>> 0;
-    if (!sock || flags & ~BPF_SK_STORAGE_GET_F_CREATE) { ret(m, 0); return; }
+    if (!sock || flags & ~BPF_SK_STORAGE_GET_F_CREATE) {
+      ret(m, 0);
+      return;
+    }
     const have = map.storageOf(sock);
-    if (have) { m.setPointer(0, have, 0); return; }
-    if (!(flags & BPF_SK_STORAGE_GET_F_CREATE) || host.choices.fail('storage-create')) { ret(m, 0); return; }
+    if (have) {
+      m.setPointer(0, have, 0);
+      return;
+    }
+    if (!(flags & BPF_SK_STORAGE_GET_F_CREATE) || host.choices.fail('storage-create')) {
+      ret(m, 0);
+      return;
+    }
     let init: Uint8Array | null = null;
     if (m.L[3] !== 0 || m.H[3] !== 0) {
       const v = memArg(m, 3, map.def.valueSize, false, 'bpf_sk_storage_get value');
@@ -273,7 +331,10 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     const key = memArg(m, 3, map.def.keySize, false, 'bpf_sock_hash_update key');
     const flags = (m.L[4] as number) >>> 0;
     // The kernel only inserts established TCP sockets.
-    if (ctx.op !== SockOps.ACTIVE_ESTABLISHED_CB && ctx.op !== SockOps.PASSIVE_ESTABLISHED_CB) { ret(m, -Errno.EOPNOTSUPP); return; }
+    if (ctx.op !== SockOps.ACTIVE_ESTABLISHED_CB && ctx.op !== SockOps.PASSIVE_ESTABLISHED_CB) {
+      ret(m, -Errno.EOPNOTSUPP);
+      return;
+    }
     ret(m, map.insert(key.region.bytes, key.off, ctx.sock, flags));
   };
   h[HelperId.msg_push_data] = (m) => {
@@ -282,10 +343,22 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     const start = (m.L[2] as number) >>> 0;
     const len = (m.L[3] as number) >>> 0;
     const flags = (m.L[4] as number) >>> 0;
-    if (flags !== 0) { ret(m, -Errno.EINVAL); return; }
-    if (len === 0) { ret(m, 0); return; }
-    if (start > ctx.bytes.length) { ret(m, -Errno.EINVAL); return; }
-    if (host.choices.fail('push-data')) { ret(m, -Errno.ENOMEM); return; }
+    if (flags !== 0) {
+      ret(m, -Errno.EINVAL);
+      return;
+    }
+    if (len === 0) {
+      ret(m, 0);
+      return;
+    }
+    if (start > ctx.bytes.length) {
+      ret(m, -Errno.EINVAL);
+      return;
+    }
+    if (host.choices.fail('push-data')) {
+      ret(m, -Errno.ENOMEM);
+      return;
+    }
     ctx.push(start, len);
     ret(m, 0);
   };
@@ -293,7 +366,8 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     const map = mapArg(m, 1, 'bpf_ringbuf_reserve');
     if (!(map instanceof RingBufMap)) throw new MemoryFault(`bpf_ringbuf_reserve: map ${map.name} is not a ring buffer`);
     const r = map.reserve((m.L[2] as number) >>> 0);
-    if (r) m.setPointer(0, r, 0); else ret(m, 0);
+    if (r) m.setPointer(0, r, 0);
+    else ret(m, 0);
   };
   const commit = (discard: boolean) => (m: Machine) => {
     const region = m.mem.regionOf(m.H[1] as number);

@@ -10,8 +10,10 @@ import { JmpOp, OP_MASK, Op, SRC_X } from './opcodes.js';
 import { BRANCH_BUDGET, HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE, type VmProgram } from './program.js';
 
 export function interpret(m: Machine, entry: VmProgram, ctx: Region): number {
-  const L = m.L, H = m.H;
-  L.fill(0); H.fill(0);
+  const L = m.L,
+    H = m.H;
+  L.fill(0);
+  H.fill(0);
   m.setPointer(1, ctx, 0);
   m.stacks[0]?.bytes.fill(0);
   m.setPointer(10, m.stacks[0] as Region, STACK_SIZE);
@@ -21,13 +23,21 @@ export function interpret(m: Machine, entry: VmProgram, ctx: Region): number {
   let pc = 0;
   let depth = 0;
   let budget = BRANCH_BUDGET;
-  let op = prog.op, dst = prog.dst, src = prog.src, offs = prog.off, imms = prog.imm, hits = prog.hits, taken = prog.taken;
+  let op = prog.op,
+    dst = prog.dst,
+    src = prog.src,
+    offs = prog.off,
+    imms = prog.imm,
+    hits = prog.hits,
+    taken = prog.taken;
   m.current = prog;
   try {
     for (;;) {
       hits[pc] = (hits[pc] as number) + 1;
       const code = op[pc] as number;
       const d = dst[pc] as number;
+      // The opcode switch keeps one compact case per instruction group, like an opcode table.
+      // prettier-ignore
       switch (code) {
         // ---- ALU64 ------------------------------------------------------------------------
         case Op.ADD64_K: case Op.ADD64_X: {

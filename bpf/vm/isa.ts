@@ -4,12 +4,31 @@
 import { Cls, Op } from './opcodes.js';
 
 const ALU_NAMES: Record<number, string> = {
-  0x00: '+=', 0x10: '-=', 0x20: '*=', 0x30: '/=', 0x40: '|=', 0x50: '&=', 0x60: '<<=', 0x70: '>>=',
-  0x90: '%=', 0xa0: '^=', 0xb0: '=', 0xc0: 's>>=',
+  0x00: '+=',
+  0x10: '-=',
+  0x20: '*=',
+  0x30: '/=',
+  0x40: '|=',
+  0x50: '&=',
+  0x60: '<<=',
+  0x70: '>>=',
+  0x90: '%=',
+  0xa0: '^=',
+  0xb0: '=',
+  0xc0: 's>>=',
 };
 const JMP_NAMES: Record<number, string> = {
-  0x10: '==', 0x20: '>', 0x30: '>=', 0x40: '&', 0x50: '!=', 0x60: 's>', 0x70: 's>=', 0xa0: '<',
-  0xb0: '<=', 0xc0: 's<', 0xd0: 's<=',
+  0x10: '==',
+  0x20: '>',
+  0x30: '>=',
+  0x40: '&',
+  0x50: '!=',
+  0x60: 's>',
+  0x70: 's>=',
+  0xa0: '<',
+  0xb0: '<=',
+  0xc0: 's<',
+  0xd0: 's<=',
 };
 const SIZE_NAMES: Record<number, string> = { 0x00: 'u32', 0x08: 'u16', 0x10: 'u8', 0x18: 'u64' };
 const SSIZE_NAMES: Record<number, string> = { 0x00: 's32', 0x08: 's16', 0x10: 's8' };
@@ -36,15 +55,17 @@ export function disassemble(bytes: Uint8Array, index: number): string {
   const isX = (i.code & 0x08) !== 0;
   const r = (n: number, w32: boolean) => (w32 ? `w${n}` : `r${n}`);
   switch (cls) {
-    case Cls.ALU: case Cls.ALU64: {
+    case Cls.ALU:
+    case Cls.ALU64: {
       const w = cls === Cls.ALU;
       if (op === 0x80) return `${r(i.dst, w)} = -${r(i.dst, w)}`;
       if (op === 0xd0) return cls === Cls.ALU64 ? `r${i.dst} = bswap${i.imm} r${i.dst}` : `r${i.dst} = ${isX ? 'be' : 'le'}${i.imm} r${i.dst}`;
-      const name = (op === 0x30 || op === 0x90) && i.off === 1 ? `s${ALU_NAMES[op]}` : ALU_NAMES[op] ?? '?';
+      const name = (op === 0x30 || op === 0x90) && i.off === 1 ? `s${ALU_NAMES[op]}` : (ALU_NAMES[op] ?? '?');
       if (op === 0xb0 && isX && i.off !== 0) return `${r(i.dst, w)} = (s${i.off})${r(i.src, w)}`;
       return `${r(i.dst, w)} ${name} ${isX ? r(i.src, w) : String(i.imm)}`;
     }
-    case Cls.JMP: case Cls.JMP32: {
+    case Cls.JMP:
+    case Cls.JMP32: {
       const w = cls === Cls.JMP32;
       if (op === 0x00) return cls === Cls.JMP32 ? `gotol ${i.imm >= 0 ? '+' : ''}${i.imm}` : `goto ${i.off >= 0 ? '+' : ''}${i.off}`;
       if (op === 0x80) return i.src === 1 ? `call pc${i.imm >= 0 ? '+' : ''}${i.imm}` : `call ${i.imm}`;
@@ -65,7 +86,8 @@ export function disassemble(bytes: Uint8Array, index: number): string {
       const t = mode === 0x80 ? SSIZE_NAMES[sz] : SIZE_NAMES[sz];
       return `r${i.dst} = *(${t} *)(r${i.src} ${i.off >= 0 ? '+' : '-'} ${Math.abs(i.off)})`;
     }
-    case Cls.ST: case Cls.STX: {
+    case Cls.ST:
+    case Cls.STX: {
       const sz = i.code & 0x18;
       const at = `(r${i.dst} ${i.off >= 0 ? '+' : '-'} ${Math.abs(i.off)})`;
       if ((i.code & 0xe0) === 0xc0) return `atomic 0x${i.imm.toString(16)} *(${SIZE_NAMES[sz]} *)${at}, r${i.src}`;

@@ -75,7 +75,10 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   leader[0] = 1;
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
-    if (code === Op.LD_IMM64) { pc++; continue; }
+    if (code === Op.LD_IMM64) {
+      pc++;
+      continue;
+    }
     if (isJump(code)) {
       const delta = code === Op.JA32 ? (imm[pc] as number) : (off[pc] as number);
       leader[pc + 1 + delta] = 1;
@@ -111,23 +114,58 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   for (let pc = 0; pc < n; pc++) {
     if (leader[pc]) emit(`case ${pc}:B[${blockOf[pc]}]++;`);
     const code = op[pc] as number;
-    const d = dst[pc] as number, s = src[pc] as number;
-    const o = off[pc] as number, k = imm[pc] as number;
+    const d = dst[pc] as number,
+      s = src[pc] as number;
+    const o = off[pc] as number,
+      k = imm[pc] as number;
     const kh = k >> 31;
-    const lD = `l${d}`, hD = `h${d}`, lS = `l${s}`, hS = `h${s}`;
+    const lD = `l${d}`,
+      hD = `h${d}`,
+      lS = `l${s}`,
+      hS = `h${s}`;
     const isX = (code & SRC_X) !== 0;
-    const bl = isX ? lS : `(${k})`, bh = isX ? hS : `(${kh})`;
+    const bl = isX ? lS : `(${k})`,
+      bh = isX ? hS : `(${kh})`;
     switch (code) {
       // ---- ALU64 ----
-      case Op.ADD64_K: case Op.ADD64_X: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a+bl)|0;${hD}=(${hD}+bh+((${lD}>>>0)<(a>>>0)?1:0))|0;}`); break;
-      case Op.SUB64_K: case Op.SUB64_X: emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a-bl)|0;${hD}=(${hD}-bh-((a>>>0)<(bl>>>0)?1:0))|0;}`); break;
-      case Op.MUL64_K: case Op.MUL64_X: emit(`{const r=mul64(${lD},${hD},${bl},${bh});${hD}=R64.hi;${lD}=r;}`); break;
-      case Op.DIV64_K: case Op.DIV64_X: emit(`{const r=div64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
-      case Op.MOD64_K: case Op.MOD64_X: emit(`{const r=mod64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`); break;
-      case Op.OR64_K: case Op.OR64_X: emit(`${lD}|=${bl};${hD}|=${bh};`); break;
-      case Op.AND64_K: case Op.AND64_X: emit(`${lD}&=${bl};${hD}&=${bh};`); break;
-      case Op.XOR64_K: case Op.XOR64_X: emit(`${lD}^=${bl};${hD}^=${bh};`); break;
-      case Op.LSH64_K: case Op.LSH64_X: case Op.RSH64_K: case Op.RSH64_X: case Op.ARSH64_K: case Op.ARSH64_X: {
+      case Op.ADD64_K:
+      case Op.ADD64_X:
+        emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a+bl)|0;${hD}=(${hD}+bh+((${lD}>>>0)<(a>>>0)?1:0))|0;}`);
+        break;
+      case Op.SUB64_K:
+      case Op.SUB64_X:
+        emit(`{const a=${lD},bl=${bl},bh=${bh};${lD}=(a-bl)|0;${hD}=(${hD}-bh-((a>>>0)<(bl>>>0)?1:0))|0;}`);
+        break;
+      case Op.MUL64_K:
+      case Op.MUL64_X:
+        emit(`{const r=mul64(${lD},${hD},${bl},${bh});${hD}=R64.hi;${lD}=r;}`);
+        break;
+      case Op.DIV64_K:
+      case Op.DIV64_X:
+        emit(`{const r=div64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`);
+        break;
+      case Op.MOD64_K:
+      case Op.MOD64_X:
+        emit(`{const r=mod64(${lD},${hD},${bl},${bh},${o === 1});${hD}=R64.hi;${lD}=r;}`);
+        break;
+      case Op.OR64_K:
+      case Op.OR64_X:
+        emit(`${lD}|=${bl};${hD}|=${bh};`);
+        break;
+      case Op.AND64_K:
+      case Op.AND64_X:
+        emit(`${lD}&=${bl};${hD}&=${bh};`);
+        break;
+      case Op.XOR64_K:
+      case Op.XOR64_X:
+        emit(`${lD}^=${bl};${hD}^=${bh};`);
+        break;
+      case Op.LSH64_K:
+      case Op.LSH64_X:
+      case Op.RSH64_K:
+      case Op.RSH64_X:
+      case Op.ARSH64_K:
+      case Op.ARSH64_X: {
         const kind = code & OP_MASK;
         const body = (n: string) =>
           kind === AluOp.LSH
@@ -139,8 +177,12 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         else if ((k & 63) !== 0) emit(`{${body(String(k & 63))}}`);
         break;
       }
-      case Op.NEG64: emit(`{const a=${lD};${hD}=(-${hD}-(a!==0?1:0))|0;${lD}=-a|0;}`); break;
-      case Op.MOV64_K: emit(`${lD}=${k};${hD}=${kh};`); break;
+      case Op.NEG64:
+        emit(`{const a=${lD};${hD}=(-${hD}-(a!==0?1:0))|0;${lD}=-a|0;}`);
+        break;
+      case Op.MOV64_K:
+        emit(`${lD}=${k};${hD}=${kh};`);
+        break;
       case Op.MOV64_X:
         if (o === 0) emit(`${lD}=${lS};${hD}=${hS};`);
         else if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=${lD}>>31;`);
@@ -153,22 +195,62 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
         break;
       // ---- ALU32 ----
-      case Op.ADD32_K: case Op.ADD32_X: emit(`${lD}=(${lD}+${bl})|0;${hD}=0;`); break;
-      case Op.SUB32_K: case Op.SUB32_X: emit(`${lD}=(${lD}-${bl})|0;${hD}=0;`); break;
-      case Op.MUL32_K: case Op.MUL32_X: emit(`${lD}=Math.imul(${lD},${bl});${hD}=0;`); break;
-      case Op.DIV32_K: case Op.DIV32_X: emit(`${lD}=div32(${lD},${bl},${o === 1});${hD}=0;`); break;
-      case Op.MOD32_K: case Op.MOD32_X: emit(`${lD}=mod32(${lD},${bl},${o === 1});${hD}=0;`); break;
-      case Op.OR32_K: case Op.OR32_X: emit(`${lD}|=${bl};${hD}=0;`); break;
-      case Op.AND32_K: case Op.AND32_X: emit(`${lD}&=${bl};${hD}=0;`); break;
-      case Op.XOR32_K: case Op.XOR32_X: emit(`${lD}^=${bl};${hD}=0;`); break;
-      case Op.LSH32_K: emit(`${lD}<<=${k & 31};${hD}=0;`); break;
-      case Op.LSH32_X: emit(`${lD}<<=(${lS}&31);${hD}=0;`); break;
-      case Op.RSH32_K: emit(`${lD}=(${lD}>>>${k & 31})|0;${hD}=0;`); break;
-      case Op.RSH32_X: emit(`${lD}=(${lD}>>>(${lS}&31))|0;${hD}=0;`); break;
-      case Op.ARSH32_K: emit(`${lD}>>=${k & 31};${hD}=0;`); break;
-      case Op.ARSH32_X: emit(`${lD}>>=(${lS}&31);${hD}=0;`); break;
-      case Op.NEG32: emit(`${lD}=-${lD}|0;${hD}=0;`); break;
-      case Op.MOV32_K: emit(`${lD}=${k};${hD}=0;`); break;
+      case Op.ADD32_K:
+      case Op.ADD32_X:
+        emit(`${lD}=(${lD}+${bl})|0;${hD}=0;`);
+        break;
+      case Op.SUB32_K:
+      case Op.SUB32_X:
+        emit(`${lD}=(${lD}-${bl})|0;${hD}=0;`);
+        break;
+      case Op.MUL32_K:
+      case Op.MUL32_X:
+        emit(`${lD}=Math.imul(${lD},${bl});${hD}=0;`);
+        break;
+      case Op.DIV32_K:
+      case Op.DIV32_X:
+        emit(`${lD}=div32(${lD},${bl},${o === 1});${hD}=0;`);
+        break;
+      case Op.MOD32_K:
+      case Op.MOD32_X:
+        emit(`${lD}=mod32(${lD},${bl},${o === 1});${hD}=0;`);
+        break;
+      case Op.OR32_K:
+      case Op.OR32_X:
+        emit(`${lD}|=${bl};${hD}=0;`);
+        break;
+      case Op.AND32_K:
+      case Op.AND32_X:
+        emit(`${lD}&=${bl};${hD}=0;`);
+        break;
+      case Op.XOR32_K:
+      case Op.XOR32_X:
+        emit(`${lD}^=${bl};${hD}=0;`);
+        break;
+      case Op.LSH32_K:
+        emit(`${lD}<<=${k & 31};${hD}=0;`);
+        break;
+      case Op.LSH32_X:
+        emit(`${lD}<<=(${lS}&31);${hD}=0;`);
+        break;
+      case Op.RSH32_K:
+        emit(`${lD}=(${lD}>>>${k & 31})|0;${hD}=0;`);
+        break;
+      case Op.RSH32_X:
+        emit(`${lD}=(${lD}>>>(${lS}&31))|0;${hD}=0;`);
+        break;
+      case Op.ARSH32_K:
+        emit(`${lD}>>=${k & 31};${hD}=0;`);
+        break;
+      case Op.ARSH32_X:
+        emit(`${lD}>>=(${lS}&31);${hD}=0;`);
+        break;
+      case Op.NEG32:
+        emit(`${lD}=-${lD}|0;${hD}=0;`);
+        break;
+      case Op.MOV32_K:
+        emit(`${lD}=${k};${hD}=0;`);
+        break;
       case Op.MOV32_X:
         if (o === 8) emit(`${lD}=(${lS}<<24)>>24;${hD}=0;`);
         else if (o === 16) emit(`${lD}=(${lS}<<16)>>16;${hD}=0;`);
@@ -184,8 +266,12 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         else emit(`{const a=${lD};${lD}=bswap32(${hD});${hD}=bswap32(a);}`);
         break;
       // ---- jumps ----
-      case Op.JA: emit(jumpTo(pc, pc + 1 + o, false)); break;
-      case Op.JA32: emit(jumpTo(pc, pc + 1 + k, false)); break;
+      case Op.JA:
+        emit(jumpTo(pc, pc + 1 + o, false));
+        break;
+      case Op.JA32:
+        emit(jumpTo(pc, pc + 1 + k, false));
+        break;
       case Op.CALL: {
         if (s === 1) {
           const target = pc + 1 + k;
@@ -208,30 +294,61 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         pc++;
         break;
       // ---- loads ----
-      case Op.LDXW: case Op.LDXH: case Op.LDXB: case Op.LDXDW: case Op.LDXSW: case Op.LDXSH: case Op.LDXSB: {
+      case Op.LDXW:
+      case Op.LDXH:
+      case Op.LDXB:
+      case Op.LDXDW:
+      case Op.LDXSW:
+      case Op.LDXSH:
+      case Op.LDXSB: {
         const sz = SIZE_BYTES[code & SIZE_MASK] as number;
         const signed = (code & MODE_MASK) === MODE_MEMSX;
-        const read = sz === 8
-          ? `${lD}=g.view.getInt32(o,true);${hD}=g.view.getInt32(o+4,true);`
-          : sz === 4
-            ? signed ? `${lD}=g.view.getInt32(o,true);${hD}=${lD}>>31;` : `${lD}=g.view.getInt32(o,true);${hD}=0;`
-            : sz === 2
-              ? signed ? `${lD}=g.view.getInt16(o,true);${hD}=${lD}>>31;` : `${lD}=g.view.getUint16(o,true);${hD}=0;`
-              : signed ? `${lD}=g.view.getInt8(o);${hD}=${lD}>>31;` : `${lD}=g.bytes[o];${hD}=0;`;
-        emit(`{const h=${hS},g=regions[h&65535],o=${lS}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access<=1){${read}}else{const v=rt.ld(P,h,${lS},${o},${sz},${signed},${pc});${hD}=rt.ldHi;${lD}=v;}}`);
+        const read =
+          sz === 8
+            ? `${lD}=g.view.getInt32(o,true);${hD}=g.view.getInt32(o+4,true);`
+            : sz === 4
+              ? signed
+                ? `${lD}=g.view.getInt32(o,true);${hD}=${lD}>>31;`
+                : `${lD}=g.view.getInt32(o,true);${hD}=0;`
+              : sz === 2
+                ? signed
+                  ? `${lD}=g.view.getInt16(o,true);${hD}=${lD}>>31;`
+                  : `${lD}=g.view.getUint16(o,true);${hD}=0;`
+                : signed
+                  ? `${lD}=g.view.getInt8(o);${hD}=${lD}>>31;`
+                  : `${lD}=g.bytes[o];${hD}=0;`;
+        emit(
+          `{const h=${hS},g=regions[h&65535],o=${lS}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access<=1){${read}}else{const v=rt.ld(P,h,${lS},${o},${sz},${signed},${pc});${hD}=rt.ldHi;${lD}=v;}}`,
+        );
         break;
       }
       // ---- stores ----
-      case Op.STW: case Op.STH: case Op.STB: case Op.STDW: case Op.STXW: case Op.STXH: case Op.STXB: case Op.STXDW: {
+      case Op.STW:
+      case Op.STH:
+      case Op.STB:
+      case Op.STDW:
+      case Op.STXW:
+      case Op.STXH:
+      case Op.STXB:
+      case Op.STXDW: {
         const sz = SIZE_BYTES[code & SIZE_MASK] as number;
-        const vlo = code & 1 ? lS : `(${k})`, vhi = code & 1 ? hS : `(${kh})`;
-        const write = sz === 8
-          ? `g.view.setInt32(o,${vlo},true);g.view.setInt32(o+4,${vhi},true);`
-          : sz === 4 ? `g.view.setInt32(o,${vlo},true);` : sz === 2 ? `g.view.setInt16(o,${vlo},true);` : `g.bytes[o]=${vlo};`;
-        emit(`{const h=${hD},g=regions[h&65535],o=${lD}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access===0){${write}}else rt.st(P,h,${lD},${o},${sz},${vlo},${vhi},${pc});}`);
+        const vlo = code & 1 ? lS : `(${k})`,
+          vhi = code & 1 ? hS : `(${kh})`;
+        const write =
+          sz === 8
+            ? `g.view.setInt32(o,${vlo},true);g.view.setInt32(o+4,${vhi},true);`
+            : sz === 4
+              ? `g.view.setInt32(o,${vlo},true);`
+              : sz === 2
+                ? `g.view.setInt16(o,${vlo},true);`
+                : `g.bytes[o]=${vlo};`;
+        emit(
+          `{const h=${hD},g=regions[h&65535],o=${lD}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access===0){${write}}else rt.st(P,h,${lD},${o},${sz},${vlo},${vhi},${pc});}`,
+        );
         break;
       }
-      case Op.ATOMIC_W: case Op.ATOMIC_DW:
+      case Op.ATOMIC_W:
+      case Op.ATOMIC_DW:
         emit(`${syncAll}rt.atomic(P,${code === Op.ATOMIC_DW},${d},${s},${o},${k},${pc});${loadAll}`);
         break;
       default:
@@ -242,37 +359,83 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
     }
     if (isJump(code) && code !== Op.JA && code !== Op.JA32) {
       const target = pc + 1 + o;
-      const a = `${lD}`, ah = `${hD}`;
+      const a = `${lD}`,
+        ah = `${hD}`;
       const jop = code & OP_MASK;
       let cond: string;
       if ((code & 7) === 5) {
         switch (jop) {
-          case JmpOp.EQ: cond = `${a}===${bl}&&${ah}===${bh}`; break;
-          case JmpOp.NE: cond = `${a}!==${bl}||${ah}!==${bh}`; break;
-          case JmpOp.GT: cond = `gtu(${a},${ah},${bl},${bh})`; break;
-          case JmpOp.GE: cond = `!gtu(${bl},${bh},${a},${ah})`; break;
-          case JmpOp.LT: cond = `gtu(${bl},${bh},${a},${ah})`; break;
-          case JmpOp.LE: cond = `!gtu(${a},${ah},${bl},${bh})`; break;
-          case JmpOp.SGT: cond = `gts(${a},${ah},${bl},${bh})`; break;
-          case JmpOp.SGE: cond = `!gts(${bl},${bh},${a},${ah})`; break;
-          case JmpOp.SLT: cond = `gts(${bl},${bh},${a},${ah})`; break;
-          case JmpOp.SLE: cond = `!gts(${a},${ah},${bl},${bh})`; break;
-          default: cond = `((${a}&${bl})|(${ah}&${bh}))!==0`; break;
+          case JmpOp.EQ:
+            cond = `${a}===${bl}&&${ah}===${bh}`;
+            break;
+          case JmpOp.NE:
+            cond = `${a}!==${bl}||${ah}!==${bh}`;
+            break;
+          case JmpOp.GT:
+            cond = `gtu(${a},${ah},${bl},${bh})`;
+            break;
+          case JmpOp.GE:
+            cond = `!gtu(${bl},${bh},${a},${ah})`;
+            break;
+          case JmpOp.LT:
+            cond = `gtu(${bl},${bh},${a},${ah})`;
+            break;
+          case JmpOp.LE:
+            cond = `!gtu(${a},${ah},${bl},${bh})`;
+            break;
+          case JmpOp.SGT:
+            cond = `gts(${a},${ah},${bl},${bh})`;
+            break;
+          case JmpOp.SGE:
+            cond = `!gts(${bl},${bh},${a},${ah})`;
+            break;
+          case JmpOp.SLT:
+            cond = `gts(${bl},${bh},${a},${ah})`;
+            break;
+          case JmpOp.SLE:
+            cond = `!gts(${a},${ah},${bl},${bh})`;
+            break;
+          default:
+            cond = `((${a}&${bl})|(${ah}&${bh}))!==0`;
+            break;
         }
       } else {
-        const ua = `(${a}>>>0)`, ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
+        const ua = `(${a}>>>0)`,
+          ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
         switch (jop) {
-          case JmpOp.EQ: cond = `${a}===${bl}`; break;
-          case JmpOp.NE: cond = `${a}!==${bl}`; break;
-          case JmpOp.GT: cond = `${ua}>${ub}`; break;
-          case JmpOp.GE: cond = `${ua}>=${ub}`; break;
-          case JmpOp.LT: cond = `${ua}<${ub}`; break;
-          case JmpOp.LE: cond = `${ua}<=${ub}`; break;
-          case JmpOp.SGT: cond = `${a}>${bl}`; break;
-          case JmpOp.SGE: cond = `${a}>=${bl}`; break;
-          case JmpOp.SLT: cond = `${a}<${bl}`; break;
-          case JmpOp.SLE: cond = `${a}<=${bl}`; break;
-          default: cond = `(${a}&${bl})!==0`; break;
+          case JmpOp.EQ:
+            cond = `${a}===${bl}`;
+            break;
+          case JmpOp.NE:
+            cond = `${a}!==${bl}`;
+            break;
+          case JmpOp.GT:
+            cond = `${ua}>${ub}`;
+            break;
+          case JmpOp.GE:
+            cond = `${ua}>=${ub}`;
+            break;
+          case JmpOp.LT:
+            cond = `${ua}<${ub}`;
+            break;
+          case JmpOp.LE:
+            cond = `${ua}<=${ub}`;
+            break;
+          case JmpOp.SGT:
+            cond = `${a}>${bl}`;
+            break;
+          case JmpOp.SGE:
+            cond = `${a}>=${bl}`;
+            break;
+          case JmpOp.SLT:
+            cond = `${a}<${bl}`;
+            break;
+          case JmpOp.SLE:
+            cond = `${a}<=${bl}`;
+            break;
+          default:
+            cond = `(${a}&${bl})!==0`;
+            break;
         }
       }
       emit(`if(${cond}){${jumpTo(pc, target, true)}}`);

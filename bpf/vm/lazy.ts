@@ -12,14 +12,7 @@
 import type { Service, Backend } from '../../model/domain.js';
 import type { LazyMapSource, LazyMaps } from '../../model/executor.js';
 import { PORT_SLOTS, PRIO_GROUPS } from '../../model/domain.js';
-import {
-  decodeFrontendKey,
-  encodeBackendValue,
-  encodeFrontendValue,
-  encodeEndpointValue,
-  encodeServiceValue,
-  readU32,
-} from '../codec/structs.js';
+import { decodeFrontendKey, encodeBackendValue, encodeFrontendValue, encodeEndpointValue, encodeServiceValue, readU32 } from '../codec/structs.js';
 import { offsetOf } from '../codec/abi.js';
 import { Access, Region, type AccessRules } from './memory.js';
 import type { HashMap } from './maps.js';
@@ -168,13 +161,25 @@ export function attachLazyMaps(maps: ReadonlyMap<string, HashMap>, source: () =>
     const s = source();
     const id = readU32(key, 0);
     if (s.service(id) === null) return null;
-    return lazyRegion(map, map.def.valueSize, SERVICE_SPANS, (name) => s.serviceField(id, name), (k) => encodeServiceValue(serviceOf(id, (n) => k.get(n))));
+    return lazyRegion(
+      map,
+      map.def.valueSize,
+      SERVICE_SPANS,
+      (name) => s.serviceField(id, name),
+      (k) => encodeServiceValue(serviceOf(id, (n) => k.get(n))),
+    );
   });
   hook('km_backend', (key, map) => {
     const s = source();
     const uid = readU32(key, 0);
     if (s.backend(uid) === null) return null;
-    return lazyRegion(map, map.def.valueSize, BACKEND_SPANS, (name) => s.backendField(uid, name), (k) => encodeBackendValue(backendOf(uid, (n) => k.get(n))));
+    return lazyRegion(
+      map,
+      map.def.valueSize,
+      BACKEND_SPANS,
+      (name) => s.backendField(uid, name),
+      (k) => encodeBackendValue(backendOf(uid, (n) => k.get(n))),
+    );
   });
   return {
     clear: () => {

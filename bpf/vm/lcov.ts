@@ -68,10 +68,14 @@ export function fileTotals(f: SourceFileCoverage): CoverageTotals {
 }
 
 export function totals(files: readonly SourceFileCoverage[]): CoverageTotals {
-  return files.map(fileTotals).reduce(
-    (a, t) => ({ linesFound: a.linesFound + t.linesFound, linesHit: a.linesHit + t.linesHit, branchesFound: a.branchesFound + t.branchesFound, branchesHit: a.branchesHit + t.branchesHit }),
-    { linesFound: 0, linesHit: 0, branchesFound: 0, branchesHit: 0 },
-  );
+  return files
+    .map(fileTotals)
+    .reduce((a, t) => ({ linesFound: a.linesFound + t.linesFound, linesHit: a.linesHit + t.linesHit, branchesFound: a.branchesFound + t.branchesFound, branchesHit: a.branchesHit + t.branchesHit }), {
+      linesFound: 0,
+      linesHit: 0,
+      branchesFound: 0,
+      branchesHit: 0,
+    });
 }
 
 /**

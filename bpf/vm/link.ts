@@ -12,8 +12,24 @@
 // libbpf's own gen_loader output is the oracle for this (test/vm/link.test.ts).
 // Unsupported features (CO-RE, kfuncs, externs, map-in-map initialisers) are refused by name.
 
-import { parseElf, loadElf, type ElfFile, type ElfSection, type ElfSymbol, SHF_EXECINSTR, SHT_PROGBITS,
-  SHT_NOBITS, STT_FUNC, STT_OBJECT, STT_SECTION, STB_LOCAL, SHN_UNDEF, SHN_LORESERVE, R_BPF_64_64, R_BPF_64_32 } from './elf.js';
+import {
+  parseElf,
+  loadElf,
+  type ElfFile,
+  type ElfSection,
+  type ElfSymbol,
+  SHF_EXECINSTR,
+  SHT_PROGBITS,
+  SHT_NOBITS,
+  STT_FUNC,
+  STT_OBJECT,
+  STT_SECTION,
+  STB_LOCAL,
+  SHN_UNDEF,
+  SHN_LORESERVE,
+  R_BPF_64_64,
+  R_BPF_64_32,
+} from './elf.js';
 import { parseBtf, parseBtfExt, btfMapDefinitions, type Btf, type BtfExt, type LineInfo } from './btf.js';
 
 export const BPF_PSEUDO_MAP_FD = 1;
@@ -25,8 +41,17 @@ export const BPF_PSEUDO_MAP_IDX = 5;
 export const BPF_PSEUDO_MAP_IDX_VALUE = 6;
 
 export const MapType = {
-  HASH: 1, ARRAY: 2, PROG_ARRAY: 3, PERF_EVENT_ARRAY: 4, PERCPU_HASH: 5, PERCPU_ARRAY: 6,
-  LRU_HASH: 9, SOCKMAP: 15, SOCKHASH: 18, SK_STORAGE: 24, RINGBUF: 27,
+  HASH: 1,
+  ARRAY: 2,
+  PROG_ARRAY: 3,
+  PERF_EVENT_ARRAY: 4,
+  PERCPU_HASH: 5,
+  PERCPU_ARRAY: 6,
+  LRU_HASH: 9,
+  SOCKMAP: 15,
+  SOCKHASH: 18,
+  SK_STORAGE: 24,
+  RINGBUF: 27,
 } as const;
 
 export const BPF_F_NO_PREALLOC = 0x1;
@@ -110,7 +135,9 @@ function sectionLines(ext: BtfExt | null, section: ElfSection): (LineInfo | null
 export function linkObject(source: string | { path: string; bytes: Uint8Array }): LinkedObject {
   const elf: ElfFile = typeof source === 'string' ? loadElf(source) : parseElf(source.bytes, source.path);
   const path = elf.path;
-  const fail = (msg: string): never => { throw new LinkError(`${path}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new LinkError(`${path}: ${msg}`);
+  };
 
   const btfSec = elf.section('.BTF');
   const btf: Btf | null = btfSec ? parseBtf(btfSec.data) : null;
@@ -146,15 +173,16 @@ export function linkObject(source: string | { path: string; bytes: Uint8Array })
     const sym = elf.symbols.find((s) => s.name === d.name && s.shndx === mapsSec?.index);
     if (!sym) fail(`map ${d.name} has no symbol in .maps`);
     mapOffsets.push((sym as ElfSymbol).value);
-    maps.push({ index: maps.length, name: d.name, type: d.type, keySize: d.keySize, valueSize: d.valueSize,
-      maxEntries: d.maxEntries, flags: d.flags, internal: null });
+    maps.push({ index: maps.length, name: d.name, type: d.type, keySize: d.keySize, valueSize: d.valueSize, maxEntries: d.maxEntries, flags: d.flags, internal: null });
   }
-  const mapRelocs = mapsSec ? elf.relocations.get(mapsSec.index) ?? [] : [];
+  const mapRelocs = mapsSec ? (elf.relocations.get(mapsSec.index) ?? []) : [];
   if (mapRelocs.length > 0) {
     // Relocations inside .maps are the initialisers of map-in-map and prog-array `.values`.
     const at = (mapRelocs[0] as { offset: number }).offset;
     let owner = -1;
-    mapOffsets.forEach((o, i) => { if (o <= at && (owner < 0 || o > (mapOffsets[owner] as number))) owner = i; });
+    mapOffsets.forEach((o, i) => {
+      if (o <= at && (owner < 0 || o > (mapOffsets[owner] as number))) owner = i;
+    });
     fail(`map ${maps[owner]?.name ?? '?'} has a map-in-map or prog-array initialiser (.values), which is not supported`);
   }
   const dataMapOf = new Map<number, number>();
@@ -164,9 +192,16 @@ export function linkObject(source: string | { path: string; bytes: Uint8Array })
     const isBss = sec.type === SHT_NOBITS && (sec.name === '.bss' || sec.name.startsWith('.bss.'));
     if (!(isData || isRodata || isBss) || sec.size === 0) continue;
     dataMapOf.set(sec.index, maps.length);
-    maps.push({ index: maps.length, name: sec.name, type: MapType.ARRAY, keySize: 4, valueSize: sec.size, maxEntries: 1,
+    maps.push({
+      index: maps.length,
+      name: sec.name,
+      type: MapType.ARRAY,
+      keySize: 4,
+      valueSize: sec.size,
+      maxEntries: 1,
       flags: isRodata ? BPF_F_RDONLY_PROG | BPF_F_MMAPABLE : BPF_F_MMAPABLE,
-      internal: { section: sec.name, initial: sec.data.slice(), readonly: isRodata } });
+      internal: { section: sec.name, initial: sec.data.slice(), readonly: isRodata },
+    });
   }
 
   // ---- relocations, per function -------------------------------------------------------------
@@ -242,7 +277,10 @@ export function linkObject(source: string | { path: string; bytes: Uint8Array })
   const linesBySection = new Map<ElfSection, (LineInfo | null)[]>();
   const linesOf = (sec: ElfSection) => {
     let l = linesBySection.get(sec);
-    if (!l) { l = sectionLines(ext, sec); linesBySection.set(sec, l); }
+    if (!l) {
+      l = sectionLines(ext, sec);
+      linesBySection.set(sec, l);
+    }
     return l;
   };
 
@@ -262,14 +300,20 @@ export function linkObject(source: string | { path: string; bytes: Uint8Array })
       chunks.push(f.section.data.slice(f.start * 8, (f.start + f.count) * 8));
       total += f.count;
       const lines = linesOf(f.section);
-      for (let i = 0; i < f.count; i++) { funcOf.push(f.name); lineOf.push(lines[f.start + i] ?? null); }
+      for (let i = 0; i < f.count; i++) {
+        funcOf.push(f.name);
+        lineOf.push(lines[f.start + i] ?? null);
+      }
       return at;
     };
     const buffer = () => {
       if (chunks.length > 1) {
         const all = new Uint8Array(total * 8);
         let o = 0;
-        for (const c of chunks) { all.set(c, o); o += c.length; }
+        for (const c of chunks) {
+          all.set(c, o);
+          o += c.length;
+        }
         chunks.length = 0;
         chunks.push(all);
       }
@@ -336,7 +380,11 @@ export function linkObject(source: string | { path: string; bytes: Uint8Array })
     .map((sym) => ({ name: sym.name, section: elf.sections[sym.shndx]?.name ?? '', offset: sym.value, size: sym.size }));
 
   return {
-    path, license, maps, globals, programs,
+    path,
+    license,
+    maps,
+    globals,
+    programs,
     program(name: string): LinkedProgram {
       const p = programs.find((q) => q.name === name);
       if (!p) throw new LinkError(`${path}: no program named ${name} (has: ${programs.map((q) => q.name).join(', ') || 'none'})`);

@@ -15,7 +15,6 @@ import { BRANCH_BUDGET, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, STACK_SIZE, VmFault,
 
 export type Helper = (m: Machine) => void;
 
-
 export class Machine {
   readonly L = new Int32Array(11);
   readonly H = new Int32Array(11);
@@ -201,7 +200,16 @@ export class Machine {
       H: this.H,
       FS: new Int32Array(MAX_CALL_FRAMES * 10),
       FR: new Int32Array(MAX_CALL_FRAMES),
-      R64, mul64, div64, mod64, div32, mod32, bswap16, bswap32, gtu, gts,
+      R64,
+      mul64,
+      div64,
+      mod64,
+      div32,
+      mod32,
+      bswap16,
+      bswap32,
+      gtu,
+      gts,
       ldHi: 0,
       budget: BRANCH_BUDGET,
       next: null,
@@ -212,22 +220,48 @@ export class Machine {
         if (g !== undefined && g.access === Access.RULES && at >= 0 && at + size <= g.bytes.length && g.rules !== null && ((g.rules.read[at] as number) & size) !== 0) {
           const v = g.view;
           let lo: number;
-          if (size === 8) { rt.ldHi = v.getInt32(at + 4, true); return v.getInt32(at, true); }
-          if (size === 4) lo = v.getInt32(at, true); else if (size === 2) lo = signed ? v.getInt16(at, true) : v.getUint16(at, true); else lo = signed ? v.getInt8(at) : v.getUint8(at);
+          if (size === 8) {
+            rt.ldHi = v.getInt32(at + 4, true);
+            return v.getInt32(at, true);
+          }
+          if (size === 4) lo = v.getInt32(at, true);
+          else if (size === 2) lo = signed ? v.getInt16(at, true) : v.getUint16(at, true);
+          else lo = signed ? v.getInt8(at) : v.getUint8(at);
           rt.ldHi = signed ? lo >> 31 : 0;
           return lo;
         }
         try {
-          const saveL = m.L[0] as number, saveH = m.H[0] as number;
-          m.L[0] = l; m.H[0] = h;
+          const saveL = m.L[0] as number,
+            saveH = m.H[0] as number;
+          m.L[0] = l;
+          m.H[0] = h;
           let v: DataView;
-          try { v = m.rloc(0, off, size); } finally { m.L[0] = saveL; m.H[0] = saveH; }
+          try {
+            v = m.rloc(0, off, size);
+          } finally {
+            m.L[0] = saveL;
+            m.H[0] = saveH;
+          }
           const o = m.ao;
           let lo: number, hi: number;
-          if (size === 8) { lo = v.getInt32(o, true); hi = v.getInt32(o + 4, true); } else if (size === 4) { lo = v.getInt32(o, true); hi = signed ? lo >> 31 : 0; } else if (size === 2) { lo = signed ? v.getInt16(o, true) : v.getUint16(o, true); hi = signed ? lo >> 31 : 0; } else { lo = signed ? v.getInt8(o) : v.getUint8(o); hi = signed ? lo >> 31 : 0; }
+          if (size === 8) {
+            lo = v.getInt32(o, true);
+            hi = v.getInt32(o + 4, true);
+          } else if (size === 4) {
+            lo = v.getInt32(o, true);
+            hi = signed ? lo >> 31 : 0;
+          } else if (size === 2) {
+            lo = signed ? v.getInt16(o, true) : v.getUint16(o, true);
+            hi = signed ? lo >> 31 : 0;
+          } else {
+            lo = signed ? v.getInt8(o) : v.getUint8(o);
+            hi = signed ? lo >> 31 : 0;
+          }
           rt.ldHi = hi;
           return lo;
-        } catch (e) { throw wrap(prog, pc, e); }
+        } catch (e) {
+          throw wrap(prog, pc, e);
+        }
       },
       st(prog, h, l, off, size, lo, hi, pc) {
         // Slow path: context fields writable by their rules (stored with the field's real width), then faults.
@@ -236,34 +270,67 @@ export class Machine {
         if (g !== undefined && g.access === Access.RULES && at >= 0 && at + size <= g.bytes.length && g.rules !== null && ((g.rules.write[at] as number) & size) !== 0) {
           const v = g.view;
           const width = (g.rules.storeWidth[at] as number) || size;
-          if (size === 8) { v.setInt32(at, lo, true); v.setInt32(at + 4, hi, true); } else if (size === 4) v.setInt32(at, lo, true); else if (size === 2) v.setInt16(at, lo, true); else v.setInt8(at, lo);
+          if (size === 8) {
+            v.setInt32(at, lo, true);
+            v.setInt32(at + 4, hi, true);
+          } else if (size === 4) v.setInt32(at, lo, true);
+          else if (size === 2) v.setInt16(at, lo, true);
+          else v.setInt8(at, lo);
           if (width < size) g.bytes.fill(0, at + width, at + size);
           return;
         }
         try {
-          const saveL = m.L[0] as number, saveH = m.H[0] as number;
-          m.L[0] = l; m.H[0] = h;
+          const saveL = m.L[0] as number,
+            saveH = m.H[0] as number;
+          m.L[0] = l;
+          m.H[0] = h;
           let v: DataView;
-          try { v = m.wloc(0, off, size); } finally { m.L[0] = saveL; m.H[0] = saveH; }
+          try {
+            v = m.wloc(0, off, size);
+          } finally {
+            m.L[0] = saveL;
+            m.H[0] = saveH;
+          }
           const o = m.ao;
-          if (size === 8) { v.setInt32(o, lo, true); v.setInt32(o + 4, hi, true); } else if (size === 4) v.setInt32(o, lo, true); else if (size === 2) v.setInt16(o, lo, true); else v.setInt8(o, lo);
+          if (size === 8) {
+            v.setInt32(o, lo, true);
+            v.setInt32(o + 4, hi, true);
+          } else if (size === 4) v.setInt32(o, lo, true);
+          else if (size === 2) v.setInt16(o, lo, true);
+          else v.setInt8(o, lo);
           if (m.pendingCtx !== null) m.commitCtx();
-        } catch (e) { m.pendingCtx = null; throw wrap(prog, pc, e); }
+        } catch (e) {
+          m.pendingCtx = null;
+          throw wrap(prog, pc, e);
+        }
       },
       helper(prog, id, pc) {
         const h = m.helpers[id];
         if (h === undefined) throw m.jitFault(prog, pc, `helper ${id} is not supported by the VM`);
         m.current = prog;
-        try { h(m); } catch (e) { throw wrap(prog, pc, e); }
+        try {
+          h(m);
+        } catch (e) {
+          throw wrap(prog, pc, e);
+        }
       },
       tail(prog, pc) {
-        try { return m.tailCallTarget(); } catch (e) { throw wrap(prog, pc, e); }
+        try {
+          return m.tailCallTarget();
+        } catch (e) {
+          throw wrap(prog, pc, e);
+        }
       },
       nested(target, depth) {
         return m.driveJit(target, depth);
       },
       atomic(prog, dw, d, s, off, kind, pc) {
-        try { m.atomic(dw, d, s, off, kind); } catch (e) { m.pendingCtx = null; throw wrap(prog, pc, e); }
+        try {
+          m.atomic(dw, d, s, off, kind);
+        } catch (e) {
+          m.pendingCtx = null;
+          throw wrap(prog, pc, e);
+        }
       },
       frame(depth) {
         const stack = m.stacks[depth] as Region;
@@ -300,8 +367,10 @@ export class Machine {
   }
 
   private runJit(entry: VmProgram, ctx: Region): number {
-    const L = this.L, H = this.H;
-    L.fill(0); H.fill(0);
+    const L = this.L,
+      H = this.H;
+    L.fill(0);
+    H.fill(0);
     this.setPointer(1, ctx, 0);
     this.stacks[0]?.bytes.fill(0);
     this.setPointer(10, this.stacks[0] as Region, STACK_SIZE);
@@ -310,7 +379,6 @@ export class Machine {
     this.rt.budget = BRANCH_BUDGET;
     return this.driveJit(entry, 0);
   }
-
 
   /** bpf_tail_call(ctx, prog_array, index): the target, or null when the call falls through. */
   /** @internal */
@@ -329,32 +397,54 @@ export class Machine {
 
   /** @internal */
   atomic(dw: boolean, d: number, s: number, off: number, kind: number): void {
-    const L = this.L, H = this.H;
+    const L = this.L,
+      H = this.H;
     const size = dw ? 8 : 4;
     const v = this.wloc(d, off, size);
-    if (this.pendingCtx !== null) { this.pendingCtx = null; throw new MemoryFault('atomic operation on a context'); }
+    if (this.pendingCtx !== null) {
+      this.pendingCtx = null;
+      throw new MemoryFault('atomic operation on a context');
+    }
     const o = this.ao;
     const oldLo = v.getInt32(o, true);
     const oldHi = dw ? v.getInt32(o + 4, true) : 0;
-    const sLo = L[s] as number, sHi = dw ? (H[s] as number) : 0;
+    const sLo = L[s] as number,
+      sHi = dw ? (H[s] as number) : 0;
     let nLo: number, nHi: number;
     switch (kind & ~AtomicOp.FETCH) {
-      case AtomicOp.ADD: { nLo = (oldLo + sLo) | 0; nHi = dw ? (oldHi + sHi + ((nLo >>> 0) < (oldLo >>> 0) ? 1 : 0)) | 0 : 0; break; }
-      case AtomicOp.OR: nLo = oldLo | sLo; nHi = oldHi | sHi; break;
-      case AtomicOp.AND: nLo = oldLo & sLo; nHi = oldHi & sHi; break;
-      case AtomicOp.XOR: nLo = oldLo ^ sLo; nHi = oldHi ^ sHi; break;
-      case AtomicOp.XCHG & ~AtomicOp.FETCH: {
-        if (kind !== AtomicOp.XCHG) throw new MemoryFault(`atomic operation 0x${kind.toString(16)} is not defined`);
-        nLo = sLo; nHi = sHi;
+      case AtomicOp.ADD: {
+        nLo = (oldLo + sLo) | 0;
+        nHi = dw ? (oldHi + sHi + (nLo >>> 0 < oldLo >>> 0 ? 1 : 0)) | 0 : 0;
         break;
       }
-      case AtomicOp.CMPXCHG & ~AtomicOp.FETCH: { // compare with r0, r0 gets the old value
+      case AtomicOp.OR:
+        nLo = oldLo | sLo;
+        nHi = oldHi | sHi;
+        break;
+      case AtomicOp.AND:
+        nLo = oldLo & sLo;
+        nHi = oldHi & sHi;
+        break;
+      case AtomicOp.XOR:
+        nLo = oldLo ^ sLo;
+        nHi = oldHi ^ sHi;
+        break;
+      case AtomicOp.XCHG & ~AtomicOp.FETCH: {
+        if (kind !== AtomicOp.XCHG) throw new MemoryFault(`atomic operation 0x${kind.toString(16)} is not defined`);
+        nLo = sLo;
+        nHi = sHi;
+        break;
+      }
+      case AtomicOp.CMPXCHG & ~AtomicOp.FETCH: {
+        // compare with r0, r0 gets the old value
         if (kind !== AtomicOp.CMPXCHG) throw new MemoryFault(`atomic operation 0x${kind.toString(16)} is not defined`);
         const eq = dw ? oldLo === L[0] && oldHi === H[0] : oldLo === L[0];
-        nLo = eq ? sLo : oldLo; nHi = eq ? sHi : oldHi;
+        nLo = eq ? sLo : oldLo;
+        nHi = eq ? sHi : oldHi;
         v.setInt32(o, nLo, true);
         if (dw) v.setInt32(o + 4, nHi, true);
-        L[0] = oldLo; H[0] = oldHi;
+        L[0] = oldLo;
+        H[0] = oldHi;
         return;
       }
       default:
@@ -362,6 +452,9 @@ export class Machine {
     }
     v.setInt32(o, nLo, true);
     if (dw) v.setInt32(o + 4, nHi, true);
-    if (kind & AtomicOp.FETCH) { L[s] = oldLo; H[s] = oldHi; } // fetch variants (and xchg) return the old value
+    if (kind & AtomicOp.FETCH) {
+      L[s] = oldLo;
+      H[s] = oldHi;
+    } // fetch variants (and xchg) return the old value
   }
 }

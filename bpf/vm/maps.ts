@@ -75,7 +75,7 @@ interface HashEntry {
 
 /** 32-bit hash of key bytes (4-byte keys hash to themselves). */
 export function hashKey(b: Uint8Array, off: number, size: number): number {
-  if (size === 4) return ((b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24)) | 0;
+  if (size === 4) return (b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24) | 0;
   let h = 0x811c9dc5 ^ size;
   let i = 0;
   for (; i + 4 <= size; i += 4) {
@@ -114,7 +114,8 @@ export class HashMap extends VmMap {
   private unlink(e: HashEntry, h: number): void {
     let head = this.buckets.get(h) ?? null;
     if (head === e) {
-      if (e.next) this.buckets.set(h, e.next); else this.buckets.delete(h);
+      if (e.next) this.buckets.set(h, e.next);
+      else this.buckets.delete(h);
     } else {
       while (head !== null && head.next !== e) head = head.next;
       if (head) head.next = e.next;
@@ -129,7 +130,10 @@ export class HashMap extends VmMap {
   lookup(key: Uint8Array, off: number): Region | null {
     const e = this.find(key, off, hashKey(key, off, this.def.keySize));
     if (e === null) return this.onMiss === null ? null : this.adopt(key.slice(off, off + this.def.keySize));
-    if (this.lru) { this.order.delete(e); this.order.add(e); }
+    if (this.lru) {
+      this.order.delete(e);
+      this.order.add(e);
+    }
     return e.value;
   }
   private adopt(key: Uint8Array): Region | null {
@@ -193,7 +197,10 @@ export class HashMap extends VmMap {
     return [...this.order].map((e) => e.key.slice());
   }
   digest(): string {
-    return [...this.order].map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`).sort().join(',');
+    return [...this.order]
+      .map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`)
+      .sort()
+      .join(',');
   }
 }
 
@@ -313,7 +320,10 @@ export class SkStorageMap extends VmMap {
     return this.values.get(sock.id)?.bytes.slice() ?? null;
   }
   digest(): string {
-    return [...this.values].map(([id, r]) => `${id}=${hex(r.bytes)}`).sort().join(',');
+    return [...this.values]
+      .map(([id, r]) => `${id}=${hex(r.bytes)}`)
+      .sort()
+      .join(',');
   }
 }
 
@@ -351,7 +361,10 @@ export class SockHashMap extends VmMap {
     return false;
   }
   digest(): string {
-    return [...this.socks.values()].map((e) => `${hex(e.key)}=${e.sock.id}`).sort().join(',');
+    return [...this.socks.values()]
+      .map((e) => `${hex(e.key)}=${e.sock.id}`)
+      .sort()
+      .join(',');
   }
 }
 
@@ -444,9 +457,12 @@ export class RingBufMap extends VmMap {
 
 export function createMap(def: MapDef): VmMap {
   switch (def.type) {
-    case MapType.HASH: case MapType.LRU_HASH: case MapType.PERCPU_HASH:
+    case MapType.HASH:
+    case MapType.LRU_HASH:
+    case MapType.PERCPU_HASH:
       return new HashMap(def);
-    case MapType.ARRAY: case MapType.PERCPU_ARRAY:
+    case MapType.ARRAY:
+    case MapType.PERCPU_ARRAY:
       return new ArrayMap(def, def.internal?.initial);
     case MapType.PROG_ARRAY:
       return new ProgArrayMap(def);

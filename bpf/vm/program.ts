@@ -70,8 +70,12 @@ for (const c of OPCODES) VALID[c] = 1;
 export function bindProgram(linked: LinkedProgram, maps: MapResolver): VmProgram {
   const n = linked.insnCount;
   const view = new DataView(linked.insns.buffer, linked.insns.byteOffset, linked.insns.byteLength);
-  const op = new Uint8Array(n), dst = new Uint8Array(n), src = new Uint8Array(n);
-  const off = new Int32Array(n), imm = new Int32Array(n), imm2 = new Int32Array(n);
+  const op = new Uint8Array(n),
+    dst = new Uint8Array(n),
+    src = new Uint8Array(n);
+  const off = new Int32Array(n),
+    imm = new Int32Array(n),
+    imm2 = new Int32Array(n);
   const bad = (pc: number, why: string): never => {
     const l = linked.lineOf[pc];
     throw new VmFault(linked.name, pc, linked.funcOf[pc] ?? '?', l ?? null, disassemble(linked.insns, pc), `invalid program: ${why}`);
@@ -80,12 +84,16 @@ export function bindProgram(linked: LinkedProgram, maps: MapResolver): VmProgram
     const o = pc * 8;
     const code = view.getUint8(o);
     const regs = view.getUint8(o + 1);
-    op[pc] = code; dst[pc] = regs & 0xf; src[pc] = regs >> 4;
-    off[pc] = view.getInt16(o + 2, true); imm[pc] = view.getInt32(o + 4, true);
+    op[pc] = code;
+    dst[pc] = regs & 0xf;
+    src[pc] = regs >> 4;
+    off[pc] = view.getInt16(o + 2, true);
+    imm[pc] = view.getInt32(o + 4, true);
   }
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
-    const d = dst[pc] as number, s = src[pc] as number;
+    const d = dst[pc] as number,
+      s = src[pc] as number;
     if (!VALID[code]) bad(pc, `unknown opcode 0x${code.toString(16)}`);
     if (d > 10 || s > 10) bad(pc, 'register number above r10');
     const cls = code & 7;
@@ -115,12 +123,14 @@ export function bindProgram(linked: LinkedProgram, maps: MapResolver): VmProgram
           break;
         case BPF_PSEUDO_MAP_IDX: {
           const r = maps.handle(imm[pc] as number);
-          imm[pc] = ptrLo(0); imm2[pc] = ptrHi(r);
+          imm[pc] = ptrLo(0);
+          imm2[pc] = ptrHi(r);
           break;
         }
         case BPF_PSEUDO_MAP_IDX_VALUE: {
           const r = maps.value(imm[pc] as number);
-          imm[pc] = ptrLo(hi); imm2[pc] = ptrHi(r);
+          imm[pc] = ptrLo(hi);
+          imm2[pc] = ptrHi(r);
           break;
         }
         case BPF_PSEUDO_FUNC:
@@ -134,7 +144,17 @@ export function bindProgram(linked: LinkedProgram, maps: MapResolver): VmProgram
     }
   }
   return {
-    name: linked.name, section: linked.section, linked, n, op, dst, src, off, imm, imm2,
-    hits: new Uint32Array(n), taken: new Uint32Array(n),
+    name: linked.name,
+    section: linked.section,
+    linked,
+    n,
+    op,
+    dst,
+    src,
+    off,
+    imm,
+    imm2,
+    hits: new Uint32Array(n),
+    taken: new Uint32Array(n),
   };
 }

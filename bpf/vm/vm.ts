@@ -124,7 +124,13 @@ export class Vm implements HelperHost {
 
   program(name: string): VmProgram {
     for (const o of this.objects) for (const p of o.programs) if (p.name === name) return p;
-    throw new VmLoadError(`no program named ${name} is loaded (loaded: ${this.allPrograms().map((p) => p.name).join(', ') || 'none'})`);
+    throw new VmLoadError(
+      `no program named ${name} is loaded (loaded: ${
+        this.allPrograms()
+          .map((p) => p.name)
+          .join(', ') || 'none'
+      })`,
+    );
   }
 
   /** The first program whose ELF section is `section` (e.g. "cgroup/connect4"), or null. */

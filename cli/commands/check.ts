@@ -176,7 +176,10 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           stillFailing++;
           log(`saved failure ${saved.id} (${saved.invariant}) still fails`);
           const size = caseSize(saved.case);
-          reported.push({ cx: { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, status: 'saved' });
+          reported.push({
+            cx: { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 },
+            status: 'saved',
+          });
         } else {
           removed++;
           log(`saved failure ${saved.id} (${saved.invariant}) passes now on its own objects: removed from ${db.dir}`);
@@ -219,20 +222,22 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
-    const result = skipRandom ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined) : await runChecks({
-      seed: o.seed,
-      runs: o.runs,
-      states: o.states,
-      env: opened.env,
-      ...(opened.executor ? { executor: opened.executor } : {}),
-      ...(left !== undefined ? { timeLimitMs: left } : {}),
-      ...(o.shard ? { shard: o.shard } : {}),
-      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-      stopAtFirst: o.stopAtFirst === true,
-      shouldStop: () => stopRequested,
-      targetCoverage: { paths: requiredPaths(o.states) },
-      onCase: (n, phase) => bar.update(n, phase),
-    });
+    const result = skipRandom
+      ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined)
+      : await runChecks({
+          seed: o.seed,
+          runs: o.runs,
+          states: o.states,
+          env: opened.env,
+          ...(opened.executor ? { executor: opened.executor } : {}),
+          ...(left !== undefined ? { timeLimitMs: left } : {}),
+          ...(o.shard ? { shard: o.shard } : {}),
+          ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+          stopAtFirst: o.stopAtFirst === true,
+          shouldStop: () => stopRequested,
+          targetCoverage: { paths: requiredPaths(o.states) },
+          onCase: (n, phase) => bar.update(n, phase),
+        });
     bar.stop();
     // A saved failure that the run found again is one finding, not two.
     const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
@@ -259,7 +264,12 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       const status = findings[i]!.status;
       log('');
       log(formatCounterexample(f.cx, run, status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING'));
-      if (f.explanation) log(formatExplanation(f.explanation as never).map((l) => `  ${l}`).join('\n'));
+      if (f.explanation)
+        log(
+          formatExplanation(f.explanation as never)
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        );
       if (o.failureDb && f.status === 'new') {
         const saved = db.save(f.cx, identity);
         const files = db.files(saved.id);
@@ -271,13 +281,10 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     });
     // An exhaustive-only run is judged by its completeness, not by sampling quotas.
     const coverage = o.exhaustive ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, findings.length, o.states, dns);
-    const report = buildReport(
-      result,
-      { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null },
-      coverage,
-      findings,
-      { savedFailures, baseline: baselineJson },
-    );
+    const report = buildReport(result, { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null }, coverage, findings, {
+      savedFailures,
+      baseline: baselineJson,
+    });
     log('');
     log(formatSummary(report));
     log(formatExploration(exploration));
@@ -287,9 +294,20 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     // The acceleration and report checks run after the routing checks (not after a Ctrl-C).
     const userObjects = Object.keys(o.objects).length > 0;
-    const accel = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
-    const reports = result.stopped ? { status: 'skipped' as const, why: 'interrupted' } : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
-    const json = { ...report, exploration: explorationJson(exploration), ...(hooks !== undefined ? { dnsHooks: hooks } : {}), ...(vmCoverage ? { programCoverage: vmCoverage } : {}), acceleration: accel, reports };
+    const accel = result.stopped
+      ? { status: 'skipped' as const, why: 'interrupted' }
+      : await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
+    const reports = result.stopped
+      ? { status: 'skipped' as const, why: 'interrupted' }
+      : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
+    const json = {
+      ...report,
+      exploration: explorationJson(exploration),
+      ...(hooks !== undefined ? { dnsHooks: hooks } : {}),
+      ...(vmCoverage ? { programCoverage: vmCoverage } : {}),
+      acceleration: accel,
+      reports,
+    };
     if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeAtomic(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
@@ -300,4 +318,3 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     await opened.executor?.close();
   }
 }
-

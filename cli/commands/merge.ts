@@ -111,7 +111,9 @@ export function mergeCommand(files: string[], o: { json?: string }): number {
   process.stdout.write(`merged ${files.length} reports\n${formatSummary(merged)}\n`);
   if (exploration) {
     const figures = `${exploration.states} states, ${exploration.choicePoints} choice points, ${(exploration.durationMs / 1000).toFixed(1)} s`;
-    process.stdout.write(`exhaustive: ${exploration.complete ? 'complete' : 'incomplete'} for scope ${exploration.scope}: ${figures}${exploration.complete ? '' : `; ${exploration.truncated.join('; ')}`}\n`);
+    process.stdout.write(
+      `exhaustive: ${exploration.complete ? 'complete' : 'incomplete'} for scope ${exploration.scope}: ${figures}${exploration.complete ? '' : `; ${exploration.truncated.join('; ')}`}\n`,
+    );
   }
   if (o.json) writeFileSync(o.json, JSON.stringify(merged, null, 2) + '\n');
   return merged.verdict === 'pass' ? 0 : 1;

@@ -69,7 +69,9 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
         counterexampleSize: cx?.size ?? null,
       };
       results.push(result);
-      log(`${result.killed ? 'killed  ' : 'SURVIVED'} ${m.name.padEnd(28)} ${result.killed ? `in the ${result.phase} phase by ${result.invariant} after ${result.cases} cases, ${result.ms} ms, counterexample size ${result.counterexampleSize}` : `${result.cases} cases`}`);
+      log(
+        `${result.killed ? 'killed  ' : 'SURVIVED'} ${m.name.padEnd(28)} ${result.killed ? `in the ${result.phase} phase by ${result.invariant} after ${result.cases} cases, ${result.ms} ms, counterexample size ${result.counterexampleSize}` : `${result.cases} cases`}`,
+      );
     } finally {
       await opened.executor?.close();
     }

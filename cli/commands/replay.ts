@@ -56,7 +56,12 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
   const explain = async (c: Parameters<typeof explainFinding>[0]) => {
     if (o.explain === false || opened.name === 'model') return;
     const x = await explainFinding(c, opened.env, identity.objects ?? {});
-    if (x) log(formatExplanation(x).map((l) => `  ${l}`).join('\n'));
+    if (x)
+      log(
+        formatExplanation(x)
+          .map((l) => `  ${l}`)
+          .join('\n'),
+      );
   };
   try {
     const opts = { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
@@ -74,7 +79,13 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
         return 0;
       }
       const size = caseSize(saved.case);
-      log(formatCounterexample({ phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 }, run, 'SAVED FAILURE'));
+      log(
+        formatCounterexample(
+          { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 },
+          run,
+          'SAVED FAILURE',
+        ),
+      );
       await explain(saved.case);
       return 1;
     }
@@ -89,7 +100,24 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
           return 0;
         }
         const size = caseSize(r.case);
-        log(formatCounterexample({ phase: o.phase!, seed: o.seed ?? 0, path: o.path!, case: r.case, shrunkFrom: size, size, failure: r.failure, minimizeTries: 0, signature: signatureOf(r.case, r.failure, opened.env), hits: 0 }, run, 'FINDING'));
+        log(
+          formatCounterexample(
+            {
+              phase: o.phase!,
+              seed: o.seed ?? 0,
+              path: o.path!,
+              case: r.case,
+              shrunkFrom: size,
+              size,
+              failure: r.failure,
+              minimizeTries: 0,
+              signature: signatureOf(r.case, r.failure, opened.env),
+              hits: 0,
+            },
+            run,
+            'FINDING',
+          ),
+        );
         await explain(r.case);
         return 1;
       } finally {

@@ -51,16 +51,7 @@ export function abiSection(): string[] {
     '',
     ...mdTable(
       ['Map', 'Type', 'Key', 'Value', 'Key size', 'Value size', 'max_entries', 'Note'],
-      MAPS.map((m) => [
-        code(m.name),
-        `${m.type} (${BPF_MAP_TYPE[m.type]})`,
-        code(m.key),
-        code(m.value),
-        String(m.keySize),
-        String(m.valueSize),
-        String(m.maxEntries),
-        m.note || '-',
-      ]),
+      MAPS.map((m) => [code(m.name), `${m.type} (${BPF_MAP_TYPE[m.type]})`, code(m.key), code(m.value), String(m.keySize), String(m.valueSize), String(m.maxEntries), m.note || '-']),
     ),
     '',
     '### Constants',
@@ -71,7 +62,12 @@ export function abiSection(): string[] {
         ['Priority groups (0 best)', String(PRIO_GROUPS)],
         ['Port slots per service', String(PORT_SLOTS)],
         ['Services per backend', String(SERVICES_PER_BACKEND)],
-        ['lb_policy', Object.entries(LbPolicy).map(([n, v]) => `${v} ${n}`).join(', ')],
+        [
+          'lb_policy',
+          Object.entries(LbPolicy)
+            .map(([n, v]) => `${v} ${n}`)
+            .join(', '),
+        ],
         ['DNS proxy', `km_backend[${DNS_PROXY_UID}], destination port ${DNS_PORT}`],
         ['Control connects', `${CONTROL_ADDR.inet} / ${CONTROL_ADDR.inet6}, port ${ControlPort.enrol} enrols, ${ControlPort.withdraw} withdraws`],
         ['Tail-call limit', `${TAIL_CALL_LIMIT} (at most ${TAIL_CALL_LIMIT + 1} passes per connect)`],
@@ -88,16 +84,12 @@ export function abiSection(): string[] {
   }
   const tlvRow = (f: 'inet' | 'inet6') => {
     const t = TLV[f];
-    const hex = (n: number, bytes: number) => n.toString(16).padStart(bytes * 2, '0').replace(/(..)(?!$)/g, '$1 ');
-    return [
-      f === 'inet' ? 'AF_INET' : 'AF_INET6',
-      String(t.size),
-      hex(TLV.typeOrigDst, 1),
-      hex(t.length, 4),
-      `${t.addrBytes} bytes`,
-      '2 bytes, network order',
-      `${hex(TLV.typeEnd, 1)} 00 00 00 00`,
-    ];
+    const hex = (n: number, bytes: number) =>
+      n
+        .toString(16)
+        .padStart(bytes * 2, '0')
+        .replace(/(..)(?!$)/g, '$1 ');
+    return [f === 'inet' ? 'AF_INET' : 'AF_INET6', String(t.size), hex(TLV.typeOrigDst, 1), hex(t.length, 4), `${t.addrBytes} bytes`, '2 bytes, network order', `${hex(TLV.typeEnd, 1)} 00 00 00 00`];
   };
   out.push(
     '### Original-destination prefix',

@@ -2,15 +2,7 @@
 // round addresses. Each says which invariants it is meant to show; the example finder still
 // checks that the invariant is exercised (not vacuous) on the model's outcomes before using it.
 
-import {
-  EMPTY_STATE,
-  NO_WAYPOINT,
-  type Case,
-  type MapState,
-  type Operation,
-  type Service,
-  type Waypoint,
-} from '../../model/domain.js';
+import { EMPTY_STATE, NO_WAYPOINT, type Case, type MapState, type Operation, type Service, type Waypoint } from '../../model/domain.js';
 
 export interface CorpusCase {
   readonly title: string;
@@ -21,8 +13,7 @@ export interface CorpusCase {
 
 import { backend, connect, deliver, recvfrom, send, sendto, socket, service as serviceOf } from '../../model/builders.js';
 
-const service = (id: number, counts: number[], policy: number, ports: [number, number][], waypoint: Waypoint = NO_WAYPOINT): Service =>
-  serviceOf(id, { counts, policy, ports, waypoint });
+const service = (id: number, counts: number[], policy: number, ports: [number, number][], waypoint: Waypoint = NO_WAYPOINT): Service => serviceOf(id, { counts, policy, ports, waypoint });
 
 const VIP = '10.0.0.1';
 
@@ -50,11 +41,11 @@ function oneBackend(): MapState {
 /** Service 1 at 10.0.0.1:80 routed via waypoint service 2 (10.0.0.200:15008, one pod 10.2.0.1). */
 function viaWaypoint(): MapState {
   return {
-    frontends: [{ addr: VIP, upstreamId: 1 }, { addr: '10.0.0.200', upstreamId: 2 }],
-    services: [
-      service(1, [1], 0, [[80, 8080]], { addr: '10.0.0.200', port: 15008 }),
-      service(2, [1], 0, [[15008, 15008]]),
+    frontends: [
+      { addr: VIP, upstreamId: 1 },
+      { addr: '10.0.0.200', upstreamId: 2 },
     ],
+    services: [service(1, [1], 0, [[80, 8080]], { addr: '10.0.0.200', port: 15008 }), service(2, [1], 0, [[15008, 15008]])],
     endpoints: [
       { serviceId: 1, prio: 0, index: 1, backendUid: 101 },
       { serviceId: 2, prio: 0, index: 1, backendUid: 201 },
@@ -74,7 +65,15 @@ export const RANDOM_LB_CASE: Case = consistent(threeBackends(), [socket(1, 'inet
 
 /** Service 1 at 10.0.0.1 (80 -> 8080, 443 -> 8443), strict policy, one backend 10.1.0.1. */
 function twoPorts(): MapState {
-  return { ...oneBackend(), services: [service(1, [1], 1, [[80, 8080], [443, 8443]])] };
+  return {
+    ...oneBackend(),
+    services: [
+      service(1, [1], 1, [
+        [80, 8080],
+        [443, 8443],
+      ]),
+    ],
+  };
 }
 
 /** Service 1 at 10.0.0.1, failover: priority 0 empty, backends 10.1.1.1 and 10.1.1.2 at priority 1. */
@@ -93,7 +92,10 @@ function failoverToPrio1(): MapState {
 /** Service 1 at 10.0.0.1 with IPv4 backend 10.1.0.1; service 2 at 10.0.0.2 with IPv6 backend fd00::1:2. */
 function mixedFamilies(): MapState {
   return {
-    frontends: [{ addr: VIP, upstreamId: 1 }, { addr: '10.0.0.2', upstreamId: 2 }],
+    frontends: [
+      { addr: VIP, upstreamId: 1 },
+      { addr: '10.0.0.2', upstreamId: 2 },
+    ],
     services: [service(1, [1], 1, [[80, 8080]]), service(2, [1], 1, [[80, 8080]])],
     endpoints: [
       { serviceId: 1, prio: 0, index: 1, backendUid: 101 },

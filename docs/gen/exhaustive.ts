@@ -20,7 +20,7 @@ export function exhaustiveSection(title: string): string[] {
     'next fresh one", so each state is enumerated once up to renaming. The VM decides a field when a',
     'load first touches it; a load at an offset aligned to 8 (4, 2) bytes decides every field in the',
     '8 (4, 2) bytes from there, since the load size is not known at that point (a sound',
-    'over-approximation). For each case the model\'s set of allowed outcomes and the VM\'s outcomes over',
+    "over-approximation). For each case the model's set of allowed outcomes and the VM's outcomes over",
     'every prandom value of the scope must be equal; on the kernel each enumerated case is then run',
     'and must give an allowed outcome. A finding replays from its choice sequence:',
     '`kmesh-check replay --phase exhaustive/scope-N --seed 0 --path P`.',

@@ -48,9 +48,7 @@ function exampleLines(ex: Example): string[] {
 }
 
 function checkedOn(inv: Invariant): string {
-  return inv.needs === 'passes'
-    ? "the reference model's outcomes (it reads the model's pass records)"
-    : "the reference model's outcomes and every executor's observations";
+  return inv.needs === 'passes' ? "the reference model's outcomes (it reads the model's pass records)" : "the reference model's outcomes and every executor's observations";
 }
 
 export function invariantSummary(list: readonly Invariant[]): string[] {

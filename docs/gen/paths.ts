@@ -81,7 +81,7 @@ export const PATH_DOCS: Readonly<Record<PassPath, PathDoc>> = {
   },
   'not-enrolled': {
     section: '3.2',
-    when: "the namespace cookie is not in km_manage",
+    when: 'the namespace cookie is not in km_manage',
     destination: UNCHANGED,
     storage: 'none',
     flow: { from: 'q_enrolled', edge: 'no' },

@@ -72,7 +72,7 @@ function flowSection(): string[] {
     'current destination and ends on one of the paths below (rounded boxes, coloured by result). A',
     'pass that routes via a waypoint tail-calls the program, and the next pass starts again at the top',
     'on the waypoint address; any other pass ends the chain and the connect goes where the destination',
-    'then points (interpretation.md, items 3 and 6). The model creates a TCP socket\'s storage right',
+    "then points (interpretation.md, items 3 and 6). The model creates a TCP socket's storage right",
     'after the enrolment check, before the DNS step; nothing observable depends on that order.',
     '',
     ...codeBlock('mermaid', flowchart()),
@@ -149,7 +149,7 @@ function lbSection(): string[] {
     `   outcome traces (\`outcomes\` in \`model/impl\`; a case over ${MAX_BRANCHES} branches is rejected`,
     '   as too large). The model must satisfy every invariant on every one of them.',
     "2. **The kernel's draw must be one of them.** An executor's observed trace must equal one of the",
-    "   allowed traces. A draw outside `1..count`, from the wrong priority group or a backend the maps",
+    '   allowed traces. A draw outside `1..count`, from the wrong priority group or a backend the maps',
     '   do not name gives a trace outside the set. This is the differential relation:',
     '',
     `   > ${code(MATCHES_MODEL.name)}: ${MATCHES_MODEL.statement}`,
@@ -226,5 +226,8 @@ export function renderSpecFrom(root: string): string {
     ...reportSection(interpretation),
     ...exhaustiveSection(SECTIONS.exhaustive),
   ];
-  return lines.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
+  return lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .replace(/\n*$/, '\n');
 }

@@ -24,7 +24,13 @@ export interface AddressClass {
 export const ADDRESS_CLASSES: readonly AddressClass[] = [
   { name: 'ipv4', minScope: 1, pool: 'v4', render: (n) => `10.0.0.${n}`, stands: 'any unicast IPv4 address routed inside the namespace (10.0.0.n)' },
   { name: 'ipv6', minScope: 1, pool: 'v6', render: (n) => `fd00::${n}`, stands: 'any IPv6 address whose first 32 bits are not zero (fd00::n)' },
-  { name: 'ipv6-low', minScope: 2, pool: 'v4', render: (n) => `::a00:${n}`, stands: 'IPv6, first 32 bits zero but not all zero (::a00:n, the bits of 10.0.0.n in the last word; ::1 and ::2 behave alike in the data path)' },
+  {
+    name: 'ipv6-low',
+    minScope: 2,
+    pool: 'v4',
+    render: (n) => `::a00:${n}`,
+    stands: 'IPv6, first 32 bits zero but not all zero (::a00:n, the bits of 10.0.0.n in the last word; ::1 and ::2 behave alike in the data path)',
+  },
   { name: 'v4-mapped', minScope: 2, pool: 'v4', render: (n) => `::ffff:10.0.0.${n}`, stands: 'v4-mapped IPv6 (::ffff:10.0.0.n)' },
   { name: 'any4', minScope: 2, pool: null, render: () => '0.0.0.0', stands: 'the IPv4 any-address' },
   { name: 'any6', minScope: 2, pool: null, render: () => '::', stands: 'the IPv6 any-address (all 16 bytes zero)' },
@@ -159,7 +165,10 @@ export function classTable(): ClassRow[] {
     { what: 'destination address (AF_INET)', classes: addr(DEST_ADDRESS_CLASSES.inet) },
     { what: 'destination address (AF_INET6)', classes: addr(DEST_ADDRESS_CLASSES.inet6) },
     { what: 'destination port', classes: DEST_PORT_CLASSES },
-    { what: 'entries per routing map', classes: [{ name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' }] },
+    {
+      what: 'entries per routing map',
+      classes: [{ name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' }],
+    },
     { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },
     { what: 'km_service / km_backend entry', classes: [{ name: 'absent / present', minScope: 1, stands: 'present entries have their fields decided one by one when read' }] },
     { what: 'km_endpoint entry', classes: [{ name: 'absent / backend uid', minScope: 1, stands: ID_STANDS }] },

@@ -59,7 +59,10 @@ export class Decisions {
     return this.present[map] < this.scope;
   }
 
-  constructor(readonly scope: number, private readonly oracle: Oracle) {}
+  constructor(
+    readonly scope: number,
+    private readonly oracle: Oracle,
+  ) {}
 
   private choose(label: string, size: number): number {
     if (size <= 1) return 0;
@@ -192,21 +195,35 @@ export class Decisions {
   private decideServiceField(id: number, name: string): number | string {
     const label = `service ${id} ${name}`;
     if (name.startsWith('count')) return this.pickValue(label, countValues(this.scope));
-    if (name === 'policy') return this.pickValue(label, allowed(LB_POLICY_CLASSES, this.scope).map((c) => c.value));
+    if (name === 'policy')
+      return this.pickValue(
+        label,
+        allowed(LB_POLICY_CLASSES, this.scope).map((c) => c.value),
+      );
     if (name.startsWith('sport')) {
       const slot = Number(name.slice(5));
       if (slot >= portSlotsAt(this.scope)) return (SERVICE_PORT_CLASSES[0] as { value: number }).value;
-      return this.pickValue(label, allowed(SERVICE_PORT_CLASSES, this.scope).map((c) => c.value));
+      return this.pickValue(
+        label,
+        allowed(SERVICE_PORT_CLASSES, this.scope).map((c) => c.value),
+      );
     }
     if (name.startsWith('tport')) {
       const slot = Number(name.slice(5));
-      return this.pickValue(label, allowed(TARGET_PORT_CLASSES, this.scope).map((c) => (c.perSlot ? c.value + slot : c.value)));
+      return this.pickValue(
+        label,
+        allowed(TARGET_PORT_CLASSES, this.scope).map((c) => (c.perSlot ? c.value + slot : c.value)),
+      );
     }
     return this.decideWaypointField(label, name);
   }
 
   private decideWaypointField(label: string, name: string): number | string {
-    if (name === 'wpPort') return this.pickValue(label, allowed(WAYPOINT_PORT_CLASSES, this.scope).map((c) => c.value));
+    if (name === 'wpPort')
+      return this.pickValue(
+        label,
+        allowed(WAYPOINT_PORT_CLASSES, this.scope).map((c) => c.value),
+      );
     if (name === 'wpAddr') return this.pickAddress(label, STORED_ADDRESS_CLASSES, true);
     throw new Error(`no field ${name}`);
   }
@@ -249,7 +266,10 @@ export class Decisions {
       if (!f) continue;
       backends.push({ uid, addr: addr(f, 'addr'), services: [], waypoint: { addr: addr(f, 'wpAddr'), port: num(f, 'wpPort') } });
     }
-    const byNum = <T>(key: (x: T) => number | string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+    const byNum =
+      <T>(key: (x: T) => number | string) =>
+      (a: T, b: T) =>
+        key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
     return {
       frontends: frontends.sort(byNum((x) => x.addr)),
       services: services.sort(byNum((x) => x.id)),
@@ -258,4 +278,3 @@ export class Decisions {
     };
   }
 }
-

@@ -50,7 +50,10 @@ function lazyService(d: Decisions, id: number): IndexedService {
   return {
     service,
     get waypoint() {
-      return configured(() => field('wpPort') as number, () => field('wpAddr') as string);
+      return configured(
+        () => field('wpPort') as number,
+        () => field('wpAddr') as string,
+      );
     },
   };
 }
@@ -65,7 +68,10 @@ function lazyBackend(d: Decisions, uid: number): IndexedBackend {
       return ipKey(field('addr') as string);
     },
     get waypoint() {
-      return configured(() => field('wpPort') as number, () => field('wpAddr') as string);
+      return configured(
+        () => field('wpPort') as number,
+        () => field('wpAddr') as string,
+      );
     },
   };
 }

@@ -10,12 +10,7 @@ const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 export function formatFilter(f: AccelFilter): string[] {
   const cidrs = (l: AccelFilter['acceptCidrs']) => (l.length ? l.map((c) => `${c.ip}/${hex8(c.mask)}`).join(', ') : '(empty)');
   const ports = (l: AccelFilter['acceptPorts']) => (l.length ? l.map((r) => `${r.begin}-${r.end}`).join(', ') : '(empty)');
-  return [
-    `accept CIDRs:  ${cidrs(f.acceptCidrs)}`,
-    `return CIDRs:  ${cidrs(f.returnCidrs)}`,
-    `accept ports:  ${ports(f.acceptPorts)}`,
-    `return ports:  ${ports(f.returnPorts)}`,
-  ];
+  return [`accept CIDRs:  ${cidrs(f.acceptCidrs)}`, `return CIDRs:  ${cidrs(f.returnCidrs)}`, `accept ports:  ${ports(f.acceptPorts)}`, `return ports:  ${ports(f.returnPorts)}`];
 }
 
 function opText(o: AccelOp): string {
@@ -33,7 +28,9 @@ export function formatAccelCase(c: AccelCase): string[] {
   const out = ['filter (sock_param_map[0]):', ...formatFilter(c.filter).map((l) => `  ${l}`), 'connections:'];
   c.pairs.forEach((p, i) => {
     const where = p.outside === 'none' ? '' : `, ${p.outside} outside the cgroup`;
-    out.push(`  pair ${i}: netns ${p.netns}, ${p.family === 'inet' ? 'AF_INET' : p.family === 'inet6' ? 'AF_INET6' : 'AF_INET6 client (v4-mapped) to AF_INET server'} ${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort}${where}`);
+    out.push(
+      `  pair ${i}: netns ${p.netns}, ${p.family === 'inet' ? 'AF_INET' : p.family === 'inet6' ? 'AF_INET6' : 'AF_INET6 client (v4-mapped) to AF_INET server'} ${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort}${where}`,
+    );
   });
   out.push('operations:', ...c.ops.map((o, i) => `  ${i + 1}. ${opText(o)}`));
   return out;

@@ -36,14 +36,18 @@ export const redirectTransparent: AccelInvariant = {
 
 export const redirectIsolation: AccelInvariant = {
   name: 'redirect-isolation',
-  statement: "No socket ever reads a byte of a connection it is not an end of, in particular not a socket in another network namespace with the same four-tuple.",
+  statement: 'No socket ever reads a byte of a connection it is not an end of, in particular not a socket in another network namespace with the same four-tuple.',
   check(c, o) {
     const k = new Checker();
     if (c.ops.some((op) => op.op === 'send')) k.exercise();
     const s = o.stray[0];
     if (s) {
       const p = c.pairs[s.pair];
-      k.expect(false, () => `the ${s.end} of pair ${s.pair} (netns ${p?.netns ?? '?'}) read ${s.bytes.length / 2} bytes it was not sent: ${short(s.bytes)}${o.stray.length > 1 ? ` (and ${o.stray.length - 1} more such reads)` : ''}`);
+      k.expect(
+        false,
+        () =>
+          `the ${s.end} of pair ${s.pair} (netns ${p?.netns ?? '?'}) read ${s.bytes.length / 2} bytes it was not sent: ${short(s.bytes)}${o.stray.length > 1 ? ` (and ${o.stray.length - 1} more such reads)` : ''}`,
+      );
     }
     return k.verdict();
   },
@@ -51,7 +55,8 @@ export const redirectIsolation: AccelInvariant = {
 
 export const redirectFilter: AccelInvariant = {
   name: 'redirect-filter',
-  statement: 'A connection is accelerated (its bytes bypass TCP: the receiver\'s tcpi_bytes_received stays 0) exactly when both ends are IPv4 TCP sockets of the node and the filter admits it; otherwise TCP carries every byte.',
+  statement:
+    "A connection is accelerated (its bytes bypass TCP: the receiver's tcpi_bytes_received stays 0) exactly when both ends are IPv4 TCP sockets of the node and the filter admits it; otherwise TCP carries every byte.",
   check(c, o) {
     const k = new Checker();
     c.pairs.forEach((p, i) => {

@@ -3,15 +3,7 @@
 // finding; the checker labels cases by this list.
 
 import { isAllZero, parseAddress } from '../address.js';
-import {
-  DNS_PROXY_UID,
-  LbPolicy,
-  PORT_SLOTS,
-  PRIO_GROUPS,
-  SERVICES_PER_BACKEND,
-  type MapState,
-  type Waypoint,
-} from '../domain.js';
+import { DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type MapState, type Waypoint } from '../domain.js';
 
 const U32_MAX = 0xffffffff;
 
@@ -93,9 +85,7 @@ export function isConsistent(state: MapState): string[] {
       if (v.lbPolicy === LbPolicy.random && prio !== 0 && count !== 0) {
         out.push(`${name}: random policy with ${count} endpoints at prio ${prio}`);
       }
-      const indices = new Set(
-        state.endpoints.filter((e) => e.serviceId === v.id && e.prio === prio).map((e) => e.index),
-      );
+      const indices = new Set(state.endpoints.filter((e) => e.serviceId === v.id && e.prio === prio).map((e) => e.index));
       for (let i = 1; i <= count; i++) {
         if (!indices.has(i)) {
           out.push(`${name}: count[${prio}] = ${count} but index ${i} is missing`);

@@ -83,17 +83,13 @@ function deleteEndpointIn(s: MapState, serviceId: number, prio: number, index: n
   if (!victim || index < 1 || index > count) return s;
   let endpoints = s.endpoints.filter((e) => e !== victim);
   if (index !== count) {
-    endpoints = endpoints.map((e) =>
-      e.serviceId === serviceId && e.prio === prio && e.index === count ? { ...e, index } : e,
-    );
+    endpoints = endpoints.map((e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? { ...e, index } : e));
   }
   const counts = replaceAt(svc.endpointCounts, prio, count - 1);
   const services = replaceAt(s.services, si, { ...svc, endpointCounts: counts });
   // The backend leaves the service's list once no endpoint of that service refers to it.
   const stillThere = endpoints.some((e) => e.serviceId === serviceId && e.backendUid === victim.backendUid);
-  const backends = stillThere
-    ? s.backends
-    : s.backends.map((b) => (b.uid === victim.backendUid ? withoutServiceOnBackend(b, serviceId) : b));
+  const backends = stillThere ? s.backends : s.backends.map((b) => (b.uid === victim.backendUid ? withoutServiceOnBackend(b, serviceId) : b));
   return { ...s, services, endpoints, backends };
 }
 
@@ -149,9 +145,7 @@ function addEndpoint(s: MapState, op: Extract<ControlOp, { op: 'addEndpoint' }>)
   // Written at count+1 first, then the count is bumped: never a dangling index.
   const endpoint: Endpoint = { serviceId: svc.id, prio: op.prio, index: count + 1, backendUid: backend.uid };
   const services = replaceAt(s.services, si, { ...svc, endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) });
-  const backends = backend.services.includes(svc.id)
-    ? s.backends
-    : replaceAt(s.backends, bi, { ...backend, services: [...backend.services, svc.id] });
+  const backends = backend.services.includes(svc.id) ? s.backends : replaceAt(s.backends, bi, { ...backend, services: [...backend.services, svc.id] });
   return { ...s, services, endpoints: putEndpoints(s.endpoints, [endpoint]), backends };
 }
 
@@ -190,7 +184,10 @@ function setLbPolicy(s: MapState, id: number, lbPolicy: number): MapState {
   return {
     ...s,
     services: replaceAt(s.services, si, { ...svc, lbPolicy, endpointCounts: counts }),
-    endpoints: putEndpoints(s.endpoints.filter((e) => !moved.has(e)), [...moved.values()]),
+    endpoints: putEndpoints(
+      s.endpoints.filter((e) => !moved.has(e)),
+      [...moved.values()],
+    ),
   };
 }
 

@@ -18,9 +18,7 @@ export interface ChainEnd {
 
 function stateKey(s: PassState): string {
   const st = s.storage;
-  const storage = st
-    ? `${+st.viaWaypoint}${+st.hasSetIp}${+st.hasEncoded}${st.original ? `${st.original.addr}|${st.original.port}` : '-'}`
-    : 'none';
+  const storage = st ? `${+st.viaWaypoint}${+st.hasSetIp}${+st.hasEncoded}${st.original ? `${st.original.addr}|${st.original.port}` : '-'}` : 'none';
   return `${s.dest.addr}|${s.dest.port}|${+s.netnsEnrolled}|${storage}`;
 }
 

@@ -92,7 +92,11 @@ function build(state: MapState): MapIndex {
     set.add(e.index);
   }
   const groups = new Map<string, readonly number[]>();
-  for (const [g, set] of groupSets) groups.set(g, [...set].sort((a, b) => a - b));
+  for (const [g, set] of groupSets)
+    groups.set(
+      g,
+      [...set].sort((a, b) => a - b),
+    );
   const backends = new Map<number, IndexedBackend>();
   for (const b of state.backends) backends.set(b.uid, { backend: b, addr: ipKey(b.addr), waypoint: configured(b.waypoint) });
   return { frontends, services, endpoints, groups, backends };

@@ -3,19 +3,7 @@
 // returns one alternative per possible index; every other pass returns exactly one.
 
 import { isIPv4Form } from '../address.js';
-import {
-  CONTROL_ADDR,
-  ControlPort,
-  DNS_PORT,
-  DNS_PROXY_UID,
-  LbPolicy,
-  PORT_SLOTS,
-  PRIO_GROUPS,
-  type Family,
-  type Protocol,
-  type SockAddr,
-  type StorageView,
-} from '../domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, type Family, type Protocol, type SockAddr, type StorageView } from '../domain.js';
 import { RESULT_OF_PATH, type PassPath, type PassRecord, type PassTarget } from '../spec/passes.js';
 import { endpointKey, frontendKeyOf, groupKey, type IndexedService, type MapIndex } from './maps.js';
 

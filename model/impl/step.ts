@@ -4,16 +4,7 @@
 
 import { Immer, castDraft } from 'immer';
 import { AddressError } from '../address.js';
-import {
-  CONTROL_ADDR,
-  ControlPort,
-  type Case,
-  type Family,
-  type Observation,
-  type Operation,
-  type SockAddr,
-  type SocketId,
-} from '../domain.js';
+import { CONTROL_ADDR, ControlPort, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
 import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
 import { afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
@@ -50,9 +41,7 @@ export function initialWorld(c: Case, env: Environment): World {
 function openSocket(world: World, op: Operation & { sock: SocketId }, stepIndex: number): SocketState {
   const s = world.sockets[op.sock];
   if (!s) {
-    throw new ModelInputError(
-      `operation ${stepIndex + 1} (${op.op}) uses socket ${op.sock}, which is not open: create it with a 'socket' operation first`,
-    );
+    throw new ModelInputError(`operation ${stepIndex + 1} (${op.op}) uses socket ${op.sock}, which is not open: create it with a 'socket' operation first`);
   }
   return s;
 }
@@ -121,17 +110,20 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
     const established = ok && sock.protocol === 'tcp';
     // ACTIVE_ESTABLISHED
     if (established && storage?.viaWaypoint && k.local !== null) inSockhash = enrolledIps.includes(manageKey(k.local));
-    const after: SocketState = afterConnect({
-      ...sock,
-      storage,
-      peer: ok ? k.peer : sock.peer,
-      connected: sock.connected || established,
-      connecting: k.outcome === 'in-progress',
-      kernel: k.socket,
-      inSockhash: established ? inSockhash : sock.inSockhash,
-      stream: established ? EMPTY_STREAM : sock.stream,
-      sent: established ? 0 : sock.sent,
-    }, end.records);
+    const after: SocketState = afterConnect(
+      {
+        ...sock,
+        storage,
+        peer: ok ? k.peer : sock.peer,
+        connected: sock.connected || established,
+        connecting: k.outcome === 'in-progress',
+        kernel: k.socket,
+        inSockhash: established ? inSockhash : sock.inSockhash,
+        stream: established ? EMPTY_STREAM : sock.stream,
+        sent: established ? 0 : sock.sent,
+      },
+      end.records,
+    );
     const next = produce(world, (w) => {
       if (w.netnsEnrolled !== end.state.netnsEnrolled) w.netnsEnrolled = end.state.netnsEnrolled;
       if (enrolledIps !== world.enrolledIps) w.enrolledIps = castDraft(enrolledIps);
@@ -151,9 +143,12 @@ function send(world: World, op: Extract<Operation, { op: 'send' }>, env: Environ
   }
   if (sock.protocol === 'udp') {
     const after = udpSend(sock, op.sock, op.messages, env);
-    const next = after === sock ? world : produce(world, (w) => {
-      w.sockets[op.sock] = castDraft(after);
-    });
+    const next =
+      after === sock
+        ? world
+        : produce(world, (w) => {
+            w.sockets[op.sock] = castDraft(after);
+          });
     return { world: next, observation: { op: 'send', sock: op.sock, storage: sock.storage, stream: null }, choices: [], passes: [] };
   }
   if (!sock.connected || !sock.stream) {

@@ -51,15 +51,7 @@ export interface SendResult {
 }
 
 /** `messages` more messages on a connected TCP socket, starting at sequence number `sent`. */
-export function sendMessages(
-  sock: SocketId,
-  family: Family,
-  inSockhash: boolean,
-  storage: StorageView | null,
-  stream: StreamView,
-  sent: number,
-  messages: number,
-): SendResult {
+export function sendMessages(sock: SocketId, family: Family, inSockhash: boolean, storage: StorageView | null, stream: StreamView, sent: number, messages: number): SendResult {
   let hexOut = stream.hex;
   let tlv = stream.tlv;
   let st = storage;

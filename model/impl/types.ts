@@ -1,16 +1,7 @@
 // The reference model's state and results. Plain readonly data: worlds are updated with immer and
 // shared between branches, so nothing here is ever mutated in place.
 
-import type {
-  Family,
-  IpAddr,
-  MapState,
-  Observation,
-  Protocol,
-  SockAddr,
-  StorageView,
-  StreamView,
-} from '../domain.js';
+import type { Family, IpAddr, MapState, Observation, Protocol, SockAddr, StorageView, StreamView } from '../domain.js';
 import type { KernelSocket } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import type { DnsSocket } from './dns.js';

@@ -59,7 +59,8 @@ function fmt(r: TcpProbeRecord): string {
 
 export const reportOnceEstablished: ReportInvariant = {
   name: 'report-once-established',
-  statement: 'With monitoring on, each end of a managed connection gets exactly one ESTABLISHED report before any other report of it (outbound for the client, inbound for the server); with monitoring off, none, and no record belongs to no connection.',
+  statement:
+    'With monitoring on, each end of a managed connection gets exactly one ESTABLISHED report before any other report of it (outbound for the client, inbound for the server); with monitoring off, none, and no record belongs to no connection.',
   check(c, o) {
     const k = new Checker();
     const { ends, orphans } = attribute(c, o);
@@ -76,7 +77,10 @@ export const reportOnceEstablished: ReportInvariant = {
       // Later ESTABLISHED records are periodic ones: each more than 5 s after the one before.
       let last = first?.lastReportNs ?? 0n;
       for (const r of periodicWindow) {
-        k.expect(r.lastReportNs - last > REPORT_PERIOD_NS, () => `the ${e.end} of connection ${e.conn} got a second ESTABLISHED report ${r.lastReportNs - last} ns after the one before (periodic reports need more than 5 s)`);
+        k.expect(
+          r.lastReportNs - last > REPORT_PERIOD_NS,
+          () => `the ${e.end} of connection ${e.conn} got a second ESTABLISHED report ${r.lastReportNs - last} ns after the one before (periodic reports need more than 5 s)`,
+        );
         last = r.lastReportNs;
       }
     }
@@ -86,7 +90,8 @@ export const reportOnceEstablished: ReportInvariant = {
 
 export const reportPeriodic: ReportInvariant = {
   name: 'report-periodic',
-  statement: 'Periodic reports come only with both gates on and more than 5 s since the previous report of the socket, and then at the next packet: an end that waited longer than that and then exchanged data gets one.',
+  statement:
+    'Periodic reports come only with both gates on and more than 5 s since the previous report of the socket, and then at the next packet: an end that waited longer than that and then exchanged data gets one.',
   check(c, o) {
     const k = new Checker();
     const { ends } = attribute(c, o);
@@ -130,7 +135,8 @@ export const reportClose: ReportInvariant = {
 
 export const reportBytesWritten: ReportInvariant = {
   name: 'report-bytes-written',
-  statement: 'Every byte of a report is the program\'s: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.',
+  statement:
+    "Every byte of a report is the program's: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.",
   check(c, o) {
     const k = new Checker();
     const { ends } = attribute(c, o);
@@ -170,7 +176,8 @@ function exemptPeer(c: ReportCase, client: SockAddr): boolean {
 
 export const authRequest: ReportInvariant = {
   name: 'auth-request',
-  statement: 'Each managed inbound connection gets exactly one authorization request with its exact tuple (client to server, host-order ports, unused bytes 0), none when the peer is the node or the pod gateway.',
+  statement:
+    'Each managed inbound connection gets exactly one authorization request with its exact tuple (client to server, host-order ports, unused bytes 0), none when the peer is the node or the pod gateway.',
   check(c, o) {
     const k = new Checker();
     const reqs = o.auth;
@@ -178,14 +185,20 @@ export const authRequest: ReportInvariant = {
       k.exercise();
       const mine = reqs.filter((r) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server));
       const want = exemptPeer(c, conn.client) ? 0 : 1;
-      k.expect(mine.length === want, () => `connection ${i} (${conn.client.addr}:${conn.client.port} -> ${conn.server.addr}:${conn.server.port}) got ${mine.length} authorization requests, expected ${want}`);
+      k.expect(
+        mine.length === want,
+        () => `connection ${i} (${conn.client.addr}:${conn.client.port} -> ${conn.server.addr}:${conn.server.port}) got ${mine.length} authorization requests, expected ${want}`,
+      );
       for (const r of mine) {
         const type = expectedType(conn.client);
         k.expect(r.type === type, () => `connection ${i}: request type ${r.type}, expected ${type}`);
         k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`);
       }
     });
-    k.expect(reqs.every((r) => o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server))), () => 'an authorization request names no connection of the case');
+    k.expect(
+      reqs.every((r) => o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server))),
+      () => 'an authorization request names no connection of the case',
+    );
     return k.verdict();
   },
 };

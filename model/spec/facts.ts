@@ -3,14 +3,7 @@
 // protocol, the destination the application asked for, what the socket looked like before, and
 // what is known of km_manage (namespace and local IPs).
 
-import {
-  canonicalIpAddr,
-  canonicalSockText,
-  isAllZero,
-  isIPv4Form,
-  parseAddress,
-  v4MappedInner,
-} from '../address.js';
+import { canonicalIpAddr, canonicalSockText, isAllZero, isIPv4Form, parseAddress, v4MappedInner } from '../address.js';
 import {
   CONTROL_ADDR,
   ControlPort,
@@ -28,16 +21,7 @@ import {
   type StorageView,
   type Waypoint,
 } from '../domain.js';
-import {
-  anyAddresses,
-  enrolledLocalKeys,
-  kernelConnect,
-  manageKey,
-  possibleSockets,
-  type Environment,
-  type KernelConnectResult,
-  type KernelSocket,
-} from '../environment.js';
+import { anyAddresses, enrolledLocalKeys, kernelConnect, manageKey, possibleSockets, type Environment, type KernelConnectResult, type KernelSocket } from '../environment.js';
 import type { PassRecord } from './passes.js';
 import type { SpecContext } from './types.js';
 
@@ -243,10 +227,7 @@ function waypointCouldControl(s: MapState, family: Family): boolean {
 
 /** Whether some stored address of `s`, written in `family`, is the control address. */
 function targetCouldBeControl(s: MapState, family: Family): boolean {
-  const addrs = [
-    ...s.backends.map((b) => b.addr),
-    ...[...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)].map((w) => w.addr),
-  ];
+  const addrs = [...s.backends.map((b) => b.addr), ...[...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)].map((w) => w.addr)];
   return addrs.some((a) => socketView(family, a) === CONTROL_ADDR[family]);
 }
 
@@ -394,8 +375,7 @@ export function stepViews(ctx: SpecContext): StepView[] {
 /** The connects whose cgroup program ran, with a known requested destination. */
 export function programConnects(ctx: SpecContext): (StepView & { asked: SockAddr; family: Family; protocol: Protocol })[] {
   return stepViews(ctx).filter(
-    (v): v is StepView & { asked: SockAddr; family: Family; protocol: Protocol } =>
-      v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null,
+    (v): v is StepView & { asked: SockAddr; family: Family; protocol: Protocol } => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null,
   );
 }
 

@@ -7,14 +7,7 @@ import { dnsExchange, dnsQueryDestination, dnsReplySource } from './invariants/d
 import { allowedPeers, noFabricatedPeer } from './invariants/provenance.js';
 import { addressFamily, lbChoice, lbGroup, pathJustified, portMapping, prescribedPath } from './invariants/routing.js';
 import { originalWrittenOnce, viaWaypointSticky } from './invariants/storage.js';
-import {
-  connectOnConnectedSocket,
-  controlConnectUntouched,
-  dnsRedirect,
-  enrolledTcpStorage,
-  notEnrolledUntouched,
-  udpOutsideDnsUntouched,
-} from './invariants/untouched.js';
+import { connectOnConnectedSocket, controlConnectUntouched, dnsRedirect, enrolledTcpStorage, notEnrolledUntouched, udpOutsideDnsUntouched } from './invariants/untouched.js';
 import { sockhashMembership, tlvPrefix } from './invariants/wire.js';
 import type { Invariant } from './types.js';
 

@@ -23,11 +23,7 @@ export function svc(id: number, o: { counts?: number[]; policy?: number; ports?:
 
 /** One socket: created, connected to `dest`, then `sends` sends of one message each, then closed. */
 export function connectCase(st: MapState, family: Family, dest: SockAddr, o: { enrolled?: boolean; protocol?: Protocol; sends?: number; extra?: Operation[] } = {}): Case {
-  const ops: Operation[] = [
-    { op: 'socket', sock: 0, family, protocol: o.protocol ?? 'tcp' },
-    { op: 'connect', sock: 0, dest },
-    ...(o.extra ?? []),
-  ];
+  const ops: Operation[] = [{ op: 'socket', sock: 0, family, protocol: o.protocol ?? 'tcp' }, { op: 'connect', sock: 0, dest }, ...(o.extra ?? [])];
   for (let i = 0; i < (o.sends ?? 0); i++) ops.push({ op: 'send', sock: 0, messages: 1 });
   ops.push({ op: 'close', sock: 0 });
   return { state: st, kind: 'consistent', enrolled: o.enrolled ?? true, ops };

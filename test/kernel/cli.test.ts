@@ -51,7 +51,15 @@ describe('kmesh-check check on the kernel', () => {
     expect([kernel.code, vm.status]).toEqual([0, 0]);
     expect(v.verdict).toBe(k.verdict);
     // The VM reports per-program instruction and branch coverage of the run.
-    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(v.programCoverage.programs.map((p: { program: string }) => p.program).sort()).toEqual([
+      'bpf_redirect_dns_send',
+      'bpf_restore_dns_recv',
+      'bpf_restore_dns_recv6',
+      'cgroup_connect4_prog',
+      'cgroup_connect6_prog',
+      'sendmsg_prog',
+      'sockops_prog',
+    ]);
     // The routing run covers the routing programs almost whole; sockops_prog also holds the
     // report and authorization paths (passive side, state changes), which only the
     // report checks run (check's report phase, test/vm/report.test.ts), so its bar is lower.
@@ -61,9 +69,7 @@ describe('kmesh-check check on the kernel', () => {
     }
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);
-    expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(
-      k.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed]),
-    );
+    expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(k.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed]));
   });
 
   it('saves a counterexample with its exports, replays it first on the next run, and replays it by file', async () => {
@@ -81,7 +87,10 @@ describe('kmesh-check check on the kernel', () => {
     expect(second.code).toBe(1);
 
     // Each distinct finding (of either phase, exhaustive or random) is saved: three files per failure.
-    const ids = saved.filter((n) => n.endsWith('.json')).map((n) => n.replace(/\.json$/, '')).sort();
+    const ids = saved
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.replace(/\.json$/, ''))
+      .sort();
     expect(ids.length).toBeGreaterThanOrEqual(1);
     expect(saved.sort()).toEqual(ids.flatMap((i) => [`${i}.bpftool`, `${i}.json`, `${i}.test.ts`]).sort());
     const id = ids[0]!;

@@ -16,7 +16,11 @@ describe('the coverage gate at the default budget, in the kernel', () => {
   it('passes seed 9 in the kernel', () => {
     if (process.geteuid?.() !== 0) throw new Error('the kernel executor needs root: run the suite as root');
     const dir = mkdtempSync(join(tmpdir(), 'kc-cov-'));
-    const r = spawnSync(process.execPath, [bin, 'check', '--no-failure-db', '--no-explain', '--executor', 'kernel', '--seed', '9', '--json', 'k.json'], { cwd: dir, encoding: 'utf8', timeout: 240_000 });
+    const r = spawnSync(process.execPath, [bin, 'check', '--no-failure-db', '--no-explain', '--executor', 'kernel', '--seed', '9', '--json', 'k.json'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'k.json'), 'utf8')) as ReportJson;
     expect(report.coverage.ok).toBe(true);

@@ -54,7 +54,11 @@ describe('objects without the DNS hooks', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-nodns-'));
     const o = noDns();
     const bin = join(packageRoot(), 'bin/kmesh-check.js');
-    const r = spawnSync(process.execPath, [bin, 'check', '--executor', 'vm', '--no-failure-db', '--objects', `${o.connect},${o.sockops},${o.sendmsg}`, '--json', 'r.json'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [bin, 'check', '--executor', 'vm', '--no-failure-db', '--objects', `${o.connect},${o.sockops},${o.sendmsg}`, '--json', 'r.json'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.stdout).toMatch(/DNS over UDP sends \(section 6\): the objects have no cgroup\/sendmsg4, cgroup\/recvmsg4, cgroup\/recvmsg6: checked without them \(the dns phase is skipped\)/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));

@@ -16,7 +16,7 @@ import { startKernel } from '../helpers/kernel.js';
 const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
 
 describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () => {
-  it("kills a mutant that reads entries the model never reads, which a model-driven enumeration misses", async () => {
+  it('kills a mutant that reads entries the model never reads, which a model-driven enumeration misses', async () => {
     const vm = await createVmExecutor({ objects: buildMutant('endpoint-miss-next-group') });
     const both = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [TCP_V4], maxFindings: 1 });
     expect(both.counterexamples.length).toBe(1);
@@ -56,5 +56,4 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
       await kernel.close();
     }
   }, 180_000);
-
 });

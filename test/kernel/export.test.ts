@@ -18,7 +18,16 @@ const CASE: Case = {
   ops: [],
   state: {
     frontends: [{ addr: '10.0.0.1', upstreamId: 1 }],
-    services: [{ id: 1, endpointCounts: [1, 0, 0, 0, 0, 0, 0], lbPolicy: 0, servicePorts: [80, 0, 0, 0, 0, 0, 0, 0, 0, 0], targetPorts: [8080, 0, 0, 0, 0, 0, 0, 0, 0, 0], waypoint: { addr: '0.0.0.0', port: 0 } }],
+    services: [
+      {
+        id: 1,
+        endpointCounts: [1, 0, 0, 0, 0, 0, 0],
+        lbPolicy: 0,
+        servicePorts: [80, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        targetPorts: [8080, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        waypoint: { addr: '0.0.0.0', port: 0 },
+      },
+    ],
     endpoints: [{ serviceId: 1, prio: 0, index: 1, backendUid: 7 }],
     backends: [{ uid: 7, addr: '10.0.1.7', services: [1], waypoint: { addr: '0.0.0.0', port: 0 } }],
   },
@@ -37,7 +46,10 @@ describe('bpftool batch export', () => {
     for (const l of lines) expect(l).toMatch(new RegExp(`^map update pinned ${pin}/maps/km_\\w+ key hex `));
     expect(text).not.toMatch(/ name km_| id \d/);
     // service_value: port 80 is 00 50 00 00 at offset 32, target 8080 (1f 90) at offset 72.
-    const service = lines.find((l) => l.includes('km_service'))!.split(' value hex ')[1]!.split(' ');
+    const service = lines
+      .find((l) => l.includes('km_service'))!
+      .split(' value hex ')[1]!
+      .split(' ');
     expect(service).toHaveLength(132);
     expect(service.slice(32, 36)).toEqual(['00', '50', '00', '00']);
     expect(service.slice(72, 76)).toEqual(['1f', '90', '00', '00']);

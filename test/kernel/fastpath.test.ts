@@ -146,13 +146,31 @@ describe('whole cases in the shim and the case runner', () => {
     // One service more than km_service holds: the write that overflows fails, on both paths.
     const services = Array.from({ length: 5001 }, (_, i) => ({ ...benchService, id: i + 1 }));
     const big: Case = { state: { frontends: [], services, endpoints: [], backends: [] }, kind: 'raw', enrolled: false, ops: [] };
-    const [ea, eb] = await Promise.all([fast.run([big]).then(() => null, (e: Error) => e.message), plain.run([big]).then(() => null, (e: Error) => e.message)]);
+    const [ea, eb] = await Promise.all([
+      fast.run([big]).then(
+        () => null,
+        (e: Error) => e.message,
+      ),
+      plain.run([big]).then(
+        () => null,
+        (e: Error) => e.message,
+      ),
+    ]);
     expect(ea).toMatch(/^case 0: writing km_service failed \(E2BIG\): is the map full\?$/);
     expect(ea).toBe(eb);
     // The same inside a run of whole cases (kf_run): the failing case is named, not the run's first.
     const [c0, c1] = benchCases(2);
     const inRun: Case = { ...big, enrolled: true };
-    const [ra, rb] = await Promise.all([fast.run([c0!, c1!, inRun]).then(() => null, (e: Error) => e.message), plain.run([c0!, c1!, inRun]).then(() => null, (e: Error) => e.message)]);
+    const [ra, rb] = await Promise.all([
+      fast.run([c0!, c1!, inRun]).then(
+        () => null,
+        (e: Error) => e.message,
+      ),
+      plain.run([c0!, c1!, inRun]).then(
+        () => null,
+        (e: Error) => e.message,
+      ),
+    ]);
     expect(ra).toMatch(/^case 2: writing km_service failed \(E2BIG\): is the map full\?$/);
     expect(ra).toBe(rb);
     // Both start the next batch from clean maps.

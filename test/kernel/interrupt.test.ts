@@ -28,7 +28,10 @@ describe('Ctrl-C in a terminal on the kernel executor', () => {
     if (process.geteuid?.() !== 0) throw new Error('the kernel executor needs root: run the suite as root');
     const dir = mkdtempSync(join(tmpdir(), 'kc-sigint-'));
     // A process group of its own, like a shell's foreground job; the signal goes to the group.
-    const child = spawn(process.execPath, [bin, 'check', '--executor', 'kernel', '--objects', objectsArg(tlvOnly), '--runs', '10000000', '--json', 'r.json', '--no-failure-db', '--no-explain'], { cwd: dir, detached: true });
+    const child = spawn(process.execPath, [bin, 'check', '--executor', 'kernel', '--objects', objectsArg(tlvOnly), '--runs', '10000000', '--json', 'r.json', '--no-failure-db', '--no-explain'], {
+      cwd: dir,
+      detached: true,
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     // The second progress line comes a few seconds in, after hundreds of cases (this bug fails ~2%).

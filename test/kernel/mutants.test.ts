@@ -16,7 +16,8 @@ import { DEFAULT_RUNS, DEFAULT_SEED } from '../../cli/main.js';
 import { unprivilegedPrefix } from '../helpers/privileges.js';
 
 /** The routing mutants' verdicts (the VM runs no acceleration or report checks). */
-const verdicts = (r: MutantsReport) => r.mutants.filter((m) => MUTANTS.some((x) => x.name === m.name)).map(({ name, killed, invariant, counterexampleSize }) => ({ name, killed, invariant, counterexampleSize }));
+const verdicts = (r: MutantsReport) =>
+  r.mutants.filter((m) => MUTANTS.some((x) => x.name === m.name)).map(({ name, killed, invariant, counterexampleSize }) => ({ name, killed, invariant, counterexampleSize }));
 
 describe('mutants of bpf/src', () => {
   it('are all killed on the kernel executor with the default budget, and the unprivileged VM agrees', async () => {

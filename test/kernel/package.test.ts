@@ -78,8 +78,23 @@ afterAll(() => {
 
 describe('the packed package', () => {
   it('holds the compiled CLI and our BPF objects, not the tests or a checkout', () => {
-    const list = run('tar', ['-tzf', tarball]).out.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-    expect(list).toEqual(expect.arrayContaining(['bin/kmesh-check.js', 'dist/cli/main.js', 'dist/cli/regression.js', 'dist/bpf/vm/executor.js', 'dist/bpf/kernel/worker.js', 'build/bpf/cgroup_sock.o', 'build/bpf/sockops.o', 'build/bpf/sendmsg.o', 'package.json']));
+    const list = run('tar', ['-tzf', tarball])
+      .out.split('\n')
+      .filter(Boolean)
+      .map((f) => f.replace(/^package\//, ''));
+    expect(list).toEqual(
+      expect.arrayContaining([
+        'bin/kmesh-check.js',
+        'dist/cli/main.js',
+        'dist/cli/regression.js',
+        'dist/bpf/vm/executor.js',
+        'dist/bpf/kernel/worker.js',
+        'build/bpf/cgroup_sock.o',
+        'build/bpf/sockops.o',
+        'build/bpf/sendmsg.o',
+        'package.json',
+      ]),
+    );
     expect(list.filter((f) => f.startsWith('dist/test/') || f.startsWith('test/') || f.startsWith('node_modules/') || f.endsWith('.ts'))).toEqual([]);
   });
 
@@ -90,7 +105,11 @@ describe('the packed package', () => {
     expect(v.code, v.err).toBe(0);
     expect(v.out.trim()).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
     const objects = ['objs/cgroup_sock.o', 'objs/sockops.o', 'objs/sendmsg.o'].join(',');
-    const r = run('npx', ['kmesh-check', 'check', '--executor', 'vm', '--objects', objects, '--runs', '2000', '--json', 'report.json', '--coverage-out', 'lcov.info'], { cwd: project, env: bareEnv(home), asNobody: true });
+    const r = run('npx', ['kmesh-check', 'check', '--executor', 'vm', '--objects', objects, '--runs', '2000', '--json', 'report.json', '--coverage-out', 'lcov.info'], {
+      cwd: project,
+      env: bareEnv(home),
+      asNobody: true,
+    });
     expect(r.err).not.toMatch(/error|warn|\n\s+at /i); // progress only
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/executor vm \(asked for with --executor vm\)/);

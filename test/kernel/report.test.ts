@@ -29,7 +29,10 @@ const LISTEN = { addr: '127.0.0.1', port: 8080 };
 const conn = (o: Partial<ReportConn> = {}): ReportConn => ({
   connectTo: LISTEN,
   listen: LISTEN,
-  sends: [{ from: 'client', size: 5 }, { from: 'server', size: 7 }],
+  sends: [
+    { from: 'client', size: 5 },
+    { from: 'server', size: 7 },
+  ],
   firstClose: 'client',
   storeVerdict: true,
   ...o,
@@ -62,7 +65,10 @@ describe('connection reports on the kernel', () => {
   it('hand-written cases: every invariant holds, and every one is exercised', () => {
     expect(violations(CASES, obs)).toEqual({});
     for (const inv of reportInvariants) {
-      expect(CASES.some((c, i) => inv.check(c, obs[i]!).status === 'holds'), inv.name).toBe(true);
+      expect(
+        CASES.some((c, i) => inv.check(c, obs[i]!).status === 'holds'),
+        inv.name,
+      ).toBe(true);
     }
   });
 

@@ -117,7 +117,10 @@ describe('kernel executor plumbing', () => {
     const orphan: Case = { state: state({}), kind: 'raw', enrolled: true, ops: [{ op: 'connect', sock: 3, dest: sa('10.1.0.1', 80) }] };
     await expect(executor().run([good, orphan])).rejects.toThrow(/^case 1: connect on socket 3, which no earlier 'socket' operation created$/);
     const badPort = { ...basic(V4), services: [svc(1, { ports: [[80, 70000]] })] };
-    await expect(executor().run([connectCase(badPort, 'inet', sa('10.1.0.1', 80))])).rejects.toMatchObject({ code: 'codec', message: 'case 0: service 1 target_port[0] must be a port 0..65535, got 70000' });
+    await expect(executor().run([connectCase(badPort, 'inet', sa('10.1.0.1', 80))])).rejects.toMatchObject({
+      code: 'codec',
+      message: 'case 0: service 1 target_port[0] must be a port 0..65535, got 70000',
+    });
     const [o] = await executor().run([good]);
     expect(o![1]!.peer).toEqual(sa('10.2.0.1', 8080));
   });

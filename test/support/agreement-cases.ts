@@ -16,5 +16,4 @@ export function sharedCases(): Case[] {
   return out;
 }
 
-export const keys = (traces: ReadonlyArray<{ observations: readonly unknown[] }>) =>
-  [...new Set(traces.map((t) => traceKey(t.observations as never)))].sort();
+export const keys = (traces: ReadonlyArray<{ observations: readonly unknown[] }>) => [...new Set(traces.map((t) => traceKey(t.observations as never)))].sort();

@@ -74,7 +74,9 @@ function rowsFor(f: Flavour): Row[] {
   rows.push(single('not enrolled: no rewrite, no storage', connectCase(basic(f), fam, vip, { enrolled: false }), { peer: vip, storage: null, inSockhash: false }));
   rows.push(single('enrolled: VIP rewritten to the backend, original recorded', connectCase(basic(f), fam, vip), { peer: sa(f.sock(f.a('2.0.1')), 8080), storage: recorded(vip), inSockhash: false }));
   rows.push(single('UDP to a port other than 53: untouched, no storage', connectCase(basic(f), fam, vip, { protocol: 'udp' }), { peer: vip, storage: null, inSockhash: false }));
-  rows.push(single('frontend miss: no rewrite, storage without original', connectCase(basic(f), fam, sa(f.sock(f.a('99.0.1')), 80)), { peer: sa(f.sock(f.a('99.0.1')), 80), storage: NONE, inSockhash: false }));
+  rows.push(
+    single('frontend miss: no rewrite, storage without original', connectCase(basic(f), fam, sa(f.sock(f.a('99.0.1')), 80)), { peer: sa(f.sock(f.a('99.0.1')), 80), storage: NONE, inSockhash: false }),
+  );
 
   // Direct pod access: the frontend's upstream id is a backend uid, not a service id.
   const pod = f.a('3.0.7');
@@ -92,9 +94,16 @@ function rowsFor(f: Flavour): Row[] {
       { peer: sa(f.sock(f.a('9.0.2')), WP_PORT), storage: recorded(sa(f.sock(pod), 9090), true), inSockhash: true },
     ),
   );
-  rows.push(single('direct backend missing: no rewrite', connectCase(state({ frontends: [fe(pod, 7)] }), fam, sa(f.sock(pod), 9090)), { peer: sa(f.sock(pod), 9090), storage: NONE, inSockhash: false }));
+  rows.push(
+    single('direct backend missing: no rewrite', connectCase(state({ frontends: [fe(pod, 7)] }), fam, sa(f.sock(pod), 9090)), { peer: sa(f.sock(pod), 9090), storage: NONE, inSockhash: false }),
+  );
 
-  const wpState = state({ frontends: [fe(f.a('1.0.1'), 1)], services: [svc(1, { waypoint: { addr: f.a('9.0.1'), port: WP_PORT } })], endpoints: [ep(1, 0, 1, 21)], backends: [be(21, f.a('2.0.1'), [1])] });
+  const wpState = state({
+    frontends: [fe(f.a('1.0.1'), 1)],
+    services: [svc(1, { waypoint: { addr: f.a('9.0.1'), port: WP_PORT } })],
+    endpoints: [ep(1, 0, 1, 21)],
+    backends: [be(21, f.a('2.0.1'), [1])],
+  });
   rows.push(single('service waypoint: to the waypoint, in the sockhash', connectCase(wpState, fam, vip), { peer: sa(f.sock(f.a('9.0.1')), WP_PORT), storage: recorded(vip, true), inSockhash: true }));
 
   // Load balancing.
@@ -129,7 +138,16 @@ function rowsFor(f: Flavour): Row[] {
   rows.push(
     single(
       'strict with a prio-0 endpoint: that endpoint',
-      connectCase(state({ frontends: [fe(f.a('1.0.1'), 1)], services: [svc(1, { policy: 1, counts: [1, 1] })], endpoints: [ep(1, 0, 1, 21), ep(1, 1, 1, 22)], backends: [be(21, f.a('2.0.1'), [1]), be(22, f.a('2.0.2'), [1])] }), fam, vip),
+      connectCase(
+        state({
+          frontends: [fe(f.a('1.0.1'), 1)],
+          services: [svc(1, { policy: 1, counts: [1, 1] })],
+          endpoints: [ep(1, 0, 1, 21), ep(1, 1, 1, 22)],
+          backends: [be(21, f.a('2.0.1'), [1]), be(22, f.a('2.0.2'), [1])],
+        }),
+        fam,
+        vip,
+      ),
       { peer: sa(f.sock(f.a('2.0.1')), 8080), storage: recorded(vip), inSockhash: false },
     ),
   );
@@ -156,9 +174,7 @@ function rowsFor(f: Flavour): Row[] {
       { peer: sa(f.sock(f.a('2.0.3')), 8080), storage: recorded(vip), inSockhash: false },
     ),
   );
-  rows.push(
-    single('unknown lb_policy: no rewrite', connectCase(state({ ...basic(f), services: [svc(1, { policy: 7 })] }), fam, vip), { peer: vip, storage: NONE, inSockhash: false }),
-  );
+  rows.push(single('unknown lb_policy: no rewrite', connectCase(state({ ...basic(f), services: [svc(1, { policy: 7 })] }), fam, vip), { peer: vip, storage: NONE, inSockhash: false }));
   rows.push(
     single(
       'missing endpoint index (count 1, only index 2 exists): no rewrite',
@@ -167,15 +183,31 @@ function rowsFor(f: Flavour): Row[] {
     ),
   );
   rows.push(
-    single('missing backend: no rewrite', connectCase(state({ frontends: [fe(f.a('1.0.1'), 1)], services: [svc(1)], endpoints: [ep(1, 0, 1, 99)] }), fam, vip), { peer: vip, storage: NONE, inSockhash: false }),
+    single('missing backend: no rewrite', connectCase(state({ frontends: [fe(f.a('1.0.1'), 1)], services: [svc(1)], endpoints: [ep(1, 0, 1, 99)] }), fam, vip), {
+      peer: vip,
+      storage: NONE,
+      inSockhash: false,
+    }),
   );
-  rows.push(
-    single('no port slot matches (81): no rewrite', connectCase(basic(f), fam, sa(vip.addr, 81)), { peer: sa(vip.addr, 81), storage: NONE, inSockhash: false }),
-  );
+  rows.push(single('no port slot matches (81): no rewrite', connectCase(basic(f), fam, sa(vip.addr, 81)), { peer: sa(vip.addr, 81), storage: NONE, inSockhash: false }));
   rows.push(
     single(
       'second matching port slot: its target port',
-      connectCase(state({ ...basic(f), services: [svc(1, { ports: [[80, 8080], [443, 8443]] })] }), fam, sa(vip.addr, 443)),
+      connectCase(
+        state({
+          ...basic(f),
+          services: [
+            svc(1, {
+              ports: [
+                [80, 8080],
+                [443, 8443],
+              ],
+            }),
+          ],
+        }),
+        fam,
+        sa(vip.addr, 443),
+      ),
       { peer: sa(f.sock(f.a('2.0.1')), 8443), storage: recorded(sa(vip.addr, 443)), inSockhash: false },
     ),
   );
@@ -292,24 +324,79 @@ function familyRows(): Array<{ flavour: Flavour; row: Row }> {
     });
   }
   out.push({ flavour: V4, row: single('DNS over tcp without a proxy: goes on (frontend miss)', connectCase(state({}), 'inet', dnsDest4), { peer: dnsDest4, storage: NONE, inSockhash: false }) });
-  out.push({ flavour: V4, row: single('DNS over udp without a proxy: untouched', connectCase(state({}), 'inet', dnsDest4, { protocol: 'udp' }), { peer: dnsDest4, storage: null, inSockhash: false }) });
+  out.push({
+    flavour: V4,
+    row: single('DNS over udp without a proxy: untouched', connectCase(state({}), 'inet', dnsDest4, { protocol: 'udp' }), { peer: dnsDest4, storage: null, inSockhash: false }),
+  });
   const mappedDns = sa('::ffff:10.77.0.1', 53);
-  out.push({ flavour: MAPPED, row: single('DNS is connect4 only: a v4-mapped TCP connect to :53 is not proxied', connectCase(state({ backends: [proxy] }), 'inet6', mappedDns), { peer: mappedDns, storage: NONE, inSockhash: false }) });
+  out.push({
+    flavour: MAPPED,
+    row: single('DNS is connect4 only: a v4-mapped TCP connect to :53 is not proxied', connectCase(state({ backends: [proxy] }), 'inet6', mappedDns), {
+      peer: mappedDns,
+      storage: NONE,
+      inSockhash: false,
+    }),
+  });
   const v6Dns = sa('fd00::77:0:1', 53);
-  out.push({ flavour: V6, row: single('DNS is connect4 only: an IPv6 UDP connect to :53 is untouched', connectCase(state({ backends: [proxy] }), 'inet6', v6Dns, { protocol: 'udp' }), { peer: v6Dns, storage: null, inSockhash: false }) });
+  out.push({
+    flavour: V6,
+    row: single('DNS is connect4 only: an IPv6 UDP connect to :53 is untouched', connectCase(state({ backends: [proxy] }), 'inet6', v6Dns, { protocol: 'udp' }), {
+      peer: v6Dns,
+      storage: null,
+      inSockhash: false,
+    }),
+  });
 
   // IPv6 waypoint address.
   const v6wp = (f: Flavour) => state({ frontends: [fe(f.a('1.0.1'), 1)], services: [svc(1, { waypoint: { addr: 'fd00::9:0:6', port: WP_PORT } })] });
-  out.push({ flavour: V4, row: single('IPv6 waypoint for an AF_INET socket: not writable, no rewrite, nothing recorded', connectCase(v6wp(V4), 'inet', sa('10.1.0.1', 80)), { peer: sa('10.1.0.1', 80), storage: NONE, inSockhash: false }) });
-  out.push({ flavour: V6, row: single('IPv6 waypoint for an AF_INET6 socket', connectCase(v6wp(V6), 'inet6', sa('fd00::1:0:1', 80)), { peer: sa('fd00::9:0:6', WP_PORT), storage: recorded(sa('fd00::1:0:1', 80), true), inSockhash: true }) });
-  out.push({ flavour: MAPPED, row: single('IPv6 waypoint for a v4-mapped destination: taken as it is', connectCase(v6wp(MAPPED), 'inet6', sa('::ffff:10.1.0.1', 80)), { peer: sa('fd00::9:0:6', WP_PORT), storage: recorded(sa('::ffff:10.1.0.1', 80), true), inSockhash: true }) });
+  out.push({
+    flavour: V4,
+    row: single('IPv6 waypoint for an AF_INET socket: not writable, no rewrite, nothing recorded', connectCase(v6wp(V4), 'inet', sa('10.1.0.1', 80)), {
+      peer: sa('10.1.0.1', 80),
+      storage: NONE,
+      inSockhash: false,
+    }),
+  });
+  out.push({
+    flavour: V6,
+    row: single('IPv6 waypoint for an AF_INET6 socket', connectCase(v6wp(V6), 'inet6', sa('fd00::1:0:1', 80)), {
+      peer: sa('fd00::9:0:6', WP_PORT),
+      storage: recorded(sa('fd00::1:0:1', 80), true),
+      inSockhash: true,
+    }),
+  });
+  out.push({
+    flavour: MAPPED,
+    row: single('IPv6 waypoint for a v4-mapped destination: taken as it is', connectCase(v6wp(MAPPED), 'inet6', sa('::ffff:10.1.0.1', 80)), {
+      peer: sa('fd00::9:0:6', WP_PORT),
+      storage: recorded(sa('::ffff:10.1.0.1', 80), true),
+      inSockhash: true,
+    }),
+  });
 
   // Backends of the other family.
   const v6Backend = state({ frontends: [fe('10.1.0.1', 1)], services: [svc(1)], endpoints: [ep(1, 0, 1, 21)], backends: [be(21, 'fd00::2:0:9', [1])] });
-  out.push({ flavour: V4, row: single('IPv6 backend for an AF_INET socket: no rewrite, nothing recorded', connectCase(v6Backend, 'inet', sa('10.1.0.1', 80)), { peer: sa('10.1.0.1', 80), storage: NONE, inSockhash: false }) });
-  out.push({ flavour: MAPPED, row: single('IPv6 backend for a v4-mapped destination: taken as it is', connectCase(v6Backend, 'inet6', sa('::ffff:10.1.0.1', 80)), { peer: sa('fd00::2:0:9', 8080), storage: recorded(sa('::ffff:10.1.0.1', 80)), inSockhash: false }) });
+  out.push({
+    flavour: V4,
+    row: single('IPv6 backend for an AF_INET socket: no rewrite, nothing recorded', connectCase(v6Backend, 'inet', sa('10.1.0.1', 80)), { peer: sa('10.1.0.1', 80), storage: NONE, inSockhash: false }),
+  });
+  out.push({
+    flavour: MAPPED,
+    row: single('IPv6 backend for a v4-mapped destination: taken as it is', connectCase(v6Backend, 'inet6', sa('::ffff:10.1.0.1', 80)), {
+      peer: sa('fd00::2:0:9', 8080),
+      storage: recorded(sa('::ffff:10.1.0.1', 80)),
+      inSockhash: false,
+    }),
+  });
   const v4Backend = state({ frontends: [fe('fd00::1:0:1', 1)], services: [svc(1)], endpoints: [ep(1, 0, 1, 21)], backends: [be(21, '10.2.0.9', [1])] });
-  out.push({ flavour: V6, row: single('IPv4 backend for an AF_INET6 socket: written as ::ffff:a.b.c.d', connectCase(v4Backend, 'inet6', sa('fd00::1:0:1', 80)), { peer: sa('::ffff:10.2.0.9', 8080), storage: recorded(sa('fd00::1:0:1', 80)), inSockhash: false }) });
+  out.push({
+    flavour: V6,
+    row: single('IPv4 backend for an AF_INET6 socket: written as ::ffff:a.b.c.d', connectCase(v4Backend, 'inet6', sa('fd00::1:0:1', 80)), {
+      peer: sa('::ffff:10.2.0.9', 8080),
+      storage: recorded(sa('fd00::1:0:1', 80)),
+      inSockhash: false,
+    }),
+  });
   return out;
 }
 

@@ -49,7 +49,10 @@ describe('acceleration ABI (section 8)', () => {
   it('sock_param: each list is a u8 count then (u32, u32) pairs in host order', () => {
     const b = encodeSockParam({
       acceptCidrs: [{ ip: '127.0.0.0', mask: 0xff000000 }],
-      returnCidrs: [{ ip: '10.0.0.1', mask: 0xffffffff }, { ip: '0.0.0.0', mask: 0 }],
+      returnCidrs: [
+        { ip: '10.0.0.1', mask: 0xffffffff },
+        { ip: '0.0.0.0', mask: 0 },
+      ],
       acceptPorts: [{ begin: 8080, end: 8081 }],
       returnPorts: [],
     });
@@ -72,8 +75,11 @@ describe('acceleration ABI (section 8)', () => {
   });
 
   it('sock_param round-trips every generated filter', () => {
-    fc.assert(fc.property(filterArb, (f) => {
-      expect(decodeSockParam(encodeSockParam(f))).toEqual(f);
-    }), { seed: 15, numRuns: 300 });
+    fc.assert(
+      fc.property(filterArb, (f) => {
+        expect(decodeSockParam(encodeSockParam(f))).toEqual(f);
+      }),
+      { seed: 15, numRuns: 300 },
+    );
   });
 });

@@ -56,40 +56,60 @@ describe('acceleration filter', () => {
 describe('acceleration generators', () => {
   it('twins share a four-tuple in the other namespace; client ports are unique per namespace', () => {
     const shape = { family: 'inet' as const, client: 0, server: 0, port: 0, outside: 'none' as const, netns: 0 as const };
-    const pairs = pairsOf([{ ...shape, twin: 'same' }, { ...shape, twin: 'none' }, { ...shape, twin: 'client-outside' }]);
+    const pairs = pairsOf([
+      { ...shape, twin: 'same' },
+      { ...shape, twin: 'none' },
+      { ...shape, twin: 'client-outside' },
+    ]);
     expect(pairs).toHaveLength(5);
     expect(pairs[4]).toEqual({ ...pairs[3], netns: 1, outside: 'client' });
     expect({ ...pairs[1], netns: 0 }).toEqual(pairs[0]);
     expect(pairs[1]!.netns).toBe(1);
     expect(pairs[2]!.clientPort).not.toBe(pairs[0]!.clientPort);
   });
-  it('interleave keeps each pair\'s own order', () => {
-    const ops = interleave([[{ op: 'connect', pair: 0 }, { op: 'close', pair: 0, end: 'client' }], [{ op: 'connect', pair: 1 }]], [1, 0, 0]);
+  it("interleave keeps each pair's own order", () => {
+    const ops = interleave(
+      [
+        [
+          { op: 'connect', pair: 0 },
+          { op: 'close', pair: 0, end: 'client' },
+        ],
+        [{ op: 'connect', pair: 1 }],
+      ],
+      [1, 0, 0],
+    );
     expect(ops.map((o) => `${o.op}${o.pair}`)).toEqual(['connect1', 'connect0', 'close0']);
   });
   it('generated cases are well formed: connect first, sends with both ends open, each end closed once', () => {
-    fc.assert(fc.property(accelCaseArb(), (c) => {
-      c.pairs.forEach((_, i) => {
-        const mine = c.ops.filter((o) => o.pair === i);
-        expect(mine[0]?.op).toBe('connect');
-        const closes = mine.filter((o) => o.op === 'close');
-        expect(closes.map((o) => (o.op === 'close' ? o.end : '')).sort()).toEqual(['client', 'server']);
-        expect(mine.slice(-2).every((o) => o.op === 'close')).toBe(true);
-      });
-      const tuples = c.pairs.map((p) => `${p.netns}/${p.family}/${p.clientAddr}/${p.clientPort}`);
-      expect(new Set(tuples).size).toBe(tuples.length);
-    }), { seed: 15, numRuns: 300 });
+    fc.assert(
+      fc.property(accelCaseArb(), (c) => {
+        c.pairs.forEach((_, i) => {
+          const mine = c.ops.filter((o) => o.pair === i);
+          expect(mine[0]?.op).toBe('connect');
+          const closes = mine.filter((o) => o.op === 'close');
+          expect(closes.map((o) => (o.op === 'close' ? o.end : '')).sort()).toEqual(['client', 'server']);
+          expect(mine.slice(-2).every((o) => o.op === 'close')).toBe(true);
+        });
+        const tuples = c.pairs.map((p) => `${p.netns}/${p.family}/${p.clientAddr}/${p.clientPort}`);
+        expect(new Set(tuples).size).toBe(tuples.length);
+      }),
+      { seed: 15, numRuns: 300 },
+    );
   });
   it('generation reaches every reason and the isolation shape', () => {
     const reasons = new Set<string>();
     const families = new Set<string>();
     let twins = 0;
-    fc.assert(fc.property(accelCaseArb(), (c) => {
-      for (const p of c.pairs) reasons.add(accelerationOf(c, p).reason);
-      for (const p of c.pairs) families.add(p.family);
-      const v4 = c.pairs.filter((p) => p.family === 'inet');
-      if (v4.some((a) => v4.some((b) => a.netns !== b.netns && a.clientAddr === b.clientAddr && a.clientPort === b.clientPort && a.serverAddr === b.serverAddr && a.serverPort === b.serverPort))) twins++;
-    }), { seed: 15, numRuns: 500 });
+    fc.assert(
+      fc.property(accelCaseArb(), (c) => {
+        for (const p of c.pairs) reasons.add(accelerationOf(c, p).reason);
+        for (const p of c.pairs) families.add(p.family);
+        const v4 = c.pairs.filter((p) => p.family === 'inet');
+        if (v4.some((a) => v4.some((b) => a.netns !== b.netns && a.clientAddr === b.clientAddr && a.clientPort === b.clientPort && a.serverAddr === b.serverAddr && a.serverPort === b.serverPort)))
+          twins++;
+      }),
+      { seed: 15, numRuns: 500 },
+    );
     expect([...reasons].sort()).toEqual(['accept-cidr', 'accept-port', 'admitted', 'client-outside', 'not-ipv4', 'return-cidr', 'return-port', 'server-outside']);
     expect(twins).toBeGreaterThan(50);
     expect([...families].sort()).toEqual(['inet', 'inet6', 'mapped']);
@@ -114,9 +134,12 @@ describe('acceleration invariants', () => {
   const status = (o: AccelObservation, c = base) => Object.fromEntries(judgeAccel(c, o).map((j) => [j.name, j.verdict.status]));
 
   it('the model observation satisfies every invariant on generated cases', () => {
-    fc.assert(fc.property(accelCaseArb(), (c) => {
-      for (const j of judgeAccel(c, expectedAccel(c))) expect(j.verdict.status, `${j.name}`).not.toBe('violated');
-    }), { seed: 15, numRuns: 300 });
+    fc.assert(
+      fc.property(accelCaseArb(), (c) => {
+        for (const j of judgeAccel(c, expectedAccel(c))) expect(j.verdict.status, `${j.name}`).not.toBe('violated');
+      }),
+      { seed: 15, numRuns: 300 },
+    );
     expect(status(expectedAccel(base))).toEqual({ 'redirect-transparent': 'holds', 'redirect-isolation': 'holds', 'redirect-filter': 'holds', 'redirect-cleanup': 'holds' });
   });
 
@@ -143,15 +166,18 @@ describe('acceleration invariants', () => {
 
 describe('acceleration generators: listeners', () => {
   it('in one namespace, one address and port is either inside or outside the cgroup, never both', () => {
-    fc.assert(fc.property(accelCaseArb(), (c) => {
-      const seen = new Map<string, boolean>();
-      for (const p of c.pairs) {
-        const k = `${p.netns}/${p.family}/${p.serverAddr}/${p.serverPort}`;
-        const out = p.outside === 'server';
-        expect(seen.get(k) ?? out).toBe(out);
-        seen.set(k, out);
-      }
-    }), { seed: 16, numRuns: 1000 });
+    fc.assert(
+      fc.property(accelCaseArb(), (c) => {
+        const seen = new Map<string, boolean>();
+        for (const p of c.pairs) {
+          const k = `${p.netns}/${p.family}/${p.serverAddr}/${p.serverPort}`;
+          const out = p.outside === 'server';
+          expect(seen.get(k) ?? out).toBe(out);
+          seen.set(k, out);
+        }
+      }),
+      { seed: 16, numRuns: 1000 },
+    );
   });
 });
 

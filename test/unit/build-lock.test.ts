@@ -17,13 +17,16 @@ describe('withBuildLock', () => {
   it('waits while another live process holds the folder, then runs', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kc-lock-')), 'mutant');
     // A child takes the lock the same way (mkdir + pid) and lets go after 400 ms.
-    const child = spawn(process.execPath, ['-e', `
+    const child = spawn(process.execPath, [
+      '-e',
+      `
       const fs = require('fs');
       fs.mkdirSync(${JSON.stringify(dir + '.lock')});
       fs.writeFileSync(${JSON.stringify(dir + '.lock/pid')}, String(process.pid));
       process.stdout.write('held\\n');
       setTimeout(() => { fs.rmSync(${JSON.stringify(dir + '.lock')}, { recursive: true }); process.exit(0); }, 400);
-    `]);
+    `,
+    ]);
     await new Promise<void>((res) => child.stdout.once('data', () => res()));
     // Inside, the lock is ours: the child let go of it and our pid is the holder's.
     const holder = withBuildLock(dir, () => Number(readFileSync(join(dir + '.lock', 'pid'), 'utf8')));

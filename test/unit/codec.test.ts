@@ -69,21 +69,49 @@ describe('ABI table (document section 2)', () => {
 
   it('has the documented struct sizes and field offsets', () => {
     const sizes: Record<string, number> = {
-      ip_addr: 16, frontend_key: 16, frontend_value: 4, service_key: 4, service_value: 132, endpoint_key: 12,
-      endpoint_value: 4, backend_key: 4, backend_value: 80, manager_key: 16, sock_storage_data: 64, bpf_sock_tuple: 36,
+      ip_addr: 16,
+      frontend_key: 16,
+      frontend_value: 4,
+      service_key: 4,
+      service_value: 132,
+      endpoint_key: 12,
+      endpoint_value: 4,
+      backend_key: 4,
+      backend_value: 80,
+      manager_key: 16,
+      sock_storage_data: 64,
+      bpf_sock_tuple: 36,
     };
     for (const [name, size] of Object.entries(sizes)) expect((STRUCTS as Record<string, { size: number }>)[name]?.size, name).toBe(size);
     const offsets: Array<[keyof typeof STRUCTS, string, number]> = [
-      ['service_value', 'prio_endpoint_count', 0], ['service_value', 'lb_policy', 28], ['service_value', 'service_port', 32],
-      ['service_value', 'target_port', 72], ['service_value', 'wp_addr', 112], ['service_value', 'waypoint_port', 128],
-      ['endpoint_key', 'service_id', 0], ['endpoint_key', 'prio', 4], ['endpoint_key', 'backend_index', 8],
-      ['backend_value', 'addr', 0], ['backend_value', 'service_count', 16], ['backend_value', 'service', 20],
-      ['backend_value', 'wp_addr', 60], ['backend_value', 'waypoint_port', 76],
-      ['manager_key', 'netns_cookie', 0], ['manager_key', 'addr', 0],
-      ['sock_storage_data', 'connect_ns', 0], ['sock_storage_data', 'last_report_ns', 8], ['sock_storage_data', 'direction', 16],
-      ['sock_storage_data', 'connect_success', 17], ['sock_storage_data', 'via_waypoint', 18], ['sock_storage_data', 'has_encoded', 19],
-      ['sock_storage_data', 'has_set_ip', 20], ['sock_storage_data', 'sk_tuple', 24],
-      ['bpf_sock_tuple', 'ipv4.daddr', 4], ['bpf_sock_tuple', 'ipv4.dport', 10], ['bpf_sock_tuple', 'ipv6.daddr', 16], ['bpf_sock_tuple', 'ipv6.dport', 34],
+      ['service_value', 'prio_endpoint_count', 0],
+      ['service_value', 'lb_policy', 28],
+      ['service_value', 'service_port', 32],
+      ['service_value', 'target_port', 72],
+      ['service_value', 'wp_addr', 112],
+      ['service_value', 'waypoint_port', 128],
+      ['endpoint_key', 'service_id', 0],
+      ['endpoint_key', 'prio', 4],
+      ['endpoint_key', 'backend_index', 8],
+      ['backend_value', 'addr', 0],
+      ['backend_value', 'service_count', 16],
+      ['backend_value', 'service', 20],
+      ['backend_value', 'wp_addr', 60],
+      ['backend_value', 'waypoint_port', 76],
+      ['manager_key', 'netns_cookie', 0],
+      ['manager_key', 'addr', 0],
+      ['sock_storage_data', 'connect_ns', 0],
+      ['sock_storage_data', 'last_report_ns', 8],
+      ['sock_storage_data', 'direction', 16],
+      ['sock_storage_data', 'connect_success', 17],
+      ['sock_storage_data', 'via_waypoint', 18],
+      ['sock_storage_data', 'has_encoded', 19],
+      ['sock_storage_data', 'has_set_ip', 20],
+      ['sock_storage_data', 'sk_tuple', 24],
+      ['bpf_sock_tuple', 'ipv4.daddr', 4],
+      ['bpf_sock_tuple', 'ipv4.dport', 10],
+      ['bpf_sock_tuple', 'ipv6.daddr', 16],
+      ['bpf_sock_tuple', 'ipv6.dport', 34],
     ];
     for (const [s, field, off] of offsets) expect(offsetOf(s, field), `${s}.${field}`).toBe(off);
     expect(() => offsetOf('service_value', 'no_such_field')).toThrow();
@@ -247,7 +275,10 @@ describe('TLV', () => {
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const port = fc.integer({ min: 0, max: 0xffff });
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((a) => a.join('.'));
-const ipAddr = fc.oneof(ipv4, fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => canonicalIpAddr(Buffer.from(b).toString('hex').match(/.{4}/g)!.join(':'))));
+const ipAddr = fc.oneof(
+  ipv4,
+  fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => canonicalIpAddr(Buffer.from(b).toString('hex').match(/.{4}/g)!.join(':'))),
+);
 const waypoint = fc.record({ addr: ipAddr, port });
 const serviceArb = fc.record({
   id: u32,

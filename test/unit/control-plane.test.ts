@@ -4,15 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LbPolicy, NO_WAYPOINT, type MapState, type Service, type Waypoint } from '../../model/domain.js';
-import {
-  applyControlOp,
-  applyControlOps,
-  consistentState,
-  ControlOpError,
-  isConsistent,
-  rawState,
-  type ControlOp,
-} from '../../generators/index.js';
+import { applyControlOp, applyControlOps, consistentState, ControlOpError, isConsistent, rawState, type ControlOp } from '../../generators/index.js';
 import { SEED, build, uniqueKeys, serviceOf } from '../support/generated-states.js';
 
 describe('control-plane ops', () => {
@@ -20,7 +12,15 @@ describe('control-plane ops', () => {
     { op: 'addBackend', uid: 1, addr: '10.0.0.11', waypoint: NO_WAYPOINT },
     { op: 'addBackend', uid: 2, addr: '10.0.0.12', waypoint: NO_WAYPOINT },
     { op: 'addBackend', uid: 3, addr: '10.0.0.13', waypoint: NO_WAYPOINT },
-    { op: 'addService', id: 10, lbPolicy: LbPolicy.failover, ports: [{ service: 80, target: 0 }, { service: 443, target: 8443 }] },
+    {
+      op: 'addService',
+      id: 10,
+      lbPolicy: LbPolicy.failover,
+      ports: [
+        { service: 80, target: 0 },
+        { service: 443, target: 8443 },
+      ],
+    },
     { op: 'addEndpoint', serviceId: 10, prio: 0, backendUid: 1 },
     { op: 'addEndpoint', serviceId: 10, prio: 0, backendUid: 2 },
     { op: 'addEndpoint', serviceId: 10, prio: 0, backendUid: 3 },
@@ -32,7 +32,11 @@ describe('control-plane ops', () => {
     expect(v.servicePorts.slice(0, 3)).toEqual([80, 443, 0]);
     expect(v.targetPorts.slice(0, 3)).toEqual([80, 8443, 0]);
     expect(v.endpointCounts[0]).toBe(3);
-    expect(s.endpoints.map((e) => [e.index, e.backendUid])).toEqual([[1, 1], [2, 2], [3, 3]]);
+    expect(s.endpoints.map((e) => [e.index, e.backendUid])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
     expect(s.backends.map((b) => b.services)).toEqual([[10], [10], [10]]);
     expect(isConsistent(s)).toEqual([]);
   });
@@ -40,7 +44,10 @@ describe('control-plane ops', () => {
   it('deletes an endpoint by moving the last index into the hole', () => {
     const s = build([...base, { op: 'deleteEndpoint', serviceId: 10, prio: 0, index: 1 }]);
     expect(serviceOf(s, 10).endpointCounts[0]).toBe(2);
-    expect(s.endpoints.map((e) => [e.index, e.backendUid]).sort()).toEqual([[1, 3], [2, 2]]);
+    expect(s.endpoints.map((e) => [e.index, e.backendUid]).sort()).toEqual([
+      [1, 3],
+      [2, 2],
+    ]);
     expect(s.backends.find((b) => b.uid === 1)?.services).toEqual([]);
     expect(isConsistent(s)).toEqual([]);
   });
@@ -75,7 +82,10 @@ describe('control-plane ops', () => {
     let s = build([...base, { op: 'setWaypoint', target: 'service', id: 10, waypoint: w }, { op: 'dnsProxy', addr: '10.0.0.53' }]);
     expect(serviceOf(s, 10).waypoint).toEqual(w);
     expect(s.backends.find((b) => b.uid === 0)?.addr).toBe('10.0.0.53');
-    s = applyControlOps(s, [{ op: 'setWaypoint', target: 'service', id: 10, waypoint: NO_WAYPOINT }, { op: 'dnsProxy', addr: null }]);
+    s = applyControlOps(s, [
+      { op: 'setWaypoint', target: 'service', id: 10, waypoint: NO_WAYPOINT },
+      { op: 'dnsProxy', addr: null },
+    ]);
     expect(serviceOf(s, 10).waypoint).toEqual(NO_WAYPOINT);
     expect(s.backends.some((b) => b.uid === 0)).toBe(false);
   });

@@ -87,8 +87,15 @@ describe('docs/spec.md', () => {
       expect(classLine?.split(' ').at(-2)?.split(',')).toContain(node);
     }
     // Waypoint paths, and only they, lead to the tail call.
-    const toTail = block.split('\n').filter((l) => / --> n_tail$/.test(l)).map((l) => l.trim().split(' ')[0]);
-    expect(toTail.sort()).toEqual(PASS_PATHS.filter((p) => RESULT_OF_PATH[p] === 'waypoint').map((p) => `p_${p.replace(/-/g, '_')}`).sort());
+    const toTail = block
+      .split('\n')
+      .filter((l) => / --> n_tail$/.test(l))
+      .map((l) => l.trim().split(' ')[0]);
+    expect(toTail.sort()).toEqual(
+      PASS_PATHS.filter((p) => RESULT_OF_PATH[p] === 'waypoint')
+        .map((p) => `p_${p.replace(/-/g, '_')}`)
+        .sort(),
+    );
   });
 
   it('has a decision-table row for every path with its section and result', () => {
@@ -180,8 +187,14 @@ describe('examples', () => {
       expect(ex.invariant).toBe(inv.name);
       // Recomputed independently of the finder.
       const verdicts = outcomes(ex.case, DEFAULT_ENVIRONMENT).map((t) => inv.check(contextOf(ex.case, DEFAULT_ENVIRONMENT, t)));
-      expect(verdicts.some((v) => v.status === 'holds'), inv.name).toBe(true);
-      expect(verdicts.filter((v) => v.status === 'violated'), inv.name).toEqual([]);
+      expect(
+        verdicts.some((v) => v.status === 'holds'),
+        inv.name,
+      ).toBe(true);
+      expect(
+        verdicts.filter((v) => v.status === 'violated'),
+        inv.name,
+      ).toEqual([]);
     });
   });
 
@@ -196,7 +209,11 @@ describe('examples', () => {
     invariants.forEach((inv, i) => {
       const ex = examples[i];
       const meant = CORPUS.filter((k) => k.shows.includes(inv.name));
-      if (meant.length && ex) expect(meant.map((k) => k.title), inv.name).toContain(ex.title);
+      if (meant.length && ex)
+        expect(
+          meant.map((k) => k.title),
+          inv.name,
+        ).toContain(ex.title);
     });
   });
 

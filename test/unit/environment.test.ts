@@ -5,17 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalSockText } from '../../model/address.js';
 import type { Family, Protocol } from '../../model/domain.js';
-import {
-  FRESH_SOCKET,
-  enrolledLocalKeys,
-  kernelConnect,
-  kernelPeer,
-  manageKey,
-  possiblePeers,
-  possibleSockets,
-  type Environment,
-  type KernelSocket,
-} from '../../model/environment.js';
+import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, kernelPeer, manageKey, possiblePeers, possibleSockets, type Environment, type KernelSocket } from '../../model/environment.js';
 import { POD4, POD6, ROWS, env, type Row } from '../support/environment-rows.js';
 
 /** Runs a row through kernelConnect, threading the socket state. */
@@ -55,7 +45,13 @@ describe('kernelConnect: the measured facts', () => {
   });
 
   it('a fresh socket connects where kernelPeer says', () => {
-    for (const [family, addr] of [['inet', '0.0.0.0'], ['inet', '10.1.2.3'], ['inet6', '::'], ['inet6', '::ffff:0.0.0.0'], ['inet6', 'fd00::3']] as const) {
+    for (const [family, addr] of [
+      ['inet', '0.0.0.0'],
+      ['inet', '10.1.2.3'],
+      ['inet6', '::'],
+      ['inet6', '::ffff:0.0.0.0'],
+      ['inet6', 'fd00::3'],
+    ] as const) {
       for (const protocol of ['tcp', 'udp'] as const) {
         expect(kernelConnect(env, family, protocol, { addr, port: 80 }).peer).toEqual(kernelPeer(family, { addr, port: 80 }));
       }
@@ -71,7 +67,10 @@ describe('kernelConnect: the measured facts', () => {
 
 describe('what a reader who cannot see local addresses may expect', () => {
   it('possiblePeers of an any-address: loopback or an own local address; TCP only loopback', () => {
-    const addrs = (f: Family, p: Protocol, a: string) => possiblePeers(env, f, p, { addr: a, port: 80 }).map((x) => x.addr).sort();
+    const addrs = (f: Family, p: Protocol, a: string) =>
+      possiblePeers(env, f, p, { addr: a, port: 80 })
+        .map((x) => x.addr)
+        .sort();
     expect(addrs('inet', 'udp', '0.0.0.0')).toEqual([POD4, '127.0.0.1'].sort());
     expect(addrs('inet', 'tcp', '0.0.0.0')).toEqual(['127.0.0.1']);
     expect(addrs('inet6', 'udp', '::')).toEqual(['::1', '::ffff:127.0.0.1']);

@@ -25,11 +25,24 @@ const VALID: SavedFailure = {
     enrolled: true,
     state: {
       frontends: [{ addr: '10.0.0.1', upstreamId: 2 }],
-      services: [{ id: 2, endpointCounts: [0, 0, 0, 0, 0, 0, 0], lbPolicy: 0, servicePorts: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], targetPorts: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], waypoint: { addr: '10.0.0.9', port: 15008 } }],
+      services: [
+        {
+          id: 2,
+          endpointCounts: [0, 0, 0, 0, 0, 0, 0],
+          lbPolicy: 0,
+          servicePorts: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+          targetPorts: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+          waypoint: { addr: '10.0.0.9', port: 15008 },
+        },
+      ],
       endpoints: [],
       backends: [],
     },
-    ops: [{ op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' }, { op: 'connect', sock: 0, dest: { addr: '10.0.0.1', port: 80 } }, { op: 'send', sock: 0, messages: 1 }],
+    ops: [
+      { op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' },
+      { op: 'connect', sock: 0, dest: { addr: '10.0.0.1', port: 80 } },
+      { op: 'send', sock: 0, messages: 1 },
+    ],
   },
 };
 
@@ -75,7 +88,18 @@ describe('which saved failures belong to a run', () => {
     const objs = Object.fromEntries(['connect', 'sockops', 'sendmsg'].map((r) => [r, join(dir, `${r}.o`)]));
     for (const p of Object.values(objs)) writeFileSync(p, `bytes of ${p}`);
     const db = new FailureDb(join(dir, 'db'));
-    const cx = { phase: VALID.phase, seed: 1, path: '0', case: VALID.case, shrunkFrom: 4, size: 4, failure: { invariant: 'tlv-prefix', statement: '', detail: '', source: 'executor' as const }, minimizeTries: 0, signature: { id: '0123456789ab', text: 'send | - | stream.tlv' }, hits: 1 };
+    const cx = {
+      phase: VALID.phase,
+      seed: 1,
+      path: '0',
+      case: VALID.case,
+      shrunkFrom: 4,
+      size: 4,
+      failure: { invariant: 'tlv-prefix', statement: '', detail: '', source: 'executor' as const },
+      minimizeTries: 0,
+      signature: { id: '0123456789ab', text: 'send | - | stream.tlv' },
+      hits: 1,
+    };
     const saved = db.save(cx, { executor: 'vm', objects: objs });
     expect(readdirSync(join(dir, 'db')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(belongsTo(saved, { executor: 'vm', objects: objs })).toBe(true);
@@ -96,7 +120,7 @@ describe('which saved failures belong to a run', () => {
   });
 });
 
-describe('a finding\'s signature', () => {
+describe("a finding's signature", () => {
   it('is the same for the same bug on other seeds', async () => {
     const ids = new Set<string>();
     for (const seed of [1, 2, 3]) {

@@ -53,7 +53,10 @@ describe('addresses', () => {
     const raw = fc.sample(ipAddrArb({ edges: 'raw' }), { numRuns: 3000, seed: SEED });
     expect(raw).toContain('0.0.0.0');
     expect(raw.some((a) => a.startsWith('::ffff:10.0.0.'))).toBe(true);
-    const r = fc.check(fc.property(ipAddrArb(), () => false), { seed: SEED });
+    const r = fc.check(
+      fc.property(ipAddrArb(), () => false),
+      { seed: SEED },
+    );
     expect(r.counterexample?.[0]).toBe('10.0.0.1');
   });
 
@@ -203,9 +206,7 @@ describe('cases', () => {
 describe('shrinking', () => {
   it('a strict service with a prio-1 endpoint shrinks to one service, one endpoint, one backend', () => {
     const r = fc.check(
-      fc.property(consistentState(), ({ state }) =>
-        !state.services.some((v) => v.lbPolicy === LbPolicy.strict && state.endpoints.some((e) => e.serviceId === v.id && e.prio === 1)),
-      ),
+      fc.property(consistentState(), ({ state }) => !state.services.some((v) => v.lbPolicy === LbPolicy.strict && state.endpoints.some((e) => e.serviceId === v.id && e.prio === 1))),
       { seed: SEED, numRuns: 1000 },
     );
     expect(r.failed).toBe(true);
@@ -234,7 +235,10 @@ describe('shrinking', () => {
       const v = f && c.state.services.find((x) => x.id === f.upstreamId);
       return !!v && v.waypoint.port !== 0 && !isAllZero(v.waypoint.addr);
     };
-    const r = fc.check(fc.property(singleConnectCase({ kind: 'consistent' }), (c) => !hitsWaypoint(c)), { seed: SEED, numRuns: 2000 });
+    const r = fc.check(
+      fc.property(singleConnectCase({ kind: 'consistent' }), (c) => !hitsWaypoint(c)),
+      { seed: SEED, numRuns: 2000 },
+    );
     const c = r.counterexample?.[0];
     if (!c) throw new Error('no counterexample');
     expect(c.state.services).toHaveLength(1);
@@ -337,14 +341,32 @@ describe('distribution of 2,000 single-connect cases', () => {
   it('consistent states reach every situation at a reasonable rate', () => {
     const f = measure('consistent');
     const minimum: Record<string, number> = {
-      inet: 0.4, inet6: 0.25, tcp: 0.6, udp: 0.1, 'not enrolled': 0.08, 'v4-mapped': 0.15, 'ipv6 on an ipv4 key': 0.01,
-      'dns port': 0.05, 'dns proxy': 0.15, control: 0.03,
-      'frontend hit': 0.5, 'frontend miss': 0.15, 'direct pod': 0.08,
-      random: 0.08, strict: 0.08, failover: 0.08,
-      'service waypoint': 0.04, 'backend waypoint': 0.04,
-      'prio 0 endpoints': 0.15, 'only worse prios': 0.03, 'no endpoints': 0.04, 'port slot hit': 0.2,
+      inet: 0.4,
+      inet6: 0.25,
+      tcp: 0.6,
+      udp: 0.1,
+      'not enrolled': 0.08,
+      'v4-mapped': 0.15,
+      'ipv6 on an ipv4 key': 0.01,
+      'dns port': 0.05,
+      'dns proxy': 0.15,
+      control: 0.03,
+      'frontend hit': 0.5,
+      'frontend miss': 0.15,
+      'direct pod': 0.08,
+      random: 0.08,
+      strict: 0.08,
+      failover: 0.08,
+      'service waypoint': 0.04,
+      'backend waypoint': 0.04,
+      'prio 0 endpoints': 0.15,
+      'only worse prios': 0.03,
+      'no endpoints': 0.04,
+      'port slot hit': 0.2,
     };
-    const report = Object.keys(minimum).map((k) => `${k} ${(100 * f(k)).toFixed(1)}%`).join(', ');
+    const report = Object.keys(minimum)
+      .map((k) => `${k} ${(100 * f(k)).toFixed(1)}%`)
+      .join(', ');
     console.log(`consistent: ${report}`);
     for (const [k, min] of Object.entries(minimum)) expect(f(k), k).toBeGreaterThanOrEqual(min);
   });
@@ -352,10 +374,20 @@ describe('distribution of 2,000 single-connect cases', () => {
   it('raw states reach unknown policies and the usual situations', () => {
     const f = measure('raw');
     const minimum: Record<string, number> = {
-      'frontend hit': 0.4, 'frontend miss': 0.15, random: 0.04, strict: 0.04, failover: 0.04, 'unknown policy': 0.01,
-      'service waypoint': 0.02, 'backend waypoint': 0.02, 'prio 0 endpoints': 0.08, 'only worse prios': 0.02,
+      'frontend hit': 0.4,
+      'frontend miss': 0.15,
+      random: 0.04,
+      strict: 0.04,
+      failover: 0.04,
+      'unknown policy': 0.01,
+      'service waypoint': 0.02,
+      'backend waypoint': 0.02,
+      'prio 0 endpoints': 0.08,
+      'only worse prios': 0.02,
     };
-    const report = Object.keys(minimum).map((k) => `${k} ${(100 * f(k)).toFixed(1)}%`).join(', ');
+    const report = Object.keys(minimum)
+      .map((k) => `${k} ${(100 * f(k)).toFixed(1)}%`)
+      .join(', ');
     console.log(`raw: ${report}`);
     for (const [k, min] of Object.entries(minimum)) expect(f(k), k).toBeGreaterThanOrEqual(min);
   });

@@ -2,24 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NO_WAYPOINT, payloadFor, type Case, type Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { enrolledLocalIps, initialWorld, MAX_PASSES, ModelInputError, OutcomeLimitError, outcomes, step, tlvBytes, type Trace } from '../../model/impl/index.js';
-import {
-  BACKENDS,
-  VIP,
-  WP_POD,
-  WP_VIP,
-  backend,
-  connect,
-  endpoint,
-  frontend,
-  maps,
-  mkCase,
-  oneConnect,
-  send,
-  service,
-  sock,
-  threeBackends,
-  viaWaypoint,
-} from '../model-fixtures.js';
+import { BACKENDS, VIP, WP_POD, WP_VIP, backend, connect, endpoint, frontend, maps, mkCase, oneConnect, send, service, sock, threeBackends, viaWaypoint } from '../model-fixtures.js';
 
 const env = DEFAULT_ENVIRONMENT;
 
@@ -119,9 +102,7 @@ describe('section 3 paths on AF_INET', () => {
     const kept = lastConnect(oneConnect(maps({ frontends: [frontend(pod, 9)], backends: [backend(9, pod)] }), 'inet', pod, 80));
     expect(kept.paths).toEqual(['direct-backend']);
     expect(kept.obs).toMatchObject({ peer: { addr: pod, port: 80 }, storage: { hasSetIp: true, original: { addr: pod, port: 80 } } });
-    const wp = lastConnect(
-      oneConnect(maps({ frontends: [frontend(pod, 9)], backends: [backend(9, pod, { addr: WP_POD, port: 15008 })] }), 'inet', pod, 80),
-    );
+    const wp = lastConnect(oneConnect(maps({ frontends: [frontend(pod, 9)], backends: [backend(9, pod, { addr: WP_POD, port: 15008 })] }), 'inet', pod, 80));
     expect(wp.paths).toEqual(['direct-backend-waypoint', 'frontend-miss']);
     expect(wp.obs).toMatchObject({ peer: { addr: WP_POD, port: 15008 }, inSockhash: true, storage: { viaWaypoint: true, original: { addr: pod, port: 80 } } });
   });
@@ -146,9 +127,7 @@ describe('section 3 paths on AF_INET', () => {
     };
     expect(lastConnect(oneConnect(maps(base), 'inet', VIP, 80)).paths).toEqual(['endpoint-missing']);
     expect(lastConnect(oneConnect(maps({ ...base, endpoints: [endpoint(1, 0, 1, 5)] }), 'inet', VIP, 80)).paths).toEqual(['backend-missing']);
-    const bwp = lastConnect(
-      oneConnect(maps({ ...base, endpoints: [endpoint(1, 0, 1, 5)], backends: [backend(5, '10.1.0.5', { addr: WP_POD, port: 15008 })] }), 'inet', VIP, 81),
-    );
+    const bwp = lastConnect(oneConnect(maps({ ...base, endpoints: [endpoint(1, 0, 1, 5)], backends: [backend(5, '10.1.0.5', { addr: WP_POD, port: 15008 })] }), 'inet', VIP, 81));
     // Port mapping is skipped for a waypoint: port 81 has no slot but the pass still goes via the waypoint.
     expect(bwp.paths).toEqual(['backend-waypoint', 'frontend-miss']);
     expect(bwp.obs.peer).toEqual({ addr: WP_POD, port: 15008 });
@@ -163,7 +142,16 @@ describe('section 3 paths on AF_INET', () => {
   it('port mapping takes the first matching slot', () => {
     const s = maps({
       frontends: [frontend(VIP, 1)],
-      services: [service(1, { counts: [1], ports: [[81, 1], [80, 8080], [80, 9090]] })],
+      services: [
+        service(1, {
+          counts: [1],
+          ports: [
+            [81, 1],
+            [80, 8080],
+            [80, 9090],
+          ],
+        }),
+      ],
       endpoints: [endpoint(1, 0, 1, 5)],
       backends: [backend(5, '10.1.0.5')],
     });
@@ -176,9 +164,7 @@ describe('load balancing', () => {
   it('random with count 3 yields exactly 3 outcomes, one per backend', () => {
     const ts = outcomes(oneConnect(threeBackends(0), 'inet', VIP, 80), env);
     expect(ts).toHaveLength(3);
-    expect(ts.map((t) => t.observations[1]!.peer).sort((a, b) => a!.addr.localeCompare(b!.addr))).toEqual(
-      BACKENDS.map((addr) => ({ addr, port: 8080 })),
-    );
+    expect(ts.map((t) => t.observations[1]!.peer).sort((a, b) => a!.addr.localeCompare(b!.addr))).toEqual(BACKENDS.map((addr) => ({ addr, port: 8080 })));
     expect(ts.map((t) => t.choices.map((ch) => ch.index))).toEqual([[1], [2], [3]]);
   });
 
@@ -207,7 +193,10 @@ describe('load balancing', () => {
     const ts = outcomes(oneConnect(s, 'inet', VIP, 80), env);
     expect(ts).toHaveLength(2);
     const alike = ts.flatMap((t) => t.choices).map((ch) => [ch.index, ch.alike]);
-    expect(alike).toEqual([[1, 999], [2, 1]]);
+    expect(alike).toEqual([
+      [1, 999],
+      [2, 1],
+    ]);
   });
 
   it('random draws multiply over connects and are capped with a clear error', () => {
@@ -374,14 +363,7 @@ describe('the stream a waypoint receives', () => {
 
 describe('operations and input errors', () => {
   it('close drops the socket; apply replaces the maps', () => {
-    const c = mkCase(maps({}), [
-      sock(1, 'inet'),
-      { op: 'apply', state: threeBackends(0, [1]) },
-      connect(1, VIP, 80),
-      { op: 'close', sock: 1 },
-      sock(1, 'inet'),
-      connect(1, '10.7.7.7', 80),
-    ]);
+    const c = mkCase(maps({}), [sock(1, 'inet'), { op: 'apply', state: threeBackends(0, [1]) }, connect(1, VIP, 80), { op: 'close', sock: 1 }, sock(1, 'inet'), connect(1, '10.7.7.7', 80)]);
     const t = only(c);
     expect(t.observations[2]!.peer).toEqual({ addr: BACKENDS[0], port: 8080 });
     expect(t.observations[3]).toEqual({ op: 'close', sock: 1 });
@@ -395,8 +377,7 @@ describe('operations and input errors', () => {
   });
 
   it('waypoint needs port and a non-zero address (all 16 bytes count)', () => {
-    const s = (addr: string, port: number) =>
-      maps({ frontends: [frontend(VIP, 1)], services: [service(1, { counts: [0], waypoint: { addr, port } })] });
+    const s = (addr: string, port: number) => maps({ frontends: [frontend(VIP, 1)], services: [service(1, { counts: [0], waypoint: { addr, port } })] });
     expect(lastConnect(oneConnect(s('0.0.0.0', 15008), 'inet', VIP, 80)).paths).toEqual(['random-empty']);
     expect(lastConnect(oneConnect(s(WP_POD, 0), 'inet', VIP, 80)).paths).toEqual(['random-empty']);
     expect(lastConnect(oneConnect(s('::1:0:0:0', 15008), 'inet6', '::ffff:10.0.0.1', 80)).paths[0]).toBe('service-waypoint');
@@ -469,7 +450,7 @@ describe('the socket layer around the programs', () => {
     expect(without.observations[5]).toMatchObject({ peer: { addr: 'fd00::200', port: 15008 }, inSockhash: false });
   });
 
-  it('fact 5: an enrolled case starts with the environment\'s enrolled locals, 127.0.0.1 included', () => {
+  it("fact 5: an enrolled case starts with the environment's enrolled locals, 127.0.0.1 included", () => {
     expect(initialWorld(mkCase(empty, []), env).enrolledIps).toEqual(['10.255.0.1', '127.0.0.1', 'fd00:ffff::1']);
     expect(enrolledLocalIps(env)).toEqual(['10.255.0.1', '127.0.0.1', 'fd00:ffff::1']);
     expect(initialWorld(mkCase(empty, [], false), env).enrolledIps).toEqual([]);

@@ -5,23 +5,7 @@ import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes, type Trace } from '../../model/impl/index.js';
 import { allowedPeers, invariants, invariantNamed, tlvHex, type PassRecord, type SpecContext } from '../../model/spec/index.js';
 import { deliver, recvfrom, sendto } from '../../model/builders.js';
-import {
-  VIP,
-  WP_POD,
-  WP_VIP,
-  backend,
-  connect,
-  endpoint,
-  frontend,
-  maps,
-  mkCase,
-  oneConnect,
-  send,
-  service,
-  sock,
-  threeBackends,
-  viaWaypoint,
-} from '../model-fixtures.js';
+import { VIP, WP_POD, WP_VIP, backend, connect, endpoint, frontend, maps, mkCase, oneConnect, send, service, sock, threeBackends, viaWaypoint } from '../model-fixtures.js';
 
 const env = DEFAULT_ENVIRONMENT;
 
@@ -71,16 +55,44 @@ const corpus: Record<string, Case> = {
   strictEmpty: oneConnect(threeBackends(1, [0, 2]), 'inet', VIP, 80),
   failoverEmpty: oneConnect(threeBackends(2, [0]), 'inet', VIP, 80),
   unknownPolicy: oneConnect(threeBackends(7), 'inet', VIP, 80),
-  endpointMissing: oneConnect(maps({ frontends: [frontend(VIP, 1)], services: [service(1, { counts: [2], ports: [[80, 80]] })], endpoints: [endpoint(1, 0, 2, 5)], backends: [backend(5, '10.1.0.5')] }), 'inet', VIP, 80),
+  endpointMissing: oneConnect(
+    maps({ frontends: [frontend(VIP, 1)], services: [service(1, { counts: [2], ports: [[80, 80]] })], endpoints: [endpoint(1, 0, 2, 5)], backends: [backend(5, '10.1.0.5')] }),
+    'inet',
+    VIP,
+    80,
+  ),
   backendMissing: oneConnect(plainService([[80, 80]], []), 'inet', VIP, 80),
   backendWaypoint: mkCase(
     maps({ frontends: [frontend(VIP, 1)], services: [service(1, { counts: [1] })], endpoints: [endpoint(1, 0, 1, 5)], backends: [backend(5, '10.1.0.5', { addr: WP_POD, port: 15008 })] }),
     [sock(1, 'inet6'), connect(1, '::ffff:10.0.0.1', 81), send(1, 2)],
   ),
-  noPortMatch: oneConnect(plainService([[81, 1], [80, 8080]], [{ uid: 5, addr: '10.1.0.5' }]), 'inet', VIP, 82),
+  noPortMatch: oneConnect(
+    plainService(
+      [
+        [81, 1],
+        [80, 8080],
+      ],
+      [{ uid: 5, addr: '10.1.0.5' }],
+    ),
+    'inet',
+    VIP,
+    82,
+  ),
   familyMismatch: oneConnect(plainService([[80, 8080]], [{ uid: 5, addr: 'fd00::5' }]), 'inet', VIP, 80),
   random3: mkCase(threeBackends(), [sock(1, 'inet'), connect(1, VIP, 80), send(1, 1)]),
-  portSlots: oneConnect(plainService([[81, 1], [80, 8080], [80, 9090]], [{ uid: 5, addr: '10.1.0.5' }]), 'inet', VIP, 80),
+  portSlots: oneConnect(
+    plainService(
+      [
+        [81, 1],
+        [80, 8080],
+        [80, 9090],
+      ],
+      [{ uid: 5, addr: '10.1.0.5' }],
+    ),
+    'inet',
+    VIP,
+    80,
+  ),
   strict: oneConnect(strictState, 'inet', VIP, 80),
   failover: oneConnect(failoverState, 'inet', VIP, 80),
   v6: oneConnect(v6, 'inet6', 'fd00:1::1', 80),
@@ -99,7 +111,16 @@ const corpus: Record<string, Case> = {
   applyClose: mkCase(maps({}), [sock(1, 'inet'), { op: 'apply', state: viaWaypoint() }, connect(1, VIP, 80), { op: 'close', sock: 1 }, sock(1, 'inet'), connect(1, '10.7.7.7', 80), send(1, 1)]),
   // The socket layer (model/environment.ts): own local addresses, v4-mapped locals, the TCP quirk.
   udpOwnLocal: mkCase(maps({}), [sock(1, 'inet', 'udp'), connect(1, '10.0.0.7', 80), connect(1, '0.0.0.0', 80), connect(1, '10.0.0.8', 0), send(1, 1)]),
-  udp6Locals: mkCase(maps({}), [sock(1, 'inet6', 'udp'), connect(1, '::ffff:10.0.0.7', 80), connect(1, '::', 80), connect(1, 'fd00::7', 80), sock(2, 'inet6', 'udp'), connect(2, 'fd00::5', 80), connect(2, '::ffff:0.0.0.0', 80), connect(2, 'fd00::7', 80)]),
+  udp6Locals: mkCase(maps({}), [
+    sock(1, 'inet6', 'udp'),
+    connect(1, '::ffff:10.0.0.7', 80),
+    connect(1, '::', 80),
+    connect(1, 'fd00::7', 80),
+    sock(2, 'inet6', 'udp'),
+    connect(2, 'fd00::5', 80),
+    connect(2, '::ffff:0.0.0.0', 80),
+    connect(2, 'fd00::7', 80),
+  ]),
   tcpQuirk: mkCase(maps({}), [sock(1, 'inet6'), connect(1, '::ffff:10.0.0.7', 929), connect(1, 'fd00::7', 80), connect(1, '::ffff:10.0.0.7', 80), send(1, 1)], false),
   // Section 6: DNS over UDP sends.
   dnsSendto: mkCase(dnsProxy, [sock(1, 'inet', 'udp'), sendto(1, '10.9.0.1', 53), recvfrom(1), sendto(1, '10.9.0.2', 53), recvfrom(1), deliver(1, '10.7.0.7'), recvfrom(1)]),
@@ -328,9 +349,7 @@ describe('relations', () => {
   it('allowedPeers: the destination, backends at target ports, waypoints, in the family', () => {
     const peers = allowedPeers(viaWaypoint(), 'inet6', { addr: '::ffff:10.0.0.1', port: 80 });
     const text = peers.map((p) => `${p.addr}:${p.port}`).sort();
-    expect(text).toEqual(
-      ['::ffff:10.0.0.1:80', '::ffff:10.1.0.1:8080', '::ffff:10.1.0.1:15008', `::ffff:${WP_POD}:8080`, `::ffff:${WP_POD}:15008`, `::ffff:${WP_VIP}:15008`].sort(),
-    );
+    expect(text).toEqual(['::ffff:10.0.0.1:80', '::ffff:10.1.0.1:8080', '::ffff:10.1.0.1:15008', `::ffff:${WP_POD}:8080`, `::ffff:${WP_POD}:15008`, `::ffff:${WP_VIP}:15008`].sort());
     // An IPv6 backend cannot be an AF_INET peer.
     expect(allowedPeers(maps({ backends: [backend(1, 'fd00::1')] }), 'inet', { addr: VIP, port: 80 })).toEqual([{ addr: VIP, port: 80 }]);
   });
@@ -338,7 +357,9 @@ describe('relations', () => {
   it('allowedPeers with the environment: an any-address may end at an own local address', () => {
     const any = { addr: '0.0.0.0', port: 80 };
     expect(allowedPeers(maps({}), 'inet', any)).toEqual([{ addr: '127.0.0.1', port: 80 }]);
-    const udp = allowedPeers(maps({}), 'inet', any, { env, protocol: 'udp' }).map((p) => p.addr).sort();
+    const udp = allowedPeers(maps({}), 'inet', any, { env, protocol: 'udp' })
+      .map((p) => p.addr)
+      .sort();
     expect(udp).toEqual([env.podAddress.inet, '127.0.0.1'].sort());
     expect(allowedPeers(maps({}), 'inet', any, { env, protocol: 'tcp' })).toEqual([{ addr: '127.0.0.1', port: 80 }]);
   });
@@ -425,20 +446,12 @@ describe('random small cases', () => {
       }),
       { maxLength: 3 },
     ),
-    endpoints: fc.array(
-      fc.record({ serviceId: fc.integer({ min: 1, max: 3 }), prio: fc.integer({ min: 0, max: 2 }), index: fc.integer({ min: 1, max: 3 }), backendUid: id }),
-      { maxLength: 8 },
-    ),
+    endpoints: fc.array(fc.record({ serviceId: fc.integer({ min: 1, max: 3 }), prio: fc.integer({ min: 0, max: 2 }), index: fc.integer({ min: 1, max: 3 }), backendUid: id }), { maxLength: 8 }),
     backends: fc.array(fc.record({ uid: id, addr, services: fc.constant([]), waypoint }), { maxLength: 4 }),
   });
   const socketOps = (sockId: number) =>
     fc
-      .tuple(
-        fc.constantFrom<'inet' | 'inet6'>('inet', 'inet6'),
-        fc.constantFrom<'tcp' | 'udp'>('tcp', 'tcp', 'tcp', 'udp'),
-        fc.array(fc.tuple(addr, port), { minLength: 1, maxLength: 3 }),
-        fc.nat(2),
-      )
+      .tuple(fc.constantFrom<'inet' | 'inet6'>('inet', 'inet6'), fc.constantFrom<'tcp' | 'udp'>('tcp', 'tcp', 'tcp', 'udp'), fc.array(fc.tuple(addr, port), { minLength: 1, maxLength: 3 }), fc.nat(2))
       .map(([family, protocol, dests, messages]) => {
         const ops: Case['ops'][number][] = [sock(sockId, family, protocol)];
         for (const [a, p] of dests) {
@@ -449,9 +462,7 @@ describe('random small cases', () => {
         ops.push(send(sockId, messages));
         return ops;
       });
-  const arbCase = fc
-    .record({ state, enrolled: fc.constantFrom(true, true, true, false), a: socketOps(1), b: socketOps(2) })
-    .map(({ state, enrolled, a, b }) => mkCase(state, [...a, ...b], enrolled));
+  const arbCase = fc.record({ state, enrolled: fc.constantFrom(true, true, true, false), a: socketOps(1), b: socketOps(2) }).map(({ state, enrolled, a, b }) => mkCase(state, [...a, ...b], enrolled));
 
   it('every invariant holds on every outcome of the model', () => {
     fc.assert(

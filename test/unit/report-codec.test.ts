@@ -43,8 +43,23 @@ describe('tcp_probe_info (section 7)', () => {
   it('offsets are those of the document', () => {
     expect(TCP_PROBE_INFO_SIZE).toBe(128);
     expect(TCP_PROBE_OFFSETS).toEqual({
-      type: 0, tuple: 4, original: 40, sentBytes: 60, receivedBytes: 64, connSuccess: 68, direction: 72, state: 76,
-      durationNs: 80, startNs: 88, lastReportNs: 96, protocol: 104, srttUs: 108, rttMin: 112, totalRetrans: 116, lostOut: 120, padding: 124,
+      type: 0,
+      tuple: 4,
+      original: 40,
+      sentBytes: 60,
+      receivedBytes: 64,
+      connSuccess: 68,
+      direction: 72,
+      state: 76,
+      durationNs: 80,
+      startNs: 88,
+      lastReportNs: 96,
+      protocol: 104,
+      srttUs: 108,
+      rttMin: 112,
+      totalRetrans: 116,
+      lostOut: 120,
+      padding: 124,
     });
     expect(AUTH_REQUEST_SIZE).toBe(40);
   });

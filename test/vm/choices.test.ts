@@ -13,7 +13,10 @@ const counts = (...c: number[]) => [...c, ...new Array<number>(7 - c.length).fil
 
 function lbState(count: number, indices: number[], waypoint = NO_WAYPOINT): MapState {
   return {
-    frontends: [{ addr: '10.96.0.10', upstreamId: 1 }, { addr: '10.96.0.20', upstreamId: 2 }],
+    frontends: [
+      { addr: '10.96.0.10', upstreamId: 1 },
+      { addr: '10.96.0.20', upstreamId: 2 },
+    ],
     services: [
       { id: 1, endpointCounts: counts(count), lbPolicy: LbPolicy.random, servicePorts: ports(80), targetPorts: ports(8080), waypoint },
       { id: 2, endpointCounts: counts(2), lbPolicy: LbPolicy.random, servicePorts: ports(15008), targetPorts: ports(15008), waypoint: NO_WAYPOINT },
@@ -32,8 +35,13 @@ function lbState(count: number, indices: number[], waypoint = NO_WAYPOINT): MapS
 }
 
 const connectCase = (state: MapState, family: 'inet' | 'inet6' = 'inet'): Case => ({
-  state, kind: 'consistent', enrolled: true,
-  ops: [{ op: 'socket', sock: 1, family, protocol: 'tcp' }, { op: 'connect', sock: 1, dest: { addr: family === 'inet' ? '10.96.0.10' : '::ffff:10.96.0.10', port: 80 } }],
+  state,
+  kind: 'consistent',
+  enrolled: true,
+  ops: [
+    { op: 'socket', sock: 1, family, protocol: 'tcp' },
+    { op: 'connect', sock: 1, dest: { addr: family === 'inet' ? '10.96.0.10' : '::ffff:10.96.0.10', port: 80 } },
+  ],
 });
 
 const peers = (outs: ReturnType<typeof distinctOutcomes>) => outs.map((o) => o.observations[1]?.peer?.addr ?? null).sort();
@@ -74,7 +82,13 @@ describe('outcome sets', () => {
       ...base,
       backends: base.backends.map((b) => (b.uid >= 201 ? { ...b, waypoint: { addr: '10.96.0.20', port: 15008 } } : b)),
     };
-    const c: Case = { ...connectCase(state), ops: [{ op: 'socket', sock: 1, family: 'inet', protocol: 'tcp' }, { op: 'connect', sock: 1, dest: { addr: '10.96.0.20', port: 15008 } }] };
+    const c: Case = {
+      ...connectCase(state),
+      ops: [
+        { op: 'socket', sock: 1, family: 'inet', protocol: 'tcp' },
+        { op: 'connect', sock: 1, dest: { addr: '10.96.0.20', port: 15008 } },
+      ],
+    };
     const all = ex.outcomeSet(c, { maxRuns: 1000 });
     const outs = distinctOutcomes(all);
     expect(outs.length).toBe(1);
@@ -86,7 +100,10 @@ describe('outcome sets', () => {
     const ex = await createVmExecutor({ objects: dataPathObjects() });
     const outs = distinctOutcomes(ex.outcomeSet(connectCase(lbState(1, [1])), { failures: ['storage-create'] }));
     const summary = outs.map((o) => [o.observations[1]?.peer?.addr, o.observations[1]?.storage === null]).sort();
-    expect(summary).toEqual([['10.0.1.1', false], ['10.96.0.10', true]]);
+    expect(summary).toEqual([
+      ['10.0.1.1', false],
+      ['10.96.0.10', true],
+    ]);
     const failed = outs.find((o) => o.observations[1]?.storage === null)!;
     expect(failed.choices).toContainEqual({ point: 'storage-create', value: 1 });
   });
@@ -104,7 +121,17 @@ describe('outcome sets', () => {
 describe('explore', () => {
   it('enumerates a product depth first and stops at maxRuns', () => {
     const paths = explore((ch) => [ch.prandom(), ch.prandom()], { prandomDomain: [0, 1, 2] });
-    expect(paths.map((p) => p.result)).toEqual([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]]);
+    expect(paths.map((p) => p.result)).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ]);
     expect(() => explore((ch) => ch.prandom(), { prandomDomain: [0, 1, 2], maxRuns: 2 })).toThrow(/more than 2 paths/);
     let calls = 0;
     expect(() => explore((ch) => (calls++ === 0 ? ch.prandom() : ch.fail('push-data')), { prandomDomain: [0, 1], failures: ['push-data'] })).toThrow(/not deterministic/);
@@ -112,6 +139,9 @@ describe('explore', () => {
 
   it('branches only on the failures it was asked for', () => {
     const paths = explore((ch) => [ch.fail('map-update'), ch.fail('push-data')], { prandomDomain: [0], failures: ['push-data'] });
-    expect(paths.map((p) => p.result)).toEqual([[false, false], [false, true]]);
+    expect(paths.map((p) => p.result)).toEqual([
+      [false, false],
+      [false, true],
+    ]);
   });
 });

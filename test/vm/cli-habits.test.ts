@@ -68,7 +68,14 @@ describe('kmesh-check habits', () => {
   });
 
   it('impossible budgets are usage errors (exit 2) before anything runs', () => {
-    for (const args of [['--time-limit', '0'], ['--time-limit', '0s'], ['--time-limit', '-5s'], ['--runs', '0'], ['--runs', '-3'], ['--runs', '1.5']]) {
+    for (const args of [
+      ['--time-limit', '0'],
+      ['--time-limit', '0s'],
+      ['--time-limit', '-5s'],
+      ['--runs', '0'],
+      ['--runs', '-3'],
+      ['--runs', '1.5'],
+    ]) {
       const r = cli(['check', '--executor', 'model', ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(lines(r.err), args.join(' ')).toHaveLength(1);
@@ -97,7 +104,10 @@ describe('kmesh-check habits', () => {
     // A folder the user may not write (root may write anywhere, so as root the check runs as nobody).
     const { prefix } = unprivilegedPrefix(bin);
     const asUser = prefix[0] === 'setpriv' && prefix.includes('--reuid=65534') ? prefix : [];
-    const r = spawnSync(asUser[0] ?? process.execPath, [...asUser.slice(1), ...(asUser.length ? [process.execPath] : []), bin, 'check', '--executor', 'model', '--json', '/etc/kc-r.json'], { cwd: tmpdir(), encoding: 'utf8' });
+    const r = spawnSync(asUser[0] ?? process.execPath, [...asUser.slice(1), ...(asUser.length ? [process.execPath] : []), bin, 'check', '--executor', 'model', '--json', '/etc/kc-r.json'], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+    });
     if (asUser.length === 0 && process.getuid?.() === 0) throw new Error('cannot test an unwritable folder: nobody cannot read the checkout and this is root');
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe('kmesh-check: --json /etc/kc-r.json: folder /etc is not writable; choose another path');

@@ -10,7 +10,15 @@ import { dataPathObjects } from '../fixtures/vm/helpers.js';
 
 const ports = (...p: number[]) => [...p, ...new Array<number>(10 - p.length).fill(0)];
 const counts = (...c: number[]) => [...c, ...new Array<number>(7 - c.length).fill(0)];
-const svc = (id: number, over: Partial<Service> = {}): Service => ({ id, endpointCounts: counts(1), lbPolicy: LbPolicy.random, servicePorts: ports(80), targetPorts: ports(8080), waypoint: NO_WAYPOINT, ...over });
+const svc = (id: number, over: Partial<Service> = {}): Service => ({
+  id,
+  endpointCounts: counts(1),
+  lbPolicy: LbPolicy.random,
+  servicePorts: ports(80),
+  targetPorts: ports(8080),
+  waypoint: NO_WAYPOINT,
+  ...over,
+});
 const be = (uid: number, addr: string, over: Partial<Backend> = {}): Backend => ({ uid, addr, services: [], waypoint: NO_WAYPOINT, ...over });
 
 const BASE: MapState = {
@@ -68,8 +76,14 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
 
   it('rewrites a service VIP to its backend and records the original destination once', async () => {
     const o = await runOps(await open(), [sock(1, 'inet'), connect(1, '10.96.0.10', 80)]);
-    expect(o[1]).toEqual({ op: 'connect', sock: 1, peer: { addr: '10.0.1.1', port: 8080 }, error: null, inSockhash: false,
-      storage: { viaWaypoint: false, hasSetIp: true, hasEncoded: false, original: { addr: '10.96.0.10', port: 80 } } });
+    expect(o[1]).toEqual({
+      op: 'connect',
+      sock: 1,
+      peer: { addr: '10.0.1.1', port: 8080 },
+      error: null,
+      inSockhash: false,
+      storage: { viaWaypoint: false, hasSetIp: true, hasEncoded: false, original: { addr: '10.96.0.10', port: 80 } },
+    });
   });
 
   it('leaves everything alone when the namespace is not enrolled (no storage)', async () => {
@@ -105,7 +119,7 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
     const o = await runOps(await open(), [sock(1, 'inet'), connect(1, '10.96.0.14', 80), { op: 'send', sock: 1, messages: 2 }, { op: 'send', sock: 1, messages: 1 }]);
     expect(o[1]).toMatchObject({ peer: { addr: '10.0.9.9', port: 15008 }, inSockhash: true, storage: { viaWaypoint: true, hasEncoded: false, original: { addr: '10.96.0.14', port: 80 } } });
     expect(o[2]).toMatchObject({ op: 'send', stream: { tlv: { form: 'inet', original: { addr: '10.96.0.14', port: 80 } }, payloadIntact: true }, storage: { hasEncoded: true } });
-    expect((o[2]!.stream!.hex)).toMatch(/^01000000060a60000e0050fe00000000/);
+    expect(o[2]!.stream!.hex).toMatch(/^01000000060a60000e0050fe00000000/);
     expect(o[3]).toMatchObject({ stream: { tlv: { form: 'inet' }, payloadIntact: true } });
     const six = await runOps(await open(), [sock(1, 'inet6'), connect(1, '::ffff:10.96.0.14', 80), { op: 'send', sock: 1, messages: 1 }]);
     expect(six[2]).toMatchObject({ stream: { tlv: { form: 'inet6', original: { addr: '::ffff:10.96.0.14', port: 80 } }, payloadIntact: true } });
@@ -113,14 +127,28 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
 
   it('DNS: any enrolled connect4 to port 53, TCP or UDP, goes to the proxy, port kept', async () => {
     const o = await runOps(await open(), [sock(1, 'inet', 'udp'), connect(1, '8.8.8.8', 53), sock(2, 'inet'), connect(2, '8.8.4.4', 53)]);
-    expect(o[1]).toEqual({ op: 'connect', sock: 1, peer: { addr: '10.0.0.53', port: 53 }, error: null, inSockhash: false,
-      storage: { viaWaypoint: false, hasSetIp: true, hasEncoded: false, original: { addr: '8.8.8.8', port: 53 } } });
+    expect(o[1]).toEqual({
+      op: 'connect',
+      sock: 1,
+      peer: { addr: '10.0.0.53', port: 53 },
+      error: null,
+      inSockhash: false,
+      storage: { viaWaypoint: false, hasSetIp: true, hasEncoded: false, original: { addr: '8.8.8.8', port: 53 } },
+    });
     expect(o[3]).toMatchObject({ peer: { addr: '10.0.0.53', port: 53 }, storage: { original: { addr: '8.8.4.4', port: 53 } } });
   });
 
   it('control connects enrol and withdraw through the programs', async () => {
-    const o = await runOps(await open(), [sock(1, 'inet'), connect(1, '0.0.0.2', 930), sock(2, 'inet'), connect(2, '10.96.0.10', 80),
-      sock(3, 'inet'), connect(3, '0.0.0.2', 929), sock(4, 'inet'), connect(4, '10.96.0.10', 80)]);
+    const o = await runOps(await open(), [
+      sock(1, 'inet'),
+      connect(1, '0.0.0.2', 930),
+      sock(2, 'inet'),
+      connect(2, '10.96.0.10', 80),
+      sock(3, 'inet'),
+      connect(3, '0.0.0.2', 929),
+      sock(4, 'inet'),
+      connect(4, '10.96.0.10', 80),
+    ]);
     expect(o[1]).toMatchObject({ error: 'ECONNREFUSED', peer: null, storage: null });
     expect(o[3]).toMatchObject({ peer: { addr: '10.96.0.10', port: 80 }, storage: null });
     expect(o[7]).toMatchObject({ peer: { addr: '10.0.1.1', port: 8080 } });
@@ -128,11 +156,20 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
 
   it('kernel socket behaviour: EISCONN without running the program, refused, unroutable, UDP reconnect, close', async () => {
     const o = await runOps(await open(), [
-      sock(1, 'inet'), connect(1, '10.96.0.10', 80), connect(1, '10.96.0.11', 80),
-      sock(2, 'inet'), connect(2, '10.20.0.1', 929), connect(2, '10.20.0.1', 80),
-      sock(3, 'inet'), connect(3, '192.0.2.1', 80),
-      sock(4, 'inet', 'udp'), connect(4, '10.1.1.1', 9), connect(4, '10.96.0.10', 80), { op: 'send', sock: 4, messages: 1 },
-      { op: 'close', sock: 1 }, sock(1, 'inet6'),
+      sock(1, 'inet'),
+      connect(1, '10.96.0.10', 80),
+      connect(1, '10.96.0.11', 80),
+      sock(2, 'inet'),
+      connect(2, '10.20.0.1', 929),
+      connect(2, '10.20.0.1', 80),
+      sock(3, 'inet'),
+      connect(3, '192.0.2.1', 80),
+      sock(4, 'inet', 'udp'),
+      connect(4, '10.1.1.1', 9),
+      connect(4, '10.96.0.10', 80),
+      { op: 'send', sock: 4, messages: 1 },
+      { op: 'close', sock: 1 },
+      sock(1, 'inet6'),
     ]);
     expect(o[2]).toMatchObject({ error: 'EISCONN', peer: null, inSockhash: false, storage: { original: { addr: '10.96.0.10', port: 80 } } });
     expect(o[4]).toMatchObject({ error: 'ECONNREFUSED', peer: null });
@@ -141,13 +178,23 @@ describe.each(['jit', 'interp'] as const)('connect paths of our objects (%s)', (
     expect(o[9]).toMatchObject({ error: null, peer: { addr: '10.1.1.1', port: 9 } });
     expect(o[10]).toMatchObject({ error: null, peer: { addr: '10.96.0.10', port: 80 }, storage: null }); // UDP: no rewrite, no storage
     expect(o[11]).toEqual({ op: 'send', sock: 4, stream: null, storage: null });
-    expect(o.slice(12)).toEqual([{ op: 'close', sock: 1 }, { op: 'socket', sock: 1 }]);
+    expect(o.slice(12)).toEqual([
+      { op: 'close', sock: 1 },
+      { op: 'socket', sock: 1 },
+    ]);
   });
 
   it('kernel socket behaviour on AF_INET6: a refused v4-mapped connect leaves a native one in progress, then EALREADY', async () => {
     const o = await runOps(await open(), [
-      sock(1, 'inet6'), connect(1, '::ffff:10.20.0.1', 929), connect(1, 'fd00::5', 80), connect(1, 'fd00::5', 80), { op: 'send', sock: 1, messages: 1 },
-      sock(2, 'inet6', 'udp'), connect(2, '::ffff:10.1.1.1', 9), connect(2, 'fd00::5', 9), connect(2, '::ffff:10.1.1.1', 0),
+      sock(1, 'inet6'),
+      connect(1, '::ffff:10.20.0.1', 929),
+      connect(1, 'fd00::5', 80),
+      connect(1, 'fd00::5', 80),
+      { op: 'send', sock: 1, messages: 1 },
+      sock(2, 'inet6', 'udp'),
+      connect(2, '::ffff:10.1.1.1', 9),
+      connect(2, 'fd00::5', 9),
+      connect(2, '::ffff:10.1.1.1', 0),
     ]);
     expect(o[1]).toMatchObject({ error: 'ECONNREFUSED', peer: null });
     expect(o[2]).toMatchObject({ error: 'EINPROGRESS', peer: null, inSockhash: false });

@@ -25,7 +25,10 @@ function header(): Map<string, number> {
   add('bpf_sock', BPF_SOCK);
   add('bpf_tcp_sock', TCP_SOCK);
   const lines = [
-    '#include <stdio.h>', '#include <stddef.h>', '#include <linux/bpf.h>', 'int main(void) {',
+    '#include <stdio.h>',
+    '#include <stddef.h>',
+    '#include <linux/bpf.h>',
+    'int main(void) {',
     ...fields.map(([s, k, f]) => `printf("${s}.${k} %d\\n", (int)offsetof(struct ${s}, ${f}));`),
     ...['bpf_sock_addr', 'bpf_sock_ops', 'sk_msg_md', 'bpf_sock', 'bpf_tcp_sock'].map((s) => `printf("${s}.size %d\\n", (int)sizeof(struct ${s}));`),
     ...Object.keys(HelperId).map((h) => `printf("helper.${h} %d\\n", (int)BPF_FUNC_${h});`),
@@ -39,7 +42,15 @@ function header(): Map<string, number> {
   writeFileSync(join(dir, 'uapi.c'), lines.join('\n'));
   execFileSync('clang', [`-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, join(dir, 'uapi.c'), '-o', join(dir, 'uapi')]);
   const out = execFileSync(join(dir, 'uapi'), { encoding: 'utf8' });
-  return new Map(out.trim().split('\n').map((l) => { const [k, v] = l.split(' '); return [k!, Number(v)]; }));
+  return new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [k, v] = l.split(' ');
+        return [k!, Number(v)];
+      }),
+  );
 }
 
 describe('uapi agreement', () => {
@@ -71,7 +82,14 @@ function onContext(engine: 'jit' | 'interp', kind: 'connect4' | 'connect6' | 'so
   const family = kind === 'connect6' ? 'inet6' : 'inet';
   const sock = new VmSock(1, family, 'tcp', 77);
   sock.setEnds({ addr: family === 'inet' ? '10.255.0.1' : 'fd00:ffff::1', port: 40001 }, { addr: family === 'inet' ? '10.0.1.2' : '::ffff:10.0.1.2', port: 8080 }, TCP_ESTABLISHED);
-  const prog = bindProgram(assemble(kind, code), { handle: () => { throw new Error(); }, value: () => { throw new Error(); } });
+  const prog = bindProgram(assemble(kind, code), {
+    handle: () => {
+      throw new Error();
+    },
+    value: () => {
+      throw new Error();
+    },
+  });
   m.beginRun();
   let region;
   if (kind === 'connect4' || kind === 'connect6') {
@@ -135,7 +153,16 @@ describe.each(['interp', 'jit'] as const)('context access rules (%s)', (engine) 
   });
 
   it('sk_msg_md: data..data_end is the message; the context is read-only', () => {
-    const r = onContext(engine, 'skmsg', [ldx('dw', 2, 1, SK_MSG.data), ldx('dw', 3, 1, SK_MSG.data_end), stx('dw', 10, -8, 3), { code: 0x1f, dst: 3, src: 2, off: 0, imm: 0 }, ldx('w', 4, 1, SK_MSG.size_field), { code: 0x0f, dst: 3, src: 4, off: 0, imm: 0 }, { code: 0xbf, dst: 0, src: 3, off: 0, imm: 0 }, exit()]);
+    const r = onContext(engine, 'skmsg', [
+      ldx('dw', 2, 1, SK_MSG.data),
+      ldx('dw', 3, 1, SK_MSG.data_end),
+      stx('dw', 10, -8, 3),
+      { code: 0x1f, dst: 3, src: 2, off: 0, imm: 0 },
+      ldx('w', 4, 1, SK_MSG.size_field),
+      { code: 0x0f, dst: 3, src: 4, off: 0, imm: 0 },
+      { code: 0xbf, dst: 0, src: 3, off: 0, imm: 0 },
+      exit(),
+    ]);
     expect(r.r0).toBe(20); // (data_end - data) + size
     expect(faultOf(() => onContext(engine, 'skmsg', [st('w', 1, SK_MSG.family, 1), exit()]))).toMatch(/write to family is not allowed/);
     expect(faultOf(() => onContext(engine, 'skmsg', [ldx('dw', 2, 1, SK_MSG.data), ldx('b', 0, 2, 10), exit()]))).toMatch(/offset 10 of sk_msg data \(10 bytes\) is out of bounds/);

@@ -27,7 +27,11 @@ describe('the coverage gate at the default budget', () => {
   it('passes the seeds that need targeted generation, on the VM (seed 9) and the model (17, 22)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-cov-'));
     let targeted = 0;
-    for (const [executor, seed] of [['vm', '9'], ['model', '17'], ['model', '22']] as const) {
+    for (const [executor, seed] of [
+      ['vm', '9'],
+      ['model', '17'],
+      ['model', '22'],
+    ] as const) {
       const r = check(['--executor', executor, '--seed', seed, '--json', `${executor}${seed}.json`], dir);
       expect(r.coverage.ok, seed).toBe(true);
       targeted += r.coverage.targeted ?? 0;

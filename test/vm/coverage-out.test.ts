@@ -21,12 +21,24 @@ const ports = (...p: number[]) => [...p, ...new Array<number>(10 - p.length).fil
 const STATE: MapState = {
   frontends: [{ addr: '10.96.0.10', upstreamId: 1 }],
   services: [{ id: 1, endpointCounts: [2, 0, 0, 0, 0, 0, 0], lbPolicy: LbPolicy.random, servicePorts: ports(80), targetPorts: ports(8080), waypoint: NO_WAYPOINT }],
-  endpoints: [{ serviceId: 1, prio: 0, index: 1, backendUid: 101 }, { serviceId: 1, prio: 0, index: 2, backendUid: 102 }],
-  backends: [{ uid: 0, addr: '10.0.0.53', services: [], waypoint: NO_WAYPOINT }, { uid: 101, addr: '10.0.1.1', services: [1], waypoint: NO_WAYPOINT }, { uid: 102, addr: '10.0.1.2', services: [1], waypoint: NO_WAYPOINT }],
+  endpoints: [
+    { serviceId: 1, prio: 0, index: 1, backendUid: 101 },
+    { serviceId: 1, prio: 0, index: 2, backendUid: 102 },
+  ],
+  backends: [
+    { uid: 0, addr: '10.0.0.53', services: [], waypoint: NO_WAYPOINT },
+    { uid: 101, addr: '10.0.1.1', services: [1], waypoint: NO_WAYPOINT },
+    { uid: 102, addr: '10.0.1.2', services: [1], waypoint: NO_WAYPOINT },
+  ],
 };
 const CONNECT: Case = {
-  state: STATE, kind: 'consistent', enrolled: true,
-  ops: [{ op: 'socket', sock: 1, family: 'inet', protocol: 'tcp' }, { op: 'connect', sock: 1, dest: { addr: '10.96.0.10', port: 80 } }],
+  state: STATE,
+  kind: 'consistent',
+  enrolled: true,
+  ops: [
+    { op: 'socket', sock: 1, family: 'inet', protocol: 'tcp' },
+    { op: 'connect', sock: 1, dest: { addr: '10.96.0.10', port: 80 } },
+  ],
 };
 
 let summary: CoverageSummary;
@@ -69,7 +81,8 @@ describe('lcov tracefile', () => {
     const text = toLcov(files);
     const records = text.split('end_of_record\n').filter(Boolean);
     expect(records).toHaveLength(files.length);
-    for (const r of records) expect(r).toMatch(/^TN:.*\nSF:\/.+\n(FN:\d+,\w+\n)*(FNDA:\d+,\w+\n)*(FNF:\d+\nFNH:\d+\n)?(DA:\d+,\d+\n)+(BRDA:\d+,\d+,[01],(\d+|-)\n)*BRF:\d+\nBRH:\d+\nLF:\d+\nLH:\d+\n$/);
+    for (const r of records)
+      expect(r).toMatch(/^TN:.*\nSF:\/.+\n(FN:\d+,\w+\n)*(FNDA:\d+,\w+\n)*(FNF:\d+\nFNH:\d+\n)?(DA:\d+,\d+\n)+(BRDA:\d+,\d+,[01],(\d+|-)\n)*BRF:\d+\nBRH:\d+\nLF:\d+\nLH:\d+\n$/);
   });
 
   it('is accepted by genhtml, which reports the same totals', () => {
@@ -127,7 +140,8 @@ describe('HTML page', () => {
     const s = headless(browser.path, [`--screenshot=${shot}`, `--window-size=900,${Math.min(8000, 300 + 20 * lines)}`, '--hide-scrollbars'], url);
     expect(existsSync(shot), s.err).toBe(true);
     const img = decodePng(readFileSync(shot));
-    let green = 0, red = 0;
+    let green = 0,
+      red = 0;
     for (let y = 0; y < img.height; y += 2) {
       for (let x = 0; x < img.width; x += 4) {
         const [r, g, b] = img.rgb(x, y);

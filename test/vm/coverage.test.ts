@@ -11,12 +11,24 @@ const ports = (...p: number[]) => [...p, ...new Array<number>(10 - p.length).fil
 const STATE: MapState = {
   frontends: [{ addr: '10.96.0.10', upstreamId: 1 }],
   services: [{ id: 1, endpointCounts: [2, 0, 0, 0, 0, 0, 0], lbPolicy: LbPolicy.random, servicePorts: ports(80), targetPorts: ports(8080), waypoint: NO_WAYPOINT }],
-  endpoints: [{ serviceId: 1, prio: 0, index: 1, backendUid: 101 }, { serviceId: 1, prio: 0, index: 2, backendUid: 102 }],
-  backends: [{ uid: 0, addr: '10.0.0.53', services: [], waypoint: NO_WAYPOINT }, { uid: 101, addr: '10.0.1.1', services: [1], waypoint: NO_WAYPOINT }, { uid: 102, addr: '10.0.1.2', services: [1], waypoint: NO_WAYPOINT }],
+  endpoints: [
+    { serviceId: 1, prio: 0, index: 1, backendUid: 101 },
+    { serviceId: 1, prio: 0, index: 2, backendUid: 102 },
+  ],
+  backends: [
+    { uid: 0, addr: '10.0.0.53', services: [], waypoint: NO_WAYPOINT },
+    { uid: 101, addr: '10.0.1.1', services: [1], waypoint: NO_WAYPOINT },
+    { uid: 102, addr: '10.0.1.2', services: [1], waypoint: NO_WAYPOINT },
+  ],
 };
 const connectTo = (addr: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Case => ({
-  state: STATE, kind: 'consistent', enrolled: true,
-  ops: [{ op: 'socket', sock: 1, family: 'inet', protocol }, { op: 'connect', sock: 1, dest: { addr, port } }],
+  state: STATE,
+  kind: 'consistent',
+  enrolled: true,
+  ops: [
+    { op: 'socket', sock: 1, family: 'inet', protocol },
+    { op: 'connect', sock: 1, dest: { addr, port } },
+  ],
 });
 
 const prog = (s: CoverageSummary, name: string) => s.programs.find((p) => p.program === name)!;
@@ -27,7 +39,15 @@ describe('coverage', () => {
     ex.resetCoverage();
     const zero = ex.coverage();
     expect(zero.executedInstructions).toBe(0);
-    expect(zero.programs.map((p) => p.program).sort()).toEqual(['bpf_redirect_dns_send', 'bpf_restore_dns_recv', 'bpf_restore_dns_recv6', 'cgroup_connect4_prog', 'cgroup_connect6_prog', 'sendmsg_prog', 'sockops_prog']);
+    expect(zero.programs.map((p) => p.program).sort()).toEqual([
+      'bpf_redirect_dns_send',
+      'bpf_restore_dns_recv',
+      'bpf_restore_dns_recv6',
+      'cgroup_connect4_prog',
+      'cgroup_connect6_prog',
+      'sendmsg_prog',
+      'sockops_prog',
+    ]);
 
     await ex.run([connectTo('10.96.0.10', 80)]);
     const first = prog(ex.coverage(), 'cgroup_connect4_prog');

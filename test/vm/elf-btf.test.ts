@@ -19,8 +19,23 @@ function objects(): string[] {
   return [dp.connect, dp.sockops, dp.sendmsg, fixtureObject('link_basic', 'v1'), fixtureObject('helpers', 'v3')];
 }
 
-interface ReadelfSection { Index: number; Name: { Value: string }; Type: { RawValue: number }; Size: number; Link: number; Info: number; Flags: { RawFlags: number } }
-interface ReadelfSymbol { Name: { Value: string }; Value: number; Size: number; Binding: { RawValue: number }; Type: { RawValue: number }; Section: { RawValue: number } }
+interface ReadelfSection {
+  Index: number;
+  Name: { Value: string };
+  Type: { RawValue: number };
+  Size: number;
+  Link: number;
+  Info: number;
+  Flags: { RawFlags: number };
+}
+interface ReadelfSymbol {
+  Name: { Value: string };
+  Value: number;
+  Size: number;
+  Binding: { RawValue: number };
+  Type: { RawValue: number };
+  Section: { RawValue: number };
+}
 
 function readelf(path: string, flag: string): Record<string, unknown> {
   const out = execFileSync('llvm-readelf', ['--elf-output-style=JSON', flag, path], { encoding: 'utf8' });
@@ -47,14 +62,21 @@ describe('ELF', () => {
     let cur: Array<[number, number, string]> | null = null;
     for (const line of text.split('\n')) {
       const sec = /^\s*Section \((\d+)\) (\S+) \{/.exec(line);
-      if (sec) { cur = []; theirs.set(sec[2]!, cur); continue; }
+      if (sec) {
+        cur = [];
+        theirs.set(sec[2]!, cur);
+        continue;
+      }
       const rel = /^\s*0x([0-9A-F]+) (R_BPF_\w+) (.*)$/.exec(line);
       if (rel && cur) cur.push([parseInt(rel[1]!, 16), RELOC_NAMES[rel[2]!] ?? -1, rel[3]!.trim() || '-']);
     }
     const mine = new Map<string, Array<[number, number, string]>>();
     for (const [target, rels] of elf.relocations) {
       const relSec = elf.sections.find((s) => s.type === 9 && s.info === target)!;
-      mine.set(relSec.name, rels.map((r) => [r.offset, r.type, elf.symbols[r.symbol]?.name || elf.sections[elf.symbols[r.symbol]?.shndx ?? 0]?.name || '-']));
+      mine.set(
+        relSec.name,
+        rels.map((r) => [r.offset, r.type, elf.symbols[r.symbol]?.name || elf.sections[elf.symbols[r.symbol]?.shndx ?? 0]?.name || '-']),
+      );
     }
     expect(mine.has('.rel.BTF.ext')).toBe(true);
     expect([...mine.keys()].sort()).toEqual([...theirs.keys()].sort());

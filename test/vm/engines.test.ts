@@ -14,8 +14,15 @@ import { FIXTURES, fixtureObject, scratchDir } from '../fixtures/vm/helpers.js';
 function hostResults(pairs: Array<[bigint, bigint]>): bigint[][] {
   const bin = join(scratchDir(), 'compute-host');
   execFileSync('clang', ['-O2', `-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, join(FIXTURES, 'compute.c'), '-o', bin]);
-  const out = execFileSync(bin, pairs.flatMap(([a, b]) => [String(a), String(b)]), { encoding: 'utf8' });
-  return out.trim().split('\n').map((l) => l.split(' ').map((x) => BigInt(x)));
+  const out = execFileSync(
+    bin,
+    pairs.flatMap(([a, b]) => [String(a), String(b)]),
+    { encoding: 'utf8' },
+  );
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map((x) => BigInt(x)));
 }
 
 function vmResults(path: string, engine: 'jit' | 'interp', pairs: Array<[bigint, bigint]>): { results: bigint[][]; vm: Vm } {
@@ -57,7 +64,8 @@ describe('compiled C: VM against the host', () => {
   it('both engines count the same instructions and branches', () => {
     const a = vmResults(fixtureObject('compute', 'v3'), 'interp', pairs);
     const b = vmResults(fixtureObject('compute', 'v3'), 'jit', pairs);
-    const pa = a.vm.program('compute_prog'), pb = b.vm.program('compute_prog');
+    const pa = a.vm.program('compute_prog'),
+      pb = b.vm.program('compute_prog');
     expect([...instructionHits(b.vm.machine, pb)]).toEqual([...instructionHits(a.vm.machine, pa)]);
     expect([...pb.taken]).toEqual([...pa.taken]);
     expect([...pa.taken].some((t) => t > 0)).toBe(true);

@@ -53,7 +53,8 @@ describe('engines agree after a fault', () => {
       const a = faultIn('interp', program);
       const b = faultIn('jit', program);
       expect([b.fault.pc, b.fault.reason]).toEqual([a.fault.pc, a.fault.reason]);
-      const pa = a.vm.program(program), pb = b.vm.program(program);
+      const pa = a.vm.program(program),
+        pb = b.vm.program(program);
       expect([...instructionHits(b.vm.machine, pb)]).toEqual([...instructionHits(a.vm.machine, pa)]);
       expect(instructionHits(b.vm.machine, pb)[b.fault.pc]).toBe(1);
       expect(instructionHits(b.vm.machine, pb)[b.fault.pc + 1] ?? 0).toBe(0);

@@ -82,7 +82,7 @@ describe('one run on objects with two planted bugs', () => {
       const again = cli([...args, '--no-explain'], dir);
       expect(again.code, again.out + again.err).toBe(1);
       expect(again.out).toContain(`signature ${f.signature}`);
-      for (const line of (f.text.split('\n').filter((l) => /^ {4}\d+\. /.test(l)))) expect(again.out).toContain(line);
+      for (const line of f.text.split('\n').filter((l) => /^ {4}\d+\. /.test(l))) expect(again.out).toContain(line);
     }
   });
 
@@ -122,7 +122,10 @@ describe('the failure database', () => {
 
     // A valid file (of our objects: an earlier version's null) whose case the executor refuses.
     const orphan = join(failures, 'orphan.json');
-    writeFileSync(orphan, JSON.stringify({ ...entry, id: 'cafe01', objects: null, objectHashes: undefined, case: { ...entry.case, ops: [{ op: 'connect', sock: 9, dest: { addr: '10.0.0.1', port: 80 } }] } }));
+    writeFileSync(
+      orphan,
+      JSON.stringify({ ...entry, id: 'cafe01', objects: null, objectHashes: undefined, case: { ...entry.case, ops: [{ op: 'connect', sock: 9, dest: { addr: '10.0.0.1', port: 80 } }] } }),
+    );
 
     const plain = cli(['check', '--executor', 'vm', '--runs', '200', '--no-explain'], dir);
     expect(plain.code, plain.out + plain.err).toBe(0);
@@ -165,7 +168,7 @@ describe('the failure database', () => {
 });
 
 describe('a baseline', () => {
-  it('accepts a mutant\'s findings, then fails only on the findings of a second bug', () => {
+  it("accepts a mutant's findings, then fails only on the findings of a second bug", () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-baseline-'));
     const a = cli(['check', '--executor', 'vm', '--objects', objectsArg(tlvOnly), '--runs', '1000', '--json', 'a.json', '--no-failure-db', '--no-explain'], dir);
     expect(a.code).toBe(1);
@@ -175,7 +178,10 @@ describe('a baseline', () => {
     expect(accepted.accepted.length).toBe(report(dir, 'a.json').findings.length);
 
     // Same objects, another seed: every finding is known, the run passes.
-    const known = cli(['check', '--executor', 'vm', '--seed', '7', '--runs', '1000', '--objects', objectsArg(tlvOnly), '--baseline', 'accepted.json', '--json', 'k.json', '--no-failure-db', '--no-explain'], dir);
+    const known = cli(
+      ['check', '--executor', 'vm', '--seed', '7', '--runs', '1000', '--objects', objectsArg(tlvOnly), '--baseline', 'accepted.json', '--json', 'k.json', '--no-failure-db', '--no-explain'],
+      dir,
+    );
     expect(known.code, known.out).toBe(0);
     const k = report(dir, 'k.json');
     expect(k.findings.length).toBeGreaterThan(0);

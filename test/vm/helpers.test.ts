@@ -40,7 +40,10 @@ describe.each(['interp', 'jit'] as const)('helpers in a compiled program (%s)', 
 
   it('ring buffer: reserve + submit and output both deliver records in order', () => {
     expect(out[11]).toBe(0n);
-    const recs = vm.map<RingBufMap>('rb').drain().map((r) => Buffer.from(r).toString('hex'));
+    const recs = vm
+      .map<RingBufMap>('rb')
+      .drain()
+      .map((r) => Buffer.from(r).toString('hex'));
     expect(recs).toEqual(['8877665544332211', 'efcdab0000000000']);
   });
 
@@ -71,7 +74,11 @@ describe.each(['interp', 'jit'] as const)('helpers in a compiled program (%s)', 
 });
 
 const def = (over: Partial<MapDef>): MapDef => ({ index: 0, name: 'm', type: MapType.HASH, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0, internal: null, ...over });
-const u32 = (n: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n, true); return b; };
+const u32 = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+};
 
 describe('maps, userspace side', () => {
   it('hash: key and value sizes are checked, full maps refuse, deletes free room', () => {
@@ -98,7 +105,8 @@ describe('maps, userspace side', () => {
   it('hash: colliding hashes are told apart by their bytes', () => {
     const m = new HashMap(def({ keySize: 8, maxEntries: 5000 }));
     const seen = new Map<number, Uint8Array>();
-    let a: Uint8Array | null = null, b: Uint8Array | null = null;
+    let a: Uint8Array | null = null,
+      b: Uint8Array | null = null;
     let x = 12345;
     const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
     for (let i = 0; i < 400000 && !b; i++) {
@@ -107,7 +115,10 @@ describe('maps, userspace side', () => {
       new DataView(k.buffer).setUint32(4, next(), true);
       const h = hashKey(k, 0, 8);
       const prev = seen.get(h);
-      if (prev) { a = prev; b = k; } else seen.set(h, k);
+      if (prev) {
+        a = prev;
+        b = k;
+      } else seen.set(h, k);
     }
     expect(b).not.toBeNull();
     m.set(a!, u32(1));
@@ -151,7 +162,19 @@ describe('maps, userspace side', () => {
 
   it('formats %d %u %x %s %c %% and widths like printf', () => {
     const args = [BigInt.asUintN(64, -3n), 4000000000n, 0xbeefn, 0n, 65n, 65n, 0n, 0n];
-    expect(formatBpf('%d|%u|%08x|%s|%c|%%|%5d|%-3u|%lld', (i) => args[i] ?? 0n, () => 'str')).toBe('-3|4000000000|0000beef|str|A|%|   65|0  |0');
-    expect(() => formatBpf('%q', () => 0n, () => '')).toThrow(/unsupported conversion/);
+    expect(
+      formatBpf(
+        '%d|%u|%08x|%s|%c|%%|%5d|%-3u|%lld',
+        (i) => args[i] ?? 0n,
+        () => 'str',
+      ),
+    ).toBe('-3|4000000000|0000beef|str|A|%|   65|0  |0');
+    expect(() =>
+      formatBpf(
+        '%q',
+        () => 0n,
+        () => '',
+      ),
+    ).toThrow(/unsupported conversion/);
   });
 });

@@ -5,8 +5,29 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  Alu, Atomic, aluK, aluX, assemble, atomic, callLocal, endian, exit, gotol, ja, jmpK, jmpX, ldImm64, ldx, ldxs,
-  mov64, movReg, st, stx, type AluOp, type JmpOp, type Insn,
+  Alu,
+  Atomic,
+  aluK,
+  aluX,
+  assemble,
+  atomic,
+  callLocal,
+  endian,
+  exit,
+  gotol,
+  ja,
+  jmpK,
+  jmpX,
+  ldImm64,
+  ldx,
+  ldxs,
+  mov64,
+  movReg,
+  st,
+  stx,
+  type AluOp,
+  type JmpOp,
+  type Insn,
 } from '../support/asm.js';
 import { runRaw } from '../fixtures/vm/helpers.js';
 import { VmFault, bindProgram } from '../../bpf/vm/program.js';
@@ -23,59 +44,102 @@ const ENGINES = ['interp', 'jit'] as const;
 
 function ref64(op: AluOp, a: bigint, b: bigint, off: number): bigint {
   switch (op) {
-    case 'add': return u64(a + b);
-    case 'sub': return u64(a - b);
-    case 'mul': return u64(a * b);
-    case 'div': return b === 0n ? 0n : off === 1 ? u64(s64(a) / s64(b)) : a / b;
-    case 'mod': return b === 0n ? a : off === 1 ? u64(s64(a) % s64(b)) : a % b;
-    case 'or': return a | b;
-    case 'and': return a & b;
-    case 'xor': return a ^ b;
-    case 'lsh': return u64(a << (b & 63n));
-    case 'rsh': return a >> (b & 63n);
-    case 'arsh': return u64(s64(a) >> (b & 63n));
-    case 'neg': return u64(-a);
-    case 'mov': return off === 0 ? b : u64(sext(b, off));
-    default: throw new Error(op);
+    case 'add':
+      return u64(a + b);
+    case 'sub':
+      return u64(a - b);
+    case 'mul':
+      return u64(a * b);
+    case 'div':
+      return b === 0n ? 0n : off === 1 ? u64(s64(a) / s64(b)) : a / b;
+    case 'mod':
+      return b === 0n ? a : off === 1 ? u64(s64(a) % s64(b)) : a % b;
+    case 'or':
+      return a | b;
+    case 'and':
+      return a & b;
+    case 'xor':
+      return a ^ b;
+    case 'lsh':
+      return u64(a << (b & 63n));
+    case 'rsh':
+      return a >> (b & 63n);
+    case 'arsh':
+      return u64(s64(a) >> (b & 63n));
+    case 'neg':
+      return u64(-a);
+    case 'mov':
+      return off === 0 ? b : u64(sext(b, off));
+    default:
+      throw new Error(op);
   }
 }
 
 function ref32(op: AluOp, a0: bigint, b0: bigint, off: number): bigint {
-  const a = u32(a0), b = u32(b0);
+  const a = u32(a0),
+    b = u32(b0);
   switch (op) {
-    case 'add': return u32(a + b);
-    case 'sub': return u32(a - b);
-    case 'mul': return u32(a * b);
-    case 'div': return b === 0n ? 0n : off === 1 ? u32(s32(a) / s32(b)) : a / b;
-    case 'mod': return b === 0n ? a : off === 1 ? u32(s32(a) % s32(b)) : a % b;
-    case 'or': return a | b;
-    case 'and': return a & b;
-    case 'xor': return a ^ b;
-    case 'lsh': return u32(a << (b & 31n));
-    case 'rsh': return a >> (b & 31n);
-    case 'arsh': return u32(s32(a) >> (b & 31n));
-    case 'neg': return u32(-a);
-    case 'mov': return off === 0 ? b : u32(sext(b, off));
-    default: throw new Error(op);
+    case 'add':
+      return u32(a + b);
+    case 'sub':
+      return u32(a - b);
+    case 'mul':
+      return u32(a * b);
+    case 'div':
+      return b === 0n ? 0n : off === 1 ? u32(s32(a) / s32(b)) : a / b;
+    case 'mod':
+      return b === 0n ? a : off === 1 ? u32(s32(a) % s32(b)) : a % b;
+    case 'or':
+      return a | b;
+    case 'and':
+      return a & b;
+    case 'xor':
+      return a ^ b;
+    case 'lsh':
+      return u32(a << (b & 31n));
+    case 'rsh':
+      return a >> (b & 31n);
+    case 'arsh':
+      return u32(s32(a) >> (b & 31n));
+    case 'neg':
+      return u32(-a);
+    case 'mov':
+      return off === 0 ? b : u32(sext(b, off));
+    default:
+      throw new Error(op);
   }
 }
 
 function refJmp(op: JmpOp, wide: boolean, a0: bigint, b0: bigint): boolean {
-  const a = wide ? a0 : u32(a0), b = wide ? b0 : u32(b0);
-  const sa = wide ? s64(a) : s32(a), sb = wide ? s64(b) : s32(b);
+  const a = wide ? a0 : u32(a0),
+    b = wide ? b0 : u32(b0);
+  const sa = wide ? s64(a) : s32(a),
+    sb = wide ? s64(b) : s32(b);
   switch (op) {
-    case 'jeq': return a === b;
-    case 'jne': return a !== b;
-    case 'jgt': return a > b;
-    case 'jge': return a >= b;
-    case 'jlt': return a < b;
-    case 'jle': return a <= b;
-    case 'jsgt': return sa > sb;
-    case 'jsge': return sa >= sb;
-    case 'jslt': return sa < sb;
-    case 'jsle': return sa <= sb;
-    case 'jset': return (a & b) !== 0n;
-    default: throw new Error(op);
+    case 'jeq':
+      return a === b;
+    case 'jne':
+      return a !== b;
+    case 'jgt':
+      return a > b;
+    case 'jge':
+      return a >= b;
+    case 'jlt':
+      return a < b;
+    case 'jle':
+      return a <= b;
+    case 'jsgt':
+      return sa > sb;
+    case 'jsge':
+      return sa >= sb;
+    case 'jslt':
+      return sa < sb;
+    case 'jsle':
+      return sa <= sb;
+    case 'jset':
+      return (a & b) !== 0n;
+    default:
+      throw new Error(op);
   }
 }
 
@@ -215,11 +279,18 @@ describe.each(ENGINES)('ISA on the %s engine', (engine) => {
 
   it('atomics: add/or/and/xor with and without fetch, xchg, cmpxchg, 32 and 64 bit', () => {
     const cases: Array<{ kind: number; wide: boolean; mem: bigint; src: bigint; r0?: bigint; memAfter: bigint; srcAfter: bigint; r0After?: bigint }> = [];
-    const mem = 0xf0f0f0f0_0000000fn, src = 0x0f0f0f0f_00000031n;
+    const mem = 0xf0f0f0f0_0000000fn,
+      src = 0x0f0f0f0f_00000031n;
     for (const wide of [true, false]) {
       const mask = wide ? M64 : M32;
-      const m = mem & mask, s = src & mask;
-      for (const [name, f] of [['add', (x: bigint, y: bigint) => (x + y) & mask], ['or', (x: bigint, y: bigint) => x | y], ['and', (x: bigint, y: bigint) => x & y], ['xor', (x: bigint, y: bigint) => x ^ y]] as const) {
+      const m = mem & mask,
+        s = src & mask;
+      for (const [name, f] of [
+        ['add', (x: bigint, y: bigint) => (x + y) & mask],
+        ['or', (x: bigint, y: bigint) => x | y],
+        ['and', (x: bigint, y: bigint) => x & y],
+        ['xor', (x: bigint, y: bigint) => x ^ y],
+      ] as const) {
         const kind = Atomic[name];
         cases.push({ kind, wide, mem: m, src, memAfter: f(m, s), srcAfter: src });
         cases.push({ kind: kind | Atomic.fetch, wide, mem: m, src, memAfter: f(m, s), srcAfter: m });
@@ -230,8 +301,17 @@ describe.each(ENGINES)('ISA on the %s engine', (engine) => {
     }
     for (const c of cases) {
       const size = c.wide ? 'dw' : 'w';
-      const prog = [ldImm64(2, c.mem), stx('dw', 10, -8, 2), ldImm64(3, c.src), ldImm64(0, c.r0 ?? 0n), atomic(c.wide, c.kind, 10, -8, 3),
-        stx('dw', 10, -16, 0), ldx(size, 0, 10, -8), stx('dw', 10, -24, 3), exit()];
+      const prog = [
+        ldImm64(2, c.mem),
+        stx('dw', 10, -8, 2),
+        ldImm64(3, c.src),
+        ldImm64(0, c.r0 ?? 0n),
+        atomic(c.wide, c.kind, 10, -8, 3),
+        stx('dw', 10, -16, 0),
+        ldx(size, 0, 10, -8),
+        stx('dw', 10, -24, 3),
+        exit(),
+      ];
       const r = runRaw(assemble('t', prog), engine);
       expect(r.r0, `atomic 0x${c.kind.toString(16)} ${size}: memory`).toBe(c.memAfter);
       const stack = r.machine.stacks[0]!.view;
@@ -244,11 +324,26 @@ describe.each(ENGINES)('ISA on the %s engine', (engine) => {
     // main: r6 = 100; *(fp-8) = 7; r1 = 5; call f; r0 += r6; r0 += *(fp-8); exit
     // f:    r6 = 1000; *(fp-8) = 99; r1 *= 2; call g; r0 += r1 ... g: r0 = r1 + 1
     const prog = [
-      mov64(6, 100), st('dw', 10, -8, 7), mov64(1, 5), callLocal(4), aluX(true, 'add', 0, 6), ldx('dw', 2, 10, -8), aluX(true, 'add', 0, 2), exit(),
+      mov64(6, 100),
+      st('dw', 10, -8, 7),
+      mov64(1, 5),
+      callLocal(4),
+      aluX(true, 'add', 0, 6),
+      ldx('dw', 2, 10, -8),
+      aluX(true, 'add', 0, 2),
+      exit(),
       // f at 8
-      mov64(6, 1000), st('dw', 10, -8, 99), aluK(true, 'mul', 1, 2), callLocal(3), ldx('dw', 2, 10, -8), aluX(true, 'add', 0, 2), exit(),
+      mov64(6, 1000),
+      st('dw', 10, -8, 99),
+      aluK(true, 'mul', 1, 2),
+      callLocal(3),
+      ldx('dw', 2, 10, -8),
+      aluX(true, 'add', 0, 2),
+      exit(),
       // g at 15
-      movReg(0, 1), aluK(true, 'add', 0, 1), exit(),
+      movReg(0, 1),
+      aluK(true, 'add', 0, 1),
+      exit(),
     ];
     // g: 11; f: 11 + 99 = 110; main: 110 + 100 + 7 = 217
     expect(run(engine, prog)).toBe(217n);
@@ -262,12 +357,25 @@ describe.each(ENGINES)('ISA on the %s engine', (engine) => {
   });
 
   it('ld_imm64 loads all 64 bits', () => {
-    fc.assert(fc.property(interesting, (v) => { expect(run(engine, [ldImm64(0, v), exit()])).toBe(v); }), { numRuns: 50, seed: 1 });
+    fc.assert(
+      fc.property(interesting, (v) => {
+        expect(run(engine, [ldImm64(0, v), exit()])).toBe(v);
+      }),
+      { numRuns: 50, seed: 1 },
+    );
   });
 });
 
 describe('program validation', () => {
-  const bind = (insns: (Insn | Insn[])[]) => bindProgram(assemble('bad', insns), { handle: () => { throw new Error('no'); }, value: () => { throw new Error('no'); } });
+  const bind = (insns: (Insn | Insn[])[]) =>
+    bindProgram(assemble('bad', insns), {
+      handle: () => {
+        throw new Error('no');
+      },
+      value: () => {
+        throw new Error('no');
+      },
+    });
   it('rejects unknown opcodes, writes to r10, jumps outside, and half ld_imm64', () => {
     expect(() => bind([{ code: 0xff, dst: 0, src: 0, off: 0, imm: 0 }, exit()])).toThrow(/unknown opcode 0xff/);
     expect(() => bind([mov64(10, 1), exit()])).toThrow(/r10 \(frame pointer\) is read-only/);

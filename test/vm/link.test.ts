@@ -12,10 +12,7 @@ import { dataPathObjects, fixtureObject } from '../fixtures/vm/helpers.js';
 
 function objects(): string[] {
   const dp = dataPathObjects();
-  return [
-    dp.connect, dp.sockops, dp.sendmsg,
-    ...(['v1', 'v2', 'v3'] as const).flatMap((cpu) => ['link_basic', 'compute', 'helpers', 'tailcall', 'faults'].map((f) => fixtureObject(f, cpu))),
-  ];
+  return [dp.connect, dp.sockops, dp.sendmsg, ...(['v1', 'v2', 'v3'] as const).flatMap((cpu) => ['link_basic', 'compute', 'helpers', 'tailcall', 'faults'].map((f) => fixtureObject(f, cpu)))];
 }
 
 function hexInsns(b: Uint8Array): string[] {
@@ -64,7 +61,10 @@ describe('linking', () => {
     const refs: Array<{ src: number; imm: number; next: number }> = [];
     for (let i = 0; i < p.insnCount; i++) {
       const ins = readInsn(p.insns, i);
-      if (ins.code === 0x18) { refs.push({ src: ins.src, imm: ins.imm, next: readInsn(p.insns, i + 1).imm }); i++; }
+      if (ins.code === 0x18) {
+        refs.push({ src: ins.src, imm: ins.imm, next: readInsn(p.insns, i + 1).imm });
+        i++;
+      }
       if (ins.code === 0x85 && ins.src === BPF_PSEUDO_CALL) {
         const target = i + ins.imm + 1;
         expect(target).toBeGreaterThan(0);

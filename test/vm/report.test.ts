@@ -55,14 +55,17 @@ const CASE: ReportCase = {
 describe('report records in the VM (poisoned ring buffer)', () => {
   it('ours: both ends reported, every byte written', () => {
     const o = run(defaultReportObjects());
-    expect(o.probe.map((r) => [r.direction, r.state])).toEqual([[2, 1], [1, 1]]);
+    expect(o.probe.map((r) => [r.direction, r.state])).toEqual([
+      [2, 1],
+      [1, 1],
+    ]);
     for (const r of o.probe) expect([r.padding, r.unusedNonZero, r.protocol, r.type]).toEqual([0, 0, 6, 0]);
     expect(reportBytesWritten.check(CASE, o).status).toBe('holds');
   });
 
   it('a program that leaves the padding unwritten shows the poison and is caught', () => {
     const o = run(buildReportMutant('report-padding-unwritten'));
-    const poison = ((RINGBUF_POISON * 0x01010101) >>> 0);
+    const poison = (RINGBUF_POISON * 0x01010101) >>> 0;
     expect(o.probe.map((r) => r.padding)).toEqual([poison, poison]);
     const v = reportBytesWritten.check(CASE, o);
     expect(v.status).toBe('violated');

@@ -45,12 +45,14 @@ describe.each(['interp', 'jit'] as const)('tail calls (%s)', (engine) => {
     m.engine = engine;
     const arr = new ProgArrayMap({ index: 0, name: 'pa', type: MapType.PROG_ARRAY, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0, internal: null });
     mem.addFixed(arr.handle);
-    const maps = { handle: () => arr.handle, value: (): Region => { throw new Error('none'); } };
+    const maps = {
+      handle: () => arr.handle,
+      value: (): Region => {
+        throw new Error('none');
+      },
+    };
     const target = bindProgram(assemble('target', [mov64(0, 7), exit()]), maps);
-    const main = bindProgram(assemble('main', [
-      callLocal(2), aluK(true, 'add', 0, 100), exit(),
-      ldImm64(2, 0n, BPF_PSEUDO_MAP_IDX), mov64(3, 0), call(12), mov64(0, 1), exit(),
-    ]), maps);
+    const main = bindProgram(assemble('main', [callLocal(2), aluK(true, 'add', 0, 100), exit(), ldImm64(2, 0n, BPF_PSEUDO_MAP_IDX), mov64(3, 0), call(12), mov64(0, 1), exit()]), maps);
     const ctx = new Region('ctx', new Uint8Array(8), Access.RW);
     m.beginRun();
     expect(m.run(main, ctx)).toBe(101); // empty slot: the subprogram goes on
@@ -70,8 +72,19 @@ describe.each(['interp', 'jit'] as const)('the waypoint chain of our connect pro
       backends: [],
     };
     const ex = await createVmExecutor({ objects: dataPathObjects(), engine });
-    for (const [family, addr] of [['inet', '10.96.0.50'], ['inet6', '::ffff:10.96.0.50']] as const) {
-      const c: Case = { state, kind: 'consistent', enrolled: true, ops: [{ op: 'socket', sock: 1, family, protocol: 'tcp' }, { op: 'connect', sock: 1, dest: { addr, port: 80 } }] };
+    for (const [family, addr] of [
+      ['inet', '10.96.0.50'],
+      ['inet6', '::ffff:10.96.0.50'],
+    ] as const) {
+      const c: Case = {
+        state,
+        kind: 'consistent',
+        enrolled: true,
+        ops: [
+          { op: 'socket', sock: 1, family, protocol: 'tcp' },
+          { op: 'connect', sock: 1, dest: { addr, port: 80 } },
+        ],
+      };
       const [obs] = await ex.run([c]);
       expect(obs![1]).toMatchObject({ op: 'connect', peer: { addr, port: 15008 }, error: null, storage: { viaWaypoint: true, original: { addr, port: 80 } } });
       expect(ex.vm.machine.tailCalls).toBe(0); // the last program run is sockops

@@ -65,7 +65,10 @@ export class ReportDriver {
       input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\n',
       stdio: ['pipe', 'ignore', 'pipe'],
     });
-    for (const [family, local, control] of [['inet', '127.0.0.1', '0.0.0.2'], ['inet6', '::1', '::2']] as const) {
+    for (const [family, local, control] of [
+      ['inet', '127.0.0.1', '0.0.0.2'],
+      ['inet6', '::1', '::2'],
+    ] as const) {
       const fd = this.socket(family);
       this.bind(fd, { addr: local, port: 0 }, family);
       const len = writeSockaddr(this.sa, family, { addr: control, port: 929 });

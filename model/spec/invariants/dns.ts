@@ -279,8 +279,14 @@ export const dnsQueryDestination: Invariant = {
       const got = e.obs.arrivedAt ?? null;
       const { one, alt } = e.expectArrival;
       const ok = sameSockAddr(got, one) || (alt !== null && sameSockAddr(got, alt));
-      chk.expect(ok, () => `operation ${e.i + 1} (sendto ${show(e.op.op === 'sendto' ? e.op.dest : null)}): the queries arrived at ${show(got)}, expected ${show(one)}${alt ? ` or ${show(alt)}` : ''}`);
-      chk.expect((e.obs.error ?? null) === (e.expectError ?? null) || (alt !== null && (e.obs.error ?? null) === null), () => `operation ${e.i + 1} (sendto): error ${e.obs.error ?? 'none'}, expected ${e.expectError ?? 'none'}`);
+      chk.expect(
+        ok,
+        () => `operation ${e.i + 1} (sendto ${show(e.op.op === 'sendto' ? e.op.dest : null)}): the queries arrived at ${show(got)}, expected ${show(one)}${alt ? ` or ${show(alt)}` : ''}`,
+      );
+      chk.expect(
+        (e.obs.error ?? null) === (e.expectError ?? null) || (alt !== null && (e.obs.error ?? null) === null),
+        () => `operation ${e.i + 1} (sendto): error ${e.obs.error ?? 'none'}, expected ${e.expectError ?? 'none'}`,
+      );
     }
     return chk.verdict();
   },
@@ -295,13 +301,19 @@ export const dnsReplySource: Invariant = {
     for (const e of dnsEvents(ctx)) {
       if (e.op.op === 'deliver' || e.op.op === 'recvfrom') {
         if (e.obs.storage !== undefined && e.storageBefore !== undefined) {
-          chk.expect(JSON.stringify(e.obs.storage) === JSON.stringify(e.storageBefore), () => `operation ${e.i + 1} (${e.op.op}): the socket storage changed from ${JSON.stringify(e.storageBefore)} to ${JSON.stringify(e.obs.storage)}; receiving must not create or change it`);
+          chk.expect(
+            JSON.stringify(e.obs.storage) === JSON.stringify(e.storageBefore),
+            () => `operation ${e.i + 1} (${e.op.op}): the socket storage changed from ${JSON.stringify(e.storageBefore)} to ${JSON.stringify(e.obs.storage)}; receiving must not create or change it`,
+          );
         }
       }
       if (e.op.op !== 'recvfrom' || !e.received || e.expectFrom === null || e.expectFrom === undefined) continue;
       chk.exercise();
       const r = e.received;
-      chk.expect(sameSockAddr(e.obs.from, e.expectFrom), () => `operation ${e.i + 1} (recvfrom): a datagram from ${show(r.from)} (${JSON.stringify(r.data)}) was reported as from ${show(e.obs.from)}, expected ${show(e.expectFrom)}`);
+      chk.expect(
+        sameSockAddr(e.obs.from, e.expectFrom),
+        () => `operation ${e.i + 1} (recvfrom): a datagram from ${show(r.from)} (${JSON.stringify(r.data)}) was reported as from ${show(e.obs.from)}, expected ${show(e.expectFrom)}`,
+      );
     }
     return chk.verdict();
   },
@@ -310,7 +322,7 @@ export const dnsReplySource: Invariant = {
 export const dnsExchange: Invariant = {
   name: 'dns-exchange',
   statement:
-    'Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order, seen as coming from S (a redirected query while it is still the socket\'s most recent redirected query and its proxy is unchanged); recvfrom never returns a datagram that nobody sent.',
+    "Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order, seen as coming from S (a redirected query while it is still the socket's most recent redirected query and its proxy is unchanged); recvfrom never returns a datagram that nobody sent.",
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {
@@ -318,12 +330,20 @@ export const dnsExchange: Invariant = {
       const head = e.head;
       if (head?.server) chk.exercise();
       if (e.obs.data === null || e.obs.data === undefined) {
-        chk.expect(!head, () => `operation ${e.i + 1} (recvfrom): nothing was received (${e.obs.error ?? 'no error'}) but ${head!.server ? `the answer to the query of operation ${head!.at + 1} to ${show(head!.server)}` : `the datagram of operation ${head!.at + 1} from ${show(head!.from)}`} should be waiting`);
+        chk.expect(
+          !head,
+          () =>
+            `operation ${e.i + 1} (recvfrom): nothing was received (${e.obs.error ?? 'no error'}) but ${head!.server ? `the answer to the query of operation ${head!.at + 1} to ${show(head!.server)}` : `the datagram of operation ${head!.at + 1} from ${show(head!.from)}`} should be waiting`,
+        );
         continue;
       }
       chk.expect(e.received !== null, () => `operation ${e.i + 1} (recvfrom): received ${JSON.stringify(e.obs.data)}, which no operation sent or which was already received`);
       for (const l of e.lost ?? []) {
-        chk.expect(false, () => `operation ${e.i + 1} (recvfrom): ${l.server ? `the answer to the query of operation ${l.at + 1} to ${show(l.server)}` : `the datagram of operation ${l.at + 1}`} was lost or came out of order`);
+        chk.expect(
+          false,
+          () =>
+            `operation ${e.i + 1} (recvfrom): ${l.server ? `the answer to the query of operation ${l.at + 1} to ${show(l.server)}` : `the datagram of operation ${l.at + 1}`} was lost or came out of order`,
+        );
       }
       const r = e.received;
       // One record per socket names one server: the answer to a redirected query is judged only
@@ -339,7 +359,10 @@ export const dnsExchange: Invariant = {
       };
       if (r?.server && inScope(r)) {
         chk.exercise();
-        chk.expect(sameSockAddr(e.obs.from, r.server), () => `operation ${e.i + 1} (recvfrom): the answer to the query of operation ${r.at + 1} to ${show(r.server)} is seen as from ${show(e.obs.from)}`);
+        chk.expect(
+          sameSockAddr(e.obs.from, r.server),
+          () => `operation ${e.i + 1} (recvfrom): the answer to the query of operation ${r.at + 1} to ${show(r.server)} is seen as from ${show(e.obs.from)}`,
+        );
       }
     }
     return chk.verdict();

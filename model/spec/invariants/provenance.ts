@@ -19,12 +19,7 @@ function key(s: SockAddr): string {
  * a fresh socket's view (kernelPeer), or with `kernel` every peer the environment can give a
  * socket of that protocol (an any-address goes to the socket's own local address, unseen here).
  */
-export function allowedPeers(
-  state: MapState,
-  family: Family,
-  asked: SockAddr,
-  kernel?: { readonly env: Environment; readonly protocol: Protocol },
-): SockAddr[] {
+export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: { readonly env: Environment; readonly protocol: Protocol }): SockAddr[] {
   const out = new Map<string, SockAddr>();
   const add = (addr: string | null, port: number) => {
     if (addr === null) return;
@@ -57,7 +52,7 @@ export function allowedPeers(
 export const noFabricatedPeer: Invariant = {
   name: 'no-fabricated-peer',
   statement:
-    'A connect ends at the destination the application asked for, a configured backend address, a waypoint or the DNS proxy, written in the socket\'s family; never at an address the maps do not hold.',
+    "A connect ends at the destination the application asked for, a configured backend address, a waypoint or the DNS proxy, written in the socket's family; never at an address the maps do not hold.",
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {
@@ -65,8 +60,9 @@ export const noFabricatedPeer: Invariant = {
       if (!peer) continue;
       if (!sameSockAddr(peer, kernelPeer(v.family, v.asked))) chk.exercise();
       const allowed = allowedPeers(v.state, v.family, v.asked, { env: ctx.env, protocol: v.protocol });
-      chk.expect(allowed.some((a) => sameSockAddr(a, peer)), () =>
-        `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowed.map(show).join(', ')}`,
+      chk.expect(
+        allowed.some((a) => sameSockAddr(a, peer)),
+        () => `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowed.map(show).join(', ')}`,
       );
     }
     return chk.verdict();

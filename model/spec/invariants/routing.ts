@@ -5,21 +5,7 @@
 
 import { LbPolicy, PORT_SLOTS, PRIO_GROUPS, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
 import type { PassPath, PassRecord, PassTarget, TargetKind } from '../passes.js';
-import {
-  backendOf,
-  configuredWaypoint,
-  controlAction,
-  endpointOf,
-  frontendKey,
-  frontendOf,
-  ip,
-  programConnects,
-  sameSockAddr,
-  serviceOf,
-  show,
-  socketView,
-  type Known,
-} from '../facts.js';
+import { backendOf, configuredWaypoint, controlAction, endpointOf, frontendKey, frontendOf, ip, programConnects, sameSockAddr, serviceOf, show, socketView, type Known } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
 interface Prescribed {
@@ -49,14 +35,7 @@ function withTarget(family: Family, path: PassPath, kind: TargetKind, addr: stri
  * The path section 3 prescribes for a pass on `dest`, given the maps, the namespace's enrolment
  * and the index the pass drew (null if it drew none); null when enrolment is unknown.
  */
-export function prescribedPath(
-  state: MapState,
-  family: Family,
-  protocol: Protocol,
-  dest: SockAddr,
-  netns: Known,
-  index: number | null,
-): Prescribed | null {
+export function prescribedPath(state: MapState, family: Family, protocol: Protocol, dest: SockAddr, netns: Known, index: number | null): Prescribed | null {
   if (controlAction(family, dest)) return { path: 'control' };
   if (netns === 'unknown') return null;
   if (!netns) return { path: 'not-enrolled' };
@@ -116,7 +95,7 @@ function eachPass(ctx: Parameters<Invariant['check']>[0], f: (p: PassRecord, v: 
 export const pathJustified: Invariant = {
   name: 'path-justified',
   statement:
-    "Each pass takes the path the routing pipeline prescribes for its destination, the maps in force and its drawn index: control, enrolment, DNS, protocol, frontend, service or direct backend, waypoint, policy, endpoint, backend, port slot and address family, in that order.",
+    'Each pass takes the path the routing pipeline prescribes for its destination, the maps in force and its drawn index: control, enrolment, DNS, protocol, frontend, service or direct backend, waypoint, policy, endpoint, backend, port slot and address family, in that order.',
   needs: 'passes',
   check(ctx) {
     const chk = new Checker();
@@ -201,7 +180,7 @@ export const portMapping: Invariant = {
 export const addressFamily: Invariant = {
   name: 'address-family',
   statement:
-    'A pass writes a target in the socket\'s family (IPv4 on AF_INET; IPv4 as ::ffff:a.b.c.d or IPv6 as it is on AF_INET6), and a target the family cannot hold fails the pass with the destination unchanged.',
+    "A pass writes a target in the socket's family (IPv4 on AF_INET; IPv4 as ::ffff:a.b.c.d or IPv6 as it is on AF_INET6), and a target the family cannot hold fails the pass with the destination unchanged.",
   needs: 'passes',
   check(ctx) {
     const chk = new Checker();
@@ -212,7 +191,10 @@ export const addressFamily: Invariant = {
       chk.exercise();
       const view = socketView(v.family, p.target.addr);
       if (view === null) {
-        chk.expect(p.path === 'family-mismatch' && sameSockAddr(p.destOut, p.destIn), () => `${where}: ${p.target!.addr} cannot be written on ${v.family} but the pass ${p.path} ended at ${show(p.destOut)}`);
+        chk.expect(
+          p.path === 'family-mismatch' && sameSockAddr(p.destOut, p.destIn),
+          () => `${where}: ${p.target!.addr} cannot be written on ${v.family} but the pass ${p.path} ended at ${show(p.destOut)}`,
+        );
       } else {
         chk.expect(p.path !== 'family-mismatch' && p.destOut.addr === view, () => `${where}: target ${p.target!.addr} should be written as ${view} on ${v.family}, got ${show(p.destOut)} (${p.path})`);
       }

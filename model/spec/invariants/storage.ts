@@ -35,7 +35,10 @@ export const originalWrittenOnce: Invariant = {
           chk.exercise();
           const prev = recordingPass.get(v.life);
           chk.expect(prev === undefined, () => `operation ${v.i + 1}: pass ${p.pass} records the original again (first recorded at operation ${(prev ?? 0) + 1})`);
-          chk.expect(['kept', 'rewritten', 'waypoint'].includes(RESULT_OF_PATH[p.path]), () => `operation ${v.i + 1}: pass ${p.pass} (${p.path}) records the original but only kept, rewritten and waypoint passes may`);
+          chk.expect(
+            ['kept', 'rewritten', 'waypoint'].includes(RESULT_OF_PATH[p.path]),
+            () => `operation ${v.i + 1}: pass ${p.pass} (${p.path}) records the original but only kept, rewritten and waypoint passes may`,
+          );
           recordingPass.set(v.life, v.i);
         }
       }
@@ -56,10 +59,16 @@ export const originalWrittenOnce: Invariant = {
       }
       // A connect program, or the send hook of a sendto (section 6), records it.
       const asked = v.op.op === 'sendto' ? sendtoAsked(v.family, v.op.dest) : v.asked;
-      chk.expect((v.op.op === 'connect' && v.runsProgram) || v.op.op === 'sendto', () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program or a sendto's send hook may`);
+      chk.expect(
+        (v.op.op === 'connect' && v.runsProgram) || v.op.op === 'sendto',
+        () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program or a sendto's send hook may`,
+      );
       chk.expect(sameSockAddr(st.original, asked), () => `operation ${v.i + 1}: recorded original ${show(st.original)} but the application asked for ${show(asked)}`);
       if (v.passes && v.op.op === 'connect') {
-        chk.expect(v.passes.some((p) => p.recordedOriginal), () => `operation ${v.i + 1}: the original appears but no pass records it`);
+        chk.expect(
+          v.passes.some((p) => p.recordedOriginal),
+          () => `operation ${v.i + 1}: the original appears but no pass records it`,
+        );
       }
       recorded.set(v.life, { at: v.i, original: st.original });
     }
@@ -70,7 +79,7 @@ export const originalWrittenOnce: Invariant = {
 export const viaWaypointSticky: Invariant = {
   name: 'via-waypoint-sticky',
   statement:
-    'Once a socket\'s storage says via_waypoint it says so for the rest of the socket\'s life, it goes with a recorded original destination, and a connect with a waypoint pass always leaves it set.',
+    "Once a socket's storage says via_waypoint it says so for the rest of the socket's life, it goes with a recorded original destination, and a connect with a waypoint pass always leaves it set.",
   check(ctx) {
     const chk = new Checker();
     const via = new Set<number>();

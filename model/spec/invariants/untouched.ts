@@ -12,12 +12,7 @@ type Connect = ReturnType<typeof programConnects>[number];
 
 export function sameStorage(a: StorageView | null | undefined, b: StorageView | null | undefined): boolean {
   if (!a || !b) return !a && !b;
-  return (
-    a.viaWaypoint === b.viaWaypoint &&
-    a.hasSetIp === b.hasSetIp &&
-    a.hasEncoded === b.hasEncoded &&
-    sameSockAddr(a.original, b.original)
-  );
+  return a.viaWaypoint === b.viaWaypoint && a.hasSetIp === b.hasSetIp && a.hasEncoded === b.hasEncoded && sameSockAddr(a.original, b.original);
 }
 
 /**
@@ -26,24 +21,24 @@ export function sameStorage(a: StorageView | null | undefined, b: StorageView | 
  */
 export function expectEndsAt(chk: Checker, v: Connect, env: Environment, final: SockAddr, why: string): void {
   const results = kernelResults(env, v, final);
-  chk.expect(results.some((r) => observedAs(v.obs, r)), () => {
-    const got = v.obs.peer ? show(v.obs.peer) : `failure (${v.obs.error ?? 'no error'})`;
-    const want = [...new Set(results.map(showResult))].join(' or ');
-    return `operation ${v.i + 1} (${why}): a connect to ${show(final)} ended in ${got}, expected ${want}`;
-  });
+  chk.expect(
+    results.some((r) => observedAs(v.obs, r)),
+    () => {
+      const got = v.obs.peer ? show(v.obs.peer) : `failure (${v.obs.error ?? 'no error'})`;
+      const want = [...new Set(results.map(showResult))].join(' or ');
+      return `operation ${v.i + 1} (${why}): a connect to ${show(final)} ended in ${got}, expected ${want}`;
+    },
+  );
 }
 
 function expectStorageUnchanged(chk: Checker, v: StepView, why: string): void {
   if (v.storageBefore === undefined || v.obs.storage === undefined) return;
-  chk.expect(sameStorage(v.storageBefore, v.obs.storage), () =>
-    `operation ${v.i + 1} (${why}): storage changed from ${JSON.stringify(v.storageBefore)} to ${JSON.stringify(v.obs.storage)}`,
-  );
+  chk.expect(sameStorage(v.storageBefore, v.obs.storage), () => `operation ${v.i + 1} (${why}): storage changed from ${JSON.stringify(v.storageBefore)} to ${JSON.stringify(v.obs.storage)}`);
 }
 
 export const notEnrolledUntouched: Invariant = {
   name: 'not-enrolled-untouched',
-  statement:
-    'In a network namespace that is not enrolled, a connect goes exactly where the application asked and leaves the socket storage as it was.',
+  statement: 'In a network namespace that is not enrolled, a connect goes exactly where the application asked and leaves the socket storage as it was.',
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {
@@ -51,7 +46,11 @@ export const notEnrolledUntouched: Invariant = {
       chk.exercise();
       expectEndsAt(chk, v, ctx.env, v.asked, 'namespace not enrolled');
       expectStorageUnchanged(chk, v, 'namespace not enrolled');
-      if (v.passes) chk.expect(v.passes.length === 1 && ['control', 'not-enrolled'].includes(v.passes[0]!.path), () => `operation ${v.i + 1}: passes ${v.passes!.map((p) => p.path).join(', ')} in a namespace that is not enrolled`);
+      if (v.passes)
+        chk.expect(
+          v.passes.length === 1 && ['control', 'not-enrolled'].includes(v.passes[0]!.path),
+          () => `operation ${v.i + 1}: passes ${v.passes!.map((p) => p.path).join(', ')} in a namespace that is not enrolled`,
+        );
     }
     return chk.verdict();
   },
@@ -59,8 +58,7 @@ export const notEnrolledUntouched: Invariant = {
 
 export const controlConnectUntouched: Invariant = {
   name: 'control-connect-untouched',
-  statement:
-    'A control connect (exactly 0.0.0.2 or ::2, port 929 or 930, any protocol) is never rewritten and leaves the socket storage as it was.',
+  statement: 'A control connect (exactly 0.0.0.2 or ::2, port 929 or 930, any protocol) is never rewritten and leaves the socket storage as it was.',
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {
@@ -82,8 +80,7 @@ function dnsProxy(v: Connect): { addr: string } | null {
 
 export const udpOutsideDnsUntouched: Invariant = {
   name: 'udp-outside-dns-untouched',
-  statement:
-    'A UDP connect is never rewritten and gets no socket storage unless it is a connect4 to port 53 in an enrolled namespace with a DNS proxy configured.',
+  statement: 'A UDP connect is never rewritten and gets no socket storage unless it is a connect4 to port 53 in an enrolled namespace with a DNS proxy configured.',
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {
@@ -99,7 +96,7 @@ export const udpOutsideDnsUntouched: Invariant = {
 export const dnsRedirect: Invariant = {
   name: 'dns-proxy',
   statement:
-    'An enrolled connect4 to port 53 with a DNS proxy (km_backend[0]) goes to the proxy\'s IPv4 address with the port unchanged and records the original destination; an IPv6 proxy address leaves it untouched and records nothing; without a proxy a UDP connect is untouched.',
+    "An enrolled connect4 to port 53 with a DNS proxy (km_backend[0]) goes to the proxy's IPv4 address with the port unchanged and records the original destination; an IPv6 proxy address leaves it untouched and records nothing; without a proxy a UDP connect is untouched.",
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {
@@ -137,8 +134,7 @@ export const dnsRedirect: Invariant = {
 
 export const enrolledTcpStorage: Invariant = {
   name: 'enrolled-tcp-storage',
-  statement:
-    'Every connect program run for a TCP socket in an enrolled namespace, other than a control connect, leaves the socket with storage, whatever the routing does afterwards.',
+  statement: 'Every connect program run for a TCP socket in an enrolled namespace, other than a control connect, leaves the socket with storage, whatever the routing does afterwards.',
   check(ctx) {
     const chk = new Checker();
     for (const v of programConnects(ctx)) {

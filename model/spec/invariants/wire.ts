@@ -31,9 +31,7 @@ export const sockhashMembership: Invariant = {
         const known = connectionLocalKeys(ctx.env, v as ConnectView, peer).map((k) => ipKnown(v, k));
         const enrolled = known.length > 0 && known.every((k) => k === known[0]) ? known[0]! : 'unknown';
         if (enrolled !== 'unknown') {
-          chk.expect(member === enrolled, () =>
-            `${where}: via_waypoint socket to ${show(peer)} with local IP ${enrolled ? 'enrolled' : 'not enrolled'} is ${member ? '' : 'not '}in km_socket`,
-          );
+          chk.expect(member === enrolled, () => `${where}: via_waypoint socket to ${show(peer)} with local IP ${enrolled ? 'enrolled' : 'not enrolled'} is ${member ? '' : 'not '}in km_socket`);
         }
       }
     }
@@ -67,8 +65,9 @@ export const tlvPrefix: Invariant = {
       const expected = (prefixed && original ? tlvHex(v.family, original) : '') + payloadHex(v.op.sock, 0, total);
       chk.expect(stream.hex === expected, () => `${where}: the peer received ${stream.hex || '(nothing)'}, expected ${expected || '(nothing)'}`);
       if (prefixed && original) {
-        chk.expect(stream.tlv !== null && stream.tlv.form === v.family && sameSockAddr(stream.tlv.original, original), () =>
-          `${where}: expected a ${v.family} prefix carrying ${show(original)}, saw ${JSON.stringify(stream.tlv)}`,
+        chk.expect(
+          stream.tlv !== null && stream.tlv.form === v.family && sameSockAddr(stream.tlv.original, original),
+          () => `${where}: expected a ${v.family} prefix carrying ${show(original)}, saw ${JSON.stringify(stream.tlv)}`,
         );
       } else {
         chk.expect(stream.tlv === null, () => `${where}: a prefix ${JSON.stringify(stream.tlv)} on a connection that should carry none`);

@@ -5,18 +5,10 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KmeshCheckError } from '../shared/errors.js';
+import { processAlive } from '../shared/process.js';
 
 /** How long a build waits for another build of the same folder. */
 export const LOCK_WAIT_MS = 300_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Runs `fn` while holding `<dir>.lock` (a directory: mkdir is atomic); a dead holder's lock is broken. */
 export function withBuildLock<T>(dir: string, fn: () => T, waitMs = LOCK_WAIT_MS): T {
@@ -46,7 +38,7 @@ export function withBuildLock<T>(dir: string, fn: () => T, waitMs = LOCK_WAIT_MS
     } catch {
       // the holder has not written its pid yet
     }
-    if (holder > 0 && !alive(holder)) {
+    if (holder > 0 && !processAlive(holder)) {
       rmSync(lock, { recursive: true, force: true });
       continue;
     }

@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, mkdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
+import { processAlive } from '../../shared/process.js';
 
 export const CGROUP_PREFIX = 'kmesh-check-';
 
@@ -25,15 +26,6 @@ export function findCgroup2Mount(mountinfo = '/proc/self/mountinfo'): string {
     }
   }
   throw new KmeshCheckError('environment', 'no cgroup2 mount found in /proc/self/mountinfo: mount one, e.g. mount -t cgroup2 none /sys/fs/cgroup/unified');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Moves every process of `dir` back to `root`, then removes `dir`. */
@@ -71,7 +63,7 @@ export function sweepStaleCgroups(root: string): string[] {
   for (const name of names) {
     if (!name.startsWith(CGROUP_PREFIX)) continue;
     const pid = Number(name.slice(CGROUP_PREFIX.length));
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
     try {
       removeCgroup(root, join(root, name));
       removed.push(name);

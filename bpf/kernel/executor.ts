@@ -2,16 +2,15 @@
 // sends it batches of cases and returns its observations. One worker per executor; requests are
 // serialised. When the worker dies, its cgroup directory is removed here.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
 import type { Executor, ObjectPaths } from '../../model/executor.js';
-import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
-import { findCgroup2Mount, removeCgroup } from './cgroup.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { WorkerProcess, type Answer } from './worker-process.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
 import { decodeObservations } from '../runner/observations.js';
-import { FrameReader, frame, packCases, type ConnectCtx, type EncodedRunResult, type Request, type Response, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
+import { packCases, type ConnectCtx, type EncodedRunResult, type Request, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
 
 export interface KernelExecutorOptions {
   /** Object paths; each defaults to ours in build/bpf. */
@@ -30,49 +29,14 @@ const DEFAULT_BATCH = 1000;
 
 export class KernelExecutor implements Executor {
   readonly name = 'kernel';
-  private readonly reader = new FrameReader();
-  private waiting: Array<{ resolve: (r: Response) => void; reject: (e: Error) => void }> = [];
-  private exited: Error | null = null;
-  private closed = false;
-  private stderr = '';
-  private cgroup: string | null = null;
   /** The section 6 hooks the worker attached. */
   dnsHooks: readonly string[] = [];
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly worker: WorkerProcess<Request>,
     readonly environment: Environment,
     private readonly batchSize: number,
-  ) {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      for (const msg of this.reader.push(chunk)) this.waiting.shift()?.resolve(msg as Response);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-8192);
-    });
-    child.on('exit', (code, signal) => {
-      const why = signal ? `signal ${signal}` : `exit code ${code}`;
-      this.exited = this.workerError(why);
-      for (const w of this.waiting.splice(0)) w.reject(this.exited);
-      // A killed worker cannot remove its own cgroup; it is empty now.
-      if (this.cgroup) {
-        try {
-          removeCgroup(findCgroup2Mount(), this.cgroup);
-        } catch {
-          // the next start sweeps it
-        }
-      }
-    });
-    child.stdin!.on('error', () => {
-      // EPIPE after the worker died: reported through 'exit'
-    });
-  }
-
-  private workerError(why: string): KmeshCheckError {
-    const last = this.stderr.trim().split('\n').filter(Boolean).at(-1) ?? '';
-    if (/unshare failed: Operation not permitted/.test(this.stderr)) return new KmeshCheckError('privileges', `unshare -n: EPERM: ${NEEDS_ROOT}`);
-    return new KmeshCheckError('worker', `the kernel harness worker stopped (${why})${last ? `: ${last}` : ''}`);
-  }
+  ) {}
 
   /** Starts a worker, builds its namespace and cgroup, loads and attaches the objects. */
   static async start(opts: KernelExecutorOptions = {}): Promise<KernelExecutor> {
@@ -83,18 +47,10 @@ export class KernelExecutor implements Executor {
     const environment = opts.environment ?? DEFAULT_ENVIRONMENT;
     // KMESH_CHECK_WORKER_NODE_ARGS: extra node flags for the worker (e.g. --cpu-prof), for diagnosis.
     const nodeArgs = (process.env.KMESH_CHECK_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    // Its own process group: Ctrl-C in a terminal reaches only the parent, which stops the run,
-    // shrinks and reports what it found (on this worker), then closes it; stdin closing ends the
-    // worker too if the parent dies.
-    const child = spawn('unshare', ['-n', process.execPath, ...nodeArgs, script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const ex = new KernelExecutor(child, environment, opts.batchSize ?? DEFAULT_BATCH);
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', () => resolve());
-      child.once('error', (e) => reject(new KmeshCheckError('environment', `cannot start unshare (${e.message}): install util-linux`)));
-    });
+    const ex = new KernelExecutor(await WorkerProcess.start<Request>(script, 'the kernel harness worker', nodeArgs), environment, opts.batchSize ?? DEFAULT_BATCH);
     try {
       const info = (await ex.request({ type: 'init', objects, environment, wholeCases: opts.wholeCases !== false })) as WorkerInfo;
-      ex.cgroup = info.cgroup;
+      ex.worker.cgroup = info.cgroup;
       ex.dnsHooks = info.dnsHooks;
     } catch (e) {
       await ex.close();
@@ -104,28 +60,11 @@ export class KernelExecutor implements Executor {
   }
 
   get pid(): number {
-    return this.child.pid ?? -1;
+    return this.worker.pid;
   }
 
-  /**
-   * Writes a request at once; the worker answers requests in order, so responses are matched
-   * first-in first-out and several requests can be in flight.
-   */
-  private request(req: Request): Promise<unknown> {
-    return this.requestFull(req).then((r) => r.result);
-  }
-
-  /** The whole response: its result and, for a batch, the encoded observations. */
-  private requestFull(req: Request): Promise<{ result: unknown; bin?: Uint8Array }> {
-    if (this.exited) return Promise.reject(this.exited);
-    if (this.closed && req.type !== 'close') return Promise.reject(new KmeshCheckError('worker', 'the kernel executor is closed'));
-    return new Promise<{ result: unknown; bin?: Uint8Array }>((resolve, reject) => {
-      this.waiting.push({
-        resolve: (resp) => (resp.ok ? resolve(resp) : reject(new KmeshCheckError(resp.error.code, resp.error.message))),
-        reject,
-      });
-      this.child.stdin!.write(frame(req));
-    });
+  private async request(req: Request): Promise<unknown> {
+    return (await this.worker.request(req)).result;
   }
 
   async run(cases: readonly Case[]): Promise<Observation[][]> {
@@ -133,7 +72,7 @@ export class KernelExecutor implements Executor {
     // decodes the last (two cores).
     const parts: Array<Promise<Observation[][]>> = [];
     for (let i = 0; i < cases.length; i += this.batchSize) {
-      const part = this.requestFull({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }).then(decodeRun);
+      const part = this.worker.request({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }).then(decodeRun);
       part.catch(() => undefined); // handled below, after every batch is out
       parts.push(part);
       // Let the event loop move what was written into the pipe: packing every batch first
@@ -165,24 +104,11 @@ export class KernelExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (!this.exited) {
-      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-      try {
-        await Promise.race([this.request({ type: 'close' }), exited]);
-      } catch {
-        // the worker may already be gone
-      }
-      this.child.stdin!.end();
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await this.worker.close();
   }
 }
 
-function decodeRun(r: { result: unknown; bin?: Uint8Array }): Observation[][] {
+function decodeRun(r: Answer): Observation[][] {
   const res = r.result as EncodedRunResult;
   if (res?.encoded !== true) throw new KmeshCheckError('worker', 'the worker answered a batch without encoded observations: is dist/ from one build?');
   return decodeObservations(r.bin ?? new Uint8Array(0), res.streams);

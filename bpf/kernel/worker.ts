@@ -8,7 +8,8 @@ import { closeSync, openSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { isIPv4Form } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
-import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { cleanUpOnExit, errorReply } from './worker-lifecycle.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { KernelCases } from './cases.js';
 import { fastPath, fastPathUnavailable } from './fastpath.js';
@@ -206,22 +207,11 @@ process.stdin.on('data', (chunk: Buffer) => {
       else reply({ ok: true, result });
       timing.reply += ms(t2);
     } catch (e) {
-      const err = isKmeshCheckError(e) ? e : new KmeshCheckError('worker', `internal error: ${(e as Error).stack ?? String(e)}`);
-      reply({ ok: false, error: { code: err.code, message: err.message } });
+      reply(errorReply(e));
     }
     if (req.type === 'close') {
       process.exit(0);
     }
   }
 });
-process.stdin.on('end', () => {
-  cleanup();
-  process.exit(0);
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    cleanup();
-    process.exit(0);
-  });
-}
-process.on('exit', cleanup);
+cleanUpOnExit(cleanup);

@@ -4,7 +4,8 @@
 // stdin/stdout. Cleans up on `close`, end of stdin, SIGINT/SIGTERM/SIGHUP.
 
 import { closeSync, openSync } from 'node:fs';
-import { KmeshCheckError, isKmeshCheckError } from '../../../shared/errors.js';
+import { KmeshCheckError } from '../../../shared/errors.js';
+import { cleanUpOnExit, errorReply } from '../worker-lifecycle.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from '../cgroup.js';
 import { FrameReader, frame } from '../protocol.js';
 import { AccelDriver } from './driver.js';
@@ -70,20 +71,9 @@ process.stdin.on('data', (chunk: Buffer) => {
     try {
       process.stdout.write(frame({ ok: true, result: handle(req) }));
     } catch (e) {
-      const err = isKmeshCheckError(e) ? e : new KmeshCheckError('worker', `internal error: ${(e as Error).stack ?? String(e)}`);
-      process.stdout.write(frame({ ok: false, error: { code: err.code, message: err.message } }));
+      process.stdout.write(frame(errorReply(e)));
     }
     if (req.type === 'close') process.exit(0);
   }
 });
-process.stdin.on('end', () => {
-  cleanup();
-  process.exit(0);
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    cleanup();
-    process.exit(0);
-  });
-}
-process.on('exit', cleanup);
+cleanUpOnExit(cleanup);

@@ -206,6 +206,8 @@ export class CaseRunner<S> {
     if (!Number.isInteger(dest.port) || dest.port < 1 || dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${dest.port} is not an integer in 1..65535`);
     let last: { error: string | null; arrivedAt: SockAddr | null } = { error: null, arrivedAt: null };
     for (let i = 0; i < n; i++) last = this.layer.sendto(r, dest, dnsQueryFor(r.id, r.queries++));
+    // A send to the control address enrols or withdraws like a control connect: re-enrol next case.
+    if (n > 0 && (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw)) this.enrolment = 'unknown';
     this.sink.json({ op: 'sendto', sock: r.id, arrivedAt: last.arrivedAt, error: last.error, storage: this.storageOf(r) });
   }
 

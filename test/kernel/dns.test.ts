@@ -9,6 +9,8 @@ import { createVmExecutor } from '../../bpf/vm/executor.js';
 import type { Observation } from '../../model/domain.js';
 import { outcomes } from '../../model/impl/index.js';
 import { DNS_SCENARIOS, pick } from '../support/dns-scenarios.js';
+import { sendto, socket } from '../../model/builders.js';
+import type { Case } from '../../model/domain.js';
 import { startKernel } from '../helpers/kernel.js';
 
 let kernel: KernelExecutor;
@@ -39,5 +41,17 @@ describe('kernel: DNS over UDP (section 6)', () => {
       }
       expect(vmObserved[k]).toEqual(observed[k]);
     });
+  });
+});
+
+describe('kernel: enrolment across cases', () => {
+  it('a control sendto in one case does not leave the next (not enrolled) case enrolled', async () => {
+    // sendto 0.0.0.2:929 enrols the namespace as a control connect does; the next case must start
+    // from the enrolment it asks for.
+    const enrolBySend: Case = { ...DNS_SCENARIOS[0]!.case, enrolled: false, ops: [socket(0, 'inet', 'udp'), sendto(0, '0.0.0.2', 929)] };
+    const notEnrolled = DNS_SCENARIOS.find((s) => !s.case.enrolled && s.case.ops.some((o) => o.op === 'sendto'));
+    expect(notEnrolled, 'a not-enrolled DNS scenario').toBeDefined();
+    const [, next] = await kernel.run([enrolBySend, notEnrolled!.case]);
+    expect(next).toEqual(outcomes(notEnrolled!.case, kernel.environment)[0]!.observations);
   });
 });

@@ -206,8 +206,7 @@ export class CaseRunner<S> {
     if (!Number.isInteger(dest.port) || dest.port < 1 || dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${dest.port} is not an integer in 1..65535`);
     let last: { error: string | null; arrivedAt: SockAddr | null } = { error: null, arrivedAt: null };
     for (let i = 0; i < n; i++) last = this.layer.sendto(r, dest, dnsQueryFor(r.id, r.queries++));
-    // A send to the control address enrols or withdraws like a control connect: re-enrol next case.
-    if (n > 0 && (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw)) this.enrolment = 'unknown';
+    if (n > 0) this.touchedControl(dest);
     this.sink.json({ op: 'sendto', sock: r.id, arrivedAt: last.arrivedAt, error: last.error, storage: this.storageOf(r) });
   }
 
@@ -231,6 +230,14 @@ export class CaseRunner<S> {
     this.sink.socket(id);
   }
 
+  /**
+   * A case's own connect or send to a control port enrols or withdraws the namespace in ways we do
+   * not track: the next case re-enrols.
+   */
+  private touchedControl(dest: SockAddr): void {
+    if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
+  }
+
   private opConnect(r: RunnerSocket<S>, dest: SockAddr): void {
     const wrong = addressProblem(`${r.family}|${dest.addr}`);
     if (wrong !== null) throw new KmeshCheckError('codec', `connect on socket ${r.id}: ${wrong}`);
@@ -238,8 +245,7 @@ export class CaseRunner<S> {
       throw new KmeshCheckError('codec', `connect on socket ${r.id}: port ${dest.port} is not an integer in 0..65535`);
     }
     const seen = this.layer.connect(r, dest);
-    // A case's own control connect changes enrolment in ways we do not track: re-enrol next case.
-    if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
+    this.touchedControl(dest);
     this.sink.connect(r.id, seen.error, seen.peer, seen.storage, r.family, seen.inSockhash);
   }
 

@@ -22,7 +22,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { routable, type Environment } from '../environment.js';
+import { hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import type { Branch, SocketState, World } from './types.js';
 
@@ -65,12 +65,9 @@ function answered(env: Environment, at: SockAddr): boolean {
   return at.port === DNS_PORT && routable(env, at.addr.includes(':') ? 'inet6' : 'inet', { addr: at.addr, port: 0 });
 }
 
-/** The kernel queues a datagram on a connected socket only when it comes from the peer. */
+/** Whether the kernel queues a datagram from `from` on the socket (environment.ts, udpTakes). */
 function accepts(sock: SocketState, from: SockAddr): boolean {
-  if (sock.peer === null) return true;
-  const peer4 = ipv4Of(sock.family, sock.peer.addr);
-  const peer = peer4 ?? sock.peer.addr;
-  return peer === from.addr && sock.peer.port === from.port;
+  return udpTakes(sock.family, sock.peer, hasNativeLocal(sock.kernel), from);
 }
 
 function dnsOf(sock: SocketState): DnsSocket {
@@ -166,7 +163,7 @@ export function udpSend(sock: SocketState, id: number, messages: number, env: En
   const inner = ipv4Of(sock.family, sock.peer.addr);
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
-  if (answered(env, at)) {
+  if (answered(env, at) && accepts(sock, at)) {
     const text = new TextDecoder();
     for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(id, sock.sent + i))) });
   }

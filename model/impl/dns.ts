@@ -24,6 +24,7 @@ import {
 } from '../domain.js';
 import { hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
+import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
 
 const { produce } = new Immer({ autoFreeze: false });
@@ -49,9 +50,12 @@ export const FRESH_DNS: DnsSocket = { bound: false, queries: 0, last: null, inbo
 
 const EMPTY_STORAGE: StorageView = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
 
-/** The DNS proxy's IPv4 address (km_backend[0] with an IPv4-form address), or null. */
+/**
+ * The DNS proxy's IPv4 address (km_backend[0] with an IPv4-form address), or null. Read through
+ * the state's index, as the connect pass reads it, so that exploration's lazy maps see the read.
+ */
 export function dnsProxy(maps: MapState): string | null {
-  const b = maps.backends.find((x) => x.uid === DNS_PROXY_UID);
+  const b = indexMaps(maps).backends.get(DNS_PROXY_UID);
   return b && isIPv4Form(b.addr) ? b.addr : null;
 }
 

@@ -41,6 +41,11 @@ export function skeletons(scope: number): Skeleton[] {
   return out;
 }
 
+/** Whether a skeleton's sequence uses the datagram operations (sendto, recvfrom, deliver). */
+export function isDatagram(s: Skeleton): boolean {
+  return SEQUENCE_CLASSES.find((c) => c.name === s.sequence)?.datagram === true;
+}
+
 export function describeSkeleton(s: Skeleton): string {
   return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
 }

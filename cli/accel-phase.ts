@@ -5,6 +5,8 @@
 import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
+import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
 import type { ExecutorName } from './executors.js';
@@ -35,14 +37,14 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     o.log(`acceleration (section 8): skipped: ${why}`);
     return { status: 'skipped', why };
   };
-  if (o.executor !== 'kernel') return skip(`its checks run on real sockets; use --executor kernel (as root) to run them`);
+  if (o.executor === 'model') return skip('--executor model runs no compiled objects; use --executor vm or kernel');
   if (!o.objects && o.userObjects) return skip('--objects names other objects and no --accel-objects was given');
   const objects = o.objects ?? defaultAccelObjects();
   const missing = [objects.ops, objects.redirect].filter((p) => !existsSync(p));
   if (missing.length) return skip(`no acceleration objects at ${missing.join(', ')} (build them with npm run build:bpf or give --accel-objects)`);
-  let ex: AccelKernelExecutor;
+  let ex: AccelExecutor;
   try {
-    ex = await AccelKernelExecutor.start(objects);
+    ex = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
   } catch (e) {
     if (isKmeshCheckError(e) && e.code === 'object-content') return skip(e.message);
     throw e;
@@ -52,10 +54,10 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    o.log(`acceleration (section 8): ${result.runs} cases on the kernel; exercised: ${seen}`);
+    o.log(`acceleration (section 8): ${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
     if (result.failure) {
       o.log('');
-      o.log(formatAccelFailure(result.failure, 'kernel'));
+      o.log(formatAccelFailure(result.failure, ex.name));
       o.log('verdict (acceleration): FAIL: 1 counterexample');
       return { status: 'fail', result };
     }

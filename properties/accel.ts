@@ -3,8 +3,8 @@
 // and returned with the invariant that broke, its detail and the printed case.
 
 import fc from 'fast-check';
-import type { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
 import { accelCaseArb } from '../generators/accel.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import type { AccelCase, AccelObservation } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
@@ -30,8 +30,8 @@ export interface AccelResult {
 export interface AccelRunOptions {
   readonly seed: number;
   readonly runs: number;
-  /** The kernel executor; without it the model's own observations are judged (model against spec). */
-  readonly executor?: AccelKernelExecutor;
+  /** The kernel or VM executor; without it the model's own observations are judged (model against spec). */
+  readonly executor?: AccelExecutor;
 }
 
 export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {

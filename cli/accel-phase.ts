@@ -9,6 +9,7 @@ import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
+import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
 import type { ExecutorName } from './executors.js';
 
 export interface AccelPhaseOptions {
@@ -20,6 +21,8 @@ export interface AccelPhaseOptions {
   readonly objects?: AccelObjectPaths;
   readonly userObjects: boolean;
   readonly log: (s: string) => void;
+  /** check --exhaustive: enumerate the acceleration domain at this scope instead of sampling it. */
+  readonly exhaustiveScope?: number;
 }
 
 export interface AccelPhase {
@@ -50,11 +53,13 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     throw e;
   }
   try {
-    const result = await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex });
+    const enumerated = o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex }) : null;
+    const result = enumerated ?? (await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex }));
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    o.log(`acceleration (section 8): ${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
+    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${enumerated.total} cases), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
+    o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
     if (result.failure) {
       o.log('');
       o.log(formatAccelFailure(result.failure, ex.name));

@@ -72,6 +72,12 @@ export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
   };
 }
 
+/** How to find the case again: fast-check's seed and path, or its place in the enumeration. */
+function replayLine(f: AccelFailure): string {
+  const e = /^exhaustive:(\d+):(\d+)$/.exec(f.path);
+  return e ? `  replay: case ${e[2]} of the acceleration enumeration at scope ${e[1]} (check --exhaustive --scope ${e[1]})` : `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`;
+}
+
 export function formatAccelFailure(f: AccelFailure, executor: string): string {
   return [
     `COUNTEREXAMPLE (acceleration, ${executor}): ${f.invariant}`,
@@ -79,6 +85,6 @@ export function formatAccelFailure(f: AccelFailure, executor: string): string {
     ...formatAccelCase(f.case).map((l) => `  ${l}`),
     '  observed:',
     ...formatAccelObservation(f.case, f.observation).map((l) => `    ${l}`),
-    `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`,
+    replayLine(f),
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 // The VM's acceleration executor against the real kernel on the same cases: the generated sample,
-// the two-namespace isolation cases and the docs example give identical observations (bytes each
+// the two-namespace isolation cases, the docs example and the bounded-exhaustive enumeration give
+// identical observations (bytes each
 // end read, TCP's share, stray reads, the maps after close), on our objects and on every
 // acceleration mutant, where they depart from the model (the maps compared as sets: the kernel
 // walks them in hash order; cookies compared as namespaces: the kernel's are its own).
@@ -11,6 +12,7 @@ import { ACCEL_MUTANTS, buildAccelMutant } from '../../cli/accel-mutants.js';
 import { ACCEL_EXAMPLE } from '../../docs/gen/accel-docs.js';
 import type { AccelCase, AccelKey, AccelObservation } from '../../model/accel/domain.js';
 import { expectedAccel } from '../../model/accel/model.js';
+import { accelExhaustiveCases } from '../../generators/accel-exhaustive.js';
 import type { AccelObjectPaths } from '../../shared/package.js';
 import { ACCEL_CASES, ISOLATION, ISOLATION_BOTH_INSIDE } from '../support/accel-cases.js';
 
@@ -42,6 +44,10 @@ describe('the VM agrees with the kernel on acceleration cases', () => {
 
   it('ours: identical observations on every case', async () => {
     expect(await agree(CASES)).toBe(0);
+  });
+
+  it('ours: identical observations on the whole enumeration at scope 2 (check --exhaustive)', async () => {
+    expect(await agree([...accelExhaustiveCases(2)])).toBe(0);
   });
 
   for (const m of ACCEL_MUTANTS) {

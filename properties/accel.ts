@@ -53,6 +53,8 @@ export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
     { seed: o.seed, numRuns: o.runs, endOnFailure: false },
   );
   const failed = last as { invariant: string; detail: string; observation: AccelObservation } | null;
+  // An executor that threw (environment, a program the VM cannot run) is an error, not a pass.
+  if (details.failed && !failed) throw details.errorInstance instanceof Error ? details.errorInstance : new Error(String(details.errorInstance));
   if (!details.failed || !details.counterexample || !failed) return { runs: details.numRuns, exercised, failure: null };
   // fast-check's last failing run is the shrunk counterexample; judge it once more for its detail.
   const [c] = details.counterexample;

@@ -10,7 +10,8 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import { defaultAccelObjects, type AccelObjectPaths } from '../../shared/package.js';
 import { runAccelCase } from '../runner/accel-runner.js';
 import { VmAccelSockets } from './accel-sockets.js';
-import type { VmProgram } from './program.js';
+import { VmFault, type VmProgram } from './program.js';
+import { MemoryFault } from './memory.js';
 import { Vm, loadObjectFile } from './vm.js';
 
 export class AccelVmExecutor implements AccelExecutor {
@@ -45,7 +46,13 @@ export class AccelVmExecutor implements AccelExecutor {
   /** One case, synchronously (exhaustive enumeration runs thousands). */
   runOne(c: AccelCase): AccelObservation {
     if (this.closed) throw new KmeshCheckError('unsupported', 'the acceleration VM executor is closed');
-    return runAccelCase(this.sockets, c);
+    try {
+      return runAccelCase(this.sockets, c);
+    } catch (e) {
+      // A fault (a helper the VM lacks, an access the verifier would refuse) is one line, like a load error.
+      if (e instanceof VmFault || e instanceof MemoryFault) throw new KmeshCheckError('load', `the VM cannot run the acceleration programs: ${e.message}`);
+      throw e;
+    }
   }
 
   run(cases: readonly AccelCase[]): Promise<AccelObservation[]> {

@@ -12,6 +12,7 @@ import { NETNS_COOKIE_BASE } from '../../bpf/vm/accel-sockets.js';
 import { decodeSockKey } from '../../bpf/codec/accel.js';
 import type { HashMap, SockHashMap } from '../../bpf/vm/maps.js';
 import { defaultObjects } from '../../shared/package.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { accelInvariants } from '../../model/accel/invariants.js';
 import { expectedAccel } from '../../model/accel/model.js';
 import { runAccelChecks } from '../../properties/accel.js';
@@ -81,6 +82,13 @@ describe('acceleration phase of check on the VM', () => {
     expect(r.result?.failure?.invariant).toBe('redirect-cleanup');
     expect(r.result?.failure?.case.pairs.length).toBe(1);
     expect(lines.join('\n')).toMatch(/COUNTEREXAMPLE \(acceleration, vm\): redirect-cleanup/);
+  });
+});
+
+describe('an executor that fails', () => {
+  it('is an error of the acceleration checks, not a pass', async () => {
+    const broken = { name: 'broken', run: () => Promise.reject(new KmeshCheckError('environment', 'no sockets today')), close: () => Promise.resolve() };
+    await expect(runAccelChecks({ seed: 1, runs: 20, executor: broken })).rejects.toThrow('no sockets today');
   });
 });
 

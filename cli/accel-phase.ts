@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import { formatCoverage } from '../bpf/vm/coverage.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
@@ -60,6 +61,7 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
       .join(', ');
     const how = enumerated ? `exhaustive scope ${enumerated.scope} (${enumerated.total} cases), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
     o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
+    if (ex instanceof AccelVmExecutor) o.log(`program coverage (vm, acceleration)\n${formatCoverage(ex.coverage())}`);
     if (result.failure) {
       o.log('');
       o.log(formatAccelFailure(result.failure, ex.name));

@@ -12,6 +12,7 @@ import { runAccelCase } from '../runner/accel-runner.js';
 import { VmAccelSockets } from './accel-sockets.js';
 import { VmFault, type VmProgram } from './program.js';
 import { MemoryFault } from './memory.js';
+import { coverageOf, type CoverageSummary } from './coverage.js';
 import { Vm, loadObjectFile } from './vm.js';
 
 export class AccelVmExecutor implements AccelExecutor {
@@ -57,6 +58,11 @@ export class AccelVmExecutor implements AccelExecutor {
 
   run(cases: readonly AccelCase[]): Promise<AccelObservation[]> {
     return Promise.resolve(cases.map((c) => this.runOne(c)));
+  }
+
+  /** Instruction and branch coverage of the acceleration programs over the cases run so far. */
+  coverage(): CoverageSummary {
+    return coverageOf(this.vm.machine, this.vm.allPrograms());
   }
 
   close(): Promise<void> {

@@ -1,17 +1,20 @@
 // The acceleration (section 8) and report (section 7) mutants for `kmesh-check mutants`: each is
-// checked by its own phase's checks on the kernel executor, with the same result shape as the
-// routing mutants. Report mutants that only the VM's poisoned ring buffer shows are left to
+// checked by its own phase's checks, with the same result shape as the routing mutants: the
+// acceleration mutants on the executor the run uses (kernel or VM), the report mutants on the
+// kernel only. Report mutants that only the VM's poisoned ring buffer shows are left to
 // test/vm/report.test.ts and not counted here.
 
 import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
+import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import { REPORT_MUTANTS, buildReportMutant } from './report-mutants.js';
 import { runAccelChecks } from '../properties/accel.js';
 import { runReportChecks } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { MutantResult } from './commands/mutants.js';
 
-export async function runSectionMutants(o: { seed: number; runs: number; only?: readonly string[]; log: (s: string) => void }): Promise<MutantResult[]> {
+export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: number; runs: number; only?: readonly string[]; log: (s: string) => void }): Promise<MutantResult[]> {
   const out: MutantResult[] = [];
   const runs = accelRuns(o.runs);
   const record = (r: MutantResult) => {
@@ -19,7 +22,8 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
     o.log(`${r.killed ? 'killed  ' : 'SURVIVED'} ${r.name.padEnd(28)} ${r.killed ? `by ${r.invariant} after ${r.cases} cases, ${r.ms} ms` : `${r.cases} cases`}`);
   };
   for (const m of ACCEL_MUTANTS.filter((x) => !o.only || o.only.includes(x.name))) {
-    const ex = await AccelKernelExecutor.start(buildAccelMutant(m.name));
+    const objects = buildAccelMutant(m.name);
+    const ex: AccelExecutor = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
     try {
       const started = Date.now();
       const r = await runAccelChecks({ seed: o.seed, runs, executor: ex });
@@ -37,6 +41,7 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
       await ex.close();
     }
   }
+  if (o.executor !== 'kernel') return out;
   for (const m of REPORT_MUTANTS.filter((x) => x.shows === 'kernel' && (!o.only || o.only.includes(x.name)))) {
     const started = Date.now();
     const r = runReportChecks({ seed: o.seed, runs, objects: buildReportMutant(m.name) });

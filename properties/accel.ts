@@ -3,8 +3,8 @@
 // and returned with the invariant that broke, its detail and the printed case.
 
 import fc from 'fast-check';
-import type { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
 import { accelCaseArb } from '../generators/accel.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import type { AccelCase, AccelObservation } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
@@ -30,8 +30,8 @@ export interface AccelResult {
 export interface AccelRunOptions {
   readonly seed: number;
   readonly runs: number;
-  /** The kernel executor; without it the model's own observations are judged (model against spec). */
-  readonly executor?: AccelKernelExecutor;
+  /** The kernel or VM executor; without it the model's own observations are judged (model against spec). */
+  readonly executor?: AccelExecutor;
 }
 
 export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
@@ -53,6 +53,8 @@ export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
     { seed: o.seed, numRuns: o.runs, endOnFailure: false },
   );
   const failed = last as { invariant: string; detail: string; observation: AccelObservation } | null;
+  // An executor that threw (environment, a program the VM cannot run) is an error, not a pass.
+  if (details.failed && !failed) throw details.errorInstance instanceof Error ? details.errorInstance : new Error(String(details.errorInstance));
   if (!details.failed || !details.counterexample || !failed) return { runs: details.numRuns, exercised, failure: null };
   // fast-check's last failing run is the shrunk counterexample; judge it once more for its detail.
   const [c] = details.counterexample;
@@ -72,6 +74,12 @@ export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
   };
 }
 
+/** How to find the case again: fast-check's seed and path, or its place in the enumeration. */
+function replayLine(f: AccelFailure): string {
+  const e = /^exhaustive:(\d+):(\d+)$/.exec(f.path);
+  return e ? `  replay: case ${e[2]} of the acceleration enumeration at scope ${e[1]} (check --exhaustive --scope ${e[1]})` : `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`;
+}
+
 export function formatAccelFailure(f: AccelFailure, executor: string): string {
   return [
     `COUNTEREXAMPLE (acceleration, ${executor}): ${f.invariant}`,
@@ -79,6 +87,6 @@ export function formatAccelFailure(f: AccelFailure, executor: string): string {
     ...formatAccelCase(f.case).map((l) => `  ${l}`),
     '  observed:',
     ...formatAccelObservation(f.case, f.observation).map((l) => `    ${l}`),
-    `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`,
+    replayLine(f),
   ].join('\n');
 }

@@ -296,7 +296,15 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const userObjects = Object.keys(o.objects).length > 0;
     const accel = result.stopped
       ? { status: 'skipped' as const, why: 'interrupted' }
-      : await accelPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.accelObjects ? { objects: o.accelObjects } : {}) });
+      : await accelPhase({
+          executor: opened.name,
+          seed: o.seed,
+          runs: o.runs,
+          userObjects,
+          log,
+          ...(o.accelObjects ? { objects: o.accelObjects } : {}),
+          ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
+        });
     const reports = result.stopped
       ? { status: 'skipped' as const, why: 'interrupted' }
       : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });

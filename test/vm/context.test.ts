@@ -6,7 +6,22 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SOCK_ADDR, SOCK_OPS, SK_MSG, BPF_SOCK, TCP_SOCK, SockOps, BPF_SOCK_OPS_ALL_CB_FLAGS, VmSock, SockAddrCtx, SockOpsCtx, skMsgContext, TCP_ESTABLISHED } from '../../bpf/vm/context.js';
+import {
+  SOCK_ADDR,
+  SOCK_OPS,
+  SK_MSG,
+  BPF_SOCK,
+  TCP_SOCK,
+  SockOps,
+  BPF_SOCK_OPS_ALL_CB_FLAGS,
+  BPF_SOCK_OPS_STATE_CB_FLAG,
+  BPF_F_INGRESS,
+  VmSock,
+  SockAddrCtx,
+  SockOpsCtx,
+  skMsgContext,
+  TCP_ESTABLISHED,
+} from '../../bpf/vm/context.js';
 import { HelperId } from '../../bpf/vm/helpers.js';
 import { Memory } from '../../bpf/vm/memory.js';
 import { Machine } from '../../bpf/vm/machine.js';
@@ -36,6 +51,9 @@ function header(): Map<string, number> {
     'printf("ops.ACTIVE_ESTABLISHED_CB %d\\n", BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB);',
     'printf("ops.PASSIVE_ESTABLISHED_CB %d\\n", BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB);',
     'printf("ops.ALL_CB_FLAGS %d\\n", BPF_SOCK_OPS_ALL_CB_FLAGS);',
+    'printf("ops.STATE_CB %d\\n", BPF_SOCK_OPS_STATE_CB);',
+    'printf("ops.STATE_CB_FLAG %d\\n", BPF_SOCK_OPS_STATE_CB_FLAG);',
+    'printf("flags.F_INGRESS %d\\n", BPF_F_INGRESS);',
     'return 0; }',
   ];
   const dir = scratchDir();
@@ -71,6 +89,9 @@ describe('uapi agreement', () => {
     expect(SockOps.ACTIVE_ESTABLISHED_CB).toBe(h.get('ops.ACTIVE_ESTABLISHED_CB'));
     expect(SockOps.PASSIVE_ESTABLISHED_CB).toBe(h.get('ops.PASSIVE_ESTABLISHED_CB'));
     expect(BPF_SOCK_OPS_ALL_CB_FLAGS).toBe(h.get('ops.ALL_CB_FLAGS'));
+    expect(SockOps.STATE_CB).toBe(h.get('ops.STATE_CB'));
+    expect(BPF_SOCK_OPS_STATE_CB_FLAG).toBe(h.get('ops.STATE_CB_FLAG'));
+    expect(BPF_F_INGRESS).toBe(h.get('flags.F_INGRESS'));
   });
 });
 

@@ -1,9 +1,13 @@
-// The harness's own cgroup: a fresh child `kmesh-check-<pid>` of the cgroup2 mount, joined before
-// any socket exists (a socket's cgroup is fixed at socket()). A crashed harness leaves at most an
-// empty directory; the next start sweeps those whose pid is dead.
+// The harness's own cgroup: a fresh child `kmesh-check-<pid>-<random>` of the cgroup2 mount,
+// joined before any socket exists (a socket's cgroup is fixed at socket()). A crashed harness
+// leaves at most an empty directory; the next start sweeps those whose pid is dead. Harnesses run
+// side by side (--jobs, parallel test files, other users): a sweep only ever removes an empty
+// directory (never moving a process out), and the random part keeps a reused pid from taking
+// over a stale directory that another harness's sweep is about to remove.
 
 import { readFileSync, readdirSync, mkdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { processAlive } from '../../shared/process.js';
 
@@ -51,7 +55,16 @@ export function removeCgroup(root: string, dir: string): void {
   }
 }
 
-/** Removes `kmesh-check-<pid>` directories whose pid is dead; returns the ones removed. */
+/** The pid in a harness cgroup's name (`kmesh-check-<pid>` or `kmesh-check-<pid>-<random>`), or null. */
+export function cgroupOwner(name: string): number | null {
+  const m = /^kmesh-check-(\d+)(?:-[0-9a-f]+)?$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Removes the empty harness cgroups whose pid is dead; returns the ones removed. One that still
+ * holds a process is not stale whatever its name says, and stays.
+ */
 export function sweepStaleCgroups(root: string): string[] {
   const removed: string[] = [];
   let names: string[];
@@ -62,27 +75,27 @@ export function sweepStaleCgroups(root: string): string[] {
   }
   for (const name of names) {
     if (!name.startsWith(CGROUP_PREFIX)) continue;
-    const pid = Number(name.slice(CGROUP_PREFIX.length));
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    const pid = cgroupOwner(name);
+    if (pid !== null && pid > 0 && processAlive(pid)) continue;
     try {
-      removeCgroup(root, join(root, name));
+      rmdirSync(join(root, name));
       removed.push(name);
     } catch {
-      // leave it for a later sweep
+      // populated (EBUSY), or gone meanwhile: not ours to remove
     }
   }
   return removed;
 }
 
-/** Creates `kmesh-check-<pid>` under the cgroup2 root and moves this process into it. */
+/** Creates `kmesh-check-<pid>-<random>` under the cgroup2 root and moves this process into it. */
 export function createAndJoinCgroup(root: string, pid = process.pid): string {
-  const dir = join(root, `${CGROUP_PREFIX}${pid}`);
+  const dir = join(root, `${CGROUP_PREFIX}${pid}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new KmeshCheckError('privileges', `cannot create cgroup ${dir} (${code}): ${NEEDS_ROOT}`);
-    if (code !== 'EEXIST') throw new KmeshCheckError('environment', `cannot create cgroup ${dir} (${code})`);
+    throw new KmeshCheckError('environment', `cannot create cgroup ${dir} (${code})`);
   }
   try {
     writeFileSync(join(dir, 'cgroup.procs'), String(pid));

@@ -287,11 +287,12 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const list = opts.invariants ?? allInvariants;
   const tally = new Tally(invariantTable(list, opts.executor !== undefined), opts.onCase);
   const o = { ...opts, invariants: list };
-  const jobs = opts.jobs && opts.jobs.count > 1 && !opts.stopAtFirst ? opts.jobs : null;
+  // Jobs rebuild the options from plain data: not for hand-picked invariants, nor for one ordered stream.
+  const jobs = opts.jobs && opts.jobs.count > 1 && !opts.stopAtFirst && !opts.invariants ? opts.jobs : null;
   let random: Omit<PartResult, 'tally'>;
   if (jobs) {
     const done = new Array<number>(jobs.count).fill(0);
-    const parts = await Promise.all(
+    const settled = await Promise.allSettled(
       done.map((_, i) =>
         jobs.run(i, jobs.count, started, (n) => {
           done[i] = n;
@@ -302,6 +303,9 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
         }),
       ),
     );
+    const failed = settled.find((p) => p.status === 'rejected');
+    if (failed) throw failed.reason;
+    const parts = settled.map((p) => (p as PromiseFulfilledResult<PartResult>).value);
     for (const p of parts) tally.merge(p.tally);
     random = { interrupted: parts.some((p) => p.interrupted), stopped: parts.some((p) => p.stopped), stop: parts.some((p) => p.stop) };
   } else random = await runRandomPart(o, { index: 0, count: 1 }, tally, started);

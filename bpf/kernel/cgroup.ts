@@ -1,13 +1,13 @@
-// The harness's own cgroup: a fresh child `kmesh-check-<pid>-<random>` of the cgroup2 mount,
-// joined before any socket exists (a socket's cgroup is fixed at socket()). A crashed harness
-// leaves at most an empty directory; the next start sweeps those whose pid is dead. Harnesses run
-// side by side (--jobs, parallel test files, other users): a sweep only ever removes an empty
-// directory (never moving a process out), and the random part keeps a reused pid from taking
-// over a stale directory that another harness's sweep is about to remove.
+// The harness's own cgroup: a fresh child `kmesh-check-<pid>` of the cgroup2 mount, joined before
+// any socket exists (a socket's cgroup is fixed at socket()). A crashed harness leaves at most an
+// empty directory; the next start sweeps those whose pid is dead. Harnesses run side by side
+// (--jobs, parallel test files, other checkouts): a sweep only ever removes an empty directory,
+// never moving a process out, and a harness whose reused pid met a stale directory that another
+// sweep removed meanwhile makes it again. (The name stays `kmesh-check-<pid>`: sweeps of earlier
+// versions remove any other name whatever it holds.)
 
 import { readFileSync, readdirSync, mkdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { processAlive } from '../../shared/process.js';
 
@@ -55,9 +55,9 @@ export function removeCgroup(root: string, dir: string): void {
   }
 }
 
-/** The pid in a harness cgroup's name (`kmesh-check-<pid>` or `kmesh-check-<pid>-<random>`), or null. */
+/** The pid in a harness cgroup's name (`kmesh-check-<pid>`), or null. */
 export function cgroupOwner(name: string): number | null {
-  const m = /^kmesh-check-(\d+)(?:-[0-9a-f]+)?$/.exec(name);
+  const m = /^kmesh-check-(\d+)$/.exec(name);
   return m ? Number(m[1]) : null;
 }
 
@@ -87,20 +87,22 @@ export function sweepStaleCgroups(root: string): string[] {
   return removed;
 }
 
-/** Creates `kmesh-check-<pid>-<random>` under the cgroup2 root and moves this process into it. */
-export function createAndJoinCgroup(root: string, pid = process.pid): string {
-  const dir = join(root, `${CGROUP_PREFIX}${pid}-${randomBytes(4).toString('hex')}`);
+/** Creates `kmesh-check-<pid>` under the cgroup2 root and moves this process into it. */
+export function createAndJoinCgroup(root: string, pid = process.pid, attempts = 3): string {
+  const dir = join(root, `${CGROUP_PREFIX}${pid}`);
   try {
     mkdirSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new KmeshCheckError('privileges', `cannot create cgroup ${dir} (${code}): ${NEEDS_ROOT}`);
-    throw new KmeshCheckError('environment', `cannot create cgroup ${dir} (${code})`);
+    if (code !== 'EEXIST') throw new KmeshCheckError('environment', `cannot create cgroup ${dir} (${code})`);
   }
   try {
     writeFileSync(join(dir, 'cgroup.procs'), String(pid));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    // A stale directory of a dead process with our (reused) pid, swept by another harness meanwhile.
+    if (code === 'ENOENT' && attempts > 1) return createAndJoinCgroup(root, pid, attempts - 1);
     try {
       rmdirSync(dir);
     } catch {

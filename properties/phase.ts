@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import type { Case } from '../model/domain.js';
 import type { JudgeOptions } from './judge.js';
-import { DEFAULT_BATCH_SIZE, startBatch, type PendingBatch } from './batch.js';
+import { batchSizeFor, startBatch, type PendingBatch } from './batch.js';
 import type { Tally } from './tally.js';
 
 /** Judging time a batch aims at under a time limit. */
@@ -27,7 +27,7 @@ export interface PhaseRun {
   readonly opts: JudgeOptions & {
     readonly stopAtFirst?: boolean;
     readonly shouldStop?: () => boolean;
-    /** Cases per batch (default DEFAULT_BATCH_SIZE; 1 judges one case at a time). */
+    /** Cases per batch (default batchSizeFor; 1 judges one case at a time). */
     readonly batchSize?: number;
   };
   readonly tally: Tally;
@@ -46,7 +46,7 @@ export interface PhaseOutcome {
 
 export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
   const { opts, tally } = r;
-  const most = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_SIZE);
+  const most = batchSizeFor(opts);
   // Under a time limit a batch is what recent batches judged in BATCH_MS, so that the cases
   // generated before the limit and judged after it stay few.
   let size = r.deadline === undefined ? most : Math.min(most, 16);

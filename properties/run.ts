@@ -109,7 +109,7 @@ export interface RunOptions {
    * ceil(cases x fraction) cases (targeted generation), up to a cap per class.
    */
   readonly targetCoverage?: { readonly paths: readonly string[]; readonly fraction?: number };
-  /** Cases judged per batch (default DEFAULT_BATCH_SIZE of properties/batch.ts; 1: one at a time). */
+  /** Cases judged per batch (default batchSizeFor of properties/batch.ts; 1: one at a time). */
   readonly batchSize?: number;
   /**
    * Runs the random phases as `count` parts at once (the CLI's --jobs: worker threads, each with
@@ -243,6 +243,11 @@ function planOf(opts: RunOptions): { phase: Phase; id: string; runs: number; see
     runs: Math.max(1, Math.round(perShard * phase.share)),
     seed: phaseSeed(opts.seed, phase, shard),
   }));
+}
+
+/** The cases the random phases of a run generate, in run order (for measuring an executor on them). */
+export function generatedCases(opts: Pick<RunOptions, 'seed' | 'runs' | 'states' | 'env' | 'executor' | 'shard'>): Case[] {
+  return planOf(opts as RunOptions).flatMap((p) => fc.sample(arbOf(p.id, opts.env), { seed: p.seed, numRuns: p.runs }));
 }
 
 /**

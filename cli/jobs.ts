@@ -41,9 +41,12 @@ export type JobMessage =
   | { readonly type: 'result'; readonly result: PartResult; readonly coverage?: unknown }
   | { readonly type: 'error'; readonly code: KmeshCheckErrorCode | null; readonly message: string };
 
-/** The default of --jobs: one per core. */
-export function defaultJobs(): number {
-  return availableParallelism();
+/** Runs below which a job would spend longer starting (thread, modules, executor) than checking. */
+export const MIN_RUNS_PER_JOB = 1000;
+
+/** The default of --jobs: one per core, with at least MIN_RUNS_PER_JOB runs each. */
+export function defaultJobs(runs = Infinity): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / MIN_RUNS_PER_JOB)));
 }
 
 /** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */

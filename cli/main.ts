@@ -137,7 +137,11 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--junit <file>', 'write JUnit XML')
     .option('--coverage-out <file>', 'vm executor: write C source line and branch coverage in lcov format (and an HTML page beside it)')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
-    .option('--jobs <n>', 'run the random phases as n parts at once, each on its own executor (default: one per core); the report does not depend on n', integer('--jobs', 1))
+    .option(
+      '--jobs <n>',
+      'run the random phases as n parts at once, each on its own executor (default: one per core, at most one per 1000 runs); the report does not depend on n',
+      integer('--jobs', 1),
+    )
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
     .option('--max-findings <n>', 'distinct findings to shrink and report at most', integer('--max-findings', 1), 10)
     .option('--stop-at-first', 'stop at the first failing case (for bisecting)')

@@ -89,21 +89,28 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
   };
 
   if (r.count <= 0) return { interrupted: false, stop: false, tried: 0 };
+  // What judging threw: fast-check would only report it as a failed property.
+  let thrown: { error: unknown } | null = null;
   const property = fc.asyncProperty(r.arb, async (c: Case) => {
     if (stop || done) return false;
-    // Executors that never wait on I/O (model, VM) would keep signals (Ctrl-C) from ever being
-    // handled: let the event loop run now and then.
-    if (opts.shouldStop && Date.now() - lastYield > 100) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      lastYield = Date.now();
-    }
-    if (opts.shouldStop?.()) {
-      stop = true;
+    try {
+      // Executors that never wait on I/O (model, VM) would keep signals (Ctrl-C) from ever being
+      // handled: let the event loop run now and then.
+      if (opts.shouldStop && Date.now() - lastYield > 100) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+      }
+      if (opts.shouldStop?.()) {
+        stop = true;
+        return false;
+      }
+      buffer.push(c);
+      next++;
+      if (buffer.length >= size) await launch();
+    } catch (e) {
+      thrown = { error: e };
       return false;
     }
-    buffer.push(c);
-    next++;
-    if (buffer.length >= size) await launch();
     return !(stop || done);
   });
   const params: fc.Parameters<[Case]> = {
@@ -116,9 +123,9 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
     markInterruptAsFailure: false,
   };
   const details = await fc.check(property, params);
-  if (details.errorInstance !== null && details.errorInstance !== undefined) {
+  if (thrown) {
     await inflight?.batch.finish().catch(() => undefined);
-    throw details.errorInstance;
+    throw (thrown as { error: unknown }).error;
   }
   if (!stop && !done && buffer.length) await launch();
   await settle();

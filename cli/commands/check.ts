@@ -67,7 +67,7 @@ export interface CheckCommandOptions {
   readonly scope?: number;
   /** The default budget of runs: the default run's exhaustive phase gets its share of 10 s. */
   readonly defaultRuns?: number;
-  /** Parts of the random phases run at once, each on its own executor (default: one per core). */
+  /** Parts of the random phases run at once, each on its own executor (default: defaultJobs of cli/jobs.ts). */
   readonly jobs?: number;
 }
 
@@ -225,7 +225,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
-    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs());
+    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs));
     const spec = {
       executor: opened.name,
       objects: o.objects,

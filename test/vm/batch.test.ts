@@ -1,7 +1,8 @@
 // Batched judging changes nothing a run reports: on objects with a planted bug, a run that judges
 // 64 cases per executor call reports the same findings (phase, seed, replay path, shrunk case,
 // hits), statistics and invariant counts as a run that judges one case per call; and the first
-// failure it reports is the first case of its phase's stream that one-by-one judging fails.
+// failure it reports is the first case of its phase's stream that one-by-one judging fails, where
+// --stop-at-first stops.
 
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,13 @@ describe('batched judging', () => {
     expect(batched.invariants).toEqual(one.invariants);
     expect(batched.cases).toBe(one.cases);
     expect(batched.unclustered).toBe(one.unclustered);
+  });
+
+  it('stops at the same first failing case, batched or not', async () => {
+    const at = async (batchSize: number) => (await runChecks({ ...opts, batchSize, stopAtFirst: true })).counterexamples.map((c) => [c.phase, c.path.split(':')[0]]);
+    const first = [[batched.counterexamples[0]!.phase, batched.counterexamples[0]!.path.split(':')[0]]];
+    expect(await at(1)).toEqual(first);
+    expect(await at(64)).toEqual(first);
   });
 
   it('reports as first failure the first failing case of its phase, judged alone', async () => {

@@ -26,6 +26,16 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A harness cgroup directory named after a pid no process has. */
+function staleCgroup(): { root: string; dead: number; dir: string } {
+  const root = findCgroup2Mount();
+  let dead = 4_000_000;
+  while (alive(dead)) dead--;
+  const dir = join(root, `kmesh-check-${dead}`);
+  mkdirSync(dir, { recursive: true });
+  return { root, dead, dir };
+}
+
 /** Ids of the worker's programs, links and maps that the kernel still knows. */
 function survivors(info: WorkerInfo): string[] {
   const out: string[] = [];
@@ -116,11 +126,7 @@ describe('clean-up', () => {
   });
 
   it('a stale cgroup of a dead harness is swept at the next start', async () => {
-    const root = findCgroup2Mount();
-    let dead = 4_000_000;
-    while (alive(dead)) dead--;
-    const stale = join(root, `kmesh-check-${dead}`);
-    mkdirSync(stale, { recursive: true });
+    const { root, dead, dir: stale } = staleCgroup();
     const ex = await startKernel();
     try {
       const info = await ex.info();
@@ -136,11 +142,7 @@ describe('clean-up', () => {
   });
 
   it('a sweep leaves a cgroup that still holds a process, even of a dead pid', async () => {
-    const root = findCgroup2Mount();
-    let dead = 4_000_000;
-    while (alive(dead)) dead--;
-    const held = join(root, `kmesh-check-${dead}`);
-    mkdirSync(held, { recursive: true });
+    const { root, dead, dir: held } = staleCgroup();
     const child = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       writeFileSync(join(held, 'cgroup.procs'), String(child.pid));

@@ -1,7 +1,7 @@
-// `check --jobs N`: the random phases run as N parts at once, one worker thread each
-// (cli/job-worker.ts), each with its own executor. Parts are slices of the same case streams
-// (properties/run.ts runRandomPart) and their tallies merge in run order, so what a run reports
-// does not depend on N. The VM's coverage counts of each part are added to the main executor's.
+// `check --jobs N`: the random phases run as N parts at once: part 0 in the main thread, the
+// others in a worker thread each (cli/job-worker.ts), each with its own executor. Parts are
+// slices of the same case streams (properties/run.ts runRandomPart) and their tallies merge in
+// run order, so what a run reports does not depend on N. The VM's coverage counts of each part are added to the main executor's.
 
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -58,7 +58,7 @@ function jobScript(): string {
 }
 
 /**
- * The RunOptions.jobs of a run: `count` worker threads. `into` (the main executor) gets each
+ * The RunOptions.jobs of a run: `count` - 1 worker threads besides the main thread. `into` (the main executor) gets each
  * job's VM coverage counts; `shouldStop` is polled and passed on.
  */
 export function threadJobs(spec: JobSpec, count: number, o: { shouldStop?: () => boolean; into?: Executor } = {}): NonNullable<RunOptions['jobs']> {
@@ -67,6 +67,7 @@ export function threadJobs(spec: JobSpec, count: number, o: { shouldStop?: () =>
   const flag = new Int32Array(stop);
   return {
     count,
+    abort: () => Atomics.store(flag, 0, 1),
     run(index, parts, started, progress) {
       return new Promise<PartResult>((resolve, reject) => {
         const worker = new Worker(script, { workerData: { spec, index, count: parts, started, stop } satisfies JobData });

@@ -113,10 +113,15 @@ export interface RunOptions {
   readonly batchSize?: number;
   /**
    * Runs the random phases as `count` parts at once (the CLI's --jobs: worker threads, each with
-   * its own executor): part i runs runRandomPart(opts, { index: i, count }) and returns what it
-   * found. Not used with stopAtFirst, which needs one ordered stream.
+   * its own executor): part 0 runs here, part i > 0 through run(), which runs
+   * runRandomPart(opts, { index: i, count }) and returns what it found; abort() stops them all.
+   * Not used with stopAtFirst, which needs one ordered stream.
    */
-  readonly jobs?: { readonly count: number; run(index: number, count: number, started: number, progress: (done: number) => void): Promise<PartResult> };
+  readonly jobs?: {
+    readonly count: number;
+    run(index: number, count: number, started: number, progress: (done: number) => void): Promise<PartResult>;
+    abort(): void;
+  };
 }
 
 /** What one part (job) of the random phases found. */
@@ -287,6 +292,43 @@ export async function runRandomPart(opts: RunOptions, part: { index: number; cou
   return { interrupted, stop: false, stopped: false };
 }
 
+/**
+ * The random phases as `jobs.count` parts at once: part 0 here, on this executor (no thread or
+ * executor to start for it), the others through `jobs`; their tallies merge into `tally`. A
+ * failing part stops the others; its error is thrown once all have ended.
+ */
+async function runParts(opts: RunOptions, jobs: NonNullable<RunOptions['jobs']>, tally: Tally, started: number): Promise<Omit<PartResult, 'tally'>> {
+  const done = new Array<number>(jobs.count).fill(0);
+  const progress = (i: number) => (n: number) => {
+    done[i] = n;
+    opts.onCase?.(
+      done.reduce((a, b) => a + b, 0),
+      `random (${jobs.count} jobs)`,
+    );
+  };
+  let failed = false;
+  const others = done.slice(1).map((_, k) =>
+    jobs.run(k + 1, jobs.count, started, progress(k + 1)).catch((e: unknown) => {
+      failed = true;
+      throw e;
+    }),
+  );
+  const mine = new Tally(invariantTable(opts.invariants ?? allInvariants, opts.executor !== undefined), progress(0));
+  // Always a shouldStop here: checking it lets the event loop take the other parts' messages.
+  const local = runRandomPart({ ...opts, shouldStop: () => failed || opts.shouldStop?.() === true }, { index: 0, count: jobs.count }, mine, started)
+    .then((r) => ({ ...r, tally: mine.toJSON() }))
+    .catch((e: unknown) => {
+      jobs.abort();
+      throw e;
+    });
+  const settled = await Promise.allSettled([local, ...others]);
+  const rejected = settled.find((p) => p.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  const parts = settled.map((p) => (p as PromiseFulfilledResult<PartResult>).value);
+  for (const p of parts) tally.merge(p.tally);
+  return { interrupted: parts.some((p) => p.interrupted), stopped: parts.some((p) => p.stopped), stop: parts.some((p) => p.stop) };
+}
+
 export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const list = opts.invariants ?? allInvariants;
@@ -295,25 +337,8 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   // Jobs rebuild the options from plain data: not for hand-picked invariants, nor for one ordered stream.
   const jobs = opts.jobs && opts.jobs.count > 1 && !opts.stopAtFirst && !opts.invariants ? opts.jobs : null;
   let random: Omit<PartResult, 'tally'>;
-  if (jobs) {
-    const done = new Array<number>(jobs.count).fill(0);
-    const settled = await Promise.allSettled(
-      done.map((_, i) =>
-        jobs.run(i, jobs.count, started, (n) => {
-          done[i] = n;
-          opts.onCase?.(
-            done.reduce((a, b) => a + b, 0),
-            `random (${jobs.count} jobs)`,
-          );
-        }),
-      ),
-    );
-    const failed = settled.find((p) => p.status === 'rejected');
-    if (failed) throw failed.reason;
-    const parts = settled.map((p) => (p as PromiseFulfilledResult<PartResult>).value);
-    for (const p of parts) tally.merge(p.tally);
-    random = { interrupted: parts.some((p) => p.interrupted), stopped: parts.some((p) => p.stopped), stop: parts.some((p) => p.stop) };
-  } else random = await runRandomPart(o, { index: 0, count: 1 }, tally, started);
+  if (jobs) random = await runParts(o, jobs, tally, started);
+  else random = await runRandomPart(o, { index: 0, count: 1 }, tally, started);
   const interrupted = random.interrupted;
   let stopped = random.stopped;
   const statistics = tally.statistics;

@@ -35,7 +35,7 @@ export interface BenchOptions {
   /** Single-connect cases per kernel round. */
   readonly cases: number;
   readonly mutants: boolean;
-  /** Runs of each end-to-end and jobs measurement (default 5000). */
+  /** Runs of each end-to-end measurement, and a quarter of the jobs measurement's (default 5000). */
   readonly runs?: number;
   /** Runs of the memory measurement (default 200000; 0 skips it). */
   readonly rssRuns?: number;
@@ -66,7 +66,8 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
   }
   {
     const name: ExecutorName = privileged ? 'kernel' : 'vm';
-    const j = await jobsScaling(name, runs, Math.max(2, defaultJobs()));
+    // Four times the runs: each extra job starts a thread and an executor first.
+    const j = await jobsScaling(name, 4 * runs, Math.max(2, defaultJobs()));
     report.jobs = j;
     rows.push([
       `--jobs ${j.jobs} over 1 job, ${name}`,

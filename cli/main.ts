@@ -137,6 +137,11 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--junit <file>', 'write JUnit XML')
     .option('--coverage-out <file>', 'vm executor: write C source line and branch coverage in lcov format (and an HTML page beside it)')
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
+    .option(
+      '--jobs <n>',
+      'run the random phases as n parts at once, each on its own executor (default: one per core, at most one per 1000 runs); the report does not depend on n',
+      integer('--jobs', 1),
+    )
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
     .option('--max-findings <n>', 'distinct findings to shrink and report at most', integer('--max-findings', 1), 10)
     .option('--stop-at-first', 'stop at the first failing case (for bisecting)')
@@ -180,6 +185,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
           exhaustive: o.exhaustive === true,
           ...(o.scope !== undefined ? { scope: o.scope } : {}),
           defaultRuns: DEFAULT_RUNS,
+          ...(o.jobs !== undefined ? { jobs: o.jobs as number } : {}),
         });
         worst = Math.max(worst, code);
       }
@@ -237,9 +243,11 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--json <file>', 'write the figures as JSON')
     .option('--cases <n>', 'single-connect cases per kernel round', integer('--cases', 100), 20000)
     .option('--no-mutants', 'skip the median time to kill a mutant')
+    .option('--runs <n>', 'runs of each end-to-end measurement (the --jobs one runs four times as many)', integer('--runs', 100), 5000)
+    .option('--rss-runs <n>', 'runs of the peak-memory measurement (0 skips it)', integer('--rss-runs', 0), 200000)
     .action(async (o) => {
       checkOutputs(o, [['json', '--json']]);
-      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants }));
+      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, rssRuns: o.rssRuns }));
     });
 
   program

@@ -91,46 +91,65 @@ function divergence(observed: readonly Observation[], allowed: readonly Trace[])
 }
 
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
-  const allowed = outcomes(c, opts.env);
-  const j = await judgeAgainst(c, opts, allowed);
+  const m = judgeModel(c, opts);
+  if (m.judgement) return m.judgement;
+  return judgeRuns(m, await opts.executor!.run(new Array<Case>(m.repeats).fill(c)), opts);
+}
+
+/**
+ * A case judged against the spec on the model's side: `judgement` is final when the model
+ * failed or there is no executor; otherwise the executor must run the case `repeats` times and
+ * judgeRuns finishes it (so that a batch of cases crosses to the executor at once).
+ */
+export interface ModelPart {
+  readonly case: Case;
+  readonly judgement: Judgement | null;
+  readonly repeats: number;
+  readonly allowed: readonly Trace[];
+  readonly exercised: Set<string>;
+  readonly traits: CaseTraits;
+}
+
+function withSignature(c: Case, j: Judgement, opts: JudgeOptions, allowed: readonly Trace[]): Judgement {
   return j.failure ? { ...j, signature: signatureOf(c, j.failure, opts.env, allowed) } : j;
 }
 
-async function judgeAgainst(c: Case, opts: JudgeOptions, allowed: readonly Trace[]): Promise<Judgement> {
-  const signature = null;
+export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
+  const allowed = outcomes(c, opts.env);
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);
-
+  const part = { case: c, allowed, exercised, traits, repeats: 0 };
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
-    if (f) return { failure: f, exercised, traits, signature };
+    if (f) return { ...part, judgement: withSignature(c, { failure: f, exercised, traits, signature: null }, opts, allowed) };
   }
-  if (!opts.executor) return { failure: null, exercised, traits, signature };
+  if (!opts.executor) return { ...part, judgement: { failure: null, exercised, traits, signature: null } };
+  return { ...part, judgement: null, repeats: traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1 };
+}
 
-  const repeats = traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1;
-  const runs = await opts.executor.run(new Array<Case>(repeats).fill(c));
+/** Finishes a case's judgement from the executor's runs of it (`repeats` of them). */
+export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[], opts: JudgeOptions): Judgement {
+  const { case: c, allowed, exercised, traits } = m;
+  const list = opts.invariants ?? invariants;
+  const signature = null;
   const allowedKeys = new Set(allowed.map((t) => traceKey(t.observations)));
   exercised.add(MATCHES_MODEL.name);
   for (const observed of runs) {
     const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
-    if (f) return { failure: f, exercised, traits, signature };
+    if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
     if (!allowedKeys.has(traceKey(observed))) {
       const d = divergence(observed, allowed);
-      return {
-        failure: {
-          invariant: MATCHES_MODEL.name,
-          statement: MATCHES_MODEL.statement,
-          detail: `operation ${d.step + 1} observed something the model does not allow`,
-          source: 'executor',
-          observed,
-          allowedAtStep: d,
-        },
-        exercised,
-        traits,
-        signature,
+      const failure: Failure = {
+        invariant: MATCHES_MODEL.name,
+        statement: MATCHES_MODEL.statement,
+        detail: `operation ${d.step + 1} observed something the model does not allow`,
+        source: 'executor',
+        observed,
+        allowedAtStep: d,
       };
+      return withSignature(c, { failure, exercised, traits, signature }, opts, allowed);
     }
   }
   return { failure: null, exercised, traits, signature };

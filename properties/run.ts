@@ -14,7 +14,9 @@ import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import type { Signature } from './signature.js';
 import { KmeshCheckError } from '../shared/errors.js';
-import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, Statistics } from './statistics.js';
+import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, type Statistics } from './statistics.js';
+import { runPhase } from './phase.js';
+import { Tally, type InvariantCount, type TallyJson } from './tally.js';
 import { hasClass } from './traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
 
@@ -107,6 +109,29 @@ export interface RunOptions {
    * ceil(cases x fraction) cases (targeted generation), up to a cap per class.
    */
   readonly targetCoverage?: { readonly paths: readonly string[]; readonly fraction?: number };
+  /** Cases judged per batch (default batchSizeFor of properties/batch.ts; 1: one at a time). */
+  readonly batchSize?: number;
+  /**
+   * Runs the random phases as `count` parts at once (the CLI's --jobs: worker threads, each with
+   * its own executor): part 0 runs here, part i > 0 through run(), which runs
+   * runRandomPart(opts, { index: i, count }) and returns what it found; abort() stops them all.
+   * Not used with stopAtFirst, which needs one ordered stream.
+   */
+  readonly jobs?: {
+    readonly count: number;
+    run(index: number, count: number, started: number, progress: (done: number) => void): Promise<PartResult>;
+    abort(): void;
+  };
+}
+
+/** What one part (job) of the random phases found. */
+export interface PartResult {
+  readonly tally: TallyJson;
+  readonly interrupted: boolean;
+  /** Stopped by shouldStop (Ctrl-C). */
+  readonly stopped: boolean;
+  /** Stopped early (Ctrl-C or the first failure with stopAtFirst): no targeted generation then. */
+  readonly stop: boolean;
 }
 
 /** What targeted generation did for one under-covered class. */
@@ -119,12 +144,7 @@ export interface TargetResult {
   readonly met: boolean;
 }
 
-export interface InvariantCount {
-  readonly name: string;
-  readonly statement: string;
-  checked: number;
-  failed: number;
-}
+export type { InvariantCount } from './tally.js';
 
 export interface RunResult {
   readonly cases: number;
@@ -142,7 +162,7 @@ export interface RunResult {
   readonly targets: TargetResult[];
 }
 
-function invariantTable(list: readonly Invariant[], withExecutor: boolean): InvariantCount[] {
+export function invariantTable(list: readonly Invariant[], withExecutor: boolean): InvariantCount[] {
   const rows = list.map((i) => ({ name: i.name, statement: i.statement, checked: 0, failed: 0 }));
   if (withExecutor) rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
   return rows;
@@ -170,18 +190,6 @@ function arbOf(phase: string, env: Environment): fc.Arbitrary<Case> {
   const m = /^(consistent|raw)\/(single|sequence|dns)$/.exec(phase);
   if (!m) throw new KmeshCheckError('unsupported', `unknown phase ${phase}: use consistent|raw / single|sequence|dns`);
   return caseArb({ kind: m[1] as StateKind, shape: m[2] as Shape });
-}
-
-/** A failing case found while generating: the first of its signature. */
-interface Cluster {
-  readonly signature: Signature;
-  readonly phase: string;
-  readonly seed: number;
-  /** fast-check path of the generated case (its run index). */
-  readonly path: string;
-  hits: number;
-  /** Model paths the hits left the model on. */
-  readonly paths: Record<string, number>;
 }
 
 /**
@@ -229,124 +237,117 @@ async function shrinkFinding(
   };
 }
 
-/** Runs one phase of generated cases; failing ones go to `found` (keyed by signature). */
-async function runPhase(
-  phase: string,
-  arb: fc.Arbitrary<Case>,
-  seed: number,
-  runs: number,
-  opts: RunOptions,
-  record: (j: Judgement, phase: string) => void,
-  deadline: number | undefined,
-  found: Map<string, Cluster>,
-  overflow: { count: number },
-  until?: () => boolean,
-): Promise<{ interrupted: boolean; stop: boolean; tried: number }> {
-  let index = 0;
-  let stop = false;
-  let done = false;
-  let tried = 0;
-  let lastYield = Date.now();
-  const maxFindings = Math.max(1, opts.maxFindings ?? 10);
-  const property = fc.asyncProperty(arb, async (c: Case) => {
-    const i = index++;
-    if (stop || done || opts.shouldStop?.()) {
-      stop = !done;
-      return false;
-    }
-    if (until?.()) {
-      done = true;
-      return false;
-    }
-    tried++;
-    // Executors that never wait on I/O (model, VM) would keep signals (Ctrl-C) from ever being
-    // handled: let the event loop run now and then.
-    if (opts.shouldStop && Date.now() - lastYield > 100) {
-      await new Promise<void>((r) => setImmediate(r));
-      lastYield = Date.now();
-      if (opts.shouldStop()) {
-        stop = true;
-        return false;
-      }
-    }
-    const j = await judge(c, opts);
-    record(j, phase);
-    if (j.signature) {
-      const cl = found.get(j.signature.id);
-      const where = j.signature.path ?? '-';
-      if (cl) {
-        cl.hits++;
-        cl.paths[where] = (cl.paths[where] ?? 0) + 1;
-      } else if (found.size < maxFindings) found.set(j.signature.id, { signature: j.signature, phase, seed, path: String(i), hits: 1, paths: { [where]: 1 } });
-      else overflow.count++;
-      if (opts.stopAtFirst) {
-        stop = true;
-        return false;
-      }
-    }
-    return true;
-  });
-  const params: fc.Parameters<[Case]> = {
-    seed,
-    numRuns: Math.max(1, runs),
-    endOnFailure: true,
-    ...(deadline !== undefined ? { interruptAfterTimeLimit: Math.max(1, deadline - Date.now()) } : {}),
-    markInterruptAsFailure: false,
-  };
-  const details = await fc.check(property, params);
-  return { interrupted: details.interrupted, stop: stop || opts.shouldStop?.() === true, tried };
-}
-
-export async function runChecks(opts: RunOptions): Promise<RunResult> {
-  const started = Date.now();
-  const list = opts.invariants ?? allInvariants;
-  const table = invariantTable(list, opts.executor !== undefined);
-  const byName = new Map(table.map((r) => [r.name, r]));
-  const statistics = new Statistics();
-  let cases = 0;
-  const record = (j: Judgement, phase: string) => {
-    cases++;
-    statistics.add(j.traits, phase.endsWith('/dns'));
-    for (const name of j.exercised) {
-      const row = byName.get(name);
-      if (row) row.checked++;
-    }
-    if (j.failure) {
-      const row = byName.get(j.failure.invariant);
-      if (row) row.failed++;
-    }
-    opts.onCase?.(cases, phase);
-  };
-  const deadline = opts.timeLimitMs !== undefined ? started + opts.timeLimitMs : undefined;
+/** The random phases of a run and their case counts (the part of them this shard runs). */
+function planOf(opts: RunOptions): { phase: Phase; id: string; runs: number; seed: number }[] {
   const shardCount = opts.shard?.count ?? 1;
   const shard = opts.shard?.index ?? 0;
   const perShard = Math.ceil(opts.runs / shardCount);
-  const found = new Map<string, Cluster>();
-  const overflow = { count: 0 };
-  const o = { ...opts, invariants: list };
+  return phasesFor(opts.states, dnsPhaseRuns(opts.executor)).map((phase) => ({
+    phase,
+    id: phaseId(phase),
+    runs: Math.max(1, Math.round(perShard * phase.share)),
+    seed: phaseSeed(opts.seed, phase, shard),
+  }));
+}
+
+/** The cases the random phases of a run generate, in run order (for measuring an executor on them). */
+export function generatedCases(opts: Pick<RunOptions, 'seed' | 'runs' | 'states' | 'env' | 'executor' | 'shard'>): Case[] {
+  return planOf(opts as RunOptions).flatMap((p) => fc.sample(arbOf(p.id, opts.env), { seed: p.seed, numRuns: p.runs }));
+}
+
+/**
+ * Part `index` of `count` of the random phases: of every phase, the contiguous slice of its one
+ * case stream that falls to it. Parts share the seeds, so the union of the parts is the cases one
+ * part of one would run, whatever the count.
+ */
+export async function runRandomPart(opts: RunOptions, part: { index: number; count: number }, tally: Tally, started: number): Promise<Omit<PartResult, 'tally'>> {
+  const plan = planOf(opts);
+  const totalShare = plan.reduce((n, p) => n + p.phase.share, 0);
+  const deadline = opts.timeLimitMs !== undefined ? started + opts.timeLimitMs : undefined;
+  const o = { ...opts, invariants: opts.invariants ?? allInvariants };
   let interrupted = false;
-  let stopped = false;
-  const phases = phasesFor(opts.states, dnsPhaseRuns(opts.executor));
-  const totalShare = phases.reduce((n, p) => n + p.share, 0);
-  for (const phase of phases) {
+  for (const [order, p] of plan.entries()) {
     if (deadline !== undefined && Date.now() >= deadline) {
       interrupted = true;
       break;
     }
     // A time limit is shared out like the runs, so that every phase (raw states too) gets its turn.
-    const phaseDeadline = deadline === undefined ? undefined : Math.min(deadline, Date.now() + (opts.timeLimitMs! * phase.share) / totalShare);
-    const id = phaseId(phase);
-    const r = await runPhase(id, arbOf(id, opts.env), phaseSeed(opts.seed, phase, shard), Math.round(perShard * phase.share), o, record, phaseDeadline, found, overflow);
+    const phaseDeadline = deadline === undefined ? undefined : Math.min(deadline, Date.now() + (opts.timeLimitMs! * p.phase.share) / totalShare);
+    const start = Math.floor((p.runs * part.index) / part.count);
+    const end = Math.floor((p.runs * (part.index + 1)) / part.count);
+    const r = await runPhase({
+      phase: p.id,
+      order,
+      arb: arbOf(p.id, opts.env),
+      seed: p.seed,
+      start,
+      count: end - start,
+      opts: o,
+      tally,
+      ...(phaseDeadline !== undefined ? { deadline: phaseDeadline } : {}),
+    });
     interrupted ||= r.interrupted;
-    if (r.stop) {
-      stopped = opts.shouldStop?.() === true;
-      break;
-    }
+    if (r.stop) return { interrupted, stop: true, stopped: opts.shouldStop?.() === true };
   }
+  return { interrupted, stop: false, stopped: false };
+}
+
+/**
+ * The random phases as `jobs.count` parts at once: part 0 here, on this executor (no thread or
+ * executor to start for it), the others through `jobs`; their tallies merge into `tally`. A
+ * failing part stops the others; its error is thrown once all have ended.
+ */
+async function runParts(opts: RunOptions, jobs: NonNullable<RunOptions['jobs']>, tally: Tally, started: number): Promise<Omit<PartResult, 'tally'>> {
+  const done = new Array<number>(jobs.count).fill(0);
+  const progress = (i: number) => (n: number) => {
+    done[i] = n;
+    opts.onCase?.(
+      done.reduce((a, b) => a + b, 0),
+      `random (${jobs.count} jobs)`,
+    );
+  };
+  let failed = false;
+  const others = done.slice(1).map((_, k) =>
+    jobs.run(k + 1, jobs.count, started, progress(k + 1)).catch((e: unknown) => {
+      failed = true;
+      throw e;
+    }),
+  );
+  const mine = new Tally(invariantTable(opts.invariants ?? allInvariants, opts.executor !== undefined), progress(0));
+  // Always a shouldStop here: checking it lets the event loop take the other parts' messages.
+  const local = runRandomPart({ ...opts, shouldStop: () => failed || opts.shouldStop?.() === true }, { index: 0, count: jobs.count }, mine, started)
+    .then((r) => ({ ...r, tally: mine.toJSON() }))
+    .catch((e: unknown) => {
+      jobs.abort();
+      throw e;
+    });
+  const settled = await Promise.allSettled([local, ...others]);
+  const rejected = settled.find((p) => p.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  const parts = settled.map((p) => (p as PromiseFulfilledResult<PartResult>).value);
+  for (const p of parts) tally.merge(p.tally);
+  return { interrupted: parts.some((p) => p.interrupted), stopped: parts.some((p) => p.stopped), stop: parts.some((p) => p.stop) };
+}
+
+export async function runChecks(opts: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const list = opts.invariants ?? allInvariants;
+  const tally = new Tally(invariantTable(list, opts.executor !== undefined), opts.onCase);
+  const o = { ...opts, invariants: list };
+  // Jobs rebuild the options from plain data: not for hand-picked invariants, nor for one ordered stream.
+  const jobs = opts.jobs && opts.jobs.count > 1 && !opts.stopAtFirst && !opts.invariants ? opts.jobs : null;
+  let random: Omit<PartResult, 'tally'>;
+  if (jobs) random = await runParts(o, jobs, tally, started);
+  else random = await runRandomPart(o, { index: 0, count: 1 }, tally, started);
+  const interrupted = random.interrupted;
+  let stopped = random.stopped;
+  const statistics = tally.statistics;
+  const shard = opts.shard?.index ?? 0;
+  const phases = phasesFor(opts.states, dnsPhaseRuns(opts.executor));
   // Targeted generation toward classes the random phases left under-covered: a coverage
   // requirement then fails only when the generators cannot reach the class within the cap.
   const targets: TargetResult[] = [];
-  if (!stopped && !(opts.stopAtFirst && found.size) && opts.targetCoverage) {
+  if (!stopped && !(opts.stopAtFirst && tally.findings) && opts.targetCoverage) {
     const fraction = opts.targetCoverage.fraction ?? COVERAGE_FRACTION;
     const kind = opts.states;
     for (const cls of requiredClasses(
@@ -363,7 +364,17 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
       }
       const cap = TARGET_CAP_BASE + TARGET_CAP_PER_CASE * deficit;
       const id = targetPhaseId(cls, kind, cls.startsWith('dns:') ? 'dns' : 'single');
-      const r = await runPhase(id, arbOf(id, opts.env), phaseSeed(opts.seed, id, shard), cap, o, record, undefined, found, overflow, () => seenOf(statistics, cls) >= aim());
+      const r = await runPhase({
+        phase: id,
+        order: phases.length + targets.length,
+        arb: arbOf(id, opts.env),
+        seed: phaseSeed(opts.seed, id, shard),
+        start: 0,
+        count: cap,
+        opts: o,
+        tally,
+        until: () => seenOf(statistics, cls) >= aim(),
+      });
       targets.push({ class: cls, tried: r.tried, cap, met: seenOf(statistics, cls) >= aim() });
       if (r.stop) {
         stopped = opts.shouldStop?.() === true;
@@ -371,12 +382,23 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
       }
     }
   }
+  const kept = tally.kept(Math.max(1, opts.maxFindings ?? 10));
   const counterexamples: Counterexample[] = [];
-  for (const cl of found.values()) {
+  for (const cl of kept.clusters) {
     const cx = await shrinkFinding(cl.phase, arbOf(cl.phase, opts.env), cl.seed, cl.path, o, cl.signature.id, false);
     if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths });
   }
-  return { cases, counterexamples, unclustered: overflow.count, invariants: table, statistics, interrupted, stopped, durationMs: Date.now() - started, targets };
+  return {
+    cases: tally.cases,
+    counterexamples,
+    unclustered: kept.overflow,
+    invariants: tally.invariants,
+    statistics,
+    interrupted,
+    stopped,
+    durationMs: Date.now() - started,
+    targets,
+  };
 }
 
 /**

@@ -57,9 +57,21 @@ export class Statistics {
     }
   }
 
+  /** Classes in name order: the same counts give the same text however they were summed (jobs, shards). */
   toJSON(): StatisticsJson {
-    const { cases, dnsCases, stateKind, family, policy, path, chainLength, operations, dns } = this;
-    return { cases, dnsCases, stateKind, family, policy, path, chainLength, operations, dns };
+    const { cases, dnsCases } = this;
+    const sorted = (c: Counter): Counter => Object.fromEntries(Object.entries(c).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return {
+      cases,
+      dnsCases,
+      stateKind: sorted(this.stateKind),
+      family: sorted(this.family),
+      policy: sorted(this.policy),
+      path: sorted(this.path),
+      chainLength: sorted(this.chainLength),
+      operations: sorted(this.operations),
+      dns: sorted(this.dns),
+    };
   }
 }
 

@@ -1,6 +1,10 @@
 // The harness's own cgroup: a fresh child `kmesh-check-<pid>` of the cgroup2 mount, joined before
 // any socket exists (a socket's cgroup is fixed at socket()). A crashed harness leaves at most an
-// empty directory; the next start sweeps those whose pid is dead.
+// empty directory; the next start sweeps those whose pid is dead. Harnesses run side by side
+// (--jobs, parallel test files, other checkouts): a sweep only ever removes an empty directory,
+// never moving a process out, and a harness whose reused pid met a stale directory that another
+// sweep removed meanwhile makes it again. (The name stays `kmesh-check-<pid>`: sweeps of earlier
+// versions remove any other name whatever it holds.)
 
 import { readFileSync, readdirSync, mkdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,7 +55,16 @@ export function removeCgroup(root: string, dir: string): void {
   }
 }
 
-/** Removes `kmesh-check-<pid>` directories whose pid is dead; returns the ones removed. */
+/** The pid in a harness cgroup's name (`kmesh-check-<pid>`), or null. */
+export function cgroupOwner(name: string): number | null {
+  const m = /^kmesh-check-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Removes the empty harness cgroups whose pid is dead; returns the ones removed. One that still
+ * holds a process is not stale whatever its name says, and stays.
+ */
 export function sweepStaleCgroups(root: string): string[] {
   const removed: string[] = [];
   let names: string[];
@@ -62,20 +75,20 @@ export function sweepStaleCgroups(root: string): string[] {
   }
   for (const name of names) {
     if (!name.startsWith(CGROUP_PREFIX)) continue;
-    const pid = Number(name.slice(CGROUP_PREFIX.length));
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    const pid = cgroupOwner(name);
+    if (pid !== null && pid > 0 && processAlive(pid)) continue;
     try {
-      removeCgroup(root, join(root, name));
+      rmdirSync(join(root, name));
       removed.push(name);
     } catch {
-      // leave it for a later sweep
+      // populated (EBUSY), or gone meanwhile: not ours to remove
     }
   }
   return removed;
 }
 
 /** Creates `kmesh-check-<pid>` under the cgroup2 root and moves this process into it. */
-export function createAndJoinCgroup(root: string, pid = process.pid): string {
+export function createAndJoinCgroup(root: string, pid = process.pid, attempts = 3): string {
   const dir = join(root, `${CGROUP_PREFIX}${pid}`);
   try {
     mkdirSync(dir);
@@ -88,6 +101,8 @@ export function createAndJoinCgroup(root: string, pid = process.pid): string {
     writeFileSync(join(dir, 'cgroup.procs'), String(pid));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    // A stale directory of a dead process with our (reused) pid, swept by another harness meanwhile.
+    if (code === 'ENOENT' && attempts > 1) return createAndJoinCgroup(root, pid, attempts - 1);
     try {
       rmdirSync(dir);
     } catch {

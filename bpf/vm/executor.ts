@@ -19,7 +19,7 @@ import { SkStorageMap, SockHashMap, type HashMap, type VmMap } from './maps.js';
 import { MapType } from './link.js';
 import type { VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
-import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
+import { coverageOf, instructionHits, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';
 import { VmTracer, type TraceEvent } from './trace.js';
 import { attachLazyMaps } from './lazy.js';
@@ -36,6 +36,9 @@ export interface VmExecutorOptions {
   /** 'jit' (default) or the reference interpreter. */
   readonly engine?: 'jit' | 'interp';
 }
+
+/** Per program, in load order: times each instruction ran and each conditional jump was taken. */
+export type CoverageCounts = readonly { readonly program: string; readonly hits: Uint32Array; readonly taken: Uint32Array }[];
 
 export interface OutcomeOptions {
   /** prandom values to branch over (default: lbDomain(case)). */
@@ -244,6 +247,26 @@ export class VmExecutor implements Executor {
 
   resetCoverage(): void {
     resetCoverage(this.vm.machine, this.vm.allPrograms());
+  }
+
+  /** The raw counts behind coverage(), per program: what another executor on the same objects adds with addCoverageCounts. */
+  coverageCounts(): CoverageCounts {
+    return this.vm.allPrograms().map((p) => ({ program: p.name, hits: instructionHits(this.vm.machine, p), taken: Uint32Array.from(p.taken) }));
+  }
+
+  /** Adds the counts of another executor on the same objects (a --jobs worker's), so coverage() covers both runs. */
+  addCoverageCounts(counts: CoverageCounts): void {
+    const programs = this.vm.allPrograms();
+    if (counts.length !== programs.length || counts.some((c, i) => c.program !== programs[i]!.name || c.hits.length !== programs[i]!.n)) {
+      throw new KmeshCheckError('unsupported', 'coverage counts of other objects cannot be added');
+    }
+    counts.forEach((c, i) => {
+      const p = programs[i]!;
+      for (let pc = 0; pc < p.n; pc++) {
+        p.hits[pc] = p.hits[pc]! + c.hits[pc]!;
+        p.taken[pc] = p.taken[pc]! + c.taken[pc]!;
+      }
+    });
   }
 
   async close(): Promise<void> {

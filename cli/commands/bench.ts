@@ -1,18 +1,24 @@
 // `kmesh-check bench`: the figures that matter, each measured in the same run as its baseline:
 // kernel executor connects/s against a C program doing the same syscalls, VM runs/s, end-to-end
-// generated cases/s per executor, and the median time to kill a mutant.
+// end-to-end checked cases/s per executor against the bare executor on the same cases, the scaling
+// of --jobs, the peak memory of a long run, and the median time to kill a mutant.
 
 import { writeFileSync } from 'node:fs';
 import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
-import { runChecks } from '../../properties/run.js';
-import { isPrivileged, openExecutor, type ExecutorName } from '../executors.js';
+import { isPrivileged, type ExecutorName } from '../executors.js';
+import { endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
+import { defaultJobs } from '../jobs.js';
 import { runMutants } from './mutants.js';
 
 export interface BenchReport {
   kernel?: { connectsPerSecond: number; baselineConnectsPerSecond: number; ratio: number };
   vm: { runsPerSecond: number; instructionsPerRun: number };
-  endToEnd: Partial<Record<ExecutorName, { casesPerSecond: number }>>;
+  endToEnd: Partial<Record<ExecutorName, EndToEnd>>;
+  /** The same run with one job and with one job per core (at least 2). */
+  jobs?: JobsScaling;
+  /** Peak resident set size of a run of `cases` model cases, in a child process. */
+  memory?: { cases: number; peakRssMb: number; seconds: number };
   mutants?: { medianTimeToKillMs: number; killed: number; total: number };
   /** Bounded-exhaustive exploration on the VM: states/s, and the state count of scope 1. */
   exhaustive?: { scope: number; states: number; complete: boolean; seconds: number; statesPerSecond: number };
@@ -24,7 +30,18 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
-export async function benchCommand(o: { json?: string; cases: number; mutants: boolean }): Promise<number> {
+export interface BenchOptions {
+  readonly json?: string;
+  /** Single-connect cases per kernel round. */
+  readonly cases: number;
+  readonly mutants: boolean;
+  /** Runs of each end-to-end measurement, and a quarter of the jobs measurement's (default 5000). */
+  readonly runs?: number;
+  /** Runs of the memory measurement (default 200000; 0 skips it). */
+  readonly rssRuns?: number;
+}
+
+export async function benchCommand(o: BenchOptions): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const report: BenchReport = { vm: { runsPerSecond: 0, instructionsPerRun: 0 }, endToEnd: {} };
   const rows: Array<[string, string, string]> = [];
@@ -40,16 +57,28 @@ export async function benchCommand(o: { json?: string; cases: number; mutants: b
   report.vm = { runsPerSecond: vm.runsPerSecond, instructionsPerRun: vm.instructionsPerRun };
   rows.push(['userspace VM, connect4 runs/s', vm.runsPerSecond.toFixed(0), `${vm.instructionsPerRun} instructions per run, ${vm.engine}`]);
   const executors: ExecutorName[] = privileged ? ['model', 'vm', 'kernel'] : ['model', 'vm'];
+  const runs = o.runs ?? 5000;
   for (const name of executors) {
-    const opened = await openExecutor(name, {}, 'bench');
-    try {
-      const r = await runChecks({ seed: 1, runs: 2000, states: 'both', env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
-      const cps = (1000 * r.cases) / Math.max(1, r.durationMs);
-      report.endToEnd[name] = { casesPerSecond: cps };
-      rows.push([`end to end, ${name}, generated cases/s`, cps.toFixed(0), `${r.cases} cases, seed 1, model baseline ${report.endToEnd.model?.casesPerSecond.toFixed(0) ?? '-'}/s`]);
-    } finally {
-      await opened.executor?.close();
-    }
+    const e = await endToEnd(name, runs);
+    report.endToEnd[name] = e;
+    const bare = e.bareCasesPerSecond !== undefined ? `, bare executor ${e.bareCasesPerSecond.toFixed(0)}/s on the same cases, ratio ${e.ratioToBare!.toFixed(2)}` : '';
+    rows.push([`end to end, ${name}, checked cases/s (1 job)`, e.casesPerSecond.toFixed(0), `${e.cases} cases, seed 1${bare}`]);
+  }
+  {
+    const name: ExecutorName = privileged ? 'kernel' : 'vm';
+    // Four times the runs: each extra job starts a thread and an executor first.
+    const j = await jobsScaling(name, 4 * runs, Math.max(2, defaultJobs()));
+    report.jobs = j;
+    rows.push([
+      `--jobs ${j.jobs} over 1 job, ${name}`,
+      j.scaling.toFixed(2),
+      `${j.casesPerSecond.toFixed(0)} against ${j.oneJobCasesPerSecond.toFixed(0)} cases/s (thread and executor start-up included)`,
+    ]);
+  }
+  if ((o.rssRuns ?? 200_000) > 0) {
+    const m = peakRss(o.rssRuns ?? 200_000);
+    report.memory = { cases: m.cases, peakRssMb: m.maxRssMb, seconds: m.seconds };
+    rows.push(['peak RSS of a model run (MB)', m.maxRssMb.toFixed(0), `${m.cases} cases in ${m.seconds.toFixed(0)} s, one job, a child process`]);
   }
   {
     const { createVmExecutor } = await import('../../bpf/vm/executor.js');

@@ -29,6 +29,7 @@ import { Statistics } from '../../properties/statistics.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { accelPhase } from '../accel-phase.js';
+import { defaultJobs, threadJobs } from '../jobs.js';
 import { reportPhase } from '../report-phase.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
@@ -66,6 +67,8 @@ export interface CheckCommandOptions {
   readonly scope?: number;
   /** The default budget of runs: the default run's exhaustive phase gets its share of 10 s. */
   readonly defaultRuns?: number;
+  /** Parts of the random phases run at once, each on its own executor (default: defaultJobs of cli/jobs.ts). */
+  readonly jobs?: number;
 }
 
 /** Paths of section 3 a run must see to count as having checked it. */
@@ -222,6 +225,16 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
+    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs));
+    const spec = {
+      executor: opened.name,
+      objects: o.objects,
+      seed: o.seed,
+      runs: o.runs,
+      states: o.states,
+      ...(left !== undefined ? { timeLimitMs: left } : {}),
+      ...(o.shard ? { shard: o.shard } : {}),
+    };
     const result = skipRandom
       ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined)
       : await runChecks({
@@ -237,6 +250,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           shouldStop: () => stopRequested,
           targetCoverage: { paths: requiredPaths(o.states) },
           onCase: (n, phase) => bar.update(n, phase),
+          ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
         });
     bar.stop();
     // A saved failure that the run found again is one finding, not two.

@@ -1,13 +1,14 @@
 // Nothing is left behind: after close, SIGINT, SIGTERM, SIGKILL of the worker and SIGKILL of the
 // parent, the worker's cgroup directory, programs, links and maps are gone; a stale cgroup of a
-// dead harness is swept at the next start.
+// dead harness is swept at the next start, but never one that still holds a process (harnesses
+// run side by side).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { findCgroup2Mount } from '../../bpf/kernel/cgroup.js';
+import { cgroupOwner, findCgroup2Mount } from '../../bpf/kernel/cgroup.js';
 import { libbpf } from '../../bpf/kernel/libbpf.js';
 import { closeSync } from 'node:fs';
 import { packageRoot } from '../../bpf/kernel/paths.js';
@@ -23,6 +24,16 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A harness cgroup directory named after a pid no process has. */
+function staleCgroup(): { root: string; dead: number; dir: string } {
+  const root = findCgroup2Mount();
+  let dead = 4_000_000;
+  while (alive(dead)) dead--;
+  const dir = join(root, `kmesh-check-${dead}`);
+  mkdirSync(dir, { recursive: true });
+  return { root, dead, dir };
 }
 
 /** Ids of the worker's programs, links and maps that the kernel still knows. */
@@ -115,11 +126,7 @@ describe('clean-up', () => {
   });
 
   it('a stale cgroup of a dead harness is swept at the next start', async () => {
-    const root = findCgroup2Mount();
-    let dead = 4_000_000;
-    while (alive(dead)) dead--;
-    const stale = join(root, `kmesh-check-${dead}`);
-    mkdirSync(stale, { recursive: true });
+    const { root, dead, dir: stale } = staleCgroup();
     const ex = await startKernel();
     try {
       const info = await ex.info();
@@ -127,10 +134,31 @@ describe('clean-up', () => {
       expect(existsSync(stale)).toBe(false);
       // Only live harnesses' directories remain (other suites may be running).
       for (const name of readdirSync(root).filter((n) => n.startsWith('kmesh-check-'))) {
-        expect(alive(Number(name.slice('kmesh-check-'.length))), name).toBe(true);
+        expect(alive(cgroupOwner(name) ?? -1), name).toBe(true);
       }
     } finally {
       await ex.close();
+    }
+  });
+
+  it('a sweep leaves a cgroup that still holds a process, even of a dead pid', async () => {
+    const { root, dead, dir: held } = staleCgroup();
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(held, 'cgroup.procs'), String(child.pid));
+      const ex = await startKernel();
+      try {
+        const info = await ex.info();
+        expect(info.swept).not.toContain(`kmesh-check-${dead}`);
+        expect(readFileSync(join(held, 'cgroup.procs'), 'utf8').trim()).toBe(String(child.pid));
+        expect(cgroupOwner(info.cgroup.split('/').at(-1)!)).toBe(info.pid);
+      } finally {
+        await ex.close();
+      }
+    } finally {
+      writeFileSync(join(root, 'cgroup.procs'), String(child.pid));
+      child.kill('SIGKILL');
+      rmdirSync(held);
     }
   });
 });

@@ -1,0 +1,56 @@
+// One job of `check --jobs N`, in a worker thread: opens its own executor (the kernel executor
+// starts its own harness, in its own cgroup and network namespace), runs its part of the random
+// phases (properties/run.ts runRandomPart) and posts what it tallied. Ctrl-C reaches it through a
+// shared flag; progress goes out a few times a second.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { Tally } from '../properties/tally.js';
+import { invariantTable, runRandomPart } from '../properties/run.js';
+import { invariants } from '../model/spec/index.js';
+import { isKmeshCheckError } from '../shared/errors.js';
+import { openExecutor } from './executors.js';
+import type { JobData, JobMessage } from './jobs.js';
+
+const PROGRESS_MS = 250;
+
+async function main(d: JobData): Promise<JobMessage> {
+  const flag = new Int32Array(d.stop);
+  const opened = await openExecutor(d.spec.executor, d.spec.objects, `job ${d.index + 1} of ${d.count}`);
+  try {
+    let last = 0;
+    const tally = new Tally(invariantTable(invariants, opened.executor !== undefined), (done) => {
+      const now = Date.now();
+      if (now - last < PROGRESS_MS) return;
+      last = now;
+      parentPort!.postMessage({ type: 'progress', done } satisfies JobMessage);
+    });
+    const s = d.spec;
+    const run = {
+      seed: s.seed,
+      runs: s.runs,
+      states: s.states,
+      ...(s.timeLimitMs !== undefined ? { timeLimitMs: s.timeLimitMs } : {}),
+      ...(s.shard ? { shard: s.shard } : {}),
+      ...(s.batchSize !== undefined ? { batchSize: s.batchSize } : {}),
+      ...(s.repeatsWhenRandom !== undefined ? { repeatsWhenRandom: s.repeatsWhenRandom } : {}),
+    };
+    const r = await runRandomPart(
+      { ...run, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}), shouldStop: () => Atomics.load(flag, 0) === 1 },
+      { index: d.index, count: d.count },
+      tally,
+      d.started,
+    );
+    const ex = opened.executor as { coverageCounts?: () => unknown } | undefined;
+    return { type: 'result', result: { ...r, tally: tally.toJSON() }, ...(ex?.coverageCounts ? { coverage: ex.coverageCounts() } : {}) };
+  } finally {
+    await opened.executor?.close();
+  }
+}
+
+main(workerData as JobData).then(
+  (m) => parentPort!.postMessage(m),
+  (e: unknown) => {
+    const err = e as Error;
+    parentPort!.postMessage({ type: 'error', code: isKmeshCheckError(err) ? err.code : null, message: err.message ?? String(e) } satisfies JobMessage);
+  },
+);

@@ -1,0 +1,104 @@
+// `check --jobs N`: the random phases run as N parts at once: part 0 in the main thread, the
+// others in a worker thread each (cli/job-worker.ts), each with its own executor. Parts are
+// slices of the same case streams (properties/run.ts runRandomPart) and their tallies merge in
+// run order, so what a run reports does not depend on N. The VM's coverage counts of each part are added to the main executor's.
+
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Executor, ObjectPaths } from '../model/executor.js';
+import type { PartResult, RunOptions, StatesOption } from '../properties/run.js';
+import { KmeshCheckError, type KmeshCheckErrorCode } from '../shared/errors.js';
+import { packageRoot } from '../shared/package.js';
+import type { ExecutorName } from './executors.js';
+
+/** What a job needs to rebuild the run's options on its own executor (plain data: it crosses to a thread). */
+export interface JobSpec {
+  readonly executor: ExecutorName;
+  readonly objects: Partial<ObjectPaths>;
+  readonly seed: number;
+  readonly runs: number;
+  readonly states: StatesOption;
+  readonly timeLimitMs?: number;
+  readonly shard?: { readonly index: number; readonly count: number };
+  readonly batchSize?: number;
+  readonly repeatsWhenRandom?: number;
+}
+
+export interface JobData {
+  readonly spec: JobSpec;
+  readonly index: number;
+  readonly count: number;
+  readonly started: number;
+  /** One Int32: 1 asks the job to stop (Ctrl-C, or another job failed). */
+  readonly stop: SharedArrayBuffer;
+}
+
+export type JobMessage =
+  | { readonly type: 'progress'; readonly done: number }
+  | { readonly type: 'result'; readonly result: PartResult; readonly coverage?: unknown }
+  | { readonly type: 'error'; readonly code: KmeshCheckErrorCode | null; readonly message: string };
+
+/** Runs below which a job would spend longer starting (thread, modules, executor) than checking. */
+export const MIN_RUNS_PER_JOB = 1000;
+
+/** The default of --jobs: one per core, with at least MIN_RUNS_PER_JOB runs each. */
+export function defaultJobs(runs = Infinity): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / MIN_RUNS_PER_JOB)));
+}
+
+/** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */
+function jobScript(): string {
+  const here = fileURLToPath(new URL('./job-worker.js', import.meta.url));
+  const script = existsSync(here) ? here : join(packageRoot(), 'dist/cli/job-worker.js');
+  if (!existsSync(script)) throw new KmeshCheckError('build', 'the compiled job worker dist/cli/job-worker.js is missing: run npm run build:ts (or use --jobs 1)');
+  return script;
+}
+
+/**
+ * The RunOptions.jobs of a run: `count` - 1 worker threads besides the main thread. `into` (the main executor) gets each
+ * job's VM coverage counts; `shouldStop` is polled and passed on.
+ */
+export function threadJobs(spec: JobSpec, count: number, o: { shouldStop?: () => boolean; into?: Executor } = {}): NonNullable<RunOptions['jobs']> {
+  const script = jobScript();
+  const stop = new SharedArrayBuffer(4);
+  const flag = new Int32Array(stop);
+  return {
+    count,
+    abort: () => Atomics.store(flag, 0, 1),
+    run(index, parts, started, progress) {
+      return new Promise<PartResult>((resolve, reject) => {
+        const worker = new Worker(script, { workerData: { spec, index, count: parts, started, stop } satisfies JobData });
+        const poll = setInterval(() => {
+          if (o.shouldStop?.()) Atomics.store(flag, 0, 1);
+        }, 100);
+        let settled = false;
+        const fail = (e: Error) => {
+          if (settled) return;
+          settled = true;
+          // The other jobs stop at their next case and close their executors.
+          Atomics.store(flag, 0, 1);
+          reject(e);
+        };
+        worker.on('message', (m: JobMessage) => {
+          if (m.type === 'progress') progress(m.done);
+          else if (m.type === 'error') fail(m.code ? new KmeshCheckError(m.code, m.message) : new Error(`job ${index + 1} of ${parts}: ${m.message}`));
+          else if (!settled) {
+            settled = true;
+            const into = o.into as { addCoverageCounts?: (c: unknown) => void } | undefined;
+            if (m.coverage && into?.addCoverageCounts) into.addCoverageCounts(m.coverage);
+            progress(m.result.tally.cases);
+            resolve(m.result);
+          }
+        });
+        worker.on('error', fail);
+        worker.on('exit', (code) => {
+          clearInterval(poll);
+          fail(new KmeshCheckError('worker', `job ${index + 1} of ${parts} ended (exit code ${code}) without a result`));
+        });
+      });
+    },
+  };
+}

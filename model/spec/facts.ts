@@ -27,17 +27,9 @@ import type { SpecContext } from './types.js';
 
 // ---- addresses -------------------------------------------------------------------------------
 
-const ipMemo = new Map<string, IpAddr>();
-
-/** Canonical ip_addr text (memoised). */
+/** Canonical ip_addr text (interned by model/address). */
 export function ip(text: string): IpAddr {
-  let k = ipMemo.get(text);
-  if (k === undefined) {
-    if (ipMemo.size > 50_000) ipMemo.clear();
-    k = canonicalIpAddr(text);
-    ipMemo.set(text, k);
-  }
-  return k;
+  return canonicalIpAddr(text);
 }
 
 export function sameSockAddr(a: SockAddr | null | undefined, b: SockAddr | null | undefined): boolean {
@@ -217,18 +209,20 @@ export function connectionLocalKeys(env: Environment, v: ConnectView, peer: Sock
 
 /** Whether some waypoint of `s`, written in `family`, is a control destination (a re-entered pass could enrol). */
 function waypointCouldControl(s: MapState, family: Family): boolean {
-  const wps = [...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)];
-  return wps.some((w) => {
+  const controls = (w: Waypoint) => {
+    // Only the control ports enrol or withdraw: most waypoints end here.
+    if (w.port !== ControlPort.enrol && w.port !== ControlPort.withdraw) return false;
     const c = configuredWaypoint(w);
     const addr = c && socketView(family, c.addr);
     return addr !== null && addr !== undefined && controlAction(family, { addr, port: c!.port }) !== null;
-  });
+  };
+  return s.services.some((x) => controls(x.waypoint)) || s.backends.some((x) => controls(x.waypoint));
 }
 
 /** Whether some stored address of `s`, written in `family`, is the control address. */
 function targetCouldBeControl(s: MapState, family: Family): boolean {
-  const addrs = [...s.backends.map((b) => b.addr), ...[...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)].map((w) => w.addr)];
-  return addrs.some((a) => socketView(family, a) === CONTROL_ADDR[family]);
+  const control = (a: IpAddr) => socketView(family, a) === CONTROL_ADDR[family];
+  return s.backends.some((b) => control(b.addr)) || s.services.some((x) => control(x.waypoint.addr)) || s.backends.some((x) => control(x.waypoint.addr));
 }
 
 function canonicalAsked(family: Family, dest: SockAddr): SockAddr | null {

@@ -7,7 +7,7 @@ import { canonicalIpAddr, canonicalSockText, isAllZero, isIPv4Form, parseAddress
 import {
   CONTROL_ADDR,
   ControlPort,
-  payloadFor,
+  payloadHexFor,
   type Backend,
   type Endpoint,
   type Family,
@@ -109,7 +109,7 @@ export function tlvHex(family: Family, original: SockAddr): string {
 
 export function payloadHex(sock: number, from: number, to: number): string {
   let out = '';
-  for (let seq = from; seq < to; seq++) out += hex(payloadFor(sock, seq));
+  for (let seq = from; seq < to; seq++) out += payloadHexFor(sock, seq);
   return out;
 }
 
@@ -366,11 +366,18 @@ export function stepViews(ctx: SpecContext): StepView[] {
   return out;
 }
 
-/** The connects whose cgroup program ran, with a known requested destination. */
-export function programConnects(ctx: SpecContext): (StepView & { asked: SockAddr; family: Family; protocol: Protocol })[] {
-  return stepViews(ctx).filter(
-    (v): v is StepView & { asked: SockAddr; family: Family; protocol: Protocol } => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null,
-  );
+export type ProgramConnect = StepView & { asked: SockAddr; family: Family; protocol: Protocol };
+
+const programConnectsCache = new WeakMap<SpecContext, readonly ProgramConnect[]>();
+
+/** The connects whose cgroup program ran, with a known requested destination (memoised per context: most invariants ask). */
+export function programConnects(ctx: SpecContext): readonly ProgramConnect[] {
+  let out = programConnectsCache.get(ctx);
+  if (out === undefined) {
+    out = stepViews(ctx).filter((v): v is ProgramConnect => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null);
+    programConnectsCache.set(ctx, out);
+  }
+  return out;
 }
 
 /** Whether a local IP is in km_manage before step `v`. */

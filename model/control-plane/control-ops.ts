@@ -57,7 +57,9 @@ export function waypointWhole(w: Waypoint): boolean {
 }
 
 function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
-  return xs.map((y, j) => (j === i ? x : y));
+  const out = xs.slice();
+  if (i >= 0 && i < out.length) out[i] = x;
+  return out;
 }
 
 function sameKey(a: Endpoint, b: Endpoint): boolean {
@@ -66,7 +68,8 @@ function sameKey(a: Endpoint, b: Endpoint): boolean {
 
 /** Writes endpoints as map updates: an entry already at one of their keys is replaced. */
 function putEndpoints(existing: readonly Endpoint[], written: readonly Endpoint[]): Endpoint[] {
-  return [...existing.filter((e) => !written.some((w) => sameKey(w, e))), ...written];
+  const clash = existing.some((e) => written.some((w) => sameKey(w, e)));
+  return [...(clash ? existing.filter((e) => !written.some((w) => sameKey(w, e))) : existing), ...written];
 }
 
 function withoutServiceOnBackend(b: Backend, id: number): Backend {

@@ -170,6 +170,9 @@ export const v4MappedInner: (sockText: string) => string | null = textMemo((sock
   return b[10] === 0xff && b[11] === 0xff ? formatIPv4(b, 12) : null;
 });
 
+/** Address text as an ip_addr key with a v4-mapped address folded to its IPv4 key (the km_frontend and km_manage keys). */
+export const foldedIpAddr: (text: string) => IpAddr = textMemo((text) => v4MappedInner(text) ?? canonicalIpAddr(text));
+
 export function v4Mapped(ipv4: string): string {
   return `::ffff:${ipv4}`;
 }

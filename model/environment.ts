@@ -5,7 +5,7 @@
 // `kernelConnect` is the Linux socket layer around the programs (route, source address, listener,
 // the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
-import { canonicalIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
+import { foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
 import { ControlPort, type Protocol } from './domain.js';
 
 export interface Environment {
@@ -292,7 +292,7 @@ export function withoutListener(r: KernelConnectResult, family: Family): KernelC
 
 /** The km_manage key sockops uses for a local address (interpretation.md, item 9: v4-mapped folded). */
 export function manageKey(local: string): IpAddr {
-  return v4MappedInner(local) ?? canonicalIpAddr(local);
+  return foldedIpAddr(local);
 }
 
 /** km_manage ip keys of a case that starts enrolled (Environment.enrolledLocals), sorted, unique. */

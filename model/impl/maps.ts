@@ -1,7 +1,7 @@
 // Lookup tables over a MapState, built once per state object (states are immutable and shared by
 // every branch), with addresses in canonical ip_addr text and waypoints already classified.
 
-import { canonicalIpAddr, isAllZero, v4MappedInner } from '../address.js';
+import { canonicalIpAddr, foldedIpAddr, isAllZero } from '../address.js';
 import type { Backend, Family, IpAddr, MapState, Service, Waypoint } from '../domain.js';
 
 export interface IndexedService {
@@ -33,7 +33,7 @@ export function ipKey(text: string): IpAddr {
 
 /** IPv6 socket text as an ip_addr key with a v4-mapped address folded to its IPv4 key. */
 function foldedKey(addr: string): IpAddr {
-  return v4MappedInner(addr) ?? canonicalIpAddr(addr);
+  return foldedIpAddr(addr);
 }
 
 /** km_frontend key of a destination in the socket's family (interpretation.md, item 2). */

@@ -3,7 +3,7 @@
 // protocol, the destination the application asked for, what the socket looked like before, and
 // what is known of km_manage (namespace and local IPs).
 
-import { canonicalIpAddr, canonicalSockText, isAllZero, isIPv4Form, parseAddress, v4MappedInner } from '../address.js';
+import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress } from '../address.js';
 import {
   CONTROL_ADDR,
   ControlPort,
@@ -52,7 +52,7 @@ export function socketView(family: Family, stored: IpAddr): string | null {
 /** The km_frontend key of a destination (interpretation.md, item 2). */
 export function frontendKey(family: Family, addr: string): IpAddr {
   if (family === 'inet') return addr;
-  return v4MappedInner(addr) ?? ip(addr);
+  return foldedIpAddr(addr);
 }
 
 /** 'enrol' / 'withdraw' for a control destination (exactly 0.0.0.2 or ::2, item 4), else null. */

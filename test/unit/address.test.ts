@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
-import { AddressError, canonicalIpAddr, canonicalSockText, formatIPv6, ipAddrBytes, ipAddrFromBytes, isAllZero, isIPv4Form, parseAddress, v4MappedInner } from '../../model/address.js';
+import { AddressError, canonicalIpAddr, canonicalSockText, foldedIpAddr, formatIPv6, ipAddrBytes, ipAddrFromBytes, isAllZero, isIPv4Form, parseAddress, v4MappedInner } from '../../model/address.js';
 
 const bytes = (...xs: number[]) => Uint8Array.from(xs);
 const v6 = (words: number[]) => Uint8Array.from(words.flatMap((w) => [w >> 8, w & 0xff]));
@@ -50,6 +50,22 @@ describe('every class of address round-trips', () => {
     expect(canonicalSockText('inet6', '1:0:0:2:0:0:3:4')).toBe('1::2:0:0:3:4');
     expect(canonicalSockText('inet6', '1:2:3:4:5:6:0:8')).toBe('1:2:3:4:5:6:0:8');
     expect(canonicalIpAddr('::a00:1')).toBe('::a00:1');
+  });
+});
+
+describe('folded keys (km_frontend and km_manage)', () => {
+  it.each([
+    ['::ffff:10.0.0.1', '10.0.0.1'],
+    ['::ffff:0.0.0.0', '0.0.0.0'],
+    ['a00:1::', '10.0.0.1'],
+    ['::a00:1', '::a00:1'],
+    ['fd00::1', 'fd00::1'],
+    ['::', '0.0.0.0'],
+    ['::1', '::1'],
+    ['127.0.0.1', '127.0.0.1'],
+  ])('%s folds to %s', (text, key) => {
+    expect(foldedIpAddr(text)).toBe(key);
+    expect(foldedIpAddr(text)).toBe(key);
   });
 });
 

@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import { canonicalIpAddr, formatIPv6, parseAddress, v4Mapped, type IpAddr } from '../model/address.js';
+import { textMemo } from '../shared/memo.js';
 
 /** How many ordinary addresses each family's pool holds: small, so that roles collide. */
 export const V4_POOL_SIZE = 8;
@@ -24,20 +25,28 @@ export function v6Host(n: number): IpAddr {
 
 /** IPv6 text whose first word is zero and which is no IPv4 key: ::a00:1 for 10.0.0.1. */
 export function zeroFirstWordOf(ipv4: string): IpAddr {
+  return zeroFirstWord(ipv4);
+}
+
+const zeroFirstWord = textMemo((ipv4) => {
   const b = new Uint8Array(16);
   b.set(parseAddress(ipv4), 12);
   return formatIPv6(b);
-}
+});
 
 /**
  * IPv6 socket text whose bytes 4..15 are zero: a00:1:: for 10.0.0.1. As an ip_addr it is the
  * IPv4 key itself (docs/interpretation.md, item 2), so it only differs as a destination.
  */
 export function ipv4KeyCollisionOf(ipv4: string): string {
+  return keyCollision(ipv4);
+}
+
+const keyCollision = textMemo((ipv4) => {
   const b = new Uint8Array(16);
   b.set(parseAddress(ipv4), 0);
   return formatIPv6(b);
-}
+});
 
 /** Pod addresses of the harness: edges only (the source address of every socket). */
 export const POD_ADDRESSES: readonly IpAddr[] = ['10.255.0.1', 'fd00:ffff::1'];

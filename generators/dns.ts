@@ -6,6 +6,7 @@
 
 import fc from 'fast-check';
 import { backend } from '../model/builders.js';
+import { withMaps } from '../model/records.js';
 import { EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
 import { enrolledArb, type KindChoice } from './cases.js';
 import { rawState } from './raw-state.js';
@@ -71,7 +72,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 function withProxy(base: MapState, p: ProxyChoice): MapState {
   const backends = base.backends.filter((b) => b.uid !== 0);
   const addr = p === 'v4' ? DNS_ADDRS.proxy : p === 'v4-other' ? DNS_ADDRS.proxy2 : p === 'v6' ? DNS_ADDRS.proxy6 : null;
-  return { ...base, backends: addr === null ? backends : [backend(0, addr), ...backends] };
+  return withMaps(base, { backends: addr === null ? backends : [backend(0, addr), ...backends] });
 }
 
 /** A server as a socket of `family` writes it (v4-mapped for IPv4 on AF_INET6; native IPv6 only there). */

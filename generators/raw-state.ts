@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
 import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
+import { withBackend, withEndpoint, withMaps, withService } from '../model/records.js';
 import { ipAddrArb, portArb, waypointPortArb } from './addresses.js';
 import { consistentState } from './control-plane.js';
 
@@ -79,7 +80,7 @@ function mappedIfV4(addr: IpAddr): IpAddr {
 /** Adds or replaces the endpoint at its key (one entry per key). */
 function putEndpoint(s: MapState, e: Endpoint): MapState {
   const rest = s.endpoints.filter((x) => endpointKey(x) !== endpointKey(e));
-  return { ...s, endpoints: [...rest, e] };
+  return withMaps(s, { endpoints: [...rest, e] });
 }
 
 export function applyRawMutation(s: MapState, m: RawMutation): MapState {
@@ -88,50 +89,40 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
   switch (m.kind) {
     case 'dropEndpoint': {
       const i = pickIndex(s.endpoints.length, m.ref);
-      return i < 0 ? s : { ...s, endpoints: s.endpoints.filter((_, j) => j !== i) };
+      return i < 0 ? s : withMaps(s, { endpoints: s.endpoints.filter((_, j) => j !== i) });
     }
     case 'setCount':
-      return svc ? { ...s, services: replaceAt(s.services, si, { ...svc, endpointCounts: replaceAt(svc.endpointCounts, m.prio, m.count) }) } : s;
+      return svc ? withMaps(s, { services: replaceAt(s.services, si, withService(svc, { endpointCounts: replaceAt(svc.endpointCounts, m.prio, m.count) })) }) : s;
     case 'moveIndex': {
       const i = pickIndex(s.endpoints.length, m.ref);
       const e = s.endpoints[i];
       if (!e) return s;
-      const moved = { ...e, index: m.index };
+      const moved = withEndpoint(e, { index: m.index });
       if (s.endpoints.some((x, j) => j !== i && endpointKey(x) === endpointKey(moved))) return s;
-      return { ...s, endpoints: replaceAt(s.endpoints, i, moved) };
+      return withMaps(s, { endpoints: replaceAt(s.endpoints, i, moved) });
     }
     case 'policy':
-      return svc ? { ...s, services: replaceAt(s.services, si, { ...svc, lbPolicy: m.lbPolicy }) } : s;
+      return svc ? withMaps(s, { services: replaceAt(s.services, si, withService(svc, { lbPolicy: m.lbPolicy })) }) : s;
     case 'slot':
       if (!svc) return s;
-      return {
-        ...s,
-        services: replaceAt(s.services, si, {
-          ...svc,
-          servicePorts: replaceAt(svc.servicePorts, m.slot, m.service),
-          targetPorts: replaceAt(svc.targetPorts, m.slot, m.target),
-        }),
-      };
+      return withMaps(s, {
+        services: replaceAt(s.services, si, withService(svc, { servicePorts: replaceAt(svc.servicePorts, m.slot, m.service), targetPorts: replaceAt(svc.targetPorts, m.slot, m.target) })),
+      });
     case 'duplicatePort': {
       if (!svc) return s;
       const first = svc.servicePorts[0] ?? 0;
       const free = svc.servicePorts.findIndex((p, i) => i > 0 && p === 0);
       const slot = free < 0 ? PORT_SLOTS - 1 : free;
-      return {
-        ...s,
-        services: replaceAt(s.services, si, {
-          ...svc,
-          servicePorts: replaceAt(svc.servicePorts, slot, first),
-          targetPorts: replaceAt(svc.targetPorts, slot, m.target),
-        }),
-      };
+      return withMaps(s, {
+        services: replaceAt(s.services, si, withService(svc, { servicePorts: replaceAt(svc.servicePorts, slot, first), targetPorts: replaceAt(svc.targetPorts, slot, m.target) })),
+      });
     }
     case 'halfWaypoint': {
       const w: Waypoint = m.part === 'addr' ? { addr: m.addr, port: 0 } : { addr: '0.0.0.0', port: m.port };
-      if (m.target === 'service') return svc ? { ...s, services: replaceAt(s.services, si, { ...svc, waypoint: w }) } : s;
+      if (m.target === 'service') return svc ? withMaps(s, { services: replaceAt(s.services, si, withService(svc, { waypoint: w })) }) : s;
       const bi = pickIndex(s.backends.length, m.ref);
       const b = s.backends[bi];
-      return b ? { ...s, backends: replaceAt(s.backends, bi, { ...b, waypoint: w }) } : s;
+      return b ? withMaps(s, { backends: replaceAt(s.backends, bi, withBackend(b, { waypoint: w })) }) : s;
     }
     case 'mapStored': {
       if (m.what === 'frontend') {
@@ -140,37 +131,37 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
         if (!f) return s;
         const addr = mappedIfV4(f.addr);
         if (s.frontends.some((x, j) => j !== i && x.addr === addr)) return s;
-        return { ...s, frontends: replaceAt(s.frontends, i, { ...f, addr }) };
+        return withMaps(s, { frontends: replaceAt(s.frontends, i, { ...f, addr }) });
       }
       if (m.what === 'backend') {
         const i = pickIndex(s.backends.length, m.ref);
         const b = s.backends[i];
-        return b ? { ...s, backends: replaceAt(s.backends, i, { ...b, addr: mappedIfV4(b.addr) }) } : s;
+        return b ? withMaps(s, { backends: replaceAt(s.backends, i, withBackend(b, { addr: mappedIfV4(b.addr) })) }) : s;
       }
       // A waypoint (service first, else backend) with its address stored v4-mapped.
       const v = s.services.find((x) => x.waypoint.port !== 0);
-      if (v) return { ...s, services: s.services.map((x) => (x === v ? { ...x, waypoint: { ...x.waypoint, addr: mappedIfV4(x.waypoint.addr) } } : x)) };
+      if (v) return withMaps(s, { services: s.services.map((x) => (x === v ? withService(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       const b = s.backends.find((x) => x.waypoint.port !== 0);
-      if (b) return { ...s, backends: s.backends.map((x) => (x === b ? { ...x, waypoint: { ...x.waypoint, addr: mappedIfV4(x.waypoint.addr) } } : x)) };
+      if (b) return withMaps(s, { backends: s.backends.map((x) => (x === b ? withBackend(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       return s;
     }
     case 'danglingFrontend': {
       const f: Frontend = { addr: m.addr, upstreamId: m.upstreamId };
-      return { ...s, frontends: [...s.frontends.filter((x) => x.addr !== m.addr), f] };
+      return withMaps(s, { frontends: [...s.frontends.filter((x) => x.addr !== m.addr), f] });
     }
     case 'danglingEndpoint':
       return putEndpoint(s, { serviceId: m.serviceId, prio: m.prio, index: m.index, backendUid: m.backendUid });
     case 'dropService':
-      return svc ? { ...s, services: s.services.filter((_, j) => j !== si) } : s;
+      return svc ? withMaps(s, { services: s.services.filter((_, j) => j !== si) }) : s;
     case 'dropBackend': {
       const i = pickIndex(s.backends.length, m.ref);
-      return i < 0 ? s : { ...s, backends: s.backends.filter((_, j) => j !== i) };
+      return i < 0 ? s : withMaps(s, { backends: s.backends.filter((_, j) => j !== i) });
     }
     case 'idCollision': {
       // A backend whose uid is a service id: a frontend's upstream id now means two things.
       if (!svc || s.backends.some((b) => b.uid === svc.id)) return s;
       const b: Backend = { uid: svc.id, addr: m.addr, services: [], waypoint: NO_WAYPOINT };
-      return { ...s, backends: [...s.backends, b] };
+      return withMaps(s, { backends: [...s.backends, b] });
     }
     case 'higherPrioOnRandom': {
       // A random service that still has an endpoint in a worse group (count included).
@@ -178,8 +169,8 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       const backendUid = s.backends[0]?.uid ?? 1;
       // Counts are u32: a raw count already at the maximum stays there.
       const count = Math.min((svc.endpointCounts[m.prio] ?? 0) + 1, 0xffffffff);
-      const next: Service = { ...svc, lbPolicy: 0, endpointCounts: replaceAt(svc.endpointCounts, m.prio, count) };
-      return putEndpoint({ ...s, services: replaceAt(s.services, si, next) }, { serviceId: svc.id, prio: m.prio, index: count, backendUid });
+      const next: Service = withService(svc, { lbPolicy: 0, endpointCounts: replaceAt(svc.endpointCounts, m.prio, count) });
+      return putEndpoint(withMaps(s, { services: replaceAt(s.services, si, next) }), { serviceId: svc.id, prio: m.prio, index: count, backendUid });
     }
   }
 }

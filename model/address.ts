@@ -4,7 +4,11 @@
 //    dotted-quad when bytes 4..15 are zero and RFC 5952 IPv6 text otherwise.
 //  - a socket address (`SockAddr`), whose family is the socket's: dotted-quad on AF_INET,
 //    IPv6 text (v4-mapped written as ::ffff:a.b.c.d) on AF_INET6.
-// Byte encoding lives in bpf/codec; these helpers only parse, format and classify.
+// Byte encoding lives in bpf/codec; these helpers only parse, format and classify. Text stays the
+// domain's value (cases are saved, replayed and diffed as text); every parse and classification
+// is interned per text, so the hot path reads a memo instead of re-parsing the same few addresses.
+
+import { textMemo } from '../shared/memo.js';
 
 export type Family = 'inet' | 'inet6';
 
@@ -71,11 +75,21 @@ function parseIPv6(text: string): number[] | null {
   return bytes;
 }
 
-/** Parses IPv4 or IPv6 text into its bytes (4 or 16). */
-export function parseAddress(text: string): Uint8Array {
+/** The bytes (4 or 16) of address text, or null when it is none: interned, never mutate. */
+const bytesOfText = textMemo((text: string): Uint8Array | null => {
   const b = text.includes(':') ? parseIPv6(text) : parseIPv4(text);
+  return b ? Uint8Array.from(b) : null;
+});
+
+function addressBytes(text: string): Uint8Array {
+  const b = bytesOfText(text);
   if (!b) throw new AddressError(`not an IP address: ${JSON.stringify(text)}`);
-  return Uint8Array.from(b);
+  return b;
+}
+
+/** Parses IPv4 or IPv6 text into its bytes (4 or 16); the caller owns the array. */
+export function parseAddress(text: string): Uint8Array {
+  return addressBytes(text).slice();
 }
 
 export function formatIPv4(b: ArrayLike<number>, offset = 0): string {
@@ -84,13 +98,14 @@ export function formatIPv4(b: ArrayLike<number>, offset = 0): string {
 
 /** RFC 5952 text of 16 bytes; v4-mapped addresses as ::ffff:a.b.c.d. */
 export function formatIPv6(b: ArrayLike<number>, offset = 0): string {
-  const bytes = Array.from({ length: 16 }, (_, i) => b[offset + i] ?? 0);
-  if (bytes.slice(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    return `::ffff:${formatIPv4(bytes, 12)}`;
+  const words: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 8; i++) words[i] = ((b[offset + 2 * i] ?? 0) << 8) | (b[offset + 2 * i + 1] ?? 0);
+  if (words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff) {
+    return `::ffff:${formatIPv4(b, offset + 12)}`;
   }
-  const words = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0));
+  // The longest run of two or more zero words (the first of equal runs) becomes "::".
   let bestStart = -1;
-  let bestLen = 0;
+  let bestLen = 1;
   for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
@@ -98,24 +113,37 @@ export function formatIPv6(b: ArrayLike<number>, offset = 0): string {
     }
     let j = i;
     while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
+    if (j - i > bestLen) {
       bestStart = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
-  if (bestStart < 0) return hex(words);
-  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += (words[i] ?? 0).toString(16);
+  }
+  return out;
 }
 
-/** The 16 bytes of an ip_addr given as text (IPv4 text fills bytes 0..3). */
-export function ipAddrBytes(addr: IpAddr): Uint8Array {
-  const b = parseAddress(addr);
+/** The 16 bytes of an ip_addr text, interned (IPv4 text fills bytes 0..3). */
+const ipAddr16 = textMemo((addr: IpAddr): Uint8Array => {
+  const b = addressBytes(addr);
   if (b.length === 16) return b;
   const out = new Uint8Array(16);
   out.set(b, 0);
   return out;
+});
+
+/** The 16 bytes of an ip_addr given as text (IPv4 text fills bytes 0..3); the caller owns the array. */
+export function ipAddrBytes(addr: IpAddr): Uint8Array {
+  return ipAddr16(addr).slice();
 }
 
 /** Canonical ip_addr text of 16 bytes. */
@@ -125,40 +153,47 @@ export function ipAddrFromBytes(b: ArrayLike<number>, offset = 0): IpAddr {
 }
 
 /** Canonical form of any address text as an ip_addr (e.g. "a00:1::" becomes "10.0.0.1"). */
-export function canonicalIpAddr(text: string): IpAddr {
-  return ipAddrFromBytes(ipAddrBytes(text));
-}
+export const canonicalIpAddr: (text: string) => IpAddr = textMemo((text) => ipAddrFromBytes(ipAddr16(text)));
 
 /** An ip_addr is IPv4 when bytes 4..15 are zero (docs/interpretation.md, item 1). */
 export function isIPv4Form(addr: IpAddr): boolean {
   return !addr.includes(':');
 }
 
-export function isAllZero(addr: IpAddr): boolean {
-  return ipAddrBytes(addr).every((x) => x === 0);
-}
+export const isAllZero: (addr: IpAddr) => boolean = textMemo((addr) => ipAddr16(addr).every((x) => x === 0));
 
 /** For AF_INET6 socket text: the IPv4 address inside ::ffff:a.b.c.d, or null. */
-export function v4MappedInner(sockText: string): string | null {
+export const v4MappedInner: (sockText: string) => string | null = textMemo((sockText) => {
   if (!sockText.includes(':')) return null;
-  const b = parseAddress(sockText);
-  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return formatIPv4(b, 12);
-  return null;
-}
+  const b = addressBytes(sockText);
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return null;
+  return b[10] === 0xff && b[11] === 0xff ? formatIPv4(b, 12) : null;
+});
+
+/** Address text as an ip_addr key with a v4-mapped address folded to its IPv4 key (the km_frontend and km_manage keys). */
+export const foldedIpAddr: (text: string) => IpAddr = textMemo((text) => v4MappedInner(text) ?? canonicalIpAddr(text));
 
 export function v4Mapped(ipv4: string): string {
   return `::ffff:${ipv4}`;
 }
 
+/** Canonical socket text of one family, or why the text is none (kept, so bad text is not re-parsed). */
+function sockTextMemo(family: Family): (text: string) => { readonly text: string } | { readonly error: string } {
+  return textMemo((text) => {
+    const b = bytesOfText(text);
+    if (!b) return { error: `not an IP address: ${JSON.stringify(text)}` };
+    if (family === 'inet') return b.length === 4 ? { text: formatIPv4(b) } : { error: `an AF_INET socket address must be IPv4: ${text}` };
+    return b.length === 16 ? { text: formatIPv6(b) } : { error: `an AF_INET6 socket address must be IPv6 text: ${text}` };
+  });
+}
+
+const sockText = { inet: sockTextMemo('inet'), inet6: sockTextMemo('inet6') } as const;
+
 /** Canonical socket-address text for a family (normalises IPv6 spelling). */
 export function canonicalSockText(family: Family, text: string): string {
-  const b = parseAddress(text);
-  if (family === 'inet') {
-    if (b.length !== 4) throw new AddressError(`an AF_INET socket address must be IPv4: ${text}`);
-    return formatIPv4(b);
-  }
-  if (b.length !== 16) throw new AddressError(`an AF_INET6 socket address must be IPv6 text: ${text}`);
-  return formatIPv6(b);
+  const r = sockText[family](text);
+  if ('error' in r) throw new AddressError(r.error);
+  return r.text;
 }
 
 export function sockAddrEquals(a: SockAddr, b: SockAddr): boolean {

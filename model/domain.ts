@@ -1,8 +1,9 @@
 // The vocabulary every layer shares: map states, operations on sockets, and what can be observed
 // of them. Plain JSON-friendly data (arrays, not Maps) so that cases can be saved, replayed,
-// diffed and frozen by immer. No bytes here: encoding to the ABI happens in bpf/codec.
+// diffed and frozen. No bytes here: encoding to the ABI happens in bpf/codec.
 
 import type { Family, IpAddr, SockAddr } from './address.js';
+import { textMemo } from '../shared/memo.js';
 
 export type { Family, IpAddr, SockAddr } from './address.js';
 
@@ -173,3 +174,15 @@ export function deliveredFor(sock: SocketId): string {
 export function payloadFor(sock: SocketId, seq: number): Uint8Array {
   return new TextEncoder().encode(`kmesh-check s${sock} m${seq};`);
 }
+
+/** Lowercase hex of payloadFor(sock, seq), as streams are compared (interned: cases reuse a few). */
+export function payloadHexFor(sock: SocketId, seq: number): string {
+  return payloadHexMemo(`${sock}/${seq}`);
+}
+
+const payloadHexMemo = textMemo((key) => {
+  const [sock, seq] = key.split('/').map(Number);
+  let out = '';
+  for (const b of payloadFor(sock ?? 0, seq ?? 0)) out += (b | 0x100).toString(16).slice(1);
+  return out;
+}, 10_000);

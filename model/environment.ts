@@ -5,7 +5,7 @@
 // `kernelConnect` is the Linux socket layer around the programs (route, source address, listener,
 // the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
-import { canonicalIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
+import { foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
 import { ControlPort, type Protocol } from './domain.js';
 
 export interface Environment {
@@ -121,7 +121,28 @@ export interface KernelSocket {
   readonly mappedRefused: boolean;
 }
 
-export const FRESH_SOCKET: KernelSocket = Object.freeze({ local: null, source4: null, mappedRefused: false });
+// One frozen object per distinct socket state, so that the connect memo can key on identity.
+const socketStates = new Map<string, KernelSocket>();
+const internedStates = new WeakSet<KernelSocket>();
+
+/** The (shared, frozen) socket state with these fields. */
+export function socketState(local: string | null, source4: string | null, mappedRefused: boolean): KernelSocket {
+  const key = `${local}|${source4}|${mappedRefused}`;
+  let s = socketStates.get(key);
+  if (s === undefined) {
+    if (socketStates.size > 10_000) socketStates.clear();
+    s = Object.freeze({ local, source4, mappedRefused });
+    socketStates.set(key, s);
+    internedStates.add(s);
+  }
+  return s;
+}
+
+function interned(s: KernelSocket): KernelSocket {
+  return internedStates.has(s) ? s : socketState(s.local, s.source4, s.mappedRefused);
+}
+
+export const FRESH_SOCKET: KernelSocket = socketState(null, null, false);
 
 export type ConnectOutcome = 'connected' | 'in-progress' | 'failed';
 
@@ -190,25 +211,28 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  *    address) but leaves getpeername without a peer.
  */
 export function kernelConnect(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket = FRESH_SOCKET): KernelConnectResult {
-  let m = connectMemo.get(env);
-  if (!m) connectMemo.set(env, (m = new Map()));
-  const key = `${family}|${protocol}|${dest.addr}|${dest.port}|${socket.local}|${socket.source4}|${socket.mappedRefused}`;
+  let byEnv = connectMemo.get(env);
+  if (!byEnv) connectMemo.set(env, (byEnv = new WeakMap()));
+  const s = interned(socket);
+  let m = byEnv.get(s);
+  if (!m) byEnv.set(s, (m = new Map()));
+  const key = `${family}|${protocol}|${dest.port}|${dest.addr}`;
   let r = m.get(key);
   if (r === undefined) {
-    r = connectOnce(env, family, protocol, dest, socket);
-    if (m.size > 50_000) m.clear();
+    r = connectOnce(env, family, protocol, dest, s);
+    if (m.size > 20_000) m.clear();
     m.set(key, r);
   }
   return r;
 }
 
-// Results are shared between callers: never mutate them.
-const connectMemo = new WeakMap<Environment, Map<string, KernelConnectResult>>();
+// Per environment and (interned) socket state. Results are shared between callers: never mutate them.
+const connectMemo = new WeakMap<Environment, WeakMap<KernelSocket, Map<string, KernelConnectResult>>>();
 
 function connectOnce(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket): KernelConnectResult {
   const tcp = protocol === 'tcp';
   // TCP starts every connect from a closed socket without addresses.
-  const s: KernelSocket = tcp ? (socket.mappedRefused ? { ...FRESH_SOCKET, mappedRefused: true } : FRESH_SOCKET) : socket;
+  const s: KernelSocket = tcp ? socketState(null, null, socket.mappedRefused) : socket;
   let peer: string;
   let local: string;
   let mapped = false;
@@ -227,7 +251,7 @@ function connectOnce(env: Environment, family: Family, protocol: Protocol, dest:
     if (inner !== null) {
       mapped = true;
       const r = route4(env, inner, s.source4);
-      if (!r) return failed('ENETUNREACH', { ...s, mappedRefused: false });
+      if (!r) return failed('ENETUNREACH', socketState(s.local, s.source4, false));
       peer = mappedOf(r.peer);
       routedFrom = mappedOf(r.local);
       local = s.local ?? routedFrom;
@@ -245,16 +269,16 @@ function connectOnce(env: Environment, family: Family, protocol: Protocol, dest:
     const source4 = s.source4 ?? (family === 'inet' ? local : mapped ? v4MappedInner(routedFrom) : null);
     // Port 0: the connect succeeds and sets the local address, but getpeername says ENOTCONN.
     const seen = dest.port === 0 ? null : remote;
-    return { outcome: 'connected', peer: seen, error: null, syn: null, local, socket: { local, source4, mappedRefused: false } };
+    return { outcome: 'connected', peer: seen, error: null, syn: null, local, socket: socketState(local, source4, false) };
   }
   const syn = { remote, local };
   if (family === 'inet6' && !mapped && s.mappedRefused) {
-    return { outcome: 'in-progress', peer: null, error: 'EINPROGRESS', syn, local, socket: { local, source4: null, mappedRefused: true } };
+    return { outcome: 'in-progress', peer: null, error: 'EINPROGRESS', syn, local, socket: socketState(local, null, true) };
   }
   if (env.closedPorts.includes(dest.port)) {
-    return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped || s.mappedRefused } };
+    return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn, local: null, socket: socketState(null, null, mapped || s.mappedRefused) };
   }
-  return { outcome: 'connected', peer: remote, error: null, syn, local, socket: { local, source4: null, mappedRefused: false } };
+  return { outcome: 'connected', peer: remote, error: null, syn, local, socket: socketState(local, null, false) };
 }
 
 /**
@@ -295,23 +319,31 @@ export function udpTakes(family: Family, peer: SockAddr | null, nativeLocal: boo
 export function withoutListener(r: KernelConnectResult, family: Family): KernelConnectResult {
   if (r.outcome !== 'connected' || r.syn === null) return r;
   const mapped = family === 'inet6' && v4MappedInner(r.syn.remote.addr) !== null;
-  return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn: r.syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped } };
+  return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn: r.syn, local: null, socket: socketState(null, null, mapped) };
 }
 
 /** The km_manage key sockops uses for a local address (interpretation.md, item 9: v4-mapped folded). */
 export function manageKey(local: string): IpAddr {
-  return v4MappedInner(local) ?? canonicalIpAddr(local);
+  return foldedIpAddr(local);
 }
 
 /** km_manage ip keys of a case that starts enrolled (Environment.enrolledLocals), sorted, unique. */
 export function enrolledLocalKeys(env: Environment): readonly IpAddr[] {
-  for (const l of env.enrolledLocals) {
-    if (l.includes(':') && v4MappedInner(l) !== null) {
-      throw new Error(`environment: enrolledLocals holds the v4-mapped address ${l}: give its IPv4 text (${v4MappedInner(l)}) instead`);
+  let keys = enrolledKeysMemo.get(env);
+  if (keys === undefined) {
+    for (const l of env.enrolledLocals) {
+      if (l.includes(':') && v4MappedInner(l) !== null) {
+        throw new Error(`environment: enrolledLocals holds the v4-mapped address ${l}: give its IPv4 text (${v4MappedInner(l)}) instead`);
+      }
     }
+    keys = Object.freeze([...new Set(env.enrolledLocals.map(manageKey))].sort());
+    enrolledKeysMemo.set(env, keys);
   }
-  return [...new Set(env.enrolledLocals.map(manageKey))].sort();
+  return keys;
 }
+
+// Shared between callers (frozen): every case that starts enrolled starts from the same keys.
+const enrolledKeysMemo = new WeakMap<Environment, readonly IpAddr[]>();
 
 /** The IPv4 sources a socket can have here: the pod's, or loopback after a connect to 0.0.0.0. */
 function ipv4Sources(env: Environment): string[] {
@@ -324,14 +356,24 @@ function ipv4Sources(env: Environment): string[] {
  * For a reader that cannot see the socket's local address: a superset of the truth.
  */
 export function possibleSockets(env: Environment, family: Family, protocol: Protocol): readonly KernelSocket[] {
-  if (protocol === 'tcp') return family === 'inet6' ? [FRESH_SOCKET, { ...FRESH_SOCKET, mappedRefused: true }] : [FRESH_SOCKET];
+  let m = socketsMemo.get(env);
+  if (!m) socketsMemo.set(env, (m = new Map()));
+  const key = `${family}|${protocol}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    r = Object.freeze(socketsOnce(env, family, protocol));
+    m.set(key, r);
+  }
+  return r;
+}
+
+const socketsMemo = new WeakMap<Environment, Map<string, readonly KernelSocket[]>>();
+
+function socketsOnce(env: Environment, family: Family, protocol: Protocol): KernelSocket[] {
+  if (protocol === 'tcp') return family === 'inet6' ? [FRESH_SOCKET, socketState(null, null, true)] : [FRESH_SOCKET];
   const v4 = ipv4Sources(env);
-  if (family === 'inet') return [FRESH_SOCKET, ...v4.map((a) => ({ local: a, source4: a, mappedRefused: false }))];
-  return [
-    FRESH_SOCKET,
-    ...v4.map((a) => ({ local: mappedOf(a), source4: a, mappedRefused: false })),
-    ...[null, ...v4].map((source4) => ({ local: env.podAddress.inet6, source4, mappedRefused: false })),
-  ];
+  if (family === 'inet') return [FRESH_SOCKET, ...v4.map((a) => socketState(a, a, false))];
+  return [FRESH_SOCKET, ...v4.map((a) => socketState(mappedOf(a), a, false)), ...[null, ...v4].map((source4) => socketState(env.podAddress.inet6, source4, false))];
 }
 
 /**
@@ -339,14 +381,26 @@ export function possibleSockets(env: Environment, family: Family, protocol: Prot
  * peer it connects to, or the remote end it tried (a failed connect: the fresh socket's view).
  */
 export function possiblePeers(env: Environment, family: Family, protocol: Protocol, dest: SockAddr): readonly SockAddr[] {
-  const out = new Map<string, SockAddr>();
-  for (const s of possibleSockets(env, family, protocol)) {
-    const r = kernelConnect(env, family, protocol, dest, s);
-    const p = r.peer ?? r.syn?.remote ?? kernelPeer(family, dest);
-    out.set(p.addr, p);
+  let m = peersMemo.get(env);
+  if (!m) peersMemo.set(env, (m = new Map()));
+  const key = `${family}|${protocol}|${dest.port}|${dest.addr}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    const out = new Map<string, SockAddr>();
+    for (const s of possibleSockets(env, family, protocol)) {
+      const k = kernelConnect(env, family, protocol, dest, s);
+      const p = k.peer ?? k.syn?.remote ?? kernelPeer(family, dest);
+      out.set(p.addr, p);
+    }
+    r = Object.freeze([...out.values()]);
+    if (m.size > 20_000) m.clear();
+    m.set(key, r);
   }
-  return [...out.values()];
+  return r;
 }
+
+// Per environment; shared between callers (frozen).
+const peersMemo = new WeakMap<Environment, Map<string, readonly SockAddr[]>>();
 
 /** The any-address spellings of a family (destinations whose peer is not themselves). */
 export function anyAddresses(family: Family): readonly string[] {

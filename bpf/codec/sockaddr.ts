@@ -4,7 +4,7 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { textMemo } from './memo.js';
+import { textMemo } from '../../shared/memo.js';
 /** Linux address family numbers (sa_family). */
 export const AF_INET = 2;
 export const AF_INET6 = 10;

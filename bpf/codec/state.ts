@@ -4,7 +4,7 @@
 import type { MapState } from '../../model/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from './abi.js';
-import { textMemo } from './memo.js';
+import { textMemo } from '../../shared/memo.js';
 import {
   decodeBackend,
   decodeEndpoint,

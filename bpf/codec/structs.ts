@@ -2,7 +2,7 @@
 // values (model/domain.ts) to the little-endian, packed bytes the kernel maps hold and back.
 // Offsets come from the ABI table in abi.ts.
 
-import { textMemo } from './memo.js';
+import { textMemo } from '../../shared/memo.js';
 import { ipAddrBytes, ipAddrFromBytes, formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Backend, Endpoint, Family, Frontend, IpAddr, Service, SockAddr, StorageView, Waypoint } from '../../model/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';

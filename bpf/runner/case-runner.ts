@@ -9,7 +9,7 @@ import { AddressError, canonicalSockText, v4MappedInner } from '../../model/addr
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
 import { ControlPort, DNS_PORT, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
 import { routable, type Environment } from '../../model/environment.js';
-import { textMemo } from '../codec/memo.js';
+import { textMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/state.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';

@@ -15,7 +15,7 @@ import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
-import { textMemo } from '../codec/memo.js';
+import { textMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';

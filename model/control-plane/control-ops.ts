@@ -20,6 +20,7 @@ import {
   type Waypoint,
 } from '../domain.js';
 import { isAllZero } from '../address.js';
+import { withBackend, withEndpoint, withMaps, withService } from '../records.js';
 
 export interface PortSlot {
   readonly service: number;
@@ -57,7 +58,9 @@ export function waypointWhole(w: Waypoint): boolean {
 }
 
 function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
-  return xs.map((y, j) => (j === i ? x : y));
+  const out = xs.slice();
+  if (i >= 0 && i < out.length) out[i] = x;
+  return out;
 }
 
 function sameKey(a: Endpoint, b: Endpoint): boolean {
@@ -66,11 +69,12 @@ function sameKey(a: Endpoint, b: Endpoint): boolean {
 
 /** Writes endpoints as map updates: an entry already at one of their keys is replaced. */
 function putEndpoints(existing: readonly Endpoint[], written: readonly Endpoint[]): Endpoint[] {
-  return [...existing.filter((e) => !written.some((w) => sameKey(w, e))), ...written];
+  const clash = existing.some((e) => written.some((w) => sameKey(w, e)));
+  return [...(clash ? existing.filter((e) => !written.some((w) => sameKey(w, e))) : existing), ...written];
 }
 
 function withoutServiceOnBackend(b: Backend, id: number): Backend {
-  return b.services.includes(id) ? { ...b, services: b.services.filter((x) => x !== id) } : b;
+  return b.services.includes(id) ? withBackend(b, { services: b.services.filter((x) => x !== id) }) : b;
 }
 
 /** Deletes endpoint (service, prio, index): the last index moves into the hole. */
@@ -83,14 +87,14 @@ function deleteEndpointIn(s: MapState, serviceId: number, prio: number, index: n
   if (!victim || index < 1 || index > count) return s;
   let endpoints = s.endpoints.filter((e) => e !== victim);
   if (index !== count) {
-    endpoints = endpoints.map((e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? { ...e, index } : e));
+    endpoints = endpoints.map((e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? withEndpoint(e, { index }) : e));
   }
   const counts = replaceAt(svc.endpointCounts, prio, count - 1);
-  const services = replaceAt(s.services, si, { ...svc, endpointCounts: counts });
+  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: counts }));
   // The backend leaves the service's list once no endpoint of that service refers to it.
   const stillThere = endpoints.some((e) => e.serviceId === serviceId && e.backendUid === victim.backendUid);
   const backends = stillThere ? s.backends : s.backends.map((b) => (b.uid === victim.backendUid ? withoutServiceOnBackend(b, serviceId) : b));
-  return { ...s, services, endpoints, backends };
+  return withMaps(s, { services, endpoints, backends });
 }
 
 function addService(s: MapState, op: Extract<ControlOp, { op: 'addService' }>): MapState {
@@ -112,7 +116,7 @@ function addService(s: MapState, op: Extract<ControlOp, { op: 'addService' }>): 
     targetPorts,
     waypoint: NO_WAYPOINT,
   };
-  return { ...s, services: [...s.services, svc] };
+  return withMaps(s, { services: [...s.services, svc] });
 }
 
 /** Removes a service with its endpoints and the frontends that lead to it. */
@@ -144,9 +148,9 @@ function addEndpoint(s: MapState, op: Extract<ControlOp, { op: 'addEndpoint' }>)
   if (count >= 0xffffffff) fail(op, `count[${op.prio}] is at its u32 maximum`);
   // Written at count+1 first, then the count is bumped: never a dangling index.
   const endpoint: Endpoint = { serviceId: svc.id, prio: op.prio, index: count + 1, backendUid: backend.uid };
-  const services = replaceAt(s.services, si, { ...svc, endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) });
-  const backends = backend.services.includes(svc.id) ? s.backends : replaceAt(s.backends, bi, { ...backend, services: [...backend.services, svc.id] });
-  return { ...s, services, endpoints: putEndpoints(s.endpoints, [endpoint]), backends };
+  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) }));
+  const backends = backend.services.includes(svc.id) ? s.backends : replaceAt(s.backends, bi, withBackend(backend, { services: [...backend.services, svc.id] }));
+  return withMaps(s, { services, endpoints: putEndpoints(s.endpoints, [endpoint]), backends });
 }
 
 function removeBackend(s: MapState, uid: number): MapState {
@@ -173,32 +177,31 @@ function setLbPolicy(s: MapState, id: number, lbPolicy: number): MapState {
   const svc = s.services[si];
   if (!svc) return s;
   if (lbPolicy !== LbPolicy.random) {
-    return { ...s, services: replaceAt(s.services, si, { ...svc, lbPolicy }) };
+    return withMaps(s, { services: replaceAt(s.services, si, withService(svc, { lbPolicy })) });
   }
   const others = s.endpoints.filter((e) => e.serviceId === id && e.prio !== 0).sort((a, b) => a.prio - b.prio || a.index - b.index);
   let next = svc.endpointCounts[0] ?? 0;
   if (next + others.length > 0xffffffff) throw new ControlOpError(`switching service ${id} to random would push count[0] past its u32 maximum`);
   const moved = new Map<Endpoint, Endpoint>();
-  for (const e of others) moved.set(e, { ...e, prio: 0, index: ++next });
+  for (const e of others) moved.set(e, withEndpoint(e, { prio: 0, index: ++next }));
   const counts = svc.endpointCounts.map((_, p) => (p === 0 ? next : 0));
-  return {
-    ...s,
-    services: replaceAt(s.services, si, { ...svc, lbPolicy, endpointCounts: counts }),
+  return withMaps(s, {
+    services: replaceAt(s.services, si, withService(svc, { lbPolicy, endpointCounts: counts })),
     endpoints: putEndpoints(
       s.endpoints.filter((e) => !moved.has(e)),
       [...moved.values()],
     ),
-  };
+  });
 }
 
 function setWaypoint(s: MapState, op: Extract<ControlOp, { op: 'setWaypoint' }>): MapState {
   if (!waypointWhole(op.waypoint)) fail(op, 'a waypoint is written with address and port together');
   if (op.target === 'service') {
     if (!s.services.some((v) => v.id === op.id)) fail(op, `no service ${op.id}`);
-    return { ...s, services: s.services.map((v) => (v.id === op.id ? { ...v, waypoint: op.waypoint } : v)) };
+    return withMaps(s, { services: s.services.map((v) => (v.id === op.id ? withService(v, { waypoint: op.waypoint }) : v)) });
   }
   if (!s.backends.some((b) => b.uid === op.id) || op.id === DNS_PROXY_UID) fail(op, `no backend ${op.id}`);
-  return { ...s, backends: s.backends.map((b) => (b.uid === op.id ? { ...b, waypoint: op.waypoint } : b)) };
+  return withMaps(s, { backends: s.backends.map((b) => (b.uid === op.id ? withBackend(b, { waypoint: op.waypoint }) : b)) });
 }
 
 /** One key, one entry: a new frontend at an address replaces the old one. */
@@ -206,14 +209,14 @@ function addFrontend(s: MapState, op: Extract<ControlOp, { op: 'addFrontend' }>)
   if (!idTaken(s, op.upstreamId) || op.upstreamId === DNS_PROXY_UID) fail(op, `no service or backend ${op.upstreamId}`);
   const f: Frontend = { addr: op.addr, upstreamId: op.upstreamId };
   const i = s.frontends.findIndex((x) => x.addr === op.addr);
-  return { ...s, frontends: i < 0 ? [...s.frontends, f] : replaceAt(s.frontends, i, f) };
+  return withMaps(s, { frontends: i < 0 ? [...s.frontends, f] : replaceAt(s.frontends, i, f) });
 }
 
 function dnsProxy(s: MapState, addr: IpAddr | null): MapState {
   const rest = s.backends.filter((b) => b.uid !== DNS_PROXY_UID);
-  if (addr === null) return { ...s, backends: rest };
+  if (addr === null) return withMaps(s, { backends: rest });
   const proxy: Backend = { uid: DNS_PROXY_UID, addr, services: [], waypoint: NO_WAYPOINT };
-  return { ...s, backends: [proxy, ...rest] };
+  return withMaps(s, { backends: [proxy, ...rest] });
 }
 
 export function applyControlOp(s: MapState, op: ControlOp): MapState {
@@ -232,7 +235,7 @@ export function applyControlOp(s: MapState, op: ControlOp): MapState {
     case 'addBackend': {
       if (idTaken(s, op.uid) || op.uid === DNS_PROXY_UID) fail(op, `uid ${op.uid} is taken or reserved`);
       if (!waypointWhole(op.waypoint)) fail(op, 'a waypoint is written with address and port together');
-      return { ...s, backends: [...s.backends, { uid: op.uid, addr: op.addr, services: [], waypoint: op.waypoint }] };
+      return withMaps(s, { backends: [...s.backends, { uid: op.uid, addr: op.addr, services: [], waypoint: op.waypoint }] });
     }
     case 'removeBackend':
       if (op.uid === DNS_PROXY_UID) fail(op, 'the DNS proxy is switched off with dnsProxy null');
@@ -244,7 +247,7 @@ export function applyControlOp(s: MapState, op: ControlOp): MapState {
     case 'addFrontend':
       return addFrontend(s, op);
     case 'removeFrontend':
-      return { ...s, frontends: s.frontends.filter((f) => f.addr !== op.addr) };
+      return withMaps(s, { frontends: s.frontends.filter((f) => f.addr !== op.addr) });
     case 'dnsProxy':
       return dnsProxy(s, op.addr);
   }

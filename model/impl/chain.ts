@@ -24,9 +24,11 @@ function stateKey(s: PassState): string {
 
 export function runChain(maps: MapIndex, family: Family, protocol: Protocol, start: PassState): ChainEnd[] {
   let frontier: ChainEnd[] = [{ state: start, records: [], draws: [] }];
-  const ends = new Map<string, ChainEnd>();
+  // Keyed only once runs split: most chains are one run, which needs neither map.
+  let ends: Map<string, ChainEnd> | null = null;
   for (let pass = 1; pass <= MAX_PASSES && frontier.length > 0; pass++) {
-    const next = new Map<string, ChainEnd>();
+    let next: Map<string, ChainEnd> | null = null;
+    let single: ChainEnd | null = null;
     for (const run of frontier) {
       const alts = runPass({ maps, family, protocol, pass, state: run.state });
       for (const alt of alts) {
@@ -37,17 +39,17 @@ export function runChain(maps: MapIndex, family: Family, protocol: Protocol, sta
         };
         const goesOn = alt.record.result === 'waypoint' && pass < MAX_PASSES;
         // Without draws there is one run and nothing to merge: skip the keys.
-        if (frontier.length === 1 && alts.length === 1 && ends.size === 0) {
+        if (frontier.length === 1 && alts.length === 1 && ends === null) {
           if (!goesOn) return [item];
-          next.set('', item);
+          single = item;
           continue;
         }
-        const target = goesOn ? next : ends;
+        const target = goesOn ? (next ??= new Map()) : (ends ??= new Map());
         const key = stateKey(item.state);
         if (!target.has(key)) target.set(key, item);
       }
     }
-    frontier = [...next.values()];
+    frontier = single ? [single] : next ? [...next.values()] : [];
   }
-  return [...ends.values()];
+  return ends ? [...ends.values()] : [];
 }

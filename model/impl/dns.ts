@@ -4,7 +4,6 @@
 // datagrams of a connected UDP socket's send, and datagrams delivered from an arbitrary source.
 // The kernel facts used here are measured on 6.18 (docs/interpretation.md).
 
-import { Immer, castDraft } from 'immer';
 import { AddressError, canonicalSockText, isIPv4Form, v4Mapped, v4MappedInner } from '../address.js';
 import {
   CONTROL_ADDR,
@@ -26,8 +25,7 @@ import { hasNativeLocal, routable, udpTakes, type Environment } from '../environ
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
-
-const { produce } = new Immer({ autoFreeze: false });
+import { withSocket } from './world.js';
 
 /** A datagram waiting in a socket's receive queue: its real source (IPv4 text for IPv4 traffic). */
 export interface Datagram {
@@ -79,10 +77,7 @@ function dnsOf(sock: SocketState): DnsSocket {
 }
 
 function put(world: World, id: number, after: SocketState, netnsEnrolled = world.netnsEnrolled): World {
-  return produce(world, (w) => {
-    if (w.netnsEnrolled !== netnsEnrolled) w.netnsEnrolled = netnsEnrolled;
-    w.sockets[id] = castDraft(after);
-  });
+  return withSocket(world, { id, socket: after, netnsEnrolled });
 }
 
 /** After a connect (step.ts): UDP sockets are bound; a connect4 DNS rewrite is the socket's most recent redirected query. */

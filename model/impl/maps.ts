@@ -1,7 +1,7 @@
 // Lookup tables over a MapState, built once per state object (states are immutable and shared by
 // every branch), with addresses in canonical ip_addr text and waypoints already classified.
 
-import { canonicalIpAddr, isAllZero, v4MappedInner } from '../address.js';
+import { canonicalIpAddr, foldedIpAddr, isAllZero } from '../address.js';
 import type { Backend, Family, IpAddr, MapState, Service, Waypoint } from '../domain.js';
 
 export interface IndexedService {
@@ -26,30 +26,14 @@ export interface MapIndex {
   readonly backends: ReadonlyMap<number, IndexedBackend>;
 }
 
-const canonical = new Map<string, IpAddr>();
-
-/** Canonical ip_addr text, memoised (generators reuse few addresses). */
+/** Canonical ip_addr text (interned by model/address: generators reuse few addresses). */
 export function ipKey(text: string): IpAddr {
-  let k = canonical.get(text);
-  if (k === undefined) {
-    if (canonical.size > 50_000) canonical.clear();
-    k = canonicalIpAddr(text);
-    canonical.set(text, k);
-  }
-  return k;
+  return canonicalIpAddr(text);
 }
-
-const folded = new Map<string, IpAddr>();
 
 /** IPv6 socket text as an ip_addr key with a v4-mapped address folded to its IPv4 key. */
 function foldedKey(addr: string): IpAddr {
-  let k = folded.get(addr);
-  if (k === undefined) {
-    if (folded.size > 50_000) folded.clear();
-    k = v4MappedInner(addr) ?? ipKey(addr);
-    folded.set(addr, k);
-  }
-  return k;
+  return foldedIpAddr(addr);
 }
 
 /** km_frontend key of a destination in the socket's family (interpretation.md, item 2). */

@@ -2,7 +2,6 @@
 // (the LB draws of its passes); the kernel's part of a connect (route, listener, sockops) is
 // predicted from the Environment the executor built.
 
-import { Immer, castDraft } from 'immer';
 import { AddressError } from '../address.js';
 import { CONTROL_ADDR, ControlPort, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
 import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
@@ -12,10 +11,7 @@ import { indexMaps } from './maps.js';
 import { canonicalDest } from './reach.js';
 import { EMPTY_STREAM, sendMessages } from './stream.js';
 import type { Branch, Choice, SocketState, World } from './types.js';
-
-// Worlds are never mutated outside produce; no auto-freeze, so the caller's Case (whose map states
-// the world holds) is left as it was given, and no time goes into freezing large states.
-const { produce } = new Immer({ autoFreeze: false });
+import { withSocket } from './world.js';
 
 /** Bad input: an operation the model cannot run (what is wrong and what to do). */
 export class ModelInputError extends Error {}
@@ -124,12 +120,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
       },
       end.records,
     );
-    const next = produce(world, (w) => {
-      if (w.netnsEnrolled !== end.state.netnsEnrolled) w.netnsEnrolled = end.state.netnsEnrolled;
-      if (enrolledIps !== world.enrolledIps) w.enrolledIps = castDraft(enrolledIps);
-      // Whole socket values: immer then drafts only the world and its socket table.
-      w.sockets[op.sock] = castDraft(after);
-    });
+    const next = withSocket(world, { id: op.sock, socket: after, netnsEnrolled: end.state.netnsEnrolled, enrolledIps });
     const observation: Observation = { op: 'connect', sock: op.sock, peer: k.peer, error: k.error, storage, inSockhash: after.inSockhash };
     const choices: Choice[] = end.draws.map((d) => ({ step: stepIndex, ...d }));
     return { world: next, observation, choices, passes: end.records };
@@ -143,12 +134,7 @@ function send(world: World, op: Extract<Operation, { op: 'send' }>, env: Environ
   }
   if (sock.protocol === 'udp') {
     const after = udpSend(sock, op.sock, op.messages, env);
-    const next =
-      after === sock
-        ? world
-        : produce(world, (w) => {
-            w.sockets[op.sock] = castDraft(after);
-          });
+    const next = after === sock ? world : withSocket(world, { id: op.sock, socket: after });
     return { world: next, observation: { op: 'send', sock: op.sock, storage: sock.storage, stream: null }, choices: [], passes: [] };
   }
   if (!sock.connected || !sock.stream) {
@@ -157,9 +143,7 @@ function send(world: World, op: Extract<Operation, { op: 'send' }>, env: Environ
   }
   const r = sendMessages(op.sock, sock.family, sock.inSockhash, sock.storage, sock.stream, sock.sent, op.messages);
   const after: SocketState = { ...sock, stream: r.stream, storage: r.storage, sent: r.sent };
-  const next = produce(world, (w) => {
-    w.sockets[op.sock] = castDraft(after);
-  });
+  const next = withSocket(world, { id: op.sock, socket: after });
   const observation: Observation = { op: 'send', sock: op.sock, storage: r.storage, stream: r.stream };
   return { world: next, observation, choices: [], passes: [] };
 }
@@ -183,9 +167,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
         sent: 0,
         stream: null,
       };
-      const next = produce(world, (w) => {
-        w.sockets[op.sock] = castDraft(fresh);
-      });
+      const next = withSocket(world, { id: op.sock, socket: fresh });
       return [{ world: next, observation: { op: 'socket', sock: op.sock }, choices: [], passes: [] }];
     }
     case 'connect':
@@ -203,15 +185,11 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
       return [deliver(world, openSocket(world, op, stepIndex), op, stepIndex, (m) => new ModelInputError(m))];
     case 'close': {
       openSocket(world, op, stepIndex);
-      const next = produce(world, (w) => {
-        delete w.sockets[op.sock];
-      });
+      const next = withSocket(world, { id: op.sock, socket: undefined });
       return [{ world: next, observation: { op: 'close', sock: op.sock }, choices: [], passes: [] }];
     }
     case 'apply': {
-      const next = produce(world, (w) => {
-        w.maps = castDraft(op.state);
-      });
+      const next: World = { ...world, maps: op.state };
       return [{ world: next, observation: { op: 'apply', sock: null }, choices: [], passes: [] }];
     }
     default: {

@@ -3,7 +3,7 @@
 // original-destination prefix, then every payload in order. Bytes as lowercase hex.
 
 import { parseAddress } from '../address.js';
-import { payloadFor, type Family, type SockAddr, type SocketId, type StorageView, type StreamView } from '../domain.js';
+import { payloadHexFor, type Family, type SockAddr, type SocketId, type StorageView, type StreamView } from '../domain.js';
 
 const TLV_TYPE_ORIG_DST = 0x01;
 const TLV_TYPE_END = 0xfe;
@@ -29,19 +29,6 @@ export function tlvBytes(family: Family, original: SockAddr): Uint8Array {
   return b;
 }
 
-const payloadHexCache = new Map<string, string>();
-
-function payloadHex(sock: SocketId, seq: number): string {
-  const key = `${sock}/${seq}`;
-  let h = payloadHexCache.get(key);
-  if (h === undefined) {
-    if (payloadHexCache.size > 10_000) payloadHexCache.clear();
-    h = hex(payloadFor(sock, seq));
-    payloadHexCache.set(key, h);
-  }
-  return h;
-}
-
 export const EMPTY_STREAM: StreamView = Object.freeze({ tlv: null, payloadIntact: true, hex: '' });
 
 export interface SendResult {
@@ -63,7 +50,7 @@ export function sendMessages(sock: SocketId, family: Family, inSockhash: boolean
       hexOut += hex(tlvBytes(family, original));
       if (tlv === null) tlv = { form: family, original };
     }
-    hexOut += payloadHex(sock, sent + k);
+    hexOut += payloadHexFor(sock, sent + k);
   }
   return { stream: { tlv, payloadIntact: true, hex: hexOut }, storage: st, sent: sent + messages };
 }

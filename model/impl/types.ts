@@ -1,4 +1,4 @@
-// The reference model's state and results. Plain readonly data: worlds are updated with immer and
+// The reference model's state and results. Plain readonly data: worlds are updated by copying (world.ts) and
 // shared between branches, so nothing here is ever mutated in place.
 
 import type { Family, IpAddr, MapState, Observation, Protocol, SockAddr, StorageView, StreamView } from '../domain.js';

@@ -3,11 +3,11 @@
 // protocol, the destination the application asked for, what the socket looked like before, and
 // what is known of km_manage (namespace and local IPs).
 
-import { canonicalIpAddr, canonicalSockText, isAllZero, isIPv4Form, parseAddress, v4MappedInner } from '../address.js';
+import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress } from '../address.js';
 import {
   CONTROL_ADDR,
   ControlPort,
-  payloadFor,
+  payloadHexFor,
   type Backend,
   type Endpoint,
   type Family,
@@ -27,17 +27,9 @@ import type { SpecContext } from './types.js';
 
 // ---- addresses -------------------------------------------------------------------------------
 
-const ipMemo = new Map<string, IpAddr>();
-
-/** Canonical ip_addr text (memoised). */
+/** Canonical ip_addr text (interned by model/address). */
 export function ip(text: string): IpAddr {
-  let k = ipMemo.get(text);
-  if (k === undefined) {
-    if (ipMemo.size > 50_000) ipMemo.clear();
-    k = canonicalIpAddr(text);
-    ipMemo.set(text, k);
-  }
-  return k;
+  return canonicalIpAddr(text);
 }
 
 export function sameSockAddr(a: SockAddr | null | undefined, b: SockAddr | null | undefined): boolean {
@@ -60,7 +52,7 @@ export function socketView(family: Family, stored: IpAddr): string | null {
 /** The km_frontend key of a destination (interpretation.md, item 2). */
 export function frontendKey(family: Family, addr: string): IpAddr {
   if (family === 'inet') return addr;
-  return v4MappedInner(addr) ?? ip(addr);
+  return foldedIpAddr(addr);
 }
 
 /** 'enrol' / 'withdraw' for a control destination (exactly 0.0.0.2 or ::2, item 4), else null. */
@@ -117,7 +109,7 @@ export function tlvHex(family: Family, original: SockAddr): string {
 
 export function payloadHex(sock: number, from: number, to: number): string {
   let out = '';
-  for (let seq = from; seq < to; seq++) out += hex(payloadFor(sock, seq));
+  for (let seq = from; seq < to; seq++) out += payloadHexFor(sock, seq);
   return out;
 }
 
@@ -217,18 +209,20 @@ export function connectionLocalKeys(env: Environment, v: ConnectView, peer: Sock
 
 /** Whether some waypoint of `s`, written in `family`, is a control destination (a re-entered pass could enrol). */
 function waypointCouldControl(s: MapState, family: Family): boolean {
-  const wps = [...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)];
-  return wps.some((w) => {
+  const controls = (w: Waypoint) => {
+    // Only the control ports enrol or withdraw: most waypoints end here.
+    if (w.port !== ControlPort.enrol && w.port !== ControlPort.withdraw) return false;
     const c = configuredWaypoint(w);
     const addr = c && socketView(family, c.addr);
     return addr !== null && addr !== undefined && controlAction(family, { addr, port: c!.port }) !== null;
-  });
+  };
+  return s.services.some((x) => controls(x.waypoint)) || s.backends.some((x) => controls(x.waypoint));
 }
 
 /** Whether some stored address of `s`, written in `family`, is the control address. */
 function targetCouldBeControl(s: MapState, family: Family): boolean {
-  const addrs = [...s.backends.map((b) => b.addr), ...[...s.services.map((x) => x.waypoint), ...s.backends.map((x) => x.waypoint)].map((w) => w.addr)];
-  return addrs.some((a) => socketView(family, a) === CONTROL_ADDR[family]);
+  const control = (a: IpAddr) => socketView(family, a) === CONTROL_ADDR[family];
+  return s.backends.some((b) => control(b.addr)) || s.services.some((x) => control(x.waypoint.addr)) || s.backends.some((x) => control(x.waypoint.addr));
 }
 
 function canonicalAsked(family: Family, dest: SockAddr): SockAddr | null {
@@ -372,11 +366,18 @@ export function stepViews(ctx: SpecContext): StepView[] {
   return out;
 }
 
-/** The connects whose cgroup program ran, with a known requested destination. */
-export function programConnects(ctx: SpecContext): (StepView & { asked: SockAddr; family: Family; protocol: Protocol })[] {
-  return stepViews(ctx).filter(
-    (v): v is StepView & { asked: SockAddr; family: Family; protocol: Protocol } => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null,
-  );
+export type ProgramConnect = StepView & { asked: SockAddr; family: Family; protocol: Protocol };
+
+const programConnectsCache = new WeakMap<SpecContext, readonly ProgramConnect[]>();
+
+/** The connects whose cgroup program ran, with a known requested destination (memoised per context: most invariants ask). */
+export function programConnects(ctx: SpecContext): readonly ProgramConnect[] {
+  let out = programConnectsCache.get(ctx);
+  if (out === undefined) {
+    out = stepViews(ctx).filter((v): v is ProgramConnect => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null);
+    programConnectsCache.set(ctx, out);
+  }
+  return out;
 }
 
 /** Whether a local IP is in km_manage before step `v`. */

@@ -75,6 +75,23 @@ describe('kernelConnect: the measured facts', () => {
     expect(kernelConnect(env, 'inet', 'udp', { addr: '0.0.0.0', port: 80 }, { ...FRESH_SOCKET })).toBe(a);
     expect(kernelConnect(env, 'inet', 'udp', { addr: '0.0.0.0', port: 80 }, { local: POD4, source4: POD4, mappedRefused: false }).peer?.addr).toBe(POD4);
   });
+
+  it('memoises per environment: another environment answers for itself', () => {
+    const closed: Environment = { ...env, closedPorts: [...env.closedPorts, 80] };
+    const dest = { addr: '10.0.0.1', port: 80 };
+    expect(kernelConnect(env, 'inet', 'tcp', dest).outcome).toBe('connected');
+    expect(kernelConnect(closed, 'inet', 'tcp', dest)).toMatchObject({ outcome: 'failed', error: 'ECONNREFUSED' });
+    expect(kernelConnect(env, 'inet', 'tcp', dest).outcome).toBe('connected');
+    expect(possibleSockets(closed, 'inet6', 'udp')).toEqual(possibleSockets(env, 'inet6', 'udp'));
+  });
+
+  it('socket states are shared per content, so equal states after different connects are one object', () => {
+    const a = kernelConnect(env, 'inet', 'udp', { addr: '10.0.0.1', port: 80 }).socket;
+    const b = kernelConnect(env, 'inet', 'udp', { addr: '10.0.0.2', port: 81 }).socket;
+    expect(a).toEqual({ local: POD4, source4: POD4, mappedRefused: false });
+    expect(b).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+  });
 });
 
 describe('what a reader who cannot see local addresses may expect', () => {

@@ -123,6 +123,11 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
   const hit = cache.get(ctx);
   if (hit) return hit;
   const out: DnsEvent[] = [];
+  // The DNS invariants judge sendto, deliver and recvfrom events only: without them there is nothing to derive.
+  if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) {
+    cache.set(ctx, out);
+    return out;
+  }
   const env = ctx.env;
   let state = ctx.case.state;
   let enrolled: Known = ctx.case.enrolled;

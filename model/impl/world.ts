@@ -1,0 +1,27 @@
+// Updating a World without mutating it: the runs of outcomes.ts share worlds between branches, so
+// every change builds a new world around the untouched parts (plain spreads; a world is a handful
+// of fields and a small socket table, so copy-on-write by hand is cheaper than drafting it).
+
+import type { IpAddr } from '../domain.js';
+import type { SocketState, World } from './types.js';
+
+export interface WorldChange {
+  /** Socket `id` becomes `socket`; undefined closes it. */
+  readonly id: number;
+  readonly socket: SocketState | undefined;
+  readonly netnsEnrolled?: boolean;
+  readonly enrolledIps?: readonly IpAddr[];
+}
+
+/** `world` with one socket replaced (or closed) and, optionally, new km_manage entries. */
+export function withSocket(world: World, change: WorldChange): World {
+  const sockets: Record<number, SocketState> = { ...world.sockets };
+  if (change.socket === undefined) delete sockets[change.id];
+  else sockets[change.id] = change.socket;
+  return {
+    maps: world.maps,
+    netnsEnrolled: change.netnsEnrolled ?? world.netnsEnrolled,
+    enrolledIps: change.enrolledIps ?? world.enrolledIps,
+    sockets,
+  };
+}

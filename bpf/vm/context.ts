@@ -23,8 +23,11 @@ export const SockOps = {
   TCP_CONNECT_CB: 3,
   ACTIVE_ESTABLISHED_CB: 4,
   PASSIVE_ESTABLISHED_CB: 5,
+  /** A TCP state change of a socket that asked for it (args[0] old state, args[1] new). */
+  STATE_CB: 10,
 } as const;
 export const BPF_SOCK_OPS_ALL_CB_FLAGS = 0x7f;
+export const BPF_SOCK_OPS_STATE_CB_FLAG = 4;
 
 export const SOCK_ADDR = { size: 72, user_family: 0, user_ip4: 4, user_ip6: 8, user_port: 24, family: 28, type: 32, protocol: 36, msg_src_ip4: 40, msg_src_ip6: 44, sk: 64 } as const;
 export const SOCK_OPS = {
@@ -72,7 +75,7 @@ export const BPF_SOCK = {
 } as const;
 export const TCP_SOCK = { size: 112, snd_cwnd: 0, bytes_received: 80, bytes_acked: 88 } as const;
 
-const N = [1, 2, 4] as const;
+export const N = [1, 2, 4] as const;
 
 /** The cgroup sock_addr hooks the VM runs (connect, and the UDP send/receive hooks of section 6). */
 export type SockAddrAttach = 'connect4' | 'connect6' | 'sendmsg4' | 'recvmsg4' | 'recvmsg6';
@@ -246,7 +249,7 @@ export class VmSock implements SockRef {
  * Writes address bytes into the (ip4, ip6) pair of fields the kernel exposes: 4 bytes fill ip4;
  * 16 bytes fill ip6, and ip4 too when the address is v4-mapped (the kernel keeps both).
  */
-function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number): void {
+export function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number): void {
   if (bytes.length === 4) {
     b.set(bytes, off4);
     return;
@@ -270,14 +273,14 @@ function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: num
   }
 }
 
-function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0): void {
+export function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0): void {
   mem.attach(r);
   v.setInt32(off, ptrLo(offset), true);
   v.setInt32(off + 4, ptrHi(r), true);
 }
 
 /** What a context region's owner says about it, for helpers that take the context. */
-export type CtxInfo = { readonly kind: 'sock_addr'; sock: VmSock } | { readonly kind: 'sock_ops'; sock: VmSock; op: number } | MsgState;
+export type CtxInfo = { readonly kind: 'sock_addr'; sock: VmSock } | { readonly kind: 'sock_ops'; sock: VmSock; op: number } | { readonly kind: 'sk_buff'; sock: VmSock } | MsgState;
 
 /**
  * The bpf_sock_addr of a sock_addr hook, reused from run to run (a connect costs no allocation):
@@ -337,8 +340,8 @@ export class SockOpsCtx {
     this.info = { kind: 'sock_ops', sock: null as unknown as VmSock, op: 0 };
     this.region = new Region('bpf_sock_ops', new Uint8Array(SOCK_OPS.size), Access.RULES, RULES.sockOps, this.info);
   }
-  /** Fills the context for callback `op` on a socket whose ends and state are set. */
-  prepare(mem: Memory, sock: VmSock, op: number): Region {
+  /** Fills the context for callback `op` on a socket whose ends and state are set; `args` fills args[0..3]. */
+  prepare(mem: Memory, sock: VmSock, op: number, args: readonly number[] = []): Region {
     this.info.sock = sock;
     this.info.op = op;
     const r = this.region;
@@ -346,6 +349,7 @@ export class SockOpsCtx {
     const b = r.bytes;
     b.fill(0);
     v.setUint32(SOCK_OPS.op, op, true);
+    args.slice(0, 4).forEach((a, i) => v.setUint32(SOCK_OPS.args + 4 * i, a >>> 0, true));
     v.setUint32(SOCK_OPS.family, sock.family === 'inet' ? AF_INET : AF_INET6, true);
     if (sock.remote && sock.remoteBytes) {
       writeAddrPair(b, sock.remoteBytes, SOCK_OPS.remote_ip4, SOCK_OPS.remote_ip6);

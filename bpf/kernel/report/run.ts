@@ -50,5 +50,6 @@ export function decodeObservation(o: RawReportObservation): ReportObservation {
       // An IPv4 key leaves bytes 12..35 zero.
       return readReportTuple(b, 0, b.subarray(12).every((x) => x === 0) ? 'inet' : 'inet6');
     }),
+    ...(o.exactClock ? { exactClock: true } : {}),
   };
 }

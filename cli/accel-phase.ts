@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import { isKmeshCheckError } from '../shared/errors.js';
-import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
+import { runAccelChecks, type AccelResult, type AccelRunOptions } from '../properties/accel.js';
 import type { ExecutorName } from './executors.js';
 
 export interface AccelPhaseOptions {
@@ -18,6 +18,9 @@ export interface AccelPhaseOptions {
   readonly objects?: AccelObjectPaths;
   readonly userObjects: boolean;
   readonly log: (s: string) => void;
+  /** Findings shrunk at most, and saved cases to judge first (printed and saved by check: cli/section-findings.ts). */
+  readonly maxFindings?: AccelRunOptions['maxFindings'];
+  readonly saved?: AccelRunOptions['saved'];
 }
 
 export interface AccelPhase {
@@ -48,15 +51,20 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     throw e;
   }
   try {
-    const result = await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex });
+    const result = await runAccelChecks({
+      seed: o.seed,
+      runs: accelRuns(o.runs),
+      executor: ex,
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      ...(o.saved ? { saved: o.saved } : {}),
+    });
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
     o.log(`acceleration (section 8): ${result.runs} cases on the kernel; exercised: ${seen}`);
-    if (result.failure) {
-      o.log('');
-      o.log(formatAccelFailure(result.failure, 'kernel'));
-      o.log('verdict (acceleration): FAIL: 1 counterexample');
+    const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
+    if (broken) {
+      o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
       return { status: 'fail', result };
     }
     return { status: 'pass', result };

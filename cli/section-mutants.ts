@@ -22,7 +22,7 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
     const ex = await AccelKernelExecutor.start(buildAccelMutant(m.name));
     try {
       const started = Date.now();
-      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex });
+      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1, shrink: false });
       record({
         name: m.name,
         description: m.description,
@@ -39,7 +39,7 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
   }
   for (const m of REPORT_MUTANTS.filter((x) => x.shows === 'kernel' && (!o.only || o.only.includes(x.name)))) {
     const started = Date.now();
-    const r = runReportChecks({ seed: o.seed, runs, objects: buildReportMutant(m.name) });
+    const r = await runReportChecks({ seed: o.seed, runs, objects: buildReportMutant(m.name), maxFindings: 1, shrink: false });
     record({
       name: m.name,
       description: m.description,

@@ -1,75 +1,46 @@
 // The acceleration checks (section 8): generated cases (fast-check, seeded) through the reference
-// model or the kernel, judged by model/accel's invariants; a failing case is shrunk by fast-check
-// and returned with the invariant that broke, its detail and the printed case.
+// model or an executor, judged by model/accel's invariants, through the phase checks shared with
+// the report phase (properties/section-check.ts: batch, one shrunk finding per invariant).
 
-import fc from 'fast-check';
 import type { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
 import { accelCaseArb } from '../generators/accel.js';
 import type { AccelCase, AccelObservation } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
+import { runSectionChecks, type SectionFinding, type SectionResult, type SectionRunOptions, type SectionSpec } from './section-check.js';
 
-export interface AccelFailure {
-  readonly invariant: string;
-  readonly detail: string;
-  readonly case: AccelCase;
-  readonly observation: AccelObservation;
-  /** Replay: fast-check's seed and path. */
-  readonly seed: number;
-  readonly path: string;
-}
+/** A finding of the acceleration phase (replay: fast-check's seed and path). */
+export type AccelFailure = SectionFinding<AccelCase, AccelObservation>;
 
-export interface AccelResult {
-  readonly runs: number;
-  /** Cases that exercised each invariant (verdict holds). */
-  readonly exercised: Readonly<Record<string, number>>;
+export interface AccelResult extends SectionResult<AccelCase, AccelObservation> {
+  /** The first finding (null when every invariant held). */
   readonly failure: AccelFailure | null;
 }
 
-export interface AccelRunOptions {
-  readonly seed: number;
-  readonly runs: number;
+export interface AccelRunOptions extends SectionRunOptions {
   /** The kernel executor; without it the model's own observations are judged (model against spec). */
-  readonly executor?: AccelKernelExecutor;
+  readonly executor?: Pick<AccelKernelExecutor, 'run'>;
+}
+
+/** The acceleration phase on an executor (none: the model's own observations). */
+export function accelSpec(executor?: Pick<AccelKernelExecutor, 'run'>): SectionSpec<AccelCase, AccelObservation> {
+  return {
+    phase: 'accel',
+    arb: accelCaseArb(),
+    invariants: accelInvariants,
+    judge: judgeAccel,
+    run: async (cases) => (executor ? (cases.length ? await executor.run([...cases]) : []) : cases.map(expectedAccel)),
+    size: (c) => c.pairs.length + c.ops.length,
+    formatCase: formatAccelCase,
+    formatObservation: formatAccelObservation,
+  };
 }
 
 export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
-  const exercised: Record<string, number> = Object.fromEntries(accelInvariants.map((i) => [i.name, 0]));
-  let last: { invariant: string; detail: string; observation: AccelObservation } | null = null;
-  let shrinking = false;
-  const observe = async (c: AccelCase): Promise<AccelObservation> => (o.executor ? (await o.executor.run([c]))[0]! : expectedAccel(c));
-  const details = await fc.check(
-    fc.asyncProperty(accelCaseArb(), async (c) => {
-      const obs = await observe(c);
-      const verdicts = judgeAccel(c, obs);
-      if (!shrinking) for (const v of verdicts) if (v.verdict.status === 'holds') exercised[v.name]!++;
-      const bad = verdicts.find((v) => v.verdict.status === 'violated');
-      if (!bad || bad.verdict.status !== 'violated') return true;
-      shrinking = true;
-      last = { invariant: bad.name, detail: bad.verdict.detail, observation: obs };
-      return false;
-    }),
-    { seed: o.seed, numRuns: o.runs, endOnFailure: false },
-  );
-  const failed = last as { invariant: string; detail: string; observation: AccelObservation } | null;
-  if (!details.failed || !details.counterexample || !failed) return { runs: details.numRuns, exercised, failure: null };
-  // fast-check's last failing run is the shrunk counterexample; judge it once more for its detail.
-  const [c] = details.counterexample;
-  const obs = await observe(c);
-  const bad = judgeAccel(c, obs).find((v) => v.verdict.status === 'violated');
-  return {
-    runs: details.numRuns,
-    exercised,
-    failure: {
-      invariant: bad?.name ?? failed.invariant,
-      detail: bad?.verdict.status === 'violated' ? bad.verdict.detail : failed.detail,
-      case: c,
-      observation: obs,
-      seed: o.seed,
-      path: details.counterexamplePath ?? '',
-    },
-  };
+  const { executor, ...run } = o;
+  const r = await runSectionChecks(accelSpec(executor), run);
+  return { ...r, failure: r.findings[0] ?? null };
 }
 
 export function formatAccelFailure(f: AccelFailure, executor: string): string {

@@ -28,6 +28,8 @@ export interface ReportPhaseOptions {
   readonly maxFindings?: number;
   /** Saved cases of this phase to judge first. */
   readonly saved?: SectionRunOptions['saved'];
+  /** check --exhaustive: every case of the report domain at this scope (on the VM; sampled on the kernel). */
+  readonly exhaustiveScope?: number;
   readonly log: (s: string) => void;
 }
 
@@ -56,6 +58,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
       objects,
       ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
       ...(o.saved ? { saved: o.saved } : {}),
+      ...(o.exhaustiveScope !== undefined && o.executor === 'vm' ? { exhaustiveScope: o.exhaustiveScope } : {}),
     });
   } catch (e) {
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
@@ -65,7 +68,8 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   const periodic = o.executor === 'kernel' ? ' (report-periodic with waits: hand-written waiting cases in the test suite)' : ' (generated waits: the VM clock is an input)';
-  o.log(`connection reports (section 7): ${result.runs} cases on the ${o.executor}; exercised: ${seen}${periodic}`);
+  const how = o.exhaustiveScope !== undefined && o.executor === 'vm' ? `every case of scope ${o.exhaustiveScope} (${result.runs})` : `${result.runs} cases`;
+  o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
   const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
   if (broken) o.log(`verdict (reports): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
   return { status: broken ? 'fail' : 'pass', result };

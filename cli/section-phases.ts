@@ -58,6 +58,8 @@ export interface SectionPhasesOptions {
   readonly accelObjects?: AccelObjectPaths;
   readonly reportObjects?: ReportObjectPaths;
   readonly maxFindings?: number;
+  /** check --exhaustive: the report phase enumerates its domain at this scope. */
+  readonly exhaustiveScope?: number;
   /** Saved failures of the two phases (the failure database's `sections`). */
   readonly saved: readonly SavedSectionFailure[];
   readonly db: FailureDb;
@@ -116,6 +118,7 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
     ...(o.reportObjects ? { objects: o.reportObjects } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     saved: reportSaved.mine,
+    ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}),
   });
   if (reports.result) {
     const r = o.reportObjects;

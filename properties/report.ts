@@ -8,6 +8,7 @@ import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { defaultReportObjects, decodeObservation } from '../bpf/kernel/report/run.js';
 import { VmReportRunner } from '../bpf/vm/report.js';
 import { reportCases } from '../generators/report.js';
+import { reportCasesAtScope } from '../generators/exhaustive/report.js';
 import type { ProbeRecord, ReportCase, ReportObservation, ReportTuple } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
 import { runSectionChecks, type SectionFinding, type SectionResult, type SectionRunOptions, type SectionSpec } from './section-check.js';
@@ -60,6 +61,8 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
     size: (c) => c.conns.length + c.conns.reduce((n, k) => n + k.sends.length, 0),
     formatCase: formatReportCase,
     formatObservation: formatReportObservation,
+    // Waits need a clock that is an input: the enumeration runs on the VM only.
+    ...(o.executor === 'vm' ? { enumerate: reportCasesAtScope } : {}),
   };
 }
 

@@ -21,6 +21,8 @@ export interface SectionSpec<C, O> {
   size(c: C): number;
   formatCase(c: C): string[];
   formatObservation(c: C, o: O): string[];
+  /** The phase's bounded-exhaustive cases of a scope, small first (phases that have them). */
+  enumerate?(scope: number): readonly C[];
 }
 
 export type SectionPhase = 'report' | 'accel';
@@ -34,7 +36,10 @@ export interface SectionFinding<C = unknown, O = unknown> {
   readonly case: C;
   readonly observation: O;
   readonly seed: number;
-  /** fast-check path of the shrunk case (replay --phase P --seed S --path PATH). */
+  /**
+   * fast-check path of the shrunk case (replay --phase P --seed S --path PATH); for an enumerated
+   * case "scope.index" (dotted, like the routing exhaustive phase's paths).
+   */
   readonly path: string;
   readonly size: number;
   readonly shrunkFrom: number;
@@ -61,6 +66,11 @@ export interface SectionRunOptions {
   readonly maxFindings?: number;
   /** false: report the first failing case of each invariant as it is (mutation scores, fast). */
   readonly shrink?: boolean;
+  /**
+   * Instead of sampling: every case of the phase's bounded-exhaustive domain at this scope, each
+   * finding the first enumerated case that broke its invariant (small first: not shrunk).
+   */
+  readonly exhaustiveScope?: number;
   /** Saved cases of the failure database, judged first (their case as it is). */
   readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
 }
@@ -78,7 +88,9 @@ function statementOf(spec: SectionSpec<unknown, unknown>, name: string): string 
 export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: SectionRunOptions): Promise<SectionResult<C, O>> {
   const replayed: Array<SectionFinding<C, O> | null> = [];
   for (const s of o.saved ?? []) replayed.push(await judgeSectionCase(spec, s.case as C, s));
-  const cases = fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
+  const enumerated = o.exhaustiveScope !== undefined && spec.enumerate ? spec.enumerate(o.exhaustiveScope) : null;
+  const cases = enumerated ?? fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
+  const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${i}` : String(i));
   const obs = await spec.run(cases);
   const exercised: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
   const failed: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
@@ -93,9 +105,10 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
   });
   const findings: Array<SectionFinding<C, O>> = [];
   for (const [name, i] of [...firstAt].slice(0, o.maxFindings ?? 10)) {
-    const f = o.shrink === false ? foundAt(spec, o.seed, String(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!)) : await shrinkSection(spec, o.seed, String(i), { invariant: name });
+    const asFound = () => foundAt(spec, o.seed, pathOf(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!));
+    const f = o.shrink === false || enumerated ? asFound() : await shrinkSection(spec, o.seed, pathOf(i), { invariant: name });
     // A case that broke the invariant in the batch but not alone is reported as the batch saw it.
-    findings.push({ ...(f ?? foundAt(spec, o.seed, String(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!))), hits: failed[name] ?? 0 });
+    findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0 });
   }
   return { runs: cases.length, exercised, failed, findings, replayed };
 }
@@ -123,6 +136,14 @@ function foundAt<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, name
  * shrinking, the case at the path as it is.
  */
 export async function shrinkSection<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, o: { invariant?: string; replayOnly?: boolean } = {}): Promise<SectionFinding<C, O> | null> {
+  const dotted = /^(\d+)\.(\d+)$/.exec(path);
+  if (dotted) {
+    // An enumerated case: scope and index into the phase's bounded-exhaustive domain.
+    const c = spec.enumerate?.(Number(dotted[1]))[Number(dotted[2])];
+    if (c === undefined) return null;
+    const f = await judgeSectionCase(spec, c, { seed, path });
+    return f ? { ...f, hits: 1 } : null;
+  }
   let want = o.invariant ?? null;
   let firstSize: number | null = null;
   const seen = new WeakMap<object, { o: O; name: string }>();

@@ -18,7 +18,7 @@ import type { RawReportObservation } from '../kernel/report/driver.js';
 import type { ReportObjectPaths } from '../kernel/report/loader.js';
 import { BPF_SOCK_OPS_STATE_CB_FLAG, SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SOCK, VmSock } from './context.js';
 import { linkObject, type LinkedObject } from './link.js';
-import { HashMap, RingBufMap } from './maps.js';
+import { ArrayMap, HashMap, RingBufMap } from './maps.js';
 import type { VmProgram } from './program.js';
 import { Vm } from './vm.js';
 import { ElfError } from './elf.js';
@@ -43,9 +43,10 @@ interface Programs {
 
 const fold = (a: string) => v4MappedInner(a) ?? a;
 
-/** One VM per case over objects linked once. */
+/** One VM for all cases, brought back to its loaded state before each (objects linked once). */
 export class VmReportRunner {
   private readonly linked: ReadonlyArray<{ role: (typeof ROLES)[number]; obj: LinkedObject }>;
+  private vm: Vm | null = null;
 
   constructor(objects: ReportObjectPaths) {
     this.linked = ROLES.map((role) => {
@@ -65,13 +66,31 @@ export class VmReportRunner {
   }
 
   run(cases: readonly ReportCase[]): RawReportObservation[] {
-    return cases.map((c) => new VmReportCase(this.linked, c).run());
+    return cases.map((c) => new VmReportCase(this.freshVm(), c).run());
+  }
+
+  /**
+   * The VM as just loaded: every map emptied (ring buffers back to the poison), global data back
+   * to its initial bytes, the clock back to its default; the compiled programs are kept.
+   */
+  private freshVm(): Vm {
+    if (!this.vm) {
+      this.vm = new Vm({ netnsCookie: 9 });
+      for (const l of this.linked) this.vm.load(l.obj);
+      return this.vm;
+    }
+    for (const m of this.vm.maps.values()) {
+      if (m.def.internal && m instanceof ArrayMap) m.values[0]?.bytes.set(m.def.internal.initial);
+      else m.clear();
+      m.programWrites = 0;
+    }
+    this.vm.resetClock();
+    return this.vm;
   }
 }
 
-/** One case in a fresh VM. */
+/** One case in a VM as just loaded. */
 class VmReportCase {
-  private readonly vm = new Vm({ netnsCookie: 9 });
   private readonly progs: Programs;
   private nextPort = FIRST_PORT;
   /** Socket ids (socket storage is keyed by them): one per socket of the case. */
@@ -81,10 +100,9 @@ class VmReportCase {
   private readonly authRes: HashMap;
 
   constructor(
-    linked: ReadonlyArray<{ role: string; obj: LinkedObject }>,
+    private readonly vm: Vm,
     private readonly c: ReportCase,
   ) {
-    for (const l of linked) this.vm.load(l.obj);
     const prog = (name: string) => this.vm.program(name);
     this.progs = {
       connect4: prog('cgroup_connect4_prog'),

@@ -272,6 +272,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
           ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
           ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+          ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
         });
     if (sections && savedFailures) {
       const c = sections.counts;

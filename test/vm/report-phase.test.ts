@@ -10,7 +10,9 @@ import { REPORT_CLOCK_START_NS, VmReportRunner } from '../../bpf/vm/report.js';
 import { REPORT_STATE, REPORT_LISTEN } from '../../generators/report.js';
 import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
-import { runReportChecks } from '../../properties/report.js';
+import { reportSpec, runReportChecks } from '../../properties/report.js';
+import { shrinkSection } from '../../properties/section-check.js';
+import { reportCasesAtScope } from '../../generators/exhaustive/report.js';
 
 const ours = new VmReportRunner(defaultReportObjects());
 const run = (c: ReportCase, runner = ours): ReportObservation => decodeObservation(runner.run([c])[0]!);
@@ -87,8 +89,32 @@ describe('report phase on the VM: the clock is an input', () => {
 
   for (const m of REPORT_MUTANTS) {
     it(`report mutant ${m.name} is caught on the VM by ${m.expectedInvariant}`, async () => {
-      const r = await runReportChecks({ seed: 11, runs: 150, executor: 'vm', objects: buildReportMutant(m.name), shrink: false });
+      const r = await runReportChecks({ seed: 11, runs: 100, executor: 'vm', objects: buildReportMutant(m.name), shrink: false });
       expect(r.failed[m.expectedInvariant], JSON.stringify(r.failed)).toBeGreaterThan(0);
     });
   }
+});
+
+describe('report phase on the VM: bounded-exhaustive (check --exhaustive)', () => {
+  it('scope 1 on our objects: every case passes, every invariant exercised', async () => {
+    const r = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1 });
+    expect(r.runs).toBe(reportCasesAtScope(1).length);
+    expect(r.findings).toEqual([]);
+    for (const i of reportInvariants) expect(r.exercised[i.name], i.name).toBeGreaterThan(0);
+  });
+
+  it('kills every report mutant at scope 1 alone, each finding replayable from its dotted path', async () => {
+    const caught: Record<string, string[]> = {};
+    for (const m of REPORT_MUTANTS) {
+      const objects = buildReportMutant(m.name);
+      const r = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1, objects, maxFindings: 1 });
+      caught[m.name] = Object.entries(r.failed)
+        .filter(([, n]) => n > 0)
+        .map(([k]) => k);
+      const f = r.findings[0]!;
+      expect(f.path).toMatch(/^1\.\d+$/);
+      expect((await shrinkSection(reportSpec({ executor: 'vm', objects }), 0, f.path))?.case).toEqual(f.case);
+    }
+    for (const m of REPORT_MUTANTS) expect(caught[m.name], m.name).toContain(m.expectedInvariant);
+  });
 });

@@ -1,7 +1,7 @@
 // The acceleration (section 8) and report (section 7) mutants for `kmesh-check mutants`: each is
-// checked by its own phase's checks on the kernel executor, with the same result shape as the
-// routing mutants. Report mutants that only the VM's poisoned ring buffer shows are left to
-// test/vm/report.test.ts and not counted here.
+// checked by its own phase's checks, with the same result shape as the routing mutants. On the
+// kernel: the acceleration mutants and the report mutants real sockets show; on the VM: every
+// report mutant (poisoned rings, a clock that is an input).
 
 import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
@@ -11,14 +11,17 @@ import { runReportChecks } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { MutantResult } from './commands/mutants.js';
 
-export async function runSectionMutants(o: { seed: number; runs: number; only?: readonly string[]; log: (s: string) => void }): Promise<MutantResult[]> {
+export async function runSectionMutants(o: { seed: number; runs: number; only?: readonly string[]; log: (s: string) => void; executor?: 'kernel' | 'vm' }): Promise<MutantResult[]> {
   const out: MutantResult[] = [];
+  // On the VM: every report mutant (its clock and poisoned rings show them all); the
+  // acceleration checks need real sockets.
+  const onVm = o.executor === 'vm';
   const runs = accelRuns(o.runs);
   const record = (r: MutantResult) => {
     out.push(r);
     o.log(`${r.killed ? 'killed  ' : 'SURVIVED'} ${r.name.padEnd(28)} ${r.killed ? `by ${r.invariant} after ${r.cases} cases, ${r.ms} ms` : `${r.cases} cases`}`);
   };
-  for (const m of ACCEL_MUTANTS.filter((x) => !o.only || o.only.includes(x.name))) {
+  for (const m of ACCEL_MUTANTS.filter((x) => !onVm && (!o.only || o.only.includes(x.name)))) {
     const ex = await AccelKernelExecutor.start(buildAccelMutant(m.name));
     try {
       const started = Date.now();
@@ -37,9 +40,9 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
       await ex.close();
     }
   }
-  for (const m of REPORT_MUTANTS.filter((x) => x.shows === 'kernel' && (!o.only || o.only.includes(x.name)))) {
+  for (const m of REPORT_MUTANTS.filter((x) => (onVm || x.shows === 'kernel') && (!o.only || o.only.includes(x.name)))) {
     const started = Date.now();
-    const r = await runReportChecks({ seed: o.seed, runs, objects: buildReportMutant(m.name), maxFindings: 1, shrink: false });
+    const r = await runReportChecks({ seed: o.seed, runs, executor: onVm ? 'vm' : 'kernel', objects: buildReportMutant(m.name), maxFindings: 1, shrink: false });
     record({
       name: m.name,
       description: m.description,

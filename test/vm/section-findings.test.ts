@@ -13,6 +13,7 @@ import { buildReportMutant } from '../../cli/report-mutants.js';
 import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
 import { packageRoot } from '../../shared/package.js';
 import type { ReportJson } from '../../cli/report.js';
+import { reportInvariants } from '../../model/report/invariants.js';
 
 const bin = join(packageRoot(), 'bin/kmesh-check.js');
 const cli = (args: string[], cwd: string) => {
@@ -62,8 +63,15 @@ describe('report-phase findings on the VM', () => {
     // Fixed in place (our objects rebuilt at the same paths): it passes and is removed.
     const ours = defaultReportObjects();
     for (const r of ROLES) copyFileSync(ours[r], join(dir, `${r}.o`));
-    const fixed = cli(args, dir);
+    const fixed = cli([...args, '--json', 'r3.json'], dir);
     expect(fixed.code, fixed.out).toBe(0);
+    // On our objects every report invariant is in the run's table, exercised, never failed.
+    const table = (JSON.parse(readFileSync(join(dir, 'r3.json'), 'utf8')) as ReportJson).invariants;
+    for (const name of reportInvariants.map((i) => i.name)) {
+      const row = table.find((i) => i.name === name);
+      expect(row?.checked, name).toBeGreaterThan(0);
+      expect(row?.failed, name).toBe(0);
+    }
     expect(fixed.out).toMatch(/saved failure [0-9a-f]+ \(report-bytes-written\) passes now on its own objects: removed/);
     expect(existsSync(join(dir, '.kmesh-check/failures', saved[0]!))).toBe(false);
   });

@@ -10,7 +10,7 @@ import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { accelSpec } from '../properties/accel.js';
 import { reportSpec } from '../properties/report.js';
 import type { InvariantCount } from '../properties/run.js';
-import type { SectionFinding, SectionResult, SectionSpec } from '../properties/section-check.js';
+import type { SectionFinding, SectionPhase, SectionResult, SectionSpec } from '../properties/section-check.js';
 import { accelPhase, type AccelPhase } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
 import type { FailureDb, RunIdentity, SavedSectionFailure } from './failure-db.js';
@@ -74,58 +74,36 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   const rows: InvariantCount[] = [];
   const entries: Entry[] = [];
   const counts: SectionSavedCounts = { replayed: 0, stillFailing: 0, removed: 0, skipped: 0 };
-  const settle = (
+  const common = { executor: o.executor, seed: o.seed, runs: o.runs, userObjects: o.userObjects, log: o.log, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}) };
+  /** Runs one phase with its saved failures and settles what it found into the run's results. */
+  const one = async <P extends { result?: SectionResult<unknown, unknown> }>(
+    phase: SectionPhase,
+    objects: object | null,
+    given: string[] | null,
     spec: SectionSpec<unknown, unknown>,
-    result: SectionResult<unknown, unknown>,
-    saved: readonly SavedSectionFailure[],
-    skipped: number,
-    identity: RunIdentity,
-    run: SectionRunContext,
-  ) => {
-    rows.push(...sectionInvariantRows(spec, result));
-    const s = settleSection({ saved, replayed: result.replayed, findings: result.findings, skipped, db: o.db, log: o.log });
+    start: (saved: SavedSectionFailure[]) => Promise<P>,
+  ): Promise<P> => {
+    const identity = identityOf(o.executor, objects ? { ...(objects as Record<string, string>) } : null, given === null && !o.userObjects);
+    const { mine, skipped } = savedOfPhase(o.saved, phase, identity);
+    const p = await start(mine);
+    if (!p.result) return p;
+    const run = { executor: o.executor, objectsFlag: given ? `--${phase}-objects ${given.join(',')}` : null };
+    rows.push(...sectionInvariantRows(spec, p.result));
+    const s = settleSection({ saved: mine, replayed: p.result.replayed, findings: p.result.findings, skipped, db: o.db, log: o.log });
     for (const k of Object.keys(counts) as Array<keyof SectionSavedCounts>) counts[k] += s.counts[k];
     for (const f of s.findings) entries.push({ spec, finding: f.finding, status: f.status, identity, run });
+    return p;
   };
-
-  const accelObjects = o.accelObjects ?? (o.userObjects ? null : defaultAccelObjects());
-  const accelId = identityOf(o.executor, accelObjects ? { ...accelObjects } : null, !o.accelObjects && !o.userObjects);
-  const accelSaved = savedOfPhase(o.saved, 'accel', accelId);
-  const accel = await accelPhase({
-    executor: o.executor,
-    seed: o.seed,
-    runs: o.runs,
-    userObjects: o.userObjects,
-    log: o.log,
-    ...(o.accelObjects ? { objects: o.accelObjects } : {}),
-    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-    saved: accelSaved.mine,
-  });
-  if (accel.result) {
-    const run = { executor: o.executor, objectsFlag: o.accelObjects ? `--accel-objects ${o.accelObjects.ops},${o.accelObjects.redirect}` : null };
-    settle(accelSpec() as SectionSpec<unknown, unknown>, accel.result as SectionResult<unknown, unknown>, accelSaved.mine, accelSaved.skipped, accelId, run);
-  }
-
-  const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
-  const reportId = identityOf(o.executor, reportObjects ? { ...reportObjects } : null, !o.reportObjects && !o.userObjects);
-  const reportSaved = savedOfPhase(o.saved, 'report', reportId);
-  const reports = await reportPhase({
-    executor: o.executor,
-    seed: o.seed,
-    runs: o.runs,
-    userObjects: o.userObjects,
-    log: o.log,
-    ...(o.reportObjects ? { objects: o.reportObjects } : {}),
-    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-    saved: reportSaved.mine,
-    ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}),
-  });
-  if (reports.result) {
-    const r = o.reportObjects;
-    const run = { executor: o.executor, objectsFlag: r ? `--report-objects ${r.connect},${r.sockops},${r.sendmsg},${r.skb}` : null };
-    const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
-    settle(spec, reports.result as SectionResult<unknown, unknown>, reportSaved.mine, reportSaved.skipped, reportId, run);
-  }
+  const a = o.accelObjects;
+  const accel = await one('accel', a ?? (o.userObjects ? null : defaultAccelObjects()), a ? [a.ops, a.redirect] : null, accelSpec() as SectionSpec<unknown, unknown>, (saved) =>
+    accelPhase({ ...common, ...(a ? { objects: a } : {}), saved }),
+  );
+  const r = o.reportObjects;
+  const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });
+  const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
+  const reports = await one('report', reportObjects, r ? [r.connect, r.sockops, r.sendmsg, r.skb] : null, spec, (saved) =>
+    reportPhase({ ...common, ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
+  );
   const findings = entries.map((e) => sectionFindingJson(e.spec, e.finding, e.run, e.status));
   return { accel, reports, rows, findings, entries, counts };
 }

@@ -5,7 +5,8 @@
 
 import { runReportCases } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
-import { defaultReportObjects, decodeObservation } from '../bpf/kernel/report/run.js';
+import { defaultReportObjects } from '../bpf/kernel/report/run.js';
+import { decodeObservation } from '../bpf/codec/report.js';
 import { VmReportRunner } from '../bpf/vm/report.js';
 import { reportCases } from '../generators/report.js';
 import { reportCasesAtScope } from '../generators/exhaustive/report.js';

@@ -14,7 +14,7 @@ import type { ReportCase, ReportConn } from '../../model/report/domain.js';
 import { REPORT_MANAGED_LOCALS } from '../../model/report/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
-import type { RawReportObservation } from '../kernel/report/driver.js';
+import type { RawReportObservation } from '../codec/report.js';
 import type { ReportObjectPaths } from '../kernel/report/loader.js';
 import { BPF_SOCK_OPS_STATE_CB_FLAG, SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SOCK, VmSock } from './context.js';
 import { linkObject, type LinkedObject } from './link.js';

@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
-import { defaultReportObjects, decodeObservation } from '../../bpf/kernel/report/run.js';
+import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
+import { decodeObservation } from '../../bpf/codec/report.js';
 import { REPORT_CLOCK_START_NS, VmReportRunner } from '../../bpf/vm/report.js';
 import { REPORT_STATE, REPORT_LISTEN } from '../../generators/report.js';
 import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';

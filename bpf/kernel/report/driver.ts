@@ -16,21 +16,9 @@ import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSI
 import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
+import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
 import { awaitEstablished } from '../accel/sys.js';
-
-export interface RawReportObservation {
-  /** Per connection: the client's local address and the server's, as the sockets say. */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
-  /** km_tcp_probe records in order, hex. */
-  readonly probe: readonly string[];
-  /** km_auth_req records in order, hex. */
-  readonly auth: readonly string[];
-  /** km_auth_res keys left after every close, hex. */
-  readonly verdictsLeft: readonly string[];
-  /** The clock moved only by the case's waits (the VM's runner). */
-  readonly exactClock?: boolean;
-}
 
 function v4Mapped(ip: string): Uint8Array {
   const b = new Uint8Array(16);

@@ -25,7 +25,7 @@ export async function runSectionMutants(o: { seed: number; runs: number; only?: 
     const ex = await AccelKernelExecutor.start(buildAccelMutant(m.name));
     try {
       const started = Date.now();
-      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1, shrink: false });
+      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1 });
       record({
         name: m.name,
         description: m.description,

@@ -36,4 +36,3 @@ export function runReportCases(cases: readonly ReportCase[], objects: Partial<Re
   if (!out.ok) throw new KmeshCheckError((out.error?.code ?? 'worker') as 'worker', out.error?.message ?? 'unknown error');
   return out.observations!.map(decodeObservation);
 }
-

@@ -5,8 +5,12 @@
 import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
+import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import { formatCoverage } from '../bpf/vm/coverage.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { runAccelChecks, type AccelResult, type AccelRunOptions } from '../properties/accel.js';
+import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
 import type { ExecutorName } from './executors.js';
 
 export interface AccelPhaseOptions {
@@ -21,6 +25,8 @@ export interface AccelPhaseOptions {
   /** Findings shrunk at most, and saved cases to judge first (printed and saved by check: cli/section-findings.ts). */
   readonly maxFindings?: AccelRunOptions['maxFindings'];
   readonly saved?: AccelRunOptions['saved'];
+  /** check --exhaustive: enumerate the acceleration domain at this scope instead of sampling it. */
+  readonly exhaustiveScope?: number;
 }
 
 export interface AccelPhase {
@@ -38,30 +44,29 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     o.log(`acceleration (section 8): skipped: ${why}`);
     return { status: 'skipped', why };
   };
-  if (o.executor !== 'kernel') return skip(`its checks run on real sockets; use --executor kernel (as root) to run them`);
+  if (o.executor === 'model') return skip('--executor model runs no compiled objects; use --executor vm or kernel');
   if (!o.objects && o.userObjects) return skip('--objects names other objects and no --accel-objects was given');
   const objects = o.objects ?? defaultAccelObjects();
   const missing = [objects.ops, objects.redirect].filter((p) => !existsSync(p));
   if (missing.length) return skip(`no acceleration objects at ${missing.join(', ')} (build them with npm run build:bpf or give --accel-objects)`);
-  let ex: AccelKernelExecutor;
+  let ex: AccelExecutor;
   try {
-    ex = await AccelKernelExecutor.start(objects);
+    ex = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
   } catch (e) {
     if (isKmeshCheckError(e) && e.code === 'object-content') return skip(e.message);
     throw e;
   }
   try {
-    const result = await runAccelChecks({
-      seed: o.seed,
-      runs: accelRuns(o.runs),
-      executor: ex,
-      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-      ...(o.saved ? { saved: o.saved } : {}),
-    });
+    const sampled = { seed: o.seed, runs: accelRuns(o.runs), executor: ex, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}), ...(o.saved ? { saved: o.saved } : {}) };
+    const enumerated = o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}) }) : null;
+    const result = enumerated ?? (await runAccelChecks(sampled));
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    o.log(`acceleration (section 8): ${result.runs} cases on the kernel; exercised: ${seen}`);
+    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${enumerated.total} cases), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
+    o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
+    if (ex instanceof AccelVmExecutor) o.log(`program coverage (vm, acceleration)\n${formatCoverage(ex.coverage())}`);
+    // check prints and saves each finding (cli/section-findings.ts); the phase counts them.
     const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
     if (broken) {
       o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);

@@ -10,6 +10,8 @@ import { caseAtPath, explore, exploringVm, judgeExhaustive, type Exploration, ty
 import type { Failure } from '../properties/judge.js';
 import type { ExecutorName } from './executors.js';
 import type { Statistics } from '../properties/statistics.js';
+import { dnsPhaseRuns } from '../properties/run.js';
+import { isDatagram, skeletons } from '../generators/exhaustive/skeletons.js';
 
 /** Scope of the exhaustive phase of a default run, and its time budget. */
 export const DEFAULT_RUN_SCOPE = 1;
@@ -24,28 +26,39 @@ export interface ExhaustiveSetup {
   readonly vm: ExploringVm | undefined;
   /** The executor enumerated cases are judged on afterwards (the kernel), if any. */
   readonly executor: Executor | undefined;
+  /** Whether the datagram sequences run: as the dns phase, only for objects with cgroup/sendmsg4. */
+  readonly datagram: boolean;
   close(): Promise<void>;
 }
 
 export async function exhaustiveSetup(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>): Promise<ExhaustiveSetup> {
-  if (name === 'model') return { vm: undefined, executor: undefined, close: async () => {} };
+  const datagram = dnsPhaseRuns(executor);
+  if (name === 'model') return { vm: undefined, executor: undefined, datagram, close: async () => {} };
   if (name === 'vm') {
     const vm = exploringVm(executor);
     if (!vm) throw new KmeshCheckError('unsupported', 'this VM executor offers no outcome sets or lazy maps, which the exhaustive phase needs');
-    return { vm, executor: undefined, close: async () => {} };
+    return { vm, executor: undefined, datagram, close: async () => {} };
   }
   const { createVmExecutor } = await import('../bpf/vm/executor.js');
   const vmExecutor = await createVmExecutor({ objects });
-  return { vm: exploringVm(vmExecutor), executor, close: () => vmExecutor.close() };
+  return { vm: exploringVm(vmExecutor), executor, datagram, close: () => vmExecutor.close() };
+}
+
+/** The top-level choices to run: all, or all but the datagram sequences (ExhaustiveSetup.datagram). */
+function skeletonsFor(setup: ExhaustiveSetup, scope: number): number[] | undefined {
+  if (setup.datagram) return undefined;
+  return skeletons(scope).flatMap((s, i) => (isDatagram(s) ? [] : [i]));
 }
 
 export async function runExhaustive(
   setup: ExhaustiveSetup,
   o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number }; statistics?: Statistics },
 ): Promise<Exploration> {
+  const only = skeletonsFor(setup, o.scope);
   return explore({
     scope: o.scope,
     env: o.env,
+    ...(only ? { onlySkeletons: only } : {}),
     ...(setup.vm ? { vm: setup.vm } : {}),
     ...(setup.executor ? { executor: setup.executor } : {}),
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),

@@ -1,28 +1,31 @@
 // The acceleration (section 8) and report (section 7) mutants for `kmesh-check mutants`: each is
-// checked by its own phase's checks, with the same result shape as the routing mutants. On the
-// kernel: the acceleration mutants and the report mutants real sockets show; on the VM: every
-// report mutant (poisoned rings, a clock that is an input).
+// checked by its own phase's checks, with the same result shape as the routing mutants: the
+// acceleration mutants on the executor the run uses (kernel or VM); the report mutants real
+// sockets show on the kernel, every report mutant on the VM (poisoned rings, a clock that is an
+// input).
 
 import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
+import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import { REPORT_MUTANTS, buildReportMutant } from './report-mutants.js';
 import { runAccelChecks } from '../properties/accel.js';
 import { runReportChecks } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { MutantResult } from './commands/mutants.js';
 
-export async function runSectionMutants(o: { seed: number; runs: number; only?: readonly string[]; log: (s: string) => void; executor?: 'kernel' | 'vm' }): Promise<MutantResult[]> {
+export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: number; runs: number; only?: readonly string[]; log: (s: string) => void }): Promise<MutantResult[]> {
   const out: MutantResult[] = [];
-  // On the VM: every report mutant (its clock and poisoned rings show them all); the
-  // acceleration checks need real sockets.
+  // On the VM: every report mutant (its clock and poisoned rings show them all).
   const onVm = o.executor === 'vm';
   const runs = accelRuns(o.runs);
   const record = (r: MutantResult) => {
     out.push(r);
     o.log(`${r.killed ? 'killed  ' : 'SURVIVED'} ${r.name.padEnd(28)} ${r.killed ? `by ${r.invariant} after ${r.cases} cases, ${r.ms} ms` : `${r.cases} cases`}`);
   };
-  for (const m of ACCEL_MUTANTS.filter((x) => !onVm && (!o.only || o.only.includes(x.name)))) {
-    const ex = await AccelKernelExecutor.start(buildAccelMutant(m.name));
+  for (const m of ACCEL_MUTANTS.filter((x) => !o.only || o.only.includes(x.name))) {
+    const objects = buildAccelMutant(m.name);
+    const ex: AccelExecutor = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
     try {
       const started = Date.now();
       const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1 });

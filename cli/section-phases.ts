@@ -58,7 +58,7 @@ export interface SectionPhasesOptions {
   readonly accelObjects?: AccelObjectPaths;
   readonly reportObjects?: ReportObjectPaths;
   readonly maxFindings?: number;
-  /** check --exhaustive: the report phase enumerates its domain at this scope. */
+  /** check --exhaustive: the phases enumerate their domains at this scope. */
   readonly exhaustiveScope?: number;
   /** Saved failures of the two phases (the failure database's `sections`). */
   readonly saved: readonly SavedSectionFailure[];
@@ -96,7 +96,7 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   };
   const a = o.accelObjects;
   const accel = await one('accel', a ?? (o.userObjects ? null : defaultAccelObjects()), a ? [a.ops, a.redirect] : null, accelSpec() as SectionSpec<unknown, unknown>, (saved) =>
-    accelPhase({ ...common, ...(a ? { objects: a } : {}), saved }),
+    accelPhase({ ...common, ...(a ? { objects: a } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
   const r = o.reportObjects;
   const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });

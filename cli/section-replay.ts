@@ -4,6 +4,8 @@
 
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
+import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import { accelSpec } from '../properties/accel.js';
@@ -34,9 +36,8 @@ async function openSpec(o: SectionReplayOptions): Promise<{ spec: SectionSpec<un
     const flag = o.reportObjects || savedObjects ? `--report-objects ${objects.connect},${objects.sockops},${objects.sendmsg},${objects.skb}` : null;
     return { spec: reportSpec({ executor: o.executor, objects }) as SectionSpec<unknown, unknown>, run: { executor: o.executor, objectsFlag: flag }, close: () => Promise.resolve() };
   }
-  if (o.executor !== 'kernel') throw new KmeshCheckError('unsupported', 'the acceleration phase runs on the kernel executor: replay it with --executor kernel (as root)');
   const objects = o.accelObjects ?? (savedObjects as AccelObjectPaths | null) ?? defaultAccelObjects();
-  const ex = await AccelKernelExecutor.start(objects);
+  const ex: AccelExecutor = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
   const flag = o.accelObjects || savedObjects ? `--accel-objects ${objects.ops},${objects.redirect}` : null;
   return { spec: accelSpec(ex) as SectionSpec<unknown, unknown>, run: { executor: o.executor, objectsFlag: flag }, close: () => ex.close() };
 }

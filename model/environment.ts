@@ -181,7 +181,8 @@ function route4(env: Environment, dest: string, source4: string | null): { peer:
  *    address (EAFNOSUPPORT); an unrouted one is ENETUNREACH first.
  *  - AF_INET6, v4-mapped destination: the IPv4 rules on the inner address, from the socket's
  *    IPv4 source; a socket with a native local keeps it.
- *  - A local address, once set by a successful UDP connect, never changes. TCP resets it when a
+ *  - A local address, once set by a successful UDP connect, never changes (native -> v4-mapped
+ *    included: see receivesIpv4 for what that does to replies). TCP resets it when a
  *    connect fails, and a TCP socket connects successfully once, so each TCP connect starts fresh
  *    except for `mappedRefused`.
  *  - TCP: a route and a listener on the port connect; a route without one is refused (the SYN
@@ -254,6 +255,37 @@ function connectOnce(env: Environment, family: Family, protocol: Protocol, dest:
     return { outcome: 'failed', peer: null, error: 'ECONNREFUSED', syn, local: null, socket: { ...FRESH_SOCKET, mappedRefused: mapped || s.mappedRefused } };
   }
   return { outcome: 'connected', peer: remote, error: null, syn, local, socket: { local, source4: null, mappedRefused: false } };
+}
+
+/**
+ * Whether a UDP socket of `family` takes IPv4 datagrams (on AF_INET6: v4-mapped ones). `nativeLocal`:
+ * the socket's local address is a native IPv6 one (see kernelConnect: once set by a connect it stays).
+ * Measured on 6.18: an AF_INET6 UDP socket connected to a native IPv6 address and then to a
+ * v4-mapped one (or that sendto()s a v4-mapped address) keeps its native local address; its
+ * datagrams leave over IPv4 from the pod's IPv4 address, but the socket's IPv4 receive address is
+ * a placeholder, so the answers (and any IPv4 datagram) are dropped: recvfrom says EAGAIN. A
+ * socket with no local address yet, bound to the wildcard by sendto or v4-mapped, takes them. An
+ * AF_UNSPEC disconnect clears the local address (not an operation here).
+ */
+export function receivesIpv4(family: Family, nativeLocal: boolean): boolean {
+  return family === 'inet' || !nativeLocal;
+}
+
+/** Whether a KernelSocket's local address is a native IPv6 one (for receivesIpv4). */
+export function hasNativeLocal(socket: KernelSocket): boolean {
+  return socket.local !== null && socket.local.includes(':') && v4MappedInner(socket.local) === null;
+}
+
+/**
+ * Whether the kernel queues a datagram from `from` (IPv4 text for IPv4 traffic) on a UDP socket of
+ * `family` connected to `peer` (null: not connected): a connected socket takes datagrams from its
+ * peer only (a v4-mapped peer is its IPv4 address), and IPv4 ones only if receivesIpv4.
+ */
+export function udpTakes(family: Family, peer: SockAddr | null, nativeLocal: boolean, from: SockAddr): boolean {
+  if (!from.addr.includes(':') && !receivesIpv4(family, nativeLocal)) return false;
+  if (peer === null) return true;
+  const addr = family === 'inet6' ? (v4MappedInner(peer.addr) ?? peer.addr) : peer.addr;
+  return addr === from.addr && peer.port === from.port;
 }
 
 /**

@@ -2,8 +2,9 @@
 // model or an executor, judged by model/accel's invariants, through the phase checks shared with
 // the report phase (properties/section-check.ts: batch, one shrunk finding per invariant).
 
-import type { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
 import { accelCaseArb } from '../generators/accel.js';
+import { accelExhaustiveCases } from '../generators/accel-exhaustive.js';
+import type { AccelExecutor } from '../model/accel/executor.js';
 import type { AccelCase, AccelObservation } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
@@ -19,12 +20,12 @@ export interface AccelResult extends SectionResult<AccelCase, AccelObservation> 
 }
 
 export interface AccelRunOptions extends SectionRunOptions {
-  /** The kernel executor; without it the model's own observations are judged (model against spec). */
-  readonly executor?: Pick<AccelKernelExecutor, 'run'>;
+  /** The kernel or VM executor; without it the model's own observations are judged (model against spec). */
+  readonly executor?: Pick<AccelExecutor, 'run'>;
 }
 
 /** The acceleration phase on an executor (none: the model's own observations). */
-export function accelSpec(executor?: Pick<AccelKernelExecutor, 'run'>): SectionSpec<AccelCase, AccelObservation> {
+export function accelSpec(executor?: Pick<AccelExecutor, 'run'>): SectionSpec<AccelCase, AccelObservation> {
   return {
     phase: 'accel',
     arb: accelCaseArb(),
@@ -34,6 +35,8 @@ export function accelSpec(executor?: Pick<AccelKernelExecutor, 'run'>): SectionS
     size: (c) => c.pairs.length + c.ops.length,
     formatCase: formatAccelCase,
     formatObservation: formatAccelObservation,
+    // The bounded-exhaustive domain (replay of a dotted scope.index path).
+    enumerate: accelExhaustiveCases,
   };
 }
 
@@ -43,6 +46,12 @@ export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {
   return { ...r, failure: r.findings[0] ?? null };
 }
 
+/** How to find the case again: fast-check's seed and path, or its place in the enumeration. */
+function replayLine(f: AccelFailure): string {
+  const e = /^(\d+)\.(\d+)$/.exec(f.path);
+  return e ? `  replay: case ${e[2]} of the acceleration enumeration at scope ${e[1]} (check --exhaustive --scope ${e[1]})` : `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`;
+}
+
 export function formatAccelFailure(f: AccelFailure, executor: string): string {
   return [
     `COUNTEREXAMPLE (acceleration, ${executor}): ${f.invariant}`,
@@ -50,6 +59,6 @@ export function formatAccelFailure(f: AccelFailure, executor: string): string {
     ...formatAccelCase(f.case).map((l) => `  ${l}`),
     '  observed:',
     ...formatAccelObservation(f.case, f.observation).map((l) => `    ${l}`),
-    `  replay: fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`,
+    replayLine(f),
   ].join('\n');
 }

@@ -6,7 +6,11 @@ import type { Observation } from '../model/domain.js';
 
 /** A canonical text of an observation: equal keys mean the observations match. */
 export function observationKey(o: Observation): string {
-  return JSON.stringify([o.op, o.sock, o.peer ?? null, o.error === undefined || o.error === null ? null : 'error', o.storage ?? null, o.inSockhash ?? null, o.stream ?? null]);
+  const key = [o.op, o.sock, o.peer ?? null, o.error === undefined || o.error === null ? null : 'error', o.storage ?? null, o.inSockhash ?? null, o.stream ?? null];
+  // Datagram operations (section 6): where a query arrived, and what recvfrom reported and got.
+  if (o.op === 'sendto') key.push(o.arrivedAt ?? null);
+  if (o.op === 'recvfrom') key.push(o.from ?? null, o.data ?? null);
+  return JSON.stringify(key);
 }
 
 export function traceKey(trace: readonly Observation[]): string {

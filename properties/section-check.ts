@@ -22,7 +22,7 @@ export interface SectionSpec<C, O> {
   formatCase(c: C): string[];
   formatObservation(c: C, o: O): string[];
   /** The phase's bounded-exhaustive cases of a scope, small first (phases that have them). */
-  enumerate?(scope: number): readonly C[];
+  enumerate?(scope: number): Iterable<C>;
 }
 
 export type SectionPhase = 'report' | 'accel';
@@ -88,7 +88,7 @@ function statementOf(spec: SectionSpec<unknown, unknown>, name: string): string 
 export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: SectionRunOptions): Promise<SectionResult<C, O>> {
   const replayed: Array<SectionFinding<C, O> | null> = [];
   for (const s of o.saved ?? []) replayed.push(await judgeSectionCase(spec, s.case as C, s));
-  const enumerated = o.exhaustiveScope !== undefined && spec.enumerate ? spec.enumerate(o.exhaustiveScope) : null;
+  const enumerated = o.exhaustiveScope !== undefined && spec.enumerate ? [...spec.enumerate(o.exhaustiveScope)] : null;
   const cases = enumerated ?? fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
   const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${i}` : String(i));
   const obs = await spec.run(cases);
@@ -139,7 +139,7 @@ export async function shrinkSection<C, O>(spec: SectionSpec<C, O>, seed: number,
   const dotted = /^(\d+)\.(\d+)$/.exec(path);
   if (dotted) {
     // An enumerated case: scope and index into the phase's bounded-exhaustive domain.
-    const c = spec.enumerate?.(Number(dotted[1]))[Number(dotted[2])];
+    const c = nth(spec.enumerate?.(Number(dotted[1])) ?? [], Number(dotted[2]));
     if (c === undefined) return null;
     const f = await judgeSectionCase(spec, c, { seed, path });
     return f ? { ...f, hits: 1 } : null;
@@ -170,4 +170,11 @@ export async function judgeSectionCase<C, O>(spec: SectionSpec<C, O>, c: C, at: 
   const v = violation(spec as SectionSpec<unknown, unknown>, c, ob, null);
   if (!v) return null;
   return { ...foundAt(spec, at.seed, at.path, v.name, c, ob!, spec.size(c)), hits: 0 };
+}
+
+/** The n-th element of an iterable (enumerations may be generators). */
+function nth<T>(items: Iterable<T>, n: number): T | undefined {
+  let i = 0;
+  for (const x of items) if (i++ === n) return x;
+  return undefined;
 }

@@ -29,3 +29,16 @@ export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): str
 export function defaultObjects(root = packageRoot(), dir = join(root, 'build/bpf')): Record<ObjectRole, string> {
   return { connect: join(dir, OBJECT_FILES.connect), sockops: join(dir, OBJECT_FILES.sockops), sendmsg: join(dir, OBJECT_FILES.sendmsg) };
 }
+
+/** The same-node acceleration objects (section 8); they may be one file. */
+export interface AccelObjectPaths {
+  /** The object holding `ma_ops` (sockops). */
+  readonly ops: string;
+  /** The object holding `ma_redirect` (sk_msg); may be the same file. */
+  readonly redirect: string;
+}
+
+/** Our acceleration objects in build/bpf. */
+export function defaultAccelObjects(root = packageRoot()): AccelObjectPaths {
+  return { ops: join(root, 'build/bpf/ma_ops.o'), redirect: join(root, 'build/bpf/ma_redirect.o') };
+}

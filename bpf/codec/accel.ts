@@ -6,6 +6,7 @@
 import { formatIPv4, parseAddress } from '../../model/address.js';
 import type { AccelFilter, Cidr, PortRange } from '../../model/accel/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
+import { mapTypeName } from './abi.js';
 import { portFromU32, portToU32, readU32, readU64, writeU32, writeU64 } from './structs.js';
 
 export const SOCK_KEY_SIZE = 24;
@@ -15,6 +16,9 @@ export const FILTER_SLOTS = 10;
 export const FILTER_LIST_SIZE = 81;
 export const SOCK_PARAM_OFFSETS = { acceptCidrs: 0, returnCidrs: 81, acceptPorts: 162, returnPorts: 243, dump: 324 } as const;
 
+/** The two programs of section 8, by role. */
+export const ACCEL_PROGRAMS = { ops: 'ma_ops', redirect: 'ma_redirect' } as const;
+
 /** The acceleration maps as the objects must define them. */
 export const ACCEL_MAPS = [
   { name: 'sock_ops_map', type: 18 /* sockhash */, keySize: SOCK_KEY_SIZE, valueSize: 4, maxEntries: 196608 },
@@ -22,6 +26,14 @@ export const ACCEL_MAPS = [
   { name: 'sock_param_map', type: 2 /* array */, keySize: 4, valueSize: SOCK_PARAM_SIZE, maxEntries: 1 },
 ] as const;
 export type AccelMapName = (typeof ACCEL_MAPS)[number]['name'];
+
+/** Throws (abi-mismatch) when a map of `name` differs from section 8's table in type or sizes. */
+export function checkAccelMapShape(where: string, name: AccelMapName, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+  const abi = ACCEL_MAPS.find((m) => m.name === name)!;
+  if (shape.type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(shape.type)}, expected ${mapTypeName(abi.type)} (kmesh-dataplane.md section 8)`);
+  if (shape.keySize !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${shape.keySize} B, expected ${abi.keySize} B`);
+  if (shape.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${shape.valueSize} B, expected ${abi.valueSize} B`);
+}
 
 export interface SockKeyBytes {
   readonly local: string;

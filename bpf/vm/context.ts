@@ -17,17 +17,25 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const TCP_ESTABLISHED = 1;
 export const TCP_SYN_SENT = 2;
+export const TCP_SYN_RECV = 3;
+export const TCP_FIN_WAIT1 = 4;
+export const TCP_FIN_WAIT2 = 5;
 export const TCP_CLOSE = 7;
+export const TCP_CLOSE_WAIT = 8;
+export const TCP_LAST_ACK = 9;
+export const TCP_LISTEN = 10;
 
 export const SockOps = {
   TCP_CONNECT_CB: 3,
   ACTIVE_ESTABLISHED_CB: 4,
   PASSIVE_ESTABLISHED_CB: 5,
-  /** A TCP state change of a socket that asked for it (args[0] old state, args[1] new). */
   STATE_CB: 10,
 } as const;
 export const BPF_SOCK_OPS_ALL_CB_FLAGS = 0x7f;
-export const BPF_SOCK_OPS_STATE_CB_FLAG = 4;
+/** bpf_sock_ops_cb_flags bit that asks for STATE_CB on every TCP state change. */
+export const BPF_SOCK_OPS_STATE_CB_FLAG = 0x4;
+/** sk_msg redirect flag: into the target's receive queue instead of out of it. */
+export const BPF_F_INGRESS = 1;
 
 export const SOCK_ADDR = { size: 72, user_family: 0, user_ip4: 4, user_ip6: 8, user_port: 24, family: 28, type: 32, protocol: 36, msg_src_ip4: 40, msg_src_ip6: 44, sk: 64 } as const;
 export const SOCK_OPS = {
@@ -188,6 +196,8 @@ export class VmSock implements SockRef {
   readonly tcpRegion: Region | null;
   cbFlags = 0;
   state = TCP_CLOSE;
+  /** The socket's network namespace cookie; null: the VM's one namespace (Vm.netnsCookie). */
+  netnsCookie: number | null = null;
   private localAddr: SockAddr | null = null;
   private remoteAddr: SockAddr | null = null;
   /** Address bytes (4 or 16, the socket family's form) of local and remote. */
@@ -340,7 +350,7 @@ export class SockOpsCtx {
     this.info = { kind: 'sock_ops', sock: null as unknown as VmSock, op: 0 };
     this.region = new Region('bpf_sock_ops', new Uint8Array(SOCK_OPS.size), Access.RULES, RULES.sockOps, this.info);
   }
-  /** Fills the context for callback `op` on a socket whose ends and state are set; `args` fills args[0..3]. */
+  /** Fills the context for callback `op` on a socket whose ends and state are set; `args` are args[0..]. */
   prepare(mem: Memory, sock: VmSock, op: number, args: readonly number[] = []): Region {
     this.info.sock = sock;
     this.info.op = op;
@@ -349,7 +359,7 @@ export class SockOpsCtx {
     const b = r.bytes;
     b.fill(0);
     v.setUint32(SOCK_OPS.op, op, true);
-    args.slice(0, 4).forEach((a, i) => v.setUint32(SOCK_OPS.args + 4 * i, a >>> 0, true));
+    args.forEach((a, i) => v.setUint32(SOCK_OPS.args + 4 * i, a >>> 0, true));
     v.setUint32(SOCK_OPS.family, sock.family === 'inet' ? AF_INET : AF_INET6, true);
     if (sock.remote && sock.remoteBytes) {
       writeAddrPair(b, sock.remoteBytes, SOCK_OPS.remote_ip4, SOCK_OPS.remote_ip6);
@@ -374,6 +384,8 @@ export class SockOpsCtx {
 export class MsgState {
   readonly kind = 'sk_msg' as const;
   data: Region;
+  /** Set by bpf_msg_redirect_hash: where a passed message goes instead of the socket's own peer. */
+  redirect: { readonly sock: VmSock; readonly ingress: boolean } | null = null;
   constructor(
     readonly mem: Memory,
     readonly ctx: Region,

@@ -9,7 +9,7 @@
 
 import { parseAddress, v4Mapped, v4MappedInner, type Family, type SockAddr } from '../../model/address.js';
 import { DNS_PORT, dnsAnswerTo } from '../../model/domain.js';
-import { routable, type Environment, type KernelSocket } from '../../model/environment.js';
+import { hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket } from '../../model/environment.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { VmSock } from './context.js';
 import type { VmProgram } from './program.js';
@@ -90,11 +90,9 @@ export class VmDns {
     return at.port === DNS_PORT && routable(this.env, at.addr.includes(':') ? 'inet6' : 'inet', { addr: at.addr, port: 0 });
   }
 
-  /** A connected socket takes only datagrams from its peer. */
+  /** Whether the kernel queues a datagram from `from` on the socket (environment.ts, udpTakes). */
   private accepts(r: UdpSocket, from: SockAddr): boolean {
-    if (!r.peer) return true;
-    const peer = r.sock.family === 'inet' ? r.peer.addr : (v4MappedInner(r.peer.addr) ?? r.peer.addr);
-    return peer === from.addr && r.peer.port === from.port;
+    return udpTakes(r.sock.family, r.peer, hasNativeLocal(r.kernel), from);
   }
 
   private enqueue(r: UdpSocket, at: SockAddr, data: string): void {

@@ -3,7 +3,6 @@
 // are those of the kernel executor without privileges. outcomeSet() runs a case under every
 // answer to its choice points, merging paths that meet again.
 
-import { existsSync } from 'node:fs';
 import { defaultObjects } from '../../shared/package.js';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
@@ -15,12 +14,10 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
 import { Pruned, ScriptedChoices, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
-import { Vm, VmLoadError } from './vm.js';
-import { SkStorageMap, SockHashMap, MapError, type HashMap, type VmMap } from './maps.js';
-import { LinkError, MapType } from './link.js';
-import { ElfError } from './elf.js';
-import { BtfError } from './btf.js';
-import { VmFault, type VmProgram } from './program.js';
+import { Vm, loadObjectFile } from './vm.js';
+import { SkStorageMap, SockHashMap, type HashMap, type VmMap } from './maps.js';
+import { MapType } from './link.js';
+import type { VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, resetCoverage, type CoverageSummary } from './coverage.js';
 import { VmSockets, type VmSocket } from './sockets.js';
@@ -80,17 +77,7 @@ export class VmExecutor implements Executor {
     this.vm = new Vm({ choices: new SeededChoices(this.seed) });
     this.vm.machine.engine = opts.engine ?? 'jit';
     for (const role of ['connect', 'sockops', 'sendmsg'] as const) {
-      const path = objects[role];
-      if (!existsSync(path)) throw new KmeshCheckError('object-file', `${role} object ${path} does not exist: build it (npm run build:bpf) or give the right path`);
-      try {
-        this.vm.load(path);
-      } catch (e) {
-        if (e instanceof ElfError) throw new KmeshCheckError('object-file', e.message);
-        if (e instanceof LinkError || e instanceof BtfError || e instanceof VmFault || e instanceof VmLoadError || e instanceof MapError) {
-          throw new KmeshCheckError('load', `the VM cannot load ${path}: ${e.message}`);
-        }
-        throw e;
-      }
+      loadObjectFile(this.vm, objects[role], `${role} object`);
     }
     const prog = (role: keyof typeof PROGRAMS): VmProgram => {
       const name = PROGRAMS[role];

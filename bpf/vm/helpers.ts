@@ -5,7 +5,7 @@
 import { Access, BIAS, MemoryFault, Region } from './memory.js';
 import type { Machine } from './machine.js';
 import { SkStorageMap, SockHashMap, RingBufMap, VmMap, Errno } from './maps.js';
-import { BPF_SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS, SockOps, VmSock, MsgState, type CtxInfo } from './context.js';
+import { BPF_F_INGRESS, BPF_SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS, SockOps, TCP_LISTEN, VmSock, MsgState, type CtxInfo } from './context.js';
 import type { ChoiceSource } from '../runner/choices.js';
 
 export const HelperId = {
@@ -21,6 +21,7 @@ export const HelperId = {
   get_socket_cookie: 46,
   sock_ops_cb_flags_set: 59,
   sock_hash_update: 70,
+  msg_redirect_hash: 71,
   get_current_cgroup_id: 80,
   msg_push_data: 90,
   sk_fullsock: 95,
@@ -209,8 +210,9 @@ export function installHelpers(m: Machine, host: HelperHost): void {
   };
   h[HelperId.get_current_cgroup_id] = (m) => setU64(m, 0, host.cgroupId);
   h[HelperId.get_netns_cookie] = (m) => {
-    if (m.L[1] !== 0 || m.H[1] !== 0) ctxArg(m, 1, 'bpf_get_netns_cookie');
-    setU64(m, 0, host.netnsCookie);
+    // A context names its socket's namespace; NULL (and a socket of the VM's one namespace) the host's.
+    const sock = m.L[1] !== 0 || m.H[1] !== 0 ? ctxArg(m, 1, 'bpf_get_netns_cookie').sock : null;
+    setU64(m, 0, sock?.netnsCookie ?? host.netnsCookie);
   };
   h[HelperId.get_socket_cookie] = (m) => {
     const sock = sockArg(m, 1, 'bpf_get_socket_cookie', true);
@@ -336,6 +338,23 @@ export function installHelpers(m: Machine, host: HelperHost): void {
       return;
     }
     ret(m, map.insert(key.region.bytes, key.off, ctx.sock, flags));
+  };
+  h[HelperId.msg_redirect_hash] = (m) => {
+    // net/core/sock_map.c: unknown flags, no socket under the key, or a listener: SK_DROP;
+    // otherwise the message is marked for the socket and SK_PASS returned.
+    const ctx = ctxArg(m, 1, 'bpf_msg_redirect_hash');
+    if (!(ctx instanceof MsgState)) throw new MemoryFault('bpf_msg_redirect_hash: r1 is not an sk_msg context');
+    const map = mapArg(m, 2, 'bpf_msg_redirect_hash');
+    if (!(map instanceof SockHashMap)) throw new MemoryFault(`bpf_msg_redirect_hash: map ${map.name} is not a sockhash`);
+    const key = memArg(m, 3, map.def.keySize, false, 'bpf_msg_redirect_hash key');
+    const flagsLo = (m.L[4] as number) >>> 0;
+    const target = map.sockAt(key.region.bytes, key.off);
+    if ((flagsLo & ~BPF_F_INGRESS) !== 0 || m.H[4] !== 0 || !(target instanceof VmSock) || target.state === TCP_LISTEN) {
+      ret(m, 0);
+      return;
+    }
+    ctx.redirect = { sock: target, ingress: (flagsLo & BPF_F_INGRESS) !== 0 };
+    ret(m, 1);
   };
   h[HelperId.msg_push_data] = (m) => {
     const ctx = ctxArg(m, 1, 'bpf_msg_push_data');

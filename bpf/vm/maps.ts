@@ -356,6 +356,10 @@ export class SockHashMap extends VmMap {
   dropSocket(sock: SockRef): void {
     for (const [k, e] of this.socks) if (e.sock.id === sock.id) this.socks.delete(k);
   }
+  /** The socket under a key (what bpf_msg_redirect_hash finds), or null. */
+  sockAt(key: Uint8Array, off: number): SockRef | null {
+    return this.socks.get(keyOf(key, off, this.def.keySize))?.sock ?? null;
+  }
   has(sock: SockRef): boolean {
     for (const e of this.socks.values()) if (e.sock.id === sock.id) return true;
     return false;

@@ -172,9 +172,9 @@ export class VmTracer {
       this.ctx = null;
       return verdict;
     };
-    vm.runSockOps = (prog, sock, op) => {
+    vm.runSockOps = (prog, sock, op, args) => {
       this.push({ kind: 'run', program: `${prog.name} (op ${op})`, line: null, dest: null });
-      const verdict = runSockOps.call(vm, prog, sock, op);
+      const verdict = runSockOps.call(vm, prog, sock, op, args);
       this.exit(prog, verdict, sock);
       return verdict;
     };

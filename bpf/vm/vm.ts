@@ -4,18 +4,36 @@
 // back what the hook's caller would see.
 
 import type { SockAddr } from '../../model/address.js';
-import { linkObject, type LinkedObject, type MapDef } from './link.js';
+import { existsSync } from 'node:fs';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { ElfError } from './elf.js';
+import { BtfError } from './btf.js';
+import { LinkError, linkObject, type LinkedObject, type MapDef } from './link.js';
 import { Memory, Region } from './memory.js';
 import { Machine } from './machine.js';
-import { bindProgram, type VmProgram } from './program.js';
+import { VmFault, bindProgram, type VmProgram } from './program.js';
 import { ArrayMap, MapError, ProgArrayMap, createMap, type VmMap } from './maps.js';
 import { installHelpers, type HelperHost } from './helpers.js';
 import { SeededChoices, type ChoiceSource } from '../runner/choices.js';
 import { parseAddress } from '../../model/address.js';
-import { SockAddrCtx, SockOpsCtx, VmSock, skMsgContext } from './context.js';
+import { SockAddrCtx, SockOpsCtx, VmSock, skMsgContext, type MsgState } from './context.js';
 import { SkBuffCtx } from './skb-context.js';
 
 export class VmLoadError extends Error {}
+
+/** Loads an object file into `vm`; a missing file, bad ELF or an object the VM cannot link is one KmeshCheckError line. */
+export function loadObjectFile(vm: Vm, path: string, what: string): LoadedVmObject {
+  if (!existsSync(path)) throw new KmeshCheckError('object-file', `${what} ${path} does not exist: build it (npm run build:bpf) or give the right path`);
+  try {
+    return vm.load(path);
+  } catch (e) {
+    if (e instanceof ElfError) throw new KmeshCheckError('object-file', e.message);
+    if (e instanceof LinkError || e instanceof BtfError || e instanceof VmFault || e instanceof VmLoadError || e instanceof MapError) {
+      throw new KmeshCheckError('load', `the VM cannot load ${path}: ${e.message}`);
+    }
+    throw e;
+  }
+}
 
 export interface VmOptions {
   readonly choices?: ChoiceSource;
@@ -211,7 +229,7 @@ export class Vm implements HelperHost {
     return { verdict, addr: ctx.dest() };
   }
 
-  /** sockops callback `op` on a socket whose ends and state are set (args: args[0..3]). */
+  /** sockops callback `op` on a socket whose ends and state are set (`args`: STATE_CB's old and new state). */
   runSockOps(prog: VmProgram, sock: VmSock, op: number, args: readonly number[] = []): number {
     this.machine.beginRun();
     return this.machine.run(prog, this.sockOpsCtx.prepare(this.mem, sock, op, args));
@@ -225,11 +243,14 @@ export class Vm implements HelperHost {
     return this.machine.run(prog, this.skBuffCtx.prepare(this.mem, sock, len));
   }
 
-  /** sk_msg verdict on one message: the verdict (1 pass, 0 drop) and the bytes that go out. */
-  runSkMsg(prog: VmProgram, sock: VmSock, payload: Uint8Array): { verdict: number; bytes: Uint8Array } {
+  /**
+   * sk_msg verdict on one message: the verdict (1 pass, 0 drop), the bytes that go out, and the
+   * socket a bpf_msg_redirect_hash chose (null: the message goes to the socket's own peer).
+   */
+  runSkMsg(prog: VmProgram, sock: VmSock, payload: Uint8Array): { verdict: number; bytes: Uint8Array; redirect: MsgState['redirect'] } {
     this.machine.beginRun();
     const msg = skMsgContext(this.mem, sock, payload);
     const verdict = this.machine.run(prog, msg.ctx);
-    return { verdict, bytes: msg.bytes.slice() };
+    return { verdict, bytes: msg.bytes.slice(), redirect: msg.redirect };
   }
 }

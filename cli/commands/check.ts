@@ -199,7 +199,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       log(
         missing.length === 0
           ? 'DNS over UDP sends (section 6): cgroup/sendmsg4, recvmsg4 and recvmsg6 attached'
-          : `DNS over UDP sends (section 6): the objects have no ${missing.join(', ')}: checked without ${missing.length === 1 ? 'it' : 'them'}${dns ? '' : ' (the dns phase is skipped)'}`,
+          : `DNS over UDP sends (section 6): the objects have no ${missing.join(', ')}: checked without ${missing.length === 1 ? 'it' : 'them'}${dns ? '' : ' (the dns phase and the exhaustive datagram sequences are skipped)'}`,
       );
     }
     // Bounded-exhaustive phase first: all of --exhaustive, or a small scope before random sampling.

@@ -1,10 +1,11 @@
 // The top-level choices of bounded-exhaustive exploration: what a case does before any map is
-// read (operation sequence, enrolment, socket kind, destination class and port). They are listed
-// up front, in a fixed order, so that `--shard i/n` can split the tree by them deterministically.
+// read (operation sequence, connect and send or datagram operations, enrolment, socket kind,
+// destination class and port). They are listed up front, in a fixed order, so that `--shard i/n`
+// can split the tree by them deterministically.
 
 import type { Family } from '../../model/address.js';
-import type { Operation, Protocol, SockAddr } from '../../model/domain.js';
-import { DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed } from './classes.js';
+import { DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed } from './classes.js';
 import type { Decisions } from './decisions.js';
 
 export interface Skeleton {
@@ -19,13 +20,17 @@ export interface Skeleton {
 export function skeletons(scope: number): Skeleton[] {
   const out: Skeleton[] = [];
   for (const seq of allowed(SEQUENCE_CLASSES, scope)) {
+    // Datagram sequences: UDP only, and a sendto needs a port (1..65535).
+    const protocols = seq.datagram ? (['udp'] as const) : (['tcp', 'udp'] as const);
     for (const enrolled of [true, false]) {
       for (const family of ['inet', 'inet6'] as const) {
-        for (const protocol of ['tcp', 'udp'] as const) {
+        for (const protocol of protocols) {
           for (const destClass of DEST_ADDRESS_CLASSES[family]) {
             if (addressClass(destClass).minScope > scope) continue;
+            if (seq.datagram && DATAGRAM_EXCLUDED_DEST_CLASSES.includes(destClass)) continue;
             const control = destClass.startsWith('control');
             for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
+              if (seq.datagram && port.value === 0) continue;
               out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value });
             }
           }
@@ -34,6 +39,11 @@ export function skeletons(scope: number): Skeleton[] {
     }
   }
   return out;
+}
+
+/** Whether a skeleton's sequence uses the datagram operations (sendto, recvfrom, deliver). */
+export function isDatagram(s: Skeleton): boolean {
+  return SEQUENCE_CLASSES.find((c) => c.name === s.sequence)?.datagram === true;
 }
 
 export function describeSkeleton(s: Skeleton): string {
@@ -49,6 +59,19 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
     case 'connect-again-send-twice':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 2 }];
+    case 'sendto-recv-twice': {
+      const pooled = addressClass(s.destClass).pool !== null;
+      const b: SockAddr = { addr: pooled ? d.useAddress(s.destClass, 2) : dest.addr, port: s.port };
+      return [open(0), { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }, { op: 'sendto', sock: 0, dest: b, n: 1 }, { op: 'recvfrom', sock: 0 }];
+    }
+    case 'sendto-deliver-recv': {
+      const from: SockAddr = { addr: d.useAddress('ipv4', addressClass(s.destClass).pool === 'v4' ? 2 : 1), port: DNS_PORT };
+      return [open(0), { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];
+    }
+    case 'connect-send-recv':
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 1 }, { op: 'recvfrom', sock: 0 }];
+    case 'connect-sendto-recv':
+      return [open(0), { op: 'connect', sock: 0, dest }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     case 'connect-close-connect':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'close', sock: 0 }, open(1), { op: 'connect', sock: 1, dest }, { op: 'send', sock: 1, messages: 1 }];
     default:

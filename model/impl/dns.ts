@@ -22,8 +22,9 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { routable, type Environment } from '../environment.js';
+import { hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
+import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
 
 const { produce } = new Immer({ autoFreeze: false });
@@ -49,9 +50,12 @@ export const FRESH_DNS: DnsSocket = { bound: false, queries: 0, last: null, inbo
 
 const EMPTY_STORAGE: StorageView = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
 
-/** The DNS proxy's IPv4 address (km_backend[0] with an IPv4-form address), or null. */
+/**
+ * The DNS proxy's IPv4 address (km_backend[0] with an IPv4-form address), or null. Read through
+ * the state's index, as the connect pass reads it, so that exploration's lazy maps see the read.
+ */
 export function dnsProxy(maps: MapState): string | null {
-  const b = maps.backends.find((x) => x.uid === DNS_PROXY_UID);
+  const b = indexMaps(maps).backends.get(DNS_PROXY_UID);
   return b && isIPv4Form(b.addr) ? b.addr : null;
 }
 
@@ -65,12 +69,9 @@ function answered(env: Environment, at: SockAddr): boolean {
   return at.port === DNS_PORT && routable(env, at.addr.includes(':') ? 'inet6' : 'inet', { addr: at.addr, port: 0 });
 }
 
-/** The kernel queues a datagram on a connected socket only when it comes from the peer. */
+/** Whether the kernel queues a datagram from `from` on the socket (environment.ts, udpTakes). */
 function accepts(sock: SocketState, from: SockAddr): boolean {
-  if (sock.peer === null) return true;
-  const peer4 = ipv4Of(sock.family, sock.peer.addr);
-  const peer = peer4 ?? sock.peer.addr;
-  return peer === from.addr && sock.peer.port === from.port;
+  return udpTakes(sock.family, sock.peer, hasNativeLocal(sock.kernel), from);
 }
 
 function dnsOf(sock: SocketState): DnsSocket {
@@ -166,7 +167,7 @@ export function udpSend(sock: SocketState, id: number, messages: number, env: En
   const inner = ipv4Of(sock.family, sock.peer.addr);
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
-  if (answered(env, at)) {
+  if (answered(env, at) && accepts(sock, at)) {
     const text = new TextDecoder();
     for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(id, sock.sent + i))) });
   }

@@ -1,5 +1,5 @@
 // The acceleration phase of `check`: it runs on the kernel with our objects and passes, fails with
-// a shrunk counterexample on a mutant, and skips with a plain reason on other executors, on
+// a shrunk counterexample on a mutant, and skips with a plain reason on the model executor, on
 // objects given by --objects alone, and on objects that lack the programs.
 
 import { describe, expect, it } from 'vitest';
@@ -24,10 +24,10 @@ describe('acceleration phase of check', () => {
     for (const n of Object.values(r.exercised)) expect(n).toBeGreaterThan(50);
   });
 
-  it('skips on the VM and on --objects without --accel-objects, saying why', async () => {
+  it('skips on the model executor and on --objects without --accel-objects, saying why', async () => {
     const a = logger();
-    expect((await accelPhase({ executor: 'vm', seed: 1, runs: 20, userObjects: false, log: a.log })).status).toBe('skipped');
-    expect(a.lines.join('\n')).toMatch(/skipped: .*--executor kernel/);
+    expect((await accelPhase({ executor: 'model', seed: 1, runs: 20, userObjects: false, log: a.log })).status).toBe('skipped');
+    expect(a.lines.join('\n')).toMatch(/skipped: .*--executor vm or kernel/);
     const b = logger();
     expect((await accelPhase({ executor: 'kernel', seed: 1, runs: 20, userObjects: true, log: b.log })).status).toBe('skipped');
     expect(b.lines.join('\n')).toMatch(/--accel-objects/);

@@ -3,16 +3,14 @@
 // by the section 8 invariants; a hand-written isolation case; the acceleration mutants each
 // caught by the invariant meant for them; objects that lack the programs refused in one line.
 
-import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCEL_MUTANTS, buildAccelMutant } from '../../cli/accel-mutants.js';
 import { AccelKernelExecutor } from '../../bpf/kernel/accel/executor.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
-import { accelCaseArb } from '../../generators/accel.js';
-import { EMPTY_FILTER, type AccelCase, type AccelObservation, type AccelPair } from '../../model/accel/domain.js';
-import { accelInvariants, judgeAccel } from '../../model/accel/invariants.js';
+import { accelInvariants } from '../../model/accel/invariants.js';
 import { expectedAccel } from '../../model/accel/model.js';
 import { ACCEL_EXAMPLE } from '../../docs/gen/accel-docs.js';
+import { ACCEL_CASES, ISOLATION, accelViolations } from '../support/accel-cases.js';
 
 function requireRoot(): void {
   if (process.geteuid && process.geteuid() !== 0) {
@@ -20,35 +18,8 @@ function requireRoot(): void {
   }
 }
 
-const CASES = fc.sample(accelCaseArb(), { seed: 1515, numRuns: 150 });
-
-const PAIR: AccelPair = { netns: 0, family: 'inet', clientAddr: '127.0.0.1', clientPort: 40000, serverAddr: '127.0.0.1', serverPort: 8080, outside: 'none' };
-
-/** Two connections with one four-tuple, one per namespace; the second's client outside the cgroup. */
-const ISOLATION: AccelCase = {
-  filter: EMPTY_FILTER,
-  pairs: [PAIR, { ...PAIR, netns: 1, outside: 'client' }],
-  ops: [
-    { op: 'connect', pair: 0 },
-    { op: 'connect', pair: 1 },
-    { op: 'send', pair: 0, from: 'client', size: 8 },
-    { op: 'send', pair: 1, from: 'server', size: 8 },
-    { op: 'send', pair: 0, from: 'server', size: 8 },
-    { op: 'send', pair: 1, from: 'client', size: 8 },
-    { op: 'close', pair: 1, end: 'client' },
-    { op: 'close', pair: 0, end: 'server' },
-    { op: 'close', pair: 1, end: 'server' },
-    { op: 'close', pair: 0, end: 'client' },
-  ],
-};
-
-function violations(cases: readonly AccelCase[], obs: readonly AccelObservation[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  obs.forEach((o, i) => {
-    for (const j of judgeAccel(cases[i]!, o)) if (j.verdict.status === 'violated') out.set(j.name, [...(out.get(j.name) ?? []), `case ${i}: ${j.verdict.detail}`]);
-  });
-  return out;
-}
+const CASES = ACCEL_CASES;
+const violations = accelViolations;
 
 describe('same-node acceleration on the kernel', () => {
   let ex: AccelKernelExecutor;

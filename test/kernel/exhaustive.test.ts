@@ -15,6 +15,9 @@ import { startKernel } from '../helpers/kernel.js';
 // connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
 const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
 
+// Every datagram skeleton of scope 1.
+const DATAGRAM = skeletons(1).flatMap((s, i) => (s.sequence.startsWith('sendto-') ? [i] : []));
+
 describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () => {
   it('kills a mutant that reads entries the model never reads, which a model-driven enumeration misses', async () => {
     const vm = await createVmExecutor({ objects: buildMutant('endpoint-miss-next-group') });
@@ -47,10 +50,14 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
       close: () => kernel.close(),
     };
     try {
-      const r = await explore({ scope: 1, env: kernel.environment, vm, executor: counting, onlySkeletons: [TCP_V4] });
-      expect(r.complete).toBe(true);
-      expect(r.counterexamples).toEqual([]);
-      expect(ran).toBeGreaterThanOrEqual(r.states);
+      // The TCP connect skeleton, and every datagram one (sendto, recvfrom, deliver: DNS stand-ins).
+      for (const only of [[TCP_V4], DATAGRAM]) {
+        ran = 0;
+        const r = await explore({ scope: 1, env: kernel.environment, vm, executor: counting, onlySkeletons: only });
+        expect(r.complete).toBe(true);
+        expect(r.counterexamples).toEqual([]);
+        expect(ran).toBeGreaterThanOrEqual(r.states);
+      }
     } finally {
       await vm.close();
       await kernel.close();

@@ -15,9 +15,9 @@ import { runMutants, type MutantsReport } from '../../cli/commands/mutants.js';
 import { DEFAULT_RUNS, DEFAULT_SEED } from '../../cli/main.js';
 import { unprivilegedPrefix } from '../helpers/privileges.js';
 
-/** The routing mutants' verdicts (the VM runs no acceleration or report checks). */
+/** The routing and acceleration mutants' verdicts (the VM runs no report checks). */
 const verdicts = (r: MutantsReport) =>
-  r.mutants.filter((m) => MUTANTS.some((x) => x.name === m.name)).map(({ name, killed, invariant, counterexampleSize }) => ({ name, killed, invariant, counterexampleSize }));
+  r.mutants.filter((m) => [...MUTANTS, ...ACCEL_MUTANTS].some((x) => x.name === m.name)).map(({ name, killed, invariant, counterexampleSize }) => ({ name, killed, invariant, counterexampleSize }));
 
 describe('mutants of bpf/src', () => {
   it('are all killed on the kernel executor with the default budget, and the unprivileged VM agrees', async () => {
@@ -41,6 +41,7 @@ describe('mutants of bpf/src', () => {
     const r = spawnSync(cmd!, args, { encoding: 'utf8', cwd: out, timeout: 240_000 });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const vm = JSON.parse(readFileSync(join(out, 'vm.json'), 'utf8')) as MutantsReport;
+    expect(vm.mutants.map((m) => m.name)).toEqual([...MUTANTS, ...ACCEL_MUTANTS].map((m) => m.name));
     expect(verdicts(vm)).toEqual(verdicts(kernel));
   }, 300_000);
 });

@@ -5,7 +5,19 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalSockText } from '../../model/address.js';
 import type { Family, Protocol } from '../../model/domain.js';
-import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, kernelPeer, manageKey, possiblePeers, possibleSockets, type Environment, type KernelSocket } from '../../model/environment.js';
+import {
+  FRESH_SOCKET,
+  enrolledLocalKeys,
+  hasNativeLocal,
+  kernelConnect,
+  kernelPeer,
+  manageKey,
+  possiblePeers,
+  possibleSockets,
+  receivesIpv4,
+  type Environment,
+  type KernelSocket,
+} from '../../model/environment.js';
 import { POD4, POD6, ROWS, env, type Row } from '../support/environment-rows.js';
 
 /** Runs a row through kernelConnect, threading the socket state. */
@@ -103,3 +115,21 @@ describe('enrolment data (fact 5)', () => {
 });
 
 // ---- the real kernel ------------------------------------------------------------------------
+
+describe('receivesIpv4: replies to an AF_INET6 UDP socket over IPv4 (measured on 6.18)', () => {
+  it('a native local address stays through a v4-mapped reconnect, and the socket then takes no IPv4 datagram', () => {
+    const native = kernelConnect(env, 'inet6', 'udp', { addr: 'fd00::1:1', port: 53 });
+    const mapped = kernelConnect(env, 'inet6', 'udp', { addr: '::ffff:10.1.0.1', port: 53 }, native.socket);
+    expect(mapped.outcome).toBe('connected');
+    expect(mapped.socket.local).toBe(POD6);
+    expect(hasNativeLocal(mapped.socket)).toBe(true);
+    expect(receivesIpv4('inet6', hasNativeLocal(mapped.socket))).toBe(false);
+  });
+
+  it('a fresh, v4-mapped or AF_INET socket takes IPv4 datagrams', () => {
+    const mapped = kernelConnect(env, 'inet6', 'udp', { addr: '::ffff:10.1.0.1', port: 53 });
+    const again = kernelConnect(env, 'inet6', 'udp', { addr: '::ffff:10.1.0.2', port: 53 }, mapped.socket);
+    for (const s of [FRESH_SOCKET, mapped.socket, again.socket]) expect(receivesIpv4('inet6', hasNativeLocal(s))).toBe(true);
+    expect(receivesIpv4('inet', hasNativeLocal(kernelConnect(env, 'inet', 'udp', { addr: '10.1.0.1', port: 53 }).socket))).toBe(true);
+  });
+});

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { isConsistent } from '../../generators/index.js';
 import { judge } from '../../properties/judge.js';
+import { observationKey } from '../../properties/observation.js';
+import type { Observation } from '../../model/domain.js';
 import { caseSize, isOneMinimal } from '../../properties/minimize.js';
 import { replayCounterexample, runChecks, type RunOptions } from '../../properties/run.js';
 import { TlvDroppingExecutor } from '../helpers/planted.js';
@@ -72,5 +74,18 @@ describe('a planted defect: an executor that never sends the TLV', () => {
   it('is not reported against the faithful model', async () => {
     const r = await runChecks({ ...opts, executor: undefined, runs: 500 });
     expect(r.counterexamples).toEqual([]);
+  });
+});
+
+describe('observations compared exactly, datagram fields included', () => {
+  it('a sendto that arrived elsewhere, or a recvfrom told another source or given other bytes, is a different observation', () => {
+    const sent: Observation = { op: 'sendto', sock: 0, arrivedAt: { addr: '10.0.0.1', port: 53 }, error: null, storage: null };
+    const got: Observation = { op: 'recvfrom', sock: 0, from: { addr: '10.0.0.1', port: 53 }, data: 'a', error: null, storage: null };
+    expect(observationKey({ ...sent })).toBe(observationKey(sent));
+    expect(observationKey({ ...sent, arrivedAt: { addr: '10.0.0.2', port: 53 } })).not.toBe(observationKey(sent));
+    expect(observationKey({ ...got, from: { addr: '10.0.0.2', port: 53 } })).not.toBe(observationKey(got));
+    expect(observationKey({ ...got, data: 'b' })).not.toBe(observationKey(got));
+    // The errno itself is not compared, its presence is.
+    expect(observationKey({ ...got, from: null, data: null, error: 'EAGAIN' })).toBe(observationKey({ ...got, from: null, data: null, error: 'EWOULDBLOCK' }));
   });
 });

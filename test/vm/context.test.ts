@@ -14,12 +14,13 @@ import {
   TCP_SOCK,
   SockOps,
   BPF_SOCK_OPS_ALL_CB_FLAGS,
+  BPF_SOCK_OPS_STATE_CB_FLAG,
+  BPF_F_INGRESS,
   VmSock,
   SockAddrCtx,
   SockOpsCtx,
   skMsgContext,
   TCP_ESTABLISHED,
-  BPF_SOCK_OPS_STATE_CB_FLAG,
 } from '../../bpf/vm/context.js';
 import { HelperId } from '../../bpf/vm/helpers.js';
 import { SK_BUFF } from '../../bpf/vm/skb-context.js';
@@ -54,6 +55,7 @@ function header(): Map<string, number> {
     'printf("ops.ALL_CB_FLAGS %d\\n", BPF_SOCK_OPS_ALL_CB_FLAGS);',
     'printf("ops.STATE_CB %d\\n", BPF_SOCK_OPS_STATE_CB);',
     'printf("ops.STATE_CB_FLAG %d\\n", BPF_SOCK_OPS_STATE_CB_FLAG);',
+    'printf("flags.F_INGRESS %d\\n", BPF_F_INGRESS);',
     'return 0; }',
   ];
   const dir = scratchDir();
@@ -92,6 +94,7 @@ describe('uapi agreement', () => {
     expect(BPF_SOCK_OPS_ALL_CB_FLAGS).toBe(h.get('ops.ALL_CB_FLAGS'));
     expect(SockOps.STATE_CB).toBe(h.get('ops.STATE_CB'));
     expect(BPF_SOCK_OPS_STATE_CB_FLAG).toBe(h.get('ops.STATE_CB_FLAG'));
+    expect(BPF_F_INGRESS).toBe(h.get('flags.F_INGRESS'));
   });
 });
 

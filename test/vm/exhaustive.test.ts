@@ -8,9 +8,12 @@ import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { caseAtPath, explore, exactVerdict } from '../../properties/explore.js';
-import { skeletons } from '../../generators/exhaustive/skeletons.js';
+import { skeletons, type Skeleton } from '../../generators/exhaustive/skeletons.js';
 import { mergeExplorations } from '../../cli/commands/merge.js';
 import type { ReportJson } from '../../cli/report.js';
+
+const DATAGRAM = new Set(['sendto-recv-twice', 'sendto-deliver-recv', 'connect-send-recv', 'connect-sendto-recv']);
+const indicesOf = (list: readonly Skeleton[], keep: (s: Skeleton) => boolean): number[] => list.flatMap((s, i) => (keep(s) ? [i] : []));
 
 // connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.
 const TCP_V4 = skeletons(1).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
@@ -42,6 +45,36 @@ describe('bounded-exhaustive exploration', () => {
     expect(caseAtPath(1, `${TCP_V4}.1.1.0.1`, DEFAULT_ENVIRONMENT, vm)).toEqual(c);
     await vm.close();
   }, 60_000);
+
+  it('datagram sequences (sendto, recvfrom, deliver): UDP only, the DNS proxy absent or of either family, complete with no finding on our objects', async () => {
+    const all1 = skeletons(1);
+    const datagram1 = indicesOf(all1, (s) => DATAGRAM.has(s.sequence));
+    expect(datagram1.length).toBeGreaterThan(0);
+    for (const i of datagram1) expect(all1[i]).toMatchObject({ protocol: 'udp' });
+    const all2 = skeletons(2);
+    // AF_INET6 to v4-mapped servers, connected and not, from scope 2.
+    const mapped2 = indicesOf(all2, (s) => DATAGRAM.has(s.sequence) && s.destClass === 'v4-mapped');
+    expect(new Set(mapped2.map((i) => all2[i]!.sequence))).toEqual(DATAGRAM);
+    const vm = await createVmExecutor({});
+    try {
+      // The proxy read by the send hook: absent, then present with an IPv4 or an IPv6 address.
+      const query = all1.findIndex((s) => s.sequence === 'sendto-recv-twice' && s.enrolled && s.family === 'inet' && s.destClass === 'ipv4' && s.port === 53);
+      const proxies = ['0', '1.0', '1.1'].map((p) => caseAtPath(1, `${query}.${p}`, DEFAULT_ENVIRONMENT, vm).state.backends.map((b) => b.addr));
+      expect(proxies).toEqual([[], ['10.0.0.1'], ['fd00::1']]);
+      for (const [scope, only] of [
+        [1, datagram1],
+        [2, mapped2],
+      ] as const) {
+        const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: only });
+        expect(r.complete).toBe(true);
+        expect(r.counterexamples).toEqual([]);
+        expect(r.exercised['dns-exchange']).toBeGreaterThan(0);
+        expect(r.exercised['dns-reply-source']).toBeGreaterThan(0);
+      }
+    } finally {
+      await vm.close();
+    }
+  }, 120_000);
 
   it('shards split the tree by top-level choices; merge is complete only when every shard is', async () => {
     const whole = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT });

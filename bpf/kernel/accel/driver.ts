@@ -1,15 +1,14 @@
-// Runs one acceleration case on real sockets: two fresh private network namespaces per case (so
-// equal four-tuples can coexist, and no TIME_WAIT of an earlier case is in the way), sockets made
-// in them by switching the calling thread, all inside the cgroup the pair is attached to unless a
-// case puts an end outside it. Observes what each end reads, how much of it TCP carried
-// (tcpi_bytes_received: zero when every message was redirected), bytes read by any other socket,
-// and the two maps after every end has closed. Maps are emptied after each case.
+// The kernel's socket layer of the acceleration case runner (bpf/runner/accel-runner.ts): real
+// sockets in fresh private network namespaces, made on first use per case (so equal four-tuples
+// can coexist, and no TIME_WAIT of an earlier case is in the way), created by switching the
+// calling thread, all inside the cgroup the pair is attached to unless a case puts an end outside
+// it. TCP's share of the bytes is tcpi_bytes_received (zero when every message was redirected).
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AccelCase, AccelKey, AccelObservation, AccelPair, DirectionObservation, End, Netns } from '../../../model/accel/domain.js';
-import { messageBytes, toHexBytes } from '../../../model/accel/domain.js';
-import { SOCK_KEY_SIZE, decodeSockKey, encodeSockParam } from '../../codec/accel.js';
+import type { AccelCase, AccelFilter, AccelObservation, AccelPair, Netns } from '../../../model/accel/domain.js';
+import { SOCK_KEY_SIZE, encodeSockParam } from '../../codec/accel.js';
+import { runAccelCase, type AccelSocketLayer } from '../../runner/accel-runner.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
@@ -20,16 +19,6 @@ import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPriva
 /** How long a receiver waits for bytes that should arrive (a liveness bound, not a judgement). */
 const RECEIVE_WAIT_MS = 1000;
 
-interface Ends {
-  client: number;
-  server: number;
-  open: { client: boolean; server: boolean };
-  /** tcpi_bytes_received of each end, taken before the pair's first close. */
-  viaTcp: { client: number; server: number } | null;
-  received: { client: number[]; server: number[] };
-  sent: { client: number; server: number };
-}
-
 export interface AccelEnvironment {
   readonly cgroupRoot: string;
   readonly cgroup: string;
@@ -39,8 +28,12 @@ function fail(what: string): never {
   throw new KmeshCheckError('environment', `${what} failed (${errnoName(errno())})`);
 }
 
-export class AccelDriver {
+export class AccelDriver implements AccelSocketLayer<number> {
   private readonly home = currentNetns();
+  /** The running case's namespaces (fds, by Netns), cookies and listeners. */
+  private namespaces: number[] = [];
+  private cookies = new Map<bigint, Netns>();
+  private listeners = new Map<string, number>();
   private readonly sa = new Uint8Array(SOCKADDR_MAX);
   private readonly buf = new Uint8Array(65536);
   private readonly pollfd = new Uint8Array(8);
@@ -50,7 +43,8 @@ export class AccelDriver {
     private readonly env: AccelEnvironment,
   ) {}
 
-  close(): void {
+  /** Gives back the home namespace's fd (the worker's clean-up). */
+  dispose(): void {
     closeFd(this.home);
   }
 
@@ -88,7 +82,7 @@ export class AccelDriver {
   }
 
   /** Reads what is there now, or until `want` bytes arrived or the wait ran out. */
-  private read(fd: number, want: number, waitMs: number): number[] {
+  private readBytes(fd: number, want: number, waitMs: number): number[] {
     const got: number[] = [];
     while (want === 0 ? this.wait(fd, 0) : got.length < want && this.wait(fd, waitMs)) {
       const n = libc.recv(fd, this.buf, want === 0 ? this.buf.length : Math.min(this.buf.length, want - got.length), MSG_DONTWAIT);
@@ -99,85 +93,57 @@ export class AccelDriver {
   }
 
   run(c: AccelCase): AccelObservation {
-    const { sock_ops_map: opsMap, sock_proxy_map: proxyMap, sock_param_map: paramMap } = this.dp.maps;
-    if (libbpf.mapUpdate(paramMap, new Uint8Array(4), encodeSockParam(c.filter), 0) < 0) fail('writing sock_param_map[0]');
-    const namespaces: number[] = [];
-    const cookies = new Map<bigint, Netns>();
-    const listeners = new Map<string, number>();
-    const ends: Array<Ends | null> = c.pairs.map(() => null);
-    const stray: Array<{ pair: number; end: End; bytes: string }> = [];
-    const ns = (n: Netns): number => {
-      while (namespaces.length <= n) namespaces.push(newPrivateNetns(this.home));
-      return namespaces[n]!;
-    };
-    const sweep = (except: number) => {
-      ends.forEach((e, p) => {
-        if (!e) return;
-        for (const end of ['client', 'server'] as const) {
-          if (!e.open[end] || e[end] === except) continue;
-          const got = this.read(e[end], 0, 0);
-          if (got.length) stray.push({ pair: p, end, bytes: toHexBytes(Uint8Array.from(got)) });
-        }
-      });
-    };
-    try {
-      for (const op of c.ops) {
-        const pair = c.pairs[op.pair];
-        if (!pair) throw new KmeshCheckError('codec', `operation on pair ${op.pair}, but the case has ${c.pairs.length} pairs`);
-        if (op.op === 'connect') {
-          ends[op.pair] = this.connect(pair, ns(pair.netns), listeners, cookies);
-          continue;
-        }
-        const e = ends[op.pair];
-        if (!e) throw new KmeshCheckError('codec', `pair ${op.pair} is used before its connect`);
-        if (op.op === 'send') {
-          const to: End = op.from === 'client' ? 'server' : 'client';
-          if (!e.open[op.from] || !e.open[to]) throw new KmeshCheckError('codec', `pair ${op.pair}: a send needs both ends open`);
-          const msg = messageBytes(op.pair, op.from, e.sent[op.from]++, op.size);
-          const n = libc.send(e[op.from], msg, msg.length, MSG_NOSIGNAL);
-          if (n !== msg.length) fail(`send of ${msg.length} bytes (sent ${n})`);
-          e.received[to].push(...this.read(e[to], msg.length, RECEIVE_WAIT_MS));
-          sweep(e[to]);
-        } else {
-          if (!e.open[op.end]) throw new KmeshCheckError('codec', `pair ${op.pair}: the ${op.end} closes twice`);
-          if (!e.viaTcp) e.viaTcp = { client: tcpBytes(e.client).received, server: tcpBytes(e.server).received };
-          sweep(-1);
-          libc.close(e[op.end]);
-          e.open[op.end] = false;
-        }
-      }
-      sweep(-1);
-      for (const e of ends) {
-        if (!e) continue;
-        if (!e.viaTcp) e.viaTcp = { client: tcpBytes(e.client).received, server: tcpBytes(e.server).received };
-      }
-    } finally {
-      for (const e of ends) {
-        if (!e) continue;
-        if (e.open.client) libc.close(e.client);
-        if (e.open.server) libc.close(e.server);
-        e.open.client = e.open.server = false;
-      }
-      for (const fd of listeners.values()) libc.close(fd);
-      for (const fd of namespaces) closeFd(fd);
-    }
-    const key = (b: Uint8Array): AccelKey => {
-      const k = decodeSockKey(b);
-      return { local: k.local, localPort: k.localPort, remote: k.remote, remotePort: k.remotePort, netns: cookies.get(k.cookie) ?? null, cookie: k.cookie.toString() };
-    };
+    return runAccelCase(this, c);
+  }
+
+  // ---- the socket layer of the case runner (bpf/runner/accel-runner.ts) ---------------------
+
+  setFilter(f: AccelFilter): void {
+    this.namespaces = [];
+    this.cookies = new Map();
+    this.listeners = new Map();
+    if (libbpf.mapUpdate(this.dp.maps.sock_param_map, new Uint8Array(4), encodeSockParam(f), 0) < 0) fail('writing sock_param_map[0]');
+  }
+
+  connect(pair: AccelPair): { client: number; server: number } {
+    while (this.namespaces.length <= pair.netns) this.namespaces.push(newPrivateNetns(this.home));
+    return this.connectIn(pair, this.namespaces[pair.netns]!);
+  }
+
+  send(fd: number, msg: Uint8Array): void {
+    const n = libc.send(fd, msg, msg.length, MSG_NOSIGNAL);
+    if (n !== msg.length) fail(`send of ${msg.length} bytes (sent ${n})`);
+  }
+
+  read(fd: number, want: number): Uint8Array {
+    return Uint8Array.from(this.readBytes(fd, want, want === 0 ? 0 : RECEIVE_WAIT_MS));
+  }
+
+  tcpReceived(fd: number): number {
+    return tcpBytes(fd).received;
+  }
+
+  close(fd: number): void {
+    libc.close(fd);
+  }
+
+  release(): void {
+    for (const fd of this.listeners.values()) libc.close(fd);
+    for (const fd of this.namespaces) closeFd(fd);
+    this.listeners.clear();
+    this.namespaces = [];
+  }
+
+  takeMaps(): ReturnType<AccelSocketLayer<number>['takeMaps']> {
+    const { sock_ops_map: opsMap, sock_proxy_map: proxyMap } = this.dp.maps;
     const opsKeys = this.keys(opsMap);
     const proxyKeys = this.keys(proxyMap);
     const value = new Uint8Array(SOCK_KEY_SIZE);
-    const proxyEntries = proxyKeys.flatMap((k) => (libbpf.mapLookup(proxyMap, k, value) === 0 ? [{ key: key(k), peer: key(value.slice()) }] : []));
+    const proxy = proxyKeys.flatMap((k) => (libbpf.mapLookup(proxyMap, k, value) === 0 ? [{ key: k, value: value.slice() }] : []));
     for (const k of proxyKeys) libbpf.mapDelete(proxyMap, k);
     for (const k of opsKeys) libbpf.mapDelete(opsMap, k);
-    const direction = (e: Ends, to: End): DirectionObservation => ({ received: toHexBytes(Uint8Array.from(e.received[to])), viaTcp: e.viaTcp?.[to] ?? 0 });
-    return {
-      pairs: ends.map((e) => (e ? { toServer: direction(e, 'server'), toClient: direction(e, 'client') } : { toServer: { received: '', viaTcp: 0 }, toClient: { received: '', viaTcp: 0 } })),
-      stray,
-      sockOpsKeys: opsKeys.map(key),
-      proxyEntries,
-    };
+    const cookies = this.cookies;
+    return { opsKeys, proxy, netnsOf: (cookie) => cookies.get(cookie) ?? null };
   }
 
   private keys(fd: number): Uint8Array[] {
@@ -193,7 +159,8 @@ export class AccelDriver {
     return out;
   }
 
-  private connect(pair: AccelPair, nsFd: number, listeners: Map<string, number>, cookies: Map<bigint, Netns>): Ends {
+  private connectIn(pair: AccelPair, nsFd: number): { client: number; server: number } {
+    const listeners = this.listeners;
     const serverOut = pair.outside === 'server';
     // A v4-mapped client talks to an AF_INET listener: the listener's family is the server end's.
     const serverFamily = pair.family === 'inet6' ? 'inet6' : 'inet';
@@ -220,8 +187,8 @@ export class AccelDriver {
       const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
       if (server < 0) fail('accept4()');
       if (!awaitEstablished(server)) fail('waiting for the accepted socket to be established');
-      cookies.set(netnsCookie(client), pair.netns);
-      return { client, server, open: { client: true, server: true }, viaTcp: null, received: { client: [], server: [] }, sent: { client: 0, server: 0 } };
+      this.cookies.set(netnsCookie(client), pair.netns);
+      return { client, server };
     });
   }
 }

@@ -4,16 +4,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccelCase, AccelObservation } from '../../../model/accel/domain.js';
+import type { AccelExecutor } from '../../../model/accel/executor.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { packageRoot } from '../paths.js';
 import { assertPrivileges } from '../privileges.js';
 import { WorkerProcess } from '../worker-process.js';
-import type { AccelObjectPaths } from './loader.js';
+import { defaultAccelObjects, type AccelObjectPaths } from '../../../shared/package.js';
 import type { AccelRequest, AccelWorkerInfo } from './protocol.js';
 
-export function defaultAccelObjects(root = packageRoot()): AccelObjectPaths {
-  return { ops: join(root, 'build/bpf/ma_ops.o'), redirect: join(root, 'build/bpf/ma_redirect.o') };
-}
+export { defaultAccelObjects } from '../../../shared/package.js';
 
 function accelWorkerScript(root: string): string {
   const worker = join(root, 'dist/bpf/kernel/accel/worker.js');
@@ -28,7 +27,7 @@ function accelWorkerScript(root: string): string {
   return worker;
 }
 
-export class AccelKernelExecutor {
+export class AccelKernelExecutor implements AccelExecutor {
   readonly name = 'kernel';
 
   private constructor(private readonly worker: WorkerProcess<AccelRequest>) {}

@@ -5,21 +5,15 @@
 
 import { closeSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ACCEL_MAPS, type AccelMapName } from '../../codec/accel.js';
-import { mapTypeName } from '../../codec/abi.js';
+import { ACCEL_MAPS, ACCEL_PROGRAMS, checkAccelMapShape, type AccelMapName } from '../../codec/accel.js';
+import type { AccelObjectPaths } from '../../../shared/package.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
 import { summariseVerifierLog } from '../loader.js';
 
-export const ACCEL_PROGRAMS = { ops: 'ma_ops', redirect: 'ma_redirect' } as const;
-
-export interface AccelObjectPaths {
-  /** The object holding `ma_ops` (sockops). */
-  readonly ops: string;
-  /** The object holding `ma_redirect` (sk_msg); may be the same file. */
-  readonly redirect: string;
-}
+export { ACCEL_PROGRAMS } from '../../codec/accel.js';
+export type { AccelObjectPaths } from '../../../shared/package.js';
 
 /**
  * The harness walks the sockhash and the proxy map after every case; their ABI capacity (196608)
@@ -40,14 +34,7 @@ function mapsOf(obj: bigint): Array<{ name: string; ptr: bigint }> {
 }
 
 function checkMap(path: string, name: AccelMapName, ptr: bigint): void {
-  const abi = ACCEL_MAPS.find((m) => m.name === name)!;
-  const where = `map ${name} in ${basename(path)}`;
-  const type = libbpf.mapType(ptr);
-  if (type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(type)}, expected ${mapTypeName(abi.type)} (kmesh-dataplane.md section 8)`);
-  const key = libbpf.mapKeySize(ptr);
-  if (key !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${key} B, expected ${abi.keySize} B`);
-  const value = libbpf.mapValueSize(ptr);
-  if (value !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${value} B, expected ${abi.valueSize} B`);
+  checkAccelMapShape(`map ${name} in ${basename(path)}`, name, { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr) });
 }
 
 export function loadAccel(paths: AccelObjectPaths, cgroupFd: number): LoadedAccel {

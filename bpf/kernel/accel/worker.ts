@@ -23,7 +23,7 @@ function cleanup(): void {
   cleaned = true;
   const s = session;
   if (!s) return;
-  for (const f of [() => s.driver?.close(), () => s.dp?.close(), () => closeSync(s.cgroupFd)]) {
+  for (const f of [() => s.driver?.dispose(), () => s.dp?.close(), () => closeSync(s.cgroupFd)]) {
     try {
       f();
     } catch {

@@ -22,7 +22,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { routable, type Environment } from '../../environment.js';
+import { routable, udpTakes, type Environment } from '../../environment.js';
 import { sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -104,11 +104,9 @@ function answered(env: Environment, at: SockAddr): boolean {
   return at.port === DNS_PORT && local(env, at.addr);
 }
 
-/** A connected socket takes datagrams from its peer only. */
+/** Whether the kernel queues a datagram from `from` on the socket (environment.ts, udpTakes). */
 function accepts(t: Track, from: SockAddr): boolean {
-  if (t.peer === null) return true;
-  const p = inner4(t.family, t.peer.addr) ?? t.peer.addr;
-  return p === from.addr && t.peer.port === from.port;
+  return udpTakes(t.family, t.peer, t.localMapped === false, from);
 }
 
 function controlOf(port: number): boolean | null {
@@ -217,7 +215,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         if (t.udp && op.messages > 0) t.bound = true;
         if (!t.udp || !t.peer) break;
         const at: SockAddr = { addr: inner4(t.family, t.peer.addr) ?? t.peer.addr, port: t.peer.port };
-        if (answered(env, at)) {
+        if (answered(env, at) && accepts(t, at)) {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
           const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
           const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
@@ -322,7 +320,7 @@ export const dnsReplySource: Invariant = {
 export const dnsExchange: Invariant = {
   name: 'dns-exchange',
   statement:
-    "Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order, seen as coming from S (a redirected query while it is still the socket's most recent redirected query and its proxy is unchanged); recvfrom never returns a datagram that nobody sent.",
+    "Every DNS query the application sends to a server S port 53 (sendto on an unconnected socket, or send on a socket connected to S) that the data path delivers is answered, and the answer reaches the application in order (unless the kernel itself drops it: an AF_INET6 socket whose local address is native IPv6 takes no IPv4 datagram), seen as coming from S (a redirected query while it is still the socket's most recent redirected query and its proxy is unchanged); recvfrom never returns a datagram that nobody sent.",
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {

@@ -9,7 +9,7 @@ import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
 import { formatCoverage } from '../bpf/vm/coverage.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
-import { formatAccelFailure, runAccelChecks, type AccelResult } from '../properties/accel.js';
+import { runAccelChecks, type AccelResult, type AccelRunOptions } from '../properties/accel.js';
 import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
 import type { ExecutorName } from './executors.js';
 
@@ -22,6 +22,9 @@ export interface AccelPhaseOptions {
   readonly objects?: AccelObjectPaths;
   readonly userObjects: boolean;
   readonly log: (s: string) => void;
+  /** Findings shrunk at most, and saved cases to judge first (printed and saved by check: cli/section-findings.ts). */
+  readonly maxFindings?: AccelRunOptions['maxFindings'];
+  readonly saved?: AccelRunOptions['saved'];
   /** check --exhaustive: enumerate the acceleration domain at this scope instead of sampling it. */
   readonly exhaustiveScope?: number;
 }
@@ -54,18 +57,19 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     throw e;
   }
   try {
-    const enumerated = o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex }) : null;
-    const result = enumerated ?? (await runAccelChecks({ seed: o.seed, runs: accelRuns(o.runs), executor: ex }));
+    const sampled = { seed: o.seed, runs: accelRuns(o.runs), executor: ex, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}), ...(o.saved ? { saved: o.saved } : {}) };
+    const enumerated = o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}) }) : null;
+    const result = enumerated ?? (await runAccelChecks(sampled));
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
     const how = enumerated ? `exhaustive scope ${enumerated.scope} (${enumerated.total} cases), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
     o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
     if (ex instanceof AccelVmExecutor) o.log(`program coverage (vm, acceleration)\n${formatCoverage(ex.coverage())}`);
-    if (result.failure) {
-      o.log('');
-      o.log(formatAccelFailure(result.failure, ex.name));
-      o.log('verdict (acceleration): FAIL: 1 counterexample');
+    // check prints and saves each finding (cli/section-findings.ts); the phase counts them.
+    const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
+    if (broken) {
+      o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
       return { status: 'fail', result };
     }
     return { status: 'pass', result };

@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import type { Case, MapState, Operation } from '../model/domain.js';
 import type { Counterexample } from '../properties/run.js';
 import { KmeshCheckError } from '../shared/errors.js';
+import { SECTION_PHASES, type SectionPhase } from '../properties/section-check.js';
+import { sectionCaseProblem } from './section-saved.js';
 
 export interface SavedFailure {
   readonly id: string;
@@ -28,6 +30,31 @@ export interface SavedFailure {
   readonly objectHashes?: Record<string, string> | null;
   /** Where it was read from (not stored in the file). */
   readonly file?: string;
+}
+
+/**
+ * A saved finding of the report or acceleration phase: the same record, its case that phase's
+ * (ReportCase or AccelCase, checked by cli/section-saved.ts), its objects that phase's.
+ */
+export interface SavedSectionFailure extends Omit<SavedFailure, 'case' | 'phase'> {
+  readonly phase: SectionPhase;
+  readonly case: unknown;
+}
+
+export type AnySavedFailure = SavedFailure | SavedSectionFailure;
+
+export function isSectionFailure(f: AnySavedFailure): f is SavedSectionFailure {
+  return (SECTION_PHASES as readonly string[]).includes(f.phase);
+}
+
+/** What the database keeps of a finding of any phase. */
+export interface FindingToSave {
+  readonly invariant: string;
+  readonly signature: { readonly id: string; readonly text: string };
+  readonly phase: string;
+  readonly seed: number;
+  readonly path: string;
+  readonly case: unknown;
 }
 
 /** Content hash of each object file (null for a file that cannot be read). */
@@ -61,6 +88,8 @@ export interface RunIdentity {
 
 export interface ListResult {
   readonly failures: SavedFailure[];
+  /** Saved findings of the report and acceleration phases (replayed by those phases). */
+  readonly sections: SavedSectionFailure[];
   /** One line per file that could not be used, naming it. */
   readonly invalid: string[];
 }
@@ -82,17 +111,21 @@ export class FailureDb {
   }
 
   save(cx: Counterexample, run: RunIdentity): SavedFailure {
+    return this.saveFinding({ invariant: cx.failure.invariant, signature: cx.signature, phase: cx.phase, seed: cx.seed, path: cx.path, case: cx.case }, run) as SavedFailure;
+  }
+
+  saveFinding(cx: FindingToSave, run: RunIdentity): AnySavedFailure {
     const objects = run.objects ? Object.fromEntries(Object.entries(run.objects).map(([k, v]) => [k, resolve(v)])) : null;
     const objectHashes = objects ? (hashObjects(objects) as Record<string, string>) : null;
     const id = createHash('sha256')
       .update(JSON.stringify([cx.case, run.executor, objectHashes]))
       .digest('hex')
       .slice(0, 12);
-    const entry: SavedFailure = {
+    const entry = {
       id,
       savedAt: new Date().toISOString(),
       executor: run.executor,
-      invariant: cx.failure.invariant,
+      invariant: cx.invariant,
       signature: { id: cx.signature.id, text: cx.signature.text },
       phase: cx.phase,
       seed: cx.seed,
@@ -100,7 +133,7 @@ export class FailureDb {
       case: cx.case,
       objects,
       objectHashes,
-    };
+    } as AnySavedFailure;
     mkdirSync(this.dir, { recursive: true });
     writeAtomic(this.file(id), JSON.stringify(entry, null, 2) + '\n');
     return entry;
@@ -108,19 +141,22 @@ export class FailureDb {
 
   /** Every readable, valid saved failure; every other .json file named in `invalid`. */
   list(): ListResult {
-    if (!existsSync(this.dir)) return { failures: [], invalid: [] };
+    if (!existsSync(this.dir)) return { failures: [], sections: [], invalid: [] };
     const failures: SavedFailure[] = [];
+    const sections: SavedSectionFailure[] = [];
     const invalid: string[] = [];
     for (const n of readdirSync(this.dir)
       .filter((x) => x.endsWith('.json'))
       .sort()) {
       try {
-        failures.push(readSavedFailure(join(this.dir, n)));
+        const f = readSavedFailure(join(this.dir, n));
+        if (isSectionFailure(f)) sections.push(f);
+        else failures.push(f);
       } catch (e) {
         invalid.push((e as Error).message);
       }
     }
-    return { failures, invalid };
+    return { failures, sections, invalid };
   }
 
   /** Removes a saved failure, its exports, and the file it was read from (if renamed). */
@@ -135,7 +171,7 @@ export class FailureDb {
  * paths (rebuilt after a fix: that is where it must be replayed to be found fixed) or with the
  * same content elsewhere (moved or copied).
  */
-export function belongsTo(saved: SavedFailure, run: RunIdentity): boolean {
+export function belongsTo(saved: AnySavedFailure, run: RunIdentity): boolean {
   if (saved.executor !== run.executor) return false;
   if (saved.executor === 'model') return true;
   // Files of earlier versions wrote null for our own objects.
@@ -160,14 +196,14 @@ export function objectsArgument(objects: Record<string, string> | null): string 
 
 // ---- validation: the shape and the values, so that a bad file is one line and never a crash ------
 
-const isInt = (v: unknown, min = -Infinity, max = Infinity): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const isAddr = (v: unknown): boolean => isStr(v) && v.length > 0 && v.length <= 64 && /^[0-9a-fA-F:.]+$/.test(v);
-const isPort = (v: unknown): boolean => isInt(v, 0, 0xffff);
+export const isInt = (v: unknown, min = -Infinity, max = Infinity): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+export const isStr = (v: unknown): v is string => typeof v === 'string';
+export const isAddr = (v: unknown): boolean => isStr(v) && v.length > 0 && v.length <= 64 && /^[0-9a-fA-F:.]+$/.test(v);
+export const isPort = (v: unknown): boolean => isInt(v, 0, 0xffff);
 const isWaypoint = (w: unknown): boolean => typeof w === 'object' && w !== null && isAddr((w as { addr: unknown }).addr) && isPort((w as { port: unknown }).port);
 const intArray = (v: unknown, len: number | null, min: number, max: number): boolean => Array.isArray(v) && (len === null || v.length === len) && v.every((x) => isInt(x, min, max));
 
-function stateProblem(s: unknown, where: string): string | null {
+export function stateProblem(s: unknown, where: string): string | null {
   if (typeof s !== 'object' || s === null) return `${where} is not a map state`;
   const st = s as Partial<Record<keyof MapState, unknown>>;
   for (const k of ['frontends', 'services', 'endpoints', 'backends'] as const) {
@@ -227,6 +263,9 @@ function opProblem(op: unknown, i: number): string | null {
   }
 }
 
+/** Object roles of the routing objects, the report phase's cgroup_skb object and the acceleration pair. */
+const OBJECT_ROLES = ['connect', 'sockops', 'sendmsg', 'skb', 'ops', 'redirect'];
+
 /** What is wrong with a saved failure's data, or null. */
 export function savedFailureProblem(data: unknown): string | null {
   if (typeof data !== 'object' || data === null) return 'not a JSON object';
@@ -237,9 +276,9 @@ export function savedFailureProblem(data: unknown): string | null {
   // Random phases replay from fast-check paths (0:3:1), the exhaustive phase from choice sequences (12.0.2).
   if (!isStr(d.phase) || !isInt(d.seed, -(2 ** 31), 2 ** 32) || !isStr(d.path) || !/^[0-9:.]*$/.test(d.path)) return '"phase", "seed" or "path" is missing or invalid';
   if (d.objects !== null && d.objects !== undefined) {
-    if (typeof d.objects !== 'object' || !Object.entries(d.objects as object).every(([k, v]) => ['connect', 'sockops', 'sendmsg'].includes(k) && isStr(v)))
-      return '"objects" must map connect|sockops|sendmsg to paths';
+    if (typeof d.objects !== 'object' || !Object.entries(d.objects as object).every(([k, v]) => OBJECT_ROLES.includes(k) && isStr(v))) return `"objects" must map ${OBJECT_ROLES.join('|')} to paths`;
   }
+  if ((SECTION_PHASES as readonly string[]).includes(d.phase)) return sectionCaseProblem(d.phase as SectionPhase, d.case);
   const c = d.case as Record<string, unknown> | undefined;
   if (!c || typeof c !== 'object') return 'no "case"';
   if (typeof c.enrolled !== 'boolean' || (c.kind !== 'consistent' && c.kind !== 'raw') || !Array.isArray(c.ops)) return '"case" needs kind, enrolled and ops';
@@ -253,7 +292,7 @@ export function savedFailureProblem(data: unknown): string | null {
 }
 
 /** Reads one saved failure; a one-line KmeshCheckError naming the file when it is not usable. */
-export function readSavedFailure(path: string): SavedFailure {
+export function readSavedFailure(path: string): AnySavedFailure {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
@@ -262,5 +301,5 @@ export function readSavedFailure(path: string): SavedFailure {
   }
   const problem = savedFailureProblem(data);
   if (problem) throw new KmeshCheckError('codec', `${path}: not a valid saved failure (${problem}); skipped: delete it or restore it from version control`);
-  return { ...(data as SavedFailure), file: path };
+  return { ...(data as AnySavedFailure), file: path };
 }

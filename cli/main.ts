@@ -201,6 +201,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--path <path>', 'path printed with the counterexample')
     .addOption(executorOption())
     .option('--objects <paths>', "connect,sockops,sendmsg object paths (default: a saved failure's own)", objects)
+    .option('--report-objects <paths>', "connect,sockops,sendmsg,cgroup_skb object paths for --phase report (default: a saved failure's own, else ours)", reportObjects)
+    .option('--accel-objects <paths>', "ma_ops,ma_redirect object paths for --phase accel (default: a saved failure's own, else ours)", accelObjects)
     .option('--no-explain', 'do not explain the finding on the VM')
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);

@@ -15,7 +15,7 @@ export interface ReportMutant {
   /**
    * Where it shows: 'kernel' on real sockets; 'vm' only where unwritten ring-buffer memory is
    * poisoned (the kernel's ring starts zeroed, so a byte left unwritten reads 0 there until the
-   * ring wraps).
+   * ring wraps) or where the clock is an input (elapsed time exactly on the 5 s threshold).
    */
   readonly shows: 'kernel' | 'vm';
 }
@@ -38,6 +38,12 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     name: 'report-padding-unwritten',
     description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
     expectedInvariant: 'report-bytes-written',
+    shows: 'vm',
+  },
+  {
+    name: 'report-periodic-at-threshold',
+    description: 'cgroup_skb sends a periodic report when exactly 5 s passed since the last one, not only after more than 5 s.',
+    expectedInvariant: 'report-periodic',
     shows: 'vm',
   },
 ];

@@ -1,13 +1,17 @@
 // The connection-report phase of `kmesh-check check` (section 7): runs after the routing checks on
-// the kernel executor with our objects (or --report-objects), says plainly when and why it skips.
+// the kernel executor (real sockets; periodic reports confirmed by the hand-written waits of the
+// test suite) or on the VM (its clock an input: generated waits, periodic reports included), with
+// our objects or --report-objects; says plainly when and why it skips. Its findings are printed
+// and saved by check (cli/section-findings.ts), like every other finding.
 
 import { existsSync } from 'node:fs';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
-import { formatReportFailure, runReportChecks, type ReportResult } from '../properties/report.js';
+import { runReportChecks, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
+import type { SectionRunOptions } from '../properties/section-check.js';
 
 export interface ReportPhase {
   readonly status: 'pass' | 'fail' | 'skipped';
@@ -15,33 +19,58 @@ export interface ReportPhase {
   readonly result?: ReportResult;
 }
 
-export function reportPhase(o: { executor: ExecutorName; seed: number; runs: number; userObjects: boolean; objects?: ReportObjectPaths; log: (s: string) => void }): ReportPhase {
+export interface ReportPhaseOptions {
+  readonly executor: ExecutorName;
+  readonly seed: number;
+  readonly runs: number;
+  readonly userObjects: boolean;
+  readonly objects?: ReportObjectPaths;
+  readonly maxFindings?: number;
+  /** Saved cases of this phase to judge first. */
+  readonly saved?: SectionRunOptions['saved'];
+  /** check --exhaustive: every case of the report domain at this scope (on the VM; sampled on the kernel). */
+  readonly exhaustiveScope?: number;
+  readonly log: (s: string) => void;
+}
+
+/** The objects the phase runs: --report-objects, else ours (none when --objects points elsewhere). */
+export function reportPhaseObjects(o: Pick<ReportPhaseOptions, 'objects' | 'userObjects'>): ReportObjectPaths | null {
+  if (!o.objects && o.userObjects) return null;
+  return o.objects ?? defaultReportObjects();
+}
+
+export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   const skip = (why: string): ReportPhase => {
     o.log(`connection reports (section 7): skipped: ${why}`);
     return { status: 'skipped', why };
   };
-  if (o.executor !== 'kernel') return skip('its checks run on real sockets; use --executor kernel (as root) to run them');
-  if (!o.objects && o.userObjects) return skip('--objects names other objects and no --report-objects was given');
-  const objects = o.objects ?? defaultReportObjects();
+  if (o.executor !== 'kernel' && o.executor !== 'vm') return skip('its checks run compiled programs; use --executor vm or --executor kernel');
+  const objects = reportPhaseObjects(o);
+  if (!objects) return skip('--objects names other objects and no --report-objects was given');
   const missing = Object.values(objects).filter((p) => !existsSync(p));
   if (missing.length) return skip(`missing ${missing.join(', ')} (build with npm run build:bpf or give --report-objects)`);
   let result: ReportResult;
   try {
-    result = runReportChecks({ seed: o.seed, runs: accelRuns(o.runs), objects });
+    result = await runReportChecks({
+      seed: o.seed,
+      runs: accelRuns(o.runs),
+      executor: o.executor,
+      objects,
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      ...(o.saved ? { saved: o.saved } : {}),
+      ...(o.exhaustiveScope !== undefined && o.executor === 'vm' ? { exhaustiveScope: o.exhaustiveScope } : {}),
+    });
   } catch (e) {
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
     throw e;
   }
-  o.log(
-    `connection reports (section 7): ${result.runs} cases on the kernel; exercised: ${Object.entries(result.exercised)
-      .map(([k, n]) => `${k} ${n}`)
-      .join(', ')} (report-periodic: hand-written waits in the test suite)`,
-  );
-  if (result.failure) {
-    o.log('');
-    o.log(formatReportFailure(result.failure));
-    o.log('verdict (reports): FAIL: 1 counterexample');
-    return { status: 'fail', result };
-  }
-  return { status: 'pass', result };
+  const seen = Object.entries(result.exercised)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const periodic = o.executor === 'kernel' ? ' (report-periodic with waits: hand-written waiting cases in the test suite)' : ' (generated waits: the VM clock is an input)';
+  const how = o.exhaustiveScope !== undefined && o.executor === 'vm' ? `every case of scope ${o.exhaustiveScope} (${result.runs})` : `${result.runs} cases`;
+  o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
+  const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
+  if (broken) o.log(`verdict (reports): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
+  return { status: broken ? 'fail' : 'pass', result };
 }

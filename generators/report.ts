@@ -2,12 +2,15 @@
 // globals (sometimes the client's own address, so no authorization request is due), and a few
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
 // or through a service VIP, with traffic both ways, either
-// end closing first, and user space storing a verdict or not. No waits: periodic reports are
-// confirmed by hand-written cases that really wait (test/kernel/report.test.ts).
+// end closing first, user space storing a verdict or not, and ends that are not managed (the client
+// bound to, or the server listening on, an address never enrolled). Waits (time passing before a
+// send or the close) only where the clock is an input (the VM): around the 5 s threshold, exactly
+// on it, and in steps that add up past it. On the kernel periodic reports are confirmed by
+// hand-written cases that really wait (test/kernel/report.test.ts).
 
 import fc from 'fast-check';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
-import type { ReportCase, ReportConn, ReportEnd } from '../model/report/domain.js';
+import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 
 /** A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080. */
 export const REPORT_STATE = maps({
@@ -34,33 +37,61 @@ const TARGETS = {
   inet6: { listen: { addr: '::1', port: 8080 }, to: [{ addr: '::1', port: 8080 }] },
 } as const;
 
-const connArb: fc.Arbitrary<ReportConn> = fc
-  .record({
-    flavour: fc.constantFrom<keyof typeof TARGETS>('inet', 'inet', 'inet', 'mapped', 'inet6'),
-    target: fc.nat({ max: 1 }),
-    sends: fc.array(fc.record({ from: end, size: fc.integer({ min: 1, max: 2048 }) }), { maxLength: 3 }),
-    firstClose: end,
-    storeVerdict: fc.boolean(),
-  })
-  .map(({ flavour, target, ...rest }) => {
-    const t = TARGETS[flavour];
-    return { ...rest, clientFamily: flavour === 'inet' ? ('inet' as const) : ('inet6' as const), listen: t.listen, connectTo: t.to[target % t.to.length]! };
-  });
+/** Waits around the 5 s threshold: none, short, just under, exactly on, just over, well over. */
+export const REPORT_WAITS_NS: readonly number[] = [0, 0, 0, 3_000_000_000, 4_999_999_999, 5_000_000_000, 5_000_000_001, 7_000_000_000];
+const waitArb = (withWaits: boolean) => (withWaits ? fc.constantFrom(...REPORT_WAITS_NS) : fc.constant(0));
+const UNMANAGED_LISTEN = { addr: REPORT_UNMANAGED_LOCAL, port: 8080 };
+
+const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
+  fc
+    .record({
+      flavour: fc.constantFrom<keyof typeof TARGETS>('inet', 'inet', 'inet', 'mapped', 'inet6'),
+      target: fc.nat({ max: 1 }),
+      sends: fc.array(fc.record({ from: end, size: fc.integer({ min: 1, max: 2048 }), waitNs: waitArb(withWaits) }), { maxLength: 3 }),
+      closeWaitNs: waitArb(withWaits),
+      firstClose: end,
+      storeVerdict: fc.boolean(),
+      /** 0 both ends managed, 1 the client not, 2 the server not (IPv4 and v4-mapped clients only). */
+      unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
+    })
+    .map(({ flavour, target, unmanaged, sends, closeWaitNs, ...rest }) => {
+      const t = TARGETS[flavour];
+      const v4 = flavour !== 'inet6';
+      const lonely = v4 && unmanaged === 2;
+      const listen = lonely ? UNMANAGED_LISTEN : t.listen;
+      const connectTo = lonely ? (flavour === 'inet' ? UNMANAGED_LISTEN : { addr: `::ffff:${REPORT_UNMANAGED_LOCAL}`, port: 8080 }) : t.to[target % t.to.length]!;
+      const clientAddr = v4 && unmanaged === 1 ? (flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : `::ffff:${REPORT_UNMANAGED_LOCAL}`) : undefined;
+      return {
+        ...rest,
+        clientFamily: flavour === 'inet' ? ('inet' as const) : ('inet6' as const),
+        ...(clientAddr ? { clientAddr } : {}),
+        listen,
+        connectTo,
+        sends: sends.map(({ waitNs, ...x }) => (waitNs ? { ...x, waitNs } : x)),
+        ...(closeWaitNs ? { closeWaitNs } : {}),
+      };
+    });
 
 /** A global that is unset, some other address, or the client's own (127.0.0.1). */
 const globalIp = fc.constantFrom<string | undefined>(undefined, undefined, '10.0.0.1', '127.0.0.1');
 
-export const reportCaseArb: fc.Arbitrary<ReportCase> = fc
-  .record({
-    monitoring: fc.boolean(),
-    periodic: fc.boolean(),
-    nodeIp: globalIp,
-    podGateway: globalIp,
-    conns: fc.array(connArb, { minLength: 1, maxLength: 3 }),
-  })
-  .map(({ nodeIp, podGateway, ...rest }) => ({
-    ...rest,
-    ...(nodeIp ? { nodeIp } : {}),
-    ...(podGateway ? { podGateway } : {}),
-    state: REPORT_STATE,
-  }));
+/** Report cases; `waits` where the executor's clock is an input (the VM), never on the kernel. */
+export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
+  return fc
+    .record({
+      monitoring: fc.boolean(),
+      periodic: fc.boolean(),
+      nodeIp: globalIp,
+      podGateway: globalIp,
+      conns: fc.array(connArb(o.waits), { minLength: 1, maxLength: 3 }),
+    })
+    .map(({ nodeIp, podGateway, ...rest }) => ({
+      ...rest,
+      ...(nodeIp ? { nodeIp } : {}),
+      ...(podGateway ? { podGateway } : {}),
+      state: REPORT_STATE,
+    }));
+}
+
+/** The kernel's generated cases: no waits. */
+export const reportCaseArb: fc.Arbitrary<ReportCase> = reportCases({ waits: false });

@@ -7,7 +7,8 @@ import type { AccelCase } from '../model/accel/domain.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
-import type { AccelResult } from './accel.js';
+import { accelSpec, type AccelResult } from './accel.js';
+import { judgeSectionCase, type SectionRunOptions } from './section-check.js';
 
 export interface AccelExhaustiveResult extends AccelResult {
   /** The scope enumerated (scopes above ACCEL_MAX_SCOPE enumerate that one). */
@@ -20,14 +21,19 @@ export interface AccelExhaustiveResult extends AccelResult {
 
 const BATCH = 64;
 
-/** The path a failure found here carries instead of fast-check's: `exhaustive:<scope>:<index>`. */
+/** The path a failure found here carries instead of fast-check's: `<scope>.<index>` (dotted, as the other enumerations). */
 export function exhaustivePath(scope: number, index: number): string {
-  return `exhaustive:${scope}:${index}`;
+  return `${scope}.${index}`;
 }
 
-export async function runAccelExhaustive(o: { readonly scope: number; readonly executor?: AccelExecutor }): Promise<AccelExhaustiveResult> {
+export async function runAccelExhaustive(o: { readonly scope: number; readonly executor?: AccelExecutor; readonly saved?: SectionRunOptions['saved'] }): Promise<AccelExhaustiveResult> {
   const scope = Math.min(Math.max(1, o.scope), ACCEL_MAX_SCOPE);
   const exercised: Record<string, number> = Object.fromEntries(accelInvariants.map((i) => [i.name, 0]));
+  const failed: Record<string, number> = Object.fromEntries(accelInvariants.map((i) => [i.name, 0]));
+  // Saved failures of the phase are judged first, as in a sampled run.
+  const spec = accelSpec(o.executor);
+  const replayed = [];
+  for (const s of o.saved ?? []) replayed.push(await judgeSectionCase(spec, s.case as AccelCase, s));
   const total = accelExhaustiveCount(scope);
   let runs = 0;
   const all = accelExhaustiveCases(scope);
@@ -38,7 +44,7 @@ export async function runAccelExhaustive(o: { readonly scope: number; readonly e
       if (n.done) break;
       batch.push(n.value);
     }
-    if (!batch.length) return { runs, exercised, failure: null, scope, complete: true, total };
+    if (!batch.length) return { runs, exercised, failed, failure: null, findings: [], replayed, scope, complete: true, total };
     const obs = o.executor ? await o.executor.run(batch) : batch.map(expectedAccel);
     for (let i = 0; i < batch.length; i++) {
       const c = batch[i]!;
@@ -47,14 +53,23 @@ export async function runAccelExhaustive(o: { readonly scope: number; readonly e
       for (const v of verdicts) if (v.verdict.status === 'holds') exercised[v.name]!++;
       const bad = verdicts.find((v) => v.verdict.status === 'violated');
       if (bad?.verdict.status === 'violated') {
-        return {
-          runs,
-          exercised,
-          scope,
-          complete: false,
-          total,
-          failure: { invariant: bad.name, detail: bad.verdict.detail, case: c, observation: obs[i]!, seed: 0, path: exhaustivePath(scope, runs - 1) },
+        failed[bad.name]!++;
+        const statement = accelInvariants.find((x) => x.name === bad.name)?.statement ?? '';
+        const size = spec.size(c);
+        const failure = {
+          phase: 'accel' as const,
+          invariant: bad.name,
+          statement,
+          detail: bad.verdict.detail,
+          case: c,
+          observation: obs[i]!,
+          seed: 0,
+          path: exhaustivePath(scope, runs - 1),
+          size,
+          shrunkFrom: size,
+          hits: 1,
         };
+        return { runs, exercised, failed, scope, complete: false, total, failure, findings: [failure], replayed };
       }
     }
   }

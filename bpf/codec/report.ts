@@ -6,7 +6,8 @@
 
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
-import type { AuthRecord, ProbeRecord, ReportTuple } from '../../model/report/domain.js';
+import type { AuthRecord, ProbeRecord, ReportObservation, ReportTuple } from '../../model/report/domain.js';
+import { fromHex } from './state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './structs.js';
 
@@ -189,4 +190,33 @@ export function encodeAuthKey(t: ReportTuple): Uint8Array {
   const b = new Uint8Array(SOCK_TUPLE_SIZE);
   writeReportTuple(b, 0, t);
   return b;
+}
+
+/** What a report executor (the kernel worker, the VM's runner) hands back: records as hex. */
+export interface RawReportObservation {
+  /** Per connection: the client's local address and the server's, as the sockets say. */
+  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
+  /** km_tcp_probe records in order, hex. */
+  readonly probe: readonly string[];
+  /** km_auth_req records in order, hex. */
+  readonly auth: readonly string[];
+  /** km_auth_res keys left after every close, hex. */
+  readonly verdictsLeft: readonly string[];
+  /** The clock moved only by the case's waits (the VM's runner). */
+  readonly exactClock?: boolean;
+}
+
+/** An executor's hex records decoded into domain records (the bpf/ boundary). */
+export function decodeObservation(o: RawReportObservation): ReportObservation {
+  return {
+    conns: o.conns,
+    probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
+    auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
+    verdictsLeft: o.verdictsLeft.map((h) => {
+      const b = fromHex(h);
+      // An IPv4 key leaves bytes 12..35 zero.
+      return readReportTuple(b, 0, b.subarray(12).every((x) => x === 0) ? 'inet' : 'inet6');
+    }),
+    ...(o.exactClock ? { exactClock: true } : {}),
+  };
 }

@@ -83,7 +83,7 @@ export const BPF_SOCK = {
 } as const;
 export const TCP_SOCK = { size: 112, snd_cwnd: 0, bytes_received: 80, bytes_acked: 88 } as const;
 
-const N = [1, 2, 4] as const;
+export const N = [1, 2, 4] as const;
 
 /** The cgroup sock_addr hooks the VM runs (connect, and the UDP send/receive hooks of section 6). */
 export type SockAddrAttach = 'connect4' | 'connect6' | 'sendmsg4' | 'recvmsg4' | 'recvmsg6';
@@ -259,7 +259,7 @@ export class VmSock implements SockRef {
  * Writes address bytes into the (ip4, ip6) pair of fields the kernel exposes: 4 bytes fill ip4;
  * 16 bytes fill ip6, and ip4 too when the address is v4-mapped (the kernel keeps both).
  */
-function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number): void {
+export function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number): void {
   if (bytes.length === 4) {
     b.set(bytes, off4);
     return;
@@ -283,14 +283,14 @@ function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: num
   }
 }
 
-function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0): void {
+export function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0): void {
   mem.attach(r);
   v.setInt32(off, ptrLo(offset), true);
   v.setInt32(off + 4, ptrHi(r), true);
 }
 
 /** What a context region's owner says about it, for helpers that take the context. */
-export type CtxInfo = { readonly kind: 'sock_addr'; sock: VmSock } | { readonly kind: 'sock_ops'; sock: VmSock; op: number } | MsgState;
+export type CtxInfo = { readonly kind: 'sock_addr'; sock: VmSock } | { readonly kind: 'sock_ops'; sock: VmSock; op: number } | { readonly kind: 'sk_buff'; sock: VmSock } | MsgState;
 
 /**
  * The bpf_sock_addr of a sock_addr hook, reused from run to run (a connect costs no allocation):

@@ -17,6 +17,7 @@ import { installHelpers, type HelperHost } from './helpers.js';
 import { SeededChoices, type ChoiceSource } from '../runner/choices.js';
 import { parseAddress } from '../../model/address.js';
 import { SockAddrCtx, SockOpsCtx, VmSock, skMsgContext, type MsgState } from './context.js';
+import { SkBuffCtx } from './skb-context.js';
 
 export class VmLoadError extends Error {}
 
@@ -65,6 +66,11 @@ export class Vm implements HelperHost {
   readonly netnsCookie: number;
   readonly cgroupId = 7;
   private ns = CLOCK_START;
+  /**
+   * Nanoseconds each clock read advances (a distinct, increasing value per read by default). A run
+   * that makes time an input sets it to 0 and moves the clock itself (setClock, advanceClock).
+   */
+  clockStep = CLOCK_STEP;
 
   constructor(opts: VmOptions = {}) {
     this.machine = new Machine(this.mem);
@@ -74,8 +80,18 @@ export class Vm implements HelperHost {
   }
 
   clock(): number {
-    this.ns += CLOCK_STEP;
+    this.ns += this.clockStep;
     return this.ns;
+  }
+
+  /** Sets the clock (bpf_ktime_get_ns and the other time helpers read it). */
+  setClock(ns: number): void {
+    this.ns = ns;
+  }
+
+  /** Lets `ns` nanoseconds pass. */
+  advanceClock(ns: number): void {
+    this.ns += ns;
   }
 
   /** The clock's current value (the last one handed out). */
@@ -85,6 +101,7 @@ export class Vm implements HelperHost {
 
   resetClock(): void {
     this.ns = CLOCK_START;
+    this.clockStep = CLOCK_STEP;
   }
 
   /** Links and binds an object; maps whose names are already loaded are shared. */
@@ -216,6 +233,14 @@ export class Vm implements HelperHost {
   runSockOps(prog: VmProgram, sock: VmSock, op: number, args: readonly number[] = []): number {
     this.machine.beginRun();
     return this.machine.run(prog, this.sockOpsCtx.prepare(this.mem, sock, op, args));
+  }
+
+  readonly skBuffCtx = new SkBuffCtx();
+
+  /** cgroup_skb ingress or egress on one packet of `len` bytes of a socket; the verdict (1 pass). */
+  runSkb(prog: VmProgram, sock: VmSock, len: number): number {
+    this.machine.beginRun();
+    return this.machine.run(prog, this.skBuffCtx.prepare(this.mem, sock, len));
   }
 
   /**

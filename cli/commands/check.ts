@@ -28,9 +28,9 @@ import { COVERS_MODEL, type Exploration } from '../../properties/explore.js';
 import { Statistics } from '../../properties/statistics.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
-import { accelPhase } from '../accel-phase.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
-import { reportPhase } from '../report-phase.js';
+import { printSectionFindings, runSectionPhases, sectionPhaseJson, type SectionPhasesOutcome } from '../section-phases.js';
+import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
 
@@ -150,8 +150,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];
     let savedFailures: SavedFailuresJson | null = null;
+    // Saved findings of the acceleration and report phases: replayed by those phases.
+    let sectionSaved: SavedSectionFailure[] = [];
     if (o.failureDb) {
-      const { failures, invalid } = db.list();
+      const { failures, sections, invalid } = db.list();
+      sectionSaved = sections;
       for (const line of invalid) log(`kmesh-check: ${line}`);
       let replayed = 0;
       let stillFailing = 0;
@@ -267,7 +270,35 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       const explanation = o.explain === false || opened.name === 'model' ? null : await explainFinding(f.cx.case, opened.env, identity.objects ?? {});
       explained.push(explanation ? { ...f, explanation } : f);
     }
-    let findings: FindingJson[] = explained.map((f) => findingJson(f, run));
+    // The acceleration and report phases run after the routing checks (not after a Ctrl-C); their
+    // findings join the run's, before the baseline.
+    const userObjects = Object.keys(o.objects).length > 0;
+    const sections: SectionPhasesOutcome | null = result.stopped
+      ? null
+      : await runSectionPhases({
+          executor: opened.name,
+          seed: o.seed,
+          runs: o.runs,
+          userObjects,
+          saved: sectionSaved,
+          db,
+          log,
+          ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
+          ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
+          ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+          ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
+        });
+    if (sections && savedFailures) {
+      const c = sections.counts;
+      savedFailures = {
+        ...savedFailures,
+        replayed: savedFailures.replayed + c.replayed,
+        stillFailing: savedFailures.stillFailing + c.stillFailing,
+        removed: savedFailures.removed + c.removed,
+        skipped: savedFailures.skipped + c.skipped,
+      };
+    }
+    let findings: FindingJson[] = [...explained.map((f) => findingJson(f, run)), ...(sections?.findings ?? [])];
     let baselineJson = null;
     if (baseline && o.baseline) {
       const b = applyBaseline(findings, baseline, o.baseline);
@@ -293,9 +324,16 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         log(`  exports: regression test ${files.test}, bpftool batch file ${files.bpftool}`);
       }
     });
+    if (sections)
+      printSectionFindings(
+        sections,
+        findings.slice(explained.length).map((f) => f.status),
+        { failureDb: o.failureDb, db, log },
+      );
     // An exhaustive-only run is judged by its completeness, not by sampling quotas.
-    const coverage = o.exhaustive ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, findings.length, o.states, dns);
-    const report = buildReport(result, { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null }, coverage, findings, {
+    const coverage = o.exhaustive ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, explained.length, o.states, dns);
+    const withSections = sections ? { ...result, invariants: [...result.invariants, ...sections.rows] } : result;
+    const report = buildReport(withSections, { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null }, coverage, findings, {
       savedFailures,
       baseline: baselineJson,
     });
@@ -306,35 +344,23 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    // The acceleration and report checks run after the routing checks (not after a Ctrl-C).
-    const userObjects = Object.keys(o.objects).length > 0;
-    const accel = result.stopped
-      ? { status: 'skipped' as const, why: 'interrupted' }
-      : await accelPhase({
-          executor: opened.name,
-          seed: o.seed,
-          runs: o.runs,
-          userObjects,
-          log,
-          ...(o.accelObjects ? { objects: o.accelObjects } : {}),
-          ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
-        });
-    const reports = result.stopped
-      ? { status: 'skipped' as const, why: 'interrupted' }
-      : reportPhase({ executor: opened.name, seed: o.seed, runs: o.runs, userObjects, log, ...(o.reportObjects ? { objects: o.reportObjects } : {}) });
+    const interrupted = { status: 'skipped' as const, why: 'interrupted' };
+    const accel = sections?.accel ?? interrupted;
+    const reports = sections?.reports ?? interrupted;
     const json = {
       ...report,
       exploration: explorationJson(exploration),
       ...(hooks !== undefined ? { dnsHooks: hooks } : {}),
       ...(vmCoverage ? { programCoverage: vmCoverage } : {}),
-      acceleration: accel,
-      reports,
+      acceleration: sectionPhaseJson(accel),
+      reports: sectionPhaseJson(reports),
     };
     if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeAtomic(o.junit, junitXml(report));
     if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
     if (result.stopped) return 130;
-    return report.verdict === 'pass' && accel.status !== 'fail' && reports.status !== 'fail' ? 0 : 1;
+    // The phases' findings are the run's findings: the verdict (and the baseline) covers them.
+    return report.verdict === 'pass' ? 0 : 1;
   } finally {
     process.off('SIGINT', onSigint);
     await opened.executor?.close();

@@ -76,7 +76,7 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
       await opened.executor?.close();
     }
   }
-  // Acceleration mutants on the kernel or the VM; report mutants on the kernel only (section-mutants.ts).
+  // Acceleration and report mutants on the kernel or the VM (section-mutants.ts).
   if (o.executor !== 'model') results.push(...(await runSectionMutants({ executor: o.executor, seed: o.seed, runs: o.runs, log, ...(o.only ? { only: o.only } : {}) })));
   const killed = results.filter((r) => r.killed).length;
   return { executor: o.executor, seed: o.seed, runs: o.runs, score: results.length ? killed / results.length : 0, mutants: results };

@@ -10,7 +10,10 @@ import { caseSize } from '../../properties/minimize.js';
 import { replayCounterexample } from '../../properties/run.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
-import { objectsArgument, readSavedFailure } from '../failure-db.js';
+import { isSectionFailure, objectsArgument, readSavedFailure } from '../failure-db.js';
+import { replaySection } from '../section-replay.js';
+import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
+import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
@@ -31,24 +34,41 @@ export interface ReplayOptions {
   readonly why: string;
   readonly objects: Partial<ObjectPaths>;
   readonly explain?: boolean;
+  /** Objects of the report and acceleration phases (--phase report|accel). */
+  readonly reportObjects?: ReportObjectPaths;
+  readonly accelObjects?: AccelObjectPaths;
 }
 
 function checkPhase(p: string): string {
-  if (/^(consistent|raw)\/(single|sequence|dns)$/.test(p) || /^target\/[a-z0-9-]+:[a-z0-9()-]+\/(consistent|raw|both)\/(single|sequence|dns)$/.test(p)) return p;
-  throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns (e.g. consistent/single) or a target/... phase a finding printed (got ${p})`);
+  if (p === 'report' || p === 'accel' || /^(consistent|raw)\/(single|sequence|dns)$/.test(p) || /^target\/[a-z0-9-]+:[a-z0-9()-]+\/(consistent|raw|both)\/(single|sequence|dns)$/.test(p)) return p;
+  throw new KmeshCheckError('unsupported', `--phase must be consistent|raw / single|sequence|dns (e.g. consistent/single), report, accel, or a target/... phase a finding printed (got ${p})`);
 }
 
 export async function replayCommand(o: ReplayOptions): Promise<number> {
   if (!o.case && (o.phase === undefined || o.seed === undefined || o.path === undefined)) {
     throw new KmeshCheckError('unsupported', 'replay needs --case FILE, or --phase, --seed and --path from a finding');
   }
-  const saved = o.case ? readSavedFailure(o.case) : null;
+  const any = o.case ? readSavedFailure(o.case) : null;
+  const log = (s: string) => process.stdout.write(s + '\n');
+  // The report and acceleration phases replay on their own executors and objects.
+  const sectionPhase = any && isSectionFailure(any) ? any.phase : o.phase === 'report' || o.phase === 'accel' ? o.phase : null;
+  if (sectionPhase) {
+    const sectionSaved = any && isSectionFailure(any) ? any : undefined;
+    return replaySection({
+      phase: sectionPhase,
+      executor: sectionSaved && !o.executorGiven ? (sectionSaved.executor as ExecutorName) : o.executor,
+      log,
+      ...(sectionSaved ? { saved: sectionSaved } : { seed: o.seed!, path: o.path! }),
+      ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
+      ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
+    });
+  }
+  const saved = any && !isSectionFailure(any) ? any : null;
   // A saved failure replays on its own objects and executor unless the command says otherwise.
   const objects: Partial<ObjectPaths> = Object.keys(o.objects).length ? o.objects : ((saved?.objects ?? {}) as Partial<ObjectPaths>);
   const executor: ExecutorName = saved && !o.executorGiven ? (saved.executor as ExecutorName) : o.executor;
   const why = saved && !o.executorGiven ? `the executor ${saved.id} was saved from` : o.why;
   const opened = await openExecutor(executor, objects, why);
-  const log = (s: string) => process.stdout.write(s + '\n');
   log(`kmesh-check replay: executor ${opened.name} (${opened.why})${Object.keys(objects).length ? `, objects ${objectsArgument(objects as Record<string, string>)}` : ''}`);
   const given = Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, resolve(v as string)]));
   const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };

@@ -14,17 +14,41 @@ export interface ReportConn {
    * ::1 as its local address.
    */
   readonly clientFamily?: Family;
+  /**
+   * The local IP the client binds (default 127.0.0.1, ::ffff:127.0.0.1 for a v4-mapped client, ::1
+   * for a native IPv6 one); one outside REPORT_MANAGED_LOCALS makes the client end unmanaged.
+   */
+  readonly clientAddr?: string;
   /** Where the client connects (a service VIP or the listener itself). */
   readonly connectTo: SockAddr;
-  /** Where the server listens. */
+  /** Where the server listens (an address outside REPORT_MANAGED_LOCALS: the server end is unmanaged). */
   readonly listen: SockAddr;
-  readonly sends: ReadonlyArray<{ readonly from: ReportEnd; readonly size: number }>;
+  /** In order; each after `waitNs` nanoseconds (default 0) since the step before. */
+  readonly sends: ReadonlyArray<ReportSend>;
   readonly firstClose: ReportEnd;
+  /** Nanoseconds that pass after the last send, before the closes (default 0). */
+  readonly closeWaitNs?: number;
   /** User space stores a verdict under the requested tuple once it reads the request. */
   readonly storeVerdict: boolean;
-  /** Sleep before the sends, ms (hand-written waits for periodic reports). */
-  readonly waitMs?: number;
 }
+
+export interface ReportSend {
+  readonly from: ReportEnd;
+  readonly size: number;
+  /**
+   * Time that passes before this send, ns. The VM moves its clock by exactly this much; the
+   * kernel really sleeps (only its hand-written cases wait, for the periodic reports).
+   */
+  readonly waitNs?: number;
+}
+
+/**
+ * The local IPs both executors enrol (km_manage, through control connects): a socket is managed
+ * exactly when its local IP is one of these (v4-mapped folded).
+ */
+export const REPORT_MANAGED_LOCALS: readonly string[] = ['127.0.0.1', '::1'];
+/** A loopback address that is never enrolled: a socket bound to it is not managed. */
+export const REPORT_UNMANAGED_LOCAL = '127.0.0.2';
 
 export interface ReportCase {
   readonly monitoring: boolean;
@@ -81,4 +105,9 @@ export interface ReportObservation {
   readonly auth: readonly AuthRecord[];
   /** km_auth_res keys left after every close. */
   readonly verdictsLeft: readonly ReportTuple[];
+  /**
+   * True when the executor's clock moved only by the case's waits (the VM): elapsed times are
+   * exactly the waits. Otherwise (real time) an elapsed time is the waits plus well under 1 s.
+   */
+  readonly exactClock?: boolean;
 }

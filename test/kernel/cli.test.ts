@@ -69,7 +69,11 @@ describe('kmesh-check check on the kernel', () => {
     }
     expect(v.cases).toBe(k.cases);
     expect(v.statistics).toEqual(k.statistics);
-    expect(v.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed])).toEqual(k.invariants.map((i: { name: string; failed: number }) => [i.name, i.failed]));
+    // Every row of the VM's table is the kernel's too (the kernel adds the acceleration phase's).
+    type Row = { name: string; failed: number };
+    const onVm = new Set((v.invariants as Row[]).map((i) => i.name));
+    expect((v.invariants as Row[]).map((i) => [i.name, i.failed])).toEqual((k.invariants as Row[]).filter((i) => onVm.has(i.name)).map((i) => [i.name, i.failed]));
+    expect(onVm.has('report-periodic')).toBe(true);
   });
 
   it('saves a counterexample with its exports, replays it first on the next run, and replays it by file', async () => {

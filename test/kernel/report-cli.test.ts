@@ -1,9 +1,13 @@
-// The connection-report phase of check: passes on ours, fails with the case printed on a mutant,
-// and skips with a plain reason on other executors and on --objects alone.
+// The connection-report phase of check on the kernel: passes on ours, and on a mutant gives a
+// finding shrunk on real sockets (printed by check like every other finding); skips with a plain
+// reason on the model executor and on --objects alone.
 
 import { describe, expect, it } from 'vitest';
 import { buildReportMutant } from '../../cli/report-mutants.js';
 import { reportPhase } from '../../cli/report-phase.js';
+import { formatSectionFinding } from '../../cli/section-findings.js';
+import { reportSpec } from '../../properties/report.js';
+import type { SectionSpec } from '../../properties/section-check.js';
 
 function logger(): { lines: string[]; log: (s: string) => void } {
   const lines: string[] = [];
@@ -11,21 +15,28 @@ function logger(): { lines: string[]; log: (s: string) => void } {
 }
 
 describe('report phase of check', () => {
-  it('skips on the VM and on --objects without --report-objects, saying why', () => {
+  it('skips on the model and on --objects without --report-objects, saying why', async () => {
     const a = logger();
-    expect(reportPhase({ executor: 'vm', seed: 1, runs: 20, userObjects: false, log: a.log }).status).toBe('skipped');
-    expect(a.lines.join('\n')).toMatch(/skipped: .*--executor kernel/);
+    expect((await reportPhase({ executor: 'model', seed: 1, runs: 20, userObjects: false, log: a.log })).status).toBe('skipped');
+    expect(a.lines.join('\n')).toMatch(/skipped: .*--executor vm or --executor kernel/);
     const b = logger();
-    expect(reportPhase({ executor: 'kernel', seed: 1, runs: 20, userObjects: true, log: b.log }).status).toBe('skipped');
+    expect((await reportPhase({ executor: 'kernel', seed: 1, runs: 20, userObjects: true, log: b.log })).status).toBe('skipped');
     expect(b.lines.join('\n')).toMatch(/--report-objects/);
   });
 
-  it('passes on ours; fails on a mutant, printing the case', () => {
-    expect(reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, log: () => undefined }).status).toBe('pass');
+  it('passes on ours; fails on a mutant with a shrunk finding', async () => {
+    expect((await reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, log: () => undefined })).status).toBe('pass');
     const bad = logger();
-    const r = reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, objects: buildReportMutant('auth-key-net-ports'), log: bad.log });
+    const objects = buildReportMutant('auth-key-net-ports');
+    const r = await reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, objects, log: bad.log });
     expect(r.status).toBe('fail');
-    expect(r.result?.failure?.invariant).toBe('auth-cleanup');
-    expect(bad.lines.join('\n')).toMatch(/COUNTEREXAMPLE \(reports, kernel\): auth-cleanup/);
+    const f = r.result!.findings[0]!;
+    expect(f.invariant).toBe('auth-cleanup');
+    expect(f.size).toBeLessThanOrEqual(f.shrunkFrom);
+    // One connection whose verdict was stored is all the bug needs.
+    expect(f.case.conns).toHaveLength(1);
+    const text = formatSectionFinding(reportSpec({ executor: 'kernel', objects }) as SectionSpec<unknown, unknown>, f, { executor: 'kernel', objectsFlag: null });
+    expect(text).toMatch(/FINDING: invariant "auth-cleanup" broke \(connection reports \(section 7\), on the kernel executor\)/);
+    expect(text).toMatch(/replay: kmesh-check replay --phase report --seed 42 --path [0-9:]+ --executor kernel/);
   });
 });

@@ -87,7 +87,7 @@ describe('connection reports on the kernel', () => {
   });
 
   it('a connection that waits past 5 s gets a periodic report at its next packet (a real wait)', () => {
-    const c: ReportCase = { monitoring: true, periodic: true, state: STATE, conns: [conn({ waitMs: 5_300, sends: [{ from: 'client', size: 3 }] })] };
+    const c: ReportCase = { monitoring: true, periodic: true, state: STATE, conns: [conn({ sends: [{ from: 'client', size: 3, waitNs: 5_300_000_000 }] })] };
     const [o] = runReportCases([c]);
     expect(violations([c], [o!])).toEqual({});
     const states = (dir: number) => o!.probe.filter((r) => r.direction === dir).map((r) => r.state);

@@ -1,10 +1,12 @@
 // The report invariants on hand-made observations: connections that follow each other may reuse
-// a client port (one four-tuple for two connections), which is two requests, not a duplicate.
+// a client port (one four-tuple for two connections), which is two requests, not a duplicate; and
+// the periodic reports the waits of a case make due, exactly on a controlled clock, a lower bound
+// on a real one.
 
 import { describe, expect, it } from 'vitest';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
 import type { AuthRecord, ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
-import { authRequest } from '../../model/report/invariants.js';
+import { authRequest, periodicDue } from '../../model/report/invariants.js';
 
 const client: SockAddr = { addr: '127.0.0.1', port: 40275 };
 const server: SockAddr = { addr: '127.0.0.1', port: 8080 };
@@ -32,5 +34,20 @@ describe('auth-request with a reused four-tuple', () => {
   it('still fails on a missing request or an extra one', () => {
     expect(authRequest.check(twoConns, observed([request])).status).toBe('violated');
     expect(authRequest.check(twoConns, observed([request, request, request])).status).toBe('violated');
+  });
+});
+
+describe('periodic reports due', () => {
+  const S = 1_000_000_000;
+  const withWaits = (sends: number[], closeWaitNs = 0): ReportConn => ({ ...conn, sends: sends.map((waitNs) => ({ from: 'client', size: 1, waitNs })), closeWaitNs });
+  it('count moments more than 5 s after the last report, time adding up between them', () => {
+    expect(periodicDue(withWaits([5 * S]), true)).toEqual({ due: 0, exact: true });
+    expect(periodicDue(withWaits([5 * S + 1]), true)).toEqual({ due: 1, exact: true });
+    expect(periodicDue(withWaits([3 * S, 3 * S]), true)).toEqual({ due: 1, exact: true });
+    expect(periodicDue(withWaits([6 * S, 1], 6 * S), true)).toEqual({ due: 2, exact: true });
+  });
+  it('on a real clock, a moment within 1 s under the threshold leaves the rest a lower bound', () => {
+    expect(periodicDue(withWaits([6 * S, 4.5 * S]), false)).toEqual({ due: 1, exact: false });
+    expect(periodicDue(withWaits([3 * S]), false)).toEqual({ due: 0, exact: true });
   });
 });

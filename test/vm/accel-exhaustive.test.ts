@@ -3,6 +3,9 @@
 // acceleration mutant killed by the enumeration alone at scope <= 2, and check's acceleration
 // phase under --exhaustive.
 
+import { formatSectionFinding } from '../../cli/section-findings.js';
+import { accelSpec } from '../../properties/accel.js';
+import type { SectionSpec } from '../../properties/section-check.js';
 import { describe, expect, it } from 'vitest';
 import { ACCEL_MUTANTS, buildAccelMutant } from '../../cli/accel-mutants.js';
 import { accelPhase } from '../../cli/accel-phase.js';
@@ -72,6 +75,8 @@ describe('the enumeration on the VM', () => {
     const r = await accelPhase({ executor: 'vm', seed: 1, runs: 20, userObjects: false, objects: buildAccelMutant('ma-key-no-netns'), log, exhaustiveScope: 2 });
     expect(r.status).toBe('fail');
     expect(r.result?.failure?.case.pairs.length).toBe(2);
-    expect(lines.join('\n')).toMatch(/replay: case \d+ of the acceleration enumeration at scope 2 \(check --exhaustive --scope 2\)/);
+    // check prints it with a replay line at its place in the enumeration (cli/section-findings.ts).
+    const text = formatSectionFinding(accelSpec() as SectionSpec<unknown, unknown>, r.result!.failure!, { executor: 'vm', objectsFlag: null });
+    expect(text).toMatch(/replay: kmesh-check replay --phase accel --seed 0 --path 2\.\d+ --executor vm/);
   });
 });

@@ -4,6 +4,9 @@
 // meant for it, through the acceleration checks as check runs them; objects that lack the
 // programs are refused in one line.
 
+import { formatSectionFinding } from '../../cli/section-findings.js';
+import { accelSpec } from '../../properties/accel.js';
+import type { SectionSpec } from '../../properties/section-check.js';
 import { describe, expect, it } from 'vitest';
 import { ACCEL_MUTANTS, buildAccelMutant } from '../../cli/accel-mutants.js';
 import { accelPhase, accelRuns } from '../../cli/accel-phase.js';
@@ -81,7 +84,11 @@ describe('acceleration phase of check on the VM', () => {
     expect(r.status).toBe('fail');
     expect(r.result?.failure?.invariant).toBe('redirect-cleanup');
     expect(r.result?.failure?.case.pairs.length).toBe(1);
-    expect(lines.join('\n')).toMatch(/COUNTEREXAMPLE \(acceleration, vm\): redirect-cleanup/);
+    // The phase counts it; check prints it like every finding (cli/section-findings.ts).
+    expect(lines.join('\n')).toMatch(/verdict \(acceleration\): FAIL: 1 finding/);
+    expect(formatSectionFinding(accelSpec() as SectionSpec<unknown, unknown>, r.result!.failure!, { executor: 'vm', objectsFlag: null })).toMatch(
+      /FINDING: invariant "redirect-cleanup" broke \(acceleration \(section 8\), on the vm executor\)/,
+    );
   });
 });
 

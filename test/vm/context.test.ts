@@ -23,6 +23,7 @@ import {
   TCP_ESTABLISHED,
 } from '../../bpf/vm/context.js';
 import { HelperId } from '../../bpf/vm/helpers.js';
+import { SK_BUFF } from '../../bpf/vm/skb-context.js';
 import { Memory } from '../../bpf/vm/memory.js';
 import { Machine } from '../../bpf/vm/machine.js';
 import { bindProgram, VmFault } from '../../bpf/vm/program.js';
@@ -39,13 +40,14 @@ function header(): Map<string, number> {
   add('sk_msg_md', SK_MSG, { size_field: 'size' });
   add('bpf_sock', BPF_SOCK);
   add('bpf_tcp_sock', TCP_SOCK);
+  add('__sk_buff', SK_BUFF);
   const lines = [
     '#include <stdio.h>',
     '#include <stddef.h>',
     '#include <linux/bpf.h>',
     'int main(void) {',
     ...fields.map(([s, k, f]) => `printf("${s}.${k} %d\\n", (int)offsetof(struct ${s}, ${f}));`),
-    ...['bpf_sock_addr', 'bpf_sock_ops', 'sk_msg_md', 'bpf_sock', 'bpf_tcp_sock'].map((s) => `printf("${s}.size %d\\n", (int)sizeof(struct ${s}));`),
+    ...['bpf_sock_addr', 'bpf_sock_ops', 'sk_msg_md', 'bpf_sock', 'bpf_tcp_sock', '__sk_buff'].map((s) => `printf("${s}.size %d\\n", (int)sizeof(struct ${s}));`),
     ...Object.keys(HelperId).map((h) => `printf("helper.${h} %d\\n", (int)BPF_FUNC_${h});`),
     'printf("ops.TCP_CONNECT_CB %d\\n", BPF_SOCK_OPS_TCP_CONNECT_CB);',
     'printf("ops.ACTIVE_ESTABLISHED_CB %d\\n", BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB);',
@@ -82,6 +84,7 @@ describe('uapi agreement', () => {
     check('sk_msg_md', SK_MSG);
     check('bpf_sock', BPF_SOCK);
     check('bpf_tcp_sock', TCP_SOCK);
+    check('__sk_buff', SK_BUFF);
   });
   it('helper ids and sock_ops constants match <linux/bpf.h>', () => {
     for (const [name, id] of Object.entries(HelperId)) expect(id, name).toBe(h.get(`helper.${name}`));

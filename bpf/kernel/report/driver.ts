@@ -16,19 +16,9 @@ import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSI
 import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
+import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
 import { awaitEstablished } from '../accel/sys.js';
-
-export interface RawReportObservation {
-  /** Per connection: the client's local address and the server's, as the sockets say. */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
-  /** km_tcp_probe records in order, hex. */
-  readonly probe: readonly string[];
-  /** km_auth_req records in order, hex. */
-  readonly auth: readonly string[];
-  /** km_auth_res keys left after every close, hex. */
-  readonly verdictsLeft: readonly string[];
-}
 
 function v4Mapped(ip: string): Uint8Array {
   const b = new Uint8Array(16);
@@ -146,7 +136,7 @@ export class ReportDriver {
         const clientFamily = conn.clientFamily ?? 'inet';
         const client = this.socket(clientFamily);
         const v6Native = clientFamily === 'inet6' && conn.listen.addr.includes(':');
-        this.bind(client, { addr: clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1', port: 0 }, clientFamily);
+        this.bind(client, { addr: conn.clientAddr ?? (clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1'), port: 0 }, clientFamily);
         const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
         if (libc.connect(client, this.sa, len) < 0) throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (${errnoName(errno())})`);
         const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
@@ -160,13 +150,14 @@ export class ReportDriver {
           const req = decodeAuthRequest(rec);
           if (conn.storeVerdict && req.tuple) libbpf.mapUpdate(this.map('km_auth_res'), rec.slice(4), new Uint8Array([1, 0, 0, 0]), 0);
         }
-        if (conn.waitMs) sleep(conn.waitMs);
         for (const s of conn.sends) {
+          if (s.waitNs) sleep(Math.ceil(s.waitNs / 1e6));
           const [from, to] = s.from === 'client' ? [client, server] : [server, client];
           const msg = new Uint8Array(s.size).fill(0x61);
           if (libc.send(from, msg, msg.length, MSG_NOSIGNAL) !== msg.length) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
           this.readAll(to, s.size);
         }
+        if (conn.closeWaitNs) sleep(Math.ceil(conn.closeWaitNs / 1e6));
         const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
         libc.close(first);
         libc.close(second);

@@ -8,9 +8,7 @@ import { KmeshCheckError } from '../../../shared/errors.js';
 import { defaultObjects, packageRoot } from '../paths.js';
 import { assertPrivileges } from '../privileges.js';
 import type { ReportCase, ReportObservation } from '../../../model/report/domain.js';
-import { decodeAuthRequest, decodeTcpProbeInfo, readReportTuple } from '../../codec/report.js';
-import { fromHex } from '../../codec/state.js';
-import type { RawReportObservation } from './driver.js';
+import { decodeObservation, type RawReportObservation } from '../../codec/report.js';
 import type { ReportObjectPaths } from './loader.js';
 
 export function defaultReportObjects(root = packageRoot()): ReportObjectPaths {
@@ -37,18 +35,4 @@ export function runReportCases(cases: readonly ReportCase[], objects: Partial<Re
   }
   if (!out.ok) throw new KmeshCheckError((out.error?.code ?? 'worker') as 'worker', out.error?.message ?? 'unknown error');
   return out.observations!.map(decodeObservation);
-}
-
-/** The worker's hex records decoded into domain records (the bpf/ boundary). */
-export function decodeObservation(o: RawReportObservation): ReportObservation {
-  return {
-    conns: o.conns,
-    probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
-    auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
-    verdictsLeft: o.verdictsLeft.map((h) => {
-      const b = fromHex(h);
-      // An IPv4 key leaves bytes 12..35 zero.
-      return readReportTuple(b, 0, b.subarray(12).every((x) => x === 0) ? 'inet' : 'inet6');
-    }),
-  };
 }

@@ -1,0 +1,61 @@
+// Shape checks of the cases the report and acceleration phases save in the failure database, so
+// that a hand-edited or foreign file is one line naming what is wrong, never a crash in a harness.
+
+import type { SectionPhase } from '../properties/section-check.js';
+import { isAddr, isInt, isPort, isStr, stateProblem } from './failure-db.js';
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isSockAddr = (v: unknown) => isRec(v) && isAddr(v.addr) && isPort(v.port);
+const isEnd = (v: unknown) => v === 'client' || v === 'server';
+const optional = (v: unknown, ok: (x: unknown) => boolean) => v === undefined || ok(v);
+const isWait = (v: unknown) => isInt(v, 0, 3_600_000_000_000);
+
+function reportProblem(c: unknown): string | null {
+  if (!isRec(c)) return 'no "case"';
+  if (typeof c.monitoring !== 'boolean' || typeof c.periodic !== 'boolean') return 'a report case needs monitoring and periodic (true or false)';
+  if (!optional(c.nodeIp, isAddr) || !optional(c.podGateway, isAddr)) return 'nodeIp and podGateway must be IPv4 addresses when given';
+  const sp = stateProblem(c.state, 'case.state');
+  if (sp) return sp;
+  if (!Array.isArray(c.conns) || c.conns.length === 0 || c.conns.length > 16) return 'case.conns must list 1 to 16 connections';
+  for (const [i, k] of (c.conns as unknown[]).entries()) {
+    const where = `case.conns[${i}]`;
+    if (!isRec(k)) return `${where} is not a connection`;
+    if (!isSockAddr(k.connectTo) || !isSockAddr(k.listen)) return `${where} needs connectTo and listen, each an address and a port`;
+    if (!optional(k.clientFamily, (f) => f === 'inet' || f === 'inet6') || !optional(k.clientAddr, isAddr)) return `${where}: clientFamily must be inet|inet6 and clientAddr an address`;
+    if (!isEnd(k.firstClose) || typeof k.storeVerdict !== 'boolean' || !optional(k.closeWaitNs, isWait)) return `${where} needs firstClose client|server, storeVerdict and a closeWaitNs in ns`;
+    if (!Array.isArray(k.sends) || !k.sends.every((x) => isRec(x) && isEnd(x.from) && isInt(x.size, 1, 1 << 20) && optional(x.waitNs, isWait)))
+      return `${where}.sends must list sends with from client|server, a size of 1 B to 1 MiB and a waitNs in ns`;
+  }
+  return null;
+}
+
+function accelProblem(c: unknown): string | null {
+  if (!isRec(c) || !isRec(c.filter) || !Array.isArray(c.pairs) || !Array.isArray(c.ops)) return 'an acceleration case needs filter, pairs and ops';
+  const f = c.filter;
+  for (const k of ['acceptCidrs', 'returnCidrs'] as const) {
+    const l = f[k];
+    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isAddr(x.ip) && isInt(x.mask, 0, 0xffffffff))) return `case.filter.${k} must list {ip, mask}`;
+  }
+  for (const k of ['acceptPorts', 'returnPorts'] as const) {
+    const l = f[k];
+    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isPort(x.begin) && isPort(x.end))) return `case.filter.${k} must list {begin, end} ports`;
+  }
+  if (c.pairs.length === 0 || c.pairs.length > 8) return 'case.pairs must list 1 to 8 connections';
+  for (const [i, p] of (c.pairs as unknown[]).entries()) {
+    if (!isRec(p) || (p.netns !== 0 && p.netns !== 1) || !['inet', 'inet6', 'mapped'].includes(p.family as string) || !['none', 'client', 'server'].includes(p.outside as string))
+      return `case.pairs[${i}] needs netns 0|1, family inet|inet6|mapped and outside none|client|server`;
+    if (!isAddr(p.clientAddr) || !isPort(p.clientPort) || !isAddr(p.serverAddr) || !isPort(p.serverPort)) return `case.pairs[${i}] needs client and server addresses and ports`;
+  }
+  for (const [i, o] of (c.ops as unknown[]).entries()) {
+    const ok = isRec(o) && isInt(o.pair, 0, c.pairs.length - 1) && (o.op === 'connect' || (o.op === 'send' && isEnd(o.from) && isInt(o.size, 1, 1 << 20)) || (o.op === 'close' && isEnd(o.end)));
+    if (!ok) return `case.ops[${i}] must be connect, send (from, size) or close (end) of an existing pair`;
+  }
+  return null;
+}
+
+/** What is wrong with a saved case of the report or acceleration phase, or null. */
+export function sectionCaseProblem(phase: SectionPhase, c: unknown): string | null {
+  if (!isStr(phase)) return '"phase" is missing';
+  return phase === 'report' ? reportProblem(c) : accelProblem(c);
+}

@@ -1,0 +1,65 @@
+// Bounded-exhaustive report cases (section 7) for `check --exhaustive`: every combination, in a
+// fixed order (small first), of the two gates, a node global that is or is not the client's own
+// address, and one connection: managed at both ends or unmanaged at one, its sends (from either
+// end, each after no wait, exactly 5 s or just over 5 s), a wait before the close or none, which
+// end closes first, and whether user space stores a verdict. The scope widens the connection:
+// scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
+// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6) and the service VIP too;
+// scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
+
+import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
+import { REPORT_LISTEN, REPORT_STATE, REPORT_VIP } from '../report.js';
+
+const ENDS: readonly ReportEnd[] = ['client', 'server'];
+const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
+const CLOSE_WAITS: readonly number[] = [0, 5_000_000_001];
+
+/** The shapes of a connection: family, target and which end is not managed. */
+function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientAddr' | 'connectTo' | 'listen'>> {
+  const out: Array<Pick<ReportConn, 'clientFamily' | 'clientAddr' | 'connectTo' | 'listen'>> = [];
+  const lonely = { addr: REPORT_UNMANAGED_LOCAL, port: 8080 };
+  const v4 = (family: 'inet' | 'mapped') => {
+    const text = (a: string) => (family === 'inet' ? a : `::ffff:${a}`);
+    const clientFamily = family === 'inet' ? ('inet' as const) : ('inet6' as const);
+    const targets = scope >= 2 ? [REPORT_LISTEN, REPORT_VIP] : [REPORT_LISTEN];
+    for (const t of targets) {
+      const connectTo = { addr: text(t.addr), port: t.port };
+      out.push({ clientFamily, connectTo, listen: REPORT_LISTEN });
+      out.push({ clientFamily, clientAddr: text(REPORT_UNMANAGED_LOCAL), connectTo, listen: REPORT_LISTEN });
+    }
+    out.push({ clientFamily, connectTo: { addr: text(lonely.addr), port: lonely.port }, listen: lonely });
+  };
+  v4('inet');
+  if (scope >= 2) {
+    v4('mapped');
+    out.push({ clientFamily: 'inet6', connectTo: { addr: '::1', port: 8080 }, listen: { addr: '::1', port: 8080 } });
+  }
+  return out;
+}
+
+/** Every send sequence of at most `max` sends, shortest first. */
+function sendSequences(max: number): ReportSend[][] {
+  const one: ReportSend[] = ENDS.flatMap((from) => WAITS.map((w) => (w ? { from, size: 1, waitNs: w } : { from, size: 1 })));
+  let level: ReportSend[][] = [[]];
+  const out: ReportSend[][] = [[]];
+  for (let n = 1; n <= max; n++) {
+    level = level.flatMap((seq) => one.map((s) => [...seq, s]));
+    out.push(...level);
+  }
+  return out;
+}
+
+/** The report cases of a scope (>= 1), in order. */
+export function reportCasesAtScope(scope: number): ReportCase[] {
+  const sends = sendSequences(scope >= 3 ? scope - 1 : 1);
+  const conns: ReportConn[] = [];
+  for (const shape of shapes(scope))
+    for (const s of sends)
+      for (const closeWaitNs of CLOSE_WAITS)
+        for (const firstClose of ENDS) for (const storeVerdict of [false, true]) conns.push({ ...shape, sends: s, ...(closeWaitNs ? { closeWaitNs } : {}), firstClose, storeVerdict });
+  const out: ReportCase[] = [];
+  for (const monitoring of [false, true])
+    for (const periodic of [false, true])
+      for (const nodeIp of [undefined, '127.0.0.1']) for (const k of conns) out.push({ monitoring, periodic, ...(nodeIp ? { nodeIp } : {}), state: REPORT_STATE, conns: [k] });
+  return out;
+}

@@ -1,0 +1,180 @@
+// The checks of the phases that come after routing (connection reports, section 7; acceleration,
+// section 8), one piece for both: generated cases (fast-check, seeded) run in one batch on the
+// phase's executor and judged by the phase's invariants; each invariant that broke gives one
+// finding, shrunk by fast-check from the first case that broke it (a shrink step must break the
+// same invariant), with the number of generated cases that broke it. A finding replays from its
+// seed and fast-check path, and a saved one from its case.
+
+import fc from 'fast-check';
+import type { Verdict } from '../model/spec/types.js';
+
+/** What a phase brings: its cases, invariants, executor and printing. */
+export interface SectionSpec<C, O> {
+  /** Phase id in findings, the failure database and replay lines: 'report' or 'accel'. */
+  readonly phase: SectionPhase;
+  readonly arb: fc.Arbitrary<C>;
+  readonly invariants: ReadonlyArray<{ readonly name: string; readonly statement: string }>;
+  judge(c: C, o: O): ReadonlyArray<{ readonly name: string; readonly verdict: Verdict }>;
+  /** Runs cases on the phase's executor; observations in the same order. */
+  run(cases: readonly C[]): Promise<readonly O[]>;
+  /** Size of a case (what shrinking makes small), for the finding's "shrunk from". */
+  size(c: C): number;
+  formatCase(c: C): string[];
+  formatObservation(c: C, o: O): string[];
+  /** The phase's bounded-exhaustive cases of a scope, small first (phases that have them). */
+  enumerate?(scope: number): Iterable<C>;
+}
+
+export type SectionPhase = 'report' | 'accel';
+export const SECTION_PHASES: readonly SectionPhase[] = ['report', 'accel'];
+
+export interface SectionFinding<C = unknown, O = unknown> {
+  readonly phase: SectionPhase;
+  readonly invariant: string;
+  readonly statement: string;
+  readonly detail: string;
+  readonly case: C;
+  readonly observation: O;
+  readonly seed: number;
+  /**
+   * fast-check path of the shrunk case (replay --phase P --seed S --path PATH); for an enumerated
+   * case "scope.index" (dotted, like the routing exhaustive phase's paths).
+   */
+  readonly path: string;
+  readonly size: number;
+  readonly shrunkFrom: number;
+  /** Generated cases that broke this invariant (0 for a replayed saved failure). */
+  readonly hits: number;
+}
+
+export interface SectionResult<C, O> {
+  readonly runs: number;
+  /** Cases that exercised each invariant (verdict holds). */
+  readonly exercised: Readonly<Record<string, number>>;
+  /** Cases that broke each invariant. */
+  readonly failed: Readonly<Record<string, number>>;
+  /** One shrunk finding per invariant that broke, in the order they were first hit. */
+  readonly findings: ReadonlyArray<SectionFinding<C, O>>;
+  /** Per saved case given (SectionRunOptions.saved), in order: the finding it still is, or null. */
+  readonly replayed: ReadonlyArray<SectionFinding<C, O> | null>;
+}
+
+export interface SectionRunOptions {
+  readonly seed: number;
+  readonly runs: number;
+  /** Shrunk findings at most (default 10); the other broken invariants are counted. */
+  readonly maxFindings?: number;
+  /** false: report the first failing case of each invariant as it is (mutation scores, fast). */
+  readonly shrink?: boolean;
+  /**
+   * Instead of sampling: every case of the phase's bounded-exhaustive domain at this scope, each
+   * finding the first enumerated case that broke its invariant (small first: not shrunk).
+   */
+  readonly exhaustiveScope?: number;
+  /** Saved cases of the failure database, judged first (their case as it is). */
+  readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
+}
+
+/** The first violated invariant of a judged case (`only`: that one). */
+function violation(spec: SectionSpec<unknown, unknown>, c: unknown, o: unknown, only: string | null): { name: string; detail: string } | null {
+  for (const j of spec.judge(c, o)) if (j.verdict.status === 'violated' && (only === null || j.name === only)) return { name: j.name, detail: j.verdict.detail };
+  return null;
+}
+
+function statementOf(spec: SectionSpec<unknown, unknown>, name: string): string {
+  return spec.invariants.find((i) => i.name === name)?.statement ?? '';
+}
+
+export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: SectionRunOptions): Promise<SectionResult<C, O>> {
+  const replayed: Array<SectionFinding<C, O> | null> = [];
+  for (const s of o.saved ?? []) replayed.push(await judgeSectionCase(spec, s.case as C, s));
+  const enumerated = o.exhaustiveScope !== undefined && spec.enumerate ? [...spec.enumerate(o.exhaustiveScope)] : null;
+  const cases = enumerated ?? fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
+  const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${i}` : String(i));
+  const obs = await spec.run(cases);
+  const exercised: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
+  const failed: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
+  const firstAt = new Map<string, number>();
+  cases.forEach((c, i) => {
+    for (const j of spec.judge(c, obs[i]!)) {
+      if (j.verdict.status === 'holds') exercised[j.name] = (exercised[j.name] ?? 0) + 1;
+      if (j.verdict.status !== 'violated') continue;
+      failed[j.name] = (failed[j.name] ?? 0) + 1;
+      if (!firstAt.has(j.name)) firstAt.set(j.name, i);
+    }
+  });
+  const findings: Array<SectionFinding<C, O>> = [];
+  for (const [name, i] of [...firstAt].slice(0, o.maxFindings ?? 10)) {
+    const asFound = () => foundAt(spec, o.seed, pathOf(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!));
+    const f = o.shrink === false || enumerated ? asFound() : await shrinkSection(spec, o.seed, pathOf(i), { invariant: name });
+    // A case that broke the invariant in the batch but not alone is reported as the batch saw it.
+    findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0 });
+  }
+  return { runs: cases.length, exercised, failed, findings, replayed };
+}
+
+function foundAt<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, name: string, c: C, o: O, shrunkFrom: number): SectionFinding<C, O> {
+  const v = violation(spec as SectionSpec<unknown, unknown>, c, o, name);
+  return {
+    phase: spec.phase,
+    invariant: name,
+    statement: statementOf(spec as SectionSpec<unknown, unknown>, name),
+    detail: v?.detail ?? '',
+    case: c,
+    observation: o,
+    seed,
+    path,
+    size: spec.size(c),
+    shrunkFrom,
+    hits: 1,
+  };
+}
+
+/**
+ * The case at `path` of the phase's generation with `seed`, shrunk while it breaks the same
+ * invariant (the first it breaks, or `invariant`); null when it breaks none. `replayOnly`: no
+ * shrinking, the case at the path as it is.
+ */
+export async function shrinkSection<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, o: { invariant?: string; replayOnly?: boolean } = {}): Promise<SectionFinding<C, O> | null> {
+  const dotted = /^(\d+)\.(\d+)$/.exec(path);
+  if (dotted) {
+    // An enumerated case: scope and index into the phase's bounded-exhaustive domain.
+    const c = nth(spec.enumerate?.(Number(dotted[1])) ?? [], Number(dotted[2]));
+    if (c === undefined) return null;
+    const f = await judgeSectionCase(spec, c, { seed, path });
+    return f ? { ...f, hits: 1 } : null;
+  }
+  let want = o.invariant ?? null;
+  let firstSize: number | null = null;
+  const seen = new WeakMap<object, { o: O; name: string }>();
+  const property = fc.asyncProperty(spec.arb, async (c: C) => {
+    firstSize ??= spec.size(c);
+    const [ob] = await spec.run([c]);
+    const v = violation(spec as SectionSpec<unknown, unknown>, c, ob, want);
+    if (!v) return true;
+    want ??= v.name;
+    seen.set(c as object, { o: ob!, name: v.name });
+    return false;
+  });
+  const details = await fc.check(property, { seed, path, numRuns: 1, endOnFailure: o.replayOnly === true });
+  if (!details.failed || !details.counterexample || want === null) return null;
+  const c = details.counterexample[0];
+  const got = seen.get(c as object);
+  const ob = got ? got.o : (await spec.run([c]))[0]!;
+  return foundAt(spec, seed, details.counterexamplePath ?? path, want, c, ob, firstSize ?? spec.size(c));
+}
+
+/** A saved case judged once more: the finding it still is (replayed, 0 hits), or null when it passes. */
+export async function judgeSectionCase<C, O>(spec: SectionSpec<C, O>, c: C, at: { seed: number; path: string }): Promise<SectionFinding<C, O> | null> {
+  const [ob] = await spec.run([c]);
+  const v = violation(spec as SectionSpec<unknown, unknown>, c, ob, null);
+  if (!v) return null;
+  return { ...foundAt(spec, at.seed, at.path, v.name, c, ob!, spec.size(c)), hits: 0 };
+}
+
+/** The n-th element of an iterable (enumerations may be generators). */
+function nth<T>(items: Iterable<T>, n: number): T | undefined {
+  let i = 0;
+  for (const x of items) if (i++ === n) return x;
+  return undefined;
+}

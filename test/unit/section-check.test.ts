@@ -1,0 +1,89 @@
+// The phase checks shared by the report and acceleration phases (properties/section-check.ts) on
+// a small synthetic phase whose minimal counterexamples are known: one finding per broken
+// invariant, shrunk to the minimum while it breaks that same invariant, counted in hits,
+// reproduced from its seed and path, and saved cases judged first. Plus the failure database's
+// checks of the cases those phases save (cli/section-saved.ts).
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { judgeSectionCase, runSectionChecks, shrinkSection, type SectionSpec } from '../../properties/section-check.js';
+import { savedFailureProblem } from '../../cli/failure-db.js';
+import { sectionSignature } from '../../cli/section-findings.js';
+import { REPORT_STATE, reportCases } from '../../generators/report.js';
+import { accelCaseArb } from '../../generators/accel.js';
+
+type C = number[];
+const verdict = (bad: boolean, detail: string) => (bad ? { status: 'violated' as const, detail } : { status: 'holds' as const });
+const spec: SectionSpec<C, C> = {
+  phase: 'report',
+  arb: fc.array(fc.nat(100), { maxLength: 12 }),
+  invariants: [
+    { name: 'no-big', statement: 'no number above 50' },
+    { name: 'short', statement: 'at most 8 numbers' },
+  ],
+  judge: (_c, o) => [
+    {
+      name: 'no-big',
+      verdict: verdict(
+        o.some((x) => x > 50),
+        `${o.find((x) => x > 50)} is above 50`,
+      ),
+    },
+    { name: 'short', verdict: verdict(o.length > 8, `${o.length} numbers`) },
+  ],
+  run: (cases) => Promise.resolve(cases.map((c) => [...c])),
+  size: (c) => c.length,
+  formatCase: (c) => [c.join(' ')],
+  formatObservation: (_c, o) => [o.join(' ')],
+};
+
+describe('section checks', () => {
+  it('give one shrunk finding per broken invariant, with its hits, reproducible from seed and path', async () => {
+    const r = await runSectionChecks(spec, { seed: 5, runs: 200 });
+    expect(r.findings.map((f) => f.invariant).sort()).toEqual(['no-big', 'short']);
+    const big = r.findings.find((f) => f.invariant === 'no-big')!;
+    expect(big.case).toEqual([51]);
+    expect(big.hits).toBe(r.failed['no-big']);
+    expect(big.shrunkFrom).toBeGreaterThanOrEqual(big.size);
+    // Shrinking keeps the invariant: the short finding is 9 numbers none of which need be big.
+    const long = r.findings.find((f) => f.invariant === 'short')!;
+    expect(long.case).toHaveLength(9);
+    const again = await shrinkSection(spec, 5, big.path, { replayOnly: true });
+    expect(again?.case).toEqual([51]);
+    expect(r.exercised['no-big']! + r.failed['no-big']!).toBe(200);
+  });
+
+  it('judge saved cases first; without shrinking report the first failing case as it is', async () => {
+    const r = await runSectionChecks(spec, {
+      seed: 5,
+      runs: 50,
+      shrink: false,
+      maxFindings: 1,
+      saved: [
+        { case: [1, 2], seed: 0, path: '0' },
+        { case: [99], seed: 0, path: '0' },
+      ],
+    });
+    expect(r.replayed.map((f) => f?.invariant ?? null)).toEqual([null, 'no-big']);
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]!.size).toBe(r.findings[0]!.shrunkFrom);
+    expect(await judgeSectionCase(spec, [3], { seed: 0, path: '' })).toBeNull();
+  });
+
+  it('a signature names the phase and the invariant', () => {
+    const a = sectionSignature({ phase: 'report', invariant: 'report-close' });
+    expect(a.id).not.toBe(sectionSignature({ phase: 'accel', invariant: 'report-close' }).id);
+    expect(a.text).toMatch(/connection reports .*report-close/);
+  });
+});
+
+describe('saved cases of the report and acceleration phases', () => {
+  const base = { id: 'abcdef123456', executor: 'vm', invariant: 'report-close', seed: 1, path: '0:1', savedAt: '' };
+  it('generated cases are valid; a broken one is one line naming the field', () => {
+    for (const c of fc.sample(reportCases({ waits: true }), { seed: 3, numRuns: 30 })) expect(savedFailureProblem({ ...base, phase: 'report', case: c })).toBeNull();
+    for (const c of fc.sample(accelCaseArb(), { seed: 3, numRuns: 30 })) expect(savedFailureProblem({ ...base, phase: 'accel', case: c, objects: { ops: '/a.o', redirect: '/a.o' } })).toBeNull();
+    expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [] } })).toMatch(/case.conns/);
+    expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ connectTo: { addr: 'x', port: 1 } }] } })).toMatch(/conns\[0\]/);
+    expect(savedFailureProblem({ ...base, phase: 'accel', case: { filter: {}, pairs: [], ops: [] } })).toMatch(/acceptCidrs/);
+  });
+});

@@ -1,0 +1,78 @@
+// Findings of the report phase through the command line on the VM, handled like every other
+// finding: shrunk, printed with its replay line, in the JSON findings and the JUnit report, saved
+// in the failure database, replayed from it (still failing: "saved"; fixed in place: removed),
+// and replayable from the printed seed and path. The plumbing is the same piece for the
+// acceleration phase (cli/section-findings.ts); its kernel side is test/kernel/accel-cli.test.ts.
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildReportMutant } from '../../cli/report-mutants.js';
+import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
+import { packageRoot } from '../../shared/package.js';
+import type { ReportJson } from '../../cli/report.js';
+import { reportInvariants } from '../../model/report/invariants.js';
+
+const bin = join(packageRoot(), 'bin/kmesh-check.js');
+const cli = (args: string[], cwd: string) => {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
+  return { code: r.status, out: r.stdout + r.stderr };
+};
+const ROLES = ['connect', 'sockops', 'sendmsg', 'skb'] as const;
+
+describe('report-phase findings on the VM', () => {
+  it('are shrunk, reported, saved, replayed, and removed once fixed in place', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-section-'));
+    // The objects live in the run's folder, so that a fix rebuilds them where they were found.
+    const mutant = buildReportMutant('report-padding-unwritten');
+    for (const r of ROLES) copyFileSync(mutant[r], join(dir, `${r}.o`));
+    const objects = ROLES.map((r) => join(dir, `${r}.o`)).join(',');
+    const args = ['check', '--executor', 'vm', '--runs', '100', '--seed', '3', '--report-objects', objects, '--no-explain'];
+
+    const first = cli([...args, '--json', 'r.json', '--junit', 'r.xml'], dir);
+    expect(first.code, first.out).toBe(1);
+    const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ReportJson;
+    const f = json.findings.find((x) => x.phase === 'report');
+    expect(f, first.out).toBeDefined();
+    expect([f!.invariant, f!.status]).toEqual(['report-bytes-written', 'new']);
+    expect(f!.size).toBeLessThan(f!.shrunkFrom);
+    expect(f!.hits).toBeGreaterThan(1);
+    expect(json.invariants.find((i) => i.name === 'report-bytes-written')?.failed).toBe(f!.hits);
+    expect(readFileSync(join(dir, 'r.xml'), 'utf8')).toMatch(/name="report-bytes-written" time="0"><failure/);
+    expect(first.out).toMatch(/FINDING: invariant "report-bytes-written" broke \(connection reports \(section 7\), on the vm executor\)/);
+    const replayLine = /replay: (kmesh-check replay --phase report .*)/.exec(first.out)![1]!;
+    const saved = readdirSync(join(dir, '.kmesh-check/failures')).filter((n) => n.endsWith('.json'));
+    expect(saved).toHaveLength(1);
+
+    // The printed replay line reproduces it; so does the saved file.
+    const again = cli(replayLine.split(' ').slice(1), dir);
+    expect(again.code, again.out).toBe(1);
+    expect(again.out).toMatch(/padding 0xa5a5a5a5, expected 0/);
+    const fromFile = cli(['replay', '--case', join(dir, '.kmesh-check/failures', saved[0]!)], dir);
+    expect(fromFile.code, fromFile.out).toBe(1);
+    expect(fromFile.out).toMatch(/SAVED FAILURE: invariant "report-bytes-written"/);
+
+    // A second run replays it first: the same finding, now "saved".
+    const second = cli([...args, '--json', 'r2.json'], dir);
+    expect(second.code).toBe(1);
+    expect(second.out).toMatch(/saved failure [0-9a-f]+ \(report-bytes-written\) still fails/);
+    expect((JSON.parse(readFileSync(join(dir, 'r2.json'), 'utf8')) as ReportJson).findings.filter((x) => x.phase === 'report').map((x) => x.status)).toEqual(['saved']);
+
+    // Fixed in place (our objects rebuilt at the same paths): it passes and is removed.
+    const ours = defaultReportObjects();
+    for (const r of ROLES) copyFileSync(ours[r], join(dir, `${r}.o`));
+    const fixed = cli([...args, '--json', 'r3.json'], dir);
+    expect(fixed.code, fixed.out).toBe(0);
+    // On our objects every report invariant is in the run's table, exercised, never failed.
+    const table = (JSON.parse(readFileSync(join(dir, 'r3.json'), 'utf8')) as ReportJson).invariants;
+    for (const name of reportInvariants.map((i) => i.name)) {
+      const row = table.find((i) => i.name === name);
+      expect(row?.checked, name).toBeGreaterThan(0);
+      expect(row?.failed, name).toBe(0);
+    }
+    expect(fixed.out).toMatch(/saved failure [0-9a-f]+ \(report-bytes-written\) passes now on its own objects: removed/);
+    expect(existsSync(join(dir, '.kmesh-check/failures', saved[0]!))).toBe(false);
+  });
+});

@@ -171,7 +171,7 @@ export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: 
 }
 
 function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d: Decisions | null; maps?: { clear(): void } }): Leaf {
-  const d = new Decisions(opts.scope, oracle);
+  const d = new Decisions(opts.scope, oracle, sk.deviations);
   holder.d = d;
   holder.maps?.clear();
   const ops = operationsOf(sk, d);

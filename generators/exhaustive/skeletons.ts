@@ -4,7 +4,7 @@
 
 import type { Family } from '../../model/address.js';
 import type { Operation, Protocol, SockAddr } from '../../model/domain.js';
-import { DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed } from './classes.js';
+import { DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
 export interface Skeleton {
@@ -14,6 +14,8 @@ export interface Skeleton {
   readonly protocol: Protocol;
   readonly destClass: string;
   readonly port: number;
+  /** Deviations (classes.ts) the top-level choices use: the sequence's, destination's and port's. */
+  readonly deviations: number;
 }
 
 export function skeletons(scope: number): Skeleton[] {
@@ -26,7 +28,8 @@ export function skeletons(scope: number): Skeleton[] {
             if (addressClass(destClass).minScope > scope) continue;
             const control = destClass.startsWith('control');
             for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
-              out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value });
+              const deviations = deviationCost(seq.minScope) + deviationCost(addressClass(destClass).minScope) + deviationCost(control ? port.controlMinScope : port.minScope);
+              if (deviations <= deviationsAt(scope)) out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value, deviations });
             }
           }
         }

@@ -32,6 +32,15 @@ export function mergeExplorations(reports: readonly (ReportJson & { exploration?
   const truncated = parts.flatMap((e) => e.truncated);
   if (parts.length < reports.length) truncated.push(`${reports.length - parts.length} report(s) without an exhaustive phase`);
   if (scopes.size > 1) truncated.push(`shards explored different scopes (${[...scopes].join(', ')})`);
+  // Every shard of the split must be there: the union of some shards is not the whole tree.
+  const counts = new Set(reports.map((r) => r.shard?.count ?? 1));
+  if (counts.size > 1) truncated.push(`the reports split the tree differently (${[...counts].join(', ')} shards)`);
+  else {
+    const n = [...counts][0] as number;
+    const have = new Set(reports.map((r) => r.shard?.index ?? 0));
+    const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
+    if (missing.length > 0) truncated.push(`shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i + 1}/${n}`).join(', ')} missing`);
+  }
   return {
     scope: Math.min(...scopes),
     states: parts.reduce((n, e) => n + e.states, 0),

@@ -80,7 +80,7 @@ export const DEST_PORT_CLASSES: readonly (ValueClass & { readonly controlMinScop
 export const SERVICE_PORT_CLASSES: readonly ValueClass[] = [
   { name: 'other', minScope: 1, value: 81, stands: 'a port no destination uses (81): matches nothing' },
   { name: 'ordinary', minScope: 1, value: ORDINARY_PORT, stands: 'equal to the ordinary destination port' },
-  { name: 'waypoint', minScope: 2, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (a chain pass looks for it)' },
+  { name: 'waypoint', minScope: 1, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (the port a pass after a waypoint looks for)' },
   { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
   { name: 'zero', minScope: 3, value: 0, stands: 'port 0 (an unused slot)' },
 ];

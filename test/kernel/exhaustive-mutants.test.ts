@@ -26,7 +26,7 @@ const OUTSIDE_EXHAUSTIVE_SCOPE = ['dns-first-server', 'dns-any-source', 'dns-map
  * Mutants that show only on a waypoint chain that reaches a second service or backend: its pass
  * looks up a second frontend entry, which names a second id (two deviations, scope 3; section 10
  * of docs/spec.md). Scope 3 does not complete in a test's time: test/kernel/exhaustive.test.ts
- * kills them on one top-level choice at scope 3.
+ * kills them at scope 3 on one top-level choice, on both executors.
  */
 export const NEEDS_SCOPE_3 = ['tail-slot-wrong', 'via-waypoint-cleared'];
 

@@ -1,6 +1,6 @@
 // Bounded-exhaustive exploration (properties/explore.ts) where root is needed: a mutant (built from
 // its patch) that reads map entries the semantics never reads is found only because the compiled
-// program's reads are choice points too; a waypoint-chain mutant needs scope 3 and is killed there on
+// program's reads are choice points too; the waypoint-chain mutants need scope 3 and are killed there on
 // both executors; and every enumerated case runs on the kernel executor.
 
 import { describe, expect, it } from 'vitest';
@@ -35,29 +35,33 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
     await vm.close();
   }, 180_000);
 
-  it('kills the waypoint-chain mutant at scope 3 (two deviations: a second frontend entry and a second id), on the VM and on the kernel', async () => {
-    const objects = buildMutant('tail-slot-wrong');
-    const vm = await createVmExecutor({ objects });
-    const plain = skeletons(3).findIndex((s) => describeSkeleton(s) === describeSkeleton(skeletons(1)[TCP_V4]!));
-    let c: Case;
-    try {
-      const three = await explore({ scope: 3, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [plain], stopAtFirst: true, maxFindings: 1 });
-      expect(three.counterexamples.length).toBe(1);
-      c = three.counterexamples[0]!.case;
-      expect(c.state.frontends.length).toBe(2);
-    } finally {
-      await vm.close();
-    }
-    const kernel = await startKernel({ objects });
-    try {
-      // The kernel draws its own prandom values: a few runs, one of which must leave the allowed set.
-      let failed = false;
-      for (let i = 0; i < 8 && !failed; i++) failed = (await judge(c, { env: kernel.environment, executor: kernel })).failure !== null;
-      expect(failed).toBe(true);
-    } finally {
-      await kernel.close();
-    }
-  }, 300_000);
+  it.each(['tail-slot-wrong', 'via-waypoint-cleared'])(
+    'kills the waypoint-chain mutant %s at scope 3 (two deviations: a second frontend entry and a second id), on the VM and on the kernel',
+    async (name) => {
+      const objects = buildMutant(name);
+      const vm = await createVmExecutor({ objects });
+      const plain = skeletons(3).findIndex((s) => describeSkeleton(s) === describeSkeleton(skeletons(1)[TCP_V4]!));
+      let c: Case;
+      try {
+        const three = await explore({ scope: 3, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [plain], stopAtFirst: true, maxFindings: 1 });
+        expect(three.counterexamples.length).toBe(1);
+        c = three.counterexamples[0]!.case;
+        expect(c.state.frontends.length).toBe(2);
+      } finally {
+        await vm.close();
+      }
+      const kernel = await startKernel({ objects });
+      try {
+        // The kernel draws its own prandom values: a few runs, one of which must leave the allowed set.
+        let failed = false;
+        for (let i = 0; i < 8 && !failed; i++) failed = (await judge(c, { env: kernel.environment, executor: kernel })).failure !== null;
+        expect(failed).toBe(true);
+      } finally {
+        await kernel.close();
+      }
+    },
+    300_000,
+  );
 
   it('on the kernel: every enumerated case runs there and gives an allowed outcome (scope 1, complete)', async () => {
     const kernel = await startKernel();

@@ -10,6 +10,7 @@ import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { explore, exactVerdict } from '../../properties/explore.js';
 import { describeSkeleton, skeletons } from '../../generators/exhaustive/skeletons.js';
 import { judge } from '../../properties/judge.js';
+import { judgeSaved } from '../../cli/exhaustive.js';
 import type { Case } from '../../model/domain.js';
 import type { Executor } from '../../model/executor.js';
 import { startKernel } from '../helpers/kernel.js';
@@ -47,6 +48,16 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
         expect(three.counterexamples.length).toBe(1);
         c = three.counterexamples[0]!.case;
         expect(c.state.frontends.length).toBe(2);
+        // Saved as a finding of exhaustive/scope-3, the case replays by exact outcome sets: it fails
+        // on the mutant's VM, and passes on our objects.
+        const saved = { phase: 'exhaustive/scope-3', case: c };
+        expect((await judgeSaved(saved, { name: 'vm', executor: vm, objects, env: DEFAULT_ENVIRONMENT })).failure).not.toBeNull();
+        const ours = await createVmExecutor({});
+        try {
+          expect((await judgeSaved(saved, { name: 'vm', executor: ours, objects: {}, env: DEFAULT_ENVIRONMENT })).failure).toBeNull();
+        } finally {
+          await ours.close();
+        }
       } finally {
         await vm.close();
       }

@@ -57,7 +57,7 @@ describe('bounded-exhaustive exploration', () => {
     expect(parts.reduce((n, p) => n + p.choicePoints, 0)).toBe(whole.choicePoints);
     const report = (e: typeof whole, index: number) => ({ shard: { index, count: 3 }, exploration: { ...e, findings: 0 } }) as unknown as ReportJson;
     const merged = mergeExplorations(parts.map(report));
-    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [] });
+    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [], deviations: 0 });
     const cut = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index: 0, count: 3 }, maxStates: 5 });
     expect(cut.complete).toBe(false);
     expect(mergeExplorations([report(cut, 0), ...parts.slice(1).map(report)])?.complete).toBe(false);

@@ -7,19 +7,18 @@ import type { Environment } from '../model/environment.js';
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { caseAtPath, explore, exploringVm, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
-import type { Failure } from '../properties/judge.js';
+import { judge, type Failure } from '../properties/judge.js';
+import { signatureOf, type Signature } from '../properties/signature.js';
 import type { ExecutorName } from './executors.js';
 import type { Statistics } from '../properties/statistics.js';
 import { dnsPhaseRuns } from '../properties/run.js';
 import { isDatagram, skeletons } from '../generators/exhaustive/skeletons.js';
+import { deviationsAt, scopeMeaning } from '../generators/exhaustive/classes.js';
 
 /** Scope of the exhaustive phase of a default run, and its time budget. */
 export const DEFAULT_RUN_SCOPE = 1;
 export const DEFAULT_RUN_EXHAUSTIVE_MS = 20_000;
-/**
- * Scope of `check --exhaustive` without --scope: 1 completes in seconds; scope 2 holds far more
- * states than one machine checks in a minute (give it --time-limit, or shards).
- */
+/** Scope of `check --exhaustive` without --scope: 1 completes in seconds, 2 in about a minute. */
 export const DEFAULT_EXHAUSTIVE_SCOPE = 1;
 
 export interface ExhaustiveSetup {
@@ -72,18 +71,57 @@ export function formatExploration(e: Exploration): string {
   const figures = `${e.states} states, ${e.choicePoints} choice points, ${(e.durationMs / 1000).toFixed(1)} s`;
   const why = e.truncated.length > 3 ? `${e.truncated.slice(0, 3).join('; ')}; and ${e.truncated.length - 3} more` : e.truncated.join('; ');
   const head = e.complete ? `complete for scope ${e.scope}: ${figures}` : `incomplete for scope ${e.scope}: ${figures}; ${why}`;
-  return `exhaustive: ${head}; ${e.counterexamples.length} finding${e.counterexamples.length === 1 ? '' : 's'}${e.failingStates ? ` (${e.failingStates} failing states)` : ''}`;
+  const findings = `${e.counterexamples.length} finding${e.counterexamples.length === 1 ? '' : 's'}${e.failingStates ? ` (${e.failingStates} failing states)` : ''}`;
+  return `exhaustive: ${head}; ${findings}\n  scope ${e.scope}: ${scopeMeaning(e.scope)} (docs/spec.md, section 10)`;
 }
 
-export function explorationJson(e: Exploration): ExplorationSummary & { durationMs: number; findings: number } {
-  return { scope: e.scope, states: e.states, choicePoints: e.choicePoints, complete: e.complete, truncated: e.truncated, durationMs: e.durationMs, findings: e.counterexamples.length };
+export function explorationJson(e: Exploration): ExplorationSummary & { durationMs: number; findings: number; deviations: number; meaning: string } {
+  return {
+    scope: e.scope,
+    states: e.states,
+    choicePoints: e.choicePoints,
+    complete: e.complete,
+    truncated: e.truncated,
+    durationMs: e.durationMs,
+    findings: e.counterexamples.length,
+    deviations: deviationsAt(e.scope),
+    meaning: scopeMeaning(e.scope),
+  };
+}
+
+/** The scope of an exhaustive phase name (exhaustive/scope-N), or null for another phase. */
+export function exhaustiveScope(phase: string): number | null {
+  const m = /^exhaustive\/scope-(\d+)$/.exec(phase);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Judges a saved case as the phase that found it did: a case of the exhaustive phase by exact
+ * outcome sets (model set == VM set, then the kernel if that is the executor), since a finding such
+ * as executor-covers-model cannot show in one draw; any other case by judge() on the executor.
+ */
+export async function judgeSaved(
+  saved: { readonly phase: string; readonly case: Case },
+  o: { readonly name: ExecutorName; readonly executor: Executor | undefined; readonly objects: Partial<ObjectPaths>; readonly env: Environment },
+): Promise<{ failure: Failure | null; signature: Signature | null }> {
+  const scope = exhaustiveScope(saved.phase);
+  if (scope === null || o.name === 'model') {
+    const j = await judge(saved.case, { env: o.env, ...(o.executor ? { executor: o.executor } : {}) });
+    return { failure: j.failure, signature: j.signature };
+  }
+  const setup = await exhaustiveSetup(o.name, o.executor, o.objects);
+  try {
+    const failure = await judgeExhaustive(saved.case, { scope, env: o.env, ...(setup.vm ? { vm: setup.vm } : {}), ...(setup.executor ? { executor: setup.executor } : {}) });
+    return { failure, signature: failure ? signatureOf(saved.case, failure, o.env) : null };
+  } finally {
+    await setup.close();
+  }
 }
 
 /** Replays an exhaustive path: the concrete case and its verdict. */
 export async function replayExhaustive(setup: ExhaustiveSetup, phase: string, path: string, env: Environment): Promise<{ case: Case; failure: Failure | null }> {
-  const m = /^exhaustive\/scope-(\d+)$/.exec(phase);
-  if (!m) throw new Error(`not an exhaustive phase: ${phase}`);
-  const scope = Number(m[1]);
+  const scope = exhaustiveScope(phase);
+  if (scope === null) throw new Error(`not an exhaustive phase: ${phase}`);
   const c = caseAtPath(scope, path, env, setup.vm);
   const failure = await judgeExhaustive(c, { scope, env, ...(setup.vm ? { vm: setup.vm } : {}), ...(setup.executor ? { executor: setup.executor } : {}) });
   return { case: c, failure };

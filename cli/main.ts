@@ -148,7 +148,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--baseline <file>', 'accepted findings (kmesh-check baseline): reported as known, not failing the run')
     .option('--no-explain', 'do not explain findings on the VM')
     .option('--exhaustive', 'only the bounded-exhaustive phase: every case within --scope (no random sampling)')
-    .option('--scope <n>', 'scope of the exhaustive phase (default 1; scope 2 needs a --time-limit or shards)', integer('--scope', 1))
+    .option('--scope <n>', 'scope of the exhaustive phase (default 1; scope N allows N - 1 deviations from scope 1, docs/spec.md section 10)', integer('--scope', 1))
     .addHelpText('after', `\n${CHECK_EXAMPLES}\n\n${EXIT_CODES}\n`)
     .action(async (o) => {
       const { names, why } = resolveExecutor(o.executor);

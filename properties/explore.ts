@@ -17,6 +17,7 @@ import { Decisions, type Oracle } from '../generators/exhaustive/decisions.js';
 import { lazyState } from '../generators/exhaustive/model-view.js';
 import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../generators/exhaustive/skeletons.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
+import { nextPrefix } from '../bpf/runner/choices.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { judge, MATCHES_MODEL, type Failure } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
@@ -171,7 +172,7 @@ export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: 
 }
 
 function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d: Decisions | null; maps?: { clear(): void } }): Leaf {
-  const d = new Decisions(opts.scope, oracle);
+  const d = new Decisions(opts.scope, oracle, sk.deviations);
   holder.d = d;
   holder.maps?.clear();
   const ops = operationsOf(sk, d);
@@ -352,11 +353,9 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
             stop = true;
             break;
           }
-          let i = taken.length - 1;
-          while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
-          if (i < 0) break;
-          prefix = taken.slice(0, i).map((t) => t.index);
-          prefix.push((taken[i] as { index: number }).index + 1);
+          const following = nextPrefix(taken);
+          if (following === null) break;
+          prefix = following;
         }
       }
       queue = next;

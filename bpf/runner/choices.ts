@@ -126,6 +126,21 @@ export class Pruned extends Error {
   }
 }
 
+/**
+ * Depth-first backtracking over answered choice points (index taken among size): the prefix of
+ * the next run (the deepest point with an untried alternative, advanced by one), or null when
+ * every combination was run. Shared by the VM's prandom exploration and the exhaustive phase's
+ * map decisions (properties/explore.ts).
+ */
+export function nextPrefix(taken: readonly { readonly index: number; readonly size: number }[]): number[] | null {
+  let i = taken.length - 1;
+  while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
+  if (i < 0) return null;
+  const prefix = taken.slice(0, i).map((t) => t.index);
+  prefix.push((taken[i] as { index: number }).index + 1);
+  return prefix;
+}
+
 /** Runs `run` once per combination of answers, depth first; returns each path with its result. */
 export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptions): Array<{ choices: Choice[]; result: T }> {
   if (opts.prandomDomain.length === 0) throw new Error('explore: the prandom domain is empty; give at least one value');
@@ -152,11 +167,9 @@ export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptio
       throw new Error('explore: the run is not deterministic (its choice points changed on replay)');
     }
     if (result !== PRUNED) out.push({ choices: taken.map((t) => ({ point: t.point, value: t.value })), result });
-    let i = taken.length - 1;
-    while (i >= 0 && (taken[i] as Taken).index + 1 >= (taken[i] as Taken).size) i--;
-    if (i < 0) return out;
-    prefix = taken.slice(0, i).map((t) => t.index);
-    prefix.push((taken[i] as Taken).index + 1);
-    prefixPoints = taken.slice(0, i + 1).map((t) => t.point);
+    const next = nextPrefix(taken);
+    if (next === null) return out;
+    prefix = next;
+    prefixPoints = taken.slice(0, next.length).map((t) => t.point);
   }
 }

@@ -7,7 +7,6 @@
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
-import { judge } from '../../properties/judge.js';
 import { DNS_SHARE, dnsPhaseRuns, runChecks, type RunResult, type StatesOption } from '../../properties/run.js';
 import { coverageOf, type CoverageReport } from '../../properties/statistics.js';
 import { caseSize } from '../../properties/minimize.js';
@@ -23,7 +22,7 @@ import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
-import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, runExhaustive } from '../exhaustive.js';
+import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, judgeSaved, runExhaustive } from '../exhaustive.js';
 import { COVERS_MODEL, type Exploration } from '../../properties/explore.js';
 import { Statistics } from '../../properties/statistics.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
@@ -168,7 +167,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         }
         let j;
         try {
-          j = await judge(saved.case, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+          // A finding of the exhaustive phase replays by exact outcome sets, as it was found.
+          j = await judgeSaved(saved, { name: opened.name, executor: opened.executor, objects: o.objects, env: opened.env });
         } catch (e) {
           // A case the executor or the model cannot take (hand-edited, or from another version).
           if (!isKmeshCheckError(e) && !(e instanceof ModelInputError) && !(e instanceof OutcomeLimitError)) throw e;

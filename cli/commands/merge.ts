@@ -8,6 +8,7 @@ import { coverageOf, Statistics } from '../../properties/statistics.js';
 import type { StatesOption } from '../../properties/run.js';
 import { formatSummary, type FindingJson, type ReportJson } from '../report.js';
 import { requiredPaths } from './check.js';
+import { deviationsAt, scopeMeaning } from '../../generators/exhaustive/classes.js';
 
 function readReport(path: string): ReportJson {
   let r: Partial<ReportJson>;
@@ -22,7 +23,7 @@ function readReport(path: string): ReportJson {
   return r as ReportJson;
 }
 
-type Explored = { scope: number; states: number; choicePoints: number; complete: boolean; truncated: string[]; durationMs: number; findings: number };
+type Explored = { scope: number; states: number; choicePoints: number; complete: boolean; truncated: string[]; durationMs: number; findings: number; deviations?: number; meaning?: string };
 
 /** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
 export function mergeExplorations(reports: readonly (ReportJson & { exploration?: Explored })[]): Explored | null {
@@ -32,14 +33,26 @@ export function mergeExplorations(reports: readonly (ReportJson & { exploration?
   const truncated = parts.flatMap((e) => e.truncated);
   if (parts.length < reports.length) truncated.push(`${reports.length - parts.length} report(s) without an exhaustive phase`);
   if (scopes.size > 1) truncated.push(`shards explored different scopes (${[...scopes].join(', ')})`);
+  // Every shard of the split must be there: the union of some shards is not the whole tree.
+  const counts = new Set(reports.map((r) => r.shard?.count ?? 1));
+  if (counts.size > 1) truncated.push(`the reports split the tree differently (${[...counts].join(', ')} shards)`);
+  else {
+    const n = [...counts][0] as number;
+    const have = new Set(reports.map((r) => r.shard?.index ?? 0));
+    const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
+    if (missing.length > 0) truncated.push(`shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i + 1}/${n}`).join(', ')} missing`);
+  }
+  const scope = Math.min(...scopes);
   return {
-    scope: Math.min(...scopes),
+    scope,
     states: parts.reduce((n, e) => n + e.states, 0),
     choicePoints: parts.reduce((n, e) => n + e.choicePoints, 0),
     complete: truncated.length === 0 && parts.every((e) => e.complete),
     truncated,
     durationMs: Math.max(...parts.map((e) => e.durationMs)),
     findings: parts.reduce((n, e) => n + e.findings, 0),
+    deviations: deviationsAt(scope),
+    meaning: scopeMeaning(scope),
   };
 }
 

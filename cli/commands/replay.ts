@@ -5,7 +5,6 @@
 
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
-import { judge } from '../../properties/judge.js';
 import { caseSize } from '../../properties/minimize.js';
 import { replayCounterexample } from '../../properties/run.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -19,7 +18,7 @@ import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import { runIdentity } from './check.js';
-import { exhaustiveSetup, replayExhaustive } from '../exhaustive.js';
+import { exhaustiveSetup, judgeSaved, replayExhaustive } from '../exhaustive.js';
 import { signatureOf } from '../../properties/signature.js';
 
 export interface ReplayOptions {
@@ -88,7 +87,7 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
     if (saved) {
       let j;
       try {
-        j = await judge(saved.case, opts);
+        j = await judgeSaved(saved, { name: opened.name, executor: opened.executor, objects, env: opened.env });
       } catch (e) {
         if (e instanceof ModelInputError || e instanceof OutcomeLimitError) throw new KmeshCheckError('codec', `${o.case}: cannot be replayed (${e.message})`);
         throw e;

@@ -80,7 +80,7 @@ export const DEST_PORT_CLASSES: readonly (ValueClass & { readonly controlMinScop
 export const SERVICE_PORT_CLASSES: readonly ValueClass[] = [
   { name: 'other', minScope: 1, value: 81, stands: 'a port no destination uses (81): matches nothing' },
   { name: 'ordinary', minScope: 1, value: ORDINARY_PORT, stands: 'equal to the ordinary destination port' },
-  { name: 'waypoint', minScope: 2, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (a chain pass looks for it)' },
+  { name: 'waypoint', minScope: 1, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (the port a pass after a waypoint looks for)' },
   { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
   { name: 'zero', minScope: 3, value: 0, stands: 'port 0 (an unused slot)' },
 ];
@@ -156,7 +156,38 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
 export const DATAGRAM_EXCLUDED_DEST_CLASSES: readonly string[] = ['any4', 'any6'];
 
 /** Ids (service ids and backend uids share one space) are 1..scope; uid 0 is the DNS proxy. */
-export const ID_STANDS = 'service ids and backend uids: an existing one or the next fresh one (1..scope); uid 0 only as the DNS proxy';
+export const ID_STANDS = 'service ids and backend uids: an existing one or the next fresh one (1..scope; a second id is a deviation); uid 0 only as the DNS proxy';
+
+/**
+ * Deviations: scope N enumerates the classes of scope <= N, at most N entries per map and N ids and
+ * addresses per pool, and along one choice sequence at most N - 1 deviations, answers that scope 1
+ * does not offer: a class from scope 2 on (destination, port, operation sequence or field value),
+ * an endpoint count above 1, a matching port in a slot after the first, a second id, a second
+ * frontend entry, a second endpoint entry. Scope-1 answers are unlimited, so scope 1 is every
+ * state of one entry per map and scope N contains scope N - 1. Addresses of a pool cost nothing
+ * (a fresh one matters only when looked up, which a frontend entry pays for), nor do service and
+ * backend entries (their ids pay). Without this bound scope 2 holds millions of states: every
+ * combination of two services' worth of fields.
+ */
+export function deviationsAt(scope: number): number {
+  return Math.max(0, scope - 1);
+}
+
+/** What "complete for scope N" covers, in one line (the summary and the JSON report say it). */
+export function scopeMeaning(scope: number): string {
+  const d = deviationsAt(scope);
+  return `every state with value classes of scope <= ${scope}, at most ${scope} entries per map and ${scope} ids, and at most ${d} deviation${d === 1 ? '' : 's'} from scope 1`;
+}
+
+/** What an answer from a class of `minScope` costs in deviations. */
+export function deviationCost(minScope: number): number {
+  return minScope > 1 ? 1 : 0;
+}
+
+/** An endpoint count above 1 is a deviation. */
+export function countCost(count: number): number {
+  return count > 1 ? 1 : 0;
+}
 
 export function allowed<T extends { readonly minScope: number }>(list: readonly T[], scope: number): T[] {
   return list.filter((c) => c.minScope <= scope);
@@ -185,14 +216,26 @@ export function classTable(): ClassRow[] {
     { what: 'destination port', classes: DEST_PORT_CLASSES },
     {
       what: 'entries per routing map',
-      classes: [{ name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' }],
+      classes: [
+        { name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' },
+        { name: 'second frontend or endpoint entry', minScope: 2, stands: 'a deviation (service and backend entries pay by their ids)' },
+      ],
     },
     { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },
     { what: 'km_service / km_backend entry', classes: [{ name: 'absent / present', minScope: 1, stands: 'present entries have their fields decided one by one when read' }] },
     { what: 'km_endpoint entry', classes: [{ name: 'absent / backend uid', minScope: 1, stands: ID_STANDS }] },
-    { what: 'prio_endpoint_count[p]', classes: [{ name: '0..scope', minScope: 1, stands: 'each group separately' }] },
+    {
+      what: 'prio_endpoint_count[p]',
+      classes: [
+        { name: '0, 1', minScope: 1, stands: 'each group separately' },
+        { name: '2..scope', minScope: 2, stands: 'a deviation' },
+      ],
+    },
     { what: 'lb_policy', classes: LB_POLICY_CLASSES },
-    { what: 'service_port[i]', classes: [...SERVICE_PORT_CLASSES, { name: 'slots >= scope', minScope: 1, stands: 'fixed to "other": slot i varies from scope i + 1' }] },
+    {
+      what: 'service_port[i]',
+      classes: [...SERVICE_PORT_CLASSES, { name: 'slots >= scope', minScope: 1, stands: 'fixed to "other": slot i varies from scope i + 1; a matching port in a slot after the first is a deviation' }],
+    },
     { what: 'target_port[i]', classes: TARGET_PORT_CLASSES },
     { what: 'waypoint_port', classes: WAYPOINT_PORT_CLASSES },
     { what: 'wp_addr', classes: [{ name: 'zero', minScope: 1, stands: 'all 16 bytes zero' }, ...addr(STORED_ADDRESS_CLASSES)] },

@@ -17,8 +17,12 @@ import {
   WAYPOINT_PORT_CLASSES,
   addressClass,
   allowed,
+  countCost,
   countValues,
+  deviationCost,
+  deviationsAt,
   portSlotsAt,
+  type ValueClass,
 } from './classes.js';
 
 /** Answers choice points: the index (0-based) of the alternative taken among `size`. */
@@ -51,8 +55,23 @@ export class Decisions {
   readonly backends = new Map<number, Fields | null>();
   /** Choice points answered (with more than one alternative). */
   choices = 0;
+  /**
+   * Answers beyond scope 1 still allowed along this sequence (see DEVIATIONS in classes.ts): a value
+   * of a class from scope 2 on, an endpoint count above 1, a port slot other than the first.
+   */
+  private deviationsLeft: number;
   /** Present entries per map: at most `scope` each (the small-scope bound on the state). */
   private readonly present = { frontend: 0, service: 0, endpoint: 0, backend: 0 };
+
+  /** A second and later id is a deviation. */
+  private idCost(): number {
+    return this.ids.length > 0 ? 1 : 0;
+  }
+
+  /** A second and later frontend or endpoint entry is a deviation (services and backends pay by their ids). */
+  private entryCost(map: 'frontend' | 'endpoint'): number {
+    return this.present[map] > 0 ? 1 : 0;
+  }
 
   /** Whether one more entry of `map` fits the scope (if not, a read of a new key finds it absent). */
   private room(map: keyof Decisions['present']): boolean {
@@ -62,7 +81,11 @@ export class Decisions {
   constructor(
     readonly scope: number,
     private readonly oracle: Oracle,
-  ) {}
+    /** Deviations the top-level choices (the skeleton) already used. */
+    used = 0,
+  ) {
+    this.deviationsLeft = deviationsAt(scope) - used;
+  }
 
   private choose(label: string, size: number): number {
     if (size <= 1) return 0;
@@ -72,10 +95,24 @@ export class Decisions {
     return i;
   }
 
+  /**
+   * One of the alternatives, each with its cost in deviations: those the sequence can no longer
+   * afford are not offered (the oracle sees the others only); returns the index into `costs`.
+   */
+  private chooseCosted(label: string, costs: readonly number[]): number {
+    const offered: number[] = [];
+    costs.forEach((c, i) => {
+      if (c <= this.deviationsLeft) offered.push(i);
+    });
+    const i = offered[this.choose(label, offered.length)] as number;
+    this.deviationsLeft -= costs[i] as number;
+    return i;
+  }
+
   /** An id: one of the existing ones or the next fresh one (at most `scope` ids). */
   private pickId(label: string): number {
     const fresh = this.ids.length < this.scope;
-    const i = this.choose(label, this.ids.length + (fresh ? 1 : 0));
+    const i = this.chooseCosted(label, [...new Array<number>(this.ids.length).fill(0), ...(fresh ? [this.idCost()] : [])]);
     if (i < this.ids.length) return this.ids[i] as number;
     const id = this.ids.length + 1;
     this.ids.push(id);
@@ -95,23 +132,29 @@ export class Decisions {
    */
   pickAddress(label: string, classNames: readonly string[], withZero = false, oneEach = false): string {
     const alts: (() => string)[] = [];
-    if (withZero) alts.push(() => ZERO_ADDR);
+    const costs: number[] = [];
+    const add = (cost: number, f: () => string) => {
+      alts.push(f);
+      costs.push(cost);
+    };
+    if (withZero) add(0, () => ZERO_ADDR);
     for (const name of classNames) {
       const c = ADDRESS_CLASSES.find((x) => x.name === name);
       if (!c || c.minScope > this.scope) continue;
+      const cost = deviationCost(c.minScope);
       if (!c.pool) {
-        alts.push(() => c.render(0));
+        add(cost, () => c.render(0));
         continue;
       }
       const have = this.pools.get(c.pool) ?? 0;
       if (oneEach) {
-        alts.push(() => this.useAddress(c.name, 1));
+        add(cost, () => this.useAddress(c.name, 1));
         continue;
       }
-      for (let n = 1; n <= have; n++) alts.push(() => c.render(n));
-      if (have < this.scope) alts.push(() => this.useAddress(c.name, have + 1));
+      for (let n = 1; n <= have; n++) add(cost, () => c.render(n));
+      if (have < this.scope) add(cost, () => this.useAddress(c.name, have + 1));
     }
-    return (alts[this.choose(label, alts.length)] as () => string)();
+    return (alts[this.chooseCosted(label, costs)] as () => string)();
   }
 
   frontend(key: IpAddr): number | null {
@@ -119,7 +162,8 @@ export class Decisions {
     if (v === undefined) {
       // Absent, or an upstream id (existing or fresh).
       const fresh = this.ids.length < this.scope;
-      const i = this.room('frontend') ? this.choose(`frontend ${key}`, 1 + this.ids.length + (fresh ? 1 : 0)) : 0;
+      const e = this.entryCost('frontend');
+      const i = this.room('frontend') ? this.chooseCosted(`frontend ${key}`, [0, ...new Array<number>(this.ids.length).fill(e), ...(fresh ? [e + this.idCost()] : [])]) : 0;
       v = i === 0 ? null : i - 1 < this.ids.length ? (this.ids[i - 1] as number) : this.pickFresh();
       if (v !== null) this.present.frontend++;
       this.frontends.set(key, v);
@@ -157,7 +201,7 @@ export class Decisions {
     const key = `${serviceId}/${prio}/${index}`;
     let v = this.endpoints.get(key);
     if (v === undefined) {
-      const i = this.room('endpoint') ? this.choose(`endpoint ${key}`, 2) : 0;
+      const i = this.room('endpoint') ? this.chooseCosted(`endpoint ${key}`, [0, this.entryCost('endpoint')]) : 0;
       v = i === 0 ? null : this.pickId(`endpoint ${key} uid`);
       if (v !== null) this.present.endpoint++;
       this.endpoints.set(key, v);
@@ -188,42 +232,41 @@ export class Decisions {
     return v;
   }
 
-  private pickValue(label: string, values: readonly number[]): number {
-    return values[this.choose(label, values.length)] as number;
+  /** A value of one of the classes allowed at this scope, each costing its deviation. */
+  private pickClass<C extends ValueClass>(label: string, classes: readonly C[], valueOf: (c: C) => number = (c) => c.value): number {
+    const list = allowed(classes, this.scope);
+    const i = this.chooseCosted(
+      label,
+      list.map((c) => deviationCost(c.minScope)),
+    );
+    return valueOf(list[i] as C);
   }
 
   private decideServiceField(id: number, name: string): number | string {
     const label = `service ${id} ${name}`;
-    if (name.startsWith('count')) return this.pickValue(label, countValues(this.scope));
-    if (name === 'policy')
-      return this.pickValue(
-        label,
-        allowed(LB_POLICY_CLASSES, this.scope).map((c) => c.value),
-      );
+    if (name.startsWith('count')) {
+      const counts = countValues(this.scope);
+      return counts[this.chooseCosted(label, counts.map(countCost))] as number;
+    }
+    if (name === 'policy') return this.pickClass(label, LB_POLICY_CLASSES);
     if (name.startsWith('sport')) {
       const slot = Number(name.slice(5));
-      if (slot >= portSlotsAt(this.scope)) return (SERVICE_PORT_CLASSES[0] as { value: number }).value;
-      return this.pickValue(
-        label,
-        allowed(SERVICE_PORT_CLASSES, this.scope).map((c) => c.value),
-      );
+      const other = SERVICE_PORT_CLASSES[0] as ValueClass;
+      if (slot >= portSlotsAt(this.scope)) return other.value;
+      // A slot after the first holding a port that matches something is a deviation.
+      const list = allowed(SERVICE_PORT_CLASSES, this.scope);
+      const costs = list.map((c) => deviationCost(c.minScope) + (slot > 0 && c !== other ? 1 : 0));
+      return (list[this.chooseCosted(label, costs)] as ValueClass).value;
     }
     if (name.startsWith('tport')) {
       const slot = Number(name.slice(5));
-      return this.pickValue(
-        label,
-        allowed(TARGET_PORT_CLASSES, this.scope).map((c) => (c.perSlot ? c.value + slot : c.value)),
-      );
+      return this.pickClass(label, TARGET_PORT_CLASSES, (c) => (c.perSlot === true ? c.value + slot : c.value));
     }
     return this.decideWaypointField(label, name);
   }
 
   private decideWaypointField(label: string, name: string): number | string {
-    if (name === 'wpPort')
-      return this.pickValue(
-        label,
-        allowed(WAYPOINT_PORT_CLASSES, this.scope).map((c) => c.value),
-      );
+    if (name === 'wpPort') return this.pickClass(label, WAYPOINT_PORT_CLASSES);
     if (name === 'wpAddr') return this.pickAddress(label, STORED_ADDRESS_CLASSES, true);
     throw new Error(`no field ${name}`);
   }

@@ -5,7 +5,7 @@
 
 import type { Family } from '../../model/address.js';
 import { DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
-import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed } from './classes.js';
+import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
 export interface Skeleton {
@@ -15,6 +15,8 @@ export interface Skeleton {
   readonly protocol: Protocol;
   readonly destClass: string;
   readonly port: number;
+  /** Deviations (classes.ts) the top-level choices use: the sequence's, destination's and port's. */
+  readonly deviations: number;
 }
 
 export function skeletons(scope: number): Skeleton[] {
@@ -31,7 +33,8 @@ export function skeletons(scope: number): Skeleton[] {
             const control = destClass.startsWith('control');
             for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
               if (seq.datagram && port.value === 0) continue;
-              out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value });
+              const deviations = deviationCost(seq.minScope) + deviationCost(addressClass(destClass).minScope) + deviationCost(control ? port.controlMinScope : port.minScope);
+              if (deviations <= deviationsAt(scope)) out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value, deviations });
             }
           }
         }

@@ -1,36 +1,70 @@
-// Checking power of the exhaustive phase alone (no random sampling): every mutant of bpf/src (the
-// DNS ones by its datagram sequences: sendto, recvfrom, deliver) is killed by bounded-exhaustive exploration on the VM at scope 1, or else at scope 2 (whose tree is
-// visited in equal time slices per top-level choice, since it does not complete in a test's time).
+// Checking power of the exhaustive phase alone (no random sampling), on both executors: every mutant
+// of bpf/src (the DNS ones by its datagram sequences: sendto, recvfrom, deliver) is killed by bounded-exhaustive exploration at scope 1, or else
+// at scope 2 (both complete in a test's time now that scope N bounds deviations from scope 1). The
+// exploration enumerates states with the model and the mutant in the VM; the case that killed it
+// then runs on the kernel executor with the same mutant objects and must leave the model's allowed
+// set there too (the kernel draws its own prandom values, so it gets a few runs).
 
 import { describe, expect, it } from 'vitest';
 import { MUTANTS, buildMutant } from '../../cli/mutants.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { explore } from '../../properties/explore.js';
+import { judge } from '../../properties/judge.js';
+import type { Case } from '../../model/domain.js';
+import { startKernel } from '../helpers/kernel.js';
+
+/**
+ * Mutants that show only on a waypoint chain that reaches a second service or backend: its pass
+ * looks up a second frontend entry, which names a second id (two deviations, scope 3; section 10
+ * of docs/spec.md). Scope 3 does not complete in a test's time: test/kernel/exhaustive.test.ts
+ * kills them at scope 3 on one top-level choice, on both executors.
+ */
+export const NEEDS_SCOPE_3 = ['tail-slot-wrong', 'via-waypoint-cleared'];
+
+const KERNEL_RUNS = 8;
 
 describe('exhaustive phase against the mutants', () => {
-  it('kills every mutant within its scope at scope <= 2 on the VM', async () => {
-    const verdicts: { name: string; scope: number | null; invariant: string | null }[] = [];
-    for (const m of MUTANTS) {
-      const vm = await createVmExecutor({ objects: buildMutant(m.name) });
+  it('names only real mutants as outside its scope', () => {
+    for (const name of NEEDS_SCOPE_3) expect(MUTANTS.map((m) => m.name)).toContain(name);
+  });
+
+  it('kills every mutant within its scope at scope <= 2, on the VM and on the kernel', async () => {
+    const verdicts: { name: string; scope: number | null; kernel: string | null }[] = [];
+    for (const m of MUTANTS.filter((x) => !NEEDS_SCOPE_3.includes(x.name))) {
+      const objects = buildMutant(m.name);
+      const vm = await createVmExecutor({ objects });
+      let killed: { scope: number; case: Case } | null = null;
       try {
-        let killedAt: { scope: number; invariant: string } | null = null;
         for (const scope of [1, 2]) {
-          const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, stopAtFirst: true, maxFindings: 1, ...(scope === 2 ? { timeLimitMs: 60_000 } : {}) });
+          const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, stopAtFirst: true, maxFindings: 1 });
           const cx = r.counterexamples[0];
           if (cx) {
-            killedAt = { scope, invariant: cx.failure.invariant };
             expect(cx.phase).toBe(`exhaustive/scope-${scope}`);
+            killed = { scope, case: cx.case };
             break;
           }
-          // Scope 1 must have been explored completely before scope 2 is tried.
-          if (scope === 1) expect(r.complete).toBe(true);
+          // A survivor's exploration was complete: the scope really holds no failing state.
+          expect(r.complete).toBe(true);
         }
-        verdicts.push({ name: m.name, scope: killedAt?.scope ?? null, invariant: killedAt?.invariant ?? null });
       } finally {
         await vm.close();
       }
+      let kernelVerdict: string | null = null;
+      if (killed) {
+        const kernel = await startKernel({ objects });
+        try {
+          for (let i = 0; i < KERNEL_RUNS && kernelVerdict === null; i++) {
+            const j = await judge(killed.case, { env: kernel.environment, executor: kernel });
+            kernelVerdict = j.failure?.invariant ?? null;
+          }
+        } finally {
+          await kernel.close();
+        }
+      }
+      verdicts.push({ name: m.name, scope: killed?.scope ?? null, kernel: kernelVerdict });
     }
     expect(verdicts.filter((v) => v.scope === null).map((v) => v.name)).toEqual([]);
+    expect(verdicts.filter((v) => v.kernel === null).map((v) => v.name)).toEqual([]);
   }, 900_000);
 });

@@ -1,13 +1,16 @@
 // Bounded-exhaustive exploration (properties/explore.ts) where root is needed: a mutant (built from
 // its patch) that reads map entries the semantics never reads is found only because the compiled
-// program's reads are choice points too; and every enumerated case runs on the kernel executor.
+// program's reads are choice points too; the waypoint-chain mutants need scope 3 and are killed there on
+// both executors; and every enumerated case runs on the kernel executor.
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { explore, exactVerdict } from '../../properties/explore.js';
-import { skeletons } from '../../generators/exhaustive/skeletons.js';
+import { describeSkeleton, skeletons } from '../../generators/exhaustive/skeletons.js';
+import { judge } from '../../properties/judge.js';
+import { judgeSaved } from '../../cli/exhaustive.js';
 import type { Case } from '../../model/domain.js';
 import type { Executor } from '../../model/executor.js';
 import { startKernel } from '../helpers/kernel.js';
@@ -35,6 +38,44 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
     expect(modelOnly.failingStates).toBe(0);
     await vm.close();
   }, 180_000);
+
+  it.each(['tail-slot-wrong', 'via-waypoint-cleared'])(
+    'kills the waypoint-chain mutant %s at scope 3 (two deviations: a second frontend entry and a second id), on the VM and on the kernel',
+    async (name) => {
+      const objects = buildMutant(name);
+      const vm = await createVmExecutor({ objects });
+      const plain = skeletons(3).findIndex((s) => describeSkeleton(s) === describeSkeleton(skeletons(1)[TCP_V4]!));
+      let c: Case;
+      try {
+        const three = await explore({ scope: 3, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [plain], stopAtFirst: true, maxFindings: 1 });
+        expect(three.counterexamples.length).toBe(1);
+        c = three.counterexamples[0]!.case;
+        expect(c.state.frontends.length).toBe(2);
+        // Saved as a finding of exhaustive/scope-3, the case replays by exact outcome sets: it fails
+        // on the mutant's VM, and passes on our objects.
+        const saved = { phase: 'exhaustive/scope-3', case: c };
+        expect((await judgeSaved(saved, { name: 'vm', executor: vm, objects, env: DEFAULT_ENVIRONMENT })).failure).not.toBeNull();
+        const ours = await createVmExecutor({});
+        try {
+          expect((await judgeSaved(saved, { name: 'vm', executor: ours, objects: {}, env: DEFAULT_ENVIRONMENT })).failure).toBeNull();
+        } finally {
+          await ours.close();
+        }
+      } finally {
+        await vm.close();
+      }
+      const kernel = await startKernel({ objects });
+      try {
+        // The kernel draws its own prandom values: a few runs, one of which must leave the allowed set.
+        let failed = false;
+        for (let i = 0; i < 8 && !failed; i++) failed = (await judge(c, { env: kernel.environment, executor: kernel })).failure !== null;
+        expect(failed).toBe(true);
+      } finally {
+        await kernel.close();
+      }
+    },
+    300_000,
+  );
 
   it('on the kernel: every enumerated case runs there and gives an allowed outcome (scope 1, complete)', async () => {
     const kernel = await startKernel();

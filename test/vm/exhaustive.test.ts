@@ -1,14 +1,20 @@
 // Bounded-exhaustive exploration (properties/explore.ts) on the VM, no privileges: on our objects
 // a focused part of the scope-1 tree is complete with no finding and deterministic, a leaf replays
-// to its concrete case, and shards partition the tree (the mutant and kernel tests are in
-// test/kernel/exhaustive.test.ts: they build objects and run the kernel executor).
+// to its concrete case, shards partition the tree and merge wants every shard, scope 2 adds one
+// deviation, and the CLI's report is the same on every run (the mutant and kernel tests are in
+// test/kernel/exhaustive*.test.ts: they build objects and run the kernel executor).
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { caseAtPath, explore, exactVerdict } from '../../properties/explore.js';
-import { skeletons, type Skeleton } from '../../generators/exhaustive/skeletons.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeSkeleton, skeletons, type Skeleton } from '../../generators/exhaustive/skeletons.js';
+import { packageRoot } from '../../shared/package.js';
 import { mergeExplorations } from '../../cli/commands/merge.js';
 import type { ReportJson } from '../../cli/report.js';
 
@@ -82,11 +88,58 @@ describe('bounded-exhaustive exploration', () => {
     expect(whole.complete).toBe(true);
     expect(parts.reduce((n, p) => n + p.states, 0)).toBe(whole.states);
     expect(parts.reduce((n, p) => n + p.choicePoints, 0)).toBe(whole.choicePoints);
-    const report = (e: typeof whole) => ({ exploration: { ...e, findings: 0 } }) as unknown as ReportJson;
+    const report = (e: typeof whole, index: number) => ({ shard: { index, count: 3 }, exploration: { ...e, findings: 0 } }) as unknown as ReportJson;
     const merged = mergeExplorations(parts.map(report));
-    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [] });
+    expect(merged).toMatchObject({ scope: 1, states: whole.states, complete: true, truncated: [], deviations: 0 });
     const cut = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, shard: { index: 0, count: 3 }, maxStates: 5 });
     expect(cut.complete).toBe(false);
-    expect(mergeExplorations([report(cut), ...parts.slice(1).map(report)])?.complete).toBe(false);
+    expect(mergeExplorations([report(cut, 0), ...parts.slice(1).map(report)])?.complete).toBe(false);
+    // Two complete shards of three are not the whole tree.
+    const two = mergeExplorations(parts.slice(0, 2).map(report));
+    expect(two?.complete).toBe(false);
+    expect(two?.truncated).toEqual(['shard 3/3 missing']);
   }, 60_000);
+
+  it('scope 2 adds one deviation to scope 1: its top-level choices cost at most one, and it holds more states', async () => {
+    // Model-driven (no VM) over the plain TCP connect: cheap, and the deviation bound is in the decisions.
+    const one = skeletons(2).findIndex((s) => s.sequence === 'connect-send' && s.enrolled && s.family === 'inet' && s.protocol === 'tcp' && s.destClass === 'ipv4' && s.port === 80);
+    const s1 = await explore({ scope: 1, env: DEFAULT_ENVIRONMENT, onlySkeletons: [TCP_V4] });
+    const s2 = await explore({ scope: 2, env: DEFAULT_ENVIRONMENT, onlySkeletons: [one] });
+    expect(s1.complete && s2.complete).toBe(true);
+    expect(s2.states).toBeGreaterThan(s1.states);
+    // Every top-level choice of scope 2 costs at most one deviation, and scope 1's are all there.
+    expect(skeletons(2).every((s) => s.deviations <= 1)).toBe(true);
+    expect(skeletons(1).every((s) => s.deviations === 0)).toBe(true);
+    expect(
+      skeletons(2)
+        .filter((s) => s.deviations === 0)
+        .map(describeSkeleton),
+    ).toEqual(skeletons(1).map(describeSkeleton));
+  }, 120_000);
+  it('check --exhaustive writes the same report on every run of the same seed, and of no seed (timings aside)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-exhaustive-'));
+    const run = (name: string, extra: string[]) => {
+      const file = join(dir, `${name}.json`);
+      const r = spawnSync(
+        process.execPath,
+        [join(packageRoot(), 'bin', 'kmesh-check.js'), 'check', '--exhaustive', '--executor', 'vm', '--shard', '1/12', '--no-failure-db', '--no-explain', '--json', file, ...extra],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 120_000,
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/exhaustive: complete for scope 1: \d+ states/);
+      expect(r.stdout).toMatch(/scope 1: every state with value classes of scope <= 1, .* at most 0 deviations from scope 1/);
+      // Timings are the one thing that may differ between two runs.
+      return readFileSync(file, 'utf8').replace(/"durationMs": \d+/g, '"durationMs": 0');
+    };
+    const a = run('a', ['--seed', '7']);
+    expect(run('b', ['--seed', '7'])).toBe(a);
+    const c = run('c', []);
+    expect(run('d', [])).toBe(c);
+    const json = JSON.parse(a) as { exploration: { scope: number; complete: boolean; deviations: number; meaning: string } };
+    expect(json.exploration).toMatchObject({ scope: 1, complete: true, deviations: 0 });
+  }, 300_000);
 });

@@ -144,8 +144,8 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
   { name: 'connect-close-connect', minScope: 3, stands: 'socket, connect, close; a second socket of the same kind connects to the same destination and sends one message' },
   { name: 'sendto-recv-twice', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, recvfrom, sendto B (same port), recvfrom' },
   { name: 'sendto-deliver-recv', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, a datagram from X port 53, recvfrom twice' },
-  { name: 'connect-send-recv', minScope: 2, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
-  { name: 'connect-sendto-recv', minScope: 2, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
+  { name: 'connect-send-recv', minScope: 1, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
+  { name: 'connect-sendto-recv', minScope: 1, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
 ];
 
 /**

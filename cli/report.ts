@@ -181,7 +181,9 @@ export function formatSummary(r: ReportJson): string {
   lines.push(
     missing.length
       ? `coverage: FAIL, exercised too rarely: ${missing.map((q) => `${q.class} (${q.seen} < ${q.required}${q.why ? `: ${q.why}` : ''})`).join(', ')}`
-      : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${r.coverage.requirements[0]?.required ?? 0} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
+      : r.coverage.requirements.length === 0
+        ? 'coverage: no class requirement applies to this run (exhaustive only, or stopped early)'
+        : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${r.coverage.requirements[0]?.required ?? 0} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
   );
   if (r.savedFailures) {
     const s = r.savedFailures;

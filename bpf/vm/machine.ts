@@ -194,6 +194,19 @@ export class Machine {
       if (e instanceof MemoryFault) return m.jitFault(prog, pc, e.message);
       return e as Error;
     };
+    // The slow paths resolve a pointer through the interpreter's own checks by lending it register 0.
+    const locate = (h: number, l: number, off: number, size: number, write: boolean): DataView => {
+      const saveL = m.L[0] as number,
+        saveH = m.H[0] as number;
+      m.L[0] = l;
+      m.H[0] = h;
+      try {
+        return write ? m.wloc(0, off, size) : m.rloc(0, off, size);
+      } finally {
+        m.L[0] = saveL;
+        m.H[0] = saveH;
+      }
+    };
     const rt: JitRuntime = {
       regions: this.mem.regions,
       L: this.L,
@@ -231,17 +244,7 @@ export class Machine {
           return lo;
         }
         try {
-          const saveL = m.L[0] as number,
-            saveH = m.H[0] as number;
-          m.L[0] = l;
-          m.H[0] = h;
-          let v: DataView;
-          try {
-            v = m.rloc(0, off, size);
-          } finally {
-            m.L[0] = saveL;
-            m.H[0] = saveH;
-          }
+          const v = locate(h, l, off, size, false);
           const o = m.ao;
           let lo: number, hi: number;
           if (size === 8) {
@@ -280,17 +283,7 @@ export class Machine {
           return;
         }
         try {
-          const saveL = m.L[0] as number,
-            saveH = m.H[0] as number;
-          m.L[0] = l;
-          m.H[0] = h;
-          let v: DataView;
-          try {
-            v = m.wloc(0, off, size);
-          } finally {
-            m.L[0] = saveL;
-            m.H[0] = saveH;
-          }
+          const v = locate(h, l, off, size, true);
           const o = m.ao;
           if (size === 8) {
             v.setInt32(o, lo, true);

@@ -25,7 +25,7 @@ export class KernelCases {
   constructor(dp: LoadedDataPath, env: Environment, fast: FastPath, opts: KernelCasesOptions = {}) {
     this.sockets = new KernelSockets(dp.maps, env, fast);
     this.runner = new CaseRunner(this.sockets, env, new ObsWriter());
-    this.whole = opts.wholeCases === false ? null : new WholeCases(this.runner, this.sockets, fast, () => this.runner.sink);
+    this.whole = opts.wholeCases === false ? null : new WholeCases(this.runner, this.sockets, fast, () => this.runner.sink, env);
   }
 
   /** Whether simple cases run whole inside the shim. */

@@ -1,38 +1,66 @@
 // Enrolment in the kernel: one TCP control connect to 0.0.0.2 or ::2 bound to each of the
 // environment's enrolled locals, on port 929 (enrol) or 930 (withdraw). Nothing listens there,
 // so the SYN goes out (sockops TCP_CONNECT_CB records or removes the local IP) and is refused.
+// Each connect is one shim call (kf_control); whole cases make the same calls inside kf_run.
 
 import type { Family } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
-import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_STREAM, errno, errnoName, libc } from './libc.js';
+import { writeSockaddr } from '../codec/sockaddr.js';
+import type { FastPath } from './fastpath.js';
+import { AF_INET, AF_INET6, errnoName } from './libc.js';
 
-const ECONNREFUSED = 111;
-const addr = new Uint8Array(SOCKADDR_MAX);
+/** Bytes of a control sockaddr in a kf_run program (sockaddr_in6). */
+export const CONTROL_SOCKADDR = 28;
 
-export function controlConnects(env: Environment, want: boolean): void {
-  const port = want ? ControlPort.enrol : ControlPort.withdraw;
-  for (const local of env.enrolledLocals) {
-    const family: Family = local.includes(':') ? 'inet6' : 'inet';
-    const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw new KmeshCheckError('worker', `control socket failed (${errnoName(errno())})`);
-    const b = writeSockaddr(addr, family, { addr: local, port: 0 });
-    if (libc.bind(fd, addr, b) < 0) {
-      const err = errnoName(errno());
-      libc.close(fd);
-      throw new KmeshCheckError('environment', `cannot bind a control socket to ${local} (${err}): is it an address of the namespace?`);
-    }
-    const n = writeSockaddr(addr, family, { addr: CONTROL_ADDR[family], port });
-    const rc = libc.connect(fd, addr, n);
-    const err = rc < 0 ? errno() : 0;
-    libc.close(fd);
-    if (rc === 0 || err !== ECONNREFUSED) {
-      throw new KmeshCheckError(
-        'environment',
-        `control connect from ${local} to ${CONTROL_ADDR[family]}:${port} ended with ${rc === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`,
-      );
-    }
+/** One control connect: from `local` (bound, port 0) to the control address. */
+export interface ControlConnect {
+  readonly local: string;
+  readonly family: Family;
+  readonly domain: number;
+  readonly port: number;
+  readonly bind: Uint8Array;
+  readonly dest: Uint8Array;
+}
+
+const plans = new WeakMap<Environment, Record<'true' | 'false', readonly ControlConnect[]>>();
+
+/** The control connects that enrol (`want`) or withdraw, encoded once per environment. */
+export function controlPlan(env: Environment, want: boolean): readonly ControlConnect[] {
+  let p = plans.get(env);
+  if (!p) {
+    const of = (w: boolean) =>
+      env.enrolledLocals.map((local): ControlConnect => {
+        const family: Family = local.includes(':') ? 'inet6' : 'inet';
+        const port = w ? ControlPort.enrol : ControlPort.withdraw;
+        const bind = new Uint8Array(CONTROL_SOCKADDR);
+        const dest = new Uint8Array(CONTROL_SOCKADDR);
+        const b = writeSockaddr(bind, family, { addr: local, port: 0 });
+        const d = writeSockaddr(dest, family, { addr: CONTROL_ADDR[family], port });
+        return { local, family, domain: family === 'inet' ? AF_INET : AF_INET6, port, bind: bind.subarray(0, b), dest: dest.subarray(0, d) };
+      });
+    p = { true: of(true), false: of(false) };
+    plans.set(env, p);
+  }
+  return p[want ? 'true' : 'false'];
+}
+
+/** The error of a control connect that failed at `stage` (kf_control: 1 socket, 2 bind, 3 connect not refused). */
+export function controlError(c: ControlConnect, stage: number, err: number): KmeshCheckError {
+  if (stage === 1) return new KmeshCheckError('worker', `control socket failed (${errnoName(err)})`);
+  if (stage === 2) return new KmeshCheckError('environment', `cannot bind a control socket to ${c.local} (${errnoName(err)}): is it an address of the namespace?`);
+  return new KmeshCheckError(
+    'environment',
+    `control connect from ${c.local} to ${CONTROL_ADDR[c.family]}:${c.port} ended with ${err === 0 ? 'success' : errnoName(err)}, expected ECONNREFUSED: are the namespace routes in place?`,
+  );
+}
+
+const err = new Int32Array(1);
+
+export function controlConnects(env: Environment, want: boolean, fast: FastPath): void {
+  for (const c of controlPlan(env, want)) {
+    const stage = fast.control(c.domain, c.bind, c.bind.length, c.dest, c.dest.length, err);
+    if (stage !== 0) throw controlError(c, stage, err[0]!);
   }
 }

@@ -1,4 +1,5 @@
-// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c):
+// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c, and
+// setup-ops.c for map writes and enrolment):
 // one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
 // one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
 // source is newer); the kernel executor does not start without it and says why.
@@ -42,19 +43,25 @@ export interface FastPath {
   observe(fd: number, flags: number, out: Uint8Array): void;
   close(server: number, fd: number, tcp: number): void;
   mapOps(buf: Uint8Array, count: number, rc: Int32Array): number;
+  /** One enrolment control connect; 0, or the failed stage with its errno in err[0]. */
+  control(domain: number, local: Uint8Array, localLen: number, dest: Uint8Array, destLen: number, err: Int32Array): number;
   /** Runs a program of whole cases; returns the observation bytes written to `out`. */
   run(prog: Uint8Array, len: number, out: Uint8Array, status: Int32Array): number;
 }
 
-/** Compiles the shim into build/shim/ unless it is newer than its source; returns its path. */
+/** The shim's C sources: the socket operations and whole cases, and a case's set-up (map writes, enrolment). */
+const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/setup-ops.c'];
+
+/** Compiles the shim into build/shim/ unless it is newer than its sources; returns its path. */
 export function buildShim(root = packageRoot()): string {
-  const src = join(root, 'bpf/user/fastpath.c');
+  const srcs = SHIM_SOURCES.map((s) => join(root, s));
+  const src = srcs[0]!;
   const out = join(root, 'build/shim/libkmeshfast.so');
-  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  if (existsSync(out) && srcs.every((s) => existsSync(s) && statSync(out).mtimeMs >= statSync(s).mtimeMs)) return out;
   mkdirSync(join(root, 'build/shim'), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
-    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, src, '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, ...srcs, '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
     if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)', { cause: e });
@@ -81,6 +88,7 @@ export function fastPath(): FastPath | null {
       observe: lib.func('void kf_observe(int fd, int flags, void *out)') as FastPath['observe'],
       close: lib.func('void kf_close(int server, int fd, int tcp)') as FastPath['close'],
       mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
+      control: lib.func('int kf_control(int domain, void *local, uint32_t llen, void *dest, uint32_t dlen, void *err)') as FastPath['control'],
       run: lib.func('int kf_run(void *prog, int len, void *out, void *status)') as FastPath['run'],
     };
     loaded = { fast, why: null };

@@ -110,6 +110,11 @@ function checkMapAbi(o: OpenObject, name: MapName, ptr: bigint): void {
 
 function loadError(o: OpenObject, rc: number, log: string): KmeshCheckError {
   if (-rc === E.EPERM) return new KmeshCheckError('privileges', `loading ${basename(o.path)}: bpf() says EPERM: ${NEEDS_ROOT}`);
+  // The verifier gives up with EAGAIN when signals keep arriving, e.g. a profiler's sampling of the
+  // worker (KMESH_CHECK_WORKER_NODE_ARGS=--cpu-prof): its log then ends at an arbitrary instruction.
+  if (-rc === E.EAGAIN) {
+    return new KmeshCheckError('load', `loading ${o.path} was interrupted (EAGAIN): the verifier stops when the process receives signals; retry, or profile with --cpu-prof-interval=20000`);
+  }
   const v = summariseVerifierLog(log);
   if (v) {
     const at = v.instructions.length ? ` (last instructions: ${v.instructions.join(' | ')})` : '';

@@ -88,7 +88,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   }
 
   setEnrolment(want: boolean): void {
-    controlConnects(this.env, want);
+    controlConnects(this.env, want, this.fast);
   }
 
   listen(c: Case): void {

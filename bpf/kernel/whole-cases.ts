@@ -1,10 +1,11 @@
 // Whole cases in one shim call (kf_run): a batch's simple cases (only socket, connect and close,
-// no control connect, nothing to enrol, every port already listening) are written as one
-// program of map writes and socket operations and run inside C, which writes the same
+// no control connect among the operations, every port already listening) are written as one
+// program of map writes, enrolment changes and socket operations and run inside C, which writes the same
 // observation records the case runner would (bpf/runner/observations.ts). The runner checks
 // every operation first, so a case here is one it would run without a codec error.
 
 import type { Case, Family, SocketId } from '../../model/domain.js';
+import type { Environment } from '../../model/environment.js';
 import { ControlPort } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
@@ -12,6 +13,7 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import type { CaseRunner } from '../runner/case-runner.js';
 import type { ObsWriter } from '../runner/observations.js';
 import type { FastPath } from './fastpath.js';
+import { CONTROL_SOCKADDR, controlError, controlPlan } from './enrolment.js';
 import { AF_INET, AF_INET6, errnoName } from './libc.js';
 import { mapOpRecord, mapWriteError } from './map-writes.js';
 import { CONNECT_TIMEOUT_MS, socketType, type KernelSock, type KernelSockets } from './sockets.js';
@@ -21,6 +23,7 @@ const P_SOCKET = 2;
 const P_CONNECT = 3;
 const P_CLOSE = 4;
 const P_END = 5;
+const P_ENROL = 6;
 /** Program size at which the pending cases run (bounds the latency of a batch's first case). */
 export const PROGRAM_FLUSH_BYTES = 256 * 1024;
 
@@ -77,6 +80,13 @@ export class WholeCases {
   private out = new Uint8Array(64 * 1024);
   private readonly status = new Int32Array(4);
   private readonly addr = new Uint8Array(SOCKADDR_MAX);
+  /**
+   * Whether the runner has enrolled once: its first enrolment checks the environment's control
+   * ports and locals, after which enrolment changes may run inside kf_run too.
+   */
+  private enrolChecked = false;
+  /** The enrolment a case of the program switches to, by its index in the program (unset: none). */
+  private enrols: boolean[] = [];
   /** Index of the case a failed run stopped in, or -1. */
   failedCase = -1;
   /** Cases run whole so far, for tests and diagnosis. */
@@ -87,6 +97,7 @@ export class WholeCases {
     private readonly layer: KernelSockets,
     private readonly fast: FastPath,
     private readonly sink: () => ObsWriter,
+    private readonly env: Environment,
   ) {}
 
   /** Whether the program has grown to the size at which it should run. */
@@ -96,7 +107,8 @@ export class WholeCases {
 
   /** Whether case `c` is simple enough to run whole, with nothing to do before it. */
   private simple(c: Case): boolean {
-    if (this.runner.enrolment !== c.enrolled || c.ops.length > 64) return false;
+    if (this.runner.enrolment === true) this.enrolChecked = true;
+    if ((this.runner.enrolment !== c.enrolled && (!this.enrolChecked || this.runner.enrolment === 'unknown')) || c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
     let created = 0;
@@ -154,6 +166,25 @@ export class WholeCases {
     }
     p.setI32(countAt, this.mapCount);
     this.mapCount = 0;
+    if (this.runner.enrolment !== c.enrolled) {
+      // The runner's order: map writes, then enrolment, then the operations.
+      const plan = controlPlan(this.env, c.enrolled);
+      p.room(5 + plan.length * (12 + 2 * CONTROL_SOCKADDR));
+      p.u8(P_ENROL);
+      p.i32(plan.length);
+      for (const k of plan) {
+        p.i32(k.domain);
+        p.i32(k.bind.length);
+        p.bytes(k.bind);
+        p.zeros(CONTROL_SOCKADDR - k.bind.length);
+        p.i32(k.dest.length);
+        p.bytes(k.dest);
+        p.zeros(CONTROL_SOCKADDR - k.dest.length);
+      }
+      // Bookkeeping like the tracker's: a failed run leaves it 'unknown' (CaseRunner.recover).
+      this.runner.enrolment = c.enrolled;
+      this.enrols[this.cases.length - 1] = c.enrolled;
+    }
     const ids = this.ids;
     for (const op of c.ops) {
       if (op.op === 'socket') {
@@ -214,6 +245,12 @@ export class WholeCases {
           throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${errnoName(rc)})`);
         case 3:
           throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+        case 5: {
+          const plan = controlPlan(this.env, this.enrols[st[1]!] ?? false);
+          const k = plan[st[2]! >> 8];
+          if (k) throw controlError(k, st[2]! & 0xff, rc);
+          throw new KmeshCheckError('worker', `the fast-path shim reported control connect ${st[2]! >> 8}, which the program does not hold (a worker bug)`);
+        }
         default:
           throw new KmeshCheckError('worker', `the fast-path shim stopped with status ${st[0]} (a worker bug)`);
       }
@@ -226,6 +263,7 @@ export class WholeCases {
   drop(): void {
     this.p.at = 0;
     this.cases = [];
+    this.enrols = [];
     this.first = -1;
     this.ops = 0;
     this.mapCount = 0;

@@ -16,6 +16,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+/* In setup-ops.c: a case's set-up (map writes, enrolment control connects). */
+int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out);
+int kf_control(int domain, const void *local, uint32_t llen, const void *dest, uint32_t dlen, int32_t *err);
+
 #define KF_ABI 1
 #define SA_MAX 128
 #define MAX_OTHERS 16
@@ -212,42 +216,12 @@ void kf_close(int server, int fd, int tcp)
 }
 
 /*
- * Map writes and deletes in one call. Records: int32 op (1 update, 0 delete), fd, key size,
- * value size, then key and value, each padded to 4 bytes. Deleting a missing key is not an error.
- * Returns -1 when all succeeded, else the index of the failed record (its libbpf rc in *rc).
- */
-int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
-{
-	const uint8_t *p = buf;
-	for (int i = 0; i < count; i++) {
-		const int32_t *h = (const int32_t *)p;
-		int op = h[0], fd = h[1], klen = h[2], vlen = h[3];
-		const uint8_t *key = p + 16;
-		const uint8_t *value = key + ((klen + 3) & ~3);
-		int rc;
-		if (op == 1) {
-			rc = bpf_map_update_elem(fd, key, value, 0);
-		} else {
-			rc = bpf_map_delete_elem(fd, key);
-			if (rc == -ENOENT)
-				rc = 0;
-		}
-		if (rc < 0) {
-			*rc_out = rc;
-			return i;
-		}
-		p = value + ((vlen + 3) & ~3);
-	}
-	return -1;
-}
-
-/*
  * Whole cases in one call: the worker encodes a run of consecutive simple cases (map diff, then
  * socket, connect and close operations) and the shim runs them back to back, writing each
  * observation in the byte form of obscodec.ts. Each step makes the syscalls of its JS
  * counterpart in the same order (kf_map_ops, kf_socket, kf_connect, kf_close, closeAll).
  */
-enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5 };
+enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6 };
 enum { R_END = 0, R_SOCKET = 1, R_CONNECT = 2, R_CLOSE = 4 };
 #define MAX_SOCKS 32
 #define MAX_PENDING 256
@@ -298,7 +272,8 @@ static void put_peer(uint8_t **o, const uint8_t *sa)
 
 /*
  * status: [0] 0 ok, 1 map write failed ([2] record, [3] rc), 2 socket failed ([2] stage, [3]
- * errno), 3 storage lookup failed ([3] rc), 4 unknown socket / table full (a worker bug);
+ * errno), 3 storage lookup failed ([3] rc), 4 unknown socket / table full (a worker bug),
+ * 5 control connect failed ([2] local << 8 | stage, [3] errno);
  * [1] the case it happened in. Returns the bytes written to out.
  */
 int kf_run(const uint8_t *prog, int len, uint8_t *out, int32_t *status)
@@ -458,6 +433,22 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int32_t *status)
 				*o++ = 0;
 			put_storage(&o, src, obs + O_STORAGE, s->inet6);
 			*o++ = s->tcp && connected ? *i32(obs, O_IN_SOCKHASH) : 0;
+		} else if (op == P_ENROL) {
+			/* int32 count, then per local: int32 domain, local len, sockaddr[28], dest len, sockaddr[28] */
+			int32_t count;
+			memcpy(&count, p, 4);
+			p += 4;
+			for (int i = 0; i < count; i++) {
+				int32_t a[2], b, err = 0;
+				memcpy(a, p, 8);
+				memcpy(&b, p + 8 + 28, 4);
+				int stage = kf_control(a[0], p + 8, a[1], p + 8 + 28 + 4, b, &err);
+				p += 8 + 28 + 4 + 28;
+				if (stage) {
+					status[0] = 5, status[2] = (i << 8) | stage, status[3] = err;
+					goto fail;
+				}
+			}
 		} else if (op == P_END) {
 			for (int i = 0; i < nsocks; i++)
 				if (socks[i].open)

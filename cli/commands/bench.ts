@@ -15,8 +15,10 @@ export interface BenchReport {
   kernel?: { connectsPerSecond: number; baselineConnectsPerSecond: number; ratio: number };
   vm: { runsPerSecond: number; instructionsPerRun: number };
   endToEnd: Partial<Record<ExecutorName, EndToEnd>>;
-  /** The same run with one job and with one job per core (at least 2). */
+  /** The same run with one job and with one job per core (at least 2), on the kernel (the VM unprivileged). */
   jobs?: JobsScaling;
+  /** The same on the model alone, where the TypeScript pipeline is the whole cost. */
+  jobsModel?: JobsScaling;
   /** Peak resident set size of a run of `cases` model cases, in a child process. */
   memory?: { cases: number; peakRssMb: number; seconds: number };
   mutants?: { medianTimeToKillMs: number; killed: number; total: number };
@@ -28,6 +30,17 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+/** Why a --jobs figure is what it is: the one-job run's CPU per case, and the scaling the cores allow with it. */
+export function scalingNote(j: JobsScaling): string {
+  const us = (x: number) => `${x.toFixed(0)} us`;
+  const cpu = j.cpuPerCaseUs.worker !== undefined ? `main thread ${us(j.cpuPerCaseUs.main)} + harness worker ${us(j.cpuPerCaseUs.worker)}` : `main thread ${us(j.cpuPerCaseUs.main)}`;
+  const why =
+    j.cpuPerCaseUs.worker !== undefined && j.bound < Math.min(j.jobs, j.cores) - 0.05
+      ? `one job already runs its main thread and worker process on two cores at once, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`
+      : `${j.cores} cores allow up to ${j.bound.toFixed(2)}x`;
+  return `one job: ${cpu} of CPU per case; ${why}`;
 }
 
 export interface BenchOptions {
@@ -64,15 +77,15 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     const bare = e.bareCasesPerSecond !== undefined ? `, bare executor ${e.bareCasesPerSecond.toFixed(0)}/s on the same cases, ratio ${e.ratioToBare!.toFixed(2)}` : '';
     rows.push([`end to end, ${name}, checked cases/s (1 job)`, e.casesPerSecond.toFixed(0), `${e.cases} cases, seed 1${bare}`]);
   }
-  {
-    const name: ExecutorName = privileged ? 'kernel' : 'vm';
+  for (const name of ['model', privileged ? 'kernel' : 'vm'] as const) {
     // Four times the runs: each extra job starts a thread and an executor first.
     const j = await jobsScaling(name, 4 * runs, Math.max(2, defaultJobs()));
-    report.jobs = j;
+    if (name === 'model') report.jobsModel = j;
+    else report.jobs = j;
     rows.push([
       `--jobs ${j.jobs} over 1 job, ${name}`,
       j.scaling.toFixed(2),
-      `${j.casesPerSecond.toFixed(0)} against ${j.oneJobCasesPerSecond.toFixed(0)} cases/s (thread and executor start-up included)`,
+      `${j.casesPerSecond.toFixed(0)} against ${j.oneJobCasesPerSecond.toFixed(0)} cases/s (thread and executor start-up included); ${scalingNote(j)}`,
     ]);
   }
   if ((o.rssRuns ?? 200_000) > 0) {

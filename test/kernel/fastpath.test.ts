@@ -142,6 +142,27 @@ describe('whole cases in the shim and the case runner', () => {
     expect(whole).toBeLessThan(cases.length);
   });
 
+  it('switches enrolment inside a run of whole cases, with the same control connects as the runner', async () => {
+    // Enrolled and withdrawn in turn: after the runner's first enrolment (which checks the
+    // environment) the switches run inside kf_run, and km_manage ends as the runner leaves it.
+    const cases = benchCases(8).map((c, i) => ({ ...c, enrolled: i % 2 === 0 }));
+    const before = (await fast.info()).shim.casesRunWhole;
+    const [a, b] = await Promise.all([fast.run(cases), plain.run(cases)]);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect((await fast.info()).shim.casesRunWhole - before).toBeGreaterThanOrEqual(cases.length - 1);
+    const [ia, ib] = await Promise.all([fast.info(), plain.info()]);
+    expect(ia.enrolment).toBe(false);
+    expect(ia.manage).toEqual(ib.manage);
+    const [ea, eb] = await Promise.all([fast.run([{ ...cases[0]!, enrolled: true }]), plain.run([{ ...cases[0]!, enrolled: true }])]);
+    expect(ea).toEqual(eb);
+    // Enrolled again: both namespaces hold their own netns cookie and the same local IPs.
+    const locals = ['0aff0001' + '00'.repeat(12), '7f000001' + '00'.repeat(12), 'fd00ffff' + '00'.repeat(11) + '01'];
+    for (const info of [await fast.info(), await plain.info()]) {
+      expect(info.manage).toHaveLength(4);
+      expect(info.manage.filter((k) => locals.includes(k)).sort()).toEqual(locals);
+    }
+  });
+
   it('reports a failed map write the same way', async () => {
     // One service more than km_service holds: the write that overflows fails, on both paths.
     const services = Array.from({ length: 5001 }, (_, i) => ({ ...benchService, id: i + 1 }));

@@ -23,7 +23,7 @@ import {
   type StorageView,
 } from '../../domain.js';
 import { routable, udpTakes, type Environment } from '../../environment.js';
-import { sameSockAddr, show } from '../facts.js';
+import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
 type Known = boolean | 'unknown';
@@ -116,18 +116,14 @@ function controlOf(port: number): boolean | null {
 }
 
 const text = new TextDecoder();
-const cache = new WeakMap<SpecContext, DnsEvent[]>();
-
 /** The DNS view of every step (memoised per context). */
 export function dnsEvents(ctx: SpecContext): DnsEvent[] {
-  const hit = cache.get(ctx);
-  if (hit) return hit;
+  const memo = derived(ctx);
+  if (memo.dns) return memo.dns as DnsEvent[];
   const out: DnsEvent[] = [];
+  memo.dns = out;
   // The DNS invariants judge sendto, deliver and recvfrom events only: without them there is nothing to derive.
-  if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) {
-    cache.set(ctx, out);
-    return out;
-  }
+  if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) return out;
   const env = ctx.env;
   let state = ctx.case.state;
   let enrolled: Known = ctx.case.enrolled;
@@ -266,7 +262,6 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
     if (obs.storage !== undefined) t.storage = obs.storage;
     out.push(ev);
   });
-  cache.set(ctx, out);
   return out;
 }
 

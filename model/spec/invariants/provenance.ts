@@ -1,7 +1,7 @@
 // Normative 3.10: a rewrite never fabricates an address. The relation `allowedPeers` is every
 // place a connect may end up, given the maps in force and what the application asked for.
 
-import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
+import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
 import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
 import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
@@ -30,17 +30,14 @@ export function allowedPeers(state: MapState, family: Family, asked: SockAddr, k
     for (const p of peers) out.set(key(p), p);
   };
   add(asked.addr, asked.port);
-  const waypoints = [...state.services.map((s) => s.waypoint), ...state.backends.map((b) => b.waypoint)].flatMap((w) => {
-    const c = configuredWaypoint(w);
-    return c ? [c] : [];
-  });
+  const waypoints: { addr: string; port: number }[] = [];
+  for (const s of state.services) addConfigured(waypoints, s.waypoint);
+  for (const b of state.backends) addConfigured(waypoints, b.waypoint);
   // A pass sees the asked port or, after a waypoint, a waypoint's port; a slot maps only those.
-  const incoming = new Set([asked.port, ...waypoints.map((w) => w.port)]);
+  const incoming = (p: number) => p === asked.port || waypoints.some((w) => w.port === p);
   const targetPorts = new Set<number>();
   for (const s of state.services) {
-    s.servicePorts.forEach((p, i) => {
-      if (incoming.has(p)) targetPorts.add(s.targetPorts[i] ?? 0);
-    });
+    for (let i = 0; i < s.servicePorts.length; i++) if (incoming(s.servicePorts[i]!)) targetPorts.add(s.targetPorts[i] ?? 0);
   }
   for (const b of state.backends) {
     const addr = socketView(family, b.addr);
@@ -49,6 +46,11 @@ export function allowedPeers(state: MapState, family: Family, asked: SockAddr, k
   }
   for (const w of waypoints) add(socketView(family, w.addr), w.port);
   return [...out.values()];
+}
+
+function addConfigured(out: { addr: string; port: number }[], w: Waypoint): void {
+  const c = configuredWaypoint(w);
+  if (c) out.push(c);
 }
 
 export const noFabricatedPeer: Invariant = {

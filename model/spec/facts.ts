@@ -23,7 +23,7 @@ import {
 } from '../domain.js';
 import { anyAddresses, enrolledLocalKeys, kernelConnect, manageKey, possibleSockets, type Environment, type KernelConnectResult, type KernelSocket } from '../environment.js';
 import type { PassRecord } from './passes.js';
-import type { SpecContext } from './types.js';
+import { SpecRun, type SpecContext } from './types.js';
 
 // ---- addresses -------------------------------------------------------------------------------
 
@@ -293,6 +293,8 @@ export interface Derived {
 const derivedOf = new WeakMap<SpecContext, Derived>();
 
 export function derived(ctx: SpecContext): Derived {
+  const own = SpecRun.derivedOf(ctx);
+  if (own) return own as Derived;
   let d = derivedOf.get(ctx);
   if (!d) derivedOf.set(ctx, (d = {}));
   return d;

@@ -99,19 +99,14 @@ class Table<K, V> implements Lookup<K, V> {
 
 /** Present indices per `${serviceId}/${prio}`, ascending. */
 function groupsOf(state: MapState): Lookup<string, readonly number[]> {
-  const groupSets = new Map<string, Set<number>>();
+  const groups = new Map<string, number[]>();
   for (const e of state.endpoints) {
     const g = groupKey(e.serviceId, e.prio);
-    let set = groupSets.get(g);
-    if (!set) groupSets.set(g, (set = new Set()));
-    set.add(e.index);
+    let indices = groups.get(g);
+    if (!indices) groups.set(g, (indices = []));
+    if (!indices.includes(e.index)) indices.push(e.index);
   }
-  const groups = new Map<string, readonly number[]>();
-  for (const [g, set] of groupSets)
-    groups.set(
-      g,
-      [...set].sort((a, b) => a - b),
-    );
+  for (const indices of groups.values()) indices.sort((a, b) => a - b);
   return groups;
 }
 

@@ -105,7 +105,9 @@ export function backendOf(s: MapState, uid: number): Backend | undefined {
 // ---- bytes on the wire ------------------------------------------------------------------------
 
 function hex(bytes: ArrayLike<number>): string {
-  return Array.from(bytes as ArrayLike<number>, (b) => b.toString(16).padStart(2, '0')).join('');
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += ((bytes[i] ?? 0) | 0x100).toString(16).slice(1);
+  return out;
 }
 
 /** The original-destination prefix of section 4's table, as hex. */

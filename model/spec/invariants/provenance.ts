@@ -22,14 +22,31 @@ function key(s: SockAddr): string {
  */
 export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: { readonly env: Environment; readonly protocol: Protocol }, onlyPort?: number): SockAddr[] {
   const out = new Map<string, SockAddr>();
-  const add = (addr: string | null, port: number) => {
-    // The kernel keeps a destination's port, so a peer at another port needs no candidates at this one.
-    if (addr === null || (onlyPort !== undefined && port !== onlyPort)) return;
-    const dest = { addr, port };
-    const peers = kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
-    for (const p of peers) out.set(key(p), p);
-  };
-  add(asked.addr, asked.port);
+  someDestination(state, family, asked, onlyPort, (dest) => {
+    for (const p of peersOf(family, dest, kernel)) out.set(key(p), p);
+    return false;
+  });
+  return [...out.values()];
+}
+
+/** Whether `peer` is among allowedPeers(state, family, asked, kernel), stopping at the first destination that explains it. */
+export function peerAllowed(state: MapState, family: Family, asked: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol }, peer: SockAddr): boolean {
+  return someDestination(state, family, asked, peer.port, (dest) => peersOf(family, dest, kernel).some((p) => sameSockAddr(p, peer)));
+}
+
+/** Where the kernel may connect a socket whose final destination is `dest` (see allowedPeers). */
+function peersOf(family: Family, dest: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol } | undefined): readonly SockAddr[] {
+  return kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
+}
+
+/**
+ * Calls `visit` with each final destination allowedPeers admits, in its order, until one returns
+ * true (the answer). `onlyPort` leaves out destinations at other ports: the kernel keeps a
+ * destination's port, so a peer at another port needs no candidates at this one.
+ */
+function someDestination(state: MapState, family: Family, asked: SockAddr, onlyPort: number | undefined, visit: (dest: SockAddr) => boolean): boolean {
+  const at = (addr: string | null, port: number) => addr !== null && (onlyPort === undefined || port === onlyPort) && visit({ addr, port });
+  if (at(asked.addr, asked.port)) return true;
   const waypoints: { addr: string; port: number }[] = [];
   for (const s of state.services) addConfigured(waypoints, s.waypoint);
   for (const b of state.backends) addConfigured(waypoints, b.waypoint);
@@ -41,11 +58,11 @@ export function allowedPeers(state: MapState, family: Family, asked: SockAddr, k
   }
   for (const b of state.backends) {
     const addr = socketView(family, b.addr);
-    for (const port of targetPorts) add(addr, port);
-    if (b.uid === 0 && family === 'inet') add(addr, DNS_PORT);
+    for (const port of targetPorts) if (at(addr, port)) return true;
+    if (b.uid === 0 && family === 'inet' && at(addr, DNS_PORT)) return true;
   }
-  for (const w of waypoints) add(socketView(family, w.addr), w.port);
-  return [...out.values()];
+  for (const w of waypoints) if (at(socketView(family, w.addr), w.port)) return true;
+  return false;
 }
 
 function addConfigured(out: { addr: string; port: number }[], w: Waypoint): void {
@@ -67,7 +84,7 @@ export const noFabricatedPeer: Invariant = {
       if (possiblePeers(ctx.env, v.family, v.protocol, v.asked).some((a) => sameSockAddr(a, peer))) continue;
       const kernel = { env: ctx.env, protocol: v.protocol };
       chk.expect(
-        allowedPeers(v.state, v.family, v.asked, kernel, peer.port).some((a) => sameSockAddr(a, peer)),
+        peerAllowed(v.state, v.family, v.asked, kernel, peer),
         () => `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowedPeers(v.state, v.family, v.asked, kernel).map(show).join(', ')}`,
       );
     }

@@ -3,7 +3,7 @@
 
 import { canonicalSockText } from '../../address.js';
 import type { Family, SockAddr } from '../../domain.js';
-import { RESULT_OF_PATH } from '../passes.js';
+import { RESULT_OF_PATH, type PassResult } from '../passes.js';
 import { sameSockAddr, show, stepViews } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
@@ -16,6 +16,9 @@ function sendtoAsked(family: Family | null, dest: SockAddr): SockAddr | null {
     return null;
   }
 }
+
+/** The pass results that may record the original destination. */
+const RECORDING_RESULTS: readonly PassResult[] = ['kept', 'rewritten', 'waypoint'];
 
 export const originalWrittenOnce: Invariant = {
   name: 'original-written-once',
@@ -37,7 +40,7 @@ export const originalWrittenOnce: Invariant = {
           const prev = recordingPass[v.life];
           chk.expect(prev === undefined, () => `operation ${v.i + 1}: pass ${p.pass} records the original again (first recorded at operation ${(prev ?? 0) + 1})`);
           chk.expect(
-            ['kept', 'rewritten', 'waypoint'].includes(RESULT_OF_PATH[p.path]),
+            RECORDING_RESULTS.includes(RESULT_OF_PATH[p.path]),
             () => `operation ${v.i + 1}: pass ${p.pass} (${p.path}) records the original but only kept, rewritten and waypoint passes may`,
           );
           recordingPass[v.life] = v.i;

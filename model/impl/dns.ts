@@ -13,7 +13,7 @@ import {
   deliveredFor,
   dnsAnswerTo,
   dnsQueryFor,
-  payloadFor,
+  payloadTextFor,
   type Family,
   type MapState,
   type Observation,
@@ -163,8 +163,7 @@ export function udpSend(sock: SocketState, id: number, messages: number, env: En
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
   if (answered(env, at) && accepts(sock, at)) {
-    const text = new TextDecoder();
-    for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(id, sock.sent + i))) });
+    for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(payloadTextFor(id, sock.sent + i)) });
   }
   return socketWith(sock, { sent: sock.sent + messages, dns: { bound: d0.bound || messages > 0, queries: d0.queries, last: d0.last, inbox } });
 }

@@ -14,7 +14,7 @@ import {
   deliveredFor,
   dnsAnswerTo,
   dnsQueryFor,
-  payloadFor,
+  payloadTextFor,
   type Family,
   type MapState,
   type Observation,
@@ -115,7 +115,6 @@ function controlOf(port: number): boolean | null {
   return null;
 }
 
-const text = new TextDecoder();
 /** The DNS view of every step (memoised per context). */
 export function dnsEvents(ctx: SpecContext): DnsEvent[] {
   const memo = derived(ctx);
@@ -220,7 +219,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
           const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
           const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
-          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(op.sock, t.sent + k))), server, at: i, redirectedFrom });
+          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
         }
         t.sent += op.messages;
         break;

@@ -173,9 +173,8 @@ export const v4MappedInner: (sockText: string) => string | null = textMemo((sock
 /** Address text as an ip_addr key with a v4-mapped address folded to its IPv4 key (the km_frontend and km_manage keys). */
 export const foldedIpAddr: (text: string) => IpAddr = textMemo((text) => v4MappedInner(text) ?? canonicalIpAddr(text));
 
-export function v4Mapped(ipv4: string): string {
-  return `::ffff:${ipv4}`;
-}
+/** The v4-mapped IPv6 text of an IPv4 address (interned: the same text object every time, so map lookups keyed on it hash once). */
+export const v4Mapped: (ipv4: string) => string = textMemo((ipv4) => `::ffff:${ipv4}`);
 
 /** Canonical socket text of one family, or why the text is none (kept, so bad text is not re-parsed). */
 function sockTextMemo(family: Family): (text: string) => { readonly text: string } | { readonly error: string } {

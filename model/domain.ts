@@ -170,9 +170,14 @@ export function deliveredFor(sock: SocketId): string {
   return `kmesh-check deliver s${sock};`;
 }
 
+/** Payload of message `seq` (0-based) on socket `sock` as text (ASCII): what a datagram's receiver reads. */
+export function payloadTextFor(sock: SocketId, seq: number): string {
+  return `kmesh-check s${sock} m${seq};`;
+}
+
 /** Payload of message `seq` (0-based) on socket `sock`: the same bytes in every executor. */
 export function payloadFor(sock: SocketId, seq: number): Uint8Array {
-  return new TextEncoder().encode(`kmesh-check s${sock} m${seq};`);
+  return new TextEncoder().encode(payloadTextFor(sock, seq));
 }
 
 /** Lowercase hex of payloadFor(sock, seq), as streams are compared (interned: cases reuse a few). */

@@ -7,6 +7,7 @@
 
 import { foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
 import { ControlPort, type Protocol } from './domain.js';
+import { DestMemo, PerSocketKind } from './dest-memo.js';
 
 export interface Environment {
   /** The pod's own address per family: the source of every harness socket. */
@@ -65,21 +66,22 @@ export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
   return dest;
 }
 
-const routeMemo = new WeakMap<Environment, Map<string, boolean>>();
+// Per environment, by family then address text (no key strings to build on the hot path).
+const routeMemo = new WeakMap<Environment, Record<Family, Map<string, boolean>>>();
 
 /** Whether a connect to `dest` finds a route inside the namespace (memoised per environment). */
 export function routable(env: Environment, family: Family, dest: SockAddr): boolean {
-  let m = routeMemo.get(env);
-  if (!m) routeMemo.set(env, (m = new Map()));
-  const key = `${family}|${dest.addr}`;
-  let r = m.get(key);
+  let byFamily = routeMemo.get(env);
+  if (!byFamily) routeMemo.set(env, (byFamily = { inet: new Map(), inet6: new Map() }));
+  const m = byFamily[family];
+  let r = m.get(dest.addr);
   if (r === undefined) {
     const peer = kernelPeer(family, dest);
     const inner = family === 'inet6' ? v4MappedInner(peer.addr) : null;
     const bytes = parseAddress(inner ?? peer.addr);
     r = env.localPrefixes.some((cidr) => inPrefix(bytes, cidr));
     if (m.size > 20_000) m.clear();
-    m.set(key, r);
+    m.set(dest.addr, r);
   }
   return r;
 }
@@ -215,19 +217,17 @@ export function kernelConnect(env: Environment, family: Family, protocol: Protoc
   if (!byEnv) connectMemo.set(env, (byEnv = new WeakMap()));
   const s = interned(socket);
   let m = byEnv.get(s);
-  if (!m) byEnv.set(s, (m = new Map()));
-  const key = `${family}|${protocol}|${dest.port}|${dest.addr}`;
-  let r = m.get(key);
+  if (!m) byEnv.set(s, (m = new DestMemo()));
+  let r = m.get(family, protocol, dest);
   if (r === undefined) {
     r = connectOnce(env, family, protocol, dest, s);
-    if (m.size > 20_000) m.clear();
-    m.set(key, r);
+    m.set(family, protocol, dest, r);
   }
   return r;
 }
 
 // Per environment and (interned) socket state. Results are shared between callers: never mutate them.
-const connectMemo = new WeakMap<Environment, WeakMap<KernelSocket, Map<string, KernelConnectResult>>>();
+const connectMemo = new WeakMap<Environment, WeakMap<KernelSocket, DestMemo<KernelConnectResult>>>();
 
 function connectOnce(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket): KernelConnectResult {
   const tcp = protocol === 'tcp';
@@ -357,17 +357,11 @@ function ipv4Sources(env: Environment): string[] {
  */
 export function possibleSockets(env: Environment, family: Family, protocol: Protocol): readonly KernelSocket[] {
   let m = socketsMemo.get(env);
-  if (!m) socketsMemo.set(env, (m = new Map()));
-  const key = `${family}|${protocol}`;
-  let r = m.get(key);
-  if (r === undefined) {
-    r = Object.freeze(socketsOnce(env, family, protocol));
-    m.set(key, r);
-  }
-  return r;
+  if (!m) socketsMemo.set(env, (m = new PerSocketKind((f, p) => Object.freeze(socketsOnce(env, f, p)))));
+  return m.get(family, protocol);
 }
 
-const socketsMemo = new WeakMap<Environment, Map<string, readonly KernelSocket[]>>();
+const socketsMemo = new WeakMap<Environment, PerSocketKind<readonly KernelSocket[]>>();
 
 function socketsOnce(env: Environment, family: Family, protocol: Protocol): KernelSocket[] {
   if (protocol === 'tcp') return family === 'inet6' ? [FRESH_SOCKET, socketState(null, null, true)] : [FRESH_SOCKET];
@@ -382,9 +376,8 @@ function socketsOnce(env: Environment, family: Family, protocol: Protocol): Kern
  */
 export function possiblePeers(env: Environment, family: Family, protocol: Protocol, dest: SockAddr): readonly SockAddr[] {
   let m = peersMemo.get(env);
-  if (!m) peersMemo.set(env, (m = new Map()));
-  const key = `${family}|${protocol}|${dest.port}|${dest.addr}`;
-  let r = m.get(key);
+  if (!m) peersMemo.set(env, (m = new DestMemo()));
+  let r = m.get(family, protocol, dest);
   if (r === undefined) {
     const out = new Map<string, SockAddr>();
     for (const s of possibleSockets(env, family, protocol)) {
@@ -393,14 +386,13 @@ export function possiblePeers(env: Environment, family: Family, protocol: Protoc
       out.set(p.addr, p);
     }
     r = Object.freeze([...out.values()]);
-    if (m.size > 20_000) m.clear();
-    m.set(key, r);
+    m.set(family, protocol, dest, r);
   }
   return r;
 }
 
 // Per environment; shared between callers (frozen).
-const peersMemo = new WeakMap<Environment, Map<string, readonly SockAddr[]>>();
+const peersMemo = new WeakMap<Environment, DestMemo<readonly SockAddr[]>>();
 
 /** The any-address spellings of a family (destinations whose peer is not themselves). */
 export function anyAddresses(family: Family): readonly string[] {

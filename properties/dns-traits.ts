@@ -11,6 +11,8 @@ export const DNS_CLASSES = ['sendto-redirected', 'sendto-direct', 'sendto-v4mapp
 
 export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
   const out = new Set<string>();
+  // Every class needs a sendto or a recvfrom: most cases have neither, and need no tables below.
+  if (!c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom')) return out;
   const families = new Map<number, Family>();
   const mappedPeer = new Set<number>();
   const t = allowed[0];

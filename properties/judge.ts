@@ -6,7 +6,7 @@ import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
-import { invariants, type Invariant, type SpecContext } from '../model/spec/index.js';
+import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
 import { firstDifference, traceKey } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
@@ -47,15 +47,11 @@ export interface JudgeOptions {
 }
 
 function contextFor(c: Case, env: Environment, observations: readonly Observation[], trace?: Trace): SpecContext {
-  return {
-    case: c,
-    env,
-    steps: c.ops.map((op, i) => ({
-      op,
-      observation: observations[i] as Observation,
-      ...(trace ? { passes: trace.passes[i] ?? [] } : {}),
-    })),
-  };
+  // Literals of one shape each (no conditional spread, which V8 copies slowly): an executor run has no passes.
+  const steps = trace
+    ? c.ops.map((op, i) => ({ op, observation: observations[i] as Observation, passes: trace.passes[i] ?? [] }))
+    : c.ops.map((op, i) => ({ op, observation: observations[i] as Observation }));
+  return new SpecRun(c, env, steps);
 }
 
 /** Checks every applicable invariant; returns the first violation and records exercised ones. */
@@ -119,14 +115,14 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);
-  const part = { case: c, allowed, exercised, traits, repeats: 0 };
+  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed, exercised, traits });
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
-    if (f) return { ...part, judgement: withSignature(c, { failure: f, exercised, traits, signature: null }, opts, allowed) };
+    if (f) return part(withSignature(c, { failure: f, exercised, traits, signature: null }, opts, allowed), 0);
   }
-  if (!opts.executor) return { ...part, judgement: { failure: null, exercised, traits, signature: null } };
-  return { ...part, judgement: null, repeats: traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1 };
+  if (!opts.executor) return part({ failure: null, exercised, traits, signature: null }, 0);
+  return part(null, traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1);
 }
 
 /** Finishes a case's judgement from the executor's runs of it (`repeats` of them). */

@@ -49,7 +49,10 @@ function fail(op: ControlOp, why: string): never {
 
 /** Whether an id is taken: service ids and backend uids come from one allocator. */
 export function idTaken(s: MapState, id: number): boolean {
-  return s.services.some((v) => v.id === id) || s.backends.some((b) => b.uid === id);
+  // Plain loops: generation asks this for every id it allocates.
+  for (const v of s.services) if (v.id === id) return true;
+  for (const b of s.backends) if (b.uid === id) return true;
+  return false;
 }
 
 /** Address and port together, or neither (section 5). */
@@ -69,8 +72,14 @@ function sameKey(a: Endpoint, b: Endpoint): boolean {
 
 /** Writes endpoints as map updates: an entry already at one of their keys is replaced. */
 function putEndpoints(existing: readonly Endpoint[], written: readonly Endpoint[]): Endpoint[] {
-  const clash = existing.some((e) => written.some((w) => sameKey(w, e)));
-  return [...(clash ? existing.filter((e) => !written.some((w) => sameKey(w, e))) : existing), ...written];
+  const overwritten = (e: Endpoint) => {
+    for (const w of written) if (sameKey(w, e)) return true;
+    return false;
+  };
+  // Most writes land on a free key: then the entries are copied as they are.
+  let clash = false;
+  for (const e of existing) if (overwritten(e)) clash = true;
+  return [...(clash ? existing.filter((e) => !overwritten(e)) : existing), ...written];
 }
 
 function withoutServiceOnBackend(b: Backend, id: number): Backend {
@@ -102,12 +111,13 @@ function addService(s: MapState, op: Extract<ControlOp, { op: 'addService' }>): 
   if (op.ports.length > PORT_SLOTS) fail(op, `at most ${PORT_SLOTS} port slots`);
   const servicePorts = new Array<number>(PORT_SLOTS).fill(0);
   const targetPorts = new Array<number>(PORT_SLOTS).fill(0);
-  op.ports.forEach((p, i) => {
+  for (let i = 0; i < op.ports.length; i++) {
+    const p = op.ports[i]!;
     if (p.service < 1 || p.service > 65535) fail(op, `service port ${p.service} is not 1..65535`);
-    if (op.ports.findIndex((q) => q.service === p.service) !== i) fail(op, `service port ${p.service} twice`);
+    for (let j = 0; j < i; j++) if (op.ports[j]!.service === p.service) fail(op, `service port ${p.service} twice`);
     servicePorts[i] = p.service;
     targetPorts[i] = p.target === 0 ? p.service : p.target;
-  });
+  }
   const svc: Service = {
     id: op.id,
     endpointCounts: new Array<number>(PRIO_GROUPS).fill(0),

@@ -22,6 +22,10 @@ function stateKey(s: PassState): string {
   return `${s.dest.addr}|${s.dest.port}|${+s.netnsEnrolled}|${storage}`;
 }
 
+function withPass(d: Draw, pass: number): Draw & { readonly pass: number } {
+  return { serviceId: d.serviceId, prio: d.prio, count: d.count, index: d.index, alike: d.alike, pass };
+}
+
 export function runChain(maps: MapIndex, family: Family, protocol: Protocol, start: PassState): ChainEnd[] {
   let frontier: ChainEnd[] = [{ state: start, records: [], draws: [] }];
   // Keyed only once runs split: most chains are one run, which needs neither map.
@@ -35,7 +39,7 @@ export function runChain(maps: MapIndex, family: Family, protocol: Protocol, sta
         const item: ChainEnd = {
           state: alt.next,
           records: [...run.records, alt.record],
-          draws: alt.draw ? [...run.draws, { ...alt.draw, pass }] : run.draws,
+          draws: alt.draw ? [...run.draws, withPass(alt.draw, pass)] : run.draws,
         };
         const goesOn = alt.record.result === 'waypoint' && pass < MAX_PASSES;
         // Without draws there is one run and nothing to merge: skip the keys.

@@ -13,7 +13,7 @@ import {
   deliveredFor,
   dnsAnswerTo,
   dnsQueryFor,
-  payloadFor,
+  payloadTextFor,
   type Family,
   type MapState,
   type Observation,
@@ -25,7 +25,7 @@ import { hasNativeLocal, routable, udpTakes, type Environment } from '../environ
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
-import { withSocket } from './world.js';
+import { socketWith, withSocket } from './world.js';
 
 /** A datagram waiting in a socket's receive queue: its real source (IPv4 text for IPv4 traffic). */
 export interface Datagram {
@@ -91,7 +91,7 @@ export function afterConnect(sock: SocketState, passes: readonly PassRecord[]): 
   const d = dnsOf(sock);
   const bound = d.bound || sock.protocol === 'udp';
   if (last === d.last && bound === d.bound) return sock;
-  return { ...sock, dns: { ...d, bound, last } };
+  return socketWith(sock, { dns: { bound, queries: d.queries, last, inbox: d.inbox } });
 }
 
 /** sendto: `n` datagrams to `dest`; section 6's send hook runs for IPv4 (and v4-mapped) destinations. */
@@ -125,7 +125,7 @@ export function sendto(world: World, sock: SocketState, op: Extract<Operation, {
       enrolled = control === 'enrol';
     } else if (enrolled && dest.port === DNS_PORT && sock.peer === null && proxy !== null) {
       storage = storage ?? EMPTY_STORAGE;
-      if (!storage.hasSetIp) storage = { ...storage, hasSetIp: true, original: dest };
+      if (!storage.hasSetIp) storage = { viaWaypoint: storage.viaWaypoint, hasSetIp: true, hasEncoded: storage.hasEncoded, original: dest };
       last = { server: inner, proxy };
       final = { addr: proxy, port: dest.port };
     }
@@ -139,7 +139,7 @@ export function sendto(world: World, sock: SocketState, op: Extract<Operation, {
   if (arrivedAt && accepts(sock, arrivedAt)) {
     for (let i = 0; i < op.n; i++) inbox.push({ from: arrivedAt, data: dnsAnswerTo(dnsQueryFor(op.sock, d0.queries + i)) });
   }
-  const after: SocketState = { ...sock, storage, dns: { bound: true, queries: d0.queries + op.n, last, inbox } };
+  const after: SocketState = socketWith(sock, { storage, dns: { bound: true, queries: d0.queries + op.n, last, inbox } });
   const observation: Observation = { op: 'sendto', sock: op.sock, arrivedAt, error, storage };
   return { world: put(world, op.sock, after, enrolled), observation, choices: [], passes: [] };
 }
@@ -158,15 +158,14 @@ function controlOf(port: number): 'enrol' | 'withdraw' | null {
 export function udpSend(sock: SocketState, id: number, messages: number, env: Environment): SocketState {
   const d0 = dnsOf(sock);
   // Every send autobinds the socket, even one the kernel then refuses (EDESTADDRREQ, measured).
-  if (sock.peer === null) return messages > 0 && !d0.bound ? { ...sock, dns: { ...d0, bound: true } } : sock;
+  if (sock.peer === null) return messages > 0 && !d0.bound ? socketWith(sock, { dns: { bound: true, queries: d0.queries, last: d0.last, inbox: d0.inbox } }) : sock;
   const inner = ipv4Of(sock.family, sock.peer.addr);
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
   if (answered(env, at) && accepts(sock, at)) {
-    const text = new TextDecoder();
-    for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(id, sock.sent + i))) });
+    for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(payloadTextFor(id, sock.sent + i)) });
   }
-  return { ...sock, sent: sock.sent + messages, dns: { ...d0, bound: d0.bound || messages > 0, inbox } };
+  return socketWith(sock, { sent: sock.sent + messages, dns: { bound: d0.bound || messages > 0, queries: d0.queries, last: d0.last, inbox } });
 }
 
 /** recvfrom: the next datagram, its source as cgroup/recvmsg4 (AF_INET) or recvmsg6 (AF_INET6) reports it. */
@@ -183,7 +182,7 @@ export function recvfrom(world: World, sock: SocketState, id: number): Branch {
     source = { addr: last.server, port: source.port };
   }
   const from: SockAddr = sock.family === 'inet6' && !source.addr.includes(':') ? { addr: v4Mapped(source.addr), port: source.port } : source;
-  const after: SocketState = { ...sock, dns: { ...d0, inbox: rest } };
+  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: rest } });
   const observation: Observation = { op: 'recvfrom', sock: id, from, data: head.data, error: null, storage: sock.storage };
   return { world: put(world, id, after), observation, choices: [], passes: [] };
 }
@@ -199,6 +198,6 @@ export function deliver(world: World, sock: SocketState, op: Extract<Operation, 
     return { world, observation: { op: 'deliver', sock: op.sock, error: 'EDESTADDRREQ' }, choices: [], passes: [] };
   }
   if (!accepts(sock, op.from)) return { world, observation: { op: 'deliver', sock: op.sock, error: null }, choices: [], passes: [] };
-  const after: SocketState = { ...sock, dns: { ...d0, inbox: [...d0.inbox, { from: op.from, data: deliveredFor(op.sock) }] } };
+  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: [...d0.inbox, { from: op.from, data: deliveredFor(op.sock) }] } });
   return { world: put(world, op.sock, after), observation: { op: 'deliver', sock: op.sock, error: null }, choices: [], passes: [] };
 }

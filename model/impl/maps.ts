@@ -16,14 +16,19 @@ export interface IndexedBackend {
   readonly waypoint: Waypoint | null;
 }
 
+/** A read-only lookup table: all the model asks of an index is `get`. */
+export interface Lookup<K, V> {
+  get(key: K): V | undefined;
+}
+
 export interface MapIndex {
-  readonly frontends: ReadonlyMap<IpAddr, number>;
-  readonly services: ReadonlyMap<number, IndexedService>;
+  readonly frontends: Lookup<IpAddr, number>;
+  readonly services: Lookup<number, IndexedService>;
   /** `${serviceId}/${prio}/${index}` -> backend uid. */
-  readonly endpoints: ReadonlyMap<string, number>;
+  readonly endpoints: Lookup<string, number>;
   /** `${serviceId}/${prio}` -> the indices present, ascending. */
-  readonly groups: ReadonlyMap<string, readonly number[]>;
-  readonly backends: ReadonlyMap<number, IndexedBackend>;
+  readonly groups: Lookup<string, readonly number[]>;
+  readonly backends: Lookup<number, IndexedBackend>;
 }
 
 /** Canonical ip_addr text (interned by model/address: generators reuse few addresses). */
@@ -60,47 +65,114 @@ export function groupKey(serviceId: number, prio: number): string {
   return `${serviceId}/${prio}`;
 }
 
-function build(state: MapState): MapIndex {
-  // Later entries win, as map updates applied in order would.
-  const frontends = new Map<IpAddr, number>();
-  for (const f of state.frontends) frontends.set(ipKey(f.addr), f.upstreamId);
-  const services = new Map<number, IndexedService>();
-  for (const s of state.services) services.set(s.id, { service: s, waypoint: configured(s.waypoint) });
-  const endpoints = new Map<string, number>();
-  const groupSets = new Map<string, Set<number>>();
-  for (const e of state.endpoints) {
-    endpoints.set(endpointKey(e.serviceId, e.prio, e.index), e.backendUid);
-    const g = groupKey(e.serviceId, e.prio);
-    let set = groupSets.get(g);
-    if (!set) groupSets.set(g, (set = new Set()));
-    set.add(e.index);
+/** Up to this many entries a table is scanned; a longer one (a hand-written state) is hashed. */
+const SCAN_LIMIT = 16;
+
+/**
+ * A lookup table filled in map-update order, later entries winning. Generated states hold a
+ * handful of entries per map: scanning them from the end costs less than building and probing a
+ * hash table; past SCAN_LIMIT entries it switches to a Map.
+ */
+class Table<K, V> implements Lookup<K, V> {
+  private readonly keys: K[] = [];
+  private readonly values: V[] = [];
+  private hashed: Map<K, V> | null;
+
+  constructor(size: number) {
+    this.hashed = size > SCAN_LIMIT ? new Map() : null;
   }
-  const groups = new Map<string, readonly number[]>();
-  for (const [g, set] of groupSets)
-    groups.set(
-      g,
-      [...set].sort((a, b) => a - b),
-    );
-  const backends = new Map<number, IndexedBackend>();
-  for (const b of state.backends) backends.set(b.uid, { backend: b, addr: ipKey(b.addr), waypoint: configured(b.waypoint) });
-  return { frontends, services, endpoints, groups, backends };
+
+  put(key: K, value: V): void {
+    if (this.hashed) this.hashed.set(key, value);
+    else {
+      this.keys.push(key);
+      this.values.push(value);
+    }
+  }
+
+  get(key: K): V | undefined {
+    if (this.hashed) return this.hashed.get(key);
+    for (let i = this.keys.length - 1; i >= 0; i--) if (this.keys[i] === key) return this.values[i];
+    return undefined;
+  }
 }
 
-const cache = new WeakMap<MapState, MapIndex>();
+/** Present indices per `${serviceId}/${prio}`, ascending. */
+function groupsOf(state: MapState): Lookup<string, readonly number[]> {
+  const groups = new Map<string, number[]>();
+  for (const e of state.endpoints) {
+    const g = groupKey(e.serviceId, e.prio);
+    let indices = groups.get(g);
+    if (!indices) groups.set(g, (indices = []));
+    if (!indices.includes(e.index)) indices.push(e.index);
+  }
+  for (const indices of groups.values()) indices.sort((a, b) => a - b);
+  return groups;
+}
+
+/**
+ * The index of one state. The endpoint tables are built when the model first reads them: most
+ * connects stop before the endpoints (not enrolled, UDP, a frontend miss, a direct backend). The
+ * others are built at once, so that an address that is no address fails where it always did.
+ */
+class StateIndex implements MapIndex {
+  readonly frontends: Lookup<IpAddr, number>;
+  readonly services: Lookup<number, IndexedService>;
+  readonly backends: Lookup<number, IndexedBackend>;
+  private e: Lookup<string, number> | undefined;
+  private g: Lookup<string, readonly number[]> | undefined;
+
+  constructor(private readonly state: MapState) {
+    const frontends = new Table<IpAddr, number>(state.frontends.length);
+    for (const f of state.frontends) frontends.put(ipKey(f.addr), f.upstreamId);
+    const services = new Table<number, IndexedService>(state.services.length);
+    for (const s of state.services) services.put(s.id, { service: s, waypoint: configured(s.waypoint) });
+    const backends = new Table<number, IndexedBackend>(state.backends.length);
+    for (const b of state.backends) backends.put(b.uid, { backend: b, addr: ipKey(b.addr), waypoint: configured(b.waypoint) });
+    this.frontends = frontends;
+    this.services = services;
+    this.backends = backends;
+  }
+
+  get endpoints(): Lookup<string, number> {
+    if (!this.e) {
+      const endpoints = new Table<string, number>(this.state.endpoints.length);
+      for (const e of this.state.endpoints) endpoints.put(endpointKey(e.serviceId, e.prio, e.index), e.backendUid);
+      this.e = endpoints;
+    }
+    return this.e;
+  }
+
+  get groups(): Lookup<string, readonly number[]> {
+    return (this.g ??= groupsOf(this.state));
+  }
+}
+
+/** Indices given by registerIndex (exploration's lazy states). */
+const registered = new WeakMap<MapState, MapIndex>();
+
+/**
+ * The states indexed last, most recent first. A case's operations read one or two states, one
+ * after another, and every generated case brings new ones: a short list by identity finds them
+ * without a WeakMap entry per state (whose insertion and collection cost more than the lookups
+ * they would save). A state that falls off the list is indexed again if read again.
+ */
+const recent: { state: MapState; index: MapIndex }[] = [];
+const RECENT = 4;
 
 /**
  * Gives `state` an index built elsewhere: bounded-exhaustive exploration (generators/exhaustive)
  * hands the model a placeholder state whose index decides entries as the model reads them.
  */
 export function registerIndex(state: MapState, index: MapIndex): void {
-  cache.set(state, index);
+  registered.set(state, index);
+  const k = recent.findIndex((r) => r.state === state);
+  if (k >= 0) recent.splice(k, 1);
 }
 
 export function indexMaps(state: MapState): MapIndex {
-  let idx = cache.get(state);
-  if (!idx) {
-    idx = build(state);
-    cache.set(state, idx);
-  }
-  return idx;
+  for (const r of recent) if (r.state === state) return r.index;
+  const index = registered.get(state) ?? new StateIndex(state);
+  if (recent.unshift({ state, index }) > RECENT) recent.pop();
+  return index;
 }

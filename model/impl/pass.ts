@@ -2,7 +2,7 @@
 // the pipeline run once on the socket's current destination. A pass that draws an LB index
 // returns one alternative per possible index; every other pass returns exactly one.
 
-import { isIPv4Form } from '../address.js';
+import { isIPv4Form, v4Mapped } from '../address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, type Family, type Protocol, type SockAddr, type StorageView } from '../domain.js';
 import { RESULT_OF_PATH, type PassPath, type PassRecord, type PassTarget } from '../spec/passes.js';
 import { endpointKey, frontendKeyOf, groupKey, type IndexedService, type MapIndex } from './maps.js';
@@ -81,7 +81,7 @@ function end(inp: PassInput, s: Scratch, path: PassPath, next?: Partial<PassStat
 /** The original destination is written once per socket (3.8): the pass's own destination. */
 function withOriginal(storage: StorageView, dest: SockAddr): { storage: StorageView; recorded: boolean } {
   if (storage.hasSetIp) return { storage, recorded: false };
-  return { storage: { ...storage, hasSetIp: true, original: dest }, recorded: true };
+  return { storage: { viaWaypoint: storage.viaWaypoint, hasSetIp: true, hasEncoded: storage.hasEncoded, original: dest }, recorded: true };
 }
 
 /** A success with no rewrite: records the original (TCP passes always have storage here). */
@@ -92,7 +92,7 @@ function kept(inp: PassInput, s: Scratch, path: PassPath): PassAlternative {
 
 /** A target written in the socket's family (3.10; interpretation.md, item 1), or null. */
 function socketView(family: Family, addr: string): string | null {
-  if (isIPv4Form(addr)) return family === 'inet' ? addr : `::ffff:${addr}`;
+  if (isIPv4Form(addr)) return family === 'inet' ? addr : v4Mapped(addr);
   return family === 'inet6' ? addr : null;
 }
 
@@ -110,7 +110,7 @@ function rewrite(inp: PassInput, s: Scratch, path: PassPath, target: PassTarget)
   const recorded = withOriginal(storage, inp.state.dest);
   storage = recorded.storage;
   if (target.kind === 'service-waypoint' || target.kind === 'backend-waypoint') {
-    if (!storage.viaWaypoint) storage = { ...storage, viaWaypoint: true };
+    if (!storage.viaWaypoint) storage = { viaWaypoint: true, hasSetIp: storage.hasSetIp, hasEncoded: storage.hasEncoded, original: storage.original };
   }
   return end(inp, s, path, { dest: { addr, port: target.port }, storage }, recorded.recorded);
 }
@@ -150,7 +150,24 @@ const POLICY_PATH: Record<number, PassPath> = {
 /** After the draw: endpoint -> backend -> waypoint or port mapping (3.7). */
 function afterDraw(inp: PassInput, base: Scratch, svc: IndexedService, prio: number, count: number, index: number): PassAlternative {
   // Each drawn alternative gets its own copy of the facts gathered before the draw.
-  const s: Scratch = { ...base, facts: { ...base.facts, prio, count, index } };
+  const f = base.facts;
+  const facts: Facts = {
+    pass: f.pass,
+    family: f.family,
+    destIn: f.destIn,
+    control: f.control,
+    frontendKey: f.frontendKey,
+    upstreamId: f.upstreamId,
+    serviceId: f.serviceId,
+    lbPolicy: f.lbPolicy,
+    prio,
+    count,
+    index,
+    backendUid: f.backendUid,
+    portSlot: f.portSlot,
+    target: f.target,
+  };
+  const s: Scratch = { facts, storage: base.storage, storageCreated: base.storageCreated };
   const uid = inp.maps.endpoints.get(endpointKey(svc.service.id, prio, index));
   if (uid === undefined) return end(inp, s, 'endpoint-missing');
   s.facts.backendUid = uid;
@@ -174,8 +191,9 @@ function draw(inp: PassInput, s: Scratch, svc: IndexedService, prio: number, cou
   const present = (inp.maps.groups.get(groupKey(id, prio)) ?? []).filter((i) => i >= 1 && i <= count);
   const out: PassAlternative[] = [];
   const withDraw = (alt: PassAlternative, index: number, alike: number): PassAlternative => ({
-    ...alt,
+    record: alt.record,
     draw: { serviceId: id, prio, count, index, alike },
+    next: alt.next,
   });
   let missing = count - present.length;
   let firstMissing = 0;

@@ -11,7 +11,7 @@ import { indexMaps } from './maps.js';
 import { canonicalDest } from './reach.js';
 import { EMPTY_STREAM, sendMessages } from './stream.js';
 import type { Branch, Choice, SocketState, World } from './types.js';
-import { withSocket } from './world.js';
+import { socketWith, withSocket } from './world.js';
 
 /** Bad input: an operation the model cannot run (what is wrong and what to do). */
 export class ModelInputError extends Error {}
@@ -107,8 +107,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
     // ACTIVE_ESTABLISHED
     if (established && storage?.viaWaypoint && k.local !== null) inSockhash = enrolledIps.includes(manageKey(k.local));
     const after: SocketState = afterConnect(
-      {
-        ...sock,
+      socketWith(sock, {
         storage,
         peer: ok ? k.peer : sock.peer,
         connected: sock.connected || established,
@@ -117,12 +116,13 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
         inSockhash: established ? inSockhash : sock.inSockhash,
         stream: established ? EMPTY_STREAM : sock.stream,
         sent: established ? 0 : sock.sent,
-      },
+      }),
       end.records,
     );
     const next = withSocket(world, { id: op.sock, socket: after, netnsEnrolled: end.state.netnsEnrolled, enrolledIps });
     const observation: Observation = { op: 'connect', sock: op.sock, peer: k.peer, error: k.error, storage, inSockhash: after.inSockhash };
-    const choices: Choice[] = end.draws.map((d) => ({ step: stepIndex, ...d }));
+    // A literal, not a spread of the draw (slow in V8, see model/records.ts); the fields in the order reports print them.
+    const choices: Choice[] = end.draws.map((d) => ({ step: stepIndex, serviceId: d.serviceId, prio: d.prio, count: d.count, index: d.index, alike: d.alike, pass: d.pass }));
     return { world: next, observation, choices, passes: end.records };
   });
 }
@@ -142,7 +142,7 @@ function send(world: World, op: Extract<Operation, { op: 'send' }>, env: Environ
     return { world, observation, choices: [], passes: [] };
   }
   const r = sendMessages(op.sock, sock.family, sock.inSockhash, sock.storage, sock.stream, sock.sent, op.messages);
-  const after: SocketState = { ...sock, stream: r.stream, storage: r.storage, sent: r.sent };
+  const after: SocketState = socketWith(sock, { stream: r.stream, storage: r.storage, sent: r.sent });
   const next = withSocket(world, { id: op.sock, socket: after });
   const observation: Observation = { op: 'send', sock: op.sock, storage: r.storage, stream: r.stream };
   return { world: next, observation, choices: [], passes: [] };

@@ -25,3 +25,25 @@ export function withSocket(world: World, change: WorldChange): World {
     sockets,
   };
 }
+
+/**
+ * `sock` with some fields changed, written as an explicit literal in the interface's field order:
+ * V8 copies a spread of an object that was itself made by a spread on a slow path (see
+ * model/records.ts), and sockets are copied on every operation. A field given as undefined keeps
+ * its value (no SocketState field is ever cleared to undefined).
+ */
+export function socketWith(sock: SocketState, c: Partial<SocketState>): SocketState {
+  return {
+    family: sock.family,
+    protocol: sock.protocol,
+    peer: c.peer !== undefined ? c.peer : sock.peer,
+    connected: c.connected ?? sock.connected,
+    connecting: c.connecting ?? sock.connecting,
+    kernel: c.kernel ?? sock.kernel,
+    storage: c.storage !== undefined ? c.storage : sock.storage,
+    inSockhash: c.inSockhash ?? sock.inSockhash,
+    sent: c.sent ?? sock.sent,
+    stream: c.stream !== undefined ? c.stream : sock.stream,
+    dns: c.dns ?? sock.dns,
+  };
+}

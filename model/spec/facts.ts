@@ -3,7 +3,7 @@
 // protocol, the destination the application asked for, what the socket looked like before, and
 // what is known of km_manage (namespace and local IPs).
 
-import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress } from '../address.js';
+import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress, v4Mapped } from '../address.js';
 import {
   CONTROL_ADDR,
   ControlPort,
@@ -23,7 +23,7 @@ import {
 } from '../domain.js';
 import { anyAddresses, enrolledLocalKeys, kernelConnect, manageKey, possibleSockets, type Environment, type KernelConnectResult, type KernelSocket } from '../environment.js';
 import type { PassRecord } from './passes.js';
-import type { SpecContext } from './types.js';
+import { SpecRun, type SpecContext } from './types.js';
 
 // ---- addresses -------------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ export function show(a: SockAddr | null | undefined): string {
 /** A stored address written in a socket's family (Normative 3.10), or null when it cannot be. */
 export function socketView(family: Family, stored: IpAddr): string | null {
   const a = ip(stored);
-  if (isIPv4Form(a)) return family === 'inet' ? a : `::ffff:${a}`;
+  if (isIPv4Form(a)) return family === 'inet' ? a : v4Mapped(a);
   return family === 'inet6' ? a : null;
 }
 
@@ -71,32 +71,43 @@ export function configuredWaypoint(w: Waypoint): { addr: IpAddr; port: number } 
 
 // ---- maps -------------------------------------------------------------------------------------
 
-/** Later entries win, as map updates applied in order would. */
-function last<T>(xs: readonly T[], p: (x: T) => boolean): T | undefined {
-  for (let i = xs.length - 1; i >= 0; i--) if (p(xs[i] as T)) return xs[i];
+// Each lookup scans from the end: later entries win, as map updates applied in order would.
+// (Plain loops: the routing invariants ask these for every pass, and a predicate closure per call
+// was a measurable share of judging.)
+
+export function frontendOf(s: MapState, key: IpAddr): number | undefined {
+  const xs = s.frontends;
+  for (let i = xs.length - 1; i >= 0; i--) if (ip(xs[i]!.addr) === key) return xs[i]!.upstreamId;
   return undefined;
 }
 
-export function frontendOf(s: MapState, key: IpAddr): number | undefined {
-  return last(s.frontends, (f) => ip(f.addr) === key)?.upstreamId;
-}
-
 export function serviceOf(s: MapState, id: number): Service | undefined {
-  return last(s.services, (x) => x.id === id);
+  const xs = s.services;
+  for (let i = xs.length - 1; i >= 0; i--) if (xs[i]!.id === id) return xs[i];
+  return undefined;
 }
 
 export function endpointOf(s: MapState, serviceId: number, prio: number, index: number): Endpoint | undefined {
-  return last(s.endpoints, (e) => e.serviceId === serviceId && e.prio === prio && e.index === index);
+  const xs = s.endpoints;
+  for (let i = xs.length - 1; i >= 0; i--) {
+    const e = xs[i]!;
+    if (e.serviceId === serviceId && e.prio === prio && e.index === index) return e;
+  }
+  return undefined;
 }
 
 export function backendOf(s: MapState, uid: number): Backend | undefined {
-  return last(s.backends, (b) => b.uid === uid);
+  const xs = s.backends;
+  for (let i = xs.length - 1; i >= 0; i--) if (xs[i]!.uid === uid) return xs[i];
+  return undefined;
 }
 
 // ---- bytes on the wire ------------------------------------------------------------------------
 
 function hex(bytes: ArrayLike<number>): string {
-  return Array.from(bytes as ArrayLike<number>, (b) => b.toString(16).padStart(2, '0')).join('');
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += ((bytes[i] ?? 0) | 0x100).toString(16).slice(1);
+  return out;
 }
 
 /** The original-destination prefix of section 4's table, as hex. */
@@ -152,19 +163,37 @@ export interface StepView {
 /** A step on an open socket (family and protocol known). */
 export type ConnectView = StepView & { readonly family: Family; readonly protocol: Protocol };
 
-function enrolledIpsAtStart(c: SpecContext): Map<IpAddr, Known> {
-  const m = new Map<IpAddr, Known>();
-  // A case that starts enrolled has the namespace and the environment's enrolled locals in km_manage.
-  if (c.case.enrolled) for (const k of enrolledLocalKeys(c.env)) m.set(k, true);
+// Shared by every case (steps copy the map before changing it): one per environment, and one empty.
+const enrolledAtStart = new WeakMap<Environment, ReadonlyMap<IpAddr, Known>>();
+const NOTHING_ENROLLED: ReadonlyMap<IpAddr, Known> = new Map();
+
+function enrolledIpsAtStart(c: SpecContext): ReadonlyMap<IpAddr, Known> {
+  if (!c.case.enrolled) return NOTHING_ENROLLED;
+  let m = enrolledAtStart.get(c.env);
+  if (!m) {
+    // A case that starts enrolled has the namespace and the environment's enrolled locals in km_manage.
+    m = new Map(enrolledLocalKeys(c.env).map((k) => [k, true]));
+    enrolledAtStart.set(c.env, m);
+  }
   return m;
 }
 
 // ---- the kernel around the program ------------------------------------------------------------
 
+function sameSocket(a: KernelSocket, b: KernelSocket): boolean {
+  return a.local === b.local && a.source4 === b.source4 && a.mappedRefused === b.mappedRefused;
+}
+
+/** The distinct socket states of `xs`, each in the place of its first occurrence, holding its last value. */
 function uniqueSockets(xs: readonly KernelSocket[]): KernelSocket[] {
-  const out = new Map<string, KernelSocket>();
-  for (const x of xs) out.set(`${x.local}|${x.source4}|${x.mappedRefused}`, x);
-  return [...out.values()];
+  // A handful of states: comparing fields pairwise beats building a key text for each.
+  const out: KernelSocket[] = [];
+  for (const x of xs) {
+    const k = out.findIndex((y) => sameSocket(x, y));
+    if (k < 0) out.push(x);
+    else out[k] = x;
+  }
+  return out;
 }
 
 /** What the kernel may do with a connect of `v` to `final`, one result per possible socket state. */
@@ -209,20 +238,26 @@ export function connectionLocalKeys(env: Environment, v: ConnectView, peer: Sock
 
 /** Whether some waypoint of `s`, written in `family`, is a control destination (a re-entered pass could enrol). */
 function waypointCouldControl(s: MapState, family: Family): boolean {
-  const controls = (w: Waypoint) => {
-    // Only the control ports enrol or withdraw: most waypoints end here.
-    if (w.port !== ControlPort.enrol && w.port !== ControlPort.withdraw) return false;
-    const c = configuredWaypoint(w);
-    const addr = c && socketView(family, c.addr);
-    return addr !== null && addr !== undefined && controlAction(family, { addr, port: c!.port }) !== null;
-  };
-  return s.services.some((x) => controls(x.waypoint)) || s.backends.some((x) => controls(x.waypoint));
+  for (const x of s.services) if (waypointControls(x.waypoint, family)) return true;
+  for (const x of s.backends) if (waypointControls(x.waypoint, family)) return true;
+  return false;
+}
+
+function waypointControls(w: Waypoint, family: Family): boolean {
+  // Only the control ports enrol or withdraw: most waypoints end here.
+  if (w.port !== ControlPort.enrol && w.port !== ControlPort.withdraw) return false;
+  const c = configuredWaypoint(w);
+  const addr = c && socketView(family, c.addr);
+  return addr !== null && addr !== undefined && controlAction(family, { addr, port: c!.port }) !== null;
 }
 
 /** Whether some stored address of `s`, written in `family`, is the control address. */
 function targetCouldBeControl(s: MapState, family: Family): boolean {
-  const control = (a: IpAddr) => socketView(family, a) === CONTROL_ADDR[family];
-  return s.backends.some((b) => control(b.addr)) || s.services.some((x) => control(x.waypoint.addr)) || s.backends.some((x) => control(x.waypoint.addr));
+  const control = CONTROL_ADDR[family];
+  for (const b of s.backends) if (socketView(family, b.addr) === control) return true;
+  for (const x of s.services) if (socketView(family, x.waypoint.addr) === control) return true;
+  for (const x of s.backends) if (socketView(family, x.waypoint.addr) === control) return true;
+  return false;
 }
 
 function canonicalAsked(family: Family, dest: SockAddr): SockAddr | null {
@@ -246,11 +281,30 @@ interface SocketTrack {
   sent: number;
 }
 
-const viewCache = new WeakMap<SpecContext, StepView[]>();
+/**
+ * What the invariants derive from one context, each computed by the first invariant that asks and
+ * shared by the others: one table entry per context rather than one per derived view.
+ */
+export interface Derived {
+  views?: StepView[];
+  connects?: readonly ProgramConnect[];
+  /** The DNS invariants' view of the steps (invariants/dns.ts). */
+  dns?: unknown;
+}
+
+const derivedOf = new WeakMap<SpecContext, Derived>();
+
+export function derived(ctx: SpecContext): Derived {
+  const own = SpecRun.derivedOf(ctx);
+  if (own) return own as Derived;
+  let d = derivedOf.get(ctx);
+  if (!d) derivedOf.set(ctx, (d = {}));
+  return d;
+}
 
 export function stepViews(ctx: SpecContext): StepView[] {
-  const cached = viewCache.get(ctx);
-  if (cached) return cached;
+  const memo = derived(ctx);
+  if (memo.views) return memo.views;
   const out: StepView[] = [];
   let state = ctx.case.state;
   let netns: Known = ctx.case.enrolled;
@@ -350,34 +404,30 @@ export function stepViews(ctx: SpecContext): StepView[] {
         const results = kernelResults(ctx.env, cv, final);
         const keys = new Set(results.flatMap((r) => (r.syn ? [manageKey(r.syn.local)] : [])));
         if (keys.size > 0) {
-          ips = new Map(ips);
+          const next = new Map(ips);
           const sure = keys.size === 1 && results.every((r) => r.syn);
-          for (const k of keys) ips.set(k, sure ? act === 'enrol' : 'unknown');
+          for (const k of keys) next.set(k, sure ? act === 'enrol' : 'unknown');
+          ips = next;
         }
       }
     } else if (unsure) {
-      ips = new Map(ips);
+      const next = new Map(ips);
       for (const r of kernelResults(ctx.env, cv, { addr: CONTROL_ADDR[family], port: ControlPort.enrol })) {
-        if (r.syn) ips.set(manageKey(r.syn.local), 'unknown');
+        if (r.syn) next.set(manageKey(r.syn.local), 'unknown');
       }
+      ips = next;
     }
   });
-  viewCache.set(ctx, out);
+  memo.views = out;
   return out;
 }
 
 export type ProgramConnect = StepView & { asked: SockAddr; family: Family; protocol: Protocol };
 
-const programConnectsCache = new WeakMap<SpecContext, readonly ProgramConnect[]>();
-
 /** The connects whose cgroup program ran, with a known requested destination (memoised per context: most invariants ask). */
 export function programConnects(ctx: SpecContext): readonly ProgramConnect[] {
-  let out = programConnectsCache.get(ctx);
-  if (out === undefined) {
-    out = stepViews(ctx).filter((v): v is ProgramConnect => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null);
-    programConnectsCache.set(ctx, out);
-  }
-  return out;
+  const memo = derived(ctx);
+  return (memo.connects ??= stepViews(ctx).filter((v): v is ProgramConnect => v.op.op === 'connect' && v.runsProgram && v.asked !== null && v.family !== null && v.protocol !== null));
 }
 
 /** Whether a local IP is in km_manage before step `v`. */

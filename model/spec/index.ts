@@ -12,6 +12,7 @@ import { sockhashMembership, tlvPrefix } from './invariants/wire.js';
 import type { Invariant } from './types.js';
 
 export type { Invariant, SpecContext, SpecStep, Verdict } from './types.js';
+export { SpecRun } from './types.js';
 export type { PassPath, PassRecord, PassResult, PassTarget, TargetKind } from './passes.js';
 export { PASS_PATHS, RESULT_OF_PATH } from './passes.js';
 export { allowedPeers, lbGroup, prescribedPath };

@@ -18,6 +18,30 @@ export interface SpecContext {
   readonly steps: readonly SpecStep[];
 }
 
+/**
+ * A context that carries the views derived from it (spec/facts.ts) in the object itself: judging
+ * builds one per run, and a side-table (WeakMap) entry per run costs more, with its collection,
+ * than every lookup of the views together. Any other SpecContext, a plain object or a spread copy
+ * of this one (private fields are not copied), gets a side-table entry instead.
+ */
+export class SpecRun implements SpecContext {
+  readonly case: Case;
+  readonly env: Environment;
+  readonly steps: readonly SpecStep[];
+  readonly #derived: object = {};
+
+  constructor(c: Case, env: Environment, steps: readonly SpecStep[]) {
+    this.case = c;
+    this.env = env;
+    this.steps = steps;
+  }
+
+  /** The derived-views slot of a SpecRun; undefined for any other context. */
+  static derivedOf(ctx: SpecContext): object | undefined {
+    return #derived in ctx ? ctx.#derived : undefined;
+  }
+}
+
 export type Verdict = { readonly status: 'holds' } | { readonly status: 'vacuous' } | { readonly status: 'violated'; readonly detail: string };
 
 export interface Invariant {

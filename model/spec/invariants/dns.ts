@@ -14,7 +14,7 @@ import {
   deliveredFor,
   dnsAnswerTo,
   dnsQueryFor,
-  payloadFor,
+  payloadTextFor,
   type Family,
   type MapState,
   type Observation,
@@ -23,7 +23,7 @@ import {
   type StorageView,
 } from '../../domain.js';
 import { routable, udpTakes, type Environment } from '../../environment.js';
-import { sameSockAddr, show } from '../facts.js';
+import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
 type Known = boolean | 'unknown';
@@ -115,19 +115,14 @@ function controlOf(port: number): boolean | null {
   return null;
 }
 
-const text = new TextDecoder();
-const cache = new WeakMap<SpecContext, DnsEvent[]>();
-
 /** The DNS view of every step (memoised per context). */
 export function dnsEvents(ctx: SpecContext): DnsEvent[] {
-  const hit = cache.get(ctx);
-  if (hit) return hit;
+  const memo = derived(ctx);
+  if (memo.dns) return memo.dns as DnsEvent[];
   const out: DnsEvent[] = [];
+  memo.dns = out;
   // The DNS invariants judge sendto, deliver and recvfrom events only: without them there is nothing to derive.
-  if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) {
-    cache.set(ctx, out);
-    return out;
-  }
+  if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) return out;
   const env = ctx.env;
   let state = ctx.case.state;
   let enrolled: Known = ctx.case.enrolled;
@@ -224,7 +219,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
           const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
           const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
-          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(text.decode(payloadFor(op.sock, t.sent + k))), server, at: i, redirectedFrom });
+          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
         }
         t.sent += op.messages;
         break;
@@ -266,7 +261,6 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
     if (obs.storage !== undefined) t.storage = obs.storage;
     out.push(ev);
   });
-  cache.set(ctx, out);
   return out;
 }
 

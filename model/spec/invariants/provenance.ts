@@ -1,7 +1,7 @@
 // Normative 3.10: a rewrite never fabricates an address. The relation `allowedPeers` is every
 // place a connect may end up, given the maps in force and what the application asked for.
 
-import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
+import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
 import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
 import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
@@ -22,33 +22,52 @@ function key(s: SockAddr): string {
  */
 export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: { readonly env: Environment; readonly protocol: Protocol }, onlyPort?: number): SockAddr[] {
   const out = new Map<string, SockAddr>();
-  const add = (addr: string | null, port: number) => {
-    // The kernel keeps a destination's port, so a peer at another port needs no candidates at this one.
-    if (addr === null || (onlyPort !== undefined && port !== onlyPort)) return;
-    const dest = { addr, port };
-    const peers = kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
-    for (const p of peers) out.set(key(p), p);
-  };
-  add(asked.addr, asked.port);
-  const waypoints = [...state.services.map((s) => s.waypoint), ...state.backends.map((b) => b.waypoint)].flatMap((w) => {
-    const c = configuredWaypoint(w);
-    return c ? [c] : [];
+  someDestination(state, family, asked, onlyPort, (dest) => {
+    for (const p of peersOf(family, dest, kernel)) out.set(key(p), p);
+    return false;
   });
+  return [...out.values()];
+}
+
+/** Whether `peer` is among allowedPeers(state, family, asked, kernel), stopping at the first destination that explains it. */
+export function peerAllowed(state: MapState, family: Family, asked: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol }, peer: SockAddr): boolean {
+  return someDestination(state, family, asked, peer.port, (dest) => peersOf(family, dest, kernel).some((p) => sameSockAddr(p, peer)));
+}
+
+/** Where the kernel may connect a socket whose final destination is `dest` (see allowedPeers). */
+function peersOf(family: Family, dest: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol } | undefined): readonly SockAddr[] {
+  return kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
+}
+
+/**
+ * Calls `visit` with each final destination allowedPeers admits, in its order, until one returns
+ * true (the answer). `onlyPort` leaves out destinations at other ports: the kernel keeps a
+ * destination's port, so a peer at another port needs no candidates at this one.
+ */
+function someDestination(state: MapState, family: Family, asked: SockAddr, onlyPort: number | undefined, visit: (dest: SockAddr) => boolean): boolean {
+  const at = (addr: string | null, port: number) => addr !== null && (onlyPort === undefined || port === onlyPort) && visit({ addr, port });
+  if (at(asked.addr, asked.port)) return true;
+  const waypoints: { addr: string; port: number }[] = [];
+  for (const s of state.services) addConfigured(waypoints, s.waypoint);
+  for (const b of state.backends) addConfigured(waypoints, b.waypoint);
   // A pass sees the asked port or, after a waypoint, a waypoint's port; a slot maps only those.
-  const incoming = new Set([asked.port, ...waypoints.map((w) => w.port)]);
+  const incoming = (p: number) => p === asked.port || waypoints.some((w) => w.port === p);
   const targetPorts = new Set<number>();
   for (const s of state.services) {
-    s.servicePorts.forEach((p, i) => {
-      if (incoming.has(p)) targetPorts.add(s.targetPorts[i] ?? 0);
-    });
+    for (let i = 0; i < s.servicePorts.length; i++) if (incoming(s.servicePorts[i]!)) targetPorts.add(s.targetPorts[i] ?? 0);
   }
   for (const b of state.backends) {
     const addr = socketView(family, b.addr);
-    for (const port of targetPorts) add(addr, port);
-    if (b.uid === 0 && family === 'inet') add(addr, DNS_PORT);
+    for (const port of targetPorts) if (at(addr, port)) return true;
+    if (b.uid === 0 && family === 'inet' && at(addr, DNS_PORT)) return true;
   }
-  for (const w of waypoints) add(socketView(family, w.addr), w.port);
-  return [...out.values()];
+  for (const w of waypoints) if (at(socketView(family, w.addr), w.port)) return true;
+  return false;
+}
+
+function addConfigured(out: { addr: string; port: number }[], w: Waypoint): void {
+  const c = configuredWaypoint(w);
+  if (c) out.push(c);
 }
 
 export const noFabricatedPeer: Invariant = {
@@ -65,7 +84,7 @@ export const noFabricatedPeer: Invariant = {
       if (possiblePeers(ctx.env, v.family, v.protocol, v.asked).some((a) => sameSockAddr(a, peer))) continue;
       const kernel = { env: ctx.env, protocol: v.protocol };
       chk.expect(
-        allowedPeers(v.state, v.family, v.asked, kernel, peer.port).some((a) => sameSockAddr(a, peer)),
+        peerAllowed(v.state, v.family, v.asked, kernel, peer),
         () => `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowedPeers(v.state, v.family, v.asked, kernel).map(show).join(', ')}`,
       );
     }

@@ -26,9 +26,10 @@ export function lbGroup(counts: readonly number[], policy: number): { prio: numb
   return 'unknown-policy';
 }
 
-function withTarget(family: Family, path: PassPath, kind: TargetKind, addr: string, port: number): Prescribed {
+function withTarget(family: Family, path: PassPath, kind: TargetKind, addr: string, port: number, drew?: true): Prescribed {
   const target = { kind, addr: ip(addr), port };
-  return { path: socketView(family, target.addr) === null ? 'family-mismatch' : path, target };
+  const prescribed = socketView(family, target.addr) === null ? 'family-mismatch' : path;
+  return drew ? { path: prescribed, target, drew } : { path: prescribed, target };
 }
 
 /**
@@ -60,20 +61,19 @@ export function prescribedPath(state: MapState, family: Family, protocol: Protoc
   const group = lbGroup(svc.endpointCounts, svc.lbPolicy);
   if (typeof group === 'string') return { path: group };
   if (index === null) return null;
-  const drawn = (p: Prescribed): Prescribed => ({ ...p, drew: true });
   const ep = endpointOf(state, svc.id, group.prio, index);
-  if (!ep) return drawn({ path: 'endpoint-missing' });
+  if (!ep) return { path: 'endpoint-missing', drew: true };
   const be = backendOf(state, ep.backendUid);
-  if (!be) return drawn({ path: 'backend-missing' });
+  if (!be) return { path: 'backend-missing', drew: true };
   const bwp = configuredWaypoint(be.waypoint);
-  if (bwp) return drawn(withTarget(family, 'backend-waypoint', 'backend-waypoint', bwp.addr, bwp.port));
+  if (bwp) return withTarget(family, 'backend-waypoint', 'backend-waypoint', bwp.addr, bwp.port, true);
   for (let i = 0; i < PORT_SLOTS; i++) {
     if ((svc.servicePorts[i] ?? 0) === dest.port) {
       const path = svc.lbPolicy === LbPolicy.random ? 'random' : svc.lbPolicy === LbPolicy.strict ? 'strict' : 'failover';
-      return drawn(withTarget(family, path, 'backend', be.addr, svc.targetPorts[i] ?? 0));
+      return withTarget(family, path, 'backend', be.addr, svc.targetPorts[i] ?? 0, true);
     }
   }
-  return drawn({ path: 'no-port-match' });
+  return { path: 'no-port-match', drew: true };
 }
 
 function sameTarget(a: PassTarget | null | undefined, b: PassTarget | null | undefined): boolean {
@@ -101,15 +101,16 @@ export const pathJustified: Invariant = {
     const chk = new Checker();
     eachPass(ctx, (p, v, netns) => {
       const expected = prescribedPath(v.state, v.family, v.protocol, p.destIn, netns, p.index);
-      const where = `operation ${v.i + 1}, pass ${p.pass} on ${show(p.destIn)}`;
+      // Written only for a failure: every pass of every case comes here.
+      const where = () => `operation ${v.i + 1}, pass ${p.pass} on ${show(p.destIn)}`;
       if (!expected) {
-        if (netns !== 'unknown') chk.expect(false, () => `${where}: ${p.path} needs a drawn index but the pass records none`);
+        if (netns !== 'unknown') chk.expect(false, () => `${where()}: ${p.path} needs a drawn index but the pass records none`);
         return;
       }
       chk.exercise();
-      chk.expect(expected.path === p.path, () => `${where}: took ${p.path}, the routing pipeline prescribes ${expected.path}`);
-      if (expected.target) chk.expect(sameTarget(expected.target, p.target), () => `${where}: target ${JSON.stringify(p.target)}, expected ${JSON.stringify(expected.target)}`);
-      chk.expect((expected.drew ?? false) === (p.index !== null), () => `${where}: ${p.path} with drawn index ${p.index}`);
+      chk.expect(expected.path === p.path, () => `${where()}: took ${p.path}, the routing pipeline prescribes ${expected.path}`);
+      if (expected.target) chk.expect(sameTarget(expected.target, p.target), () => `${where()}: target ${JSON.stringify(p.target)}, expected ${JSON.stringify(expected.target)}`);
+      chk.expect((expected.drew ?? false) === (p.index !== null), () => `${where()}: ${p.path} with drawn index ${p.index}`);
     });
     return chk.verdict();
   },

@@ -3,7 +3,7 @@
 
 import { canonicalSockText } from '../../address.js';
 import type { Family, SockAddr } from '../../domain.js';
-import { RESULT_OF_PATH } from '../passes.js';
+import { RESULT_OF_PATH, type PassResult } from '../passes.js';
 import { sameSockAddr, show, stepViews } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
@@ -17,29 +17,33 @@ function sendtoAsked(family: Family | null, dest: SockAddr): SockAddr | null {
   }
 }
 
+/** The pass results that may record the original destination. */
+const RECORDING_RESULTS: readonly PassResult[] = ['kept', 'rewritten', 'waypoint'];
+
 export const originalWrittenOnce: Invariant = {
   name: 'original-written-once',
   statement:
     "A socket's original destination is written at most once, by the connect that first records it, and equals the destination the application asked for in that connect; once written it never changes.",
   check(ctx) {
     const chk = new Checker();
-    const recorded = new Map<number, { at: number; original: { addr: string; port: number } }>();
-    const recordingPass = new Map<number, number>();
+    // By socket life (1, 2, ...: small integers, so arrays rather than maps).
+    const recorded: ({ at: number; original: { addr: string; port: number } } | undefined)[] = [];
+    const recordingPass: (number | undefined)[] = [];
     for (const v of stepViews(ctx)) {
       if (v.life === null) continue;
       const st = v.obs.storage;
-      const before = recorded.get(v.life);
+      const before = recorded[v.life];
       if (v.passes) {
         for (const p of v.passes) {
           if (!p.recordedOriginal) continue;
           chk.exercise();
-          const prev = recordingPass.get(v.life);
+          const prev = recordingPass[v.life];
           chk.expect(prev === undefined, () => `operation ${v.i + 1}: pass ${p.pass} records the original again (first recorded at operation ${(prev ?? 0) + 1})`);
           chk.expect(
-            ['kept', 'rewritten', 'waypoint'].includes(RESULT_OF_PATH[p.path]),
+            RECORDING_RESULTS.includes(RESULT_OF_PATH[p.path]),
             () => `operation ${v.i + 1}: pass ${p.pass} (${p.path}) records the original but only kept, rewritten and waypoint passes may`,
           );
-          recordingPass.set(v.life, v.i);
+          recordingPass[v.life] = v.i;
         }
       }
       if (st === undefined) continue;
@@ -70,7 +74,7 @@ export const originalWrittenOnce: Invariant = {
           () => `operation ${v.i + 1}: the original appears but no pass records it`,
         );
       }
-      recorded.set(v.life, { at: v.i, original: st.original });
+      recorded[v.life] = { at: v.i, original: st.original };
     }
     return chk.verdict();
   },
@@ -82,21 +86,22 @@ export const viaWaypointSticky: Invariant = {
     "Once a socket's storage says via_waypoint it says so for the rest of the socket's life, it goes with a recorded original destination, and a connect with a waypoint pass always leaves it set.",
   check(ctx) {
     const chk = new Checker();
-    const via = new Set<number>();
+    // By socket life: whether its storage said via_waypoint.
+    const via: boolean[] = [];
     for (const v of stepViews(ctx)) {
       if (v.life === null) continue;
       const st = v.obs.storage;
       const waypointPass = v.passes?.some((p) => p.result === 'waypoint') ?? false;
       if (waypointPass || st?.viaWaypoint) chk.exercise();
       if (waypointPass) chk.expect(!!st?.viaWaypoint, () => `operation ${v.i + 1}: a pass went via a waypoint but the storage does not say via_waypoint`);
-      if (v.passes && v.op.op === 'connect' && !waypointPass && !via.has(v.life) && st) {
+      if (v.passes && v.op.op === 'connect' && !waypointPass && !via[v.life] && st) {
         chk.expect(!st.viaWaypoint, () => `operation ${v.i + 1}: via_waypoint set although no pass went via a waypoint`);
       }
       if (st === undefined) continue;
-      if (via.has(v.life)) chk.expect(!!st?.viaWaypoint, () => `operation ${v.i + 1}: via_waypoint was cleared`);
+      if (via[v.life]) chk.expect(!!st?.viaWaypoint, () => `operation ${v.i + 1}: via_waypoint was cleared`);
       if (st?.viaWaypoint) {
         chk.expect(st.hasSetIp && st.original !== null, () => `operation ${v.i + 1}: via_waypoint without a recorded original destination`);
-        via.add(v.life);
+        via[v.life] = true;
       }
     }
     return chk.verdict();

@@ -71,6 +71,16 @@ interface HashEntry {
   readonly value: Region;
   /** Next entry with the same hash. */
   next: HashEntry | null;
+  /** Whether the map made the entry's key and value (not adopted from onMiss): it may reuse them. */
+  readonly own: boolean;
+}
+
+/** Userspace-freed entries a map keeps for its next updates. */
+const MAX_SPARE = 256;
+
+/** dst[0..n) = src[off..off+n) (short keys and values: a loop beats a subarray view). */
+function copyBytes(dst: Uint8Array, src: Uint8Array, off: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = src[off + i]!;
 }
 
 /** 32-bit hash of key bytes (4-byte keys hash to themselves). */
@@ -99,9 +109,17 @@ export class HashMap extends VmMap {
   /** Insertion (for LRU: use) order, for eviction and listing. */
   private readonly order = new Set<HashEntry>();
   private readonly lru: boolean;
+  /**
+   * Entries userspace deleted or cleared (between runs, so no program points at them), reused by
+   * the next updates. What a program deletes and what an update replaces is never reused:
+   * pointers to it keep its bytes.
+   */
+  private readonly spare: HashEntry[] = [];
+  private readonly valueName: string;
   constructor(def: MapDef) {
     super(def);
     this.lru = def.type === MapType.LRU_HASH;
+    this.valueName = `map ${def.name} value`;
   }
   get size(): number {
     return this.order.size;
@@ -140,7 +158,7 @@ export class HashMap extends VmMap {
     const region = this.onMiss?.(key) ?? null;
     if (region === null) return null;
     const h = hashKey(key, 0, this.def.keySize);
-    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null };
+    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null, own: false };
     this.buckets.set(h, e);
     this.order.add(e);
     return region;
@@ -157,14 +175,24 @@ export class HashMap extends VmMap {
       const oldest = this.order.values().next();
       if (!oldest.done) this.unlink(oldest.value, hashKey(oldest.value.key, 0, size));
     }
-    // Like the kernel, an update installs a new element: pointers to the old value keep the old bytes.
-    const bytes = value.slice(voff, voff + this.def.valueSize);
-    const region = new Region(`map ${this.name} value`, bytes, valueAccess(this.def), null, this);
+    // Like the kernel, an update installs a new element (pointers to the old value keep the old
+    // bytes): a spare one, which no program of this run can point at, or a new one.
     if (old !== null) this.unlink(old, h);
-    const e: HashEntry = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null };
+    let e = this.spare.pop();
+    if (e !== undefined) {
+      copyBytes(e.key, key, koff, size);
+      copyBytes(e.value.bytes, value, voff, this.def.valueSize);
+      e.next = this.buckets.get(h) ?? null;
+    } else {
+      const region = new Region(this.valueName, value.slice(voff, voff + this.def.valueSize), valueAccess(this.def), null, this);
+      e = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null, own: true };
+    }
     this.buckets.set(h, e);
     this.order.add(e);
     return 0;
+  }
+  private recycle(e: HashEntry): void {
+    if (e.own && this.spare.length < MAX_SPARE) this.spare.push(e);
   }
   remove(key: Uint8Array, off: number): number {
     const h = hashKey(key, off, this.def.keySize);
@@ -173,7 +201,9 @@ export class HashMap extends VmMap {
     this.unlink(e, h);
     return 0;
   }
+  /** Forgets every entry (userspace, between runs: the entries are reused). */
   clear(): void {
+    for (const e of this.order) this.recycle(e);
     this.buckets.clear();
     this.order.clear();
   }
@@ -190,7 +220,12 @@ export class HashMap extends VmMap {
   }
   delete(key: Uint8Array): boolean {
     this.checkKey(key);
-    return this.remove(key, 0) === 0;
+    const h = hashKey(key, 0, key.length);
+    const e = this.find(key, 0, h);
+    if (e === null) return false;
+    this.unlink(e, h);
+    this.recycle(e);
+    return true;
   }
   /** Keys in insertion order. */
   keys(): Uint8Array[] {

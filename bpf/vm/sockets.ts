@@ -79,6 +79,11 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
   /** UDP datagrams, the DNS stand-in and the section 6 hooks (dns.ts). */
   readonly dns: VmDns;
+  /** Sockets of earlier cases, by family and protocol, for open() to reuse; those closed in this case join at its end. */
+  private readonly pool = new Map<string, VmSock[]>();
+  private readonly closed: VmSock[] = [];
+  /** The enrolment's control sockets, by family (forgotten by every map after each use). */
+  private readonly control = new Map<Family, VmSock>();
 
   constructor(
     private readonly vm: Vm,
@@ -156,7 +161,9 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (!want) return;
     for (const local of this.env.enrolledLocals) {
       const family: Family = local.includes(':') ? 'inet6' : 'inet';
-      const sock = new VmSock(-1, family, 'tcp', 0xfff);
+      let sock = this.control.get(family);
+      if (sock) sock.reuse(-1, 0xfff);
+      else this.control.set(family, (sock = new VmSock(-1, family, 'tcp', 0xfff)));
       const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
       const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
       this.vm.runConnectRaw(prog, sock, parseAddress(CONTROL_ADDR[family]), ControlPort.enrol);
@@ -179,7 +186,10 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   open(id: SocketId, family: Family, protocol: Protocol): VmSocket {
-    const sock = new VmSock(id, family, protocol, 0x1000 + this.live++);
+    const cookie = 0x1000 + this.live++;
+    let sock = this.pool.get(`${family}|${protocol}`)?.pop();
+    if (sock) sock.reuse(id, cookie);
+    else sock = new VmSock(id, family, protocol, cookie);
     return { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
   }
 
@@ -283,6 +293,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.forget(r.handle.sock);
     this.dns.dropSocket(r.id);
     this.live--;
+    this.closed.push(r.handle.sock);
   }
 
   sendto(r: RunnerSocket<VmSocket>, dest: SockAddr, query: string): DatagramSent {
@@ -304,7 +315,16 @@ export class VmSockets implements SocketLayer<VmSocket> {
     }
   }
 
-  endCase(): void {}
+  /** The case's sockets are closed: open() may reuse them from the next case on. */
+  endCase(): void {
+    for (const sock of this.closed) {
+      const key = `${sock.family}|${sock.protocol}`;
+      const free = this.pool.get(key);
+      if (!free) this.pool.set(key, [sock]);
+      else if (free.length < 64) free.push(sock);
+    }
+    this.closed.length = 0;
+  }
 
   /** The sockets' state, for the exploration's state keys. */
   socketsKey(sockets: ReadonlyMap<SocketId, RunnerSocket<VmSocket>>): string[] {

@@ -8,6 +8,7 @@
 import { formatIPv4, formatIPv6, parseAddress, type Family, type SockAddr } from '../../model/address.js';
 import { Access, Region, buildRules, ptrHi, ptrLo, type AccessRules, type FieldRule, type Memory } from './memory.js';
 import type { SockRef } from './maps.js';
+import { textMemo } from '../../shared/memo.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -188,6 +189,9 @@ const RULES = {
   })(),
 };
 
+/** Address bytes by text, shared by the sockets (never written: they are copied into contexts). */
+const sockAddrBytes = textMemo(parseAddress);
+
 /** A socket as the VM's programs see it. */
 export class VmSock implements SockRef {
   /** struct bpf_sock: what ctx->sk points at. */
@@ -253,8 +257,8 @@ export class VmSock implements SockRef {
   setEnds(local: SockAddr | null, remote: SockAddr | null, state: number): void {
     this.localAddr = local;
     this.remoteAddr = remote;
-    this.localBytes = local ? parseAddress(local.addr) : null;
-    this.remoteBytes = remote ? parseAddress(remote.addr) : null;
+    this.localBytes = local ? sockAddrBytes(local.addr) : null;
+    this.remoteBytes = remote ? sockAddrBytes(remote.addr) : null;
     this.state = state;
     this.refresh();
   }

@@ -78,9 +78,10 @@ interface HashEntry {
 /** Userspace-freed entries a map keeps for its next updates. */
 const MAX_SPARE = 256;
 
-/** dst[0..n) = src[off..off+n) (short keys and values: a loop beats a subarray view). */
+/** dst[0..n) = src[off..off+n) (a loop rather than a subarray view: no allocation). */
 function copyBytes(dst: Uint8Array, src: Uint8Array, off: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[i] = src[off + i]!;
+  if (off === 0 && src.length === n) dst.set(src);
+  else for (let i = 0; i < n; i++) dst[i] = src[off + i]!;
 }
 
 /** 32-bit hash of key bytes (4-byte keys hash to themselves). */
@@ -111,10 +112,12 @@ export class HashMap extends VmMap {
   private readonly lru: boolean;
   /**
    * Entries userspace deleted or cleared (between runs, so no program points at them), reused by
-   * the next updates. What a program deletes and what an update replaces is never reused:
-   * pointers to it keep its bytes.
+   * the next updates. What a program deletes and what an update replaces is not reused before
+   * the map is cleared: pointers to it keep its bytes.
    */
   private readonly spare: HashEntry[] = [];
+  /** Entries programs deleted or updates replaced: spare only once userspace clears the map, between runs. */
+  private readonly retired: HashEntry[] = [];
   private readonly valueName: string;
   constructor(def: MapDef) {
     super(def);
@@ -173,11 +176,17 @@ export class HashMap extends VmMap {
     if (old === null && this.order.size >= this.def.maxEntries) {
       if (!this.lru) return -Errno.E2BIG;
       const oldest = this.order.values().next();
-      if (!oldest.done) this.unlink(oldest.value, hashKey(oldest.value.key, 0, size));
+      if (!oldest.done) {
+        this.unlink(oldest.value, hashKey(oldest.value.key, 0, size));
+        this.retire(oldest.value);
+      }
     }
     // Like the kernel, an update installs a new element (pointers to the old value keep the old
     // bytes): a spare one, which no program of this run can point at, or a new one.
-    if (old !== null) this.unlink(old, h);
+    if (old !== null) {
+      this.unlink(old, h);
+      this.retire(old);
+    }
     let e = this.spare.pop();
     if (e !== undefined) {
       copyBytes(e.key, key, koff, size);
@@ -194,16 +203,22 @@ export class HashMap extends VmMap {
   private recycle(e: HashEntry): void {
     if (e.own && this.spare.length < MAX_SPARE) this.spare.push(e);
   }
+  private retire(e: HashEntry): void {
+    if (e.own && this.retired.length < MAX_SPARE) this.retired.push(e);
+  }
   remove(key: Uint8Array, off: number): number {
     const h = hashKey(key, off, this.def.keySize);
     const e = this.find(key, off, h);
     if (e === null) return -Errno.ENOENT;
     this.unlink(e, h);
+    this.retire(e);
     return 0;
   }
   /** Forgets every entry (userspace, between runs: the entries are reused). */
   clear(): void {
     for (const e of this.order) this.recycle(e);
+    for (const e of this.retired) this.recycle(e);
+    this.retired.length = 0;
     this.buckets.clear();
     this.order.clear();
   }

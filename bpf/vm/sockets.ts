@@ -166,7 +166,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       else this.control.set(family, (sock = new VmSock(-1, family, 'tcp', 0xfff)));
       const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
       const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
-      this.vm.runConnectRaw(prog, sock, parseAddress(CONTROL_ADDR[family]), ControlPort.enrol);
+      this.vm.runConnectRaw(prog, sock, destBytes(`${family}|${CONTROL_ADDR[family]}`), ControlPort.enrol);
       sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
       this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
       this.forget(sock);

@@ -14,7 +14,7 @@ import type { Case, Family, MapState, Protocol, SockAddr, SocketId } from '../..
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
-import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
+import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from '../codec/abi.js';
 import { textMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
@@ -26,7 +26,7 @@ import { namedPorts, statePorts } from '../runner/listening.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
-import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap } from './maps.js';
+import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap, type VmMap } from './maps.js';
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';
 import { VmDns } from './dns.js';
@@ -76,6 +76,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private live = 0;
   nextPort = FIRST_EPHEMERAL_PORT;
   private readonly peerBytes = new Uint8Array(SOCKADDR_MAX);
+  private readonly tuple = new Uint8Array(STRUCTS.bpf_sock_tuple.size);
   private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
   /** UDP datagrams, the DNS stand-in and the section 6 hooks (dns.ts). */
   readonly dns: VmDns;
@@ -107,21 +108,34 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.nextPort = FIRST_EPHEMERAL_PORT;
     this.dns.reset();
     this.vm.resetClock();
-    for (const m of this.vm.maps.values()) {
-      if (m.def.internal && m instanceof ArrayMap) {
-        m.values[0]?.bytes.set(m.def.internal.initial);
-      } else if (m instanceof RingBufMap) {
-        m.clear();
-      } else if (m.programWrites > 0 && m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) {
+    const r = (this.resets ??= this.resetPlan());
+    for (const g of r.globals) g.values[0]?.bytes.set(g.def.internal!.initial);
+    for (const b of r.ringbufs) b.clear();
+    for (const m of r.written) {
+      if (m.programWrites > 0) {
         m.clear();
         m.programWrites = 0;
       }
     }
-    if ([...this.routing.values()].some((m) => m.programWrites > 0)) {
-      this.resetMaps();
-      return true;
+    for (const m of this.routing.values()) {
+      if (m.programWrites > 0) {
+        this.resetMaps();
+        return true;
+      }
     }
     return false;
+  }
+
+  /** What beginCase resets, by kind, from the loaded maps (worked out once: the objects are loaded first). */
+  private resets: { globals: ArrayMap[]; ringbufs: RingBufMap[]; written: VmMap[] } | null = null;
+  private resetPlan(): { globals: ArrayMap[]; ringbufs: RingBufMap[]; written: VmMap[] } {
+    const plan = { globals: [] as ArrayMap[], ringbufs: [] as RingBufMap[], written: [] as VmMap[] };
+    for (const m of this.vm.maps.values()) {
+      if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
+      else if (m instanceof RingBufMap) plan.ringbufs.push(m);
+      else if (m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) plan.written.push(m);
+    }
+    return plan;
   }
 
   readonly writeMap = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
@@ -246,7 +260,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
       writeSockaddr(this.peerBytes, s.sock.family, peer);
       seen.peer = this.peerBytes;
     }
-    seen.storage = this.storageMap.get(s.sock) ?? null;
+    // The region's own bytes: ConnectSeen's buffers are read before the next call.
+    seen.storage = this.storageMap.storageOf(s.sock)?.bytes ?? null;
     seen.inSockhash = this.inSockhash(s);
     return seen;
   }
@@ -255,7 +270,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private inSockhash(s: VmSocket): boolean {
     const { local, remote } = s.sock;
     if (s.sock.protocol !== 'tcp' || !s.connected || !local || !remote) return false;
-    const key = encodeSockTuple({ family: s.sock.family, src: local, dst: remote });
+    const key = encodeSockTuple({ family: s.sock.family, src: local, dst: remote }, this.tuple);
     return this.sockhash.lookup(key, 0) !== null;
   }
 

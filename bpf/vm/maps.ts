@@ -478,14 +478,14 @@ export class RingBufMap extends VmMap {
     for (let i = 0; i < size; i++) out[i] = ring[(start + i) % ring.length]!;
     return out;
   }
-  private keep(r: Region, start: number): void {
+  private keep(bytes: Uint8Array, start: number): void {
     const ring = this.area();
-    const n = r.bytes.length;
+    const n = bytes.length;
     if (start + n <= ring.length) {
-      ring.set(r.bytes, start);
+      ring.set(bytes, start);
       this.dirty = Math.max(this.dirty, start + n);
     } else {
-      for (let i = 0; i < n; i++) ring[(start + i) % ring.length] = r.bytes[i]!;
+      for (let i = 0; i < n; i++) ring[(start + i) % ring.length] = bytes[i]!;
       this.dirty = ring.length;
     }
   }
@@ -524,16 +524,21 @@ export class RingBufMap extends VmMap {
   }
   commit(r: Region, discard: boolean): void {
     if (!this.pending.delete(r)) throw new MapError(`ringbuf ${this.name}: record submitted twice or never reserved`);
-    this.keep(r, this.placed.get(r) ?? 0);
+    this.keep(r.bytes, this.placed.get(r) ?? 0);
     this.placed.delete(r);
     if (discard) this.used -= this.cost(r.bytes.length);
     else this.records.push(r.bytes.slice());
   }
+  /** reserve, fill with `data`, submit: without the record's region (the record is all `data`). */
   output(data: Uint8Array): boolean {
-    const r = this.reserve(data.length);
-    if (!r) return false;
-    r.bytes.set(data);
-    this.commit(r, false);
+    const size = data.length;
+    if (size <= 0 || this.used + this.cost(size) > this.def.maxEntries) return false;
+    this.used += this.cost(size);
+    const ring = this.area();
+    const start = (this.head + 8) % ring.length;
+    this.head = (this.head + this.cost(size)) % ring.length;
+    this.keep(data, start);
+    this.records.push(data.slice());
     return true;
   }
   digest(): string {

@@ -60,6 +60,17 @@ export interface VmSocket {
   received: Uint8Array[];
 }
 
+/** The loaded maps by what a case's start and a socket's end do to them. */
+interface ResetPlan {
+  /** Global data, back to its initial bytes. */
+  readonly globals: ArrayMap[];
+  readonly ringbufs: RingBufMap[];
+  /** Other maps, emptied when programs wrote them (not km_manage nor the routing maps). */
+  readonly written: VmMap[];
+  readonly storages: SkStorageMap[];
+  readonly sockhashes: SockHashMap[];
+}
+
 export class VmSockets implements SocketLayer<VmSocket> {
   readonly keepsEnrolment = false;
   private readonly routing: ReadonlyMap<string, HashMap>;
@@ -126,14 +137,16 @@ export class VmSockets implements SocketLayer<VmSocket> {
     return false;
   }
 
-  /** What beginCase resets, by kind, from the loaded maps (worked out once: the objects are loaded first). */
-  private resets: { globals: ArrayMap[]; ringbufs: RingBufMap[]; written: VmMap[] } | null = null;
-  private resetPlan(): { globals: ArrayMap[]; ringbufs: RingBufMap[]; written: VmMap[] } {
-    const plan = { globals: [] as ArrayMap[], ringbufs: [] as RingBufMap[], written: [] as VmMap[] };
+  /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */
+  private resets: ResetPlan | null = null;
+  private resetPlan(): ResetPlan {
+    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [] };
     for (const m of this.vm.maps.values()) {
       if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
       else if (m instanceof RingBufMap) plan.ringbufs.push(m);
-      else if (m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) plan.written.push(m);
+      else if (m instanceof SkStorageMap) plan.storages.push(m);
+      else if (m instanceof SockHashMap) plan.sockhashes.push(m);
+      else if (m !== this.manage && !this.routing.has(m.name)) plan.written.push(m);
     }
     return plan;
   }
@@ -324,10 +337,9 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   private forget(sock: VmSock): void {
-    for (const m of this.vm.maps.values()) {
-      if (m instanceof SkStorageMap) m.drop(sock, true);
-      else if (m instanceof SockHashMap) m.dropSocket(sock);
-    }
+    const r = (this.resets ??= this.resetPlan());
+    for (const m of r.storages) m.drop(sock, true);
+    for (const m of r.sockhashes) m.dropSocket(sock);
   }
 
   /** The case's sockets are closed: open() may reuse them from the next case on. */

@@ -8,6 +8,7 @@
 import { formatIPv4, formatIPv6, parseAddress, type Family, type SockAddr } from '../../model/address.js';
 import { Access, Region, buildRules, ptrHi, ptrLo, type AccessRules, type FieldRule, type Memory } from './memory.js';
 import type { SockRef } from './maps.js';
+import { textMemo } from '../../shared/memo.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -188,6 +189,9 @@ const RULES = {
   })(),
 };
 
+/** Address bytes by text, shared by the sockets (never written: they are copied into contexts). */
+const sockAddrBytes = textMemo(parseAddress);
+
 /** A socket as the VM's programs see it. */
 export class VmSock implements SockRef {
   /** struct bpf_sock: what ctx->sk points at. */
@@ -205,14 +209,40 @@ export class VmSock implements SockRef {
   remoteBytes: Uint8Array | null = null;
 
   constructor(
-    readonly id: number,
+    /** Changes only when a closed socket is reused (reuse()). */
+    public id: number,
     readonly family: Family,
     readonly protocol: 'tcp' | 'udp',
-    readonly cookie: number,
+    public cookie: number,
   ) {
     this.sockRegion = new Region(`bpf_sock of socket ${id}`, new Uint8Array(BPF_SOCK.size), Access.RULES, RULES.bpfSock, this);
     this.tcpRegion = protocol === 'tcp' ? new Region(`bpf_tcp_sock of socket ${id}`, new Uint8Array(TCP_SOCK.size), Access.RULES, RULES.tcpSock, this) : null;
-    if (this.tcpRegion) new DataView(this.tcpRegion.bytes.buffer).setUint32(TCP_SOCK.snd_cwnd, 10, true);
+    this.tcpRegion?.view.setUint32(TCP_SOCK.snd_cwnd, 10, true);
+    this.refresh();
+  }
+
+  /**
+   * Makes a socket no one refers to any more (closed, forgotten by every map) the fresh socket
+   * `new VmSock(id, family, protocol, cookie)` would be: a socket costs no allocation.
+   */
+  reuse(id: number, cookie: number): void {
+    if (id !== this.id) {
+      this.sockRegion.name = `bpf_sock of socket ${id}`;
+      if (this.tcpRegion) this.tcpRegion.name = `bpf_tcp_sock of socket ${id}`;
+    }
+    this.id = id;
+    this.cookie = cookie;
+    this.cbFlags = 0;
+    this.state = TCP_CLOSE;
+    this.netnsCookie = null;
+    this.localAddr = null;
+    this.remoteAddr = null;
+    this.localBytes = null;
+    this.remoteBytes = null;
+    if (this.tcpRegion) {
+      this.tcpRegion.bytes.fill(0);
+      this.tcpRegion.view.setUint32(TCP_SOCK.snd_cwnd, 10, true);
+    }
     this.refresh();
   }
 
@@ -227,8 +257,8 @@ export class VmSock implements SockRef {
   setEnds(local: SockAddr | null, remote: SockAddr | null, state: number): void {
     this.localAddr = local;
     this.remoteAddr = remote;
-    this.localBytes = local ? parseAddress(local.addr) : null;
-    this.remoteBytes = remote ? parseAddress(remote.addr) : null;
+    this.localBytes = local ? sockAddrBytes(local.addr) : null;
+    this.remoteBytes = remote ? sockAddrBytes(remote.addr) : null;
     this.state = state;
     this.refresh();
   }

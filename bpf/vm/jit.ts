@@ -1,7 +1,8 @@
 // Compiles a bound program to a JavaScript function with the interpreter's exact semantics:
 // registers become local variables (int32 pairs), constants are folded into the code, every
 // basic block is one `case` of a dispatch switch (straight-line code falls through), memory
-// accesses inline the tagged-region check of memory.ts with a slow path for contexts and faults,
+// accesses call small checked accessors (the tagged-region check of memory.ts, then a slow path
+// for contexts and faults) so that large programs stay within what V8 optimises,
 // and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
 // block (plus the taken count of every conditional jump); a fault corrects the counts of the
 // instructions after it in its block. The interpreter (interp.ts) stays the reference; both switch on the names of opcodes.ts: the tests
@@ -64,6 +65,32 @@ function isJump(code: number): boolean {
   const cls = code & 7;
   return (cls === Cls.JMP || cls === Cls.JMP32) && (code & OP_MASK) !== JmpOp.CALL && (code & OP_MASK) !== JmpOp.EXIT;
 }
+
+/**
+ * The memory accesses of the generated code: the tagged-region check of memory.ts inline, with
+ * the machine's slow path (contexts, faults) behind it. Small functions of the factory's scope,
+ * so that a large program's code stays small enough for V8 to optimise (and they get inlined).
+ * Loads return the low word; ld8 leaves the high word in rt.ldHi, the narrower ones let the
+ * caller derive it (0, or the sign for the signed forms, as rt.ld does).
+ */
+const MEM_ACCESSORS = (() => {
+  const fast = (sz: number, cmp: string) => `const g=regions[h&65535],o=l-${BIAS}+off;if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access${cmp})`;
+  const ld = (name: string, sz: number, signed: boolean, read: string) => `function ${name}(h,l,off,pc){${fast(sz, '<=1')}{${read}}return rt.ld(P,h,l,off,${sz},${signed},pc);}`;
+  const st = (sz: number, write: string) => `function st${sz}(h,l,off,lo,hi,pc){${fast(sz, '===0')}{${write}return;}rt.st(P,h,l,off,${sz},lo,hi,pc);}`;
+  return [
+    ld('ld8', 8, false, 'rt.ldHi=g.view.getInt32(o+4,true);return g.view.getInt32(o,true);'),
+    ld('ld4u', 4, false, 'return g.view.getInt32(o,true);'),
+    ld('ld4s', 4, true, 'return g.view.getInt32(o,true);'),
+    ld('ld2u', 2, false, 'return g.view.getUint16(o,true);'),
+    ld('ld2s', 2, true, 'return g.view.getInt16(o,true);'),
+    ld('ld1u', 1, false, 'return g.bytes[o];'),
+    ld('ld1s', 1, true, 'return g.view.getInt8(o);'),
+    st(8, 'g.view.setInt32(o,lo,true);g.view.setInt32(o+4,hi,true);'),
+    st(4, 'g.view.setInt32(o,lo,true);'),
+    st(2, 'g.view.setInt16(o,lo,true);'),
+    st(1, 'g.bytes[o]=lo;'),
+  ].join('\n');
+})();
 
 type Factory = (rt: JitRuntime, P: VmProgram, B: Uint32Array, T: Uint32Array) => (base: number) => number;
 const FACTORIES = new Map<string, Factory>();
@@ -303,23 +330,9 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       case Op.LDXSB: {
         const sz = SIZE_BYTES[code & SIZE_MASK] as number;
         const signed = (code & MODE_MASK) === MODE_MEMSX;
-        const read =
-          sz === 8
-            ? `${lD}=g.view.getInt32(o,true);${hD}=g.view.getInt32(o+4,true);`
-            : sz === 4
-              ? signed
-                ? `${lD}=g.view.getInt32(o,true);${hD}=${lD}>>31;`
-                : `${lD}=g.view.getInt32(o,true);${hD}=0;`
-              : sz === 2
-                ? signed
-                  ? `${lD}=g.view.getInt16(o,true);${hD}=${lD}>>31;`
-                  : `${lD}=g.view.getUint16(o,true);${hD}=0;`
-                : signed
-                  ? `${lD}=g.view.getInt8(o);${hD}=${lD}>>31;`
-                  : `${lD}=g.bytes[o];${hD}=0;`;
-        emit(
-          `{const h=${hS},g=regions[h&65535],o=${lS}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access<=1){${read}}else{const v=rt.ld(P,h,${lS},${o},${sz},${signed},${pc});${hD}=rt.ldHi;${lD}=v;}}`,
-        );
+        // Out of line (memAccessors): inlined, the checks made large programs too big for V8 to optimise.
+        if (sz === 8) emit(`${lD}=ld8(${hS},${lS},${o},${pc});${hD}=rt.ldHi;`);
+        else emit(`${lD}=ld${sz}${signed ? 's' : 'u'}(${hS},${lS},${o},${pc});${hD}=${signed ? `${lD}>>31` : '0'};`);
         break;
       }
       // ---- stores ----
@@ -334,17 +347,7 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         const sz = SIZE_BYTES[code & SIZE_MASK] as number;
         const vlo = code & 1 ? lS : `(${k})`,
           vhi = code & 1 ? hS : `(${kh})`;
-        const write =
-          sz === 8
-            ? `g.view.setInt32(o,${vlo},true);g.view.setInt32(o+4,${vhi},true);`
-            : sz === 4
-              ? `g.view.setInt32(o,${vlo},true);`
-              : sz === 2
-                ? `g.view.setInt16(o,${vlo},true);`
-                : `g.bytes[o]=${vlo};`;
-        emit(
-          `{const h=${hD},g=regions[h&65535],o=${lD}-${BIAS}+(${o});if((h&${PTR_TAG})===${PTR_TAG}&&g!==undefined&&o>=0&&o+${sz}<=g.bytes.length&&g.access===0){${write}}else rt.st(P,h,${lD},${o},${sz},${vlo},${vhi},${pc});}`,
-        );
+        emit(`st${sz}(${hD},${lD},${o},${vlo},${vhi},${pc});`);
         break;
       }
       case Op.ATOMIC_W:
@@ -446,7 +449,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const source = [
     `"use strict";`,
     `const {regions,L,H,FS,FR,R64,mul64,div64,mod64,div32,mod32,bswap16,bswap32,gtu,gts}=rt;`,
-    `return function run(base){`,
+    MEM_ACCESSORS,
+    `return function run_${prog.name.replace(/[^A-Za-z0-9_]/g, '_')}(base){`,
     `let ${regs};`,
     `let pc=0,depth=base;`,
     `for(;;){switch(pc){`,

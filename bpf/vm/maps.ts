@@ -1,208 +1,16 @@
-// Emulated BPF maps: hash (and LRU hash), array, percpu array (one CPU), prog array,
+// Emulated BPF maps: hash (and LRU hash, hash-map.ts), array, percpu array (one CPU), prog array,
 // sk_storage, sockhash, ringbuf. Values live in regions so that programs get real pointers to
 // them; the userspace side (the executor) reads and writes them by key bytes.
 
-import { Access, MemoryFault, Region } from './memory.js';
+import { Access, Region } from './memory.js';
 import type { MapDef } from './link.js';
-import { MapType, BPF_F_RDONLY_PROG } from './link.js';
+import { MapType } from './link.js';
 import type { ProgSlots, VmProgram } from './program.js';
+import { BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, hex, keyOf, valueAccess, type SockRef } from './map-base.js';
+import { HashMap } from './hash-map.js';
 
-export const Errno = { EPERM: 1, ENOENT: 2, E2BIG: 7, ENOMEM: 12, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95 } as const;
-
-export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
-export const BPF_EXIST = 2;
-
-/** A map misuse; as a MemoryFault it becomes a fault with pc and line when a program causes it. */
-export class MapError extends MemoryFault {}
-
-/** A key as a JS Map key: u32 keys as numbers, others as strings of 16-bit units. */
-export function keyOf(bytes: Uint8Array, off: number, size: number): number | string {
-  if (size === 4) return ((bytes[off] as number) | ((bytes[off + 1] as number) << 8) | ((bytes[off + 2] as number) << 16) | ((bytes[off + 3] as number) << 24)) >>> 0;
-  let s = '';
-  let i = 0;
-  for (; i + 1 < size; i += 2) s += String.fromCharCode((bytes[off + i] as number) | ((bytes[off + i + 1] as number) << 8));
-  if (i < size) s += String.fromCharCode(bytes[off + i] as number);
-  return s;
-}
-
-/** Anything a socket-keyed map needs to know of a socket. */
-export interface SockRef {
-  readonly id: number;
-}
-
-export abstract class VmMap {
-  /** The region ld_imm64 map references point at: opaque, owned by the map. */
-  readonly handle: Region;
-  constructor(readonly def: MapDef) {
-    this.handle = new Region(`map ${def.name}`, new Uint8Array(0), Access.OPAQUE, null, this);
-  }
-  get name(): string {
-    return this.def.name;
-  }
-  protected checkKey(key: Uint8Array): void {
-    if (key.length !== this.def.keySize) throw new MapError(`map ${this.name}: key is ${key.length} bytes, the map's key_size is ${this.def.keySize}`);
-  }
-  protected checkValue(value: Uint8Array): void {
-    if (value.length !== this.def.valueSize) throw new MapError(`map ${this.name}: value is ${value.length} bytes, the map's value_size is ${this.def.valueSize}`);
-  }
-  /** Program-side lookup: the value's region, or null. */
-  abstract lookup(key: Uint8Array, off: number): Region | null;
-  /** Program-side update: 0 or a negative errno. */
-  abstract update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number;
-  /** Program-side delete: 0 or a negative errno. */
-  abstract remove(key: Uint8Array, off: number): number;
-  /** Forgets every entry. */
-  abstract clear(): void;
-  /** Updates and deletes made by programs (userspace writes do not count). */
-  programWrites = 0;
-  /** The map's contents as a canonical string (for recognising equal states). */
-  abstract digest(): string;
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-
-function valueAccess(def: MapDef): Access {
-  return def.flags & BPF_F_RDONLY_PROG ? Access.RO : Access.RW;
-}
-
-interface HashEntry {
-  readonly key: Uint8Array;
-  readonly value: Region;
-  /** Next entry with the same hash. */
-  next: HashEntry | null;
-}
-
-/** 32-bit hash of key bytes (4-byte keys hash to themselves). */
-export function hashKey(b: Uint8Array, off: number, size: number): number {
-  if (size === 4) return (b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24) | 0;
-  let h = 0x811c9dc5 ^ size;
-  let i = 0;
-  for (; i + 4 <= size; i += 4) {
-    const w = (b[off + i] as number) | ((b[off + i + 1] as number) << 8) | ((b[off + i + 2] as number) << 16) | ((b[off + i + 3] as number) << 24);
-    h = Math.imul(h ^ w, 0x01000193);
-    h ^= h >>> 15;
-  }
-  for (; i < size; i++) h = Math.imul(h ^ (b[off + i] as number), 0x01000193);
-  return h;
-}
-
-function sameKey(k: Uint8Array, b: Uint8Array, off: number): boolean {
-  for (let i = 0; i < k.length; i++) if (k[i] !== b[off + i]) return false;
-  return true;
-}
-
-/** Hash and LRU hash maps (one CPU: percpu hash behaves the same). */
-export class HashMap extends VmMap {
-  /** Entries by hash, chained on collision: no key strings on the hot path. */
-  private readonly buckets = new Map<number, HashEntry>();
-  /** Insertion (for LRU: use) order, for eviction and listing. */
-  private readonly order = new Set<HashEntry>();
-  private readonly lru: boolean;
-  constructor(def: MapDef) {
-    super(def);
-    this.lru = def.type === MapType.LRU_HASH;
-  }
-  get size(): number {
-    return this.order.size;
-  }
-  private find(key: Uint8Array, off: number, h: number): HashEntry | null {
-    let e = this.buckets.get(h) ?? null;
-    while (e !== null && !sameKey(e.key, key, off)) e = e.next;
-    return e;
-  }
-  private unlink(e: HashEntry, h: number): void {
-    let head = this.buckets.get(h) ?? null;
-    if (head === e) {
-      if (e.next) this.buckets.set(h, e.next);
-      else this.buckets.delete(h);
-    } else {
-      while (head !== null && head.next !== e) head = head.next;
-      if (head) head.next = e.next;
-    }
-    this.order.delete(e);
-  }
-  /**
-   * Asked on a program-side miss, when set: the value to install for the key, or null. Lets
-   * bounded-exhaustive exploration decide an entry when the program first reads it.
-   */
-  onMiss: ((key: Uint8Array) => Region | null) | null = null;
-  lookup(key: Uint8Array, off: number): Region | null {
-    const e = this.find(key, off, hashKey(key, off, this.def.keySize));
-    if (e === null) return this.onMiss === null ? null : this.adopt(key.slice(off, off + this.def.keySize));
-    if (this.lru) {
-      this.order.delete(e);
-      this.order.add(e);
-    }
-    return e.value;
-  }
-  private adopt(key: Uint8Array): Region | null {
-    const region = this.onMiss?.(key) ?? null;
-    if (region === null) return null;
-    const h = hashKey(key, 0, this.def.keySize);
-    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null };
-    this.buckets.set(h, e);
-    this.order.add(e);
-    return region;
-  }
-  update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number {
-    if (flags > BPF_EXIST) return -Errno.EINVAL;
-    const size = this.def.keySize;
-    const h = hashKey(key, koff, size);
-    const old = this.find(key, koff, h);
-    if (old !== null && flags === BPF_NOEXIST) return -Errno.EEXIST;
-    if (old === null && flags === BPF_EXIST) return -Errno.ENOENT;
-    if (old === null && this.order.size >= this.def.maxEntries) {
-      if (!this.lru) return -Errno.E2BIG;
-      const oldest = this.order.values().next();
-      if (!oldest.done) this.unlink(oldest.value, hashKey(oldest.value.key, 0, size));
-    }
-    // Like the kernel, an update installs a new element: pointers to the old value keep the old bytes.
-    const bytes = value.slice(voff, voff + this.def.valueSize);
-    const region = new Region(`map ${this.name} value`, bytes, valueAccess(this.def), null, this);
-    if (old !== null) this.unlink(old, h);
-    const e: HashEntry = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null };
-    this.buckets.set(h, e);
-    this.order.add(e);
-    return 0;
-  }
-  remove(key: Uint8Array, off: number): number {
-    const h = hashKey(key, off, this.def.keySize);
-    const e = this.find(key, off, h);
-    if (e === null) return -Errno.ENOENT;
-    this.unlink(e, h);
-    return 0;
-  }
-  clear(): void {
-    this.buckets.clear();
-    this.order.clear();
-  }
-  // ---- userspace side ----
-  get(key: Uint8Array): Uint8Array | null {
-    this.checkKey(key);
-    return this.find(key, 0, hashKey(key, 0, key.length))?.value.bytes.slice() ?? null;
-  }
-  set(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
-    this.checkKey(key);
-    this.checkValue(value);
-    const rc = this.update(key, 0, value, 0, flags);
-    if (rc < 0) throw new MapError(`map ${this.name}: update failed with errno ${-rc}${rc === -Errno.E2BIG ? ' (map full)' : ''}`);
-  }
-  delete(key: Uint8Array): boolean {
-    this.checkKey(key);
-    return this.remove(key, 0) === 0;
-  }
-  /** Keys in insertion order. */
-  keys(): Uint8Array[] {
-    return [...this.order].map((e) => e.key.slice());
-  }
-  digest(): string {
-    return [...this.order]
-      .map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`)
-      .sort()
-      .join(',');
-  }
-}
+export * from './map-base.js';
+export { HashMap, hashKey } from './hash-map.js';
 
 export class ArrayMap extends VmMap {
   readonly values: Region[];
@@ -387,6 +195,8 @@ export class RingBufMap extends VmMap {
    */
   private ring: Uint8Array | null = null;
   private head = 0;
+  /** Bytes of the ring written since the last clear: [0, dirty) (records are placed from 0 on, wrapping marks all). */
+  private dirty = 0;
   private readonly placed = new Map<Region, number>();
   private area(): Uint8Array {
     this.ring ??= new Uint8Array(Math.max(8, this.def.maxEntries)).fill(RINGBUF_POISON);
@@ -395,13 +205,21 @@ export class RingBufMap extends VmMap {
   private leftover(size: number): Uint8Array {
     const ring = this.area();
     const start = (this.head + 8) % ring.length;
+    if (start + size <= ring.length) return ring.slice(start, start + size);
     const out = new Uint8Array(size);
     for (let i = 0; i < size; i++) out[i] = ring[(start + i) % ring.length]!;
     return out;
   }
-  private keep(r: Region, start: number): void {
+  private keep(bytes: Uint8Array, start: number): void {
     const ring = this.area();
-    for (let i = 0; i < r.bytes.length; i++) ring[(start + i) % ring.length] = r.bytes[i]!;
+    const n = bytes.length;
+    if (start + n <= ring.length) {
+      ring.set(bytes, start);
+      this.dirty = Math.max(this.dirty, start + n);
+    } else {
+      for (let i = 0; i < n; i++) ring[(start + i) % ring.length] = bytes[i]!;
+      this.dirty = ring.length;
+    }
   }
   lookup(): Region | null {
     throw new MapError(`map ${this.name}: ring buffers have no lookup`);
@@ -417,8 +235,10 @@ export class RingBufMap extends VmMap {
     this.used = 0;
     this.pending.clear();
     this.placed.clear();
-    // Back to the poison, so that a case replays alike whatever ran before it.
-    this.ring = null;
+    // Back to the poison, so that a case replays alike whatever ran before it (only the bytes
+    // written: refilling a 256 KiB ring for every case was most of a case's cost).
+    this.ring?.fill(RINGBUF_POISON, 0, this.dirty);
+    this.dirty = 0;
     this.head = 0;
   }
   /** Header (8 bytes) plus the record rounded to 8, as the kernel accounts it. */
@@ -436,16 +256,21 @@ export class RingBufMap extends VmMap {
   }
   commit(r: Region, discard: boolean): void {
     if (!this.pending.delete(r)) throw new MapError(`ringbuf ${this.name}: record submitted twice or never reserved`);
-    this.keep(r, this.placed.get(r) ?? 0);
+    this.keep(r.bytes, this.placed.get(r) ?? 0);
     this.placed.delete(r);
     if (discard) this.used -= this.cost(r.bytes.length);
     else this.records.push(r.bytes.slice());
   }
+  /** reserve, fill with `data`, submit: without the record's region (the record is all `data`). */
   output(data: Uint8Array): boolean {
-    const r = this.reserve(data.length);
-    if (!r) return false;
-    r.bytes.set(data);
-    this.commit(r, false);
+    const size = data.length;
+    if (size <= 0 || this.used + this.cost(size) > this.def.maxEntries) return false;
+    this.used += this.cost(size);
+    const ring = this.area();
+    const start = (this.head + 8) % ring.length;
+    this.head = (this.head + this.cost(size)) % ring.length;
+    this.keep(data, start);
+    this.records.push(data.slice());
     return true;
   }
   digest(): string {

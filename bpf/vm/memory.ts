@@ -39,7 +39,8 @@ export class Region {
   epoch = -1;
   readonly view: DataView;
   constructor(
-    readonly name: string,
+    /** For fault messages (a pooled socket's regions are renamed when it is reused). */
+    public name: string,
     readonly bytes: Uint8Array,
     public access: Access,
     public rules: AccessRules | null = null,

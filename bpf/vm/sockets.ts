@@ -14,7 +14,7 @@ import type { Case, Family, MapState, Protocol, SockAddr, SocketId } from '../..
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
-import { ROUTING_MAPS, type RoutingMapName } from '../codec/abi.js';
+import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from '../codec/abi.js';
 import { textMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
@@ -26,7 +26,7 @@ import { namedPorts, statePorts } from '../runner/listening.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
-import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap } from './maps.js';
+import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap, type VmMap } from './maps.js';
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';
 import { VmDns } from './dns.js';
@@ -60,6 +60,17 @@ export interface VmSocket {
   received: Uint8Array[];
 }
 
+/** The loaded maps by what a case's start and a socket's end do to them. */
+interface ResetPlan {
+  /** Global data, back to its initial bytes. */
+  readonly globals: ArrayMap[];
+  readonly ringbufs: RingBufMap[];
+  /** Other maps, emptied when programs wrote them (not km_manage nor the routing maps). */
+  readonly written: VmMap[];
+  readonly storages: SkStorageMap[];
+  readonly sockhashes: SockHashMap[];
+}
+
 export class VmSockets implements SocketLayer<VmSocket> {
   readonly keepsEnrolment = false;
   private readonly routing: ReadonlyMap<string, HashMap>;
@@ -76,9 +87,15 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private live = 0;
   nextPort = FIRST_EPHEMERAL_PORT;
   private readonly peerBytes = new Uint8Array(SOCKADDR_MAX);
+  private readonly tuple = new Uint8Array(STRUCTS.bpf_sock_tuple.size);
   private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
   /** UDP datagrams, the DNS stand-in and the section 6 hooks (dns.ts). */
   readonly dns: VmDns;
+  /** Sockets of earlier cases, by family and protocol, for open() to reuse; those closed in this case join at its end. */
+  private readonly pool = new Map<string, VmSock[]>();
+  private readonly closed: VmSock[] = [];
+  /** The enrolment's control sockets, by family (forgotten by every map after each use). */
+  private readonly control = new Map<Family, VmSock>();
 
   constructor(
     private readonly vm: Vm,
@@ -102,21 +119,36 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.nextPort = FIRST_EPHEMERAL_PORT;
     this.dns.reset();
     this.vm.resetClock();
-    for (const m of this.vm.maps.values()) {
-      if (m.def.internal && m instanceof ArrayMap) {
-        m.values[0]?.bytes.set(m.def.internal.initial);
-      } else if (m instanceof RingBufMap) {
-        m.clear();
-      } else if (m.programWrites > 0 && m !== this.manage && !this.routing.has(m.name) && !(m instanceof SkStorageMap) && !(m instanceof SockHashMap)) {
+    const r = (this.resets ??= this.resetPlan());
+    for (const g of r.globals) g.values[0]?.bytes.set(g.def.internal!.initial);
+    for (const b of r.ringbufs) b.clear();
+    for (const m of r.written) {
+      if (m.programWrites > 0) {
         m.clear();
         m.programWrites = 0;
       }
     }
-    if ([...this.routing.values()].some((m) => m.programWrites > 0)) {
-      this.resetMaps();
-      return true;
+    for (const m of this.routing.values()) {
+      if (m.programWrites > 0) {
+        this.resetMaps();
+        return true;
+      }
     }
     return false;
+  }
+
+  /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */
+  private resets: ResetPlan | null = null;
+  private resetPlan(): ResetPlan {
+    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [] };
+    for (const m of this.vm.maps.values()) {
+      if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
+      else if (m instanceof RingBufMap) plan.ringbufs.push(m);
+      else if (m instanceof SkStorageMap) plan.storages.push(m);
+      else if (m instanceof SockHashMap) plan.sockhashes.push(m);
+      else if (m !== this.manage && !this.routing.has(m.name)) plan.written.push(m);
+    }
+    return plan;
   }
 
   readonly writeMap = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
@@ -156,10 +188,12 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (!want) return;
     for (const local of this.env.enrolledLocals) {
       const family: Family = local.includes(':') ? 'inet6' : 'inet';
-      const sock = new VmSock(-1, family, 'tcp', 0xfff);
+      let sock = this.control.get(family);
+      if (sock) sock.reuse(-1, 0xfff);
+      else this.control.set(family, (sock = new VmSock(-1, family, 'tcp', 0xfff)));
       const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
       const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
-      this.vm.runConnectRaw(prog, sock, parseAddress(CONTROL_ADDR[family]), ControlPort.enrol);
+      this.vm.runConnectRaw(prog, sock, destBytes(`${family}|${CONTROL_ADDR[family]}`), ControlPort.enrol);
       sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
       this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
       this.forget(sock);
@@ -179,7 +213,10 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   open(id: SocketId, family: Family, protocol: Protocol): VmSocket {
-    const sock = new VmSock(id, family, protocol, 0x1000 + this.live++);
+    const cookie = 0x1000 + this.live++;
+    let sock = this.pool.get(`${family}|${protocol}`)?.pop();
+    if (sock) sock.reuse(id, cookie);
+    else sock = new VmSock(id, family, protocol, cookie);
     return { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
   }
 
@@ -236,7 +273,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
       writeSockaddr(this.peerBytes, s.sock.family, peer);
       seen.peer = this.peerBytes;
     }
-    seen.storage = this.storageMap.get(s.sock) ?? null;
+    // The region's own bytes: ConnectSeen's buffers are read before the next call.
+    seen.storage = this.storageMap.storageOf(s.sock)?.bytes ?? null;
     seen.inSockhash = this.inSockhash(s);
     return seen;
   }
@@ -245,7 +283,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private inSockhash(s: VmSocket): boolean {
     const { local, remote } = s.sock;
     if (s.sock.protocol !== 'tcp' || !s.connected || !local || !remote) return false;
-    const key = encodeSockTuple({ family: s.sock.family, src: local, dst: remote });
+    const key = encodeSockTuple({ family: s.sock.family, src: local, dst: remote }, this.tuple);
     return this.sockhash.lookup(key, 0) !== null;
   }
 
@@ -283,6 +321,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.forget(r.handle.sock);
     this.dns.dropSocket(r.id);
     this.live--;
+    this.closed.push(r.handle.sock);
   }
 
   sendto(r: RunnerSocket<VmSocket>, dest: SockAddr, query: string): DatagramSent {
@@ -298,13 +337,21 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   private forget(sock: VmSock): void {
-    for (const m of this.vm.maps.values()) {
-      if (m instanceof SkStorageMap) m.drop(sock, true);
-      else if (m instanceof SockHashMap) m.dropSocket(sock);
-    }
+    const r = (this.resets ??= this.resetPlan());
+    for (const m of r.storages) m.drop(sock, true);
+    for (const m of r.sockhashes) m.dropSocket(sock);
   }
 
-  endCase(): void {}
+  /** The case's sockets are closed: open() may reuse them from the next case on. */
+  endCase(): void {
+    for (const sock of this.closed) {
+      const key = `${sock.family}|${sock.protocol}`;
+      const free = this.pool.get(key);
+      if (!free) this.pool.set(key, [sock]);
+      else if (free.length < 64) free.push(sock);
+    }
+    this.closed.length = 0;
+  }
 
   /** The sockets' state, for the exploration's state keys. */
   socketsKey(sockets: ReadonlyMap<SocketId, RunnerSocket<VmSocket>>): string[] {

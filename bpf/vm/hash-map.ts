@@ -1,0 +1,221 @@
+// Hash and LRU hash maps for the VM (maps.ts has the other kinds): entries by hash, chained on
+// collision, kept in insertion (LRU: use) order, and entries userspace freed reused between runs.
+
+import { Region } from './memory.js';
+import type { MapDef } from './link.js';
+import { MapType } from './link.js';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, hex, valueAccess } from './map-base.js';
+
+interface HashEntry {
+  readonly key: Uint8Array;
+  readonly value: Region;
+  /** Next entry with the same hash. */
+  next: HashEntry | null;
+  /** Neighbours in insertion (for LRU: use) order. */
+  older: HashEntry | null;
+  newer: HashEntry | null;
+  /** Whether the map made the entry's key and value (not adopted from onMiss): it may reuse them. */
+  readonly own: boolean;
+}
+
+/** Userspace-freed entries a map keeps for its next updates. */
+const MAX_SPARE = 256;
+
+/** dst[0..n) = src[off..off+n) (a loop rather than a subarray view: no allocation). */
+function copyBytes(dst: Uint8Array, src: Uint8Array, off: number, n: number): void {
+  if (off === 0 && src.length === n) dst.set(src);
+  else for (let i = 0; i < n; i++) dst[i] = src[off + i]!;
+}
+
+/** 32-bit hash of key bytes (4-byte keys hash to themselves). */
+export function hashKey(b: Uint8Array, off: number, size: number): number {
+  if (size === 4) return (b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16) | ((b[off + 3] as number) << 24) | 0;
+  let h = 0x811c9dc5 ^ size;
+  let i = 0;
+  for (; i + 4 <= size; i += 4) {
+    const w = (b[off + i] as number) | ((b[off + i + 1] as number) << 8) | ((b[off + i + 2] as number) << 16) | ((b[off + i + 3] as number) << 24);
+    h = Math.imul(h ^ w, 0x01000193);
+    h ^= h >>> 15;
+  }
+  for (; i < size; i++) h = Math.imul(h ^ (b[off + i] as number), 0x01000193);
+  return h;
+}
+
+function sameKey(k: Uint8Array, b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < k.length; i++) if (k[i] !== b[off + i]) return false;
+  return true;
+}
+
+/** Hash and LRU hash maps (one CPU: percpu hash behaves the same). */
+export class HashMap extends VmMap {
+  /** Entries by hash, chained on collision: no key strings on the hot path. */
+  private readonly buckets = new Map<number, HashEntry>();
+  /** Insertion (for LRU: use) order, for eviction and listing: a list through the entries (a Set cost more than the rest of an update). */
+  private oldest: HashEntry | null = null;
+  private newest: HashEntry | null = null;
+  private count = 0;
+  private readonly lru: boolean;
+  /**
+   * Entries userspace deleted or cleared (between runs, so no program points at them), reused by
+   * the next updates. What a program deletes and what an update replaces is not reused before
+   * the map is cleared: pointers to it keep its bytes.
+   */
+  private readonly spare: HashEntry[] = [];
+  /** Entries programs deleted or updates replaced: spare only once userspace clears the map, between runs. */
+  private readonly retired: HashEntry[] = [];
+  private readonly valueName: string;
+  constructor(def: MapDef) {
+    super(def);
+    this.lru = def.type === MapType.LRU_HASH;
+    this.valueName = `map ${def.name} value`;
+  }
+  get size(): number {
+    return this.count;
+  }
+  private find(key: Uint8Array, off: number, h: number): HashEntry | null {
+    let e = this.buckets.get(h) ?? null;
+    while (e !== null && !sameKey(e.key, key, off)) e = e.next;
+    return e;
+  }
+  private unlink(e: HashEntry, h: number): void {
+    let head = this.buckets.get(h) ?? null;
+    if (head === e) {
+      if (e.next) this.buckets.set(h, e.next);
+      else this.buckets.delete(h);
+    } else {
+      while (head !== null && head.next !== e) head = head.next;
+      if (head) head.next = e.next;
+    }
+    this.leave(e);
+  }
+  private leave(e: HashEntry): void {
+    if (e.older) e.older.newer = e.newer;
+    else this.oldest = e.newer;
+    if (e.newer) e.newer.older = e.older;
+    else this.newest = e.older;
+    e.older = e.newer = null;
+    this.count--;
+  }
+  private join(e: HashEntry): void {
+    e.older = this.newest;
+    e.newer = null;
+    if (this.newest) this.newest.newer = e;
+    else this.oldest = e;
+    this.newest = e;
+    this.count++;
+  }
+  /** Entries oldest first. */
+  private *entries(): Generator<HashEntry> {
+    for (let e = this.oldest; e !== null; e = e.newer) yield e;
+  }
+  /**
+   * Asked on a program-side miss, when set: the value to install for the key, or null. Lets
+   * bounded-exhaustive exploration decide an entry when the program first reads it.
+   */
+  onMiss: ((key: Uint8Array) => Region | null) | null = null;
+  lookup(key: Uint8Array, off: number): Region | null {
+    const e = this.find(key, off, hashKey(key, off, this.def.keySize));
+    if (e === null) return this.onMiss === null ? null : this.adopt(key.slice(off, off + this.def.keySize));
+    if (this.lru) {
+      this.leave(e);
+      this.join(e);
+    }
+    return e.value;
+  }
+  private adopt(key: Uint8Array): Region | null {
+    const region = this.onMiss?.(key) ?? null;
+    if (region === null) return null;
+    const h = hashKey(key, 0, this.def.keySize);
+    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null, own: false, older: null, newer: null };
+    this.buckets.set(h, e);
+    this.join(e);
+    return region;
+  }
+  update(key: Uint8Array, koff: number, value: Uint8Array, voff: number, flags: number): number {
+    if (flags > BPF_EXIST) return -Errno.EINVAL;
+    const size = this.def.keySize;
+    const h = hashKey(key, koff, size);
+    const old = this.find(key, koff, h);
+    if (old !== null && flags === BPF_NOEXIST) return -Errno.EEXIST;
+    if (old === null && flags === BPF_EXIST) return -Errno.ENOENT;
+    if (old === null && this.count >= this.def.maxEntries) {
+      if (!this.lru) return -Errno.E2BIG;
+      const oldest = this.oldest;
+      if (oldest !== null) {
+        this.unlink(oldest, hashKey(oldest.key, 0, size));
+        this.retire(oldest);
+      }
+    }
+    // Like the kernel, an update installs a new element (pointers to the old value keep the old
+    // bytes): a spare one, which no program of this run can point at, or a new one.
+    if (old !== null) {
+      this.unlink(old, h);
+      this.retire(old);
+    }
+    let e = this.spare.pop();
+    if (e !== undefined) {
+      copyBytes(e.key, key, koff, size);
+      copyBytes(e.value.bytes, value, voff, this.def.valueSize);
+      e.next = this.buckets.get(h) ?? null;
+    } else {
+      const region = new Region(this.valueName, value.slice(voff, voff + this.def.valueSize), valueAccess(this.def), null, this);
+      e = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null, own: true, older: null, newer: null };
+    }
+    this.buckets.set(h, e);
+    this.join(e);
+    return 0;
+  }
+  private recycle(e: HashEntry): void {
+    if (e.own && this.spare.length < MAX_SPARE) this.spare.push(e);
+  }
+  private retire(e: HashEntry): void {
+    if (e.own && this.retired.length < MAX_SPARE) this.retired.push(e);
+  }
+  remove(key: Uint8Array, off: number): number {
+    const h = hashKey(key, off, this.def.keySize);
+    const e = this.find(key, off, h);
+    if (e === null) return -Errno.ENOENT;
+    this.unlink(e, h);
+    this.retire(e);
+    return 0;
+  }
+  /** Forgets every entry (userspace, between runs: the entries are reused). */
+  clear(): void {
+    for (let e = this.oldest; e !== null; e = e.newer) this.recycle(e);
+    for (const e of this.retired) this.recycle(e);
+    this.retired.length = 0;
+    this.buckets.clear();
+    this.oldest = this.newest = null;
+    this.count = 0;
+  }
+  // ---- userspace side ----
+  get(key: Uint8Array): Uint8Array | null {
+    this.checkKey(key);
+    return this.find(key, 0, hashKey(key, 0, key.length))?.value.bytes.slice() ?? null;
+  }
+  set(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
+    this.checkKey(key);
+    this.checkValue(value);
+    const rc = this.update(key, 0, value, 0, flags);
+    if (rc < 0) throw new MapError(`map ${this.name}: update failed with errno ${-rc}${rc === -Errno.E2BIG ? ' (map full)' : ''}`);
+  }
+  delete(key: Uint8Array): boolean {
+    this.checkKey(key);
+    const h = hashKey(key, 0, key.length);
+    const e = this.find(key, 0, h);
+    if (e === null) return false;
+    this.unlink(e, h);
+    this.recycle(e);
+    return true;
+  }
+  /** Keys in insertion order. */
+  keys(): Uint8Array[] {
+    return [...this.entries()].map((e) => e.key.slice());
+  }
+  digest(): string {
+    return [...this.entries()]
+      .map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`)
+      .sort()
+      .join(',');
+  }
+}

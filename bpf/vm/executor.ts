@@ -23,6 +23,7 @@ import { coverageOf, instructionHits, resetCoverage, type CoverageSummary } from
 import { VmSockets, type VmSocket } from './sockets.js';
 import { VmTracer, type TraceEvent } from './trace.js';
 import { attachLazyMaps } from './lazy.js';
+import { PassMemo } from './pass-memo.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 export { defaultObjects } from '../../shared/package.js';
@@ -46,6 +47,8 @@ export interface OutcomeOptions {
   /** Helper failures to branch over too (default none). */
   readonly failures?: readonly FailurePoint[];
   readonly maxRuns?: number;
+  /** Skip draws that the passes learnt so far show to be pruned (pass-memo.ts); default on, off to compare. */
+  readonly passMemo?: boolean;
 }
 
 /** One traced run of a case: its observations and what the programs did (bpf/vm/trace.ts). */
@@ -71,6 +74,8 @@ export class VmExecutor implements Executor {
   private closed = false;
   /** During outcomeSet: states met at tail calls, to prune paths that reach one again. */
   private seenStates: Map<string, string> | null = null;
+  /** During outcomeSet without helper failures: the passes learnt so far (pass-memo.ts). */
+  private passMemo: PassMemo | null = null;
   /** During traceCase: the tracer the machine's tail calls are reported to. */
   private tracer: VmTracer | null = null;
 
@@ -141,16 +146,27 @@ export class VmExecutor implements Executor {
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
   outcomeSet(c: Case, opts: OutcomeOptions = {}): Outcome[] {
-    this.seenStates = new Map();
+    const seen = new Map<string, string>();
+    this.seenStates = seen;
+    const memo =
+      opts.failures?.length || opts.passMemo === false
+        ? null
+        : new PassMemo(
+            () => this.vm.machine.tailCalls,
+            (state, count) => seen.has(`${state}|${count}`),
+          );
+    this.passMemo = memo;
     try {
-      const runs = explore((choices) => this.runCase(c, choices), {
+      const runs = explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
         prandomDomain: opts.prandomDomain ?? lbDomain(c),
         ...(opts.failures ? { failures: opts.failures } : {}),
         ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+        ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
       });
       return runs.map((r) => ({ choices: r.choices, observations: r.result }));
     } finally {
       this.seenStates = null;
+      this.passMemo = null;
     }
   }
 
@@ -208,20 +224,15 @@ export class VmExecutor implements Executor {
   private atTailCall(target: VmProgram, ctx: Region | null): void {
     this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
-    const parts: string[] = [
-      String(this.runner.opIndex),
-      this.sink.key(),
-      target.name,
-      String(this.vm.machine.tailCalls),
-      ctx ? this.contextKey(ctx) : '-',
-      String(this.vm.now),
-      String(this.sockets.nextPort),
-    ];
+    const parts: string[] = [String(this.runner.opIndex), this.sink.key(), target.name, ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
     for (const [name, m] of this.vm.maps) {
       if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
     }
     parts.push(...this.sockets.socketsKey(this.runner.sockets));
-    const key = parts.join('|');
+    // The state without the tail-call count (what the pass memo learns), then the count.
+    const state = parts.join('|');
+    this.passMemo?.tailCall(state);
+    const key = `${state}|${this.vm.machine.tailCalls}`;
     const trail = this.vm.choices.trail?.() ?? '';
     const first = this.seenStates.get(key);
     if (first === undefined) this.seenStates.set(key, trail);

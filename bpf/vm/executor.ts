@@ -153,9 +153,17 @@ export class VmExecutor implements Executor {
         ? null
         : new PassMemo(
             () => this.vm.machine.tailCalls,
-            (state, count) => seen.has(`${state}|${count}`),
+            (node) => seen.has(node),
           );
     this.passMemo = memo;
+    // The end of a connect program is a merge point like a tail call (atConnectExit).
+    const vm = this.vm;
+    const raw = Vm.prototype.runConnectRaw;
+    vm.runConnectRaw = (prog, sock, addr, port) => {
+      const verdict = raw.call(vm, prog, sock, addr, port);
+      this.atConnectExit(prog, (sock.family === 'inet' ? vm.connect4Ctx : vm.connect6Ctx).region, verdict);
+      return verdict;
+    };
     try {
       const runs = explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
         prandomDomain: opts.prandomDomain ?? lbDomain(c),
@@ -165,6 +173,7 @@ export class VmExecutor implements Executor {
       });
       return runs.map((r) => ({ choices: r.choices, observations: r.result }));
     } finally {
+      delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
       this.seenStates = null;
       this.passMemo = null;
     }
@@ -224,18 +233,38 @@ export class VmExecutor implements Executor {
   private atTailCall(target: VmProgram, ctx: Region | null): void {
     this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
-    const parts: string[] = [String(this.runner.opIndex), this.sink.key(), target.name, ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
+    // The state without the tail-call count (what the pass memo learns), then the count.
+    const state = this.stateKey(target.name, ctx);
+    this.passMemo?.tailCall(state);
+    this.visit(`${state}|${this.vm.machine.tailCalls}`);
+  }
+
+  /**
+   * When a connect program returns during exploration: the same state (with the verdict, the
+   * context holding the destination the socket gets) decides what follows, as at a tail call.
+   */
+  private atConnectExit(prog: VmProgram, ctx: Region, verdict: number): void {
+    if (this.seenStates === null) return;
+    const node = `${this.stateKey(`exit ${prog.name} ${verdict}`, ctx)}|exit`;
+    this.passMemo?.exit(node);
+    this.visit(node);
+  }
+
+  private stateKey(at: string, ctx: Region | null): string {
+    const parts: string[] = [String(this.runner.opIndex), this.sink.key(), at, ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
     for (const [name, m] of this.vm.maps) {
       if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
     }
     parts.push(...this.sockets.socketsKey(this.runner.sockets));
-    // The state without the tail-call count (what the pass memo learns), then the count.
-    const state = parts.join('|');
-    this.passMemo?.tailCall(state);
-    const key = `${state}|${this.vm.machine.tailCalls}`;
+    return parts.join('|');
+  }
+
+  /** A node of the exploration reached now: pruned if an earlier path (other answers so far) reached it. */
+  private visit(node: string): void {
+    const seen = this.seenStates as Map<string, string>;
     const trail = this.vm.choices.trail?.() ?? '';
-    const first = this.seenStates.get(key);
-    if (first === undefined) this.seenStates.set(key, trail);
+    const first = seen.get(node);
+    if (first === undefined) seen.set(node, trail);
     else if (first !== trail) throw new Pruned();
   }
 

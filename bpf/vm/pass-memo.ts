@@ -5,11 +5,13 @@
 // the next tail call succeeds) and of the prandom values it draws. Once a pass from state Q with
 // draws D was seen to tail-call into state T, another run that would draw D from Q at count c
 // reaches T at count c + 1; if that node was already reached, the run would be pruned there
-// (bpf/runner/choices.ts, Pruned), so the alternative can be skipped without running it. A waypoint
+// (bpf/runner/choices.ts, Pruned), so the alternative can be skipped without running it; the same
+// for a pass that ends at the connect program's exit, itself a node (bpf/vm/executor.ts). A waypoint
 // loop (a chain that comes back to the same state until the tail-call limit) then costs a few runs
 // per draw value instead of one replay of the whole chain per pass and value.
 
 import type { ChoiceSource, FailurePoint } from '../runner/choices.js';
+import { MAX_TAIL_CALL_CNT } from './program.js';
 
 interface DrawContext {
   /** The state the pass started from (tail-call key without the count). */
@@ -26,14 +28,14 @@ export class PassMemo {
   private from: string | null = null;
   private count = 0;
   private draws: number[] = [];
-  /** `from#draws` of a pass to the state its tail call entered (without the count). */
-  private readonly transitions = new Map<string, string>();
+  /** `from#draws` of a pass to where it ended: the state its tail call entered (without the count), or the program's exit node. */
+  private readonly transitions = new Map<string, { readonly tail: string } | { readonly exit: string }>();
 
   constructor(
     /** The machine's tail-call count now. */
     private readonly tailCalls: () => number,
-    /** Whether a tail-call key (state and count) was reached already in this exploration. */
-    private readonly reached: (state: string, count: number) => boolean,
+    /** Whether a node (a tail-call state with its count, `state|count`, or an exit node) was reached already in this exploration. */
+    private readonly reached: (node: string) => boolean,
   ) {}
 
   /** The choice source of one run: draws are recorded with their context (runs never branch on helper failures here). */
@@ -56,10 +58,20 @@ export class PassMemo {
   /** At a tail call into `state` (count already raised): learns the pass that ended here, then starts the next. */
   tailCall(state: string): void {
     const now = this.tailCalls();
-    if (this.from !== null && now - 1 === this.count) this.transitions.set(`${this.from}#${this.draws.join(',')}`, state);
+    if (this.from !== null && now - 1 === this.count) this.transitions.set(`${this.from}#${this.draws.join(',')}`, { tail: state });
     this.from = state;
     this.count = now;
     this.draws = [];
+  }
+
+  /**
+   * At the exit node of a program (a connect's verdict): learns the pass that ended there, unless
+   * its count is the limit (a tail call it tried may have failed for that alone; below the limit,
+   * a pass that exits does so at any count).
+   */
+  exit(node: string): void {
+    if (this.from !== null && this.tailCalls() === this.count && this.count < MAX_TAIL_CALL_CNT) this.transitions.set(`${this.from}#${this.draws.join(',')}`, { exit: node });
+    this.from = null;
   }
 
   /** Whether drawing `value` at choice `position` of the last run leads, by a learnt pass, to a node already reached. */
@@ -67,6 +79,7 @@ export class PassMemo {
     const c = this.contexts[position];
     if (!c) return false;
     const next = this.transitions.get(`${c.from}#${[...c.before, value >>> 0].join(',')}`);
-    return next !== undefined && this.reached(next, c.count + 1);
+    if (next === undefined) return false;
+    return this.reached('tail' in next ? `${next.tail}|${c.count + 1}` : next.exit);
   }
 }

@@ -36,7 +36,7 @@ export function exhaustiveSection(title: string): string[] {
     'Fresh addresses of a pool and service or backend entries cost nothing: a fresh address matters',
     'only when a frontend lookup finds it (a second frontend entry pays), and an entry only through',
     'its id (a second id pays). Without this bound scope 2 holds millions of states (every',
-    "combination of two services' worth of fields); with it scope 2 holds a few tens of times scope 1.",
+    "combination of two services' worth of fields); with it scope 2 holds about thirty times scope 1.",
     '',
     "**A waypoint's own frontend entry is part of the waypoint.** A waypoint address is, as section 3.9",
     'of the data-path semantics has it, typically a VIP that the pipeline resolves again: the next pass',

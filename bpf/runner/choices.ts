@@ -78,6 +78,11 @@ export interface ExploreOptions {
   readonly failures?: readonly FailurePoint[];
   /** Upper bound on runs; exceeding it is an error naming the bound. */
   readonly maxRuns?: number;
+  /**
+   * Alternatives known to be pruned if run (choice `position` of the last run answered with
+   * `value`): skipped without running (the VM's pass memo, bpf/vm/pass-memo.ts).
+   */
+  readonly redundant?: (position: number, value: number) => boolean;
 }
 
 interface Taken {
@@ -132,13 +137,17 @@ export class Pruned extends Error {
  * every combination was run. Shared by the VM's prandom exploration and the exhaustive phase's
  * map decisions (properties/explore.ts).
  */
-export function nextPrefix(taken: readonly { readonly index: number; readonly size: number }[]): number[] | null {
-  let i = taken.length - 1;
-  while (i >= 0 && (taken[i] as { index: number }).index + 1 >= (taken[i] as { size: number }).size) i--;
-  if (i < 0) return null;
-  const prefix = taken.slice(0, i).map((t) => t.index);
-  prefix.push((taken[i] as { index: number }).index + 1);
-  return prefix;
+export function nextPrefix(taken: readonly { readonly index: number; readonly size: number }[], skip?: (position: number, index: number) => boolean): number[] | null {
+  for (let i = taken.length - 1; i >= 0; i--) {
+    const t = taken[i] as { index: number; size: number };
+    for (let j = t.index + 1; j < t.size; j++) {
+      if (skip?.(i, j) === true) continue;
+      const prefix = taken.slice(0, i).map((x) => x.index);
+      prefix.push(j);
+      return prefix;
+    }
+  }
+  return null;
 }
 
 /** Runs `run` once per combination of answers, depth first; returns each path with its result. */
@@ -167,7 +176,8 @@ export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptio
       throw new Error('explore: the run is not deterministic (its choice points changed on replay)');
     }
     if (result !== PRUNED) out.push({ choices: taken.map((t) => ({ point: t.point, value: t.value })), result });
-    const next = nextPrefix(taken);
+    const redundant = opts.redundant;
+    const next = nextPrefix(taken, redundant ? (i, j) => (taken[i] as Taken).point === 'prandom' && redundant(i, opts.prandomDomain[j] as number) : undefined);
     if (next === null) return out;
     prefix = next;
     prefixPoints = taken.slice(0, next.length).map((t) => t.point);

@@ -23,6 +23,7 @@ import { coverageOf, instructionHits, resetCoverage, type CoverageSummary } from
 import { VmSockets, type VmSocket } from './sockets.js';
 import { VmTracer, type TraceEvent } from './trace.js';
 import { attachLazyMaps } from './lazy.js';
+import { PassMemo } from './pass-memo.js';
 
 export { PROGRAMS } from '../codec/abi.js';
 export { defaultObjects } from '../../shared/package.js';
@@ -46,6 +47,8 @@ export interface OutcomeOptions {
   /** Helper failures to branch over too (default none). */
   readonly failures?: readonly FailurePoint[];
   readonly maxRuns?: number;
+  /** Skip draws that the passes learnt so far show to be pruned (pass-memo.ts); default on, off to compare. */
+  readonly passMemo?: boolean;
 }
 
 /** One traced run of a case: its observations and what the programs did (bpf/vm/trace.ts). */
@@ -71,6 +74,8 @@ export class VmExecutor implements Executor {
   private closed = false;
   /** During outcomeSet: states met at tail calls, to prune paths that reach one again. */
   private seenStates: Map<string, string> | null = null;
+  /** During outcomeSet without helper failures: the passes learnt so far (pass-memo.ts). */
+  private passMemo: PassMemo | null = null;
   /** During traceCase: the tracer the machine's tail calls are reported to. */
   private tracer: VmTracer | null = null;
 
@@ -141,16 +146,36 @@ export class VmExecutor implements Executor {
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
   outcomeSet(c: Case, opts: OutcomeOptions = {}): Outcome[] {
-    this.seenStates = new Map();
+    const seen = new Map<string, string>();
+    this.seenStates = seen;
+    const memo =
+      opts.failures?.length || opts.passMemo === false
+        ? null
+        : new PassMemo(
+            () => this.vm.machine.tailCalls,
+            (node) => seen.has(node),
+          );
+    this.passMemo = memo;
+    // The end of a connect program is a merge point like a tail call (atConnectExit).
+    const vm = this.vm;
+    const raw = Vm.prototype.runConnectRaw;
+    vm.runConnectRaw = (prog, sock, addr, port) => {
+      const verdict = raw.call(vm, prog, sock, addr, port);
+      this.atConnectExit(prog, (sock.family === 'inet' ? vm.connect4Ctx : vm.connect6Ctx).region, verdict);
+      return verdict;
+    };
     try {
-      const runs = explore((choices) => this.runCase(c, choices), {
+      const runs = explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
         prandomDomain: opts.prandomDomain ?? lbDomain(c),
         ...(opts.failures ? { failures: opts.failures } : {}),
         ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+        ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
       });
       return runs.map((r) => ({ choices: r.choices, observations: r.result }));
     } finally {
+      delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
       this.seenStates = null;
+      this.passMemo = null;
     }
   }
 
@@ -208,23 +233,38 @@ export class VmExecutor implements Executor {
   private atTailCall(target: VmProgram, ctx: Region | null): void {
     this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
-    const parts: string[] = [
-      String(this.runner.opIndex),
-      this.sink.key(),
-      target.name,
-      String(this.vm.machine.tailCalls),
-      ctx ? this.contextKey(ctx) : '-',
-      String(this.vm.now),
-      String(this.sockets.nextPort),
-    ];
+    // The state without the tail-call count (what the pass memo learns), then the count.
+    const state = this.stateKey(target.name, ctx);
+    this.passMemo?.tailCall(state);
+    this.visit(`${state}|${this.vm.machine.tailCalls}`);
+  }
+
+  /**
+   * When a connect program returns during exploration: the same state (with the verdict, the
+   * context holding the destination the socket gets) decides what follows, as at a tail call.
+   */
+  private atConnectExit(prog: VmProgram, ctx: Region, verdict: number): void {
+    if (this.seenStates === null) return;
+    const node = `${this.stateKey(`exit ${prog.name} ${verdict}`, ctx)}|exit`;
+    this.passMemo?.exit(node);
+    this.visit(node);
+  }
+
+  private stateKey(at: string, ctx: Region | null): string {
+    const parts: string[] = [String(this.runner.opIndex), this.sink.key(), at, ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
     for (const [name, m] of this.vm.maps) {
       if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
     }
     parts.push(...this.sockets.socketsKey(this.runner.sockets));
-    const key = parts.join('|');
+    return parts.join('|');
+  }
+
+  /** A node of the exploration reached now: pruned if an earlier path (other answers so far) reached it. */
+  private visit(node: string): void {
+    const seen = this.seenStates as Map<string, string>;
     const trail = this.vm.choices.trail?.() ?? '';
-    const first = this.seenStates.get(key);
-    if (first === undefined) this.seenStates.set(key, trail);
+    const first = seen.get(node);
+    if (first === undefined) seen.set(node, trail);
     else if (first !== trail) throw new Pruned();
   }
 

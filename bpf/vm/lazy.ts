@@ -98,6 +98,8 @@ function lazyRegion(map: HashMap, size: number, fields: readonly FieldSpan[], de
     const f = byteField[i];
     return !f || known.has(f.name);
   };
+  /** Per offset, the answer once it can no longer change (every byte it covers decided); 0 until then. */
+  const settled = new Uint8Array(size);
   const touch = (at: number): number => {
     if (at === narrowedAt) {
       // The same offset again before any use: a load wider than allowed; decide what it covers.
@@ -105,21 +107,35 @@ function lazyRegion(map: HashMap, size: number, fields: readonly FieldSpan[], de
       decideRange(at, at + 8);
       return 15;
     }
+    const done = settled[at] as number;
+    if (done !== 0) {
+      if (done !== 15) narrowedAt = at;
+      return done;
+    }
     decideRange(at, at + 1);
     let mask = 0;
+    let final = true;
     for (const s of [1, 2, 4, 8]) {
       let ok = at % s === 0 || s === 1;
-      for (let i = at; ok && i < at + s; i++) ok = i < size && decidedAt(i);
+      if (!ok) break;
+      for (let i = at; ok && i < at + s; i++) {
+        ok = i < size && decidedAt(i);
+        if (i < size && !decidedAt(i)) final = false;
+      }
       if (ok) mask |= s;
       else break;
     }
     if (mask !== 15) narrowedAt = at;
-    return mask === 0 ? 1 : mask | 1;
+    const answer = mask === 0 ? 1 : mask | 1;
+    if (final && mask !== 0) settled[at] = answer;
+    return answer;
   };
+  // Typed-array indices reach the proxy as digit strings: a first-character test is enough.
+  const isIndex = (prop: string | symbol): prop is string => typeof prop === 'string' && prop.length > 0 && prop.charCodeAt(0) >= 48 && prop.charCodeAt(0) <= 57;
   const table = (): Uint8Array =>
     new Proxy(new Uint8Array(size), {
       get(target, prop) {
-        if (typeof prop === 'string' && /^\d+$/.test(prop)) {
+        if (isIndex(prop)) {
           const at = Number(prop);
           return at < size ? touch(at) : 0;
         }

@@ -166,7 +166,9 @@ export const ID_STANDS = 'service ids and backend uids: an existing one or the n
  * frontend entry, a second endpoint entry. Scope-1 answers are unlimited, so scope 1 is every
  * state of one entry per map and scope N contains scope N - 1. Addresses of a pool cost nothing
  * (a fresh one matters only when looked up, which a frontend entry pays for), nor do service and
- * backend entries (their ids pay). Without this bound scope 2 holds millions of states: every
+ * backend entries (their ids pay), nor a frontend entry under a decided waypoint address: that key
+ * is forced by the program (the chain's next pass looks it up), the entry is the waypoint's VIP,
+ * and the id it names pays as any other. Without this bound scope 2 holds millions of states: every
  * combination of two services' worth of fields.
  */
 export function deviationsAt(scope: number): number {
@@ -218,7 +220,11 @@ export function classTable(): ClassRow[] {
       what: 'entries per routing map',
       classes: [
         { name: 'at most scope present', minScope: 1, stands: 'a read of a new key once a map holds `scope` entries finds it absent (the small-scope bound)' },
-        { name: 'second frontend or endpoint entry', minScope: 2, stands: 'a deviation (service and backend entries pay by their ids)' },
+        {
+          name: 'second frontend or endpoint entry',
+          minScope: 2,
+          stands: "a deviation (service and backend entries pay by their ids; a frontend entry under a decided waypoint address is the waypoint's, and free)",
+        },
       ],
     },
     { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },

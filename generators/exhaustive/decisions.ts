@@ -6,6 +6,7 @@
 // that differ only by a renaming are enumerated once. What nobody reads stays absent (entries) or
 // zero (fields of a present entry), and toState() gives the concrete MapState of the sequence.
 
+import { canonicalIpAddr, foldedIpAddr, isAllZero } from '../../model/address.js';
 import { PORT_SLOTS, PRIO_GROUPS, type Backend, type IpAddr, type MapState, type Service } from '../../model/domain.js';
 import {
   ADDRESS_CLASSES,
@@ -62,6 +63,12 @@ export class Decisions {
   private deviationsLeft: number;
   /** Present entries per map: at most `scope` each (the small-scope bound on the state). */
   private readonly present = { frontend: 0, service: 0, endpoint: 0, backend: 0 };
+  /**
+   * The km_frontend keys of the waypoint addresses decided so far (as given, and v4-mapped folded
+   * to IPv4): the keys the next pass of a waypoint chain looks up. An entry under one of them is
+   * part of its waypoint (the waypoint's VIP), not a second frontend entry (see deviationsAt).
+   */
+  private readonly waypointKeys = new Set<IpAddr>();
 
   /** A second and later id is a deviation. */
   private idCost(): number {
@@ -71,6 +78,11 @@ export class Decisions {
   /** A second and later frontend or endpoint entry is a deviation (services and backends pay by their ids). */
   private entryCost(map: 'frontend' | 'endpoint'): number {
     return this.present[map] > 0 ? 1 : 0;
+  }
+
+  /** A frontend entry costs as a second entry unless its key is a waypoint's address (its VIP). */
+  private frontendCost(key: IpAddr): number {
+    return this.waypointKeys.has(key) ? 0 : this.entryCost('frontend');
   }
 
   /** Whether one more entry of `map` fits the scope (if not, a read of a new key finds it absent). */
@@ -162,7 +174,7 @@ export class Decisions {
     if (v === undefined) {
       // Absent, or an upstream id (existing or fresh).
       const fresh = this.ids.length < this.scope;
-      const e = this.entryCost('frontend');
+      const e = this.frontendCost(key);
       const i = this.room('frontend') ? this.chooseCosted(`frontend ${key}`, [0, ...new Array<number>(this.ids.length).fill(e), ...(fresh ? [e + this.idCost()] : [])]) : 0;
       v = i === 0 ? null : i - 1 < this.ids.length ? (this.ids[i - 1] as number) : this.pickFresh();
       if (v !== null) this.present.frontend++;
@@ -267,7 +279,11 @@ export class Decisions {
 
   private decideWaypointField(label: string, name: string): number | string {
     if (name === 'wpPort') return this.pickClass(label, WAYPOINT_PORT_CLASSES);
-    if (name === 'wpAddr') return this.pickAddress(label, STORED_ADDRESS_CLASSES, true);
+    if (name === 'wpAddr') {
+      const a = this.pickAddress(label, STORED_ADDRESS_CLASSES, true);
+      if (!isAllZero(canonicalIpAddr(a))) this.waypointKeys.add(canonicalIpAddr(a)).add(foldedIpAddr(a));
+      return a;
+    }
     throw new Error(`no field ${name}`);
   }
 

@@ -1,7 +1,8 @@
 // Bounded-exhaustive exploration (properties/explore.ts) where root is needed: a mutant (built from
 // its patch) that reads map entries the semantics never reads is found only because the compiled
-// program's reads are choice points too; the waypoint-chain mutants need scope 3 and are killed there on
-// both executors; and every enumerated case runs on the kernel executor.
+// program's reads are choice points too; the waypoint-chain mutants need a chain that reaches a second
+// service or backend (a waypoint's own frontend entry is free, the second id one deviation) and are
+// killed at scope 2 on both executors; and every enumerated case runs on the kernel executor.
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
@@ -40,20 +41,22 @@ describe('bounded-exhaustive exploration (root: mutant builds, the kernel)', () 
   }, 180_000);
 
   it.each(['tail-slot-wrong', 'via-waypoint-cleared'])(
-    'kills the waypoint-chain mutant %s at scope 3 (two deviations: a second frontend entry and a second id), on the VM and on the kernel',
+    "kills the waypoint-chain mutant %s at scope 2 (the waypoint's frontend entry names a second id: one deviation), on the VM and on the kernel",
     async (name) => {
       const objects = buildMutant(name);
       const vm = await createVmExecutor({ objects });
-      const plain = skeletons(3).findIndex((s) => describeSkeleton(s) === describeSkeleton(skeletons(1)[TCP_V4]!));
+      const plain = skeletons(2).findIndex((s) => describeSkeleton(s) === describeSkeleton(skeletons(1)[TCP_V4]!));
       let c: Case;
       try {
-        const three = await explore({ scope: 3, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [plain], stopAtFirst: true, maxFindings: 1 });
-        expect(three.counterexamples.length).toBe(1);
-        c = three.counterexamples[0]!.case;
+        const two = await explore({ scope: 2, env: DEFAULT_ENVIRONMENT, vm, onlySkeletons: [plain], stopAtFirst: true, maxFindings: 1 });
+        expect(two.counterexamples.length).toBe(1);
+        c = two.counterexamples[0]!.case;
+        // The chain's second pass found the waypoint address's own frontend entry, naming a second id.
         expect(c.state.frontends.length).toBe(2);
-        // Saved as a finding of exhaustive/scope-3, the case replays by exact outcome sets: it fails
+        expect(new Set(c.state.frontends.map((f) => f.upstreamId)).size).toBe(2);
+        // Saved as a finding of exhaustive/scope-2, the case replays by exact outcome sets: it fails
         // on the mutant's VM, and passes on our objects.
-        const saved = { phase: 'exhaustive/scope-3', case: c };
+        const saved = { phase: 'exhaustive/scope-2', case: c };
         expect((await judgeSaved(saved, { name: 'vm', executor: vm, objects, env: DEFAULT_ENVIRONMENT })).failure).not.toBeNull();
         const ours = await createVmExecutor({});
         try {

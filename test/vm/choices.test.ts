@@ -96,6 +96,29 @@ describe('outcome sets', () => {
     expect(all.length).toBeLessThan(100);
   });
 
+  it('the pass memo skips the draws of a waypoint loop that lead back to a state already explored: the same outcomes, a fraction of the runs', async () => {
+    const ex = await createVmExecutor({ objects: dataPathObjects() });
+    // VIP 10.96.0.20 -> service 2 (2 endpoints) -> backends whose waypoint is 10.96.0.20 again: 34 passes, a draw each.
+    const base = lbState(1, [1]);
+    const state: MapState = { ...base, backends: base.backends.map((b) => (b.uid >= 201 ? { ...b, waypoint: { addr: '10.96.0.20', port: 15008 } } : b)) };
+    const c: Case = { ...connectCase(state), ops: [connectCase(state).ops[0]!, { op: 'connect', sock: 1, dest: { addr: '10.96.0.20', port: 15008 } }] };
+    let runs = 0;
+    const runCase = ex.runCase.bind(ex);
+    ex.runCase = (k, choices) => {
+      runs++;
+      return runCase(k, choices);
+    };
+    const domain = { prandomDomain: [0, 1, 2, 0xffffffff], maxRuns: 20_000 };
+    const keys = (outs: ReturnType<typeof ex.outcomeSet>) => [...new Set(outs.map((o) => JSON.stringify(o.observations)))].sort();
+    const replayed = keys(ex.outcomeSet(c, { ...domain, passMemo: false }));
+    const replayRuns = runs;
+    runs = 0;
+    const memo = keys(ex.outcomeSet(c, domain));
+    expect(memo).toEqual(replayed);
+    expect(memo.length).toBe(1);
+    expect(runs * 5).toBeLessThan(replayRuns);
+  });
+
   it('helper failures as choice points: storage creation failing leaves the connect untouched', async () => {
     const ex = await createVmExecutor({ objects: dataPathObjects() });
     const outs = distinctOutcomes(ex.outcomeSet(connectCase(lbState(1, [1])), { failures: ['storage-create'] }));
@@ -135,6 +158,19 @@ describe('explore', () => {
     expect(() => explore((ch) => ch.prandom(), { prandomDomain: [0, 1, 2], maxRuns: 2 })).toThrow(/more than 2 paths/);
     let calls = 0;
     expect(() => explore((ch) => (calls++ === 0 ? ch.prandom() : ch.fail('push-data')), { prandomDomain: [0, 1], failures: ['push-data'] })).toThrow(/not deterministic/);
+  });
+
+  it('skips the alternatives its redundant() option names, and only those', () => {
+    const run = (ch: { prandom(): number }) => [ch.prandom(), ch.prandom()];
+    const paths = explore(run, { prandomDomain: [0, 1, 2], redundant: (position, value) => position === 1 && value === 2 });
+    expect(paths.map((p) => p.result)).toEqual([
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [2, 0],
+      [2, 1],
+    ]);
   });
 
   it('branches only on the failures it was asked for', () => {

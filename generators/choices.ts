@@ -19,7 +19,8 @@ export type Tape = readonly Entry[];
 export type Gen<T> = (d: Draw) => T;
 
 const NO_TAPE: Tape = [];
-const UNITS = 1 << 20;
+/** Weights are rounded to 1/1024 of a table (every positive weight keeps at least one unit). */
+const UNITS = 1 << 10;
 
 /** Alternatives with weights, the simplest first: one choice picks one of them. */
 export class Table<T> {
@@ -151,12 +152,38 @@ export function lengths(min: number, max: number, weightEmpty = 1, weightSome = 
   return new Table(values, weights);
 }
 
+/** Random choices, several from one 30-bit random number (a modulo bias under 1/128). */
+class Bits {
+  private bits = 0;
+  private room = 1;
+  constructor(private readonly mrng: fc.Random) {}
+  below(n: number): number {
+    if (this.room < n * 128) {
+      this.bits = this.mrng.nextInt(0, 0x3fffffff);
+      this.room = 0x40000000;
+    }
+    const v = this.bits % n;
+    this.bits = (this.bits - v) / n;
+    this.room = Math.floor(this.room / n);
+    return v;
+  }
+  index(n: number, table: Table<unknown> | null): number {
+    return n <= 1 ? 0 : table ? table.indexOf(this.below(table.total)) : this.below(n);
+  }
+  length(lengths: Table<number>): number {
+    return lengths.values[lengths.indexOf(this.below(lengths.total))] as number;
+  }
+}
+
+/** Draws random choices and records them. */
 class RandomDraw extends Draw {
-  constructor(private readonly mrng: fc.Random) {
+  private readonly bits: Bits;
+  constructor(mrng: fc.Random) {
     super();
+    this.bits = new Bits(mrng);
   }
   protected index(n: number, table: Table<unknown> | null): number {
-    const v = n <= 1 ? 0 : table ? table.indexOf(this.mrng.nextInt(0, table.total - 1)) : this.mrng.nextInt(0, n - 1);
+    const v = this.bits.index(n, table);
     this.out.push(v);
     return v;
   }
@@ -165,7 +192,38 @@ class RandomDraw extends Draw {
     this.out.push(recorded);
   }
   protected listItems(_min: number, _max: number, lengths: Table<number>): number {
-    return lengths.values[lengths.indexOf(this.mrng.nextInt(0, lengths.total - 1))] as number;
+    return this.bits.length(lengths);
+  }
+  protected enterItem(): void {}
+  protected leaveItems(): void {}
+}
+
+/**
+ * Draws the same random choices without recording them: most cases are never shrunk, and the
+ * tape of one that is is recorded when needed by drawing again from the same random state.
+ */
+class FreshDraw extends Draw {
+  private readonly bits: Bits;
+  constructor(mrng: fc.Random) {
+    super();
+    this.bits = new Bits(mrng);
+  }
+  protected index(n: number, table: Table<unknown> | null): number {
+    return this.bits.index(n, table);
+  }
+  override group<T>(gen: Gen<T>): T {
+    return gen(this);
+  }
+  override list<T>(gen: Gen<T>, lengths: Table<number>): T[] {
+    const n = this.bits.length(lengths);
+    const xs: T[] = [];
+    for (let i = 0; i < n; i++) xs.push(gen(this));
+    return xs;
+  }
+  protected enter(): void {}
+  protected leave(): void {}
+  protected listItems(): number {
+    return 0;
   }
   protected enterItem(): void {}
   protected leaveItems(): void {}
@@ -307,6 +365,16 @@ function* shrinkTape<T>(gen: Gen<T>, tape: Tape): Generator<fc.Value<T>> {
   }
 }
 
+/** The random state a case was drawn from: its tape is recorded from it when it comes to shrinking. */
+class Origin {
+  constructor(readonly mrng: fc.Random) {}
+  tape<T>(gen: Gen<T>): Tape {
+    const d = new RandomDraw(this.mrng.clone());
+    gen(d);
+    return d.tape;
+  }
+}
+
 /** A fast-check arbitrary over a generator: one Value per case, shrinking through its tape. */
 class TapeArbitrary<T> extends fc.Arbitrary<T> {
   constructor(
@@ -318,8 +386,8 @@ class TapeArbitrary<T> extends fc.Arbitrary<T> {
   generate(mrng: fc.Random): fc.Value<T> {
     let first: fc.Value<T> | null = null;
     for (let i = 0; i < (this.keep?.draws ?? 1); i++) {
-      const d = new RandomDraw(mrng);
-      const v = new fc.Value(this.gen(d), d.tape);
+      const origin = new Origin(mrng.clone());
+      const v = new fc.Value(this.gen(new FreshDraw(mrng)), origin);
       if (!this.keep || this.keep.has(v.value_)) return v;
       first ??= v;
     }
@@ -331,7 +399,8 @@ class TapeArbitrary<T> extends fc.Arbitrary<T> {
     return false;
   }
   shrink(_value: T, context: unknown): fc.Stream<fc.Value<T>> {
-    return Array.isArray(context) ? new fc.Stream(shrinkTape(this.gen, context as Tape)) : fc.Stream.nil();
+    const tape = context instanceof Origin ? context.tape(this.gen) : context;
+    return Array.isArray(tape) ? new fc.Stream(shrinkTape(this.gen, tape as Tape)) : fc.Stream.nil();
   }
 }
 

@@ -5,8 +5,9 @@
 // (`ref % count`): every plan is applicable, and shrinking a plan keeps it applicable.
 
 import fc from 'fast-check';
-import { DNS_PROXY_UID, EMPTY_STATE, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
+import { DNS_PROXY_UID, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
 import { ipAddrTable, portTable, v6Host, WAYPOINT_PORTS } from './addresses.js';
+import { emptyOwned, applyInPlace, type OwnedState } from './owned-state.js';
 import { arb, chance, lengths, mix, Table, uniform, type Gen } from './choices.js';
 import { REFS } from './connect.js';
 import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from '../model/control-plane/control-ops.js';
@@ -182,15 +183,24 @@ export const statePlanGen: Gen<StatePlan> = (d) => ({
 class Builder {
   state: MapState;
   readonly ops: ControlOp[] = [];
+  /** Set while the state is one this builder owns and applies building ops to in place. */
+  private owned: OwnedState | null;
   /** On a raw state an op may not fit (a count that disagrees with its endpoints): skip it. */
   constructor(
-    initial: MapState,
+    initial: MapState | OwnedState,
     private readonly lenient = false,
+    owned = false,
   ) {
     this.state = initial;
+    this.owned = owned ? (initial as OwnedState) : null;
   }
   emit(op: ControlOp | null): void {
     if (op === null) return;
+    if (this.owned && applyInPlace(this.owned, op)) {
+      this.ops.push(op);
+      return;
+    }
+    this.owned = null;
     try {
       this.state = applyControlOp(this.state, op);
     } catch (e) {
@@ -322,7 +332,7 @@ export function applyIntents(initial: MapState, intents: readonly Intent[], opts
 
 /** Builds a plan from EMPTY_STATE. */
 export function buildState(plan: StatePlan): BuiltState {
-  const b = new Builder(EMPTY_STATE);
+  const b = new Builder(emptyOwned(), false, true);
   if (plan.dns !== null) b.emit({ op: 'dnsProxy', addr: plan.dns });
   for (const bp of plan.backends) addBackendOps(b, bp);
   const serviceIds = plan.services.map((sp) => addServiceOps(b, sp));

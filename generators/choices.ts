@@ -375,6 +375,11 @@ class Origin {
   }
 }
 
+/** The tape of a generated or shrunk value of `gen`, from its fast-check context (null: not one of ours). */
+export function tapeOf<T>(gen: Gen<T>, context: unknown): Tape | null {
+  return context instanceof Origin ? context.tape(gen) : Array.isArray(context) ? (context as Tape) : null;
+}
+
 /** A fast-check arbitrary over a generator: one Value per case, shrinking through its tape. */
 class TapeArbitrary<T> extends fc.Arbitrary<T> {
   constructor(
@@ -399,8 +404,8 @@ class TapeArbitrary<T> extends fc.Arbitrary<T> {
     return false;
   }
   shrink(_value: T, context: unknown): fc.Stream<fc.Value<T>> {
-    const tape = context instanceof Origin ? context.tape(this.gen) : context;
-    return Array.isArray(tape) ? new fc.Stream(shrinkTape(this.gen, tape as Tape)) : fc.Stream.nil();
+    const tape = tapeOf(this.gen, context);
+    return tape ? new fc.Stream(shrinkTape(this.gen, tape)) : fc.Stream.nil();
   }
 }
 

@@ -36,6 +36,9 @@ export class Table<T> {
     let acc = 0;
     for (const w of weights) this.bounds.push((acc += Math.max(1, Math.round((w / sum) * UNITS))));
     this.total = acc;
+    // Draws are table lookups: index i for every r in [bounds[i-1], bounds[i]).
+    this.lookup = new Uint16Array(acc);
+    for (let i = 0, r = 0; i < this.bounds.length; i++) for (; r < (this.bounds[i] as number); r++) this.lookup[r] = i;
   }
   /** The share of draws index i gets, in units of `total`. */
   weight(i: number): number {
@@ -50,10 +53,9 @@ export class Table<T> {
   }
   /** The index a uniform draw r in [0, total) falls on. */
   indexOf(r: number): number {
-    let i = 0;
-    while ((this.bounds[i] as number) <= r) i++;
-    return i;
+    return this.lookup[r] as number;
   }
+  private readonly lookup: Uint16Array;
 }
 
 /** Equal weights. */
@@ -213,6 +215,9 @@ class FreshDraw extends Draw {
   }
   override group<T>(gen: Gen<T>): T {
     return gen(this);
+  }
+  override maybe<T>(gen: Gen<T>, some: Table<boolean>): T | null {
+    return this.pick(some) ? gen(this) : null;
   }
   override list<T>(gen: Gen<T>, lengths: Table<number>): T[] {
     const n = this.bits.length(lengths);

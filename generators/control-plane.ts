@@ -5,7 +5,7 @@
 // (`ref % count`): every plan is applicable, and shrinking a plan keeps it applicable.
 
 import fc from 'fast-check';
-import { DNS_PROXY_UID, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
+import { DNS_PROXY_UID, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
 import { ipAddrTable, portTable, v6Host, WAYPOINT_PORTS } from './addresses.js';
 import { emptyOwned, applyInPlace, type OwnedState } from './owned-state.js';
 import { arb, chance, lengths, mix, Table, uniform, type Gen } from './choices.js';
@@ -200,13 +200,14 @@ class Builder {
       this.ops.push(op);
       return;
     }
-    this.owned = null;
     try {
       this.state = applyControlOp(this.state, op);
     } catch (e) {
       if (this.lenient && e instanceof ControlOpError) return;
       throw e;
     }
+    // applyControlOp copies what it changes and keeps the rest: an owned state stays owned.
+    if (this.owned) this.owned = this.state as OwnedState;
     this.ops.push(op);
   }
   /** The wanted id, or the next free one (service ids and backend uids share one allocator). */
@@ -236,10 +237,17 @@ function addServiceOps(b: Builder, plan: ServicePlan): number {
   return id;
 }
 
+/** The ref-th routed backend (the DNS proxy is none), modulo how many there are. */
+function routedBackend(s: MapState, ref: number): Backend | undefined {
+  const proxy = s.backends[0]?.uid === DNS_PROXY_UID ? 1 : 0;
+  const n = s.backends.length - proxy;
+  if (n <= 0 || s.backends.some((b, i) => i >= proxy && b.uid === DNS_PROXY_UID)) return s.backends.filter((b) => b.uid !== DNS_PROXY_UID)[ref % Math.max(1, n)];
+  return s.backends[proxy + (ref % n)];
+}
+
 function addEndpointOp(s: MapState, serviceId: number, backendRef: number, prio: number): ControlOp | null {
   const svc = s.services.find((v) => v.id === serviceId);
-  const candidates = s.backends.filter((b) => b.uid !== DNS_PROXY_UID);
-  const backend = candidates[backendRef % Math.max(1, candidates.length)];
+  const backend = routedBackend(s, backendRef);
   if (!svc || !backend) return null;
   if (s.endpoints.some((e) => e.serviceId === serviceId && e.backendUid === backend.uid)) return null;
   if (!backend.services.includes(serviceId) && backend.services.length >= SERVICES_PER_BACKEND) return null;

@@ -44,13 +44,16 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
       return true;
     }
     case 'addService': {
-      const servicePorts = new Array<number>(PORT_SLOTS).fill(0);
-      const targetPorts = new Array<number>(PORT_SLOTS).fill(0);
-      op.ports.forEach((p, i) => {
-        servicePorts[i] = p.service;
-        targetPorts[i] = p.target === 0 ? p.service : p.target;
-      });
-      s.services.push({ id: op.id, endpointCounts: new Array<number>(PRIO_GROUPS).fill(0), lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
+      const servicePorts: number[] = [];
+      const targetPorts: number[] = [];
+      for (let i = 0; i < PORT_SLOTS; i++) {
+        const p = op.ports[i];
+        servicePorts.push(p ? p.service : 0);
+        targetPorts.push(p ? p.target || p.service : 0);
+      }
+      const endpointCounts: number[] = [];
+      for (let i = 0; i < PRIO_GROUPS; i++) endpointCounts.push(0);
+      s.services.push({ id: op.id, endpointCounts, lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
       return true;
     }
     case 'addEndpoint': {

@@ -179,7 +179,7 @@ class Bits {
 
 /** Draws random choices and records them. */
 class RandomDraw extends Draw {
-  private readonly bits: Bits;
+  protected readonly bits: Bits;
   constructor(mrng: fc.Random) {
     super();
     this.bits = new Bits(mrng);
@@ -204,13 +204,8 @@ class RandomDraw extends Draw {
  * Draws the same random choices without recording them: most cases are never shrunk, and the
  * tape of one that is is recorded when needed by drawing again from the same random state.
  */
-class FreshDraw extends Draw {
-  private readonly bits: Bits;
-  constructor(mrng: fc.Random) {
-    super();
-    this.bits = new Bits(mrng);
-  }
-  protected index(n: number, table: Table<unknown> | null): number {
+class FreshDraw extends RandomDraw {
+  protected override index(n: number, table: Table<unknown> | null): number {
     return this.bits.index(n, table);
   }
   override group<T>(gen: Gen<T>): T {
@@ -225,13 +220,6 @@ class FreshDraw extends Draw {
     for (let i = 0; i < n; i++) xs.push(gen(this));
     return xs;
   }
-  protected enter(): void {}
-  protected leave(): void {}
-  protected listItems(): number {
-    return 0;
-  }
-  protected enterItem(): void {}
-  protected leaveItems(): void {}
 }
 
 class ReplayDraw extends Draw {

@@ -1,7 +1,8 @@
 // Whole cases: a map state, whether the namespace starts enrolled, and socket operations.
 // Single-connect cases are one socket with one connect (and maybe sends and a second connect);
-// sequence cases are fc.commands runs interleaving control-plane updates with socket operations
-// on up to three sockets, recorded into Operation[] by `recordOperations`.
+// sequence cases are command lists interleaving control-plane updates with socket operations on
+// up to three sockets, recorded into Operation[] by `recordOperations` (a command whose
+// precondition fails is skipped, so shrinking may drop any command).
 
 import fc from 'fast-check';
 import type { Family } from '../model/address.js';

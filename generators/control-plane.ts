@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { DNS_PROXY_UID, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
 import { ipAddrTable, portTable, v6Host, WAYPOINT_PORTS } from './addresses.js';
-import { emptyOwned, applyInPlace, type OwnedState } from './owned-state.js';
+import { emptyOwned, applyInPlace, finishOwned, type OwnedState } from './owned-state.js';
 import { arb, chance, lengths, mix, Table, uniform, type Gen } from './choices.js';
 import { REFS } from './connect.js';
 import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from '../model/control-plane/control-ops.js';
@@ -210,6 +210,12 @@ class Builder {
     if (this.owned) this.owned = this.state as OwnedState;
     this.ops.push(op);
   }
+  /** The state built: an owned one is handed over at its exact size, and owned no more. */
+  finish(): MapState {
+    if (this.owned) this.state = finishOwned(this.owned);
+    this.owned = null;
+    return this.state;
+  }
   /** The wanted id, or the next free one (service ids and backend uids share one allocator). */
   freshId(wanted: number): number {
     let id = wanted;
@@ -355,7 +361,7 @@ export function buildState(plan: StatePlan): BuiltState {
     if (bp.waypoint && uid !== undefined) b.emit({ op: 'setWaypoint', target: 'backend', id: uid, waypoint: b.waypointFrom(bp.waypoint) });
   });
   for (const i of plan.churn) intentOps(b, i);
-  return { state: b.state, ops: b.ops };
+  return { state: b.finish(), ops: b.ops };
 }
 
 /** A control-plane-consistent state with the ops that built it; always `isConsistent`. */

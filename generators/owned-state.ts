@@ -24,6 +24,20 @@ export function emptyOwned(): OwnedState {
   return { frontends: [], services: [], endpoints: [], backends: [] };
 }
 
+function zeros(n: number): number[] {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) xs.push(0);
+  return xs.slice();
+}
+const ZERO_SLOTS = zeros(PORT_SLOTS);
+const ZERO_COUNTS = zeros(PRIO_GROUPS);
+
+/** The finished state: its lists copied at their exact size (they grew by pushes). */
+export function finishOwned(s: OwnedState): MapState {
+  for (const b of s.backends) b.services = b.services.slice();
+  return { frontends: s.frontends.slice(), services: s.services.slice(), endpoints: s.endpoints.slice(), backends: s.backends.slice() };
+}
+
 /** Applies `op` in place when it is one of the building ops; false (and nothing changed) otherwise. */
 export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
   switch (op.op) {
@@ -44,16 +58,15 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
       return true;
     }
     case 'addService': {
-      const servicePorts: number[] = [];
-      const targetPorts: number[] = [];
-      for (let i = 0; i < PORT_SLOTS; i++) {
-        const p = op.ports[i];
-        servicePorts.push(p ? p.service : 0);
-        targetPorts.push(p ? p.target || p.service : 0);
-      }
-      const endpointCounts: number[] = [];
-      for (let i = 0; i < PRIO_GROUPS; i++) endpointCounts.push(0);
-      s.services.push({ id: op.id, endpointCounts, lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
+      // Copies of exact-size templates: pushing would leave spare capacity that every copy of
+      // the state (by the garbage collector, too) carries along.
+      const servicePorts = ZERO_SLOTS.slice();
+      const targetPorts = ZERO_SLOTS.slice();
+      op.ports.forEach((p, i) => {
+        servicePorts[i] = p.service;
+        targetPorts[i] = p.target || p.service;
+      });
+      s.services.push({ id: op.id, endpointCounts: ZERO_COUNTS.slice(), lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
       return true;
     }
     case 'addEndpoint': {

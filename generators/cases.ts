@@ -67,19 +67,15 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
     const second = d.maybe(secondConnectGen, SECOND_CONNECT);
     const sock = 0;
     const dest = resolveDestination(st.state, family, first);
-    const ops: Operation[] = [
+    const send: Operation | null = messages === null ? null : { op: 'send', sock, messages };
+    const again: Operation | null = second === null ? null : { op: 'connect', sock, dest: second.again === 'same' ? dest : resolveDestination(st.state, family, second.again) };
+    const [third, fourth] = second?.beforeSend ? [again, send] : [send, again];
+    // Built at its exact size (cases are kept in batches: spare room costs every copy).
+    const open: Operation[] = [
       { op: 'socket', sock, family, protocol },
       { op: 'connect', sock, dest },
     ];
-    const send: Operation | null = messages === null ? null : { op: 'send', sock, messages };
-    const again: Operation | null = second === null ? null : { op: 'connect', sock, dest: second.again === 'same' ? dest : resolveDestination(st.state, family, second.again) };
-    if (second?.beforeSend) {
-      if (again) ops.push(again);
-      if (send) ops.push(send);
-    } else {
-      if (send) ops.push(send);
-      if (again) ops.push(again);
-    }
+    const ops = third && fourth ? [...open, third, fourth] : third || fourth ? [...open, (third ?? fourth) as Operation] : open;
     return { state: st.state, kind: st.kind, enrolled, ops };
   };
 }
@@ -286,7 +282,8 @@ export function recordOperations(cmds: Iterable<SequenceCommand>, initial: MapSt
   const recorder: SequenceRecorder = { ops: [] };
   const model: SequenceModel = { state: initial, sockets: new Map() };
   for (const c of cmds) if (c.check(model)) c.run(model, recorder);
-  return recorder.ops;
+  // At its exact size: the list grew by pushes.
+  return recorder.ops.slice();
 }
 
 export interface SequenceInput {

@@ -112,7 +112,8 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const steps = d.list(stepGen, STEP_COUNTS, 1);
   const ops: Operation[] = families.map((family, sock) => ({ op: 'socket', sock, family, protocol: 'udp' }));
   for (const s of steps) ops.push(...stepOps(s, families, base));
-  return { state: withProxy(base, proxy), kind, enrolled, ops };
+  // At its exact size: the list grew by pushes.
+  return { state: withProxy(base, proxy), kind, enrolled, ops: ops.slice() };
 }
 
 /** DNS cases over states of the given kind (raw: the routing maps are raw, the proxy as chosen). */

@@ -234,9 +234,10 @@ const rawWaypointGen: Gen<Waypoint> = (d) =>
     }
   });
 
+/** n values of a table, in an array of exactly n (a pushed-to one keeps spare room). */
 function fixed<T>(d: Draw, n: number, t: Table<T>): T[] {
-  const xs: T[] = [];
-  for (let i = 0; i < n; i++) xs.push(d.pick(t));
+  const xs = new Array<T>(n);
+  for (let i = 0; i < n; i++) xs[i] = d.pick(t);
   return xs;
 }
 

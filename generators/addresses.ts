@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { canonicalIpAddr, formatIPv6, parseAddress, v4Mapped, type IpAddr } from '../model/address.js';
 import { textMemo } from '../shared/memo.js';
+import { arb, mix, uniform, type Table } from './choices.js';
 
 /** How many ordinary addresses each family's pool holds: small, so that roles collide. */
 export const V4_POOL_SIZE = 8;
@@ -51,23 +52,14 @@ const keyCollision = textMemo((ipv4) => {
 /** Pod addresses of the harness: edges only (the source address of every socket). */
 export const POD_ADDRESSES: readonly IpAddr[] = ['10.255.0.1', 'fd00:ffff::1'];
 
-const v4Ordinary = fc.integer({ min: 1, max: V4_POOL_SIZE }).map(v4Host);
-const v6Ordinary = fc.integer({ min: 1, max: V6_POOL_SIZE }).map(v6Host);
-const poolV4Index = fc.integer({ min: 1, max: V4_POOL_SIZE });
+const V4_POOL: readonly IpAddr[] = Array.from({ length: V4_POOL_SIZE }, (_, i) => v4Host(i + 1));
+const V6_POOL: readonly IpAddr[] = Array.from({ length: V6_POOL_SIZE }, (_, i) => v6Host(i + 1));
 
 /** Edge ip_addr values a control plane could still write (none of them all-zero or v4-mapped). */
-const consistentEdges: fc.Arbitrary<IpAddr> = fc.oneof(
-  { withCrossShrink: true },
-  fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', '::1', '::2', ...POD_ADDRESSES),
-  poolV4Index.map((n) => canonicalIpAddr(zeroFirstWordOf(v4Host(n)))),
-);
+const consistentEdges: Table<IpAddr> = mix([['127.0.0.1', '0.0.0.2', '::1', '::2', ...POD_ADDRESSES], 1], [V4_POOL.map((a) => canonicalIpAddr(zeroFirstWordOf(a))), 1]);
 
 /** Edge ip_addr values only raw states hold: all-zero and stored v4-mapped forms of pool VIPs. */
-const rawOnlyEdges: fc.Arbitrary<IpAddr> = fc.oneof(
-  { withCrossShrink: true },
-  fc.constant<IpAddr>('0.0.0.0'),
-  poolV4Index.map((n) => canonicalIpAddr(v4Mapped(v4Host(n)))),
-);
+const rawOnlyEdges: Table<IpAddr> = mix([['0.0.0.0'], 1], [V4_POOL.map((a) => canonicalIpAddr(v4Mapped(a))), 1]);
 
 export interface IpAddrOptions {
   /** 'consistent' leaves out edges no control plane writes (0.0.0.0, stored v4-mapped). */
@@ -76,26 +68,39 @@ export interface IpAddrOptions {
   readonly v4Only?: boolean;
 }
 
+const IP_TABLES = {
+  consistent: mix([V4_POOL, 70], [V6_POOL, 20], [consistentEdges, 10]),
+  raw: mix([V4_POOL, 70], [V6_POOL, 20], [consistentEdges, 5], [rawOnlyEdges, 5]),
+  v4Only: mix([V4_POOL, 18], [['127.0.0.1', '0.0.0.2', POD_ADDRESSES[0] ?? '10.255.0.1'], 1]),
+};
+
+/** The table of stored ip_addr values (canonical text), the simplest 10.0.0.1. */
+export function ipAddrTable(opts: IpAddrOptions = {}): Table<IpAddr> {
+  return opts.v4Only ? IP_TABLES.v4Only : opts.edges === 'raw' ? IP_TABLES.raw : IP_TABLES.consistent;
+}
+
 /** A stored ip_addr (canonical text), shrinking towards 10.0.0.1. */
 export function ipAddrArb(opts: IpAddrOptions = {}): fc.Arbitrary<IpAddr> {
-  const edges = opts.edges === 'raw' ? fc.oneof({ withCrossShrink: true }, consistentEdges, rawOnlyEdges) : consistentEdges;
-  if (opts.v4Only) {
-    return fc.oneof({ withCrossShrink: true }, { arbitrary: v4Ordinary, weight: 18 }, { arbitrary: fc.constantFrom<IpAddr>('127.0.0.1', '0.0.0.2', POD_ADDRESSES[0] ?? '10.255.0.1'), weight: 1 });
-  }
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: v4Ordinary, weight: 70 }, { arbitrary: v6Ordinary, weight: 20 }, { arbitrary: edges, weight: 10 });
+  const t = ipAddrTable(opts);
+  return arb((d) => d.pick(t));
 }
 
 /** Ports that services, targets and destinations share; the first is the simplest. */
 export const PORT_POOL: readonly number[] = [80, 443, 8080, 9080, 15001, 15008, 53, 5000];
 export const WAYPOINT_PORT_POOL: readonly number[] = [15008, 15001, 8080, 53];
 
-/** A port from the pool, shrinking to 80; 0 and 65535 rarely unless `nonZero`. */
-export function portArb(opts: { nonZero?: boolean } = {}): fc.Arbitrary<number> {
-  const edges = opts.nonZero ? fc.constant(65535) : fc.constantFrom(0, 65535);
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constantFrom(...PORT_POOL), weight: 40 }, { arbitrary: edges, weight: 1 });
+const PORT_TABLES = { any: mix([PORT_POOL, 40], [[0, 65535], 1]), nonZero: mix([PORT_POOL, 40], [[65535], 1]) };
+
+/** Ports from the pool, the simplest 80; 0 and 65535 rarely unless `nonZero`. */
+export function portTable(opts: { nonZero?: boolean } = {}): Table<number> {
+  return opts.nonZero ? PORT_TABLES.nonZero : PORT_TABLES.any;
 }
 
-/** A waypoint port (never 0), shrinking to 15008. */
-export function waypointPortArb(): fc.Arbitrary<number> {
-  return fc.constantFrom(...WAYPOINT_PORT_POOL);
+/** A port from the pool, shrinking to 80; 0 and 65535 rarely unless `nonZero`. */
+export function portArb(opts: { nonZero?: boolean } = {}): fc.Arbitrary<number> {
+  const t = portTable(opts);
+  return arb((d) => d.pick(t));
 }
+
+/** Waypoint ports (never 0), the simplest 15008. */
+export const WAYPOINT_PORTS: Table<number> = uniform(WAYPOINT_PORT_POOL);

@@ -1,16 +1,18 @@
 // Whole cases: a map state, whether the namespace starts enrolled, and socket operations.
 // Single-connect cases are one socket with one connect (and maybe sends and a second connect);
-// sequence cases are fc.commands runs interleaving control-plane updates with socket operations
-// on up to three sockets, recorded into Operation[] by `recordOperations`.
+// sequence cases are command lists interleaving control-plane updates with socket operations on
+// up to three sockets, recorded into Operation[] by `recordOperations` (a command whose
+// precondition fails is skipped, so shrinking may drop any command).
 
 import fc from 'fast-check';
 import type { Family } from '../model/address.js';
 import type { Case, MapState, Operation, Protocol, SockAddr, SocketId, StateKind } from '../model/domain.js';
 import { EMPTY_STATE } from '../model/domain.js';
-import { applyIntents, consistentState, intentArb, type Intent } from './control-plane.js';
-import { destChoiceArb, familyArb, protocolArb, resolveDestination, type DestChoice } from './connect.js';
-import { applyRawMutations, rawMutationArb, rawState, type RawMutation } from './raw-state.js';
-import { dnsCase } from './dns.js';
+import { applyIntents, consistentStateGen, intentGen, type Intent } from './control-plane.js';
+import { destChoiceGen, FAMILIES, PROTOCOLS, resolveDestination, type DestChoice } from './connect.js';
+import { applyRawMutations, rawMutationGen, rawStateGen, type RawMutation } from './raw-state.js';
+import { arb, chance, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
+import { dnsCaseGen } from './dns.js';
 
 export type KindChoice = StateKind | 'both';
 export type Shape = 'single' | 'sequence' | 'dns';
@@ -21,61 +23,69 @@ export interface KindedState {
 }
 
 /** Enrolled is the simple case; not enrolled now and then. */
-export const enrolledArb: fc.Arbitrary<boolean> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(true), weight: 6 }, { arbitrary: fc.constant(false), weight: 1 });
+export const ENROLLED: Table<boolean> = new Table([true, false], [6, 1]);
+
+const KINDS = uniform<StateKind>(['consistent', 'raw']);
+
+function kindedOf(kind: StateKind, d: Draw): KindedState {
+  return kind === 'consistent' ? { state: consistentStateGen(d).state, kind } : { state: rawStateGen(d), kind };
+}
+
+/** A start state of the kind (either, equally often, for 'both'); one entry of the tape. */
+export function stateGen(kind: KindChoice): Gen<KindedState> {
+  return (d) => d.group((g) => kindedOf(kind === 'both' ? g.pick(KINDS) : kind, g));
+}
 
 export function stateArb(kind: KindChoice): fc.Arbitrary<KindedState> {
-  const consistent = consistentState().map((b): KindedState => ({ state: b.state, kind: 'consistent' }));
-  const raw = rawState().map((state): KindedState => ({ state, kind: 'raw' }));
-  if (kind === 'consistent') return consistent;
-  if (kind === 'raw') return raw;
-  return fc.oneof({ withCrossShrink: true }, consistent, raw);
+  return arb(stateGen(kind));
 }
 
-function sometimes<T>(arb: fc.Arbitrary<T>, weightNone: number, weightSome: number): fc.Arbitrary<T | null> {
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(null), weight: weightNone }, { arbitrary: arb, weight: weightSome });
-}
+/** No sends (null) mostly, else 1-3 messages. */
+const MESSAGES = mix<number | null>([[null], 3], [[1, 2, 3], 2]);
+const AGAIN = new Table(['same', 'other'] as const, [1, 2]);
+const BOOLS = uniform([false, true]);
+const SECOND_CONNECT = chance(3, 1);
 
-const messagesArb = fc.integer({ min: 1, max: 3 });
+interface SecondConnect {
+  readonly again: DestChoice | 'same';
+  readonly beforeSend: boolean;
+}
 
 /** A second connect: the same destination again, or another one; before or after the sends. */
-const secondConnectArb = fc.record({
-  again: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('same' as const), weight: 1 }, { arbitrary: destChoiceArb, weight: 2 }),
-  beforeSend: fc.boolean(),
-});
+const secondConnectGen: Gen<SecondConnect> = (d) => ({ again: d.group((g) => (g.pick(AGAIN) === 'same' ? 'same' : destChoiceGen(g))), beforeSend: d.pick(BOOLS) });
 
 /** One socket, one connect; sometimes 1-3 messages and a second connect. */
+export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
+  const stGen = stateGen(opts.kind);
+  return (d): Case => {
+    const st = stGen(d);
+    const enrolled = d.pick(ENROLLED);
+    const family = d.pick(FAMILIES);
+    const protocol = d.pick(PROTOCOLS);
+    const first = destChoiceGen(d);
+    const messages = d.pick(MESSAGES);
+    const second = d.maybe(secondConnectGen, SECOND_CONNECT);
+    const sock = 0;
+    const dest = resolveDestination(st.state, family, first);
+    const send: Operation | null = messages === null ? null : { op: 'send', sock, messages };
+    const again: Operation | null = second === null ? null : { op: 'connect', sock, dest: second.again === 'same' ? dest : resolveDestination(st.state, family, second.again) };
+    const [third, fourth] = second?.beforeSend ? [again, send] : [send, again];
+    // Built at its exact size (cases are kept in batches: spare room costs every copy).
+    const open: Operation[] = [
+      { op: 'socket', sock, family, protocol },
+      { op: 'connect', sock, dest },
+    ];
+    const ops = third && fourth ? [...open, third, fourth] : third || fourth ? [...open, (third ?? fourth) as Operation] : open;
+    return { state: st.state, kind: st.kind, enrolled, ops };
+  };
+}
+
 export function singleConnectCase(opts: { kind: KindChoice }): fc.Arbitrary<Case> {
-  return fc
-    .record({
-      st: stateArb(opts.kind),
-      enrolled: enrolledArb,
-      family: familyArb,
-      protocol: protocolArb,
-      first: destChoiceArb,
-      messages: sometimes(messagesArb, 3, 2),
-      second: sometimes(secondConnectArb, 3, 1),
-    })
-    .map(({ st, enrolled, family, protocol, first, messages, second }): Case => {
-      const sock = 0;
-      const dest = resolveDestination(st.state, family, first);
-      const ops: Operation[] = [
-        { op: 'socket', sock, family, protocol },
-        { op: 'connect', sock, dest },
-      ];
-      const send: Operation[] = messages === null ? [] : [{ op: 'send', sock, messages }];
-      const again: Operation[] = [];
-      if (second !== null) {
-        const dest2 = second.again === 'same' ? dest : resolveDestination(st.state, family, second.again);
-        again.push({ op: 'connect', sock, dest: dest2 });
-      }
-      if (second?.beforeSend) ops.push(...again, ...send);
-      else ops.push(...send, ...again);
-      return { state: st.state, kind: st.kind, enrolled, ops };
-    });
+  return arb(singleConnectGen(opts));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sequences with fc.commands.
+// Sequences: commands checked against a tiny model as they are recorded (as fc.commands would).
 
 export const MAX_SOCKETS = 3;
 
@@ -232,30 +242,48 @@ class ApplyCommand implements SequenceCommand {
   }
 }
 
-const sockRef = fc.nat({ max: MAX_SOCKETS - 1 });
+type CommandKind = 'socket' | 'connect' | 'again' | 'send' | 'close' | 'apply';
+/** How often each command comes: sockets and connects most, updates now and then. */
+const COMMANDS = new Table<CommandKind>(['socket', 'connect', 'again', 'send', 'close', 'apply'], [2, 3, 1, 2, 1, 2]);
+const INTENT_COUNTS = lengths(1, 3);
+const SAME_OR_OTHER = uniform(['same', 'other'] as const);
+const RAW_MUTATIONS = lengths(0, 2);
 
-const socketCommandArb = fc.tuple(familyArb, protocolArb).map(([f, p]): SequenceCommand => new SocketCommand(f, p));
+function socketCommandGen(d: Draw): SequenceCommand {
+  return new SocketCommand(d.pick(FAMILIES), d.pick(PROTOCOLS));
+}
 
-/**
- * The command arbitraries; raw sequences may also break the state in an update. fc.commands
- * picks among them uniformly, so the common ones appear more than once to weigh them.
- */
-export function sequenceCommandArbs(kind: StateKind): fc.Arbitrary<SequenceCommand>[] {
-  const mutations = kind === 'raw' ? fc.array(rawMutationArb, { maxLength: 2 }) : fc.constant([]);
-  const socket = socketCommandArb;
-  const connect = fc.tuple(sockRef, destChoiceArb).map(([i, c]): SequenceCommand => new ConnectCommand(i, c));
-  const again = fc.tuple(sockRef, fc.oneof({ withCrossShrink: true }, fc.constant('same' as const), destChoiceArb)).map(([i, c]): SequenceCommand => new ConnectAgainCommand(i, c));
-  const send = fc.tuple(sockRef, messagesArb).map(([i, n]): SequenceCommand => new SendCommand(i, n));
-  const close = sockRef.map((i): SequenceCommand => new CloseCommand(i));
-  const apply = fc.tuple(fc.array(intentArb, { minLength: 1, maxLength: 3 }), mutations).map(([is, ms]): SequenceCommand => new ApplyCommand(is, ms, kind));
-  return [socket, socket, connect, connect, connect, again, send, send, close, apply, apply];
+/** One command; raw sequences may also break the state in an update. One entry of the tape. */
+export function sequenceCommandGen(kind: StateKind): Gen<SequenceCommand> {
+  return (d) =>
+    d.group((g): SequenceCommand => {
+      switch (g.pick(COMMANDS)) {
+        case 'socket':
+          return socketCommandGen(g);
+        case 'connect':
+          return new ConnectCommand(g.int(MAX_SOCKETS), destChoiceGen(g));
+        case 'again':
+          return new ConnectAgainCommand(
+            g.int(MAX_SOCKETS),
+            g.group((h) => (h.pick(SAME_OR_OTHER) === 'same' ? 'same' : destChoiceGen(h))),
+          );
+        case 'send':
+          return new SendCommand(g.int(MAX_SOCKETS), 1 + g.int(3));
+        case 'close':
+          return new CloseCommand(g.int(MAX_SOCKETS));
+        case 'apply':
+          return new ApplyCommand(g.list(intentGen, INTENT_COUNTS, 1), kind === 'raw' ? g.list(rawMutationGen, RAW_MUTATIONS) : [], kind);
+      }
+    });
 }
 
 /** Runs commands against a fresh sequence model starting at `initial`; returns the operations. */
 export function recordOperations(cmds: Iterable<SequenceCommand>, initial: MapState = EMPTY_STATE): Operation[] {
   const recorder: SequenceRecorder = { ops: [] };
-  fc.modelRun(() => ({ model: { state: initial, sockets: new Map() } as SequenceModel, real: recorder }), cmds);
-  return recorder.ops;
+  const model: SequenceModel = { state: initial, sockets: new Map() };
+  for (const c of cmds) if (c.check(model)) c.run(model, recorder);
+  // At its exact size: the list grew by pushes.
+  return recorder.ops.slice();
 }
 
 export interface SequenceInput {
@@ -263,27 +291,29 @@ export interface SequenceInput {
   readonly enrolled: boolean;
   /** Every sequence opens a socket first: without one it has nothing to observe. */
   readonly opening: SequenceCommand;
-  readonly commands: Iterable<SequenceCommand>;
+  readonly commands: readonly SequenceCommand[];
 }
 
-function sequenceInputOf(kind: StateKind, maxCommands: number): fc.Arbitrary<SequenceInput> {
-  return fc.record({
-    start: stateArb(kind),
-    enrolled: enrolledArb,
-    opening: socketCommandArb,
-    commands: fc.commands(sequenceCommandArbs(kind), { maxCommands, size: 'max' }),
-  });
-}
+/** Commands a sequence holds at most after its opening socket. */
+export const MAX_COMMANDS = 14;
 
 /**
  * The parts of a sequence case, for properties that turn them into a Case inside the predicate
- * (`sequenceCaseFrom`, which runs `recordOperations` on the opening and the commands) and so get
- * fc.commands' own shrinking and replay path. The commands match the start state's kind.
+ * (`sequenceCaseFrom`, which runs `recordOperations` on the opening and the commands). The
+ * commands match the start state's kind.
  */
+export function sequenceInputGen(opts: { kind: KindChoice; maxCommands?: number }): Gen<SequenceInput> {
+  const counts = lengths(0, opts.maxCommands ?? MAX_COMMANDS, 1, opts.maxCommands ?? MAX_COMMANDS);
+  const commands = { consistent: sequenceCommandGen('consistent'), raw: sequenceCommandGen('raw') };
+  return (d) =>
+    d.group((g) => {
+      const start = kindedOf(opts.kind === 'both' ? g.pick(KINDS) : opts.kind, g);
+      return { start, enrolled: g.pick(ENROLLED), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
+    });
+}
+
 export function sequenceInput(opts: { kind: KindChoice; maxCommands?: number }): fc.Arbitrary<SequenceInput> {
-  const maxCommands = opts.maxCommands ?? 14;
-  if (opts.kind !== 'both') return sequenceInputOf(opts.kind, maxCommands);
-  return fc.oneof({ withCrossShrink: true }, sequenceInputOf('consistent', maxCommands), sequenceInputOf('raw', maxCommands));
+  return arb(sequenceInputGen(opts));
 }
 
 /** The Case a sequence input records to; the same input always gives the same Case. */
@@ -297,12 +327,22 @@ export function sequenceCaseFrom(input: SequenceInput): Case {
 }
 
 /** Operation sequences over up to three sockets, interleaved with control-plane updates. */
+export function sequenceCaseGen(opts: { kind: KindChoice; maxCommands?: number }): Gen<Case> {
+  const input = sequenceInputGen(opts);
+  return (d) => sequenceCaseFrom(input(d));
+}
+
 export function sequenceCase(opts: { kind: KindChoice; maxCommands?: number }): fc.Arbitrary<Case> {
-  return sequenceInput(opts).map(sequenceCaseFrom);
+  return arb(sequenceCaseGen(opts));
+}
+
+/** The generator of a case shape. */
+export function caseGen(opts: { kind: KindChoice; shape: Shape }): Gen<Case> {
+  if (opts.shape === 'dns') return dnsCaseGen({ kind: opts.kind });
+  return opts.shape === 'single' ? singleConnectGen({ kind: opts.kind }) : sequenceCaseGen({ kind: opts.kind });
 }
 
 /** The top-level entry. */
 export function caseArb(opts: { kind: KindChoice; shape: Shape }): fc.Arbitrary<Case> {
-  if (opts.shape === 'dns') return dnsCase({ kind: opts.kind });
-  return opts.shape === 'single' ? singleConnectCase({ kind: opts.kind }) : sequenceCase({ kind: opts.kind });
+  return arb(caseGen(opts));
 }

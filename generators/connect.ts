@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { canonicalSockText, isIPv4Form, v4Mapped, type Family, type SockAddr } from '../model/address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol } from '../model/domain.js';
-import { ipAddrArb, ipv4KeyCollisionOf, portArb } from './addresses.js';
+import { ipAddrTable, ipv4KeyCollisionOf, portTable } from './addresses.js';
+import { arb, mix, Table, uniform, type Gen } from './choices.js';
 
 export interface ConnectContext {
   readonly family: Family;
@@ -30,36 +31,46 @@ export type DestChoice =
   | { readonly to: 'dns'; readonly ref: number; readonly viaFrontend: boolean; readonly addr: IpAddr; readonly form: V6Form }
   | { readonly to: 'control'; readonly port: number; readonly nearMiss: boolean };
 
-const ref = fc.nat({ max: 7 });
+/** Refs pick among up to 8 candidates (modulo what exists). */
+export const REFS = 8;
 
-export const familyArb: fc.Arbitrary<Family> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('inet' as const), weight: 3 }, { arbitrary: fc.constant('inet6' as const), weight: 2 });
+export const FAMILIES: Table<Family> = new Table<Family>(['inet', 'inet6'], [3, 2]);
+export const PROTOCOLS: Table<Protocol> = new Table<Protocol>(['tcp', 'udp'], [4, 1]);
+const FORMS: Table<V6Form> = new Table<V6Form>(['mapped', 'collision'], [9, 1]);
 
-export const protocolArb: fc.Arbitrary<Protocol> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('tcp' as const), weight: 4 }, { arbitrary: fc.constant('udp' as const), weight: 1 });
-
-const formArb: fc.Arbitrary<V6Form> = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant('mapped' as const), weight: 9 }, { arbitrary: fc.constant('collision' as const), weight: 1 });
-
-const portChoiceArb: fc.Arbitrary<PortChoice> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.record({ from: fc.constant('service' as const), ref }), weight: 4 },
-  { arbitrary: fc.record({ from: fc.constant('pool' as const), port: portArb() }), weight: 1 },
+/** A port choice is one choice: the n-th service port, or a pool port. */
+const PORT_CHOICES: Table<PortChoice> = mix<PortChoice>(
+  [Array.from({ length: REFS }, (_, ref) => ({ from: 'service' as const, ref })), 4],
+  [portTable().map((port): PortChoice => ({ from: 'pool', port })), 1],
 );
+const POOL_PORTS = portTable();
 
-export const destChoiceArb: fc.Arbitrary<DestChoice> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.record({ to: fc.constant('frontend' as const), ref, port: portChoiceArb, form: formArb }), weight: 62 },
-  { arbitrary: fc.record({ to: fc.constant('other' as const), addr: ipAddrArb({ edges: 'raw' }), port: portArb(), form: formArb }), weight: 14 },
-  { arbitrary: fc.record({ to: fc.constant('dns' as const), ref, viaFrontend: fc.boolean(), addr: ipAddrArb(), form: formArb }), weight: 8 },
-  {
-    arbitrary: fc.record({
-      to: fc.constant('control' as const),
-      port: fc.constantFrom(ControlPort.enrol, ControlPort.withdraw),
-      nearMiss: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(false), weight: 5 }, { arbitrary: fc.constant(true), weight: 1 }),
-    }),
-    weight: 6,
-  },
-  { arbitrary: fc.record({ to: fc.constant('backend' as const), ref, port: portChoiceArb, form: formArb }), weight: 6 },
-  { arbitrary: fc.record({ to: fc.constant('waypoint' as const), ref, form: formArb }), weight: 4 },
-);
+type DestKind = DestChoice['to'];
+const DEST_KINDS: Table<DestKind> = new Table<DestKind>(['frontend', 'other', 'dns', 'control', 'backend', 'waypoint'], [62, 14, 8, 6, 6, 4]);
+const CONTROL_PORTS = uniform([ControlPort.enrol, ControlPort.withdraw]);
+const NEAR_MISS = new Table([false, true], [5, 1]);
+const BOOLS = uniform([false, true]);
+const RAW_ADDRS = ipAddrTable({ edges: 'raw' });
+const ADDRS = ipAddrTable();
+
+/** A destination choice: one entry of the tape. */
+export const destChoiceGen: Gen<DestChoice> = (d) =>
+  d.group((g): DestChoice => {
+    const to = g.pick(DEST_KINDS);
+    switch (to) {
+      case 'frontend':
+      case 'backend':
+        return { to, ref: g.int(REFS), port: g.pick(PORT_CHOICES), form: g.pick(FORMS) };
+      case 'waypoint':
+        return { to, ref: g.int(REFS), form: g.pick(FORMS) };
+      case 'other':
+        return { to, addr: g.pick(RAW_ADDRS), port: g.pick(POOL_PORTS), form: g.pick(FORMS) };
+      case 'dns':
+        return { to, ref: g.int(REFS), viaFrontend: g.pick(BOOLS), addr: g.pick(ADDRS), form: g.pick(FORMS) };
+      case 'control':
+        return { to, port: g.pick(CONTROL_PORTS), nearMiss: g.pick(NEAR_MISS) };
+    }
+  });
 
 function pick<T>(xs: readonly T[], r: number): T | undefined {
   return xs[r % Math.max(1, xs.length)];
@@ -134,5 +145,9 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
 
 /** A connect context for a socket meeting state `s`. */
 export function connectContext(s: MapState): fc.Arbitrary<ConnectContext> {
-  return fc.tuple(familyArb, protocolArb, destChoiceArb).map(([family, protocol, c]) => ({ family, protocol, dest: resolveDestination(s, family, c) }));
+  return arb((d) => {
+    const family = d.pick(FAMILIES);
+    const protocol = d.pick(PROTOCOLS);
+    return { family, protocol, dest: resolveDestination(s, family, destChoiceGen(d)) };
+  });
 }

@@ -5,8 +5,11 @@
 // (`ref % count`): every plan is applicable, and shrinking a plan keeps it applicable.
 
 import fc from 'fast-check';
-import { DNS_PROXY_UID, EMPTY_STATE, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
-import { ipAddrArb, portArb, v6Host, waypointPortArb } from './addresses.js';
+import { DNS_PROXY_UID, LbPolicy, NO_WAYPOINT, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type IpAddr, type MapState, type Waypoint } from '../model/domain.js';
+import { ipAddrTable, portTable, v6Host, WAYPOINT_PORTS } from './addresses.js';
+import { emptyOwned, applyInPlace, finishOwned, type OwnedState } from './owned-state.js';
+import { arb, chance, lengths, mix, Table, uniform, type Gen } from './choices.js';
+import { REFS } from './connect.js';
 import { applyControlOp, ControlOpError, idTaken, type ControlOp, type PortSlot } from '../model/control-plane/control-ops.js';
 
 /** Where a waypoint address comes from: a frontend (a waypoint service VIP), a pod, or the pool. */
@@ -70,105 +73,108 @@ export interface BuiltState {
 // Arbitraries. Every choice shrinks towards the simplest: fewer entries, smaller ids, random
 // policy, prio 0, no waypoint, no DNS proxy.
 
-const ref = fc.nat({ max: 7 });
-
 /** Ids: small mostly, now and then large enough to show byte-order mistakes. */
-export const idArb: fc.Arbitrary<number> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.integer({ min: 1, max: 12 }), weight: 12 },
-  { arbitrary: fc.constantFrom(0x100, 0x10000, 0x1000000, 0xfffffffe), weight: 1 },
-);
+export const IDS: Table<number> = mix([Array.from({ length: 12 }, (_, i) => i + 1), 12], [[0x100, 0x10000, 0x1000000, 0xfffffffe], 1]);
 
-export const lbPolicyArb: fc.Arbitrary<number> = fc.constantFrom(LbPolicy.random, LbPolicy.strict, LbPolicy.failover);
+export const LB_POLICIES: Table<number> = uniform([LbPolicy.random, LbPolicy.strict, LbPolicy.failover]);
 
 /** Mostly prio 0, often 1, sometimes a worse group. */
-export const prioArb: fc.Arbitrary<number> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant(0), weight: 6 },
-  { arbitrary: fc.constant(1), weight: 3 },
-  { arbitrary: fc.integer({ min: 2, max: PRIO_GROUPS - 1 }), weight: 1 },
-);
+export const PRIOS: Table<number> = mix([[0], 6], [[1], 3], [Array.from({ length: PRIO_GROUPS - 2 }, (_, i) => i + 2), 1]);
+
+const WAYPOINT_TO = new Table<WaypointPlan['to']>(['frontend', 'backend', 'pool'], [11, 5, 4]);
+const ADDRS = ipAddrTable();
+const POD_FRONTEND = chance(2, 1);
+const BACKEND_WAYPOINT = chance(3, 1);
+const SERVICE_WAYPOINT = chance(4, 1);
+const SET_WAYPOINT = chance(1, 2);
+const SERVICE_PORTS = portTable({ nonZero: true });
+// 0 stands for "the service port": written as the service port.
+const TARGET_PORTS = mix([[0], 3], [SERVICE_PORTS, 2]);
+const PORT_SLOT_COUNTS = lengths(0, 3, 1, 14);
+const ENDPOINT_COUNTS = lengths(0, 4, 1, 6);
+const TARGETS = uniform(['service', 'backend'] as const);
+/** No DNS proxy (null) is the simplest. */
+const VIPS = mix<IpAddr | null>([[null], 1], [ADDRS, 8]);
+const DNS_ADDRS = mix<IpAddr>([ipAddrTable({ v4Only: true }), 9], [[1, 2, 3, 4].map(v6Host), 1]);
+const DNS_PROXY = mix<IpAddr | null>([[null], 3], [DNS_ADDRS, 1]);
+const DNS_CHANGE = mix<IpAddr | null>([[null], 1], [DNS_ADDRS, 2]);
 
 /** Waypoint addresses never all-zero: a consistent waypoint has both parts. */
-export const waypointPlanArb: fc.Arbitrary<WaypointPlan> = fc.record({
-  to: fc.oneof(
-    { withCrossShrink: true },
-    { arbitrary: fc.constant('frontend' as const), weight: 11 },
-    { arbitrary: fc.constant('backend' as const), weight: 5 },
-    { arbitrary: fc.constant('pool' as const), weight: 4 },
-  ),
-  ref,
-  addr: ipAddrArb(),
-  port: waypointPortArb(),
+export const waypointPlanGen: Gen<WaypointPlan> = (d) => ({ to: d.pick(WAYPOINT_TO), ref: d.int(REFS), addr: d.pick(ADDRS), port: d.pick(WAYPOINT_PORTS) });
+
+/** Port slots, service ports distinct (a repeated one is dropped). */
+const portSlotsGen: Gen<readonly PortSlot[]> = (d) => {
+  const slots = d.list((g): PortSlot => ({ service: g.pick(SERVICE_PORTS), target: g.pick(TARGET_PORTS) }), PORT_SLOT_COUNTS);
+  return slots.filter((p, i) => slots.findIndex((q) => q.service === p.service) === i);
+};
+
+export const backendPlanGen: Gen<BackendPlan> = (d) => ({
+  uid: d.pick(IDS),
+  addr: d.pick(ADDRS),
+  podFrontend: d.pick(POD_FRONTEND),
+  waypoint: d.maybe(waypointPlanGen, BACKEND_WAYPOINT),
 });
 
-function maybe<T>(arb: fc.Arbitrary<T>, weightNull: number, weightSome: number): fc.Arbitrary<T | null> {
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(null), weight: weightNull }, { arbitrary: arb, weight: weightSome });
-}
-
-/** A list that is rarely empty but still shrinks to empty first. */
-function list<T>(arb: fc.Arbitrary<T>, maxLength: number, weightEmpty: number, weightSome: number): fc.Arbitrary<T[]> {
-  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant<T[]>([]), weight: weightEmpty }, { arbitrary: fc.array(arb, { minLength: 1, maxLength }), weight: weightSome });
-}
-
-const portSlotArb: fc.Arbitrary<PortSlot> = fc.record({
-  service: portArb({ nonZero: true }),
-  // 0 stands for "the service port": written as the service port.
-  target: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(0), weight: 3 }, { arbitrary: portArb({ nonZero: true }), weight: 2 }),
+export const servicePlanGen: Gen<ServicePlan> = (d) => ({
+  id: d.pick(IDS),
+  lbPolicy: d.pick(LB_POLICIES),
+  ports: portSlotsGen(d),
+  vip: d.pick(VIPS),
+  endpoints: d.list((g): EndpointPlan => ({ prio: g.pick(PRIOS), backendRef: g.int(REFS) }), ENDPOINT_COUNTS),
+  waypoint: d.maybe(waypointPlanGen, SERVICE_WAYPOINT),
 });
 
-export const portSlotsArb: fc.Arbitrary<readonly PortSlot[]> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant([]), weight: 1 },
-  { arbitrary: fc.uniqueArray(portSlotArb, { minLength: 1, maxLength: 3, selector: (p) => p.service }), weight: 14 },
-);
+const INTENT_KINDS = uniform<Intent['kind']>([
+  'removeService',
+  'deleteEndpoint',
+  'removeBackend',
+  'setWaypoint',
+  'setLbPolicy',
+  'addEndpoint',
+  'addService',
+  'addBackend',
+  'addFrontend',
+  'removeFrontend',
+  'dnsProxy',
+]);
 
-export const backendPlanArb: fc.Arbitrary<BackendPlan> = fc.record({
-  uid: idArb,
-  addr: ipAddrArb(),
-  podFrontend: fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }),
-  waypoint: maybe(waypointPlanArb, 3, 1),
-});
+/** A later change; one entry of the tape. */
+export const intentGen: Gen<Intent> = (d) =>
+  d.group((g): Intent => {
+    const kind = g.pick(INTENT_KINDS);
+    switch (kind) {
+      case 'removeService':
+      case 'removeBackend':
+      case 'removeFrontend':
+        return { kind, ref: g.int(REFS) };
+      case 'deleteEndpoint':
+        return { kind, ref: g.int(REFS), pick: g.int(REFS) };
+      case 'setWaypoint':
+        return { kind, target: g.pick(TARGETS), ref: g.int(REFS), waypoint: g.maybe(waypointPlanGen, SET_WAYPOINT) };
+      case 'setLbPolicy':
+        return { kind, ref: g.int(REFS), lbPolicy: g.pick(LB_POLICIES) };
+      case 'addEndpoint':
+        return { kind, ref: g.int(REFS), backendRef: g.int(REFS), prio: g.pick(PRIOS) };
+      case 'addService':
+        return { kind, plan: servicePlanGen(g) };
+      case 'addBackend':
+        return { kind, plan: backendPlanGen(g) };
+      case 'addFrontend':
+        return { kind, to: g.pick(TARGETS), ref: g.int(REFS), addr: g.pick(ADDRS) };
+      case 'dnsProxy':
+        return { kind, addr: g.pick(DNS_CHANGE) };
+    }
+  });
 
-export const servicePlanArb: fc.Arbitrary<ServicePlan> = fc.record({
-  id: idArb,
-  lbPolicy: lbPolicyArb,
-  ports: portSlotsArb,
-  vip: maybe(ipAddrArb(), 1, 8),
-  endpoints: list(fc.record({ prio: prioArb, backendRef: ref }), 4, 1, 6),
-  waypoint: maybe(waypointPlanArb, 4, 1),
-});
+const BACKEND_COUNTS = lengths(0, 4, 1, 9);
+const SERVICE_COUNTS = lengths(0, 3, 1, 9);
+const CHURN_COUNTS = lengths(0, 3, 1, 1);
 
-const dnsAddrArb: fc.Arbitrary<IpAddr> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: ipAddrArb({ v4Only: true }), weight: 9 },
-  { arbitrary: fc.integer({ min: 1, max: 4 }).map(v6Host), weight: 1 },
-);
-
-export const intentArb: fc.Arbitrary<Intent> = fc.oneof(
-  fc.record({ kind: fc.constant('removeService' as const), ref }),
-  fc.record({ kind: fc.constant('deleteEndpoint' as const), ref, pick: ref }),
-  fc.record({ kind: fc.constant('removeBackend' as const), ref }),
-  fc.record({
-    kind: fc.constant('setWaypoint' as const),
-    target: fc.constantFrom('service' as const, 'backend' as const),
-    ref,
-    waypoint: maybe(waypointPlanArb, 1, 2),
-  }),
-  fc.record({ kind: fc.constant('setLbPolicy' as const), ref, lbPolicy: lbPolicyArb }),
-  fc.record({ kind: fc.constant('addEndpoint' as const), ref, backendRef: ref, prio: prioArb }),
-  fc.record({ kind: fc.constant('addService' as const), plan: servicePlanArb }),
-  fc.record({ kind: fc.constant('addBackend' as const), plan: backendPlanArb }),
-  fc.record({ kind: fc.constant('addFrontend' as const), to: fc.constantFrom('service' as const, 'backend' as const), ref, addr: ipAddrArb() }),
-  fc.record({ kind: fc.constant('removeFrontend' as const), ref }),
-  fc.record({ kind: fc.constant('dnsProxy' as const), addr: maybe(dnsAddrArb, 1, 2) }),
-);
-
-export const statePlanArb: fc.Arbitrary<StatePlan> = fc.record({
-  dns: maybe(dnsAddrArb, 3, 1),
-  backends: list(backendPlanArb, 4, 1, 9),
-  services: list(servicePlanArb, 3, 1, 9),
-  churn: list(intentArb, 3, 1, 1),
+export const statePlanGen: Gen<StatePlan> = (d) => ({
+  dns: d.pick(DNS_PROXY),
+  backends: d.list(backendPlanGen, BACKEND_COUNTS),
+  services: d.list(servicePlanGen, SERVICE_COUNTS),
+  churn: d.list(intentGen, CHURN_COUNTS),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -177,22 +183,38 @@ export const statePlanArb: fc.Arbitrary<StatePlan> = fc.record({
 class Builder {
   state: MapState;
   readonly ops: ControlOp[] = [];
+  /** Set while the state is one this builder owns and applies building ops to in place. */
+  private owned: OwnedState | null;
   /** On a raw state an op may not fit (a count that disagrees with its endpoints): skip it. */
   constructor(
-    initial: MapState,
+    initial: MapState | OwnedState,
     private readonly lenient = false,
+    owned = false,
   ) {
     this.state = initial;
+    this.owned = owned ? (initial as OwnedState) : null;
   }
   emit(op: ControlOp | null): void {
     if (op === null) return;
+    if (this.owned && applyInPlace(this.owned, op)) {
+      this.ops.push(op);
+      return;
+    }
     try {
       this.state = applyControlOp(this.state, op);
     } catch (e) {
       if (this.lenient && e instanceof ControlOpError) return;
       throw e;
     }
+    // applyControlOp copies what it changes and keeps the rest: an owned state stays owned.
+    if (this.owned) this.owned = this.state as OwnedState;
     this.ops.push(op);
+  }
+  /** The state built: an owned one is handed over at its exact size, and owned no more. */
+  finish(): MapState {
+    if (this.owned) this.state = finishOwned(this.owned);
+    this.owned = null;
+    return this.state;
   }
   /** The wanted id, or the next free one (service ids and backend uids share one allocator). */
   freshId(wanted: number): number {
@@ -221,10 +243,17 @@ function addServiceOps(b: Builder, plan: ServicePlan): number {
   return id;
 }
 
+/** The ref-th routed backend (the DNS proxy is none), modulo how many there are. */
+function routedBackend(s: MapState, ref: number): Backend | undefined {
+  const proxy = s.backends[0]?.uid === DNS_PROXY_UID ? 1 : 0;
+  const n = s.backends.length - proxy;
+  if (n <= 0 || s.backends.some((b, i) => i >= proxy && b.uid === DNS_PROXY_UID)) return s.backends.filter((b) => b.uid !== DNS_PROXY_UID)[ref % Math.max(1, n)];
+  return s.backends[proxy + (ref % n)];
+}
+
 function addEndpointOp(s: MapState, serviceId: number, backendRef: number, prio: number): ControlOp | null {
   const svc = s.services.find((v) => v.id === serviceId);
-  const candidates = s.backends.filter((b) => b.uid !== DNS_PROXY_UID);
-  const backend = candidates[backendRef % Math.max(1, candidates.length)];
+  const backend = routedBackend(s, backendRef);
   if (!svc || !backend) return null;
   if (s.endpoints.some((e) => e.serviceId === serviceId && e.backendUid === backend.uid)) return null;
   if (!backend.services.includes(serviceId) && backend.services.length >= SERVICES_PER_BACKEND) return null;
@@ -317,7 +346,7 @@ export function applyIntents(initial: MapState, intents: readonly Intent[], opts
 
 /** Builds a plan from EMPTY_STATE. */
 export function buildState(plan: StatePlan): BuiltState {
-  const b = new Builder(EMPTY_STATE);
+  const b = new Builder(emptyOwned(), false, true);
   if (plan.dns !== null) b.emit({ op: 'dnsProxy', addr: plan.dns });
   for (const bp of plan.backends) addBackendOps(b, bp);
   const serviceIds = plan.services.map((sp) => addServiceOps(b, sp));
@@ -332,10 +361,12 @@ export function buildState(plan: StatePlan): BuiltState {
     if (bp.waypoint && uid !== undefined) b.emit({ op: 'setWaypoint', target: 'backend', id: uid, waypoint: b.waypointFrom(bp.waypoint) });
   });
   for (const i of plan.churn) intentOps(b, i);
-  return { state: b.state, ops: b.ops };
+  return { state: b.finish(), ops: b.ops };
 }
 
 /** A control-plane-consistent state with the ops that built it; always `isConsistent`. */
+export const consistentStateGen: Gen<BuiltState> = (d) => buildState(statePlanGen(d));
+
 export function consistentState(): fc.Arbitrary<BuiltState> {
-  return statePlanArb.map(buildState);
+  return arb(consistentStateGen);
 }

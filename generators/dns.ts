@@ -8,8 +8,9 @@ import fc from 'fast-check';
 import { backend } from '../model/builders.js';
 import { withMaps } from '../model/records.js';
 import { EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
-import { enrolledArb, type KindChoice } from './cases.js';
-import { rawState } from './raw-state.js';
+import { ENROLLED, type KindChoice } from './cases.js';
+import { rawStateGen } from './raw-state.js';
+import { arb, lengths, Table, uniform, type Draw, type Gen } from './choices.js';
 
 /** The addresses DNS cases use: two servers, a proxy, a source that is neither, an unrouted server. */
 export const DNS_ADDRS = {
@@ -26,25 +27,12 @@ export const DNS_ADDRS = {
 type ProxyChoice = 'v4' | 'none' | 'v6' | 'v4-other';
 type Server = 'a' | 'b' | 'proxy' | 'unrouted' | 'native' | 'control';
 
-const proxyArb: fc.Arbitrary<ProxyChoice> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant<ProxyChoice>('v4'), weight: 6 },
-  { arbitrary: fc.constant<ProxyChoice>('none'), weight: 1 },
-  { arbitrary: fc.constant<ProxyChoice>('v6'), weight: 1 },
-  { arbitrary: fc.constant<ProxyChoice>('v4-other'), weight: 1 },
-);
-
-const serverArb: fc.Arbitrary<Server> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant<Server>('a'), weight: 4 },
-  { arbitrary: fc.constant<Server>('b'), weight: 3 },
-  { arbitrary: fc.constant<Server>('proxy'), weight: 1 },
-  { arbitrary: fc.constant<Server>('unrouted'), weight: 1 },
-  { arbitrary: fc.constant<Server>('native'), weight: 1 },
-  { arbitrary: fc.constant<Server>('control'), weight: 1 },
-);
-
-const sourceArb = fc.constantFrom<'proxy' | 'a' | 'other' | 'proxy2'>('proxy', 'a', 'other', 'proxy2');
+const PROXIES = new Table<ProxyChoice>(['v4', 'none', 'v6', 'v4-other'], [6, 1, 1, 1]);
+const SERVERS = new Table<Server>(['a', 'b', 'proxy', 'unrouted', 'native', 'control'], [4, 3, 1, 1, 1, 1]);
+const SOURCES = uniform(['proxy', 'a', 'other', 'proxy2'] as const);
+const PORT53 = new Table([true, false], [2, 1]);
+const STEP_KINDS = new Table<Step['k']>(['sendto', 'recvfrom', 'connect', 'send', 'deliver', 'proxy'], [5, 5, 2, 2, 2, 1]);
+const FAMILY_LIST = uniform<Family>(['inet', 'inet6']);
 
 type Step =
   | { readonly k: 'sendto'; readonly ref: number; readonly server: Server; readonly port53: boolean; readonly n: number }
@@ -54,19 +42,24 @@ type Step =
   | { readonly k: 'deliver'; readonly ref: number; readonly from: 'proxy' | 'a' | 'other' | 'proxy2' }
   | { readonly k: 'proxy'; readonly proxy: ProxyChoice };
 
-const ref = fc.nat({ max: 1 });
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { withCrossShrink: true },
-  {
-    arbitrary: fc.record({ k: fc.constant('sendto' as const), ref, server: serverArb, port53: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)), n: fc.integer({ min: 1, max: 2 }) }),
-    weight: 5,
-  },
-  { arbitrary: fc.record({ k: fc.constant('recvfrom' as const), ref }), weight: 5 },
-  { arbitrary: fc.record({ k: fc.constant('connect' as const), ref, server: serverArb }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('send' as const), ref }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('deliver' as const), ref, from: sourceArb }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('proxy' as const), proxy: proxyArb }), weight: 1 },
-);
+/** One step on one of (at most) two sockets; one entry of the tape. */
+const stepGen: Gen<Step> = (d) =>
+  d.group((g): Step => {
+    const k = g.pick(STEP_KINDS);
+    switch (k) {
+      case 'sendto':
+        return { k, ref: g.int(2), server: g.pick(SERVERS), port53: g.pick(PORT53), n: 1 + g.int(2) };
+      case 'recvfrom':
+      case 'send':
+        return { k, ref: g.int(2) };
+      case 'connect':
+        return { k, ref: g.int(2), server: g.pick(SERVERS) };
+      case 'deliver':
+        return { k, ref: g.int(2), from: g.pick(SOURCES) };
+      case 'proxy':
+        return { k, proxy: g.pick(PROXIES) };
+    }
+  });
 
 /** km_backend[0] as chosen, on top of `base` (whose own uid 0 entry is replaced). */
 function withProxy(base: MapState, p: ProxyChoice): MapState {
@@ -107,25 +100,27 @@ function stepOps(step: Step, families: readonly Family[], base: MapState): Opera
   }
 }
 
-function dnsCaseOf(kind: StateKind): fc.Arbitrary<Case> {
-  const base: fc.Arbitrary<MapState> = kind === 'raw' ? rawState() : fc.constant(EMPTY_STATE);
-  return fc
-    .record({
-      base,
-      proxy: proxyArb,
-      enrolled: enrolledArb,
-      families: fc.array(fc.constantFrom<Family>('inet', 'inet6'), { minLength: 1, maxLength: 2 }),
-      steps: fc.array(stepArb, { minLength: 1, maxLength: 8 }),
-    })
-    .map(({ base, proxy, enrolled, families, steps }): Case => {
-      const ops: Operation[] = families.map((family, sock) => ({ op: 'socket', sock, family, protocol: 'udp' }));
-      for (const s of steps) ops.push(...stepOps(s, families, base));
-      return { state: withProxy(base, proxy), kind, enrolled, ops };
-    });
+const FAMILY_COUNTS = lengths(1, 2);
+const STEP_COUNTS = lengths(1, 8);
+const KINDS = uniform<StateKind>(['consistent', 'raw']);
+
+function dnsCaseOf(kind: StateKind, d: Draw): Case {
+  const base = kind === 'raw' ? rawStateGen(d) : EMPTY_STATE;
+  const proxy = d.pick(PROXIES);
+  const enrolled = d.pick(ENROLLED);
+  const families = d.list((g) => g.pick(FAMILY_LIST), FAMILY_COUNTS, 1);
+  const steps = d.list(stepGen, STEP_COUNTS, 1);
+  const ops: Operation[] = families.map((family, sock) => ({ op: 'socket', sock, family, protocol: 'udp' }));
+  for (const s of steps) ops.push(...stepOps(s, families, base));
+  // At its exact size: the list grew by pushes.
+  return { state: withProxy(base, proxy), kind, enrolled, ops: ops.slice() };
 }
 
 /** DNS cases over states of the given kind (raw: the routing maps are raw, the proxy as chosen). */
+export function dnsCaseGen(opts: { kind: KindChoice }): Gen<Case> {
+  return (d) => d.group((g) => dnsCaseOf(opts.kind === 'both' ? g.pick(KINDS) : opts.kind, g));
+}
+
 export function dnsCase(opts: { kind: KindChoice }): fc.Arbitrary<Case> {
-  if (opts.kind !== 'both') return dnsCaseOf(opts.kind);
-  return fc.oneof({ withCrossShrink: true }, dnsCaseOf('consistent'), dnsCaseOf('raw'));
+  return arb(dnsCaseGen(opts));
 }

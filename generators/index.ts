@@ -10,3 +10,4 @@ export * from './connect.js';
 export * from './cases.js';
 export * from './dns.js';
 export * from './targeted.js';
+export * from './choices.js';

@@ -7,8 +7,10 @@ import fc from 'fast-check';
 import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
 import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
 import { withBackend, withEndpoint, withMaps, withService } from '../model/records.js';
-import { ipAddrArb, portArb, waypointPortArb } from './addresses.js';
-import { consistentState } from './control-plane.js';
+import { ipAddrTable, portTable, WAYPOINT_PORTS } from './addresses.js';
+import { arb, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
+import { REFS } from './connect.js';
+import { consistentStateGen } from './control-plane.js';
 
 export const UNKNOWN_POLICIES: readonly number[] = [3, 7, 0xffffffff];
 
@@ -29,37 +31,70 @@ export type RawMutation =
   | { readonly kind: 'idCollision'; readonly ref: number; readonly addr: IpAddr }
   | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number };
 
-const ref = fc.nat({ max: 7 });
-const smallId = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.integer({ min: 0, max: 5 }), weight: 12 }, { arbitrary: fc.constantFrom(0xffffffff, 0x1000000), weight: 1 });
-const prio = fc.integer({ min: 0, max: PRIO_GROUPS - 1 });
-const rawPort = portArb();
-const rawAddr = ipAddrArb({ edges: 'raw' });
-const policyArb = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constantFrom(0, 1, 2), weight: 3 }, { arbitrary: fc.constantFrom(...UNKNOWN_POLICIES), weight: 1 });
-const countArb = fc.oneof({ withCrossShrink: true }, { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 20 }, { arbitrary: fc.constant(0xffffffff), weight: 1 });
+const SMALL_IDS: Table<number> = mix([[0, 1, 2, 3, 4, 5], 12], [[0xffffffff, 0x1000000], 1]);
+const RAW_PORTS = portTable();
+const RAW_ADDRS = ipAddrTable({ edges: 'raw' });
+const ADDRS = ipAddrTable();
+const POLICIES: Table<number> = mix([[0, 1, 2], 3], [UNKNOWN_POLICIES, 1]);
+const COUNTS: Table<number> = mix([[0, 1, 2, 3], 20], [[0xffffffff], 1]);
+const MUTATION_POLICIES = uniform([...UNKNOWN_POLICIES, 0]);
+const SLOT_TARGETS = uniform([0, 80, 8080, 65535]);
+const TARGETS = uniform(['service', 'backend'] as const);
+const PARTS = uniform(['addr', 'port'] as const);
+const STORED = uniform(['frontend', 'backend', 'waypoint'] as const);
 
-export const rawMutationArb: fc.Arbitrary<RawMutation> = fc.oneof(
-  fc.record({ kind: fc.constant('dropEndpoint' as const), ref }),
-  fc.record({ kind: fc.constant('setCount' as const), ref, prio, count: countArb }),
-  fc.record({ kind: fc.constant('moveIndex' as const), ref, index: fc.integer({ min: 0, max: 6 }) }),
-  fc.record({ kind: fc.constant('policy' as const), ref, lbPolicy: fc.constantFrom(...UNKNOWN_POLICIES, 0) }),
-  fc.record({ kind: fc.constant('slot' as const), ref, slot: fc.integer({ min: 0, max: PORT_SLOTS - 1 }), service: rawPort, target: fc.constantFrom(0, 80, 8080, 65535) }),
-  fc.record({ kind: fc.constant('duplicatePort' as const), ref, target: rawPort }),
-  fc.record({
-    kind: fc.constant('halfWaypoint' as const),
-    target: fc.constantFrom('service' as const, 'backend' as const),
-    ref,
-    part: fc.constantFrom('addr' as const, 'port' as const),
-    addr: ipAddrArb(),
-    port: waypointPortArb(),
-  }),
-  fc.record({ kind: fc.constant('mapStored' as const), what: fc.constantFrom('frontend' as const, 'backend' as const, 'waypoint' as const), ref }),
-  fc.record({ kind: fc.constant('danglingFrontend' as const), addr: rawAddr, upstreamId: smallId }),
-  fc.record({ kind: fc.constant('danglingEndpoint' as const), serviceId: smallId, prio, index: fc.integer({ min: 0, max: 4 }), backendUid: smallId }),
-  fc.record({ kind: fc.constant('dropService' as const), ref }),
-  fc.record({ kind: fc.constant('dropBackend' as const), ref }),
-  fc.record({ kind: fc.constant('idCollision' as const), ref, addr: ipAddrArb() }),
-  fc.record({ kind: fc.constant('higherPrioOnRandom' as const), ref, prio: fc.integer({ min: 1, max: PRIO_GROUPS - 1 }) }),
-);
+const MUTATION_KINDS = uniform<RawMutation['kind']>([
+  'dropEndpoint',
+  'setCount',
+  'moveIndex',
+  'policy',
+  'slot',
+  'duplicatePort',
+  'halfWaypoint',
+  'mapStored',
+  'danglingFrontend',
+  'danglingEndpoint',
+  'dropService',
+  'dropBackend',
+  'idCollision',
+  'higherPrioOnRandom',
+]);
+
+/** A breakage; one entry of the tape. */
+export const rawMutationGen: Gen<RawMutation> = (d) =>
+  d.group((g): RawMutation => {
+    const kind = g.pick(MUTATION_KINDS);
+    switch (kind) {
+      case 'dropEndpoint':
+      case 'dropService':
+      case 'dropBackend':
+        return { kind, ref: g.int(REFS) };
+      case 'setCount':
+        return { kind, ref: g.int(REFS), prio: g.int(PRIO_GROUPS), count: g.pick(COUNTS) };
+      case 'moveIndex':
+        return { kind, ref: g.int(REFS), index: g.int(7) };
+      case 'policy':
+        return { kind, ref: g.int(REFS), lbPolicy: g.pick(MUTATION_POLICIES) };
+      case 'slot':
+        return { kind, ref: g.int(REFS), slot: g.int(PORT_SLOTS), service: g.pick(RAW_PORTS), target: g.pick(SLOT_TARGETS) };
+      case 'duplicatePort':
+        return { kind, ref: g.int(REFS), target: g.pick(RAW_PORTS) };
+      case 'halfWaypoint':
+        return { kind, target: g.pick(TARGETS), ref: g.int(REFS), part: g.pick(PARTS), addr: g.pick(ADDRS), port: g.pick(WAYPOINT_PORTS) };
+      case 'mapStored':
+        return { kind, what: g.pick(STORED), ref: g.int(REFS) };
+      case 'danglingFrontend':
+        return { kind, addr: g.pick(RAW_ADDRS), upstreamId: g.pick(SMALL_IDS) };
+      case 'danglingEndpoint':
+        return { kind, serviceId: g.pick(SMALL_IDS), prio: g.int(PRIO_GROUPS), index: g.int(5), backendUid: g.pick(SMALL_IDS) };
+      case 'idCollision':
+        return { kind, ref: g.int(REFS), addr: g.pick(ADDRS) };
+      case 'higherPrioOnRandom':
+        return { kind, ref: g.int(REFS), prio: 1 + g.int(PRIO_GROUPS - 1) };
+    }
+  });
+
+export const rawMutationArb: fc.Arbitrary<RawMutation> = arb(rawMutationGen);
 
 function pickIndex(n: number, r: number): number {
   return n === 0 ? -1 : r % n;
@@ -182,57 +217,78 @@ export function applyRawMutations(s: MapState, ms: readonly RawMutation[]): MapS
 // ---------------------------------------------------------------------------------------------
 // Arbitrary maps over a tiny id space.
 
-const rawWaypointArb: fc.Arbitrary<Waypoint> = fc.oneof(
-  { withCrossShrink: true },
-  { arbitrary: fc.constant(NO_WAYPOINT), weight: 6 },
-  { arbitrary: fc.record({ addr: rawAddr, port: waypointPortArb() }), weight: 2 },
-  { arbitrary: fc.record({ addr: rawAddr, port: fc.constant(0) }), weight: 1 },
-  { arbitrary: fc.record({ addr: fc.constant('0.0.0.0'), port: waypointPortArb() }), weight: 1 },
-);
+type WaypointShape = 'none' | 'whole' | 'no port' | 'no address';
+const WAYPOINT_SHAPES = new Table<WaypointShape>(['none', 'whole', 'no port', 'no address'], [6, 2, 1, 1]);
 
-const rawServiceArb: fc.Arbitrary<Service> = fc.record({
-  id: smallId,
-  endpointCounts: fc.array(countArb, { minLength: PRIO_GROUPS, maxLength: PRIO_GROUPS }),
-  lbPolicy: policyArb,
-  servicePorts: fc.array(rawPort, { minLength: PORT_SLOTS, maxLength: PORT_SLOTS }),
-  targetPorts: fc.array(rawPort, { minLength: PORT_SLOTS, maxLength: PORT_SLOTS }),
-  waypoint: rawWaypointArb,
+const rawWaypointGen: Gen<Waypoint> = (d) =>
+  d.group((g): Waypoint => {
+    switch (g.pick(WAYPOINT_SHAPES)) {
+      case 'none':
+        return NO_WAYPOINT;
+      case 'whole':
+        return { addr: g.pick(RAW_ADDRS), port: g.pick(WAYPOINT_PORTS) };
+      case 'no port':
+        return { addr: g.pick(RAW_ADDRS), port: 0 };
+      case 'no address':
+        return { addr: '0.0.0.0', port: g.pick(WAYPOINT_PORTS) };
+    }
+  });
+
+/** n values of a table, in an array of exactly n (a pushed-to one keeps spare room). */
+function fixed<T>(d: Draw, n: number, t: Table<T>): T[] {
+  const xs = new Array<T>(n);
+  for (let i = 0; i < n; i++) xs[i] = d.pick(t);
+  return xs;
+}
+
+const rawServiceGen: Gen<Service> = (d) => ({
+  id: d.pick(SMALL_IDS),
+  endpointCounts: fixed(d, PRIO_GROUPS, COUNTS),
+  lbPolicy: d.pick(POLICIES),
+  servicePorts: fixed(d, PORT_SLOTS, RAW_PORTS),
+  targetPorts: fixed(d, PORT_SLOTS, RAW_PORTS),
+  waypoint: rawWaypointGen(d),
 });
 
-const rawEndpointArb: fc.Arbitrary<Endpoint> = fc.record({
-  serviceId: smallId,
-  prio,
-  index: fc.integer({ min: 1, max: 3 }),
-  backendUid: smallId,
+/** Endpoint indices 1..3, now and then the invalid 0. */
+const ENDPOINT_INDICES = mix([[1, 2, 3], 9], [[0], 1]);
+
+const rawEndpointGen: Gen<Endpoint> = (d) => ({ serviceId: d.pick(SMALL_IDS), prio: d.int(PRIO_GROUPS), index: d.pick(ENDPOINT_INDICES), backendUid: d.pick(SMALL_IDS) });
+
+const BACKEND_SERVICE_COUNTS = lengths(0, SERVICES_PER_BACKEND);
+
+const rawBackendGen: Gen<Backend> = (d) => ({
+  uid: d.pick(SMALL_IDS),
+  addr: d.pick(RAW_ADDRS),
+  services: d.list((g) => g.pick(SMALL_IDS), BACKEND_SERVICE_COUNTS),
+  waypoint: rawWaypointGen(d),
 });
 
-const rawBackendArb: fc.Arbitrary<Backend> = fc.record({
-  uid: smallId,
-  addr: rawAddr,
-  services: fc.array(smallId, { maxLength: SERVICES_PER_BACKEND }),
-  waypoint: rawWaypointArb,
+const rawFrontendGen: Gen<Frontend> = (d) => ({ addr: d.pick(RAW_ADDRS), upstreamId: d.pick(SMALL_IDS) });
+
+/** The first of each key (a map holds one entry per key). */
+function uniqueBy<T>(xs: readonly T[], key: (x: T) => string | number): T[] {
+  const seen = new Set<string | number>();
+  return xs.filter((x) => !seen.has(key(x)) && !!seen.add(key(x)));
+}
+
+const UP_TO_3 = lengths(0, 3);
+const UP_TO_4 = lengths(0, 4);
+const UP_TO_6 = lengths(0, 6);
+
+export const randomMapsGen: Gen<MapState> = (d) => ({
+  frontends: uniqueBy(d.list(rawFrontendGen, UP_TO_4), (f) => f.addr),
+  services: uniqueBy(d.list(rawServiceGen, UP_TO_3), (v) => v.id),
+  endpoints: uniqueBy(d.list(rawEndpointGen, UP_TO_6), endpointKey),
+  backends: uniqueBy(d.list(rawBackendGen, UP_TO_4), (b) => b.uid),
 });
 
-const rawFrontendArb: fc.Arbitrary<Frontend> = fc.record({ addr: rawAddr, upstreamId: smallId });
+const MUTATION_COUNTS = lengths(1, 3);
 
-export const randomMapsArb: fc.Arbitrary<MapState> = fc.record({
-  frontends: fc.uniqueArray(rawFrontendArb, { maxLength: 4, selector: (f) => f.addr }),
-  services: fc.uniqueArray(rawServiceArb, { maxLength: 3, selector: (v) => v.id }),
-  endpoints: fc.uniqueArray(fc.oneof({ withCrossShrink: true }, { arbitrary: rawEndpointArb, weight: 9 }, { arbitrary: rawEndpointArb.map((e) => ({ ...e, index: 0 })), weight: 1 }), {
-    maxLength: 6,
-    selector: endpointKey,
-  }),
-  backends: fc.uniqueArray(rawBackendArb, { maxLength: 4, selector: (b) => b.uid }),
-});
+/** Any map contents, one entry per key: a broken consistent state or arbitrary maps, equally often. */
+export const rawStateGen: Gen<MapState> = (d) => d.group((g) => (g.int(2) === 0 ? applyRawMutations(consistentStateGen(g).state, g.list(rawMutationGen, MUTATION_COUNTS, 1)) : randomMapsGen(g)));
 
 /** Any map contents, one entry per key. */
 export function rawState(): fc.Arbitrary<MapState> {
-  return fc.oneof(
-    { withCrossShrink: true },
-    {
-      arbitrary: fc.tuple(consistentState(), fc.array(rawMutationArb, { minLength: 1, maxLength: 3 })).map(([built, ms]) => applyRawMutations(built.state, ms)),
-      weight: 1,
-    },
-    { arbitrary: randomMapsArb, weight: 1 },
-  );
+  return arb(rawStateGen);
 }

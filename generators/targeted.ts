@@ -7,7 +7,8 @@
 
 import fc from 'fast-check';
 import type { Case } from '../model/domain.js';
-import { caseArb, type KindChoice, type Shape } from './cases.js';
+import { caseGen, type KindChoice, type Shape } from './cases.js';
+import { firstWith } from './choices.js';
 
 /** How many ordinary cases one targeted case may look at. */
 export const TARGET_DRAWS = 128;
@@ -23,10 +24,9 @@ export function parseTargetPhaseId(id: string): { cls: string; kind: KindChoice;
 }
 
 /**
- * Cases that have the class when the generators can produce it: a batch of `draws` ordinary cases,
- * of which the first that `has` the class is kept (the first of the batch when none does).
+ * Cases that have the class when the generators can produce it: of up to `draws` ordinary cases,
+ * the first that `has` the class (the first drawn when none does). It shrinks like an ordinary case.
  */
 export function targetedCaseArb(opts: { kind: KindChoice; shape: Shape; has: (c: Case) => boolean; draws?: number }): fc.Arbitrary<Case> {
-  const n = opts.draws ?? TARGET_DRAWS;
-  return fc.array(caseArb({ kind: opts.kind, shape: opts.shape }), { minLength: n, maxLength: n }).map((batch) => batch.find(opts.has) ?? (batch[0] as Case));
+  return firstWith(caseGen({ kind: opts.kind, shape: opts.shape }), opts.draws ?? TARGET_DRAWS, opts.has);
 }

@@ -16,6 +16,7 @@ import type { ExecutorName } from './executors.js';
 import type { FailureDb, RunIdentity, SavedSectionFailure } from './failure-db.js';
 import { reportPhase, reportPhaseObjects, type ReportPhase } from './report-phase.js';
 import type { FindingJson } from './report.js';
+import type { EnumeratedPart, Shard } from '../generators/shard.js';
 import {
   formatSectionFinding,
   saveSectionFinding,
@@ -60,6 +61,8 @@ export interface SectionPhasesOptions {
   readonly maxFindings?: number;
   /** check --exhaustive: the phases enumerate their domains at this scope. */
   readonly exhaustiveScope?: number;
+  /** --shard: each phase enumerates only this shard's part of its domain. */
+  readonly shard?: Shard;
   /** Saved failures of the two phases (the failure database's `sections`). */
   readonly saved: readonly SavedSectionFailure[];
   readonly db: FailureDb;
@@ -74,7 +77,15 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   const rows: InvariantCount[] = [];
   const entries: Entry[] = [];
   const counts: SectionSavedCounts = { replayed: 0, stillFailing: 0, removed: 0, skipped: 0 };
-  const common = { executor: o.executor, seed: o.seed, runs: o.runs, userObjects: o.userObjects, log: o.log, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}) };
+  const common = {
+    executor: o.executor,
+    seed: o.seed,
+    runs: o.runs,
+    userObjects: o.userObjects,
+    log: o.log,
+    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+    ...(o.shard ? { shard: o.shard } : {}),
+  };
   /** Runs one phase with its saved failures and settles what it found into the run's results. */
   const one = async <P extends { result?: SectionResult<unknown, unknown> }>(
     phase: SectionPhase,
@@ -108,10 +119,28 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   return { accel, reports, rows, findings, entries, counts };
 }
 
-/** A phase in the JSON report: its status and counts (its findings are among the run's findings). */
-export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): unknown {
+/**
+ * A phase in the JSON report: its status and counts (its findings are among the run's findings),
+ * and under --exhaustive the part of its enumerated domain this shard ran (merge sums the parts).
+ */
+export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): SectionPhaseJson {
   const r = 'result' in p ? p.result : undefined;
-  return { status: p.status, ...(p.why ? { why: p.why } : {}), ...(r ? { runs: r.runs, exercised: r.exercised, failed: r.failed, findings: r.findings.length } : {}) };
+  return {
+    status: p.status,
+    ...(p.why ? { why: p.why } : {}),
+    ...(r ? { runs: r.runs, exercised: r.exercised, failed: r.failed, findings: r.findings.length } : {}),
+    ...(r?.enumeration ? { enumeration: r.enumeration } : {}),
+  };
+}
+
+export interface SectionPhaseJson {
+  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly why?: string;
+  readonly runs?: number;
+  readonly exercised?: Readonly<Record<string, number>>;
+  readonly failed?: Readonly<Record<string, number>>;
+  readonly findings?: number;
+  readonly enumeration?: EnumeratedPart;
 }
 
 /** Prints the phases' findings (their status after the baseline) and saves the new ones. */

@@ -9,7 +9,7 @@ import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { accelSpec } from '../properties/accel.js';
 import { reportSpec } from '../properties/report.js';
-import type { InvariantCount } from '../properties/run.js';
+import { phaseSeed, type InvariantCount } from '../properties/run.js';
 import type { SectionFinding, SectionPhase, SectionResult, SectionSpec } from '../properties/section-check.js';
 import { accelPhase, type AccelPhase } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
@@ -73,6 +73,17 @@ function identityOf(executor: string, objects: Record<string, string> | null, ou
   return { executor, objects: objects ? Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, resolve(v)])) : null, ours };
 }
 
+/**
+ * A sampled phase under --shard: the shard's own seed (the first shard keeps the run's) and its
+ * share of the budget, so that shards do not sample the same cases and merge counts none twice.
+ * (Under --exhaustive the shards split the enumeration instead: generators/shard.ts.)
+ */
+export function shardSampling(o: Pick<SectionPhasesOptions, 'seed' | 'runs' | 'shard'>, phase: SectionPhase): { seed: number; runs: number } {
+  const s = o.shard;
+  if (!s || s.count === 1) return { seed: o.seed, runs: o.runs };
+  return { seed: s.index === 0 ? o.seed : phaseSeed(o.seed, phase, s.index), runs: Math.ceil(o.runs / s.count) };
+}
+
 export async function runSectionPhases(o: SectionPhasesOptions): Promise<SectionPhasesOutcome> {
   const rows: InvariantCount[] = [];
   const entries: Entry[] = [];
@@ -107,13 +118,13 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   };
   const a = o.accelObjects;
   const accel = await one('accel', a ?? (o.userObjects ? null : defaultAccelObjects()), a ? [a.ops, a.redirect] : null, accelSpec() as SectionSpec<unknown, unknown>, (saved) =>
-    accelPhase({ ...common, ...(a ? { objects: a } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
+    accelPhase({ ...common, ...shardSampling(o, 'accel'), ...(a ? { objects: a } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
   const r = o.reportObjects;
   const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });
   const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
   const reports = await one('report', reportObjects, r ? [r.connect, r.sockops, r.sendmsg, r.skb] : null, spec, (saved) =>
-    reportPhase({ ...common, ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
+    reportPhase({ ...common, ...shardSampling(o, 'report'), ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
   const findings = entries.map((e) => sectionFindingJson(e.spec, e.finding, e.run, e.status));
   return { accel, reports, rows, findings, entries, counts };

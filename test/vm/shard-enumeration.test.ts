@@ -2,6 +2,7 @@
 // (section 8) and the connection-report enumeration (section 7) are split so that the parts of
 // n shards partition the domain (no case twice, none missing) for n = 1, 2, 3, a finding keeps
 // its index in the whole domain, and merge sums the parts once, complete only with every shard.
+// The sampled phases of a default run take a seed and a share of the budget per shard instead.
 
 import { describe, expect, it } from 'vitest';
 import { accelExhaustiveCases, accelExhaustiveCount } from '../../generators/accel-exhaustive.js';
@@ -15,7 +16,9 @@ import { runSectionChecks } from '../../properties/section-check.js';
 import { buildAccelMutant } from '../../cli/accel-mutants.js';
 import { AccelVmExecutor } from '../../bpf/vm/accel-executor.js';
 import { mergeSectionPhases, type ShardReport } from '../../cli/merge-sections.js';
-import { sectionPhaseJson } from '../../cli/section-phases.js';
+import { runSectionPhases, sectionPhaseJson, shardSampling } from '../../cli/section-phases.js';
+import { FailureDb } from '../../cli/failure-db.js';
+import { accelRuns } from '../../cli/accel-phase.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,6 +116,23 @@ describe('the report enumeration split by --shard', () => {
       expect(merged?.enumeration).toMatchObject({ ran: domain.length, complete: true });
       expect(merged?.exercised).toEqual(whole.exercised);
     }
+  });
+});
+
+describe('the sampled phases of a default run under --shard', () => {
+  it('each shard samples with its own seed and its share of the budget, so merged runs add up to one run', async () => {
+    const seeds = shardsOf(3).map((shard) => shardSampling({ seed: 7, runs: 3000, shard }, 'accel').seed);
+    expect(new Set(seeds).size).toBe(3);
+    expect(shardSampling({ seed: 7, runs: 3000 }, 'accel')).toEqual({ seed: 7, runs: 3000 });
+    const db = FailureDb.at(mkdtempSync(join(tmpdir(), 'kc-shard-sampled-')));
+    const reports: ShardReport[] = [];
+    for (const shard of shardsOf(2)) {
+      const out = await runSectionPhases({ executor: 'vm', seed: 7, runs: 2000, userObjects: false, saved: [], db, log: () => {}, shard });
+      reports.push({ shard, acceleration: sectionPhaseJson(out.accel), reports: sectionPhaseJson(out.reports) } as ShardReport);
+    }
+    const merged = mergeSectionPhases(reports);
+    expect(merged.acceleration?.runs).toBe(accelRuns(2000));
+    expect(merged.reports?.runs).toBe(accelRuns(2000));
   });
 });
 

@@ -11,7 +11,9 @@ import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { runAccelChecks, type AccelResult, type AccelRunOptions } from '../properties/accel.js';
 import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
+import { partText } from '../generators/shard.js';
 import type { ExecutorName } from './executors.js';
+import type { Shard } from '../generators/shard.js';
 
 export interface AccelPhaseOptions {
   readonly executor: ExecutorName;
@@ -27,6 +29,8 @@ export interface AccelPhaseOptions {
   readonly saved?: AccelRunOptions['saved'];
   /** check --exhaustive: enumerate the acceleration domain at this scope instead of sampling it. */
   readonly exhaustiveScope?: number;
+  /** --shard: enumerate only this shard's part of the domain. */
+  readonly shard?: Shard;
 }
 
 export interface AccelPhase {
@@ -58,12 +62,13 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
   }
   try {
     const sampled = { seed: o.seed, runs: accelRuns(o.runs), executor: ex, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}), ...(o.saved ? { saved: o.saved } : {}) };
-    const enumerated = o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}) }) : null;
+    const enumerated =
+      o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}), ...(o.shard ? { shard: o.shard } : {}) }) : null;
     const result = enumerated ?? (await runAccelChecks(sampled));
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${enumerated.total} cases), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
+    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${partText(enumerated.enumeration)}), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
     o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
     if (ex instanceof AccelVmExecutor) o.log(`program coverage (vm, acceleration)\n${formatCoverage(ex.coverage())}`);
     // check prints and saves each finding (cli/section-findings.ts); the phase counts them.

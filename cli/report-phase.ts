@@ -11,6 +11,7 @@ import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { runReportChecks, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
+import { partText, type Shard } from '../generators/shard.js';
 import type { SectionRunOptions } from '../properties/section-check.js';
 
 export interface ReportPhase {
@@ -30,6 +31,8 @@ export interface ReportPhaseOptions {
   readonly saved?: SectionRunOptions['saved'];
   /** check --exhaustive: every case of the report domain at this scope (on the VM; sampled on the kernel). */
   readonly exhaustiveScope?: number;
+  /** --shard: enumerate only this shard's part of the domain. */
+  readonly shard?: Shard;
   readonly log: (s: string) => void;
 }
 
@@ -59,6 +62,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
       ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
       ...(o.saved ? { saved: o.saved } : {}),
       ...(o.exhaustiveScope !== undefined && o.executor === 'vm' ? { exhaustiveScope: o.exhaustiveScope } : {}),
+      ...(o.shard ? { shard: o.shard } : {}),
     });
   } catch (e) {
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
@@ -68,7 +72,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   const periodic = o.executor === 'kernel' ? ' (report-periodic with waits: hand-written waiting cases in the test suite)' : ' (generated waits: the VM clock is an input)';
-  const how = o.exhaustiveScope !== undefined && o.executor === 'vm' ? `every case of scope ${o.exhaustiveScope} (${result.runs})` : `${result.runs} cases`;
+  const how = result.enumeration ? `every case of scope ${result.enumeration.scope} (${partText(result.enumeration)})` : `${result.runs} cases`;
   o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
   const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
   if (broken) o.log(`verdict (reports): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);

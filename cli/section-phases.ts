@@ -9,13 +9,14 @@ import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { accelSpec } from '../properties/accel.js';
 import { reportSpec } from '../properties/report.js';
-import type { InvariantCount } from '../properties/run.js';
+import { phaseSeed, type InvariantCount } from '../properties/run.js';
 import type { SectionFinding, SectionPhase, SectionResult, SectionSpec } from '../properties/section-check.js';
 import { accelPhase, type AccelPhase } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
 import type { FailureDb, RunIdentity, SavedSectionFailure } from './failure-db.js';
 import { reportPhase, reportPhaseObjects, type ReportPhase } from './report-phase.js';
 import type { FindingJson } from './report.js';
+import type { EnumeratedPart, Shard } from '../generators/shard.js';
 import {
   formatSectionFinding,
   saveSectionFinding,
@@ -60,6 +61,8 @@ export interface SectionPhasesOptions {
   readonly maxFindings?: number;
   /** check --exhaustive: the phases enumerate their domains at this scope. */
   readonly exhaustiveScope?: number;
+  /** --shard: each phase enumerates only this shard's part of its domain. */
+  readonly shard?: Shard;
   /** Saved failures of the two phases (the failure database's `sections`). */
   readonly saved: readonly SavedSectionFailure[];
   readonly db: FailureDb;
@@ -70,11 +73,30 @@ function identityOf(executor: string, objects: Record<string, string> | null, ou
   return { executor, objects: objects ? Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, resolve(v)])) : null, ours };
 }
 
+/**
+ * A sampled phase under --shard: the shard's own seed (the first shard keeps the run's) and its
+ * share of the budget, so that shards do not sample the same cases and merge counts none twice.
+ * (Under --exhaustive the shards split the enumeration instead: generators/shard.ts.)
+ */
+export function shardSampling(o: Pick<SectionPhasesOptions, 'seed' | 'runs' | 'shard'>, phase: SectionPhase): { seed: number; runs: number } {
+  const s = o.shard;
+  if (!s || s.count === 1) return { seed: o.seed, runs: o.runs };
+  return { seed: s.index === 0 ? o.seed : phaseSeed(o.seed, phase, s.index), runs: Math.ceil(o.runs / s.count) };
+}
+
 export async function runSectionPhases(o: SectionPhasesOptions): Promise<SectionPhasesOutcome> {
   const rows: InvariantCount[] = [];
   const entries: Entry[] = [];
   const counts: SectionSavedCounts = { replayed: 0, stillFailing: 0, removed: 0, skipped: 0 };
-  const common = { executor: o.executor, seed: o.seed, runs: o.runs, userObjects: o.userObjects, log: o.log, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}) };
+  const common = {
+    executor: o.executor,
+    seed: o.seed,
+    runs: o.runs,
+    userObjects: o.userObjects,
+    log: o.log,
+    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+    ...(o.shard ? { shard: o.shard } : {}),
+  };
   /** Runs one phase with its saved failures and settles what it found into the run's results. */
   const one = async <P extends { result?: SectionResult<unknown, unknown> }>(
     phase: SectionPhase,
@@ -96,22 +118,40 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   };
   const a = o.accelObjects;
   const accel = await one('accel', a ?? (o.userObjects ? null : defaultAccelObjects()), a ? [a.ops, a.redirect] : null, accelSpec() as SectionSpec<unknown, unknown>, (saved) =>
-    accelPhase({ ...common, ...(a ? { objects: a } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
+    accelPhase({ ...common, ...shardSampling(o, 'accel'), ...(a ? { objects: a } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
   const r = o.reportObjects;
   const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });
   const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
   const reports = await one('report', reportObjects, r ? [r.connect, r.sockops, r.sendmsg, r.skb] : null, spec, (saved) =>
-    reportPhase({ ...common, ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
+    reportPhase({ ...common, ...shardSampling(o, 'report'), ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
   const findings = entries.map((e) => sectionFindingJson(e.spec, e.finding, e.run, e.status));
   return { accel, reports, rows, findings, entries, counts };
 }
 
-/** A phase in the JSON report: its status and counts (its findings are among the run's findings). */
-export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): unknown {
+/**
+ * A phase in the JSON report: its status and counts (its findings are among the run's findings),
+ * and under --exhaustive the part of its enumerated domain this shard ran (merge sums the parts).
+ */
+export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): SectionPhaseJson {
   const r = 'result' in p ? p.result : undefined;
-  return { status: p.status, ...(p.why ? { why: p.why } : {}), ...(r ? { runs: r.runs, exercised: r.exercised, failed: r.failed, findings: r.findings.length } : {}) };
+  return {
+    status: p.status,
+    ...(p.why ? { why: p.why } : {}),
+    ...(r ? { runs: r.runs, exercised: r.exercised, failed: r.failed, findings: r.findings.length } : {}),
+    ...(r?.enumeration ? { enumeration: r.enumeration } : {}),
+  };
+}
+
+export interface SectionPhaseJson {
+  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly why?: string;
+  readonly runs?: number;
+  readonly exercised?: Readonly<Record<string, number>>;
+  readonly failed?: Readonly<Record<string, number>>;
+  readonly findings?: number;
+  readonly enumeration?: EnumeratedPart;
 }
 
 /** Prints the phases' findings (their status after the baseline) and saves the new ones. */

@@ -7,6 +7,7 @@
 
 import fc from 'fast-check';
 import type { Verdict } from '../model/spec/types.js';
+import { shardPart, shardSize, WHOLE, type EnumeratedPart, type Shard } from '../generators/shard.js';
 
 /** What a phase brings: its cases, invariants, executor and printing. */
 export interface SectionSpec<C, O> {
@@ -57,6 +58,8 @@ export interface SectionResult<C, O> {
   readonly findings: ReadonlyArray<SectionFinding<C, O>>;
   /** Per saved case given (SectionRunOptions.saved), in order: the finding it still is, or null. */
   readonly replayed: ReadonlyArray<SectionFinding<C, O> | null>;
+  /** An enumerated run (exhaustiveScope): what part of the domain it was and how much of it ran. */
+  readonly enumeration?: EnumeratedPart;
 }
 
 export interface SectionRunOptions {
@@ -71,6 +74,8 @@ export interface SectionRunOptions {
    * finding the first enumerated case that broke its invariant (small first: not shrunk).
    */
   readonly exhaustiveScope?: number;
+  /** --shard: only this shard's part of the enumeration (generators/shard.ts); sampling ignores it. */
+  readonly shard?: Shard;
   /** Saved cases of the failure database, judged first (their case as it is). */
   readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
 }
@@ -88,9 +93,12 @@ function statementOf(spec: SectionSpec<unknown, unknown>, name: string): string 
 export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: SectionRunOptions): Promise<SectionResult<C, O>> {
   const replayed: Array<SectionFinding<C, O> | null> = [];
   for (const s of o.saved ?? []) replayed.push(await judgeSectionCase(spec, s.case as C, s));
-  const enumerated = o.exhaustiveScope !== undefined && spec.enumerate ? [...spec.enumerate(o.exhaustiveScope)] : null;
-  const cases = enumerated ?? fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
-  const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${i}` : String(i));
+  const shard = o.shard ?? WHOLE;
+  // An enumerated case keeps its index in the whole domain, whichever shard runs it.
+  const domain = o.exhaustiveScope !== undefined && spec.enumerate ? [...spec.enumerate(o.exhaustiveScope)] : null;
+  const enumerated = domain ? [...shardPart(domain, shard)] : null;
+  const cases = enumerated ? enumerated.map(([, c]) => c) : fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
+  const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${enumerated[i]![0]}` : String(i));
   const obs = await spec.run(cases);
   const exercised: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
   const failed: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
@@ -110,7 +118,9 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
     // A case that broke the invariant in the batch but not alone is reported as the batch saw it.
     findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0 });
   }
-  return { runs: cases.length, exercised, failed, findings, replayed };
+  const enumeration =
+    domain && o.exhaustiveScope !== undefined ? { scope: o.exhaustiveScope, shard, part: shardSize(domain.length, shard), ran: cases.length, total: domain.length, complete: true } : null;
+  return { runs: cases.length, exercised, failed, findings, replayed, ...(enumeration ? { enumeration } : {}) };
 }
 
 function foundAt<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, name: string, c: C, o: O, shrunkFrom: number): SectionFinding<C, O> {

@@ -287,6 +287,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
           ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
           ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
+          ...(o.shard ? { shard: o.shard } : {}),
         });
     if (sections && savedFailures) {
       const c = sections.counts;

@@ -1,6 +1,7 @@
 // `kmesh-check merge`: combines the JSON reports of shards into one verdict: cases, invariant
 // counts and statistics add up, coverage is judged on the sum, findings are kept
-// (one per signature, hits summed).
+// (one per signature, hits summed); the exhaustive phases (routing, and the acceleration and
+// report enumerations: cli/merge-sections.ts) are complete only when every shard's part is there.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -9,6 +10,7 @@ import type { StatesOption } from '../../properties/run.js';
 import { formatSummary, type FindingJson, type ReportJson } from '../report.js';
 import { requiredPaths } from './check.js';
 import { deviationsAt, scopeMeaning } from '../../generators/exhaustive/classes.js';
+import { formatMergedEnumeration, mergeSectionPhases, shardGaps, type ShardReport } from '../merge-sections.js';
 
 function readReport(path: string): ReportJson {
   let r: Partial<ReportJson>;
@@ -33,15 +35,8 @@ export function mergeExplorations(reports: readonly (ReportJson & { exploration?
   const truncated = parts.flatMap((e) => e.truncated);
   if (parts.length < reports.length) truncated.push(`${reports.length - parts.length} report(s) without an exhaustive phase`);
   if (scopes.size > 1) truncated.push(`shards explored different scopes (${[...scopes].join(', ')})`);
-  // Every shard of the split must be there: the union of some shards is not the whole tree.
-  const counts = new Set(reports.map((r) => r.shard?.count ?? 1));
-  if (counts.size > 1) truncated.push(`the reports split the tree differently (${[...counts].join(', ')} shards)`);
-  else {
-    const n = [...counts][0] as number;
-    const have = new Set(reports.map((r) => r.shard?.index ?? 0));
-    const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
-    if (missing.length > 0) truncated.push(`shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i + 1}/${n}`).join(', ')} missing`);
-  }
+  // Every shard of the split must be there (once): the union of some shards is not the whole tree.
+  truncated.push(...shardGaps(reports));
   const scope = Math.min(...scopes);
   return {
     scope,
@@ -97,7 +92,9 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
       }
     : null;
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.
-  const coverage = coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption), undefined, stats.dnsCases > 0);
+  // Shards that no class requirement applied to (check --exhaustive) are judged by completeness.
+  const judged = reports.some((r) => r.coverage.requirements.length > 0);
+  const coverage = judged ? coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption), undefined, stats.dnsCases > 0) : { ok: true, requirements: [], targeted: 0 };
   return {
     ...first,
     shard: null,
@@ -118,15 +115,22 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
 }
 
 export function mergeCommand(files: string[], o: { json?: string }): number {
-  const reports = files.map(readReport);
+  const reports: ShardReport[] = files.map(readReport);
   const exploration = mergeExplorations(reports);
-  const merged = exploration ? { ...mergeReports(reports), exploration } : mergeReports(reports);
+  const sections = mergeSectionPhases(reports);
+  const merged = { ...mergeReports(reports), ...(exploration ? { exploration } : {}), ...sections };
   process.stdout.write(`merged ${files.length} reports\n${formatSummary(merged)}\n`);
   if (exploration) {
     const figures = `${exploration.states} states, ${exploration.choicePoints} choice points, ${(exploration.durationMs / 1000).toFixed(1)} s`;
     process.stdout.write(
       `exhaustive: ${exploration.complete ? 'complete' : 'incomplete'} for scope ${exploration.scope}: ${figures}${exploration.complete ? '' : `; ${exploration.truncated.join('; ')}`}\n`,
     );
+  }
+  for (const [name, p] of [
+    ['acceleration', sections.acceleration],
+    ['connection reports', sections.reports],
+  ] as const) {
+    if (p?.enumeration) process.stdout.write(formatMergedEnumeration(name, p.enumeration) + '\n');
   }
   if (o.json) writeFileSync(o.json, JSON.stringify(merged, null, 2) + '\n');
   return merged.verdict === 'pass' ? 0 : 1;

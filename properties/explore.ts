@@ -17,6 +17,7 @@ import { Decisions, type Oracle } from '../generators/exhaustive/decisions.js';
 import { lazyState } from '../generators/exhaustive/model-view.js';
 import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../generators/exhaustive/skeletons.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
+import { inShard } from '../generators/shard.js';
 import { nextPrefix } from '../bpf/runner/choices.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { judge, MATCHES_MODEL, type Failure } from './judge.js';
@@ -287,7 +288,7 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   const maps = opts.readers === 'model' ? undefined : opts.vm?.lazyMaps(() => holder.d as Decisions);
   if (maps) holder.maps = maps;
   try {
-    const mine = all.map((_, s) => s).filter((s) => s % shard.count === shard.index && (!opts.onlySkeletons || opts.onlySkeletons.includes(s)));
+    const mine = all.map((_, s) => s).filter((s) => inShard(s, shard) && (!opts.onlySkeletons || opts.onlySkeletons.includes(s)));
     // Under a time limit the top-level choices share the time in rounds: each unfinished one gets
     // an equal slice of what is left and resumes where its last slice stopped, so small subtrees
     // finish and big ones get the rest. Without a limit each is walked to its end in order.

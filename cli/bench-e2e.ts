@@ -5,7 +5,7 @@
 // long model run, measured in a child process of its own.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { generatedCases, runChecks, type RunResult } from '../properties/run.js';
@@ -13,11 +13,13 @@ import { DEFAULT_BATCH_SIZE } from '../properties/batch.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import { openExecutor, type ExecutorName } from './executors.js';
-import { threadJobs } from './jobs.js';
 
 export interface EndToEnd {
   readonly cases: number;
+  /** The run done again in the same process: modules loaded, code optimised (a long run's pace). */
   readonly casesPerSecond: number;
+  /** The first run in a fresh process, JIT warm-up included (a short run's pace). */
+  readonly coldCasesPerSecond: number;
   /** The executor alone on the run's generated cases (absent for the model). */
   readonly bareCasesPerSecond?: number;
   /** casesPerSecond / bareCasesPerSecond. */
@@ -56,68 +58,71 @@ export function scalingBound(main: number, worker: number, jobs: number, cores: 
   return many / one;
 }
 
-/** CPU time (ms) a process has used, all its threads: utime + stime of /proc/PID/stat in USER_HZ (100/s). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 const rate = (r: RunResult) => (1000 * r.cases) / Math.max(1, r.durationMs);
 
-/** One job of `runs` on `name`, then (for an executor) the same run's generated cases on the executor alone. */
+/**
+ * One job of `runs` on `name`, twice (cold, then warm: the same cases again), then (for an
+ * executor) the same run's generated cases on the executor alone, warm too, so that the ratio
+ * compares like with like.
+ */
 export async function endToEnd(name: ExecutorName, runs: number, seed = 1): Promise<EndToEnd> {
   const opened = await openExecutor(name, {}, 'bench');
   try {
     const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
+    const cold = await runChecks(base);
     const r = await runChecks(base);
     const casesPerSecond = rate(r);
-    if (!opened.executor) return { cases: r.cases, casesPerSecond };
+    const coldCasesPerSecond = rate(cold);
+    if (!opened.executor) return { cases: r.cases, casesPerSecond, coldCasesPerSecond };
     const cases = generatedCases(base);
     const t = process.hrtime.bigint();
     for (let i = 0; i < cases.length; i += DEFAULT_BATCH_SIZE) await opened.executor.run(cases.slice(i, i + DEFAULT_BATCH_SIZE));
     const bareCasesPerSecond = cases.length / (Number(process.hrtime.bigint() - t) / 1e9);
-    return { cases: r.cases, casesPerSecond, bareCasesPerSecond, ratioToBare: casesPerSecond / bareCasesPerSecond };
+    return { cases: r.cases, casesPerSecond, coldCasesPerSecond, bareCasesPerSecond, ratioToBare: casesPerSecond / bareCasesPerSecond };
   } finally {
     await opened.executor?.close();
   }
 }
 
-/** The same run with one job and with `jobs` jobs, on one executor; the one-job run's CPU per case says what the cores allow. */
-export async function jobsScaling(name: ExecutorName, runs: number, jobs: number, seed = 2): Promise<JobsScaling> {
-  const opened = await openExecutor(name, {}, 'bench');
-  try {
-    const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
-    const pid = (opened.executor as { pid?: number } | undefined)?.pid;
-    const worker0 = pid !== undefined ? processCpuMs(pid) : 0;
-    const main0 = process.cpuUsage();
-    const one = await runChecks(base);
-    const main = process.cpuUsage(main0);
-    const workerMs = pid !== undefined ? processCpuMs(pid) - worker0 : undefined;
-    const many = await runChecks({ ...base, jobs: threadJobs({ executor: name, objects: {}, seed, runs, states: 'both' }, jobs) });
-    if (many.cases !== one.cases) throw new KmeshCheckError('unsupported', `bench: ${jobs} jobs checked ${many.cases} cases, one job ${one.cases}: the jobs do not split the run`);
-    const cpuPerCaseUs = { main: (main.user + main.system) / one.cases, ...(workerMs !== undefined ? { worker: (1000 * workerMs) / one.cases } : {}) };
-    const cores = availableParallelism();
-    return {
-      executor: name,
-      jobs,
-      oneJobCasesPerSecond: rate(one),
-      casesPerSecond: rate(many),
-      scaling: rate(many) / rate(one),
-      cpuPerCaseUs,
-      cores,
-      bound: scalingBound(cpuPerCaseUs.main, cpuPerCaseUs.worker ?? 0, jobs, cores),
-    };
-  } finally {
-    await opened.executor?.close();
-  }
+interface ChildRun {
+  readonly cases: number;
+  readonly casesPerSecond: number;
+  readonly cpuPerCaseUs: { readonly main: number; readonly worker?: number };
+}
+
+/** The last JSON line of a bench child process (cli/rss-run.ts, cli/jobs-run.ts), or a one-line error. */
+function childRun<T>(file: string, args: readonly string[], what: string): T {
+  const script = join(packageRoot(), 'dist/cli', file);
+  if (!existsSync(script)) throw new KmeshCheckError('build', `dist/cli/${file} is missing: run npm run build:ts`);
+  const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new KmeshCheckError('worker', `the ${what} run ended with ${r.status ?? r.signal} and no figure`);
+  return JSON.parse(line) as T;
+}
+
+/**
+ * The same run with one job and with `jobs` jobs, on one executor, each in a fresh process (as a
+ * user's `check --jobs N` starts: every job cold); the one-job run's CPU per case says what the
+ * cores allow.
+ */
+export function jobsScaling(name: ExecutorName, runs: number, jobs: number, seed = 2): JobsScaling {
+  const one = childRun<ChildRun>('jobs-run.js', [name, String(runs), '1', String(seed)], '--jobs 1');
+  const many = childRun<ChildRun>('jobs-run.js', [name, String(runs), String(jobs), String(seed)], `--jobs ${jobs}`);
+  if (many.cases !== one.cases) throw new KmeshCheckError('unsupported', `bench: ${jobs} jobs checked ${many.cases} cases, one job ${one.cases}: the jobs do not split the run`);
+  const cores = availableParallelism();
+  return {
+    executor: name,
+    jobs,
+    oneJobCasesPerSecond: one.casesPerSecond,
+    casesPerSecond: many.casesPerSecond,
+    scaling: many.casesPerSecond / one.casesPerSecond,
+    cpuPerCaseUs: one.cpuPerCaseUs,
+    cores,
+    bound: scalingBound(one.cpuPerCaseUs.main, one.cpuPerCaseUs.worker ?? 0, jobs, cores),
+  };
 }
 
 /** Peak RSS (MB) of a child process running `runs` model cases (cli/rss-run.ts). */
 export function peakRss(runs: number): { cases: number; seconds: number; maxRssMb: number } {
-  const script = join(packageRoot(), 'dist/cli/rss-run.js');
-  if (!existsSync(script)) throw new KmeshCheckError('build', 'dist/cli/rss-run.js is missing: run npm run build:ts');
-  const r = spawnSync(process.execPath, [script, String(runs)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = r.stdout.trim().split('\n').at(-1) ?? '';
-  if (r.status !== 0 || !line.startsWith('{')) throw new KmeshCheckError('worker', `the memory run ended with ${r.status ?? r.signal} and no figure`);
-  return JSON.parse(line) as { cases: number; seconds: number; maxRssMb: number };
+  return childRun('rss-run.js', [String(runs)], 'memory');
 }

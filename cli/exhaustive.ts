@@ -6,11 +6,24 @@ import type { Case } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { KmeshCheckError } from '../shared/errors.js';
-import { caseAtPath, explore, exploringVm, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploringVm } from '../properties/explore.js';
+import {
+  caseAtPath,
+  explore,
+  exploreRaw,
+  exploringVm,
+  finishExploration,
+  judgeExhaustive,
+  type Exploration,
+  type ExplorationSummary,
+  type ExploreOptions,
+  type ExploringVm,
+  type RawExploration,
+} from '../properties/explore.js';
 import { judge, type Failure } from '../properties/judge.js';
 import { signatureOf, type Signature } from '../properties/signature.js';
 import type { ExecutorName } from './executors.js';
-import type { Statistics } from '../properties/statistics.js';
+import type { Statistics, StatisticsJson } from '../properties/statistics.js';
+import { exploreThread, type JobSpec } from './jobs.js';
 import { dnsPhaseRuns } from '../properties/run.js';
 import { isDatagram, skeletons } from '../generators/exhaustive/skeletons.js';
 import { deviationsAt, scopeMeaning } from '../generators/exhaustive/classes.js';
@@ -49,12 +62,18 @@ function skeletonsFor(setup: ExhaustiveSetup, scope: number): number[] | undefin
   return skeletons(scope).flatMap((s, i) => (isDatagram(s) ? [] : [i]));
 }
 
-export async function runExhaustive(
-  setup: ExhaustiveSetup,
-  o: { scope: number; env: Environment; timeLimitMs?: number; shard?: { index: number; count: number }; statistics?: Statistics },
-): Promise<Exploration> {
+interface ExhaustiveRun {
+  readonly scope: number;
+  readonly env: Environment;
+  readonly timeLimitMs?: number;
+  readonly shard?: { readonly index: number; readonly count: number };
+  readonly maxFindings?: number;
+  readonly statistics?: Statistics;
+}
+
+function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOptions {
   const only = skeletonsFor(setup, o.scope);
-  return explore({
+  return {
     scope: o.scope,
     env: o.env,
     ...(only ? { onlySkeletons: only } : {}),
@@ -62,8 +81,50 @@ export async function runExhaustive(
     ...(setup.executor ? { executor: setup.executor } : {}),
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
     ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     ...(o.statistics ? { statistics: o.statistics } : {}),
+  };
+}
+
+/** One job's part of an exploration (cli/job-worker.ts): enumerated, not yet finished. */
+export function runExhaustivePart(setup: ExhaustiveSetup, o: ExhaustiveRun): Promise<RawExploration> {
+  return exploreRaw(exploreOptions(setup, o));
+}
+
+/**
+ * The exploration of `check`. With `jobs`, the top-level choices of the shard are split once more
+ * (job j of J takes those of shard i + n*j of n*J: together exactly shard i's), J - 1 of them in
+ * worker threads on executors of their own; the parts are finished as one, so the verdict and
+ * findings are those of one job.
+ */
+export async function runExhaustive(setup: ExhaustiveSetup, o: ExhaustiveRun & { jobs?: { count: number; spec: JobSpec; into?: Executor; shouldStop?: () => boolean } }): Promise<Exploration> {
+  const opts = exploreOptions(setup, o);
+  const count = o.jobs?.count ?? 1;
+  if (!o.jobs || count <= 1) return explore(opts);
+  const shard = o.shard ?? { index: 0, count: 1 };
+  const part = (j: number) => ({ index: shard.index + shard.count * j, count: shard.count * count });
+  const stop = new SharedArrayBuffer(4);
+  const { spec, into, shouldStop } = o.jobs;
+  const job = (j: number) => ({
+    scope: o.scope,
+    shard: part(j),
+    ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+    ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
   });
+  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), { stop, ...(into ? { into } : {}), ...(shouldStop ? { shouldStop } : {}) }));
+  const mine = exploreRaw({ ...opts, shard: part(0) });
+  const settled = await Promise.allSettled([mine, ...others]);
+  const rejected = settled.find((p) => p.status === 'rejected');
+  if (rejected) {
+    Atomics.store(new Int32Array(stop), 0, 1);
+    throw rejected.reason;
+  }
+  const raws = [(settled[0] as PromiseFulfilledResult<RawExploration>).value];
+  for (const p of settled.slice(1) as PromiseFulfilledResult<{ raw: RawExploration; statistics: StatisticsJson }>[]) {
+    raws.push(p.value.raw);
+    o.statistics?.merge(p.value.statistics);
+  }
+  return finishExploration(raws, opts);
 }
 
 /** `complete for scope N: S states, C choice points, T s` (or why it is not). */

@@ -1,6 +1,7 @@
 // One job of `check --jobs N`, in a worker thread: opens its own executor (the kernel executor
 // starts its own harness, in its own cgroup and network namespace), runs its part of the random
-// phases (properties/run.ts runRandomPart) and posts what it tallied. Ctrl-C reaches it through a
+// phases (properties/run.ts runRandomPart) and posts what it tallied, or its part of the
+// exhaustive exploration (cli/exhaustive.ts) and what it enumerated. Ctrl-C reaches it through a
 // shared flag; progress goes out a few times a second.
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -8,7 +9,9 @@ import { Tally } from '../properties/tally.js';
 import { invariantTable, runRandomPart } from '../properties/run.js';
 import { invariants } from '../model/spec/index.js';
 import { isKmeshCheckError } from '../shared/errors.js';
+import { Statistics } from '../properties/statistics.js';
 import { openExecutor } from './executors.js';
+import { exhaustiveSetup, runExhaustivePart } from './exhaustive.js';
 import type { JobData, JobMessage } from './jobs.js';
 
 const PROGRESS_MS = 250;
@@ -17,6 +20,17 @@ async function main(d: JobData): Promise<JobMessage> {
   const flag = new Int32Array(d.stop);
   const opened = await openExecutor(d.spec.executor, d.spec.objects, `job ${d.index + 1} of ${d.count}`);
   try {
+    if (d.explore) {
+      const statistics = new Statistics();
+      const setup = await exhaustiveSetup(opened.name, opened.executor, d.spec.objects);
+      try {
+        const raw = await runExhaustivePart(setup, { ...d.explore, env: opened.env, statistics });
+        const ex = opened.executor as { coverageCounts?: () => unknown } | undefined;
+        return { type: 'explored', raw, statistics: statistics.toJSON(), ...(ex?.coverageCounts ? { coverage: ex.coverageCounts() } : {}) };
+      } finally {
+        await setup.close();
+      }
+    }
     let last = 0;
     const tally = new Tally(invariantTable(invariants, opened.executor !== undefined), (done) => {
       const now = Date.now();

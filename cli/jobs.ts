@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import type { PartResult, RunOptions, StatesOption } from '../properties/run.js';
+import type { RawExploration } from '../properties/explore.js';
+import type { StatisticsJson } from '../properties/statistics.js';
 import { KmeshCheckError, type KmeshCheckErrorCode } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import type { ExecutorName } from './executors.js';
@@ -27,6 +29,14 @@ export interface JobSpec {
   readonly repeatsWhenRandom?: number;
 }
 
+/** A job's part of the exhaustive exploration instead of the random phases: top-level choices of `shard`. */
+export interface ExploreJob {
+  readonly scope: number;
+  readonly shard: { readonly index: number; readonly count: number };
+  readonly timeLimitMs?: number;
+  readonly maxFindings?: number;
+}
+
 export interface JobData {
   readonly spec: JobSpec;
   readonly index: number;
@@ -34,12 +44,70 @@ export interface JobData {
   readonly started: number;
   /** One Int32: 1 asks the job to stop (Ctrl-C, or another job failed). */
   readonly stop: SharedArrayBuffer;
+  readonly explore?: ExploreJob;
 }
 
 export type JobMessage =
   | { readonly type: 'progress'; readonly done: number }
   | { readonly type: 'result'; readonly result: PartResult; readonly coverage?: unknown }
+  | { readonly type: 'explored'; readonly raw: RawExploration; readonly statistics: StatisticsJson; readonly coverage?: unknown }
   | { readonly type: 'error'; readonly code: KmeshCheckErrorCode | null; readonly message: string };
+
+type Finished = Extract<JobMessage, { type: 'result' | 'explored' }>;
+
+/**
+ * One job's worker thread: resolves with its final message (its coverage counts already added
+ * to `into`), rejects with its error or when it ends without one; `shouldStop` is passed on.
+ */
+function jobThread(data: JobData, o: { shouldStop?: () => boolean; into?: Executor; progress?: (done: number) => void }): Promise<Finished> {
+  const flag = new Int32Array(data.stop);
+  const name = `job ${data.index + 1} of ${data.count}`;
+  return new Promise<Finished>((resolve, reject) => {
+    const worker = new Worker(jobScript(), { workerData: data });
+    const poll = setInterval(() => {
+      if (o.shouldStop?.()) Atomics.store(flag, 0, 1);
+    }, 100);
+    let settled = false;
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      // The other jobs stop at their next case and close their executors.
+      Atomics.store(flag, 0, 1);
+      reject(e);
+    };
+    worker.on('message', (m: JobMessage) => {
+      if (m.type === 'progress') o.progress?.(m.done);
+      else if (m.type === 'error') fail(m.code ? new KmeshCheckError(m.code, m.message) : new Error(`${name}: ${m.message}`));
+      else if (!settled) {
+        settled = true;
+        const into = o.into as { addCoverageCounts?: (c: unknown) => void } | undefined;
+        if (m.coverage && into?.addCoverageCounts) into.addCoverageCounts(m.coverage);
+        resolve(m);
+      }
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      clearInterval(poll);
+      fail(new KmeshCheckError('worker', `${name} ended (exit code ${code}) without a result`));
+    });
+  });
+}
+
+/**
+ * Part `index` of `count` of an exhaustive exploration in a worker thread, on its own executor:
+ * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases.
+ */
+export async function exploreThread(
+  spec: JobSpec,
+  index: number,
+  count: number,
+  job: ExploreJob,
+  o: { shouldStop?: () => boolean; into?: Executor; stop?: SharedArrayBuffer } = {},
+): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
+  const m = await jobThread({ spec, index, count, started: Date.now(), stop: o.stop ?? new SharedArrayBuffer(4), explore: job }, o);
+  if (m.type !== 'explored') throw new KmeshCheckError('worker', `job ${index + 1} of ${count} answered an exploration with ${m.type}`);
+  return { raw: m.raw, statistics: m.statistics };
+}
 
 /** Runs below which a job would spend longer starting (thread, modules, executor) than checking. */
 export const MIN_RUNS_PER_JOB = 1000;
@@ -62,43 +130,16 @@ function jobScript(): string {
  * job's VM coverage counts; `shouldStop` is polled and passed on.
  */
 export function threadJobs(spec: JobSpec, count: number, o: { shouldStop?: () => boolean; into?: Executor } = {}): NonNullable<RunOptions['jobs']> {
-  const script = jobScript();
   const stop = new SharedArrayBuffer(4);
   const flag = new Int32Array(stop);
   return {
     count,
     abort: () => Atomics.store(flag, 0, 1),
-    run(index, parts, started, progress) {
-      return new Promise<PartResult>((resolve, reject) => {
-        const worker = new Worker(script, { workerData: { spec, index, count: parts, started, stop } satisfies JobData });
-        const poll = setInterval(() => {
-          if (o.shouldStop?.()) Atomics.store(flag, 0, 1);
-        }, 100);
-        let settled = false;
-        const fail = (e: Error) => {
-          if (settled) return;
-          settled = true;
-          // The other jobs stop at their next case and close their executors.
-          Atomics.store(flag, 0, 1);
-          reject(e);
-        };
-        worker.on('message', (m: JobMessage) => {
-          if (m.type === 'progress') progress(m.done);
-          else if (m.type === 'error') fail(m.code ? new KmeshCheckError(m.code, m.message) : new Error(`job ${index + 1} of ${parts}: ${m.message}`));
-          else if (!settled) {
-            settled = true;
-            const into = o.into as { addCoverageCounts?: (c: unknown) => void } | undefined;
-            if (m.coverage && into?.addCoverageCounts) into.addCoverageCounts(m.coverage);
-            progress(m.result.tally.cases);
-            resolve(m.result);
-          }
-        });
-        worker.on('error', fail);
-        worker.on('exit', (code) => {
-          clearInterval(poll);
-          fail(new KmeshCheckError('worker', `job ${index + 1} of ${parts} ended (exit code ${code}) without a result`));
-        });
-      });
+    async run(index, parts, started, progress) {
+      const m = await jobThread({ spec, index, count: parts, started, stop }, { ...o, progress });
+      if (m.type !== 'result') throw new KmeshCheckError('worker', `job ${index + 1} of ${parts} answered random phases with ${m.type}`);
+      progress(m.result.tally.cases);
+      return m.result;
     },
   };
 }

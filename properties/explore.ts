@@ -86,6 +86,23 @@ export interface Exploration extends ExplorationSummary {
   readonly durationMs: number;
 }
 
+/** One finding of an enumeration before shrinking: its first leaf in path order and how many leaves it has. */
+export interface RawFinding {
+  readonly signature: Signature;
+  readonly path: string;
+  readonly case: Case;
+  readonly failure: Failure;
+  hits: number;
+}
+
+/** What one part of an exploration (a shard, a job) found: counts that add up and findings by kind. */
+export interface RawExploration extends ExplorationSummary {
+  readonly found: RawFinding[];
+  readonly failingStates: number;
+  readonly exercised: Record<string, number>;
+  readonly durationMs: number;
+}
+
 export const VM_MAX_RUNS = 20_000;
 
 export function phaseName(scope: number): string {
@@ -205,6 +222,14 @@ export function pathText(skeletonIndex: number, inner: readonly number[]): strin
   return [String(skeletonIndex), ...inner.map(String)].join('.');
 }
 
+/** Order of leaves: by top-level choice, then depth-first (the lexicographic order of the choices). */
+export function comparePaths(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+  return x.length - y.length;
+}
+
 export function parsePath(path: string): { skeleton: number; inner: number[] } {
   const parts = path.split('.').map((x) => Number(x));
   if (parts.length === 0 || parts.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`exhaustive path ${path} is not a list of non-negative integers separated by dots`);
@@ -242,15 +267,22 @@ export async function judgeExhaustive(c: Case, opts: Pick<ExploreOptions, 'scope
 }
 
 export async function explore(opts: ExploreOptions): Promise<Exploration> {
+  return finishExploration([await exploreRaw(opts)], opts);
+}
+
+/**
+ * The enumeration of explore() without its findings' signatures and shrinking, so that the parts
+ * of one exploration (jobs) can be run apart and finished as one (finishExploration).
+ */
+export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> {
   const started = Date.now();
   const deadline = opts.timeLimitMs !== undefined ? started + opts.timeLimitMs : undefined;
   const maxStates = opts.maxStates ?? Number.POSITIVE_INFINITY;
-  const maxFindings = opts.maxFindings ?? 5;
   const list = opts.invariants ?? allInvariants;
   const all = skeletons(opts.scope);
   const shard = opts.shard ?? { index: 0, count: 1 };
   const truncated: string[] = [];
-  const found = new Map<string, { path: string; case: Case; failure: Failure; signature: Signature; hits: number }>();
+  const found = new Map<string, RawFinding>();
   const seen = new Set<string>();
   let states = 0;
   let choicePoints = 0;
@@ -262,18 +294,20 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const pendingKernel: { path: string; case: Case }[] = [];
 
-  const signatureByKey = new Map<string, Signature>();
   const record = (path: string, c: Case, f: Failure) => {
     failing++;
-    // Clustered like the random phases' findings, so that one bug is one finding across phases.
-    // The signature asks the model for the case's outcomes: computed once per kind of failure (its
-    // invariant and detail), not for each of the many leaves a bug makes fail.
-    const key = `${f.invariant}|${f.detail.replace(/^operation \d+: /, '')}`;
-    let signature = signatureByKey.get(key);
-    if (!signature) signatureByKey.set(key, (signature = signatureOf(c, f, opts.env)));
+    // Clustered like the random phases' findings (one bug is one finding across phases), each
+    // leaf by its own signature: an invariant's detail alone ("some prandom draw gives an
+    // observation the model does not allow") would put every exact-set failure in one finding.
+    // Kept at the first leaf in path order, whatever order the leaves were judged in (kernel
+    // verdicts come in batches; jobs).
+    const signature = signatureOf(c, f, opts.env);
     const had = found.get(signature.id);
-    if (had) had.hits++;
-    else found.set(signature.id, { path, case: c, failure: f, signature, hits: 1 });
+    if (!had) found.set(signature.id, { signature, path, case: c, failure: f, hits: 1 });
+    else {
+      had.hits++;
+      if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits });
+    }
   };
   const flushKernel = async () => {
     for (const p of pendingKernel.splice(0)) {
@@ -367,9 +401,42 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
   }
   if (opts.executor) await flushKernel();
 
+  return {
+    scope: opts.scope,
+    states,
+    choicePoints,
+    complete: truncated.length === 0,
+    truncated,
+    found: [...found.values()],
+    failingStates: failing,
+    exercised,
+    durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * The parts of one exploration as one: counts added, each finding at its first leaf in path
+ * order over all parts with the hits of all, then the first `maxFindings` in path order shrunk.
+ * The result does not depend on how the top-level choices were split.
+ */
+export async function finishExploration(parts: readonly RawExploration[], opts: ExploreOptions): Promise<Exploration> {
+  const started = Date.now();
+  const list = opts.invariants ?? allInvariants;
+  const maxFindings = opts.maxFindings ?? 5;
+  const byId = new Map<string, RawFinding>();
+  const exercised: Record<string, number> = {};
+  for (const p of parts) {
+    for (const [name, n] of Object.entries(p.exercised)) exercised[name] = (exercised[name] ?? 0) + n;
+    for (const f of p.found) {
+      const had = byId.get(f.signature.id);
+      if (!had) byId.set(f.signature.id, { ...f });
+      else byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, hits: had.hits + f.hits } : { ...had, hits: had.hits + f.hits });
+    }
+  }
+  const found = [...byId.values()].sort((a, b) => comparePaths(a.path, b.path));
   const counterexamples: Counterexample[] = [];
   const judgeOpts = { scope: opts.scope, env: opts.env, invariants: list, ...(opts.vm ? { vm: opts.vm } : {}), ...(opts.executor ? { executor: opts.executor } : {}) };
-  for (const f of [...found.values()].slice(0, maxFindings)) {
+  for (const f of found.slice(0, maxFindings)) {
     const fails = async (c: Case) => (await judgeExhaustive(c, judgeOpts))?.invariant === f.failure.invariant;
     const minimal = await minimize(f.case, fails, { maxTries: 2_000 });
     const again = (await judgeExhaustive(minimal.case, judgeOpts)) ?? f.failure;
@@ -386,15 +453,17 @@ export async function explore(opts: ExploreOptions): Promise<Exploration> {
       hits: f.hits,
     });
   }
+  const truncated = [...new Set(parts.flatMap((p) => p.truncated))];
   return {
     scope: opts.scope,
-    states,
-    choicePoints,
-    complete: truncated.length === 0,
+    states: parts.reduce((n, p) => n + p.states, 0),
+    choicePoints: parts.reduce((n, p) => n + p.choicePoints, 0),
+    complete: parts.every((p) => p.complete),
     truncated,
     counterexamples,
-    failingStates: failing,
+    failingStates: parts.reduce((n, p) => n + p.failingStates, 0),
     exercised,
-    durationMs: Date.now() - started,
+    // The parts ran side by side: the longest, then the shrinking.
+    durationMs: Math.max(0, ...parts.map((p) => p.durationMs)) + (Date.now() - started),
   };
 }

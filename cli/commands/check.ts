@@ -220,6 +220,18 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         ...(o.shard ? { shard: o.shard } : {}),
         ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
         statistics: exhaustiveStats,
+        // Only an explicit --jobs splits the exploration: a job's thread and executor start cold,
+        // which the default scope's seconds do not repay.
+        ...(o.jobs !== undefined && o.jobs > 1
+          ? {
+              jobs: {
+                count: o.jobs,
+                spec: { executor: opened.name, objects: o.objects, seed: o.seed, runs: o.runs, states: o.states },
+                shouldStop: () => stopRequested,
+                ...(opened.executor ? { into: opened.executor } : {}),
+              },
+            }
+          : {}),
       });
     } finally {
       await setup.close();

@@ -7,6 +7,7 @@
 // At each leaf the model's outcome set and the VM's outcome set over every prandom value must be
 // equal; the concrete case (what was decided) is then also judged on the kernel when asked.
 
+import { createHash } from 'node:crypto';
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
@@ -362,7 +363,9 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
           if (leaf.truncated) {
             if (!truncated.includes(leaf.truncated)) truncated.push(leaf.truncated);
           } else {
-            const key = JSON.stringify(leaf.concrete);
+            // A digest, not the case's text: distinct states are counted in memory that does not
+            // grow with the size of each case (scope 3 kept gigabytes of case texts).
+            const key = createHash('sha256').update(JSON.stringify(leaf.concrete)).digest('base64');
             if (!seen.has(key)) {
               seen.add(key);
               states++;

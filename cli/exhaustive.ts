@@ -97,28 +97,24 @@ export function runExhaustivePart(setup: ExhaustiveSetup, o: ExhaustiveRun): Pro
  * worker threads on executors of their own; the parts are finished as one, so the verdict and
  * findings are those of one job.
  */
-export async function runExhaustive(setup: ExhaustiveSetup, o: ExhaustiveRun & { jobs?: { count: number; spec: JobSpec; into?: Executor; shouldStop?: () => boolean } }): Promise<Exploration> {
+export async function runExhaustive(setup: ExhaustiveSetup, o: ExhaustiveRun & { jobs?: { count: number; spec: JobSpec; into?: Executor } }): Promise<Exploration> {
   const opts = exploreOptions(setup, o);
   const count = o.jobs?.count ?? 1;
   if (!o.jobs || count <= 1) return explore(opts);
   const shard = o.shard ?? { index: 0, count: 1 };
   const part = (j: number) => ({ index: shard.index + shard.count * j, count: shard.count * count });
-  const stop = new SharedArrayBuffer(4);
-  const { spec, into, shouldStop } = o.jobs;
+  const { spec, into } = o.jobs;
   const job = (j: number) => ({
     scope: o.scope,
     shard: part(j),
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
   });
-  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), { stop, ...(into ? { into } : {}), ...(shouldStop ? { shouldStop } : {}) }));
+  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), into));
   const mine = exploreRaw({ ...opts, shard: part(0) });
   const settled = await Promise.allSettled([mine, ...others]);
   const rejected = settled.find((p) => p.status === 'rejected');
-  if (rejected) {
-    Atomics.store(new Int32Array(stop), 0, 1);
-    throw rejected.reason;
-  }
+  if (rejected) throw rejected.reason;
   const raws = [(settled[0] as PromiseFulfilledResult<RawExploration>).value];
   for (const p of settled.slice(1) as PromiseFulfilledResult<{ raw: RawExploration; statistics: StatisticsJson }>[]) {
     raws.push(p.value.raw);

@@ -95,16 +95,12 @@ function jobThread(data: JobData, o: { shouldStop?: () => boolean; into?: Execut
 
 /**
  * Part `index` of `count` of an exhaustive exploration in a worker thread, on its own executor:
- * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases.
+ * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases. An
+ * exploration is not stopped halfway (its time limit bounds it), so the job gets no stop flag to
+ * poll; `into` gets its VM coverage counts.
  */
-export async function exploreThread(
-  spec: JobSpec,
-  index: number,
-  count: number,
-  job: ExploreJob,
-  o: { shouldStop?: () => boolean; into?: Executor; stop?: SharedArrayBuffer } = {},
-): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
-  const m = await jobThread({ spec, index, count, started: Date.now(), stop: o.stop ?? new SharedArrayBuffer(4), explore: job }, o);
+export async function exploreThread(spec: JobSpec, index: number, count: number, job: ExploreJob, into?: Executor): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
+  const m = await jobThread({ spec, index, count, started: Date.now(), stop: new SharedArrayBuffer(4), explore: job }, into ? { into } : {});
   if (m.type !== 'explored') throw new KmeshCheckError('worker', `job ${index + 1} of ${count} answered an exploration with ${m.type}`);
   return { raw: m.raw, statistics: m.statistics };
 }

@@ -227,7 +227,6 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
               jobs: {
                 count: o.jobs,
                 spec: { executor: opened.name, objects: o.objects, seed: o.seed, runs: o.runs, states: o.states },
-                shouldStop: () => stopRequested,
                 ...(opened.executor ? { into: opened.executor } : {}),
               },
             }

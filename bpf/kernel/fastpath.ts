@@ -47,6 +47,11 @@ export interface FastPath {
   control(domain: number, local: Uint8Array, localLen: number, dest: Uint8Array, destLen: number, err: Int32Array): number;
   /** Runs a program of whole cases; returns the observation bytes written to `out`. */
   run(prog: Uint8Array, len: number, out: Uint8Array, status: Int32Array): number;
+  /**
+   * poll() on `n` pollfds for up to `maxMs`, ending early (0) once no packet is in flight in the
+   * namespace: for waits on what loopback should already have delivered.
+   */
+  settle(fds: Uint8Array, n: number, maxMs: number): number;
 }
 
 /** The shim's C sources: the socket operations and whole cases, and a case's set-up (map writes, enrolment). */
@@ -90,6 +95,7 @@ export function fastPath(): FastPath | null {
       mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
       control: lib.func('int kf_control(int domain, void *local, uint32_t llen, void *dest, uint32_t dlen, void *err)') as FastPath['control'],
       run: lib.func('int kf_run(void *prog, int len, void *out, void *status)') as FastPath['run'],
+      settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
     };
     loaded = { fast, why: null };
   } catch (e) {

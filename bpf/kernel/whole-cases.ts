@@ -16,7 +16,7 @@ import type { FastPath } from './fastpath.js';
 import { CONTROL_SOCKADDR, controlError, controlPlan } from './enrolment.js';
 import { AF_INET, AF_INET6, errnoName } from './libc.js';
 import { mapOpRecord, mapWriteError } from './map-writes.js';
-import { CONNECT_TIMEOUT_MS, socketType, type KernelSock, type KernelSockets } from './sockets.js';
+import { TCP_SNDTIMEO_US, socketType, type KernelSock, type KernelSockets } from './sockets.js';
 
 const P_MAPOPS = 1;
 const P_SOCKET = 2;
@@ -193,7 +193,7 @@ export class WholeCases {
         p.f64(op.sock);
         p.i32(op.family === 'inet' ? AF_INET : AF_INET6);
         p.i32(socketType(op.protocol));
-        p.i32(op.protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0);
+        p.i32(op.protocol === 'tcp' ? TCP_SNDTIMEO_US : 0);
         p.i32(op.family === 'inet6' ? 1 : 0);
         ids.set(op.sock, op.family);
       } else if (op.op === 'connect') {

@@ -1,5 +1,5 @@
-// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c, and
-// setup-ops.c for map writes and enrolment):
+// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c,
+// setup-ops.c for map writes and enrolment, settle.c for bounded waits on loopback):
 // one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
 // one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
 // source is newer); the kernel executor does not start without it and says why.
@@ -54,8 +54,8 @@ export interface FastPath {
   settle(fds: Uint8Array, n: number, maxMs: number): number;
 }
 
-/** The shim's C sources: the socket operations and whole cases, and a case's set-up (map writes, enrolment). */
-const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/setup-ops.c'];
+/** The shim's C sources: the socket operations and whole cases, a case's set-up (map writes, enrolment), bounded waits. */
+const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/setup-ops.c', 'bpf/user/settle.c'];
 
 /** Compiles the shim into build/shim/ unless it is newer than its sources; returns its path. */
 export function buildShim(root = packageRoot()): string {

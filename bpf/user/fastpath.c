@@ -10,27 +10,24 @@
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 /* In setup-ops.c: a case's set-up (map writes, enrolment control connects). */
 int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out);
 int kf_control(int domain, const void *local, uint32_t llen, const void *dest, uint32_t dlen, int32_t *err);
+/* In settle.c: poll() that ends once nothing is in flight in the namespace. */
+int kf_settle(struct pollfd *fds, int n, int max_ms);
 
 #define KF_ABI 1
 #define SA_MAX 128
 #define MAX_OTHERS 16
 /* How long a TCP connect left in SYN_SENT is waited for at most (connect_tcp). */
 #define CONNECT_WAIT_MS 250
-/* How long the namespace must stay quiescent before a wait gives up early (kf_settle). */
-#define QUIESCENT_MS 4
 
 /* kf_connect flags */
 #define KF_TCP 1
@@ -154,110 +151,6 @@ void kf_observe(int fd, int flags, uint8_t *out)
 	}
 	int key = fd;
 	*i32(out, O_STORAGE_RC) = bpf_map_lookup_elem(storage_fd, &key, out + O_STORAGE);
-}
-
-/* The file's text into buf (NUL-terminated); its length, or -1. */
-static int read_text(const char *path, char *buf, int size)
-{
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -1;
-	ssize_t n = read(f, buf, size - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return (int)n;
-}
-
-/* The value of the column `name` in /proc/net/snmp's "Ip:" table, or -1. */
-static long long snmp_ip(const char *text, const char *name)
-{
-	const char *names = strstr(text, "Ip: ");
-	const char *values = names ? strstr(names + 4, "\nIp: ") : NULL;
-	if (!values)
-		return -1;
-	const char *k = names + 4, *v = values + 5;
-	size_t want = strlen(name);
-	while (*k && *k != '\n') {
-		size_t len = strcspn(k, " \n");
-		char *end;
-		long long x = strtoll(v, &end, 10);
-		if (end == v)
-			return -1;
-		if (len == want && strncmp(k, name, len) == 0)
-			return x;
-		v = end;
-		k += len;
-		while (*k == ' ')
-			k++;
-	}
-	return -1;
-}
-
-/* The value of the line `name` in /proc/net/snmp6, or -1. */
-static long long snmp6(const char *text, const char *name)
-{
-	size_t want = strlen(name);
-	for (const char *line = text; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
-		if (strncmp(line, name, want) == 0 && (line[want] == ' ' || line[want] == '\t'))
-			return strtoll(line + want, NULL, 10);
-	}
-	return -1;
-}
-
-/*
- * Whether a packet may be in flight in the namespace (the /proc/net files read the caller's):
- * everything sent on loopback is received in the same namespace, so when IPv4's and IPv6's
- * packets sent equal their packets received, none is queued or being processed. 1 in flight,
- * 0 quiescent (with *sent, which any new packet changes), -1 when the counters cannot be read.
- */
-static int in_flight(long long *sent)
-{
-	char v4[2048], v6[8192];
-	if (read_text("/proc/net/snmp", v4, sizeof(v4)) < 0 || read_text("/proc/net/snmp6", v6, sizeof(v6)) < 0)
-		return -1;
-	long long out4 = snmp_ip(v4, "OutRequests"), in4 = snmp_ip(v4, "InReceives");
-	long long out6 = snmp6(v6, "Ip6OutRequests"), in6 = snmp6(v6, "Ip6InReceives");
-	if (out4 < 0 || in4 < 0 || out6 < 0 || in6 < 0)
-		return -1;
-	*sent = out4 + out6;
-	return out4 != in4 || out6 != in6;
-}
-
-static long long ms_since(const struct timespec *start)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-/*
- * poll() for up to max_ms, except that a wait for something loopback should already have done
- * ends as soon as the namespace has been quiescent for QUIESCENT_MS: with no packet queued or
- * being processed, only a timer (a retransmission: 200 ms at the least) could still bring it.
- * The same answer as poll() (>0 ready, 0 not), without waiting out the bound when nothing will come.
- */
-int kf_settle(struct pollfd *fds, int n, int max_ms)
-{
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	long long since = -1, sent = -1;
-	for (;;) {
-		int rc = poll(fds, n, 0);
-		if (rc != 0)
-			return rc;
-		long long elapsed = ms_since(&start), now_sent = -1;
-		if (in_flight(&now_sent) != 0 || now_sent != sent)
-			since = elapsed, sent = now_sent;
-		else if (elapsed - since >= QUIESCENT_MS)
-			return 0;
-		if (elapsed >= max_ms)
-			return 0;
-		rc = poll(fds, n, 1);
-		if (rc != 0)
-			return rc;
-	}
 }
 
 /*

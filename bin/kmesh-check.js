@@ -8,5 +8,12 @@ if (!existsSync(main)) {
   console.error('kmesh-check: not built yet (dist/cli/main.js missing): run `npm run build` or `bash scripts/setup.sh`');
   process.exit(2);
 }
+// A reader that stops early (`kmesh-check check | head`) is not an error: the run goes on to its
+// end (and its clean-up) with nothing more printed, instead of dying on an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
 const { run } = await import(main);
 process.exitCode = await run(process.argv);

@@ -69,6 +69,8 @@ interface ExhaustiveRun {
   readonly shard?: { readonly index: number; readonly count: number };
   readonly maxFindings?: number;
   readonly statistics?: Statistics;
+  /** Ctrl-C: the exploration ends where it is, incomplete (ExploreOptions.shouldStop). */
+  readonly shouldStop?: () => boolean;
 }
 
 function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOptions {
@@ -83,6 +85,7 @@ function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOption
     ...(o.shard ? { shard: o.shard } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     ...(o.statistics ? { statistics: o.statistics } : {}),
+    ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
   };
 }
 
@@ -110,7 +113,7 @@ export async function runExhaustive(setup: ExhaustiveSetup, o: ExhaustiveRun & {
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
   });
-  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), into));
+  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), { ...(into ? { into } : {}), ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}) }));
   const mine = exploreRaw({ ...opts, shard: part(0) });
   const settled = await Promise.allSettled([mine, ...others]);
   const rejected = settled.find((p) => p.status === 'rejected');

@@ -66,6 +66,11 @@ export interface ExploreOptions {
   /** Shrunk findings at most (others are counted). */
   readonly maxFindings?: number;
   readonly onState?: (states: number) => void;
+  /**
+   * Polled before each leaf (Ctrl-C): the exploration then ends, incomplete, and its findings so
+   * far are shrunk and reported. The event loop gets a turn every YIELD_MS so a signal handler runs.
+   */
+  readonly shouldStop?: () => boolean;
   /** Gets the traits of every enumerated case (for the report's statistics and coverage). */
   readonly statistics?: Statistics;
 }
@@ -105,6 +110,11 @@ export interface RawExploration extends ExplorationSummary {
 }
 
 export const VM_MAX_RUNS = 20_000;
+
+/** Why an exploration stopped by shouldStop is incomplete. */
+export const STOPPED = 'stopped by Ctrl-C';
+/** How often a stoppable exploration lets the event loop run (a Ctrl-C handler, job messages). */
+const YIELD_MS = 100;
 
 export function phaseName(scope: number): string {
   return `exhaustive/scope-${scope}`;
@@ -294,6 +304,15 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
   };
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const pendingKernel: { path: string; case: Case }[] = [];
+  let lastYield = Date.now();
+  const stopRequested = async (): Promise<boolean> => {
+    if (!opts.shouldStop) return false;
+    if (Date.now() - lastYield >= YIELD_MS) {
+      await new Promise(setImmediate);
+      lastYield = Date.now();
+    }
+    return opts.shouldStop();
+  };
 
   const record = (path: string, c: Case, f: Failure) => {
     failing++;
@@ -345,6 +364,11 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
         for (;;) {
           if (states >= maxStates) {
             truncated.push(`stopped at ${maxStates} states`);
+            stop = true;
+            break;
+          }
+          if (await stopRequested()) {
+            truncated.push(STOPPED);
             stop = true;
             break;
           }

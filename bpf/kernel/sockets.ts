@@ -17,7 +17,7 @@ import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC,
 import { MapWriter } from './map-writes.js';
 
 /** How long a send waits for its bytes to reach the listener (loopback delivers at once). */
-const STREAM_WAIT_MS = 200;
+export const STREAM_WAIT_MS = 200;
 /**
  * How long a TCP client's connect (and send) may block. A loopback handshake completes inside
  * connect(); only a connect the kernel leaves in SYN_SENT waits (an AF_INET6 socket whose earlier

@@ -1,5 +1,5 @@
 // Whole cases in one shim call (kf_run, bpf/user/whole-run.c): a batch's simple cases (socket,
-// connect, send, apply and close operations, every port already listening) are written as one
+// connect, send, apply and close operations; no datagram operation of section 6) are written as one
 // program of map writes, enrolment changes and socket operations and run inside C, which writes the same
 // observation records the case runner would (bpf/runner/observations.ts); the bytes a send's peer
 // received come back beside them and become stream views here (streams.ts), as in the runner.
@@ -83,7 +83,8 @@ export class WholeCases {
   private readonly addr = new Uint8Array(SOCKADDR_MAX);
   /**
    * Whether the runner has enrolled once: its first enrolment checks the environment's control
-   * ports and locals, after which enrolment changes may run inside kf_run too.
+   * ports and locals, after which enrolment changes (from a known state or not) may run inside
+   * kf_run too: they are the same control connects.
    */
   private enrolChecked = false;
   /** The enrolment a case of the program switches to, by its index in the program (unset: none). */
@@ -106,10 +107,10 @@ export class WholeCases {
     return this.p.at > PROGRAM_FLUSH_BYTES;
   }
 
-  /** Whether case `c` is simple enough to run whole, with nothing to do before it. */
+  /** Whether case `c` is simple enough to run whole (the runner would run it without a codec error). */
   private simple(c: Case): boolean {
     if (this.runner.enrolment === true) this.enrolChecked = true;
-    if ((this.runner.enrolment !== c.enrolled && (!this.enrolChecked || this.runner.enrolment === 'unknown')) || c.ops.length > 64) return false;
+    if ((this.runner.enrolment !== c.enrolled && !this.enrolChecked) || c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
     let created = 0;
@@ -138,7 +139,7 @@ export class WholeCases {
         return false;
       }
     }
-    return this.layer.listeners.ready(c);
+    return true;
   }
 
   /**
@@ -147,6 +148,12 @@ export class WholeCases {
    */
   add(c: Case, index: number): boolean {
     if (!this.simple(c)) return false;
+    if (!this.layer.listeners.ready(c)) {
+      // New ports listen once the cases before have run (a listener must not answer their
+      // connects), before this case's map writes: nothing in those depends on the listeners.
+      this.run();
+      this.layer.listeners.listen(c);
+    }
     const p = this.p;
     const start = p.at;
     if (this.first < 0) this.first = index;

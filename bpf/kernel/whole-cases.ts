@@ -5,7 +5,7 @@
 // received come back beside them and become stream views here (streams.ts), as in the runner.
 // The runner checks every operation first, so a case here is one it would run without a codec error.
 
-import type { Case, Family, Operation, SocketId } from '../../model/domain.js';
+import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { ControlPort, payloadFor } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
@@ -158,17 +158,12 @@ export class WholeCases {
     const start = p.at;
     if (this.first < 0) this.first = index;
     this.cases.push({ index, maps: [] });
-    // The map diff: one PROG.mapOps record, its count patched in once known.
-    p.room(5);
-    p.u8(PROG.mapOps);
-    const countAt = p.at;
-    p.i32(0);
     try {
-      this.runner.tracker.apply(c.state, this.change);
+      this.mapDiff(PROG.mapOps, c.state);
     } catch (e) {
       // The cases before this one run first; then what came before the bad entry is written,
       // as the runner does (whose write errors the codec error hides).
-      const partial = p.buf.slice(countAt + 4, p.at);
+      const partial = p.buf.slice(start + 5, p.at);
       const count = this.mapCount;
       this.cases.pop();
       p.at = start;
@@ -176,8 +171,6 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
-    p.setI32(countAt, this.mapCount);
-    this.mapCount = 0;
     if (this.runner.enrolment !== c.enrolled) {
       // The runner's order: map writes, then enrolment, then the operations.
       const plan = controlPlan(this.env, c.enrolled);
@@ -218,7 +211,7 @@ export class WholeCases {
         const n = writeSockaddr(this.addr, ids.get(op.sock)!, op.dest);
         p.i32(n);
         p.bytes(this.addr.subarray(0, 28));
-        // The runner's touchedControl: the next case enrols again, operation by operation.
+        // The runner's touchedControl: the next case enrols again.
         control ||= op.dest.port === ControlPort.enrol || op.dest.port === ControlPort.withdraw;
       } else if (op.op === 'send') {
         p.room(17);
@@ -227,12 +220,8 @@ export class WholeCases {
         p.i32(op.messages);
         p.i32(STREAM_WAIT_MS);
       } else if (op.op === 'apply') {
-        p.room(5);
-        p.u8(PROG.apply);
-        const at = p.at;
-        p.i32(0);
         try {
-          this.runner.tracker.apply(op.state, this.change);
+          this.mapDiff(PROG.apply, op.state);
         } catch {
           // A state the codec refuses: the cases before this one run, and this one runs operation
           // by operation from clean maps, failing where and as the runner fails.
@@ -244,8 +233,6 @@ export class WholeCases {
           this.runner.recover();
           return false;
         }
-        p.setI32(at, this.mapCount);
-        this.mapCount = 0;
       } else if (op.op === 'close') {
         p.room(9);
         p.u8(PROG.close);
@@ -257,6 +244,21 @@ export class WholeCases {
     if (control) this.runner.enrolment = 'unknown';
     this.ops += c.ops.length;
     return true;
+  }
+
+  /**
+   * A map diff record (`code`: the case's state, or an apply operation's) that makes the maps hold
+   * `state`: int32 count, then kf_map_ops records. The tracker's (codec's) errors are thrown on.
+   */
+  private mapDiff(code: number, state: MapState): void {
+    const p = this.p;
+    p.room(5);
+    p.u8(code);
+    const countAt = p.at;
+    p.i32(0);
+    this.runner.tracker.apply(state, this.change);
+    p.setI32(countAt, this.mapCount);
+    this.mapCount = 0;
   }
 
   /**

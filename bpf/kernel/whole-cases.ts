@@ -148,12 +148,11 @@ export class WholeCases {
    */
   add(c: Case, index: number): boolean {
     if (!this.simple(c)) return false;
-    if (!this.layer.listeners.ready(c)) {
-      // New ports listen once the cases before have run (a listener must not answer their
-      // connects), before this case's map writes: nothing in those depends on the listeners.
-      this.run();
-      this.layer.listeners.listen(c);
-    }
+    // New ports listen once the cases before have run (a listener must not answer their connects)
+    // and this case's state has encoded, as in the runner; before its map writes run, which do
+    // not depend on the listeners.
+    const fresh = !this.layer.listeners.ready(c);
+    if (fresh) this.run();
     const p = this.p;
     const start = p.at;
     if (this.first < 0) this.first = index;
@@ -171,6 +170,7 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
+    if (fresh) this.layer.listeners.listen(c);
     if (this.runner.enrolment !== c.enrolled) {
       // The runner's order: map writes, then enrolment, then the operations.
       const plan = controlPlan(this.env, c.enrolled);

@@ -226,10 +226,9 @@ export class WholeCases {
           // A state the codec refuses: the cases before this one run, and this one runs operation
           // by operation from clean maps, failing where and as the runner fails.
           this.cases.pop();
-          this.enrols.length = Math.min(this.enrols.length, this.cases.length);
-          this.mapCount = 0;
           p.at = start;
           this.run();
+          this.drop();
           this.runner.recover();
           return false;
         }

@@ -20,7 +20,7 @@ import { MapWriter } from './map-writes.js';
  * How long a send waits at most for its bytes to reach the listener (loopback delivers at once);
  * the wait ends sooner once nothing is in flight in the namespace (kf_settle).
  */
-const STREAM_WAIT_MS = 200;
+export const STREAM_WAIT_MS = 200;
 /**
  * A TCP socket's SO_SNDTIMEO, in microseconds: one slice (the kernel rounds it up to a jiffy). A
  * loopback handshake completes inside connect(); only a connect the kernel leaves in SYN_SENT (an

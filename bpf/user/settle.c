@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shim.h"
+
 /* How long the namespace must stay quiescent before a wait gives up early (kf_settle). */
 #define QUIESCENT_MS 4
 

@@ -1,8 +1,8 @@
 // The bench's end-to-end figures, each against its own baseline in the same run: checked cases/s
 // of a whole run (generation, model, executor, invariants) against the bare executor's cases/s on
 // the same already-generated cases; cases/s with N jobs against one job, with the CPU per case of
-// each thread and process that says how far the cores let it scale; and the peak resident set size of a
-// long model run, measured in a child process of its own.
+// each thread and process that says how far the cores let it scale; and the peak resident set
+// size of a long model run, measured in a child process of its own.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -58,6 +58,11 @@ export interface CpuPerCase {
   readonly workerMain?: number;
 }
 
+/** One job's busiest serial thread (its main thread, or the harness worker's) and all its CPU, per case. */
+export function cpuShares(cpu: CpuPerCase): { serial: number; total: number } {
+  return { serial: Math.max(cpu.main, cpu.workerMain ?? cpu.worker ?? 0), total: cpu.main + cpu.helpers + (cpu.worker ?? 0) };
+}
+
 /**
  * The scaling `jobs` jobs can reach on `cores` cores given one job's CPU per case: a job goes no
  * faster than its busiest serial thread (the main thread, or the harness worker's) and no job count
@@ -65,8 +70,7 @@ export interface CpuPerCase {
  * heap, so the helpers' share does not shrink with more jobs).
  */
 export function scalingBound(cpu: CpuPerCase, jobs: number, cores: number): number {
-  const serial = Math.max(cpu.main, cpu.workerMain ?? cpu.worker ?? 0);
-  const total = cpu.main + cpu.helpers + (cpu.worker ?? 0);
+  const { serial, total } = cpuShares(cpu);
   if (serial <= 0) return jobs;
   const one = Math.min(1 / serial, cores / total);
   const many = Math.min(jobs / serial, cores / total);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
-import { endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
+import { cpuShares, endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
 import { defaultJobs } from '../jobs.js';
 import { runMutants } from './mutants.js';
 
@@ -39,7 +39,8 @@ export function scalingNote(j: JobsScaling): string {
   const worker = c.worker !== undefined ? ` + harness worker ${us(c.worker)}${c.workerMain !== undefined ? ` (its main thread ${us(c.workerMain)})` : ''}` : '';
   const cpu = `main thread ${us(c.main)} + V8's compiler and GC threads ${us(c.helpers)}${worker}`;
   // All of one job's CPU over its busiest serial thread's: the cores one job could keep busy.
-  const busy = (c.main + c.helpers + (c.worker ?? 0)) / Math.max(c.main, c.workerMain ?? c.worker ?? 0);
+  const { serial, total } = cpuShares(c);
+  const busy = total / serial;
   const why =
     j.bound < Math.min(j.jobs, j.cores) - 0.05
       ? `one job's CPU is ${busy.toFixed(1)}x its busiest thread's, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`

@@ -113,9 +113,16 @@ export async function exploreThread(
 /** Runs below which a job would spend longer starting (thread, modules, executor) than checking. */
 export const MIN_RUNS_PER_JOB = 1000;
 
-/** The default of --jobs: one per core, with at least MIN_RUNS_PER_JOB runs each. */
+/**
+ * Cores one job keeps busy: beside its main thread, V8's compiler and garbage collector threads
+ * spend about as much CPU again (bench: the --jobs row's CPU per thread), and on the kernel the
+ * harness worker more. Two jobs on two cores ran at 0.64 to 0.75 of one job's pace on the model.
+ */
+export const CORES_PER_JOB = 2;
+
+/** The default of --jobs: one per CORES_PER_JOB cores, with at least MIN_RUNS_PER_JOB runs each. */
 export function defaultJobs(runs = Infinity): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / MIN_RUNS_PER_JOB)));
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / CORES_PER_JOB), Math.floor(runs / MIN_RUNS_PER_JOB)));
 }
 
 /** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */

@@ -8,5 +8,8 @@ if (!existsSync(main)) {
   console.error('kmesh-check: not built yet (dist/cli/main.js missing): run `npm run build` or `bash scripts/setup.sh`');
   process.exit(2);
 }
+// Compiler tuning first, before any of the checker's code runs (shared/v8-tuning.ts says why).
+const { tuneV8 } = await import(fileURLToPath(new URL('../dist/shared/v8-tuning.js', import.meta.url)));
+tuneV8();
 const { run } = await import(main);
 process.exitCode = await run(process.argv);

@@ -12,8 +12,13 @@ import { setFlagsFromString } from 'node:v8';
 export const INLINE_BUDGET_FLAG = '--max-inlined-bytecode-size-cumulative';
 export const INLINE_BUDGET = 100;
 
+/** Whether node's flags or NODE_OPTIONS already set the budget (V8 accepts dashes or underscores). */
+export function budgetGiven(execArgv: readonly string[], nodeOptions: string): boolean {
+  const name = INLINE_BUDGET_FLAG.slice(2);
+  return [...execArgv, nodeOptions].some((a) => a.includes(name) || a.includes(name.replaceAll('-', '_')));
+}
+
 /** Applies the tuning to this process (and the worker threads it starts), unless the user set the flag. */
 export function tuneV8(): void {
-  const given = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((a) => a.includes(INLINE_BUDGET_FLAG.slice(2)) || a.includes(INLINE_BUDGET_FLAG.slice(2).replaceAll('-', '_')));
-  if (!given) setFlagsFromString(`${INLINE_BUDGET_FLAG}=${INLINE_BUDGET}`);
+  if (!budgetGiven(process.execArgv, process.env['NODE_OPTIONS'] ?? '')) setFlagsFromString(`${INLINE_BUDGET_FLAG}=${INLINE_BUDGET}`);
 }

@@ -15,5 +15,8 @@ for (const stream of [process.stdout, process.stderr]) {
     if (e.code !== 'EPIPE') throw e;
   });
 }
+// Compiler tuning first, before any of the checker's code runs (shared/v8-tuning.ts says why).
+const { tuneV8 } = await import(fileURLToPath(new URL('../dist/shared/v8-tuning.js', import.meta.url)));
+tuneV8();
 const { run } = await import(main);
 process.exitCode = await run(process.argv);

@@ -8,7 +8,11 @@
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
 import { threadJobs } from './jobs.js';
+import { tuneV8 } from '../shared/v8-tuning.js';
 import { mainThreadCpuMs, processCpuMs } from './cpu-time.js';
+
+// As a user's run (bin/kmesh-check.js) is tuned.
+tuneV8();
 
 const [name, runsText, jobsText, seedText] = process.argv.slice(2) as [ExecutorName, string, string, string];
 const runs = Number(runsText);

@@ -95,17 +95,18 @@ function jobThread(data: JobData, o: { shouldStop?: () => boolean; into?: Execut
 
 /**
  * Part `index` of `count` of an exhaustive exploration in a worker thread, on its own executor:
- * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases. `shouldStop`
- * (Ctrl-C) ends it where it is; `into` gets its VM coverage counts.
+ * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases. It ends where
+ * it is once `stop` (shared by the parts: set when one of them fails) is set or `shouldStop`
+ * (Ctrl-C) says so; `into` gets its VM coverage counts.
  */
 export async function exploreThread(
   spec: JobSpec,
   index: number,
   count: number,
   job: ExploreJob,
-  o: { into?: Executor; shouldStop?: () => boolean } = {},
+  o: { into?: Executor; shouldStop?: () => boolean; stop?: SharedArrayBuffer } = {},
 ): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
-  const m = await jobThread({ spec, index, count, started: Date.now(), stop: new SharedArrayBuffer(4), explore: job }, o);
+  const m = await jobThread({ spec, index, count, started: Date.now(), stop: o.stop ?? new SharedArrayBuffer(4), explore: job }, o);
   if (m.type !== 'explored') throw new KmeshCheckError('worker', `job ${index + 1} of ${count} answered an exploration with ${m.type}`);
   return { raw: m.raw, statistics: m.statistics };
 }

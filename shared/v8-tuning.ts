@@ -4,7 +4,8 @@
 // of callees inlined into each: a tenth of that budget cuts the compile work by a third, so a run
 // checks cases sooner, and costs a long run's optimised code little (bench: end to end, model).
 // Set by the entry points (bin/kmesh-check.js, the bench's child processes), never by modules a
-// user's program may import; a budget the user gives (NODE_OPTIONS, node flags) wins.
+// user's program may import; a budget the user gives on node's command line wins (node refuses this
+// flag in NODE_OPTIONS).
 
 import { setFlagsFromString } from 'node:v8';
 
@@ -12,13 +13,13 @@ import { setFlagsFromString } from 'node:v8';
 export const INLINE_BUDGET_FLAG = '--max-inlined-bytecode-size-cumulative';
 export const INLINE_BUDGET = 100;
 
-/** Whether node's flags or NODE_OPTIONS already set the budget (V8 accepts dashes or underscores). */
-export function budgetGiven(execArgv: readonly string[], nodeOptions: string): boolean {
+/** Whether node's command line already set the budget (V8 accepts dashes or underscores). */
+export function budgetGiven(execArgv: readonly string[]): boolean {
   const name = INLINE_BUDGET_FLAG.slice(2);
-  return [...execArgv, nodeOptions].some((a) => a.includes(name) || a.includes(name.replaceAll('-', '_')));
+  return execArgv.some((a) => a.includes(name) || a.includes(name.replaceAll('-', '_')));
 }
 
 /** Applies the tuning to this process (and the worker threads it starts), unless the user set the flag. */
 export function tuneV8(): void {
-  if (!budgetGiven(process.execArgv, process.env['NODE_OPTIONS'] ?? '')) setFlagsFromString(`${INLINE_BUDGET_FLAG}=${INLINE_BUDGET}`);
+  if (!budgetGiven(process.execArgv)) setFlagsFromString(`${INLINE_BUDGET_FLAG}=${INLINE_BUDGET}`);
 }

@@ -8,7 +8,7 @@ import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
 import { cpuShares, endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
-import { defaultJobs } from '../jobs.js';
+import { availableParallelism } from 'node:os';
 import { runMutants } from './mutants.js';
 
 export interface BenchReport {
@@ -84,7 +84,7 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
   }
   for (const name of ['model', privileged ? 'kernel' : 'vm'] as const) {
     // Four times the runs: every job starts cold (modules, JIT, executor, thread).
-    const j = jobsScaling(name, 4 * runs, Math.max(2, defaultJobs()));
+    const j = jobsScaling(name, 4 * runs, Math.max(2, availableParallelism()));
     if (name === 'model') report.jobsModel = j;
     else report.jobs = j;
     rows.push([

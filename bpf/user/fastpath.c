@@ -2,10 +2,11 @@
 /*
  * The kernel harness's hot path in C: each socket operation of a case is one call from JS
  * (through koffi) instead of one call per syscall (whole cases in one call: whole-run.c, which
- * builds on these functions). Built lazily by the worker into
- * build/shim/libkmeshfast.so (bpf/kernel/fastpath.ts); when it cannot be built the harness makes
- * the same syscalls one by one. Every function makes exactly the syscalls the JS path makes, in
- * the same order, so that what the data path sees (and the observations) do not change.
+ * builds on these functions). Built lazily by the worker into build/shim/libkmeshfast.so
+ * (bpf/kernel/fastpath.ts); the kernel executor does not start without it. Whole cases and single
+ * operations make the same syscalls in the same order, so what the data path sees (and the
+ * observations) do not depend on the path. A TCP connect the kernel leaves in SYN_SENT is waited
+ * for beyond the syscall (connect_tcp: polls, /proc/net counters, the connect asked once more).
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>

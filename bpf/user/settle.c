@@ -68,23 +68,43 @@ static long long snmp6(const char *text, const char *name)
 	return -1;
 }
 
+/* Packets the loopback device has taken (/proc/net/dev's lo line, transmit packets), or -1. */
+static long long lo_packets(const char *text)
+{
+	const char *line = strstr(text, " lo:");
+	if (!line)
+		return -1;
+	const char *p = line + 4;
+	long long v = -1;
+	/* receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets */
+	for (int field = 0; field < 10; field++) {
+		char *end;
+		v = strtoll(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return v;
+}
+
 /*
- * Whether a packet may be in flight in the namespace (the /proc/net files read the caller's):
- * everything sent on loopback is received in the same namespace, so when IPv4's and IPv6's
- * packets sent equal their packets received, none is queued or being processed. 1 in flight,
- * 0 quiescent (with *sent, which any new packet changes), -1 when the counters cannot be read.
+ * Whether a packet may be in flight in the namespace (the /proc/net files read the caller's): a
+ * packet the loopback device took is queued until IPv4 or IPv6 receives it, so when the device's
+ * packets equal the packets IPv4 and IPv6 received, none is queued or being processed. (A packet
+ * dropped before the device, e.g. by a cgroup_skb egress program, never counts, so it cannot keep
+ * the namespace from being quiescent.) 1 in flight, 0 quiescent (with *sent, which any new packet
+ * changes), -1 when the counters cannot be read.
  */
 static int in_flight(long long *sent)
 {
-	char v4[2048], v6[8192];
-	if (read_text("/proc/net/snmp", v4, sizeof(v4)) < 0 || read_text("/proc/net/snmp6", v6, sizeof(v6)) < 0)
+	char dev[4096], v4[2048], v6[8192];
+	if (read_text("/proc/net/dev", dev, sizeof(dev)) < 0 || read_text("/proc/net/snmp", v4, sizeof(v4)) < 0 || read_text("/proc/net/snmp6", v6, sizeof(v6)) < 0)
 		return -1;
-	long long out4 = snmp_ip(v4, "OutRequests"), in4 = snmp_ip(v4, "InReceives");
-	long long out6 = snmp6(v6, "Ip6OutRequests"), in6 = snmp6(v6, "Ip6InReceives");
-	if (out4 < 0 || in4 < 0 || out6 < 0 || in6 < 0)
+	long long lo = lo_packets(dev), in4 = snmp_ip(v4, "InReceives"), in6 = snmp6(v6, "Ip6InReceives");
+	if (lo < 0 || in4 < 0 || in6 < 0)
 		return -1;
-	*sent = out4 + out6;
-	return out4 != in4 || out6 != in6;
+	*sent = lo;
+	return lo != in4 + in6;
 }
 
 static long long ms_since(const struct timespec *start)
@@ -98,6 +118,8 @@ static long long ms_since(const struct timespec *start)
  * poll() for up to max_ms, except that a wait for something loopback should already have done
  * ends as soon as the namespace has been quiescent for QUIESCENT_MS: with no packet queued or
  * being processed, only a timer (a retransmission: 200 ms at the least) could still bring it.
+ * (Bytes Nagle holds for a delayed ACK are no exception: reading what arrived acknowledges it,
+ * which sends them, and the callers read before they wait again.)
  * The same answer as poll() (>0 ready, 0 not), without waiting out the bound when nothing will come.
  */
 int kf_settle(struct pollfd *fds, int n, int max_ms)

@@ -148,9 +148,9 @@ export class WholeCases {
    */
   add(c: Case, index: number): boolean {
     if (!this.simple(c)) return false;
-    // New ports listen once the cases before have run (a listener must not answer their connects)
-    // and this case's state has encoded, as in the runner; before its map writes run, which do
-    // not depend on the listeners.
+    // New ports listen in the runner's order: once the cases before have run (a listener must not
+    // answer their connects) and this case's map writes and enrolment have (a sockops program sees
+    // the listen, BPF_SOCK_OPS_TCP_LISTEN_CB, with this case's maps), before its operations.
     const fresh = !this.layer.listeners.ready(c);
     if (fresh) this.run();
     const p = this.p;
@@ -170,7 +170,6 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
-    if (fresh) this.layer.listeners.listen(c);
     if (this.runner.enrolment !== c.enrolled) {
       // The runner's order: map writes, then enrolment, then the operations.
       const plan = controlPlan(this.env, c.enrolled);
@@ -189,6 +188,14 @@ export class WholeCases {
       // Bookkeeping like the tracker's: a failed run leaves it 'unknown' (CaseRunner.recover).
       this.runner.enrolment = c.enrolled;
       this.enrols[this.cases.length - 1] = c.enrolled;
+    }
+    if (fresh) {
+      // The set-up alone (no observation), then the listeners; the operations go on in a new
+      // program, whose map writes (applies) the case counts from 0 again.
+      this.execute();
+      p.at = 0;
+      this.cases.at(-1)!.maps = [];
+      this.layer.listeners.listen(c);
     }
     const ids = this.ids;
     let control = false;
@@ -299,8 +306,15 @@ export class WholeCases {
 
   /** Runs the program built so far (if any) and appends its observations to the sink. */
   run(): void {
+    if (this.p.at === 0) return;
+    this.execute();
+    this.casesRun += this.cases.length;
+    this.drop();
+  }
+
+  /** Runs the program built so far and appends its observations to the sink, or throws what stopped it. */
+  private execute(): void {
     const p = this.p;
-    if (p.at === 0) return;
     const cap = this.ops * 100 + this.cases.length + 64;
     if (this.out.length < cap) this.out = new Uint8Array(cap);
     const n = this.fast.run(p.buf, p.at, this.out, this.status);
@@ -333,8 +347,6 @@ export class WholeCases {
           throw new KmeshCheckError('worker', `the fast-path shim stopped with status ${st[RUN_STATUS.code]} (a worker bug)`);
       }
     }
-    this.casesRun += this.cases.length;
-    this.drop();
   }
 
   /**

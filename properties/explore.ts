@@ -367,7 +367,7 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
             stop = true;
             break;
           }
-          if (await stopRequested()) {
+          if (opts.shouldStop && (await stopRequested())) {
             truncated.push(STOPPED);
             stop = true;
             break;

@@ -157,8 +157,14 @@ static int claim_server(struct krun *r, struct ksock *s, int flags)
 		const uint8_t *slot = obs + O_OTHER + i * (4 + SA_MAX);
 		uint8_t key[18];
 		sa_key(slot + 4, key);
-		if (park(r, key, *(const int32_t *)slot))
+		if (park(r, key, *(const int32_t *)slot)) {
+			/* close_case closes the parked ones; these fds are nobody's yet */
+			for (int k = i; k < others; k++)
+				close(*(const int32_t *)(obs + O_OTHER + k * (4 + SA_MAX)));
+			if (*i32(obs, O_SERVER) >= 0)
+				close(*i32(obs, O_SERVER));
 			return S_BUG;
+		}
 	}
 	int server = *i32(obs, O_SERVER);
 	if (server != -2 && !*i32(obs, O_DEFERRED)) {

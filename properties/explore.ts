@@ -23,6 +23,7 @@ import { nextPrefix } from '../bpf/runner/choices.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { judge, MATCHES_MODEL, type Failure } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
+import { startBatch } from './batch.js';
 import { firstDifference, traceKey } from './observation.js';
 import type { Counterexample } from './run.js';
 import type { Statistics } from './statistics.js';
@@ -329,11 +330,14 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
       if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits });
     }
   };
+  // One executor round trip for the pending cases (the runs judging them one by one would make).
   const flushKernel = async () => {
-    for (const p of pendingKernel.splice(0)) {
-      const j = await judge(p.case, { env: opts.env, executor: opts.executor as Executor, invariants: list });
-      if (j.failure) record(p.path, p.case, j.failure);
-    }
+    const batch = pendingKernel.splice(0);
+    const judged = await startBatch(
+      batch.map((p) => p.case),
+      { env: opts.env, executor: opts.executor as Executor, invariants: list },
+    ).finish();
+    judged.forEach((j, i) => j.failure && record(batch[i]!.path, batch[i]!.case, j.failure));
   };
 
   // Pruned runs of the VM's prandom exploration are exceptions: no stack traces for them here.

@@ -10,7 +10,7 @@ import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } 
 import { ControlPort, DNS_PORT, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
 import { routable, type Environment } from '../../model/environment.js';
 import { textMemo } from '../../shared/memo.js';
-import { StateTracker } from '../codec/state.js';
+import { StateTracker } from '../codec/tracker.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from './choices.js';

@@ -30,6 +30,7 @@ import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap, type VmMap } 
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';
 import { VmDns } from './dns.js';
+import { EnrolMemo } from './enrol-memo.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
 
@@ -94,6 +95,12 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /** Sockets of earlier cases, by family and protocol, for open() to reuse; those closed in this case join at its end. */
   private readonly pool = new Map<string, VmSock[]>();
   private readonly closed: VmSock[] = [];
+  /**
+   * Whether enrolment may be replayed from a recording (enrol-memo.ts): on for the executor's
+   * plain runs, off while exploring or tracing, where every program run is a step to see.
+   */
+  memoEnrolment = false;
+  private enrolMemo: EnrolMemo | null = null;
   /** The enrolment's control sockets, by family (forgotten by every map after each use). */
   private readonly control = new Map<Family, VmSock>();
 
@@ -181,11 +188,19 @@ export class VmSockets implements SocketLayer<VmSocket> {
    * Enrols the way the kernel executor does: one TCP control connect to 0.0.0.2:929 or [::2]:929
    * bound to each of the environment's enrolled locals, through the programs (connect records the
    * netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused. Withdrawing from
-   * a fresh km_manage is emptying it.
+   * a fresh km_manage is emptying it. With memoEnrolment, a recorded enrolment may stand in for
+   * the control connects (enrol-memo.ts); the control sockets' ports are taken either way.
    */
   setEnrolment(want: boolean): void {
+    if (!want) return this.manage.clear();
+    if (!this.memoEnrolment) return this.enrol();
+    const first = this.nextPort;
+    (this.enrolMemo ??= new EnrolMemo(this.vm, this.manage)).enrol(first, () => this.enrol());
+    this.nextPort = first + this.env.enrolledLocals.length;
+  }
+
+  private enrol(): void {
     this.manage.clear();
-    if (!want) return;
     for (const local of this.env.enrolledLocals) {
       const family: Family = local.includes(':') ? 'inet6' : 'inet';
       let sock = this.control.get(family);

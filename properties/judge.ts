@@ -7,7 +7,7 @@ import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
-import { firstDifference, traceKey } from './observation.js';
+import { firstDifference, sameTrace, traceKey } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
 
@@ -130,12 +130,11 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
   const { case: c, allowed, exercised, traits } = m;
   const list = opts.invariants ?? invariants;
   const signature = null;
-  const allowedKeys = new Set(allowed.map((t) => traceKey(t.observations)));
   exercised.add(MATCHES_MODEL.name);
   for (const observed of runs) {
     const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
-    if (!allowedKeys.has(traceKey(observed))) {
+    if (!allowed.some((t) => sameTrace(observed, t.observations))) {
       const d = divergence(observed, allowed);
       const failure: Failure = {
         invariant: MATCHES_MODEL.name,

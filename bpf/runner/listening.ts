@@ -9,9 +9,11 @@
 
 import type { Backend, Case, MapState, Operation, Service } from '../../model/domain.js';
 
+// Indexed loops: this runs for every case, and array iterators cost allocations there.
+
 export function servicePorts(s: Service, into: Set<number>): void {
-  for (const p of s.servicePorts) into.add(p);
-  for (const p of s.targetPorts) into.add(p);
+  for (let i = 0; i < s.servicePorts.length; i++) into.add(s.servicePorts[i]!);
+  for (let i = 0; i < s.targetPorts.length; i++) into.add(s.targetPorts[i]!);
   into.add(s.waypoint.port);
 }
 
@@ -20,21 +22,21 @@ export function backendPorts(b: Backend, into: Set<number>): void {
 }
 
 export function statePorts(state: MapState, into: Set<number>): void {
-  for (const s of state.services) servicePorts(s, into);
-  for (const b of state.backends) backendPorts(b, into);
+  for (let i = 0; i < state.services.length; i++) servicePorts(state.services[i]!, into);
+  for (let i = 0; i < state.backends.length; i++) backendPorts(state.backends[i]!, into);
 }
 
 export function operationPorts(ops: readonly Operation[], into: Set<number>): void {
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.op === 'connect') into.add(op.dest.port);
     else if (op.op === 'apply') statePorts(op.state, into);
   }
 }
 
-/** Every port the case names (closed ones included: the environment decides about those). */
-export function namedPorts(c: Case): Set<number> {
-  const ports = new Set<number>();
-  statePorts(c.state, ports);
-  operationPorts(c.ops, ports);
-  return ports;
+/** Every port the case names (closed ones included: the environment decides about those), added to `into`. */
+export function namedPorts(c: Case, into = new Set<number>()): Set<number> {
+  statePorts(c.state, into);
+  operationPorts(c.ops, into);
+  return into;
 }

@@ -70,6 +70,7 @@ interface ResetPlan {
   readonly written: VmMap[];
   readonly storages: SkStorageMap[];
   readonly sockhashes: SockHashMap[];
+  readonly routing: HashMap[];
 }
 
 export class VmSockets implements SocketLayer<VmSocket> {
@@ -80,6 +81,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private readonly sockhash: SockHashMap;
   /** Ports that listen during the running case (bpf/runner/listening.ts). */
   private listening: ReadonlySet<number> = new Set();
+  /** The set listening is built in, case after case. */
+  private readonly ports = new Set<number>();
   /**
    * During bounded-exhaustive exploration the case's state is decided while it runs: the entries
    * decided so far, whose ports listen too (the policy the concrete case will get).
@@ -126,17 +129,22 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.nextPort = FIRST_EPHEMERAL_PORT;
     this.dns.reset();
     this.vm.resetClock();
+    // Indexed loops over lists made once: this runs for every case.
     const r = (this.resets ??= this.resetPlan());
-    for (const g of r.globals) g.values[0]?.bytes.set(g.def.internal!.initial);
-    for (const b of r.ringbufs) b.clear();
-    for (const m of r.written) {
+    for (let i = 0; i < r.globals.length; i++) {
+      const g = r.globals[i]!;
+      g.values[0]?.bytes.set(g.def.internal!.initial);
+    }
+    for (let i = 0; i < r.ringbufs.length; i++) r.ringbufs[i]!.clear();
+    for (let i = 0; i < r.written.length; i++) {
+      const m = r.written[i]!;
       if (m.programWrites > 0) {
         m.clear();
         m.programWrites = 0;
       }
     }
-    for (const m of this.routing.values()) {
-      if (m.programWrites > 0) {
+    for (let i = 0; i < r.routing.length; i++) {
+      if (r.routing[i]!.programWrites > 0) {
         this.resetMaps();
         return true;
       }
@@ -147,7 +155,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */
   private resets: ResetPlan | null = null;
   private resetPlan(): ResetPlan {
-    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [] };
+    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [], routing: [...this.routing.values()] };
     for (const m of this.vm.maps.values()) {
       if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
       else if (m instanceof RingBufMap) plan.ringbufs.push(m);
@@ -216,7 +224,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   listen(c: Case): void {
-    this.listening = namedPorts(c);
+    this.ports.clear();
+    this.listening = namedPorts(c, this.ports);
   }
 
   private listens(port: number): boolean {

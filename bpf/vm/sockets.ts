@@ -22,7 +22,7 @@ import { encodeSockTuple } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
-import { namedPorts, statePorts } from '../runner/listening.js';
+import { namesPort, statePorts } from '../runner/listening.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
@@ -79,10 +79,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private readonly manage: HashMap;
   private readonly storageMap: SkStorageMap;
   private readonly sockhash: SockHashMap;
-  /** Ports that listen during the running case (bpf/runner/listening.ts). */
-  private listening: ReadonlySet<number> = new Set();
-  /** The set listening is built in, case after case. */
-  private readonly ports = new Set<number>();
+  /** The running case: the ports it names listen (bpf/runner/listening.ts). */
+  private running: Case | null = null;
   /**
    * During bounded-exhaustive exploration the case's state is decided while it runs: the entries
    * decided so far, whose ports listen too (the policy the concrete case will get).
@@ -224,12 +222,11 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   listen(c: Case): void {
-    this.ports.clear();
-    this.listening = namedPorts(c, this.ports);
+    this.running = c;
   }
 
   private listens(port: number): boolean {
-    if (this.listening.has(port)) return true;
+    if (this.running !== null && namesPort(this.running, port)) return true;
     if (this.lazyState === null) return false;
     const decided = new Set<number>();
     statePorts(this.lazyState(), decided);

@@ -58,21 +58,30 @@ function sameJsonItem(a: unknown, b: unknown): boolean {
     for (let i = 0; i < a.length; i++) if (!sameJsonItem(a[i], b[i])) return false;
     return true;
   }
-  const ka = members(a as Record<string, unknown>);
-  const kb = members(b as Record<string, unknown>);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    if (ka[i] !== kb[i] || !sameJsonItem((a as Record<string, unknown>)[ka[i]!], (b as Record<string, unknown>)[kb[i]!])) return false;
+  // Both objects' member keys, in order, on one stack shared by the recursion (no arrays per call).
+  const start = KEYS.length;
+  pushMembers(a as Record<string, unknown>);
+  const mid = KEYS.length;
+  pushMembers(b as Record<string, unknown>);
+  const n = mid - start;
+  let same = KEYS.length - mid === n;
+  for (let i = 0; same && i < n; i++) {
+    const k = KEYS[start + i]!;
+    same = k === KEYS[mid + i] && sameJsonItem((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
   }
-  return true;
+  KEYS.length = start;
+  return same;
 }
 
-/** The keys JSON.stringify writes for a plain object, in its order (members that are undefined, functions or symbols are left out). */
-function members(o: Record<string, unknown>): string[] {
-  return Object.keys(o).filter((k) => {
+const KEYS: string[] = [];
+
+/** Pushes the keys JSON.stringify writes for a plain object, in its order (members that are undefined, functions or symbols are left out). */
+function pushMembers(o: Record<string, unknown>): void {
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
     const v = o[k];
-    return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
-  });
+    if (v !== undefined && typeof v !== 'function' && typeof v !== 'symbol') KEYS.push(k);
+  }
 }
 
 /** Index of the first observation where two traces differ, or -1. */

@@ -97,7 +97,7 @@ const MAX_KEPT = 1024;
 class HeldMap<T extends object> {
   private readonly entries = new Map<EntryKey, Held>();
   /** The entries held now, in the order they were written. */
-  private live: Held[] = [];
+  private readonly live: Held[] = [];
   /** A value-sized buffer to encode into; it swaps with the value of an entry that changes. */
   private spare: Uint8Array;
   /** The list the entries hold exactly, or null once anything else changed them. */
@@ -109,7 +109,7 @@ class HeldMap<T extends object> {
 
   clear(): void {
     for (const h of this.live) h.item = null;
-    this.live = [];
+    this.live.length = 0;
     this.list = null;
   }
 
@@ -158,16 +158,18 @@ class HeldMap<T extends object> {
     }
     // Keys not seen in this state are deleted; when every held key was seen there is nothing to scan.
     if (this.live.length > seen) {
-      const kept: Held[] = [];
-      for (const h of this.live) {
+      const live = this.live;
+      let kept = 0;
+      for (let i = 0; i < live.length; i++) {
+        const h = live[i]!;
         if (h.gen === gen) {
-          kept.push(h);
+          live[kept++] = h;
         } else {
           h.item = null;
           sink(name, h.key, null);
         }
       }
-      this.live = kept;
+      live.length = kept;
     }
     if (this.entries.size > this.live.length + MAX_KEPT) this.forgetDeleted();
     this.list = items;

@@ -15,7 +15,7 @@ import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from '../codec/abi.js';
-import { textMemo } from '../../shared/memo.js';
+import { keyedTextMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';
@@ -34,11 +34,8 @@ import { EnrolMemo } from './enrol-memo.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
 
-/** The bytes of `family|addr` as the socket's family spells it (the runner checked it). */
-const destBytes = textMemo((key: string): Uint8Array => {
-  const bar = key.indexOf('|');
-  return parseAddress(canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1)));
-});
+/** The bytes of `addr` as a socket of `family` spells it (the runner checked it). */
+const destBytes = keyedTextMemo((family: Family, addr: string): Uint8Array => parseAddress(canonicalSockText(family, addr)));
 
 /** The programs the layer runs, by role. */
 export interface VmPrograms {
@@ -214,7 +211,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       else this.control.set(family, (sock = new VmSock(-1, family, 'tcp', 0xfff)));
       const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
       const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
-      this.vm.runConnectRaw(prog, sock, destBytes(`${family}|${CONTROL_ADDR[family]}`), ControlPort.enrol);
+      this.vm.runConnectRaw(prog, sock, destBytes(family, CONTROL_ADDR[family]), ControlPort.enrol);
       sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
       this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
       this.forget(sock);
@@ -245,7 +242,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     const s = r.handle;
     const sock = s.sock;
     const family = sock.family;
-    const addr = destBytes(`${family}|${given.addr}`);
+    const addr = destBytes(family, given.addr);
     // The kernel refuses a connected or connecting TCP socket before the cgroup hook runs (measured
     // on 6.18: the program does not run).
     if (sock.protocol === 'tcp' && (s.connected || s.connecting)) return this.result(s, null, s.connected ? 'EISCONN' : 'EALREADY');

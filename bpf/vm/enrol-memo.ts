@@ -151,6 +151,7 @@ export class EnrolMemo {
     return out;
   }
 
+  /** The array maps, listed once: the executor loads every object before its first case. */
   private arrayMaps(): ArrayMap[] {
     return (this.arrays ??= [...this.vm.maps.values()].filter((m): m is ArrayMap => m instanceof ArrayMap));
   }

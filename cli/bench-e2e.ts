@@ -1,8 +1,8 @@
 // The bench's end-to-end figures, each against its own baseline in the same run: checked cases/s
 // of a whole run (generation, model, executor, invariants) against the bare executor's cases/s on
 // the same already-generated cases; cases/s with N jobs against one job, with the CPU per case of
-// each process that says how far the cores let it scale; and the peak resident set size of a
-// long model run, measured in a child process of its own.
+// each thread and process that says how far the cores let it scale; and the peak resident set
+// size of a long model run, measured in a child process of its own.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,11 +33,8 @@ export interface JobsScaling {
   readonly casesPerSecond: number;
   /** casesPerSecond / oneJobCasesPerSecond (thread and executor start-up included). */
   readonly scaling: number;
-  /**
-   * CPU time per case of the one-job run, in microseconds: the main thread (generation, model,
-   * judging, and the executor's parent side) and, for the kernel, the harness worker process.
-   */
-  readonly cpuPerCaseUs: { readonly main: number; readonly worker?: number };
+  /** CPU time per case of the one-job run (cli/jobs-run.ts). */
+  readonly cpuPerCaseUs: CpuPerCase;
   /** Cores the jobs share (os.availableParallelism). */
   readonly cores: number;
   /**
@@ -48,13 +45,35 @@ export interface JobsScaling {
   readonly bound: number;
 }
 
-/** The scaling `jobs` jobs can reach on `cores` cores when one case costs `main` and `worker` CPU in two processes that overlap. */
-export function scalingBound(main: number, worker: number, jobs: number, cores: number): number {
-  const busiest = Math.max(main, worker);
-  const total = main + worker;
-  if (busiest <= 0) return jobs;
-  const one = Math.min(1 / busiest, cores / total);
-  const many = Math.min(jobs / busiest, cores / total);
+/**
+ * CPU time per case of one job, in microseconds: its main thread (generation, model, judging, the
+ * executor's parent side), the other threads of its process (V8's compiler and garbage collector,
+ * which run beside the main thread), and, for the kernel, the harness worker process and its main
+ * thread.
+ */
+export interface CpuPerCase {
+  readonly main: number;
+  readonly helpers: number;
+  readonly worker?: number;
+  readonly workerMain?: number;
+}
+
+/** One job's busiest serial thread (its main thread, or the harness worker's) and all its CPU, per case. */
+export function cpuShares(cpu: CpuPerCase): { serial: number; total: number } {
+  return { serial: Math.max(cpu.main, cpu.workerMain ?? cpu.worker ?? 0), total: cpu.main + cpu.helpers + (cpu.worker ?? 0) };
+}
+
+/**
+ * The scaling `jobs` jobs can reach on `cores` cores given one job's CPU per case: a job goes no
+ * faster than its busiest serial thread (the main thread, or the harness worker's) and no job count
+ * faster than the cores can run all the CPU a case costs (every job compiles and collects its own
+ * heap, so the helpers' share does not shrink with more jobs).
+ */
+export function scalingBound(cpu: CpuPerCase, jobs: number, cores: number): number {
+  const { serial, total } = cpuShares(cpu);
+  if (serial <= 0) return jobs;
+  const one = Math.min(1 / serial, cores / total);
+  const many = Math.min(jobs / serial, cores / total);
   return many / one;
 }
 
@@ -87,7 +106,7 @@ export async function endToEnd(name: ExecutorName, runs: number, seed = 1): Prom
 interface ChildRun {
   readonly cases: number;
   readonly casesPerSecond: number;
-  readonly cpuPerCaseUs: { readonly main: number; readonly worker?: number };
+  readonly cpuPerCaseUs: CpuPerCase;
 }
 
 /** The last JSON line of a bench child process (cli/rss-run.ts, cli/jobs-run.ts), or a one-line error. */
@@ -118,7 +137,7 @@ export function jobsScaling(name: ExecutorName, runs: number, jobs: number, seed
     scaling: many.casesPerSecond / one.casesPerSecond,
     cpuPerCaseUs: one.cpuPerCaseUs,
     cores,
-    bound: scalingBound(one.cpuPerCaseUs.main, one.cpuPerCaseUs.worker ?? 0, jobs, cores),
+    bound: scalingBound(one.cpuPerCaseUs, jobs, cores),
   };
 }
 

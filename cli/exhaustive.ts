@@ -69,6 +69,8 @@ interface ExhaustiveRun {
   readonly shard?: { readonly index: number; readonly count: number };
   readonly maxFindings?: number;
   readonly statistics?: Statistics;
+  /** Ctrl-C: the exploration ends where it is, incomplete (ExploreOptions.shouldStop). */
+  readonly shouldStop?: () => boolean;
 }
 
 function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOptions {
@@ -83,6 +85,7 @@ function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOption
     ...(o.shard ? { shard: o.shard } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     ...(o.statistics ? { statistics: o.statistics } : {}),
+    ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
   };
 }
 
@@ -110,8 +113,15 @@ export async function runExhaustive(setup: ExhaustiveSetup, o: ExhaustiveRun & {
     ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
   });
-  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), into));
-  const mine = exploreRaw({ ...opts, shard: part(0) });
+  // One flag for all the parts: a part that fails sets it (jobThread), and the others, this
+  // thread's too, end where they are instead of running to the end of their scope.
+  const stop = new SharedArrayBuffer(4);
+  const failed = new Int32Array(stop);
+  const others = Array.from({ length: count - 1 }, (_, k) => exploreThread(spec, k + 1, count, job(k + 1), { ...(into ? { into } : {}), ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}), stop }));
+  const mine = exploreRaw({ ...opts, shard: part(0), shouldStop: () => Atomics.load(failed, 0) === 1 || o.shouldStop?.() === true }).catch((e: unknown) => {
+    Atomics.store(failed, 0, 1);
+    throw e;
+  });
   const settled = await Promise.allSettled([mine, ...others]);
   const rejected = settled.find((p) => p.status === 'rejected');
   if (rejected) throw rejected.reason;

@@ -24,7 +24,7 @@ async function main(d: JobData): Promise<JobMessage> {
       const statistics = new Statistics();
       const setup = await exhaustiveSetup(opened.name, opened.executor, d.spec.objects);
       try {
-        const raw = await runExhaustivePart(setup, { ...d.explore, env: opened.env, statistics });
+        const raw = await runExhaustivePart(setup, { ...d.explore, env: opened.env, statistics, shouldStop: () => Atomics.load(flag, 0) === 1 });
         const ex = opened.executor as { coverageCounts?: () => unknown } | undefined;
         return { type: 'explored', raw, statistics: statistics.toJSON(), ...(ex?.coverageCounts ? { coverage: ex.coverageCounts() } : {}) };
       } finally {

@@ -1,19 +1,18 @@
 // The child process of the bench's --jobs figure: one run of `runs` cases on one executor with
 // `jobs` jobs, from a cold start (modules, JIT, executor, job threads), as a user's `check --jobs N`
-// starts; then its cases/s and, for the one-job run, the CPU per case of the main thread and of
-// the kernel's harness worker, as one JSON line. A process of its own, so that one and N jobs
-// start equally cold: in the bench's process the main thread is already warm, its job threads not.
+// starts; then its cases/s and the CPU per case of the main thread, of the threads V8 runs beside
+// it, and of the kernel's harness worker (its main thread apart), as one JSON line. A process of
+// its own, so that one and N jobs start equally cold: in the bench's process the main thread is
+// already warm, its job threads not.
 
-import { readFileSync } from 'node:fs';
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
 import { threadJobs } from './jobs.js';
+import { tuneV8 } from '../shared/v8-tuning.js';
+import { mainThreadCpuMs, processCpuMs } from './cpu-time.js';
 
-/** CPU time (ms) a process has used, all its threads: utime + stime of /proc/PID/stat in USER_HZ (100/s). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+// As a user's run (bin/kmesh-check.js) is tuned.
+tuneV8();
 
 const [name, runsText, jobsText, seedText] = process.argv.slice(2) as [ExecutorName, string, string, string];
 const runs = Number(runsText);
@@ -23,12 +22,17 @@ const opened = await openExecutor(name, {}, 'bench');
 try {
   const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
   const pid = (opened.executor as { pid?: number } | undefined)?.pid;
-  const worker0 = pid !== undefined ? processCpuMs(pid) : 0;
-  const main0 = process.cpuUsage();
+  const cpu = () => ({
+    main: mainThreadCpuMs(process.pid),
+    all: processCpuMs(process.pid),
+    worker: pid !== undefined ? processCpuMs(pid) : 0,
+    workerMain: pid !== undefined ? mainThreadCpuMs(pid) : 0,
+  });
+  const before = cpu();
   const r = await runChecks(jobs > 1 ? { ...base, jobs: threadJobs({ executor: name, objects: {}, seed, runs, states: 'both' }, jobs) } : base);
-  const main = process.cpuUsage(main0);
-  const workerMs = pid !== undefined ? processCpuMs(pid) - worker0 : undefined;
-  const cpuPerCaseUs = { main: (main.user + main.system) / r.cases, ...(workerMs !== undefined ? { worker: (1000 * workerMs) / r.cases } : {}) };
+  const after = cpu();
+  const us = (k: keyof typeof before) => (1000 * (after[k] - before[k])) / r.cases;
+  const cpuPerCaseUs = { main: us('main'), helpers: us('all') - us('main'), ...(pid !== undefined ? { worker: us('worker'), workerMain: us('workerMain') } : {}) };
   process.stdout.write(JSON.stringify({ cases: r.cases, casesPerSecond: (1000 * r.cases) / Math.max(1, r.durationMs), cpuPerCaseUs }) + '\n');
 } finally {
   await opened.executor?.close();

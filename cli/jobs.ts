@@ -95,12 +95,18 @@ function jobThread(data: JobData, o: { shouldStop?: () => boolean; into?: Execut
 
 /**
  * Part `index` of `count` of an exhaustive exploration in a worker thread, on its own executor:
- * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases. An
- * exploration is not stopped halfway (its time limit bounds it), so the job gets no stop flag to
- * poll; `into` gets its VM coverage counts.
+ * what it enumerated (properties/explore.ts exploreRaw) and the traits of its cases. It ends where
+ * it is once `stop` (shared by the parts: set when one of them fails) is set or `shouldStop`
+ * (Ctrl-C) says so; `into` gets its VM coverage counts.
  */
-export async function exploreThread(spec: JobSpec, index: number, count: number, job: ExploreJob, into?: Executor): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
-  const m = await jobThread({ spec, index, count, started: Date.now(), stop: new SharedArrayBuffer(4), explore: job }, into ? { into } : {});
+export async function exploreThread(
+  spec: JobSpec,
+  index: number,
+  count: number,
+  job: ExploreJob,
+  o: { into?: Executor; shouldStop?: () => boolean; stop?: SharedArrayBuffer } = {},
+): Promise<{ raw: RawExploration; statistics: StatisticsJson }> {
+  const m = await jobThread({ spec, index, count, started: Date.now(), stop: o.stop ?? new SharedArrayBuffer(4), explore: job }, o);
   if (m.type !== 'explored') throw new KmeshCheckError('worker', `job ${index + 1} of ${count} answered an exploration with ${m.type}`);
   return { raw: m.raw, statistics: m.statistics };
 }
@@ -108,9 +114,16 @@ export async function exploreThread(spec: JobSpec, index: number, count: number,
 /** Runs below which a job would spend longer starting (thread, modules, executor) than checking. */
 export const MIN_RUNS_PER_JOB = 1000;
 
-/** The default of --jobs: one per core, with at least MIN_RUNS_PER_JOB runs each. */
+/**
+ * Cores one job keeps busy: beside its main thread, V8's compiler and garbage collector threads
+ * spend about as much CPU again (bench: the --jobs row's CPU per thread), and on the kernel the
+ * harness worker more. Two jobs on two cores ran at 0.64 to 0.75 of one job's pace on the model.
+ */
+export const CORES_PER_JOB = 2;
+
+/** The default of --jobs: one per CORES_PER_JOB cores, with at least MIN_RUNS_PER_JOB runs each. */
 export function defaultJobs(runs = Infinity): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(runs / MIN_RUNS_PER_JOB)));
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / CORES_PER_JOB), Math.floor(runs / MIN_RUNS_PER_JOB)));
 }
 
 /** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */

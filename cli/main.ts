@@ -139,7 +139,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option(
       '--jobs <n>',
-      'run the random phases as n parts at once, each on its own executor (default: one per core, at most one per 1000 runs), and, when given, the exhaustive exploration too (split by its top-level choices); the report does not depend on n',
+      'run the random phases as n parts at once, each on its own executor (default: one per two cores, at most one per 1000 runs), and, when given, the exhaustive exploration too (split by its top-level choices); the report does not depend on n',
       integer('--jobs', 1),
     )
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')

@@ -4,6 +4,10 @@
 
 import { DEFAULT_ENVIRONMENT } from '../model/environment.js';
 import { runChecks } from '../properties/run.js';
+import { tuneV8 } from '../shared/v8-tuning.js';
+
+// As a user's run (bin/kmesh-check.js) is tuned.
+tuneV8();
 
 const runs = Number(process.argv[2] ?? '200000');
 const started = Date.now();

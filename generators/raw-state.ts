@@ -108,13 +108,18 @@ function endpointKey(e: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>): string 
   return `${e.serviceId}/${e.prio}/${e.index}`;
 }
 
+/** Whether two endpoints have one key (endpointKey, without building the texts). */
+function sameKey(a: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>, b: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>): boolean {
+  return a.serviceId === b.serviceId && a.prio === b.prio && a.index === b.index;
+}
+
 function mappedIfV4(addr: IpAddr): IpAddr {
   return isIPv4Form(addr) ? canonicalIpAddr(v4Mapped(addr)) : addr;
 }
 
 /** Adds or replaces the endpoint at its key (one entry per key). */
 function putEndpoint(s: MapState, e: Endpoint): MapState {
-  const rest = s.endpoints.filter((x) => endpointKey(x) !== endpointKey(e));
+  const rest = s.endpoints.filter((x) => !sameKey(x, e));
   return withMaps(s, { endpoints: [...rest, e] });
 }
 
@@ -133,7 +138,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       const e = s.endpoints[i];
       if (!e) return s;
       const moved = withEndpoint(e, { index: m.index });
-      if (s.endpoints.some((x, j) => j !== i && endpointKey(x) === endpointKey(moved))) return s;
+      if (s.endpoints.some((x, j) => j !== i && sameKey(x, moved))) return s;
       return withMaps(s, { endpoints: replaceAt(s.endpoints, i, moved) });
     }
     case 'policy':
@@ -269,7 +274,12 @@ const rawFrontendGen: Gen<Frontend> = (d) => ({ addr: d.pick(RAW_ADDRS), upstrea
 /** The first of each key (a map holds one entry per key). */
 function uniqueBy<T>(xs: readonly T[], key: (x: T) => string | number): T[] {
   const seen = new Set<string | number>();
-  return xs.filter((x) => !seen.has(key(x)) && !!seen.add(key(x)));
+  return xs.filter((x) => {
+    const k = key(x);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 const UP_TO_3 = lengths(0, 3);

@@ -4,6 +4,8 @@
 
 import type { Family, IpAddr, SockAddr } from './address.js';
 import { textMemo } from '../shared/memo.js';
+// Before any record is made: layouts.ts settles the records' layouts once.
+import './layouts.js';
 
 export type { Family, IpAddr, SockAddr } from './address.js';
 

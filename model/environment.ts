@@ -151,7 +151,7 @@ export type ConnectOutcome = 'connected' | 'in-progress' | 'failed';
 export interface KernelConnectResult {
   /**
    * connected: the association (UDP) or connection (TCP) is made, getpeername gives `peer`;
-   * in-progress: TCP left in SYN_SENT (the harness's SO_SNDTIMEO returns EINPROGRESS): further
+   * in-progress: TCP left in SYN_SENT (the harness's bounded wait reports EINPROGRESS): further
    * connects fail with EALREADY before any cgroup program runs, sends carry nothing;
    * failed: nothing connected (`error` says why).
    */

@@ -23,6 +23,7 @@ import { nextPrefix } from '../bpf/runner/choices.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { judge, MATCHES_MODEL, type Failure } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
+import { startBatch } from './batch.js';
 import { firstDifference, traceKey } from './observation.js';
 import type { Counterexample } from './run.js';
 import type { Statistics } from './statistics.js';
@@ -66,6 +67,11 @@ export interface ExploreOptions {
   /** Shrunk findings at most (others are counted). */
   readonly maxFindings?: number;
   readonly onState?: (states: number) => void;
+  /**
+   * Polled before each leaf (Ctrl-C): the exploration then ends, incomplete, and its findings so
+   * far are shrunk and reported. The event loop gets a turn every YIELD_MS so a signal handler runs.
+   */
+  readonly shouldStop?: () => boolean;
   /** Gets the traits of every enumerated case (for the report's statistics and coverage). */
   readonly statistics?: Statistics;
 }
@@ -105,6 +111,11 @@ export interface RawExploration extends ExplorationSummary {
 }
 
 export const VM_MAX_RUNS = 20_000;
+
+/** Why an exploration stopped by shouldStop is incomplete. */
+export const STOPPED = 'stopped by Ctrl-C';
+/** How often a stoppable exploration lets the event loop run (a Ctrl-C handler, job messages). */
+const YIELD_MS = 100;
 
 export function phaseName(scope: number): string {
   return `exhaustive/scope-${scope}`;
@@ -294,6 +305,15 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
   };
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const pendingKernel: { path: string; case: Case }[] = [];
+  let lastYield = Date.now();
+  const stopRequested = async (): Promise<boolean> => {
+    if (!opts.shouldStop) return false;
+    if (Date.now() - lastYield >= YIELD_MS) {
+      await new Promise(setImmediate);
+      lastYield = Date.now();
+    }
+    return opts.shouldStop();
+  };
 
   const record = (path: string, c: Case, f: Failure) => {
     failing++;
@@ -310,11 +330,14 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
       if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits });
     }
   };
+  // One executor round trip for the pending cases (the runs judging them one by one would make).
   const flushKernel = async () => {
-    for (const p of pendingKernel.splice(0)) {
-      const j = await judge(p.case, { env: opts.env, executor: opts.executor as Executor, invariants: list });
-      if (j.failure) record(p.path, p.case, j.failure);
-    }
+    const batch = pendingKernel.splice(0);
+    const judged = await startBatch(
+      batch.map((p) => p.case),
+      { env: opts.env, executor: opts.executor as Executor, invariants: list },
+    ).finish();
+    judged.forEach((j, i) => j.failure && record(batch[i]!.path, batch[i]!.case, j.failure));
   };
 
   // Pruned runs of the VM's prandom exploration are exceptions: no stack traces for them here.
@@ -345,6 +368,11 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
         for (;;) {
           if (states >= maxStates) {
             truncated.push(`stopped at ${maxStates} states`);
+            stop = true;
+            break;
+          }
+          if (opts.shouldStop && (await stopRequested())) {
+            truncated.push(STOPPED);
             stop = true;
             break;
           }

@@ -2,12 +2,13 @@
 // observations against that set. A judgement says which invariants the case exercised (for the
 // per-invariant counts), what it looked like (for the statistics), and the first failure found.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
-import { firstDifference, traceKey } from './observation.js';
+import { firstDifference, sameTrace, traceKey } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
 
@@ -130,12 +131,14 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
   const { case: c, allowed, exercised, traits } = m;
   const list = opts.invariants ?? invariants;
   const signature = null;
-  const allowedKeys = new Set(allowed.map((t) => traceKey(t.observations)));
   exercised.add(MATCHES_MODEL.name);
-  for (const observed of runs) {
+  for (let r = 0; r < runs.length; r++) {
+    const observed = runs[r]!;
+    // A run deeply equal to an earlier (passing) one passes as it did: invariants are functions of the case and the trace.
+    if (repeatsEarlier(runs, r)) continue;
     const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
-    if (!allowedKeys.has(traceKey(observed))) {
+    if (!allowed.some((t) => sameTrace(observed, t.observations))) {
       const d = divergence(observed, allowed);
       const failure: Failure = {
         invariant: MATCHES_MODEL.name,
@@ -149,4 +152,10 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     }
   }
   return { failure: null, exercised, traits, signature };
+}
+
+/** Whether run `r` is deeply equal to an earlier run (errno names included, which sameTrace does not compare). */
+function repeatsEarlier(runs: readonly (readonly Observation[])[], r: number): boolean {
+  for (let i = 0; i < r; i++) if (isDeepStrictEqual(runs[i], runs[r])) return true;
+  return false;
 }

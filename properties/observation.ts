@@ -17,6 +17,73 @@ export function traceKey(trace: readonly Observation[]): string {
   return trace.map(observationKey).join('\n');
 }
 
+/** Whether two observations match: observationKey(a) === observationKey(b), without building the keys. */
+export function sameObservation(a: Observation, b: Observation): boolean {
+  if (!sameJsonItem(a.op, b.op) || !sameJsonItem(a.sock, b.sock) || !sameJsonItem(a.peer ?? null, b.peer ?? null)) return false;
+  if ((a.error === undefined || a.error === null) !== (b.error === undefined || b.error === null)) return false;
+  if (!sameJsonItem(a.storage ?? null, b.storage ?? null) || !sameJsonItem(a.inSockhash ?? null, b.inSockhash ?? null) || !sameJsonItem(a.stream ?? null, b.stream ?? null)) return false;
+  // The ops are equal here, so both keys have the same datagram fields.
+  if (a.op === 'sendto') return sameJsonItem(a.arrivedAt ?? null, b.arrivedAt ?? null);
+  if (a.op === 'recvfrom') return sameJsonItem(a.from ?? null, b.from ?? null) && sameJsonItem(a.data ?? null, b.data ?? null);
+  return true;
+}
+
+/** Whether two traces match: traceKey(a) === traceKey(b) (a key holds no newline, so the lengths must agree). */
+export function sameTrace(a: readonly Observation[], b: readonly Observation[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!sameObservation(a[i]!, b[i]!)) return false;
+  return true;
+}
+
+/** What JSON.stringify writes for a leaf value inside an array (undefined, functions and symbols: null). */
+function leaf(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v + 0 : null;
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol' ? null : v;
+}
+
+/** A value JSON.stringify writes member by member: a plain object or an array without toJSON. */
+function plain(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return (proto === Object.prototype || proto === Array.prototype || proto === null) && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/** Whether JSON.stringify writes the same text for `a` and `b` as array items; anything but plain data is compared by its text. */
+function sameJsonItem(a: unknown, b: unknown): boolean {
+  const objA = typeof a === 'object' && a !== null;
+  const objB = typeof b === 'object' && b !== null;
+  if (typeof a === 'bigint' || typeof b === 'bigint' || (objA && !plain(a)) || (objB && !plain(b))) return JSON.stringify([a]) === JSON.stringify([b]);
+  if (!objA || !objB) return !objA && !objB && leaf(a) === leaf(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJsonItem(a[i], b[i])) return false;
+    return true;
+  }
+  // Both objects' member keys, in order, on one stack shared by the recursion (no arrays per call).
+  const start = KEYS.length;
+  pushMembers(a as Record<string, unknown>);
+  const mid = KEYS.length;
+  pushMembers(b as Record<string, unknown>);
+  const n = mid - start;
+  let same = KEYS.length - mid === n;
+  for (let i = 0; same && i < n; i++) {
+    const k = KEYS[start + i]!;
+    same = k === KEYS[mid + i] && sameJsonItem((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
+  }
+  KEYS.length = start;
+  return same;
+}
+
+const KEYS: string[] = [];
+
+/** Pushes the keys JSON.stringify writes for a plain object, in its order (members that are undefined, functions or symbols are left out). */
+function pushMembers(o: Record<string, unknown>): void {
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    const v = o[k];
+    if (v !== undefined && typeof v !== 'function' && typeof v !== 'symbol') KEYS.push(k);
+  }
+}
+
 /** Index of the first observation where two traces differ, or -1. */
 export function firstDifference(a: readonly Observation[], b: readonly Observation[]): number {
   const n = Math.max(a.length, b.length);

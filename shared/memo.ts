@@ -14,3 +14,16 @@ export function textMemo<T>(parse: (text: string) => T, limit = 50_000): (text: 
     return v;
   };
 }
+
+/**
+ * A textMemo per first argument (a socket family, say): no `key|text` string is built and hashed
+ * per call, as the texts are mostly the same string objects again.
+ */
+export function keyedTextMemo<K, T>(parse: (key: K, text: string) => T, limit = 50_000): (key: K, text: string) => T {
+  const byKey = new Map<K, (text: string) => T>();
+  return (key: K, text: string): T => {
+    let memo = byKey.get(key);
+    if (memo === undefined) byKey.set(key, (memo = textMemo((t) => parse(key, t), limit)));
+    return memo(text);
+  };
+}

@@ -3,3 +3,4 @@ export * from './abi.js';
 export * from './structs.js';
 export * from './tlv.js';
 export * from './state.js';
+export * from './tracker.js';

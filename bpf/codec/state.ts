@@ -1,10 +1,8 @@
 // A MapState as the bytes of the four routing maps, and the difference between two such states,
-// so that consecutive cases cost only the map writes that change.
+// the reference for what the incremental StateTracker (tracker.ts) writes.
 
 import type { MapState } from '../../model/domain.js';
-import { KmeshCheckError } from '../../shared/errors.js';
-import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from './abi.js';
-import { textMemo } from '../../shared/memo.js';
+import { ROUTING_MAPS, type RoutingMapName } from './abi.js';
 import {
   decodeBackend,
   decodeEndpoint,
@@ -32,7 +30,8 @@ export interface MapDiff {
 
 export type StateDiff = ReadonlyMap<RoutingMapName, MapDiff>;
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Byte -> two lower-case hex digits. */
+export const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export function toHex(b: Uint8Array): string {
   let s = '';
@@ -109,163 +108,4 @@ export function diffSize(d: StateDiff): number {
   let n = 0;
   for (const m of d.values()) n += m.updates.length + m.deletes.length;
   return n;
-}
-
-// ---- incremental form for the executor's hot loop ---------------------------------------------
-
-function u32Hex(v: number, what: string): string {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KmeshCheckError('codec', `${what} must be a u32, got ${v}`);
-  return (HEX[v & 0xff] as string) + HEX[(v >>> 8) & 0xff] + HEX[(v >>> 16) & 0xff] + HEX[(v >>> 24) & 0xff];
-}
-
-interface Held {
-  value: Uint8Array;
-  key: Uint8Array;
-  gen: number;
-}
-
-/** Receives each write (value) or delete (value null) of a step, keys as bytes. */
-export type ChangeSink = (map: RoutingMapName, key: Uint8Array, value: Uint8Array | null) => void;
-
-/**
- * Tracks what the routing maps hold and turns each next state into the writes and deletes that
- * make them hold it, like diffStates(encodeState(prev), encodeState(next)) but encoding into
- * scratch buffers and allocating only for entries that change.
- */
-export class StateTracker {
-  private readonly held = new Map<RoutingMapName, Map<string, Held>>(ROUTING_MAPS.map((m) => [m, new Map<string, Held>()]));
-  private readonly scratch = new Uint8Array(STRUCTS.service_value.size);
-  /** Frontend keys as hex, by address text. */
-  private readonly frontendKey = textMemo((addr: string) => toHex(encodeFrontendKey(addr)));
-  /** Encodings by entity object; entities are treated as immutable. */
-  private readonly encoded = new WeakMap<object, Encoded>();
-  private gen = 0;
-
-  /** Calls `sink` for every change from what is held to `next`; afterwards `next` is held. */
-  apply(next: MapState, sink: ChangeSink): void {
-    const gen = ++this.gen;
-    this.mapStep(
-      'km_frontend',
-      gen,
-      next.frontends,
-      (f) => this.frontendKey(f.addr),
-      (f) => encodeFrontendKey(f.addr),
-      (f, b) => encodeFrontendValue(f.upstreamId, b),
-      STRUCTS.frontend_value.size,
-      sink,
-    );
-    this.mapStep(
-      'km_service',
-      gen,
-      next.services,
-      (sv) => u32Hex(sv.id, 'service id'),
-      (sv) => encodeServiceKey(sv.id),
-      (sv, b) => encodeServiceValue(sv, b),
-      STRUCTS.service_value.size,
-      sink,
-    );
-    this.mapStep(
-      'km_endpoint',
-      gen,
-      next.endpoints,
-      (e) => u32Hex(e.serviceId, 'endpoint service id') + u32Hex(e.prio, 'endpoint prio') + u32Hex(e.index, 'endpoint index'),
-      (e) => encodeEndpointKey(e),
-      (e, b) => encodeEndpointValue(e.backendUid, b),
-      STRUCTS.endpoint_value.size,
-      sink,
-    );
-    this.mapStep(
-      'km_backend',
-      gen,
-      next.backends,
-      (be) => u32Hex(be.uid, 'backend uid'),
-      (be) => encodeBackendKey(be.uid),
-      (be, b) => encodeBackendValue(be, b),
-      STRUCTS.backend_value.size,
-      sink,
-    );
-  }
-
-  /** The same changes as a StateDiff (keys as hex). */
-  step(next: MapState): StateDiff {
-    const out = new Map<RoutingMapName, { updates: Array<readonly [string, Uint8Array]>; deletes: string[] }>(ROUTING_MAPS.map((m) => [m, { updates: [], deletes: [] }]));
-    this.apply(next, (map, key, value) => {
-      const d = out.get(map)!;
-      if (value) d.updates.push([toHex(key), value]);
-      else d.deletes.push(toHex(key));
-    });
-    return out;
-  }
-
-  /** Forget everything (the maps were emptied by someone else). */
-  reset(): void {
-    for (const m of this.held.values()) m.clear();
-  }
-
-  /** What the maps hold, in the form of encodeState. */
-  current(): EncodedState {
-    return new Map(ROUTING_MAPS.map((m) => [m, new Map([...this.held.get(m)!].map(([k, h]) => [k, h.value]))]));
-  }
-
-  private mapStep<T extends object>(
-    name: RoutingMapName,
-    gen: number,
-    items: readonly T[],
-    keyOf: (x: T) => string,
-    keyBytes: (x: T) => Uint8Array,
-    encode: (x: T, b: Uint8Array) => Uint8Array,
-    size: number,
-    sink: ChangeSink,
-  ): void {
-    const held = this.held.get(name)!;
-    let seen = 0;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      // Entities shared between cases (the worker's batches share them) are encoded once.
-      let enc = this.encoded.get(item) as Encoded | undefined;
-      if (enc === undefined) {
-        const k = keyOf(item);
-        enc = { k, key: null, value: encode(item, this.scratch).slice(0, size) };
-        this.encoded.set(item, enc);
-      }
-      const h = held.get(enc.k);
-      if (h !== undefined && h.gen !== gen) seen++;
-      if (h !== undefined && (h.value === enc.value || sameBytesN(h.value, enc.value, size))) {
-        h.gen = gen;
-        continue;
-      }
-      if (h === undefined) {
-        const entry = { value: enc.value, key: (enc.key ??= keyBytes(item)), gen };
-        held.set(enc.k, entry);
-        seen++;
-        sink(name, entry.key, enc.value);
-      } else {
-        h.value = enc.value;
-        h.gen = gen;
-        sink(name, h.key, enc.value);
-      }
-    }
-    // Keys not seen in this state are deleted; when every held key was seen there is nothing to scan.
-    if (held.size > seen) {
-      held.forEach((h, k) => {
-        if (h.gen !== gen) {
-          held.delete(k);
-          sink(name, h.key, null);
-        }
-      });
-    }
-  }
-}
-
-interface Encoded {
-  /** Key as hex. */
-  readonly k: string;
-  key: Uint8Array | null;
-  /** Value bytes; never written to after creation, so it can be shared. */
-  readonly value: Uint8Array;
-}
-
-function sameBytesN(a: Uint8Array, b: Uint8Array, n: number): boolean {
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

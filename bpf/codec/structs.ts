@@ -315,25 +315,17 @@ function writePort16(b: Uint8Array, off: number, port: number): void {
   b[off + 1] = port & 0xff;
 }
 
+/** Address bytes by text, parsed once (shared: never written to). */
+const parsedAddress: (text: string) => Uint8Array = textMemo(parseAddress);
+
 function addrBytes(family: Family, text: string): Uint8Array {
-  const raw = parseAddress(text);
+  const raw = parsedAddress(text);
   const want = family === 'inet' ? 4 : 16;
   if (raw.length !== want) throw codecError(`a ${family} tuple needs ${want}-byte addresses, got ${text}`);
   return raw;
 }
 
-/** 36 bytes; the ipv4 view (12 bytes, rest zero) for 'inet', the ipv6 view for 'inet6'. */
-export function encodeSockTuple(t: SockTuple, out?: Uint8Array): Uint8Array {
-  const b = out ?? new Uint8Array(STRUCTS.bpf_sock_tuple.size);
-  b.fill(0, 0, STRUCTS.bpf_sock_tuple.size);
-  const v = t.family === 'inet' ? 'ipv4' : 'ipv6';
-  b.set(addrBytes(t.family, t.src.addr), offsetOf('bpf_sock_tuple', `${v}.saddr`));
-  b.set(addrBytes(t.family, t.dst.addr), offsetOf('bpf_sock_tuple', `${v}.daddr`));
-  writePort16(b, offsetOf('bpf_sock_tuple', `${v}.sport`), t.src.port);
-  writePort16(b, offsetOf('bpf_sock_tuple', `${v}.dport`), t.dst.port);
-  return b;
-}
-
+/** Field offsets of bpf_sock_tuple, by family (read once: tuples are encoded per connect). */
 const TUPLE_VIEW = {
   inet: {
     saddr: offsetOf('bpf_sock_tuple', 'ipv4.saddr'),
@@ -348,6 +340,18 @@ const TUPLE_VIEW = {
     dport: offsetOf('bpf_sock_tuple', 'ipv6.dport'),
   },
 } as const;
+
+/** 36 bytes; the ipv4 view (12 bytes, rest zero) for 'inet', the ipv6 view for 'inet6'. */
+export function encodeSockTuple(t: SockTuple, out?: Uint8Array): Uint8Array {
+  const b = out ?? new Uint8Array(STRUCTS.bpf_sock_tuple.size);
+  b.fill(0, 0, STRUCTS.bpf_sock_tuple.size);
+  const o = TUPLE_VIEW[t.family];
+  b.set(addrBytes(t.family, t.src.addr), o.saddr);
+  b.set(addrBytes(t.family, t.dst.addr), o.daddr);
+  writePort16(b, o.sport, t.src.port);
+  writePort16(b, o.dport, t.dst.port);
+  return b;
+}
 
 function readPort16(b: Uint8Array, off: number): number {
   return ((b[off] ?? 0) << 8) | (b[off + 1] ?? 0);

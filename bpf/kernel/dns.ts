@@ -15,6 +15,7 @@ import { routable, type Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
+import type { FastPath } from './fastpath.js';
 import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
 
 const lib = koffi.load('libc.so.6');
@@ -40,7 +41,10 @@ const IP_FREEBIND = 15;
 const IPV6_FREEBIND = 78;
 /** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
 const MAX_STANDINS = 256;
-/** How long to wait for a datagram the loopback should already have delivered (anomalies only). */
+/**
+ * How long to wait at most for a datagram the loopback should already have delivered (anomalies
+ * only); the wait ends sooner once nothing is in flight in the namespace (kf_settle).
+ */
 const LATE_DELIVERY_MS = 20;
 
 /** What the layer needs of a socket: its fd and family. */
@@ -68,7 +72,10 @@ export class KernelDns {
   private readonly owed = new Map<number, number>();
   private readonly clientPoll = new Uint8Array(8);
 
-  constructor(private readonly env: Environment) {}
+  constructor(
+    private readonly env: Environment,
+    private readonly fast: Pick<FastPath, 'settle'>,
+  ) {}
 
   /** Every address a case's queries and datagrams may reach, stand-ins opened and drained. */
   prepare(c: Case): void {
@@ -180,7 +187,7 @@ export class KernelDns {
    * nothing came where something is expected, wait for it a little (never on the normal path).
    */
   private waitReadable(fds: Uint8Array, n: number): boolean {
-    return libc.poll(fds, n, LATE_DELIVERY_MS) > 0;
+    return this.fast.settle(fds, n, LATE_DELIVERY_MS) > 0;
   }
 
   /** pump(), and if no stand-in got anything, one short wait for a late delivery. */

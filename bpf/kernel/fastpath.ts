@@ -1,5 +1,5 @@
-// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c, and
-// setup-ops.c for map writes and enrolment):
+// The C shim through which the worker makes its socket operations (bpf/user/fastpath.c,
+// setup-ops.c for map writes and enrolment, settle.c for bounded waits on loopback):
 // one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
 // one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
 // source is newer); the kernel executor does not start without it and says why.
@@ -32,7 +32,28 @@ export const KF_TCP = 1;
 export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
-const KF_ABI = 1;
+/** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
+const KF_ABI = 2;
+
+/** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
+export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8 } as const;
+
+/** kf_run's status words and the values of its first (mirrors whole-run.c). */
+export const RUN_STATUS = {
+  words: 5,
+  /** [0] how the run ended, [1] the case it stopped in, [2] and [3] details, [4] bytes of stream records (kf_streams). */
+  code: 0,
+  caseIndex: 1,
+  detail: 2,
+  rc: 3,
+  streamBytes: 4,
+  ok: 0,
+  map: 1,
+  socket: 2,
+  storage: 3,
+  bug: 4,
+  control: 5,
+} as const;
 
 export interface FastPath {
   readonly outSize: number;
@@ -47,10 +68,17 @@ export interface FastPath {
   control(domain: number, local: Uint8Array, localLen: number, dest: Uint8Array, destLen: number, err: Int32Array): number;
   /** Runs a program of whole cases; returns the observation bytes written to `out`. */
   run(prog: Uint8Array, len: number, out: Uint8Array, status: Int32Array): number;
+  /** Copies the last run's stream records (status[RUN_STATUS.streamBytes] bytes) to `dst`. */
+  streams(dst: Uint8Array, len: number): void;
+  /**
+   * poll() on `n` pollfds for up to `maxMs`, ending early (0) once no packet is in flight in the
+   * namespace: for waits on what loopback should already have delivered.
+   */
+  settle(fds: Uint8Array, n: number, maxMs: number): number;
 }
 
-/** The shim's C sources: the socket operations and whole cases, and a case's set-up (map writes, enrolment). */
-const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/setup-ops.c'];
+/** The shim's sources: the socket operations, whole cases, a case's set-up (map writes, enrolment), bounded waits, and what they share. */
+const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/whole-run.c', 'bpf/user/setup-ops.c', 'bpf/user/settle.c', 'bpf/user/shim.h'];
 
 /** Compiles the shim into build/shim/ unless it is newer than its sources; returns its path. */
 export function buildShim(root = packageRoot()): string {
@@ -61,7 +89,7 @@ export function buildShim(root = packageRoot()): string {
   mkdirSync(join(root, 'build/shim'), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
-    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, ...srcs, '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, ...srcs.filter((s) => s.endsWith('.c')), '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
     if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)', { cause: e });
@@ -90,6 +118,8 @@ export function fastPath(): FastPath | null {
       mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
       control: lib.func('int kf_control(int domain, void *local, uint32_t llen, void *dest, uint32_t dlen, void *err)') as FastPath['control'],
       run: lib.func('int kf_run(void *prog, int len, void *out, void *status)') as FastPath['run'],
+      settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
+      streams: lib.func('void kf_streams(void *dst, int len)') as FastPath['streams'],
     };
     loaded = { fast, why: null };
   } catch (e) {

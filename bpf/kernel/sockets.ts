@@ -16,15 +16,22 @@ import { Listeners, portOf } from './listeners.js';
 import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errnoName, libc } from './libc.js';
 import { MapWriter } from './map-writes.js';
 
-/** How long a send waits for its bytes to reach the listener (loopback delivers at once). */
-const STREAM_WAIT_MS = 200;
 /**
- * How long a TCP client's connect (and send) may block. A loopback handshake completes inside
- * connect(); only a connect the kernel leaves in SYN_SENT waits (an AF_INET6 socket whose earlier
- * v4-mapped connect was refused by RST: a native IPv6 connect then never completes, ~134 s to
- * ETIMEDOUT). With this timeout it returns EINPROGRESS instead (model/environment.ts, kernelConnect).
+ * How long a send waits at most for its bytes to reach the listener (loopback delivers at once);
+ * the wait ends sooner once nothing is in flight in the namespace (kf_settle).
  */
-export const CONNECT_TIMEOUT_MS = 250;
+export const STREAM_WAIT_MS = 200;
+/**
+ * A TCP socket's SO_SNDTIMEO, in microseconds: one slice (the kernel rounds it up to a jiffy). A
+ * loopback handshake completes inside connect(); only a connect the kernel leaves in SYN_SENT (an
+ * AF_INET6 socket whose earlier v4-mapped connect was refused by RST: a native IPv6 connect then
+ * never completes, ~134 s to ETIMEDOUT) returns after the slice. The shim then waits for it, up to
+ * 250 ms or until no segment is in flight in the namespace (connect_tcp in fastpath.c), and reports
+ * EINPROGRESS if it is still connecting (model/environment.ts, kernelConnect). A blocked send on a
+ * connected socket returns after the slice too: nothing drains its peer meanwhile, so a longer
+ * wait could not change what it returns.
+ */
+export const TCP_SNDTIMEO_US = 1000;
 
 export interface KernelSock {
   readonly fd: number;
@@ -65,7 +72,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
     this.listeners = new Listeners(env.closedPorts, fast);
-    this.dns = new KernelDns(env);
+    this.dns = new KernelDns(env, fast);
     this.out = new Uint8Array(fast.outSize);
     this.outI32 = new Int32Array(this.out.buffer);
     this.outPeer = this.out.subarray(OUT.peer, OUT.peer + SOCKADDR_MAX);
@@ -97,7 +104,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   }
 
   open(_id: SocketId, family: Family, protocol: Protocol): KernelSock {
-    const fd = this.fast.socket(family === 'inet' ? AF_INET : AF_INET6, socketType(protocol), protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0, this.err2);
+    const fd = this.fast.socket(family === 'inet' ? AF_INET : AF_INET6, socketType(protocol), protocol === 'tcp' ? TCP_SNDTIMEO_US : 0, this.err2);
     if (fd < 0) {
       const err = errnoName(this.err2[1]!);
       if (this.err2[0] === 1) throw new KmeshCheckError('worker', `socket() failed (${err})`);
@@ -204,7 +211,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
       this.pollFd.fill(0);
       new DataView(this.pollFd.buffer).setInt32(0, s.server, true);
       new DataView(this.pollFd.buffer).setInt16(4, POLLIN, true);
-      libc.poll(this.pollFd, 1, Math.min(left, 20));
+      if (this.fast.settle(this.pollFd, 1, left) <= 0) break;
       this.recvAll(s);
     }
     return s.received;

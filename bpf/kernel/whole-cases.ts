@@ -1,29 +1,27 @@
-// Whole cases in one shim call (kf_run): a batch's simple cases (only socket, connect and close,
-// no control connect among the operations, every port already listening) are written as one
+// Whole cases in one shim call (kf_run, bpf/user/whole-run.c): a batch's simple cases (socket,
+// connect, send, apply and close operations; no datagram operation of section 6) are written as one
 // program of map writes, enrolment changes and socket operations and run inside C, which writes the same
-// observation records the case runner would (bpf/runner/observations.ts). The runner checks
-// every operation first, so a case here is one it would run without a codec error.
+// observation records the case runner would (bpf/runner/observations.ts); the bytes a send's peer
+// received come back beside them and become stream views here (streams.ts), as in the runner.
+// The runner checks every operation first, so a case here is one it would run without a codec error.
 
-import type { Case, Family, SocketId } from '../../model/domain.js';
+import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort } from '../../model/domain.js';
+import { ControlPort, payloadFor } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { CaseRunner } from '../runner/case-runner.js';
 import type { ObsWriter } from '../runner/observations.js';
-import type { FastPath } from './fastpath.js';
+import { streamView } from '../runner/streams.js';
+import { PROG, RUN_STATUS, type FastPath } from './fastpath.js';
 import { CONTROL_SOCKADDR, controlError, controlPlan } from './enrolment.js';
 import { AF_INET, AF_INET6, errnoName } from './libc.js';
 import { mapOpRecord, mapWriteError } from './map-writes.js';
-import { CONNECT_TIMEOUT_MS, socketType, type KernelSock, type KernelSockets } from './sockets.js';
+import { STREAM_WAIT_MS, TCP_SNDTIMEO_US, socketType, type KernelSock, type KernelSockets } from './sockets.js';
 
-const P_MAPOPS = 1;
-const P_SOCKET = 2;
-const P_CONNECT = 3;
-const P_CLOSE = 4;
-const P_END = 5;
-const P_ENROL = 6;
+/** Messages a case may send in all and still run whole (a bound on the program's payload bytes). */
+const MAX_CASE_MESSAGES = 1024;
 /** Program size at which the pending cases run (bounds the latency of a batch's first case). */
 export const PROGRAM_FLUSH_BYTES = 256 * 1024;
 
@@ -78,11 +76,15 @@ export class WholeCases {
   private mapCount = 0;
   private readonly ids = new Map<SocketId, Family>();
   private out = new Uint8Array(64 * 1024);
-  private readonly status = new Int32Array(4);
+  private readonly status = new Int32Array(RUN_STATUS.words);
+  private streams = new Uint8Array(4096);
+  /** Payloads by `sock/seq` (payloadFor, encoded once). */
+  private readonly payloads = new Map<string, Uint8Array>();
   private readonly addr = new Uint8Array(SOCKADDR_MAX);
   /**
    * Whether the runner has enrolled once: its first enrolment checks the environment's control
-   * ports and locals, after which enrolment changes may run inside kf_run too.
+   * ports and locals, after which enrolment changes (from a known state or not) may run inside
+   * kf_run too: they are the same control connects.
    */
   private enrolChecked = false;
   /** The enrolment a case of the program switches to, by its index in the program (unset: none). */
@@ -105,13 +107,14 @@ export class WholeCases {
     return this.p.at > PROGRAM_FLUSH_BYTES;
   }
 
-  /** Whether case `c` is simple enough to run whole, with nothing to do before it. */
+  /** Whether case `c` is simple enough to run whole (the runner would run it without a codec error). */
   private simple(c: Case): boolean {
     if (this.runner.enrolment === true) this.enrolChecked = true;
-    if ((this.runner.enrolment !== c.enrolled && (!this.enrolChecked || this.runner.enrolment === 'unknown')) || c.ops.length > 64) return false;
+    if ((this.runner.enrolment !== c.enrolled && !this.enrolChecked) || c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
     let created = 0;
+    let messages = 0;
     for (const op of c.ops) {
       if (op.op === 'socket') {
         if (open.has(op.sock) || ++created > 32) return false;
@@ -119,7 +122,7 @@ export class WholeCases {
         open.set(op.sock, op.family);
       } else if (op.op === 'connect') {
         const family = open.get(op.sock);
-        if (family === undefined || op.dest.port === ControlPort.enrol || op.dest.port === ControlPort.withdraw) return false;
+        if (family === undefined) return false;
         if (!Number.isInteger(op.dest.port) || op.dest.port < 0 || op.dest.port > 0xffff) return false;
         // A destination the socket's family cannot take: the runner throws its codec error.
         try {
@@ -129,11 +132,14 @@ export class WholeCases {
         }
       } else if (op.op === 'close') {
         if (!open.delete(op.sock)) return false;
-      } else {
+      } else if (op.op === 'send') {
+        if (!open.has(op.sock) || !Number.isInteger(op.messages) || op.messages < 0) return false;
+        if ((messages += op.messages) > MAX_CASE_MESSAGES) return false;
+      } else if (op.op !== 'apply') {
         return false;
       }
     }
-    return this.layer.listeners.ready(c);
+    return true;
   }
 
   /**
@@ -142,21 +148,21 @@ export class WholeCases {
    */
   add(c: Case, index: number): boolean {
     if (!this.simple(c)) return false;
+    // New ports listen in the runner's order: once the cases before have run (a listener must not
+    // answer their connects) and this case's map writes and enrolment have (a sockops program sees
+    // the listen, BPF_SOCK_OPS_TCP_LISTEN_CB, with this case's maps), before its operations.
+    const fresh = !this.layer.listeners.ready(c);
+    if (fresh) this.run();
     const p = this.p;
     const start = p.at;
     if (this.first < 0) this.first = index;
     this.cases.push({ index, maps: [] });
-    // The map diff: one P_MAPOPS record, its count patched in once known.
-    p.room(5);
-    p.u8(P_MAPOPS);
-    const countAt = p.at;
-    p.i32(0);
     try {
-      this.runner.tracker.apply(c.state, this.change);
+      this.mapDiff(PROG.mapOps, c.state);
     } catch (e) {
       // The cases before this one run first; then what came before the bad entry is written,
       // as the runner does (whose write errors the codec error hides).
-      const partial = p.buf.slice(countAt + 4, p.at);
+      const partial = p.buf.slice(start + 5, p.at);
       const count = this.mapCount;
       this.cases.pop();
       p.at = start;
@@ -164,13 +170,11 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
-    p.setI32(countAt, this.mapCount);
-    this.mapCount = 0;
     if (this.runner.enrolment !== c.enrolled) {
       // The runner's order: map writes, then enrolment, then the operations.
       const plan = controlPlan(this.env, c.enrolled);
       p.room(5 + plan.length * (12 + 2 * CONTROL_SOCKADDR));
-      p.u8(P_ENROL);
+      p.u8(PROG.enrol);
       p.i32(plan.length);
       for (const k of plan) {
         p.i32(k.domain);
@@ -185,34 +189,112 @@ export class WholeCases {
       this.runner.enrolment = c.enrolled;
       this.enrols[this.cases.length - 1] = c.enrolled;
     }
+    if (fresh) {
+      // The set-up alone (no observation), then the listeners; the operations go on in a new
+      // program, whose map writes (applies) the case counts from 0 again.
+      this.execute();
+      p.at = 0;
+      this.cases.at(-1)!.maps = [];
+      this.layer.listeners.listen(c);
+    }
     const ids = this.ids;
-    for (const op of c.ops) {
+    let control = false;
+    for (let i = 0; i < c.ops.length; i++) {
+      const op = c.ops[i]!;
       if (op.op === 'socket') {
-        p.room(25);
-        p.u8(P_SOCKET);
+        p.room(29);
+        p.u8(PROG.socket);
         p.f64(op.sock);
         p.i32(op.family === 'inet' ? AF_INET : AF_INET6);
         p.i32(socketType(op.protocol));
-        p.i32(op.protocol === 'tcp' ? CONNECT_TIMEOUT_MS * 1000 : 0);
+        p.i32(op.protocol === 'tcp' ? TCP_SNDTIMEO_US : 0);
         p.i32(op.family === 'inet6' ? 1 : 0);
+        this.payloadTable(c.ops, i, op.sock);
         ids.set(op.sock, op.family);
       } else if (op.op === 'connect') {
         p.room(41);
-        p.u8(P_CONNECT);
+        p.u8(PROG.connect);
         p.f64(op.sock);
         const n = writeSockaddr(this.addr, ids.get(op.sock)!, op.dest);
         p.i32(n);
         p.bytes(this.addr.subarray(0, 28));
+        // The runner's touchedControl: the next case enrols again.
+        control ||= op.dest.port === ControlPort.enrol || op.dest.port === ControlPort.withdraw;
+      } else if (op.op === 'send') {
+        p.room(17);
+        p.u8(PROG.send);
+        p.f64(op.sock);
+        p.i32(op.messages);
+        p.i32(STREAM_WAIT_MS);
+      } else if (op.op === 'apply') {
+        try {
+          this.mapDiff(PROG.apply, op.state);
+        } catch {
+          // A state the codec refuses: the cases before this one run, and this one runs operation
+          // by operation from clean maps, failing where and as the runner fails.
+          this.cases.pop();
+          p.at = start;
+          this.run();
+          this.drop();
+          this.runner.recover();
+          return false;
+        }
       } else if (op.op === 'close') {
         p.room(9);
-        p.u8(P_CLOSE);
+        p.u8(PROG.close);
         p.f64(op.sock);
       }
     }
     p.room(1);
-    p.u8(P_END);
+    p.u8(PROG.end);
+    if (control) this.runner.enrolment = 'unknown';
     this.ops += c.ops.length;
     return true;
+  }
+
+  /**
+   * A map diff record (`code`: the case's state, or an apply operation's) that makes the maps hold
+   * `state`: int32 count, then kf_map_ops records. The tracker's (codec's) errors are thrown on.
+   */
+  private mapDiff(code: number, state: MapState): void {
+    const p = this.p;
+    p.room(5);
+    p.u8(code);
+    const countAt = p.at;
+    p.i32(0);
+    this.runner.tracker.apply(state, this.change);
+    p.setI32(countAt, this.mapCount);
+    this.mapCount = 0;
+  }
+
+  /**
+   * After the socket record of ops[i]: int32 byte count, then the payloads (int32 length, bytes) of
+   * as many messages as the case's sends offer that socket before closing it. Message k is payload
+   * k (payloadFor): the shim offers the next one each time the socket took the last.
+   */
+  private payloadTable(ops: readonly Operation[], i: number, sock: SocketId): void {
+    const p = this.p;
+    let messages = 0;
+    for (let j = i + 1; j < ops.length; j++) {
+      const op = ops[j]!;
+      if (op.op === 'close' && op.sock === sock) break;
+      if (op.op === 'send' && op.sock === sock) messages += op.messages;
+    }
+    const at = p.at;
+    p.i32(0);
+    for (let k = 0; k < messages; k++) {
+      const key = `${sock}/${k}`;
+      let payload = this.payloads.get(key);
+      if (payload === undefined) {
+        if (this.payloads.size >= 10_000) this.payloads.clear();
+        payload = payloadFor(sock, k);
+        this.payloads.set(key, payload);
+      }
+      p.room(4 + payload.length);
+      p.i32(payload.length);
+      p.bytes(payload);
+    }
+    p.setI32(at, p.at - at - 4);
   }
 
   private readonly change = (name: RoutingMapName, key: Uint8Array, value: Uint8Array | null): void => {
@@ -224,39 +306,69 @@ export class WholeCases {
 
   /** Runs the program built so far (if any) and appends its observations to the sink. */
   run(): void {
+    if (this.p.at === 0) return;
+    this.execute();
+    this.casesRun += this.cases.length;
+    this.drop();
+  }
+
+  /** Runs the program built so far and appends its observations to the sink, or throws what stopped it. */
+  private execute(): void {
     const p = this.p;
-    if (p.at === 0) return;
     const cap = this.ops * 100 + this.cases.length + 64;
     if (this.out.length < cap) this.out = new Uint8Array(cap);
     const n = this.fast.run(p.buf, p.at, this.out, this.status);
     const st = this.status;
-    this.sink().append(this.out.subarray(0, n));
-    if (st[0] !== 0) {
-      const info = this.cases[st[1]!];
+    const sink = this.sink();
+    if (st[RUN_STATUS.streamBytes]! > 0) this.addStreams(sink, st[RUN_STATUS.streamBytes]!);
+    sink.append(this.out.subarray(0, n));
+    if (st[RUN_STATUS.code] !== RUN_STATUS.ok) {
+      const info = this.cases[st[RUN_STATUS.caseIndex]!];
       this.failedCase = info ? info.index : this.first;
-      const rc = st[3]!;
-      switch (st[0]) {
-        case 1: {
-          const m = info?.maps[st[2]!];
+      const rc = st[RUN_STATUS.rc]!;
+      const detail = st[RUN_STATUS.detail]!;
+      switch (st[RUN_STATUS.code]) {
+        case RUN_STATUS.map: {
+          const m = info?.maps[detail];
           throw mapWriteError(m?.name, m?.del ?? false, rc);
         }
-        case 2:
-          if (st[2] === 1) throw new KmeshCheckError('worker', `socket() failed (${errnoName(rc)})`);
+        case RUN_STATUS.socket:
+          if (detail === 1) throw new KmeshCheckError('worker', `socket() failed (${errnoName(rc)})`);
           throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${errnoName(rc)})`);
-        case 3:
+        case RUN_STATUS.storage:
           throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
-        case 5: {
-          const plan = controlPlan(this.env, this.enrols[st[1]!] ?? false);
-          const k = plan[st[2]! >> 8];
-          if (k) throw controlError(k, st[2]! & 0xff, rc);
-          throw new KmeshCheckError('worker', `the fast-path shim reported control connect ${st[2]! >> 8}, which the program does not hold (a worker bug)`);
+        case RUN_STATUS.control: {
+          const plan = controlPlan(this.env, this.enrols[st[RUN_STATUS.caseIndex]!] ?? false);
+          const k = plan[detail >> 8];
+          if (k) throw controlError(k, detail & 0xff, rc);
+          throw new KmeshCheckError('worker', `the fast-path shim reported control connect ${detail >> 8}, which the program does not hold (a worker bug)`);
         }
         default:
-          throw new KmeshCheckError('worker', `the fast-path shim stopped with status ${st[0]} (a worker bug)`);
+          throw new KmeshCheckError('worker', `the fast-path shim stopped with status ${st[RUN_STATUS.code]} (a worker bug)`);
       }
     }
-    this.casesRun += this.cases.length;
-    this.drop();
+  }
+
+  /**
+   * The stream records of the run (whole-run.c): each send's received and expected bytes become
+   * its stream view in the sink, and the send's record in the output gets that view's index.
+   */
+  private addStreams(sink: ObsWriter, len: number): void {
+    if (this.streams.length < len) this.streams = new Uint8Array(Math.max(len, this.streams.length * 2));
+    const b = this.streams;
+    this.fast.streams(b, len);
+    const view = new DataView(b.buffer, 0, len);
+    const out = new DataView(this.out.buffer);
+    for (let at = 0; at < len;) {
+      const where = view.getInt32(at, true);
+      const got = view.getInt32(at + 4, true);
+      const received = b.subarray(at + 8, at + 8 + got);
+      at += 8 + got;
+      const want = view.getInt32(at, true);
+      const expected = b.subarray(at + 4, at + 4 + want);
+      at += 4 + want;
+      out.setInt32(where, sink.streams.push(streamView(received, expected)) - 1, true);
+    }
   }
 
   /** Forgets the program built so far. */

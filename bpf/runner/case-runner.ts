@@ -9,8 +9,8 @@ import { AddressError, canonicalSockText, v4MappedInner } from '../../model/addr
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
 import { ControlPort, DNS_PORT, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
 import { routable, type Environment } from '../../model/environment.js';
-import { textMemo } from '../../shared/memo.js';
-import { StateTracker } from '../codec/state.js';
+import { keyedTextMemo } from '../../shared/memo.js';
+import { StateTracker } from '../codec/tracker.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from './choices.js';
@@ -18,11 +18,10 @@ import type { ObsWriter } from './observations.js';
 import type { RunnerSocket, SocketLayer } from './socket-layer.js';
 import { concatBytes, streamView, wantedLength } from './streams.js';
 
-/** Why `family|addr` is no address a socket of that family can connect to, or null (memoised). */
-const addressProblem = textMemo((key: string): string | null => {
-  const bar = key.indexOf('|');
+/** Why `addr` is no address a socket of `family` can connect to, or null (memoised). */
+const addressProblem = keyedTextMemo((family: Family, addr: string): string | null => {
   try {
-    canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1));
+    canonicalSockText(family, addr);
     return null;
   } catch (e) {
     if (e instanceof AddressError) return e.message;
@@ -201,7 +200,7 @@ export class CaseRunner<S> {
   /** `n` DNS queries to `dest`, each its own datagram; the observation is the last one's fate. */
   private opSendto(r: RunnerSocket<S>, dest: SockAddr, n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: n must be a non-negative integer, got ${n}`);
-    const wrong = addressProblem(`${r.family}|${dest.addr}`);
+    const wrong = addressProblem(r.family, dest.addr);
     if (wrong !== null) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: ${wrong}`);
     if (!Number.isInteger(dest.port) || dest.port < 1 || dest.port > 0xffff) throw new KmeshCheckError('codec', `sendto on socket ${r.id}: port ${dest.port} is not an integer in 1..65535`);
     let last: { error: string | null; arrivedAt: SockAddr | null } = { error: null, arrivedAt: null };
@@ -239,7 +238,7 @@ export class CaseRunner<S> {
   }
 
   private opConnect(r: RunnerSocket<S>, dest: SockAddr): void {
-    const wrong = addressProblem(`${r.family}|${dest.addr}`);
+    const wrong = addressProblem(r.family, dest.addr);
     if (wrong !== null) throw new KmeshCheckError('codec', `connect on socket ${r.id}: ${wrong}`);
     if (!Number.isInteger(dest.port) || dest.port < 0 || dest.port > 0xffff) {
       throw new KmeshCheckError('codec', `connect on socket ${r.id}: port ${dest.port} is not an integer in 0..65535`);

@@ -9,10 +9,35 @@
 
 import type { Backend, Case, MapState, Operation, Service } from '../../model/domain.js';
 
+// Every port is visited through one walk (somePort): the sets below collect them, and namesPort
+// asks for one without building a set (the VM asks per connect). Indexed loops: this runs for
+// every case, and array iterators cost allocations there.
+
+/** Calls `visit` with each port `s` names until it returns true; whether one did. */
+function someServicePort(s: Service, visit: (port: number) => boolean): boolean {
+  for (let i = 0; i < s.servicePorts.length; i++) if (visit(s.servicePorts[i]!)) return true;
+  for (let i = 0; i < s.targetPorts.length; i++) if (visit(s.targetPorts[i]!)) return true;
+  return visit(s.waypoint.port);
+}
+
+function someStatePort(state: MapState, visit: (port: number) => boolean): boolean {
+  for (let i = 0; i < state.services.length; i++) if (someServicePort(state.services[i]!, visit)) return true;
+  for (let i = 0; i < state.backends.length; i++) if (visit(state.backends[i]!.waypoint.port)) return true;
+  return false;
+}
+
+function someOperationPort(ops: readonly Operation[], visit: (port: number) => boolean): boolean {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op === 'connect' ? visit(op.dest.port) : op.op === 'apply' && someStatePort(op.state, visit)) return true;
+  }
+  return false;
+}
+
+const adder = (into: Set<number>) => (port: number) => (into.add(port), false);
+
 export function servicePorts(s: Service, into: Set<number>): void {
-  for (const p of s.servicePorts) into.add(p);
-  for (const p of s.targetPorts) into.add(p);
-  into.add(s.waypoint.port);
+  someServicePort(s, adder(into));
 }
 
 export function backendPorts(b: Backend, into: Set<number>): void {
@@ -20,15 +45,11 @@ export function backendPorts(b: Backend, into: Set<number>): void {
 }
 
 export function statePorts(state: MapState, into: Set<number>): void {
-  for (const s of state.services) servicePorts(s, into);
-  for (const b of state.backends) backendPorts(b, into);
+  someStatePort(state, adder(into));
 }
 
 export function operationPorts(ops: readonly Operation[], into: Set<number>): void {
-  for (const op of ops) {
-    if (op.op === 'connect') into.add(op.dest.port);
-    else if (op.op === 'apply') statePorts(op.state, into);
-  }
+  someOperationPort(ops, adder(into));
 }
 
 /** Every port the case names (closed ones included: the environment decides about those). */
@@ -37,4 +58,10 @@ export function namedPorts(c: Case): Set<number> {
   statePorts(c.state, ports);
   operationPorts(c.ops, ports);
   return ports;
+}
+
+/** Whether the case names `port` (namedPorts(c).has(port), without the set). */
+export function namesPort(c: Case, port: number): boolean {
+  const is = (p: number) => p === port;
+  return someStatePort(c.state, is) || someOperationPort(c.ops, is);
 }

@@ -140,6 +140,11 @@ export class ObsWriter {
     return { bytes, streams };
   }
 
+  /** The bytes written since the last take or clear, as a view: valid until the next write (decode them at once). */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+
   /** Records written elsewhere in this format (by the shim's kf_run). */
   append(bytes: Uint8Array): void {
     this.room(bytes.length);

@@ -5,7 +5,7 @@
 // reports the raw result: errno numbers, sockaddr bytes, sock_storage_data bytes.
 
 import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
-import type { ChangeSink } from '../codec/state.js';
+import type { ChangeSink } from '../codec/tracker.js';
 import type { ChoiceSource } from './choices.js';
 
 /** What a connect let us see, in the kernel's own terms (buffers may be reused by the next call). */

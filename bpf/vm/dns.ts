@@ -62,7 +62,8 @@ export class VmDns {
   }
 
   reset(): void {
-    this.socks.clear();
+    // Map.clear allocates a new table even for an empty map, and most cases have no datagrams.
+    if (this.socks.size > 0) this.socks.clear();
   }
 
   /** Queue state, for exploration's state keys. */

@@ -233,8 +233,9 @@ export class RingBufMap extends VmMap {
   clear(): void {
     this.records.length = 0;
     this.used = 0;
-    this.pending.clear();
-    this.placed.clear();
+    // Map.clear allocates a new table even when empty; most cases write no records.
+    if (this.pending.size > 0) this.pending.clear();
+    if (this.placed.size > 0) this.placed.clear();
     // Back to the poison, so that a case replays alike whatever ran before it (only the bytes
     // written: refilling a 256 KiB ring for every case was most of a case's cost).
     this.ring?.fill(RINGBUF_POISON, 0, this.dirty);

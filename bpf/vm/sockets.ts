@@ -15,14 +15,14 @@ import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from '../codec/abi.js';
-import { textMemo } from '../../shared/memo.js';
+import { keyedTextMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
-import { namedPorts, statePorts } from '../runner/listening.js';
+import { namesPort, statePorts } from '../runner/listening.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { concatBytes } from '../runner/streams.js';
 import type { VmProgram } from './program.js';
@@ -30,14 +30,12 @@ import { ArrayMap, HashMap, RingBufMap, SkStorageMap, SockHashMap, type VmMap } 
 import { SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, VmSock } from './context.js';
 import type { Vm } from './vm.js';
 import { VmDns } from './dns.js';
+import { EnrolMemo } from './enrol-memo.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
 
-/** The bytes of `family|addr` as the socket's family spells it (the runner checked it). */
-const destBytes = textMemo((key: string): Uint8Array => {
-  const bar = key.indexOf('|');
-  return parseAddress(canonicalSockText(key.slice(0, bar) as Family, key.slice(bar + 1)));
-});
+/** The bytes of `addr` as a socket of `family` spells it (the runner checked it). */
+const destBytes = keyedTextMemo((family: Family, addr: string): Uint8Array => parseAddress(canonicalSockText(family, addr)));
 
 /** The programs the layer runs, by role. */
 export interface VmPrograms {
@@ -69,6 +67,7 @@ interface ResetPlan {
   readonly written: VmMap[];
   readonly storages: SkStorageMap[];
   readonly sockhashes: SockHashMap[];
+  readonly routing: HashMap[];
 }
 
 export class VmSockets implements SocketLayer<VmSocket> {
@@ -77,8 +76,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   private readonly manage: HashMap;
   private readonly storageMap: SkStorageMap;
   private readonly sockhash: SockHashMap;
-  /** Ports that listen during the running case (bpf/runner/listening.ts). */
-  private listening: ReadonlySet<number> = new Set();
+  /** The running case: the ports it names listen (bpf/runner/listening.ts). */
+  private running: Case | null = null;
   /**
    * During bounded-exhaustive exploration the case's state is decided while it runs: the entries
    * decided so far, whose ports listen too (the policy the concrete case will get).
@@ -94,6 +93,12 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /** Sockets of earlier cases, by family and protocol, for open() to reuse; those closed in this case join at its end. */
   private readonly pool = new Map<string, VmSock[]>();
   private readonly closed: VmSock[] = [];
+  /**
+   * Whether enrolment may be replayed from a recording (enrol-memo.ts): on for the executor's
+   * plain runs, off while exploring or tracing, where every program run is a step to see.
+   */
+  memoEnrolment = false;
+  private enrolMemo: EnrolMemo | null = null;
   /** The enrolment's control sockets, by family (forgotten by every map after each use). */
   private readonly control = new Map<Family, VmSock>();
 
@@ -119,17 +124,22 @@ export class VmSockets implements SocketLayer<VmSocket> {
     this.nextPort = FIRST_EPHEMERAL_PORT;
     this.dns.reset();
     this.vm.resetClock();
+    // Indexed loops over lists made once: this runs for every case.
     const r = (this.resets ??= this.resetPlan());
-    for (const g of r.globals) g.values[0]?.bytes.set(g.def.internal!.initial);
-    for (const b of r.ringbufs) b.clear();
-    for (const m of r.written) {
+    for (let i = 0; i < r.globals.length; i++) {
+      const g = r.globals[i]!;
+      g.values[0]?.bytes.set(g.def.internal!.initial);
+    }
+    for (let i = 0; i < r.ringbufs.length; i++) r.ringbufs[i]!.clear();
+    for (let i = 0; i < r.written.length; i++) {
+      const m = r.written[i]!;
       if (m.programWrites > 0) {
         m.clear();
         m.programWrites = 0;
       }
     }
-    for (const m of this.routing.values()) {
-      if (m.programWrites > 0) {
+    for (let i = 0; i < r.routing.length; i++) {
+      if (r.routing[i]!.programWrites > 0) {
         this.resetMaps();
         return true;
       }
@@ -140,7 +150,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */
   private resets: ResetPlan | null = null;
   private resetPlan(): ResetPlan {
-    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [] };
+    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [], routing: [...this.routing.values()] };
     for (const m of this.vm.maps.values()) {
       if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
       else if (m instanceof RingBufMap) plan.ringbufs.push(m);
@@ -181,11 +191,19 @@ export class VmSockets implements SocketLayer<VmSocket> {
    * Enrols the way the kernel executor does: one TCP control connect to 0.0.0.2:929 or [::2]:929
    * bound to each of the environment's enrolled locals, through the programs (connect records the
    * netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused. Withdrawing from
-   * a fresh km_manage is emptying it.
+   * a fresh km_manage is emptying it. With memoEnrolment, a recorded enrolment may stand in for
+   * the control connects (enrol-memo.ts); the control sockets' ports are taken either way.
    */
   setEnrolment(want: boolean): void {
+    if (!want) return this.manage.clear();
+    if (!this.memoEnrolment) return this.enrol();
+    const first = this.nextPort;
+    (this.enrolMemo ??= new EnrolMemo(this.vm, this.manage)).enrol(first, () => this.enrol());
+    this.nextPort = first + this.env.enrolledLocals.length;
+  }
+
+  private enrol(): void {
     this.manage.clear();
-    if (!want) return;
     for (const local of this.env.enrolledLocals) {
       const family: Family = local.includes(':') ? 'inet6' : 'inet';
       let sock = this.control.get(family);
@@ -193,7 +211,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       else this.control.set(family, (sock = new VmSock(-1, family, 'tcp', 0xfff)));
       const prog = family === 'inet' ? this.progs.connect4 : this.progs.connect6;
       const ctx = family === 'inet' ? this.vm.connect4Ctx : this.vm.connect6Ctx;
-      this.vm.runConnectRaw(prog, sock, destBytes(`${family}|${CONTROL_ADDR[family]}`), ControlPort.enrol);
+      this.vm.runConnectRaw(prog, sock, destBytes(family, CONTROL_ADDR[family]), ControlPort.enrol);
       sock.setEnds({ addr: canonicalSockText(family, local), port: this.nextPort++ }, kernelPeer(family, ctx.dest()), TCP_SYN_SENT);
       this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
       this.forget(sock);
@@ -201,11 +219,11 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   listen(c: Case): void {
-    this.listening = namedPorts(c);
+    this.running = c;
   }
 
   private listens(port: number): boolean {
-    if (this.listening.has(port)) return true;
+    if (this.running !== null && namesPort(this.running, port)) return true;
     if (this.lazyState === null) return false;
     const decided = new Set<number>();
     statePorts(this.lazyState(), decided);
@@ -224,7 +242,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     const s = r.handle;
     const sock = s.sock;
     const family = sock.family;
-    const addr = destBytes(`${family}|${given.addr}`);
+    const addr = destBytes(family, given.addr);
     // The kernel refuses a connected or connecting TCP socket before the cgroup hook runs (measured
     // on 6.18: the program does not run).
     if (sock.protocol === 'tcp' && (s.connected || s.connecting)) return this.result(s, null, s.connected ? 'EISCONN' : 'EALREADY');

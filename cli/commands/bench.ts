@@ -7,8 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
-import { endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
-import { defaultJobs } from '../jobs.js';
+import { cpuShares, endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
+import { availableParallelism } from 'node:os';
 import { runMutants } from './mutants.js';
 
 export interface BenchReport {
@@ -35,10 +35,15 @@ function median(xs: number[]): number {
 /** Why a --jobs figure is what it is: the one-job run's CPU per case, and the scaling the cores allow with it. */
 export function scalingNote(j: JobsScaling): string {
   const us = (x: number) => `${x.toFixed(0)} us`;
-  const cpu = j.cpuPerCaseUs.worker !== undefined ? `main thread ${us(j.cpuPerCaseUs.main)} + harness worker ${us(j.cpuPerCaseUs.worker)}` : `main thread ${us(j.cpuPerCaseUs.main)}`;
+  const c = j.cpuPerCaseUs;
+  const worker = c.worker !== undefined ? ` + harness worker ${us(c.worker)}${c.workerMain !== undefined ? ` (its main thread ${us(c.workerMain)})` : ''}` : '';
+  const cpu = `main thread ${us(c.main)} + V8's compiler and GC threads ${us(c.helpers)}${worker}`;
+  // All of one job's CPU over its busiest serial thread's: the cores one job could keep busy.
+  const { serial, total } = cpuShares(c);
+  const busy = total / serial;
   const why =
-    j.cpuPerCaseUs.worker !== undefined && j.bound < Math.min(j.jobs, j.cores) - 0.05
-      ? `one job already runs its main thread and worker process on two cores at once, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`
+    j.bound < Math.min(j.jobs, j.cores) - 0.05
+      ? `one job's CPU is ${busy.toFixed(1)}x its busiest thread's, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`
       : `${j.cores} cores allow up to ${j.bound.toFixed(2)}x`;
   return `one job: ${cpu} of CPU per case; ${why}`;
 }
@@ -79,7 +84,7 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
   }
   for (const name of ['model', privileged ? 'kernel' : 'vm'] as const) {
     // Four times the runs: every job starts cold (modules, JIT, executor, thread).
-    const j = jobsScaling(name, 4 * runs, Math.max(2, defaultJobs()));
+    const j = jobsScaling(name, 4 * runs, Math.max(2, availableParallelism()));
     if (name === 'model') report.jobsModel = j;
     else report.jobs = j;
     rows.push([

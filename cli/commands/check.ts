@@ -106,7 +106,7 @@ export function judgeCoverage(result: RunResult, findings: number, states: State
 }
 
 /** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */
-function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecutor: boolean): RunResult {
+function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecutor: boolean, stopped: boolean): RunResult {
   const rows = specInvariants.map((i) => ({ name: i.name, statement: i.statement, checked: e.exercised[i.name] ?? 0, failed: 0 }));
   if (withExecutor) {
     rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: e.exercised[MATCHES_MODEL.name] ?? 0, failed: 0 });
@@ -117,7 +117,7 @@ function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecut
     if (row) row.failed++;
     else rows.push({ name: cx.failure.invariant, statement: cx.failure.statement, checked: 0, failed: 1 });
   }
-  return { cases: e.states, counterexamples: [], unclustered: 0, invariants: rows, statistics, interrupted: !e.complete, stopped: false, durationMs: e.durationMs, targets: [] };
+  return { cases: e.states, counterexamples: [], unclustered: 0, invariants: rows, statistics, interrupted: !e.complete, stopped, durationMs: e.durationMs, targets: [] };
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
@@ -220,6 +220,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         ...(o.shard ? { shard: o.shard } : {}),
         ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
         statistics: exhaustiveStats,
+        shouldStop: () => stopRequested,
         // Only an explicit --jobs splits the exploration: a job's thread and executor start cold,
         // which the default scope's seconds do not repay.
         ...(o.jobs !== undefined && o.jobs > 1
@@ -250,7 +251,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       ...(o.shard ? { shard: o.shard } : {}),
     };
     const result = skipRandom
-      ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined)
+      ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined, stopRequested)
       : await runChecks({
           seed: o.seed,
           runs: o.runs,

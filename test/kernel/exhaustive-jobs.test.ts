@@ -40,4 +40,17 @@ describe('exhaustive exploration in jobs', () => {
       await vm.close();
     }
   }, 120_000);
+
+  it('ends every part when one fails, with the error of the failed part', async () => {
+    const vm = await createVmExecutor({});
+    try {
+      const setup = await exhaustiveSetup('vm', vm, {});
+      // The thread's objects do not exist: its job fails at once, while this thread's part of
+      // scope 3 would take hours; the run must end with the job's error instead.
+      const spec = { executor: 'vm' as const, objects: { connect: '/nonexistent/cgroup_sock.o' }, seed: 42, runs: 100, states: 'both' as const };
+      await expect(runExhaustive(setup, { scope: 3, env: DEFAULT_ENVIRONMENT, jobs: { count: 2, spec } })).rejects.toThrow(/nonexistent/);
+    } finally {
+      await vm.close();
+    }
+  }, 60_000);
 });

@@ -61,6 +61,13 @@ describe('kmesh-check check', () => {
     }
   });
 
+  it('says nothing more, and exits as usual, when its reader stops early (`| head`)', () => {
+    // `true` exits without reading: every write of the help text meets a closed pipe.
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${bin}" check --help | true`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('meets the coverage requirements of a small budget by generating toward the classes it missed', () => {
     // 28 connect classes (3 families, 3 policies, 22 paths) and the 6 DNS classes.
     const r = cli(['check', '--executor', 'model', '--runs', '20', '--no-failure-db']);

@@ -228,6 +228,33 @@ describe('Ctrl-C', () => {
   });
 });
 
+describe('Ctrl-C during an exhaustive exploration', () => {
+  it('ends the exploration where it is, in every job, and reports it incomplete', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-sigint-x-'));
+    // Scope 3 takes hours: only the Ctrl-C can end this run within the test's time.
+    const child = spawn(process.execPath, [bin, 'check', '--executor', 'vm', '--exhaustive', '--scope', '3', '--jobs', '2', '--json', 'r.json', '--no-failure-db'], { cwd: dir });
+    let out = '';
+    const exploring = new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        // The exploration starts right after the executor line; give it (and the job's thread) a moment.
+        if (out.includes('kmesh-check: executor')) setTimeout(resolve, 2_000);
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await exploring;
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code, out).toBe(130);
+    expect(out).toMatch(/exhaustive: incomplete for scope 3: \d+ states.*stopped by Ctrl-C/);
+    const rep = report(dir, 'r.json') as ReportJson & { exploration?: { complete: boolean; truncated: string[]; states: number } };
+    expect(rep.stopped).toBe(true);
+    expect(rep.exploration?.complete).toBe(false);
+    expect(rep.exploration?.truncated).toContain('stopped by Ctrl-C');
+    expect(rep.exploration?.states).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe('--max-findings and --stop-at-first', () => {
   it('caps the findings shrunk (the rest counted), or stops at the first failing case', async () => {
     const vm = await createVmExecutor({ objects: both });

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the shim's C files share (fastpath.c: one socket operation per call; whole-run.c: whole
+ * cases in one call; setup-ops.c: map writes and enrolment; settle.c: bounded waits on loopback). The layouts here are mirrored on the
+ * JS side in bpf/kernel/fastpath.ts, which checks KF_ABI when it loads the library.
+ */
+#ifndef KMESH_SHIM_H
+#define KMESH_SHIM_H
+#include <stdint.h>
+
+#define KF_ABI 2
+#define SA_MAX 128
+#define MAX_OTHERS 16
+
+/* kf_connect flags */
+#define KF_TCP 1
+#define KF_INET6 2
+#define KF_ACCEPT 4 /* no server side yet and none pending: accept it here */
+#define KF_DEFER 8  /* no server side yet, some pending: stop after getsockname, JS matches */
+
+/* Layout of the connect/observe output (offsets in bytes; the JS side mirrors them). */
+enum {
+	O_RC = 0,
+	O_ERR = 4,
+	O_CONNECTED = 8,
+	O_SERVER = 12, /* accepted fd; -1 none; -2 too many others: JS goes on accepting */
+	O_IN_SOCKHASH = 16,
+	O_STORAGE_RC = 20,
+	O_OTHERS = 24,
+	O_DEFERRED = 28,
+	O_PEER = 32,
+	O_LOCAL = O_PEER + SA_MAX,
+	O_STORAGE = O_LOCAL + SA_MAX,
+	O_OTHER = O_STORAGE + 256, /* MAX_OTHERS x (int32 fd, sockaddr[SA_MAX]) */
+	O_SIZE = O_OTHER + MAX_OTHERS * (4 + SA_MAX),
+};
+
+/* Listener fd by port, -1 for none (kf_set_listener). */
+extern int listeners[65536];
+
+static inline int32_t *i32(uint8_t *out, int off)
+{
+	return (int32_t *)(out + off);
+}
+
+void sa_key(const uint8_t *sa, uint8_t key[18]);
+int kf_socket(int domain, int type, int snd_timeout_us, int32_t *err);
+void kf_observe(int fd, int flags, uint8_t *out);
+void kf_connect(int fd, const void *addr, uint32_t len, int flags, uint8_t *out);
+void kf_close(int server, int fd, int tcp);
+int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out);
+int kf_control(int domain, const void *local, uint32_t llen, const void *dest, uint32_t dlen, int32_t *err);
+struct pollfd;
+int kf_settle(struct pollfd *fds, int n, int max_ms);
+
+#endif

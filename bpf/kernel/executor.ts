@@ -10,7 +10,7 @@ import { WorkerProcess, type Answer } from './worker-process.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
 import { decodeObservations } from '../runner/observations.js';
-import { type ConnectCtx, type EncodedRunResult, type Request, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
+import { packCases, type ConnectCtx, type EncodedRunResult, type Request, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
 
 export interface KernelExecutorOptions {
   /** Object paths; each defaults to ours in build/bpf. */
@@ -72,7 +72,7 @@ export class KernelExecutor implements Executor {
     // decodes the last (two cores).
     const parts: Array<Promise<Observation[][]>> = [];
     for (let i = 0; i < cases.length; i += this.batchSize) {
-      const part = this.worker.request({ type: 'run', cases: cases.slice(i, i + this.batchSize), offset: i }).then(decodeRun);
+      const part = this.worker.request({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }).then(decodeRun);
       part.catch(() => undefined); // handled below, after every batch is out
       parts.push(part);
       // Let the event loop move what was written into the pipe: packing every batch first

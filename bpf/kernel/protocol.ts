@@ -2,7 +2,7 @@
 // of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). One request at a time;
 // a batch of cases crosses the pipe once each way.
 
-import type { Case, Family, Observation, Protocol, StreamView } from '../../model/domain.js';
+import type { Case, Family, MapState, Observation, Operation, Protocol, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import type { KmeshCheckErrorCode } from '../../shared/errors.js';
@@ -48,13 +48,84 @@ export interface BenchResult {
   readonly seconds: number;
 }
 
+/**
+ * A batch of cases with every map entity and every operation list written once: cases refer to
+ * them by index. Consecutive cases mostly share entities, so the worker parses little JSON and
+ * encodes each distinct entity once.
+ */
+export interface PackedCases {
+  readonly entities: readonly unknown[];
+  readonly opLists: ReadonlyArray<readonly Operation[]>;
+  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index]. */
+  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number]>;
+}
+
+export function packCases(cases: readonly Case[]): PackedCases {
+  const entities: unknown[] = [];
+  const byObject = new Map<unknown, number>();
+  const byText = new Map<string, number>();
+  const intern = (x: unknown): number => {
+    let i = byObject.get(x);
+    if (i !== undefined) return i;
+    const text = JSON.stringify(x);
+    i = byText.get(text);
+    if (i === undefined) {
+      i = entities.length;
+      entities.push(x);
+      byText.set(text, i);
+    }
+    byObject.set(x, i);
+    return i;
+  };
+  const opLists: Array<readonly Operation[]> = [];
+  const opsByObject = new Map<unknown, number>();
+  const opsByText = new Map<string, number>();
+  const internOps = (ops: readonly Operation[]): number => {
+    let i = opsByObject.get(ops);
+    if (i !== undefined) return i;
+    const text = JSON.stringify(ops);
+    i = opsByText.get(text);
+    if (i === undefined) {
+      i = opLists.length;
+      opLists.push(ops);
+      opsByText.set(text, i);
+    }
+    opsByObject.set(ops, i);
+    return i;
+  };
+  return {
+    entities,
+    opLists,
+    cases: cases.map((c) => [
+      c.state.frontends.map(intern),
+      c.state.services.map(intern),
+      c.state.endpoints.map(intern),
+      c.state.backends.map(intern),
+      c.kind === 'raw' ? 1 : 0,
+      c.enrolled ? 1 : 0,
+      internOps(c.ops),
+    ]),
+  };
+}
+
+export function unpackCases(p: PackedCases): Case[] {
+  const e = p.entities;
+  return p.cases.map(([f, s, en, b, kind, enrolled, ops]) => ({
+    state: {
+      frontends: f.map((i) => e[i]),
+      services: s.map((i) => e[i]),
+      endpoints: en.map((i) => e[i]),
+      backends: b.map((i) => e[i]),
+    } as unknown as MapState,
+    kind: kind ? 'raw' : 'consistent',
+    enrolled: enrolled === 1,
+    ops: p.opLists[ops] ?? [],
+  }));
+}
+
 export type Request =
   | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean }
-  /**
-   * A batch's cases as they are: one JSON.stringify of the batch costs the parent less than
-   * interning its entities (few of which repeat between cases), and the parent is the busier side.
-   */
-  | { readonly type: 'run'; readonly cases: readonly Case[]; readonly offset: number }
+  | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
   | { readonly type: 'info' }
   | { readonly type: 'baseline'; readonly binary: string; readonly iterations: number }

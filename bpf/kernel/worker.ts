@@ -18,7 +18,7 @@ import { F_SETPIPE_SZ, libc } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
 import { checkLocalAddresses, setupNamespace } from './netns.js';
 import { testRun } from './testrun.js';
-import { FrameReader, frame, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
+import { FrameReader, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.
 console.log = console.error;
@@ -165,7 +165,7 @@ function handle(req: Request): unknown {
     case 'run':
       if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
       {
-        const { bytes, streams } = session.cases.runCases(req.cases, req.offset);
+        const { bytes, streams } = session.cases.runCases(unpackCases(req.batch), req.offset);
         return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
       }
     case 'testRun':

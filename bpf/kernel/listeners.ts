@@ -55,9 +55,9 @@ export class Listeners {
   }
 
   /**
-   * Opens listeners on every port the case names. An entity or operation list met again (the same
-   * object: a case run again, an entity its state shares with the case before) is looked at once
-   * while its listeners stay open.
+   * Opens listeners on every port the case names. Entities and operation lists are shared between
+   * the cases of a batch (protocol.ts packCases): each one is looked at once while its listeners
+   * stay open.
    */
   listen(c: Case): void {
     const fresh = this.freshOf(c);

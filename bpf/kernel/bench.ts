@@ -51,23 +51,22 @@ const service: Service = serviceOf(1, { counts: [1], ports: [[80, 8080]] });
 /**
  * Case i: the VIP 10.1.0.1:80 goes to backend 5 at 10.2.0.(i%4+1):8080; one more frontend
  * 10.3.0.(i%4+1) rotates. Between consecutive cases the diff is what the baseline writes:
- * backend 5 rewritten, one frontend deleted, one added.
+ * backend 5 rewritten, one frontend deleted, one added. The four states are built once and shared
+ * by the cases, as a generator's entities are shared by the cases that reuse them.
  */
 export function benchCases(n: number): Case[] {
+  const vip = { addr: '10.1.0.1', upstreamId: 1 };
+  const endpoint = { serviceId: 1, prio: 0, index: 1, backendUid: 5 };
+  const states: MapState[] = [1, 2, 3, 4].map((x) => ({
+    frontends: [vip, { addr: `10.3.0.${x}`, upstreamId: 1 }],
+    services: [service],
+    endpoints: [endpoint],
+    backends: [{ uid: 5, addr: `10.2.0.${x}`, services: [1], waypoint: { addr: '0.0.0.0', port: 0 } }],
+  }));
   const cases: Case[] = [];
   for (let i = 0; i < n; i++) {
-    const x = (i % 4) + 1;
-    const state: MapState = {
-      frontends: [
-        { addr: '10.1.0.1', upstreamId: 1 },
-        { addr: `10.3.0.${x}`, upstreamId: 1 },
-      ],
-      services: [service],
-      endpoints: [{ serviceId: 1, prio: 0, index: 1, backendUid: 5 }],
-      backends: [{ uid: 5, addr: `10.2.0.${x}`, services: [1], waypoint: { addr: '0.0.0.0', port: 0 } }],
-    };
     cases.push({
-      state,
+      state: states[i % 4]!,
       kind: 'consistent',
       enrolled: true,
       ops: [

@@ -49,9 +49,11 @@ export interface BenchResult {
 }
 
 /**
- * A batch of cases with every map entity and every operation list written once: cases refer to
- * them by index. Consecutive cases mostly share entities, so the worker parses little JSON and
- * encodes each distinct entity once.
+ * A batch of cases with every map entity and every operation list that its cases share (the same
+ * object) written once: cases refer to them by index, and the worker gets them shared again, so
+ * it encodes each once (bpf/codec/tracker.ts skips what it already holds). Only identity is
+ * looked at: comparing contents (JSON text per entity) cost the parent more than it saved on
+ * generated cases, whose entities seldom repeat.
  */
 export interface PackedCases {
   readonly entities: readonly unknown[];
@@ -60,39 +62,25 @@ export interface PackedCases {
   readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number]>;
 }
 
+/** Index of `x` in `list`, added on first sight (by identity). */
+function interner<T>(list: T[]): (x: T) => number {
+  const index = new Map<T, number>();
+  return (x) => {
+    let i = index.get(x);
+    if (i === undefined) {
+      i = list.length;
+      list.push(x);
+      index.set(x, i);
+    }
+    return i;
+  };
+}
+
 export function packCases(cases: readonly Case[]): PackedCases {
   const entities: unknown[] = [];
-  const byObject = new Map<unknown, number>();
-  const byText = new Map<string, number>();
-  const intern = (x: unknown): number => {
-    let i = byObject.get(x);
-    if (i !== undefined) return i;
-    const text = JSON.stringify(x);
-    i = byText.get(text);
-    if (i === undefined) {
-      i = entities.length;
-      entities.push(x);
-      byText.set(text, i);
-    }
-    byObject.set(x, i);
-    return i;
-  };
   const opLists: Array<readonly Operation[]> = [];
-  const opsByObject = new Map<unknown, number>();
-  const opsByText = new Map<string, number>();
-  const internOps = (ops: readonly Operation[]): number => {
-    let i = opsByObject.get(ops);
-    if (i !== undefined) return i;
-    const text = JSON.stringify(ops);
-    i = opsByText.get(text);
-    if (i === undefined) {
-      i = opLists.length;
-      opLists.push(ops);
-      opsByText.set(text, i);
-    }
-    opsByObject.set(ops, i);
-    return i;
-  };
+  const intern = interner(entities);
+  const internOps = interner(opLists);
   return {
     entities,
     opLists,

@@ -33,7 +33,7 @@ export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
 /** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
-const KF_ABI = 2;
+const KF_ABI = 3;
 
 /** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
 export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8 } as const;
@@ -67,7 +67,7 @@ export interface FastPath {
   /** One enrolment control connect; 0, or the failed stage with its errno in err[0]. */
   control(domain: number, local: Uint8Array, localLen: number, dest: Uint8Array, destLen: number, err: Int32Array): number;
   /** Runs a program of whole cases; returns the observation bytes written to `out`. */
-  run(prog: Uint8Array, len: number, out: Uint8Array, status: Int32Array): number;
+  run(prog: Uint8Array, len: number, out: Uint8Array, outLen: number, status: Int32Array): number;
   /** Copies the last run's stream records (status[RUN_STATUS.streamBytes] bytes) to `dst`. */
   streams(dst: Uint8Array, len: number): void;
   /**
@@ -117,7 +117,7 @@ export function fastPath(): FastPath | null {
       close: lib.func('void kf_close(int server, int fd, int tcp)') as FastPath['close'],
       mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
       control: lib.func('int kf_control(int domain, void *local, uint32_t llen, void *dest, uint32_t dlen, void *err)') as FastPath['control'],
-      run: lib.func('int kf_run(void *prog, int len, void *out, void *status)') as FastPath['run'],
+      run: lib.func('int kf_run(void *prog, int len, void *out, int out_len, void *status)') as FastPath['run'],
       settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
       streams: lib.func('void kf_streams(void *dst, int len)') as FastPath['streams'],
     };

@@ -315,9 +315,11 @@ export class WholeCases {
   /** Runs the program built so far and appends its observations to the sink, or throws what stopped it. */
   private execute(): void {
     const p = this.p;
-    const cap = this.ops * 100 + this.cases.length + 64;
+    // An operation writes at most 98 bytes and a case's end one; kf_run stops (a worker bug)
+    // unless MAX_RECORD (128) bytes are left before each record.
+    const cap = this.ops * 100 + this.cases.length + 256;
     if (this.out.length < cap) this.out = new Uint8Array(cap);
-    const n = this.fast.run(p.buf, p.at, this.out, this.status);
+    const n = this.fast.run(p.buf, p.at, this.out, this.out.length, this.status);
     const st = this.status;
     const sink = this.sink();
     if (st[RUN_STATUS.streamBytes]! > 0) this.addStreams(sink, st[RUN_STATUS.streamBytes]!);

@@ -27,6 +27,8 @@ enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 
 #define MAX_SOCKS 32
 #define MAX_PENDING 256
 #define STORAGE_MAX 64
+/* Bytes one operation may add to the output at most (kf_run checks the room before each). */
+#define MAX_RECORD 128
 
 /* A growing byte buffer (what a socket sent and what its server side received). */
 struct bytes {
@@ -356,9 +358,9 @@ void kf_streams(uint8_t *dst, int len)
  * status: [0] S_OK, S_MAP ([2] the case's record, [3] rc), S_SOCKET ([2] stage, [3] errno),
  * S_STORAGE ([3] rc), S_BUG (unknown socket, table full, out of memory: a worker bug), S_CONTROL
  * ([2] local << 8 | stage, [3] errno); [1] the case it happened in; [4] bytes of stream records
- * (kf_streams). Returns the bytes written to out.
+ * (kf_streams). Returns the bytes written to out (out_len bytes long).
  */
-int kf_run(const uint8_t *prog, int len, uint8_t *out, int32_t *status)
+int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *status)
 {
 	struct krun run;
 	struct krun *r = &run;
@@ -369,6 +371,11 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int32_t *status)
 	streams.len = 0;
 	status[0] = S_OK;
 	while (p < end && st == 0) {
+		/* Room for the largest record an operation writes (a connect's: 98 bytes) */
+		if (out + out_len - o < MAX_RECORD) {
+			st = S_BUG;
+			break;
+		}
 		int op = *p++;
 		status[1] = ncase;
 		if (op == P_MAPOPS || op == P_APPLY) {

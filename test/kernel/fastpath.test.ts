@@ -16,7 +16,7 @@ import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { caseArb } from '../../generators/index.js';
 import { traceKey } from '../../properties/observation.js';
-import { buildShim } from '../../bpf/kernel/fastpath.js';
+import { PROG, RUN_STATUS, buildShim, fastPath } from '../../bpf/kernel/fastpath.js';
 import { benchCases } from '../../bpf/kernel/bench.js';
 import { ObsWriter, decodeObservations } from '../../bpf/runner/observations.js';
 import { createKernelExecutor, type KernelExecutor } from '../../bpf/kernel/executor.js';
@@ -109,6 +109,18 @@ describe('the shim build', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('kf_run stops, writing nothing, when its output has no room for a record', () => {
+    const fast = fastPath()!;
+    const status = new Int32Array(RUN_STATUS.words);
+    const program = Uint8Array.of(PROG.end);
+    const small = new Uint8Array(64);
+    expect(fast.run(program, program.length, small, small.length, status)).toBe(0);
+    expect(status[RUN_STATUS.code]).toBe(RUN_STATUS.bug);
+    const room = new Uint8Array(256);
+    expect(fast.run(program, program.length, room, room.length, status)).toBe(1);
+    expect(status[RUN_STATUS.code]).toBe(RUN_STATUS.ok);
   });
 });
 

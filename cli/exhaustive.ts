@@ -6,19 +6,8 @@ import type { Case } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { KmeshCheckError } from '../shared/errors.js';
-import {
-  caseAtPath,
-  explore,
-  exploreRaw,
-  exploringVm,
-  finishExploration,
-  judgeExhaustive,
-  type Exploration,
-  type ExplorationSummary,
-  type ExploreOptions,
-  type ExploringVm,
-  type RawExploration,
-} from '../properties/explore.js';
+import { caseAtPath, explore, exploreRaw, finishExploration, judgeExhaustive, type Exploration, type ExplorationSummary, type ExploreOptions, type RawExploration } from '../properties/explore.js';
+import { exploringVm, type ExploringVm } from '../properties/exact-set.js';
 import { judge, type Failure } from '../properties/judge.js';
 import { signatureOf, type Signature } from '../properties/signature.js';
 import type { ExecutorName } from './executors.js';

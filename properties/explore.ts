@@ -8,7 +8,7 @@
 // equal; the concrete case (what was decided) is then also judged on the kernel when asked.
 
 import { createHash } from 'node:crypto';
-import type { Case, Observation } from '../model/domain.js';
+import type { Case } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, OutcomeLimitError, type Trace } from '../model/impl/index.js';
@@ -20,29 +20,13 @@ import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../gen
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { inShard } from '../generators/shard.js';
 import { nextPrefix } from '../bpf/runner/choices.js';
-import { formatObservation, socketFamilies } from './format.js';
+import { COVERS_MODEL, VM_MAX_RUNS, compareSets, exactVerdict, type ExploringVm } from './exact-set.js';
 import { judge, MATCHES_MODEL, type Failure } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import { startBatch } from './batch.js';
-import { firstDifference, traceKey } from './observation.js';
 import type { Counterexample } from './run.js';
 import type { Statistics } from './statistics.js';
 import { signatureOf, type Signature } from './signature.js';
-
-/** The exact-set relation's other half, named like an invariant so reports treat it alike. */
-export const COVERS_MODEL = {
-  name: 'executor-covers-model',
-  statement: 'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (exhaustive phase, on the VM).',
-} as const;
-
-/** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
-export type ExploringVm = Required<Pick<Executor, 'outcomeSet' | 'lazyMaps'>>;
-
-/** The executor as an ExploringVm when it offers both capabilities, else undefined. */
-export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
-  if (!e?.outcomeSet || !e.lazyMaps) return undefined;
-  return { outcomeSet: e.outcomeSet.bind(e), lazyMaps: e.lazyMaps.bind(e) };
-}
 
 export interface ExploreOptions {
   readonly scope: number;
@@ -110,8 +94,6 @@ export interface RawExploration extends ExplorationSummary {
   readonly durationMs: number;
 }
 
-export const VM_MAX_RUNS = 20_000;
-
 /** Why an exploration stopped by shouldStop is incomplete. */
 export const STOPPED = 'stopped by Ctrl-C';
 /** How often a stoppable exploration lets the event loop run (a Ctrl-C handler, job messages). */
@@ -137,68 +119,6 @@ interface Leaf {
   readonly concrete: Case;
   readonly failure: Failure | null;
   readonly truncated: string | null;
-}
-
-function divergenceAt(observed: readonly Observation[], allowed: readonly (readonly Observation[])[]): { step: number; allowed: Observation[] } {
-  let best = 0;
-  for (const t of allowed) {
-    const d = firstDifference(observed, t);
-    best = Math.max(best, d < 0 ? observed.length : d);
-  }
-  const prefix = traceKey(observed.slice(0, best));
-  const seen = new Map<string, Observation>();
-  for (const t of allowed) {
-    if (traceKey(t.slice(0, best)) !== prefix) continue;
-    const o = t[best];
-    if (o) seen.set(traceKey([o]), o);
-  }
-  return { step: best, allowed: [...seen.values()] };
-}
-
-/** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
-export function compareSets(c: Case, model: readonly Trace[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
-  const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
-  const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
-  const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
-  if (extra) {
-    const d = divergenceAt(
-      extra.observations,
-      model.map((t) => t.observations),
-    );
-    return {
-      invariant: MATCHES_MODEL.name,
-      statement: MATCHES_MODEL.statement,
-      detail: `operation ${d.step + 1}: some prandom draw gives an observation the model does not allow`,
-      source: 'executor',
-      observed: extra.observations,
-      allowedAtStep: d,
-    };
-  }
-  const missing = model.find((t) => !vmKeys.has(traceKey(t.observations)));
-  if (missing) {
-    const families = socketFamilies(c.ops);
-    const d = divergenceAt(
-      missing.observations,
-      vm.map((o) => o.observations),
-    );
-    const op = c.ops[d.step];
-    const family = op && op.op !== 'apply' ? (families.get(op.sock) ?? 'inet') : 'inet';
-    const o = missing.observations[d.step];
-    return {
-      invariant: COVERS_MODEL.name,
-      statement: COVERS_MODEL.statement,
-      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw of the program gives`,
-      source: 'executor',
-      observed: vm[0]?.observations ?? [],
-      allowedAtStep: { step: d.step, allowed: o ? [o] : [] },
-    };
-  }
-  return null;
-}
-
-/** Model outcomes and VM outcome set of a concrete case (no lazy maps): the exact-set verdict. */
-export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: number): Failure | null {
-  return compareSets(c, outcomes(c, env), vm.outcomeSet(c, { prandomDomain: prandomValues(scope), maxRuns: VM_MAX_RUNS }));
 }
 
 function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d: Decisions | null; maps?: { clear(): void } }): Leaf {

@@ -11,7 +11,7 @@ import { outcomes, type Trace } from '../model/impl/index.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { MATCHES_MODEL, type Failure } from './judge.js';
-import { firstDifference, traceKey } from './observation.js';
+import { divergence, traceKey } from './observation.js';
 
 /** The exact-set relation's other half, named like an invariant so reports treat it alike. */
 export const COVERS_MODEL = {
@@ -31,29 +31,13 @@ export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
 /** Runs of the VM per case at most when it enumerates prandom draws. */
 export const VM_MAX_RUNS = 20_000;
 
-function divergenceAt(observed: readonly Observation[], allowed: readonly (readonly Observation[])[]): { step: number; allowed: Observation[] } {
-  let best = 0;
-  for (const t of allowed) {
-    const d = firstDifference(observed, t);
-    best = Math.max(best, d < 0 ? observed.length : d);
-  }
-  const prefix = traceKey(observed.slice(0, best));
-  const seen = new Map<string, Observation>();
-  for (const t of allowed) {
-    if (traceKey(t.slice(0, best)) !== prefix) continue;
-    const o = t[best];
-    if (o) seen.set(traceKey([o]), o);
-  }
-  return { step: best, allowed: [...seen.values()] };
-}
-
 /** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
 export function compareSets(c: Case, model: readonly Trace[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
   if (extra) {
-    const d = divergenceAt(
+    const d = divergence(
       extra.observations,
       model.map((t) => t.observations),
     );
@@ -69,7 +53,7 @@ export function compareSets(c: Case, model: readonly Trace[], vm: readonly { obs
   const missing = model.find((t) => !vmKeys.has(traceKey(t.observations)));
   if (missing) {
     const families = socketFamilies(c.ops);
-    const d = divergenceAt(
+    const d = divergence(
       missing.observations,
       vm.map((o) => o.observations),
     );

@@ -8,7 +8,7 @@ import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
-import { firstDifference, sameTrace, traceKey } from './observation.js';
+import { divergence, sameTrace } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
 
@@ -69,24 +69,6 @@ function applyInvariants(list: readonly Invariant[], ctx: SpecContext, withPasse
   return null;
 }
 
-/** Which allowed observations exist at the first step where `observed` leaves every allowed trace. */
-function divergence(observed: readonly Observation[], allowed: readonly Trace[]): { step: number; allowed: Observation[] } {
-  let best = -1;
-  for (const t of allowed) {
-    const d = firstDifference(observed, t.observations);
-    best = Math.max(best, d < 0 ? observed.length : d);
-  }
-  const step = Math.max(best, 0);
-  const prefix = traceKey(observed.slice(0, step));
-  const seen = new Map<string, Observation>();
-  for (const t of allowed) {
-    if (traceKey(t.observations.slice(0, step)) !== prefix) continue;
-    const o = t.observations[step];
-    if (o) seen.set(traceKey([o]), o);
-  }
-  return { step, allowed: [...seen.values()] };
-}
-
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
   const m = judgeModel(c, opts);
   if (m.judgement) return m.judgement;
@@ -139,7 +121,10 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
     if (!allowed.some((t) => sameTrace(observed, t.observations))) {
-      const d = divergence(observed, allowed);
+      const d = divergence(
+        observed,
+        allowed.map((t) => t.observations),
+      );
       const failure: Failure = {
         invariant: MATCHES_MODEL.name,
         statement: MATCHES_MODEL.statement,

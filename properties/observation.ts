@@ -94,3 +94,23 @@ export function firstDifference(a: readonly Observation[], b: readonly Observati
   }
   return -1;
 }
+
+/**
+ * Where `observed` leaves every trace of `allowed` (the furthest step any of them follows it to),
+ * and the distinct observations those that follow it that far have at that step.
+ */
+export function divergence(observed: readonly Observation[], allowed: readonly (readonly Observation[])[]): { step: number; allowed: Observation[] } {
+  let step = 0;
+  for (const t of allowed) {
+    const d = firstDifference(observed, t);
+    step = Math.max(step, d < 0 ? observed.length : d);
+  }
+  const prefix = traceKey(observed.slice(0, step));
+  const seen = new Map<string, Observation>();
+  for (const t of allowed) {
+    if (traceKey(t.slice(0, step)) !== prefix) continue;
+    const o = t[step];
+    if (o) seen.set(traceKey([o]), o);
+  }
+  return { step, allowed: [...seen.values()] };
+}

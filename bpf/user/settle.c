@@ -107,11 +107,11 @@ static int in_flight(long long *sent)
 	return lo != in4 + in6;
 }
 
-static long long ms_since(const struct timespec *start)
+long now_ms(void)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
 /*
@@ -124,14 +124,13 @@ static long long ms_since(const struct timespec *start)
  */
 int kf_settle(struct pollfd *fds, int n, int max_ms)
 {
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	long start = now_ms();
 	long long since = -1, sent = -1;
 	for (;;) {
 		int rc = poll(fds, n, 0);
 		if (rc != 0)
 			return rc;
-		long long elapsed = ms_since(&start), now_sent = -1;
+		long long elapsed = now_ms() - start, now_sent = -1;
 		if (in_flight(&now_sent) != 0 || now_sent != sent)
 			since = elapsed, sent = now_sent;
 		else if (elapsed - since >= QUIESCENT_MS)

@@ -52,5 +52,7 @@ int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out);
 int kf_control(int domain, const void *local, uint32_t llen, const void *dest, uint32_t dlen, int32_t *err);
 struct pollfd;
 int kf_settle(struct pollfd *fds, int n, int max_ms);
+/* The monotonic clock in ms (settle.c), for the shim's bounded waits. */
+long now_ms(void);
 
 #endif

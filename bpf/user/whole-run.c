@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -236,13 +235,6 @@ static int run_connect(struct krun *r, struct ksock *s, const uint8_t *addr, int
 	put_storage(o, src, obs + O_STORAGE, s->inet6);
 	*(*o)++ = s->tcp && connected ? *i32(obs, O_IN_SOCKHASH) : 0;
 	return 0;
-}
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
 /* Everything the server side has now (sockets.ts recvAll). */

@@ -3,7 +3,7 @@
 // refused, and report paths checked before the run starts.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,16 +101,20 @@ describe('kmesh-check habits', () => {
       // Nothing ran: no executor opened, no progress, no verdict.
       expect(r.out).toBe('');
     }
-    // A folder the user may not write (root may write anywhere, so as root the check runs as nobody).
-    const { prefix } = unprivilegedPrefix(bin);
-    const asUser = prefix[0] === 'setpriv' && prefix.includes('--reuid=65534') ? prefix : [];
-    const r = spawnSync(asUser[0] ?? process.execPath, [...asUser.slice(1), ...(asUser.length ? [process.execPath] : []), bin, 'check', '--executor', 'model', '--json', '/etc/kc-r.json'], {
-      cwd: tmpdir(),
-      encoding: 'utf8',
-    });
-    if (asUser.length === 0 && process.getuid?.() === 0) throw new Error('cannot test an unwritable folder: nobody cannot read the checkout and this is root');
-    expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe('kmesh-check: --json /etc/kc-r.json: folder /etc is not writable; choose another path');
+    // A folder the user may not write. Root may write anywhere, so as root the check runs as nobody
+    // (/etc), or, in a checkout nobody cannot read, as root without capabilities (a folder of nobody's).
+    const { prefix, nobody } = unprivilegedPrefix(bin);
+    let folder = '/etc';
+    if (process.getuid?.() === 0 && !nobody) {
+      folder = mkdtempSync(join(tmpdir(), 'kc-nobodys-'));
+      chmodSync(folder, 0o755);
+      chownSync(folder, 65534, 65534);
+    }
+    const command = [...prefix, process.execPath, bin, 'check', '--executor', 'model', '--json', `${folder}/kc-r.json`];
+    const r = spawnSync(command[0]!, command.slice(1), { cwd: tmpdir(), encoding: 'utf8' });
+    if (folder !== '/etc') rmSync(folder, { recursive: true, force: true });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(`kmesh-check: --json ${folder}/kc-r.json: folder ${folder} is not writable; choose another path`);
     expect(r.stdout).toBe('');
   });
 

@@ -48,7 +48,12 @@ export interface Invariant {
   readonly name: string;
   /** One sentence: what must hold (the generated docs print it). */
   readonly statement: string;
-  /** 'passes': only meaningful with the model's pass records; skipped on executor runs. */
+  /**
+   * 'passes': only meaningful with the model's pass records; skipped on executor runs. An invariant
+   * without it may still read the pass records when a trace has them, but only to check more: on the
+   * same observations without them it never fails where it held, nor is exercised where it was vacuous
+   * (the judge relies on it to pass an executor run identical to a model trace unchecked).
+   */
   readonly needs?: 'passes';
   check(ctx: SpecContext): Verdict;
 }

@@ -1,8 +1,8 @@
 // The bench's end-to-end figures, each against its own baseline in the same run: checked cases/s
 // of a whole run (generation, model, executor, invariants) against the bare executor's cases/s on
-// the same already-generated cases; cases/s with N jobs against one job, with the CPU per case of
-// each thread and process that says how far the cores let it scale; and the peak resident set
-// size of a long model run, measured in a child process of its own.
+// the same already-generated cases; a long run from a cold process, as a CI job's run (its pace,
+// the CPU per case of each thread and process, its peak resident set size); and cases/s with N
+// jobs against that one job, with what the cores let it scale to.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,6 +24,8 @@ export interface EndToEnd {
   readonly bareCasesPerSecond?: number;
   /** casesPerSecond / bareCasesPerSecond. */
   readonly ratioToBare?: number;
+  /** A longer run from a cold process of its own (a CI job's pace). */
+  readonly longRun?: LongRun;
 }
 
 export interface JobsScaling {
@@ -103,13 +105,20 @@ export async function endToEnd(name: ExecutorName, runs: number, seed = 1): Prom
   }
 }
 
-interface ChildRun {
+/** A run of `runs` from a cold process of its own, with one job or more (cli/jobs-run.ts). */
+export interface LongRun {
+  readonly executor: ExecutorName;
+  readonly jobs: number;
+  readonly runs: number;
   readonly cases: number;
   readonly casesPerSecond: number;
+  /** CPU time per case of each thread and process (per case of the whole run, with several jobs). */
   readonly cpuPerCaseUs: CpuPerCase;
+  /** Peak resident set size of the process (getrusage ru_maxrss), MB. */
+  readonly maxRssMb: number;
 }
 
-/** The last JSON line of a bench child process (cli/rss-run.ts, cli/jobs-run.ts), or a one-line error. */
+/** The last JSON line of a bench child process (cli/jobs-run.ts), or a one-line error. */
 function childRun<T>(file: string, args: readonly string[], what: string): T {
   const script = join(packageRoot(), 'dist/cli', file);
   if (!existsSync(script)) throw new KmeshCheckError('build', `dist/cli/${file} is missing: run npm run build:ts`);
@@ -120,17 +129,21 @@ function childRun<T>(file: string, args: readonly string[], what: string): T {
 }
 
 /**
- * The same run with one job and with `jobs` jobs, on one executor, each in a fresh process (as a
- * user's `check --jobs N` starts: every job cold); the one-job run's CPU per case says what the
- * cores allow.
+ * One run of `runs` on `name` with `jobs` jobs, in a fresh process, as a user's `check --runs
+ * <runs> --jobs <jobs>` starts: modules, JIT, executor and job threads cold.
  */
-export function jobsScaling(name: ExecutorName, runs: number, jobs: number, seed = 2): JobsScaling {
-  const one = childRun<ChildRun>('jobs-run.js', [name, String(runs), '1', String(seed)], '--jobs 1');
-  const many = childRun<ChildRun>('jobs-run.js', [name, String(runs), String(jobs), String(seed)], `--jobs ${jobs}`);
+export function longRun(name: ExecutorName, runs: number, jobs = 1, seed = 2): LongRun {
+  const r = childRun<Omit<LongRun, 'executor' | 'jobs' | 'runs'>>('jobs-run.js', [name, String(runs), String(jobs), String(seed)], `${name} --jobs ${jobs}`);
+  return { executor: name, jobs, runs, ...r };
+}
+
+/** The same run as `one` with `jobs` jobs; `one`'s CPU per case says what the cores allow. */
+export function jobsScaling(one: LongRun, jobs: number): JobsScaling {
+  const many = longRun(one.executor, one.runs, jobs);
   if (many.cases !== one.cases) throw new KmeshCheckError('unsupported', `bench: ${jobs} jobs checked ${many.cases} cases, one job ${one.cases}: the jobs do not split the run`);
   const cores = availableParallelism();
   return {
-    executor: name,
+    executor: one.executor,
     jobs,
     oneJobCasesPerSecond: one.casesPerSecond,
     casesPerSecond: many.casesPerSecond,
@@ -139,9 +152,4 @@ export function jobsScaling(name: ExecutorName, runs: number, jobs: number, seed
     cores,
     bound: scalingBound(one.cpuPerCaseUs, jobs, cores),
   };
-}
-
-/** Peak RSS (MB) of a child process running `runs` model cases (cli/rss-run.ts). */
-export function peakRss(runs: number): { cases: number; seconds: number; maxRssMb: number } {
-  return childRun('rss-run.js', [String(runs)], 'memory');
 }

@@ -1,9 +1,10 @@
-// The child process of the bench's --jobs figure: one run of `runs` cases on one executor with
-// `jobs` jobs, from a cold start (modules, JIT, executor, job threads), as a user's `check --jobs N`
-// starts; then its cases/s and the CPU per case of the main thread, of the threads V8 runs beside
-// it, and of the kernel's harness worker (its main thread apart), as one JSON line. A process of
-// its own, so that one and N jobs start equally cold: in the bench's process the main thread is
-// already warm, its job threads not.
+// The child process of the bench's long runs and --jobs figures: one run of `runs` cases on one
+// executor with `jobs` jobs, from a cold start (modules, JIT, executor, job threads), as a user's
+// `check --jobs N` starts; then its cases/s, the CPU per case of the main thread, of the threads V8
+// runs beside it and of the kernel's harness worker (its main thread apart), and the process's
+// peak resident set size, as one JSON line. A process of its own, so that one and N jobs start
+// equally cold (in the bench's process the main thread is already warm, its job threads not) and
+// the peak memory is that run's alone.
 
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
@@ -33,7 +34,8 @@ try {
   const after = cpu();
   const us = (k: keyof typeof before) => (1000 * (after[k] - before[k])) / r.cases;
   const cpuPerCaseUs = { main: us('main'), helpers: us('all') - us('main'), ...(pid !== undefined ? { worker: us('worker'), workerMain: us('workerMain') } : {}) };
-  process.stdout.write(JSON.stringify({ cases: r.cases, casesPerSecond: (1000 * r.cases) / Math.max(1, r.durationMs), cpuPerCaseUs }) + '\n');
+  const maxRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify({ cases: r.cases, casesPerSecond: (1000 * r.cases) / Math.max(1, r.durationMs), cpuPerCaseUs, maxRssMb }) + '\n');
 } finally {
   await opened.executor?.close();
 }

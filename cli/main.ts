@@ -245,11 +245,11 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--json <file>', 'write the figures as JSON')
     .option('--cases <n>', 'single-connect cases per kernel round', integer('--cases', 100), 20000)
     .option('--no-mutants', 'skip the median time to kill a mutant')
-    .option('--runs <n>', 'runs of each end-to-end measurement (the --jobs one runs four times as many)', integer('--runs', 100), 5000)
-    .option('--rss-runs <n>', 'runs of the peak-memory measurement (0 skips it)', integer('--rss-runs', 0), 200000)
+    .option('--runs <n>', 'runs of each end-to-end measurement', integer('--runs', 100), 5000)
+    .option('--long-runs <n>', 'runs of the long VM and kernel runs (the model 5x as many; they give the --jobs and peak-memory figures too; 0 skips them)', integer('--long-runs', 0), 40000)
     .action(async (o) => {
       checkOutputs(o, [['json', '--json']]);
-      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, rssRuns: o.rssRuns }));
+      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, longRuns: o.longRuns }));
     });
 
   program

@@ -1,13 +1,14 @@
 // `kmesh-check bench`: the figures that matter, each measured in the same run as its baseline:
 // kernel executor connects/s against a C program doing the same syscalls, VM runs/s, end-to-end
-// end-to-end checked cases/s per executor against the bare executor on the same cases, the scaling
-// of --jobs, the peak memory of a long run, and the median time to kill a mutant.
+// checked cases/s per executor against the bare executor on the same cases and over a long run
+// from a cold process, the scaling of --jobs, the peak memory of the long model run, and the
+// median time to kill a mutant.
 
 import { writeFileSync } from 'node:fs';
 import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
-import { cpuShares, endToEnd, jobsScaling, peakRss, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
+import { cpuShares, endToEnd, jobsScaling, longRun, type CpuPerCase, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
 import { availableParallelism } from 'node:os';
 import { runMutants } from './mutants.js';
 
@@ -19,7 +20,7 @@ export interface BenchReport {
   jobs?: JobsScaling;
   /** The same on the model alone, where the TypeScript pipeline is the whole cost. */
   jobsModel?: JobsScaling;
-  /** Peak resident set size of a run of `cases` model cases, in a child process. */
+  /** Peak resident set size of the long model run (`cases` cases, a process of its own). */
   memory?: { cases: number; peakRssMb: number; seconds: number };
   mutants?: { medianTimeToKillMs: number; killed: number; total: number };
   /** Bounded-exhaustive exploration on the VM: states/s, and the state count of scope 1. */
@@ -32,20 +33,23 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
+/** One job's CPU per case, thread by thread. */
+function cpuText(c: CpuPerCase): string {
+  const us = (x: number) => `${x.toFixed(0)} us`;
+  const worker = c.worker !== undefined ? ` + harness worker ${us(c.worker)}${c.workerMain !== undefined ? ` (its main thread ${us(c.workerMain)})` : ''}` : '';
+  return `main thread ${us(c.main)} + V8's compiler and GC threads ${us(c.helpers)}${worker} of CPU per case`;
+}
+
 /** Why a --jobs figure is what it is: the one-job run's CPU per case, and the scaling the cores allow with it. */
 export function scalingNote(j: JobsScaling): string {
-  const us = (x: number) => `${x.toFixed(0)} us`;
-  const c = j.cpuPerCaseUs;
-  const worker = c.worker !== undefined ? ` + harness worker ${us(c.worker)}${c.workerMain !== undefined ? ` (its main thread ${us(c.workerMain)})` : ''}` : '';
-  const cpu = `main thread ${us(c.main)} + V8's compiler and GC threads ${us(c.helpers)}${worker}`;
   // All of one job's CPU over its busiest serial thread's: the cores one job could keep busy.
-  const { serial, total } = cpuShares(c);
+  const { serial, total } = cpuShares(j.cpuPerCaseUs);
   const busy = total / serial;
   const why =
     j.bound < Math.min(j.jobs, j.cores) - 0.05
       ? `one job's CPU is ${busy.toFixed(1)}x its busiest thread's, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`
       : `${j.cores} cores allow up to ${j.bound.toFixed(2)}x`;
-  return `one job: ${cpu} of CPU per case; ${why}`;
+  return `one job: ${cpuText(j.cpuPerCaseUs)}; ${why}`;
 }
 
 export interface BenchOptions {
@@ -53,11 +57,14 @@ export interface BenchOptions {
   /** Single-connect cases per kernel round. */
   readonly cases: number;
   readonly mutants: boolean;
-  /** Runs of each end-to-end measurement, and a quarter of the jobs measurement's (default 5000). */
+  /** Runs of each end-to-end measurement (default 5000). */
   readonly runs?: number;
-  /** Runs of the memory measurement (default 200000; 0 skips it). */
-  readonly rssRuns?: number;
+  /** Runs of the VM's and kernel's long runs, the model's LONG_MODEL_FACTOR times as many (default 40000; 0 skips them, the --jobs and memory figures). */
+  readonly longRuns?: number;
 }
+
+/** The model's long run is this many times longer than the executors': its cases cost a fifth as much. */
+export const LONG_MODEL_FACTOR = 5;
 
 export async function benchCommand(o: BenchOptions): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
@@ -82,21 +89,27 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     const bare = e.bareCasesPerSecond !== undefined ? `, bare executor ${e.bareCasesPerSecond.toFixed(0)}/s on the same cases, ratio ${e.ratioToBare!.toFixed(2)}` : '';
     rows.push([`end to end, ${name}, checked cases/s (1 job)`, e.casesPerSecond.toFixed(0), `${e.cases} cases, seed 1, run again warm (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`]);
   }
-  for (const name of ['model', privileged ? 'kernel' : 'vm'] as const) {
-    // Four times the runs: every job starts cold (modules, JIT, executor, thread).
-    const j = jobsScaling(name, 4 * runs, Math.max(2, availableParallelism()));
-    if (name === 'model') report.jobsModel = j;
-    else report.jobs = j;
-    rows.push([
-      `--jobs ${j.jobs} over 1 job, ${name}`,
-      j.scaling.toFixed(2),
-      `${j.casesPerSecond.toFixed(0)} against ${j.oneJobCasesPerSecond.toFixed(0)} cases/s, each from a cold start in a process of its own; ${scalingNote(j)}`,
-    ]);
-  }
-  if ((o.rssRuns ?? 200_000) > 0) {
-    const m = peakRss(o.rssRuns ?? 200_000);
-    report.memory = { cases: m.cases, peakRssMb: m.maxRssMb, seconds: m.seconds };
-    rows.push(['peak RSS of a model run (MB)', m.maxRssMb.toFixed(0), `${m.cases} cases in ${m.seconds.toFixed(0)} s, one job, a child process`]);
+  const longRuns = o.longRuns ?? 40_000;
+  if (longRuns > 0) {
+    const jobs = Math.max(2, availableParallelism());
+    for (const name of executors) {
+      const l = longRun(name, name === 'model' ? LONG_MODEL_FACTOR * longRuns : longRuns);
+      report.endToEnd[name] = { ...report.endToEnd[name]!, longRun: l };
+      rows.push([`end to end, ${name}, long run, cases/s (1 job)`, l.casesPerSecond.toFixed(0), `${l.cases} cases from a cold process (as a CI job's run); ${cpuText(l.cpuPerCaseUs)}`]);
+      if (name === 'model') {
+        report.memory = { cases: l.cases, peakRssMb: l.maxRssMb, seconds: l.cases / l.casesPerSecond };
+        rows.push(['peak RSS of the long model run (MB)', l.maxRssMb.toFixed(0), `${l.cases} cases, one job, a process of its own`]);
+      }
+      if (name === 'vm' && privileged) continue;
+      const j = jobsScaling(l, jobs);
+      if (name === 'model') report.jobsModel = j;
+      else report.jobs = j;
+      rows.push([
+        `--jobs ${j.jobs} over 1 job, ${name}`,
+        j.scaling.toFixed(2),
+        `${j.casesPerSecond.toFixed(0)} against ${j.oneJobCasesPerSecond.toFixed(0)} cases/s, the long run again, from a cold process; ${scalingNote(j)}`,
+      ]);
+    }
   }
   {
     const { createVmExecutor } = await import('../../bpf/vm/executor.js');

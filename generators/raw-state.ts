@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
 import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
-import { withBackend, withEndpoint, withMaps, withService } from '../model/records.js';
+import { mapEntries, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../model/records.js';
 import { ipAddrTable, portTable, WAYPOINT_PORTS } from './addresses.js';
 import { arb, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
 import { REFS } from './connect.js';
@@ -100,10 +100,6 @@ function pickIndex(n: number, r: number): number {
   return n === 0 ? -1 : r % n;
 }
 
-function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
-  return xs.map((y, j) => (j === i ? x : y));
-}
-
 function endpointKey(e: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>): string {
   return `${e.serviceId}/${e.prio}/${e.index}`;
 }
@@ -171,7 +167,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
         if (!f) return s;
         const addr = mappedIfV4(f.addr);
         if (s.frontends.some((x, j) => j !== i && x.addr === addr)) return s;
-        return withMaps(s, { frontends: replaceAt(s.frontends, i, { ...f, addr }) });
+        return withMaps(s, { frontends: replaceAt(s.frontends, i, { addr, upstreamId: f.upstreamId }) });
       }
       if (m.what === 'backend') {
         const i = pickIndex(s.backends.length, m.ref);
@@ -180,9 +176,9 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       }
       // A waypoint (service first, else backend) with its address stored v4-mapped.
       const v = s.services.find((x) => x.waypoint.port !== 0);
-      if (v) return withMaps(s, { services: s.services.map((x) => (x === v ? withService(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
+      if (v) return withMaps(s, { services: mapEntries(s.services, (x) => (x === v ? withService(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       const b = s.backends.find((x) => x.waypoint.port !== 0);
-      if (b) return withMaps(s, { backends: s.backends.map((x) => (x === b ? withBackend(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
+      if (b) return withMaps(s, { backends: mapEntries(s.backends, (x) => (x === b ? withBackend(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       return s;
     }
     case 'danglingFrontend': {
@@ -239,9 +235,9 @@ const rawWaypointGen: Gen<Waypoint> = (d) =>
     }
   });
 
-/** n values of a table, in an array of exactly n (a pushed-to one keeps spare room). */
-function fixed<T>(d: Draw, n: number, t: Table<T>): T[] {
-  const xs = new Array<T>(n);
+/** n values of a table, in a packed array of exactly n (a pushed-to one keeps spare room, `new Array(n)` is holey). */
+function fixed(d: Draw, n: number, t: Table<number>): number[] {
+  const xs = zeros(n);
   for (let i = 0; i < n; i++) xs[i] = d.pick(t);
   return xs;
 }

@@ -189,7 +189,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
       return [{ world: next, observation: { op: 'close', sock: op.sock }, choices: [], passes: [] }];
     }
     case 'apply': {
-      const next: World = { ...world, maps: op.state };
+      const next: World = { maps: op.state, netnsEnrolled: world.netnsEnrolled, enrolledIps: world.enrolledIps, sockets: world.sockets };
       return [{ world: next, observation: { op: 'apply', sock: null }, choices: [], passes: [] }];
     }
     default: {

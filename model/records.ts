@@ -32,21 +32,32 @@ export function withEndpoint(e: Endpoint, c: Partial<Endpoint>): Endpoint {
 }
 
 /**
- * A copy of `xs` with entry `i` replaced (a copy of `xs` when `i` is out of range). Slicing keeps
- * the array packed and at its size; `map` would do too, but TurboFan compiles it into filling a
- * preallocated, hence holey, array: the same call would make packed arrays until its caller is
- * optimised and holey ones after, a new layout for every function that reads them.
+ * A copy of the record list `xs` with entry `i` replaced (a copy of `xs` when `i` is out of range).
+ * Slicing keeps the array packed and at its size; `map` would do too, but TurboFan compiles it
+ * into filling a preallocated, hence holey, array: the same call would make packed arrays until
+ * its caller is optimised and holey ones after, a new layout for every function that reads them.
  */
-export function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
+export function replaceAt<T extends object>(xs: readonly T[], i: number, x: T): T[] {
   const out = xs.slice();
   if (i >= 0 && i < out.length) out[i] = x;
   return out;
 }
 
-/** `xs.map(f)` for a function that keeps the entries' type, as a packed array (see replaceAt). */
-export function mapEntries<T>(xs: readonly T[], f: (x: T, i: number) => T): T[] {
+/** `xs.map(f)` for a record list and a function that keeps the records' type, packed (see replaceAt). */
+export function mapEntries<T extends object>(xs: readonly T[], f: (x: T) => T): T[] {
   const out = xs.slice();
-  for (let i = 0; i < out.length; i++) out[i] = f(out[i]!, i);
+  for (let i = 0; i < out.length; i++) out[i] = f(out[i]!);
+  return out;
+}
+
+/**
+ * replaceAt for a list of numbers (counts, ports). Apart from replaceAt on purpose: V8 learns at
+ * each store which array layouts it meets, and a store that has turned an empty list into a list
+ * of records would turn a list of numbers into one too.
+ */
+export function numbersWith(xs: readonly number[], i: number, v: number): number[] {
+  const out = xs.slice();
+  if (i >= 0 && i < out.length) out[i] = v;
   return out;
 }
 
@@ -61,4 +72,11 @@ export function zeros(n: number): number[] {
     zeroTemplates[n] = t = t.slice();
   }
   return t.slice();
+}
+
+/** A packed copy of a list of numbers at its exact size (a generated list is allocated holey). */
+export function numberList(xs: readonly number[]): number[] {
+  const out = zeros(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = xs[i]!;
+  return out;
 }

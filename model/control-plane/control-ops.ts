@@ -20,7 +20,7 @@ import {
   type Waypoint,
 } from '../domain.js';
 import { isAllZero } from '../address.js';
-import { mapEntries, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../records.js';
+import { mapEntries, numbersWith, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../records.js';
 
 export interface PortSlot {
   readonly service: number;
@@ -92,7 +92,7 @@ function deleteEndpointIn(s: MapState, serviceId: number, prio: number, index: n
   if (index !== count) {
     endpoints = mapEntries(endpoints, (e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? withEndpoint(e, { index }) : e));
   }
-  const counts = replaceAt(svc.endpointCounts, prio, count - 1);
+  const counts = numbersWith(svc.endpointCounts, prio, count - 1);
   const services = replaceAt(s.services, si, withService(svc, { endpointCounts: counts }));
   // The backend leaves the service's list once no endpoint of that service refers to it.
   const stillThere = endpoints.some((e) => e.serviceId === serviceId && e.backendUid === victim.backendUid);
@@ -152,7 +152,7 @@ function addEndpoint(s: MapState, op: Extract<ControlOp, { op: 'addEndpoint' }>)
   if (count >= 0xffffffff) fail(op, `count[${op.prio}] is at its u32 maximum`);
   // Written at count+1 first, then the count is bumped: never a dangling index.
   const endpoint: Endpoint = { serviceId: svc.id, prio: op.prio, index: count + 1, backendUid: backend.uid };
-  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) }));
+  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: numbersWith(svc.endpointCounts, op.prio, count + 1) }));
   const backends = backend.services.includes(svc.id) ? s.backends : replaceAt(s.backends, bi, withBackend(backend, { services: [...backend.services, svc.id] }));
   return withMaps(s, { services, endpoints: putEndpoints(s.endpoints, [endpoint]), backends });
 }
@@ -184,7 +184,8 @@ function setLbPolicy(s: MapState, id: number, lbPolicy: number): MapState {
   if (next + others.length > 0xffffffff) throw new ControlOpError(`switching service ${id} to random would push count[0] past its u32 maximum`);
   const moved = new Map<Endpoint, Endpoint>();
   for (const e of others) moved.set(e, withEndpoint(e, { prio: 0, index: ++next }));
-  const counts = mapEntries(svc.endpointCounts, (_, p) => (p === 0 ? next : 0));
+  const counts = zeros(svc.endpointCounts.length);
+  if (counts.length > 0) counts[0] = next;
   return withMaps(s, {
     services: replaceAt(s.services, si, withService(svc, { lbPolicy, endpointCounts: counts })),
     endpoints: putEndpoints(

@@ -166,6 +166,8 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
         inSockhash: false,
         sent: 0,
         stream: null,
+        // Present though undefined: socketWith always writes it, and a socket keeps one shape.
+        dns: undefined,
       };
       const next = withSocket(world, { id: op.sock, socket: fresh });
       return [{ world: next, observation: { op: 'socket', sock: op.sock }, choices: [], passes: [] }];

@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { canonicalSockText, isIPv4Form, v4Mapped, type Family, type SockAddr } from '../model/address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol, type Waypoint } from '../model/domain.js';
 import { ipAddrTable, ipv4KeyCollisionOf, portTable } from './addresses.js';
 import { arb, mix, Table, uniform, type Gen } from './choices.js';
 
@@ -119,11 +119,16 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
       return { addr, port: portFor(s, f?.upstreamId, c.port) };
     }
     case 'backend': {
-      const pods = s.backends.filter((b) => b.uid !== DNS_PROXY_UID).map((b) => b.addr);
+      const pods: IpAddr[] = [];
+      for (const b of s.backends) if (b.uid !== DNS_PROXY_UID) pods.push(b.addr);
       return { addr: firstFitting(family, pods, c.ref, c.form, FALLBACK_V4), port: portFor(s, undefined, c.port) };
     }
     case 'waypoint': {
-      const wps = [...s.services.map((v) => v.waypoint), ...s.backends.map((b) => b.waypoint)].filter((w) => w.port !== 0);
+      // Loops, not map and spread: an optimised map fills a holey array, an unoptimised one a
+      // packed one, and `pick` would meet both.
+      const wps: Waypoint[] = [];
+      for (const v of s.services) if (v.waypoint.port !== 0) wps.push(v.waypoint);
+      for (const b of s.backends) if (b.waypoint.port !== 0) wps.push(b.waypoint);
       const fitting = family === 'inet' ? wps.filter((w) => isIPv4Form(w.addr)) : wps;
       const w = pick(fitting, c.ref);
       if (!w) return { addr: addrInFamily(family, FALLBACK_V4, c.form) ?? FALLBACK_V4, port: 15008 };
@@ -132,7 +137,9 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
     case 'other':
       return { addr: addrInFamily(family, c.addr, c.form) ?? FALLBACK_V4, port: c.port };
     case 'dns': {
-      const addrs = c.viaFrontend ? s.frontends.map((f) => f.addr) : [c.addr];
+      const addrs: IpAddr[] = [];
+      if (c.viaFrontend) for (const f of s.frontends) addrs.push(f.addr);
+      else addrs.push(c.addr);
       return { addr: firstFitting(family, addrs, c.ref, c.form, FALLBACK_V4), port: DNS_PORT };
     }
     case 'control': {

@@ -7,6 +7,7 @@
 
 import { DNS_PROXY_UID, NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, type Backend, type Endpoint, type Frontend, type MapState, type Service } from '../model/domain.js';
 import type { ControlOp } from '../model/control-plane/control-ops.js';
+import { zeros } from '../model/records.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type OwnedService = Mutable<Service> & { endpointCounts: number[] };
@@ -23,14 +24,6 @@ export interface OwnedState extends MapState {
 export function emptyOwned(): OwnedState {
   return { frontends: [], services: [], endpoints: [], backends: [] };
 }
-
-function zeros(n: number): number[] {
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) xs.push(0);
-  return xs.slice();
-}
-const ZERO_SLOTS = zeros(PORT_SLOTS);
-const ZERO_COUNTS = zeros(PRIO_GROUPS);
 
 /** The finished state: its lists copied at their exact size (they grew by pushes). */
 export function finishOwned(s: OwnedState): MapState {
@@ -60,13 +53,13 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
     case 'addService': {
       // Copies of exact-size templates: pushing would leave spare capacity that every copy of
       // the state (by the garbage collector, too) carries along.
-      const servicePorts = ZERO_SLOTS.slice();
-      const targetPorts = ZERO_SLOTS.slice();
+      const servicePorts = zeros(PORT_SLOTS);
+      const targetPorts = zeros(PORT_SLOTS);
       op.ports.forEach((p, i) => {
         servicePorts[i] = p.service;
         targetPorts[i] = p.target || p.service;
       });
-      s.services.push({ id: op.id, endpointCounts: ZERO_COUNTS.slice(), lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
+      s.services.push({ id: op.id, endpointCounts: zeros(PRIO_GROUPS), lbPolicy: op.lbPolicy, servicePorts, targetPorts, waypoint: NO_WAYPOINT });
       return true;
     }
     case 'addEndpoint': {

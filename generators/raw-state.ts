@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
 import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
-import { withBackend, withEndpoint, withMaps, withService } from '../model/records.js';
+import { mapEntries, numberList, numbersWith, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../model/records.js';
 import { ipAddrTable, portTable, WAYPOINT_PORTS } from './addresses.js';
 import { arb, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
 import { REFS } from './connect.js';
@@ -100,10 +100,6 @@ function pickIndex(n: number, r: number): number {
   return n === 0 ? -1 : r % n;
 }
 
-function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
-  return xs.map((y, j) => (j === i ? x : y));
-}
-
 function endpointKey(e: Pick<Endpoint, 'serviceId' | 'prio' | 'index'>): string {
   return `${e.serviceId}/${e.prio}/${e.index}`;
 }
@@ -132,7 +128,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       return i < 0 ? s : withMaps(s, { endpoints: s.endpoints.filter((_, j) => j !== i) });
     }
     case 'setCount':
-      return svc ? withMaps(s, { services: replaceAt(s.services, si, withService(svc, { endpointCounts: replaceAt(svc.endpointCounts, m.prio, m.count) })) }) : s;
+      return svc ? withMaps(s, { services: replaceAt(s.services, si, withService(svc, { endpointCounts: numbersWith(svc.endpointCounts, m.prio, m.count) })) }) : s;
     case 'moveIndex': {
       const i = pickIndex(s.endpoints.length, m.ref);
       const e = s.endpoints[i];
@@ -146,7 +142,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
     case 'slot':
       if (!svc) return s;
       return withMaps(s, {
-        services: replaceAt(s.services, si, withService(svc, { servicePorts: replaceAt(svc.servicePorts, m.slot, m.service), targetPorts: replaceAt(svc.targetPorts, m.slot, m.target) })),
+        services: replaceAt(s.services, si, withService(svc, { servicePorts: numbersWith(svc.servicePorts, m.slot, m.service), targetPorts: numbersWith(svc.targetPorts, m.slot, m.target) })),
       });
     case 'duplicatePort': {
       if (!svc) return s;
@@ -154,7 +150,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       const free = svc.servicePorts.findIndex((p, i) => i > 0 && p === 0);
       const slot = free < 0 ? PORT_SLOTS - 1 : free;
       return withMaps(s, {
-        services: replaceAt(s.services, si, withService(svc, { servicePorts: replaceAt(svc.servicePorts, slot, first), targetPorts: replaceAt(svc.targetPorts, slot, m.target) })),
+        services: replaceAt(s.services, si, withService(svc, { servicePorts: numbersWith(svc.servicePorts, slot, first), targetPorts: numbersWith(svc.targetPorts, slot, m.target) })),
       });
     }
     case 'halfWaypoint': {
@@ -171,7 +167,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
         if (!f) return s;
         const addr = mappedIfV4(f.addr);
         if (s.frontends.some((x, j) => j !== i && x.addr === addr)) return s;
-        return withMaps(s, { frontends: replaceAt(s.frontends, i, { ...f, addr }) });
+        return withMaps(s, { frontends: replaceAt(s.frontends, i, { addr, upstreamId: f.upstreamId }) });
       }
       if (m.what === 'backend') {
         const i = pickIndex(s.backends.length, m.ref);
@@ -180,9 +176,9 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       }
       // A waypoint (service first, else backend) with its address stored v4-mapped.
       const v = s.services.find((x) => x.waypoint.port !== 0);
-      if (v) return withMaps(s, { services: s.services.map((x) => (x === v ? withService(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
+      if (v) return withMaps(s, { services: mapEntries(s.services, (x) => (x === v ? withService(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       const b = s.backends.find((x) => x.waypoint.port !== 0);
-      if (b) return withMaps(s, { backends: s.backends.map((x) => (x === b ? withBackend(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
+      if (b) return withMaps(s, { backends: mapEntries(s.backends, (x) => (x === b ? withBackend(x, { waypoint: { addr: mappedIfV4(x.waypoint.addr), port: x.waypoint.port } }) : x)) });
       return s;
     }
     case 'danglingFrontend': {
@@ -209,7 +205,7 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       const backendUid = s.backends[0]?.uid ?? 1;
       // Counts are u32: a raw count already at the maximum stays there.
       const count = Math.min((svc.endpointCounts[m.prio] ?? 0) + 1, 0xffffffff);
-      const next: Service = withService(svc, { lbPolicy: 0, endpointCounts: replaceAt(svc.endpointCounts, m.prio, count) });
+      const next: Service = withService(svc, { lbPolicy: 0, endpointCounts: numbersWith(svc.endpointCounts, m.prio, count) });
       return putEndpoint(withMaps(s, { services: replaceAt(s.services, si, next) }), { serviceId: svc.id, prio: m.prio, index: count, backendUid });
     }
   }
@@ -239,9 +235,9 @@ const rawWaypointGen: Gen<Waypoint> = (d) =>
     }
   });
 
-/** n values of a table, in an array of exactly n (a pushed-to one keeps spare room). */
-function fixed<T>(d: Draw, n: number, t: Table<T>): T[] {
-  const xs = new Array<T>(n);
+/** n values of a table, in a packed array of exactly n (a pushed-to one keeps spare room, `new Array(n)` is holey). */
+function fixed(d: Draw, n: number, t: Table<number>): number[] {
+  const xs = zeros(n);
   for (let i = 0; i < n; i++) xs[i] = d.pick(t);
   return xs;
 }
@@ -265,7 +261,7 @@ const BACKEND_SERVICE_COUNTS = lengths(0, SERVICES_PER_BACKEND);
 const rawBackendGen: Gen<Backend> = (d) => ({
   uid: d.pick(SMALL_IDS),
   addr: d.pick(RAW_ADDRS),
-  services: d.list((g) => g.pick(SMALL_IDS), BACKEND_SERVICE_COUNTS),
+  services: numberList(d.list((g) => g.pick(SMALL_IDS), BACKEND_SERVICE_COUNTS)),
   waypoint: rawWaypointGen(d),
 });
 
@@ -274,12 +270,15 @@ const rawFrontendGen: Gen<Frontend> = (d) => ({ addr: d.pick(RAW_ADDRS), upstrea
 /** The first of each key (a map holds one entry per key). */
 function uniqueBy<T>(xs: readonly T[], key: (x: T) => string | number): T[] {
   const seen = new Set<string | number>();
-  return xs.filter((x) => {
+  // Pushed and sliced, not filtered: an optimised filter may fill a holey array (see model/records.ts).
+  const out: T[] = [];
+  for (const x of xs) {
     const k = key(x);
-    if (seen.has(k)) return false;
+    if (seen.has(k)) continue;
     seen.add(k);
-    return true;
-  });
+    out.push(x);
+  }
+  return out.slice();
 }
 
 const UP_TO_3 = lengths(0, 3);

@@ -20,7 +20,7 @@ import {
   type Waypoint,
 } from '../domain.js';
 import { isAllZero } from '../address.js';
-import { withBackend, withEndpoint, withMaps, withService } from '../records.js';
+import { mapEntries, numbersWith, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../records.js';
 
 export interface PortSlot {
   readonly service: number;
@@ -60,12 +60,6 @@ export function waypointWhole(w: Waypoint): boolean {
   return (w.port === 0) === isAllZero(w.addr);
 }
 
-function replaceAt<T>(xs: readonly T[], i: number, x: T): T[] {
-  const out = xs.slice();
-  if (i >= 0 && i < out.length) out[i] = x;
-  return out;
-}
-
 function sameKey(a: Endpoint, b: Endpoint): boolean {
   return a.serviceId === b.serviceId && a.prio === b.prio && a.index === b.index;
 }
@@ -96,21 +90,21 @@ function deleteEndpointIn(s: MapState, serviceId: number, prio: number, index: n
   if (!victim || index < 1 || index > count) return s;
   let endpoints = s.endpoints.filter((e) => e !== victim);
   if (index !== count) {
-    endpoints = endpoints.map((e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? withEndpoint(e, { index }) : e));
+    endpoints = mapEntries(endpoints, (e) => (e.serviceId === serviceId && e.prio === prio && e.index === count ? withEndpoint(e, { index }) : e));
   }
-  const counts = replaceAt(svc.endpointCounts, prio, count - 1);
+  const counts = numbersWith(svc.endpointCounts, prio, count - 1);
   const services = replaceAt(s.services, si, withService(svc, { endpointCounts: counts }));
   // The backend leaves the service's list once no endpoint of that service refers to it.
   const stillThere = endpoints.some((e) => e.serviceId === serviceId && e.backendUid === victim.backendUid);
-  const backends = stillThere ? s.backends : s.backends.map((b) => (b.uid === victim.backendUid ? withoutServiceOnBackend(b, serviceId) : b));
+  const backends = stillThere ? s.backends : mapEntries(s.backends, (b) => (b.uid === victim.backendUid ? withoutServiceOnBackend(b, serviceId) : b));
   return withMaps(s, { services, endpoints, backends });
 }
 
 function addService(s: MapState, op: Extract<ControlOp, { op: 'addService' }>): MapState {
   if (idTaken(s, op.id) || op.id === DNS_PROXY_UID) fail(op, `id ${op.id} is taken or reserved`);
   if (op.ports.length > PORT_SLOTS) fail(op, `at most ${PORT_SLOTS} port slots`);
-  const servicePorts = new Array<number>(PORT_SLOTS).fill(0);
-  const targetPorts = new Array<number>(PORT_SLOTS).fill(0);
+  const servicePorts = zeros(PORT_SLOTS);
+  const targetPorts = zeros(PORT_SLOTS);
   for (let i = 0; i < op.ports.length; i++) {
     const p = op.ports[i]!;
     if (p.service < 1 || p.service > 65535) fail(op, `service port ${p.service} is not 1..65535`);
@@ -120,7 +114,7 @@ function addService(s: MapState, op: Extract<ControlOp, { op: 'addService' }>): 
   }
   const svc: Service = {
     id: op.id,
-    endpointCounts: new Array<number>(PRIO_GROUPS).fill(0),
+    endpointCounts: zeros(PRIO_GROUPS),
     lbPolicy: op.lbPolicy,
     servicePorts,
     targetPorts,
@@ -135,7 +129,7 @@ function removeService(s: MapState, id: number): MapState {
     frontends: s.frontends.filter((f) => f.upstreamId !== id),
     services: s.services.filter((v) => v.id !== id),
     endpoints: s.endpoints.filter((e) => e.serviceId !== id),
-    backends: s.backends.map((b) => withoutServiceOnBackend(b, id)),
+    backends: mapEntries(s.backends, (b) => withoutServiceOnBackend(b, id)),
   };
 }
 
@@ -158,7 +152,7 @@ function addEndpoint(s: MapState, op: Extract<ControlOp, { op: 'addEndpoint' }>)
   if (count >= 0xffffffff) fail(op, `count[${op.prio}] is at its u32 maximum`);
   // Written at count+1 first, then the count is bumped: never a dangling index.
   const endpoint: Endpoint = { serviceId: svc.id, prio: op.prio, index: count + 1, backendUid: backend.uid };
-  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: replaceAt(svc.endpointCounts, op.prio, count + 1) }));
+  const services = replaceAt(s.services, si, withService(svc, { endpointCounts: numbersWith(svc.endpointCounts, op.prio, count + 1) }));
   const backends = backend.services.includes(svc.id) ? s.backends : replaceAt(s.backends, bi, withBackend(backend, { services: [...backend.services, svc.id] }));
   return withMaps(s, { services, endpoints: putEndpoints(s.endpoints, [endpoint]), backends });
 }
@@ -171,11 +165,7 @@ function removeBackend(s: MapState, uid: number): MapState {
     const current = out.endpoints.find((x) => x.serviceId === e.serviceId && x.prio === e.prio && x.backendUid === uid);
     if (current) out = deleteEndpointIn(out, current.serviceId, current.prio, current.index);
   }
-  return {
-    ...out,
-    frontends: out.frontends.filter((f) => f.upstreamId !== uid),
-    backends: out.backends.filter((b) => b.uid !== uid),
-  };
+  return withMaps(out, { frontends: out.frontends.filter((f) => f.upstreamId !== uid), backends: out.backends.filter((b) => b.uid !== uid) });
 }
 
 /**
@@ -194,7 +184,8 @@ function setLbPolicy(s: MapState, id: number, lbPolicy: number): MapState {
   if (next + others.length > 0xffffffff) throw new ControlOpError(`switching service ${id} to random would push count[0] past its u32 maximum`);
   const moved = new Map<Endpoint, Endpoint>();
   for (const e of others) moved.set(e, withEndpoint(e, { prio: 0, index: ++next }));
-  const counts = svc.endpointCounts.map((_, p) => (p === 0 ? next : 0));
+  const counts = zeros(svc.endpointCounts.length);
+  if (counts.length > 0) counts[0] = next;
   return withMaps(s, {
     services: replaceAt(s.services, si, withService(svc, { lbPolicy, endpointCounts: counts })),
     endpoints: putEndpoints(
@@ -208,10 +199,10 @@ function setWaypoint(s: MapState, op: Extract<ControlOp, { op: 'setWaypoint' }>)
   if (!waypointWhole(op.waypoint)) fail(op, 'a waypoint is written with address and port together');
   if (op.target === 'service') {
     if (!s.services.some((v) => v.id === op.id)) fail(op, `no service ${op.id}`);
-    return withMaps(s, { services: s.services.map((v) => (v.id === op.id ? withService(v, { waypoint: op.waypoint }) : v)) });
+    return withMaps(s, { services: mapEntries(s.services, (v) => (v.id === op.id ? withService(v, { waypoint: op.waypoint }) : v)) });
   }
   if (!s.backends.some((b) => b.uid === op.id) || op.id === DNS_PROXY_UID) fail(op, `no backend ${op.id}`);
-  return withMaps(s, { backends: s.backends.map((b) => (b.uid === op.id ? withBackend(b, { waypoint: op.waypoint }) : b)) });
+  return withMaps(s, { backends: mapEntries(s.backends, (b) => (b.uid === op.id ? withBackend(b, { waypoint: op.waypoint }) : b)) });
 }
 
 /** One key, one entry: a new frontend at an address replaces the old one. */

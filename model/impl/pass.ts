@@ -36,7 +36,8 @@ export interface PassInput {
   readonly state: PassState;
 }
 
-const EMPTY_STORAGE: StorageView = Object.freeze({ viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null });
+// Not frozen: a frozen object has a shape of its own, and every other storage view is a plain literal.
+const EMPTY_STORAGE: StorageView = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
 
 type Facts = { -readonly [K in keyof Omit<PassRecord, 'path' | 'result' | 'destOut' | 'storageCreated' | 'recordedOriginal'>]: PassRecord[K] };
 

@@ -166,6 +166,8 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
         inSockhash: false,
         sent: 0,
         stream: null,
+        // Present though undefined: socketWith always writes it, and a socket keeps one shape.
+        dns: undefined,
       };
       const next = withSocket(world, { id: op.sock, socket: fresh });
       return [{ world: next, observation: { op: 'socket', sock: op.sock }, choices: [], passes: [] }];
@@ -189,7 +191,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
       return [{ world: next, observation: { op: 'close', sock: op.sock }, choices: [], passes: [] }];
     }
     case 'apply': {
-      const next: World = { ...world, maps: op.state };
+      const next: World = { maps: op.state, netnsEnrolled: world.netnsEnrolled, enrolledIps: world.enrolledIps, sockets: world.sockets };
       return [{ world: next, observation: { op: 'apply', sock: null }, choices: [], passes: [] }];
     }
     default: {

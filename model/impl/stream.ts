@@ -29,7 +29,8 @@ export function tlvBytes(family: Family, original: SockAddr): Uint8Array {
   return b;
 }
 
-export const EMPTY_STREAM: StreamView = Object.freeze({ tlv: null, payloadIntact: true, hex: '' });
+// Not frozen: a frozen object has a shape of its own, and every other stream is a plain literal.
+export const EMPTY_STREAM: StreamView = { tlv: null, payloadIntact: true, hex: '' };
 
 export interface SendResult {
   readonly stream: StreamView;
@@ -45,7 +46,7 @@ export function sendMessages(sock: SocketId, family: Family, inSockhash: boolean
   for (let k = 0; k < messages; k++) {
     // sendmsg_prog runs only for km_socket members.
     if (inSockhash && st && st.viaWaypoint && !st.hasEncoded) {
-      st = { ...st, hasEncoded: true };
+      st = { viaWaypoint: st.viaWaypoint, hasSetIp: st.hasSetIp, hasEncoded: true, original: st.original };
       const original = st.original ?? { addr: family === 'inet' ? '0.0.0.0' : '::', port: 0 };
       hexOut += hex(tlvBytes(family, original));
       if (tlv === null) tlv = { form: family, original };

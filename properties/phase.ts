@@ -1,10 +1,12 @@
 // One phase of generated cases, judged in batches. fast-check generates the phase's stream (from
 // its seed, starting at `start` through a replay path, so a part of the stream costs only the
 // random generator's jumps before it); the property only collects cases, and every full batch is
-// judged (properties/batch.ts) while the next one is generated, its executor runs overlapping the
-// next batch's model work. Judgements are recorded strictly in stream order and every stop
-// (Ctrl-C, --stop-at-first, a met target) is decided case by case, so a run records exactly what
-// judging one case at a time would, with the same index (the replay path) for every case.
+// judged (properties/batch.ts) while the next ones are generated: IN_FLIGHT batches keep their
+// executor runs under way, so that an executor in another process (the kernel's harness worker)
+// has one queued while this process records, generates and models. Judgements are recorded
+// strictly in stream order and every stop (Ctrl-C, --stop-at-first, a met target) is decided case
+// by case, so a run records exactly what judging one case at a time would, with the same index
+// (the replay path) for every case.
 
 import fc from 'fast-check';
 import type { Case } from '../model/domain.js';
@@ -14,6 +16,14 @@ import type { Tally } from './tally.js';
 
 /** Judging time a batch aims at under a time limit. */
 const BATCH_MS = 25;
+/**
+ * Batches left with their executor runs under way while the next one is generated. With one, the
+ * kernel's worker idled whenever this process's share of a batch (recording the last, generating
+ * and modelling the next) took longer than the worker's run of the one before, and each side
+ * waited on the other in turn; a second one queued absorbs those swings. Under a time limit one,
+ * so that few cases are judged after the limit.
+ */
+const IN_FLIGHT = 2;
 
 export interface PhaseRun {
   readonly phase: string;
@@ -50,19 +60,20 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
   // Under a time limit a batch is what recent batches judged in BATCH_MS, so that the cases
   // generated before the limit and judged after it stay few.
   let size = r.deadline === undefined ? most : Math.min(most, 16);
+  const depth = r.deadline === undefined ? IN_FLIGHT : 1;
   let stop = false;
   let done = false;
   let tried = 0;
   let lastYield = Date.now();
   let buffer: Case[] = [];
   let next = r.start;
-  let inflight = null as { batch: PendingBatch; start: number } | null;
+  /** Batches sent to the executor, oldest first, not yet recorded. */
+  const inflight: Array<{ batch: PendingBatch; start: number }> = [];
 
-  // Records the batch under way in order, deciding each stop before each case as one-by-one would.
+  // Records the oldest batch under way in order, deciding each stop before each case as one-by-one would.
   const settle = async () => {
-    const b = inflight;
+    const b = inflight.shift();
     if (!b) return;
-    inflight = null;
     const judgements = await b.batch.finish();
     for (let k = 0; k < judgements.length && !stop && !done; k++) {
       if (opts.shouldStop?.()) stop = true;
@@ -75,17 +86,20 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
       }
     }
   };
-  // Sends the collected cases off, then records the batch before them (whose runs overlapped).
+  // Waits out the batches under way without recording them (after a stop, or a throw).
+  const discard = async () => {
+    for (const b of inflight.splice(0)) await b.batch.finish().catch(() => undefined);
+  };
+  // Sends the collected cases off, then records the oldest batches (whose runs overlapped) down to the number left in flight.
   const launch = async () => {
     const start = next - buffer.length;
     const t0 = Date.now();
-    const batch = startBatch(buffer, opts);
     const n = buffer.length;
+    inflight.push({ batch: startBatch(buffer, opts), start });
     buffer = [];
-    await settle();
+    while (inflight.length > depth && !stop && !done) await settle();
     if (r.deadline !== undefined) size = Math.max(1, Math.min(most, Math.round((n * BATCH_MS) / Math.max(1, Date.now() - t0))));
-    if (stop || done) await batch.finish().catch(() => undefined);
-    else inflight = { batch, start };
+    if (stop || done) await discard();
   };
 
   if (r.count <= 0) return { interrupted: false, stop: false, tried: 0 };
@@ -124,10 +138,11 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
   };
   const details = await fc.check(property, params);
   if (thrown) {
-    await inflight?.batch.finish().catch(() => undefined);
+    await discard();
     throw (thrown as { error: unknown }).error;
   }
   if (!stop && !done && buffer.length) await launch();
-  await settle();
+  while (inflight.length && !stop && !done) await settle();
+  await discard();
   return { interrupted: details.interrupted, stop: stop || opts.shouldStop?.() === true, tried };
 }

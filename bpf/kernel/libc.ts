@@ -22,7 +22,6 @@ export const libc = {
   ioctl: lib.func('int ioctl(int fd, unsigned long req, ...)'),
   vsnprintf: lib.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)') as (buf: Uint8Array, size: number, fmt: unknown, args: unknown) => number,
   getpid: lib.func('int getpid(void)') as () => number,
-  fcntlInt: lib.func('int fcntl(int fd, int cmd, int arg)') as (fd: number, cmd: number, arg: number) => number,
 };
 
 export const AF_INET = 2;
@@ -43,9 +42,19 @@ export const IPV6_V6ONLY = 26;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const POLLIN = 1;
-export const F_SETPIPE_SZ = 1031;
+export const SO_SNDBUF = 7;
+export const SO_SNDBUFFORCE = 32;
 
 export { errnoName } from '../runner/errno.js';
+
+/**
+ * Lets socket `fd` hold `bytes` unsent (what the peer has not read yet): above the system's
+ * wmem_max when privileged (SO_SNDBUFFORCE), else as far as it allows. Best effort.
+ */
+export function growSendBuffer(fd: number, bytes: number): void {
+  const v = new Int32Array([bytes]);
+  if (libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4) < 0) libc.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
+}
 
 export function errno(): number {
   return koffi.errno();

@@ -1,6 +1,6 @@
 // Parent <-> worker messages: two 4-byte little-endian lengths, then that many bytes of JSON and
-// of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). One request at a time;
-// a batch of cases crosses the pipe once each way.
+// of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). Requests
+// may queue (answered in order); a batch of cases crosses the stdio sockets once each way.
 
 import type { Case, Family, MapState, Observation, Operation, Protocol, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
@@ -129,6 +129,14 @@ export interface EncodedRunResult {
   readonly encoded: true;
   readonly streams: readonly StreamView[];
 }
+
+/**
+ * Bytes each side's end of the stdio sockets may hold unread. A batch's request (~1 KB a case)
+ * must fit whole, with the one before it queued: when it does not, its rest waits until the
+ * parent's event loop runs again, which can be after the model work of the next batch, and the
+ * worker sleeps meanwhile (the default ~200 KB did not hold two batches of 128 cases).
+ */
+export const STDIO_SEND_BUFFER = 4 << 20;
 
 const HEAD = 8;
 

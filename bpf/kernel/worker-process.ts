@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { findCgroup2Mount, removeCgroup } from './cgroup.js';
-import { FrameReader, frame, type Response } from './protocol.js';
+import { growSendBuffer } from './libc.js';
+import { FrameReader, STDIO_SEND_BUFFER, frame, type Response } from './protocol.js';
 
 /** A response's result and, for a batch, its binary part. */
 export interface Answer {
@@ -60,6 +61,9 @@ export class WorkerProcess<Req extends { readonly type: string }> {
   static async start<Req extends { readonly type: string }>(script: string, what: string, nodeArgs: readonly string[] = []): Promise<WorkerProcess<Req>> {
     const child = spawn('unshare', ['-n', process.execPath, ...nodeArgs, script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const w = new WorkerProcess<Req>(child, what);
+    // The socket under the child's stdin (no public API gives it; without it, only slower).
+    const fd = (child.stdin as unknown as { _handle?: { fd?: unknown } } | null)?._handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) growSendBuffer(fd, STDIO_SEND_BUFFER);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
       child.once('error', (e) => reject(new KmeshCheckError('environment', `cannot start unshare (${e.message}): install util-linux`)));

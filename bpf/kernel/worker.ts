@@ -14,21 +14,20 @@ import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups 
 import { KernelCases } from './cases.js';
 import { fastPath, fastPathUnavailable } from './fastpath.js';
 import { libbpf } from './libbpf.js';
-import { F_SETPIPE_SZ, libc } from './libc.js';
+import { growSendBuffer } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
 import { checkLocalAddresses, setupNamespace } from './netns.js';
 import { testRun } from './testrun.js';
-import { FrameReader, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
+import { FrameReader, STDIO_SEND_BUFFER, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.
 console.log = console.error;
 console.info = console.error;
 
-// Writes to stdout block (Node writes pipes synchronously): with 1 MiB pipes a whole batch's
-// reply fits, so the worker goes on with the next batch even while the parent is busy. The
-// request pipe grows too, so the parent's next batches are already here. (Best effort: the
-// default 64 KiB still works, only slower.)
-for (const fd of [0, 1]) libc.fcntlInt(fd, F_SETPIPE_SZ, 1 << 20);
+// stdin and stdout are Unix sockets (Node's stdio pipes), and writes to stdout block: with room
+// for several batches' replies the worker goes on with the next batch even while the parent is
+// busy. (The parent grows its end of stdin alike, worker-process.ts.)
+growSendBuffer(1, STDIO_SEND_BUFFER);
 
 interface Session {
   root: string;

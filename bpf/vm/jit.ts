@@ -9,6 +9,7 @@
 // run both engines on the same programs and compare.
 
 import { BIAS, PTR_TAG } from './memory.js';
+import { layout } from './jit-layout.js';
 import type { VmProgram } from './program.js';
 import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './program.js';
 import { AluOp, Cls, JmpOp, MODE_MASK, MODE_MEMSX, OP_MASK, Op, SIZE_BYTES, SIZE_MASK, SRC_X } from './opcodes.js';
@@ -100,6 +101,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const { n, op, dst, src, off, imm, imm2 } = prog;
   const leader = new Uint8Array(n + 1);
   leader[0] = 1;
+  const jumps: [number, number][] = [];
+  const calls = [0];
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
     if (code === Op.LD_IMM64) {
@@ -110,13 +113,16 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       const delta = code === Op.JA32 ? (imm[pc] as number) : (off[pc] as number);
       leader[pc + 1 + delta] = 1;
       leader[pc + 1] = 1;
+      jumps.push([pc, pc + 1 + delta]);
     } else if (code === Op.EXIT) {
       leader[pc + 1] = 1;
     } else if (code === Op.CALL) {
+      if (src[pc] === 1) calls.push(pc + 1 + (imm[pc] as number), pc + 1);
       if (src[pc] === 1) leader[pc + 1 + (imm[pc] as number)] = 1;
       leader[pc + 1] = 1; // return point, or after a tail call that did not happen
     }
   }
+  const { entry, label, local } = layout(n, jumps, calls);
   const blockOf = new Int32Array(n);
   let nb = -1;
   for (let pc = 0; pc < n; pc++) {
@@ -135,11 +141,17 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
 
   const jumpTo = (pc: number, target: number, counted: boolean) => {
     const budget = target <= pc ? `if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway loop)');` : '';
-    return `${counted ? `T[${pc}]++;` : ''}${budget}pc=${target};continue;`;
+    return `${counted ? `T[${pc}]++;` : ''}${budget}${local(pc, target) ? `break L${target};` : `pc=${target};continue;`}`;
   };
 
   for (let pc = 0; pc < n; pc++) {
-    if (leader[pc]) emit(`case ${pc}:B[${blockOf[pc]}]++;`);
+    if (entry[pc]) {
+      // A case opens the labelled blocks its local jumps break out of, the furthest outermost.
+      let open = '';
+      for (let t = pc + 1; t < n && !entry[t]; t++) if (label[t]) open = `L${t}:{` + open;
+      emit(`case ${pc}:${open}`);
+    } else if (label[pc]) emit('}');
+    if (leader[pc]) emit(`B[${blockOf[pc]}]++;`);
     const code = op[pc] as number;
     const d = dst[pc] as number,
       s = src[pc] as number;

@@ -122,7 +122,20 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       leader[pc + 1] = 1; // return point, or after a tail call that did not happen
     }
   }
-  const { entry, label, local } = layout(n, jumps, calls);
+  // Jumps to a short block that ends the program run a copy of it (no case needed for them).
+  const dupEnd = new Map<number, number>();
+  for (const [, t] of jumps) {
+    for (let i = t; i >= 0 && i < n && i < t + 4 && (i === t || !leader[i]); i++) {
+      const c = op[i] as number;
+      if (c === Op.EXIT) dupEnd.set(t, i);
+      if (c === Op.EXIT || isJump(c) || c === Op.CALL || c === Op.LD_IMM64 || c === Op.ATOMIC_W || c === Op.ATOMIC_DW) break;
+    }
+  }
+  const { entry, label, local } = layout(
+    n,
+    jumps.filter(([, t]) => !dupEnd.has(t)),
+    calls,
+  );
   const blockOf = new Int32Array(n);
   let nb = -1;
   for (let pc = 0; pc < n; pc++) {
@@ -133,7 +146,21 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const adj = new Int32Array(n);
 
   const lines: string[] = [];
-  const emit = (s: string) => lines.push(s);
+  let out = lines;
+  const emit = (s: string) => out.push(s);
+  const copies = new Map<number, string>();
+  const copyOf = (t: number): string => {
+    let code = copies.get(t);
+    if (code === undefined) {
+      const saved = out;
+      out = [`B[${blockOf[t]}]++;`];
+      for (let pc = t; pc <= (dupEnd.get(t) as number); pc++) gen(pc);
+      code = out.join('');
+      out = saved;
+      copies.set(t, code);
+    }
+    return code;
+  };
   const syncArgs = 'L[1]=l1;H[1]=h1;L[2]=l2;H[2]=h2;L[3]=l3;H[3]=h3;L[4]=l4;H[4]=h4;L[5]=l5;H[5]=h5;';
   const syncAll = Array.from({ length: 11 }, (_, i) => `L[${i}]=l${i};H[${i}]=h${i};`).join('');
   const loadAll = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}];h${i}=H[${i}];`).join('');
@@ -141,17 +168,12 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
 
   const jumpTo = (pc: number, target: number, counted: boolean) => {
     const budget = target <= pc ? `if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway loop)');` : '';
-    return `${counted ? `T[${pc}]++;` : ''}${budget}${local(pc, target) ? `break L${target};` : `pc=${target};continue;`}`;
+    const go = dupEnd.has(target) ? copyOf(target) : local(pc, target) ? `break L${target};` : `pc=${target};continue;`;
+    return `${counted ? `T[${pc}]++;` : ''}${budget}${go}`;
   };
 
-  for (let pc = 0; pc < n; pc++) {
-    if (entry[pc]) {
-      // A case opens the labelled blocks its local jumps break out of, the furthest outermost.
-      let open = '';
-      for (let t = pc + 1; t < n && !entry[t]; t++) if (label[t]) open = `L${t}:{` + open;
-      emit(`case ${pc}:${open}`);
-    } else if (label[pc]) emit('}');
-    if (leader[pc]) emit(`B[${blockOf[pc]}]++;`);
+  /** Emits the code of the instruction at pc; returns the pc of its last slot. */
+  function gen(pc: number): number {
     const code = op[pc] as number;
     const d = dst[pc] as number,
       s = src[pc] as number;
@@ -326,7 +348,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         break;
       }
       case Op.EXIT:
-        emit(`if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}`);
+        // Without bpf-to-bpf calls depth stays at base: every exit returns.
+        emit(calls.length > 1 ? `if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}` : 'L[0]=l0;H[0]=h0;return l0>>>0;');
         break;
       case Op.LD_IMM64:
         emit(`${lD}=${imm[pc]};${hD}=${imm2[pc]};`);
@@ -455,6 +478,18 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       }
       emit(`if(${cond}){${jumpTo(pc, target, true)}}`);
     }
+    return pc;
+  }
+
+  for (let pc = 0; pc < n; pc++) {
+    if (entry[pc]) {
+      // A case opens the labelled blocks its local jumps break out of, the furthest outermost.
+      let open = '';
+      for (let t = pc + 1; t < n && !entry[t]; t++) if (label[t]) open = `L${t}:{` + open;
+      emit(`case ${pc}:${open}`);
+    } else if (label[pc]) emit('}');
+    if (leader[pc]) emit(`B[${blockOf[pc]}]++;`);
+    pc = gen(pc);
   }
 
   const regs = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}],h${i}=H[${i}]`).join(',');

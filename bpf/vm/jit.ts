@@ -6,10 +6,11 @@
 // and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
 // block (plus the taken count of every conditional jump); a fault corrects the counts of the
 // instructions after it in its block. The interpreter (interp.ts) stays the reference; both switch on the names of opcodes.ts: the tests
-// run both engines on the same programs and compare.
+// run both engines on the same programs and compare. Control-flow layout: jit-layout.ts; jump conditions: jit-cond.ts.
 
 import { BIAS, PTR_TAG } from './memory.js';
 import { layout } from './jit-layout.js';
+import { jumpCondition } from './jit-cond.js';
 import type { VmProgram } from './program.js';
 import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './program.js';
 import { AluOp, Cls, JmpOp, MODE_MASK, MODE_MEMSX, OP_MASK, Op, SIZE_BYTES, SIZE_MASK, SRC_X } from './opcodes.js';
@@ -399,83 +400,7 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       const target = pc + 1 + o;
       const a = `${lD}`,
         ah = `${hD}`;
-      const jop = code & OP_MASK;
-      let cond: string;
-      if ((code & 7) === 5) {
-        switch (jop) {
-          case JmpOp.EQ:
-            cond = `${a}===${bl}&&${ah}===${bh}`;
-            break;
-          case JmpOp.NE:
-            cond = `${a}!==${bl}||${ah}!==${bh}`;
-            break;
-          case JmpOp.GT:
-            cond = `gtu(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.GE:
-            cond = `!gtu(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.LT:
-            cond = `gtu(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.LE:
-            cond = `!gtu(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.SGT:
-            cond = `gts(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.SGE:
-            cond = `!gts(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.SLT:
-            cond = `gts(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.SLE:
-            cond = `!gts(${a},${ah},${bl},${bh})`;
-            break;
-          default:
-            cond = `((${a}&${bl})|(${ah}&${bh}))!==0`;
-            break;
-        }
-      } else {
-        const ua = `(${a}>>>0)`,
-          ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
-        switch (jop) {
-          case JmpOp.EQ:
-            cond = `${a}===${bl}`;
-            break;
-          case JmpOp.NE:
-            cond = `${a}!==${bl}`;
-            break;
-          case JmpOp.GT:
-            cond = `${ua}>${ub}`;
-            break;
-          case JmpOp.GE:
-            cond = `${ua}>=${ub}`;
-            break;
-          case JmpOp.LT:
-            cond = `${ua}<${ub}`;
-            break;
-          case JmpOp.LE:
-            cond = `${ua}<=${ub}`;
-            break;
-          case JmpOp.SGT:
-            cond = `${a}>${bl}`;
-            break;
-          case JmpOp.SGE:
-            cond = `${a}>=${bl}`;
-            break;
-          case JmpOp.SLT:
-            cond = `${a}<${bl}`;
-            break;
-          case JmpOp.SLE:
-            cond = `${a}<=${bl}`;
-            break;
-          default:
-            cond = `(${a}&${bl})!==0`;
-            break;
-        }
-      }
+      const cond = jumpCondition(code, a, ah, bl, bh, isX, lS, k);
       emit(`if(${cond}){${jumpTo(pc, target, true)}}`);
     }
     return pc;

@@ -1,12 +1,13 @@
 // Compiles a bound program to a JavaScript function with the interpreter's exact semantics:
-// registers become local variables (int32 pairs), constants are folded into the code, every
-// basic block is one `case` of a dispatch switch (straight-line code falls through), memory
-// accesses call small checked accessors (the tagged-region check of memory.ts, then a slow path
-// for contexts and faults) so that large programs stay within what V8 optimises,
-// and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
-// block (plus the taken count of every conditional jump); a fault corrects the counts of the
-// instructions after it in its block. The interpreter (interp.ts) stays the reference; both switch on the names of opcodes.ts: the tests
-// run both engines on the same programs and compare. Control-flow layout: jit-layout.ts; jump conditions: jit-cond.ts.
+// registers become local variables (int32 pairs), constants are folded into the code, basic blocks
+// are laid out in order in a dispatch loop whose switch has a `case` only where structured control
+// flow cannot reach (jit-layout.ts: forward jumps are labelled breaks, a jump to a short exit block
+// runs a copy of it), memory accesses call small checked accessors (the tagged-region check of
+// memory.ts, then a slow path for contexts and faults) so that large programs stay within what V8
+// optimises, and helpers, atomics and wide divisions go through the machine. Coverage is counted
+// per basic block (plus the taken count of every conditional jump); a fault corrects the counts of
+// the instructions after it in its block. The interpreter (interp.ts) stays the reference; both
+// switch on the names of opcodes.ts: the tests run both engines on the same programs and compare.
 
 import { BIAS, PTR_TAG } from './memory.js';
 import { layout } from './jit-layout.js';

@@ -28,14 +28,14 @@ function checkPort(p: number, what: string): number {
   return p;
 }
 
-/** A u32 field of entity `who` (e.g. "service 7"), array slot `i` or -1. */
-function u32Field(v: number, who: () => string, field: string, i = -1): number {
-  if (!isU32(v)) throw codecError(`${who()} ${field}${i >= 0 ? `[${i}]` : ''} must be a u32, got ${v}`);
+/** A u32 field of entity `kind` `id` (e.g. "service 7"; no closure: this runs for every entity of every case), array slot `i` or -1. */
+function u32Field(v: number, kind: string, id: number, field: string, i = -1): number {
+  if (!isU32(v)) throw codecError(`${kind} ${id} ${field}${i >= 0 ? `[${i}]` : ''} must be a u32, got ${v}`);
   return v;
 }
 
-function portField(p: number, who: () => string, field: string, i = -1): number {
-  if (!isPort(p)) throw codecError(`${who()} ${field}${i >= 0 ? `[${i}]` : ''} must be a port 0..65535, got ${p}`);
+function portField(p: number, kind: string, id: number, field: string, i = -1): number {
+  if (!isPort(p)) throw codecError(`${kind} ${id} ${field}${i >= 0 ? `[${i}]` : ''} must be a port 0..65535, got ${p}`);
   return p;
 }
 
@@ -171,27 +171,28 @@ export function decodeServiceKey(b: Uint8Array): number {
   return decodeU32Struct('service_key', O.serviceId, b);
 }
 
-function checkArray(a: readonly number[], n: number, who: () => string, field: string): void {
-  if (a.length !== n) throw codecError(`${who()} ${field} must have exactly ${n} entries, got ${a.length}`);
+function checkArray(a: readonly number[], n: number, kind: string, id: number, field: string): void {
+  if (a.length !== n) throw codecError(`${kind} ${id} ${field} must have exactly ${n} entries, got ${a.length}`);
 }
 
 export function encodeServiceValue(s: Service, out?: Uint8Array): Uint8Array {
-  const who = () => `service ${s.id}`;
-  checkArray(s.endpointCounts, PRIO_GROUPS, who, 'endpointCounts');
-  checkArray(s.servicePorts, PORT_SLOTS, who, 'servicePorts');
-  checkArray(s.targetPorts, PORT_SLOTS, who, 'targetPorts');
+  const who = 'service',
+    id = s.id;
+  checkArray(s.endpointCounts, PRIO_GROUPS, who, id, 'endpointCounts');
+  checkArray(s.servicePorts, PORT_SLOTS, who, id, 'servicePorts');
+  checkArray(s.targetPorts, PORT_SLOTS, who, id, 'targetPorts');
   const b = zeroed('service_value', out);
   const counts = O.counts;
-  for (let i = 0; i < PRIO_GROUPS; i++) writeU32(b, counts + 4 * i, u32Field(s.endpointCounts[i]!, who, 'count', i));
-  writeU32(b, O.lbPolicy, u32Field(s.lbPolicy, who, 'lb_policy'));
+  for (let i = 0; i < PRIO_GROUPS; i++) writeU32(b, counts + 4 * i, u32Field(s.endpointCounts[i]!, who, id, 'count', i));
+  writeU32(b, O.lbPolicy, u32Field(s.lbPolicy, who, id, 'lb_policy'));
   const sp = O.servicePort;
   const tp = O.targetPort;
   for (let i = 0; i < PORT_SLOTS; i++) {
-    writePort(b, sp + 4 * i, portField(s.servicePorts[i]!, who, 'service_port', i));
-    writePort(b, tp + 4 * i, portField(s.targetPorts[i]!, who, 'target_port', i));
+    writePort(b, sp + 4 * i, portField(s.servicePorts[i]!, who, id, 'service_port', i));
+    writePort(b, tp + 4 * i, portField(s.targetPorts[i]!, who, id, 'target_port', i));
   }
   writeIpAddr(b, O.svcWpAddr, s.waypoint.addr);
-  writePort(b, O.svcWpPort, portField(s.waypoint.port, who, 'waypoint_port'));
+  writePort(b, O.svcWpPort, portField(s.waypoint.port, who, id, 'waypoint_port'));
   return b;
 }
 
@@ -250,17 +251,18 @@ export function encodeBackendKey(uid: number, out?: Uint8Array): Uint8Array {
 }
 
 export function encodeBackendValue(be: Backend, out?: Uint8Array): Uint8Array {
-  const who = () => `backend ${be.uid}`;
+  const who = 'backend',
+    id = be.uid;
   if (be.services.length > SERVICES_PER_BACKEND) {
-    throw codecError(`${who()} has ${be.services.length} services; at most ${SERVICES_PER_BACKEND} fit`);
+    throw codecError(`${who} ${id} has ${be.services.length} services; at most ${SERVICES_PER_BACKEND} fit`);
   }
   const b = zeroed('backend_value', out);
   writeIpAddr(b, O.beAddr, be.addr);
   writeU32(b, O.beCount, be.services.length);
   const sv = O.beServices;
-  for (let i = 0; i < be.services.length; i++) writeU32(b, sv + 4 * i, u32Field(be.services[i]!, who, 'service', i));
+  for (let i = 0; i < be.services.length; i++) writeU32(b, sv + 4 * i, u32Field(be.services[i]!, who, id, 'service', i));
   writeIpAddr(b, O.beWpAddr, be.waypoint.addr);
-  writePort(b, O.beWpPort, portField(be.waypoint.port, who, 'waypoint_port'));
+  writePort(b, O.beWpPort, portField(be.waypoint.port, who, id, 'waypoint_port'));
   return b;
 }
 

@@ -105,6 +105,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   leader[0] = 1;
   const jumps: [number, number][] = [];
   const calls = [0];
+  // The second slot of an ld_imm64 starts no code: a jump there reaches the switch's default (a fault).
+  const half = (t: number) => t > 0 && op[t - 1] === Op.LD_IMM64;
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
     if (code === Op.LD_IMM64) {
@@ -115,12 +117,16 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       const delta = code === Op.JA32 ? (imm[pc] as number) : (off[pc] as number);
       leader[pc + 1 + delta] = 1;
       leader[pc + 1] = 1;
-      jumps.push([pc, pc + 1 + delta]);
+      if (!half(pc + 1 + delta)) jumps.push([pc, pc + 1 + delta]);
     } else if (code === Op.EXIT) {
       leader[pc + 1] = 1;
     } else if (code === Op.CALL) {
-      if (src[pc] === 1) calls.push(pc + 1 + (imm[pc] as number), pc + 1);
-      if (src[pc] === 1) leader[pc + 1 + (imm[pc] as number)] = 1;
+      if (src[pc] === 1) {
+        const target = pc + 1 + (imm[pc] as number);
+        leader[target] = 1;
+        if (!half(target)) calls.push(target);
+        calls.push(pc + 1);
+      }
       leader[pc + 1] = 1; // return point, or after a tail call that did not happen
     }
   }
@@ -170,7 +176,7 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
 
   const jumpTo = (pc: number, target: number, counted: boolean) => {
     const budget = target <= pc ? `if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway loop)');` : '';
-    const go = dupEnd.has(target) ? copyOf(target) : local(pc, target) ? `break L${target};` : `pc=${target};continue;`;
+    const go = half(target) || !(dupEnd.has(target) || local(pc, target)) ? `pc=${target};continue;` : dupEnd.has(target) ? copyOf(target) : `break L${target};`;
     return `${counted ? `T[${pc}]++;` : ''}${budget}${go}`;
   };
 

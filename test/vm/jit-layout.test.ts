@@ -48,4 +48,11 @@ describe('JIT layout', () => {
       for (const engine of ['interp', 'jit'] as const) expect(runRaw(prog, engine).r0).toBe(expected[a]);
     }
   });
+
+  it('a jump into the second slot of an ld_imm64 faults in compiled code, forward or backward', () => {
+    const forward = assemble('t', [mov64(0, 1), jmpK(true, 'jeq', 0, 1, 1), ldImm64(0, 5n), exit()]);
+    expect(() => runRaw(forward, 'jit')).toThrow(/no instruction to run at pc 3/);
+    const backward = assemble('t', [ldImm64(0, 5n), jmpK(true, 'jeq', 0, 5, -2), exit()]);
+    expect(() => runRaw(backward, 'jit')).toThrow(/no instruction to run at pc 1/);
+  });
 });

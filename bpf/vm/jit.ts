@@ -434,6 +434,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
     `let pc=0,depth=base;`,
     `for(;;){switch(pc){`,
     ...lines,
+    // Falling off the last instruction (no verifier would pass it) faults there.
+    `throw rt.fault(P,${n - 1},'execution falls off the end of the program');`,
     `default:throw rt.fault(P,pc,'no instruction to run at pc '+pc);`,
     `}}};`,
   ].join('\n');

@@ -49,6 +49,11 @@ describe('JIT layout', () => {
     }
   });
 
+  it('falling off the last instruction faults there', () => {
+    const prog = assemble('t', [mov64(0, 1), jmpK(true, 'jeq', 0, 1, 1), mov64(0, 7), aluK(true, 'add', 0, 1)]);
+    expect(() => runRaw(prog, 'jit')).toThrow(/fault at pc 3 .*falls off the end of the program/);
+  });
+
   it('a jump into the second slot of an ld_imm64 faults in compiled code, forward or backward', () => {
     const forward = assemble('t', [mov64(0, 1), jmpK(true, 'jeq', 0, 1, 1), ldImm64(0, 5n), exit()]);
     expect(() => runRaw(forward, 'jit')).toThrow(/no instruction to run at pc 3/);

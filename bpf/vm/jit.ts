@@ -1,14 +1,17 @@
 // Compiles a bound program to a JavaScript function with the interpreter's exact semantics:
-// registers become local variables (int32 pairs), constants are folded into the code, every
-// basic block is one `case` of a dispatch switch (straight-line code falls through), memory
-// accesses call small checked accessors (the tagged-region check of memory.ts, then a slow path
-// for contexts and faults) so that large programs stay within what V8 optimises,
-// and helpers, atomics and wide divisions go through the machine. Coverage is counted per basic
-// block (plus the taken count of every conditional jump); a fault corrects the counts of the
-// instructions after it in its block. The interpreter (interp.ts) stays the reference; both switch on the names of opcodes.ts: the tests
-// run both engines on the same programs and compare.
+// registers become local variables (int32 pairs), constants are folded into the code, basic blocks
+// are laid out in order in a dispatch loop whose switch has a `case` only where structured control
+// flow cannot reach (jit-layout.ts: forward jumps are labelled breaks, a jump to a short exit block
+// runs a copy of it), memory accesses call small checked accessors (the tagged-region check of
+// memory.ts, then a slow path for contexts and faults) so that large programs stay within what V8
+// optimises, and helpers, atomics and wide divisions go through the machine. Coverage is counted
+// per basic block (plus the taken count of every conditional jump); a fault corrects the counts of
+// the instructions after it in its block. The interpreter (interp.ts) stays the reference; both
+// switch on the names of opcodes.ts: the tests run both engines on the same programs and compare.
 
 import { BIAS, PTR_TAG } from './memory.js';
+import { layout } from './jit-layout.js';
+import { jumpCondition } from './jit-cond.js';
 import type { VmProgram } from './program.js';
 import { HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE } from './program.js';
 import { AluOp, Cls, JmpOp, MODE_MASK, MODE_MEMSX, OP_MASK, Op, SIZE_BYTES, SIZE_MASK, SRC_X } from './opcodes.js';
@@ -100,6 +103,10 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const { n, op, dst, src, off, imm, imm2 } = prog;
   const leader = new Uint8Array(n + 1);
   leader[0] = 1;
+  const jumps: [number, number][] = [];
+  const calls = [0];
+  // The second slot of an ld_imm64 starts no code: a jump there reaches the switch's default (a fault).
+  const half = (t: number) => t > 0 && op[t - 1] === Op.LD_IMM64;
   for (let pc = 0; pc < n; pc++) {
     const code = op[pc] as number;
     if (code === Op.LD_IMM64) {
@@ -110,13 +117,33 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       const delta = code === Op.JA32 ? (imm[pc] as number) : (off[pc] as number);
       leader[pc + 1 + delta] = 1;
       leader[pc + 1] = 1;
+      if (!half(pc + 1 + delta)) jumps.push([pc, pc + 1 + delta]);
     } else if (code === Op.EXIT) {
       leader[pc + 1] = 1;
     } else if (code === Op.CALL) {
-      if (src[pc] === 1) leader[pc + 1 + (imm[pc] as number)] = 1;
+      if (src[pc] === 1) {
+        const target = pc + 1 + (imm[pc] as number);
+        leader[target] = 1;
+        if (!half(target)) calls.push(target);
+        calls.push(pc + 1);
+      }
       leader[pc + 1] = 1; // return point, or after a tail call that did not happen
     }
   }
+  // Jumps to a short block that ends the program run a copy of it (no case needed for them).
+  const dupEnd = new Map<number, number>();
+  for (const [, t] of jumps) {
+    for (let i = t; i >= 0 && i < n && i < t + 4 && (i === t || !leader[i]); i++) {
+      const c = op[i] as number;
+      if (c === Op.EXIT) dupEnd.set(t, i);
+      if (c === Op.EXIT || isJump(c) || c === Op.CALL || c === Op.LD_IMM64 || c === Op.ATOMIC_W || c === Op.ATOMIC_DW) break;
+    }
+  }
+  const { entry, label, local } = layout(
+    n,
+    jumps.filter(([, t]) => !dupEnd.has(t)),
+    calls,
+  );
   const blockOf = new Int32Array(n);
   let nb = -1;
   for (let pc = 0; pc < n; pc++) {
@@ -127,7 +154,21 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
   const adj = new Int32Array(n);
 
   const lines: string[] = [];
-  const emit = (s: string) => lines.push(s);
+  let out = lines;
+  const emit = (s: string) => out.push(s);
+  const copies = new Map<number, string>();
+  const copyOf = (t: number): string => {
+    let code = copies.get(t);
+    if (code === undefined) {
+      const saved = out;
+      out = [`B[${blockOf[t]}]++;`];
+      for (let pc = t; pc <= (dupEnd.get(t) as number); pc++) gen(pc);
+      code = out.join('');
+      out = saved;
+      copies.set(t, code);
+    }
+    return code;
+  };
   const syncArgs = 'L[1]=l1;H[1]=h1;L[2]=l2;H[2]=h2;L[3]=l3;H[3]=h3;L[4]=l4;H[4]=h4;L[5]=l5;H[5]=h5;';
   const syncAll = Array.from({ length: 11 }, (_, i) => `L[${i}]=l${i};H[${i}]=h${i};`).join('');
   const loadAll = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}];h${i}=H[${i}];`).join('');
@@ -135,11 +176,12 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
 
   const jumpTo = (pc: number, target: number, counted: boolean) => {
     const budget = target <= pc ? `if(--rt.budget<0)throw rt.fault(P,${pc},'branch budget exhausted (runaway loop)');` : '';
-    return `${counted ? `T[${pc}]++;` : ''}${budget}pc=${target};continue;`;
+    const go = half(target) || !(dupEnd.has(target) || local(pc, target)) ? `pc=${target};continue;` : dupEnd.has(target) ? copyOf(target) : `break L${target};`;
+    return `${counted ? `T[${pc}]++;` : ''}${budget}${go}`;
   };
 
-  for (let pc = 0; pc < n; pc++) {
-    if (leader[pc]) emit(`case ${pc}:B[${blockOf[pc]}]++;`);
+  /** Emits the code of the instruction at pc; returns the pc of its last slot. */
+  function gen(pc: number): number {
     const code = op[pc] as number;
     const d = dst[pc] as number,
       s = src[pc] as number;
@@ -314,7 +356,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
         break;
       }
       case Op.EXIT:
-        emit(`if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}`);
+        // Without bpf-to-bpf calls depth stays at base: every exit returns.
+        emit(calls.length > 1 ? `if(depth===base){L[0]=l0;H[0]=h0;return l0>>>0;}${exitFrame}` : 'L[0]=l0;H[0]=h0;return l0>>>0;');
         break;
       case Op.LD_IMM64:
         emit(`${lD}=${imm[pc]};${hD}=${imm2[pc]};`);
@@ -364,85 +407,21 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
       const target = pc + 1 + o;
       const a = `${lD}`,
         ah = `${hD}`;
-      const jop = code & OP_MASK;
-      let cond: string;
-      if ((code & 7) === 5) {
-        switch (jop) {
-          case JmpOp.EQ:
-            cond = `${a}===${bl}&&${ah}===${bh}`;
-            break;
-          case JmpOp.NE:
-            cond = `${a}!==${bl}||${ah}!==${bh}`;
-            break;
-          case JmpOp.GT:
-            cond = `gtu(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.GE:
-            cond = `!gtu(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.LT:
-            cond = `gtu(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.LE:
-            cond = `!gtu(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.SGT:
-            cond = `gts(${a},${ah},${bl},${bh})`;
-            break;
-          case JmpOp.SGE:
-            cond = `!gts(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.SLT:
-            cond = `gts(${bl},${bh},${a},${ah})`;
-            break;
-          case JmpOp.SLE:
-            cond = `!gts(${a},${ah},${bl},${bh})`;
-            break;
-          default:
-            cond = `((${a}&${bl})|(${ah}&${bh}))!==0`;
-            break;
-        }
-      } else {
-        const ua = `(${a}>>>0)`,
-          ub = isX ? `(${lS}>>>0)` : String(k >>> 0);
-        switch (jop) {
-          case JmpOp.EQ:
-            cond = `${a}===${bl}`;
-            break;
-          case JmpOp.NE:
-            cond = `${a}!==${bl}`;
-            break;
-          case JmpOp.GT:
-            cond = `${ua}>${ub}`;
-            break;
-          case JmpOp.GE:
-            cond = `${ua}>=${ub}`;
-            break;
-          case JmpOp.LT:
-            cond = `${ua}<${ub}`;
-            break;
-          case JmpOp.LE:
-            cond = `${ua}<=${ub}`;
-            break;
-          case JmpOp.SGT:
-            cond = `${a}>${bl}`;
-            break;
-          case JmpOp.SGE:
-            cond = `${a}>=${bl}`;
-            break;
-          case JmpOp.SLT:
-            cond = `${a}<${bl}`;
-            break;
-          case JmpOp.SLE:
-            cond = `${a}<=${bl}`;
-            break;
-          default:
-            cond = `(${a}&${bl})!==0`;
-            break;
-        }
-      }
+      const cond = jumpCondition(code, a, ah, bl, bh, isX, lS, k);
       emit(`if(${cond}){${jumpTo(pc, target, true)}}`);
     }
+    return pc;
+  }
+
+  for (let pc = 0; pc < n; pc++) {
+    if (entry[pc]) {
+      // A case opens the labelled blocks its local jumps break out of, the furthest outermost.
+      let open = '';
+      for (let t = pc + 1; t < n && !entry[t]; t++) if (label[t]) open = `L${t}:{` + open;
+      emit(`case ${pc}:${open}`);
+    } else if (label[pc]) emit('}');
+    if (leader[pc]) emit(`B[${blockOf[pc]}]++;`);
+    pc = gen(pc);
   }
 
   const regs = Array.from({ length: 11 }, (_, i) => `l${i}=L[${i}],h${i}=H[${i}]`).join(',');
@@ -455,6 +434,8 @@ export function compile(prog: VmProgram, rt: JitRuntime): Compiled {
     `let pc=0,depth=base;`,
     `for(;;){switch(pc){`,
     ...lines,
+    // Falling off the last instruction (no verifier would pass it) faults there.
+    `throw rt.fault(P,${n - 1},'execution falls off the end of the program');`,
     `default:throw rt.fault(P,pc,'no instruction to run at pc '+pc);`,
     `}}};`,
   ].join('\n');

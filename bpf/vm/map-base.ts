@@ -14,14 +14,18 @@ export const BPF_EXIST = 2;
 /** A map misuse; as a MemoryFault it becomes a fault with pc and line when a program causes it. */
 export class MapError extends MemoryFault {}
 
-/** A key as a JS Map key: u32 keys as numbers, others as strings of 16-bit units. */
+/** The 16-bit units of a key being made, by unit count (reused: keys are made on every socket lookup). */
+const UNITS: Uint16Array[] = [];
+
+/** A key as a JS Map key: u32 keys as numbers, others as strings of 16-bit units (made at once, not by appending unit by unit). */
 export function keyOf(bytes: Uint8Array, off: number, size: number): number | string {
   if (size === 4) return ((bytes[off] as number) | ((bytes[off + 1] as number) << 8) | ((bytes[off + 2] as number) << 16) | ((bytes[off + 3] as number) << 24)) >>> 0;
-  let s = '';
+  const n = (size + 1) >> 1;
+  const units = (UNITS[n] ??= new Uint16Array(n));
   let i = 0;
-  for (; i + 1 < size; i += 2) s += String.fromCharCode((bytes[off + i] as number) | ((bytes[off + i + 1] as number) << 8));
-  if (i < size) s += String.fromCharCode(bytes[off + i] as number);
-  return s;
+  for (; i + 1 < size; i += 2) units[i >> 1] = (bytes[off + i] as number) | ((bytes[off + i + 1] as number) << 8);
+  if (i < size) units[i >> 1] = bytes[off + i] as number;
+  return String.fromCharCode.apply(null, units as unknown as number[]);
 }
 
 /** Anything a socket-keyed map needs to know of a socket. */

@@ -21,6 +21,12 @@ export interface Executor {
    * 'recvmsg6'); absent for an executor that runs none (the model).
    */
   readonly dnsHooks?: readonly string[];
+  /**
+   * Cases per run() call that pay for themselves (default: properties/batch.ts DEFAULT_BATCH_SIZE).
+   * An executor in another process wants many, one round trip each; one in this process few, as a
+   * batch's model side stays alive until the batch is judged, which the garbage collector pays for.
+   */
+  readonly batchSize?: number;
   /** Runs each case on fresh sockets, in order; returns one observation per operation. */
   run(cases: readonly Case[]): Promise<Observation[][]>;
   /** Releases everything: links, cgroups, processes. Safe to call twice. */

@@ -5,18 +5,19 @@
 // the batch size.
 
 import type { Case, Observation } from '../model/domain.js';
+import type { Executor } from '../model/executor.js';
 import { judgeModel, judgeRuns, type JudgeOptions, type Judgement, type ModelPart } from './judge.js';
 
 /**
- * Cases judged per batch by default, with an executor: enough that a worker round trip is paid
- * rarely, few enough that a batch's model work stays young garbage (larger batches are promoted
- * to the old generation and the resident size grows). Without an executor nothing is gained by
- * batching: one case at a time.
+ * Cases judged per batch by default, with an executor that names no batch size of its own (the
+ * kernel's): enough that a worker round trip is paid rarely, few enough that a batch's model work
+ * stays young garbage (larger batches are promoted to the old generation and the resident size
+ * grows). Without an executor nothing is gained by batching: one case at a time.
  */
 export const DEFAULT_BATCH_SIZE = 128;
 
-export function batchSizeFor(opts: { readonly executor?: unknown; readonly batchSize?: number }): number {
-  return Math.max(1, opts.batchSize ?? (opts.executor ? DEFAULT_BATCH_SIZE : 1));
+export function batchSizeFor(opts: { readonly executor?: Pick<Executor, 'batchSize'>; readonly batchSize?: number }): number {
+  return Math.max(1, opts.batchSize ?? (opts.executor ? (opts.executor.batchSize ?? DEFAULT_BATCH_SIZE) : 1));
 }
 
 /** A batch whose executor runs are under way: finish() gives the judgements in case order. */

@@ -35,7 +35,7 @@ export class KernelExecutor implements Executor {
   private constructor(
     private readonly worker: WorkerProcess<Request>,
     readonly environment: Environment,
-    private readonly batchSize: number,
+    private readonly requestSize: number,
   ) {}
 
   /** Starts a worker, builds its namespace and cgroup, loads and attaches the objects. */
@@ -71,13 +71,13 @@ export class KernelExecutor implements Executor {
     // All batches go out at once: while the worker runs one, this process encodes the next and
     // decodes the last (two cores).
     const parts: Array<Promise<Observation[][]>> = [];
-    for (let i = 0; i < cases.length; i += this.batchSize) {
-      const part = this.worker.request({ type: 'run', batch: packCases(cases.slice(i, i + this.batchSize)), offset: i }).then(decodeRun);
+    for (let i = 0; i < cases.length; i += this.requestSize) {
+      const part = this.worker.request({ type: 'run', batch: packCases(cases.slice(i, i + this.requestSize)), offset: i }).then(decodeRun);
       part.catch(() => undefined); // handled below, after every batch is out
       parts.push(part);
       // Let the event loop move what was written into the pipe: packing every batch first
       // would leave the worker waiting once the pipe's first batches are done.
-      if (i + this.batchSize < cases.length) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (i + this.requestSize < cases.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const settled = await Promise.allSettled(parts);
     const out: Observation[][] = [];

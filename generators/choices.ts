@@ -154,7 +154,11 @@ export function lengths(min: number, max: number, weightEmpty = 1, weightSome = 
   return new Table(values, weights);
 }
 
-/** Random choices, several from one 30-bit random number (a modulo bias under 1/128). */
+/**
+ * Random choices, several from one 30-bit random number (a modulo bias under 1/128). All values
+ * stay below 2^31, so `| 0` truncates a quotient as Math.floor would, and TurboFan keeps the
+ * arithmetic in integers instead of dividing floating-point numbers.
+ */
 class Bits {
   private bits = 0;
   private room = 1;
@@ -165,8 +169,8 @@ class Bits {
       this.room = 0x40000000;
     }
     const v = this.bits % n;
-    this.bits = (this.bits - v) / n;
-    this.room = Math.floor(this.room / n);
+    this.bits = (this.bits / n) | 0;
+    this.room = (this.room / n) | 0;
     return v;
   }
   index(n: number, table: Table<unknown> | null): number {

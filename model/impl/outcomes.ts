@@ -70,9 +70,14 @@ export function outcomes(c: Case, env: Environment, limit: number = MAX_BRANCHES
     }
     runs = next.length > 1 ? merge(next) : next;
   });
+  // Most cases never split: their one run is their one trace.
+  if (runs.length === 1) {
+    const r = runs[0] as Run;
+    return [{ observations: r.observations, passes: r.passes, choices: r.choices }];
+  }
   const seen = new Map<string, Trace>();
   for (const r of runs) {
-    const key = runs.length > 1 ? textOf(r) : '';
+    const key = textOf(r);
     if (!seen.has(key)) seen.set(key, { observations: r.observations, passes: r.passes, choices: r.choices });
   }
   return [...seen.values()];

@@ -34,13 +34,28 @@ function worldText(w: World): string {
   return JSON.stringify([w.netnsEnrolled, w.enrolledIps, w.sockets]);
 }
 
+/**
+ * The runs minus those with the observations and world of an earlier one. A world's text (its
+ * sockets as JSON, the costly part) is built only for runs whose observations match an earlier
+ * run's: runs mostly split on what they observe, and those never merge.
+ */
 function merge(runs: Run[]): Run[] {
-  const byKey = new Map<string, Run>();
+  const byText = new Map<string, { readonly run: Run; world: string | null }[]>();
+  const kept: Run[] = [];
   for (const r of runs) {
-    const key = `${textOf(r)}\n#${worldText(r.world)}`;
-    if (!byKey.has(key)) byKey.set(key, r);
+    const text = textOf(r);
+    const same = byText.get(text);
+    if (same === undefined) {
+      byText.set(text, [{ run: r, world: null }]);
+      kept.push(r);
+      continue;
+    }
+    const world = worldText(r.world);
+    if (same.some((s) => (s.world ??= worldText(s.run.world)) === world)) continue;
+    same.push({ run: r, world });
+    kept.push(r);
   }
-  return [...byKey.values()];
+  return kept;
 }
 
 /** The de-duplicated observation traces of `c` over all choices, each with one run producing it. */

@@ -174,7 +174,14 @@ class Bits {
     return v;
   }
   index(n: number, table: Table<unknown> | null): number {
-    return n <= 1 ? 0 : table ? table.indexOf(this.below(table.total)) : this.below(n);
+    return table ? this.pick(table) : this.int(n);
+  }
+  int(n: number): number {
+    return n <= 1 ? 0 : this.below(n);
+  }
+  /** The index of a table's value. */
+  pick(table: Table<unknown>): number {
+    return table.values.length <= 1 ? 0 : table.indexOf(this.below(table.total));
   }
   length(lengths: Table<number>): number {
     return lengths.values[lengths.indexOf(this.below(lengths.total))] as number;
@@ -211,6 +218,14 @@ class RandomDraw extends Draw {
 class FreshDraw extends RandomDraw {
   protected override index(n: number, table: Table<unknown> | null): number {
     return this.bits.index(n, table);
+  }
+  // The two choices every generator makes, straight to the bits: TurboFan's small inlining budget
+  // (shared/v8-tuning.ts) leaves each call level of a choice a real call.
+  override int(n: number): number {
+    return this.bits.int(n);
+  }
+  override pick<T>(t: Table<T>): T {
+    return t.values[this.bits.pick(t)] as T;
   }
   override group<T>(gen: Gen<T>): T {
     return gen(this);

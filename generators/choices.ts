@@ -157,7 +157,9 @@ export function lengths(min: number, max: number, weightEmpty = 1, weightSome = 
 /**
  * Random choices, several from one 30-bit random number (a modulo bias under 1/128). All values
  * stay below 2^31, so `| 0` truncates a quotient as Math.floor would, and TurboFan keeps the
- * arithmetic in integers instead of dividing floating-point numbers.
+ * arithmetic in integers instead of dividing floating-point numbers (fast-check's integers come
+ * out of a floating-point modulo: `| 0` keeps `bits` a small integer); the choice is the remainder
+ * of the one division.
  */
 class Bits {
   private bits = 0;
@@ -165,13 +167,14 @@ class Bits {
   constructor(private readonly mrng: fc.Random) {}
   below(n: number): number {
     if (this.room < n * 128) {
-      this.bits = this.mrng.nextInt(0, 0x3fffffff);
+      this.bits = this.mrng.nextInt(0, 0x3fffffff) | 0;
       this.room = 0x40000000;
     }
-    const v = this.bits % n;
-    this.bits = (this.bits / n) | 0;
+    const bits = this.bits;
+    const rest = (bits / n) | 0;
+    this.bits = rest;
     this.room = (this.room / n) | 0;
-    return v;
+    return bits - rest * n;
   }
   index(n: number, table: Table<unknown> | null): number {
     return table ? this.pick(table) : this.int(n);

@@ -6,19 +6,19 @@ import type { Case, Observation } from '../domain.js';
 import type { Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { initialWorld, step } from './step.js';
-import type { Choice, Trace, World } from './types.js';
+import type { Branch, Choice, Trace, World } from './types.js';
 
 export const MAX_BRANCHES = 100_000;
 
 export class OutcomeLimitError extends Error {}
 
 interface Run {
-  readonly world: World;
+  world: World;
   readonly observations: Observation[];
   readonly passes: (readonly PassRecord[])[];
-  readonly choices: Choice[];
-  /** Observations so far as text (the merge key), kept only once runs have split. */
-  readonly text: string | null;
+  choices: Choice[];
+  /** Observations so far as text (the merge key), kept only while runs are split. */
+  text: string | null;
 }
 
 function observationText(o: Observation): string {
@@ -71,6 +71,16 @@ export function outcomes(c: Case, env: Environment, limit: number = MAX_BRANCHES
         throw new OutcomeLimitError(
           `model: more than ${limit} outcome branches by operation ${i + 1}; the case's random draws multiply too much: use fewer random services or smaller endpoint counts`,
         );
+      }
+      if (runs.length === 1 && out.length === 1) {
+        // The only run goes on with one branch (most operations of most cases): in place.
+        const b = out[0] as Branch;
+        run.world = b.world;
+        run.observations.push(b.observation);
+        run.passes.push(b.passes);
+        if (b.choices.length > 0) run.choices = [...run.choices, ...b.choices];
+        run.text = null;
+        return;
       }
       const split = out.length > 1;
       const base = runs.length > 1 || split ? textOf(run) : null;

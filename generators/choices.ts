@@ -154,23 +154,37 @@ export function lengths(min: number, max: number, weightEmpty = 1, weightSome = 
   return new Table(values, weights);
 }
 
-/** Random choices, several from one 30-bit random number (a modulo bias under 1/128). */
+/**
+ * Random choices, several from one 30-bit random number (a modulo bias under 1/128). All values
+ * stay below 2^31, so `| 0` truncates a quotient as Math.floor would, and TurboFan keeps the
+ * arithmetic in integers instead of dividing floating-point numbers (fast-check's integers come
+ * out of a floating-point modulo: `| 0` keeps `bits` a small integer); the choice is the remainder
+ * of the one division.
+ */
 class Bits {
   private bits = 0;
   private room = 1;
   constructor(private readonly mrng: fc.Random) {}
   below(n: number): number {
     if (this.room < n * 128) {
-      this.bits = this.mrng.nextInt(0, 0x3fffffff);
+      this.bits = this.mrng.nextInt(0, 0x3fffffff) | 0;
       this.room = 0x40000000;
     }
-    const v = this.bits % n;
-    this.bits = (this.bits - v) / n;
-    this.room = Math.floor(this.room / n);
-    return v;
+    const bits = this.bits;
+    const rest = (bits / n) | 0;
+    this.bits = rest;
+    this.room = (this.room / n) | 0;
+    return bits - rest * n;
   }
   index(n: number, table: Table<unknown> | null): number {
-    return n <= 1 ? 0 : table ? table.indexOf(this.below(table.total)) : this.below(n);
+    return table ? this.pick(table) : this.int(n);
+  }
+  int(n: number): number {
+    return n <= 1 ? 0 : this.below(n);
+  }
+  /** The index of a table's value. */
+  pick(table: Table<unknown>): number {
+    return table.values.length <= 1 ? 0 : table.indexOf(this.below(table.total));
   }
   length(lengths: Table<number>): number {
     return lengths.values[lengths.indexOf(this.below(lengths.total))] as number;
@@ -207,6 +221,14 @@ class RandomDraw extends Draw {
 class FreshDraw extends RandomDraw {
   protected override index(n: number, table: Table<unknown> | null): number {
     return this.bits.index(n, table);
+  }
+  // The two choices every generator makes, straight to the bits: TurboFan's small inlining budget
+  // (shared/v8-tuning.ts) leaves each call level of a choice a real call.
+  override int(n: number): number {
+    return this.bits.int(n);
+  }
+  override pick<T>(t: Table<T>): T {
+    return t.values[this.bits.pick(t)] as T;
   }
   override group<T>(gen: Gen<T>): T {
     return gen(this);

@@ -5,7 +5,7 @@
 // its ops with applyControlOp and compare). Ops not handled here return false: the builder then
 // applies them with applyControlOp and stops building in place.
 
-import { DNS_PROXY_UID, NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, type Backend, type Endpoint, type Frontend, type MapState, type Service } from '../model/domain.js';
+import { DNS_PROXY_UID, NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service } from '../model/domain.js';
 import type { ControlOp } from '../model/control-plane/control-ops.js';
 import { zeros } from '../model/records.js';
 
@@ -45,7 +45,7 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
       return true;
     case 'addFrontend': {
       const f: Frontend = { addr: op.addr, upstreamId: op.upstreamId };
-      const i = s.frontends.findIndex((x) => x.addr === op.addr);
+      const i = frontendAt(s, op.addr);
       if (i < 0) s.frontends.push(f);
       else s.frontends[i] = f;
       return true;
@@ -63,11 +63,11 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
       return true;
     }
     case 'addEndpoint': {
-      const svc = s.services.find((v) => v.id === op.serviceId);
-      const backend = s.backends.find((b) => b.uid === op.backendUid);
+      const svc = serviceOf(s, op.serviceId);
+      const backend = backendOf(s, op.backendUid);
       if (!svc || !backend) return false;
       const index = (svc.endpointCounts[op.prio] ?? 0) + 1;
-      const clash = s.endpoints.findIndex((e) => e.serviceId === svc.id && e.prio === op.prio && e.index === index);
+      const clash = endpointAt(s, svc.id, op.prio, index);
       if (clash >= 0) s.endpoints.splice(clash, 1);
       s.endpoints.push({ serviceId: svc.id, prio: op.prio, index, backendUid: backend.uid });
       svc.endpointCounts[op.prio] = index;
@@ -75,7 +75,7 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
       return true;
     }
     case 'setWaypoint': {
-      const x = op.target === 'service' ? s.services.find((v) => v.id === op.id) : s.backends.find((b) => b.uid === op.id);
+      const x = op.target === 'service' ? serviceOf(s, op.id) : backendOf(s, op.id);
       if (!x) return false;
       x.waypoint = op.waypoint;
       return true;
@@ -83,4 +83,30 @@ export function applyInPlace(s: OwnedState, op: ControlOp): boolean {
     default:
       return false;
   }
+}
+
+// Lookups as plain loops: the ops above run for every generated state, and with TurboFan's small
+// inlining budget (shared/v8-tuning.ts) a find with a callback is a call per element.
+
+function serviceOf(s: OwnedState, id: number): OwnedService | undefined {
+  for (const v of s.services) if (v.id === id) return v;
+  return undefined;
+}
+
+function backendOf(s: OwnedState, uid: number): OwnedBackend | undefined {
+  for (const b of s.backends) if (b.uid === uid) return b;
+  return undefined;
+}
+
+function frontendAt(s: OwnedState, addr: IpAddr): number {
+  for (let i = 0; i < s.frontends.length; i++) if ((s.frontends[i] as Frontend).addr === addr) return i;
+  return -1;
+}
+
+function endpointAt(s: OwnedState, serviceId: number, prio: number, index: number): number {
+  for (let i = 0; i < s.endpoints.length; i++) {
+    const e = s.endpoints[i] as Endpoint;
+    if (e.serviceId === serviceId && e.prio === prio && e.index === index) return i;
+  }
+  return -1;
 }

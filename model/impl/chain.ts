@@ -3,7 +3,7 @@
 // same state at the same depth are merged (their futures are identical), which keeps a chain of
 // random draws linear instead of exponential; the first (smallest-index) run is kept.
 
-import { TAIL_CALL_LIMIT, type Family, type Protocol } from '../domain.js';
+import { TAIL_CALL_LIMIT, type Family, type Protocol, type SockAddr, type StorageView } from '../domain.js';
 import type { PassRecord } from '../spec/passes.js';
 import type { MapIndex } from './maps.js';
 import { runPass, type Draw, type PassState } from './pass.js';
@@ -16,10 +16,24 @@ export interface ChainEnd {
   readonly draws: readonly (Draw & { readonly pass: number })[];
 }
 
-function stateKey(s: PassState): string {
-  const st = s.storage;
-  const storage = st ? `${+st.viaWaypoint}${+st.hasSetIp}${+st.hasEncoded}${st.original ? `${st.original.addr}|${st.original.port}` : '-'}` : 'none';
-  return `${s.dest.addr}|${s.dest.port}|${+s.netnsEnrolled}|${storage}`;
+/** Whether a list of runs has one in state `s` (same destination, enrolment and storage: the same future). */
+function reaches(runs: readonly ChainEnd[], s: PassState): boolean {
+  for (const r of runs) if (sameState(r.state, s)) return true;
+  return false;
+}
+
+function sameState(a: PassState, b: PassState): boolean {
+  return sameAddr(a.dest, b.dest) && a.netnsEnrolled === b.netnsEnrolled && sameStorage(a.storage, b.storage);
+}
+
+function sameStorage(a: StorageView | null, b: StorageView | null): boolean {
+  if (!a || !b) return !a && !b;
+  if (a.viaWaypoint !== b.viaWaypoint || a.hasSetIp !== b.hasSetIp || a.hasEncoded !== b.hasEncoded) return false;
+  return a.original && b.original ? sameAddr(a.original, b.original) : !a.original && !b.original;
+}
+
+function sameAddr(a: SockAddr, b: SockAddr): boolean {
+  return a.addr === b.addr && a.port === b.port;
 }
 
 function withPass(d: Draw, pass: number): Draw & { readonly pass: number } {
@@ -28,10 +42,11 @@ function withPass(d: Draw, pass: number): Draw & { readonly pass: number } {
 
 export function runChain(maps: MapIndex, family: Family, protocol: Protocol, start: PassState): ChainEnd[] {
   let frontier: ChainEnd[] = [{ state: start, records: [], draws: [] }];
-  // Keyed only once runs split: most chains are one run, which needs neither map.
-  let ends: Map<string, ChainEnd> | null = null;
+  // Compared only once runs split: most chains are one run. Runs are few (one per LB alternative
+  // at most), so a scan of the kept ones costs less than a text key per run and a Map.
+  let ends: ChainEnd[] | null = null;
   for (let pass = 1; pass <= MAX_PASSES && frontier.length > 0; pass++) {
-    let next: Map<string, ChainEnd> | null = null;
+    let next: ChainEnd[] | null = null;
     let single: ChainEnd | null = null;
     for (const run of frontier) {
       const alts = runPass({ maps, family, protocol, pass, state: run.state });
@@ -48,12 +63,11 @@ export function runChain(maps: MapIndex, family: Family, protocol: Protocol, sta
           single = item;
           continue;
         }
-        const target = goesOn ? (next ??= new Map()) : (ends ??= new Map());
-        const key = stateKey(item.state);
-        if (!target.has(key)) target.set(key, item);
+        const target = goesOn ? (next ??= []) : (ends ??= []);
+        if (!reaches(target, item.state)) target.push(item);
       }
     }
-    frontier = single ? [single] : next ? [...next.values()] : [];
+    frontier = single ? [single] : (next ?? []);
   }
-  return ends ? [...ends.values()] : [];
+  return ends ?? [];
 }

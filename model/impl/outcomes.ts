@@ -6,19 +6,19 @@ import type { Case, Observation } from '../domain.js';
 import type { Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { initialWorld, step } from './step.js';
-import type { Choice, Trace, World } from './types.js';
+import type { Branch, Choice, Trace, World } from './types.js';
 
 export const MAX_BRANCHES = 100_000;
 
 export class OutcomeLimitError extends Error {}
 
 interface Run {
-  readonly world: World;
+  world: World;
   readonly observations: Observation[];
   readonly passes: (readonly PassRecord[])[];
-  readonly choices: Choice[];
-  /** Observations so far as text (the merge key), kept only once runs have split. */
-  readonly text: string | null;
+  choices: Choice[];
+  /** Observations so far as text (the merge key), kept only while runs are split. */
+  text: string | null;
 }
 
 function observationText(o: Observation): string {
@@ -34,13 +34,28 @@ function worldText(w: World): string {
   return JSON.stringify([w.netnsEnrolled, w.enrolledIps, w.sockets]);
 }
 
+/**
+ * The runs minus those with the observations and world of an earlier one. A world's text (its
+ * sockets as JSON, the costly part) is built only for runs whose observations match an earlier
+ * run's: runs mostly split on what they observe, and those never merge.
+ */
 function merge(runs: Run[]): Run[] {
-  const byKey = new Map<string, Run>();
+  const byText = new Map<string, { readonly run: Run; world: string | null }[]>();
+  const kept: Run[] = [];
   for (const r of runs) {
-    const key = `${textOf(r)}\n#${worldText(r.world)}`;
-    if (!byKey.has(key)) byKey.set(key, r);
+    const text = textOf(r);
+    const same = byText.get(text);
+    if (same === undefined) {
+      byText.set(text, [{ run: r, world: null }]);
+      kept.push(r);
+      continue;
+    }
+    const world = worldText(r.world);
+    if (same.some((s) => (s.world ??= worldText(s.run.world)) === world)) continue;
+    same.push({ run: r, world });
+    kept.push(r);
   }
-  return [...byKey.values()];
+  return kept;
 }
 
 /** The de-duplicated observation traces of `c` over all choices, each with one run producing it. */
@@ -57,6 +72,16 @@ export function outcomes(c: Case, env: Environment, limit: number = MAX_BRANCHES
           `model: more than ${limit} outcome branches by operation ${i + 1}; the case's random draws multiply too much: use fewer random services or smaller endpoint counts`,
         );
       }
+      if (runs.length === 1 && out.length === 1) {
+        // The only run goes on with one branch (most operations of most cases): in place.
+        const b = out[0] as Branch;
+        run.world = b.world;
+        run.observations.push(b.observation);
+        run.passes.push(b.passes);
+        if (b.choices.length > 0) run.choices = [...run.choices, ...b.choices];
+        run.text = null;
+        return;
+      }
       const split = out.length > 1;
       const base = runs.length > 1 || split ? textOf(run) : null;
       for (const b of out) {
@@ -70,9 +95,14 @@ export function outcomes(c: Case, env: Environment, limit: number = MAX_BRANCHES
     }
     runs = next.length > 1 ? merge(next) : next;
   });
+  // Most cases never split: their one run is their one trace.
+  if (runs.length === 1) {
+    const r = runs[0] as Run;
+    return [{ observations: r.observations, passes: r.passes, choices: r.choices }];
+  }
   const seen = new Map<string, Trace>();
   for (const r of runs) {
-    const key = runs.length > 1 ? textOf(r) : '';
+    const key = textOf(r);
     if (!seen.has(key)) seen.set(key, { observations: r.observations, passes: r.passes, choices: r.choices });
   }
   return [...seen.values()];

@@ -142,6 +142,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
       return;
     }
     const proxy = dnsProxyOf(state);
+    // Events with more fields are written out whole: a spread of `ev` is V8's slow path.
     let ev: DnsEvent = { i, op, obs, sock: t };
     switch (op.op) {
       case 'connect': {
@@ -193,7 +194,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         const arrival = (s: SockAddr | null) => (s && answered(env, s) ? s : null);
         // A socket with a v4-mapped local address cannot reach a routed native IPv6 address (measured).
         const expectError = !local(env, one.addr) ? 'ENETUNREACH' : in4 === null && t.localMapped === true ? 'EAFNOSUPPORT' : null;
-        ev = { ...ev, expectArrival: { one: expectError ? null : arrival(one), alt: alt && local(env, alt.addr) ? arrival(alt) : null }, expectError };
+        ev = { i, op, obs, sock: t, expectArrival: { one: expectError ? null : arrival(one), alt: alt && local(env, alt.addr) ? arrival(alt) : null }, expectError };
         t.bound = true;
         // What really happened, as observed (query-destination judges it).
         const at = obs.arrivedAt ?? null;
@@ -225,7 +226,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         break;
       }
       case 'deliver': {
-        ev = { ...ev, storageBefore: t.storage };
+        ev = { i, op, obs, sock: t, storageBefore: t.storage };
         if (t.bound && accepts(t, op.from)) t.queue.push({ from: op.from, data: deliveredFor(op.sock), server: null, at: i, redirectedFrom: null });
         break;
       }
@@ -249,7 +250,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           else if (last && last !== 'unknown' && src.port === DNS_PORT && src.addr === last.proxy) expectFrom = view(t.family, { addr: last.server, port: src.port });
           else expectFrom = view(t.family, src);
         }
-        ev = { ...ev, head, received, lost, expectFrom, storageBefore: t.storage, lastAt: t.last };
+        ev = { i, op, obs, sock: t, head, received, lost, expectFrom, storageBefore: t.storage, lastAt: t.last };
         break;
       }
       case 'close':

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { isIPv4Form } from '../../model/address.js';
 import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
+import { tuneV8 } from '../../shared/v8-tuning.js';
 import { cleanUpOnExit, errorReply } from './worker-lifecycle.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { KernelCases } from './cases.js';
@@ -23,6 +24,9 @@ import { FrameReader, STDIO_SEND_BUFFER, frame, unpackCases, type EncodedRunResu
 // stdout carries the protocol: nothing else may write there.
 console.log = console.error;
 console.info = console.error;
+
+// Tuned as the checker's own process is (shared/v8-tuning.ts): a short run's worker spent a sixth of its CPU compiling.
+tuneV8();
 
 // stdin and stdout are Unix sockets (Node's stdio pipes), and writes to stdout block: with room
 // for several batches' replies the worker goes on with the next batch even while the parent is

@@ -1,18 +1,25 @@
-// The V8 tuning of the entry points yields to a budget the user gives on node's command line
-// (spelt with dashes or underscores) and to nothing else.
+// The V8 tuning of the entry points yields to a value the user gives on node's command line
+// (spelt with dashes or underscores) for each of its flags, and to nothing else.
 
 import { describe, expect, it } from 'vitest';
-import { budgetGiven, INLINE_BUDGET_FLAG } from '../../shared/v8-tuning.js';
+import { flagGiven, INLINE_BUDGET_FLAG, INTERRUPT_BUDGET_FLAG, TUNING } from '../../shared/v8-tuning.js';
 
 describe('v8 tuning', () => {
-  it('applies its budget when the user gave none', () => {
-    expect(budgetGiven([])).toBe(false);
-    expect(budgetGiven(['--max-old-space-size=512', '--enable-source-maps', '--max-inlined-bytecode-size=100'])).toBe(false);
+  it('tunes the inlining and interrupt budgets', () => {
+    expect(TUNING.map(([f]) => f)).toEqual(['--max-inlined-bytecode-size-cumulative', '--interrupt-budget']);
   });
 
-  it('yields to a budget on the command line', () => {
-    expect(INLINE_BUDGET_FLAG).toBe('--max-inlined-bytecode-size-cumulative');
-    expect(budgetGiven(['--max-inlined-bytecode-size-cumulative=300'])).toBe(true);
-    expect(budgetGiven(['--trace-gc', '--max_inlined_bytecode_size_cumulative=50'])).toBe(true);
+  it('applies a flag when the user gave none', () => {
+    expect(flagGiven([], INLINE_BUDGET_FLAG)).toBe(false);
+    expect(flagGiven(['--max-old-space-size=512', '--enable-source-maps', '--max-inlined-bytecode-size=100'], INLINE_BUDGET_FLAG)).toBe(false);
+    // A flag whose name only starts with the tuned one's is another flag.
+    expect(flagGiven(['--interrupt-budget-for-feedback-allocation=100'], INTERRUPT_BUDGET_FLAG)).toBe(false);
+  });
+
+  it('yields to a value on the command line', () => {
+    expect(flagGiven(['--max-inlined-bytecode-size-cumulative=300'], INLINE_BUDGET_FLAG)).toBe(true);
+    expect(flagGiven(['--trace-gc', '--max_inlined_bytecode_size_cumulative=50'], INLINE_BUDGET_FLAG)).toBe(true);
+    expect(flagGiven(['--interrupt-budget=1000'], INTERRUPT_BUDGET_FLAG)).toBe(true);
+    expect(flagGiven(['--interrupt_budget=1000'], INTERRUPT_BUDGET_FLAG)).toBe(true);
   });
 });

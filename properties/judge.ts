@@ -2,13 +2,12 @@
 // observations against that set. A judgement says which invariants the case exercised (for the
 // per-invariant counts), what it looked like (for the statistics), and the first failure found.
 
-import { isDeepStrictEqual } from 'node:util';
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
-import { divergence, sameTrace } from './observation.js';
+import { divergence, sameData, sameTrace } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
 
@@ -121,7 +120,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     const match = allowed.find((t) => sameTrace(observed, t.observations));
     // A run identical to a trace of the model's, which judgeModel held to the same invariants, passes them too and
     // exercises none that trace did not: without the trace's passes an invariant only checks less.
-    if (!match || !isDeepStrictEqual(observed, match.observations)) {
+    if (!match || !sameData(observed, match.observations)) {
       const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
       if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
     }
@@ -144,8 +143,8 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
   return { failure: null, exercised, traits, signature };
 }
 
-/** Whether run `r` is deeply equal to an earlier run (errno names included, which sameTrace does not compare). */
+/** Whether run `r` is the same data as an earlier run (errno names included, which sameTrace does not compare). */
 function repeatsEarlier(runs: readonly (readonly Observation[])[], r: number): boolean {
-  for (let i = 0; i < r; i++) if (isDeepStrictEqual(runs[i], runs[r])) return true;
+  for (let i = 0; i < r; i++) if (sameData(runs[i], runs[r])) return true;
   return false;
 }

@@ -35,6 +35,29 @@ export function sameTrace(a: readonly Observation[], b: readonly Observation[]):
   return true;
 }
 
+/**
+ * Whether two values of plain data (objects, arrays, primitives, as observations are) are the
+ * same: the same own keys (undefined-valued ones included), each with a value that is the same
+ * again, leaves compared with === (so NaN is never taken for itself: such values are only ever
+ * checked once more). What any reader of the fields sees is then the same, unlike sameTrace,
+ * which ignores errno names and null against absent.
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k)) continue;
+    if (!Object.hasOwn(y, k) || !sameData(x[k], y[k])) return false;
+    n++;
+  }
+  for (const k in y) if (Object.hasOwn(y, k)) n--;
+  return n === 0;
+}
+
 /** What JSON.stringify writes for a leaf value inside an array (undefined, functions and symbols: null). */
 function leaf(v: unknown): unknown {
   if (typeof v === 'number') return Number.isFinite(v) ? v + 0 : null;

@@ -2,10 +2,12 @@
 // observationKey and traceKey texts decides: on fields drawn from values whose JSON texts collide
 // in every way JSON.stringify allows (key order, undefined members, -0, NaN, toJSON), and on the
 // model's traces of generated cases, compared with each other and with copies changed in one field.
+// sameData (what lets the judge skip a run) says the same only of values that are deeply equal.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { observationKey, sameObservation, sameTrace, traceKey } from '../../properties/observation.js';
+import { isDeepStrictEqual } from 'node:util';
+import { observationKey, sameData, sameObservation, sameTrace, traceKey } from '../../properties/observation.js';
 import { caseArb } from '../../generators/index.js';
 import { outcomes } from '../../model/impl/index.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
@@ -14,19 +16,22 @@ import type { Observation } from '../../model/domain.js';
 const fn = () => 1;
 const sym = Symbol('s');
 const LEAVES: unknown[] = [null, undefined, 0, -0, NaN, Infinity, 1, '1', 'a', true, false, fn, sym, new Date(0), '1970-01-01T00:00:00.000Z', 'null'];
-const leaf = fc.constantFrom(...LEAVES);
-const member = fc.oneof(leaf, fc.array(leaf, { maxLength: 2 }));
-/** Plain objects over two keys in either order, members possibly undefined; arrays of them. */
-const value = fc.oneof(
-  leaf,
-  fc.array(leaf, { maxLength: 2 }),
-  fc.tuple(member, member, fc.boolean(), fc.boolean()).map(([x, y, swap, dropY]) => {
-    const o: Record<string, unknown> = swap ? { y, x } : { x, y };
-    if (dropY) delete o.y;
-    return o;
-  }),
-  fc.array(fc.record({ x: member }), { maxLength: 2 }),
-);
+/** Plain objects over two keys in either order, members possibly undefined; arrays of them: over these leaves. */
+function valuesOf(leaves: readonly unknown[]): fc.Arbitrary<unknown> {
+  const leaf = fc.constantFrom(...leaves);
+  const member = fc.oneof(leaf, fc.array(leaf, { maxLength: 2 }));
+  return fc.oneof(
+    leaf,
+    fc.array(leaf, { maxLength: 2 }),
+    fc.tuple(member, member, fc.boolean(), fc.boolean()).map(([x, y, swap, dropY]) => {
+      const o: Record<string, unknown> = swap ? { y, x } : { x, y };
+      if (dropY) delete o.y;
+      return o;
+    }),
+    fc.array(fc.record({ x: member }, { noNullPrototype: true }), { maxLength: 2 }),
+  );
+}
+const value = valuesOf(LEAVES);
 const FIELDS = ['op', 'sock', 'peer', 'error', 'storage', 'inSockhash', 'stream', 'arrivedAt', 'from', 'data'] as const;
 const observation = fc.record({
   op: fc.constantFrom('connect', 'sendto', 'recvfrom'),
@@ -84,5 +89,41 @@ describe('sameObservation', () => {
       }
     }
     expect(same).toBeGreaterThan(all.length);
+  });
+});
+
+describe('sameData', () => {
+  it('says the same exactly of deeply equal values (plain data: no NaN, -0 or dates)', () => {
+    const plainValue = valuesOf(LEAVES.filter((v) => !Number.isNaN(v) && !Object.is(v, -0) && !(v instanceof Date)));
+    const plainObservation = fc.record(Object.fromEntries(FIELDS.map((f) => [f, plainValue])), { noNullPrototype: true });
+    let equal = 0;
+    fc.assert(
+      fc.property(plainObservation, plainObservation, fc.array(fc.constantFrom(...HOW), { minLength: FIELDS.length, maxLength: FIELDS.length }), (a, other, how) => {
+        const b = Object.fromEntries(FIELDS.map((f, i) => [f, variant(a[f], other[f], how[i]!)]));
+        const want = isDeepStrictEqual(a, b);
+        if (want) equal++;
+        expect(sameData(a, b)).toBe(want);
+      }),
+      { numRuns: 20000, seed: 8 },
+    );
+    expect(equal).toBeGreaterThan(200);
+  });
+
+  it('tells an errno name, null against absent, and an undefined member apart, which sameTrace does not', () => {
+    const cases = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { seed: 5, numRuns: 100 });
+    const traces = cases.flatMap((c) => outcomes(c, DEFAULT_ENVIRONMENT).map((t) => t.observations));
+    for (const t of traces) expect(sameData(t, structuredClone(t))).toBe(true);
+    const failed = traces.find((t) => t.some((o) => o.error));
+    expect(failed).toBeDefined();
+    const renamed = failed!.map((o) => (o.error ? { ...o, error: 'EXDEV' } : o));
+    expect(sameTrace(failed!, renamed)).toBe(true);
+    expect(sameData(failed!, renamed)).toBe(false);
+    const t = traces.find((x) => x.some((o) => o.storage === null))!;
+    const absent = t.map((o) => (o.storage === null ? { ...o, storage: undefined } : o));
+    expect(sameTrace(t, absent)).toBe(true);
+    expect(sameData(t, absent)).toBe(false);
+    expect(sameData({ x: 1, y: undefined }, { x: 1 })).toBe(false);
+    expect(sameData([1, 2], { 0: 1, 1: 2 })).toBe(false);
+    expect(sameData(NaN, NaN)).toBe(false);
   });
 });

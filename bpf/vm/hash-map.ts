@@ -18,6 +18,9 @@ interface HashEntry {
   readonly own: boolean;
 }
 
+/** The bucket table's first length (it doubles as entries come). */
+const MIN_TABLE = 64;
+
 /** Userspace-freed entries a map keeps for its next updates. */
 const MAX_SPARE = 256;
 
@@ -48,8 +51,13 @@ function sameKey(k: Uint8Array, b: Uint8Array, off: number): boolean {
 
 /** Hash and LRU hash maps (one CPU: percpu hash behaves the same). */
 export class HashMap extends VmMap {
-  /** Entries by hash, chained on collision: no key strings on the hot path. */
-  private readonly buckets = new Map<number, HashEntry>();
+  /**
+   * Entries by the low bits of their hash, chained: no key strings on the hot path, and an array
+   * rather than a Map (whose hashing of the numbers, half of them outside small-integer range, was
+   * most of an update). Its length is a power of two, at least the entry count.
+   */
+  private table: (HashEntry | null)[] = new Array<HashEntry | null>(MIN_TABLE).fill(null);
+  private mask = MIN_TABLE - 1;
   /** Insertion (for LRU: use) order, for eviction and listing: a list through the entries (a Set cost more than the rest of an update). */
   private oldest: HashEntry | null = null;
   private newest: HashEntry | null = null;
@@ -73,15 +81,15 @@ export class HashMap extends VmMap {
     return this.count;
   }
   private find(key: Uint8Array, off: number, h: number): HashEntry | null {
-    let e = this.buckets.get(h) ?? null;
+    let e = this.table[h & this.mask] ?? null;
     while (e !== null && !sameKey(e.key, key, off)) e = e.next;
     return e;
   }
   private unlink(e: HashEntry, h: number): void {
-    let head = this.buckets.get(h) ?? null;
+    const i = h & this.mask;
+    let head = this.table[i] ?? null;
     if (head === e) {
-      if (e.next) this.buckets.set(h, e.next);
-      else this.buckets.delete(h);
+      this.table[i] = e.next;
     } else {
       while (head !== null && head.next !== e) head = head.next;
       if (head) head.next = e.next;
@@ -95,6 +103,24 @@ export class HashMap extends VmMap {
     else this.newest = e.older;
     e.older = e.newer = null;
     this.count--;
+  }
+  /** Puts `e` at the head of its bucket (hash `h`), growing the table when the entries outnumber its buckets. */
+  private place(e: HashEntry, h: number): void {
+    if (this.count >= this.table.length) this.grow();
+    const i = h & this.mask;
+    e.next = this.table[i] ?? null;
+    this.table[i] = e;
+  }
+  private grow(): void {
+    const size = this.table.length * 2;
+    this.table = new Array<HashEntry | null>(size).fill(null);
+    this.mask = size - 1;
+    const n = this.def.keySize;
+    for (let e = this.oldest; e !== null; e = e.newer) {
+      const i = hashKey(e.key, 0, n) & this.mask;
+      e.next = this.table[i] ?? null;
+      this.table[i] = e;
+    }
   }
   private join(e: HashEntry): void {
     e.older = this.newest;
@@ -126,8 +152,8 @@ export class HashMap extends VmMap {
     const region = this.onMiss?.(key) ?? null;
     if (region === null) return null;
     const h = hashKey(key, 0, this.def.keySize);
-    const e: HashEntry = { key, value: region, next: this.buckets.get(h) ?? null, own: false, older: null, newer: null };
-    this.buckets.set(h, e);
+    const e: HashEntry = { key, value: region, next: null, own: false, older: null, newer: null };
+    this.place(e, h);
     this.join(e);
     return region;
   }
@@ -156,12 +182,11 @@ export class HashMap extends VmMap {
     if (e !== undefined) {
       copyBytes(e.key, key, koff, size);
       copyBytes(e.value.bytes, value, voff, this.def.valueSize);
-      e.next = this.buckets.get(h) ?? null;
     } else {
       const region = new Region(this.valueName, value.slice(voff, voff + this.def.valueSize), valueAccess(this.def), null, this);
-      e = { key: key.slice(koff, koff + size), value: region, next: this.buckets.get(h) ?? null, own: true, older: null, newer: null };
+      e = { key: key.slice(koff, koff + size), value: region, next: null, own: true, older: null, newer: null };
     }
-    this.buckets.set(h, e);
+    this.place(e, h);
     this.join(e);
     return 0;
   }
@@ -184,7 +209,7 @@ export class HashMap extends VmMap {
     for (let e = this.oldest; e !== null; e = e.newer) this.recycle(e);
     for (const e of this.retired) this.recycle(e);
     this.retired.length = 0;
-    this.buckets.clear();
+    this.table.fill(null);
     this.oldest = this.newest = null;
     this.count = 0;
   }
@@ -198,6 +223,21 @@ export class HashMap extends VmMap {
     this.checkValue(value);
     const rc = this.update(key, 0, value, 0, flags);
     if (rc < 0) throw new MapError(`map ${this.name}: update failed with errno ${-rc}${rc === -Errno.E2BIG ? ' (map full)' : ''}`);
+  }
+  /**
+   * set() with BPF_ANY, for a writer that runs only between program runs (the case runner), when
+   * no program points at any entry: an entry the map made takes the new bytes in place and
+   * becomes the newest, as if freed (like delete()) and reused at once, without the new element
+   * set() installs for pointers a running program keeps. Adopted entries keep their own regions.
+   */
+  setBetweenRuns(key: Uint8Array, value: Uint8Array): void {
+    this.checkKey(key);
+    this.checkValue(value);
+    const e = this.find(key, 0, hashKey(key, 0, key.length));
+    if (e === null || !e.own) return this.set(key, value);
+    e.value.bytes.set(value);
+    this.leave(e);
+    this.join(e);
   }
   delete(key: Uint8Array): boolean {
     this.checkKey(key);

@@ -168,7 +168,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       return;
     }
     try {
-      map.set(key, value);
+      map.setBetweenRuns(key, value);
     } catch (e) {
       throw new KmeshCheckError('codec', `writing ${name} failed: ${(e as Error).message}`);
     }

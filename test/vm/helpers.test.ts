@@ -130,6 +130,35 @@ describe('maps, userspace side', () => {
     expect(m.get(b!)).toEqual(u32(2));
   });
 
+  it('hash: setBetweenRuns leaves the map as set would (entries, order, LRU eviction), across table growth', () => {
+    for (const type of [MapType.HASH, MapType.LRU_HASH]) {
+      const a = new HashMap(def({ type, maxEntries: 300 }));
+      const b = new HashMap(def({ type, maxEntries: 300 }));
+      const want = new Map<number, number>();
+      let x = 99;
+      const next = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+      for (let i = 0; i < 5000; i++) {
+        const k = next(400);
+        const v = next(1000);
+        const r = next(10);
+        if (r < 2) {
+          expect(b.delete(u32(k))).toBe(a.delete(u32(k)));
+          want.delete(k);
+        } else if (r < 3) {
+          expect(b.lookup(u32(k), 0)?.bytes ?? null).toEqual(a.lookup(u32(k), 0)?.bytes ?? null);
+        } else if (a.size < 300 || type === MapType.LRU_HASH || want.has(k)) {
+          a.set(u32(k), u32(v));
+          b.setBetweenRuns(u32(k), u32(v));
+          want.set(k, v);
+        }
+      }
+      expect(b.keys()).toEqual(a.keys());
+      expect(b.digest()).toBe(a.digest());
+      expect(a.size).toBeGreaterThan(64);
+      if (type === MapType.HASH) for (const [k, v] of want) expect(b.get(u32(k))).toEqual(u32(v));
+    }
+  });
+
   it('LRU hash evicts the least recently used entry instead of refusing', () => {
     const m = new HashMap(def({ type: MapType.LRU_HASH }));
     m.set(u32(1), u32(1));

@@ -206,10 +206,15 @@ export class HashMap extends VmMap {
   }
   /** Forgets every entry (userspace, between runs: the entries are reused). */
   clear(): void {
-    for (let e = this.oldest; e !== null; e = e.newer) this.recycle(e);
+    // A table grown for many more entries than it holds now is emptied bucket by bucket, not whole.
+    const few = this.count * 4 < this.table.length;
+    for (let e = this.oldest; e !== null; e = e.newer) {
+      if (few) this.table[hashKey(e.key, 0, this.def.keySize) & this.mask] = null;
+      this.recycle(e);
+    }
+    if (!few) this.table.fill(null);
     for (const e of this.retired) this.recycle(e);
     this.retired.length = 0;
-    this.table.fill(null);
     this.oldest = this.newest = null;
     this.count = 0;
   }

@@ -103,8 +103,23 @@ export class KernelDns {
     }
     if (this.standins.size + addrs.size > MAX_STANDINS) this.close();
     for (const a of addrs) this.standin(a);
-    for (const fd of this.standins.values()) this.drain(fd);
     this.pollSet();
+    this.drainAll();
+  }
+
+  /**
+   * Empties the stand-ins: one poll finds those holding anything (a datagram, or an error a
+   * recvfrom would report), so an empty one costs no recvfrom that finds nothing.
+   */
+  private drainAll(): void {
+    const n = this.addrs.length;
+    if (n === 0) return;
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < n; i++) v.setInt16(i * 8 + 6, 0, true);
+    const rc = libc.poll(this.pollFds, n, 0);
+    if (rc === 0) return;
+    // A failed poll tells nothing: drain them all, as without it.
+    for (let i = 0; i < n; i++) if (rc < 0 || v.getInt16(i * 8 + 6, true) !== 0) this.drain(v.getInt32(i * 8, true));
   }
 
   /** One pollfd (fd, POLLIN) per stand-in, in the map's order. */

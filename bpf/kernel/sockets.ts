@@ -217,11 +217,13 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     return s.received;
   }
 
+  /** What the server side has now; a short read means the queue is empty (no recv that finds nothing). */
   private recvAll(s: KernelSock): void {
     for (;;) {
       const n = libc.recv(s.server, this.recvBuf, this.recvBuf.length, MSG_DONTWAIT);
       if (n <= 0) return;
       s.received = Buffer.concat([s.received, Buffer.from(this.recvBuf.subarray(0, n))]);
+      if (n < this.recvBuf.length) return;
     }
   }
 

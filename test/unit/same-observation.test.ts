@@ -57,27 +57,43 @@ function variant(v: unknown, other: unknown, how: (typeof HOW)[number]): unknown
   return Object.fromEntries(Object.entries(v).reverse());
 }
 
+/**
+ * Checks `check(a, b)` on 20,000 pairs: a drawn from `arb`, b a with some fields drawn again or
+ * rewritten (into the same JSON, or the same members in another order); returns how many pairs
+ * `check` called alike, which must be many for the agreement to say anything.
+ */
+function onVariedPairs(arb: fc.Arbitrary<Observation>, seed: number, check: (a: Observation, b: Observation) => boolean): number {
+  let alike = 0;
+  fc.assert(
+    fc.property(arb, arb, fc.array(fc.constantFrom(...HOW), { minLength: FIELDS.length, maxLength: FIELDS.length }), (a, other, how) => {
+      const b = Object.fromEntries(FIELDS.map((f, i) => [f, variant(a[f], other[f], how[i]!)])) as unknown as Observation;
+      if (check(a, b)) alike++;
+    }),
+    { numRuns: 20000, seed },
+  );
+  return alike;
+}
+
+/** The model's traces of `n` generated sequence cases. */
+function modelTraces(seed: number, n: number): (readonly Observation[])[] {
+  const cases = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { seed, numRuns: n });
+  return cases.flatMap((c) => outcomes(c, DEFAULT_ENVIRONMENT).map((t) => t.observations));
+}
+
 describe('sameObservation', () => {
   it('agrees with comparing observation keys on values whose JSON texts collide', () => {
-    let equal = 0;
-    fc.assert(
-      fc.property(observation, observation, fc.array(fc.constantFrom(...HOW), { minLength: FIELDS.length, maxLength: FIELDS.length }), (a, other, how) => {
-        // b: a with some fields drawn again or rewritten (into the same JSON, or the same members in another order).
-        const b = Object.fromEntries(FIELDS.map((f, i) => [f, variant(a[f], other[f], how[i]!)])) as unknown as Observation;
-        const want = observationKey(a) === observationKey(b);
-        if (want) equal++;
-        expect(sameObservation(a, b)).toBe(want);
-        expect(sameObservation(a, a)).toBe(true);
-      }),
-      { numRuns: 20000, seed: 7 },
-    );
+    const equal = onVariedPairs(observation, 7, (a, b) => {
+      const want = observationKey(a) === observationKey(b);
+      expect(sameObservation(a, b)).toBe(want);
+      expect(sameObservation(a, a)).toBe(true);
+      return want;
+    });
     // The draws must hit matches that differ as values, or the agreement would say little.
     expect(equal).toBeGreaterThan(200);
   });
 
   it('agrees with comparing trace keys on the model traces of generated cases', () => {
-    const cases = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { seed: 3, numRuns: 150 });
-    const traces = cases.flatMap((c) => outcomes(c, DEFAULT_ENVIRONMENT).map((t) => t.observations));
+    const traces = modelTraces(3, 150);
     const changed = traces.map((t) => t.map((o, i) => (i === t.length - 1 ? { ...o, peer: o.peer ? { ...o.peer, port: o.peer.port + 1 } : { addr: '10.0.0.1', port: 1 } } : o)));
     const all = [...traces, ...changed, ...traces.map((t) => structuredClone(t))];
     let same = 0;
@@ -95,23 +111,17 @@ describe('sameObservation', () => {
 describe('sameData', () => {
   it('says the same exactly of deeply equal values (plain data: no NaN, -0 or dates)', () => {
     const plainValue = valuesOf(LEAVES.filter((v) => !Number.isNaN(v) && !Object.is(v, -0) && !(v instanceof Date)));
-    const plainObservation = fc.record(Object.fromEntries(FIELDS.map((f) => [f, plainValue])), { noNullPrototype: true });
-    let equal = 0;
-    fc.assert(
-      fc.property(plainObservation, plainObservation, fc.array(fc.constantFrom(...HOW), { minLength: FIELDS.length, maxLength: FIELDS.length }), (a, other, how) => {
-        const b = Object.fromEntries(FIELDS.map((f, i) => [f, variant(a[f], other[f], how[i]!)]));
-        const want = isDeepStrictEqual(a, b);
-        if (want) equal++;
-        expect(sameData(a, b)).toBe(want);
-      }),
-      { numRuns: 20000, seed: 8 },
-    );
+    const plainObservation = fc.record(Object.fromEntries(FIELDS.map((f) => [f, plainValue])), { noNullPrototype: true }) as fc.Arbitrary<unknown> as fc.Arbitrary<Observation>;
+    const equal = onVariedPairs(plainObservation, 8, (a, b) => {
+      const want = isDeepStrictEqual(a, b);
+      expect(sameData(a, b)).toBe(want);
+      return want;
+    });
     expect(equal).toBeGreaterThan(200);
   });
 
   it('tells an errno name, null against absent, and an undefined member apart, which sameTrace does not', () => {
-    const cases = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { seed: 5, numRuns: 100 });
-    const traces = cases.flatMap((c) => outcomes(c, DEFAULT_ENVIRONMENT).map((t) => t.observations));
+    const traces = modelTraces(5, 100);
     for (const t of traces) expect(sameData(t, structuredClone(t))).toBe(true);
     const failed = traces.find((t) => t.some((o) => o.error));
     expect(failed).toBeDefined();

@@ -1,27 +1,21 @@
 // V8 tuning of the checker's own processes. A run calls a few hundred small functions thousands
-// of times each, and most of its CPU time in a short run (a 2,000-case check, the first seconds of
-// a long one) went to TurboFan compiling them, again and again as types widened: with a tenth of
-// the default budget of callees inlined into each function, and functions optimised after twice
-// the default amount of interpreted work (so that fewer are compiled before their types settle),
-// a default `check` on the kernel checks about 20% more cases a second and a 5,000-case model run
-// about 10% more; long runs keep their pace (bench: end to end). Set by the entry points
-// (bin/kmesh-check.js, the bench's child processes), never by modules a user's program may import;
-// a value the user gives on node's command line wins (node refuses these flags in NODE_OPTIONS).
+// of times each, and most of its CPU time in a short run (a 5,000-case check, the first seconds of
+// a long one) went to TurboFan compiling them, again and again as types widened, with the default
+// budget of callees inlined into each: a tenth of that budget cuts the compile work by a third, so
+// a run checks cases sooner, and costs a long run's optimised code little (bench: end to end). Set
+// by the entry points (bin/kmesh-check.js, the bench's child processes, the kernel's harness
+// worker), never by modules a user's program may import; a value the user gives on node's command
+// line wins (node refuses these flags in NODE_OPTIONS). Optimising later (twice V8's interrupt
+// budget) made a 2,000-case kernel check 20% faster but the bench's warm runs 10-20% slower and long
+// runs no faster, so V8's default stays.
 
 import { setFlagsFromString } from 'node:v8';
 
 /** Bytecode size of all the callees TurboFan inlines into one function (V8's default: 920). */
 export const INLINE_BUDGET_FLAG = '--max-inlined-bytecode-size-cumulative';
 export const INLINE_BUDGET = 100;
-/** Interpreted work (in bytecode size) before a function is considered for optimisation (V8's default: 67584). */
-export const INTERRUPT_BUDGET_FLAG = '--interrupt-budget';
-export const INTERRUPT_BUDGET = 2 * 67584;
-
 /** The flags the entry points set, with their values. */
-export const TUNING: ReadonlyArray<readonly [string, number]> = [
-  [INLINE_BUDGET_FLAG, INLINE_BUDGET],
-  [INTERRUPT_BUDGET_FLAG, INTERRUPT_BUDGET],
-];
+export const TUNING: ReadonlyArray<readonly [string, number]> = [[INLINE_BUDGET_FLAG, INLINE_BUDGET]];
 
 /** Whether node's command line already set `flag` (V8 accepts dashes or underscores; `--flag` alone or `--flag=value`). */
 export function flagGiven(execArgv: readonly string[], flag: string): boolean {

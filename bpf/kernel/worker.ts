@@ -25,7 +25,7 @@ import { FrameReader, STDIO_SEND_BUFFER, frame, unpackCases, type EncodedRunResu
 console.log = console.error;
 console.info = console.error;
 
-// Tuned as the checker's own process is (shared/v8-tuning.ts): a short run's worker spent a sixth of its CPU compiling.
+// Tuned as the checker's own process is (shared/v8-tuning.ts).
 tuneV8();
 
 // stdin and stdout are Unix sockets (Node's stdio pipes), and writes to stdout block: with room

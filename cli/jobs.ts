@@ -117,8 +117,8 @@ export const MIN_RUNS_PER_JOB = 1000;
 /**
  * Cores one job keeps busy: beside its main thread, V8's compiler and garbage collector threads
  * (bench: the --jobs row's CPU per thread), and on the kernel the harness worker, which spends
- * more than the main thread. Two jobs on two cores ran at 0.96 of one job's pace on the kernel
- * and 1.07 on the model alone (bench's long runs: 44,000 and 220,000 cases).
+ * more than the main thread. Two jobs on two cores ran at 0.89-0.99 of one job's pace on the
+ * kernel and 1.10-1.17 on the model alone (bench's long runs: 44,000 and 220,000 cases).
  */
 export const CORES_PER_JOB = 2;
 

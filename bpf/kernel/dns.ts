@@ -114,12 +114,18 @@ export class KernelDns {
   private drainAll(): void {
     const n = this.addrs.length;
     if (n === 0) return;
-    const v = new DataView(this.pollFds.buffer);
-    for (let i = 0; i < n; i++) v.setInt16(i * 8 + 6, 0, true);
+    const v = this.clearRevents();
     const rc = libc.poll(this.pollFds, n, 0);
     if (rc === 0) return;
     // A failed poll tells nothing: drain them all, as without it.
     for (let i = 0; i < n; i++) if (rc < 0 || v.getInt16(i * 8 + 6, true) !== 0) this.drain(v.getInt32(i * 8, true));
+  }
+
+  /** The stand-ins' pollfds with every revents cleared, for a poll or a kf_settle to fill. */
+  private clearRevents(): DataView {
+    const v = new DataView(this.pollFds.buffer);
+    for (let i = 0; i < this.addrs.length; i++) v.setInt16(i * 8 + 6, 0, true);
+    return v;
   }
 
   /** One pollfd (fd, POLLIN) per stand-in, in the map's order. */
@@ -170,8 +176,7 @@ export class KernelDns {
   pump(): SockAddr | null {
     if (!this.active || this.addrs.length === 0) return null;
     const n = this.addrs.length;
-    const v = new DataView(this.pollFds.buffer);
-    for (let i = 0; i < n; i++) v.setInt16(i * 8 + 6, 0, true);
+    const v = this.clearRevents();
     if (libc.poll(this.pollFds, n, 0) <= 0) return null;
     let at: SockAddr | null = null;
     for (let i = 0; i < n; i++) {
@@ -209,8 +214,7 @@ export class KernelDns {
   private pumpExpecting(): SockAddr | null {
     const at = this.pump();
     if (at !== null || this.addrs.length === 0) return at;
-    const v = new DataView(this.pollFds.buffer);
-    for (let i = 0; i < this.addrs.length; i++) v.setInt16(i * 8 + 6, 0, true);
+    this.clearRevents();
     if (!this.waitReadable(this.pollFds, this.addrs.length)) return null;
     return this.pump();
   }

@@ -241,16 +241,18 @@ static int run_connect(struct krun *r, struct ksock *s, const uint8_t *addr, int
  * Everything the server side has now (sockets.ts recvAll). A TCP recv returns less than asked
  * only once the receive queue is empty, so a short read ends it without a recv that finds nothing.
  */
+#define RECV_CHUNK (64 * 1024)
+
 static int recv_all(struct ksock *s)
 {
 	for (;;) {
-		if (bytes_room(&s->received, 64 * 1024))
+		if (bytes_room(&s->received, RECV_CHUNK))
 			return -1;
-		ssize_t n = recv(s->server, s->received.b + s->received.len, 64 * 1024, MSG_DONTWAIT);
+		ssize_t n = recv(s->server, s->received.b + s->received.len, RECV_CHUNK, MSG_DONTWAIT);
 		if (n <= 0)
 			return 0;
 		s->received.len += n;
-		if (n < 64 * 1024)
+		if (n < RECV_CHUNK)
 			return 0;
 	}
 }

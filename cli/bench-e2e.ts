@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { generatedCases, runChecks, type RunResult } from '../properties/run.js';
-import { DEFAULT_BATCH_SIZE } from '../properties/batch.js';
+import { batchSizeFor } from '../properties/batch.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import { openExecutor, type ExecutorName } from './executors.js';
@@ -97,7 +97,9 @@ export async function endToEnd(name: ExecutorName, runs: number, seed = 1): Prom
     if (!opened.executor) return { cases: r.cases, casesPerSecond, coldCasesPerSecond };
     const cases = generatedCases(base);
     const t = process.hrtime.bigint();
-    for (let i = 0; i < cases.length; i += DEFAULT_BATCH_SIZE) await opened.executor.run(cases.slice(i, i + DEFAULT_BATCH_SIZE));
+    // In the batches the run judged them in (the executor's own size).
+    const size = batchSizeFor({ executor: opened.executor });
+    for (let i = 0; i < cases.length; i += size) await opened.executor.run(cases.slice(i, i + size));
     const bareCasesPerSecond = cases.length / (Number(process.hrtime.bigint() - t) / 1e9);
     return { cases: r.cases, casesPerSecond, coldCasesPerSecond, bareCasesPerSecond, ratioToBare: casesPerSecond / bareCasesPerSecond };
   } finally {

@@ -7,6 +7,8 @@
 // query arrived is the stand-in that got it, and it answers at once from its own address.
 // Runs in the worker, inside the namespace and the worker's cgroup (the stand-ins' own datagrams
 // pass the hooks too: their port is never 53 on the client side, so nothing is rewritten).
+// A datagram a stand-in sends that no socket takes comes back to it as an ICMP error (IP_RECVERR):
+// proof that it will never arrive, so a recvfrom that finds nothing need not wait for it.
 
 import koffi from 'koffi';
 import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
@@ -38,7 +40,11 @@ const recvfrom = lib.func('intptr_t recvfrom(int fd, void *buf, size_t len, int 
 
 const SOL_IP = 0;
 const IP_FREEBIND = 15;
+const IP_RECVERR = 11;
 const IPV6_FREEBIND = 78;
+const IPV6_RECVERR = 25;
+const MSG_ERRQUEUE = 0x2000;
+const POLLERR = 8;
 /** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
 const MAX_STANDINS = 256;
 /**
@@ -63,6 +69,10 @@ export class KernelDns {
   private readonly sa = new Uint8Array(SOCKADDR_MAX);
   private readonly from = new Uint8Array(SOCKADDR_MAX);
   private readonly len = new Uint32Array(1);
+  /** takeErrors' own buffers: it runs between a recvfrom and the answer sent to its `from`. */
+  private readonly errBuf = new Uint8Array(64);
+  private readonly errAt = new Uint8Array(SOCKADDR_MAX);
+  private readonly errLen = new Uint32Array(1);
   private readonly one = new Int32Array([1]);
   /** The current case sends or receives datagrams (prepare). */
   private active = false;
@@ -151,7 +161,9 @@ export class KernelDns {
     fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new KmeshCheckError('worker', `socket() for the DNS stand-in failed (${errnoName(errno())})`);
     if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, this.one, 4);
-    libc.setsockopt(fd, family === 'inet' ? SOL_IP : IPPROTO_IPV6, family === 'inet' ? IP_FREEBIND : IPV6_FREEBIND, this.one, 4);
+    const level = family === 'inet' ? SOL_IP : IPPROTO_IPV6;
+    libc.setsockopt(fd, level, family === 'inet' ? IP_FREEBIND : IPV6_FREEBIND, this.one, 4);
+    libc.setsockopt(fd, level, family === 'inet' ? IP_RECVERR : IPV6_RECVERR, this.one, 4);
     const n = writeSockaddr(this.sa, family, { addr, port: DNS_PORT });
     if (libc.bind(fd, this.sa, n) < 0) {
       const err = errnoName(errno());
@@ -163,10 +175,28 @@ export class KernelDns {
   }
 
   private drain(fd: number): void {
-    for (;;) {
-      this.len[0] = SOCKADDR_MAX;
-      if (recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len) < 0) return;
-    }
+    while (this.receiveAt(fd) >= 0);
+  }
+
+  /**
+   * The next datagram on a stand-in's queue into buf and from (its length), or -1 once the queue
+   * is empty. An error the recvfrom reports first is an ICMP error ahead of the datagrams
+   * (IP_RECVERR): those are taken, and the queue read again.
+   */
+  private receiveAt(fd: number): number {
+    this.len[0] = SOCKADDR_MAX;
+    const n = recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+    if (n >= 0 || errno() === E.EAGAIN) return n;
+    this.takeErrors(fd);
+    this.len[0] = SOCKADDR_MAX;
+    return recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+  }
+
+  /** A stand-in's datagram to the address in `from`; the same retry as receiveAt when a pending error fails it. */
+  private sendFrom(fd: number, d: Uint8Array, alen: number): boolean {
+    if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) >= 0) return true;
+    this.takeErrors(fd);
+    return sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) >= 0;
   }
 
   /**
@@ -180,19 +210,42 @@ export class KernelDns {
     if (libc.poll(this.pollFds, n, 0) <= 0) return null;
     let at: SockAddr | null = null;
     for (let i = 0; i < n; i++) {
-      if ((v.getInt16(i * 8 + 6, true) & POLLIN) === 0) continue;
-      const addr = this.addrs[i]!;
+      const revents = v.getInt16(i * 8 + 6, true);
       const fd = v.getInt32(i * 8, true);
+      // First the errors: a pending one would fail the recvfrom below before the queued queries.
+      if ((revents & POLLERR) !== 0) this.takeErrors(fd);
+      if ((revents & POLLIN) === 0) continue;
+      const addr = this.addrs[i]!;
       for (;;) {
-        this.len[0] = SOCKADDR_MAX;
-        const n = recvfrom(fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+        const n = this.receiveAt(fd);
         if (n < 0) break;
         at = { addr, port: DNS_PORT };
         const answer = enc.encode(dnsAnswerTo(dec.decode(this.buf.subarray(0, n))));
-        if (sendto(fd, answer, answer.length, MSG_NOSIGNAL, this.from, this.len[0]!) >= 0) this.owe(readSockaddr(this.from).port);
+        if (this.sendFrom(fd, answer, this.len[0]!)) this.owe(readSockaddr(this.from).port);
       }
     }
     return at;
+  }
+
+  /**
+   * The ICMP errors queued on a stand-in, each naming where a datagram it sent found no socket:
+   * that datagram is owed no more. Taking the last one also clears the error a recvfrom would
+   * otherwise report before the stand-in's queued queries.
+   */
+  private takeErrors(fd: number): void {
+    for (;;) {
+      this.errLen[0] = SOCKADDR_MAX;
+      if (recvfrom(fd, this.errBuf, this.errBuf.length, MSG_ERRQUEUE | MSG_DONTWAIT, this.errAt, this.errLen) < 0) return;
+      this.owe(readSockaddr(this.errAt).port, -1);
+    }
+  }
+
+  /** takeErrors() on every stand-in that holds an error (one poll finds them). */
+  private takeAllErrors(): void {
+    const n = this.addrs.length;
+    const v = this.clearRevents();
+    if (libc.poll(this.pollFds, n, 0) <= 0) return;
+    for (let i = 0; i < n; i++) if ((v.getInt16(i * 8 + 6, true) & POLLERR) !== 0) this.takeErrors(v.getInt32(i * 8, true));
   }
 
   /** Datagrams the stand-ins sent to a port and nobody has received yet. */
@@ -232,8 +285,11 @@ export class KernelDns {
     const port = this.localPort(r);
     this.len[0] = SOCKADDR_MAX;
     let n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
-    if (n < 0 && errno() === E.EAGAIN && (this.owed.get(port) ?? 0) > 0) {
-      // Something was sent here and not received: give a deferred delivery its chance.
+    let e = n < 0 ? errno() : 0;
+    // Something was sent here and not received, nor came back as undeliverable: give a deferred
+    // delivery its chance.
+    if (e === E.EAGAIN && (this.owed.get(port) ?? 0) > 0) this.takeAllErrors();
+    if (e === E.EAGAIN && (this.owed.get(port) ?? 0) > 0) {
       const v = new DataView(this.clientPoll.buffer);
       v.setInt32(0, r.fd, true);
       v.setInt16(4, POLLIN, true);
@@ -241,12 +297,12 @@ export class KernelDns {
       if (this.waitReadable(this.clientPoll, 1)) {
         this.len[0] = SOCKADDR_MAX;
         n = recvfrom(r.fd, this.buf, this.buf.length, MSG_DONTWAIT, this.from, this.len);
+        e = n < 0 ? errno() : 0;
       }
       // Dropped (a connected socket takes only its peer's datagrams): it will not come.
       this.owed.delete(port);
     }
     if (n < 0) {
-      const e = errno();
       return { from: null, data: null, error: e === E.EAGAIN ? 'EAGAIN' : errnoName(e) };
     }
     this.owe(port, -1);
@@ -271,7 +327,7 @@ export class KernelDns {
     if (this.standins.size !== known) this.pollSet();
     const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
     const d = enc.encode(data);
-    if (sendto(fd, d, d.length, MSG_NOSIGNAL, this.from, alen) < 0) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
+    if (!this.sendFrom(fd, d, alen)) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
     return null;
   }
 

@@ -17,6 +17,22 @@ export interface KernelCasesOptions {
   readonly wholeCases?: boolean;
 }
 
+/**
+ * The order to run a batch's cases in: those asking for the enrolment the namespace has (or, when
+ * it is unknown, the first case's) first, then the others, each group in batch order. Enrolment
+ * then changes at most twice a batch instead of at up to every case, and each change costs a
+ * refused control connect per enrolled local. A case's observations do not depend on the cases
+ * run before it (each starts from the maps and enrolment it asks for), so only the parent's
+ * putting them back in batch order (runOrder) is needed.
+ */
+export function enrolmentOrder(cases: readonly Case[], current: boolean | 'unknown'): number[] {
+  const first = current === 'unknown' ? cases[0]?.enrolled : current;
+  const order: number[] = [];
+  for (let i = 0; i < cases.length; i++) if (cases[i]!.enrolled === first) order.push(i);
+  for (let i = 0; i < cases.length; i++) if (cases[i]!.enrolled !== first) order.push(i);
+  return order;
+}
+
 export class KernelCases {
   readonly sockets: KernelSockets;
   readonly runner: CaseRunner<KernelSock>;
@@ -39,14 +55,17 @@ export class KernelCases {
   }
 
   /**
-   * Runs cases in order; `offset` numbers them in error messages (their index in the whole run).
-   * Returns their observations encoded (decodeObservations gives them back).
+   * Runs cases in the order enrolmentOrder gives; `offset` numbers them in error messages (their
+   * index in the whole run). Returns their observations encoded (decodeObservations gives them
+   * back), in the order they ran, and that order.
    */
-  runCases(cases: readonly Case[], offset = 0): { bytes: Uint8Array; streams: StreamView[] } {
+  runCases(cases: readonly Case[], offset = 0): { bytes: Uint8Array; streams: StreamView[]; order: number[] } {
     const whole = this.whole;
+    const order = enrolmentOrder(cases, this.runner.enrolment);
     let i = 0;
     try {
-      for (; i < cases.length; i++) {
+      for (let k = 0; k < order.length; k++) {
+        i = order[k]!;
         if (whole?.add(cases[i]!, i)) {
           if (whole.full) whole.run();
           continue;
@@ -67,7 +86,7 @@ export class KernelCases {
       if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + at}: ${e.message}`);
       throw e;
     }
-    return this.runner.sink.take();
+    return { ...this.runner.sink.take(), order };
   }
 
   /** Enrols or withdraws unless the namespace already is as asked. */

@@ -111,7 +111,15 @@ export class KernelExecutor implements Executor {
 function decodeRun(r: Answer): Observation[][] {
   const res = r.result as EncodedRunResult;
   if (res?.encoded !== true) throw new KmeshCheckError('worker', 'the worker answered a batch without encoded observations: is dist/ from one build?');
-  return decodeObservations(r.bin ?? new Uint8Array(0), res.streams);
+  return inBatchOrder(decodeObservations(r.bin ?? new Uint8Array(0), res.streams), res.order);
+}
+
+/** Observations in the order the worker ran the cases, put back in batch order. */
+export function inBatchOrder(ran: Observation[][], order: readonly number[]): Observation[][] {
+  if (order.length !== ran.length) throw new KmeshCheckError('worker', `the worker answered ${ran.length} cases in an order of ${order.length}: is dist/ from one build?`);
+  const out = new Array<Observation[]>(ran.length);
+  for (let k = 0; k < ran.length; k++) out[order[k]!] = ran[k]!;
+  return out;
 }
 
 export function createKernelExecutor(opts: KernelExecutorOptions = {}): Promise<KernelExecutor> {

@@ -128,6 +128,8 @@ export type RunResult = Observation[][];
 export interface EncodedRunResult {
   readonly encoded: true;
   readonly streams: readonly StreamView[];
+  /** The batch index of each case in the order the worker ran them (KernelCases.runCases). */
+  readonly order: readonly number[];
 }
 
 /**

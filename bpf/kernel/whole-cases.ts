@@ -81,12 +81,6 @@ export class WholeCases {
   /** Payloads by `sock/seq` (payloadFor, encoded once). */
   private readonly payloads = new Map<string, Uint8Array>();
   private readonly addr = new Uint8Array(SOCKADDR_MAX);
-  /**
-   * Whether the runner has enrolled once: its first enrolment checks the environment's control
-   * ports and locals, after which enrolment changes (from a known state or not) may run inside
-   * kf_run too: they are the same control connects.
-   */
-  private enrolChecked = false;
   /** The enrolment a case of the program switches to, by its index in the program (unset: none). */
   private enrols: boolean[] = [];
   /** Index of the case a failed run stopped in, or -1. */
@@ -109,8 +103,9 @@ export class WholeCases {
 
   /** Whether case `c` is simple enough to run whole (the runner would run it without a codec error). */
   private simple(c: Case): boolean {
-    if (this.runner.enrolment === true) this.enrolChecked = true;
-    if ((this.runner.enrolment !== c.enrolled && !this.enrolChecked) || c.ops.length > 64) return false;
+    // Once the runner's first enrolment change has checked the environment, enrolment changes
+    // (from a known state or not) may run inside kf_run too: they are the same control connects.
+    if ((this.runner.enrolment !== c.enrolled && !this.runner.enrolmentChecked) || c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
     let created = 0;

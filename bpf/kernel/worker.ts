@@ -168,8 +168,8 @@ function handle(req: Request): unknown {
     case 'run':
       if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
       {
-        const { bytes, streams } = session.cases.runCases(unpackCases(req.batch), req.offset);
-        return new Binary({ encoded: true, streams } satisfies EncodedRunResult, bytes);
+        const { bytes, streams, order } = session.cases.runCases(unpackCases(req.batch), req.offset);
+        return new Binary({ encoded: true, streams, order } satisfies EncodedRunResult, bytes);
       }
     case 'testRun':
       if (!session?.cases || !session.dp) throw new KmeshCheckError('worker', 'the worker is not initialised');

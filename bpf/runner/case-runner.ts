@@ -45,6 +45,8 @@ export class CaseRunner<S> {
   readonly tracker = new StateTracker();
   /** Whether the namespace is enrolled; 'unknown' after a case made its own control connects. */
   enrolment: boolean | 'unknown' = false;
+  /** Whether setEnrolment has succeeded once: it checks the environment's control ports and locals first. */
+  enrolmentChecked = false;
   private readonly socks = new Map<SocketId, RunnerSocket<S>>();
   /** Index of the operation running now, -1 before the first (the VM's exploration and tracer). */
   opIndex = -1;
@@ -145,6 +147,7 @@ export class CaseRunner<S> {
     }
     this.layer.setEnrolment(want);
     this.enrolment = want;
+    this.enrolmentChecked = true;
   }
 
   private rec(id: SocketId, op: string): RunnerSocket<S> {

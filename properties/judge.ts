@@ -83,12 +83,17 @@ export interface ModelPart {
   readonly case: Case;
   readonly judgement: Judgement | null;
   readonly repeats: number;
-  readonly allowed: readonly Trace[];
+  /**
+   * The observations of the model's traces: all that judging the executor's runs needs. The
+   * traces themselves (pass records, draws) are left behind, so that they die young while the
+   * batch waits for the executor; a failure's signature computes them again.
+   */
+  readonly allowed: readonly (readonly Observation[])[];
   readonly exercised: Set<string>;
   readonly traits: CaseTraits;
 }
 
-function withSignature(c: Case, j: Judgement, opts: JudgeOptions, allowed: readonly Trace[]): Judgement {
+function withSignature(c: Case, j: Judgement, opts: JudgeOptions, allowed?: readonly Trace[]): Judgement {
   return j.failure ? { ...j, signature: signatureOf(c, j.failure, opts.env, allowed) } : j;
 }
 
@@ -97,7 +102,7 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);
-  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed, exercised, traits });
+  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed: observationsOf(allowed), exercised, traits });
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
@@ -117,18 +122,15 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     const observed = runs[r]!;
     // A run deeply equal to an earlier (passing) one passes as it did: invariants are functions of the case and the trace.
     if (repeatsEarlier(runs, r)) continue;
-    const match = allowed.find((t) => sameTrace(observed, t.observations));
+    const match = allowed.find((t) => sameTrace(observed, t));
     // A run identical to a trace of the model's, which judgeModel held to the same invariants, passes them too and
     // exercises none that trace did not: without the trace's passes an invariant only checks less.
-    if (!match || !sameData(observed, match.observations)) {
+    if (!match || !sameData(observed, match)) {
       const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
-      if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts, allowed);
+      if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
     }
     if (!match) {
-      const d = divergence(
-        observed,
-        allowed.map((t) => t.observations),
-      );
+      const d = divergence(observed, allowed);
       const failure: Failure = {
         invariant: MATCHES_MODEL.name,
         statement: MATCHES_MODEL.statement,
@@ -137,10 +139,16 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
         observed,
         allowedAtStep: d,
       };
-      return withSignature(c, { failure, exercised, traits, signature }, opts, allowed);
+      return withSignature(c, { failure, exercised, traits, signature }, opts);
     }
   }
   return { failure: null, exercised, traits, signature };
+}
+
+function observationsOf(traces: readonly Trace[]): Array<readonly Observation[]> {
+  const out: Array<readonly Observation[]> = [];
+  for (const t of traces) out.push(t.observations);
+  return out;
 }
 
 /** Whether run `r` is the same data as an earlier run (errno names included, which sameTrace does not compare). */

@@ -117,14 +117,28 @@ export const MIN_RUNS_PER_JOB = 1000;
 /**
  * Cores one job keeps busy: beside its main thread, V8's compiler and garbage collector threads
  * (bench: the --jobs row's CPU per thread), and on the kernel the harness worker, which spends
- * more than the main thread. Two jobs on two cores ran at 0.89-0.99 of one job's pace on the
- * kernel and 1.10-1.17 on the model alone (bench's long runs: 44,000 and 220,000 cases).
+ * about as much as the main thread and V8's threads together. Two jobs on two cores ran at
+ * 0.89-0.99 of one job's pace on the kernel (bench's long run: 44,000 cases).
  */
 export const CORES_PER_JOB = 2;
 
-/** The default of --jobs: one per CORES_PER_JOB cores, with at least MIN_RUNS_PER_JOB runs each. */
-export function defaultJobs(runs = Infinity): number {
-  return Math.max(1, Math.min(Math.floor(availableParallelism() / CORES_PER_JOB), Math.floor(runs / MIN_RUNS_PER_JOB)));
+/**
+ * Runs from which a job of the VM or the model, which run in the job's own thread, pays for a
+ * core of its own. V8's threads are busy mostly while a job starts cold (its modules, its own
+ * optimised code), so a long run's job keeps one core busy: two jobs on two cores ran at
+ * 1.10-1.24x one job's pace over 220,000 cases and 1.67-1.77x over 1.1 million.
+ */
+export const MIN_RUNS_PER_CORE_JOB = 100_000;
+
+/**
+ * The default of --jobs: one per CORES_PER_JOB cores, with at least MIN_RUNS_PER_JOB runs each;
+ * on the VM and the model, one per core once each gets MIN_RUNS_PER_CORE_JOB runs.
+ */
+export function defaultJobs(runs = Infinity, executor?: ExecutorName): number {
+  const cores = availableParallelism();
+  const shared = Math.min(Math.floor(cores / CORES_PER_JOB), Math.floor(runs / MIN_RUNS_PER_JOB));
+  const own = executor === 'vm' || executor === 'model' ? Math.min(cores, Math.floor(runs / MIN_RUNS_PER_CORE_JOB)) : 0;
+  return Math.max(1, shared, own);
 }
 
 /** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */

@@ -11,7 +11,7 @@ import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
 import { replayCommand } from './commands/replay.js';
 import { mutantsCommand } from './commands/mutants.js';
-import { benchCommand } from './commands/bench.js';
+import { JOBS_MODEL_RUNS, benchCommand } from './commands/bench.js';
 import { mergeCommand } from './commands/merge.js';
 import { baselineCommand } from './baseline.js';
 import { docsCommand } from '../docs/gen/cli.js';
@@ -139,7 +139,7 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--shard <i/n>', 'run shard i of n of the seed space', shard)
     .option(
       '--jobs <n>',
-      'run the random phases as n parts at once, each on its own executor (default: one per two cores, at most one per 1000 runs), and, when given, the exhaustive exploration too (split by its top-level choices); the report does not depend on n',
+      'run the random phases as n parts at once, each on its own executor (default: one per two cores, at most one per 1000 runs; on the VM and the model, one per core from 100,000 runs each), and, when given, the exhaustive exploration too (split by its top-level choices); the report does not depend on n',
       integer('--jobs', 1),
     )
     .option('--no-failure-db', 'neither replay nor save failures in .kmesh-check/')
@@ -246,10 +246,16 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--cases <n>', 'single-connect cases per kernel round', integer('--cases', 100), 20000)
     .option('--no-mutants', 'skip the median time to kill a mutant')
     .option('--runs <n>', 'runs of each end-to-end measurement', integer('--runs', 100), 5000)
-    .option('--long-runs <n>', 'runs of the long VM and kernel runs (the model 5x as many; they give the --jobs and peak-memory figures too; 0 skips them)', integer('--long-runs', 0), 40000)
+    .option(
+      '--long-runs <n>',
+      'runs of the long VM and kernel runs (the model 5x as many; they give the kernel --jobs figure and the peak memory of a 200k-case run too; 0 skips them)',
+      integer('--long-runs', 0),
+      40000,
+    )
+    .option('--jobs-runs <n>', 'runs of the model run of CI length that gives the model --jobs figure and a long run peak memory (0 skips it)', integer('--jobs-runs', 0), JOBS_MODEL_RUNS)
     .action(async (o) => {
       checkOutputs(o, [['json', '--json']]);
-      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, longRuns: o.longRuns }));
+      setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, longRuns: o.longRuns, jobsRuns: o.jobsRuns }));
     });
 
   program

@@ -241,7 +241,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
-    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs));
+    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs, opened.name));
     const spec = {
       executor: opened.name,
       objects: o.objects,

@@ -3,10 +3,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package.js';
+import { CORES_PER_JOB, MIN_RUNS_PER_CORE_JOB, MIN_RUNS_PER_JOB, defaultJobs } from '../../cli/jobs.js';
 
 const bin = join(packageRoot(), 'bin/kmesh-check.js');
 
@@ -29,5 +30,28 @@ describe('check --jobs', () => {
     });
     expect(JSON.parse(texts[0]!).cases).toBeGreaterThan(2000);
     expect(texts[1]).toBe(texts[0]);
+  });
+});
+
+describe('the default of --jobs', () => {
+  const cores = availableParallelism();
+  const perTwo = Math.max(1, Math.floor(cores / CORES_PER_JOB));
+  it('is one job per two cores on the kernel, however long the run', () => {
+    expect(defaultJobs(Infinity, 'kernel')).toBe(perTwo);
+    expect(defaultJobs(cores * MIN_RUNS_PER_CORE_JOB * 10, 'kernel')).toBe(perTwo);
+  });
+  it('gives every job at least its share of runs', () => {
+    for (const executor of ['kernel', 'vm', 'model'] as const) {
+      expect(defaultJobs(MIN_RUNS_PER_JOB - 1, executor)).toBe(1);
+      expect(defaultJobs(2 * MIN_RUNS_PER_JOB, executor)).toBe(Math.min(2, perTwo));
+    }
+  });
+  it('is one job per core on the VM and the model once each gets a long run', () => {
+    for (const executor of ['vm', 'model'] as const) {
+      expect(defaultJobs(cores * MIN_RUNS_PER_CORE_JOB, executor)).toBe(cores);
+      expect(defaultJobs(Infinity, executor)).toBe(cores);
+      // Short of that, as on the kernel.
+      expect(defaultJobs(2 * MIN_RUNS_PER_CORE_JOB - 1, executor)).toBe(Math.max(perTwo, 1));
+    }
   });
 });

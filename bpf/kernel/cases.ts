@@ -23,7 +23,7 @@ export interface KernelCasesOptions {
  * then changes at most twice a batch instead of at up to every case, and each change costs a
  * refused control connect per enrolled local. A case's observations do not depend on the cases
  * run before it (each starts from the maps and enrolment it asks for), so only the parent's
- * putting them back in batch order (runOrder) is needed.
+ * putting them back in batch order (inBatchOrder, executor.ts) is needed.
  */
 export function enrolmentOrder(cases: readonly Case[], current: boolean | 'unknown'): number[] {
   const first = current === 'unknown' ? cases[0]?.enrolled : current;

@@ -7,8 +7,9 @@
 // query arrived is the stand-in that got it, and it answers at once from its own address.
 // Runs in the worker, inside the namespace and the worker's cgroup (the stand-ins' own datagrams
 // pass the hooks too: their port is never 53 on the client side, so nothing is rewritten).
-// A datagram a stand-in sends that no socket takes comes back to it as an ICMP error (IP_RECVERR):
-// proof that it will never arrive, so a recvfrom that finds nothing need not wait for it.
+// A datagram a stand-in sends that no socket takes comes back to it as an ICMP error (IP_RECVERR),
+// so a recvfrom that finds nothing need not wait for it; where the error does not come (ICMP rate
+// limits), the bounded wait stays.
 
 import koffi from 'koffi';
 import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
@@ -175,6 +176,8 @@ export class KernelDns {
   }
 
   private drain(fd: number): void {
+    // Errors too: one left queued would later be taken as this case's datagram (owed is by port).
+    this.takeErrors(fd);
     while (this.receiveAt(fd) >= 0);
   }
 

@@ -116,9 +116,14 @@ function decodeRun(r: Answer): Observation[][] {
 
 /** Observations in the order the worker ran the cases, put back in batch order. */
 export function inBatchOrder(ran: Observation[][], order: readonly number[]): Observation[][] {
-  if (order.length !== ran.length) throw new KmeshCheckError('worker', `the worker answered ${ran.length} cases in an order of ${order.length}: is dist/ from one build?`);
+  const bad = () => new KmeshCheckError('worker', `the worker answered ${ran.length} cases in an order that is not a permutation of them: is dist/ from one build?`);
+  if (!Array.isArray(order) || order.length !== ran.length) throw bad();
   const out = new Array<Observation[]>(ran.length);
-  for (let k = 0; k < ran.length; k++) out[order[k]!] = ran[k]!;
+  for (let k = 0; k < ran.length; k++) {
+    const i = order[k]!;
+    if (!Number.isInteger(i) || i < 0 || i >= ran.length || out[i] !== undefined) throw bad();
+    out[i] = ran[k]!;
+  }
   return out;
 }
 

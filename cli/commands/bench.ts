@@ -74,7 +74,7 @@ export interface BenchOptions {
   readonly mutants: boolean;
   /** Runs of each end-to-end measurement (default 5000). */
   readonly runs?: number;
-  /** Runs of the VM's and kernel's long runs, the model's LONG_MODEL_FACTOR times as many (default 40000; 0 skips them, the --jobs and memory figures). */
+  /** Runs of the VM's and kernel's long runs, the model's LONG_MODEL_FACTOR times as many (default 40000; 0 skips them, the kernel --jobs figure and the 220,000-case memory figure). */
   readonly longRuns?: number;
   /** Runs of the model's run of CI length, for its --jobs and memory figures (default JOBS_MODEL_RUNS; 0 skips it). */
   readonly jobsRuns?: number;

@@ -56,7 +56,9 @@ describe('kernel batch order', () => {
     );
   });
 
-  it('refuses an order that does not match the observations', () => {
-    expect(() => inBatchOrder([[], []], [0])).toThrow(/answered 2 cases in an order of 1/);
+  it('refuses an order that is not a permutation of the observations', () => {
+    for (const order of [[0], [0, 0], [0, 2], [1, -1], undefined as unknown as number[]]) {
+      expect(() => inBatchOrder([[], []], order)).toThrow(/answered 2 cases in an order that is not a permutation/);
+    }
   });
 });

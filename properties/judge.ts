@@ -102,7 +102,8 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);
-  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed: observationsOf(allowed), exercised, traits });
+  // A final judgement needs no observations: only a case left to the executor keeps them.
+  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed: judgement ? [] : observationsOf(allowed), exercised, traits });
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);

@@ -19,7 +19,7 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { FastPath } from './fastpath.js';
-import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_NOSIGNAL, POLLERR, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, errno, errnoName, libc } from './libc.js';
 
 const lib = koffi.load('libc.so.6');
 const sendto = lib.func('intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
@@ -44,8 +44,6 @@ const IP_FREEBIND = 15;
 const IP_RECVERR = 11;
 const IPV6_FREEBIND = 78;
 const IPV6_RECVERR = 25;
-const MSG_ERRQUEUE = 0x2000;
-const POLLERR = 8;
 /** Stand-ins kept open between cases (each is one fd); beyond this they are all closed first. */
 const MAX_STANDINS = 256;
 /**

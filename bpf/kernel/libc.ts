@@ -41,7 +41,9 @@ export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
+export const MSG_ERRQUEUE = 0x2000;
 export const POLLIN = 1;
+export const POLLERR = 8;
 export const SO_SNDBUF = 7;
 export const SO_SNDBUFFORCE = 32;
 

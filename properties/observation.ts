@@ -37,15 +37,18 @@ export function sameTrace(a: readonly Observation[], b: readonly Observation[]):
 
 /**
  * Whether two values of plain data (objects, arrays, primitives, as observations are) are the
- * same: the same own keys (undefined-valued ones included), each with a value that is the same
- * again, leaves compared with === (so NaN is never taken for itself: such values are only ever
- * checked once more). What any reader of the fields sees is then the same, unlike sameTrace,
+ * same: objects with the same own keys (undefined-valued ones included), arrays of the same
+ * length, each value the same again, leaves compared with === (so NaN is never taken for itself:
+ * such values are only ever checked once more). What any reader of the fields sees is then the same, unlike sameTrace,
  * which ignores errno names and null against absent.
  */
 export function sameData(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const array = Array.isArray(a);
+  if (array !== Array.isArray(b)) return false;
+  // Arrays by index (a reader sees a hole as undefined, as an undefined item): a key walk would name every index as text.
+  if (array) return sameItems(a as readonly unknown[], b as readonly unknown[]);
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   let n = 0;
@@ -56,6 +59,12 @@ export function sameData(a: unknown, b: unknown): boolean {
   }
   for (const k in y) if (Object.hasOwn(y, k)) n--;
   return n === 0;
+}
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+  return true;
 }
 
 /** What JSON.stringify writes for a leaf value inside an array (undefined, functions and symbols: null). */

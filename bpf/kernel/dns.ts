@@ -80,6 +80,8 @@ export class KernelDns {
   /** Stand-in datagrams sent to each client port and not yet received. */
   private readonly owed = new Map<number, number>();
   private readonly clientPoll = new Uint8Array(8);
+  /** Bounded waits for a late delivery so far (none on the normal path; the worker's info reports them). */
+  lateWaits = 0;
 
   constructor(
     private readonly env: Environment,
@@ -261,6 +263,7 @@ export class KernelDns {
    * nothing came where something is expected, wait for it a little (never on the normal path).
    */
   private waitReadable(fds: Uint8Array, n: number): boolean {
+    this.lateWaits++;
     return this.fast.settle(fds, n, LATE_DELIVERY_MS) > 0;
   }
 

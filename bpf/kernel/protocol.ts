@@ -39,6 +39,8 @@ export interface WorkerInfo {
   readonly manage: readonly string[];
   /** Cases the C shim ran whole (kf_run), and whether it may (KernelExecutorOptions.wholeCases). */
   readonly shim: { readonly wholeCases: boolean; readonly casesRunWhole: number };
+  /** Bounded waits for what loopback should already have delivered (stream bytes, DNS datagrams): none on the normal path. */
+  readonly lateWaits: { readonly stream: number; readonly dns: number };
   /** Milliseconds the worker spent parsing requests, handling them and writing replies. */
   readonly timing: { readonly parse: number; readonly handle: number; readonly reply: number };
 }

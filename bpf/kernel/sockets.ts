@@ -62,6 +62,8 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   private readonly err2 = new Int32Array(2);
   private readonly recvBuf = new Uint8Array(64 * 1024);
   private readonly pollFd = new Uint8Array(8);
+  /** Bounded waits for stream bytes loopback had not delivered yet (none on the normal path). */
+  lateStreamWaits = 0;
   private readonly seen: { error: number; peer: Uint8Array | null; storage: Uint8Array | null; inSockhash: boolean } = { error: -1, peer: null, storage: null, inSockhash: false };
 
   constructor(
@@ -211,6 +213,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
       this.pollFd.fill(0);
       new DataView(this.pollFd.buffer).setInt32(0, s.server, true);
       new DataView(this.pollFd.buffer).setInt16(4, POLLIN, true);
+      this.lateStreamWaits++;
       if (this.fast.settle(this.pollFd, 1, left) <= 0) break;
       this.recvAll(s);
     }

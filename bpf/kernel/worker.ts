@@ -136,6 +136,7 @@ function info(): WorkerInfo {
     swept: s.swept,
     manage: s.cases.sockets.maps.manageKeys(),
     shim: { wholeCases: s.cases.wholeCasesOn, casesRunWhole: s.cases.casesRunWhole },
+    lateWaits: { stream: s.cases.sockets.lateStreamWaits, dns: s.cases.sockets.dns.lateWaits },
     timing: { ...timing },
   };
 }

@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KernelExecutor } from '../../bpf/kernel/executor.js';
+import type { WorkerInfo } from '../../bpf/kernel/protocol.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import type { Observation } from '../../model/domain.js';
 import { outcomes } from '../../model/impl/index.js';
@@ -16,11 +17,15 @@ import { startKernel } from '../helpers/kernel.js';
 let kernel: KernelExecutor;
 let observed: Observation[][];
 let vmObserved: Observation[][];
+let lateWaits: WorkerInfo['lateWaits'];
 beforeAll(async () => {
   kernel = await startKernel();
   // Twice over in one batch: stand-ins and sockets left by one case must not leak into the next.
   const cases = [...DNS_SCENARIOS, ...DNS_SCENARIOS].map((s) => s.case);
+  const before = (await kernel.info()).lateWaits;
   observed = await kernel.run(cases);
+  const after = (await kernel.info()).lateWaits;
+  lateWaits = { stream: after.stream - before.stream, dns: after.dns - before.dns };
   const vm = await createVmExecutor();
   vmObserved = await vm.run(cases);
   await vm.close();
@@ -32,6 +37,12 @@ afterAll(async () => {
 describe('kernel: DNS over UDP (section 6)', () => {
   it('attaches the three DNS hooks of our connect object', () => {
     expect(kernel.dnsHooks).toEqual(['sendmsg4', 'recvmsg4', 'recvmsg6']);
+  });
+  it('waits for no late delivery: an answer no socket takes comes back as an ICMP error, not as a quiet period', () => {
+    // Some scenarios send answers that a connected socket drops; without IP_RECVERR each of their
+    // recvfroms would wait for them.
+    expect(DNS_SCENARIOS.some((s) => s.case.ops.some((o) => o.op === 'recvfrom'))).toBe(true);
+    expect(lateWaits).toEqual({ stream: 0, dns: 0 });
   });
   DNS_SCENARIOS.forEach((s, k) => {
     it(s.name, () => {

@@ -107,7 +107,11 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     const e = await endToEnd(name, runs);
     report.endToEnd[name] = e;
     const bare = e.bareCasesPerSecond !== undefined ? `, bare executor ${e.bareCasesPerSecond.toFixed(0)}/s on the same cases, ratio ${e.ratioToBare!.toFixed(2)}` : '';
-    rows.push([`end to end, ${name}, checked cases/s (1 job)`, e.casesPerSecond.toFixed(0), `${e.cases} cases, seed 1, run again warm (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`]);
+    rows.push([
+      `end to end, ${name}, checked cases/s (1 job)`,
+      e.casesPerSecond.toFixed(0),
+      `${e.cases} cases, seed 1, run again warm: median of ${e.warmCasesPerSecond.map((x) => x.toFixed(0)).join(', ')} (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`,
+    ]);
   }
   const longRuns = o.longRuns ?? 40_000;
   if (longRuns > 0) {

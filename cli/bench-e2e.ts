@@ -37,6 +37,8 @@ export interface JobsScaling {
   readonly casesPerSecond: number;
   /** casesPerSecond / oneJobCasesPerSecond (thread and executor start-up included). */
   readonly scaling: number;
+  /** Peak resident set size of the run with `jobs` jobs (all of them share one process), MB. */
+  readonly maxRssMb: number;
   /** CPU time per case of the one-job run (cli/jobs-run.ts). */
   readonly cpuPerCaseUs: CpuPerCase;
   /** Cores the jobs share (os.availableParallelism). */
@@ -91,10 +93,11 @@ const rate = (r: RunResult) => (1000 * r.cases) / Math.max(1, r.durationMs);
  */
 export const WARM_RUNS = 5;
 
-function median(xs: readonly number[]): number {
+/** The median of `xs` (0 when there are none). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
 /**
@@ -168,6 +171,7 @@ export function jobsScaling(one: LongRun, jobs: number): JobsScaling {
     oneJobCasesPerSecond: one.casesPerSecond,
     casesPerSecond: many.casesPerSecond,
     scaling: many.casesPerSecond / one.casesPerSecond,
+    maxRssMb: many.maxRssMb,
     cpuPerCaseUs: one.cpuPerCaseUs,
     cores,
     bound: scalingBound(one.cpuPerCaseUs, jobs, cores),

@@ -15,6 +15,7 @@ import type { StatisticsJson } from '../properties/statistics.js';
 import { KmeshCheckError, type KmeshCheckErrorCode } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import type { ExecutorName } from './executors.js';
+import { tuneV8ForJobs } from '../shared/v8-tuning.js';
 
 /** What a job needs to rebuild the run's options on its own executor (plain data: it crosses to a thread). */
 export interface JobSpec {
@@ -62,6 +63,7 @@ type Finished = Extract<JobMessage, { type: 'result' | 'explored' }>;
 function jobThread(data: JobData, o: { shouldStop?: () => boolean; into?: Executor; progress?: (done: number) => void }): Promise<Finished> {
   const flag = new Int32Array(data.stop);
   const name = `job ${data.index + 1} of ${data.count}`;
+  tuneV8ForJobs();
   return new Promise<Finished>((resolve, reject) => {
     const worker = new Worker(jobScript(), { workerData: data });
     const poll = setInterval(() => {

@@ -252,7 +252,12 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
       integer('--long-runs', 0),
       40000,
     )
-    .option('--jobs-runs <n>', 'runs of the model run of CI length that gives the model --jobs figure and a long run peak memory (0 skips it)', integer('--jobs-runs', 0), JOBS_MODEL_RUNS)
+    .option(
+      '--jobs-runs <n>',
+      "runs of the model run of CI length (the VM's: half as many) that give the --jobs figures of the model and the VM and their peak memory (0 skips them)",
+      integer('--jobs-runs', 0),
+      JOBS_MODEL_RUNS,
+    )
     .action(async (o) => {
       checkOutputs(o, [['json', '--json']]);
       setExit(await benchCommand({ json: o.json, cases: o.cases, mutants: o.mutants, runs: o.runs, longRuns: o.longRuns, jobsRuns: o.jobsRuns }));

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { runKernelBench } from '../../bpf/kernel/bench.js';
 import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
-import { cpuShares, endToEnd, jobsScaling, longRun, type CpuPerCase, type EndToEnd, type JobsScaling } from '../bench-e2e.js';
+import { cpuShares, endToEnd, jobsScaling, longRun, median, type CpuPerCase, type EndToEnd, type JobsScaling, type LongRun } from '../bench-e2e.js';
 import { availableParallelism } from 'node:os';
 import { runMutants } from './mutants.js';
 
@@ -29,15 +29,15 @@ export interface BenchReport {
   memory?: { cases: number; peakRssMb: number; seconds: number };
   /** The same of the model's run of CI length (BenchOptions.jobsRuns cases). */
   memoryCiRun?: { cases: number; peakRssMb: number; seconds: number };
+  /**
+   * The VM's run of CI length (half the model's runs: a VM case costs about three model cases)
+   * with one job and with one per core, --jobs's default there; its `maxRssMb` is the peak memory
+   * of that many jobs' heaps in one process.
+   */
+  jobsVm?: JobsScaling;
   mutants?: { medianTimeToKillMs: number; killed: number; total: number };
   /** Bounded-exhaustive exploration on the VM: states/s, and the state count of scope 1. */
   exhaustive?: { scope: number; states: number; complete: boolean; seconds: number; statesPerSecond: number };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
 /** One job's CPU per case, thread by thread. */
@@ -57,6 +57,14 @@ export function scalingNote(j: JobsScaling): string {
       ? `one job's CPU is ${busy.toFixed(1)}x its busiest thread's, so ${j.cores} cores allow at most ${j.bound.toFixed(2)}x`
       : `${j.cores} cores allow up to ${j.bound.toFixed(2)}x`;
   return `one job: ${cpuText(j.cpuPerCaseUs)}; ${why}`;
+}
+
+function ciLengthRow(l: LongRun): [string, string, string] {
+  return [
+    `end to end, ${l.executor}, CI-length run, cases/s (1 job)`,
+    l.casesPerSecond.toFixed(0),
+    `${l.cases} cases from a cold process, ${(l.cases / l.casesPerSecond).toFixed(0)} s; ${cpuText(l.cpuPerCaseUs)}`,
+  ];
 }
 
 function jobsRow(j: JobsScaling, name: ExecutorName, run: string): [string, string, string] {
@@ -82,6 +90,9 @@ export interface BenchOptions {
 
 /** Runs of the model's run of CI length: about half a minute for one job on the project's machine. */
 export const JOBS_MODEL_RUNS = 2_000_000;
+
+/** The VM's run of CI length has this many times fewer runs than the model's. */
+export const VM_CI_RUNS_DIVISOR = 2;
 
 /** The model's long run is this many times longer than the executors': its cases cost a fifth as much. */
 export const LONG_MODEL_FACTOR = 5;
@@ -136,14 +147,15 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     // Every job starts cold (a thread, its modules, its own optimised code): a run of CI length pays that once.
     const l = longRun('model', jobsRuns);
     report.memoryCiRun = { cases: l.cases, peakRssMb: l.maxRssMb, seconds: l.cases / l.casesPerSecond };
-    rows.push([
-      'end to end, model, CI-length run, cases/s (1 job)',
-      l.casesPerSecond.toFixed(0),
-      `${l.cases} cases from a cold process, ${(l.cases / l.casesPerSecond).toFixed(0)} s; ${cpuText(l.cpuPerCaseUs)}`,
-    ]);
+    rows.push(ciLengthRow(l));
     rows.push(['peak RSS of the CI-length model run (MB)', l.maxRssMb.toFixed(0), `${l.cases} cases, one job, a process of its own`]);
     report.jobsModel = jobsScaling(l, Math.max(2, availableParallelism()));
     rows.push(jobsRow(report.jobsModel, 'model', 'the CI-length run again'));
+    const v = longRun('vm', Math.round(jobsRuns / VM_CI_RUNS_DIVISOR));
+    rows.push(ciLengthRow(v));
+    const j = (report.jobsVm = jobsScaling(v, Math.max(2, availableParallelism())));
+    rows.push(jobsRow(j, 'vm', 'the CI-length run again'));
+    rows.push([`peak RSS of the CI-length vm run, ${j.jobs} jobs (MB)`, j.maxRssMb.toFixed(0), `${v.cases} cases, the jobs' heaps in one process (one job: ${v.maxRssMb.toFixed(0)} MB)`]);
   }
   {
     const { createVmExecutor } = await import('../../bpf/vm/executor.js');

@@ -28,7 +28,7 @@ describe('--jobs scaling bound', () => {
   });
 
   it('says so in the bench row', () => {
-    const base = { executor: 'kernel' as const, jobs: 2, oneJobCasesPerSecond: 1000, casesPerSecond: 1100, scaling: 1.1, cores: 2 };
+    const base = { executor: 'kernel' as const, jobs: 2, oneJobCasesPerSecond: 1000, casesPerSecond: 1100, scaling: 1.1, cores: 2, maxRssMb: 200 };
     const kcpu = { main: 80, helpers: 100, worker: 150, workerMain: 120 };
     const kernel = scalingNote({ ...base, cpuPerCaseUs: kcpu, bound: scalingBound(kcpu, 2, 2) });
     expect(kernel).toBe(

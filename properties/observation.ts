@@ -39,8 +39,8 @@ export function sameTrace(a: readonly Observation[], b: readonly Observation[]):
  * Whether two values of plain data (objects, arrays, primitives, as observations are) are the
  * same: objects with the same own keys (undefined-valued ones included), arrays of the same
  * length, each value the same again, leaves compared with === (so NaN is never taken for itself:
- * such values are only ever checked once more). What any reader of the fields sees is then the same, unlike sameTrace,
- * which ignores errno names and null against absent.
+ * such values are only ever checked once more). What any reader of the fields sees is then the
+ * same, unlike sameTrace, which ignores errno names and null against absent.
  */
 export function sameData(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -4,8 +4,9 @@
 // budget of callees inlined into each: a tenth of that budget cuts the compile work by a third, so
 // a run checks cases sooner, and costs a long run's optimised code little (bench: end to end). Set
 // by the entry points (bin/kmesh-check.js, the bench's child processes, the kernel's harness
-// worker), never by modules a user's program may import; a value the user gives on node's command
-// line wins (node refuses these flags in NODE_OPTIONS). Optimising later (twice V8's interrupt
+// worker; the jobs' heap growth by cli/jobs.ts as it starts job threads), never by modules a
+// user's program may import; a value the user gives on node's command line wins (node refuses
+// these flags in NODE_OPTIONS). Optimising later (twice V8's interrupt
 // budget) made a 2,000-case kernel check 20% faster but the bench's warm runs 10-20% slower and long
 // runs no faster, so V8's default stays.
 
@@ -32,7 +33,7 @@ export function tuneV8(): void {
  * How far past its live data a heap may grow before a full collection, once several jobs share
  * the process (cli/jobs.ts): 1 + percent/100, where V8 lets a heap whose collections are cheap
  * grow to 4x. A VM job keeps ~17 MB live, so the extra collections cost little: two VM jobs over
- * 1.1 million cases peaked at 298-312 MB (45-46k cases/s) with V8's default, 226 MB (43.8k) so.
+ * 1.1 million cases peaked at 296-314 MB (39-46k cases/s) with V8's default, 218-229 MB (43-44k) so.
  * One job keeps V8's default: the kernel's lost 5% (its collector threads compete with the
  * harness worker for the cores), for 30 MB.
  */

@@ -88,7 +88,7 @@ export interface ModelPart {
    * traces themselves (pass records, draws) are left behind, so that they die young while the
    * batch waits for the executor; a failure's signature computes them again.
    */
-  readonly allowed: readonly (readonly Observation[])[];
+  readonly allowedObservations: readonly (readonly Observation[])[];
   readonly exercised: Set<string>;
   readonly traits: CaseTraits;
 }
@@ -103,7 +103,7 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);
   // A final judgement needs no observations: only a case left to the executor keeps them.
-  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowed: judgement ? [] : observationsOf(allowed), exercised, traits });
+  const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowedObservations: judgement ? [] : observationsOf(allowed), exercised, traits });
   // The model must refine the spec for every choice.
   for (const t of allowed) {
     const f = applyInvariants(list, contextFor(c, opts.env, t.observations, t), true, exercised, 'model', t.observations);
@@ -115,7 +115,7 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
 
 /** Finishes a case's judgement from the executor's runs of it (`repeats` of them). */
 export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[], opts: JudgeOptions): Judgement {
-  const { case: c, allowed, exercised, traits } = m;
+  const { case: c, allowedObservations: allowed, exercised, traits } = m;
   const list = opts.invariants ?? invariants;
   const signature = null;
   exercised.add(MATCHES_MODEL.name);

@@ -33,13 +33,13 @@ describe('judgeRuns over repeated runs', () => {
   const { inv, checks } = counting();
   const opts = { env: DEFAULT_ENVIRONMENT, executor, invariants: [inv] };
   const parts = cases.map((c) => judgeModel(c, opts)).filter((p) => p.judgement === null);
-  const failing = parts.find((p) => p.allowed[0]!.some((o) => o.op === 'connect' && o.error));
+  const failing = parts.find((p) => p.allowedObservations[0]!.some((o) => o.op === 'connect' && o.error));
   /** The failing part's first model trace with every connect errno renamed. */
-  const renamed = (errno: string): Observation[] => failing!.allowed[0]!.map((o) => (o.op === 'connect' && o.error ? { ...o, error: errno } : o));
+  const renamed = (errno: string): Observation[] => failing!.allowedObservations[0]!.map((o) => (o.op === 'connect' && o.error ? { ...o, error: errno } : o));
 
   it('does not check runs identical to a trace of the model again', () => {
     const p = parts[0]!;
-    const t = p.allowed[0]!;
+    const t = p.allowedObservations[0]!;
     const before = checks();
     const j = judgeRuns(p, [t, structuredClone(t), structuredClone(t)], opts);
     expect(j.failure).toBeNull();
@@ -56,7 +56,7 @@ describe('judgeRuns over repeated runs', () => {
   });
 
   it('checks a run that differs only in an errno name, and finds its failure', () => {
-    const t = failing!.allowed[0]!;
+    const t = failing!.allowedObservations[0]!;
     const before = checks();
     const j = judgeRuns(failing!, [t, renamed('EXDEV')], opts);
     expect(checks()).toBe(before + 1);

@@ -241,6 +241,14 @@ export function stateProblem(s: unknown, where: string): string | null {
   return null;
 }
 
+/** Every operation a saved case may hold (model/domain.ts, Operation). */
+const OPS: readonly Operation['op'][] = ['socket', 'connect', 'send', 'close', 'sendto', 'recvfrom', 'deliver', 'apply'];
+
+function sockAddrProblem(a: unknown, where: string): string | null {
+  const d = a as Record<string, unknown> | null | undefined;
+  return d && typeof d === 'object' && isAddr(d.addr) && isPort(d.port) ? null : `${where} needs an address and a port in 0..65535`;
+}
+
 function opProblem(op: unknown, i: number): string | null {
   const o = op as Partial<Record<string, unknown>> & { op?: Operation['op'] };
   const where = `case.ops[${i}]`;
@@ -250,16 +258,20 @@ function opProblem(op: unknown, i: number): string | null {
   switch (o.op) {
     case 'socket':
       return (o.family === 'inet' || o.family === 'inet6') && (o.protocol === 'tcp' || o.protocol === 'udp') ? null : `${where} needs family inet|inet6 and protocol tcp|udp`;
-    case 'connect': {
-      const d = o.dest as Record<string, unknown> | undefined;
-      return d && isAddr(d.addr) && isPort(d.port) ? null : `${where}.dest needs an address and a port in 0..65535`;
-    }
+    case 'connect':
+      return sockAddrProblem(o.dest, `${where}.dest`);
     case 'send':
       return isInt(o.messages, 0, 1000) ? null : `${where}.messages must be an integer in 0..1000`;
     case 'close':
+    case 'recvfrom':
       return null;
+    // The datagram operations of section 6: a DNS phase's failures are saved with them.
+    case 'sendto':
+      return sockAddrProblem(o.dest, `${where}.dest`) ?? (isInt(o.n, 0, 1000) ? null : `${where}.n must be an integer in 0..1000`);
+    case 'deliver':
+      return sockAddrProblem(o.from, `${where}.from`);
     default:
-      return `${where}.op ${JSON.stringify(o.op)} is not socket|connect|send|close|apply`;
+      return `${where}.op ${JSON.stringify(o.op)} is not ${OPS.join('|')}`;
   }
 }
 

@@ -5,7 +5,9 @@
 import { mkdtempSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { caseArb } from '../../generators/cases.js';
 import { belongsTo, FailureDb, savedFailureProblem, type SavedFailure } from '../../cli/failure-db.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { runChecks } from '../../properties/run.js';
@@ -65,6 +67,21 @@ describe('validation of a saved failure', () => {
     expect(bad((d) => ((d.case.ops as { messages?: unknown }[])[2]!.messages = '3'))).toMatch(/ops\[2\]\.messages/);
     expect(bad((d) => (d.case.ops = [{ op: 'fork', sock: 0 }]))).toMatch(/ops\[0\]\.op/);
     expect(bad((d) => (d.objects = { connect: 7 }))).toMatch(/objects/);
+  });
+
+  it('accepts the case of every generated phase, DNS datagram operations included', () => {
+    for (const shape of ['single', 'sequence', 'dns'] as const) {
+      for (const kind of ['consistent', 'raw'] as const) {
+        const cases = fc.sample(caseArb({ kind, shape }), { seed: 7, numRuns: 60 });
+        if (shape === 'dns') expect(cases.some((c) => c.ops.some((o) => o.op === 'deliver')) && cases.some((c) => c.ops.some((o) => o.op === 'recvfrom'))).toBe(true);
+        for (const c of cases) expect(savedFailureProblem({ ...VALID, phase: `${kind}/${shape}`, case: c }), `${kind}/${shape}`).toBeNull();
+      }
+    }
+    const dns = (op: Record<string, unknown>) => savedFailureProblem({ ...VALID, case: { ...VALID.case, ops: [VALID.case.ops[0], op] } });
+    expect(dns({ op: 'sendto', sock: 0, dest: { addr: '10.0.0.1', port: 53 }, n: 2 })).toBeNull();
+    expect(dns({ op: 'sendto', sock: 0, dest: { addr: '10.0.0.1', port: 53 }, n: -1 })).toMatch(/ops\[1\]\.n/);
+    expect(dns({ op: 'deliver', sock: 0, from: { addr: '10.0.0.1' } })).toMatch(/ops\[1\]\.from/);
+    expect(dns({ op: 'recvfrom', sock: 0 })).toBeNull();
   });
 
   it('lists unusable files in one line each and the usable ones beside them', () => {

@@ -50,7 +50,7 @@ export interface SectionFinding<C = unknown, O = unknown> {
 
 export interface SectionResult<C, O> {
   readonly runs: number;
-  /** Cases that exercised each invariant (verdict holds). */
+  /** Cases that exercised each invariant (verdict not vacuous: it held or broke), as the main phases count them. */
   readonly exercised: Readonly<Record<string, number>>;
   /** Cases that broke each invariant. */
   readonly failed: Readonly<Record<string, number>>;
@@ -105,7 +105,8 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
   const firstAt = new Map<string, number>();
   cases.forEach((c, i) => {
     for (const j of spec.judge(c, obs[i]!)) {
-      if (j.verdict.status === 'holds') exercised[j.name] = (exercised[j.name] ?? 0) + 1;
+      if (j.verdict.status === 'vacuous') continue;
+      exercised[j.name] = (exercised[j.name] ?? 0) + 1;
       if (j.verdict.status !== 'violated') continue;
       failed[j.name] = (failed[j.name] ?? 0) + 1;
       if (!firstAt.has(j.name)) firstAt.set(j.name, i);

@@ -60,6 +60,8 @@ interface ExhaustiveRun {
   readonly statistics?: Statistics;
   /** Ctrl-C: the exploration ends where it is, incomplete (ExploreOptions.shouldStop). */
   readonly shouldStop?: () => boolean;
+  /** --stop-at-first: the exploration ends after the skeleton that found the first failure. */
+  readonly stopAtFirst?: boolean;
 }
 
 function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOptions {
@@ -75,6 +77,7 @@ function exploreOptions(setup: ExhaustiveSetup, o: ExhaustiveRun): ExploreOption
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     ...(o.statistics ? { statistics: o.statistics } : {}),
     ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
+    ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
   };
 }
 

@@ -157,8 +157,12 @@ function pct(n: number, total: number): string {
   return total ? `${((100 * n) / total).toFixed(1)}%` : '-';
 }
 
-/** The end-of-run summary: statistics, per-invariant counts, coverage, verdict. */
-export function formatSummary(r: ReportJson): string {
+/**
+ * The end-of-run summary: statistics, per-invariant counts, coverage, verdict. `what` names the
+ * report's cases: a run's summary counts its random phase (the exhaustive phase has its own line),
+ * an exhaustive-only run's the states it enumerated.
+ */
+export function formatSummary(r: ReportJson, what = 'cases'): string {
   const s = r.statistics;
   const dist = (title: string, counter: Record<string, number>) =>
     `  ${title.padEnd(13)} ` +
@@ -167,7 +171,7 @@ export function formatSummary(r: ReportJson): string {
       .map(([k, v]) => `${k} ${pct(v, s.cases)}`)
       .join(', ');
   const lines = [
-    `summary: ${r.cases} cases in ${(r.durationMs / 1000).toFixed(1)} s on the ${r.executor} executor (seed ${r.seed})${r.interrupted ? ', stopped by the time limit' : ''}`,
+    `summary: ${r.cases} ${what} in ${(r.durationMs / 1000).toFixed(1)} s on the ${r.executor} executor (seed ${r.seed})${r.interrupted ? ', stopped by the time limit' : ''}`,
     dist('state kind', s.stateKind),
     dist('family', s.family),
     dist('LB policy', s.policy),

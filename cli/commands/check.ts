@@ -118,7 +118,9 @@ function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecut
     if (row) row.failed++;
     else rows.push({ name: cx.failure.invariant, statement: cx.failure.statement, checked: 0, failed: 1 });
   }
-  return { cases: e.states, counterexamples: [], unclustered: 0, invariants: rows, statistics, interrupted: !e.complete, stopped, durationMs: e.durationMs, targets: [] };
+  // Interrupted as a sampled run is: by a time limit (the exploration's line says what else cut it short).
+  const timedOut = e.truncated.some((t) => t.startsWith('time limit'));
+  return { cases: e.states, counterexamples: [], unclustered: 0, invariants: rows, statistics, interrupted: timedOut, stopped, durationMs: e.durationMs, targets: [] };
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
@@ -222,9 +224,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
         statistics: exhaustiveStats,
         shouldStop: () => stopRequested,
+        ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
         // Only an explicit --jobs splits the exploration: a job's thread and executor start cold,
-        // which the default scope's seconds do not repay.
-        ...(o.jobs !== undefined && o.jobs > 1
+        // which the default scope's seconds do not repay. Not to stop at the first finding, which
+        // needs one ordered enumeration.
+        ...(o.jobs !== undefined && o.jobs > 1 && o.stopAtFirst !== true
           ? {
               jobs: {
                 count: o.jobs,
@@ -344,15 +348,17 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         findings.slice(explained.length).map((f) => f.status),
         { failureDb: o.failureDb, db, log },
       );
-    // An exhaustive-only run is judged by its completeness, not by sampling quotas.
-    const coverage = o.exhaustive ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, explained.length, o.states, dns);
+    // An exhaustive-only run is judged by its completeness, not by sampling quotas; nor is a run
+    // that stopped at its first finding on purpose.
+    const quotasMoot = o.exhaustive === true || (o.stopAtFirst === true && explained.length > 0);
+    const coverage = quotasMoot ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, explained.length, o.states, dns);
     const withSections = sections ? { ...result, invariants: [...result.invariants, ...sections.rows] } : result;
     const report = buildReport(withSections, { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null }, coverage, findings, {
       savedFailures,
       baseline: baselineJson,
     });
     log('');
-    log(formatSummary(report));
+    log(formatSummary(report, skipRandom ? 'states of the exhaustive phase' : 'sampled cases'));
     log(formatExploration(exploration));
     if (!o.exhaustive) log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}`);
     // The VM counts which instructions and branches of each program the run executed.

@@ -42,7 +42,7 @@ describe('Ctrl-C in a terminal on the kernel executor', () => {
     process.kill(-child.pid!, 'SIGINT');
     const code = await exited;
     expect(code, out).toBe(130);
-    expect(out).toMatch(/^summary: \d+ cases/m);
+    expect(out).toMatch(/^summary: \d+ sampled cases/m);
     const rep = report(dir, 'r.json');
     expect(rep.stopped).toBe(true);
     expect(rep.cases).toBeGreaterThan(0);

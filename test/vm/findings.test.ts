@@ -218,7 +218,7 @@ describe('Ctrl-C', () => {
     child.kill('SIGINT');
     const code = await exited;
     expect(code, out).toBe(130);
-    expect(out).toMatch(/^summary: \d+ cases/m);
+    expect(out).toMatch(/^summary: \d+ sampled cases/m);
     expect(out).toMatch(/stopped early by Ctrl-C/);
     const rep = report(dir, 'r.json');
     expect(rep.stopped).toBe(true);
@@ -274,4 +274,16 @@ describe('--max-findings and --stop-at-first', () => {
       await vm.close();
     }
   });
+
+  it('--stop-at-first stops the exhaustive phase at its first finding too, and asks no sampling quota of the run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-first-'));
+    const r = cli(['check', '--executor', 'vm', '--objects', objectsArg(both), '--stop-at-first', '--json', 'r.json', '--no-failure-db', '--no-explain'], dir);
+    expect(r.code, r.err).toBe(1);
+    const rep = report(dir, 'r.json');
+    expect(rep.findings).toHaveLength(1);
+    expect(r.out).toMatch(/^exhaustive: incomplete for scope 1: .*stopped at the first finding; 1 finding \(1 failing states\)/m);
+    expect(r.out).toMatch(/^summary: \d+ states of the exhaustive phase in /m);
+    expect(r.out).not.toMatch(/stopped by the time limit/);
+    expect(rep.coverage.ok).toBe(true);
+  }, 120_000);
 });

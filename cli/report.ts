@@ -57,6 +57,8 @@ export interface BaselineJson {
   readonly known: string[];
   /** Accepted signatures this run did not see: fixed (or not reached). */
   readonly fixed: { signature: string; text: string; invariant: string }[];
+  /** Accepted signatures this run hit on model paths the baseline does not name: new findings, maybe other bugs. */
+  readonly newPaths: { signature: string; text: string; paths: string[]; accepted: string[] }[];
 }
 
 export interface ReportJson {
@@ -206,6 +208,8 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     const b = r.baseline;
     lines.push(`baseline ${b.file}: ${b.accepted} accepted, ${b.known.length} seen again (known, not failing the run), ${b.fixed.length} no longer seen${b.fixed.length ? ':' : ''}`);
     for (const f of b.fixed) lines.push(`  fixed ${f.signature}  ${f.text}`);
+    for (const f of b.newPaths ?? [])
+      lines.push(`  new path ${f.signature}  ${f.text}: hit on ${f.paths.join(', ')}, accepted on ${f.accepted.join(', ') || 'no path'} (another bug there? accept it with baseline --merge)`);
   }
   const failing = r.findings.filter((f) => f.status !== 'known').length;
   lines.push(
@@ -245,6 +249,11 @@ export function junitXml(r: ReportJson): string {
   ].join('\n');
 }
 
+/** The model paths a finding was hit on (a saved or older finding without them: its signature's path, once). */
+export function modelPathsOf(cx: Pick<Counterexample, 'paths' | 'signature'>): Readonly<Record<string, number>> {
+  return cx.paths ?? (cx.signature.path ? { [cx.signature.path]: 1 } : {});
+}
+
 /** A finding of the run (or a saved failure that still fails) with its status and explanation. */
 export interface ReportedFinding {
   readonly cx: Counterexample;
@@ -258,7 +267,7 @@ export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
     signature: f.cx.signature.id,
     signatureText: f.cx.signature.text,
     hits: f.cx.hits,
-    modelPaths: { ...(f.cx.paths ?? (f.cx.signature.path ? { [f.cx.signature.path]: 1 } : {})) },
+    modelPaths: { ...modelPathsOf(f.cx) },
     status: f.status,
     explanation: f.explanation ?? null,
   };

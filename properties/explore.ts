@@ -26,6 +26,7 @@ import { caseSize, minimize } from './minimize.js';
 import { startBatch } from './batch.js';
 import type { Counterexample } from './run.js';
 import type { Statistics } from './statistics.js';
+import { addPaths } from './tally.js';
 import { signatureOf, type Signature } from './signature.js';
 
 export interface ExploreOptions {
@@ -84,6 +85,8 @@ export interface RawFinding {
   readonly case: Case;
   readonly failure: Failure;
   hits: number;
+  /** The model paths its leaves left the model on, with how many leaves each (as a sampled finding's). */
+  readonly paths: Record<string, number>;
 }
 
 /** What one part of an exploration (a shard, a job) found: counts that add up and findings by kind. */
@@ -243,11 +246,13 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
     // Kept at the first leaf in path order, whatever order the leaves were judged in (kernel
     // verdicts come in batches; jobs).
     const signature = signatureOf(c, f, opts.env);
+    const where = signature.path ?? '-';
     const had = found.get(signature.id);
-    if (!had) found.set(signature.id, { signature, path, case: c, failure: f, hits: 1 });
+    if (!had) found.set(signature.id, { signature, path, case: c, failure: f, hits: 1, paths: { [where]: 1 } });
     else {
       had.hits++;
-      if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits });
+      had.paths[where] = (had.paths[where] ?? 0) + 1;
+      if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits, paths: had.paths });
     }
   };
   // One executor round trip for the pending cases (the runs judging them one by one would make).
@@ -380,8 +385,11 @@ export async function finishExploration(parts: readonly RawExploration[], opts: 
     for (const [name, n] of Object.entries(p.exercised)) exercised[name] = (exercised[name] ?? 0) + n;
     for (const f of p.found) {
       const had = byId.get(f.signature.id);
-      if (!had) byId.set(f.signature.id, f);
-      else byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, hits: had.hits + f.hits } : { ...had, hits: had.hits + f.hits });
+      if (!had) byId.set(f.signature.id, { ...f, paths: { ...f.paths } });
+      else {
+        const paths = addPaths(had.paths, f.paths);
+        byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, hits: had.hits + f.hits, paths } : { ...had, hits: had.hits + f.hits, paths });
+      }
     }
   }
   const found = [...byId.values()].sort((a, b) => comparePaths(a.path, b.path));
@@ -402,6 +410,7 @@ export async function finishExploration(parts: readonly RawExploration[], opts: 
       minimizeTries: minimal.tries,
       signature: f.signature,
       hits: f.hits,
+      paths: f.paths,
     });
   }
   const truncated = [...new Set(parts.flatMap((p) => p.truncated))];

@@ -39,6 +39,13 @@ export interface TallyJson {
   readonly overflow: number;
 }
 
+/** Two tallies of model paths (hits per path) added into a new one. */
+export function addPaths(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const out = { ...a };
+  for (const [p, n] of Object.entries(b)) out[p] = (out[p] ?? 0) + n;
+  return out;
+}
+
 const before = (a: Cluster, b: Cluster) => a.order[0] - b.order[0] || a.order[1] - b.order[1];
 
 export class Tally {
@@ -111,9 +118,7 @@ export class Tally {
         continue;
       }
       const first = before(c, had) < 0 ? c : had;
-      const paths = { ...had.paths };
-      for (const [p, n] of Object.entries(c.paths)) paths[p] = (paths[p] ?? 0) + n;
-      this.clusters.set(c.signature.id, { ...first, hits: had.hits + c.hits, paths });
+      this.clusters.set(c.signature.id, { ...first, hits: had.hits + c.hits, paths: addPaths(had.paths, c.paths) });
     }
     this.clusters = new Map([...this.clusters.entries()].sort((a, b) => before(a[1], b[1])));
     // Parts that each kept MAX_CLUSTERS may together hold more: the later ones only count.

@@ -17,7 +17,7 @@ import { formatCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { defaultObjects, packageRoot } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
-import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
+import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, modelPathsOf, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
@@ -26,6 +26,7 @@ import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE,
 import type { Exploration } from '../../properties/explore.js';
 import { COVERS_MODEL } from '../../properties/exact-set.js';
 import { Statistics } from '../../properties/statistics.js';
+import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
@@ -278,9 +279,13 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The exhaustive phase's findings first; a signature both phases hit is one finding.
     for (const cx of [...exploration.counterexamples, ...result.counterexamples]) {
       const i = reported.findIndex((r) => r.cx.signature.id === cx.signature.id);
-      if (i < 0) reported.push({ cx, status: 'new' });
-      else if (savedSigs.has(cx.signature.id)) reported[i] = { cx: { ...reported[i]!.cx, hits: reported[i]!.cx.hits + cx.hits }, status: 'saved' };
-      else reported[i] = { ...reported[i]!, cx: { ...reported[i]!.cx, hits: reported[i]!.cx.hits + cx.hits } };
+      if (i < 0) {
+        reported.push({ cx, status: 'new' });
+        continue;
+      }
+      const had = reported[i]!.cx;
+      const joined = { ...had, hits: had.hits + cx.hits, paths: addPaths(modelPathsOf(had), modelPathsOf(cx)) };
+      reported[i] = savedSigs.has(cx.signature.id) ? { cx: joined, status: 'saved' } : { ...reported[i]!, cx: joined };
     }
     const explained: ReportedFinding[] = [];
     for (const f of reported) {
@@ -326,7 +331,9 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     explained.forEach((f, i) => {
       const status = findings[i]!.status;
       log('');
-      log(formatCounterexample(f.cx, run, status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING'));
+      const newPath = baselineJson?.newPaths.find((p) => p.signature === f.cx.signature.id);
+      const title = status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING';
+      log(formatCounterexample(f.cx, run, newPath ? `${title} (the baseline accepts its signature, not on model path ${newPath.paths.join(', ')})` : title));
       if (f.explanation)
         log(
           formatExplanation(f.explanation as never)

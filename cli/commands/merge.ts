@@ -6,8 +6,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { coverageOf, Statistics } from '../../properties/statistics.js';
+import { addPaths } from '../../properties/tally.js';
 import type { StatesOption } from '../../properties/run.js';
-import { formatSummary, type FindingJson, type ReportJson } from '../report.js';
+import { formatSummary, type BaselineJson, type FindingJson, type ReportJson } from '../report.js';
 import { requiredPaths } from './check.js';
 import { deviationsAt, scopeMeaning } from '../../generators/exhaustive/classes.js';
 import { formatMergedEnumeration, mergeSectionPhases, shardGaps, type ShardReport } from '../merge-sections.js';
@@ -28,6 +29,17 @@ function readReport(path: string): ReportJson {
 type Explored = { scope: number; states: number; choicePoints: number; complete: boolean; truncated: string[]; durationMs: number; findings: number; deviations?: number; meaning?: string };
 
 /** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
+
+/** Accepted signatures hit on paths their acceptance does not name, over every shard: one entry each, the paths joined. */
+function mergedNewPaths(all: BaselineJson['newPaths']): BaselineJson['newPaths'] {
+  const bySig = new Map<string, BaselineJson['newPaths'][number]>();
+  for (const n of all) {
+    const had = bySig.get(n.signature);
+    bySig.set(n.signature, had ? { ...had, paths: [...new Set([...had.paths, ...n.paths])].sort() } : n);
+  }
+  return [...bySig.values()];
+}
+
 export function mergeExplorations(reports: readonly (ReportJson & { exploration?: Explored })[]): Explored | null {
   const parts = reports.map((r) => r.exploration).filter((e): e is Explored => e !== undefined);
   if (parts.length === 0) return null;
@@ -76,8 +88,7 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
     const had = bySig.get(f.signature);
     if (!had) bySig.set(f.signature, f);
     else {
-      const modelPaths = { ...had.modelPaths };
-      for (const [p, n] of Object.entries(f.modelPaths ?? {})) modelPaths[p] = (modelPaths[p] ?? 0) + n;
+      const modelPaths = addPaths(had.modelPaths, f.modelPaths ?? {});
       bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
     }
   }
@@ -89,6 +100,7 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
         ...baselines[0]!,
         known: [...new Set(baselines.flatMap((b) => b.known))],
         fixed: baselines[0]!.fixed.filter((f) => baselines.every((b) => b.fixed.some((g) => g.signature === f.signature))),
+        newPaths: mergedNewPaths(baselines.flatMap((b) => b.newPaths ?? [])),
       }
     : null;
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.

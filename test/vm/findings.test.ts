@@ -203,6 +203,25 @@ describe('a baseline', () => {
     expect(fixed.code).toBe(0);
     expect(report(dir, 'f.json').baseline?.fixed.length).toBe(accepted.accepted.length);
   });
+
+  it('does not hide another bug whose findings share a signature with an accepted one, on another model path', () => {
+    // Two load-balancing bugs, both a wrong connect result: failover taking the wrong group, and
+    // locality strict taking the first non-empty group instead of the first.
+    const dir = mkdtempSync(join(tmpdir(), 'kc-baseline-'));
+    const run = (mutant: string, out: string, more: string[] = []) =>
+      cli(['check', '--executor', 'vm', '--objects', objectsArg(buildMutant(mutant)), '--runs', '1000', '--json', out, '--no-failure-db', '--no-explain', ...more], dir);
+    expect(run('failover-last-nonempty', 'a.json').code).toBe(1);
+    expect(cli(['baseline', '--from', 'a.json', '--out', 'accepted.json'], dir).code).toBe(0);
+    const b = run('strict-first-nonempty', 'b.json', ['--baseline', 'accepted.json']);
+    expect(b.code, b.out).toBe(1);
+    const rep = report(dir, 'b.json');
+    const accepted = new Set(report(dir, 'a.json').findings.map((f) => f.signature));
+    const shared = rep.findings.filter((f) => accepted.has(f.signature));
+    expect(shared.length, 'the second bug shows under an accepted signature').toBeGreaterThan(0);
+    for (const f of shared) expect(f.status).toBe('new');
+    expect(rep.baseline?.newPaths.map((n) => n.signature).sort()).toEqual(shared.map((f) => f.signature).sort());
+    expect(b.out).toMatch(/new path \w+ +connect \| result: hit on .*strict/);
+  });
 });
 
 describe('Ctrl-C', () => {

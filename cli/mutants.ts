@@ -145,6 +145,12 @@ export const MUTANTS: readonly Mutant[] = [
     description: "sendmsg4 also redirects a connected socket's queries (an AF_INET6 socket connected to ::ffff:a.b.c.d:53), whose replies from the proxy the kernel then drops.",
     object: 'connect',
   },
+  {
+    name: 'dns-control-needs-enrol',
+    description:
+      'sendmsg4 looks at a send to the control address only in an enrolled namespace, so a resolver outside one cannot enrol it by a send (section 6, step 1); its later queries are not redirected.',
+    object: 'connect',
+  },
 ];
 
 /** Where a build's three objects are (or will be). */

@@ -3,7 +3,7 @@
 // enumerates each. A class stands for every value that the model and the data path treat alike;
 // its representative is the value used. docs/gen renders this table into docs/spec.md.
 
-import { DNS_PORT, ControlPort, LbPolicy } from '../../model/domain.js';
+import { DNS_PORT, ControlPort, LbPolicy, type Family } from '../../model/domain.js';
 
 /** Where the addresses of a class come from: a pool (existing or next fresh) or one fixed value. */
 export type AddressPool = 'v4' | 'v6' | null;
@@ -130,6 +130,8 @@ export interface SkeletonClass {
   readonly stands: string;
   /** Datagram operations (sendto, recvfrom, deliver; section 6): UDP sockets only. */
   readonly datagram?: boolean;
+  /** The socket families it runs on (default: both). */
+  readonly families?: readonly Family[];
 }
 
 /**
@@ -146,6 +148,13 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
   { name: 'sendto-deliver-recv', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, a datagram from X port 53, recvfrom twice' },
   { name: 'connect-send-recv', minScope: 1, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
   { name: 'connect-sendto-recv', minScope: 1, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
+  {
+    name: 'control-sendto-recv',
+    minScope: 1,
+    datagram: true,
+    families: ['inet'],
+    stands: 'UDP, AF_INET: sendto the control address (port 929 where the namespace starts outside, 930 where it starts enrolled: a send enrols or withdraws it), sendto the destination, recvfrom',
+  },
 ];
 
 /**

@@ -4,7 +4,7 @@
 // can split the tree by them deterministically.
 
 import type { Family } from '../../model/address.js';
-import { DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
@@ -25,7 +25,7 @@ export function skeletons(scope: number): Skeleton[] {
     // Datagram sequences: UDP only, and a sendto needs a port (1..65535).
     const protocols = seq.datagram ? (['udp'] as const) : (['tcp', 'udp'] as const);
     for (const enrolled of [true, false]) {
-      for (const family of ['inet', 'inet6'] as const) {
+      for (const family of seq.families ?? (['inet', 'inet6'] as const)) {
         for (const protocol of protocols) {
           for (const destClass of DEST_ADDRESS_CLASSES[family]) {
             if (addressClass(destClass).minScope > scope) continue;
@@ -75,6 +75,11 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 1 }, { op: 'recvfrom', sock: 0 }];
     case 'connect-sendto-recv':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
+    case 'control-sendto-recv': {
+      // Section 6, step (1): the send changes the enrolment the next one runs under.
+      const control: SockAddr = { addr: CONTROL_ADDR.inet, port: s.enrolled ? ControlPort.withdraw : ControlPort.enrol };
+      return [open(0), { op: 'sendto', sock: 0, dest: control, n: 1 }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
+    }
     case 'connect-close-connect':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'close', sock: 0 }, open(1), { op: 'connect', sock: 1, dest }, { op: 'send', sock: 1, messages: 1 }];
     default:

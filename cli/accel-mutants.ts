@@ -32,6 +32,11 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     description: "ma_ops does not delete a connection's sock_proxy_map entries when it closes.",
     expectedInvariant: 'redirect-cleanup',
   },
+  {
+    name: 'ma-port-list-overrun',
+    description: 'The filter reads one port range past the count of a list, where a control plane may have left a stale one.',
+    expectedInvariant: 'redirect-filter',
+  },
 ];
 
 /** Builds one acceleration mutant (make rebuilds only what changed); its two objects. */

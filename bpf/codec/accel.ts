@@ -98,6 +98,19 @@ function checkU32(v: number, what: string): number {
   return v;
 }
 
+/**
+ * Fills the slots of a list past its count with a pair that matches everything (CIDR 0.0.0.0 mask
+ * 0, ports 0-65535): a control plane may leave stale entries there, and a program must read only
+ * `count` of them. Read by mistake, such a pair rejects every connection through a return list
+ * and admits every one through a non-empty accept list, so the overrun shows.
+ */
+function fillStale(out: Uint8Array, off: number, from: number, a: number, b: number): void {
+  for (let i = from; i < FILTER_SLOTS; i++) {
+    writeU32(out, off + 1 + i * 8, a);
+    writeU32(out, off + 5 + i * 8, b);
+  }
+}
+
 function writeCidrs(out: Uint8Array, off: number, list: readonly Cidr[], what: string): void {
   checkList(list, what);
   out[off] = list.length;
@@ -105,6 +118,7 @@ function writeCidrs(out: Uint8Array, off: number, list: readonly Cidr[], what: s
     writeU32(out, off + 1 + i * 8, ipv4ToU32(c.ip));
     writeU32(out, off + 5 + i * 8, checkU32(c.mask, `${what}[${i}].mask`));
   });
+  fillStale(out, off, list.length, 0, 0);
 }
 
 function writePorts(out: Uint8Array, off: number, list: readonly PortRange[], what: string): void {
@@ -114,9 +128,10 @@ function writePorts(out: Uint8Array, off: number, list: readonly PortRange[], wh
     writeU32(out, off + 1 + i * 8, checkU32(r.begin, `${what}[${i}].begin`));
     writeU32(out, off + 5 + i * 8, checkU32(r.end, `${what}[${i}].end`));
   });
+  fillStale(out, off, list.length, 0, 0xffff);
 }
 
-/** sock_param with the filter and zeroed dump settings. */
+/** sock_param with the filter (stale pairs past each list's count) and zeroed dump settings. */
 export function encodeSockParam(f: AccelFilter): Uint8Array {
   const out = new Uint8Array(SOCK_PARAM_SIZE);
   writeCidrs(out, SOCK_PARAM_OFFSETS.acceptCidrs, f.acceptCidrs, 'accept CIDRs');

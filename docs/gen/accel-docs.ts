@@ -102,7 +102,7 @@ export function accelSection(interpretation: string): string[] {
         [
           '`sock_param` (packed)',
           String(SOCK_PARAM_SIZE),
-          `${SOCK_PARAM_OFFSETS.acceptCidrs} accept CIDRs; ${SOCK_PARAM_OFFSETS.returnCidrs} return CIDRs; ${SOCK_PARAM_OFFSETS.acceptPorts} accept port ranges; ${SOCK_PARAM_OFFSETS.returnPorts} return port ranges (each a u8 count and 10 pairs of host-order u32: ip, mask / begin, end); ${SOCK_PARAM_OFFSETS.dump} dump settings`,
+          `${SOCK_PARAM_OFFSETS.acceptCidrs} accept CIDRs; ${SOCK_PARAM_OFFSETS.returnCidrs} return CIDRs; ${SOCK_PARAM_OFFSETS.acceptPorts} accept port ranges; ${SOCK_PARAM_OFFSETS.returnPorts} return port ranges (each a u8 count and 10 pairs of host-order u32: ip, mask / begin, end; a program reads only the first count of them: the checker fills the rest with stale pairs that match everything); ${SOCK_PARAM_OFFSETS.dump} dump settings`,
         ],
       ],
     ),

@@ -63,7 +63,13 @@ describe('acceleration ABI (section 8)', () => {
     expect(hex(b.subarray(162, 171))).toBe('01' + '901f0000' + '911f0000');
     expect(b[243]).toBe(0);
     expect(b.subarray(324).every((x) => x === 0)).toBe(true);
-    expect(encodeSockParam(EMPTY_FILTER).every((x) => x === 0)).toBe(true);
+    // Past each count, stale pairs that match everything: a program must read only `count` of them.
+    expect(hex(b.subarray(9, 17))).toBe('00000000' + '00000000');
+    expect(hex(b.subarray(171, 179))).toBe('00000000' + 'ffff0000');
+    const empty = encodeSockParam(EMPTY_FILTER);
+    expect([0, 81, 162, 243].map((o) => empty[o])).toEqual([0, 0, 0, 0]);
+    expect(hex(empty.subarray(244 + 9 * 8, 324))).toBe('00000000' + 'ffff0000');
+    expect(decodeSockParam(empty)).toEqual(EMPTY_FILTER);
   });
 
   it('sock_param: more than 10 entries is refused; a raw count above 10 decodes as 10', () => {

@@ -131,7 +131,8 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
         : `received ${st.tlv ? `TLV(${st.tlv.form}, ${formatSockAddr(st.tlv.form, st.tlv.original)}) + ` : ''}` + `${st.payloadIntact ? 'payload intact' : 'payload NOT intact'} [${st.hex}]`,
     );
   }
-  return parts.join(', ');
+  // An operation with nothing to report (a socket opened, a datagram delivered as asked): a dash, as the spec's tables write it.
+  return parts.length ? parts.join(', ') : '-';
 }
 
 export function formatCase(c: Case): string[] {

@@ -28,8 +28,6 @@ function readReport(path: string): ReportJson {
 
 type Explored = { scope: number; states: number; choicePoints: number; complete: boolean; truncated: string[]; durationMs: number; findings: number; deviations?: number; meaning?: string };
 
-/** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
-
 /** Accepted signatures hit on paths their acceptance does not name, over every shard: one entry each, the paths joined. */
 function mergedNewPaths(all: BaselineJson['newPaths']): BaselineJson['newPaths'] {
   const bySig = new Map<string, BaselineJson['newPaths'][number]>();
@@ -40,6 +38,7 @@ function mergedNewPaths(all: BaselineJson['newPaths']): BaselineJson['newPaths']
   return [...bySig.values()];
 }
 
+/** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
 export function mergeExplorations(reports: readonly (ReportJson & { exploration?: Explored })[]): Explored | null {
   const parts = reports.map((r) => r.exploration).filter((e): e is Explored => e !== undefined);
   if (parts.length === 0) return null;

@@ -121,10 +121,49 @@ export function formatExplanation(x: Explanation): string[] {
   for (const s of x.steps) {
     if (!s.model.length && !s.program.length) continue;
     lines.push(`  ${s.operation}. ${s.text}`);
-    if (s.model.length) for (const m of s.model) lines.push(`     model:   ${m}`);
+    // A waypoint chain that comes back to itself runs the same pass up to the tail-call limit: once is enough to read.
+    if (s.model.length) for (const m of collapseRepeats(s.model, (l) => l.replace(/^pass \d+ /, 'pass '), passesAgain)) lines.push(`     model:   ${m}`);
     else lines.push('     model:   no connect pass');
-    for (const p of s.program) lines.push(`     program: ${p}`);
+    for (const p of collapseRepeats(s.program, (l) => l, linesAgain)) lines.push(`     program: ${p}`);
     lines.push(`     vm observed: ${s.observed}`);
   }
   return lines;
+}
+
+/** A block repeated fewer times is written out. */
+const MIN_REPEATS = 3;
+/** The longest block looked for (one pass of a program is a few dozen events at most). */
+const MAX_BLOCK = 64;
+
+const passesAgain = (block: number, more: number) => `(the same ${block === 1 ? 'pass' : `${block} passes`} ${more} more time${more === 1 ? '' : 's'})`;
+const linesAgain = (block: number, more: number) => `(the ${block === 1 ? 'line' : `${block} lines`} above ${more} more time${more === 1 ? '' : 's'})`;
+
+/**
+ * `lines` with each run of a block repeated MIN_REPEATS times or more in a row (lines of equal
+ * `key`) written once, followed by `say(block length, repeats left out)`; of the blocks starting at
+ * a line, the one that covers the most lines.
+ */
+export function collapseRepeats(lines: readonly string[], key: (line: string) => string, say: (block: number, more: number) => string): string[] {
+  const keys = lines.map(key);
+  const same = (a: number, b: number, n: number) => {
+    for (let k = 0; k < n; k++) if (keys[a + k] !== keys[b + k]) return false;
+    return true;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < lines.length;) {
+    let best = { block: 0, times: 1 };
+    for (let block = 1; block <= MAX_BLOCK && i + MIN_REPEATS * block <= lines.length; block++) {
+      let times = 1;
+      while (i + (times + 1) * block <= lines.length && same(i, i + times * block, block)) times++;
+      if (times >= MIN_REPEATS && times * block > best.times * best.block) best = { block, times };
+    }
+    if (best.block === 0) {
+      out.push(lines[i]!);
+      i++;
+      continue;
+    }
+    out.push(...lines.slice(i, i + best.block), say(best.block, best.times - 1));
+    i += best.block * best.times;
+  }
+  return out;
 }

@@ -120,7 +120,7 @@ export const MIN_RUNS_PER_JOB = 1000;
  * Cores one job keeps busy: beside its main thread, V8's compiler and garbage collector threads
  * (bench: the --jobs row's CPU per thread), and on the kernel the harness worker, which spends
  * about as much as the main thread and V8's threads together. Two jobs on two cores ran at
- * 0.89-0.93 of one job's pace on the kernel (bench's long run: 44,000 cases).
+ * 0.84-0.93 of one job's pace on the kernel (bench's long run: 44,000 cases).
  */
 export const CORES_PER_JOB = 2;
 
@@ -128,8 +128,8 @@ export const CORES_PER_JOB = 2;
  * Runs from which a job of the VM or the model, which run in the job's own thread, pays for a
  * core of its own. V8's threads are busy mostly while a job starts cold (its modules, its own
  * optimised code), so a long run's job keeps one core busy: two jobs on two cores ran at
- * 1.06-1.24x one job's pace over 220,000 cases, 1.67-1.77x over 1.1 million and 1.74-1.82x over
- * 2.2 million model cases.
+ * 1.06-1.24x one job's pace over 220,000 cases, 1.40-1.77x over 1.1 million VM cases and
+ * 1.70-1.82x over 2.2 million model cases.
  */
 export const MIN_RUNS_PER_CORE_JOB = 100_000;
 

@@ -1,6 +1,7 @@
 // Counterexamples printed for a person: map tables with addresses as addresses and ports in host
 // order, the operations, the invariant that broke, what was allowed against what was observed.
 
+import { isConsistent } from '../model/control-plane/consistency.js';
 import { formatSockAddr, type Family } from '../model/address.js';
 import type { Case, MapState, Observation, Operation, Waypoint } from '../model/domain.js';
 
@@ -135,10 +136,18 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
   return parts.length ? parts.join(', ') : '-';
 }
 
+/** Whether a control plane could have written every state of the case (a raw phase draws some such states too). */
+function controlPlaneCould(c: Case): boolean {
+  if (c.kind === 'consistent') return true;
+  if (isConsistent(c.state).length) return false;
+  for (const op of c.ops) if (op.op === 'apply' && isConsistent(op.state).length) return false;
+  return true;
+}
+
 export function formatCase(c: Case): string[] {
   const families = socketFamilies(c.ops);
   return [
-    `state: ${c.kind === 'consistent' ? 'control-plane-consistent' : 'raw (a robustness finding)'}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'}`,
+    `state: ${controlPlaneCould(c) ? 'control-plane-consistent' : 'raw (a robustness finding)'}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'} at the start`,
     ...formatState(c.state),
     'operations',
     ...c.ops.map((op, i) => `  ${i + 1}. ${formatOperation(op, families)}`),

@@ -1,0 +1,19 @@
+// A counterexample's header labels the state by what a control plane could have written (the
+// section-5 rules), not by the phase that drew it: a raw phase draws consistent states too, and a
+// finding on one is no mere robustness finding. The enrolment it names is the case's at its start.
+
+import { describe, expect, it } from 'vitest';
+import { formatCase } from '../../properties/format.js';
+import { EMPTY_STATE, type Case } from '../../model/domain.js';
+import { withMaps } from '../../model/records.js';
+
+const ops: Case['ops'] = [{ op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' }];
+
+describe('counterexample header', () => {
+  it('calls a raw-phase case consistent when every state of it is', () => {
+    expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops })[0]).toBe('state: control-plane-consistent; namespace enrolled at the start');
+    const dangling = withMaps(EMPTY_STATE, { frontends: [{ addr: '10.0.0.1', upstreamId: 7 }] });
+    expect(formatCase({ state: dangling, kind: 'raw', enrolled: false, ops })[0]).toBe('state: raw (a robustness finding); namespace NOT enrolled at the start');
+    expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw/);
+  });
+});

@@ -66,8 +66,8 @@ export interface CheckCommandOptions {
   readonly exhaustive?: boolean;
   /** Scope of the exhaustive phase (default 1 in a default run and with --exhaustive). */
   readonly scope?: number;
-  /** The default budget of runs: the default run's exhaustive phase gets its share of 10 s. */
-  readonly defaultRuns?: number;
+  /** Runs from which the exhaustive phase gets its whole time budget (fewer: their share of it). */
+  readonly fullExhaustiveRuns?: number;
   /** Parts of the random phases run at once, each on its own executor (default: defaultJobs of cli/jobs.ts). */
   readonly jobs?: number;
 }
@@ -215,7 +215,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const exhaustiveStats = new Statistics();
     const exhaustiveStart = Date.now();
     try {
-      const share = Math.min(1, o.runs / (o.defaultRuns ?? o.runs));
+      const share = Math.min(1, o.runs / (o.fullExhaustiveRuns ?? o.runs));
       const budget = o.exhaustive ? o.timeLimitMs : Math.min(DEFAULT_RUN_EXHAUSTIVE_MS * share, o.timeLimitMs !== undefined ? o.timeLimitMs * 0.2 : Infinity);
       exploration = await runExhaustive(setup, {
         scope: o.scope ?? (o.exhaustive ? DEFAULT_EXHAUSTIVE_SCOPE : DEFAULT_RUN_SCOPE),

@@ -12,7 +12,7 @@ import { ACCEL_MUTANTS } from '../../cli/accel-mutants.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { runMutants, type MutantsReport } from '../../cli/commands/mutants.js';
-import { DEFAULT_RUNS, DEFAULT_SEED } from '../../cli/main.js';
+import { MUTANT_RUNS, DEFAULT_SEED } from '../../cli/main.js';
 import { unprivilegedPrefix } from '../helpers/privileges.js';
 
 /** The routing and acceleration mutants' verdicts (the VM runs no report checks). */
@@ -22,7 +22,7 @@ const verdicts = (r: MutantsReport) =>
 describe('mutants of bpf/src', () => {
   it('are all killed on the kernel executor with the default budget, and the unprivileged VM agrees', async () => {
     if (process.geteuid?.() !== 0) throw new Error('the mutation test runs the kernel executor and requires root: run it as root or with sudo');
-    const kernel = await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: DEFAULT_RUNS });
+    const kernel = await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: MUTANT_RUNS });
     const onKernel = [...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS.filter((m) => m.shows === 'kernel')];
     expect(kernel.mutants.map((m) => m.name)).toEqual(onKernel.map((m) => m.name));
     expect(kernel.mutants.filter((m) => !m.killed).map((m) => m.name)).toEqual([]);

@@ -12,11 +12,11 @@ import type { ReportJson } from '../../cli/report.js';
 
 const bin = join(packageRoot(), 'bin/kmesh-check.js');
 
-describe('the coverage gate at the default budget, in the kernel', () => {
+describe('the coverage gate at 2,000 runs, in the kernel', () => {
   it('passes seed 9 in the kernel', () => {
     if (process.geteuid?.() !== 0) throw new Error('the kernel executor needs root: run the suite as root');
     const dir = mkdtempSync(join(tmpdir(), 'kc-cov-'));
-    const r = spawnSync(process.execPath, [bin, 'check', '--no-failure-db', '--no-explain', '--executor', 'kernel', '--seed', '9', '--json', 'k.json'], {
+    const r = spawnSync(process.execPath, [bin, 'check', '--no-failure-db', '--no-explain', '--executor', 'kernel', '--seed', '9', '--runs', '2000', '--json', 'k.json'], {
       cwd: dir,
       encoding: 'utf8',
       timeout: 240_000,

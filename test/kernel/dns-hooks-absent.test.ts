@@ -54,7 +54,7 @@ describe('objects without the DNS hooks', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-nodns-'));
     const o = noDns();
     const bin = join(packageRoot(), 'bin/kmesh-check.js');
-    const r = spawnSync(process.execPath, [bin, 'check', '--executor', 'vm', '--no-failure-db', '--objects', `${o.connect},${o.sockops},${o.sendmsg}`, '--json', 'r.json'], {
+    const r = spawnSync(process.execPath, [bin, 'check', '--executor', 'vm', '--runs', '2000', '--no-failure-db', '--objects', `${o.connect},${o.sockops},${o.sendmsg}`, '--json', 'r.json'], {
       cwd: dir,
       encoding: 'utf8',
       timeout: 120_000,

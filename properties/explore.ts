@@ -385,7 +385,7 @@ export async function finishExploration(parts: readonly RawExploration[], opts: 
     for (const [name, n] of Object.entries(p.exercised)) exercised[name] = (exercised[name] ?? 0) + n;
     for (const f of p.found) {
       const had = byId.get(f.signature.id);
-      if (!had) byId.set(f.signature.id, { ...f, paths: { ...f.paths } });
+      if (!had) byId.set(f.signature.id, f);
       else {
         const paths = addPaths(had.paths, f.paths);
         byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, hits: had.hits + f.hits, paths } : { ...had, hits: had.hits + f.hits, paths });

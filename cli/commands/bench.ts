@@ -124,9 +124,10 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
       `${e.cases} cases, seed 1, run again warm: median of ${e.warmCasesPerSecond.map((x) => x.toFixed(0)).join(', ')} (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`,
     ]);
   }
+  // The --jobs figures: one job per core, at least two.
+  const jobs = Math.max(2, availableParallelism());
   const longRuns = o.longRuns ?? 40_000;
   if (longRuns > 0) {
-    const jobs = Math.max(2, availableParallelism());
     for (const name of executors) {
       const l = longRun(name, name === 'model' ? LONG_MODEL_FACTOR * longRuns : longRuns);
       report.endToEnd[name] = { ...report.endToEnd[name]!, longRun: l };
@@ -149,11 +150,11 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     report.memoryCiRun = { cases: l.cases, peakRssMb: l.maxRssMb, seconds: l.cases / l.casesPerSecond };
     rows.push(ciLengthRow(l));
     rows.push(['peak RSS of the CI-length model run (MB)', l.maxRssMb.toFixed(0), `${l.cases} cases, one job, a process of its own`]);
-    report.jobsModel = jobsScaling(l, Math.max(2, availableParallelism()));
+    report.jobsModel = jobsScaling(l, jobs);
     rows.push(jobsRow(report.jobsModel, 'model', 'the CI-length run again'));
     const v = longRun('vm', Math.round(jobsRuns / VM_CI_RUNS_DIVISOR));
     rows.push(ciLengthRow(v));
-    const j = (report.jobsVm = jobsScaling(v, Math.max(2, availableParallelism())));
+    const j = (report.jobsVm = jobsScaling(v, jobs));
     rows.push(jobsRow(j, 'vm', 'the CI-length run again'));
     rows.push([`peak RSS of the CI-length vm run, ${j.jobs} jobs (MB)`, j.maxRssMb.toFixed(0), `${v.cases} cases, the jobs' heaps in one process (one job: ${v.maxRssMb.toFixed(0)} MB)`]);
   }

@@ -35,6 +35,12 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     shows: 'kernel',
   },
   {
+    name: 'report-outbound-creates-storage',
+    description: 'sockops creates the socket storage of an outbound connection when connect made none, so a client in a namespace that is not enrolled is reported as long as its local IP is.',
+    expectedInvariant: 'report-once-established',
+    shows: 'kernel',
+  },
+  {
     name: 'report-padding-unwritten',
     description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
     expectedInvariant: 'report-bytes-written',

@@ -15,6 +15,7 @@ function reportProblem(c: unknown): string | null {
   if (!isRec(c)) return 'no "case"';
   if (typeof c.monitoring !== 'boolean' || typeof c.periodic !== 'boolean') return 'a report case needs monitoring and periodic (true or false)';
   if (!optional(c.nodeIp, isAddr) || !optional(c.podGateway, isAddr)) return 'nodeIp and podGateway must be IPv4 addresses when given';
+  if (!optional(c.namespaceOutside, (v) => typeof v === 'boolean')) return 'namespaceOutside must be true or false when given';
   const sp = stateProblem(c.state, 'case.state');
   if (sp) return sp;
   if (!Array.isArray(c.conns) || c.conns.length === 0 || c.conns.length > 16) return 'case.conns must list 1 to 16 connections';

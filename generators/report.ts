@@ -3,7 +3,8 @@
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
 // or through a service VIP, with traffic both ways, either
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
-// bound to, or the server listening on, an address never enrolled). Waits (time passing before a
+// bound to, or the server listening on, an address never enrolled), now and then in a namespace
+// withdrawn from km_manage while its local IPs stay enrolled. Waits (time passing before a
 // send or the close) only where the clock is an input (the VM): around the 5 s threshold, exactly
 // on it, and in steps that add up past it. On the kernel periodic reports are confirmed by
 // hand-written cases that really wait (test/kernel/report.test.ts).
@@ -72,6 +73,12 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       };
     });
 
+/** The connection with its client connecting straight to the listener, in the client's family. */
+function direct(conn: ReportConn): ReportConn {
+  const mapped = conn.clientFamily === 'inet6' && !conn.listen.addr.includes(':');
+  return { ...conn, connectTo: mapped ? { addr: `::ffff:${conn.listen.addr}`, port: conn.listen.port } : conn.listen };
+}
+
 /** A global that is unset, some other address, or the client's own (127.0.0.1). */
 const globalIp = fc.constantFrom<string | undefined>(undefined, undefined, '10.0.0.1', '127.0.0.1');
 
@@ -84,12 +91,15 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       nodeIp: globalIp,
       podGateway: globalIp,
       conns: fc.array(connArb(o.waits), { minLength: 1, maxLength: 3 }),
+      outside: fc.constantFrom(false, false, false, true),
     })
-    .map(({ nodeIp, podGateway, ...rest }) => ({
+    .map(({ nodeIp, podGateway, outside, conns, ...rest }) => ({
       ...rest,
       ...(nodeIp ? { nodeIp } : {}),
       ...(podGateway ? { podGateway } : {}),
       state: REPORT_STATE,
+      // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family.
+      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns }),
     }));
 }
 

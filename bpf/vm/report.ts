@@ -11,7 +11,7 @@ import type { SockAddr } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { canonicalSockText, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
 import type { ReportCase, ReportConn } from '../../model/report/domain.js';
-import { REPORT_MANAGED_LOCALS } from '../../model/report/domain.js';
+import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL } from '../../model/report/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
 import type { RawReportObservation } from '../codec/report.js';
@@ -143,15 +143,20 @@ class VmReportCase {
       if (!(m instanceof HashMap)) throw new KmeshCheckError('object-content', `no object defines map ${name}`);
       for (const [k, v] of entries) m.set(fromHex(k), v);
     }
-    // Enrolment as the kernel harness does it: a refused control connect from each managed local.
-    for (const local of REPORT_MANAGED_LOCALS) {
-      const family: Family = local.includes(':') ? 'inet6' : 'inet';
-      const sock = new VmSock(this.nextId++, family, 'tcp', this.vm.netnsCookie);
-      sock.setEnds({ addr: local, port: 0 }, null, TCP_CLOSE);
-      const r = this.vm.runConnect(family === 'inet' ? this.progs.connect4 : this.progs.connect6, sock, { addr: CONTROL_ADDR[family], port: ControlPort.enrol });
-      sock.setEnds({ addr: local, port: this.nextPort++ }, r.dest, TCP_SYN_SENT);
-      this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
-    }
+    // Enrolment as the kernel harness does it: a refused control connect from each managed local;
+    // outside, the namespace then withdraws from the unmanaged one (its IP was never enrolled).
+    for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);
+    if (c.namespaceOutside) this.controlConnect(REPORT_UNMANAGED_LOCAL, ControlPort.withdraw);
+  }
+
+  /** A refused TCP control connect bound to `local`: connect4/6, then sockops' TCP_CONNECT_CB. */
+  private controlConnect(local: string, port: number): void {
+    const family: Family = local.includes(':') ? 'inet6' : 'inet';
+    const sock = new VmSock(this.nextId++, family, 'tcp', this.vm.netnsCookie);
+    sock.setEnds({ addr: local, port: 0 }, null, TCP_CLOSE);
+    const r = this.vm.runConnect(family === 'inet' ? this.progs.connect4 : this.progs.connect6, sock, { addr: CONTROL_ADDR[family], port });
+    sock.setEnds({ addr: local, port: this.nextPort++ }, r.dest, TCP_SYN_SENT);
+    this.vm.runSockOps(this.progs.sockops, sock, SockOps.TCP_CONNECT_CB);
   }
 
   private packet(dir: 'ingress' | 'egress', sock: VmSock, len: number): void {

@@ -2,7 +2,8 @@
 // fixed order (small first), of the two gates, a node global that is or is not the client's own
 // address, and one connection: managed at both ends or unmanaged at one, its sends (from either
 // end, each after no wait, exactly 5 s or just over 5 s), a wait before the close or none, which
-// end closes first, and whether user space stores a verdict. The scope widens the connection:
+// end closes first, and whether user space stores a verdict; with monitoring on, a connection
+// straight to its listener also in a namespace withdrawn from km_manage. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6) and the service VIP too;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
@@ -37,6 +38,9 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
   return out;
 }
 
+/** Whether the client connects straight to its listener (v4-mapped folded). */
+const direct = (k: ReportConn) => k.connectTo.port === k.listen.port && k.connectTo.addr.replace(/^::ffff:/, '') === k.listen.addr;
+
 /** Every send sequence of at most `max` sends, shortest first. */
 function sendSequences(max: number): ReportSend[][] {
   const one: ReportSend[] = ENDS.flatMap((from) => WAITS.map((w) => (w ? { from, size: 1, waitNs: w } : { from, size: 1 })));
@@ -60,6 +64,12 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
   const out: ReportCase[] = [];
   for (const monitoring of [false, true])
     for (const periodic of [false, true])
-      for (const nodeIp of [undefined, '127.0.0.1']) for (const k of conns) out.push({ monitoring, periodic, ...(nodeIp ? { nodeIp } : {}), state: REPORT_STATE, conns: [k] });
+      for (const nodeIp of [undefined, '127.0.0.1'])
+        for (const k of conns) {
+          const c: ReportCase = { monitoring, periodic, ...(nodeIp ? { nodeIp } : {}), state: REPORT_STATE, conns: [k] };
+          out.push(c);
+          // Outside an enrolled namespace (only reports can tell; nothing rewrites a VIP there).
+          if (monitoring && direct(k)) out.push({ ...c, namespaceOutside: true });
+        }
   return out;
 }

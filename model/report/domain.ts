@@ -57,6 +57,13 @@ export interface ReportCase {
   readonly nodeIp?: string;
   readonly podGateway?: string;
   readonly state: MapState;
+  /**
+   * The namespace's cookie is withdrawn from km_manage (a control connect to port 930 from the
+   * unmanaged local) while the managed local IPs stay enrolled: connect4/6 then create no socket
+   * storage, so a client end gets no outbound report however managed its IP is. Its clients
+   * connect straight to their listeners (nothing rewrites a VIP).
+   */
+  readonly namespaceOutside?: boolean;
   /** Run one after another: listen, connect, accept, sends, closes. */
   readonly conns: readonly ReportConn[];
 }

@@ -45,6 +45,10 @@ const CASES: ReportCase[] = [
   { monitoring: false, periodic: true, state: STATE, conns: [conn(), conn({ ...VIA_VIP, storeVerdict: false })] },
   { monitoring: true, periodic: false, nodeIp: '127.0.0.1', state: STATE, conns: [conn()] },
   { monitoring: true, periodic: false, podGateway: '127.0.0.1', state: STATE, conns: [conn({ firstClose: 'server' })] },
+  // Withdrawn namespace, managed IPs: the server end is reported, the client (no storage) is not;
+  // the case after it shows the namespace enrolled again.
+  { monitoring: true, periodic: false, namespaceOutside: true, state: STATE, conns: [conn(), conn({ firstClose: 'server' })] },
+  { monitoring: true, periodic: false, state: STATE, conns: [conn({ ...VIA_VIP })] },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {
@@ -84,6 +88,17 @@ describe('connection reports on the kernel', () => {
     expect(obs[2]!.auth).toHaveLength(2);
     expect(obs[3]!.auth).toEqual([]);
     expect(obs[4]!.auth).toEqual([]);
+    // Outside: only the servers' inbound reports (ESTABLISHED then CLOSE, two connections); enrolled again after.
+    expect(obs[5]!.probe.map((r) => [r.direction, r.state])).toEqual([
+      [1, 1],
+      [1, 7],
+      [1, 1],
+      [1, 7],
+    ]);
+    expect(obs[6]!.probe.filter((r) => r.direction === 2).map((r) => [r.state, r.original])).toEqual([
+      [1, { addr: '10.96.0.1', port: 80 }],
+      [7, { addr: '10.96.0.1', port: 80 }],
+    ]);
   });
 
   it('a connection that waits past 5 s gets a periodic report at its next packet (a real wait)', () => {

@@ -1,12 +1,12 @@
 // The report invariants on hand-made observations: connections that follow each other may reuse
 // a client port (one four-tuple for two connections), which is two requests, not a duplicate; and
 // the periodic reports the waits of a case make due, exactly on a controlled clock, a lower bound
-// on a real one.
+// on a real one; and a namespace withdrawn from km_manage reports its servers, not its clients.
 
 import { describe, expect, it } from 'vitest';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
-import type { AuthRecord, ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
-import { authRequest, periodicDue } from '../../model/report/invariants.js';
+import type { AuthRecord, ProbeRecord, ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
+import { authRequest, periodicDue, reportClose, reportOnceEstablished } from '../../model/report/invariants.js';
 
 const client: SockAddr = { addr: '127.0.0.1', port: 40275 };
 const server: SockAddr = { addr: '127.0.0.1', port: 8080 };
@@ -49,5 +49,47 @@ describe('periodic reports due', () => {
   it('on a real clock, a moment within 1 s under the threshold leaves the rest a lower bound', () => {
     expect(periodicDue(withWaits([6 * S, 4.5 * S]), false)).toEqual({ due: 1, exact: false });
     expect(periodicDue(withWaits([3 * S]), false)).toEqual({ due: 0, exact: true });
+  });
+});
+
+describe('a namespace withdrawn from km_manage, its local IPs still enrolled', () => {
+  const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
+  const outside: ReportCase = { ...one, namespaceOutside: true };
+  const rec = (direction: number, state: number): ProbeRecord => ({
+    type: 0,
+    tuple: { family: 'inet', client, server },
+    original: null,
+    sentBytes: 10,
+    receivedBytes: 10,
+    connSuccess: 1,
+    direction,
+    state,
+    durationNs: 0n,
+    startNs: 0n,
+    lastReportNs: 0n,
+    protocol: 6,
+    srttUs: 0,
+    rttMin: 0,
+    totalRetrans: 0,
+    lostOut: 0,
+    padding: 0,
+    unusedNonZero: 0,
+  });
+  const withProbe = (probe: ProbeRecord[]): ReportObservation => ({ conns: [{ client, server }], probe, auth: [], verdictsLeft: [] });
+  const serverOnly = withProbe([rec(1, 1), rec(1, 7)]);
+  const both = withProbe([rec(2, 1), rec(1, 1), rec(2, 7), rec(1, 7)]);
+
+  it('expects the server end reported and the client end (no socket storage) not', () => {
+    expect(reportOnceEstablished.check(outside, serverOnly).status).toBe('holds');
+    expect(reportClose.check(outside, serverOnly).status).toBe('holds');
+    const v = reportOnceEstablished.check(outside, both);
+    expect(v.status).toBe('violated');
+    expect(v.status === 'violated' && v.detail).toMatch(/namespace is not enrolled.*client of connection 0 got 2 report/);
+  });
+
+  it('in an enrolled namespace, expects both ends', () => {
+    expect(reportOnceEstablished.check(one, both).status).toBe('holds');
+    expect(reportOnceEstablished.check(one, serverOnly).status).toBe('violated');
+    expect(reportClose.check(one, serverOnly).status).toBe('violated');
   });
 });

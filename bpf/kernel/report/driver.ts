@@ -1,12 +1,13 @@
 // Runs connection-report cases on real sockets in the worker's private namespace: enrols the
-// namespace and 127.0.0.1 by a control connect, writes the case's routing state and globals, then
+// namespace, 127.0.0.1 and ::1 by control connects (a case outside withdraws the namespace from
+// 127.0.0.2 and enrols it again after), writes the case's routing state and globals, then
 // per connection: listen, connect, accept, (user space stores a verdict under the requested
 // tuple), sends both ways, closes in the case's order; finally drains km_tcp_probe and km_auth_req
 // and lists the verdicts left in km_auth_res. Records travel as hex; the parent decodes them.
 
 import { execFileSync } from 'node:child_process';
-import type { SockAddr } from '../../../model/domain.js';
-import type { ReportCase } from '../../../model/report/domain.js';
+import { CONTROL_ADDR, ControlPort, type SockAddr } from '../../../model/domain.js';
+import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, type ReportCase } from '../../../model/report/domain.js';
 import { encodeState, fromHex } from '../../codec/state.js';
 import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
@@ -55,17 +56,18 @@ export class ReportDriver {
       input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\n',
       stdio: ['pipe', 'ignore', 'pipe'],
     });
-    for (const [family, local, control] of [
-      ['inet', '127.0.0.1', '0.0.0.2'],
-      ['inet6', '::1', '::2'],
-    ] as const) {
-      const fd = this.socket(family);
-      this.bind(fd, { addr: local, port: 0 }, family);
-      const len = writeSockaddr(this.sa, family, { addr: control, port: 929 });
-      const rc = libc.connect(fd, this.sa, len);
-      libc.close(fd);
-      if (rc === 0) throw new KmeshCheckError('environment', `the enrolment connect to ${control}:929 was accepted: something listens there`);
-    }
+    for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);
+  }
+
+  /** A control connect bound to `local` (refused: nothing listens on the control ports). */
+  private controlConnect(local: string, port: number): void {
+    const family: Family = local.includes(':') ? 'inet6' : 'inet';
+    const fd = this.socket(family);
+    this.bind(fd, { addr: local, port: 0 }, family);
+    const len = writeSockaddr(this.sa, family, { addr: CONTROL_ADDR[family], port });
+    const rc = libc.connect(fd, this.sa, len);
+    libc.close(fd);
+    if (rc === 0) throw new KmeshCheckError('environment', `the control connect to ${CONTROL_ADDR[family]}:${port} was accepted: something listens there`);
   }
 
   close(): void {
@@ -123,6 +125,8 @@ export class ReportDriver {
         written.push([this.map(name), key]);
       }
     }
+    // Outside: the namespace withdraws from the unmanaged local, so its managed IPs stay enrolled.
+    if (c.namespaceOutside) this.controlConnect(REPORT_UNMANAGED_LOCAL, ControlPort.withdraw);
     this.probe.drain();
     this.authReq.drain();
     const conns: Array<{ client: SockAddr; server: SockAddr }> = [];
@@ -177,6 +181,7 @@ export class ReportDriver {
       return { conns, probe, auth, verdictsLeft };
     } finally {
       for (const [fd, key] of written) libbpf.mapDelete(fd, key);
+      if (c.namespaceOutside) this.controlConnect(REPORT_MANAGED_LOCALS[0]!, ControlPort.enrol);
     }
   }
 }

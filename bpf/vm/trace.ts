@@ -53,7 +53,8 @@ function lineOf(prog: VmProgram | null, pc: number): SourceLine | null {
 }
 
 /** A key or value of a map, in domain terms where the map is one of the ABI's. */
-function describe(map: string, key: Uint8Array, value: Uint8Array | null): { key: string; value: string | null } {
+/** `netnsCookie`: the VM's namespace, the one cookie a km_manage key can name (the union's two readings overlap for IPv4). */
+function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsCookie: number): { key: string; value: string | null } {
   try {
     switch (map) {
       case 'km_frontend':
@@ -78,7 +79,7 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null): { key
       }
       case 'km_manage': {
         const k = decodeManagerKey(key);
-        return { key: k.cookie ? `netns cookie ${k.cookie}` : `ip ${k.addr}`, value: value ? 'present' : null };
+        return { key: k.cookie === BigInt(netnsCookie) ? `netns cookie ${k.cookie}` : `ip ${k.addr}`, value: value ? 'present' : null };
       }
     }
   } catch {
@@ -267,10 +268,10 @@ export class VmTracer {
           const r = m.H[0] !== 0 || m.L[0] !== 0 ? m.mem.regionOf(m.H[0] as number) : null;
           const off = ((m.L[0] as number) - BIAS) | 0;
           const value = r ? r.bytes.slice(off, off + map.def.valueSize) : null;
-          const d = describe(map.name, key, value);
+          const d = describe(map.name, key, value, this.vm.netnsCookie);
           this.push({ kind: 'lookup', program, line, map: map.name, key: d.key, hit: value !== null, value: d.value });
         } else if (map && key) {
-          this.push({ kind: 'map-write', program, line, helper: name, map: map.name, key: describe(map.name, key, null).key, result: m.L[0] as number });
+          this.push({ kind: 'map-write', program, line, helper: name, map: map.name, key: describe(map.name, key, null, this.vm.netnsCookie).key, result: m.L[0] as number });
         } else if (id !== HelperId.trace_printk) {
           const ptr = m.mem.regionOf(m.H[0] as number);
           const returnsPointer = id === HelperId.sk_storage_get || id === HelperId.ringbuf_reserve || id === HelperId.sk_fullsock || id === HelperId.tcp_sock;

@@ -42,6 +42,11 @@ describe('VmExecutor.traceCase', () => {
     // Enrolment (the control connects) runs before the first operation.
     expect(traced.events.filter((e) => e.op === -1 && e.kind === 'run').length).toBeGreaterThan(0);
     expect(traced.events.some((e) => e.op === 0)).toBe(false);
+    // km_manage keys are told apart by the namespace's cookie (an IPv4 key reads as a small u64 too).
+    const manage = traced.events.filter((e) => e.op === -1 && (e.kind === 'lookup' || e.kind === 'map-write') && e.map === 'km_manage').map((e) => (e as { key: string }).key);
+    expect(manage).toContain(`netns cookie ${ex.vm.netnsCookie}`);
+    expect(manage).toContain('ip 10.255.0.1');
+    expect(manage).toContain('ip 127.0.0.1');
     await ex.close();
   });
 

@@ -15,7 +15,8 @@ export interface ReportMutant {
   /**
    * Where it shows: 'kernel' on real sockets; 'vm' only where unwritten ring-buffer memory is
    * poisoned (the kernel's ring starts zeroed, so a byte left unwritten reads 0 there until the
-   * ring wraps) or where the clock is an input (elapsed time exactly on the 5 s threshold).
+   * ring wraps) or where the clock is an input (elapsed time exactly on the 5 s threshold), which
+   * on the kernel executor means its cases that let time pass, run on the VM.
    */
   readonly shows: 'kernel' | 'vm';
 }

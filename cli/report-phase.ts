@@ -1,6 +1,6 @@
 // The connection-report phase of `kmesh-check check` (section 7): runs after the routing checks on
-// the kernel executor (real sockets; periodic reports confirmed by the hand-written waits of the
-// test suite) or on the VM (its clock an input: generated waits, periodic reports included), with
+// the kernel executor (real sockets; the cases that let time pass on the VM with the same objects)
+// or on the VM (its clock an input: generated waits, periodic reports included), with
 // our objects or --report-objects; says plainly when and why it skips. Its findings are printed
 // and saved by check (cli/section-findings.ts), like every other finding.
 
@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
-import { runReportChecks, type ReportResult } from '../properties/report.js';
+import { runReportChecks, timedReportRunner, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
 import { partText, type Shard } from '../generators/shard.js';
@@ -52,9 +52,12 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   if (!objects) return skip('--objects names other objects and no --report-objects was given');
   const missing = Object.values(objects).filter((p) => !existsSync(p));
   if (missing.length) return skip(`missing ${missing.join(', ')} (build with npm run build:bpf or give --report-objects)`);
+  // On the kernel the cases that let time pass run on the VM, when it can load the objects.
+  const timed = o.executor === 'kernel' ? timedReportRunner(objects) : null;
   let result: ReportResult;
   try {
     result = await runReportChecks({
+      ...(timed && 'runner' in timed ? { timed: timed.runner } : {}),
       seed: o.seed,
       runs: accelRuns(o.runs),
       executor: o.executor,
@@ -71,7 +74,12 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   const seen = Object.entries(result.exercised)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
-  const periodic = o.executor === 'kernel' ? ' (report-periodic with waits: hand-written waiting cases in the test suite)' : ' (generated waits: the VM clock is an input)';
+  const periodic =
+    o.executor === 'vm'
+      ? ' (generated waits: the VM clock is an input)'
+      : timed && 'runner' in timed
+        ? "; the cases that let time pass ran on the VM, whose clock is an input (the kernel's cannot be moved)"
+        : `; no case lets time pass, since the VM cannot run these objects (${timed && 'why' in timed ? timed.why : ''})`;
   const how = result.enumeration ? `every case of scope ${result.enumeration.scope} (${partText(result.enumeration)})` : `${result.runs} cases`;
   o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
   const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;

@@ -1,8 +1,7 @@
 // The acceleration (section 8) and report (section 7) mutants for `kmesh-check mutants`: each is
 // checked by its own phase's checks, with the same result shape as the routing mutants: the
-// acceleration mutants on the executor the run uses (kernel or VM); the report mutants real
-// sockets show on the kernel, every report mutant on the VM (poisoned rings, a clock that is an
-// input).
+// acceleration mutants on the executor the run uses (kernel or VM); the report mutants as check
+// runs the report phase: on the VM, or on the kernel with the cases that let time pass on the VM.
 
 import { ACCEL_MUTANTS, buildAccelMutant } from './accel-mutants.js';
 import { AccelKernelExecutor } from '../bpf/kernel/accel/executor.js';
@@ -10,13 +9,12 @@ import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { REPORT_MUTANTS, buildReportMutant } from './report-mutants.js';
 import { runAccelChecks } from '../properties/accel.js';
-import { runReportChecks } from '../properties/report.js';
+import { runReportChecks, timedReportRunner } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import type { MutantResult } from './commands/mutants.js';
 
 export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: number; runs: number; only?: readonly string[]; log: (s: string) => void }): Promise<MutantResult[]> {
   const out: MutantResult[] = [];
-  // On the VM: every report mutant (its clock and poisoned rings show them all).
   const onVm = o.executor === 'vm';
   const runs = accelRuns(o.runs);
   const record = (r: MutantResult) => {
@@ -43,9 +41,12 @@ export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: nu
       await ex.close();
     }
   }
-  for (const m of REPORT_MUTANTS.filter((x) => (onVm || x.shows === 'kernel') && (!o.only || o.only.includes(x.name)))) {
+  for (const m of REPORT_MUTANTS.filter((x) => !o.only || o.only.includes(x.name))) {
     const started = Date.now();
-    const r = await runReportChecks({ seed: o.seed, runs, executor: onVm ? 'vm' : 'kernel', objects: buildReportMutant(m.name), maxFindings: 1, shrink: false });
+    const objects = buildReportMutant(m.name);
+    // As check runs it: on the kernel, the cases that let time pass on the VM.
+    const timed = onVm ? null : timedReportRunner(objects);
+    const r = await runReportChecks({ seed: o.seed, runs, executor: onVm ? 'vm' : 'kernel', objects, ...(timed && 'runner' in timed ? { timed: timed.runner } : {}), maxFindings: 1, shrink: false });
     record({
       name: m.name,
       description: m.description,

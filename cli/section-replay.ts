@@ -9,7 +9,7 @@ import type { AccelExecutor } from '../model/accel/executor.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import { accelSpec } from '../properties/accel.js';
-import { reportSpec } from '../properties/report.js';
+import { reportSpec, timedReportRunner } from '../properties/report.js';
 import { judgeSectionCase, shrinkSection, type SectionPhase, type SectionSpec } from '../properties/section-check.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import type { ExecutorName } from './executors.js';
@@ -34,7 +34,10 @@ async function openSpec(o: SectionReplayOptions): Promise<{ spec: SectionSpec<un
   if (o.phase === 'report') {
     const objects = o.reportObjects ?? (savedObjects as ReportObjectPaths | null) ?? defaultReportObjects();
     const flag = o.reportObjects || savedObjects ? `--report-objects ${objects.connect},${objects.sockops},${objects.sendmsg},${objects.skb}` : null;
-    return { spec: reportSpec({ executor: o.executor, objects }) as SectionSpec<unknown, unknown>, run: { executor: o.executor, objectsFlag: flag }, close: () => Promise.resolve() };
+    // As check built it: on the kernel, the VM takes the cases that let time pass when it can.
+    const timed = o.executor === 'kernel' ? timedReportRunner(objects) : null;
+    const spec = reportSpec({ executor: o.executor, objects, ...(timed && 'runner' in timed ? { timed: timed.runner } : {}) });
+    return { spec: spec as SectionSpec<unknown, unknown>, run: { executor: o.executor, objectsFlag: flag }, close: () => Promise.resolve() };
   }
   const objects = o.accelObjects ?? (savedObjects as AccelObjectPaths | null) ?? defaultAccelObjects();
   const ex: AccelExecutor = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);

@@ -1,17 +1,21 @@
 // The report checks (section 7) for `check`: generated report cases through the kernel report
 // harness (one worker per batch) or the VM's report runner (its clock an input, so the cases
 // carry waits), judged by model/report's invariants, through the phase checks shared with the
-// acceleration phase (properties/section-check.ts: batch, one shrunk finding per invariant).
+// acceleration phase (properties/section-check.ts: batch, one shrunk finding per invariant). On
+// the kernel, whose clock no case can move, the cases that let time pass run on the VM with the
+// same objects, so that every run checks the periodic reports of the objects under test.
 
 import { runReportCases } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import { decodeObservation } from '../bpf/codec/report.js';
 import { VmReportRunner } from '../bpf/vm/report.js';
-import { reportCases } from '../generators/report.js';
+import { REPORT_LISTEN, REPORT_STATE, reportCases } from '../generators/report.js';
 import { reportCasesAtScope } from '../generators/exhaustive/report.js';
 import type { ProbeRecord, ReportCase, ReportObservation, ReportTuple } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
+import fc from 'fast-check';
+import { isKmeshCheckError } from '../shared/errors.js';
 import { runSectionChecks, type SectionFinding, type SectionResult, type SectionRunOptions, type SectionSpec } from './section-check.js';
 
 export type ReportFailure = SectionFinding<ReportCase, ReportObservation>;
@@ -38,8 +42,9 @@ export function formatReportCase(c: ReportCase): string[] {
 const tuple = (t: ReportTuple | null) => (t ? `${t.client.addr}:${t.client.port} -> ${t.server.addr}:${t.server.port}` : 'no tuple');
 const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tuple(r.tuple)} at ${r.lastReportNs} ns`;
 
-export function formatReportObservation(_c: ReportCase, o: ReportObservation): string[] {
+export function formatReportObservation(c: ReportCase, o: ReportObservation): string[] {
   return [
+    ...(o.exactClock && timedCase(c) ? ["on the userspace VM, whose clock moves only by the case's waits"] : []),
     ...o.conns.map((k, i) => `connection ${i}: client ${k.client.addr}:${k.client.port}, server ${k.server.addr}:${k.server.port}`),
     `${o.probe.length} report(s)${o.probe.length ? ':' : ''}`,
     ...o.probe.map((r) => `  ${record(r)}`),
@@ -48,15 +53,55 @@ export function formatReportObservation(_c: ReportCase, o: ReportObservation): s
   ];
 }
 
-/** The report phase on an executor: the kernel harness or the VM's runner. */
-export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths> }): SectionSpec<ReportCase, ReportObservation> {
+/** Whether a case lets time pass (a wait before a send or before the closes). */
+export const timedCase = (c: ReportCase): boolean => c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
+
+/**
+ * The VM's report runner for the timed cases of a kernel run, on `objects`, or why the VM cannot
+ * run them (it loads the objects and runs one case to find out).
+ */
+export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): { readonly runner: VmReportRunner } | { readonly why: string } {
+  try {
+    const runner = new VmReportRunner({ ...defaultReportObjects(), ...objects });
+    runner.run([{ monitoring: true, periodic: true, state: REPORT_STATE, conns: [{ connectTo: REPORT_LISTEN, listen: REPORT_LISTEN, sends: [], firstClose: 'client', storeVerdict: false }] }]);
+    return { runner };
+  } catch (e) {
+    if (isKmeshCheckError(e)) return { why: e.message };
+    throw e;
+  }
+}
+
+/**
+ * The report phase on an executor: the kernel harness or the VM's runner. `timed` (kernel only):
+ * the VM runner that takes the cases that let time pass; a third of the cases are generated with
+ * waits then. Without it the kernel's cases have none.
+ */
+export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: VmReportRunner }): SectionSpec<ReportCase, ReportObservation> {
   const objects = { ...defaultReportObjects(), ...(o.objects ?? {}) };
   let vm: VmReportRunner | null = null;
+  const onVm = (cases: readonly ReportCase[]) => (vm ??= new VmReportRunner(objects)).run(cases).map(decodeObservation);
+  const timed = o.executor === 'kernel' ? o.timed : undefined;
   const run =
-    o.executor === 'vm' ? (cases: readonly ReportCase[]) => (vm ??= new VmReportRunner(objects)).run(cases).map(decodeObservation) : (cases: readonly ReportCase[]) => runReportCases(cases, objects);
+    o.executor === 'vm'
+      ? onVm
+      : timed
+        ? (cases: readonly ReportCase[]) =>
+            split(
+              cases,
+              timedCase,
+              (t) => timed.run(t).map(decodeObservation),
+              (k) => runReportCases(k, objects),
+            )
+        : (cases: readonly ReportCase[]) => runReportCases(cases, objects);
+  const arb =
+    o.executor === 'vm'
+      ? reportCases({ waits: true })
+      : timed
+        ? fc.oneof({ weight: 2, arbitrary: reportCases({ waits: false }) }, { weight: 1, arbitrary: reportCases({ waits: true }) })
+        : reportCases({ waits: false });
   return {
     phase: 'report',
-    arb: reportCases({ waits: o.executor === 'vm' }),
+    arb,
     invariants: reportInvariants,
     judge: judgeReports,
     run: (cases) => Promise.resolve(cases.length ? run(cases) : []),
@@ -68,14 +113,27 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
   };
 }
 
+/** Runs the cases `which` picks with `a`, the others with `b`; observations in the cases' order. */
+function split<C, O>(cases: readonly C[], which: (c: C) => boolean, a: (cs: C[]) => O[], b: (cs: C[]) => O[]): O[] {
+  const picked = cases.filter(which);
+  const rest = cases.filter((c) => !which(c));
+  const fromA = picked.length ? a(picked) : [];
+  const fromB = rest.length ? b(rest) : [];
+  let i = 0;
+  let j = 0;
+  return cases.map((c) => (which(c) ? fromA[i++]! : fromB[j++]!));
+}
+
 export interface ReportRunOptions extends SectionRunOptions {
   /** Default kernel. */
   readonly executor?: 'kernel' | 'vm';
   readonly objects?: Partial<ReportObjectPaths>;
+  /** Kernel: the VM runner of the cases that let time pass (timedReportRunner). */
+  readonly timed?: VmReportRunner;
 }
 
 export async function runReportChecks(o: ReportRunOptions): Promise<ReportResult> {
-  const { executor, objects, ...run } = o;
-  const r = await runSectionChecks(reportSpec({ executor: executor ?? 'kernel', ...(objects ? { objects } : {}) }), run);
+  const { executor, objects, timed, ...run } = o;
+  const r = await runSectionChecks(reportSpec({ executor: executor ?? 'kernel', ...(objects ? { objects } : {}), ...(timed ? { timed } : {}) }), run);
   return { ...r, failure: r.findings[0] ?? null };
 }

@@ -1,7 +1,8 @@
 // Connection reports and inbound authorization (section 7) on the real kernel: hand-written cases
 // through the report harness (our sockops and cgroup_skb objects attached to a fresh cgroup in a
 // private namespace), judged by model/report's invariants; one case really waits past the 5 s
-// period for the periodic report; and each report mutant caught by the invariant meant for it.
+// period for the periodic report; each report mutant caught by the invariant meant for it; and
+// the report phase's cases that let time pass, which run on the VM.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
@@ -11,6 +12,7 @@ import type { ReportCase, ReportConn, ReportObservation } from '../../model/repo
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
 import { reportCaseArb } from '../../generators/report.js';
+import { reportSpec, runReportChecks, timedReportRunner } from '../../properties/report.js';
 
 function requireRoot(): void {
   if (process.geteuid && process.geteuid() !== 0) {
@@ -131,4 +133,38 @@ describe('report mutants are caught', () => {
       expect(Object.keys(found)).toContain(m.expectedInvariant);
     });
   }
+});
+
+describe('the report phase on the kernel: cases that let time pass run on the VM', () => {
+  const runnerOf = (t: ReturnType<typeof timedReportRunner>) => {
+    if (!('runner' in t)) throw new Error(`the VM cannot run the report objects: ${t.why}`);
+    return t.runner;
+  };
+
+  it('a mixed batch keeps its order: the timed case on the VM clock, the others on real sockets', async () => {
+    requireRoot();
+    const spec = reportSpec({ executor: 'kernel', timed: runnerOf(timedReportRunner()) });
+    const waited: ReportCase = { monitoring: true, periodic: true, state: STATE, conns: [conn({ sends: [{ from: 'client', size: 3, waitNs: 5_300_000_000 }] })] };
+    const cases = [CASES[0]!, waited, CASES[3]!];
+    const started = Date.now();
+    const obs = await spec.run(cases);
+    // No real 5 s wait: the VM's clock moved.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(obs.map((o) => o.exactClock === true)).toEqual([false, true, false]);
+    expect(violations(cases, obs)).toEqual({});
+    expect(obs[1]!.probe.filter((r) => r.direction === 2).map((r) => r.state)).toEqual([1, 1, 7]);
+    expect(spec.formatObservation(waited, obs[1]!)[0]).toMatch(/on the userspace VM/);
+  });
+
+  it('catches a bug only a movable clock shows (report-periodic-at-threshold) in a kernel run', async () => {
+    requireRoot();
+    const objects = buildReportMutant('report-periodic-at-threshold');
+    const r = await runReportChecks({ seed: 11, runs: 150, executor: 'kernel', objects, timed: runnerOf(timedReportRunner(objects)), shrink: false });
+    expect(r.failed['report-periodic'], JSON.stringify(r.failed)).toBeGreaterThan(0);
+  });
+
+  it('objects the VM cannot load: timedReportRunner says why instead of failing', () => {
+    const t = timedReportRunner({ skb: '/nonexistent/cgroup_skb.o' });
+    expect('why' in t && t.why).toMatch(/cgroup_skb\.o/);
+  });
 });

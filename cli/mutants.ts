@@ -131,6 +131,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-server-global',
+    description: 'The DNS server of the last redirected query is kept in one array entry for the whole node instead of per socket, so a reply is restored to whichever server any socket queried last (the entry also outlives the sockets: a harness must put such a map back between cases).',
+    object: 'connect',
+  },
+  {
     name: 'dns-any-source',
     description: 'The receive hooks rewrite the source of every datagram on a socket that sent a redirected query, not only replies from the proxy at port 53.',
     object: 'connect',

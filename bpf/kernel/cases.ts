@@ -39,7 +39,7 @@ export class KernelCases {
   private readonly whole: WholeCases | null;
 
   constructor(dp: LoadedDataPath, env: Environment, fast: FastPath, opts: KernelCasesOptions = {}) {
-    this.sockets = new KernelSockets(dp.maps, env, fast);
+    this.sockets = new KernelSockets(dp.maps, env, fast, dp.resettable);
     this.runner = new CaseRunner(this.sockets, env, new ObsWriter());
     this.whole = opts.wholeCases === false ? null : new WholeCases(this.runner, this.sockets, fast, () => this.runner.sink, env);
   }

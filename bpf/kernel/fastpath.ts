@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { packageRoot } from './paths.js';
+import { errnoName } from './libc.js';
 
 /** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
 export const OUT = {
@@ -33,7 +34,7 @@ export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
 /** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
-const KF_ABI = 3;
+const KF_ABI = 4;
 
 /** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
 export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8 } as const;
@@ -53,7 +54,13 @@ export const RUN_STATUS = {
   storage: 3,
   bug: 4,
   control: 5,
+  reset: 6,
 } as const;
+
+/** The error of a map outside the ABI that could not be put back before a case. */
+export function resetError(rc: number): KmeshCheckError {
+  return new KmeshCheckError('worker', `putting a map outside the ABI back before a case failed (${errnoName(rc)})`);
+}
 
 export interface FastPath {
   readonly outSize: number;
@@ -68,6 +75,14 @@ export interface FastPath {
   control(domain: number, local: Uint8Array, localLen: number, dest: Uint8Array, destLen: number, err: Int32Array): number;
   /** Runs a program of whole cases; returns the observation bytes written to `out`. */
   run(prog: Uint8Array, len: number, out: Uint8Array, outLen: number, status: Int32Array): number;
+  /**
+   * Registers the maps outside the ABI to put back before every case (five int32 each: fd, 1
+   * hash-like or 0 array, key size, value size, max entries); arrays are snapshotted now. 0 or a
+   * negative errno.
+   */
+  setResets(spec: Int32Array, count: number): number;
+  /** Puts the registered maps back as they were registered (kf_run does so before each case). 0 or a negative errno. */
+  resetMaps(): number;
   /** Copies the last run's stream records (status[RUN_STATUS.streamBytes] bytes) to `dst`. */
   streams(dst: Uint8Array, len: number): void;
   /**
@@ -118,6 +133,8 @@ export function fastPath(): FastPath | null {
       mapOps: lib.func('int kf_map_ops(void *buf, int count, void *rc)') as FastPath['mapOps'],
       control: lib.func('int kf_control(int domain, void *local, uint32_t llen, void *dest, uint32_t dlen, void *err)') as FastPath['control'],
       run: lib.func('int kf_run(void *prog, int len, void *out, int out_len, void *status)') as FastPath['run'],
+      setResets: lib.func('int kf_set_resets(void *spec, int count)') as FastPath['setResets'],
+      resetMaps: lib.func('int kf_reset_maps(void)') as FastPath['resetMaps'],
       settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
       streams: lib.func('void kf_streams(void *dst, int len)') as FastPath['streams'],
     };

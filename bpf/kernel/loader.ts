@@ -18,8 +18,53 @@ export { PROGRAMS, type ProgramRole } from '../codec/abi.js';
 /** Which object must hold which program. */
 const PROGRAMS_OF = (object: keyof ObjectPaths): ProgramRole[] => (Object.keys(OBJECT_OF_PROGRAM) as ProgramRole[]).filter((r) => OBJECT_OF_PROGRAM[r] === object);
 
+/** A map outside the ABI that the kernel worker puts back before every case (fastpath kf_set_resets). */
+export interface ResetMap {
+  readonly name: string;
+  readonly fd: number;
+  /** Emptied (hash, LRU hash, LPM trie), else an array whose entries get their bytes after load back. */
+  readonly hash: boolean;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+}
+
+/** Kernel map types put back when outside the ABI: true hash-like (hash, LRU hash, LPM trie), false array. */
+const RESET_KINDS: ReadonlyMap<number, boolean> = new Map([
+  [1, true],
+  [2, false],
+  [9, true],
+  [11, true],
+]);
+/** Arrays with more entries are left as they are: putting one back reads every entry, every case. */
+export const RESET_ARRAY_MAX = 1024;
+
+/**
+ * The maps of the loaded objects outside the ABI that programs may write and a case could read
+ * later: a map of the data path's own, its global data (.data, .bss; not .rodata or .kconfig,
+ * which are frozen). Socket storage, sockhashes, ring buffers and program arrays are left: they
+ * hold nothing past a case's sockets, or nothing a program writes.
+ */
+function resettableMaps(handles: readonly bigint[]): { reset: ResetMap[]; left: string[] } {
+  const reset: ResetMap[] = [];
+  const left: string[] = [];
+  for (const h of handles) {
+    for (const m of mapsOf(h)) {
+      const hash = RESET_KINDS.get(libbpf.mapType(m.ptr));
+      if (MAP_BY_NAME.has(m.name as MapName) || hash === undefined || /\.(rodata|kconfig)/.test(m.name)) continue;
+      const r = { name: m.name, fd: libbpf.mapFd(m.ptr), hash, keySize: libbpf.mapKeySize(m.ptr), valueSize: libbpf.mapValueSize(m.ptr), maxEntries: libbpf.mapMaxEntries(m.ptr) };
+      if (!hash && r.maxEntries > RESET_ARRAY_MAX) left.push(r.name);
+      else reset.push(r);
+    }
+  }
+  return { reset, left };
+}
+
 export interface LoadedDataPath {
   readonly maps: ReadonlyMap<MapName, number>;
+  /** Maps outside the ABI put back before every case, and those too large to be (by name). */
+  readonly resettable: readonly ResetMap[];
+  readonly notReset: readonly string[];
   readonly progs: Readonly<Record<ProgramRole, number>>;
   /** Link fds of the cgroup attachments. */
   readonly links: readonly number[];
@@ -237,7 +282,8 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       links,
     );
 
-    return { maps: shared, progs, links: [...links], dnsHooks, close: release };
+    const { reset, left } = resettableMaps(objects.map((o) => o.handle));
+    return { maps: shared, resettable: reset, notReset: left, progs, links: [...links], dnsHooks, close: release };
   } catch (e) {
     release();
     throw e;

@@ -14,7 +14,7 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import type { CaseRunner } from '../runner/case-runner.js';
 import type { ObsWriter } from '../runner/observations.js';
 import { streamView } from '../runner/streams.js';
-import { PROG, RUN_STATUS, type FastPath } from './fastpath.js';
+import { PROG, RUN_STATUS, resetError, type FastPath } from './fastpath.js';
 import { CONTROL_SOCKADDR, controlError, controlPlan } from './enrolment.js';
 import { AF_INET, AF_INET6, errnoName } from './libc.js';
 import { mapOpRecord, mapWriteError } from './map-writes.js';
@@ -334,6 +334,8 @@ export class WholeCases {
           throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${errnoName(rc)})`);
         case RUN_STATUS.storage:
           throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
+        case RUN_STATUS.reset:
+          throw resetError(rc);
         case RUN_STATUS.control: {
           const plan = controlPlan(this.env, this.enrols[st[RUN_STATUS.caseIndex]!] ?? false);
           const k = plan[detail >> 8];

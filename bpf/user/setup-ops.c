@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -102,4 +103,93 @@ int kf_control(int domain, const void *local, uint32_t llen, const void *dest, u
 	*err = rc < 0 ? errno : 0;
 	close(fd);
 	return rc == 0 || *err != ECONNREFUSED ? 3 : 0;
+}
+
+/*
+ * Maps outside the ABI that the programs may write (a map of the data path's own, its global
+ * data), put back before every case to what they held after load, as the VM does: a case then
+ * sees nothing of the cases before it, and a counterexample replays on its own. Hash-like maps
+ * are emptied; arrays (global data included) get back each entry whose bytes changed, against a
+ * snapshot taken when they are registered (right after load, before any program ran).
+ */
+#define RESET_MAX 64
+#define RESET_KEY_MAX 512
+struct reset_map {
+	int fd, hash, klen, vlen, max;
+	uint8_t *snapshot;
+};
+static struct reset_map resets[RESET_MAX];
+static int nresets;
+
+/* Reads entries [0, max) of an array map into vals (max * vlen bytes), one batch per chunk. */
+static int array_read(const struct reset_map *m, uint8_t *vals)
+{
+	for (int i = 0; i < m->max; i++) {
+		__u32 key = i;
+		int rc = bpf_map_lookup_elem(m->fd, &key, vals + (size_t)i * m->vlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Registers the maps to reset: per map five int32 (fd, 1 hash-like / 0 array, key size, value
+ * size, max entries). Returns 0, or -EINVAL (too many, a key too long) / a libbpf error.
+ */
+int kf_set_resets(const int32_t *spec, int count)
+{
+	for (int i = 0; i < nresets; i++)
+		free(resets[i].snapshot);
+	nresets = 0;
+	if (count > RESET_MAX)
+		return -EINVAL;
+	for (int i = 0; i < count; i++) {
+		const int32_t *s = spec + 5 * i;
+		struct reset_map m = { .fd = s[0], .hash = s[1], .klen = s[2], .vlen = s[3], .max = s[4], .snapshot = NULL };
+		if (m.hash ? m.klen > RESET_KEY_MAX : m.klen != 4)
+			return -EINVAL;
+		if (!m.hash) {
+			m.snapshot = malloc((size_t)m.max * m.vlen);
+			if (!m.snapshot)
+				return -ENOMEM;
+			int rc = array_read(&m, m.snapshot);
+			if (rc < 0) {
+				free(m.snapshot);
+				return rc;
+			}
+		}
+		resets[nresets++] = m;
+	}
+	return 0;
+}
+
+/* Puts every registered map back; 0, or the first libbpf error. */
+int kf_reset_maps(void)
+{
+	static uint8_t key[RESET_KEY_MAX], value[BATCH_BYTES];
+	for (int i = 0; i < nresets; i++) {
+		struct reset_map *m = &resets[i];
+		if (m->hash) {
+			while (bpf_map_get_next_key(m->fd, NULL, key) == 0) {
+				int rc = bpf_map_delete_elem(m->fd, key);
+				if (rc < 0 && rc != -ENOENT)
+					return rc;
+			}
+			continue;
+		}
+		for (int j = 0; j < m->max; j++) {
+			__u32 k = j;
+			uint8_t *want = m->snapshot + (size_t)j * m->vlen;
+			uint8_t *have = m->vlen <= BATCH_BYTES ? value : NULL;
+			if (!have)
+				return -EINVAL;
+			int rc = bpf_map_lookup_elem(m->fd, &k, have);
+			if (rc < 0)
+				return rc;
+			if (memcmp(have, want, m->vlen) && (rc = bpf_map_update_elem(m->fd, &k, want, 0)) < 0)
+				return rc;
+		}
+	}
+	return 0;
 }

@@ -22,7 +22,7 @@
 enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6, P_SEND = 7, P_APPLY = 8 };
 enum { R_END = 0, R_SOCKET = 1, R_CONNECT = 2, R_SEND = 3, R_CLOSE = 4, R_APPLY = 5 };
 /* status[0] */
-enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 5 };
+enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 5, S_RESET = 6 };
 #define MAX_SOCKS 32
 #define MAX_PENDING 256
 #define STORAGE_MAX 64
@@ -356,7 +356,7 @@ void kf_streams(uint8_t *dst, int len)
 /*
  * status: [0] S_OK, S_MAP ([2] the case's record, [3] rc), S_SOCKET ([2] stage, [3] errno),
  * S_STORAGE ([3] rc), S_BUG (unknown socket, table full, out of memory: a worker bug), S_CONTROL
- * ([2] local << 8 | stage, [3] errno); [1] the case it happened in; [4] bytes of stream records
+ * ([2] local << 8 | stage, [3] errno), S_RESET ([3] rc of putting a map back); [1] the case it happened in; [4] bytes of stream records
  * (kf_streams). Returns the bytes written to out (out_len bytes long).
  */
 int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *status)
@@ -369,7 +369,18 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 	r->nsocks = r->npending = 0;
 	streams.len = 0;
 	status[0] = S_OK;
+	/* Each case starts from the maps outside the ABI as loaded (kf_set_resets). */
+	int reset = 1;
 	while (p < end && st == 0) {
+		if (reset) {
+			reset = 0;
+			int rc = kf_reset_maps();
+			if (rc < 0) {
+				status[1] = ncase, status[3] = rc;
+				st = S_RESET;
+				break;
+			}
+		}
 		/* Room for the largest record an operation writes (a connect's: 98 bytes) */
 		if (out + out_len - o < MAX_RECORD) {
 			st = S_BUG;
@@ -457,6 +468,7 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 			*o++ = R_END;
 			ncase++;
 			maps = 0;
+			reset = 1;
 		} else {
 			st = S_BUG;
 		}

@@ -15,7 +15,7 @@ import { CaseRunner } from '../runner/case-runner.js';
 import { Pruned, ScriptedChoices, SeededChoices, explore, type Choice, type ChoiceSource, type FailurePoint } from '../runner/choices.js';
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
 import { Vm, loadObjectFile } from './vm.js';
-import { SkStorageMap, SockHashMap, type HashMap, type VmMap } from './maps.js';
+import { ArrayMap, SkStorageMap, SockHashMap, type HashMap, type VmMap } from './maps.js';
 import { MapType } from './link.js';
 import type { VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
@@ -261,7 +261,8 @@ export class VmExecutor implements Executor {
   private stateKey(at: string, ctx: Region | null): string {
     const parts: string[] = [String(this.runner.opIndex), this.sink.key(), at, ctx ? this.contextKey(ctx) : '-', String(this.vm.now), String(this.sockets.nextPort)];
     for (const [name, m] of this.vm.maps) {
-      if (m.programWrites > 0 || m.def.internal || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
+      // Arrays too: programs write them through lookup pointers, which programWrites does not count.
+      if (m.programWrites > 0 || m.def.internal || m instanceof ArrayMap || m instanceof SkStorageMap || m instanceof SockHashMap) parts.push(`${name}:${m.digest()}`);
     }
     parts.push(...this.sockets.socketsKey(this.runner.sockets));
     return parts.join('|');

@@ -63,8 +63,10 @@ interface ResetPlan {
   /** Global data, back to its initial bytes. */
   readonly globals: ArrayMap[];
   readonly ringbufs: RingBufMap[];
-  /** Other maps, emptied when programs wrote them (not km_manage nor the routing maps). */
+  /** Other maps, emptied when programs wrote them through helpers (not km_manage nor the routing maps). */
   readonly written: VmMap[];
+  /** Other arrays, zeroed every case: programs write their values through lookup pointers, which no count sees. */
+  readonly arrays: ArrayMap[];
   readonly storages: SkStorageMap[];
   readonly sockhashes: SockHashMap[];
   readonly routing: HashMap[];
@@ -117,8 +119,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /**
    * Every case starts from the same VM state, so that a case's outcome does not depend on the
    * cases before it (and exploration can replay it): global data back to its initial bytes, ring
-   * buffers emptied, and maps that programs wrote (other than km_manage, rebuilt by enrolment)
-   * emptied; routing maps a program wrote are emptied (true: the runner writes them again whole).
+   * buffers emptied, arrays zeroed, and maps that programs wrote (other than km_manage, rebuilt
+   * by enrolment) emptied; routing maps a program wrote are emptied (true: the runner writes them again whole).
    */
   beginCase(): boolean {
     this.nextPort = FIRST_EPHEMERAL_PORT;
@@ -131,6 +133,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       g.values[0]?.bytes.set(g.def.internal!.initial);
     }
     for (let i = 0; i < r.ringbufs.length; i++) r.ringbufs[i]!.clear();
+    for (let i = 0; i < r.arrays.length; i++) r.arrays[i]!.clear();
     for (let i = 0; i < r.written.length; i++) {
       const m = r.written[i]!;
       if (m.programWrites > 0) {
@@ -150,9 +153,10 @@ export class VmSockets implements SocketLayer<VmSocket> {
   /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */
   private resets: ResetPlan | null = null;
   private resetPlan(): ResetPlan {
-    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], storages: [], sockhashes: [], routing: [...this.routing.values()] };
+    const plan: ResetPlan = { globals: [], ringbufs: [], written: [], arrays: [], storages: [], sockhashes: [], routing: [...this.routing.values()] };
     for (const m of this.vm.maps.values()) {
       if (m.def.internal && m instanceof ArrayMap) plan.globals.push(m);
+      else if (m instanceof ArrayMap && !this.routing.has(m.name)) plan.arrays.push(m);
       else if (m instanceof RingBufMap) plan.ringbufs.push(m);
       else if (m instanceof SkStorageMap) plan.storages.push(m);
       else if (m instanceof SockHashMap) plan.sockhashes.push(m);

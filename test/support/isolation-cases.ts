@@ -1,0 +1,23 @@
+// The two cases of the case-isolation tests (test/vm and test/kernel): a data path whose DNS
+// server map is one array entry for the node (mutant dns-server-global) records the server the
+// first queried, and the second, which queries another server without a redirect, must still get
+// its reply from that server, as it does when run alone.
+
+import { backend } from '../../model/builders.js';
+import type { Case, Operation } from '../../model/domain.js';
+import { EMPTY_STATE } from '../../model/domain.js';
+
+const udp = (server: string): Operation[] => [
+  { op: 'socket', sock: 0, family: 'inet', protocol: 'udp' },
+  { op: 'sendto', sock: 0, dest: { addr: server, port: 53 }, n: 1 },
+  { op: 'recvfrom', sock: 0 },
+];
+/** Redirected to the proxy 10.1.0.1: the array entry records server 10.1.0.2 behind proxy 10.1.0.1. */
+export const writes: Case = { state: { ...EMPTY_STATE, backends: [backend(0, '10.1.0.1')] }, kind: 'consistent', enrolled: true, ops: udp('10.1.0.2') };
+/**
+ * An IPv6 proxy an AF_INET socket cannot take: no redirect, and the reply comes from 10.1.0.1
+ * itself, which a leftover entry would take for the proxy and restore to 10.1.0.2.
+ */
+export const reads: Case = { state: { ...EMPTY_STATE, backends: [backend(0, 'fd00::53')] }, kind: 'consistent', enrolled: true, ops: udp('10.1.0.1') };
+
+export const replyFrom = (obs: ReadonlyArray<{ op: string; from?: { addr: string } | null }>) => obs.find((o) => o.op === 'recvfrom')?.from?.addr;

@@ -1,0 +1,20 @@
+// A case sees nothing of the cases before it on the VM, also through maps outside the ABI that
+// programs write through lookup pointers (test/support/isolation-cases.ts); without the reset of
+// such arrays a counterexample of the exhaustive phase did not replay.
+
+import { describe, expect, it } from 'vitest';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
+import { buildMutant } from '../../cli/mutants.js';
+import { reads, replyFrom, writes } from '../support/isolation-cases.js';
+
+describe('cases are isolated through maps outside the ABI', () => {
+  it('on the VM', async () => {
+    const vm = await createVmExecutor({ objects: buildMutant('dns-server-global') });
+    try {
+      const [, after] = await vm.run([writes, reads]);
+      expect(replyFrom(after!)).toBe('10.1.0.1');
+    } finally {
+      await vm.close();
+    }
+  });
+});

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -117,6 +118,9 @@ int kf_control(int domain, const void *local, uint32_t llen, const void *dest, u
 struct reset_map {
 	int fd, hash, klen, vlen, max;
 	uint8_t *snapshot;
+	/* An mmapable array (global data is) mapped here: compared and put back without syscalls. */
+	uint8_t *mem;
+	size_t memlen;
 };
 static struct reset_map resets[RESET_MAX];
 static int nresets;
@@ -124,6 +128,10 @@ static int nresets;
 /* Reads entries [0, max) of an array map into vals (max * vlen bytes), one batch per chunk. */
 static int array_read(const struct reset_map *m, uint8_t *vals)
 {
+	if (m->mem) {
+		memcpy(vals, m->mem, m->vlen);
+		return 0;
+	}
 	for (int i = 0; i < m->max; i++) {
 		__u32 key = i;
 		int rc = bpf_map_lookup_elem(m->fd, &key, vals + (size_t)i * m->vlen);
@@ -139,16 +147,31 @@ static int array_read(const struct reset_map *m, uint8_t *vals)
  */
 int kf_set_resets(const int32_t *spec, int count)
 {
-	for (int i = 0; i < nresets; i++)
+	for (int i = 0; i < nresets; i++) {
 		free(resets[i].snapshot);
+		if (resets[i].mem)
+			munmap(resets[i].mem, resets[i].memlen);
+	}
 	nresets = 0;
 	if (count > RESET_MAX)
 		return -EINVAL;
 	for (int i = 0; i < count; i++) {
 		const int32_t *s = spec + 5 * i;
-		struct reset_map m = { .fd = s[0], .hash = s[1], .klen = s[2], .vlen = s[3], .max = s[4], .snapshot = NULL };
+		struct reset_map m = { .fd = s[0], .hash = s[1], .klen = s[2], .vlen = s[3], .max = s[4], .snapshot = NULL, .mem = NULL };
 		if (m.hash ? m.klen > RESET_KEY_MAX : m.klen != 4)
 			return -EINVAL;
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		if (!m.hash && bpf_obj_get_info_by_fd(m.fd, &info, &len) == 0 && (info.map_flags & BPF_F_MMAPABLE)) {
+			/* Entries at a stride of the value size rounded up to 8, in whole pages. */
+			size_t stride = ((size_t)m.vlen + 7) & ~(size_t)7, page = sysconf(_SC_PAGESIZE);
+			m.memlen = (stride * m.max + page - 1) / page * page;
+			void *p = mmap(NULL, m.memlen, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+			if (p != MAP_FAILED) {
+				m.mem = p;
+				m.vlen = stride * m.max, m.max = 1; /* one block of bytes */
+			}
+		}
 		if (!m.hash) {
 			m.snapshot = malloc((size_t)m.max * m.vlen);
 			if (!m.snapshot)
@@ -176,6 +199,11 @@ int kf_reset_maps(void)
 				if (rc < 0 && rc != -ENOENT)
 					return rc;
 			}
+			continue;
+		}
+		if (m->mem) {
+			if (memcmp(m->mem, m->snapshot, m->vlen))
+				memcpy(m->mem, m->snapshot, m->vlen);
 			continue;
 		}
 		for (int j = 0; j < m->max; j++) {

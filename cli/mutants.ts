@@ -116,6 +116,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'sendmsg',
   },
   {
+    name: 'tlv-skips-short-first-send',
+    description: 'sendmsg leaves a first message shorter than the TLV prefix alone, so the prefix goes in front of a later message, in the middle of the stream.',
+    object: 'sendmsg',
+  },
+  {
     name: 'tlv-encoded-not-set',
     description: 'sendmsg never sets has_encoded, so every message of a waypoint-bound socket gets the TLV prefix and the flag stays 0.',
     object: 'sendmsg',

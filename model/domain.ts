@@ -172,9 +172,13 @@ export function deliveredFor(sock: SocketId): string {
   return `kmesh-check deliver s${sock};`;
 }
 
-/** Payload of message `seq` (0-based) on socket `sock` as text (ASCII): what a datagram's receiver reads. */
+/**
+ * Payload of message `seq` (0-based) on socket `sock` as text (ASCII): what a datagram's receiver
+ * reads. One byte when sock + seq is odd, so that first messages come both shorter and longer than
+ * the TLV prefix (16 or 28 bytes) across a case's sockets, and later messages of one socket vary too.
+ */
 export function payloadTextFor(sock: SocketId, seq: number): string {
-  return `kmesh-check s${sock} m${seq};`;
+  return (sock + seq) % 2 === 1 ? String.fromCharCode(0x61 + (seq % 26)) : `kmesh-check s${sock} m${seq};`;
 }
 
 /** Payload of message `seq` (0-based) on socket `sock`: the same bytes in every executor. */

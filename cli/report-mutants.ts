@@ -19,6 +19,8 @@ export interface ReportMutant {
    * on the kernel executor means its cases that let time pass, run on the VM.
    */
   readonly shows: 'kernel' | 'vm';
+  /** The smallest exhaustive scope that has its shape (default 1; scope 1 has AF_INET clients only). */
+  readonly scope?: number;
 }
 
 export const REPORT_MUTANTS: readonly ReportMutant[] = [
@@ -40,6 +42,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     description: 'sockops creates the socket storage of an outbound connection when connect made none, so a client in a namespace that is not enrolled is reported as long as its local IP is.',
     expectedInvariant: 'report-once-established',
     shows: 'kernel',
+  },
+  {
+    name: 'report-v6-original-port-net',
+    description: 'The IPv6 view of the original destination in a report keeps its port in network order.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+    scope: 2,
   },
   {
     name: 'report-padding-unwritten',

@@ -13,15 +13,20 @@ import fc from 'fast-check';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
 import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 
-/** A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080. */
+/**
+ * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, and an IPv6 one,
+ * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination).
+ */
 export const REPORT_STATE = maps({
-  frontends: [frontend('10.96.0.1', 1)],
-  services: [service(1, { counts: [1], ports: [[80, 8080]] })],
-  endpoints: [endpoint(1, 0, 1, 7)],
-  backends: [backend(7, '127.0.0.1', [1])],
+  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2)],
+  services: [service(1, { counts: [1], ports: [[80, 8080]] }), service(2, { counts: [1], ports: [[80, 8080]] })],
+  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8)],
+  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2])],
 });
 export const REPORT_LISTEN = { addr: '127.0.0.1', port: 8080 };
 export const REPORT_VIP = { addr: '10.96.0.1', port: 80 };
+export const REPORT_LISTEN6 = { addr: '::1', port: 8080 };
+export const REPORT_VIP6 = { addr: 'fd00::96:1', port: 80 };
 
 const end = fc.constantFrom<ReportEnd>('client', 'server');
 
@@ -35,7 +40,7 @@ const TARGETS = {
       { addr: '::ffff:10.96.0.1', port: 80 },
     ],
   },
-  inet6: { listen: { addr: '::1', port: 8080 }, to: [{ addr: '::1', port: 8080 }] },
+  inet6: { listen: REPORT_LISTEN6, to: [REPORT_LISTEN6, REPORT_VIP6] },
 } as const;
 
 /** Waits around the 5 s threshold: none, short, just under, exactly on, just over, well over. */

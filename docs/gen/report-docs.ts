@@ -28,7 +28,7 @@ export function reportSection(interpretation: string): string[] {
     '`cgroup_skb` object adds periodic reports. The checker loads the data path with the `cgroup_skb`',
     'object into a fresh cgroup in a private namespace, sets the globals (`enable_monitoring`,',
     "`enable_periodic_report`, `node_ip`, `pod_gateway`) through the objects' global-data maps, runs",
-    'connections (direct or through a service VIP), plays user space (it stores a verdict under each',
+    'connections (direct or through an IPv4 or IPv6 service VIP), plays user space (it stores a verdict under each',
     'requested tuple), reads both ring buffers and, after the closes, `km_auth_res`. The kernel',
     "executor runs the cases that let time pass on the VM with the same objects, since the kernel's",
     'clock cannot be moved; a hand-written case of the test suite confirms periodic reports on real',

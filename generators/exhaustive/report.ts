@@ -5,11 +5,11 @@
 // end closes first, and whether user space stores a verdict; with monitoring on, a connection
 // straight to its listener also in a namespace withdrawn from km_manage. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
-// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6) and the service VIP too;
+// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6) and the service VIPs too;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
 import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
-import { REPORT_LISTEN, REPORT_STATE, REPORT_VIP } from '../report.js';
+import { REPORT_LISTEN, REPORT_LISTEN6, REPORT_STATE, REPORT_VIP, REPORT_VIP6 } from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
@@ -33,7 +33,8 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
   v4('inet');
   if (scope >= 2) {
     v4('mapped');
-    out.push({ clientFamily: 'inet6', connectTo: { addr: '::1', port: 8080 }, listen: { addr: '::1', port: 8080 } });
+    out.push({ clientFamily: 'inet6', connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 });
+    out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP6, listen: REPORT_LISTEN6 });
   }
   return out;
 }

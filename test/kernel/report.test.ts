@@ -11,7 +11,7 @@ import { backend, endpoint, frontend, maps, service } from '../../model/builders
 import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
-import { reportCaseArb } from '../../generators/report.js';
+import { REPORT_LISTEN6, REPORT_STATE, REPORT_VIP6, reportCaseArb } from '../../generators/report.js';
 import { reportSpec, runReportChecks, timedReportRunner } from '../../properties/report.js';
 
 function requireRoot(): void {
@@ -51,6 +51,8 @@ const CASES: ReportCase[] = [
   // the case after it shows the namespace enrolled again.
   { monitoring: true, periodic: false, namespaceOutside: true, state: STATE, conns: [conn(), conn({ firstClose: 'server' })] },
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ ...VIA_VIP })] },
+  // A native IPv6 client through the IPv6 VIP: an IPv6 original destination.
+  { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ clientFamily: 'inet6', connectTo: REPORT_VIP6, listen: REPORT_LISTEN6 })] },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {

@@ -37,6 +37,11 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     description: 'The filter reads one port range past the count of a list, where a control plane may have left a stale one.',
     expectedInvariant: 'redirect-filter',
   },
+  {
+    name: 'ma-list-last-slot-ignored',
+    description: "The filter caps a list's count at 9 instead of 10, so the last entry of a full list never matches.",
+    expectedInvariant: 'redirect-filter',
+  },
 ];
 
 /** Builds one acceleration mutant (make rebuilds only what changed); its two objects. */

@@ -49,16 +49,30 @@ const rangeArb: fc.Arbitrary<PortRange> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ begin: fc.nat({ max: 65535 }), end: fc.nat({ max: 65535 }) }) },
 );
 
-/** A list that is empty most of the time, so that many generated connections are admitted. */
-function list<T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T[]> {
-  return fc.oneof({ weight: 3, arbitrary: fc.constant([] as T[]) }, { weight: 2, arbitrary: fc.array(arb, { minLength: 1, maxLength: 3 }) });
+/** Entries that match no address or port of the cases (TEST-NET-1, port 1). */
+const INERT_CIDR: Cidr = { ip: '192.0.2.0', mask: 0xffffff00 };
+const INERT_RANGE: PortRange = { begin: 1, end: 1 };
+/** The lists' room in sock_param. */
+const LIST_SLOTS = 10;
+
+/**
+ * A list that is empty most of the time, so that many generated connections are admitted; now
+ * and then full, its last slot the only entry that can match (`inert` fills the others), so that
+ * a program that reads one slot fewer shows.
+ */
+function list<T>(arb: fc.Arbitrary<T>, inert: T): fc.Arbitrary<T[]> {
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.constant([] as T[]) },
+    { weight: 4, arbitrary: fc.array(arb, { minLength: 1, maxLength: 3 }) },
+    { weight: 1, arbitrary: arb.map((last) => [...Array.from({ length: LIST_SLOTS - 1 }, () => inert), last]) },
+  );
 }
 
 export const filterArb: fc.Arbitrary<AccelFilter> = fc.record({
-  acceptCidrs: list(cidrArb),
-  returnCidrs: list(cidrArb),
-  acceptPorts: list(rangeArb),
-  returnPorts: list(rangeArb),
+  acceptCidrs: list(cidrArb, INERT_CIDR),
+  returnCidrs: list(cidrArb, INERT_CIDR),
+  acceptPorts: list(rangeArb, INERT_RANGE),
+  returnPorts: list(rangeArb, INERT_RANGE),
 });
 
 interface PairShape {

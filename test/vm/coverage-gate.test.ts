@@ -25,14 +25,15 @@ function check(args: string[], dir: string): ReportJson {
 }
 
 describe('the coverage gate at 2,000 runs', () => {
-  // Seeds 9, 17 and 22 leave path:backend-missing (and others) under-covered by the random phases.
-  it('passes the seeds that need targeted generation, on the VM (seed 9) and the model (17, 22)', () => {
+  // Seeds 7, 13 and 18 leave path:backend-missing and dns:connected-v4mapped-exchange (and others)
+  // under-covered by the random phases.
+  it('passes the seeds that need targeted generation, on the VM (seed 7) and the model (13, 18)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-cov-'));
     let targeted = 0;
     for (const [executor, seed] of [
-      ['vm', '9'],
-      ['model', '17'],
-      ['model', '22'],
+      ['vm', '7'],
+      ['model', '13'],
+      ['model', '18'],
     ] as const) {
       const r = check(['--executor', executor, '--seed', seed, '--json', `${executor}${seed}.json`], dir);
       expect(r.coverage.ok, seed).toBe(true);

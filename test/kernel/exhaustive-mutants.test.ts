@@ -37,9 +37,9 @@ const STAGES: readonly { scope: number; only?: number[] }[] = [
 ];
 
 describe('exhaustive phase against the mutants', () => {
-  it('kills every mutant at scope <= 2, on the VM and on the kernel', async () => {
+  it('kills every mutant at scope <= 2, on the VM and on the kernel (but those random sampling alone can show)', async () => {
     const verdicts: { name: string; scope: number | null; kernel: string | null }[] = [];
-    for (const m of MUTANTS) {
+    for (const m of MUTANTS.filter((x) => !x.beyondExhaustive)) {
       const objects = buildMutant(m.name);
       const vm = await createVmExecutor({ objects });
       let killed: { scope: number; case: Case } | null = null;

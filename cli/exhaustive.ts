@@ -45,6 +45,19 @@ export async function exhaustiveSetup(name: ExecutorName, executor: Executor | u
   return { vm: exploringVm(vmExecutor), executor, datagram, close: () => vmExecutor.close() };
 }
 
+/**
+ * Runs `f` with the VM that holds cases with random draws to exact outcome sets (JudgeOptions.exact):
+ * the executor itself on the VM, a VM on the same objects beside the kernel, none on the model.
+ */
+export async function withExactVm<T>(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>, f: (exact: ExploringVm | undefined) => Promise<T>): Promise<T> {
+  const setup = await exhaustiveSetup(name, executor, objects);
+  try {
+    return await f(setup.vm);
+  } finally {
+    await setup.close();
+  }
+}
+
 /** The top-level choices to run: all, or all but the datagram sequences (ExhaustiveSetup.datagram). */
 function skeletonsFor(setup: ExhaustiveSetup, scope: number): number[] | undefined {
   if (setup.datagram) return undefined;
@@ -165,7 +178,7 @@ export async function judgeSaved(
 ): Promise<{ failure: Failure | null; signature: Signature | null }> {
   const scope = exhaustiveScope(saved.phase);
   if (scope === null || o.name === 'model') {
-    const j = await judge(saved.case, { env: o.env, ...(o.executor ? { executor: o.executor } : {}) });
+    const j = await withExactVm(o.name, o.executor, o.objects, (exact) => judge(saved.case, { env: o.env, ...(o.executor ? { executor: o.executor } : {}), ...(exact ? { exact } : {}) }));
     return { failure: j.failure, signature: j.signature };
   }
   const setup = await exhaustiveSetup(o.name, o.executor, o.objects);

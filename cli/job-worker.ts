@@ -11,8 +11,9 @@ import { invariants } from '../model/spec/index.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { Statistics } from '../properties/statistics.js';
 import { openExecutor } from './executors.js';
-import { exhaustiveSetup, runExhaustivePart } from './exhaustive.js';
+import { exhaustiveSetup, runExhaustivePart, withExactVm } from './exhaustive.js';
 import type { JobData, JobMessage } from './jobs.js';
+import type { ExploringVm } from '../properties/exact-set.js';
 
 const PROGRESS_MS = 250;
 
@@ -48,12 +49,15 @@ async function main(d: JobData): Promise<JobMessage> {
       ...(s.batchSize !== undefined ? { batchSize: s.batchSize } : {}),
       ...(s.repeatsWhenRandom !== undefined ? { repeatsWhenRandom: s.repeatsWhenRandom } : {}),
     };
-    const r = await runRandomPart(
-      { ...run, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}), shouldStop: () => Atomics.load(flag, 0) === 1 },
-      { index: d.index, count: d.count },
-      tally,
-      d.started,
-    );
+    const part = (exact: ExploringVm | undefined) =>
+      runRandomPart(
+        { ...run, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}), ...(exact ? { exact } : {}), shouldStop: () => Atomics.load(flag, 0) === 1 },
+        { index: d.index, count: d.count },
+        tally,
+        d.started,
+      );
+    // Exact outcome sets only when the main thread's part has them too (the report must not depend on --jobs).
+    const r = d.spec.exact ? await withExactVm(opened.name, opened.executor, d.spec.objects, part) : await part(undefined);
     const ex = opened.executor as { coverageCounts?: () => unknown } | undefined;
     return { type: 'result', result: { ...r, tally: tally.toJSON() }, ...(ex?.coverageCounts ? { coverage: ex.coverageCounts() } : {}) };
   } finally {

@@ -28,6 +28,8 @@ export interface JobSpec {
   readonly shard?: { readonly index: number; readonly count: number };
   readonly batchSize?: number;
   readonly repeatsWhenRandom?: number;
+  /** Hold cases with draws to exact outcome sets on a VM, as the main thread's part does (RunOptions.exact). */
+  readonly exact?: boolean;
 }
 
 /** A job's part of the exhaustive exploration instead of the random phases: top-level choices of `shard`. */

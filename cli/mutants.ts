@@ -142,8 +142,15 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'random-never-last',
+    description:
+      'The random pick draws among count - 1 endpoints, so the last endpoint of a group is never chosen: every single connect goes somewhere the model allows, only the set of outcomes shows it.',
+    object: 'connect',
+  },
+  {
     name: 'dns-server-global',
-    description: 'The DNS server of the last redirected query is kept in one array entry for the whole node instead of per socket, so a reply is restored to whichever server any socket queried last (the entry also outlives the sockets: a harness must put such a map back between cases).',
+    description:
+      'The DNS server of the last redirected query is kept in one array entry for the whole node instead of per socket, so a reply is restored to whichever server any socket queried last (the entry also outlives the sockets: a harness must put such a map back between cases).',
     object: 'connect',
     beyondExhaustive: 'it needs two sockets whose queries interleave',
   },

@@ -7,6 +7,7 @@ import type { ObjectPaths } from '../model/executor.js';
 import { judge } from '../properties/judge.js';
 import { formatCase } from '../properties/format.js';
 import { openExecutor, type ExecutorName } from './executors.js';
+import { withExactVm } from './exhaustive.js';
 
 /**
  * Judges `c` on `executor` with the given objects (ours when empty). Returns null when every
@@ -15,7 +16,9 @@ import { openExecutor, type ExecutorName } from './executors.js';
 export async function judgeSavedCase(c: Case, executor: ExecutorName, objects: Partial<ObjectPaths> = {}): Promise<string | null> {
   const opened = await openExecutor(executor, objects, 'regression test');
   try {
-    const j = await judge(c, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
+    const j = await withExactVm(opened.name, opened.executor, objects, (exact) =>
+      judge(c, { env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}), ...(exact ? { exact } : {}) }),
+    );
     return j.failure ? [`${j.failure.invariant}: ${j.failure.detail}`, ...formatCase(c)].join('\n') : null;
   } finally {
     await opened.executor?.close();

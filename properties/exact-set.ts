@@ -7,7 +7,7 @@
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
-import { outcomes, type Trace } from '../model/impl/index.js';
+import { outcomes } from '../model/impl/index.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { formatObservation, socketFamilies } from './format.js';
 import { MATCHES_MODEL, type Failure } from './judge.js';
@@ -16,7 +16,8 @@ import { divergence, traceKey } from './observation.js';
 /** The exact-set relation's other half, named like an invariant so reports treat it alike. */
 export const COVERS_MODEL = {
   name: 'executor-covers-model',
-  statement: 'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (exhaustive phase, on the VM).',
+  statement:
+    'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (on the VM: every case of the exhaustive phase, and every sampled case with random draws).',
 } as const;
 
 /** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
@@ -32,7 +33,7 @@ export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
 export const VM_MAX_RUNS = 20_000;
 
 /** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
-export function compareSets(c: Case, model: readonly Trace[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
+export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));

@@ -10,6 +10,7 @@ import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/
 import { divergence, sameData, sameTrace } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
+import { COVERS_MODEL, compareSets, type ExploringVm } from './exact-set.js';
 
 /** The differential relation itself, named like an invariant so reports treat it alike. */
 export const MATCHES_MODEL = {
@@ -44,6 +45,12 @@ export interface JudgeOptions {
   readonly repeatsWhenRandom?: number;
   /** The invariants to hold the model and executor to (default: all of model/spec). */
   readonly invariants?: readonly Invariant[];
+  /**
+   * The VM on the objects under test (the executor itself on the VM): a case with random draws
+   * is also held to exact outcome sets over every prandom value that picks a distinct endpoint,
+   * so that a draw no run took, or an outcome no draw gives, shows (executor-covers-model).
+   */
+  readonly exact?: Pick<ExploringVm, 'outcomeSet'>;
 }
 
 function contextFor(c: Case, env: Environment, observations: readonly Observation[], trace?: Trace): SpecContext {
@@ -145,8 +152,32 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
       return withSignature(c, { failure, exercised, traits, signature }, opts);
     }
   }
+  if (opts.exact && traits.randomDraws > 0) {
+    const f = exactSets(c, allowed, opts.exact);
+    if (f !== undefined) exercised.add(COVERS_MODEL.name);
+    if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
+  }
   return { failure: null, exercised, traits, signature };
 }
+
+/** The exact-set verdict of a case with draws; undefined when its draws are too many to enumerate. */
+function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>): Failure | null | undefined {
+  let set: ReturnType<ExploringVm['outcomeSet']>;
+  try {
+    set = vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS });
+  } catch (e) {
+    if (e instanceof Error && /more than \d+ paths/.test(e.message)) return undefined;
+    throw e;
+  }
+  return compareSets(
+    c,
+    allowed.map((observations) => ({ observations })),
+    set,
+  );
+}
+
+/** Runs of the VM per sampled case at most for its exact set (a few per distinct pick, usually). */
+const EXACT_MAX_RUNS = 2000;
 
 function observationsOf(traces: readonly Trace[]): Array<readonly Observation[]> {
   const out: Array<readonly Observation[]> = [];

@@ -10,7 +10,8 @@ import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { invariants as allInvariants, type Invariant } from '../model/spec/index.js';
 import { caseArb, isConsistent } from '../generators/index.js';
-import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
+import { judge, MATCHES_MODEL, type Failure, type JudgeOptions, type Judgement } from './judge.js';
+import { COVERS_MODEL } from './exact-set.js';
 import { caseSize, minimize } from './minimize.js';
 import type { Signature } from './signature.js';
 import { KmeshCheckError } from '../shared/errors.js';
@@ -96,6 +97,8 @@ export interface RunOptions {
   readonly shard?: { readonly index: number; readonly count: number };
   readonly invariants?: readonly Invariant[];
   readonly repeatsWhenRandom?: number;
+  /** The VM on the objects under test, for the exact outcome sets of cases with draws (JudgeOptions.exact). */
+  readonly exact?: JudgeOptions['exact'];
   /** Called after every generated (not shrinking) case. */
   readonly onCase?: (done: number, phase: string) => void;
   /** Stop after the first counterexample (for bisecting); default false: run the whole budget. */
@@ -164,7 +167,11 @@ export interface RunResult {
 
 export function invariantTable(list: readonly Invariant[], withExecutor: boolean): InvariantCount[] {
   const rows = list.map((i) => ({ name: i.name, statement: i.statement, checked: 0, failed: 0 }));
-  if (withExecutor) rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
+  if (withExecutor) {
+    rows.push({ name: MATCHES_MODEL.name, statement: MATCHES_MODEL.statement, checked: 0, failed: 0 });
+    // Cases with random draws, when the run has a VM for their exact outcome sets (RunOptions.exact).
+    rows.push({ name: COVERS_MODEL.name, statement: COVERS_MODEL.statement, checked: 0, failed: 0 });
+  }
   return rows;
 }
 

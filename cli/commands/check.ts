@@ -22,7 +22,7 @@ import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
-import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, judgeSaved, runExhaustive } from '../exhaustive.js';
+import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, judgeSaved, runExhaustive, withExactVm } from '../exhaustive.js';
 import type { Exploration } from '../../properties/explore.js';
 import { COVERS_MODEL } from '../../properties/exact-set.js';
 import { Statistics } from '../../properties/statistics.js';
@@ -255,24 +255,28 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       states: o.states,
       ...(left !== undefined ? { timeLimitMs: left } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
+      exact: true,
     };
     const result = skipRandom
       ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined, stopRequested)
-      : await runChecks({
-          seed: o.seed,
-          runs: o.runs,
-          states: o.states,
-          env: opened.env,
-          ...(opened.executor ? { executor: opened.executor } : {}),
-          ...(left !== undefined ? { timeLimitMs: left } : {}),
-          ...(o.shard ? { shard: o.shard } : {}),
-          ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-          stopAtFirst: o.stopAtFirst === true,
-          shouldStop: () => stopRequested,
-          targetCoverage: { paths: requiredPaths(o.states) },
-          onCase: (n, phase) => bar.update(n, phase),
-          ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
-        });
+      : await withExactVm(opened.name, opened.executor, o.objects, (exact) =>
+          runChecks({
+            ...(exact ? { exact } : {}),
+            seed: o.seed,
+            runs: o.runs,
+            states: o.states,
+            env: opened.env,
+            ...(opened.executor ? { executor: opened.executor } : {}),
+            ...(left !== undefined ? { timeLimitMs: left } : {}),
+            ...(o.shard ? { shard: o.shard } : {}),
+            ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+            stopAtFirst: o.stopAtFirst === true,
+            shouldStop: () => stopRequested,
+            targetCoverage: { paths: requiredPaths(o.states) },
+            onCase: (n, phase) => bar.update(n, phase),
+            ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
+          }),
+        );
     bar.stop();
     // A saved failure that the run found again is one finding, not two.
     const savedSigs = new Set(reported.map((r) => r.cx.signature.id));

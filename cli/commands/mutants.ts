@@ -41,6 +41,7 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
       const started = Date.now();
       const setup = await exhaustiveSetup(opened.name, opened.executor, objects);
       let first;
+      let r;
       try {
         first = await explore({
           scope: DEFAULT_RUN_SCOPE,
@@ -51,12 +52,21 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
           stopAtFirst: true,
           maxFindings: 1,
         });
+        // The same VM then holds sampled cases with draws to exact outcome sets, as check does.
+        r = first.counterexamples.length
+          ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
+          : await runChecks({
+              seed: o.seed,
+              runs: o.runs,
+              states: 'both',
+              stopAtFirst: true,
+              env: opened.env,
+              ...(opened.executor ? { executor: opened.executor } : {}),
+              ...(setup.vm ? { exact: setup.vm } : {}),
+            });
       } finally {
         await setup.close();
       }
-      const r = first.counterexamples.length
-        ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
-        : await runChecks({ seed: o.seed, runs: o.runs, states: 'both', stopAtFirst: true, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) });
       const cx = first.counterexamples[0] ?? r.counterexamples[0];
       const result: MutantResult = {
         name: m.name,

@@ -18,7 +18,7 @@ import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import { runIdentity } from './check.js';
-import { exhaustiveSetup, judgeSaved, replayExhaustive } from '../exhaustive.js';
+import { exhaustiveSetup, judgeSaved, replayExhaustive, withExactVm } from '../exhaustive.js';
 import { signatureOf } from '../../properties/signature.js';
 
 export interface ReplayOptions {
@@ -143,7 +143,9 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
         await setup.close();
       }
     }
-    const cx = await replayCounterexample(checkPhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts });
+    const cx = await withExactVm(opened.name, opened.executor, o.objects, (exact) =>
+      replayCounterexample(checkPhase(o.phase!), o.seed!, o.path!, { seed: o.seed!, runs: 1, states: 'both', ...opts, ...(exact ? { exact } : {}) }),
+    );
     if (!cx) {
       log(`the case at seed ${o.seed} path ${o.path} passes`);
       return 0;

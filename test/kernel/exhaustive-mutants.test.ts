@@ -3,8 +3,9 @@
 // at scope 2 (both complete in a test's time now that scope N bounds deviations from scope 1; the
 // waypoint-chain mutants need a chain that reaches a second service or backend, one deviation). The
 // exploration enumerates states with the model and the mutant in the VM; the case that killed it
-// then runs on the kernel executor with the same mutant objects and must leave the model's allowed
-// set there too (the kernel draws its own prandom values, so it gets a few runs).
+// then runs on the kernel executor with the same mutant objects and must fail there too, as check
+// judges it: outside the model's allowed set (the kernel draws its own prandom values, so it gets a
+// few runs), or, for a pick the program never makes, by the exact sets of a VM on the same objects.
 
 import { describe, expect, it } from 'vitest';
 import { MUTANTS, buildMutant } from '../../cli/mutants.js';
@@ -60,13 +61,17 @@ describe('exhaustive phase against the mutants', () => {
       }
       let kernelVerdict: string | null = null;
       if (killed) {
+        // As check judges on the kernel: a VM on the same objects holds a case with draws to exact
+        // outcome sets (a pick the program never makes shows in no single kernel run).
         const kernel = await startKernel({ objects });
+        const exact = await createVmExecutor({ objects });
         try {
           for (let i = 0; i < KERNEL_RUNS && kernelVerdict === null; i++) {
-            const j = await judge(killed.case, { env: kernel.environment, executor: kernel });
+            const j = await judge(killed.case, { env: kernel.environment, executor: kernel, exact });
             kernelVerdict = j.failure?.invariant ?? null;
           }
         } finally {
+          await exact.close();
           await kernel.close();
         }
       }

@@ -9,6 +9,7 @@
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
 import { threadJobs } from './jobs.js';
+import { withExactVm } from './exhaustive.js';
 import { tuneV8 } from '../shared/v8-tuning.js';
 import { mainThreadCpuMs, processCpuMs } from './cpu-time.js';
 
@@ -30,7 +31,10 @@ try {
     workerMain: pid !== undefined ? mainThreadCpuMs(pid) : 0,
   });
   const before = cpu();
-  const r = await runChecks(jobs > 1 ? { ...base, jobs: threadJobs({ executor: name, objects: {}, seed, runs, states: 'both' }, jobs) } : base);
+  // As check runs: cases with draws held to exact outcome sets on a VM, in every job.
+  const r = await withExactVm(name, opened.executor, {}, (exact) =>
+    runChecks({ ...base, ...(exact ? { exact } : {}), ...(jobs > 1 ? { jobs: threadJobs({ executor: name, objects: {}, seed, runs, states: 'both', exact: true }, jobs) } : {}) }),
+  );
   const after = cpu();
   const us = (k: keyof typeof before) => (1000 * (after[k] - before[k])) / r.cases;
   const cpuPerCaseUs = { main: us('main'), helpers: us('all') - us('main'), ...(pid !== undefined ? { worker: us('worker'), workerMain: us('workerMain') } : {}) };

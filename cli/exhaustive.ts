@@ -47,10 +47,18 @@ export async function exhaustiveSetup(name: ExecutorName, executor: Executor | u
 
 /**
  * Runs `f` with the VM that holds cases with random draws to exact outcome sets (JudgeOptions.exact):
- * the executor itself on the VM, a VM on the same objects beside the kernel, none on the model.
+ * the executor itself on the VM, a VM on the same objects beside the kernel (none when it cannot
+ * load them), none on the model.
  */
 export async function withExactVm<T>(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>, f: (exact: ExploringVm | undefined) => Promise<T>): Promise<T> {
-  const setup = await exhaustiveSetup(name, executor, objects);
+  let setup: ExhaustiveSetup;
+  try {
+    setup = await exhaustiveSetup(name, executor, objects);
+  } catch (e) {
+    // Kernel objects the VM cannot load are still judged on the kernel, one run at a time.
+    if (name === 'kernel') return f(undefined);
+    throw e;
+  }
   try {
     return await f(setup.vm);
   } finally {

@@ -16,6 +16,13 @@ function reportProblem(c: unknown): string | null {
   if (typeof c.monitoring !== 'boolean' || typeof c.periodic !== 'boolean') return 'a report case needs monitoring and periodic (true or false)';
   if (!optional(c.nodeIp, isAddr) || !optional(c.podGateway, isAddr)) return 'nodeIp and podGateway must be IPv4 addresses when given';
   if (!optional(c.namespaceOutside, (v) => typeof v === 'boolean')) return 'namespaceOutside must be true or false when given';
+  // Outside, nothing rewrites a VIP: every client connects straight to its listener.
+  if (
+    c.namespaceOutside === true &&
+    Array.isArray(c.conns) &&
+    !c.conns.every((k) => isRec(k) && isRec(k.connectTo) && isRec(k.listen) && k.connectTo.port === k.listen.port && String(k.connectTo.addr).replace(/^::ffff:/, '') === k.listen.addr)
+  )
+    return 'a case with namespaceOutside must connect each client straight to its listener';
   const sp = stateProblem(c.state, 'case.state');
   if (sp) return sp;
   if (!Array.isArray(c.conns) || c.conns.length === 0 || c.conns.length > 16) return 'case.conns must list 1 to 16 connections';

@@ -5,9 +5,8 @@
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
 // bound to, or the server listening on, an address never enrolled), now and then in a namespace
 // withdrawn from km_manage while its local IPs stay enrolled. Waits (time passing before a
-// send or the close) only where the clock is an input (the VM): around the 5 s threshold, exactly
-// on it, and in steps that add up past it. On the kernel periodic reports are confirmed by
-// hand-written cases that really wait (test/kernel/report.test.ts).
+// send or the close) where the clock is an input (the VM, which also takes the kernel executor's
+// cases that wait): around the 5 s threshold, exactly on it, and in steps that add up past it.
 
 import fc from 'fast-check';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';

@@ -42,7 +42,7 @@ export interface Executor {
    * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
    * case under chosen answers to its choice points). The exhaustive phase compares these sets.
    */
-  outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number }): readonly { readonly observations: readonly Observation[] }[];
+  outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean }): readonly { readonly observations: readonly Observation[] }[];
   /**
    * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
    * start empty, and an entry or field is decided when the program first reads it (the VM).

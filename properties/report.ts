@@ -66,8 +66,8 @@ export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): { r
     runner.run([{ monitoring: true, periodic: true, state: REPORT_STATE, conns: [{ connectTo: REPORT_LISTEN, listen: REPORT_LISTEN, sends: [], firstClose: 'client', storeVerdict: false }] }]);
     return { runner };
   } catch (e) {
-    if (isKmeshCheckError(e)) return { why: e.message };
-    throw e;
+    // Whatever the VM cannot take (a map type, an instruction, a fault in the probe case) is why.
+    return { why: isKmeshCheckError(e) || e instanceof Error ? e.message : String(e) };
   }
 }
 

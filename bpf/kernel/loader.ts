@@ -29,11 +29,16 @@ export interface ResetMap {
   readonly maxEntries: number;
 }
 
-/** Kernel map types put back when outside the ABI: true hash-like (hash, LRU hash, LPM trie), false array. */
+/**
+ * Kernel map types put back when outside the ABI: true hash-like (hash, per-CPU hash, LRU hashes,
+ * LPM trie), false array. Per-CPU arrays are left (the VM zeroes them).
+ */
 const RESET_KINDS: ReadonlyMap<number, boolean> = new Map([
   [1, true],
   [2, false],
+  [5, true],
   [9, true],
+  [10, true],
   [11, true],
 ]);
 /** Arrays with more entries are left as they are: putting one back reads every entry, every case. */
@@ -45,26 +50,23 @@ export const RESET_ARRAY_MAX = 1024;
  * which are frozen). Socket storage, sockhashes, ring buffers and program arrays are left: they
  * hold nothing past a case's sockets, or nothing a program writes.
  */
-function resettableMaps(handles: readonly bigint[]): { reset: ResetMap[]; left: string[] } {
+function resettableMaps(handles: readonly bigint[]): ResetMap[] {
   const reset: ResetMap[] = [];
-  const left: string[] = [];
   for (const h of handles) {
     for (const m of mapsOf(h)) {
       const hash = RESET_KINDS.get(libbpf.mapType(m.ptr));
       if (MAP_BY_NAME.has(m.name as MapName) || hash === undefined || /\.(rodata|kconfig)/.test(m.name)) continue;
       const r = { name: m.name, fd: libbpf.mapFd(m.ptr), hash, keySize: libbpf.mapKeySize(m.ptr), valueSize: libbpf.mapValueSize(m.ptr), maxEntries: libbpf.mapMaxEntries(m.ptr) };
-      if (!hash && r.maxEntries > RESET_ARRAY_MAX) left.push(r.name);
-      else reset.push(r);
+      if (hash || r.maxEntries <= RESET_ARRAY_MAX) reset.push(r);
     }
   }
-  return { reset, left };
+  return reset;
 }
 
 export interface LoadedDataPath {
   readonly maps: ReadonlyMap<MapName, number>;
-  /** Maps outside the ABI put back before every case, and those too large to be (by name). */
+  /** Maps outside the ABI put back before every case (not arrays over RESET_ARRAY_MAX entries, nor per-CPU arrays). */
   readonly resettable: readonly ResetMap[];
-  readonly notReset: readonly string[];
   readonly progs: Readonly<Record<ProgramRole, number>>;
   /** Link fds of the cgroup attachments. */
   readonly links: readonly number[];
@@ -282,8 +284,7 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       links,
     );
 
-    const { reset, left } = resettableMaps(objects.map((o) => o.handle));
-    return { maps: shared, resettable: reset, notReset: left, progs, links: [...links], dnsHooks, close: release };
+    return { maps: shared, resettable: resettableMaps(objects.map((o) => o.handle)), progs, links: [...links], dnsHooks, close: release };
   } catch (e) {
     release();
     throw e;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A case's set-up in the shim (part of build/shim/libkmeshfast.so with fastpath.c): the map
- * writes of a state diff, batched per map, and the control connects of an enrolment change. Both
- * are called from JS (kf_map_ops, kf_control) and from whole-case programs (kf_run).
+ * writes of a state diff, batched per map, the control connects of an enrolment change, and the
+ * maps outside the ABI put back before each case. All are called from JS (kf_map_ops, kf_control,
+ * kf_reset_maps) and from whole-case programs (kf_run).
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
@@ -125,7 +126,7 @@ struct reset_map {
 static struct reset_map resets[RESET_MAX];
 static int nresets;
 
-/* Reads entries [0, max) of an array map into vals (max * vlen bytes), one batch per chunk. */
+/* Reads entries [0, max) of an array map into vals (max * vlen bytes): its mapping, or a lookup per entry. */
 static int array_read(const struct reset_map *m, uint8_t *vals)
 {
 	if (m->mem) {
@@ -158,7 +159,7 @@ int kf_set_resets(const int32_t *spec, int count)
 	for (int i = 0; i < count; i++) {
 		const int32_t *s = spec + 5 * i;
 		struct reset_map m = { .fd = s[0], .hash = s[1], .klen = s[2], .vlen = s[3], .max = s[4], .snapshot = NULL, .mem = NULL };
-		if (m.hash ? m.klen > RESET_KEY_MAX : m.klen != 4)
+		if (m.hash ? m.klen > RESET_KEY_MAX : m.klen != 4 || m.vlen > BATCH_BYTES)
 			return -EINVAL;
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
@@ -174,11 +175,16 @@ int kf_set_resets(const int32_t *spec, int count)
 		}
 		if (!m.hash) {
 			m.snapshot = malloc((size_t)m.max * m.vlen);
-			if (!m.snapshot)
+			if (!m.snapshot) {
+				if (m.mem)
+					munmap(m.mem, m.memlen);
 				return -ENOMEM;
+			}
 			int rc = array_read(&m, m.snapshot);
 			if (rc < 0) {
 				free(m.snapshot);
+				if (m.mem)
+					munmap(m.mem, m.memlen);
 				return rc;
 			}
 		}

@@ -49,6 +49,12 @@ export interface OutcomeOptions {
   readonly maxRuns?: number;
   /** Skip draws that the passes learnt so far show to be pruned (pass-memo.ts); default on, off to compare. */
   readonly passMemo?: boolean;
+  /**
+   * Prune paths that reach a state met before (at tail calls and connect exits); default on. Off,
+   * every combination of draws runs, which is cheaper for a case whose combinations are few than
+   * keying the state at every merge point.
+   */
+  readonly prune?: boolean;
 }
 
 /** One traced run of a case: its observations and what the programs did (bpf/vm/trace.ts). */
@@ -154,6 +160,14 @@ export class VmExecutor implements Executor {
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
   outcomeSet(c: Case, opts: OutcomeOptions = {}): Outcome[] {
+    if (opts.prune === false) {
+      const runs = explore((choices) => this.runCase(c, choices), {
+        prandomDomain: opts.prandomDomain ?? lbDomain(c),
+        ...(opts.failures ? { failures: opts.failures } : {}),
+        ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+      });
+      return runs.map((r) => ({ choices: r.choices, observations: r.result }));
+    }
     const seen = new Map<string, string>();
     this.seenStates = seen;
     const memo =

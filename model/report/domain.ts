@@ -36,8 +36,8 @@ export interface ReportSend {
   readonly from: ReportEnd;
   readonly size: number;
   /**
-   * Time that passes before this send, ns. The VM moves its clock by exactly this much; the
-   * kernel really sleeps (only its hand-written cases wait, for the periodic reports).
+   * Time that passes before this send, ns. The VM moves its clock by exactly this much (the kernel
+   * executor's cases that wait run there); the kernel harness really sleeps (a test's hand-written case).
    */
   readonly waitNs?: number;
 }

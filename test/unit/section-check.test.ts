@@ -87,5 +87,12 @@ describe('saved cases of the report and acceleration phases', () => {
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [] } })).toMatch(/case.conns/);
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ connectTo: { addr: 'x', port: 1 } }] } })).toMatch(/conns\[0\]/);
     expect(savedFailureProblem({ ...base, phase: 'accel', case: { filter: {}, pairs: [], ops: [] } })).toMatch(/acceptCidrs/);
+    // Outside an enrolled namespace nothing rewrites a VIP: a saved case that connects to one is refused.
+    const viaVip = { connectTo: { addr: '10.96.0.1', port: 80 }, listen: { addr: '127.0.0.1', port: 8080 }, sends: [], firstClose: 'client', storeVerdict: false };
+    expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, namespaceOutside: true, state: REPORT_STATE, conns: [viaVip] } })).toMatch(
+      /straight to its listener/,
+    );
+    const direct = { ...viaVip, connectTo: { addr: '::ffff:127.0.0.1', port: 8080 }, clientFamily: 'inet6' };
+    expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, namespaceOutside: true, state: REPORT_STATE, conns: [direct] } })).toBeNull();
   });
 });

@@ -41,6 +41,7 @@ export interface Executor {
   /**
    * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
    * case under chosen answers to its choice points). The exhaustive phase compares these sets.
+   * Throws OutcomeSetLimitError when the case has more than `maxRuns` paths.
    */
   outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean }): readonly { readonly observations: readonly Observation[] }[];
   /**
@@ -124,3 +125,6 @@ export interface CoverageSummary {
   readonly branches: number;
   readonly branchesBothWays: number;
 }
+
+/** An outcome set that would take more than its `maxRuns` runs of the case. */
+export class OutcomeSetLimitError extends Error {}

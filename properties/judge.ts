@@ -4,7 +4,7 @@
 
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
-import type { Executor } from '../model/executor.js';
+import { OutcomeSetLimitError, type Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
 import { divergence, sameData, sameTrace } from './observation.js';
@@ -166,7 +166,7 @@ function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pi
   try {
     set = vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false });
   } catch (e) {
-    if (e instanceof Error && /more than \d+ paths/.test(e.message)) return undefined;
+    if (e instanceof OutcomeSetLimitError) return undefined;
     throw e;
   }
   return compareSets(

@@ -3,6 +3,8 @@
 // answers. Running a case under a depth-first oracle, again and again with the next untried
 // answer, enumerates every combination: the VM's outcome set is exact, not sampled.
 
+import { OutcomeSetLimitError } from '../../model/executor.js';
+
 export type FailurePoint = 'storage-create' | 'push-data' | 'map-update';
 export const FAILURE_POINTS: readonly FailurePoint[] = ['storage-create', 'push-data', 'map-update'];
 
@@ -160,7 +162,7 @@ export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptio
   let prefixPoints: Choice['point'][] = [];
   let runs = 0;
   for (;;) {
-    if (runs >= maxRuns) throw new Error(`explore: more than ${maxRuns} paths; narrow the prandom domain or raise maxRuns`);
+    if (runs >= maxRuns) throw new OutcomeSetLimitError(`explore: more than ${maxRuns} paths; narrow the prandom domain or raise maxRuns`);
     const oracle = new DepthFirstOracle(prefix, opts, failures);
     let result: T | typeof PRUNED;
     try {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createVmExecutor, distinctOutcomes } from '../../bpf/vm/executor.js';
 import { explore, ScriptedChoices, SeededChoices } from '../../bpf/runner/choices.js';
 import { lbDomain } from '../../model/lb-domain.js';
+import { OutcomeSetLimitError } from '../../model/executor.js';
 import { LbPolicy, NO_WAYPOINT, type Case, type MapState } from '../../model/domain.js';
 import { dataPathObjects } from '../fixtures/vm/helpers.js';
 
@@ -156,6 +157,8 @@ describe('explore', () => {
       [2, 2],
     ]);
     expect(() => explore((ch) => ch.prandom(), { prandomDomain: [0, 1, 2], maxRuns: 2 })).toThrow(/more than 2 paths/);
+    // Typed, so that a capped exact set (properties/judge.ts) is told from a real error.
+    expect(() => explore((ch) => ch.prandom(), { prandomDomain: [0, 1, 2], maxRuns: 2 })).toThrow(OutcomeSetLimitError);
     let calls = 0;
     expect(() => explore((ch) => (calls++ === 0 ? ch.prandom() : ch.fail('push-data')), { prandomDomain: [0, 1], failures: ['push-data'] })).toThrow(/not deterministic/);
   });

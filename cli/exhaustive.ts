@@ -46,24 +46,28 @@ export async function exhaustiveSetup(name: ExecutorName, executor: Executor | u
 }
 
 /**
- * Runs `f` with the VM that holds cases with random draws to exact outcome sets (JudgeOptions.exact):
- * the executor itself on the VM, a VM on the same objects beside the kernel (none when it cannot
- * load them), none on the model.
+ * Runs `f` with an ExhaustiveSetup (closed after): its VM holds cases with random draws to exact
+ * outcome sets (JudgeOptions.exact). On the kernel, objects the VM cannot load give none (undefined):
+ * their cases are still judged on the kernel, one run at a time.
  */
-export async function withExactVm<T>(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>, f: (exact: ExploringVm | undefined) => Promise<T>): Promise<T> {
+export async function withSetup<T>(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>, f: (setup: ExhaustiveSetup | undefined) => Promise<T>): Promise<T> {
   let setup: ExhaustiveSetup;
   try {
     setup = await exhaustiveSetup(name, executor, objects);
   } catch (e) {
-    // Kernel objects the VM cannot load are still judged on the kernel, one run at a time.
     if (name === 'kernel') return f(undefined);
     throw e;
   }
   try {
-    return await f(setup.vm);
+    return await f(setup);
   } finally {
     await setup.close();
   }
+}
+
+/** withSetup for what needs only the VM of exact outcome sets: the executor itself on the VM, a VM beside the kernel, none on the model. */
+export function withExactVm<T>(name: ExecutorName, executor: Executor | undefined, objects: Partial<ObjectPaths>, f: (exact: ExploringVm | undefined) => Promise<T>): Promise<T> {
+  return withSetup(name, executor, objects, (setup) => f(setup?.vm));
 }
 
 /** The top-level choices to run: all, or all but the datagram sequences (ExhaustiveSetup.datagram). */
@@ -182,17 +186,31 @@ export function exhaustiveScope(phase: string): number | null {
  */
 export async function judgeSaved(
   saved: { readonly phase: string; readonly case: Case },
-  o: { readonly name: ExecutorName; readonly executor: Executor | undefined; readonly objects: Partial<ObjectPaths>; readonly env: Environment },
+  o: {
+    readonly name: ExecutorName;
+    readonly executor: Executor | undefined;
+    readonly objects: Partial<ObjectPaths>;
+    readonly env: Environment;
+    /** The run's own setup (check keeps one for all its phases); else one is opened for this case. */
+    readonly setup?: ExhaustiveSetup;
+  },
 ): Promise<{ failure: Failure | null; signature: Signature | null }> {
   const scope = exhaustiveScope(saved.phase);
-  if (scope === null || o.name === 'model') {
-    const j = await withExactVm(o.name, o.executor, o.objects, (exact) => judge(saved.case, { env: o.env, ...(o.executor ? { executor: o.executor } : {}), ...(exact ? { exact } : {}) }));
-    return { failure: j.failure, signature: j.signature };
-  }
+  const sampled = scope === null || o.name === 'model';
+  const judgeWith = async (setup: ExhaustiveSetup | undefined): Promise<{ failure: Failure | null; signature: Signature | null }> => {
+    if (sampled) {
+      const j = await judge(saved.case, { env: o.env, ...(o.executor ? { executor: o.executor } : {}), ...(setup?.vm ? { exact: setup.vm } : {}) });
+      return { failure: j.failure, signature: j.signature };
+    }
+    const failure = await judgeExhaustive(saved.case, { scope, env: o.env, ...(setup?.vm ? { vm: setup.vm } : {}), ...(setup?.executor ? { executor: setup.executor } : {}) });
+    return { failure, signature: failure ? signatureOf(saved.case, failure, o.env) : null };
+  };
+  if (o.setup) return judgeWith(o.setup);
+  if (sampled) return withSetup(o.name, o.executor, o.objects, judgeWith);
+  // A case of the exhaustive phase needs the VM: no kernel-only fallback.
   const setup = await exhaustiveSetup(o.name, o.executor, o.objects);
   try {
-    const failure = await judgeExhaustive(saved.case, { scope, env: o.env, ...(setup.vm ? { vm: setup.vm } : {}), ...(setup.executor ? { executor: setup.executor } : {}) });
-    return { failure, signature: failure ? signatureOf(saved.case, failure, o.env) : null };
+    return await judgeWith(setup);
   } finally {
     await setup.close();
   }

@@ -22,7 +22,17 @@ import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
-import { DEFAULT_EXHAUSTIVE_SCOPE, DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, explorationJson, exhaustiveSetup, formatExploration, judgeSaved, runExhaustive, withExactVm } from '../exhaustive.js';
+import {
+  DEFAULT_EXHAUSTIVE_SCOPE,
+  DEFAULT_RUN_EXHAUSTIVE_MS,
+  DEFAULT_RUN_SCOPE,
+  explorationJson,
+  exhaustiveSetup,
+  formatExploration,
+  judgeSaved,
+  runExhaustive,
+  type ExhaustiveSetup,
+} from '../exhaustive.js';
 import type { Exploration } from '../../properties/explore.js';
 import { COVERS_MODEL } from '../../properties/exact-set.js';
 import { Statistics } from '../../properties/statistics.js';
@@ -149,7 +159,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   const given = Object.fromEntries(Object.entries(o.objects).map(([k, v]) => [k, resolve(v as string)]));
   const run: RunContext = { executor: opened.name, objects: Object.keys(given).length ? objectsArgument(given) : null };
   const identity = runIdentity(opened.name, o.objects);
+  // One setup (the VM beside the kernel) for the saved failures, the exhaustive phase and the exact
+  // outcome sets of the random phases.
+  let setup: ExhaustiveSetup | undefined;
   try {
+    setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];
     let savedFailures: SavedFailuresJson | null = null;
@@ -172,7 +186,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         let j;
         try {
           // A finding of the exhaustive phase replays by exact outcome sets, as it was found.
-          j = await judgeSaved(saved, { name: opened.name, executor: opened.executor, objects: o.objects, env: opened.env });
+          j = await judgeSaved(saved, { name: opened.name, executor: opened.executor, objects: o.objects, env: opened.env, setup });
         } catch (e) {
           // A case the executor or the model cannot take (hand-edited, or from another version).
           if (!isKmeshCheckError(e) && !(e instanceof ModelInputError) && !(e instanceof OutcomeLimitError)) throw e;
@@ -210,38 +224,32 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       );
     }
     // Bounded-exhaustive phase first: all of --exhaustive, or a small scope before random sampling.
-    const setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
-    let exploration: Exploration;
     const exhaustiveStats = new Statistics();
     const exhaustiveStart = Date.now();
-    try {
-      const share = Math.min(1, o.runs / (o.fullExhaustiveRuns ?? o.runs));
-      const budget = o.exhaustive ? o.timeLimitMs : Math.min(DEFAULT_RUN_EXHAUSTIVE_MS * share, o.timeLimitMs !== undefined ? o.timeLimitMs * 0.2 : Infinity);
-      exploration = await runExhaustive(setup, {
-        scope: o.scope ?? (o.exhaustive ? DEFAULT_EXHAUSTIVE_SCOPE : DEFAULT_RUN_SCOPE),
-        env: opened.env,
-        ...(budget !== undefined ? { timeLimitMs: budget } : {}),
-        ...(o.shard ? { shard: o.shard } : {}),
-        ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-        statistics: exhaustiveStats,
-        shouldStop: () => stopRequested,
-        ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
-        // Only an explicit --jobs splits the exploration: a job's thread and executor start cold,
-        // which the default scope's seconds do not repay. Not to stop at the first finding, which
-        // needs one ordered enumeration.
-        ...(o.jobs !== undefined && o.jobs > 1 && o.stopAtFirst !== true
-          ? {
-              jobs: {
-                count: o.jobs,
-                spec: { executor: opened.name, objects: o.objects, seed: o.seed, runs: o.runs, states: o.states },
-                ...(opened.executor ? { into: opened.executor } : {}),
-              },
-            }
-          : {}),
-      });
-    } finally {
-      await setup.close();
-    }
+    const share = Math.min(1, o.runs / (o.fullExhaustiveRuns ?? o.runs));
+    const budget = o.exhaustive ? o.timeLimitMs : Math.min(DEFAULT_RUN_EXHAUSTIVE_MS * share, o.timeLimitMs !== undefined ? o.timeLimitMs * 0.2 : Infinity);
+    const exploration = await runExhaustive(setup, {
+      scope: o.scope ?? (o.exhaustive ? DEFAULT_EXHAUSTIVE_SCOPE : DEFAULT_RUN_SCOPE),
+      env: opened.env,
+      ...(budget !== undefined ? { timeLimitMs: budget } : {}),
+      ...(o.shard ? { shard: o.shard } : {}),
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      statistics: exhaustiveStats,
+      shouldStop: () => stopRequested,
+      ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
+      // Only an explicit --jobs splits the exploration: a job's thread and executor start cold,
+      // which the default scope's seconds do not repay. Not to stop at the first finding, which
+      // needs one ordered enumeration.
+      ...(o.jobs !== undefined && o.jobs > 1 && o.stopAtFirst !== true
+        ? {
+            jobs: {
+              count: o.jobs,
+              spec: { executor: opened.name, objects: o.objects, seed: o.seed, runs: o.runs, states: o.states },
+              ...(opened.executor ? { into: opened.executor } : {}),
+            },
+          }
+        : {}),
+    });
     log(formatExploration(exploration));
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
     const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
@@ -259,24 +267,22 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     };
     const result = skipRandom
       ? exhaustiveOnlyResult(exploration, exhaustiveStats, opened.executor !== undefined, stopRequested)
-      : await withExactVm(opened.name, opened.executor, o.objects, (exact) =>
-          runChecks({
-            ...(exact ? { exact } : {}),
-            seed: o.seed,
-            runs: o.runs,
-            states: o.states,
-            env: opened.env,
-            ...(opened.executor ? { executor: opened.executor } : {}),
-            ...(left !== undefined ? { timeLimitMs: left } : {}),
-            ...(o.shard ? { shard: o.shard } : {}),
-            ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-            stopAtFirst: o.stopAtFirst === true,
-            shouldStop: () => stopRequested,
-            targetCoverage: { paths: requiredPaths(o.states) },
-            onCase: (n, phase) => bar.update(n, phase),
-            ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
-          }),
-        );
+      : await runChecks({
+          ...(setup.vm ? { exact: setup.vm } : {}),
+          seed: o.seed,
+          runs: o.runs,
+          states: o.states,
+          env: opened.env,
+          ...(opened.executor ? { executor: opened.executor } : {}),
+          ...(left !== undefined ? { timeLimitMs: left } : {}),
+          ...(o.shard ? { shard: o.shard } : {}),
+          ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+          stopAtFirst: o.stopAtFirst === true,
+          shouldStop: () => stopRequested,
+          targetCoverage: { paths: requiredPaths(o.states) },
+          onCase: (n, phase) => bar.update(n, phase),
+          ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
+        });
     bar.stop();
     // A saved failure that the run found again is one finding, not two.
     const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
@@ -394,6 +400,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     return report.verdict === 'pass' ? 0 : 1;
   } finally {
     process.off('SIGINT', onSigint);
+    await setup?.close();
     await opened.executor?.close();
   }
 }

@@ -57,7 +57,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   let result: ReportResult;
   try {
     result = await runReportChecks({
-      ...(timed && 'runner' in timed ? { timed: timed.runner } : {}),
+      ...(timed ? { timed } : {}),
       seed: o.seed,
       runs: accelRuns(o.runs),
       executor: o.executor,

@@ -36,7 +36,7 @@ async function openSpec(o: SectionReplayOptions): Promise<{ spec: SectionSpec<un
     const flag = o.reportObjects || savedObjects ? `--report-objects ${objects.connect},${objects.sockops},${objects.sendmsg},${objects.skb}` : null;
     // As check built it: on the kernel, the VM takes the cases that let time pass when it can.
     const timed = o.executor === 'kernel' ? timedReportRunner(objects) : null;
-    const spec = reportSpec({ executor: o.executor, objects, ...(timed && 'runner' in timed ? { timed: timed.runner } : {}) });
+    const spec = reportSpec({ executor: o.executor, objects, ...(timed ? { timed } : {}) });
     return { spec: spec as SectionSpec<unknown, unknown>, run: { executor: o.executor, objectsFlag: flag }, close: () => Promise.resolve() };
   }
   const objects = o.accelObjects ?? (savedObjects as AccelObjectPaths | null) ?? defaultAccelObjects();

@@ -60,7 +60,9 @@ export const timedCase = (c: ReportCase): boolean => c.conns.some((k) => (k.clos
  * The VM's report runner for the timed cases of a kernel run, on `objects`, or why the VM cannot
  * run them (it loads the objects and runs one case to find out).
  */
-export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): { readonly runner: VmReportRunner } | { readonly why: string } {
+export type TimedRunner = { readonly runner: VmReportRunner } | { readonly why: string };
+
+export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): TimedRunner {
   try {
     const runner = new VmReportRunner({ ...defaultReportObjects(), ...objects });
     runner.run([{ monitoring: true, periodic: true, state: REPORT_STATE, conns: [{ connectTo: REPORT_LISTEN, listen: REPORT_LISTEN, sends: [], firstClose: 'client', storeVerdict: false }] }]);
@@ -73,14 +75,14 @@ export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): { r
 
 /**
  * The report phase on an executor: the kernel harness or the VM's runner. `timed` (kernel only):
- * the VM runner that takes the cases that let time pass; a third of the cases are generated with
- * waits then. Without it the kernel's cases have none.
+ * timedReportRunner's answer; with a runner, the VM takes the cases that let time pass and a third
+ * of the cases are generated with waits. Without one the kernel's cases have none.
  */
-export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: VmReportRunner }): SectionSpec<ReportCase, ReportObservation> {
+export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: TimedRunner }): SectionSpec<ReportCase, ReportObservation> {
   const objects = { ...defaultReportObjects(), ...(o.objects ?? {}) };
   let vm: VmReportRunner | null = null;
   const onVm = (cases: readonly ReportCase[]) => (vm ??= new VmReportRunner(objects)).run(cases).map(decodeObservation);
-  const timed = o.executor === 'kernel' ? o.timed : undefined;
+  const timed = o.executor === 'kernel' && o.timed && 'runner' in o.timed ? o.timed.runner : undefined;
   const run =
     o.executor === 'vm'
       ? onVm
@@ -128,8 +130,8 @@ export interface ReportRunOptions extends SectionRunOptions {
   /** Default kernel. */
   readonly executor?: 'kernel' | 'vm';
   readonly objects?: Partial<ReportObjectPaths>;
-  /** Kernel: the VM runner of the cases that let time pass (timedReportRunner). */
-  readonly timed?: VmReportRunner;
+  /** Kernel: the VM runner of the cases that let time pass, or why there is none (timedReportRunner). */
+  readonly timed?: TimedRunner;
 }
 
 export async function runReportChecks(o: ReportRunOptions): Promise<ReportResult> {

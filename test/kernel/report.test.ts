@@ -145,7 +145,7 @@ describe('the report phase on the kernel: cases that let time pass run on the VM
 
   it('a mixed batch keeps its order: the timed case on the VM clock, the others on real sockets', async () => {
     requireRoot();
-    const spec = reportSpec({ executor: 'kernel', timed: runnerOf(timedReportRunner()) });
+    const spec = reportSpec({ executor: 'kernel', timed: { runner: runnerOf(timedReportRunner()) } });
     const waited: ReportCase = { monitoring: true, periodic: true, state: STATE, conns: [conn({ sends: [{ from: 'client', size: 3, waitNs: 5_300_000_000 }] })] };
     const cases = [CASES[0]!, waited, CASES[3]!];
     const started = Date.now();
@@ -161,7 +161,7 @@ describe('the report phase on the kernel: cases that let time pass run on the VM
   it('catches a bug only a movable clock shows (report-periodic-at-threshold) in a kernel run', async () => {
     requireRoot();
     const objects = buildReportMutant('report-periodic-at-threshold');
-    const r = await runReportChecks({ seed: 11, runs: 150, executor: 'kernel', objects, timed: runnerOf(timedReportRunner(objects)), shrink: false });
+    const r = await runReportChecks({ seed: 11, runs: 150, executor: 'kernel', objects, timed: { runner: runnerOf(timedReportRunner(objects)) }, shrink: false });
     expect(r.failed['report-periodic'], JSON.stringify(r.failed)).toBeGreaterThan(0);
   });
 

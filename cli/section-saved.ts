@@ -3,6 +3,7 @@
 
 import type { SectionPhase } from '../properties/section-check.js';
 import { isAddr, isInt, isPort, isStr, stateProblem } from './failure-db.js';
+import { connectsDirectly, type ReportConn } from '../model/report/domain.js';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -16,13 +17,6 @@ function reportProblem(c: unknown): string | null {
   if (typeof c.monitoring !== 'boolean' || typeof c.periodic !== 'boolean') return 'a report case needs monitoring and periodic (true or false)';
   if (!optional(c.nodeIp, isAddr) || !optional(c.podGateway, isAddr)) return 'nodeIp and podGateway must be IPv4 addresses when given';
   if (!optional(c.namespaceOutside, (v) => typeof v === 'boolean')) return 'namespaceOutside must be true or false when given';
-  // Outside, nothing rewrites a VIP: every client connects straight to its listener.
-  if (
-    c.namespaceOutside === true &&
-    Array.isArray(c.conns) &&
-    !c.conns.every((k) => isRec(k) && isRec(k.connectTo) && isRec(k.listen) && k.connectTo.port === k.listen.port && String(k.connectTo.addr).replace(/^::ffff:/, '') === k.listen.addr)
-  )
-    return 'a case with namespaceOutside must connect each client straight to its listener';
   const sp = stateProblem(c.state, 'case.state');
   if (sp) return sp;
   if (!Array.isArray(c.conns) || c.conns.length === 0 || c.conns.length > 16) return 'case.conns must list 1 to 16 connections';
@@ -35,6 +29,8 @@ function reportProblem(c: unknown): string | null {
     if (!Array.isArray(k.sends) || !k.sends.every((x) => isRec(x) && isEnd(x.from) && isInt(x.size, 1, 1 << 20) && optional(x.waitNs, isWait)))
       return `${where}.sends must list sends with from client|server, a size of 1 B to 1 MiB and a waitNs in ns`;
   }
+  // Outside, nothing rewrites a VIP: every client connects straight to its listener.
+  if (c.namespaceOutside === true && !(c.conns as ReportConn[]).every(connectsDirectly)) return 'a case with namespaceOutside must connect each client straight to its listener';
   return null;
 }
 

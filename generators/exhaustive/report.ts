@@ -8,7 +8,7 @@
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6) and the service VIPs too;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
-import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
+import { REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
 import { REPORT_LISTEN, REPORT_LISTEN6, REPORT_STATE, REPORT_VIP, REPORT_VIP6 } from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
@@ -39,9 +39,6 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
   return out;
 }
 
-/** Whether the client connects straight to its listener (v4-mapped folded). */
-const direct = (k: ReportConn) => k.connectTo.port === k.listen.port && k.connectTo.addr.replace(/^::ffff:/, '') === k.listen.addr;
-
 /** Every send sequence of at most `max` sends, shortest first. */
 function sendSequences(max: number): ReportSend[][] {
   const one: ReportSend[] = ENDS.flatMap((from) => WAITS.map((w) => (w ? { from, size: 1, waitNs: w } : { from, size: 1 })));
@@ -70,7 +67,7 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           const c: ReportCase = { monitoring, periodic, ...(nodeIp ? { nodeIp } : {}), state: REPORT_STATE, conns: [k] };
           out.push(c);
           // Outside an enrolled namespace (only reports can tell; nothing rewrites a VIP there).
-          if (monitoring && direct(k)) out.push({ ...c, namespaceOutside: true });
+          if (monitoring && connectsDirectly(k)) out.push({ ...c, namespaceOutside: true });
         }
   return out;
 }

@@ -3,7 +3,7 @@
 // executor observed, records already decoded at the bpf/ boundary (bpf/codec/report.ts).
 
 import type { MapState, SockAddr } from '../domain.js';
-import type { Family } from '../address.js';
+import { v4MappedInner, type Family } from '../address.js';
 
 export type ReportEnd = 'client' | 'server';
 
@@ -30,6 +30,12 @@ export interface ReportConn {
   readonly closeWaitNs?: number;
   /** User space stores a verdict under the requested tuple once it reads the request. */
   readonly storeVerdict: boolean;
+}
+
+/** Whether a client connects straight to its listener (v4-mapped folded): nothing to rewrite, no original destination. */
+export function connectsDirectly(k: Pick<ReportConn, 'connectTo' | 'listen'>): boolean {
+  const fold = (addr: string) => v4MappedInner(addr) ?? addr;
+  return k.connectTo.port === k.listen.port && fold(k.connectTo.addr) === fold(k.listen.addr);
 }
 
 export interface ReportSend {

@@ -144,7 +144,8 @@ static int array_read(const struct reset_map *m, uint8_t *vals)
 
 /*
  * Registers the maps to reset: per map five int32 (fd, 1 hash-like / 0 array, key size, value
- * size, max entries). Returns 0, or -EINVAL (too many, a key too long) / a libbpf error.
+ * size, max entries). Returns 0, or -EINVAL (too many, a key too long, an array value larger than
+ * the reset buffer) / -ENOMEM / a libbpf error.
  */
 int kf_set_resets(const int32_t *spec, int count)
 {
@@ -212,16 +213,14 @@ int kf_reset_maps(void)
 				memcpy(m->mem, m->snapshot, m->vlen);
 			continue;
 		}
+		/* kf_set_resets took no value larger than `value`. */
 		for (int j = 0; j < m->max; j++) {
 			__u32 k = j;
 			uint8_t *want = m->snapshot + (size_t)j * m->vlen;
-			uint8_t *have = m->vlen <= BATCH_BYTES ? value : NULL;
-			if (!have)
-				return -EINVAL;
-			int rc = bpf_map_lookup_elem(m->fd, &k, have);
+			int rc = bpf_map_lookup_elem(m->fd, &k, value);
 			if (rc < 0)
 				return rc;
-			if (memcmp(have, want, m->vlen) && (rc = bpf_map_update_elem(m->fd, &k, want, 0)) < 0)
+			if (memcmp(value, want, m->vlen) && (rc = bpf_map_update_elem(m->fd, &k, want, 0)) < 0)
 				return rc;
 		}
 	}

@@ -160,14 +160,13 @@ export class VmExecutor implements Executor {
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
   outcomeSet(c: Case, opts: OutcomeOptions = {}): Outcome[] {
-    if (opts.prune === false) {
-      const runs = explore((choices) => this.runCase(c, choices), {
-        prandomDomain: opts.prandomDomain ?? lbDomain(c),
-        ...(opts.failures ? { failures: opts.failures } : {}),
-        ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
-      });
-      return runs.map((r) => ({ choices: r.choices, observations: r.result }));
-    }
+    const domain = {
+      prandomDomain: opts.prandomDomain ?? lbDomain(c),
+      ...(opts.failures ? { failures: opts.failures } : {}),
+      ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+    };
+    const outcomes = (runs: ReturnType<typeof explore<Observation[]>>): Outcome[] => runs.map((r) => ({ choices: r.choices, observations: r.result }));
+    if (opts.prune === false) return outcomes(explore((choices) => this.runCase(c, choices), domain));
     const seen = new Map<string, string>();
     this.seenStates = seen;
     const memo =
@@ -187,13 +186,12 @@ export class VmExecutor implements Executor {
       return verdict;
     };
     try {
-      const runs = explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
-        prandomDomain: opts.prandomDomain ?? lbDomain(c),
-        ...(opts.failures ? { failures: opts.failures } : {}),
-        ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
-        ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
-      });
-      return runs.map((r) => ({ choices: r.choices, observations: r.result }));
+      return outcomes(
+        explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
+          ...domain,
+          ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
+        }),
+      );
     } finally {
       delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
       this.seenStates = null;

@@ -5,17 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { createKernelExecutor } from '../../bpf/kernel/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
-import { reads, replyFrom, writes } from '../support/isolation-cases.js';
+import { replyAfterWrites } from '../support/isolation-cases.js';
 
 describe('cases are isolated through maps outside the ABI', () => {
   it('on the kernel', async () => {
     if (process.geteuid?.() !== 0) throw new Error('the kernel executor requires root: run this test as root or with sudo');
-    const kernel = await createKernelExecutor({ objects: buildMutant('dns-server-global') });
-    try {
-      const [, after] = await kernel.run([writes, reads]);
-      expect(replyFrom(after!)).toBe('10.1.0.1');
-    } finally {
-      await kernel.close();
-    }
+    expect(await replyAfterWrites(await createKernelExecutor({ objects: buildMutant('dns-server-global') }))).toBe('10.1.0.1');
   });
 });

@@ -6,6 +6,7 @@
 import { backend } from '../../model/builders.js';
 import type { Case, Operation } from '../../model/domain.js';
 import { EMPTY_STATE } from '../../model/domain.js';
+import type { Executor } from '../../model/executor.js';
 
 const udp = (server: string): Operation[] => [
   { op: 'socket', sock: 0, family: 'inet', protocol: 'udp' },
@@ -20,4 +21,14 @@ export const writes: Case = { state: { ...EMPTY_STATE, backends: [backend(0, '10
  */
 export const reads: Case = { state: { ...EMPTY_STATE, backends: [backend(0, 'fd00::53')] }, kind: 'consistent', enrolled: true, ops: udp('10.1.0.1') };
 
-export const replyFrom = (obs: ReadonlyArray<{ op: string; from?: { addr: string } | null }>) => obs.find((o) => o.op === 'recvfrom')?.from?.addr;
+const replyFrom = (obs: ReadonlyArray<{ op: string; from?: { addr: string } | null }>) => obs.find((o) => o.op === 'recvfrom')?.from?.addr;
+
+/** Runs `writes` then `reads` on `executor` (closed after) and gives the source of the reply `reads` received. */
+export async function replyAfterWrites(executor: Executor): Promise<string | undefined> {
+  try {
+    const [, after] = await executor.run([writes, reads]);
+    return replyFrom(after!);
+  } finally {
+    await executor.close();
+  }
+}

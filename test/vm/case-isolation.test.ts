@@ -5,16 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
-import { reads, replyFrom, writes } from '../support/isolation-cases.js';
+import { replyAfterWrites } from '../support/isolation-cases.js';
 
 describe('cases are isolated through maps outside the ABI', () => {
   it('on the VM', async () => {
-    const vm = await createVmExecutor({ objects: buildMutant('dns-server-global') });
-    try {
-      const [, after] = await vm.run([writes, reads]);
-      expect(replyFrom(after!)).toBe('10.1.0.1');
-    } finally {
-      await vm.close();
-    }
+    expect(await replyAfterWrites(await createVmExecutor({ objects: buildMutant('dns-server-global') }))).toBe('10.1.0.1');
   });
 });

@@ -1,8 +1,8 @@
 // DNS cases (kmesh-dataplane.md section 6): one or two UDP sockets that query servers with
 // sendto, connect to port 53 and send, receive with recvfrom, and get datagrams from other
-// sources (deliver); the DNS proxy km_backend[0] is IPv4, IPv6 or absent and may change midway;
-// the namespace may start outside and enrol by a send to 0.0.0.2:929. Shrinks towards one socket,
-// one query to server A and one receive.
+// sources (deliver, IPv4 or native IPv6); the DNS proxy km_backend[0] is IPv4, IPv6 or absent and
+// may change midway; the namespace may start outside and enrol by a send to 0.0.0.2:929. Shrinks
+// towards one socket, one query to server A and one receive.
 
 import fc from 'fast-check';
 import { backend } from '../model/builders.js';
@@ -22,6 +22,8 @@ export const DNS_ADDRS = {
   unrouted: '192.0.2.1',
   native: 'fd00::1:1',
   proxy6: 'fd00::53',
+  /** Native IPv6 whose last 32 bits are the proxy's IPv4 address: a reply from it is no proxy's (section 6). */
+  proxyTail6: 'fd00::a09:35',
 } as const;
 
 type ProxyChoice = 'v4' | 'none' | 'v6' | 'v4-other';
@@ -29,17 +31,28 @@ type Server = 'a' | 'b' | 'proxy' | 'unrouted' | 'native' | 'control';
 
 const PROXIES = new Table<ProxyChoice>(['v4', 'none', 'v6', 'v4-other'], [6, 1, 1, 1]);
 const SERVERS = new Table<Server>(['a', 'b', 'proxy', 'unrouted', 'native', 'control'], [4, 3, 1, 1, 1, 1]);
-const SOURCES = uniform(['proxy', 'a', 'other', 'proxy2'] as const);
+type Source = 'proxy' | 'a' | 'other' | 'proxy2' | 'proxyTail6';
+const SOURCES = uniform<Source>(['proxy', 'a', 'other', 'proxy2', 'proxyTail6']);
+
+/**
+ * The source that is neither server nor proxy in the socket's family: on an AF_INET6 socket the
+ * native one (its IPv4 sources are v4-mapped already), on an AF_INET socket, which gets no IPv6
+ * datagram, the IPv4 one.
+ */
+function sourceFor(family: Family, s: Source): Source {
+  if (s === 'other' || s === 'proxyTail6') return family === 'inet6' ? 'proxyTail6' : 'other';
+  return s;
+}
 const PORT53 = new Table([true, false], [2, 1]);
 const STEP_KINDS = new Table<Step['k']>(['sendto', 'recvfrom', 'connect', 'send', 'deliver', 'proxy'], [5, 5, 2, 2, 2, 1]);
 const FAMILY_LIST = uniform<Family>(['inet', 'inet6']);
 
 type Step =
   | { readonly k: 'sendto'; readonly ref: number; readonly server: Server; readonly port53: boolean; readonly n: number }
-  | { readonly k: 'recvfrom'; readonly ref: number }
+  | { readonly k: 'recvfrom'; readonly ref: number; readonly n: number }
   | { readonly k: 'connect'; readonly ref: number; readonly server: Server }
   | { readonly k: 'send'; readonly ref: number }
-  | { readonly k: 'deliver'; readonly ref: number; readonly from: 'proxy' | 'a' | 'other' | 'proxy2' }
+  | { readonly k: 'deliver'; readonly ref: number; readonly from: Source }
   | { readonly k: 'proxy'; readonly proxy: ProxyChoice };
 
 /** One step on one of (at most) two sockets; one entry of the tape. */
@@ -50,6 +63,7 @@ const stepGen: Gen<Step> = (d) =>
       case 'sendto':
         return { k, ref: g.int(2), server: g.pick(SERVERS), port53: g.pick(PORT53), n: 1 + g.int(2) };
       case 'recvfrom':
+        return { k, ref: g.int(2), n: 1 + g.int(2) };
       case 'send':
         return { k, ref: g.int(2) };
       case 'connect':
@@ -94,9 +108,15 @@ function stepOps(step: Step, families: readonly Family[], base: MapState): Opera
     case 'send':
       return [{ op: 'send', sock, messages: 1 }];
     case 'recvfrom':
-      return [{ op: 'recvfrom', sock }];
+      // Up to two receives: a datagram queued behind a query's answer is read too.
+      return step.n === 1
+        ? [{ op: 'recvfrom', sock }]
+        : [
+            { op: 'recvfrom', sock },
+            { op: 'recvfrom', sock },
+          ];
     case 'deliver':
-      return [{ op: 'deliver', sock, from: { addr: DNS_ADDRS[step.from], port: 53 } }];
+      return [{ op: 'deliver', sock, from: { addr: DNS_ADDRS[sourceFor(family, step.from)], port: 53 } }];
   }
 }
 

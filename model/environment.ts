@@ -5,8 +5,8 @@
 // `kernelConnect` is the Linux socket layer around the programs (route, source address, listener,
 // the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
-import { foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
-import { ControlPort, type Protocol } from './domain.js';
+import { AddressError, canonicalSockText, foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
+import { ControlPort, DNS_PORT, type Protocol } from './domain.js';
 import { DestMemo, PerSocketKind } from './dest-memo.js';
 
 export interface Environment {
@@ -307,6 +307,7 @@ export function hasNativeLocal(socket: KernelSocket): boolean {
  */
 export function udpTakes(family: Family, peer: SockAddr | null, nativeLocal: boolean, from: SockAddr): boolean {
   if (!from.addr.includes(':') && !receivesIpv4(family, nativeLocal)) return false;
+  if (from.addr.includes(':') && family === 'inet') return false;
   if (peer === null) return true;
   const addr = family === 'inet6' ? (v4MappedInner(peer.addr) ?? peer.addr) : peer.addr;
   return addr === from.addr && peer.port === from.port;
@@ -397,4 +398,26 @@ const peersMemo = new WeakMap<Environment, DestMemo<readonly SockAddr[]>>();
 /** The any-address spellings of a family (destinations whose peer is not themselves). */
 export function anyAddresses(family: Family): readonly string[] {
   return family === 'inet' ? [ANY_ADDRESS.inet] : [ANY_ADDRESS.inet6, ANY_ADDRESS.mapped];
+}
+
+/**
+ * Why a `deliver` from `from` to a UDP socket of `family` cannot be run, or null: the source is
+ * the DNS stand-in (port 53) at an address of the namespace, IPv4 or, for an AF_INET6 socket, a
+ * native IPv6 one, each written as the kernel reports it (a v4-mapped source is its IPv4 address).
+ */
+export function deliverSourceProblem(env: Environment, family: Family, from: SockAddr): string | null {
+  if (from.port !== DNS_PORT) return `the source port must be ${DNS_PORT} (the DNS stand-in), got ${from.port}`;
+  const native = from.addr.includes(':');
+  if (native && family === 'inet') return `an AF_INET socket gets no datagram from the IPv6 address ${from.addr}`;
+  let canonical: string;
+  try {
+    canonical = canonicalSockText(native ? 'inet6' : 'inet', from.addr);
+  } catch (e) {
+    if (e instanceof AddressError) return e.message;
+    throw e;
+  }
+  if (native && v4MappedInner(canonical) !== null) return `write the v4-mapped source ${from.addr} as its IPv4 address`;
+  if (canonical !== from.addr) return `write the source ${from.addr} as ${canonical}`;
+  if (!routable(env, native ? 'inet6' : 'inet', { addr: from.addr, port: 0 })) return `${from.addr} is not an address of the namespace (environment.localPrefixes)`;
+  return null;
 }

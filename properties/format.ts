@@ -91,7 +91,7 @@ export function formatOperation(op: Operation, families: Map<number, Family>): s
     case 'recvfrom':
       return `recvfrom s${op.sock}`;
     case 'deliver':
-      return `deliver s${op.sock} <- ${formatSockAddr('inet', op.from)}`;
+      return `deliver s${op.sock} <- ${formatSockAddr(op.from.addr.includes(':') ? 'inet6' : 'inet', op.from)}`;
     case 'apply':
       return `apply new map state (${op.state.frontends.length} frontends, ${op.state.services.length} services, ${op.state.endpoints.length} endpoints, ${op.state.backends.length} backends)`;
   }

@@ -315,8 +315,9 @@ export class KernelDns {
   }
 
   /**
-   * The stand-in at `from` sends one datagram to the socket's port: at its own IPv4 address when
-   * it has one, else (bound to a wildcard) at the pod's IPv4 address.
+   * The stand-in at `from` sends one datagram to the socket's port, in the stand-in's family: at
+   * the socket's own address of that family when it has one, else (bound to a wildcard, or to an
+   * address of the other family, which the kernel then finds no socket for) at the pod's address.
    */
   deliver(r: UdpRec, from: SockAddr, data: string): string | null {
     this.len[0] = SOCKADDR_MAX;
@@ -324,12 +325,14 @@ export class KernelDns {
     const local = readSockaddr(this.sa);
     if (local.port === 0) return 'EDESTADDRREQ';
     this.owe(local.port);
+    const family: Family = from.addr.includes(':') ? 'inet6' : 'inet';
     const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
-    const to = inner !== null && inner !== '0.0.0.0' ? inner : this.env.podAddress.inet;
+    const own = family === 'inet' ? inner : inner === null ? local.addr : null;
+    const to = own !== null && own !== '0.0.0.0' && own !== '::' ? own : this.env.podAddress[family];
     const known = this.standins.size;
-    const fd = this.standin(canonicalSockText('inet', from.addr));
+    const fd = this.standin(canonicalSockText(family, from.addr));
     if (this.standins.size !== known) this.pollSet();
-    const alen = writeSockaddr(this.from, 'inet', { addr: to, port: local.port });
+    const alen = writeSockaddr(this.from, family, { addr: to, port: local.port });
     const d = enc.encode(data);
     if (!this.sendFrom(fd, d, alen)) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
     return null;

@@ -7,8 +7,8 @@
 
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
-import { ControlPort, DNS_PORT, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
-import { routable, type Environment } from '../../model/environment.js';
+import { ControlPort, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
+import { deliverSourceProblem, type Environment } from '../../model/environment.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/tracker.js';
 import { storageView } from '../codec/structs.js';
@@ -214,12 +214,8 @@ export class CaseRunner<S> {
 
   /** A datagram from the stand-in at `from` (an address of the namespace, port 53) to the socket. */
   private opDeliver(r: RunnerSocket<S>, from: SockAddr): void {
-    if (from.addr.includes(':') || from.port !== DNS_PORT) {
-      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: the source must be an IPv4 address with port ${DNS_PORT}, got ${from.addr}:${from.port}`);
-    }
-    if (!routable(this.env, 'inet', { addr: from.addr, port: 0 })) {
-      throw new KmeshCheckError('codec', `deliver on socket ${r.id}: ${from.addr} is not an address of the namespace (environment.localPrefixes)`);
-    }
+    const wrong = deliverSourceProblem(this.env, r.family, from);
+    if (wrong !== null) throw new KmeshCheckError('codec', `deliver on socket ${r.id}: ${wrong}`);
     this.sink.json({ op: 'deliver', sock: r.id, error: this.layer.deliver(r, from, deliveredFor(r.id)) });
   }
 

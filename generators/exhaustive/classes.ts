@@ -155,6 +155,13 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
     families: ['inet'],
     stands: 'UDP, AF_INET: sendto the control address (port 929 where the namespace starts outside, 930 where it starts enrolled: a send enrols or withdraws it), sendto the destination, recvfrom',
   },
+  {
+    name: 'sendto-deliver6-recv',
+    minScope: 1,
+    datagram: true,
+    families: ['inet6'],
+    stands: 'UDP, AF_INET6: sendto B, a datagram from fd00::a00:1 port 53 (native IPv6; its last 32 bits are 10.0.0.1, the address an IPv4 DNS proxy gets), recvfrom twice',
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@
 // destination class and port). They are listed up front, in a fixed order, so that `--shard i/n`
 // can split the tree by them deterministically.
 
-import type { Family } from '../../model/address.js';
+import { formatIPv6, parseAddress, type Family } from '../../model/address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
@@ -53,6 +53,14 @@ export function describeSkeleton(s: Skeleton): string {
   return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
 }
 
+/** fd00:: with the IPv4 address `ipv4` as its last 32 bits. */
+function nativeEndingIn(ipv4: string): string {
+  const b = new Uint8Array(16);
+  b[0] = 0xfd;
+  b.set(parseAddress(ipv4), 12);
+  return formatIPv6(b);
+}
+
 /** The operations of a skeleton; the destination is the first address of its class. */
 export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
   const dest: SockAddr = { addr: d.useAddress(s.destClass, 1), port: s.port };
@@ -70,6 +78,13 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
     case 'sendto-deliver-recv': {
       const from: SockAddr = { addr: d.useAddress('ipv4', addressClass(s.destClass).pool === 'v4' ? 2 : 1), port: DNS_PORT };
       return [open(0), { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];
+    }
+    case 'sendto-deliver6-recv': {
+      // The source ends in the IPv4 DNS proxy's address, and a pooled IPv4 server is another one: a
+      // restore that reads only the last 32 bits takes the source for the proxy and names the server.
+      const server: SockAddr = addressClass(s.destClass).pool === 'v4' ? { addr: d.useAddress(s.destClass, 2), port: s.port } : dest;
+      const from: SockAddr = { addr: nativeEndingIn(d.useAddress('ipv4', 1)), port: DNS_PORT };
+      return [open(0), { op: 'sendto', sock: 0, dest: server, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];
     }
     case 'connect-send-recv':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 1 }, { op: 'recvfrom', sock: 0 }];

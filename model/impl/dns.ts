@@ -21,7 +21,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
+import { deliverSourceProblem, hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
@@ -187,12 +187,11 @@ export function recvfrom(world: World, sock: SocketState, id: number): Branch {
   return { world: put(world, id, after), observation, choices: [], passes: [] };
 }
 
-/** deliver: the stand-in sends a datagram from `from` (IPv4) to the socket's port. */
-export function deliver(world: World, sock: SocketState, op: Extract<Operation, { op: 'deliver' }>, stepIndex: number, inputError: (m: string) => Error): Branch {
+/** deliver: the stand-in sends a datagram from `from` (IPv4, or native IPv6 to an AF_INET6 socket) to the socket's port. */
+export function deliver(world: World, sock: SocketState, op: Extract<Operation, { op: 'deliver' }>, stepIndex: number, env: Environment, inputError: (m: string) => Error): Branch {
   if (sock.protocol !== 'udp') throw inputError(`operation ${stepIndex + 1} (deliver): socket ${op.sock} is TCP; deliver needs a UDP socket`);
-  if (op.from.addr.includes(':') || op.from.port !== DNS_PORT) {
-    throw inputError(`operation ${stepIndex + 1} (deliver): the source must be an IPv4 address with port ${DNS_PORT} (the DNS stand-in), got ${op.from.addr}:${op.from.port}`);
-  }
+  const wrong = deliverSourceProblem(env, sock.family, op.from);
+  if (wrong !== null) throw inputError(`operation ${stepIndex + 1} (deliver): ${wrong}`);
   const d0 = dnsOf(sock);
   if (!d0.bound) {
     return { world, observation: { op: 'deliver', sock: op.sock, error: 'EDESTADDRREQ' }, choices: [], passes: [] };

@@ -184,7 +184,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
       return [recvfrom(world, sock, op.sock)];
     }
     case 'deliver':
-      return [deliver(world, openSocket(world, op, stepIndex), op, stepIndex, (m) => new ModelInputError(m))];
+      return [deliver(world, openSocket(world, op, stepIndex), op, stepIndex, env, (m) => new ModelInputError(m))];
     case 'close': {
       openSocket(world, op, stepIndex);
       const next = withSocket(world, { id: op.sock, socket: undefined });

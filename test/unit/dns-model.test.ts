@@ -52,6 +52,12 @@ describe('spec: the DNS invariants', () => {
     expect(invariantNamed('dns-exchange').check(ctx).status).toBe('violated');
   });
 
+  it('dns-reply-source catches a native IPv6 source whose last 32 bits were rewritten to the server', () => {
+    const s = scenario('AF_INET6, after a redirected query');
+    expect(invariantNamed('dns-reply-source').check(contextOf(s, modelObs(s))).status).toBe('holds');
+    expect(invariantNamed('dns-reply-source').check(contextOf(s, mutate(s, 4, { from: { addr: 'fd00::a01:1', port: 53 } }))).status).toBe('violated');
+  });
+
   it('dns-reply-source catches a rewritten non-proxy source, and storage created by receiving', () => {
     const s = scenario('a datagram from a non-proxy source');
     expect(invariantNamed('dns-reply-source').check(contextOf(s, mutate(s, 4, { from: { addr: '10.1.0.1', port: 53 } }))).status).toBe('violated');
@@ -75,5 +81,21 @@ describe('spec: the DNS invariants', () => {
   it('dns-exchange catches a connected socket whose answer never comes (its query redirected by the send hook)', () => {
     const s = scenario('AF_INET6 connect');
     expect(invariantNamed('dns-exchange').check(contextOf(s, mutate(s, 3, { from: null, data: null, error: 'EAGAIN' }))).status).toBe('violated');
+  });
+});
+
+import { ModelInputError } from '../../model/impl/index.js';
+import { deliver, socket } from '../../model/builders.js';
+
+describe('model: what a deliver may name', () => {
+  const run = (family: 'inet' | 'inet6', from: string) => () =>
+    outcomes({ state: DNS_SCENARIOS[0]!.case.state, kind: 'consistent', enrolled: true, ops: [socket(1, family, 'udp'), deliver(1, from)] }, DEFAULT_ENVIRONMENT);
+  it('a native IPv6 source only on an AF_INET6 socket, written as the kernel reports it', () => {
+    expect(run('inet6', 'fd00::a09:35')).not.toThrow();
+    expect(run('inet', 'fd00::a09:35')).toThrow(ModelInputError);
+    expect(run('inet', 'fd00::a09:35')).toThrow(/AF_INET socket gets no datagram from the IPv6 address/);
+    expect(run('inet6', '::ffff:10.9.0.53')).toThrow(/as its IPv4 address/);
+    expect(run('inet6', 'FD00::A09:35')).toThrow(/as fd00::a09:35/);
+    expect(run('inet6', '192.0.2.1')).toThrow(/not an address of the namespace/);
   });
 });

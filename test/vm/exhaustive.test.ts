@@ -19,7 +19,7 @@ import { packageRoot } from '../../shared/package.js';
 import { mergeExplorations } from '../../cli/commands/merge.js';
 import type { ReportJson } from '../../cli/report.js';
 
-const DATAGRAM = new Set(['sendto-recv-twice', 'sendto-deliver-recv', 'connect-send-recv', 'connect-sendto-recv']);
+const DATAGRAM = new Set(['sendto-recv-twice', 'sendto-deliver-recv', 'sendto-deliver6-recv', 'connect-send-recv', 'connect-sendto-recv']);
 const indicesOf = (list: readonly Skeleton[], keep: (s: Skeleton) => boolean): number[] => list.flatMap((s, i) => (keep(s) ? [i] : []));
 
 // connect-send, enrolled, AF_INET TCP to an ordinary IPv4 address on the ordinary port.

@@ -165,6 +165,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-recv6-native-as-mapped',
+    description: "recvmsg6 reads only the last 32 bits of a datagram's source, so a native IPv6 source ending in the proxy's IPv4 address is reported as the socket's server.",
+    object: 'connect',
+  },
+  {
     name: 'dns-connected-redirect',
     description: "sendmsg4 also redirects a connected socket's queries (an AF_INET6 socket connected to ::ffff:a.b.c.d:53), whose replies from the proxy the kernel then drops.",
     object: 'connect',

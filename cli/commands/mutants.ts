@@ -10,6 +10,7 @@ import { explore } from '../../properties/explore.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { runSectionMutants } from '../section-mutants.js';
 import { DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, exhaustiveSetup } from '../exhaustive.js';
+import { requiredPaths } from './check.js';
 
 export interface MutantResult {
   readonly name: string;
@@ -52,7 +53,8 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
           stopAtFirst: true,
           maxFindings: 1,
         });
-        // The same VM then holds sampled cases with draws to exact outcome sets, as check does.
+        // The same VM then holds sampled cases with draws to exact outcome sets, and targeted
+        // generation fills under-covered classes, as check does.
         r = first.counterexamples.length
           ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
           : await runChecks({
@@ -63,6 +65,7 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
               env: opened.env,
               ...(opened.executor ? { executor: opened.executor } : {}),
               ...(setup.vm ? { exact: setup.vm } : {}),
+              targetCoverage: { paths: requiredPaths('both') },
             });
       } finally {
         await setup.close();

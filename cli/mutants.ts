@@ -165,6 +165,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-control-mapped-enrols',
+    description: "sendmsg4 takes an AF_INET6 socket's send to ::ffff:0.0.0.2:929 for a control send and enrols the namespace.",
+    object: 'connect',
+  },
+  {
     name: 'dns-recv6-native-as-mapped',
     description: "recvmsg6 reads only the last 32 bits of a datagram's source, so a native IPv6 source ending in the proxy's IPv4 address is reported as the socket's server.",
     object: 'connect',
@@ -179,6 +184,17 @@ export const MUTANTS: readonly Mutant[] = [
     description:
       'sendmsg4 looks at a send to the control address only in an enrolled namespace, so a resolver outside one cannot enrol it by a send (section 6, step 1); its later queries are not redirected.',
     object: 'connect',
+  },
+  {
+    name: 'policy-low-byte',
+    description: 'The LB policy is read as one byte, so 0x100-0x102 (no policy) are routed as random, strict or failover instead of failing the pass.',
+    object: 'connect',
+  },
+  {
+    name: 'v4-mapped-word2-only',
+    description: 'A connect destination is looked up by its IPv4 key when its third word is 0000ffff, whatever its first two: fd00:1::ffff:a.b.c.d is taken for a.b.c.d.',
+    object: 'connect',
+    beyondExhaustive: 'the exhaustive address classes have no near-mapped IPv6 address',
   },
 ];
 

@@ -49,6 +49,22 @@ const keyCollision = textMemo((ipv4) => {
   return formatIPv6(b);
 });
 
+/**
+ * IPv6 socket text that looks v4-mapped from word 2 on but has a prefix: fd00:1::ffff:a00:1 for
+ * 10.0.0.1. It is a native IPv6 address (a program that checks only word 2 takes it for IPv4).
+ */
+export function nearMappedOf(ipv4: string): string {
+  return nearMapped(ipv4);
+}
+
+const nearMapped = textMemo((ipv4) => {
+  const b = new Uint8Array(16);
+  b.set([0xfd, 0x00, 0x00, 0x01], 0);
+  b.set([0xff, 0xff], 10);
+  b.set(parseAddress(ipv4), 12);
+  return formatIPv6(b);
+});
+
 /** Pod addresses of the harness: edges only (the source address of every socket). */
 export const POD_ADDRESSES: readonly IpAddr[] = ['10.255.0.1', 'fd00:ffff::1'];
 

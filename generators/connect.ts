@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { canonicalSockText, isIPv4Form, v4Mapped, type Family, type SockAddr } from '../model/address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol, type Waypoint } from '../model/domain.js';
-import { ipAddrTable, ipv4KeyCollisionOf, portTable } from './addresses.js';
+import { ipAddrTable, ipv4KeyCollisionOf, nearMappedOf, portTable } from './addresses.js';
 import { arb, mix, Table, uniform, type Gen } from './choices.js';
 
 export interface ConnectContext {
@@ -16,10 +16,11 @@ export interface ConnectContext {
 }
 
 /**
- * How an AF_INET6 socket writes an IPv4-form address: v4-mapped (looked up by its IPv4 key) or
- * with the IPv4 bytes at the front and zeros after (the same key, docs/interpretation.md item 2).
+ * How an AF_INET6 socket writes an IPv4-form address: v4-mapped (looked up by its IPv4 key), with
+ * the IPv4 bytes at the front and zeros after (the same key, docs/interpretation.md item 2), or
+ * near-mapped (fd00:1::ffff:a.b.c.d: a native IPv6 address, its own key).
  */
-export type V6Form = 'mapped' | 'collision';
+export type V6Form = 'mapped' | 'collision' | 'near-mapped';
 
 export type PortChoice = { readonly from: 'service'; readonly ref: number } | { readonly from: 'pool'; readonly port: number };
 
@@ -36,7 +37,7 @@ export const REFS = 8;
 
 export const FAMILIES: Table<Family> = new Table<Family>(['inet', 'inet6'], [3, 2]);
 export const PROTOCOLS: Table<Protocol> = new Table<Protocol>(['tcp', 'udp'], [4, 1]);
-const FORMS: Table<V6Form> = new Table<V6Form>(['mapped', 'collision'], [9, 1]);
+const FORMS: Table<V6Form> = new Table<V6Form>(['mapped', 'collision', 'near-mapped'], [9, 1, 1]);
 
 /** A port choice is one choice: the n-th service port, or a pool port. */
 const PORT_CHOICES: Table<PortChoice> = mix<PortChoice>(
@@ -80,7 +81,8 @@ function pick<T>(xs: readonly T[], r: number): T | undefined {
 export function addrInFamily(family: Family, addr: IpAddr, form: V6Form): string | null {
   if (family === 'inet') return isIPv4Form(addr) ? addr : null;
   if (!isIPv4Form(addr)) return canonicalSockText('inet6', addr);
-  return form === 'mapped' ? canonicalSockText('inet6', v4Mapped(addr)) : ipv4KeyCollisionOf(addr);
+  if (form === 'mapped') return canonicalSockText('inet6', v4Mapped(addr));
+  return form === 'collision' ? ipv4KeyCollisionOf(addr) : nearMappedOf(addr);
 }
 
 /** An address the family can hold: the first candidate that fits, else the fallback (IPv4 form). */

@@ -5,9 +5,10 @@
 // towards one socket, one query to server A and one receive.
 
 import fc from 'fast-check';
+import { v4Mapped } from '../model/address.js';
 import { backend } from '../model/builders.js';
 import { withMaps } from '../model/records.js';
-import { EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
 import { ENROLLED, type KindChoice } from './cases.js';
 import { rawStateGen } from './raw-state.js';
 import { arb, lengths, Table, uniform, type Draw, type Gen } from './choices.js';
@@ -82,26 +83,31 @@ function withProxy(base: MapState, p: ProxyChoice): MapState {
   return withMaps(base, { backends: addr === null ? backends : [backend(0, addr), ...backends] });
 }
 
-/** A server as a socket of `family` writes it (v4-mapped for IPv4 on AF_INET6; native IPv6 only there). */
-function serverAddr(family: Family, s: Server): { addr: string; port?: number } | null {
+/**
+ * A server as a socket of `family` writes it (v4-mapped for IPv4 on AF_INET6; native IPv6 only
+ * there). The control address is IPv4's, at the port that would change the enrolment the case
+ * starts with; on an AF_INET6 socket its v4-mapped form, which changes nothing (section 6, step
+ * 1, as a connect's near-miss).
+ */
+function serverAddr(family: Family, s: Server, enrolled: boolean): { addr: string; port?: number } | null {
   if (s === 'native') return family === 'inet6' ? { addr: DNS_ADDRS.native } : null;
-  if (s === 'control') return family === 'inet' ? { addr: '0.0.0.2', port: 929 } : null;
+  if (s === 'control') return { addr: family === 'inet' ? CONTROL_ADDR.inet : v4Mapped(CONTROL_ADDR.inet), port: enrolled ? ControlPort.withdraw : ControlPort.enrol };
   const v4 = DNS_ADDRS[s];
   return { addr: family === 'inet' ? v4 : `::ffff:${v4}` };
 }
 
-function stepOps(step: Step, families: readonly Family[], base: MapState): Operation[] {
+function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean): Operation[] {
   if (step.k === 'proxy') return [{ op: 'apply', state: withProxy(base, step.proxy) }];
   const sock = step.ref % families.length;
   const family = families[sock]!;
   switch (step.k) {
     case 'sendto': {
-      const s = serverAddr(family, step.server);
+      const s = serverAddr(family, step.server, enrolled);
       if (!s) return [];
       return [{ op: 'sendto', sock, dest: { addr: s.addr, port: s.port ?? (step.port53 ? 53 : 5353) }, n: step.n }];
     }
     case 'connect': {
-      const s = serverAddr(family, step.server);
+      const s = serverAddr(family, step.server, enrolled);
       if (!s || s.port !== undefined) return [];
       return [{ op: 'connect', sock, dest: { addr: s.addr, port: 53 } }];
     }
@@ -133,7 +139,7 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   // A loop, not map: an optimised map fills a holey array (another hidden class for every reader of ops).
   const ops: Operation[] = [];
   families.forEach((family, sock) => ops.push({ op: 'socket', sock, family, protocol: 'udp' }));
-  for (const s of steps) ops.push(...stepOps(s, families, base));
+  for (const s of steps) ops.push(...stepOps(s, families, base, enrolled));
   // At its exact size: the list grew by pushes.
   return { state: withProxy(base, proxy), kind, enrolled, ops: ops.slice() };
 }

@@ -12,7 +12,8 @@ import { arb, lengths, mix, Table, uniform, type Draw, type Gen } from './choice
 import { REFS } from './connect.js';
 import { consistentStateGen } from './control-plane.js';
 
-export const UNKNOWN_POLICIES: readonly number[] = [3, 7, 0xffffffff];
+/** Policies no program knows; 0x100, 0x101 and 0x10002 end in a known one's byte or half-word (a program that reads fewer bytes takes them for it). */
+export const UNKNOWN_POLICIES: readonly number[] = [3, 7, 0x100, 0x101, 0x10002, 0xffffffff];
 
 /** A breakage of a state; refs are resolved modulo what exists, so every mutation applies. */
 export type RawMutation =

@@ -3,7 +3,7 @@
 // its coverage requirement instead of passing unexamined.
 
 import { v4MappedInner } from '../model/address.js';
-import { deliveredFor, type Case, type Family } from '../model/domain.js';
+import { CONTROL_ADDR, deliveredFor, type Case, type Family } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 
 /** The classes a run must see (properties/statistics.ts REQUIRED_CLASSES.dns). */
@@ -18,6 +18,8 @@ export const DNS_CLASSES = [
   'reply-native-after-redirect',
   // A reply restored to its socket's server while another socket's query went to another server since.
   'reply-restored-per-socket',
+  // An AF_INET6 send to ::ffff:0.0.0.2 (no control address), then a query to port 53.
+  'mapped-control-then-query',
 ] as const;
 
 export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
@@ -27,6 +29,7 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
   const families = new Map<number, Family>();
   const mappedPeer = new Set<number>();
   const redirected = new Set<number>();
+  let mappedControl = false;
   const t = allowed[0];
   c.ops.forEach((op, i) => {
     const o = t?.observations[i];
@@ -35,6 +38,8 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
       const fam = families.get(op.sock);
       const inner = fam === 'inet6' ? v4MappedInner(op.dest.addr) : op.dest.addr;
       if (fam === 'inet6' && inner !== null) out.add('sendto-v4mapped');
+      if (op.dest.port === 53 && mappedControl) out.add('mapped-control-then-query');
+      if (fam === 'inet6' && inner === CONTROL_ADDR.inet) mappedControl = true;
       if (o.arrivedAt && op.dest.port === 53) {
         out.add(o.arrivedAt.addr === inner ? 'sendto-direct' : 'sendto-redirected');
         if (o.arrivedAt.addr !== inner) redirected.add(op.sock);

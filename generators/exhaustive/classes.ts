@@ -107,7 +107,7 @@ export const LB_POLICY_CLASSES: readonly ValueClass[] = [
   { name: 'random', minScope: 1, value: LbPolicy.random, stands: 'random' },
   { name: 'strict', minScope: 1, value: LbPolicy.strict, stands: 'strict' },
   { name: 'failover', minScope: 1, value: LbPolicy.failover, stands: 'failover' },
-  { name: 'unknown', minScope: 2, value: 7, stands: 'any value other than 0, 1, 2 (7)' },
+  { name: 'unknown', minScope: 2, value: 0x101, stands: "any value other than 0, 1, 2 (0x101: its low byte is strict's, for a program that reads fewer bytes)" },
 ];
 
 /** Endpoint counts per priority group: 0..scope. */
@@ -152,8 +152,8 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
     name: 'control-sendto-recv',
     minScope: 1,
     datagram: true,
-    families: ['inet'],
-    stands: 'UDP, AF_INET: sendto the control address (port 929 where the namespace starts outside, 930 where it starts enrolled: a send enrols or withdraws it), sendto the destination, recvfrom',
+    stands:
+      'UDP: sendto the control address (port 929 where the namespace starts outside, 930 where it starts enrolled: an AF_INET send enrols or withdraws it; an AF_INET6 socket writes it v4-mapped, which changes nothing), sendto the destination, recvfrom',
   },
   {
     name: 'sendto-deliver6-recv',

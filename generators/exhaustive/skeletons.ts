@@ -3,7 +3,7 @@
 // destination class and port). They are listed up front, in a fixed order, so that `--shard i/n`
 // can split the tree by them deterministically.
 
-import { formatIPv6, parseAddress, type Family } from '../../model/address.js';
+import { formatIPv6, parseAddress, v4Mapped, type Family } from '../../model/address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
@@ -92,7 +92,7 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     case 'control-sendto-recv': {
       // Section 6, step (1): the send changes the enrolment the next one runs under.
-      const control: SockAddr = { addr: CONTROL_ADDR.inet, port: s.enrolled ? ControlPort.withdraw : ControlPort.enrol };
+      const control: SockAddr = { addr: s.family === 'inet' ? CONTROL_ADDR.inet : v4Mapped(CONTROL_ADDR.inet), port: s.enrolled ? ControlPort.withdraw : ControlPort.enrol };
       return [open(0), { op: 'sendto', sock: 0, dest: control, n: 1 }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     }
     case 'connect-close-connect':

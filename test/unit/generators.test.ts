@@ -126,6 +126,8 @@ describe('connect contexts', () => {
     expect(resolveDestination(state, 'inet', { ...c, ref: 1 })).toEqual({ addr: '10.0.0.1', port: 9080 });
     expect(resolveDestination(state, 'inet6', c)).toEqual({ addr: '::ffff:10.0.0.1', port: 9080 });
     expect(resolveDestination(state, 'inet6', { ...c, form: 'collision' })).toEqual({ addr: 'a00:1::', port: 9080 });
+    // Near-mapped: v4-mapped from the third word on, but with a prefix (a native IPv6 address).
+    expect(resolveDestination(state, 'inet6', { ...c, form: 'near-mapped' })).toEqual({ addr: 'fd00:1::ffff:a00:1', port: 9080 });
     expect(resolveDestination(state, 'inet6', { ...c, ref: 1 })).toEqual({ addr: 'fd00::1', port: 9080 });
     expect(addrInFamily('inet', 'fd00::1', 'mapped')).toBeNull();
   });

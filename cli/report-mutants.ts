@@ -51,6 +51,20 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-v6-mapped-original-folded',
+    description: 'A v4-mapped original destination is written in the IPv4 view even in an IPv6 report (an AF_INET6 client sent through an IPv4 VIP to an IPv6 backend).',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
+    name: 'auth-type-from-family',
+    description: "The authorization request's type follows the socket's family, so an AF_INET6 listener's IPv4 (v4-mapped) connection is requested as IPv6.",
+    expectedInvariant: 'auth-request',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'report-padding-unwritten',
     description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
     expectedInvariant: 'report-bytes-written',

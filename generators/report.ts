@@ -1,7 +1,8 @@
 // fast-check arbitraries for connection-report cases: the two gates, the node and gateway
 // globals (sometimes the client's own address, so no authorization request is due), and a few
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
-// or through a service VIP, with traffic both ways, either
+// or through a service VIP (an IPv4 one of an IPv6 listener too), to an AF_INET listener or an
+// AF_INET6 one bound to ::ffff:127.0.0.1, with traffic both ways, either
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
 // bound to, or the server listening on, an address never enrolled), now and then in a namespace
 // withdrawn from km_manage while its local IPs stay enrolled. Waits (time passing before a
@@ -9,23 +10,30 @@
 // cases that wait): around the 5 s threshold, exactly on it, and in steps that add up past it.
 
 import fc from 'fast-check';
+import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
 import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 
 /**
- * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, and an IPv6 one,
- * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination).
+ * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
+ * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination), and
+ * an IPv4 one, 10.96.0.2:80, whose backend is that IPv6 listener too (an AF_INET6 client that
+ * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination).
  */
 export const REPORT_STATE = maps({
-  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2)],
-  services: [service(1, { counts: [1], ports: [[80, 8080]] }), service(2, { counts: [1], ports: [[80, 8080]] })],
-  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8)],
-  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2])],
+  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3)],
+  services: [service(1, { counts: [1], ports: [[80, 8080]] }), service(2, { counts: [1], ports: [[80, 8080]] }), service(3, { counts: [1], ports: [[80, 8080]] })],
+  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8)],
+  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2, 3])],
 });
 export const REPORT_LISTEN = { addr: '127.0.0.1', port: 8080 };
 export const REPORT_VIP = { addr: '10.96.0.1', port: 80 };
 export const REPORT_LISTEN6 = { addr: '::1', port: 8080 };
 export const REPORT_VIP6 = { addr: 'fd00::96:1', port: 80 };
+/** The IPv4 VIP of the IPv6 listener, as an AF_INET6 client writes it. */
+export const REPORT_VIP_MAPPED_TO6 = { addr: '::ffff:10.96.0.2', port: 80 };
+/** The IPv4 listener's address as an AF_INET6 listener binds it: it takes IPv4 clients, its own family AF_INET6. */
+export const REPORT_LISTEN_MAPPED = { addr: '::ffff:127.0.0.1', port: 8080 };
 
 const end = fc.constantFrom<ReportEnd>('client', 'server');
 
@@ -39,7 +47,7 @@ const TARGETS = {
       { addr: '::ffff:10.96.0.1', port: 80 },
     ],
   },
-  inet6: { listen: REPORT_LISTEN6, to: [REPORT_LISTEN6, REPORT_VIP6] },
+  inet6: { listen: REPORT_LISTEN6, to: [REPORT_LISTEN6, REPORT_VIP6, REPORT_VIP_MAPPED_TO6] },
 } as const;
 
 /** Waits around the 5 s threshold: none, short, just under, exactly on, just over, well over. */
@@ -51,7 +59,10 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
   fc
     .record({
       flavour: fc.constantFrom<keyof typeof TARGETS>('inet', 'inet', 'inet', 'mapped', 'inet6'),
-      target: fc.nat({ max: 1 }),
+      // Modulo each flavour's targets (2 or 3).
+      target: fc.nat({ max: 5 }),
+      /** An IPv4 listener bound by an AF_INET6 socket (::ffff:127.0.0.1) now and then. */
+      listenMapped: fc.constantFrom(false, false, false, true),
       sends: fc.array(fc.record({ from: end, size: fc.integer({ min: 1, max: 2048 }), waitNs: waitArb(withWaits) }), { maxLength: 3 }),
       closeWaitNs: waitArb(withWaits),
       firstClose: end,
@@ -59,11 +70,11 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       /** 0 both ends managed, 1 the client not, 2 the server not (IPv4 and v4-mapped clients only). */
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
     })
-    .map(({ flavour, target, unmanaged, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const lonely = v4 && unmanaged === 2;
-      const listen = lonely ? UNMANAGED_LISTEN : t.listen;
+      const listen = lonely ? UNMANAGED_LISTEN : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
       const connectTo = lonely ? (flavour === 'inet' ? UNMANAGED_LISTEN : { addr: `::ffff:${REPORT_UNMANAGED_LOCAL}`, port: 8080 }) : t.to[target % t.to.length]!;
       const clientAddr = v4 && unmanaged === 1 ? (flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : `::ffff:${REPORT_UNMANAGED_LOCAL}`) : undefined;
       return {
@@ -79,8 +90,10 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
 
 /** The connection with its client connecting straight to the listener, in the client's family. */
 function direct(conn: ReportConn): ReportConn {
-  const mapped = conn.clientFamily === 'inet6' && !conn.listen.addr.includes(':');
-  return { ...conn, connectTo: mapped ? { addr: `::ffff:${conn.listen.addr}`, port: conn.listen.port } : conn.listen };
+  const inner = v4MappedInner(conn.listen.addr) ?? conn.listen.addr;
+  const v4 = !inner.includes(':');
+  const addr = conn.clientFamily === 'inet6' && v4 ? `::ffff:${inner}` : inner;
+  return { ...conn, connectTo: { addr, port: conn.listen.port } };
 }
 
 /** A global that is unset, some other address, or the client's own (127.0.0.1). */

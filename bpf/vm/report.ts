@@ -9,9 +9,9 @@
 import { existsSync } from 'node:fs';
 import type { SockAddr } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
-import { canonicalSockText, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
+import { canonicalSockText, parseAddress, v4Mapped, v4MappedInner, type Family } from '../../model/address.js';
 import type { ReportCase, ReportConn } from '../../model/report/domain.js';
-import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL } from '../../model/report/domain.js';
+import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr } from '../../model/report/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
 import type { RawReportObservation } from '../codec/report.js';
@@ -179,8 +179,7 @@ class VmReportCase {
   private connection(conn: ReportConn, auth: string[]): { client: SockAddr; server: SockAddr } {
     const clientFamily = conn.clientFamily ?? 'inet';
     const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
-    const v6Native = clientFamily === 'inet6' && listenFamily === 'inet6';
-    const localIp = conn.clientAddr ?? (clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1');
+    const localIp = clientLocalAddr(conn);
     const client = new VmSock(this.nextId++, clientFamily, 'tcp', this.vm.netnsCookie);
     client.setEnds({ addr: canonicalSockText(clientFamily, localIp), port: 0 }, null, TCP_CLOSE);
     const r = this.vm.runConnect(clientFamily === 'inet' ? this.progs.connect4 : this.progs.connect6, client, conn.connectTo);
@@ -193,7 +192,9 @@ class VmReportCase {
     this.vm.runSockOps(this.progs.sockops, client, SockOps.TCP_CONNECT_CB);
     const listener = new VmSock(this.nextId++, listenFamily, 'tcp', this.vm.netnsCookie);
     listener.setEnds(conn.listen, null, TCP.LISTEN);
-    const serverRemote = { addr: listenFamily === 'inet' ? fold(clientLocal.addr) : clientLocal.addr, port: clientLocal.port };
+    // The server end in the listener's family: an AF_INET6 listener sees an IPv4 client v4-mapped.
+    const clientIp = fold(clientLocal.addr);
+    const serverRemote = { addr: listenFamily === 'inet' || clientIp.includes(':') ? clientIp : v4Mapped(clientIp), port: clientLocal.port };
     const server = new VmSock(this.nextId++, listenFamily, 'tcp', this.vm.netnsCookie);
     server.setEnds(conn.listen, serverRemote, TCP.SYN_RECV);
     // SYN out and in (the listener filters it); the SYN-ACK leaves from a request socket (no full

@@ -32,6 +32,16 @@ export interface ReportConn {
   readonly storeVerdict: boolean;
 }
 
+/**
+ * The local IP a client binds: its own (clientAddr), else 127.0.0.1, ::1 for an AF_INET6 client
+ * of a native IPv6 listener, ::ffff:127.0.0.1 for one of an IPv4 listener (v4-mapped or not).
+ */
+export function clientLocalAddr(k: Pick<ReportConn, 'clientFamily' | 'clientAddr' | 'listen'>): string {
+  if (k.clientAddr !== undefined) return k.clientAddr;
+  if ((k.clientFamily ?? 'inet') === 'inet') return '127.0.0.1';
+  return k.listen.addr.includes(':') && v4MappedInner(k.listen.addr) === null ? '::1' : '::ffff:127.0.0.1';
+}
+
 /** Whether a client connects straight to its listener (v4-mapped folded): nothing to rewrite, no original destination. */
 export function connectsDirectly(k: Pick<ReportConn, 'connectTo' | 'listen'>): boolean {
   const fold = (addr: string) => v4MappedInner(addr) ?? addr;

@@ -90,7 +90,8 @@ describe('report phase on the VM: the clock is an input', () => {
 
   for (const m of REPORT_MUTANTS) {
     it(`report mutant ${m.name} is caught on the VM by ${m.expectedInvariant}`, async () => {
-      const r = await runReportChecks({ seed: 11, runs: 100, executor: 'vm', objects: buildReportMutant(m.name), shrink: false });
+      // The report phase's share of a default check (300 cases).
+      const r = await runReportChecks({ seed: 11, runs: 300, executor: 'vm', objects: buildReportMutant(m.name), shrink: false });
       expect(r.failed[m.expectedInvariant], JSON.stringify(r.failed)).toBeGreaterThan(0);
     });
   }

@@ -7,7 +7,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { CONTROL_ADDR, ControlPort, type SockAddr } from '../../../model/domain.js';
-import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, type ReportCase } from '../../../model/report/domain.js';
+import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr, type ReportCase } from '../../../model/report/domain.js';
 import { encodeState, fromHex } from '../../codec/state.js';
 import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
@@ -139,8 +139,7 @@ export class ReportDriver {
         libc.listen(listener, 8);
         const clientFamily = conn.clientFamily ?? 'inet';
         const client = this.socket(clientFamily);
-        const v6Native = clientFamily === 'inet6' && conn.listen.addr.includes(':');
-        this.bind(client, { addr: conn.clientAddr ?? (clientFamily === 'inet' ? '127.0.0.1' : v6Native ? '::1' : '::ffff:127.0.0.1'), port: 0 }, clientFamily);
+        this.bind(client, { addr: clientLocalAddr(conn), port: 0 }, clientFamily);
         const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
         if (libc.connect(client, this.sa, len) < 0) throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (${errnoName(errno())})`);
         const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);

@@ -9,7 +9,7 @@ import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { outcomes, type PassRecord } from '../model/impl/index.js';
-import { formatSockAddr } from '../model/address.js';
+import { formatSockAddr, sockAddrText } from '../model/address.js';
 import { traceKey } from '../properties/observation.js';
 import { formatObservation, formatOperation, socketFamilies } from '../properties/format.js';
 import type { TraceEvent } from '../bpf/vm/trace.js';
@@ -39,7 +39,7 @@ function passText(p: PassRecord): string {
   if (p.count !== null) parts.push(`count[${p.prio ?? 0}]=${p.count}`);
   if (p.index !== null) parts.push(`index ${p.index}`);
   if (p.backendUid !== null) parts.push(`backend ${p.backendUid}`);
-  if (p.target) parts.push(`${p.target.kind} ${p.target.addr.includes(':') ? `[${p.target.addr}]` : p.target.addr}:${p.target.port}`);
+  if (p.target) parts.push(`${p.target.kind} ${sockAddrText(p.target)}`);
   if (p.result === 'rewritten' || p.result === 'waypoint') parts.push(`to ${formatSockAddr(p.family, p.destOut)}`);
   if (p.storageCreated) parts.push('storage created');
   parts.push(p.recordedOriginal ? 'original recorded' : 'nothing recorded');

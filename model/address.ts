@@ -202,3 +202,8 @@ export function sockAddrEquals(a: SockAddr, b: SockAddr): boolean {
 export function formatSockAddr(family: Family, s: SockAddr): string {
   return family === 'inet6' ? `[${s.addr}]:${s.port}` : `${s.addr}:${s.port}`;
 }
+
+/** An address and port as text, IPv6 in brackets (the family read from the address text). */
+export function sockAddrText(s: SockAddr): string {
+  return formatSockAddr(s.addr.includes(':') ? 'inet6' : 'inet', s);
+}

@@ -5,7 +5,7 @@
 import { accelCaseArb } from '../generators/accel.js';
 import { accelExhaustiveCases } from '../generators/accel-exhaustive.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
-import type { AccelCase, AccelObservation } from '../model/accel/domain.js';
+import type { AccelCase, AccelObservation, AccelOp } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
@@ -33,11 +33,37 @@ export function accelSpec(executor?: Pick<AccelExecutor, 'run'>): SectionSpec<Ac
     judge: judgeAccel,
     run: async (cases) => (executor ? (cases.length ? await executor.run([...cases]) : []) : cases.map(expectedAccel)),
     size: (c) => c.pairs.length + c.ops.length,
+    removals: accelRemovals,
     formatCase: formatAccelCase,
     formatObservation: formatAccelObservation,
     // The bounded-exhaustive domain (replay of a dotted scope.index path).
     enumerate: accelExhaustiveCases,
   };
+}
+
+const FILTER_LISTS = ['acceptCidrs', 'returnCidrs', 'acceptPorts', 'returnPorts'] as const;
+
+/**
+ * The case without one of its pairs (its operations too, the later pairs renumbered; one pair is
+ * always left), one send, or one entry of a filter list.
+ */
+export function accelRemovals(c: AccelCase): AccelCase[] {
+  const out: AccelCase[] = [];
+  if (c.pairs.length > 1) {
+    c.pairs.forEach((_, p) => {
+      const ops: AccelOp[] = [];
+      for (const op of c.ops) if (op.pair !== p) ops.push(op.pair > p ? { ...op, pair: op.pair - 1 } : op);
+      out.push({ ...c, pairs: c.pairs.filter((_, j) => j !== p), ops });
+    });
+  }
+  c.ops.forEach((op, i) => {
+    if (op.op === 'send') out.push({ ...c, ops: c.ops.filter((_, j) => j !== i) });
+  });
+  for (const list of FILTER_LISTS) {
+    const entries = c.filter[list] as readonly unknown[];
+    entries.forEach((_, i) => out.push({ ...c, filter: { ...c.filter, [list]: entries.filter((_, j) => j !== i) } }));
+  }
+  return out;
 }
 
 export async function runAccelChecks(o: AccelRunOptions): Promise<AccelResult> {

@@ -2,7 +2,7 @@
 // order, the operations, the invariant that broke, what was allowed against what was observed.
 
 import { isConsistent } from '../model/control-plane/consistency.js';
-import { formatSockAddr, type Family } from '../model/address.js';
+import { formatSockAddr, sockAddrText, type Family } from '../model/address.js';
 import type { Case, MapState, Observation, Operation, Waypoint } from '../model/domain.js';
 
 export function policyName(p: number): string {
@@ -11,7 +11,7 @@ export function policyName(p: number): string {
 
 function waypointText(w: Waypoint): string {
   if (w.port === 0 && /^(0\.0\.0\.0|::)$/.test(w.addr)) return '-';
-  return `${w.addr.includes(':') ? `[${w.addr}]` : w.addr}:${w.port}`;
+  return sockAddrText(w);
 }
 
 function table(header: string[], rows: string[][]): string[] {
@@ -91,7 +91,7 @@ export function formatOperation(op: Operation, families: Map<number, Family>): s
     case 'recvfrom':
       return `recvfrom s${op.sock}`;
     case 'deliver':
-      return `deliver s${op.sock} <- ${formatSockAddr(op.from.addr.includes(':') ? 'inet6' : 'inet', op.from)}`;
+      return `deliver s${op.sock} <- ${sockAddrText(op.from)}`;
     case 'apply':
       return `apply new map state (${op.state.frontends.length} frontends, ${op.state.services.length} services, ${op.state.endpoints.length} endpoints, ${op.state.backends.length} backends)`;
   }

@@ -15,6 +15,7 @@ import { reportCasesAtScope } from '../generators/exhaustive/report.js';
 import type { ProbeRecord, ReportCase, ReportObservation, ReportTuple } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
 import fc from 'fast-check';
+import { sockAddrText } from '../model/address.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { runSectionChecks, type SectionFinding, type SectionResult, type SectionRunOptions, type SectionSpec } from './section-check.js';
 
@@ -34,18 +35,18 @@ export function formatReportCase(c: ReportCase): string[] {
     ...c.conns.map((k, i) => {
       const sends = k.sends.map((s) => `${s.waitNs ? `after ${ns(s.waitNs)} ` : ''}${s.from} ${s.size} B`).join(', ') || 'none';
       const from = k.clientAddr ? ` from ${k.clientAddr}` : k.clientFamily === 'inet6' ? ' (AF_INET6 client)' : '';
-      return `connection ${i}: connect${from} to ${k.connectTo.addr}:${k.connectTo.port} (listener ${k.listen.addr}:${k.listen.port}), sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} closes first${k.storeVerdict ? ', verdict stored' : ''}`;
+      return `connection ${i}: connect${from} to ${sockAddrText(k.connectTo)} (listener ${sockAddrText(k.listen)}), sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} closes first${k.storeVerdict ? ', verdict stored' : ''}`;
     }),
   ];
 }
 
-const tuple = (t: ReportTuple | null) => (t ? `${t.client.addr}:${t.client.port} -> ${t.server.addr}:${t.server.port}` : 'no tuple');
+const tuple = (t: ReportTuple | null) => (t ? `${sockAddrText(t.client)} -> ${sockAddrText(t.server)}` : 'no tuple');
 const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tuple(r.tuple)} at ${r.lastReportNs} ns`;
 
 export function formatReportObservation(c: ReportCase, o: ReportObservation): string[] {
   return [
     ...(o.exactClock && timedCase(c) ? ["on the userspace VM, whose clock moves only by the case's waits"] : []),
-    ...o.conns.map((k, i) => `connection ${i}: client ${k.client.addr}:${k.client.port}, server ${k.server.addr}:${k.server.port}`),
+    ...o.conns.map((k, i) => `connection ${i}: client ${sockAddrText(k.client)}, server ${sockAddrText(k.server)}`),
     `${o.probe.length} report(s)${o.probe.length ? ':' : ''}`,
     ...o.probe.map((r) => `  ${record(r)}`),
     `${o.auth.length} authorization request(s)${o.auth.length ? ': ' + o.auth.map((a) => tuple(a.tuple)).join(', ') : ''}`,
@@ -108,11 +109,20 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
     judge: judgeReports,
     run: (cases) => Promise.resolve(cases.length ? run(cases) : []),
     size: (c) => c.conns.length + c.conns.reduce((n, k) => n + k.sends.length, 0),
+    removals: reportRemovals,
     formatCase: formatReportCase,
     formatObservation: formatReportObservation,
     // Waits need a clock that is an input: the enumeration runs on the VM only.
     ...(o.executor === 'vm' ? { enumerate: reportCasesAtScope } : {}),
   };
+}
+
+/** The case without one of its connections (one is always left) or one of a connection's sends. */
+export function reportRemovals(c: ReportCase): ReportCase[] {
+  const out: ReportCase[] = [];
+  if (c.conns.length > 1) c.conns.forEach((_, i) => out.push({ ...c, conns: c.conns.filter((_, j) => j !== i) }));
+  c.conns.forEach((k, i) => k.sends.forEach((_, s) => out.push({ ...c, conns: c.conns.map((x, j) => (j === i ? { ...x, sends: x.sends.filter((_, t) => t !== s) } : x)) })));
+  return out;
 }
 
 /** Runs the cases `which` picks with `a`, the others with `b`; observations in the cases' order. */

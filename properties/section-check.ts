@@ -24,7 +24,12 @@ export interface SectionSpec<C, O> {
   formatObservation(c: C, o: O): string[];
   /** The phase's bounded-exhaustive cases of a scope, small first (phases that have them). */
   enumerate?(scope: number): Iterable<C>;
+  /** The valid cases one piece smaller than `c` (a connection, a send, a list entry removed), for the 1-minimal pass. */
+  removals?(c: C): C[];
 }
+
+/** Rounds of the 1-minimal pass at most (each runs the case's removals as one batch). */
+const MAX_MINIMIZE_ROUNDS = 64;
 
 export type SectionPhase = 'report' | 'accel';
 export const SECTION_PHASES: readonly SectionPhase[] = ['report', 'accel'];
@@ -169,10 +174,29 @@ export async function shrinkSection<C, O>(spec: SectionSpec<C, O>, seed: number,
   });
   const details = await fc.check(property, { seed, path, numRuns: 1, endOnFailure: o.replayOnly === true });
   if (!details.failed || !details.counterexample || want === null) return null;
-  const c = details.counterexample[0];
-  const got = seen.get(c as object);
-  const ob = got ? got.o : (await spec.run([c]))[0]!;
-  return foundAt(spec, seed, details.counterexamplePath ?? path, want, c, ob, firstSize ?? spec.size(c));
+  const shrunk = details.counterexample[0];
+  const got = seen.get(shrunk as object);
+  const m = await minimizeSection(spec, shrunk, got ? got.o : (await spec.run([shrunk]))[0]!, want);
+  return foundAt(spec, seed, details.counterexamplePath ?? path, want, m.c, m.o, firstSize ?? spec.size(shrunk));
+}
+
+/**
+ * fast-check's shrinking gets a case small; this makes it 1-minimal where the phase says how to
+ * remove a piece: while one of the case's removals still breaks `invariant`, take the first that
+ * does. The removals of a round run as one batch; a replay, which shrinks the same way, reaches
+ * the same case.
+ */
+async function minimizeSection<C, O>(spec: SectionSpec<C, O>, c: C, o: O, invariant: string): Promise<{ c: C; o: O }> {
+  let cur = { c, o };
+  for (let round = 0; round < MAX_MINIMIZE_ROUNDS; round++) {
+    const candidates = spec.removals?.(cur.c) ?? [];
+    if (candidates.length === 0) break;
+    const obs = await spec.run(candidates);
+    const i = candidates.findIndex((k, j) => violation(spec as SectionSpec<unknown, unknown>, k, obs[j], invariant) !== null);
+    if (i < 0) break;
+    cur = { c: candidates[i]!, o: obs[i]! };
+  }
+  return cur;
 }
 
 /** A saved case judged once more: the finding it still is (replayed, 0 hits), or null when it passes. */

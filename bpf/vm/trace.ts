@@ -9,7 +9,7 @@
 // calls forwarded by the executor), the helper table and the VM's run entry points, and restores
 // them when detached: the engines themselves are untouched.
 
-import { formatIPv4, formatIPv6 } from '../../model/address.js';
+import { formatIPv4, formatIPv6, sockAddrText } from '../../model/address.js';
 import { decodeBackend, decodeEndpoint, decodeFrontendKey, decodeFrontendValue, decodeManagerKey, decodeServiceValue, decodeSockStorage, readU32 } from '../codec/structs.js';
 import { toHex } from '../codec/state.js';
 import { HelperId } from './helpers.js';
@@ -63,7 +63,7 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsC
         const id = readU32(key, 0);
         if (!value) return { key: String(id), value: null };
         const s = decodeServiceValue(id, value);
-        const wp = s.waypoint.port ? ` waypoint ${s.waypoint.addr.includes(':') ? `[${s.waypoint.addr}]` : s.waypoint.addr}:${s.waypoint.port}` : ' no waypoint';
+        const wp = s.waypoint.port ? ` waypoint ${sockAddrText(s.waypoint)}` : ' no waypoint';
         return { key: String(id), value: `lb_policy ${s.lbPolicy} count [${s.endpointCounts.join(',')}]${wp}` };
       }
       case 'km_endpoint': {
@@ -74,7 +74,7 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsC
         const uid = readU32(key, 0);
         if (!value) return { key: String(uid), value: null };
         const b = decodeBackend(key, value);
-        const wp = b.waypoint.port ? ` waypoint ${b.waypoint.addr}:${b.waypoint.port}` : '';
+        const wp = b.waypoint.port ? ` waypoint ${sockAddrText(b.waypoint)}` : '';
         return { key: String(uid), value: `addr ${b.addr} services [${b.services.join(',')}]${wp}` };
       }
       case 'km_manage': {

@@ -377,7 +377,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log('');
     log(formatSummary(report, skipRandom ? 'states of the exhaustive phase' : 'sampled cases'));
     log(formatExploration(exploration));
-    if (!o.exhaustive) log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}`);
+    if (!o.exhaustive) {
+      const of = (phase: string) => sections?.entries.filter((e) => e.spec.phase === phase).length ?? 0;
+      const sectionPart = sections ? `, acceleration found ${of('accel')}, connection reports found ${of('report')}` : '';
+      log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}${sectionPart}`);
+    }
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);

@@ -19,7 +19,7 @@ import {
   type Service,
   type Waypoint,
 } from '../domain.js';
-import { isAllZero } from '../address.js';
+import { isAllZero, sockAddrText } from '../address.js';
 import { mapEntries, numbersWith, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../records.js';
 
 export interface PortSlot {
@@ -259,7 +259,7 @@ export function applyControlOps(s: MapState, ops: readonly ControlOp[]): MapStat
 }
 
 function wpText(w: Waypoint): string {
-  return w.port === 0 ? 'none' : `${w.addr.includes(':') ? `[${w.addr}]` : w.addr}:${w.port}`;
+  return w.port === 0 ? 'none' : sockAddrText(w);
 }
 
 const POLICY_NAMES = ['random', 'strict', 'failover'];

@@ -6,7 +6,7 @@
 import { REPORT_MANAGED_LOCALS, connectsDirectly, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from './domain.js';
 import type { SockAddr } from '../domain.js';
 import { Checker, type Verdict } from '../spec/types.js';
-import { v4MappedInner } from '../address.js';
+import { sockAddrText, v4Mapped, v4MappedInner } from '../address.js';
 
 export interface ReportInvariant {
   readonly name: string;
@@ -31,6 +31,8 @@ interface EndRecords {
 /** An address as a record's IPv4 view writes it: v4-mapped folded. */
 const fold = (addr: string) => v4MappedInner(addr) ?? addr;
 const same = (a: SockAddr, b: SockAddr) => fold(a.addr) === fold(b.addr) && a.port === b.port;
+/** An IPv4 address as a record of `type` holds it: v4-mapped in an IPv6 (type 1) record. */
+const inView = (type: number, a: SockAddr): SockAddr => (type === 1 && !a.addr.includes(':') ? { addr: v4Mapped(a.addr), port: a.port } : a);
 /** Type 1 exactly for native IPv6 connections (the client's local address says which). */
 const expectedType = (client: SockAddr) => (client.addr.includes(':') && !v4MappedInner(client.addr) ? 1 : 0);
 const bytesOf = (conn: ReportConn, from: EndName) => conn.sends.filter((s) => s.from === from).reduce((n, s) => n + s.size, 0);
@@ -192,7 +194,7 @@ export const reportBytesWritten: ReportInvariant = {
         k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`);
         k.expect(
           (original === null && r.original === null) || (original !== null && r.original !== null && same(original, r.original)),
-          () => `${at}: original destination ${r.original ? `${r.original.addr}:${r.original.port}` : 'none'}, expected ${original ? `${original.addr}:${original.port}` : 'none'}`,
+          () => `${at}: original destination ${r.original ? sockAddrText(r.original) : 'none'}, expected ${original ? sockAddrText(inView(type, original)) : 'none'}`,
         );
         k.expect(r.startNs === start, () => `${at}: start ${r.startNs} differs from the first report's ${start}`);
         k.expect(r.durationNs === r.lastReportNs - r.startNs, () => `${at}: duration ${r.durationNs} is not last_report_ns - start (${r.lastReportNs - r.startNs})`);
@@ -228,7 +230,7 @@ export const authRequest: ReportInvariant = {
       k.expect(
         mine.length === want,
         () =>
-          `connection ${i} (${conn.client.addr}:${conn.client.port} -> ${conn.server.addr}:${conn.server.port}) got ${mine.length} authorization requests, expected ${want}` +
+          `connection ${i} (${sockAddrText(conn.client)} -> ${sockAddrText(conn.server)}) got ${mine.length} authorization requests, expected ${want}` +
           (twins.length > 1 ? ` (${twins.length} connections of the case had this four-tuple)` : ''),
       );
       for (const r of mine) {

@@ -3,7 +3,7 @@
 // protocol, the destination the application asked for, what the socket looked like before, and
 // what is known of km_manage (namespace and local IPs).
 
-import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress, v4Mapped } from '../address.js';
+import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form, parseAddress, sockAddrText, v4Mapped } from '../address.js';
 import {
   CONTROL_ADDR,
   ControlPort,
@@ -39,7 +39,7 @@ export function sameSockAddr(a: SockAddr | null | undefined, b: SockAddr | null 
 
 export function show(a: SockAddr | null | undefined): string {
   if (!a) return 'nothing';
-  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
+  return sockAddrText(a);
 }
 
 /** A stored address written in a socket's family (Normative 3.10), or null when it cannot be. */

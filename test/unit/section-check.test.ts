@@ -11,6 +11,8 @@ import { savedFailureProblem } from '../../cli/failure-db.js';
 import { sectionSignature } from '../../cli/section-findings.js';
 import { REPORT_STATE, reportCases } from '../../generators/report.js';
 import { accelCaseArb } from '../../generators/accel.js';
+import { reportRemovals } from '../../properties/report.js';
+import { accelRemovals } from '../../properties/accel.js';
 
 type C = number[];
 const verdict = (bad: boolean, detail: string) => (bad ? { status: 'violated' as const, detail } : { status: 'holds' as const });
@@ -70,6 +72,37 @@ describe('section checks', () => {
     expect(r.findings).toHaveLength(1);
     expect(r.findings[0]!.size).toBe(r.findings[0]!.shrunkFrom);
     expect(await judgeSectionCase(spec, [3], { seed: 0, path: '' })).toBeNull();
+  });
+
+  it("make a finding 1-minimal by the phase's removals, where fast-check cannot shrink it", async () => {
+    // A case fast-check cannot shrink (a constant): only the removals make it small.
+    const fixed: SectionSpec<C, C> = { ...spec, arb: fc.constant([3, 60, 7, 70, 1]), removals: (c) => c.map((_, i) => c.filter((_, j) => j !== i)) };
+    const f = await shrinkSection(fixed, 1, '0', { invariant: 'no-big' });
+    expect(f?.case).toEqual([70]);
+    expect(f?.shrunkFrom).toBe(5);
+    // A replay of the printed path reaches the same case.
+    expect((await shrinkSection(fixed, 1, f!.path, { replayOnly: true }))?.case).toEqual([70]);
+    // Without removals the case stays as fast-check left it.
+    expect((await shrinkSection({ ...fixed, removals: undefined }, 1, '0', { invariant: 'no-big' }))?.case).toEqual([3, 60, 7, 70, 1]);
+  });
+
+  it('removals of report and acceleration cases are one piece smaller and keep every pair consistent', () => {
+    for (const c of fc.sample(reportCases({ waits: true }), { seed: 3, numRuns: 50 })) {
+      for (const r of reportRemovals(c)) {
+        expect(r.conns.length).toBeGreaterThanOrEqual(1);
+        // A connection goes with its sends; a send alone leaves the connections as they were.
+        const sends = (x: typeof c) => x.conns.reduce((n, k) => n + k.sends.length, 0);
+        expect(r.conns.length === c.conns.length ? sends(r) : r.conns.length).toBe(r.conns.length === c.conns.length ? sends(c) - 1 : c.conns.length - 1);
+      }
+    }
+    for (const c of fc.sample(accelCaseArb(), { seed: 3, numRuns: 50 })) {
+      for (const r of accelRemovals(c)) {
+        expect(r.pairs.length).toBeGreaterThanOrEqual(1);
+        // Every operation names a pair that exists, and each pair still connects before anything else.
+        for (const op of r.ops) expect(op.pair).toBeLessThan(r.pairs.length);
+        r.pairs.forEach((_, p) => expect(r.ops.find((op) => op.pair === p)?.op).toBe('connect'));
+      }
+    }
   });
 
   it('a signature names the phase and the invariant', () => {

@@ -63,7 +63,7 @@ export const waypointChain: Invariant = {
         const t = p.target;
         if (!chk.expect(t !== null && (t.kind === 'service-waypoint' || t.kind === 'backend-waypoint'), () => `${at}: a waypoint pass without a waypoint target`) || !t) return;
         const view = socketView(v.family, t.addr);
-        chk.expect(view !== null && sameSockAddr(p.destOut, { addr: view, port: t.port }), () => `${at}: went to ${show(p.destOut)} instead of the waypoint ${t.addr}:${t.port}`);
+        chk.expect(view !== null && sameSockAddr(p.destOut, { addr: view, port: t.port }), () => `${at}: went to ${show(p.destOut)} instead of the waypoint ${show(t)}`);
         const next = passes[k + 1];
         if (k + 1 < MAX_PASSES) {
           chk.expect(next !== undefined, () => `${at}: no pass re-resolves the waypoint below the tail-call limit`);

@@ -11,7 +11,7 @@ import { backend, endpoint, frontend, maps, service } from '../../model/builders
 import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
-import { REPORT_LISTEN6, REPORT_STATE, REPORT_VIP6, reportCaseArb } from '../../generators/report.js';
+import { REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP6, REPORT_VIP_MAPPED_TO6, reportCaseArb } from '../../generators/report.js';
 import { reportSpec, runReportChecks, timedReportRunner } from '../../properties/report.js';
 
 function requireRoot(): void {
@@ -53,6 +53,10 @@ const CASES: ReportCase[] = [
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ ...VIA_VIP })] },
   // A native IPv6 client through the IPv6 VIP: an IPv6 original destination.
   { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ clientFamily: 'inet6', connectTo: REPORT_VIP6, listen: REPORT_LISTEN6 })] },
+  // An AF_INET6 client through an IPv4 VIP to the IPv6 listener: an IPv6 record, its original v4-mapped.
+  { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ clientFamily: 'inet6', connectTo: REPORT_VIP_MAPPED_TO6, listen: REPORT_LISTEN6 })] },
+  // An AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1: the server end is IPv4 traffic too.
+  { monitoring: true, periodic: false, state: STATE, conns: [conn({ listen: REPORT_LISTEN_MAPPED })] },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {
@@ -103,6 +107,17 @@ describe('connection reports on the kernel', () => {
       [1, { addr: '10.96.0.1', port: 80 }],
       [7, { addr: '10.96.0.1', port: 80 }],
     ]);
+    // IPv6 records whose original is the IPv4 VIP in its v4-mapped form.
+    expect(obs[8]!.probe.filter((r) => r.direction === 2).map((r) => [r.type, r.original])).toEqual([
+      [1, { addr: '::ffff:10.96.0.2', port: 80 }],
+      [1, { addr: '::ffff:10.96.0.2', port: 80 }],
+    ]);
+    // The AF_INET6 listener's end of an IPv4 connection: IPv4 records and an IPv4 authorization request.
+    expect(obs[9]!.probe.filter((r) => r.direction === 1).map((r) => [r.type, r.state])).toEqual([
+      [0, 1],
+      [0, 7],
+    ]);
+    expect(obs[9]!.auth.map((a) => a.type)).toEqual([0]);
   });
 
   it('a connection that waits past 5 s gets a periodic report at its next packet (a real wait)', () => {

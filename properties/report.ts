@@ -12,7 +12,7 @@ import { decodeObservation } from '../bpf/codec/report.js';
 import { VmReportRunner } from '../bpf/vm/report.js';
 import { REPORT_LISTEN, REPORT_STATE, reportCases } from '../generators/report.js';
 import { reportCasesAtScope } from '../generators/exhaustive/report.js';
-import type { ProbeRecord, ReportCase, ReportObservation, ReportTuple } from '../model/report/domain.js';
+import { tupleText, type ProbeRecord, type ReportCase, type ReportObservation } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
 import fc from 'fast-check';
 import { sockAddrText } from '../model/address.js';
@@ -40,8 +40,7 @@ export function formatReportCase(c: ReportCase): string[] {
   ];
 }
 
-const tuple = (t: ReportTuple | null) => (t ? `${sockAddrText(t.client)} -> ${sockAddrText(t.server)}` : 'no tuple');
-const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tuple(r.tuple)} at ${r.lastReportNs} ns`;
+const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tupleText(r.tuple)} at ${r.lastReportNs} ns`;
 
 export function formatReportObservation(c: ReportCase, o: ReportObservation): string[] {
   return [
@@ -49,7 +48,7 @@ export function formatReportObservation(c: ReportCase, o: ReportObservation): st
     ...o.conns.map((k, i) => `connection ${i}: client ${sockAddrText(k.client)}, server ${sockAddrText(k.server)}`),
     `${o.probe.length} report(s)${o.probe.length ? ':' : ''}`,
     ...o.probe.map((r) => `  ${record(r)}`),
-    `${o.auth.length} authorization request(s)${o.auth.length ? ': ' + o.auth.map((a) => tuple(a.tuple)).join(', ') : ''}`,
+    `${o.auth.length} authorization request(s)${o.auth.length ? ': ' + o.auth.map((a) => tupleText(a.tuple)).join(', ') : ''}`,
     `${o.verdictsLeft.length} verdict(s) left in km_auth_res`,
   ];
 }

@@ -3,7 +3,7 @@
 // executor observed, records already decoded at the bpf/ boundary (bpf/codec/report.ts).
 
 import type { MapState, SockAddr } from '../domain.js';
-import { v4MappedInner, type Family } from '../address.js';
+import { sockAddrText, v4MappedInner, type Family } from '../address.js';
 
 export type ReportEnd = 'client' | 'server';
 
@@ -40,6 +40,11 @@ export function clientLocalAddr(k: Pick<ReportConn, 'clientFamily' | 'clientAddr
   if (k.clientAddr !== undefined) return k.clientAddr;
   if ((k.clientFamily ?? 'inet') === 'inet') return '127.0.0.1';
   return k.listen.addr.includes(':') && v4MappedInner(k.listen.addr) === null ? '::1' : '::ffff:127.0.0.1';
+}
+
+/** A tuple as text, client to server, IPv6 endpoints in brackets. */
+export function tupleText(t: ReportTuple | null): string {
+  return t ? `${sockAddrText(t.client)} -> ${sockAddrText(t.server)}` : 'no tuple';
 }
 
 /** Whether a client connects straight to its listener (v4-mapped folded): nothing to rewrite, no original destination. */

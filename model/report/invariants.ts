@@ -3,7 +3,7 @@
 // case decides which connections are managed and what they did; each record is attributed to a
 // connection end by its tuple and direction.
 
-import { REPORT_MANAGED_LOCALS, connectsDirectly, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from './domain.js';
+import { REPORT_MANAGED_LOCALS, connectsDirectly, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation, tupleText } from './domain.js';
 import type { SockAddr } from '../domain.js';
 import { Checker, type Verdict } from '../spec/types.js';
 import { sockAddrText, v4Mapped, v4MappedInner } from '../address.js';
@@ -95,6 +95,15 @@ function fmt(r: TcpProbeRecord): string {
   return `${r.state === CLOSE ? 'CLOSE' : r.state === ESTABLISHED ? 'ESTABLISHED' : `state ${r.state}`} (direction ${r.direction})`;
 }
 
+/**
+ * Where an end's reports went missing because their tuple names no connection, the note that says
+ * so (else ''): a wrong tuple shows as a missing report of every kind.
+ */
+function orphanNote(orphans: readonly TcpProbeRecord[]): string {
+  const first = orphans[0];
+  return first ? `; ${orphans.length} report(s) of the case match no connection end, the first ${fmt(first)} for ${tupleText(first.tuple)}` : '';
+}
+
 export const reportOnceEstablished: ReportInvariant = {
   name: 'report-once-established',
   statement:
@@ -103,7 +112,7 @@ export const reportOnceEstablished: ReportInvariant = {
     const k = new Checker();
     const { ends, orphans } = attribute(c, o);
     k.exercise();
-    k.expect(orphans.length === 0, () => `${orphans.length} record(s) match no connection end, the first ${fmt(orphans[0]!)}`);
+    k.expect(orphans.length === 0, () => `${orphans.length} record(s) match no connection end, the first ${fmt(orphans[0]!)} for ${tupleText(orphans[0]!.tuple)}`);
     for (const e of ends) {
       const why = unreportedBecause(c, o, e);
       if (why !== null) {
@@ -133,7 +142,7 @@ export const reportPeriodic: ReportInvariant = {
     'Periodic reports come only with both gates on, to a managed end, at a packet more than 5 s after its previous report: an end gets exactly the periodic reports the waits before its sends and its close make due (at least those on a real clock, where time also passes between steps).',
   check(c, o) {
     const k = new Checker();
-    const { ends } = attribute(c, o);
+    const { ends, orphans } = attribute(c, o);
     for (const e of ends) {
       const periodic = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
       const why = !c.periodic ? 'periodic reports are off' : unreportedBecause(c, o, e);
@@ -146,7 +155,7 @@ export const reportPeriodic: ReportInvariant = {
       k.expect(
         exact ? periodic.length === due : periodic.length >= due,
         () =>
-          `the ${e.end} of connection ${e.conn} got ${periodic.length} periodic report(s), expected ${exact ? '' : 'at least '}${due} (waits before its sends ${c.conns[e.conn]!.sends.map((x) => `${x.waitNs ?? 0} ns`).join(', ') || 'none'}, before its close ${c.conns[e.conn]!.closeWaitNs ?? 0} ns)`,
+          `the ${e.end} of connection ${e.conn} got ${periodic.length} periodic report(s), expected ${exact ? '' : 'at least '}${due} (waits before its sends ${c.conns[e.conn]!.sends.map((x) => `${x.waitNs ?? 0} ns`).join(', ') || 'none'}, before its close ${c.conns[e.conn]!.closeWaitNs ?? 0} ns)${periodic.length < due ? orphanNote(orphans) : ''}`,
       );
     }
     return k.verdict();
@@ -159,12 +168,12 @@ export const reportClose: ReportInvariant = {
   check(c, o) {
     const k = new Checker();
     if (!c.monitoring) return k.verdict();
-    const { ends } = attribute(c, o);
+    const { ends, orphans } = attribute(c, o);
     for (const e of ends) {
       if (unreportedBecause(c, o, e) !== null) continue;
       k.exercise();
       const closes = e.records.filter((r) => r.state === CLOSE);
-      k.expect(closes.length === 1, () => `the ${e.end} of connection ${e.conn} got ${closes.length} CLOSE reports`);
+      k.expect(closes.length === 1, () => `the ${e.end} of connection ${e.conn} got ${closes.length} CLOSE reports${closes.length === 0 ? orphanNote(orphans) : ''}`);
       const last = e.records.at(-1);
       k.expect(!last || last.state === CLOSE, () => `the ${e.end} of connection ${e.conn}: a ${fmt(last!)} report came after its CLOSE report`);
     }
@@ -220,6 +229,7 @@ export const authRequest: ReportInvariant = {
   check(c, o) {
     const k = new Checker();
     const reqs = o.auth;
+    const stray = reqs.filter((r) => !o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server)));
     o.conns.forEach((conn, i) => {
       k.exercise();
       const mine = reqs.filter((r) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server));
@@ -231,7 +241,8 @@ export const authRequest: ReportInvariant = {
         mine.length === want,
         () =>
           `connection ${i} (${sockAddrText(conn.client)} -> ${sockAddrText(conn.server)}) got ${mine.length} authorization requests, expected ${want}` +
-          (twins.length > 1 ? ` (${twins.length} connections of the case had this four-tuple)` : ''),
+          (twins.length > 1 ? ` (${twins.length} connections of the case had this four-tuple)` : '') +
+          (stray[0] && mine.length < want ? `; ${stray.length} request(s) name no connection of the case, the first ${tupleText(stray[0].tuple)}` : ''),
       );
       for (const r of mine) {
         const type = expectedType(conn.client);
@@ -239,10 +250,7 @@ export const authRequest: ReportInvariant = {
         k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`);
       }
     });
-    k.expect(
-      reqs.every((r) => o.conns.some((conn) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server))),
-      () => 'an authorization request names no connection of the case',
-    );
+    k.expect(stray.length === 0, () => `an authorization request names no connection of the case: ${tupleText(stray[0]!.tuple)}`);
     return k.verdict();
   },
 };
@@ -253,7 +261,7 @@ export const authCleanup: ReportInvariant = {
   check(c, o) {
     const k = new Checker();
     if (c.conns.some((x) => x.storeVerdict) && o.auth.length > 0) k.exercise();
-    k.expect(o.verdictsLeft.length === 0, () => `km_auth_res still holds ${o.verdictsLeft.length} verdict(s) after every connection closed, the first for ${JSON.stringify(o.verdictsLeft[0])}`);
+    k.expect(o.verdictsLeft.length === 0, () => `km_auth_res still holds ${o.verdictsLeft.length} verdict(s) after every connection closed, the first for ${tupleText(o.verdictsLeft[0]!)}`);
     return k.verdict();
   },
 };

@@ -39,9 +39,9 @@ export const FAMILIES: Table<Family> = new Table<Family>(['inet', 'inet6'], [3, 
 export const PROTOCOLS: Table<Protocol> = new Table<Protocol>(['tcp', 'udp'], [4, 1]);
 const FORMS: Table<V6Form> = new Table<V6Form>(['mapped', 'collision', 'near-mapped'], [9, 1, 1]);
 
-/** A port choice is one choice: the n-th service port, or a pool port. */
+/** A port choice is one choice: the n-th service port (any of a full table's slots), or a pool port. */
 const PORT_CHOICES: Table<PortChoice> = mix<PortChoice>(
-  [Array.from({ length: REFS }, (_, ref) => ({ from: 'service' as const, ref })), 4],
+  [Array.from({ length: PORT_SLOTS }, (_, ref) => ({ from: 'service' as const, ref })), 4],
   [portTable().map((port): PortChoice => ({ from: 'pool', port })), 1],
 );
 const POOL_PORTS = portTable();

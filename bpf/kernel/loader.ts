@@ -31,18 +31,23 @@ export interface ResetMap {
 
 /**
  * Kernel map types put back when outside the ABI: true hash-like (hash, per-CPU hash, LRU hashes,
- * LPM trie), false array. Per-CPU arrays are left (the VM zeroes them).
+ * LPM trie), false array (per-CPU arrays too: a value is one slot per possible CPU, each rounded
+ * up to 8 bytes, which is what a syscall reads and writes).
  */
 const RESET_KINDS: ReadonlyMap<number, boolean> = new Map([
   [1, true],
   [2, false],
   [5, true],
+  [6, false],
   [9, true],
   [10, true],
   [11, true],
 ]);
+const PERCPU_ARRAY = 6;
 /** Arrays with more entries are left as they are: putting one back reads every entry, every case. */
 export const RESET_ARRAY_MAX = 1024;
+/** The largest array value (all CPUs' slots of a per-CPU one) the shim puts back (its buffer). */
+const RESET_VALUE_MAX = 64 * 1024;
 
 /**
  * The maps of the loaded objects outside the ABI that programs may write and a case could read
@@ -54,10 +59,13 @@ function resettableMaps(handles: readonly bigint[]): ResetMap[] {
   const reset: ResetMap[] = [];
   for (const h of handles) {
     for (const m of mapsOf(h)) {
-      const hash = RESET_KINDS.get(libbpf.mapType(m.ptr));
+      const type = libbpf.mapType(m.ptr);
+      const hash = RESET_KINDS.get(type);
       if (MAP_BY_NAME.has(m.name as MapName) || hash === undefined || /\.(rodata|kconfig)/.test(m.name)) continue;
-      const r = { name: m.name, fd: libbpf.mapFd(m.ptr), hash, keySize: libbpf.mapKeySize(m.ptr), valueSize: libbpf.mapValueSize(m.ptr), maxEntries: libbpf.mapMaxEntries(m.ptr) };
-      if (hash || r.maxEntries <= RESET_ARRAY_MAX) reset.push(r);
+      const size = libbpf.mapValueSize(m.ptr);
+      const valueSize = type === PERCPU_ARRAY ? ((size + 7) & ~7) * libbpf.possibleCpus() : size;
+      const r = { name: m.name, fd: libbpf.mapFd(m.ptr), hash, keySize: libbpf.mapKeySize(m.ptr), valueSize, maxEntries: libbpf.mapMaxEntries(m.ptr) };
+      if (hash || (r.maxEntries <= RESET_ARRAY_MAX && valueSize <= RESET_VALUE_MAX)) reset.push(r);
     }
   }
   return reset;
@@ -65,7 +73,7 @@ function resettableMaps(handles: readonly bigint[]): ResetMap[] {
 
 export interface LoadedDataPath {
   readonly maps: ReadonlyMap<MapName, number>;
-  /** Maps outside the ABI put back before every case (not arrays over RESET_ARRAY_MAX entries, nor per-CPU arrays). */
+  /** Maps outside the ABI put back before every case (not arrays over RESET_ARRAY_MAX entries, nor ones whose values outgrow the shim's buffer). */
   readonly resettable: readonly ResetMap[];
   readonly progs: Readonly<Record<ProgramRole, number>>;
   /** Link fds of the cgroup attachments. */

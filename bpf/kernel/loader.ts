@@ -55,10 +55,12 @@ const RESET_VALUE_MAX = 64 * 1024;
  * which are frozen). Socket storage, sockhashes, ring buffers and program arrays are left: they
  * hold nothing past a case's sockets, or nothing a program writes.
  */
-function resettableMaps(handles: readonly bigint[]): ResetMap[] {
+export function resettableMaps(handles: readonly bigint[]): ResetMap[] {
   const reset: ResetMap[] = [];
   for (const h of handles) {
     for (const m of mapsOf(h)) {
+      // A map the objects share (reused by fd) is put back once.
+      if (reset.some((r) => r.fd === libbpf.mapFd(m.ptr))) continue;
       const type = libbpf.mapType(m.ptr);
       const hash = RESET_KINDS.get(type);
       if (MAP_BY_NAME.has(m.name as MapName) || hash === undefined || /\.(rodata|kconfig)/.test(m.name)) continue;

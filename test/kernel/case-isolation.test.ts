@@ -1,6 +1,7 @@
 // A case sees nothing of the cases before it on the kernel, also through maps outside the ABI:
 // the worker puts them back before every case (bpf/user/setup-ops.c kf_reset_maps), with the
-// cases of test/support/isolation-cases.ts: an array, and the same map as a per-CPU array.
+// cases of test/support/isolation-cases.ts: an array, and the same map as a per-CPU array; and
+// so does the report harness (bpf/kernel/map-reset.ts).
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,10 @@ import { buildMutant } from '../../cli/mutants.js';
 import { packageRoot } from '../../shared/package.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import { replyAfterWrites } from '../support/isolation-cases.js';
+import { runReportCases } from '../../bpf/kernel/report/run.js';
+import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
+import type { ReportCase } from '../../model/report/domain.js';
+import { REPORT_STATE } from '../../generators/report.js';
 
 /** dns-server-global with its node-wide entry in a per-CPU array (the worker runs on one CPU at a time), built in `dir`. */
 function perCpuVariant(dir: string): ObjectPaths {
@@ -33,6 +38,47 @@ describe('cases are isolated through maps outside the ABI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-percpu-'));
     try {
       expect(await replyAfterWrites(await createKernelExecutor({ objects: perCpuVariant(dir) }))).toBe('10.1.0.1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * Our report objects with a node-wide flag outside the ABI (an array) that lets only the first
+ * authorization request out: a harness that left it set would hold every later case to it.
+ */
+function requestOnceVariant(dir: string): ReportObjectPaths {
+  cpSync(join(packageRoot(), 'bpf/src'), join(dir, 'src'), { recursive: true });
+  const auth = join(dir, 'src/auth.h');
+  const text = readFileSync(auth, 'utf8');
+  const once = [
+    'struct {',
+    '\t__uint(type, BPF_MAP_TYPE_ARRAY);',
+    '\t__type(key, __u32);',
+    '\t__type(value, __u32);',
+    '\t__uint(max_entries, 1);',
+    '} km_auth_once SEC(".maps");',
+    '',
+    'static __always_inline void auth_request(',
+  ].join('\n');
+  const gate = '\tif (auth_peer_exempt(v))\n\t\treturn;\n\t{\n\t\t__u32 zero = 0, *sent = bpf_map_lookup_elem(&km_auth_once, &zero);\n\n\t\tif (!sent || *sent)\n\t\t\treturn;\n\t\t*sent = 1;\n\t}\n';
+  expect(text).toContain('static __always_inline void auth_request(');
+  writeFileSync(auth, text.replace('static __always_inline void auth_request(', once).replace('\tif (auth_peer_exempt(v))\n\t\treturn;\n\t__builtin_memset(&msg', `${gate}\t__builtin_memset(&msg`));
+  const r = spawnSync('make', ['--no-print-directory', '-C', join(packageRoot(), 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  const o = (f: string) => join(dir, 'out', f);
+  return { connect: o('cgroup_sock.o'), sockops: o('sockops.o'), sendmsg: o('sendmsg.o'), skb: o('cgroup_skb.o') };
+}
+
+describe('report cases are isolated through maps outside the ABI', () => {
+  it('on the kernel: each case gets the request a node-wide flag lets out once', () => {
+    if (process.geteuid?.() !== 0) throw new Error('the kernel executor requires root: run this test as root or with sudo');
+    const dir = mkdtempSync(join(tmpdir(), 'kc-once-'));
+    try {
+      const conn = { connectTo: { addr: '127.0.0.1', port: 8080 }, listen: { addr: '127.0.0.1', port: 8080 }, sends: [], firstClose: 'client' as const, storeVerdict: false };
+      const c: ReportCase = { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn] };
+      expect(runReportCases([c, c], requestOnceVariant(dir)).map((o) => o.auth.length)).toEqual([1, 1]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

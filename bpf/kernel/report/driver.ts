@@ -19,6 +19,7 @@ import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.
 import type { Globals, LoadedReportPath } from './loader.js';
 import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
+import { MapResetter } from '../map-reset.js';
 import { awaitEstablished } from '../accel/sys.js';
 
 function v4Mapped(ip: string): Uint8Array {
@@ -39,7 +40,10 @@ export class ReportDriver {
   private readonly probe: RingReader;
   private readonly authReq: RingReader;
 
+  private readonly resetter: MapResetter;
+
   constructor(private readonly dp: LoadedReportPath) {
+    this.resetter = new MapResetter(dp.resettable);
     this.probe = new RingReader(this.map('km_tcp_probe'), 'km_tcp_probe');
     this.authReq = new RingReader(this.map('km_auth_req'), 'km_auth_req');
   }
@@ -110,6 +114,8 @@ export class ReportDriver {
   }
 
   run(c: ReportCase): RawReportObservation {
+    // Before the globals: .data and .bss are among the maps put back.
+    this.resetter.reset();
     const g: Globals = {
       enableMonitoring: c.monitoring ? 1 : 0,
       enablePeriodicReport: c.periodic ? 1 : 0,

@@ -11,7 +11,7 @@ import { linkObject } from '../../vm/link.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
-import { summariseVerifierLog } from '../loader.js';
+import { resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
 
 export interface ReportObjectPaths extends ObjectPaths {
   /** The object holding cgroup_skb_ingress_prog and cgroup_skb_egress_prog. */
@@ -41,6 +41,8 @@ export interface Globals {
 
 export interface LoadedReportPath {
   readonly maps: ReadonlyMap<string, number>;
+  /** Maps outside the ABI, put back before every case (bpf/kernel/map-reset.ts). */
+  readonly resettable: readonly ResetMap[];
   setGlobals(g: Globals): void;
   close(): void;
 }
@@ -136,6 +138,7 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
     const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
     return {
       maps: shared,
+      resettable: resettableMaps(objects.map((o) => o.handle)),
       setGlobals(g: Globals) {
         if (g.enableMonitoring !== undefined) setVar('enable_monitoring', u32(g.enableMonitoring));
         if (g.enablePeriodicReport !== undefined) setVar('enable_periodic_report', u32(g.enablePeriodicReport));

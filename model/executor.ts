@@ -43,7 +43,10 @@ export interface Executor {
    * case under chosen answers to its choice points). The exhaustive phase compares these sets.
    * Throws OutcomeSetLimitError when the case has more than `maxRuns` paths.
    */
-  outcomeSet?(c: Case, opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean }): readonly { readonly observations: readonly Observation[] }[];
+  outcomeSet?(
+    c: Case,
+    opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean },
+  ): readonly { readonly observations: readonly Observation[]; readonly choices?: readonly { readonly point: string; readonly value: number }[] }[];
   /**
    * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
    * start empty, and an entry or field is decided when the program first reads it (the VM).

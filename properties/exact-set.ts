@@ -5,6 +5,7 @@
 // exploration (explore.ts) and to judge saved exhaustive cases again.
 
 import type { Case, Observation } from '../model/domain.js';
+import type { Family } from '../model/address.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
 import { outcomes } from '../model/impl/index.js';
@@ -32,8 +33,32 @@ export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
 /** Runs of the VM per case at most when it enumerates prandom draws. */
 export const VM_MAX_RUNS = 20_000;
 
+/** One outcome of the program: what it observed, and the answers to its choice points that gave it. */
+type ProgramOutcome = { readonly observations: readonly Observation[]; readonly choices?: readonly { readonly point: string; readonly value: number }[] };
+
+/** How many of the program's outcomes at a step an executor-covers-model finding lists. */
+const LISTED_OUTCOMES = 4;
+
+/**
+ * What the program gives at operation `step` instead, and by which prandom draws: "peer 10.0.0.1
+ * (prandom 0; 2), peer 10.0.0.3 (prandom 1)", so that a pick the program never makes shows.
+ */
+function programGives(vm: readonly ProgramOutcome[], step: number, family: Family): string {
+  const byText = new Map<string, string[]>();
+  for (const o of vm) {
+    const at = o.observations[step];
+    const text = at ? formatObservation(at, family) : 'nothing';
+    const draws = (o.choices ?? []).filter((x) => x.point === 'prandom').map((x) => (x.value === 0xffffffff ? '2^32-1' : String(x.value)));
+    const list = byText.get(text) ?? [];
+    if (draws.length) list.push(draws.join(', '));
+    byText.set(text, list);
+  }
+  const parts = [...byText].slice(0, LISTED_OUTCOMES).map(([text, draws]) => (draws.length ? `${text} (prandom ${draws.slice(0, 3).join('; ')}${draws.length > 3 ? '; ...' : ''})` : text));
+  return parts.join(', ') + (byText.size > LISTED_OUTCOMES ? `, and ${byText.size - LISTED_OUTCOMES} more` : '');
+}
+
 /** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
-export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly { observations: readonly Observation[] }[]): Failure | null {
+export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ProgramOutcome[]): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
@@ -64,7 +89,7 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
     return {
       invariant: COVERS_MODEL.name,
       statement: COVERS_MODEL.statement,
-      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw of the program gives`,
+      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw of the program gives; it gives ${programGives(vm, d.step, family)}`,
       source: 'executor',
       observed: vm[0]?.observations ?? [],
       allowedAtStep: { step: d.step, allowed: o ? [o] : [] },

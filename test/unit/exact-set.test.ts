@@ -1,0 +1,54 @@
+// The exact-set verdict (properties/exact-set.ts) on hand-made outcome sets: a program outcome the
+// model does not allow, and a model outcome no draw of the program gives, which names what the
+// program gives instead and by which prandom draws.
+
+import { describe, expect, it } from 'vitest';
+import { compareSets, COVERS_MODEL } from '../../properties/exact-set.js';
+import { MATCHES_MODEL } from '../../properties/judge.js';
+import { backend, connect, endpoint, frontend, maps, service, socket } from '../../model/builders.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import type { Case } from '../../model/domain.js';
+
+// A random service of three endpoints: the model allows each of the three backends.
+const c: Case = {
+  state: maps({
+    frontends: [frontend('10.96.0.1', 1)],
+    services: [service(1, { counts: [3], ports: [[80, 8080]] })],
+    endpoints: [endpoint(1, 0, 1, 11), endpoint(1, 0, 2, 12), endpoint(1, 0, 3, 13)],
+    backends: [backend(11, '10.0.0.1', [1]), backend(12, '10.0.0.2', [1]), backend(13, '10.0.0.3', [1])],
+  }),
+  kind: 'consistent',
+  enrolled: true,
+  ops: [socket(1, 'inet', 'tcp'), connect(1, '10.96.0.1', 80)],
+};
+const model = outcomes(c, DEFAULT_ENVIRONMENT);
+const peerOf = (t: { observations: readonly { op: string; peer?: { addr: string } | null }[] }) => t.observations[1]?.peer?.addr;
+const draw = (value: number) => [{ point: 'prandom', value }];
+
+describe('exact sets', () => {
+  it('equal sets pass; a model outcome no draw gives fails covers, naming what each draw gives', () => {
+    expect(model.map(peerOf).sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    const program = model.map((t, i) => ({ observations: t.observations, choices: draw(i) }));
+    expect(compareSets(c, model, program)).toBeNull();
+    // A program that never picks the second endpoint: draws 0 and 1 give the first.
+    const first = model.find((t) => peerOf(t) === '10.0.0.1')!;
+    const third = model.find((t) => peerOf(t) === '10.0.0.3')!;
+    const skewed = [
+      { observations: first.observations, choices: draw(0) },
+      { observations: first.observations, choices: draw(1) },
+      { observations: third.observations, choices: draw(0xffffffff) },
+    ];
+    const f = compareSets(c, model, skewed)!;
+    expect(f.invariant).toBe(COVERS_MODEL.name);
+    expect(f.detail).toMatch(
+      /the model allows peer 10\.0\.0\.2:8080.*no prandom draw of the program gives; it gives peer 10\.0\.0\.1:8080.*\(prandom 0; 1\), peer 10\.0\.0\.3:8080.*\(prandom 2\^32-1\)/,
+    );
+  });
+
+  it('a program outcome the model does not allow fails matches', () => {
+    const wrong = { ...model[0]!.observations[1]!, peer: { addr: '10.0.0.9', port: 8080 } };
+    const f = compareSets(c, model, [{ observations: [model[0]!.observations[0]!, wrong] }]);
+    expect(f?.invariant).toBe(MATCHES_MODEL.name);
+  });
+});

@@ -93,7 +93,7 @@ function serverAddr(family: Family, s: Server, enrolled: boolean): { addr: strin
   if (s === 'native') return family === 'inet6' ? { addr: DNS_ADDRS.native } : null;
   if (s === 'control') return { addr: family === 'inet' ? CONTROL_ADDR.inet : v4Mapped(CONTROL_ADDR.inet), port: enrolled ? ControlPort.withdraw : ControlPort.enrol };
   const v4 = DNS_ADDRS[s];
-  return { addr: family === 'inet' ? v4 : `::ffff:${v4}` };
+  return { addr: family === 'inet' ? v4 : v4Mapped(v4) };
 }
 
 function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean): Operation[] {

@@ -48,3 +48,35 @@ export function lbDomain(c: { readonly state: LbState; readonly ops: readonly un
   }
   return [...values].sort((a, b) => a - b);
 }
+
+/**
+ * The draw in the middle of the range a multiply-shift pick (index = prandom * count >> 32, the
+ * other common uniform pick) maps to 0-based index `i` of `count`: any rounding of that pick
+ * agrees there.
+ */
+export function spreadDraw(i: number, count: number): number {
+  return Math.floor(((2 * i + 1) * 2 ** 32) / (2 * count));
+}
+
+/**
+ * lbDomain and, for every endpoint index it names, the draw that gives that index under a
+ * multiply-shift pick, and the largest u32. Before the checker says that no draw of a program
+ * gives an outcome, it tries these too: a program that picks uniformly but not by `%` then gives
+ * every endpoint, and is judged on what it picks, not on how.
+ */
+export function lbSpreadDomain(c: { readonly state: LbState; readonly ops: readonly unknown[] }): number[] {
+  const values = new Set<number>([...lbDomain(c), 0xffffffff]);
+  const states: LbState[] = [c.state];
+  for (const op of c.ops) {
+    const o = op as { op?: string; state?: LbState };
+    if (o.op === 'apply' && o.state) states.push(o.state);
+  }
+  for (const s of states) {
+    for (const e of s.endpoints) {
+      const count = s.services.find((v) => v.id === e.serviceId)?.endpointCounts[e.prio] ?? 0;
+      const index = e.index >>> 0;
+      if (index >= 1 && index <= count >>> 0) values.add(spreadDraw(index - 1, count >>> 0));
+    }
+  }
+  return [...values].sort((a, b) => a - b);
+}

@@ -89,7 +89,7 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
     return {
       invariant: COVERS_MODEL.name,
       statement: COVERS_MODEL.statement,
-      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw of the program gives; it gives ${programGives(vm, d.step, family)}`,
+      detail: `operation ${d.step + 1}: the model allows ${o ? formatObservation(o, family) : 'an outcome'}, which no prandom draw tried gives (those of every pick by prandom % count and by multiply-shift); it gives ${programGives(vm, d.step, family)}`,
       source: 'executor',
       observed: vm[0]?.observations ?? [],
       allowedAtStep: { step: d.step, allowed: o ? [o] : [] },

@@ -6,6 +6,7 @@ import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import { OutcomeSetLimitError, type Executor } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
+import { lbSpreadDomain } from '../model/lb-domain.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
 import { divergence, sameData, sameTrace } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
@@ -174,11 +175,17 @@ function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pi
       throw e2;
     }
   }
-  return compareSets(
-    c,
-    allowed.map((observations) => ({ observations })),
-    set,
-  );
+  const model = allowed.map((observations) => ({ observations }));
+  const f = compareSets(c, model, set);
+  if (f?.invariant !== COVERS_MODEL.name) return f;
+  // Before saying no draw gives an outcome, the draws of other uniform picks too; a case whose
+  // wider set cannot be enumerated is left unjudged rather than blamed.
+  try {
+    return compareSets(c, model, vm.outcomeSet(c, { prandomDomain: lbSpreadDomain(c), maxRuns: EXACT_MAX_PRUNED_RUNS }));
+  } catch (e) {
+    if (e instanceof OutcomeSetLimitError) return undefined;
+    throw e;
+  }
 }
 
 /**

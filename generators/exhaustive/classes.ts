@@ -4,6 +4,7 @@
 // its representative is the value used. docs/gen renders this table into docs/spec.md.
 
 import { DNS_PORT, ControlPort, LbPolicy, type Family } from '../../model/domain.js';
+import { spreadDraw } from '../../model/lb-domain.js';
 
 /** Where the addresses of a class come from: a pool (existing or next fresh) or one fixed value. */
 export type AddressPool = 'v4' | 'v6' | null;
@@ -118,10 +119,15 @@ export function countValues(scope: number): number[] {
 /**
  * The prandom values the VM branches over at scope N: 0..N and the largest u32. Every 1-based
  * index of a group of count <= N comes from 0..N-1; N and 2^32-1 land elsewhere for a program
- * that takes another modulus (e.g. the number of groups) or mishandles large values.
+ * that takes another modulus (e.g. the number of groups) or mishandles large values. From count
+ * 3 on, also the draws that give each index under a multiply-shift pick (lb-domain.ts
+ * spreadDraw; for counts 1 and 2, 0 and 2^32-1 already do), so that a program that picks
+ * uniformly but not by `%` is not blamed for an endpoint no draw gives.
  */
 export function prandomValues(scope: number): number[] {
-  return [...Array.from({ length: scope + 1 }, (_, i) => i), 0xffffffff];
+  const values = new Set([...Array.from({ length: scope + 1 }, (_, i) => i), 0xffffffff]);
+  for (let count = 3; count <= scope; count++) for (let i = 0; i < count; i++) values.add(spreadDraw(i, count));
+  return [...values].sort((a, b) => a - b);
 }
 
 export interface SkeletonClass {
@@ -264,6 +270,15 @@ export function classTable(): ClassRow[] {
     { what: 'backend addr', classes: addr(STORED_ADDRESS_CLASSES) },
     { what: 'DNS proxy (km_backend[0])', classes: [{ name: 'absent', minScope: 1, stands: 'no proxy' }, ...addr(DNS_PROXY_ADDRESS_CLASSES)] },
     { what: 'backend service_count, service[]', classes: [{ name: '0', minScope: 1, stands: 'the data path does not read them; 0 and empty stand for every value' }] },
-    { what: 'prandom', classes: [{ name: '0..scope, 2^32-1', minScope: 1, stands: 'every index of a group of count <= scope, one value past it and the largest value' }] },
+    {
+      what: 'prandom',
+      classes: [
+        {
+          name: '0..scope, 2^32-1',
+          minScope: 1,
+          stands: 'every index of a group of count <= scope, one value past it and the largest value; from scope 3, also each index of a multiply-shift pick',
+        },
+      ],
+    },
   ];
 }

@@ -33,6 +33,11 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     expectedInvariant: 'redirect-cleanup',
   },
   {
+    name: 'ma-range-u16',
+    description: 'The filter holds the ends of a port range (u32s) in 16 bits, so 8080-70000 matches nothing and 65616-73761 matches 80-8225.',
+    expectedInvariant: 'redirect-filter',
+  },
+  {
     name: 'ma-port-list-overrun',
     description: 'The filter reads one port range past the count of a list, where a control plane may have left a stale one.',
     expectedInvariant: 'redirect-filter',

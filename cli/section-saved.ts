@@ -43,7 +43,7 @@ function accelProblem(c: unknown): string | null {
   }
   for (const k of ['acceptPorts', 'returnPorts'] as const) {
     const l = f[k];
-    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isPort(x.begin) && isPort(x.end))) return `case.filter.${k} must list {begin, end} ports`;
+    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isInt(x.begin, 0, 0xffffffff) && isInt(x.end, 0, 0xffffffff))) return `case.filter.${k} must list {begin, end} u32s`;
   }
   if (c.pairs.length === 0 || c.pairs.length > 8) return 'case.pairs must list 1 to 8 connections';
   for (const [i, p] of (c.pairs as unknown[]).entries()) {

@@ -44,6 +44,11 @@ const rangeArb: fc.Arbitrary<PortRange> = fc.oneof(
       { begin: 8082, end: 39999 },
       { begin: 65535, end: 65535 },
       { begin: 8081, end: 8080 },
+      // Range ends are u32s: ends past 65535 (a program that keeps 16 bits makes 8080-70000
+      // empty, and 65616-73761 into 80-8225) and the largest.
+      { begin: 8080, end: 70000 },
+      { begin: 65616, end: 73761 },
+      { begin: 0, end: 0xffffffff },
     ),
   },
   { weight: 1, arbitrary: fc.record({ begin: fc.nat({ max: 65535 }), end: fc.nat({ max: 65535 }) }) },

@@ -120,6 +120,15 @@ describe('saved cases of the report and acceleration phases', () => {
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [] } })).toMatch(/case.conns/);
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ connectTo: { addr: 'x', port: 1 } }] } })).toMatch(/conns\[0\]/);
     expect(savedFailureProblem({ ...base, phase: 'accel', case: { filter: {}, pairs: [], ops: [] } })).toMatch(/acceptCidrs/);
+    // Port range ends are u32s, as sock_param holds them; 2^32 is not one.
+    const ranged = (end: number) => ({
+      ...base,
+      phase: 'accel',
+      case: { ...fc.sample(accelCaseArb(), { seed: 3, numRuns: 1 })[0]!, filter: { acceptCidrs: [], returnCidrs: [], acceptPorts: [{ begin: 8080, end }], returnPorts: [] } },
+      objects: { ops: '/a.o', redirect: '/a.o' },
+    });
+    expect(savedFailureProblem(ranged(70000))).toBeNull();
+    expect(savedFailureProblem(ranged(2 ** 32))).toMatch(/must list \{begin, end\} u32s/);
     // Outside an enrolled namespace nothing rewrites a VIP: a saved case that connects to one is refused.
     const viaVip = { connectTo: { addr: '10.96.0.1', port: 80 }, listen: { addr: '127.0.0.1', port: 8080 }, sends: [], firstClose: 'client', storeVerdict: false };
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, namespaceOutside: true, state: REPORT_STATE, conns: [viaVip] } })).toMatch(

@@ -170,6 +170,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-any-server-unredirected',
+    description: 'sendmsg4 takes a query to 0.0.0.0:53 (an old resolver default) for a send without an address and leaves it to the kernel, which sends it to loopback instead of the proxy.',
+    object: 'connect',
+    beyondExhaustive: 'its datagram sequences leave the any-address out (DATAGRAM_EXCLUDED_DEST_CLASSES)',
+  },
+  {
     name: 'dns-recv6-native-as-mapped',
     description: "recvmsg6 reads only the last 32 bits of a datagram's source, so a native IPv6 source ending in the proxy's IPv4 address is reported as the socket's server.",
     object: 'connect',

@@ -2,8 +2,8 @@
 // the first failing case is already small. The scope is the number of connections:
 //  - scope 1: every filter class (empty; accept CIDRs that hold all, some or none of the four
 //    addresses, overlapping, on /32 and /31 edges; return CIDRs; accept and return port ranges on
-//    the exact ports, just beside them, overlapping, begin > end; full lists decided by their last
-//    slot) times every kind of connection
+//    the exact ports, just beside them, overlapping, begin > end, an end past 16 bits; full lists
+//    decided by their last slot) times every kind of connection
 //    (IPv4 with either end inside or outside the cgroup, each client and server address; an
 //    AF_INET6 client of an AF_INET server; AF_INET6 both ends), a message each way, either end
 //    closing first.
@@ -43,6 +43,8 @@ export const FILTER_CLASSES: readonly AccelFilter[] = [
   // Full lists whose last slot is the only one that matches (the others TEST-NET-1, port 1).
   { ...EMPTY_FILTER, acceptCidrs: [...Array.from({ length: 9 }, () => ({ ip: '192.0.2.0', mask: 0xffffff00 })), { ip: '127.0.0.0', mask: 0xff000000 }] },
   { ...EMPTY_FILTER, returnPorts: [...Array.from({ length: 9 }, () => ({ begin: 1, end: 1 })), { begin: SERVER_PORTS[0], end: SERVER_PORTS[0] }] },
+  // Range ends are u32s: one past 16 bits (kept in 16 bits, the range would be empty).
+  { ...EMPTY_FILTER, acceptPorts: [{ begin: SERVER_PORTS[0], end: 70000 }] },
 ];
 
 function v4Pair(client: number, server: number, outside: AccelPair['outside']): AccelPair {

@@ -21,6 +21,8 @@ export const DNS_ADDRS = {
   proxy2: '10.9.0.54',
   other: '10.7.0.7',
   unrouted: '192.0.2.1',
+  /** The any-address (old resolvers' default server): the kernel sends it to loopback, a redirect to the proxy. */
+  any: '0.0.0.0',
   native: 'fd00::1:1',
   proxy6: 'fd00::53',
   /** Native IPv6 whose last 32 bits are the proxy's IPv4 address: a reply from it is no proxy's (section 6). */
@@ -28,10 +30,10 @@ export const DNS_ADDRS = {
 } as const;
 
 type ProxyChoice = 'v4' | 'none' | 'v6' | 'v4-other';
-type Server = 'a' | 'b' | 'proxy' | 'unrouted' | 'native' | 'control';
+type Server = 'a' | 'b' | 'proxy' | 'unrouted' | 'native' | 'control' | 'any';
 
 const PROXIES = new Table<ProxyChoice>(['v4', 'none', 'v6', 'v4-other'], [6, 1, 1, 1]);
-const SERVERS = new Table<Server>(['a', 'b', 'proxy', 'unrouted', 'native', 'control'], [4, 3, 1, 1, 1, 1]);
+const SERVERS = new Table<Server>(['a', 'b', 'proxy', 'unrouted', 'native', 'control', 'any'], [4, 3, 1, 1, 1, 1, 1]);
 type Source = 'proxy' | 'a' | 'other' | 'proxy2' | 'proxyTail6';
 const SOURCES = uniform<Source>(['proxy', 'a', 'other', 'proxy2', 'proxyTail6']);
 
@@ -96,19 +98,26 @@ function serverAddr(family: Family, s: Server, enrolled: boolean): { addr: strin
   return { addr: family === 'inet' ? v4 : v4Mapped(v4) };
 }
 
-function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean): Operation[] {
+/**
+ * The operations of a step. `connected`: the sockets a connect has bound so far (updated). The
+ * any-address is named only by sendto from a socket no connect has bound: the kernel sends that to
+ * loopback, which the model follows; from a bound address (or by a connect, whose peer then is the
+ * socket's own address) it goes elsewhere, which it does not yet.
+ */
+function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean, connected: Set<number>): Operation[] {
   if (step.k === 'proxy') return [{ op: 'apply', state: withProxy(base, step.proxy) }];
   const sock = step.ref % families.length;
   const family = families[sock]!;
   switch (step.k) {
     case 'sendto': {
       const s = serverAddr(family, step.server, enrolled);
-      if (!s) return [];
+      if (!s || (step.server === 'any' && connected.has(sock))) return [];
       return [{ op: 'sendto', sock, dest: { addr: s.addr, port: s.port ?? (step.port53 ? 53 : 5353) }, n: step.n }];
     }
     case 'connect': {
       const s = serverAddr(family, step.server, enrolled);
-      if (!s || s.port !== undefined) return [];
+      if (!s || s.port !== undefined || step.server === 'any') return [];
+      connected.add(sock);
       return [{ op: 'connect', sock, dest: { addr: s.addr, port: 53 } }];
     }
     case 'send':
@@ -139,7 +148,8 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   // A loop, not map: an optimised map fills a holey array (another hidden class for every reader of ops).
   const ops: Operation[] = [];
   families.forEach((family, sock) => ops.push({ op: 'socket', sock, family, protocol: 'udp' }));
-  for (const s of steps) ops.push(...stepOps(s, families, base, enrolled));
+  const connected = new Set<number>();
+  for (const s of steps) ops.push(...stepOps(s, families, base, enrolled, connected));
   // At its exact size: the list grew by pushes.
   return { state: withProxy(base, proxy), kind, enrolled, ops: ops.slice() };
 }

@@ -14,7 +14,7 @@
 import koffi from 'koffi';
 import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
 import { DNS_PORT, DNS_PROXY_UID, dnsAnswerTo, type Case, type Family, type SockAddr } from '../../model/domain.js';
-import { routable, type Environment } from '../../model/environment.js';
+import { kernelPeer, routable, type Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
@@ -97,9 +97,8 @@ export class KernelDns {
     const addrs = new Set<string>();
     const add = (text: string | null) => {
       if (text === null) return;
-      const plain = v4MappedInner(text) ?? text;
-      // The any-address is no stand-in's: a query there goes to loopback, which has none.
-      if (plain === '0.0.0.0' || plain === '::') return;
+      // A query to the any-address goes to loopback: the stand-in is there.
+      const plain = kernelPeer(text.includes(':') && v4MappedInner(text) === null ? 'inet6' : 'inet', { addr: v4MappedInner(text) ?? text, port: 0 }).addr;
       if (routable(this.env, plain.includes(':') ? 'inet6' : 'inet', { addr: plain, port: 0 })) addrs.add(canonicalSockText(plain.includes(':') ? 'inet6' : 'inet', plain));
     };
     const proxies = (s: Case['state']) => {

@@ -171,9 +171,11 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
 ];
 
 /**
- * Destination classes a datagram sequence leaves out: a send to the any-address goes to loopback
- * (measured on 6.18: 0.0.0.0 and ::ffff:0.0.0.0 to 127.0.0.1, :: to ::1), which neither the
- * model's sendto nor the kernel executor's DNS stand-ins follow yet.
+ * Destination classes a datagram sequence leaves out: the kernel sends to the any-address at
+ * loopback (measured on 6.18: 0.0.0.0 and ::ffff:0.0.0.0 to 127.0.0.1, :: to ::1), which the
+ * model and the stand-ins follow for a sendto from an unbound socket (random DNS cases send there);
+ * but a connect there takes the socket's own address, and a datagram from a bound address goes
+ * elsewhere, which they do not follow yet.
  */
 export const DATAGRAM_EXCLUDED_DEST_CLASSES: readonly string[] = ['any4', 'any6'];
 

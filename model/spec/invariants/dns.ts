@@ -22,7 +22,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { routable, udpTakes, type Environment } from '../../environment.js';
+import { kernelPeer, routable, udpTakes, type Environment } from '../../environment.js';
 import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -181,7 +181,8 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         }
         const in4 = inner4(t.family, dest.addr);
         const isControl = t.family === 'inet' && in4 === CONTROL_ADDR.inet ? controlOf(dest.port) : null;
-        const plain: SockAddr = in4 !== null ? { addr: in4, port: dest.port } : dest;
+        // The kernel sends a datagram to the any-address to loopback (0.0.0.0 -> 127.0.0.1, :: -> ::1).
+        const plain: SockAddr = kernelPeer(in4 !== null ? 'inet' : 'inet6', in4 !== null ? { addr: in4, port: dest.port } : dest);
         let one: SockAddr = plain;
         let alt: SockAddr | null = null;
         const redirectable = isControl === null && in4 !== null && dest.port === DNS_PORT && t.peer === null && proxy !== null;
@@ -203,10 +204,12 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           else if (enrolled === 'unknown') t.last = 'unknown';
         }
         if (at && accepts(t, at)) {
-          // Queries on a connected socket addressed elsewhere than its peer are outside the exchange rule.
-          const server = t.peer === null ? view(t.family, dest) : null;
           // Redirected (even to the proxy's own address, when the namespace may be enrolled).
           const redirectedFrom = redirectable && in4 !== null && at.addr === proxy && (in4 !== proxy || enrolled !== false) ? in4 : null;
+          // Queries on a connected socket addressed elsewhere than its peer are outside the exchange
+          // rule. A redirected one is answered as from the server it named; one the kernel sent to
+          // loopback (the any-address) as from loopback.
+          const server = t.peer === null ? view(t.family, redirectedFrom !== null ? dest : kernelPeer(t.family, dest)) : null;
           for (let k = 0; k < op.n; k++) t.queue.push({ from: at, data: dnsAnswerTo(dnsQueryFor(op.sock, t.queries + k)), server, at: i, redirectedFrom });
         }
         t.queries += op.n;
@@ -268,7 +271,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
 export const dnsQueryDestination: Invariant = {
   name: 'dns-query-destination',
   statement:
-    'A UDP query that names its destination (sendto) to port 53 of an IPv4 server, from an AF_INET socket or an AF_INET6 socket giving a v4-mapped server, on an unconnected socket of an enrolled namespace while km_backend[0] has an IPv4 address, reaches the DNS proxy with port 53 kept; every other sendto reaches the address it names (a connected socket is never redirected by the send hook), and a send to 0.0.0.2:929/930 from an AF_INET socket enrols or withdraws the namespace.',
+    'A UDP query that names its destination (sendto) to port 53 of an IPv4 server, from an AF_INET socket or an AF_INET6 socket giving a v4-mapped server, on an unconnected socket of an enrolled namespace while km_backend[0] has an IPv4 address, reaches the DNS proxy with port 53 kept; every other sendto reaches the address it names (the any-address: loopback, where the kernel sends it; a connected socket is never redirected by the send hook), and a send to 0.0.0.2:929/930 from an AF_INET socket enrols or withdraws the namespace.',
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {

@@ -33,6 +33,11 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     expectedInvariant: 'redirect-cleanup',
   },
   {
+    name: 'ma-count-over-ten-empty',
+    description: 'A list count above 10 is read as an empty list instead of 10 (a full list whose count byte a control plane wrote as 11..255 then constrains nothing).',
+    expectedInvariant: 'redirect-filter',
+  },
+  {
     name: 'ma-range-u16',
     description: 'The filter holds the ends of a port range (u32s) in 16 bits, so 8080-70000 matches nothing and 65616-73761 matches 80-8225.',
     expectedInvariant: 'redirect-filter',

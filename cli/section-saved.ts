@@ -45,6 +45,14 @@ function accelProblem(c: unknown): string | null {
     const l = f[k];
     if (!Array.isArray(l) || !l.every((x) => isRec(x) && isInt(x.begin, 0, 0xffffffff) && isInt(x.end, 0, 0xffffffff))) return `case.filter.${k} must list {begin, end} u32s`;
   }
+  if (f.countBytes !== undefined) {
+    const cb = f.countBytes;
+    if (!isRec(cb)) return 'case.filter.countBytes must be an object';
+    for (const [k, v] of Object.entries(cb)) {
+      const l = (f as Record<string, unknown>)[k];
+      if (!Array.isArray(l) || l.length !== 10 || !isInt(v, 11, 255)) return `case.filter.countBytes.${k} must be 11..255, for a list of 10 entries`;
+    }
+  }
   if (c.pairs.length === 0 || c.pairs.length > 8) return 'case.pairs must list 1 to 8 connections';
   for (const [i, p] of (c.pairs as unknown[]).entries()) {
     if (!isRec(p) || (p.netns !== 0 && p.netns !== 1) || !['inet', 'inet6', 'mapped'].includes(p.family as string) || !['none', 'client', 'server'].includes(p.outside as string))

@@ -3,7 +3,7 @@
 //  - scope 1: every filter class (empty; accept CIDRs that hold all, some or none of the four
 //    addresses, overlapping, on /32 and /31 edges; return CIDRs; accept and return port ranges on
 //    the exact ports, just beside them, overlapping, begin > end, an end past 16 bits; full lists
-//    decided by their last slot) times every kind of connection
+//    decided by their last slot, one with a count byte above 10) times every kind of connection
 //    (IPv4 with either end inside or outside the cgroup, each client and server address; an
 //    AF_INET6 client of an AF_INET server; AF_INET6 both ends), a message each way, either end
 //    closing first.
@@ -45,6 +45,12 @@ export const FILTER_CLASSES: readonly AccelFilter[] = [
   { ...EMPTY_FILTER, returnPorts: [...Array.from({ length: 9 }, () => ({ begin: 1, end: 1 })), { begin: SERVER_PORTS[0], end: SERVER_PORTS[0] }] },
   // Range ends are u32s: one past 16 bits (kept in 16 bits, the range would be empty).
   { ...EMPTY_FILTER, acceptPorts: [{ begin: SERVER_PORTS[0], end: 70000 }] },
+  // The full return list above, its count byte 255 (it reads as 10).
+  {
+    ...EMPTY_FILTER,
+    returnPorts: [...Array.from({ length: 9 }, () => ({ begin: 1, end: 1 })), { begin: SERVER_PORTS[0], end: SERVER_PORTS[0] }],
+    countBytes: { returnPorts: 255 },
+  },
 ];
 
 function v4Pair(client: number, server: number, outside: AccelPair['outside']): AccelPair {

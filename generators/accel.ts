@@ -5,7 +5,7 @@
 // in both directions and closes in either order. Everything shrinks towards one plain IPv4 pair.
 
 import fc from 'fast-check';
-import type { AccelCase, AccelFilter, AccelOp, AccelPair, Cidr, End, Netns, PortRange } from '../model/accel/domain.js';
+import { FILTER_LISTS, type AccelCase, type AccelFilter, type AccelOp, type AccelPair, type Cidr, type End, type FilterList, type Netns, type PortRange } from '../model/accel/domain.js';
 
 export const CLIENT_ADDRS = ['127.0.0.1', '127.0.0.2'] as const;
 export const SERVER_ADDRS = ['127.0.0.1', '127.0.0.3'] as const;
@@ -73,12 +73,24 @@ function list<T>(arb: fc.Arbitrary<T>, inert: T): fc.Arbitrary<T[]> {
   );
 }
 
-export const filterArb: fc.Arbitrary<AccelFilter> = fc.record({
-  acceptCidrs: list(cidrArb, INERT_CIDR),
-  returnCidrs: list(cidrArb, INERT_CIDR),
-  acceptPorts: list(rangeArb, INERT_RANGE),
-  returnPorts: list(rangeArb, INERT_RANGE),
-});
+/** A full list's count byte: mostly 10, now and then above (it reads as 10: interpretation A2). */
+const countByteArb: fc.Arbitrary<number> = fc.oneof({ weight: 2, arbitrary: fc.constant(LIST_SLOTS) }, { weight: 1, arbitrary: fc.constantFrom(11, 255) });
+
+export const filterArb: fc.Arbitrary<AccelFilter> = fc
+  .record({
+    acceptCidrs: list(cidrArb, INERT_CIDR),
+    returnCidrs: list(cidrArb, INERT_CIDR),
+    acceptPorts: list(rangeArb, INERT_RANGE),
+    returnPorts: list(rangeArb, INERT_RANGE),
+    counts: fc.tuple(countByteArb, countByteArb, countByteArb, countByteArb),
+  })
+  .map(({ counts, ...f }) => {
+    const countBytes: Partial<Record<FilterList, number>> = {};
+    FILTER_LISTS.forEach((l, i) => {
+      if (f[l].length === LIST_SLOTS && counts[i]! > LIST_SLOTS) countBytes[l] = counts[i]!;
+    });
+    return Object.keys(countBytes).length ? { ...f, countBytes } : f;
+  });
 
 interface PairShape {
   readonly family: 'inet' | 'inet6' | 'mapped';

@@ -5,7 +5,7 @@
 import { accelCaseArb } from '../generators/accel.js';
 import { accelExhaustiveCases } from '../generators/accel-exhaustive.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
-import type { AccelCase, AccelObservation, AccelOp } from '../model/accel/domain.js';
+import { FILTER_LISTS, type AccelCase, type AccelObservation, type AccelOp } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
@@ -41,8 +41,6 @@ export function accelSpec(executor?: Pick<AccelExecutor, 'run'>): SectionSpec<Ac
   };
 }
 
-const FILTER_LISTS = ['acceptCidrs', 'returnCidrs', 'acceptPorts', 'returnPorts'] as const;
-
 /**
  * The case without one of its pairs (its operations too, the later pairs renumbered; one pair is
  * always left), one send, or one entry of a filter list.
@@ -61,7 +59,11 @@ export function accelRemovals(c: AccelCase): AccelCase[] {
   });
   for (const list of FILTER_LISTS) {
     const entries = c.filter[list] as readonly unknown[];
-    entries.forEach((_, i) => out.push({ ...c, filter: { ...c.filter, [list]: entries.filter((_, j) => j !== i) } }));
+    // A list no longer full loses its count byte of its own.
+    const { [list]: _dropped, ...countBytes } = c.filter.countBytes ?? {};
+    const rest = Object.keys(countBytes).length ? { countBytes } : {};
+    const { countBytes: _all, ...lists } = c.filter;
+    entries.forEach((_, i) => out.push({ ...c, filter: { ...lists, ...rest, [list]: entries.filter((_, j) => j !== i) } }));
   }
   return out;
 }

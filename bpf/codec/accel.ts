@@ -4,7 +4,7 @@
 // port in the low 16 bits; the filter's CIDRs and ranges are host order.
 
 import { formatIPv4, parseAddress } from '../../model/address.js';
-import type { AccelFilter, Cidr, PortRange } from '../../model/accel/domain.js';
+import { FILTER_LISTS, type AccelFilter, type Cidr, type FilterList, type PortRange } from '../../model/accel/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { mapTypeName } from './abi.js';
 import { portFromU32, portToU32, readU32, readU64, writeU32, writeU64 } from './structs.js';
@@ -111,9 +111,18 @@ function fillStale(out: Uint8Array, off: number, from: number, a: number, b: num
   }
 }
 
-function writeCidrs(out: Uint8Array, off: number, list: readonly Cidr[], what: string): void {
+/** A list's count byte: its length, or the count byte the filter gives a full list (11..255). */
+function countByte(list: readonly unknown[], given: number | undefined, what: string): number {
+  if (given === undefined) return list.length;
+  if (!Number.isInteger(given) || given < FILTER_SLOTS + 1 || given > 255 || list.length !== FILTER_SLOTS) {
+    throw new KmeshCheckError('codec', `${what}: a count byte of its own (${given}) is 11..255 and only for a full list of ${FILTER_SLOTS}, which has ${list.length}`);
+  }
+  return given;
+}
+
+function writeCidrs(out: Uint8Array, off: number, list: readonly Cidr[], what: string, count?: number): void {
   checkList(list, what);
-  out[off] = list.length;
+  out[off] = countByte(list, count, what);
   list.forEach((c, i) => {
     writeU32(out, off + 1 + i * 8, ipv4ToU32(c.ip));
     writeU32(out, off + 5 + i * 8, checkU32(c.mask, `${what}[${i}].mask`));
@@ -121,9 +130,9 @@ function writeCidrs(out: Uint8Array, off: number, list: readonly Cidr[], what: s
   fillStale(out, off, list.length, 0, 0);
 }
 
-function writePorts(out: Uint8Array, off: number, list: readonly PortRange[], what: string): void {
+function writePorts(out: Uint8Array, off: number, list: readonly PortRange[], what: string, count?: number): void {
   checkList(list, what);
-  out[off] = list.length;
+  out[off] = countByte(list, count, what);
   list.forEach((r, i) => {
     writeU32(out, off + 1 + i * 8, checkU32(r.begin, `${what}[${i}].begin`));
     writeU32(out, off + 5 + i * 8, checkU32(r.end, `${what}[${i}].end`));
@@ -134,10 +143,11 @@ function writePorts(out: Uint8Array, off: number, list: readonly PortRange[], wh
 /** sock_param with the filter (stale pairs past each list's count) and zeroed dump settings. */
 export function encodeSockParam(f: AccelFilter): Uint8Array {
   const out = new Uint8Array(SOCK_PARAM_SIZE);
-  writeCidrs(out, SOCK_PARAM_OFFSETS.acceptCidrs, f.acceptCidrs, 'accept CIDRs');
-  writeCidrs(out, SOCK_PARAM_OFFSETS.returnCidrs, f.returnCidrs, 'return CIDRs');
-  writePorts(out, SOCK_PARAM_OFFSETS.acceptPorts, f.acceptPorts, 'accept port ranges');
-  writePorts(out, SOCK_PARAM_OFFSETS.returnPorts, f.returnPorts, 'return port ranges');
+  const c = f.countBytes ?? {};
+  writeCidrs(out, SOCK_PARAM_OFFSETS.acceptCidrs, f.acceptCidrs, 'accept CIDRs', c.acceptCidrs);
+  writeCidrs(out, SOCK_PARAM_OFFSETS.returnCidrs, f.returnCidrs, 'return CIDRs', c.returnCidrs);
+  writePorts(out, SOCK_PARAM_OFFSETS.acceptPorts, f.acceptPorts, 'accept port ranges', c.acceptPorts);
+  writePorts(out, SOCK_PARAM_OFFSETS.returnPorts, f.returnPorts, 'return port ranges', c.returnPorts);
   return out;
 }
 
@@ -151,10 +161,13 @@ export function decodeSockParam(b: Uint8Array): AccelFilter {
   if (b.length !== SOCK_PARAM_SIZE) throw new KmeshCheckError('codec', `a sock_param is ${SOCK_PARAM_SIZE} bytes, got ${b.length}`);
   const cidrs = (off: number): Cidr[] => readPairs(b, off).map(([ip, mask]) => ({ ip: u32ToIpv4(ip), mask }));
   const ports = (off: number): PortRange[] => readPairs(b, off).map(([begin, end]) => ({ begin, end }));
+  const countBytes: Partial<Record<FilterList, number>> = {};
+  for (const l of FILTER_LISTS) if ((b[SOCK_PARAM_OFFSETS[l]] ?? 0) > FILTER_SLOTS) countBytes[l] = b[SOCK_PARAM_OFFSETS[l]]!;
   return {
     acceptCidrs: cidrs(SOCK_PARAM_OFFSETS.acceptCidrs),
     returnCidrs: cidrs(SOCK_PARAM_OFFSETS.returnCidrs),
     acceptPorts: ports(SOCK_PARAM_OFFSETS.acceptPorts),
     returnPorts: ports(SOCK_PARAM_OFFSETS.returnPorts),
+    ...(Object.keys(countBytes).length ? { countBytes } : {}),
   };
 }

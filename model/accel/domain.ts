@@ -20,7 +20,15 @@ export interface AccelFilter {
   readonly returnCidrs: readonly Cidr[];
   readonly acceptPorts: readonly PortRange[];
   readonly returnPorts: readonly PortRange[];
+  /**
+   * The count byte of a full list (10 entries) where a control plane wrote it above 10 (11..255):
+   * it reads as 10 (docs/interpretation.md, A2), so the filter is the same. Absent: the length.
+   */
+  readonly countBytes?: Partial<Record<FilterList, number>>;
 }
+
+export type FilterList = 'acceptCidrs' | 'returnCidrs' | 'acceptPorts' | 'returnPorts';
+export const FILTER_LISTS: readonly FilterList[] = ['acceptCidrs', 'returnCidrs', 'acceptPorts', 'returnPorts'];
 
 export const EMPTY_FILTER: AccelFilter = { acceptCidrs: [], returnCidrs: [], acceptPorts: [], returnPorts: [] };
 

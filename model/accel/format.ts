@@ -2,7 +2,7 @@
 // generated docs print them: the filter, the connections, the operations, and per connection
 // and direction what was read and how much of it TCP carried.
 
-import type { AccelCase, AccelFilter, AccelObservation, AccelOp } from './domain.js';
+import type { AccelCase, AccelFilter, AccelObservation, AccelOp, FilterList } from './domain.js';
 import { accelerationOf } from './model.js';
 
 const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
@@ -10,7 +10,13 @@ const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 export function formatFilter(f: AccelFilter): string[] {
   const cidrs = (l: AccelFilter['acceptCidrs']) => (l.length ? l.map((c) => `${c.ip}/${hex8(c.mask)}`).join(', ') : '(empty)');
   const ports = (l: AccelFilter['acceptPorts']) => (l.length ? l.map((r) => `${r.begin}-${r.end}`).join(', ') : '(empty)');
-  return [`accept CIDRs:  ${cidrs(f.acceptCidrs)}`, `return CIDRs:  ${cidrs(f.returnCidrs)}`, `accept ports:  ${ports(f.acceptPorts)}`, `return ports:  ${ports(f.returnPorts)}`];
+  const count = (l: FilterList) => (f.countBytes?.[l] !== undefined ? ` (count byte ${f.countBytes[l]})` : '');
+  return [
+    `accept CIDRs:  ${cidrs(f.acceptCidrs)}${count('acceptCidrs')}`,
+    `return CIDRs:  ${cidrs(f.returnCidrs)}${count('returnCidrs')}`,
+    `accept ports:  ${ports(f.acceptPorts)}${count('acceptPorts')}`,
+    `return ports:  ${ports(f.returnPorts)}${count('returnPorts')}`,
+  ];
 }
 
 function opText(o: AccelOp): string {

@@ -78,6 +78,13 @@ describe('acceleration ABI (section 8)', () => {
     const b = encodeSockParam({ ...EMPTY_FILTER, returnPorts: many.slice(0, 10) });
     b[243] = 200;
     expect(decodeSockParam(b).returnPorts).toHaveLength(10);
+    expect(decodeSockParam(b).countBytes).toEqual({ returnPorts: 200 });
+    // A full list's count byte of its own is written as given; a list not full may have none.
+    const full = { ...EMPTY_FILTER, returnPorts: many.slice(0, 10), countBytes: { returnPorts: 255 } };
+    expect(encodeSockParam(full)[243]).toBe(255);
+    expect(decodeSockParam(encodeSockParam(full))).toEqual(full);
+    expect(() => encodeSockParam({ ...full, returnPorts: many.slice(0, 9) })).toThrow(/only for a full list of 10, which has 9/);
+    expect(() => encodeSockParam({ ...full, countBytes: { returnPorts: 10 } })).toThrow(/11\.\.255/);
   });
 
   it('sock_param round-trips every generated filter', () => {

@@ -52,7 +52,7 @@ async function main(d: JobData): Promise<JobMessage> {
     const part = (exact: ExploringVm | undefined) =>
       runRandomPart(
         { ...run, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}), ...(exact ? { exact } : {}), shouldStop: () => Atomics.load(flag, 0) === 1 },
-        { index: d.index, count: d.count, ...(d.claim ? { claim: new Int32Array(d.claim) } : {}) },
+        { index: d.index, count: d.count },
         tally,
         d.started,
       );

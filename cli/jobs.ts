@@ -1,9 +1,7 @@
 // `check --jobs N`: the random phases run as N parts at once: part 0 in the main thread, the
-// others in a worker thread each (cli/job-worker.ts), each with its own executor. The parts take
-// chunks of the same case streams as they go (properties/run.ts runRandomPart; under a time limit
-// each keeps its slice of every phase) and the chunks' tallies merge in run order, so what a run
-// reports does not depend on N nor on which part ran what. The VM's coverage counts of each part
-// are added to the main executor's.
+// others in a worker thread each (cli/job-worker.ts), each with its own executor. Parts are
+// slices of the same case streams (properties/run.ts runRandomPart) and their tallies merge in
+// run order, so what a run reports does not depend on N. The VM's coverage counts of each part are added to the main executor's.
 
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -49,8 +47,6 @@ export interface JobData {
   readonly started: number;
   /** One Int32: 1 asks the job to stop (Ctrl-C, or another job failed). */
   readonly stop: SharedArrayBuffer;
-  /** One Int32: the chunks of the random phases taken so far by all the parts (runRandomPart), when they share them out. */
-  readonly claim?: SharedArrayBuffer;
   readonly explore?: ExploreJob;
 }
 
@@ -168,8 +164,8 @@ export function threadJobs(spec: JobSpec, count: number, o: { shouldStop?: () =>
   return {
     count,
     abort: () => Atomics.store(flag, 0, 1),
-    async run(index, parts, started, progress, claim) {
-      const m = await jobThread({ spec, index, count: parts, started, stop, ...(claim ? { claim } : {}) }, { ...o, progress });
+    async run(index, parts, started, progress) {
+      const m = await jobThread({ spec, index, count: parts, started, stop }, { ...o, progress });
       if (m.type !== 'result') throw new KmeshCheckError('worker', `job ${index + 1} of ${parts} answered random phases with ${m.type}`);
       progress(m.result.tally.cases);
       return m.result;

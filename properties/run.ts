@@ -122,24 +122,14 @@ export interface RunOptions {
    */
   readonly jobs?: {
     readonly count: number;
-    /** `claim`: the counter of chunks taken that the parts share (runRandomPart), when they share chunks out. */
-    run(index: number, count: number, started: number, progress: (done: number) => void, claim?: SharedArrayBuffer): Promise<PartResult>;
+    run(index: number, count: number, started: number, progress: (done: number) => void): Promise<PartResult>;
     abort(): void;
   };
 }
 
-/** The tally of one chunk of the random phases (chunksOf), which ever job ran it. */
-export interface ChunkTally {
-  readonly chunk: number;
-  readonly tally: TallyJson;
-}
-
 /** What one part (job) of the random phases found. */
 export interface PartResult {
-  /** What it ran of its own slices (static parts), else nothing: its chunks carry its cases. */
   readonly tally: TallyJson;
-  /** The chunks it claimed, when the parts share the phases out as they go. */
-  readonly chunks?: readonly ChunkTally[];
   readonly interrupted: boolean;
   /** Stopped by shouldStop (Ctrl-C). */
   readonly stopped: boolean;
@@ -272,38 +262,16 @@ export function generatedCases(opts: Pick<RunOptions, 'seed' | 'runs' | 'states'
   return planOf(opts as RunOptions).flatMap((p) => fc.sample(arbOf(p.id, opts.env), { seed: p.seed, numRuns: p.runs }));
 }
 
-/** Cases per chunk of a phase's stream when the parts share the phases out as they go. */
-export const CHUNK_RUNS = 2048;
-
-/** One chunk: cases start .. start + count - 1 of the plan's phase `plan`. */
-interface Chunk {
-  readonly plan: number;
-  readonly start: number;
-  readonly count: number;
-}
-
-/** The chunks of a plan in run order (phase by phase, each stream in order): the same for any number of parts. */
-function chunksOf(plan: ReturnType<typeof planOf>): Chunk[] {
-  const out: Chunk[] = [];
-  plan.forEach((p, i) => {
-    for (let s = 0; s < p.runs; s += CHUNK_RUNS) out.push({ plan: i, start: s, count: Math.min(CHUNK_RUNS, p.runs - s) });
-  });
-  return out;
-}
-
 /**
  * Part `index` of `count` of the random phases: of every phase, the contiguous slice of its one
  * case stream that falls to it. Parts share the seeds, so the union of the parts is the cases one
- * part of one would run, whatever the count. With `claim` (a counter the parts share) and no time
- * limit, a part takes the next chunk not yet taken until none is left, each chunk tallied on its
- * own: a part slowed down (its JIT, the cores' other threads) takes fewer, and none waits on another.
+ * part of one would run, whatever the count.
  */
-export async function runRandomPart(opts: RunOptions, part: { index: number; count: number; claim?: Int32Array }, tally: Tally, started: number): Promise<Omit<PartResult, 'tally'>> {
+export async function runRandomPart(opts: RunOptions, part: { index: number; count: number }, tally: Tally, started: number): Promise<Omit<PartResult, 'tally'>> {
   const plan = planOf(opts);
   const totalShare = plan.reduce((n, p) => n + p.phase.share, 0);
   const deadline = opts.timeLimitMs !== undefined ? started + opts.timeLimitMs : undefined;
   const o = { ...opts, invariants: opts.invariants ?? allInvariants };
-  if (part.claim && deadline === undefined) return runClaimedChunks(opts, o, plan, part.claim, tally);
   let interrupted = false;
   for (const [order, p] of plan.entries()) {
     if (deadline !== undefined && Date.now() >= deadline) {
@@ -331,34 +299,6 @@ export async function runRandomPart(opts: RunOptions, part: { index: number; cou
   return { interrupted, stop: false, stopped: false };
 }
 
-/** runRandomPart's shared-out chunks: claims until none is left, each into a tally of its own. */
-async function runClaimedChunks(
-  opts: RunOptions,
-  o: RunOptions & { invariants: readonly Invariant[] },
-  plan: ReturnType<typeof planOf>,
-  claim: Int32Array,
-  tally: Tally,
-): Promise<Omit<PartResult, 'tally'>> {
-  const chunks = chunksOf(plan);
-  const arbs = new Map<string, fc.Arbitrary<Case>>();
-  const out: ChunkTally[] = [];
-  let done = 0;
-  for (;;) {
-    const k = Atomics.add(claim, 0, 1);
-    const ch = chunks[k];
-    if (ch === undefined) break;
-    const p = plan[ch.plan]!;
-    let arb = arbs.get(p.id);
-    if (!arb) arbs.set(p.id, (arb = arbOf(p.id, opts.env)));
-    const t = tally.child(done);
-    const r = await runPhase({ phase: p.id, order: ch.plan, arb, seed: p.seed, start: ch.start, count: ch.count, opts: o, tally: t });
-    out.push({ chunk: k, tally: t.toJSON() });
-    done += t.cases;
-    if (r.stop) return { interrupted: false, stop: true, stopped: opts.shouldStop?.() === true, chunks: out };
-  }
-  return { interrupted: false, stop: false, stopped: false, chunks: out };
-}
-
 /**
  * The random phases as `jobs.count` parts at once: part 0 here, on this executor (no thread or
  * executor to start for it), the others through `jobs`; their tallies merge into `tally`. A
@@ -374,17 +314,15 @@ async function runParts(opts: RunOptions, jobs: NonNullable<RunOptions['jobs']>,
     );
   };
   let failed = false;
-  // Under a time limit each part keeps its slices, which the limit is shared out over.
-  const claim = opts.timeLimitMs === undefined ? new SharedArrayBuffer(4) : undefined;
   const others = done.slice(1).map((_, k) =>
-    jobs.run(k + 1, jobs.count, started, progress(k + 1), claim).catch((e: unknown) => {
+    jobs.run(k + 1, jobs.count, started, progress(k + 1)).catch((e: unknown) => {
       failed = true;
       throw e;
     }),
   );
   const mine = new Tally(invariantTable(opts.invariants ?? allInvariants, opts.executor !== undefined), progress(0));
   // Always a shouldStop here: checking it lets the event loop take the other parts' messages.
-  const local = runRandomPart({ ...opts, shouldStop: () => failed || opts.shouldStop?.() === true }, { index: 0, count: jobs.count, ...(claim ? { claim: new Int32Array(claim) } : {}) }, mine, started)
+  const local = runRandomPart({ ...opts, shouldStop: () => failed || opts.shouldStop?.() === true }, { index: 0, count: jobs.count }, mine, started)
     .then((r) => ({ ...r, tally: mine.toJSON() }))
     .catch((e: unknown) => {
       jobs.abort();
@@ -395,9 +333,6 @@ async function runParts(opts: RunOptions, jobs: NonNullable<RunOptions['jobs']>,
   if (rejected) throw rejected.reason;
   const parts = settled.map((p) => (p as PromiseFulfilledResult<PartResult>).value);
   for (const p of parts) tally.merge(p.tally);
-  // Chunks in run order, whichever part ran them: the merged tally does not depend on who took what.
-  const chunks = parts.flatMap((p) => p.chunks ?? []).sort((a, b) => a.chunk - b.chunk);
-  for (const c of chunks) tally.merge(c.tally);
   return { interrupted: parts.some((p) => p.interrupted), stopped: parts.some((p) => p.stopped), stop: parts.some((p) => p.stop) };
 }
 

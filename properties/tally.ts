@@ -90,15 +90,6 @@ export class Tally {
     this.onCase?.(this.cases, phase);
   }
 
-  /** An empty tally of the same invariants whose progress counts on from `base` cases of this one's. */
-  child(base: number): Tally {
-    const onCase = this.onCase;
-    return new Tally(
-      this.invariants.map((r) => ({ name: r.name, statement: r.statement, checked: 0, failed: 0 })),
-      onCase ? (done, phase) => onCase(base + done, phase) : undefined,
-    );
-  }
-
   /** Distinct signatures found so far. */
   get findings(): number {
     return this.clusters.size;

@@ -163,44 +163,34 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
 
 /** The exact-set verdict of a case with draws; undefined when its draws are too many to enumerate. */
 function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>): Failure | null | undefined {
-  let set: ReturnType<ExploringVm['outcomeSet']>;
-  try {
-    set = vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false });
-  } catch (e) {
-    if (!(e instanceof OutcomeSetLimitError)) throw e;
+  const enumerate = (prandomDomain?: readonly number[]) => {
     try {
-      set = vm.outcomeSet(c, { maxRuns: EXACT_MAX_PRUNED_RUNS });
-    } catch (e2) {
-      if (e2 instanceof OutcomeSetLimitError) return undefined;
-      throw e2;
+      return vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false, ...(prandomDomain ? { prandomDomain } : {}) });
+    } catch (e) {
+      if (e instanceof OutcomeSetLimitError) return undefined;
+      throw e;
     }
-  }
+  };
+  const set = enumerate();
+  if (set === undefined) return undefined;
   const model = allowed.map((observations) => ({ observations }));
   const f = compareSets(c, model, set);
   if (f?.invariant !== COVERS_MODEL.name) return f;
   // Before saying no draw gives an outcome, the draws of other uniform picks too; a case whose
   // wider set cannot be enumerated is left unjudged rather than blamed.
-  try {
-    return compareSets(c, model, vm.outcomeSet(c, { prandomDomain: lbSpreadDomain(c), maxRuns: EXACT_MAX_PRUNED_RUNS }));
-  } catch (e) {
-    if (e instanceof OutcomeSetLimitError) return undefined;
-    throw e;
-  }
+  const wider = enumerate(lbSpreadDomain(c));
+  return wider === undefined ? undefined : compareSets(c, model, wider);
 }
 
 /**
  * Runs of the VM per sampled case at most for its exact set, every combination of draws run
- * without pruning: most cases with draws need few, and these cost a fifth of what pruned
- * enumerations of all cost (0.2 against 0.9 s; the pruned ones doubled a VM check's time).
+ * without pruning. Cases with more (long waypoint chains of draws, many connects) are left to the
+ * exhaustive phase: of 865 drawn cases in 22,000, 151 were, and the rest cost a fifth of what
+ * pruned enumerations of all cost (0.2 against 0.9 s; the pruned ones doubled a VM check's time).
+ * A pruned enumeration of the others (at most 24-64 runs) took 711 -> 847 cases, but slowed
+ * every later case of a long VM run by 40-65% (46 -> 64-80 us of main-thread CPU per case).
  */
 const EXACT_MAX_RUNS = 16;
-/**
- * Cases with more (long waypoint chains of draws, many connects) get a pruned enumeration of at
- * most this many runs (paths that meet again merged); the few with more still are left to the
- * exhaustive phase. Default check: 711 -> 847 cases held to exact sets for no measurable time; a
- * cap of 256 took 848 for 1.3 s more.
- */
-const EXACT_MAX_PRUNED_RUNS = 64;
 
 function observationsOf(traces: readonly Trace[]): Array<readonly Observation[]> {
   const out: Array<readonly Observation[]> = [];

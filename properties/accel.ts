@@ -5,7 +5,7 @@
 import { accelCaseArb } from '../generators/accel.js';
 import { accelExhaustiveCases } from '../generators/accel-exhaustive.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
-import { FILTER_LISTS, type AccelCase, type AccelObservation, type AccelOp } from '../model/accel/domain.js';
+import { FILTER_LISTS, type AccelCase, type AccelFilter, type AccelObservation, type AccelOp } from '../model/accel/domain.js';
 import { formatAccelCase, formatAccelObservation } from '../model/accel/format.js';
 import { accelInvariants, judgeAccel } from '../model/accel/invariants.js';
 import { expectedAccel } from '../model/accel/model.js';
@@ -60,10 +60,11 @@ export function accelRemovals(c: AccelCase): AccelCase[] {
   for (const list of FILTER_LISTS) {
     const entries = c.filter[list] as readonly unknown[];
     // A list no longer full loses its count byte of its own.
-    const { [list]: _dropped, ...countBytes } = c.filter.countBytes ?? {};
-    const rest = Object.keys(countBytes).length ? { countBytes } : {};
-    const { countBytes: _all, ...lists } = c.filter;
-    entries.forEach((_, i) => out.push({ ...c, filter: { ...lists, ...rest, [list]: entries.filter((_, j) => j !== i) } }));
+    const countBytes = { ...c.filter.countBytes };
+    delete countBytes[list];
+    const filter: AccelFilter = { acceptCidrs: c.filter.acceptCidrs, returnCidrs: c.filter.returnCidrs, acceptPorts: c.filter.acceptPorts, returnPorts: c.filter.returnPorts };
+    const kept = Object.keys(countBytes).length ? { countBytes } : {};
+    entries.forEach((_, i) => out.push({ ...c, filter: { ...filter, ...kept, [list]: entries.filter((_, j) => j !== i) } }));
   }
   return out;
 }

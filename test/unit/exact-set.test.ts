@@ -41,9 +41,7 @@ describe('exact sets', () => {
     ];
     const f = compareSets(c, model, skewed)!;
     expect(f.invariant).toBe(COVERS_MODEL.name);
-    expect(f.detail).toMatch(
-      /the model allows peer 10\.0\.0\.2:8080.*no prandom draw tried gives.*; it gives peer 10\.0\.0\.1:8080.*\(prandom 0; 1\), peer 10\.0\.0\.3:8080.*\(prandom 2\^32-1\)/,
-    );
+    expect(f.detail).toMatch(/the model allows peer 10\.0\.0\.2:8080.*no prandom draw tried gives.*; it gives peer 10\.0\.0\.1:8080.*\(prandom 0; 1\), peer 10\.0\.0\.3:8080.*\(prandom 2\^32-1\)/);
   });
 
   it('a program outcome the model does not allow fails matches', () => {

@@ -144,12 +144,44 @@ function controlPlaneCould(c: Case): boolean {
   return true;
 }
 
+/** The entries of a state, one line each, as "km_backend: 0  10.9.0.53  -  -" (formatState's rows). */
+function stateRows(s: MapState): string[] {
+  const out: string[] = [];
+  let map = '';
+  let skip = 0;
+  for (const line of formatState(s)) {
+    if (!line.startsWith(' ')) {
+      map = line;
+      skip = 2; // its header and rule
+    } else if (skip > 0) skip--;
+    else out.push(`${map}: ${line.trim().replace(/ {2,}/g, '  ')}`);
+  }
+  return out;
+}
+
+/** What an `apply` changed, entry by entry: "- old row", "+ new row" (at most `max` lines). */
+function stateChanges(before: MapState, after: MapState, max = 8): string[] {
+  const was = stateRows(before);
+  const now = stateRows(after);
+  const lines = [...was.filter((r) => !now.includes(r)).map((r) => `- ${r}`), ...now.filter((r) => !was.includes(r)).map((r) => `+ ${r}`)];
+  return lines.length > max ? [...lines.slice(0, max), `... and ${lines.length - max} more`] : lines.length ? lines : ['(no entry changed)'];
+}
+
 export function formatCase(c: Case): string[] {
   const families = socketFamilies(c.ops);
+  const ops: string[] = [];
+  let state = c.state;
+  c.ops.forEach((op, i) => {
+    ops.push(`  ${i + 1}. ${formatOperation(op, families)}`);
+    if (op.op !== 'apply') return;
+    // The maps an apply writes, as changes: which entry moved is what a reader needs.
+    for (const l of stateChanges(state, op.state)) ops.push(`       ${l}`);
+    state = op.state;
+  });
   return [
     `state: ${controlPlaneCould(c) ? 'control-plane-consistent' : 'raw (a robustness finding)'}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'} at the start`,
     ...formatState(c.state),
     'operations',
-    ...c.ops.map((op, i) => `  ${i + 1}. ${formatOperation(op, families)}`),
+    ...ops,
   ];
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { formatCase } from '../../properties/format.js';
 import { EMPTY_STATE, type Case } from '../../model/domain.js';
 import { withMaps } from '../../model/records.js';
+import { backend } from '../../model/builders.js';
 
 const ops: Case['ops'] = [{ op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' }];
 
@@ -15,5 +16,14 @@ describe('counterexample header', () => {
     const dangling = withMaps(EMPTY_STATE, { frontends: [{ addr: '10.0.0.1', upstreamId: 7 }] });
     expect(formatCase({ state: dangling, kind: 'raw', enrolled: false, ops })[0]).toBe('state: raw (a robustness finding); namespace NOT enrolled at the start');
     expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw/);
+  });
+
+  it('lists what an apply changed, entry by entry', () => {
+    const before = withMaps(EMPTY_STATE, { backends: [backend(0, '10.9.0.54')] });
+    const after = withMaps(EMPTY_STATE, { backends: [backend(0, '10.9.0.53')] });
+    const text = formatCase({ state: before, kind: 'consistent', enrolled: true, ops: [...ops, { op: 'apply', state: after }, { op: 'apply', state: after }] });
+    const at = text.findIndex((l) => l.startsWith('  2. apply'));
+    expect(text.slice(at + 1, at + 3)).toEqual(['       - km_backend: 0  10.9.0.54  -  -', '       + km_backend: 0  10.9.0.53  -  -']);
+    expect(text[at + 4]).toBe('       (no entry changed)');
   });
 });

@@ -97,9 +97,11 @@ export class KernelDns {
     const addrs = new Set<string>();
     const add = (text: string | null) => {
       if (text === null) return;
+      const inner = v4MappedInner(text) ?? text;
+      const family: Family = inner.includes(':') ? 'inet6' : 'inet';
       // A query to the any-address goes to loopback: the stand-in is there.
-      const plain = kernelPeer(text.includes(':') && v4MappedInner(text) === null ? 'inet6' : 'inet', { addr: v4MappedInner(text) ?? text, port: 0 }).addr;
-      if (routable(this.env, plain.includes(':') ? 'inet6' : 'inet', { addr: plain, port: 0 })) addrs.add(canonicalSockText(plain.includes(':') ? 'inet6' : 'inet', plain));
+      const plain = kernelPeer(family, { addr: inner, port: 0 }).addr;
+      if (routable(this.env, family, { addr: plain, port: 0 })) addrs.add(canonicalSockText(family, plain));
     };
     const proxies = (s: Case['state']) => {
       for (const b of s.backends) if (b.uid === DNS_PROXY_UID && (isIPv4Form(b.addr) || b.addr.includes(':'))) add(b.addr);

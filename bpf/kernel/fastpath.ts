@@ -11,6 +11,7 @@ import koffi from 'koffi';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { packageRoot } from './paths.js';
 import { errnoName } from './libc.js';
+import type { ResetMap } from './loader.js';
 
 /** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
 export const OUT = {
@@ -60,6 +61,19 @@ export const RUN_STATUS = {
 /** The error of a map outside the ABI that could not be put back before a case. */
 export function resetError(rc: number): KmeshCheckError {
   return new KmeshCheckError('worker', `putting a map outside the ABI back before a case failed (${errnoName(rc)})`);
+}
+
+/** Registers `maps` with the shim (kf_set_resets), to be put back before every case; throws when it cannot. */
+export function registerResets(fast: FastPath, maps: readonly ResetMap[]): void {
+  const spec = new Int32Array(maps.flatMap((m) => [m.fd, m.hash ? 1 : 0, m.keySize, m.valueSize, m.maxEntries]));
+  const rc = fast.setResets(spec, maps.length);
+  if (rc < 0) throw new KmeshCheckError('load', `cannot register the maps outside the ABI (${maps.map((m) => m.name).join(', ')}) to be put back before each case (${errnoName(rc)})`);
+}
+
+/** kf_reset_maps, or its error. */
+export function resetMaps(fast: FastPath): void {
+  const rc = fast.resetMaps();
+  if (rc < 0) throw resetError(rc);
 }
 
 export interface FastPath {

@@ -11,7 +11,7 @@ import { KmeshCheckError } from '../../shared/errors.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { KernelDns } from './dns.js';
 import { controlConnects } from './enrolment.js';
-import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, resetError, type FastPath } from './fastpath.js';
+import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, registerResets, resetMaps, type FastPath } from './fastpath.js';
 import type { ResetMap } from './loader.js';
 import { Listeners, portOf } from './listeners.js';
 import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errnoName, libc } from './libc.js';
@@ -75,9 +75,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   ) {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
-    const spec = new Int32Array(resettable.flatMap((m) => [m.fd, m.hash ? 1 : 0, m.keySize, m.valueSize, m.maxEntries]));
-    const rc = fast.setResets(spec, resettable.length);
-    if (rc < 0) throw new KmeshCheckError('load', `cannot register the maps outside the ABI (${resettable.map((m) => m.name).join(', ')}) to be put back before each case (${errnoName(rc)})`);
+    registerResets(fast, resettable);
     this.listeners = new Listeners(env.closedPorts, fast);
     this.dns = new KernelDns(env, fast);
     this.out = new Uint8Array(fast.outSize);
@@ -89,8 +87,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
 
   /** Puts the maps outside the ABI back (whole cases do so in the shim): a case sees nothing of the ones before. */
   beginCase(): boolean {
-    const rc = this.fast.resetMaps();
-    if (rc < 0) throw resetError(rc);
+    resetMaps(this.fast);
     return false;
   }
 

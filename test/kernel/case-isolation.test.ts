@@ -1,7 +1,7 @@
 // A case sees nothing of the cases before it on the kernel, also through maps outside the ABI:
 // the worker puts them back before every case (bpf/user/setup-ops.c kf_reset_maps), with the
 // cases of test/support/isolation-cases.ts: an array, and the same map as a per-CPU array; and
-// so does the report harness (bpf/kernel/map-reset.ts).
+// so does the report harness, through the same shim.
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

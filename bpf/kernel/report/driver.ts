@@ -19,7 +19,7 @@ import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.
 import type { Globals, LoadedReportPath } from './loader.js';
 import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
-import { MapResetter } from '../map-reset.js';
+import { fastPath, fastPathUnavailable, registerResets, resetMaps, type FastPath } from '../fastpath.js';
 import { awaitEstablished } from '../accel/sys.js';
 
 function v4Mapped(ip: string): Uint8Array {
@@ -40,10 +40,14 @@ export class ReportDriver {
   private readonly probe: RingReader;
   private readonly authReq: RingReader;
 
-  private readonly resetter: MapResetter;
+  /** The kernel worker's shim: it puts the maps outside the ABI back before each case, as it does there. */
+  private readonly fast: FastPath;
 
   constructor(private readonly dp: LoadedReportPath) {
-    this.resetter = new MapResetter(dp.resettable);
+    const fast = fastPath();
+    if (!fast) throw new KmeshCheckError('build', `the report harness's C shim is unavailable (${fastPathUnavailable()}): install gcc and libbpf-dev, then retry`);
+    this.fast = fast;
+    registerResets(fast, dp.resettable);
     this.probe = new RingReader(this.map('km_tcp_probe'), 'km_tcp_probe');
     this.authReq = new RingReader(this.map('km_auth_req'), 'km_auth_req');
   }
@@ -115,7 +119,7 @@ export class ReportDriver {
 
   run(c: ReportCase): RawReportObservation {
     // Before the globals: .data and .bss are among the maps put back.
-    this.resetter.reset();
+    resetMaps(this.fast);
     const g: Globals = {
       enableMonitoring: c.monitoring ? 1 : 0,
       enablePeriodicReport: c.periodic ? 1 : 0,

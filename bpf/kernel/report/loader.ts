@@ -41,7 +41,7 @@ export interface Globals {
 
 export interface LoadedReportPath {
   readonly maps: ReadonlyMap<string, number>;
-  /** Maps outside the ABI, put back before every case (bpf/kernel/map-reset.ts). */
+  /** Maps outside the ABI, put back before every case (the shim's kf_reset_maps, as in the kernel worker). */
   readonly resettable: readonly ResetMap[];
   setGlobals(g: Globals): void;
   close(): void;

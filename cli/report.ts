@@ -156,7 +156,10 @@ export function counterexampleJson(cx: Counterexample, run: RunContext | string)
 }
 
 function pct(n: number, total: number): string {
-  return total ? `${((100 * n) / total).toFixed(1)}%` : '-';
+  if (!total) return '-';
+  const p = (100 * n) / total;
+  // A rare class seen at all is not printed as 0.0%.
+  return n > 0 && p < 0.1 ? `${n} cases` : `${p.toFixed(1)}%`;
 }
 
 /**
@@ -180,6 +183,8 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     dist('chain length', s.chainLength),
     dist('operations', s.operations),
     dist('path', s.path),
+    // Once-only storage rules met by a later connect of a socket (properties/storage-traits.ts).
+    dist('reconnects', s.storage ?? {}),
     'invariants (cases that exercised each / failed)',
     ...r.invariants.map((i) => `  ${i.failed ? 'FAIL' : 'ok  '} ${i.name.padEnd(38)} ${String(i.checked).padStart(7)} / ${i.failed}`),
   ];

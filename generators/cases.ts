@@ -9,7 +9,7 @@ import type { Family } from '../model/address.js';
 import type { Case, MapState, Operation, Protocol, SockAddr, SocketId, StateKind } from '../model/domain.js';
 import { EMPTY_STATE } from '../model/domain.js';
 import { applyIntents, consistentStateGen, intentGen, type Intent } from './control-plane.js';
-import { destChoiceGen, FAMILIES, PROTOCOLS, resolveDestination, type DestChoice } from './connect.js';
+import { destChoiceGen, FAMILIES, PROTOCOLS, resolveDestination, waypointedFrontendGen, type DestChoice } from './connect.js';
 import { applyRawMutations, rawMutationGen, rawStateGen, type RawMutation } from './raw-state.js';
 import { arb, chance, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
 import { dnsCaseGen } from './dns.js';
@@ -42,7 +42,15 @@ export function stateArb(kind: KindChoice): fc.Arbitrary<KindedState> {
 
 /** No sends (null) mostly, else 1-3 messages. */
 const MESSAGES = mix<number | null>([[null], 3], [[1, 2, 3], 2]);
-const AGAIN = new Table(['same', 'other'] as const, [1, 2]);
+/** Where a socket connects again: where it did, anywhere, or a frontend routed via a waypoint (connect.ts waypointedFrontendGen). */
+const AGAIN = new Table(['same', 'other', 'waypointed'] as const, [2, 3, 1]);
+
+function againGen(d: Draw): DestChoice | 'same' {
+  return d.group((g) => {
+    const to = g.pick(AGAIN);
+    return to === 'same' ? 'same' : to === 'other' ? destChoiceGen(g) : waypointedFrontendGen(g);
+  });
+}
 const BOOLS = uniform([false, true]);
 const SECOND_CONNECT = chance(3, 1);
 
@@ -52,7 +60,7 @@ interface SecondConnect {
 }
 
 /** A second connect: the same destination again, or another one; before or after the sends. */
-const secondConnectGen: Gen<SecondConnect> = (d) => ({ again: d.group((g) => (g.pick(AGAIN) === 'same' ? 'same' : destChoiceGen(g))), beforeSend: d.pick(BOOLS) });
+const secondConnectGen: Gen<SecondConnect> = (d) => ({ again: againGen(d), beforeSend: d.pick(BOOLS) });
 
 /** One socket, one connect; sometimes 1-3 messages and a second connect. */
 export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
@@ -246,7 +254,6 @@ type CommandKind = 'socket' | 'connect' | 'again' | 'send' | 'close' | 'apply';
 /** How often each command comes: sockets and connects most, updates now and then. */
 const COMMANDS = new Table<CommandKind>(['socket', 'connect', 'again', 'send', 'close', 'apply'], [2, 3, 1, 2, 1, 2]);
 const INTENT_COUNTS = lengths(1, 3);
-const SAME_OR_OTHER = uniform(['same', 'other'] as const);
 const RAW_MUTATIONS = lengths(0, 2);
 
 function socketCommandGen(d: Draw): SequenceCommand {
@@ -263,10 +270,7 @@ export function sequenceCommandGen(kind: StateKind): Gen<SequenceCommand> {
         case 'connect':
           return new ConnectCommand(g.int(MAX_SOCKETS), destChoiceGen(g));
         case 'again':
-          return new ConnectAgainCommand(
-            g.int(MAX_SOCKETS),
-            g.group((h) => (h.pick(SAME_OR_OTHER) === 'same' ? 'same' : destChoiceGen(h))),
-          );
+          return new ConnectAgainCommand(g.int(MAX_SOCKETS), againGen(g));
         case 'send':
           return new SendCommand(g.int(MAX_SOCKETS), 1 + g.int(3));
         case 'close':

@@ -25,7 +25,7 @@ export type V6Form = 'mapped' | 'collision' | 'near-mapped';
 export type PortChoice = { readonly from: 'service'; readonly ref: number } | { readonly from: 'pool'; readonly port: number };
 
 export type DestChoice =
-  | { readonly to: 'frontend'; readonly ref: number; readonly port: PortChoice; readonly form: V6Form }
+  | { readonly to: 'frontend'; readonly ref: number; readonly port: PortChoice; readonly form: V6Form; readonly waypointed?: true }
   | { readonly to: 'backend'; readonly ref: number; readonly port: PortChoice; readonly form: V6Form }
   | { readonly to: 'waypoint'; readonly ref: number; readonly form: V6Form }
   | { readonly to: 'other'; readonly addr: IpAddr; readonly port: number; readonly form: V6Form }
@@ -73,6 +73,22 @@ export const destChoiceGen: Gen<DestChoice> = (d) =>
     }
   });
 
+/**
+ * Another connect of a socket to a frontend whose upstream (service or backend) names a waypoint
+ * (the first frontend when none does): a socket whose original an earlier connect recorded
+ * without one then meets the waypoint path (section 3.8's once-only rules), which an ordinary
+ * choice of another destination rarely makes.
+ */
+export const waypointedFrontendGen: Gen<DestChoice> = (d) => d.group((g): DestChoice => ({ to: 'frontend', ref: g.int(REFS), port: g.pick(PORT_CHOICES), form: g.pick(FORMS), waypointed: true }));
+
+/** Whether km_frontend's upstream id names a service or a backend with a waypoint. */
+function upstreamHasWaypoint(s: MapState, upstreamId: number): boolean {
+  const svc = s.services.find((v) => v.id === upstreamId);
+  if (svc && svc.waypoint.port !== 0) return true;
+  const backend = s.backends.find((b) => b.uid === upstreamId);
+  return backend !== undefined && backend.waypoint.port !== 0;
+}
+
 function pick<T>(xs: readonly T[], r: number): T | undefined {
   return xs[r % Math.max(1, xs.length)];
 }
@@ -118,7 +134,9 @@ const FALLBACK_V4: IpAddr = '10.0.0.1';
 export function resolveDestination(s: MapState, family: Family, c: DestChoice): SockAddr {
   switch (c.to) {
     case 'frontend': {
-      const fitting = family === 'inet' ? s.frontends.filter((f) => isIPv4Form(f.addr)) : s.frontends;
+      const waypointed = c.waypointed ? s.frontends.filter((f) => upstreamHasWaypoint(s, f.upstreamId)) : [];
+      const candidates = waypointed.length > 0 ? waypointed : s.frontends;
+      const fitting = family === 'inet' ? candidates.filter((f) => isIPv4Form(f.addr)) : candidates;
       const f = pick(fitting, c.ref);
       const addr = addrInFamily(family, f?.addr ?? FALLBACK_V4, c.form) ?? FALLBACK_V4;
       return { addr, port: portFor(s, f?.upstreamId, c.port) };

@@ -4,6 +4,7 @@
 
 import type { CaseTraits } from './traits.js';
 import { DNS_CLASSES } from './dns-traits.js';
+import { STORAGE_CLASS_FACTOR, STORAGE_CLASSES } from './storage-traits.js';
 
 type Counter = Record<string, number>;
 
@@ -22,6 +23,7 @@ export interface StatisticsJson {
   readonly chainLength: Counter;
   readonly operations: Counter;
   readonly dns: Counter;
+  readonly storage?: Counter;
 }
 
 export class Statistics {
@@ -34,6 +36,7 @@ export class Statistics {
   readonly chainLength: Counter = {};
   readonly operations: Counter = {};
   readonly dns: Counter = {};
+  readonly storage: Counter = {};
 
   /** Each class is counted once per case that has it. */
   add(t: CaseTraits, dnsPhase = false): void {
@@ -46,12 +49,13 @@ export class Statistics {
     bump(this.chainLength, t.maxPasses >= 5 ? '5+' : String(t.maxPasses));
     bump(this.operations, t.operations >= 8 ? '8+' : String(t.operations));
     for (const d of t.dns) bump(this.dns, d);
+    for (const d of t.storage) bump(this.storage, d);
   }
 
   merge(o: StatisticsJson): void {
     this.cases += o.cases;
     this.dnsCases += o.dnsCases ?? 0;
-    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns'] as const) {
+    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns', 'storage'] as const) {
       // Reports written before a class existed lack it.
       for (const [k, v] of Object.entries(o[key] ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
     }
@@ -71,6 +75,7 @@ export class Statistics {
       chainLength: sorted(this.chainLength),
       operations: sorted(this.operations),
       dns: sorted(this.dns),
+      storage: sorted(this.storage),
     };
   }
 }
@@ -95,20 +100,22 @@ export interface CoverageReport {
 export const DNS_CLASS_FACTOR = 5;
 
 /** The classes that matter besides the paths (which the caller takes from the model). */
-export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns', readonly string[]>> = {
+export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns' | 'storage', readonly string[]>> = {
   family: ['inet', 'inet6', 'inet6-v4mapped'],
   policy: ['random', 'strict', 'failover'],
   dns: DNS_CLASSES,
+  storage: STORAGE_CLASSES,
 };
 
 /** The share of a run's cases each required class must be seen in. */
 export const COVERAGE_FRACTION = 0.002;
 
-/** Every required class, as "family:inet", "policy:random", "path:...", and "dns:..." when the DNS phase runs. */
+/** Every required class, as "family:inet", "policy:random", "storage:...", "path:...", and "dns:..." when the DNS phase runs. */
 export function requiredClasses(paths: readonly string[], dns = false): string[] {
   return [
     ...REQUIRED_CLASSES.family.map((n) => `family:${n}`),
     ...REQUIRED_CLASSES.policy.map((n) => `policy:${n}`),
+    ...REQUIRED_CLASSES.storage.map((n) => `storage:${n}`),
     ...paths.map((n) => `path:${n}`),
     ...(dns ? REQUIRED_CLASSES.dns.map((n) => `dns:${n}`) : []),
   ];
@@ -117,7 +124,7 @@ export function requiredClasses(paths: readonly string[], dns = false): string[]
 /** Cases that had a class so far. */
 export function seenOf(stats: Statistics, cls: string): number {
   const [prefix, name] = cls.split(':') as [string, string];
-  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : stats.path;
+  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : prefix === 'storage' ? stats.storage : stats.path;
   return counter[name] ?? 0;
 }
 
@@ -128,7 +135,8 @@ export function seenOf(stats: Statistics, cls: string): number {
  */
 export function classAim(stats: Statistics, cls: string, fraction = COVERAGE_FRACTION): number {
   const dns = cls.startsWith('dns:');
-  const base = dns ? stats.dnsCases * fraction * DNS_CLASS_FACTOR : (stats.cases - stats.dnsCases) * fraction;
+  const factor = cls.startsWith('storage:') ? STORAGE_CLASS_FACTOR : 1;
+  const base = dns ? stats.dnsCases * fraction * DNS_CLASS_FACTOR : (stats.cases - stats.dnsCases) * fraction * factor;
   return Math.max(1, Math.ceil(base));
 }
 
@@ -141,6 +149,7 @@ export function coverageOf(stats: Statistics, requiredPaths: readonly string[], 
   // (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that phase).
   const need = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction));
   const needDns = Math.max(1, Math.floor(stats.dnsCases * fraction * DNS_CLASS_FACTOR));
+  const needStorage = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction * STORAGE_CLASS_FACTOR));
   const requirements: CoverageRequirement[] = [];
   const add = (prefix: string, counter: Counter, names: readonly string[], required = need) => {
     for (const n of names) {
@@ -150,6 +159,7 @@ export function coverageOf(stats: Statistics, requiredPaths: readonly string[], 
   };
   add('family', stats.family, REQUIRED_CLASSES.family);
   add('policy', stats.policy, REQUIRED_CLASSES.policy);
+  add('storage', stats.storage, REQUIRED_CLASSES.storage, needStorage);
   if (dns) add('dns', stats.dns, REQUIRED_CLASSES.dns, needDns);
   add('path', stats.path, requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };

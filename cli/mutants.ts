@@ -86,6 +86,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'waypoint-marked-with-original',
+    description: 'via_waypoint is set only by the pass that records the original, so a socket whose earlier connect recorded it without a waypoint is never marked (and its stream gets no TLV).',
+    object: 'connect',
+    beyondExhaustive: 'it needs a connect that records the original and fails, then one via a waypoint',
+  },
+  {
     name: 'via-waypoint-cleared',
     description: 'A rewriting pass that is not a waypoint clears via_waypoint, so a chain ending at a backend loses the flag.',
     object: 'connect',

@@ -65,6 +65,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'auth-exempt-low64',
+    description: 'The node and gateway exemption compares only the last 64 bits of the peer, so an IPv6 client ending like the v4-mapped node IP (fd00:1::ffff:127.0.0.1) is never asked about.',
+    expectedInvariant: 'auth-request',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'report-padding-unwritten',
     description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
     expectedInvariant: 'report-bytes-written',

@@ -4,7 +4,8 @@
 // or through a service VIP (an IPv4 one of an IPv6 listener too), to an AF_INET listener or an
 // AF_INET6 one bound to ::ffff:127.0.0.1, with traffic both ways, either
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
-// bound to, or the server listening on, an address never enrolled), now and then in a namespace
+// bound to, or the server listening on, an address never enrolled; an IPv6 client's ends in the
+// last 64 bits of ::ffff:127.0.0.1, which the globals may hold), now and then in a namespace
 // withdrawn from km_manage while its local IPs stay enrolled. Waits (time passing before a
 // send or the close) where the clock is an input (the VM, which also takes the kernel executor's
 // cases that wait): around the 5 s threshold, exactly on it, and in steps that add up past it.
@@ -12,7 +13,7 @@
 import fc from 'fast-check';
 import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
-import { REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 
 /**
  * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
@@ -67,7 +68,10 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       closeWaitNs: waitArb(withWaits),
       firstClose: end,
       storeVerdict: fc.boolean(),
-      /** 0 both ends managed, 1 the client not, 2 the server not (IPv4 and v4-mapped clients only). */
+      /**
+       * 0 both ends managed, 1 the client not (an IPv6 one bound to REPORT_NEAR_MAPPED_LOCAL), 2
+       * the server not (IPv4 and v4-mapped clients only).
+       */
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
     })
     .map(({ flavour, target, listenMapped, unmanaged, sends, closeWaitNs, ...rest }) => {
@@ -75,8 +79,11 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       const v4 = flavour !== 'inet6';
       const lonely = v4 && unmanaged === 2;
       const listen = lonely ? UNMANAGED_LISTEN : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
-      const connectTo = lonely ? (flavour === 'inet' ? UNMANAGED_LISTEN : { addr: `::ffff:${REPORT_UNMANAGED_LOCAL}`, port: 8080 }) : t.to[target % t.to.length]!;
-      const clientAddr = v4 && unmanaged === 1 ? (flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : `::ffff:${REPORT_UNMANAGED_LOCAL}`) : undefined;
+      const nearMapped = !v4 && unmanaged === 1;
+      const to = t.to[target % t.to.length]!;
+      // A client bound to a native IPv6 address cannot reach a v4-mapped VIP: it takes the IPv6 ones.
+      const connectTo = lonely ? (flavour === 'inet' ? UNMANAGED_LISTEN : { addr: `::ffff:${REPORT_UNMANAGED_LOCAL}`, port: 8080 }) : nearMapped && to === REPORT_VIP_MAPPED_TO6 ? REPORT_VIP6 : to;
+      const clientAddr = unmanaged !== 1 ? undefined : flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : flavour === 'mapped' ? `::ffff:${REPORT_UNMANAGED_LOCAL}` : REPORT_NEAR_MAPPED_LOCAL;
       return {
         ...rest,
         clientFamily: flavour === 'inet' ? ('inet' as const) : ('inet6' as const),

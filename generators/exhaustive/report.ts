@@ -5,11 +5,12 @@
 // end closes first, and whether user space stores a verdict; with monitoring on, a connection
 // straight to its listener also in a namespace withdrawn from km_manage. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
-// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6), the service VIPs (an IPv4
-// one of the IPv6 listener too) and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
+// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
+// address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too)
+// and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
-import { REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
 import { REPORT_LISTEN, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
@@ -35,6 +36,7 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
   if (scope >= 2) {
     v4('mapped');
     out.push({ clientFamily: 'inet6', connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 });
+    out.push({ clientFamily: 'inet6', clientAddr: REPORT_NEAR_MAPPED_LOCAL, connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 });
     out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP6, listen: REPORT_LISTEN6 });
     out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP_MAPPED_TO6, listen: REPORT_LISTEN6 });
     out.push({ clientFamily: 'inet', connectTo: REPORT_LISTEN, listen: REPORT_LISTEN_MAPPED });

@@ -16,7 +16,8 @@ export interface ReportConn {
   readonly clientFamily?: Family;
   /**
    * The local IP the client binds (default 127.0.0.1, ::ffff:127.0.0.1 for a v4-mapped client, ::1
-   * for a native IPv6 one); one outside REPORT_MANAGED_LOCALS makes the client end unmanaged.
+   * for a native IPv6 one); one outside REPORT_MANAGED_LOCALS makes the client end unmanaged
+   * (REPORT_UNMANAGED_LOCAL, v4-mapped or not, or REPORT_NEAR_MAPPED_LOCAL).
    */
   readonly clientAddr?: string;
   /** Where the client connects (a service VIP or the listener itself). */
@@ -70,6 +71,13 @@ export interface ReportSend {
 export const REPORT_MANAGED_LOCALS: readonly string[] = ['127.0.0.1', '::1'];
 /** A loopback address that is never enrolled: a socket bound to it is not managed. */
 export const REPORT_UNMANAGED_LOCAL = '127.0.0.2';
+/**
+ * A native IPv6 address that is never enrolled, whose last 64 bits are those of ::ffff:127.0.0.1
+ * (fd00:1::ffff:7f00:1): an AF_INET6 client bound to it is not managed, and it is no node or
+ * gateway when 127.0.0.1 is one (node_ip holds ::ffff:127.0.0.1: a check of its low 64 bits alone
+ * takes this client for the node).
+ */
+export const REPORT_NEAR_MAPPED_LOCAL = 'fd00:1::ffff:7f00:1';
 
 export interface ReportCase {
   readonly monitoring: boolean;

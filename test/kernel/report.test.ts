@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
 import { backend, endpoint, frontend, maps, service } from '../../model/builders.js';
-import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
 import { REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP6, REPORT_VIP_MAPPED_TO6, reportCaseArb } from '../../generators/report.js';
@@ -57,6 +57,14 @@ const CASES: ReportCase[] = [
   { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ clientFamily: 'inet6', connectTo: REPORT_VIP_MAPPED_TO6, listen: REPORT_LISTEN6 })] },
   // An AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1: the server end is IPv4 traffic too.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ listen: REPORT_LISTEN_MAPPED })] },
+  // An AF_INET6 client bound to an address whose last 64 bits are the node's (::ffff:127.0.0.1): not the node, so asked about.
+  {
+    monitoring: true,
+    periodic: false,
+    nodeIp: '127.0.0.1',
+    state: REPORT_STATE,
+    conns: [conn({ clientFamily: 'inet6', clientAddr: REPORT_NEAR_MAPPED_LOCAL, connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 })],
+  },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {
@@ -118,6 +126,9 @@ describe('connection reports on the kernel', () => {
       [0, 7],
     ]);
     expect(obs[9]!.auth.map((a) => a.type)).toEqual([0]);
+    // The client really is fd00:1::ffff:7f00:1 (on lo), and it is asked about: an IPv6 request naming it.
+    expect(obs[10]!.conns[0]!.client.addr).toBe(REPORT_NEAR_MAPPED_LOCAL);
+    expect(obs[10]!.auth.map((a) => [a.type, a.tuple?.client.addr])).toEqual([[1, REPORT_NEAR_MAPPED_LOCAL]]);
   });
 
   it('a connection that waits past 5 s gets a periodic report at its next packet (a real wait)', () => {

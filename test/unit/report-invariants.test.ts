@@ -5,7 +5,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
-import type { AuthRecord, ProbeRecord, ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
+import { parseAddress } from '../../model/address.js';
+import { nearMappedOf } from '../../generators/addresses.js';
 import { authRequest, periodicDue, reportClose, reportOnceEstablished } from '../../model/report/invariants.js';
 
 const client: SockAddr = { addr: '127.0.0.1', port: 40275 };
@@ -91,5 +93,29 @@ describe('a namespace withdrawn from km_manage, its local IPs still enrolled', (
     expect(reportOnceEstablished.check(one, both).status).toBe('holds');
     expect(reportOnceEstablished.check(one, serverOnly).status).toBe('violated');
     expect(reportClose.check(one, serverOnly).status).toBe('violated');
+  });
+});
+
+describe('the near-mapped client of the report cases', () => {
+  const six: SockAddr = { addr: REPORT_NEAR_MAPPED_LOCAL, port: 40001 };
+  const listener: SockAddr = { addr: '::1', port: 8080 };
+  const c: ReportCase = {
+    monitoring: false,
+    periodic: false,
+    nodeIp: '127.0.0.1',
+    state: EMPTY_STATE,
+    conns: [{ clientFamily: 'inet6', clientAddr: REPORT_NEAR_MAPPED_LOCAL, connectTo: listener, listen: listener, sends: [], firstClose: 'client', storeVerdict: false }],
+  };
+  const obs = (auth: readonly AuthRecord[]): ReportObservation => ({ conns: [{ client: six, server: listener }], probe: [], auth, verdictsLeft: [] });
+
+  it('is the near-mapped form of 127.0.0.1: its last 64 bits are those of ::ffff:127.0.0.1', () => {
+    expect(REPORT_NEAR_MAPPED_LOCAL).toBe(nearMappedOf('127.0.0.1'));
+    expect(parseAddress(REPORT_NEAR_MAPPED_LOCAL).slice(8)).toEqual(parseAddress('::ffff:127.0.0.1').slice(8));
+  });
+
+  it('is not the node 127.0.0.1: its connection is asked about, and a missing request fails', () => {
+    const req: AuthRecord = { type: 1, tuple: { family: 'inet6', client: six, server: listener }, unusedNonZero: 0 };
+    expect(authRequest.check(c, obs([req])).status).toBe('holds');
+    expect(authRequest.check(c, obs([])).status).toBe('violated');
   });
 });

@@ -7,7 +7,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { CONTROL_ADDR, ControlPort, type SockAddr } from '../../../model/domain.js';
-import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr, type ReportCase } from '../../../model/report/domain.js';
+import { REPORT_MANAGED_LOCALS, REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, clientLocalAddr, type ReportCase } from '../../../model/report/domain.js';
 import { encodeState, fromHex } from '../../codec/state.js';
 import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
@@ -58,10 +58,13 @@ export class ReportDriver {
     return fd;
   }
 
-  /** lo up, local routes for the control addresses, and the enrolment of this namespace, 127.0.0.1 and ::1. */
+  /**
+   * lo up, local routes for the control addresses, the near-mapped client address on lo (IPv6
+   * binds only configured addresses), and the enrolment of this namespace, 127.0.0.1 and ::1.
+   */
   setup(): void {
     execFileSync('ip', ['-batch', '-'], {
-      input: 'link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\n',
+      input: `link set lo up\nroute replace local 0.0.0.2/32 dev lo table local\nroute replace local ::2/128 dev lo table local\naddress replace ${REPORT_NEAR_MAPPED_LOCAL}/128 dev lo nodad\n`,
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);

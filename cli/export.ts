@@ -31,7 +31,9 @@ function sq(s: string): string {
  */
 export function bpftoolApplyCommands(pinDir: string, connectObject: string, batchFile: string): { prepare: string[]; load: string[]; apply: string[]; cleanup: string[] } {
   return {
-    prepare: ['mkdir', '-p', pinDir],
+    // Where no one has mounted bpffs on /sys/fs/bpf yet (a fresh machine without systemd's mount),
+    // the folder is sysfs, where mkdir fails: mount it first, as bpftool itself would.
+    prepare: ['sh', '-c', `[ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf; mkdir -p ${sq(pinDir)}`],
     load: ['bpftool', 'prog', 'loadall', connectObject, `${pinDir}/progs`, 'pinmaps', `${pinDir}/maps`],
     apply: ['bpftool', 'batch', 'file', batchFile],
     cleanup: ['rm', '-rf', pinDir],

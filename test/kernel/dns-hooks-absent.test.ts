@@ -66,7 +66,8 @@ describe('objects without the DNS hooks', () => {
     const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
     expect(report.dnsHooks).toEqual([]);
     expect(report.statistics.dnsCases).toBe(0);
-    expect(report.cases).toBe(2000);
+    // 2000 sampled cases, plus any targeted generation added toward a connect class sampling saw too rarely.
+    expect(report.cases - (report.coverage.targeted ?? 0)).toBe(2000);
     expect(report.exploration).toMatchObject({ findings: 0 });
   }, 150_000);
 });

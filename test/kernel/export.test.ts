@@ -61,6 +61,18 @@ describe('bpftool batch export', () => {
     expect(casePinDir({ ...CASE, enrolled: false })).not.toBe(casePinDir(CASE));
   });
 
+  it('prepares the pin folder where no bpffs is mounted on /sys/fs/bpf yet (shown in a private mount namespace)', () => {
+    if (process.geteuid?.() !== 0) throw new Error('mounting bpffs needs root: run the suite as root');
+    const pin = casePinDir(CASE, `fresh${process.pid}`);
+    const prepare = bpftoolApplyCommands(pin, 'unused.o', 'unused.bpftool').prepare;
+    // Unmounted there, /sys/fs/bpf is a sysfs folder, where mkdir fails; the host's mounts stay as they are.
+    const script = `while umount /sys/fs/bpf 2>/dev/null; do :; done; stat -f -c %T /sys/fs/bpf; "$@" && stat -f -c %T /sys/fs/bpf && test -d ${pin}`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', ...prepare], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['sysfs', 'bpf_fs']);
+    expect(existsSync(pin)).toBe(false);
+  });
+
   it('applies into the private pin folder on this machine, leaves a host map of the same name alone, and removes its pins', () => {
     if (process.geteuid?.() !== 0) throw new Error('applying a bpftool batch needs root: run the suite as root');
     const id = `test${process.pid}`;

@@ -162,6 +162,14 @@ function pct(n: number, total: number): string {
   return n > 0 && p < 0.1 ? `${n} cases` : `${p.toFixed(1)}%`;
 }
 
+/** How many cases the classes needed: one number, or one per kind of class where they differ ("40 (dns: 11, storage: 2)"). */
+function requiredText(reqs: readonly { readonly class: string; readonly required: number }[]): string {
+  const first = reqs[0]?.required ?? 0;
+  const other = new Map<string, number>();
+  for (const q of reqs) if (q.required !== first) other.set(q.class.split(':')[0]!, q.required);
+  return other.size ? `${first} (${[...other].map(([k, n]) => `${k}: ${n}`).join(', ')})` : String(first);
+}
+
 /**
  * The end-of-run summary: statistics, per-invariant counts, coverage, verdict. `what` names the
  * report's cases: a run's summary counts its random phase (the exhaustive phase has its own line),
@@ -194,7 +202,7 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
       ? `coverage: FAIL, exercised too rarely: ${missing.map((q) => `${q.class} (${q.seen} < ${q.required}${q.why ? `: ${q.why}` : ''})`).join(', ')}`
       : r.coverage.requirements.length === 0
         ? 'coverage: no class requirement applies to this run (exhaustive only, or stopped early)'
-        : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${r.coverage.requirements[0]?.required ?? 0} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
+        : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${requiredText(r.coverage.requirements)} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
   );
   if (r.savedFailures) {
     const s = r.savedFailures;

@@ -30,7 +30,8 @@ export type DestChoice =
   | { readonly to: 'waypoint'; readonly ref: number; readonly form: V6Form }
   | { readonly to: 'other'; readonly addr: IpAddr; readonly port: number; readonly form: V6Form }
   | { readonly to: 'dns'; readonly ref: number; readonly viaFrontend: boolean; readonly addr: IpAddr; readonly form: V6Form }
-  | { readonly to: 'control'; readonly port: number; readonly nearMiss: boolean };
+  /** nearMiss 0: the control address itself; n > 0: the n-th of CONTROL_NEAR_MISSES (modulo their number). */
+  | { readonly to: 'control'; readonly port: number; readonly nearMiss: number };
 
 /** Refs pick among up to 8 candidates (modulo what exists). */
 export const REFS = 8;
@@ -50,6 +51,16 @@ type DestKind = DestChoice['to'];
 const DEST_KINDS: Table<DestKind> = new Table<DestKind>(['frontend', 'other', 'dns', 'control', 'backend', 'waypoint'], [62, 14, 8, 6, 6, 4]);
 const CONTROL_PORTS = uniform([ControlPort.enrol, ControlPort.withdraw]);
 const NEAR_MISS = new Table([false, true], [2, 1]);
+
+/**
+ * Addresses a control check that reads only part of the control address takes for it (no
+ * control connect: docs/interpretation.md, item 4): for ::2, each of its first three 32-bit words
+ * changed (::ffff:0.0.0.2 for a check of word 2 against 0xffff too); for 0.0.0.2, its bytes reversed.
+ */
+export const CONTROL_NEAR_MISSES: Readonly<Record<Family, readonly string[]>> = {
+  inet: ['2.0.0.0'],
+  inet6: ['::ffff:0.0.0.2', 'fd00::2', '0:0:1::2', '::1:0:2'],
+};
 const BOOLS = uniform([false, true]);
 const RAW_ADDRS = ipAddrTable({ edges: 'raw' });
 const ADDRS = ipAddrTable();
@@ -69,7 +80,7 @@ export const destChoiceGen: Gen<DestChoice> = (d) =>
       case 'dns':
         return { to, ref: g.int(REFS), viaFrontend: g.pick(BOOLS), addr: g.pick(ADDRS), form: g.pick(FORMS) };
       case 'control':
-        return { to, port: g.pick(CONTROL_PORTS), nearMiss: g.pick(NEAR_MISS) };
+        return { to, port: g.pick(CONTROL_PORTS), nearMiss: g.pick(NEAR_MISS) ? 1 + g.int(REFS) : 0 };
     }
   });
 
@@ -166,8 +177,8 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
       return { addr: firstFitting(family, addrs, c.ref, c.form, FALLBACK_V4), port: DNS_PORT };
     }
     case 'control': {
-      // The near miss ::ffff:0.0.0.2 is no control connect (docs/interpretation.md, item 4).
-      const addr = family === 'inet6' && c.nearMiss ? '::ffff:0.0.0.2' : CONTROL_ADDR[family];
+      const misses = CONTROL_NEAR_MISSES[family];
+      const addr = c.nearMiss > 0 ? misses[(c.nearMiss - 1) % misses.length]! : CONTROL_ADDR[family];
       return { addr, port: c.port };
     }
   }

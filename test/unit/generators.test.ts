@@ -3,9 +3,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalIpAddr, isAllZero, isIPv4Form, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
+import { canonicalIpAddr, canonicalSockText, isAllZero, isIPv4Form, parseAddress, v4MappedInner, type Family } from '../../model/address.js';
 import { EMPTY_STATE, LbPolicy, NO_WAYPOINT, type Case, type MapState, type Operation, type Waypoint } from '../../model/domain.js';
 import {
+  CONTROL_NEAR_MISSES,
   PORT_POOL,
   addrInFamily,
   applyRawMutation,
@@ -132,10 +133,24 @@ describe('connect contexts', () => {
     expect(addrInFamily('inet', 'fd00::1', 'mapped')).toBeNull();
   });
 
-  it('makes control connects and their v4-mapped near miss', () => {
-    expect(resolveDestination(state, 'inet', { to: 'control', port: 929, nearMiss: true })).toEqual({ addr: '0.0.0.2', port: 929 });
-    expect(resolveDestination(state, 'inet6', { to: 'control', port: 930, nearMiss: false })).toEqual({ addr: '::2', port: 930 });
-    expect(resolveDestination(state, 'inet6', { to: 'control', port: 929, nearMiss: true })).toEqual({ addr: '::ffff:0.0.0.2', port: 929 });
+  it('makes control connects and their near misses', () => {
+    expect(resolveDestination(state, 'inet', { to: 'control', port: 929, nearMiss: 0 })).toEqual({ addr: '0.0.0.2', port: 929 });
+    expect(resolveDestination(state, 'inet', { to: 'control', port: 929, nearMiss: 3 })).toEqual({ addr: '2.0.0.0', port: 929 });
+    expect(resolveDestination(state, 'inet6', { to: 'control', port: 930, nearMiss: 0 })).toEqual({ addr: '::2', port: 930 });
+    const misses = [1, 2, 3, 4, 5].map((n) => resolveDestination(state, 'inet6', { to: 'control', port: 929, nearMiss: n }).addr);
+    expect(misses).toEqual(['::ffff:0.0.0.2', 'fd00::2', '0:0:1::2', '::1:0:2', '::ffff:0.0.0.2']);
+    // Each differs from ::2 in exactly one of its first three 32-bit words, and is written canonically.
+    const words = (a: string) => {
+      const b = parseAddress(a);
+      const v = new DataView(b.buffer, b.byteOffset, 16);
+      return [0, 4, 8, 12].map((o) => v.getUint32(o));
+    };
+    for (const m of CONTROL_NEAR_MISSES.inet6) {
+      expect(canonicalSockText('inet6', m)).toBe(m);
+      const w = words(m);
+      expect(w[3]).toBe(2);
+      expect(w.slice(0, 3).filter((x) => x !== 0)).toHaveLength(1);
+    }
   });
 
   it('always gives an address the family can hold; 929/930 only for control connects', () => {
@@ -144,7 +159,7 @@ describe('connect contexts', () => {
       for (const ctx of fc.sample(connectContext(s), { numRuns: 10, seed: SEED })) {
         const b = parseAddress(ctx.dest.addr);
         expect(b.length).toBe(ctx.family === 'inet' ? 4 : 16);
-        if (ctx.dest.port === 929 || ctx.dest.port === 930) expect(['0.0.0.2', '::2', '::ffff:0.0.0.2']).toContain(ctx.dest.addr);
+        if (ctx.dest.port === 929 || ctx.dest.port === 930) expect(['0.0.0.2', '::2', ...CONTROL_NEAR_MISSES.inet, ...CONTROL_NEAR_MISSES.inet6]).toContain(ctx.dest.addr);
       }
     }
   });

@@ -37,7 +37,12 @@ const RAW_PORTS = portTable();
 const RAW_ADDRS = ipAddrTable({ edges: 'raw' });
 const ADDRS = ipAddrTable();
 const POLICIES: Table<number> = mix([[0, 1, 2], 3], [UNKNOWN_POLICIES, 1]);
-const COUNTS: Table<number> = mix([[0, 1, 2, 3], 20], [[0xffffffff], 1]);
+/**
+ * Endpoint counts: small ones, the largest, and wide ones whose low byte or half-word is a small
+ * count (0x102, 0x10001, 0x10003): a pick that reads the count at a narrower width than its u32
+ * takes them for 2, 1 or 3.
+ */
+const COUNTS: Table<number> = mix([[0, 1, 2, 3], 20], [[0xffffffff], 1], [[0x102, 0x10001, 0x10003], 1]);
 const MUTATION_POLICIES = uniform([...UNKNOWN_POLICIES, 0]);
 const SLOT_TARGETS = uniform([0, 80, 8080, 65535]);
 const TARGETS = uniform(['service', 'backend'] as const);

@@ -4,6 +4,7 @@
 import { formatCase, formatObservation, socketFamilies } from '../properties/format.js';
 import type { Counterexample, InvariantCount, RunResult } from '../properties/run.js';
 import type { CoverageReport, StatisticsJson } from '../properties/statistics.js';
+import { COVERS_MODEL } from '../properties/exact-set.js';
 
 export interface CounterexampleJson {
   readonly invariant: string;
@@ -129,7 +130,9 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   }
   if (f.allowedAtStep) {
     const { step, allowed } = f.allowedAtStep;
-    lines.push(`  allowed at operation ${step + 1} (${allowed.length} possibilit${allowed.length === 1 ? 'y' : 'ies'})`);
+    // For executor-covers-model the list is what the model allows and no draw gave (the observed run was allowed).
+    const heading = f.invariant === COVERS_MODEL.name ? 'allowed by the model and given by no draw tried, at operation' : 'allowed at operation';
+    lines.push(`  ${heading} ${step + 1} (${allowed.length} possibilit${allowed.length === 1 ? 'y' : 'ies'})`);
     for (const o of allowed) lines.push(`    - ${formatObservation(o, familyAt(step))}`);
   }
   lines.push(`  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`, `  replay: ${replayCommand(cx, run)}`);

@@ -30,8 +30,10 @@ export function sectionReplayLine(f: Pick<SectionFinding, 'phase' | 'seed' | 'pa
 
 export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: SectionFinding, run: SectionRunContext, title = 'FINDING', hits = f.hits): string {
   const sig = sectionSignature(f);
+  const elsewhere = spec.ranOn?.(f.case, f.observation);
+  const where = elsewhere && elsewhere.executor !== run.executor ? `on the ${run.executor} executor; this case ran on the userspace VM: ${elsewhere.why}` : `on the ${run.executor} executor`;
   return [
-    `${title}: invariant "${f.invariant}" broke (${SECTION_TITLES[f.phase]}, on the ${run.executor} executor)`,
+    `${title}: invariant "${f.invariant}" broke (${SECTION_TITLES[f.phase]}, ${where})`,
     `  signature ${sig.id}: ${sig.text}${hits ? ` (hit by ${hits} generated case${hits === 1 ? '' : 's'})` : ''}`,
     `  ${f.statement}`,
     `  ${f.detail}`,

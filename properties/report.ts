@@ -111,6 +111,7 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
     removals: reportRemovals,
     formatCase: formatReportCase,
     formatObservation: formatReportObservation,
+    ranOn: (c, o) => (o.exactClock && timedCase(c) ? { executor: 'vm', why: 'it lets time pass' } : undefined),
     // Waits need a clock that is an input: the enumeration runs on the VM only.
     ...(o.executor === 'vm' ? { enumerate: reportCasesAtScope } : {}),
   };

@@ -22,6 +22,8 @@ export interface SectionSpec<C, O> {
   size(c: C): number;
   formatCase(c: C): string[];
   formatObservation(c: C, o: O): string[];
+  /** Where a case really ran when that may not be the run's executor (a report case that lets time pass runs on the VM), and why. */
+  ranOn?(c: C, o: O): { readonly executor: 'vm'; readonly why: string } | undefined;
   /** The phase's bounded-exhaustive cases of a scope, small first (phases that have them). */
   enumerate?(scope: number): Iterable<C>;
   /** The valid cases one piece smaller than `c` (a connection, a send, a list entry removed), for the 1-minimal pass. */

@@ -39,4 +39,14 @@ describe('report phase of check', () => {
     expect(text).toMatch(/FINDING: invariant "auth-cleanup" broke \(connection reports \(section 7\), on the kernel executor\)/);
     expect(text).toMatch(/replay: kmesh-check replay --phase report --seed 42 --path [0-9:]+ --executor kernel/);
   });
+
+  it('heads the finding of a case that let time pass with where it ran: the VM, whose clock is an input', async () => {
+    const objects = buildReportMutant('report-periodic-at-threshold');
+    const r = await reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, objects, log: () => undefined });
+    expect(r.status).toBe('fail');
+    const f = r.result!.findings[0]!;
+    expect(f.case.conns.some((k) => k.closeWaitNs !== undefined || k.sends.some((x) => x.waitNs !== undefined))).toBe(true);
+    const text = formatSectionFinding(reportSpec({ executor: 'kernel', objects }) as SectionSpec<unknown, unknown>, f, { executor: 'kernel', objectsFlag: null });
+    expect(text).toMatch(/broke \(connection reports \(section 7\), on the kernel executor; this case ran on the userspace VM: it lets time pass\)/);
+  });
 });

@@ -2,6 +2,7 @@
 // privileges) and `kernel` (the kernel executor: root, CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN).
 // scripts/test.sh runs all three as root and the first two otherwise, saying loudly why.
 
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { inlineConstEnums } from './test/setup/inline-const-enums.js';
 
@@ -10,6 +11,9 @@ export default defineConfig({
   test: {
     // Kernel-executor suites share one harness process each; forks keep cgroups per process.
     pool: 'forks',
+    // One test file per core: left to itself, vitest ran one at a time here (2 cores: the whole
+    // suite took 568 s, 395 s with two). At most 4, so that kernel suites stay few at once.
+    maxWorkers: Math.min(4, availableParallelism()),
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup/fast-check-seed.ts'],

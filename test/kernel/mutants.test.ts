@@ -2,13 +2,13 @@
 // budget and seed, with a small counterexample, on the kernel executor (needs root); and the
 // userspace VM, run without privileges, reaches the same verdict on every mutant.
 
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MUTANTS } from '../../cli/mutants.js';
-import { ACCEL_MUTANTS } from '../../cli/accel-mutants.js';
+import { MUTANTS, buildAllMutants, buildBaseline } from '../../cli/mutants.js';
+import { ACCEL_MUTANTS, buildAccelMutant } from '../../cli/accel-mutants.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import { runMutants, type MutantsReport } from '../../cli/commands/mutants.js';
@@ -22,6 +22,25 @@ const verdicts = (r: MutantsReport) =>
 describe('mutants of bpf/src', () => {
   it('are all killed on the kernel executor with the default budget, and the unprivileged VM agrees', async () => {
     if (process.geteuid?.() !== 0) throw new Error('the mutation test runs the kernel executor and requires root: run it as root or with sudo');
+    // The unprivileged run cannot write build/: every object it loads is built here first, as root,
+    // so that it runs beside the kernel's run (the longest test of the suite) instead of after it.
+    buildAllMutants();
+    buildBaseline();
+    for (const m of ACCEL_MUTANTS) buildAccelMutant(m.name);
+    for (const m of REPORT_MUTANTS) buildReportMutant(m.name);
+    const bin = join(packageRoot(), 'bin/kmesh-check.js');
+    const out = mkdtempSync(join(tmpdir(), 'kc-vm-mutants-'));
+    chmodSync(out, 0o777);
+    const { prefix } = unprivilegedPrefix(bin);
+    const [cmd, ...args] = [...prefix, process.execPath, bin, 'mutants', '--executor', 'vm', '--json', join(out, 'vm.json')];
+    const vmRun = new Promise<{ status: number | null; output: string }>((resolve) => {
+      const child = spawn(cmd!, args, { cwd: out, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+      let output = '';
+      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+      child.on('close', (status) => resolve({ status, output }));
+    });
+
     const kernel = await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: MUTANT_RUNS });
     // Every report mutant too: the cases that let time pass run on the VM, as in check.
     const onKernel = [...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS];
@@ -34,16 +53,8 @@ describe('mutants of bpf/src', () => {
       expect(m.counterexampleSize, m.name).toBeLessThanOrEqual(10);
     }
 
-    // The unprivileged run cannot write build/: the report mutants that show on the VM only were not
-    // built by the kernel run, so build them here as root.
-    for (const m of REPORT_MUTANTS) buildReportMutant(m.name);
-    const bin = join(packageRoot(), 'bin/kmesh-check.js');
-    const out = mkdtempSync(join(tmpdir(), 'kc-vm-mutants-'));
-    chmodSync(out, 0o777);
-    const { prefix } = unprivilegedPrefix(bin);
-    const [cmd, ...args] = [...prefix, process.execPath, bin, 'mutants', '--executor', 'vm', '--json', join(out, 'vm.json')];
-    const r = spawnSync(cmd!, args, { encoding: 'utf8', cwd: out, timeout: 240_000 });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const r = await vmRun;
+    expect(r.status, r.output).toBe(0);
     const vm = JSON.parse(readFileSync(join(out, 'vm.json'), 'utf8')) as MutantsReport;
     // The VM runs every report mutant too (its clock is an input, its rings poisoned): all killed.
     expect(vm.mutants.map((m) => m.name)).toEqual([...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS].map((m) => m.name));

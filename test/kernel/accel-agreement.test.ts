@@ -24,13 +24,23 @@ function comparable(o: AccelObservation): unknown {
   return { pairs: o.pairs, stray: o.stray, sockOpsKeys: o.sockOpsKeys.map(key).sort(), proxyEntries: o.proxyEntries.map((e) => `${key(e.key)}=${key(e.peer)}`).sort() };
 }
 
-/** Runs `cases` on both executors, expects identical observations; how many differ from the model's. */
-async function agree(cases: readonly AccelCase[], objects?: AccelObjectPaths): Promise<number> {
+/**
+ * Runs `cases` on both executors, expects identical observations; how many differ from the model's.
+ * With `reruns`, a case whose kernel observation differs is run on the kernel again, up to that many
+ * times, and the VM's must equal one of them: a mutant whose key collides across namespaces makes
+ * the kernel's outcome depend on when loopback's deferred work runs a closed connection's
+ * callbacks (before or after another pair's sends), which the VM, running them at the close, does not.
+ */
+async function agree(cases: readonly AccelCase[], objects?: AccelObjectPaths, reruns = 0): Promise<number> {
   const kernel = await AccelKernelExecutor.start(objects);
   try {
     const vm = new AccelVmExecutor(objects);
     const [k, v] = [await kernel.run(cases), await vm.run(cases)];
-    cases.forEach((c, i) => expect(comparable(v[i]!), JSON.stringify({ case: i, c })).toEqual(comparable(k[i]!)));
+    for (const [i, c] of cases.entries()) {
+      const want = JSON.stringify(comparable(v[i]!));
+      for (let r = 0; r < reruns && JSON.stringify(comparable(k[i]!)) !== want; r++) k[i] = (await kernel.run([c]))[0]!;
+      expect(comparable(v[i]!), JSON.stringify({ case: i, c })).toEqual(comparable(k[i]!));
+    }
     return cases.filter((c, i) => JSON.stringify(comparable(k[i]!)) !== JSON.stringify(comparable(expectedAccel(c)))).length;
   } finally {
     await kernel.close();
@@ -53,7 +63,7 @@ describe('the VM agrees with the kernel on acceleration cases', () => {
   for (const m of ACCEL_MUTANTS) {
     it(`mutant ${m.name}: identical observations, also where the mutant departs from the model`, async () => {
       // Fewer cases: a message the mutant loses makes the kernel wait out its receive bound.
-      expect(await agree(CASES.slice(0, 80), buildAccelMutant(m.name))).toBeGreaterThan(0);
+      expect(await agree(CASES.slice(0, 80), buildAccelMutant(m.name), 3)).toBeGreaterThan(0);
     });
   }
 });

@@ -124,43 +124,49 @@ export function requiredClasses(paths: readonly string[], dns = false): string[]
 /** Cases that had a class so far. */
 export function seenOf(stats: Statistics, cls: string): number {
   const [prefix, name] = cls.split(':') as [string, string];
-  const counter = prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : prefix === 'storage' ? stats.storage : stats.path;
-  return counter[name] ?? 0;
+  return counterOf(stats, prefix)[name] ?? 0;
+}
+
+/** The counter of a kind of class ("family", "policy", "dns", "storage"; anything else: paths). */
+function counterOf(stats: Statistics, prefix: string): Counter {
+  return prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : prefix === 'storage' ? stats.storage : stats.path;
+}
+
+/**
+ * The share of a run's cases a class of kind `prefix` must be seen in, unrounded: DNS classes
+ * count the DNS phase's cases (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that
+ * phase), the others the connect phases' (storage classes at `fraction` x STORAGE_CLASS_FACTOR).
+ */
+function classShare(stats: Statistics, prefix: string, fraction: number): number {
+  if (prefix === 'dns') return stats.dnsCases * fraction * DNS_CLASS_FACTOR;
+  return (stats.cases - stats.dnsCases) * fraction * (prefix === 'storage' ? STORAGE_CLASS_FACTOR : 1);
 }
 
 /**
  * How many cases a class should be seen in for coverageOf to accept it, rounded up, so that shards
- * that each reach it also reach it summed by merge: DNS classes count the DNS phase's cases, the
- * others the connect phases'.
+ * that each reach it also reach it summed by merge.
  */
 export function classAim(stats: Statistics, cls: string, fraction = COVERAGE_FRACTION): number {
-  const dns = cls.startsWith('dns:');
-  const factor = cls.startsWith('storage:') ? STORAGE_CLASS_FACTOR : 1;
-  const base = dns ? stats.dnsCases * fraction * DNS_CLASS_FACTOR : (stats.cases - stats.dnsCases) * fraction * factor;
-  return Math.max(1, Math.ceil(base));
+  return Math.max(1, Math.ceil(classShare(stats, cls.split(':')[0]!, fraction)));
 }
 
 /**
- * Each required class must be seen in at least `fraction` of the cases (and at least once);
- * paths are filled in from the path vocabulary of the reference model by the caller.
+ * Each required class must be seen in at least its share of the cases (classShare, rounded down)
+ * and at least once; paths are filled in from the path vocabulary of the reference model by the caller.
  */
 export function coverageOf(stats: Statistics, requiredPaths: readonly string[], fraction = COVERAGE_FRACTION, dns = true): CoverageReport {
-  // Connect classes are required of the connect phases' cases, DNS classes of the DNS phase's
-  // (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that phase).
-  const need = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction));
-  const needDns = Math.max(1, Math.floor(stats.dnsCases * fraction * DNS_CLASS_FACTOR));
-  const needStorage = Math.max(1, Math.floor((stats.cases - stats.dnsCases) * fraction * STORAGE_CLASS_FACTOR));
   const requirements: CoverageRequirement[] = [];
-  const add = (prefix: string, counter: Counter, names: readonly string[], required = need) => {
+  const add = (prefix: string, names: readonly string[]) => {
+    const required = Math.max(1, Math.floor(classShare(stats, prefix, fraction)));
     for (const n of names) {
-      const seen = counter[n] ?? 0;
+      const seen = counterOf(stats, prefix)[n] ?? 0;
       requirements.push({ class: `${prefix}:${n}`, required, seen, ok: seen >= required });
     }
   };
-  add('family', stats.family, REQUIRED_CLASSES.family);
-  add('policy', stats.policy, REQUIRED_CLASSES.policy);
-  add('storage', stats.storage, REQUIRED_CLASSES.storage, needStorage);
-  if (dns) add('dns', stats.dns, REQUIRED_CLASSES.dns, needDns);
-  add('path', stats.path, requiredPaths);
+  add('family', REQUIRED_CLASSES.family);
+  add('policy', REQUIRED_CLASSES.policy);
+  add('storage', REQUIRED_CLASSES.storage);
+  if (dns) add('dns', REQUIRED_CLASSES.dns);
+  add('path', requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };
 }

@@ -200,7 +200,9 @@ export const isInt = (v: unknown, min = -Infinity, max = Infinity): v is number 
 export const isStr = (v: unknown): v is string => typeof v === 'string';
 export const isAddr = (v: unknown): boolean => isStr(v) && v.length > 0 && v.length <= 64 && /^[0-9a-fA-F:.]+$/.test(v);
 export const isPort = (v: unknown): boolean => isInt(v, 0, 0xffff);
-const isWaypoint = (w: unknown): boolean => typeof w === 'object' && w !== null && isAddr((w as { addr: unknown }).addr) && isPort((w as { port: unknown }).port);
+/** A port in a map: a u32 (domain.ts MapPort). */
+const isMapPort = (v: unknown): boolean => isInt(v, 0, 0xffffffff);
+const isWaypoint = (w: unknown): boolean => typeof w === 'object' && w !== null && isAddr((w as { addr: unknown }).addr) && isMapPort((w as { port: unknown }).port);
 const intArray = (v: unknown, len: number | null, min: number, max: number): boolean => Array.isArray(v) && (len === null || v.length === len) && v.every((x) => isInt(x, min, max));
 
 export function stateProblem(s: unknown, where: string): string | null {
@@ -220,8 +222,8 @@ export function stateProblem(s: unknown, where: string): string | null {
       !isInt(x?.id, 0, U32) ||
       !intArray(x?.endpointCounts, 7, 0, U32) ||
       !isInt(x?.lbPolicy, 0, U32) ||
-      !intArray(x?.servicePorts, 10, 0, 0xffff) ||
-      !intArray(x?.targetPorts, 10, 0, 0xffff) ||
+      !intArray(x?.servicePorts, 10, 0, U32) ||
+      !intArray(x?.targetPorts, 10, 0, U32) ||
       !isWaypoint(x?.waypoint)
     ) {
       return `${where}.services[${i}] has a field missing or out of range (id, endpointCounts[7], lbPolicy, servicePorts[10], targetPorts[10], waypoint)`;

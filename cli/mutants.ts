@@ -76,6 +76,16 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'port-map-16bit',
+    description: "Port mapping compares a slot's service_port with the destination port at 16 bits, so a raw port with an upper half matches its low half.",
+    object: 'connect',
+  },
+  {
+    name: 'waypoint-port-16bit',
+    description: 'A waypoint is configured only when the low 16 bits of waypoint_port are not 0, so a raw port that has only an upper half is no waypoint.',
+    object: 'connect',
+  },
+  {
     name: 'port-map-keeps-port',
     description: 'Port mapping writes the matching service port back instead of the target port, so the destination port never changes.',
     object: 'connect',

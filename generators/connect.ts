@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { canonicalSockText, isIPv4Form, v4Mapped, type Family, type SockAddr } from '../model/address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, type IpAddr, type MapState, type Protocol, type Waypoint } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, PORT_SLOTS, writtenPort, type IpAddr, type MapState, type Protocol, type Waypoint } from '../model/domain.js';
 import { ipAddrTable, ipv4KeyCollisionOf, nearMappedOf, portTable } from './addresses.js';
 import { arb, mix, Table, uniform, type Gen } from './choices.js';
 
@@ -119,13 +119,14 @@ function firstFitting(family: Family, addrs: readonly IpAddr[], r: number, form:
   return addrInFamily(family, chosen, form) ?? addrInFamily(family, fallback, form) ?? fallback;
 }
 
+/** The ports a service's slots name; a raw port's low half (what a program that compares 16 bits takes it for). */
 function servicePortsOf(s: MapState, upstreamId: number): number[] {
   const svc = s.services.find((v) => v.id === upstreamId);
   if (!svc) return [];
   const out: number[] = [];
   for (let i = 0; i < PORT_SLOTS; i++) {
     const sp = svc.servicePorts[i] ?? 0;
-    if (sp !== 0 || (svc.targetPorts[i] ?? 0) !== 0) out.push(sp);
+    if (sp !== 0 || (svc.targetPorts[i] ?? 0) !== 0) out.push(writtenPort(sp));
   }
   return out;
 }
@@ -166,7 +167,7 @@ export function resolveDestination(s: MapState, family: Family, c: DestChoice): 
       const fitting = family === 'inet' ? wps.filter((w) => isIPv4Form(w.addr)) : wps;
       const w = pick(fitting, c.ref);
       if (!w) return { addr: addrInFamily(family, FALLBACK_V4, c.form) ?? FALLBACK_V4, port: 15008 };
-      return { addr: addrInFamily(family, w.addr, c.form) ?? FALLBACK_V4, port: w.port };
+      return { addr: addrInFamily(family, w.addr, c.form) ?? FALLBACK_V4, port: writtenPort(w.port) };
     }
     case 'other':
       return { addr: addrInFamily(family, c.addr, c.form) ?? FALLBACK_V4, port: c.port };

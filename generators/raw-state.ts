@@ -4,8 +4,21 @@
 // backends still meet).
 
 import fc from 'fast-check';
-import { canonicalIpAddr, isIPv4Form, v4Mapped } from '../model/address.js';
-import { NO_WAYPOINT, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type Backend, type Endpoint, type Frontend, type IpAddr, type MapState, type Service, type Waypoint } from '../model/domain.js';
+import { canonicalIpAddr, isAllZero, isIPv4Form, v4Mapped } from '../model/address.js';
+import {
+  NO_WAYPOINT,
+  PORT_SLOTS,
+  PRIO_GROUPS,
+  SERVICES_PER_BACKEND,
+  writtenPort,
+  type Backend,
+  type Endpoint,
+  type Frontend,
+  type IpAddr,
+  type MapState,
+  type Service,
+  type Waypoint,
+} from '../model/domain.js';
 import { mapEntries, numberList, numbersWith, replaceAt, withBackend, withEndpoint, withMaps, withService, zeros } from '../model/records.js';
 import { ipAddrTable, portTable, WAYPOINT_PORTS } from './addresses.js';
 import { arb, lengths, mix, Table, uniform, type Draw, type Gen } from './choices.js';
@@ -30,7 +43,11 @@ export type RawMutation =
   | { readonly kind: 'dropService'; readonly ref: number }
   | { readonly kind: 'dropBackend'; readonly ref: number }
   | { readonly kind: 'idCollision'; readonly ref: number; readonly addr: IpAddr }
-  | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number };
+  | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number }
+  | { readonly kind: 'widePort'; readonly ref: number; readonly port: WidePortField; readonly upper: number; readonly addr: IpAddr };
+
+/** Which map port a widePort mutation gives an upper half. */
+type WidePortField = 'service' | 'target' | 'service-waypoint' | 'backend-waypoint';
 
 const SMALL_IDS: Table<number> = mix([[0, 1, 2, 3, 4, 5], 12], [[0xffffffff, 0x1000000], 1]);
 const RAW_PORTS = portTable();
@@ -48,6 +65,10 @@ const SLOT_TARGETS = uniform([0, 80, 8080, 65535]);
 const TARGETS = uniform(['service', 'backend'] as const);
 const PARTS = uniform(['addr', 'port'] as const);
 const STORED = uniform(['frontend', 'backend', 'waypoint'] as const);
+/** Service ports the most: a connect meets one only through its own service's slots, a waypoint through any service or backend that has it. */
+const WIDE_PORT_FIELDS = new Table<WidePortField>(['service', 'target', 'service-waypoint', 'backend-waypoint'], [3, 1, 1, 1]);
+/** Upper halves of a map port's u32 (interpretation.md, item 22): the lowest bit, the highest, all. */
+const UPPER_HALVES = uniform([1, 0x8000, 0xffff]);
 
 const MUTATION_KINDS = uniform<RawMutation['kind']>([
   'dropEndpoint',
@@ -64,6 +85,7 @@ const MUTATION_KINDS = uniform<RawMutation['kind']>([
   'dropBackend',
   'idCollision',
   'higherPrioOnRandom',
+  'widePort',
 ]);
 
 /** A breakage; one entry of the tape. */
@@ -97,6 +119,8 @@ export const rawMutationGen: Gen<RawMutation> = (d) =>
         return { kind, ref: g.int(REFS), addr: g.pick(ADDRS) };
       case 'higherPrioOnRandom':
         return { kind, ref: g.int(REFS), prio: 1 + g.int(PRIO_GROUPS - 1) };
+      case 'widePort':
+        return { kind, ref: g.int(REFS), port: g.pick(WIDE_PORT_FIELDS), upper: g.pick(UPPER_HALVES), addr: g.pick(ADDRS) };
     }
   });
 
@@ -214,7 +238,32 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       const next: Service = withService(svc, { lbPolicy: 0, endpointCounts: numbersWith(svc.endpointCounts, m.prio, count) });
       return putEndpoint(withMaps(s, { services: replaceAt(s.services, si, next) }), { serviceId: svc.id, prio: m.prio, index: count, backendUid });
     }
+    case 'widePort':
+      return widenPort(s, si, m);
   }
+}
+
+/**
+ * A map port with an upper half: the service or target ports of the used slots, or a waypoint's
+ * port. A waypoint without an address gets one and a port whose low half is 0 (configured by
+ * its u32, port 0 by its low half); a configured one keeps its low half.
+ */
+function widenPort(s: MapState, si: number, m: Extract<RawMutation, { kind: 'widePort' }>): MapState {
+  const widen = (port: number) => writtenPort(port) + m.upper * 0x10000;
+  const widenWaypoint = (w: Waypoint): Waypoint => (isAllZero(w.addr) ? { addr: m.addr, port: m.upper * 0x10000 } : { addr: w.addr, port: widen(w.port) });
+  if (m.port === 'backend-waypoint') {
+    const bi = pickIndex(s.backends.length, m.ref);
+    const b = s.backends[bi];
+    return b ? withMaps(s, { backends: replaceAt(s.backends, bi, withBackend(b, { waypoint: widenWaypoint(b.waypoint) })) }) : s;
+  }
+  const svc = s.services[si];
+  if (!svc) return s;
+  if (m.port === 'service-waypoint') return withMaps(s, { services: replaceAt(s.services, si, withService(svc, { waypoint: widenWaypoint(svc.waypoint) })) });
+  // Every used slot, so that whichever of the service's ports a connect picks meets one.
+  const used = (i: number) => (svc.servicePorts[i] ?? 0) !== 0 || (svc.targetPorts[i] ?? 0) !== 0;
+  const ports = m.port === 'service' ? svc.servicePorts : svc.targetPorts;
+  const widened = ports.map((p, i) => (used(i) ? widen(p) : p));
+  return withMaps(s, { services: replaceAt(s.services, si, withService(svc, m.port === 'service' ? { servicePorts: widened } : { targetPorts: widened })) });
 }
 
 export function applyRawMutations(s: MapState, ms: readonly RawMutation[]): MapState {
@@ -224,8 +273,10 @@ export function applyRawMutations(s: MapState, ms: readonly RawMutation[]): MapS
 // ---------------------------------------------------------------------------------------------
 // Arbitrary maps over a tiny id space.
 
-type WaypointShape = 'none' | 'whole' | 'no port' | 'no address';
-const WAYPOINT_SHAPES = new Table<WaypointShape>(['none', 'whole', 'no port', 'no address'], [6, 2, 1, 1]);
+type WaypointShape = 'none' | 'whole' | 'no port' | 'no address' | 'wide port';
+const WAYPOINT_SHAPES = new Table<WaypointShape>(['none', 'whole', 'no port', 'no address', 'wide port'], [6, 2, 1, 1, 1]);
+/** Low halves of a wide waypoint port: none (a waypoint by its u32 alone) or a waypoint port. */
+const WIDE_WAYPOINT_LOWS = uniform([0, 0, 15008]);
 
 const rawWaypointGen: Gen<Waypoint> = (d) =>
   d.group((g): Waypoint => {
@@ -238,6 +289,8 @@ const rawWaypointGen: Gen<Waypoint> = (d) =>
         return { addr: g.pick(RAW_ADDRS), port: 0 };
       case 'no address':
         return { addr: '0.0.0.0', port: g.pick(WAYPOINT_PORTS) };
+      case 'wide port':
+        return { addr: g.pick(RAW_ADDRS), port: g.pick(WIDE_WAYPOINT_LOWS) + g.pick(UPPER_HALVES) * 0x10000 };
     }
   });
 

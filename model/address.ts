@@ -199,8 +199,14 @@ export function sockAddrEquals(a: SockAddr, b: SockAddr): boolean {
   return a.addr === b.addr && a.port === b.port;
 }
 
+/** A port as text; a map port whose u32 has an upper half shows it (`80+0x1<<16`, interpretation.md, item 22). */
+export function mapPortText(port: number): string {
+  return port <= 0xffff ? `${port}` : `${port & 0xffff}+0x${Math.floor(port / 0x10000).toString(16)}<<16`;
+}
+
 export function formatSockAddr(family: Family, s: SockAddr): string {
-  return family === 'inet6' ? `[${s.addr}]:${s.port}` : `${s.addr}:${s.port}`;
+  const port = mapPortText(s.port);
+  return family === 'inet6' ? `[${s.addr}]:${port}` : `${s.addr}:${port}`;
 }
 
 /** An address and port as text, IPv6 in brackets (the family read from the address text). */

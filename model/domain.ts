@@ -27,8 +27,21 @@ export const CONTROL_ADDR = { inet: '0.0.0.2', inet6: '::2' } as const;
 /** (wp_addr, waypoint_port) as stored; configured only when port != 0 and addr is not all zero. */
 export interface Waypoint {
   readonly addr: IpAddr;
-  /** Host-order port; 0 means no waypoint. */
+  /** A map port (MapPort); 0 means no waypoint. */
   readonly port: number;
+}
+
+/**
+ * A port as a map stores it: a u32 whose low 16 bits hold the port. In the domain, the host-order
+ * port plus the u32's upper half times 65536; consistent states have no upper half, raw states
+ * may (interpretation.md, item 22). A slot matches a destination only when the whole u32 equals
+ * its port, and a waypoint is configured when the whole u32 is not 0.
+ */
+export type MapPort = number;
+
+/** The port a rewrite to `port` writes: user_port keeps the low 16 bits of what a program stores. */
+export function writtenPort(port: MapPort): number {
+  return port & 0xffff;
 }
 
 export const NO_WAYPOINT: Waypoint = { addr: '0.0.0.0', port: 0 };
@@ -39,14 +52,14 @@ export interface Frontend {
   readonly upstreamId: number;
 }
 
-/** km_service. Arrays have exactly PRIO_GROUPS and PORT_SLOTS entries; ports in host order. */
+/** km_service. Arrays have exactly PRIO_GROUPS and PORT_SLOTS entries; ports are map ports (MapPort). */
 export interface Service {
   readonly id: number;
   readonly endpointCounts: readonly number[];
   /** 0 random, 1 strict, 2 failover; any other value is kept as is (raw states). */
   readonly lbPolicy: number;
-  readonly servicePorts: readonly number[];
-  readonly targetPorts: readonly number[];
+  readonly servicePorts: readonly MapPort[];
+  readonly targetPorts: readonly MapPort[];
   readonly waypoint: Waypoint;
 }
 

@@ -2,7 +2,7 @@
 // order, the operations, the invariant that broke, what was allowed against what was observed.
 
 import { isConsistent } from '../model/control-plane/consistency.js';
-import { formatSockAddr, sockAddrText, type Family } from '../model/address.js';
+import { formatSockAddr, mapPortText, sockAddrText, type Family } from '../model/address.js';
 import type { Case, MapState, Observation, Operation, Waypoint } from '../model/domain.js';
 
 export function policyName(p: number): string {
@@ -46,7 +46,7 @@ export function formatState(s: MapState): string[] {
           policyName(v.lbPolicy),
           v.endpointCounts.join(','),
           v.servicePorts
-            .map((p, i) => (p || v.targetPorts[i] ? `${p}->${v.targetPorts[i]}` : ''))
+            .map((p, i) => (p || v.targetPorts[i] ? `${mapPortText(p)}->${mapPortText(v.targetPorts[i] ?? 0)}` : ''))
             .filter(Boolean)
             .join(' ') || '-',
           waypointText(v.waypoint),

@@ -34,8 +34,9 @@ function u32Field(v: number, kind: string, id: number, field: string, i = -1): n
   return v;
 }
 
+/** A map port (domain.ts MapPort): the port in the low 16 bits, in raw states an upper half too. */
 function portField(p: number, kind: string, id: number, field: string, i = -1): number {
-  if (!isPort(p)) throw codecError(`${kind} ${id} ${field}${i >= 0 ? `[${i}]` : ''} must be a port 0..65535, got ${p}`);
+  if (!isU32(p)) throw codecError(`${kind} ${id} ${field}${i >= 0 ? `[${i}]` : ''} must be a port 0..65535, or a u32 with the port in its low 16 bits, got ${p}`);
   return p;
 }
 
@@ -74,15 +75,16 @@ export function portFromU32(v: number): number {
   return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
 }
 
+/** A map port: the port in network order in the u32's low 16 bits (its first two bytes), then the upper half as a host-order u16. */
 function writePort(b: Uint8Array, off: number, port: number): void {
-  b[off] = port >>> 8;
+  b[off] = (port >>> 8) & 0xff;
   b[off + 1] = port & 0xff;
-  b[off + 2] = 0;
-  b[off + 3] = 0;
+  b[off + 2] = (port >>> 16) & 0xff;
+  b[off + 3] = port >>> 24;
 }
 
 function readPort(b: Uint8Array, off: number): number {
-  return ((b[off] ?? 0) << 8) | (b[off + 1] ?? 0);
+  return (((b[off] ?? 0) << 8) | (b[off + 1] ?? 0)) + ((b[off + 2] ?? 0) | ((b[off + 3] ?? 0) << 8)) * 0x10000;
 }
 
 const ipAddrBytesCached: (addr: IpAddr) => Uint8Array = textMemo(ipAddrBytes);

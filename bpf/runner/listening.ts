@@ -7,22 +7,22 @@
 // this is the environment model's "every other port listens". A wrong program that rewrites a
 // connect to a port the case never names is refused (ECONNREFUSED) on every executor alike.
 
-import type { Backend, Case, MapState, Operation, Service } from '../../model/domain.js';
+import { writtenPort, type Backend, type Case, type MapState, type Operation, type Service } from '../../model/domain.js';
 
 // Every port is visited through one walk (somePort): the sets below collect them, and namesPort
 // asks for one without building a set (the VM asks per connect). Indexed loops: this runs for
 // every case, and array iterators cost allocations there.
 
-/** Calls `visit` with each port `s` names until it returns true; whether one did. */
+/** Calls `visit` with each port `s` names until it returns true; whether one did. A map port names its low half (domain.ts writtenPort). */
 function someServicePort(s: Service, visit: (port: number) => boolean): boolean {
-  for (let i = 0; i < s.servicePorts.length; i++) if (visit(s.servicePorts[i]!)) return true;
-  for (let i = 0; i < s.targetPorts.length; i++) if (visit(s.targetPorts[i]!)) return true;
-  return visit(s.waypoint.port);
+  for (let i = 0; i < s.servicePorts.length; i++) if (visit(writtenPort(s.servicePorts[i]!))) return true;
+  for (let i = 0; i < s.targetPorts.length; i++) if (visit(writtenPort(s.targetPorts[i]!))) return true;
+  return visit(writtenPort(s.waypoint.port));
 }
 
 function someStatePort(state: MapState, visit: (port: number) => boolean): boolean {
   for (let i = 0; i < state.services.length; i++) if (someServicePort(state.services[i]!, visit)) return true;
-  for (let i = 0; i < state.backends.length; i++) if (visit(state.backends[i]!.waypoint.port)) return true;
+  for (let i = 0; i < state.backends.length; i++) if (visit(writtenPort(state.backends[i]!.waypoint.port))) return true;
   return false;
 }
 
@@ -41,7 +41,7 @@ export function servicePorts(s: Service, into: Set<number>): void {
 }
 
 export function backendPorts(b: Backend, into: Set<number>): void {
-  into.add(b.waypoint.port);
+  into.add(writtenPort(b.waypoint.port));
 }
 
 export function statePorts(state: MapState, into: Set<number>): void {

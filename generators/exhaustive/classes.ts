@@ -84,6 +84,7 @@ export const SERVICE_PORT_CLASSES: readonly ValueClass[] = [
   { name: 'waypoint', minScope: 1, value: WAYPOINT_PORT, stands: 'equal to the waypoint port (the port a pass after a waypoint looks for)' },
   { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
   { name: 'zero', minScope: 3, value: 0, stands: 'port 0 (an unused slot)' },
+  { name: 'wide', minScope: 1, value: 0x10000 + ORDINARY_PORT, stands: 'the ordinary port with an upper half (80+0x1<<16): matches nothing, its low half does' },
 ];
 
 /** Port slots beyond the first `scope` are "other": slot i matters only at scope > i. */
@@ -97,11 +98,13 @@ export const TARGET_PORT_CLASSES: readonly (ValueClass & { readonly perSlot?: bo
   { name: 'zero', minScope: 2, value: 0, stands: 'port 0 (no listener)' },
   { name: 'dns', minScope: 3, value: DNS_PORT, stands: 'the DNS port' },
   { name: 'enrol', minScope: 3, value: ControlPort.enrol, stands: 'the enrol port (no listener)' },
+  { name: 'wide', minScope: 3, value: 0x10000 + 8000, perSlot: true, stands: 'an ordinary port with an upper half: the low half is written' },
 ];
 
 export const WAYPOINT_PORT_CLASSES: readonly ValueClass[] = [
   { name: 'none', minScope: 1, value: 0, stands: 'port 0: no waypoint, whatever the address' },
   { name: 'waypoint', minScope: 1, value: WAYPOINT_PORT, stands: 'a waypoint port (15001)' },
+  { name: 'wide', minScope: 2, value: 0x10000, stands: 'an upper half with a low half of 0 (0+0x1<<16): configured, at port 0' },
 ];
 
 export const LB_POLICY_CLASSES: readonly ValueClass[] = [

@@ -2,9 +2,8 @@
 // lookups and field reads go to the shared Decisions, so every read the model makes of something
 // still undecided is a choice point. Only `get` is offered: it is all model/impl uses.
 
-import { isAllZero } from '../../model/address.js';
-import { PORT_SLOTS, PRIO_GROUPS, type IpAddr, type MapState, type Service, type Waypoint } from '../../model/domain.js';
-import { ipKey, registerIndex, type IndexedBackend, type IndexedService, type MapIndex } from '../../model/impl/maps.js';
+import { PORT_SLOTS, PRIO_GROUPS, type IpAddr, type MapState, type Service } from '../../model/domain.js';
+import { configuredWaypoint, ipKey, registerIndex, type IndexedBackend, type IndexedService, type MapIndex } from '../../model/impl/maps.js';
 import type { Decisions } from './decisions.js';
 
 function getter<K, V>(get: (k: K) => V | undefined): ReadonlyMap<K, V> {
@@ -25,14 +24,6 @@ function lazyArray(length: number, at: (i: number) => number): readonly number[]
   });
 }
 
-/** Configured only when the port is not 0 and the address not all zero; the port is read first. */
-function configured(port: () => number, addr: () => string): Waypoint | null {
-  const p = port();
-  if (p === 0) return null;
-  const a = ipKey(addr());
-  return isAllZero(a) ? null : { addr: a, port: p };
-}
-
 function lazyService(d: Decisions, id: number): IndexedService {
   const field = (name: string) => d.serviceField(id, name);
   const service: Service = {
@@ -50,10 +41,7 @@ function lazyService(d: Decisions, id: number): IndexedService {
   return {
     service,
     get waypoint() {
-      return configured(
-        () => field('wpPort') as number,
-        () => field('wpAddr') as string,
-      );
+      return configuredWaypoint(field('wpPort') as number, () => field('wpAddr') as string);
     },
   };
 }
@@ -68,10 +56,7 @@ function lazyBackend(d: Decisions, uid: number): IndexedBackend {
       return ipKey(field('addr') as string);
     },
     get waypoint() {
-      return configured(
-        () => field('wpPort') as number,
-        () => field('wpAddr') as string,
-      );
+      return configuredWaypoint(field('wpPort') as number, () => field('wpAddr') as string);
     },
   };
 }

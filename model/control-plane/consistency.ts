@@ -2,7 +2,7 @@
 // referential rules a control plane keeps). A finding on a state with violations is a robustness
 // finding; the checker labels cases by this list.
 
-import { isAllZero, parseAddress } from '../address.js';
+import { isAllZero, mapPortText, parseAddress } from '../address.js';
 import { DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, SERVICES_PER_BACKEND, type MapState, type Waypoint } from '../domain.js';
 
 const U32_MAX = 0xffffffff;
@@ -26,7 +26,7 @@ function validAddr(a: string): boolean {
 
 function waypointProblem(w: Waypoint): string | null {
   if (!validAddr(w.addr)) return `waypoint address ${JSON.stringify(w.addr)} is not an address`;
-  if (!isPort(w.port)) return `waypoint port ${w.port} is not 0..65535`;
+  if (!isPort(w.port)) return `waypoint port ${mapPortText(w.port)} is not 0..65535`;
   const zero = isAllZero(w.addr);
   if (w.port !== 0 && zero) return `waypoint port ${w.port} without an address`;
   if (w.port === 0 && !zero) return `waypoint address ${w.addr} without a port`;
@@ -97,7 +97,7 @@ export function isConsistent(state: MapState): string[] {
     for (let i = 0; i < PORT_SLOTS; i++) {
       const sp = v.servicePorts[i] ?? 0;
       const tp = v.targetPorts[i] ?? 0;
-      if (!isPort(sp) || !isPort(tp)) out.push(`${name}: slot ${i} port out of range (${sp}->${tp})`);
+      if (!isPort(sp) || !isPort(tp)) out.push(`${name}: slot ${i} port out of range (${mapPortText(sp)}->${mapPortText(tp)})`);
       if (sp === 0 && tp !== 0) out.push(`${name}: slot ${i} has target port ${tp} but service port 0`);
       if (sp !== 0 && tp === 0) out.push(`${name}: slot ${i} maps service port ${sp} to target port 0`);
       if (sp !== 0 && seenPorts.has(sp)) out.push(`${name}: service port ${sp} in two slots`);

@@ -2,7 +2,7 @@
 // every branch), with addresses in canonical ip_addr text and waypoints already classified.
 
 import { canonicalIpAddr, foldedIpAddr, isAllZero } from '../address.js';
-import type { Backend, Family, IpAddr, MapState, Service, Waypoint } from '../domain.js';
+import { writtenPort, type Backend, type Family, type IpAddr, type MapPort, type MapState, type Service, type Waypoint } from '../domain.js';
 
 export interface IndexedService {
   readonly service: Service;
@@ -51,11 +51,17 @@ export function localIpKey(addr: string): IpAddr {
   return foldedKey(addr);
 }
 
-function configured(w: Waypoint): Waypoint | null {
-  if (w.port === 0) return null;
-  const addr = ipKey(w.addr);
-  return isAllZero(addr) ? null : { addr, port: w.port };
+/**
+ * The waypoint when configured (interpretation.md, items 7 and 22), with the port a rewrite
+ * writes; the address is read only when the port is not 0 (the exhaustive view reads lazily).
+ */
+export function configuredWaypoint(port: MapPort, addrOf: () => IpAddr): Waypoint | null {
+  if (port === 0) return null;
+  const addr = ipKey(addrOf());
+  return isAllZero(addr) ? null : { addr, port: writtenPort(port) };
 }
+
+const configured = (w: Waypoint): Waypoint | null => configuredWaypoint(w.port, () => w.addr);
 
 export function endpointKey(serviceId: number, prio: number, index: number): string {
   return `${serviceId}/${prio}/${index}`;

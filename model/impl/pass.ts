@@ -3,7 +3,7 @@
 // returns one alternative per possible index; every other pass returns exactly one.
 
 import { isIPv4Form, v4Mapped } from '../address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, type Family, type Protocol, type SockAddr, type StorageView } from '../domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, DNS_PROXY_UID, LbPolicy, PORT_SLOTS, PRIO_GROUPS, writtenPort, type Family, type Protocol, type SockAddr, type StorageView } from '../domain.js';
 import { RESULT_OF_PATH, type PassPath, type PassRecord, type PassTarget } from '../spec/passes.js';
 import { endpointKey, frontendKeyOf, groupKey, type IndexedService, type MapIndex } from './maps.js';
 
@@ -179,7 +179,7 @@ function afterDraw(inp: PassInput, base: Scratch, svc: IndexedService, prio: num
   for (let i = 0; i < PORT_SLOTS; i++) {
     if ((ports[i] ?? 0) === inp.state.dest.port) {
       s.facts.portSlot = i;
-      const port = svc.service.targetPorts[i] ?? 0;
+      const port = writtenPort(svc.service.targetPorts[i] ?? 0);
       return rewrite(inp, s, POLICY_PATH[svc.service.lbPolicy] as PassPath, { kind: 'backend', addr: be.addr, port });
     }
   }

@@ -8,6 +8,7 @@ import {
   CONTROL_ADDR,
   ControlPort,
   payloadHexFor,
+  writtenPort,
   type Backend,
   type Endpoint,
   type Family,
@@ -66,7 +67,7 @@ export function controlAction(family: Family, dest: SockAddr): 'enrol' | 'withdr
 /** A configured waypoint (Normative 3.7: port != 0 and any address byte non-zero), or null. */
 export function configuredWaypoint(w: Waypoint): { addr: IpAddr; port: number } | null {
   if (w.port === 0 || isAllZero(w.addr)) return null;
-  return { addr: ip(w.addr), port: w.port };
+  return { addr: ip(w.addr), port: writtenPort(w.port) };
 }
 
 // ---- maps -------------------------------------------------------------------------------------

@@ -116,10 +116,11 @@ describe('kernel executor plumbing', () => {
     const good = connectCase(basic(V4), 'inet', sa('10.1.0.1', 80));
     const orphan: Case = { state: state({}), kind: 'raw', enrolled: true, ops: [{ op: 'connect', sock: 3, dest: sa('10.1.0.1', 80) }] };
     await expect(executor().run([good, orphan])).rejects.toThrow(/^case 1: connect on socket 3, which no earlier 'socket' operation created$/);
-    const badPort = { ...basic(V4), services: [svc(1, { ports: [[80, 70000]] })] };
+    // A map port is a u32 (an upper half is a raw state, item 22 of interpretation.md); 2^32 is none.
+    const badPort = { ...basic(V4), services: [svc(1, { ports: [[80, 2 ** 32]] })] };
     await expect(executor().run([connectCase(badPort, 'inet', sa('10.1.0.1', 80))])).rejects.toMatchObject({
       code: 'codec',
-      message: 'case 0: service 1 target_port[0] must be a port 0..65535, got 70000',
+      message: 'case 0: service 1 target_port[0] must be a port 0..65535, or a u32 with the port in its low 16 bits, got 4294967296',
     });
     const [o] = await executor().run([good]);
     expect(o![1]!.peer).toEqual(sa('10.2.0.1', 8080));

@@ -8,7 +8,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalIpAddr } from '../../model/address.js';
-import type { Case, Family, MapState, Observation, SockAddr, StorageView } from '../../model/domain.js';
+import type { Case, Family, MapState, Observation, Service, SockAddr, StorageView } from '../../model/domain.js';
 import { payloadFor } from '../../model/domain.js';
 import { be, connectCase, ep, fe, state, svc } from '../helpers/kernel.js';
 
@@ -105,6 +105,34 @@ function rowsFor(f: Flavour): Row[] {
     backends: [be(21, f.a('2.0.1'), [1])],
   });
   rows.push(single('service waypoint: to the waypoint, in the sockhash', connectCase(wpState, fam, vip), { peer: sa(f.sock(f.a('9.0.1')), WP_PORT), storage: recorded(vip, true), inSockhash: true }));
+
+  // Map ports are whole u32 values (interpretation.md, item 22): raw states with an upper half.
+  const upper = 0x10000;
+  const raw = (service: Service): Case => ({
+    ...connectCase(state({ frontends: [fe(f.a('1.0.1'), 1)], services: [service], endpoints: [ep(1, 0, 1, 21)], backends: [be(21, f.a('2.0.1'), [1])] }), fam, vip),
+    kind: 'raw',
+  });
+  rows.push(
+    single('a service port with an upper half matches nothing: no rewrite, nothing recorded', raw(svc(1, { ports: [[80 + upper, 8080]] })), {
+      peer: vip,
+      storage: NONE,
+      inSockhash: false,
+    }),
+  );
+  rows.push(
+    single('a target port with an upper half: its low half is written', raw(svc(1, { ports: [[80, 8080 + upper]] })), {
+      peer: sa(f.sock(f.a('2.0.1')), 8080),
+      storage: recorded(vip),
+      inSockhash: false,
+    }),
+  );
+  rows.push(
+    single('a waypoint port with only an upper half is a waypoint at port 0: refused, marked', raw(svc(1, { waypoint: { addr: f.a('9.0.1'), port: upper } })), {
+      peer: null,
+      storage: recorded(vip, true),
+      inSockhash: false,
+    }),
+  );
 
   // Load balancing.
   rows.push(

@@ -14,6 +14,7 @@ import {
   decodeFrontend,
   decodeManagerKey,
   decodeService,
+  decodeServiceValue,
   decodeSockStorage,
   decodeSockTuple,
   decodeState,
@@ -128,6 +129,15 @@ describe('ports', () => {
   });
   it('rejects out-of-range ports with a codec error', () => {
     expect(() => portToU32(70000)).toThrow(KmeshCheckError);
+    expect(() => encodeServiceValue(service({ servicePorts: [2 ** 32, 0, 0, 0, 0, 0, 0, 0, 0, 0] }))).toThrow(KmeshCheckError);
+  });
+  it('stores a map port with an upper half after the network-order port: 80+0x1<<16 is 00 50 01 00', () => {
+    const s = encodeServiceValue(service({ servicePorts: [80 + 0x10000, 0, 0, 0, 0, 0, 0, 0, 0, 0], waypoint: { addr: '10.0.0.1', port: 0xabcd0000 } }));
+    expect(hex(s.slice(32, 36))).toBe('00500100');
+    expect(hex(s.slice(128, 132))).toBe('0000cdab');
+    const back = decodeServiceValue(7, s);
+    expect(back.servicePorts[0]).toBe(80 + 0x10000);
+    expect(back.waypoint.port).toBe(0xabcd0000);
   });
 });
 
@@ -274,18 +284,20 @@ describe('TLV', () => {
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const port = fc.integer({ min: 0, max: 0xffff });
+/** A map port: mostly a port, sometimes with an upper half (a raw state's). */
+const mapPort = fc.oneof({ arbitrary: port, weight: 3 }, { arbitrary: u32, weight: 1 });
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((a) => a.join('.'));
 const ipAddr = fc.oneof(
   ipv4,
   fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => canonicalIpAddr(Buffer.from(b).toString('hex').match(/.{4}/g)!.join(':'))),
 );
-const waypoint = fc.record({ addr: ipAddr, port });
+const waypoint = fc.record({ addr: ipAddr, port: mapPort });
 const serviceArb = fc.record({
   id: u32,
   endpointCounts: fc.array(u32, { minLength: 7, maxLength: 7 }),
   lbPolicy: u32,
-  servicePorts: fc.array(port, { minLength: 10, maxLength: 10 }),
-  targetPorts: fc.array(port, { minLength: 10, maxLength: 10 }),
+  servicePorts: fc.array(mapPort, { minLength: 10, maxLength: 10 }),
+  targetPorts: fc.array(mapPort, { minLength: 10, maxLength: 10 }),
   waypoint,
 });
 const backendArb = fc.record({ uid: u32, addr: ipAddr, services: fc.array(u32, { maxLength: 10 }), waypoint });

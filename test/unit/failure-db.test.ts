@@ -63,6 +63,9 @@ describe('validation of a saved failure', () => {
     expect(bad((d) => ((d.case.state as { frontends: { upstreamId: number }[] }).frontends[0]!.upstreamId = -1))).toMatch(/frontends\[0\]/);
     expect(bad((d) => ((d.case.state as { services: { endpointCounts: number[] }[] }).services[0]!.endpointCounts = [1, 2]))).toMatch(/services\[0\]/);
     expect(bad((d) => ((d.case.ops as { dest?: { port: number } }[])[1]!.dest!.port = 65536))).toMatch(/ops\[1\]\.dest/);
+    // A map port is a u32 (a raw state may set its upper half); a destination port is not.
+    expect(bad((d) => ((d.case.state as { services: { servicePorts: number[] }[] }).services[0]!.servicePorts[0] = 80 + 0x10000))).toBeNull();
+    expect(bad((d) => ((d.case.state as { services: { servicePorts: number[] }[] }).services[0]!.servicePorts[0] = 2 ** 32))).toMatch(/services\[0\]/);
     expect(bad((d) => ((d.case.ops as { family?: string }[])[0]!.family = 'unix'))).toMatch(/ops\[0\]/);
     expect(bad((d) => ((d.case.ops as { messages?: unknown }[])[2]!.messages = '3'))).toMatch(/ops\[2\]\.messages/);
     expect(bad((d) => (d.case.ops = [{ op: 'fork', sock: 0 }]))).toMatch(/ops\[0\]\.op/);

@@ -88,6 +88,10 @@ describe('raw states', () => {
       /neither a service nor a backend/,
       /does not exist/,
       /also a backend uid/,
+      // Map ports with an upper half (interpretation.md, item 22).
+      /slot \d+ port out of range \(\d+\+0x[0-9a-f]+<<16->/,
+      /slot \d+ port out of range \(\d+->\d+\+0x[0-9a-f]+<<16\)/,
+      /waypoint port \d+\+0x[0-9a-f]+<<16 is not/,
     ]) {
       expect(all).toMatch(p);
     }
@@ -342,6 +346,8 @@ function classify(c: Case): string[] {
   const best = svc.endpointCounts.findIndex((n) => n > 0);
   out.push(best < 0 ? 'no endpoints' : best === 0 ? 'prio 0 endpoints' : 'only worse prios');
   if (svc.servicePorts.includes(d.port)) out.push('port slot hit');
+  // A slot whose port has an upper half and whose low half is the destination port (interpretation.md, item 22).
+  if (svc.servicePorts.some((p) => p > 0xffff && (p & 0xffff) === d.port)) out.push('wide service port');
   const backends = c.state.endpoints.filter((e) => e.serviceId === svc.id).map((e) => c.state.backends.find((b) => b.uid === e.backendUid));
   if (backends.some((b) => configured(b?.waypoint))) out.push('backend waypoint');
   return out;
@@ -401,6 +407,7 @@ describe('distribution of 2,000 single-connect cases', () => {
       'backend waypoint': 0.02,
       'prio 0 endpoints': 0.08,
       'only worse prios': 0.02,
+      'wide service port': 0.003,
     };
     const report = Object.keys(minimum)
       .map((k) => `${k} ${(100 * f(k)).toFixed(1)}%`)

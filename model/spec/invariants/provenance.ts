@@ -1,7 +1,7 @@
 // Normative 3.10: a rewrite never fabricates an address. The relation `allowedPeers` is every
 // place a connect may end up, given the maps in force and what the application asked for.
 
-import { DNS_PORT, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
+import { DNS_PORT, writtenPort, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
 import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
 import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
@@ -54,7 +54,7 @@ function someDestination(state: MapState, family: Family, asked: SockAddr, onlyP
   const incoming = (p: number) => p === asked.port || waypoints.some((w) => w.port === p);
   const targetPorts = new Set<number>();
   for (const s of state.services) {
-    for (let i = 0; i < s.servicePorts.length; i++) if (incoming(s.servicePorts[i]!)) targetPorts.add(s.targetPorts[i] ?? 0);
+    for (let i = 0; i < s.servicePorts.length; i++) if (incoming(s.servicePorts[i]!)) targetPorts.add(writtenPort(s.targetPorts[i] ?? 0));
   }
   for (const b of state.backends) {
     const addr = socketView(family, b.addr);

@@ -3,7 +3,8 @@
 // LB draw stays in the right priority group, port mapping takes the first matching slot, and the
 // address family rule holds.
 
-import { LbPolicy, PORT_SLOTS, PRIO_GROUPS, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
+import { mapPortText } from '../../address.js';
+import { LbPolicy, PORT_SLOTS, PRIO_GROUPS, writtenPort, type Family, type MapState, type Protocol, type SockAddr } from '../../domain.js';
 import type { PassPath, PassRecord, PassTarget, TargetKind } from '../passes.js';
 import { backendOf, configuredWaypoint, controlAction, endpointOf, frontendKey, frontendOf, ip, programConnects, sameSockAddr, serviceOf, show, socketView, type Known } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
@@ -70,7 +71,7 @@ export function prescribedPath(state: MapState, family: Family, protocol: Protoc
   for (let i = 0; i < PORT_SLOTS; i++) {
     if ((svc.servicePorts[i] ?? 0) === dest.port) {
       const path = svc.lbPolicy === LbPolicy.random ? 'random' : svc.lbPolicy === LbPolicy.strict ? 'strict' : 'failover';
-      return withTarget(family, path, 'backend', be.addr, svc.targetPorts[i] ?? 0, true);
+      return withTarget(family, path, 'backend', be.addr, writtenPort(svc.targetPorts[i] ?? 0), true);
     }
   }
   return { path: 'no-port-match', drew: true };
@@ -162,7 +163,7 @@ export const portMapping: Invariant = {
         let slot = -1;
         for (let i = 0; i < PORT_SLOTS && slot < 0; i++) if ((svc.servicePorts[i] ?? 0) === p.destIn.port) slot = i;
         chk.expect(p.portSlot === slot, () => `${where}: used port slot ${p.portSlot}, the first match for ${p.destIn.port} is ${slot}`);
-        chk.expect(t.port === (svc.targetPorts[slot] ?? 0), () => `${where}: target port ${t.port}, slot ${slot} says ${svc.targetPorts[slot] ?? 0}`);
+        chk.expect(t.port === writtenPort(svc.targetPorts[slot] ?? 0), () => `${where}: target port ${t.port}, slot ${slot} says ${mapPortText(svc.targetPorts[slot] ?? 0)}`);
       } else {
         chk.expect(p.portSlot === null, () => `${where}: a ${t.kind} target went through port mapping (slot ${p.portSlot})`);
         if (t.kind === 'dns-proxy') chk.expect(t.port === p.destIn.port, () => `${where}: DNS changed the port to ${t.port}`);

@@ -38,6 +38,8 @@ export interface FindingJson extends CounterexampleJson {
   readonly status: FindingStatus;
   /** What the compiled program did on the shrunk case, beside the model's path (null: not explained). */
   readonly explanation: unknown;
+  /** The signature of an earlier finding whose shrunk case is this one's (null: none): likely one bug breaking two invariants. */
+  readonly sameCaseAs?: string | null;
 }
 
 /** What the run did with the failure database. */
@@ -218,6 +220,7 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     for (const f of r.findings) {
       const tag = f.status === 'known' ? 'known' : f.status === 'saved' ? 'saved' : 'NEW  ';
       lines.push(`  ${tag} ${f.signature} ${String(f.hits).padStart(6)} hit${f.hits === 1 ? ' ' : 's'}  ${f.signatureText}  (${f.invariant}, size ${f.size})`);
+      if (f.sameCaseAs) lines.push(`        the same shrunk case as ${f.sameCaseAs}: likely one bug that breaks both invariants`);
     }
   }
   if (r.baseline) {
@@ -289,6 +292,20 @@ export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
   };
 }
 
+/**
+ * Each finding with the signature of the first earlier one that shrank to the same case: two
+ * invariants that one bug breaks on one case give two signatures, and the reader should know.
+ */
+function withSameCases(findings: readonly FindingJson[]): FindingJson[] {
+  const firstOfCase = new Map<string, string>();
+  return findings.map((f) => {
+    const key = JSON.stringify(f.case);
+    const first = firstOfCase.get(key) ?? null;
+    if (first === null) firstOfCase.set(key, f.signature);
+    return { ...f, sameCaseAs: first };
+  });
+}
+
 export function buildReport(
   result: Pick<RunResult, 'cases' | 'durationMs' | 'interrupted' | 'invariants' | 'statistics' | 'unclustered' | 'stopped'>,
   meta: Pick<ReportJson, 'executor' | 'objects' | 'seed' | 'runs' | 'states' | 'shard'>,
@@ -310,7 +327,7 @@ export function buildReport(
     invariants: result.invariants,
     statistics: result.statistics.toJSON(),
     coverage,
-    findings: [...findings],
+    findings: withSameCases(findings),
     unclustered: result.unclustered,
     stopped: result.stopped,
     savedFailures: extra.savedFailures ?? null,

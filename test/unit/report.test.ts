@@ -1,0 +1,37 @@
+// The run report (cli/report.ts): findings that shrank to one case are tied together, in the JSON
+// and in the summary a person reads.
+
+import { describe, expect, it } from 'vitest';
+import { buildReport, formatSummary, type FindingJson } from '../../cli/report.js';
+import { Statistics } from '../../properties/statistics.js';
+import type { Case } from '../../model/domain.js';
+
+const caseOf = (port: number): Case => ({
+  state: { frontends: [], services: [], endpoints: [], backends: [] },
+  kind: 'consistent',
+  enrolled: true,
+  ops: [
+    { op: 'socket', sock: 0, family: 'inet', protocol: 'udp' },
+    { op: 'connect', sock: 0, dest: { addr: '10.0.0.1', port } },
+  ],
+});
+
+function finding(signature: string, invariant: string, c: Case): FindingJson {
+  return { signature, signatureText: 'connect | result', invariant, hits: 1, modelPaths: {}, status: 'new', case: c, size: 2 } as unknown as FindingJson;
+}
+
+function report(findings: FindingJson[]) {
+  const result = { cases: 10, durationMs: 1, interrupted: false, invariants: [], statistics: new Statistics(), unclustered: 0, stopped: false };
+  const meta = { executor: 'vm', objects: null, seed: 42, runs: 10, states: 'both', shard: null } as const;
+  return buildReport(result, meta as never, { ok: true, requirements: [] }, findings);
+}
+
+describe('findings that shrank to the same case', () => {
+  it('name the first finding of their case, in the JSON and under the later one in the summary', () => {
+    const r = report([finding('aaa', 'dns-proxy', caseOf(53)), finding('bbb', 'no-fabricated-peer', caseOf(80)), finding('ccc', 'executor-matches-model', caseOf(53))]);
+    expect(r.findings.map((f) => f.sameCaseAs)).toEqual([null, null, 'aaa']);
+    const text = formatSummary(r);
+    expect(text).toMatch(/ccc .*\n\s+the same shrunk case as aaa: likely one bug that breaks both invariants/);
+    expect(text.match(/the same shrunk case/g)).toHaveLength(1);
+  });
+});

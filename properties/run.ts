@@ -17,7 +17,7 @@ import type { Signature } from './signature.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, type Statistics } from './statistics.js';
 import { runPhase } from './phase.js';
-import { Tally, type InvariantCount, type TallyJson } from './tally.js';
+import { representative, Tally, type InvariantCount, type TallyJson } from './tally.js';
 import { hasClass } from './traits.js';
 import { STORAGE_TARGET_DRAWS } from './storage-traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
@@ -394,7 +394,8 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const kept = tally.kept(Math.max(1, opts.maxFindings ?? 10));
   const counterexamples: Counterexample[] = [];
   for (const cl of kept.clusters) {
-    const cx = await shrinkFinding(cl.phase, arbOf(cl.phase, opts.env), cl.seed, cl.path, o, cl.signature.id, false);
+    const at = representative(cl);
+    const cx = await shrinkFinding(at.phase, arbOf(at.phase, opts.env), at.seed, at.path, o, cl.signature.id, false);
     if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths });
   }
   return {

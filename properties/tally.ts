@@ -17,18 +17,33 @@ export interface InvariantCount {
   failed: number;
 }
 
-/** A failing case found while generating: the first of its signature. */
-export interface Cluster {
-  readonly signature: Signature;
+/** Where a generated case is: its phase, the phase's seed and the case's path, and its run order. */
+export interface HitAt {
   readonly phase: string;
   readonly seed: number;
   /** fast-check path of the generated case (its index in the phase's stream). */
   readonly path: string;
-  /** Run order of the first hit: the phase's ordinal, then the index. */
+  /** Run order: the phase's ordinal, then the index. */
   readonly order: readonly [number, number];
+}
+
+/** A failing case found while generating: the first of its signature. */
+export interface Cluster extends HitAt {
+  readonly signature: Signature;
   hits: number;
   /** Model paths the hits left the model on. */
   readonly paths: Record<string, number>;
+  /**
+   * The first hit on a control-plane-consistent case (perhaps the first hit itself): the case to
+   * shrink, so that a bug that breaks consistent states is not shown as a robustness finding
+   * because a raw case hit it first.
+   */
+  consistent?: HitAt;
+}
+
+/** The hit to shrink: the first on a consistent case, else the first. */
+export function representative(c: Cluster): HitAt {
+  return c.consistent ?? c;
 }
 
 export interface TallyJson {
@@ -46,7 +61,10 @@ export function addPaths(a: Readonly<Record<string, number>>, b: Readonly<Record
   return out;
 }
 
-const before = (a: Cluster, b: Cluster) => a.order[0] - b.order[0] || a.order[1] - b.order[1];
+const before = (a: HitAt, b: HitAt) => a.order[0] - b.order[0] || a.order[1] - b.order[1];
+
+/** The earlier of two optional hits. */
+const earlier = (a: HitAt | undefined, b: HitAt | undefined): HitAt | undefined => (!a ? b : !b ? a : before(a, b) <= 0 ? a : b);
 
 export class Tally {
   cases = 0;
@@ -80,11 +98,14 @@ export class Tally {
     if (j.signature) {
       const cl = this.clusters.get(j.signature.id);
       const where = j.signature.path ?? '-';
+      const at: HitAt = { phase, seed, path: String(index), order: [order, index] };
+      const consistent = j.traits.kind === 'consistent';
       if (cl) {
         cl.hits++;
         cl.paths[where] = (cl.paths[where] ?? 0) + 1;
+        if (consistent && !cl.consistent) cl.consistent = at;
       } else if (this.clusters.size < MAX_CLUSTERS) {
-        this.clusters.set(j.signature.id, { signature: j.signature, phase, seed, path: String(index), order: [order, index], hits: 1, paths: { [where]: 1 } });
+        this.clusters.set(j.signature.id, { signature: j.signature, ...at, hits: 1, paths: { [where]: 1 }, ...(consistent ? { consistent: at } : {}) });
       } else this.overflow++;
     }
     this.onCase?.(this.cases, phase);
@@ -118,7 +139,8 @@ export class Tally {
         continue;
       }
       const first = before(c, had) < 0 ? c : had;
-      this.clusters.set(c.signature.id, { ...first, hits: had.hits + c.hits, paths: addPaths(had.paths, c.paths) });
+      const consistent = earlier(had.consistent, c.consistent);
+      this.clusters.set(c.signature.id, { ...first, hits: had.hits + c.hits, paths: addPaths(had.paths, c.paths), ...(consistent ? { consistent } : {}) });
     }
     this.clusters = new Map([...this.clusters.entries()].sort((a, b) => before(a[1], b[1])));
     // Parts that each kept MAX_CLUSTERS may together hold more: the later ones only count.

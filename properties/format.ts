@@ -136,12 +136,22 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
   return parts.length ? parts.join(', ') : '-';
 }
 
-/** Whether a control plane could have written every state of the case (a raw phase draws some such states too). */
-function controlPlaneCould(c: Case): boolean {
-  if (c.kind === 'consistent') return true;
-  if (isConsistent(c.state).length) return false;
-  for (const op of c.ops) if (op.op === 'apply' && isConsistent(op.state).length) return false;
-  return true;
+/**
+ * What keeps a control plane from having written the case's states (none: it could; a raw phase
+ * draws some such states too), the first state's problems first.
+ */
+function rawnessOf(c: Case): string[] {
+  if (c.kind === 'consistent') return [];
+  const out = [...isConsistent(c.state)];
+  for (const op of c.ops) if (op.op === 'apply') out.push(...isConsistent(op.state));
+  return out;
+}
+
+/** The state line's kind: consistent, or raw with the first reason (the reader judges how much it matters). */
+function stateKindText(c: Case): string {
+  const raw = rawnessOf(c);
+  if (!raw.length) return 'control-plane-consistent';
+  return `raw (a robustness finding: ${raw[0]}${raw.length > 1 ? `, and ${raw.length - 1} more` : ''})`;
 }
 
 /** The entries of a state, one line each, as "km_backend: 0  10.9.0.53  -  -" (formatState's rows). */
@@ -178,10 +188,5 @@ export function formatCase(c: Case): string[] {
     for (const l of stateChanges(state, op.state)) ops.push(`       ${l}`);
     state = op.state;
   });
-  return [
-    `state: ${controlPlaneCould(c) ? 'control-plane-consistent' : 'raw (a robustness finding)'}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'} at the start`,
-    ...formatState(c.state),
-    'operations',
-    ...ops,
-  ];
+  return [`state: ${stateKindText(c)}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'} at the start`, ...formatState(c.state), 'operations', ...ops];
 }

@@ -14,8 +14,13 @@ describe('counterexample header', () => {
   it('calls a raw-phase case consistent when every state of it is', () => {
     expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops })[0]).toBe('state: control-plane-consistent; namespace enrolled at the start');
     const dangling = withMaps(EMPTY_STATE, { frontends: [{ addr: '10.0.0.1', upstreamId: 7 }] });
-    expect(formatCase({ state: dangling, kind: 'raw', enrolled: false, ops })[0]).toBe('state: raw (a robustness finding); namespace NOT enrolled at the start');
-    expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw/);
+    // A raw state says why, so that the reader can judge how much it matters.
+    expect(formatCase({ state: dangling, kind: 'raw', enrolled: false, ops })[0]).toBe(
+      'state: raw (a robustness finding: frontend 10.0.0.1 points to 7, which is neither a service nor a backend); namespace NOT enrolled at the start',
+    );
+    const twice = withMaps(dangling, { frontends: [...dangling.frontends, { addr: '10.0.0.2', upstreamId: 8 }] });
+    expect(formatCase({ state: twice, kind: 'raw', enrolled: true, ops })[0]).toMatch(/^state: raw \(a robustness finding: frontend 10\.0\.0\.1 points to 7, .*, and 1 more\); /);
+    expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw \(a robustness finding: frontend 10\.0\.0\.1/);
   });
 
   it('lists what an apply changed, entry by entry', () => {

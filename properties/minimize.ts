@@ -3,7 +3,7 @@
 // control-plane-consistent case only removals that keep the state consistent are tried, so a
 // finding on a consistent state is never turned into a robustness (raw-state) finding.
 
-import type { Case, MapState, Operation } from '../model/domain.js';
+import { DNS_PROXY_UID, type Case, type MapState, type Operation } from '../model/domain.js';
 
 type Entries = keyof MapState;
 const ENTRY_KINDS: readonly Entries[] = ['frontends', 'services', 'endpoints', 'backends'];
@@ -58,6 +58,50 @@ function socketRemovals(c: Case): Case[] {
   return [...socks].map((s) => ({ ...c, ops: c.ops.filter((o) => o.op === 'apply' || o.sock !== s) }));
 }
 
+/** Every state of a case: the starting one and those its applies write. */
+function statesOf(c: Case): MapState[] {
+  return [c.state, ...c.ops.flatMap((o) => (o.op === 'apply' ? [o.state] : []))];
+}
+
+/**
+ * The case with each backend whose uid is also a service id given an unused uid, its endpoints
+ * following it (a frontend that names a service keeps it: the lookup finds the service first),
+ * or none when no uid clashes. The data path routes it alike, and it breaks one section-5 rule
+ * fewer: the exhaustive phase's small states give services and backends one id, which labels
+ * its findings raw when the clash plays no part in them.
+ */
+export function clashRenamings(c: Case): Case[] {
+  const states = statesOf(c);
+  const serviceIds = new Set(states.flatMap((s) => s.services.map((v) => v.id)));
+  const clashing = new Set(states.flatMap((s) => s.backends.map((b) => b.uid)).filter((uid) => uid !== DNS_PROXY_UID && serviceIds.has(uid)));
+  if (!clashing.size) return [];
+  const used = new Set<number>(serviceIds);
+  for (const s of states) {
+    for (const b of s.backends) used.add(b.uid);
+    for (const f of s.frontends) used.add(f.upstreamId);
+    for (const e of s.endpoints) used.add(e.backendUid).add(e.serviceId);
+  }
+  const renamed = new Map<number, number>();
+  let next = 1;
+  for (const uid of [...clashing].sort((a, b) => a - b)) {
+    while (used.has(next)) next++;
+    renamed.set(uid, next);
+    used.add(next);
+  }
+  const uidOf = (uid: number) => renamed.get(uid) ?? uid;
+  const rename = (s: MapState): MapState => {
+    const ids = new Set(s.services.map((v) => v.id));
+    return {
+      // A frontend that names no service of its state meant the backend.
+      frontends: s.frontends.map((f) => (ids.has(f.upstreamId) ? f : { ...f, upstreamId: uidOf(f.upstreamId) })),
+      services: s.services,
+      endpoints: s.endpoints.map((e) => ({ ...e, backendUid: uidOf(e.backendUid) })),
+      backends: s.backends.map((b) => ({ ...b, uid: uidOf(b.uid) })),
+    };
+  };
+  return [{ ...c, state: rename(c.state), ops: c.ops.map((o) => (o.op === 'apply' ? { op: 'apply', state: rename(o.state) } : o)) }];
+}
+
 export interface MinimizeOptions {
   /** Returns the section-5 violations of a state; used to keep consistent cases consistent. */
   readonly consistencyViolations?: (state: MapState) => readonly string[];
@@ -67,8 +111,7 @@ export interface MinimizeOptions {
 
 function keepsKind(c: Case, opts: MinimizeOptions): boolean {
   if (c.kind !== 'consistent' || !opts.consistencyViolations) return true;
-  const states = [c.state, ...c.ops.flatMap((o) => (o.op === 'apply' ? [o.state] : []))];
-  return states.every((s) => opts.consistencyViolations!(s).length === 0);
+  return statesOf(c).every((s) => opts.consistencyViolations!(s).length === 0);
 }
 
 export interface Minimized {
@@ -76,7 +119,7 @@ export interface Minimized {
   readonly tries: number;
 }
 
-/** Greedy 1-minimisation: accept any removal that still fails, until none does. */
+/** Greedy 1-minimisation: accept any removal that still fails, until none does; then a uid clash renamed away if it still fails. */
 export async function minimize(start: Case, fails: (c: Case) => Promise<boolean>, opts: MinimizeOptions = {}): Promise<Minimized> {
   const maxTries = opts.maxTries ?? 5_000;
   let current = start;
@@ -93,6 +136,10 @@ export async function minimize(start: Case, fails: (c: Case) => Promise<boolean>
         break;
       }
     }
+  }
+  for (const candidate of clashRenamings(current)) {
+    if (++tries > maxTries) break;
+    if (await fails(candidate)) current = candidate;
   }
   return { case: current, tries };
 }

@@ -86,6 +86,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'any-target-unmapped',
+    description: 'A target whose address is all zero (0.0.0.0) is written as :: on an AF_INET6 socket instead of ::ffff:0.0.0.0.',
+    object: 'connect',
+  },
+  {
     name: 'port-map-keeps-port',
     description: 'Port mapping writes the matching service port back instead of the target port, so the destination port never changes.',
     object: 'connect',

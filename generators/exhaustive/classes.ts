@@ -272,7 +272,10 @@ export function classTable(): ClassRow[] {
     { what: 'target_port[i]', classes: TARGET_PORT_CLASSES },
     { what: 'waypoint_port', classes: WAYPOINT_PORT_CLASSES },
     { what: 'wp_addr', classes: [{ name: 'zero', minScope: 1, stands: 'all 16 bytes zero' }, ...addr(STORED_ADDRESS_CLASSES)] },
-    { what: 'backend addr', classes: addr(STORED_ADDRESS_CLASSES) },
+    {
+      what: 'backend addr',
+      classes: [{ name: 'zero', minScope: 1, stands: 'all 16 bytes zero: the IPv4 any-address, written ::ffff:0.0.0.0 on AF_INET6 (not the DNS proxy)' }, ...addr(STORED_ADDRESS_CLASSES)],
+    },
     { what: 'DNS proxy (km_backend[0])', classes: [{ name: 'absent', minScope: 1, stands: 'no proxy' }, ...addr(DNS_PROXY_ADDRESS_CLASSES)] },
     { what: 'backend service_count, service[]', classes: [{ name: '0', minScope: 1, stands: 'the data path does not read them; 0 and empty stand for every value' }] },
     {

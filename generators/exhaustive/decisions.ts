@@ -291,7 +291,7 @@ export class Decisions {
     const label = `backend ${uid} ${name}`;
     // A backend's address is where a connect ends, never a key the data path looks up: which
     // address of a class it is changes only the name in the observation, so one per class.
-    if (name === 'addr') return this.pickAddress(label, uid === 0 ? DNS_PROXY_ADDRESS_CLASSES : STORED_ADDRESS_CLASSES, false, true);
+    if (name === 'addr') return this.pickAddress(label, uid === 0 ? DNS_PROXY_ADDRESS_CLASSES : STORED_ADDRESS_CLASSES, uid !== 0, true);
     // The data path does not read the service list: one representative (empty) stands for all.
     if (name === 'serviceCount' || name.startsWith('service')) return 0;
     return this.decideWaypointField(label, name);

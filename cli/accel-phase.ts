@@ -14,6 +14,7 @@ import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
 import { partText } from '../generators/shard.js';
 import type { ExecutorName } from './executors.js';
 import type { Shard } from '../generators/shard.js';
+import { stoppedPhase } from './phase-stopped.js';
 
 export interface AccelPhaseOptions {
   readonly executor: ExecutorName;
@@ -34,7 +35,7 @@ export interface AccelPhaseOptions {
 }
 
 export interface AccelPhase {
-  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly status: 'pass' | 'fail' | 'skipped' | 'stopped';
   readonly why?: string;
   readonly result?: AccelResult;
 }
@@ -78,6 +79,10 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
       return { status: 'fail', result };
     }
     return { status: 'pass', result };
+  } catch (e) {
+    const stopped = stoppedPhase('acceleration (section 8)', e, o.log);
+    if (stopped) return stopped;
+    throw e;
   } finally {
     await ex.close();
   }

@@ -10,12 +10,13 @@ import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { runReportChecks, timedReportRunner, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
+import { stoppedPhase } from './phase-stopped.js';
 import type { ExecutorName } from './executors.js';
 import { partText, type Shard } from '../generators/shard.js';
 import type { SectionRunOptions } from '../properties/section-check.js';
 
 export interface ReportPhase {
-  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly status: 'pass' | 'fail' | 'skipped' | 'stopped';
   readonly why?: string;
   readonly result?: ReportResult;
 }
@@ -69,6 +70,8 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
     });
   } catch (e) {
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
+    const stopped = stoppedPhase('connection reports (section 7)', e, o.log);
+    if (stopped) return stopped;
     throw e;
   }
   const seen = Object.entries(result.exercised)

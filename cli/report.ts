@@ -89,6 +89,8 @@ export interface ReportJson {
   readonly stopped: boolean;
   readonly savedFailures: SavedFailuresJson | null;
   readonly baseline: BaselineJson | null;
+  /** Phases that stopped half-way (cli/phase-stopped.ts), as "acceleration: why": each fails the run. */
+  readonly stoppedPhases: string[];
 }
 
 /** Where a finding was found: enough for its replay line to reproduce it verbatim. */
@@ -223,6 +225,7 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
       if (f.sameCaseAs) lines.push(`        the same shrunk case as ${f.sameCaseAs}: likely one bug that breaks both invariants`);
     }
   }
+  for (const p of r.stoppedPhases ?? []) lines.push(`phase stopped: ${p} (fails the run)`);
   if (r.baseline) {
     const b = r.baseline;
     lines.push(`baseline ${b.file}: ${b.accepted} accepted, ${b.known.length} seen again (known, not failing the run), ${b.fixed.length} no longer seen${b.fixed.length ? ':' : ''}`);
@@ -311,10 +314,11 @@ export function buildReport(
   meta: Pick<ReportJson, 'executor' | 'objects' | 'seed' | 'runs' | 'states' | 'shard'>,
   coverage: CoverageReport,
   findings: readonly FindingJson[],
-  extra: { savedFailures?: SavedFailuresJson | null; baseline?: BaselineJson | null } = {},
+  extra: { savedFailures?: SavedFailuresJson | null; baseline?: BaselineJson | null; stoppedPhases?: readonly string[] } = {},
 ): ReportJson {
   const failing = findings.filter((f) => f.status !== 'known').length;
-  const failed = failing > 0 || !coverage.ok;
+  const stoppedPhases = [...(extra.stoppedPhases ?? [])];
+  const failed = failing > 0 || !coverage.ok || stoppedPhases.length > 0;
   return {
     tool: 'kmesh-check',
     version: 1,
@@ -332,5 +336,6 @@ export function buildReport(
     stopped: result.stopped,
     savedFailures: extra.savedFailures ?? null,
     baseline: extra.baseline ?? null,
+    stoppedPhases,
   };
 }

@@ -145,13 +145,22 @@ export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): Section
 }
 
 export interface SectionPhaseJson {
-  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly status: 'pass' | 'fail' | 'skipped' | 'stopped';
   readonly why?: string;
   readonly runs?: number;
   readonly exercised?: Readonly<Record<string, number>>;
   readonly failed?: Readonly<Record<string, number>>;
   readonly findings?: number;
   readonly enumeration?: EnumeratedPart;
+}
+
+/** The phases that stopped half-way, as "acceleration: why" (each fails the run). */
+export function stoppedPhasesOf(out: Pick<SectionPhasesOutcome, 'accel' | 'reports'>): string[] {
+  const named = [
+    ['acceleration', out.accel],
+    ['connection reports', out.reports],
+  ] as const;
+  return named.flatMap(([name, p]) => (p.status === 'stopped' ? [`${name}: ${p.why ?? ''}`] : []));
 }
 
 /** Prints the phases' findings (their status after the baseline) and saves the new ones. */

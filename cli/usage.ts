@@ -3,7 +3,7 @@
 
 export const EXIT_CODES = `Exit codes:
   0  every property holds (or the command did its job)
-  1  a counterexample was found (or a required check failed)
+  1  a counterexample was found (or a required check failed, or a phase stopped half-way)
   2  usage or environment error (bad option, missing object, missing privileges)`;
 
 export const PROGRAM_EXAMPLES = `Examples:

@@ -16,6 +16,20 @@ export interface Answer {
   readonly bin?: Uint8Array;
 }
 
+/**
+ * The line of a dead worker's stderr that says what happened: the last error line of a Node.js
+ * crash ("KmeshCheckError: ...", "TypeError: ..."), not the "Node.js v20..." line it ends with;
+ * else the last line.
+ */
+export function crashLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Node\.js v\d/.test(l));
+  const errors = lines.filter((l) => /^(Uncaught )?[A-Za-z]*(Error|Exception)\b/.test(l));
+  return errors.at(-1) ?? lines.at(-1) ?? '';
+}
+
 export class WorkerProcess<Req extends { readonly type: string }> {
   private readonly reader = new FrameReader();
   private waiting: Array<{ resolve: (r: Response) => void; reject: (e: Error) => void }> = [];
@@ -72,7 +86,7 @@ export class WorkerProcess<Req extends { readonly type: string }> {
   }
 
   private deathError(why: string): KmeshCheckError {
-    const last = this.stderr.trim().split('\n').filter(Boolean).at(-1) ?? '';
+    const last = crashLine(this.stderr);
     if (/unshare failed: Operation not permitted/.test(this.stderr)) return new KmeshCheckError('privileges', `unshare -n: EPERM: ${NEEDS_ROOT}`);
     return new KmeshCheckError('worker', `${this.what} stopped (${why})${last ? `: ${last}` : ''}`);
   }

@@ -40,7 +40,7 @@ import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
-import { printSectionFindings, runSectionPhases, sectionPhaseJson, type SectionPhasesOutcome } from '../section-phases.js';
+import { printSectionFindings, runSectionPhases, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
 import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
@@ -370,9 +370,11 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const quotasMoot = o.exhaustive === true || (o.stopAtFirst === true && explained.length > 0);
     const coverage = quotasMoot ? { ok: true, requirements: [], targeted: 0 } : judgeCoverage(result, explained.length, o.states, dns);
     const withSections = sections ? { ...result, invariants: [...result.invariants, ...sections.rows] } : result;
+    const stoppedPhases = sections ? stoppedPhasesOf(sections) : [];
     const report = buildReport(withSections, { executor: opened.name, objects: identity.objects, seed: o.seed, runs: o.runs, states: o.states, shard: o.shard ?? null }, coverage, findings, {
       savedFailures,
       baseline: baselineJson,
+      stoppedPhases,
     });
     log('');
     log(formatSummary(report, skipRandom ? 'states of the exhaustive phase' : 'sampled cases'));

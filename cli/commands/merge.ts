@@ -120,8 +120,10 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
     unclustered: reports.reduce((n, r) => n + (r.unclustered ?? 0), 0),
     stopped: reports.some((r) => r.stopped),
     baseline,
+    // A shard's phase that stopped half-way fails the merged run as it failed the shard.
+    stoppedPhases: reports.flatMap((r) => r.stoppedPhases ?? []),
     failures: failing,
-    verdict: failing || !coverage.ok ? 'fail' : 'pass',
+    verdict: failing || !coverage.ok || reports.some((r) => (r.stoppedPhases ?? []).length > 0) ? 'fail' : 'pass',
   };
 }
 

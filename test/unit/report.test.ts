@@ -1,8 +1,12 @@
 // The run report (cli/report.ts): findings that shrank to one case are tied together, in the JSON
-// and in the summary a person reads.
+// and in the summary a person reads; a phase that stopped half-way fails the run without taking
+// the other findings with it (cli/phase-stopped.ts).
 
 import { describe, expect, it } from 'vitest';
 import { buildReport, formatSummary, type FindingJson } from '../../cli/report.js';
+import { stoppedPhase } from '../../cli/phase-stopped.js';
+import { stoppedPhasesOf } from '../../cli/section-phases.js';
+import { KmeshCheckError } from '../../shared/errors.js';
 import { Statistics } from '../../properties/statistics.js';
 import type { Case } from '../../model/domain.js';
 
@@ -20,11 +24,34 @@ function finding(signature: string, invariant: string, c: Case): FindingJson {
   return { signature, signatureText: 'connect | result', invariant, hits: 1, modelPaths: {}, status: 'new', case: c, size: 2 } as unknown as FindingJson;
 }
 
-function report(findings: FindingJson[]) {
+function report(findings: FindingJson[], stoppedPhases: string[] = []) {
   const result = { cases: 10, durationMs: 1, interrupted: false, invariants: [], statistics: new Statistics(), unclustered: 0, stopped: false };
   const meta = { executor: 'vm', objects: null, seed: 42, runs: 10, states: 'both', shard: null } as const;
-  return buildReport(result, meta as never, { ok: true, requirements: [] }, findings);
+  return buildReport(result, meta as never, { ok: true, requirements: [] }, findings, { stoppedPhases });
 }
+
+describe('a section phase that stops half-way', () => {
+  it("is the phase's outcome for a harness or worker error, logged with its reason; other errors go on up", () => {
+    const log: string[] = [];
+    const e = new KmeshCheckError('environment', 'connect to fd00::96:1:80 failed (ECONNREFUSED)');
+    expect(stoppedPhase('connection reports (section 7)', e, (s) => log.push(s))).toEqual({ status: 'stopped', why: e.message });
+    expect(log[0]).toMatch(/^connection reports \(section 7\): STOPPED: connect to fd00::96:1:80 failed \(ECONNREFUSED\)\. The other phases' findings stand/);
+    expect(stoppedPhase('acceleration', new KmeshCheckError('worker', 'the acceleration worker stopped'), () => {})?.status).toBe('stopped');
+    expect(stoppedPhase('acceleration', new KmeshCheckError('codec', 'bad'), () => {})).toBeNull();
+    expect(stoppedPhase('acceleration', new TypeError('x'), () => {})).toBeNull();
+  });
+
+  it('fails the run, keeps its findings and says which phase stopped and why', () => {
+    const stopped = stoppedPhasesOf({ accel: { status: 'pass' }, reports: { status: 'stopped', why: 'connect failed' } });
+    expect(stopped).toEqual(['connection reports: connect failed']);
+    const r = report([finding('aaa', 'dns-proxy', caseOf(53))], stopped);
+    expect(r.verdict).toBe('fail');
+    expect(r.findings).toHaveLength(1);
+    expect(formatSummary(r)).toContain('phase stopped: connection reports: connect failed (fails the run)');
+    expect(report([]).verdict).toBe('pass');
+    expect(report([], ['acceleration: the worker stopped']).verdict).toBe('fail');
+  });
+});
 
 describe('findings that shrank to the same case', () => {
   it('name the first finding of their case, in the JSON and under the later one in the summary', () => {

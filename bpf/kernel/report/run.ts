@@ -10,6 +10,7 @@ import { assertPrivileges } from '../privileges.js';
 import type { ReportCase, ReportObservation } from '../../../model/report/domain.js';
 import { decodeObservation, type RawReportObservation } from '../../codec/report.js';
 import type { ReportObjectPaths } from './loader.js';
+import { crashLine } from '../worker-process.js';
 
 export function defaultReportObjects(root = packageRoot()): ReportObjectPaths {
   return { ...defaultObjects(root), skb: join(root, 'build/bpf/cgroup_skb.o') };
@@ -31,7 +32,7 @@ export function runReportCases(cases: readonly ReportCase[], objects: Partial<Re
   try {
     out = JSON.parse(r.stdout);
   } catch {
-    throw new KmeshCheckError('worker', `the report worker stopped (exit ${r.status}): ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+    throw new KmeshCheckError('worker', `the report worker stopped (exit ${r.status}): ${crashLine(r.stderr)}`);
   }
   if (!out.ok) throw new KmeshCheckError((out.error?.code ?? 'worker') as 'worker', out.error?.message ?? 'unknown error');
   return out.observations!.map(decodeObservation);

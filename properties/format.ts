@@ -48,7 +48,8 @@ export function formatState(s: MapState): string[] {
           v.servicePorts
             .map((p, i) => (p || v.targetPorts[i] ? `${mapPortText(p)}->${mapPortText(v.targetPorts[i] ?? 0)}` : ''))
             .filter(Boolean)
-            .join(' ') || '-',
+            // Ten 0->0 slots still map a destination port 0 (interpretation.md, item 8).
+            .join(' ') || 'all 0->0',
           waypointText(v.waypoint),
         ]),
       ),

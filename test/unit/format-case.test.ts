@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { formatCase } from '../../properties/format.js';
 import { EMPTY_STATE, type Case } from '../../model/domain.js';
 import { withMaps } from '../../model/records.js';
-import { backend } from '../../model/builders.js';
+import { backend, service } from '../../model/builders.js';
 
 const ops: Case['ops'] = [{ op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' }];
 
@@ -21,6 +21,13 @@ describe('counterexample header', () => {
     const twice = withMaps(dangling, { frontends: [...dangling.frontends, { addr: '10.0.0.2', upstreamId: 8 }] });
     expect(formatCase({ state: twice, kind: 'raw', enrolled: true, ops })[0]).toMatch(/^state: raw \(a robustness finding: frontend 10\.0\.0\.1 points to 7, .*, and 1 more\); /);
     expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw \(a robustness finding: frontend 10\.0\.0\.1/);
+  });
+
+  it('shows a service whose ten slots are 0->0 as such (they map a destination port 0), not as no ports', () => {
+    const zeros = withMaps(EMPTY_STATE, { services: [service(1, {})] });
+    expect(formatCase({ state: zeros, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ all 0->0 /);
+    const one = withMaps(EMPTY_STATE, { services: [service(1, { ports: [[80, 8080]] })] });
+    expect(formatCase({ state: one, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ 80->8080 /);
   });
 
   it('lists what an apply changed, entry by entry', () => {

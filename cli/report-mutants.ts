@@ -65,6 +65,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-bytes-u16',
+    description: 'The sent and received byte counts of a report are kept at 16 bits, so a connection that carried 65,536 bytes or more reports less than it did.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'auth-exempt-low64',
     description: 'The node and gateway exemption compares only the last 64 bits of the peer, so an IPv6 client ending like the v4-mapped node IP (fd00:1::ffff:127.0.0.1) is never asked about.',
     expectedInvariant: 'auth-request',

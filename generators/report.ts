@@ -55,6 +55,9 @@ const TARGETS = {
 export const REPORT_WAITS_NS: readonly number[] = [0, 0, 0, 3_000_000_000, 4_999_999_999, 5_000_000_000, 5_000_000_001, 7_000_000_000];
 const waitArb = (withWaits: boolean) => (withWaits ? fc.constantFrom(...REPORT_WAITS_NS) : fc.constant(0));
 const UNMANAGED_LISTEN = { addr: REPORT_UNMANAGED_LOCAL, port: 8080 };
+/** A send larger than a u16 counts: a program that keeps the byte counts at 16 bits reports less. */
+export const REPORT_LARGE_SEND = 70_000;
+const sendSize = fc.oneof({ weight: 15, arbitrary: fc.integer({ min: 1, max: 2048 }) }, { weight: 1, arbitrary: fc.constant(REPORT_LARGE_SEND) });
 
 const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
   fc
@@ -64,7 +67,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       target: fc.nat({ max: 5 }),
       /** An IPv4 listener bound by an AF_INET6 socket (::ffff:127.0.0.1) now and then. */
       listenMapped: fc.constantFrom(false, false, false, true),
-      sends: fc.array(fc.record({ from: end, size: fc.integer({ min: 1, max: 2048 }), waitNs: waitArb(withWaits) }), { maxLength: 3 }),
+      sends: fc.array(fc.record({ from: end, size: sendSize, waitNs: waitArb(withWaits) }), { maxLength: 3 }),
       closeWaitNs: waitArb(withWaits),
       firstClose: end,
       storeVerdict: fc.boolean(),

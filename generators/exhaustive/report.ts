@@ -11,7 +11,7 @@
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
 import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
-import { REPORT_LISTEN, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
+import { REPORT_LARGE_SEND, REPORT_LISTEN, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
@@ -44,9 +44,13 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
   return out;
 }
 
-/** Every send sequence of at most `max` sends, shortest first. */
-function sendSequences(max: number): ReportSend[][] {
+/**
+ * Every send sequence of at most `max` sends, shortest first: one byte from either end after each
+ * wait, and from scope 2 a client send larger than a u16 counts (byte counts kept at 16 bits).
+ */
+function sendSequences(max: number, scope: number): ReportSend[][] {
   const one: ReportSend[] = ENDS.flatMap((from) => WAITS.map((w) => (w ? { from, size: 1, waitNs: w } : { from, size: 1 })));
+  if (scope >= 2) one.push({ from: 'client', size: REPORT_LARGE_SEND });
   let level: ReportSend[][] = [[]];
   const out: ReportSend[][] = [[]];
   for (let n = 1; n <= max; n++) {
@@ -58,7 +62,7 @@ function sendSequences(max: number): ReportSend[][] {
 
 /** The report cases of a scope (>= 1), in order. */
 export function reportCasesAtScope(scope: number): ReportCase[] {
-  const sends = sendSequences(scope >= 3 ? scope - 1 : 1);
+  const sends = sendSequences(scope >= 3 ? scope - 1 : 1, scope);
   const conns: ReportConn[] = [];
   for (const shape of shapes(scope))
     for (const s of sends)

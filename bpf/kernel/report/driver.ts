@@ -30,6 +30,9 @@ function v4Mapped(ip: string): Uint8Array {
   return b;
 }
 
+/** Bytes sent at once at most, then read at the peer: well inside a loopback receive buffer. */
+const SEND_SLICE = 16 * 1024;
+
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -169,9 +172,13 @@ export class ReportDriver {
         for (const s of conn.sends) {
           if (s.waitNs) sleep(Math.ceil(s.waitNs / 1e6));
           const [from, to] = s.from === 'client' ? [client, server] : [server, client];
-          const msg = new Uint8Array(s.size).fill(0x61);
-          if (libc.send(from, msg, msg.length, MSG_NOSIGNAL) !== msg.length) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
-          this.readAll(to, s.size);
+          // In slices, each read before the next: a send larger than the peer's receive buffer
+          // would block this one thread for good.
+          for (let left = s.size; left > 0; left -= SEND_SLICE) {
+            const msg = new Uint8Array(Math.min(left, SEND_SLICE)).fill(0x61);
+            if (libc.send(from, msg, msg.length, MSG_NOSIGNAL) !== msg.length) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
+            this.readAll(to, msg.length);
+          }
         }
         if (conn.closeWaitNs) sleep(Math.ceil(conn.closeWaitNs / 1e6));
         const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];

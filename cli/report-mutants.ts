@@ -65,6 +65,12 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-start-unstamped',
+    description: "Socket storage is created without the connect time, so a report's start is 0 and its duration the time since boot.",
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+  },
+  {
     name: 'report-bytes-u16',
     description: 'The sent and received byte counts of a report are kept at 16 bits, so a connection that carried 65,536 bytes or more reports less than it did.',
     expectedInvariant: 'report-bytes-written',

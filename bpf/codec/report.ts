@@ -194,8 +194,8 @@ export function encodeAuthKey(t: ReportTuple): Uint8Array {
 
 /** What a report executor (the kernel worker, the VM's runner) hands back: records as hex. */
 export interface RawReportObservation {
-  /** Per connection: the client's local address and the server's, as the sockets say. */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
+  /** Per connection: the client's local address and the server's, as the sockets say, and the clock around its set-up (decimal ns, JSON holds no bigint). */
+  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr; readonly window?: readonly [string, string] }>;
   /** km_tcp_probe records in order, hex. */
   readonly probe: readonly string[];
   /** km_auth_req records in order, hex. */
@@ -209,7 +209,7 @@ export interface RawReportObservation {
 /** An executor's hex records decoded into domain records (the bpf/ boundary). */
 export function decodeObservation(o: RawReportObservation): ReportObservation {
   return {
-    conns: o.conns,
+    conns: o.conns.map(({ client, server, window }) => ({ client, server, ...(window ? { window: { fromNs: BigInt(window[0]), toNs: BigInt(window[1]) } } : {}) })),
     probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
     auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
     verdictsLeft: o.verdictsLeft.map((h) => {

@@ -247,9 +247,13 @@ class VmReportCase {
     this.setup();
     this.probe.drain();
     this.authReq.drain();
-    const conns: Array<{ client: SockAddr; server: SockAddr }> = [];
+    const conns: Array<{ client: SockAddr; server: SockAddr; window: [string, string] }> = [];
     const auth: string[] = [];
-    for (const conn of this.c.conns) conns.push(this.connection(conn, auth));
+    for (const conn of this.c.conns) {
+      // The clock stands still but for the waits: the set-up happens at one instant.
+      const from = String(this.vm.now);
+      conns.push({ ...this.connection(conn, auth), window: [from, String(this.vm.now)] });
+    }
     for (const rec of this.authReq.drain()) auth.push(toHex(rec));
     return { conns, probe: this.probe.drain().map(toHex), auth, verdictsLeft: this.authRes.keys().map(toHex), exactClock: true };
   }

@@ -134,9 +134,18 @@ export interface AuthRecord {
   readonly unusedNonZero: number;
 }
 
+/** The executor's monotonic clock (bpf_ktime_get_ns's) just before a client's connect and once its server end is established. */
+export interface ConnectWindow {
+  readonly fromNs: bigint;
+  readonly toNs: bigint;
+}
+
 export interface ReportObservation {
-  /** Per connection: the client's local address and the server's, as the sockets say. */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr }>;
+  /**
+   * Per connection: the client's local address and the server's, as the sockets say, and when it
+   * was set up (both ends' connect_ns, so every report's start, lie inside).
+   */
+  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr; readonly window?: ConnectWindow }>;
   readonly probe: readonly ProbeRecord[];
   readonly auth: readonly AuthRecord[];
   /** km_auth_res keys left after every close. */

@@ -184,7 +184,7 @@ export const reportClose: ReportInvariant = {
 export const reportBytesWritten: ReportInvariant = {
   name: 'report-bytes-written',
   statement:
-    "Every byte of a report is the program's: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start and duration consistent, and at close the sent and received byte counts at least what the case sent and received.",
+    "Every byte of a report is the program's: type 0 for IPv4 (also v4-mapped) and 1 for IPv6, the tuple client to server (host-order ports), the original destination connect4/6 recorded (none for the server end), protocol 6, padding and unused view bytes 0, start the connect time (connect_ns, stamped while the connection was set up) and duration consistent with it, and at close the sent and received byte counts at least what the case sent and received.",
   check(c, o) {
     const k = new Checker();
     const { ends } = attribute(c, o);
@@ -206,6 +206,8 @@ export const reportBytesWritten: ReportInvariant = {
           () => `${at}: original destination ${r.original ? sockAddrText(r.original) : 'none'}, expected ${original ? sockAddrText(inView(type, original)) : 'none'}`,
         );
         k.expect(r.startNs === start, () => `${at}: start ${r.startNs} differs from the first report's ${start}`);
+        const w = o.conns[e.conn]!.window;
+        if (w) k.expect(r.startNs >= w.fromNs && r.startNs <= w.toNs, () => `${at}: start ${r.startNs} is not the connection's connect time (between ${w.fromNs} and ${w.toNs})`);
         k.expect(r.durationNs === r.lastReportNs - r.startNs, () => `${at}: duration ${r.durationNs} is not last_report_ns - start (${r.lastReportNs - r.startNs})`);
         if (r.state === CLOSE) {
           const sent = bytesOf(conn, e.end);

@@ -145,7 +145,7 @@ export class ReportDriver {
     if (c.namespaceOutside) this.controlConnect(REPORT_UNMANAGED_LOCAL, ControlPort.withdraw);
     this.probe.drain();
     this.authReq.drain();
-    const conns: Array<{ client: SockAddr; server: SockAddr }> = [];
+    const conns: Array<{ client: SockAddr; server: SockAddr; window: [string, string] }> = [];
     const auth: string[] = [];
     try {
       for (const conn of c.conns) {
@@ -157,12 +157,14 @@ export class ReportDriver {
         const client = this.socket(clientFamily);
         this.bind(client, { addr: clientLocalAddr(conn), port: 0 }, clientFamily);
         const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
+        // CLOCK_MONOTONIC, bpf_ktime_get_ns's clock: connect_ns of both ends falls in between.
+        const from = process.hrtime.bigint();
         if (libc.connect(client, this.sa, len) < 0) throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (${errnoName(errno())})`);
         const server = libc.accept4(listener, null, null, SOCK_CLOEXEC);
         libc.close(listener);
         if (server < 0) throw new KmeshCheckError('environment', `accept failed (${errnoName(errno())})`);
         if (!awaitEstablished(server)) throw new KmeshCheckError('environment', 'the accepted socket did not become established within 1 s');
-        conns.push({ client: this.name(client, false), server: this.name(server, false) });
+        conns.push({ client: this.name(client, false), server: this.name(server, false), window: [String(from), String(process.hrtime.bigint())] });
         // User space reads the requests and stores a verdict under each requested tuple.
         for (const rec of this.authReq.drain()) {
           auth.push(toHex(rec));

@@ -71,6 +71,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     shows: 'kernel',
   },
   {
+    name: 'report-kept-original-omitted',
+    description: 'An IPv4 report leaves out an original destination equal to the server end, as a connect kept without a rewrite (a pod reached by its own address) records it.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'report-bytes-u16',
     description: 'The sent and received byte counts of a report are kept at 16 bits, so a connection that carried 65,536 bytes or more reports less than it did.',
     expectedInvariant: 'report-bytes-written',

@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
 import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
+import type { SockAddr } from '../model/domain.js';
 
 /**
  * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
@@ -22,11 +23,17 @@ import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, type ReportCase, type
  * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination).
  */
 export const REPORT_STATE = maps({
-  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3)],
+  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('127.0.0.3', 9)],
   services: [service(1, { counts: [1], ports: [[80, 8080]] }), service(2, { counts: [1], ports: [[80, 8080]] }), service(3, { counts: [1], ports: [[80, 8080]] })],
   endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8)],
-  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2, 3])],
+  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2, 3]), backend(9, '127.0.0.3')],
 });
+/**
+ * A pod reached straight by its own address (frontend 127.0.0.3 -> backend 9, no waypoint): the
+ * connect is kept and records its destination, so the original equals the server end. Its
+ * listener's address is not enrolled (the server end is unmanaged).
+ */
+export const REPORT_POD = { addr: '127.0.0.3', port: 8080 };
 export const REPORT_LISTEN = { addr: '127.0.0.1', port: 8080 };
 export const REPORT_VIP = { addr: '10.96.0.1', port: 80 };
 export const REPORT_LISTEN6 = { addr: '::1', port: 8080 };
@@ -76,16 +83,20 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
        * the server not (IPv4 and v4-mapped clients only).
        */
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
+      /** An IPv4 or v4-mapped client of the pod at REPORT_POD (its own frontend: kept, original recorded) now and then. */
+      pod: fc.constantFrom(false, false, false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
-      const lonely = v4 && unmanaged === 2;
-      const listen = lonely ? UNMANAGED_LISTEN : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
+      const atPod = v4 && pod;
+      const lonely = v4 && unmanaged === 2 && !atPod;
+      const listen = atPod ? REPORT_POD : lonely ? UNMANAGED_LISTEN : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
       const nearMapped = !v4 && unmanaged === 1;
       const to = t.to[target % t.to.length]!;
+      const inFamily = (a: SockAddr) => (flavour === 'inet' ? a : { addr: `::ffff:${a.addr}`, port: a.port });
       // A client bound to a native IPv6 address cannot reach a v4-mapped VIP: it takes the IPv6 ones.
-      const connectTo = lonely ? (flavour === 'inet' ? UNMANAGED_LISTEN : { addr: `::ffff:${REPORT_UNMANAGED_LOCAL}`, port: 8080 }) : nearMapped && to === REPORT_VIP_MAPPED_TO6 ? REPORT_VIP6 : to;
+      const connectTo = atPod ? inFamily(REPORT_POD) : lonely ? inFamily(UNMANAGED_LISTEN) : nearMapped && to === REPORT_VIP_MAPPED_TO6 ? REPORT_VIP6 : to;
       const clientAddr = unmanaged !== 1 ? undefined : flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : flavour === 'mapped' ? `::ffff:${REPORT_UNMANAGED_LOCAL}` : REPORT_NEAR_MAPPED_LOCAL;
       return {
         ...rest,

@@ -11,7 +11,7 @@
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
 import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
-import { REPORT_LARGE_SEND, REPORT_LISTEN, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
+import { REPORT_LARGE_SEND, REPORT_LISTEN, REPORT_POD, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
@@ -31,6 +31,8 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
       out.push({ clientFamily, clientAddr: text(REPORT_UNMANAGED_LOCAL), connectTo, listen: REPORT_LISTEN });
     }
     out.push({ clientFamily, connectTo: { addr: text(lonely.addr), port: lonely.port }, listen: lonely });
+    // A pod reached by its own address: kept, its original the server end.
+    if (scope >= 2) out.push({ clientFamily, connectTo: { addr: text(REPORT_POD.addr), port: REPORT_POD.port }, listen: REPORT_POD });
   };
   v4('inet');
   if (scope >= 2) {

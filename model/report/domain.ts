@@ -3,7 +3,7 @@
 // executor observed, records already decoded at the bpf/ boundary (bpf/codec/report.ts).
 
 import type { MapState, SockAddr } from '../domain.js';
-import { sockAddrText, v4MappedInner, type Family } from '../address.js';
+import { canonicalIpAddr, sockAddrText, v4MappedInner, type Family } from '../address.js';
 
 export type ReportEnd = 'client' | 'server';
 
@@ -52,6 +52,17 @@ export function tupleText(t: ReportTuple | null): string {
 export function connectsDirectly(k: Pick<ReportConn, 'connectTo' | 'listen'>): boolean {
   const fold = (addr: string) => v4MappedInner(addr) ?? addr;
   return k.connectTo.port === k.listen.port && fold(k.connectTo.addr) === fold(k.listen.addr);
+}
+
+/**
+ * Whether the client's connect records an original destination: it is enrolled and connects to
+ * a frontend of the case's state (REPORT_STATE routes each of them: a VIP rewritten to its
+ * backend, a pod address kept as it is), v4-mapped folded.
+ */
+export function recordsOriginal(c: Pick<ReportCase, 'state' | 'namespaceOutside'>, k: Pick<ReportConn, 'connectTo'>): boolean {
+  if (c.namespaceOutside === true) return false;
+  const to = canonicalIpAddr(v4MappedInner(k.connectTo.addr) ?? k.connectTo.addr);
+  return c.state.frontends.some((f) => canonicalIpAddr(f.addr) === to);
 }
 
 export interface ReportSend {

@@ -3,7 +3,7 @@
 // case decides which connections are managed and what they did; each record is attributed to a
 // connection end by its tuple and direction.
 
-import { REPORT_MANAGED_LOCALS, connectsDirectly, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation, tupleText } from './domain.js';
+import { REPORT_MANAGED_LOCALS, recordsOriginal, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation, tupleText } from './domain.js';
 import type { SockAddr } from '../domain.js';
 import { Checker, type Verdict } from '../spec/types.js';
 import { sockAddrText, v4Mapped, v4MappedInner } from '../address.js';
@@ -190,7 +190,7 @@ export const reportBytesWritten: ReportInvariant = {
     const { ends } = attribute(c, o);
     for (const e of ends) {
       const conn = c.conns[e.conn]!;
-      const original = e.end === 'client' && !connectsDirectly(conn) ? { addr: fold(conn.connectTo.addr), port: conn.connectTo.port } : null;
+      const original = e.end === 'client' && recordsOriginal(c, conn) ? { addr: fold(conn.connectTo.addr), port: conn.connectTo.port } : null;
       const type = expectedType(o.conns[e.conn]!.client);
       const start = e.records[0]?.startNs;
       for (const r of e.records) {

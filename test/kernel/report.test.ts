@@ -11,7 +11,7 @@ import { backend, endpoint, frontend, maps, service } from '../../model/builders
 import { REPORT_NEAR_MAPPED_LOCAL, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
-import { REPORT_LARGE_SEND, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP6, REPORT_VIP_MAPPED_TO6, reportCaseArb } from '../../generators/report.js';
+import { REPORT_LARGE_SEND, REPORT_LISTEN6, REPORT_POD, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP6, REPORT_VIP_MAPPED_TO6, reportCaseArb } from '../../generators/report.js';
 import { reportSpec, runReportChecks, timedReportRunner } from '../../properties/report.js';
 
 function requireRoot(): void {
@@ -65,6 +65,8 @@ const CASES: ReportCase[] = [
     state: REPORT_STATE,
     conns: [conn({ clientFamily: 'inet6', clientAddr: REPORT_NEAR_MAPPED_LOCAL, connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 })],
   },
+  // A pod reached by its own address: kept, the original recorded is the server end.
+  { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ connectTo: REPORT_POD, listen: REPORT_POD })] },
   // More bytes than a u16 counts (sent in slices by the harness): the close report counts them all.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
 ];

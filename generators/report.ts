@@ -20,7 +20,8 @@ import type { SockAddr } from '../model/domain.js';
  * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
  * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination), and
  * an IPv4 one, 10.96.0.2:80, whose backend is that IPv6 listener too (an AF_INET6 client that
- * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination).
+ * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination), and
+ * the pod REPORT_POD, a frontend of its own.
  */
 export const REPORT_STATE = maps({
   frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('127.0.0.3', 9)],

@@ -105,6 +105,8 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.
   // Shards that no class requirement applied to (check --exhaustive) are judged by completeness.
   const judged = reports.some((r) => r.coverage.requirements.length > 0);
+  // A shard's phase that stopped half-way fails the merged run as it failed the shard.
+  const stoppedPhases = reports.flatMap((r) => r.stoppedPhases ?? []);
   const coverage = judged ? coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption), undefined, stats.dnsCases > 0) : { ok: true, requirements: [], targeted: 0 };
   return {
     ...first,
@@ -120,10 +122,9 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
     unclustered: reports.reduce((n, r) => n + (r.unclustered ?? 0), 0),
     stopped: reports.some((r) => r.stopped),
     baseline,
-    // A shard's phase that stopped half-way fails the merged run as it failed the shard.
-    stoppedPhases: reports.flatMap((r) => r.stoppedPhases ?? []),
+    stoppedPhases,
     failures: failing,
-    verdict: failing || !coverage.ok || reports.some((r) => (r.stoppedPhases ?? []).length > 0) ? 'fail' : 'pass',
+    verdict: failing || !coverage.ok || stoppedPhases.length > 0 ? 'fail' : 'pass',
   };
 }
 

@@ -2,7 +2,7 @@
 // (doctor, the kernel executor and the failure database: test/kernel/cli.test.ts.)
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,13 @@ describe('kmesh-check check', () => {
     const merged = JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8'));
     expect(merged.cases).toBe(a.cases + b.cases);
     expect(merged.verdict).toBe('pass');
+    expect(merged.stoppedPhases).toEqual([]);
+    // A shard whose phase stopped half-way fails the merged run, which says which and why.
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ ...b, stoppedPhases: ['connection reports: connect failed'] }));
+    const stopped = cli(['merge', 'a.json', 'b.json', '--json', 'm.json'], dir);
+    expect(stopped.code).toBe(1);
+    expect(stopped.out).toContain('phase stopped: connection reports: connect failed (fails the run)');
+    expect(JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8')).verdict).toBe('fail');
     expect(cli(['merge', 'missing.json'], dir).code).toBe(2);
   });
 

@@ -42,7 +42,8 @@ describe('report phase of check', () => {
 
   it('heads the finding of a case that let time pass with where it ran: the VM, whose clock is an input', async () => {
     const objects = buildReportMutant('report-periodic-at-threshold');
-    const r = await reportPhase({ executor: 'kernel', seed: 42, runs: 300, userObjects: false, objects, log: () => undefined });
+    // 200 report cases: 30 hold a wait exactly on the threshold at only some seeds (3 of 6 tried).
+    const r = await reportPhase({ executor: 'kernel', seed: 42, runs: 2000, userObjects: false, objects, log: () => undefined });
     expect(r.status).toBe('fail');
     const f = r.result!.findings[0]!;
     expect(f.case.conns.some((k) => k.closeWaitNs !== undefined || k.sends.some((x) => x.waitNs !== undefined))).toBe(true);

@@ -78,6 +78,20 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-periodic-ungated',
+    description: 'cgroup_skb checks only enable_periodic_report, so a connection keeps getting periodic reports after user space turns monitoring off.',
+    expectedInvariant: 'report-periodic',
+    shows: 'vm',
+    scope: 2,
+  },
+  {
+    name: 'report-close-gated',
+    description: 'The CLOSE report is gated on enable_monitoring, so a connection reported established before user space turned monitoring off never gets its CLOSE report.',
+    expectedInvariant: 'report-close',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'report-bytes-u16',
     description: 'The sent and received byte counts of a report are kept at 16 bits, so a connection that carried 65,536 bytes or more reports less than it did.',
     expectedInvariant: 'report-bytes-written',

@@ -84,10 +84,12 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
        * the server not (IPv4 and v4-mapped clients only).
        */
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
+      /** User space turns monitoring off once the connection is established, now and then. */
+      monitoringOff: fc.constantFrom(false, false, false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of the pod at REPORT_POD (its own frontend: kept, original recorded) now and then. */
       pod: fc.constantFrom(false, false, false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, monitoringOff, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -107,6 +109,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         connectTo,
         sends: sends.map(({ waitNs, ...x }) => (waitNs ? { ...x, waitNs } : x)),
         ...(closeWaitNs ? { closeWaitNs } : {}),
+        ...(monitoringOff ? { monitoringOff: true } : {}),
       };
     });
 

@@ -79,6 +79,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           out.push(c);
           // Outside an enrolled namespace (only reports can tell; nothing rewrites a VIP there).
           if (monitoring && connectsDirectly(k)) out.push({ ...c, namespaceOutside: true });
+          // From scope 2, both gates on and monitoring turned off once established: no periodic report, the CLOSE ones still.
+          if (scope >= 2 && monitoring && periodic) out.push({ ...c, conns: [{ ...k, monitoringOff: true }] });
         }
   return out;
 }

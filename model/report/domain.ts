@@ -31,6 +31,18 @@ export interface ReportConn {
   readonly closeWaitNs?: number;
   /** User space stores a verdict under the requested tuple once it reads the request. */
   readonly storeVerdict: boolean;
+  /**
+   * User space sets enable_monitoring to 0 once this connection is established (after reading
+   * its authorization request), before its sends: no periodic report comes after (the gate is
+   * off), its CLOSE report still does (the CLOSE rule has no gate), and the case's later
+   * connections are not monitored.
+   */
+  readonly monitoringOff?: boolean;
+}
+
+/** Whether monitoring is on when connection `i` of the case is established (an earlier one may have turned it off). */
+export function monitoredAt(c: Pick<ReportCase, 'monitoring' | 'conns'>, i: number): boolean {
+  return c.monitoring && !c.conns.slice(0, i).some((k) => k.monitoringOff === true);
 }
 
 /**

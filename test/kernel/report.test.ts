@@ -67,6 +67,8 @@ const CASES: ReportCase[] = [
   },
   // A pod reached by its own address: kept, the original recorded is the server end.
   { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ connectTo: REPORT_POD, listen: REPORT_POD })] },
+  // Monitoring turned off once the first connection is established: its CLOSE reports still come, the second connection gets none.
+  { monitoring: true, periodic: true, state: STATE, conns: [conn({ monitoringOff: true }), conn({ firstClose: 'server' })] },
   // More bytes than a u16 counts (sent in slices by the harness): the close report counts them all.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
 ];

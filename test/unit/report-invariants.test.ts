@@ -8,7 +8,7 @@ import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
 import { REPORT_NEAR_MAPPED_LOCAL, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { parseAddress } from '../../model/address.js';
 import { nearMappedOf } from '../../generators/addresses.js';
-import { authRequest, periodicDue, reportClose, reportOnceEstablished } from '../../model/report/invariants.js';
+import { authRequest, periodicDue, reportClose, reportOnceEstablished, reportPeriodic } from '../../model/report/invariants.js';
 
 const client: SockAddr = { addr: '127.0.0.1', port: 40275 };
 const server: SockAddr = { addr: '127.0.0.1', port: 8080 };
@@ -93,6 +93,61 @@ describe('a namespace withdrawn from km_manage, its local IPs still enrolled', (
     expect(reportOnceEstablished.check(one, both).status).toBe('holds');
     expect(reportOnceEstablished.check(one, serverOnly).status).toBe('violated');
     expect(reportClose.check(one, serverOnly).status).toBe('violated');
+  });
+});
+
+describe('monitoring turned off once a connection is established', () => {
+  const S = 1_000_000_000n;
+  const at = (direction: number, state: number, lastReportNs: bigint): ProbeRecord => ({
+    type: 0,
+    tuple: { family: 'inet', client, server },
+    original: null,
+    sentBytes: 10,
+    receivedBytes: 10,
+    connSuccess: 1,
+    direction,
+    state,
+    durationNs: lastReportNs - S,
+    startNs: S,
+    lastReportNs,
+    protocol: 6,
+    srttUs: 0,
+    rttMin: 0,
+    totalRetrans: 0,
+    lostOut: 0,
+    padding: 0,
+    unusedNonZero: 0,
+  });
+  // Monitoring and periodic reports on; the first connection turns monitoring off, then 6 s pass before its send.
+  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], monitoringOff: true };
+  const c: ReportCase = { monitoring: true, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };
+  const obs = (probe: ProbeRecord[]): ReportObservation => ({
+    conns: [
+      { client, server },
+      { client: { ...client, port: 40276 }, server },
+    ],
+    probe,
+    auth: [],
+    verdictsLeft: [],
+    exactClock: true,
+  });
+  const established = [at(2, 1, S), at(1, 1, S)];
+  const closed = [at(2, 7, 7n * S), at(1, 7, 7n * S)];
+
+  it('stops the periodic reports of that connection, not its CLOSE reports, and leaves the next one unmonitored', () => {
+    // No end is due a periodic report (vacuous), and none came.
+    expect(reportPeriodic.check(c, obs([...established, ...closed])).status).toBe('vacuous');
+    expect(reportClose.check(c, obs([...established, ...closed])).status).toBe('holds');
+    expect(reportOnceEstablished.check(c, obs([...established, ...closed])).status).toBe('holds');
+  });
+
+  it('fails a periodic report after it, a missing CLOSE report, and a report of the next connection', () => {
+    const v = reportPeriodic.check(c, obs([...established, at(2, 1, 7n * S), ...closed]));
+    expect(v.status === 'violated' && v.detail).toMatch(/client of connection 0 got a periodic report, but monitoring was turned off once it was established/);
+    expect(reportClose.check(c, obs(established)).status).toBe('violated');
+    const next = { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, client: { ...client, port: 40276 }, server } };
+    const w = reportOnceEstablished.check(c, obs([...established, ...closed, next]));
+    expect(w.status === 'violated' && w.detail).toMatch(/an earlier connection turned monitoring off/);
   });
 });
 

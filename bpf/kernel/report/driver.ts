@@ -171,6 +171,7 @@ export class ReportDriver {
           const req = decodeAuthRequest(rec);
           if (conn.storeVerdict && req.tuple) libbpf.mapUpdate(this.map('km_auth_res'), rec.slice(4), new Uint8Array([1, 0, 0, 0]), 0);
         }
+        if (conn.monitoringOff) this.dp.setGlobals({ ...g, enableMonitoring: 0 });
         for (const s of conn.sends) {
           if (s.waitNs) sleep(Math.ceil(s.waitNs / 1e6));
           const [from, to] = s.from === 'client' ? [client, server] : [server, client];

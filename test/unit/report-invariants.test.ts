@@ -16,6 +16,28 @@ const conn: ReportConn = { connectTo: server, listen: server, sends: [{ from: 'c
 const request: AuthRecord = { type: 0, tuple: { family: 'inet', client, server }, unusedNonZero: 0 };
 const twoConns: ReportCase = { monitoring: false, periodic: false, state: EMPTY_STATE, conns: [conn, conn] };
 
+/** A report of the client -> server tuple, 10 bytes each way, its duration last_report_ns - start. */
+const record = (direction: number, state: number, lastReportNs = 0n, startNs = 0n): ProbeRecord => ({
+  type: 0,
+  tuple: { family: 'inet', client, server },
+  original: null,
+  sentBytes: 10,
+  receivedBytes: 10,
+  connSuccess: 1,
+  direction,
+  state,
+  durationNs: lastReportNs - startNs,
+  startNs,
+  lastReportNs,
+  protocol: 6,
+  srttUs: 0,
+  rttMin: 0,
+  totalRetrans: 0,
+  lostOut: 0,
+  padding: 0,
+  unusedNonZero: 0,
+});
+
 function observed(auth: readonly AuthRecord[]): ReportObservation {
   return {
     conns: [
@@ -57,26 +79,7 @@ describe('periodic reports due', () => {
 describe('a namespace withdrawn from km_manage, its local IPs still enrolled', () => {
   const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
   const outside: ReportCase = { ...one, namespaceOutside: true };
-  const rec = (direction: number, state: number): ProbeRecord => ({
-    type: 0,
-    tuple: { family: 'inet', client, server },
-    original: null,
-    sentBytes: 10,
-    receivedBytes: 10,
-    connSuccess: 1,
-    direction,
-    state,
-    durationNs: 0n,
-    startNs: 0n,
-    lastReportNs: 0n,
-    protocol: 6,
-    srttUs: 0,
-    rttMin: 0,
-    totalRetrans: 0,
-    lostOut: 0,
-    padding: 0,
-    unusedNonZero: 0,
-  });
+  const rec = (direction: number, state: number) => record(direction, state);
   const withProbe = (probe: ProbeRecord[]): ReportObservation => ({ conns: [{ client, server }], probe, auth: [], verdictsLeft: [] });
   const serverOnly = withProbe([rec(1, 1), rec(1, 7)]);
   const both = withProbe([rec(2, 1), rec(1, 1), rec(2, 7), rec(1, 7)]);
@@ -98,26 +101,7 @@ describe('a namespace withdrawn from km_manage, its local IPs still enrolled', (
 
 describe('monitoring turned off once a connection is established', () => {
   const S = 1_000_000_000n;
-  const at = (direction: number, state: number, lastReportNs: bigint): ProbeRecord => ({
-    type: 0,
-    tuple: { family: 'inet', client, server },
-    original: null,
-    sentBytes: 10,
-    receivedBytes: 10,
-    connSuccess: 1,
-    direction,
-    state,
-    durationNs: lastReportNs - S,
-    startNs: S,
-    lastReportNs,
-    protocol: 6,
-    srttUs: 0,
-    rttMin: 0,
-    totalRetrans: 0,
-    lostOut: 0,
-    padding: 0,
-    unusedNonZero: 0,
-  });
+  const at = (direction: number, state: number, lastReportNs: bigint) => record(direction, state, lastReportNs, S);
   // Monitoring and periodic reports on; the first connection turns monitoring off, then 6 s pass before its send.
   const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], monitoringOff: true };
   const c: ReportCase = { monitoring: true, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };

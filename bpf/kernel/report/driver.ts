@@ -40,6 +40,8 @@ function sleep(ms: number): void {
 export class ReportDriver {
   private readonly sa = new Uint8Array(SOCKADDR_MAX);
   private readonly buf = new Uint8Array(65536);
+  /** What a send sends: SEND_SLICE bytes of 'a', of which a send takes as many as it needs. */
+  private readonly payload = new Uint8Array(SEND_SLICE).fill(0x61);
   private readonly probe: RingReader;
   private readonly authReq: RingReader;
 
@@ -178,9 +180,9 @@ export class ReportDriver {
           // In slices, each read before the next: a send larger than the peer's receive buffer
           // would block this one thread for good.
           for (let left = s.size; left > 0; left -= SEND_SLICE) {
-            const msg = new Uint8Array(Math.min(left, SEND_SLICE)).fill(0x61);
-            if (libc.send(from, msg, msg.length, MSG_NOSIGNAL) !== msg.length) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
-            this.readAll(to, msg.length);
+            const n = Math.min(left, SEND_SLICE);
+            if (libc.send(from, this.payload, n, MSG_NOSIGNAL) !== n) throw new KmeshCheckError('environment', `send failed (${errnoName(errno())})`);
+            this.readAll(to, n);
           }
         }
         if (conn.closeWaitNs) sleep(Math.ceil(conn.closeWaitNs / 1e6));

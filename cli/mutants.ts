@@ -46,6 +46,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'failover-empty-u16',
+    description: "Locality failover tests a group's count at 16 bits, so a group whose u32 count is a multiple of 65536 looks empty and a later group is chosen.",
+    object: 'connect',
+  },
+  {
     name: 'pick-ignores-count',
     description: "The endpoint index is drawn as prandom % 7 + 1 (the number of priority groups) instead of modulo the group's count.",
     object: 'connect',
@@ -135,6 +140,12 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'sockops-ignores-waypoint',
     description: 'sockops inserts every enrolled socket that has storage into km_socket, waypoint-bound or not.',
     object: 'sockops',
+  },
+  {
+    name: 'sockhash-netns-not-local-ip',
+    description: 'sockops puts a waypoint-bound socket into km_socket when its namespace is enrolled, though its local IP is not (section 4 asks for the local IP).',
+    object: 'sockops',
+    beyondExhaustive: 'it needs an enrolment from one local IP, then a waypoint-bound connect from another',
   },
   {
     name: 'tlv-repeated',

@@ -139,7 +139,9 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
     lines.push(`  ${heading} ${step + 1} (${allowed.length} possibilit${allowed.length === 1 ? 'y' : 'ies'})`);
     for (const o of allowed) lines.push(`    - ${formatObservation(o, familyAt(step))}`);
   }
-  lines.push(`  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`, `  replay: ${replayCommand(cx, run)}`);
+  // An exhaustive path names the enumerated state, which minimisation then made smaller.
+  const enumerated = cx.phase.startsWith('exhaustive/') && cx.size !== cx.shrunkFrom ? ` (the enumerated case, of size ${cx.shrunkFrom}; replay --case on the saved failure runs the one above)` : '';
+  lines.push(`  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`, `  replay: ${replayCommand(cx, run)}${enumerated}`);
   return lines.join('\n');
 }
 
@@ -169,7 +171,7 @@ function pct(n: number, total: number): string {
   return n > 0 && p < 0.1 ? `${n} cases` : `${p.toFixed(1)}%`;
 }
 
-/** How many cases the classes needed: one number, or one per kind of class where they differ ("40 (dns: 11, storage: 2)"). */
+/** How many cases the classes needed: one number, or one per kind of class where they differ ("40 (dns: 11, history: 2)"). */
 function requiredText(reqs: readonly { readonly class: string; readonly required: number }[]): string {
   const first = reqs[0]?.required ?? 0;
   const other = new Map<string, number>();
@@ -198,8 +200,8 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     dist('chain length', s.chainLength),
     dist('operations', s.operations),
     dist('path', s.path),
-    // Once-only storage rules met by a later connect of a socket (properties/storage-traits.ts).
-    dist('reconnects', s.storage ?? {}),
+    // Rules only a history within a case reaches (properties/history-traits.ts).
+    dist('histories', s.history ?? {}),
     'invariants (cases that exercised each / failed)',
     ...r.invariants.map((i) => `  ${i.failed ? 'FAIL' : 'ok  '} ${i.name.padEnd(38)} ${String(i.checked).padStart(7)} / ${i.failed}`),
   ];

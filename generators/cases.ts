@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { Family } from '../model/address.js';
 import type { Case, MapState, Operation, Protocol, SockAddr, SocketId, StateKind } from '../model/domain.js';
-import { EMPTY_STATE } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, EMPTY_STATE } from '../model/domain.js';
 import { applyIntents, consistentStateGen, intentGen, type Intent } from './control-plane.js';
 import { destChoiceGen, FAMILIES, PROTOCOLS, resolveDestination, waypointedFrontendGen, type DestChoice } from './connect.js';
 import { applyRawMutations, rawMutationGen, rawStateGen, type RawMutation } from './raw-state.js';
@@ -229,6 +229,31 @@ class CloseCommand implements SequenceCommand {
   }
 }
 
+/**
+ * The namespace enrols or withdraws from one of its local IPs: a TCP control connect from a socket
+ * of its own, closed after (as an agent would do it). km_manage keeps the namespace and that local
+ * IP only, so a later connect from another local IP (the other family, or v4-mapped against ::1)
+ * runs in an enrolled namespace from a local IP that is not: the case section 4's sockhash rule
+ * is about, which control connects on the case's own sockets reached about once in 20,000 cases.
+ */
+class EnrolmentCommand implements SequenceCommand {
+  constructor(
+    readonly family: Family,
+    readonly port: number,
+  ) {}
+  check(m: Readonly<SequenceModel>): boolean {
+    return m.sockets.size < MAX_SOCKETS;
+  }
+  run(m: SequenceModel, r: SequenceRecorder): void {
+    let sock = 0;
+    while (m.sockets.has(sock)) sock++;
+    r.ops.push({ op: 'socket', sock, family: this.family, protocol: 'tcp' }, { op: 'connect', sock, dest: { addr: CONTROL_ADDR[this.family], port: this.port } }, { op: 'close', sock });
+  }
+  toString(): string {
+    return `enrolment(${this.family},${this.port})`;
+  }
+}
+
 /** A control-plane update: intents (and, for raw cases, breakages) applied to the current maps. */
 class ApplyCommand implements SequenceCommand {
   constructor(
@@ -250,9 +275,10 @@ class ApplyCommand implements SequenceCommand {
   }
 }
 
-type CommandKind = 'socket' | 'connect' | 'again' | 'send' | 'close' | 'apply';
-/** How often each command comes: sockets and connects most, updates now and then. */
-const COMMANDS = new Table<CommandKind>(['socket', 'connect', 'again', 'send', 'close', 'apply'], [2, 3, 1, 2, 1, 2]);
+type CommandKind = 'socket' | 'connect' | 'again' | 'send' | 'close' | 'apply' | 'enrolment';
+/** How often each command comes: sockets and connects most, updates and enrolment changes now and then. */
+const COMMANDS = new Table<CommandKind>(['socket', 'connect', 'again', 'send', 'close', 'apply', 'enrolment'], [2, 3, 1, 2, 1, 2, 1]);
+const ENROLMENT_PORTS = uniform<number>([ControlPort.enrol, ControlPort.withdraw]);
 const INTENT_COUNTS = lengths(1, 3);
 const RAW_MUTATIONS = lengths(0, 2);
 
@@ -275,6 +301,8 @@ export function sequenceCommandGen(kind: StateKind): Gen<SequenceCommand> {
           return new SendCommand(g.int(MAX_SOCKETS), 1 + g.int(3));
         case 'close':
           return new CloseCommand(g.int(MAX_SOCKETS));
+        case 'enrolment':
+          return new EnrolmentCommand(g.pick(FAMILIES), g.pick(ENROLMENT_PORTS));
         case 'apply':
           return new ApplyCommand(g.list(intentGen, INTENT_COUNTS, 1), kind === 'raw' ? g.list(rawMutationGen, RAW_MUTATIONS) : [], kind);
       }

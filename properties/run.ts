@@ -19,7 +19,7 @@ import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, type Statistics }
 import { runPhase } from './phase.js';
 import { representative, Tally, type InvariantCount, type TallyJson } from './tally.js';
 import { hasClass } from './traits.js';
-import { STORAGE_TARGET_DRAWS } from './storage-traits.js';
+import { HISTORY_TARGET_DRAWS } from './history-traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
 
 /** Targeted cases per under-covered class at most: a base plus a share per missing case. */
@@ -194,7 +194,7 @@ function failsWith(signature: string, opts: RunOptions, seen: WeakMap<Case, Judg
 /** The arbitrary of a phase: a state kind x shape, or targeted generation toward a class. */
 function arbOf(phase: string, env: Environment): fc.Arbitrary<Case> {
   const t = parseTargetPhaseId(phase);
-  if (t) return targetedCaseArb({ kind: t.kind, shape: t.shape, has: hasClass(t.cls, env), ...(t.cls.startsWith('storage:') ? { draws: STORAGE_TARGET_DRAWS } : {}) });
+  if (t) return targetedCaseArb({ kind: t.kind, shape: t.shape, has: hasClass(t.cls, env), ...(t.cls.startsWith('history:') ? { draws: HISTORY_TARGET_DRAWS } : {}) });
   const m = /^(consistent|raw)\/(single|sequence|dns)$/.exec(phase);
   if (!m) throw new KmeshCheckError('unsupported', `unknown phase ${phase}: use consistent|raw / single|sequence|dns`);
   return caseArb({ kind: m[1] as StateKind, shape: m[2] as Shape });
@@ -372,7 +372,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
       }
       const cap = TARGET_CAP_BASE + TARGET_CAP_PER_CASE * deficit;
       // Storage classes need a socket connected more than once: only sequences have that.
-      const id = targetPhaseId(cls, kind, cls.startsWith('dns:') ? 'dns' : cls.startsWith('storage:') ? 'sequence' : 'single');
+      const id = targetPhaseId(cls, kind, cls.startsWith('dns:') ? 'dns' : cls.startsWith('history:') ? 'sequence' : 'single');
       const r = await runPhase({
         phase: id,
         order: phases.length + targets.length,

@@ -4,7 +4,7 @@
 
 import type { CaseTraits } from './traits.js';
 import { DNS_CLASSES } from './dns-traits.js';
-import { STORAGE_CLASS_FACTOR, STORAGE_CLASSES } from './storage-traits.js';
+import { HISTORY_CLASS_FACTOR, HISTORY_CLASSES } from './history-traits.js';
 
 type Counter = Record<string, number>;
 
@@ -23,7 +23,7 @@ export interface StatisticsJson {
   readonly chainLength: Counter;
   readonly operations: Counter;
   readonly dns: Counter;
-  readonly storage?: Counter;
+  readonly history?: Counter;
 }
 
 export class Statistics {
@@ -36,7 +36,7 @@ export class Statistics {
   readonly chainLength: Counter = {};
   readonly operations: Counter = {};
   readonly dns: Counter = {};
-  readonly storage: Counter = {};
+  readonly history: Counter = {};
 
   /** Each class is counted once per case that has it. */
   add(t: CaseTraits, dnsPhase = false): void {
@@ -49,13 +49,13 @@ export class Statistics {
     bump(this.chainLength, t.maxPasses >= 5 ? '5+' : String(t.maxPasses));
     bump(this.operations, t.operations >= 8 ? '8+' : String(t.operations));
     for (const d of t.dns) bump(this.dns, d);
-    for (const d of t.storage) bump(this.storage, d);
+    for (const d of t.history) bump(this.history, d);
   }
 
   merge(o: StatisticsJson): void {
     this.cases += o.cases;
     this.dnsCases += o.dnsCases ?? 0;
-    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns', 'storage'] as const) {
+    for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns', 'history'] as const) {
       // Reports written before a class existed lack it.
       for (const [k, v] of Object.entries(o[key] ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
     }
@@ -75,7 +75,7 @@ export class Statistics {
       chainLength: sorted(this.chainLength),
       operations: sorted(this.operations),
       dns: sorted(this.dns),
-      storage: sorted(this.storage),
+      history: sorted(this.history),
     };
   }
 }
@@ -100,22 +100,22 @@ export interface CoverageReport {
 export const DNS_CLASS_FACTOR = 5;
 
 /** The classes that matter besides the paths (which the caller takes from the model). */
-export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns' | 'storage', readonly string[]>> = {
+export const REQUIRED_CLASSES: Readonly<Record<'family' | 'policy' | 'dns' | 'history', readonly string[]>> = {
   family: ['inet', 'inet6', 'inet6-v4mapped'],
   policy: ['random', 'strict', 'failover'],
   dns: DNS_CLASSES,
-  storage: STORAGE_CLASSES,
+  history: HISTORY_CLASSES,
 };
 
 /** The share of a run's cases each required class must be seen in. */
 export const COVERAGE_FRACTION = 0.002;
 
-/** Every required class, as "family:inet", "policy:random", "storage:...", "path:...", and "dns:..." when the DNS phase runs. */
+/** Every required class, as "family:inet", "policy:random", "history:...", "path:...", and "dns:..." when the DNS phase runs. */
 export function requiredClasses(paths: readonly string[], dns = false): string[] {
   return [
     ...REQUIRED_CLASSES.family.map((n) => `family:${n}`),
     ...REQUIRED_CLASSES.policy.map((n) => `policy:${n}`),
-    ...REQUIRED_CLASSES.storage.map((n) => `storage:${n}`),
+    ...REQUIRED_CLASSES.history.map((n) => `history:${n}`),
     ...paths.map((n) => `path:${n}`),
     ...(dns ? REQUIRED_CLASSES.dns.map((n) => `dns:${n}`) : []),
   ];
@@ -127,19 +127,19 @@ export function seenOf(stats: Statistics, cls: string): number {
   return counterOf(stats, prefix)[name] ?? 0;
 }
 
-/** The counter of a kind of class ("family", "policy", "dns", "storage"; anything else: paths). */
+/** The counter of a kind of class ("family", "policy", "dns", "history"; anything else: paths). */
 function counterOf(stats: Statistics, prefix: string): Counter {
-  return prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : prefix === 'storage' ? stats.storage : stats.path;
+  return prefix === 'family' ? stats.family : prefix === 'policy' ? stats.policy : prefix === 'dns' ? stats.dns : prefix === 'history' ? stats.history : stats.path;
 }
 
 /**
  * The share of a run's cases a class of kind `prefix` must be seen in, unrounded: DNS classes
  * count the DNS phase's cases (at `fraction` x DNS_CLASS_FACTOR: each is a large part of that
- * phase), the others the connect phases' (storage classes at `fraction` x STORAGE_CLASS_FACTOR).
+ * phase), the others the connect phases' (history classes at `fraction` x HISTORY_CLASS_FACTOR).
  */
 function classShare(stats: Statistics, prefix: string, fraction: number): number {
   if (prefix === 'dns') return stats.dnsCases * fraction * DNS_CLASS_FACTOR;
-  return (stats.cases - stats.dnsCases) * fraction * (prefix === 'storage' ? STORAGE_CLASS_FACTOR : 1);
+  return (stats.cases - stats.dnsCases) * fraction * (prefix === 'history' ? HISTORY_CLASS_FACTOR : 1);
 }
 
 /**
@@ -165,7 +165,7 @@ export function coverageOf(stats: Statistics, requiredPaths: readonly string[], 
   };
   add('family', REQUIRED_CLASSES.family);
   add('policy', REQUIRED_CLASSES.policy);
-  add('storage', REQUIRED_CLASSES.storage);
+  add('history', REQUIRED_CLASSES.history);
   if (dns) add('dns', REQUIRED_CLASSES.dns);
   add('path', requiredPaths);
   return { ok: requirements.every((r) => r.ok), requirements };

@@ -6,7 +6,7 @@ import type { Case } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 import { policyName } from './format.js';
 import { dnsTraits } from './dns-traits.js';
-import { storageTraits } from './storage-traits.js';
+import { historyTraits } from './history-traits.js';
 import type { Environment } from '../model/environment.js';
 import { outcomes } from '../model/impl/index.js';
 
@@ -23,8 +23,8 @@ export interface CaseTraits {
   readonly operations: number;
   /** Section 6 classes the case exercised (properties/dns-traits.ts). */
   readonly dns: ReadonlySet<string>;
-  /** Once-only storage classes of section 3.8 the case exercised (properties/storage-traits.ts). */
-  readonly storage: ReadonlySet<string>;
+  /** Once-only storage classes of section 3.8 the case exercised (properties/history-traits.ts). */
+  readonly history: ReadonlySet<string>;
 }
 
 export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
@@ -54,10 +54,10 @@ export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
     }
     randomDraws = Math.max(randomDraws, draws);
   }
-  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed), storage: storageTraits(c, allowed) };
+  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed), history: historyTraits(c, allowed) };
 }
 
-/** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty", "dns:reply-restored", "storage:original-kept"). */
+/** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty", "dns:reply-restored", "history:original-kept"). */
 export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
   const [prefix, name] = cls.split(':') as [string, string];
   return (c: Case) => {
@@ -68,7 +68,7 @@ export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
       return false;
     }
     const t = describeCase(c, allowed);
-    const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : prefix === 'dns' ? t.dns : prefix === 'storage' ? t.storage : t.paths;
+    const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : prefix === 'dns' ? t.dns : prefix === 'history' ? t.history : t.paths;
     return set.has(name);
   };
 }

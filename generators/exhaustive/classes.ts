@@ -114,9 +114,25 @@ export const LB_POLICY_CLASSES: readonly ValueClass[] = [
   { name: 'unknown', minScope: 2, value: 0x101, stands: "any value other than 0, 1, 2 (0x101: its low byte is strict's, for a program that reads fewer bytes)" },
 ];
 
-/** Endpoint counts per priority group: 0..scope. */
+/**
+ * Endpoint counts per priority group: 0..scope, and 0x10000, a count whose low half is 0 (a
+ * program that reads the count at 16 or 8 bits takes the group for empty; the u32 holds 65536
+ * indices, of which only those up to endpointIndexLimit can be present).
+ */
+export const WIDE_COUNT = 0x10000;
+
 export function countValues(scope: number): number[] {
-  return Array.from({ length: scope + 1 }, (_, i) => i);
+  return [...Array.from({ length: scope + 1 }, (_, i) => i), WIDE_COUNT];
+}
+
+/**
+ * The largest endpoint index an entry may have at scope N: one past the largest small count (an
+ * off-by-one pick reads it). A read of a larger index, which only a wide count or a program
+ * that takes another modulus makes, finds no entry and decides nothing, so that a draw over a
+ * wide count does not branch over 65,536 entries.
+ */
+export function endpointIndexLimit(scope: number): number {
+  return scope + 1;
 }
 
 /**
@@ -213,9 +229,10 @@ export function deviationCost(minScope: number): number {
   return minScope > 1 ? 1 : 0;
 }
 
-/** An endpoint count above 1 is a deviation. */
-export function countCost(count: number): number {
-  return count > 1 ? 1 : 0;
+/** An endpoint count above 1 is a deviation, but WIDE_COUNT in group 0. */
+export function countCost(count: number, prio: number): number {
+  // The wide count is free in the group every policy reads first; in a later one it costs one.
+  return count > 1 && !(count === WIDE_COUNT && prio === 0) ? 1 : 0;
 }
 
 export function allowed<T extends { readonly minScope: number }>(list: readonly T[], scope: number): T[] {
@@ -256,12 +273,19 @@ export function classTable(): ClassRow[] {
     },
     { what: 'km_frontend entry (read by key)', classes: [{ name: 'absent / upstream id', minScope: 1, stands: ID_STANDS }] },
     { what: 'km_service / km_backend entry', classes: [{ name: 'absent / present', minScope: 1, stands: 'present entries have their fields decided one by one when read' }] },
-    { what: 'km_endpoint entry', classes: [{ name: 'absent / backend uid', minScope: 1, stands: ID_STANDS }] },
+    {
+      what: 'km_endpoint entry',
+      classes: [
+        { name: 'absent / backend uid', minScope: 1, stands: ID_STANDS },
+        { name: 'index > scope + 1', minScope: 1, stands: 'absent, decided by no choice (an index past one beyond every small count; only a wide count or another modulus reads one)' },
+      ],
+    },
     {
       what: 'prio_endpoint_count[p]',
       classes: [
         { name: '0, 1', minScope: 1, stands: 'each group separately' },
-        { name: '2..scope', minScope: 2, stands: 'a deviation' },
+        { name: '0x10000 in group 0', minScope: 1, stands: 'a count whose low half (and byte) is 0: a program that reads the count narrower than its u32 takes the group for empty' },
+        { name: '2..scope; 0x10000 in a later group', minScope: 2, stands: 'a deviation' },
       ],
     },
     { what: 'lb_policy', classes: LB_POLICY_CLASSES },

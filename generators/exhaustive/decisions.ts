@@ -20,6 +20,7 @@ import {
   allowed,
   countCost,
   countValues,
+  endpointIndexLimit,
   deviationCost,
   deviationsAt,
   portSlotsAt,
@@ -210,6 +211,8 @@ export class Decisions {
   }
 
   endpoint(serviceId: number, prio: number, index: number): number | null {
+    // Indices past one beyond the scope's counts stand for absent ones (endpointIndexLimit).
+    if (index > endpointIndexLimit(this.scope)) return null;
     const key = `${serviceId}/${prio}/${index}`;
     let v = this.endpoints.get(key);
     if (v === undefined) {
@@ -258,7 +261,9 @@ export class Decisions {
     const label = `service ${id} ${name}`;
     if (name.startsWith('count')) {
       const counts = countValues(this.scope);
-      return counts[this.chooseCosted(label, counts.map(countCost))] as number;
+      const prio = Number(name.slice(5));
+      const costs = counts.map((c) => countCost(c, prio));
+      return counts[this.chooseCosted(label, costs)] as number;
     }
     if (name === 'policy') return this.pickClass(label, LB_POLICY_CLASSES);
     if (name.startsWith('sport')) {

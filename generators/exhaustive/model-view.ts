@@ -5,6 +5,7 @@
 import { PORT_SLOTS, PRIO_GROUPS, type IpAddr, type MapState, type Service } from '../../model/domain.js';
 import { configuredWaypoint, ipKey, registerIndex, type IndexedBackend, type IndexedService, type MapIndex } from '../../model/impl/maps.js';
 import type { Decisions } from './decisions.js';
+import { endpointIndexLimit } from './classes.js';
 
 function getter<K, V>(get: (k: K) => V | undefined): ReadonlyMap<K, V> {
   return { get } as unknown as ReadonlyMap<K, V>;
@@ -82,7 +83,8 @@ export function lazyIndex(d: Decisions): MapIndex {
       const [sid, prio] = k.split('/').map(Number) as [number, number];
       const count = d.serviceField(sid, `count${prio}`) as number;
       const present: number[] = [];
-      for (let i = 1; i <= count; i++) if (d.endpoint(sid, prio, i) !== null) present.push(i);
+      const last = Math.min(count, endpointIndexLimit(d.scope));
+      for (let i = 1; i <= last; i++) if (d.endpoint(sid, prio, i) !== null) present.push(i);
       return present;
     }),
     backends: getter<number, IndexedBackend>((uid) => {

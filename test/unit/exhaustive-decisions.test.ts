@@ -1,7 +1,7 @@
 // The deviation bound of bounded-exhaustive exploration (generators/exhaustive/decisions.ts) at the
 // frontend entry a waypoint chain reads: an entry under a decided waypoint address is the waypoint's
 // own (its VIP), so only the id it names can cost a deviation; an entry under any other new key is a
-// second frontend entry and costs one itself. Driven by a scripted oracle that records what it is offered.
+// second frontend entry and costs one itself. Also the endpoint indices it decides at all. Driven by a scripted oracle that records what it is offered.
 
 import { describe, expect, it } from 'vitest';
 import { Decisions, type Oracle } from '../../generators/exhaustive/decisions.js';
@@ -47,16 +47,19 @@ describe('exhaustive decisions: the frontend entry of a waypoint address', () =>
     expect(d.frontend('10.0.0.2')).toBe(1);
     expect(script.offered.get('frontend 10.0.0.2')).toBe(3);
     expect(d.serviceField(1, 'count0')).toBe(2);
-    expect(script.offered.get('service 1 count0')).toBe(3);
+    // 0, 1, 2 and the wide count 0x10000.
+    expect(script.offered.get('service 1 count0')).toBe(4);
   });
 
   it('charges a second frontend entry under any other key: the existing id only, no fresh one', () => {
     const { d, script } = serviceWithWaypoint({ 'frontend 10.0.0.3': 1 });
     expect(d.frontend('10.0.0.3')).toBe(1);
     expect(script.offered.get('frontend 10.0.0.3')).toBe(2);
-    // That entry used the deviation: counts above 1 are no longer offered.
+    // That entry used the deviation: counts above 1 are no longer offered, but for group 0's wide count (0, 1, 0x10000).
     d.serviceField(1, 'count0');
-    expect(script.offered.get('service 1 count0')).toBe(2);
+    expect(script.offered.get('service 1 count0')).toBe(3);
+    d.serviceField(1, 'count1');
+    expect(script.offered.get('service 1 count1')).toBe(2);
   });
 
   it('knows a v4-mapped waypoint address by its IPv4 key too, as connect6 folds it', () => {
@@ -81,5 +84,19 @@ describe('exhaustive decisions: the frontend entry of a waypoint address', () =>
     const b = viaWaypoint(mapped!);
     expect(b.d.frontend('10.0.0.3')).toBeNull();
     expect(b.script.offered.has('frontend 10.0.0.3')).toBe(false);
+  });
+});
+
+describe('exhaustive decisions: endpoint indices past the small counts', () => {
+  it('are absent without a choice point, so a draw over the wide count 0x10000 reads no more entries than a small count', () => {
+    const script = new Script({});
+    const d = new Decisions(1, script);
+    // Scope 1: index 2 (one past count 1, an off-by-one pick) is still a choice, index 3 on are absent.
+    d.endpoint(1, 0, 2);
+    expect(script.offered.has('endpoint 1/0/2')).toBe(true);
+    for (const index of [3, 0x10000]) {
+      expect(d.endpoint(1, 0, index)).toBeNull();
+      expect(script.offered.has(`endpoint 1/0/${index}`)).toBe(false);
+    }
   });
 });

@@ -3,7 +3,7 @@
 // the other findings with it (cli/phase-stopped.ts).
 
 import { describe, expect, it } from 'vitest';
-import { buildReport, formatSummary, type FindingJson } from '../../cli/report.js';
+import { buildReport, formatCounterexample, formatSummary, type FindingJson } from '../../cli/report.js';
 import { stoppedPhase } from '../../cli/phase-stopped.js';
 import { stoppedPhasesOf } from '../../cli/section-phases.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -60,5 +60,30 @@ describe('findings that shrank to the same case', () => {
     const text = formatSummary(r);
     expect(text).toMatch(/ccc .*\n\s+the same shrunk case as aaa: likely one bug that breaks both invariants/);
     expect(text.match(/the same shrunk case/g)).toHaveLength(1);
+  });
+});
+
+describe('the replay line of an exhaustive finding', () => {
+  const cx = (phase: string, size: number, shrunkFrom: number) =>
+    ({
+      phase,
+      seed: 0,
+      path: '3:1:0',
+      case: caseOf(80),
+      size,
+      shrunkFrom,
+      failure: { invariant: 'no-fabricated-peer', statement: 's', detail: 'd', source: 'executor' },
+      minimizeTries: 1,
+      signature: { id: 'abc', text: 'connect | result', path: 'random' },
+      hits: 1,
+    }) as never;
+
+  it('says its path replays the enumerated case when minimisation made it smaller', () => {
+    expect(formatCounterexample(cx('exhaustive/scope-1', 2, 9), 'vm')).toMatch(
+      /replay: kmesh-check replay --phase exhaustive\/scope-1 --seed 0 --path 3:1:0 --executor vm \(the enumerated case, of size 9; replay --case on the saved failure runs the one above\)$/,
+    );
+    // The enumerated case itself, and a sampled phase's path (which replays the shrunk case): no such note.
+    expect(formatCounterexample(cx('exhaustive/scope-1', 2, 2), 'vm')).toMatch(/--executor vm$/);
+    expect(formatCounterexample(cx('consistent/single', 2, 9), 'vm')).toMatch(/--executor vm$/);
   });
 });

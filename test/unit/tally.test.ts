@@ -8,7 +8,7 @@ import type { Case } from '../../model/domain.js';
 
 function failing(kind: Case['kind'], id = 'abc'): Judgement {
   const none = new Set<string>();
-  const traits = { kind, families: none, policies: none, paths: none, maxPasses: 1, randomDraws: 0, operations: 2, dns: none, storage: none };
+  const traits = { kind, families: none, policies: none, paths: none, maxPasses: 1, randomDraws: 0, operations: 2, dns: none, history: none };
   const failure = { invariant: 'no-fabricated-peer', statement: '', detail: '', source: 'executor' as const };
   return { failure, exercised: new Set(['no-fabricated-peer']), traits, signature: { id, text: 'connect | result', path: 'random' } } as unknown as Judgement;
 }

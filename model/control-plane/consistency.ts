@@ -28,7 +28,7 @@ function waypointProblem(w: Waypoint): string | null {
   if (!validAddr(w.addr)) return `waypoint address ${JSON.stringify(w.addr)} is not an address`;
   if (!isPort(w.port)) return `waypoint port ${mapPortText(w.port)} is not 0..65535`;
   const zero = isAllZero(w.addr);
-  if (w.port !== 0 && zero) return `waypoint port ${w.port} without an address`;
+  if (w.port !== 0 && zero) return `waypoint port ${mapPortText(w.port)} without an address`;
   if (w.port === 0 && !zero) return `waypoint address ${w.addr} without a port`;
   return null;
 }
@@ -98,9 +98,9 @@ export function isConsistent(state: MapState): string[] {
       const sp = v.servicePorts[i] ?? 0;
       const tp = v.targetPorts[i] ?? 0;
       if (!isPort(sp) || !isPort(tp)) out.push(`${name}: slot ${i} port out of range (${mapPortText(sp)}->${mapPortText(tp)})`);
-      if (sp === 0 && tp !== 0) out.push(`${name}: slot ${i} has target port ${tp} but service port 0`);
-      if (sp !== 0 && tp === 0) out.push(`${name}: slot ${i} maps service port ${sp} to target port 0`);
-      if (sp !== 0 && seenPorts.has(sp)) out.push(`${name}: service port ${sp} in two slots`);
+      if (sp === 0 && tp !== 0) out.push(`${name}: slot ${i} has target port ${mapPortText(tp)} but service port 0`);
+      if (sp !== 0 && tp === 0) out.push(`${name}: slot ${i} maps service port ${mapPortText(sp)} to target port 0`);
+      if (sp !== 0 && seenPorts.has(sp)) out.push(`${name}: service port ${mapPortText(sp)} in two slots`);
       if (sp !== 0) seenPorts.add(sp);
     }
     const wp = waypointProblem(v.waypoint);

@@ -26,6 +26,13 @@ export interface ReportMutant {
 export const REPORT_MUTANTS: readonly ReportMutant[] = [
   { name: 'report-no-close', description: 'sockops sends no CLOSE report.', expectedInvariant: 'report-close', shows: 'kernel' },
   {
+    name: 'report-waypoint-bound-skipped',
+    description: 'sockops sends no ESTABLISHED report for a waypoint-bound connection (it leaves it to the waypoint), though section 7 asks for one of every managed outbound connection.',
+    expectedInvariant: 'report-once-established',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'report-periodic-early',
     description: 'cgroup_skb does not wait for the established report, so the first packets of a connect are reported periodically.',
     expectedInvariant: 'report-once-established',

@@ -1,8 +1,8 @@
 // fast-check arbitraries for connection-report cases: the two gates, the node and gateway
 // globals (sometimes the client's own address, so no authorization request is due), and a few
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
-// or through a service VIP (an IPv4 one of an IPv6 listener too), to an AF_INET listener or an
-// AF_INET6 one bound to ::ffff:127.0.0.1, with traffic both ways, either
+// or through a service VIP (an IPv4 one of an IPv6 listener too, one routed via a waypoint), to an
+// AF_INET listener or an AF_INET6 one bound to ::ffff:127.0.0.1, with traffic both ways, either
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
 // bound to, or the server listening on, an address never enrolled; an IPv6 client's ends in the
 // last 64 bits of ::ffff:127.0.0.1, which the globals may hold), now and then in a namespace
@@ -16,18 +16,28 @@ import { backend, endpoint, frontend, maps, service } from '../model/builders.js
 import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 import type { SockAddr } from '../model/domain.js';
 
+/** The waypoint of REPORT_WAYPOINT_VIP's service, a listener of the case. */
+export const REPORT_WAYPOINT = { addr: '127.0.0.1', port: 15008 };
+/** A service VIP routed via REPORT_WAYPOINT (the pass there misses: the chain ends at the waypoint). */
+export const REPORT_WAYPOINT_VIP = { addr: '10.96.0.4', port: 80 };
+
 /**
  * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
  * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination), and
  * an IPv4 one, 10.96.0.2:80, whose backend is that IPv6 listener too (an AF_INET6 client that
- * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination), and
- * the pod REPORT_POD, a frontend of its own.
+ * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination), the
+ * pod REPORT_POD, a frontend of its own, and REPORT_WAYPOINT_VIP, whose clients are waypoint-bound.
  */
 export const REPORT_STATE = maps({
-  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('127.0.0.3', 9)],
-  services: [service(1, { counts: [1], ports: [[80, 8080]] }), service(2, { counts: [1], ports: [[80, 8080]] }), service(3, { counts: [1], ports: [[80, 8080]] })],
-  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8)],
-  backends: [backend(7, '127.0.0.1', [1]), backend(8, '::1', [2, 3]), backend(9, '127.0.0.3')],
+  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('127.0.0.3', 9), frontend(REPORT_WAYPOINT_VIP.addr, 4)],
+  services: [
+    service(1, { counts: [1], ports: [[80, 8080]] }),
+    service(2, { counts: [1], ports: [[80, 8080]] }),
+    service(3, { counts: [1], ports: [[80, 8080]] }),
+    service(4, { counts: [1], ports: [[80, 8080]], waypoint: REPORT_WAYPOINT }),
+  ],
+  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8), endpoint(4, 0, 1, 7)],
+  backends: [backend(7, '127.0.0.1', [1, 4]), backend(8, '::1', [2, 3]), backend(9, '127.0.0.3')],
 });
 /**
  * A pod reached straight by its own address (frontend 127.0.0.3 -> backend 9, no waypoint): the
@@ -88,18 +98,29 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       monitoringOff: fc.constantFrom(false, false, false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of the pod at REPORT_POD (its own frontend: kept, original recorded) now and then. */
       pod: fc.constantFrom(false, false, false, false, false, true),
+      /** An IPv4 or v4-mapped client of REPORT_WAYPOINT_VIP (waypoint-bound) now and then. */
+      waypointed: fc.constantFrom(false, false, false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, monitoringOff, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
       const lonely = v4 && unmanaged === 2 && !atPod;
-      const listen = atPod ? REPORT_POD : lonely ? UNMANAGED_LISTEN : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
+      const viaWaypoint = v4 && waypointed && !atPod && !lonely;
+      const listen = atPod ? REPORT_POD : lonely ? UNMANAGED_LISTEN : viaWaypoint ? REPORT_WAYPOINT : v4 && listenMapped ? REPORT_LISTEN_MAPPED : t.listen;
       const nearMapped = !v4 && unmanaged === 1;
       const to = t.to[target % t.to.length]!;
       const inFamily = (a: SockAddr) => (flavour === 'inet' ? a : { addr: `::ffff:${a.addr}`, port: a.port });
       // A client bound to a native IPv6 address cannot reach a v4-mapped VIP: it takes the IPv6 ones.
-      const connectTo = atPod ? inFamily(REPORT_POD) : lonely ? inFamily(UNMANAGED_LISTEN) : nearMapped && to === REPORT_VIP_MAPPED_TO6 ? REPORT_VIP6 : to;
+      const connectTo = atPod
+        ? inFamily(REPORT_POD)
+        : lonely
+          ? inFamily(UNMANAGED_LISTEN)
+          : viaWaypoint
+            ? inFamily(REPORT_WAYPOINT_VIP)
+            : nearMapped && to === REPORT_VIP_MAPPED_TO6
+              ? REPORT_VIP6
+              : to;
       const clientAddr = unmanaged !== 1 ? undefined : flavour === 'inet' ? REPORT_UNMANAGED_LOCAL : flavour === 'mapped' ? `::ffff:${REPORT_UNMANAGED_LOCAL}` : REPORT_NEAR_MAPPED_LOCAL;
       return {
         ...rest,
@@ -107,7 +128,9 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         ...(clientAddr ? { clientAddr } : {}),
         listen,
         connectTo,
-        sends: sends.map(({ waitNs, ...x }) => (waitNs ? { ...x, waitNs } : x)),
+        // A waypoint-bound client's first send would carry the TLV (section 4, checked by the
+        // routing phases), which the report harnesses do not read: its peer sends instead.
+        sends: sends.map(({ waitNs, from, ...x }) => ({ from: viaWaypoint ? ('server' as const) : from, ...x, ...(waitNs ? { waitNs } : {}) })),
         ...(closeWaitNs ? { closeWaitNs } : {}),
         ...(monitoringOff ? { monitoringOff: true } : {}),
       };

@@ -6,12 +6,25 @@
 // straight to its listener also in a namespace withdrawn from km_manage. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
-// address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too)
+// address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too,
+// one routed via a waypoint, whose client then sends nothing)
 // and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
 import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
-import { REPORT_LARGE_SEND, REPORT_LISTEN, REPORT_POD, REPORT_LISTEN6, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP, REPORT_VIP6, REPORT_VIP_MAPPED_TO6 } from '../report.js';
+import {
+  REPORT_LARGE_SEND,
+  REPORT_LISTEN,
+  REPORT_POD,
+  REPORT_LISTEN6,
+  REPORT_LISTEN_MAPPED,
+  REPORT_STATE,
+  REPORT_VIP,
+  REPORT_VIP6,
+  REPORT_VIP_MAPPED_TO6,
+  REPORT_WAYPOINT,
+  REPORT_WAYPOINT_VIP,
+} from '../report.js';
 
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
@@ -31,8 +44,9 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
       out.push({ clientFamily, clientAddr: text(REPORT_UNMANAGED_LOCAL), connectTo, listen: REPORT_LISTEN });
     }
     out.push({ clientFamily, connectTo: { addr: text(lonely.addr), port: lonely.port }, listen: lonely });
-    // A pod reached by its own address: kept, its original the server end.
+    // A pod reached by its own address: kept, its original the server end. A client routed via a waypoint.
     if (scope >= 2) out.push({ clientFamily, connectTo: { addr: text(REPORT_POD.addr), port: REPORT_POD.port }, listen: REPORT_POD });
+    if (scope >= 2) out.push({ clientFamily, connectTo: { addr: text(REPORT_WAYPOINT_VIP.addr), port: REPORT_WAYPOINT_VIP.port }, listen: REPORT_WAYPOINT });
   };
   v4('inet');
   if (scope >= 2) {
@@ -66,8 +80,10 @@ function sendSequences(max: number, scope: number): ReportSend[][] {
 export function reportCasesAtScope(scope: number): ReportCase[] {
   const sends = sendSequences(scope >= 3 ? scope - 1 : 1, scope);
   const conns: ReportConn[] = [];
+  // A waypoint-bound client sends nothing (its first send would carry the TLV, which the report harnesses do not read).
+  const serverOnly = sends.filter((seq) => seq.every((x) => x.from === 'server'));
   for (const shape of shapes(scope))
-    for (const s of sends)
+    for (const s of shape.listen === REPORT_WAYPOINT ? serverOnly : sends)
       for (const closeWaitNs of CLOSE_WAITS)
         for (const firstClose of ENDS) for (const storeVerdict of [false, true]) conns.push({ ...shape, sends: s, ...(closeWaitNs ? { closeWaitNs } : {}), firstClose, storeVerdict });
   const out: ReportCase[] = [];

@@ -11,7 +11,18 @@ import { backend, endpoint, frontend, maps, service } from '../../model/builders
 import { REPORT_NEAR_MAPPED_LOCAL, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
 import fc from 'fast-check';
-import { REPORT_LARGE_SEND, REPORT_LISTEN6, REPORT_POD, REPORT_LISTEN_MAPPED, REPORT_STATE, REPORT_VIP6, REPORT_VIP_MAPPED_TO6, reportCaseArb } from '../../generators/report.js';
+import {
+  REPORT_LARGE_SEND,
+  REPORT_LISTEN6,
+  REPORT_POD,
+  REPORT_LISTEN_MAPPED,
+  REPORT_STATE,
+  REPORT_VIP6,
+  REPORT_VIP_MAPPED_TO6,
+  REPORT_WAYPOINT,
+  REPORT_WAYPOINT_VIP,
+  reportCaseArb,
+} from '../../generators/report.js';
 import { reportSpec, runReportChecks, timedReportRunner } from '../../properties/report.js';
 
 function requireRoot(): void {
@@ -71,6 +82,8 @@ const CASES: ReportCase[] = [
   { monitoring: true, periodic: true, state: STATE, conns: [conn({ monitoringOff: true }), conn({ firstClose: 'server' })] },
   // More bytes than a u16 counts (sent in slices by the harness): the close report counts them all.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
+  // A client routed via a waypoint (in km_socket; it sends nothing, so no TLV): reported as any other, its original the VIP.
+  { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ connectTo: REPORT_WAYPOINT_VIP, listen: REPORT_WAYPOINT, sends: [{ from: 'server', size: 3 }] })] },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {

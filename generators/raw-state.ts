@@ -45,8 +45,8 @@ export type RawMutation =
   | { readonly kind: 'idCollision'; readonly ref: number; readonly addr: IpAddr }
   | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number }
   | { readonly kind: 'widePort'; readonly ref: number; readonly port: WidePortField; readonly upper: number; readonly addr: IpAddr }
-  | { readonly kind: 'wideCount'; readonly ref: number; readonly upper: number }
-  | { readonly kind: 'lowZeroCount'; readonly ref: number; readonly upper: number };
+  | { readonly kind: 'wideCount'; readonly upper: number }
+  | { readonly kind: 'lowZeroCount'; readonly upper: number };
 
 /** Which map port a widePort mutation gives an upper half. */
 type WidePortField = 'service' | 'target' | 'service-waypoint' | 'backend-waypoint';
@@ -69,7 +69,7 @@ const PARTS = uniform(['addr', 'port'] as const);
 const STORED = uniform(['frontend', 'backend', 'waypoint'] as const);
 /** Service ports the most: a connect meets one only through its own service's slots, a waypoint through any service or backend that has it. */
 const WIDE_PORT_FIELDS = new Table<WidePortField>(['service', 'target', 'service-waypoint', 'backend-waypoint'], [3, 1, 1, 1]);
-/** What wideCount adds to every count of a service, and lowZeroCount makes a non-empty count: a byte's worth, a half-word's. */
+/** What wideCount adds to every count, and lowZeroCount makes every non-empty one: a byte's worth, a half-word's. */
 const COUNT_WIDENINGS = uniform([0x100, 0x10000]);
 /** Upper halves of a map port's u32 (interpretation.md, item 22): the lowest bit, the highest, all. */
 const UPPER_HALVES = uniform([1, 0x8000, 0xffff]);
@@ -129,7 +129,7 @@ export const rawMutationGen: Gen<RawMutation> = (d) =>
         return { kind, ref: g.int(REFS), port: g.pick(WIDE_PORT_FIELDS), upper: g.pick(UPPER_HALVES), addr: g.pick(ADDRS) };
       case 'wideCount':
       case 'lowZeroCount':
-        return { kind, ref: g.int(REFS), upper: g.pick(COUNT_WIDENINGS) };
+        return { kind, upper: g.pick(COUNT_WIDENINGS) };
     }
   });
 
@@ -250,19 +250,19 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
     case 'widePort':
       return widenPort(s, si, m);
     case 'wideCount':
-      // Every group, so that whichever a policy reads meets one: a count whose low byte or half
-      // is the group's real count (a narrower read picks among the real endpoints only, the u32
-      // among indices mostly missing), and 0x100 or 0x10000 for an empty one.
-      return svc ? withCounts(s, si, svc, (c) => (c + m.upper) >>> 0) : s;
+      // Every group of every service, so that whichever a connect meets has them: a count whose
+      // low byte or half is the group's real count (a narrower read picks among the real
+      // endpoints only, the u32 among indices mostly missing), and 0x100 or 0x10000 for an empty one.
+      return withCounts(s, (c) => (c + m.upper) >>> 0);
     case 'lowZeroCount':
       // Every non-empty group's count has a low byte or half of 0: a narrower read takes the
       // group for empty (random keeps the destination, failover goes on to a later group).
-      return svc ? withCounts(s, si, svc, (c) => (c === 0 ? 0 : m.upper)) : s;
+      return withCounts(s, (c) => (c === 0 ? 0 : m.upper));
   }
 }
 
-function withCounts(s: MapState, si: number, svc: Service, f: (count: number) => number): MapState {
-  return withMaps(s, { services: replaceAt(s.services, si, withService(svc, { endpointCounts: svc.endpointCounts.map(f) })) });
+function withCounts(s: MapState, f: (count: number) => number): MapState {
+  return withMaps(s, { services: s.services.map((svc) => withService(svc, { endpointCounts: svc.endpointCounts.map(f) })) });
 }
 
 /**

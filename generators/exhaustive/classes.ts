@@ -115,14 +115,19 @@ export const LB_POLICY_CLASSES: readonly ValueClass[] = [
 ];
 
 /**
- * Endpoint counts per priority group: 0..scope, and 0x10000, a count whose low half is 0 (a
- * program that reads the count at 16 or 8 bits takes the group for empty; the u32 holds 65536
- * indices, of which only those up to endpointIndexLimit can be present).
+ * A count whose low half is 0 (a program that reads the count at 16 or 8 bits takes the group
+ * for empty; the u32 holds 65536 indices, of which only those up to endpointIndexLimit can be
+ * present), in group 0 of a failover service (the first group its scan reads; the scan is where
+ * an emptiness test decides a group). At no cost: scope 1 grows by a sixth (1,232 -> 1,448
+ * states), scope 2 by a third (38,186 -> 50,242). Offered to every policy, it grew scope 2 by
+ * 103%; sampling's wide counts (generators/raw-state.ts) meet the other policies.
  */
 export const WIDE_COUNT = 0x10000;
 
-export function countValues(scope: number): number[] {
-  return [...Array.from({ length: scope + 1 }, (_, i) => i), WIDE_COUNT];
+/** Endpoint counts per priority group: 0..scope, and WIDE_COUNT in group 0 of a failover service. */
+export function countValues(scope: number, prio: number, policy: number | undefined): number[] {
+  const small = Array.from({ length: scope + 1 }, (_, i) => i);
+  return prio === 0 && policy === LbPolicy.failover ? [...small, WIDE_COUNT] : small;
 }
 
 /**
@@ -229,10 +234,9 @@ export function deviationCost(minScope: number): number {
   return minScope > 1 ? 1 : 0;
 }
 
-/** An endpoint count above 1 is a deviation, but WIDE_COUNT in group 0. */
-export function countCost(count: number, prio: number): number {
-  // The wide count is free in the group every policy reads first; in a later one it costs one.
-  return count > 1 && !(count === WIDE_COUNT && prio === 0) ? 1 : 0;
+/** An endpoint count above 1 is a deviation, but WIDE_COUNT. */
+export function countCost(count: number): number {
+  return count > 1 && count !== WIDE_COUNT ? 1 : 0;
 }
 
 export function allowed<T extends { readonly minScope: number }>(list: readonly T[], scope: number): T[] {
@@ -284,8 +288,12 @@ export function classTable(): ClassRow[] {
       what: 'prio_endpoint_count[p]',
       classes: [
         { name: '0, 1', minScope: 1, stands: 'each group separately' },
-        { name: '0x10000 in group 0', minScope: 1, stands: 'a count whose low half (and byte) is 0: a program that reads the count narrower than its u32 takes the group for empty' },
-        { name: '2..scope; 0x10000 in a later group', minScope: 2, stands: 'a deviation' },
+        {
+          name: '0x10000 in group 0 of a failover service',
+          minScope: 1,
+          stands: 'a count whose low half (and byte) is 0, which a program that reads the count narrower than its u32 takes for empty',
+        },
+        { name: '2..scope', minScope: 2, stands: 'a deviation' },
       ],
     },
     { what: 'lb_policy', classes: LB_POLICY_CLASSES },

@@ -260,10 +260,8 @@ export class Decisions {
   private decideServiceField(id: number, name: string): number | string {
     const label = `service ${id} ${name}`;
     if (name.startsWith('count')) {
-      const counts = countValues(this.scope);
-      const prio = Number(name.slice(5));
-      const costs = counts.map((c) => countCost(c, prio));
-      return counts[this.chooseCosted(label, costs)] as number;
+      const counts = countValues(this.scope, Number(name.slice(5)), this.services.get(id)?.get('policy') as number | undefined);
+      return counts[this.chooseCosted(label, counts.map(countCost))] as number;
     }
     if (name === 'policy') return this.pickClass(label, LB_POLICY_CLASSES);
     if (name.startsWith('sport')) {

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Decisions, type Oracle } from '../../generators/exhaustive/decisions.js';
+import { LbPolicy } from '../../model/domain.js';
 
 /** Answers by label (default: the first alternative) and records how many alternatives each label had. */
 class Script implements Oracle {
@@ -47,19 +48,16 @@ describe('exhaustive decisions: the frontend entry of a waypoint address', () =>
     expect(d.frontend('10.0.0.2')).toBe(1);
     expect(script.offered.get('frontend 10.0.0.2')).toBe(3);
     expect(d.serviceField(1, 'count0')).toBe(2);
-    // 0, 1, 2 and the wide count 0x10000.
-    expect(script.offered.get('service 1 count0')).toBe(4);
+    expect(script.offered.get('service 1 count0')).toBe(3);
   });
 
   it('charges a second frontend entry under any other key: the existing id only, no fresh one', () => {
     const { d, script } = serviceWithWaypoint({ 'frontend 10.0.0.3': 1 });
     expect(d.frontend('10.0.0.3')).toBe(1);
     expect(script.offered.get('frontend 10.0.0.3')).toBe(2);
-    // That entry used the deviation: counts above 1 are no longer offered, but for group 0's wide count (0, 1, 0x10000).
+    // That entry used the deviation: counts above 1 are no longer offered.
     d.serviceField(1, 'count0');
-    expect(script.offered.get('service 1 count0')).toBe(3);
-    d.serviceField(1, 'count1');
-    expect(script.offered.get('service 1 count1')).toBe(2);
+    expect(script.offered.get('service 1 count0')).toBe(2);
   });
 
   it('knows a v4-mapped waypoint address by its IPv4 key too, as connect6 folds it', () => {
@@ -84,6 +82,28 @@ describe('exhaustive decisions: the frontend entry of a waypoint address', () =>
     const b = viaWaypoint(mapped!);
     expect(b.d.frontend('10.0.0.3')).toBeNull();
     expect(b.script.offered.has('frontend 10.0.0.3')).toBe(false);
+  });
+});
+
+describe('exhaustive decisions: the wide count', () => {
+  it('is offered, at no cost, in group 0 of a failover service only', () => {
+    const offers = (policyAnswer: number, field: string) => {
+      const script = new Script({ 'service 1': 1, 'service 1 policy': policyAnswer });
+      const d = new Decisions(1, script);
+      d.service(1);
+      const policy = d.serviceField(1, 'policy');
+      d.serviceField(1, field);
+      return { policy, offered: script.offered.get(`service 1 ${field}`) };
+    };
+    // Scope 1's policies in class order: random, strict, failover.
+    expect(offers(2, 'count0')).toEqual({ policy: LbPolicy.failover, offered: 3 });
+    expect(offers(0, 'count0')).toEqual({ policy: LbPolicy.random, offered: 2 });
+    expect(offers(2, 'count1')).toEqual({ policy: LbPolicy.failover, offered: 2 });
+    const script = new Script({ 'service 1': 1, 'service 1 policy': 2, 'service 1 count0': 2 });
+    const d = new Decisions(1, script);
+    d.service(1);
+    d.serviceField(1, 'policy');
+    expect(d.serviceField(1, 'count0')).toBe(0x10000);
   });
 });
 

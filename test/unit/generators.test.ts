@@ -116,16 +116,16 @@ describe('raw states', () => {
     expect(dup.endpoints).toEqual([{ serviceId: 2, prio: 0, index: 1, backendUid: 9 }]);
   });
 
-  it('wide counts: every group of the service gets an upper part, or every non-empty one a low part of 0', () => {
+  it('wide counts: every group of every service gets an upper part, or every non-empty one a low part of 0', () => {
     const s = build([
       { op: 'addBackend', uid: 1, addr: '10.0.0.11', waypoint: NO_WAYPOINT },
       { op: 'addService', id: 2, lbPolicy: LbPolicy.failover, ports: [{ service: 80, target: 8080 }] },
       { op: 'addEndpoint', serviceId: 2, prio: 1, backendUid: 1 },
     ]);
     expect(s.services[0]!.endpointCounts).toEqual([0, 1, 0, 0, 0, 0, 0]);
-    const wide = applyRawMutation(s, { kind: 'wideCount', ref: 0, upper: 0x10000 });
+    const wide = applyRawMutation(s, { kind: 'wideCount', upper: 0x10000 });
     expect(wide.services[0]!.endpointCounts).toEqual([0x10000, 0x10001, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000]);
-    const low = applyRawMutation(s, { kind: 'lowZeroCount', ref: 0, upper: 0x100 });
+    const low = applyRawMutation(s, { kind: 'lowZeroCount', upper: 0x100 });
     expect(low.services[0]!.endpointCounts).toEqual([0, 0x100, 0, 0, 0, 0, 0]);
     // The endpoints stay: a u32 read picks among 256 indices, of which index 1 is present.
     expect(low.endpoints).toEqual(s.endpoints);

@@ -129,6 +129,13 @@ function pickId(ids: readonly SocketId[], ref: number): SocketId {
   return id;
 }
 
+/** The lowest socket id not open. */
+function freeId(m: Readonly<SequenceModel>): SocketId {
+  let sock = 0;
+  while (m.sockets.has(sock)) sock++;
+  return sock;
+}
+
 function stringify(x: unknown): string {
   return JSON.stringify(x);
 }
@@ -142,8 +149,7 @@ class SocketCommand implements SequenceCommand {
     return m.sockets.size < MAX_SOCKETS;
   }
   run(m: SequenceModel, r: SequenceRecorder): void {
-    let sock = 0;
-    while (m.sockets.has(sock)) sock++;
+    const sock = freeId(m);
     m.sockets.set(sock, { family: this.family, protocol: this.protocol, connects: 0, lastDest: null });
     r.ops.push({ op: 'socket', sock, family: this.family, protocol: this.protocol });
   }
@@ -245,8 +251,7 @@ class EnrolmentCommand implements SequenceCommand {
     return m.sockets.size < MAX_SOCKETS;
   }
   run(m: SequenceModel, r: SequenceRecorder): void {
-    let sock = 0;
-    while (m.sockets.has(sock)) sock++;
+    const sock = freeId(m);
     r.ops.push({ op: 'socket', sock, family: this.family, protocol: 'tcp' }, { op: 'connect', sock, dest: { addr: CONTROL_ADDR[this.family], port: this.port } }, { op: 'close', sock });
   }
   toString(): string {

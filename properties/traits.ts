@@ -23,7 +23,7 @@ export interface CaseTraits {
   readonly operations: number;
   /** Section 6 classes the case exercised (properties/dns-traits.ts). */
   readonly dns: ReadonlySet<string>;
-  /** Once-only storage classes of section 3.8 the case exercised (properties/history-traits.ts). */
+  /** Classes only a history within the case reaches (properties/history-traits.ts). */
   readonly history: ReadonlySet<string>;
 }
 

@@ -202,7 +202,8 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     dist('path', s.path),
     // Rules only a history within a case reaches (properties/history-traits.ts).
     dist('histories', s.history ?? {}),
-    'invariants (cases that exercised each / failed)',
+    // A finding names the invariant its shrunk case broke first, which a hit may not have.
+    'invariants (cases that exercised each / failed; a failing case counts under the first invariant it broke)',
     ...r.invariants.map((i) => `  ${i.failed ? 'FAIL' : 'ok  '} ${i.name.padEnd(38)} ${String(i.checked).padStart(7)} / ${i.failed}`),
   ];
   const missing = r.coverage.requirements.filter((q) => !q.ok);

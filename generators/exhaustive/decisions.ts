@@ -260,7 +260,9 @@ export class Decisions {
   private decideServiceField(id: number, name: string): number | string {
     const label = `service ${id} ${name}`;
     if (name.startsWith('count')) {
-      const counts = countValues(this.scope, Number(name.slice(5)), this.services.get(id)?.get('policy') as number | undefined);
+      const prio = Number(name.slice(5));
+      // Group 0's values depend on the policy: decided first, so that the domain does not depend on which a program reads first.
+      const counts = countValues(this.scope, prio, prio === 0 ? (this.serviceField(id, 'policy') as number) : undefined);
       return counts[this.chooseCosted(label, counts.map(countCost))] as number;
     }
     if (name === 'policy') return this.pickClass(label, LB_POLICY_CLASSES);

@@ -104,6 +104,13 @@ describe('exhaustive decisions: the wide count', () => {
     d.service(1);
     d.serviceField(1, 'policy');
     expect(d.serviceField(1, 'count0')).toBe(0x10000);
+    // A program that reads group 0's count before the policy meets the same domain: the policy is decided first.
+    const early = new Script({ 'service 1': 1, 'service 1 policy': 2 });
+    const e = new Decisions(1, early);
+    e.service(1);
+    e.serviceField(1, 'count0');
+    expect(early.offered.get('service 1 count0')).toBe(3);
+    expect(e.serviceField(1, 'policy')).toBe(LbPolicy.failover);
   });
 });
 

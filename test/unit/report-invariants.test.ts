@@ -79,10 +79,9 @@ describe('periodic reports due', () => {
 describe('a namespace withdrawn from km_manage, its local IPs still enrolled', () => {
   const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
   const outside: ReportCase = { ...one, namespaceOutside: true };
-  const rec = (direction: number, state: number) => record(direction, state);
   const withProbe = (probe: ProbeRecord[]): ReportObservation => ({ conns: [{ client, server }], probe, auth: [], verdictsLeft: [] });
-  const serverOnly = withProbe([rec(1, 1), rec(1, 7)]);
-  const both = withProbe([rec(2, 1), rec(1, 1), rec(2, 7), rec(1, 7)]);
+  const serverOnly = withProbe([record(1, 1), record(1, 7)]);
+  const both = withProbe([record(2, 1), record(1, 1), record(2, 7), record(1, 7)]);
 
   it('expects the server end reported and the client end (no socket storage) not', () => {
     expect(reportOnceEstablished.check(outside, serverOnly).status).toBe('holds');

@@ -41,11 +41,12 @@ export interface Executor {
   /**
    * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
    * case under chosen answers to its choice points). The exhaustive phase compares these sets.
-   * Throws OutcomeSetLimitError when the case has more than `maxRuns` paths.
+   * Throws OutcomeSetLimitError when the case has more than `maxRuns` paths, or when the choice
+   * points of a path alone make more than `forecast` combinations.
    */
   outcomeSet?(
     c: Case,
-    opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean },
+    opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean; readonly forecast?: number },
   ): readonly { readonly observations: readonly Observation[]; readonly choices?: readonly { readonly point: string; readonly value: number }[] }[];
   /**
    * From now on a program-side miss in a routing map asks `source` instead of missing: the maps

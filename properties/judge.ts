@@ -165,7 +165,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
 function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>): Failure | null | undefined {
   const enumerate = (prandomDomain?: readonly number[]) => {
     try {
-      return vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false, ...(prandomDomain ? { prandomDomain } : {}) });
+      return vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false, forecast: EXACT_FORECAST, ...(prandomDomain ? { prandomDomain } : {}) });
     } catch (e) {
       if (e instanceof OutcomeSetLimitError) return undefined;
       throw e;
@@ -191,6 +191,14 @@ function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pi
  * every later case of a long VM run by 40-65% (46 -> 64-80 us of main-thread CPU per case).
  */
 const EXACT_MAX_RUNS = 16;
+
+/**
+ * Combinations a path's choice points may make before the case is given up at once, unrun
+ * (ExploreOptions.forecast): the cases over the bound cost 0.8 ms each in their 16 runs, 60% of
+ * all exact sets. At twice EXACT_MAX_RUNS, the same 182 of 214 drawn cases in 5,500 keep their
+ * sets (at EXACT_MAX_RUNS itself, a case of 15 outcomes lost its set) for a third of that cost.
+ */
+const EXACT_FORECAST = 2 * EXACT_MAX_RUNS;
 
 function observationsOf(traces: readonly Trace[]): Array<readonly Observation[]> {
   const out: Array<readonly Observation[]> = [];

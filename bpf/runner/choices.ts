@@ -85,6 +85,12 @@ export interface ExploreOptions {
    * `value`): skipped without running (the VM's pass memo, bpf/vm/pass-memo.ts).
    */
   readonly redundant?: (position: number, value: number) => boolean;
+  /**
+   * Give up after any run whose choice points, taken as the shape of every path, make more than
+   * this many combinations: a forecast for callers that want small sets only (judge.ts's exact
+   * sets), to whom finding out by running maxRuns paths cost more than the sets they keep.
+   */
+  readonly forecast?: number;
 }
 
 interface Taken {
@@ -173,6 +179,11 @@ export function explore<T>(run: (choices: ChoiceSource) => T, opts: ExploreOptio
     }
     runs++;
     const taken = oracle.taken;
+    if (opts.forecast !== undefined) {
+      let combinations = 1;
+      for (const t of taken) combinations *= t.size;
+      if (combinations > opts.forecast) throw new OutcomeSetLimitError(`explore: path ${runs}'s ${taken.length} choice points make ${combinations} combinations, more than ${opts.forecast}`);
+    }
     const replayed = Math.min(taken.length, prefixPoints.length);
     if ((result !== PRUNED && taken.length < prefix.length) || prefixPoints.slice(0, replayed).some((p, i) => taken[i]?.point !== p)) {
       throw new Error('explore: the run is not deterministic (its choice points changed on replay)');

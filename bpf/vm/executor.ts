@@ -55,6 +55,8 @@ export interface OutcomeOptions {
    * keying the state at every merge point.
    */
   readonly prune?: boolean;
+  /** Give up after a run whose choice points alone make more combinations than this (ExploreOptions.forecast). */
+  readonly forecast?: number;
 }
 
 /** One traced run of a case: its observations and what the programs did (bpf/vm/trace.ts). */
@@ -164,9 +166,18 @@ export class VmExecutor implements Executor {
       prandomDomain: opts.prandomDomain ?? lbDomain(c),
       ...(opts.failures ? { failures: opts.failures } : {}),
       ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+      ...(opts.forecast !== undefined ? { forecast: opts.forecast } : {}),
     };
     const outcomes = (runs: ReturnType<typeof explore<Observation[]>>): Outcome[] => runs.map((r) => ({ choices: r.choices, observations: r.result }));
-    if (opts.prune === false) return outcomes(explore((choices) => this.runCase(c, choices), domain));
+    if (opts.prune === false) {
+      // Nothing watches the steps of unpruned runs either: enrolment may be replayed, as in run().
+      this.sockets.memoEnrolment = true;
+      try {
+        return outcomes(explore((choices) => this.runCase(c, choices), domain));
+      } finally {
+        this.sockets.memoEnrolment = false;
+      }
+    }
     const seen = new Map<string, string>();
     this.seenStates = seen;
     const memo =

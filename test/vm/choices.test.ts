@@ -163,6 +163,22 @@ describe('explore', () => {
     expect(() => explore((ch) => (calls++ === 0 ? ch.prandom() : ch.fail('push-data')), { prandomDomain: [0, 1], failures: ['push-data'] })).toThrow(/not deterministic/);
   });
 
+  it('forecast: gives up after the first run whose choice points make more combinations than it allows, not before', () => {
+    // Three draws of three values: 27 combinations, known from the first path.
+    let runs = 0;
+    const three = (ch: { prandom(): number }) => (runs++, [ch.prandom(), ch.prandom(), ch.prandom()]);
+    expect(() => explore(three, { prandomDomain: [0, 1, 2], forecast: 26 })).toThrow(OutcomeSetLimitError);
+    expect(runs).toBe(1);
+    runs = 0;
+    expect(explore(three, { prandomDomain: [0, 1, 2], forecast: 27 })).toHaveLength(27);
+    expect(runs).toBe(27);
+    // A deeper path met later (value 2 draws twice more): the forecast sees it on the run that takes it.
+    runs = 0;
+    const uneven = (ch: { prandom(): number }) => (runs++, ch.prandom() === 2 ? [ch.prandom(), ch.prandom()] : []);
+    expect(() => explore(uneven, { prandomDomain: [0, 1, 2], forecast: 8 })).toThrow(/path 3's 3 choice points make 27 combinations, more than 8/);
+    expect(runs).toBe(3);
+  });
+
   it('skips the alternatives its redundant() option names, and only those', () => {
     const run = (ch: { prandom(): number }) => [ch.prandom(), ch.prandom()];
     const paths = explore(run, { prandomDomain: [0, 1, 2], redundant: (position, value) => position === 1 && value === 2 });

@@ -24,6 +24,8 @@ export interface StatisticsJson {
   readonly operations: Counter;
   readonly dns: Counter;
   readonly history?: Counter;
+  /** The history counts of a report written before they were named so (read, never written). */
+  readonly storage?: Counter;
 }
 
 export class Statistics {
@@ -56,8 +58,10 @@ export class Statistics {
     this.cases += o.cases;
     this.dnsCases += o.dnsCases ?? 0;
     for (const key of ['stateKind', 'family', 'policy', 'path', 'chainLength', 'operations', 'dns', 'history'] as const) {
-      // Reports written before a class existed lack it.
-      for (const [k, v] of Object.entries(o[key] ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
+      // Reports written before a class existed lack it; those written before the history classes
+      // were named so counted them under `storage`.
+      const counts = key === 'history' ? (o.history ?? o.storage) : o[key];
+      for (const [k, v] of Object.entries(counts ?? {})) this[key][k] = (this[key][k] ?? 0) + v;
     }
   }
 

@@ -48,6 +48,12 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     expectedInvariant: 'redirect-filter',
   },
   {
+    name: 'ma-redirect-drops-unpaired',
+    description:
+      "ma_redirect drops a message whose redirect finds no peer socket (the peer's end not in sock_ops_map: another family, namespace or cgroup) instead of passing it to TCP: the send fails with EACCES.",
+    expectedInvariant: 'redirect-transparent',
+  },
+  {
     name: 'ma-list-last-slot-ignored',
     description: "The filter caps a list's count at 9 instead of 10, so the last entry of a full list never matches.",
     expectedInvariant: 'redirect-filter',

@@ -15,8 +15,11 @@ export interface AccelSocketLayer<S> {
   setFilter(f: AccelFilter): void;
   /** Connects the pair's client to its listener (made on first use) and accepts; both ends established. */
   connect(pair: AccelPair): { client: S; server: S };
-  /** Sends all of `bytes`, or throws. */
-  send(s: S, bytes: Uint8Array): void;
+  /**
+   * Sends all of `bytes`: null, or the errno name of a send the data path refused (an sk_msg
+   * verdict: EACCES). Any other failure is the harness's, thrown.
+   */
+  send(s: S, bytes: Uint8Array): string | null;
   /** Reads up to `want` bytes, waiting a bounded time for them; want 0: what is there now, no wait. */
   read(s: S, want: number): Uint8Array;
   /** tcpi_bytes_received of the socket. */
@@ -54,6 +57,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
   layer.setFilter(c.filter);
   const ends: Array<Ends<S> | null> = c.pairs.map(() => null);
   const stray: Array<{ pair: number; end: End; bytes: string }> = [];
+  const refused: Array<{ pair: number; from: End; size: number; error: string }> = [];
   const tcpOf = (e: Ends<S>) => ({ client: layer.tcpReceived(e.sock.client), server: layer.tcpReceived(e.sock.server) });
   // Every open socket but `except` is read: what it holds now was not sent to it.
   const sweep = (except: S | null) => {
@@ -82,8 +86,10 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
         const to: End = op.from === 'client' ? 'server' : 'client';
         if (!e.open[op.from] || !e.open[to]) throw new KmeshCheckError('codec', `pair ${op.pair}: a send needs both ends open`);
         const msg = messageBytes(op.pair, op.from, e.sent[op.from]++, op.size);
-        layer.send(e.sock[op.from], msg);
-        e.received[to].push(layer.read(e.sock[to], msg.length));
+        const error = layer.send(e.sock[op.from], msg);
+        // A refused message is not waited for: what arrives anyway is read with the next one, or by the sweeps.
+        if (error !== null) refused.push({ pair: op.pair, from: op.from, size: op.size, error });
+        e.received[to].push(layer.read(e.sock[to], error === null ? msg.length : 0));
         sweep(e.sock[to]);
       } else {
         if (!e.open[op.end]) throw new KmeshCheckError('codec', `pair ${op.pair}: the ${op.end} closes twice`);
@@ -114,6 +120,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
   return {
     pairs: ends.map((e) => (e ? { toServer: direction(e, 'server'), toClient: direction(e, 'client') } : { toServer: { received: '', viaTcp: 0 }, toClient: { received: '', viaTcp: 0 } })),
     stray,
+    refused,
     sockOpsKeys: maps.opsKeys.map(key),
     proxyEntries: maps.proxy.map((x) => ({ key: key(x.key), peer: key(x.value) })),
   };

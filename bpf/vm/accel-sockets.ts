@@ -88,17 +88,19 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
     return { client, server };
   }
 
-  send(s: AccelVmSocket, bytes: Uint8Array): void {
+  send(s: AccelVmSocket, bytes: Uint8Array): string | null {
     if (!this.opsMap.has(s.sock)) {
       this.tcp(s, bytes);
-      return;
+      return null;
     }
     const out = this.vm.runSkMsg(this.progs.redirect, s.sock, bytes);
-    if (out.verdict !== 1) throw new KmeshCheckError('environment', `send of ${bytes.length} bytes (sent -1) failed (EACCES)`);
+    // SK_DROP: the kernel fails the send with EACCES and delivers nothing.
+    if (out.verdict !== 1) return 'EACCES';
     const target = out.redirect ? this.bySock.get(out.redirect.sock) : undefined;
     if (!out.redirect || !target) this.tcp(s, out.bytes);
     else if (out.redirect.ingress) target.queue.push(out.bytes);
     else this.tcp(target, out.bytes);
+    return null;
   }
 
   read(s: AccelVmSocket, want: number): Uint8Array {

@@ -90,6 +90,11 @@ export interface AccelObservation {
   readonly pairs: ReadonlyArray<{ readonly toServer: DirectionObservation; readonly toClient: DirectionObservation }>;
   /** Bytes read by a socket from a connection it is not an end of: (socket, hex). */
   readonly stray: ReadonlyArray<{ readonly pair: number; readonly end: End; readonly bytes: string }>;
+  /**
+   * Sends the data path refused (an sk_msg verdict of SK_DROP fails send() with EACCES), in
+   * order: the message of `size` bytes from `from`, `error` the errno name.
+   */
+  readonly refused: ReadonlyArray<{ readonly pair: number; readonly from: End; readonly size: number; readonly error: string }>;
   /** The maps after every end has closed. */
   readonly sockOpsKeys: readonly AccelKey[];
   readonly proxyEntries: ReadonlyArray<{ readonly key: AccelKey; readonly peer: AccelKey }>;

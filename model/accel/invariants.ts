@@ -22,6 +22,16 @@ export const redirectTransparent: AccelInvariant = {
   statement: 'Each end of a connection reads exactly the bytes the other end sent, in order and once, whether or not the connection is accelerated.',
   check(c, o) {
     const k = new Checker();
+    // A refused send is the first thing wrong with what its receiver read.
+    const r = o.refused[0];
+    if (r) {
+      k.exercise();
+      k.expect(
+        false,
+        () =>
+          `pair ${r.pair}: the ${r.from}'s send of ${r.size} bytes failed (${r.error})${o.refused.length > 1 ? ` (and ${o.refused.length - 1} more sends)` : ''}: every byte sent must reach the other end`,
+      );
+    }
     c.pairs.forEach((_, i) => {
       for (const [dir, from, to] of DIRS) {
         const want = sentStream(c, i, from);

@@ -39,6 +39,7 @@ export function expectedAccel(c: AccelCase): AccelObservation {
       };
     }),
     stray: [],
+    refused: [],
     sockOpsKeys: [],
     proxyEntries: [],
   };

@@ -148,6 +148,9 @@ describe('acceleration invariants', () => {
     const p0 = ok.pairs[0]!;
     const swapped: AccelObservation = { ...ok, pairs: [{ ...p0, toServer: { ...p0.toServer, received: p0.toServer.received.slice(2) } }, ok.pairs[1]!] };
     expect(status(swapped)['redirect-transparent']).toBe('violated');
+    // A refused send fails it even where the receiver's bytes look right (read later, say), and says which send.
+    const refused = judgeAccel(base, { ...ok, refused: [{ pair: 0, from: 'server', size: 50, error: 'EACCES' }] }).find((j) => j.name === 'redirect-transparent')!.verdict;
+    expect(refused).toMatchObject({ status: 'violated', detail: expect.stringContaining("pair 0: the server's send of 50 bytes failed (EACCES)") });
     expect(status({ ...ok, stray: [{ pair: 1, end: 'server', bytes: '00' }] })['redirect-isolation']).toBe('violated');
     const viaTcp: AccelObservation = { ...ok, pairs: [{ ...p0, toServer: { ...p0.toServer, viaTcp: 5 } }, ok.pairs[1]!] };
     expect(status(viaTcp)['redirect-filter']).toBe('violated');

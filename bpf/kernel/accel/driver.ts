@@ -11,7 +11,7 @@ import { SOCK_KEY_SIZE, encodeSockParam } from '../../codec/accel.js';
 import { runAccelCase, type AccelSocketLayer } from '../../runner/accel-runner.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, E, errno, errnoName, libc } from '../libc.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../../codec/sockaddr.js';
 import type { LoadedAccel } from './loader.js';
 import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
@@ -110,9 +110,12 @@ export class AccelDriver implements AccelSocketLayer<number> {
     return this.connectIn(pair, this.namespaces[pair.netns]!);
   }
 
-  send(fd: number, msg: Uint8Array): void {
+  send(fd: number, msg: Uint8Array): string | null {
     const n = libc.send(fd, msg, msg.length, MSG_NOSIGNAL);
-    if (n !== msg.length) fail(`send of ${msg.length} bytes (sent ${n})`);
+    if (n === msg.length) return null;
+    // EACCES is an sk_msg verdict of SK_DROP: the data path's doing, an observation.
+    if (n < 0 && errno() === E.EACCES) return 'EACCES';
+    return fail(`send of ${msg.length} bytes (sent ${n})`);
   }
 
   read(fd: number, want: number): Uint8Array {

@@ -99,6 +99,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-close-after-withdrawal',
+    description:
+      'sockops handles a close only while the local IP is still enrolled, so a connection whose pod withdrew from km_manage after it was established gets no CLOSE report and its verdict outlives it.',
+    expectedInvariant: 'report-close',
+    shows: 'kernel',
+  },
+  {
     name: 'report-bytes-u16',
     description: 'The sent and received byte counts of a report are kept at 16 bits, so a connection that carried 65,536 bytes or more reports less than it did.',
     expectedInvariant: 'report-bytes-written',

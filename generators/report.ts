@@ -6,7 +6,8 @@
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
 // bound to, or the server listening on, an address never enrolled; an IPv6 client's ends in the
 // last 64 bits of ::ffff:127.0.0.1, which the globals may hold), now and then in a namespace
-// withdrawn from km_manage while its local IPs stay enrolled. Waits (time passing before a
+// withdrawn from km_manage while its local IPs stay enrolled, or with the pod withdrawn once a
+// connection is established (the later ones connect straight to their listeners). Waits (time passing before a
 // send or the close) where the clock is an input (the VM, which also takes the kernel executor's
 // cases that wait): around the 5 s threshold, exactly on it, and in steps that add up past it.
 
@@ -96,12 +97,14 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
       /** User space turns monitoring off once the connection is established, now and then. */
       monitoringOff: fc.constantFrom(false, false, false, false, false, false, false, true),
+      /** User space withdraws the pod from km_manage once the connection is established, now and then. */
+      withdraw: fc.constantFrom(false, false, false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of the pod at REPORT_POD (its own frontend: kept, original recorded) now and then. */
       pod: fc.constantFrom(false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of REPORT_WAYPOINT_VIP (waypoint-bound) now and then. */
       waypointed: fc.constantFrom(false, false, false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -133,6 +136,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         sends: sends.map(({ waitNs, from, ...x }) => ({ from: viaWaypoint ? ('server' as const) : from, ...x, ...(waitNs ? { waitNs } : {}) })),
         ...(closeWaitNs ? { closeWaitNs } : {}),
         ...(monitoringOff ? { monitoringOff: true } : {}),
+        ...(withdraw ? { withdraw: true } : {}),
       };
     });
 
@@ -163,8 +167,9 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       ...(nodeIp ? { nodeIp } : {}),
       ...(podGateway ? { podGateway } : {}),
       state: REPORT_STATE,
-      // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family.
-      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns }),
+      // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family;
+      // nor after a withdrawal, for the connections that follow it.
+      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns: conns.map((k, i) => (conns.slice(0, i).some((x) => x.withdraw) ? direct(k) : k)) }),
     }));
 }
 

@@ -6,8 +6,8 @@
  *    remove the local IP in km_manage (v4-mapped local folded to its IPv4 key).
  *  - ACTIVE_ESTABLISHED_CB: an enrolled local IP and a via_waypoint storage put the socket into
  *    km_socket under its forward tuple, so that sendmsg_prog sees its messages.
- *  - ACTIVE/PASSIVE_ESTABLISHED_CB and STATE_CB of a socket with an enrolled local IP: the
- *    connection reports and authorization requests of section 7 (sockops_report.h).
+ *  - ACTIVE/PASSIVE_ESTABLISHED_CB of a socket with an enrolled local IP, and the STATE_CB it
+ *    then asks for: the connection reports and authorization of section 7 (sockops_report.h).
  * Context byte order (uapi): addresses network order; remote_port network order, and the
  * kernel loads it shifted into the upper 16 bits on little-endian hosts; local_port host order.
  */
@@ -92,7 +92,13 @@ static __always_inline void sockops_conn_view(const struct sockops_view *v, stru
 	c->remote_port = bpf_ntohs(v->remote_port);
 }
 
-/* Connection reports and authorization (section 7) for a managed socket, then nothing else. */
+/*
+ * Connection reports and authorization (section 7): an inbound connection of a managed socket,
+ * or the close of a socket that asked for STATE_CB, which only a managed one does once it is
+ * established. Its close is not gated by the local IP being enrolled still: the pod may have
+ * withdrawn meanwhile, and the verdict must not outlive the connection nor the CLOSE report go
+ * missing (its one condition is the established report).
+ */
 static __always_inline void on_report_op(struct bpf_sock_ops *skops, int op)
 {
 	struct sockops_view v;
@@ -102,14 +108,15 @@ static __always_inline void on_report_op(struct bpf_sock_ops *skops, int op)
 	sockops_read(skops, &v);
 	if (!family_supported(v.family))
 		return;
+	sockops_conn_view(&v, &c);
+	if (op == BPF_SOCK_OPS_STATE_CB) {
+		sockops_report_state(skops, &c);
+		return;
+	}
 	sockops_local_key(&v, &local);
 	if (!ip_enrolled(&local))
 		return;
-	sockops_conn_view(&v, &c);
-	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
-		sockops_report_established(skops, &c, 1);
-	else
-		sockops_report_state(skops, &c);
+	sockops_report_established(skops, &c, 1);
 }
 
 /* Control action of the connection's remote end: exactly 0.0.0.2 or ::2. */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The sockops side of connection reports and inbound authorization (section 7), for a socket
- * whose local IP is managed (the caller checks it):
+ * whose local IP is managed when it is established (the caller checks it):
  *  - ACTIVE_ESTABLISHED: an ESTABLISHED report, OUTBOUND, if monitoring is on and connect4/6
  *    created the socket's storage;
  *  - PASSIVE_ESTABLISHED: an authorization request (peer not the node nor the pod gateway), and
  *    if monitoring is on an ESTABLISHED report, INBOUND, the storage created with connect_ns = now;
- *  - STATE_CB to CLOSE: the verdict keyed by the inbound tuple is deleted, and a socket reported
- *    as established gets its CLOSE report.
+ *  - STATE_CB to CLOSE (whether or not the local IP is still managed): the verdict keyed by the
+ *    inbound tuple is deleted, and a socket reported as established gets its CLOSE report.
  * Both established callbacks ask for STATE_CB so that the close is seen.
  */
 #ifndef KM_SOCKOPS_REPORT_H

@@ -3,7 +3,8 @@
 // address, and one connection: managed at both ends or unmanaged at one, its sends (from either
 // end, each after no wait, exactly 5 s or just over 5 s), a wait before the close or none, which
 // end closes first, and whether user space stores a verdict; with monitoring on, a connection
-// straight to its listener also in a namespace withdrawn from km_manage. The scope widens the connection:
+// straight to its listener also in a namespace withdrawn from km_manage; with both gates on, the
+// pod withdrawn once the connection is established. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
 // address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too,
@@ -97,6 +98,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           if (monitoring && connectsDirectly(k)) out.push({ ...c, namespaceOutside: true });
           // From scope 2, both gates on and monitoring turned off once established: no periodic report, the CLOSE ones still.
           if (scope >= 2 && monitoring && periodic) out.push({ ...c, conns: [{ ...k, monitoringOff: true }] });
+          // Both gates on and the pod withdrawn once established: no periodic report; the CLOSE ones and the verdict's deletion still.
+          if (monitoring && periodic) out.push({ ...c, conns: [{ ...k, withdraw: true }] });
         }
   return out;
 }

@@ -38,11 +38,26 @@ export interface ReportConn {
    * connections are not monitored.
    */
   readonly monitoringOff?: boolean;
+  /**
+   * User space withdraws the pod once this connection is established (after reading its
+   * authorization request), before its sends: a control connect to port 930 from each of
+   * REPORT_MANAGED_LOCALS, so that neither their IPs nor the namespace's cookie is in km_manage.
+   * Its ends are no longer managed, so no periodic report comes after; its CLOSE reports still do
+   * and its verdict is still deleted at close (the CLOSE rule's one condition is the established
+   * report; a verdict never outlives its connection). The case's later connections are not
+   * managed, and connect straight to their listeners (nothing rewrites a VIP).
+   */
+  readonly withdraw?: boolean;
 }
 
 /** Whether monitoring is on when connection `i` of the case is established (an earlier one may have turned it off). */
 export function monitoredAt(c: Pick<ReportCase, 'monitoring' | 'conns'>, i: number): boolean {
   return c.monitoring && !c.conns.slice(0, i).some((k) => k.monitoringOff === true);
+}
+
+/** Whether the pod's local IPs are still enrolled when connection `i` is established (an earlier one may have withdrawn them). */
+export function enrolledAt(c: Pick<ReportCase, 'conns'>, i: number): boolean {
+  return !c.conns.slice(0, i).some((k) => k.withdraw === true);
 }
 
 /**

@@ -3,7 +3,7 @@
 // case decides which connections are managed and what they did; each record is attributed to a
 // connection end by its tuple and direction.
 
-import { REPORT_MANAGED_LOCALS, monitoredAt, recordsOriginal, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation, tupleText } from './domain.js';
+import { REPORT_MANAGED_LOCALS, enrolledAt, monitoredAt, recordsOriginal, type ProbeRecord as TcpProbeRecord, type ReportCase, type ReportConn, type ReportObservation, tupleText } from './domain.js';
 import type { SockAddr } from '../domain.js';
 import { Checker, type Verdict } from '../spec/types.js';
 import { sockAddrText, v4Mapped, v4MappedInner } from '../address.js';
@@ -36,7 +36,7 @@ const inView = (type: number, a: SockAddr): SockAddr => (type === 1 && !a.addr.i
 /** Type 1 exactly for native IPv6 connections (the client's local address says which). */
 const expectedType = (client: SockAddr) => (client.addr.includes(':') && !v4MappedInner(client.addr) ? 1 : 0);
 const bytesOf = (conn: ReportConn, from: EndName) => conn.sends.filter((s) => s.from === from).reduce((n, s) => n + s.size, 0);
-/** Managed: the end's local IP (the client's own address, or the server's) is enrolled. */
+/** Managed: the end's local IP (the client's own address, or the server's) is one the case enrols. */
 const managedIp = (a: SockAddr) => REPORT_MANAGED_LOCALS.includes(fold(a.addr));
 const managedEnd = (o: ReportObservation, e: { conn: number; end: EndName }) => managedIp(e.end === 'client' ? o.conns[e.conn]!.client : o.conns[e.conn]!.server);
 /**
@@ -45,6 +45,7 @@ const managedEnd = (o: ReportObservation, e: { conn: number; end: EndName }) => 
  */
 function unreportedBecause(c: ReportCase, o: ReportObservation, e: { conn: number; end: EndName }): string | null {
   if (!monitoredAt(c, e.conn)) return c.monitoring ? 'an earlier connection turned monitoring off' : 'monitoring is off';
+  if (!enrolledAt(c, e.conn)) return 'the pod withdrew from km_manage before it was established';
   if (!managedEnd(o, e)) return `its local address ${(e.end === 'client' ? o.conns[e.conn]!.client : o.conns[e.conn]!.server).addr} is not managed`;
   if (e.end === 'client' && c.namespaceOutside) return 'the namespace is not enrolled (connect made no socket storage)';
   return null;
@@ -145,7 +146,14 @@ export const reportPeriodic: ReportInvariant = {
     const { ends, orphans } = attribute(c, o);
     for (const e of ends) {
       const periodic = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
-      const why = !c.periodic ? 'periodic reports are off' : c.conns[e.conn]!.monitoringOff ? 'monitoring was turned off once it was established' : unreportedBecause(c, o, e);
+      const conn = c.conns[e.conn]!;
+      const why = !c.periodic
+        ? 'periodic reports are off'
+        : conn.monitoringOff
+          ? 'monitoring was turned off once it was established'
+          : conn.withdraw
+            ? 'the pod withdrew from km_manage once it was established'
+            : unreportedBecause(c, o, e);
       if (why !== null) {
         k.expect(periodic.length === 0, () => `the ${e.end} of connection ${e.conn} got a periodic report, but ${why}`);
         continue;
@@ -165,7 +173,7 @@ export const reportPeriodic: ReportInvariant = {
 export const reportClose: ReportInvariant = {
   name: 'report-close',
   statement:
-    'With monitoring on when it was established, each managed end of a connection that was reported established (a client only if its connect made socket storage) gets exactly one CLOSE report, its last one, even if monitoring was turned off since (the CLOSE rule has no gate).',
+    'With monitoring on when it was established, each managed end of a connection that was reported established (a client only if its connect made socket storage) gets exactly one CLOSE report, its last one, even if monitoring was turned off or the pod withdrew from km_manage since (its one condition is the established report).',
   check(c, o) {
     const k = new Checker();
     const { ends, orphans } = attribute(c, o);
@@ -227,7 +235,7 @@ function exemptPeer(c: ReportCase, client: SockAddr): boolean {
 export const authRequest: ReportInvariant = {
   name: 'auth-request',
   statement:
-    "Each managed inbound connection (the server's local IP enrolled) gets exactly one authorization request with its exact tuple (client to server, host-order ports, unused bytes 0), none when the server is not managed or the peer is the node or the pod gateway.",
+    "Each managed inbound connection (the server's local IP enrolled when it is established) gets exactly one authorization request with its exact tuple (client to server, host-order ports, unused bytes 0), none when the server is not managed or the peer is the node or the pod gateway.",
   check(c, o) {
     const k = new Checker();
     const reqs = o.auth;
@@ -237,8 +245,8 @@ export const authRequest: ReportInvariant = {
       const mine = reqs.filter((r) => r.tuple && same(r.tuple.client, conn.client) && same(r.tuple.server, conn.server));
       // Connections that follow each other may reuse a client port: requests are counted per
       // four-tuple, one for each managed connection that had it.
-      const twins = o.conns.filter((d) => same(d.client, conn.client) && same(d.server, conn.server));
-      const want = twins.filter((d) => managedIp(d.server) && !exemptPeer(c, d.client)).length;
+      const twins = o.conns.flatMap((d, j) => (same(d.client, conn.client) && same(d.server, conn.server) ? [{ d, j }] : []));
+      const want = twins.filter(({ d, j }) => managedIp(d.server) && enrolledAt(c, j) && !exemptPeer(c, d.client)).length;
       k.expect(
         mine.length === want,
         () =>
@@ -259,7 +267,7 @@ export const authRequest: ReportInvariant = {
 
 export const authCleanup: ReportInvariant = {
   name: 'auth-cleanup',
-  statement: 'A verdict user space stored under a requested tuple is gone once that connection has closed.',
+  statement: 'A verdict user space stored under a requested tuple is gone once that connection has closed, even if the pod withdrew from km_manage meanwhile.',
   check(c, o) {
     const k = new Checker();
     if (c.conns.some((x) => x.storeVerdict) && o.auth.length > 0) k.exercise();

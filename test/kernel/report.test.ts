@@ -80,6 +80,9 @@ const CASES: ReportCase[] = [
   { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ connectTo: REPORT_POD, listen: REPORT_POD })] },
   // Monitoring turned off once the first connection is established: its CLOSE reports still come, the second connection gets none.
   { monitoring: true, periodic: true, state: STATE, conns: [conn({ monitoringOff: true }), conn({ firstClose: 'server' })] },
+  // The pod withdrawn once the first connection is established: its CLOSE reports still come and its
+  // verdict is deleted at close; the second connection (straight to its listener) is not managed at all.
+  { monitoring: true, periodic: true, state: STATE, conns: [conn({ withdraw: true }), conn({ firstClose: 'server' })] },
   // More bytes than a u16 counts (sent in slices by the harness): the close report counts them all.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
   // A client routed via a waypoint (in km_socket; it sends nothing, so no TLV): reported as any other, its original the VIP.

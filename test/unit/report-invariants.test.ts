@@ -1,7 +1,8 @@
 // The report invariants on hand-made observations: connections that follow each other may reuse
 // a client port (one four-tuple for two connections), which is two requests, not a duplicate; and
 // the periodic reports the waits of a case make due, exactly on a controlled clock, a lower bound
-// on a real one; and a namespace withdrawn from km_manage reports its servers, not its clients.
+// on a real one; a namespace withdrawn from km_manage reports its servers, not its clients; and a
+// pod withdrawn mid-connection still gets that connection's CLOSE reports.
 
 import { describe, expect, it } from 'vitest';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
@@ -131,6 +132,36 @@ describe('monitoring turned off once a connection is established', () => {
     const next = { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, client: { ...client, port: 40276 }, server } };
     const w = reportOnceEstablished.check(c, obs([...established, ...closed, next]));
     expect(w.status === 'violated' && w.detail).toMatch(/an earlier connection turned monitoring off/);
+  });
+});
+
+describe('the pod withdrawn from km_manage once a connection is established', () => {
+  const S = 1_000_000_000n;
+  const at = (direction: number, state: number, lastReportNs: bigint) => record(direction, state, lastReportNs, S);
+  const next = { client: { ...client, port: 40276 }, server };
+  // Both gates on; the first connection withdraws the pod, then 6 s pass before its send.
+  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], storeVerdict: true, withdraw: true };
+  const c: ReportCase = { monitoring: true, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };
+  const obs = (probe: ProbeRecord[], auth: AuthRecord[] = [request]): ReportObservation => ({ conns: [{ client, server }, next], probe, auth, verdictsLeft: [], exactClock: true });
+  const established = [at(2, 1, S), at(1, 1, S)];
+  const closed = [at(2, 7, 7n * S), at(1, 7, 7n * S)];
+
+  it('stops the periodic reports of that connection, not its CLOSE reports, and manages the next one not at all', () => {
+    expect(reportPeriodic.check(c, obs([...established, ...closed])).status).toBe('vacuous');
+    expect(reportClose.check(c, obs([...established, ...closed])).status).toBe('holds');
+    expect(reportOnceEstablished.check(c, obs([...established, ...closed])).status).toBe('holds');
+    // One request: the first connection's (its server was managed when it was established), none for the next.
+    expect(authRequest.check(c, obs([...established, ...closed])).status).toBe('holds');
+  });
+
+  it('fails a periodic report after it, a missing CLOSE report, a report or request of the next connection', () => {
+    const v = reportPeriodic.check(c, obs([...established, at(2, 1, 7n * S), ...closed]));
+    expect(v.status === 'violated' && v.detail).toMatch(/client of connection 0 got a periodic report, but the pod withdrew from km_manage once it was established/);
+    expect(reportClose.check(c, obs(established)).status).toBe('violated');
+    const w = reportOnceEstablished.check(c, obs([...established, ...closed, { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, ...next } }]));
+    expect(w.status === 'violated' && w.detail).toMatch(/the pod withdrew from km_manage before it was established/);
+    const second: AuthRecord = { type: 0, tuple: { family: 'inet', ...next }, unusedNonZero: 0 };
+    expect(authRequest.check(c, obs([...established, ...closed], [request, second])).status).toBe('violated');
   });
 });
 

@@ -2,7 +2,7 @@
 // namespace, 127.0.0.1 and ::1 by control connects (a case outside withdraws the namespace from
 // 127.0.0.2 and enrols it again after), writes the case's routing state and globals, then
 // per connection: listen, connect, accept, (user space stores a verdict under the requested
-// tuple), sends both ways, closes in the case's order; finally drains km_tcp_probe and km_auth_req
+// tuple, may turn monitoring off or withdraw the pod's IPs), sends both ways, closes in the case's order; finally drains km_tcp_probe and km_auth_req
 // and lists the verdicts left in km_auth_res. Records travel as hex; the parent decodes them.
 
 import { execFileSync } from 'node:child_process';
@@ -174,6 +174,7 @@ export class ReportDriver {
           if (conn.storeVerdict && req.tuple) libbpf.mapUpdate(this.map('km_auth_res'), rec.slice(4), new Uint8Array([1, 0, 0, 0]), 0);
         }
         if (conn.monitoringOff) this.dp.setGlobals({ ...g, enableMonitoring: 0 });
+        if (conn.withdraw) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.withdraw);
         for (const s of conn.sends) {
           if (s.waitNs) sleep(Math.ceil(s.waitNs / 1e6));
           const [from, to] = s.from === 'client' ? [client, server] : [server, client];
@@ -205,7 +206,9 @@ export class ReportDriver {
       return { conns, probe, auth, verdictsLeft };
     } finally {
       for (const [fd, key] of written) libbpf.mapDelete(fd, key);
-      if (c.namespaceOutside) this.controlConnect(REPORT_MANAGED_LOCALS[0]!, ControlPort.enrol);
+      // Enrolled again as setup() left it: the pod's IPs after a withdrawal, else the namespace's cookie after one outside.
+      if (c.conns.some((k) => k.withdraw === true)) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);
+      else if (c.namespaceOutside) this.controlConnect(REPORT_MANAGED_LOCALS[0]!, ControlPort.enrol);
     }
   }
 }

@@ -99,69 +99,52 @@ describe('a namespace withdrawn from km_manage, its local IPs still enrolled', (
   });
 });
 
-describe('monitoring turned off once a connection is established', () => {
-  const S = 1_000_000_000n;
-  const at = (direction: number, state: number, lastReportNs: bigint) => record(direction, state, lastReportNs, S);
-  // Monitoring and periodic reports on; the first connection turns monitoring off, then 6 s pass before its send.
-  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], monitoringOff: true };
-  const c: ReportCase = { monitoring: true, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };
-  const obs = (probe: ProbeRecord[]): ReportObservation => ({
-    conns: [
-      { client, server },
-      { client: { ...client, port: 40276 }, server },
-    ],
-    probe,
-    auth: [],
-    verdictsLeft: [],
-    exactClock: true,
-  });
-  const established = [at(2, 1, S), at(1, 1, S)];
-  const closed = [at(2, 7, 7n * S), at(1, 7, 7n * S)];
-
-  it('stops the periodic reports of that connection, not its CLOSE reports, and leaves the next one unmonitored', () => {
-    // No end is due a periodic report (vacuous), and none came.
-    expect(reportPeriodic.check(c, obs([...established, ...closed])).status).toBe('vacuous');
-    expect(reportClose.check(c, obs([...established, ...closed])).status).toBe('holds');
-    expect(reportOnceEstablished.check(c, obs([...established, ...closed])).status).toBe('holds');
-  });
-
-  it('fails a periodic report after it, a missing CLOSE report, and a report of the next connection', () => {
-    const v = reportPeriodic.check(c, obs([...established, at(2, 1, 7n * S), ...closed]));
-    expect(v.status === 'violated' && v.detail).toMatch(/client of connection 0 got a periodic report, but monitoring was turned off once it was established/);
-    expect(reportClose.check(c, obs(established)).status).toBe('violated');
-    const next = { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, client: { ...client, port: 40276 }, server } };
-    const w = reportOnceEstablished.check(c, obs([...established, ...closed, next]));
-    expect(w.status === 'violated' && w.detail).toMatch(/an earlier connection turned monitoring off/);
-  });
-});
-
-describe('the pod withdrawn from km_manage once a connection is established', () => {
+// User space turns monitoring off, or withdraws the pod from km_manage, once the first connection
+// is established (both gates on, 6 s pass before its send): no periodic report of it after that,
+// its CLOSE reports still; the next connection is not monitored, or not managed at all (then it
+// asks for no authorization either).
+describe.each([
+  {
+    what: 'monitoring turned off',
+    flag: { monitoringOff: true },
+    periodicWhy: 'monitoring was turned off once it was established',
+    nextWhy: 'an earlier connection turned monitoring off',
+    nextAsks: true,
+  },
+  {
+    what: 'the pod withdrawn from km_manage',
+    flag: { withdraw: true },
+    periodicWhy: 'the pod withdrew from km_manage once it was established',
+    nextWhy: 'the pod withdrew from km_manage before it was established',
+    nextAsks: false,
+  },
+])('$what once a connection is established', ({ flag, periodicWhy, nextWhy, nextAsks }) => {
   const S = 1_000_000_000n;
   const at = (direction: number, state: number, lastReportNs: bigint) => record(direction, state, lastReportNs, S);
   const next = { client: { ...client, port: 40276 }, server };
-  // Both gates on; the first connection withdraws the pod, then 6 s pass before its send.
-  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], storeVerdict: true, withdraw: true };
+  const second: AuthRecord = { type: 0, tuple: { family: 'inet', ...next }, unusedNonZero: 0 };
+  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], storeVerdict: true, ...flag };
   const c: ReportCase = { monitoring: true, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };
-  const obs = (probe: ProbeRecord[], auth: AuthRecord[] = [request]): ReportObservation => ({ conns: [{ client, server }, next], probe, auth, verdictsLeft: [], exactClock: true });
+  const obs = (probe: ProbeRecord[], auth: AuthRecord[]): ReportObservation => ({ conns: [{ client, server }, next], probe, auth, verdictsLeft: [], exactClock: true });
   const established = [at(2, 1, S), at(1, 1, S)];
   const closed = [at(2, 7, 7n * S), at(1, 7, 7n * S)];
+  const asked = nextAsks ? [request, second] : [request];
 
-  it('stops the periodic reports of that connection, not its CLOSE reports, and manages the next one not at all', () => {
-    expect(reportPeriodic.check(c, obs([...established, ...closed])).status).toBe('vacuous');
-    expect(reportClose.check(c, obs([...established, ...closed])).status).toBe('holds');
-    expect(reportOnceEstablished.check(c, obs([...established, ...closed])).status).toBe('holds');
-    // One request: the first connection's (its server was managed when it was established), none for the next.
-    expect(authRequest.check(c, obs([...established, ...closed])).status).toBe('holds');
+  it('stops the periodic reports of that connection, not its CLOSE reports, and leaves the next one unreported', () => {
+    // No end is due a periodic report (vacuous), and none came.
+    expect(reportPeriodic.check(c, obs([...established, ...closed], asked)).status).toBe('vacuous');
+    expect(reportClose.check(c, obs([...established, ...closed], asked)).status).toBe('holds');
+    expect(reportOnceEstablished.check(c, obs([...established, ...closed], asked)).status).toBe('holds');
+    expect(authRequest.check(c, obs([...established, ...closed], asked)).status).toBe('holds');
   });
 
-  it('fails a periodic report after it, a missing CLOSE report, a report or request of the next connection', () => {
-    const v = reportPeriodic.check(c, obs([...established, at(2, 1, 7n * S), ...closed]));
-    expect(v.status === 'violated' && v.detail).toMatch(/client of connection 0 got a periodic report, but the pod withdrew from km_manage once it was established/);
-    expect(reportClose.check(c, obs(established)).status).toBe('violated');
-    const w = reportOnceEstablished.check(c, obs([...established, ...closed, { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, ...next } }]));
-    expect(w.status === 'violated' && w.detail).toMatch(/the pod withdrew from km_manage before it was established/);
-    const second: AuthRecord = { type: 0, tuple: { family: 'inet', ...next }, unusedNonZero: 0 };
-    expect(authRequest.check(c, obs([...established, ...closed], [request, second])).status).toBe('violated');
+  it('fails a periodic report after it, a missing CLOSE report, a report of the next connection, a request too many or too few', () => {
+    const v = reportPeriodic.check(c, obs([...established, at(2, 1, 7n * S), ...closed], asked));
+    expect(v.status === 'violated' && v.detail).toContain(`client of connection 0 got a periodic report, but ${periodicWhy}`);
+    expect(reportClose.check(c, obs(established, asked)).status).toBe('violated');
+    const w = reportOnceEstablished.check(c, obs([...established, ...closed, { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, ...next } }], asked));
+    expect(w.status === 'violated' && w.detail).toContain(nextWhy);
+    expect(authRequest.check(c, obs([...established, ...closed], nextAsks ? [request] : [request, second])).status).toBe('violated');
   });
 });
 

@@ -35,7 +35,7 @@ export interface BenchReport {
    * of that many jobs' heaps in one process.
    */
   jobsVm?: JobsScaling;
-  mutants?: { medianTimeToKillMs: number; killed: number; total: number };
+  mutants?: { medianTimeToKillMs: number; killed: number; total: number; survived: string[] };
   /** Bounded-exhaustive exploration on the VM: states/s, and the state count of scope 1. */
   exhaustive?: { scope: number; states: number; complete: boolean; seconds: number; statesPerSecond: number };
 }
@@ -175,8 +175,9 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
   if (o.mutants) {
     const m = await runMutants({ executor: privileged ? 'kernel' : 'vm', why: 'bench', seed: 42, runs: 2000 });
     const killedMs = m.mutants.filter((x) => x.killed).map((x) => x.ms);
-    report.mutants = { medianTimeToKillMs: median(killedMs), killed: killedMs.length, total: m.mutants.length };
-    rows.push(['mutants, median time to kill (ms)', median(killedMs).toFixed(0), `${killedMs.length}/${m.mutants.length} killed`]);
+    const survived = m.mutants.filter((x) => !x.killed).map((x) => x.name);
+    report.mutants = { medianTimeToKillMs: median(killedMs), killed: killedMs.length, total: m.mutants.length, survived };
+    rows.push(['mutants, median time to kill (ms)', median(killedMs).toFixed(0), `${killedMs.length}/${m.mutants.length} killed${survived.length ? `; survived: ${survived.join(', ')}` : ''}`]);
   }
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));

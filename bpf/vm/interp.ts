@@ -7,7 +7,7 @@ import { R64, mul64, div64, mod64, div32, mod32, bswap16, bswap32, gtu, gts } fr
 import type { Machine } from './machine.js';
 import { MemoryFault, type Region } from './memory.js';
 import { JmpOp, OP_MASK, Op, SRC_X } from './opcodes.js';
-import { BRANCH_BUDGET, HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_SIZE, type VmProgram } from './program.js';
+import { BRANCH_BUDGET, HELPER_TAIL_CALL, MAX_CALL_FRAMES, STACK_POISON, STACK_SIZE, type VmProgram } from './program.js';
 
 export function interpret(m: Machine, entry: VmProgram, ctx: Region): number {
   const L = m.L,
@@ -15,7 +15,7 @@ export function interpret(m: Machine, entry: VmProgram, ctx: Region): number {
   L.fill(0);
   H.fill(0);
   m.setPointer(1, ctx, 0);
-  m.stacks[0]?.bytes.fill(0);
+  m.stacks[0]?.bytes.fill(STACK_POISON);
   m.setPointer(10, m.stacks[0] as Region, STACK_SIZE);
   m.tailCalls = 0;
   m.pendingCtx = null;
@@ -237,7 +237,7 @@ export function interpret(m: Machine, entry: VmProgram, ctx: Region): number {
             m.frameRet[depth] = pc + 1;
             depth++;
             const stack = m.stacks[depth] as Region;
-            stack.bytes.fill(0);
+            stack.bytes.fill(STACK_POISON);
             m.setPointer(10, stack, STACK_SIZE);
             pc += imms[pc] as number;
             break;

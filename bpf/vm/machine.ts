@@ -11,7 +11,7 @@ import { R64, mul64, div64, mod64, div32, mod32, bswap16, bswap32, gtu, gts } fr
 import { compile, type Compiled, type JitRuntime } from './jit.js';
 import { interpret } from './interp.js';
 import { AtomicOp } from './opcodes.js';
-import { BRANCH_BUDGET, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, STACK_SIZE, VmFault, type ProgSlots, type VmProgram } from './program.js';
+import { BRANCH_BUDGET, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, STACK_POISON, STACK_SIZE, VmFault, type ProgSlots, type VmProgram } from './program.js';
 
 export type Helper = (m: Machine) => void;
 
@@ -327,7 +327,7 @@ export class Machine {
       },
       frame(depth) {
         const stack = m.stacks[depth] as Region;
-        stack.bytes.fill(0);
+        stack.bytes.fill(STACK_POISON);
         m.mem.attach(stack);
         return ptrHi(stack);
       },
@@ -365,7 +365,7 @@ export class Machine {
     L.fill(0);
     H.fill(0);
     this.setPointer(1, ctx, 0);
-    this.stacks[0]?.bytes.fill(0);
+    this.stacks[0]?.bytes.fill(STACK_POISON);
     this.setPointer(10, this.stacks[0] as Region, STACK_SIZE);
     this.tailCalls = 0;
     this.pendingCtx = null;

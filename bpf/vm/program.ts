@@ -15,6 +15,13 @@ import { Cls, JmpOp, OP_MASK, OPCODES, Op } from './opcodes.js';
 export const MAX_TAIL_CALL_CNT = TAIL_CALL_LIMIT;
 export const MAX_CALL_FRAMES = 8;
 export const STACK_SIZE = 512;
+/**
+ * What a frame's stack holds before the program writes it. The kernel does not clear the stack
+ * (a privileged program may read bytes it never wrote: old kernel stack); a zeroed one would hide
+ * a key or record built with holes, which the kernel then misses at random. Like ring-buffer
+ * memory (maps.ts RINGBUF_POISON), a fixed non-zero pattern shows such reads every time.
+ */
+export const STACK_POISON = 0x5a;
 /** Back-edges and calls allowed per run before the run is stopped as a runaway. */
 export const BRANCH_BUDGET = 1_000_000;
 export const HELPER_TAIL_CALL = 12;

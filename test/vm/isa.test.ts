@@ -30,7 +30,7 @@ import {
   type Insn,
 } from '../support/asm.js';
 import { runRaw } from '../fixtures/vm/helpers.js';
-import { VmFault, bindProgram } from '../../bpf/vm/program.js';
+import { STACK_POISON, VmFault, bindProgram } from '../../bpf/vm/program.js';
 
 const M64 = (1n << 64n) - 1n;
 const M32 = (1n << 32n) - 1n;
@@ -347,6 +347,13 @@ describe.each(ENGINES)('ISA on the %s engine', (engine) => {
     ];
     // g: 11; f: 11 + 99 = 110; main: 110 + 100 + 7 = 217
     expect(run(engine, prog)).toBe(217n);
+  });
+
+  it("a stack byte the program never wrote reads as STACK_POISON (the kernel clears no stack), in the entry frame and in a callee's own", () => {
+    const poison = BigInt(`0x${STACK_POISON.toString(16).padStart(2, '0').repeat(8)}`);
+    expect(run(engine, [ldx('b', 0, 10, -1), exit()])).toBe(poison & 0xffn);
+    // main writes its fp-8 and calls f (pc 3), which reads its own fp-8: not main's, never written.
+    expect(run(engine, [st('dw', 10, -8, 7), callLocal(1), exit(), ldx('dw', 0, 10, -8), exit()])).toBe(poison);
   });
 
   it('recursion beyond 8 frames faults with the pc of the call', () => {

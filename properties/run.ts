@@ -371,7 +371,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
         break;
       }
       const cap = TARGET_CAP_BASE + TARGET_CAP_PER_CASE * deficit;
-      // Storage classes need a socket connected more than once: only sequences have that.
+      // History classes need a history within a case (a socket that connects again, an enrolment change): only sequences have one.
       const id = targetPhaseId(cls, kind, cls.startsWith('dns:') ? 'dns' : cls.startsWith('history:') ? 'sequence' : 'single');
       const r = await runPhase({
         phase: id,

@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
-import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, enrolledAt, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 import type { SockAddr } from '../model/domain.js';
 
 /** The waypoint of REPORT_WAYPOINT_VIP's service, a listener of the case. */
@@ -172,7 +172,7 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       state: REPORT_STATE,
       // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family;
       // nor after a withdrawal, for the connections that follow it.
-      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns: conns.map((k, i) => (conns.slice(0, i).some((x) => x.withdraw) ? direct(k) : k)) }),
+      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns: conns.map((k, i) => (enrolledAt({ conns }, i) ? k : direct(k))) }),
     }));
 }
 

@@ -142,9 +142,7 @@ export class VmExecutor implements Executor {
     if (this.closed) throw new KmeshCheckError('unsupported', 'the VM executor is closed');
     const out: Observation[][] = [];
     const choices = new SeededChoices(this.seed);
-    // Plain runs: enrolment may be replayed (bpf/vm/enrol-memo.ts), as no one watches its steps.
-    this.sockets.memoEnrolment = true;
-    try {
+    this.withEnrolmentMemo(() => {
       for (let i = 0; i < cases.length; i++) {
         choices.reseed(this.seed);
         try {
@@ -154,10 +152,21 @@ export class VmExecutor implements Executor {
           throw e;
         }
       }
+    });
+    return out;
+  }
+
+  /**
+   * Runs `f` with enrolment replayed where it can be (bpf/vm/enrol-memo.ts): for runs of which no
+   * one watches the steps (plain runs, unpruned outcome sets), not for traced or pruned ones.
+   */
+  private withEnrolmentMemo<T>(f: () => T): T {
+    this.sockets.memoEnrolment = true;
+    try {
+      return f();
     } finally {
       this.sockets.memoEnrolment = false;
     }
-    return out;
   }
 
   /** Every outcome of a case over every prandom value of the domain (and helper failure, if asked). */
@@ -169,15 +178,7 @@ export class VmExecutor implements Executor {
       ...(opts.forecast !== undefined ? { forecast: opts.forecast } : {}),
     };
     const outcomes = (runs: ReturnType<typeof explore<Observation[]>>): Outcome[] => runs.map((r) => ({ choices: r.choices, observations: r.result }));
-    if (opts.prune === false) {
-      // Nothing watches the steps of unpruned runs either: enrolment may be replayed, as in run().
-      this.sockets.memoEnrolment = true;
-      try {
-        return outcomes(explore((choices) => this.runCase(c, choices), domain));
-      } finally {
-        this.sockets.memoEnrolment = false;
-      }
-    }
+    if (opts.prune === false) return this.withEnrolmentMemo(() => outcomes(explore((choices) => this.runCase(c, choices), domain)));
     const seen = new Map<string, string>();
     this.seenStates = seen;
     const memo =

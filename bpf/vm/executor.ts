@@ -158,7 +158,7 @@ export class VmExecutor implements Executor {
 
   /**
    * Runs `f` with enrolment replayed where it can be (bpf/vm/enrol-memo.ts): for runs of which no
-   * one watches the steps (plain runs, unpruned outcome sets), not for traced or pruned ones.
+   * one watches the steps (plain runs, outcome sets), not for traced ones.
    */
   private withEnrolmentMemo<T>(f: () => T): T {
     this.sockets.memoEnrolment = true;
@@ -198,11 +198,14 @@ export class VmExecutor implements Executor {
       return verdict;
     };
     try {
-      return outcomes(
-        explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
-          ...domain,
-          ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
-        }),
+      // Enrolment comes before any choice point, so its nodes never prune: replaying it skips nothing.
+      return this.withEnrolmentMemo(() =>
+        outcomes(
+          explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
+            ...domain,
+            ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
+          }),
+        ),
       );
     } finally {
       delete (vm as { runConnectRaw?: unknown }).runConnectRaw;

@@ -13,7 +13,7 @@ import { BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, MapType, type LinkedObjec
 import { HelperId } from '../../bpf/vm/helpers.js';
 import { EnrolMemo } from '../../bpf/vm/enrol-memo.js';
 import { instructionHits } from '../../bpf/vm/coverage.js';
-import { SeededChoices } from '../../bpf/runner/choices.js';
+import { ScriptedChoices, SeededChoices } from '../../bpf/runner/choices.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { generatedCases } from '../../properties/run.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
@@ -136,5 +136,20 @@ describe('VM executor runs with enrolment replayed', () => {
     expect(memo.coverageCounts()).toEqual(plain.coverageCounts());
     expect(memo.vm.map<HashMap>('km_manage').digest()).toBe(plain.vm.map<HashMap>('km_manage').digest());
     expect(memo.vm.map<HashMap>('km_manage').programWrites).toBe(plain.vm.map<HashMap>('km_manage').programWrites);
+  });
+
+  it('give pruned outcome sets whose every run replays, with enrolment run, to the same observations', async () => {
+    const cases = generatedCases({ seed: 6, runs: 120, states: 'both', env: DEFAULT_ENVIRONMENT }).filter((c) => c.enrolled);
+    expect(cases.length).toBeGreaterThan(30);
+    const memo = await createVmExecutor();
+    const plain = await createVmExecutor();
+    let runs = 0;
+    for (const c of cases) {
+      for (const o of memo.outcomeSet(c)) {
+        expect(plain.runCase(c, new ScriptedChoices(o.choices))).toEqual(o.observations);
+        runs++;
+      }
+    }
+    expect(runs).toBeGreaterThan(cases.length);
   });
 });

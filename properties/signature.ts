@@ -43,9 +43,23 @@ function differingKinds(o: Observation, a: Observation): string[] {
   return KINDS.filter((k) => out.has(k));
 }
 
-function lastPath(t: Trace, step: number): string {
+/**
+ * The model's path of a step: its passes' paths in order ("service-waypoint > failover"), a run of
+ * one path written once with its count ("service-waypoint x32"). The whole chain, not its last
+ * pass: a bug in a chain's first pass would otherwise be credited to the path its last pass
+ * happened to take, and a baseline would take another bug there for a known one.
+ */
+export function chainPath(t: Trace, step: number): string {
   const passes = t.passes[step] ?? [];
-  return passes[passes.length - 1]?.path ?? '-';
+  if (passes.length === 0) return '-';
+  const parts: string[] = [];
+  for (let i = 0; i < passes.length;) {
+    let j = i + 1;
+    while (j < passes.length && passes[j]!.path === passes[i]!.path) j++;
+    parts.push(j - i > 1 ? `${passes[i]!.path} x${j - i}` : passes[i]!.path);
+    i = j;
+  }
+  return parts.join(' > ');
 }
 
 /** The step where an observed trace first leaves every allowed trace (-1: it never does). */
@@ -70,7 +84,7 @@ function closest(observed: Observation | undefined, allowed: readonly Trace[], s
     const a = t.observations[step];
     if (!a) continue;
     const kinds = observed ? differingKinds(observed, a) : ['missing'];
-    const path = lastPath(t, step);
+    const path = chainPath(t, step);
     const better = best === null || kinds.length < best.kinds.length || (kinds.length === best.kinds.length && `${kinds[0]}|${path}` < `${best.kinds[0]}|${best.path}`);
     if (better) best = { path, kinds };
   }
@@ -103,7 +117,7 @@ export function signatureOf(c: Case, failure: Failure, env: Environment, known?:
   }
   if (failure.source === 'model') {
     const steps = c.ops.map((_, i) => i).filter((i) => (allowed[0]?.passes[i]?.length ?? 0) > 0);
-    const paths = new Set(steps.flatMap((i) => allowed.map((t) => lastPath(t, i))));
+    const paths = new Set(steps.flatMap((i) => allowed.map((t) => chainPath(t, i))));
     return signatureFromParts([`model breaks ${failure.invariant}`, [...paths].sort().join(',') || '-']);
   }
   const observed = failure.observed ?? [];

@@ -1,0 +1,33 @@
+// A finding's model path (properties/signature.ts, chainPath): the whole chain of passes of the
+// step where the run left the model, so that a bug in a waypoint chain's first pass is not
+// credited to the path its last pass took (a baseline would hide another bug there).
+
+import { describe, expect, it } from 'vitest';
+import { backend, connect, endpoint, frontend, maps, service, socket } from '../../model/builders.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import type { Case } from '../../model/domain.js';
+import { chainPath } from '../../properties/signature.js';
+
+const at = (c: Case) => outcomes(c, DEFAULT_ENVIRONMENT).map((t) => chainPath(t, 1));
+
+describe('chainPath', () => {
+  it('names a single pass by its path, and a chain by every pass, repeats counted', () => {
+    const direct = maps({ frontends: [frontend('10.96.0.1', 7)], backends: [backend(7, '10.0.0.7')] });
+    const single: Case = { state: direct, kind: 'consistent', enrolled: true, ops: [socket(0, 'inet'), connect(0, '10.96.0.1', 80)] };
+    expect(at(single)).toEqual(['direct-backend']);
+    // Service 1 sends every connect to its waypoint 10.96.0.2:15008, whose frontend is the service again.
+    const loop = maps({
+      frontends: [frontend('10.96.0.1', 1), frontend('10.96.0.2', 1)],
+      services: [service(1, { counts: [1], ports: [[80, 8080]], waypoint: { addr: '10.96.0.2', port: 15008 } })],
+      endpoints: [endpoint(1, 0, 1, 9)],
+      backends: [backend(9, '10.0.0.9', [1])],
+    });
+    // The first pass and the kernel's 33 tail calls.
+    expect(at({ ...single, state: loop })).toEqual(['service-waypoint x34']);
+    // The waypoint's frontend names a backend instead: two passes, two paths.
+    const toBackend = maps({ ...loop, frontends: [frontend('10.96.0.1', 1), frontend('10.96.0.2', 7)], backends: [...loop.backends, backend(7, '10.0.0.7')] });
+    expect(at({ ...single, state: toBackend })).toEqual(['service-waypoint > direct-backend']);
+    expect(at({ ...single, ops: [socket(0, 'inet')] })[0]).toBe('-');
+  });
+});

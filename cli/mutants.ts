@@ -234,6 +234,19 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
     beyondExhaustive: 'the exhaustive address classes have no near-mapped IPv6 address',
   },
+  {
+    name: 'enrol-init-netns-cookie',
+    description:
+      "The connect hooks key km_manage by bpf_get_netns_cookie(NULL), the initial namespace's cookie, so every namespace enrols and is looked up under one key; a namespace a control plane enrolled (its own cookie) is never seen as enrolled.",
+    object: 'connect',
+    beyondExhaustive: 'its namespaces start enrolled by control connects only, which write and read the same wrong key',
+  },
+  {
+    name: 'enrol-value-zero-only',
+    description: "The connect hooks count a namespace's km_manage entry only when its value is 0, so an entry a control plane wrote with another value reads as absent.",
+    object: 'connect',
+    beyondExhaustive: 'its namespaces start enrolled by control connects only, whose entries hold 0',
+  },
 ];
 
 /** Where a build's three objects are (or will be). */

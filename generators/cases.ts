@@ -6,8 +6,8 @@
 
 import fc from 'fast-check';
 import type { Family } from '../model/address.js';
-import type { Case, MapState, Operation, Protocol, SockAddr, SocketId, StateKind } from '../model/domain.js';
-import { CONTROL_ADDR, ControlPort, EMPTY_STATE } from '../model/domain.js';
+import type { Case, MapState, Operation, Protocol, SockAddr, SocketId, StartEnrolment, StateKind } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, EMPTY_STATE, enrolmentFields } from '../model/domain.js';
 import { applyIntents, consistentStateGen, intentGen, type Intent } from './control-plane.js';
 import { destChoiceGen, FAMILIES, PROTOCOLS, resolveDestination, waypointedFrontendGen, type DestChoice } from './connect.js';
 import { applyRawMutations, rawMutationGen, rawStateGen, type RawMutation } from './raw-state.js';
@@ -22,8 +22,20 @@ export interface KindedState {
   readonly kind: StateKind;
 }
 
-/** Enrolled is the simple case; not enrolled now and then. */
-export const ENROLLED: Table<boolean> = new Table([true, false], [6, 1]);
+/**
+ * Enrolled by control connects is the simple case; not enrolled now and then, and enrolled by
+ * km_manage entries written directly now and then too: with the ABI's value 0, and in raw states
+ * also with other values, which a program must not read as absent (Case.enrolmentWrite).
+ */
+export const START_ENROLMENT: Readonly<Record<StateKind, Table<StartEnrolment>>> = {
+  consistent: new Table<StartEnrolment>([true, false, 0], [5, 1, 1]),
+  raw: new Table<StartEnrolment>([true, false, 0, 1, 0xffffffff], [10, 2, 1, 1, 1]),
+};
+
+/** How a case of the kind starts enrolled; one entry of the tape. */
+export function enrolmentGen(kind: StateKind): Gen<Pick<Case, 'enrolled' | 'enrolmentWrite'>> {
+  return (d) => enrolmentFields(d.pick(START_ENROLMENT[kind]));
+}
 
 const KINDS = uniform<StateKind>(['consistent', 'raw']);
 
@@ -67,7 +79,7 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
   const stGen = stateGen(opts.kind);
   return (d): Case => {
     const st = stGen(d);
-    const enrolled = d.pick(ENROLLED);
+    const enrolment = enrolmentGen(st.kind)(d);
     const family = d.pick(FAMILIES);
     const protocol = d.pick(PROTOCOLS);
     const first = destChoiceGen(d);
@@ -84,7 +96,7 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
       { op: 'connect', sock, dest },
     ];
     const ops = third && fourth ? [...open, third, fourth] : third || fourth ? [...open, (third ?? fourth) as Operation] : open;
-    return { state: st.state, kind: st.kind, enrolled, ops };
+    return { state: st.state, kind: st.kind, ...enrolment, ops };
   };
 }
 
@@ -325,7 +337,7 @@ export function recordOperations(cmds: Iterable<SequenceCommand>, initial: MapSt
 
 export interface SequenceInput {
   readonly start: KindedState;
-  readonly enrolled: boolean;
+  readonly enrolment: Pick<Case, 'enrolled' | 'enrolmentWrite'>;
   /** Every sequence opens a socket first: without one it has nothing to observe. */
   readonly opening: SequenceCommand;
   readonly commands: readonly SequenceCommand[];
@@ -345,7 +357,7 @@ export function sequenceInputGen(opts: { kind: KindChoice; maxCommands?: number 
   return (d) =>
     d.group((g) => {
       const start = kindedOf(opts.kind === 'both' ? g.pick(KINDS) : opts.kind, g);
-      return { start, enrolled: g.pick(ENROLLED), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
+      return { start, enrolment: enrolmentGen(start.kind)(g), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
     });
 }
 
@@ -358,7 +370,7 @@ export function sequenceCaseFrom(input: SequenceInput): Case {
   return {
     state: input.start.state,
     kind: input.start.kind,
-    enrolled: input.enrolled,
+    ...input.enrolment,
     ops: recordOperations([input.opening, ...input.commands], input.start.state),
   };
 }

@@ -117,7 +117,29 @@ export interface Case {
   readonly state: MapState;
   readonly kind: StateKind;
   readonly enrolled: boolean;
+  /**
+   * Set when the namespace starts enrolled by km_manage entries written directly, as a control
+   * plane would (its netns cookie and each enrolled local IP), each with this value: 0 by the ABI,
+   * others in raw states (a key present is enrolled, whatever its value). Absent: enrolled by
+   * control connects (section 3, step 1), the programs writing the keys themselves.
+   */
+  readonly enrolmentWrite?: number;
   readonly ops: readonly Operation[];
+}
+
+/**
+ * How a case's namespace starts, as one value: not enrolled (false), enrolled by control connects
+ * (true), or enrolled by km_manage entries written with this value (a number).
+ */
+export type StartEnrolment = boolean | number;
+
+export function startEnrolment(c: Case): StartEnrolment {
+  return c.enrolled ? (c.enrolmentWrite ?? true) : false;
+}
+
+/** The Case fields of a start enrolment. */
+export function enrolmentFields(e: StartEnrolment): Pick<Case, 'enrolled' | 'enrolmentWrite'> {
+  return typeof e === 'number' ? { enrolled: true, enrolmentWrite: e } : { enrolled: e };
 }
 
 /** What the checker reads back from km_sockstorage (docs/interpretation.md, item 10). */

@@ -143,7 +143,8 @@ export function formatObservation(o: Observation, family: Family = 'inet'): stri
  */
 function rawnessOf(c: Case): string[] {
   if (c.kind === 'consistent') return [];
-  const out = [...isConsistent(c.state)];
+  const out = c.enrolled && c.enrolmentWrite ? [`the km_manage entries hold ${hexValue(c.enrolmentWrite)}, not the ABI's 0`] : [];
+  out.push(...isConsistent(c.state));
   for (const op of c.ops) if (op.op === 'apply') out.push(...isConsistent(op.state));
   return out;
 }
@@ -189,5 +190,14 @@ export function formatCase(c: Case): string[] {
     for (const l of stateChanges(state, op.state)) ops.push(`       ${l}`);
     state = op.state;
   });
-  return [`state: ${stateKindText(c)}; namespace ${c.enrolled ? 'enrolled' : 'NOT enrolled'} at the start`, ...formatState(c.state), 'operations', ...ops];
+  return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start`, ...formatState(c.state), 'operations', ...ops];
 }
+
+/** How a case's namespace starts: not enrolled, enrolled (control connects), or by km_manage writes. */
+export function enrolmentText(c: Case): string {
+  if (!c.enrolled) return 'NOT enrolled';
+  if (c.enrolmentWrite === undefined) return 'enrolled';
+  return `enrolled by km_manage writes (its netns cookie and local IPs, value ${hexValue(c.enrolmentWrite)})`;
+}
+
+const hexValue = (v: number): string => (v === 0 ? '0' : `0x${v.toString(16)}`);

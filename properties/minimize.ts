@@ -102,6 +102,16 @@ export function clashRenamings(c: Case): Case[] {
   return [{ ...c, state: rename(c.state), ops: c.ops.map((o) => (o.op === 'apply' ? { op: 'apply', state: rename(o.state) } : o)) }];
 }
 
+/**
+ * A case enrolled by km_manage writes, enrolled by control connects instead, then with the ABI's
+ * value 0: a finding that still fails so needs no written enrolment, or no raw value, to show.
+ */
+export function enrolmentSimplifications(c: Case): Case[] {
+  if (c.enrolmentWrite === undefined) return [];
+  const { enrolmentWrite, ...connects } = c;
+  return enrolmentWrite === 0 ? [connects] : [connects, { ...c, enrolmentWrite: 0 }];
+}
+
 export interface MinimizeOptions {
   /** Returns the section-5 violations of a state; used to keep consistent cases consistent. */
   readonly consistencyViolations?: (state: MapState) => readonly string[];
@@ -119,7 +129,7 @@ export interface Minimized {
   readonly tries: number;
 }
 
-/** Greedy 1-minimisation: accept any removal that still fails, until none does; then a uid clash renamed away if it still fails. */
+/** Greedy 1-minimisation: accept any removal that still fails, until none does; then a uid clash renamed away, and a written enrolment made plainer, if it still fails. */
 export async function minimize(start: Case, fails: (c: Case) => Promise<boolean>, opts: MinimizeOptions = {}): Promise<Minimized> {
   const maxTries = opts.maxTries ?? 5_000;
   let current = start;
@@ -140,6 +150,13 @@ export async function minimize(start: Case, fails: (c: Case) => Promise<boolean>
   for (const candidate of clashRenamings(current)) {
     if (++tries > maxTries) break;
     if (await fails(candidate)) current = candidate;
+  }
+  for (const candidate of enrolmentSimplifications(current)) {
+    if (++tries > maxTries) break;
+    if (await fails(candidate)) {
+      current = candidate;
+      break;
+    }
   }
   return { case: current, tries };
 }

@@ -4,3 +4,4 @@ export * from './structs.js';
 export * from './tlv.js';
 export * from './state.js';
 export * from './tracker.js';
+export * from './manage.js';

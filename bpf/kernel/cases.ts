@@ -2,7 +2,8 @@
 // simple cases handed to the shim whole (whole-cases.ts). Observations leave as the bytes of
 // bpf/runner/observations.ts, which the parent decodes.
 
-import type { Case, StreamView } from '../../model/domain.js';
+import type { Case, StartEnrolment, StreamView } from '../../model/domain.js';
+import { startEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
@@ -25,12 +26,16 @@ export interface KernelCasesOptions {
  * run before it (each starts from the maps and enrolment it asks for), so only the parent's
  * putting them back in batch order (inBatchOrder, executor.ts) is needed.
  */
-export function enrolmentOrder(cases: readonly Case[], current: boolean | 'unknown'): number[] {
-  const first = current === 'unknown' ? cases[0]?.enrolled : current;
-  const order: number[] = [];
-  for (let i = 0; i < cases.length; i++) if (cases[i]!.enrolled === first) order.push(i);
-  for (let i = 0; i < cases.length; i++) if (cases[i]!.enrolled !== first) order.push(i);
-  return order;
+export function enrolmentOrder(cases: readonly Case[], current: StartEnrolment | 'unknown'): number[] {
+  // Groups by start enrolment: the current one first, then each other in order of first appearance.
+  const groups = new Map<StartEnrolment | 'unknown', number[]>([[current, []]]);
+  for (let i = 0; i < cases.length; i++) {
+    const e = startEnrolment(cases[i]!);
+    const g = groups.get(e);
+    if (g) g.push(i);
+    else groups.set(e, [i]);
+  }
+  return [...groups.values()].flat();
 }
 
 export class KernelCases {
@@ -90,7 +95,7 @@ export class KernelCases {
   }
 
   /** Enrols or withdraws unless the namespace already is as asked. */
-  ensureEnrolment(want: boolean): void {
+  ensureEnrolment(want: StartEnrolment): void {
     if (this.runner.enrolment !== want) this.runner.setEnrolment(want);
   }
 

@@ -2,6 +2,8 @@
 // environment's enrolled locals, on port 929 (enrol) or 930 (withdraw). Nothing listens there,
 // so the SYN goes out (sockops TCP_CONNECT_CB records or removes the local IP) and is refused.
 // Each connect is one shim call (kf_control); whole cases make the same calls inside kf_run.
+// Enrolment by writing (Case.enrolmentWrite) writes km_manage instead, keyed by this namespace's
+// cookie as SO_NETNS_COOKIE tells it.
 
 import type { Family } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
@@ -9,7 +11,7 @@ import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { writeSockaddr } from '../codec/sockaddr.js';
 import type { FastPath } from './fastpath.js';
-import { AF_INET, AF_INET6, errnoName } from './libc.js';
+import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_DGRAM, SOL_SOCKET, SO_NETNS_COOKIE, errnoName, libc } from './libc.js';
 
 /** Bytes of a control sockaddr in a kf_run program (sockaddr_in6). */
 export const CONTROL_SOCKADDR = 28;
@@ -62,5 +64,21 @@ export function controlConnects(env: Environment, want: boolean, fast: FastPath)
   for (const c of controlPlan(env, want)) {
     const stage = fast.control(c.domain, c.bind, c.bind.length, c.dest, c.dest.length, err);
     if (stage !== 0) throw controlError(c, stage, err[0]!);
+  }
+}
+
+/** The cookie of the network namespace the calling thread is in (SO_NETNS_COOKIE, Linux 5.14). */
+export function netnsCookie(): bigint {
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new KmeshCheckError('worker', 'socket() for SO_NETNS_COOKIE failed');
+  try {
+    const val = new Uint8Array(8);
+    const len = new Uint32Array([8]);
+    if (libc.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, val, len) !== 0 || len[0] !== 8) {
+      throw new KmeshCheckError('environment', 'getsockopt(SO_NETNS_COOKIE) failed: enrolment by km_manage writes needs Linux 5.14 or newer');
+    }
+    return new DataView(val.buffer).getBigUint64(0, true);
+  } finally {
+    libc.close(fd);
   }
 }

@@ -35,6 +35,7 @@ export const SO_REUSEADDR = 2;
 export const SO_LINGER = 13;
 export const SO_SNDTIMEO = 21;
 export const SO_COOKIE = 57;
+export const SO_NETNS_COOKIE = 71;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41;

@@ -1,6 +1,6 @@
 // Writes to the loaded maps from the worker: a state's writes are queued and made in one shim
 // call (kf_map_ops), which stops at the first failure; plus emptying the routing maps and
-// listing km_manage for diagnostics.
+// writing km_manage as a control plane would and listing it for diagnostics.
 
 import { ROUTING_MAPS, type MapName, type RoutingMapName } from '../codec/abi.js';
 import { toHex } from '../codec/state.js';
@@ -102,6 +102,20 @@ export class MapWriter {
       while (libbpf.mapNextKey(fd, null, key) === 0) {
         if (libbpf.mapDelete(fd, key) < 0) break;
       }
+    }
+  }
+
+  /** Empties km_manage, whatever wrote it, then writes `entries` (enrolment by writing, codec/manage.ts). */
+  replaceManage(entries: readonly (readonly [Uint8Array, Uint8Array])[]): void {
+    const fd = this.fd('km_manage');
+    const key = new Uint8Array(16);
+    while (libbpf.mapNextKey(fd, null, key) === 0) {
+      const rc = libbpf.mapDelete(fd, key);
+      if (rc < 0) throw new KmeshCheckError('worker', `deleting from km_manage failed (${errnoName(rc)})`);
+    }
+    for (const [k, v] of entries) {
+      const rc = libbpf.mapUpdate(fd, k, v, 0);
+      if (rc < 0) throw new KmeshCheckError('worker', `writing km_manage failed (${errnoName(rc)})`);
     }
   }
 

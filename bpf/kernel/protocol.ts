@@ -2,7 +2,7 @@
 // of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). Requests
 // may queue (answered in order); a batch of cases crosses the stdio sockets once each way.
 
-import type { Case, Family, MapState, Observation, Operation, Protocol, StreamView } from '../../model/domain.js';
+import type { Case, Family, MapState, Observation, Operation, Protocol, StartEnrolment, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import type { KmeshCheckErrorCode } from '../../shared/errors.js';
@@ -32,7 +32,7 @@ export interface WorkerInfo {
   /** The section 6 hooks attached (cgroup/sendmsg4, recvmsg4, recvmsg6 by role). */
   readonly dnsHooks: readonly string[];
   readonly mapIds: Readonly<Record<string, number>>;
-  readonly enrolment: boolean | 'unknown';
+  readonly enrolment: StartEnrolment | 'unknown';
   readonly listeners: number;
   readonly swept: readonly string[];
   /** km_manage keys as hex (netns cookies and pod IPs). */
@@ -60,8 +60,8 @@ export interface BenchResult {
 export interface PackedCases {
   readonly entities: readonly unknown[];
   readonly opLists: ReadonlyArray<readonly Operation[]>;
-  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index]. */
-  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number]>;
+  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index, enrolment write (-1: none)]. */
+  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number]>;
 }
 
 /** Index of `x` in `list`, added on first sight (by identity). */
@@ -94,13 +94,14 @@ export function packCases(cases: readonly Case[]): PackedCases {
       c.kind === 'raw' ? 1 : 0,
       c.enrolled ? 1 : 0,
       internOps(c.ops),
+      c.enrolmentWrite ?? -1,
     ]),
   };
 }
 
 export function unpackCases(p: PackedCases): Case[] {
   const e = p.entities;
-  return p.cases.map(([f, s, en, b, kind, enrolled, ops]) => ({
+  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write]) => ({
     state: {
       frontends: f.map((i) => e[i]),
       services: s.map((i) => e[i]),
@@ -109,6 +110,7 @@ export function unpackCases(p: PackedCases): Case[] {
     } as unknown as MapState,
     kind: kind ? 'raw' : 'consistent',
     enrolled: enrolled === 1,
+    ...(write >= 0 ? { enrolmentWrite: write } : {}),
     ops: p.opLists[ops] ?? [],
   }));
 }

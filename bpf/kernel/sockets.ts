@@ -3,14 +3,15 @@
 // (fastpath.ts): kf_socket, kf_connect (connect, getpeername, accept of the server side, the
 // sk_storage and sockhash reads), kf_close; a state's map writes are one kf_map_ops call.
 
-import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { Case, Family, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { STRUCTS, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
 import { KernelDns } from './dns.js';
-import { controlConnects } from './enrolment.js';
+import { controlConnects, netnsCookie } from './enrolment.js';
+import { enrolmentEntries } from '../codec/manage.js';
 import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, registerResets, resetMaps, type FastPath } from './fastpath.js';
 import type { ResetMap } from './loader.js';
 import { Listeners, portOf } from './listeners.js';
@@ -101,8 +102,24 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.maps.resetMaps();
   }
 
-  setEnrolment(want: boolean): void {
+  /** Whether km_manage holds entries the harness wrote (emptied before the next control connects). */
+  private manageWritten = false;
+  private cookie: bigint | null = null;
+
+  setEnrolment(want: StartEnrolment): void {
+    if (typeof want === 'number') {
+      this.maps.replaceManage(enrolmentEntries((this.cookie ??= netnsCookie()), this.env, want));
+      this.manageWritten = true;
+      return;
+    }
+    if (this.manageWritten) this.maps.replaceManage([]);
+    this.manageWritten = false;
     controlConnects(this.env, want, this.fast);
+  }
+
+  /** Whether a change to enrolment `want` needs more than the control connects whole cases make. */
+  enrolmentNeedsWrites(want: StartEnrolment): boolean {
+    return typeof want === 'number' || this.manageWritten;
   }
 
   listen(c: Case): void {

@@ -7,7 +7,7 @@
 
 import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort, payloadFor } from '../../model/domain.js';
+import { ControlPort, payloadFor, startEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -105,7 +105,10 @@ export class WholeCases {
   private simple(c: Case): boolean {
     // Once the runner's first enrolment change has checked the environment, enrolment changes
     // (from a known state or not) may run inside kf_run too: they are the same control connects.
-    if ((this.runner.enrolment !== c.enrolled && !this.runner.enrolmentChecked) || c.ops.length > 64) return false;
+    // Enrolment by km_manage writes, or leaving it, is the runner's.
+    const enrolment = startEnrolment(c);
+    if (this.runner.enrolment !== enrolment && (!this.runner.enrolmentChecked || this.layer.enrolmentNeedsWrites(enrolment))) return false;
+    if (c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
     let created = 0;
@@ -165,7 +168,7 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
-    if (this.runner.enrolment !== c.enrolled) {
+    if (this.runner.enrolment !== startEnrolment(c)) {
       // The runner's order: map writes, then enrolment, then the operations.
       const plan = controlPlan(this.env, c.enrolled);
       p.room(5 + plan.length * (12 + 2 * CONTROL_SOCKADDR));

@@ -6,8 +6,8 @@
 // both executors observe the same things for the same program by construction.
 
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
-import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId } from '../../model/domain.js';
-import { ControlPort, deliveredFor, dnsQueryFor, payloadFor } from '../../model/domain.js';
+import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
+import { ControlPort, deliveredFor, dnsQueryFor, payloadFor, startEnrolment } from '../../model/domain.js';
 import { deliverSourceProblem, type Environment } from '../../model/environment.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/tracker.js';
@@ -43,8 +43,8 @@ class NoFailures implements ChoiceSource {
 export class CaseRunner<S> {
   /** What the routing maps hold, so that a case costs only the writes that differ. */
   readonly tracker = new StateTracker();
-  /** Whether the namespace is enrolled; 'unknown' after a case made its own control connects. */
-  enrolment: boolean | 'unknown' = false;
+  /** How the namespace is enrolled (startEnrolment); 'unknown' after a case made its own control connects. */
+  enrolment: StartEnrolment | 'unknown' = false;
   /** Whether setEnrolment has succeeded once: it checks the environment's control ports and locals first. */
   enrolmentChecked = false;
   private readonly socks = new Map<SocketId, RunnerSocket<S>>();
@@ -79,7 +79,8 @@ export class CaseRunner<S> {
     try {
       if (choices) this.layer.useChoices?.(new NoFailures(choices));
       this.applyState(c.state);
-      if (this.enrolment !== c.enrolled) this.setEnrolment(c.enrolled);
+      const enrolment = startEnrolment(c);
+      if (this.enrolment !== enrolment) this.setEnrolment(enrolment);
       this.layer.listen(c);
       if (choices) this.layer.useChoices?.(choices);
       for (let i = 0; i < c.ops.length; i++) {
@@ -132,9 +133,10 @@ export class CaseRunner<S> {
 
   /**
    * Enrols or withdraws the namespace the real way: control connects from each enrolled local
-   * (Environment.enrolledLocals), refused because nothing listens on the control ports.
+   * (Environment.enrolledLocals), refused because nothing listens on the control ports; or, for a
+   * number, by writing km_manage's entries with that value as a control plane would.
    */
-  setEnrolment(want: boolean): void {
+  setEnrolment(want: StartEnrolment): void {
     for (const port of [ControlPort.enrol, ControlPort.withdraw]) {
       if (!this.env.closedPorts.includes(port)) {
         throw new KmeshCheckError('environment', `port ${port} must have no listener for enrolment (environment.closedPorts)`);

@@ -4,7 +4,7 @@
 // enrol) is decided once, in case-runner.ts; a layer only performs the step it is asked for and
 // reports the raw result: errno numbers, sockaddr bytes, sock_storage_data bytes.
 
-import type { Case, Family, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { Case, Family, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import type { ChangeSink } from '../codec/tracker.js';
 import type { ChoiceSource } from './choices.js';
 
@@ -66,8 +66,13 @@ export interface SocketLayer<S> {
   mapsWritten(): void;
   /** Empties the routing maps, whatever wrote them. */
   resetMaps(): void;
-  /** Enrols (control connects to port 929) or withdraws (930) every enrolled local. */
-  setEnrolment(want: boolean): void;
+  /**
+   * Enrols (control connects to port 929) or withdraws (930) every enrolled local; for a number,
+   * empties km_manage and writes the namespace's netns cookie and every enrolled local's IP with
+   * that value. Leaving written entries empties km_manage first, so that no entry the programs
+   * would not have written (or removed) outlives them.
+   */
+  setEnrolment(want: StartEnrolment): void;
   /** Makes the ports this case may reach listen (listening.ts says which). */
   listen(c: Case): void;
   /** The answers to the programs' choice points (prandom, helper failures), where the layer can give them. */

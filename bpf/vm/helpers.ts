@@ -39,6 +39,8 @@ export const HelperId = {
 } as const;
 
 export const BPF_SK_STORAGE_GET_F_CREATE = 1;
+/** bpf_get_netns_cookie(NULL): the initial namespace's cookie, which no namespace of the VM has (the kernel gave it 3 here). */
+export const INIT_NET_COOKIE = 1;
 
 /** What helpers need from the world around the programs. */
 export interface HelperHost {
@@ -210,9 +212,11 @@ export function installHelpers(m: Machine, host: HelperHost): void {
   };
   h[HelperId.get_current_cgroup_id] = (m) => setU64(m, 0, host.cgroupId);
   h[HelperId.get_netns_cookie] = (m) => {
-    // A context names its socket's namespace; NULL (and a socket of the VM's one namespace) the host's.
-    const sock = m.L[1] !== 0 || m.H[1] !== 0 ? ctxArg(m, 1, 'bpf_get_netns_cookie').sock : null;
-    setU64(m, 0, sock?.netnsCookie ?? host.netnsCookie);
+    // A context names its socket's namespace (the VM's one namespace, unless the socket says
+    // another); NULL names the initial namespace, which is never the case's (the kernel
+    // executor's is a private one).
+    if (m.L[1] === 0 && m.H[1] === 0) return setU64(m, 0, INIT_NET_COOKIE);
+    setU64(m, 0, ctxArg(m, 1, 'bpf_get_netns_cookie').sock?.netnsCookie ?? host.netnsCookie);
   };
   h[HelperId.get_socket_cookie] = (m) => {
     const sock = sockArg(m, 1, 'bpf_get_socket_cookie', true);

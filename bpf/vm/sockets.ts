@@ -10,7 +10,7 @@
 //  - close: the socket's storage and sockhash entries go away.
 // Enrolment happens through the programs: control connects bound to each enrolled local.
 
-import type { Case, Family, MapState, Protocol, SockAddr, SocketId } from '../../model/domain.js';
+import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
@@ -19,6 +19,7 @@ import { keyedTextMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
 import { encodeSockTuple } from '../codec/structs.js';
+import { enrolmentEntries } from '../codec/manage.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ChoiceSource } from '../runner/choices.js';
 import { errnoNumber } from '../runner/errno.js';
@@ -196,10 +197,16 @@ export class VmSockets implements SocketLayer<VmSocket> {
    * bound to each of the environment's enrolled locals, through the programs (connect records the
    * netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused. Withdrawing from
    * a fresh km_manage is emptying it. With memoEnrolment, a recorded enrolment may stand in for
-   * the control connects (enrol-memo.ts); the control sockets' ports are taken either way.
+   * the control connects (enrol-memo.ts); the control sockets' ports are taken either way. A
+   * number writes the entries instead, as a control plane would (codec/manage.ts).
    */
-  setEnrolment(want: boolean): void {
-    if (!want) return this.manage.clear();
+  setEnrolment(want: StartEnrolment): void {
+    if (want === false) return this.manage.clear();
+    if (typeof want === 'number') {
+      this.manage.clear();
+      for (const [k, v] of enrolmentEntries(BigInt(this.vm.netnsCookie), this.env, want)) this.manage.set(k, v);
+      return;
+    }
     if (!this.memoEnrolment) return this.enrol();
     const first = this.nextPort;
     (this.enrolMemo ??= new EnrolMemo(this.vm, this.manage)).enrol(first, () => this.enrol());

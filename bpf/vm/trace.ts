@@ -12,7 +12,7 @@
 import { formatIPv4, formatIPv6, sockAddrText } from '../../model/address.js';
 import { decodeBackend, decodeEndpoint, decodeFrontendKey, decodeFrontendValue, decodeManagerKey, decodeServiceValue, decodeSockStorage, readU32 } from '../codec/structs.js';
 import { toHex } from '../codec/state.js';
-import { HelperId } from './helpers.js';
+import { HelperId, INIT_NET_COOKIE } from './helpers.js';
 import type { Machine } from './machine.js';
 import { HELPER_TAIL_CALL, type VmProgram } from './program.js';
 import { SOCK_ADDR, type SockAddrCtx, type VmSock } from './context.js';
@@ -79,7 +79,9 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsC
       }
       case 'km_manage': {
         const k = decodeManagerKey(key);
-        return { key: k.cookie === BigInt(netnsCookie) ? `netns cookie ${k.cookie}` : `ip ${k.addr}`, value: value ? 'present' : null };
+        const name = k.cookie === BigInt(netnsCookie) ? `netns cookie ${k.cookie}` : k.cookie === BigInt(INIT_NET_COOKIE) ? `netns cookie ${k.cookie} (the initial namespace's)` : `ip ${k.addr}`;
+        const v = value && value.length === 4 ? readU32(value, 0) : 0;
+        return { key: name, value: value ? (v === 0 ? 'present' : `present, value 0x${v.toString(16)}`) : null };
       }
     }
   } catch {

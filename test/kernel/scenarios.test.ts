@@ -6,6 +6,7 @@ import type { KernelExecutor } from '../../bpf/kernel/executor.js';
 import type { Case, MapState } from '../../model/domain.js';
 import { be, connectCase, ep, fe, startKernel, state, svc } from '../helpers/kernel.js';
 import { NONE, V4, WP_PORT, basic, recorded, sa, scenarioSuite } from '../support/scenarios.js';
+import { buildMutant } from '../../cli/mutants.js';
 
 const executor = scenarioSuite<KernelExecutor>('kernel', () => startKernel());
 
@@ -26,6 +27,45 @@ describe('kernel executor plumbing', () => {
     const after = await executor().info();
     expect(after.enrolment).toBe(false);
     expect(after.manage).toEqual([]);
+  });
+
+  it('enrols by km_manage writes with the keys control connects write (its own netns cookie), and empties them before control connects again', async () => {
+    const enrol = (e: Partial<Case>) => executor().run([{ ...connectCase(state({}), 'inet', sa('10.1.0.1', 80)), ...e }]);
+    await enrol({ enrolled: true });
+    const byConnects = [...(await executor().info()).manage].sort();
+    expect(byConnects).toHaveLength(4);
+    await enrol({ enrolled: false });
+    await enrol({ enrolled: true, enrolmentWrite: 7 });
+    const written = await executor().info();
+    expect(written.enrolment).toBe(7);
+    expect([...written.manage].sort()).toEqual(byConnects);
+    await enrol({ enrolled: false });
+    expect((await executor().info()).manage).toEqual([]);
+    await enrol({ enrolled: true, enrolmentWrite: 0 });
+    await enrol({ enrolled: true });
+    expect([...(await executor().info()).manage].sort()).toEqual(byConnects);
+  });
+
+  it('empties written entries itself: programs that withdraw another key than they read leave none behind', async () => {
+    // The mutant keys km_manage by the initial namespace's cookie, so its withdrawal misses the
+    // namespace's own cookie the harness wrote; the next cases must still start from nothing.
+    const k = await startKernel({ objects: buildMutant('enrol-init-netns-cookie') });
+    try {
+      const enrol = (e: Partial<Case>) => k.run([{ ...connectCase(state({}), 'inet', sa('10.1.0.1', 80)), ...e }]);
+      await enrol({ enrolled: true, enrolmentWrite: 0 });
+      const written = (await k.info()).manage;
+      expect(written).toHaveLength(4);
+      await enrol({ enrolled: false });
+      expect((await k.info()).manage).toEqual([]);
+      await enrol({ enrolled: true, enrolmentWrite: 0 });
+      await enrol({ enrolled: true });
+      // The programs' own keys (the initial namespace's cookie and the locals), without the harness's cookie.
+      const byPrograms = (await k.info()).manage;
+      expect(byPrograms).toHaveLength(4);
+      expect(written.filter((key) => !byPrograms.includes(key))).toHaveLength(1);
+    } finally {
+      await k.close();
+    }
   });
 
   it('a case that makes its own control connect is an ordinary connect, and enrolment is redone next case', async () => {

@@ -73,6 +73,19 @@ function rowsFor(f: Flavour): Row[] {
 
   rows.push(single('not enrolled: no rewrite, no storage', connectCase(basic(f), fam, vip, { enrolled: false }), { peer: vip, storage: null, inSockhash: false }));
   rows.push(single('enrolled: VIP rewritten to the backend, original recorded', connectCase(basic(f), fam, vip), { peer: sa(f.sock(f.a('2.0.1')), 8080), storage: recorded(vip), inSockhash: false }));
+  // A control plane's km_manage entries enrol as control connects do, whatever their value.
+  for (const [kind, value] of [
+    ['consistent', 0],
+    ['raw', 0xffffffff],
+  ] as const) {
+    rows.push(
+      single(
+        `enrolled by km_manage writes (value ${value}): VIP rewritten the same`,
+        { ...connectCase(basic(f), fam, vip), kind, enrolmentWrite: value },
+        { peer: sa(f.sock(f.a('2.0.1')), 8080), storage: recorded(vip), inSockhash: false },
+      ),
+    );
+  }
   rows.push(single('UDP to a port other than 53: untouched, no storage', connectCase(basic(f), fam, vip, { protocol: 'udp' }), { peer: vip, storage: null, inSockhash: false }));
   rows.push(
     single('frontend miss: no rewrite, storage without original', connectCase(basic(f), fam, sa(f.sock(f.a('99.0.1')), 80)), { peer: sa(f.sock(f.a('99.0.1')), 80), storage: NONE, inSockhash: false }),

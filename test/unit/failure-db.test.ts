@@ -70,6 +70,9 @@ describe('validation of a saved failure', () => {
     expect(bad((d) => ((d.case.ops as { messages?: unknown }[])[2]!.messages = '3'))).toMatch(/ops\[2\]\.messages/);
     expect(bad((d) => (d.case.ops = [{ op: 'fork', sock: 0 }]))).toMatch(/ops\[0\]\.op/);
     expect(bad((d) => (d.objects = { connect: 7 }))).toMatch(/objects/);
+    // Enrolment by km_manage writes carries a u32 value.
+    expect(bad((d) => (d.case.enrolmentWrite = 0xffffffff))).toBeNull();
+    for (const v of [-1, 2 ** 32, 1.5, '0']) expect(bad((d) => (d.case.enrolmentWrite = v))).toMatch(/enrolmentWrite/);
   });
 
   it('accepts the case of every generated phase, DNS datagram operations included', () => {

@@ -205,6 +205,29 @@ describe('cases', () => {
     expect(new Set(xs.map((c) => c.kind))).toEqual(new Set(['consistent', 'raw']));
   });
 
+  it('start enrolled by control connects mostly, by km_manage writes now and then (values other than 0 in raw states only), in every shape', () => {
+    for (const shape of ['single', 'sequence', 'dns'] as const) {
+      const xs = fc.sample(caseArb({ kind: 'both', shape }), { numRuns: 1200, seed: SEED });
+      const written = xs.filter((c) => c.enrolmentWrite !== undefined);
+      expect(
+        written.every((c) => c.enrolled),
+        shape,
+      ).toBe(true);
+      expect(xs.filter((c) => c.enrolled && c.enrolmentWrite === undefined).length, shape).toBeGreaterThan(written.length * 2);
+      expect(written.length, shape).toBeGreaterThan(xs.length / 20);
+      for (const kind of ['consistent', 'raw'] as const)
+        expect(
+          written.some((c) => c.kind === kind && c.enrolmentWrite === 0),
+          `${shape} ${kind}`,
+        ).toBe(true);
+      expect(new Set(written.filter((c) => c.enrolmentWrite !== 0).map((c) => c.kind)), shape).toEqual(new Set(['raw']));
+      expect(
+        xs.some((c) => !c.enrolled),
+        shape,
+      ).toBe(true);
+    }
+  });
+
   it('sequence cases: valid socket use on up to 3 sockets, consistent updates stay consistent', () => {
     const xs = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { numRuns: 600, seed: SEED });
     let applies = 0;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backend, endpoint, frontend, maps, service } from '../../model/builders.js';
 import { isConsistent } from '../../model/control-plane/consistency.js';
 import type { Case, MapState } from '../../model/domain.js';
-import { clashRenamings, minimize } from '../../properties/minimize.js';
+import { clashRenamings, enrolmentSimplifications, minimize } from '../../properties/minimize.js';
 
 const ops: Case['ops'] = [
   { op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' },
@@ -50,5 +50,19 @@ describe('uid clashes', () => {
     expect(kept.case.state.backends.map((b) => b.uid)).toEqual([2]);
     const needsClash = async (c: Case) => c.state.backends.some((b) => c.state.services.some((v) => v.id === b.uid));
     expect((await minimize(raw, needsClash)).case.state.backends.map((b) => b.uid)).toEqual([1]);
+  });
+});
+
+describe('enrolment by km_manage writes', () => {
+  const written: Case = { state: maps({}), kind: 'raw', enrolled: true, enrolmentWrite: 0xffffffff, ops };
+  it('becomes control connects, else the ABI value 0, whichever still fails; a case without it is left alone', async () => {
+    expect(enrolmentSimplifications(written).map((c) => c.enrolmentWrite)).toEqual([undefined, 0]);
+    expect(enrolmentSimplifications({ ...written, enrolmentWrite: 0 }).map((c) => c.enrolmentWrite)).toEqual([undefined]);
+    expect(enrolmentSimplifications(raw)).toEqual([]);
+    const anyWrite = async (c: Case) => c.enrolmentWrite !== undefined;
+    expect((await minimize(written, anyWrite)).case.enrolmentWrite).toBe(0);
+    const onlyRaw = async (c: Case) => (c.enrolmentWrite ?? 0) !== 0;
+    expect((await minimize(written, onlyRaw)).case.enrolmentWrite).toBe(0xffffffff);
+    expect((await minimize(written, async () => true)).case).not.toHaveProperty('enrolmentWrite');
   });
 });

@@ -6,7 +6,7 @@ import { Vm } from '../../bpf/vm/vm.js';
 import { VmSock } from '../../bpf/vm/context.js';
 import { HashMap, ArrayMap, RingBufMap, SkStorageMap, SockHashMap, ProgArrayMap, Errno, MapError, createMap, hashKey } from '../../bpf/vm/maps.js';
 import { MapType, type MapDef } from '../../bpf/vm/link.js';
-import { formatBpf } from '../../bpf/vm/helpers.js';
+import { INIT_NET_COOKIE, formatBpf } from '../../bpf/vm/helpers.js';
 import { ScriptedChoices } from '../../bpf/runner/choices.js';
 import { fixtureObject } from '../fixtures/vm/helpers.js';
 
@@ -65,8 +65,10 @@ describe.each(['interp', 'jit'] as const)('helpers in a compiled program (%s)', 
     expect(new DataView(s.buffer).getBigUint64(0, true)).toBe(42n);
   });
 
-  it('netns cookie, context reads and writes', () => {
+  it("netns cookie (of the context, and of NULL: the initial namespace, never the VM's), context reads and writes", () => {
     expect(out[18]).toBe(BigInt(vm.netnsCookie));
+    expect(out[21]).toBe(BigInt(INIT_NET_COOKIE));
+    expect(INIT_NET_COOKIE).not.toBe(vm.netnsCookie);
     expect(out[19]).toBe(0x5000n);
     expect(out[20]).toBe(6n);
     expect(result).toEqual({ verdict: 1, dest: { addr: '127.0.0.1', port: 0x9999 } });

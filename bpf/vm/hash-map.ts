@@ -258,9 +258,9 @@ export class HashMap extends VmMap {
     return [...this.entries()].map((e) => e.key.slice());
   }
   digest(): string {
-    return [...this.entries()]
-      .map((e) => `${hex(e.key)}=${hex(e.value.bytes)}`)
-      .sort()
-      .join(',');
+    // Entries have fixed sizes, so key and value text need no separator between them.
+    const parts: string[] = [];
+    for (let e = this.oldest; e !== null; e = e.newer) parts.push(hex(e.key) + hex(e.value.bytes));
+    return parts.length > 1 ? parts.sort().join(',') : (parts[0] ?? '');
   }
 }

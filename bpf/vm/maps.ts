@@ -275,7 +275,8 @@ export class RingBufMap extends VmMap {
     return true;
   }
   digest(): string {
-    return `${this.records.map(hex).join(',')}/${this.pending.size}`;
+    // Records vary in length: each is prefixed by its own.
+    return `${this.records.map((r) => `${r.length}:${hex(r)}`).join(',')}/${this.pending.size}`;
   }
   /** Userspace consumes the records (and frees their space). */
   drain(): Uint8Array[] {

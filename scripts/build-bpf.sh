@@ -8,4 +8,5 @@ if ! command -v clang >/dev/null 2>&1; then
   echo 'clang not found: run `npm test` or `bash scripts/setup.sh` to install clang, llvm and libbpf-dev' >&2
   exit 1
 fi
-exec make --no-print-directory -C bpf "$@"
+# One compiler per core: the objects are independent.
+exec make --no-print-directory -j"$(nproc)" -C bpf "$@"

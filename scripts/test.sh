@@ -3,20 +3,25 @@
 # "N passed, N failed" line that CI systems read. The suite has three vitest projects (see
 # vitest.config.ts): unit and vm need no privileges; kernel needs root. As root all three run;
 # otherwise unit and vm run and the skipped kernel project is announced, never silently. eslint and
-# prettier --check run first.
+# prettier --check run beside the suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 mkdir -p build
 
-# Style first: lint (typescript-eslint) and the formatter's check; a failure fails the run after the
-# suite has run, so that one run shows both.
-style=0
-echo 'kmesh-check: eslint .'
-npx --no-install eslint . || style=1
-echo 'kmesh-check: prettier --check'
-npx --no-install prettier --check --log-level warn '**/*.{ts,js,mjs}' || style=1
-[ "$style" = 0 ] && echo 'kmesh-check: lint and format clean'
+# Style: lint (typescript-eslint) and the formatter's check run beside the suite (they fill the
+# cores the suite leaves idle while its tests wait on the kernel or the network) and are reported
+# after it; a failure fails the run, so that one run shows both.
+style_log=$(mktemp)
+(
+  rc=0
+  echo 'kmesh-check: eslint .'
+  npx --no-install eslint . || rc=1
+  echo 'kmesh-check: prettier --check'
+  npx --no-install prettier --check --log-level warn '**/*.{ts,js,mjs}' || rc=1
+  exit $rc
+) >"$style_log" 2>&1 &
+style_pid=$!
 
 report=build/vitest-report.json
 rm -f "$report"
@@ -36,7 +41,14 @@ banner() {
 
 npx --no-install vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?
-[ "$style" = 0 ] || { echo 'kmesh-check: lint or format check FAILED (see above): npm run lint, npm run format' >&2; status=1; }
+style=0
+wait "$style_pid" || style=1
+cat "$style_log"
+rm -f "$style_log"
+if [ "$style" = 0 ]; then echo 'kmesh-check: lint and format clean'; else
+  echo 'kmesh-check: lint or format check FAILED (see above): npm run lint, npm run format' >&2
+  status=1
+fi
 [ -n "$skipped" ] && banner "$skipped" >&2
 if [ -f "$report" ]; then
   node -e '

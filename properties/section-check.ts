@@ -85,7 +85,16 @@ export interface SectionRunOptions {
   readonly shard?: Shard;
   /** Saved cases of the failure database, judged first (their case as it is). */
   readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
+  /**
+   * Stop after the first run of STOP_CHUNK cases in which a case broke an invariant (a mutation
+   * score, --stop-at-first): the cases after it are not run, and the findings and counts are those
+   * of the cases run. The first failing case is the same as without it.
+   */
+  readonly stopAtFirst?: boolean;
 }
+
+/** Cases run at once when stopping at the first failure (the executors run a batch at once). */
+export const STOP_CHUNK = 512;
 
 /** The first violated invariant of a judged case (`only`: that one). */
 function violation(spec: SectionSpec<unknown, unknown>, c: unknown, o: unknown, only: string | null): { name: string; detail: string } | null {
@@ -104,21 +113,28 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
   // An enumerated case keeps its index in the whole domain, whichever shard runs it.
   const domain = o.exhaustiveScope !== undefined && spec.enumerate ? [...spec.enumerate(o.exhaustiveScope)] : null;
   const enumerated = domain ? [...shardPart(domain, shard)] : null;
-  const cases = enumerated ? enumerated.map(([, c]) => c) : fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
+  const all = enumerated ? enumerated.map(([, c]) => c) : fc.sample(spec.arb, { seed: o.seed, numRuns: o.runs });
   const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${enumerated[i]![0]}` : String(i));
-  const obs = await spec.run(cases);
   const exercised: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
   const failed: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
   const firstAt = new Map<string, number>();
-  cases.forEach((c, i) => {
-    for (const j of spec.judge(c, obs[i]!)) {
-      if (j.verdict.status === 'vacuous') continue;
-      exercised[j.name] = (exercised[j.name] ?? 0) + 1;
-      if (j.verdict.status !== 'violated') continue;
-      failed[j.name] = (failed[j.name] ?? 0) + 1;
-      if (!firstAt.has(j.name)) firstAt.set(j.name, i);
-    }
-  });
+  const obs: O[] = [];
+  const chunk = o.stopAtFirst ? STOP_CHUNK : Math.max(1, all.length);
+  for (let from = 0; from < all.length && !(o.stopAtFirst && firstAt.size > 0); from += chunk) {
+    const part = all.slice(from, from + chunk);
+    obs.push(...(await spec.run(part)));
+    part.forEach((c, k) => {
+      const i = from + k;
+      for (const j of spec.judge(c, obs[i]!)) {
+        if (j.verdict.status === 'vacuous') continue;
+        exercised[j.name] = (exercised[j.name] ?? 0) + 1;
+        if (j.verdict.status !== 'violated') continue;
+        failed[j.name] = (failed[j.name] ?? 0) + 1;
+        if (!firstAt.has(j.name)) firstAt.set(j.name, i);
+      }
+    });
+  }
+  const cases = all.slice(0, obs.length);
   const findings: Array<SectionFinding<C, O>> = [];
   for (const [name, i] of [...firstAt].slice(0, o.maxFindings ?? 10)) {
     const asFound = () => foundAt(spec, o.seed, pathOf(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!));
@@ -127,7 +143,9 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
     findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0 });
   }
   const enumeration =
-    domain && o.exhaustiveScope !== undefined ? { scope: o.exhaustiveScope, shard, part: shardSize(domain.length, shard), ran: cases.length, total: domain.length, complete: true } : null;
+    domain && o.exhaustiveScope !== undefined
+      ? { scope: o.exhaustiveScope, shard, part: shardSize(domain.length, shard), ran: cases.length, total: domain.length, complete: cases.length === all.length }
+      : null;
   return { runs: cases.length, exercised, failed, findings, replayed, ...(enumeration ? { enumeration } : {}) };
 }
 

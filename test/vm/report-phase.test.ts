@@ -105,19 +105,28 @@ describe('report phase on the VM: bounded-exhaustive (check --exhaustive)', () =
     for (const i of reportInvariants) expect(r.exercised[i.name], i.name).toBeGreaterThan(0);
   });
 
-  it('kills every report mutant at its scope alone (1, or 2 for IPv6 shapes), each finding replayable from its dotted path', async () => {
+  it('kills every report mutant at its scope alone (1, or 2 for IPv6 shapes), its first failing case breaking the expected invariant, replayable from its dotted path', async () => {
     const caught: Record<string, string[]> = {};
     for (const m of REPORT_MUTANTS) {
       const objects = buildReportMutant(m.name);
       const scope = m.scope ?? 1;
-      const r = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: scope, objects, maxFindings: 1 });
-      caught[m.name] = Object.entries(r.failed)
-        .filter(([, n]) => n > 0)
-        .map(([k]) => k);
+      // Up to the first failing case of the enumeration (small first): the invariants it broke.
+      const r = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: scope, objects, stopAtFirst: true });
       const f = r.findings[0]!;
       expect(f.path).toMatch(new RegExp(`^${scope}\\.\\d+$`));
+      caught[m.name] = r.findings.filter((x) => x.path === f.path).map((x) => x.invariant);
       expect((await shrinkSection(reportSpec({ executor: 'vm', objects }), 0, f.path))?.case).toEqual(f.case);
     }
     for (const m of REPORT_MUTANTS) expect(caught[m.name], m.name).toContain(m.expectedInvariant);
+  });
+
+  it('stops an enumeration at the first failing case when asked, with the same first finding', async () => {
+    const objects = buildReportMutant('report-no-close');
+    const whole = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1, objects, maxFindings: 1 });
+    const first = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1, objects, maxFindings: 1, stopAtFirst: true });
+    expect(first.findings[0]).toEqual({ ...whole.findings[0], hits: first.findings[0]!.hits });
+    expect(first.runs).toBeLessThan(whole.runs);
+    expect(first.enumeration).toMatchObject({ complete: false, ran: first.runs, total: whole.runs });
+    expect(whole.enumeration?.complete).toBe(true);
   });
 });

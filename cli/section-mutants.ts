@@ -26,7 +26,7 @@ export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: nu
     const ex: AccelExecutor = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
     try {
       const started = Date.now();
-      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1 });
+      const r = await runAccelChecks({ seed: o.seed, runs, executor: ex, maxFindings: 1, stopAtFirst: true });
       record({
         name: m.name,
         description: m.description,
@@ -47,7 +47,7 @@ export async function runSectionMutants(o: { executor: 'kernel' | 'vm'; seed: nu
     // As check runs it: on the kernel, the cases that let time pass on the VM.
     const timed = onVm ? null : timedReportRunner(objects);
     if (timed && 'why' in timed) o.log(`${m.name}: no report case lets time pass, since the VM cannot run its objects (${timed.why})`);
-    const r = await runReportChecks({ seed: o.seed, runs, executor: onVm ? 'vm' : 'kernel', objects, ...(timed ? { timed } : {}), maxFindings: 1, shrink: false });
+    const r = await runReportChecks({ seed: o.seed, runs, executor: onVm ? 'vm' : 'kernel', objects, ...(timed ? { timed } : {}), maxFindings: 1, shrink: false, stopAtFirst: true });
     record({
       name: m.name,
       description: m.description,

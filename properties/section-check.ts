@@ -94,7 +94,7 @@ export interface SectionRunOptions {
 }
 
 /** Cases run at once when stopping at the first failure (the executors run a batch at once). */
-export const STOP_CHUNK = 512;
+export const STOP_CHUNK = 64;
 
 /** The first violated invariant of a judged case (`only`: that one). */
 function violation(spec: SectionSpec<unknown, unknown>, c: unknown, o: unknown, only: string | null): { name: string; detail: string } | null {

@@ -87,8 +87,8 @@ export interface SectionRunOptions {
   readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
   /**
    * Stop after the first run of STOP_CHUNK cases in which a case broke an invariant (a mutation
-   * score, --stop-at-first): the cases after it are not run, and the findings and counts are those
-   * of the cases run. The first failing case is the same as without it.
+   * score needs no more): the cases after it are not run, and the findings and counts are those of
+   * the cases run. The first failing case is the same as without it.
    */
   readonly stopAtFirst?: boolean;
 }

@@ -8,7 +8,8 @@
 //  - send: each message the socket takes goes through sk_msg when the socket is in the sockhash
 //    sendmsg_prog is attached to; the peer's stream is what the program let through, in order.
 //  - close: the socket's storage and sockhash entries go away.
-// Enrolment happens through the programs: control connects bound to each enrolled local.
+// Enrolment happens through the programs (control connects bound to each enrolled local), or by
+// km_manage written as a control plane would (Case.enrolmentWrite).
 
 import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';

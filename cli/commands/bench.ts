@@ -10,7 +10,7 @@ import { runVmBench } from '../../bpf/vm/bench.js';
 import { isPrivileged, type ExecutorName } from '../executors.js';
 import { cpuShares, endToEnd, jobsScaling, longRun, median, type CpuPerCase, type EndToEnd, type JobsScaling, type LongRun } from '../bench-e2e.js';
 import { availableParallelism } from 'node:os';
-import { runMutants } from './mutants.js';
+import { MUTANT_RUNS, runMutants } from './mutants.js';
 
 export interface BenchReport {
   kernel?: { connectsPerSecond: number; baselineConnectsPerSecond: number; ratio: number };
@@ -173,7 +173,7 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     }
   }
   if (o.mutants) {
-    const m = await runMutants({ executor: privileged ? 'kernel' : 'vm', why: 'bench', seed: 42, runs: 2000 });
+    const m = await runMutants({ executor: privileged ? 'kernel' : 'vm', why: 'bench', seed: 42, runs: MUTANT_RUNS });
     const killedMs = m.mutants.filter((x) => x.killed).map((x) => x.ms);
     const survived = m.mutants.filter((x) => !x.killed).map((x) => x.name);
     report.mutants = { medianTimeToKillMs: median(killedMs), killed: killedMs.length, total: m.mutants.length, survived };

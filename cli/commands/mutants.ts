@@ -12,6 +12,15 @@ import { runSectionMutants } from '../section-mutants.js';
 import { DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, exhaustiveSetup } from '../exhaustive.js';
 import { requiredPaths } from './check.js';
 
+/**
+ * mutants' budget per mutant (the command, its test and the bench's row): every planted bug dies
+ * within it, and the score stays quick (a kill ends a mutant's run, so the budget costs only the
+ * late kills). The weakest, waypoint-port-16bit, dies after 2,600-4,000 cases across seeds
+ * (session 15: seeds 1-5 and 42 on the VM); at 2,000 it survived seed 42 once the enrolment draws
+ * changed the stream.
+ */
+export const MUTANT_RUNS = 3000;
+
 export interface MutantResult {
   readonly name: string;
   readonly description: string;

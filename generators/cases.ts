@@ -33,8 +33,8 @@ export const START_ENROLMENT: Readonly<Record<StateKind, Table<StartEnrolment>>>
 };
 
 /** How a case of the kind starts enrolled; one entry of the tape. */
-export function enrolmentGen(kind: StateKind): Gen<Pick<Case, 'enrolled' | 'enrolmentWrite'>> {
-  return (d) => enrolmentFields(d.pick(START_ENROLMENT[kind]));
+export function drawEnrolment(d: Draw, kind: StateKind): Pick<Case, 'enrolled' | 'enrolmentWrite'> {
+  return enrolmentFields(d.pick(START_ENROLMENT[kind]));
 }
 
 const KINDS = uniform<StateKind>(['consistent', 'raw']);
@@ -79,7 +79,7 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
   const stGen = stateGen(opts.kind);
   return (d): Case => {
     const st = stGen(d);
-    const enrolment = enrolmentGen(st.kind)(d);
+    const enrolment = drawEnrolment(d, st.kind);
     const family = d.pick(FAMILIES);
     const protocol = d.pick(PROTOCOLS);
     const first = destChoiceGen(d);
@@ -357,7 +357,7 @@ export function sequenceInputGen(opts: { kind: KindChoice; maxCommands?: number 
   return (d) =>
     d.group((g) => {
       const start = kindedOf(opts.kind === 'both' ? g.pick(KINDS) : opts.kind, g);
-      return { start, enrolment: enrolmentGen(start.kind)(g), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
+      return { start, enrolment: drawEnrolment(g, start.kind), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
     });
 }
 

@@ -9,7 +9,7 @@ import { v4Mapped } from '../model/address.js';
 import { backend } from '../model/builders.js';
 import { withMaps } from '../model/records.js';
 import { CONTROL_ADDR, ControlPort, EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
-import { enrolmentGen, type KindChoice } from './cases.js';
+import { drawEnrolment, type KindChoice } from './cases.js';
 import { rawStateGen } from './raw-state.js';
 import { arb, lengths, Table, uniform, type Draw, type Gen } from './choices.js';
 
@@ -142,7 +142,7 @@ const KINDS = uniform<StateKind>(['consistent', 'raw']);
 function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const base = kind === 'raw' ? rawStateGen(d) : EMPTY_STATE;
   const proxy = d.pick(PROXIES);
-  const enrolment = enrolmentGen(kind)(d);
+  const enrolment = drawEnrolment(d, kind);
   const enrolled = enrolment.enrolled;
   const families = d.list((g) => g.pick(FAMILY_LIST), FAMILY_COUNTS, 1);
   const steps = d.list(stepGen, STEP_COUNTS, 1);

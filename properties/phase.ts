@@ -59,15 +59,12 @@ export async function runPhase(r: PhaseRun): Promise<PhaseOutcome> {
   const most = batchSizeFor(opts);
   // Under a time limit a batch is what recent batches judged in BATCH_MS, so that the cases
   // generated before the limit and judged after it stay few.
-  let size = r.deadline === undefined ? most : Math.min(most, 16);
-  let depth = r.deadline === undefined ? IN_FLIGHT : 1;
   // A phase that ends once a condition holds (targeted generation) judges each case before
   // generating the next: its cases are costly to generate (up to HISTORY_TARGET_DRAWS ordinary
   // cases each), and a batch drawn ahead was mostly thrown away once the first case met the aim.
-  if (r.until) {
-    size = 1;
-    depth = 0;
-  }
+  const oneByOne = r.until !== undefined;
+  let size = oneByOne ? 1 : r.deadline === undefined ? most : Math.min(most, 16);
+  const depth = oneByOne ? 0 : r.deadline === undefined ? IN_FLIGHT : 1;
   let stop = false;
   let done = false;
   let tried = 0;

@@ -3,11 +3,11 @@
 
 import type { Environment } from '../../model/environment.js';
 import { enrolledLocalKeys } from '../../model/environment.js';
-import { encodeManagerKeyAddr, encodeManagerKeyCookie } from './structs.js';
+import { encodeManagerKeyAddr, encodeManagerKeyCookie, writeU32 } from './structs.js';
 
 /** The key-value pairs enrolling the namespace of cookie `cookie` and its enrolled locals, each with `value` (a u32). */
 export function enrolmentEntries(cookie: bigint, env: Environment, value: number): [Uint8Array, Uint8Array][] {
   const v = new Uint8Array(4);
-  new DataView(v.buffer).setUint32(0, value >>> 0, true);
+  writeU32(v, 0, value);
   return [[encodeManagerKeyCookie(cookie), v], ...enrolledLocalKeys(env).map((ip): [Uint8Array, Uint8Array] => [encodeManagerKeyAddr(ip), v.slice()])];
 }

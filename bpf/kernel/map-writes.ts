@@ -95,24 +95,14 @@ export class MapWriter {
   resetMaps(): void {
     this.queued.length = 0;
     this.at = 0;
-    for (const name of ROUTING_MAPS) {
-      const fd = this.fd(name);
-      const size = name === 'km_frontend' ? 16 : name === 'km_endpoint' ? 12 : 4;
-      const key = new Uint8Array(size);
-      while (libbpf.mapNextKey(fd, null, key) === 0) {
-        if (libbpf.mapDelete(fd, key) < 0) break;
-      }
-    }
+    for (const name of ROUTING_MAPS) emptyMap(this.fd(name), name === 'km_frontend' ? 16 : name === 'km_endpoint' ? 12 : 4);
   }
 
   /** Empties km_manage, whatever wrote it, then writes `entries` (enrolment by writing, codec/manage.ts). */
   replaceManage(entries: readonly (readonly [Uint8Array, Uint8Array])[]): void {
     const fd = this.fd('km_manage');
-    const key = new Uint8Array(16);
-    while (libbpf.mapNextKey(fd, null, key) === 0) {
-      const rc = libbpf.mapDelete(fd, key);
-      if (rc < 0) throw new KmeshCheckError('worker', `deleting from km_manage failed (${errnoName(rc)})`);
-    }
+    const failed = emptyMap(fd, 16);
+    if (failed < 0) throw new KmeshCheckError('worker', `deleting from km_manage failed (${errnoName(failed)})`);
     for (const [k, v] of entries) {
       const rc = libbpf.mapUpdate(fd, k, v, 0);
       if (rc < 0) throw new KmeshCheckError('worker', `writing km_manage failed (${errnoName(rc)})`);
@@ -133,4 +123,14 @@ export class MapWriter {
     }
     return out;
   }
+}
+
+/** Deletes a hash map's entries one by one; 0, or the first failed delete's rc (where it stopped). */
+function emptyMap(fd: number, keySize: number): number {
+  const key = new Uint8Array(keySize);
+  while (libbpf.mapNextKey(fd, null, key) === 0) {
+    const rc = libbpf.mapDelete(fd, key);
+    if (rc < 0) return rc;
+  }
+  return 0;
 }

@@ -4,7 +4,7 @@
 import { Region } from './memory.js';
 import type { MapDef } from './link.js';
 import { MapType } from './link.js';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, hex, valueAccess } from './map-base.js';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, bytesText, valueAccess } from './map-base.js';
 
 interface HashEntry {
   readonly key: Uint8Array;
@@ -260,7 +260,7 @@ export class HashMap extends VmMap {
   digest(): string {
     // Entries have fixed sizes, so key and value text need no separator between them.
     const parts: string[] = [];
-    for (let e = this.oldest; e !== null; e = e.newer) parts.push(hex(e.key) + hex(e.value.bytes));
+    for (let e = this.oldest; e !== null; e = e.newer) parts.push(bytesText(e.key) + bytesText(e.value.bytes));
     return parts.length > 1 ? parts.sort().join(',') : (parts[0] ?? '');
   }
 }

@@ -63,7 +63,7 @@ export abstract class VmMap {
 }
 
 /** A map's bytes as text for digests: one character per byte (latin1), exact and half hex's length. */
-export const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+export const bytesText = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 export function valueAccess(def: MapDef): Access {
   return def.flags & BPF_F_RDONLY_PROG ? Access.RO : Access.RW;

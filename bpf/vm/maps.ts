@@ -6,7 +6,7 @@ import { Access, Region } from './memory.js';
 import type { MapDef } from './link.js';
 import { MapType } from './link.js';
 import type { ProgSlots, VmProgram } from './program.js';
-import { BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, hex, keyOf, valueAccess, type SockRef } from './map-base.js';
+import { BPF_EXIST, BPF_NOEXIST, Errno, MapError, VmMap, bytesText, keyOf, valueAccess, type SockRef } from './map-base.js';
 import { HashMap } from './hash-map.js';
 
 export * from './map-base.js';
@@ -48,7 +48,7 @@ export class ArrayMap extends VmMap {
     return this.values[index]?.bytes.slice() ?? null;
   }
   digest(): string {
-    return this.values.map((r) => hex(r.bytes)).join(',');
+    return this.values.map((r) => bytesText(r.bytes)).join(',');
   }
   set(index: number, value: Uint8Array): void {
     this.checkValue(value);
@@ -129,7 +129,7 @@ export class SkStorageMap extends VmMap {
   }
   digest(): string {
     return [...this.values]
-      .map(([id, r]) => `${id}=${hex(r.bytes)}`)
+      .map(([id, r]) => `${id}=${bytesText(r.bytes)}`)
       .sort()
       .join(',');
   }
@@ -174,7 +174,7 @@ export class SockHashMap extends VmMap {
   }
   digest(): string {
     return [...this.socks.values()]
-      .map((e) => `${hex(e.key)}=${e.sock.id}`)
+      .map((e) => `${bytesText(e.key)}=${e.sock.id}`)
       .sort()
       .join(',');
   }
@@ -276,7 +276,7 @@ export class RingBufMap extends VmMap {
   }
   digest(): string {
     // Records vary in length: each is prefixed by its own.
-    return `${this.records.map((r) => `${r.length}:${hex(r)}`).join(',')}/${this.pending.size}`;
+    return `${this.records.map((r) => `${r.length}:${bytesText(r)}`).join(',')}/${this.pending.size}`;
   }
   /** Userspace consumes the records (and frees their space). */
   drain(): Uint8Array[] {

@@ -32,6 +32,8 @@ export interface AccelPhaseOptions {
   readonly exhaustiveScope?: number;
   /** --shard: enumerate only this shard's part of the domain. */
   readonly shard?: Shard;
+  /** --stop-at-first: sampling ends at the first failing case. */
+  readonly stopAtFirst?: boolean;
 }
 
 export interface AccelPhase {
@@ -62,7 +64,14 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     throw e;
   }
   try {
-    const sampled = { seed: o.seed, runs: accelRuns(o.runs), executor: ex, ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}), ...(o.saved ? { saved: o.saved } : {}) };
+    const sampled = {
+      seed: o.seed,
+      runs: accelRuns(o.runs),
+      executor: ex,
+      ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+      ...(o.saved ? { saved: o.saved } : {}),
+      ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
+    };
     const enumerated =
       o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}), ...(o.shard ? { shard: o.shard } : {}) }) : null;
     const result = enumerated ?? (await runAccelChecks(sampled));

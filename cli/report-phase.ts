@@ -34,6 +34,8 @@ export interface ReportPhaseOptions {
   readonly exhaustiveScope?: number;
   /** --shard: enumerate only this shard's part of the domain. */
   readonly shard?: Shard;
+  /** --stop-at-first: sampling ends at the first failing case. */
+  readonly stopAtFirst?: boolean;
   readonly log: (s: string) => void;
 }
 
@@ -67,6 +69,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
       ...(o.saved ? { saved: o.saved } : {}),
       ...(o.exhaustiveScope !== undefined && o.executor === 'vm' ? { exhaustiveScope: o.exhaustiveScope } : {}),
       ...(o.shard ? { shard: o.shard } : {}),
+      ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
     });
   } catch (e) {
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);

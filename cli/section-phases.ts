@@ -63,6 +63,8 @@ export interface SectionPhasesOptions {
   readonly exhaustiveScope?: number;
   /** --shard: each phase enumerates only this shard's part of its domain. */
   readonly shard?: Shard;
+  /** --stop-at-first: each phase stops at its first failing case, and a failing phase skips the next. */
+  readonly stopAtFirst?: boolean;
   /** Saved failures of the two phases (the failure database's `sections`). */
   readonly saved: readonly SavedSectionFailure[];
   readonly db: FailureDb;
@@ -96,6 +98,7 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
     log: o.log,
     ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
     ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
   };
   /** Runs one phase with its saved failures and settles what it found into the run's results. */
   const one = async <P extends { result?: SectionResult<unknown, unknown> }>(
@@ -123,12 +126,24 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   const r = o.reportObjects;
   const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });
   const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
+  if (o.stopAtFirst && accel.status === 'fail') {
+    const why = STOPPED_AT_FIRST;
+    o.log(`connection reports (section 7): skipped: ${why}`);
+    return outcome(accel, { status: 'skipped', why });
+  }
   const reports = await one('report', reportObjects, r ? [r.connect, r.sockops, r.sendmsg, r.skb] : null, spec, (saved) =>
     reportPhase({ ...common, ...shardSampling(o, 'report'), ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),
   );
-  const findings = entries.map((e) => sectionFindingJson(e.spec, e.finding, e.run, e.status));
-  return { accel, reports, rows, findings, entries, counts };
+  return outcome(accel, reports);
+
+  function outcome(accel: AccelPhase | Skipped, reports: ReportPhase | Skipped): SectionPhasesOutcome {
+    const findings = entries.map((e) => sectionFindingJson(e.spec, e.finding, e.run, e.status));
+    return { accel, reports, rows, findings, entries, counts };
+  }
 }
+
+/** Why a phase did not run after an earlier one failed under --stop-at-first. */
+export const STOPPED_AT_FIRST = 'an earlier phase found a failing case (--stop-at-first)';
 
 /**
  * A phase in the JSON report: its status and counts (its findings are among the run's findings),

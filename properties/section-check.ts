@@ -86,9 +86,9 @@ export interface SectionRunOptions {
   /** Saved cases of the failure database, judged first (their case as it is). */
   readonly saved?: ReadonlyArray<{ readonly case: unknown; readonly seed: number; readonly path: string }>;
   /**
-   * Stop after the first run of STOP_CHUNK cases in which a case broke an invariant (a mutation
-   * score needs no more): the cases after it are not run, and the findings and counts are those of
-   * the cases run. The first failing case is the same as without it.
+   * Stop at the first case that breaks an invariant (--stop-at-first, and a mutation score, which
+   * needs no more): findings and counts are those of the cases up to it, as if they had been run
+   * one by one. The executor runs STOP_CHUNK cases at once; the rest of the chunk is dropped.
    */
   readonly stopAtFirst?: boolean;
 }
@@ -120,19 +120,21 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
   const firstAt = new Map<string, number>();
   const obs: O[] = [];
   const chunk = o.stopAtFirst ? STOP_CHUNK : Math.max(1, all.length);
-  for (let from = 0; from < all.length && !(o.stopAtFirst && firstAt.size > 0); from += chunk) {
+  const stopped = () => o.stopAtFirst === true && firstAt.size > 0;
+  for (let from = 0; from < all.length && !stopped(); from += chunk) {
     const part = all.slice(from, from + chunk);
-    obs.push(...(await spec.run(part)));
-    part.forEach((c, k) => {
+    const ran = await spec.run(part);
+    for (let k = 0; k < part.length && !stopped(); k++) {
       const i = from + k;
-      for (const j of spec.judge(c, obs[i]!)) {
+      obs.push(ran[k]!);
+      for (const j of spec.judge(part[k]!, ran[k]!)) {
         if (j.verdict.status === 'vacuous') continue;
         exercised[j.name] = (exercised[j.name] ?? 0) + 1;
         if (j.verdict.status !== 'violated') continue;
         failed[j.name] = (failed[j.name] ?? 0) + 1;
         if (!firstAt.has(j.name)) firstAt.set(j.name, i);
       }
-    });
+    }
   }
   const cases = all.slice(0, obs.length);
   const findings: Array<SectionFinding<C, O>> = [];

@@ -40,7 +40,7 @@ import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
-import { printSectionFindings, runSectionPhases, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
+import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
 import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
@@ -302,25 +302,27 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       const explanation = o.explain === false || opened.name === 'model' ? null : await explainFinding(f.cx.case, opened.env, identity.objects ?? {});
       explained.push(explanation ? { ...f, explanation } : f);
     }
-    // The acceleration and report phases run after the routing checks (not after a Ctrl-C); their
-    // findings join the run's, before the baseline.
+    // The acceleration and report phases run after the routing checks (not after a Ctrl-C, nor after
+    // a failing case under --stop-at-first); their findings join the run's, before the baseline.
     const userObjects = Object.keys(o.objects).length > 0;
-    const sections: SectionPhasesOutcome | null = result.stopped
-      ? null
-      : await runSectionPhases({
-          executor: opened.name,
-          seed: o.seed,
-          runs: o.runs,
-          userObjects,
-          saved: sectionSaved,
-          db,
-          log,
-          ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
-          ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
-          ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
-          ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
-          ...(o.shard ? { shard: o.shard } : {}),
-        });
+    const sections: SectionPhasesOutcome | null =
+      result.stopped || (o.stopAtFirst === true && exploration.counterexamples.length > 0)
+        ? null
+        : await runSectionPhases({
+            executor: opened.name,
+            seed: o.seed,
+            runs: o.runs,
+            userObjects,
+            saved: sectionSaved,
+            db,
+            log,
+            ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
+            ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
+            ...(o.maxFindings !== undefined ? { maxFindings: o.maxFindings } : {}),
+            ...(o.exhaustive ? { exhaustiveScope: o.scope ?? DEFAULT_EXHAUSTIVE_SCOPE } : {}),
+            ...(o.shard ? { shard: o.shard } : {}),
+            ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
+          });
     if (sections && savedFailures) {
       const c = sections.counts;
       savedFailures = {
@@ -387,7 +389,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
-    const interrupted = { status: 'skipped' as const, why: 'interrupted' };
+    // The routing checks stopped: by Ctrl-C, or at their first failing case under --stop-at-first.
+    const interrupted = { status: 'skipped' as const, why: stopRequested ? 'interrupted' : STOPPED_AT_FIRST };
     const accel = sections?.accel ?? interrupted;
     const reports = sections?.reports ?? interrupted;
     const json = {

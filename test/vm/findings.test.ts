@@ -19,6 +19,7 @@ import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { runChecks } from '../../properties/run.js';
 import type { Case } from '../../model/domain.js';
 import type { ReportJson } from '../../cli/report.js';
+import { STOPPED_AT_FIRST, type SectionPhaseJson } from '../../cli/section-phases.js';
 import type { Explanation } from '../../cli/explain.js';
 
 const root = packageRoot();
@@ -304,5 +305,9 @@ describe('--max-findings and --stop-at-first', () => {
     expect(r.out).toMatch(/^summary: \d+ states of the exhaustive phase in /m);
     expect(r.out).not.toMatch(/stopped by the time limit/);
     expect(rep.coverage.ok).toBe(true);
+    // The acceleration and report phases do not run after it.
+    const skipped = { status: 'skipped', why: STOPPED_AT_FIRST };
+    const phases = rep as ReportJson & { acceleration: SectionPhaseJson; reports: SectionPhaseJson };
+    expect([phases.acceleration, phases.reports]).toEqual([skipped, skipped]);
   }, 120_000);
 });

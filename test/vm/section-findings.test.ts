@@ -9,7 +9,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildAccelMutant } from '../../cli/accel-mutants.js';
 import { buildReportMutant } from '../../cli/report-mutants.js';
+import { STOPPED_AT_FIRST, type SectionPhaseJson } from '../../cli/section-phases.js';
 import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
 import { packageRoot } from '../../shared/package.js';
 import type { ReportJson } from '../../cli/report.js';
@@ -74,5 +76,28 @@ describe('report-phase findings on the VM', () => {
     }
     expect(fixed.out).toMatch(/saved failure [0-9a-f]+ \(report-bytes-written\) passes now on its own objects: removed/);
     expect(existsSync(join(dir, '.kmesh-check/failures', saved[0]!))).toBe(false);
+  });
+});
+
+describe('--stop-at-first in the acceleration and report phases', () => {
+  const phaseOf = (json: ReportJson, phase: string) => json.findings.filter((x) => x.phase === phase);
+
+  it('stops each phase at its first failing case, and a failing phase skips the ones after it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-section-first-'));
+    const report = buildReportMutant('report-padding-unwritten');
+    const base = ['check', '--executor', 'vm', '--runs', '100', '--seed', '3', '--no-explain', '--no-failure-db', '--stop-at-first'];
+    const r = cli([...base, '--report-objects', ROLES.map((k) => report[k]).join(','), '--json', 'r.json'], dir);
+    expect(r.code, r.out).toBe(1);
+    const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ReportJson;
+    const found = phaseOf(json, 'report');
+    expect(found.map((f) => [f.invariant, f.hits])).toEqual([['report-bytes-written', 1]]);
+
+    const accel = buildAccelMutant('ma-filter-any-all-swapped');
+    const a = cli([...base, '--accel-objects', `${accel.ops},${accel.redirect}`, '--json', 'a.json'], dir);
+    expect(a.code, a.out).toBe(1);
+    const aj = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')) as ReportJson & { reports: SectionPhaseJson };
+    expect(phaseOf(aj, 'accel').map((f) => f.hits)).toEqual([1]);
+    expect(aj.reports).toEqual({ status: 'skipped', why: STOPPED_AT_FIRST });
+    expect(a.out).toContain(`connection reports (section 7): skipped: ${STOPPED_AT_FIRST}`);
   });
 });

@@ -148,6 +148,12 @@ export const MUTANTS: readonly Mutant[] = [
     beyondExhaustive: 'it needs an enrolment from one local IP, then a waypoint-bound connect from another',
   },
   {
+    name: 'waypoint-needs-monitoring',
+    description: 'sockops puts a waypoint-bound socket into km_socket only while enable_monitoring is on, so with connection reports off the waypoint gets no TLV.',
+    object: 'sockops',
+    beyondExhaustive: 'its cases all run with connection reports on',
+  },
+  {
     name: 'tlv-repeated',
     description: 'sendmsg does not check has_encoded, so every message of a waypoint-bound socket gets the TLV prefix.',
     object: 'sendmsg',

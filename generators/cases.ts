@@ -32,9 +32,19 @@ export const START_ENROLMENT: Readonly<Record<StateKind, Table<StartEnrolment>>>
   raw: new Table<StartEnrolment>([true, false, 0, 1, 0xffffffff], [10, 2, 1, 1, 1]),
 };
 
-/** How a case of the kind starts enrolled; one entry of the tape. */
-export function drawEnrolment(d: Draw, kind: StateKind): Pick<Case, 'enrolled' | 'enrolmentWrite'> {
-  return enrolmentFields(d.pick(START_ENROLMENT[kind]));
+/**
+ * Connection reports turned off (Case.monitoringOff) in one case of eight, of every shape: user
+ * space may do so at any time, and nothing of routing, km_socket or the TLV may change.
+ */
+export const MONITORING_OFF = new Table<boolean>([false, true], [7, 1]);
+
+/** The fields a case starts with besides its maps: how it is enrolled, whether reports are on. */
+export type CaseStart = Pick<Case, 'enrolled' | 'enrolmentWrite' | 'monitoringOff'>;
+
+/** How a case of the kind starts; two entries of the tape. */
+export function drawStart(d: Draw, kind: StateKind): CaseStart {
+  const enrolment = enrolmentFields(d.pick(START_ENROLMENT[kind]));
+  return d.pick(MONITORING_OFF) ? { ...enrolment, monitoringOff: true } : enrolment;
 }
 
 const KINDS = uniform<StateKind>(['consistent', 'raw']);
@@ -79,7 +89,7 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
   const stGen = stateGen(opts.kind);
   return (d): Case => {
     const st = stGen(d);
-    const enrolment = drawEnrolment(d, st.kind);
+    const start = drawStart(d, st.kind);
     const family = d.pick(FAMILIES);
     const protocol = d.pick(PROTOCOLS);
     const first = destChoiceGen(d);
@@ -96,7 +106,7 @@ export function singleConnectGen(opts: { kind: KindChoice }): Gen<Case> {
       { op: 'connect', sock, dest },
     ];
     const ops = third && fourth ? [...open, third, fourth] : third || fourth ? [...open, (third ?? fourth) as Operation] : open;
-    return { state: st.state, kind: st.kind, ...enrolment, ops };
+    return { state: st.state, kind: st.kind, ...start, ops };
   };
 }
 
@@ -337,7 +347,8 @@ export function recordOperations(cmds: Iterable<SequenceCommand>, initial: MapSt
 
 export interface SequenceInput {
   readonly start: KindedState;
-  readonly enrolment: Pick<Case, 'enrolled' | 'enrolmentWrite'>;
+  /** How the case starts besides its maps (drawStart). */
+  readonly begins: CaseStart;
   /** Every sequence opens a socket first: without one it has nothing to observe. */
   readonly opening: SequenceCommand;
   readonly commands: readonly SequenceCommand[];
@@ -357,7 +368,7 @@ export function sequenceInputGen(opts: { kind: KindChoice; maxCommands?: number 
   return (d) =>
     d.group((g) => {
       const start = kindedOf(opts.kind === 'both' ? g.pick(KINDS) : opts.kind, g);
-      return { start, enrolment: drawEnrolment(g, start.kind), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
+      return { start, begins: drawStart(g, start.kind), opening: socketCommandGen(g), commands: g.list(commands[start.kind], counts) };
     });
 }
 
@@ -370,7 +381,7 @@ export function sequenceCaseFrom(input: SequenceInput): Case {
   return {
     state: input.start.state,
     kind: input.start.kind,
-    ...input.enrolment,
+    ...input.begins,
     ops: recordOperations([input.opening, ...input.commands], input.start.state),
   };
 }

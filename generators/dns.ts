@@ -9,7 +9,7 @@ import { v4Mapped } from '../model/address.js';
 import { backend } from '../model/builders.js';
 import { withMaps } from '../model/records.js';
 import { CONTROL_ADDR, ControlPort, EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
-import { drawEnrolment, type KindChoice } from './cases.js';
+import { drawStart, type KindChoice } from './cases.js';
 import { rawStateGen } from './raw-state.js';
 import { arb, lengths, Table, uniform, type Draw, type Gen } from './choices.js';
 
@@ -142,8 +142,8 @@ const KINDS = uniform<StateKind>(['consistent', 'raw']);
 function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const base = kind === 'raw' ? rawStateGen(d) : EMPTY_STATE;
   const proxy = d.pick(PROXIES);
-  const enrolment = drawEnrolment(d, kind);
-  const enrolled = enrolment.enrolled;
+  const start = drawStart(d, kind);
+  const enrolled = start.enrolled;
   const families = d.list((g) => g.pick(FAMILY_LIST), FAMILY_COUNTS, 1);
   const steps = d.list(stepGen, STEP_COUNTS, 1);
   // A loop, not map: an optimised map fills a holey array (another hidden class for every reader of ops).
@@ -152,7 +152,7 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const connected = new Set<number>();
   for (const s of steps) ops.push(...stepOps(s, families, base, enrolled, connected));
   // At its exact size: the list grew by pushes.
-  return { state: withProxy(base, proxy), kind, ...enrolment, ops: ops.slice() };
+  return { state: withProxy(base, proxy), kind, ...start, ops: ops.slice() };
 }
 
 /** DNS cases over states of the given kind (raw: the routing maps are raw, the proxy as chosen). */

@@ -124,7 +124,18 @@ export interface Case {
    * control connects (section 3, step 1), the programs writing the keys themselves.
    */
   readonly enrolmentWrite?: number;
+  /**
+   * Set when the case runs with the objects' `enable_monitoring` global at 0 (section 7): user
+   * space may turn connection reports off at any time, and routing, km_socket and the TLV
+   * (sections 3-4) must not change. Absent: 1, the ABI's default.
+   */
+  readonly monitoringOff?: true;
   readonly ops: readonly Operation[];
+}
+
+/** Whether `enable_monitoring` is 1 for case `c` (Case.monitoringOff). */
+export function monitoringOf(c: Pick<Case, 'monitoringOff'>): boolean {
+  return c.monitoringOff !== true;
 }
 
 /**

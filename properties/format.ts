@@ -190,7 +190,8 @@ export function formatCase(c: Case): string[] {
     for (const l of stateChanges(state, op.state)) ops.push(`       ${l}`);
     state = op.state;
   });
-  return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start`, ...formatState(c.state), 'operations', ...ops];
+  const reports = c.monitoringOff ? '; connection reports off (enable_monitoring 0)' : '';
+  return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start${reports}`, ...formatState(c.state), 'operations', ...ops];
 }
 
 /** How a case's namespace starts: not enrolled, enrolled (control connects), or by km_manage writes. */

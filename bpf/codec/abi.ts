@@ -25,6 +25,14 @@ export const OBJECT_OF_PROGRAM: Readonly<Record<ProgramRole, 'connect' | 'sockop
 export const DNS_HOOK_SECTIONS = { sendmsg4: 'cgroup/sendmsg4', recvmsg4: 'cgroup/recvmsg4', recvmsg6: 'cgroup/recvmsg6' } as const;
 export type DnsHook = keyof typeof DNS_HOOK_SECTIONS;
 
+/** The u32 global (.data, default 1) of the sockops and cgroup_skb objects that gates connection reports (section 7). */
+export const ENABLE_MONITORING = 'enable_monitoring';
+
+/** enable_monitoring's bytes: 1 on, 0 off (host order). */
+export function monitoringBytes(on: boolean): Uint8Array {
+  return new Uint8Array([on ? 1 : 0, 0, 0, 0]);
+}
+
 export const BPF_MAP_TYPE = {
   hash: 1,
   array: 2,

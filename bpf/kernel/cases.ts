@@ -3,7 +3,7 @@
 // bpf/runner/observations.ts, which the parent decodes.
 
 import type { Case, StartEnrolment, StreamView } from '../../model/domain.js';
-import { startEnrolment } from '../../model/domain.js';
+import { monitoringOf, startEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
@@ -19,18 +19,32 @@ export interface KernelCasesOptions {
 }
 
 /**
- * The order to run a batch's cases in: those asking for the enrolment the namespace has (or, when
- * it is unknown, the first case's) first, then the others, each group in batch order. Enrolment
- * then changes at most twice a batch instead of at up to every case, and each change costs a
- * refused control connect per enrolled local. A case's observations do not depend on the cases
- * run before it (each starts from the maps and enrolment it asks for), so only the parent's
- * putting them back in batch order (inBatchOrder, executor.ts) is needed.
+ * What a case asks of the namespace and the objects before its first operation, as one key: its
+ * start enrolment and its enable_monitoring.
  */
-export function enrolmentOrder(cases: readonly Case[], current: StartEnrolment | 'unknown'): number[] {
-  // Groups by start enrolment: the current one first, then each other in order of first appearance.
-  const groups = new Map<StartEnrolment | 'unknown', number[]>([[current, []]]);
+export function startKey(c: Case): string {
+  return startKeyOf(startEnrolment(c), monitoringOf(c));
+}
+
+/** The start key of an enrolment and enable_monitoring ('unknown' when either is). */
+export function startKeyOf(enrolment: StartEnrolment | 'unknown', monitoring: boolean | 'unknown'): string {
+  return enrolment === 'unknown' || monitoring === 'unknown' ? 'unknown' : `${String(enrolment)}/${monitoring ? 1 : 0}`;
+}
+
+/**
+ * The order to run a batch's cases in: those asking for the start the namespace has (`current`,
+ * a start key; or, when it is unknown, the first case's) first, then the others, each group in
+ * batch order. Enrolment and enable_monitoring then change at most once per other start a batch
+ * holds instead of at up to every case, and each change costs a refused control connect per
+ * enrolled local or a flush of the whole cases. A case's observations do not depend on the cases
+ * run before it (each starts from the maps, enrolment and globals it asks for), so only the
+ * parent's putting them back in batch order (inBatchOrder, executor.ts) is needed.
+ */
+export function startOrder(cases: readonly Case[], current: string): number[] {
+  // Groups by start key: the current one first, then each other in order of first appearance.
+  const groups = new Map<string, number[]>([[current, []]]);
   for (let i = 0; i < cases.length; i++) {
-    const e = startEnrolment(cases[i]!);
+    const e = startKey(cases[i]!);
     const g = groups.get(e);
     if (g) g.push(i);
     else groups.set(e, [i]);
@@ -44,7 +58,7 @@ export class KernelCases {
   private readonly whole: WholeCases | null;
 
   constructor(dp: LoadedDataPath, env: Environment, fast: FastPath, opts: KernelCasesOptions = {}) {
-    this.sockets = new KernelSockets(dp.maps, env, fast, dp.resettable);
+    this.sockets = new KernelSockets(dp.maps, env, fast, dp.resettable, dp.setGlobal);
     this.runner = new CaseRunner(this.sockets, env, new ObsWriter());
     this.whole = opts.wholeCases === false ? null : new WholeCases(this.runner, this.sockets, fast, () => this.runner.sink, env);
   }
@@ -60,13 +74,13 @@ export class KernelCases {
   }
 
   /**
-   * Runs cases in the order enrolmentOrder gives; `offset` numbers them in error messages (their
+   * Runs cases in the order startOrder gives; `offset` numbers them in error messages (their
    * index in the whole run). Returns their observations encoded (decodeObservations gives them
    * back), in the order they ran, and that order.
    */
   runCases(cases: readonly Case[], offset = 0): { bytes: Uint8Array; streams: StreamView[]; order: number[] } {
     const whole = this.whole;
-    const order = enrolmentOrder(cases, this.runner.enrolment);
+    const order = startOrder(cases, startKeyOf(this.runner.enrolment, this.runner.monitoring));
     let i = 0;
     try {
       for (let k = 0; k < order.length; k++) {

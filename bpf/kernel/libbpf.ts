@@ -59,6 +59,13 @@ export const libbpf = {
   setPrint: lib.func('void *libbpf_set_print(void *fn)') as (fn: Ptr) => Ptr,
 };
 
+/** An opened object's maps, in order: name and libbpf map pointer. */
+export function mapsOf(obj: bigint): Array<{ name: string; ptr: bigint }> {
+  const out: Array<{ name: string; ptr: bigint }> = [];
+  for (let m = libbpf.nextMap(obj, null); m; m = libbpf.nextMap(obj, m)) out.push({ name: libbpf.mapName(m), ptr: m });
+  return out;
+}
+
 /** enum bpf_attach_type values used here. */
 export const ATTACH = {
   sockOps: 3,

@@ -8,7 +8,8 @@ import { basename } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, mapTypeName, type MapName, type ProgramRole } from '../codec/abi.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
-import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from './libbpf.js';
+import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from './libbpf.js';
+import { globalSetter, type SetGlobal } from './globals.js';
 import { E, errnoName } from './libc.js';
 import { attachDnsHooks } from './dns-attach.js';
 import type { DnsHook } from '../codec/abi.js';
@@ -82,6 +83,8 @@ export interface LoadedDataPath {
   readonly links: readonly number[];
   /** The section 6 hooks found in the objects and attached (the rest are absent). */
   readonly dnsHooks: readonly DnsHook[];
+  /** Sets a global variable of the objects (enable_monitoring: Case.monitoringOff). */
+  readonly setGlobal: SetGlobal;
   close(): void;
 }
 
@@ -137,12 +140,6 @@ interface OpenObject {
   readonly role: keyof ObjectPaths;
   readonly path: string;
   readonly handle: bigint;
-}
-
-function mapsOf(obj: bigint): Array<{ name: string; ptr: bigint }> {
-  const out: Array<{ name: string; ptr: bigint }> = [];
-  for (let m = libbpf.nextMap(obj, null); m; m = libbpf.nextMap(obj, m)) out.push({ name: libbpf.mapName(m), ptr: m });
-  return out;
 }
 
 function programsOf(obj: bigint): string[] {
@@ -294,7 +291,7 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
       links,
     );
 
-    return { maps: shared, resettable: resettableMaps(objects.map((o) => o.handle)), progs, links: [...links], dnsHooks, close: release };
+    return { maps: shared, resettable: resettableMaps(objects.map((o) => o.handle)), progs, links: [...links], dnsHooks, setGlobal: globalSetter(objects), close: release };
   } catch (e) {
     release();
     throw e;

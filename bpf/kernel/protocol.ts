@@ -60,8 +60,8 @@ export interface BenchResult {
 export interface PackedCases {
   readonly entities: readonly unknown[];
   readonly opLists: ReadonlyArray<readonly Operation[]>;
-  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index, enrolment write (-1: none)]. */
-  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number]>;
+  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index, enrolment write (-1: none), monitoring off (1)]. */
+  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number, number]>;
 }
 
 /** Index of `x` in `list`, added on first sight (by identity). */
@@ -95,13 +95,14 @@ export function packCases(cases: readonly Case[]): PackedCases {
       c.enrolled ? 1 : 0,
       internOps(c.ops),
       c.enrolmentWrite ?? -1,
+      c.monitoringOff ? 1 : 0,
     ]),
   };
 }
 
 export function unpackCases(p: PackedCases): Case[] {
   const e = p.entities;
-  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write]) => ({
+  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write, monitoringOff]) => ({
     state: {
       frontends: f.map((i) => e[i]),
       services: s.map((i) => e[i]),
@@ -111,6 +112,7 @@ export function unpackCases(p: PackedCases): Case[] {
     kind: kind ? 'raw' : 'consistent',
     enrolled: enrolled === 1,
     ...(write >= 0 ? { enrolmentWrite: write } : {}),
+    ...(monitoringOff === 1 ? { monitoringOff: true as const } : {}),
     ops: p.opLists[ops] ?? [],
   }));
 }

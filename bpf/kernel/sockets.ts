@@ -5,7 +5,7 @@
 
 import type { Case, Family, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { STRUCTS, type MapName } from '../codec/abi.js';
+import { ENABLE_MONITORING, STRUCTS, monitoringBytes, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
@@ -14,6 +14,7 @@ import { controlConnects, netnsCookie } from './enrolment.js';
 import { enrolmentEntries } from '../codec/manage.js';
 import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, registerResets, resetMaps, type FastPath } from './fastpath.js';
 import type { ResetMap } from './loader.js';
+import type { SetGlobal } from './globals.js';
 import { Listeners, portOf } from './listeners.js';
 import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errnoName, libc } from './libc.js';
 import { MapWriter } from './map-writes.js';
@@ -72,7 +73,8 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     maps: ReadonlyMap<MapName, number>,
     private readonly env: Environment,
     readonly fast: FastPath,
-    resettable: readonly ResetMap[] = [],
+    private readonly resettable: readonly ResetMap[] = [],
+    private readonly setGlobal: SetGlobal = () => 0,
   ) {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
@@ -115,6 +117,15 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     if (this.manageWritten) this.maps.replaceManage([]);
     this.manageWritten = false;
     controlConnects(this.env, want, this.fast);
+  }
+
+  /**
+   * Sets enable_monitoring. The maps outside the ABI, global data among them, are put back before
+   * every case to bytes taken once: they are put back now, set, and taken again.
+   */
+  setMonitoring(on: boolean): void {
+    resetMaps(this.fast);
+    if (this.setGlobal(ENABLE_MONITORING, monitoringBytes(on)) > 0) registerResets(this.fast, this.resettable);
   }
 
   /** Whether a change to enrolment `want` needs more than the control connects whole cases make. */

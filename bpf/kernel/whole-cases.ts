@@ -7,7 +7,7 @@
 
 import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort, payloadFor, startEnrolment } from '../../model/domain.js';
+import { ControlPort, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -146,6 +146,12 @@ export class WholeCases {
    */
   add(c: Case, index: number): boolean {
     if (!this.simple(c)) return false;
+    // enable_monitoring is one for a whole program: the cases before run first.
+    const monitoring = monitoringOf(c);
+    if (this.runner.monitoring !== monitoring) {
+      this.run();
+      this.runner.setMonitoring(monitoring);
+    }
     // New ports listen in the runner's order: once the cases before have run (a listener must not
     // answer their connects) and this case's map writes and enrolment have (a sockops program sees
     // the listen, BPF_SOCK_OPS_TCP_LISTEN_CB, with this case's maps), before its operations.

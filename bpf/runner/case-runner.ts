@@ -7,7 +7,7 @@
 
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
-import { ControlPort, deliveredFor, dnsQueryFor, payloadFor, startEnrolment } from '../../model/domain.js';
+import { ControlPort, deliveredFor, dnsQueryFor, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import { deliverSourceProblem, type Environment } from '../../model/environment.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/tracker.js';
@@ -45,6 +45,8 @@ export class CaseRunner<S> {
   readonly tracker = new StateTracker();
   /** How the namespace is enrolled (startEnrolment); 'unknown' after a case made its own control connects. */
   enrolment: StartEnrolment | 'unknown' = false;
+  /** enable_monitoring as last set (Case.monitoringOff); 'unknown' until the first case sets it either way. */
+  monitoring: boolean | 'unknown' = 'unknown';
   /** Whether setEnrolment has succeeded once: it checks the environment's control ports and locals first. */
   enrolmentChecked = false;
   private readonly socks = new Map<SocketId, RunnerSocket<S>>();
@@ -78,6 +80,8 @@ export class CaseRunner<S> {
     if (!this.layer.keepsEnrolment) this.enrolment = 'unknown';
     try {
       if (choices) this.layer.useChoices?.(new NoFailures(choices));
+      const monitoring = monitoringOf(c);
+      if (this.monitoring !== monitoring) this.setMonitoring(monitoring);
       this.applyState(c.state);
       const enrolment = startEnrolment(c);
       if (this.enrolment !== enrolment) this.setEnrolment(enrolment);
@@ -150,6 +154,13 @@ export class CaseRunner<S> {
     this.layer.setEnrolment(want);
     this.enrolment = want;
     this.enrolmentChecked = true;
+  }
+
+  /** Sets enable_monitoring in the objects that have it, for this case and the next. */
+  setMonitoring(on: boolean): void {
+    this.monitoring = 'unknown';
+    this.layer.setMonitoring(on);
+    this.monitoring = on;
   }
 
   private rec(id: SocketId, op: string): RunnerSocket<S> {

@@ -73,6 +73,11 @@ export interface SocketLayer<S> {
    * would not have written (or removed) outlives them.
    */
   setEnrolment(want: StartEnrolment): void;
+  /**
+   * Sets the objects' enable_monitoring global (Case.monitoringOff) for this case and the next,
+   * in every object that has it; objects without it run as they are.
+   */
+  setMonitoring(on: boolean): void;
   /** Makes the ports this case may reach listen (listening.ts says which). */
   listen(c: Case): void;
   /** The answers to the programs' choice points (prandom, helper failures), where the layer can give them. */

@@ -15,7 +15,7 @@ import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolme
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
-import { ROUTING_MAPS, STRUCTS, type RoutingMapName } from '../codec/abi.js';
+import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type RoutingMapName } from '../codec/abi.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { toHex } from '../codec/state.js';
@@ -35,6 +35,8 @@ import { VmDns } from './dns.js';
 import { EnrolMemo } from './enrol-memo.js';
 
 const FIRST_EPHEMERAL_PORT = 40000;
+const MONITORING_ON = monitoringBytes(true);
+const MONITORING_OFF = monitoringBytes(false);
 
 /** The bytes of `addr` as a socket of `family` spells it (the runner checked it). */
 const destBytes = keyedTextMemo((family: Family, addr: string): Uint8Array => parseAddress(canonicalSockText(family, addr)));
@@ -134,6 +136,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
       const g = r.globals[i]!;
       g.values[0]?.bytes.set(g.def.internal!.initial);
     }
+    this.applyMonitoring();
     for (let i = 0; i < r.ringbufs.length; i++) r.ringbufs[i]!.clear();
     for (let i = 0; i < r.arrays.length; i++) r.arrays[i]!.clear();
     for (let i = 0; i < r.written.length; i++) {
@@ -150,6 +153,21 @@ export class VmSockets implements SocketLayer<VmSocket> {
       }
     }
     return false;
+  }
+
+  /** enable_monitoring as the runner set it; beginCase sets it again over the objects' initial bytes. */
+  private monitoring = true;
+  private monitoringVars: Uint8Array[] | null = null;
+
+  setMonitoring(on: boolean): void {
+    this.monitoring = on;
+    this.applyMonitoring();
+  }
+
+  private applyMonitoring(): void {
+    const vars = (this.monitoringVars ??= this.vm.objects.filter((o) => o.linked.globals.some((g) => g.name === ENABLE_MONITORING)).map((o) => this.vm.global(o, ENABLE_MONITORING)));
+    const bytes = this.monitoring ? MONITORING_ON : MONITORING_OFF;
+    for (let i = 0; i < vars.length; i++) vars[i]!.set(bytes);
   }
 
   /** What beginCase resets and forget() drops sockets from, by kind, from the loaded maps (worked out once: the objects are loaded first). */

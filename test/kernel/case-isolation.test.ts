@@ -12,7 +12,7 @@ import { createKernelExecutor } from '../../bpf/kernel/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
 import { packageRoot } from '../../shared/package.js';
 import type { ObjectPaths } from '../../model/executor.js';
-import { replyAfterWrites } from '../support/isolation-cases.js';
+import { membershipByMonitoring, replyAfterWrites } from '../support/isolation-cases.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { ReportCase } from '../../model/report/domain.js';
@@ -41,6 +41,15 @@ describe('cases are isolated through maps outside the ABI', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('on the kernel: each case runs with its own enable_monitoring, whole cases and one by one', async () => {
+    if (process.geteuid?.() !== 0) throw new Error('the kernel executor requires root: run this test as root or with sudo');
+    const pattern = [false, true, true, false, false, true];
+    const objects = buildMutant('waypoint-needs-monitoring');
+    expect(await membershipByMonitoring(await createKernelExecutor({ objects }), pattern)).toEqual(pattern);
+    expect(await membershipByMonitoring(await createKernelExecutor({ objects, wholeCases: false }), pattern)).toEqual(pattern);
+    expect(await membershipByMonitoring(await createKernelExecutor({}), pattern)).toEqual(pattern.map(() => true));
   });
 });
 

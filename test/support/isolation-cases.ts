@@ -1,9 +1,10 @@
-// The two cases of the case-isolation tests (test/vm and test/kernel): a data path whose DNS
-// server map is one array entry for the node (mutant dns-server-global) records the server the
-// first queried, and the second, which queries another server without a redirect, must still get
-// its reply from that server, as it does when run alone.
+// The cases of the case-isolation tests (test/vm and test/kernel). A data path whose DNS server
+// map is one array entry for the node (mutant dns-server-global) records the server the first
+// queried, and the second, which queries another server without a redirect, must still get its
+// reply from that server, as it does when run alone. And a case's enable_monitoring
+// (Case.monitoringOff) is its own, neither the loaded default nor the case before's.
 
-import { backend } from '../../model/builders.js';
+import { backend, frontend } from '../../model/builders.js';
 import type { Case, Operation } from '../../model/domain.js';
 import { EMPTY_STATE } from '../../model/domain.js';
 import type { Executor } from '../../model/executor.js';
@@ -28,6 +29,32 @@ export async function replyAfterWrites(executor: Executor): Promise<string | und
   try {
     const [, after] = await executor.run([writes, reads]);
     return replyFrom(after!);
+  } finally {
+    await executor.close();
+  }
+}
+
+/** A direct connect to a pod behind a waypoint, which puts the socket in km_socket (section 4). */
+const viaWaypoint = (monitoring: boolean): Case => ({
+  state: { ...EMPTY_STATE, frontends: [frontend('10.3.0.7', 7)], backends: [backend(7, '10.3.0.7', [], { addr: '10.9.0.2', port: 15008 })] },
+  kind: 'consistent',
+  enrolled: true,
+  ...(monitoring ? {} : { monitoringOff: true as const }),
+  ops: [
+    { op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' },
+    { op: 'connect', sock: 0, dest: { addr: '10.3.0.7', port: 9090 } },
+  ],
+});
+
+/**
+ * Runs one such connect per entry of `monitoring` (reports on or off) in one batch on `executor`
+ * (closed after) and gives whether each socket was in km_socket: with a data path that inserts
+ * only while enable_monitoring is on (mutant waypoint-needs-monitoring), exactly `monitoring`.
+ */
+export async function membershipByMonitoring(executor: Executor, monitoring: readonly boolean[]): Promise<boolean[]> {
+  try {
+    const runs = await executor.run(monitoring.map(viaWaypoint));
+    return runs.map((obs) => obs[1]?.inSockhash === true);
   } finally {
     await executor.close();
   }

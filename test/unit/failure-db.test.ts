@@ -73,6 +73,9 @@ describe('validation of a saved failure', () => {
     // Enrolment by km_manage writes carries a u32 value.
     expect(bad((d) => (d.case.enrolmentWrite = 0xffffffff))).toBeNull();
     for (const v of [-1, 2 ** 32, 1.5, '0']) expect(bad((d) => (d.case.enrolmentWrite = v))).toMatch(/enrolmentWrite/);
+    // Connection reports off is a flag: true or absent.
+    expect(bad((d) => (d.case.monitoringOff = true))).toBeNull();
+    for (const v of [false, 1, 'true']) expect(bad((d) => (d.case.monitoringOff = v))).toMatch(/monitoringOff/);
   });
 
   it('accepts the case of every generated phase, DNS datagram operations included', () => {

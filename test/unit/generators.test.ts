@@ -228,6 +228,17 @@ describe('cases', () => {
     }
   });
 
+  it('run with connection reports off in about one case of eight, of every shape, kind and start enrolment', () => {
+    for (const shape of ['single', 'sequence', 'dns'] as const) {
+      const xs = fc.sample(caseArb({ kind: 'both', shape }), { numRuns: 1600, seed: SEED });
+      const off = xs.filter((c) => c.monitoringOff !== undefined);
+      expect(off.every((c) => c.monitoringOff === true)).toBe(true);
+      expect(off.length, shape).toBeGreaterThan(xs.length / 12);
+      expect(off.length, shape).toBeLessThan(xs.length / 5);
+      expect(new Set(off.map((c) => `${c.kind} ${String(c.enrolled)} ${c.enrolmentWrite !== undefined}`)).size, shape).toBe(6);
+    }
+  });
+
   it('sequence cases: valid socket use on up to 3 sockets, consistent updates stay consistent', () => {
     const xs = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { numRuns: 600, seed: SEED });
     let applies = 0;

@@ -1,34 +1,41 @@
-// The kernel worker runs a batch grouped by the enrolment its cases ask for (enrolmentOrder,
-// bpf/kernel/cases.ts) and the parent puts the observations back in batch order (inBatchOrder,
-// bpf/kernel/executor.ts). On any batch: the order is a permutation that keeps each group in
-// batch order, switches enrolment once per other kind at most, and undoing it gives every case its own
-// observations. Start enrolments are three kinds and more (control connects, none, km_manage
-// written with a value): the number of switches is at most the number of kinds the batch holds.
+// The kernel worker runs a batch grouped by the start its cases ask for (startOrder,
+// bpf/kernel/cases.ts: enrolment and enable_monitoring) and the parent puts the observations back
+// in batch order (inBatchOrder, bpf/kernel/executor.ts). On any batch: the order is a permutation
+// that keeps each group in batch order, switches start once per other kind at most, and undoing it
+// gives every case its own observations. Starts are many kinds (control connects, none, km_manage
+// written with a value; each with monitoring on or off): the number of switches is at most the
+// number of kinds the batch holds.
 // (test/kernel/dns.test.ts and the kernel agreement tests check the real worker on
 // batches that mix enrolments.)
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { enrolmentOrder } from '../../bpf/kernel/cases.js';
+import { startKey, startKeyOf, startOrder } from '../../bpf/kernel/cases.js';
 import { inBatchOrder } from '../../bpf/kernel/executor.js';
-import { enrolmentFields, startEnrolment, type Case, type Observation, type StartEnrolment } from '../../model/domain.js';
+import { enrolmentFields, type Case, type Observation, type StartEnrolment } from '../../model/domain.js';
 
-const caseOf = (e: StartEnrolment, n: number): Case => ({
+type Start = [StartEnrolment, boolean];
+const caseOf = ([e, monitoring]: Start, n: number): Case => ({
   state: { frontends: [], services: [], endpoints: [], backends: [] },
   kind: 'consistent',
   ...enrolmentFields(e),
+  ...(monitoring ? {} : { monitoringOff: true as const }),
   ops: [{ op: 'close', sock: n }],
 });
-const enrolmentArb = fc.constantFrom<StartEnrolment>(true, false, 0, 7);
-const batchArb = fc.array(enrolmentArb, { maxLength: 40 }).map((es) => es.map((e, n) => caseOf(e, n)));
-const currentArb = fc.oneof(enrolmentArb, fc.constant<'unknown'>('unknown'));
+const startArb = fc.tuple(fc.constantFrom<StartEnrolment>(true, false, 0, 7), fc.boolean());
+const batchArb = fc.array(startArb, { maxLength: 40 }).map((es) => es.map((e, n) => caseOf(e, n)));
+const currentArb = fc.oneof(
+  startArb.map(([e, m]) => startKeyOf(e, m)),
+  fc.constant('unknown'),
+  fc.boolean().map((m) => startKeyOf('unknown', m)),
+);
 
-/** How often enrolment changes when the cases run in `order`, starting from `current`. */
-function switches(cases: readonly Case[], order: readonly number[], current: StartEnrolment | 'unknown'): number {
+/** How often the start changes when the cases run in `order`, starting from `current`. */
+function switches(cases: readonly Case[], order: readonly number[], current: string): number {
   let now = current;
   let n = 0;
   for (const i of order) {
-    const e = startEnrolment(cases[i]!);
+    const e = startKey(cases[i]!);
     if (now !== 'unknown' && e !== now) n++;
     now = e;
   }
@@ -36,18 +43,18 @@ function switches(cases: readonly Case[], order: readonly number[], current: Sta
 }
 
 describe('kernel batch order', () => {
-  it('is a permutation keeping batch order within each start enrolment, switching once per other one', () => {
+  it('is a permutation keeping batch order within each start (enrolment and monitoring), switching once per other one', () => {
     fc.assert(
       fc.property(batchArb, currentArb, (cases, current) => {
-        const order = enrolmentOrder(cases, current);
+        const order = startOrder(cases, current);
         expect([...order].sort((a, b) => a - b)).toEqual(cases.map((_, i) => i));
-        const kinds = new Set(cases.map(startEnrolment));
+        const kinds = new Set(cases.map(startKey));
         for (const want of kinds) {
-          const group = order.filter((i) => startEnrolment(cases[i]!) === want);
+          const group = order.filter((i) => startKey(cases[i]!) === want);
           expect(group).toEqual([...group].sort((a, b) => a - b));
         }
         // The first case switches only if the namespace is not already as it asks, and never when it is unknown.
-        const first = order.length ? startEnrolment(cases[order[0]!]!) : current;
+        const first = order.length ? startKey(cases[order[0]!]!) : current;
         expect(switches(cases, order, current)).toBeLessThanOrEqual((current !== 'unknown' && first !== current ? 1 : 0) + Math.max(0, kinds.size - 1));
         expect(order.length === 0 || current === 'unknown' || !kinds.has(current) || first === current).toBe(true);
       }),
@@ -57,7 +64,7 @@ describe('kernel batch order', () => {
   it('gives every case back its own observations', () => {
     fc.assert(
       fc.property(batchArb, currentArb, (cases, current) => {
-        const order = enrolmentOrder(cases, current);
+        const order = startOrder(cases, current);
         // What the worker returns: case i's observations at the position where it ran.
         const own = (i: number): Observation[] => [{ op: 'close', sock: i, error: null } as unknown as Observation];
         const ran = order.map(own);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backend, endpoint, frontend, maps, service } from '../../model/builders.js';
 import { isConsistent } from '../../model/control-plane/consistency.js';
 import type { Case, MapState } from '../../model/domain.js';
-import { clashRenamings, enrolmentSimplifications, minimize } from '../../properties/minimize.js';
+import { clashRenamings, enrolmentSimplifications, minimize, monitoringSimplification } from '../../properties/minimize.js';
 
 const ops: Case['ops'] = [
   { op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' },
@@ -64,5 +64,17 @@ describe('enrolment by km_manage writes', () => {
     const onlyRaw = async (c: Case) => (c.enrolmentWrite ?? 0) !== 0;
     expect((await minimize(written, onlyRaw)).case.enrolmentWrite).toBe(0xffffffff);
     expect((await minimize(written, async () => true)).case).not.toHaveProperty('enrolmentWrite');
+  });
+});
+
+describe('connection reports off', () => {
+  const on: Case = { state: maps({}), kind: 'consistent', enrolled: true, ops };
+  const off: Case = { ...on, monitoringOff: true };
+  it('runs with connection reports on again if the case still fails so; a case that needs them off keeps them off', async () => {
+    expect(monitoringSimplification(off)).toEqual(on);
+    expect(monitoringSimplification(on)).toBeNull();
+    expect((await minimize(off, async () => true)).case).not.toHaveProperty('monitoringOff');
+    const needsOff = async (c: Case) => c.monitoringOff === true;
+    expect((await minimize(off, needsOff)).case.monitoringOff).toBe(true);
   });
 });

@@ -7,7 +7,9 @@
 //  - map-update: a control connect whose km_manage update fails still proceeds (the connect is
 //    never refused, section 3.1), so the namespace is not enrolled: its next TCP connect gets no
 //    storage although the model enrolled it (enrolled-tcp-storage), and its next DNS connect
-//    keeps its destination (dns-proxy).
+//    keeps its destination (dns-proxy); when the update that fails is sockops' of the local IP,
+//    that IP stays unmanaged and its next waypoint-bound socket is not put in km_socket
+//    (sockhash-membership).
 //  - push-data: sendmsg sets has_encoded before bpf_msg_push_data; when the push fails the stream
 //    goes out without its TLV and never gets one (tlv-prefix, a Normative rule).
 
@@ -19,7 +21,7 @@ import { caseArb } from '../../generators/index.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { FAILURE_POINTS } from '../../bpf/runner/choices.js';
 
-const KNOWN_FINDINGS = new Set(['storage-create enrolled-tcp-storage', 'storage-create dns-proxy', 'map-update enrolled-tcp-storage', 'map-update dns-proxy', 'push-data tlv-prefix']);
+const KNOWN_FINDINGS = new Set(['storage-create enrolled-tcp-storage', 'storage-create dns-proxy', 'map-update enrolled-tcp-storage', 'map-update dns-proxy', 'map-update sockhash-membership', 'push-data tlv-prefix']);
 
 describe('invariants under helper failures', () => {
   it('hold on the VM under every failure point, but for the documented findings', async () => {

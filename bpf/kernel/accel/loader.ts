@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { ACCEL_MAPS, ACCEL_PROGRAMS, checkAccelMapShape, type AccelMapName } from '../../codec/accel.js';
 import type { AccelObjectPaths } from '../../../shared/package.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
-import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
+import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
 import { summariseVerifierLog } from '../loader.js';
 
@@ -25,12 +25,6 @@ export const ACCEL_HARNESS_MAX_ENTRIES = 1024;
 export interface LoadedAccel {
   readonly maps: Readonly<Record<AccelMapName, number>>;
   close(): void;
-}
-
-function mapsOf(obj: bigint): Array<{ name: string; ptr: bigint }> {
-  const out: Array<{ name: string; ptr: bigint }> = [];
-  for (let m = libbpf.nextMap(obj, null); m; m = libbpf.nextMap(obj, m)) out.push({ name: libbpf.mapName(m), ptr: m });
-  return out;
 }
 
 function checkMap(path: string, name: AccelMapName, ptr: bigint): void {

@@ -7,10 +7,10 @@
 import { closeSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../../model/executor.js';
-import { linkObject } from '../../vm/link.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
-import { ATTACH, captureLibbpfLog, libbpf, takeLibbpfLog } from '../libbpf.js';
+import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
+import { globalSetter } from '../globals.js';
 import { resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
 
 export interface ReportObjectPaths extends ObjectPaths {
@@ -47,12 +47,6 @@ export interface LoadedReportPath {
   close(): void;
 }
 
-function mapsOf(obj: bigint): Array<{ name: string; ptr: bigint }> {
-  const out: Array<{ name: string; ptr: bigint }> = [];
-  for (let m = libbpf.nextMap(obj, null); m; m = libbpf.nextMap(obj, m)) out.push({ name: libbpf.mapName(m), ptr: m });
-  return out;
-}
-
 export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): LoadedReportPath {
   captureLibbpfLog();
   const roles = ['connect', 'sockops', 'sendmsg', 'skb'] as const;
@@ -67,8 +61,6 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
   };
   try {
     const shared = new Map<string, number>();
-    /** Global-data maps by object role: section name -> map fd. */
-    const dataMaps = new Map<string, Map<string, number>>();
     for (const role of roles) {
       takeLibbpfLog();
       const handle = libbpf.objectOpenFile(paths[role], null);
@@ -85,13 +77,8 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
         const v = summariseVerifierLog(takeLibbpfLog());
         throw new KmeshCheckError(v ? 'verifier' : 'load', v ? `verifier rejected program '${v.program ?? '?'}' in ${paths[role]}: ${v.message}` : `loading ${paths[role]} failed (${errnoName(rc)})`);
       }
-      const data = new Map<string, number>();
-      for (const m of mapsOf(handle)) {
-        if (m.name.endsWith('.data')) data.set('.data', libbpf.mapFd(m.ptr));
-        else if (m.name.endsWith('.bss')) data.set('.bss', libbpf.mapFd(m.ptr));
-        else if (!shared.has(m.name)) shared.set(m.name, libbpf.mapFd(m.ptr));
-      }
-      dataMaps.set(role, data);
+      // Global-data maps (named after their section) stay the object's own.
+      for (const m of mapsOf(handle)) if (!/\.(data|bss)$/.test(m.name) && !shared.has(m.name)) shared.set(m.name, libbpf.mapFd(m.ptr));
     }
     const fdOf = (role: string, prog: string) => {
       const o = objects.find((x) => x.role === role)!;
@@ -118,23 +105,7 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
       if (rc < 0) throw new KmeshCheckError('attach', `cannot attach ${a.prog} to the cgroup (${errnoName(rc)})`);
       links.push(rc);
     }
-    // Where each global lives: (role, section, offset, size) from the object's symbols.
-    const vars = new Map<string, Array<{ role: string; section: string; offset: number; size: number }>>();
-    for (const o of objects) {
-      for (const g of linkObject(o.path).globals) vars.set(g.name, [...(vars.get(g.name) ?? []), { role: o.role, section: g.section, offset: g.offset, size: g.size }]);
-    }
-    const setVar = (name: string, bytes: Uint8Array) => {
-      for (const v of vars.get(name) ?? []) {
-        const fd = dataMaps.get(v.role)?.get(v.section.startsWith('.bss') ? '.bss' : '.data');
-        if (fd === undefined) continue;
-        const key = new Uint8Array(4);
-        const size = libbpf.mapValueSize(mapPtrOf(objects.find((x) => x.role === v.role)!.handle, v.section));
-        const value = new Uint8Array(size);
-        if (libbpf.mapLookup(fd, key, value) < 0) throw new KmeshCheckError('environment', `cannot read the ${v.section} of the ${v.role} object`);
-        value.set(bytes.subarray(0, v.size), v.offset);
-        if (libbpf.mapUpdate(fd, key, value, 0) < 0) throw new KmeshCheckError('environment', `cannot set ${name} in the ${v.role} object`);
-      }
-    };
+    const setVar = globalSetter(objects);
     const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
     return {
       maps: shared,
@@ -151,10 +122,4 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
     release();
     throw e;
   }
-}
-
-function mapPtrOf(obj: bigint, section: string): bigint {
-  const suffix = section.startsWith('.bss') ? '.bss' : '.data';
-  for (const m of mapsOf(obj)) if (m.name.endsWith(suffix)) return m.ptr;
-  throw new KmeshCheckError('object-content', `no ${suffix} map`);
 }

@@ -21,7 +21,14 @@ import { caseArb } from '../../generators/index.js';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { FAILURE_POINTS } from '../../bpf/runner/choices.js';
 
-const KNOWN_FINDINGS = new Set(['storage-create enrolled-tcp-storage', 'storage-create dns-proxy', 'map-update enrolled-tcp-storage', 'map-update dns-proxy', 'map-update sockhash-membership', 'push-data tlv-prefix']);
+const KNOWN_FINDINGS = new Set([
+  'storage-create enrolled-tcp-storage',
+  'storage-create dns-proxy',
+  'map-update enrolled-tcp-storage',
+  'map-update dns-proxy',
+  'map-update sockhash-membership',
+  'push-data tlv-prefix',
+]);
 
 describe('invariants under helper failures', () => {
   it('hold on the VM under every failure point, but for the documented findings', async () => {

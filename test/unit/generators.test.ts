@@ -228,6 +228,29 @@ describe('cases', () => {
     }
   });
 
+  it('sequences enrol and withdraw over UDP too, followed by other connects', () => {
+    const xs = fc.sample(caseArb({ kind: 'both', shape: 'sequence' }), { numRuns: 1200, seed: SEED });
+    const control = (o: Case['ops'][number]) => o.op === 'connect' && (o.dest.addr === '0.0.0.2' || o.dest.addr === '::2') && (o.dest.port === 929 || o.dest.port === 930);
+    const byProtocol = { tcp: 0, udp: 0, udpThenConnect: 0 };
+    for (const c of xs) {
+      const protocol = new Map<number, string>();
+      let udpControl = false;
+      for (const o of c.ops) {
+        if (o.op === 'socket') protocol.set(o.sock, o.protocol);
+        if (o.op !== 'connect') continue;
+        if (!control(o)) {
+          if (udpControl) byProtocol.udpThenConnect++;
+          continue;
+        }
+        if (protocol.get(o.sock) === 'udp') udpControl = true;
+        byProtocol[protocol.get(o.sock) === 'udp' ? 'udp' : 'tcp']++;
+      }
+    }
+    expect(byProtocol.udp).toBeGreaterThan(byProtocol.tcp / 6);
+    expect(byProtocol.udp).toBeLessThan(byProtocol.tcp);
+    expect(byProtocol.udpThenConnect).toBeGreaterThan(20);
+  });
+
   it('run with connection reports off in about one case of eight, of every shape, kind and start enrolment', () => {
     for (const shape of ['single', 'sequence', 'dns'] as const) {
       const xs = fc.sample(caseArb({ kind: 'both', shape }), { numRuns: 1600, seed: SEED });

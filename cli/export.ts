@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { encodeState } from '../bpf/codec/index.js';
 import type { Case } from '../model/domain.js';
 import type { SavedFailure } from './failure-db.js';
-import { enrolmentText } from '../properties/format.js';
+import { enrolmentText, monitoringText } from '../properties/format.js';
 
 function hexBytes(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
@@ -61,7 +61,7 @@ export function bpftoolBatch(c: Case, o: BatchOptions = {}): string {
   const cmds = bpftoolApplyCommands(pinDir, o.connectObject ?? 'CONNECT_OBJECT.o', o.batchFile ?? 'THIS_FILE');
   const lines = [
     '# kmesh-check: map state of a counterexample, for `bpftool batch file FILE`',
-    `# state: ${c.kind}; namespace ${enrolmentText(c)}`,
+    `# state: ${c.kind}; namespace ${enrolmentText(c)}${monitoringText(c)}`,
     `# Maps are addressed under the private pin folder ${pinDir} only. Apply as root:`,
     `#   ${cmds.prepare.map(sq).join(' ')}`,
     `#   ${cmds.load.map(sq).join(' ')}`,

@@ -190,8 +190,7 @@ export function formatCase(c: Case): string[] {
     for (const l of stateChanges(state, op.state)) ops.push(`       ${l}`);
     state = op.state;
   });
-  const reports = c.monitoringOff ? '; connection reports off (enable_monitoring 0)' : '';
-  return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start${reports}`, ...formatState(c.state), 'operations', ...ops];
+  return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start${monitoringText(c)}`, ...formatState(c.state), 'operations', ...ops];
 }
 
 /** How a case's namespace starts: not enrolled, enrolled (control connects), or by km_manage writes. */
@@ -199,6 +198,11 @@ export function enrolmentText(c: Case): string {
   if (!c.enrolled) return 'NOT enrolled';
   if (c.enrolmentWrite === undefined) return 'enrolled';
   return `enrolled by km_manage writes (its netns cookie and local IPs, value ${hexValue(c.enrolmentWrite)})`;
+}
+
+/** What a case with connection reports off adds to its first line (nothing when they are on). */
+export function monitoringText(c: Case): string {
+  return c.monitoringOff ? '; connection reports off (enable_monitoring 0)' : '';
 }
 
 const hexValue = (v: number): string => (v === 0 ? '0' : `0x${v.toString(16)}`);

@@ -23,6 +23,12 @@ describe('counterexample header', () => {
     expect(formatCase({ state: EMPTY_STATE, kind: 'raw', enrolled: true, ops: [...ops, { op: 'apply', state: dangling }] })[0]).toMatch(/^state: raw \(a robustness finding: frontend 10\.0\.0\.1/);
   });
 
+  it('says when the case runs with connection reports off', () => {
+    expect(formatCase({ state: EMPTY_STATE, kind: 'consistent', enrolled: true, monitoringOff: true, ops })[0]).toBe(
+      'state: control-plane-consistent; namespace enrolled at the start; connection reports off (enable_monitoring 0)',
+    );
+  });
+
   it('shows a service whose ten slots are 0->0 as such (they map a destination port 0), not as no ports', () => {
     const zeros = withMaps(EMPTY_STATE, { services: [service(1, {})] });
     expect(formatCase({ state: zeros, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ all 0->0 /);

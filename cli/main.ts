@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { KmeshCheckError, isKmeshCheckError } from '../shared/errors.js';
+import { VmFault } from '../bpf/vm/program.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { checkCommand } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -326,6 +327,11 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (isKmeshCheckError(e)) {
       process.stderr.write(`kmesh-check: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof VmFault) {
+      // No program the kernel loads faults: the VM met what the verifier rejects, or what it lacks.
+      process.stderr.write(`kmesh-check: the VM stopped on a program fault, ${e.message}; with --executor kernel (as root) the kernel's verifier says whether it loads the objects\n`);
       return 2;
     }
     throw e;

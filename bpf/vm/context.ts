@@ -333,7 +333,7 @@ export class SockAddrCtx {
   private readonly info: { readonly kind: 'sock_addr'; sock: VmSock };
   constructor(readonly attach: SockAddrAttach) {
     this.info = { kind: 'sock_addr', sock: null as unknown as VmSock };
-    this.region = new Region(`bpf_sock_addr (${attach})`, new Uint8Array(SOCK_ADDR.size), Access.RULES, RULES[attach], this.info);
+    this.region = new Region(`bpf_sock_addr (${attach})`, new Uint8Array(SOCK_ADDR.size), Access.RULES, RULES[attach], this.info, true);
   }
   /** Fills the context: `addr` is 4 bytes (connect4) or 16 (connect6), `port` host order. */
   prepare(mem: Memory, sock: VmSock, addr: Uint8Array, port: number): Region {
@@ -378,7 +378,7 @@ export class SockOpsCtx {
   private readonly info: { readonly kind: 'sock_ops'; sock: VmSock; op: number };
   constructor() {
     this.info = { kind: 'sock_ops', sock: null as unknown as VmSock, op: 0 };
-    this.region = new Region('bpf_sock_ops', new Uint8Array(SOCK_OPS.size), Access.RULES, RULES.sockOps, this.info);
+    this.region = new Region('bpf_sock_ops', new Uint8Array(SOCK_OPS.size), Access.RULES, RULES.sockOps, this.info, true);
   }
   /** Fills the context for callback `op` on a socket whose ends and state are set; `args` are args[0..]. */
   prepare(mem: Memory, sock: VmSock, op: number, args: readonly number[] = []): Region {
@@ -451,7 +451,7 @@ export class MsgState {
 
 /** An sk_msg_md for one message of a socket; the MsgState is reachable as the region's owner. */
 export function skMsgContext(mem: Memory, sock: VmSock, payload: Uint8Array): MsgState {
-  const r = new Region('sk_msg_md', new Uint8Array(SK_MSG.size), Access.RULES, RULES.skMsg, null);
+  const r = new Region('sk_msg_md', new Uint8Array(SK_MSG.size), Access.RULES, RULES.skMsg, null, true);
   const v = r.view;
   const b = r.bytes;
   v.setUint32(SK_MSG.family, sock.family === 'inet' ? AF_INET : AF_INET6, true);

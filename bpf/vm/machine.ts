@@ -15,6 +15,16 @@ import { BRANCH_BUDGET, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, STACK_POISON, STACK_
 
 export type Helper = (m: Machine) => void;
 
+/** The fault of an access to a context through a pointer moved by `low - BIAS` bytes first. */
+function modifiedBase(r: Region, low: number): MemoryFault {
+  return new MemoryFault(`${r.name}: dereference of a modified context pointer (moved by ${low - BIAS} bytes before the access), which the kernel's verifier rejects`);
+}
+
+/** Throws modifiedBase unless the pointer (its low word `low`) is the context's own. */
+function checkBase(r: Region, low: number): void {
+  if (low !== BIAS) throw modifiedBase(r, low);
+}
+
 export class Machine {
   readonly L = new Int32Array(11);
   readonly H = new Int32Array(11);
@@ -96,6 +106,7 @@ export class Machine {
     if (r === undefined) throw new MemoryFault(`read of ${size} bytes through r${reg}, which is not a valid pointer`);
     if (o < 0 || o + size > r.bytes.length) throw new MemoryFault(`read of ${size} bytes at offset ${o} of ${r.name} (${r.bytes.length} bytes) is out of bounds`);
     if (r.access === Access.RULES && r.rules && ((r.rules.read[o] ?? 0) & size) !== 0) {
+      if (r.fixedBase) checkBase(r, this.L[reg] as number);
       this.ao = o;
       return r.view;
     }
@@ -122,6 +133,7 @@ export class Machine {
     if (r === undefined) throw new MemoryFault(`write of ${size} bytes through r${reg}, which is not a valid pointer`);
     if (o < 0 || o + size > r.bytes.length) throw new MemoryFault(`write of ${size} bytes at offset ${o} of ${r.name} (${r.bytes.length} bytes) is out of bounds`);
     if (r.access === Access.RULES && r.rules && ((r.rules.write[o] ?? 0) & size) !== 0) {
+      if (r.fixedBase) checkBase(r, this.L[reg] as number);
       // Written to a scratch buffer first, then committed with the field's real width.
       this.pendingCtx = r;
       this.pendingSize = size;
@@ -231,6 +243,7 @@ export class Machine {
         const g = (h & PTR_TAG) === PTR_TAG ? m.mem.regions[h & 0xffff] : undefined;
         const at = l - BIAS + off;
         if (g !== undefined && g.access === Access.RULES && at >= 0 && at + size <= g.bytes.length && g.rules !== null && ((g.rules.read[at] as number) & size) !== 0) {
+          if (g.fixedBase && l !== BIAS) throw wrap(prog, pc, modifiedBase(g, l));
           const v = g.view;
           let lo: number;
           if (size === 8) {
@@ -271,6 +284,7 @@ export class Machine {
         const g = (h & PTR_TAG) === PTR_TAG ? m.mem.regions[h & 0xffff] : undefined;
         const at = l - BIAS + off;
         if (g !== undefined && g.access === Access.RULES && at >= 0 && at + size <= g.bytes.length && g.rules !== null && ((g.rules.write[at] as number) & size) !== 0) {
+          if (g.fixedBase && l !== BIAS) throw wrap(prog, pc, modifiedBase(g, l));
           const v = g.view;
           const width = (g.rules.storeWidth[at] as number) || size;
           if (size === 8) {

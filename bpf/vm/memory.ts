@@ -46,6 +46,12 @@ export class Region {
     public rules: AccessRules | null = null,
     /** What the region stands for (a map, a socket, ...), for helpers. */
     public owner: unknown = null,
+    /**
+     * A program's context: accessed only through its pointer as given, plus the instruction's
+     * constant offset. The kernel's verifier rejects a context pointer moved first ("dereference
+     * of modified ctx ptr"), so the VM faults on one rather than run what would never load.
+     */
+    readonly fixedBase = false,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }

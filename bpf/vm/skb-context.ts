@@ -52,7 +52,7 @@ export class SkBuffCtx {
   private readonly info: { readonly kind: 'sk_buff'; sock: VmSock };
   constructor() {
     this.info = { kind: 'sk_buff', sock: null as unknown as VmSock };
-    this.region = new Region('__sk_buff', new Uint8Array(SK_BUFF.size), Access.RULES, SKB_RULES, this.info);
+    this.region = new Region('__sk_buff', new Uint8Array(SK_BUFF.size), Access.RULES, SKB_RULES, this.info, true);
   }
   prepare(mem: Memory, sock: VmSock, len: number): Region {
     this.info.sock = sock;

@@ -3,7 +3,7 @@
 // refused, and report paths checked before the run starts.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +83,29 @@ describe('kmesh-check habits', () => {
     }
     const mutants = cli(['mutants', '--runs', '0']);
     expect(mutants.code).toBe(2);
+  });
+
+  it('a program the VM faults on stops the run in one line (exit 2): here one the kernel verifier rejects', () => {
+    // Our sockops reading `family` through a pointer moved to it first ("dereference of modified ctx ptr").
+    const dir = mkdtempSync(join(tmpdir(), 'kc-moved-ctx-'));
+    try {
+      cpSync(join(root, 'bpf/src'), join(dir, 'src'), { recursive: true });
+      const file = join(dir, 'src/sockops.bpf.c');
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('\t__u32 family = skops->family;');
+      writeFileSync(file, text.replace('\t__u32 family = skops->family;', '\t__u32 *family_at = &skops->family;\n\tasm volatile("" : "+r"(family_at));\n\t__u32 family = *family_at;'));
+      const built = spawnSync('make', ['--no-print-directory', '-C', join(root, 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
+      expect(built.status, built.stderr).toBe(0);
+      const objects = ['cgroup_sock', 'sockops', 'sendmsg'].map((o) => join(dir, 'out', `${o}.o`)).join(',');
+      const r = cli(['check', '--executor', 'vm', '--objects', objects, '--runs', '50', '--no-failure-db'], dir);
+      expect(r.code).toBe(2);
+      expect(lines(r.err)).toHaveLength(1);
+      expect(r.err).toMatch(
+        /^kmesh-check: the VM stopped on a program fault, sockops_prog: fault at pc \d+ \(sockops_prog, sockops\.bpf\.c:\d+: .*\): bpf_sock_ops: dereference of a modified context pointer \(moved by 20 bytes before the access\), which the kernel's verifier rejects; with --executor kernel/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an unwritable report path fails before the run, in one line', () => {

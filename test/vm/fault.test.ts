@@ -4,10 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Vm } from '../../bpf/vm/vm.js';
-import { VmSock } from '../../bpf/vm/context.js';
 import { VmFault } from '../../bpf/vm/program.js';
 import { instructionHits } from '../../bpf/vm/coverage.js';
-import { assemble, call, exit, ja, mov64 } from '../support/asm.js';
+import { aluK, assemble, call, exit, ja, ldx, mov64, movReg, st } from '../support/asm.js';
+import { SockAddrCtx, VmSock } from '../../bpf/vm/context.js';
+import type { Memory } from '../../bpf/vm/memory.js';
 import { fixtureObject, runRaw, FIXTURES } from '../fixtures/vm/helpers.js';
 
 const source = readFileSync(`${FIXTURES}/faults.c`, 'utf8').split('\n');
@@ -44,6 +45,20 @@ describe.each(['interp', 'jit'] as const)('faults (%s)', (engine) => {
   it('a runaway loop is stopped by the branch budget; an unknown helper is named', () => {
     expect(() => runRaw(assemble('spin', [mov64(0, 0), ja(-1), exit()]), engine)).toThrow(/spin: fault at pc 1 .*branch budget exhausted/);
     expect(() => runRaw(assemble('h', [call(999), exit()]), engine)).toThrow(/h: fault at pc 0 .*helper 999 is not supported by the VM/);
+  });
+});
+
+describe.each(['interp', 'jit'] as const)('a moved context pointer (%s)', (engine) => {
+  // A connect4 context: user_ip4 at offset 4 may be read 4 bytes at a time.
+  const connect4 = (mem: Memory) => new SockAddrCtx('connect4').prepare(mem, new VmSock(1, 'inet', 'tcp', 1), new Uint8Array([10, 0, 0, 1]), 80);
+  it('faults on an access through it, as the kernel verifier rejects one; the pointer as given reads', () => {
+    expect(runRaw(assemble('given', [ldx('w', 0, 1, 4), exit()]), engine, connect4).r0).toBe(0x0100000an);
+    const moved = assemble('moved', [movReg(2, 1), aluK(true, 'add', 2, 4), ldx('w', 0, 2, 0), exit()]);
+    expect(() => runRaw(moved, engine, connect4)).toThrow(
+      /moved: fault at pc 2 .*bpf_sock_addr \(connect4\): dereference of a modified context pointer \(moved by 4 bytes before the access\), which the kernel's verifier rejects/,
+    );
+    const write = assemble('write', [movReg(2, 1), aluK(true, 'add', 2, 4), st('w', 2, 0, 7), exit()]);
+    expect(() => runRaw(write, engine, connect4)).toThrow(/write: fault at pc 2 .*dereference of a modified context pointer/);
   });
 });
 

@@ -438,11 +438,15 @@ export class MsgState {
     this.data = this.newData(next);
     this.publish();
   }
-  private publish(): void {
+  /** bpf_msg_pull_data: data and data_end frame bytes [start, end) of the message. */
+  window(start: number, end: number): void {
     const v = this.ctx.view;
-    writePtr(v, SK_MSG.data, this.mem, this.data, 0);
-    writePtr(v, SK_MSG.data_end, this.mem, this.data, this.data.bytes.length);
-    v.setUint32(SK_MSG.size_field, this.data.bytes.length, true);
+    writePtr(v, SK_MSG.data, this.mem, this.data, start);
+    writePtr(v, SK_MSG.data_end, this.mem, this.data, end);
+  }
+  private publish(): void {
+    this.window(0, this.data.bytes.length);
+    this.ctx.view.setUint32(SK_MSG.size_field, this.data.bytes.length, true);
   }
   get bytes(): Uint8Array {
     return this.data.bytes;

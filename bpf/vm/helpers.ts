@@ -20,6 +20,7 @@ export const HelperId = {
   get_current_pid_tgid: 14,
   get_socket_cookie: 46,
   sock_ops_cb_flags_set: 59,
+  msg_pull_data: 63,
   sock_hash_update: 70,
   msg_redirect_hash: 71,
   get_current_cgroup_id: 80,
@@ -359,6 +360,20 @@ export function installHelpers(m: Machine, host: HelperHost): void {
     }
     ctx.redirect = { sock: target, ingress: (flagsLo & BPF_F_INGRESS) !== 0 };
     ret(m, 1);
+  };
+  h[HelperId.msg_pull_data] = (m) => {
+    const ctx = ctxArg(m, 1, 'bpf_msg_pull_data');
+    if (!(ctx instanceof MsgState)) throw new MemoryFault('bpf_msg_pull_data: r1 is not an sk_msg context');
+    const start = (m.L[2] as number) >>> 0;
+    const end = (m.L[3] as number) >>> 0;
+    // The kernel's checks: no flags, a non-empty range, inside the message. The VM's message is
+    // one linear element already, so nothing is copied and nothing can fail to be allocated.
+    if (m.L[4] !== 0 || m.H[4] !== 0 || end <= start || end > ctx.bytes.length) {
+      ret(m, -Errno.EINVAL);
+      return;
+    }
+    ctx.window(start, end);
+    ret(m, 0);
   };
   h[HelperId.msg_push_data] = (m) => {
     const ctx = ctxArg(m, 1, 'bpf_msg_push_data');

@@ -3,12 +3,13 @@
 
 import { describe, expect, it } from 'vitest';
 import { Vm } from '../../bpf/vm/vm.js';
-import { VmSock } from '../../bpf/vm/context.js';
+import { SK_MSG, VmSock, skMsgContext } from '../../bpf/vm/context.js';
 import { HashMap, ArrayMap, RingBufMap, SkStorageMap, SockHashMap, ProgArrayMap, Errno, MapError, createMap, hashKey } from '../../bpf/vm/maps.js';
 import { MapType, type MapDef } from '../../bpf/vm/link.js';
-import { INIT_NET_COOKIE, formatBpf } from '../../bpf/vm/helpers.js';
+import { HelperId, INIT_NET_COOKIE, formatBpf, installHelpers } from '../../bpf/vm/helpers.js';
+import { aluX, assemble, call, exit, ldx, mov64, movReg, type Insn } from '../support/asm.js';
 import { ScriptedChoices } from '../../bpf/runner/choices.js';
-import { fixtureObject } from '../fixtures/vm/helpers.js';
+import { fixtureObject, runRaw } from '../fixtures/vm/helpers.js';
 
 function i64s(b: Uint8Array): bigint[] {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -222,5 +223,38 @@ describe('maps, userspace side', () => {
         () => '',
       ),
     ).toThrow(/unsupported conversion/);
+  });
+});
+
+describe.each(['interp', 'jit'] as const)('bpf_msg_pull_data (%s)', (engine) => {
+  const payload = new Uint8Array([10, 11, 12, 13, 14]);
+  /** Runs `pull(start, end, flags)` on an sk_msg context of `payload`, then `after` with the context in r6. */
+  const pull = (start: number, end: number, flags: number, after: Insn[]) => {
+    const prog = assemble('pull', [movReg(6, 1), mov64(2, start), mov64(3, end), mov64(4, flags), call(HelperId.msg_pull_data), ...after, exit()]);
+    const sock = new VmSock(1, 'inet', 'tcp', 1);
+    return runRaw(
+      prog,
+      engine,
+      (mem) => skMsgContext(mem, sock, payload).ctx,
+      (m) => installHelpers(m, new Vm()),
+    ).r0;
+  };
+  it('frames bytes [start, end) between data and data_end', () => {
+    expect(pull(1, 3, 0, [])).toBe(0n);
+    // data_end - data, then the first byte data points at.
+    expect(pull(1, 3, 0, [ldx('dw', 2, 6, SK_MSG.data), ldx('dw', 0, 6, SK_MSG.data_end), aluX(true, 'sub', 0, 2)])).toBe(2n);
+    expect(pull(1, 3, 0, [ldx('dw', 2, 6, SK_MSG.data), ldx('b', 0, 2, 0)])).toBe(11n);
+    expect(pull(0, 5, 0, [ldx('dw', 2, 6, SK_MSG.data), ldx('dw', 0, 6, SK_MSG.data_end), aluX(true, 'sub', 0, 2)])).toBe(5n);
+  });
+  it('refuses flags, an empty range and one past the message (EINVAL), as the kernel does', () => {
+    const einval = BigInt.asUintN(64, BigInt(-Errno.EINVAL));
+    for (const [start, end, flags] of [
+      [0, 3, 1],
+      [2, 2, 0],
+      [3, 1, 0],
+      [0, 6, 0],
+      [5, 6, 0],
+    ] as const)
+      expect(pull(start, end, flags, []), `${start} ${end} ${flags}`).toBe(einval);
   });
 });

@@ -127,9 +127,8 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
   const reportObjects = reportPhaseObjects({ userObjects: o.userObjects, ...(r ? { objects: r } : {}) });
   const spec = reportSpec({ executor: o.executor === 'vm' ? 'vm' : 'kernel' }) as SectionSpec<unknown, unknown>;
   if (o.stopAtFirst && accel.status === 'fail') {
-    const why = STOPPED_AT_FIRST;
-    o.log(`connection reports (section 7): skipped: ${why}`);
-    return outcome(accel, { status: 'skipped', why });
+    o.log(`connection reports (section 7): skipped: ${STOPPED_AT_FIRST}`);
+    return outcome(accel, { status: 'skipped', why: STOPPED_AT_FIRST });
   }
   const reports = await one('report', reportObjects, r ? [r.connect, r.sockops, r.sendmsg, r.skb] : null, spec, (saved) =>
     reportPhase({ ...common, ...shardSampling(o, 'report'), ...(r ? { objects: r } : {}), saved, ...(o.exhaustiveScope !== undefined ? { exhaustiveScope: o.exhaustiveScope } : {}) }),

@@ -1,7 +1,7 @@
 // Enrolment replayed instead of run again. Every VM case enrols afresh (km_manage is rebuilt,
 // bpf/vm/sockets.ts), and the control connects cost as much as a case's own operations. What they
-// do is the same every time as long as everything they read is the same, so the first enrolment
-// is recorded and later ones replay its effect: km_manage's entries, its program-write count and
+// do is the same every time as long as everything they read is the same, so an enrolment is
+// recorded and later ones replay its effect: km_manage's entries, its program-write count and
 // the coverage counts the programs added. Exact by construction:
 //  - a recording is kept only if the programs called nothing but helpers whose result is fixed for
 //    a control connect (the VM's cookies and ids, the control socket itself) and map helpers on
@@ -9,7 +9,8 @@
 //    buffers, socket storage, another map) makes enrolment unreplayable and it always runs;
 //  - the recording is keyed on what else a program can read: the first ephemeral port (the control
 //    sockets' local ports) and the bytes of every array map (global data, which programs address
-//    directly); a replay with other values runs and records again;
+//    directly); with other values it runs and records again, beside the recordings already kept
+//    (a few: cases alternate between global-data settings, Case.monitoringOff);
 //  - global data the programs changed, or a fault, is not recorded either.
 
 import { HelperId } from './helpers.js';
@@ -59,8 +60,14 @@ export interface EnrolSubject {
   allPrograms(): VmProgram[];
 }
 
+/**
+ * Recordings kept, the latest first: one per global-data setting a run alternates between (a case
+ * with connection reports off changes enable_monitoring), so that none replaces the other.
+ */
+const MAX_EFFECTS = 4;
+
 export class EnrolMemo {
-  private effect: Effect | null = null;
+  private readonly effects: Effect[] = [];
   /** Set once a recording did something it cannot replay: enrolment then always runs. */
   private unreplayable = false;
   private arrays: ArrayMap[] | null = null;
@@ -75,10 +82,11 @@ export class EnrolMemo {
    * km_manage and makes the control connects from port `port` on), recording it if it can.
    */
   enrol(port: number, run: () => void): void {
-    const e = this.effect;
-    if (e !== null && e.port === port && this.sameArrays(e.arrays)) return this.replay(e);
+    for (let i = 0; i < this.effects.length; i++) {
+      const e = this.effects[i]!;
+      if (e.port === port && this.sameArrays(e.arrays)) return this.replay(e);
+    }
     if (this.unreplayable) return run();
-    this.effect = null;
     this.record(port, run);
   }
 
@@ -136,7 +144,8 @@ export class EnrolMemo {
       if (at.length > 0) coverage.push({ counts: c, at, add });
     }
     const manage = this.manage.keys().map((k) => [k, this.manage.get(k)!] as const);
-    this.effect = { port, arrays, manage, programWrites: this.manage.programWrites - writes, coverage };
+    this.effects.unshift({ port, arrays, manage, programWrites: this.manage.programWrites - writes, coverage });
+    if (this.effects.length > MAX_EFFECTS) this.effects.pop();
   }
 
   /** Every coverage counter of the loaded programs (interpreter and compiled forms). */

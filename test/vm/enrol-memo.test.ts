@@ -105,6 +105,28 @@ describe('enrolment memo', () => {
     expect(s.runs()).toBe(3);
   });
 
+  it('keeps a recording per global-data setting it alternates between (up to four), each replayed while its key holds', () => {
+    const s = setup([call(HelperId.get_netns_cookie)]);
+    // Cases with connection reports on and off, in turn: two recordings, then replays only.
+    for (let i = 0; i < 6; i++) {
+      s.bss.values[0]!.bytes[0] = i % 2;
+      s.memo.enrol(40000, s.run);
+    }
+    expect(s.runs()).toBe(2);
+    // Five settings: the oldest recording is dropped, so coming back to it runs again.
+    for (let v = 2; v <= 4; v++) {
+      s.bss.values[0]!.bytes[0] = v;
+      s.memo.enrol(40000, s.run);
+    }
+    expect(s.runs()).toBe(5);
+    s.bss.values[0]!.bytes[0] = 1;
+    s.memo.enrol(40000, s.run);
+    expect(s.runs()).toBe(5);
+    s.bss.values[0]!.bytes[0] = 0;
+    s.memo.enrol(40000, s.run);
+    expect(s.runs()).toBe(6);
+  });
+
   it('never replays an enrolment that drew prandom, read the clock or used another map', () => {
     const lookupOther = [st('w', 10, -12, 1), ldImm64(1, 2n, BPF_PSEUDO_MAP_IDX), movReg(2, 10), aluK(true, 'add', 2, -12), call(HelperId.map_lookup_elem)];
     for (const before of [[call(HelperId.get_prandom_u32)], [call(HelperId.ktime_get_ns)], lookupOther]) {

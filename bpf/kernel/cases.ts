@@ -34,14 +34,16 @@ export function startKeyOf(enrolment: StartEnrolment | 'unknown', monitoring: bo
 /**
  * The order to run a batch's cases in: those asking for the start the namespace has (`current`,
  * a start key; or, when it is unknown, the first case's) first, then the others, each group in
- * batch order. Enrolment and enable_monitoring then change at most once per other start a batch
- * holds instead of at up to every case, and each change costs a refused control connect per
- * enrolled local or a flush of the whole cases. A case's observations do not depend on the cases
- * run before it (each starts from the maps, enrolment and globals it asks for), so only the
- * parent's putting them back in batch order (inBatchOrder, executor.ts) is needed.
+ * batch order, those with the current enable_monitoring before the rest. Enrolment then changes
+ * at most once per other start a batch holds, and enable_monitoring at most once, instead of at
+ * up to every case: each enrolment change costs a refused control connect per enrolled local,
+ * each monitoring change a flush of the whole cases and the global data taken again. A case's
+ * observations do not depend on the cases run before it (each starts from the maps, enrolment
+ * and globals it asks for), so only the parent's putting them back in batch order (inBatchOrder,
+ * executor.ts) is needed.
  */
 export function startOrder(cases: readonly Case[], current: string): number[] {
-  // Groups by start key: the current one first, then each other in order of first appearance.
+  // Groups by start key, the current one first, then each other in order of first appearance.
   const groups = new Map<string, number[]>([[current, []]]);
   for (let i = 0; i < cases.length; i++) {
     const e = startKey(cases[i]!);
@@ -49,7 +51,11 @@ export function startOrder(cases: readonly Case[], current: string): number[] {
     if (g) g.push(i);
     else groups.set(e, [i]);
   }
-  return [...groups.values()].flat();
+  const keys = [...groups.keys()].filter((k) => groups.get(k)!.length > 0);
+  // The groups with the current monitoring (a key's last digit; when unknown, the first group's) before the others; the sort is stable.
+  const lead = (current !== 'unknown' ? current : (keys[0] ?? '')).slice(-1);
+  keys.sort((a, b) => Number(b.endsWith(lead)) - Number(a.endsWith(lead)));
+  return keys.flatMap((k) => groups.get(k)!);
 }
 
 export class KernelCases {

@@ -42,8 +42,10 @@ describe('exhaustive phase against the mutants', () => {
     const verdicts: { name: string; scope: number | null; kernel: string | null }[] = [];
     for (const m of MUTANTS.filter((x) => !x.beyondExhaustive)) {
       const objects = buildMutant(m.name);
+      // The exploration's VM serves the kernel's judging below too (exact sets on the same objects).
       const vm = await createVmExecutor({ objects });
       let killed: { scope: number; case: Case } | null = null;
+      let kernelVerdict: string | null = null;
       try {
         for (const { scope, only } of STAGES) {
           const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, stopAtFirst: true, maxFindings: 1, ...(only ? { onlySkeletons: only } : {}) });
@@ -56,24 +58,21 @@ describe('exhaustive phase against the mutants', () => {
           // A survivor's exploration was complete: that part of the scope really holds no failing state.
           expect(r.complete).toBe(true);
         }
+        if (killed) {
+          // As check judges on the kernel: a VM on the same objects holds a case with draws to exact
+          // outcome sets (a pick the program never makes shows in no single kernel run).
+          const kernel = await startKernel({ objects });
+          try {
+            for (let i = 0; i < KERNEL_RUNS && kernelVerdict === null; i++) {
+              const j = await judge(killed.case, { env: kernel.environment, executor: kernel, exact: vm });
+              kernelVerdict = j.failure?.invariant ?? null;
+            }
+          } finally {
+            await kernel.close();
+          }
+        }
       } finally {
         await vm.close();
-      }
-      let kernelVerdict: string | null = null;
-      if (killed) {
-        // As check judges on the kernel: a VM on the same objects holds a case with draws to exact
-        // outcome sets (a pick the program never makes shows in no single kernel run).
-        const kernel = await startKernel({ objects });
-        const exact = await createVmExecutor({ objects });
-        try {
-          for (let i = 0; i < KERNEL_RUNS && kernelVerdict === null; i++) {
-            const j = await judge(killed.case, { env: kernel.environment, executor: kernel, exact });
-            kernelVerdict = j.failure?.invariant ?? null;
-          }
-        } finally {
-          await exact.close();
-          await kernel.close();
-        }
       }
       verdicts.push({ name: m.name, scope: killed?.scope ?? null, kernel: kernelVerdict });
     }

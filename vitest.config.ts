@@ -11,11 +11,9 @@ export default defineConfig({
   test: {
     // Kernel-executor suites share one harness process each; forks keep cgroups per process.
     pool: 'forks',
-    // One test file per core and one more: left to itself, vitest ran one at a time here (2 cores:
-    // the whole suite took 568 s, 395 s with two). The extra file fills the time the others wait
-    // on child processes, the network namespace and real sleeps. At most 4, so that kernel suites
-    // stay few at once.
-    maxWorkers: Math.min(4, availableParallelism() + 1),
+    // One test file per core: left to itself, vitest ran one at a time here (2 cores: the whole
+    // suite took 568 s, 395 s with two). At most 4, so that kernel suites stay few at once.
+    maxWorkers: Math.min(4, availableParallelism()),
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup/fast-check-seed.ts'],

@@ -73,8 +73,8 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     maps: ReadonlyMap<MapName, number>,
     private readonly env: Environment,
     readonly fast: FastPath,
-    private readonly resettable: readonly ResetMap[] = [],
-    private readonly setGlobal: SetGlobal = () => 0,
+    private readonly resettable: readonly ResetMap[],
+    private readonly setGlobal: SetGlobal,
   ) {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));

@@ -13,6 +13,7 @@ import { canonicalSockText, parseAddress, v4Mapped, v4MappedInner, type Family }
 import type { ReportCase, ReportConn } from '../../model/report/domain.js';
 import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr } from '../../model/report/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
+import { ENABLE_MONITORING, monitoringBytes } from '../codec/abi.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
 import type { RawReportObservation } from '../codec/report.js';
 import type { ReportObjectPaths } from '../kernel/report/loader.js';
@@ -127,14 +128,14 @@ class VmReportCase {
 
   /** Sets a global in every object that has it (as user space writes each object's data map). */
   private setGlobal(name: string, bytes: Uint8Array): void {
-    for (const o of this.vm.objects) if (o.linked.globals.some((g) => g.name === name)) this.vm.global(o, name).set(bytes);
+    for (const v of this.vm.globals(name)) v.set(bytes);
   }
 
   private setup(): void {
     const c = this.c;
     const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
     const mapped = (ip?: string) => (ip ? parseAddress(`::ffff:${ip}`) : new Uint8Array(16));
-    this.setGlobal('enable_monitoring', u32(c.monitoring ? 1 : 0));
+    this.setGlobal(ENABLE_MONITORING, monitoringBytes(c.monitoring));
     this.setGlobal('enable_periodic_report', u32(c.periodic ? 1 : 0));
     this.setGlobal('node_ip', mapped(c.nodeIp));
     this.setGlobal('pod_gateway', mapped(c.podGateway));
@@ -213,7 +214,7 @@ class VmReportCase {
       auth.push(toHex(rec));
       if (conn.storeVerdict) this.authRes.set(rec.slice(4, 40), new Uint8Array([1, 0, 0, 0]));
     }
-    if (conn.monitoringOff) this.setGlobal('enable_monitoring', new Uint8Array(4));
+    if (conn.monitoringOff) this.setGlobal(ENABLE_MONITORING, monitoringBytes(false));
     if (conn.withdraw) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.withdraw);
     for (const s of conn.sends) {
       this.vm.advanceClock(s.waitNs ?? 0);

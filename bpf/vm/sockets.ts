@@ -165,7 +165,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   private applyMonitoring(): void {
-    const vars = (this.monitoringVars ??= this.vm.objects.filter((o) => o.linked.globals.some((g) => g.name === ENABLE_MONITORING)).map((o) => this.vm.global(o, ENABLE_MONITORING)));
+    const vars = (this.monitoringVars ??= this.vm.globals(ENABLE_MONITORING));
     const bytes = this.monitoring ? MONITORING_ON : MONITORING_OFF;
     for (let i = 0; i < vars.length; i++) vars[i]!.set(bytes);
   }

@@ -157,6 +157,11 @@ export class Vm implements HelperHost {
     return map.values[0].bytes.subarray(g.offset, g.offset + g.size);
   }
 
+  /** The live bytes of global `name` in every loaded object that defines it (as user space sets one: in each object's data map). */
+  globals(name: string): Uint8Array[] {
+    return this.objects.filter((o) => o.linked.globals.some((g) => g.name === name)).map((o) => this.global(o, name));
+  }
+
   program(name: string): VmProgram {
     for (const o of this.objects) for (const p of o.programs) if (p.name === name) return p;
     throw new VmLoadError(

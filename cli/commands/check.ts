@@ -252,7 +252,9 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     });
     log(formatExploration(exploration));
     const left = o.timeLimitMs !== undefined ? Math.max(1, o.timeLimitMs - (Date.now() - exhaustiveStart)) : undefined;
-    const skipRandom = o.exhaustive === true || stopRequested || (o.stopAtFirst === true && exploration.counterexamples.length > 0);
+    // --stop-at-first and the exhaustive phase found a failing case: no phase runs after it.
+    const stoppedAtFirst = o.stopAtFirst === true && exploration.counterexamples.length > 0;
+    const skipRandom = o.exhaustive === true || stopRequested || stoppedAtFirst;
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
     const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs, opened.name));
     const spec = {
@@ -306,7 +308,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     // a failing case under --stop-at-first); their findings join the run's, before the baseline.
     const userObjects = Object.keys(o.objects).length > 0;
     const sections: SectionPhasesOutcome | null =
-      result.stopped || (o.stopAtFirst === true && exploration.counterexamples.length > 0)
+      result.stopped || stoppedAtFirst
         ? null
         : await runSectionPhases({
             executor: opened.name,
@@ -390,9 +392,9 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
     // The routing checks stopped: by Ctrl-C, or at their first failing case under --stop-at-first.
-    const interrupted = { status: 'skipped' as const, why: stopRequested ? 'interrupted' : STOPPED_AT_FIRST };
-    const accel = sections?.accel ?? interrupted;
-    const reports = sections?.reports ?? interrupted;
+    const notRun = { status: 'skipped' as const, why: stopRequested ? 'interrupted' : STOPPED_AT_FIRST };
+    const accel = sections?.accel ?? notRun;
+    const reports = sections?.reports ?? notRun;
     const json = {
       ...report,
       exploration: explorationJson(exploration),

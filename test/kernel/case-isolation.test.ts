@@ -3,16 +3,15 @@
 // cases of test/support/isolation-cases.ts: an array, and the same map as a per-CPU array; and
 // so does the report harness, through the same shim.
 
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createKernelExecutor } from '../../bpf/kernel/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
-import { packageRoot } from '../../shared/package.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import { membershipByMonitoring, replyAfterWrites } from '../support/isolation-cases.js';
+import { buildVariant } from '../helpers/variant.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { ReportCase } from '../../model/report/domain.js';
@@ -21,14 +20,8 @@ import { REPORT_STATE } from '../../generators/report.js';
 /** dns-server-global with its node-wide entry in a per-CPU array (the worker runs on one CPU at a time), built in `dir`. */
 function perCpuVariant(dir: string): ObjectPaths {
   const global = buildMutant('dns-server-global');
-  cpSync(join(dirname(global.connect), 'src'), join(dir, 'src'), { recursive: true });
-  const header = join(dir, 'src/dns_server.h');
-  const text = readFileSync(header, 'utf8');
-  expect(text).toContain('BPF_MAP_TYPE_ARRAY)');
-  writeFileSync(header, text.replace('BPF_MAP_TYPE_ARRAY)', 'BPF_MAP_TYPE_PERCPU_ARRAY)'));
-  const r = spawnSync('make', ['--no-print-directory', '-C', join(packageRoot(), 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return { connect: join(dir, 'out/cgroup_sock.o'), sockops: join(dir, 'out/sockops.o'), sendmsg: join(dir, 'out/sendmsg.o') };
+  const o = buildVariant(dir, [['dns_server.h', 'BPF_MAP_TYPE_ARRAY)', 'BPF_MAP_TYPE_PERCPU_ARRAY)']], join(dirname(global.connect), 'src'));
+  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
 }
 
 describe('cases are isolated through maps outside the ABI', () => {
@@ -58,9 +51,6 @@ describe('cases are isolated through maps outside the ABI', () => {
  * authorization request out: a harness that left it set would hold every later case to it.
  */
 function requestOnceVariant(dir: string): ReportObjectPaths {
-  cpSync(join(packageRoot(), 'bpf/src'), join(dir, 'src'), { recursive: true });
-  const auth = join(dir, 'src/auth.h');
-  const text = readFileSync(auth, 'utf8');
   const once = [
     'struct {',
     '\t__uint(type, BPF_MAP_TYPE_ARRAY);',
@@ -72,12 +62,11 @@ function requestOnceVariant(dir: string): ReportObjectPaths {
     'static __always_inline void auth_request(',
   ].join('\n');
   const gate = '\tif (auth_peer_exempt(v))\n\t\treturn;\n\t{\n\t\t__u32 zero = 0, *sent = bpf_map_lookup_elem(&km_auth_once, &zero);\n\n\t\tif (!sent || *sent)\n\t\t\treturn;\n\t\t*sent = 1;\n\t}\n';
-  expect(text).toContain('static __always_inline void auth_request(');
-  writeFileSync(auth, text.replace('static __always_inline void auth_request(', once).replace('\tif (auth_peer_exempt(v))\n\t\treturn;\n\t__builtin_memset(&msg', `${gate}\t__builtin_memset(&msg`));
-  const r = spawnSync('make', ['--no-print-directory', '-C', join(packageRoot(), 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  const o = (f: string) => join(dir, 'out', f);
-  return { connect: o('cgroup_sock.o'), sockops: o('sockops.o'), sendmsg: o('sendmsg.o'), skb: o('cgroup_skb.o') };
+  const o = buildVariant(dir, [
+    ['auth.h', 'static __always_inline void auth_request(', once],
+    ['auth.h', '\tif (auth_peer_exempt(v))\n\t\treturn;\n\t__builtin_memset(&msg', `${gate}\t__builtin_memset(&msg`],
+  ]);
+  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg'), skb: o('cgroup_skb') };
 }
 
 describe('report cases are isolated through maps outside the ABI', () => {

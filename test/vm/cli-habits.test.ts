@@ -3,12 +3,13 @@
 // refused, and report paths checked before the run starts.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package.js';
 import { unprivilegedPrefix } from '../helpers/privileges.js';
+import { buildVariant } from '../helpers/variant.js';
 
 const root = packageRoot();
 const bin = join(root, 'bin/kmesh-check.js');
@@ -89,14 +90,8 @@ describe('kmesh-check habits', () => {
     // Our sockops reading `family` through a pointer moved to it first ("dereference of modified ctx ptr").
     const dir = mkdtempSync(join(tmpdir(), 'kc-moved-ctx-'));
     try {
-      cpSync(join(root, 'bpf/src'), join(dir, 'src'), { recursive: true });
-      const file = join(dir, 'src/sockops.bpf.c');
-      const text = readFileSync(file, 'utf8');
-      expect(text).toContain('\t__u32 family = skops->family;');
-      writeFileSync(file, text.replace('\t__u32 family = skops->family;', '\t__u32 *family_at = &skops->family;\n\tasm volatile("" : "+r"(family_at));\n\t__u32 family = *family_at;'));
-      const built = spawnSync('make', ['--no-print-directory', '-C', join(root, 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
-      expect(built.status, built.stderr).toBe(0);
-      const objects = ['cgroup_sock', 'sockops', 'sendmsg'].map((o) => join(dir, 'out', `${o}.o`)).join(',');
+      const o = buildVariant(dir, [['sockops.bpf.c', '\t__u32 family = skops->family;', '\t__u32 *family_at = &skops->family;\n\tasm volatile("" : "+r"(family_at));\n\t__u32 family = *family_at;']]);
+      const objects = ['cgroup_sock', 'sockops', 'sendmsg'].map(o).join(',');
       const r = cli(['check', '--executor', 'vm', '--objects', objects, '--runs', '50', '--no-failure-db'], dir);
       expect(r.code).toBe(2);
       expect(lines(r.err)).toHaveLength(1);

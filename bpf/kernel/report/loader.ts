@@ -10,6 +10,7 @@ import type { ObjectPaths } from '../../../model/executor.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
+import { ENABLE_MONITORING } from '../../codec/abi.js';
 import { globalSetter } from '../globals.js';
 import { resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
 
@@ -111,7 +112,7 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
       maps: shared,
       resettable: resettableMaps(objects.map((o) => o.handle)),
       setGlobals(g: Globals) {
-        if (g.enableMonitoring !== undefined) setVar('enable_monitoring', u32(g.enableMonitoring));
+        if (g.enableMonitoring !== undefined) setVar(ENABLE_MONITORING, u32(g.enableMonitoring));
         if (g.enablePeriodicReport !== undefined) setVar('enable_periodic_report', u32(g.enablePeriodicReport));
         if (g.nodeIp) setVar('node_ip', g.nodeIp);
         if (g.podGateway) setVar('pod_gateway', g.podGateway);

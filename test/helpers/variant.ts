@@ -1,0 +1,25 @@
+// A variant of a data path's sources for a test: copied into the test's folder, edited by text
+// replacement (each replaced text must be there), and built with the project's Makefile.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { packageRoot } from '../../shared/package.js';
+
+/** One edit: in source file `file`, `from` replaced by `to`. */
+export type SourceEdit = readonly [file: string, from: string, to: string];
+
+/** Builds `src` (default our bpf/src) with `edits` made into `dir`/out; gives an object's path by name ('sockops' -> dir/out/sockops.o). */
+export function buildVariant(dir: string, edits: readonly SourceEdit[], src = join(packageRoot(), 'bpf/src')): (object: string) => string {
+  cpSync(src, join(dir, 'src'), { recursive: true });
+  for (const [file, from, to] of edits) {
+    const path = join(dir, 'src', file);
+    const text = readFileSync(path, 'utf8');
+    expect(text, file).toContain(from);
+    writeFileSync(path, text.replace(from, to));
+  }
+  const r = spawnSync('make', ['--no-print-directory', '-C', join(packageRoot(), 'bpf'), `SRC=${join(dir, 'src')}`, `OUT=${join(dir, 'out')}`], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return (object) => join(dir, 'out', `${object}.o`);
+}

@@ -6,8 +6,9 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { withBuildLock } from './build-lock.js';
+import { copyObjects, reusableObjects } from './object-reuse.js';
 import { PatchError, applyPatch } from './mutant-patch.js';
 import type { ObjectPaths } from '../model/executor.js';
 import { KmeshCheckError } from '../shared/errors.js';
@@ -282,10 +283,18 @@ function assertClang(): void {
   clangChecked = true;
 }
 
-/** Runs bpf/Makefile on the sources in `src` into `dir`; make rebuilds only what changed. */
-function make(root: string, src: string, dir: string, what: string): ObjectPaths {
+/**
+ * Runs bpf/Makefile on the sources in `src` into `dir`; make rebuilds only what changed. With
+ * `reuse` (a patched copy of `reuse.from`, whose build is in `reuse.baseline`), objects not there
+ * yet whose inputs the patch left alone are copied from the baseline instead of compiled.
+ */
+function make(root: string, src: string, dir: string, what: string, reuse?: { baseline: string; from: string }): ObjectPaths {
   assertClang();
-  const args = ['--no-print-directory', '-j2', '-C', join(root, 'bpf'), `SRC=${src}`, `OUT=${dir}`];
+  const reused = reuse ? reusableObjects(reuse.baseline, reuse.from, src).filter((o) => !existsSync(join(dir, o))) : [];
+  // make is then asked for the other objects only (or for nothing but its flags file).
+  const rest = reuse && reused.length ? readdirSync(reuse.baseline).filter((f) => f.endsWith('.o') && !reused.includes(f)) : [];
+  const targets = reused.length ? (rest.length ? rest : ['.cflags']).map((f) => join(dir, f)) : [];
+  const args = ['--no-print-directory', '-j2', '-C', join(root, 'bpf'), `SRC=${src}`, `OUT=${dir}`, ...targets];
   const r = spawnSync('make', args, { encoding: 'utf8' });
   if (r.error) throw new KmeshCheckError('build', `cannot run make for ${what} (${r.error.message}): install make`);
   if (r.status !== 0) {
@@ -296,6 +305,7 @@ function make(root: string, src: string, dir: string, what: string): ObjectPaths
     const cause = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `make exited with ${r.status}`;
     throw new KmeshCheckError('build', `building ${what} failed: ${cause}; run make -C bpf SRC=${src} OUT=${dir} for the full log`);
   }
+  if (reuse) copyObjects(reused, reuse.baseline, reuse.from, src, dir);
   const objects = objectsIn(dir);
   for (const p of Object.values(objects)) {
     if (!existsSync(p)) throw new KmeshCheckError('build', `building ${what} did not produce ${p}: check bpf/Makefile`);
@@ -351,7 +361,7 @@ function patchedSources(root: string, names: readonly string[], dir: string): vo
 /** Builds one mutant into build/mutants/<name>/ (a no-op when up to date); its three objects. */
 export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
   const m = findMutant(name);
-  return patchedBuild([m.name], root, (src, dir) => make(root, src, dir, `mutant ${m.name}`));
+  return patchedBuild([m.name], root, (src, dir, reuse) => make(root, src, dir, `mutant ${m.name}`, reuse));
 }
 
 /**
@@ -360,8 +370,8 @@ export function buildMutant(name: string, root = packageRoot()): ObjectPaths {
  * (accel-mutants.ts, report-mutants.ts) build through here too: one mechanism, one patch each.
  */
 export function buildPatched(name: string, root = packageRoot()): string {
-  return patchedBuild([name], root, (src, dir) => {
-    make(root, src, dir, `mutant ${name}`);
+  return patchedBuild([name], root, (src, dir, reuse) => {
+    make(root, src, dir, `mutant ${name}`, reuse);
     return dir;
   });
 }
@@ -371,11 +381,12 @@ export function buildPatched(name: string, root = packageRoot()): string {
  * builds it there with `build`, holding the folder's lock throughout: two test files (or two users)
  * building the same mutant at once would otherwise read half-written sources or objects.
  */
-function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string) => T): T {
+function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string, reuse: { baseline: string; from: string }) => T): T {
   const dir = join(root, 'build/mutants', names.join('+'));
+  const reuse = { baseline: dirname(buildBaseline(root).connect), from: join(root, 'bpf/src') };
   return withBuildLock(dir, () => {
     patchedSources(root, names, join(dir, 'src'));
-    return build(join(dir, 'src'), dir);
+    return build(join(dir, 'src'), dir, reuse);
   });
 }
 
@@ -386,7 +397,7 @@ function patchedBuild<T>(names: readonly string[], root: string, build: (src: st
  */
 export function buildMutantSet(names: readonly string[], root = packageRoot()): ObjectPaths {
   const ms = names.map(findMutant).map((m) => m.name);
-  return patchedBuild(ms, root, (src, dir) => make(root, src, dir, `mutants ${ms.join(' + ')}`));
+  return patchedBuild(ms, root, (src, dir, reuse) => make(root, src, dir, `mutants ${ms.join(' + ')}`, reuse));
 }
 
 /** Builds every mutant; objects by mutant name. */
@@ -399,5 +410,13 @@ export function buildAllMutants(root = packageRoot()): ReadonlyMap<string, Objec
  * that must not race with whoever rebuilds build/bpf.
  */
 export function buildBaseline(root = packageRoot()): ObjectPaths {
-  return make(root, join(root, 'bpf/src'), join(root, 'build/mutants/.baseline'), 'the baseline data path');
+  const dir = join(root, 'build/mutants/.baseline');
+  let built = baselines.get(dir);
+  if (!built) {
+    built = withBuildLock(dir, () => make(root, join(root, 'bpf/src'), dir, 'the baseline data path'));
+    baselines.set(dir, built);
+  }
+  return built;
 }
+/** Baselines built by this process (the sources do not change while it runs). */
+const baselines = new Map<string, ObjectPaths>();

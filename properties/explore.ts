@@ -120,6 +120,12 @@ class PrefixOracle implements Oracle {
 
 interface Leaf {
   readonly concrete: Case;
+  /**
+   * The model's outcomes, computed on the lazy view of the state: those of the concrete case too
+   * (every entry the model read was decided the same; entries only the program read, the model
+   * does not read on the concrete state either), so judging the concrete case reuses them.
+   */
+  readonly traces: readonly Trace[] | null;
   readonly failure: Failure | null;
   readonly truncated: string | null;
 }
@@ -141,11 +147,11 @@ function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d
       failure = compareSets(lazy, traces, vmOut);
     }
   } catch (e) {
-    if (e instanceof OutcomeLimitError) return { concrete: concreteOf(d, lazy), failure: null, truncated: `model outcome limit: ${e.message}` };
-    if (e instanceof Error && /explore: more than/.test(e.message)) return { concrete: concreteOf(d, lazy), failure: null, truncated: `vm outcome set above ${VM_MAX_RUNS} runs` };
+    if (e instanceof OutcomeLimitError) return { concrete: concreteOf(d, lazy), traces: null, failure: null, truncated: `model outcome limit: ${e.message}` };
+    if (e instanceof Error && /explore: more than/.test(e.message)) return { concrete: concreteOf(d, lazy), traces: null, failure: null, truncated: `vm outcome set above ${VM_MAX_RUNS} runs` };
     throw e;
   }
-  return { concrete: concreteOf(d, lazy), failure, truncated: null };
+  return { concrete: concreteOf(d, lazy), traces, failure, truncated: null };
 }
 
 function concreteOf(d: Decisions, lazy: Case): Case {
@@ -174,13 +180,30 @@ export function parsePath(path: string): { skeleton: number; inner: number[] } {
 /** The concrete case at the end of a path (for replay). */
 export function caseAtPath(scope: number, path: string, env: Environment, vm?: ExploringVm): Case {
   const { skeleton, inner } = parsePath(path);
+  return leafAt(scope, skeleton, inner, env, vm).case;
+}
+
+/**
+ * The leaf a prefix of answers leads to under top-level choice `skeleton` (first alternatives
+ * after the prefix): its concrete case, the model's outcomes as the exploration computed them, and
+ * the choices taken (nextPrefix gives the next leaf's).
+ */
+export function leafAt(
+  scope: number,
+  skeleton: number,
+  prefix: readonly number[],
+  env: Environment,
+  vm?: ExploringVm,
+): { case: Case; traces: readonly Trace[] | null; taken: readonly { size: number; index: number }[] } {
   const sk = skeletons(scope)[skeleton];
-  if (!sk) throw new Error(`exhaustive path ${path}: scope ${scope} has no top-level choice ${skeleton}`);
+  if (!sk) throw new Error(`exhaustive path ${pathText(skeleton, prefix)}: scope ${scope} has no top-level choice ${skeleton}`);
   const holder: { d: Decisions | null; maps?: { clear(): void } } = { d: null };
   const maps = vm?.lazyMaps(() => holder.d as Decisions);
   if (maps) holder.maps = maps;
   try {
-    return runLeaf(sk, new PrefixOracle(inner), { scope, env, ...(vm ? { vm } : {}) }, holder).concrete;
+    const oracle = new PrefixOracle(prefix);
+    const leaf = runLeaf(sk, oracle, { scope, env, ...(vm ? { vm } : {}) }, holder);
+    return { case: leaf.concrete, traces: leaf.traces, taken: oracle.taken };
   } finally {
     maps?.detach();
   }
@@ -324,7 +347,7 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
               states++;
               opts.onState?.(states);
               // The model against the spec on every outcome of the concrete case.
-              const m = await judge(leaf.concrete, { env: opts.env, invariants: list });
+              const m = await judge(leaf.concrete, { env: opts.env, invariants: list, ...(leaf.traces ? { allowed: leaf.traces } : {}) });
               opts.statistics?.add(m.traits);
               for (const name of m.exercised) count(name);
               if (opts.vm) {

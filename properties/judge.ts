@@ -52,6 +52,8 @@ export interface JudgeOptions {
    * so that a draw no run took, or an outcome no draw gives, shows (executor-covers-model).
    */
   readonly exact?: Pick<ExploringVm, 'outcomeSet'>;
+  /** The model's outcomes of the case, when the caller has them already (the exploration's leaves). */
+  readonly allowed?: readonly Trace[];
 }
 
 function contextFor(c: Case, env: Environment, observations: readonly Observation[], trace?: Trace): SpecContext {
@@ -106,7 +108,7 @@ function withSignature(c: Case, j: Judgement, opts: JudgeOptions, allowed?: read
 }
 
 export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
-  const allowed = outcomes(c, opts.env);
+  const allowed = opts.allowed ?? outcomes(c, opts.env);
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
   const traits = describeCase(c, allowed);

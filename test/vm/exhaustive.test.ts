@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
-import { caseAtPath, explore } from '../../properties/explore.js';
+import { caseAtPath, explore, leafAt, pathText } from '../../properties/explore.js';
+import { nextPrefix } from '../../bpf/runner/choices.js';
 import { exactVerdict } from '../../properties/exact-set.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -52,6 +53,29 @@ describe('bounded-exhaustive exploration', () => {
     expect(caseAtPath(1, `${TCP_V4}.1.1.0.1`, DEFAULT_ENVIRONMENT, vm)).toEqual(c);
     await vm.close();
   }, 60_000);
+
+  it("judges each leaf with the model's outcomes on its lazy view, which are those of its concrete case", async () => {
+    const vm = await createVmExecutor({});
+    const walked: string[] = [];
+    // Every leaf of a connect and of a datagram sequence at scope 1, and of an AF_INET6 connect to a v4-mapped address at scope 2.
+    const closeConnect = skeletons(2).findIndex((s) => s.sequence === 'connect-send' && s.family === 'inet6' && s.destClass === 'v4-mapped');
+    for (const [scope, skeleton] of [
+      [1, TCP_V4],
+      [1, indicesOf(skeletons(1), (s) => DATAGRAM.has(s.sequence))[0]!],
+      [2, closeConnect],
+    ] as const) {
+      expect(skeleton).toBeGreaterThanOrEqual(0);
+      for (let prefix: number[] | null = []; prefix !== null;) {
+        const leaf = leafAt(scope, skeleton, prefix, DEFAULT_ENVIRONMENT, vm);
+        expect(leaf.traces).not.toBeNull();
+        expect(leaf.traces).toEqual(outcomes(leaf.case, DEFAULT_ENVIRONMENT));
+        walked.push(pathText(skeleton, prefix));
+        prefix = nextPrefix(leaf.taken);
+      }
+    }
+    expect(walked.length).toBeGreaterThan(100);
+    await vm.close();
+  }, 120_000);
 
   it('datagram sequences (sendto, recvfrom, deliver): UDP only, the DNS proxy absent or of either family, complete with no finding on our objects', async () => {
     const all1 = skeletons(1);

@@ -18,9 +18,12 @@ export default defineConfig({
     hookTimeout: 120_000,
     setupFiles: ['test/setup/fast-check-seed.ts'],
     projects: [
-      // One folder per project; test/support, test/helpers and test/fixtures serve them all.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'vm', include: ['test/vm/**/*.test.ts'] } },
+      // One folder per project; test/support, test/helpers and test/fixtures serve them all. Unit
+      // and VM files share their worker's modules (isolate: false): importing and warming them up
+      // again for every file cost 53 of their 385 CPU-seconds. They keep no state between files
+      // that another reads; the kernel files do (a harness process and cgroup per file).
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
+      { extends: true, test: { name: 'vm', include: ['test/vm/**/*.test.ts'], isolate: false } },
       // Root: the kernel executor, or the kernel's verifier through libbpf.
       { extends: true, test: { name: 'kernel', include: ['test/kernel/**/*.test.ts'] } },
     ],

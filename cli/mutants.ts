@@ -381,9 +381,9 @@ export function buildPatched(name: string, root = packageRoot()): string {
  * builds it there with `build`, holding the folder's lock throughout: two test files (or two users)
  * building the same mutant at once would otherwise read half-written sources or objects.
  */
-function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string, reuse: { baseline: string; from: string }) => T): T {
+function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string, reuse?: { baseline: string; from: string }) => T): T {
   const dir = join(root, 'build/mutants', names.join('+'));
-  const reuse = { baseline: dirname(buildBaseline(root).connect), from: join(root, 'bpf/src') };
+  const reuse = reuseFrom(root);
   return withBuildLock(dir, () => {
     patchedSources(root, names, join(dir, 'src'));
     return build(join(dir, 'src'), dir, reuse);
@@ -420,3 +420,16 @@ export function buildBaseline(root = packageRoot()): ObjectPaths {
 }
 /** Baselines built by this process (the sources do not change while it runs). */
 const baselines = new Map<string, ObjectPaths>();
+
+/**
+ * The baseline build patched copies take unchanged objects from; none when it cannot be built
+ * here (a user who may not write build/ still builds a mutant that is up to date already).
+ */
+function reuseFrom(root: string): { baseline: string; from: string } | undefined {
+  try {
+    return { baseline: dirname(buildBaseline(root).connect), from: join(root, 'bpf/src') };
+  } catch (e) {
+    if (e instanceof KmeshCheckError) return undefined;
+    throw e;
+  }
+}

@@ -21,7 +21,7 @@ import { prandomValues } from '../generators/exhaustive/classes.js';
 import { inShard } from '../generators/shard.js';
 import { nextPrefix } from '../bpf/runner/choices.js';
 import { COVERS_MODEL, VM_MAX_RUNS, compareSets, exactVerdict, type ExploringVm } from './exact-set.js';
-import { judge, MATCHES_MODEL, type Failure } from './judge.js';
+import { judge, MATCHES_MODEL, type Failure, type Judgement } from './judge.js';
 import { caseSize, minimize } from './minimize.js';
 import { startBatch } from './batch.js';
 import type { Counterexample } from './run.js';
@@ -279,13 +279,27 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
     }
   };
   // One executor round trip for the pending cases (the runs judging them one by one would make).
+  // The executor (another process) runs a batch while the exploration goes on to the next one;
+  // a batch's verdicts are taken when the next is sent, or at the end: at the same point of the
+  // walk whatever the executor's speed, so a stop at the first finding stays deterministic.
+  let inFlight: { batch: { path: string; case: Case }[]; judged: Promise<Judgement[]> } | null = null;
+  const takeVerdicts = async () => {
+    if (!inFlight) return;
+    const { batch, judged } = inFlight;
+    inFlight = null;
+    (await judged).forEach((j, i) => j.failure && record(batch[i]!.path, batch[i]!.case, j.failure));
+  };
   const flushKernel = async () => {
+    await takeVerdicts();
     const batch = pendingKernel.splice(0);
-    const judged = await startBatch(
+    if (batch.length === 0) return;
+    const judged = startBatch(
       batch.map((p) => p.case),
       { env: opts.env, executor: opts.executor as Executor, invariants: list },
     ).finish();
-    judged.forEach((j, i) => j.failure && record(batch[i]!.path, batch[i]!.case, j.failure));
+    // Awaited at the next flush; until then a failure must not count as unhandled.
+    judged.catch(() => undefined);
+    inFlight = { batch, judged };
   };
 
   // Pruned runs of the VM's prandom exploration are exceptions: no stack traces for them here.
@@ -378,7 +392,10 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
     maps?.detach();
     Error.stackTraceLimit = stackLimit;
   }
-  if (opts.executor) await flushKernel();
+  if (opts.executor) {
+    await flushKernel();
+    await takeVerdicts();
+  }
 
   return {
     scope: opts.scope,

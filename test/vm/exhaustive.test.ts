@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeSkeleton, skeletons, type Skeleton } from '../../generators/exhaustive/skeletons.js';
 import { packageRoot } from '../../shared/package.js';
+import type { Case } from '../../model/domain.js';
+import type { Executor } from '../../model/executor.js';
 import { mergeExplorations } from '../../cli/commands/merge.js';
 import type { ReportJson } from '../../cli/report.js';
 
@@ -75,6 +77,42 @@ describe('bounded-exhaustive exploration', () => {
     }
     expect(walked.length).toBeGreaterThan(100);
     await vm.close();
+  }, 120_000);
+
+  it('takes the verdicts of every batch an executor judges, the last one too, at the same points of the walk', async () => {
+    const vm = await createVmExecutor({});
+    const runner = await createVmExecutor({});
+    // An executor that gets every connect to a peer wrong: each such case must be a failing state.
+    const wrong = new Set<string>();
+    const lying: Executor = {
+      name: 'lying',
+      environment: runner.environment,
+      run: async (cases: readonly Case[]) =>
+        (await runner.run(cases)).map((obs, i) =>
+          obs.map((o) => {
+            if (o.op !== 'connect' || !o.peer) return o;
+            wrong.add(JSON.stringify(cases[i]));
+            return { ...o, peer: { ...o.peer, port: o.peer.port ^ 1 } };
+          }),
+        ),
+      close: () => runner.close(),
+    };
+    try {
+      const run = (stopAtFirst: boolean) => explore({ scope: 1, env: DEFAULT_ENVIRONMENT, vm, executor: lying, onlySkeletons: [TCP_V4], stopAtFirst, maxFindings: 0 });
+      const all = await run(false);
+      // Batches of 64: more than one, and the last one partial.
+      expect(all.states % 64).not.toBe(0);
+      expect(all.states).toBeGreaterThan(128);
+      expect(wrong.size).toBeGreaterThan(0);
+      expect(all.failingStates).toBe(wrong.size);
+      const first = await run(true);
+      expect(first.failingStates).toBeGreaterThan(0);
+      expect(first.states).toBeLessThan(all.states);
+      expect({ ...(await run(true)), durationMs: 0 }).toEqual({ ...first, durationMs: 0 });
+    } finally {
+      await vm.close();
+      await lying.close();
+    }
   }, 120_000);
 
   it('datagram sequences (sendto, recvfrom, deliver): UDP only, the DNS proxy absent or of either family, complete with no finding on our objects', async () => {

@@ -88,6 +88,15 @@ export class KernelExecutor implements Executor {
     return out;
   }
 
+  /**
+   * Other objects in place of the loaded ones, in the same worker, namespace and cgroup (fresh
+   * maps and sockets): what a new executor on them would run, without starting another worker.
+   */
+  async load(objects: Partial<ObjectPaths>): Promise<void> {
+    const info = (await this.request({ type: 'load', objects: { ...defaultObjects(packageRoot()), ...objects } })) as WorkerInfo;
+    this.dnsHooks = info.dnsHooks;
+  }
+
   /** BPF_PROG_TEST_RUN-shaped: the syscall when the kernel supports it, a real connect otherwise. */
   async testRun(program: TestRunProgram, ctx: ConnectCtx): Promise<TestRunResult> {
     return (await this.request({ type: 'testRun', program, ctx })) as TestRunResult;

@@ -119,6 +119,7 @@ export function unpackCases(p: PackedCases): Case[] {
 
 export type Request =
   | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean }
+  | { readonly type: 'load'; readonly objects: ObjectPaths }
   | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
   | { readonly type: 'info' }

@@ -13,7 +13,7 @@ import { tuneV8 } from '../../shared/v8-tuning.js';
 import { cleanUpOnExit, errorReply } from './worker-lifecycle.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { KernelCases } from './cases.js';
-import { fastPath, fastPathUnavailable } from './fastpath.js';
+import { fastPath, fastPathUnavailable, type FastPath } from './fastpath.js';
 import { libbpf } from './libbpf.js';
 import { growSendBuffer } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
@@ -40,6 +40,10 @@ interface Session {
   dp: LoadedDataPath | null;
   cases: KernelCases | null;
   swept: string[];
+  /** What init was given and found, for loading other objects into the same namespace and cgroup. */
+  env: Environment;
+  wholeCases: boolean;
+  fast: FastPath;
 }
 
 let session: Session | null = null;
@@ -104,10 +108,8 @@ function init(objects: { connect: string; sockops: string; sendmsg: string }, en
   const swept = sweepStaleCgroups(root);
   const cgroup = createAndJoinCgroup(root);
   const cgroupFd = openSync(cgroup, 'r');
-  session = { root, cgroup, cgroupFd, dp: null, cases: null, swept };
-  const dp = loadDataPath(objects, cgroupFd);
-  session.dp = dp;
-  session.cases = new KernelCases(dp, env, fast, { wholeCases });
+  session = { root, cgroup, cgroupFd, dp: null, cases: null, swept, env, wholeCases, fast };
+  attach(session, objects);
   const samples = [...env.localPrefixes.map((p) => p.split('/')[0] ?? '')]
     .filter((a) => a !== '0.0.0.0' && a !== '::')
     .map((a) => {
@@ -116,6 +118,30 @@ function init(objects: { connect: string; sockops: string; sendmsg: string }, en
       return { family: v4 ? ('inet' as const) : ('inet6' as const), dest: a, local: v4 ? env.podAddress.inet : env.podAddress.inet6 };
     });
   checkLocalAddresses(samples);
+  return info();
+}
+
+/** Loads and attaches `objects` to the session's cgroup, with fresh sockets and maps. */
+function attach(s: Session, objects: { connect: string; sockops: string; sendmsg: string }): void {
+  const dp = loadDataPath(objects, s.cgroupFd);
+  s.dp = dp;
+  s.cases = new KernelCases(dp, s.env, s.fast, { wholeCases: s.wholeCases });
+}
+
+/**
+ * Other objects in place of the loaded ones, in the same namespace and cgroup (a worker serves
+ * one mutant after another without starting again): the old sockets are closed and the old
+ * programs detached and released first, so that a load that fails leaves nothing attached.
+ */
+function load(objects: { connect: string; sockops: string; sendmsg: string }): unknown {
+  const s = session;
+  if (!s) throw new KmeshCheckError('worker', 'the worker is not initialised');
+  const { cases, dp } = s;
+  s.cases = null;
+  s.dp = null;
+  cases?.close();
+  dp?.close();
+  attach(s, objects);
   return info();
 }
 
@@ -166,6 +192,8 @@ function handle(req: Request): unknown {
   switch (req.type) {
     case 'init':
       return init(req.objects, req.environment, req.wholeCases !== false);
+    case 'load':
+      return load(req.objects);
     case 'run':
       if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
       {

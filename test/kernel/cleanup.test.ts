@@ -13,7 +13,8 @@ import { libbpf } from '../../bpf/kernel/libbpf.js';
 import { closeSync } from 'node:fs';
 import { packageRoot } from '../../bpf/kernel/paths.js';
 import type { WorkerInfo } from '../../bpf/kernel/protocol.js';
-import { connectCase, startKernel, state } from '../helpers/kernel.js';
+import { be, connectCase, ep, fe, startKernel, state, svc } from '../helpers/kernel.js';
+import { buildMutant } from '../../cli/mutants.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,6 +65,12 @@ async function expectGone(info: WorkerInfo): Promise<void> {
   expect(left, 'left behind').toEqual([]);
 }
 
+/** Waits until none of the programs and links of `info` is left (the worker lives on). */
+async function expectReleased(info: WorkerInfo): Promise<void> {
+  for (let i = 0; i < 100 && survivors(info).length > 0; i++) await sleep(50);
+  expect(survivors(info), 'left attached').toEqual([]);
+}
+
 async function startedWithTraffic() {
   const ex = await startKernel();
   await ex.run([connectCase(state({}), 'inet', { addr: '10.1.0.1', port: 80 }, { sends: 1 })]);
@@ -76,6 +83,34 @@ async function startedWithTraffic() {
   expect(survivors(info)).toHaveLength(10);
   return { ex, info };
 }
+
+describe('other objects in a running worker (load)', () => {
+  it('release the old programs and links, run as a new executor on them would, and a failed load leaves nothing attached', async () => {
+    const st = state({ frontends: [fe('10.96.0.1', 1)], services: [svc(1, { ports: [[80, 8080]] })], endpoints: [ep(1, 0, 1, 7)], backends: [be(7, '127.0.0.1', [1])] });
+    const c = connectCase(st, 'inet', { addr: '10.96.0.1', port: 80 }, { sends: 1 });
+    const mutant = buildMutant('port-map-keeps-port');
+    const fresh = await startKernel({ objects: mutant });
+    const expected = await fresh.run([c]);
+    await fresh.close();
+    const ex = await startKernel();
+    try {
+      const ours = await ex.run([c]);
+      expect(ours).not.toEqual(expected);
+      const before = await ex.info();
+      await ex.load(mutant);
+      const after = await ex.info();
+      expect([after.pid, after.cgroup, after.linkIds.length]).toEqual([before.pid, before.cgroup, before.linkIds.length]);
+      await expectReleased(before);
+      expect(await ex.run([c])).toEqual(expected);
+      await expect(ex.load({ connect: '/nonexistent/cgroup_sock.o' })).rejects.toThrow(/does not exist/);
+      await expectReleased(after);
+      await ex.load({});
+      expect(await ex.run([c])).toEqual(ours);
+    } finally {
+      await ex.close();
+    }
+  });
+});
 
 describe('clean-up', () => {
   it('close() releases everything, and a second close is harmless', async () => {

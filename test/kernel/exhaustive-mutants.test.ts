@@ -16,6 +16,7 @@ import { isDatagram, skeletons } from '../../generators/exhaustive/skeletons.js'
 import { judge } from '../../properties/judge.js';
 import type { Case } from '../../model/domain.js';
 import { startKernel } from '../helpers/kernel.js';
+import type { KernelExecutor } from '../../bpf/kernel/executor.js';
 
 /**
  * The kernel draws its own prandom values, and the VM's killing draw may be one of several (a
@@ -40,41 +41,44 @@ const STAGES: readonly { scope: number; only?: number[] }[] = [
 describe('exhaustive phase against the mutants', () => {
   it('kills every mutant at scope <= 2, on the VM and on the kernel (but those random sampling alone can show)', async () => {
     const verdicts: { name: string; scope: number | null; kernel: string | null }[] = [];
-    for (const m of MUTANTS.filter((x) => !x.beyondExhaustive)) {
-      const objects = buildMutant(m.name);
-      // The exploration's VM serves the kernel's judging below too (exact sets on the same objects).
-      const vm = await createVmExecutor({ objects });
-      let killed: { scope: number; case: Case } | null = null;
-      let kernelVerdict: string | null = null;
-      try {
-        for (const { scope, only } of STAGES) {
-          const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, stopAtFirst: true, maxFindings: 1, ...(only ? { onlySkeletons: only } : {}) });
-          const cx = r.counterexamples[0];
-          if (cx) {
-            expect(cx.phase).toBe(`exhaustive/scope-${scope}`);
-            killed = { scope, case: cx.case };
-            break;
+    // One kernel worker, each mutant's objects loaded in place of the last one's.
+    let kernel: KernelExecutor | null = null;
+    try {
+      for (const m of MUTANTS.filter((x) => !x.beyondExhaustive)) {
+        const objects = buildMutant(m.name);
+        // The exploration's VM serves the kernel's judging below too (exact sets on the same objects).
+        const vm = await createVmExecutor({ objects });
+        let killed: { scope: number; case: Case } | null = null;
+        let kernelVerdict: string | null = null;
+        try {
+          for (const { scope, only } of STAGES) {
+            const r = await explore({ scope, env: DEFAULT_ENVIRONMENT, vm, stopAtFirst: true, maxFindings: 1, ...(only ? { onlySkeletons: only } : {}) });
+            const cx = r.counterexamples[0];
+            if (cx) {
+              expect(cx.phase).toBe(`exhaustive/scope-${scope}`);
+              killed = { scope, case: cx.case };
+              break;
+            }
+            // A survivor's exploration was complete: that part of the scope really holds no failing state.
+            expect(r.complete).toBe(true);
           }
-          // A survivor's exploration was complete: that part of the scope really holds no failing state.
-          expect(r.complete).toBe(true);
-        }
-        if (killed) {
-          // As check judges on the kernel: a VM on the same objects holds a case with draws to exact
-          // outcome sets (a pick the program never makes shows in no single kernel run).
-          const kernel = await startKernel({ objects });
-          try {
+          if (killed) {
+            // As check judges on the kernel: a VM on the same objects holds a case with draws to exact
+            // outcome sets (a pick the program never makes shows in no single kernel run).
+            if (kernel) await kernel.load(objects);
+            else kernel = await startKernel({ objects });
             for (let i = 0; i < KERNEL_RUNS && kernelVerdict === null; i++) {
               const j = await judge(killed.case, { env: kernel.environment, executor: kernel, exact: vm });
               kernelVerdict = j.failure?.invariant ?? null;
             }
-          } finally {
-            await kernel.close();
           }
+        } finally {
+          await vm.close();
         }
-      } finally {
-        await vm.close();
+        verdicts.push({ name: m.name, scope: killed?.scope ?? null, kernel: kernelVerdict });
       }
-      verdicts.push({ name: m.name, scope: killed?.scope ?? null, kernel: kernelVerdict });
+    } finally {
+      await kernel?.close();
     }
     expect(verdicts.filter((v) => v.scope === null).map((v) => v.name)).toEqual([]);
     expect(verdicts.filter((v) => v.kernel === null).map((v) => v.name)).toEqual([]);

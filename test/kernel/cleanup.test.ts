@@ -54,22 +54,21 @@ function survivors(info: WorkerInfo): string[] {
   return out;
 }
 
-/** Waits (objects are freed after an RCU grace period) until nothing of `info` is left. */
-async function expectGone(info: WorkerInfo): Promise<void> {
-  let left: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    left = [...survivors(info), ...(existsSync(info.cgroup) ? [info.cgroup] : []), ...(alive(info.pid) ? [`pid ${info.pid}`] : [])];
-    if (left.length === 0) return;
+/** Waits (objects are freed after an RCU grace period) until `left` gives nothing, else fails naming what is left. */
+async function expectEmptied(left: () => string[], what: string): Promise<void> {
+  let now = left();
+  for (let i = 0; i < 100 && now.length > 0; i++) {
     await sleep(50);
+    now = left();
   }
-  expect(left, 'left behind').toEqual([]);
+  expect(now, what).toEqual([]);
 }
 
+/** Waits until nothing of `info` is left: programs, links, cgroup, worker. */
+const expectGone = (info: WorkerInfo) => expectEmptied(() => [...survivors(info), ...(existsSync(info.cgroup) ? [info.cgroup] : []), ...(alive(info.pid) ? [`pid ${info.pid}`] : [])], 'left behind');
+
 /** Waits until none of the programs and links of `info` is left (the worker lives on). */
-async function expectReleased(info: WorkerInfo): Promise<void> {
-  for (let i = 0; i < 100 && survivors(info).length > 0; i++) await sleep(50);
-  expect(survivors(info), 'left attached').toEqual([]);
-}
+const expectReleased = (info: WorkerInfo) => expectEmptied(() => survivors(info), 'left attached');
 
 async function startedWithTraffic() {
   const ex = await startKernel();

@@ -383,7 +383,9 @@ export function buildPatched(name: string, root = packageRoot()): string {
  */
 function patchedBuild<T>(names: readonly string[], root: string, build: (src: string, dir: string, reuse?: { baseline: string; from: string }) => T): T {
   const dir = join(root, 'build/mutants', names.join('+'));
-  const reuse = reuseFrom(root);
+  // Only a folder without a build yet takes objects from the baseline (make keeps a built one up to
+  // date alone): an up-to-date mutant costs no baseline build.
+  const reuse = existsSync(join(dir, '.cflags')) ? undefined : reuseFrom(root);
   return withBuildLock(dir, () => {
     patchedSources(root, names, join(dir, 'src'));
     return build(join(dir, 'src'), dir, reuse);

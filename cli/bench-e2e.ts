@@ -17,6 +17,8 @@ import { withExactVm } from './exhaustive.js';
 
 export interface EndToEnd {
   readonly cases: number;
+  /** Cases checked after the cold run and before the warm runs (the same run again, untimed). */
+  readonly warmUpCases: number;
   /** The median of the warm runs (a long run's pace): the run done again in the same process, modules loaded, code optimised. */
   readonly casesPerSecond: number;
   /** Each warm run's cases/s, in order (the first may still be optimising code). */
@@ -94,6 +96,14 @@ const rate = (r: RunResult) => (1000 * r.cases) / Math.max(1, r.durationMs);
  */
 export const WARM_RUNS = 5;
 
+/**
+ * Cases a process checks, the cold run's included, before its warm runs are timed. Five warm runs
+ * of 5,500 cases right after the cold one still measured V8 optimising: the model's ran at 17-23k
+ * cases/s, but at 40-45k once 55,000 cases had been checked, as a 2.2-million-case run from a
+ * cold process does (38k, start included); the VM's at 11-13k, then 14-17k.
+ */
+export const WARM_UP_CASES = 50_000;
+
 /** The median of `xs` (0 when there are none). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -102,25 +112,28 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * One job of `runs` on `name`, cold, then WARM_RUNS times warm (the same cases again), then (for
- * an executor) the same run's generated cases on the executor alone, warm too, so that the ratio
- * compares like with like.
+ * One job of `runs` on `name`, cold, then again until `warmUp` cases have been checked, then
+ * WARM_RUNS times timed (the same cases each time), then (for an executor) the same run's
+ * generated cases on the executor alone, warm too, so that the ratio compares like with like.
  */
-export async function endToEnd(name: ExecutorName, runs: number, seed = 1): Promise<EndToEnd> {
+export async function endToEnd(name: ExecutorName, runs: number, o: { seed?: number; warmUp?: number } = {}): Promise<EndToEnd> {
+  const { seed = 1, warmUp = WARM_UP_CASES } = o;
   const opened = await openExecutor(name, {}, 'bench');
   try {
     const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
     // As check runs: cases with draws held to exact outcome sets on a VM (none on the model).
-    const { cold, warmCasesPerSecond } = await withExactVm(name, opened.executor, {}, async (exact) => {
+    const { cold, warmCasesPerSecond, warmUpCases } = await withExactVm(name, opened.executor, {}, async (exact) => {
       const o = { ...base, ...(exact ? { exact } : {}) };
       const first = await runChecks(o);
+      let checked = first.cases;
+      while (checked < warmUp) checked += (await runChecks(o)).cases;
       const warm: number[] = [];
       for (let i = 0; i < WARM_RUNS; i++) warm.push(rate(await runChecks(o)));
-      return { cold: first, warmCasesPerSecond: warm };
+      return { cold: first, warmCasesPerSecond: warm, warmUpCases: checked - first.cases };
     });
     const casesPerSecond = median(warmCasesPerSecond);
     const coldCasesPerSecond = rate(cold);
-    const r = { cases: cold.cases, casesPerSecond, warmCasesPerSecond, coldCasesPerSecond };
+    const r = { cases: cold.cases, warmUpCases, casesPerSecond, warmCasesPerSecond, coldCasesPerSecond };
     if (!opened.executor) return r;
     const cases = generatedCases(base);
     const t = process.hrtime.bigint();

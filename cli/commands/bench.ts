@@ -121,7 +121,7 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     rows.push([
       `end to end, ${name}, checked cases/s (1 job)`,
       e.casesPerSecond.toFixed(0),
-      `${e.cases} cases, seed 1, run again warm: median of ${e.warmCasesPerSecond.map((x) => x.toFixed(0)).join(', ')} (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`,
+      `${e.cases} cases, seed 1, run again warm (after ${e.warmUpCases} more): median of ${e.warmCasesPerSecond.map((x) => x.toFixed(0)).join(', ')} (first run cold: ${e.coldCasesPerSecond.toFixed(0)}/s)${bare}`,
     ]);
   }
   // The --jobs figures: one job per core, at least two.

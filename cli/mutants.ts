@@ -146,7 +146,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'sockhash-netns-not-local-ip',
     description: 'sockops puts a waypoint-bound socket into km_socket when its namespace is enrolled, though its local IP is not (section 4 asks for the local IP).',
     object: 'sockops',
-    beyondExhaustive: 'it needs an enrolment from one local IP, then a waypoint-bound connect from another',
+    beyondExhaustive: 'it needs an enrolled namespace whose local IP is not: an enrolment from one local IP then a connect from another, or the netns cookie written alone',
   },
   {
     name: 'waypoint-needs-monitoring',

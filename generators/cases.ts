@@ -25,11 +25,13 @@ export interface KindedState {
 /**
  * Enrolled by control connects is the simple case; not enrolled now and then, and enrolled by
  * km_manage entries written directly now and then too: with the ABI's value 0, and in raw states
- * also with other values, which a program must not read as absent (Case.enrolmentWrite).
+ * also with other values, which a program must not read as absent (Case.enrolmentWrite); and
+ * now and then the netns cookie or the local IPs alone, so that a program that reads one kind of
+ * key where the data path reads the other is seen (Case.enrolmentKeys).
  */
 export const START_ENROLMENT: Readonly<Record<StateKind, Table<StartEnrolment>>> = {
-  consistent: new Table<StartEnrolment>([true, false, 0], [5, 1, 1]),
-  raw: new Table<StartEnrolment>([true, false, 0, 1, 0xffffffff], [10, 2, 1, 1, 1]),
+  consistent: new Table<StartEnrolment>([true, false, 0, 'cookie-only', 'locals-only'], [10, 2, 2, 1, 1]),
+  raw: new Table<StartEnrolment>([true, false, 0, 1, 0xffffffff, 'cookie-only', 'locals-only'], [10, 2, 1, 1, 1, 1, 1]),
 };
 
 /**
@@ -39,7 +41,7 @@ export const START_ENROLMENT: Readonly<Record<StateKind, Table<StartEnrolment>>>
 export const MONITORING_OFF = new Table<boolean>([false, true], [7, 1]);
 
 /** The fields a case starts with besides its maps: how it is enrolled, whether reports are on. */
-export type CaseStart = Pick<Case, 'enrolled' | 'enrolmentWrite' | 'monitoringOff'>;
+export type CaseStart = Pick<Case, 'enrolled' | 'enrolmentWrite' | 'enrolmentKeys' | 'monitoringOff'>;
 
 /** How a case of the kind starts; two entries of the tape. */
 export function drawStart(d: Draw, kind: StateKind): CaseStart {

@@ -125,6 +125,13 @@ export interface Case {
    */
   readonly enrolmentWrite?: number;
   /**
+   * Set (with enrolmentWrite) when the written entries are of one kind only: the netns cookie
+   * alone (connect4/6 see the namespace enrolled; sockops and the reports see no local IP
+   * managed) or the enrolled locals' IPs alone (the reverse). A control plane may write either
+   * without the other; the programs read each where section 3 or 4 says. Absent: both.
+   */
+  readonly enrolmentKeys?: ManageKeys;
+  /**
    * Set when the case runs with the objects' `enable_monitoring` global at 0 (section 7): user
    * space may turn connection reports off at any time, and routing, km_socket and the TLV
    * (sections 3-4) must not change. Absent: 1, the ABI's default.
@@ -138,19 +145,44 @@ export function monitoringOf(c: Pick<Case, 'monitoringOff'>): boolean {
   return c.monitoringOff !== true;
 }
 
+/** The km_manage keys of one kind: the namespace's netns cookie, or the enrolled locals' IPs. */
+export type ManageKeys = 'cookie' | 'locals';
+
 /**
  * How a case's namespace starts, as one value: not enrolled (false), enrolled by control connects
- * (true), or enrolled by km_manage entries written with this value (a number).
+ * (true), by km_manage entries written with this value (a number), or by the ABI's entries (value
+ * 0) of one kind only (Case.enrolmentKeys).
  */
-export type StartEnrolment = boolean | number;
+export type StartEnrolment = boolean | number | `${ManageKeys}-only`;
 
 export function startEnrolment(c: Case): StartEnrolment {
-  return c.enrolled ? (c.enrolmentWrite ?? true) : false;
+  if (!c.enrolled) return false;
+  return c.enrolmentKeys !== undefined ? `${c.enrolmentKeys}-only` : (c.enrolmentWrite ?? true);
 }
 
 /** The Case fields of a start enrolment. */
-export function enrolmentFields(e: StartEnrolment): Pick<Case, 'enrolled' | 'enrolmentWrite'> {
-  return typeof e === 'number' ? { enrolled: true, enrolmentWrite: e } : { enrolled: e };
+export function enrolmentFields(e: StartEnrolment): Pick<Case, 'enrolled' | 'enrolmentWrite' | 'enrolmentKeys'> {
+  if (typeof e === 'boolean') return { enrolled: e };
+  if (typeof e === 'number') return { enrolled: true, enrolmentWrite: e };
+  return { enrolled: true, enrolmentWrite: 0, enrolmentKeys: e === 'cookie-only' ? 'cookie' : 'locals' };
+}
+
+/** The km_manage entries a start enrolment writes (its value and which keys), or null: control connects or none. */
+export function writtenEnrolment(e: StartEnrolment | 'unknown'): { readonly value: number; readonly keys: ManageKeys | 'both' } | null {
+  if (typeof e === 'number') return { value: e, keys: 'both' };
+  if (e === 'cookie-only') return { value: 0, keys: 'cookie' };
+  if (e === 'locals-only') return { value: 0, keys: 'locals' };
+  return null;
+}
+
+/** Whether km_manage holds the namespace's netns cookie when case `c` starts (section 3, step 2). */
+export function netnsEnrolledAtStart(c: Pick<Case, 'enrolled' | 'enrolmentKeys'>): boolean {
+  return c.enrolled && c.enrolmentKeys !== 'locals';
+}
+
+/** Whether km_manage holds the enrolled locals' IPs when case `c` starts (section 4; section 7's "managed"). */
+export function localsEnrolledAtStart(c: Pick<Case, 'enrolled' | 'enrolmentKeys'>): boolean {
+  return c.enrolled && c.enrolmentKeys !== 'cookie';
 }
 
 /** What the checker reads back from km_sockstorage (docs/interpretation.md, item 10). */

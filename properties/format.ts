@@ -193,11 +193,14 @@ export function formatCase(c: Case): string[] {
   return [`state: ${stateKindText(c)}; namespace ${enrolmentText(c)} at the start${monitoringText(c)}`, ...formatState(c.state), 'operations', ...ops];
 }
 
-/** How a case's namespace starts: not enrolled, enrolled (control connects), or by km_manage writes. */
+/** How a case's namespace starts: not enrolled, enrolled (control connects), or by km_manage writes (of both kinds of key, or one). */
 export function enrolmentText(c: Case): string {
   if (!c.enrolled) return 'NOT enrolled';
   if (c.enrolmentWrite === undefined) return 'enrolled';
-  return `enrolled by km_manage writes (its netns cookie and local IPs, value ${hexValue(c.enrolmentWrite)})`;
+  const value = hexValue(c.enrolmentWrite);
+  if (c.enrolmentKeys === 'locals') return `NOT enrolled, but km_manage holds its local IPs (written, value ${value}), not its netns cookie`;
+  if (c.enrolmentKeys === 'cookie') return `enrolled by a km_manage write of its netns cookie alone (value ${value}): no local IP is managed`;
+  return `enrolled by km_manage writes (its netns cookie and local IPs, value ${value})`;
 }
 
 /** What a case with connection reports off adds to its first line (nothing when they are on). */

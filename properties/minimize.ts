@@ -103,13 +103,17 @@ export function clashRenamings(c: Case): Case[] {
 }
 
 /**
- * A case enrolled by km_manage writes, enrolled by control connects instead, then with the ABI's
- * value 0: a finding that still fails so needs no written enrolment, or no raw value, to show.
+ * A case enrolled by km_manage writes, enrolled by control connects instead, then by writes of
+ * both kinds of key, then with the ABI's value 0: a finding that still fails so needs no written
+ * enrolment, no key left out, or no raw value, to show.
  */
 export function enrolmentSimplifications(c: Case): Case[] {
   if (c.enrolmentWrite === undefined) return [];
-  const { enrolmentWrite, ...connects } = c;
-  return enrolmentWrite === 0 ? [connects] : [connects, { ...c, enrolmentWrite: 0 }];
+  const { enrolmentWrite, enrolmentKeys, ...connects } = c;
+  const out: Case[] = [connects];
+  if (enrolmentKeys !== undefined) out.push({ ...connects, enrolmentWrite });
+  if (enrolmentWrite !== 0) out.push({ ...c, enrolmentWrite: 0 });
+  return out;
 }
 
 /** A case with reports turned off, with them on instead: a finding that still fails needs no monitoring change to show. */

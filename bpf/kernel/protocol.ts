@@ -60,8 +60,11 @@ export interface BenchResult {
 export interface PackedCases {
   readonly entities: readonly unknown[];
   readonly opLists: ReadonlyArray<readonly Operation[]>;
-  /** Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index, enrolment write (-1: none), monitoring off (1)]. */
-  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number, number]>;
+  /**
+   * Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index,
+   * enrolment write (-1: none), monitoring off (1), enrolment keys (0 both, 1 the cookie, 2 the locals)].
+   */
+  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number, number, number]>;
 }
 
 /** Index of `x` in `list`, added on first sight (by identity). */
@@ -96,13 +99,14 @@ export function packCases(cases: readonly Case[]): PackedCases {
       internOps(c.ops),
       c.enrolmentWrite ?? -1,
       c.monitoringOff ? 1 : 0,
+      c.enrolmentKeys === 'cookie' ? 1 : c.enrolmentKeys === 'locals' ? 2 : 0,
     ]),
   };
 }
 
 export function unpackCases(p: PackedCases): Case[] {
   const e = p.entities;
-  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write, monitoringOff]) => ({
+  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write, monitoringOff, keys]) => ({
     state: {
       frontends: f.map((i) => e[i]),
       services: s.map((i) => e[i]),
@@ -112,6 +116,7 @@ export function unpackCases(p: PackedCases): Case[] {
     kind: kind ? 'raw' : 'consistent',
     enrolled: enrolled === 1,
     ...(write >= 0 ? { enrolmentWrite: write } : {}),
+    ...(keys === 1 ? { enrolmentKeys: 'cookie' as const } : keys === 2 ? { enrolmentKeys: 'locals' as const } : {}),
     ...(monitoringOff === 1 ? { monitoringOff: true as const } : {}),
     ops: p.opLists[ops] ?? [],
   }));

@@ -4,6 +4,7 @@
 // sk_storage and sockhash reads), kf_close; a state's map writes are one kf_map_ops call.
 
 import type { Case, Family, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
+import { writtenEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import { ENABLE_MONITORING, STRUCTS, monitoringBytes, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
@@ -109,14 +110,15 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   private cookie: bigint | null = null;
 
   setEnrolment(want: StartEnrolment): void {
-    if (typeof want === 'number') {
-      this.maps.replaceManage(enrolmentEntries((this.cookie ??= netnsCookie()), this.env, want));
+    const written = writtenEnrolment(want);
+    if (written) {
+      this.maps.replaceManage(enrolmentEntries((this.cookie ??= netnsCookie()), this.env, written));
       this.manageWritten = true;
       return;
     }
     if (this.manageWritten) this.maps.replaceManage([]);
     this.manageWritten = false;
-    controlConnects(this.env, want, this.fast);
+    controlConnects(this.env, want === true, this.fast);
   }
 
   /**
@@ -130,7 +132,7 @@ export class KernelSockets implements SocketLayer<KernelSock> {
 
   /** Whether a change to enrolment `want` needs more than the control connects whole cases make. */
   enrolmentNeedsWrites(want: StartEnrolment): boolean {
-    return typeof want === 'number' || this.manageWritten;
+    return writtenEnrolment(want) !== null || this.manageWritten;
   }
 
   listen(c: Case): void {

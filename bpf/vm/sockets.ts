@@ -12,7 +12,7 @@
 // km_manage written as a control plane would (Case.enrolmentWrite).
 
 import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
-import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, writtenEnrolment } from '../../model/domain.js';
 import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type RoutingMapName } from '../codec/abi.js';
@@ -221,9 +221,10 @@ export class VmSockets implements SocketLayer<VmSocket> {
    */
   setEnrolment(want: StartEnrolment): void {
     if (want === false) return this.manage.clear();
-    if (typeof want === 'number') {
+    const written = writtenEnrolment(want);
+    if (written) {
       this.manage.clear();
-      for (const [k, v] of enrolmentEntries(BigInt(this.vm.netnsCookie), this.env, want)) this.manage.set(k, v);
+      for (const [k, v] of enrolmentEntries(BigInt(this.vm.netnsCookie), this.env, written)) this.manage.set(k, v);
       return;
     }
     if (!this.memoEnrolment) return this.enrol();

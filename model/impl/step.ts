@@ -3,7 +3,7 @@
 // predicted from the Environment the executor built.
 
 import { AddressError } from '../address.js';
-import { CONTROL_ADDR, ControlPort, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
+import { CONTROL_ADDR, ControlPort, localsEnrolledAtStart, netnsEnrolledAtStart, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
 import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
 import { afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
@@ -28,8 +28,8 @@ export function enrolledLocalIps(env: Environment): readonly string[] {
 export function initialWorld(c: Case, env: Environment): World {
   return {
     maps: c.state,
-    netnsEnrolled: c.enrolled,
-    enrolledIps: c.enrolled ? enrolledLocalIps(env) : [],
+    netnsEnrolled: netnsEnrolledAtStart(c),
+    enrolledIps: localsEnrolledAtStart(c) ? enrolledLocalIps(env) : [],
     sockets: {},
   };
 }

@@ -7,6 +7,8 @@ import { canonicalIpAddr, canonicalSockText, foldedIpAddr, isAllZero, isIPv4Form
 import {
   CONTROL_ADDR,
   ControlPort,
+  localsEnrolledAtStart,
+  netnsEnrolledAtStart,
   payloadHexFor,
   writtenPort,
   type Backend,
@@ -169,10 +171,10 @@ const enrolledAtStart = new WeakMap<Environment, ReadonlyMap<IpAddr, Known>>();
 const NOTHING_ENROLLED: ReadonlyMap<IpAddr, Known> = new Map();
 
 function enrolledIpsAtStart(c: SpecContext): ReadonlyMap<IpAddr, Known> {
-  if (!c.case.enrolled) return NOTHING_ENROLLED;
+  if (!localsEnrolledAtStart(c.case)) return NOTHING_ENROLLED;
   let m = enrolledAtStart.get(c.env);
   if (!m) {
-    // A case that starts enrolled has the namespace and the environment's enrolled locals in km_manage.
+    // A case that starts with its locals enrolled has the environment's enrolled locals' keys in km_manage.
     m = new Map(enrolledLocalKeys(c.env).map((k) => [k, true]));
     enrolledAtStart.set(c.env, m);
   }
@@ -308,7 +310,7 @@ export function stepViews(ctx: SpecContext): StepView[] {
   if (memo.views) return memo.views;
   const out: StepView[] = [];
   let state = ctx.case.state;
-  let netns: Known = ctx.case.enrolled;
+  let netns: Known = netnsEnrolledAtStart(ctx.case);
   let ips = enrolledIpsAtStart(ctx);
   const sockets = new Map<number, SocketTrack>();
   let lives = 0;

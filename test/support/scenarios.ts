@@ -86,6 +86,29 @@ function rowsFor(f: Flavour): Row[] {
       ),
     );
   }
+  // One kind of key alone: connect4/6 read the netns cookie (section 3, step 2); sockops reads the
+  // local IP (section 4), so a waypoint-bound socket of a namespace whose local IPs are not
+  // written stays out of km_socket.
+  const waypointed = state({ frontends: [fe(f.a('3.0.7'), 7)], backends: [be(7, f.a('3.0.7'), [], { addr: f.a('9.0.2'), port: WP_PORT })] });
+  const wpPod = sa(f.sock(f.a('3.0.7')), 9090);
+  rows.push(
+    single(
+      'netns cookie written alone: routed to the waypoint, not in the sockhash (no local IP enrolled)',
+      { ...connectCase(waypointed, fam, wpPod), enrolmentWrite: 0, enrolmentKeys: 'cookie' },
+      {
+        peer: sa(f.sock(f.a('9.0.2')), WP_PORT),
+        storage: recorded(wpPod, true),
+        inSockhash: false,
+      },
+    ),
+  );
+  rows.push(
+    single(
+      'local IPs written alone: not enrolled, no rewrite, no storage',
+      { ...connectCase(waypointed, fam, wpPod), enrolmentWrite: 0, enrolmentKeys: 'locals' },
+      { peer: wpPod, storage: null, inSockhash: false },
+    ),
+  );
   rows.push(single('UDP to a port other than 53: untouched, no storage', connectCase(basic(f), fam, vip, { protocol: 'udp' }), { peer: vip, storage: null, inSockhash: false }));
   rows.push(
     single('frontend miss: no rewrite, storage without original', connectCase(basic(f), fam, sa(f.sock(f.a('99.0.1')), 80)), { peer: sa(f.sock(f.a('99.0.1')), 80), storage: NONE, inSockhash: false }),

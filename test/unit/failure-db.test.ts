@@ -73,6 +73,10 @@ describe('validation of a saved failure', () => {
     // Enrolment by km_manage writes carries a u32 value.
     expect(bad((d) => (d.case.enrolmentWrite = 0xffffffff))).toBeNull();
     for (const v of [-1, 2 ** 32, 1.5, '0']) expect(bad((d) => (d.case.enrolmentWrite = v))).toMatch(/enrolmentWrite/);
+    // One kind of key alone: cookie or locals, beside a written enrolment.
+    expect(bad((d) => ((d.case.enrolmentWrite = 0), (d.case.enrolmentKeys = 'locals')))).toBeNull();
+    expect(bad((d) => (d.case.enrolmentKeys = 'cookie'))).toMatch(/enrolmentKeys/);
+    for (const v of ['both', 1, null]) expect(bad((d) => ((d.case.enrolmentWrite = 0), (d.case.enrolmentKeys = v)))).toMatch(/enrolmentKeys/);
     // Connection reports off is a flag: true or absent.
     expect(bad((d) => (d.case.monitoringOff = true))).toBeNull();
     for (const v of [false, 1, 'true']) expect(bad((d) => (d.case.monitoringOff = v))).toMatch(/monitoringOff/);

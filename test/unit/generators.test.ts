@@ -221,6 +221,13 @@ describe('cases', () => {
           `${shape} ${kind}`,
         ).toBe(true);
       expect(new Set(written.filter((c) => c.enrolmentWrite !== 0).map((c) => c.kind)), shape).toEqual(new Set(['raw']));
+      // Now and then one kind of key alone, with the ABI's value, in both kinds of state.
+      for (const keys of ['cookie', 'locals'] as const) {
+        const alone = written.filter((c) => c.enrolmentKeys === keys);
+        expect(alone.length, `${shape} ${keys}`).toBeGreaterThan(xs.length / 60);
+        expect(new Set(alone.map((c) => c.kind)), `${shape} ${keys}`).toEqual(new Set(['consistent', 'raw']));
+        expect(alone.every((c) => c.enrolmentWrite === 0)).toBe(true);
+      }
       expect(
         xs.some((c) => !c.enrolled),
         shape,

@@ -65,6 +65,23 @@ describe('enrolment by km_manage writes', () => {
     expect((await minimize(written, onlyRaw)).case.enrolmentWrite).toBe(0xffffffff);
     expect((await minimize(written, async () => true)).case).not.toHaveProperty('enrolmentWrite');
   });
+
+  it('of one kind of key: control connects first, then both kinds written, keeping the value', async () => {
+    const cookieOnly: Case = { ...written, enrolmentWrite: 0, enrolmentKeys: 'cookie' };
+    expect(enrolmentSimplifications(cookieOnly).map((c) => [c.enrolmentWrite, c.enrolmentKeys])).toEqual([
+      [undefined, undefined],
+      [0, undefined],
+    ]);
+    expect(enrolmentSimplifications({ ...cookieOnly, enrolmentWrite: 7 }).map((c) => [c.enrolmentWrite, c.enrolmentKeys])).toEqual([
+      [undefined, undefined],
+      [7, undefined],
+      [0, 'cookie'],
+    ]);
+    // A finding that needs the cookie alone keeps it.
+    const needsCookieAlone = async (c: Case) => c.enrolmentKeys === 'cookie';
+    expect((await minimize(cookieOnly, needsCookieAlone)).case.enrolmentKeys).toBe('cookie');
+    expect((await minimize(cookieOnly, async (c) => c.enrolmentWrite !== undefined)).case).not.toHaveProperty('enrolmentKeys');
+  });
 });
 
 describe('connection reports off', () => {

@@ -14,6 +14,7 @@ import {
   deliveredFor,
   dnsAnswerTo,
   dnsQueryFor,
+  netnsEnrolledAtStart,
   payloadTextFor,
   type Family,
   type MapState,
@@ -125,7 +126,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
   if (!ctx.steps.some(({ op }) => op.op === 'sendto' || op.op === 'deliver' || op.op === 'recvfrom')) return out;
   const env = ctx.env;
   let state = ctx.case.state;
-  let enrolled: Known = ctx.case.enrolled;
+  let enrolled: Known = netnsEnrolledAtStart(ctx.case);
   const socks = new Map<number, Track>();
   ctx.steps.forEach(({ op, observation: obs }, i) => {
     if (op.op === 'apply') {

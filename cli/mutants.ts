@@ -146,13 +146,11 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'sockhash-netns-not-local-ip',
     description: 'sockops puts a waypoint-bound socket into km_socket when its namespace is enrolled, though its local IP is not (section 4 asks for the local IP).',
     object: 'sockops',
-    beyondExhaustive: 'it needs an enrolled namespace whose local IP is not: an enrolment from one local IP then a connect from another, or the netns cookie written alone',
   },
   {
     name: 'waypoint-needs-monitoring',
     description: 'sockops puts a waypoint-bound socket into km_socket only while enable_monitoring is on, so with connection reports off the waypoint gets no TLV.',
     object: 'sockops',
-    beyondExhaustive: 'its cases all run with connection reports on',
   },
   {
     name: 'tlv-repeated',
@@ -246,13 +244,11 @@ export const MUTANTS: readonly Mutant[] = [
     description:
       "The connect hooks key km_manage by bpf_get_netns_cookie(NULL), the initial namespace's cookie, so every namespace enrols and is looked up under one key; a namespace a control plane enrolled (its own cookie) is never seen as enrolled.",
     object: 'connect',
-    beyondExhaustive: 'its namespaces start enrolled by control connects only, which write and read the same wrong key',
   },
   {
     name: 'enrol-value-zero-only',
     description: "The connect hooks count a namespace's km_manage entry only when its value is 0, so an entry a control plane wrote with another value reads as absent.",
     object: 'connect',
-    beyondExhaustive: 'its namespaces start enrolled by control connects only, whose entries hold 0',
   },
 ];
 

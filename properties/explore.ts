@@ -16,7 +16,7 @@ import { invariants as allInvariants, type Invariant } from '../model/spec/index
 import { isConsistent } from '../model/control-plane/consistency.js';
 import { Decisions, type Oracle } from '../generators/exhaustive/decisions.js';
 import { lazyState } from '../generators/exhaustive/model-view.js';
-import { describeSkeleton, operationsOf, skeletons, type Skeleton } from '../generators/exhaustive/skeletons.js';
+import { describeSkeleton, operationsOf, skeletons, startOf, type Skeleton } from '../generators/exhaustive/skeletons.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { inShard } from '../generators/shard.js';
 import { nextPrefix } from '../bpf/runner/choices.js';
@@ -135,7 +135,7 @@ function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d
   holder.d = d;
   holder.maps?.clear();
   const ops = operationsOf(sk, d);
-  const lazy: Case = { state: lazyState(d), kind: 'raw', enrolled: sk.enrolled, ops };
+  const lazy: Case = { state: lazyState(d), kind: 'raw', ...startOf(sk), ops };
   let traces: Trace[];
   let failure: Failure | null = null;
   try {

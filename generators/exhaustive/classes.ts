@@ -259,7 +259,17 @@ export function classTable(): ClassRow[] {
   const addr = (names: readonly string[]) => names.map((n) => addressClass(n));
   return [
     { what: 'socket', classes: [{ name: 'AF_INET / AF_INET6 x TCP / UDP', minScope: 1, stands: 'every family and protocol' }] },
-    { what: 'namespace enrolled', classes: [{ name: 'yes / no', minScope: 1, stands: 'km_manage has the netns cookie and the local addresses, or nothing' }] },
+    {
+      what: 'namespace enrolled',
+      classes: [
+        { name: 'yes / no', minScope: 1, stands: 'km_manage has the netns cookie and the local addresses (control connects), or nothing; connection reports on' },
+        {
+          name: 'another start of an enrolled namespace',
+          minScope: 2,
+          stands: 'a deviation: km_manage written with the netns cookie alone, with the local addresses alone, or with both at the value 0xffffffff; or connection reports off (enable_monitoring 0)',
+        },
+      ],
+    },
     { what: 'operations', classes: SEQUENCE_CLASSES },
     { what: 'destination address (AF_INET)', classes: addr(DEST_ADDRESS_CLASSES.inet) },
     { what: 'destination address (AF_INET6)', classes: addr(DEST_ADDRESS_CLASSES.inet6) },

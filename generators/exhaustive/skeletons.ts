@@ -1,10 +1,10 @@
 // The top-level choices of bounded-exhaustive exploration: what a case does before any map is
 // read (operation sequence, connect and send or datagram operations, enrolment, socket kind,
-// destination class and port). They are listed up front, in a fixed order, so that `--shard i/n`
-// can split the tree by them deterministically.
+// destination class and port, and from scope 2 how an enrolled namespace starts). They are listed
+// up front, in a fixed order, so that `--shard i/n` can split the tree by them deterministically.
 
 import { formatIPv6, parseAddress, v4Mapped, type Family } from '../../model/address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, type Case, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
@@ -15,8 +15,29 @@ export interface Skeleton {
   readonly protocol: Protocol;
   readonly destClass: string;
   readonly port: number;
-  /** Deviations (classes.ts) the top-level choices use: the sequence's, destination's and port's. */
+  /** Deviations (classes.ts) the top-level choices use: the sequence's, destination's and port's, and the start's. */
   readonly deviations: number;
+  /** An enrolled namespace's start other than control connects with reports on (START_VARIANTS), by name. */
+  readonly start?: string;
+}
+
+/**
+ * Starts of an enrolled namespace besides control connects with connection reports on, each a
+ * deviation (so from scope 2), as sampling draws them (generators/cases.ts): km_manage written
+ * with one kind of key alone, or with a value other than the ABI's 0, and reports turned off.
+ */
+export const START_VARIANTS: readonly { readonly name: string; readonly fields: Pick<Case, 'enrolmentWrite' | 'enrolmentKeys' | 'monitoringOff'> }[] = [
+  { name: 'netns-cookie-written-alone', fields: { enrolmentWrite: 0, enrolmentKeys: 'cookie' } },
+  { name: 'local-ips-written-alone', fields: { enrolmentWrite: 0, enrolmentKeys: 'locals' } },
+  { name: 'written-0xffffffff', fields: { enrolmentWrite: 0xffffffff } },
+  { name: 'reports-off', fields: { monitoringOff: true } },
+];
+
+/** The Case fields a skeleton starts with besides its maps and operations. */
+export function startOf(s: Skeleton): Pick<Case, 'enrolled' | 'enrolmentWrite' | 'enrolmentKeys' | 'monitoringOff'> {
+  const variant = s.start === undefined ? undefined : START_VARIANTS.find((v) => v.name === s.start);
+  if (s.start !== undefined && !variant) throw new Error(`no start ${s.start}`);
+  return { enrolled: s.enrolled, ...variant?.fields };
 }
 
 export function skeletons(scope: number): Skeleton[] {
@@ -41,7 +62,9 @@ export function skeletons(scope: number): Skeleton[] {
       }
     }
   }
-  return out;
+  // After the others, so that the rest keep their indices (a saved finding's path starts with one).
+  const starts = START_VARIANTS.flatMap((v) => out.filter((s) => s.enrolled && s.deviations + 1 <= deviationsAt(scope)).map((s) => ({ ...s, deviations: s.deviations + 1, start: v.name })));
+  return [...out, ...starts];
 }
 
 /** Whether a skeleton's sequence uses the datagram operations (sendto, recvfrom, deliver). */
@@ -50,7 +73,7 @@ export function isDatagram(s: Skeleton): boolean {
 }
 
 export function describeSkeleton(s: Skeleton): string {
-  return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
+  return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'}${s.start ? ` (${s.start})` : ''} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
 }
 
 /** fd00:: with the IPv4 address `ipv4` as its last 32 bits. */

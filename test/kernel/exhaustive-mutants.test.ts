@@ -27,15 +27,18 @@ import type { KernelExecutor } from '../../bpf/kernel/executor.js';
 const KERNEL_RUNS = 128;
 
 /**
- * Scope 1, then scope 2 in two parts that together are all of it: first the top-level choices of
- * the datagram sequences (small trees: a few states each), then the others (the connects through
- * the routing maps: nearly all of scope 2's states). A mutant that only a datagram sequence kills
+ * Scope 1, then scope 2 in three parts that together are all of it: first the top-level choices of
+ * the datagram sequences (small trees: a few states each), then the other starts of an enrolled
+ * namespace (scope-1 trees otherwise), then the rest (the connects through the routing maps:
+ * nearly all of scope 2's states). A mutant that only a datagram sequence or another start kills
  * is then found without first walking every other state of scope 2.
  */
+const SCOPE2 = skeletons(2);
 const STAGES: readonly { scope: number; only?: number[] }[] = [
   { scope: 1 },
-  { scope: 2, only: skeletons(2).flatMap((s, i) => (isDatagram(s) ? [i] : [])) },
-  { scope: 2, only: skeletons(2).flatMap((s, i) => (isDatagram(s) ? [] : [i])) },
+  { scope: 2, only: SCOPE2.flatMap((s, i) => (isDatagram(s) && !s.start ? [i] : [])) },
+  { scope: 2, only: SCOPE2.flatMap((s, i) => (s.start ? [i] : [])) },
+  { scope: 2, only: SCOPE2.flatMap((s, i) => (isDatagram(s) || s.start ? [] : [i])) },
 ];
 
 describe('exhaustive phase against the mutants', () => {

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeSkeleton, skeletons, type Skeleton } from '../../generators/exhaustive/skeletons.js';
+import { START_VARIANTS, describeSkeleton, skeletons, startOf, type Skeleton } from '../../generators/exhaustive/skeletons.js';
 import { packageRoot } from '../../shared/package.js';
 import type { Case } from '../../model/domain.js';
 import type { Executor } from '../../model/executor.js';
@@ -179,6 +179,25 @@ describe('bounded-exhaustive exploration', () => {
         .map(describeSkeleton),
     ).toEqual(skeletons(1).map(describeSkeleton));
   }, 120_000);
+  it('scope 2 starts every enrolled skeleton of scope 1 otherwise too, one deviation each, after the others; its cases carry the start', () => {
+    const enrolled = skeletons(1).filter((s) => s.enrolled);
+    const all = skeletons(2);
+    const variants = all.filter((s) => s.start !== undefined);
+    expect(variants.map((s) => `${s.start} ${describeSkeleton({ ...s, start: undefined } as Skeleton)}`)).toEqual(
+      START_VARIANTS.flatMap((v) => enrolled.map((s) => `${v.name} ${describeSkeleton(s)}`)),
+    );
+    expect(variants.every((s) => s.deviations === 1)).toBe(true);
+    // Listed last, so that the others keep their indices (saved paths start with one).
+    expect(all.slice(all.length - variants.length)).toEqual(variants);
+    expect(skeletons(1).some((s) => s.start !== undefined)).toBe(false);
+    for (const v of START_VARIANTS) {
+      const i = all.findIndex((s) => s.start === v.name && s.sequence === 'connect-send' && s.family === 'inet' && s.protocol === 'tcp');
+      const { case: c } = leafAt(2, i, [], DEFAULT_ENVIRONMENT);
+      expect(c).toMatchObject({ enrolled: true, ...v.fields });
+      expect(startOf(all[i]!)).toEqual({ enrolled: true, ...v.fields });
+    }
+  });
+
   it('check --exhaustive writes the same report on every run of the same seed, and of no seed (timings aside)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-exhaustive-'));
     const run = (name: string, extra: string[]) => {

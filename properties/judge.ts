@@ -42,7 +42,7 @@ export interface Judgement {
 export interface JudgeOptions {
   readonly env: Environment;
   readonly executor?: Executor;
-  /** Runs per case when random load balancing makes the outcome nondeterministic. */
+  /** Runs per case when its outcome may depend on the executor's draws (random load balancing; mayDraw). */
   readonly repeatsWhenRandom?: number;
   /** The invariants to hold the model and executor to (default: all of model/spec). */
   readonly invariants?: readonly Invariant[];
@@ -120,7 +120,17 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
     if (f) return part(withSignature(c, { failure: f, exercised, traits, signature: null }, opts, allowed), 0);
   }
   if (!opts.executor) return part({ failure: null, exercised, traits, signature: null }, 0);
-  return part(null, traits.randomDraws > 0 ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1);
+  return part(null, mayDraw(traits) ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1);
+}
+
+/**
+ * Whether an executor's run of a case may depend on its prandom draws: the model draws, or a pass
+ * meets an LB policy outside 0..2, which fails the pass by the model whatever the counts, while a
+ * program that takes it for a known one (a narrower read of lb_policy, a default branch) picks an
+ * endpoint by a draw: one run of such a case finds that bug only on some draws.
+ */
+function mayDraw(traits: CaseTraits): boolean {
+  return traits.randomDraws > 0 || traits.paths.has('unknown-policy');
 }
 
 /** Finishes a case's judgement from the executor's runs of it (`repeats` of them). */

@@ -11,6 +11,7 @@ import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import type { Executor } from '../../model/executor.js';
 import type { Observation } from '../../model/domain.js';
 import type { Invariant } from '../../model/spec/index.js';
+import { be, connectCase, ep, fe, state, svc } from '../helpers/kernel.js';
 
 /** Counts its checks; violated when an observation carries the errno name EXDEV. */
 function counting(): { inv: Invariant; checks: () => number } {
@@ -61,5 +62,29 @@ describe('judgeRuns over repeated runs', () => {
     const j = judgeRuns(failing!, [t, renamed('EXDEV')], opts);
     expect(checks()).toBe(before + 1);
     expect(j.failure?.invariant).toBe('no-exdev');
+  });
+});
+
+describe('runs per case on an executor', () => {
+  const opts = { env: DEFAULT_ENVIRONMENT, executor };
+  const vip = { addr: '10.0.1.1', port: 80 };
+  const withPolicy = (policy: number, counts: number[]) =>
+    connectCase(
+      state({ frontends: [fe('10.0.1.1', 1)], services: [svc(1, { policy, counts })], endpoints: [ep(1, 0, 1, 21), ep(1, 0, 2, 22)], backends: [be(21, '10.0.2.1', [1]), be(22, '10.0.2.2', [1])] }),
+      'inet',
+      vip,
+    );
+
+  it('are repeatsWhenRandom where the model draws or meets an unknown LB policy (a program misreading it draws), else one', () => {
+    // Random over two endpoints: the model draws.
+    expect(judgeModel(withPolicy(0, [2]), opts).repeats).toBe(3);
+    // One endpoint: nothing to draw.
+    expect(judgeModel(withPolicy(0, [1]), opts).repeats).toBe(1);
+    // Policy 257 (low byte 1, strict): the model fails the pass without a draw; a program reading the low byte draws.
+    const unknown = judgeModel(withPolicy(257, [2]), opts);
+    expect(unknown.traits.randomDraws).toBe(0);
+    expect(unknown.traits.paths.has('unknown-policy')).toBe(true);
+    expect(unknown.repeats).toBe(3);
+    expect(judgeModel(withPolicy(257, [2]), { ...opts, repeatsWhenRandom: 5 }).repeats).toBe(5);
   });
 });

@@ -198,7 +198,7 @@ export function enrolmentText(c: Case): string {
   if (!c.enrolled) return 'NOT enrolled';
   if (c.enrolmentWrite === undefined) return 'enrolled';
   const value = hexValue(c.enrolmentWrite);
-  if (c.enrolmentKeys === 'locals') return `NOT enrolled, but km_manage holds its local IPs (written, value ${value}), not its netns cookie`;
+  if (c.enrolmentKeys === 'locals') return `NOT enrolled (km_manage holds its local IPs alone, written with value ${value})`;
   if (c.enrolmentKeys === 'cookie') return `enrolled by a km_manage write of its netns cookie alone (value ${value}): no local IP is managed`;
   return `enrolled by km_manage writes (its netns cookie and local IPs, value ${value})`;
 }

@@ -4,7 +4,8 @@
 // up front, in a fixed order, so that `--shard i/n` can split the tree by them deterministically.
 
 import { formatIPv6, parseAddress, v4Mapped, type Family } from '../../model/address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, type Case, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, enrolmentFields, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import type { CaseStart } from '../cases.js';
 import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
@@ -26,18 +27,19 @@ export interface Skeleton {
  * deviation (so from scope 2), as sampling draws them (generators/cases.ts): km_manage written
  * with one kind of key alone, or with a value other than the ABI's 0, and reports turned off.
  */
-export const START_VARIANTS: readonly { readonly name: string; readonly fields: Pick<Case, 'enrolmentWrite' | 'enrolmentKeys' | 'monitoringOff'> }[] = [
-  { name: 'netns-cookie-written-alone', fields: { enrolmentWrite: 0, enrolmentKeys: 'cookie' } },
-  { name: 'local-ips-written-alone', fields: { enrolmentWrite: 0, enrolmentKeys: 'locals' } },
-  { name: 'written-0xffffffff', fields: { enrolmentWrite: 0xffffffff } },
-  { name: 'reports-off', fields: { monitoringOff: true } },
+export const START_VARIANTS: readonly { readonly name: string; readonly fields: CaseStart }[] = [
+  { name: 'netns-cookie-written-alone', fields: enrolmentFields('cookie-only') },
+  { name: 'local-ips-written-alone', fields: enrolmentFields('locals-only') },
+  { name: 'written-0xffffffff', fields: enrolmentFields(0xffffffff) },
+  { name: 'reports-off', fields: { enrolled: true, monitoringOff: true } },
 ];
 
 /** The Case fields a skeleton starts with besides its maps and operations. */
-export function startOf(s: Skeleton): Pick<Case, 'enrolled' | 'enrolmentWrite' | 'enrolmentKeys' | 'monitoringOff'> {
-  const variant = s.start === undefined ? undefined : START_VARIANTS.find((v) => v.name === s.start);
-  if (s.start !== undefined && !variant) throw new Error(`no start ${s.start}`);
-  return { enrolled: s.enrolled, ...variant?.fields };
+export function startOf(s: Skeleton): CaseStart {
+  if (s.start === undefined) return { enrolled: s.enrolled };
+  const variant = START_VARIANTS.find((v) => v.name === s.start);
+  if (!variant) throw new Error(`no start ${s.start}`);
+  return variant.fields;
 }
 
 export function skeletons(scope: number): Skeleton[] {

@@ -28,6 +28,13 @@ export interface Mutant {
    * its sequences have one socket that sends one message.
    */
   readonly beyondExhaustive?: string;
+  /**
+   * Why only the exhaustive phase's other starts of an enrolled namespace (scope 2: km_manage
+   * written, or reports off) show it, when so. The exhaustive-mutants test explores those starts
+   * for such a mutant alone, and the rest of scope 2 for the others, instead of walking both for
+   * every mutant.
+   */
+  readonly exhaustiveStart?: string;
 }
 
 export const MUTANTS: readonly Mutant[] = [
@@ -146,11 +153,13 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'sockhash-netns-not-local-ip',
     description: 'sockops puts a waypoint-bound socket into km_socket when its namespace is enrolled, though its local IP is not (section 4 asks for the local IP).',
     object: 'sockops',
+    exhaustiveStart: 'it needs an enrolled namespace whose local IP is not: control connects enrol both',
   },
   {
     name: 'waypoint-needs-monitoring',
     description: 'sockops puts a waypoint-bound socket into km_socket only while enable_monitoring is on, so with connection reports off the waypoint gets no TLV.',
     object: 'sockops',
+    exhaustiveStart: 'it needs connection reports off',
   },
   {
     name: 'tlv-repeated',
@@ -244,11 +253,13 @@ export const MUTANTS: readonly Mutant[] = [
     description:
       "The connect hooks key km_manage by bpf_get_netns_cookie(NULL), the initial namespace's cookie, so every namespace enrols and is looked up under one key; a namespace a control plane enrolled (its own cookie) is never seen as enrolled.",
     object: 'connect',
+    exhaustiveStart: 'control connects write and read the same wrong key: it needs km_manage written as a control plane does',
   },
   {
     name: 'enrol-value-zero-only',
     description: "The connect hooks count a namespace's km_manage entry only when its value is 0, so an entry a control plane wrote with another value reads as absent.",
     object: 'connect',
+    exhaustiveStart: 'control connects write 0: it needs an entry written with another value',
   },
 ];
 

@@ -179,6 +179,7 @@ describe('bounded-exhaustive exploration', () => {
         .map(describeSkeleton),
     ).toEqual(skeletons(1).map(describeSkeleton));
   }, 120_000);
+
   it('scope 2 starts every enrolled skeleton of scope 1 otherwise too, one deviation each, after the others; its cases carry the start', () => {
     const enrolled = skeletons(1).filter((s) => s.enrolled);
     const all = skeletons(2);

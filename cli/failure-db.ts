@@ -297,8 +297,8 @@ export function savedFailureProblem(data: unknown): string | null {
   if (!c || typeof c !== 'object') return 'no "case"';
   if (typeof c.enrolled !== 'boolean' || (c.kind !== 'consistent' && c.kind !== 'raw') || !Array.isArray(c.ops)) return '"case" needs kind, enrolled and ops';
   if (c.enrolmentWrite !== undefined && !isInt(c.enrolmentWrite, 0, 0xffffffff)) return '"case.enrolmentWrite" must be a u32';
-  if (c.enrolmentKeys !== undefined && ((c.enrolmentKeys !== 'cookie' && c.enrolmentKeys !== 'locals') || c.enrolmentWrite === undefined)) {
-    return '"case.enrolmentKeys" must be cookie or locals, beside "case.enrolmentWrite", or absent';
+  if (c.enrolmentKeys !== undefined && ((c.enrolmentKeys !== 'cookie' && c.enrolmentKeys !== 'locals') || c.enrolmentWrite !== 0)) {
+    return '"case.enrolmentKeys" must be cookie or locals, beside "case.enrolmentWrite": 0, or absent';
   }
   if (c.monitoringOff !== undefined && c.monitoringOff !== true) return '"case.monitoringOff" must be true or absent';
   const sp = stateProblem(c.state, 'case.state');

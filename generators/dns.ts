@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { v4Mapped } from '../model/address.js';
 import { backend } from '../model/builders.js';
 import { withMaps } from '../model/records.js';
-import { CONTROL_ADDR, ControlPort, EMPTY_STATE, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
+import { CONTROL_ADDR, ControlPort, EMPTY_STATE, netnsEnrolledAtStart, type Case, type Family, type MapState, type Operation, type StateKind } from '../model/domain.js';
 import { drawStart, type KindChoice } from './cases.js';
 import { rawStateGen } from './raw-state.js';
 import { arb, lengths, Table, uniform, type Draw, type Gen } from './choices.js';
@@ -143,7 +143,7 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const base = kind === 'raw' ? rawStateGen(d) : EMPTY_STATE;
   const proxy = d.pick(PROXIES);
   const start = drawStart(d, kind);
-  const enrolled = start.enrolled;
+  const enrolled = netnsEnrolledAtStart(start);
   const families = d.list((g) => g.pick(FAMILY_LIST), FAMILY_COUNTS, 1);
   const steps = d.list(stepGen, STEP_COUNTS, 1);
   // A loop, not map: an optimised map fills a holey array (another hidden class for every reader of ops).

@@ -125,7 +125,7 @@ export interface Case {
    */
   readonly enrolmentWrite?: number;
   /**
-   * Set (with enrolmentWrite) when the written entries are of one kind only: the netns cookie
+   * Set (with enrolmentWrite 0) when the written entries are of one kind only: the netns cookie
    * alone (connect4/6 see the namespace enrolled; sockops and the reports see no local IP
    * managed) or the enrolled locals' IPs alone (the reverse). A control plane may write either
    * without the other; the programs read each where section 3 or 4 says. Absent: both.
@@ -168,7 +168,7 @@ export function enrolmentFields(e: StartEnrolment): Pick<Case, 'enrolled' | 'enr
 }
 
 /** The km_manage entries a start enrolment writes (its value and which keys), or null: control connects or none. */
-export function writtenEnrolment(e: StartEnrolment | 'unknown'): { readonly value: number; readonly keys: ManageKeys | 'both' } | null {
+export function writtenEnrolment(e: StartEnrolment): { readonly value: number; readonly keys: ManageKeys | 'both' } | null {
   if (typeof e === 'number') return { value: e, keys: 'both' };
   if (e === 'cookie-only') return { value: 0, keys: 'cookie' };
   if (e === 'locals-only') return { value: 0, keys: 'locals' };

@@ -154,9 +154,11 @@ function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d
   return { concrete: concreteOf(d, lazy), traces, failure, truncated: null };
 }
 
+/** The leaf's case, raw when its maps are, or when km_manage is written with a value other than the ABI's 0. */
 function concreteOf(d: Decisions, lazy: Case): Case {
   const state = d.toState();
-  return { ...lazy, state, kind: isConsistent(state).length === 0 ? 'consistent' : 'raw' };
+  const consistent = isConsistent(state).length === 0 && (lazy.enrolmentWrite ?? 0) === 0;
+  return { ...lazy, state, kind: consistent ? 'consistent' : 'raw' };
 }
 
 export function pathText(skeletonIndex: number, inner: readonly number[]): string {

@@ -1,5 +1,6 @@
 // km_manage as a control plane writes it: the entries that enrol a namespace without control
-// connects (Case.enrolmentWrite), the same keys the programs write at a control connect.
+// connects (Case.enrolmentWrite), the same keys the programs write at a control connect, or one
+// kind of them alone (Case.enrolmentKeys).
 
 import type { ManageKeys } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';

@@ -138,7 +138,7 @@ export class CaseRunner<S> {
   /**
    * Enrols or withdraws the namespace the real way: control connects from each enrolled local
    * (Environment.enrolledLocals), refused because nothing listens on the control ports; or, for a
-   * number, by writing km_manage's entries with that value as a control plane would.
+   * written enrolment (writtenEnrolment), by writing km_manage's entries as a control plane would.
    */
   setEnrolment(want: StartEnrolment): void {
     for (const port of [ControlPort.enrol, ControlPort.withdraw]) {

@@ -217,7 +217,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
    * netns cookie, sockops TCP_CONNECT_CB the local IP); no listener, so refused. Withdrawing from
    * a fresh km_manage is emptying it. With memoEnrolment, a recorded enrolment may stand in for
    * the control connects (enrol-memo.ts); the control sockets' ports are taken either way. A
-   * number writes the entries instead, as a control plane would (codec/manage.ts).
+   * written enrolment writes the entries instead, as a control plane would (codec/manage.ts).
    */
   setEnrolment(want: StartEnrolment): void {
     if (want === false) return this.manage.clear();

@@ -255,6 +255,9 @@ export interface ClassRow {
   readonly classes: readonly { readonly name: string; readonly minScope: number; readonly stands: string }[];
 }
 
+/** From this scope on, an enrolled namespace also starts otherwise than by control connects with reports on (skeletons.ts START_VARIANTS). */
+export const OTHER_START_MIN_SCOPE = 2;
+
 export function classTable(): ClassRow[] {
   const addr = (names: readonly string[]) => names.map((n) => addressClass(n));
   return [
@@ -265,7 +268,7 @@ export function classTable(): ClassRow[] {
         { name: 'yes / no', minScope: 1, stands: 'km_manage has the netns cookie and the local addresses (control connects), or nothing; connection reports on' },
         {
           name: 'another start of an enrolled namespace',
-          minScope: 2,
+          minScope: OTHER_START_MIN_SCOPE,
           stands: 'a deviation: km_manage written with the netns cookie alone, with the local addresses alone, or with both at the value 0xffffffff; or connection reports off (enable_monitoring 0)',
         },
       ],

@@ -4,9 +4,9 @@
 // up front, in a fixed order, so that `--shard i/n` can split the tree by them deterministically.
 
 import { formatIPv6, parseAddress, v4Mapped, type Family } from '../../model/address.js';
-import { CONTROL_ADDR, ControlPort, DNS_PORT, enrolmentFields, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, DNS_PORT, enrolmentFields, netnsEnrolledAtStart, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import type { CaseStart } from '../cases.js';
-import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
+import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, OTHER_START_MIN_SCOPE, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
 import type { Decisions } from './decisions.js';
 
 export interface Skeleton {
@@ -65,7 +65,8 @@ export function skeletons(scope: number): Skeleton[] {
     }
   }
   // After the others, so that the rest keep their indices (a saved finding's path starts with one).
-  const starts = START_VARIANTS.flatMap((v) => out.filter((s) => s.enrolled && s.deviations + 1 <= deviationsAt(scope)).map((s) => ({ ...s, deviations: s.deviations + 1, start: v.name })));
+  const cost = deviationCost(OTHER_START_MIN_SCOPE);
+  const starts = START_VARIANTS.flatMap((v) => out.filter((s) => s.enrolled && s.deviations + cost <= deviationsAt(scope)).map((s) => ({ ...s, deviations: s.deviations + cost, start: v.name })));
   return [...out, ...starts];
 }
 
@@ -117,7 +118,7 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     case 'control-sendto-recv': {
       // Section 6, step (1): the send changes the enrolment the next one runs under.
-      const control: SockAddr = { addr: s.family === 'inet' ? CONTROL_ADDR.inet : v4Mapped(CONTROL_ADDR.inet), port: s.enrolled ? ControlPort.withdraw : ControlPort.enrol };
+      const control: SockAddr = { addr: s.family === 'inet' ? CONTROL_ADDR.inet : v4Mapped(CONTROL_ADDR.inet), port: netnsEnrolledAtStart(startOf(s)) ? ControlPort.withdraw : ControlPort.enrol };
       return [open(0), { op: 'sendto', sock: 0, dest: control, n: 1 }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     }
     case 'connect-close-connect':

@@ -76,6 +76,7 @@ describe('validation of a saved failure', () => {
     // One kind of key alone: cookie or locals, beside a written enrolment.
     expect(bad((d) => ((d.case.enrolmentWrite = 0), (d.case.enrolmentKeys = 'locals')))).toBeNull();
     expect(bad((d) => (d.case.enrolmentKeys = 'cookie'))).toMatch(/enrolmentKeys/);
+    expect(bad((d) => ((d.case.enrolmentWrite = 7), (d.case.enrolmentKeys = 'cookie')))).toMatch(/enrolmentKeys/);
     for (const v of ['both', 1, null]) expect(bad((d) => ((d.case.enrolmentWrite = 0), (d.case.enrolmentKeys = v)))).toMatch(/enrolmentKeys/);
     // Connection reports off is a flag: true or absent.
     expect(bad((d) => (d.case.monitoringOff = true))).toBeNull();

@@ -4,7 +4,7 @@
 // counterexample was. The mutation score is killed / all.
 
 import { writeFileSync } from 'node:fs';
-import { buildMutant, MUTANTS } from '../mutants.js';
+import { buildMutant, MUTANTS, type Mutant } from '../mutants.js';
 import { runChecks } from '../../properties/run.js';
 import { explore } from '../../properties/explore.js';
 import { openExecutor, type ExecutorName, type OpenedExecutor } from '../executors.js';
@@ -12,6 +12,7 @@ import type { KernelExecutor } from '../../bpf/kernel/executor.js';
 import { runSectionMutants } from '../section-mutants.js';
 import { DEFAULT_RUN_EXHAUSTIVE_MS, DEFAULT_RUN_SCOPE, exhaustiveSetup } from '../exhaustive.js';
 import { requiredPaths } from './check.js';
+import type { ObjectPaths } from '../../model/executor.js';
 
 /**
  * mutants' budget per mutant (the command, its test and the bench's row): every planted bug dies
@@ -42,6 +43,52 @@ export interface MutantsReport {
   readonly mutants: MutantResult[];
 }
 
+/** One routing mutant on `opened` (its objects already loaded): the exhaustive phase at scope 1, then the random phases. */
+async function runMutant(m: Mutant, objects: ObjectPaths, opened: OpenedExecutor, o: { seed: number; runs: number }): Promise<MutantResult> {
+  const started = Date.now();
+  const setup = await exhaustiveSetup(opened.name, opened.executor, objects);
+  let first;
+  let r;
+  try {
+    first = await explore({
+      scope: DEFAULT_RUN_SCOPE,
+      env: opened.env,
+      ...(setup.vm ? { vm: setup.vm } : {}),
+      ...(setup.executor ? { executor: setup.executor } : {}),
+      timeLimitMs: DEFAULT_RUN_EXHAUSTIVE_MS,
+      stopAtFirst: true,
+      maxFindings: 1,
+    });
+    // The same VM then holds sampled cases with draws to exact outcome sets, and targeted
+    // generation fills under-covered classes, as check does.
+    r = first.counterexamples.length
+      ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
+      : await runChecks({
+          seed: o.seed,
+          runs: o.runs,
+          states: 'both',
+          stopAtFirst: true,
+          env: opened.env,
+          ...(opened.executor ? { executor: opened.executor } : {}),
+          ...(setup.vm ? { exact: setup.vm } : {}),
+          targetCoverage: { paths: requiredPaths('both') },
+        });
+  } finally {
+    await setup.close();
+  }
+  const cx = first.counterexamples[0] ?? r.counterexamples[0];
+  return {
+    name: m.name,
+    description: m.description,
+    killed: cx !== undefined,
+    phase: first.counterexamples.length ? 'exhaustive' : cx ? 'random' : null,
+    invariant: cx?.failure.invariant ?? null,
+    cases: first.states + r.cases,
+    ms: Date.now() - started,
+    counterexampleSize: cx?.size ?? null,
+  };
+}
+
 export async function runMutants(o: { executor: ExecutorName; why: string; seed: number; runs: number; only?: readonly string[]; log?: (s: string) => void }): Promise<MutantsReport> {
   const log = o.log ?? (() => {});
   const results: MutantResult[] = [];
@@ -59,48 +106,7 @@ export async function runMutants(o: { executor: ExecutorName; why: string; seed:
         if (o.executor === 'kernel') kernel = opened;
       }
       try {
-        const started = Date.now();
-        const setup = await exhaustiveSetup(opened.name, opened.executor, objects);
-        let first;
-        let r;
-        try {
-          first = await explore({
-            scope: DEFAULT_RUN_SCOPE,
-            env: opened.env,
-            ...(setup.vm ? { vm: setup.vm } : {}),
-            ...(setup.executor ? { executor: setup.executor } : {}),
-            timeLimitMs: DEFAULT_RUN_EXHAUSTIVE_MS,
-            stopAtFirst: true,
-            maxFindings: 1,
-          });
-          // The same VM then holds sampled cases with draws to exact outcome sets, and targeted
-          // generation fills under-covered classes, as check does.
-          r = first.counterexamples.length
-            ? { cases: 0, counterexamples: [] as typeof first.counterexamples }
-            : await runChecks({
-                seed: o.seed,
-                runs: o.runs,
-                states: 'both',
-                stopAtFirst: true,
-                env: opened.env,
-                ...(opened.executor ? { executor: opened.executor } : {}),
-                ...(setup.vm ? { exact: setup.vm } : {}),
-                targetCoverage: { paths: requiredPaths('both') },
-              });
-        } finally {
-          await setup.close();
-        }
-        const cx = first.counterexamples[0] ?? r.counterexamples[0];
-        const result: MutantResult = {
-          name: m.name,
-          description: m.description,
-          killed: cx !== undefined,
-          phase: first.counterexamples.length ? 'exhaustive' : cx ? 'random' : null,
-          invariant: cx?.failure.invariant ?? null,
-          cases: first.states + r.cases,
-          ms: Date.now() - started,
-          counterexampleSize: cx?.size ?? null,
-        };
+        const result = await runMutant(m, objects, opened, o);
         results.push(result);
         log(
           `${result.killed ? 'killed  ' : 'SURVIVED'} ${m.name.padEnd(28)} ${result.killed ? `in the ${result.phase} phase by ${result.invariant} after ${result.cases} cases, ${result.ms} ms, counterexample size ${result.counterexampleSize}` : `${result.cases} cases`}`,

@@ -27,6 +27,13 @@ export interface Executor {
    * batch's model side stays alive until the batch is judged, which the garbage collector pays for.
    */
   readonly batchSize?: number;
+  /**
+   * Set when every run of a case draws the same prandom values (the VM starts each case from its
+   * seed): runs of one case are then identical, and a case whose outcome depends on its draws runs
+   * once (properties/judge.ts). Absent: the executor draws its own values (the kernel), so repeats
+   * of such a case can show outcomes one run does not.
+   */
+  readonly sameDrawsEachRun?: boolean;
   /** Runs each case on fresh sockets, in order; returns one observation per operation. */
   run(cases: readonly Case[]): Promise<Observation[][]>;
   /** Releases everything: links, cgroups, processes. Safe to call twice. */

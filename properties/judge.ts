@@ -42,7 +42,7 @@ export interface Judgement {
 export interface JudgeOptions {
   readonly env: Environment;
   readonly executor?: Executor;
-  /** Runs per case when its outcome may depend on the executor's draws (random load balancing; mayDraw). */
+  /** Runs per case when its outcome may depend on the executor's draws (random load balancing; mayDraw), unless the executor draws the same values each run (Executor.sameDrawsEachRun). */
   readonly repeatsWhenRandom?: number;
   /** The invariants to hold the model and executor to (default: all of model/spec). */
   readonly invariants?: readonly Invariant[];
@@ -120,7 +120,7 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
     if (f) return part(withSignature(c, { failure: f, exercised, traits, signature: null }, opts, allowed), 0);
   }
   if (!opts.executor) return part({ failure: null, exercised, traits, signature: null }, 0);
-  return part(null, mayDraw(traits) ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1);
+  return part(null, mayDraw(traits) && opts.executor.sameDrawsEachRun !== true ? Math.max(1, opts.repeatsWhenRandom ?? 3) : 1);
 }
 
 /**

@@ -87,4 +87,11 @@ describe('runs per case on an executor', () => {
     expect(unknown.repeats).toBe(3);
     expect(judgeModel(withPolicy(257, [2]), { ...opts, repeatsWhenRandom: 5 }).repeats).toBe(5);
   });
+
+  it('are one on an executor whose runs of a case draw alike (the VM)', () => {
+    const alike = { ...opts, executor: { ...executor, sameDrawsEachRun: true } as Executor };
+    expect(judgeModel(withPolicy(0, [2]), alike).traits.randomDraws).toBeGreaterThan(0);
+    expect(judgeModel(withPolicy(0, [2]), alike).repeats).toBe(1);
+    expect(judgeModel(withPolicy(257, [2]), alike).repeats).toBe(1);
+  });
 });

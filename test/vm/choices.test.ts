@@ -132,8 +132,9 @@ describe('outcome sets', () => {
     expect(failed.choices).toContainEqual({ point: 'storage-create', value: 1 });
   });
 
-  it('replaying a path gives its observations back; run() is deterministic per seed', async () => {
+  it('replaying a path gives its observations back; run() is deterministic per seed, as sameDrawsEachRun says', async () => {
     const ex = await createVmExecutor({ objects: dataPathObjects(), seed: 7 });
+    expect(ex.sameDrawsEachRun).toBe(true);
     const c = connectCase(lbState(3, [1, 2, 3]));
     for (const o of ex.outcomeSet(c)) expect(ex.runCase(c, new ScriptedChoices(o.choices))).toEqual(o.observations);
     const a = await ex.run([c, c]);

@@ -1,6 +1,6 @@
 // DNS cases (kmesh-dataplane.md section 6): one or two UDP sockets that query servers with
 // sendto, connect to port 53 and send, receive with recvfrom, and get datagrams from other
-// sources (deliver, IPv4 or native IPv6); the DNS proxy km_backend[0] is IPv4, IPv6 or absent and
+// sources (deliver, IPv4 or native IPv6, port 53 or not); the DNS proxy km_backend[0] is IPv4, IPv6 or absent and
 // may change midway; the namespace may start outside and enrol by a send to 0.0.0.2:929. Shrinks
 // towards one socket, one query to server A and one receive.
 
@@ -55,7 +55,7 @@ type Step =
   | { readonly k: 'recvfrom'; readonly ref: number; readonly n: number }
   | { readonly k: 'connect'; readonly ref: number; readonly server: Server }
   | { readonly k: 'send'; readonly ref: number }
-  | { readonly k: 'deliver'; readonly ref: number; readonly from: Source }
+  | { readonly k: 'deliver'; readonly ref: number; readonly from: Source; readonly port53: boolean }
   | { readonly k: 'proxy'; readonly proxy: ProxyChoice };
 
 /** One step on one of (at most) two sockets; one entry of the tape. */
@@ -72,7 +72,7 @@ const stepGen: Gen<Step> = (d) =>
       case 'connect':
         return { k, ref: g.int(2), server: g.pick(SERVERS) };
       case 'deliver':
-        return { k, ref: g.int(2), from: g.pick(SOURCES) };
+        return { k, ref: g.int(2), from: g.pick(SOURCES), port53: g.pick(PORT53) };
       case 'proxy':
         return { k, proxy: g.pick(PROXIES) };
     }
@@ -131,7 +131,8 @@ function stepOps(step: Step, families: readonly Family[], base: MapState, enroll
             { op: 'recvfrom', sock },
           ];
     case 'deliver':
-      return [{ op: 'deliver', sock, from: { addr: DNS_ADDRS[sourceFor(family, step.from)], port: 53 } }];
+      // From port 53, or another: section 6 restores a reply from the proxy's address and port 53 only.
+      return [{ op: 'deliver', sock, from: { addr: DNS_ADDRS[sourceFor(family, step.from)], port: step.port53 ? 53 : 5353 } }];
   }
 }
 

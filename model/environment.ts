@@ -6,7 +6,7 @@
 // the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
 import { AddressError, canonicalSockText, foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
-import { ControlPort, DNS_PORT, type Protocol } from './domain.js';
+import { ControlPort, type Protocol } from './domain.js';
 import { DestMemo, PerSocketKind } from './dest-memo.js';
 
 export interface Environment {
@@ -28,6 +28,9 @@ export interface Environment {
    */
   readonly enrolledLocals: readonly string[];
 }
+
+/** The first port of the kernel's default ephemeral range (net.ipv4.ip_local_port_range): autobound sockets get one at or above it. */
+export const FIRST_EPHEMERAL_PORT = 32768;
 
 export const DEFAULT_ENVIRONMENT: Environment = {
   podAddress: { inet: '10.255.0.1', inet6: 'fd00:ffff::1' },
@@ -401,12 +404,15 @@ export function anyAddresses(family: Family): readonly string[] {
 }
 
 /**
- * Why a `deliver` from `from` to a UDP socket of `family` cannot be run, or null: the source is
- * the DNS stand-in (port 53) at an address of the namespace, IPv4 or, for an AF_INET6 socket, a
- * native IPv6 one, each written as the kernel reports it (a v4-mapped source is its IPv4 address).
+ * Why a `deliver` from `from` to a UDP socket of `family` cannot be run, or null: the source is an
+ * address of the namespace, IPv4 or, for an AF_INET6 socket, a native IPv6 one, each written as the
+ * kernel reports it (a v4-mapped source is its IPv4 address), at port 53 (the DNS stand-in) or
+ * another port below the kernel's ephemeral ports, which no socket of a case is bound to.
  */
 export function deliverSourceProblem(env: Environment, family: Family, from: SockAddr): string | null {
-  if (from.port !== DNS_PORT) return `the source port must be ${DNS_PORT} (the DNS stand-in), got ${from.port}`;
+  if (!Number.isInteger(from.port) || from.port < 1 || from.port >= FIRST_EPHEMERAL_PORT) {
+    return `the source port must be an integer in 1..${FIRST_EPHEMERAL_PORT - 1} (53: the DNS stand-in; the ephemeral ports from ${FIRST_EPHEMERAL_PORT} are the case's sockets'), got ${from.port}`;
+  }
   const native = from.addr.includes(':');
   if (native && family === 'inet') return `an AF_INET socket gets no datagram from the IPv6 address ${from.addr}`;
   let canonical: string;

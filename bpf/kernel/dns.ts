@@ -159,20 +159,26 @@ export class KernelDns {
   private standin(addr: string): number {
     let fd = this.standins.get(addr);
     if (fd !== undefined) return fd;
-    const family: Family = addr.includes(':') ? 'inet6' : 'inet';
-    fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = this.boundAt({ addr, port: DNS_PORT });
+    this.standins.set(addr, fd);
+    return fd;
+  }
+
+  /** A UDP socket bound to `at` (an address of the namespace), taking ICMP errors. */
+  private boundAt(at: SockAddr): number {
+    const family: Family = at.addr.includes(':') ? 'inet6' : 'inet';
+    const fd = libc.socket(family === 'inet' ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new KmeshCheckError('worker', `socket() for the DNS stand-in failed (${errnoName(errno())})`);
     if (family === 'inet6') libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, this.one, 4);
     const level = family === 'inet' ? SOL_IP : IPPROTO_IPV6;
     libc.setsockopt(fd, level, family === 'inet' ? IP_FREEBIND : IPV6_FREEBIND, this.one, 4);
     libc.setsockopt(fd, level, family === 'inet' ? IP_RECVERR : IPV6_RECVERR, this.one, 4);
-    const n = writeSockaddr(this.sa, family, { addr, port: DNS_PORT });
+    const n = writeSockaddr(this.sa, family, at);
     if (libc.bind(fd, this.sa, n) < 0) {
       const err = errnoName(errno());
       libc.close(fd);
-      throw new KmeshCheckError('worker', `binding the DNS stand-in to ${addr}:${DNS_PORT} failed (${err})`);
+      throw new KmeshCheckError('worker', `binding the DNS stand-in to ${at.addr}:${at.port} failed (${err})`);
     }
-    this.standins.set(addr, fd);
     return fd;
   }
 
@@ -319,6 +325,8 @@ export class KernelDns {
    * The stand-in at `from` sends one datagram to the socket's port, in the stand-in's family: at
    * the socket's own address of that family when it has one, else (bound to a wildcard, or to an
    * address of the other family, which the kernel then finds no socket for) at the pod's address.
+   * From a port other than 53, a socket bound there for this datagram alone sends it: one kept
+   * open would take the datagrams a case sends to that port, which go nowhere otherwise.
    */
   deliver(r: UdpRec, from: SockAddr, data: string): string | null {
     this.len[0] = SOCKADDR_MAX;
@@ -330,12 +338,20 @@ export class KernelDns {
     const inner = local.family === 'inet' ? local.addr : v4MappedInner(local.addr);
     const own = family === 'inet' ? inner : inner === null ? local.addr : null;
     const to = own !== null && own !== '0.0.0.0' && own !== '::' ? own : this.env.podAddress[family];
+    const source: SockAddr = { addr: canonicalSockText(family, from.addr), port: from.port };
+    const kept = from.port === DNS_PORT;
     const known = this.standins.size;
-    const fd = this.standin(canonicalSockText(family, from.addr));
+    const fd = kept ? this.standin(source.addr) : this.boundAt(source);
     if (this.standins.size !== known) this.pollSet();
-    const alen = writeSockaddr(this.from, family, { addr: to, port: local.port });
-    const d = enc.encode(data);
-    if (!this.sendFrom(fd, d, alen)) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
+    try {
+      const alen = writeSockaddr(this.from, family, { addr: to, port: local.port });
+      const d = enc.encode(data);
+      if (!this.sendFrom(fd, d, alen)) throw new KmeshCheckError('worker', `the DNS stand-in could not send to ${to}:${local.port} (${errnoName(errno())})`);
+      // An ICMP error already back (loopback answers inside the send) says the datagram is owed no more.
+      if (!kept) this.takeErrors(fd);
+    } finally {
+      if (!kept) libc.close(fd);
+    }
     return null;
   }
 

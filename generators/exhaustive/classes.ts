@@ -162,20 +162,28 @@ export interface SkeletonClass {
   readonly datagram?: boolean;
   /** The socket families it runs on (default: both). */
   readonly families?: readonly Family[];
+  /** Destination classes it takes from scope 1 at no cost, as the ones it exists for (elsewhere the class's own scope). */
+  readonly ownDestClasses?: readonly string[];
+}
+
+/** The scope from which `seq` takes destination class `destClass` (SkeletonClass.ownDestClasses). */
+export function destClassScope(seq: SkeletonClass, destClass: string): number {
+  return seq.ownDestClasses?.includes(destClass) ? 1 : addressClass(destClass).minScope;
 }
 
 /**
  * Operation sequences on one socket. The datagram ones come last, so that adding them kept the
  * indices (and saved paths) of the others. In the datagram ones, B is the destination class's second
  * address (the same address for a fixed class) and X the next IPv4 address no destination uses
- * (10.0.0.2 after a 10.0.0.n destination, else 10.0.0.1, the address an IPv4 DNS proxy gets).
+ * (10.0.0.2 after a 10.0.0.n destination, else 10.0.0.1). An IPv4 DNS proxy gets any address of
+ * the pool (decisions.ts), X's among them: a datagram from X may be the proxy's.
  */
 export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
   { name: 'connect-send', minScope: 1, stands: 'socket, connect, send two messages in one call' },
   { name: 'connect-again-send-twice', minScope: 2, stands: 'socket, connect, connect again to the same destination, send two messages' },
   { name: 'connect-close-connect', minScope: 3, stands: 'socket, connect, close; a second socket of the same kind connects to the same destination and sends one message' },
   { name: 'sendto-recv-twice', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, recvfrom, sendto B (same port), recvfrom' },
-  { name: 'sendto-deliver-recv', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, a datagram from X port 53, recvfrom twice' },
+  { name: 'sendto-deliver-recv', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, a datagram from X port 53 and one from X port 5353, recvfrom three times' },
   { name: 'connect-send-recv', minScope: 1, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
   { name: 'connect-sendto-recv', minScope: 1, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
   {
@@ -190,7 +198,10 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
     minScope: 1,
     datagram: true,
     families: ['inet6'],
-    stands: 'UDP, AF_INET6: sendto B, a datagram from fd00::a00:1 port 53 (native IPv6; its last 32 bits are 10.0.0.1, the address an IPv4 DNS proxy gets), recvfrom twice',
+    // A v4-mapped server is the one AF_INET6 query the send hook redirects: the restore this sequence is for.
+    ownDestClasses: ['v4-mapped'],
+    stands:
+      'UDP, AF_INET6: sendto B, a datagram from fd00::a00:1 port 53 (native IPv6; its last 32 bits are 10.0.0.1, an address an IPv4 DNS proxy may get), recvfrom twice; from scope 1 to v4-mapped servers too (the queries the send hook redirects)',
   },
 ];
 

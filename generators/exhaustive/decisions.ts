@@ -295,8 +295,10 @@ export class Decisions {
   private decideBackendField(uid: number, name: string): number | string {
     const label = `backend ${uid} ${name}`;
     // A backend's address is where a connect ends, never a key the data path looks up: which
-    // address of a class it is changes only the name in the observation, so one per class.
-    if (name === 'addr') return this.pickAddress(label, uid === 0 ? DNS_PROXY_ADDRESS_CLASSES : STORED_ADDRESS_CLASSES, uid !== 0, true);
+    // address of a class it is changes only the name in the observation, so one per class. The
+    // DNS proxy's is compared with a reply's source (section 6: restored only from the proxy), so
+    // it is any address of the pool, a datagram's source among them.
+    if (name === 'addr') return uid === 0 ? this.pickAddress(label, DNS_PROXY_ADDRESS_CLASSES) : this.pickAddress(label, STORED_ADDRESS_CLASSES, true, true);
     // The data path does not read the service list: one representative (empty) stands for all.
     if (name === 'serviceCount' || name.startsWith('service')) return 0;
     return this.decideWaypointField(label, name);

@@ -6,7 +6,18 @@
 import { formatIPv6, parseAddress, v4Mapped, type Family } from '../../model/address.js';
 import { CONTROL_ADDR, ControlPort, DNS_PORT, enrolmentFields, netnsEnrolledAtStart, type Operation, type Protocol, type SockAddr } from '../../model/domain.js';
 import type { CaseStart } from '../cases.js';
-import { DATAGRAM_EXCLUDED_DEST_CLASSES, DEST_ADDRESS_CLASSES, DEST_PORT_CLASSES, OTHER_START_MIN_SCOPE, SEQUENCE_CLASSES, addressClass, allowed, deviationCost, deviationsAt } from './classes.js';
+import {
+  DATAGRAM_EXCLUDED_DEST_CLASSES,
+  DEST_ADDRESS_CLASSES,
+  DEST_PORT_CLASSES,
+  OTHER_START_MIN_SCOPE,
+  SEQUENCE_CLASSES,
+  addressClass,
+  allowed,
+  destClassScope,
+  deviationCost,
+  deviationsAt,
+} from './classes.js';
 import type { Decisions } from './decisions.js';
 
 export interface Skeleton {
@@ -51,12 +62,13 @@ export function skeletons(scope: number): Skeleton[] {
       for (const family of seq.families ?? (['inet', 'inet6'] as const)) {
         for (const protocol of protocols) {
           for (const destClass of DEST_ADDRESS_CLASSES[family]) {
-            if (addressClass(destClass).minScope > scope) continue;
+            const destScope = destClassScope(seq, destClass);
+            if (destScope > scope) continue;
             if (seq.datagram && DATAGRAM_EXCLUDED_DEST_CLASSES.includes(destClass)) continue;
             const control = destClass.startsWith('control');
             for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
               if (seq.datagram && port.value === 0) continue;
-              const deviations = deviationCost(seq.minScope) + deviationCost(addressClass(destClass).minScope) + deviationCost(control ? port.controlMinScope : port.minScope);
+              const deviations = deviationCost(seq.minScope) + deviationCost(destScope) + deviationCost(control ? port.controlMinScope : port.minScope);
               if (deviations <= deviationsAt(scope)) out.push({ sequence: seq.name, enrolled, family, protocol, destClass, port: port.value, deviations });
             }
           }
@@ -78,6 +90,9 @@ export function isDatagram(s: Skeleton): boolean {
 export function describeSkeleton(s: Skeleton): string {
   return `${s.sequence} ${s.enrolled ? 'enrolled' : 'not-enrolled'}${s.start ? ` (${s.start})` : ''} ${s.family}/${s.protocol} ${s.destClass}:${s.port}`;
 }
+
+/** The port of sendto-deliver-recv's second datagram: not DNS's (below the ephemeral ports, as a deliver's source must be). */
+const OTHER_SOURCE_PORT = 5353;
 
 /** fd00:: with the IPv4 address `ipv4` as its last 32 bits. */
 function nativeEndingIn(ipv4: string): string {
@@ -102,8 +117,18 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       return [open(0), { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }, { op: 'sendto', sock: 0, dest: b, n: 1 }, { op: 'recvfrom', sock: 0 }];
     }
     case 'sendto-deliver-recv': {
-      const from: SockAddr = { addr: d.useAddress('ipv4', addressClass(s.destClass).pool === 'v4' ? 2 : 1), port: DNS_PORT };
-      return [open(0), { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];
+      // From X's port 53 and then from another port of X: only the first is a reply to restore when X is the proxy.
+      const addr = d.useAddress('ipv4', addressClass(s.destClass).pool === 'v4' ? 2 : 1);
+      const recv: Operation = { op: 'recvfrom', sock: 0 };
+      return [
+        open(0),
+        { op: 'sendto', sock: 0, dest, n: 1 },
+        { op: 'deliver', sock: 0, from: { addr, port: DNS_PORT } },
+        { op: 'deliver', sock: 0, from: { addr, port: OTHER_SOURCE_PORT } },
+        recv,
+        recv,
+        recv,
+      ];
     }
     case 'sendto-deliver6-recv': {
       // The source ends in the IPv4 DNS proxy's address, and a pooled IPv4 server is another one: a

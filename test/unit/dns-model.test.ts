@@ -88,8 +88,10 @@ import { ModelInputError } from '../../model/impl/index.js';
 import { deliver, socket } from '../../model/builders.js';
 
 describe('model: what a deliver may name', () => {
-  const run = (family: 'inet' | 'inet6', from: string) => () =>
-    outcomes({ state: DNS_SCENARIOS[0]!.case.state, kind: 'consistent', enrolled: true, ops: [socket(1, family, 'udp'), deliver(1, from)] }, DEFAULT_ENVIRONMENT);
+  const run =
+    (family: 'inet' | 'inet6', from: string, port = 53) =>
+    () =>
+      outcomes({ state: DNS_SCENARIOS[0]!.case.state, kind: 'consistent', enrolled: true, ops: [socket(1, family, 'udp'), deliver(1, from, port)] }, DEFAULT_ENVIRONMENT);
   it('a native IPv6 source only on an AF_INET6 socket, written as the kernel reports it', () => {
     expect(run('inet6', 'fd00::a09:35')).not.toThrow();
     expect(run('inet', 'fd00::a09:35')).toThrow(ModelInputError);
@@ -97,5 +99,11 @@ describe('model: what a deliver may name', () => {
     expect(run('inet6', '::ffff:10.9.0.53')).toThrow(/as its IPv4 address/);
     expect(run('inet6', 'FD00::A09:35')).toThrow(/as fd00::a09:35/);
     expect(run('inet6', '192.0.2.1')).toThrow(/not an address of the namespace/);
+  });
+  it('a source port below the ephemeral ports, which the case sockets get', () => {
+    expect(run('inet', '10.9.0.53', 5353)).not.toThrow();
+    expect(run('inet', '10.9.0.53', 1)).not.toThrow();
+    expect(run('inet', '10.9.0.53', 32767)).not.toThrow();
+    for (const port of [0, 32768, 40000, 70000, 53.5]) expect(run('inet', '10.9.0.53', port)).toThrow(/source port must be an integer in 1\.\.32767/);
   });
 });

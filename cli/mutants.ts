@@ -194,6 +194,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'lb-redraw-on-miss',
+    description:
+      'A pick that finds no endpoint draws once more instead of leaving the connect unrewritten: every outcome is one the model allows and the set of outcomes is the same, only the odds and the number of draws differ.',
+    object: 'connect',
+  },
+  {
     name: 'dns-server-global',
     description:
       'The DNS server of the last redirected query is kept in one array entry for the whole node instead of per socket, so a reply is restored to whichever server any socket queried last (the entry also outlives the sockets: a harness must put such a map back between cases).',

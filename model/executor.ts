@@ -54,7 +54,12 @@ export interface Executor {
   outcomeSet?(
     c: Case,
     opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean; readonly forecast?: number },
-  ): readonly { readonly observations: readonly Observation[]; readonly choices?: readonly { readonly point: string; readonly value: number }[] }[];
+  ): readonly {
+    readonly observations: readonly Observation[];
+    readonly choices?: readonly { readonly point: string; readonly value: number }[];
+    /** The most prandom draws one pass (program entry) of the run made. */
+    readonly mostDrawsInAPass?: number;
+  }[];
   /**
    * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
    * start empty, and an entry or field is decided when the program first reads it (the VM).

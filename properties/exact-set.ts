@@ -18,7 +18,7 @@ import { divergence, traceKey } from './observation.js';
 export const COVERS_MODEL = {
   name: 'executor-covers-model',
   statement:
-    'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw (on the VM: every case of the exhaustive phase, and every sampled case with random draws).',
+    'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw, and no pass of the program draws more than once (one draw per pick, no retry) (on the VM: every case of the exhaustive phase, and every sampled case with random draws).',
 } as const;
 
 /** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
@@ -34,7 +34,11 @@ export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
 export const VM_MAX_RUNS = 20_000;
 
 /** One outcome of the program: what it observed, and the answers to its choice points that gave it. */
-type ProgramOutcome = { readonly observations: readonly Observation[]; readonly choices?: readonly { readonly point: string; readonly value: number }[] };
+type ProgramOutcome = {
+  readonly observations: readonly Observation[];
+  readonly choices?: readonly { readonly point: string; readonly value: number }[];
+  readonly mostDrawsInAPass?: number;
+};
 
 /** How many of the program's outcomes at a step an executor-covers-model finding lists. */
 const LISTED_OUTCOMES = 4;
@@ -57,7 +61,11 @@ function programGives(vm: readonly ProgramOutcome[], step: number, family: Famil
   return parts.join(', ') + (byText.size > LISTED_OUTCOMES ? `, and ${byText.size - LISTED_OUTCOMES} more` : '');
 }
 
-/** The exact-set verdict of one case: the model's set against the VM's, or null when equal. */
+/**
+ * The exact-set verdict of one case: the model's set against the VM's, or null when equal and no
+ * pass of the program drew twice. A program that draws again after a miss gives the same set of
+ * outcomes by other odds: only its draws show it (section 3.7: one draw, no retry).
+ */
 export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ProgramOutcome[]): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
@@ -93,6 +101,17 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
       source: 'executor',
       observed: vm[0]?.observations ?? [],
       allowedAtStep: { step: d.step, allowed: o ? [o] : [] },
+    };
+  }
+  const redraw = vm.find((o) => (o.mostDrawsInAPass ?? 0) > 1);
+  if (redraw) {
+    const draws = (redraw.choices ?? []).filter((x) => x.point === 'prandom').map((x) => x.value);
+    return {
+      invariant: COVERS_MODEL.name,
+      statement: COVERS_MODEL.statement,
+      detail: `a pass of the program draws prandom ${redraw.mostDrawsInAPass} times (the run's draws: ${draws.slice(0, 6).join(', ')}${draws.length > 6 ? ', ...' : ''}): one draw per pick, no retry (section 3.7)`,
+      source: 'executor',
+      observed: redraw.observations,
     };
   }
   return null;

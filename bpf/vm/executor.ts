@@ -68,6 +68,34 @@ export interface TracedRun {
 export interface Outcome {
   readonly choices: readonly Choice[];
   readonly observations: readonly Observation[];
+  /** The most prandom draws one program entry (a pass) made in this run: one pick draws once (section 3.7). */
+  readonly mostDrawsInAPass: number;
+}
+
+/** Passes `inner`'s answers through, counting the draws of each program entry (Machine.entries). */
+class DrawsPerPass implements ChoiceSource {
+  most = 0;
+  private entry = -1;
+  private drawn = 0;
+  readonly trail?: () => string;
+  constructor(
+    private readonly inner: ChoiceSource,
+    private readonly entries: () => number,
+  ) {
+    if (inner.trail) this.trail = () => (inner.trail as () => string)();
+  }
+  prandom(): number {
+    const now = this.entries();
+    if (now !== this.entry) {
+      this.entry = now;
+      this.drawn = 0;
+    }
+    this.most = Math.max(this.most, ++this.drawn);
+    return this.inner.prandom();
+  }
+  fail(point: FailurePoint): boolean {
+    return this.inner.fail(point);
+  }
 }
 
 export class VmExecutor implements Executor {
@@ -179,8 +207,16 @@ export class VmExecutor implements Executor {
       ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
       ...(opts.forecast !== undefined ? { forecast: opts.forecast } : {}),
     };
-    const outcomes = (runs: ReturnType<typeof explore<Observation[]>>): Outcome[] => runs.map((r) => ({ choices: r.choices, observations: r.result }));
-    if (opts.prune === false) return this.withEnrolmentMemo(() => outcomes(explore((choices) => this.runCase(c, choices), domain)));
+    type Run = { readonly observations: Observation[]; readonly mostDrawsInAPass: number };
+    const outcomes = (runs: ReturnType<typeof explore<Run>>): Outcome[] => runs.map((r) => ({ choices: r.choices, ...r.result }));
+    const machine = this.vm.machine;
+    /** One run of the case, its draws counted per pass. */
+    const counted = (choices: ChoiceSource, wrap: (c: ChoiceSource) => ChoiceSource = (x) => x): Run => {
+      const draws = new DrawsPerPass(choices, () => machine.entries);
+      const observations = this.runCase(c, wrap(draws));
+      return { observations, mostDrawsInAPass: draws.most };
+    };
+    if (opts.prune === false) return this.withEnrolmentMemo(() => outcomes(explore((choices) => counted(choices), domain)));
     const seen = new Map<string, string>();
     this.seenStates = seen;
     const memo =
@@ -203,7 +239,7 @@ export class VmExecutor implements Executor {
       // Enrolment comes before any choice point, so its nodes never prune: replaying it skips nothing.
       return this.withEnrolmentMemo(() =>
         outcomes(
-          explore((choices) => this.runCase(c, memo ? memo.wrap(choices) : choices), {
+          explore((choices) => counted(choices, memo ? (x) => memo.wrap(x) : undefined), {
             ...domain,
             ...(memo ? { redundant: (position: number, value: number) => memo.redundant(position, value) } : {}),
           }),

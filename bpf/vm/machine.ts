@@ -32,6 +32,8 @@ export class Machine {
   readonly stacks: Region[] = [];
   /** Tail calls done in the current run (the kernel's tail_call_cnt). */
   tailCalls = 0;
+  /** Program entries so far, runs and tail calls: one per pass (draws are counted per pass, executor.ts). */
+  entries = 0;
   /** @internal Offset computed by the last address check. */
   ao = 0;
   /** @internal */
@@ -382,6 +384,7 @@ export class Machine {
     this.stacks[0]?.bytes.fill(STACK_POISON);
     this.setPointer(10, this.stacks[0] as Region, STACK_SIZE);
     this.tailCalls = 0;
+    this.entries++;
     this.pendingCtx = null;
     this.rt.budget = BRANCH_BUDGET;
     return this.driveJit(entry, 0);
@@ -397,6 +400,7 @@ export class Machine {
     if (index >= slots.length) return null;
     if (this.tailCalls >= MAX_TAIL_CALL_CNT) return null;
     this.tailCalls++;
+    this.entries++;
     const target = slots[index] ?? null;
     if (target !== null && this.onTailCall !== null) this.onTailCall(target, this.mem.regionOf(this.H[1] as number));
     return target;

@@ -1,6 +1,6 @@
 // The exact-set verdict (properties/exact-set.ts) on hand-made outcome sets: a program outcome the
-// model does not allow, and a model outcome no draw of the program gives, which names what the
-// program gives instead and by which prandom draws.
+// model does not allow, a model outcome no draw of the program gives, which names what the
+// program gives instead and by which prandom draws, and a pass that draws twice.
 
 import { describe, expect, it } from 'vitest';
 import { compareSets, COVERS_MODEL } from '../../properties/exact-set.js';
@@ -48,5 +48,14 @@ describe('exact sets', () => {
     const wrong = { ...model[0]!.observations[1]!, peer: { addr: '10.0.0.9', port: 8080 } };
     const f = compareSets(c, model, [{ observations: [model[0]!.observations[0]!, wrong] }]);
     expect(f?.invariant).toBe(MATCHES_MODEL.name);
+  });
+
+  it('the same outcomes with a pass that draws twice (a retry after a miss) fail covers, naming the draws', () => {
+    const program = model.map((t, i) => ({ observations: t.observations, choices: draw(i), mostDrawsInAPass: 1 }));
+    expect(compareSets(c, model, program)).toBeNull();
+    const retry = [...program.slice(1), { observations: program[0]!.observations, choices: [...draw(7), ...draw(0)], mostDrawsInAPass: 2 }];
+    const f = compareSets(c, model, retry)!;
+    expect(f.invariant).toBe(COVERS_MODEL.name);
+    expect(f.detail).toMatch(/a pass of the program draws prandom 2 times \(the run's draws: 7, 0\): one draw per pick, no retry/);
   });
 });

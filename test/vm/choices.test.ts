@@ -8,6 +8,7 @@ import { lbDomain } from '../../model/lb-domain.js';
 import { OutcomeSetLimitError } from '../../model/executor.js';
 import { LbPolicy, NO_WAYPOINT, type Case, type MapState } from '../../model/domain.js';
 import { dataPathObjects } from '../fixtures/vm/helpers.js';
+import { buildMutant } from '../../cli/mutants.js';
 
 const ports = (...p: number[]) => [...p, ...new Array<number>(10 - p.length).fill(0)];
 const counts = (...c: number[]) => [...c, ...new Array<number>(7 - c.length).fill(0)];
@@ -75,6 +76,18 @@ describe('outcome sets', () => {
     expect(peers(sixes)).toEqual(['::ffff:10.0.2.1', '::ffff:10.0.2.2']);
   });
 
+  it('draws are counted per pass: two connects of one case draw once each, and a second draw in one pass shows', async () => {
+    const ex = await createVmExecutor({ objects: dataPathObjects() });
+    const one = connectCase(lbState(3, [1, 2, 3]));
+    const two: Case = { ...one, ops: [...one.ops, { op: 'socket', sock: 2, family: 'inet', protocol: 'tcp' }, { op: 'connect', sock: 2, dest: { addr: '10.96.0.10', port: 80 } }] };
+    const all = ex.outcomeSet(two);
+    expect(all.every((o) => o.choices.length === 2 && o.mostDrawsInAPass === 1)).toBe(true);
+    // The program with a retry after a missing endpoint draws twice in the pass that missed.
+    const retry = await createVmExecutor({ objects: buildMutant('lb-redraw-on-miss') });
+    const missing = retry.outcomeSet(connectCase(lbState(3, [1, 3])));
+    expect(Math.max(...missing.map((o) => o.mostDrawsInAPass))).toBe(2);
+  });
+
   it('a waypoint loop drawing at every pass is explored in linear, not exponential, paths (states are merged)', async () => {
     const ex = await createVmExecutor({ objects: dataPathObjects() });
     // VIP 10.96.0.20 -> service 2 (2 endpoints) -> backends whose waypoint is 10.96.0.20 again: 34 passes, 2 draws each.
@@ -91,6 +104,9 @@ describe('outcome sets', () => {
       ],
     };
     const all = ex.outcomeSet(c, { maxRuns: 1000 });
+    // Draws are counted per pass: every tail call starts a pass of its own.
+    expect(all.some((o) => o.choices.length > 1)).toBe(true);
+    for (const o of all) expect(o.mostDrawsInAPass).toBe(1);
     const outs = distinctOutcomes(all);
     expect(outs.length).toBe(1);
     expect(outs[0]!.observations[1]).toMatchObject({ peer: { addr: '10.96.0.20', port: 15008 }, storage: { viaWaypoint: true } });

@@ -131,8 +131,9 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       ];
     }
     case 'sendto-deliver6-recv': {
-      // The source ends in the IPv4 DNS proxy's address, and a pooled IPv4 server is another one: a
-      // restore that reads only the last 32 bits takes the source for the proxy and names the server.
+      // The source ends in 10.0.0.1, an address the IPv4 DNS proxy may get, and a pooled IPv4 server
+      // is another one: a restore that reads only the last 32 bits takes the source for the proxy
+      // and names the server.
       const server: SockAddr = addressClass(s.destClass).pool === 'v4' ? { addr: d.useAddress(s.destClass, 2), port: s.port } : dest;
       const from: SockAddr = { addr: nativeEndingIn(d.useAddress('ipv4', 1)), port: DNS_PORT };
       return [open(0), { op: 'sendto', sock: 0, dest: server, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];

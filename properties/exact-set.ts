@@ -40,6 +40,11 @@ type ProgramOutcome = {
   readonly mostDrawsInAPass?: number;
 };
 
+/** The values its prandom choice points answered, in order (helper failures are no draws). */
+function prandomDraws(o: ProgramOutcome): number[] {
+  return (o.choices ?? []).filter((x) => x.point === 'prandom').map((x) => x.value);
+}
+
 /** How many of the program's outcomes at a step an executor-covers-model finding lists. */
 const LISTED_OUTCOMES = 4;
 
@@ -52,7 +57,7 @@ function programGives(vm: readonly ProgramOutcome[], step: number, family: Famil
   for (const o of vm) {
     const at = o.observations[step];
     const text = at ? formatObservation(at, family) : 'nothing';
-    const draws = (o.choices ?? []).filter((x) => x.point === 'prandom').map((x) => (x.value === 0xffffffff ? '2^32-1' : String(x.value)));
+    const draws = prandomDraws(o).map((v) => (v === 0xffffffff ? '2^32-1' : String(v)));
     const list = byText.get(text) ?? [];
     if (draws.length) list.push(draws.join(', '));
     byText.set(text, list);
@@ -105,7 +110,7 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
   }
   const redraw = vm.find((o) => (o.mostDrawsInAPass ?? 0) > 1);
   if (redraw) {
-    const draws = (redraw.choices ?? []).filter((x) => x.point === 'prandom').map((x) => x.value);
+    const draws = prandomDraws(redraw);
     return {
       invariant: COVERS_MODEL.name,
       statement: COVERS_MODEL.statement,

@@ -69,8 +69,9 @@ export interface SocketLayer<S> {
   /**
    * Enrols (control connects to port 929) or withdraws (930) every enrolled local; for a written
    * enrolment (writtenEnrolment), empties km_manage and writes the namespace's netns cookie and
-   * every enrolled local's IP, or the kind of key it names alone, with its value. Leaving written entries empties km_manage first, so that no entry the programs
-   * would not have written (or removed) outlives them.
+   * every enrolled local's IP, or the kind of key it names alone, with its value. Leaving written
+   * entries empties km_manage first, so that no entry the programs would not have written (or
+   * removed) outlives them.
    */
   setEnrolment(want: StartEnrolment): void;
   /**

@@ -35,10 +35,10 @@ export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
 /** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
-const KF_ABI = 4;
+const KF_ABI = 5;
 
 /** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
-export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8 } as const;
+export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8, manage: 9 } as const;
 
 /** kf_run's status words and the values of its first (mirrors whole-run.c). */
 export const RUN_STATUS = {
@@ -56,6 +56,8 @@ export const RUN_STATUS = {
   bug: 4,
   control: 5,
   reset: 6,
+  /** km_manage could not be emptied (detail 0) or written (detail 1). */
+  manage: 7,
 } as const;
 
 /** The error of a map outside the ABI that could not be put back before a case. */
@@ -97,6 +99,8 @@ export interface FastPath {
   setResets(spec: Int32Array, count: number): number;
   /** Puts the registered maps back as they were registered (kf_run does so before each case). 0 or a negative errno. */
   resetMaps(): number;
+  /** Deletes a hash map's entries (keys of `keySize` bytes), whatever wrote them; 0 or the first failed delete's negative errno. */
+  emptyMap(fd: number, keySize: number): number;
   /** Copies the last run's stream records (status[RUN_STATUS.streamBytes] bytes) to `dst`. */
   streams(dst: Uint8Array, len: number): void;
   /**
@@ -149,6 +153,7 @@ export function fastPath(): FastPath | null {
       run: lib.func('int kf_run(void *prog, int len, void *out, int out_len, void *status)') as FastPath['run'],
       setResets: lib.func('int kf_set_resets(void *spec, int count)') as FastPath['setResets'],
       resetMaps: lib.func('int kf_reset_maps(void)') as FastPath['resetMaps'],
+      emptyMap: lib.func('int kf_empty_map(int fd, int klen)') as FastPath['emptyMap'],
       settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
       streams: lib.func('void kf_streams(void *dst, int len)') as FastPath['streams'],
     };

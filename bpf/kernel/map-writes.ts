@@ -18,6 +18,14 @@ export function mapWriteError(name: RoutingMapName | undefined, del: boolean, rc
   return new KmeshCheckError('worker', `writing ${name ?? 'a routing map'} failed (${errnoName(rc)}): is the map full?`);
 }
 
+/** Bytes of a km_manage key (a netns cookie or a pod IP, section 2). */
+export const MANAGE_KEY_SIZE = 16;
+
+/** The one-line error of enrolment by writes: emptying km_manage (stage 0) or writing it (1) failed. */
+export function manageError(stage: number, rc: number): KmeshCheckError {
+  return new KmeshCheckError('worker', `${stage === 0 ? 'deleting from' : 'writing'} km_manage failed (${errnoName(rc)})`);
+}
+
 /** Appends one kf_map_ops record (i32 op, fd, key size, value size; key and value 4-aligned). */
 export function mapOpRecord(put: { i32(v: number): void; bytes(b: Uint8Array): void; zeros(n: number): void }, fd: number, key: Uint8Array, value: Uint8Array | null): void {
   const klen = key.length;
@@ -95,17 +103,17 @@ export class MapWriter {
   resetMaps(): void {
     this.queued.length = 0;
     this.at = 0;
-    for (const name of ROUTING_MAPS) emptyMap(this.fd(name), name === 'km_frontend' ? 16 : name === 'km_endpoint' ? 12 : 4);
+    for (const name of ROUTING_MAPS) this.fast.emptyMap(this.fd(name), name === 'km_frontend' ? 16 : name === 'km_endpoint' ? 12 : 4);
   }
 
   /** Empties km_manage, whatever wrote it, then writes `entries` (enrolment by writing, codec/manage.ts). */
   replaceManage(entries: readonly (readonly [Uint8Array, Uint8Array])[]): void {
     const fd = this.fd('km_manage');
-    const failed = emptyMap(fd, 16);
-    if (failed < 0) throw new KmeshCheckError('worker', `deleting from km_manage failed (${errnoName(failed)})`);
+    const failed = this.fast.emptyMap(fd, MANAGE_KEY_SIZE);
+    if (failed < 0) throw manageError(0, failed);
     for (const [k, v] of entries) {
       const rc = libbpf.mapUpdate(fd, k, v, 0);
-      if (rc < 0) throw new KmeshCheckError('worker', `writing km_manage failed (${errnoName(rc)})`);
+      if (rc < 0) throw manageError(1, rc);
     }
   }
 
@@ -113,8 +121,8 @@ export class MapWriter {
   manageKeys(): string[] {
     const fd = this.fd('km_manage');
     const out: string[] = [];
-    const key = new Uint8Array(16);
-    const next = new Uint8Array(16);
+    const key = new Uint8Array(MANAGE_KEY_SIZE);
+    const next = new Uint8Array(MANAGE_KEY_SIZE);
     let rc = libbpf.mapNextKey(fd, null, next);
     while (rc === 0) {
       out.push(toHex(next));
@@ -123,14 +131,4 @@ export class MapWriter {
     }
     return out;
   }
-}
-
-/** Deletes a hash map's entries one by one; 0, or the first failed delete's rc (where it stopped). */
-function emptyMap(fd: number, keySize: number): number {
-  const key = new Uint8Array(keySize);
-  while (libbpf.mapNextKey(fd, null, key) === 0) {
-    const rc = libbpf.mapDelete(fd, key);
-    if (rc < 0) return rc;
-  }
-  return 0;
 }

@@ -110,15 +110,28 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   private cookie: bigint | null = null;
 
   setEnrolment(want: StartEnrolment): void {
+    const writes = this.manageWrites(want);
+    if (writes) this.maps.replaceManage(writes);
+    if (writtenEnrolment(want) === null) controlConnects(this.env, want === true, this.fast);
+  }
+
+  /**
+   * What a change to enrolment `want` writes to km_manage before its control connects (if any):
+   * the entries to write once the map is emptied (none: emptied only, leaving a written
+   * enrolment), or null when it is not touched. Counts them as made: whole cases (kf_run) make
+   * them later in the same order, and after a failure an extra emptying is harmless.
+   */
+  manageWrites(want: StartEnrolment): ReadonlyArray<readonly [Uint8Array, Uint8Array]> | null {
     const written = writtenEnrolment(want);
-    if (written) {
-      this.maps.replaceManage(enrolmentEntries((this.cookie ??= netnsCookie()), this.env, written));
-      this.manageWritten = true;
-      return;
-    }
-    if (this.manageWritten) this.maps.replaceManage([]);
-    this.manageWritten = false;
-    controlConnects(this.env, want === true, this.fast);
+    const was = this.manageWritten;
+    this.manageWritten = written !== null;
+    if (written) return enrolmentEntries((this.cookie ??= netnsCookie()), this.env, written);
+    return was ? [] : null;
+  }
+
+  /** After a failed run of whole cases: km_manage may still hold what the harness wrote. */
+  manageUnknown(): void {
+    this.manageWritten = true;
   }
 
   /**
@@ -128,11 +141,6 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   setMonitoring(on: boolean): void {
     resetMaps(this.fast);
     if (this.setGlobal(ENABLE_MONITORING, monitoringBytes(on)) > 0) registerResets(this.fast, this.resettable);
-  }
-
-  /** Whether a change to enrolment `want` needs more than the control connects whole cases make. */
-  enrolmentNeedsWrites(want: StartEnrolment): boolean {
-    return writtenEnrolment(want) !== null || this.manageWritten;
   }
 
   listen(c: Case): void {

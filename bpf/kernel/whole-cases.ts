@@ -7,7 +7,7 @@
 
 import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
+import { ControlPort, monitoringOf, payloadFor, startEnrolment, writtenEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -17,7 +17,7 @@ import { streamView } from '../runner/streams.js';
 import { PROG, RUN_STATUS, resetError, type FastPath } from './fastpath.js';
 import { CONTROL_SOCKADDR, controlError, controlPlan } from './enrolment.js';
 import { AF_INET, AF_INET6, errnoName } from './libc.js';
-import { mapOpRecord, mapWriteError } from './map-writes.js';
+import { MANAGE_KEY_SIZE, manageError, mapOpRecord, mapWriteError } from './map-writes.js';
 import { STREAM_WAIT_MS, TCP_SNDTIMEO_US, socketType, type KernelSock, type KernelSockets } from './sockets.js';
 
 /** Messages a case may send in all and still run whole (a bound on the program's payload bytes). */
@@ -104,10 +104,9 @@ export class WholeCases {
   /** Whether case `c` is simple enough to run whole (the runner would run it without a codec error). */
   private simple(c: Case): boolean {
     // Once the runner's first enrolment change has checked the environment, enrolment changes
-    // (from a known state or not) may run inside kf_run too: they are the same control connects.
-    // Enrolment by km_manage writes, or leaving it, is the runner's.
-    const enrolment = startEnrolment(c);
-    if (this.runner.enrolment !== enrolment && (!this.runner.enrolmentChecked || this.layer.enrolmentNeedsWrites(enrolment))) return false;
+    // (from a known state or not) may run inside kf_run too: the same km_manage writes and
+    // control connects.
+    if (this.runner.enrolment !== startEnrolment(c) && !this.runner.enrolmentChecked) return false;
     if (c.ops.length > 64) return false;
     const open = this.ids;
     open.clear();
@@ -174,24 +173,15 @@ export class WholeCases {
       this.layer.maps.writeRecords(partial, count);
       throw e;
     }
-    if (this.runner.enrolment !== startEnrolment(c)) {
-      // The runner's order: map writes, then enrolment, then the operations.
-      const plan = controlPlan(this.env, c.enrolled);
-      p.room(5 + plan.length * (12 + 2 * CONTROL_SOCKADDR));
-      p.u8(PROG.enrol);
-      p.i32(plan.length);
-      for (const k of plan) {
-        p.i32(k.domain);
-        p.i32(k.bind.length);
-        p.bytes(k.bind);
-        p.zeros(CONTROL_SOCKADDR - k.bind.length);
-        p.i32(k.dest.length);
-        p.bytes(k.dest);
-        p.zeros(CONTROL_SOCKADDR - k.dest.length);
-      }
+    const enrolment = startEnrolment(c);
+    if (this.runner.enrolment !== enrolment) {
+      // The runner's order: map writes, then enrolment (KernelSockets.setEnrolment: km_manage
+      // written, or emptied when leaving a written enrolment, then the control connects), then the operations.
+      const writes = this.layer.manageWrites(enrolment);
+      if (writes) this.manage(writes);
+      if (writtenEnrolment(enrolment) === null) this.enrol(c.enrolled);
       // Bookkeeping like the tracker's: a failed run leaves it 'unknown' (CaseRunner.recover).
-      this.runner.enrolment = c.enrolled;
-      this.enrols[this.cases.length - 1] = c.enrolled;
+      this.runner.enrolment = enrolment;
     }
     if (fresh) {
       // The set-up alone (no observation), then the listeners; the operations go on in a new
@@ -241,6 +231,7 @@ export class WholeCases {
           this.run();
           this.drop();
           this.runner.recover();
+          this.layer.manageUnknown();
           return false;
         }
       } else if (op.op === 'close') {
@@ -254,6 +245,39 @@ export class WholeCases {
     if (control) this.runner.enrolment = 'unknown';
     this.ops += c.ops.length;
     return true;
+  }
+
+  /** Enrolment by writes: km_manage emptied, then `entries` written (int32 fd, key size, count, then kf_map_ops records). */
+  private manage(entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>): void {
+    const p = this.p;
+    p.room(13);
+    p.u8(PROG.manage);
+    p.i32(this.layer.maps.fd('km_manage'));
+    p.i32(MANAGE_KEY_SIZE);
+    p.i32(entries.length);
+    for (const [k, v] of entries) {
+      p.room(16 + k.length + v.length + 6);
+      mapOpRecord(p, this.layer.maps.fd('km_manage'), k, v);
+    }
+  }
+
+  /** The control connects that enrol the namespace (`enrolled`) or withdraw it. */
+  private enrol(enrolled: boolean): void {
+    const p = this.p;
+    const plan = controlPlan(this.env, enrolled);
+    p.room(5 + plan.length * (12 + 2 * CONTROL_SOCKADDR));
+    p.u8(PROG.enrol);
+    p.i32(plan.length);
+    for (const k of plan) {
+      p.i32(k.domain);
+      p.i32(k.bind.length);
+      p.bytes(k.bind);
+      p.zeros(CONTROL_SOCKADDR - k.bind.length);
+      p.i32(k.dest.length);
+      p.bytes(k.dest);
+      p.zeros(CONTROL_SOCKADDR - k.dest.length);
+    }
+    this.enrols[this.cases.length - 1] = enrolled;
   }
 
   /**
@@ -345,6 +369,8 @@ export class WholeCases {
           throw new KmeshCheckError('worker', `km_sockstorage lookup failed (${errnoName(rc)})`);
         case RUN_STATUS.reset:
           throw resetError(rc);
+        case RUN_STATUS.manage:
+          throw manageError(detail, rc);
         case RUN_STATUS.control: {
           const plan = controlPlan(this.env, this.enrols[st[RUN_STATUS.caseIndex]!] ?? false);
           const k = plan[detail >> 8];

@@ -194,18 +194,30 @@ int kf_set_resets(const int32_t *spec, int count)
 	return 0;
 }
 
+/* Deletes a hash map's entries, whatever wrote them; 0, or the first failed delete's rc. */
+int kf_empty_map(int fd, int klen)
+{
+	uint8_t key[RESET_KEY_MAX];
+	if (klen > RESET_KEY_MAX)
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, NULL, key) == 0) {
+		int rc = bpf_map_delete_elem(fd, key);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
 /* Puts every registered map back; 0, or the first libbpf error. */
 int kf_reset_maps(void)
 {
-	static uint8_t key[RESET_KEY_MAX], value[BATCH_BYTES];
+	static uint8_t value[BATCH_BYTES];
 	for (int i = 0; i < nresets; i++) {
 		struct reset_map *m = &resets[i];
 		if (m->hash) {
-			while (bpf_map_get_next_key(m->fd, NULL, key) == 0) {
-				int rc = bpf_map_delete_elem(m->fd, key);
-				if (rc < 0 && rc != -ENOENT)
-					return rc;
-			}
+			int rc = kf_empty_map(m->fd, m->klen);
+			if (rc < 0)
+				return rc;
 			continue;
 		}
 		if (m->mem) {

@@ -8,7 +8,7 @@
 #define KMESH_SHIM_H
 #include <stdint.h>
 
-#define KF_ABI 4
+#define KF_ABI 5
 #define SA_MAX 128
 #define MAX_OTHERS 16
 
@@ -52,6 +52,7 @@ int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out);
 int kf_control(int domain, const void *local, uint32_t llen, const void *dest, uint32_t dlen, int32_t *err);
 int kf_set_resets(const int32_t *spec, int count);
 int kf_reset_maps(void);
+int kf_empty_map(int fd, int klen);
 struct pollfd;
 int kf_settle(struct pollfd *fds, int n, int max_ms);
 /* The monotonic clock in ms (settle.c), for the shim's bounded waits. */

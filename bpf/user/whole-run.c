@@ -19,10 +19,10 @@
 #include "shim.h"
 
 /* Program opcodes and observation records (whole-cases.ts and observations.ts mirror them). */
-enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6, P_SEND = 7, P_APPLY = 8 };
+enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6, P_SEND = 7, P_APPLY = 8, P_MANAGE = 9 };
 enum { R_END = 0, R_SOCKET = 1, R_CONNECT = 2, R_SEND = 3, R_CLOSE = 4, R_APPLY = 5 };
 /* status[0] */
-enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 5, S_RESET = 6 };
+enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 5, S_RESET = 6, S_MANAGE = 7 };
 #define MAX_SOCKS 32
 #define MAX_PENDING 256
 #define STORAGE_MAX 64
@@ -356,8 +356,9 @@ void kf_streams(uint8_t *dst, int len)
 /*
  * status: [0] S_OK, S_MAP ([2] the case's record, [3] rc), S_SOCKET ([2] stage, [3] errno),
  * S_STORAGE ([3] rc), S_BUG (unknown socket, table full, out of memory: a worker bug), S_CONTROL
- * ([2] local << 8 | stage, [3] errno), S_RESET ([3] rc of putting a map back); [1] the case it happened in; [4] bytes of stream records
- * (kf_streams). Returns the bytes written to out (out_len bytes long).
+ * ([2] local << 8 | stage, [3] errno), S_RESET ([3] rc of putting a map back), S_MANAGE ([2] 0
+ * emptying km_manage, 1 writing it; [3] rc); [1] the case it happened in; [4] bytes of stream
+ * records (kf_streams). Returns the bytes written to out (out_len bytes long).
  */
 int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *status)
 {
@@ -462,6 +463,24 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 					status[2] = (i << 8) | stage, status[3] = err;
 					st = S_CONTROL;
 				}
+			}
+		} else if (op == P_MANAGE) {
+			/* An enrolment by writes (setEnrolment in sockets.ts): int32 fd, key size, count, then
+			 * kf_map_ops records; km_manage is emptied, whatever wrote it, then they are written. */
+			int32_t a[3], rc;
+			memcpy(a, p, 12);
+			p += 12;
+			const uint8_t *records = p;
+			for (int i = 0; i < a[2]; i++) {
+				const int32_t *h = (const int32_t *)p;
+				p += 16 + ((h[2] + 3) & ~3) + ((h[3] + 3) & ~3);
+			}
+			if ((rc = kf_empty_map(a[0], a[1])) < 0) {
+				status[2] = 0, status[3] = rc;
+				st = S_MANAGE;
+			} else if (kf_map_ops(records, a[2], &rc) >= 0) {
+				status[2] = 1, status[3] = rc;
+				st = S_MANAGE;
 			}
 		} else if (op == P_END) {
 			close_case(r);

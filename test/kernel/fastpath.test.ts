@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Case, MapState, Observation, Service } from '../../model/domain.js';
-import { ControlPort } from '../../model/domain.js';
+import type { Case, MapState, Observation, Service, StartEnrolment } from '../../model/domain.js';
+import { ControlPort, enrolmentFields, startEnrolment } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { caseArb } from '../../generators/index.js';
@@ -144,28 +144,24 @@ describe('whole cases in the shim and the case runner', () => {
   });
 
   it('observes exactly what the case runner observes operation by operation', async () => {
-    // Enrolment by km_manage writes is the runner's (switches to and from it leave kf_run): those
-    // cases are compared in a batch of their own below.
-    const all = deterministicCases();
-    const cases = all.filter((c) => c.enrolmentWrite === undefined);
+    const cases = deterministicCases();
     expect(cases.length).toBeGreaterThan(300);
-    // Sends, several sockets and state changes within a case must all be exercised.
+    // Sends, several sockets, state changes within a case and enrolment by km_manage writes
+    // (every kind of it) must all be exercised.
     expect(cases.some((c) => c.ops.some((o) => o.op === 'send'))).toBe(true);
     expect(cases.some((c) => c.ops.some((o) => o.op === 'apply'))).toBe(true);
     expect(cases.some((c) => c.ops.filter((o) => o.op === 'socket').length > 1)).toBe(true);
+    expect(new Set(cases.map((c) => String(startEnrolment(c)))).size).toBeGreaterThanOrEqual(5);
     const before = (await fast.info()).shim.casesRunWhole;
     const [a, b] = await Promise.all([fast.run(cases), plain.run(cases)]);
     expect(a).toHaveLength(cases.length);
     cases.forEach((c, i) => expect(JSON.stringify(a[i]), JSON.stringify(c)).toBe(JSON.stringify(b[i])));
-    // They ran whole inside the shim (kf_run), sends and applies included, except those with
-    // datagram operations (section 6) and a first switch of enrolment (the runner checks the environment).
+    // They ran whole inside the shim (kf_run), sends, applies and written enrolments included,
+    // except those with datagram operations (section 6) and a first switch of enrolment (the
+    // runner checks the environment).
     const whole = (await fast.info()).shim.casesRunWhole - before;
     const datagrams = cases.filter((c) => c.ops.some((o) => o.op === 'sendto' || o.op === 'recvfrom' || o.op === 'deliver')).length;
     expect(whole).toBeGreaterThanOrEqual(cases.length - datagrams - 1);
-    // With the written enrolments mixed in, a batch still observes what the runner does.
-    expect(all.length - cases.length).toBeGreaterThan(30);
-    const [wa, wb] = await Promise.all([fast.run(all), plain.run(all)]);
-    all.forEach((c, i) => expect(JSON.stringify(wa[i]), JSON.stringify(c)).toBe(JSON.stringify(wb[i])));
   });
 
   it('runs sends whole with the streams the runner sees: prefixes, and streams longer than what was sent', async () => {
@@ -242,6 +238,27 @@ describe('whole cases in the shim and the case runner', () => {
       expect(info.manage).toHaveLength(4);
       expect(info.manage.filter((k) => LOCAL_KEYS.includes(k)).sort()).toEqual(LOCAL_KEYS);
     }
+  });
+
+  it('writes km_manage inside a run of whole cases as the runner does, and empties it for control connects', async () => {
+    // Every start enrolment in turn, twice: each switch to or from a written one runs in kf_run.
+    const starts: StartEnrolment[] = [true, 0, 1, 'cookie-only', false, 'locals-only', 0xffffffff, true];
+    const cases = benchCases(starts.length * 2).map((c, i) => ({ ...c, ...enrolmentFields(starts[i % starts.length]!) }));
+    await Promise.all([fast.run([cases[0]!]), plain.run([cases[0]!])]);
+    const before = (await fast.info()).shim.casesRunWhole;
+    for (const c of cases.slice(1)) {
+      // After each case, km_manage holds what the runner's path leaves (the netns cookies differ).
+      const [a, b] = await Promise.all([fast.run([c]), plain.run([c])]);
+      expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+      const [ia, ib] = await Promise.all([fast.info(), plain.info()]);
+      expect(ia.enrolment).toEqual(startEnrolment(c));
+      expect(ia.manage.length, String(ia.enrolment)).toBe(ib.manage.length);
+      expect(ia.manage.filter((k) => LOCAL_KEYS.includes(k)).sort()).toEqual(ib.manage.filter((k) => LOCAL_KEYS.includes(k)).sort());
+    }
+    expect((await fast.info()).shim.casesRunWhole - before).toBe(cases.length - 1);
+    // And in one batch, whose cases run grouped by start enrolment.
+    const [a, b] = await Promise.all([fast.run(cases), plain.run(cases)]);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
   });
 
   it('reports a failed map write the same way', async () => {

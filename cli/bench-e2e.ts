@@ -12,6 +12,7 @@ import { generatedCases, runChecks, type RunResult } from '../properties/run.js'
 import { batchSizeFor } from '../properties/batch.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
+import type { KernelExecutor } from '../bpf/kernel/executor.js';
 import { openExecutor, type ExecutorName } from './executors.js';
 import { withExactVm } from './exhaustive.js';
 
@@ -29,8 +30,21 @@ export interface EndToEnd {
   readonly bareCasesPerSecond?: number;
   /** casesPerSecond / bareCasesPerSecond. */
   readonly ratioToBare?: number;
+  /** The kernel's harness worker during the bare run, microseconds per case (WorkerInfo.timing). */
+  readonly bareWorkerUs?: WorkerTime;
   /** A longer run from a cold process of its own (a CI job's pace). */
   readonly longRun?: LongRun;
+}
+
+/**
+ * Where the harness worker's time per case went: parsing requests, handling them (of which
+ * `shim`, inside kf_run: the syscalls of whole cases, the floor of any worker) and replying.
+ */
+export interface WorkerTime {
+  readonly parse: number;
+  readonly handle: number;
+  readonly shim: number;
+  readonly reply: number;
 }
 
 export interface JobsScaling {
@@ -136,12 +150,17 @@ export async function endToEnd(name: ExecutorName, runs: number, o: { seed?: num
     const r = { cases: cold.cases, warmUpCases, casesPerSecond, warmCasesPerSecond, coldCasesPerSecond };
     if (!opened.executor) return r;
     const cases = generatedCases(base);
+    const worker = opened.executor as Partial<Pick<KernelExecutor, 'info'>>;
+    const before = worker.info ? (await worker.info()).timing : null;
     const t = process.hrtime.bigint();
     // In the batches the run judged them in (the executor's own size).
     const size = batchSizeFor({ executor: opened.executor });
     for (let i = 0; i < cases.length; i += size) await opened.executor.run(cases.slice(i, i + size));
     const bareCasesPerSecond = cases.length / (Number(process.hrtime.bigint() - t) / 1e9);
-    return { ...r, bareCasesPerSecond, ratioToBare: casesPerSecond / bareCasesPerSecond };
+    const after = before && worker.info ? (await worker.info()).timing : null;
+    const perCase = (k: keyof WorkerTime) => (1000 * (after![k] - before![k])) / cases.length;
+    const bareWorkerUs = after ? { parse: perCase('parse'), handle: perCase('handle'), shim: perCase('shim'), reply: perCase('reply') } : undefined;
+    return { ...r, bareCasesPerSecond, ratioToBare: casesPerSecond / bareCasesPerSecond, ...(bareWorkerUs ? { bareWorkerUs } : {}) };
   } finally {
     await opened.executor?.close();
   }

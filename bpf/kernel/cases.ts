@@ -79,6 +79,11 @@ export class KernelCases {
     return this.whole?.casesRun ?? 0;
   }
 
+  /** Milliseconds the shim spent running whole cases (kf_run). */
+  get shimMs(): number {
+    return this.whole?.shimMs ?? 0;
+  }
+
   /**
    * Runs cases in the order startOrder gives; `offset` numbers them in error messages (their
    * index in the whole run). Returns their observations encoded (decodeObservations gives them

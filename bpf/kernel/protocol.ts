@@ -41,8 +41,11 @@ export interface WorkerInfo {
   readonly shim: { readonly wholeCases: boolean; readonly casesRunWhole: number };
   /** Bounded waits for what loopback should already have delivered (stream bytes, DNS datagrams): none on the normal path. */
   readonly lateWaits: { readonly stream: number; readonly dns: number };
-  /** Milliseconds the worker spent parsing requests, handling them and writing replies. */
-  readonly timing: { readonly parse: number; readonly handle: number; readonly reply: number };
+  /**
+   * Milliseconds the worker spent parsing requests, handling them (of which `shim`: inside kf_run,
+   * the whole cases' syscalls) and writing replies.
+   */
+  readonly timing: { readonly parse: number; readonly handle: number; readonly shim: number; readonly reply: number };
 }
 
 export interface BenchResult {

@@ -87,6 +87,8 @@ export class WholeCases {
   failedCase = -1;
   /** Cases run whole so far, for tests and diagnosis. */
   casesRun = 0;
+  /** Milliseconds spent inside kf_run (its syscalls and the C around them), for the bench. */
+  shimMs = 0;
 
   constructor(
     private readonly runner: CaseRunner<KernelSock>,
@@ -347,12 +349,15 @@ export class WholeCases {
     // unless MAX_RECORD (128) bytes are left before each record.
     const cap = this.ops * 100 + this.cases.length + 256;
     if (this.out.length < cap) this.out = new Uint8Array(cap);
+    const t = process.hrtime.bigint();
     const n = this.fast.run(p.buf, p.at, this.out, this.out.length, this.status);
+    this.shimMs += Number(process.hrtime.bigint() - t) / 1e6;
     const st = this.status;
     const sink = this.sink();
     if (st[RUN_STATUS.streamBytes]! > 0) this.addStreams(sink, st[RUN_STATUS.streamBytes]!);
     sink.append(this.out.subarray(0, n));
     if (st[RUN_STATUS.code] !== RUN_STATUS.ok) {
+      this.layer.manageUnknown();
       const info = this.cases[st[RUN_STATUS.caseIndex]!];
       this.failedCase = info ? info.index : this.first;
       const rc = st[RUN_STATUS.rc]!;

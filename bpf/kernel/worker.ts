@@ -163,7 +163,7 @@ function info(): WorkerInfo {
     manage: s.cases.sockets.maps.manageKeys(),
     shim: { wholeCases: s.cases.wholeCasesOn, casesRunWhole: s.cases.casesRunWhole },
     lateWaits: { stream: s.cases.sockets.lateStreamWaits, dns: s.cases.sockets.dns.lateWaits },
-    timing: { ...timing },
+    timing: { ...timing, shim: s.cases.shimMs },
   };
 }
 

@@ -1,10 +1,12 @@
 // The bench runs end to end: the C baseline builds, runs in the worker's namespace and cgroup on
 // the same maps, and both figures come back. (The speed goal itself is measured with more cases
-// by `runKernelBench`; a short run here only proves the machinery.)
+// by `runKernelBench`; a short run here only proves the machinery.) The end-to-end figures give
+// the worker's time per case apart.
 
 import { describe, expect, it } from 'vitest';
 import { benchCases, buildBaseline, runKernelBench } from '../../bpf/kernel/bench.js';
 import { existsSync } from 'node:fs';
+import { endToEnd } from '../../cli/bench-e2e.js';
 
 describe('kernel bench', () => {
   it('bench cases differ from their predecessor by one backend and one frontend', () => {
@@ -23,4 +25,17 @@ describe('kernel bench', () => {
     expect(r.baselineConnectsPerSecond).toBeGreaterThan(1000);
     expect(r.ratio).toBeCloseTo(r.baselineConnectsPerSecond / r.connectsPerSecond, 6);
   });
+
+  it("splits the harness worker's time per case of the bare run: kf_run within handling, parsing, replying", async () => {
+    const e = await endToEnd('kernel', 300, { warmUp: 0 });
+    expect(e.bareCasesPerSecond).toBeGreaterThan(0);
+    const w = e.bareWorkerUs!;
+    // Most generated cases run whole, so kf_run takes a share of the handling, never more.
+    expect(w.shim).toBeGreaterThan(0);
+    expect(w.handle).toBeGreaterThan(w.shim);
+    expect(w.parse).toBeGreaterThan(0);
+    expect(w.reply).toBeGreaterThan(0);
+    // Per case, not in all: the worker cannot have spent more than the bare run's wall time.
+    expect(w.handle + w.parse + w.reply).toBeLessThan(1e6 / e.bareCasesPerSecond!);
+  }, 120_000);
 });

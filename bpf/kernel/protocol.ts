@@ -32,6 +32,8 @@ export interface WorkerInfo {
   /** The section 6 hooks attached (cgroup/sendmsg4, recvmsg4, recvmsg6 by role). */
   readonly dnsHooks: readonly string[];
   readonly mapIds: Readonly<Record<string, number>>;
+  /** The maps outside the ABI put back before every case, with the capacity they were loaded with. */
+  readonly resets: ReadonlyArray<{ readonly name: string; readonly maxEntries: number }>;
   readonly enrolment: StartEnrolment | 'unknown';
   readonly listeners: number;
   readonly swept: readonly string[];

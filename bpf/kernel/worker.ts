@@ -157,6 +157,7 @@ function info(): WorkerInfo {
     linkIds: s.dp.links.map(linkId),
     dnsHooks: [...s.dp.dnsHooks],
     mapIds,
+    resets: s.dp.resettable.map((m) => ({ name: m.name, maxEntries: m.maxEntries })),
     enrolment: s.cases.runner.enrolment,
     listeners: s.cases.sockets.listeners.count,
     swept: s.swept,

@@ -24,6 +24,29 @@ function perCpuVariant(dir: string): ObjectPaths {
   return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
 }
 
+/**
+ * dns-server-global with its node-wide entry in a hash map of 4096 entries, created on first use,
+ * built in `dir`: the harness empties it before every case, and loads it with 256 entries (walking
+ * every bucket of the object's capacity each case cost more than the case's writes).
+ */
+function hashVariant(dir: string): ObjectPaths {
+  const global = buildMutant('dns-server-global');
+  const o = buildVariant(
+    dir,
+    [
+      ['dns_server.h', 'BPF_MAP_TYPE_ARRAY)', 'BPF_MAP_TYPE_HASH)'],
+      ['dns_server.h', '__uint(max_entries, 1);', '__uint(max_entries, 4096);'],
+      [
+        'dns_server.h',
+        '\treturn bpf_map_lookup_elem(&km_dns_server, &zero);',
+        '\tstruct dns_server_data none = {};\n\n\tbpf_map_update_elem(&km_dns_server, &zero, &none, BPF_NOEXIST);\n\treturn bpf_map_lookup_elem(&km_dns_server, &zero);',
+      ],
+    ],
+    join(dirname(global.connect), 'src'),
+  );
+  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
+}
+
 describe('cases are isolated through maps outside the ABI', () => {
   it('on the kernel: arrays and per-CPU arrays', async () => {
     if (process.geteuid?.() !== 0) throw new Error('the kernel executor requires root: run this test as root or with sudo');
@@ -31,6 +54,21 @@ describe('cases are isolated through maps outside the ABI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-percpu-'));
     try {
       expect(await replyAfterWrites(await createKernelExecutor({ objects: perCpuVariant(dir) }))).toBe('10.1.0.1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on the kernel: hash maps, emptied before each case and loaded with at most 256 entries', async () => {
+    if (process.geteuid?.() !== 0) throw new Error('the kernel executor requires root: run this test as root or with sudo');
+    const dir = mkdtempSync(join(tmpdir(), 'kc-hash-'));
+    try {
+      const executor = await createKernelExecutor({ objects: hashVariant(dir) });
+      const { resets } = await executor.info();
+      expect(resets).toContainEqual({ name: 'km_dns_server', maxEntries: 256 });
+      // The section 7 map the harness never writes: reset too, at the same capacity.
+      expect(resets).toContainEqual({ name: 'km_auth_res', maxEntries: 256 });
+      expect(await replyAfterWrites(executor)).toBe('10.1.0.1');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -38,7 +38,8 @@ export interface EndToEnd {
 
 /**
  * Where the harness worker's time per case went: parsing requests, handling them (of which
- * `shim`, inside kf_run: the syscalls of whole cases, the floor of any worker) and replying.
+ * `shim`, inside kf_run: whole cases' syscalls and the C around them; the cases run operation by
+ * operation make theirs in the other handling) and replying; unpacking the cases is handling.
  */
 export interface WorkerTime {
   readonly parse: number;

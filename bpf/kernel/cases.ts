@@ -113,6 +113,8 @@ export class KernelCases {
       }
       this.runner.sink.take();
       this.runner.recover();
+      // Whichever path failed, km_manage may hold what the harness wrote (emptied before control connects again).
+      this.sockets.manageUnknown();
       if (e instanceof KmeshCheckError) throw new KmeshCheckError(e.code, `case ${offset + at}: ${e.message}`);
       throw e;
     }

@@ -35,10 +35,10 @@ export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
 /** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
-const KF_ABI = 5;
+const KF_ABI = 6;
 
 /** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
-export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8, manage: 9 } as const;
+export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8, manage: 9, continue: 10 } as const;
 
 /** kf_run's status words and the values of its first (mirrors whole-run.c). */
 export const RUN_STATUS = {
@@ -159,7 +159,9 @@ export function fastPath(): FastPath | null {
     };
     loaded = { fast, why: null };
   } catch (e) {
-    loaded = { fast: null, why: (e as Error).message.split('\n')[0] ?? 'unknown error' };
+    const why = (e as Error).message.split('\n')[0] ?? 'unknown error';
+    // A library built from other sources than these (copied with a newer time): as an ABI mismatch.
+    loaded = { fast: null, why: /^Cannot find function/.test(why) ? `${why}: the built shim is stale, delete build/shim/ and retry` : why };
   }
   return loaded.fast;
 }

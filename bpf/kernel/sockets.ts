@@ -110,26 +110,32 @@ export class KernelSockets implements SocketLayer<KernelSock> {
   private cookie: bigint | null = null;
 
   setEnrolment(want: StartEnrolment): void {
-    const writes = this.manageWrites(want);
-    if (writes) this.maps.replaceManage(writes);
-    if (writtenEnrolment(want) === null) controlConnects(this.env, want === true, this.fast);
+    const plan = this.takeEnrolmentPlan(want);
+    try {
+      if (plan.manage) this.maps.replaceManage(plan.manage);
+    } catch (e) {
+      this.manageUnknown();
+      throw e;
+    }
+    if (plan.controlConnects) controlConnects(this.env, want === true, this.fast);
   }
 
   /**
-   * What a change to enrolment `want` writes to km_manage before its control connects (if any):
-   * the entries to write once the map is emptied (none: emptied only, leaving a written
-   * enrolment), or null when it is not touched. Counts them as made: whole cases (kf_run) make
-   * them later in the same order, and after a failure an extra emptying is harmless.
+   * How to change to enrolment `want`, for both paths (this runner's setEnrolment and whole
+   * cases in kf_run): `manage`, the entries to write to km_manage once it is emptied (none:
+   * emptied only, leaving a written enrolment), or null when it is not touched; then control
+   * connects, or not (a written enrolment makes none). Takes the writes as made: whoever makes
+   * them calls manageUnknown() if they fail (an emptying not made must not be forgotten).
    */
-  manageWrites(want: StartEnrolment): ReadonlyArray<readonly [Uint8Array, Uint8Array]> | null {
+  takeEnrolmentPlan(want: StartEnrolment): { readonly manage: ReadonlyArray<readonly [Uint8Array, Uint8Array]> | null; readonly controlConnects: boolean } {
     const written = writtenEnrolment(want);
     const was = this.manageWritten;
     this.manageWritten = written !== null;
-    if (written) return enrolmentEntries((this.cookie ??= netnsCookie()), this.env, written);
-    return was ? [] : null;
+    if (written) return { manage: enrolmentEntries((this.cookie ??= netnsCookie()), this.env, written), controlConnects: false };
+    return { manage: was ? [] : null, controlConnects: true };
   }
 
-  /** After a failed run of whole cases: km_manage may still hold what the harness wrote. */
+  /** After a failure: km_manage may still hold what the harness wrote. */
   manageUnknown(): void {
     this.manageWritten = true;
   }

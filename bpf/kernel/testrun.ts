@@ -106,6 +106,8 @@ export function testRunSyscall(progFd: number, role: 'connect4' | 'connect6' | '
  * carries the peer it reached. A program verdict of 0 would make the connect fail with EPERM.
  */
 export function testRun(dp: LoadedDataPath, sockets: KernelSockets, program: TestRunProgram, ctx: ConnectCtx): TestRunResult {
+  // From the maps outside the ABI as loaded, as a case starts (and none fills up over many runs).
+  sockets.beginCase();
   const role = program === 'cgroup_connect4_prog' ? 'connect4' : program === 'cgroup_connect6_prog' ? 'connect6' : program === 'sockops_prog' ? 'sockops' : 'sendmsg';
   const tried = testRunSyscall(dp.progs[role], role, ctx);
   if (tried.ok) return { retval: tried.retval, via: 'test-run', ctxOut: { peer: tried.peer, error: null } };

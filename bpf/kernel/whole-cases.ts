@@ -7,7 +7,7 @@
 
 import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort, monitoringOf, payloadFor, startEnrolment, writtenEnrolment } from '../../model/domain.js';
+import { ControlPort, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -179,9 +179,9 @@ export class WholeCases {
     if (this.runner.enrolment !== enrolment) {
       // The runner's order: map writes, then enrolment (KernelSockets.setEnrolment: km_manage
       // written, or emptied when leaving a written enrolment, then the control connects), then the operations.
-      const writes = this.layer.manageWrites(enrolment);
-      if (writes) this.manage(writes);
-      if (writtenEnrolment(enrolment) === null) this.enrol(c.enrolled);
+      const plan = this.layer.takeEnrolmentPlan(enrolment);
+      if (plan.manage) this.manage(plan.manage);
+      if (plan.controlConnects) this.enrol(c.enrolled);
       // Bookkeeping like the tracker's: a failed run leaves it 'unknown' (CaseRunner.recover).
       this.runner.enrolment = enrolment;
     }
@@ -192,6 +192,9 @@ export class WholeCases {
       p.at = 0;
       this.cases.at(-1)!.maps = [];
       this.layer.listeners.listen(c);
+      // The same case goes on: kf_run must not put the maps outside the ABI back again (what the
+      // control connects and the listens wrote there stays, as on the runner's path).
+      p.u8(PROG.continue);
     }
     const ids = this.ids;
     let control = false;
@@ -233,6 +236,7 @@ export class WholeCases {
           this.run();
           this.drop();
           this.runner.recover();
+          // Its enrolment change (taken in the program dropped) is made again by the runner.
           this.layer.manageUnknown();
           return false;
         }
@@ -357,7 +361,6 @@ export class WholeCases {
     if (st[RUN_STATUS.streamBytes]! > 0) this.addStreams(sink, st[RUN_STATUS.streamBytes]!);
     sink.append(this.out.subarray(0, n));
     if (st[RUN_STATUS.code] !== RUN_STATUS.ok) {
-      this.layer.manageUnknown();
       const info = this.cases[st[RUN_STATUS.caseIndex]!];
       this.failedCase = info ? info.index : this.first;
       const rc = st[RUN_STATUS.rc]!;

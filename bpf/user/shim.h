@@ -8,7 +8,7 @@
 #define KMESH_SHIM_H
 #include <stdint.h>
 
-#define KF_ABI 5
+#define KF_ABI 6
 #define SA_MAX 128
 #define MAX_OTHERS 16
 

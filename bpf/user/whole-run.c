@@ -19,7 +19,7 @@
 #include "shim.h"
 
 /* Program opcodes and observation records (whole-cases.ts and observations.ts mirror them). */
-enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6, P_SEND = 7, P_APPLY = 8, P_MANAGE = 9 };
+enum { P_MAPOPS = 1, P_SOCKET = 2, P_CONNECT = 3, P_CLOSE = 4, P_END = 5, P_ENROL = 6, P_SEND = 7, P_APPLY = 8, P_MANAGE = 9, P_CONTINUE = 10 };
 enum { R_END = 0, R_SOCKET = 1, R_CONNECT = 2, R_SEND = 3, R_CLOSE = 4, R_APPLY = 5 };
 /* status[0] */
 enum { S_OK = 0, S_MAP = 1, S_SOCKET = 2, S_STORAGE = 3, S_BUG = 4, S_CONTROL = 5, S_RESET = 6, S_MANAGE = 7 };
@@ -326,19 +326,38 @@ static int run_send(struct krun *r, struct ksock *s, int messages, int wait_ms, 
 	return 0;
 }
 
+/* The end of `count` kf_map_ops records from p, or NULL when they would pass `end` (a worker bug). */
+static const uint8_t *skip_map_ops(const uint8_t *p, int32_t count, const uint8_t *end)
+{
+	if (count < 0)
+		return NULL;
+	for (int i = 0; i < count; i++) {
+		int32_t h[4];
+		if (end - p < 16)
+			return NULL;
+		memcpy(h, p, 16);
+		if (h[2] < 0 || h[3] < 0)
+			return NULL;
+		size_t n = 16 + (((size_t)h[2] + 3) & ~(size_t)3) + (((size_t)h[3] + 3) & ~(size_t)3);
+		if ((size_t)(end - p) < n)
+			return NULL;
+		p += n;
+	}
+	return p;
+}
+
 /* Map writes: int32 count, then kf_map_ops records. `done` counts the case's records before these. */
-static int run_map_ops(const uint8_t **pp, int *done, int32_t *status)
+static int run_map_ops(const uint8_t **pp, const uint8_t *end, int *done, int32_t *status)
 {
 	const uint8_t *p = *pp;
 	int32_t count, rc;
 	memcpy(&count, p, 4);
 	p += 4;
+	const uint8_t *next = skip_map_ops(p, count, end);
+	if (!next)
+		return S_BUG;
 	int failed = kf_map_ops(p, count, &rc);
-	for (int i = 0; i < count; i++) {
-		const int32_t *h = (const int32_t *)p;
-		p += 16 + ((h[2] + 3) & ~3) + ((h[3] + 3) & ~3);
-	}
-	*pp = p;
+	*pp = next;
 	if (failed >= 0) {
 		status[2] = *done + failed, status[3] = rc;
 		return S_MAP;
@@ -373,6 +392,13 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 	/* Each case starts from the maps outside the ABI as loaded (kf_set_resets). */
 	int reset = 1;
 	while (p < end && st == 0) {
+		/* P_CONTINUE as a program's first record: its first case goes on from the program before
+		 * (its set-up), not put back again. Anywhere else it is unknown (S_BUG). */
+		if (p == prog && *p == P_CONTINUE) {
+			reset = 0;
+			p++;
+			continue;
+		}
 		if (reset) {
 			reset = 0;
 			int rc = kf_reset_maps();
@@ -390,7 +416,7 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 		int op = *p++;
 		status[1] = ncase;
 		if (op == P_MAPOPS || op == P_APPLY) {
-			st = run_map_ops(&p, &maps, status);
+			st = run_map_ops(&p, end, &maps, status);
 			if (st == 0 && op == P_APPLY)
 				*o++ = R_APPLY;
 		} else if (op == P_SOCKET) {
@@ -469,11 +495,10 @@ int kf_run(const uint8_t *prog, int len, uint8_t *out, int out_len, int32_t *sta
 			 * kf_map_ops records; km_manage is emptied, whatever wrote it, then they are written. */
 			int32_t a[3], rc;
 			memcpy(a, p, 12);
-			p += 12;
-			const uint8_t *records = p;
-			for (int i = 0; i < a[2]; i++) {
-				const int32_t *h = (const int32_t *)p;
-				p += 16 + ((h[2] + 3) & ~3) + ((h[3] + 3) & ~3);
+			const uint8_t *records = p + 12;
+			if (!(p = skip_map_ops(records, a[2], end))) {
+				st = S_BUG;
+				break;
 			}
 			if ((rc = kf_empty_map(a[0], a[1])) < 0) {
 				status[2] = 0, status[3] = rc;

@@ -119,7 +119,7 @@ export async function benchCommand(o: BenchOptions): Promise<number> {
     report.endToEnd[name] = e;
     const w = e.bareWorkerUs;
     const worker = w
-      ? `; its worker per case: ${w.shim.toFixed(0)} us in kf_run (syscalls), ${(w.handle - w.shim).toFixed(0)} us other handling, ${w.parse.toFixed(0)} us parsing, ${w.reply.toFixed(0)} us replying`
+      ? `; its worker per case: ${w.shim.toFixed(0)} us in kf_run (whole cases' syscalls), ${(w.handle - w.shim).toFixed(0)} us other handling, ${w.parse.toFixed(0)} us parsing, ${w.reply.toFixed(0)} us replying`
       : '';
     const bare = e.bareCasesPerSecond !== undefined ? `, bare executor ${e.bareCasesPerSecond.toFixed(0)}/s on the same cases, ratio ${e.ratioToBare!.toFixed(2)}${worker}` : '';
     rows.push([

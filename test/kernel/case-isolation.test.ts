@@ -64,10 +64,15 @@ describe('cases are isolated through maps outside the ABI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-hash-'));
     try {
       const executor = await createKernelExecutor({ objects: hashVariant(dir) });
-      const { resets } = await executor.info();
-      expect(resets).toContainEqual({ name: 'km_dns_server', maxEntries: 256 });
-      // The section 7 map the harness never writes: reset too, at the same capacity.
-      expect(resets).toContainEqual({ name: 'km_auth_res', maxEntries: 256 });
+      try {
+        const { resets } = await executor.info();
+        expect(resets).toContainEqual({ name: 'km_dns_server', maxEntries: 256 });
+        // The section 7 map the harness never writes: reset too, at the same capacity.
+        expect(resets).toContainEqual({ name: 'km_auth_res', maxEntries: 256 });
+      } catch (e) {
+        await executor.close();
+        throw e;
+      }
       expect(await replyAfterWrites(executor)).toBe('10.1.0.1');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,8 @@ import { outcomes } from '../../model/impl/index.js';
 import { caseArb } from '../../generators/index.js';
 import { traceKey } from '../../properties/observation.js';
 import { PROG, RUN_STATUS, buildShim, fastPath } from '../../bpf/kernel/fastpath.js';
+import { libbpf } from '../../bpf/kernel/libbpf.js';
+import { libc } from '../../bpf/kernel/libc.js';
 import { benchCases } from '../../bpf/kernel/bench.js';
 import { ObsWriter, decodeObservations } from '../../bpf/runner/observations.js';
 import { createKernelExecutor, type KernelExecutor } from '../../bpf/kernel/executor.js';
@@ -121,6 +123,38 @@ describe('the shim build', () => {
     const room = new Uint8Array(256);
     expect(fast.run(program, program.length, room, room.length, status)).toBe(1);
     expect(status[RUN_STATUS.code]).toBe(RUN_STATUS.ok);
+  });
+});
+
+describe('kf_run and the maps outside the ABI', () => {
+  it('puts them back before each case, but not where a program goes on with the case before (P_CONTINUE)', () => {
+    if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');
+    const fast = fastPath()!;
+    const fd = libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, 'kc_continue', 4, 4, 8, null);
+    expect(fd).toBeGreaterThan(0);
+    try {
+      expect(fast.setResets(Int32Array.of(fd, 1, 4, 4, 8), 1)).toBe(0);
+      const key = Uint8Array.of(1, 0, 0, 0);
+      const held = () => libbpf.mapLookup(fd, key, new Uint8Array(4)) === 0;
+      const run = (ops: number[], code: number = RUN_STATUS.ok) => {
+        const status = new Int32Array(RUN_STATUS.words);
+        const out = new Uint8Array(256);
+        fast.run(Uint8Array.from(ops), ops.length, out, out.length, status);
+        expect(status[RUN_STATUS.code]).toBe(code);
+      };
+      expect(libbpf.mapUpdate(fd, key, Uint8Array.of(7, 0, 0, 0), 0)).toBe(0);
+      run([PROG.continue, PROG.end]);
+      expect(held()).toBe(true);
+      run([PROG.end]);
+      expect(held()).toBe(false);
+      // Only a program's first record continues a case: after a case's end it is a worker bug.
+      expect(libbpf.mapUpdate(fd, key, Uint8Array.of(7, 0, 0, 0), 0)).toBe(0);
+      run([PROG.end, PROG.continue, PROG.end], RUN_STATUS.bug);
+      expect(held()).toBe(false);
+    } finally {
+      fast.setResets(new Int32Array(0), 0);
+      libc.close(fd);
+    }
   });
 });
 

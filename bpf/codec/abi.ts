@@ -2,6 +2,8 @@
 // offsets from here, the kernel loader checks every map against MAPS before load, and docs can be
 // generated from the same tables. Host is little-endian (x86-64); routing structs are packed.
 
+import { KmeshCheckError } from '../../shared/errors.js';
+
 /** Kernel map type numbers (enum bpf_map_type) of the maps the data path uses. */
 /** The programs of the ABI by role, and which of the three objects holds each. */
 export const PROGRAMS = {
@@ -39,12 +41,30 @@ export const BPF_MAP_TYPE = {
   prog_array: 3,
   sockhash: 18,
   sk_storage: 24,
+  ringbuf: 27,
 } as const;
 export type MapTypeName = keyof typeof BPF_MAP_TYPE;
 
 export function mapTypeName(id: number): string {
   for (const [name, n] of Object.entries(BPF_MAP_TYPE)) if (n === id) return name;
   return `type ${id}`;
+}
+
+/** What a section's table says of a map: its type and key and value sizes (struct names where it names them). */
+export interface MapShapeAbi {
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly key?: string;
+  readonly value?: string;
+}
+
+/** Throws (abi-mismatch, one line naming `where` and the section) when a map differs from its table in type or sizes. */
+export function checkMapShape(where: string, section: number, abi: MapShapeAbi, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+  const named = (n: string | undefined) => (n ? ` (${n})` : '');
+  if (shape.type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(shape.type)}, expected ${mapTypeName(abi.type)} (kmesh-dataplane.md section ${section})`);
+  if (shape.keySize !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${shape.keySize} B, expected ${abi.keySize} B${named(abi.key)}`);
+  if (shape.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${shape.valueSize} B, expected ${abi.valueSize} B${named(abi.value)}`);
 }
 
 export type MapName = 'km_frontend' | 'km_service' | 'km_endpoint' | 'km_backend' | 'km_manage' | 'km_sockstorage' | 'km_cgr_tailcall' | 'km_cgr_tail6' | 'km_socket';

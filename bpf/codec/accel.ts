@@ -6,7 +6,7 @@
 import { formatIPv4, parseAddress } from '../../model/address.js';
 import { FILTER_LISTS, type AccelFilter, type Cidr, type FilterList, type PortRange } from '../../model/accel/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { mapTypeName } from './abi.js';
+import { checkMapShape } from './abi.js';
 import { portFromU32, portToU32, readU32, readU64, writeU32, writeU64 } from './structs.js';
 
 export const SOCK_KEY_SIZE = 24;
@@ -29,10 +29,12 @@ export type AccelMapName = (typeof ACCEL_MAPS)[number]['name'];
 
 /** Throws (abi-mismatch) when a map of `name` differs from section 8's table in type or sizes. */
 export function checkAccelMapShape(where: string, name: AccelMapName, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
-  const abi = ACCEL_MAPS.find((m) => m.name === name)!;
-  if (shape.type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(shape.type)}, expected ${mapTypeName(abi.type)} (kmesh-dataplane.md section 8)`);
-  if (shape.keySize !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${shape.keySize} B, expected ${abi.keySize} B`);
-  if (shape.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${shape.valueSize} B, expected ${abi.valueSize} B`);
+  checkMapShape(
+    where,
+    8,
+    ACCEL_MAPS.find((m) => m.name === name)!,
+    shape,
+  );
 }
 
 export interface SockKeyBytes {

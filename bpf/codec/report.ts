@@ -7,6 +7,7 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import type { AuthRecord, ProbeRecord, ReportObservation, ReportTuple } from '../../model/report/domain.js';
+import { BPF_MAP_TYPE, checkMapShape, type MapShapeAbi } from './abi.js';
 import { fromHex } from './state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './structs.js';
@@ -14,6 +15,19 @@ import { readU32, readU64, writeU32, writeU64 } from './structs.js';
 export const TCP_PROBE_INFO_SIZE = 128;
 export const AUTH_REQUEST_SIZE = 40;
 export const SOCK_TUPLE_SIZE = 36;
+
+/** Section 7's maps as the objects must define them, where they define them (ring buffers have no key or value). */
+export const REPORT_MAPS: ReadonlyArray<MapShapeAbi & { readonly name: string }> = [
+  { name: 'km_tcp_probe', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0 },
+  { name: 'km_auth_req', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0 },
+  { name: 'km_auth_res', type: BPF_MAP_TYPE.hash, keySize: SOCK_TUPLE_SIZE, valueSize: 4, key: 'bpf_sock_tuple', value: 'u32' },
+];
+
+/** Throws (abi-mismatch) when a map an object defines under a name of section 7 differs from its table. */
+export function checkReportMap(where: string, name: string, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+  const abi = REPORT_MAPS.find((m) => m.name === name);
+  if (abi) checkMapShape(where, 7, abi, shape);
+}
 
 /** Offsets in tcp_probe_info (section 7's table). */
 export const TCP_PROBE_OFFSETS = {

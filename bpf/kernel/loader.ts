@@ -6,7 +6,8 @@
 import { closeSync, openSync, readSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
-import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, mapTypeName, type MapName, type ProgramRole } from '../codec/abi.js';
+import { checkReportMap } from '../codec/report.js';
+import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, checkMapShape, type MapName, type ProgramRole } from '../codec/abi.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from './libbpf.js';
 import { globalSetter, type SetGlobal } from './globals.js';
@@ -169,15 +170,12 @@ function programsOf(obj: bigint): string[] {
 /** One-line ABI check of a map before load. */
 function checkMapAbi(o: OpenObject, name: MapName, ptr: bigint): void {
   const abi = MAP_BY_NAME.get(name)!;
-  const where = `map ${name} in ${basename(o.path)}`;
-  const type = libbpf.mapType(ptr);
-  if (type !== BPF_MAP_TYPE[abi.type]) {
-    throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(type)}, expected ${abi.type} (kmesh-dataplane.md section 2)`);
-  }
-  const key = libbpf.mapKeySize(ptr);
-  if (key !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${key} B, expected ${abi.keySize} B (${abi.key})`);
-  const value = libbpf.mapValueSize(ptr);
-  if (value !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${value} B, expected ${abi.valueSize} B (${abi.value})`);
+  checkMapShape(`map ${name} in ${basename(o.path)}`, 2, { ...abi, type: BPF_MAP_TYPE[abi.type] }, mapShape(ptr));
+}
+
+/** A map's type and key and value sizes as libbpf opened it. */
+export function mapShape(ptr: bigint): { type: number; keySize: number; valueSize: number } {
+  return { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr) };
 }
 
 function loadError(o: OpenObject, rc: number, log: string): KmeshCheckError {
@@ -232,6 +230,8 @@ export function loadDataPath(paths: ObjectPaths, cgroupFd: number): LoadedDataPa
         }
       }
       for (const m of mapsOf(o.handle)) {
+        // Section 7's maps too, where an object defines them: its report check would refuse them later.
+        checkReportMap(`map ${m.name} in ${basename(o.path)}`, m.name, mapShape(m.ptr));
         if (!MAP_BY_NAME.has(m.name as MapName)) continue;
         checkMapAbi(o, m.name as MapName, m.ptr);
         defined.add(m.name);

@@ -3,12 +3,14 @@
 // are those of the kernel executor without privileges. outcomeSet() runs a case under every
 // answer to its choice points, merging paths that meet again.
 
+import { basename } from 'node:path';
 import { defaultObjects } from '../../shared/package.js';
 import type { Case, Observation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.js';
 import type { Executor, LazyMapSource, LazyMaps, ObjectPaths } from '../../model/executor.js';
 import { lbDomain } from '../../model/lb-domain.js';
-import { MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, ROUTING_MAPS, type MapName } from '../codec/abi.js';
+import { BPF_MAP_TYPE, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, ROUTING_MAPS, checkMapShape, type MapName } from '../codec/abi.js';
+import { checkReportMap } from '../codec/report.js';
 import { toHex } from '../codec/state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { CaseRunner } from '../runner/case-runner.js';
@@ -16,7 +18,6 @@ import { Pruned, ScriptedChoices, SeededChoices, explore, type Choice, type Choi
 import { ObsWriter, decodeObservations } from '../runner/observations.js';
 import { Vm, loadObjectFile } from './vm.js';
 import { ArrayMap, SkStorageMap, SockHashMap, type HashMap, type VmMap } from './maps.js';
-import { MapType } from './link.js';
 import type { VmProgram } from './program.js';
 import { PTR_TAG, type Region } from './memory.js';
 import { coverageOf, instructionHits, resetCoverage, type CoverageSummary } from './coverage.js';
@@ -136,6 +137,8 @@ export class VmExecutor implements Executor {
     };
     this.progs = { connect4: prog('connect4'), connect6: prog('connect6'), sockops: prog('sockops'), sendmsg: prog('sendmsg') };
     for (const abi of MAP_BY_NAME.values()) this.checkMap(abi.name);
+    // Section 7's maps too, where an object defines them, as the kernel loader does.
+    for (const o of this.vm.objects) for (const m of o.linked.maps) checkReportMap(`map ${m.name} in ${basename(o.path)}`, m.name, m);
     this.vm.machine.onTailCall = (target, ctx) => this.atTailCall(target, ctx);
     this.vm.setTailCall('km_cgr_tailcall', 0, this.progs.connect4);
     this.vm.setTailCall('km_cgr_tail6', 1, this.progs.connect6);
@@ -151,11 +154,7 @@ export class VmExecutor implements Executor {
     } catch {
       throw new KmeshCheckError('object-content', `no loaded object defines map ${name}`);
     }
-    const type = ({ hash: MapType.HASH, array: MapType.ARRAY, prog_array: MapType.PROG_ARRAY, sockhash: MapType.SOCKHASH, sk_storage: MapType.SK_STORAGE } as const)[abi.type];
-    const where = `map ${name}`;
-    if (m.def.type !== type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${m.def.type}, expected ${abi.type} (kmesh-dataplane.md section 2)`);
-    if (m.def.keySize !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${m.def.keySize} B, expected ${abi.keySize} B (${abi.key})`);
-    if (m.def.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${m.def.valueSize} B, expected ${abi.valueSize} B (${abi.value})`);
+    checkMapShape(`map ${name}`, 2, { ...abi, type: BPF_MAP_TYPE[abi.type] }, m.def);
   }
 
   /** The section 6 hooks the loaded objects have. */

@@ -7,6 +7,7 @@
 // Records leave as hex, decoded by the same code as the kernel's (bpf/kernel/report/run.ts).
 
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { SockAddr } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort } from '../../model/domain.js';
 import { canonicalSockText, parseAddress, v4Mapped, v4MappedInner, type Family } from '../../model/address.js';
@@ -15,7 +16,7 @@ import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr } from '
 import { KmeshCheckError } from '../../shared/errors.js';
 import { ENABLE_MONITORING, monitoringBytes } from '../codec/abi.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
-import type { RawReportObservation } from '../codec/report.js';
+import { checkReportMap, type RawReportObservation } from '../codec/report.js';
 import type { ReportObjectPaths } from '../kernel/report/loader.js';
 import { BPF_SOCK_OPS_STATE_CB_FLAG, SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SOCK, VmSock } from './context.js';
 import { linkObject, type LinkedObject } from './link.js';
@@ -59,6 +60,8 @@ export class VmReportRunner {
         throw new KmeshCheckError(e instanceof ElfError ? 'object-file' : 'load', `the VM cannot load ${path}: ${(e as Error).message}`);
       }
     });
+    // Section 7's maps as the kernel loader checks them.
+    for (const { role, obj } of this.linked) for (const m of obj.maps) checkReportMap(`map ${m.name} in ${basename(objects[role])}`, m.name, m);
     // Fail early on objects without the report programs, as the kernel loader does.
     const skb = this.linked.find((l) => l.role === 'skb')!.obj;
     for (const name of ['cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog']) {

@@ -23,3 +23,12 @@ export function buildVariant(dir: string, edits: readonly SourceEdit[], src = jo
   expect(r.status, r.stderr).toBe(0);
   return (object) => join(dir, 'out', `${object}.o`);
 }
+
+/** The report objects (section 7) of a variant built by buildVariant. */
+export function reportObjectsOf(o: (object: string) => string): { connect: string; sockops: string; sendmsg: string; skb: string } {
+  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg'), skb: o('cgroup_skb') };
+}
+
+/** km_auth_res with a u64 value: a section 7 map of another shape than its table's. */
+export const WIDE_AUTH_VERDICT: SourceEdit = ['auth.h', '__type(value, __u32);\n\t__uint(max_entries, KM_AUTH_RES_MAX);', '__type(value, __u64);\n\t__uint(max_entries, KM_AUTH_RES_MAX);'];
+export const WIDE_AUTH_VERDICT_ERROR = /^map km_auth_res in \w+\.o: value size 8 B, expected 4 B \(u32\)$/;

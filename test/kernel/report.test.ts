@@ -4,9 +4,15 @@
 // period for the periodic report; each report mutant caught by the invariant meant for it; and
 // the report phase's cases that let time pass, which run on the VM.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { KmeshCheckError } from '../../shared/errors.js';
+import { WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
+import { createKernelExecutor } from '../../bpf/kernel/executor.js';
 import { backend, endpoint, frontend, maps, service } from '../../model/builders.js';
 import { REPORT_NEAR_MAPPED_LOCAL, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
@@ -160,6 +166,29 @@ describe('connection reports on the kernel', () => {
     const states = (dir: number) => o!.probe.filter((r) => r.direction === dir).map((r) => r.state);
     expect(states(2)).toEqual([1, 1, 7]);
     expect(states(1)).toEqual([1, 1, 7]);
+  });
+});
+
+describe('report objects on the kernel', () => {
+  it('refuses a section 7 map of another shape than its table, with a one-line error naming it', async () => {
+    requireRoot();
+    const dir = mkdtempSync(join(tmpdir(), 'kc-wide-verdict-'));
+    try {
+      const objects = reportObjectsOf(buildVariant(dir, [WIDE_AUTH_VERDICT]));
+      let error: unknown = null;
+      try {
+        runReportCases(CASES.slice(0, 1), objects);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(KmeshCheckError);
+      expect((error as KmeshCheckError).code).toBe('abi-mismatch');
+      expect((error as KmeshCheckError).message).toMatch(WIDE_AUTH_VERDICT_ERROR);
+      // The routing check refuses them too, before any case.
+      await expect(createKernelExecutor({ objects })).rejects.toThrow(WIDE_AUTH_VERDICT_ERROR);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

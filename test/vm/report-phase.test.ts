@@ -3,11 +3,16 @@
 // not waited for), unmanaged ends get nothing, every report invariant is exercised on our
 // objects without a failure, and every report mutant is caught by the invariant it breaks.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
 import { decodeObservation } from '../../bpf/codec/report.js';
 import { REPORT_CLOCK_START_NS, VmReportRunner } from '../../bpf/vm/report.js';
+import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { REPORT_STATE, REPORT_LISTEN } from '../../generators/report.js';
 import type { ReportCase, ReportConn, ReportObservation } from '../../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../../model/report/invariants.js';
@@ -25,6 +30,20 @@ const periodic = (o: ReportObservation) => ({
   server: o.probe.filter((r) => r.direction === 1 && r.state === 1).length - 1,
 });
 const violated = (c: ReportCase, o: ReportObservation) => judgeReports(c, o).filter((j) => j.verdict.status === 'violated');
+
+describe('report objects on the VM', () => {
+  it('refuses a section 7 map of another shape than its table, with a one-line error naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-wide-verdict-'));
+    try {
+      const objects = reportObjectsOf(buildVariant(dir, [WIDE_AUTH_VERDICT]));
+      expect(() => new VmReportRunner(objects)).toThrow(WIDE_AUTH_VERDICT_ERROR);
+      // The routing check refuses them too, before any case (its report phase would later).
+      await expect(createVmExecutor({ objects })).rejects.toThrow(WIDE_AUTH_VERDICT_ERROR);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('report phase on the VM: the clock is an input', () => {
   it('a periodic report is due after more than 5 s, not at exactly 5 s', () => {

@@ -10,7 +10,7 @@ import type { AccelObjectPaths } from '../../../shared/package.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
-import { summariseVerifierLog } from '../loader.js';
+import { mapShape, summariseVerifierLog } from '../loader.js';
 
 export { ACCEL_PROGRAMS } from '../../codec/accel.js';
 export type { AccelObjectPaths } from '../../../shared/package.js';
@@ -28,7 +28,7 @@ export interface LoadedAccel {
 }
 
 function checkMap(path: string, name: AccelMapName, ptr: bigint): void {
-  checkAccelMapShape(`map ${name} in ${basename(path)}`, name, { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr) });
+  checkAccelMapShape(`map ${name} in ${basename(path)}`, name, mapShape(ptr));
 }
 
 export function loadAccel(paths: AccelObjectPaths, cgroupFd: number): LoadedAccel {

@@ -12,7 +12,8 @@ import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libb
 import { E, errnoName } from '../libc.js';
 import { ENABLE_MONITORING } from '../../codec/abi.js';
 import { globalSetter } from '../globals.js';
-import { resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
+import { mapShape, resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
+import { checkReportMap } from '../../codec/report.js';
 
 export interface ReportObjectPaths extends ObjectPaths {
   /** The object holding cgroup_skb_ingress_prog and cgroup_skb_egress_prog. */
@@ -68,6 +69,7 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
       if (!handle) throw new KmeshCheckError('load', `libbpf cannot open ${role} object ${paths[role]}: ${takeLibbpfLog().trim().split('\n').at(-1) ?? ''}`);
       objects.push({ role, path: paths[role], handle });
       for (const m of mapsOf(handle)) {
+        checkReportMap(`map ${m.name} in ${basename(paths[role])}`, m.name, mapShape(m.ptr));
         if (m.name === 'km_socket') libbpf.mapSetMaxEntries(m.ptr, 256);
         const fd = shared.get(m.name);
         if (fd !== undefined && !m.name.includes('.') && libbpf.mapReuseFd(m.ptr, fd) < 0) throw new KmeshCheckError('load', `cannot share map ${m.name} with ${basename(paths[role])}`);

@@ -29,12 +29,8 @@ export type AccelMapName = (typeof ACCEL_MAPS)[number]['name'];
 
 /** Throws (abi-mismatch) when a map of `name` differs from section 8's table in type or sizes. */
 export function checkAccelMapShape(where: string, name: AccelMapName, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
-  checkMapShape(
-    where,
-    8,
-    ACCEL_MAPS.find((m) => m.name === name)!,
-    shape,
-  );
+  const abi = ACCEL_MAPS.find((m) => m.name === name)!;
+  checkMapShape(where, 8, abi, shape);
 }
 
 export interface SockKeyBytes {

@@ -256,14 +256,15 @@ export class WholeCases {
   /** Enrolment by writes: km_manage emptied, then `entries` written (int32 fd, key size, count, then kf_map_ops records). */
   private manage(entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>): void {
     const p = this.p;
+    const fd = this.layer.maps.fd('km_manage');
     p.room(13);
     p.u8(PROG.manage);
-    p.i32(this.layer.maps.fd('km_manage'));
+    p.i32(fd);
     p.i32(MANAGE_KEY_SIZE);
     p.i32(entries.length);
     for (const [k, v] of entries) {
       p.room(16 + k.length + v.length + 6);
-      mapOpRecord(p, this.layer.maps.fd('km_manage'), k, v);
+      mapOpRecord(p, fd, k, v);
     }
   }
 

@@ -3,7 +3,7 @@
 
 import type { SectionPhase } from '../properties/section-check.js';
 import { isAddr, isInt, isPort, isStr, stateProblem } from './failure-db.js';
-import { connectsDirectly, type ReportConn } from '../model/report/domain.js';
+import { REPORT_LOADED_GLOBALS, connectsDirectly, type ReportConn } from '../model/report/domain.js';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -15,6 +15,10 @@ const isWait = (v: unknown) => isInt(v, 0, 3_600_000_000_000);
 function reportProblem(c: unknown): string | null {
   if (!isRec(c)) return 'no "case"';
   if (typeof c.monitoring !== 'boolean' || typeof c.periodic !== 'boolean') return 'a report case needs monitoring and periodic (true or false)';
+  if (!optional(c.globalsAsLoaded, (v) => v === true)) return 'globalsAsLoaded must be true when given';
+  if (c.globalsAsLoaded === true && (c.monitoring !== REPORT_LOADED_GLOBALS.monitoring || c.periodic !== REPORT_LOADED_GLOBALS.periodic)) {
+    return 'a report case with globalsAsLoaded runs with the loaded defaults: monitoring true and periodic false';
+  }
   if (!optional(c.nodeIp, isAddr) || !optional(c.podGateway, isAddr)) return 'nodeIp and podGateway must be IPv4 addresses when given';
   if (!optional(c.namespaceOutside, (v) => typeof v === 'boolean')) return 'namespaceOutside must be true or false when given';
   const sp = stateProblem(c.state, 'case.state');

@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
-import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, enrolledAt, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
+import { REPORT_LOADED_GLOBALS, REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, enrolledAt, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 import type { SockAddr } from '../model/domain.js';
 
 /** The waypoint of REPORT_WAYPOINT_VIP's service, a listener of the case. */
@@ -164,9 +164,12 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       podGateway: globalIp,
       conns: fc.array(connArb(o.waits), { minLength: 1, maxLength: 3 }),
       outside: fc.constantFrom(false, false, false, true),
+      /** Now and then the globals as the objects load them (their defaults are then what is checked). */
+      asLoaded: fc.constantFrom(false, false, false, false, false, true),
     })
-    .map(({ nodeIp, podGateway, outside, conns, ...rest }) => ({
+    .map(({ nodeIp, podGateway, outside, asLoaded, conns, ...rest }) => ({
       ...rest,
+      ...(asLoaded ? { ...REPORT_LOADED_GLOBALS, globalsAsLoaded: true as const } : {}),
       ...(nodeIp ? { nodeIp } : {}),
       ...(podGateway ? { podGateway } : {}),
       state: REPORT_STATE,

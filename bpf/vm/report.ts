@@ -138,8 +138,11 @@ class VmReportCase {
     const c = this.c;
     const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
     const mapped = (ip?: string) => (ip ? parseAddress(`::ffff:${ip}`) : new Uint8Array(16));
-    this.setGlobal(ENABLE_MONITORING, monitoringBytes(c.monitoring));
-    this.setGlobal('enable_periodic_report', u32(c.periodic ? 1 : 0));
+    // As loaded (freshVm put the initial bytes back), or as user space sets them.
+    if (!c.globalsAsLoaded) {
+      this.setGlobal(ENABLE_MONITORING, monitoringBytes(c.monitoring));
+      this.setGlobal('enable_periodic_report', u32(c.periodic ? 1 : 0));
+    }
     this.setGlobal('node_ip', mapped(c.nodeIp));
     this.setGlobal('pod_gateway', mapped(c.podGateway));
     for (const [name, entries] of encodeState(c.state)) {

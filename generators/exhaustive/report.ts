@@ -4,7 +4,8 @@
 // end, each after no wait, exactly 5 s or just over 5 s), a wait before the close or none, which
 // end closes first, and whether user space stores a verdict; with monitoring on, a connection
 // straight to its listener also in a namespace withdrawn from km_manage; with both gates on, the
-// pod withdrawn once the connection is established. The scope widens the connection:
+// pod withdrawn once the connection is established; with the gates at section 7's defaults and no
+// node global, the globals also left as the objects load them. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
 // address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too,
@@ -12,7 +13,16 @@
 // and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
-import { REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, connectsDirectly, type ReportCase, type ReportConn, type ReportEnd, type ReportSend } from '../../model/report/domain.js';
+import {
+  REPORT_LOADED_GLOBALS,
+  REPORT_NEAR_MAPPED_LOCAL,
+  REPORT_UNMANAGED_LOCAL,
+  connectsDirectly,
+  type ReportCase,
+  type ReportConn,
+  type ReportEnd,
+  type ReportSend,
+} from '../../model/report/domain.js';
 import {
   REPORT_LARGE_SEND,
   REPORT_LISTEN,
@@ -94,6 +104,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
         for (const k of conns) {
           const c: ReportCase = { monitoring, periodic, ...(nodeIp ? { nodeIp } : {}), state: REPORT_STATE, conns: [k] };
           out.push(c);
+          // The same with the globals as the objects load them (section 7's defaults are these two).
+          if (monitoring === REPORT_LOADED_GLOBALS.monitoring && periodic === REPORT_LOADED_GLOBALS.periodic && !nodeIp) out.push({ ...c, globalsAsLoaded: true });
           // Outside an enrolled namespace (only reports can tell; nothing rewrites a VIP there).
           if (monitoring && connectsDirectly(k)) out.push({ ...c, namespaceOutside: true });
           // From scope 2, both gates on and monitoring turned off once established: no periodic report, the CLOSE ones still.

@@ -118,8 +118,15 @@ export const REPORT_UNMANAGED_LOCAL = '127.0.0.2';
 export const REPORT_NEAR_MAPPED_LOCAL = 'fd00:1::ffff:7f00:1';
 
 export interface ReportCase {
+  /** enable_monitoring and enable_periodic_report, as user space sets them before the case. */
   readonly monitoring: boolean;
   readonly periodic: boolean;
+  /**
+   * User space leaves both globals as the objects load them: section 7's defaults, so `monitoring`
+   * is true and `periodic` false (REPORT_LOADED_GLOBALS). An object with other defaults than the
+   * table's is seen only by such cases.
+   */
+  readonly globalsAsLoaded?: true;
   /** IPv4 addresses; user space stores them v4-mapped in node_ip / pod_gateway. */
   readonly nodeIp?: string;
   readonly podGateway?: string;
@@ -134,6 +141,9 @@ export interface ReportCase {
   /** Run one after another: listen, connect, accept, sends, closes. */
   readonly conns: readonly ReportConn[];
 }
+
+/** Section 7's defaults of enable_monitoring (1) and enable_periodic_report (0): what a case with globalsAsLoaded runs with. */
+export const REPORT_LOADED_GLOBALS = { monitoring: true, periodic: false } as const;
 
 /** Client to server, host-order ports. */
 export interface ReportTuple {

@@ -32,3 +32,6 @@ export function reportObjectsOf(o: (object: string) => string): { connect: strin
 /** km_auth_res with a u64 value: a section 7 map of another shape than its table's. */
 export const WIDE_AUTH_VERDICT: SourceEdit = ['auth.h', '__type(value, __u32);\n\t__uint(max_entries, KM_AUTH_RES_MAX);', '__type(value, __u64);\n\t__uint(max_entries, KM_AUTH_RES_MAX);'];
 export const WIDE_AUTH_VERDICT_ERROR = /^map km_auth_res in \w+\.o: value size 8 B, expected 4 B \(u32\)$/;
+
+/** enable_monitoring loaded as 0, against section 7's default of 1: only cases that leave the globals as loaded can tell. */
+export const MONITORING_OFF_BY_DEFAULT: SourceEdit = ['report_abi.h', 'volatile __u32 enable_monitoring = 1;', 'volatile __u32 enable_monitoring = 0;'];

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
+import { MONITORING_OFF_BY_DEFAULT, WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
 import { createKernelExecutor } from '../../bpf/kernel/executor.js';
@@ -186,6 +186,26 @@ describe('report objects on the kernel', () => {
       expect((error as KmeshCheckError).message).toMatch(WIDE_AUTH_VERDICT_ERROR);
       // The routing check refuses them too, before any case.
       await expect(createKernelExecutor({ objects })).rejects.toThrow(WIDE_AUTH_VERDICT_ERROR);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('report globals as the objects load them (kernel)', () => {
+  it("checks section 7's defaults only where the case leaves them: enable_monitoring loaded as 0 is caught there", () => {
+    requireRoot();
+    const asLoaded: ReportCase = { monitoring: true, periodic: false, globalsAsLoaded: true, state: STATE, conns: [conn()] };
+    const written: ReportCase = { monitoring: true, periodic: false, state: STATE, conns: [conn()] };
+    const ours = runReportCases([asLoaded, written]);
+    expect(ours.every((o) => o.probe.length > 0)).toBe(true);
+    expect(violations([asLoaded, written], ours)).toEqual({});
+    const dir = mkdtempSync(join(tmpdir(), 'kc-monitoring-off-'));
+    try {
+      const objects = reportObjectsOf(buildVariant(dir, [MONITORING_OFF_BY_DEFAULT]));
+      expect(Object.keys(violations([asLoaded], runReportCases([asLoaded], objects)))).toContain('report-once-established');
+      // Written by user space, the wrong default is invisible.
+      expect(violations([written], runReportCases([written], objects))).toEqual({});
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
+import { MONITORING_OFF_BY_DEFAULT, WIDE_AUTH_VERDICT, WIDE_AUTH_VERDICT_ERROR, buildVariant, reportObjectsOf } from '../helpers/variant.js';
 import { REPORT_MUTANTS, buildReportMutant } from '../../cli/report-mutants.js';
 import { defaultReportObjects } from '../../bpf/kernel/report/run.js';
 import { decodeObservation } from '../../bpf/codec/report.js';
@@ -39,6 +39,28 @@ describe('report objects on the VM', () => {
       expect(() => new VmReportRunner(objects)).toThrow(WIDE_AUTH_VERDICT_ERROR);
       // The routing check refuses them too, before any case (its report phase would later).
       await expect(createVmExecutor({ objects })).rejects.toThrow(WIDE_AUTH_VERDICT_ERROR);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('report globals as the objects load them (VM)', () => {
+  it("checks section 7's defaults only where the case leaves them: enable_monitoring loaded as 0 is caught there", () => {
+    const asLoaded: ReportCase = { monitoring: true, periodic: false, globalsAsLoaded: true, state: REPORT_STATE, conns: [conn({ sends: [{ from: 'client', size: 3 }] })] };
+    const written: ReportCase = { ...asLoaded, globalsAsLoaded: undefined };
+    // Our objects load the defaults: both cases report, and pass.
+    for (const c of [asLoaded, written]) {
+      const o = run(c);
+      expect(o.probe.length).toBeGreaterThan(0);
+      expect(violated(c, o)).toEqual([]);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'kc-monitoring-off-'));
+    try {
+      const variant = new VmReportRunner(reportObjectsOf(buildVariant(dir, [MONITORING_OFF_BY_DEFAULT])));
+      expect(violated(asLoaded, run(asLoaded, variant)).map((j) => j.name)).toContain('report-once-established');
+      // Written by user space, the wrong default is invisible.
+      expect(violated(written, run(written, variant))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

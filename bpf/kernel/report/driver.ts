@@ -129,8 +129,8 @@ export class ReportDriver {
     // Before the globals: .data and .bss are among the maps put back.
     resetMaps(this.fast);
     const g: Globals = {
-      enableMonitoring: c.monitoring ? 1 : 0,
-      enablePeriodicReport: c.periodic ? 1 : 0,
+      // As loaded (the reset put them back to the bytes registered right after load), or as user space sets them.
+      ...(c.globalsAsLoaded ? {} : { enableMonitoring: c.monitoring ? 1 : 0, enablePeriodicReport: c.periodic ? 1 : 0 }),
       nodeIp: c.nodeIp ? v4Mapped(c.nodeIp) : new Uint8Array(16),
       podGateway: c.podGateway ? v4Mapped(c.podGateway) : new Uint8Array(16),
     };

@@ -4,7 +4,6 @@
 
 import { KmeshCheckError } from '../../shared/errors.js';
 
-/** Kernel map type numbers (enum bpf_map_type) of the maps the data path uses. */
 /** The programs of the ABI by role, and which of the three objects holds each. */
 export const PROGRAMS = {
   connect4: 'cgroup_connect4_prog',
@@ -35,6 +34,7 @@ export function monitoringBytes(on: boolean): Uint8Array {
   return new Uint8Array([on ? 1 : 0, 0, 0, 0]);
 }
 
+/** Kernel map type numbers (enum bpf_map_type) of the maps the data path uses. */
 export const BPF_MAP_TYPE = {
   hash: 1,
   array: 2,

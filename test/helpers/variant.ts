@@ -24,9 +24,14 @@ export function buildVariant(dir: string, edits: readonly SourceEdit[], src = jo
   return (object) => join(dir, 'out', `${object}.o`);
 }
 
-/** The report objects (section 7) of a variant built by buildVariant. */
+/** The routing objects (connect, sockops, sendmsg) of a variant built by buildVariant. */
+export function objectsOf(o: (object: string) => string): { connect: string; sockops: string; sendmsg: string } {
+  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
+}
+
+/** The report objects (section 7) of a variant built by buildVariant: the routing ones and cgroup_skb. */
 export function reportObjectsOf(o: (object: string) => string): { connect: string; sockops: string; sendmsg: string; skb: string } {
-  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg'), skb: o('cgroup_skb') };
+  return { ...objectsOf(o), skb: o('cgroup_skb') };
 }
 
 /** km_auth_res with a u64 value: a section 7 map of another shape than its table's. */

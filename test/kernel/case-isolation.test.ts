@@ -11,7 +11,7 @@ import { createKernelExecutor } from '../../bpf/kernel/executor.js';
 import { buildMutant } from '../../cli/mutants.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import { membershipByMonitoring, replyAfterWrites } from '../support/isolation-cases.js';
-import { buildVariant } from '../helpers/variant.js';
+import { buildVariant, objectsOf, reportObjectsOf } from '../helpers/variant.js';
 import { runReportCases } from '../../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { ReportCase } from '../../model/report/domain.js';
@@ -21,7 +21,7 @@ import { REPORT_STATE } from '../../generators/report.js';
 function perCpuVariant(dir: string): ObjectPaths {
   const global = buildMutant('dns-server-global');
   const o = buildVariant(dir, [['dns_server.h', 'BPF_MAP_TYPE_ARRAY)', 'BPF_MAP_TYPE_PERCPU_ARRAY)']], join(dirname(global.connect), 'src'));
-  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
+  return objectsOf(o);
 }
 
 /**
@@ -44,7 +44,7 @@ function hashVariant(dir: string): ObjectPaths {
     ],
     join(dirname(global.connect), 'src'),
   );
-  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg') };
+  return objectsOf(o);
 }
 
 describe('cases are isolated through maps outside the ABI', () => {
@@ -109,7 +109,7 @@ function requestOnceVariant(dir: string): ReportObjectPaths {
     ['auth.h', 'static __always_inline void auth_request(', once],
     ['auth.h', '\tif (auth_peer_exempt(v))\n\t\treturn;\n\t__builtin_memset(&msg', `${gate}\t__builtin_memset(&msg`],
   ]);
-  return { connect: o('cgroup_sock'), sockops: o('sockops'), sendmsg: o('sendmsg'), skb: o('cgroup_skb') };
+  return reportObjectsOf(o);
 }
 
 describe('report cases are isolated through maps outside the ABI', () => {

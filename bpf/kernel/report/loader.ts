@@ -10,9 +10,9 @@ import type { ObjectPaths } from '../../../model/executor.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from '../libbpf.js';
 import { E, errnoName } from '../libc.js';
-import { ENABLE_MONITORING } from '../../codec/abi.js';
+import { ENABLE_MONITORING, type MapName } from '../../codec/abi.js';
 import { globalSetter } from '../globals.js';
-import { mapShape, resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
+import { HARNESS_MAX_ENTRIES, mapShape, resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
 import { checkReportMap } from '../../codec/report.js';
 
 export interface ReportObjectPaths extends ObjectPaths {
@@ -70,7 +70,8 @@ export function loadReportPath(paths: ReportObjectPaths, cgroupFd: number): Load
       objects.push({ role, path: paths[role], handle });
       for (const m of mapsOf(handle)) {
         checkReportMap(`map ${m.name} in ${basename(paths[role])}`, m.name, mapShape(m.ptr));
-        if (m.name === 'km_socket') libbpf.mapSetMaxEntries(m.ptr, 256);
+        const max = HARNESS_MAX_ENTRIES[m.name as MapName];
+        if (max !== undefined) libbpf.mapSetMaxEntries(m.ptr, max);
         const fd = shared.get(m.name);
         if (fd !== undefined && !m.name.includes('.') && libbpf.mapReuseFd(m.ptr, fd) < 0) throw new KmeshCheckError('load', `cannot share map ${m.name} with ${basename(paths[role])}`);
       }

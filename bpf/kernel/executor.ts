@@ -23,6 +23,12 @@ export interface KernelExecutorOptions {
    * runner operation by operation: the tests compare the two.
    */
   readonly wholeCases?: boolean;
+  /**
+   * Let the shim make a case's map writes through the map writer program, one program run per
+   * batch (default true; bpf/user/map-writer.bpf.c). Off, they go by bpf() syscalls: the tests
+   * compare the two.
+   */
+  readonly mapWriter?: boolean;
 }
 
 const DEFAULT_BATCH = 1000;
@@ -49,7 +55,7 @@ export class KernelExecutor implements Executor {
     const nodeArgs = (process.env.KMESH_CHECK_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const ex = new KernelExecutor(await WorkerProcess.start<Request>(script, 'the kernel harness worker', nodeArgs), environment, opts.batchSize ?? DEFAULT_BATCH);
     try {
-      const info = (await ex.request({ type: 'init', objects, environment, wholeCases: opts.wholeCases !== false })) as WorkerInfo;
+      const info = (await ex.request({ type: 'init', objects, environment, wholeCases: opts.wholeCases !== false, mapWriter: opts.mapWriter !== false })) as WorkerInfo;
       ex.worker.cgroup = info.cgroup;
       ex.dnsHooks = info.dnsHooks;
     } catch (e) {

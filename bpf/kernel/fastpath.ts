@@ -2,10 +2,13 @@
 // setup-ops.c for map writes and enrolment, settle.c for bounded waits on loopback):
 // one koffi call per socket operation, one per map diff, one per run of whole cases, instead of
 // one per syscall. Built lazily with gcc into build/shim/libkmeshfast.so (again only when the
-// source is newer); the kernel executor does not start without it and says why.
+// source is newer); the kernel executor does not start without it and says why. Beside it, the
+// map writer (bpf/user/map-writer.bpf.c, built with clang into build/shim/), through which the
+// shim makes a batch of map writes in one program run; without it they go by syscalls.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { machine } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -35,7 +38,7 @@ export const KF_INET6 = 2;
 export const KF_ACCEPT = 4;
 export const KF_DEFER = 8;
 /** bpf/user/shim.h KF_ABI: bumped whenever a layout here or in whole-run.c changes. */
-const KF_ABI = 6;
+const KF_ABI = 7;
 
 /** Opcodes of a kf_run program (mirrors the enum in whole-run.c; whole-cases.ts writes them). */
 export const PROG = { mapOps: 1, socket: 2, connect: 3, close: 4, end: 5, enrol: 6, send: 7, apply: 8, manage: 9, continue: 10 } as const;
@@ -108,27 +111,54 @@ export interface FastPath {
    * namespace: for waits on what loopback should already have delivered.
    */
   settle(fds: Uint8Array, n: number, maxMs: number): number;
+  /** Loads the map writer program from its object (kf_writer_open); 0 or a negative errno. */
+  writerOpen(path: string): number;
+  /** Registers the maps the map writer may write (kf_writer_maps): how many it took, or a negative errno. */
+  writerMaps(fds: Int32Array, count: number): number;
+  /** Runs of the map writer program so far (kf_writer_runs). */
+  writerRuns(): number;
 }
 
 /** The shim's sources: the socket operations, whole cases, a case's set-up (map writes, enrolment), bounded waits, and what they share. */
-const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/whole-run.c', 'bpf/user/setup-ops.c', 'bpf/user/settle.c', 'bpf/user/shim.h'];
+const SHIM_SOURCES = ['bpf/user/fastpath.c', 'bpf/user/whole-run.c', 'bpf/user/setup-ops.c', 'bpf/user/settle.c', 'bpf/user/map-writer.c', 'bpf/user/shim.h', 'bpf/user/map-writer.h'];
+/** The map writer program's sources. */
+const WRITER_SOURCES = ['bpf/user/map-writer.bpf.c', 'bpf/user/map-writer.h'];
+
+/** Whether `out` exists and is newer than every one of `srcs`. */
+function upToDate(out: string, srcs: readonly string[]): boolean {
+  return existsSync(out) && srcs.every((s) => existsSync(s) && statSync(out).mtimeMs >= statSync(s).mtimeMs);
+}
+
+/** Runs a compiler into `out` through a temporary file (a concurrent build never loads half of one); `what` names it in errors. */
+function compile(compiler: string, args: readonly string[], out: string, what: string): void {
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync(compiler, [...args, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { code?: string; stderr?: Buffer };
+    if (err.code === 'ENOENT') throw new Error(`${compiler} is missing (apt-get install ${compiler})`, { cause: e });
+    throw new Error(`compiling ${what} failed: ${(err.stderr?.toString() ?? '').trim().split('\n')[0]} (is libbpf-dev installed?)`, { cause: e });
+  }
+  renameSync(tmp, out);
+}
 
 /** Compiles the shim into build/shim/ unless it is newer than its sources; returns its path. */
 export function buildShim(root = packageRoot()): string {
   const srcs = SHIM_SOURCES.map((s) => join(root, s));
-  const src = srcs[0]!;
   const out = join(root, 'build/shim/libkmeshfast.so');
-  if (existsSync(out) && srcs.every((s) => existsSync(s) && statSync(out).mtimeMs >= statSync(s).mtimeMs)) return out;
+  if (upToDate(out, srcs)) return out;
   mkdirSync(join(root, 'build/shim'), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    execFileSync('gcc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, ...srcs.filter((s) => s.endsWith('.c')), '-lbpf'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (e) {
-    const err = e as { code?: string; stderr?: Buffer };
-    if (err.code === 'ENOENT') throw new Error('gcc is missing (apt-get install gcc)', { cause: e });
-    throw new Error(`compiling ${src} failed: ${(err.stderr?.toString() ?? '').trim().split('\n')[0]} (is libbpf-dev installed?)`, { cause: e });
-  }
-  renameSync(tmp, out); // atomic: a concurrent build never loads a half-written library
+  compile('gcc', ['-O2', '-Wall', '-shared', '-fPIC', ...srcs.filter((s) => s.endsWith('.c')), '-lbpf'], out, srcs[0]!);
+  return out;
+}
+
+/** Compiles the map writer program into build/shim/ unless it is newer than its sources; returns its path. */
+export function buildMapWriter(root = packageRoot()): string {
+  const srcs = WRITER_SOURCES.map((s) => join(root, s));
+  const out = join(root, 'build/shim/map-writer.bpf.o');
+  if (upToDate(out, srcs)) return out;
+  mkdirSync(join(root, 'build/shim'), { recursive: true });
+  compile('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-Wall', '-Werror', `-I/usr/include/${machine()}-linux-gnu`, '-I', join(root, 'bpf/user'), '-c', srcs[0]!], out, srcs[0]!);
   return out;
 }
 
@@ -156,6 +186,9 @@ export function fastPath(): FastPath | null {
       emptyMap: lib.func('int kf_empty_map(int fd, int klen)') as FastPath['emptyMap'],
       settle: lib.func('int kf_settle(void *fds, int n, int max_ms)') as FastPath['settle'],
       streams: lib.func('void kf_streams(void *dst, int len)') as FastPath['streams'],
+      writerOpen: lib.func('int kf_writer_open(const char *path)') as FastPath['writerOpen'],
+      writerMaps: lib.func('int kf_writer_maps(void *fds, int count)') as FastPath['writerMaps'],
+      writerRuns: lib.func('long kf_writer_runs(void)') as FastPath['writerRuns'],
     };
     loaded = { fast, why: null };
   } catch (e) {
@@ -169,6 +202,22 @@ export function fastPath(): FastPath | null {
 /** Why the shim is not in use (null when it is, or when fastPath() was not called yet). */
 export function fastPathUnavailable(): string | null {
   return loaded?.why ?? null;
+}
+
+/**
+ * Loads the map writer into the shim: 'program' when the shim's map writes go through it, else
+ * why they go by syscalls (no clang, a kernel without syscall programs or bpf_sys_bpf, no
+ * CAP_PERFMON for the pointers it hands the kernel).
+ */
+export function openMapWriter(fast: FastPath): string {
+  let path: string;
+  try {
+    path = buildMapWriter();
+  } catch (e) {
+    return `unavailable: ${(e as Error).message}`;
+  }
+  const rc = fast.writerOpen(path);
+  return rc === 0 ? 'program' : `unavailable: loading ${path} failed (${errnoName(rc)})`;
 }
 
 export function checkAbi(rc: number): void {

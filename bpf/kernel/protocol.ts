@@ -39,8 +39,12 @@ export interface WorkerInfo {
   readonly swept: readonly string[];
   /** km_manage keys as hex (netns cookies and pod IPs). */
   readonly manage: readonly string[];
-  /** Cases the C shim ran whole (kf_run), and whether it may (KernelExecutorOptions.wholeCases). */
-  readonly shim: { readonly wholeCases: boolean; readonly casesRunWhole: number };
+  /**
+   * Cases the C shim ran whole (kf_run), and whether it may (KernelExecutorOptions.wholeCases);
+   * how it makes map writes: 'program' (the map writer), 'off' (KernelExecutorOptions.mapWriter),
+   * or why the writer is unavailable (they go by syscalls then).
+   */
+  readonly shim: { readonly wholeCases: boolean; readonly casesRunWhole: number; readonly mapWriter: string };
   /** Bounded waits for what loopback should already have delivered (stream bytes, DNS datagrams): none on the normal path. */
   readonly lateWaits: { readonly stream: number; readonly dns: number };
   /**
@@ -128,7 +132,7 @@ export function unpackCases(p: PackedCases): Case[] {
 }
 
 export type Request =
-  | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean }
+  | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean; readonly mapWriter: boolean }
   | { readonly type: 'load'; readonly objects: ObjectPaths }
   | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }

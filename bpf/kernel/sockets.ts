@@ -6,7 +6,7 @@
 import type { Case, Family, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { writtenEnrolment } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ENABLE_MONITORING, STRUCTS, monitoringBytes, type MapName } from '../codec/abi.js';
+import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type MapName } from '../codec/abi.js';
 import { SOCKADDR_MAX, sockaddrKey, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { ConnectSeen, DatagramReceived, DatagramSent, RunnerSocket, SocketLayer } from '../runner/socket-layer.js';
@@ -80,6 +80,8 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.maps = new MapWriter(maps, fast);
     checkAbi(fast.init(this.maps.fd('km_socket'), STRUCTS.bpf_sock_tuple.size, this.maps.fd('km_sockstorage'), STRUCTS.sock_storage_data.size));
     registerResets(fast, resettable);
+    // The maps kf_map_ops writes (a state's diff, km_manage), for the map writer if it is loaded.
+    fast.writerMaps(new Int32Array([...ROUTING_MAPS, 'km_manage' as const].map((m) => this.maps.fd(m))), ROUTING_MAPS.length + 1);
     this.listeners = new Listeners(env.closedPorts, fast);
     this.dns = new KernelDns(env, fast);
     this.out = new Uint8Array(fast.outSize);

@@ -13,7 +13,7 @@ import { tuneV8 } from '../../shared/v8-tuning.js';
 import { cleanUpOnExit, errorReply } from './worker-lifecycle.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from './cgroup.js';
 import { KernelCases } from './cases.js';
-import { fastPath, fastPathUnavailable, type FastPath } from './fastpath.js';
+import { fastPath, fastPathUnavailable, openMapWriter, type FastPath } from './fastpath.js';
 import { libbpf } from './libbpf.js';
 import { growSendBuffer } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
@@ -44,6 +44,8 @@ interface Session {
   env: Environment;
   wholeCases: boolean;
   fast: FastPath;
+  /** How the shim makes map writes (WorkerInfo.shim.mapWriter). */
+  mapWriter: string;
 }
 
 let session: Session | null = null;
@@ -99,7 +101,7 @@ function linkId(fd: number): number {
   return objectInfoIds(fd);
 }
 
-function init(objects: { connect: string; sockops: string; sendmsg: string }, env: Environment, wholeCases: boolean): unknown {
+function init(objects: { connect: string; sockops: string; sendmsg: string }, env: Environment, wholeCases: boolean, mapWriter: boolean): unknown {
   // The shim is the one way the worker makes socket operations: without it, nothing runs.
   const fast = fastPath();
   if (!fast) throw new KmeshCheckError('build', `the kernel executor's C shim is unavailable (${fastPathUnavailable()}): install gcc and libbpf-dev, then retry`);
@@ -108,7 +110,7 @@ function init(objects: { connect: string; sockops: string; sendmsg: string }, en
   const swept = sweepStaleCgroups(root);
   const cgroup = createAndJoinCgroup(root);
   const cgroupFd = openSync(cgroup, 'r');
-  session = { root, cgroup, cgroupFd, dp: null, cases: null, swept, env, wholeCases, fast };
+  session = { root, cgroup, cgroupFd, dp: null, cases: null, swept, env, wholeCases, fast, mapWriter: mapWriter ? openMapWriter(fast) : 'off' };
   attach(session, objects);
   const samples = [...env.localPrefixes.map((p) => p.split('/')[0] ?? '')]
     .filter((a) => a !== '0.0.0.0' && a !== '::')
@@ -164,7 +166,7 @@ function info(): WorkerInfo {
     listeners: s.cases.sockets.listeners.count,
     swept: s.swept,
     manage: s.cases.sockets.maps.manageKeys(),
-    shim: { wholeCases: s.cases.wholeCasesOn, casesRunWhole: s.cases.casesRunWhole },
+    shim: { wholeCases: s.cases.wholeCasesOn, casesRunWhole: s.cases.casesRunWhole, mapWriter: s.mapWriter },
     lateWaits: { stream: s.cases.sockets.lateStreamWaits, dns: s.cases.sockets.dns.lateWaits },
     timing: { ...timing, shim: timing.shim + s.cases.shimMs },
   };
@@ -194,7 +196,7 @@ class Binary {
 function handle(req: Request): unknown {
   switch (req.type) {
     case 'init':
-      return init(req.objects, req.environment, req.wholeCases !== false);
+      return init(req.objects, req.environment, req.wholeCases !== false, req.mapWriter !== false);
     case 'load':
       return load(req.objects);
     case 'run':

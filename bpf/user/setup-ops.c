@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A case's set-up in the shim (part of build/shim/libkmeshfast.so with fastpath.c): the map
- * writes of a state diff, batched per map, the control connects of an enrolment change, and the
- * maps outside the ABI put back before each case. All are called from JS (kf_map_ops, kf_control,
- * kf_reset_maps) and from whole-case programs (kf_run).
+ * writes of a state diff (through the map writer, map-writer.c, where it takes them; else batched
+ * per map), the control connects of an enrolment change, and the maps outside the ABI put back
+ * before each case. All are called from JS (kf_map_ops, kf_control, kf_reset_maps) and from
+ * whole-case programs (kf_run).
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "shim.h"
 
 /* One record's single-element write or delete; deleting a missing key is not an error. */
 static int map_op_one(int op, int fd, const uint8_t *key, const uint8_t *value)
@@ -41,6 +43,9 @@ static uint8_t batch_keys[BATCH_BYTES], batch_values[BATCH_BYTES];
  */
 int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
 {
+	int taken = mw_apply(buf, count, rc_out);
+	if (taken != MW_DECLINED)
+		return taken;
 	const uint8_t *p = buf;
 	for (int i = 0; i < count;) {
 		const int32_t *h = (const int32_t *)p;

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the shim's C files share (fastpath.c: one socket operation per call; whole-run.c: whole
- * cases in one call; setup-ops.c: map writes and enrolment; settle.c: bounded waits on loopback). The layouts here are mirrored on the
+ * cases in one call; setup-ops.c: map writes and enrolment; map-writer.c: map writes through one
+ * program run; settle.c: bounded waits on loopback). The layouts here are mirrored on the
  * JS side in bpf/kernel/fastpath.ts, which checks KF_ABI when it loads the library.
  */
 #ifndef KMESH_SHIM_H
 #define KMESH_SHIM_H
 #include <stdint.h>
 
-#define KF_ABI 6
+#define KF_ABI 7
 #define SA_MAX 128
 #define MAX_OTHERS 16
 
@@ -53,6 +54,12 @@ int kf_control(int domain, const void *local, uint32_t llen, const void *dest, u
 int kf_set_resets(const int32_t *spec, int count);
 int kf_reset_maps(void);
 int kf_empty_map(int fd, int klen);
+/* mw_apply's answer when the map writer cannot take a batch: kf_map_ops makes it by syscalls. */
+#define MW_DECLINED (-2)
+int mw_apply(const uint8_t *buf, int count, int32_t *rc_out);
+int kf_writer_open(const char *path);
+int kf_writer_maps(const int32_t *fds, int count);
+long kf_writer_runs(void);
 struct pollfd;
 int kf_settle(struct pollfd *fds, int n, int max_ms);
 /* The monotonic clock in ms (settle.c), for the shim's bounded waits. */

@@ -1,7 +1,8 @@
 // The kernel executor's two paths through the C shim: the case runner's one call per operation,
-// and whole simple cases in one call (kf_run). The shim builds and is used, the byte encoding of
-// observations decodes to the same objects, and both paths observe exactly the same things on
-// the same generated cases.
+// and whole simple cases in one call (kf_run); and its two ways of writing maps: bpf() syscalls,
+// and the map writer program. The shim builds and is used, the byte encoding of observations
+// decodes to the same objects, and both paths observe exactly the same things on the same
+// generated cases (the runner's path with map writes by syscalls, kf_run's through the writer).
 
 import { connect, send, service, socket } from '../../model/builders.js';
 import { buildMutant } from '../../cli/mutants.js';
@@ -16,7 +17,8 @@ import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { caseArb } from '../../generators/index.js';
 import { traceKey } from '../../properties/observation.js';
-import { PROG, RUN_STATUS, buildShim, fastPath } from '../../bpf/kernel/fastpath.js';
+import { PROG, RUN_STATUS, buildMapWriter, buildShim, fastPath } from '../../bpf/kernel/fastpath.js';
+import { mapOpRecord } from '../../bpf/kernel/map-writes.js';
 import { libbpf } from '../../bpf/kernel/libbpf.js';
 import { libc } from '../../bpf/kernel/libc.js';
 import { benchCases } from '../../bpf/kernel/bench.js';
@@ -158,13 +160,71 @@ describe('kf_run and the maps outside the ABI', () => {
   });
 });
 
+describe('the map writer', () => {
+  /** kf_map_ops records: [key, value] writes, [key, null] deletes, 4-byte keys and values. */
+  function records(fd: number, ops: ReadonlyArray<readonly [number, number | null]>): Uint8Array {
+    const parts: number[] = [];
+    const put = {
+      i32: (v: number) => parts.push(v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff),
+      bytes: (b: Uint8Array) => parts.push(...b),
+      zeros: (n: number) => parts.push(...new Array<number>(n).fill(0)),
+    };
+    const u32 = (v: number) => new Uint8Array(Uint32Array.of(v).buffer);
+    for (const [k, v] of ops) mapOpRecord(put, fd, u32(k), v === null ? null : u32(v));
+    return Uint8Array.from(parts);
+  }
+
+  it('makes the writes and deletes the syscalls make, in order, with the same failure', () => {
+    if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');
+    const fast = fastPath()!;
+    expect(fast.writerOpen(buildMapWriter())).toBe(0);
+    // Two maps of two entries: a third key overflows (E2BIG), as a full routing map does.
+    const fds = [0, 1].map((i) => libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, `kc_writer${i}`, 4, 4, 2, null));
+    try {
+      // A delete of a missing key, two writes, a rewrite, a delete, then more than a batch of
+      // rewrites (runs of MW_OPS), then a third key: its index and E2BIG, nothing after it made.
+      const ops: Array<readonly [number, number | null]> = [
+        [9, null],
+        [1, 10],
+        [2, 20],
+        [1, 11],
+        [2, null],
+        [2, 21],
+      ];
+      for (let i = 0; i < 600; i++) ops.push([1, 100 + i]);
+      const overflow = ops.length;
+      ops.push([3, 30], [1, 12]);
+      const results = fds.map((fd, i) => {
+        // The first map registered with the writer, the second not (its records go by syscalls).
+        expect(fast.writerMaps(Int32Array.of(fds[0]!), 1)).toBe(1);
+        const rc = new Int32Array(1);
+        const buf = records(fd, ops);
+        const runs = fast.writerRuns();
+        const failed = fast.mapOps(buf, ops.length, rc);
+        // Through the program in runs of 256 records, the third one failing; or by syscalls.
+        expect(fast.writerRuns() - runs).toBe(i === 0 ? 3 : 0);
+        const held = [1, 2, 3, 9].map((k) => {
+          const v = new Uint8Array(4);
+          return libbpf.mapLookup(fd, new Uint8Array(Uint32Array.of(k).buffer), v) === 0 ? new Uint32Array(v.buffer)[0]! : null;
+        });
+        return { map: i, failed, rc: rc[0], held };
+      });
+      expect(results[0]).toEqual({ map: 0, failed: overflow, rc: -7 /* E2BIG */, held: [699, 21, null, null] });
+      expect({ ...results[1], map: 0 }).toEqual(results[0]);
+    } finally {
+      fast.writerMaps(new Int32Array(0), 0);
+      for (const fd of fds) libc.close(fd);
+    }
+  });
+});
+
 describe('whole cases in the shim and the case runner', () => {
   let fast: KernelExecutor;
   let plain: KernelExecutor;
   beforeAll(async () => {
     if (process.geteuid?.() !== 0) throw new Error('the path comparison runs the kernel executor and requires root');
     fast = await createKernelExecutor();
-    plain = await createKernelExecutor({ wholeCases: false });
+    plain = await createKernelExecutor({ wholeCases: false, mapWriter: false });
   });
   afterAll(async () => {
     await fast?.close();
@@ -173,8 +233,8 @@ describe('whole cases in the shim and the case runner', () => {
 
   it('builds, and the worker uses it', async () => {
     expect(existsSync(buildShim())).toBe(true);
-    expect((await fast.info()).shim).toMatchObject({ wholeCases: true });
-    expect((await plain.info()).shim).toEqual({ wholeCases: false, casesRunWhole: 0 });
+    expect((await fast.info()).shim).toMatchObject({ wholeCases: true, mapWriter: 'program' });
+    expect((await plain.info()).shim).toEqual({ wholeCases: false, casesRunWhole: 0, mapWriter: 'off' });
   });
 
   it('observes exactly what the case runner observes operation by operation', async () => {

@@ -14,6 +14,7 @@ import koffi from 'koffi';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { packageRoot } from './paths.js';
 import { errnoName } from './libc.js';
+import { captureLibbpfLog, takeLibbpfLog } from './libbpf.js';
 import type { ResetMap } from './loader.js';
 
 /** Offsets in the connect/observe output (mirrors the enum in fastpath.c). */
@@ -216,8 +217,12 @@ export function openMapWriter(fast: FastPath): string {
   } catch (e) {
     return `unavailable: ${(e as Error).message}`;
   }
+  // libbpf's log (the verifier's, say) is kept, not printed: its last line says why.
+  captureLibbpfLog();
+  takeLibbpfLog();
   const rc = fast.writerOpen(path);
-  return rc === 0 ? 'program' : `unavailable: loading ${path} failed (${errnoName(rc)})`;
+  const why = takeLibbpfLog().trim().split('\n').at(-1);
+  return rc === 0 ? 'program' : `unavailable: loading ${path} failed (${errnoName(rc)}${why ? `: ${why}` : ''})`;
 }
 
 export function checkAbi(rc: number): void {

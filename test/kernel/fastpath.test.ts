@@ -177,6 +177,9 @@ describe('the map writer', () => {
   it('makes the writes and deletes the syscalls make, in order, with the same failure', () => {
     if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');
     const fast = fastPath()!;
+    // An object that is not there: an error, and the writes would go by syscalls.
+    expect(fast.writerOpen(join(tmpdir(), 'kc-no-such-writer.bpf.o'))).toBeLessThan(0);
+    expect(fast.writerMaps(Int32Array.of(0), 1)).toBeLessThan(0);
     expect(fast.writerOpen(buildMapWriter())).toBe(0);
     // Two maps of two entries: a third key overflows (E2BIG), as a full routing map does.
     const fds = [0, 1].map((i) => libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, `kc_writer${i}`, 4, 4, 2, null));

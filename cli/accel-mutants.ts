@@ -54,6 +54,12 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     expectedInvariant: 'redirect-transparent',
   },
   {
+    name: 'ma-key-ports-host-order',
+    description:
+      'sock_key holds the ports in host order, and the filter reads them back alike: a layout of its own that keeps acceleration and cleanup working, but the maps no longer hold the ABI keys a control plane reads.',
+    expectedInvariant: 'redirect-keys',
+  },
+  {
     name: 'ma-list-last-slot-ignored',
     description: "The filter caps a list's count at 9 instead of 10, so the last entry of a full list never matches.",
     expectedInvariant: 'redirect-filter',

@@ -2,10 +2,11 @@
 // socket layer (real sockets in private namespaces, or the VM's emulated TCP) and builds the
 // observation the same way for both: what each end read, how much of it TCP carried (taken at the
 // pair's first close), bytes any other socket read (swept after every send and before every close),
-// and the two maps after every end has closed (then emptied for the next case).
+// and the two maps while the connections are open (before the first close) and after every end
+// has closed (then emptied for the next case).
 
 import type { AccelCase, AccelFilter, AccelKey, AccelObservation, AccelPair, DirectionObservation, End, Netns } from '../../model/accel/domain.js';
-import { messageBytes, toHexBytes } from '../../model/accel/domain.js';
+import { compareKeys, messageBytes, toHexBytes } from '../../model/accel/domain.js';
 import { decodeSockKey } from '../codec/accel.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 
@@ -27,8 +28,30 @@ export interface AccelSocketLayer<S> {
   close(s: S): void;
   /** Closes listeners and namespaces (sockets are closed by then). */
   release(): void;
-  /** The two maps' entries, then empties them; the namespace a cookie belongs to (null: none of the case's). */
-  takeMaps(): { opsKeys: Uint8Array[]; proxy: Array<{ key: Uint8Array; value: Uint8Array }>; netnsOf: (cookie: bigint) => Netns | null };
+  /**
+   * The two maps' entries, and the namespace a cookie belongs to (null: none of the case's); with
+   * `empty`, the maps are emptied after.
+   */
+  readMaps(empty: boolean): MapsRead;
+}
+
+export interface MapsRead {
+  readonly opsKeys: Uint8Array[];
+  readonly proxy: Array<{ key: Uint8Array; value: Uint8Array }>;
+  readonly netnsOf: (cookie: bigint) => Netns | null;
+}
+
+/** The maps' entries decoded. */
+function decodeMaps(maps: MapsRead): AccelObservation['whileOpen'] {
+  const key = (b: Uint8Array): AccelKey => {
+    const k = decodeSockKey(b);
+    const netns = maps.netnsOf(k.cookie);
+    return { local: k.local, localPort: k.localPort, remote: k.remote, remotePort: k.remotePort, netns, cookie: netns === null ? k.cookie.toString() : '' };
+  };
+  return {
+    sockOpsKeys: maps.opsKeys.map(key).sort(compareKeys),
+    proxyEntries: maps.proxy.map((x) => ({ key: key(x.key), peer: key(x.value) })).sort((a, b) => compareKeys(a.key, b.key)),
+  };
 }
 
 interface Ends<S> {
@@ -70,6 +93,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
       }
     });
   };
+  let whileOpen: AccelObservation['whileOpen'] | null = null;
   try {
     for (const op of c.ops) {
       const pair = c.pairs[op.pair];
@@ -93,6 +117,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
         sweep(e.sock[to]);
       } else {
         if (!e.open[op.end]) throw new KmeshCheckError('codec', `pair ${op.pair}: the ${op.end} closes twice`);
+        whileOpen ??= decodeMaps(layer.readMaps(false));
         e.viaTcp ??= tcpOf(e);
         sweep(null);
         layer.close(e.sock[op.end]);
@@ -100,6 +125,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
       }
     }
     sweep(null);
+    whileOpen ??= decodeMaps(layer.readMaps(false));
     for (const e of ends) if (e) e.viaTcp ??= tcpOf(e);
   } finally {
     for (const e of ends) {
@@ -111,17 +137,14 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
     }
     layer.release();
   }
-  const maps = layer.takeMaps();
-  const key = (b: Uint8Array): AccelKey => {
-    const k = decodeSockKey(b);
-    return { local: k.local, localPort: k.localPort, remote: k.remote, remotePort: k.remotePort, netns: maps.netnsOf(k.cookie), cookie: k.cookie.toString() };
-  };
+  const closed = decodeMaps(layer.readMaps(true));
   const direction = (e: Ends<S>, to: End): DirectionObservation => ({ received: toHexBytes(concat(e.received[to])), viaTcp: e.viaTcp?.[to] ?? 0 });
   return {
     pairs: ends.map((e) => (e ? { toServer: direction(e, 'server'), toClient: direction(e, 'client') } : { toServer: { received: '', viaTcp: 0 }, toClient: { received: '', viaTcp: 0 } })),
     stray,
     refused,
-    sockOpsKeys: maps.opsKeys.map(key),
-    proxyEntries: maps.proxy.map((x) => ({ key: key(x.key), peer: key(x.value) })),
+    sockOpsKeys: closed.sockOpsKeys,
+    proxyEntries: closed.proxyEntries,
+    whileOpen: whileOpen ?? { sockOpsKeys: [], proxyEntries: [] },
   };
 }

@@ -17,7 +17,7 @@
 import type { AccelFilter, AccelPair, Netns } from '../../model/accel/domain.js';
 import { encodeSockParam } from '../codec/accel.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import type { AccelSocketLayer } from '../runner/accel-runner.js';
+import type { AccelSocketLayer, MapsRead } from '../runner/accel-runner.js';
 import { BPF_SOCK_OPS_STATE_CB_FLAG, SockOps, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_LAST_ACK, TCP_SYN_RECV, TCP_SYN_SENT, VmSock } from './context.js';
 import { SockHashMap, type ArrayMap, type HashMap } from './maps.js';
 import type { VmProgram } from './program.js';
@@ -140,11 +140,13 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
 
   release(): void {}
 
-  takeMaps(): ReturnType<AccelSocketLayer<AccelVmSocket>['takeMaps']> {
+  readMaps(empty: boolean): MapsRead {
     const opsKeys = [...this.opsMap.socks.values()].map((e) => e.key.slice());
-    const proxy = this.proxyMap.keys().map((key) => ({ key, value: this.proxyMap.get(key)! }));
-    this.opsMap.clear();
-    this.proxyMap.clear();
+    const proxy = this.proxyMap.keys().map((key) => ({ key, value: this.proxyMap.get(key)!.slice() }));
+    if (empty) {
+      this.opsMap.clear();
+      this.proxyMap.clear();
+    }
     const namespaces = new Set(this.namespaces);
     return {
       opsKeys,

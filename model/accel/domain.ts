@@ -74,7 +74,20 @@ export interface AccelKey {
   readonly remote: string;
   readonly remotePort: number;
   readonly netns: Netns | null;
+  /** The cookie (decimal) when it is no namespace's of the case; else '' (netns says which). */
   readonly cookie: string;
+}
+
+/** The order observations list keys in (the maps' own order differs between executors). */
+export function compareKeys(a: AccelKey, b: AccelKey): number {
+  return (
+    (a.netns ?? 2) - (b.netns ?? 2) ||
+    a.local.localeCompare(b.local) ||
+    a.localPort - b.localPort ||
+    a.remote.localeCompare(b.remote) ||
+    a.remotePort - b.remotePort ||
+    a.cookie.localeCompare(b.cookie)
+  );
 }
 
 /** What one direction of one connection did. */
@@ -97,7 +110,18 @@ export interface AccelObservation {
   readonly refused: ReadonlyArray<{ readonly pair: number; readonly from: End; readonly size: number; readonly error: string }>;
   /** The maps after every end has closed. */
   readonly sockOpsKeys: readonly AccelKey[];
-  readonly proxyEntries: ReadonlyArray<{ readonly key: AccelKey; readonly peer: AccelKey }>;
+  readonly proxyEntries: readonly ProxyEntry[];
+  /**
+   * The maps while the connections are open: before the case's first close, or after its last
+   * operation when it closes nothing (the harness closes every end then).
+   */
+  readonly whileOpen: { readonly sockOpsKeys: readonly AccelKey[]; readonly proxyEntries: readonly ProxyEntry[] };
+}
+
+/** A sock_proxy_map entry: a message's key, and the key of the socket it goes to. */
+export interface ProxyEntry {
+  readonly key: AccelKey;
+  readonly peer: AccelKey;
 }
 
 /** The payload `from` sends in message `seq` of pair `pair`: distinct per (pair, direction, seq). */

@@ -53,6 +53,7 @@ export function formatAccelObservation(c: AccelCase, o: AccelObservation): strin
   });
   for (const r of o.refused) out.push(`refused: pair ${r.pair}, the ${r.from}'s send of ${r.size} bytes failed (${r.error})`);
   for (const s of o.stray) out.push(`stray: the ${s.end} of pair ${s.pair} read ${s.bytes.length / 2} bytes of another connection`);
+  out.push(`while open: sock_ops_map ${o.whileOpen.sockOpsKeys.length} keys, sock_proxy_map ${o.whileOpen.proxyEntries.length} entries`);
   out.push(`after every close: sock_ops_map ${o.sockOpsKeys.length} keys, sock_proxy_map ${o.proxyEntries.length} entries`);
   return out;
 }

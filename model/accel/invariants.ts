@@ -3,7 +3,7 @@
 // docs print the statements.
 
 import { Checker, type Verdict } from '../spec/types.js';
-import type { AccelCase, AccelKey, AccelObservation } from './domain.js';
+import type { AccelCase, AccelKey, AccelObservation, AccelPair } from './domain.js';
 import { accelerationOf, sentStream } from './model.js';
 
 export interface AccelInvariant {
@@ -107,7 +107,45 @@ export const redirectCleanup: AccelInvariant = {
   },
 };
 
-export const accelInvariants: readonly AccelInvariant[] = [redirectTransparent, redirectIsolation, redirectFilter, redirectCleanup];
+/** The own key of each end of `p` as keyText spells it, and the other end's key. */
+function endKeys(p: AccelPair): Array<readonly [string, string]> {
+  // A v4-mapped client's connection is IPv4 on the wire: its key, if any, would be in IPv4 form.
+  const client = `${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort} netns ${p.netns}`;
+  const server = `${p.serverAddr}:${p.serverPort} -> ${p.clientAddr}:${p.clientPort} netns ${p.netns}`;
+  return [
+    [client, server],
+    [server, client],
+  ];
+}
+
+export const redirectKeys: AccelInvariant = {
+  name: 'redirect-keys',
+  statement:
+    "While connections are open, every key in sock_ops_map and sock_proxy_map is the own key of an end of one of them in the sock_key layout (its local then remote IPv4 address and port, in network order, and its namespace's cookie), and each sock_proxy_map entry maps an end's key to the other end's.",
+  check(c, o) {
+    const k = new Checker();
+    const peerOf = new Map(c.pairs.filter((p) => p.family !== 'inet6').flatMap(endKeys));
+    const layout = "a key is the socket's local then remote address and port, in network order, and its namespace's cookie";
+    for (const key of o.whileOpen.sockOpsKeys) {
+      k.exercise();
+      const text = keyText(key);
+      k.expect(peerOf.has(text), () => `while connections are open, sock_ops_map holds ${text}, the key of no end of any connection of the case (${layout})`);
+    }
+    for (const { key, peer } of o.whileOpen.proxyEntries) {
+      k.exercise();
+      const text = keyText(key);
+      const want = peerOf.get(text);
+      k.expect(want !== undefined && keyText(peer) === want, () =>
+        want === undefined
+          ? `while connections are open, sock_proxy_map holds ${text}, the key of no end of any connection of the case (${layout})`
+          : `while connections are open, sock_proxy_map maps ${text} to ${keyText(peer)}, not to the other end's key ${want}`,
+      );
+    }
+    return k.verdict();
+  },
+};
+
+export const accelInvariants: readonly AccelInvariant[] = [redirectTransparent, redirectIsolation, redirectFilter, redirectKeys, redirectCleanup];
 
 function short(hex: string): string {
   return hex.length > 32 ? `${hex.slice(0, 32)}...` : hex || '(none)';

@@ -4,8 +4,8 @@
 // way each end reads exactly what the other sent, nothing reaches another socket, and no key is
 // left in either map once every end has closed.
 
-import type { AccelCase, AccelObservation, AccelPair, End } from './domain.js';
-import { messageBytes, toHexBytes } from './domain.js';
+import type { AccelCase, AccelKey, AccelObservation, AccelPair, End, ProxyEntry } from './domain.js';
+import { compareKeys, messageBytes, toHexBytes } from './domain.js';
 import { filterVerdict, type FilterReason } from './filter.js';
 
 export type AccelReason = FilterReason | 'not-ipv4' | 'client-outside' | 'server-outside';
@@ -42,5 +42,34 @@ export function expectedAccel(c: AccelCase): AccelObservation {
     refused: [],
     sockOpsKeys: [],
     proxyEntries: [],
+    whileOpen: mapsWhileOpen(c),
   };
+}
+
+/**
+ * The maps while open as section 8's bullets describe them (this data path's reading; the
+ * Normative rules name no entry, so redirect-keys holds an executor only to their layout): each
+ * AF_INET client of the cgroup under its own key; each AF_INET server end (the listener's family:
+ * a v4-mapped client's too) of the cgroup that the filter admits under its own key, with both
+ * directions in sock_proxy_map. Of the pairs connected before the case's first close.
+ */
+export function mapsWhileOpen(c: AccelCase): AccelObservation['whileOpen'] {
+  const firstClose = c.ops.findIndex((op) => op.op === 'close');
+  const connected = c.ops.slice(0, firstClose < 0 ? c.ops.length : firstClose).flatMap((op) => (op.op === 'connect' && c.pairs[op.pair] ? [c.pairs[op.pair]!] : []));
+  const sockOpsKeys: AccelKey[] = [];
+  const proxyEntries: ProxyEntry[] = [];
+  for (const p of connected) {
+    const client = modelKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
+    const server = modelKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
+    if (p.family === 'inet' && p.outside !== 'client') sockOpsKeys.push(client);
+    if (p.family !== 'inet6' && p.outside !== 'server' && filterVerdict(c.filter, p) === 'admitted') {
+      sockOpsKeys.push(server);
+      proxyEntries.push({ key: server, peer: client }, { key: client, peer: server });
+    }
+  }
+  return { sockOpsKeys: sockOpsKeys.sort(compareKeys), proxyEntries: proxyEntries.sort((a, b) => compareKeys(a.key, b.key)) };
+}
+
+function modelKey(netns: AccelPair['netns'], local: string, localPort: number, remote: string, remotePort: number): AccelKey {
+  return { local, localPort, remote, remotePort, netns, cookie: '' };
 }

@@ -21,7 +21,11 @@ const CASES = [ISOLATION, ISOLATION_BOTH_INSIDE, ACCEL_EXAMPLE, ...ACCEL_CASES];
 /** An observation with its map contents in one order and namespace cookies only as namespaces. */
 function comparable(o: AccelObservation): unknown {
   const key = (k: AccelKey) => `${k.local}:${k.localPort}>${k.remote}:${k.remotePort}@${k.netns ?? (k.cookie === '0' ? 'zero' : 'other')}`;
-  return { pairs: o.pairs, stray: o.stray, sockOpsKeys: o.sockOpsKeys.map(key).sort(), proxyEntries: o.proxyEntries.map((e) => `${key(e.key)}=${key(e.peer)}`).sort() };
+  const maps = (m: Pick<AccelObservation, 'sockOpsKeys' | 'proxyEntries'>) => ({
+    sockOpsKeys: m.sockOpsKeys.map(key).sort(),
+    proxyEntries: m.proxyEntries.map((e) => `${key(e.key)}=${key(e.peer)}`).sort(),
+  });
+  return { pairs: o.pairs, stray: o.stray, ...maps(o), whileOpen: maps(o.whileOpen) };
 }
 
 /**

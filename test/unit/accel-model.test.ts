@@ -140,7 +140,12 @@ describe('acceleration invariants', () => {
       }),
       { seed: 15, numRuns: 300 },
     );
-    expect(status(expectedAccel(base))).toEqual({ 'redirect-transparent': 'holds', 'redirect-isolation': 'holds', 'redirect-filter': 'holds', 'redirect-cleanup': 'holds' });
+    expect(status(expectedAccel(base))).toEqual({ 'redirect-transparent': 'holds', 'redirect-isolation': 'holds', 'redirect-filter': 'holds', 'redirect-keys': 'holds', 'redirect-cleanup': 'holds' });
+    // Both pairs open before the first close: each end under its own key in its namespace, both directions proxied.
+    const open = expectedAccel(base).whileOpen;
+    expect(open.sockOpsKeys).toHaveLength(4);
+    expect(open.proxyEntries).toHaveLength(4);
+    expect(new Set(open.sockOpsKeys.map((k) => k.netns))).toEqual(new Set([0, 1]));
   });
 
   it('each invariant rejects an observation that breaks its rule', () => {
@@ -159,10 +164,23 @@ describe('acceleration invariants', () => {
     const key = { local: '127.0.0.3', localPort: 8080, remote: '127.0.0.2', remotePort: 40000, netns: 0 as const, cookie: '1' };
     expect(status({ ...ok, proxyEntries: [{ key, peer: key }] })['redirect-cleanup']).toBe('violated');
     expect(status({ ...ok, sockOpsKeys: [key] })['redirect-cleanup']).toBe('violated');
+    // While open: a key in another layout (ports in host order), a cookie of no namespace of the
+    // case, or a proxy entry naming its own end instead of the other.
+    const [own] = ok.whileOpen.sockOpsKeys;
+    const swap = (p: number) => ((p & 0xff) << 8) | (p >> 8);
+    const keys = (k: typeof own) => status({ ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [k!] } })['redirect-keys'];
+    expect(keys(own)).toBe('holds');
+    expect(keys({ ...own!, localPort: swap(own!.localPort), remotePort: swap(own!.remotePort) })).toBe('violated');
+    expect(keys({ ...own!, netns: null, cookie: '0' })).toBe('violated');
+    const [entry] = ok.whileOpen.proxyEntries;
+    const wrongPeer = judgeAccel(base, { ...ok, whileOpen: { ...ok.whileOpen, proxyEntries: [{ key: entry!.key, peer: entry!.key }] } }).find((j) => j.name === 'redirect-keys')!.verdict;
+    expect(wrongPeer).toMatchObject({ status: 'violated', detail: expect.stringContaining('not to the other end') });
+    // Nothing in the maps while open checks nothing.
+    expect(status({ ...ok, whileOpen: { sockOpsKeys: [], proxyEntries: [] } })['redirect-keys']).toBe('vacuous');
   });
 
   it('every invariant has a name and a one-sentence statement', () => {
-    expect(accelInvariants.map((i) => i.name)).toEqual(['redirect-transparent', 'redirect-isolation', 'redirect-filter', 'redirect-cleanup']);
+    expect(accelInvariants.map((i) => i.name)).toEqual(['redirect-transparent', 'redirect-isolation', 'redirect-filter', 'redirect-keys', 'redirect-cleanup']);
     for (const i of accelInvariants) expect(i.statement).toMatch(/^[A-Z].*\.$/);
   });
 });

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccelCase, AccelFilter, AccelObservation, AccelPair, Netns } from '../../../model/accel/domain.js';
 import { SOCK_KEY_SIZE, encodeSockParam } from '../../codec/accel.js';
-import { runAccelCase, type AccelSocketLayer } from '../../runner/accel-runner.js';
+import { runAccelCase, type AccelSocketLayer, type MapsRead } from '../../runner/accel-runner.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, E, errno, errnoName, libc } from '../libc.js';
@@ -137,14 +137,16 @@ export class AccelDriver implements AccelSocketLayer<number> {
     this.namespaces = [];
   }
 
-  takeMaps(): ReturnType<AccelSocketLayer<number>['takeMaps']> {
+  readMaps(empty: boolean): MapsRead {
     const { sock_ops_map: opsMap, sock_proxy_map: proxyMap } = this.dp.maps;
     const opsKeys = this.keys(opsMap);
     const proxyKeys = this.keys(proxyMap);
     const value = new Uint8Array(SOCK_KEY_SIZE);
     const proxy = proxyKeys.flatMap((k) => (libbpf.mapLookup(proxyMap, k, value) === 0 ? [{ key: k, value: value.slice() }] : []));
-    for (const k of proxyKeys) libbpf.mapDelete(proxyMap, k);
-    for (const k of opsKeys) libbpf.mapDelete(opsMap, k);
+    if (empty) {
+      for (const k of proxyKeys) libbpf.mapDelete(proxyMap, k);
+      for (const k of opsKeys) libbpf.mapDelete(opsMap, k);
+    }
     const cookies = this.cookies;
     return { opsKeys, proxy, netnsOf: (cookie) => cookies.get(cookie) ?? null };
   }

@@ -118,6 +118,8 @@ export interface FastPath {
   writerMaps(fds: Int32Array, count: number): number;
   /** Runs of the map writer program so far (kf_writer_runs). */
   writerRuns(): number;
+  /** Tries the loaded map writer on a map of its own (kf_writer_check); 0 or a negative errno. */
+  writerCheck(): number;
 }
 
 /** The shim's sources: the socket operations, whole cases, a case's set-up (map writes, enrolment), bounded waits, and what they share. */
@@ -190,6 +192,7 @@ export function fastPath(): FastPath | null {
       writerOpen: lib.func('int kf_writer_open(const char *path)') as FastPath['writerOpen'],
       writerMaps: lib.func('int kf_writer_maps(void *fds, int count)') as FastPath['writerMaps'],
       writerRuns: lib.func('long kf_writer_runs(void)') as FastPath['writerRuns'],
+      writerCheck: lib.func('int kf_writer_check(void)') as FastPath['writerCheck'],
     };
     loaded = { fast, why: null };
   } catch (e) {
@@ -222,7 +225,10 @@ export function openMapWriter(fast: FastPath): string {
   takeLibbpfLog();
   const rc = fast.writerOpen(path);
   const why = takeLibbpfLog().trim().split('\n').at(-1);
-  return rc === 0 ? 'program' : `unavailable: loading ${path} failed (${errnoName(rc)}${why ? `: ${why}` : ''})`;
+  if (rc !== 0) return `unavailable: loading ${path} failed (${errnoName(rc)}${why ? `: ${why}` : ''})`;
+  // The commands it needs of bpf_sys_bpf, tried on this kernel (older ones take fewer).
+  const checked = fast.writerCheck();
+  return checked === 0 ? 'program' : `unavailable: its trial writes failed on this kernel (${errnoName(checked)})`;
 }
 
 export function checkAbi(rc: number): void {

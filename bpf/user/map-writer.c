@@ -137,6 +137,37 @@ static int run_batch(__u32 count, int32_t *rc_out)
 }
 
 /*
+ * Tries the loaded program on a map of its own: a write, its delete, a missing key's delete and a
+ * second write, then reads the map back. 0 when all went as by syscalls; else a negative errno
+ * (-ENODEV: no writer loaded; -EPROTO: the map does not hold what it should), and the writer is
+ * unloaded. A kernel whose bpf_sys_bpf takes fewer commands than this one's fails here, before
+ * any case depends on it.
+ */
+int kf_writer_check(void)
+{
+	if (!mw)
+		return -ENODEV;
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "kc_mw_check", 4, 4, 2, NULL);
+	if (fd < 0)
+		return fd;
+	static const __u32 kv[][2] = { { 1, 7 }, { 1, 0 }, { 1, 0 }, { 2, 9 } };
+	static const __u32 cmd[] = { BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_UPDATE_ELEM };
+	for (__u32 i = 0; i < 4; i++) {
+		mw->ops[i] = (struct mw_op){ .cmd = cmd[i], .fd = fd, .key = 8 * i, .value = 8 * i + 4 };
+		memcpy(mw->data + 8 * i, kv[i], 8);
+	}
+	int32_t rc = 0;
+	int failed = run_batch(4, &rc);
+	__u32 k1 = 1, k2 = 2, v = 0;
+	if (failed < 0)
+		rc = bpf_map_lookup_elem(fd, &k1, &v) == -ENOENT && bpf_map_lookup_elem(fd, &k2, &v) == 0 && v == 9 ? 0 : -EPROTO;
+	close(fd);
+	if (rc)
+		writer_close();
+	return rc;
+}
+
+/*
  * kf_map_ops's records through the program, in runs of at most MW_OPS records and MW_DATA bytes:
  * -1 when all succeeded, the failed record's index (its error in *rc_out; the records after it
  * are not made), or MW_DECLINED when the program cannot take them all (then nothing is written).

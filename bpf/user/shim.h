@@ -60,6 +60,7 @@ int mw_apply(const uint8_t *buf, int count, int32_t *rc_out);
 int kf_writer_open(const char *path);
 int kf_writer_maps(const int32_t *fds, int count);
 long kf_writer_runs(void);
+int kf_writer_check(void);
 struct pollfd;
 int kf_settle(struct pollfd *fds, int n, int max_ms);
 /* The monotonic clock in ms (settle.c), for the shim's bounded waits. */

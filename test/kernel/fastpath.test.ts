@@ -180,7 +180,12 @@ describe('the map writer', () => {
     // An object that is not there: an error, and the writes would go by syscalls.
     expect(fast.writerOpen(join(tmpdir(), 'kc-no-such-writer.bpf.o'))).toBeLessThan(0);
     expect(fast.writerMaps(Int32Array.of(0), 1)).toBeLessThan(0);
+    expect(fast.writerCheck()).toBe(-19 /* ENODEV */);
     expect(fast.writerOpen(buildMapWriter())).toBe(0);
+    // Its trial writes on a map of its own (what openMapWriter asks before the worker uses it).
+    const runs = fast.writerRuns();
+    expect(fast.writerCheck()).toBe(0);
+    expect(fast.writerRuns() - runs).toBe(1);
     // Two maps of two entries: a third key overflows (E2BIG), as a full routing map does.
     const fds = [0, 1].map((i) => libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, `kc_writer${i}`, 4, 4, 2, null));
     try {

@@ -292,8 +292,9 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.listeners.closePending();
   }
 
-  /** Releases the listeners (sockets of a case are closed by the runner). */
+  /** Releases the listeners (sockets of a case are closed by the runner), and the maps from the map writer. */
   closeAll(): void {
+    this.fast.writerMaps(new Int32Array(0), 0);
     this.listeners.close();
     this.dns.close();
   }

@@ -118,17 +118,19 @@ long kf_writer_runs(void)
 	return mw_runs;
 }
 
-/* Runs the program on the batch's first `count` ops: -1, or the index of the failed op (its error in *rc_out). */
+/*
+ * Runs the program on the batch's first `count` ops: -1, the index of the failed op (its error in
+ * *rc_out), or MW_DECLINED when the program did not run (nothing of the batch written; the writer
+ * is unloaded, so that the caller and every later call make the writes by syscalls).
+ */
 static int run_batch(__u32 count, int32_t *rc_out)
 {
 	mw->count = count;
 	mw_runs++;
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
-	int rc = bpf_prog_test_run_opts(mw_prog, &opts);
-	if (rc < 0) {
-		/* The program did not run: report it as the first op's failure, nothing of it written. */
-		*rc_out = rc;
-		return 0;
+	if (bpf_prog_test_run_opts(mw_prog, &opts) < 0) {
+		writer_close();
+		return MW_DECLINED;
 	}
 	if (mw->failed < 0)
 		return -1;
@@ -159,10 +161,12 @@ int kf_writer_check(void)
 	int32_t rc = 0;
 	int failed = run_batch(4, &rc);
 	__u32 k1 = 1, k2 = 2, v = 0;
-	if (failed < 0)
+	if (failed == MW_DECLINED)
+		rc = -ENOEXEC;
+	else if (failed < 0)
 		rc = bpf_map_lookup_elem(fd, &k1, &v) == -ENOENT && bpf_map_lookup_elem(fd, &k2, &v) == 0 && v == 9 ? 0 : -EPROTO;
 	close(fd);
-	if (rc)
+	if (rc && mw)
 		writer_close();
 	return rc;
 }
@@ -170,10 +174,12 @@ int kf_writer_check(void)
 /*
  * kf_map_ops's records through the program, in runs of at most MW_OPS records and MW_DATA bytes:
  * -1 when all succeeded, the failed record's index (its error in *rc_out; the records after it
- * are not made), or MW_DECLINED when the program cannot take them all (then nothing is written).
+ * are not made), or MW_DECLINED when the program cannot take them all or stopped running: the
+ * first *done records are made, the rest are the caller's to make by syscalls.
  */
-int mw_apply(const uint8_t *buf, int count, int32_t *rc_out)
+int mw_apply(const uint8_t *buf, int count, int32_t *rc_out, int *done)
 {
+	*done = 0;
 	if (!mw)
 		return MW_DECLINED;
 	/* All or none: a record the program cannot take leaves the whole call to the syscalls. */
@@ -181,7 +187,7 @@ int mw_apply(const uint8_t *buf, int count, int32_t *rc_out)
 	for (int i = 0; i < count; i++) {
 		const int32_t *h = (const int32_t *)p;
 		int klen = h[2], vlen = h[3];
-		if (klen < 0 || vlen < 0 || klen + vlen > MW_DATA || !registered(h[1], klen, vlen, h[0] == 1))
+		if (klen < 0 || vlen < 0 || klen > MW_DATA || vlen > MW_DATA || klen + vlen > MW_DATA || !registered(h[1], klen, vlen, h[0] == 1))
 			return MW_DECLINED;
 		p += 16 + ((klen + 3) & ~3) + ((vlen + 3) & ~3);
 	}
@@ -193,6 +199,10 @@ int mw_apply(const uint8_t *buf, int count, int32_t *rc_out)
 		int last = i == count;
 		if (last || n == MW_OPS || at + h[2] + h[3] > MW_DATA) {
 			int failed = n ? run_batch(n, rc_out) : -1;
+			if (failed == MW_DECLINED) {
+				*done = first;
+				return MW_DECLINED;
+			}
 			if (failed >= 0)
 				return first + failed;
 			if (last)

@@ -56,7 +56,7 @@ int kf_reset_maps(void);
 int kf_empty_map(int fd, int klen);
 /* mw_apply's answer when the map writer cannot take a batch: kf_map_ops makes it by syscalls. */
 #define MW_DECLINED (-2)
-int mw_apply(const uint8_t *buf, int count, int32_t *rc_out);
+int mw_apply(const uint8_t *buf, int count, int32_t *rc_out, int *done);
 int kf_writer_open(const char *path);
 int kf_writer_maps(const int32_t *fds, int count);
 long kf_writer_runs(void);

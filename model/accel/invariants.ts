@@ -3,7 +3,7 @@
 // docs print the statements.
 
 import { Checker, type Verdict } from '../spec/types.js';
-import type { AccelCase, AccelKey, AccelObservation, AccelPair } from './domain.js';
+import type { AccelCase, AccelKey, AccelObservation } from './domain.js';
 import { accelerationOf, sentStream } from './model.js';
 
 export interface AccelInvariant {
@@ -107,39 +107,53 @@ export const redirectCleanup: AccelInvariant = {
   },
 };
 
-/** The own key of each end of `p` as keyText spells it, and the other end's key. */
-function endKeys(p: AccelPair): Array<readonly [string, string]> {
-  // A v4-mapped client's connection is IPv4 on the wire: its key, if any, would be in IPv4 form.
-  const client = `${p.clientAddr}:${p.clientPort} -> ${p.serverAddr}:${p.serverPort} netns ${p.netns}`;
-  const server = `${p.serverAddr}:${p.serverPort} -> ${p.clientAddr}:${p.clientPort} netns ${p.netns}`;
-  return [
-    [client, server],
-    [server, client],
-  ];
+/**
+ * The keys the sockets of a case may have: each IPv4 end of a connection with its other end's key
+ * (exact, as keyText spells it), each IPv4 listener (remote 0.0.0.0:0, no peer); and for the
+ * sockets with no IPv4 addresses of their own (AF_INET6 ends, v4-mapped clients, AF_INET6
+ * listeners) only their ports and namespace, whatever their address fields hold.
+ */
+function socketKeys(c: AccelCase): { exact: Map<string, string | null>; loose: Set<string> } {
+  const exact = new Map<string, string | null>();
+  const loose = new Set<string>();
+  const text = (local: string, lp: number, remote: string, rp: number, netns: number) => `${local}:${lp} -> ${remote}:${rp} netns ${netns}`;
+  for (const p of c.pairs) {
+    const client = text(p.clientAddr, p.clientPort, p.serverAddr, p.serverPort, p.netns);
+    const server = text(p.serverAddr, p.serverPort, p.clientAddr, p.clientPort, p.netns);
+    if (p.family === 'inet6') {
+      loose.add(`${p.serverPort}:0@${p.netns}`);
+      loose.add(`${p.serverPort}:${p.clientPort}@${p.netns}`);
+    } else exact.set(text(p.serverAddr, p.serverPort, '0.0.0.0', 0, p.netns), null);
+    // Ends of the connection by their own key; a v4-mapped client's fields, whatever they hold, by its ports too.
+    if (p.family !== 'inet6') exact.set(server, client).set(client, server);
+    if (p.family !== 'inet') loose.add(`${p.clientPort}:${p.serverPort}@${p.netns}`);
+  }
+  return { exact, loose };
+}
+
+/** Whether `k` is one of `keys`: exactly, or by its ports and namespace where only those are known. */
+function isSocketKey(keys: ReturnType<typeof socketKeys>, k: AccelKey): boolean {
+  return keys.exact.has(keyText(k)) || (k.netns !== null && keys.loose.has(`${k.localPort}:${k.remotePort}@${k.netns}`));
 }
 
 export const redirectKeys: AccelInvariant = {
   name: 'redirect-keys',
   statement:
-    "While connections are open, every key in sock_ops_map and sock_proxy_map is the own key of an end of one of them in the sock_key layout (its local then remote IPv4 address and port, in network order, and its namespace's cookie), and each sock_proxy_map entry maps an end's key to the other end's.",
+    "While connections are open, every key in sock_ops_map and sock_proxy_map is the own key of a socket of the case in the sock_key layout (its local then remote IPv4 address and port, in network order, and its namespace's cookie), and each sock_proxy_map entry of an IPv4 end maps its key to the other end's.",
   check(c, o) {
     const k = new Checker();
-    const peerOf = new Map(c.pairs.filter((p) => p.family !== 'inet6').flatMap(endKeys));
+    const keys = socketKeys(c);
     const layout = "a key is the socket's local then remote address and port, in network order, and its namespace's cookie";
     for (const key of o.whileOpen.sockOpsKeys) {
       k.exercise();
-      const text = keyText(key);
-      k.expect(peerOf.has(text), () => `while connections are open, sock_ops_map holds ${text}, the key of no end of any connection of the case (${layout})`);
+      k.expect(isSocketKey(keys, key), () => `while connections are open, sock_ops_map holds ${keyText(key)}, the key of no socket of the case (${layout})`);
     }
     for (const { key, peer } of o.whileOpen.proxyEntries) {
       k.exercise();
       const text = keyText(key);
-      const want = peerOf.get(text);
-      k.expect(want !== undefined && keyText(peer) === want, () =>
-        want === undefined
-          ? `while connections are open, sock_proxy_map holds ${text}, the key of no end of any connection of the case (${layout})`
-          : `while connections are open, sock_proxy_map maps ${text} to ${keyText(peer)}, not to the other end's key ${want}`,
-      );
+      const want = keys.exact.get(text);
+      if (!isSocketKey(keys, key)) k.expect(false, () => `while connections are open, sock_proxy_map holds ${text}, the key of no socket of the case (${layout})`);
+      else if (want) k.expect(keyText(peer) === want, () => `while connections are open, sock_proxy_map maps ${text} to ${keyText(peer)}, not to the other end's key ${want}`);
     }
     return k.verdict();
   },

@@ -161,8 +161,8 @@ describe('kf_run and the maps outside the ABI', () => {
 });
 
 describe('the map writer', () => {
-  /** kf_map_ops records: [key, value] writes, [key, null] deletes, 4-byte keys and values. */
-  function records(fd: number, ops: ReadonlyArray<readonly [number, number | null]>): Uint8Array {
+  /** kf_map_ops records: [key, value] writes, [key, null] deletes; 4-byte keys, values of `valueSize` bytes starting with the number. */
+  function records(fd: number, ops: ReadonlyArray<readonly [number, number | null]>, valueSize = 4): Uint8Array {
     const parts: number[] = [];
     const put = {
       i32: (v: number) => parts.push(v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff),
@@ -170,9 +170,41 @@ describe('the map writer', () => {
       zeros: (n: number) => parts.push(...new Array<number>(n).fill(0)),
     };
     const u32 = (v: number) => new Uint8Array(Uint32Array.of(v).buffer);
-    for (const [k, v] of ops) mapOpRecord(put, fd, u32(k), v === null ? null : u32(v));
+    const value = (v: number) => {
+      const b = new Uint8Array(valueSize).fill(v & 0xff);
+      b.set(u32(v));
+      return b;
+    };
+    for (const [k, v] of ops) mapOpRecord(put, fd, u32(k), v === null ? null : value(v));
     return Uint8Array.from(parts);
   }
+
+  it('splits a batch at its data limit too, with the same failure and contents as the syscalls', () => {
+    if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');
+    const fast = fastPath()!;
+    expect(fast.writerOpen(buildMapWriter())).toBe(0);
+    // Values of km_service's size: 240 records fill the program's 32 KB of data; the 251st key overflows.
+    const fds = [0, 1].map((i) => libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, `kc_wide${i}`, 4, 132, 250, null));
+    try {
+      const ops = Array.from({ length: 300 }, (_, i) => [i + 1, 1000 + i] as const);
+      const results = fds.map((fd, i) => {
+        expect(fast.writerMaps(Int32Array.of(fds[0]!), 1)).toBe(1);
+        const rc = new Int32Array(1);
+        const runs = fast.writerRuns();
+        const failed = fast.mapOps(records(fd, ops, 132), ops.length, rc);
+        expect(fast.writerRuns() - runs).toBe(i === 0 ? 2 : 0);
+        const v = new Uint8Array(132);
+        const held = [1, 250, 251].map((k) => (libbpf.mapLookup(fd, new Uint8Array(Uint32Array.of(k).buffer), v) === 0 ? Buffer.from(v).toString('hex') : null));
+        return { failed, rc: rc[0], held };
+      });
+      expect(results[0]).toMatchObject({ failed: 250, rc: -7 /* E2BIG */ });
+      expect(results[0]!.held[2]).toBeNull();
+      expect(results[1]).toEqual(results[0]);
+    } finally {
+      fast.writerMaps(new Int32Array(0), 0);
+      for (const fd of fds) libc.close(fd);
+    }
+  });
 
   it('makes the writes and deletes the syscalls make, in order, with the same failure', () => {
     if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');

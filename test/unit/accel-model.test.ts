@@ -175,6 +175,13 @@ describe('acceleration invariants', () => {
     const [entry] = ok.whileOpen.proxyEntries;
     const wrongPeer = judgeAccel(base, { ...ok, whileOpen: { ...ok.whileOpen, proxyEntries: [{ key: entry!.key, peer: entry!.key }] } }).find((j) => j.name === 'redirect-keys')!.verdict;
     expect(wrongPeer).toMatchObject({ status: 'violated', detail: expect.stringContaining('not to the other end') });
+    // Which sockets are there is not judged: a listener's key, and the key of an AF_INET6 end
+    // (whose IPv4 fields hold whatever they hold) by its ports and namespace, are keys of the case.
+    expect(keys({ ...own!, local: PAIR.serverAddr, localPort: PAIR.serverPort, remote: '0.0.0.0', remotePort: 0 })).toBe('holds');
+    const v6: AccelCase = { ...base, pairs: [...base.pairs, { ...PAIR, family: 'inet6', clientPort: 40005 }] };
+    const v6Key = { local: '127.0.0.6', localPort: 40005, remote: '127.0.0.6', remotePort: PAIR.serverPort, netns: 0 as const, cookie: '' };
+    expect(status({ ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [v6Key] } }, v6)['redirect-keys']).toBe('holds');
+    expect(status({ ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [{ ...v6Key, localPort: 40006 }] } }, v6)['redirect-keys']).toBe('violated');
     // Nothing in the maps while open checks nothing.
     expect(status({ ...ok, whileOpen: { sockOpsKeys: [], proxyEntries: [] } })['redirect-keys']).toBe('vacuous');
   });

@@ -7,7 +7,8 @@
 import { connect, send, service, socket } from '../../model/builders.js';
 import { buildMutant } from '../../cli/mutants.js';
 import fc from 'fast-check';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import koffi from 'koffi';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +179,45 @@ describe('the map writer', () => {
     for (const [k, v] of ops) mapOpRecord(put, fd, u32(k), v === null ? null : value(v));
     return Uint8Array.from(parts);
   }
+
+  it('makes the writes by syscalls from the run the program could not make on, and stays on syscalls', () => {
+    if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');
+    const fast = fastPath()!;
+    const fds = () => new Set(readdirSync('/proc/self/fd'));
+    // The listing's own directory fd is gone by the time it is read.
+    const link = (f: string) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`, { encoding: 'utf8' });
+      } catch {
+        return '';
+      }
+    };
+    const before = fds();
+    expect(fast.writerOpen(buildMapWriter())).toBe(0);
+    const progs = [...fds()].filter((f) => !before.has(f) && link(f) === 'anon_inode:bpf-prog');
+    expect(progs).toHaveLength(1);
+    const map = libbpf.mapCreate(1 /* BPF_MAP_TYPE_HASH */, 'kc_gone', 4, 4, 1000, null);
+    const devNull = openSync('/dev/null', 'r');
+    try {
+      expect(fast.writerMaps(Int32Array.of(map), 1)).toBe(1);
+      // The program's fd now names /dev/null: its next run fails before anything is written.
+      const dup2 = koffi.load('libc.so.6').func('int dup2(int oldfd, int newfd)') as (a: number, b: number) => number;
+      expect(dup2(devNull, Number(progs[0]))).toBe(Number(progs[0]));
+      const ops = Array.from({ length: 300 }, (_, i) => [i + 1, 1000 + i] as const);
+      const runs = fast.writerRuns();
+      const rc = new Int32Array(1);
+      expect(fast.mapOps(records(map, ops), ops.length, rc)).toBe(-1);
+      // One run tried, then every record by syscalls; and the writer is gone for later calls.
+      expect(fast.writerRuns() - runs).toBe(1);
+      const v = new Uint8Array(4);
+      expect(ops.every(([k, x]) => libbpf.mapLookup(map, new Uint8Array(Uint32Array.of(k).buffer), v) === 0 && new Uint32Array(v.buffer)[0] === x)).toBe(true);
+      expect(fast.writerCheck()).toBe(-19 /* ENODEV: unloaded */);
+    } finally {
+      fast.writerMaps(new Int32Array(0), 0);
+      libc.close(map);
+      libc.close(devNull);
+    }
+  });
 
   it('splits a batch at its data limit too, with the same failure and contents as the syscalls', () => {
     if (process.geteuid?.() !== 0) throw new Error('creating a BPF map requires root');

@@ -189,7 +189,7 @@ int mw_apply(const uint8_t *buf, int count, int32_t *rc_out, int *done)
 		int klen = h[2], vlen = h[3];
 		if (klen < 0 || vlen < 0 || klen > MW_DATA || vlen > MW_DATA || klen + vlen > MW_DATA || !registered(h[1], klen, vlen, h[0] == 1))
 			return MW_DECLINED;
-		p += 16 + ((klen + 3) & ~3) + ((vlen + 3) & ~3);
+		p = map_op_next(p);
 	}
 	p = buf;
 	int first = 0;
@@ -210,13 +210,12 @@ int mw_apply(const uint8_t *buf, int count, int32_t *rc_out, int *done)
 			first = i, n = 0, at = 0;
 		}
 		int update = h[0] == 1, klen = h[2], vlen = h[3];
-		const uint8_t *key = p + 16, *value = key + ((klen + 3) & ~3);
 		mw->ops[n++] = (struct mw_op){ .cmd = update ? BPF_MAP_UPDATE_ELEM : BPF_MAP_DELETE_ELEM, .fd = h[1], .key = at, .value = at + klen };
-		memcpy(mw->data + at, key, klen);
+		memcpy(mw->data + at, map_op_key(p), klen);
 		if (update)
-			memcpy(mw->data + at + klen, value, vlen);
+			memcpy(mw->data + at + klen, map_op_value(p), vlen);
 		at += klen + (update ? vlen : 0);
-		p = value + ((vlen + 3) & ~3);
+		p = map_op_next(p);
 	}
 	return -1;
 }

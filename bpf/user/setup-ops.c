@@ -49,10 +49,8 @@ int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
 		return taken;
 	/* The records the map writer did not make (all, or those after a run it could not make). */
 	const uint8_t *p = buf;
-	for (int i = 0; i < done; i++) {
-		const int32_t *h = (const int32_t *)p;
-		p += 16 + ((h[2] + 3) & ~3) + ((h[3] + 3) & ~3);
-	}
+	for (int i = 0; i < done; i++)
+		p = map_op_next(p);
 	for (int i = done; i < count;) {
 		const int32_t *h = (const int32_t *)p;
 		int op = h[0], fd = h[1], klen = h[2], vlen = h[3];
@@ -65,14 +63,14 @@ int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
 			if (g[0] != op || g[1] != fd || g[2] != klen || g[3] != vlen || (n + 1) * klen > BATCH_BYTES || (n + 1) * vlen > BATCH_BYTES)
 				break;
 			starts[n++] = q;
-			q += 16 + ((klen + 3) & ~3) + ((vlen + 3) & ~3);
+			q = map_op_next(q);
 		}
 		__u32 done = 0;
 		if (n > 1) {
 			for (int j = 0; j < n; j++) {
-				memcpy(batch_keys + j * klen, starts[j] + 16, klen);
+				memcpy(batch_keys + j * klen, map_op_key(starts[j]), klen);
 				if (op == 1)
-					memcpy(batch_values + j * vlen, starts[j] + 16 + ((klen + 3) & ~3), vlen);
+					memcpy(batch_values + j * vlen, map_op_value(starts[j]), vlen);
 			}
 			done = n;
 			int rc = op == 1 ? bpf_map_update_batch(fd, batch_keys, batch_values, &done, NULL) : bpf_map_delete_batch(fd, batch_keys, &done, NULL);
@@ -82,8 +80,7 @@ int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
 				done = 0;
 		}
 		for (int j = done; j < n; j++) {
-			const uint8_t *key = starts[j] + 16;
-			int rc = map_op_one(op, fd, key, key + ((klen + 3) & ~3));
+			int rc = map_op_one(op, fd, map_op_key(starts[j]), map_op_value(starts[j]));
 			if (rc < 0) {
 				*rc_out = rc;
 				return i + j;

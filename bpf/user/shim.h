@@ -44,6 +44,26 @@ static inline int32_t *i32(uint8_t *out, int off)
 	return (int32_t *)(out + off);
 }
 
+/*
+ * A kf_map_ops record: int32 op (1 update, 0 delete), fd, key size, value size, then the key and
+ * the value, each padded to 4 bytes. These read records the worker wrote (kf_run bounds-checks a
+ * program's own, skip_map_ops in whole-run.c).
+ */
+static inline const uint8_t *map_op_key(const uint8_t *rec)
+{
+	return rec + 16;
+}
+
+static inline const uint8_t *map_op_value(const uint8_t *rec)
+{
+	return map_op_key(rec) + ((((const int32_t *)rec)[2] + 3) & ~3);
+}
+
+static inline const uint8_t *map_op_next(const uint8_t *rec)
+{
+	return map_op_value(rec) + ((((const int32_t *)rec)[3] + 3) & ~3);
+}
+
 void sa_key(const uint8_t *sa, uint8_t key[18]);
 int kf_socket(int domain, int type, int snd_timeout_us, int32_t *err);
 void kf_observe(int fd, int flags, uint8_t *out);

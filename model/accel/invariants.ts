@@ -4,7 +4,7 @@
 
 import { Checker, type Verdict } from '../spec/types.js';
 import type { AccelCase, AccelKey, AccelObservation } from './domain.js';
-import { accelerationOf, sentStream } from './model.js';
+import { accelerationOf, sentStream, sockKey } from './model.js';
 
 export interface AccelInvariant {
   readonly name: string;
@@ -116,24 +116,27 @@ export const redirectCleanup: AccelInvariant = {
 function socketKeys(c: AccelCase): { exact: Map<string, string | null>; loose: Set<string> } {
   const exact = new Map<string, string | null>();
   const loose = new Set<string>();
-  const text = (local: string, lp: number, remote: string, rp: number, netns: number) => `${local}:${lp} -> ${remote}:${rp} netns ${netns}`;
   for (const p of c.pairs) {
-    const client = text(p.clientAddr, p.clientPort, p.serverAddr, p.serverPort, p.netns);
-    const server = text(p.serverAddr, p.serverPort, p.clientAddr, p.clientPort, p.netns);
-    if (p.family === 'inet6') {
-      loose.add(`${p.serverPort}:0@${p.netns}`);
-      loose.add(`${p.serverPort}:${p.clientPort}@${p.netns}`);
-    } else exact.set(text(p.serverAddr, p.serverPort, '0.0.0.0', 0, p.netns), null);
+    const client = sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
+    const server = sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
+    const listener = sockKey(p.netns, p.serverAddr, p.serverPort, '0.0.0.0', 0);
+    if (p.family === 'inet6') loose.add(portsText(listener)).add(portsText(server));
+    else exact.set(keyText(listener), null);
     // Ends of the connection by their own key; a v4-mapped client's fields, whatever they hold, by its ports too.
-    if (p.family !== 'inet6') exact.set(server, client).set(client, server);
-    if (p.family !== 'inet') loose.add(`${p.clientPort}:${p.serverPort}@${p.netns}`);
+    if (p.family !== 'inet6') exact.set(keyText(server), keyText(client)).set(keyText(client), keyText(server));
+    if (p.family !== 'inet') loose.add(portsText(client));
   }
   return { exact, loose };
 }
 
+/** A key by its ports and namespace alone. */
+function portsText(k: AccelKey): string {
+  return `${k.localPort}:${k.remotePort}@${k.netns}`;
+}
+
 /** Whether `k` is one of `keys`: exactly, or by its ports and namespace where only those are known. */
 function isSocketKey(keys: ReturnType<typeof socketKeys>, k: AccelKey): boolean {
-  return keys.exact.has(keyText(k)) || (k.netns !== null && keys.loose.has(`${k.localPort}:${k.remotePort}@${k.netns}`));
+  return keys.exact.has(keyText(k)) || (k.netns !== null && keys.loose.has(portsText(k)));
 }
 
 export const redirectKeys: AccelInvariant = {

@@ -59,8 +59,8 @@ export function mapsWhileOpen(c: AccelCase): AccelObservation['whileOpen'] {
   const sockOpsKeys: AccelKey[] = [];
   const proxyEntries: ProxyEntry[] = [];
   for (const p of connected) {
-    const client = modelKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
-    const server = modelKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
+    const client = sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
+    const server = sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
     if (p.family === 'inet' && p.outside !== 'client') sockOpsKeys.push(client);
     if (p.family !== 'inet6' && p.outside !== 'server' && filterVerdict(c.filter, p) === 'admitted') {
       sockOpsKeys.push(server);
@@ -70,6 +70,7 @@ export function mapsWhileOpen(c: AccelCase): AccelObservation['whileOpen'] {
   return { sockOpsKeys: sockOpsKeys.sort(compareKeys), proxyEntries: proxyEntries.sort((a, b) => compareKeys(a.key, b.key)) };
 }
 
-function modelKey(netns: AccelPair['netns'], local: string, localPort: number, remote: string, remotePort: number): AccelKey {
+/** The key a socket of namespace `netns` has, local then remote, as an observation lists it. */
+export function sockKey(netns: AccelPair['netns'], local: string, localPort: number, remote: string, remotePort: number): AccelKey {
   return { local, localPort, remote, remotePort, netns, cookie: '' };
 }

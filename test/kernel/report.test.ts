@@ -212,6 +212,19 @@ describe('report globals as the objects load them (kernel)', () => {
   });
 });
 
+describe('connections of a case never share a tuple (kernel)', () => {
+  it('a client port freed within a case is not given to a later connection to the same server', () => {
+    requireRoot();
+    // Two ephemeral ports: the server closes first, so the first client's port is free again
+    // (no TIME_WAIT on its side) and bind(0) returns it half the time, unless the harness keeps it.
+    const twice: ReportCase = { monitoring: true, periodic: false, state: STATE, conns: [conn({ firstClose: 'server' }), conn({ firstClose: 'server' })] };
+    const cases = Array.from({ length: 12 }, () => twice);
+    const obs = runReportCases(cases, {}, { localPorts: [40000, 40001] });
+    for (const o of obs) expect(new Set(o.conns.map((k) => k.client.port)).size).toBe(2);
+    expect(violations(cases, obs)).toEqual({});
+  });
+});
+
 describe('connection reports on generated cases (kernel)', () => {
   it('every invariant holds on 40 generated cases (fixed seed), each exercised', () => {
     requireRoot();

@@ -104,6 +104,23 @@ export class ReportDriver {
     if (libc.bind(fd, this.sa, len) < 0) throw new KmeshCheckError('environment', `bind(${a.addr}:${a.port}) failed (${errnoName(errno())})`);
   }
 
+  /**
+   * A client socket bound to `local` on a port no earlier connection of the case had: records are
+   * told apart by their tuple, and a port freed by an earlier close (its client closed last, no
+   * TIME_WAIT) can come back from bind(0) for the same server. A socket given such a port is held
+   * open in `held`, so that the next bind gets another.
+   */
+  private clientSocket(family: Family, local: string, earlier: readonly { client: SockAddr }[], held: number[]): number {
+    for (let tries = 0; tries < 16; tries++) {
+      const fd = this.socket(family);
+      this.bind(fd, { addr: local, port: 0 }, family);
+      const port = this.name(fd, false).port;
+      if (!earlier.some((e) => e.client.port === port)) return fd;
+      held.push(fd);
+    }
+    throw new KmeshCheckError('environment', `bind(${local}:0) gave a port an earlier connection of the case had, 16 times`);
+  }
+
   private name(fd: number, peer: boolean): SockAddr {
     const len = new Uint32Array([SOCKADDR_MAX]);
     (peer ? libc.getpeername : libc.getsockname)(fd, this.sa, len);
@@ -149,6 +166,8 @@ export class ReportDriver {
     this.authReq.drain();
     const conns: Array<{ client: SockAddr; server: SockAddr; window: [string, string] }> = [];
     const auth: string[] = [];
+    /** Sockets holding ports the case must not reuse (clientSocket), closed after the case. */
+    const held: number[] = [];
     try {
       for (const conn of c.conns) {
         const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
@@ -156,8 +175,7 @@ export class ReportDriver {
         this.bind(listener, conn.listen, listenFamily);
         libc.listen(listener, 8);
         const clientFamily = conn.clientFamily ?? 'inet';
-        const client = this.socket(clientFamily);
-        this.bind(client, { addr: clientLocalAddr(conn), port: 0 }, clientFamily);
+        const client = this.clientSocket(clientFamily, clientLocalAddr(conn), conns, held);
         const len = writeSockaddr(this.sa, clientFamily, conn.connectTo);
         // CLOCK_MONOTONIC, bpf_ktime_get_ns's clock: connect_ns of both ends falls in between.
         const from = process.hrtime.bigint();
@@ -205,6 +223,7 @@ export class ReportDriver {
       for (const k of verdictsLeft) libbpf.mapDelete(res, fromHex(k));
       return { conns, probe, auth, verdictsLeft };
     } finally {
+      for (const fd of held) libc.close(fd);
       for (const [fd, key] of written) libbpf.mapDelete(fd, key);
       // Enrolled again as setup() left it: the pod's IPs after a withdrawal, else the namespace's cookie after one outside.
       if (c.conns.some((k) => k.withdraw === true)) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);

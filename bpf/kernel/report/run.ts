@@ -16,13 +16,22 @@ export function defaultReportObjects(root = packageRoot()): ReportObjectPaths {
   return { ...defaultObjects(root), skb: join(root, 'build/bpf/cgroup_skb.o') };
 }
 
-export function runReportCases(cases: readonly ReportCase[], objects: Partial<ReportObjectPaths> = {}): ReportObservation[] {
+export interface ReportRunOptions {
+  /**
+   * The ephemeral ports of the worker's private namespace (net.ipv4.ip_local_port_range, which
+   * IPv6 shares), first and last; the kernel's default when absent. A narrow range makes a port
+   * come back from bind(0) within a case, as it seldom does by chance.
+   */
+  readonly localPorts?: readonly [number, number];
+}
+
+export function runReportCases(cases: readonly ReportCase[], objects: Partial<ReportObjectPaths> = {}, o: ReportRunOptions = {}): ReportObservation[] {
   assertPrivileges();
   const root = packageRoot();
   const worker = join(root, 'dist/bpf/kernel/report/worker.js');
   if (!existsSync(worker)) throw new KmeshCheckError('build', 'dist/bpf/kernel/report/worker.js is missing: run npm run build:ts');
   const r = spawnSync('unshare', ['-n', process.execPath, worker], {
-    input: JSON.stringify({ objects: { ...defaultReportObjects(root), ...objects }, cases }),
+    input: JSON.stringify({ objects: { ...defaultReportObjects(root), ...objects }, cases, ...(o.localPorts ? { localPorts: o.localPorts } : {}) }),
     encoding: 'utf8',
     timeout: 120_000,
     maxBuffer: 64 << 20,

@@ -1,9 +1,9 @@
 // One-shot report harness, run as `unshare -n node dist/bpf/kernel/report/worker.js`: reads
-// {objects, cases} as JSON on stdin, makes and joins its own cgroup, loads and attaches the data
+// {objects, cases, localPorts?} as JSON on stdin, makes and joins its own cgroup, loads and attaches the data
 // path with its cgroup_skb object, runs the cases (driver.ts) and writes
 // {ok, observations} or {ok: false, error} as JSON on stdout. Cleans up on exit.
 
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { KmeshCheckError, isKmeshCheckError } from '../../../shared/errors.js';
 import { createAndJoinCgroup, findCgroup2Mount, removeCgroup, sweepStaleCgroups } from '../cgroup.js';
 import type { ReportCase } from '../../../model/report/domain.js';
@@ -13,7 +13,9 @@ import { loadReportPath, type ReportObjectPaths } from './loader.js';
 console.log = console.error;
 
 function main(): unknown {
-  const input = JSON.parse(readFileSync(0, 'utf8')) as { objects: ReportObjectPaths; cases: ReportCase[] };
+  const input = JSON.parse(readFileSync(0, 'utf8')) as { objects: ReportObjectPaths; cases: ReportCase[]; localPorts?: [number, number] };
+  // This process's own namespace (unshare -n): the setting goes with it.
+  if (input.localPorts) writeFileSync('/proc/sys/net/ipv4/ip_local_port_range', `${input.localPorts[0]} ${input.localPorts[1]}\n`);
   const root = findCgroup2Mount();
   sweepStaleCgroups(root);
   const cgroup = createAndJoinCgroup(root);

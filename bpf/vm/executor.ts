@@ -113,8 +113,14 @@ export class VmExecutor implements Executor {
   private readonly runner: CaseRunner<VmSocket>;
   private readonly sink = new ObsWriter();
   private closed = false;
-  /** During outcomeSet: states met at tail calls, to prune paths that reach one again. */
+  /** During outcomeSet: nodes (states met at tail calls and connect exits) by the trail that reached each first, to prune paths that reach one again. */
   private seenStates: Map<string, string> | null = null;
+  /**
+   * During outcomeSet: each state key met so far by a number (stateId), so that nodes and the pass
+   * memo's transitions are short keys: a state key holds the maps and sockets, often a few KB,
+   * and was hashed again for each of them.
+   */
+  private stateIds: Map<string, number> | null = null;
   /** During outcomeSet without helper failures: the passes learnt so far (pass-memo.ts). */
   private passMemo: PassMemo | null = null;
   /** During traceCase: the tracer the machine's tail calls are reported to. */
@@ -218,6 +224,7 @@ export class VmExecutor implements Executor {
     if (opts.prune === false) return this.withEnrolmentMemo(() => outcomes(explore((choices) => counted(choices), domain)));
     const seen = new Map<string, string>();
     this.seenStates = seen;
+    this.stateIds = new Map();
     const memo =
       opts.failures?.length || opts.passMemo === false
         ? null
@@ -247,6 +254,7 @@ export class VmExecutor implements Executor {
     } finally {
       delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
       this.seenStates = null;
+      this.stateIds = null;
       this.passMemo = null;
     }
   }
@@ -306,7 +314,7 @@ export class VmExecutor implements Executor {
     this.tracer?.tailCall(target);
     if (this.seenStates === null) return;
     // The state without the tail-call count (what the pass memo learns), then the count.
-    const state = this.stateKey(target.name, ctx);
+    const state = this.stateId(target.name, ctx);
     this.passMemo?.tailCall(state);
     this.visit(`${state}|${this.vm.machine.tailCalls}`);
   }
@@ -317,9 +325,18 @@ export class VmExecutor implements Executor {
    */
   private atConnectExit(prog: VmProgram, ctx: Region, verdict: number): void {
     if (this.seenStates === null) return;
-    const node = `${this.stateKey(`exit ${prog.name} ${verdict}`, ctx)}|exit`;
+    const node = `${this.stateId(`exit ${prog.name} ${verdict}`, ctx)}|exit`;
     this.passMemo?.exit(node);
     this.visit(node);
+  }
+
+  /** The number of the state now (stateKey) in this exploration: equal states, equal numbers. */
+  private stateId(at: string, ctx: Region | null): number {
+    const ids = this.stateIds as Map<string, number>;
+    const key = this.stateKey(at, ctx);
+    let id = ids.get(key);
+    if (id === undefined) ids.set(key, (id = ids.size));
+    return id;
   }
 
   private stateKey(at: string, ctx: Region | null): string {

@@ -14,8 +14,8 @@ import type { ChoiceSource, FailurePoint } from '../runner/choices.js';
 import { MAX_TAIL_CALL_CNT } from './program.js';
 
 interface DrawContext {
-  /** The state the pass started from (tail-call key without the count). */
-  readonly from: string;
+  /** The state the pass started from (the number of its tail-call key, without the count). */
+  readonly from: number;
   /** The tail-call count during the pass. */
   readonly count: number;
   /** Values drawn earlier in the same pass. */
@@ -25,16 +25,16 @@ interface DrawContext {
 export class PassMemo {
   /** Per choice position of the current run: where its draw happened, if in a pass that a tail call started. */
   private contexts: (DrawContext | null)[] = [];
-  private from: string | null = null;
+  private from: number | null = null;
   private count = 0;
   private draws: number[] = [];
   /** `from#draws` of a pass to where it ended: the state its tail call entered (without the count), or the program's exit node. */
-  private readonly transitions = new Map<string, { readonly tail: string } | { readonly exit: string }>();
+  private readonly transitions = new Map<string, { readonly tail: number } | { readonly exit: string }>();
 
   constructor(
     /** The machine's tail-call count now. */
     private readonly tailCalls: () => number,
-    /** Whether a node (a tail-call state with its count, `state|count`, or an exit node) was reached already in this exploration. */
+    /** Whether a node (a tail-call state's number with its count, `state|count`, or an exit node) was reached already in this exploration. */
     private readonly reached: (node: string) => boolean,
   ) {}
 
@@ -45,7 +45,7 @@ export class PassMemo {
     return {
       prandom: () => {
         const inPass = this.from !== null && this.tailCalls() === this.count;
-        this.contexts.push(inPass ? { from: this.from as string, count: this.count, before: [...this.draws] } : null);
+        this.contexts.push(inPass ? { from: this.from as number, count: this.count, before: [...this.draws] } : null);
         const v = inner.prandom();
         if (inPass) this.draws.push(v >>> 0);
         return v;
@@ -55,8 +55,8 @@ export class PassMemo {
     };
   }
 
-  /** At a tail call into `state` (count already raised): learns the pass that ended here, then starts the next. */
-  tailCall(state: string): void {
+  /** At a tail call into `state` (its number; the count already raised): learns the pass that ended here, then starts the next. */
+  tailCall(state: number): void {
     const now = this.tailCalls();
     if (this.from !== null && now - 1 === this.count) this.transitions.set(`${this.from}#${this.draws.join(',')}`, { tail: state });
     this.from = state;

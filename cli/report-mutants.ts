@@ -120,6 +120,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-close-original-cached',
+    description:
+      "The CLOSE report of an outbound connection takes its original destination from a copy the object keeps of the last outbound connection established, not from the socket's storage: right while connections follow one another, wrong once one closes after another was made.",
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+  },
+  {
     name: 'report-padding-unwritten',
     description: 'The report is reserved in the ring buffer and filled field by field, its padding never written.',
     expectedInvariant: 'report-bytes-written',

@@ -3,7 +3,7 @@
 
 import type { SectionPhase } from '../properties/section-check.js';
 import { isAddr, isInt, isPort, isStr, stateProblem } from './failure-db.js';
-import { REPORT_LOADED_GLOBALS, connectsDirectly, type ReportConn } from '../model/report/domain.js';
+import { REPORT_LOADED_GLOBALS, connectsDirectly, hasWaits, type ReportConn } from '../model/report/domain.js';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -31,9 +31,12 @@ function reportProblem(c: unknown): string | null {
     if (!optional(k.clientFamily, (f) => f === 'inet' || f === 'inet6') || !optional(k.clientAddr, isAddr)) return `${where}: clientFamily must be inet|inet6 and clientAddr an address`;
     if (!isEnd(k.firstClose) || typeof k.storeVerdict !== 'boolean' || !optional(k.closeWaitNs, isWait)) return `${where} needs firstClose client|server, storeVerdict and a closeWaitNs in ns`;
     if (!optional(k.monitoringOff, (v) => typeof v === 'boolean')) return `${where}: monitoringOff must be true or false when given`;
+    if (!optional(k.closeLast, (v) => typeof v === 'boolean')) return `${where}: closeLast must be true or false when given`;
     if (!Array.isArray(k.sends) || !k.sends.every((x) => isRec(x) && isEnd(x.from) && isInt(x.size, 1, 1 << 20) && optional(x.waitNs, isWait)))
       return `${where}.sends must list sends with from client|server, a size of 1 B to 1 MiB and a waitNs in ns`;
   }
+  // What an end is due is its own only while no time passes (ReportConn.closeLast).
+  if ((c.conns as ReportConn[]).some((k) => k.closeLast === true) && hasWaits({ conns: c.conns as ReportConn[] })) return 'a report case with closeLast connections cannot wait (waitNs, closeWaitNs)';
   // Outside, nothing rewrites a VIP: every client connects straight to its listener.
   if (c.namespaceOutside === true && !(c.conns as ReportConn[]).every(connectsDirectly)) return 'a case with namespaceOutside must connect each client straight to its listener';
   return null;

@@ -103,8 +103,10 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       pod: fc.constantFrom(false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of REPORT_WAYPOINT_VIP (waypoint-bound) now and then. */
       waypointed: fc.constantFrom(false, false, false, false, false, true),
+      /** Open until the later connections are closed (in a case whose connections overlap: reportCases). */
+      closeLast: fc.boolean(),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, closeLast, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -137,8 +139,22 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         ...(closeWaitNs ? { closeWaitNs } : {}),
         ...(monitoringOff ? { monitoringOff: true } : {}),
         ...(withdraw ? { withdraw: true } : {}),
+        ...(closeLast ? { closeLast: true } : {}),
       };
     });
+
+/**
+ * A case's connections as drawn, or, where they overlap, without waits (what each end is due
+ * stays its own) and with the first one and those drawn so closed last; never the last one (it
+ * closes last anyway).
+ */
+function overlapping(conns: ReportConn[], overlap: boolean): ReportConn[] {
+  const on = overlap && conns.length > 1;
+  return conns.map(({ closeLast, closeWaitNs, sends, ...k }, i) => {
+    if (!on) return { ...k, sends, ...(closeWaitNs ? { closeWaitNs } : {}) };
+    return { ...k, sends: sends.map((x) => ({ from: x.from, size: x.size })), ...((closeLast || i === 0) && i < conns.length - 1 ? { closeLast: true } : {}) };
+  });
+}
 
 /** The connection with its client connecting straight to the listener, in the client's family. */
 function direct(conn: ReportConn): ReportConn {
@@ -166,17 +182,22 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       outside: fc.constantFrom(false, false, false, true),
       /** Now and then the globals as the objects load them (their defaults are then what is checked). */
       asLoaded: fc.constantFrom(false, false, false, false, false, true),
+      /** Connections that overlap (ReportConn.closeLast), now and then; then no time passes. */
+      overlap: fc.constantFrom(false, false, false, true),
     })
-    .map(({ nodeIp, podGateway, outside, asLoaded, conns, ...rest }) => ({
-      ...rest,
-      ...(asLoaded ? { ...REPORT_LOADED_GLOBALS, globalsAsLoaded: true as const } : {}),
-      ...(nodeIp ? { nodeIp } : {}),
-      ...(podGateway ? { podGateway } : {}),
-      state: REPORT_STATE,
-      // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family;
-      // nor after a withdrawal, for the connections that follow it.
-      ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns: conns.map((k, i) => (enrolledAt({ conns }, i) ? k : direct(k))) }),
-    }));
+    .map(({ nodeIp, podGateway, outside, asLoaded, overlap, conns: drawn, ...rest }) => {
+      const conns = overlapping(drawn, overlap);
+      return {
+        ...rest,
+        ...(asLoaded ? { ...REPORT_LOADED_GLOBALS, globalsAsLoaded: true as const } : {}),
+        ...(nodeIp ? { nodeIp } : {}),
+        ...(podGateway ? { podGateway } : {}),
+        state: REPORT_STATE,
+        // Outside, nothing rewrites a VIP: each client connects to its listener, in its own family;
+        // nor after a withdrawal, for the connections that follow it.
+        ...(outside ? { namespaceOutside: true, conns: conns.map(direct) } : { conns: conns.map((k, i) => (enrolledAt({ conns }, i) ? k : direct(k))) }),
+      };
+    });
 }
 
 /** The kernel's generated cases: no waits. */

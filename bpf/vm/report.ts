@@ -183,7 +183,8 @@ class VmReportCase {
     v.setBigUint64(TCP_SOCK[field], v.getBigUint64(TCP_SOCK[field], true) + BigInt(n), true);
   }
 
-  private connection(conn: ReportConn, auth: string[]): { client: SockAddr; server: SockAddr } {
+  /** Connection `conn` made and its sends sent; `close` closes it (now, or after the later connections: ReportConn.closeLast). */
+  private connection(conn: ReportConn, auth: string[]): { client: SockAddr; server: SockAddr; close: () => void } {
     const clientFamily = conn.clientFamily ?? 'inet';
     const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
     const localIp = clientLocalAddr(conn);
@@ -234,8 +235,14 @@ class VmReportCase {
     }
     this.vm.advanceClock(conn.closeWaitNs ?? 0);
     const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
-    // The first closer's FIN and its ACK; the second's FIN, after which the first is done (its ACK
-    // leaves from a time-wait socket), and the final ACK that closes the second.
+    return { client: clientLocal, server: conn.listen, close: () => this.closeConnection(first, second) };
+  }
+
+  /**
+   * The first closer's FIN and its ACK; the second's FIN, after which the first is done (its ACK
+   * leaves from a time-wait socket), and the final ACK that closes the second.
+   */
+  private closeConnection(first: VmSock, second: VmSock): void {
     this.setState(first, TCP.FIN_WAIT1);
     this.packet('egress', first, HEADER);
     this.packet('ingress', second, HEADER);
@@ -249,7 +256,6 @@ class VmReportCase {
     this.setState(first, TCP_CLOSE);
     this.packet('ingress', second, HEADER);
     this.setState(second, TCP_CLOSE);
-    return { client: clientLocal, server: conn.listen };
   }
 
   run(): RawReportObservation {
@@ -258,11 +264,16 @@ class VmReportCase {
     this.authReq.drain();
     const conns: Array<{ client: SockAddr; server: SockAddr; window: [string, string] }> = [];
     const auth: string[] = [];
+    const deferred: Array<() => void> = [];
     for (const conn of this.c.conns) {
       // The clock stands still but for the waits: the set-up happens at one instant.
       const from = String(this.vm.now);
-      conns.push({ ...this.connection(conn, auth), window: [from, String(this.vm.now)] });
+      const { close, ...ends } = this.connection(conn, auth);
+      conns.push({ ...ends, window: [from, String(this.vm.now)] });
+      if (conn.closeLast) deferred.push(close);
+      else close();
     }
+    for (const close of deferred) close();
     for (const rec of this.authReq.drain()) auth.push(toHex(rec));
     return { conns, probe: this.probe.drain().map(toHex), auth, verdictsLeft: this.authRes.keys().map(toHex), exactClock: true };
   }

@@ -5,7 +5,8 @@
 // end closes first, and whether user space stores a verdict; with monitoring on, a connection
 // straight to its listener also in a namespace withdrawn from km_manage; with both gates on, the
 // pod withdrawn once the connection is established; with the gates at section 7's defaults and no
-// node global, the globals also left as the objects load them. The scope widens the connection:
+// node global, the globals also left as the objects load them; with monitoring alone on and no
+// waits, the connection also kept open while a second one (through the IPv4 VIP) is made and closed. The scope widens the connection:
 // scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
 // every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
 // address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too,
@@ -18,6 +19,7 @@ import {
   REPORT_NEAR_MAPPED_LOCAL,
   REPORT_UNMANAGED_LOCAL,
   connectsDirectly,
+  hasWaits,
   type ReportCase,
   type ReportConn,
   type ReportEnd,
@@ -40,6 +42,13 @@ import {
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
 const CLOSE_WAITS: readonly number[] = [0, 5_000_000_001];
+
+/**
+ * The connection a connection closed last overlaps: an AF_INET client through the IPv4 VIP (an
+ * original destination recorded), sending nothing, so that each end's reports differ from the
+ * first connection's ends'.
+ */
+const OVERLAPPING: ReportConn = { clientFamily: 'inet', connectTo: REPORT_VIP, listen: REPORT_LISTEN, sends: [], firstClose: 'client', storeVerdict: false };
 
 /** The shapes of a connection: family, target and which end is not managed. */
 function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientAddr' | 'connectTo' | 'listen'>> {
@@ -112,6 +121,9 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           if (scope >= 2 && monitoring && periodic) out.push({ ...c, conns: [{ ...k, monitoringOff: true }] });
           // Both gates on and the pod withdrawn once established: no periodic report; the CLOSE ones and the verdict's deletion still.
           if (monitoring && periodic) out.push({ ...c, conns: [{ ...k, withdraw: true }] });
+          // Monitoring on, no time passing: the connection stays open while another is made and
+          // closed (ReportConn.closeLast), each end's reports still its own.
+          if (monitoring && !periodic && !nodeIp && !hasWaits(c)) out.push({ ...c, conns: [{ ...k, closeLast: true }, OVERLAPPING] });
         }
   return out;
 }

@@ -48,6 +48,18 @@ export interface ReportConn {
    * managed, and connect straight to their listeners (nothing rewrites a VIP).
    */
   readonly withdraw?: boolean;
+  /**
+   * Both ends stay open until the case's later connections have been made and closed, then close
+   * (in the case's order of such connections), so that connections overlap: a data path that
+   * keeps a connection's report state anywhere but its own sockets' storage shows then. Only in
+   * cases where no time passes (no waits), so that what each end is due stays its own.
+   */
+  readonly closeLast?: boolean;
+}
+
+/** Whether any connection of the case lets time pass (a send's or a close's wait). */
+export function hasWaits(c: Pick<ReportCase, 'conns'>): boolean {
+  return c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
 }
 
 /** Whether monitoring is on when connection `i` of the case is established (an earlier one may have turned it off). */

@@ -89,6 +89,9 @@ const CASES: ReportCase[] = [
   // The pod withdrawn once the first connection is established: its CLOSE reports still come and its
   // verdict is deleted at close; the second connection (straight to its listener) is not managed at all.
   { monitoring: true, periodic: true, state: STATE, conns: [conn({ withdraw: true }), conn({ firstClose: 'server' })] },
+  // Overlapping connections: the first, straight to its listener, stays open while the second (through
+  // the VIP, an original recorded) is made and closed; each end's reports are still its own.
+  { monitoring: true, periodic: false, state: STATE, conns: [conn({ closeLast: true }), conn({ ...VIA_VIP })] },
   // More bytes than a u16 counts (sent in slices by the harness): the close report counts them all.
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
   // A client routed via a waypoint (in km_socket; it sends nothing, so no TLV): reported as any other, its original the VIP.
@@ -215,8 +218,9 @@ describe('report globals as the objects load them (kernel)', () => {
 describe('connections of a case never share a tuple (kernel)', () => {
   it('a client port freed within a case is not given to a later connection to the same server', () => {
     requireRoot();
-    // Two ephemeral ports: the server closes first, so the first client's port is free again
-    // (no TIME_WAIT on its side) and bind(0) returns it half the time, unless the harness keeps it.
+    // Two ephemeral ports: the server closes first, so the first client's port is free again (no
+    // TIME_WAIT on its side), and bind(0), which tries odd ports first here, returns it unless the
+    // harness keeps it.
     const twice: ReportCase = { monitoring: true, periodic: false, state: STATE, conns: [conn({ firstClose: 'server' }), conn({ firstClose: 'server' })] };
     const cases = Array.from({ length: 12 }, () => twice);
     const obs = runReportCases(cases, {}, { localPorts: [40000, 40001] });

@@ -5,8 +5,10 @@
 // pod withdrawn mid-connection still gets that connection's CLOSE reports.
 
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { reportCases } from '../../generators/report.js';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
-import { REPORT_NEAR_MAPPED_LOCAL, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, hasWaits, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { parseAddress } from '../../model/address.js';
 import { nearMappedOf } from '../../generators/addresses.js';
 import { authRequest, periodicDue, reportClose, reportOnceEstablished, reportPeriodic } from '../../model/report/invariants.js';
@@ -169,5 +171,21 @@ describe('the near-mapped client of the report cases', () => {
     const req: AuthRecord = { type: 1, tuple: { family: 'inet6', client: six, server: listener }, unusedNonZero: 0 };
     expect(authRequest.check(c, obs([req])).status).toBe('holds');
     expect(authRequest.check(c, obs([])).status).toBe('violated');
+  });
+});
+
+describe('overlapping connections in generated report cases', () => {
+  it('come in both kinds of report case, never where time passes nor on the last connection', () => {
+    for (const waits of [false, true]) {
+      const cases = fc.sample(reportCases({ waits }), { seed: 5, numRuns: 400 });
+      const overlapping = cases.filter((c) => c.conns.some((k) => k.closeLast === true));
+      expect(overlapping.length, `waits ${waits}`).toBeGreaterThan(30);
+      for (const c of overlapping) {
+        expect(hasWaits(c)).toBe(false);
+        expect(c.conns.at(-1)!.closeLast).toBeUndefined();
+      }
+      // Elsewhere the waits stay as drawn.
+      if (waits) expect(cases.some((c) => hasWaits(c))).toBe(true);
+    }
   });
 });

@@ -136,5 +136,12 @@ describe('saved cases of the report and acceleration phases', () => {
     );
     const direct = { ...viaVip, connectTo: { addr: '::ffff:127.0.0.1', port: 8080 }, clientFamily: 'inet6' };
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, namespaceOutside: true, state: REPORT_STATE, conns: [direct] } })).toBeNull();
+    // Connections closed last, only where no time passes.
+    const overlap = (second: object) => ({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...viaVip, closeLast: true }, second] } });
+    expect(savedFailureProblem(overlap(direct))).toBeNull();
+    expect(savedFailureProblem(overlap({ ...direct, closeWaitNs: 1 }))).toMatch(/closeLast connections cannot wait/);
+    expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...viaVip, closeLast: 1 }] } })).toMatch(
+      /closeLast must be true or false/,
+    );
   });
 });

@@ -33,6 +33,12 @@ function v4Mapped(ip: string): Uint8Array {
 /** Bytes sent at once at most, then read at the peer: well inside a loopback receive buffer. */
 const SEND_SLICE = 16 * 1024;
 
+/** Closes a connection's two ends, the first closer first. */
+function closePair([first, second]: readonly [number, number]): void {
+  libc.close(first);
+  libc.close(second);
+}
+
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -108,17 +114,17 @@ export class ReportDriver {
    * A client socket bound to `local` on a port no earlier connection of the case had: records are
    * told apart by their tuple, and a port freed by an earlier close (its client closed last, no
    * TIME_WAIT) can come back from bind(0) for the same server. A socket given such a port is held
-   * open in `held`, so that the next bind gets another.
+   * open in `held` (closed after the case), so that the next bind gets another: each try takes a
+   * new port, until bind fails for want of one.
    */
   private clientSocket(family: Family, local: string, earlier: readonly { client: SockAddr }[], held: number[]): number {
-    for (let tries = 0; tries < 16; tries++) {
+    for (;;) {
       const fd = this.socket(family);
+      held.push(fd);
       this.bind(fd, { addr: local, port: 0 }, family);
       const port = this.name(fd, false).port;
-      if (!earlier.some((e) => e.client.port === port)) return fd;
-      held.push(fd);
+      if (!earlier.some((e) => e.client.port === port)) return held.pop()!;
     }
-    throw new KmeshCheckError('environment', `bind(${local}:0) gave a port an earlier connection of the case had, 16 times`);
   }
 
   private name(fd: number, peer: boolean): SockAddr {
@@ -168,6 +174,8 @@ export class ReportDriver {
     const auth: string[] = [];
     /** Sockets holding ports the case must not reuse (clientSocket), closed after the case. */
     const held: number[] = [];
+    /** Ends of connections closed last (ReportConn.closeLast), each pair in its closing order. */
+    const deferred: Array<[number, number]> = [];
     try {
       for (const conn of c.conns) {
         const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
@@ -205,10 +213,11 @@ export class ReportDriver {
           }
         }
         if (conn.closeWaitNs) sleep(Math.ceil(conn.closeWaitNs / 1e6));
-        const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
-        libc.close(first);
-        libc.close(second);
+        const ends: [number, number] = conn.firstClose === 'client' ? [client, server] : [server, client];
+        if (conn.closeLast) deferred.push(ends);
+        else closePair(ends);
       }
+      while (deferred.length > 0) closePair(deferred.shift()!);
       for (const rec of this.authReq.drain()) auth.push(toHex(rec));
       const probe = this.probe.drain().map(toHex);
       const verdictsLeft: string[] = [];
@@ -224,6 +233,7 @@ export class ReportDriver {
       return { conns, probe, auth, verdictsLeft };
     } finally {
       for (const fd of held) libc.close(fd);
+      for (const ends of deferred) closePair(ends);
       for (const [fd, key] of written) libbpf.mapDelete(fd, key);
       // Enrolled again as setup() left it: the pod's IPs after a withdrawal, else the namespace's cookie after one outside.
       if (c.conns.some((k) => k.withdraw === true)) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);

@@ -27,6 +27,10 @@ export interface ReportRunOptions {
 
 export function runReportCases(cases: readonly ReportCase[], objects: Partial<ReportObjectPaths> = {}, o: ReportRunOptions = {}): ReportObservation[] {
   assertPrivileges();
+  const ports = o.localPorts;
+  if (ports && !(ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535) && ports[0] <= ports[1])) {
+    throw new KmeshCheckError('unsupported', `localPorts ${ports.join(' ')}: give the first and last ephemeral port, 1 to 65535, first <= last`);
+  }
   const root = packageRoot();
   const worker = join(root, 'dist/bpf/kernel/report/worker.js');
   if (!existsSync(worker)) throw new KmeshCheckError('build', 'dist/bpf/kernel/report/worker.js is missing: run npm run build:ts');

@@ -6,12 +6,12 @@
 // straight to its listener also in a namespace withdrawn from km_manage; with both gates on, the
 // pod withdrawn once the connection is established; with the gates at section 7's defaults and no
 // node global, the globals also left as the objects load them; with monitoring alone on and no
-// waits, the connection also kept open while a second one (through the IPv4 VIP) is made and closed. The scope widens the connection:
-// scope 1 an AF_INET client connecting straight to its listener with at most one send; scope 2
-// every client family (AF_INET, v4-mapped AF_INET6, native AF_INET6, also bound to an unmanaged
-// address ending like ::ffff:127.0.0.1), the service VIPs (an IPv4 one of the IPv6 listener too,
-// one routed via a waypoint, whose client then sends nothing)
-// and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
+// waits, the connection also kept open while a second one (through the IPv4 VIP) is made and
+// closed. The scope widens the connection: scope 1 an AF_INET client connecting straight to its
+// listener with at most one send; scope 2 every client family (AF_INET, v4-mapped AF_INET6,
+// native AF_INET6, also bound to an unmanaged address ending like ::ffff:127.0.0.1), the service
+// VIPs (an IPv4 one of the IPv6 listener too, one routed via a waypoint, whose client then sends
+// nothing) and an AF_INET client of an AF_INET6 listener on ::ffff:127.0.0.1;
 // scope 3 and more up to scope - 1 sends. Waits need a clock that is an input (the VM).
 
 import {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { AccelKernelExecutor, defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import { AccelVmExecutor } from '../bpf/vm/accel-executor.js';
-import { formatCoverage } from '../bpf/vm/coverage.js';
+import { formatCoverage, type CoverageSummary } from '../bpf/vm/coverage.js';
 import type { AccelExecutor } from '../model/accel/executor.js';
 import { isKmeshCheckError } from '../shared/errors.js';
 import { runAccelChecks, type AccelResult, type AccelRunOptions } from '../properties/accel.js';
@@ -40,6 +40,8 @@ export interface AccelPhase {
   readonly status: 'pass' | 'fail' | 'skipped' | 'stopped';
   readonly why?: string;
   readonly result?: AccelResult;
+  /** On the VM: the acceleration programs' coverage over the phase's cases. */
+  readonly coverage?: CoverageSummary;
 }
 
 export function accelRuns(runs: number): number {
@@ -80,14 +82,12 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
       .join(', ');
     const how = enumerated ? `exhaustive scope ${enumerated.scope} (${partText(enumerated.enumeration)}), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
     o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
-    if (ex instanceof AccelVmExecutor) o.log(`program coverage (vm, acceleration)\n${formatCoverage(ex.coverage())}`);
+    const coverage = ex instanceof AccelVmExecutor ? ex.coverage() : undefined;
+    if (coverage) o.log(`program coverage (vm, acceleration)\n${formatCoverage(coverage)}`);
     // check prints and saves each finding (cli/section-findings.ts); the phase counts them.
     const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
-    if (broken) {
-      o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
-      return { status: 'fail', result };
-    }
-    return { status: 'pass', result };
+    if (broken) o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
+    return { status: broken ? 'fail' : 'pass', result, ...(coverage ? { coverage } : {}) };
   } catch (e) {
     const stopped = stoppedPhase('acceleration (section 8)', e, o.log);
     if (stopped) return stopped;

@@ -10,6 +10,7 @@ import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { runReportChecks, timedReportRunner, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
+import { formatCoverage } from '../bpf/vm/coverage.js';
 import { stoppedPhase } from './phase-stopped.js';
 import type { ExecutorName } from './executors.js';
 import { partText, type Shard } from '../generators/shard.js';
@@ -88,6 +89,7 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
         : `; no case lets time pass, since the VM cannot run these objects (${timed && 'why' in timed ? timed.why : ''})`;
   const how = result.enumeration ? `every case of scope ${result.enumeration.scope} (${partText(result.enumeration)})` : `${result.runs} cases`;
   o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
+  if (result.coverage) o.log(`program coverage (vm, connection reports)\n${formatCoverage(result.coverage)}`);
   const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
   if (broken) o.log(`verdict (reports): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
   return { status: broken ? 'fail' : 'pass', result };

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { defaultAccelObjects } from '../bpf/kernel/accel/executor.js';
 import type { AccelObjectPaths } from '../bpf/kernel/accel/loader.js';
 import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
+import type { CoverageSummary } from '../bpf/vm/coverage.js';
 import { accelSpec } from '../properties/accel.js';
 import { reportSpec } from '../properties/report.js';
 import { phaseSeed, type InvariantCount } from '../properties/run.js';
@@ -148,6 +149,13 @@ export const STOPPED_AT_FIRST = 'an earlier phase found a failing case (--stop-a
  * A phase in the JSON report: its status and counts (its findings are among the run's findings),
  * and under --exhaustive the part of its enumerated domain this shard ran (merge sums the parts).
  */
+/** What the section phases that ran on the VM executed of their programs (none on the kernel). */
+export function sectionCoverage(s: SectionPhasesOutcome | null): CoverageSummary[] {
+  const accel = s && 'coverage' in s.accel ? s.accel.coverage : undefined;
+  const reports = s && 'result' in s.reports ? s.reports.result?.coverage : undefined;
+  return [accel, reports].filter((c): c is CoverageSummary => c !== undefined);
+}
+
 export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): SectionPhaseJson {
   const r = 'result' in p ? p.result : undefined;
   return {

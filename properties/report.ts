@@ -10,6 +10,7 @@ import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { defaultReportObjects } from '../bpf/kernel/report/run.js';
 import { decodeObservation } from '../bpf/codec/report.js';
 import { VmReportRunner } from '../bpf/vm/report.js';
+import type { CoverageSummary } from '../bpf/vm/coverage.js';
 import { REPORT_LISTEN, REPORT_STATE, reportCases } from '../generators/report.js';
 import { reportCasesAtScope } from '../generators/exhaustive/report.js';
 import { tupleText, type ProbeRecord, type ReportCase, type ReportObservation } from '../model/report/domain.js';
@@ -24,6 +25,8 @@ export type ReportFailure = SectionFinding<ReportCase, ReportObservation>;
 export interface ReportResult extends SectionResult<ReportCase, ReportObservation> {
   /** The first finding (null when every invariant held). */
   readonly failure: ReportFailure | null;
+  /** On the VM: its programs' coverage over the phase's cases (the kernel's shows none). */
+  readonly coverage?: CoverageSummary;
 }
 
 const ns = (n: number | undefined) => (n ? `${n / 1e9} s` : '');
@@ -78,9 +81,9 @@ export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): Tim
  * timedReportRunner's answer; with a runner, the VM takes the cases that let time pass and a third
  * of the cases are generated with waits. Without one the kernel's cases have none.
  */
-export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: TimedRunner }): SectionSpec<ReportCase, ReportObservation> {
+export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: TimedRunner; vm?: VmReportRunner }): SectionSpec<ReportCase, ReportObservation> {
   const objects = { ...defaultReportObjects(), ...(o.objects ?? {}) };
-  let vm: VmReportRunner | null = null;
+  let vm: VmReportRunner | null = o.vm ?? null;
   const onVm = (cases: readonly ReportCase[]) => (vm ??= new VmReportRunner(objects)).run(cases).map(decodeObservation);
   const timed = o.executor === 'kernel' && o.timed && 'runner' in o.timed ? o.timed.runner : undefined;
   const run =
@@ -146,6 +149,9 @@ export interface ReportRunOptions extends SectionRunOptions {
 
 export async function runReportChecks(o: ReportRunOptions): Promise<ReportResult> {
   const { executor, objects, timed, ...run } = o;
-  const r = await runSectionChecks(reportSpec({ executor: executor ?? 'kernel', ...(objects ? { objects } : {}), ...(timed ? { timed } : {}) }), run);
-  return { ...r, failure: r.findings[0] ?? null };
+  // On the VM one runner for the phase, whose counts then say what its cases executed.
+  const vm = executor === 'vm' ? new VmReportRunner({ ...defaultReportObjects(), ...(objects ?? {}) }) : undefined;
+  const r = await runSectionChecks(reportSpec({ executor: executor ?? 'kernel', ...(objects ? { objects } : {}), ...(timed ? { timed } : {}), ...(vm ? { vm } : {}) }), run);
+  const coverage = vm?.coverage();
+  return { ...r, failure: r.findings[0] ?? null, ...(coverage ? { coverage } : {}) };
 }

@@ -74,7 +74,15 @@ export function programCoverage(m: Machine, p: VmProgram): ProgramCoverage {
 }
 
 export function coverageOf(m: Machine, programs: readonly VmProgram[]): CoverageSummary {
-  const list = programs.map((p) => programCoverage(m, p));
+  return summaryOf(programs.map((p) => programCoverage(m, p)));
+}
+
+/** The programs of several runs in one summary (another VM's programs of the same objects too: their source lines add up in lcov). */
+export function mergeCoverage(summaries: readonly CoverageSummary[]): CoverageSummary {
+  return summaryOf(summaries.flatMap((s) => s.programs));
+}
+
+function summaryOf(list: readonly ProgramCoverage[]): CoverageSummary {
   const sum = (f: (p: ProgramCoverage) => number) => list.reduce((a, p) => a + f(p), 0);
   return {
     programs: list,

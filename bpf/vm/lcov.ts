@@ -35,7 +35,13 @@ export function sourceCoverage(s: CoverageSummary): SourceFileCoverage[] {
     return f;
   };
   for (const p of s.programs) {
-    if (p.entry) fileOf(p.entry.path).functions.push({ name: p.program, line: p.entry.line, runs: p.runs });
+    if (p.entry) {
+      // The same program run by another VM (another phase) is one function, its runs added up.
+      const fns = fileOf(p.entry.path).functions;
+      const same = fns.find((f) => f.name === p.program && f.line === p.entry!.line);
+      if (same) same.runs += p.runs;
+      else fns.push({ name: p.program, line: p.entry.line, runs: p.runs });
+    }
     for (const l of p.lines) {
       const f = fileOf(l.path);
       f.lines.set(l.line, (f.lines.get(l.line) ?? 0) + l.hits);

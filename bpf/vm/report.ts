@@ -24,6 +24,7 @@ import { ArrayMap, HashMap, RingBufMap } from './maps.js';
 import type { VmProgram } from './program.js';
 import { Vm } from './vm.js';
 import { ElfError } from './elf.js';
+import { coverageOf, type CoverageSummary } from './coverage.js';
 
 /** Where the clock stands when a case starts: a machine up for 1000 s (ktime counts from boot). */
 export const REPORT_CLOCK_START_NS = 1_000_000_000_000;
@@ -44,6 +45,9 @@ interface Programs {
 }
 
 const fold = (a: string) => v4MappedInner(a) ?? a;
+
+/** The programs of section 7, whose coverage the report phase shows. */
+const REPORT_PROGRAMS = ['sockops_prog', 'cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog'] as const;
 
 /** One VM for all cases, brought back to its loaded state before each (objects linked once). */
 export class VmReportRunner {
@@ -71,6 +75,20 @@ export class VmReportRunner {
 
   run(cases: readonly ReportCase[]): RawReportObservation[] {
     return cases.map((c) => new VmReportCase(this.freshVm(), c).run());
+  }
+
+  /**
+   * Instruction and branch coverage of the section's programs (sockops and cgroup_skb: the connect
+   * programs' own are the routing phases') over the cases run so far; null before the first.
+   */
+  coverage(): CoverageSummary | null {
+    const vm = this.vm;
+    return vm
+      ? coverageOf(
+          vm.machine,
+          REPORT_PROGRAMS.map((name) => vm.program(name)),
+        )
+      : null;
   }
 
   /**
@@ -111,9 +129,9 @@ class VmReportCase {
     this.progs = {
       connect4: prog('cgroup_connect4_prog'),
       connect6: prog('cgroup_connect6_prog'),
-      sockops: prog('sockops_prog'),
-      ingress: prog('cgroup_skb_ingress_prog'),
-      egress: prog('cgroup_skb_egress_prog'),
+      sockops: prog(REPORT_PROGRAMS[0]),
+      ingress: prog(REPORT_PROGRAMS[1]),
+      egress: prog(REPORT_PROGRAMS[2]),
     };
     this.vm.setTailCall('km_cgr_tailcall', 0, this.progs.connect4);
     this.vm.setTailCall('km_cgr_tail6', 1, this.progs.connect6);

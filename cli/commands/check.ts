@@ -13,7 +13,7 @@ import { caseSize } from '../../properties/minimize.js';
 import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
-import { formatCoverage } from '../../bpf/vm/coverage.js';
+import { formatCoverage, mergeCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { defaultObjects, packageRoot } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
@@ -40,7 +40,7 @@ import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
-import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
+import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionCoverage, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
 import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
 import type { AccelObjectPaths } from '../../bpf/kernel/accel/loader.js';
@@ -390,7 +390,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     }
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
-    if (vmCoverage) log(`program coverage (vm)\n${formatCoverage(vmCoverage)}`);
+    if (vmCoverage) log(`program coverage (vm, routing and DNS)\n${formatCoverage(vmCoverage)}`);
     // The routing checks stopped: by Ctrl-C, or at their first failing case under --stop-at-first.
     const notRun = { status: 'skipped' as const, why: stopRequested ? 'interrupted' : STOPPED_AT_FIRST };
     const accel = sections?.accel ?? notRun;
@@ -405,7 +405,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     };
     if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.junit) writeAtomic(o.junit, junitXml(report));
-    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(vmCoverage, o.coverageOut));
+    // The C source files: every phase's VM runs (the section phases' programs too).
+    if (o.coverageOut && vmCoverage) log(writeCoverageFiles(mergeCoverage([vmCoverage, ...sectionCoverage(sections)]), o.coverageOut));
     if (result.stopped) return 130;
     // The phases' findings are the run's findings: the verdict (and the baseline) covers them.
     return report.verdict === 'pass' ? 0 : 1;

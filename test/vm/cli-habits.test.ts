@@ -144,7 +144,17 @@ describe('kmesh-check habits', () => {
     const r = cli(['check', '--executor', 'vm', '--runs', '200', '--no-failure-db', '--coverage-out', 'lcov.info'], dir);
     expect(r.code, r.err).not.toBe(2);
     expect(r.out).toMatch(/C source coverage: lines \d+\/\d+, branches \d+\/\d+ in \d+ files: lcov\.info \(lcov\), lcov\.html \(HTML\)/);
-    expect(readFileSync(join(dir, 'lcov.info'), 'utf8')).toMatch(/^SF:.*\/cgroup_sock\.bpf\.c$/m);
+    const lcov = readFileSync(join(dir, 'lcov.info'), 'utf8');
+    expect(lcov).toMatch(/^SF:.*\/cgroup_sock\.bpf\.c$/m);
+    // Every phase's runs: authorization (the report phase's sockops) and acceleration lines hit too.
+    const linesHit = (file: RegExp) =>
+      lcov
+        .split('end_of_record')
+        .filter((r) => file.test(/^SF:(.*)$/m.exec(r)?.[1] ?? ''))
+        .map((r) => Number(/^LH:(\d+)$/m.exec(r)?.[1]));
+    expect(linesHit(/\/auth\.h$/)).toEqual([expect.any(Number)]);
+    expect(linesHit(/\/auth\.h$/)[0]).toBeGreaterThan(0);
+    expect(linesHit(/\/ma_ops\.bpf\.c$/)[0]).toBeGreaterThan(0);
     expect(existsSync(join(dir, 'lcov.html'))).toBe(true);
   });
 });

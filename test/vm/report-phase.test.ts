@@ -127,6 +127,11 @@ describe('report phase on the VM: the clock is an input', () => {
       expect(r.exercised[i.name], i.name).toBeGreaterThan(0);
       expect(r.failed[i.name], i.name).toBe(0);
     }
+    // What these cases ran of the section's programs: the report and authorization paths (the
+    // routing phases' coverage of sockops leaves them out).
+    expect(r.coverage?.programs.map((p) => p.program)).toEqual(['sockops_prog', 'cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog']);
+    for (const p of r.coverage!.programs) expect(p.executedInstructions / p.instructions, p.program).toBeGreaterThan(0.85);
+    expect(r.coverage!.programs[0]!.uncoveredLines.filter((l) => /auth\.h|sockops_report\.h/.test(l))).toEqual([]);
   });
 
   for (const m of REPORT_MUTANTS) {

@@ -145,10 +145,6 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
 /** Why a phase did not run after an earlier one failed under --stop-at-first. */
 export const STOPPED_AT_FIRST = 'an earlier phase found a failing case (--stop-at-first)';
 
-/**
- * A phase in the JSON report: its status and counts (its findings are among the run's findings),
- * and under --exhaustive the part of its enumerated domain this shard ran (merge sums the parts).
- */
 /** What the section phases that ran on the VM executed of their programs (none on the kernel). */
 export function sectionCoverage(s: SectionPhasesOutcome | null): CoverageSummary[] {
   const accel = s && 'coverage' in s.accel ? s.accel.coverage : undefined;
@@ -156,6 +152,10 @@ export function sectionCoverage(s: SectionPhasesOutcome | null): CoverageSummary
   return [accel, reports].filter((c): c is CoverageSummary => c !== undefined);
 }
 
+/**
+ * A phase in the JSON report: its status and counts (its findings are among the run's findings),
+ * and under --exhaustive the part of its enumerated domain this shard ran (merge sums the parts).
+ */
 export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): SectionPhaseJson {
   const r = 'result' in p ? p.result : undefined;
   return {

@@ -143,8 +143,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
     pairs: ends.map((e) => (e ? { toServer: direction(e, 'server'), toClient: direction(e, 'client') } : { toServer: { received: '', viaTcp: 0 }, toClient: { received: '', viaTcp: 0 } })),
     stray,
     refused,
-    sockOpsKeys: closed.sockOpsKeys,
-    proxyEntries: closed.proxyEntries,
+    ...closed,
     whileOpen: whileOpen ?? { sockOpsKeys: [], proxyEntries: [] },
   };
 }

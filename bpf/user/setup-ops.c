@@ -43,15 +43,15 @@ static uint8_t batch_keys[BATCH_BYTES], batch_values[BATCH_BYTES];
  */
 int kf_map_ops(const uint8_t *buf, int count, int32_t *rc_out)
 {
-	int done;
-	int taken = mw_apply(buf, count, rc_out, &done);
+	int made;
+	int taken = mw_apply(buf, count, rc_out, &made);
 	if (taken != MW_DECLINED)
 		return taken;
 	/* The records the map writer did not make (all, or those after a run it could not make). */
 	const uint8_t *p = buf;
-	for (int i = 0; i < done; i++)
+	for (int i = 0; i < made; i++)
 		p = map_op_next(p);
-	for (int i = done; i < count;) {
+	for (int i = made; i < count;) {
 		const int32_t *h = (const int32_t *)p;
 		int op = h[0], fd = h[1], klen = h[2], vlen = h[3];
 		/* Gather the run: same op, map and sizes, within the scratch buffers. */

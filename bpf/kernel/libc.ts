@@ -63,6 +63,18 @@ export function errno(): number {
   return koffi.errno();
 }
 
+/**
+ * poll() for up to `ms`, waiting again for what is left when a signal cuts it short (a profiler's
+ * SIGPROF): poll() is never restarted, and a wait ended so would look like nothing arriving.
+ */
+export function pollFor(fds: Uint8Array, n: number, ms: number): number {
+  const end = performance.now() + ms;
+  for (;;) {
+    const rc = libc.poll(fds, n, Math.max(0, Math.ceil(end - performance.now())));
+    if (rc >= 0 || errno() !== E.EINTR) return rc;
+  }
+}
+
 export const E = {
   EPERM: 1,
   ENOENT: 2,

@@ -130,7 +130,8 @@ void kf_observe(int fd, int flags, uint8_t *out)
 static int connect_tcp(int fd, const void *addr, uint32_t len)
 {
 	int rc = connect(fd, addr, len);
-	if (rc == 0 || errno != EINPROGRESS)
+	/* a signal leaves the handshake going on, as the timeout does */
+	if (rc == 0 || (errno != EINPROGRESS && !interrupted(rc)))
 		return rc;
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	if (kf_settle(&p, 1, CONNECT_WAIT_MS) > 0)

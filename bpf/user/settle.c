@@ -128,7 +128,7 @@ int kf_settle(struct pollfd *fds, int n, int max_ms)
 	long long since = -1, sent = -1;
 	for (;;) {
 		int rc = poll(fds, n, 0);
-		if (rc != 0)
+		if (rc != 0 && !interrupted(rc))
 			return rc;
 		long long elapsed = now_ms() - start, now_sent = -1;
 		if (in_flight(&now_sent) != 0 || now_sent != sent)
@@ -138,7 +138,7 @@ int kf_settle(struct pollfd *fds, int n, int max_ms)
 		if (elapsed >= max_ms)
 			return 0;
 		rc = poll(fds, n, 1);
-		if (rc != 0)
+		if (rc != 0 && !interrupted(rc))
 			return rc;
 	}
 }

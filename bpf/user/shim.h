@@ -7,6 +7,7 @@
  */
 #ifndef KMESH_SHIM_H
 #define KMESH_SHIM_H
+#include <errno.h>
 #include <stdint.h>
 
 #define KF_ABI 7
@@ -81,6 +82,15 @@ int kf_writer_open(const char *path);
 int kf_writer_maps(const int32_t *fds, int count);
 long kf_writer_runs(void);
 int kf_writer_check(void);
+/*
+ * A call that a signal cut short (a profiler's SIGPROF, a handler Node installed): poll() and a
+ * socket call with a timeout are never restarted, and one ended so would look like a data path
+ * that delivered nothing or refused.
+ */
+static inline int interrupted(int rc)
+{
+	return rc < 0 && errno == EINTR;
+}
 struct pollfd;
 int kf_settle(struct pollfd *fds, int n, int max_ms);
 /* The monotonic clock in ms (settle.c), for the shim's bounded waits. */

@@ -284,7 +284,10 @@ static int run_send(struct krun *r, struct ksock *s, int messages, int wait_ms, 
 		memcpy(&plen, s->next, 4);
 		const uint8_t *payload = s->next + 4;
 		/* A TCP socket without a connection cannot deliver: do not wait for SO_SNDTIMEO. */
-		ssize_t n = send(s->fd, payload, plen, MSG_NOSIGNAL | (s->tcp && s->server < 0 ? MSG_DONTWAIT : 0));
+		ssize_t n;
+		do
+			n = send(s->fd, payload, plen, MSG_NOSIGNAL | (s->tcp && s->server < 0 ? MSG_DONTWAIT : 0));
+		while (interrupted(n));
 		if (n <= 0)
 			continue;
 		s->next += 4 + plen;

@@ -11,7 +11,7 @@ import { SOCK_KEY_SIZE, encodeSockParam } from '../../codec/accel.js';
 import { runAccelCase, type AccelSocketLayer, type MapsRead } from '../../runner/accel-runner.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, E, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, E, errno, errnoName, libc, pollFor } from '../libc.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../../codec/sockaddr.js';
 import type { LoadedAccel } from './loader.js';
 import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
@@ -78,7 +78,7 @@ export class AccelDriver implements AccelSocketLayer<number> {
     dv.setInt32(0, fd, true);
     dv.setInt16(4, POLLIN, true);
     dv.setInt16(6, 0, true);
-    return libc.poll(this.pollfd, 1, ms) > 0;
+    return pollFor(this.pollfd, 1, ms) > 0;
   }
 
   /** Reads what is there now, or until `want` bytes arrived or the wait ran out. */

@@ -13,7 +13,7 @@ import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc, pollFor } from '../libc.js';
 import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
@@ -141,7 +141,7 @@ export class ReportDriver {
     while (got < n) {
       dv.setInt32(0, fd, true);
       dv.setInt16(4, POLLIN, true);
-      if (libc.poll(pfd, 1, 1000) <= 0) throw new KmeshCheckError('environment', `waited 1 s for ${n - got} of ${n} bytes`);
+      if (pollFor(pfd, 1, 1000) <= 0) throw new KmeshCheckError('environment', `waited 1 s for ${n - got} of ${n} bytes`);
       const r = libc.recv(fd, this.buf, Math.min(this.buf.length, n - got), MSG_DONTWAIT);
       if (r <= 0 && errno() !== E.EAGAIN) throw new KmeshCheckError('environment', `recv failed (${errnoName(errno())})`);
       if (r > 0) got += r;

@@ -59,42 +59,57 @@ function shard(v: string): { index: number; count: number } {
   return { index: index - 1, count };
 }
 
-/** --accel-objects: one object holding both programs, or ops,redirect. */
-function accelObjects(v: string): { ops: string; redirect: string } {
-  const parts = v
-    .split(',')
+/**
+ * Object paths by role, as the object options take them: in the roles' order (a.o,b.o) or by name
+ * (role=a.o; `names` maps each accepted name to its role), or both. A name no role has, a role
+ * given twice or more paths than roles is a usage error that starts with `usage`.
+ */
+function rolePaths<R extends string>(usage: string, v: string, roles: readonly R[], names: Readonly<Record<string, R>>): Partial<Record<R, string>> {
+  const out: Partial<Record<R, string>> = {};
+  v.split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
-  if (parts.length < 1 || parts.length > 2) throw new InvalidArgumentError('--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o');
-  return { ops: parts[0]!, redirect: parts[1] ?? parts[0]! };
-}
-
-/** --report-objects connect.o,sockops.o,sendmsg.o,cgroup_skb.o */
-function reportObjects(v: string): { connect: string; sockops: string; sendmsg: string; skb: string } {
-  const p = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (p.length !== 4) throw new InvalidArgumentError('--report-objects takes four objects: connect.o,sockops.o,sendmsg.o,cgroup_skb.o');
-  return { connect: p[0]!, sockops: p[1]!, sendmsg: p[2]!, skb: p[3]! };
-}
-
-/** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... */
-
-function objects(v: string): Partial<ObjectPaths> {
-  const parts = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const roles = ['connect', 'sockops', 'sendmsg'] as const;
-  const out: Partial<Record<(typeof roles)[number], string>> = {};
-  parts.forEach((p, i) => {
-    const m = /^(connect|sockops|sendmsg)=(.+)$/.exec(p);
-    if (m) out[m[1] as (typeof roles)[number]] = m[2];
-    else if (i < roles.length) out[roles[i]!] = p;
-    else throw new InvalidArgumentError('at most three objects: the connect, sockops and sendmsg objects');
-  });
+    .filter(Boolean)
+    .forEach((p, i) => {
+      const m = /^([A-Za-z_]+)=(.+)$/.exec(p);
+      const role = m ? names[m[1]!] : roles[i];
+      if (!role) throw new InvalidArgumentError(m ? `${usage}: no role is named '${m[1]}'` : `${usage}: ${i + 1} paths given, at most ${roles.length}`);
+      if (out[role] !== undefined) throw new InvalidArgumentError(`${usage}: ${m ? m[1] : p} names an object given already`);
+      out[role] = m ? m[2]! : p;
+    });
   return out;
+}
+
+/** --accel-objects: one object holding both programs, or ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...). */
+function accelObjects(v: string): { ops: string; redirect: string } {
+  const p = rolePaths('--accel-objects takes ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...), or one object holding both', v, ['ops', 'redirect'] as const, {
+    ma_ops: 'ops',
+    ma_redirect: 'redirect',
+  });
+  const one = p.ops ?? p.redirect;
+  if (one === undefined) throw new InvalidArgumentError('--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o');
+  return { ops: p.ops ?? one, redirect: p.redirect ?? one };
+}
+
+const REPORT_USAGE = '--report-objects takes four objects, connect.o,sockops.o,sendmsg.o,cgroup_skb.o (or connect=...,sockops=...,sendmsg=...,cgroup_skb=...)';
+
+/** --report-objects: all four objects of the report paths. */
+function reportObjects(v: string): { connect: string; sockops: string; sendmsg: string; skb: string } {
+  const p = rolePaths(REPORT_USAGE, v, ['connect', 'sockops', 'sendmsg', 'skb'] as const, { connect: 'connect', sockops: 'sockops', sendmsg: 'sendmsg', cgroup_skb: 'skb', skb: 'skb' });
+  const { connect, sockops, sendmsg, skb } = p;
+  if (connect === undefined || sockops === undefined || sendmsg === undefined || skb === undefined) {
+    const missing = (['connect', 'sockops', 'sendmsg', 'skb'] as const).filter((r) => p[r] === undefined).map((r) => (r === 'skb' ? 'cgroup_skb' : r));
+    throw new InvalidArgumentError(`${REPORT_USAGE}: no ${missing.join(', ')}`);
+  }
+  return { connect, sockops, sendmsg, skb };
+}
+
+/** --objects connect.o,sockops.o,sendmsg.o or connect=...,sockops=...,sendmsg=... (the others ours). */
+function objects(v: string): Partial<ObjectPaths> {
+  return rolePaths('--objects takes connect.o,sockops.o,sendmsg.o (or connect=...,sockops=...,sendmsg=...)', v, ['connect', 'sockops', 'sendmsg'] as const, {
+    connect: 'connect',
+    sockops: 'sockops',
+    sendmsg: 'sendmsg',
+  });
 }
 
 function executorOption(): Option {

@@ -4,6 +4,7 @@
 // a summary and a verdict (against a baseline when given), and writes the reports asked for.
 // Ctrl-C stops generation: what was found so far is still shrunk, saved and reported.
 
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
@@ -19,7 +20,7 @@ import { defaultObjects, packageRoot } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
 import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, modelPathsOf, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
-import { isKmeshCheckError } from '../../shared/errors.js';
+import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import {
@@ -137,6 +138,14 @@ function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecut
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   // Read the baseline first: a bad baseline is a usage error before any work is done.
   const baseline: Baseline | null = o.baseline ? readBaseline(o.baseline) : null;
+  // So are objects named and missing: their phase would skip, and the run pass, unseen.
+  for (const [what, paths] of [
+    ['report', o.reportObjects],
+    ['acceleration', o.accelObjects],
+  ] as const) {
+    const missing = Object.values(paths ?? {}).find((p) => !existsSync(p));
+    if (missing !== undefined) throw new KmeshCheckError('object-file', `${what} object ${missing} does not exist: build it (npm run build:bpf) or give the right path`);
+  }
   const log = (s: string) => process.stdout.write(s + '\n');
   let stopRequested = false;
   let interrupts = 0;

@@ -72,6 +72,26 @@ describe('kmesh-check check', () => {
     }
   });
 
+  it('takes object paths in order or by role, and stops on a named object that does not exist before any work', () => {
+    const bad: Array<[string[], RegExp]> = [
+      [['--report-objects', 'a.o,b.o,c.o'], /--report-objects takes four objects.*: no cgroup_skb/],
+      [['--report-objects', 'connect=a.o,sockops=b.o,sendmsg=c.o,skbs=d.o'], /no role is named 'skbs'/],
+      [['--report-objects', 'connect=a.o,connect=b.o,sendmsg=c.o,cgroup_skb=d.o'], /connect names an object given already/],
+      [['--accel-objects', 'a.o,b.o,c.o'], /--accel-objects takes .*: 3 paths given, at most 2/],
+      [['--objects', 'a.o,b.o,c.o,d.o'], /--objects takes .*: 4 paths given, at most 3/],
+      // The model runs no objects, so the report and acceleration phases would be skipped: the names are still checked.
+      [['--report-objects', 'connect=/nope/a.o,sockops=/nope/b.o,sendmsg=/nope/c.o,cgroup_skb=/nope/d.o'], /report object \/nope\/a.o does not exist/],
+      [['--accel-objects', 'ma_redirect=/nope/r.o,ma_ops=/nope/o.o'], /acceleration object \/nope\/o.o does not exist/],
+    ];
+    for (const [args, message] of bad) {
+      const r = cli(['check', '--executor', 'model', '--runs', '10', '--no-failure-db', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.err, args.join(' ')).toMatch(message);
+      expect(r.out, args.join(' ')).not.toContain('verdict');
+    }
+  });
+
   it('says nothing more, and exits as usual, when its reader stops early (`| head`)', () => {
     // `true` exits without reading: every write of the help text meets a closed pipe.
     const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${bin}" check --help | true`], { encoding: 'utf8', timeout: 60_000 });

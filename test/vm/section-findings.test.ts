@@ -86,14 +86,16 @@ describe('--stop-at-first in the acceleration and report phases', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-section-first-'));
     const report = buildReportMutant('report-padding-unwritten');
     const base = ['check', '--executor', 'vm', '--runs', '100', '--seed', '3', '--no-explain', '--no-failure-db', '--stop-at-first'];
-    const r = cli([...base, '--report-objects', ROLES.map((k) => report[k]).join(','), '--json', 'r.json'], dir);
+    // By role, in another order than the positional one.
+    const byRole = `cgroup_skb=${report.skb},sendmsg=${report.sendmsg},connect=${report.connect},sockops=${report.sockops}`;
+    const r = cli([...base, '--report-objects', byRole, '--json', 'r.json'], dir);
     expect(r.code, r.out).toBe(1);
     const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ReportJson;
     const found = phaseOf(json, 'report');
     expect(found.map((f) => [f.invariant, f.hits])).toEqual([['report-bytes-written', 1]]);
 
     const accel = buildAccelMutant('ma-filter-any-all-swapped');
-    const a = cli([...base, '--accel-objects', `${accel.ops},${accel.redirect}`, '--json', 'a.json'], dir);
+    const a = cli([...base, '--accel-objects', `ma_redirect=${accel.redirect},ma_ops=${accel.ops}`, '--json', 'a.json'], dir);
     expect(a.code, a.out).toBe(1);
     const aj = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')) as ReportJson & { reports: SectionPhaseJson };
     expect(phaseOf(aj, 'accel').map((f) => f.hits)).toEqual([1]);

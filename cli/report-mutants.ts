@@ -138,6 +138,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     expectedInvariant: 'report-periodic',
     shows: 'vm',
   },
+  {
+    name: 'report-close-at-fin',
+    description:
+      'sockops reports the close (and forgets the verdict) as the connection starts closing, at FIN_WAIT1 or CLOSE_WAIT: one CLOSE report per end after a FIN exchange, but none after a reset, which takes both ends straight from ESTABLISHED to CLOSE.',
+    expectedInvariant: 'report-close',
+    shows: 'kernel',
+  },
 ];
 
 /** Builds one report mutant; the four objects the report harness loads. */

@@ -32,6 +32,7 @@ function reportProblem(c: unknown): string | null {
     if (!isEnd(k.firstClose) || typeof k.storeVerdict !== 'boolean' || !optional(k.closeWaitNs, isWait)) return `${where} needs firstClose client|server, storeVerdict and a closeWaitNs in ns`;
     if (!optional(k.monitoringOff, (v) => typeof v === 'boolean')) return `${where}: monitoringOff must be true or false when given`;
     if (!optional(k.closeLast, (v) => typeof v === 'boolean')) return `${where}: closeLast must be true or false when given`;
+    if (!optional(k.abort, (v) => typeof v === 'boolean')) return `${where}: abort must be true or false when given`;
     if (!Array.isArray(k.sends) || !k.sends.every((x) => isRec(x) && isEnd(x.from) && isInt(x.size, 1, 1 << 20) && optional(x.waitNs, isWait)))
       return `${where}.sends must list sends with from client|server, a size of 1 B to 1 MiB and a waitNs in ns`;
   }

@@ -105,8 +105,10 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       waypointed: fc.constantFrom(false, false, false, false, false, true),
       /** Open until the later connections are closed (in a case whose connections overlap: reportCases). */
       closeLast: fc.boolean(),
+      /** The first closer aborts (a reset) now and then. */
+      abort: fc.constantFrom(false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, closeLast, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, closeLast, abort, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -140,6 +142,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         ...(monitoringOff ? { monitoringOff: true } : {}),
         ...(withdraw ? { withdraw: true } : {}),
         ...(closeLast ? { closeLast: true } : {}),
+        ...(abort ? { abort: true } : {}),
       };
     });
 

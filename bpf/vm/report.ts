@@ -1,7 +1,7 @@
 // Connection-report cases (section 7) in the userspace VM: the routing objects and the cgroup_skb
 // object in one VM per case, a TCP connection played as the kernel plays it (connect4/6,
 // TCP_CONNECT_CB, the handshake's packets through cgroup_skb, ACTIVE then PASSIVE_ESTABLISHED,
-// data and ACK packets, the FIN exchange with its STATE_CB calls), and the clock an input: it
+// data and ACK packets, the FIN exchange or a reset with its STATE_CB calls), and the clock an input: it
 // reads the same value until the case lets time pass (ReportSend.waitNs, closeWaitNs), so a
 // periodic report is generated, not waited for. The rings hand out poisoned memory (maps.ts).
 // Records leave as hex, decoded by the same code as the kernel's (bpf/kernel/report/run.ts).
@@ -253,7 +253,18 @@ class VmReportCase {
     }
     this.vm.advanceClock(conn.closeWaitNs ?? 0);
     const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
-    return { client: clientLocal, server: conn.listen, close: () => this.closeConnection(first, second) };
+    return { client: clientLocal, server: conn.listen, close: () => (conn.abort ? this.abortConnection(first, second) : this.closeConnection(first, second)) };
+  }
+
+  /**
+   * The first closer aborts (tcp_disconnect): it goes to CLOSE, then its reset leaves; the reset
+   * reaches the peer, which goes to CLOSE (tcp_reset). No ACK follows.
+   */
+  private abortConnection(first: VmSock, second: VmSock): void {
+    this.setState(first, TCP_CLOSE);
+    this.packet('egress', first, HEADER);
+    this.packet('ingress', second, HEADER);
+    this.setState(second, TCP_CLOSE);
   }
 
   /**

@@ -124,6 +124,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           // Monitoring on, no time passing: the connection stays open while another is made and
           // closed (ReportConn.closeLast), each end's reports still its own.
           if (monitoring && !periodic && !nodeIp && !hasWaits(c)) out.push({ ...c, conns: [{ ...k, closeLast: true }, OVERLAPPING] });
+          // Monitoring on, the first closer aborting (ReportConn.abort): both ends straight to CLOSE.
+          if (monitoring && !nodeIp) out.push({ ...c, conns: [{ ...k, abort: true }] });
         }
   return out;
 }

@@ -27,6 +27,13 @@ export interface ReportConn {
   /** In order; each after `waitNs` nanoseconds (default 0) since the step before. */
   readonly sends: ReadonlyArray<ReportSend>;
   readonly firstClose: ReportEnd;
+  /**
+   * The first closer aborts (SO_LINGER on, timeout 0): it sends a reset instead of a FIN, and
+   * both ends go straight from ESTABLISHED to CLOSE (the closer as it closes, its peer as the
+   * reset arrives), with no packet between. Its last data may be unacknowledged when the reset
+   * leaves, so the sent byte counts of the connection's CLOSE reports are not judged.
+   */
+  readonly abort?: boolean;
   /** Nanoseconds that pass after the last send, before the closes (default 0). */
   readonly closeWaitNs?: number;
   /** User space stores a verdict under the requested tuple once it reads the request. */

@@ -96,6 +96,25 @@ const CASES: ReportCase[] = [
   { monitoring: true, periodic: false, state: STATE, conns: [conn({ sends: [{ from: 'client', size: REPORT_LARGE_SEND }] })] },
   // A client routed via a waypoint (in km_socket; it sends nothing, so no TLV): reported as any other, its original the VIP.
   { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ connectTo: REPORT_WAYPOINT_VIP, listen: REPORT_WAYPOINT, sends: [{ from: 'server', size: 3 }] })] },
+  // Aborted connections (a reset, no FIN): each end straight to CLOSE, reported so, its verdict deleted;
+  // the client aborting with data both ways, the server aborting one that stays open across another.
+  {
+    monitoring: true,
+    periodic: true,
+    state: STATE,
+    conns: [
+      conn({
+        ...VIA_VIP,
+        abort: true,
+        sends: [
+          { from: 'client', size: 5 },
+          { from: 'server', size: 7 },
+        ],
+      }),
+      conn({ firstClose: 'server', abort: true, closeLast: true }),
+      conn({ ...VIA_VIP }),
+    ],
+  },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {

@@ -11,7 +11,7 @@ import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
 import { REPORT_NEAR_MAPPED_LOCAL, hasWaits, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { parseAddress } from '../../model/address.js';
 import { nearMappedOf } from '../../generators/addresses.js';
-import { authRequest, periodicDue, reportClose, reportOnceEstablished, reportPeriodic } from '../../model/report/invariants.js';
+import { authRequest, periodicDue, reportBytesWritten, reportClose, reportOnceEstablished, reportPeriodic } from '../../model/report/invariants.js';
 
 const client: SockAddr = { addr: '127.0.0.1', port: 40275 };
 const server: SockAddr = { addr: '127.0.0.1', port: 8080 };
@@ -68,14 +68,37 @@ describe('periodic reports due', () => {
   const S = 1_000_000_000;
   const withWaits = (sends: number[], closeWaitNs = 0): ReportConn => ({ ...conn, sends: sends.map((waitNs) => ({ from: 'client', size: 1, waitNs })), closeWaitNs });
   it('count moments more than 5 s after the last report, time adding up between them', () => {
-    expect(periodicDue(withWaits([5 * S]), true)).toEqual({ due: 0, exact: true });
-    expect(periodicDue(withWaits([5 * S + 1]), true)).toEqual({ due: 1, exact: true });
-    expect(periodicDue(withWaits([3 * S, 3 * S]), true)).toEqual({ due: 1, exact: true });
-    expect(periodicDue(withWaits([6 * S, 1], 6 * S), true)).toEqual({ due: 2, exact: true });
+    expect(periodicDue(withWaits([5 * S]), true, 'client')).toEqual({ due: 0, exact: true });
+    expect(periodicDue(withWaits([5 * S + 1]), true, 'client')).toEqual({ due: 1, exact: true });
+    expect(periodicDue(withWaits([3 * S, 3 * S]), true, 'client')).toEqual({ due: 1, exact: true });
+    expect(periodicDue(withWaits([6 * S, 1], 6 * S), true, 'client')).toEqual({ due: 2, exact: true });
+  });
+  it("give an aborting end nothing at its close (its CLOSE report comes before its reset), its peer what the reset's arrival brings", () => {
+    const aborted = { ...withWaits([1], 6 * S), firstClose: 'client' as const, abort: true };
+    expect(periodicDue(aborted, true, 'client')).toEqual({ due: 0, exact: true });
+    expect(periodicDue(aborted, true, 'server')).toEqual({ due: 1, exact: true });
+    expect(periodicDue({ ...aborted, abort: false }, true, 'client')).toEqual({ due: 1, exact: true });
   });
   it('on a real clock, a moment within 1 s under the threshold leaves the rest a lower bound', () => {
-    expect(periodicDue(withWaits([6 * S, 4.5 * S]), false)).toEqual({ due: 1, exact: false });
-    expect(periodicDue(withWaits([3 * S]), false)).toEqual({ due: 0, exact: true });
+    expect(periodicDue(withWaits([6 * S, 4.5 * S]), false, 'client')).toEqual({ due: 1, exact: false });
+    expect(periodicDue(withWaits([3 * S]), false, 'client')).toEqual({ due: 0, exact: true });
+  });
+});
+
+describe('the byte counts of a CLOSE report', () => {
+  // One connection, both ends managed: 10 bytes from the client; each end established then closed.
+  const sent: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
+  const o = (clientSent: number): ReportObservation => ({
+    ...observed([]),
+    conns: [{ client, server }],
+    probe: [record(2, 1), { ...record(2, 7), sentBytes: clientSent }, record(1, 1), { ...record(1, 7), sentBytes: 0 }],
+  });
+  it('hold the sent bytes to what the case sent, but after a reset only the received ones', () => {
+    expect(reportBytesWritten.check(sent, o(10)).status).toBe('holds');
+    expect(reportBytesWritten.check(sent, o(9)).status).toBe('violated');
+    const aborted = { ...sent, conns: [{ ...conn, abort: true }] };
+    expect(reportBytesWritten.check(aborted, o(9)).status).toBe('holds');
+    expect(reportBytesWritten.check(aborted, { ...o(9), probe: o(9).probe.map((r) => ({ ...r, receivedBytes: 0 })) }).status).toBe('violated');
   });
 });
 

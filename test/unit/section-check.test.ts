@@ -143,5 +143,9 @@ describe('saved cases of the report and acceleration phases', () => {
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...viaVip, closeLast: 1 }] } })).toMatch(
       /closeLast must be true or false/,
     );
+    // An aborted connection (a reset).
+    const aborted = (abort: unknown) => ({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...viaVip, abort }] } });
+    expect(savedFailureProblem(aborted(true))).toBeNull();
+    expect(savedFailureProblem(aborted('yes'))).toMatch(/abort must be true or false/);
   });
 });

@@ -98,12 +98,26 @@ export function tcpBytes(fd: number): { acked: number; received: number } {
   return { acked: Number(dv.getBigUint64(TCPI_BYTES_ACKED, true)), received: Number(dv.getBigUint64(TCPI_BYTES_RECEIVED, true)) };
 }
 
-/** tcpi_state: 1 is TCP_ESTABLISHED. */
+/** tcpi_state, the socket's TCP state. */
 export function tcpState(fd: number): number {
   const info = new Uint8Array(TCP_INFO_SIZE);
   const len = new Uint32Array([info.length]);
   if (libc.getsockopt(fd, 6, TCP_INFO, info, len) < 0) throw new KmeshCheckError('environment', `getsockopt(TCP_INFO) failed (${errnoName(-errno())})`);
   return info[0]!;
+}
+
+/** tcpi_state values (the kernel's TCP states). */
+export const TCP_ESTABLISHED = 1;
+export const TCP_CLOSE = 7;
+
+/** Waits (bounded) until a TCP socket is in `state`; whether it got there. */
+export function awaitState(fd: number, state: number, boundMs = 1000): boolean {
+  const until = Date.now() + boundMs;
+  for (;;) {
+    if (tcpState(fd) === state) return true;
+    if (Date.now() > until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
 }
 
 /**
@@ -113,12 +127,7 @@ export function tcpState(fd: number): number {
  * programs have seen the socket. On loopback it is nearly always so at once.
  */
 export function awaitEstablished(fd: number, boundMs = 1000): boolean {
-  const until = Date.now() + boundMs;
-  for (;;) {
-    if (tcpState(fd) === 1) return true;
-    if (Date.now() > until) return false;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-  }
+  return awaitState(fd, TCP_ESTABLISHED, boundMs);
 }
 
 /** The network namespace cookie of a socket's namespace (SO_NETNS_COOKIE). */

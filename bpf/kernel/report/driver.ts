@@ -2,7 +2,8 @@
 // namespace, 127.0.0.1 and ::1 by control connects (a case outside withdraws the namespace from
 // 127.0.0.2 and enrols it again after), writes the case's routing state and globals, then
 // per connection: listen, connect, accept, (user space stores a verdict under the requested
-// tuple, may turn monitoring off or withdraw the pod's IPs), sends both ways, closes in the case's order; finally drains km_tcp_probe and km_auth_req
+// tuple, may turn monitoring off or withdraw the pod's IPs), sends both ways, closes in the case's order (or
+// aborts); finally drains km_tcp_probe and km_auth_req
 // and lists the verdicts left in km_auth_res. Records travel as hex; the parent decodes them.
 
 import { execFileSync } from 'node:child_process';
@@ -13,14 +14,32 @@ import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
-import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc, pollFor } from '../libc.js';
+import {
+  AF_INET,
+  AF_INET6,
+  E,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  POLLIN,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_LINGER,
+  SO_REUSEADDR,
+  errno,
+  errnoName,
+  libc,
+  pollFor,
+} from '../libc.js';
 import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
 import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
 import { fastPath, fastPathUnavailable, registerResets, resetMaps, type FastPath } from '../fastpath.js';
-import { awaitEstablished } from '../accel/sys.js';
+import { TCP_CLOSE, awaitEstablished, awaitState } from '../accel/sys.js';
 
 function v4Mapped(ip: string): Uint8Array {
   const b = new Uint8Array(16);
@@ -33,9 +52,17 @@ function v4Mapped(ip: string): Uint8Array {
 /** Bytes sent at once at most, then read at the peer: well inside a loopback receive buffer. */
 const SEND_SLICE = 16 * 1024;
 
-/** Closes a connection's two ends, the first closer first. */
-function closePair([first, second]: readonly [number, number]): void {
+/**
+ * Closes a connection's two ends, the first closer first; aborting (ReportConn.abort), it sends a
+ * reset (SO_LINGER on, timeout 0), and the second end is closed once the reset has taken it to
+ * CLOSE, so that its close sends nothing of its own.
+ */
+function closePair([first, second]: readonly [number, number], abort: boolean): void {
+  if (abort && libc.setsockopt(first, SOL_SOCKET, SO_LINGER, new Int32Array([1, 0]), 8) < 0) {
+    throw new KmeshCheckError('environment', `setting SO_LINGER failed (${errnoName(errno())})`);
+  }
   libc.close(first);
+  if (abort && !awaitState(second, TCP_CLOSE)) throw new KmeshCheckError('environment', 'the peer of an aborted connection did not take its reset within 1 s');
   libc.close(second);
 }
 
@@ -174,8 +201,8 @@ export class ReportDriver {
     const auth: string[] = [];
     /** Sockets holding ports the case must not reuse (clientSocket), closed after the case. */
     const held: number[] = [];
-    /** Ends of connections closed last (ReportConn.closeLast), each pair in its closing order. */
-    const deferred: Array<[number, number]> = [];
+    /** Connections closed last (ReportConn.closeLast): their ends in closing order, and whether aborted. */
+    const deferred: Array<{ ends: [number, number]; abort: boolean }> = [];
     try {
       for (const conn of c.conns) {
         const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
@@ -214,10 +241,14 @@ export class ReportDriver {
         }
         if (conn.closeWaitNs) sleep(Math.ceil(conn.closeWaitNs / 1e6));
         const ends: [number, number] = conn.firstClose === 'client' ? [client, server] : [server, client];
-        if (conn.closeLast) deferred.push(ends);
-        else closePair(ends);
+        const abort = conn.abort === true;
+        if (conn.closeLast) deferred.push({ ends, abort });
+        else closePair(ends, abort);
       }
-      while (deferred.length > 0) closePair(deferred.shift()!);
+      while (deferred.length > 0) {
+        const d = deferred.shift()!;
+        closePair(d.ends, d.abort);
+      }
       for (const rec of this.authReq.drain()) auth.push(toHex(rec));
       const probe = this.probe.drain().map(toHex);
       const verdictsLeft: string[] = [];
@@ -233,7 +264,7 @@ export class ReportDriver {
       return { conns, probe, auth, verdictsLeft };
     } finally {
       for (const fd of held) libc.close(fd);
-      for (const ends of deferred) closePair(ends);
+      for (const d of deferred) for (const fd of d.ends) libc.close(fd);
       for (const [fd, key] of written) libbpf.mapDelete(fd, key);
       // Enrolled again as setup() left it: the pod's IPs after a withdrawal, else the namespace's cookie after one outside.
       if (c.conns.some((k) => k.withdraw === true)) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.enrol);

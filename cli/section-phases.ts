@@ -147,9 +147,13 @@ export const STOPPED_AT_FIRST = 'an earlier phase found a failing case (--stop-a
 
 /** What the section phases that ran on the VM executed of their programs (none on the kernel). */
 export function sectionCoverage(s: SectionPhasesOutcome | null): CoverageSummary[] {
-  const accel = s && 'coverage' in s.accel ? s.accel.coverage : undefined;
-  const reports = s && 'result' in s.reports ? s.reports.result?.coverage : undefined;
-  return [accel, reports].filter((c): c is CoverageSummary => c !== undefined);
+  return s ? [phaseCoverage(s.accel), phaseCoverage(s.reports)].filter((c): c is CoverageSummary => c !== undefined) : [];
+}
+
+/** The program coverage of a phase that ran on a VM of its own. */
+function phaseCoverage(p: AccelPhase | ReportPhase | Skipped): CoverageSummary | undefined {
+  if ('coverage' in p) return p.coverage;
+  return 'result' in p && p.result && 'coverage' in p.result ? p.result.coverage : undefined;
 }
 
 /**
@@ -163,6 +167,7 @@ export function sectionPhaseJson(p: AccelPhase | ReportPhase | Skipped): Section
     ...(p.why ? { why: p.why } : {}),
     ...(r ? { runs: r.runs, exercised: r.exercised, failed: r.failed, findings: r.findings.length } : {}),
     ...(r?.enumeration ? { enumeration: r.enumeration } : {}),
+    ...(phaseCoverage(p) ? { programCoverage: phaseCoverage(p) } : {}),
   };
 }
 
@@ -174,6 +179,8 @@ export interface SectionPhaseJson {
   readonly failed?: Readonly<Record<string, number>>;
   readonly findings?: number;
   readonly enumeration?: EnumeratedPart;
+  /** On a VM: the instructions and branches of the phase's programs its cases ran. */
+  readonly programCoverage?: CoverageSummary;
 }
 
 /** The phases that stopped half-way, as "acceleration: why" (each fails the run). */

@@ -136,13 +136,25 @@ describe('kmesh-check habits', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('--coverage-out needs the VM and writes lcov and HTML with it', () => {
+  it("--coverage-out needs the VM and writes lcov and HTML with it; the JSON report has every phase's program coverage", () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-habits-'));
     const model = cli(['check', '--executor', 'model', '--coverage-out', 'lcov.info'], dir);
     expect(model.code).toBe(2);
     expect(model.err).toMatch(/--coverage-out needs the userspace VM/);
-    const r = cli(['check', '--executor', 'vm', '--runs', '200', '--no-failure-db', '--coverage-out', 'lcov.info'], dir);
+    const r = cli(['check', '--executor', 'vm', '--runs', '200', '--no-failure-db', '--coverage-out', 'lcov.info', '--json', 'r.json'], dir);
     expect(r.code, r.err).not.toBe(2);
+    // The JSON report holds each phase's program coverage: the routing programs', and those of the
+    // acceleration and report phases, which run on VMs of their own.
+    const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as Record<
+      'acceleration' | 'reports',
+      { programCoverage?: { programs: { program: string; executedInstructions: number }[] } }
+    > & {
+      programCoverage: { programs: { program: string }[] };
+    };
+    expect(json.programCoverage.programs.map((p) => p.program)).toContain('cgroup_connect4_prog');
+    expect(json.acceleration.programCoverage?.programs.map((p) => p.program).sort()).toEqual(['ma_ops', 'ma_redirect']);
+    expect(json.reports.programCoverage?.programs.map((p) => p.program).sort()).toEqual(['cgroup_skb_egress_prog', 'cgroup_skb_ingress_prog', 'sockops_prog']);
+    for (const p of [...json.acceleration.programCoverage!.programs, ...json.reports.programCoverage!.programs]) expect(p.executedInstructions, p.program).toBeGreaterThan(0);
     expect(r.out).toMatch(/C source coverage: lines \d+\/\d+, branches \d+\/\d+ in \d+ files: lcov\.info \(lcov\), lcov\.html \(HTML\)/);
     const lcov = readFileSync(join(dir, 'lcov.info'), 'utf8');
     expect(lcov).toMatch(/^SF:.*\/cgroup_sock\.bpf\.c$/m);

@@ -85,8 +85,14 @@ function accelObjects(v: string): { ops: string; redirect: string } {
     ma_ops: 'ops',
     ma_redirect: 'redirect',
   });
+  // One path alone holds both programs; one named alone leaves the other out.
   const one = p.ops ?? p.redirect;
-  if (one === undefined) throw new InvalidArgumentError('--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o');
+  const named = v.includes('=');
+  if (one === undefined || (named && (p.ops === undefined || p.redirect === undefined))) {
+    throw new InvalidArgumentError(
+      `--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...)${named ? `: no ${p.ops === undefined ? 'ma_ops' : 'ma_redirect'}` : ''}`,
+    );
+  }
   return { ops: p.ops ?? one, redirect: p.redirect ?? one };
 }
 

@@ -78,6 +78,7 @@ describe('kmesh-check check', () => {
       [['--report-objects', 'connect=a.o,sockops=b.o,sendmsg=c.o,skbs=d.o'], /no role is named 'skbs'/],
       [['--report-objects', 'connect=a.o,connect=b.o,sendmsg=c.o,cgroup_skb=d.o'], /connect names an object given already/],
       [['--accel-objects', 'a.o,b.o,c.o'], /--accel-objects takes .*: 3 paths given, at most 2/],
+      [['--accel-objects', 'ma_ops=a.o'], /--accel-objects takes .*: no ma_redirect/],
       [['--objects', 'a.o,b.o,c.o,d.o'], /--objects takes .*: 4 paths given, at most 3/],
       // The model runs no objects, so the report and acceleration phases would be skipped: the names are still checked.
       [['--report-objects', 'connect=/nope/a.o,sockops=/nope/b.o,sendmsg=/nope/c.o,cgroup_skb=/nope/d.o'], /report object \/nope\/a.o does not exist/],

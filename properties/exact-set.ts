@@ -11,7 +11,8 @@ import type { Executor } from '../model/executor.js';
 import { outcomes } from '../model/impl/index.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { formatObservation, socketFamilies } from './format.js';
-import { MATCHES_MODEL, type Failure } from './judge.js';
+import { MATCHES_MODEL, executorSpecFailure, type Failure } from './judge.js';
+import type { Invariant } from '../model/spec/index.js';
 import { divergence, traceKey } from './observation.js';
 
 /** The exact-set relation's other half, named like an invariant so reports treat it alike. */
@@ -67,11 +68,24 @@ function programGives(vm: readonly ProgramOutcome[], step: number, family: Famil
 }
 
 /**
+ * The spec's invariants to hold an outcome of the program to before calling it a difference from
+ * the model (as judgeRuns does with a sampled run), on `concrete()` when the case compared is
+ * lazily decided (made only on a difference).
+ */
+export interface SetSpec {
+  readonly env: Environment;
+  readonly invariants?: readonly Invariant[];
+  readonly concrete?: () => Case;
+}
+
+/**
  * The exact-set verdict of one case: the model's set against the VM's, or null when equal and no
  * pass of the program drew twice. A program that draws again after a miss gives the same set of
- * outcomes by other odds: only its draws show it (section 3.7: one draw, no retry).
+ * outcomes by other odds: only its draws show it (section 3.7: one draw, no retry). An outcome the
+ * model does not allow that breaks an invariant of the spec is reported under that invariant,
+ * which names the rule, as the sampled phase reports it.
  */
-export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ProgramOutcome[]): Failure | null {
+export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ProgramOutcome[], spec?: SetSpec): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
@@ -80,6 +94,9 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
       extra.observations,
       model.map((t) => t.observations),
     );
+    const named = spec ? executorSpecFailure(spec.concrete?.() ?? c, extra.observations, spec) : null;
+    const draws = prandomDraws(extra);
+    if (named) return { ...named, detail: draws.length ? `${named.detail} (prandom ${draws.join(', ')})` : named.detail, allowedAtStep: d };
     return {
       invariant: MATCHES_MODEL.name,
       statement: MATCHES_MODEL.statement,
@@ -123,6 +140,6 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
 }
 
 /** Model outcomes and VM outcome set of a concrete case (no lazy maps): the exact-set verdict. */
-export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: number): Failure | null {
-  return compareSets(c, outcomes(c, env), vm.outcomeSet(c, { prandomDomain: prandomValues(scope), maxRuns: VM_MAX_RUNS }));
+export function exactVerdict(c: Case, env: Environment, vm: ExploringVm, scope: number, invariants?: readonly Invariant[]): Failure | null {
+  return compareSets(c, outcomes(c, env), vm.outcomeSet(c, { prandomDomain: prandomValues(scope), maxRuns: VM_MAX_RUNS }), { env, ...(invariants ? { invariants } : {}) });
 }

@@ -141,10 +141,11 @@ function runLeaf(sk: Skeleton, oracle: Oracle, opts: ExploreOptions, holder: { d
   try {
     traces = outcomes(lazy, opts.env);
     if (opts.vm && opts.readers === 'model') {
-      failure = exactVerdict(concreteOf(d, lazy), opts.env, opts.vm, opts.scope);
+      failure = exactVerdict(concreteOf(d, lazy), opts.env, opts.vm, opts.scope, opts.invariants);
     } else if (opts.vm) {
       const vmOut = opts.vm.outcomeSet(lazy, { prandomDomain: prandomValues(opts.scope), maxRuns: VM_MAX_RUNS });
-      failure = compareSets(lazy, traces, vmOut);
+      // The spec judges a difference on the concrete case: reading the lazy one would decide more of it.
+      failure = compareSets(lazy, traces, vmOut, { env: opts.env, ...(opts.invariants ? { invariants: opts.invariants } : {}), concrete: () => concreteOf(d, lazy) });
     }
   } catch (e) {
     if (e instanceof OutcomeLimitError) return { concrete: concreteOf(d, lazy), traces: null, failure: null, truncated: `model outcome limit: ${e.message}` };
@@ -216,7 +217,7 @@ export async function judgeExhaustive(c: Case, opts: Pick<ExploreOptions, 'scope
   const j = await judge(c, { env: opts.env, ...(opts.invariants ? { invariants: opts.invariants } : {}) });
   if (j.failure) return j.failure;
   if (opts.vm) {
-    const f = exactVerdict(c, opts.env, opts.vm, opts.scope);
+    const f = exactVerdict(c, opts.env, opts.vm, opts.scope, opts.invariants);
     if (f) return f;
   }
   if (opts.executor) {

@@ -11,7 +11,7 @@ import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/
 import { divergence, sameData, sameTrace } from './observation.js';
 import { describeCase, type CaseTraits } from './traits.js';
 import { signatureOf, type Signature } from './signature.js';
-import { COVERS_MODEL, compareSets, type ExploringVm } from './exact-set.js';
+import { COVERS_MODEL, compareSets, type ExploringVm, type SetSpec } from './exact-set.js';
 
 /** The differential relation itself, named like an invariant so reports treat it alike. */
 export const MATCHES_MODEL = {
@@ -76,6 +76,11 @@ function applyInvariants(list: readonly Invariant[], ctx: SpecContext, withPasse
     }
   }
   return null;
+}
+
+/** The first invariant of the spec an executor's observations of `c` break (null: none), as judgeRuns checks a run. */
+export function executorSpecFailure(c: Case, observed: readonly Observation[], o: { readonly env: Environment; readonly invariants?: readonly Invariant[] }): Failure | null {
+  return applyInvariants(o.invariants ?? invariants, contextFor(c, o.env, observed), false, new Set(), 'executor', observed);
 }
 
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
@@ -166,7 +171,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     }
   }
   if (opts.exact && traits.randomDraws > 0) {
-    const f = exactSets(c, allowed, opts.exact);
+    const f = exactSets(c, allowed, opts.exact, { env: opts.env, invariants: list });
     if (f !== undefined) exercised.add(COVERS_MODEL.name);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
   }
@@ -174,7 +179,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
 }
 
 /** The exact-set verdict of a case with draws; undefined when its draws are too many to enumerate. */
-function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>): Failure | null | undefined {
+function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>, spec: SetSpec): Failure | null | undefined {
   const enumerate = (prandomDomain?: readonly number[]) => {
     try {
       return vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false, forecast: EXACT_FORECAST, ...(prandomDomain ? { prandomDomain } : {}) });
@@ -186,12 +191,12 @@ function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pi
   const set = enumerate();
   if (set === undefined) return undefined;
   const model = allowed.map((observations) => ({ observations }));
-  const f = compareSets(c, model, set);
+  const f = compareSets(c, model, set, spec);
   if (f?.invariant !== COVERS_MODEL.name) return f;
   // Before saying no draw gives an outcome, the draws of other uniform picks too; a case whose
   // wider set cannot be enumerated is left unjudged rather than blamed.
   const wider = enumerate(lbSpreadDomain(c));
-  return wider === undefined ? undefined : compareSets(c, model, wider);
+  return wider === undefined ? undefined : compareSets(c, model, wider, spec);
 }
 
 /**

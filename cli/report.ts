@@ -106,10 +106,38 @@ export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'
   return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
 }
 
-/** "on model paths a (3), b (1)": where the hits of a finding left the model. */
-function pathsText(paths: Readonly<Record<string, number>> | undefined): string {
+/** Model paths a finding's line names at most; the rest are counted. */
+const LISTED_PATHS = 8;
+
+/** "on model paths a (3), b (1)": where the hits of a finding left the model, the most hit first. */
+export function pathsText(paths: Readonly<Record<string, number>> | undefined): string {
   const list = Object.entries(paths ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  return list.length ? ` on model path${list.length === 1 ? '' : 's'} ${list.map(([p, n]) => `${p} (${n})`).join(', ')}` : '';
+  if (list.length === 0) return '';
+  const shown = list.slice(0, LISTED_PATHS).map(([p, n]) => `${compactPath(p)} (${n})`);
+  const rest = list.slice(LISTED_PATHS);
+  const more = rest.length ? `, and ${rest.length} more paths (${rest.reduce((n, [, k]) => n + k, 0)} cases)` : '';
+  return ` on model path${list.length === 1 ? '' : 's'} ${shown.join(', ')}${more}`;
+}
+
+/**
+ * A chain path as read: a run of a repeated sequence of passes written once with its count
+ * ("(backend-waypoint > service-waypoint) x17"), as a run of one pass is already ("service-waypoint
+ * x34"). Only for reading: the path itself (signatures, baselines) keeps its text.
+ */
+export function compactPath(path: string): string {
+  const parts = path.split(' > ');
+  const out: string[] = [];
+  for (let i = 0; i < parts.length;) {
+    let best = { len: 1, times: 1 };
+    for (let len = 2; len <= 4 && i + 2 * len <= parts.length; len++) {
+      let times = 1;
+      while (i + (times + 1) * len <= parts.length && parts.slice(i + times * len, i + (times + 1) * len).join(' > ') === parts.slice(i, i + len).join(' > ')) times++;
+      if (times > 1 && len * times > best.len * best.times) best = { len, times };
+    }
+    out.push(best.times > 1 ? `(${parts.slice(i, i + best.len).join(' > ')}) x${best.times}` : parts[i]!);
+    i += best.len * best.times;
+  }
+  return out.join(' > ');
 }
 
 /** A counterexample as a person reads it. */

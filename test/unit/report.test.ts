@@ -3,7 +3,7 @@
 // the other findings with it (cli/phase-stopped.ts).
 
 import { describe, expect, it } from 'vitest';
-import { buildReport, formatCounterexample, formatSummary, type FindingJson } from '../../cli/report.js';
+import { buildReport, compactPath, formatCounterexample, formatSummary, pathsText, type FindingJson } from '../../cli/report.js';
 import { stoppedPhase } from '../../cli/phase-stopped.js';
 import { stoppedPhasesOf } from '../../cli/section-phases.js';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -85,5 +85,17 @@ describe('the replay line of an exhaustive finding', () => {
     // The enumerated case itself, and a sampled phase's path (which replays the shrunk case): no such note.
     expect(formatCounterexample(cx('exhaustive/scope-1', 2, 2), 'vm')).toMatch(/--executor vm$/);
     expect(formatCounterexample(cx('consistent/single', 2, 9), 'vm')).toMatch(/--executor vm$/);
+  });
+});
+
+describe('the model paths of a finding, as read', () => {
+  it('write a repeated sequence of passes once with its count, and list the most hit paths, counting the rest', () => {
+    const alternating = Array.from({ length: 34 }, (_, i) => (i % 2 ? 'service-waypoint' : 'backend-waypoint')).join(' > ');
+    expect(compactPath(alternating)).toBe('(backend-waypoint > service-waypoint) x17');
+    expect(compactPath('a > b > c > a > b > c > d')).toBe('(a > b > c) x2 > d');
+    expect(compactPath('backend-waypoint > service-waypoint x33')).toBe('backend-waypoint > service-waypoint x33');
+    const paths = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}`, 11 - i]));
+    expect(pathsText(paths)).toBe(' on model paths p0 (11), p1 (10), p2 (9), p3 (8), p4 (7), p5 (6), p6 (5), p7 (4), and 3 more paths (6 cases)');
+    expect(pathsText({ [alternating]: 1 })).toBe(' on model path (backend-waypoint > service-waypoint) x17 (1)');
   });
 });

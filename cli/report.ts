@@ -32,6 +32,8 @@ export interface FindingJson extends CounterexampleJson {
   readonly signatureText: string;
   /** Generated cases that failed with this signature. */
   readonly hits: number;
+  /** Of those, the states of the exhaustive phase (the rest were sampled). */
+  readonly exhaustiveHits?: number;
   /** The model paths those cases left the model on, with how many cases each. */
   readonly modelPaths: Record<string, number>;
   /** new: fails the run; known: accepted by the baseline; saved: a saved failure that still fails. */
@@ -106,6 +108,22 @@ export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'
   return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
 }
 
+/** Of a finding's hits, the exhaustive phase's states (Counterexample.exhaustiveHits). */
+export function exhaustiveHits(cx: Pick<Counterexample, 'phase' | 'hits' | 'exhaustiveHits'>): number {
+  return cx.exhaustiveHits ?? (cx.phase.startsWith('exhaustive') ? cx.hits : 0);
+}
+
+/**
+ * "32 exhaustive states and 4 sampled cases": what a finding's hits were, as the exploration's
+ * line counts its failing states and the invariant table its sampled cases.
+ */
+function hitsText(cx: Pick<Counterexample, 'phase' | 'hits' | 'exhaustiveHits'>): string {
+  const states = exhaustiveHits(cx);
+  const sampled = cx.hits - states;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  return [states ? plural(states, 'exhaustive state') : '', sampled ? plural(sampled, 'sampled case') : ''].filter(Boolean).join(' and ');
+}
+
 /** Model paths a finding's line names at most; the rest are counted. */
 const LISTED_PATHS = 8;
 
@@ -151,7 +169,7 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   };
   const lines = [
     `${title}: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
-    `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${cx.hits} generated case${cx.hits === 1 ? '' : 's'}${pathsText(cx.paths)})` : ''}`,
+    `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${hitsText(cx)}${pathsText(cx.paths)})` : ''}`,
     `  ${f.statement}`,
     `  ${f.detail}`,
     ...formatCase(cx.case).map((l) => `  ${l}`),
@@ -320,6 +338,7 @@ export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
     signature: f.cx.signature.id,
     signatureText: f.cx.signature.text,
     hits: f.cx.hits,
+    exhaustiveHits: exhaustiveHits(f.cx),
     modelPaths: { ...modelPathsOf(f.cx) },
     status: f.status,
     explanation: f.explanation ?? null,

@@ -84,6 +84,8 @@ export interface Counterexample {
   readonly signature: Signature;
   /** Generated cases of the run that failed with this signature (0 for a replayed saved failure). */
   readonly hits: number;
+  /** Of `hits`, the states of the exhaustive phase (the rest are sampled cases); absent: all of them when `phase` is exhaustive, else none. */
+  readonly exhaustiveHits?: number;
   /** The model paths where those cases left the model, with how many cases each. */
   readonly paths?: Readonly<Record<string, number>>;
 }

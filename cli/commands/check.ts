@@ -18,7 +18,19 @@ import { formatCoverage, mergeCoverage } from '../../bpf/vm/coverage.js';
 import { bpftoolBatch, regressionTest } from '../export.js';
 import { defaultObjects, packageRoot } from '../../shared/package.js';
 import { writeCoverageFiles } from '../coverage-files.js';
-import { buildReport, findingJson, formatCounterexample, formatSummary, junitXml, modelPathsOf, type FindingJson, type ReportedFinding, type RunContext, type SavedFailuresJson } from '../report.js';
+import {
+  buildReport,
+  exhaustiveHits,
+  findingJson,
+  formatCounterexample,
+  formatSummary,
+  junitXml,
+  modelPathsOf,
+  type FindingJson,
+  type ReportedFinding,
+  type RunContext,
+  type SavedFailuresJson,
+} from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
 import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
@@ -305,7 +317,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         continue;
       }
       const had = reported[i]!.cx;
-      const joined = { ...had, hits: had.hits + cx.hits, paths: addPaths(modelPathsOf(had), modelPathsOf(cx)) };
+      const joined = { ...had, hits: had.hits + cx.hits, exhaustiveHits: exhaustiveHits(had) + exhaustiveHits(cx), paths: addPaths(modelPathsOf(had), modelPathsOf(cx)) };
       reported[i] = savedSigs.has(cx.signature.id) ? { cx: joined, status: 'saved' } : { ...reported[i]!, cx: joined };
     }
     const explained: ReportedFinding[] = [];

@@ -86,6 +86,13 @@ describe('the replay line of an exhaustive finding', () => {
     expect(formatCounterexample(cx('exhaustive/scope-1', 2, 2), 'vm')).toMatch(/--executor vm$/);
     expect(formatCounterexample(cx('consistent/single', 2, 9), 'vm')).toMatch(/--executor vm$/);
   });
+
+  it("counts its hits as the exploration's line and the invariant table count theirs: exhaustive states, sampled cases", () => {
+    const hits = (phase: string, extra: object) => formatCounterexample({ ...(cx(phase, 2, 2) as object), ...extra } as never, 'vm');
+    expect(hits('exhaustive/scope-1', { hits: 36, exhaustiveHits: 32 })).toContain('(hit by 32 exhaustive states and 4 sampled cases)');
+    expect(hits('exhaustive/scope-1', { hits: 3 })).toContain('(hit by 3 exhaustive states)');
+    expect(hits('consistent/single', { hits: 1 })).toContain('(hit by 1 sampled case)');
+  });
 });
 
 describe('the model paths of a finding, as read', () => {

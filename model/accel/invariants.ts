@@ -89,8 +89,9 @@ export const redirectFilter: AccelInvariant = {
   },
 };
 
+/** A key as read: its namespace by the case's number for it, or its cookie when that is no namespace's of the case. */
 function keyText(k: AccelKey): string {
-  return `${k.local}:${k.localPort} -> ${k.remote}:${k.remotePort} netns ${k.netns ?? `cookie ${k.cookie}`}`;
+  return `${k.local}:${k.localPort} -> ${k.remote}:${k.remotePort} ${k.netns !== null ? `in netns ${k.netns}` : `with netns cookie ${k.cookie} (no namespace of the case has it)`}`;
 }
 
 export const redirectCleanup: AccelInvariant = {

@@ -172,6 +172,9 @@ describe('acceleration invariants', () => {
     expect(keys(own)).toBe('holds');
     expect(keys({ ...own!, localPort: swap(own!.localPort), remotePort: swap(own!.remotePort) })).toBe('violated');
     expect(keys({ ...own!, netns: null, cookie: '0' })).toBe('violated');
+    // Said so: a cookie no namespace of the case has is not read as the case's namespace 0.
+    const foreign = judgeAccel(base, { ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [{ ...own!, netns: null, cookie: '0' }] } }).find((j) => j.name === 'redirect-keys')!.verdict;
+    expect(foreign).toMatchObject({ detail: expect.stringContaining('with netns cookie 0 (no namespace of the case has it)') });
     const [entry] = ok.whileOpen.proxyEntries;
     const wrongPeer = judgeAccel(base, { ...ok, whileOpen: { ...ok.whileOpen, proxyEntries: [{ key: entry!.key, peer: entry!.key }] } }).find((j) => j.name === 'redirect-keys')!.verdict;
     expect(wrongPeer).toMatchObject({ status: 'violated', detail: expect.stringContaining('not to the other end') });

@@ -1,7 +1,8 @@
 // The exhaustive phase's verdict on one case: the reference model's outcome set must equal the
 // compiled program's outcome set in the VM over every prandom value (exact sets). An outcome of
-// the program that the model does not allow fails executor-matches-model; an outcome of the model
-// that no draw of the program gives fails executor-covers-model. Used at every leaf of an
+// the program that the model does not allow fails the spec invariant it breaks, else
+// executor-matches-model; an outcome of the model that no draw of the program gives fails
+// executor-covers-model. Used at every leaf of an
 // exploration (explore.ts) and to judge saved exhaustive cases again.
 
 import type { Case, Observation } from '../model/domain.js';

@@ -5,6 +5,9 @@ import { formatCase, formatObservation, socketFamilies } from '../properties/for
 import type { Counterexample, InvariantCount, RunResult } from '../properties/run.js';
 import type { CoverageReport, StatisticsJson } from '../properties/statistics.js';
 import { COVERS_MODEL } from '../properties/exact-set.js';
+import { ANY_ADDRESS, LOOPBACK } from '../model/environment.js';
+import { canonicalIpAddr } from '../model/address.js';
+import type { Case, Observation } from '../model/domain.js';
 
 export interface CounterexampleJson {
   readonly invariant: string;
@@ -158,6 +161,28 @@ export function compactPath(path: string): string {
   return out.join(' > ');
 }
 
+/**
+ * Whether the case names an address of all zeros (a backend's, a waypoint's, a destination) and a
+ * peer shown is loopback, where the kernel connects such an address (kernelPeer): a reader would
+ * otherwise see the model allow a peer the maps never name.
+ */
+function reachesAnyAddress(c: Case, shown: readonly Observation[]): boolean {
+  // Compared as addresses (texts differ: '::' and '0:0::0'); a saved case's text that is no address as it is.
+  const canonical = (a: string): string => {
+    try {
+      return canonicalIpAddr(a);
+    } catch {
+      return a;
+    }
+  };
+  const any = new Set<string>(Object.values(ANY_ADDRESS).map(canonical));
+  const loopback = new Set<string>(Object.values(LOOPBACK).map(canonical));
+  // A waypoint of port 0 is none (NO_WAYPOINT): its address names nothing the program goes to.
+  const waypoints = [...c.state.backends, ...c.state.services].flatMap((x) => (x.waypoint.port !== 0 ? [x.waypoint.addr] : []));
+  const named = [...c.state.backends.map((b) => b.addr), ...waypoints, ...c.ops.flatMap((o) => (o.op === 'connect' ? [o.dest.addr] : []))];
+  return named.some((a) => any.has(canonical(a))) && shown.some((o) => o.peer !== undefined && o.peer !== null && loopback.has(canonical(o.peer.addr)));
+}
+
 /** A counterexample as a person reads it. */
 export function formatCounterexample(cx: Counterexample, run: RunContext | string, title = 'COUNTEREXAMPLE'): string {
   const executor = typeof run === 'string' ? run : run.executor;
@@ -184,6 +209,9 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
     const heading = f.invariant === COVERS_MODEL.name ? 'allowed by the model and given by no draw tried, at operation' : 'allowed at operation';
     lines.push(`  ${heading} ${step + 1} (${allowed.length} possibilit${allowed.length === 1 ? 'y' : 'ies'})`);
     for (const o of allowed) lines.push(`    - ${formatObservation(o, familyAt(step))}`);
+  }
+  if (reachesAnyAddress(cx.case, [...(f.observed ?? []), ...(f.allowedAtStep?.allowed ?? [])])) {
+    lines.push('  note: the kernel connects a destination of all zeros (0.0.0.0, ::, ::ffff:0.0.0.0) to loopback (127.0.0.1, ::1, ::ffff:127.0.0.1): a rewrite to one shows as that peer');
   }
   // An exhaustive path names the enumerated state, which minimisation then made smaller.
   const enumerated = cx.phase.startsWith('exhaustive/') && cx.size !== cx.shrunkFrom ? ` (the enumerated case, of size ${cx.shrunkFrom}; replay --case on the saved failure runs the one above)` : '';

@@ -95,6 +95,42 @@ describe('the replay line of an exhaustive finding', () => {
   });
 });
 
+describe('a finding whose peer is where the kernel takes an address of all zeros', () => {
+  it('says that a connect to 0.0.0.0 reaches loopback, only when the case names such an address and a loopback peer shows', () => {
+    const at = (backendAddr: string, peer: string) =>
+      formatCounterexample(
+        {
+          phase: 'consistent/single',
+          seed: 0,
+          path: '0',
+          case: { ...caseOf(80), state: { frontends: [], services: [], endpoints: [], backends: [{ uid: 2, addr: backendAddr, services: [], waypoint: { addr: '0.0.0.0', port: 0 } }] } },
+          size: 2,
+          shrunkFrom: 2,
+          failure: {
+            invariant: 'executor-matches-model',
+            statement: 's',
+            detail: 'd',
+            source: 'executor',
+            observed: [
+              { op: 'socket', sock: 0 },
+              { op: 'connect', sock: 0, peer: { addr: '10.0.0.1', port: 80 }, error: null, storage: null },
+            ],
+            allowedAtStep: { step: 1, allowed: [{ op: 'connect', sock: 0, peer: { addr: peer, port: 8000 }, error: null, storage: null }] },
+          },
+          minimizeTries: 0,
+          signature: { id: 'abc', text: 'connect | result', path: '-' },
+          hits: 1,
+        } as never,
+        'vm',
+      );
+    const note = /note: the kernel connects a destination of all zeros .* to loopback/;
+    expect(at('0.0.0.0', '127.0.0.1')).toMatch(note);
+    expect(at('0:0::0', '127.0.0.1')).toMatch(note);
+    expect(at('10.0.0.2', '127.0.0.1')).not.toMatch(note);
+    expect(at('0.0.0.0', '10.0.0.2')).not.toMatch(note);
+  });
+});
+
 describe('the model paths of a finding, as read', () => {
   it('write a repeated sequence of passes once with its count, and list the most hit paths, counting the rest', () => {
     const alternating = Array.from({ length: 34 }, (_, i) => (i % 2 ? 'service-waypoint' : 'backend-waypoint')).join(' > ');

@@ -64,6 +64,12 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     description: "The filter caps a list's count at 9 instead of 10, so the last entry of a full list never matches.",
     expectedInvariant: 'redirect-filter',
   },
+  {
+    name: 'ma-cleanup-on-fin-only',
+    description:
+      "ma_ops deletes a connection's sock_proxy_map entries as its close begins (FIN_WAIT1, CLOSE_WAIT) but not at CLOSE: a FIN exchange cleans up, a reset, which takes both ends straight from ESTABLISHED to CLOSE, leaves them behind.",
+    expectedInvariant: 'redirect-cleanup',
+  },
 ];
 
 /** Builds one acceleration mutant (make rebuilds only what changed); its two objects. */

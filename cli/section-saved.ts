@@ -68,9 +68,16 @@ function accelProblem(c: unknown): string | null {
       return `case.pairs[${i}] needs netns 0|1, family inet|inet6|mapped and outside none|client|server`;
     if (!isAddr(p.clientAddr) || !isPort(p.clientPort) || !isAddr(p.serverAddr) || !isPort(p.serverPort)) return `case.pairs[${i}] needs client and server addresses and ports`;
   }
+  const closed = new Set<unknown>();
   for (const [i, o] of (c.ops as unknown[]).entries()) {
-    const ok = isRec(o) && isInt(o.pair, 0, c.pairs.length - 1) && (o.op === 'connect' || (o.op === 'send' && isEnd(o.from) && isInt(o.size, 1, 1 << 20)) || (o.op === 'close' && isEnd(o.end)));
-    if (!ok) return `case.ops[${i}] must be connect, send (from, size) or close (end) of an existing pair`;
+    const ok =
+      isRec(o) &&
+      isInt(o.pair, 0, c.pairs.length - 1) &&
+      (o.op === 'connect' || (o.op === 'send' && isEnd(o.from) && isInt(o.size, 1, 1 << 20)) || (o.op === 'close' && isEnd(o.end) && (o.abort === undefined || o.abort === true)));
+    if (!ok) return `case.ops[${i}] must be connect, send (from, size) or close (end, and abort: true or nothing) of an existing pair`;
+    // An abort is a pair's first close: its reset closes the peer too.
+    if (o.op === 'close' && o.abort === true && closed.has(o.pair)) return `case.ops[${i}] aborts pair ${String(o.pair)} after its first close (an abort must be the first)`;
+    if (o.op === 'close') closed.add(o.pair);
   }
   return null;
 }

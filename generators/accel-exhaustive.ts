@@ -6,7 +6,8 @@
 //    decided by their last slot, one with a count byte above 10) times every kind of connection
 //    (IPv4 with either end inside or outside the cgroup, each client and server address; an
 //    AF_INET6 client of an AF_INET server; AF_INET6 both ends), a message each way, either end
-//    closing first.
+//    closing first; and under the empty filter every kind of connection aborted by either end
+//    (a reset).
 //  - scope 2: a second connection with the first one's four-tuple in the other namespace (inside,
 //    client outside the cgroup, or an AF_INET6 client), or another connection in the same
 //    namespace, under the empty filter, with every interleaving of the two connections'
@@ -86,9 +87,10 @@ export const SECOND_PAIRS: readonly AccelPair[] = [
 
 const other = (e: End): End => (e === 'client' ? 'server' : 'client');
 
-function script(pair: number, from: End | 'both', firstClose: End): AccelOp[] {
+function script(pair: number, from: End | 'both', firstClose: End, abort = false): AccelOp[] {
   const sends: AccelOp[] = (from === 'both' ? (['client', 'server'] as const) : [from]).map((f) => ({ op: 'send', pair, from: f, size: 5 }));
-  return [{ op: 'connect', pair }, ...sends, { op: 'close', pair, end: firstClose }, { op: 'close', pair, end: other(firstClose) }];
+  const first: AccelOp = abort ? { op: 'close', pair, end: firstClose, abort: true } : { op: 'close', pair, end: firstClose };
+  return [{ op: 'connect', pair }, ...sends, first, { op: 'close', pair, end: other(firstClose) }];
 }
 
 /** Every merge of two sequences that keeps each one's order. */
@@ -106,6 +108,8 @@ export function* accelExhaustiveCases(scope: number): Generator<AccelCase> {
   for (const filter of FILTER_CLASSES) {
     for (const pair of singlePairs()) for (const first of ['client', 'server'] as const) yield { filter, pairs: [pair], ops: script(0, 'both', first) };
   }
+  // Each kind of connection aborted by either end (a reset: both ends straight to CLOSE).
+  for (const pair of singlePairs()) for (const first of ['client', 'server'] as const) yield { filter: EMPTY_FILTER, pairs: [pair], ops: script(0, 'both', first, true) };
   if (scope < 2) return;
   for (const second of SECOND_PAIRS) {
     for (const from of ['client', 'server'] as const) {
@@ -118,7 +122,7 @@ export function* accelExhaustiveCases(scope: number): Generator<AccelCase> {
 
 /** How many cases accelExhaustiveCases(scope) yields. */
 export function accelExhaustiveCount(scope: number): number {
-  const single = FILTER_CLASSES.length * singlePairs().length * 2;
+  const single = (FILTER_CLASSES.length + 1) * singlePairs().length * 2;
   // Two sequences of four operations: 8 choose 4 merges.
   return scope < 2 ? single : single + SECOND_PAIRS.length * 2 * 2 * 70;
 }

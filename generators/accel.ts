@@ -2,7 +2,7 @@
 // and port ranges that hit, miss, overlap and sit on the edges of the ports in use, begin > end,
 // raw masks), connection pairs in one or two namespaces (twins with the same four-tuple in the
 // other namespace, whose client may sit outside the cgroup), IPv6 pairs, ends outside the cgroup, and interleavings of connects, sends
-// in both directions and closes in either order. Everything shrinks towards one plain IPv4 pair.
+// in both directions and closes in either order, the first closer now and then aborting (a reset). Everything shrinks towards one plain IPv4 pair.
 
 import fc from 'fast-check';
 import { FILTER_LISTS, type AccelCase, type AccelFilter, type AccelOp, type AccelPair, type Cidr, type End, type FilterList, type Netns, type PortRange } from '../model/accel/domain.js';
@@ -147,6 +147,7 @@ export function pairsOf(shapes: readonly PairShape[]): AccelPair[] {
 interface PairScript {
   readonly sends: ReadonlyArray<{ from: End; size: number }>;
   readonly firstClose: End;
+  readonly abort: boolean;
 }
 
 const scriptArb: fc.Arbitrary<PairScript> = fc.record({
@@ -155,6 +156,8 @@ const scriptArb: fc.Arbitrary<PairScript> = fc.record({
     { maxLength: 4 },
   ),
   firstClose: fc.constantFrom<End>('client', 'server'),
+  /** The first closer aborts (a reset) now and then. */
+  abort: fc.constantFrom(false, false, false, true),
 });
 
 /** Merges each pair's own sequence into one, the order chosen by `picks` (per-pair order kept). */
@@ -186,7 +189,7 @@ export function accelCaseArb(opts: { maxPairs?: number } = {}): fc.Arbitrary<Acc
         return [
           { op: 'connect', pair: i },
           ...s.sends.map((m): AccelOp => ({ op: 'send', pair: i, from: m.from, size: m.size })),
-          { op: 'close', pair: i, end: s.firstClose },
+          s.abort ? { op: 'close', pair: i, end: s.firstClose, abort: true } : { op: 'close', pair: i, end: s.firstClose },
           { op: 'close', pair: i, end: second },
         ];
       });

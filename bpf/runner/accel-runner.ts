@@ -25,7 +25,11 @@ export interface AccelSocketLayer<S> {
   read(s: S, want: number): Uint8Array;
   /** tcpi_bytes_received of the socket. */
   tcpReceived(s: S): number;
-  close(s: S): void;
+  /**
+   * Closes `s`; given `resetPeer`, `s` aborts (a reset) and the call returns once the reset has
+   * taken the peer to CLOSE.
+   */
+  close(s: S, resetPeer?: S): void;
   /** Closes listeners and namespaces (sockets are closed by then). */
   release(): void;
   /**
@@ -120,7 +124,10 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
         whileOpen ??= decodeMaps(layer.readMaps(false));
         e.viaTcp ??= tcpOf(e);
         sweep(null);
-        layer.close(e.sock[op.end]);
+        const peer: End = op.end === 'client' ? 'server' : 'client';
+        if (op.abort && !e.open[peer]) throw new KmeshCheckError('codec', `pair ${op.pair}: the ${op.end} aborts after its peer closed (an abort is a pair's first close)`);
+        if (op.abort) layer.close(e.sock[op.end], e.sock[peer]);
+        else layer.close(e.sock[op.end]);
         e.open[op.end] = false;
       }
     }

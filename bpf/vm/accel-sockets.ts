@@ -11,7 +11,8 @@
 //    the socket's own peer (counted in its tcpi_bytes_received). SK_DROP fails the send (EACCES).
 //  - close: the socket leaves every sockhash (sock_map_close), then FIN_WAIT1 and the peer's
 //    CLOSE_WAIT, FIN_WAIT2; a close in CLOSE_WAIT goes to LAST_ACK, the orphaned peer to CLOSE
-//    (tcp_time_wait), then CLOSE.
+//    (tcp_time_wait), then CLOSE. An abort goes to CLOSE at once, and its reset takes the peer to
+//    CLOSE, out of every sockhash.
 // Each namespace has its own cookie, which bpf_get_netns_cookie hands the programs.
 
 import type { AccelFilter, AccelPair, Netns } from '../../model/accel/domain.js';
@@ -123,11 +124,19 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
     return s.tcpReceived;
   }
 
-  close(s: AccelVmSocket): void {
+  close(s: AccelVmSocket, resetPeer?: AccelVmSocket): void {
     for (const m of this.vm.maps.values()) if (m instanceof SockHashMap) m.dropSocket(s.sock);
     s.open = false;
     const peer = s.peer && s.peer.sock.state !== TCP_CLOSE ? s.peer : null;
-    if (s.sock.state === TCP_ESTABLISHED) {
+    if (resetPeer !== undefined) {
+      // tcp_disconnect: this end to CLOSE, then its reset; the peer takes it (tcp_reset) to CLOSE,
+      // which unhashes it from every sockhash (sock_map_unhash).
+      if (s.sock.state === TCP_ESTABLISHED) this.setState(s, TCP_CLOSE);
+      if (peer?.sock.state === TCP_ESTABLISHED) {
+        this.setState(peer, TCP_CLOSE);
+        for (const m of this.vm.maps.values()) if (m instanceof SockHashMap) m.dropSocket(peer.sock);
+      }
+    } else if (s.sock.state === TCP_ESTABLISHED) {
       this.setState(s, TCP_FIN_WAIT1);
       if (peer?.sock.state === TCP_ESTABLISHED) this.setState(peer, TCP_CLOSE_WAIT);
       this.setState(s, TCP_FIN_WAIT2);

@@ -58,7 +58,11 @@ export type AccelOp =
   | { readonly op: 'connect'; readonly pair: number }
   /** `from` sends `size` bytes (a pattern unique to the pair, direction and message). */
   | { readonly op: 'send'; readonly pair: number; readonly from: End; readonly size: number }
-  | { readonly op: 'close'; readonly pair: number; readonly end: End };
+  /**
+   * `end` closes; with `abort` (a pair's first close only) it aborts (SO_LINGER on, timeout 0): a
+   * reset instead of a FIN, which takes both ends straight from ESTABLISHED to CLOSE.
+   */
+  | { readonly op: 'close'; readonly pair: number; readonly end: End; readonly abort?: true };
 
 export interface AccelCase {
   readonly filter: AccelFilter;

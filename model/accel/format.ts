@@ -26,7 +26,7 @@ function opText(o: AccelOp): string {
     case 'send':
       return `pair ${o.pair}: ${o.from} sends ${o.size} bytes`;
     case 'close':
-      return `pair ${o.pair}: ${o.end} closes`;
+      return `pair ${o.pair}: ${o.end} ${o.abort ? 'aborts (a reset)' : 'closes'}`;
   }
 }
 

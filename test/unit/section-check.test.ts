@@ -120,6 +120,24 @@ describe('saved cases of the report and acceleration phases', () => {
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [] } })).toMatch(/case.conns/);
     expect(savedFailureProblem({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ connectTo: { addr: 'x', port: 1 } }] } })).toMatch(/conns\[0\]/);
     expect(savedFailureProblem({ ...base, phase: 'accel', case: { filter: {}, pairs: [], ops: [] } })).toMatch(/acceptCidrs/);
+    // An abort is a pair's first close.
+    const one = fc.sample(accelCaseArb({ maxPairs: 1 }), { seed: 3, numRuns: 1 })[0]!;
+    const closes = (first: object, second: object) => ({
+      ...base,
+      phase: 'accel',
+      case: {
+        ...one,
+        ops: [
+          { op: 'connect', pair: 0 },
+          { op: 'close', pair: 0, end: 'client', ...first },
+          { op: 'close', pair: 0, end: 'server', ...second },
+        ],
+      },
+      objects: { ops: '/a.o', redirect: '/a.o' },
+    });
+    expect(savedFailureProblem(closes({ abort: true }, {}))).toBeNull();
+    expect(savedFailureProblem(closes({}, { abort: true }))).toMatch(/aborts pair 0 after its first close/);
+    expect(savedFailureProblem(closes({ abort: 1 }, {}))).toMatch(/abort: true or nothing/);
     // Port range ends are u32s, as sock_param holds them; 2^32 is not one.
     const ranged = (end: number) => ({
       ...base,

@@ -14,7 +14,7 @@ import { libbpf } from '../libbpf.js';
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, E, errno, errnoName, libc, pollFor } from '../libc.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../../codec/sockaddr.js';
 import type { LoadedAccel } from './loader.js';
-import { awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
+import { abortClose, awaitEstablished, closeFd, currentNetns, inNetns, netnsCookie, newPrivateNetns, tcpBytes } from './sys.js';
 
 /** How long a receiver waits for bytes that should arrive (a liveness bound, not a judgement). */
 const RECEIVE_WAIT_MS = 1000;
@@ -126,8 +126,9 @@ export class AccelDriver implements AccelSocketLayer<number> {
     return tcpBytes(fd).received;
   }
 
-  close(fd: number): void {
-    libc.close(fd);
+  close(fd: number, resetPeer?: number): void {
+    if (resetPeer !== undefined) abortClose(fd, resetPeer);
+    else libc.close(fd);
   }
 
   release(): void {

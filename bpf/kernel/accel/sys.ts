@@ -6,7 +6,7 @@
 import { openSync, closeSync } from 'node:fs';
 import koffi from 'koffi';
 import { KmeshCheckError, NEEDS_ROOT } from '../../../shared/errors.js';
-import { AF_INET, SOCK_DGRAM, errno, errnoName, libc } from '../libc.js';
+import { AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_LINGER, errno, errnoName, libc } from '../libc.js';
 
 const lib = koffi.load('libc.so.6');
 const sys = {
@@ -118,6 +118,16 @@ export function awaitState(fd: number, state: number, boundMs = 1000): boolean {
     if (Date.now() > until) return false;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
+}
+
+/**
+ * Aborts a TCP connection from `fd` (SO_LINGER on, timeout 0: close sends a reset) and returns once
+ * the reset has taken `peer` to CLOSE, so that closing the peer afterwards sends nothing of its own.
+ */
+export function abortClose(fd: number, peer: number): void {
+  if (libc.setsockopt(fd, SOL_SOCKET, SO_LINGER, new Int32Array([1, 0]), 8) < 0) throw new KmeshCheckError('environment', `setting SO_LINGER failed (${errnoName(errno())})`);
+  libc.close(fd);
+  if (!awaitState(peer, TCP_CLOSE)) throw new KmeshCheckError('environment', 'the peer of an aborted connection did not take its reset within 1 s');
 }
 
 /**

@@ -14,32 +14,14 @@ import { decodeAuthRequest } from '../../codec/report.js';
 import { toHex } from '../../codec/state.js';
 import { KmeshCheckError } from '../../../shared/errors.js';
 import { libbpf } from '../libbpf.js';
-import {
-  AF_INET,
-  AF_INET6,
-  E,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  MSG_DONTWAIT,
-  MSG_NOSIGNAL,
-  POLLIN,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
-  SOL_SOCKET,
-  SO_LINGER,
-  SO_REUSEADDR,
-  errno,
-  errnoName,
-  libc,
-  pollFor,
-} from '../libc.js';
+import { AF_INET, AF_INET6, E, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, errno, errnoName, libc, pollFor } from '../libc.js';
 import type { Family } from '../../../model/address.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../../codec/sockaddr.js';
 import type { Globals, LoadedReportPath } from './loader.js';
 import type { RawReportObservation } from '../../codec/report.js';
 import { RingReader } from './ringbuf.js';
 import { fastPath, fastPathUnavailable, registerResets, resetMaps, type FastPath } from '../fastpath.js';
-import { TCP_CLOSE, awaitEstablished, awaitState } from '../accel/sys.js';
+import { abortClose, awaitEstablished } from '../accel/sys.js';
 
 function v4Mapped(ip: string): Uint8Array {
   const b = new Uint8Array(16);
@@ -58,11 +40,8 @@ const SEND_SLICE = 16 * 1024;
  * CLOSE, so that its close sends nothing of its own.
  */
 function closePair([first, second]: readonly [number, number], abort: boolean): void {
-  if (abort && libc.setsockopt(first, SOL_SOCKET, SO_LINGER, new Int32Array([1, 0]), 8) < 0) {
-    throw new KmeshCheckError('environment', `setting SO_LINGER failed (${errnoName(errno())})`);
-  }
-  libc.close(first);
-  if (abort && !awaitState(second, TCP_CLOSE)) throw new KmeshCheckError('environment', 'the peer of an aborted connection did not take its reset within 1 s');
+  if (abort) abortClose(first, second);
+  else libc.close(first);
   libc.close(second);
 }
 

@@ -145,6 +145,13 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     expectedInvariant: 'report-close',
     shows: 'kernel',
   },
+  {
+    name: 'report-periodic-from-connect',
+    description:
+      'cgroup_skb times the period of a connection that has had no report yet from its connect, so a connection established with monitoring off gets a periodic report, before any established one, once user space turns monitoring on and 5 s have passed.',
+    expectedInvariant: 'report-once-established',
+    shows: 'vm',
+  },
 ];
 
 /** Builds one report mutant; the four objects the report harness loads. */

@@ -30,7 +30,9 @@ function reportProblem(c: unknown): string | null {
     if (!isSockAddr(k.connectTo) || !isSockAddr(k.listen)) return `${where} needs connectTo and listen, each an address and a port`;
     if (!optional(k.clientFamily, (f) => f === 'inet' || f === 'inet6') || !optional(k.clientAddr, isAddr)) return `${where}: clientFamily must be inet|inet6 and clientAddr an address`;
     if (!isEnd(k.firstClose) || typeof k.storeVerdict !== 'boolean' || !optional(k.closeWaitNs, isWait)) return `${where} needs firstClose client|server, storeVerdict and a closeWaitNs in ns`;
-    if (!optional(k.monitoringOff, (v) => typeof v === 'boolean')) return `${where}: monitoringOff must be true or false when given`;
+    if (!optional(k.monitoringOff, (v) => typeof v === 'boolean') || !optional(k.monitoringOn, (v) => typeof v === 'boolean'))
+      return `${where}: monitoringOff and monitoringOn must be true or false when given`;
+    if (k.monitoringOff === true && k.monitoringOn === true) return `${where} turns monitoring both off and on`;
     if (!optional(k.closeLast, (v) => typeof v === 'boolean')) return `${where}: closeLast must be true or false when given`;
     if (!optional(k.abort, (v) => typeof v === 'boolean')) return `${where}: abort must be true or false when given`;
     if (!Array.isArray(k.sends) || !k.sends.every((x) => isRec(x) && isEnd(x.from) && isInt(x.size, 1, 1 << 20) && optional(x.waitNs, isWait)))

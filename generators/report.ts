@@ -95,8 +95,8 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
        * the server not (IPv4 and v4-mapped clients only).
        */
       unmanaged: fc.constantFrom(0, 0, 0, 1, 2),
-      /** User space turns monitoring off once the connection is established, now and then. */
-      monitoringOff: fc.constantFrom(false, false, false, false, false, true),
+      /** User space turns monitoring off, or on, once the connection is established, now and then. */
+      monitoringToggle: fc.constantFrom<'off' | 'on' | null>(null, null, null, null, 'off', 'on'),
       /** User space withdraws the pod from km_manage once the connection is established, now and then. */
       withdraw: fc.constantFrom(false, false, false, false, false, false, false, true),
       /** An IPv4 or v4-mapped client of the pod at REPORT_POD (its own frontend: kept, original recorded) now and then. */
@@ -108,7 +108,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       /** The first closer aborts (a reset) now and then. */
       abort: fc.constantFrom(false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringOff, withdraw, closeLast, abort, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringToggle, withdraw, closeLast, abort, sends, closeWaitNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -139,7 +139,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         // routing phases), which the report harnesses do not read: its peer sends instead.
         sends: sends.map(({ waitNs, from, ...x }) => ({ from: viaWaypoint ? ('server' as const) : from, ...x, ...(waitNs ? { waitNs } : {}) })),
         ...(closeWaitNs ? { closeWaitNs } : {}),
-        ...(monitoringOff ? { monitoringOff: true } : {}),
+        ...(monitoringToggle === 'off' ? { monitoringOff: true } : monitoringToggle === 'on' ? { monitoringOn: true } : {}),
         ...(withdraw ? { withdraw: true } : {}),
         ...(closeLast ? { closeLast: true } : {}),
         ...(abort ? { abort: true } : {}),

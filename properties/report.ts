@@ -38,7 +38,7 @@ export function formatReportCase(c: ReportCase): string[] {
     ...c.conns.map((k, i) => {
       const sends = k.sends.map((s) => `${s.waitNs ? `after ${ns(s.waitNs)} ` : ''}${s.from} ${s.size} B`).join(', ') || 'none';
       const from = k.clientAddr ? ` from ${k.clientAddr}` : k.clientFamily === 'inet6' ? ' (AF_INET6 client)' : '';
-      return `connection ${i}: connect${from} to ${sockAddrText(k.connectTo)} (listener ${sockAddrText(k.listen)}), sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} ${k.abort ? 'aborts (a reset)' : 'closes first'}${k.storeVerdict ? ', verdict stored' : ''}${k.monitoringOff ? ', monitoring turned off once established' : ''}${k.withdraw ? ', pod withdrawn once established' : ''}${k.closeLast ? ', closed after the later connections' : ''}`;
+      return `connection ${i}: connect${from} to ${sockAddrText(k.connectTo)} (listener ${sockAddrText(k.listen)}), sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} ${k.abort ? 'aborts (a reset)' : 'closes first'}${k.storeVerdict ? ', verdict stored' : ''}${k.monitoringOff ? ', monitoring turned off once established' : ''}${k.monitoringOn ? ', monitoring turned on once established' : ''}${k.withdraw ? ', pod withdrawn once established' : ''}${k.closeLast ? ', closed after the later connections' : ''}`;
     }),
   ];
 }

@@ -240,6 +240,7 @@ class VmReportCase {
       if (conn.storeVerdict) this.authRes.set(rec.slice(4, 40), new Uint8Array([1, 0, 0, 0]));
     }
     if (conn.monitoringOff) this.setGlobal(ENABLE_MONITORING, monitoringBytes(false));
+    if (conn.monitoringOn) this.setGlobal(ENABLE_MONITORING, monitoringBytes(true));
     if (conn.withdraw) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.withdraw);
     for (const s of conn.sends) {
       this.vm.advanceClock(s.waitNs ?? 0);

@@ -119,6 +119,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           if (monitoring && connectsDirectly(k)) out.push({ ...c, namespaceOutside: true });
           // From scope 2, both gates on and monitoring turned off once established: no periodic report, the CLOSE ones still.
           if (scope >= 2 && monitoring && periodic) out.push({ ...c, conns: [{ ...k, monitoringOff: true }] });
+          // Periodic reports on, monitoring turned on once established: that connection stays unreported.
+          if (!monitoring && periodic && !nodeIp) out.push({ ...c, conns: [{ ...k, monitoringOn: true }] });
           // Both gates on and the pod withdrawn once established: no periodic report; the CLOSE ones and the verdict's deletion still.
           if (monitoring && periodic) out.push({ ...c, conns: [{ ...k, withdraw: true }] });
           // Monitoring on, no time passing: the connection stays open while another is made and

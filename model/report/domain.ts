@@ -46,6 +46,13 @@ export interface ReportConn {
    */
   readonly monitoringOff?: boolean;
   /**
+   * User space sets enable_monitoring to 1 once this connection is established, before its
+   * sends: a connection established with monitoring off stays unreported (no established report,
+   * so no periodic one however long it lasts, and no CLOSE report), and the case's later
+   * connections are monitored. Never with monitoringOff.
+   */
+  readonly monitoringOn?: boolean;
+  /**
    * User space withdraws the pod once this connection is established (after reading its
    * authorization request), before its sends: a control connect to port 930 from each of
    * REPORT_MANAGED_LOCALS, so that neither their IPs nor the namespace's cookie is in km_manage.
@@ -71,7 +78,9 @@ export function hasWaits(c: Pick<ReportCase, 'conns'>): boolean {
 
 /** Whether monitoring is on when connection `i` of the case is established (an earlier one may have turned it off). */
 export function monitoredAt(c: Pick<ReportCase, 'monitoring' | 'conns'>, i: number): boolean {
-  return c.monitoring && !c.conns.slice(0, i).some((k) => k.monitoringOff === true);
+  let on = c.monitoring;
+  for (const k of c.conns.slice(0, i)) on = k.monitoringOff === true ? false : k.monitoringOn === true ? true : on;
+  return on;
 }
 
 /** Whether the pod's local IPs are still enrolled when connection `i` is established (an earlier one may have withdrawn them). */

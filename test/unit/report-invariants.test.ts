@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { reportCases } from '../../generators/report.js';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
-import { REPORT_NEAR_MAPPED_LOCAL, hasWaits, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
+import { REPORT_NEAR_MAPPED_LOCAL, hasWaits, monitoredAt, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { parseAddress } from '../../model/address.js';
 import { nearMappedOf } from '../../generators/addresses.js';
 import { authRequest, periodicDue, reportBytesWritten, reportClose, reportOnceEstablished, reportPeriodic } from '../../model/report/invariants.js';
@@ -170,6 +170,24 @@ describe.each([
     const w = reportOnceEstablished.check(c, obs([...established, ...closed, { ...at(2, 1, 8n * S), tuple: { family: 'inet' as const, ...next } }], asked));
     expect(w.status === 'violated' && w.detail).toContain(nextWhy);
     expect(authRequest.check(c, obs([...established, ...closed], nextAsks ? [request] : [request, second])).status).toBe('violated');
+  });
+});
+
+describe('monitoring turned on once a connection is established', () => {
+  const S = 1_000_000_000n;
+  const waited: ReportConn = { ...conn, sends: [{ from: 'client', size: 10, waitNs: 6_000_000_000 }], monitoringOn: true };
+  const c: ReportCase = { monitoring: false, periodic: true, state: EMPTY_STATE, conns: [waited, conn] };
+  const next = { client: { ...client, port: 40276 }, server };
+  const obs = (probe: ProbeRecord[]): ReportObservation => ({ conns: [{ client, server }, next], probe, auth: [], verdictsLeft: [], exactClock: true });
+  const nextRecords = [1, 7].flatMap((state) => [2, 1].map((direction) => ({ ...record(direction, state, S, S), tuple: { family: 'inet' as const, ...next } })));
+  it('leaves that connection unreported, however long it lasts, and monitors the next one', () => {
+    expect(monitoredAt(c, 0)).toBe(false);
+    expect(monitoredAt(c, 1)).toBe(true);
+    expect(monitoredAt({ ...c, conns: [{ ...waited, monitoringOn: false, monitoringOff: true }, waited, conn] }, 2)).toBe(true);
+    expect(reportOnceEstablished.check(c, obs(nextRecords)).status).toBe('holds');
+    // A periodic report of the first connection (timed from its connect): before any established one.
+    expect(reportOnceEstablished.check(c, obs([record(2, 1, 7n * S, S), ...nextRecords])).status).toBe('violated');
+    expect(reportOnceEstablished.check(c, obs([])).status).toBe('violated');
   });
 });
 

@@ -165,5 +165,8 @@ describe('saved cases of the report and acceleration phases', () => {
     const aborted = (abort: unknown) => ({ ...base, phase: 'report', case: { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...viaVip, abort }] } });
     expect(savedFailureProblem(aborted(true))).toBeNull();
     expect(savedFailureProblem(aborted('yes'))).toMatch(/abort must be true or false/);
+    const toggled = (flags: object) => ({ ...base, phase: 'report', case: { monitoring: false, periodic: true, state: REPORT_STATE, conns: [{ ...viaVip, ...flags }] } });
+    expect(savedFailureProblem(toggled({ monitoringOn: true }))).toBeNull();
+    expect(savedFailureProblem(toggled({ monitoringOn: true, monitoringOff: true }))).toMatch(/both off and on/);
   });
 });

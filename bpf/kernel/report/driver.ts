@@ -206,6 +206,7 @@ export class ReportDriver {
           if (conn.storeVerdict && req.tuple) libbpf.mapUpdate(this.map('km_auth_res'), rec.slice(4), new Uint8Array([1, 0, 0, 0]), 0);
         }
         if (conn.monitoringOff) this.dp.setGlobals({ ...g, enableMonitoring: 0 });
+        if (conn.monitoringOn) this.dp.setGlobals({ ...g, enableMonitoring: 1 });
         if (conn.withdraw) for (const local of REPORT_MANAGED_LOCALS) this.controlConnect(local, ControlPort.withdraw);
         for (const s of conn.sends) {
           if (s.waitNs) sleep(Math.ceil(s.waitNs / 1e6));

@@ -64,13 +64,16 @@ function shard(v: string): { index: number; count: number } {
  * (role=a.o; `names` maps each accepted name to its role), or both. A name no role has, a role
  * given twice or more paths than roles is a usage error that starts with `usage`.
  */
+/** role=path in an object option (a role is letters and underscores: a path is never one). */
+const ROLE_PATH = /^([A-Za-z_]+)=(.+)$/;
+
 function rolePaths<R extends string>(usage: string, v: string, roles: readonly R[], names: Readonly<Record<string, R>>): Partial<Record<R, string>> {
   const out: Partial<Record<R, string>> = {};
   v.split(',')
     .map((s) => s.trim())
     .filter(Boolean)
     .forEach((p, i) => {
-      const m = /^([A-Za-z_]+)=(.+)$/.exec(p);
+      const m = ROLE_PATH.exec(p);
       const role = m ? names[m[1]!] : roles[i];
       if (!role) throw new InvalidArgumentError(m ? `${usage}: no role is named '${m[1]}'` : `${usage}: ${i + 1} paths given, at most ${roles.length}`);
       if (out[role] !== undefined) throw new InvalidArgumentError(`${usage}: ${m ? m[1] : p} names an object given already`);
@@ -79,19 +82,19 @@ function rolePaths<R extends string>(usage: string, v: string, roles: readonly R
   return out;
 }
 
+const ACCEL_USAGE = '--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...)';
+
 /** --accel-objects: one object holding both programs, or ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...). */
 function accelObjects(v: string): { ops: string; redirect: string } {
-  const p = rolePaths('--accel-objects takes ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...), or one object holding both', v, ['ops', 'redirect'] as const, {
+  const p = rolePaths(ACCEL_USAGE, v, ['ops', 'redirect'] as const, {
     ma_ops: 'ops',
     ma_redirect: 'redirect',
   });
   // One path alone holds both programs; one named alone leaves the other out.
   const one = p.ops ?? p.redirect;
-  const named = v.includes('=');
+  const named = v.split(',').some((x) => ROLE_PATH.test(x.trim()));
   if (one === undefined || (named && (p.ops === undefined || p.redirect === undefined))) {
-    throw new InvalidArgumentError(
-      `--accel-objects takes one object holding ma_ops and ma_redirect, or two: ma_ops.o,ma_redirect.o (or ma_ops=...,ma_redirect=...)${named ? `: no ${p.ops === undefined ? 'ma_ops' : 'ma_redirect'}` : ''}`,
-    );
+    throw new InvalidArgumentError(`${ACCEL_USAGE}${named ? `: no ${p.ops === undefined ? 'ma_ops' : 'ma_redirect'}` : ''}`);
   }
   return { ops: p.ops ?? one, redirect: p.redirect ?? one };
 }

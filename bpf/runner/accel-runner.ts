@@ -126,8 +126,7 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
         sweep(null);
         const peer: End = op.end === 'client' ? 'server' : 'client';
         if (op.abort && !e.open[peer]) throw new KmeshCheckError('codec', `pair ${op.pair}: the ${op.end} aborts after its peer closed (an abort is a pair's first close)`);
-        if (op.abort) layer.close(e.sock[op.end], e.sock[peer]);
-        else layer.close(e.sock[op.end]);
+        layer.close(e.sock[op.end], op.abort ? e.sock[peer] : undefined);
         e.open[op.end] = false;
       }
     }

@@ -124,8 +124,13 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
     return s.tcpReceived;
   }
 
-  close(s: AccelVmSocket, resetPeer?: AccelVmSocket): void {
+  /** Takes a socket out of every sockhash (sock_map_close, or sock_map_unhash at CLOSE). */
+  private unhash(s: AccelVmSocket): void {
     for (const m of this.vm.maps.values()) if (m instanceof SockHashMap) m.dropSocket(s.sock);
+  }
+
+  close(s: AccelVmSocket, resetPeer?: AccelVmSocket): void {
+    this.unhash(s);
     s.open = false;
     const peer = s.peer && s.peer.sock.state !== TCP_CLOSE ? s.peer : null;
     if (resetPeer !== undefined) {
@@ -134,7 +139,7 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
       if (s.sock.state === TCP_ESTABLISHED) this.setState(s, TCP_CLOSE);
       if (peer?.sock.state === TCP_ESTABLISHED) {
         this.setState(peer, TCP_CLOSE);
-        for (const m of this.vm.maps.values()) if (m instanceof SockHashMap) m.dropSocket(peer.sock);
+        this.unhash(peer);
       }
     } else if (s.sock.state === TCP_ESTABLISHED) {
       this.setState(s, TCP_FIN_WAIT1);

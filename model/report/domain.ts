@@ -76,7 +76,7 @@ export function hasWaits(c: Pick<ReportCase, 'conns'>): boolean {
   return c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
 }
 
-/** Whether monitoring is on when connection `i` of the case is established (an earlier one may have turned it off). */
+/** Whether monitoring is on when connection `i` of the case is established (earlier ones may have turned it off or on). */
 export function monitoredAt(c: Pick<ReportCase, 'monitoring' | 'conns'>, i: number): boolean {
   let on = c.monitoring;
   for (const k of c.conns.slice(0, i)) on = k.monitoringOff === true ? false : k.monitoringOn === true ? true : on;

@@ -233,6 +233,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-recv6-mapped-word2-only',
+    description:
+      "recvmsg6 takes a datagram's source for v4-mapped by its third word alone, so a native IPv6 source like fd00::ffff:a.b.c.d whose last 32 bits are the proxy's address is reported as the socket's server.",
+    object: 'connect',
+  },
+  {
     name: 'dns-connected-redirect',
     description: "sendmsg4 also redirects a connected socket's queries (an AF_INET6 socket connected to ::ffff:a.b.c.d:53), whose replies from the proxy the kernel then drops.",
     object: 'connect',

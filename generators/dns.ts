@@ -27,6 +27,8 @@ export const DNS_ADDRS = {
   proxy6: 'fd00::53',
   /** Native IPv6 whose last 32 bits are the proxy's IPv4 address: a reply from it is no proxy's (section 6). */
   proxyTail6: 'fd00::a09:35',
+  /** Native IPv6 whose last 64 bits are the v4-mapped proxy's (::ffff:10.9.0.53): only its first 64 bits say it is no mapped address. */
+  proxyLow64: 'fd00::ffff:a09:35',
 } as const;
 
 type ProxyChoice = 'v4' | 'none' | 'v6' | 'v4-other';
@@ -38,13 +40,14 @@ type Source = 'proxy' | 'a' | 'other' | 'proxy2' | 'proxyTail6';
 const SOURCES = uniform<Source>(['proxy', 'a', 'other', 'proxy2', 'proxyTail6']);
 
 /**
- * The source that is neither server nor proxy in the socket's family: on an AF_INET6 socket the
- * native one (its IPv4 sources are v4-mapped already), on an AF_INET socket, which gets no IPv6
- * datagram, the IPv4 one.
+ * The address of a source on a socket of `family`. The two that are neither server nor proxy:
+ * on an AF_INET6 socket native ones (its IPv4 sources are v4-mapped already) that end like the
+ * proxy, in the last 64 bits of its v4-mapped form ('other') or in its last 32 bits; on an AF_INET
+ * socket, which gets no IPv6 datagram, both the IPv4 one.
  */
-function sourceFor(family: Family, s: Source): Source {
-  if (s === 'other' || s === 'proxyTail6') return family === 'inet6' ? 'proxyTail6' : 'other';
-  return s;
+function sourceAddr(family: Family, s: Source): string {
+  if (s === 'other' || s === 'proxyTail6') return family === 'inet' ? DNS_ADDRS.other : s === 'other' ? DNS_ADDRS.proxyLow64 : DNS_ADDRS.proxyTail6;
+  return DNS_ADDRS[s];
 }
 const PORT53 = new Table([true, false], [2, 1]);
 const STEP_KINDS = new Table<Step['k']>(['sendto', 'recvfrom', 'connect', 'send', 'deliver', 'proxy'], [5, 5, 2, 2, 2, 1]);
@@ -132,7 +135,7 @@ function stepOps(step: Step, families: readonly Family[], base: MapState, enroll
           ];
     case 'deliver':
       // From port 53, or another: section 6 restores a reply from the proxy's address and port 53 only.
-      return [{ op: 'deliver', sock, from: { addr: DNS_ADDRS[sourceFor(family, step.from)], port: step.port53 ? 53 : 5353 } }];
+      return [{ op: 'deliver', sock, from: { addr: sourceAddr(family, step.from), port: step.port53 ? 53 : 5353 } }];
   }
 }
 

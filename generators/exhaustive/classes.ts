@@ -201,7 +201,7 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
     // A v4-mapped server is the one AF_INET6 query the send hook redirects: the restore this sequence is for.
     ownDestClasses: ['v4-mapped'],
     stands:
-      'UDP, AF_INET6: sendto B, a datagram from fd00::a00:1 port 53 (native IPv6; its last 32 bits are 10.0.0.1, an address an IPv4 DNS proxy may get), recvfrom twice; from scope 1 to v4-mapped servers too (the queries the send hook redirects)',
+      'UDP, AF_INET6: sendto B, a datagram from fd00::ffff:a00:1 port 53 (native IPv6; its last 64 bits are those of ::ffff:10.0.0.1, and 10.0.0.1 is an address an IPv4 DNS proxy may get), recvfrom twice; from scope 1 to v4-mapped servers too (the queries the send hook redirects)',
   },
 ];
 

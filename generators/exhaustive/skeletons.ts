@@ -94,10 +94,15 @@ export function describeSkeleton(s: Skeleton): string {
 /** The port of sendto-deliver-recv's second datagram: not DNS's (below the ephemeral ports, as a deliver's source must be). */
 const OTHER_SOURCE_PORT = 5353;
 
-/** fd00:: with the IPv4 address `ipv4` as its last 32 bits. */
-function nativeEndingIn(ipv4: string): string {
+/**
+ * fd00::ffff:a.b.c.d for the IPv4 address `ipv4`: native IPv6 whose last 64 bits are those of
+ * ::ffff:a.b.c.d, so only its first word tells it from the v4-mapped address.
+ */
+function nativeLikeMapped(ipv4: string): string {
   const b = new Uint8Array(16);
   b[0] = 0xfd;
+  b[10] = 0xff;
+  b[11] = 0xff;
   b.set(parseAddress(ipv4), 12);
   return formatIPv6(b);
 }
@@ -131,11 +136,11 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
       ];
     }
     case 'sendto-deliver6-recv': {
-      // The source ends in 10.0.0.1, an address the IPv4 DNS proxy may get, and a pooled IPv4 server
-      // is another one: a restore that reads only the last 32 bits takes the source for the proxy
-      // and names the server.
+      // The source ends like ::ffff:10.0.0.1, an address the IPv4 DNS proxy may get, and a pooled
+      // IPv4 server is another one: a restore that takes it for v4-mapped without reading its
+      // first words (the last 32 bits alone, or the third word) names the server.
       const server: SockAddr = addressClass(s.destClass).pool === 'v4' ? { addr: d.useAddress(s.destClass, 2), port: s.port } : dest;
-      const from: SockAddr = { addr: nativeEndingIn(d.useAddress('ipv4', 1)), port: DNS_PORT };
+      const from: SockAddr = { addr: nativeLikeMapped(d.useAddress('ipv4', 1)), port: DNS_PORT };
       return [open(0), { op: 'sendto', sock: 0, dest: server, n: 1 }, { op: 'deliver', sock: 0, from }, { op: 'recvfrom', sock: 0 }, { op: 'recvfrom', sock: 0 }];
     }
     case 'connect-send-recv':

@@ -80,7 +80,7 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${partText(enumerated.enumeration)}), ${enumerated.complete ? 'complete' : 'stopped at the first failure'}: ` : '';
+    const how = enumerated ? `exhaustive scope ${enumerated.scope} (${partText(enumerated.enumeration)}), ${enumerated.complete ? 'complete' : 'incomplete'}: ` : '';
     o.log(`acceleration (section 8): ${how}${result.runs} cases on the ${ex.name === 'vm' ? 'VM' : 'kernel'}; exercised: ${seen}`);
     const coverage = ex instanceof AccelVmExecutor ? ex.coverage() : undefined;
     if (coverage) o.log(`program coverage (vm, acceleration)\n${formatCoverage(coverage)}`);

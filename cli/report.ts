@@ -130,14 +130,17 @@ function hitsText(cx: Pick<Counterexample, 'phase' | 'hits' | 'exhaustiveHits'>)
 /** Model paths a finding's line names at most; the rest are counted. */
 const LISTED_PATHS = 8;
 
-/** "on model paths a (3), b (1)": where the hits of a finding left the model, the most hit first. */
-export function pathsText(paths: Readonly<Record<string, number>> | undefined): string {
+/**
+ * "on model paths a (3), b (1)": where the hits of a finding left the model, the most hit first;
+ * a section finding's are its shapes ("in shapes ...").
+ */
+export function pathsText(paths: Readonly<Record<string, number>> | undefined, what: 'model path' | 'shape' = 'model path'): string {
   const list = Object.entries(paths ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   if (list.length === 0) return '';
   const shown = list.slice(0, LISTED_PATHS).map(([p, n]) => `${compactPath(p)} (${n})`);
   const rest = list.slice(LISTED_PATHS);
-  const more = rest.length ? `, and ${rest.length} more paths (${rest.reduce((n, [, k]) => n + k, 0)} cases)` : '';
-  return ` on model path${list.length === 1 ? '' : 's'} ${shown.join(', ')}${more}`;
+  const more = rest.length ? `, and ${rest.length} more ${what === 'shape' ? 'shapes' : 'paths'} (${rest.reduce((n, [, k]) => n + k, 0)} cases)` : '';
+  return ` ${what === 'shape' ? 'in' : 'on'} ${what}${list.length === 1 ? '' : 's'} ${shown.join(', ')}${more}`;
 }
 
 /**

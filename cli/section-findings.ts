@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import type { InvariantCount } from '../properties/run.js';
 import type { SectionFinding, SectionPhase, SectionResult, SectionSpec } from '../properties/section-check.js';
 import { belongsTo, type FailureDb, type RunIdentity, type SavedSectionFailure } from './failure-db.js';
-import type { FindingJson, FindingStatus } from './report.js';
+import { pathsText, type FindingJson, type FindingStatus } from './report.js';
+import { addPaths } from '../properties/tally.js';
 
 export const SECTION_TITLES: Readonly<Record<SectionPhase, string>> = { report: 'connection reports (section 7)', accel: 'acceleration (section 8)' };
 
@@ -18,7 +19,11 @@ export interface SectionRunContext {
   readonly objectsFlag: string | null;
 }
 
-/** One finding per phase and invariant: what baselines list. */
+/**
+ * One finding per phase and invariant: what baselines list. Its hits' shapes (what kind of
+ * element broke which rule) are its model paths: a baseline accepts it on the shapes it was hit
+ * in, and the same invariant broken in another shape (maybe another bug) is new.
+ */
 export function sectionSignature(f: Pick<SectionFinding, 'phase' | 'invariant'>): { id: string; text: string } {
   const id = createHash('sha256').update(`${f.phase}|${f.invariant}`).digest('hex').slice(0, 12);
   return { id, text: `${SECTION_TITLES[f.phase]}: ${f.invariant} broke` };
@@ -28,13 +33,13 @@ export function sectionReplayLine(f: Pick<SectionFinding, 'phase' | 'seed' | 'pa
   return `kmesh-check replay --phase ${f.phase} --seed ${f.seed} --path ${f.path} --executor ${run.executor}${run.objectsFlag ? ` ${run.objectsFlag}` : ''}`;
 }
 
-export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: SectionFinding, run: SectionRunContext, title = 'FINDING', hits = f.hits): string {
+export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: SectionFinding, run: SectionRunContext, title = 'FINDING', hits = f.hits, shapes = f.shapes): string {
   const sig = sectionSignature(f);
   const elsewhere = spec.ranOn?.(f.case, f.observation);
   const where = elsewhere && elsewhere.executor !== run.executor ? `on the ${run.executor} executor; this case ran on the userspace VM: ${elsewhere.why}` : `on the ${run.executor} executor`;
   return [
     `${title}: invariant "${f.invariant}" broke (${SECTION_TITLES[f.phase]}, ${where})`,
-    `  signature ${sig.id}: ${sig.text}${hits ? ` (hit by ${hits} generated case${hits === 1 ? '' : 's'})` : ''}`,
+    `  signature ${sig.id}: ${sig.text}${hits ? ` (hit by ${hits} generated case${hits === 1 ? '' : 's'}${pathsText(shapes, 'shape')})` : ''}`,
     `  ${f.statement}`,
     `  ${f.detail}`,
     ...spec.formatCase(f.case).map((l) => `  ${l}`),
@@ -65,7 +70,7 @@ export function sectionFindingJson(spec: SectionSpec<unknown, unknown>, f: Secti
     signature: sig.id,
     signatureText: sig.text,
     hits: f.hits,
-    modelPaths: {},
+    modelPaths: { ...f.shapes },
     status,
     // What the executor observed, record by record: the report's explanation of the failure.
     explanation: { observed: spec.formatObservation(f.case, f.observation) },
@@ -133,7 +138,10 @@ export function settleSection(o: {
     const id = sectionSignature(f).id;
     const i = out.findIndex((x) => sectionSignature(x.finding).id === id);
     if (i < 0) out.push({ finding: f, status: 'new' });
-    else out[i] = { ...out[i]!, finding: { ...out[i]!.finding, hits: out[i]!.finding.hits + f.hits } };
+    else {
+      const had = out[i]!.finding;
+      out[i] = { ...out[i]!, finding: { ...had, hits: had.hits + f.hits, shapes: addPaths(had.shapes, f.shapes) } };
+    }
   }
   return { findings: out, counts };
 }

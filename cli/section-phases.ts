@@ -16,13 +16,14 @@ import { accelPhase, type AccelPhase } from './accel-phase.js';
 import type { ExecutorName } from './executors.js';
 import type { FailureDb, RunIdentity, SavedSectionFailure } from './failure-db.js';
 import { reportPhase, reportPhaseObjects, type ReportPhase } from './report-phase.js';
-import type { FindingJson } from './report.js';
+import type { BaselineJson, FindingJson } from './report.js';
 import type { EnumeratedPart, Shard } from '../generators/shard.js';
 import {
   formatSectionFinding,
   saveSectionFinding,
   savedOfPhase,
   sectionFindingJson,
+  sectionSignature,
   sectionInvariantRows,
   settleSection,
   type SectionRunContext,
@@ -193,11 +194,17 @@ export function stoppedPhasesOf(out: Pick<SectionPhasesOutcome, 'accel' | 'repor
 }
 
 /** Prints the phases' findings (their status after the baseline) and saves the new ones. */
-export function printSectionFindings(out: SectionPhasesOutcome, statuses: readonly FindingJson['status'][], o: { failureDb: boolean; db: FailureDb; log: (s: string) => void }): void {
+export function printSectionFindings(
+  out: SectionPhasesOutcome,
+  statuses: readonly FindingJson['status'][],
+  o: { failureDb: boolean; db: FailureDb; log: (s: string) => void; newPaths?: BaselineJson['newPaths'] },
+): void {
   out.entries.forEach((e, i) => {
     const status = statuses[i] ?? e.status;
+    const title = status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING';
+    const newShapes = o.newPaths?.find((p) => p.signature === sectionSignature(e.finding).id)?.paths;
     o.log('');
-    o.log(formatSectionFinding(e.spec, e.finding, e.run, status === 'known' ? 'KNOWN FINDING (accepted by the baseline)' : status === 'saved' ? 'SAVED FAILURE' : 'FINDING'));
+    o.log(formatSectionFinding(e.spec, e.finding, e.run, newShapes ? `${title} (the baseline accepts its signature, not in shape ${newShapes.join(', ')})` : title));
     if (o.failureDb && e.status === 'new') o.log(`  saved as ${saveSectionFinding(o.db, e.finding, e.identity)} (replayed first on the next run of these objects)`);
   });
 }

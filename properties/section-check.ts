@@ -53,6 +53,12 @@ export interface SectionFinding<C = unknown, O = unknown> {
   readonly shrunkFrom: number;
   /** Generated cases that broke this invariant (0 for a replayed saved failure). */
   readonly hits: number;
+  /**
+   * The shapes of the cases that broke it (Verdict's shape: what kind of element broke which
+   * rule), with how many cases each: where a routing finding has its model paths. Its own case's
+   * alone for a replayed saved failure.
+   */
+  readonly shapes: Readonly<Record<string, number>>;
 }
 
 export interface SectionResult<C, O> {
@@ -95,11 +101,18 @@ export interface SectionRunOptions {
 
 /** Cases run at once when stopping at the first failure (the executors run a batch at once). */
 export const STOP_CHUNK = 64;
+/** Cases of an enumeration run at once. */
+const ENUMERATION_CHUNK = 256;
 
 /** The first violated invariant of a judged case (`only`: that one). */
-function violation(spec: SectionSpec<unknown, unknown>, c: unknown, o: unknown, only: string | null): { name: string; detail: string } | null {
-  for (const j of spec.judge(c, o)) if (j.verdict.status === 'violated' && (only === null || j.name === only)) return { name: j.name, detail: j.verdict.detail };
+function violation(spec: SectionSpec<unknown, unknown>, c: unknown, o: unknown, only: string | null): { name: string; detail: string; shape?: string } | null {
+  for (const j of spec.judge(c, o)) if (j.verdict.status === 'violated' && (only === null || j.name === only)) return { name: j.name, detail: j.verdict.detail, shape: j.verdict.shape };
   return null;
+}
+
+/** A case's shape counted once more in `shapes` (a verdict without one counts nowhere). */
+function countShape(shapes: Record<string, number>, shape: string | undefined): void {
+  if (shape !== undefined) shapes[shape] = (shapes[shape] ?? 0) + 1;
 }
 
 function statementOf(spec: SectionSpec<unknown, unknown>, name: string): string {
@@ -117,9 +130,11 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
   const pathOf = (i: number) => (enumerated ? `${o.exhaustiveScope}.${enumerated[i]![0]}` : String(i));
   const exercised: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
   const failed: Record<string, number> = Object.fromEntries(spec.invariants.map((i) => [i.name, 0]));
+  const shapes: Record<string, Record<string, number>> = Object.fromEntries(spec.invariants.map((i) => [i.name, {}]));
   const firstAt = new Map<string, number>();
   const obs: O[] = [];
-  const chunk = o.stopAtFirst ? STOP_CHUNK : Math.max(1, all.length);
+  // An enumeration runs in batches of ENUMERATION_CHUNK: a scope's thousands of cases in one request would hold every observation twice.
+  const chunk = o.stopAtFirst ? STOP_CHUNK : enumerated ? ENUMERATION_CHUNK : Math.max(1, all.length);
   const stopped = () => o.stopAtFirst === true && firstAt.size > 0;
   for (let from = 0; from < all.length && !stopped(); from += chunk) {
     const part = all.slice(from, from + chunk);
@@ -132,6 +147,7 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
         exercised[j.name] = (exercised[j.name] ?? 0) + 1;
         if (j.verdict.status !== 'violated') continue;
         failed[j.name] = (failed[j.name] ?? 0) + 1;
+        countShape((shapes[j.name] ??= {}), j.verdict.shape);
         if (!firstAt.has(j.name)) firstAt.set(j.name, i);
       }
     }
@@ -142,7 +158,7 @@ export async function runSectionChecks<C, O>(spec: SectionSpec<C, O>, o: Section
     const asFound = () => foundAt(spec, o.seed, pathOf(i), name, cases[i]!, obs[i]!, spec.size(cases[i]!));
     const f = o.shrink === false || enumerated ? asFound() : await shrinkSection(spec, o.seed, pathOf(i), { invariant: name });
     // A case that broke the invariant in the batch but not alone is reported as the batch saw it.
-    findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0 });
+    findings.push({ ...(f ?? asFound()), hits: failed[name] ?? 0, shapes: shapes[name] ?? {} });
   }
   const enumeration =
     domain && o.exhaustiveScope !== undefined
@@ -165,6 +181,7 @@ function foundAt<C, O>(spec: SectionSpec<C, O>, seed: number, path: string, name
     size: spec.size(c),
     shrunkFrom,
     hits: 1,
+    shapes: v?.shape !== undefined ? { [v.shape]: 1 } : {},
   };
 }
 

@@ -388,7 +388,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       printSectionFindings(
         sections,
         findings.slice(explained.length).map((f) => f.status),
-        { failureDb: o.failureDb, db, log },
+        { failureDb: o.failureDb, db, log, newPaths: baselineJson?.newPaths ?? [] },
       );
     // An exhaustive-only run is judged by its completeness, not by sampling quotas; nor is a run
     // that stopped at its first finding on purpose.

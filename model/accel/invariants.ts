@@ -3,7 +3,7 @@
 // docs print the statements.
 
 import { Checker, type Verdict } from '../spec/types.js';
-import type { AccelCase, AccelKey, AccelObservation } from './domain.js';
+import type { AccelCase, AccelKey, AccelObservation, AccelPair } from './domain.js';
 import { accelerationOf, sentStream, sockKey } from './model.js';
 
 export interface AccelInvariant {
@@ -30,6 +30,7 @@ export const redirectTransparent: AccelInvariant = {
         false,
         () =>
           `pair ${r.pair}: the ${r.from}'s send of ${r.size} bytes failed (${r.error})${o.refused.length > 1 ? ` (and ${o.refused.length - 1} more sends)` : ''}: every byte sent must reach the other end`,
+        () => `${pairShape(c, r.pair)}: a send by the ${r.from} refused`,
       );
     }
     c.pairs.forEach((_, i) => {
@@ -37,7 +38,11 @@ export const redirectTransparent: AccelInvariant = {
         const want = sentStream(c, i, from);
         const got = o.pairs[i]?.[dir].received ?? '';
         if (want.length) k.exercise();
-        k.expect(got === want, () => `pair ${i}: the ${to} read ${got.length / 2} bytes ${short(got)} but the ${from} sent ${want.length / 2} bytes ${short(want)}`);
+        k.expect(
+          got === want,
+          () => `pair ${i}: the ${to} read ${got.length / 2} bytes ${short(got)} but the ${from} sent ${want.length / 2} bytes ${short(want)}`,
+          () => `${pairShape(c, i)}: the ${to} read ${got.length < want.length ? 'too few' : got.length > want.length ? 'too many' : 'other'} bytes`,
+        );
       }
     });
     return k.verdict();
@@ -57,6 +62,7 @@ export const redirectIsolation: AccelInvariant = {
         false,
         () =>
           `the ${s.end} of pair ${s.pair} (netns ${p?.netns ?? '?'}) read ${s.bytes.length / 2} bytes it was not sent: ${short(s.bytes)}${o.stray.length > 1 ? ` (and ${o.stray.length - 1} more such reads)` : ''}`,
+        () => `${pairShape(c, s.pair)}: the ${s.end} read another connection's bytes`,
       );
     }
     return k.verdict();
@@ -78,10 +84,13 @@ export const redirectFilter: AccelInvariant = {
         k.exercise();
         const viaTcp = Math.min(d.viaTcp, n);
         const want = accelerated ? 0 : n;
-        k.expect(viaTcp === want, () =>
-          accelerated
-            ? `pair ${i} (${reason}): TCP carried ${viaTcp} of the ${n} bytes to the ${to}, but the filter admits the connection, so it must be redirected`
-            : `pair ${i} (${reason}): only ${viaTcp} of the ${n} bytes to the ${to} went through TCP, but the connection must not be accelerated`,
+        k.expect(
+          viaTcp === want,
+          () =>
+            accelerated
+              ? `pair ${i} (${reason}): TCP carried ${viaTcp} of the ${n} bytes to the ${to}, but the filter admits the connection, so it must be redirected`
+              : `pair ${i} (${reason}): only ${viaTcp} of the ${n} bytes to the ${to} went through TCP, but the connection must not be accelerated`,
+          () => `${pairShape(c, i, true)}: ${accelerated ? 'not redirected' : 'redirected'}`,
         );
       }
     });
@@ -101,9 +110,21 @@ export const redirectCleanup: AccelInvariant = {
     const k = new Checker();
     if (c.pairs.length) k.exercise();
     const ops = o.sockOpsKeys[0];
-    k.expect(!ops, () => `sock_ops_map still holds ${keyText(ops!)} after every end closed`);
+    const left = (key: AccelKey) => {
+      const near = nearestSocket(c, key);
+      return `${keyShape(c, near)}, ${near && c.ops.some((op) => op.op === 'close' && op.pair === near.pair && op.abort) ? 'closed by a reset' : 'closed by FINs'}`;
+    };
+    k.expect(
+      !ops,
+      () => `sock_ops_map still holds ${keyText(ops!)} after every end closed`,
+      () => `sock_ops_map keeps ${left(ops!)}`,
+    );
     const px = o.proxyEntries[0];
-    k.expect(!px, () => `sock_proxy_map still holds ${keyText(px!.key)} (peer ${keyText(px!.peer)}) after every end closed`);
+    k.expect(
+      !px,
+      () => `sock_proxy_map still holds ${keyText(px!.key)} (peer ${keyText(px!.peer)}) after every end closed`,
+      () => `sock_proxy_map keeps ${left(px!.key)}`,
+    );
     return k.verdict();
   },
 };
@@ -150,18 +171,77 @@ export const redirectKeys: AccelInvariant = {
     const layout = "a key is the socket's local then remote address and port, in network order, and its namespace's cookie";
     for (const key of o.whileOpen.sockOpsKeys) {
       k.exercise();
-      k.expect(isSocketKey(keys, key), () => `while connections are open, sock_ops_map holds ${keyText(key)}, the key of no socket of the case (${layout})`);
+      k.expect(
+        isSocketKey(keys, key),
+        () => `while connections are open, sock_ops_map holds ${keyText(key)}, the key of no socket of the case (${layout})`,
+        () => `sock_ops_map holds ${keyShape(c, nearestSocket(c, key))}`,
+      );
     }
     for (const { key, peer } of o.whileOpen.proxyEntries) {
       k.exercise();
       const text = keyText(key);
       const want = keys.exact.get(text);
-      if (!isSocketKey(keys, key)) k.expect(false, () => `while connections are open, sock_proxy_map holds ${text}, the key of no socket of the case (${layout})`);
-      else if (want) k.expect(keyText(peer) === want, () => `while connections are open, sock_proxy_map maps ${text} to ${keyText(peer)}, not to the other end's key ${want}`);
+      if (!isSocketKey(keys, key))
+        k.expect(
+          false,
+          () => `while connections are open, sock_proxy_map holds ${text}, the key of no socket of the case (${layout})`,
+          () => `sock_proxy_map holds ${keyShape(c, nearestSocket(c, key))}`,
+        );
+      else if (want)
+        k.expect(
+          keyText(peer) === want,
+          () => `while connections are open, sock_proxy_map maps ${text} to ${keyText(peer)}, not to the other end's key ${want}`,
+          () => `sock_proxy_map maps ${keyShape(c, nearestSocket(c, key))} to ${keyShape(c, nearestSocket(c, peer))}`,
+        );
     }
     return k.verdict();
   },
 };
+
+const FAMILY_TEXT: Readonly<Record<AccelPair['family'], string>> = { inet: 'IPv4', inet6: 'IPv6', mapped: 'v4-mapped' };
+
+/**
+ * A pair as a violation's shape names it: its family and whether the model accelerates it
+ * ("IPv4 pair, accelerated"), or why (`why`: "IPv4 pair (return-port)", for the filter's rule).
+ */
+function pairShape(c: AccelCase, i: number, why = false): string {
+  const p = c.pairs[i];
+  if (!p) return 'no pair';
+  const { accelerated, reason } = accelerationOf(c, p);
+  return `${FAMILY_TEXT[p.family]} pair${why ? ` (${reason})` : accelerated ? ', accelerated' : ', not accelerated'}`;
+}
+
+type SocketRole = 'client' | 'server' | 'listener';
+const KEY_FIELDS = ['local address', 'local port', 'remote address', 'remote port', 'namespace'] as const;
+
+/**
+ * The socket of the case whose own key `key` is closest to (most fields equal; for a socket with
+ * no IPv4 addresses of its own, its ports and namespace only), with the fields that differ; null
+ * for a case without pairs. The first of equals in pair order, client before server and listener.
+ */
+function nearestSocket(c: AccelCase, key: AccelKey): { pair: number; role: SocketRole; differ: string[] } | null {
+  let best: { pair: number; role: SocketRole; differ: string[] } | null = null;
+  c.pairs.forEach((p, pair) => {
+    const sockets: Array<[SocketRole, AccelKey, boolean]> = [
+      ['client', sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort), p.family !== 'inet'],
+      ['server', sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort), p.family === 'inet6'],
+      ['listener', sockKey(p.netns, p.serverAddr, p.serverPort, '0.0.0.0', 0), p.family === 'inet6'],
+    ];
+    for (const [role, own, portsOnly] of sockets) {
+      const equal = [key.local === own.local || portsOnly, key.localPort === own.localPort, key.remote === own.remote || portsOnly, key.remotePort === own.remotePort, key.netns === own.netns];
+      const differ = KEY_FIELDS.filter((_, f) => !equal[f]);
+      if (!best || differ.length < best.differ.length) best = { pair, role, differ };
+    }
+  });
+  return best;
+}
+
+/** "an IPv4 server's key but for its namespace": which socket's key, of which family, and what is wrong in it. */
+function keyShape(c: AccelCase, near: ReturnType<typeof nearestSocket>): string {
+  if (!near) return 'a key of no socket';
+  const family = FAMILY_TEXT[c.pairs[near.pair]!.family];
+  return `${/^[aeiou]/i.test(family) ? 'an' : 'a'} ${family} ${near.role}'s key${near.differ.length ? ` but for its ${near.differ.join(' and ')}` : ''}`;
+}
 
 export const accelInvariants: readonly AccelInvariant[] = [redirectTransparent, redirectIsolation, redirectFilter, redirectKeys, redirectCleanup];
 

@@ -39,17 +39,38 @@ const bytesOf = (conn: ReportConn, from: EndName) => conn.sends.filter((s) => s.
 /** Managed: the end's local IP (the client's own address, or the server's) is one the case enrols. */
 const managedIp = (a: SockAddr) => REPORT_MANAGED_LOCALS.includes(fold(a.addr));
 const managedEnd = (o: ReportObservation, e: { conn: number; end: EndName }) => managedIp(e.end === 'client' ? o.conns[e.conn]!.client : o.conns[e.conn]!.server);
+/** Why an end is not reported: what a detail says, and the kind of reason a shape names. */
+interface Unreported {
+  readonly text: string;
+  readonly shape: string;
+}
+
 /**
  * Why an end gets no report at all, or null when it is reported: monitoring off, its local IP not
  * managed, or (the client) no socket storage, since connect4/6 make none outside an enrolled namespace.
  */
-function unreportedBecause(c: ReportCase, o: ReportObservation, e: { conn: number; end: EndName }): string | null {
-  if (!monitoredAt(c, e.conn)) return c.monitoring ? 'an earlier connection turned monitoring off' : 'monitoring is off';
-  if (!enrolledAt(c, e.conn)) return 'the pod withdrew from km_manage before it was established';
-  if (!managedEnd(o, e)) return `its local address ${(e.end === 'client' ? o.conns[e.conn]!.client : o.conns[e.conn]!.server).addr} is not managed`;
-  if (e.end === 'client' && c.namespaceOutside) return 'the namespace is not enrolled (connect made no socket storage)';
+function unreportedBecause(c: ReportCase, o: ReportObservation, e: { conn: number; end: EndName }): Unreported | null {
+  if (!monitoredAt(c, e.conn)) return { text: c.monitoring ? 'an earlier connection turned monitoring off' : 'monitoring is off', shape: 'monitoring off' };
+  if (!enrolledAt(c, e.conn)) return { text: 'the pod withdrew from km_manage before it was established', shape: 'pod withdrawn' };
+  if (!managedEnd(o, e)) return { text: `its local address ${(e.end === 'client' ? o.conns[e.conn]!.client : o.conns[e.conn]!.server).addr} is not managed`, shape: 'local address not managed' };
+  if (e.end === 'client' && c.namespaceOutside) return { text: 'the namespace is not enrolled (connect made no socket storage)', shape: 'namespace not enrolled' };
   return null;
 }
+
+/** A connection's kind as a shape names it: IPv4, v4-mapped (an AF_INET6 client of an IPv4 listener) or IPv6. */
+function connKind(k: ReportConn): string {
+  if ((k.clientFamily ?? 'inet') === 'inet') return 'IPv4';
+  return k.listen.addr.includes(':') && v4MappedInner(k.listen.addr) === null ? 'IPv6' : 'v4-mapped';
+}
+
+/** "IPv4 client", "v4-mapped server, closed by a reset" (`closing`: where the rule is about the close): an end as a shape names it. */
+function endShape(c: ReportCase, e: { conn: number; end: EndName }, closing = false): string {
+  const k = c.conns[e.conn]!;
+  return `${connKind(k)} ${e.end}${closing && k.abort === true ? ', closed by a reset' : ''}`;
+}
+
+/** A record's state as a shape names it. */
+const stateShape = (r: TcpProbeRecord | undefined) => (!r ? 'none' : r.state === CLOSE ? 'CLOSE' : r.state === ESTABLISHED ? 'ESTABLISHED' : 'another state');
 
 /**
  * The periodic reports an end is due: time passes only before a send and before the closes, and
@@ -115,15 +136,27 @@ export const reportOnceEstablished: ReportInvariant = {
     const k = new Checker();
     const { ends, orphans } = attribute(c, o);
     k.exercise();
-    k.expect(orphans.length === 0, () => `${orphans.length} record(s) match no connection end, the first ${fmt(orphans[0]!)} for ${tupleText(orphans[0]!.tuple)}`);
+    k.expect(
+      orphans.length === 0,
+      () => `${orphans.length} record(s) match no connection end, the first ${fmt(orphans[0]!)} for ${tupleText(orphans[0]!.tuple)}`,
+      () => `a record of no connection end (${stateShape(orphans[0])})`,
+    );
     for (const e of ends) {
       const why = unreportedBecause(c, o, e);
       if (why !== null) {
-        k.expect(e.records.length === 0, () => `${why}, but the ${e.end} of connection ${e.conn} got ${e.records.length} report(s)`);
+        k.expect(
+          e.records.length === 0,
+          () => `${why.text}, but the ${e.end} of connection ${e.conn} got ${e.records.length} report(s)`,
+          () => `${endShape(c, e)} reported, ${why.shape}`,
+        );
         continue;
       }
       const first = e.records[0];
-      k.expect(first?.state === ESTABLISHED, () => `the ${e.end} of connection ${e.conn}: its first report is ${first ? fmt(first) : 'missing'}, not ESTABLISHED`);
+      k.expect(
+        first?.state === ESTABLISHED,
+        () => `the ${e.end} of connection ${e.conn}: its first report is ${first ? fmt(first) : 'missing'}, not ESTABLISHED`,
+        () => `${endShape(c, e)}: first report ${stateShape(first)}`,
+      );
       const periodicWindow = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
       // Later ESTABLISHED records are periodic ones: each more than 5 s after the one before.
       let last = first?.lastReportNs ?? 0n;
@@ -131,6 +164,7 @@ export const reportOnceEstablished: ReportInvariant = {
         k.expect(
           r.lastReportNs - last > REPORT_PERIOD_NS,
           () => `the ${e.end} of connection ${e.conn} got a second ESTABLISHED report ${r.lastReportNs - last} ns after the one before (periodic reports need more than 5 s)`,
+          () => `${endShape(c, e)}: ESTABLISHED again within 5 s`,
         );
         last = r.lastReportNs;
       }
@@ -149,15 +183,19 @@ export const reportPeriodic: ReportInvariant = {
     for (const e of ends) {
       const periodic = e.records.slice(1).filter((r) => r.state === ESTABLISHED);
       const conn = c.conns[e.conn]!;
-      const why = !c.periodic
-        ? 'periodic reports are off'
+      const why: Unreported | null = !c.periodic
+        ? { text: 'periodic reports are off', shape: 'periodic reports off' }
         : conn.monitoringOff
-          ? 'monitoring was turned off once it was established'
+          ? { text: 'monitoring was turned off once it was established', shape: 'monitoring turned off' }
           : conn.withdraw
-            ? 'the pod withdrew from km_manage once it was established'
+            ? { text: 'the pod withdrew from km_manage once it was established', shape: 'pod withdrawn once established' }
             : unreportedBecause(c, o, e);
       if (why !== null) {
-        k.expect(periodic.length === 0, () => `the ${e.end} of connection ${e.conn} got a periodic report, but ${why}`);
+        k.expect(
+          periodic.length === 0,
+          () => `the ${e.end} of connection ${e.conn} got a periodic report, but ${why.text}`,
+          () => `${endShape(c, e)}: periodic report, ${why.shape}`,
+        );
         continue;
       }
       k.exercise();
@@ -166,6 +204,7 @@ export const reportPeriodic: ReportInvariant = {
         exact ? periodic.length === due : periodic.length >= due,
         () =>
           `the ${e.end} of connection ${e.conn} got ${periodic.length} periodic report(s), expected ${exact ? '' : 'at least '}${due} (waits before its sends ${c.conns[e.conn]!.sends.map((x) => `${x.waitNs ?? 0} ns`).join(', ') || 'none'}, before its close ${c.conns[e.conn]!.closeWaitNs ?? 0} ns)${periodic.length < due ? orphanNote(orphans) : ''}`,
+        () => `${endShape(c, e, true)}: ${periodic.length < due ? 'fewer' : 'more'} periodic reports than due`,
       );
     }
     return k.verdict();
@@ -183,9 +222,17 @@ export const reportClose: ReportInvariant = {
       if (unreportedBecause(c, o, e) !== null) continue;
       k.exercise();
       const closes = e.records.filter((r) => r.state === CLOSE);
-      k.expect(closes.length === 1, () => `the ${e.end} of connection ${e.conn} got ${closes.length} CLOSE reports${closes.length === 0 ? orphanNote(orphans) : ''}`);
+      k.expect(
+        closes.length === 1,
+        () => `the ${e.end} of connection ${e.conn} got ${closes.length} CLOSE reports${closes.length === 0 ? orphanNote(orphans) : ''}`,
+        () => `${endShape(c, e, true)}: ${closes.length === 0 ? 'no' : 'several'} CLOSE reports`,
+      );
       const last = e.records.at(-1);
-      k.expect(!last || last.state === CLOSE, () => `the ${e.end} of connection ${e.conn}: a ${fmt(last!)} report came after its CLOSE report`);
+      k.expect(
+        !last || last.state === CLOSE,
+        () => `the ${e.end} of connection ${e.conn}: a ${fmt(last!)} report came after its CLOSE report`,
+        () => `${endShape(c, e, true)}: a report after CLOSE`,
+      );
     }
     return k.verdict();
   },
@@ -206,19 +253,27 @@ export const reportBytesWritten: ReportInvariant = {
       for (const r of e.records) {
         k.exercise();
         const at = `the ${fmt(r)} report of the ${e.end} of connection ${e.conn}`;
-        k.expect(r.type === type, () => `${at}: type ${r.type}, expected ${type} (${type ? 'IPv6' : 'IPv4, also for v4-mapped'})`);
-        k.expect(r.protocol === 6, () => `${at}: protocol ${r.protocol}, expected 6`);
-        k.expect(r.padding === 0, () => `${at}: padding 0x${r.padding.toString(16)}, expected 0`);
-        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the tuple's view are not 0`);
-        k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`);
+        // The field that is wrong, in which report of which kind of end: "IPv4 client CLOSE report: padding".
+        const field = (name: string) => () => `${endShape(c, e, r.state === CLOSE)} ${stateShape(r)} report: ${name}`;
+        k.expect(r.type === type, () => `${at}: type ${r.type}, expected ${type} (${type ? 'IPv6' : 'IPv4, also for v4-mapped'})`, field('type'));
+        k.expect(r.protocol === 6, () => `${at}: protocol ${r.protocol}, expected 6`, field('protocol'));
+        k.expect(r.padding === 0, () => `${at}: padding 0x${r.padding.toString(16)}, expected 0`, field('padding'));
+        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the tuple's view are not 0`, field("bytes outside the tuple's view"));
+        k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`, field('conn_success'));
         k.expect(
           (original === null && r.original === null) || (original !== null && r.original !== null && same(original, r.original)),
           () => `${at}: original destination ${r.original ? sockAddrText(r.original) : 'none'}, expected ${original ? sockAddrText(inView(type, original)) : 'none'}`,
+          field(original === null ? 'an original destination where none is due' : r.original === null ? 'no original destination' : 'another original destination'),
         );
-        k.expect(r.startNs === start, () => `${at}: start ${r.startNs} differs from the first report's ${start}`);
+        k.expect(r.startNs === start, () => `${at}: start ${r.startNs} differs from the first report's ${start}`, field('start differs between reports'));
         const w = o.conns[e.conn]!.window;
-        if (w) k.expect(r.startNs >= w.fromNs && r.startNs <= w.toNs, () => `${at}: start ${r.startNs} is not the connection's connect time (between ${w.fromNs} and ${w.toNs})`);
-        k.expect(r.durationNs === r.lastReportNs - r.startNs, () => `${at}: duration ${r.durationNs} is not last_report_ns - start (${r.lastReportNs - r.startNs})`);
+        if (w)
+          k.expect(
+            r.startNs >= w.fromNs && r.startNs <= w.toNs,
+            () => `${at}: start ${r.startNs} is not the connection's connect time (between ${w.fromNs} and ${w.toNs})`,
+            field('start not the connect time'),
+          );
+        k.expect(r.durationNs === r.lastReportNs - r.startNs, () => `${at}: duration ${r.durationNs} is not last_report_ns - start (${r.lastReportNs - r.startNs})`, field('duration'));
         if (r.state === CLOSE) {
           // After a reset the last data may be unacknowledged: what was received still counts.
           const sent = conn.abort === true ? 0 : bytesOf(conn, e.end);
@@ -226,6 +281,7 @@ export const reportBytesWritten: ReportInvariant = {
           k.expect(
             r.sentBytes >= sent && r.receivedBytes >= received,
             () => `${at}: sent ${r.sentBytes} / received ${r.receivedBytes} bytes, but the case ${conn.abort === true ? '(closed by a reset) ' : `sent ${sent} and `}received ${received}`,
+            field(r.sentBytes < sent ? 'sent bytes' : 'received bytes'),
           );
         }
       }
@@ -253,20 +309,36 @@ export const authRequest: ReportInvariant = {
       // four-tuple, one for each managed connection that had it.
       const twins = o.conns.flatMap((d, j) => (same(d.client, conn.client) && same(d.server, conn.server) ? [{ d, j }] : []));
       const want = twins.filter(({ d, j }) => managedIp(d.server) && enrolledAt(c, j) && !exemptPeer(c, d.client)).length;
+      // Why none is due: the first reason of the connection's own.
+      const noneDue = !managedIp(conn.server) ? 'server not managed' : !enrolledAt(c, i) ? 'pod withdrawn' : exemptPeer(c, conn.client) ? 'peer the node or gateway' : 'due';
+      const kind = `${connKind(c.conns[i]!)} connection`;
       k.expect(
         mine.length === want,
         () =>
           `connection ${i} (${sockAddrText(conn.client)} -> ${sockAddrText(conn.server)}) got ${mine.length} authorization requests, expected ${want}` +
           (twins.length > 1 ? ` (${twins.length} connections of the case had this four-tuple)` : '') +
           (stray[0] && mine.length < want ? `; ${stray.length} request(s) name no connection of the case, the first ${tupleText(stray[0].tuple)}` : ''),
+        () => `${kind} (${want > 0 ? 'request due' : noneDue}): ${mine.length < want ? 'fewer' : 'more'} requests`,
       );
       for (const r of mine) {
         const type = expectedType(conn.client);
-        k.expect(r.type === type, () => `connection ${i}: request type ${r.type}, expected ${type}`);
-        k.expect(r.unusedNonZero === 0, () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`);
+        k.expect(
+          r.type === type,
+          () => `connection ${i}: request type ${r.type}, expected ${type}`,
+          () => `${kind}: request type`,
+        );
+        k.expect(
+          r.unusedNonZero === 0,
+          () => `connection ${i}: ${r.unusedNonZero} request byte(s) outside the tuple's view are not 0`,
+          () => `${kind}: request bytes outside the tuple's view`,
+        );
       }
     });
-    k.expect(stray.length === 0, () => `an authorization request names no connection of the case: ${tupleText(stray[0]!.tuple)}`);
+    k.expect(
+      stray.length === 0,
+      () => `an authorization request names no connection of the case: ${tupleText(stray[0]!.tuple)}`,
+      () => 'a request of no connection',
+    );
     return k.verdict();
   },
 };
@@ -277,7 +349,17 @@ export const authCleanup: ReportInvariant = {
   check(c, o) {
     const k = new Checker();
     if (c.conns.some((x) => x.storeVerdict) && o.auth.length > 0) k.exercise();
-    k.expect(o.verdictsLeft.length === 0, () => `km_auth_res still holds ${o.verdictsLeft.length} verdict(s) after every connection closed, the first for ${tupleText(o.verdictsLeft[0]!)}`);
+    k.expect(
+      o.verdictsLeft.length === 0,
+      () => `km_auth_res still holds ${o.verdictsLeft.length} verdict(s) after every connection closed, the first for ${tupleText(o.verdictsLeft[0]!)}`,
+      () => {
+        const t = o.verdictsLeft[0]!;
+        const i = o.conns.findIndex((k) => same(t.client, k.client) && same(t.server, k.server));
+        const conn = c.conns[i];
+        if (!conn) return 'a verdict of no connection left';
+        return `${connKind(conn)} connection${conn.abort === true ? ' closed by a reset' : ''}${conn.withdraw === true ? ', pod withdrawn' : ''}: its verdict left`;
+      },
+    );
     return k.verdict();
   },
 };

@@ -42,7 +42,14 @@ export class SpecRun implements SpecContext {
   }
 }
 
-export type Verdict = { readonly status: 'holds' } | { readonly status: 'vacuous' } | { readonly status: 'violated'; readonly detail: string };
+/**
+ * A violation's `shape` (the section phases' invariants give one): what kind of element broke
+ * which rule, in words that do not depend on the case's numbers ("IPv4 pair (return-port):
+ * redirected"). Two bugs that break one invariant differ in it where they differ in kind; a
+ * baseline accepts a finding on the shapes it was hit on, as it accepts a routing one on its model
+ * paths.
+ */
+export type Verdict = { readonly status: 'holds' } | { readonly status: 'vacuous' } | { readonly status: 'violated'; readonly detail: string; readonly shape?: string };
 
 export interface Invariant {
   readonly name: string;
@@ -61,13 +68,14 @@ export interface Invariant {
 export const HOLDS: Verdict = { status: 'holds' };
 export const VACUOUS: Verdict = { status: 'vacuous' };
 
-export function violated(detail: string): Verdict {
-  return { status: 'violated', detail };
+export function violated(detail: string, shape?: string): Verdict {
+  return shape === undefined ? { status: 'violated', detail } : { status: 'violated', detail, shape };
 }
 
 /** Collects the first violation while checking; `exercise()` decides holds vs vacuous. */
 export class Checker {
   private detail: string | null = null;
+  private shape: string | undefined;
   private used = false;
 
   /** Marks that the case exercised the invariant. */
@@ -75,9 +83,12 @@ export class Checker {
     this.used = true;
   }
 
-  /** Records a violation (the first one wins); returns whether `ok` held. Does not mark exercised. */
-  expect(ok: boolean, detail: () => string): boolean {
-    if (!ok && this.detail === null) this.detail = detail();
+  /** Records a violation (the first one wins) and its shape; returns whether `ok` held. Does not mark exercised. */
+  expect(ok: boolean, detail: () => string, shape?: () => string): boolean {
+    if (!ok && this.detail === null) {
+      this.detail = detail();
+      this.shape = shape?.();
+    }
     return ok;
   }
 
@@ -86,7 +97,7 @@ export class Checker {
   }
 
   verdict(): Verdict {
-    if (this.detail !== null) return violated(this.detail);
+    if (this.detail !== null) return violated(this.detail, this.shape);
     return this.used ? HOLDS : VACUOUS;
   }
 }

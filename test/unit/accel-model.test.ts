@@ -189,6 +189,35 @@ describe('acceleration invariants', () => {
     expect(status({ ...ok, whileOpen: { sockOpsKeys: [], proxyEntries: [] } })['redirect-keys']).toBe('vacuous');
   });
 
+  it("a violation's shape names the kind of pair and the rule, not the case's numbers", () => {
+    const ok = expectedAccel(base);
+    const shape = (o: AccelObservation, name: string, c = base) => {
+      const v = judgeAccel(c, o).find((j) => j.name === name)!.verdict;
+      return v.status === 'violated' ? v.shape : undefined;
+    };
+    // Two bugs of the filter's invariant differ in their shape: a connection the return ports
+    // reject, and a v4-mapped one, each redirected.
+    const rejected: AccelCase = { ...base, filter: f({ returnPorts: [{ begin: 8080, end: 8080 }] }) };
+    expect(shape(expectedAccel(base), 'redirect-filter', rejected)).toBe('IPv4 pair (return-port): redirected');
+    const mapped: AccelCase = { ...base, pairs: [{ ...PAIR, family: 'mapped' }, base.pairs[1]!] };
+    const mappedSent = expectedAccel(mapped);
+    const bypassed = { ...mappedSent, pairs: [{ toServer: { ...mappedSent.pairs[0]!.toServer, viaTcp: 0 }, toClient: mappedSent.pairs[0]!.toClient }, mappedSent.pairs[1]!] };
+    expect(shape(bypassed, 'redirect-filter', mapped)).toBe('v4-mapped pair (not-ipv4): redirected');
+    // A key names which socket's it is nearest to and the fields that differ: two layouts, two shapes.
+    const [own] = ok.whileOpen.sockOpsKeys;
+    const swap = (p: number) => ((p & 0xff) << 8) | (p >> 8);
+    const withKey = (k: NonNullable<typeof own>) => ({ ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [k] } });
+    expect(shape(withKey({ ...own!, netns: null, cookie: '0' }), 'redirect-keys')).toBe("sock_ops_map holds an IPv4 client's key but for its namespace");
+    expect(shape(withKey({ ...own!, localPort: swap(own!.localPort), remotePort: swap(own!.remotePort) }), 'redirect-keys')).toBe(
+      "sock_ops_map holds an IPv4 client's key but for its local port and remote port",
+    );
+    // A key left after the closes: whose, and how its connection closed.
+    const aborted: AccelCase = { ...base, ops: base.ops.map((op, i) => (i === 4 ? { op: 'close', pair: 0, end: 'server', abort: true } : op)) };
+    const key = { local: '127.0.0.3', localPort: 8080, remote: '127.0.0.2', remotePort: 40000, netns: 0 as const, cookie: '' };
+    expect(shape({ ...ok, proxyEntries: [{ key, peer: key }] }, 'redirect-cleanup', aborted)).toBe("sock_proxy_map keeps an IPv4 server's key, closed by a reset");
+    expect(shape({ ...ok, sockOpsKeys: [key] }, 'redirect-cleanup')).toBe("sock_ops_map keeps an IPv4 server's key, closed by FINs");
+  });
+
   it('every invariant has a name and a one-sentence statement', () => {
     expect(accelInvariants.map((i) => i.name)).toEqual(['redirect-transparent', 'redirect-isolation', 'redirect-filter', 'redirect-keys', 'redirect-cleanup']);
     for (const i of accelInvariants) expect(i.statement).toMatch(/^[A-Z].*\.$/);

@@ -102,6 +102,33 @@ describe('the byte counts of a CLOSE report', () => {
   });
 });
 
+describe("a violation's shape", () => {
+  const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
+  const withProbe = (probe: ProbeRecord[]): ReportObservation => ({ conns: [{ client, server }], probe, auth: [], verdictsLeft: [] });
+  const shapeOf = (v: ReturnType<typeof reportBytesWritten.check>) => (v.status === 'violated' ? v.shape : undefined);
+  const good = [record(2, 1), record(1, 1), record(2, 7), record(1, 7)];
+
+  it('names the kind of end, the report and the field, so that two bugs of one invariant differ', () => {
+    const padding = withProbe(good.map((r) => ({ ...r, padding: 0xa5 })));
+    const sentShort = withProbe(good.map((r) => (r.state === 7 && r.direction === 2 ? { ...r, sentBytes: 1 } : r)));
+    expect(shapeOf(reportBytesWritten.check(one, padding))).toBe('IPv4 client ESTABLISHED report: padding');
+    expect(shapeOf(reportBytesWritten.check(one, sentShort))).toBe('IPv4 client CLOSE report: sent bytes');
+    // A v4-mapped connection's end, and one its reset closed, are other shapes of the same rule.
+    const mapped: ReportCase = { ...one, conns: [{ ...conn, clientFamily: 'inet6', listen: server }] };
+    expect(shapeOf(reportBytesWritten.check(mapped, padding))).toBe('v4-mapped client ESTABLISHED report: padding');
+    const noClose = withProbe(good.filter((r) => !(r.state === 7 && r.direction === 1)));
+    expect(shapeOf(reportClose.check(one, noClose))).toBe('IPv4 server: no CLOSE reports');
+    expect(shapeOf(reportClose.check({ ...one, conns: [{ ...conn, abort: true }] }, noClose))).toBe('IPv4 server, closed by a reset: no CLOSE reports');
+  });
+
+  it("names why an end must not be reported, not the case's addresses", () => {
+    const v = reportOnceEstablished.check({ ...one, namespaceOutside: true }, withProbe(good));
+    expect(shapeOf(v)).toBe('IPv4 client reported, namespace not enrolled');
+    const off = reportOnceEstablished.check({ ...one, monitoring: false }, withProbe(good));
+    expect(shapeOf(off)).toBe('IPv4 client reported, monitoring off');
+  });
+});
+
 describe('a namespace withdrawn from km_manage, its local IPs still enrolled', () => {
   const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
   const outside: ReportCase = { ...one, namespaceOutside: true };

@@ -170,11 +170,12 @@ describe('report phase on the VM: bounded-exhaustive (check --exhaustive)', () =
     const objects = buildReportMutant('report-no-close');
     const whole = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1, objects, maxFindings: 1 });
     const first = await runReportChecks({ seed: 0, runs: 0, executor: 'vm', exhaustiveScope: 1, objects, maxFindings: 1, stopAtFirst: true });
-    expect(first.findings[0]).toEqual({ ...whole.findings[0], hits: first.findings[0]!.hits });
+    expect(first.findings[0]).toEqual({ ...whole.findings[0], hits: first.findings[0]!.hits, shapes: first.findings[0]!.shapes });
     expect(first.runs).toBeLessThan(whole.runs);
     // Counted up to the first failing case, as one by one: it is the last case run and the only hit.
     expect(first.runs).toBe(Number(first.findings[0]!.path.split('.')[1]) + 1);
     expect(first.findings[0]!.hits).toBe(1);
+    expect(Object.values(first.findings[0]!.shapes)).toEqual([1]);
     expect(first.enumeration).toMatchObject({ complete: false, ran: first.runs, total: whole.runs });
     expect(whole.enumeration?.complete).toBe(true);
   });

@@ -79,6 +79,38 @@ describe('report-phase findings on the VM', () => {
   });
 });
 
+describe('a baseline of report-phase findings on the VM', () => {
+  it('knows an accepted finding again, not another bug that breaks the same invariant in another shape', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-section-baseline-'));
+    const objectsOf = (name: string) => {
+      const m = buildReportMutant(name);
+      return ROLES.map((r) => `${r}=${m[r]}`).join(',');
+    };
+    const run = (mutant: string, extra: string[]) =>
+      cli(['check', '--executor', 'vm', '--runs', '100', '--seed', '3', '--report-objects', objectsOf(mutant), '--no-explain', '--no-failure-db', ...extra], dir);
+    // Reports whose padding is not 0: accepted.
+    const first = run('report-padding-unwritten', ['--json', 'a.json']);
+    expect(first.code, first.out).toBe(1);
+    const accepted = (JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')) as ReportJson).findings.find((f) => f.phase === 'report')!;
+    expect(accepted.invariant).toBe('report-bytes-written');
+    expect(
+      Object.keys(accepted.modelPaths).every((s) => s.endsWith(': padding')),
+      JSON.stringify(accepted.modelPaths),
+    ).toBe(true);
+    expect(cli(['baseline', '--from', 'a.json', '--out', 'b.json'], dir).code).toBe(0);
+    const again = run('report-padding-unwritten', ['--baseline', 'b.json']);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toMatch(/KNOWN FINDING \(accepted by the baseline\): invariant "report-bytes-written"/);
+    // Reports whose start is not the connect time: the same invariant, so the same signature, but
+    // another rule of it. It is new, not known.
+    const other = run('report-start-unstamped', ['--baseline', 'b.json', '--json', 'c.json']);
+    expect(other.code, other.out).toBe(1);
+    expect(other.out).toMatch(/FINDING \(the baseline accepts its signature, not in shape .*start not the connect time/);
+    const newPaths = (JSON.parse(readFileSync(join(dir, 'c.json'), 'utf8')) as ReportJson).baseline?.newPaths ?? [];
+    expect(newPaths.map((p) => p.signature)).toEqual([accepted.signature]);
+  });
+});
+
 describe('--stop-at-first in the acceleration and report phases', () => {
   const phaseOf = (json: ReportJson, phase: string) => json.findings.filter((x) => x.phase === phase);
 

@@ -86,7 +86,7 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
     if (coverage) o.log(`program coverage (vm, acceleration)\n${formatCoverage(coverage)}`);
     // check prints and saves each finding (cli/section-findings.ts); the phase counts them.
     const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
-    if (broken) o.log(`verdict (acceleration): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
+    if (broken) o.log(`acceleration (section 8): ${broken} finding${broken === 1 ? '' : 's'} (printed below)`);
     return { status: broken ? 'fail' : 'pass', result, ...(coverage ? { coverage } : {}) };
   } catch (e) {
     const stopped = stoppedPhase('acceleration (section 8)', e, o.log);

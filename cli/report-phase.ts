@@ -91,6 +91,6 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   o.log(`connection reports (section 7): ${how} on the ${o.executor}; exercised: ${seen}${periodic}`);
   if (result.coverage) o.log(`program coverage (vm, connection reports)\n${formatCoverage(result.coverage)}`);
   const broken = result.findings.length + result.replayed.filter((r) => r !== null).length;
-  if (broken) o.log(`verdict (reports): FAIL: ${broken} finding${broken === 1 ? '' : 's'}`);
+  if (broken) o.log(`connection reports (section 7): ${broken} finding${broken === 1 ? '' : 's'} (printed below)`);
   return { status: broken ? 'fail' : 'pass', result };
 }

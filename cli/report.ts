@@ -317,7 +317,13 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
   lines.push(
     r.verdict === 'pass'
       ? `verdict: PASS: ${failing === 0 && r.findings.length ? `no new finding (${r.findings.length} known to the baseline)` : 'every invariant held'} on ${r.cases} cases${r.stopped ? ' (stopped early by Ctrl-C)' : ''}`
-      : `verdict: FAIL: ${r.failures} finding${r.failures === 1 ? '' : 's'}${missing.length ? ', coverage requirements not met' : ''}${r.stopped ? ' (stopped early by Ctrl-C)' : ''}`,
+      : `verdict: FAIL: ${[
+          r.failures || !(missing.length || r.stoppedPhases?.length) ? `${r.failures} finding${r.failures === 1 ? '' : 's'}` : '',
+          missing.length ? 'coverage requirements not met' : '',
+          r.stoppedPhases?.length ? `${r.stoppedPhases.length} phase${r.stoppedPhases.length === 1 ? '' : 's'} stopped` : '',
+        ]
+          .filter(Boolean)
+          .join(', ')}${r.stopped ? ' (stopped early by Ctrl-C)' : ''}`,
   );
   return lines.join('\n');
 }

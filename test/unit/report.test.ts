@@ -48,8 +48,12 @@ describe('a section phase that stops half-way', () => {
     expect(r.verdict).toBe('fail');
     expect(r.findings).toHaveLength(1);
     expect(formatSummary(r)).toContain('phase stopped: connection reports: connect failed (fails the run)');
+    expect(formatSummary(r)).toMatch(/verdict: FAIL: 1 finding, 1 phase stopped$/);
     expect(report([]).verdict).toBe('pass');
-    expect(report([], ['acceleration: the worker stopped']).verdict).toBe('fail');
+    const onlyStopped = report([], ['acceleration: the worker stopped']);
+    expect(onlyStopped.verdict).toBe('fail');
+    // The verdict says why the run failed: not "0 findings".
+    expect(formatSummary(onlyStopped)).toMatch(/verdict: FAIL: 1 phase stopped$/);
   });
 });
 

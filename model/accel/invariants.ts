@@ -129,24 +129,35 @@ export const redirectCleanup: AccelInvariant = {
   },
 };
 
+type SocketRole = 'client' | 'server' | 'listener';
+
 /**
- * The keys the sockets of a case may have: each IPv4 end of a connection with its other end's key
- * (exact, as keyText spells it), each IPv4 listener (remote 0.0.0.0:0, no peer); and for the
- * sockets with no IPv4 addresses of their own (AF_INET6 ends, v4-mapped clients, AF_INET6
- * listeners) only their ports and namespace, whatever their address fields hold.
+ * The sockets of a case with the key each may have: an IPv4 end of a connection its own key
+ * exactly (as keyText spells it), with its other end's as its peer; an IPv4 listener its own
+ * (remote 0.0.0.0:0, no peer); the sockets with no IPv4 addresses of their own (AF_INET6 ends,
+ * v4-mapped clients, AF_INET6 listeners) by their ports and namespace only (`loose`), whatever
+ * their address fields hold (a v4-mapped client exactly too: the server's entry names it).
  */
+function caseSockets(c: AccelCase): Array<{ pair: number; role: SocketRole; key: AccelKey; peer: AccelKey | null; exact: boolean; loose: boolean }> {
+  return c.pairs.flatMap((p, pair) => {
+    const client = sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
+    const server = sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
+    const exact = p.family !== 'inet6';
+    return [
+      { pair, role: 'client' as const, key: client, peer: server, exact, loose: p.family !== 'inet' },
+      { pair, role: 'server' as const, key: server, peer: client, exact, loose: !exact },
+      { pair, role: 'listener' as const, key: sockKey(p.netns, p.serverAddr, p.serverPort, '0.0.0.0', 0), peer: null, exact, loose: !exact },
+    ];
+  });
+}
+
+/** The keys of caseSockets: exact ones with their peer's key, loose ones by ports and namespace. */
 function socketKeys(c: AccelCase): { exact: Map<string, string | null>; loose: Set<string> } {
   const exact = new Map<string, string | null>();
   const loose = new Set<string>();
-  for (const p of c.pairs) {
-    const client = sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
-    const server = sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
-    const listener = sockKey(p.netns, p.serverAddr, p.serverPort, '0.0.0.0', 0);
-    if (p.family === 'inet6') loose.add(portsText(listener)).add(portsText(server));
-    else exact.set(keyText(listener), null);
-    // Ends of the connection by their own key; a v4-mapped client's fields, whatever they hold, by its ports too.
-    if (p.family !== 'inet6') exact.set(keyText(server), keyText(client)).set(keyText(client), keyText(server));
-    if (p.family !== 'inet') loose.add(portsText(client));
+  for (const x of caseSockets(c)) {
+    if (x.exact) exact.set(keyText(x.key), x.peer ? keyText(x.peer) : null);
+    if (x.loose) loose.add(portsText(x.key));
   }
   return { exact, loose };
 }
@@ -211,28 +222,20 @@ function pairShape(c: AccelCase, i: number, why = false): string {
   return `${FAMILY_TEXT[p.family]} pair${why ? ` (${reason})` : accelerated ? ', accelerated' : ', not accelerated'}`;
 }
 
-type SocketRole = 'client' | 'server' | 'listener';
 const KEY_FIELDS = ['local address', 'local port', 'remote address', 'remote port', 'namespace'] as const;
 
 /**
- * The socket of the case whose own key `key` is closest to (most fields equal; for a socket with
- * no IPv4 addresses of its own, its ports and namespace only), with the fields that differ; null
- * for a case without pairs. The first of equals in pair order, client before server and listener.
+ * The socket of the case whose own key `key` is closest to (most fields equal; for a socket known
+ * by its ports, those and its namespace only), with the fields that differ; null for a case
+ * without pairs. The first of equals in pair order, client before server and listener.
  */
 function nearestSocket(c: AccelCase, key: AccelKey): { pair: number; role: SocketRole; differ: string[] } | null {
   let best: { pair: number; role: SocketRole; differ: string[] } | null = null;
-  c.pairs.forEach((p, pair) => {
-    const sockets: Array<[SocketRole, AccelKey, boolean]> = [
-      ['client', sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort), p.family !== 'inet'],
-      ['server', sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort), p.family === 'inet6'],
-      ['listener', sockKey(p.netns, p.serverAddr, p.serverPort, '0.0.0.0', 0), p.family === 'inet6'],
-    ];
-    for (const [role, own, portsOnly] of sockets) {
-      const equal = [key.local === own.local || portsOnly, key.localPort === own.localPort, key.remote === own.remote || portsOnly, key.remotePort === own.remotePort, key.netns === own.netns];
-      const differ = KEY_FIELDS.filter((_, f) => !equal[f]);
-      if (!best || differ.length < best.differ.length) best = { pair, role, differ };
-    }
-  });
+  for (const { pair, role, key: own, loose } of caseSockets(c)) {
+    const equal = [key.local === own.local || loose, key.localPort === own.localPort, key.remote === own.remote || loose, key.remotePort === own.remotePort, key.netns === own.netns];
+    const differ = KEY_FIELDS.filter((_, f) => !equal[f]);
+    if (!best || differ.length < best.differ.length) best = { pair, role, differ };
+  }
   return best;
 }
 

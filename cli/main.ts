@@ -164,9 +164,17 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
     .option('--runs <n>', 'generated cases (split over state kinds and shapes)', integer('--runs', 1), DEFAULT_RUNS)
     .option('--time-limit <duration>', 'stop generating after this long (e.g. 90s, 5m)', duration)
     .addOption(executorOption())
-    .option('--objects <paths>', 'connect,sockops,sendmsg object paths (default: ours in build/bpf)', objects)
-    .option('--accel-objects <paths>', 'ma_ops,ma_redirect object paths of same-node acceleration (default: ours, unless --objects is given)', accelObjects)
-    .option('--report-objects <paths>', 'connect,sockops,sendmsg,cgroup_skb object paths for the connection reports (default: ours, unless --objects is given)', reportObjects)
+    .option('--objects <paths>', 'connect,sockops,sendmsg object paths, in that order or by role (connect=a.o,sendmsg=b.o; the others ours) (default: ours in build/bpf)', objects)
+    .option(
+      '--accel-objects <paths>',
+      'ma_ops,ma_redirect object paths of same-node acceleration, in that order or by role (ma_ops=a.o,ma_redirect=b.o), or one object with both (default: ours, unless --objects is given)',
+      accelObjects,
+    )
+    .option(
+      '--report-objects <paths>',
+      'connect,sockops,sendmsg,cgroup_skb object paths for the connection reports, in that order or by role (connect=a.o,...,cgroup_skb=d.o) (default: ours, unless --objects is given)',
+      reportObjects,
+    )
     .addOption(new Option('--states <kind>', 'consistent | raw | both').choices(['consistent', 'raw', 'both']).default('both'))
     .option('--json <file>', 'write the JSON report')
     .option('--junit <file>', 'write JUnit XML')

@@ -39,6 +39,8 @@ export interface FindingJson extends CounterexampleJson {
   readonly exhaustiveHits?: number;
   /** The model paths those cases left the model on, with how many cases each. */
   readonly modelPaths: Record<string, number>;
+  /** The invariants those cases broke (each its first), with how many cases each; absent where only the finding's own. */
+  readonly invariantHits?: Record<string, number>;
   /** new: fails the run; known: accepted by the baseline; saved: a saved failure that still fails. */
   readonly status: FindingStatus;
   /** What the compiled program did on the shrunk case, beside the model's path (null: not explained). */
@@ -137,7 +139,8 @@ const LISTED_PATHS = 8;
 export function pathsText(paths: Readonly<Record<string, number>> | undefined, what: 'model path' | 'shape' = 'model path'): string {
   const list = Object.entries(paths ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   if (list.length === 0) return '';
-  const shown = list.slice(0, LISTED_PATHS).map(([p, n]) => `${compactPath(p)} (${n})`);
+  // '-': the failing step ran no connect program (a sendto, a recvfrom), so it left the model on no path.
+  const shown = list.slice(0, LISTED_PATHS).map(([p, n]) => `${what === 'model path' && p === '-' ? '- (no connect pass)' : compactPath(p)} (${n})`);
   const rest = list.slice(LISTED_PATHS);
   const more = rest.length ? `, and ${rest.length} more ${what === 'shape' ? 'shapes' : 'paths'} (${rest.reduce((n, [, k]) => n + k, 0)} cases)` : '';
   return ` ${what === 'shape' ? 'in' : 'on'} ${what}${list.length === 1 ? '' : 's'} ${shown.join(', ')}${more}`;
@@ -186,6 +189,17 @@ function reachesAnyAddress(c: Case, shown: readonly Observation[]): boolean {
   return named.some((a) => any.has(canonical(a))) && shown.some((o) => o.peer !== undefined && o.peer !== null && loopback.has(canonical(o.peer.addr)));
 }
 
+/**
+ * Where a finding's invariant broke: in the model, on the run's executor, or (executor-covers-model
+ * on another executor) on the userspace VM, which runs the objects under test with every prandom
+ * draw where a kernel run gets the draws the kernel happens to make.
+ */
+function whereBroken(f: Pick<Counterexample['failure'], 'source' | 'invariant'>, executor: string): string {
+  if (f.source === 'model') return 'in the reference model';
+  if (f.invariant === COVERS_MODEL.name && executor !== 'vm') return `on the objects under test, run on the userspace VM with every prandom draw (the ${executor} executor draws only at random)`;
+  return `on the ${executor} executor`;
+}
+
 /** A counterexample as a person reads it. */
 export function formatCounterexample(cx: Counterexample, run: RunContext | string, title = 'COUNTEREXAMPLE'): string {
   const executor = typeof run === 'string' ? run : run.executor;
@@ -196,8 +210,9 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
     return op && op.op !== 'apply' ? (families.get(op.sock) ?? 'inet') : 'inet';
   };
   const lines = [
-    `${title}: invariant "${f.invariant}" broke (${f.source === 'model' ? 'in the reference model' : `on the ${executor} executor`})`,
+    `${title}: invariant "${f.invariant}" broke (${whereBroken(f, executor)})`,
     `  signature ${cx.signature.id}: ${cx.signature.text}${cx.hits ? ` (hit by ${hitsText(cx)}${pathsText(cx.paths)})` : ''}`,
+    ...(otherInvariants(cx) ? [`  its cases broke ${invariantsText(cx.invariantHits!)}: one difference that breaks several rules`] : []),
     `  ${f.statement}`,
     `  ${f.detail}`,
     ...formatCase(cx.case).map((l) => `  ${l}`),
@@ -301,7 +316,10 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     lines.push(`findings: ${r.findings.length} distinct${r.unclustered ? ` (and ${r.unclustered} failing cases past --max-findings, not shrunk)` : ''}`);
     for (const f of r.findings) {
       const tag = f.status === 'known' ? 'known' : f.status === 'saved' ? 'saved' : 'NEW  ';
-      lines.push(`  ${tag} ${f.signature} ${String(f.hits).padStart(6)} hit${f.hits === 1 ? ' ' : 's'}  ${f.signatureText}  (${f.invariant}, size ${f.size})`);
+      const also = Object.keys(f.invariantHits ?? {}).filter((n) => n !== f.invariant);
+      lines.push(
+        `  ${tag} ${f.signature} ${String(f.hits).padStart(6)} hit${f.hits === 1 ? ' ' : 's'}  ${f.signatureText}  (${f.invariant}${also.length ? `, also ${also.join(', ')}` : ''}, size ${f.size})`,
+      );
       if (f.sameCaseAs) lines.push(`        the same shrunk case as ${f.sameCaseAs}: likely one bug that breaks both invariants`);
     }
   }
@@ -362,6 +380,19 @@ export function modelPathsOf(cx: Pick<Counterexample, 'paths' | 'signature'>): R
   return cx.paths ?? (cx.signature.path ? { [cx.signature.path]: 1 } : {});
 }
 
+/** Whether a finding's cases broke an invariant other than its shrunk case's (the table counts them there). */
+function otherInvariants(cx: Pick<Counterexample, 'failure' | 'invariantHits'>): boolean {
+  return Object.keys(cx.invariantHits ?? {}).some((n) => n !== cx.failure.invariant);
+}
+
+/** "executor-matches-model (1354), via-waypoint-sticky (842)": the most broken first. */
+function invariantsText(hits: Readonly<Record<string, number>>): string {
+  return Object.entries(hits)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([n, k]) => `${n} (${k})`)
+    .join(', ');
+}
+
 /** A finding of the run (or a saved failure that still fails) with its status and explanation. */
 export interface ReportedFinding {
   readonly cx: Counterexample;
@@ -377,6 +408,7 @@ export function findingJson(f: ReportedFinding, run: RunContext): FindingJson {
     hits: f.cx.hits,
     exhaustiveHits: exhaustiveHits(f.cx),
     modelPaths: { ...modelPathsOf(f.cx) },
+    ...(otherInvariants(f.cx) ? { invariantHits: { ...f.cx.invariantHits } } : {}),
     status: f.status,
     explanation: f.explanation ?? null,
   };

@@ -87,6 +87,8 @@ export interface RawFinding {
   hits: number;
   /** The model paths its leaves left the model on, with how many leaves each (as a sampled finding's). */
   readonly paths: Record<string, number>;
+  /** The invariants its leaves broke, with how many leaves each. */
+  readonly invariants: Record<string, number>;
 }
 
 /** What one part of an exploration (a shard, a job) found: counts that add up and findings by kind. */
@@ -274,11 +276,12 @@ export async function exploreRaw(opts: ExploreOptions): Promise<RawExploration> 
     const signature = signatureOf(c, f, opts.env);
     const where = signature.path ?? '-';
     const had = found.get(signature.id);
-    if (!had) found.set(signature.id, { signature, path, case: c, failure: f, hits: 1, paths: { [where]: 1 } });
+    if (!had) found.set(signature.id, { signature, path, case: c, failure: f, hits: 1, paths: { [where]: 1 }, invariants: { [f.invariant]: 1 } });
     else {
       had.hits++;
       had.paths[where] = (had.paths[where] ?? 0) + 1;
-      if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits, paths: had.paths });
+      had.invariants[f.invariant] = (had.invariants[f.invariant] ?? 0) + 1;
+      if (comparePaths(path, had.path) < 0) found.set(signature.id, { signature, path, case: c, failure: f, hits: had.hits, paths: had.paths, invariants: had.invariants });
     }
   };
   // One executor round trip for the pending cases (the runs judging them one by one would make).
@@ -430,8 +433,8 @@ export async function finishExploration(parts: readonly RawExploration[], opts: 
       const had = byId.get(f.signature.id);
       if (!had) byId.set(f.signature.id, f);
       else {
-        const paths = addPaths(had.paths, f.paths);
-        byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, hits: had.hits + f.hits, paths } : { ...had, hits: had.hits + f.hits, paths });
+        const sums = { hits: had.hits + f.hits, paths: addPaths(had.paths, f.paths), invariants: addPaths(had.invariants, f.invariants) };
+        byId.set(f.signature.id, comparePaths(f.path, had.path) < 0 ? { ...f, ...sums } : { ...had, ...sums });
       }
     }
   }
@@ -454,6 +457,7 @@ export async function finishExploration(parts: readonly RawExploration[], opts: 
       signature: f.signature,
       hits: f.hits,
       paths: f.paths,
+      invariantHits: f.invariants,
     });
   }
   const truncated = [...new Set(parts.flatMap((p) => p.truncated))];

@@ -88,6 +88,11 @@ export interface Counterexample {
   readonly exhaustiveHits?: number;
   /** The model paths where those cases left the model, with how many cases each. */
   readonly paths?: Readonly<Record<string, number>>;
+  /**
+   * The invariants those cases broke (each case its first), with how many cases each: cases of
+   * one signature may break other invariants than the shrunk one.
+   */
+  readonly invariantHits?: Readonly<Record<string, number>>;
 }
 
 export interface RunOptions {
@@ -398,7 +403,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   for (const cl of kept.clusters) {
     const at = representative(cl);
     const cx = await shrinkFinding(at.phase, arbOf(at.phase, opts.env), at.seed, at.path, o, cl.signature.id, false);
-    if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths });
+    if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths, invariantHits: cl.invariants });
   }
   return {
     cases: tally.cases,

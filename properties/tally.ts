@@ -33,6 +33,8 @@ export interface Cluster extends HitAt {
   hits: number;
   /** Model paths the hits left the model on. */
   readonly paths: Record<string, number>;
+  /** The invariants the hits broke (each hit its first), with how many hits each: one signature may gather several. */
+  readonly invariants: Record<string, number>;
   /**
    * The first hit on a control-plane-consistent case (perhaps the first hit itself): the case to
    * shrink, so that a bug that breaks consistent states is not shown as a robustness finding
@@ -100,12 +102,14 @@ export class Tally {
       const where = j.signature.path ?? '-';
       const at: HitAt = { phase, seed, path: String(index), order: [order, index] };
       const consistent = j.traits.kind === 'consistent';
+      const broke = j.failure?.invariant ?? '';
       if (cl) {
         cl.hits++;
         cl.paths[where] = (cl.paths[where] ?? 0) + 1;
+        cl.invariants[broke] = (cl.invariants[broke] ?? 0) + 1;
         if (consistent && !cl.consistent) cl.consistent = at;
       } else if (this.clusters.size < MAX_CLUSTERS) {
-        this.clusters.set(j.signature.id, { signature: j.signature, ...at, hits: 1, paths: { [where]: 1 }, ...(consistent ? { consistent: at } : {}) });
+        this.clusters.set(j.signature.id, { signature: j.signature, ...at, hits: 1, paths: { [where]: 1 }, invariants: { [broke]: 1 }, ...(consistent ? { consistent: at } : {}) });
       } else this.overflow++;
     }
     this.onCase?.(this.cases, phase);
@@ -135,12 +139,18 @@ export class Tally {
     for (const c of o.clusters) {
       const had = this.clusters.get(c.signature.id);
       if (!had) {
-        this.clusters.set(c.signature.id, { ...c, paths: { ...c.paths } });
+        this.clusters.set(c.signature.id, { ...c, paths: { ...c.paths }, invariants: { ...c.invariants } });
         continue;
       }
       const first = before(c, had) < 0 ? c : had;
       const consistent = earlier(had.consistent, c.consistent);
-      this.clusters.set(c.signature.id, { ...first, hits: had.hits + c.hits, paths: addPaths(had.paths, c.paths), ...(consistent ? { consistent } : {}) });
+      this.clusters.set(c.signature.id, {
+        ...first,
+        hits: had.hits + c.hits,
+        paths: addPaths(had.paths, c.paths),
+        invariants: addPaths(had.invariants, c.invariants),
+        ...(consistent ? { consistent } : {}),
+      });
     }
     this.clusters = new Map([...this.clusters.entries()].sort((a, b) => before(a[1], b[1])));
     // Parts that each kept MAX_CLUSTERS may together hold more: the later ones only count.

@@ -317,7 +317,13 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         continue;
       }
       const had = reported[i]!.cx;
-      const joined = { ...had, hits: had.hits + cx.hits, exhaustiveHits: exhaustiveHits(had) + exhaustiveHits(cx), paths: addPaths(modelPathsOf(had), modelPathsOf(cx)) };
+      const joined = {
+        ...had,
+        hits: had.hits + cx.hits,
+        exhaustiveHits: exhaustiveHits(had) + exhaustiveHits(cx),
+        paths: addPaths(modelPathsOf(had), modelPathsOf(cx)),
+        invariantHits: addPaths(had.invariantHits ?? {}, cx.invariantHits ?? {}),
+      };
       reported[i] = savedSigs.has(cx.signature.id) ? { cx: joined, status: 'saved' } : { ...reported[i]!, cx: joined };
     }
     const explained: ReportedFinding[] = [];
@@ -402,16 +408,17 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
       stoppedPhases,
     });
     log('');
-    log(formatSummary(report, skipRandom ? 'states of the exhaustive phase' : 'sampled cases'));
-    log(formatExploration(exploration));
-    if (!o.exhaustive) {
-      const of = (phase: string) => sections?.entries.filter((e) => e.spec.phase === phase).length ?? 0;
-      const sectionPart = sections ? `, acceleration found ${of('accel')}, connection reports found ${of('report')}` : '';
-      log(`phases: exhaustive (scope ${exploration.scope}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}${sectionPart}`);
-    }
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
     if (vmCoverage) log(`program coverage (vm, routing and DNS)\n${formatCoverage(vmCoverage)}`);
+    if (!o.exhaustive) {
+      const of = (phase: string) => sections?.entries.filter((e) => e.spec.phase === phase).length ?? 0;
+      const sectionPart = sections ? `, acceleration found ${of('accel')}, connection reports found ${of('report')}` : '';
+      const explored = `scope ${exploration.scope}, ${exploration.complete ? 'complete' : 'incomplete'}`;
+      log(`phases: exhaustive (${explored}) found ${exploration.counterexamples.length}, random sampling found ${result.counterexamples.length}${sectionPart}`);
+    }
+    // The summary last, ending with the verdict (the exhaustive phase's line was printed as it ended).
+    log(formatSummary(report, skipRandom ? 'states of the exhaustive phase' : 'sampled cases'));
     // The routing checks stopped: by Ctrl-C, or at their first failing case under --stop-at-first.
     const notRun = { status: 'skipped' as const, why: stopRequested ? 'interrupted' : STOPPED_AT_FIRST };
     const accel = sections?.accel ?? notRun;

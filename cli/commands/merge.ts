@@ -88,7 +88,11 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
     if (!had) bySig.set(f.signature, f);
     else {
       const modelPaths = addPaths(had.modelPaths, f.modelPaths ?? {});
-      bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
+      // A finding without invariantHits broke only its own invariant.
+      const broke = (x: FindingJson) => x.invariantHits ?? { [x.invariant]: x.hits };
+      const invariantHits = addPaths(broke(had), broke(f));
+      const others = Object.keys(invariantHits).some((n) => n !== had.invariant);
+      bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, ...(others ? { invariantHits } : {}), status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
     }
   }
   const findings = [...bySig.values()];

@@ -50,7 +50,7 @@ describe('acceleration phase of check', () => {
     expect(r.result?.failure?.invariant).toBe('redirect-cleanup');
     expect(r.result?.failure?.case.pairs.length).toBe(1);
     // The phase counts its findings; check prints each (cli/section-findings.ts, test/vm/section-findings.test.ts).
-    expect(bad.lines.join('\n')).toMatch(/verdict \(acceleration\): FAIL: 1 finding/);
+    expect(bad.lines.join('\n')).toMatch(/acceleration \(section 8\): 1 finding \(printed below\)/);
     expect(r.result?.failure?.size).toBeLessThanOrEqual(r.result!.failure!.shrunkFrom);
   });
 });

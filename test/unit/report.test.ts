@@ -144,5 +144,38 @@ describe('the model paths of a finding, as read', () => {
     const paths = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}`, 11 - i]));
     expect(pathsText(paths)).toBe(' on model paths p0 (11), p1 (10), p2 (9), p3 (8), p4 (7), p5 (6), p6 (5), p7 (4), and 3 more paths (6 cases)');
     expect(pathsText({ [alternating]: 1 })).toBe(' on model path (backend-waypoint > service-waypoint) x17 (1)');
+    // '-' is no path: the failing step ran no connect program.
+    expect(pathsText({ '-': 3 })).toBe(' on model path - (no connect pass) (3)');
+  });
+});
+
+describe('a finding whose cases broke several invariants', () => {
+  const cx = (invariantHits?: Record<string, number>, invariant = 'executor-matches-model', executor = 'vm') =>
+    formatCounterexample(
+      {
+        phase: 'consistent/single',
+        seed: 0,
+        path: '0',
+        case: caseOf(80),
+        size: 2,
+        shrunkFrom: 2,
+        failure: { invariant, statement: 's', detail: 'd', source: 'executor' },
+        minimizeTries: 0,
+        signature: { id: 'abc', text: 'connect | storage.hasSetIp', path: 'random' },
+        hits: 3,
+        ...(invariantHits ? { invariantHits } : {}),
+      } as never,
+      executor,
+    );
+
+  it('names them with their counts, since the table counts each case under its own', () => {
+    expect(cx({ 'executor-matches-model': 2, 'via-waypoint-sticky': 1 })).toContain('its cases broke executor-matches-model (2), via-waypoint-sticky (1)');
+    expect(cx({ 'executor-matches-model': 3 })).not.toContain('its cases broke');
+    expect(cx()).not.toContain('its cases broke');
+  });
+
+  it('says that executor-covers-model ran the objects on the VM in a kernel run', () => {
+    expect(cx(undefined, 'executor-covers-model', 'kernel')).toMatch(/broke \(on the objects under test, run on the userspace VM with every prandom draw/);
+    expect(cx(undefined, 'executor-matches-model', 'kernel')).toMatch(/broke \(on the kernel executor\)/);
   });
 });

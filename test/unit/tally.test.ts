@@ -6,10 +6,10 @@ import { representative, Tally } from '../../properties/tally.js';
 import type { Judgement } from '../../properties/judge.js';
 import type { Case } from '../../model/domain.js';
 
-function failing(kind: Case['kind'], id = 'abc'): Judgement {
+function failing(kind: Case['kind'], id = 'abc', invariant = 'no-fabricated-peer'): Judgement {
   const none = new Set<string>();
   const traits = { kind, families: none, policies: none, paths: none, maxPasses: 1, randomDraws: 0, operations: 2, dns: none, history: none };
-  const failure = { invariant: 'no-fabricated-peer', statement: '', detail: '', source: 'executor' as const };
+  const failure = { invariant, statement: '', detail: '', source: 'executor' as const };
   return { failure, exercised: new Set(['no-fabricated-peer']), traits, signature: { id, text: 'connect | result', path: 'random' } } as unknown as Judgement;
 }
 
@@ -43,5 +43,20 @@ describe('a finding hit first on a raw case, then on a consistent one', () => {
     expect(cl!.phase).toBe('raw/single');
     expect(representative(cl!)).toMatchObject({ phase: 'consistent/sequence', path: '12' });
     expect(cl!.hits).toBe(3);
+  });
+});
+
+describe("the invariants a signature's cases broke", () => {
+  it('are counted per cluster and summed when parts merge', () => {
+    const a = new Tally(rows());
+    a.record(failing('raw'), 'raw/single', 1, 7, 3);
+    a.record(failing('raw', 'abc', 'via-waypoint-sticky'), 'raw/single', 1, 7, 4);
+    expect(a.kept(10).clusters[0]!.invariants).toEqual({ 'no-fabricated-peer': 1, 'via-waypoint-sticky': 1 });
+    const b = new Tally(rows());
+    b.record(failing('consistent', 'abc', 'via-waypoint-sticky'), 'consistent/sequence', 2, 8, 1);
+    const merged = new Tally(rows());
+    merged.merge(a.toJSON());
+    merged.merge(b.toJSON());
+    expect(merged.kept(10).clusters[0]!.invariants).toEqual({ 'no-fabricated-peer': 1, 'via-waypoint-sticky': 2 });
   });
 });

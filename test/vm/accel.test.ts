@@ -85,7 +85,7 @@ describe('acceleration phase of check on the VM', () => {
     expect(r.result?.failure?.invariant).toBe('redirect-cleanup');
     expect(r.result?.failure?.case.pairs.length).toBe(1);
     // The phase counts it; check prints it like every finding (cli/section-findings.ts).
-    expect(lines.join('\n')).toMatch(/verdict \(acceleration\): FAIL: 1 finding/);
+    expect(lines.join('\n')).toMatch(/acceleration \(section 8\): 1 finding \(printed below\)/);
     expect(formatSectionFinding(accelSpec() as SectionSpec<unknown, unknown>, r.result!.failure!, { executor: 'vm', objectsFlag: null })).toMatch(
       /FINDING: invariant "redirect-cleanup" broke \(acceleration \(section 8\), on the vm executor\)/,
     );

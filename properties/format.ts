@@ -171,11 +171,14 @@ function stateRows(s: MapState): string[] {
   return out;
 }
 
-/** What an `apply` changed, entry by entry: "- old row", "+ new row" (at most `max` lines). */
+/**
+ * What an `apply` changed, entry by entry: "removed <old row>", "added <new row>" (at most `max`
+ * lines). Words, not diff marks: a "- row" under "apply ... (0 backends)" read as a row kept.
+ */
 function stateChanges(before: MapState, after: MapState, max = 8): string[] {
   const was = stateRows(before);
   const now = stateRows(after);
-  const lines = [...was.filter((r) => !now.includes(r)).map((r) => `- ${r}`), ...now.filter((r) => !was.includes(r)).map((r) => `+ ${r}`)];
+  const lines = [...was.filter((r) => !now.includes(r)).map((r) => `removed ${r}`), ...now.filter((r) => !was.includes(r)).map((r) => `added   ${r}`)];
   return lines.length > max ? [...lines.slice(0, max), `... and ${lines.length - max} more`] : lines.length ? lines : ['(no entry changed)'];
 }
 

@@ -410,7 +410,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     log('');
     // The VM counts which instructions and branches of each program the run executed.
     const vmCoverage = opened.executor?.coverage?.() ?? null;
-    if (vmCoverage) log(`program coverage (vm, routing and DNS)\n${formatCoverage(vmCoverage)}`);
+    // sockops holds the report paths too, which only the report phase runs (its own coverage line).
+    if (vmCoverage) log(`program coverage (vm, routing and DNS cases; sockops's report paths are the report phase's)\n${formatCoverage(vmCoverage)}`);
     if (!o.exhaustive) {
       const of = (phase: string) => sections?.entries.filter((e) => e.spec.phase === phase).length ?? 0;
       const sectionPart = sections ? `, acceleration found ${of('accel')}, connection reports found ${of('report')}` : '';

@@ -41,7 +41,7 @@ describe('counterexample header', () => {
     const after = withMaps(EMPTY_STATE, { backends: [backend(0, '10.9.0.53')] });
     const text = formatCase({ state: before, kind: 'consistent', enrolled: true, ops: [...ops, { op: 'apply', state: after }, { op: 'apply', state: after }] });
     const at = text.findIndex((l) => l.startsWith('  2. apply'));
-    expect(text.slice(at + 1, at + 3)).toEqual(['       - km_backend: 0  10.9.0.54  -  -', '       + km_backend: 0  10.9.0.53  -  -']);
+    expect(text.slice(at + 1, at + 3)).toEqual(['       removed km_backend: 0  10.9.0.54  -  -', '       added   km_backend: 0  10.9.0.53  -  -']);
     expect(text[at + 4]).toBe('       (no entry changed)');
   });
 });

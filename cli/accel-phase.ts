@@ -62,7 +62,8 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
   try {
     ex = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
   } catch (e) {
-    if (isKmeshCheckError(e) && e.code === 'object-content') return skip(e.message);
+    // Objects the user named that cannot serve fail the run (check's preflight catches most of them first); ours are skipped.
+    if (isKmeshCheckError(e) && e.code === 'object-content' && !o.objects) return skip(e.message);
     throw e;
   }
   try {

@@ -73,7 +73,8 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
       ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
     });
   } catch (e) {
-    if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load')) return skip(e.message);
+    // Objects the user named that cannot serve fail the run (check's preflight catches most of them first); ours are skipped.
+    if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load') && !o.objects) return skip(e.message);
     const stopped = stoppedPhase('connection reports (section 7)', e, o.log);
     if (stopped) return stopped;
     throw e;

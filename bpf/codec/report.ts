@@ -16,6 +16,14 @@ export const TCP_PROBE_INFO_SIZE = 128;
 export const AUTH_REQUEST_SIZE = 40;
 export const SOCK_TUPLE_SIZE = 36;
 
+/** The programs each object of the report path must hold, by role (the loaders attach them; check looks before any work). */
+export const REPORT_PROGRAMS = {
+  connect: ['cgroup_connect4_prog', 'cgroup_connect6_prog'],
+  sockops: ['sockops_prog'],
+  sendmsg: ['sendmsg_prog'],
+  skb: ['cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog'],
+} as const;
+
 /** Section 7's maps as the objects must define them, where they define them (ring buffers have no key or value). */
 export const REPORT_MAPS: ReadonlyArray<MapShapeAbi & { readonly name: string }> = [
   { name: 'km_tcp_probe', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0 },

@@ -181,6 +181,11 @@ export function parseElf(input: Uint8Array, path = '<memory>'): ElfFile {
   return { path, sections, symbols, relocations, section: (name) => byName.get(name) };
 }
 
+/** The programs of an object: the STT_FUNC symbols of its executable sections other than .text (which holds subprograms). */
+export function programNames(elf: ElfFile): string[] {
+  return elf.symbols.filter((s) => s.type === STT_FUNC && elf.sections[s.shndx]?.name !== '.text' && ((elf.sections[s.shndx]?.flags ?? 0) & SHF_EXECINSTR) !== 0).map((s) => s.name);
+}
+
 export function loadElf(path: string): ElfFile {
   let bytes: Buffer;
   try {

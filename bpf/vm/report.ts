@@ -16,7 +16,7 @@ import { REPORT_MANAGED_LOCALS, REPORT_UNMANAGED_LOCAL, clientLocalAddr } from '
 import { KmeshCheckError } from '../../shared/errors.js';
 import { ENABLE_MONITORING, monitoringBytes } from '../codec/abi.js';
 import { encodeState, fromHex, toHex } from '../codec/state.js';
-import { checkReportMap, type RawReportObservation } from '../codec/report.js';
+import { REPORT_PROGRAMS, checkReportMap, type RawReportObservation } from '../codec/report.js';
 import type { ReportObjectPaths } from '../kernel/report/loader.js';
 import { BPF_SOCK_OPS_STATE_CB_FLAG, SockOps, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SOCK, VmSock } from './context.js';
 import { linkObject, type LinkedObject } from './link.js';
@@ -47,7 +47,7 @@ interface Programs {
 const fold = (a: string) => v4MappedInner(a) ?? a;
 
 /** The programs of section 7, whose coverage the report phase shows. */
-const REPORT_PROGRAMS = ['sockops_prog', 'cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog'] as const;
+const VM_REPORT_PROGRAMS = [REPORT_PROGRAMS.sockops[0], ...REPORT_PROGRAMS.skb] as const;
 
 /** One VM for all cases, brought back to its loaded state before each (objects linked once). */
 export class VmReportRunner {
@@ -68,7 +68,7 @@ export class VmReportRunner {
     for (const { role, obj } of this.linked) for (const m of obj.maps) checkReportMap(`map ${m.name} in ${basename(objects[role])}`, m.name, m);
     // Fail early on objects without the report programs, as the kernel loader does.
     const skb = this.linked.find((l) => l.role === 'skb')!.obj;
-    for (const name of ['cgroup_skb_ingress_prog', 'cgroup_skb_egress_prog']) {
+    for (const name of REPORT_PROGRAMS.skb) {
       if (!skb.programs.some((p) => p.name === name)) throw new KmeshCheckError('object-content', `skb object ${objects.skb} has no program '${name}'`);
     }
   }
@@ -86,7 +86,7 @@ export class VmReportRunner {
     return vm
       ? coverageOf(
           vm.machine,
-          REPORT_PROGRAMS.map((name) => vm.program(name)),
+          VM_REPORT_PROGRAMS.map((name) => vm.program(name)),
         )
       : null;
   }
@@ -129,9 +129,9 @@ class VmReportCase {
     this.progs = {
       connect4: prog('cgroup_connect4_prog'),
       connect6: prog('cgroup_connect6_prog'),
-      sockops: prog(REPORT_PROGRAMS[0]),
-      ingress: prog(REPORT_PROGRAMS[1]),
-      egress: prog(REPORT_PROGRAMS[2]),
+      sockops: prog(VM_REPORT_PROGRAMS[0]),
+      ingress: prog(VM_REPORT_PROGRAMS[1]),
+      egress: prog(VM_REPORT_PROGRAMS[2]),
     };
     this.vm.setTailCall('km_cgr_tailcall', 0, this.progs.connect4);
     this.vm.setTailCall('km_cgr_tail6', 1, this.progs.connect6);

@@ -4,7 +4,6 @@
 // a summary and a verdict (against a baseline when given), and writes the reports asked for.
 // Ctrl-C stops generation: what was found so far is still shrunk, saved and reported.
 
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
@@ -32,7 +31,7 @@ import {
   type SavedFailuresJson,
 } from '../report.js';
 import { applyBaseline, readBaseline, type Baseline } from '../baseline.js';
-import { KmeshCheckError, isKmeshCheckError } from '../../shared/errors.js';
+import { isKmeshCheckError } from '../../shared/errors.js';
 import { ModelInputError, OutcomeLimitError } from '../../model/impl/index.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import {
@@ -53,6 +52,7 @@ import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
+import { preflightSectionObjects } from '../object-preflight.js';
 import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionCoverage, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
 import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
@@ -150,14 +150,9 @@ function exhaustiveOnlyResult(e: Exploration, statistics: Statistics, withExecut
 export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   // Read the baseline first: a bad baseline is a usage error before any work is done.
   const baseline: Baseline | null = o.baseline ? readBaseline(o.baseline) : null;
-  // So are objects named and missing: their phase would skip, and the run pass, unseen.
-  for (const [what, paths] of [
-    ['report', o.reportObjects],
-    ['acceleration', o.accelObjects],
-  ] as const) {
-    const missing = Object.values(paths ?? {}).find((p) => !existsSync(p));
-    if (missing !== undefined) throw new KmeshCheckError('object-file', `${what} object ${missing} does not exist: build it (npm run build:bpf) or give the right path`);
-  }
+  // So are section objects named that are missing, no BPF object, or without their programs:
+  // their phase would skip, and the run pass, unseen.
+  preflightSectionObjects({ ...(o.reportObjects ? { report: o.reportObjects } : {}), ...(o.accelObjects ? { accel: o.accelObjects } : {}) });
   const log = (s: string) => process.stdout.write(s + '\n');
   let stopRequested = false;
   let interrupts = 0;

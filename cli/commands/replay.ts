@@ -3,6 +3,7 @@
 // names the objects and executor too, so it reproduces the finding verbatim). The finding is
 // explained on the VM. Exit 1 when it still fails, 0 when it passes.
 
+import { preflightSectionObjects } from '../object-preflight.js';
 import { resolve } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { caseSize } from '../../properties/minimize.js';
@@ -49,6 +50,7 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
   }
   const any = o.case ? readSavedFailure(o.case) : null;
   const log = (s: string) => process.stdout.write(s + '\n');
+  preflightSectionObjects({ ...(o.reportObjects ? { report: o.reportObjects } : {}), ...(o.accelObjects ? { accel: o.accelObjects } : {}) });
   // The report and acceleration phases replay on their own executors and objects.
   const sectionPhase = any && isSectionFailure(any) ? any.phase : o.phase === 'report' || o.phase === 'accel' ? o.phase : null;
   if (sectionPhase) {

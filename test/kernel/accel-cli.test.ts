@@ -33,12 +33,13 @@ describe('acceleration phase of check', () => {
     expect(b.lines.join('\n')).toMatch(/--accel-objects/);
   });
 
-  it('skips objects that lack the programs, naming the missing one', async () => {
+  it('refuses objects the user named that lack the programs, naming the missing one: never a skipped phase and a passing run', async () => {
     const other = `${packageRoot()}/build/bpf/sockops.o`;
     const a = logger();
-    const r = await accelPhase({ executor: 'kernel', seed: 1, runs: 20, userObjects: true, objects: { ops: other, redirect: other }, log: a.log });
-    expect(r.status).toBe('skipped');
-    expect(a.lines.join('\n')).toMatch(/skipped: no acceleration object has program 'ma_ops'/);
+    await expect(accelPhase({ executor: 'kernel', seed: 1, runs: 20, userObjects: true, objects: { ops: other, redirect: other }, log: a.log })).rejects.toThrow(
+      /no acceleration object has program 'ma_ops'/,
+    );
+    expect(a.lines.join('\n')).not.toMatch(/skipped/);
   });
 
   it('passes on ours and fails on a mutant with a shrunk, printed counterexample', async () => {

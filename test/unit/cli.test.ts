@@ -72,7 +72,10 @@ describe('kmesh-check check', () => {
     }
   });
 
-  it('takes object paths in order or by role, and stops on a named object that does not exist before any work', () => {
+  it('takes object paths in order or by role, and stops on a named object that does not exist, is no BPF object or lacks its programs, before any work', () => {
+    const bpf = (name: string) => join(root, 'build/bpf', name);
+    const junk = join(mkdtempSync(join(tmpdir(), 'kc-junk-')), 'junk.o');
+    writeFileSync(junk, 'not an object\n');
     const bad: Array<[string[], RegExp]> = [
       [['--report-objects', 'a.o,b.o,c.o'], /--report-objects takes four objects.*: no cgroup_skb/],
       [['--report-objects', 'connect=a.o,sockops=b.o,sendmsg=c.o,skbs=d.o'], /no role is named 'skbs'/],
@@ -83,6 +86,14 @@ describe('kmesh-check check', () => {
       // The model runs no objects, so the report and acceleration phases would be skipped: the names are still checked.
       [['--report-objects', 'connect=/nope/a.o,sockops=/nope/b.o,sendmsg=/nope/c.o,cgroup_skb=/nope/d.o'], /report object \/nope\/a.o does not exist/],
       [['--accel-objects', 'ma_redirect=/nope/r.o,ma_ops=/nope/o.o'], /acceleration object \/nope\/o.o does not exist/],
+      // A file that is no BPF object, or an object without the role's programs: their phase would be skipped.
+      [['--report-objects', `${bpf('cgroup_sock.o')},${bpf('sockops.o')},${bpf('sendmsg.o')},${junk}`], /not an ELF file.*\(the report object given to --report-objects\)/],
+      [
+        ['--report-objects', `${bpf('cgroup_sock.o')},${bpf('sockops.o')},${bpf('sendmsg.o')},${bpf('ma_ops.o')}`],
+        /no program 'cgroup_skb_ingress_prog' in the skb object .*ma_ops\.o \(programs there: ma_ops\)/,
+      ],
+      [['--accel-objects', `ma_ops=${bpf('cgroup_sock.o')},ma_redirect=${bpf('ma_redirect.o')}`], /acceleration: no program 'ma_ops' in cgroup_sock\.o or ma_redirect\.o/],
+      [['--accel-objects', bpf('ma_ops.o')], /no program 'ma_redirect' in ma_ops\.o/],
     ];
     for (const [args, message] of bad) {
       const r = cli(['check', '--executor', 'model', '--runs', '10', '--no-failure-db', ...args]);

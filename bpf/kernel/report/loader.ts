@@ -13,7 +13,7 @@ import { E, errnoName } from '../libc.js';
 import { ENABLE_MONITORING, type MapName } from '../../codec/abi.js';
 import { globalSetter } from '../globals.js';
 import { HARNESS_MAX_ENTRIES, mapShape, resettableMaps, summariseVerifierLog, type ResetMap } from '../loader.js';
-import { checkReportMap } from '../../codec/report.js';
+import { REPORT_PROGRAMS, checkReportMap } from '../../codec/report.js';
 
 export interface ReportObjectPaths extends ObjectPaths {
   /** The object holding cgroup_skb_ingress_prog and cgroup_skb_egress_prog. */
@@ -25,12 +25,12 @@ const CGROUP_INET_EGRESS = 1;
 
 /** Programs by object role and how each is attached. */
 const ATTACHMENTS: ReadonlyArray<{ role: keyof ReportObjectPaths; prog: string; type: number | 'sockhash' }> = [
-  { role: 'connect', prog: 'cgroup_connect4_prog', type: ATTACH.inet4Connect },
-  { role: 'connect', prog: 'cgroup_connect6_prog', type: ATTACH.inet6Connect },
-  { role: 'sockops', prog: 'sockops_prog', type: ATTACH.sockOps },
-  { role: 'sendmsg', prog: 'sendmsg_prog', type: 'sockhash' },
-  { role: 'skb', prog: 'cgroup_skb_ingress_prog', type: CGROUP_INET_INGRESS },
-  { role: 'skb', prog: 'cgroup_skb_egress_prog', type: CGROUP_INET_EGRESS },
+  { role: 'connect', prog: REPORT_PROGRAMS.connect[0], type: ATTACH.inet4Connect },
+  { role: 'connect', prog: REPORT_PROGRAMS.connect[1], type: ATTACH.inet6Connect },
+  { role: 'sockops', prog: REPORT_PROGRAMS.sockops[0], type: ATTACH.sockOps },
+  { role: 'sendmsg', prog: REPORT_PROGRAMS.sendmsg[0], type: 'sockhash' },
+  { role: 'skb', prog: REPORT_PROGRAMS.skb[0], type: CGROUP_INET_INGRESS },
+  { role: 'skb', prog: REPORT_PROGRAMS.skb[1], type: CGROUP_INET_EGRESS },
 ];
 
 export interface Globals {

@@ -78,6 +78,12 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     shows: 'kernel',
   },
   {
+    name: 'report-start-at-established',
+    description: "sockops stamps a client's connect time when it is established (ACTIVE_ESTABLISHED) instead of keeping connect4/6's, so a report's start is late by the handshake.",
+    expectedInvariant: 'report-bytes-written',
+    shows: 'vm',
+  },
+  {
     name: 'report-kept-original-omitted',
     description: 'An IPv4 report leaves out an original destination equal to the server end, as a connect kept without a rewrite (a pod reached by its own address) records it.',
     expectedInvariant: 'report-bytes-written',

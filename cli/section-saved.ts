@@ -30,6 +30,7 @@ function reportProblem(c: unknown): string | null {
     if (!isSockAddr(k.connectTo) || !isSockAddr(k.listen)) return `${where} needs connectTo and listen, each an address and a port`;
     if (!optional(k.clientFamily, (f) => f === 'inet' || f === 'inet6') || !optional(k.clientAddr, isAddr)) return `${where}: clientFamily must be inet|inet6 and clientAddr an address`;
     if (!isEnd(k.firstClose) || typeof k.storeVerdict !== 'boolean' || !optional(k.closeWaitNs, isWait)) return `${where} needs firstClose client|server, storeVerdict and a closeWaitNs in ns`;
+    if (!optional(k.handshakeNs, isWait)) return `${where}: handshakeNs must be a wait in ns when given`;
     if (!optional(k.monitoringOff, (v) => typeof v === 'boolean') || !optional(k.monitoringOn, (v) => typeof v === 'boolean'))
       return `${where}: monitoringOff and monitoringOn must be true or false when given`;
     if (k.monitoringOff === true && k.monitoringOn === true) return `${where} turns monitoring both off and on`;
@@ -39,7 +40,8 @@ function reportProblem(c: unknown): string | null {
       return `${where}.sends must list sends with from client|server, a size of 1 B to 1 MiB and a waitNs in ns`;
   }
   // What an end is due is its own only while no time passes (ReportConn.closeLast).
-  if ((c.conns as ReportConn[]).some((k) => k.closeLast === true) && hasWaits({ conns: c.conns as ReportConn[] })) return 'a report case with closeLast connections cannot wait (waitNs, closeWaitNs)';
+  if ((c.conns as ReportConn[]).some((k) => k.closeLast === true) && hasWaits({ conns: c.conns as ReportConn[] }))
+    return 'a report case with closeLast connections cannot wait (waitNs, closeWaitNs, handshakeNs)';
   // Outside, nothing rewrites a VIP: every client connects straight to its listener.
   if (c.namespaceOutside === true && !(c.conns as ReportConn[]).every(connectsDirectly)) return 'a case with namespaceOutside must connect each client straight to its listener';
   return null;

@@ -73,6 +73,8 @@ const TARGETS = {
 /** Waits around the 5 s threshold: none, short, just under, exactly on, just over, well over. */
 export const REPORT_WAITS_NS: readonly number[] = [0, 0, 0, 3_000_000_000, 4_999_999_999, 5_000_000_000, 5_000_000_001, 7_000_000_000];
 const waitArb = (withWaits: boolean) => (withWaits ? fc.constantFrom(...REPORT_WAITS_NS) : fc.constant(0));
+/** Handshakes that take time now and then: a start stamped at establishment instead of at the connect shows. */
+const handshakeArb = (withWaits: boolean) => (withWaits ? fc.constantFrom(0, 0, 0, 0, 0, 1_000_000_000, 3_000_000_000) : fc.constant(0));
 const UNMANAGED_LISTEN = { addr: REPORT_UNMANAGED_LOCAL, port: 8080 };
 /** A send larger than a u16 counts: a program that keeps the byte counts at 16 bits reports less. */
 export const REPORT_LARGE_SEND = 70_000;
@@ -88,6 +90,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       listenMapped: fc.constantFrom(false, false, false, true),
       sends: fc.array(fc.record({ from: end, size: sendSize, waitNs: waitArb(withWaits) }), { maxLength: 3 }),
       closeWaitNs: waitArb(withWaits),
+      handshakeNs: handshakeArb(withWaits),
       firstClose: end,
       storeVerdict: fc.boolean(),
       /**
@@ -108,7 +111,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
       /** The first closer aborts (a reset) now and then. */
       abort: fc.constantFrom(false, false, false, true),
     })
-    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringToggle, withdraw, closeLast, abort, sends, closeWaitNs, ...rest }) => {
+    .map(({ flavour, target, listenMapped, unmanaged, pod, waypointed, monitoringToggle, withdraw, closeLast, abort, sends, closeWaitNs, handshakeNs, ...rest }) => {
       const t = TARGETS[flavour];
       const v4 = flavour !== 'inet6';
       const atPod = v4 && pod;
@@ -139,6 +142,7 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
         // routing phases), which the report harnesses do not read: its peer sends instead.
         sends: sends.map(({ waitNs, from, ...x }) => ({ from: viaWaypoint ? ('server' as const) : from, ...x, ...(waitNs ? { waitNs } : {}) })),
         ...(closeWaitNs ? { closeWaitNs } : {}),
+        ...(handshakeNs ? { handshakeNs } : {}),
         ...(monitoringToggle === 'off' ? { monitoringOff: true } : monitoringToggle === 'on' ? { monitoringOn: true } : {}),
         ...(withdraw ? { withdraw: true } : {}),
         ...(closeLast ? { closeLast: true } : {}),
@@ -153,8 +157,8 @@ const connArb = (withWaits: boolean): fc.Arbitrary<ReportConn> =>
  */
 function overlapping(conns: ReportConn[], overlap: boolean): ReportConn[] {
   const on = overlap && conns.length > 1;
-  return conns.map(({ closeLast, closeWaitNs, sends, ...k }, i) => {
-    if (!on) return { ...k, sends, ...(closeWaitNs ? { closeWaitNs } : {}) };
+  return conns.map(({ closeLast, closeWaitNs, handshakeNs, sends, ...k }, i) => {
+    if (!on) return { ...k, sends, ...(closeWaitNs ? { closeWaitNs } : {}), ...(handshakeNs ? { handshakeNs } : {}) };
     return { ...k, sends: sends.map((x) => ({ from: x.from, size: x.size })), ...((closeLast || i === 0) && i < conns.length - 1 ? { closeLast: true } : {}) };
   });
 }

@@ -13,7 +13,7 @@ import { VmReportRunner } from '../bpf/vm/report.js';
 import type { CoverageSummary } from '../bpf/vm/coverage.js';
 import { REPORT_LISTEN, REPORT_STATE, reportCases } from '../generators/report.js';
 import { reportCasesAtScope } from '../generators/exhaustive/report.js';
-import { tupleText, type ProbeRecord, type ReportCase, type ReportObservation } from '../model/report/domain.js';
+import { hasWaits, tupleText, type ProbeRecord, type ReportCase, type ReportObservation } from '../model/report/domain.js';
 import { judgeReports, reportInvariants } from '../model/report/invariants.js';
 import fc from 'fast-check';
 import { sockAddrText } from '../model/address.js';
@@ -38,7 +38,7 @@ export function formatReportCase(c: ReportCase): string[] {
     ...c.conns.map((k, i) => {
       const sends = k.sends.map((s) => `${s.waitNs ? `after ${ns(s.waitNs)} ` : ''}${s.from} ${s.size} B`).join(', ') || 'none';
       const from = k.clientAddr ? ` from ${k.clientAddr}` : k.clientFamily === 'inet6' ? ' (AF_INET6 client)' : '';
-      return `connection ${i}: connect${from} to ${sockAddrText(k.connectTo)} (listener ${sockAddrText(k.listen)}), sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} ${k.abort ? 'aborts (a reset)' : 'closes first'}${k.storeVerdict ? ', verdict stored' : ''}${k.monitoringOff ? ', monitoring turned off once established' : ''}${k.monitoringOn ? ', monitoring turned on once established' : ''}${k.withdraw ? ', pod withdrawn once established' : ''}${k.closeLast ? ', closed after the later connections' : ''}`;
+      return `connection ${i}: connect${from} to ${sockAddrText(k.connectTo)} (listener ${sockAddrText(k.listen)})${k.handshakeNs ? `, established after ${ns(k.handshakeNs)}` : ''}, sends ${sends}, ${k.closeWaitNs ? `after ${ns(k.closeWaitNs)} ` : ''}${k.firstClose} ${k.abort ? 'aborts (a reset)' : 'closes first'}${k.storeVerdict ? ', verdict stored' : ''}${k.monitoringOff ? ', monitoring turned off once established' : ''}${k.monitoringOn ? ', monitoring turned on once established' : ''}${k.withdraw ? ', pod withdrawn once established' : ''}${k.closeLast ? ', closed after the later connections' : ''}`;
     }),
   ];
 }
@@ -47,7 +47,7 @@ const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state ==
 
 export function formatReportObservation(c: ReportCase, o: ReportObservation): string[] {
   return [
-    ...(o.exactClock && timedCase(c) ? ["on the userspace VM, whose clock moves only by the case's waits"] : []),
+    ...(o.exactClock && hasWaits(c) ? ["on the userspace VM, whose clock moves only by the case's waits"] : []),
     ...o.conns.map((k, i) => `connection ${i}: client ${sockAddrText(k.client)}, server ${sockAddrText(k.server)}`),
     `${o.probe.length} report(s)${o.probe.length ? ':' : ''}`,
     ...o.probe.map((r) => `  ${record(r)}`),
@@ -55,9 +55,6 @@ export function formatReportObservation(c: ReportCase, o: ReportObservation): st
     `${o.verdictsLeft.length} verdict(s) left in km_auth_res`,
   ];
 }
-
-/** Whether a case lets time pass (a wait before a send or before the closes). */
-export const timedCase = (c: ReportCase): boolean => c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
 
 /**
  * The VM's report runner for the timed cases of a kernel run, on `objects`, or why the VM cannot
@@ -93,7 +90,7 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
         ? (cases: readonly ReportCase[]) =>
             split(
               cases,
-              timedCase,
+              hasWaits,
               (t) => timed.run(t).map(decodeObservation),
               (k) => runReportCases(k, objects),
             )
@@ -114,7 +111,7 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
     removals: reportRemovals,
     formatCase: formatReportCase,
     formatObservation: formatReportObservation,
-    ranOn: (c, o) => (o.exactClock && timedCase(c) ? { executor: 'vm', why: 'it lets time pass' } : undefined),
+    ranOn: (c, o) => (o.exactClock && hasWaits(c) ? { executor: 'vm', why: 'it lets time pass' } : undefined),
     // Waits need a clock that is an input: the enumeration runs on the VM only.
     ...(o.executor === 'vm' ? { enumerate: reportCasesAtScope } : {}),
   };

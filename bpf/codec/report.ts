@@ -217,7 +217,13 @@ export function encodeAuthKey(t: ReportTuple): Uint8Array {
 /** What a report executor (the kernel worker, the VM's runner) hands back: records as hex. */
 export interface RawReportObservation {
   /** Per connection: the client's local address and the server's, as the sockets say, and the clock around its set-up (decimal ns, JSON holds no bigint). */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr; readonly window?: readonly [string, string] }>;
+  /** Clock readings as decimal strings: `window` around the set-up, `ends` each end's connect_ns where the clock tells them apart. */
+  readonly conns: ReadonlyArray<{
+    readonly client: SockAddr;
+    readonly server: SockAddr;
+    readonly window?: readonly [string, string];
+    readonly ends?: { readonly client: readonly [string, string]; readonly server: readonly [string, string] };
+  }>;
   /** km_tcp_probe records in order, hex. */
   readonly probe: readonly string[];
   /** km_auth_req records in order, hex. */
@@ -229,9 +235,16 @@ export interface RawReportObservation {
 }
 
 /** An executor's hex records decoded into domain records (the bpf/ boundary). */
+const windowOf = (w: readonly [string, string]) => ({ fromNs: BigInt(w[0]), toNs: BigInt(w[1]) });
+
 export function decodeObservation(o: RawReportObservation): ReportObservation {
   return {
-    conns: o.conns.map(({ client, server, window }) => ({ client, server, ...(window ? { window: { fromNs: BigInt(window[0]), toNs: BigInt(window[1]) } } : {}) })),
+    conns: o.conns.map(({ client, server, window, ends }) => ({
+      client,
+      server,
+      ...(window ? { window: windowOf(window) } : {}),
+      ...(ends ? { ends: { client: windowOf(ends.client), server: windowOf(ends.server) } } : {}),
+    })),
     probe: o.probe.map((h) => decodeTcpProbeInfo(fromHex(h))),
     auth: o.auth.map((h) => decodeAuthRequest(fromHex(h))),
     verdictsLeft: o.verdictsLeft.map((h) => {

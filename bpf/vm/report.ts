@@ -202,7 +202,7 @@ class VmReportCase {
   }
 
   /** Connection `conn` made and its sends sent; `close` closes it (now, or after the later connections: ReportConn.closeLast). */
-  private connection(conn: ReportConn, auth: string[]): { client: SockAddr; server: SockAddr; close: () => void } {
+  private connection(conn: ReportConn, auth: string[]): { client: SockAddr; server: SockAddr; at: { client: string; server: string }; close: () => void } {
     const clientFamily = conn.clientFamily ?? 'inet';
     const listenFamily: Family = conn.listen.addr.includes(':') ? 'inet6' : 'inet';
     const localIp = clientLocalAddr(conn);
@@ -213,6 +213,7 @@ class VmReportCase {
     if (fold(r.dest.addr) !== fold(conn.listen.addr) || r.dest.port !== conn.listen.port) {
       throw new KmeshCheckError('environment', `connect to ${conn.connectTo.addr}:${conn.connectTo.port} failed (ECONNREFUSED: routed to ${r.dest.addr}:${r.dest.port}, nothing listens there)`);
     }
+    const clientAt = String(this.vm.now);
     const clientLocal = { addr: canonicalSockText(clientFamily, localIp), port: this.nextPort++ };
     client.setEnds(clientLocal, r.dest, TCP_SYN_SENT);
     this.vm.runSockOps(this.progs.sockops, client, SockOps.TCP_CONNECT_CB);
@@ -228,11 +229,14 @@ class VmReportCase {
     // filters the ACK and the child runs PASSIVE_ESTABLISHED before it is marked established.
     this.packet('egress', client, HEADER);
     this.packet('ingress', listener, HEADER);
+    // The handshake's time passes before the SYN-ACK reaches the client.
+    this.vm.advanceClock(conn.handshakeNs ?? 0);
     this.packet('ingress', client, HEADER);
     client.setEnds(client.local, client.remote, TCP_ESTABLISHED);
     this.vm.runSockOps(this.progs.sockops, client, SockOps.ACTIVE_ESTABLISHED_CB);
     this.packet('egress', client, HEADER);
     this.packet('ingress', listener, HEADER);
+    const serverAt = String(this.vm.now);
     this.vm.runSockOps(this.progs.sockops, server, SockOps.PASSIVE_ESTABLISHED_CB);
     this.setState(server, TCP_ESTABLISHED);
     for (const rec of this.authReq.drain()) {
@@ -254,7 +258,13 @@ class VmReportCase {
     }
     this.vm.advanceClock(conn.closeWaitNs ?? 0);
     const [first, second] = conn.firstClose === 'client' ? [client, server] : [server, client];
-    return { client: clientLocal, server: conn.listen, close: () => (conn.abort ? this.abortConnection(first, second) : this.closeConnection(first, second)) };
+    return {
+      client: clientLocal,
+      server: conn.listen,
+      // When each end's connect_ns was stamped: the client's connect4/6 pass, the server's establishment.
+      at: { client: clientAt, server: serverAt },
+      close: () => (conn.abort ? this.abortConnection(first, second) : this.closeConnection(first, second)),
+    };
   }
 
   /**
@@ -292,14 +302,14 @@ class VmReportCase {
     this.setup();
     this.probe.drain();
     this.authReq.drain();
-    const conns: Array<{ client: SockAddr; server: SockAddr; window: [string, string] }> = [];
+    const conns: RawReportObservation['conns'][number][] = [];
     const auth: string[] = [];
     const deferred: Array<() => void> = [];
     for (const conn of this.c.conns) {
-      // The clock stands still but for the waits: the set-up happens at one instant.
+      // The clock stands still but for the waits: each end's connect_ns is known exactly.
       const from = String(this.vm.now);
-      const { close, ...ends } = this.connection(conn, auth);
-      conns.push({ ...ends, window: [from, String(this.vm.now)] });
+      const { close, at, client, server } = this.connection(conn, auth);
+      conns.push({ client, server, window: [from, at.server], ends: { client: [at.client, at.client], server: [at.server, at.server] } });
       if (conn.closeLast) deferred.push(close);
       else close();
     }

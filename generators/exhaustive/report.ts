@@ -42,6 +42,8 @@ import {
 const ENDS: readonly ReportEnd[] = ['client', 'server'];
 const WAITS: readonly number[] = [0, 5_000_000_000, 5_000_000_001];
 const CLOSE_WAITS: readonly number[] = [0, 5_000_000_001];
+/** A handshake's time (ReportConn.handshakeNs) in the cases that have one. */
+const HANDSHAKE_NS = 1_000_000_000;
 
 /**
  * The connection a connection closed last overlaps: an AF_INET client through the IPv4 VIP (an
@@ -128,6 +130,8 @@ export function reportCasesAtScope(scope: number): ReportCase[] {
           if (monitoring && !periodic && !nodeIp && !hasWaits(c)) out.push({ ...c, conns: [{ ...k, closeLast: true }, OVERLAPPING] });
           // Monitoring on, the first closer aborting (ReportConn.abort): both ends straight to CLOSE.
           if (monitoring && !nodeIp) out.push({ ...c, conns: [{ ...k, abort: true }] });
+          // Monitoring on, a handshake that takes 1 s: the client's start is its connect, the server's its establishment.
+          if (monitoring && !periodic && !nodeIp) out.push({ ...c, conns: [{ ...k, handshakeNs: HANDSHAKE_NS }] });
         }
   return out;
 }

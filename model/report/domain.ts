@@ -36,6 +36,13 @@ export interface ReportConn {
   readonly abort?: boolean;
   /** Nanoseconds that pass after the last send, before the closes (default 0). */
   readonly closeWaitNs?: number;
+  /**
+   * Nanoseconds that pass during the handshake (default 0): between the client's connect (its
+   * connect4/6 pass, which stamps its connect_ns) and the SYN-ACK's arrival, which establishes
+   * the client and then the server (whose connect_ns is stamped then). Only the VM's clock can
+   * let it pass: a loopback handshake on the kernel completes inside connect().
+   */
+  readonly handshakeNs?: number;
   /** User space stores a verdict under the requested tuple once it reads the request. */
   readonly storeVerdict: boolean;
   /**
@@ -71,9 +78,9 @@ export interface ReportConn {
   readonly closeLast?: boolean;
 }
 
-/** Whether any connection of the case lets time pass (a send's or a close's wait). */
+/** Whether any connection of the case lets time pass (a send's, a close's or a handshake's wait). */
 export function hasWaits(c: Pick<ReportCase, 'conns'>): boolean {
-  return c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
+  return c.conns.some((k) => (k.closeWaitNs ?? 0) > 0 || (k.handshakeNs ?? 0) > 0 || k.sends.some((s) => (s.waitNs ?? 0) > 0));
 }
 
 /** Whether monitoring is on when connection `i` of the case is established (earlier ones may have turned it off or on). */
@@ -216,12 +223,21 @@ export interface ConnectWindow {
   readonly toNs: bigint;
 }
 
+/**
+ * Where an executor's clock can tell each end's connect_ns apart (the VM, whose clock is an
+ * input): the client's, its connect4/6 pass; the server's, its establishment.
+ */
+export interface EndWindows {
+  readonly client: ConnectWindow;
+  readonly server: ConnectWindow;
+}
+
 export interface ReportObservation {
   /**
    * Per connection: the client's local address and the server's, as the sockets say, and when it
    * was set up (both ends' connect_ns, so every report's start, lie inside).
    */
-  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr; readonly window?: ConnectWindow }>;
+  readonly conns: ReadonlyArray<{ readonly client: SockAddr; readonly server: SockAddr; readonly window?: ConnectWindow; readonly ends?: EndWindows }>;
   readonly probe: readonly ProbeRecord[];
   readonly auth: readonly AuthRecord[];
   /** km_auth_res keys left after every close. */

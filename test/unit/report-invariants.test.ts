@@ -129,6 +129,28 @@ describe("a violation's shape", () => {
   });
 });
 
+describe("a report's start where the clock tells the ends' connect times apart (the VM)", () => {
+  const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [{ ...conn, handshakeNs: 1_000_000_000 }] };
+  // The client connected at 1000 s, the handshake took 1 s: the server was established at 1001 s.
+  const at = (ns: bigint) => ({ fromNs: ns, toNs: ns });
+  const withStarts = (clientStart: bigint, serverStart: bigint): ReportObservation => ({
+    conns: [{ client, server, window: { fromNs: 1_000_000_000_000n, toNs: 1_001_000_000_000n }, ends: { client: at(1_000_000_000_000n), server: at(1_001_000_000_000n) } }],
+    probe: [2, 1].flatMap((direction) => [1, 7].map((state) => record(direction, state, 1_001_000_000_000n, direction === 2 ? clientStart : serverStart))),
+    auth: [],
+    verdictsLeft: [],
+  });
+
+  it("holds the client's start to its connect and the server's to its establishment, each exactly", () => {
+    expect(reportBytesWritten.check(one, withStarts(1_000_000_000_000n, 1_001_000_000_000n)).status).toBe('holds');
+    // A client's start stamped at its establishment lies in the set-up's window, not at its connect.
+    const late = reportBytesWritten.check(one, withStarts(1_001_000_000_000n, 1_001_000_000_000n));
+    expect(late).toMatchObject({ status: 'violated', shape: 'IPv4 client ESTABLISHED report: start not the connect time' });
+    expect(late.status === 'violated' && late.detail).toMatch(/start 1001000000000 is not the connect time, the client's connect4\/6 pass \(at 1000000000000\)/);
+    const early = reportBytesWritten.check(one, withStarts(1_000_000_000_000n, 1_000_000_000_000n));
+    expect(early.status === 'violated' && early.detail).toMatch(/the server's establishment \(at 1001000000000\)/);
+  });
+});
+
 describe('a namespace withdrawn from km_manage, its local IPs still enrolled', () => {
   const one: ReportCase = { monitoring: true, periodic: false, state: EMPTY_STATE, conns: [conn] };
   const outside: ReportCase = { ...one, namespaceOutside: true };

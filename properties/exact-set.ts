@@ -132,7 +132,9 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
     return {
       invariant: COVERS_MODEL.name,
       statement: COVERS_MODEL.statement,
-      detail: `a pass of the program draws prandom ${redraw.mostDrawsInAPass} times (the run's draws: ${draws.slice(0, 6).join(', ')}${draws.length > 6 ? ', ...' : ''}): one draw per pick, no retry (section 3.7)`,
+      // A program run is one pass as the VM counts it: two draws there are a retry, or two passes
+      // run inline in one program run (not tail calls), each with its pick.
+      detail: `one run of the connect program draws prandom ${redraw.mostDrawsInAPass} times (the run's draws: ${draws.slice(0, 6).join(', ')}${draws.length > 6 ? ', ...' : ''}): one draw per pick, no retry (section 3.7), and one pass per program run (each further pass is a tail call, section 3.9)`,
       source: 'executor',
       observed: redraw.observations,
     };

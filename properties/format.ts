@@ -41,17 +41,7 @@ export function formatState(s: MapState): string[] {
       'km_service',
       ...table(
         ['id', 'policy', 'endpoints per prio', 'ports (service->target)', 'waypoint'],
-        s.services.map((v) => [
-          String(v.id),
-          policyName(v.lbPolicy),
-          v.endpointCounts.join(','),
-          v.servicePorts
-            .map((p, i) => (p || v.targetPorts[i] ? `${mapPortText(p)}->${mapPortText(v.targetPorts[i] ?? 0)}` : ''))
-            .filter(Boolean)
-            // Ten 0->0 slots still map a destination port 0 (interpretation.md, item 8).
-            .join(' ') || 'all 0->0',
-          waypointText(v.waypoint),
-        ]),
+        s.services.map((v) => [String(v.id), policyName(v.lbPolicy), v.endpointCounts.join(','), portSlotsText(v.servicePorts, v.targetPorts), waypointText(v.waypoint)]),
       ),
     );
   }
@@ -180,6 +170,17 @@ function stateChanges(before: MapState, after: MapState, max = 8): string[] {
   const now = stateRows(after);
   const lines = [...was.filter((r) => !now.includes(r)).map((r) => `removed ${r}`), ...now.filter((r) => !was.includes(r)).map((r) => `added   ${r}`)];
   return lines.length > max ? [...lines.slice(0, max), `... and ${lines.length - max} more`] : lines.length ? lines : ['(no entry changed)'];
+}
+
+/**
+ * A service's port slots as read: the used ones in order, an empty slot before a used one as '-'
+ * (a hole a program may stop at), the empty ones after the last used one left out; ten empty slots
+ * still map a destination port 0 (interpretation.md, item 8).
+ */
+function portSlotsText(service: readonly number[], target: readonly number[]): string {
+  const slots = service.map((p, i) => (p || target[i] ? `${mapPortText(p)}->${mapPortText(target[i] ?? 0)}` : '-'));
+  while (slots.at(-1) === '-') slots.pop();
+  return slots.join(' ') || 'all 0->0';
 }
 
 export function formatCase(c: Case): string[] {

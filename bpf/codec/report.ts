@@ -95,9 +95,14 @@ const fmt = (family: Family, b: Uint8Array, off: number) => (family === 'inet' ?
 const familyOfType = (type: number): Family | null => (type === 0 ? 'inet' : type === 1 ? 'inet6' : null);
 
 function nonZero(b: Uint8Array, from: number, to: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) if (b[i] !== 0) n++;
-  return n;
+  return nonZeroAt(b, from, to).length;
+}
+
+/** The offsets of the bytes from `from` to `to` that are not 0. */
+function nonZeroAt(b: Uint8Array, from: number, to: number): number[] {
+  const at: number[] = [];
+  for (let i = from; i < to; i++) if (b[i] !== 0) at.push(i);
+  return at;
 }
 
 /** Writes a tuple at `base` (36 bytes, unused bytes zero). */
@@ -125,13 +130,13 @@ export function decodeTcpProbeInfo(b: Uint8Array): TcpProbeRecord {
   const type = readU32(b, O.type);
   const family = familyOfType(type);
   let original: SockAddr | null = null;
-  let unused = 0;
+  let unusedAt: number[] = [];
   if (family) {
     const ov = ORIGINAL[family];
     const port = readPort(b, O.original + ov.port);
     const addr = fmt(family, b, O.original + ov.addr);
     original = port === 0 && nonZero(b, O.original, O.original + ov.port) === 0 ? null : { addr, port };
-    unused = nonZero(b, O.tuple + VIEW[family].used, O.tuple + SOCK_TUPLE_SIZE) + nonZero(b, O.original + ov.used, O.original + 20);
+    unusedAt = [...nonZeroAt(b, O.tuple + VIEW[family].used, O.tuple + SOCK_TUPLE_SIZE), ...nonZeroAt(b, O.original + ov.used, O.original + 20)];
   }
   return {
     type,
@@ -151,11 +156,12 @@ export function decodeTcpProbeInfo(b: Uint8Array): TcpProbeRecord {
     totalRetrans: readU32(b, O.totalRetrans),
     lostOut: readU32(b, O.lostOut),
     padding: readU32(b, O.padding),
-    unusedNonZero: unused,
+    unusedNonZero: unusedAt.length,
+    ...(unusedAt.length ? { unusedAt } : {}),
   };
 }
 
-export type TcpProbeFields = Omit<TcpProbeRecord, 'unusedNonZero' | 'tuple' | 'type'> & { readonly tuple: ReportTuple };
+export type TcpProbeFields = Omit<TcpProbeRecord, 'unusedNonZero' | 'unusedAt' | 'tuple' | 'type'> & { readonly tuple: ReportTuple };
 
 /** The record a correct program writes for these fields (type from the tuple's family). */
 export function encodeTcpProbeInfo(r: TcpProbeFields): Uint8Array {

@@ -209,6 +209,8 @@ export interface ProbeRecord {
   readonly padding: number;
   /** Bytes of the tuple and original-destination fields outside the view in use that are not 0. */
   readonly unusedNonZero: number;
+  /** Where those bytes are: their offsets in the 128-byte record (absent when there are none). */
+  readonly unusedAt?: readonly number[];
 }
 
 export interface AuthRecord {

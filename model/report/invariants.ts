@@ -258,7 +258,11 @@ export const reportBytesWritten: ReportInvariant = {
         k.expect(r.type === type, () => `${at}: type ${r.type}, expected ${type} (${type ? 'IPv6' : 'IPv4, also for v4-mapped'})`, field('type'));
         k.expect(r.protocol === 6, () => `${at}: protocol ${r.protocol}, expected 6`, field('protocol'));
         k.expect(r.padding === 0, () => `${at}: padding 0x${r.padding.toString(16)}, expected 0`, field('padding'));
-        k.expect(r.unusedNonZero === 0, () => `${at}: ${r.unusedNonZero} byte(s) outside the tuple's view are not 0`, field("bytes outside the tuple's view"));
+        k.expect(
+          r.unusedNonZero === 0,
+          () => `${at}: ${r.unusedNonZero} byte(s) that the ${type ? 'IPv6' : 'IPv4'} view does not use are not 0${r.unusedAt ? ` (${unusedWhere(r.unusedAt)})` : ''}`,
+          field(`bytes outside the view${r.unusedAt ? ` (${unusedFields(r.unusedAt)})` : ''}`),
+        );
         k.expect(r.connSuccess === 1, () => `${at}: conn_success ${r.connSuccess}, expected 1`, field('conn_success'));
         k.expect(
           (original === null && r.original === null) || (original !== null && r.original !== null && same(original, r.original)),
@@ -292,6 +296,24 @@ export const reportBytesWritten: ReportInvariant = {
     return k.verdict();
   },
 };
+
+/** The record's fields that hold the offsets: the tuple (4-39) and the original destination (40-59). */
+function unusedFields(at: readonly number[]): string {
+  const fields = [...new Set(at.map((o) => (o < 40 ? 'tuple' : 'original destination')))];
+  return fields.join(' and ');
+}
+
+/** "offsets 46-59, in the original destination": where unwritten bytes of a record lie, as ranges. */
+function unusedWhere(at: readonly number[]): string {
+  const ranges: string[] = [];
+  for (let i = 0; i < at.length;) {
+    let j = i;
+    while (j + 1 < at.length && at[j + 1] === at[j]! + 1) j++;
+    ranges.push(i === j ? String(at[i]) : `${at[i]}-${at[j]}`);
+    i = j + 1;
+  }
+  return `offset${at.length === 1 ? '' : 's'} ${ranges.join(', ')}, in the ${unusedFields(at)}`;
+}
 
 function exemptPeer(c: ReportCase, client: SockAddr): boolean {
   return fold(client.addr) === c.nodeIp || fold(client.addr) === c.podGateway;

@@ -65,6 +65,6 @@ describe('exact sets', () => {
     const retry = [...program.slice(1), { observations: program[0]!.observations, choices: [...draw(7), ...draw(0)], mostDrawsInAPass: 2 }];
     const f = compareSets(c, model, retry)!;
     expect(f.invariant).toBe(COVERS_MODEL.name);
-    expect(f.detail).toMatch(/a pass of the program draws prandom 2 times \(the run's draws: 7, 0\): one draw per pick, no retry/);
+    expect(f.detail).toMatch(/one run of the connect program draws prandom 2 times \(the run's draws: 7, 0\): one draw per pick, no retry \(section 3.7\), and one pass per program run/);
   });
 });

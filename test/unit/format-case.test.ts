@@ -34,6 +34,9 @@ describe('counterexample header', () => {
     expect(formatCase({ state: zeros, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ all 0->0 /);
     const one = withMaps(EMPTY_STATE, { services: [service(1, { ports: [[80, 8080]] })] });
     expect(formatCase({ state: one, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ 80->8080 /);
+    // An empty slot before a used one shows: a program that stops at the first empty slot misses what follows.
+    const holed = withMaps(EMPTY_STATE, { services: [{ ...service(1, { ports: [[80, 8080]] }), servicePorts: [80, 0, 443, 0, 0, 0, 0, 0, 0, 0], targetPorts: [8080, 0, 8443, 0, 0, 0, 0, 0, 0, 0] }] });
+    expect(formatCase({ state: holed, kind: 'raw', enrolled: true, ops }).find((l) => l.includes('random'))).toMatch(/ 80->8080 - 443->8443 /);
   });
 
   it('lists what an apply changed, entry by entry', () => {

@@ -95,6 +95,8 @@ describe('tcp_probe_info (section 7)', () => {
     const r = decodeTcpProbeInfo(b);
     expect(r.padding).not.toBe(0);
     expect(r.unusedNonZero).toBe(2);
+    // Where they are: one in the tuple, one in the original destination, beyond the IPv4 view.
+    expect(r.unusedAt).toEqual([20, 50]);
     b[0] = 7;
     expect(decodeTcpProbeInfo(b).tuple).toBeNull();
   });

@@ -121,6 +121,13 @@ describe("a violation's shape", () => {
     expect(shapeOf(reportClose.check({ ...one, conns: [{ ...conn, abort: true }] }, noClose))).toBe('IPv4 server, closed by a reset: no CLOSE reports');
   });
 
+  it('names the offsets and the field of bytes a view does not use', () => {
+    const leftover = withProbe(good.map((r, i) => (i === 0 ? { ...r, unusedNonZero: 14, unusedAt: Array.from({ length: 14 }, (_, j) => 46 + j) } : r)));
+    const v = reportBytesWritten.check(one, leftover);
+    expect(v.status === 'violated' && v.detail).toMatch(/14 byte\(s\) that the IPv4 view does not use are not 0 \(offsets 46-59, in the original destination\)/);
+    expect(shapeOf(v)).toBe('IPv4 client ESTABLISHED report: bytes outside the view (original destination)');
+  });
+
   it("names why an end must not be reported, not the case's addresses", () => {
     const v = reportOnceEstablished.check({ ...one, namespaceOutside: true }, withProbe(good));
     expect(shapeOf(v)).toBe('IPv4 client reported, namespace not enrolled');

@@ -176,6 +176,21 @@ const globalIp = fc.constantFrom<string | undefined>(undefined, undefined, '10.0
 
 const onMostly = fc.constantFrom(false, true, true, true);
 
+/**
+ * Each drawn toggle of enable_monitoring (monitoringOff or monitoringOn) as the one that changes
+ * it where it stands then: writing the value it already has checks nothing, and a connection
+ * established unmonitored that turns monitoring on is what a period timed from the connect shows.
+ */
+function flipsThatChange(conns: readonly ReportConn[], monitoring: boolean): ReportConn[] {
+  let on = monitoring;
+  return conns.map(({ monitoringOff, monitoringOn, ...k }) => {
+    if (!monitoringOff && !monitoringOn) return k;
+    const flipped = on ? { ...k, monitoringOff: true as const } : { ...k, monitoringOn: true as const };
+    on = !on;
+    return flipped;
+  });
+}
+
 /** Report cases; `waits` where the executor's clock is an input (the VM), never on the kernel. */
 export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
   return fc
@@ -193,7 +208,8 @@ export function reportCases(o: { waits: boolean }): fc.Arbitrary<ReportCase> {
       overlap: fc.constantFrom(false, false, false, true),
     })
     .map(({ nodeIp, podGateway, outside, asLoaded, overlap, conns: drawn, ...rest }) => {
-      const conns = overlapping(drawn, overlap);
+      const monitoring = asLoaded ? REPORT_LOADED_GLOBALS.monitoring : rest.monitoring;
+      const conns = overlapping(flipsThatChange(drawn, monitoring), overlap);
       return {
         ...rest,
         ...(asLoaded ? { ...REPORT_LOADED_GLOBALS, globalsAsLoaded: true as const } : {}),

@@ -75,7 +75,7 @@ export function timedReportRunner(objects: Partial<ReportObjectPaths> = {}): Tim
 
 /**
  * The report phase on an executor: the kernel harness or the VM's runner. `timed` (kernel only):
- * timedReportRunner's answer; with a runner, the VM takes the cases that let time pass and a third
+ * timedReportRunner's answer; with a runner, the VM takes the cases that let time pass and half
  * of the cases are generated with waits. Without one the kernel's cases have none.
  */
 export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<ReportObjectPaths>; timed?: TimedRunner; vm?: VmReportRunner }): SectionSpec<ReportCase, ReportObservation> {
@@ -99,7 +99,7 @@ export function reportSpec(o: { executor: 'kernel' | 'vm'; objects?: Partial<Rep
     o.executor === 'vm'
       ? reportCases({ waits: true })
       : timed
-        ? fc.oneof({ weight: 2, arbitrary: reportCases({ waits: false }) }, { weight: 1, arbitrary: reportCases({ waits: true }) })
+        ? fc.oneof({ weight: 1, arbitrary: reportCases({ waits: false }) }, { weight: 1, arbitrary: reportCases({ waits: true }) })
         : reportCases({ waits: false });
   return {
     phase: 'report',

@@ -121,7 +121,7 @@ describe('report phase on the VM: the clock is an input', () => {
   });
 
   it('generated cases on our objects exercise every report invariant and break none', async () => {
-    const r = await runReportChecks({ seed: 11, runs: 150, executor: 'vm' });
+    const r = await runReportChecks({ seed: 11, runs: 300, executor: 'vm' });
     expect(r.findings).toEqual([]);
     for (const i of reportInvariants) {
       expect(r.exercised[i.name], i.name).toBeGreaterThan(0);

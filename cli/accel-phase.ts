@@ -14,7 +14,7 @@ import { runAccelExhaustive } from '../properties/accel-exhaustive.js';
 import { partText } from '../generators/shard.js';
 import type { ExecutorName } from './executors.js';
 import type { Shard } from '../generators/shard.js';
-import { stoppedPhase } from './phase-stopped.js';
+import { refusedObjects, stoppedPhase } from './phase-stopped.js';
 
 export interface AccelPhaseOptions {
   readonly executor: ExecutorName;
@@ -62,8 +62,10 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
   try {
     ex = o.executor === 'kernel' ? await AccelKernelExecutor.start(objects) : await AccelVmExecutor.start(objects);
   } catch (e) {
-    // Objects the user named that cannot serve fail the run (check's preflight catches most of them first); ours are skipped.
+    // Ours that cannot serve are skipped with the reason; objects the user named stop the phase and fail the run.
     if (isKmeshCheckError(e) && e.code === 'object-content' && !o.objects) return skip(e.message);
+    const refused = o.objects ? refusedObjects('acceleration (section 8)', '--accel-objects', e, o.log) : null;
+    if (refused) return refused;
     throw e;
   }
   try {
@@ -76,7 +78,15 @@ export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {
       ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
     };
     const enumerated =
-      o.exhaustiveScope !== undefined ? await runAccelExhaustive({ scope: o.exhaustiveScope, executor: ex, ...(o.saved ? { saved: o.saved } : {}), ...(o.shard ? { shard: o.shard } : {}) }) : null;
+      o.exhaustiveScope !== undefined
+        ? await runAccelExhaustive({
+            scope: o.exhaustiveScope,
+            executor: ex,
+            ...(o.saved ? { saved: o.saved } : {}),
+            ...(o.shard ? { shard: o.shard } : {}),
+            ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
+          })
+        : null;
     const result = enumerated ?? (await runAccelChecks(sampled));
     const seen = Object.entries(result.exercised)
       .map(([k, n]) => `${k} ${n}`)

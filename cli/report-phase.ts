@@ -11,7 +11,7 @@ import type { ReportObjectPaths } from '../bpf/kernel/report/loader.js';
 import { runReportChecks, timedReportRunner, type ReportResult } from '../properties/report.js';
 import { accelRuns } from './accel-phase.js';
 import { formatCoverage } from '../bpf/vm/coverage.js';
-import { stoppedPhase } from './phase-stopped.js';
+import { refusedObjects, stoppedPhase } from './phase-stopped.js';
 import type { ExecutorName } from './executors.js';
 import { partText, type Shard } from '../generators/shard.js';
 import type { SectionRunOptions } from '../properties/section-check.js';
@@ -78,6 +78,8 @@ export async function reportPhase(o: ReportPhaseOptions): Promise<ReportPhase> {
   } catch (e) {
     // Objects the user named that cannot serve fail the run (check's preflight catches most of them first); ours are skipped.
     if (isKmeshCheckError(e) && (e.code === 'object-content' || e.code === 'load') && !o.objects) return skip(e.message);
+    const refused = o.objects ? refusedObjects('connection reports (section 7)', '--report-objects', e, o.log) : null;
+    if (refused) return refused;
     const stopped = stoppedPhase('connection reports (section 7)', e, o.log);
     if (stopped) return stopped;
     throw e;

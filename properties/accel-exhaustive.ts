@@ -26,10 +26,19 @@ export async function runAccelExhaustive(o: {
   readonly saved?: SectionRunOptions['saved'];
   /** --shard: only this shard's part of the enumeration (generators/shard.ts). */
   readonly shard?: Shard;
+  /** --stop-at-first: the enumeration ends at its first failing case. */
+  readonly stopAtFirst?: boolean;
 }): Promise<AccelExhaustiveResult> {
   const scope = Math.min(Math.max(1, o.scope), ACCEL_MAX_SCOPE);
   // Every case of the part, each invariant's first failing case its finding (small first: not shrunk).
-  const r = await runSectionChecks(accelSpec(o.executor), { seed: 0, runs: 0, exhaustiveScope: scope, ...(o.shard ? { shard: o.shard } : {}), ...(o.saved ? { saved: o.saved } : {}) });
+  const r = await runSectionChecks(accelSpec(o.executor), {
+    seed: 0,
+    runs: 0,
+    exhaustiveScope: scope,
+    ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.saved ? { saved: o.saved } : {}),
+    ...(o.stopAtFirst ? { stopAtFirst: true } : {}),
+  });
   const enumeration = r.enumeration ?? { scope, shard: o.shard ?? WHOLE, part: 0, ran: 0, total: accelExhaustiveCount(scope), complete: true };
   return { ...r, failure: r.findings[0] ?? null, scope, complete: enumeration.complete, total: enumeration.total, enumeration };
 }

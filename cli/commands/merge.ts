@@ -92,7 +92,15 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
       const broke = (x: FindingJson) => x.invariantHits ?? { [x.invariant]: x.hits };
       const invariantHits = addPaths(broke(had), broke(f));
       const others = Object.keys(invariantHits).some((n) => n !== had.invariant);
-      bySig.set(f.signature, { ...had, hits: had.hits + f.hits, modelPaths, ...(others ? { invariantHits } : {}), status: had.status === 'new' || f.status === 'new' ? 'new' : had.status });
+      const exhaustiveHits = (had.exhaustiveHits ?? 0) + (f.exhaustiveHits ?? 0);
+      bySig.set(f.signature, {
+        ...had,
+        hits: had.hits + f.hits,
+        ...(exhaustiveHits ? { exhaustiveHits } : {}),
+        modelPaths,
+        ...(others ? { invariantHits } : {}),
+        status: had.status === 'new' || f.status === 'new' ? 'new' : had.status,
+      });
     }
   }
   const findings = [...bySig.values()];

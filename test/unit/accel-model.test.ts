@@ -189,7 +189,7 @@ describe('acceleration invariants', () => {
     expect(status({ ...ok, whileOpen: { sockOpsKeys: [], proxyEntries: [] } })['redirect-keys']).toBe('vacuous');
   });
 
-  it("a violation's shape names the kind of pair and the rule, not the case's numbers", () => {
+  it("a violation's shape names the rule it broke, not the case's numbers nor its pair's other traits", () => {
     const ok = expectedAccel(base);
     const shape = (o: AccelObservation, name: string, c = base) => {
       const v = judgeAccel(c, o).find((j) => j.name === name)!.verdict;
@@ -198,24 +198,28 @@ describe('acceleration invariants', () => {
     // Two bugs of the filter's invariant differ in their shape: a connection the return ports
     // reject, and a v4-mapped one, each redirected.
     const rejected: AccelCase = { ...base, filter: f({ returnPorts: [{ begin: 8080, end: 8080 }] }) };
-    expect(shape(expectedAccel(base), 'redirect-filter', rejected)).toBe('IPv4 pair (return-port): redirected');
+    expect(shape(expectedAccel(base), 'redirect-filter', rejected)).toBe('rejected by the filter: redirected');
     const mapped: AccelCase = { ...base, pairs: [{ ...PAIR, family: 'mapped' }, base.pairs[1]!] };
     const mappedSent = expectedAccel(mapped);
     const bypassed = { ...mappedSent, pairs: [{ toServer: { ...mappedSent.pairs[0]!.toServer, viaTcp: 0 }, toClient: mappedSent.pairs[0]!.toClient }, mappedSent.pairs[1]!] };
-    expect(shape(bypassed, 'redirect-filter', mapped)).toBe('v4-mapped pair (not-ipv4): redirected');
-    // A key names which socket's it is nearest to and the fields that differ: two layouts, two shapes.
+    expect(shape(bypassed, 'redirect-filter', mapped)).toBe('v4-mapped pair: redirected');
+    // A key names whose it is nearest to and the fields that differ: two layouts, two shapes.
     const [own] = ok.whileOpen.sockOpsKeys;
     const swap = (p: number) => ((p & 0xff) << 8) | (p >> 8);
-    const withKey = (k: NonNullable<typeof own>) => ({ ...ok, whileOpen: { ...ok.whileOpen, sockOpsKeys: [k] } });
-    expect(shape(withKey({ ...own!, netns: null, cookie: '0' }), 'redirect-keys')).toBe("sock_ops_map holds an IPv4 client's key but for its namespace");
-    expect(shape(withKey({ ...own!, localPort: swap(own!.localPort), remotePort: swap(own!.remotePort) }), 'redirect-keys')).toBe(
-      "sock_ops_map holds an IPv4 client's key but for its local port and remote port",
-    );
-    // A key left after the closes: whose, and how its connection closed.
+    const withKey = (k: NonNullable<typeof own>, o = ok) => ({ ...o, whileOpen: { ...o.whileOpen, sockOpsKeys: [k] } });
+    expect(shape(withKey({ ...own!, netns: null, cookie: '0' }), 'redirect-keys')).toBe("sock_ops_map holds a client's key but for its namespace");
+    const swapped = { ...own!, localPort: swap(own!.localPort), remotePort: swap(own!.remotePort) };
+    expect(shape(withKey(swapped), 'redirect-keys')).toBe("sock_ops_map holds a client's key but for its local port and remote port");
+    // The same key has the same shape whatever other pairs the case has, in whatever order.
+    const v6: AccelPair = { ...PAIR, family: 'inet6', clientPort: 40005 };
+    const v6First: AccelCase = { ...base, pairs: [v6, PAIR], ops: base.ops.map((op) => ({ ...op, pair: 1 - op.pair })) };
+    const v6Last: AccelCase = { ...base, pairs: [PAIR, v6] };
+    for (const c of [v6First, v6Last]) expect(shape(withKey(swapped, expectedAccel(c)), 'redirect-keys', c)).toBe("sock_ops_map holds a client's key but for its local port and remote port");
+    // A key left after the closes: how its connection closed.
     const aborted: AccelCase = { ...base, ops: base.ops.map((op, i) => (i === 4 ? { op: 'close', pair: 0, end: 'server', abort: true } : op)) };
     const key = { local: '127.0.0.3', localPort: 8080, remote: '127.0.0.2', remotePort: 40000, netns: 0 as const, cookie: '' };
-    expect(shape({ ...ok, proxyEntries: [{ key, peer: key }] }, 'redirect-cleanup', aborted)).toBe("sock_proxy_map keeps an IPv4 server's key, closed by a reset");
-    expect(shape({ ...ok, sockOpsKeys: [key] }, 'redirect-cleanup')).toBe("sock_ops_map keeps an IPv4 server's key, closed by FINs");
+    expect(shape({ ...ok, proxyEntries: [{ key, peer: key }] }, 'redirect-cleanup', aborted)).toBe('sock_proxy_map keeps a key after a reset');
+    expect(shape({ ...ok, sockOpsKeys: [key] }, 'redirect-cleanup')).toBe('sock_ops_map keeps a key after FINs');
   });
 
   it('every invariant has a name and a one-sentence statement', () => {

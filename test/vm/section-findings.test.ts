@@ -93,10 +93,7 @@ describe('a baseline of report-phase findings on the VM', () => {
     expect(first.code, first.out).toBe(1);
     const accepted = (JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')) as ReportJson).findings.find((f) => f.phase === 'report')!;
     expect(accepted.invariant).toBe('report-bytes-written');
-    expect(
-      Object.keys(accepted.modelPaths).every((s) => s.endsWith(': padding')),
-      JSON.stringify(accepted.modelPaths),
-    ).toBe(true);
+    expect(Object.keys(accepted.modelPaths)).toEqual(['padding']);
     expect(cli(['baseline', '--from', 'a.json', '--out', 'b.json'], dir).code).toBe(0);
     const again = run('report-padding-unwritten', ['--baseline', 'b.json']);
     expect(again.code, again.out).toBe(0);

@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { v4MappedInner } from '../model/address.js';
 import { backend, endpoint, frontend, maps, service } from '../model/builders.js';
-import { REPORT_LOADED_GLOBALS, REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, enrolledAt, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
+import { REPORT_LOADED_GLOBALS, REPORT_NEAR_MAPPED_LOCAL, REPORT_UNMANAGED_LOCAL, enrolledAt, monitoredAt, type ReportCase, type ReportConn, type ReportEnd } from '../model/report/domain.js';
 import type { SockAddr } from '../model/domain.js';
 
 /** The waypoint of REPORT_WAYPOINT_VIP's service, a listener of the case. */
@@ -182,13 +182,13 @@ const onMostly = fc.constantFrom(false, true, true, true);
  * established unmonitored that turns monitoring on is what a period timed from the connect shows.
  */
 function flipsThatChange(conns: readonly ReportConn[], monitoring: boolean): ReportConn[] {
-  let on = monitoring;
-  return conns.map(({ monitoringOff, monitoringOn, ...k }) => {
-    if (!monitoringOff && !monitoringOn) return k;
-    const flipped = on ? { ...k, monitoringOff: true as const } : { ...k, monitoringOn: true as const };
-    on = !on;
-    return flipped;
-  });
+  const out: ReportConn[] = [];
+  for (const { monitoringOff, monitoringOn, ...k } of conns) {
+    if (!monitoringOff && !monitoringOn) out.push(k);
+    // Where monitoring stands as this connection is established: the model's own fold of the toggles before it.
+    else out.push(monitoredAt({ monitoring, conns: out }, out.length) ? { ...k, monitoringOff: true } : { ...k, monitoringOn: true });
+  }
+  return out;
 }
 
 /** Report cases; `waits` where the executor's clock is an input (the VM), never on the kernel. */

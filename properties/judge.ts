@@ -78,9 +78,54 @@ function applyInvariants(list: readonly Invariant[], ctx: SpecContext, withPasse
   return null;
 }
 
-/** The first invariant of the spec an executor's observations of `c` break (null: none), as judgeRuns checks a run. */
+/** The invariant of the spec an executor's observations of `c` break (null: none) that heads the failure, as judgeRuns checks a run. */
 export function executorSpecFailure(c: Case, observed: readonly Observation[], o: { readonly env: Environment; readonly invariants?: readonly Invariant[] }): Failure | null {
-  return applyInvariants(o.invariants ?? invariants, contextFor(c, o.env, observed), false, new Set(), 'executor', observed);
+  const list = o.invariants ?? invariants;
+  const f = applyInvariants(list, contextFor(c, o.env, observed), false, new Set(), 'executor', observed);
+  return f && earliestBroken(list, c, o.env, observed, f);
+}
+
+/**
+ * The failure to head an executor's run with: of the invariants its observations break, the one
+ * broken from the earliest operation on (the first in the list on a tie). When a run breaks two
+ * rules, the later one is mostly a consequence of the first (a km_socket entry under a wrong key
+ * leaves the socket out of the sockhash at its connect, then its send goes without a TLV), and
+ * the list's order alone named the consequence. An invariant is broken from operation k on when
+ * the case cut after each operation from k to the last breaks it, so a rule about what must
+ * follow (broken by a cut before the operation that fulfils it) is dated by when it stays broken.
+ * `first` is applyInvariants' failure (the first broken in list order); the exercised set is not
+ * touched, so the statistics stay as they were.
+ */
+function earliestBroken(list: readonly Invariant[], c: Case, env: Environment, observed: readonly Observation[], first: Failure): Failure {
+  const at = list.findIndex((inv) => inv.name === first.invariant);
+  const whole = contextFor(c, env, observed);
+  const broken: { inv: Invariant; detail: string }[] = [];
+  for (let i = at + 1; i < list.length; i++) {
+    const inv = list[i]!;
+    if (inv.needs === 'passes') continue;
+    const v = inv.check(whole);
+    if (v.status === 'violated') broken.push({ inv, detail: v.detail });
+  }
+  // Broken alone: nothing to date (the usual failing run).
+  if (broken.length === 0 || at < 0) return first;
+  broken.unshift({ inv: list[at]!, detail: first.detail });
+  const cuts = new Map<number, SpecContext>();
+  const cut = (k: number) => {
+    let ctx = cuts.get(k);
+    if (!ctx) cuts.set(k, (ctx = contextFor({ ...c, ops: c.ops.slice(0, k) }, env, observed.slice(0, k))));
+    return ctx;
+  };
+  let best = broken[0]!;
+  let bestFrom = Infinity;
+  for (const b of broken) {
+    let from = c.ops.length;
+    while (from > 1 && b.inv.check(cut(from - 1)).status === 'violated') from--;
+    if (from < bestFrom) {
+      best = b;
+      bestFrom = from;
+    }
+  }
+  return best.inv === list[at] ? first : { invariant: best.inv.name, statement: best.inv.statement, detail: best.detail, source: 'executor', observed };
 }
 
 export async function judge(c: Case, opts: JudgeOptions): Promise<Judgement> {
@@ -155,7 +200,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     const match = identical ?? allowed.find((t) => sameTrace(observed, t));
     if (!identical) {
       const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
-      if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
+      if (f) return withSignature(c, { failure: earliestBroken(list, c, opts.env, observed, f), exercised, traits, signature }, opts);
     }
     if (!match) {
       const d = divergence(observed, allowed);

@@ -65,6 +65,14 @@ export const REPORT_MUTANTS: readonly ReportMutant[] = [
     scope: 2,
   },
   {
+    name: 'report-v6-original-in-v4-record',
+    description:
+      'An IPv4 report holds any recorded original in its IPv4 view, a native IPv6 one as its last word (an AF_INET6 client sent through an IPv6 VIP to an IPv4 backend), where no original can be written.',
+    expectedInvariant: 'report-bytes-written',
+    shows: 'kernel',
+    scope: 2,
+  },
+  {
     name: 'auth-type-from-family',
     description: "The authorization request's type follows the socket's family, so an AF_INET6 listener's IPv4 (v4-mapped) connection is requested as IPv6.",
     expectedInvariant: 'auth-request',

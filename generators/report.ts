@@ -1,7 +1,8 @@
 // fast-check arbitraries for connection-report cases: the two gates, the node and gateway
 // globals (sometimes the client's own address, so no authorization request is due), and a few
 // connections one after another, AF_INET, AF_INET6 with v4-mapped addresses or native ::1, direct
-// or through a service VIP (an IPv4 one of an IPv6 listener too, one routed via a waypoint), to an
+// or through a service VIP (an IPv4 one of an IPv6 listener too and an IPv6 one of an IPv4
+// listener, one routed via a waypoint), to an
 // AF_INET listener or an AF_INET6 one bound to ::ffff:127.0.0.1, with traffic both ways, either
 // end closing first, user space storing a verdict or not, and ends that are not managed (the client
 // bound to, or the server listening on, an address never enrolled; an IPv6 client's ends in the
@@ -26,19 +27,22 @@ export const REPORT_WAYPOINT_VIP = { addr: '10.96.0.4', port: 80 };
  * A service VIP 10.96.0.1:80 whose one backend is the listener 127.0.0.1:8080, an IPv6 one,
  * [fd00::96:1]:80, whose backend is the listener [::1]:8080 (an IPv6 original destination), and
  * an IPv4 one, 10.96.0.2:80, whose backend is that IPv6 listener too (an AF_INET6 client that
- * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination), the
+ * connects to ::ffff:10.96.0.2 ends up native IPv6 with a v4-mapped original destination), and
+ * the other way round an IPv6 one, [fd00::96:2]:80, whose backend is the IPv4 listener (an AF_INET6
+ * client ends up in IPv4 traffic, its records IPv4, with an original no IPv4 record can hold), the
  * pod REPORT_POD, a frontend of its own, and REPORT_WAYPOINT_VIP, whose clients are waypoint-bound.
  */
 export const REPORT_STATE = maps({
-  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('127.0.0.3', 9), frontend(REPORT_WAYPOINT_VIP.addr, 4)],
+  frontends: [frontend('10.96.0.1', 1), frontend('fd00::96:1', 2), frontend('10.96.0.2', 3), frontend('fd00::96:2', 5), frontend('127.0.0.3', 9), frontend(REPORT_WAYPOINT_VIP.addr, 4)],
   services: [
     service(1, { counts: [1], ports: [[80, 8080]] }),
     service(2, { counts: [1], ports: [[80, 8080]] }),
     service(3, { counts: [1], ports: [[80, 8080]] }),
     service(4, { counts: [1], ports: [[80, 8080]], waypoint: REPORT_WAYPOINT }),
+    service(5, { counts: [1], ports: [[80, 8080]] }),
   ],
-  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8), endpoint(4, 0, 1, 7)],
-  backends: [backend(7, '127.0.0.1', [1, 4]), backend(8, '::1', [2, 3]), backend(9, '127.0.0.3')],
+  endpoints: [endpoint(1, 0, 1, 7), endpoint(2, 0, 1, 8), endpoint(3, 0, 1, 8), endpoint(4, 0, 1, 7), endpoint(5, 0, 1, 7)],
+  backends: [backend(7, '127.0.0.1', [1, 4, 5]), backend(8, '::1', [2, 3]), backend(9, '127.0.0.3')],
 });
 /**
  * A pod reached straight by its own address (frontend 127.0.0.3 -> backend 9, no waypoint): the
@@ -52,6 +56,8 @@ export const REPORT_LISTEN6 = { addr: '::1', port: 8080 };
 export const REPORT_VIP6 = { addr: 'fd00::96:1', port: 80 };
 /** The IPv4 VIP of the IPv6 listener, as an AF_INET6 client writes it. */
 export const REPORT_VIP_MAPPED_TO6 = { addr: '::ffff:10.96.0.2', port: 80 };
+/** The IPv6 VIP of the IPv4 listener: an AF_INET6 client of it is rewritten to ::ffff:127.0.0.1. */
+export const REPORT_VIP6_TO4 = { addr: 'fd00::96:2', port: 80 };
 /** The IPv4 listener's address as an AF_INET6 listener binds it: it takes IPv4 clients, its own family AF_INET6. */
 export const REPORT_LISTEN_MAPPED = { addr: '::ffff:127.0.0.1', port: 8080 };
 
@@ -62,10 +68,7 @@ const TARGETS = {
   inet: { listen: REPORT_LISTEN, to: [REPORT_LISTEN, REPORT_VIP] },
   mapped: {
     listen: REPORT_LISTEN,
-    to: [
-      { addr: '::ffff:127.0.0.1', port: 8080 },
-      { addr: '::ffff:10.96.0.1', port: 80 },
-    ],
+    to: [{ addr: '::ffff:127.0.0.1', port: 8080 }, { addr: '::ffff:10.96.0.1', port: 80 }, REPORT_VIP6_TO4],
   },
   inet6: { listen: REPORT_LISTEN6, to: [REPORT_LISTEN6, REPORT_VIP6, REPORT_VIP_MAPPED_TO6] },
 } as const;

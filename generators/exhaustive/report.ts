@@ -35,6 +35,7 @@ import {
   REPORT_VIP,
   REPORT_VIP6,
   REPORT_VIP_MAPPED_TO6,
+  REPORT_VIP6_TO4,
   REPORT_WAYPOINT,
   REPORT_WAYPOINT_VIP,
 } from '../report.js';
@@ -77,6 +78,7 @@ function shapes(scope: number): Array<Pick<ReportConn, 'clientFamily' | 'clientA
     out.push({ clientFamily: 'inet6', clientAddr: REPORT_NEAR_MAPPED_LOCAL, connectTo: REPORT_LISTEN6, listen: REPORT_LISTEN6 });
     out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP6, listen: REPORT_LISTEN6 });
     out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP_MAPPED_TO6, listen: REPORT_LISTEN6 });
+    out.push({ clientFamily: 'inet6', connectTo: REPORT_VIP6_TO4, listen: REPORT_LISTEN });
     out.push({ clientFamily: 'inet', connectTo: REPORT_LISTEN, listen: REPORT_LISTEN_MAPPED });
   }
   return out;

@@ -25,6 +25,7 @@ import {
   REPORT_STATE,
   REPORT_VIP6,
   REPORT_VIP_MAPPED_TO6,
+  REPORT_VIP6_TO4,
   REPORT_WAYPOINT,
   REPORT_WAYPOINT_VIP,
   reportCaseArb,
@@ -115,6 +116,9 @@ const CASES: ReportCase[] = [
       conn({ ...VIA_VIP }),
     ],
   },
+  // An AF_INET6 client through an IPv6 VIP to the IPv4 listener: rewritten to ::ffff:127.0.0.1, so
+  // its records are IPv4, and an IPv4 record cannot hold the native IPv6 original: none (R4).
+  { monitoring: true, periodic: false, state: REPORT_STATE, conns: [conn({ clientFamily: 'inet6', connectTo: REPORT_VIP6_TO4, listen: LISTEN })] },
 ];
 
 function violations(cases: readonly ReportCase[], obs: readonly ReportObservation[]): Record<string, string> {
@@ -179,6 +183,13 @@ describe('connection reports on the kernel', () => {
     // The client really is fd00:1::ffff:7f00:1 (on lo), and it is asked about: an IPv6 request naming it.
     expect(obs[10]!.conns[0]!.client.addr).toBe(REPORT_NEAR_MAPPED_LOCAL);
     expect(obs[10]!.auth.map((a) => [a.type, a.tuple?.client.addr])).toEqual([[1, REPORT_NEAR_MAPPED_LOCAL]]);
+    // The AF_INET6 client of the IPv6 VIP of the IPv4 listener: IPv4 records, no original in them.
+    const last = obs[CASES.length - 1]!;
+    expect(last.conns[0]!.client.addr).toBe('::ffff:127.0.0.1');
+    expect(last.probe.filter((r) => r.direction === 2).map((r) => [r.type, r.state, r.original])).toEqual([
+      [0, 1, null],
+      [0, 7, null],
+    ]);
   });
 
   it('a connection that waits past 5 s gets a periodic report at its next packet (a real wait)', () => {

@@ -108,9 +108,10 @@ export interface RunContext {
 }
 
 /** The command that reproduces a finding exactly (same case, same shrinking, same objects). */
-export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path'>, run: RunContext | string): string {
+export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path' | 'caseFile'>, run: RunContext | string): string {
   const r = typeof run === 'string' ? { executor: run, objects: null } : run;
-  return `kmesh-check replay --phase ${cx.phase} --seed ${cx.seed} --path ${cx.path} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
+  const which = cx.caseFile !== undefined ? `--case ${cx.caseFile}` : `--phase ${cx.phase} --seed ${cx.seed} --path ${cx.path}`;
+  return `kmesh-check replay ${which} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
 }
 
 /** Of a finding's hits, the exhaustive phase's states (Counterexample.exhaustiveHits). */
@@ -233,7 +234,8 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   }
   // An exhaustive path names the enumerated state, which minimisation then made smaller.
   const enumerated = cx.phase.startsWith('exhaustive/') && cx.size !== cx.shrunkFrom ? ` (the enumerated case, of size ${cx.shrunkFrom}; replay --case on the saved failure runs the one above)` : '';
-  lines.push(`  size ${cx.size} (map entries + operations; 1-minimal, shrunk from ${cx.shrunkFrom})`, `  replay: ${replayCommand(cx, run)}${enumerated}`);
+  const size = cx.caseFile !== undefined ? `as saved in ${cx.caseFile}` : `1-minimal, shrunk from ${cx.shrunkFrom}`;
+  lines.push(`  size ${cx.size} (map entries + operations; ${size})`, `  replay: ${replayCommand(cx, run)}${enumerated}`);
   return lines.join('\n');
 }
 

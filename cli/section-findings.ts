@@ -17,6 +17,8 @@ export interface SectionRunContext {
   readonly executor: string;
   /** e.g. "--report-objects a.o,b.o,c.o,d.o"; null for our own objects. */
   readonly objectsFlag: string | null;
+  /** The saved case file a replay runs (replay --case): it, not the seed and path, reproduces the case. */
+  readonly caseFile?: string;
 }
 
 /**
@@ -30,7 +32,8 @@ export function sectionSignature(f: Pick<SectionFinding, 'phase' | 'invariant'>)
 }
 
 export function sectionReplayLine(f: Pick<SectionFinding, 'phase' | 'seed' | 'path'>, run: SectionRunContext): string {
-  return `kmesh-check replay --phase ${f.phase} --seed ${f.seed} --path ${f.path} --executor ${run.executor}${run.objectsFlag ? ` ${run.objectsFlag}` : ''}`;
+  const which = run.caseFile !== undefined ? `--case ${run.caseFile}` : `--phase ${f.phase} --seed ${f.seed} --path ${f.path}`;
+  return `kmesh-check replay ${which} --executor ${run.executor}${run.objectsFlag ? ` ${run.objectsFlag}` : ''}`;
 }
 
 export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: SectionFinding, run: SectionRunContext, title = 'FINDING', hits = f.hits, shapes = f.shapes): string {
@@ -45,7 +48,7 @@ export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: Sec
     ...spec.formatCase(f.case).map((l) => `  ${l}`),
     '  observed',
     ...spec.formatObservation(f.case, f.observation).map((l) => `    ${l}`),
-    `  size ${f.size} (shrunk from ${f.shrunkFrom})`,
+    `  size ${f.size} (${run.caseFile !== undefined ? `as saved in ${run.caseFile}` : `shrunk from ${f.shrunkFrom}`})`,
     `  replay: ${sectionReplayLine(f, run)}`,
   ].join('\n');
 }

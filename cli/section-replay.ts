@@ -20,6 +20,8 @@ export interface SectionReplayOptions {
   readonly phase: SectionPhase;
   readonly executor: ExecutorName;
   readonly saved?: SavedSectionFailure;
+  /** The file `saved` was read from (its replay line names it). */
+  readonly savedFile?: string;
   readonly seed?: number;
   readonly path?: string;
   readonly reportObjects?: ReportObjectPaths;
@@ -54,7 +56,7 @@ export async function replaySection(o: SectionReplayOptions): Promise<number> {
       if (o.saved) o.log(spec.formatCase(o.saved.case).join('\n'));
       return 0;
     }
-    o.log(formatSectionFinding(spec, f, run, o.saved ? 'SAVED FAILURE' : 'FINDING'));
+    o.log(formatSectionFinding(spec, f, o.savedFile !== undefined ? { ...run, caseFile: o.savedFile } : run, o.saved ? 'SAVED FAILURE' : 'FINDING'));
     return 1;
   } finally {
     await close();

@@ -93,6 +93,11 @@ export interface Counterexample {
    * one signature may break other invariants than the shrunk one.
    */
   readonly invariantHits?: Readonly<Record<string, number>>;
+  /**
+   * The saved case file it was replayed from (replay --case): the file, not the seed and path
+   * (which give the case as first generated, before shrinking or any edit), reproduces it.
+   */
+  readonly caseFile?: string;
 }
 
 export interface RunOptions {

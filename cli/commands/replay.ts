@@ -59,7 +59,7 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
       phase: sectionPhase,
       executor: sectionSaved && !o.executorGiven ? (sectionSaved.executor as ExecutorName) : o.executor,
       log,
-      ...(sectionSaved ? { saved: sectionSaved } : { seed: o.seed!, path: o.path! }),
+      ...(sectionSaved ? { saved: sectionSaved, savedFile: o.case! } : { seed: o.seed!, path: o.path! }),
       ...(o.reportObjects ? { reportObjects: o.reportObjects } : {}),
       ...(o.accelObjects ? { accelObjects: o.accelObjects } : {}),
     });
@@ -102,7 +102,19 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
       const size = caseSize(saved.case);
       log(
         formatCounterexample(
-          { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 },
+          {
+            phase: saved.phase,
+            seed: saved.seed,
+            path: saved.path,
+            case: saved.case,
+            shrunkFrom: size,
+            size,
+            failure: j.failure,
+            minimizeTries: 0,
+            signature: j.signature,
+            hits: 0,
+            caseFile: o.case!,
+          },
           run,
           'SAVED FAILURE',
         ),

@@ -143,6 +143,9 @@ describe('the failure database', () => {
     const replay = cli(['replay', '--case', join(failures, saved[0]!), '--no-explain'], dir);
     expect(replay.code, replay.out + replay.err).toBe(1);
     expect(replay.out).toContain(tlvOnly.sendmsg);
+    // Its replay line names the file (the seed and path give the case as first generated, not as saved).
+    expect(replay.out).toContain(`replay: kmesh-check replay --case ${join(failures, saved[0]!)} --executor vm`);
+    expect(replay.out).toMatch(/size \d+ \(map entries \+ operations; as saved in /);
 
     // Checking X again replays them first, and they still fail there: nothing is removed.
     const again = cli(['check', '--executor', 'vm', '--objects', objectsArg(tlvOnly), '--runs', '100', '--no-explain'], dir);

@@ -55,6 +55,7 @@ describe('report-phase findings on the VM', () => {
     const fromFile = cli(['replay', '--case', join(dir, '.kmesh-check/failures', saved[0]!)], dir);
     expect(fromFile.code, fromFile.out).toBe(1);
     expect(fromFile.out).toMatch(/SAVED FAILURE: invariant "report-bytes-written"/);
+    expect(fromFile.out).toContain(`replay: kmesh-check replay --case ${join(dir, '.kmesh-check/failures', saved[0]!)} --executor vm`);
 
     // A second run replays it first: the same finding, now "saved".
     const second = cli([...args, '--json', 'r2.json'], dir);

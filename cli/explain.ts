@@ -64,6 +64,8 @@ export function eventText(e: TraceEvent): string {
       return `wrote destination ${e.dest}${e.line ? ` (seen at${at(e)})` : ''}`;
     case 'tail-call':
       return `tail call to ${e.target}${at(e)}`;
+    case 'tail-call-missed':
+      return `tail call to slot ${e.slot} falls through (${e.why}): ${e.program} goes on${at(e)}`;
     case 'exit':
       return `${e.program} returns ${e.verdict}${e.dest ? `, destination ${e.dest}` : ''}${e.storage ? `, storage ${e.storage}` : ''}`;
   }

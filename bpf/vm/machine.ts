@@ -49,6 +49,8 @@ export class Machine {
    * as it is passed on). Exploration uses it to recognise states it has already explored.
    */
   onTailCall: ((target: VmProgram, ctx: Region | null) => void) | null = null;
+  /** Called at every tail call that falls through (the caller goes on), with the slot and why. */
+  onTailCallMiss: ((index: number, why: string) => void) | null = null;
 
   constructor(readonly mem: Memory) {
     this.rt = this.makeRuntime();
@@ -397,13 +399,19 @@ export class Machine {
     const slots = (mapRegion?.owner as Partial<ProgSlots> | null)?.progSlots;
     if (!slots) throw new MemoryFault('bpf_tail_call: r2 is not a prog array');
     const index = (this.L[3] as number) >>> 0;
-    if (index >= slots.length) return null;
-    if (this.tailCalls >= MAX_TAIL_CALL_CNT) return null;
+    if (index >= slots.length) return this.tailCallMissed(index, `past the array's ${slots.length} slots`);
+    if (this.tailCalls >= MAX_TAIL_CALL_CNT) return this.tailCallMissed(index, `the limit of ${MAX_TAIL_CALL_CNT} tail calls reached`);
     this.tailCalls++;
     this.entries++;
     const target = slots[index] ?? null;
-    if (target !== null && this.onTailCall !== null) this.onTailCall(target, this.mem.regionOf(this.H[1] as number));
+    if (target === null) return this.tailCallMissed(index, 'no program in that slot');
+    if (this.onTailCall !== null) this.onTailCall(target, this.mem.regionOf(this.H[1] as number));
     return target;
+  }
+
+  private tailCallMissed(index: number, why: string): null {
+    this.onTailCallMiss?.(index, why);
+    return null;
   }
 
   /** @internal */

@@ -40,6 +40,7 @@ export type TraceEvent =
   | (Base & { readonly kind: 'helper'; readonly helper: string; readonly result: string })
   | (Base & { readonly kind: 'ctx-write'; readonly dest: string })
   | (Base & { readonly kind: 'tail-call'; readonly target: string })
+  | (Base & { readonly kind: 'tail-call-missed'; readonly slot: number; readonly why: string })
   | (Base & { readonly kind: 'exit'; readonly verdict: number; readonly dest: string | null; readonly storage: string | null });
 
 /** An event before the tracer stamps its operation on it. */
@@ -164,6 +165,11 @@ export class VmTracer {
     m.onContextStore = (region) => {
       if (this.ctx && region === this.ctx.region) this.noteCtx(m.current, null, true);
     };
+    // A tail call that falls through: the caller goes on where it made the call.
+    m.onTailCallMiss = (slot, why) => {
+      const from = m.current;
+      this.push({ kind: 'tail-call-missed', program: from?.name ?? '?', line: from ? lineOf(from, this.sites.at(from, HELPER_TAIL_CALL)) : null, slot, why });
+    };
     // Program runs: which hook, where the destination started, what the program left.
     vm.runConnectRaw = (prog, sock, addr, port) => {
       this.ctx = sock.family === 'inet' ? vm.connect4Ctx : vm.connect6Ctx;
@@ -191,6 +197,7 @@ export class VmTracer {
       m.engine = engine;
       m.helpers.splice(0, m.helpers.length, ...helpers);
       m.onContextStore = null;
+      m.onTailCallMiss = null;
       // The instance's own properties go; the class's methods show through again.
       delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
       delete (vm as { runSockOps?: unknown }).runSockOps;

@@ -1,12 +1,14 @@
 // The VM's tracer (bpf/vm/trace.ts) as VmExecutor.traceCase attaches it: a traced run observes
 // what an untraced run observes, records what the program did for the operation that caused it
 // (enrolment before the first operation), and leaves the executor as it found it: engine, helper
-// table, context hook and run entry points.
+// table, context hook and run entry points; a tail call that falls through is recorded too.
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { backend, connect, endpoint, frontend, maps, service, socket } from '../../model/builders.js';
 import type { Case } from '../../model/domain.js';
+import { buildMutant } from '../../cli/mutants.js';
+import { eventText } from '../../cli/explain.js';
 
 // One service VIP with one backend: connect4 looks the VIP up, picks the endpoint and rewrites
 // the destination to the backend's address and target port.
@@ -61,10 +63,31 @@ describe('VmExecutor.traceCase', () => {
     expect(m.helpers).toEqual(helpers);
     expect(m.helpers.every((h, i) => h === helpers[i])).toBe(true);
     expect(m.onContextStore).toBeNull();
+    expect(m.onTailCallMiss).toBeNull();
     expect(ex.vm.runConnectRaw).toBe(runConnectRaw);
     expect(Object.prototype.hasOwnProperty.call(ex.vm, 'runConnectRaw')).toBe(false);
     // Not wrapped twice: the second trace records each step once, as the first did.
     expect(ex.traceCase(c, []).events).toEqual(first.events);
+    await ex.close();
+  });
+
+  it('records a tail call that falls through, with its slot and why', async () => {
+    // connect4 tail-calls connect6's slot, which its own array leaves empty: the waypoint pass ends there.
+    const ex = await createVmExecutor({ objects: buildMutant('tail-slot-wrong') });
+    const viaWaypoint: Case = {
+      ...c,
+      state: maps({
+        frontends: [frontend('10.96.0.10', 1)],
+        services: [service(1, { counts: [1], ports: [[80, 8080]], waypoint: { addr: '10.96.0.20', port: 15008 } })],
+        endpoints: [endpoint(1, 0, 1, 7)],
+        backends: [backend(7, '10.244.0.5', [1])],
+      }),
+    };
+    const missed = ex.traceCase(viaWaypoint, []).events.filter((e) => e.kind === 'tail-call-missed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]).toMatchObject({ op: 1, program: 'cgroup_connect4_prog', why: 'no program in that slot' });
+    expect(missed[0]!.line?.text).toMatch(/bpf_tail_call/);
+    expect(eventText(missed[0]!)).toMatch(/^tail call to slot \d+ falls through \(no program in that slot\): cgroup_connect4_prog goes on/);
     await ex.close();
   });
 });

@@ -69,6 +69,12 @@ export interface BaselineJson {
   readonly fixed: { signature: string; text: string; invariant: string }[];
   /** Accepted signatures this run hit on model paths the baseline does not name: new findings, maybe other bugs. */
   readonly newPaths: { signature: string; text: string; paths: string[]; accepted: string[] }[];
+  /**
+   * Accepted signatures this run also hit on paths the baseline does not name, but too seldom to
+   * tell another bug from the accepted one's rarer cases (cli/baseline.ts unseenPathIsNew): known.
+   * `hits` of the finding's `of` were on them; the baseline's run hit it `acceptedHits` times.
+   */
+  readonly rarePaths?: { signature: string; text: string; paths: string[]; hits: number; of: number; acceptedHits: number }[];
 }
 
 export interface ReportJson {
@@ -332,6 +338,10 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     for (const f of b.fixed) lines.push(`  fixed ${f.signature}  ${f.text}`);
     for (const f of b.newPaths ?? [])
       lines.push(`  new path ${f.signature}  ${f.text}: hit on ${f.paths.join(', ')}, accepted on ${f.accepted.join(', ') || 'no path'} (another bug there? accept it with baseline --merge)`);
+    for (const f of b.rarePaths ?? [])
+      lines.push(
+        `  rare path ${f.signature}  ${f.text}: also hit on ${f.paths.length} path${f.paths.length === 1 ? '' : 's'} the baseline does not name (${f.hits} of its ${f.of} hits; the baseline's run, with ${f.acceptedHits}, would likely have missed them): known`,
+      );
   }
   const failing = r.findings.filter((f) => f.status !== 'known').length;
   lines.push(

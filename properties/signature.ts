@@ -78,9 +78,17 @@ function divergenceStep(observed: readonly Observation[], allowed: readonly Trac
  * outcome there (fewest differing fields; ties broken by name, so the choice does not depend on
  * the order outcomes were enumerated in).
  */
-function closest(observed: Observation | undefined, allowed: readonly Trace[], step: number): { path: string; kind: string } {
+function closest(trace: readonly Observation[], allowed: readonly Trace[], step: number): { path: string; kind: string } {
+  const observed = trace[step];
+  // The outcomes that follow the run up to the step, as the report's "allowed at step" (divergence):
+  // one that left it earlier may match this step by chance ("connect | none"), and a bug's rare
+  // cases then got a signature of their own.
+  const following = allowed.filter((t) => {
+    const d = firstDifference(trace, t.observations);
+    return d < 0 || d >= step;
+  });
   let best: { path: string; kinds: string[] } | null = null;
-  for (const t of allowed) {
+  for (const t of following.length ? following : allowed) {
     const a = t.observations[step];
     if (!a) continue;
     const kinds = observed ? differingKinds(observed, a) : ['missing'];
@@ -124,6 +132,6 @@ export function signatureOf(c: Case, failure: Failure, env: Environment, known?:
   const step = failure.allowedAtStep?.step ?? divergenceStep(observed, allowed);
   // Observations the model allows, yet an invariant broke: only the invariant says what.
   if (step < 0) return signatureFromParts([`${failure.invariant} on allowed observations`]);
-  const at = closest(observed[step], allowed, step);
+  const at = closest(observed, allowed, step);
   return { ...signatureFromParts([c.ops[step]?.op ?? '?', at.kind]), path: at.path };
 }

@@ -38,6 +38,17 @@ function mergedNewPaths(all: BaselineJson['newPaths']): BaselineJson['newPaths']
   return [...bySig.values()];
 }
 
+/** Accepted signatures hit on rare unaccepted paths over the shards (one entry each, hits summed), but those new in some shard. */
+function mergedRarePaths(all: NonNullable<BaselineJson['rarePaths']>, fresh: BaselineJson['newPaths']): NonNullable<BaselineJson['rarePaths']> {
+  const bySig = new Map<string, NonNullable<BaselineJson['rarePaths']>[number]>();
+  for (const n of all) {
+    if (fresh.some((f) => f.signature === n.signature)) continue;
+    const had = bySig.get(n.signature);
+    bySig.set(n.signature, had ? { ...had, paths: [...new Set([...had.paths, ...n.paths])].sort(), hits: had.hits + n.hits, of: had.of + n.of } : n);
+  }
+  return [...bySig.values()];
+}
+
 /** The union of the shards' exhaustive phases: complete only when every shard's is, at one scope. */
 export function mergeExplorations(reports: readonly (ReportJson & { exploration?: Explored })[]): Explored | null {
   const parts = reports.map((r) => r.exploration).filter((e): e is Explored => e !== undefined);
@@ -106,12 +117,17 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
   const findings = [...bySig.values()];
   const failing = findings.filter((f) => f.status !== 'known').length;
   const baselines = reports.map((r) => r.baseline).filter((b): b is NonNullable<typeof b> => b !== null && b !== undefined);
+  const newPaths = mergedNewPaths(baselines.flatMap((b) => b.newPaths ?? []));
   const baseline = baselines.length
     ? {
         ...baselines[0]!,
         known: [...new Set(baselines.flatMap((b) => b.known))],
         fixed: baselines[0]!.fixed.filter((f) => baselines.every((b) => b.fixed.some((g) => g.signature === f.signature))),
-        newPaths: mergedNewPaths(baselines.flatMap((b) => b.newPaths ?? [])),
+        newPaths,
+        rarePaths: mergedRarePaths(
+          baselines.flatMap((b) => b.rarePaths ?? []),
+          newPaths,
+        ),
       }
     : null;
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.

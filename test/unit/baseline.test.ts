@@ -1,39 +1,69 @@
 // A baseline accepts a finding on the model paths it was hit on: its signature is coarse (one bug,
-// one finding), so the same signature hit on another path fails the run as new until accepted
-// there too; a baseline without paths (older versions) accepts its signatures on any path.
+// one finding), so the same signature hit often on another path fails the run as new until
+// accepted there too, while a path hit too seldom for the baseline's run to have been likely to
+// see it stays known (a bug's long tail of paths); a baseline without hits (older versions) fails
+// on every other path, and one without paths accepts its signatures on any path.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyBaseline, baselineFromReport, readBaseline, type Baseline } from '../../cli/baseline.js';
+import { applyBaseline, baselineFromReport, readBaseline, unseenPathIsNew, type Baseline } from '../../cli/baseline.js';
 import type { FindingJson } from '../../cli/report.js';
 
 function finding(signature: string, modelPaths: Record<string, number>, text = 'connect | result'): FindingJson {
-  return { signature, signatureText: text, invariant: 'executor-matches-model', hits: 1, modelPaths, status: 'new' } as unknown as FindingJson;
+  const hits = Object.values(modelPaths).reduce((n, h) => n + h, 0);
+  return { signature, signatureText: text, invariant: 'executor-matches-model', hits, modelPaths, status: 'new' } as unknown as FindingJson;
 }
 
 describe('baselines', () => {
   it('record the paths each finding was hit on, and --merge adds to them', () => {
     const b = baselineFromReport({ findings: [finding('aaaaaa', { failover: 3, 'endpoint-missing': 1 }), finding('bbbbbb', { '-': 2 }, 'send | stream.tlv')] });
     expect(b.accepted).toEqual([
-      { signature: 'aaaaaa', text: 'connect | result', invariant: 'executor-matches-model', paths: ['endpoint-missing', 'failover'] },
-      { signature: 'bbbbbb', text: 'send | stream.tlv', invariant: 'executor-matches-model', paths: ['-'] },
+      { signature: 'aaaaaa', text: 'connect | result', invariant: 'executor-matches-model', paths: ['endpoint-missing', 'failover'], hits: 4 },
+      { signature: 'bbbbbb', text: 'send | stream.tlv', invariant: 'executor-matches-model', paths: ['-'], hits: 2 },
     ]);
     const merged = baselineFromReport({ findings: [finding('aaaaaa', { strict: 1 })] }, b);
-    expect(merged.accepted.find((a) => a.signature === 'aaaaaa')!.paths).toEqual(['endpoint-missing', 'failover', 'strict']);
+    expect(merged.accepted.find((a) => a.signature === 'aaaaaa')).toMatchObject({ paths: ['endpoint-missing', 'failover', 'strict'], hits: 5 });
     expect(merged.accepted).toHaveLength(2);
   });
 
   it('know a finding only on accepted paths: another path of the same signature is new', () => {
-    const b = baselineFromReport({ findings: [finding('aaaaaa', { failover: 3 })] });
+    const b = baselineFromReport({ findings: [finding('aaaaaa', { failover: 30 })] });
     const r = applyBaseline([finding('aaaaaa', { failover: 9 }), finding('cccccc', { failover: 1 })], b, 'accepted.json');
     expect(r.findings.map((f) => f.status)).toEqual(['known', 'new']);
     expect(r.baseline.newPaths).toEqual([]);
-    const other = applyBaseline([finding('aaaaaa', { failover: 2, 'strict-empty': 1 })], b, 'accepted.json');
+    const other = applyBaseline([finding('aaaaaa', { failover: 2, 'strict-empty': 12 })], b, 'accepted.json');
     expect(other.findings[0]!.status).toBe('new');
     expect(other.baseline.newPaths).toEqual([{ signature: 'aaaaaa', text: 'connect | result', paths: ['strict-empty'], accepted: ['failover'] }]);
     expect(other.baseline.known).toEqual([]);
+  });
+
+  it('leave known a path hit too seldom for the baseline to have been likely to see it, and say so', () => {
+    // 300 hits accepted on failover; here 3 of 300 on a chain the baseline never saw: at that rate
+    // its run would have missed the chain with a chance of 1 in 7.
+    const b = baselineFromReport({ findings: [finding('aaaaaa', { failover: 300 })] });
+    const tail = applyBaseline([finding('aaaaaa', { failover: 297, 'backend-waypoint > strict': 3 })], b, 'accepted.json');
+    expect(tail.findings[0]!.status).toBe('known');
+    expect(tail.baseline.newPaths).toEqual([]);
+    expect(tail.baseline.rarePaths).toEqual([{ signature: 'aaaaaa', text: 'connect | result', paths: ['backend-waypoint > strict'], hits: 3, of: 300, acceptedHits: 300 }]);
+    // 20 of 300: the baseline's run would almost surely have seen it (e^-19): another bug there, maybe.
+    const often = applyBaseline([finding('aaaaaa', { failover: 280, strict: 20 })], b, 'accepted.json');
+    expect(often.findings[0]!.status).toBe('new');
+    expect(often.baseline.newPaths[0]!.paths).toEqual(['strict']);
+    // One hit tells no rate: a path hit once is never new by itself, even where the baseline saw one hit.
+    expect(unseenPathIsNew(1, 1, 1)).toBe(false);
+    expect(unseenPathIsNew(1, 1, 10_000)).toBe(false);
+    // A baseline of few hits knows little of the finding's paths: a path is new where it takes nearly
+    // all of the hits, or alone has more of them than the whole finding had there.
+    expect(unseenPathIsNew(3, 10, 3)).toBe(false);
+    expect(unseenPathIsNew(5, 10, 3)).toBe(true);
+    expect(unseenPathIsNew(50, 50, 10)).toBe(true);
+    // A baseline of an older version counted no hits: every other path is new there.
+    const old: Baseline = { tool: 'kmesh-check-baseline', version: 1, accepted: [{ signature: 'aaaaaa', text: 'connect | result', invariant: 'executor-matches-model', paths: ['failover'] }] };
+    expect(applyBaseline([finding('aaaaaa', { failover: 297, 'backend-waypoint > strict': 3 })], old, 'old.json').findings[0]!.status).toBe('new');
+    // Merged onto such an acceptance, the hits count from the report merged.
+    expect(baselineFromReport({ findings: [finding('aaaaaa', { strict: 7 })] }, old).accepted[0]).toMatchObject({ paths: ['failover', 'strict'], hits: 7 });
   });
 
   it('accept on any path when written without paths, and refuse paths that are not text', () => {
@@ -44,5 +74,7 @@ describe('baselines', () => {
     expect(readBaseline(join(dir, 'old.json')).accepted[0]!.paths).toBeUndefined();
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...old, accepted: [{ ...old.accepted[0], paths: [3] }] }));
     expect(() => readBaseline(join(dir, 'bad.json'))).toThrow(/not a kmesh-check baseline/);
+    writeFileSync(join(dir, 'bad-hits.json'), JSON.stringify({ ...old, accepted: [{ ...old.accepted[0], paths: [], hits: -1 }] }));
+    expect(() => readBaseline(join(dir, 'bad-hits.json'))).toThrow(/not a kmesh-check baseline/);
   });
 });

@@ -33,7 +33,7 @@ const ns = (n: number | undefined) => (n ? `${n / 1e9} s` : '');
 
 export function formatReportCase(c: ReportCase): string[] {
   return [
-    `globals: ${c.globalsAsLoaded ? 'enable_monitoring and enable_periodic_report as the objects load them (section 7: 1 and 0)' : `enable_monitoring ${c.monitoring ? 1 : 0}, enable_periodic_report ${c.periodic ? 1 : 0}`}, node_ip ${c.nodeIp ?? '-'}, pod_gateway ${c.podGateway ?? '-'}`,
+    `globals: ${c.globalsAsLoaded ? 'enable_monitoring and enable_periodic_report as the objects load them (section 7: 1 and 0)' : `enable_monitoring ${c.monitoring ? 1 : 0}, enable_periodic_report ${c.periodic ? 1 : 0}`}, node_ip ${c.nodeIp ?? '-'}, pod_gateway ${c.podGateway ?? '-'}${c.conns.some((k) => k.monitoringOff || k.monitoringOn) ? ' (at the start: a connection below turns enable_monitoring)' : ''}`,
     ...(c.namespaceOutside ? ['namespace: withdrawn from km_manage, its local IPs still enrolled'] : []),
     ...c.conns.map((k, i) => {
       const sends = k.sends.map((s) => `${s.waitNs ? `after ${ns(s.waitNs)} ` : ''}${s.from} ${s.size} B`).join(', ') || 'none';

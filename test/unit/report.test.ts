@@ -8,6 +8,7 @@ import { stoppedPhase } from '../../cli/phase-stopped.js';
 import { stoppedPhasesOf } from '../../cli/section-phases.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { Statistics } from '../../properties/statistics.js';
+import { formatReportCase } from '../../properties/report.js';
 import type { Case } from '../../model/domain.js';
 
 const caseOf = (port: number): Case => ({
@@ -177,5 +178,16 @@ describe('a finding whose cases broke several invariants', () => {
   it('says that executor-covers-model ran the objects on the VM in a kernel run', () => {
     expect(cx(undefined, 'executor-covers-model', 'kernel')).toMatch(/broke \(on the objects under test, run on the userspace VM with every prandom draw/);
     expect(cx(undefined, 'executor-matches-model', 'kernel')).toMatch(/broke \(on the kernel executor\)/);
+  });
+});
+
+describe('a report case as printed', () => {
+  it('says the globals line is the start when a connection turns enable_monitoring', () => {
+    const conn = { connectTo: { addr: '127.0.0.1', port: 8080 }, listen: { addr: '127.0.0.1', port: 8080 }, sends: [], firstClose: 'client' as const, storeVerdict: false };
+    const c = { monitoring: true, periodic: true, state: { frontends: [], services: [], endpoints: [], backends: [] }, conns: [conn] };
+    expect(formatReportCase(c)[0]).toBe('globals: enable_monitoring 1, enable_periodic_report 1, node_ip -, pod_gateway -');
+    const turned = formatReportCase({ ...c, conns: [{ ...conn, monitoringOff: true }, conn] });
+    expect(turned[0]).toMatch(/ \(at the start: a connection below turns enable_monitoring\)$/);
+    expect(turned[1]).toMatch(/monitoring turned off once established/);
   });
 });

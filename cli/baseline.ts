@@ -8,7 +8,7 @@
 // random-empty, ...) and how often: the same signature hit often on another path may be another
 // bug, and fails the run as new until accepted there too (baseline --merge). A bug's paths have a
 // long tail (waypoint chains of every length and order), and a run of another seed always hits
-// some of it: a path the baseline's run would likely have missed, at its rate here, is left known.
+// some of it: a path whose hits chance alone could have put all in this run is left known.
 
 import { readFileSync } from 'node:fs';
 import { KmeshCheckError } from '../shared/errors.js';
@@ -80,45 +80,49 @@ export function writeBaseline(path: string, b: Baseline): void {
   writeAtomic(path, JSON.stringify(b, null, 2) + '\n');
 }
 
-/**
- * How unlikely, at most, a path's absence from the baseline's run must be for the path to count
- * as new: below it, the baseline's run would have seen the path had the bug hit it as often there.
- */
+/** A path the baseline never saw is new when chance alone would put all its hits in this run less often than this. */
 export const UNSEEN_PATH_ALPHA = 0.001;
 
 /**
- * Whether a path hit `hits` times of a finding's `total` here is one the baseline's run, which hit
- * the finding `acceptedHits` times, would likely have seen had it been as frequent there: the
- * chance it missed it, (1 - rate)^acceptedHits, is below UNSEEN_PATH_ALPHA; or the path alone was
- * hit more often here than the whole finding there (a finding accepted from a hit or two knows
- * little of its paths, but not nothing). One hit tells no rate (the rate counts the hits beyond
- * the first), so a path hit once is never new by itself.
- * Measured on 16 routing mutants (5,000 VM runs each; a baseline of seed 3 against seeds 100-105):
- * every path the baseline had not seen carried at most 3 hits of 88-1,565, and runs that failed
- * against a baseline of one seed went from 70 of 96 (any unseen path new) to 27, those against a
- * baseline merged from seeds 3-5 from 57 to 6 (each a rare new signature, which stays new).
+ * Whether a path this run hit `hits` times, of the finding's `total`, and the baseline's run never
+ * did, of the finding's `acceptedHits`, is too frequent here for chance. Were its share of the
+ * finding the same in both runs, each of its hits would fall in this run with the chance
+ * total / (total + acceptedHits), and all of them with that to the power `hits`, whatever the
+ * budgets of the two runs: new below UNSEEN_PATH_ALPHA (with equal hits on both sides, from 10 hits
+ * on). Or where the path alone has more hits than the whole finding had in the baseline's run: a
+ * finding accepted from a hit or two knows little of its paths, but not nothing.
  */
 export function unseenPathIsNew(hits: number, total: number, acceptedHits: number): boolean {
-  const beyondFirst = Math.max(0, hits - 1);
-  const rate = beyondFirst / Math.max(1, total);
-  return (1 - rate) ** acceptedHits < UNSEEN_PATH_ALPHA || beyondFirst > acceptedHits;
+  return (total / Math.max(1, total + acceptedHits)) ** hits < UNSEEN_PATH_ALPHA || hits > acceptedHits;
+}
+
+/**
+ * Whether a finding is held to its accepted paths exactly: one of the report and acceleration
+ * phases (its shapes name the rule that broke, few per bug, so another shape is another rule), a
+ * replayed saved failure (its one path counts no hits of the run), or an acceptance of a version
+ * that counted no hits.
+ */
+function exactPaths(f: Pick<FindingJson, 'phase' | 'status'>, a: AcceptedFinding): boolean {
+  return f.phase === 'report' || f.phase === 'accel' || f.status === 'saved' || a.hits === undefined;
 }
 
 /**
  * The model paths a finding was hit on that its acceptance does not name (null: its signature is
- * not accepted): `fresh`, those frequent enough here to be another bug; `rare`, the others.
+ * not accepted): `fresh`, those another bug may have been hit on; `rare`, those of the accepted
+ * bug's long tail (cases of it this run hit and the baseline's did not, as chance gives).
  */
-export function pathsNotAccepted(f: Pick<FindingJson, 'signature' | 'modelPaths'>, accepted: ReadonlyMap<string, AcceptedFinding>): { fresh: string[]; rare: string[] } | null {
+export function pathsNotAccepted(f: Pick<FindingJson, 'signature' | 'modelPaths' | 'phase' | 'status'>, accepted: ReadonlyMap<string, AcceptedFinding>): { fresh: string[]; rare: string[] } | null {
   const a = accepted.get(f.signature);
   if (!a) return null;
   const known = a.paths;
   if (!known) return { fresh: [], rare: [] };
   const byPath = Object.entries(f.modelPaths ?? {});
   const total = byPath.reduce((n, [, h]) => n + h, 0);
+  const exact = exactPaths(f, a);
   const out = { fresh: [] as string[], rare: [] as string[] };
   for (const [p, h] of byPath) {
     if (known.includes(p)) continue;
-    if (a.hits === undefined || unseenPathIsNew(h, total, a.hits)) out.fresh.push(p);
+    if (exact || unseenPathIsNew(h, total, a.hits ?? 0)) out.fresh.push(p);
     else out.rare.push(p);
   }
   return out;
@@ -134,13 +138,15 @@ export function applyBaseline(findings: readonly FindingJson[], b: Baseline, fil
     const missing = pathsNotAccepted(f, accepted);
     if (missing === null) return f;
     const a = accepted.get(f.signature)!;
+    if (missing.fresh.length) {
+      newPaths.push({ signature: f.signature, text: f.signatureText, paths: missing.fresh, accepted: [...(a.paths ?? [])] });
+      return f;
+    }
     if (missing.rare.length) {
       const modelPaths = f.modelPaths ?? {};
       rarePaths.push({ signature: f.signature, text: f.signatureText, paths: missing.rare, hits: missing.rare.reduce((n, p) => n + (modelPaths[p] ?? 0), 0), of: f.hits, acceptedHits: a.hits ?? 0 });
     }
-    if (missing.fresh.length === 0) return { ...f, status: 'known' as const };
-    newPaths.push({ signature: f.signature, text: f.signatureText, paths: missing.fresh, accepted: [...(a.paths ?? [])] });
-    return f;
+    return { ...f, status: 'known' as const };
   });
   return {
     findings: out,
@@ -150,6 +156,8 @@ export function applyBaseline(findings: readonly FindingJson[], b: Baseline, fil
       known: out.filter((f) => f.status === 'known').map((f) => f.signature),
       newPaths,
       rarePaths,
+      // What held this run's findings: `merge` holds the shards' summed hits to it again.
+      held: b.accepted.filter((a) => seen.has(a.signature)),
       fixed: b.accepted.filter((a) => !seen.has(a.signature)).map((a) => ({ signature: a.signature, text: a.text, invariant: a.invariant })),
     },
   };

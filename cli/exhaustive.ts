@@ -13,7 +13,8 @@ import { signatureOf, type Signature } from '../properties/signature.js';
 import type { ExecutorName } from './executors.js';
 import type { Statistics, StatisticsJson } from '../properties/statistics.js';
 import { exploreThread, type JobSpec } from './jobs.js';
-import { dnsPhaseRuns } from '../properties/run.js';
+import { dnsPhaseRuns, type Counterexample } from '../properties/run.js';
+import { caseSize } from '../properties/minimize.js';
 import { isDatagram, skeletons } from '../generators/exhaustive/skeletons.js';
 import { deviationsAt, scopeMeaning } from '../generators/exhaustive/classes.js';
 
@@ -177,6 +178,16 @@ export function explorationJson(e: Exploration): ExplorationSummary & { duration
 export function exhaustiveScope(phase: string): number | null {
   const m = /^exhaustive\/scope-(\d+)$/.exec(phase);
   return m ? Number(m[1]) : null;
+}
+
+/** A saved case that still fails, as a counterexample: its replay line names `file`, its size is the file's. */
+export function savedCounterexample(
+  saved: { readonly phase: string; readonly seed: number; readonly path: string; readonly case: Case },
+  j: { readonly failure: Failure; readonly signature: Signature },
+  file: string,
+): Counterexample {
+  const size = caseSize(saved.case);
+  return { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0, caseFile: file };
 }
 
 /**

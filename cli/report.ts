@@ -8,6 +8,7 @@ import { COVERS_MODEL } from '../properties/exact-set.js';
 import { ANY_ADDRESS, LOOPBACK } from '../model/environment.js';
 import { canonicalIpAddr } from '../model/address.js';
 import type { Case, Observation } from '../model/domain.js';
+import type { AcceptedFinding } from './baseline.js';
 
 export interface CounterexampleJson {
   readonly invariant: string;
@@ -39,7 +40,7 @@ export interface FindingJson extends CounterexampleJson {
   readonly exhaustiveHits?: number;
   /** The model paths those cases left the model on, with how many cases each. */
   readonly modelPaths: Record<string, number>;
-  /** The invariants those cases broke (each its first), with how many cases each; absent where only the finding's own. */
+  /** The invariants those cases broke (each the one that heads its failure), with how many cases each; absent where only the finding's own. */
   readonly invariantHits?: Record<string, number>;
   /** new: fails the run; known: accepted by the baseline; saved: a saved failure that still fails. */
   readonly status: FindingStatus;
@@ -75,6 +76,8 @@ export interface BaselineJson {
    * `hits` of the finding's `of` were on them; the baseline's run hit it `acceptedHits` times.
    */
   readonly rarePaths?: { signature: string; text: string; paths: string[]; hits: number; of: number; acceptedHits: number }[];
+  /** The acceptances of the signatures this run hit (cli/baseline.ts), for `merge` to hold the shards' summed hits to. */
+  readonly held?: AcceptedFinding[];
 }
 
 export interface ReportJson {
@@ -151,6 +154,12 @@ export function pathsText(paths: Readonly<Record<string, number>> | undefined, w
   const rest = list.slice(LISTED_PATHS);
   const more = rest.length ? `, and ${rest.length} more ${what === 'shape' ? 'shapes' : 'paths'} (${rest.reduce((n, [, k]) => n + k, 0)} cases)` : '';
   return ` ${what === 'shape' ? 'in' : 'on'} ${what}${list.length === 1 ? '' : 's'} ${shown.join(', ')}${more}`;
+}
+
+/** Paths as read (compactPath), the first few of them and how many more. */
+function compactList(paths: readonly string[], most = 4): string {
+  const shown = paths.slice(0, most).map((p) => (p === '-' ? '- (no connect pass)' : compactPath(p)));
+  return `${shown.join(', ')}${paths.length > most ? `, and ${paths.length - most} more` : ''}`;
 }
 
 /**
@@ -337,10 +346,10 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
     lines.push(`baseline ${b.file}: ${b.accepted} accepted, ${b.known.length} seen again (known, not failing the run), ${b.fixed.length} no longer seen${b.fixed.length ? ':' : ''}`);
     for (const f of b.fixed) lines.push(`  fixed ${f.signature}  ${f.text}`);
     for (const f of b.newPaths ?? [])
-      lines.push(`  new path ${f.signature}  ${f.text}: hit on ${f.paths.join(', ')}, accepted on ${f.accepted.join(', ') || 'no path'} (another bug there? accept it with baseline --merge)`);
+      lines.push(`  new path ${f.signature}  ${f.text}: hit on ${compactList(f.paths)}, accepted on ${compactList(f.accepted) || 'no path'} (another bug there? accept it with baseline --merge)`);
     for (const f of b.rarePaths ?? [])
       lines.push(
-        `  rare path ${f.signature}  ${f.text}: also hit on ${f.paths.length} path${f.paths.length === 1 ? '' : 's'} the baseline does not name (${f.hits} of its ${f.of} hits; the baseline's run, with ${f.acceptedHits}, would likely have missed them): known`,
+        `  rare path ${f.signature}  ${f.text}: also hit on ${compactList(f.paths)} (${f.hits} of its ${f.of} hits, none of the baseline's ${f.acceptedHits}: as many as chance puts in one run): known`,
       );
   }
   const failing = r.findings.filter((f) => f.status !== 'known').length;

@@ -101,8 +101,8 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
     return {
       invariant: MATCHES_MODEL.name,
       statement: MATCHES_MODEL.statement,
-      // A case whose draws all lead to the same outcome (a group of one endpoint, say) is no case of luck.
-      detail: `operation ${d.step + 1}: ${vmKeys.size === 1 ? 'every prandom draw tried gives' : 'some prandom draw gives'} an observation the model does not allow`,
+      // A case whose every draw leaves the model (a group of one endpoint, say) is no case of luck.
+      detail: `operation ${d.step + 1}: ${vm.every((o) => !modelKeys.has(traceKey(o.observations))) ? 'every prandom draw tried gives' : 'some prandom draw gives'} an observation the model does not allow`,
       source: 'executor',
       observed: extra.observations,
       allowedAtStep: d,

@@ -1,6 +1,7 @@
 // Judging one case: the reference model's outcome set against the spec, and an executor's
 // observations against that set. A judgement says which invariants the case exercised (for the
-// per-invariant counts), what it looked like (for the statistics), and the first failure found.
+// per-invariant counts), what it looked like (for the statistics), and the failure found: the
+// model's first in the spec's order, an executor run's the one broken from the earliest operation.
 
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
@@ -81,8 +82,9 @@ function applyInvariants(list: readonly Invariant[], ctx: SpecContext, withPasse
 /** The invariant of the spec an executor's observations of `c` break (null: none) that heads the failure, as judgeRuns checks a run. */
 export function executorSpecFailure(c: Case, observed: readonly Observation[], o: { readonly env: Environment; readonly invariants?: readonly Invariant[] }): Failure | null {
   const list = o.invariants ?? invariants;
-  const f = applyInvariants(list, contextFor(c, o.env, observed), false, new Set(), 'executor', observed);
-  return f && earliestBroken(list, c, o.env, observed, f);
+  const ctx = contextFor(c, o.env, observed);
+  const f = applyInvariants(list, ctx, false, new Set(), 'executor', observed);
+  return f && earliestBroken(list, c, o.env, observed, f, ctx);
 }
 
 /**
@@ -93,12 +95,10 @@ export function executorSpecFailure(c: Case, observed: readonly Observation[], o
  * the list's order alone named the consequence. An invariant is broken from operation k on when
  * the case cut after each operation from k to the last breaks it, so a rule about what must
  * follow (broken by a cut before the operation that fulfils it) is dated by when it stays broken.
- * `first` is applyInvariants' failure (the first broken in list order); the exercised set is not
- * touched, so the statistics stay as they were.
+ * `first` is applyInvariants' failure (the first broken in list order) on the context `whole`.
  */
-function earliestBroken(list: readonly Invariant[], c: Case, env: Environment, observed: readonly Observation[], first: Failure): Failure {
+function earliestBroken(list: readonly Invariant[], c: Case, env: Environment, observed: readonly Observation[], first: Failure, whole: SpecContext): Failure {
   const at = list.findIndex((inv) => inv.name === first.invariant);
-  const whole = contextFor(c, env, observed);
   const broken: { inv: Invariant; detail: string }[] = [];
   for (let i = at + 1; i < list.length; i++) {
     const inv = list[i]!;
@@ -199,8 +199,14 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     const identical = allowed.find((t) => sameData(observed, t));
     const match = identical ?? allowed.find((t) => sameTrace(observed, t));
     if (!identical) {
-      const f = applyInvariants(list, contextFor(c, opts.env, observed), false, exercised, 'executor', observed);
-      if (f) return withSignature(c, { failure: earliestBroken(list, c, opts.env, observed, f), exercised, traits, signature }, opts);
+      const ctx = contextFor(c, opts.env, observed);
+      const f = applyInvariants(list, ctx, false, exercised, 'executor', observed);
+      if (f) {
+        const failure = earliestBroken(list, c, opts.env, observed, f, ctx);
+        // The invariant that heads the failure was checked, and broke: the table counts it so.
+        exercised.add(failure.invariant);
+        return withSignature(c, { failure, exercised, traits, signature }, opts);
+      }
     }
     if (!match) {
       const d = divergence(observed, allowed);

@@ -127,6 +127,12 @@ export function firstDifference(a: readonly Observation[], b: readonly Observati
   return -1;
 }
 
+/** Whether `trace` observes what `observed` does before operation `step`. */
+export function followsUpTo(observed: readonly Observation[], trace: readonly Observation[], step: number): boolean {
+  const d = firstDifference(observed, trace);
+  return d < 0 || d >= step;
+}
+
 /**
  * Where `observed` leaves every trace of `allowed` (the furthest step any of them follows it to),
  * and the distinct observations those that follow it that far have at that step.
@@ -137,10 +143,9 @@ export function divergence(observed: readonly Observation[], allowed: readonly (
     const d = firstDifference(observed, t);
     step = Math.max(step, d < 0 ? observed.length : d);
   }
-  const prefix = traceKey(observed.slice(0, step));
   const seen = new Map<string, Observation>();
   for (const t of allowed) {
-    if (traceKey(t.slice(0, step)) !== prefix) continue;
+    if (!followsUpTo(observed, t, step)) continue;
     const o = t[step];
     if (o) seen.set(traceKey([o]), o);
   }

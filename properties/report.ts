@@ -31,9 +31,17 @@ export interface ReportResult extends SectionResult<ReportCase, ReportObservatio
 
 const ns = (n: number | undefined) => (n ? `${n / 1e9} s` : '');
 
+/** " at the start (a connection below turns it off)": where connections turn enable_monitoring, which way. */
+function turns(c: ReportCase): string {
+  const off = c.conns.some((k) => k.monitoringOff);
+  const on = c.conns.some((k) => k.monitoringOn);
+  if (!off && !on) return '';
+  return ` at the start (a connection below turns it ${off && on ? 'off and one on' : off ? 'off' : 'on'})`;
+}
+
 export function formatReportCase(c: ReportCase): string[] {
   return [
-    `globals: ${c.globalsAsLoaded ? 'enable_monitoring and enable_periodic_report as the objects load them (section 7: 1 and 0)' : `enable_monitoring ${c.monitoring ? 1 : 0}, enable_periodic_report ${c.periodic ? 1 : 0}`}, node_ip ${c.nodeIp ?? '-'}, pod_gateway ${c.podGateway ?? '-'}${c.conns.some((k) => k.monitoringOff || k.monitoringOn) ? ' (at the start: a connection below turns enable_monitoring)' : ''}`,
+    `globals: ${c.globalsAsLoaded ? `enable_monitoring and enable_periodic_report as the objects load them (section 7: 1 and 0)${turns(c)}` : `enable_monitoring ${c.monitoring ? 1 : 0}${turns(c)}, enable_periodic_report ${c.periodic ? 1 : 0}`}, node_ip ${c.nodeIp ?? '-'}, pod_gateway ${c.podGateway ?? '-'}`,
     ...(c.namespaceOutside ? ['namespace: withdrawn from km_manage, its local IPs still enrolled'] : []),
     ...c.conns.map((k, i) => {
       const sends = k.sends.map((s) => `${s.waitNs ? `after ${ns(s.waitNs)} ` : ''}${s.from} ${s.size} B`).join(', ') || 'none';

@@ -89,7 +89,7 @@ export interface Counterexample {
   /** The model paths where those cases left the model, with how many cases each. */
   readonly paths?: Readonly<Record<string, number>>;
   /**
-   * The invariants those cases broke (each case its first), with how many cases each: cases of
+   * The invariants those cases broke (each case the one heading its failure), with how many cases each: cases of
    * one signature may break other invariants than the shrunk one.
    */
   readonly invariantHits?: Readonly<Record<string, number>>;

@@ -11,7 +11,7 @@ import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import type { Failure } from './judge.js';
-import { firstDifference } from './observation.js';
+import { firstDifference, followsUpTo } from './observation.js';
 
 export interface Signature {
   /** Short stable id (hex) of `parts`: what baselines and `replay --signature` use. */
@@ -83,10 +83,7 @@ function closest(trace: readonly Observation[], allowed: readonly Trace[], step:
   // The outcomes that follow the run up to the step, as the report's "allowed at step" (divergence):
   // one that left it earlier may match this step by chance ("connect | none"), and a bug's rare
   // cases then got a signature of their own.
-  const following = allowed.filter((t) => {
-    const d = firstDifference(trace, t.observations);
-    return d < 0 || d >= step;
-  });
+  const following = allowed.filter((t) => followsUpTo(trace, t.observations, step));
   let best: { path: string; kinds: string[] } | null = null;
   for (const t of following.length ? following : allowed) {
     const a = t.observations[step];

@@ -9,7 +9,6 @@ import type { ObjectPaths } from '../../model/executor.js';
 import { PASS_PATHS } from '../../model/spec/passes.js';
 import { DNS_SHARE, dnsPhaseRuns, runChecks, type RunResult, type StatesOption } from '../../properties/run.js';
 import { coverageOf, type CoverageReport } from '../../properties/statistics.js';
-import { caseSize } from '../../properties/minimize.js';
 import { belongsTo, FailureDb, objectsArgument, writeAtomic, type RunIdentity } from '../failure-db.js';
 import { openExecutor, type ExecutorName } from '../executors.js';
 import { progress } from '../progress.js';
@@ -42,6 +41,7 @@ import {
   exhaustiveSetup,
   formatExploration,
   judgeSaved,
+  savedCounterexample,
   runExhaustive,
   type ExhaustiveSetup,
 } from '../exhaustive.js';
@@ -215,9 +215,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
         if (j.failure && j.signature) {
           stillFailing++;
           log(`saved failure ${saved.id} (${saved.invariant}) still fails`);
-          const size = caseSize(saved.case);
           reported.push({
-            cx: { phase: saved.phase, seed: saved.seed, path: saved.path, case: saved.case, shrunkFrom: size, size, failure: j.failure, minimizeTries: 0, signature: j.signature, hits: 0 },
+            cx: savedCounterexample(saved, { failure: j.failure, signature: j.signature }, saved.file ?? db.files(saved.id).json),
             status: 'saved',
           });
         } else {

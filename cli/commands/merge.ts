@@ -9,6 +9,7 @@ import { coverageOf, Statistics } from '../../properties/statistics.js';
 import { addPaths } from '../../properties/tally.js';
 import type { StatesOption } from '../../properties/run.js';
 import { formatSummary, type BaselineJson, type FindingJson, type ReportJson } from '../report.js';
+import { applyBaseline } from '../baseline.js';
 import { requiredPaths } from './check.js';
 import { deviationsAt, scopeMeaning } from '../../generators/exhaustive/classes.js';
 import { formatMergedEnumeration, mergeSectionPhases, shardGaps, type ShardReport } from '../merge-sections.js';
@@ -34,17 +35,6 @@ function mergedNewPaths(all: BaselineJson['newPaths']): BaselineJson['newPaths']
   for (const n of all) {
     const had = bySig.get(n.signature);
     bySig.set(n.signature, had ? { ...had, paths: [...new Set([...had.paths, ...n.paths])].sort() } : n);
-  }
-  return [...bySig.values()];
-}
-
-/** Accepted signatures hit on rare unaccepted paths over the shards (one entry each, hits summed), but those new in some shard. */
-function mergedRarePaths(all: NonNullable<BaselineJson['rarePaths']>, fresh: BaselineJson['newPaths']): NonNullable<BaselineJson['rarePaths']> {
-  const bySig = new Map<string, NonNullable<BaselineJson['rarePaths']>[number]>();
-  for (const n of all) {
-    if (fresh.some((f) => f.signature === n.signature)) continue;
-    const had = bySig.get(n.signature);
-    bySig.set(n.signature, had ? { ...had, paths: [...new Set([...had.paths, ...n.paths])].sort(), hits: had.hits + n.hits, of: had.of + n.of } : n);
   }
   return [...bySig.values()];
 }
@@ -114,22 +104,29 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
       });
     }
   }
-  const findings = [...bySig.values()];
-  const failing = findings.filter((f) => f.status !== 'known').length;
+  let findings = [...bySig.values()];
   const baselines = reports.map((r) => r.baseline).filter((b): b is NonNullable<typeof b> => b !== null && b !== undefined);
-  const newPaths = mergedNewPaths(baselines.flatMap((b) => b.newPaths ?? []));
-  const baseline = baselines.length
+  let baseline: BaselineJson | null = baselines.length
     ? {
         ...baselines[0]!,
         known: [...new Set(baselines.flatMap((b) => b.known))],
         fixed: baselines[0]!.fixed.filter((f) => baselines.every((b) => b.fixed.some((g) => g.signature === f.signature))),
-        newPaths,
-        rarePaths: mergedRarePaths(
-          baselines.flatMap((b) => b.rarePaths ?? []),
-          newPaths,
-        ),
+        newPaths: mergedNewPaths(baselines.flatMap((b) => b.newPaths ?? [])),
       }
     : null;
+  // A path rare in each shard may not be in their sum: the shards' findings are held again, together,
+  // to the acceptances that held them (shards of older versions keep their own verdicts).
+  if (baseline && baselines.length === reports.length && baselines.every((b) => b.held)) {
+    const held = new Map(baselines.flatMap((b) => b.held!).map((a) => [a.signature, a]));
+    const again = applyBaseline(
+      findings.map((f) => (f.status === 'known' ? { ...f, status: 'new' as const } : f)),
+      { tool: 'kmesh-check-baseline', version: 1, accepted: [...held.values()] },
+      baseline.file,
+    );
+    findings = again.findings;
+    baseline = { ...baseline, known: again.baseline.known, newPaths: again.baseline.newPaths, rarePaths: again.baseline.rarePaths, held: again.baseline.held };
+  }
+  const failing = findings.filter((f) => f.status !== 'known').length;
   // Shards whose objects had no cgroup/sendmsg4 ran no DNS phase: its classes are not required then.
   // Shards that no class requirement applied to (check --exhaustive) are judged by completeness.
   const judged = reports.some((r) => r.coverage.requirements.length > 0);

@@ -19,7 +19,7 @@ import { formatCounterexample, type RunContext } from '../report.js';
 import { formatCase } from '../../properties/format.js';
 import { explainFinding, formatExplanation } from '../explain.js';
 import { runIdentity } from './check.js';
-import { exhaustiveSetup, judgeSaved, replayExhaustive, withExactVm } from '../exhaustive.js';
+import { exhaustiveSetup, judgeSaved, replayExhaustive, savedCounterexample, withExactVm } from '../exhaustive.js';
 import { signatureOf } from '../../properties/signature.js';
 
 export interface ReplayOptions {
@@ -99,26 +99,7 @@ export async function replayCommand(o: ReplayOptions): Promise<number> {
         log(formatCase(saved.case).join('\n'));
         return 0;
       }
-      const size = caseSize(saved.case);
-      log(
-        formatCounterexample(
-          {
-            phase: saved.phase,
-            seed: saved.seed,
-            path: saved.path,
-            case: saved.case,
-            shrunkFrom: size,
-            size,
-            failure: j.failure,
-            minimizeTries: 0,
-            signature: j.signature,
-            hits: 0,
-            caseFile: o.case!,
-          },
-          run,
-          'SAVED FAILURE',
-        ),
-      );
+      log(formatCounterexample(savedCounterexample(saved, { failure: j.failure, signature: j.signature }, o.case!), run, 'SAVED FAILURE'));
       await explain(saved.case);
       return 1;
     }

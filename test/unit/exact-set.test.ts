@@ -49,8 +49,10 @@ describe('exact sets', () => {
     const program = [{ observations: [model[0]!.observations[0]!, wrong], choices: draw(5) }];
     const f = compareSets(c, model, program);
     expect(f?.invariant).toBe(MATCHES_MODEL.name);
-    // One outcome whatever the draw: every draw gives it, not "some".
+    // Every draw leaves the model: "every", not "some"; also with two wrong outcomes.
     expect(f?.detail).toBe('operation 2: every prandom draw tried gives an observation the model does not allow');
+    const twoWrong = [...program, { observations: [model[0]!.observations[0]!, { ...wrong, peer: { addr: '10.0.0.8', port: 8080 } }], choices: draw(6) }];
+    expect(compareSets(c, model, twoWrong)?.detail).toBe('operation 2: every prandom draw tried gives an observation the model does not allow');
     const two = [...program, { observations: model[1]!.observations, choices: draw(6) }];
     expect(compareSets(c, model, two)?.detail).toBe('operation 2: some prandom draw gives an observation the model does not allow');
     // Held to the spec, as a sampled run is: a backend no map holds is a fabricated peer, named so.

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { reportCases } from '../../generators/report.js';
+import { REPORT_STATE, REPORT_VIP6_TO4, reportCases } from '../../generators/report.js';
 import { EMPTY_STATE, type SockAddr } from '../../model/domain.js';
 import { REPORT_NEAR_MAPPED_LOCAL, hasWaits, monitoredAt, type AuthRecord, type ProbeRecord, type ReportCase, type ReportConn, type ReportObservation } from '../../model/report/domain.js';
 import { parseAddress } from '../../model/address.js';
@@ -99,6 +99,23 @@ describe('the byte counts of a CLOSE report', () => {
     const aborted = { ...sent, conns: [{ ...conn, abort: true }] };
     expect(reportBytesWritten.check(aborted, o(9)).status).toBe('holds');
     expect(reportBytesWritten.check(aborted, { ...o(9), probe: o(9).probe.map((r) => ({ ...r, receivedBytes: 0 })) }).status).toBe('violated');
+  });
+});
+
+describe('the original destination of an IPv4 record whose client connected to an IPv6 VIP', () => {
+  // An AF_INET6 client of [fd00::96:2]:80, rewritten to the IPv4 listener: its records are IPv4
+  // (a v4-mapped pair, client ::ffff:127.0.0.1), and an IPv4 record cannot hold the IPv6 original.
+  const mappedClient: SockAddr = { addr: '::ffff:127.0.0.1', port: 40275 };
+  const c: ReportCase = { monitoring: true, periodic: false, state: REPORT_STATE, conns: [{ ...conn, clientFamily: 'inet6', connectTo: REPORT_VIP6_TO4 }] };
+  const o = (original: SockAddr | null): ReportObservation => ({
+    ...observed([]),
+    conns: [{ client: mappedClient, server }],
+    probe: [{ ...record(2, 1), original }, { ...record(2, 7), original }, record(1, 1), { ...record(1, 7), sentBytes: 0 }],
+  });
+  it('is none; its last word as an IPv4 address is another original', () => {
+    expect(reportBytesWritten.check(c, o(null)).status).toBe('holds');
+    const v = reportBytesWritten.check(c, o({ addr: '0.150.0.2', port: 80 }));
+    expect(v.status === 'violated' && v.detail).toMatch(/original destination 0\.150\.0\.2:80, expected none/);
   });
 });
 

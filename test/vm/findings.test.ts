@@ -151,6 +151,8 @@ describe('the failure database', () => {
     const again = cli(['check', '--executor', 'vm', '--objects', objectsArg(tlvOnly), '--runs', '100', '--no-explain'], dir);
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/still fails/);
+    // Printed with the replay line of its file, as replay --case prints it.
+    expect(again.out).toMatch(/SAVED FAILURE[\s\S]*replay: kmesh-check replay --case \S+\.json --executor vm/);
     for (const n of saved) expect(existsSync(join(failures, n))).toBe(true);
   });
 

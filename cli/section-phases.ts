@@ -118,7 +118,8 @@ export async function runSectionPhases(o: SectionPhasesOptions): Promise<Section
     rows.push(...sectionInvariantRows(spec, p.result));
     const s = settleSection({ saved: mine, replayed: p.result.replayed, findings: p.result.findings, skipped, db: o.db, log: o.log });
     for (const k of Object.keys(counts) as Array<keyof SectionSavedCounts>) counts[k] += s.counts[k];
-    for (const f of s.findings) entries.push({ spec, finding: f.finding, status: f.status, identity, run });
+    // A saved failure that still fails replays from its file (its seed and path give the case unshrunk).
+    for (const f of s.findings) entries.push({ spec, finding: f.finding, status: f.status, identity, run: f.saved ? { ...run, caseFile: f.saved.file ?? o.db.files(f.saved.id).json } : run });
     return p;
   };
   const a = o.accelObjects;

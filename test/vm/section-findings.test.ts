@@ -62,6 +62,10 @@ describe('report-phase findings on the VM', () => {
     expect(second.code).toBe(1);
     expect(second.out).toMatch(/saved failure [0-9a-f]+ \(report-bytes-written\) still fails/);
     expect((JSON.parse(readFileSync(join(dir, 'r2.json'), 'utf8')) as ReportJson).findings.filter((x) => x.phase === 'report').map((x) => x.status)).toEqual(['saved']);
+    // Printed and listed with the replay line of its file.
+    const savedFile = join(dir, '.kmesh-check/failures', saved[0]!);
+    expect(second.out).toContain(`replay: kmesh-check replay --case ${savedFile} --executor vm`);
+    expect((JSON.parse(readFileSync(join(dir, 'r2.json'), 'utf8')) as ReportJson).findings.find((x) => x.phase === 'report')?.replay).toMatch(/^kmesh-check replay --case \S+\.json --executor vm/);
 
     // Fixed in place (our objects rebuilt at the same paths): it passes and is removed.
     const ours = defaultReportObjects();

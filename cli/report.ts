@@ -321,7 +321,7 @@ export function formatSummary(r: ReportJson, what = 'cases'): string {
       ? `coverage: FAIL, exercised too rarely: ${missing.map((q) => `${q.class} (${q.seen} < ${q.required}${q.why ? `: ${q.why}` : ''})`).join(', ')}`
       : r.coverage.requirements.length === 0
         ? 'coverage: no class requirement applies to this run (exhaustive only, or stopped early)'
-        : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${requiredText(r.coverage.requirements)} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''})`,
+        : `coverage: ok (${r.coverage.requirements.length} classes, each in at least ${requiredText(r.coverage.requirements)} cases${r.coverage.targeted ? `; targeted generation added ${r.coverage.targeted} cases` : ''}${r.coverage.pathsWaived ? `; the ${r.coverage.pathsWaived} model-path classes are not required of a run with findings` : ''})`,
   );
   if (r.savedFailures) {
     const s = r.savedFailures;

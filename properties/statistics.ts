@@ -98,6 +98,8 @@ export interface CoverageReport {
   /** Cases added by targeted generation toward under-covered classes (0: none needed). */
   readonly targeted?: number;
   readonly requirements: CoverageRequirement[];
+  /** Model-path classes not required of this run, as it has findings (the path a finding stops is not owed). */
+  readonly pathsWaived?: number;
 }
 
 /** DNS classes are required in this many times `fraction` of the DNS phase's cases. */

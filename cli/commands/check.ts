@@ -127,7 +127,7 @@ export function judgeCoverage(result: RunResult, findings: number, states: State
     if (q.ok || !t) return q;
     return { ...q, why: `targeted generation ran ${t.tried} of at most ${t.cap} cases toward it and reached it ${q.seen} times: the generators of --states ${states} rarely or never produce it` };
   });
-  return { ok: base.ok, requirements, targeted };
+  return { ok: base.ok, requirements, targeted, ...(findings && paths.length ? { pathsWaived: paths.length } : {}) };
 }
 
 /** The run result of an exhaustive-only check: the enumerated cases, the invariants the phase holds to. */

@@ -132,7 +132,10 @@ export function mergeReports(reports: readonly ReportJson[]): ReportJson {
   const judged = reports.some((r) => r.coverage.requirements.length > 0);
   // A shard's phase that stopped half-way fails the merged run as it failed the shard.
   const stoppedPhases = reports.flatMap((r) => r.stoppedPhases ?? []);
-  const coverage = judged ? coverageOf(stats, findings.length ? [] : requiredPaths(first.states as StatesOption), undefined, stats.dnsCases > 0) : { ok: true, requirements: [], targeted: 0 };
+  const paths = requiredPaths(first.states as StatesOption);
+  const coverage = judged
+    ? { ...coverageOf(stats, findings.length ? [] : paths, undefined, stats.dnsCases > 0), ...(findings.length ? { pathsWaived: paths.length } : {}) }
+    : { ok: true, requirements: [], targeted: 0 };
   return {
     ...first,
     shard: null,

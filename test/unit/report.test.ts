@@ -191,3 +191,15 @@ describe('a report case as printed', () => {
     expect(turned[1]).toMatch(/monitoring turned off once established/);
   });
 });
+
+describe('the coverage line', () => {
+  it('says why a run with findings is held to fewer classes', () => {
+    const result = { cases: 10, durationMs: 1, interrupted: false, invariants: [], statistics: new Statistics(), unclustered: 0, stopped: false };
+    const meta = { executor: 'vm', objects: null, seed: 42, runs: 10, states: 'both', shard: null } as const;
+    const requirements = [{ class: 'inet', seen: 50, required: 40, ok: true }];
+    const plain = buildReport(result, meta as never, { ok: true, requirements }, [], { stoppedPhases: [] });
+    expect(formatSummary(plain)).toContain('coverage: ok (1 classes, each in at least 40 cases)');
+    const waived = buildReport(result, meta as never, { ok: true, requirements, pathsWaived: 22 }, [finding('aaa', 'dns-proxy', caseOf(53))], { stoppedPhases: [] });
+    expect(formatSummary(waived)).toContain('coverage: ok (1 classes, each in at least 40 cases; the 22 model-path classes are not required of a run with findings)');
+  });
+});

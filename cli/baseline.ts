@@ -41,7 +41,7 @@ export function baselineFromReport(r: Pick<ReportJson, 'findings'>, previous: Ba
     const had = accepted.get(f.signature);
     const paths = new Set([...(had?.paths ?? []), ...Object.keys(f.modelPaths ?? {})]);
     // A merge onto an acceptance of an older version, which counted nothing, counts from here.
-    const hits = (had && had.hits === undefined ? 0 : (had?.hits ?? 0)) + f.hits;
+    const hits = (had?.hits ?? 0) + f.hits;
     accepted.set(f.signature, { signature: f.signature, text: f.signatureText, invariant: f.invariant, paths: [...paths].sort(), hits });
   }
   return { tool: 'kmesh-check-baseline', version: 1, accepted: [...accepted.values()].sort((a, b) => a.signature.localeCompare(b.signature)) };

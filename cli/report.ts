@@ -119,8 +119,15 @@ export interface RunContext {
 /** The command that reproduces a finding exactly (same case, same shrinking, same objects). */
 export function replayCommand(cx: Pick<Counterexample, 'phase' | 'seed' | 'path' | 'caseFile'>, run: RunContext | string): string {
   const r = typeof run === 'string' ? { executor: run, objects: null } : run;
-  const which = cx.caseFile !== undefined ? `--case ${cx.caseFile}` : `--phase ${cx.phase} --seed ${cx.seed} --path ${cx.path}`;
-  return `kmesh-check replay ${which} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
+  return `kmesh-check replay ${replayCase(cx, cx.caseFile)} --executor ${r.executor}${r.objects ? ` --objects ${r.objects}` : ''}`;
+}
+
+/**
+ * Which case a replay line names, for every phase: a saved case file (replay --case) by the file,
+ * since its seed and path give the case as first generated (before shrinking, or an edit).
+ */
+export function replayCase(where: { readonly phase: string; readonly seed: number; readonly path: string }, caseFile: string | undefined): string {
+  return caseFile !== undefined ? `--case ${caseFile}` : `--phase ${where.phase} --seed ${where.seed} --path ${where.path}`;
 }
 
 /** Of a finding's hits, the exhaustive phase's states (Counterexample.exhaustiveHits). */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { InvariantCount } from '../properties/run.js';
 import type { SectionFinding, SectionPhase, SectionResult, SectionSpec } from '../properties/section-check.js';
 import { belongsTo, type FailureDb, type RunIdentity, type SavedSectionFailure } from './failure-db.js';
-import { pathsText, type FindingJson, type FindingStatus } from './report.js';
+import { pathsText, replayCase, type FindingJson, type FindingStatus } from './report.js';
 import { addPaths } from '../properties/tally.js';
 
 export const SECTION_TITLES: Readonly<Record<SectionPhase, string>> = { report: 'connection reports (section 7)', accel: 'acceleration (section 8)' };
@@ -32,8 +32,7 @@ export function sectionSignature(f: Pick<SectionFinding, 'phase' | 'invariant'>)
 }
 
 export function sectionReplayLine(f: Pick<SectionFinding, 'phase' | 'seed' | 'path'>, run: SectionRunContext): string {
-  const which = run.caseFile !== undefined ? `--case ${run.caseFile}` : `--phase ${f.phase} --seed ${f.seed} --path ${f.path}`;
-  return `kmesh-check replay ${which} --executor ${run.executor}${run.objectsFlag ? ` ${run.objectsFlag}` : ''}`;
+  return `kmesh-check replay ${replayCase(f, run.caseFile)} --executor ${run.executor}${run.objectsFlag ? ` ${run.objectsFlag}` : ''}`;
 }
 
 export function formatSectionFinding(spec: SectionSpec<unknown, unknown>, f: SectionFinding, run: SectionRunContext, title = 'FINDING', hits = f.hits, shapes = f.shapes): string {

@@ -99,6 +99,7 @@ export function executorSpecFailure(c: Case, observed: readonly Observation[], o
  */
 function earliestBroken(list: readonly Invariant[], c: Case, env: Environment, observed: readonly Observation[], first: Failure, whole: SpecContext): Failure {
   const at = list.findIndex((inv) => inv.name === first.invariant);
+  if (at < 0) return first;
   const broken: { inv: Invariant; detail: string }[] = [];
   for (let i = at + 1; i < list.length; i++) {
     const inv = list[i]!;
@@ -107,7 +108,7 @@ function earliestBroken(list: readonly Invariant[], c: Case, env: Environment, o
     if (v.status === 'violated') broken.push({ inv, detail: v.detail });
   }
   // Broken alone: nothing to date (the usual failing run).
-  if (broken.length === 0 || at < 0) return first;
+  if (broken.length === 0) return first;
   broken.unshift({ inv: list[at]!, detail: first.detail });
   const cuts = new Map<number, SpecContext>();
   const cut = (k: number) => {

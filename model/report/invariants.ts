@@ -31,7 +31,6 @@ interface EndRecords {
 /** An address as a record's IPv4 view writes it: v4-mapped folded. */
 const fold = (addr: string) => v4MappedInner(addr) ?? addr;
 const same = (a: SockAddr, b: SockAddr) => fold(a.addr) === fold(b.addr) && a.port === b.port;
-/** An IPv4 address as a record of `type` holds it: v4-mapped in an IPv6 (type 1) record. */
 /**
  * An original destination (v4-mapped folded) as a record of `type` holds it (R4): v4-mapped in an
  * IPv6 record, none where an IPv4 record cannot hold it (a native IPv6 original: an AF_INET6

@@ -7,10 +7,11 @@ import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.j
 import type { Executor, ObjectPaths } from '../../model/executor.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { WorkerProcess, type Answer } from './worker-process.js';
+import { encodeCases } from './case-wire.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
 import { decodeObservations } from '../runner/observations.js';
-import { packCases, type ConnectCtx, type EncodedRunResult, type Request, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
+import { type ConnectCtx, type EncodedRunResult, type Request, type TestRunProgram, type TestRunResult, type WorkerInfo } from './protocol.js';
 
 export interface KernelExecutorOptions {
   /** Object paths; each defaults to ours in build/bpf. */
@@ -78,7 +79,7 @@ export class KernelExecutor implements Executor {
     // decodes the last (two cores).
     const parts: Array<Promise<Observation[][]>> = [];
     for (let i = 0; i < cases.length; i += this.requestSize) {
-      const part = this.worker.request({ type: 'run', batch: packCases(cases.slice(i, i + this.requestSize)), offset: i }).then(decodeRun);
+      const part = this.worker.request({ type: 'run', offset: i }, encodeCases(cases.slice(i, i + this.requestSize))).then(decodeRun);
       part.catch(() => undefined); // handled below, after every batch is out
       parts.push(part);
       // Let the event loop move what was written into the pipe: packing every batch first

@@ -1,8 +1,9 @@
 // Parent <-> worker messages: two 4-byte little-endian lengths, then that many bytes of JSON and
-// of binary (the observations of a batch, see bpf/runner/observations.ts; usually none). Requests
-// may queue (answered in order); a batch of cases crosses the stdio sockets once each way.
+// of binary (a batch's cases, see case-wire.ts, and its observations, see
+// bpf/runner/observations.ts; usually none). Requests may queue (answered in order); a batch of
+// cases crosses the stdio sockets once each way.
 
-import type { Case, Family, MapState, Observation, Operation, Protocol, StartEnrolment, StreamView } from '../../model/domain.js';
+import type { Family, Observation, Protocol, StartEnrolment, StreamView } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
 import type { ObjectPaths } from '../../model/executor.js';
 import type { KmeshCheckErrorCode } from '../../shared/errors.js';
@@ -59,82 +60,11 @@ export interface BenchResult {
   readonly seconds: number;
 }
 
-/**
- * A batch of cases with every map entity and every operation list that its cases share (the same
- * object) written once: cases refer to them by index, and the worker gets them shared again, so
- * it encodes each once (bpf/codec/tracker.ts skips what it already holds). Only identity is
- * looked at: comparing contents (JSON text per entity) cost the parent more than it saved on
- * generated cases, whose entities seldom repeat.
- */
-export interface PackedCases {
-  readonly entities: readonly unknown[];
-  readonly opLists: ReadonlyArray<readonly Operation[]>;
-  /**
-   * Per case: [frontends, services, endpoints, backends, kind (1 raw), enrolled (1), ops index,
-   * enrolment write (-1: none), monitoring off (1), enrolment keys (0 both, 1 the cookie, 2 the locals)].
-   */
-  readonly cases: ReadonlyArray<readonly [number[], number[], number[], number[], number, number, number, number, number, number]>;
-}
-
-/** Index of `x` in `list`, added on first sight (by identity). */
-function interner<T>(list: T[]): (x: T) => number {
-  const index = new Map<T, number>();
-  return (x) => {
-    let i = index.get(x);
-    if (i === undefined) {
-      i = list.length;
-      list.push(x);
-      index.set(x, i);
-    }
-    return i;
-  };
-}
-
-export function packCases(cases: readonly Case[]): PackedCases {
-  const entities: unknown[] = [];
-  const opLists: Array<readonly Operation[]> = [];
-  const intern = interner(entities);
-  const internOps = interner(opLists);
-  return {
-    entities,
-    opLists,
-    cases: cases.map((c) => [
-      c.state.frontends.map(intern),
-      c.state.services.map(intern),
-      c.state.endpoints.map(intern),
-      c.state.backends.map(intern),
-      c.kind === 'raw' ? 1 : 0,
-      c.enrolled ? 1 : 0,
-      internOps(c.ops),
-      c.enrolmentWrite ?? -1,
-      c.monitoringOff ? 1 : 0,
-      c.enrolmentKeys === 'cookie' ? 1 : c.enrolmentKeys === 'locals' ? 2 : 0,
-    ]),
-  };
-}
-
-export function unpackCases(p: PackedCases): Case[] {
-  const e = p.entities;
-  return p.cases.map(([f, s, en, b, kind, enrolled, ops, write, monitoringOff, keys]) => ({
-    state: {
-      frontends: f.map((i) => e[i]),
-      services: s.map((i) => e[i]),
-      endpoints: en.map((i) => e[i]),
-      backends: b.map((i) => e[i]),
-    } as unknown as MapState,
-    kind: kind ? 'raw' : 'consistent',
-    enrolled: enrolled === 1,
-    ...(write >= 0 ? { enrolmentWrite: write } : {}),
-    ...(keys === 1 ? { enrolmentKeys: 'cookie' as const } : keys === 2 ? { enrolmentKeys: 'locals' as const } : {}),
-    ...(monitoringOff === 1 ? { monitoringOff: true as const } : {}),
-    ops: p.opLists[ops] ?? [],
-  }));
-}
-
 export type Request =
   | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean; readonly mapWriter: boolean }
   | { readonly type: 'load'; readonly objects: ObjectPaths }
-  | { readonly type: 'run'; readonly batch: PackedCases; readonly offset: number }
+  /** The batch's cases travel as the frame's binary part (case-wire.ts). */
+  | { readonly type: 'run'; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
   | { readonly type: 'info' }
   | { readonly type: 'baseline'; readonly binary: string; readonly iterations: number }
@@ -154,7 +84,7 @@ export interface EncodedRunResult {
 }
 
 /**
- * Bytes each side's end of the stdio sockets may hold unread. A batch's request (~1 KB a case)
+ * Bytes each side's end of the stdio sockets may hold unread. A batch's request (~180 bytes a case)
  * must fit whole, with the one before it queued: when it does not, its rest waits until the
  * parent's event loop runs again, which can be after the model work of the next batch, and the
  * worker sleeps meanwhile (the default ~200 KB did not hold two batches of 128 cases).

@@ -95,13 +95,16 @@ export class WorkerProcess<Req extends { readonly type: string }> {
     return this.child.pid ?? -1;
   }
 
-  /** Writes a request at once; responses are matched first-in first-out, so several can be in flight. */
-  request(req: Req | { readonly type: 'close' }): Promise<Answer> {
+  /**
+   * Writes a request (with `bin` as its frame's binary part) at once; responses are matched
+   * first-in first-out, so several can be in flight.
+   */
+  request(req: Req | { readonly type: 'close' }, bin?: Uint8Array): Promise<Answer> {
     if (this.exited) return Promise.reject(this.exited);
     if (this.closed && req.type !== 'close') return Promise.reject(new KmeshCheckError('worker', `${this.what} is closed`));
     return new Promise<Answer>((resolve, reject) => {
       this.waiting.push({ resolve: (resp) => (resp.ok ? resolve(resp) : reject(new KmeshCheckError(resp.error.code, resp.error.message))), reject });
-      this.child.stdin!.write(frame(req));
+      this.child.stdin!.write(frame(req, bin));
     });
   }
 

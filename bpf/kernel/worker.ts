@@ -19,7 +19,9 @@ import { growSendBuffer } from './libc.js';
 import { loadDataPath, type LoadedDataPath } from './loader.js';
 import { checkLocalAddresses, setupNamespace } from './netns.js';
 import { testRun } from './testrun.js';
-import { FrameReader, STDIO_SEND_BUFFER, frame, unpackCases, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
+import type { Case } from '../../model/domain.js';
+import { decodeCases } from './case-wire.js';
+import { FrameReader, STDIO_SEND_BUFFER, frame, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.
 console.log = console.error;
@@ -193,7 +195,7 @@ class Binary {
   ) {}
 }
 
-function handle(req: Request): unknown {
+function handle(req: Request, cases: Case[] | null): unknown {
   switch (req.type) {
     case 'init':
       return init(req.objects, req.environment, req.wholeCases !== false, req.mapWriter !== false);
@@ -202,7 +204,7 @@ function handle(req: Request): unknown {
     case 'run':
       if (!session?.cases) throw new KmeshCheckError('worker', 'the worker is not initialised');
       {
-        const { bytes, streams, order } = session.cases.runCases(unpackCases(req.batch), req.offset);
+        const { bytes, streams, order } = session.cases.runCases(cases ?? [], req.offset);
         return new Binary({ encoded: true, streams, order } satisfies EncodedRunResult, bytes);
       }
     case 'testRun':
@@ -234,15 +236,19 @@ process.stdin.on('data', (chunk: Buffer) => {
   const msgs = reader.push(chunk);
   timing.parse += ms(t0);
   for (const msg of msgs) {
-    const req = msg as Request;
+    const req = msg as Request & { readonly bin?: Uint8Array };
     try {
+      // A batch's cases are part of parsing its request.
       const t1 = process.hrtime.bigint();
-      const result = handle(req);
-      timing.handle += ms(t1);
+      const cases = req.type === 'run' ? decodeCases(req.bin ?? new Uint8Array(0)) : null;
       const t2 = process.hrtime.bigint();
+      timing.parse += Number(t2 - t1) / 1e6;
+      const result = handle(req, cases);
+      timing.handle += ms(t2);
+      const t3 = process.hrtime.bigint();
       if (result instanceof Binary) reply({ ok: true, result: result.result }, result.bytes);
       else reply({ ok: true, result });
-      timing.reply += ms(t2);
+      timing.reply += ms(t3);
     } catch (e) {
       reply(errorReply(e));
     }

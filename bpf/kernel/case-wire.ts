@@ -1,0 +1,389 @@
+// A batch of cases as bytes, for the one trip to the kernel harness worker. JSON cost the parent
+// 14-17 us a case to write and the worker 10 to read (1.1 KB a case: the services' port arrays,
+// repeated field names), a tenth of all the CPU a kernel case costs on two cores. Here every
+// number is one byte when small, every string, entity, entity list, map state and operation list
+// is written once and then named by its index, so that the worker gets back objects shared as
+// the parent's were (bpf/codec/tracker.ts skips an entity or list it already holds). Numbers and
+// strings travel exactly, whatever their value: a raw state or an edited case file may hold any.
+// Generated cases take ~180 bytes, ~5 us to write and ~2 to read.
+
+import type { Backend, Case, Endpoint, Frontend, MapState, Operation, Service, SockAddr, Waypoint } from '../../model/domain.js';
+import { KmeshCheckError } from '../../shared/errors.js';
+
+// A number's first byte: the number itself below SMALL, else how the rest is written.
+const SMALL = 0xfc;
+const U16 = 0xfc;
+const U32 = 0xfd;
+const F64 = 0xfe;
+
+/** The operations' fields, in the order they are written; other operations go as JSON text. */
+const OP_KINDS = ['socket', 'connect', 'send', 'close', 'sendto', 'recvfrom', 'deliver', 'apply'] as const;
+const OTHER_OP = OP_KINDS.length;
+
+/** Things written once and then named by index: on first sight the index is the table's length and the thing follows. */
+class Table<T> {
+  private readonly index = new Map<T, number>();
+  /** The index of `x`, and whether it is new (to be written after it). */
+  ref(x: T): [number, boolean] {
+    const i = this.index.get(x);
+    if (i !== undefined) return [i, false];
+    const n = this.index.size;
+    this.index.set(x, n);
+    return [n, true];
+  }
+}
+
+class Writer {
+  private buf = new Uint8Array(1 << 16);
+  private view = new DataView(this.buf.buffer);
+  private at = 0;
+  private readonly text = new TextEncoder();
+  private readonly strings = new Table<string>();
+  private readonly frontends = new Table<Frontend>();
+  private readonly services = new Table<Service>();
+  private readonly endpoints = new Table<Endpoint>();
+  private readonly backends = new Table<Backend>();
+  private readonly lists = new Table<readonly object[]>();
+  private readonly states = new Table<MapState>();
+  private readonly opLists = new Table<readonly Operation[]>();
+
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    next.set(this.buf.subarray(0, this.at));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  num(v: number): void {
+    if (typeof v !== 'number') throw new KmeshCheckError('codec', `a case holds ${JSON.stringify(v)} where a number belongs: it cannot go to the kernel worker`);
+    this.room(9);
+    const whole = Number.isInteger(v) && v >= 0 && !Object.is(v, -0);
+    if (whole && v < SMALL) this.buf[this.at++] = v;
+    else if (whole && v <= 0xffff) {
+      this.buf[this.at] = U16;
+      this.view.setUint16(this.at + 1, v, true);
+      this.at += 3;
+    } else if (whole && v <= 0xffffffff) {
+      this.buf[this.at] = U32;
+      this.view.setUint32(this.at + 1, v, true);
+      this.at += 5;
+    } else {
+      this.buf[this.at] = F64;
+      this.view.setFloat64(this.at + 1, v, true);
+      this.at += 9;
+    }
+  }
+
+  nums(vs: readonly number[]): void {
+    this.num(vs.length);
+    for (let i = 0; i < vs.length; i++) this.num(vs[i]!);
+  }
+
+  str(s: string): void {
+    if (typeof s !== 'string') throw new KmeshCheckError('codec', `a case holds ${JSON.stringify(s)} where a string belongs: it cannot go to the kernel worker`);
+    const [i, fresh] = this.strings.ref(s);
+    this.num(i);
+    if (!fresh) return;
+    this.room(3 * s.length + 9);
+    const lengthAt = this.at;
+    this.at += 5;
+    const n = this.text.encodeInto(s, this.buf.subarray(this.at)).written;
+    this.buf[lengthAt] = U32;
+    this.view.setUint32(lengthAt + 1, n, true);
+    this.at += n;
+  }
+
+  private sockAddr(a: SockAddr): void {
+    this.str(a.addr);
+    this.num(a.port);
+  }
+
+  private waypoint(w: Waypoint): void {
+    this.str(w.addr);
+    this.num(w.port);
+  }
+
+  private list<T extends object>(items: readonly T[], table: Table<T>, write: (x: T) => void): void {
+    const [i, fresh] = this.lists.ref(items);
+    this.num(i);
+    if (!fresh) return;
+    this.num(items.length);
+    for (const x of items) {
+      const [j, isNew] = table.ref(x);
+      this.num(j);
+      if (isNew) write(x);
+    }
+  }
+
+  state(s: MapState): void {
+    const [i, fresh] = this.states.ref(s);
+    this.num(i);
+    if (!fresh) return;
+    this.list(s.frontends, this.frontends, (f) => {
+      this.str(f.addr);
+      this.num(f.upstreamId);
+    });
+    this.list(s.services, this.services, (sv) => {
+      this.num(sv.id);
+      this.nums(sv.endpointCounts);
+      this.num(sv.lbPolicy);
+      this.nums(sv.servicePorts);
+      this.nums(sv.targetPorts);
+      this.waypoint(sv.waypoint);
+    });
+    this.list(s.endpoints, this.endpoints, (e) => {
+      this.num(e.serviceId);
+      this.num(e.prio);
+      this.num(e.index);
+      this.num(e.backendUid);
+    });
+    this.list(s.backends, this.backends, (b) => {
+      this.num(b.uid);
+      this.str(b.addr);
+      this.nums(b.services);
+      this.waypoint(b.waypoint);
+    });
+  }
+
+  ops(ops: readonly Operation[]): void {
+    const [i, fresh] = this.opLists.ref(ops);
+    this.num(i);
+    if (!fresh) return;
+    this.num(ops.length);
+    for (const o of ops) this.op(o);
+  }
+
+  private op(o: Operation): void {
+    const kind = OP_KINDS.indexOf(o.op);
+    if (kind < 0) {
+      this.num(OTHER_OP);
+      this.str(JSON.stringify(o));
+      return;
+    }
+    this.num(kind);
+    if (o.op === 'apply') {
+      this.state(o.state);
+      return;
+    }
+    this.num(o.sock);
+    switch (o.op) {
+      case 'socket':
+        this.str(o.family);
+        this.str(o.protocol);
+        return;
+      case 'connect':
+        this.sockAddr(o.dest);
+        return;
+      case 'send':
+        this.num(o.messages);
+        return;
+      case 'sendto':
+        this.sockAddr(o.dest);
+        this.num(o.n);
+        return;
+      case 'deliver':
+        this.sockAddr(o.from);
+        return;
+      case 'close':
+      case 'recvfrom':
+        return;
+    }
+  }
+}
+
+/** The cases as bytes (decodeCases gives them back). */
+export function encodeCases(cases: readonly Case[]): Uint8Array {
+  const w = new Writer();
+  w.num(cases.length);
+  for (const c of cases) {
+    w.state(c.state);
+    w.str(c.kind);
+    w.num(c.enrolled ? 1 : 0);
+    w.num(c.enrolmentWrite === undefined ? 0 : 1);
+    if (c.enrolmentWrite !== undefined) w.num(c.enrolmentWrite);
+    w.str(c.enrolmentKeys ?? '');
+    w.num(c.monitoringOff ? 1 : 0);
+    w.ops(c.ops);
+  }
+  return w.bytes();
+}
+
+const truncated = () => new KmeshCheckError('worker', 'a batch of cases ended early: is dist/ from one build?');
+
+class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  private readonly text = new TextDecoder();
+  private readonly strings: string[] = [];
+  private readonly frontends: Frontend[] = [];
+  private readonly services: Service[] = [];
+  private readonly endpoints: Endpoint[] = [];
+  private readonly backends: Backend[] = [];
+  private readonly lists: object[][] = [];
+  private readonly states: MapState[] = [];
+  private readonly opLists: Operation[][] = [];
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get done(): boolean {
+    return this.at === this.buf.length;
+  }
+
+  num(): number {
+    if (this.at >= this.buf.length) throw truncated();
+    const tag = this.buf[this.at++]!;
+    if (tag < SMALL) return tag;
+    const size = tag === U16 ? 2 : tag === U32 ? 4 : tag === F64 ? 8 : -1;
+    if (size < 0) throw new KmeshCheckError('worker', `a batch of cases holds a number tagged ${tag}: is dist/ from one build?`);
+    if (this.at + size > this.buf.length) throw truncated();
+    const v = size === 2 ? this.view.getUint16(this.at, true) : size === 4 ? this.view.getUint32(this.at, true) : this.view.getFloat64(this.at, true);
+    this.at += size;
+    return v;
+  }
+
+  nums(): number[] {
+    const n = this.num();
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) out[i] = this.num();
+    return out;
+  }
+
+  /** The item the next index names: one read before, or the one that follows it. */
+  private ref<T>(table: T[], read: () => T): T {
+    const i = this.num();
+    if (i < table.length) return table[i]!;
+    if (i !== table.length) throw new KmeshCheckError('worker', `a batch of cases names item ${i} of ${table.length}: is dist/ from one build?`);
+    const x = read();
+    table[i] = x;
+    return x;
+  }
+
+  str(): string {
+    return this.ref(this.strings, () => {
+      const n = this.num();
+      if (this.at + n > this.buf.length) throw truncated();
+      const s = this.text.decode(this.buf.subarray(this.at, this.at + n));
+      this.at += n;
+      return s;
+    });
+  }
+
+  private sockAddr(): SockAddr {
+    const addr = this.str();
+    return { addr, port: this.num() };
+  }
+
+  private waypoint(): Waypoint {
+    const addr = this.str();
+    return { addr, port: this.num() };
+  }
+
+  private list<T extends object>(table: T[], read: () => T): T[] {
+    return this.ref(this.lists, () => {
+      const n = this.num();
+      const out = new Array<T>(n);
+      for (let i = 0; i < n; i++) out[i] = this.ref(table, read);
+      return out;
+    }) as T[];
+  }
+
+  state(): MapState {
+    return this.ref(this.states, () => ({
+      frontends: this.list(this.frontends, () => {
+        const addr = this.str();
+        return { addr, upstreamId: this.num() };
+      }),
+      services: this.list(this.services, () => {
+        const id = this.num();
+        const endpointCounts = this.nums();
+        const lbPolicy = this.num();
+        const servicePorts = this.nums();
+        const targetPorts = this.nums();
+        return { id, endpointCounts, lbPolicy, servicePorts, targetPorts, waypoint: this.waypoint() };
+      }),
+      endpoints: this.list(this.endpoints, () => {
+        const serviceId = this.num();
+        const prio = this.num();
+        const index = this.num();
+        return { serviceId, prio, index, backendUid: this.num() };
+      }),
+      backends: this.list(this.backends, () => {
+        const uid = this.num();
+        const addr = this.str();
+        const services = this.nums();
+        return { uid, addr, services, waypoint: this.waypoint() };
+      }),
+    }));
+  }
+
+  ops(): Operation[] {
+    return this.ref(this.opLists, () => {
+      const n = this.num();
+      const out = new Array<Operation>(n);
+      for (let i = 0; i < n; i++) out[i] = this.op();
+      return out;
+    });
+  }
+
+  private op(): Operation {
+    const kind = this.num();
+    if (kind === OTHER_OP) return JSON.parse(this.str()) as Operation;
+    const op = OP_KINDS[kind];
+    if (op === undefined) throw new KmeshCheckError('worker', `a batch of cases holds operation kind ${kind}: is dist/ from one build?`);
+    if (op === 'apply') return { op, state: this.state() };
+    const sock = this.num();
+    switch (op) {
+      case 'socket': {
+        const family = this.str() as Extract<Operation, { op: 'socket' }>['family'];
+        return { op, sock, family, protocol: this.str() as Extract<Operation, { op: 'socket' }>['protocol'] };
+      }
+      case 'connect':
+        return { op, sock, dest: this.sockAddr() };
+      case 'send':
+        return { op, sock, messages: this.num() };
+      case 'sendto': {
+        const dest = this.sockAddr();
+        return { op, sock, dest, n: this.num() };
+      }
+      case 'deliver':
+        return { op, sock, from: this.sockAddr() };
+      case 'close':
+      case 'recvfrom':
+        return { op, sock };
+    }
+  }
+}
+
+/** The cases encodeCases wrote, each entity, list, state and operation list shared as it was. */
+export function decodeCases(bytes: Uint8Array): Case[] {
+  const r = new Reader(bytes);
+  const n = r.num();
+  const out = new Array<Case>(n);
+  for (let i = 0; i < n; i++) {
+    const state = r.state();
+    const kind = r.str() as Case['kind'];
+    const enrolled = r.num() === 1;
+    const enrolmentWrite = r.num() === 1 ? r.num() : undefined;
+    const keys = r.str();
+    const monitoringOff = r.num() === 1;
+    const ops = r.ops();
+    out[i] = {
+      state,
+      kind,
+      enrolled,
+      ...(enrolmentWrite !== undefined ? { enrolmentWrite } : {}),
+      ...(keys ? { enrolmentKeys: keys as NonNullable<Case['enrolmentKeys']> } : {}),
+      ...(monitoringOff ? { monitoringOff: true as const } : {}),
+      ops,
+    };
+  }
+  if (!r.done) throw new KmeshCheckError('worker', 'a batch of cases has bytes after its last case: is dist/ from one build?');
+  return out;
+}

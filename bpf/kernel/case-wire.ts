@@ -9,6 +9,7 @@
 
 import type { Backend, Case, Endpoint, Frontend, MapState, Operation, Service, SockAddr, Waypoint } from '../../model/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
+import { GrowingBytes } from '../codec/growing-bytes.js';
 
 // A number's first byte: the number itself below SMALL, else how the rest is written.
 const SMALL = 0xfc;
@@ -33,10 +34,7 @@ class Table<T> {
   }
 }
 
-class Writer {
-  private buf = new Uint8Array(1 << 16);
-  private view = new DataView(this.buf.buffer);
-  private at = 0;
+class Writer extends GrowingBytes {
   private readonly text = new TextEncoder();
   private readonly strings = new Table<string>();
   private readonly frontends = new Table<Frontend>();
@@ -46,18 +44,6 @@ class Writer {
   private readonly lists = new Table<readonly object[]>();
   private readonly states = new Table<MapState>();
   private readonly opLists = new Table<readonly Operation[]>();
-
-  bytes(): Uint8Array {
-    return this.buf.subarray(0, this.at);
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
 
   num(v: number): void {
     if (typeof v !== 'number') throw new KmeshCheckError('codec', `a case holds ${JSON.stringify(v)} where a number belongs: it cannot go to the kernel worker`);
@@ -98,14 +84,10 @@ class Writer {
     this.at += n;
   }
 
-  private sockAddr(a: SockAddr): void {
+  /** A socket address or a waypoint: an address and a port. */
+  private addrPort(a: SockAddr | Waypoint): void {
     this.str(a.addr);
     this.num(a.port);
-  }
-
-  private waypoint(w: Waypoint): void {
-    this.str(w.addr);
-    this.num(w.port);
   }
 
   private list<T extends object>(items: readonly T[], table: Table<T>, write: (x: T) => void): void {
@@ -134,7 +116,7 @@ class Writer {
       this.num(sv.lbPolicy);
       this.nums(sv.servicePorts);
       this.nums(sv.targetPorts);
-      this.waypoint(sv.waypoint);
+      this.addrPort(sv.waypoint);
     });
     this.list(s.endpoints, this.endpoints, (e) => {
       this.num(e.serviceId);
@@ -146,7 +128,7 @@ class Writer {
       this.num(b.uid);
       this.str(b.addr);
       this.nums(b.services);
-      this.waypoint(b.waypoint);
+      this.addrPort(b.waypoint);
     });
   }
 
@@ -177,17 +159,17 @@ class Writer {
         this.str(o.protocol);
         return;
       case 'connect':
-        this.sockAddr(o.dest);
+        this.addrPort(o.dest);
         return;
       case 'send':
         this.num(o.messages);
         return;
       case 'sendto':
-        this.sockAddr(o.dest);
+        this.addrPort(o.dest);
         this.num(o.n);
         return;
       case 'deliver':
-        this.sockAddr(o.from);
+        this.addrPort(o.from);
         return;
       case 'close':
       case 'recvfrom':
@@ -198,7 +180,7 @@ class Writer {
 
 /** The cases as bytes (decodeCases gives them back). */
 export function encodeCases(cases: readonly Case[]): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(1 << 16);
   w.num(cases.length);
   for (const c of cases) {
     w.state(c.state);
@@ -210,7 +192,7 @@ export function encodeCases(cases: readonly Case[]): Uint8Array {
     w.num(c.monitoringOff ? 1 : 0);
     w.ops(c.ops);
   }
-  return w.bytes();
+  return w.written();
 }
 
 const truncated = () => new KmeshCheckError('worker', 'a batch of cases ended early: is dist/ from one build?');
@@ -275,12 +257,8 @@ class Reader {
     });
   }
 
-  private sockAddr(): SockAddr {
-    const addr = this.str();
-    return { addr, port: this.num() };
-  }
-
-  private waypoint(): Waypoint {
+  /** A socket address or a waypoint. */
+  private addrPort(): SockAddr & Waypoint {
     const addr = this.str();
     return { addr, port: this.num() };
   }
@@ -306,7 +284,7 @@ class Reader {
         const lbPolicy = this.num();
         const servicePorts = this.nums();
         const targetPorts = this.nums();
-        return { id, endpointCounts, lbPolicy, servicePorts, targetPorts, waypoint: this.waypoint() };
+        return { id, endpointCounts, lbPolicy, servicePorts, targetPorts, waypoint: this.addrPort() };
       }),
       endpoints: this.list(this.endpoints, () => {
         const serviceId = this.num();
@@ -318,7 +296,7 @@ class Reader {
         const uid = this.num();
         const addr = this.str();
         const services = this.nums();
-        return { uid, addr, services, waypoint: this.waypoint() };
+        return { uid, addr, services, waypoint: this.addrPort() };
       }),
     }));
   }
@@ -345,15 +323,15 @@ class Reader {
         return { op, sock, family, protocol: this.str() as Extract<Operation, { op: 'socket' }>['protocol'] };
       }
       case 'connect':
-        return { op, sock, dest: this.sockAddr() };
+        return { op, sock, dest: this.addrPort() };
       case 'send':
         return { op, sock, messages: this.num() };
       case 'sendto': {
-        const dest = this.sockAddr();
+        const dest = this.addrPort();
         return { op, sock, dest, n: this.num() };
       }
       case 'deliver':
-        return { op, sock, from: this.sockAddr() };
+        return { op, sock, from: this.addrPort() };
       case 'close':
       case 'recvfrom':
         return { op, sock };

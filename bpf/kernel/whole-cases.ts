@@ -9,6 +9,7 @@ import type { Case, Family, MapState, Operation, SocketId } from '../../model/do
 import type { Environment } from '../../model/environment.js';
 import { ControlPort, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
+import { GrowingBytes } from '../codec/growing-bytes.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { CaseRunner } from '../runner/case-runner.js';
@@ -26,17 +27,13 @@ const MAX_CASE_MESSAGES = 1024;
 export const PROGRAM_FLUSH_BYTES = 256 * 1024;
 
 /** A growing little-endian byte buffer for kf_run programs. */
-class ProgramBuffer {
-  buf = new Uint8Array(PROGRAM_FLUSH_BYTES + 64 * 1024);
-  private view = new DataView(this.buf.buffer);
-  at = 0;
+class ProgramBuffer extends GrowingBytes {
+  // Open to WholeCases, which rewinds a case that cannot run whole and copies a partial one out.
+  declare buf: Uint8Array;
+  declare at: number;
 
-  room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+  constructor() {
+    super(PROGRAM_FLUSH_BYTES + 64 * 1024);
   }
 
   u8(v: number): void {

@@ -7,6 +7,7 @@
 import { formatIPv4, formatIPv6 } from '../../model/address.js';
 import type { Family, Observation, SockAddr, SocketId, StreamView } from '../../model/domain.js';
 import { STRUCTS } from '../codec/abi.js';
+import { GrowingBytes } from '../codec/growing-bytes.js';
 import { storageView } from '../codec/structs.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { errnoName } from './errno.js';
@@ -25,19 +26,12 @@ const JSON_OBS = 6;
 const STORAGE_SIZE = STRUCTS.sock_storage_data.size;
 
 /** Appends records to a growing buffer; `take` hands the bytes over and starts again. */
-export class ObsWriter {
-  private buf = new Uint8Array(256 * 1024);
-  private view = new DataView(this.buf.buffer);
-  private at = 0;
+export class ObsWriter extends GrowingBytes {
   /** Stream views of sends (rare, structured): carried as JSON next to the bytes. */
   streams: StreamView[] = [];
 
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+  constructor() {
+    super(256 * 1024);
   }
 
   private head(kind: number, sock: SocketId): void {
@@ -138,11 +132,6 @@ export class ObsWriter {
     this.at = 0;
     this.streams = [];
     return { bytes, streams };
-  }
-
-  /** The bytes written since the last take or clear, as a view: valid until the next write (decode them at once). */
-  written(): Uint8Array {
-    return this.buf.subarray(0, this.at);
   }
 
   /** Records written elsewhere in this format (by the shim's kf_run). */

@@ -3,8 +3,9 @@
 // repeated field names), a tenth of all the CPU a kernel case costs on two cores. Here every
 // number is one byte when small, every string, entity, entity list, map state and operation list
 // is written once and then named by its index, so that the worker gets back objects shared as
-// the parent's were (bpf/codec/tracker.ts skips an entity or list it already holds). Numbers and
-// strings travel exactly, whatever their value: a raw state or an edited case file may hold any.
+// the parent's were (bpf/codec/tracker.ts skips an entity or list it already holds). Numbers travel
+// exactly, whatever their value (a raw state may hold any), and so does text, but for lone UTF-16
+// surrogates, which are refused. A known operation carries the fields of its domain type only.
 // Generated cases take ~180 bytes, ~5 us to write and ~2 to read.
 
 import type { Backend, Case, Endpoint, Frontend, MapState, Operation, Service, SockAddr, Waypoint } from '../../model/domain.js';
@@ -34,6 +35,14 @@ class Table<T> {
   }
 }
 
+/** A UTF-16 half of a pair without its other half: UTF-8 has no bytes for it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function unsendable(v: unknown, what: string): KmeshCheckError {
+  const text = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
+  return new KmeshCheckError('codec', `a case holds ${text} where ${what} belongs: it cannot go to the kernel worker`);
+}
+
 class Writer extends GrowingBytes {
   private readonly text = new TextEncoder();
   private readonly strings = new Table<string>();
@@ -46,7 +55,7 @@ class Writer extends GrowingBytes {
   private readonly opLists = new Table<readonly Operation[]>();
 
   num(v: number): void {
-    if (typeof v !== 'number') throw new KmeshCheckError('codec', `a case holds ${JSON.stringify(v)} where a number belongs: it cannot go to the kernel worker`);
+    if (typeof v !== 'number') throw unsendable(v, 'a number');
     this.room(9);
     const whole = Number.isInteger(v) && v >= 0 && !Object.is(v, -0);
     if (whole && v < SMALL) this.buf[this.at++] = v;
@@ -71,7 +80,8 @@ class Writer extends GrowingBytes {
   }
 
   str(s: string): void {
-    if (typeof s !== 'string') throw new KmeshCheckError('codec', `a case holds ${JSON.stringify(s)} where a string belongs: it cannot go to the kernel worker`);
+    if (typeof s !== 'string') throw unsendable(s, 'a string');
+    if (LONE_SURROGATE.test(s)) throw unsendable(s, 'text that UTF-8 can hold');
     const [i, fresh] = this.strings.ref(s);
     this.num(i);
     if (!fresh) return;
@@ -182,16 +192,22 @@ class Writer extends GrowingBytes {
 export function encodeCases(cases: readonly Case[]): Uint8Array {
   const w = new Writer(1 << 16);
   w.num(cases.length);
-  for (const c of cases) {
-    w.state(c.state);
-    w.str(c.kind);
-    w.num(c.enrolled ? 1 : 0);
-    w.num(c.enrolmentWrite === undefined ? 0 : 1);
-    if (c.enrolmentWrite !== undefined) w.num(c.enrolmentWrite);
-    w.str(c.enrolmentKeys ?? '');
-    w.num(c.monitoringOff ? 1 : 0);
-    w.ops(c.ops);
-  }
+  cases.forEach((c, i) => {
+    try {
+      w.state(c.state);
+      w.str(c.kind);
+      w.num(c.enrolled ? 1 : 0);
+      w.num(c.enrolmentWrite === undefined ? 0 : 1);
+      if (c.enrolmentWrite !== undefined) w.num(c.enrolmentWrite);
+      w.str(c.enrolmentKeys ?? '');
+      w.num(c.monitoringOff ? 1 : 0);
+      w.ops(c.ops);
+    } catch (e) {
+      // A field missing where the domain types say it is (a case built by hand): named, in one line.
+      if (e instanceof TypeError) throw new KmeshCheckError('codec', `case ${i} of the batch cannot go to the kernel worker: ${e.message}`);
+      throw e;
+    }
+  });
   return w.written();
 }
 
@@ -200,7 +216,8 @@ const truncated = () => new KmeshCheckError('worker', 'a batch of cases ended ea
 class Reader {
   private at = 0;
   private readonly view: DataView;
-  private readonly text = new TextDecoder();
+  // A leading U+FEFF is text like any other, not a byte order mark to drop.
+  private readonly text = new TextDecoder('utf-8', { ignoreBOM: true });
   private readonly strings: string[] = [];
   private readonly frontends: Frontend[] = [];
   private readonly services: Service[] = [];
@@ -230,8 +247,16 @@ class Reader {
     return v;
   }
 
-  nums(): number[] {
+  /** A count of items that take a byte each at least: more than the bytes left is a corrupt batch. */
+  count(): number {
     const n = this.num();
+    if (!Number.isInteger(n) || n < 0 || n > this.buf.length - this.at)
+      throw new KmeshCheckError('worker', `a batch of cases counts ${n} items with ${this.buf.length - this.at} bytes left: is dist/ from one build?`);
+    return n;
+  }
+
+  nums(): number[] {
+    const n = this.count();
     const out = new Array<number>(n);
     for (let i = 0; i < n; i++) out[i] = this.num();
     return out;
@@ -240,6 +265,7 @@ class Reader {
   /** The item the next index names: one read before, or the one that follows it. */
   private ref<T>(table: T[], read: () => T): T {
     const i = this.num();
+    if (!Number.isInteger(i) || i < 0) throw new KmeshCheckError('worker', `a batch of cases names item ${i}: is dist/ from one build?`);
     if (i < table.length) return table[i]!;
     if (i !== table.length) throw new KmeshCheckError('worker', `a batch of cases names item ${i} of ${table.length}: is dist/ from one build?`);
     const x = read();
@@ -249,8 +275,7 @@ class Reader {
 
   str(): string {
     return this.ref(this.strings, () => {
-      const n = this.num();
-      if (this.at + n > this.buf.length) throw truncated();
+      const n = this.count();
       const s = this.text.decode(this.buf.subarray(this.at, this.at + n));
       this.at += n;
       return s;
@@ -265,7 +290,7 @@ class Reader {
 
   private list<T extends object>(table: T[], read: () => T): T[] {
     return this.ref(this.lists, () => {
-      const n = this.num();
+      const n = this.count();
       const out = new Array<T>(n);
       for (let i = 0; i < n; i++) out[i] = this.ref(table, read);
       return out;
@@ -303,7 +328,7 @@ class Reader {
 
   ops(): Operation[] {
     return this.ref(this.opLists, () => {
-      const n = this.num();
+      const n = this.count();
       const out = new Array<Operation>(n);
       for (let i = 0; i < n; i++) out[i] = this.op();
       return out;
@@ -312,7 +337,14 @@ class Reader {
 
   private op(): Operation {
     const kind = this.num();
-    if (kind === OTHER_OP) return JSON.parse(this.str()) as Operation;
+    if (kind === OTHER_OP) {
+      const text = this.str();
+      try {
+        return JSON.parse(text) as Operation;
+      } catch {
+        throw new KmeshCheckError('worker', `a batch of cases holds an operation that is not JSON (${text.slice(0, 40)}): is dist/ from one build?`);
+      }
+    }
     const op = OP_KINDS[kind];
     if (op === undefined) throw new KmeshCheckError('worker', `a batch of cases holds operation kind ${kind}: is dist/ from one build?`);
     if (op === 'apply') return { op, state: this.state() };
@@ -342,7 +374,7 @@ class Reader {
 /** The cases encodeCases wrote, each entity, list, state and operation list shared as it was. */
 export function decodeCases(bytes: Uint8Array): Case[] {
   const r = new Reader(bytes);
-  const n = r.num();
+  const n = r.count();
   const out = new Array<Case>(n);
   for (let i = 0; i < n; i++) {
     const state = r.state();

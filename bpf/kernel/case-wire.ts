@@ -81,10 +81,11 @@ class Writer extends GrowingBytes {
 
   str(s: string): void {
     if (typeof s !== 'string') throw unsendable(s, 'a string');
-    if (LONE_SURROGATE.test(s)) throw unsendable(s, 'text that UTF-8 can hold');
     const [i, fresh] = this.strings.ref(s);
     this.num(i);
     if (!fresh) return;
+    // Looked at once per string and batch, as it is written.
+    if (LONE_SURROGATE.test(s)) throw unsendable(s, 'text that UTF-8 can hold');
     this.room(3 * s.length + 9);
     const lengthAt = this.at;
     this.at += 5;
@@ -211,7 +212,9 @@ export function encodeCases(cases: readonly Case[]): Uint8Array {
   return w.written();
 }
 
-const truncated = () => new KmeshCheckError('worker', 'a batch of cases ended early: is dist/ from one build?');
+/** Bytes that are no batch encodeCases wrote: cut short, corrupted, or from another build. */
+const corrupt = (what: string) => new KmeshCheckError('worker', `a batch of cases ${what}: is dist/ from one build?`);
+const truncated = () => corrupt('ended early');
 
 class Reader {
   private at = 0;
@@ -240,7 +243,7 @@ class Reader {
     const tag = this.buf[this.at++]!;
     if (tag < SMALL) return tag;
     const size = tag === U16 ? 2 : tag === U32 ? 4 : tag === F64 ? 8 : -1;
-    if (size < 0) throw new KmeshCheckError('worker', `a batch of cases holds a number tagged ${tag}: is dist/ from one build?`);
+    if (size < 0) throw corrupt(`holds a number tagged ${tag}`);
     if (this.at + size > this.buf.length) throw truncated();
     const v = size === 2 ? this.view.getUint16(this.at, true) : size === 4 ? this.view.getUint32(this.at, true) : this.view.getFloat64(this.at, true);
     this.at += size;
@@ -250,8 +253,7 @@ class Reader {
   /** A count of items that take a byte each at least: more than the bytes left is a corrupt batch. */
   count(): number {
     const n = this.num();
-    if (!Number.isInteger(n) || n < 0 || n > this.buf.length - this.at)
-      throw new KmeshCheckError('worker', `a batch of cases counts ${n} items with ${this.buf.length - this.at} bytes left: is dist/ from one build?`);
+    if (!Number.isInteger(n) || n < 0 || n > this.buf.length - this.at) throw corrupt(`counts ${n} items with ${this.buf.length - this.at} bytes left`);
     return n;
   }
 
@@ -265,9 +267,9 @@ class Reader {
   /** The item the next index names: one read before, or the one that follows it. */
   private ref<T>(table: T[], read: () => T): T {
     const i = this.num();
-    if (!Number.isInteger(i) || i < 0) throw new KmeshCheckError('worker', `a batch of cases names item ${i}: is dist/ from one build?`);
+    if (!Number.isInteger(i) || i < 0) throw corrupt(`names item ${i}`);
     if (i < table.length) return table[i]!;
-    if (i !== table.length) throw new KmeshCheckError('worker', `a batch of cases names item ${i} of ${table.length}: is dist/ from one build?`);
+    if (i !== table.length) throw corrupt(`names item ${i} of ${table.length}`);
     const x = read();
     table[i] = x;
     return x;
@@ -342,11 +344,11 @@ class Reader {
       try {
         return JSON.parse(text) as Operation;
       } catch {
-        throw new KmeshCheckError('worker', `a batch of cases holds an operation that is not JSON (${text.slice(0, 40)}): is dist/ from one build?`);
+        throw corrupt(`holds an operation that is not JSON (${text.slice(0, 40)})`);
       }
     }
     const op = OP_KINDS[kind];
-    if (op === undefined) throw new KmeshCheckError('worker', `a batch of cases holds operation kind ${kind}: is dist/ from one build?`);
+    if (op === undefined) throw corrupt(`holds operation kind ${kind}`);
     if (op === 'apply') return { op, state: this.state() };
     const sock = this.num();
     switch (op) {
@@ -394,6 +396,6 @@ export function decodeCases(bytes: Uint8Array): Case[] {
       ops,
     };
   }
-  if (!r.done) throw new KmeshCheckError('worker', 'a batch of cases has bytes after its last case: is dist/ from one build?');
+  if (!r.done) throw corrupt('has bytes after its last case');
   return out;
 }

@@ -34,7 +34,10 @@ describe('kernel bench', () => {
     expect(w.shim).toBeGreaterThan(0);
     expect(w.parse).toBeGreaterThan(0);
     expect(w.reply).toBeGreaterThan(0);
-    // Per case, not in all: the worker cannot have spent more than the bare run's wall time.
-    expect(w.handle + w.parse + w.reply).toBeLessThan(1e6 / e.bareCasesPerSecond!);
+    // Per case, not in all: the worker cannot have spent more than the bare run's wall time,
+    // but for the tail of its last reply (the parent may stop its clock on the answer before the
+    // worker, preempted after writing it, reads its own): one scheduler slice, 4 ms, at most.
+    const wallUs = (1e6 / e.bareCasesPerSecond!) * e.cases;
+    expect((w.handle + w.parse + w.reply) * e.cases).toBeLessThan(wallUs + 4000);
   }, 120_000);
 });

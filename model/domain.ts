@@ -259,9 +259,11 @@ export function payloadTextFor(sock: SocketId, seq: number): string {
   return (sock + seq) % 2 === 1 ? String.fromCharCode(0x61 + (seq % 26)) : `kmesh-check s${sock} m${seq};`;
 }
 
+const UTF8 = new TextEncoder();
+
 /** Payload of message `seq` (0-based) on socket `sock`: the same bytes in every executor. */
 export function payloadFor(sock: SocketId, seq: number): Uint8Array {
-  return new TextEncoder().encode(payloadTextFor(sock, seq));
+  return UTF8.encode(payloadTextFor(sock, seq));
 }
 
 /** Lowercase hex of payloadFor(sock, seq), as streams are compared (interned: cases reuse a few). */

@@ -24,6 +24,9 @@ const APPLY = 5;
 /** An Observation carried as JSON (the datagram operations of section 6: rare, structured). */
 const JSON_OBS = 6;
 const STORAGE_SIZE = STRUCTS.sock_storage_data.size;
+/** One encoder and decoder for the JSON records (each made anew cost more than its few bytes). */
+const UTF8_OUT = new TextEncoder();
+const UTF8_IN = new TextDecoder();
 
 /** Appends records to a growing buffer; `take` hands the bytes over and starts again. */
 export class ObsWriter extends GrowingBytes {
@@ -84,7 +87,7 @@ export class ObsWriter extends GrowingBytes {
 
   /** Any observation, as UTF-8 JSON behind its length. */
   json(o: Observation): void {
-    const bytes = new TextEncoder().encode(JSON.stringify(o));
+    const bytes = UTF8_OUT.encode(JSON.stringify(o));
     this.room(5 + bytes.length);
     this.buf[this.at++] = JSON_OBS;
     this.view.setUint32(this.at, bytes.length, true);
@@ -228,7 +231,7 @@ export function decodeObservations(bytes: Uint8Array, streams: readonly StreamVi
       }
       case JSON_OBS: {
         const n = view.getUint32(at + 1, true);
-        cur.push(JSON.parse(new TextDecoder().decode(bytes.subarray(at + 5, at + 5 + n))) as Observation);
+        cur.push(JSON.parse(UTF8_IN.decode(bytes.subarray(at + 5, at + 5 + n))) as Observation);
         at += 5 + n;
         break;
       }

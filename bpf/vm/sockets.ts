@@ -13,7 +13,7 @@
 
 import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, writtenEnrolment } from '../../model/domain.js';
-import { FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
+import { ANY_ADDRESS, FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type RoutingMapName } from '../codec/abi.js';
 import { keyedTextMemo } from '../../shared/memo.js';
@@ -286,10 +286,10 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (sock.protocol === 'tcp' && !this.listens(dest.port)) k = withoutListener(k, family);
     s.kernel = k.socket;
     if (sock.protocol === 'udp') {
-      // Every UDP connect autobinds the socket (before anything can fail).
-      this.dns.bind(s);
+      // Every UDP connect autobinds the socket once its hook has run (it ran without a port).
+      this.autobind(s);
       if (k.outcome === 'connected') {
-        sock.setEnds({ addr: k.local ?? '', port: this.nextPort++ }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
+        sock.setEnds({ addr: k.local ?? '', port: sock.local!.port }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
         s.connected = true;
         s.peer = k.peer;
       }
@@ -328,6 +328,17 @@ export class VmSockets implements SocketLayer<VmSocket> {
     return seen;
   }
 
+  /**
+   * A UDP socket's first connect or send gives it a port (inet_autobind) on the wildcard address,
+   * which ctx->sk shows the programs from then on: measured on 6.18, sendmsg4 and recvmsg4 see the
+   * port with src_ip4 0, and a first connect's connect4 sees neither (it runs before the bind).
+   */
+  private autobind(s: VmSocket): void {
+    if (s.sock.protocol !== 'udp') return;
+    this.dns.bind(s);
+    if (s.sock.local === null) s.sock.setEnds({ addr: ANY_ADDRESS[s.sock.family], port: this.nextPort++ }, null, s.sock.state);
+  }
+
   /** What the kernel executor sees: the socket's forward tuple is a key of km_socket. */
   private inSockhash(s: VmSocket): boolean {
     const { local, remote } = s.sock;
@@ -339,7 +350,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   send(r: RunnerSocket<VmSocket>, payload: Uint8Array): number {
     const s = r.handle;
     // Every UDP send autobinds, even one refused for want of a destination.
-    if (s.sock.protocol === 'udp') this.dns.bind(s);
+    this.autobind(s);
     // An unconnected socket refuses the message, and so does an sk_msg verdict of SK_DROP (EACCES).
     if (!s.connected) return 0;
     if (s.sock.protocol !== 'tcp') {
@@ -374,6 +385,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   sendto(r: RunnerSocket<VmSocket>, dest: SockAddr, query: string): DatagramSent {
+    this.autobind(r.handle);
     return this.dns.sendto(r.handle, { addr: canonicalSockText(r.family, dest.addr), port: dest.port }, query);
   }
 

@@ -69,6 +69,17 @@ export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
   return dest;
 }
 
+/**
+ * Where a datagram a UDP socket sends to `dest` (after the send hook: IPv4 text, also for an
+ * AF_INET6 socket's v4-mapped destination, or native IPv6) goes. Measured on 6.18: the IPv4
+ * any-address means the socket's IPv4 source when it has one (bound, or connected), else
+ * 127.0.0.1, whose route then gives the source; `::` means ::1.
+ */
+export function datagramPeer(dest: SockAddr, socket: KernelSocket): SockAddr {
+  if (dest.addr === ANY_ADDRESS.inet) return { addr: socket.source4 ?? LOOPBACK.inet, port: dest.port };
+  return kernelPeer(dest.addr.includes(':') ? 'inet6' : 'inet', dest);
+}
+
 // Per environment, by family then address text (no key strings to build on the hot path).
 const routeMemo = new WeakMap<Environment, Record<Family, Map<string, boolean>>>();
 

@@ -14,7 +14,7 @@
 import koffi from 'koffi';
 import { canonicalSockText, isIPv4Form, v4MappedInner } from '../../model/address.js';
 import { DNS_PORT, DNS_PROXY_UID, dnsAnswerTo, type Case, type Family, type SockAddr } from '../../model/domain.js';
-import { kernelPeer, routable, type Environment } from '../../model/environment.js';
+import { ANY_ADDRESS, kernelPeer, routable, type Environment } from '../../model/environment.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { SOCKADDR_MAX, readSockaddr, writeSockaddr } from '../codec/sockaddr.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
@@ -108,8 +108,11 @@ export class KernelDns {
     };
     proxies(c.state);
     for (const op of c.ops) {
-      if (op.op === 'sendto') add(op.dest.addr);
-      else if (op.op === 'deliver') add(op.from.addr);
+      if (op.op === 'sendto') {
+        add(op.dest.addr);
+        // The any-address of a socket with an IPv4 source (connected: the pod's) goes there.
+        if ((v4MappedInner(op.dest.addr) ?? op.dest.addr) === ANY_ADDRESS.inet) add(this.env.podAddress.inet);
+      } else if (op.op === 'deliver') add(op.from.addr);
       else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
       else if (op.op === 'apply') proxies(op.state);
     }

@@ -9,7 +9,7 @@
 
 import { parseAddress, v4Mapped, v4MappedInner, type Family, type SockAddr } from '../../model/address.js';
 import { DNS_PORT, dnsAnswerTo } from '../../model/domain.js';
-import { hasNativeLocal, kernelPeer, routable, udpTakes, type Environment, type KernelSocket } from '../../model/environment.js';
+import { datagramPeer, hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket } from '../../model/environment.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { VmSock } from './context.js';
 import type { VmProgram } from './program.js';
@@ -112,8 +112,8 @@ export class VmDns {
       if (out.verdict !== 1) return { error: 'EPERM', arrivedAt: null };
       final = out.addr;
     }
-    // A datagram to the any-address goes to loopback, as the kernel sends it.
-    final = kernelPeer(final.addr.includes(':') ? 'inet6' : 'inet', final);
+    // A datagram to the any-address goes to the socket's IPv4 source, or loopback, as the kernel sends it.
+    final = datagramPeer(final, r.kernel);
     if (!routable(this.env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 })) return { error: 'ENETUNREACH', arrivedAt: null };
     // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address.
     if (inner === null && r.kernel.local !== null && v4MappedInner(r.kernel.local) !== null) return { error: 'EAFNOSUPPORT', arrivedAt: null };

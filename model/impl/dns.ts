@@ -21,7 +21,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { deliverSourceProblem, hasNativeLocal, kernelPeer, routable, udpTakes, type Environment } from '../environment.js';
+import { datagramPeer, deliverSourceProblem, hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
@@ -130,8 +130,8 @@ export function sendto(world: World, sock: SocketState, op: Extract<Operation, {
       final = { addr: proxy, port: dest.port };
     }
   }
-  // A datagram to the any-address goes to loopback (0.0.0.0 -> 127.0.0.1, :: -> ::1; measured).
-  final = kernelPeer(final.addr.includes(':') ? 'inet6' : 'inet', final);
+  // A datagram to the any-address goes to the socket's IPv4 source, or loopback (measured).
+  final = datagramPeer(final, sock.kernel);
   const reach = routable(env, final.addr.includes(':') ? 'inet6' : 'inet', { addr: final.addr, port: 0 });
   // A socket whose local address is v4-mapped cannot send to a routed native IPv6 address (measured).
   const mappedLocal = sock.kernel.local !== null && v4MappedInner(sock.kernel.local) !== null;

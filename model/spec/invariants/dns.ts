@@ -23,7 +23,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { kernelPeer, routable, udpTakes, type Environment } from '../../environment.js';
+import { FRESH_SOCKET, datagramPeer, kernelConnect, kernelPeer, routable, udpTakes, type Environment, type KernelSocket } from '../../environment.js';
 import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -51,6 +51,8 @@ interface Track {
   asked: SockAddr | null;
   /** AF_INET6: the local address, fixed by the first successful connect, is v4-mapped. */
   localMapped: boolean | null;
+  /** The kernel's view of the socket's addresses (its IPv4 source: where the any-address goes). */
+  kernel: KernelSocket;
   bound: boolean;
   queries: number;
   sent: number;
@@ -135,7 +137,20 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
       return;
     }
     if (op.op === 'socket') {
-      socks.set(op.sock, { family: op.family, udp: op.protocol === 'udp', peer: null, asked: null, localMapped: null, bound: false, queries: 0, sent: 0, last: null, queue: [], storage: null });
+      socks.set(op.sock, {
+        family: op.family,
+        udp: op.protocol === 'udp',
+        peer: null,
+        asked: null,
+        localMapped: null,
+        kernel: FRESH_SOCKET,
+        bound: false,
+        queries: 0,
+        sent: 0,
+        last: null,
+        queue: [],
+        storage: null,
+      });
     }
     const t = socks.get(op.sock) ?? null;
     if (!t) {
@@ -158,6 +173,13 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         else if (obs.peer && sameSockAddr(obs.peer, { addr: CONTROL_ADDR[t.family], port: obs.peer.port })) enrolled = 'unknown';
         if (t.udp) {
           t.bound = true;
+          // The addresses the connect gave the socket: from where it went, the observed peer,
+          // unless that is only what the kernel made of the asked any-address.
+          if (!obs.error) {
+            const peer = obs.peer ?? null;
+            const final = peer && !sameSockAddr(peer, kernelPeer(t.family, asked)) ? peer : asked;
+            t.kernel = kernelConnect(env, t.family, 'udp', final, t.kernel).socket;
+          }
           if (obs.peer) {
             t.peer = obs.peer;
             t.asked = asked;
@@ -182,8 +204,8 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         }
         const in4 = inner4(t.family, dest.addr);
         const isControl = t.family === 'inet' && in4 === CONTROL_ADDR.inet ? controlOf(dest.port) : null;
-        // The kernel sends a datagram to the any-address to loopback (0.0.0.0 -> 127.0.0.1, :: -> ::1).
-        const plain: SockAddr = kernelPeer(in4 !== null ? 'inet' : 'inet6', in4 !== null ? { addr: in4, port: dest.port } : dest);
+        // The kernel sends a datagram to the any-address to the socket's IPv4 source, or loopback.
+        const plain: SockAddr = datagramPeer(in4 !== null ? { addr: in4, port: dest.port } : dest, t.kernel);
         let one: SockAddr = plain;
         let alt: SockAddr | null = null;
         const redirectable = isControl === null && in4 !== null && dest.port === DNS_PORT && t.peer === null && proxy !== null;
@@ -208,9 +230,9 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           // Redirected (even to the proxy's own address, when the namespace may be enrolled).
           const redirectedFrom = redirectable && in4 !== null && at.addr === proxy && (in4 !== proxy || enrolled !== false) ? in4 : null;
           // Queries on a connected socket addressed elsewhere than its peer are outside the exchange
-          // rule. A redirected one is answered as from the server it named; one the kernel sent to
-          // loopback (the any-address) as from loopback.
-          const server = t.peer === null ? view(t.family, redirectedFrom !== null ? dest : kernelPeer(t.family, dest)) : null;
+          // rule. A redirected one is answered as from the server it named; one the kernel sent
+          // elsewhere (the any-address) as from there.
+          const server = t.peer === null ? view(t.family, redirectedFrom !== null ? dest : plain) : null;
           for (let k = 0; k < op.n; k++) t.queue.push({ from: at, data: dnsAnswerTo(dnsQueryFor(op.sock, t.queries + k)), server, at: i, redirectedFrom });
         }
         t.queries += op.n;
@@ -272,7 +294,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
 export const dnsQueryDestination: Invariant = {
   name: 'dns-query-destination',
   statement:
-    'A UDP query that names its destination (sendto) to port 53 of an IPv4 server, from an AF_INET socket or an AF_INET6 socket giving a v4-mapped server, on an unconnected socket of an enrolled namespace while km_backend[0] has an IPv4 address, reaches the DNS proxy with port 53 kept; every other sendto reaches the address it names (the any-address: loopback, where the kernel sends it; a connected socket is never redirected by the send hook), and a send to 0.0.0.2:929/930 from an AF_INET socket enrols or withdraws the namespace.',
+    "A UDP query that names its destination (sendto) to port 53 of an IPv4 server, from an AF_INET socket or an AF_INET6 socket giving a v4-mapped server, on an unconnected socket of an enrolled namespace while km_backend[0] has an IPv4 address, reaches the DNS proxy with port 53 kept; every other sendto reaches the address it names (the any-address: where the kernel sends it, the socket's IPv4 source if it has one, else loopback; a connected socket is never redirected by the send hook), and a send to 0.0.0.2:929/930 from an AF_INET socket enrols or withdraws the namespace.",
   check(ctx) {
     const chk = new Checker();
     for (const e of dnsEvents(ctx)) {

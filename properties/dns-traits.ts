@@ -2,8 +2,8 @@
 // which of the paths that matter the case took, so that a run that rarely exercised one fails
 // its coverage requirement instead of passing unexamined.
 
-import { v4MappedInner } from '../model/address.js';
-import { CONTROL_ADDR, deliveredFor, type Case, type Family } from '../model/domain.js';
+import { isIPv4Form, v4MappedInner } from '../model/address.js';
+import { CONTROL_ADDR, DNS_PROXY_UID, deliveredFor, dnsAnswerTo, dnsQueryFor, type Case, type Family, type MapState } from '../model/domain.js';
 import type { Trace } from '../model/impl/index.js';
 
 /** The classes a run must see (properties/statistics.ts REQUIRED_CLASSES.dns). */
@@ -22,6 +22,21 @@ export const DNS_CLASSES = [
   'mapped-control-then-query',
 ] as const;
 
+/** km_backend[0]'s IPv4 address (the DNS proxy), or null. */
+function proxyOf(s: MapState): string | null {
+  const b = s.backends.find((x) => x.uid === DNS_PROXY_UID);
+  return b && isIPv4Form(b.addr) ? b.addr : null;
+}
+
+/**
+ * Whether a query to `inner` (IPv4) that arrived at `at` was redirected: it reached the proxy in
+ * place of another server. A query the kernel sent elsewhere (the any-address: to loopback, or
+ * to the socket's own source) was not.
+ */
+function redirectedTo(at: string, inner: string | null, proxy: string | null): boolean {
+  return proxy !== null && at === proxy && inner !== proxy;
+}
+
 export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
   const out = new Set<string>();
   // Every class needs a sendto or a recvfrom: most cases have neither, and need no tables below.
@@ -30,9 +45,11 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
   const mappedPeer = new Set<number>();
   const redirected = new Set<number>();
   let mappedControl = false;
+  let proxy = proxyOf(c.state);
   const t = allowed[0];
   c.ops.forEach((op, i) => {
     const o = t?.observations[i];
+    if (op.op === 'apply') proxy = proxyOf(op.state);
     if (op.op === 'socket') families.set(op.sock, op.family);
     if (op.op === 'sendto' && o) {
       const fam = families.get(op.sock);
@@ -41,8 +58,11 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
       if (op.dest.port === 53 && mappedControl) out.add('mapped-control-then-query');
       if (fam === 'inet6' && inner === CONTROL_ADDR.inet) mappedControl = true;
       if (o.arrivedAt && op.dest.port === 53) {
-        out.add(o.arrivedAt.addr === inner ? 'sendto-direct' : 'sendto-redirected');
-        if (o.arrivedAt.addr !== inner) redirected.add(op.sock);
+        const redirect = redirectedTo(o.arrivedAt.addr, inner, proxy);
+        if (redirect) {
+          out.add('sendto-redirected');
+          redirected.add(op.sock);
+        } else if (o.arrivedAt.addr === inner) out.add('sendto-direct');
       }
     }
     if (op.op === 'connect' && families.get(op.sock) === 'inet6' && v4MappedInner(op.dest.addr) !== null && op.dest.port === 53 && o?.peer) mappedPeer.add(op.sock);
@@ -53,25 +73,31 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
       } else if (mappedPeer.has(op.sock)) out.add('connected-v4mapped-exchange');
     }
   });
-  // A restored reply: the same answer seen from another address than the stand-in that sent it.
+  // A restored reply: the answer to a redirected query, seen as from the server that query
+  // addressed; per socket, when the node's most recent redirected query since was another
+  // socket's, to another server (one record for the node would name that one).
   if (t) {
-    const arrived = new Map<string, string>();
-    // The server of the node's most recent redirected query, whichever socket sent it.
-    let lastServer: string | null = null;
+    const sent = new Map<number, number>();
+    const redirectedQueries = new Map<string, { readonly sock: number; readonly server: string }>();
+    let last: { readonly sock: number; readonly server: string } | null = null;
+    let proxyNow = proxyOf(c.state);
     c.ops.forEach((op, i) => {
       const o = t.observations[i];
-      if (op.op === 'sendto' && o?.arrivedAt) {
-        arrived.set(String(op.sock), o.arrivedAt.addr);
+      if (op.op === 'apply') proxyNow = proxyOf(op.state);
+      if (op.op === 'sendto') {
+        const seq = sent.get(op.sock) ?? 0;
+        sent.set(op.sock, seq + op.n);
         const inner = v4MappedInner(op.dest.addr) ?? op.dest.addr;
-        if (op.dest.port === 53 && o.arrivedAt.addr !== inner) lastServer = inner;
-      }
-      if (op.op === 'recvfrom' && o?.from && o.data?.startsWith('ans:')) {
-        const from4 = v4MappedInner(o.from.addr) ?? o.from.addr;
-        const at = arrived.get(String(op.sock));
-        if (at !== undefined && at !== from4) {
-          out.add('reply-restored');
-          if (lastServer !== null && lastServer !== from4) out.add('reply-restored-per-socket');
+        if (o?.arrivedAt && op.dest.port === 53 && redirectedTo(o.arrivedAt.addr, inner, proxyNow)) {
+          last = { sock: op.sock, server: inner };
+          for (let k = 0; k < op.n; k++) redirectedQueries.set(dnsAnswerTo(dnsQueryFor(op.sock, seq + k)), last);
         }
+      }
+      if (op.op === 'recvfrom' && o?.from && o.data) {
+        const q = redirectedQueries.get(o.data);
+        if (q === undefined || (v4MappedInner(o.from.addr) ?? o.from.addr) !== q.server) return;
+        out.add('reply-restored');
+        if (last !== null && last.sock !== op.sock && last.server !== q.server) out.add('reply-restored-per-socket');
       }
     });
   }

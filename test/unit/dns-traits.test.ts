@@ -1,0 +1,44 @@
+// The coverage classes of section 6 (properties/dns-traits.ts) name what a case did, from the
+// model's trace: a reply is "restored" only when it answers a query redirected to the proxy and
+// is seen as from the server that query addressed; "per socket" only when, by then, the node's
+// most recent redirected query was another socket's, to another server.
+
+import { describe, expect, it } from 'vitest';
+import { backend, connect, maps, recvfrom, send, sendto, socket } from '../../model/builders.js';
+import type { Case } from '../../model/domain.js';
+import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
+import { outcomes } from '../../model/impl/index.js';
+import { dnsTraits } from '../../properties/dns-traits.js';
+
+const PROXY = '10.9.0.53';
+const A = '10.1.0.1';
+const B = '10.1.0.2';
+const traits = (ops: Case['ops'], enrolled = true) => {
+  const c: Case = { state: maps({ backends: [backend(0, PROXY)] }), kind: 'consistent', enrolled, ops };
+  return dnsTraits(c, outcomes(c, DEFAULT_ENVIRONMENT));
+};
+
+describe('DNS coverage classes', () => {
+  it('a reply restored per socket: two sockets, the other one queried another server since', () => {
+    const t = traits([socket(1, 'inet', 'udp'), socket(2, 'inet', 'udp'), sendto(1, A, 53), sendto(2, B, 53), recvfrom(1)]);
+    expect(t).toContain('sendto-redirected');
+    expect(t).toContain('reply-restored');
+    expect(t).toContain('reply-restored-per-socket');
+  });
+
+  it('not per socket when the most recent redirected query is the same socket, or names the same server', () => {
+    expect(traits([socket(1, 'inet', 'udp'), socket(2, 'inet', 'udp'), sendto(2, B, 53), sendto(1, A, 53), recvfrom(1)])).not.toContain('reply-restored-per-socket');
+    const same = traits([socket(1, 'inet', 'udp'), socket(2, 'inet', 'udp'), sendto(1, A, 53), sendto(2, A, 53), recvfrom(1)]);
+    expect(same).toContain('reply-restored');
+    expect(same).not.toContain('reply-restored-per-socket');
+  });
+
+  it("a connected socket's answer is no restored reply, nor is a query the kernel sent to loopback a redirected one", () => {
+    const connected = traits([socket(1, 'inet6', 'udp'), sendto(1, `::ffff:${B}`, 53), recvfrom(1), connect(1, `::ffff:${B}`, 53), send(1, 1), recvfrom(1)]);
+    expect(connected).toContain('reply-restored');
+    expect(traits([socket(1, 'inet6', 'udp'), connect(1, `::ffff:${B}`, 53), send(1, 1), recvfrom(1)])).not.toContain('reply-restored');
+    const loopback = traits([socket(1, 'inet', 'udp'), sendto(1, '0.0.0.0', 53), recvfrom(1)], false);
+    expect(loopback).not.toContain('sendto-redirected');
+    expect(loopback).not.toContain('reply-restored');
+  });
+});

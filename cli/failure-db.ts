@@ -259,7 +259,8 @@ function opProblem(op: unknown, i: number): string | null {
   if (!isInt(o.sock, 0, 0xffff)) return `${where}.sock is not a socket number`;
   switch (o.op) {
     case 'socket':
-      return (o.family === 'inet' || o.family === 'inet6') && (o.protocol === 'tcp' || o.protocol === 'udp') ? null : `${where} needs family inet|inet6 and protocol tcp|udp`;
+      if (!(o.family === 'inet' || o.family === 'inet6') || !(o.protocol === 'tcp' || o.protocol === 'udp')) return `${where} needs family inet|inet6 and protocol tcp|udp`;
+      return o.bindTo === undefined || isAddr(o.bindTo) ? null : `${where}.bindTo is not an address`;
     case 'connect':
       return sockAddrProblem(o.dest, `${where}.dest`);
     case 'send':

@@ -244,6 +244,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'dns-bound-ip-enrols',
+    description: 'sendmsg4 counts a socket bound to a local IP that km_manage holds as enrolled, though its namespace is not (km_manage written with the local IPs alone), and redirects its queries.',
+    object: 'connect',
+    beyondExhaustive: 'it needs a socket bound to an address, which the exhaustive DNS domain does not make',
+  },
+  {
     name: 'dns-control-needs-enrol',
     description:
       'sendmsg4 looks at a send to the control address only in an enrolled namespace, so a resolver outside one cannot enrol it by a send (section 6, step 1); its later queries are not redirected.',

@@ -1,8 +1,9 @@
-// DNS cases (kmesh-dataplane.md section 6): one or two UDP sockets that query servers with
-// sendto, connect to port 53 and send, receive with recvfrom, and get datagrams from other
-// sources (deliver, IPv4 or native IPv6, port 53 or not); the DNS proxy km_backend[0] is IPv4, IPv6 or absent and
-// may change midway; the namespace may start outside and enrol by a send to 0.0.0.2:929. Shrinks
-// towards one socket, one query to server A and one receive.
+// DNS cases (kmesh-dataplane.md section 6): one or two UDP sockets (an AF_INET one may be bound
+// to an address of the namespace, which its programs then see as its source) that query servers
+// with sendto, connect to port 53 and send, receive with recvfrom, and get datagrams from other
+// sources (deliver, IPv4 or native IPv6, port 53 or not); the DNS proxy km_backend[0] is IPv4,
+// IPv6 or absent and may change midway; the namespace may start outside and enrol by a send to
+// 0.0.0.2:929. Shrinks towards one unbound socket, one query to server A and one receive.
 
 import fc from 'fast-check';
 import { v4Mapped } from '../model/address.js';
@@ -29,6 +30,9 @@ export const DNS_ADDRS = {
   proxyTail6: 'fd00::a09:35',
   /** Native IPv6 whose last 64 bits are the v4-mapped proxy's (::ffff:10.9.0.53): only its first 64 bits say it is no mapped address. */
   proxyLow64: 'fd00::ffff:a09:35',
+  /** Where an AF_INET socket may be bound: the pod's address (a managed local of enrolled starts), and another address of the namespace. */
+  boundPod: '10.255.0.1',
+  boundOther: '10.6.0.6',
 } as const;
 
 type ProxyChoice = 'v4' | 'none' | 'v6' | 'v4-other';
@@ -52,6 +56,13 @@ function sourceAddr(family: Family, s: Source): string {
 const PORT53 = new Table([true, false], [2, 1]);
 const STEP_KINDS = new Table<Step['k']>(['sendto', 'recvfrom', 'connect', 'send', 'deliver', 'proxy'], [5, 5, 2, 2, 2, 1]);
 const FAMILY_LIST = uniform<Family>(['inet', 'inet6']);
+/** An AF_INET socket's bind at creation: mostly none (the kernel autobinds it to the wildcard). */
+type Bind = 'none' | 'boundPod' | 'boundOther';
+const BINDS = new Table<Bind>(['none', 'boundPod', 'boundOther'], [4, 1, 1]);
+interface SocketChoice {
+  readonly family: Family;
+  readonly bind: Bind;
+}
 
 type Step =
   | { readonly k: 'sendto'; readonly ref: number; readonly server: Server; readonly port53: boolean; readonly n: number }
@@ -102,25 +113,22 @@ function serverAddr(family: Family, s: Server, enrolled: boolean): { addr: strin
 }
 
 /**
- * The operations of a step. `connected`: the sockets a connect has bound so far (updated). The
- * any-address is named only by sendto from a socket no connect has bound: the kernel sends that to
- * loopback, which the model follows; from a bound address (or by a connect, whose peer then is the
- * socket's own address) it goes elsewhere, which it does not yet.
+ * The operations of a step. The any-address is named by sendto only: a connect to it would make
+ * the socket's peer its own address, which the DNS exchange rule does not follow.
  */
-function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean, connected: Set<number>): Operation[] {
+function stepOps(step: Step, families: readonly Family[], base: MapState, enrolled: boolean): Operation[] {
   if (step.k === 'proxy') return [{ op: 'apply', state: withProxy(base, step.proxy) }];
   const sock = step.ref % families.length;
   const family = families[sock]!;
   switch (step.k) {
     case 'sendto': {
       const s = serverAddr(family, step.server, enrolled);
-      if (!s || (step.server === 'any' && connected.has(sock))) return [];
+      if (!s) return [];
       return [{ op: 'sendto', sock, dest: { addr: s.addr, port: s.port ?? (step.port53 ? 53 : 5353) }, n: step.n }];
     }
     case 'connect': {
       const s = serverAddr(family, step.server, enrolled);
       if (!s || s.port !== undefined || step.server === 'any') return [];
-      connected.add(sock);
       return [{ op: 'connect', sock, dest: { addr: s.addr, port: 53 } }];
     }
     case 'send':
@@ -148,13 +156,15 @@ function dnsCaseOf(kind: StateKind, d: Draw): Case {
   const proxy = d.pick(PROXIES);
   const start = drawStart(d, kind);
   const enrolled = netnsEnrolledAtStart(start);
-  const families = d.list((g) => g.pick(FAMILY_LIST), FAMILY_COUNTS, 1);
+  const sockets = d.list((g): SocketChoice => ({ family: g.pick(FAMILY_LIST), bind: g.pick(BINDS) }), FAMILY_COUNTS, 1);
+  const families = sockets.map((s) => s.family);
   const steps = d.list(stepGen, STEP_COUNTS, 1);
   // A loop, not map: an optimised map fills a holey array (another hidden class for every reader of ops).
   const ops: Operation[] = [];
-  families.forEach((family, sock) => ops.push({ op: 'socket', sock, family, protocol: 'udp' }));
-  const connected = new Set<number>();
-  for (const s of steps) ops.push(...stepOps(s, families, base, enrolled, connected));
+  sockets.forEach(({ family, bind }, sock) =>
+    ops.push(family === 'inet' && bind !== 'none' ? { op: 'socket', sock, family, protocol: 'udp', bindTo: DNS_ADDRS[bind] } : { op: 'socket', sock, family, protocol: 'udp' }),
+  );
+  for (const s of steps) ops.push(...stepOps(s, families, base, enrolled));
   // At its exact size: the list grew by pushes.
   return { state: withProxy(base, proxy), kind, ...start, ops: ops.slice() };
 }

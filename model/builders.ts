@@ -53,8 +53,8 @@ export function maps(parts: Partial<MapState>): MapState {
   return { ...EMPTY_STATE, ...parts };
 }
 
-export function socket(sock: number, family: Family, protocol: Protocol = 'tcp'): Operation {
-  return { op: 'socket', sock, family, protocol };
+export function socket(sock: number, family: Family, protocol: Protocol = 'tcp', bindTo?: string): Operation {
+  return bindTo === undefined ? { op: 'socket', sock, family, protocol } : { op: 'socket', sock, family, protocol, bindTo };
 }
 
 export function connect(sock: number, addr: string, port: number): Operation {

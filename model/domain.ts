@@ -100,7 +100,11 @@ export type SocketId = number;
  * `apply` replaces the routing maps with a new state (executors apply it as a diff).
  */
 export type Operation =
-  | { readonly op: 'socket'; readonly sock: SocketId; readonly family: Family; readonly protocol: Protocol }
+  /**
+   * A new socket. `bindTo`: bound at once to this address of the namespace, port 0 (the kernel
+   * picks one), so that its programs see that source (AF_INET UDP only: environment.ts bindProblem).
+   */
+  | { readonly op: 'socket'; readonly sock: SocketId; readonly family: Family; readonly protocol: Protocol; readonly bindTo?: string }
   | { readonly op: 'connect'; readonly sock: SocketId; readonly dest: SockAddr }
   | { readonly op: 'send'; readonly sock: SocketId; readonly messages: number }
   | { readonly op: 'close'; readonly sock: SocketId }

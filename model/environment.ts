@@ -6,7 +6,7 @@
 // the any-address and v4-mapped rules), measured on 6.18 in the harness's namespace.
 
 import { AddressError, canonicalSockText, foldedIpAddr, parseAddress, v4MappedInner, formatIPv4, type Family, type IpAddr, type SockAddr } from './address.js';
-import { ControlPort, type Protocol } from './domain.js';
+import { CONTROL_ADDR, ControlPort, type Protocol } from './domain.js';
 import { DestMemo, PerSocketKind } from './dest-memo.js';
 
 export interface Environment {
@@ -67,6 +67,34 @@ export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
   if (dest.addr === '::') return { addr: '::1', port: dest.port };
   if (dest.addr === '::ffff:0.0.0.0') return { addr: '::ffff:127.0.0.1', port: dest.port };
   return dest;
+}
+
+/**
+ * Why a socket of `family` and `protocol` cannot be bound to `addr` here, or null. Only what is
+ * measured and modelled: an AF_INET UDP socket, to an IPv4 address of the namespace (canonical
+ * text), neither the any-address nor the control address, outside 127.0.0.0/8 (a loopback
+ * source towards the namespace's other addresses is not modelled). Its local address and IPv4
+ * source are then `addr` (boundSocket).
+ */
+export function bindProblem(env: Environment, family: Family, protocol: Protocol, addr: string): string | null {
+  if (family !== 'inet' || protocol !== 'udp') return `only an AF_INET UDP socket is bound (bindTo), not an ${family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${protocol.toUpperCase()} one`;
+  let canonical: string;
+  try {
+    canonical = canonicalSockText('inet', addr);
+  } catch (e) {
+    if (e instanceof AddressError) return `bindTo ${addr}: ${e.message}`;
+    throw e;
+  }
+  if (canonical !== addr) return `write bindTo ${addr} as ${canonical}`;
+  if (addr === ANY_ADDRESS.inet || addr === CONTROL_ADDR.inet || addr.startsWith('127.'))
+    return `bindTo ${addr}: give an address of the namespace outside 127.0.0.0/8, not the any-address or the control address`;
+  if (!routable(env, 'inet', { addr, port: 0 })) return `bindTo ${addr} is not an address of the namespace (environment.localPrefixes)`;
+  return null;
+}
+
+/** The kernel's view of a socket bound to `addr` (bindProblem gave null): its local address and IPv4 source. */
+export function boundSocket(addr: string): KernelSocket {
+  return socketState(addr, addr, false);
 }
 
 /**

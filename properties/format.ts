@@ -70,7 +70,7 @@ export function formatState(s: MapState): string[] {
 export function formatOperation(op: Operation, families: Map<number, Family>): string {
   switch (op.op) {
     case 'socket':
-      return `socket s${op.sock} = ${op.family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${op.protocol.toUpperCase()}`;
+      return `socket s${op.sock} = ${op.family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${op.protocol.toUpperCase()}${op.bindTo !== undefined ? `, bound to ${op.bindTo}` : ''}`;
     case 'connect':
       return `connect s${op.sock} -> ${formatSockAddr(families.get(op.sock) ?? 'inet', op.dest)}`;
     case 'send':

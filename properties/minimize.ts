@@ -43,6 +43,11 @@ export function singleRemovals(c: Case): Case[] {
   c.ops.forEach((op, i) => {
     const ops = c.ops.filter((_, j) => j !== i);
     if (operationsAreValid(ops)) out.push({ ...c, ops });
+    // A bound socket's bind, removed: the same socket, autobound by the kernel when it sends.
+    if (op.op === 'socket' && op.bindTo !== undefined) {
+      const unbound: Operation = { op: 'socket', sock: op.sock, family: op.family, protocol: op.protocol };
+      out.push({ ...c, ops: c.ops.map((o, j) => (j === i ? unbound : o)) });
+    }
     if (op.op === 'apply') {
       for (const state of stateRemovals(op.state)) {
         out.push({ ...c, ops: c.ops.map((o, j) => (j === i ? { op: 'apply', state } : o)) });

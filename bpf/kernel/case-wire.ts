@@ -168,6 +168,12 @@ class Writer extends GrowingBytes {
       case 'socket':
         this.str(o.family);
         this.str(o.protocol);
+        // Absent stays absent: a 0, else a 1 and the address.
+        if (o.bindTo === undefined) this.num(0);
+        else {
+          this.num(1);
+          this.str(o.bindTo);
+        }
         return;
       case 'connect':
         this.addrPort(o.dest);
@@ -354,7 +360,11 @@ class Reader {
     switch (op) {
       case 'socket': {
         const family = this.str() as Extract<Operation, { op: 'socket' }>['family'];
-        return { op, sock, family, protocol: this.str() as Extract<Operation, { op: 'socket' }>['protocol'] };
+        const protocol = this.str() as Extract<Operation, { op: 'socket' }>['protocol'];
+        const bound = this.num();
+        if (bound === 0) return { op, sock, family, protocol };
+        if (bound !== 1) throw corrupt(`holds a socket's bind mark ${bound}`);
+        return { op, sock, family, protocol, bindTo: this.str() };
       }
       case 'connect':
         return { op, sock, dest: this.addrPort() };

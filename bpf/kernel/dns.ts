@@ -114,6 +114,8 @@ export class KernelDns {
         if ((v4MappedInner(op.dest.addr) ?? op.dest.addr) === ANY_ADDRESS.inet) add(this.env.podAddress.inet);
       } else if (op.op === 'deliver') add(op.from.addr);
       else if (op.op === 'connect' && op.dest.port === DNS_PORT) add(op.dest.addr);
+      // A bound socket's any-address queries go to its own address.
+      else if (op.op === 'socket' && op.bindTo !== undefined) add(op.bindTo);
       else if (op.op === 'apply') proxies(op.state);
     }
     if (this.standins.size + addrs.size > MAX_STANDINS) this.close();

@@ -17,7 +17,7 @@ import { KF_ACCEPT, KF_DEFER, KF_INET6, KF_TCP, OUT, checkAbi, registerResets, r
 import type { ResetMap } from './loader.js';
 import type { SetGlobal } from './globals.js';
 import { Listeners, portOf } from './listeners.js';
-import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errnoName, libc } from './libc.js';
+import { AF_INET, AF_INET6, E, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, errno, errnoName, libc } from './libc.js';
 import { MapWriter } from './map-writes.js';
 
 /**
@@ -156,12 +156,17 @@ export class KernelSockets implements SocketLayer<KernelSock> {
     this.dns.prepare(c);
   }
 
-  open(_id: SocketId, family: Family, protocol: Protocol): KernelSock {
+  open(id: SocketId, family: Family, protocol: Protocol, bindTo?: string): KernelSock {
     const fd = this.fast.socket(family === 'inet' ? AF_INET : AF_INET6, socketType(protocol), protocol === 'tcp' ? TCP_SNDTIMEO_US : 0, this.err2);
     if (fd < 0) {
       const err = errnoName(this.err2[1]!);
       if (this.err2[0] === 1) throw new KmeshCheckError('worker', `socket() failed (${err})`);
       throw new KmeshCheckError('worker', `setting SO_SNDTIMEO on a TCP socket failed (${err})`);
+    }
+    if (bindTo !== undefined && libc.bind(fd, this.addr, writeSockaddr(this.addr, family, { addr: bindTo, port: 0 })) < 0) {
+      const err = errnoName(errno());
+      libc.close(fd);
+      throw new KmeshCheckError('worker', `binding socket ${id} to ${bindTo} failed (${err}): is it an address of the harness's namespace?`);
     }
     return { fd, server: -1, received: EMPTY };
   }

@@ -113,7 +113,8 @@ export class WholeCases {
     let messages = 0;
     for (const op of c.ops) {
       if (op.op === 'socket') {
-        if (open.has(op.sock) || ++created > 32) return false;
+        // A bound socket (DNS cases only) goes through the runner's bind.
+        if (open.has(op.sock) || ++created > 32 || op.bindTo !== undefined) return false;
         if ((op.family !== 'inet' && op.family !== 'inet6') || (op.protocol !== 'tcp' && op.protocol !== 'udp')) return false;
         open.set(op.sock, op.family);
       } else if (op.op === 'connect') {

@@ -8,7 +8,7 @@
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { ControlPort, deliveredFor, dnsQueryFor, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
-import { deliverSourceProblem, type Environment } from '../../model/environment.js';
+import { bindProblem, deliverSourceProblem, type Environment } from '../../model/environment.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/tracker.js';
 import { storageView } from '../codec/structs.js';
@@ -172,7 +172,7 @@ export class CaseRunner<S> {
   private runOp(op: Operation): void {
     switch (op.op) {
       case 'socket':
-        return this.opSocket(op.sock, op.family, op.protocol);
+        return this.opSocket(op.sock, op.family, op.protocol, op.bindTo);
       case 'connect':
         return this.opConnect(this.rec(op.sock, 'connect'), op.dest);
       case 'send':
@@ -232,11 +232,13 @@ export class CaseRunner<S> {
     this.sink.json({ op: 'deliver', sock: r.id, error: this.layer.deliver(r, from, deliveredFor(r.id)) });
   }
 
-  private opSocket(id: SocketId, family: Family, protocol: Protocol): void {
+  private opSocket(id: SocketId, family: Family, protocol: Protocol, bindTo: string | undefined): void {
     if (this.socks.has(id)) throw new KmeshCheckError('codec', `socket ${id} is created twice in one case`);
     if (family !== 'inet' && family !== 'inet6') throw new KmeshCheckError('codec', `socket ${id}: family must be inet or inet6, got ${String(family)}`);
     if (protocol !== 'tcp' && protocol !== 'udp') throw new KmeshCheckError('codec', `socket ${id}: protocol must be tcp or udp, got ${String(protocol)}`);
-    const handle = this.layer.open(id, family, protocol);
+    const wrong = bindTo === undefined ? null : bindProblem(this.env, family, protocol, bindTo);
+    if (wrong !== null) throw new KmeshCheckError('codec', `socket ${id}: ${wrong}`);
+    const handle = this.layer.open(id, family, protocol, bindTo);
     this.socks.set(id, { id, family, protocol, handle, sent: 0, expected: [], queries: 0 });
     this.sink.socket(id);
   }

@@ -84,7 +84,8 @@ export interface SocketLayer<S> {
   /** The answers to the programs' choice points (prandom, helper failures), where the layer can give them. */
   useChoices?(choices: ChoiceSource): void;
 
-  open(id: SocketId, family: Family, protocol: Protocol): S;
+  /** A new socket; with `bindTo` (checked: environment.ts bindProblem), bound to that address, port 0. */
+  open(id: SocketId, family: Family, protocol: Protocol, bindTo?: string): S;
   connect(s: RunnerSocket<S>, dest: SockAddr): ConnectSeen;
   /** Offers one message; returns the bytes the socket took (0 when it refused the message). */
   send(s: RunnerSocket<S>, payload: Uint8Array): number;

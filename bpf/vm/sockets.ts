@@ -13,7 +13,7 @@
 
 import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, writtenEnrolment } from '../../model/domain.js';
-import { ANY_ADDRESS, FRESH_SOCKET, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
+import { ANY_ADDRESS, FRESH_SOCKET, boundSocket, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type RoutingMapName } from '../codec/abi.js';
 import { keyedTextMemo } from '../../shared/memo.js';
@@ -261,12 +261,19 @@ export class VmSockets implements SocketLayer<VmSocket> {
     return decided.has(port);
   }
 
-  open(id: SocketId, family: Family, protocol: Protocol): VmSocket {
+  open(id: SocketId, family: Family, protocol: Protocol, bindTo?: string): VmSocket {
     const cookie = 0x1000 + this.live++;
     let sock = this.pool.get(`${family}|${protocol}`)?.pop();
     if (sock) sock.reuse(id, cookie);
     else sock = new VmSock(id, family, protocol, cookie);
-    return { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
+    const s: VmSocket = { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
+    if (bindTo !== undefined) {
+      // bind(addr, port 0): the address and an ephemeral port at once, seen by every program after.
+      s.kernel = boundSocket(bindTo);
+      sock.setEnds({ addr: bindTo, port: this.nextPort++ }, null, sock.state);
+      this.dns.bind(s);
+    }
+    return s;
   }
 
   connect(r: RunnerSocket<VmSocket>, given: SockAddr): ConnectSeen {

@@ -45,6 +45,8 @@ export interface DnsSocket {
 }
 
 export const FRESH_DNS: DnsSocket = { bound: false, queries: 0, last: null, inbox: [] };
+/** A socket bound at creation (Operation socket's bindTo): it has its port already. */
+export const BOUND_DNS: DnsSocket = { bound: true, queries: 0, last: null, inbox: [] };
 
 const EMPTY_STORAGE: StorageView = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
 

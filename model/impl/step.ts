@@ -4,9 +4,9 @@
 
 import { AddressError } from '../address.js';
 import { CONTROL_ADDR, ControlPort, localsEnrolledAtStart, netnsEnrolledAtStart, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
-import { FRESH_SOCKET, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
+import { FRESH_SOCKET, bindProblem, boundSocket, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
-import { afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
+import { BOUND_DNS, afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
 import { indexMaps } from './maps.js';
 import { canonicalDest } from './reach.js';
 import { EMPTY_STREAM, sendMessages } from './stream.js';
@@ -155,19 +155,24 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
       if (world.sockets[op.sock]) {
         throw new ModelInputError(`operation ${stepIndex + 1} (socket): socket ${op.sock} is already open; close it first or use another id`);
       }
+      const bound = op.bindTo !== undefined;
+      if (bound) {
+        const wrong = bindProblem(env, op.family, op.protocol, op.bindTo);
+        if (wrong !== null) throw new ModelInputError(`operation ${stepIndex + 1} (socket): ${wrong}`);
+      }
       const fresh: SocketState = {
         family: op.family,
         protocol: op.protocol,
         peer: null,
         connected: false,
         connecting: false,
-        kernel: FRESH_SOCKET,
+        kernel: bound ? boundSocket(op.bindTo) : FRESH_SOCKET,
         storage: null,
         inSockhash: false,
         sent: 0,
         stream: null,
         // Present though undefined: socketWith always writes it, and a socket keeps one shape.
-        dns: undefined,
+        dns: bound ? BOUND_DNS : undefined,
       };
       const next = withSocket(world, { id: op.sock, socket: fresh });
       return [{ world: next, observation: { op: 'socket', sock: op.sock }, choices: [], passes: [] }];

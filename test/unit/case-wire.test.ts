@@ -47,6 +47,7 @@ const everyOp: Operation[] = [
   { op: 'deliver', sock: 3, from: { addr: '10.0.0.2', port: 5353 } },
   { op: 'apply', state: oddState },
   { op: 'close', sock: 3 },
+  { op: 'socket', sock: 4, family: 'inet', protocol: 'udp', bindTo: '10.6.0.6' },
 ];
 
 const roundTrip = (cases: readonly Case[]) => decodeCases(encodeCases(cases));
@@ -69,6 +70,7 @@ describe('kernel worker: cases as bytes', () => {
     const cases = generatedCases({ seed: 7, runs: 600, states: 'both', env: DEFAULT_ENVIRONMENT });
     const kinds = new Set(cases.flatMap((c) => c.ops.map((o) => o.op)));
     for (const k of ['socket', 'connect', 'send', 'close', 'sendto', 'recvfrom', 'deliver', 'apply']) expect(kinds).toContain(k);
+    expect(cases.some((c) => c.ops.some((o) => o.op === 'socket' && o.bindTo !== undefined))).toBe(true);
     for (let i = 0; i < cases.length; i += 126) {
       const batch = cases.slice(i, i + 126);
       expect(roundTrip(batch)).toStrictEqual(batch);

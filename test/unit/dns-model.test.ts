@@ -107,3 +107,17 @@ describe('model: what a deliver may name', () => {
     for (const port of [0, 32768, 40000, 70000, 53.5]) expect(run('inet', '10.9.0.53', port)).toThrow(/source port must be an integer in 1\.\.32767/);
   });
 });
+
+describe('model: what a socket may be bound to', () => {
+  const run = (family: 'inet' | 'inet6', protocol: 'tcp' | 'udp', bindTo: string) => () =>
+    outcomes({ state: DNS_SCENARIOS[0]!.case.state, kind: 'consistent', enrolled: true, ops: [socket(1, family, protocol, bindTo)] }, DEFAULT_ENVIRONMENT);
+  it('an AF_INET UDP socket, to an IPv4 address of the namespace outside loopback, written canonically', () => {
+    expect(run('inet', 'udp', '10.255.0.1')).not.toThrow();
+    expect(run('inet', 'udp', '10.6.0.6')).not.toThrow();
+    expect(run('inet', 'tcp', '10.6.0.6')).toThrow(/only an AF_INET UDP socket is bound/);
+    expect(run('inet6', 'udp', '10.6.0.6')).toThrow(ModelInputError);
+    for (const a of ['127.0.0.1', '0.0.0.0', '0.0.0.2']) expect(run('inet', 'udp', a)).toThrow(/outside 127\.0\.0\.0\/8/);
+    expect(run('inet', 'udp', '192.0.2.1')).toThrow(/not an address of the namespace/);
+    expect(run('inet', 'udp', '10.06.0.6')).toThrow(ModelInputError);
+  });
+});

@@ -67,6 +67,9 @@ describe('validation of a saved failure', () => {
     expect(bad((d) => ((d.case.state as { services: { servicePorts: number[] }[] }).services[0]!.servicePorts[0] = 80 + 0x10000))).toBeNull();
     expect(bad((d) => ((d.case.state as { services: { servicePorts: number[] }[] }).services[0]!.servicePorts[0] = 2 ** 32))).toMatch(/services\[0\]/);
     expect(bad((d) => ((d.case.ops as { family?: string }[])[0]!.family = 'unix'))).toMatch(/ops\[0\]/);
+    // A socket bound at creation names an address (the model judges which).
+    expect(bad((d) => ((d.case.ops as { bindTo?: unknown }[])[0]!.bindTo = '10.6.0.6'))).toBeNull();
+    for (const v of [7, '', 'ten.six']) expect(bad((d) => ((d.case.ops as { bindTo?: unknown }[])[0]!.bindTo = v))).toMatch(/ops\[0\]\.bindTo/);
     expect(bad((d) => ((d.case.ops as { messages?: unknown }[])[2]!.messages = '3'))).toMatch(/ops\[2\]\.messages/);
     expect(bad((d) => (d.case.ops = [{ op: 'fork', sock: 0 }]))).toMatch(/ops\[0\]\.op/);
     expect(bad((d) => (d.objects = { connect: 7 }))).toMatch(/objects/);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backend, endpoint, frontend, maps, service } from '../../model/builders.js';
 import { isConsistent } from '../../model/control-plane/consistency.js';
 import type { Case, MapState } from '../../model/domain.js';
-import { clashRenamings, enrolmentSimplifications, minimize, monitoringSimplification } from '../../properties/minimize.js';
+import { clashRenamings, enrolmentSimplifications, minimize, monitoringSimplification, singleRemovals } from '../../properties/minimize.js';
 
 const ops: Case['ops'] = [
   { op: 'socket', sock: 0, family: 'inet', protocol: 'tcp' },
@@ -88,5 +88,24 @@ describe('connection reports off', () => {
     expect((await minimize(off, async () => true)).case).not.toHaveProperty('monitoringOff');
     const needsOff = async (c: Case) => c.monitoringOff === true;
     expect((await minimize(off, needsOff)).case.monitoringOff).toBe(true);
+  });
+});
+
+describe('a bound socket', () => {
+  const bound: Case = {
+    state: maps({}),
+    kind: 'consistent',
+    enrolled: true,
+    ops: [
+      { op: 'socket', sock: 0, family: 'inet', protocol: 'udp', bindTo: '10.6.0.6' },
+      { op: 'recvfrom', sock: 0 },
+    ],
+  };
+  it('is tried unbound, and stays unbound when the case still fails so', async () => {
+    expect(singleRemovals(bound)).toContainEqual({ ...bound, ops: [{ op: 'socket', sock: 0, family: 'inet', protocol: 'udp' }, bound.ops[1]] });
+    const first = async (c: Case) => c.ops.length === 2;
+    expect((await minimize(bound, first)).case.ops[0]).not.toHaveProperty('bindTo');
+    const needsBind = async (c: Case) => c.ops.some((o) => o.op === 'socket' && o.bindTo !== undefined);
+    expect((await minimize(bound, needsBind)).case.ops[0]).toHaveProperty('bindTo', '10.6.0.6');
   });
 });

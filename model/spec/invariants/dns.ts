@@ -23,7 +23,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { FRESH_SOCKET, datagramPeer, kernelConnect, kernelPeer, routable, udpTakes, type Environment, type KernelSocket } from '../../environment.js';
+import { FRESH_SOCKET, boundSocket, datagramPeer, kernelConnect, kernelPeer, routable, udpTakes, type Environment, type KernelSocket } from '../../environment.js';
 import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -137,14 +137,15 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
       return;
     }
     if (op.op === 'socket') {
+      const bound = op.bindTo !== undefined;
       socks.set(op.sock, {
         family: op.family,
         udp: op.protocol === 'udp',
         peer: null,
         asked: null,
         localMapped: null,
-        kernel: FRESH_SOCKET,
-        bound: false,
+        kernel: bound ? boundSocket(op.bindTo) : FRESH_SOCKET,
+        bound,
         queries: 0,
         sent: 0,
         last: null,

@@ -247,7 +247,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'dns-bound-ip-enrols',
     description: 'sendmsg4 counts a socket bound to a local IP that km_manage holds as enrolled, though its namespace is not (km_manage written with the local IPs alone), and redirects its queries.',
     object: 'connect',
-    beyondExhaustive: 'it needs a socket bound to an address, which the exhaustive DNS domain does not make',
+    exhaustiveStart: 'it needs km_manage written with the local IPs alone: the bound address managed, the namespace not',
   },
   {
     name: 'dns-control-needs-enrol',

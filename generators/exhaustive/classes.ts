@@ -187,6 +187,13 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
   { name: 'connect-send-recv', minScope: 1, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
   { name: 'connect-sendto-recv', minScope: 1, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
   {
+    name: 'bound-sendto-recv',
+    minScope: 1,
+    datagram: true,
+    families: ['inet'],
+    stands: "UDP, AF_INET: a socket bound to the pod's address (a local IP that an enrolled start writes to km_manage), sendto the destination, recvfrom",
+  },
+  {
     name: 'control-sendto-recv',
     minScope: 1,
     datagram: true,
@@ -206,11 +213,10 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
 ];
 
 /**
- * Destination classes a datagram sequence leaves out: the kernel sends to the any-address at
- * loopback (measured on 6.18: 0.0.0.0 and ::ffff:0.0.0.0 to 127.0.0.1, :: to ::1), which the
- * model and the stand-ins follow for a sendto from an unbound socket (random DNS cases send there);
- * but a connect there takes the socket's own address, and a datagram from a bound address goes
- * elsewhere, which they do not follow yet.
+ * Destination classes a datagram sequence leaves out: a connect to the any-address makes the
+ * socket's peer its own address, which the DNS exchange rule does not follow. (A sendto there
+ * goes to loopback, or to the socket's IPv4 source when it has one: the model and the stand-ins
+ * follow that, and random DNS cases send there; the sendto sequences could take these classes.)
  */
 export const DATAGRAM_EXCLUDED_DEST_CLASSES: readonly string[] = ['any4', 'any6'];
 

@@ -19,6 +19,7 @@ import {
   deviationsAt,
 } from './classes.js';
 import type { Decisions } from './decisions.js';
+import { DNS_ADDRS } from '../dns.js';
 
 export interface Skeleton {
   readonly sequence: string;
@@ -145,6 +146,12 @@ export function operationsOf(s: Skeleton, d: Decisions): Operation[] {
     }
     case 'connect-send-recv':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'send', sock: 0, messages: 1 }, { op: 'recvfrom', sock: 0 }];
+    case 'bound-sendto-recv':
+      return [
+        { op: 'socket', sock: 0, family: s.family, protocol: s.protocol, bindTo: DNS_ADDRS.boundPod },
+        { op: 'sendto', sock: 0, dest, n: 1 },
+        { op: 'recvfrom', sock: 0 },
+      ];
     case 'connect-sendto-recv':
       return [open(0), { op: 'connect', sock: 0, dest }, { op: 'sendto', sock: 0, dest, n: 1 }, { op: 'recvfrom', sock: 0 }];
     case 'control-sendto-recv': {

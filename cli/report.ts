@@ -5,8 +5,8 @@ import { formatCase, formatObservation, socketFamilies } from '../properties/for
 import type { Counterexample, InvariantCount, RunResult } from '../properties/run.js';
 import type { CoverageReport, StatisticsJson } from '../properties/statistics.js';
 import { COVERS_MODEL } from '../properties/exact-set.js';
-import { ANY_ADDRESS, LOOPBACK } from '../model/environment.js';
-import { canonicalIpAddr } from '../model/address.js';
+import { ANY_ADDRESS, DEFAULT_ENVIRONMENT, LOOPBACK } from '../model/environment.js';
+import { canonicalIpAddr, v4Mapped } from '../model/address.js';
 import type { Case, Observation } from '../model/domain.js';
 import type { AcceptedFinding } from './baseline.js';
 
@@ -191,9 +191,11 @@ export function compactPath(path: string): string {
 }
 
 /**
- * Whether the case names an address of all zeros (a backend's, a waypoint's, a destination) and a
- * peer shown is loopback, where the kernel connects such an address (kernelPeer): a reader would
- * otherwise see the model allow a peer the maps never name.
+ * Whether the case names an address of all zeros (a backend's, a waypoint's, a connect's or a
+ * sendto's destination) and a peer or datagram arrival shown is where the kernel sends such an
+ * address (datagramPeer, kernelPeer): loopback, or a socket's IPv4 source (an address a socket
+ * is bound to, the pod's address of a connected one). A reader would otherwise see the model
+ * allow a place the maps never name.
  */
 function reachesAnyAddress(c: Case, shown: readonly Observation[]): boolean {
   // Compared as addresses (texts differ: '::' and '0:0::0'); a saved case's text that is no address as it is.
@@ -205,11 +207,14 @@ function reachesAnyAddress(c: Case, shown: readonly Observation[]): boolean {
     }
   };
   const any = new Set<string>(Object.values(ANY_ADDRESS).map(canonical));
-  const loopback = new Set<string>(Object.values(LOOPBACK).map(canonical));
+  const bound = c.ops.flatMap((o) => (o.op === 'socket' && o.bindTo !== undefined ? [o.bindTo, v4Mapped(o.bindTo)] : []));
+  const pod = DEFAULT_ENVIRONMENT.podAddress.inet;
+  const sources = new Set<string>([...Object.values(LOOPBACK), ...bound, pod, v4Mapped(pod)].map(canonical));
   // A waypoint of port 0 is none (NO_WAYPOINT): its address names nothing the program goes to.
   const waypoints = [...c.state.backends, ...c.state.services].flatMap((x) => (x.waypoint.port !== 0 ? [x.waypoint.addr] : []));
-  const named = [...c.state.backends.map((b) => b.addr), ...waypoints, ...c.ops.flatMap((o) => (o.op === 'connect' ? [o.dest.addr] : []))];
-  return named.some((a) => any.has(canonical(a))) && shown.some((o) => o.peer !== undefined && o.peer !== null && loopback.has(canonical(o.peer.addr)));
+  const named = [...c.state.backends.map((b) => b.addr), ...waypoints, ...c.ops.flatMap((o) => (o.op === 'connect' || o.op === 'sendto' ? [o.dest.addr] : []))];
+  const place = (o: Observation) => o.peer ?? o.arrivedAt ?? null;
+  return named.some((a) => any.has(canonical(a))) && shown.some((o) => place(o) !== null && sources.has(canonical(place(o)!.addr)));
 }
 
 /**
@@ -252,7 +257,9 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
     for (const o of allowed) lines.push(`    - ${formatObservation(o, familyAt(step))}`);
   }
   if (reachesAnyAddress(cx.case, [...(f.observed ?? []), ...(f.allowedAtStep?.allowed ?? [])])) {
-    lines.push('  note: the kernel connects a destination of all zeros (0.0.0.0, ::, ::ffff:0.0.0.0) to loopback (127.0.0.1, ::1, ::ffff:127.0.0.1): a rewrite to one shows as that peer');
+    lines.push(
+      "  note: the kernel sends a destination of all zeros (0.0.0.0, ::ffff:0.0.0.0) to the socket's own IPv4 address when it has one (bound, or connected before), else to loopback (127.0.0.1, ::ffff:127.0.0.1; :: to ::1): a rewrite to one shows as that peer or arrival",
+    );
   }
   // An exhaustive path names the enumerated state, which minimisation then made smaller.
   const enumerated = cx.phase.startsWith('exhaustive/') && cx.size !== cx.shrunkFrom ? ` (the enumerated case, of size ${cx.shrunkFrom}; replay --case on the saved failure runs the one above)` : '';

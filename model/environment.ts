@@ -92,10 +92,22 @@ export function bindProblem(env: Environment, family: Family, protocol: Protocol
   return null;
 }
 
-/** The kernel's view of a socket bound to `addr` (bindProblem gave null): its local address and IPv4 source. */
-export function boundSocket(addr: string): KernelSocket {
-  return socketState(addr, addr, false);
+/**
+ * The kernel's view of a socket as its `socket` operation makes it: bound to `bindTo` (bindProblem
+ * gave null; the address is its local address and IPv4 source), else fresh.
+ */
+export function socketAtCreation(op: { readonly bindTo?: string }): KernelSocket {
+  return op.bindTo === undefined ? FRESH_SOCKET : socketState(op.bindTo, op.bindTo, false);
 }
+
+/**
+ * An AF_INET UDP socket's connect that fails at the route lookup (ENETUNREACH) leaves the
+ * association as it was but the socket's cached flow naming the failed destination (measured on
+ * 6.18): the next datagram a connected send offers is routed afresh and reaches the peer
+ * ('reroute'); every later one goes out towards the failed destination, which has no route, and
+ * is lost ('stale'), until a connect succeeds ('ok').
+ */
+export type StaleFlow = 'ok' | 'reroute' | 'stale';
 
 /**
  * Where a datagram a UDP socket sends to `dest` (after the send hook: IPv4 text, also for an

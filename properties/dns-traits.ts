@@ -2,9 +2,11 @@
 // which of the paths that matter the case took, so that a run that rarely exercised one fails
 // its coverage requirement instead of passing unexamined.
 
-import { isIPv4Form, v4MappedInner } from '../model/address.js';
-import { CONTROL_ADDR, DNS_PROXY_UID, deliveredFor, dnsAnswerTo, dnsQueryFor, type Case, type Family, type MapState } from '../model/domain.js';
+import { v4MappedInner } from '../model/address.js';
+import { CONTROL_ADDR, deliveredFor, dnsAnswerTo, dnsQueryFor, localsEnrolledAtStart, netnsEnrolledAtStart, type Case, type Family } from '../model/domain.js';
+import type { Environment } from '../model/environment.js';
 import type { Trace } from '../model/impl/index.js';
+import { dnsProxyOf } from '../model/spec/invariants/dns.js';
 
 /** The classes a run must see (properties/statistics.ts REQUIRED_CLASSES.dns). */
 export const DNS_CLASSES = [
@@ -20,13 +22,11 @@ export const DNS_CLASSES = [
   'reply-restored-per-socket',
   // An AF_INET6 send to ::ffff:0.0.0.2 (no control address), then a query to port 53.
   'mapped-control-then-query',
+  // A query to port 53 from a socket bound to a local IP that km_manage holds, in a namespace that
+  // is not enrolled (km_manage written with the local IPs alone): the send hook goes by the
+  // namespace, which a hook reading the socket's source in km_manage gets wrong.
+  'query-bound-managed-unenrolled',
 ] as const;
-
-/** km_backend[0]'s IPv4 address (the DNS proxy), or null. */
-function proxyOf(s: MapState): string | null {
-  const b = s.backends.find((x) => x.uid === DNS_PROXY_UID);
-  return b && isIPv4Form(b.addr) ? b.addr : null;
-}
 
 /**
  * Whether a query to `inner` (IPv4) that arrived at `at` was redirected: it reached the proxy in
@@ -37,31 +37,49 @@ function redirectedTo(at: string, inner: string | null, proxy: string | null): b
   return proxy !== null && at === proxy && inner !== proxy;
 }
 
-export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
+export function dnsTraits(c: Case, allowed: readonly Trace[], env: Environment): Set<string> {
   const out = new Set<string>();
-  // Every class needs a sendto or a recvfrom: most cases have neither, and need no tables below.
-  if (!c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom')) return out;
+  const t = allowed[0];
+  // Every class needs a sendto or a recvfrom, and the model's trace: most cases have neither.
+  if (!t || !c.ops.some((op) => op.op === 'sendto' || op.op === 'recvfrom')) return out;
   const families = new Map<number, Family>();
   const mappedPeer = new Set<number>();
   const redirected = new Set<number>();
   let mappedControl = false;
-  let proxy = proxyOf(c.state);
-  const t = allowed[0];
+  // Sockets bound to an enrolled local IP while only the local IPs are written (and no control send since).
+  const managedSource = new Set<number>();
+  let lonelyLocals = localsEnrolledAtStart(c) && !netnsEnrolledAtStart(c);
+  let proxy = dnsProxyOf(c.state);
+  // Queries sent per socket (they number the answers), and the redirected ones by their answer's
+  // text: a restored reply is the answer to one, seen as from the server it addressed; per socket
+  // when the node's most recent redirected query since was another socket's, to another server
+  // (one record for the node would name that one).
+  const sent = new Map<number, number>();
+  const redirectedQueries = new Map<string, { readonly sock: number; readonly server: string }>();
+  let last: { readonly sock: number; readonly server: string } | null = null;
   c.ops.forEach((op, i) => {
-    const o = t?.observations[i];
-    if (op.op === 'apply') proxy = proxyOf(op.state);
-    if (op.op === 'socket') families.set(op.sock, op.family);
+    const o = t.observations[i];
+    if (op.op === 'apply') proxy = dnsProxyOf(op.state);
+    if (op.op === 'socket') {
+      families.set(op.sock, op.family);
+      if (op.bindTo !== undefined && env.enrolledLocals.includes(op.bindTo)) managedSource.add(op.sock);
+    }
     if (op.op === 'sendto' && o) {
       const fam = families.get(op.sock);
       const inner = fam === 'inet6' ? v4MappedInner(op.dest.addr) : op.dest.addr;
+      const seq = sent.get(op.sock) ?? 0;
+      sent.set(op.sock, seq + op.n);
       if (fam === 'inet6' && inner !== null) out.add('sendto-v4mapped');
+      if (inner === CONTROL_ADDR.inet) lonelyLocals = false;
+      else if (lonelyLocals && managedSource.has(op.sock) && op.dest.port === 53 && inner !== null) out.add('query-bound-managed-unenrolled');
       if (op.dest.port === 53 && mappedControl) out.add('mapped-control-then-query');
       if (fam === 'inet6' && inner === CONTROL_ADDR.inet) mappedControl = true;
       if (o.arrivedAt && op.dest.port === 53) {
-        const redirect = redirectedTo(o.arrivedAt.addr, inner, proxy);
-        if (redirect) {
+        if (inner !== null && redirectedTo(o.arrivedAt.addr, inner, proxy)) {
           out.add('sendto-redirected');
           redirected.add(op.sock);
+          last = { sock: op.sock, server: inner };
+          for (let k = 0; k < op.n; k++) redirectedQueries.set(dnsAnswerTo(dnsQueryFor(op.sock, seq + k)), last);
         } else if (o.arrivedAt.addr === inner) out.add('sendto-direct');
       }
     }
@@ -71,35 +89,12 @@ export function dnsTraits(c: Case, allowed: readonly Trace[]): Set<string> {
         out.add('reply-as-is');
         if (redirected.has(op.sock) && o.from.addr.includes(':') && v4MappedInner(o.from.addr) === null) out.add('reply-native-after-redirect');
       } else if (mappedPeer.has(op.sock)) out.add('connected-v4mapped-exchange');
-    }
-  });
-  // A restored reply: the answer to a redirected query, seen as from the server that query
-  // addressed; per socket, when the node's most recent redirected query since was another
-  // socket's, to another server (one record for the node would name that one).
-  if (t) {
-    const sent = new Map<number, number>();
-    const redirectedQueries = new Map<string, { readonly sock: number; readonly server: string }>();
-    let last: { readonly sock: number; readonly server: string } | null = null;
-    let proxyNow = proxyOf(c.state);
-    c.ops.forEach((op, i) => {
-      const o = t.observations[i];
-      if (op.op === 'apply') proxyNow = proxyOf(op.state);
-      if (op.op === 'sendto') {
-        const seq = sent.get(op.sock) ?? 0;
-        sent.set(op.sock, seq + op.n);
-        const inner = v4MappedInner(op.dest.addr) ?? op.dest.addr;
-        if (o?.arrivedAt && op.dest.port === 53 && redirectedTo(o.arrivedAt.addr, inner, proxyNow)) {
-          last = { sock: op.sock, server: inner };
-          for (let k = 0; k < op.n; k++) redirectedQueries.set(dnsAnswerTo(dnsQueryFor(op.sock, seq + k)), last);
-        }
-      }
-      if (op.op === 'recvfrom' && o?.from && o.data) {
-        const q = redirectedQueries.get(o.data);
-        if (q === undefined || (v4MappedInner(o.from.addr) ?? o.from.addr) !== q.server) return;
+      const q = redirectedQueries.get(o.data);
+      if (q !== undefined && (v4MappedInner(o.from.addr) ?? o.from.addr) === q.server) {
         out.add('reply-restored');
         if (last !== null && last.sock !== op.sock && last.server !== q.server) out.add('reply-restored-per-socket');
       }
-    });
-  }
+    }
+  });
   return out;
 }

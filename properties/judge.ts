@@ -162,7 +162,7 @@ export function judgeModel(c: Case, opts: JudgeOptions): ModelPart {
   const allowed = opts.allowed ?? outcomes(c, opts.env);
   const list = opts.invariants ?? invariants;
   const exercised = new Set<string>();
-  const traits = describeCase(c, allowed);
+  const traits = describeCase(c, allowed, opts.env);
   // A final judgement needs no observations: only a case left to the executor keeps them.
   const part = (judgement: Judgement | null, repeats: number): ModelPart => ({ case: c, judgement, repeats, allowedObservations: judgement ? [] : observationsOf(allowed), exercised, traits });
   // The model must refine the spec for every choice.

@@ -27,7 +27,7 @@ export interface CaseTraits {
   readonly history: ReadonlySet<string>;
 }
 
-export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
+export function describeCase(c: Case, allowed: readonly Trace[], env: Environment): CaseTraits {
   const families = new Set<string>();
   const socketFamily = new Map<number, string>();
   for (const op of c.ops) {
@@ -54,7 +54,7 @@ export function describeCase(c: Case, allowed: readonly Trace[]): CaseTraits {
     }
     randomDraws = Math.max(randomDraws, draws);
   }
-  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed), history: historyTraits(c, allowed) };
+  return { kind: c.kind, families, policies, paths, maxPasses, randomDraws, operations: c.ops.length, dns: dnsTraits(c, allowed, env), history: historyTraits(c, allowed) };
 }
 
 /** Whether a case has a coverage class ("family:inet6", "policy:strict", "path:random-empty", "dns:reply-restored", "history:original-kept"). */
@@ -67,7 +67,7 @@ export function hasClass(cls: string, env: Environment): (c: Case) => boolean {
     } catch {
       return false;
     }
-    const t = describeCase(c, allowed);
+    const t = describeCase(c, allowed, env);
     const set = prefix === 'family' ? t.families : prefix === 'policy' ? t.policies : prefix === 'dns' ? t.dns : prefix === 'history' ? t.history : t.paths;
     return set.has(name);
   };

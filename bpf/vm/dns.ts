@@ -9,7 +9,7 @@
 
 import { parseAddress, v4Mapped, v4MappedInner, type Family, type SockAddr } from '../../model/address.js';
 import { DNS_PORT, dnsAnswerTo } from '../../model/domain.js';
-import { datagramPeer, hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket } from '../../model/environment.js';
+import { datagramPeer, hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket, type StaleFlow } from '../../model/environment.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { VmSock } from './context.js';
 import type { VmProgram } from './program.js';
@@ -27,6 +27,8 @@ interface Datagram {
 interface DnsSock {
   bound: boolean;
   inbox: Datagram[];
+  /** What a connected send does after a failed reconnect (environment.ts StaleFlow). */
+  flow: StaleFlow;
 }
 
 /** What the layer needs of the executor's socket record. */
@@ -73,7 +75,7 @@ export class VmDns {
 
   private of(r: UdpSocket): DnsSock {
     let d = this.socks.get(r.sock.id);
-    if (!d) this.socks.set(r.sock.id, (d = { bound: false, inbox: [] }));
+    if (!d) this.socks.set(r.sock.id, (d = { bound: false, inbox: [], flow: 'ok' }));
     return d;
   }
 
@@ -84,6 +86,13 @@ export class VmDns {
   /** Every UDP connect and send autobinds the socket (inet_dgram_connect, inet_send_prepare: before anything can fail). */
   bind(r: UdpSocket): void {
     if (r.sock.protocol === 'udp') this.of(r).bound = true;
+  }
+
+  /** A UDP connect's outcome for the socket's flow (StaleFlow): `error` null when it connected. */
+  connected(r: UdpSocket, error: string | null): void {
+    const d = this.of(r);
+    if (error === null) d.flow = 'ok';
+    else if (error === 'ENETUNREACH' && r.sock.family === 'inet') d.flow = 'reroute';
   }
 
   /** The stand-in answers at port 53 of an address local to the namespace. */
@@ -125,6 +134,10 @@ export class VmDns {
   sent(r: UdpSocket, payload: Uint8Array): void {
     const sock = r.sock;
     if (!r.peer) return;
+    // After a failed reconnect, the first datagram reaches the peer and the later ones are lost (StaleFlow).
+    const d = this.of(r);
+    if (d.flow === 'stale') return;
+    if (d.flow === 'reroute') d.flow = 'stale';
     const inner = sock.family === 'inet' ? r.peer.addr : v4MappedInner(r.peer.addr);
     let final: SockAddr = { addr: inner ?? r.peer.addr, port: r.peer.port };
     const prog = this.hooks.sendmsg4;

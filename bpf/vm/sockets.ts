@@ -13,7 +13,7 @@
 
 import type { Case, Family, MapState, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
 import { CONTROL_ADDR, ControlPort, writtenEnrolment } from '../../model/domain.js';
-import { ANY_ADDRESS, FRESH_SOCKET, boundSocket, kernelConnect, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
+import { ANY_ADDRESS, kernelConnect, socketAtCreation, kernelPeer, withoutListener, type Environment, type KernelSocket } from '../../model/environment.js';
 import { canonicalSockText, parseAddress } from '../../model/address.js';
 import { ENABLE_MONITORING, ROUTING_MAPS, STRUCTS, monitoringBytes, type RoutingMapName } from '../codec/abi.js';
 import { keyedTextMemo } from '../../shared/memo.js';
@@ -266,10 +266,9 @@ export class VmSockets implements SocketLayer<VmSocket> {
     let sock = this.pool.get(`${family}|${protocol}`)?.pop();
     if (sock) sock.reuse(id, cookie);
     else sock = new VmSock(id, family, protocol, cookie);
-    const s: VmSocket = { sock, connected: false, connecting: false, kernel: FRESH_SOCKET, peer: null, received: [] };
+    const s: VmSocket = { sock, connected: false, connecting: false, kernel: socketAtCreation({ bindTo }), peer: null, received: [] };
     if (bindTo !== undefined) {
       // bind(addr, port 0): the address and an ephemeral port at once, seen by every program after.
-      s.kernel = boundSocket(bindTo);
       sock.setEnds({ addr: bindTo, port: this.nextPort++ }, null, sock.state);
       this.dns.bind(s);
     }
@@ -295,6 +294,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (sock.protocol === 'udp') {
       // Every UDP connect autobinds the socket once its hook has run (it ran without a port).
       this.autobind(s);
+      this.dns.connected(s, k.outcome === 'connected' ? null : k.error);
       if (k.outcome === 'connected') {
         sock.setEnds({ addr: k.local ?? '', port: sock.local!.port }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
         s.connected = true;

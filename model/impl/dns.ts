@@ -21,7 +21,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { datagramPeer, deliverSourceProblem, hasNativeLocal, routable, udpTakes, type Environment } from '../environment.js';
+import { datagramPeer, deliverSourceProblem, hasNativeLocal, routable, udpTakes, type Environment, type StaleFlow } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
@@ -42,11 +42,13 @@ export interface DnsSocket {
   /** The most recent redirected query: the IPv4 server it addressed and the proxy it went to. */
   readonly last: { readonly server: string; readonly proxy: string } | null;
   readonly inbox: readonly Datagram[];
+  /** What a connected send does after a failed reconnect (StaleFlow). */
+  readonly flow: StaleFlow;
 }
 
-export const FRESH_DNS: DnsSocket = { bound: false, queries: 0, last: null, inbox: [] };
+export const FRESH_DNS: DnsSocket = { bound: false, queries: 0, last: null, inbox: [], flow: 'ok' };
 /** A socket bound at creation (Operation socket's bindTo): it has its port already. */
-export const BOUND_DNS: DnsSocket = { bound: true, queries: 0, last: null, inbox: [] };
+export const BOUND_DNS: DnsSocket = { bound: true, queries: 0, last: null, inbox: [], flow: 'ok' };
 
 const EMPTY_STORAGE: StorageView = { viaWaypoint: false, hasSetIp: false, hasEncoded: false, original: null };
 
@@ -82,8 +84,11 @@ function put(world: World, id: number, after: SocketState, netnsEnrolled = world
   return withSocket(world, { id, socket: after, netnsEnrolled });
 }
 
-/** After a connect (step.ts): UDP sockets are bound; a connect4 DNS rewrite is the socket's most recent redirected query. */
-export function afterConnect(sock: SocketState, passes: readonly PassRecord[]): SocketState {
+/**
+ * After a connect (step.ts): UDP sockets are bound; a connect4 DNS rewrite is the socket's most
+ * recent redirected query; `error` (null: connected) decides the socket's flow (StaleFlow).
+ */
+export function afterConnect(sock: SocketState, passes: readonly PassRecord[], error: string | null): SocketState {
   let last = dnsOf(sock).last;
   for (const p of passes) {
     if (p.path === 'dns' && p.result === 'rewritten' && p.target && isIPv4Form(p.target.addr) && !p.destIn.addr.includes(':')) {
@@ -92,8 +97,9 @@ export function afterConnect(sock: SocketState, passes: readonly PassRecord[]): 
   }
   const d = dnsOf(sock);
   const bound = d.bound || sock.protocol === 'udp';
-  if (last === d.last && bound === d.bound) return sock;
-  return socketWith(sock, { dns: { bound, queries: d.queries, last, inbox: d.inbox } });
+  const flow: StaleFlow = error === null ? 'ok' : error === 'ENETUNREACH' && sock.family === 'inet' && sock.protocol === 'udp' ? 'reroute' : d.flow;
+  if (last === d.last && bound === d.bound && flow === d.flow) return sock;
+  return socketWith(sock, { dns: { bound, queries: d.queries, last, inbox: d.inbox, flow } });
 }
 
 /** sendto: `n` datagrams to `dest`; section 6's send hook runs for IPv4 (and v4-mapped) destinations. */
@@ -143,7 +149,7 @@ export function sendto(world: World, sock: SocketState, op: Extract<Operation, {
   if (arrivedAt && accepts(sock, arrivedAt)) {
     for (let i = 0; i < op.n; i++) inbox.push({ from: arrivedAt, data: dnsAnswerTo(dnsQueryFor(op.sock, d0.queries + i)) });
   }
-  const after: SocketState = socketWith(sock, { storage, dns: { bound: true, queries: d0.queries + op.n, last, inbox } });
+  const after: SocketState = socketWith(sock, { storage, dns: { bound: true, queries: d0.queries + op.n, last, inbox, flow: d0.flow } });
   const observation: Observation = { op: 'sendto', sock: op.sock, arrivedAt, error, storage };
   return { world: put(world, op.sock, after, enrolled), observation, choices: [], passes: [] };
 }
@@ -162,14 +168,17 @@ function controlOf(port: number): 'enrol' | 'withdraw' | null {
 export function udpSend(sock: SocketState, id: number, messages: number, env: Environment): SocketState {
   const d0 = dnsOf(sock);
   // Every send autobinds the socket, even one the kernel then refuses (EDESTADDRREQ, measured).
-  if (sock.peer === null) return messages > 0 && !d0.bound ? socketWith(sock, { dns: { bound: true, queries: d0.queries, last: d0.last, inbox: d0.inbox } }) : sock;
+  if (sock.peer === null) return messages > 0 && !d0.bound ? socketWith(sock, { dns: { bound: true, queries: d0.queries, last: d0.last, inbox: d0.inbox, flow: d0.flow } }) : sock;
   const inner = ipv4Of(sock.family, sock.peer.addr);
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
+  // After a failed reconnect, one datagram at most reaches the peer (StaleFlow).
+  const reaching = d0.flow === 'ok' ? messages : d0.flow === 'reroute' ? Math.min(1, messages) : 0;
   if (answered(env, at) && accepts(sock, at)) {
-    for (let i = 0; i < messages; i++) inbox.push({ from: at, data: dnsAnswerTo(payloadTextFor(id, sock.sent + i)) });
+    for (let i = 0; i < reaching; i++) inbox.push({ from: at, data: dnsAnswerTo(payloadTextFor(id, sock.sent + i)) });
   }
-  return socketWith(sock, { sent: sock.sent + messages, dns: { bound: d0.bound || messages > 0, queries: d0.queries, last: d0.last, inbox } });
+  const flow: StaleFlow = d0.flow === 'reroute' && messages > 0 ? 'stale' : d0.flow;
+  return socketWith(sock, { sent: sock.sent + messages, dns: { bound: d0.bound || messages > 0, queries: d0.queries, last: d0.last, inbox, flow } });
 }
 
 /** recvfrom: the next datagram, its source as cgroup/recvmsg4 (AF_INET) or recvmsg6 (AF_INET6) reports it. */
@@ -186,7 +195,7 @@ export function recvfrom(world: World, sock: SocketState, id: number): Branch {
     source = { addr: last.server, port: source.port };
   }
   const from: SockAddr = sock.family === 'inet6' && !source.addr.includes(':') ? { addr: v4Mapped(source.addr), port: source.port } : source;
-  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: rest } });
+  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: rest, flow: d0.flow } });
   const observation: Observation = { op: 'recvfrom', sock: id, from, data: head.data, error: null, storage: sock.storage };
   return { world: put(world, id, after), observation, choices: [], passes: [] };
 }
@@ -201,6 +210,6 @@ export function deliver(world: World, sock: SocketState, op: Extract<Operation, 
     return { world, observation: { op: 'deliver', sock: op.sock, error: 'EDESTADDRREQ' }, choices: [], passes: [] };
   }
   if (!accepts(sock, op.from)) return { world, observation: { op: 'deliver', sock: op.sock, error: null }, choices: [], passes: [] };
-  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: [...d0.inbox, { from: op.from, data: deliveredFor(op.sock) }] } });
+  const after: SocketState = socketWith(sock, { dns: { bound: d0.bound, queries: d0.queries, last: d0.last, inbox: [...d0.inbox, { from: op.from, data: deliveredFor(op.sock) }], flow: d0.flow } });
   return { world: put(world, op.sock, after), observation: { op: 'deliver', sock: op.sock, error: null }, choices: [], passes: [] };
 }

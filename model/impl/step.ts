@@ -4,7 +4,7 @@
 
 import { AddressError } from '../address.js';
 import { CONTROL_ADDR, ControlPort, localsEnrolledAtStart, netnsEnrolledAtStart, type Case, type Family, type Observation, type Operation, type SockAddr, type SocketId } from '../domain.js';
-import { FRESH_SOCKET, bindProblem, boundSocket, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
+import { bindProblem, socketAtCreation, enrolledLocalKeys, kernelConnect, manageKey, type Environment } from '../environment.js';
 import { runChain } from './chain.js';
 import { BOUND_DNS, afterConnect, deliver, recvfrom, sendto, udpSend } from './dns.js';
 import { indexMaps } from './maps.js';
@@ -118,6 +118,7 @@ function connect(world: World, op: Extract<Operation, { op: 'connect' }>, env: E
         sent: established ? 0 : sock.sent,
       }),
       end.records,
+      k.error,
     );
     const next = withSocket(world, { id: op.sock, socket: after, netnsEnrolled: end.state.netnsEnrolled, enrolledIps });
     const observation: Observation = { op: 'connect', sock: op.sock, peer: k.peer, error: k.error, storage, inSockhash: after.inSockhash };
@@ -166,7 +167,7 @@ export function step(world: World, op: Operation, env: Environment, stepIndex = 
         peer: null,
         connected: false,
         connecting: false,
-        kernel: bound ? boundSocket(op.bindTo) : FRESH_SOCKET,
+        kernel: socketAtCreation(op),
         storage: null,
         inSockhash: false,
         sent: 0,

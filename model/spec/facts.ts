@@ -24,7 +24,7 @@ import {
   type StorageView,
   type Waypoint,
 } from '../domain.js';
-import { anyAddresses, enrolledLocalKeys, kernelConnect, manageKey, possibleSockets, type Environment, type KernelConnectResult, type KernelSocket } from '../environment.js';
+import { anyAddresses, enrolledLocalKeys, kernelConnect, manageKey, possibleSockets, socketAtCreation, type Environment, type KernelConnectResult, type KernelSocket } from '../environment.js';
 import type { PassRecord } from './passes.js';
 import { SpecRun, type SpecContext } from './types.js';
 
@@ -323,7 +323,7 @@ export function stepViews(ctx: SpecContext): StepView[] {
         life: ++lives,
         family: op.family,
         protocol: op.protocol,
-        kernel: [possibleSockets(ctx.env, op.family, op.protocol)[0]!],
+        kernel: [socketAtCreation(op)],
         connecting: false,
         storage: null,
         inSockhash: false,

@@ -11,7 +11,7 @@ describe('UDP autobind on the kernel', () => {
   it("an object whose DNS hooks need the socket's port observes what ours does", async () => {
     const cases = dnsCases();
     const ours = await createKernelExecutor({ objects: dataPathObjects() });
-    let a: string[];
+    let a: Awaited<ReturnType<typeof observed>>;
     try {
       a = await observed(ours, cases);
     } finally {
@@ -19,8 +19,8 @@ describe('UDP autobind on the kernel', () => {
     }
     const needsPort = await createKernelExecutor({ objects: { ...dataPathObjects(), connect: fixtureObject('dns_needs_port') } });
     try {
-      expect(a.filter((t) => t.includes('"10.9.0.53"')).length).toBeGreaterThan(20);
-      expect(await observed(needsPort, cases)).toEqual(a);
+      expect(a.redirected).toBeGreaterThan(20);
+      expect((await observed(needsPort, cases)).traces).toEqual(a.traces);
     } finally {
       await needsPort.close();
     }

@@ -7,7 +7,7 @@ import type { Case } from '../../model/domain.js';
 import type { Executor } from '../../model/executor.js';
 import { caseArb } from '../../generators/index.js';
 import { traceKey } from '../../properties/observation.js';
-import { DNS_SCENARIOS } from './dns-scenarios.js';
+import { DNS_SCENARIOS, PROXY } from './dns-scenarios.js';
 
 export function dnsCases(): Case[] {
   const out = DNS_SCENARIOS.map((s) => s.case);
@@ -15,7 +15,9 @@ export function dnsCases(): Case[] {
   return out;
 }
 
-/** Each case's observations as one comparable text per case. */
-export async function observed(executor: Executor, cases: readonly Case[]): Promise<string[]> {
-  return (await executor.run(cases)).map((o) => traceKey(o));
+/** Each case's observations as one comparable text per case, and how many cases had a query the send hook redirected to the proxy. */
+export async function observed(executor: Executor, cases: readonly Case[]): Promise<{ traces: string[]; redirected: number }> {
+  const runs = await executor.run(cases);
+  const redirected = runs.filter((obs) => obs.some((o) => o.op === 'sendto' && o.arrivedAt?.addr === PROXY)).length;
+  return { traces: runs.map((o) => traceKey(o)), redirected };
 }

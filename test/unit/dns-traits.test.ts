@@ -13,9 +13,9 @@ import { dnsTraits } from '../../properties/dns-traits.js';
 const PROXY = '10.9.0.53';
 const A = '10.1.0.1';
 const B = '10.1.0.2';
-const traits = (ops: Case['ops'], enrolled = true) => {
-  const c: Case = { state: maps({ backends: [backend(0, PROXY)] }), kind: 'consistent', enrolled, ops };
-  return dnsTraits(c, outcomes(c, DEFAULT_ENVIRONMENT));
+const traits = (ops: Case['ops'], enrolled = true, start: Partial<Case> = {}) => {
+  const c: Case = { state: maps({ backends: [backend(0, PROXY)] }), kind: 'consistent', enrolled, ...start, ops };
+  return dnsTraits(c, outcomes(c, DEFAULT_ENVIRONMENT), DEFAULT_ENVIRONMENT);
 };
 
 describe('DNS coverage classes', () => {
@@ -34,11 +34,24 @@ describe('DNS coverage classes', () => {
   });
 
   it("a connected socket's answer is no restored reply, nor is a query the kernel sent to loopback a redirected one", () => {
-    const connected = traits([socket(1, 'inet6', 'udp'), sendto(1, `::ffff:${B}`, 53), recvfrom(1), connect(1, `::ffff:${B}`, 53), send(1, 1), recvfrom(1)]);
-    expect(connected).toContain('reply-restored');
     expect(traits([socket(1, 'inet6', 'udp'), connect(1, `::ffff:${B}`, 53), send(1, 1), recvfrom(1)])).not.toContain('reply-restored');
+    // One socket: a redirected query answered, then its connected exchange with another server.
+    const oneSocket = traits([socket(1, 'inet', 'udp'), sendto(1, A, 53), recvfrom(1), connect(1, B, 53), send(1, 1), recvfrom(1)]);
+    expect(oneSocket).toContain('reply-restored');
+    expect(oneSocket).not.toContain('reply-restored-per-socket');
     const loopback = traits([socket(1, 'inet', 'udp'), sendto(1, '0.0.0.0', 53), recvfrom(1)], false);
     expect(loopback).not.toContain('sendto-redirected');
     expect(loopback).not.toContain('reply-restored');
+  });
+
+  it('a query from a socket bound to a managed local IP in a namespace not enrolled: only with the local IPs written alone, before any control send', () => {
+    const locals: Partial<Case> = { enrolmentWrite: 0, enrolmentKeys: 'locals' };
+    const cls = 'query-bound-managed-unenrolled';
+    expect(traits([socket(1, 'inet', 'udp', '10.255.0.1'), sendto(1, A, 53)], true, locals)).toContain(cls);
+    // Another bound address, no bind, the cookie written, or an enrolment by a send first: not it.
+    expect(traits([socket(1, 'inet', 'udp', '10.6.0.6'), sendto(1, A, 53)], true, locals)).not.toContain(cls);
+    expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53)], true, locals)).not.toContain(cls);
+    expect(traits([socket(1, 'inet', 'udp', '10.255.0.1'), sendto(1, A, 53)], true)).not.toContain(cls);
+    expect(traits([socket(1, 'inet', 'udp', '10.255.0.1'), sendto(1, '0.0.0.2', 929), sendto(1, A, 53)], true, locals)).not.toContain(cls);
   });
 });

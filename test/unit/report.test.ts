@@ -9,7 +9,7 @@ import { stoppedPhasesOf } from '../../cli/section-phases.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { Statistics } from '../../properties/statistics.js';
 import { formatReportCase } from '../../properties/report.js';
-import type { Case } from '../../model/domain.js';
+import type { Case, Observation } from '../../model/domain.js';
 
 const caseOf = (port: number): Case => ({
   state: { frontends: [], services: [], endpoints: [], backends: [] },
@@ -101,38 +101,62 @@ describe('the replay line of an exhaustive finding', () => {
 });
 
 describe('a finding whose peer is where the kernel takes an address of all zeros', () => {
-  it('says that a connect to 0.0.0.0 reaches loopback, only when the case names such an address and a loopback peer shows', () => {
+  /** A finding on `c` whose failure showed `observed` (and, at one step, the model's `allowed`). */
+  const finding = (c: Case, observed: readonly Observation[], allowedAtStep?: { step: number; allowed: Observation[] }) =>
+    formatCounterexample(
+      {
+        phase: 'consistent/single',
+        seed: 0,
+        path: '0',
+        case: c,
+        size: 2,
+        shrunkFrom: 2,
+        failure: { invariant: 'executor-matches-model', statement: 's', detail: 'd', source: 'executor', observed, ...(allowedAtStep ? { allowedAtStep } : {}) },
+        minimizeTries: 0,
+        signature: { id: 'abc', text: 'connect | result', path: '-' },
+        hits: 1,
+      } as never,
+      'vm',
+    );
+  const note = /note: the kernel sends a destination of all zeros .* to the socket's own IPv4 address when it has one .* else to loopback/;
+
+  it('says where a connect to 0.0.0.0 goes, only when the case names such an address and a peer shows there', () => {
     const at = (backendAddr: string, peer: string) =>
-      formatCounterexample(
-        {
-          phase: 'consistent/single',
-          seed: 0,
-          path: '0',
-          case: { ...caseOf(80), state: { frontends: [], services: [], endpoints: [], backends: [{ uid: 2, addr: backendAddr, services: [], waypoint: { addr: '0.0.0.0', port: 0 } }] } },
-          size: 2,
-          shrunkFrom: 2,
-          failure: {
-            invariant: 'executor-matches-model',
-            statement: 's',
-            detail: 'd',
-            source: 'executor',
-            observed: [
-              { op: 'socket', sock: 0 },
-              { op: 'connect', sock: 0, peer: { addr: '10.0.0.1', port: 80 }, error: null, storage: null },
-            ],
-            allowedAtStep: { step: 1, allowed: [{ op: 'connect', sock: 0, peer: { addr: peer, port: 8000 }, error: null, storage: null }] },
-          },
-          minimizeTries: 0,
-          signature: { id: 'abc', text: 'connect | result', path: '-' },
-          hits: 1,
-        } as never,
-        'vm',
+      finding(
+        { ...caseOf(80), state: { frontends: [], services: [], endpoints: [], backends: [{ uid: 2, addr: backendAddr, services: [], waypoint: { addr: '0.0.0.0', port: 0 } }] } },
+        [
+          { op: 'socket', sock: 0 },
+          { op: 'connect', sock: 0, peer: { addr: '10.0.0.1', port: 80 }, error: null, storage: null },
+        ],
+        { step: 1, allowed: [{ op: 'connect', sock: 0, peer: { addr: peer, port: 8000 }, error: null, storage: null }] },
       );
-    const note = /note: the kernel connects a destination of all zeros .* to loopback/;
     expect(at('0.0.0.0', '127.0.0.1')).toMatch(note);
     expect(at('0:0::0', '127.0.0.1')).toMatch(note);
+    // A connected socket's source: the pod's address.
+    expect(at('0.0.0.0', '10.255.0.1')).toMatch(note);
     expect(at('10.0.0.2', '127.0.0.1')).not.toMatch(note);
     expect(at('0.0.0.0', '10.0.0.2')).not.toMatch(note);
+  });
+
+  it("and where a sendto to 0.0.0.0 goes: from a bound socket, to the socket's own address", () => {
+    const sent = (arrived: string) =>
+      finding(
+        {
+          state: { frontends: [], services: [], endpoints: [], backends: [] },
+          kind: 'consistent',
+          enrolled: false,
+          ops: [
+            { op: 'socket', sock: 0, family: 'inet', protocol: 'udp', bindTo: '10.6.0.6' },
+            { op: 'sendto', sock: 0, dest: { addr: '0.0.0.0', port: 53 }, n: 1 },
+          ],
+        },
+        [
+          { op: 'socket', sock: 0 },
+          { op: 'sendto', sock: 0, arrivedAt: { addr: arrived, port: 53 }, error: null, storage: null },
+        ],
+      );
+    expect(sent('10.6.0.6')).toMatch(note);
+    expect(sent('10.9.0.53')).not.toMatch(note);
   });
 });
 

@@ -17,9 +17,9 @@ describe('UDP autobind on the VM', () => {
     try {
       const a = await observed(ours, cases);
       const b = await observed(needsPort, cases);
-      // The cases redirect something: the comparison is not between two objects that do nothing.
-      expect(a.filter((t) => t.includes('"10.9.0.53"')).length).toBeGreaterThan(20);
-      expect(b).toEqual(a);
+      // Ours redirects queries of these cases: the comparison is not between two objects that do nothing.
+      expect(a.redirected).toBeGreaterThan(20);
+      expect(b.traces).toEqual(a.traces);
     } finally {
       await ours.close();
       await needsPort.close();

@@ -23,7 +23,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { FRESH_SOCKET, boundSocket, datagramPeer, kernelConnect, kernelPeer, routable, udpTakes, type Environment, type KernelSocket } from '../../environment.js';
+import { datagramPeer, hasNativeLocal, kernelConnect, kernelPeer, routable, socketAtCreation, udpTakes, type Environment, type KernelSocket, type StaleFlow } from '../../environment.js';
 import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -49,10 +49,10 @@ interface Track {
   peer: SockAddr | null;
   /** What the application asked its connect for (the server a connected socket's queries address). */
   asked: SockAddr | null;
-  /** AF_INET6: the local address, fixed by the first successful connect, is v4-mapped. */
-  localMapped: boolean | null;
   /** The kernel's view of the socket's addresses (its IPv4 source: where the any-address goes). */
   kernel: KernelSocket;
+  /** What a connected send does after a failed reconnect (environment.ts StaleFlow). */
+  flow: StaleFlow;
   bound: boolean;
   queries: number;
   sent: number;
@@ -109,7 +109,7 @@ function answered(env: Environment, at: SockAddr): boolean {
 
 /** Whether the kernel queues a datagram from `from` on the socket (environment.ts, udpTakes). */
 function accepts(t: Track, from: SockAddr): boolean {
-  return udpTakes(t.family, t.peer, t.localMapped === false, from);
+  return udpTakes(t.family, t.peer, hasNativeLocal(t.kernel), from);
 }
 
 function controlOf(port: number): boolean | null {
@@ -143,8 +143,8 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         udp: op.protocol === 'udp',
         peer: null,
         asked: null,
-        localMapped: null,
-        kernel: bound ? boundSocket(op.bindTo) : FRESH_SOCKET,
+        kernel: socketAtCreation(op),
+        flow: 'ok',
         bound,
         queries: 0,
         sent: 0,
@@ -180,11 +180,11 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
             const peer = obs.peer ?? null;
             const final = peer && !sameSockAddr(peer, kernelPeer(t.family, asked)) ? peer : asked;
             t.kernel = kernelConnect(env, t.family, 'udp', final, t.kernel).socket;
-          }
+            t.flow = 'ok';
+          } else if (obs.error === 'ENETUNREACH' && t.family === 'inet') t.flow = 'reroute';
           if (obs.peer) {
             t.peer = obs.peer;
             t.asked = asked;
-            if (t.localMapped === null && t.family === 'inet6') t.localMapped = v4MappedInner(obs.peer.addr) !== null;
           }
         }
         // connect4's DNS branch: the socket's most recent redirected query.
@@ -218,7 +218,7 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         }
         const arrival = (s: SockAddr | null) => (s && answered(env, s) ? s : null);
         // A socket with a v4-mapped local address cannot reach a routed native IPv6 address (measured).
-        const expectError = !local(env, one.addr) ? 'ENETUNREACH' : in4 === null && t.localMapped === true ? 'EAFNOSUPPORT' : null;
+        const expectError = !local(env, one.addr) ? 'ENETUNREACH' : in4 === null && t.kernel.local !== null && v4MappedInner(t.kernel.local) !== null ? 'EAFNOSUPPORT' : null;
         ev = { i, op, obs, sock: t, expectArrival: { one: expectError ? null : arrival(one), alt: alt && local(env, alt.addr) ? arrival(alt) : null }, expectError };
         t.bound = true;
         // What really happened, as observed (query-destination judges it).
@@ -247,8 +247,11 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
           const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
           const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
-          for (let k = 0; k < op.messages; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
+          // After a failed reconnect, one datagram at most reaches the peer (StaleFlow).
+          const reaching = t.flow === 'ok' ? op.messages : t.flow === 'reroute' ? Math.min(1, op.messages) : 0;
+          for (let k = 0; k < reaching; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
         }
+        if (t.flow === 'reroute' && op.messages > 0) t.flow = 'stale';
         t.sent += op.messages;
         break;
       }

@@ -2,7 +2,7 @@
 // place a connect may end up, given the maps in force and what the application asked for.
 
 import { DNS_PORT, writtenPort, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
-import { kernelPeer, possiblePeers, type Environment } from '../../environment.js';
+import { kernelConnect, kernelPeer, possiblePeers, type Environment, type KernelSocket } from '../../environment.js';
 import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
 
@@ -20,7 +20,18 @@ function key(s: SockAddr): string {
  * socket of that protocol (an any-address goes to the socket's own local address, unseen here).
  * `onlyPort` leaves out the candidates at other ports (a membership test for one peer).
  */
-export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: { readonly env: Environment; readonly protocol: Protocol }, onlyPort?: number): SockAddr[] {
+/**
+ * How the kernel may connect: every socket state the environment gives (possiblePeers), and the
+ * states the socket is known to be in (`sockets`: a bound socket's address is its own, which no
+ * environment-wide list holds).
+ */
+export interface KernelView {
+  readonly env: Environment;
+  readonly protocol: Protocol;
+  readonly sockets?: readonly KernelSocket[];
+}
+
+export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: KernelView, onlyPort?: number): SockAddr[] {
   const out = new Map<string, SockAddr>();
   someDestination(state, family, asked, onlyPort, (dest) => {
     for (const p of peersOf(family, dest, kernel)) out.set(key(p), p);
@@ -30,13 +41,20 @@ export function allowedPeers(state: MapState, family: Family, asked: SockAddr, k
 }
 
 /** Whether `peer` is among allowedPeers(state, family, asked, kernel), stopping at the first destination that explains it. */
-export function peerAllowed(state: MapState, family: Family, asked: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol }, peer: SockAddr): boolean {
+export function peerAllowed(state: MapState, family: Family, asked: SockAddr, kernel: KernelView, peer: SockAddr): boolean {
   return someDestination(state, family, asked, peer.port, (dest) => peersOf(family, dest, kernel).some((p) => sameSockAddr(p, peer)));
 }
 
 /** Where the kernel may connect a socket whose final destination is `dest` (see allowedPeers). */
-function peersOf(family: Family, dest: SockAddr, kernel: { readonly env: Environment; readonly protocol: Protocol } | undefined): readonly SockAddr[] {
-  return kernel ? possiblePeers(kernel.env, family, kernel.protocol, dest) : [kernelPeer(family, dest)];
+function peersOf(family: Family, dest: SockAddr, kernel: KernelView | undefined): readonly SockAddr[] {
+  if (!kernel) return [kernelPeer(family, dest)];
+  const all = possiblePeers(kernel.env, family, kernel.protocol, dest);
+  if (!kernel.sockets?.length) return all;
+  const own = kernel.sockets.map((s) => {
+    const k = kernelConnect(kernel.env, family, kernel.protocol, dest, s);
+    return k.peer ?? k.syn?.remote ?? kernelPeer(family, dest);
+  });
+  return [...all, ...own];
 }
 
 /**
@@ -80,9 +98,9 @@ export const noFabricatedPeer: Invariant = {
       const peer = v.obs.peer;
       if (!peer) continue;
       if (!sameSockAddr(peer, kernelPeer(v.family, v.asked))) chk.exercise();
+      const kernel: KernelView = { env: ctx.env, protocol: v.protocol, sockets: v.kernelBefore };
       // The asked destination's own peers are among the allowed ones: most connects end there.
-      if (possiblePeers(ctx.env, v.family, v.protocol, v.asked).some((a) => sameSockAddr(a, peer))) continue;
-      const kernel = { env: ctx.env, protocol: v.protocol };
+      if (peersOf(v.family, v.asked, kernel).some((a) => sameSockAddr(a, peer))) continue;
       chk.expect(
         peerAllowed(v.state, v.family, v.asked, kernel, peer),
         () => `operation ${v.i + 1}: connected to ${show(peer)}, which is none of ${allowedPeers(v.state, v.family, v.asked, kernel).map(show).join(', ')}`,

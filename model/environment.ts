@@ -74,7 +74,7 @@ export function kernelPeer(family: Family, dest: SockAddr): SockAddr {
  * measured and modelled: an AF_INET UDP socket, to an IPv4 address of the namespace (canonical
  * text), neither the any-address nor the control address, outside 127.0.0.0/8 (a loopback
  * source towards the namespace's other addresses is not modelled). Its local address and IPv4
- * source are then `addr` (boundSocket).
+ * source are then `addr` (socketAtCreation).
  */
 export function bindProblem(env: Environment, family: Family, protocol: Protocol, addr: string): string | null {
   if (family !== 'inet' || protocol !== 'udp') return `only an AF_INET UDP socket is bound (bindTo), not an ${family === 'inet' ? 'AF_INET' : 'AF_INET6'} ${protocol.toUpperCase()} one`;

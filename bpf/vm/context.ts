@@ -274,7 +274,7 @@ export class VmSock implements SockRef {
     v.setUint32(BPF_SOCK.state, this.state, true);
     v.setUint32(BPF_SOCK.rx_queue_mapping, 0xffffffff, true);
     if (this.localAddr && this.localBytes) {
-      writeAddrPair(b, this.localBytes, BPF_SOCK.src_ip4, BPF_SOCK.src_ip6);
+      writeAddrPair(b, this.localBytes, BPF_SOCK.src_ip4, BPF_SOCK.src_ip6, true);
       v.setUint32(BPF_SOCK.src_port, this.localAddr.port, true);
     }
     if (this.remoteAddr && this.remoteBytes) {
@@ -285,32 +285,34 @@ export class VmSock implements SockRef {
   }
 }
 
+/** LOOPBACK4_IPV6: what the kernel keeps as the IPv4 view of a native IPv6 local address. */
+const LOOPBACK4_IPV6 = Uint8Array.of(127, 0, 0, 6);
+
+function isV4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}
+
+function isAnyAddress(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 /**
  * Writes address bytes into the (ip4, ip6) pair of fields the kernel exposes: 4 bytes fill ip4;
- * 16 bytes fill ip6, and ip4 too when the address is v4-mapped (the kernel keeps both).
+ * 16 bytes fill ip6, and ip4 too when the address is v4-mapped (the kernel keeps both). A `local`
+ * native IPv6 address other than :: shows ip4 127.0.0.6: the kernel sets a socket's IPv4 receive
+ * address so when it binds or connects it to one (measured on 6.18: bpf_sock src_ip4 in sendmsg4,
+ * sock_ops local_ip4 at TCP_CONNECT_CB and ACTIVE_ESTABLISHED); a remote one shows ip4 0.
  */
-export function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number): void {
+export function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, off6: number, local = false): void {
   if (bytes.length === 4) {
     b.set(bytes, off4);
     return;
   }
   b.set(bytes, off6);
-  if (
-    bytes[0] === 0 &&
-    bytes[1] === 0 &&
-    bytes[2] === 0 &&
-    bytes[3] === 0 &&
-    bytes[4] === 0 &&
-    bytes[5] === 0 &&
-    bytes[6] === 0 &&
-    bytes[7] === 0 &&
-    bytes[8] === 0 &&
-    bytes[9] === 0 &&
-    bytes[10] === 0xff &&
-    bytes[11] === 0xff
-  ) {
-    b.set(bytes.subarray(12, 16), off4);
-  }
+  if (isV4Mapped(bytes)) b.set(bytes.subarray(12, 16), off4);
+  else if (local && !isAnyAddress(bytes)) b.set(LOOPBACK4_IPV6, off4);
 }
 
 export function writePtr(v: DataView, off: number, mem: Memory, r: Region, offset = 0): void {
@@ -397,7 +399,7 @@ export class SockOpsCtx {
       b[SOCK_OPS.remote_port + 3] = sock.remote.port & 0xff;
     }
     if (sock.local && sock.localBytes) {
-      writeAddrPair(b, sock.localBytes, SOCK_OPS.local_ip4, SOCK_OPS.local_ip6);
+      writeAddrPair(b, sock.localBytes, SOCK_OPS.local_ip4, SOCK_OPS.local_ip6, true);
       v.setUint32(SOCK_OPS.local_port, sock.local.port, true);
     }
     v.setUint32(SOCK_OPS.is_fullsock, 1, true);
@@ -465,7 +467,7 @@ export function skMsgContext(mem: Memory, sock: VmSock, payload: Uint8Array): Ms
     b[SK_MSG.remote_port + 3] = sock.remote.port & 0xff;
   }
   if (sock.local && sock.localBytes) {
-    writeAddrPair(b, sock.localBytes, SK_MSG.local_ip4, SK_MSG.local_ip6);
+    writeAddrPair(b, sock.localBytes, SK_MSG.local_ip4, SK_MSG.local_ip6, true);
     v.setUint32(SK_MSG.local_port, sock.local.port, true);
   }
   writePtr(v, SK_MSG.sk, mem, sock.sockRegion);

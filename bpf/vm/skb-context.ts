@@ -70,7 +70,7 @@ export class SkBuffCtx {
       b[SK_BUFF.remote_port + 3] = sock.remote.port & 0xff;
     }
     if (sock.local && sock.localBytes) {
-      writeAddrPair(b, sock.localBytes, SK_BUFF.local_ip4, SK_BUFF.local_ip6);
+      writeAddrPair(b, sock.localBytes, SK_BUFF.local_ip4, SK_BUFF.local_ip6, true);
       v.setUint32(SK_BUFF.local_port, sock.local.port, true);
     }
     mem.attach(r);

@@ -192,3 +192,30 @@ describe.each(['interp', 'jit'] as const)('context access rules (%s)', (engine) 
     expect(faultOf(() => onContext(engine, 'skmsg', [ldx('dw', 2, 1, SK_MSG.data), ldx('b', 0, 2, 10), exit()]))).toMatch(/offset 10 of sk_msg data \(10 bytes\) is out of bounds/);
   });
 });
+
+describe("a socket's addresses in the contexts' IPv4 fields", () => {
+  // Measured on 6.18 with an object recording them: an AF_INET6 socket with a native local address
+  // shows 127.0.0.6 as its IPv4 local address (bpf_sock src_ip4 in sendmsg4; sock_ops local_ip4 at
+  // TCP_CONNECT_CB and ACTIVE_ESTABLISHED), 0 as its IPv4 remote; a v4-mapped one, its IPv4 form.
+  const views = (local: string, remote: string) => {
+    const sock = new VmSock(1, 'inet6', 'tcp', 77);
+    sock.setEnds({ addr: local, port: 40001 }, { addr: remote, port: 8080 }, TCP_ESTABLISHED);
+    const ops = new SockOpsCtx().prepare(new Memory(), sock, SockOps.ACTIVE_ESTABLISHED_CB).view;
+    const msg = skMsgContext(new Memory(), sock, new Uint8Array(10)).ctx.view;
+    const ip = (v: DataView, off: number) => [0, 1, 2, 3].map((i) => v.getUint8(off + i)).join('.');
+    return {
+      srcIp4: ip(sock.sockRegion.view, BPF_SOCK.src_ip4),
+      dstIp4: ip(sock.sockRegion.view, BPF_SOCK.dst_ip4),
+      opsLocal: ip(ops, SOCK_OPS.local_ip4),
+      opsRemote: ip(ops, SOCK_OPS.remote_ip4),
+      msgLocal: ip(msg, SK_MSG.local_ip4),
+    };
+  };
+  it('native IPv6: the local one is 127.0.0.6, the remote one 0', () => {
+    expect(views('fd00:ffff::1', 'fd00::1:1')).toEqual({ srcIp4: '127.0.0.6', dstIp4: '0.0.0.0', opsLocal: '127.0.0.6', opsRemote: '0.0.0.0', msgLocal: '127.0.0.6' });
+  });
+  it('v4-mapped: both are their IPv4 form; the wildcard local is 0', () => {
+    expect(views('::ffff:10.255.0.1', '::ffff:10.0.1.2')).toEqual({ srcIp4: '10.255.0.1', dstIp4: '10.0.1.2', opsLocal: '10.255.0.1', opsRemote: '10.0.1.2', msgLocal: '10.255.0.1' });
+    expect(views('::', 'fd00::1:1').srcIp4).toBe('0.0.0.0');
+  });
+});

@@ -225,7 +225,6 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'dns-any-server-unredirected',
     description: 'sendmsg4 takes a query to 0.0.0.0:53 (an old resolver default) for a send without an address and leaves it to the kernel, which sends it to loopback instead of the proxy.',
     object: 'connect',
-    beyondExhaustive: 'its datagram sequences leave the any-address out (DATAGRAM_EXCLUDED_DEST_CLASSES)',
   },
   {
     name: 'dns-recv6-native-as-mapped',

@@ -164,6 +164,8 @@ export interface SkeletonClass {
   readonly families?: readonly Family[];
   /** Destination classes it takes from scope 1 at no cost, as the ones it exists for (elsewhere the class's own scope). */
   readonly ownDestClasses?: readonly string[];
+  /** A datagram sequence that connects the socket to the destination (DATAGRAM_EXCLUDED_DEST_CLASSES). */
+  readonly connects?: boolean;
 }
 
 /** The scope from which `seq` takes destination class `destClass` (SkeletonClass.ownDestClasses). */
@@ -184,8 +186,8 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
   { name: 'connect-close-connect', minScope: 3, stands: 'socket, connect, close; a second socket of the same kind connects to the same destination and sends one message' },
   { name: 'sendto-recv-twice', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, recvfrom, sendto B (same port), recvfrom' },
   { name: 'sendto-deliver-recv', minScope: 1, datagram: true, stands: 'UDP: sendto the destination, a datagram from X port 53 and one from X port 5353, recvfrom three times' },
-  { name: 'connect-send-recv', minScope: 1, datagram: true, stands: 'UDP: connect, send one message, recvfrom' },
-  { name: 'connect-sendto-recv', minScope: 1, datagram: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
+  { name: 'connect-send-recv', minScope: 1, datagram: true, connects: true, stands: 'UDP: connect, send one message, recvfrom' },
+  { name: 'connect-sendto-recv', minScope: 1, datagram: true, connects: true, stands: 'UDP: connect, sendto the same destination, recvfrom' },
   {
     name: 'bound-sendto-recv',
     minScope: 1,
@@ -213,10 +215,10 @@ export const SEQUENCE_CLASSES: readonly SkeletonClass[] = [
 ];
 
 /**
- * Destination classes a datagram sequence leaves out: a connect to the any-address makes the
- * socket's peer its own address, which the DNS exchange rule does not follow. (A sendto there
- * goes to loopback, or to the socket's IPv4 source when it has one: the model and the stand-ins
- * follow that, and random DNS cases send there; the sendto sequences could take these classes.)
+ * Destination classes a datagram sequence that connects (SkeletonClass.connects) leaves out: a
+ * connect to the any-address makes the socket's peer its own address, which the DNS exchange rule
+ * does not follow. The sendto sequences take them: the kernel sends a datagram there to loopback,
+ * or to the socket's IPv4 source when it has one, which the model and the stand-ins follow.
  */
 export const DATAGRAM_EXCLUDED_DEST_CLASSES: readonly string[] = ['any4', 'any6'];
 

@@ -65,7 +65,7 @@ export function skeletons(scope: number): Skeleton[] {
           for (const destClass of DEST_ADDRESS_CLASSES[family]) {
             const destScope = destClassScope(seq, destClass);
             if (destScope > scope) continue;
-            if (seq.datagram && DATAGRAM_EXCLUDED_DEST_CLASSES.includes(destClass)) continue;
+            if (seq.connects && DATAGRAM_EXCLUDED_DEST_CLASSES.includes(destClass)) continue;
             const control = destClass.startsWith('control');
             for (const port of DEST_PORT_CLASSES.filter((c) => (control ? c.controlMinScope : c.minScope) <= scope)) {
               if (seq.datagram && port.value === 0) continue;

@@ -162,12 +162,17 @@ export function isIPv4Form(addr: IpAddr): boolean {
 
 export const isAllZero: (addr: IpAddr) => boolean = textMemo((addr) => ipAddr16(addr).every((x) => x === 0));
 
+/** Whether 16 address bytes are ::ffff:a.b.c.d. */
+export function isV4MappedBytes(b: ArrayLike<number>): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
 /** For AF_INET6 socket text: the IPv4 address inside ::ffff:a.b.c.d, or null. */
 export const v4MappedInner: (sockText: string) => string | null = textMemo((sockText) => {
   if (!sockText.includes(':')) return null;
   const b = addressBytes(sockText);
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return null;
-  return b[10] === 0xff && b[11] === 0xff ? formatIPv4(b, 12) : null;
+  return isV4MappedBytes(b) ? formatIPv4(b, 12) : null;
 });
 
 /** Address text as an ip_addr key with a v4-mapped address folded to its IPv4 key (the km_frontend and km_manage keys). */

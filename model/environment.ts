@@ -426,6 +426,15 @@ function socketsOnce(env: Environment, family: Family, protocol: Protocol): Kern
 }
 
 /**
+ * Where a connect of a socket in state `socket` to `dest` goes here: the peer it connects to, or
+ * the remote end it tried (a failed connect: the fresh socket's view).
+ */
+export function connectPlace(env: Environment, family: Family, protocol: Protocol, dest: SockAddr, socket: KernelSocket): SockAddr {
+  const k = kernelConnect(env, family, protocol, dest, socket);
+  return k.peer ?? k.syn?.remote ?? kernelPeer(family, dest);
+}
+
+/**
  * Every place a connect to `dest` can go here, over all socket states (see possibleSockets): the
  * peer it connects to, or the remote end it tried (a failed connect: the fresh socket's view).
  */
@@ -436,8 +445,7 @@ export function possiblePeers(env: Environment, family: Family, protocol: Protoc
   if (r === undefined) {
     const out = new Map<string, SockAddr>();
     for (const s of possibleSockets(env, family, protocol)) {
-      const k = kernelConnect(env, family, protocol, dest, s);
-      const p = k.peer ?? k.syn?.remote ?? kernelPeer(family, dest);
+      const p = connectPlace(env, family, protocol, dest, s);
       out.set(p.addr, p);
     }
     r = Object.freeze([...out.values()]);

@@ -5,7 +5,7 @@
 // the kernel's quirks (sock_ops/sk_msg remote_port is the network-order port shifted into the
 // upper 16 bits; user_port stores only 16 bits).
 
-import { formatIPv4, formatIPv6, parseAddress, type Family, type SockAddr } from '../../model/address.js';
+import { formatIPv4, formatIPv6, isV4MappedBytes, parseAddress, type Family, type SockAddr } from '../../model/address.js';
 import { Access, Region, buildRules, ptrHi, ptrLo, type AccessRules, type FieldRule, type Memory } from './memory.js';
 import type { SockRef } from './maps.js';
 import { textMemo } from '../../shared/memo.js';
@@ -288,11 +288,6 @@ export class VmSock implements SockRef {
 /** LOOPBACK4_IPV6: what the kernel keeps as the IPv4 view of a native IPv6 local address. */
 const LOOPBACK4_IPV6 = Uint8Array.of(127, 0, 0, 6);
 
-function isV4Mapped(bytes: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
-  return bytes[10] === 0xff && bytes[11] === 0xff;
-}
-
 function isAnyAddress(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
@@ -311,7 +306,7 @@ export function writeAddrPair(b: Uint8Array, bytes: Uint8Array, off4: number, of
     return;
   }
   b.set(bytes, off6);
-  if (isV4Mapped(bytes)) b.set(bytes.subarray(12, 16), off4);
+  if (isV4MappedBytes(bytes)) b.set(bytes.subarray(12, 16), off4);
   else if (local && !isAnyAddress(bytes)) b.set(LOOPBACK4_IPV6, off4);
 }
 

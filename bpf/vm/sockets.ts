@@ -267,11 +267,8 @@ export class VmSockets implements SocketLayer<VmSocket> {
     if (sock) sock.reuse(id, cookie);
     else sock = new VmSock(id, family, protocol, cookie);
     const s: VmSocket = { sock, connected: false, connecting: false, kernel: socketAtCreation({ bindTo }), peer: null, received: [] };
-    if (bindTo !== undefined) {
-      // bind(addr, port 0): the address and an ephemeral port at once, seen by every program after.
-      sock.setEnds({ addr: bindTo, port: this.nextPort++ }, null, sock.state);
-      this.dns.bind(s);
-    }
+    // bind(addr, port 0): the address and an ephemeral port at once, seen by every program after.
+    if (bindTo !== undefined) this.bind(s, bindTo);
     return s;
   }
 
@@ -293,7 +290,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
     s.kernel = k.socket;
     if (sock.protocol === 'udp') {
       // Every UDP connect autobinds the socket once its hook has run (it ran without a port).
-      this.autobind(s);
+      this.bind(s);
       this.dns.connected(s, k.outcome === 'connected' ? null : k.error);
       if (k.outcome === 'connected') {
         sock.setEnds({ addr: k.local ?? '', port: sock.local!.port }, k.peer ?? { addr: kernelPeer(family, dest).addr, port: dest.port }, TCP_ESTABLISHED);
@@ -336,14 +333,15 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   /**
-   * A UDP socket's first connect or send gives it a port (inet_autobind) on the wildcard address,
-   * which ctx->sk shows the programs from then on: measured on 6.18, sendmsg4 and recvmsg4 see the
-   * port with src_ip4 0, and a first connect's connect4 sees neither (it runs before the bind).
+   * Gives a UDP socket without one a port on `addr`, which ctx->sk shows the programs from then on.
+   * Its first connect or send does so on the wildcard address (inet_autobind): measured on 6.18,
+   * sendmsg4 and recvmsg4 see the port with src_ip4 0, and a first connect's connect4 sees
+   * neither (it runs before the bind).
    */
-  private autobind(s: VmSocket): void {
+  private bind(s: VmSocket, addr: string = ANY_ADDRESS[s.sock.family]): void {
     if (s.sock.protocol !== 'udp') return;
     this.dns.bind(s);
-    if (s.sock.local === null) s.sock.setEnds({ addr: ANY_ADDRESS[s.sock.family], port: this.nextPort++ }, null, s.sock.state);
+    if (s.sock.local === null) s.sock.setEnds({ addr, port: this.nextPort++ }, null, s.sock.state);
   }
 
   /** What the kernel executor sees: the socket's forward tuple is a key of km_socket. */
@@ -357,7 +355,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   send(r: RunnerSocket<VmSocket>, payload: Uint8Array): number {
     const s = r.handle;
     // Every UDP send autobinds, even one refused for want of a destination.
-    this.autobind(s);
+    this.bind(s);
     // An unconnected socket refuses the message, and so does an sk_msg verdict of SK_DROP (EACCES).
     if (!s.connected) return 0;
     if (s.sock.protocol !== 'tcp') {
@@ -392,7 +390,7 @@ export class VmSockets implements SocketLayer<VmSocket> {
   }
 
   sendto(r: RunnerSocket<VmSocket>, dest: SockAddr, query: string): DatagramSent {
-    this.autobind(r.handle);
+    this.bind(r.handle);
     return this.dns.sendto(r.handle, { addr: canonicalSockText(r.family, dest.addr), port: dest.port }, query);
   }
 

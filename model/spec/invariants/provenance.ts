@@ -2,9 +2,20 @@
 // place a connect may end up, given the maps in force and what the application asked for.
 
 import { DNS_PORT, writtenPort, type Family, type MapState, type Protocol, type SockAddr, type Waypoint } from '../../domain.js';
-import { kernelConnect, kernelPeer, possiblePeers, type Environment, type KernelSocket } from '../../environment.js';
+import { connectPlace, kernelPeer, possiblePeers, type Environment, type KernelSocket } from '../../environment.js';
 import { configuredWaypoint, programConnects, sameSockAddr, show, socketView } from '../facts.js';
 import { Checker, type Invariant } from '../types.js';
+
+/**
+ * How the kernel may connect: every socket state the environment gives (possiblePeers), and the
+ * states the socket is known to be in (`sockets`: a bound socket's address is its own, which no
+ * environment-wide list holds).
+ */
+export interface KernelView {
+  readonly env: Environment;
+  readonly protocol: Protocol;
+  readonly sockets?: readonly KernelSocket[];
+}
 
 function key(s: SockAddr): string {
   return `${s.addr}|${s.port}`;
@@ -17,20 +28,10 @@ function key(s: SockAddr): string {
  * the DNS proxy at port 53 (connect4 only), any configured waypoint at its port; each written in
  * the socket's family, and nothing that the family cannot hold. Each as the kernel connects there:
  * a fresh socket's view (kernelPeer), or with `kernel` every peer the environment can give a
- * socket of that protocol (an any-address goes to the socket's own local address, unseen here).
+ * socket of that protocol and those of the socket's own known states (an any-address goes to the
+ * socket's own local address).
  * `onlyPort` leaves out the candidates at other ports (a membership test for one peer).
  */
-/**
- * How the kernel may connect: every socket state the environment gives (possiblePeers), and the
- * states the socket is known to be in (`sockets`: a bound socket's address is its own, which no
- * environment-wide list holds).
- */
-export interface KernelView {
-  readonly env: Environment;
-  readonly protocol: Protocol;
-  readonly sockets?: readonly KernelSocket[];
-}
-
 export function allowedPeers(state: MapState, family: Family, asked: SockAddr, kernel?: KernelView, onlyPort?: number): SockAddr[] {
   const out = new Map<string, SockAddr>();
   someDestination(state, family, asked, onlyPort, (dest) => {
@@ -50,11 +51,7 @@ function peersOf(family: Family, dest: SockAddr, kernel: KernelView | undefined)
   if (!kernel) return [kernelPeer(family, dest)];
   const all = possiblePeers(kernel.env, family, kernel.protocol, dest);
   if (!kernel.sockets?.length) return all;
-  const own = kernel.sockets.map((s) => {
-    const k = kernelConnect(kernel.env, family, kernel.protocol, dest, s);
-    return k.peer ?? k.syn?.remote ?? kernelPeer(family, dest);
-  });
-  return [...all, ...own];
+  return [...all, ...kernel.sockets.map((s) => connectPlace(kernel.env, family, kernel.protocol, dest, s))];
 }
 
 /**

@@ -8,18 +8,18 @@
 
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
-import { threadJobs } from './jobs.js';
+import { casesPerJob, threadJobs } from './jobs.js';
 import { withExactVm } from './exhaustive.js';
-import { tuneV8 } from '../shared/v8-tuning.js';
+import { tuneV8, tuneV8ForRun } from '../shared/v8-tuning.js';
 import { mainThreadCpuMs, processCpuMs } from './cpu-time.js';
-
-// As a user's run (bin/kmesh-check.js) is tuned.
-tuneV8();
 
 const [name, runsText, jobsText, seedText] = process.argv.slice(2) as [ExecutorName, string, string, string];
 const runs = Number(runsText);
 const jobs = Number(jobsText);
 const seed = Number(seedText);
+// As a user's run is tuned (bin/kmesh-check.js, then the check command by its length).
+tuneV8();
+tuneV8ForRun(casesPerJob(runs, name, jobs));
 const opened = await openExecutor(name, {}, 'bench');
 try {
   const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };

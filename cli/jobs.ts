@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Executor, ObjectPaths } from '../model/executor.js';
-import type { PartResult, RunOptions, StatesOption } from '../properties/run.js';
+import { DNS_SHARE, type PartResult, type RunOptions, type StatesOption } from '../properties/run.js';
+import { shardSize, type Shard } from '../generators/shard.js';
 import type { RawExploration } from '../properties/explore.js';
 import type { StatisticsJson } from '../properties/statistics.js';
 import { KmeshCheckError, type KmeshCheckErrorCode } from '../shared/errors.js';
@@ -144,6 +145,11 @@ export function defaultJobs(runs = Infinity, executor?: ExecutorName): number {
   const shared = Math.min(Math.floor(cores / CORES_PER_JOB), Math.floor(runs / MIN_RUNS_PER_JOB));
   const own = executor === 'vm' || executor === 'model' ? Math.min(cores, Math.floor(runs / MIN_RUNS_PER_CORE_JOB)) : 0;
   return Math.max(1, shared, own);
+}
+
+/** Cases each job of a check's random phases checks, the dns phase's share included (for tuneV8ForRun). */
+export function casesPerJob(runs: number, executor: ExecutorName, jobs = defaultJobs(runs, executor), shard?: Shard): number {
+  return (shardSize(runs, shard) * (1 + DNS_SHARE)) / jobs;
 }
 
 /** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */

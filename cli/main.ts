@@ -19,6 +19,8 @@ import { docsCommand } from '../docs/gen/cli.js';
 import { packageRoot } from '../shared/package.js';
 import { defaultExecutorName, type ExecutorName } from './executors.js';
 import { assertWritable } from './output-paths.js';
+import { casesPerJob } from './jobs.js';
+import { tuneV8ForRun } from '../shared/v8-tuning.js';
 import { CHECK_EXAMPLES, EXIT_CODES, PROGRAM_EXAMPLES, nearest, usageLine } from './usage.js';
 
 /**
@@ -203,6 +205,8 @@ export function buildProgram(root: string, setExit: (code: number) => void): Com
       if (o.coverageOut && !names.includes('vm')) {
         throw new KmeshCheckError('unsupported', '--coverage-out needs the userspace VM, which counts what each instruction did: add --executor vm (or all)');
       }
+      // Before any checking code compiles: a long run goes back to V8's inline budget.
+      if (o.exhaustive !== true) tuneV8ForRun(Math.min(...names.map((n) => casesPerJob(o.runs, n, o.jobs, o.shard))));
       let worst = 0;
       for (const executor of names) {
         const code = await checkCommand({

@@ -2,7 +2,8 @@
 // of times each, and most of its CPU time in a short run (a 5,000-case check, the first seconds of
 // a long one) went to TurboFan compiling them, again and again as types widened, with the default
 // budget of callees inlined into each: a tenth of that budget cuts the compile work by a third, so
-// a run checks cases sooner, and costs a long run's optimised code little (bench: end to end). Set
+// a run checks cases sooner. A long run's optimised code pays for it (8% of a 440k-case VM run), so a
+// run that long goes back to V8's budget before its checking code compiles (tuneV8ForRun). Set
 // by the entry points (bin/kmesh-check.js, the bench's child processes, the kernel's harness
 // worker; the jobs' heap growth by cli/jobs.ts as it starts job threads), never by modules a
 // user's program may import; a value the user gives on node's command line wins (node refuses
@@ -27,6 +28,29 @@ export function flagGiven(execArgv: readonly string[], flag: string): boolean {
 /** Applies the tuning to this process (and the worker threads it starts), but for the flags the user set. */
 export function tuneV8(): void {
   setUnlessGiven(TUNING);
+}
+
+/** V8's own inline budget, which a long run's optimised code repays. */
+export const DEFAULT_INLINE_BUDGET = 920;
+
+/**
+ * Cases each job of a run checks from which V8's own inline budget pays back its compile work.
+ * Runs from a cold process, VM (cases/s, budget 100 against 920): 22k cases 8,991 against 8,157;
+ * 110k 12,704 against 12,373; 440k 13,824 against 14,979 (its main thread 71 against 65 us a
+ * case). The model: 22k 17.3k against 13.5k, 220k 34.2k against 35.3k. The kernel's main thread
+ * at 330k: 48 against 44 us a case (its pace is the harness worker's).
+ */
+export const LONG_RUN_CASES = 200_000;
+
+/** The flag a run whose jobs each check `casesPerJob` cases sets: V8's inline budget back for a long one, unless the user set it. */
+export function runTuning(casesPerJob: number, execArgv: readonly string[]): readonly [string, number] | null {
+  return casesPerJob >= LONG_RUN_CASES && !flagGiven(execArgv, INLINE_BUDGET_FLAG) ? [INLINE_BUDGET_FLAG, DEFAULT_INLINE_BUDGET] : null;
+}
+
+/** Applies runTuning to this process, before the run's checking code is compiled. */
+export function tuneV8ForRun(casesPerJob: number): void {
+  const flag = runTuning(casesPerJob, process.execArgv);
+  if (flag) setFlagsFromString(`${flag[0]}=${flag[1]}`);
 }
 
 /**

@@ -7,7 +7,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package.js';
-import { CORES_PER_JOB, MIN_RUNS_PER_CORE_JOB, MIN_RUNS_PER_JOB, defaultJobs } from '../../cli/jobs.js';
+import { CORES_PER_JOB, MIN_RUNS_PER_CORE_JOB, MIN_RUNS_PER_JOB, casesPerJob, defaultJobs } from '../../cli/jobs.js';
+import { DNS_SHARE } from '../../properties/run.js';
 
 const bin = join(packageRoot(), 'bin/kmesh-check.js');
 
@@ -53,5 +54,14 @@ describe('the default of --jobs', () => {
       // Short of that, as on the kernel.
       expect(defaultJobs(2 * MIN_RUNS_PER_CORE_JOB - 1, executor)).toBe(Math.max(perTwo, 1));
     }
+  });
+});
+
+describe('the cases each job checks (which decide its V8 tuning)', () => {
+  it("are the run's cases, dns phase included, over its jobs and its shard", () => {
+    expect(casesPerJob(100_000, 'vm', 2)).toBeCloseTo(50_000 * (1 + DNS_SHARE));
+    expect(casesPerJob(100_000, 'vm', 1, { index: 0, count: 4 })).toBeCloseTo(25_000 * (1 + DNS_SHARE));
+    // Without --jobs, the default's share.
+    expect(casesPerJob(1_000_000, 'model')).toBeCloseTo((1_000_000 * (1 + DNS_SHARE)) / defaultJobs(1_000_000, 'model'));
   });
 });

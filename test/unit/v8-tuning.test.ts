@@ -2,7 +2,7 @@
 // (spelt with dashes or underscores) for each of its flags, and to nothing else.
 
 import { describe, expect, it } from 'vitest';
-import { flagGiven, INLINE_BUDGET_FLAG, TUNING } from '../../shared/v8-tuning.js';
+import { DEFAULT_INLINE_BUDGET, flagGiven, INLINE_BUDGET_FLAG, LONG_RUN_CASES, runTuning, TUNING } from '../../shared/v8-tuning.js';
 
 describe('v8 tuning', () => {
   it('tunes the inlining budget', () => {
@@ -21,5 +21,11 @@ describe('v8 tuning', () => {
     expect(flagGiven(['--trace-gc', '--max_inlined_bytecode_size_cumulative=50'], INLINE_BUDGET_FLAG)).toBe(true);
     expect(flagGiven(['--interrupt-budget=1000'], '--interrupt-budget')).toBe(true);
     expect(flagGiven(['--interrupt_budget=1000'], '--interrupt-budget')).toBe(true);
+  });
+
+  it("gives a long run V8's own inline budget back, unless the user set one", () => {
+    expect(runTuning(LONG_RUN_CASES - 1, [])).toBeNull();
+    expect(runTuning(LONG_RUN_CASES, [])).toEqual([INLINE_BUDGET_FLAG, DEFAULT_INLINE_BUDGET]);
+    expect(runTuning(10 * LONG_RUN_CASES, ['--max_inlined_bytecode_size_cumulative=50'])).toBeNull();
   });
 });

@@ -1,10 +1,11 @@
-// `merge` for the acceleration and connection-report phases (sections 8 and 7): their counts
-// summed over the shards, and under --exhaustive the union of the parts of each enumerated domain
+// `merge` for the acceleration and connection-report phases (sections 8 and 7): their counts and
+// program coverage summed over the shards, and under --exhaustive the union of the parts of each enumerated domain
 // the shards ran (generators/shard.ts): complete only when every shard of the split is there and
 // ran all of its part, so that the parts add up to the whole domain, each case counted once.
 
 import type { ReportJson } from './report.js';
 import type { SectionPhaseJson } from './section-phases.js';
+import { mergeShardCoverage, type CoverageSummary } from '../bpf/vm/coverage.js';
 
 /** The union of the shards' parts of one enumerated domain. */
 export interface MergedEnumeration {
@@ -20,7 +21,7 @@ export interface MergedEnumeration {
 export type MergedSectionPhase = Omit<SectionPhaseJson, 'enumeration'> & { enumeration?: MergedEnumeration };
 
 /** The shard reports and their JSON phases as check writes them. */
-export type ShardReport = ReportJson & { acceleration?: SectionPhaseJson; reports?: SectionPhaseJson };
+export type ShardReport = ReportJson & { acceleration?: SectionPhaseJson; reports?: SectionPhaseJson; programCoverage?: CoverageSummary };
 
 /** Why the reports are not every shard of one split (empty: they are). */
 export function shardGaps(reports: readonly Pick<ReportJson, 'shard'>[]): string[] {
@@ -60,6 +61,12 @@ function mergeEnumerations(parts: readonly (SectionPhaseJson | undefined)[], gap
   return { scope: Math.min(...scopes), total, ran, complete: truncated.length === 0, truncated };
 }
 
+/** The programCoverage of the parts that have one, merged (none when none has). */
+export function mergedProgramCoverage(parts: readonly { readonly programCoverage?: CoverageSummary }[]): { programCoverage?: CoverageSummary } {
+  const given = parts.flatMap((p) => (p.programCoverage ? [p.programCoverage] : []));
+  return given.length > 0 ? { programCoverage: mergeShardCoverage(given) } : {};
+}
+
 /** One phase over the shards: counts summed, failing if any shard failed, skipped if every shard skipped it. */
 export function mergeSectionPhase(parts: readonly (SectionPhaseJson | undefined)[], gaps: readonly string[]): MergedSectionPhase | undefined {
   const given = parts.filter((p) => p !== undefined);
@@ -75,6 +82,7 @@ export function mergeSectionPhase(parts: readonly (SectionPhaseJson | undefined)
     failed: sumRecords(ran.map((p) => p.failed)),
     findings: ran.reduce((n, p) => n + (p.findings ?? 0), 0),
     ...(enumeration ? { enumeration } : {}),
+    ...mergedProgramCoverage(ran),
   };
 }
 

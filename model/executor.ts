@@ -124,6 +124,8 @@ export interface ProgramCoverage {
   readonly runs: number;
   readonly instructions: number;
   readonly executedInstructions: number;
+  /** The instructions never run, by index (so that shards' reports merge to the instructions any of them ran). */
+  readonly unexecutedPcs?: readonly number[];
   /** Conditional jumps. */
   readonly branches: number;
   /** Conditional jumps seen both taken and not taken. */

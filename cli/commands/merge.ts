@@ -1,5 +1,5 @@
 // `kmesh-check merge`: combines the JSON reports of shards into one verdict: cases, invariant
-// counts and statistics add up, coverage is judged on the sum, findings are kept
+// counts, statistics and program coverage add up, coverage is judged on the sum, findings are kept
 // (one per signature, hits summed); the exhaustive phases (routing, and the acceleration and
 // report enumerations: cli/merge-sections.ts) are complete only when every shard's part is there.
 
@@ -12,7 +12,7 @@ import { formatSummary, type BaselineJson, type FindingJson, type ReportJson } f
 import { applyBaseline } from '../baseline.js';
 import { requiredPaths } from './check.js';
 import { deviationsAt, scopeMeaning } from '../../generators/exhaustive/classes.js';
-import { formatMergedEnumeration, mergeSectionPhases, shardGaps, type ShardReport } from '../merge-sections.js';
+import { formatMergedEnumeration, mergedProgramCoverage, mergeSectionPhases, shardGaps, type ShardReport } from '../merge-sections.js';
 
 function readReport(path: string): ReportJson {
   let r: Partial<ReportJson>;
@@ -160,7 +160,8 @@ export function mergeCommand(files: string[], o: { json?: string }): number {
   const reports: ShardReport[] = files.map(readReport);
   const exploration = mergeExplorations(reports);
   const sections = mergeSectionPhases(reports);
-  const merged = { ...mergeReports(reports), ...(exploration ? { exploration } : {}), ...sections };
+  // All the reports' program coverage over the first's (mergeReports starts from the first).
+  const merged = { ...mergeReports(reports), ...mergedProgramCoverage(reports), ...(exploration ? { exploration } : {}), ...sections };
   process.stdout.write(`merged ${files.length} reports\n${formatSummary(merged)}\n`);
   if (exploration) {
     const figures = `${exploration.states} states, ${exploration.choicePoints} choice points, ${(exploration.durationMs / 1000).toFixed(1)} s`;

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor, type VmExecutor } from '../../bpf/vm/executor.js';
-import { formatCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
+import { formatCoverage, mergeShardCoverage, type CoverageSummary } from '../../bpf/vm/coverage.js';
 import { LbPolicy, NO_WAYPOINT, type Case, type MapState } from '../../model/domain.js';
 import { dataPathObjects } from '../fixtures/vm/helpers.js';
 
@@ -70,6 +70,28 @@ describe('coverage', () => {
     expect(text).toMatch(/cgroup_connect4_prog \(cgroup\/connect4\): instructions \d+\/\d+ \(\d+\.\d%\), branches both ways \d+\/\d+/);
     ex.resetCoverage();
     expect(ex.coverage().executedInstructions).toBe(0);
+  });
+
+  it("of two runs merges (as merge does shards') to the coverage of one run of both", async () => {
+    const a = await createVmExecutor({ objects: dataPathObjects() });
+    const b = await createVmExecutor({ objects: dataPathObjects() });
+    const both = await createVmExecutor({ objects: dataPathObjects() });
+    for (const ex of [a, b, both]) ex.resetCoverage();
+    await a.run([connectTo('10.96.0.10', 80)]);
+    await b.run([connectTo('8.8.8.8', 53, 'udp')]);
+    await both.run([connectTo('10.96.0.10', 80), connectTo('8.8.8.8', 53, 'udp')]);
+    const asRun = (c: CoverageSummary) => ({ ...c, programs: c.programs.map((p) => ({ ...p, lines: p.lines.map((l) => ({ ...l, hits: l.hits > 0 })) })) });
+    const merged = mergeShardCoverage([a.coverage(), b.coverage()]);
+    expect(asRun(merged)).toEqual(asRun(both.coverage()));
+    expect(merged.executedInstructions).toBeGreaterThan(Math.max(a.coverage().executedInstructions, b.coverage().executedInstructions));
+    // A report without the unrun instructions (an older version) gives the most any part ran, no more.
+    const older = { ...b.coverage(), programs: b.coverage().programs.map((p) => ({ ...p, unexecutedPcs: undefined })) };
+    const connect4 = (c: CoverageSummary) => prog(c, 'cgroup_connect4_prog');
+    const lower = connect4(mergeShardCoverage([a.coverage(), older]));
+    expect(lower.executedInstructions).toBe(Math.max(connect4(a.coverage()).executedInstructions, connect4(b.coverage()).executedInstructions));
+    expect(lower.unexecutedPcs).toBeUndefined();
+    expect(lower.runs).toBe(connect4(both.coverage()).runs);
+    for (const ex of [a, b, both]) await ex.close();
   });
 
   it('is the same under the interpreter and the compiler', async () => {

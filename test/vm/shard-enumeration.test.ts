@@ -1,7 +1,8 @@
 // --shard on the enumerated domains of check --exhaustive: the acceleration enumeration
 // (section 8) and the connection-report enumeration (section 7) are split so that the parts of
 // n shards partition the domain (no case twice, none missing) for n = 1, 2, 3, a finding keeps
-// its index in the whole domain, and merge sums the parts once, complete only with every shard.
+// its index in the whole domain, and merge sums the parts once, complete only with every shard,
+// and their program coverage to the unsharded run's.
 // The sampled phases of a default run take a seed and a share of the budget per shard instead.
 
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { runSectionChecks } from '../../properties/section-check.js';
 import { buildAccelMutant } from '../../cli/accel-mutants.js';
 import { AccelVmExecutor } from '../../bpf/vm/accel-executor.js';
 import { mergeSectionPhases, type ShardReport } from '../../cli/merge-sections.js';
+import type { CoverageSummary } from '../../bpf/vm/coverage.js';
 import { runSectionPhases, sectionPhaseJson, shardSampling } from '../../cli/section-phases.js';
 import { FailureDb } from '../../cli/failure-db.js';
 import { accelRuns } from '../../cli/accel-phase.js';
@@ -154,6 +156,19 @@ describe('check --exhaustive --shard i/2, then merge', () => {
     expect(merged.reports.runs).toBe(reports);
     expect(merged.invariants.find((r) => r.name === 'redirect-cleanup')?.checked).toBe(accelExhaustiveCount(1));
     expect(m.stdout).toContain(`connection reports: exhaustive scope 1, ${reports} of ${reports} cases, complete`);
+    // Program coverage as the unsharded run's: runs and branch counts summed, instructions and lines run by either shard.
+    const whole = run(['check', '--exhaustive', '--executor', 'vm', '--no-failure-db', '--no-explain', '--json', 'whole.json']);
+    expect(whole.status, whole.stderr).toBe(0);
+    const all = JSON.parse(readFileSync(join(dir, 'whole.json'), 'utf8')) as ShardReport;
+    const shard1 = JSON.parse(readFileSync(join(dir, 's1.json'), 'utf8')) as ShardReport;
+    // A line's count is each shard's most-run instruction's, summed: compared as run or not.
+    const covered = (c: CoverageSummary | undefined) => c && { ...c, programs: c.programs.map((p) => ({ ...p, lines: p.lines.map((l) => ({ ...l, hits: l.hits > 0 })) })) };
+    for (const phase of [(r: ShardReport) => r.programCoverage, (r: ShardReport) => r.acceleration?.programCoverage, (r: ShardReport) => r.reports?.programCoverage]) {
+      expect(phase(all)?.programs.length).toBeGreaterThan(0);
+      expect(covered(phase(merged))).toEqual(covered(phase(all)));
+    }
+    // Neither shard alone ran what the whole run did (else this would not test the union).
+    expect(shard1.programCoverage!.executedInstructions).toBeLessThan(all.programCoverage!.executedInstructions);
     const half = run(['merge', 's2.json']);
     expect(half.stdout).toContain(`acceleration: exhaustive scope 1, ${accelExhaustiveCount(1) / 2} of ${accelExhaustiveCount(1)} cases, incomplete: shard 1/2 missing`);
   }, 300_000);

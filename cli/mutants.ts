@@ -59,6 +59,12 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'failover-count-signed',
+    description:
+      "Locality failover reads a group's count as a signed int and takes a group for empty unless it is positive, so a group whose u32 count has its top bit set is skipped and a later group is chosen.",
+    object: 'connect',
+  },
+  {
     name: 'pick-ignores-count',
     description: "The endpoint index is drawn as prandom % 7 + 1 (the number of priority groups) instead of modulo the group's count.",
     object: 'connect',

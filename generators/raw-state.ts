@@ -46,7 +46,8 @@ export type RawMutation =
   | { readonly kind: 'higherPrioOnRandom'; readonly ref: number; readonly prio: number }
   | { readonly kind: 'widePort'; readonly ref: number; readonly port: WidePortField; readonly upper: number; readonly addr: IpAddr }
   | { readonly kind: 'wideCount'; readonly upper: number }
-  | { readonly kind: 'lowZeroCount'; readonly upper: number };
+  | { readonly kind: 'lowZeroCount'; readonly upper: number }
+  | { readonly kind: 'signedEmptyCount'; readonly count: number };
 
 /** Which map port a widePort mutation gives an upper half. */
 type WidePortField = 'service' | 'target' | 'service-waypoint' | 'backend-waypoint';
@@ -71,6 +72,8 @@ const STORED = uniform(['frontend', 'backend', 'waypoint'] as const);
 const WIDE_PORT_FIELDS = new Table<WidePortField>(['service', 'target', 'service-waypoint', 'backend-waypoint'], [3, 1, 1, 1]);
 /** What wideCount adds to every count, and lowZeroCount makes every non-empty one: a byte's worth, a half-word's. */
 const COUNT_WIDENINGS = uniform([0x100, 0x10000]);
+/** What signedEmptyCount makes every empty group's count: negative as an int (the first also 0 at 16 and 8 bits). */
+const SIGNED_EMPTY_COUNTS = uniform([0x80000000, 0xffffffff]);
 /** Upper halves of a map port's u32 (interpretation.md, item 22): the lowest bit, the highest, all. */
 const UPPER_HALVES = uniform([1, 0x8000, 0xffff]);
 
@@ -92,6 +95,7 @@ const MUTATION_KINDS = uniform<RawMutation['kind']>([
   'widePort',
   'wideCount',
   'lowZeroCount',
+  'signedEmptyCount',
 ]);
 
 /** A breakage; one entry of the tape. */
@@ -130,6 +134,8 @@ export const rawMutationGen: Gen<RawMutation> = (d) =>
       case 'wideCount':
       case 'lowZeroCount':
         return { kind, upper: g.pick(COUNT_WIDENINGS) };
+      case 'signedEmptyCount':
+        return { kind, count: g.pick(SIGNED_EMPTY_COUNTS) };
     }
   });
 
@@ -258,6 +264,11 @@ export function applyRawMutation(s: MapState, m: RawMutation): MapState {
       // Every non-empty group's count has a low byte or half of 0: a narrower read takes the
       // group for empty (random keeps the destination, failover goes on to a later group).
       return withCounts(s, (c) => (c === 0 ? 0 : m.upper));
+    case 'signedEmptyCount':
+      // Every empty group's count has its top bit set, the others keep theirs: a program that
+      // reads counts as signed ints takes those groups for empty (or negative) where the u32 is
+      // not 0 (strict and random draw from group 0, failover stops at the first such group).
+      return withCounts(s, (c) => (c === 0 ? m.count : c));
   }
 }
 

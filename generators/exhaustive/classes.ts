@@ -115,14 +115,16 @@ export const LB_POLICY_CLASSES: readonly ValueClass[] = [
 ];
 
 /**
- * A count whose low half is 0 (a program that reads the count at 16 or 8 bits takes the group
- * for empty; the u32 holds 65536 indices, of which only those up to endpointIndexLimit can be
- * present), in group 0 of a failover service (the first group its scan reads; the scan is where
- * an emptiness test decides a group). At no cost: scope 1 grows by a sixth (1,232 -> 1,448
- * states), scope 2 by a third (38,186 -> 50,242). Offered to every policy, it grew scope 2 by
- * 103%; sampling's wide counts (generators/raw-state.ts) meet the other policies.
+ * A count whose low half is 0 and whose top bit is set: a program that reads the count at 16 or 8
+ * bits takes the group for empty, one that reads it as a signed int for negative (a `> 0` test
+ * skips it); the u32 holds 2^31 indices, of which only those up to endpointIndexLimit can be
+ * present. In group 0 of a failover service (the first group its scan reads; the scan is where an
+ * emptiness test decides a group). At no cost: scope 1 grows by a sixth (1,232 -> 1,448 states),
+ * scope 2 by a third (38,186 -> 50,242). Offered to every policy, it grew scope 2 by 103%;
+ * sampling's wide counts (generators/raw-state.ts) meet the other policies. It was 0x10000 until a
+ * blind hunter's failover that read counts signed passed scope 2.
  */
-export const WIDE_COUNT = 0x10000;
+export const WIDE_COUNT = 0x80000000;
 
 /** Endpoint counts per priority group: 0..scope, and WIDE_COUNT in group 0 of a failover service. */
 export function countValues(scope: number, prio: number, policy: number | undefined): number[] {
@@ -134,7 +136,7 @@ export function countValues(scope: number, prio: number, policy: number | undefi
  * The largest endpoint index an entry may have at scope N: one past the largest small count (an
  * off-by-one pick reads it). A read of a larger index, which only a wide count or a program
  * that takes another modulus makes, finds no entry and decides nothing, so that a draw over a
- * wide count does not branch over 65,536 entries.
+ * wide count does not branch over 2^31 entries.
  */
 export function endpointIndexLimit(scope: number): number {
   return scope + 1;
@@ -321,9 +323,9 @@ export function classTable(): ClassRow[] {
       classes: [
         { name: '0, 1', minScope: 1, stands: 'each group separately' },
         {
-          name: '0x10000 in group 0 of a failover service',
+          name: '0x80000000 in group 0 of a failover service',
           minScope: 1,
-          stands: 'a count whose low half (and byte) is 0, which a program that reads the count narrower than its u32 takes for empty',
+          stands: 'a count whose low half (and byte) is 0 and top bit set, which a program that reads the count narrower than its u32 takes for empty, and one that reads it signed for negative',
         },
         { name: '2..scope', minScope: 2, stands: 'a deviation' },
       ],

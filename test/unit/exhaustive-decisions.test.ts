@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Decisions, type Oracle } from '../../generators/exhaustive/decisions.js';
 import { LbPolicy } from '../../model/domain.js';
+import { WIDE_COUNT } from '../../generators/exhaustive/classes.js';
 
 /** Answers by label (default: the first alternative) and records how many alternatives each label had. */
 class Script implements Oracle {
@@ -103,7 +104,7 @@ describe('exhaustive decisions: the wide count', () => {
     const d = new Decisions(1, script);
     d.service(1);
     d.serviceField(1, 'policy');
-    expect(d.serviceField(1, 'count0')).toBe(0x10000);
+    expect(d.serviceField(1, 'count0')).toBe(WIDE_COUNT);
     // A program that reads group 0's count before the policy meets the same domain: the policy is decided first.
     const early = new Script({ 'service 1': 1, 'service 1 policy': 2 });
     const e = new Decisions(1, early);
@@ -115,13 +116,13 @@ describe('exhaustive decisions: the wide count', () => {
 });
 
 describe('exhaustive decisions: endpoint indices past the small counts', () => {
-  it('are absent without a choice point, so a draw over the wide count 0x10000 reads no more entries than a small count', () => {
+  it('are absent without a choice point, so a draw over the wide count reads no more entries than a small count', () => {
     const script = new Script({});
     const d = new Decisions(1, script);
     // Scope 1: index 2 (one past count 1, an off-by-one pick) is still a choice, index 3 on are absent.
     d.endpoint(1, 0, 2);
     expect(script.offered.has('endpoint 1/0/2')).toBe(true);
-    for (const index of [3, 0x10000]) {
+    for (const index of [3, 0x10000, WIDE_COUNT]) {
       expect(d.endpoint(1, 0, index)).toBeNull();
       expect(script.offered.has(`endpoint 1/0/${index}`)).toBe(false);
     }

@@ -135,6 +135,22 @@ describe('raw states', () => {
       expect(xs.some((x) => x.services.some((v) => v.endpointCounts.includes(upper)))).toBe(true);
     }
   });
+
+  it('signed empty counts: every empty group of every service gets its top bit, before and after a non-empty one', () => {
+    const s = build([
+      { op: 'addBackend', uid: 1, addr: '10.0.0.11', waypoint: NO_WAYPOINT },
+      { op: 'addService', id: 2, lbPolicy: LbPolicy.failover, ports: [{ service: 80, target: 8080 }] },
+      { op: 'addEndpoint', serviceId: 2, prio: 1, backendUid: 1 },
+    ]);
+    const signed = applyRawMutation(s, { kind: 'signedEmptyCount', count: 0x80000000 });
+    expect(signed.services[0]!.endpointCounts).toEqual([0x80000000, 1, 0x80000000, 0x80000000, 0x80000000, 0x80000000, 0x80000000]);
+    expect(signed.endpoints).toEqual(s.endpoints);
+    // Generated raw states have them: a group read as a negative int before a real one, of a failover service.
+    const xs = fc.sample(rawState(), { numRuns: 3000, seed: SEED });
+    for (const count of [0x80000000, 0xffffffff]) {
+      expect(xs.some((x) => x.services.some((v) => v.lbPolicy === LbPolicy.failover && v.endpointCounts[0] === count && v.endpointCounts.some((c) => c > 0 && c < 4)))).toBe(true);
+    }
+  });
 });
 
 describe('connect contexts', () => {

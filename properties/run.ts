@@ -5,6 +5,7 @@
 // 1-minimal; each finding carries the phase, seed and path that replay it exactly.
 
 import fc from 'fast-check';
+import { checkAtPath } from './replay-path.js';
 import type { Case, StateKind } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
 import type { Executor } from '../model/executor.js';
@@ -235,7 +236,7 @@ async function shrinkFinding(
     if (j.signature.id === want) seen.set(c, j);
     return j.signature.id !== want;
   });
-  const details = await fc.check(property, { seed, path, numRuns: 1, endOnFailure: replayOnly });
+  const details = await checkAtPath(property, { seed, path, numRuns: 1, endOnFailure: replayOnly });
   if (!details.failed || !details.counterexample) return null;
   const shrunk = details.counterexample[0];
   const sig = want as string | null;

@@ -6,6 +6,7 @@
 // seed and fast-check path, and a saved one from its case.
 
 import fc from 'fast-check';
+import { checkAtPath } from './replay-path.js';
 import type { Verdict } from '../model/spec/types.js';
 import { shardPart, shardSize, WHOLE, type EnumeratedPart, type Shard } from '../generators/shard.js';
 
@@ -211,7 +212,7 @@ export async function shrinkSection<C, O>(spec: SectionSpec<C, O>, seed: number,
     seen.set(c as object, { o: ob!, name: v.name });
     return false;
   });
-  const details = await fc.check(property, { seed, path, numRuns: 1, endOnFailure: o.replayOnly === true });
+  const details = await checkAtPath(property, { seed, path, numRuns: 1, endOnFailure: o.replayOnly === true });
   if (!details.failed || !details.counterexample || want === null) return null;
   const shrunk = details.counterexample[0];
   const got = seen.get(shrunk as object);

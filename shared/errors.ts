@@ -25,7 +25,9 @@ export type KmeshCheckErrorCode =
   /** The worker process died or broke the protocol. */
   | 'worker'
   /** A request the executor cannot carry out (e.g. test-run of a program with no fallback). */
-  | 'unsupported';
+  | 'unsupported'
+  /** A command-line value that names nothing (a replay path of no case). */
+  | 'usage';
 
 export class KmeshCheckError extends Error {
   constructor(

@@ -70,6 +70,12 @@ describe('kmesh-check check', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err.trim().length, args.join(' ')).toBeGreaterThan(0);
     }
+    // A replay path with shrink steps the case does not have: fast-check's own error was a stack trace.
+    const wrong = cli(['replay', '--phase', 'consistent/single', '--seed', '42', '--path', '5:0:999:999', '--executor', 'model']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err.trim()).toBe(
+      "kmesh-check: path 5:0:999:999 names no case of this phase at seed 42: replay the line printed by a run of the same executor and version, or the finding's saved case with --case",
+    );
   });
 
   it('takes object paths in order or by role, and stops on a named object that does not exist, is no BPF object or lacks its programs, before any work', () => {

@@ -52,6 +52,13 @@ describe('report-phase findings on the VM', () => {
     const again = cli(replayLine.split(' ').slice(1), dir);
     expect(again.code, again.out).toBe(1);
     expect(again.out).toMatch(/padding 0xa5a5a5a5, expected 0/);
+    // A path that names no case of the phase (another executor's, another version's): one line, exit 2.
+    const words = replayLine.split(' ').slice(1);
+    words[words.indexOf('--path') + 1] += ':999:999';
+    const wrong = cli(words, dir);
+    expect(wrong.code, wrong.out).toBe(2);
+    expect(wrong.out).toMatch(/^kmesh-check: path \S+:999:999 names no case of this phase at seed \d+: replay the line printed by a run of the same executor and version/m);
+    expect(wrong.out).not.toMatch(/\n\s+at /);
     const fromFile = cli(['replay', '--case', join(dir, '.kmesh-check/failures', saved[0]!)], dir);
     expect(fromFile.code, fromFile.out).toBe(1);
     expect(fromFile.out).toMatch(/SAVED FAILURE: invariant "report-bytes-written"/);

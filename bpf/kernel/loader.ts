@@ -89,7 +89,7 @@ export interface LoadedDataPath {
   close(): void;
 }
 
-function checkElf(role: string, path: string): void {
+export function checkElf(role: string, path: string): void {
   if (!existsSync(path)) throw new KmeshCheckError('object-file', `${role} object ${path} does not exist: build it (npm run build:bpf) or give the right path`);
   const head = Buffer.alloc(4);
   let fd = -1;
@@ -178,7 +178,7 @@ export function mapShape(ptr: bigint): { type: number; keySize: number; valueSiz
   return { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr) };
 }
 
-function loadError(o: OpenObject, rc: number, log: string): KmeshCheckError {
+export function loadError(o: Pick<OpenObject, 'path'>, rc: number, log: string): KmeshCheckError {
   if (-rc === E.EPERM) return new KmeshCheckError('privileges', `loading ${basename(o.path)}: bpf() says EPERM: ${NEEDS_ROOT}`);
   // The verifier gives up with EAGAIN when signals keep arriving, e.g. a profiler's sampling of the
   // worker (KMESH_CHECK_WORKER_NODE_ARGS=--cpu-prof): its log then ends at an arbitrary instruction.

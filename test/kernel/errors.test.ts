@@ -107,6 +107,22 @@ describe('object errors', () => {
     const e = await failsWith({ sockops: obj('unchecked-sockops.c') }, 'verifier', /verifier rejected program 'sockops_prog' in .*unchecked-sockops\.o: .*invalid mem access/);
     expect(e.message).toMatch(/last instructions: \d+: \(/);
   });
+
+  it('a VM run of check has the kernel verify its objects first, and stops on one it refuses', () => {
+    const check = (objects: string) =>
+      spawnSync(process.execPath, [join(packageRoot(), 'bin/kmesh-check.js'), 'check', '--executor', 'vm', '--runs', '50', '--no-failure-db', '--no-explain', '--objects', objects], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+    const refused = check(`sockops=${obj('unchecked-sockops.c')}`);
+    expect(refused.status, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr.trim()).toMatch(/^kmesh-check: verifier rejected program 'sockops_prog' in .*unchecked-sockops\.o: .*; the kernel would not load it, so the VM run stops before it starts$/);
+    expect(refused.stdout).not.toContain('executor vm');
+    const ours = check(`sockops=${defaultObjects().sockops}`);
+    expect(ours.status, ours.stdout + ours.stderr).toBe(0);
+    expect(ours.stdout).toContain('kernel verifier: loads all 3 object files (the VM does not verify; each was loaded and closed, nothing attached)');
+  });
 });
 
 describe('verifier log summary', () => {

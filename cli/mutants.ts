@@ -65,6 +65,11 @@ export const MUTANTS: readonly Mutant[] = [
     object: 'connect',
   },
   {
+    name: 'control-other-port-withdraws',
+    description: 'A connect to the control address on any port but 929 withdraws, so the namespace leaves km_manage where only 930 should take it out: a connect to [::2]:80 gets no storage.',
+    object: 'connect',
+  },
+  {
     name: 'pick-ignores-count',
     description: "The endpoint index is drawn as prandom % 7 + 1 (the number of priority groups) instead of modulo the group's count.",
     object: 'connect',

@@ -25,6 +25,8 @@ export interface CounterexampleJson {
   readonly allowedAtStep: unknown;
   readonly replay: string;
   readonly text: string;
+  /** It failed in the run but not when judged again alone: the case as generated, not shrunk. */
+  readonly unreproduced?: true;
 }
 
 /** How a finding stands against the baseline and the failure database. */
@@ -263,7 +265,7 @@ export function formatCounterexample(cx: Counterexample, run: RunContext | strin
   }
   // An exhaustive path names the enumerated state, which minimisation then made smaller.
   const enumerated = cx.phase.startsWith('exhaustive/') && cx.size !== cx.shrunkFrom ? ` (the enumerated case, of size ${cx.shrunkFrom}; replay --case on the saved failure runs the one above)` : '';
-  const size = cx.caseFile !== undefined ? `as saved in ${cx.caseFile}` : `1-minimal, shrunk from ${cx.shrunkFrom}`;
+  const size = cx.caseFile !== undefined ? `as saved in ${cx.caseFile}` : cx.unreproduced ? 'as generated: it did not fail alone, so it was not shrunk' : `1-minimal, shrunk from ${cx.shrunkFrom}`;
   lines.push(`  size ${cx.size} (map entries + operations; ${size})`, `  replay: ${replayCommand(cx, run)}${enumerated}`);
   return lines.join('\n');
 }
@@ -284,6 +286,7 @@ export function counterexampleJson(cx: Counterexample, run: RunContext | string)
     allowedAtStep: cx.failure.allowedAtStep ?? null,
     replay: replayCommand(cx, run),
     text: formatCounterexample(cx, run),
+    ...(cx.unreproduced ? { unreproduced: true as const } : {}),
   };
 }
 

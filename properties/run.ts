@@ -18,7 +18,7 @@ import type { Signature } from './signature.js';
 import { KmeshCheckError } from '../shared/errors.js';
 import { classAim, COVERAGE_FRACTION, requiredClasses, seenOf, type Statistics } from './statistics.js';
 import { runPhase } from './phase.js';
-import { representative, Tally, type InvariantCount, type TallyJson } from './tally.js';
+import { representative, Tally, type Cluster, type HitAt, type InvariantCount, type TallyJson } from './tally.js';
 import { hasClass } from './traits.js';
 import { HISTORY_TARGET_DRAWS } from './history-traits.js';
 import { parseTargetPhaseId, targetedCaseArb, targetPhaseId } from '../generators/index.js';
@@ -99,6 +99,8 @@ export interface Counterexample {
    * (which give the case as first generated, before shrinking or any edit), reproduces it.
    */
   readonly caseFile?: string;
+  /** It did not fail when judged again alone (run.ts unreproduced): the case as generated, not shrunk. */
+  readonly unreproduced?: true;
 }
 
 export interface RunOptions {
@@ -258,6 +260,40 @@ async function shrinkFinding(
   };
 }
 
+/**
+ * A finding whose case passes when judged again alone: what an earlier case left behind in the
+ * executor decided it (a buggy object that withdraws the namespace from km_manage on a connect the
+ * harness does not take for a control connect: the kernel executor keeps enrolment from case to
+ * case). It is still a finding, reported with the case as generated, unshrunk, and why.
+ */
+async function unreproduced(arb: fc.Arbitrary<Case>, at: HitAt, cl: Cluster, opts: RunOptions): Promise<Omit<Counterexample, 'hits'>> {
+  let generated: Case | null = null;
+  await checkAtPath(
+    fc.asyncProperty(arb, (c: Case) => {
+      generated = c;
+      return Promise.resolve(true);
+    }),
+    { seed: at.seed, path: at.path, numRuns: 1 },
+  );
+  const c = generated as Case | null;
+  if (c === null) throw new Error(`phase ${at.phase}: no case at path ${at.path}`);
+  const invariant = Object.entries(cl.invariants).sort((a, b) => b[1] - a[1])[0]?.[0] ?? MATCHES_MODEL.name;
+  const statement = [MATCHES_MODEL, COVERS_MODEL, ...(opts.invariants ?? allInvariants)].find((i) => i.name === invariant)?.statement ?? '';
+  const detail = `failed in the run but not when run again alone: the cases before it left state behind in the ${opts.executor?.name ?? 'executor'} executor (the VM starts every case afresh: its run gives a case that fails alone)`;
+  return {
+    phase: at.phase,
+    seed: at.seed,
+    path: at.path,
+    case: c,
+    shrunkFrom: caseSize(c),
+    size: caseSize(c),
+    failure: { invariant, statement, detail, source: 'executor' },
+    minimizeTries: 0,
+    signature: cl.signature,
+    unreproduced: true,
+  };
+}
+
 /** The random phases of a run and their case counts (the part of them this shard runs). */
 function planOf(opts: RunOptions): { phase: Phase; id: string; runs: number; seed: number }[] {
   const shardCount = opts.shard?.count ?? 1;
@@ -387,8 +423,9 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   const counterexamples: Counterexample[] = [];
   for (const cl of kept.clusters) {
     const at = representative(cl);
-    const cx = await shrinkFinding(at.phase, arbOf(at.phase, opts.env), at.seed, at.path, o, cl.signature.id, false);
-    if (cx) counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths, invariantHits: cl.invariants });
+    const arb = arbOf(at.phase, opts.env);
+    const cx = (await shrinkFinding(at.phase, arb, at.seed, at.path, o, cl.signature.id, false)) ?? (await unreproduced(arb, at, cl, opts));
+    counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths, invariantHits: cl.invariants });
   }
   return {
     cases: tally.cases,

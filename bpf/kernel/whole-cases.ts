@@ -7,12 +7,12 @@
 
 import type { Case, Family, MapState, Operation, SocketId } from '../../model/domain.js';
 import type { Environment } from '../../model/environment.js';
-import { ControlPort, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
+import { monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import type { RoutingMapName } from '../codec/abi.js';
 import { GrowingBytes } from '../codec/growing-bytes.js';
 import { SOCKADDR_MAX, writeSockaddr } from '../codec/sockaddr.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import type { CaseRunner } from '../runner/case-runner.js';
+import { stateReachesControl, touchesControl, type CaseRunner } from '../runner/case-runner.js';
 import type { ObsWriter } from '../runner/observations.js';
 import { streamView } from '../runner/streams.js';
 import { PROG, RUN_STATUS, resetError, type FastPath } from './fastpath.js';
@@ -195,7 +195,7 @@ export class WholeCases {
       p.u8(PROG.continue);
     }
     const ids = this.ids;
-    let control = false;
+    let control = stateReachesControl(c.state);
     for (let i = 0; i < c.ops.length; i++) {
       const op = c.ops[i]!;
       if (op.op === 'socket') {
@@ -215,8 +215,8 @@ export class WholeCases {
         const n = writeSockaddr(this.addr, ids.get(op.sock)!, op.dest);
         p.i32(n);
         p.bytes(this.addr.subarray(0, 28));
-        // The runner's touchedControl: the next case enrols again.
-        control ||= op.dest.port === ControlPort.enrol || op.dest.port === ControlPort.withdraw;
+        // As the runner's: the next case enrols again.
+        control ||= touchesControl(op.dest);
       } else if (op.op === 'send') {
         p.room(17);
         p.u8(PROG.send);
@@ -224,6 +224,7 @@ export class WholeCases {
         p.i32(op.messages);
         p.i32(STREAM_WAIT_MS);
       } else if (op.op === 'apply') {
+        control ||= stateReachesControl(op.state);
         try {
           this.mapDiff(PROG.apply, op.state);
         } catch {

@@ -7,7 +7,7 @@
 
 import { AddressError, canonicalSockText, v4MappedInner } from '../../model/address.js';
 import type { Case, Family, MapState, Operation, Protocol, SockAddr, SocketId, StartEnrolment } from '../../model/domain.js';
-import { ControlPort, deliveredFor, dnsQueryFor, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
+import { CONTROL_ADDR, ControlPort, deliveredFor, dnsQueryFor, monitoringOf, payloadFor, startEnrolment } from '../../model/domain.js';
 import { bindProblem, deliverSourceProblem, type Environment } from '../../model/environment.js';
 import { keyedTextMemo } from '../../shared/memo.js';
 import { StateTracker } from '../codec/tracker.js';
@@ -38,6 +38,32 @@ class NoFailures implements ChoiceSource {
   fail(): boolean {
     return false;
   }
+}
+
+/**
+ * Whether a connect or send to `dest` may enrol or withdraw the namespace in ways the runner does
+ * not track, so that the next case enrols again: one to a control port, or to the control address
+ * on any port (either family, v4-mapped too): objects that misread the port (a blind hunter's
+ * withdrew on every port but 929) change km_manage there, and the kernel keeps it into the next
+ * case, whose failure then did not reproduce alone.
+ */
+export function touchesControl(dest: SockAddr): boolean {
+  return dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw || isControlAddress(dest.addr);
+}
+
+function isControlAddress(a: string): boolean {
+  return a === CONTROL_ADDR.inet || a === CONTROL_ADDR.inet6 || v4MappedInner(a) === CONTROL_ADDR.inet;
+}
+
+/**
+ * Whether a map state can rewrite a connect to the control address (a backend, a waypoint or the
+ * DNS proxy there): sockops sees the rewritten peer, and a control connect made so, by correct
+ * objects on the control ports or by others on any, enrols or withdraws like the case's own.
+ */
+export function stateReachesControl(s: MapState): boolean {
+  for (const b of s.backends) if (isControlAddress(b.addr) || isControlAddress(b.waypoint.addr)) return true;
+  for (const v of s.services) if (isControlAddress(v.waypoint.addr)) return true;
+  return false;
 }
 
 export class CaseRunner<S> {
@@ -85,6 +111,8 @@ export class CaseRunner<S> {
       this.applyState(c.state);
       const enrolment = startEnrolment(c);
       if (this.enrolment !== enrolment) this.setEnrolment(enrolment);
+      // Set now, for the next case: the enrolment this case starts from is made above.
+      if (stateReachesControl(c.state)) this.enrolment = 'unknown';
       this.layer.listen(c);
       if (choices) this.layer.useChoices?.(choices);
       for (let i = 0; i < c.ops.length; i++) {
@@ -185,6 +213,7 @@ export class CaseRunner<S> {
       }
       case 'apply':
         this.applyState(op.state);
+        if (stateReachesControl(op.state)) this.enrolment = 'unknown';
         return this.sink.apply();
       case 'sendto':
         return this.opSendto(this.udp(op.sock, 'sendto'), op.dest, op.n);
@@ -243,12 +272,9 @@ export class CaseRunner<S> {
     this.sink.socket(id);
   }
 
-  /**
-   * A case's own connect or send to a control port enrols or withdraws the namespace in ways we do
-   * not track: the next case re-enrols.
-   */
+  /** After a case's own connect or send to `dest`: the next case enrols again where it may have changed enrolment (touchesControl). */
   private touchedControl(dest: SockAddr): void {
-    if (dest.port === ControlPort.enrol || dest.port === ControlPort.withdraw) this.enrolment = 'unknown';
+    if (touchesControl(dest)) this.enrolment = 'unknown';
   }
 
   private opConnect(r: RunnerSocket<S>, dest: SockAddr): void {

@@ -31,7 +31,11 @@ export const sockhashMembership: Invariant = {
         const known = connectionLocalKeys(ctx.env, v as ConnectView, peer).map((k) => ipKnown(v, k));
         const enrolled = known.length > 0 && known.every((k) => k === known[0]) ? known[0]! : 'unknown';
         if (enrolled !== 'unknown') {
-          chk.expect(member === enrolled, () => `${where}: via_waypoint socket to ${show(peer)} with local IP ${enrolled ? 'enrolled' : 'not enrolled'} is ${member ? '' : 'not '}in km_socket`);
+          chk.expect(
+            member === enrolled,
+            () =>
+              `${where}: via_waypoint socket to ${show(peer)} with local IP ${enrolled ? 'enrolled' : 'not enrolled'} is ${member ? '' : 'not '}in km_socket${member ? '' : ' under its forward tuple (sockops inserts it under that key)'}`,
+          );
         }
       }
     }

@@ -79,6 +79,7 @@ export const E = {
   EPERM: 1,
   ENOENT: 2,
   EINTR: 4,
+  E2BIG: 7,
   EAGAIN: 11,
   EACCES: 13,
   EINVAL: 22,

@@ -185,6 +185,14 @@ export function loadError(o: Pick<OpenObject, 'path'>, rc: number, log: string):
   if (-rc === E.EAGAIN) {
     return new KmeshCheckError('load', `loading ${o.path} was interrupted (EAGAIN): the verifier stops when the process receives signals; retry, or profile with --cpu-prof-interval=20000`);
   }
+  // The verifier gives up on a program it cannot finish: its log, cut at libbpf's buffer, ends mid-state.
+  if (-rc === E.E2BIG) {
+    const prog = /prog '([^']+)': (?:BPF program load failed|failed to load)/.exec(log)?.[1] ?? '?';
+    return new KmeshCheckError(
+      'verifier',
+      `verifier rejected program '${prog}' in ${o.path}: too complex to verify (E2BIG: the verifier reached its limit of 1,000,000 instructions processed, or of states)`,
+    );
+  }
   const v = summariseVerifierLog(log);
   if (v) {
     const at = v.instructions.length ? ` (last instructions: ${v.instructions.join(' | ')})` : '';

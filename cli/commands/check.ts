@@ -53,7 +53,7 @@ import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
 import { defaultJobs, threadJobs } from '../jobs.js';
 import { preflightSectionObjects } from '../object-preflight.js';
-import { verifyForVm } from '../vm-verify.js';
+import { verifyRunObjects } from '../verify-objects.js';
 import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionCoverage, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
 import type { SavedSectionFailure } from '../failure-db.js';
 import type { ReportObjectPaths } from '../../bpf/kernel/report/loader.js';
@@ -154,8 +154,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   // So are section objects named that are missing, no BPF object, or without their programs:
   // their phase would skip, and the run pass, unseen.
   preflightSectionObjects({ ...(o.reportObjects ? { report: o.reportObjects } : {}), ...(o.accelObjects ? { accel: o.accelObjects } : {}) });
-  // And, for the VM, objects the kernel's verifier refuses (where this process may ask it).
-  const verified = o.executor === 'vm' ? await verifyForVm(o) : null;
+  // And objects the kernel's verifier refuses (where this process may ask it).
+  const verified = o.executor === 'model' ? null : await verifyRunObjects(o);
   const log = (s: string) => process.stdout.write(s + '\n');
   let stopRequested = false;
   let interrupts = 0;

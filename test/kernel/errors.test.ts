@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { KernelExecutorOptions } from '../../bpf/kernel/executor.js';
-import { summariseVerifierLog } from '../../bpf/kernel/loader.js';
+import { loadError, summariseVerifierLog } from '../../bpf/kernel/loader.js';
 import { defaultObjects, packageRoot, workerScript } from '../../bpf/kernel/paths.js';
 import { missingCapabilities } from '../../bpf/kernel/privileges.js';
 import { startKernel } from '../helpers/kernel.js';
@@ -34,6 +34,11 @@ SEC("sockops") int other_prog(struct bpf_sock_ops *s) { return 1; }`,
   'no-tailcall.c': `${HEAD}
 SEC("cgroup/connect4") int cgroup_connect4_prog(struct bpf_sock_addr *c) { return 1; }
 SEC("cgroup/connect6") int cgroup_connect6_prog(struct bpf_sock_addr *c) { return 1; }`,
+  // A cgroup_skb object whose ingress program the verifier rejects, as the sockops one below.
+  'unchecked-skb.c': `${HEAD}
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, __u32); __uint(max_entries, 1); } fixture_map SEC(".maps");
+SEC("cgroup_skb/ingress") int cgroup_skb_ingress_prog(struct __sk_buff *s) { __u32 k = s->len; __u32 *v = bpf_map_lookup_elem(&fixture_map, &k); return *v; }
+SEC("cgroup_skb/egress") int cgroup_skb_egress_prog(struct __sk_buff *s) { return 1; }`,
   // A sockops program the verifier rejects: a map value used without the null check.
   'unchecked-sockops.c': `${HEAD}
 struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, __u32); __uint(max_entries, 1); } fixture_map SEC(".maps");
@@ -108,20 +113,34 @@ describe('object errors', () => {
     expect(e.message).toMatch(/last instructions: \d+: \(/);
   });
 
-  it('a VM run of check has the kernel verify its objects first, and stops on one it refuses', () => {
-    const check = (objects: string) =>
-      spawnSync(process.execPath, [join(packageRoot(), 'bin/kmesh-check.js'), 'check', '--executor', 'vm', '--runs', '50', '--no-failure-db', '--no-explain', '--objects', objects], {
+  it('a run of check has the kernel verify its objects first, and stops on one it refuses, on either executor', () => {
+    const check = (executor: string, ...objects: string[]) =>
+      spawnSync(process.execPath, [join(packageRoot(), 'bin/kmesh-check.js'), 'check', '--executor', executor, '--runs', '50', '--no-failure-db', '--no-explain', ...objects], {
         cwd: dir,
         encoding: 'utf8',
         timeout: 120_000,
       });
-    const refused = check(`sockops=${obj('unchecked-sockops.c')}`);
+    const refused = check('vm', '--objects', `sockops=${obj('unchecked-sockops.c')}`);
     expect(refused.status, refused.stdout + refused.stderr).toBe(2);
-    expect(refused.stderr.trim()).toMatch(/^kmesh-check: verifier rejected program 'sockops_prog' in .*unchecked-sockops\.o: .*; the kernel would not load it, so the VM run stops before it starts$/);
+    expect(refused.stderr.trim()).toMatch(/^kmesh-check: verifier rejected program 'sockops_prog' in .*unchecked-sockops\.o: .*; the kernel would not load it, so the run stops before it starts$/);
     expect(refused.stdout).not.toContain('executor vm');
-    const ours = check(`sockops=${defaultObjects().sockops}`);
+    const ours = check('vm', '--objects', `sockops=${defaultObjects().sockops}`);
     expect(ours.status, ours.stdout + ours.stderr).toBe(0);
-    expect(ours.stdout).toContain('kernel verifier: loads all 3 object files (the VM does not verify; each was loaded and closed, nothing attached)');
+    expect(ours.stdout).toContain("kernel verifier: loads all 3 object files (each phase's loaded and closed, nothing attached)");
+    // The kernel executor met a refused report object only in its phase, after the routing ones (exit 1): now before it starts too.
+    const d = defaultObjects();
+    const skb = check('kernel', '--report-objects', `connect=${d.connect},sockops=${d.sockops},sendmsg=${d.sendmsg},cgroup_skb=${obj('unchecked-skb.c')}`);
+    expect(skb.status, skb.stdout + skb.stderr).toBe(2);
+    expect(skb.stderr.trim()).toMatch(/^kmesh-check: verifier rejected program 'cgroup_skb_ingress_prog' in .*unchecked-skb\.o: .*; the kernel would not load it, so the run stops before it starts$/);
+  });
+});
+
+describe('a program too complex to verify', () => {
+  it('is named with why, not the last line of a log cut mid-state', () => {
+    const log = "libbpf: prog 'ma_ops': BPF program load failed: Argument list too long\nlibbpf: prog 'ma_ops': -- BEGIN PROG LOAD LOG --\n1234: R5=scalar(smi";
+    const e = loadError({ path: '/x/ma_ops.o' }, -7, log);
+    expect(e.code).toBe('verifier');
+    expect(e.message).toBe("verifier rejected program 'ma_ops' in /x/ma_ops.o: too complex to verify (E2BIG: the verifier reached its limit of 1,000,000 instructions processed, or of states)");
   });
 });
 

@@ -34,6 +34,7 @@ export const libbpf = {
   mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max)') as (map: bigint, max: number) => number,
   mapReuseFd: lib.func('int bpf_map__reuse_fd(void *map, int fd)') as (map: bigint, fd: number) => number,
   mapFd: lib.func('int bpf_map__fd(void *map)') as (map: bigint) => number,
+  mapSetPinPath: lib.func('int bpf_map__set_pin_path(void *map, const char *path)') as (map: bigint, path: string | null) => number,
   possibleCpus: lib.func('int libbpf_num_possible_cpus(void)') as () => number,
   programFd: lib.func('int bpf_program__fd(void *prog)') as (prog: bigint) => number,
   programName: lib.func('const char *bpf_program__name(void *prog)') as (prog: bigint) => string,

@@ -35,6 +35,8 @@ export function verifyObjects(groups: readonly (readonly ObjectToVerify[])[]): v
         if (!handle) throw new KmeshCheckError('load', `libbpf cannot open ${what} object ${path}: ${takeLibbpfLog().trim().split('\n').slice(-2).join(' | ') || 'no libbpf log'}`);
         open.push(handle);
         for (const m of mapsOf(handle)) {
+          // Declared pinning would pin the map under /sys/fs/bpf at load (or take one pinned there): not for a trial load.
+          libbpf.mapSetPinPath(m.ptr, null);
           const fd = shared.get(m.name);
           if (fd === undefined) continue;
           const rc = libbpf.mapReuseFd(m.ptr, fd);

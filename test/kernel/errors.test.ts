@@ -2,13 +2,14 @@
 // objects are compiled here, at test time, from tiny BPF C sources.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmeshCheckError } from '../../shared/errors.js';
 import type { KernelExecutorOptions } from '../../bpf/kernel/executor.js';
 import { loadError, summariseVerifierLog } from '../../bpf/kernel/loader.js';
+import { verifyObjects } from '../../bpf/kernel/verify.js';
 import { defaultObjects, packageRoot, workerScript } from '../../bpf/kernel/paths.js';
 import { missingCapabilities } from '../../bpf/kernel/privileges.js';
 import { startKernel } from '../helpers/kernel.js';
@@ -39,6 +40,10 @@ SEC("cgroup/connect6") int cgroup_connect6_prog(struct bpf_sock_addr *c) { retur
 struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, __u32); __uint(max_entries, 1); } fixture_map SEC(".maps");
 SEC("cgroup_skb/ingress") int cgroup_skb_ingress_prog(struct __sk_buff *s) { __u32 k = s->len; __u32 *v = bpf_map_lookup_elem(&fixture_map, &k); return *v; }
 SEC("cgroup_skb/egress") int cgroup_skb_egress_prog(struct __sk_buff *s) { return 1; }`,
+  // A sockops program with a map pinned by name (libbpf pins it under /sys/fs/bpf at load).
+  'pinned-map.c': `${HEAD}
+struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, __u32); __uint(max_entries, 1); __uint(pinning, LIBBPF_PIN_BY_NAME); } kc_pin_probe SEC(".maps");
+SEC("sockops") int sockops_prog(struct bpf_sock_ops *s) { __u32 k = 0; return bpf_map_lookup_elem(&kc_pin_probe, &k) ? 1 : 1; }`,
   // A sockops program the verifier rejects: a map value used without the null check.
   'unchecked-sockops.c': `${HEAD}
 struct { __uint(type, BPF_MAP_TYPE_HASH); __type(key, __u32); __type(value, __u32); __uint(max_entries, 1); } fixture_map SEC(".maps");
@@ -132,6 +137,15 @@ describe('object errors', () => {
     const skb = check('kernel', '--report-objects', `connect=${d.connect},sockops=${d.sockops},sendmsg=${d.sendmsg},cgroup_skb=${obj('unchecked-skb.c')}`);
     expect(skb.status, skb.stdout + skb.stderr).toBe(2);
     expect(skb.stderr.trim()).toMatch(/^kmesh-check: verifier rejected program 'cgroup_skb_ingress_prog' in .*unchecked-skb\.o: .*; the kernel would not load it, so the run stops before it starts$/);
+  });
+});
+
+describe("verifying a run's objects", () => {
+  it('pins nothing, though an object declares pinning', () => {
+    const pin = '/sys/fs/bpf/kc_pin_probe';
+    rmSync(pin, { force: true });
+    verifyObjects([[{ what: 'sockops', path: obj('pinned-map.c') }]]);
+    expect(existsSync(pin)).toBe(false);
   });
 });
 

@@ -51,7 +51,8 @@ export function formatReportCase(c: ReportCase): string[] {
   ];
 }
 
-const record = (r: ProbeRecord) => `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tupleText(r.tuple)} at ${r.lastReportNs} ns`;
+const record = (r: ProbeRecord) =>
+  `${r.state === 1 ? 'ESTABLISHED' : r.state === 7 ? 'CLOSE' : `state ${r.state}`} direction ${r.direction} ${tupleText(r.tuple)} at ${r.lastReportNs} ns, conn_success ${r.connSuccess}, sent ${r.sentBytes} B, received ${r.receivedBytes} B`;
 
 export function formatReportObservation(c: ReportCase, o: ReportObservation): string[] {
   return [

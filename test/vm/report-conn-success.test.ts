@@ -39,6 +39,8 @@ describe('conn_success in connection reports', () => {
   it("is 1 in the client's report at establishment", () => {
     const out = reportPhase([['sockops_report.h', 's->connect_success = 1;', 's->connect_success = 0;']]);
     expect(out).toMatch(/report of the client of connection \d+: conn_success 0, expected 1/);
+    // The observed reports show the fields judged.
+    expect(out).toMatch(/^ {6}ESTABLISHED direction 2 .* at \d+ ns, conn_success 0, sent \d+ B, received \d+ B$/m);
     expect(out).toMatch(/^verdict: FAIL/m);
   });
 });

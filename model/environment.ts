@@ -109,6 +109,17 @@ export function socketAtCreation(op: { readonly bindTo?: string }): KernelSocket
  */
 export type StaleFlow = 'ok' | 'reroute' | 'stale';
 
+/** The flow of a UDP socket of `family` after a connect that ended with `error` (null: it connected). */
+export function flowAfterConnect(flow: StaleFlow, family: Family, error: string | null): StaleFlow {
+  return error === null ? 'ok' : error === 'ENETUNREACH' && family === 'inet' ? 'reroute' : flow;
+}
+
+/** Of `messages` datagrams a connected send offers, how many reach the peer, and the flow after. */
+export function flowSend(flow: StaleFlow, messages: number): { readonly reaching: number; readonly flow: StaleFlow } {
+  if (flow !== 'reroute') return { reaching: flow === 'ok' ? messages : 0, flow };
+  return { reaching: Math.min(1, messages), flow: messages > 0 ? 'stale' : 'reroute' };
+}
+
 /**
  * Where a datagram a UDP socket sends to `dest` (after the send hook: IPv4 text, also for an
  * AF_INET6 socket's v4-mapped destination, or native IPv6) goes. Measured on 6.18: the IPv4

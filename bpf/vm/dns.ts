@@ -9,7 +9,7 @@
 
 import { parseAddress, v4Mapped, v4MappedInner, type Family, type SockAddr } from '../../model/address.js';
 import { DNS_PORT, dnsAnswerTo } from '../../model/domain.js';
-import { datagramPeer, hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket, type StaleFlow } from '../../model/environment.js';
+import { datagramPeer, flowAfterConnect, flowSend, hasNativeLocal, routable, udpTakes, type Environment, type KernelSocket, type StaleFlow } from '../../model/environment.js';
 import type { DatagramReceived, DatagramSent } from '../runner/socket-layer.js';
 import type { VmSock } from './context.js';
 import type { VmProgram } from './program.js';
@@ -91,8 +91,7 @@ export class VmDns {
   /** A UDP connect's outcome for the socket's flow (StaleFlow): `error` null when it connected. */
   connected(r: UdpSocket, error: string | null): void {
     const d = this.of(r);
-    if (error === null) d.flow = 'ok';
-    else if (error === 'ENETUNREACH' && r.sock.family === 'inet') d.flow = 'reroute';
+    d.flow = flowAfterConnect(d.flow, r.sock.family, error);
   }
 
   /** The stand-in answers at port 53 of an address local to the namespace. */
@@ -136,8 +135,9 @@ export class VmDns {
     if (!r.peer) return;
     // After a failed reconnect, the first datagram reaches the peer and the later ones are lost (StaleFlow).
     const d = this.of(r);
-    if (d.flow === 'stale') return;
-    if (d.flow === 'reroute') d.flow = 'stale';
+    const { reaching, flow } = flowSend(d.flow, 1);
+    d.flow = flow;
+    if (reaching === 0) return;
     const inner = sock.family === 'inet' ? r.peer.addr : v4MappedInner(r.peer.addr);
     let final: SockAddr = { addr: inner ?? r.peer.addr, port: r.peer.port };
     const prog = this.hooks.sendmsg4;

@@ -21,7 +21,7 @@ import {
   type SockAddr,
   type StorageView,
 } from '../domain.js';
-import { datagramPeer, deliverSourceProblem, hasNativeLocal, routable, udpTakes, type Environment, type StaleFlow } from '../environment.js';
+import { datagramPeer, deliverSourceProblem, flowAfterConnect, flowSend, hasNativeLocal, routable, udpTakes, type Environment, type StaleFlow } from '../environment.js';
 import type { PassRecord } from '../spec/passes.js';
 import { indexMaps } from './maps.js';
 import type { Branch, SocketState, World } from './types.js';
@@ -97,7 +97,7 @@ export function afterConnect(sock: SocketState, passes: readonly PassRecord[], e
   }
   const d = dnsOf(sock);
   const bound = d.bound || sock.protocol === 'udp';
-  const flow: StaleFlow = error === null ? 'ok' : error === 'ENETUNREACH' && sock.family === 'inet' && sock.protocol === 'udp' ? 'reroute' : d.flow;
+  const flow = sock.protocol === 'udp' ? flowAfterConnect(d.flow, sock.family, error) : d.flow;
   if (last === d.last && bound === d.bound && flow === d.flow) return sock;
   return socketWith(sock, { dns: { bound, queries: d.queries, last, inbox: d.inbox, flow } });
 }
@@ -173,11 +173,10 @@ export function udpSend(sock: SocketState, id: number, messages: number, env: En
   const at: SockAddr = { addr: inner ?? sock.peer.addr, port: sock.peer.port };
   const inbox = [...d0.inbox];
   // After a failed reconnect, one datagram at most reaches the peer (StaleFlow).
-  const reaching = d0.flow === 'ok' ? messages : d0.flow === 'reroute' ? Math.min(1, messages) : 0;
+  const { reaching, flow } = flowSend(d0.flow, messages);
   if (answered(env, at) && accepts(sock, at)) {
     for (let i = 0; i < reaching; i++) inbox.push({ from: at, data: dnsAnswerTo(payloadTextFor(id, sock.sent + i)) });
   }
-  const flow: StaleFlow = d0.flow === 'reroute' && messages > 0 ? 'stale' : d0.flow;
   return socketWith(sock, { sent: sock.sent + messages, dns: { bound: d0.bound || messages > 0, queries: d0.queries, last: d0.last, inbox, flow } });
 }
 

@@ -23,7 +23,20 @@ import {
   type SockAddr,
   type StorageView,
 } from '../../domain.js';
-import { datagramPeer, hasNativeLocal, kernelConnect, kernelPeer, routable, socketAtCreation, udpTakes, type Environment, type KernelSocket, type StaleFlow } from '../../environment.js';
+import {
+  datagramPeer,
+  flowAfterConnect,
+  flowSend,
+  hasNativeLocal,
+  kernelConnect,
+  kernelPeer,
+  routable,
+  socketAtCreation,
+  udpTakes,
+  type Environment,
+  type KernelSocket,
+  type StaleFlow,
+} from '../../environment.js';
 import { derived, sameSockAddr, show } from '../facts.js';
 import { Checker, type Invariant, type SpecContext } from '../types.js';
 
@@ -180,8 +193,8 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
             const peer = obs.peer ?? null;
             const final = peer && !sameSockAddr(peer, kernelPeer(t.family, asked)) ? peer : asked;
             t.kernel = kernelConnect(env, t.family, 'udp', final, t.kernel).socket;
-            t.flow = 'ok';
-          } else if (obs.error === 'ENETUNREACH' && t.family === 'inet') t.flow = 'reroute';
+          }
+          t.flow = flowAfterConnect(t.flow, t.family, obs.error ?? null);
           if (obs.peer) {
             t.peer = obs.peer;
             t.asked = asked;
@@ -243,15 +256,15 @@ export function dnsEvents(ctx: SpecContext): DnsEvent[] {
         if (t.udp && op.messages > 0) t.bound = true;
         if (!t.udp || !t.peer) break;
         const at: SockAddr = { addr: inner4(t.family, t.peer.addr) ?? t.peer.addr, port: t.peer.port };
+        // After a failed reconnect, one datagram at most reaches the peer (StaleFlow).
+        const sent = flowSend(t.flow, op.messages);
         if (answered(env, at) && accepts(t, at)) {
           const server = t.asked ? view(t.family, { addr: inner4(t.family, t.asked.addr) ?? t.asked.addr, port: t.asked.port }) : null;
           const askedIn4 = t.asked ? inner4(t.family, t.asked.addr) : null;
           const redirectedFrom = askedIn4 !== null && askedIn4 !== at.addr ? askedIn4 : null;
-          // After a failed reconnect, one datagram at most reaches the peer (StaleFlow).
-          const reaching = t.flow === 'ok' ? op.messages : t.flow === 'reroute' ? Math.min(1, op.messages) : 0;
-          for (let k = 0; k < reaching; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
+          for (let k = 0; k < sent.reaching; k++) t.queue.push({ from: at, data: dnsAnswerTo(payloadTextFor(op.sock, t.sent + k)), server, at: i, redirectedFrom });
         }
-        if (t.flow === 'reroute' && op.messages > 0) t.flow = 'stale';
+        t.flow = sent.flow;
         t.sent += op.messages;
         break;
       }

@@ -266,7 +266,7 @@ async function shrinkFinding(
  * harness does not take for a control connect: the kernel executor keeps enrolment from case to
  * case). It is still a finding, reported with the case as generated, unshrunk, and why.
  */
-async function unreproduced(arb: fc.Arbitrary<Case>, at: HitAt, cl: Cluster, opts: RunOptions): Promise<Omit<Counterexample, 'hits'>> {
+async function unreproduced(arb: fc.Arbitrary<Case>, at: HitAt, cl: Cluster, opts: RunOptions, table: readonly InvariantCount[]): Promise<Omit<Counterexample, 'hits'>> {
   let generated: Case | null = null;
   await checkAtPath(
     fc.asyncProperty(arb, (c: Case) => {
@@ -278,7 +278,7 @@ async function unreproduced(arb: fc.Arbitrary<Case>, at: HitAt, cl: Cluster, opt
   const c = generated as Case | null;
   if (c === null) throw new Error(`phase ${at.phase}: no case at path ${at.path}`);
   const invariant = Object.entries(cl.invariants).sort((a, b) => b[1] - a[1])[0]?.[0] ?? MATCHES_MODEL.name;
-  const statement = [MATCHES_MODEL, COVERS_MODEL, ...(opts.invariants ?? allInvariants)].find((i) => i.name === invariant)?.statement ?? '';
+  const statement = table.find((i) => i.name === invariant)?.statement ?? '';
   const detail = `failed in the run but not when run again alone: the cases before it left state behind in the ${opts.executor?.name ?? 'executor'} executor (the VM starts every case afresh: its run gives a case that fails alone)`;
   return {
     phase: at.phase,
@@ -424,7 +424,7 @@ export async function runChecks(opts: RunOptions): Promise<RunResult> {
   for (const cl of kept.clusters) {
     const at = representative(cl);
     const arb = arbOf(at.phase, opts.env);
-    const cx = (await shrinkFinding(at.phase, arb, at.seed, at.path, o, cl.signature.id, false)) ?? (await unreproduced(arb, at, cl, opts));
+    const cx = (await shrinkFinding(at.phase, arb, at.seed, at.path, o, cl.signature.id, false)) ?? (await unreproduced(arb, at, cl, opts, tally.invariants));
     counterexamples.push({ ...cx, hits: cl.hits, paths: cl.paths, invariantHits: cl.invariants });
   }
   return {

@@ -106,7 +106,7 @@ export function checkElf(role: string, path: string): void {
   }
 }
 
-function lastLines(text: string, n: number): string {
+export function lastLines(text: string, n: number): string {
   return text.trim().split('\n').slice(-n).join(' | ');
 }
 

@@ -8,7 +8,7 @@
 
 import { KmeshCheckError } from '../../shared/errors.js';
 import { captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from './libbpf.js';
-import { checkElf, loadError } from './loader.js';
+import { checkElf, lastLines, loadError } from './loader.js';
 import { errnoName } from './libc.js';
 
 export interface ObjectToVerify {
@@ -32,7 +32,7 @@ export function verifyObjects(groups: readonly (readonly ObjectToVerify[])[]): v
         checkElf(what, path);
         takeLibbpfLog();
         const handle = libbpf.objectOpenFile(path, null);
-        if (!handle) throw new KmeshCheckError('load', `libbpf cannot open ${what} object ${path}: ${takeLibbpfLog().trim().split('\n').slice(-2).join(' | ') || 'no libbpf log'}`);
+        if (!handle) throw new KmeshCheckError('load', `libbpf cannot open ${what} object ${path}: ${lastLines(takeLibbpfLog(), 2) || 'no libbpf log'}`);
         open.push(handle);
         for (const m of mapsOf(handle)) {
           // Declared pinning would pin the map under /sys/fs/bpf at load (or take one pinned there): not for a trial load.

@@ -380,7 +380,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
             .join('\n'),
         );
       // A case that did not fail alone would pass its replay and be taken for fixed: not saved.
-      if (o.failureDb && f.status === 'new' && 'unreproduced' in f.cx && f.cx.unreproduced) {
+      if (o.failureDb && f.status === 'new' && f.cx.unreproduced) {
         log('  not saved: it did not fail when run alone, so a replay of it would say nothing');
       } else if (o.failureDb && f.status === 'new') {
         const saved = db.save(f.cx, identity);

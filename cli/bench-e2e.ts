@@ -14,6 +14,7 @@ import { KmeshCheckError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import type { KernelExecutor } from '../bpf/kernel/executor.js';
 import { openExecutor, type ExecutorName } from './executors.js';
+import { runsInThread } from './jobs.js';
 import { withExactVm } from './exhaustive.js';
 
 export interface EndToEnd {
@@ -80,11 +81,13 @@ export interface CpuPerCase {
   readonly helpers: number;
   readonly worker?: number;
   readonly workerMain?: number;
+  /** The VM's run thread (Executor.runInThread), not counted in `helpers`. */
+  readonly runThread?: number;
 }
 
-/** One job's busiest serial thread (its main thread, or the harness worker's) and all its CPU, per case. */
+/** One job's busiest serial thread (its main thread, the harness worker's or the VM's run thread) and all its CPU, per case. */
 export function cpuShares(cpu: CpuPerCase): { serial: number; total: number } {
-  return { serial: Math.max(cpu.main, cpu.workerMain ?? cpu.worker ?? 0), total: cpu.main + cpu.helpers + (cpu.worker ?? 0) };
+  return { serial: Math.max(cpu.main, cpu.workerMain ?? cpu.worker ?? 0, cpu.runThread ?? 0), total: cpu.main + cpu.helpers + (cpu.worker ?? 0) + (cpu.runThread ?? 0) };
 }
 
 /**
@@ -135,6 +138,8 @@ export async function endToEnd(name: ExecutorName, runs: number, o: { seed?: num
   const { seed = 1, warmUp = WARM_UP_CASES } = o;
   const opened = await openExecutor(name, {}, 'bench');
   try {
+    // One job, as check runs it (the VM's runs in a thread of their own on two cores or more).
+    if (runsInThread(1)) await opened.executor?.runInThread?.();
     const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
     // As check runs: cases with draws held to exact outcome sets on a VM (none on the model).
     const { cold, warmCasesPerSecond, warmUpCases } = await withExactVm(name, opened.executor, {}, async (exact) => {
@@ -154,9 +159,12 @@ export async function endToEnd(name: ExecutorName, runs: number, o: { seed?: num
     const worker = opened.executor as Partial<Pick<KernelExecutor, 'info'>>;
     const before = worker.info ? (await worker.info()).timing : null;
     const t = process.hrtime.bigint();
-    // In the batches the run judged them in (the executor's own size).
+    // In the batches the run judged them in (the executor's own size), all under way at once: an
+    // executor in another thread or process runs one while this one sends the next.
     const size = batchSizeFor({ executor: opened.executor });
-    for (let i = 0; i < cases.length; i += size) await opened.executor.run(cases.slice(i, i + size));
+    const batches: Array<Promise<unknown>> = [];
+    for (let i = 0; i < cases.length; i += size) batches.push(opened.executor.run(cases.slice(i, i + size)));
+    await Promise.all(batches);
     const bareCasesPerSecond = cases.length / (Number(process.hrtime.bigint() - t) / 1e9);
     const after = before && worker.info ? (await worker.info()).timing : null;
     const perCase = (k: keyof WorkerTime) => (1000 * (after![k] - before![k])) / cases.length;

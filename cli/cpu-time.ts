@@ -1,6 +1,7 @@
 // CPU time of a process or of one of its threads, from /proc (Linux, where the checker runs): the
 // bench tells a job's main thread from the threads V8 runs beside it (compiler, garbage collector),
-// because only the main thread's share is serial, and from the kernel's harness worker process.
+// because only the main thread's share is serial, and from the kernel's harness worker process and
+// the VM's run thread.
 
 import { readFileSync } from 'node:fs';
 
@@ -15,7 +16,12 @@ export function processCpuMs(pid: number): number {
   return statCpuMs(`/proc/${pid}/stat`);
 }
 
+/** CPU time (ms) thread `tid` of process `pid` has used. */
+export function threadCpuMs(pid: number, tid: number): number {
+  return statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+}
+
 /** CPU time (ms) the main thread of a process has used (its thread id is the process id). */
 export function mainThreadCpuMs(pid: number): number {
-  return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+  return threadCpuMs(pid, pid);
 }

@@ -4,9 +4,6 @@
 // run order, so what a run reports does not depend on N. The VM's coverage counts of each part are added to the main executor's.
 
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Executor, ObjectPaths } from '../model/executor.js';
 import { DNS_SHARE, type PartResult, type RunOptions, type StatesOption } from '../properties/run.js';
@@ -14,7 +11,7 @@ import { shardSize, type Shard } from '../generators/shard.js';
 import type { RawExploration } from '../properties/explore.js';
 import type { StatisticsJson } from '../properties/statistics.js';
 import { KmeshCheckError, type KmeshCheckErrorCode } from '../shared/errors.js';
-import { packageRoot } from '../shared/package.js';
+import { compiledScript } from '../shared/package.js';
 import type { ExecutorName } from './executors.js';
 import { tuneV8ForJobs } from '../shared/v8-tuning.js';
 
@@ -147,18 +144,24 @@ export function defaultJobs(runs = Infinity, executor?: ExecutorName): number {
   return Math.max(1, shared, own);
 }
 
+/**
+ * Whether a run of `jobs` jobs gives its executor's runs a thread of their own (Executor.runInThread:
+ * the VM's, as the kernel's run in its harness process): with one job, when a core is left beside
+ * its main thread. The main thread then generates and judges the next batch while the VM runs the
+ * last: its CPU per case fell from about 70 to 50 us, the run thread's being about 35 (bench). With a
+ * job per core, the cores have no room for it.
+ */
+export function runsInThread(jobs: number): boolean {
+  return jobs === 1 && availableParallelism() >= 2;
+}
+
 /** Cases each job of a check's random phases checks, the dns phase's share included (for tuneV8ForRun). */
 export function casesPerJob(runs: number, executor: ExecutorName, jobs = defaultJobs(runs, executor), shard?: Shard): number {
   return (shardSize(runs, shard) * (1 + DNS_SHARE)) / jobs;
 }
 
-/** The compiled job worker: next to this module when it runs from dist/, else the package's dist/. */
-function jobScript(): string {
-  const here = fileURLToPath(new URL('./job-worker.js', import.meta.url));
-  const script = existsSync(here) ? here : join(packageRoot(), 'dist/cli/job-worker.js');
-  if (!existsSync(script)) throw new KmeshCheckError('build', 'the compiled job worker dist/cli/job-worker.js is missing: run npm run build:ts (or use --jobs 1)');
-  return script;
-}
+/** The compiled job worker. */
+const jobScript = () => compiledScript('cli/job-worker.js', 'job worker', { instead: 'use --jobs 1' });
 
 /**
  * The RunOptions.jobs of a run: `count` - 1 worker threads besides the main thread. `into` (the main executor) gets each

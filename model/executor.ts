@@ -46,26 +46,46 @@ export interface Executor {
   resetCoverage?(): void;
 
   /**
+   * From now on run() and outcomeSets() go to a thread of their own, so that the caller's thread
+   * prepares the next batch meanwhile (the VM; the kernel's runs are in its harness process).
+   */
+  runInThread?(): Promise<void>;
+  /** Brings the coverage of the runs made in that thread into coverage(). */
+  collectThreadCoverage?(): Promise<void>;
+
+  /**
    * Every outcome of a case over every prandom value of the domain (the VM, which can replay a
    * case under chosen answers to its choice points). The exhaustive phase compares these sets.
    * Throws OutcomeSetLimitError when the case has more than `maxRuns` paths, or when the choice
    * points of a path alone make more than `forecast` combinations.
    */
-  outcomeSet?(
-    c: Case,
-    opts: { readonly prandomDomain?: readonly number[]; readonly maxRuns?: number; readonly prune?: boolean; readonly forecast?: number },
-  ): readonly {
-    readonly observations: readonly Observation[];
-    readonly choices?: readonly { readonly point: string; readonly value: number }[];
-    /** The most prandom draws one pass (program entry) of the run made. */
-    readonly mostDrawsInAPass?: number;
-  }[];
+  outcomeSet?(c: Case, opts: OutcomeSetOptions): readonly ExecutorOutcome[];
+  /**
+   * outcomeSet of each case (null where that throws OutcomeSetLimitError), for a batch at once: a
+   * VM whose runs go to a thread of their own enumerates there, after the runs asked for before.
+   */
+  outcomeSets?(cases: readonly Case[], opts: OutcomeSetOptions): Promise<Array<readonly ExecutorOutcome[] | null>>;
   /**
    * From now on a program-side miss in a routing map asks `source` instead of missing: the maps
    * start empty, and an entry or field is decided when the program first reads it (the VM).
    * Bounded-exhaustive exploration (properties/explore.ts) drives its enumeration by these reads.
    */
   lazyMaps?(source: () => LazyMapSource): LazyMaps;
+}
+
+export interface OutcomeSetOptions {
+  readonly prandomDomain?: readonly number[];
+  readonly maxRuns?: number;
+  readonly prune?: boolean;
+  readonly forecast?: number;
+}
+
+/** One outcome of an outcome set: what a run observed, and the answers to its choice points that gave it. */
+export interface ExecutorOutcome {
+  readonly observations: readonly Observation[];
+  readonly choices?: readonly { readonly point: string; readonly value: number }[];
+  /** The most prandom draws one pass (program entry) of the run made. */
+  readonly mostDrawsInAPass?: number;
 }
 
 /**

@@ -5,8 +5,8 @@
 // the batch size.
 
 import type { Case, Observation } from '../model/domain.js';
-import type { Executor } from '../model/executor.js';
-import { judgeModel, judgeRuns, type JudgeOptions, type Judgement, type ModelPart } from './judge.js';
+import type { Executor, ExecutorOutcome } from '../model/executor.js';
+import { EXACT_SET_OPTIONS, judgeModel, judgeRuns, wantsExactSet, type JudgeOptions, type Judgement, type ModelPart } from './judge.js';
 
 /**
  * Cases judged per batch by default, with an executor that names no batch size of its own (the
@@ -34,17 +34,29 @@ export function startBatch(cases: readonly Case[], opts: JudgeOptions): PendingB
   const runs: Case[] = [];
   for (const p of parts) for (let r = 0; r < p.repeats; r++) runs.push(p.case);
   const observed: Promise<Observation[][]> = runs.length && opts.executor ? opts.executor.run(runs) : Promise.resolve([]);
+  // The exact sets the runs may need, asked for with them where the VM takes a batch of them (its
+  // run thread enumerates them while this thread goes on); a case whose runs fail wastes its set.
+  const wanting = opts.exact?.outcomeSets ? parts.filter((p) => wantsExactSet(p, opts)) : [];
+  const sets: Promise<Array<readonly ExecutorOutcome[] | null>> = wanting.length
+    ? opts.exact!.outcomeSets!(
+        wanting.map((p) => p.case),
+        EXACT_SET_OPTIONS,
+      )
+    : Promise.resolve([]);
   // Awaited by finish(); until then a failure must not count as unhandled.
   observed.catch(() => undefined);
+  sets.catch(() => undefined);
   return {
     async finish() {
       const all = await observed;
+      const setOf = new Map<ModelPart, readonly ExecutorOutcome[] | null>();
+      if (wanting.length) (await sets).forEach((s, i) => setOf.set(wanting[i]!, s));
       let at = 0;
       return parts.map((p) => {
         if (p.judgement) return p.judgement;
         const mine = all.slice(at, at + p.repeats);
         at += p.repeats;
-        return judgeRuns(p, mine, opts);
+        return judgeRuns(p, mine, opts, setOf.get(p));
       });
     },
   };

@@ -8,7 +8,7 @@
 import type { Case, Observation } from '../model/domain.js';
 import type { Family } from '../model/address.js';
 import type { Environment } from '../model/environment.js';
-import type { Executor } from '../model/executor.js';
+import type { Executor, ExecutorOutcome } from '../model/executor.js';
 import { outcomes } from '../model/impl/index.js';
 import { prandomValues } from '../generators/exhaustive/classes.js';
 import { formatObservation, socketFamilies } from './format.js';
@@ -23,27 +23,23 @@ export const COVERS_MODEL = {
     'Every outcome the reference model allows for a case is produced by the compiled program for some prandom draw, and no pass of the program draws more than once (one draw per pick, no retry) (on the VM: every case of the exhaustive phase, and every sampled case with random draws).',
 } as const;
 
-/** What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both). */
-export type ExploringVm = Required<Pick<Executor, 'outcomeSet' | 'lazyMaps'>>;
+/**
+ * What exploration needs of an executor: its optional outcome sets and lazy maps (the VM has both),
+ * and outcome sets a batch at a time where it offers them.
+ */
+export type ExploringVm = Required<Pick<Executor, 'outcomeSet' | 'lazyMaps'>> & Pick<Executor, 'outcomeSets'>;
 
 /** The executor as an ExploringVm when it offers both capabilities, else undefined. */
 export function exploringVm(e: Executor | undefined): ExploringVm | undefined {
   if (!e?.outcomeSet || !e.lazyMaps) return undefined;
-  return { outcomeSet: e.outcomeSet.bind(e), lazyMaps: e.lazyMaps.bind(e) };
+  return { outcomeSet: e.outcomeSet.bind(e), lazyMaps: e.lazyMaps.bind(e), ...(e.outcomeSets ? { outcomeSets: e.outcomeSets.bind(e) } : {}) };
 }
 
 /** Runs of the VM per case at most when it enumerates prandom draws. */
 export const VM_MAX_RUNS = 20_000;
 
-/** One outcome of the program: what it observed, and the answers to its choice points that gave it. */
-type ProgramOutcome = {
-  readonly observations: readonly Observation[];
-  readonly choices?: readonly { readonly point: string; readonly value: number }[];
-  readonly mostDrawsInAPass?: number;
-};
-
 /** The values its prandom choice points answered, in order (helper failures are no draws). */
-function prandomDraws(o: ProgramOutcome): number[] {
+function prandomDraws(o: ExecutorOutcome): number[] {
   return (o.choices ?? []).filter((x) => x.point === 'prandom').map((x) => x.value);
 }
 
@@ -54,7 +50,7 @@ const LISTED_OUTCOMES = 4;
  * What the program gives at operation `step` instead, and by which prandom draws: "peer 10.0.0.1
  * (prandom 0; 2), peer 10.0.0.3 (prandom 1)", so that a pick the program never makes shows.
  */
-function programGives(vm: readonly ProgramOutcome[], step: number, family: Family): string {
+function programGives(vm: readonly ExecutorOutcome[], step: number, family: Family): string {
   const byText = new Map<string, string[]>();
   for (const o of vm) {
     const at = o.observations[step];
@@ -86,7 +82,13 @@ export interface SetSpec {
  * model does not allow that breaks an invariant of the spec is reported under that invariant,
  * which names the rule, as the sampled phase reports it.
  */
-export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ProgramOutcome[], spec?: SetSpec): Failure | null {
+/** Which of the program's outcomes leave the model: all of them, when none drew, said without draws. */
+function outcomesLeaving(vm: readonly ExecutorOutcome[], modelKeys: ReadonlySet<string>): string {
+  if (vm.some((o) => modelKeys.has(traceKey(o.observations)))) return 'some prandom draw gives';
+  return vm.some((o) => prandomDraws(o).length > 0) ? 'every prandom draw tried gives' : 'the program, which draws nothing here, gives';
+}
+
+export function compareSets(c: Case, model: readonly { readonly observations: readonly Observation[] }[], vm: readonly ExecutorOutcome[], spec?: SetSpec): Failure | null {
   const modelKeys = new Set(model.map((t) => traceKey(t.observations)));
   const vmKeys = new Set(vm.map((o) => traceKey(o.observations)));
   const extra = vm.find((o) => !modelKeys.has(traceKey(o.observations)));
@@ -101,8 +103,9 @@ export function compareSets(c: Case, model: readonly { readonly observations: re
     return {
       invariant: MATCHES_MODEL.name,
       statement: MATCHES_MODEL.statement,
-      // A case whose every draw leaves the model (a group of one endpoint, say) is no case of luck.
-      detail: `operation ${d.step + 1}: ${vm.every((o) => !modelKeys.has(traceKey(o.observations))) ? 'every prandom draw tried gives' : 'some prandom draw gives'} an observation the model does not allow`,
+      // A case whose every draw leaves the model (a group of one endpoint, say) is no case of luck;
+      // one whose runs drew nothing is no case of draws at all.
+      detail: `operation ${d.step + 1}: ${outcomesLeaving(vm, modelKeys)} an observation the model does not allow`,
       source: 'executor',
       observed: extra.observations,
       allowedAtStep: d,

@@ -5,7 +5,7 @@
 
 import type { Case, Observation } from '../model/domain.js';
 import type { Environment } from '../model/environment.js';
-import { OutcomeSetLimitError, type Executor } from '../model/executor.js';
+import { OutcomeSetLimitError, type Executor, type ExecutorOutcome } from '../model/executor.js';
 import { outcomes, type Trace } from '../model/impl/index.js';
 import { lbSpreadDomain } from '../model/lb-domain.js';
 import { invariants, SpecRun, type Invariant, type SpecContext } from '../model/spec/index.js';
@@ -52,7 +52,7 @@ export interface JudgeOptions {
    * is also held to exact outcome sets over every prandom value that picks a distinct endpoint,
    * so that a draw no run took, or an outcome no draw gives, shows (executor-covers-model).
    */
-  readonly exact?: Pick<ExploringVm, 'outcomeSet'>;
+  readonly exact?: Pick<ExploringVm, 'outcomeSet' | 'outcomeSets'>;
   /** The model's outcomes of the case, when the caller has them already (the exploration's leaves). */
   readonly allowed?: readonly Trace[];
 }
@@ -184,8 +184,17 @@ function mayDraw(traits: CaseTraits): boolean {
   return traits.randomDraws > 0 || traits.paths.has('unknown-policy');
 }
 
-/** Finishes a case's judgement from the executor's runs of it (`repeats` of them). */
-export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[], opts: JudgeOptions): Judgement {
+/** Whether judgeRuns holds the case to an exact outcome set when its runs pass (what a batch asks the VM for ahead). */
+export function wantsExactSet(m: ModelPart, opts: JudgeOptions): boolean {
+  return m.judgement === null && opts.exact !== undefined && m.traits.randomDraws > 0;
+}
+
+/**
+ * Finishes a case's judgement from the executor's runs of it (`repeats` of them). `exactSet` is
+ * the case's outcome set under EXACT_SET_OPTIONS when the caller asked for it ahead (null: too
+ * many paths); otherwise judging enumerates it, if it needs it.
+ */
+export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[], opts: JudgeOptions, exactSet?: readonly ExecutorOutcome[] | null): Judgement {
   const { case: c, allowedObservations: allowed, exercised, traits } = m;
   const list = opts.invariants ?? invariants;
   const signature = null;
@@ -223,7 +232,7 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
     }
   }
   if (opts.exact && traits.randomDraws > 0) {
-    const f = exactSets(c, allowed, opts.exact, { env: opts.env, invariants: list });
+    const f = exactSets(c, allowed, opts.exact, { env: opts.env, invariants: list }, exactSet);
     if (f !== undefined) exercised.add(COVERS_MODEL.name);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
   }
@@ -231,16 +240,16 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
 }
 
 /** The exact-set verdict of a case with draws; undefined when its draws are too many to enumerate. */
-function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>, spec: SetSpec): Failure | null | undefined {
+function exactSets(c: Case, allowed: readonly (readonly Observation[])[], vm: Pick<ExploringVm, 'outcomeSet'>, spec: SetSpec, ahead?: readonly ExecutorOutcome[] | null): Failure | null | undefined {
   const enumerate = (prandomDomain?: readonly number[]) => {
     try {
-      return vm.outcomeSet(c, { maxRuns: EXACT_MAX_RUNS, prune: false, forecast: EXACT_FORECAST, ...(prandomDomain ? { prandomDomain } : {}) });
+      return vm.outcomeSet(c, { ...EXACT_SET_OPTIONS, ...(prandomDomain ? { prandomDomain } : {}) });
     } catch (e) {
       if (e instanceof OutcomeSetLimitError) return undefined;
       throw e;
     }
   };
-  const set = enumerate();
+  const set = ahead === undefined ? enumerate() : (ahead ?? undefined);
   if (set === undefined) return undefined;
   const model = allowed.map((observations) => ({ observations }));
   const f = compareSets(c, model, set, spec);
@@ -268,6 +277,9 @@ const EXACT_MAX_RUNS = 16;
  * sets (at EXACT_MAX_RUNS itself, a case of 15 outcomes lost its set) for a third of that cost.
  */
 const EXACT_FORECAST = 2 * EXACT_MAX_RUNS;
+
+/** How a sampled case's exact set is enumerated (over lbDomain first; lbSpreadDomain when that misses an outcome). */
+export const EXACT_SET_OPTIONS = { maxRuns: EXACT_MAX_RUNS, prune: false, forecast: EXACT_FORECAST } as const;
 
 function observationsOf(traces: readonly Trace[]): Array<readonly Observation[]> {
   const out: Array<readonly Observation[]> = [];

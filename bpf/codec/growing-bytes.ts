@@ -1,6 +1,6 @@
 // A byte buffer that grows as it is written, little-endian: the one writer under the kf_run
 // programs (bpf/kernel/whole-cases.ts), the observation records (bpf/runner/observations.ts) and
-// the batches of cases sent to the kernel worker (bpf/kernel/case-wire.ts).
+// the batches of cases sent to the kernel worker and the VM run thread (bpf/codec/case-wire.ts).
 
 export class GrowingBytes {
   protected buf: Uint8Array;

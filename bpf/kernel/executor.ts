@@ -7,7 +7,7 @@ import { DEFAULT_ENVIRONMENT, type Environment } from '../../model/environment.j
 import type { Executor, ObjectPaths } from '../../model/executor.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { WorkerProcess, type Answer } from './worker-process.js';
-import { encodeCases } from './case-wire.js';
+import { encodeCases } from '../codec/case-wire.js';
 import { defaultObjects, packageRoot, workerScript } from './paths.js';
 import { assertPrivileges } from './privileges.js';
 import { decodeObservations } from '../runner/observations.js';

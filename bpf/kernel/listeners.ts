@@ -56,7 +56,7 @@ export class Listeners {
 
   /**
    * Opens listeners on every port the case names. Entities and operation lists are shared between
-   * the cases of a batch (case-wire.ts): each one is looked at once while its listeners
+   * the cases of a batch (bpf/codec/case-wire.ts): each one is looked at once while its listeners
    * stay open.
    */
   listen(c: Case): void {

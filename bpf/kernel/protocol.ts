@@ -1,5 +1,5 @@
 // Parent <-> worker messages: two 4-byte little-endian lengths, then that many bytes of JSON and
-// of binary (a batch's cases, see case-wire.ts, and its observations, see
+// of binary (a batch's cases, see bpf/codec/case-wire.ts, and its observations, see
 // bpf/runner/observations.ts; usually none). Requests may queue (answered in order); a batch of
 // cases crosses the stdio sockets once each way.
 
@@ -63,7 +63,7 @@ export interface BenchResult {
 export type Request =
   | { readonly type: 'init'; readonly objects: ObjectPaths; readonly environment: Environment; readonly wholeCases: boolean; readonly mapWriter: boolean }
   | { readonly type: 'load'; readonly objects: ObjectPaths }
-  /** The batch's cases travel as the frame's binary part (case-wire.ts). */
+  /** The batch's cases travel as the frame's binary part (bpf/codec/case-wire.ts). */
   | { readonly type: 'run'; readonly offset: number }
   | { readonly type: 'testRun'; readonly program: TestRunProgram; readonly ctx: ConnectCtx }
   | { readonly type: 'info' }

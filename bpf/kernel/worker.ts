@@ -20,7 +20,7 @@ import { loadDataPath, type LoadedDataPath } from './loader.js';
 import { checkLocalAddresses, setupNamespace } from './netns.js';
 import { testRun } from './testrun.js';
 import type { Case } from '../../model/domain.js';
-import { decodeCases } from './case-wire.js';
+import { decodeCases } from '../codec/case-wire.js';
 import { FrameReader, STDIO_SEND_BUFFER, frame, type EncodedRunResult, type Request, type WorkerInfo } from './protocol.js';
 
 // stdout carries the protocol: nothing else may write there.

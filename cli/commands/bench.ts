@@ -44,7 +44,8 @@ export interface BenchReport {
 function cpuText(c: CpuPerCase): string {
   const us = (x: number) => `${x.toFixed(0)} us`;
   const worker = c.worker !== undefined ? ` + harness worker ${us(c.worker)}${c.workerMain !== undefined ? ` (its main thread ${us(c.workerMain)})` : ''}` : '';
-  return `main thread ${us(c.main)} + V8's compiler and GC threads ${us(c.helpers)}${worker} of CPU per case`;
+  const runThread = c.runThread !== undefined ? ` + the VM's run thread ${us(c.runThread)}` : '';
+  return `main thread ${us(c.main)}${runThread} + V8's compiler and GC threads ${us(c.helpers)}${worker} of CPU per case`;
 }
 
 /** Why a --jobs figure is what it is: the one-job run's CPU per case, and the scaling the cores allow with it. */

@@ -51,7 +51,7 @@ import { Statistics } from '../../properties/statistics.js';
 import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
-import { defaultJobs, threadJobs } from '../jobs.js';
+import { defaultJobs, runsInThread, threadJobs } from '../jobs.js';
 import { preflightSectionObjects } from '../object-preflight.js';
 import { verifyRunObjects } from '../verify-objects.js';
 import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionCoverage, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
@@ -184,6 +184,10 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   let setup: ExhaustiveSetup | undefined;
   try {
     setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
+    // The VM's run thread for a one-job run starts now, beside the saved failures and the
+    // exhaustive phase, which run here (it loads its modules and objects in about 0.1 s).
+    const runThread = o.exhaustive !== true && runsInThread(o.jobs ?? defaultJobs(o.runs, opened.name)) ? opened.executor?.runInThread?.() : undefined;
+    runThread?.catch(() => undefined);
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];
     let savedFailures: SavedFailuresJson | null = null;
@@ -276,6 +280,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const skipRandom = o.exhaustive === true || stopRequested || stoppedAtFirst;
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
     const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs, opened.name));
+    if (!skipRandom) await runThread;
     const spec = {
       executor: opened.name,
       objects: o.objects,
@@ -305,6 +310,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
           ...(jobs > 1 ? { jobs: threadJobs(spec, jobs, { shouldStop: () => stopRequested, ...(opened.executor ? { into: opened.executor } : {}) }) } : {}),
         });
     bar.stop();
+    await opened.executor?.collectThreadCoverage?.();
     // A saved failure that the run found again is one finding, not two.
     const savedSigs = new Set(reported.map((r) => r.cx.signature.id));
     // The exhaustive phase's findings first; a signature both phases hit is one finding.

@@ -1,9 +1,9 @@
-// Cases cross to the kernel worker as bytes (bpf/kernel/case-wire.ts): every field a case starts
+// Cases cross to the kernel worker and the VM's run thread as bytes (bpf/codec/case-wire.ts): every field a case starts
 // with must come back as it went, or the worker runs another case than the model judged; what the
 // parent's cases shared must stay shared, or the worker re-encodes entities it holds.
 
 import { describe, expect, it } from 'vitest';
-import { decodeCases, encodeCases } from '../../bpf/kernel/case-wire.js';
+import { decodeCases, encodeCases } from '../../bpf/codec/case-wire.js';
 import type { Case, MapState, Operation } from '../../model/domain.js';
 import { EMPTY_STATE } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
@@ -52,7 +52,7 @@ const everyOp: Operation[] = [
 
 const roundTrip = (cases: readonly Case[]) => decodeCases(encodeCases(cases));
 
-describe('kernel worker: cases as bytes', () => {
+describe('cases as bytes, for a worker', () => {
   it('come back with the same start (enrolment, written keys and value, monitoring), maps and operations', () => {
     const cases: Case[] = [
       { state, kind: 'consistent', enrolled: true, ops },
@@ -112,7 +112,7 @@ describe('kernel worker: cases as bytes', () => {
     expect(refused(withFrontend(5n))).toMatch(/^a case holds 5n where a number belongs/);
     expect(refused(withFrontend(1, '10.0.0.\ud800'))).toMatch(/where text that UTF-8 can hold belongs/);
     expect(refused([{ state: { ...state, services: [{ ...oddState.services[0]!, waypoint: undefined as never }] }, kind: 'raw', enrolled: false, ops }])).toMatch(
-      /^case 0 of the batch cannot go to the kernel worker: /,
+      /^case 0 of the batch cannot go to the executor's worker: /,
     );
     for (const m of [refused(withFrontend('1')), refused(withFrontend(5n))]) expect(m).not.toContain('\n');
   });

@@ -53,6 +53,10 @@ describe('exact sets', () => {
     expect(f?.detail).toBe('operation 2: every prandom draw tried gives an observation the model does not allow');
     const twoWrong = [...program, { observations: [model[0]!.observations[0]!, { ...wrong, peer: { addr: '10.0.0.8', port: 8080 } }], choices: draw(6) }];
     expect(compareSets(c, model, twoWrong)?.detail).toBe('operation 2: every prandom draw tried gives an observation the model does not allow');
+    // Runs that draw nothing (a case of no random pick, or a program that never draws) say so.
+    expect(compareSets(c, model, [{ observations: program[0]!.observations, choices: [] }])?.detail).toBe(
+      'operation 2: the program, which draws nothing here, gives an observation the model does not allow',
+    );
     const two = [...program, { observations: model[1]!.observations, choices: draw(6) }];
     expect(compareSets(c, model, two)?.detail).toBe('operation 2: some prandom draw gives an observation the model does not allow');
     // Held to the spec, as a sampled run is: a backend no map holds is a fabricated peer, named so.

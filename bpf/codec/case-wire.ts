@@ -1,4 +1,5 @@
-// A batch of cases as bytes, for the one trip to the kernel harness worker. JSON cost the parent
+// A batch of cases as bytes, for the one trip to the kernel harness worker or the VM's run thread
+// (bpf/vm/run-thread.ts). JSON cost the parent
 // 14-17 us a case to write and the worker 10 to read (1.1 KB a case: the services' port arrays,
 // repeated field names), a tenth of all the CPU a kernel case costs on two cores. Here every
 // number is one byte when small, every string, entity, entity list, map state and operation list
@@ -22,41 +23,45 @@ const F64 = 0xfe;
 const OP_KINDS = ['socket', 'connect', 'send', 'close', 'sendto', 'recvfrom', 'deliver', 'apply'] as const;
 const OTHER_OP = OP_KINDS.length;
 
-/** Things written once and then named by index: on first sight the index is the table's length and the thing follows. */
-class Table<T> {
-  private readonly index = new Map<T, number>();
-  /** The index of `x`, and whether it is new (to be written after it). */
-  ref(x: T): [number, boolean] {
-    const i = this.index.get(x);
-    if (i !== undefined) return [i, false];
-    const n = this.index.size;
-    this.index.set(x, n);
-    return [n, true];
-  }
-}
+/** Things written once and then named by index (Writer.named): on first sight the index is the table's size and the thing follows. */
+type Table<T> = Map<T, number>;
 
 /** A UTF-16 half of a pair without its other half: UTF-8 has no bytes for it. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function unsendable(v: unknown, what: string): KmeshCheckError {
   const text = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
-  return new KmeshCheckError('codec', `a case holds ${text} where ${what} belongs: it cannot go to the kernel worker`);
+  return new KmeshCheckError('codec', `a case holds ${text} where ${what} belongs: it cannot go to the executor's worker`);
 }
 
 class Writer extends GrowingBytes {
   private readonly text = new TextEncoder();
-  private readonly strings = new Table<string>();
-  private readonly frontends = new Table<Frontend>();
-  private readonly services = new Table<Service>();
-  private readonly endpoints = new Table<Endpoint>();
-  private readonly backends = new Table<Backend>();
-  private readonly lists = new Table<readonly object[]>();
-  private readonly states = new Table<MapState>();
-  private readonly opLists = new Table<readonly Operation[]>();
+  private readonly strings: Table<string> = new Map();
+  private readonly frontends: Table<Frontend> = new Map();
+  private readonly services: Table<Service> = new Map();
+  private readonly endpoints: Table<Endpoint> = new Map();
+  private readonly backends: Table<Backend> = new Map();
+  private readonly lists: Table<readonly object[]> = new Map();
+  private readonly states: Table<MapState> = new Map();
+  private readonly opLists: Table<readonly Operation[]> = new Map();
+
+  /** Writes the index of `x` in `table`; true when `x` is new there, to be written after it. */
+  private named<T>(table: Table<T>, x: T): boolean {
+    let i = table.get(x);
+    const fresh = i === undefined;
+    if (fresh) table.set(x, (i = table.size));
+    this.num(i!);
+    return fresh;
+  }
 
   num(v: number): void {
     if (typeof v !== 'number') throw unsendable(v, 'a number');
-    this.room(9);
+    if (this.at + 9 > this.buf.length) this.room(9);
+    // Most numbers: one byte (-0 is not 0 here).
+    if (v >= 0 && v < SMALL && (v | 0) === v && (v !== 0 || 1 / v > 0)) {
+      this.buf[this.at++] = v;
+      return;
+    }
     const whole = Number.isInteger(v) && v >= 0 && !Object.is(v, -0);
     if (whole && v < SMALL) this.buf[this.at++] = v;
     else if (whole && v <= 0xffff) {
@@ -81,9 +86,7 @@ class Writer extends GrowingBytes {
 
   str(s: string): void {
     if (typeof s !== 'string') throw unsendable(s, 'a string');
-    const [i, fresh] = this.strings.ref(s);
-    this.num(i);
-    if (!fresh) return;
+    if (!this.named(this.strings, s)) return;
     // Looked at once per string and batch, as it is written.
     if (LONE_SURROGATE.test(s)) throw unsendable(s, 'text that UTF-8 can hold');
     this.room(3 * s.length + 9);
@@ -102,21 +105,13 @@ class Writer extends GrowingBytes {
   }
 
   private list<T extends object>(items: readonly T[], table: Table<T>, write: (x: T) => void): void {
-    const [i, fresh] = this.lists.ref(items);
-    this.num(i);
-    if (!fresh) return;
+    if (!this.named(this.lists, items)) return;
     this.num(items.length);
-    for (const x of items) {
-      const [j, isNew] = table.ref(x);
-      this.num(j);
-      if (isNew) write(x);
-    }
+    for (const x of items) if (this.named(table, x)) write(x);
   }
 
   state(s: MapState): void {
-    const [i, fresh] = this.states.ref(s);
-    this.num(i);
-    if (!fresh) return;
+    if (!this.named(this.states, s)) return;
     this.list(s.frontends, this.frontends, (f) => {
       this.str(f.addr);
       this.num(f.upstreamId);
@@ -144,9 +139,7 @@ class Writer extends GrowingBytes {
   }
 
   ops(ops: readonly Operation[]): void {
-    const [i, fresh] = this.opLists.ref(ops);
-    this.num(i);
-    if (!fresh) return;
+    if (!this.named(this.opLists, ops)) return;
     this.num(ops.length);
     for (const o of ops) this.op(o);
   }
@@ -211,7 +204,7 @@ export function encodeCases(cases: readonly Case[]): Uint8Array {
       w.ops(c.ops);
     } catch (e) {
       // A field missing where the domain types say it is (a case built by hand): named, in one line.
-      if (e instanceof TypeError) throw new KmeshCheckError('codec', `case ${i} of the batch cannot go to the kernel worker: ${e.message}`);
+      if (e instanceof TypeError) throw new KmeshCheckError('codec', `case ${i} of the batch cannot go to the executor's worker: ${e.message}`);
       throw e;
     }
   });

@@ -33,6 +33,11 @@ export const ACCEL_MUTANTS: readonly AccelMutant[] = [
     expectedInvariant: 'redirect-cleanup',
   },
   {
+    name: 'ma-cleanup-by-filter',
+    description: "ma_ops deletes a closing connection's sock_proxy_map entries only when the filter admits it now, so a connection accelerated before user space wrote a stricter filter keeps them.",
+    expectedInvariant: 'redirect-cleanup',
+  },
+  {
     name: 'ma-count-over-ten-empty',
     description: 'A list count above 10 is read as an empty list instead of 10 (a full list whose count byte a control plane wrote as 11..255 then constrains nothing).',
     expectedInvariant: 'redirect-filter',

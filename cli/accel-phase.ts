@@ -19,7 +19,7 @@ import { refusedObjects, stoppedPhase } from './phase-stopped.js';
 export interface AccelPhaseOptions {
   readonly executor: ExecutorName;
   readonly seed: number;
-  /** The routing run's budget; the acceleration phase takes a tenth of it, 20 to 300 cases. */
+  /** The routing run's budget; the acceleration phase takes accelRuns of it. */
   readonly runs: number;
   /** --accel-objects; when absent, ours, unless --objects pointed elsewhere. */
   readonly objects?: AccelObjectPaths;
@@ -44,8 +44,13 @@ export interface AccelPhase {
   readonly coverage?: CoverageSummary;
 }
 
+/**
+ * Cases of the acceleration phase (and, half as many again with a clock, the report phase) for a
+ * routing budget of `runs`: a tenth of it, 20 to 300, up to the default budget (20,000), then in
+ * proportion (--runs 100000: 1,500), so that a larger budget searches these phases deeper too.
+ */
 export function accelRuns(runs: number): number {
-  return Math.max(20, Math.min(300, Math.round(runs / 10)));
+  return Math.max(20, Math.min(300, Math.round(runs / 10)), Math.round((300 * runs) / 20_000));
 }
 
 export async function accelPhase(o: AccelPhaseOptions): Promise<AccelPhase> {

@@ -47,25 +47,31 @@ function reportProblem(c: unknown): string | null {
   return null;
 }
 
-function accelProblem(c: unknown): string | null {
-  if (!isRec(c) || !isRec(c.filter) || !Array.isArray(c.pairs) || !Array.isArray(c.ops)) return 'an acceleration case needs filter, pairs and ops';
-  const f = c.filter;
+/** What is wrong with a filter at `where` (case.filter, or a refilter operation's), or null. */
+function filterProblem(f: Record<string, unknown>, where: string): string | null {
   for (const k of ['acceptCidrs', 'returnCidrs'] as const) {
     const l = f[k];
-    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isAddr(x.ip) && isInt(x.mask, 0, 0xffffffff))) return `case.filter.${k} must list {ip, mask}`;
+    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isAddr(x.ip) && isInt(x.mask, 0, 0xffffffff))) return `${where}.${k} must list {ip, mask}`;
   }
   for (const k of ['acceptPorts', 'returnPorts'] as const) {
     const l = f[k];
-    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isInt(x.begin, 0, 0xffffffff) && isInt(x.end, 0, 0xffffffff))) return `case.filter.${k} must list {begin, end} u32s`;
+    if (!Array.isArray(l) || !l.every((x) => isRec(x) && isInt(x.begin, 0, 0xffffffff) && isInt(x.end, 0, 0xffffffff))) return `${where}.${k} must list {begin, end} u32s`;
   }
   if (f.countBytes !== undefined) {
     const cb = f.countBytes;
-    if (!isRec(cb)) return 'case.filter.countBytes must be an object';
+    if (!isRec(cb)) return `${where}.countBytes must be an object`;
     for (const [k, v] of Object.entries(cb)) {
-      const l = (f as Record<string, unknown>)[k];
-      if (!Array.isArray(l) || l.length !== 10 || !isInt(v, 11, 255)) return `case.filter.countBytes.${k} must be 11..255, for a list of 10 entries`;
+      const l = f[k];
+      if (!Array.isArray(l) || l.length !== 10 || !isInt(v, 11, 255)) return `${where}.countBytes.${k} must be 11..255, for a list of 10 entries`;
     }
   }
+  return null;
+}
+
+function accelProblem(c: unknown): string | null {
+  if (!isRec(c) || !isRec(c.filter) || !Array.isArray(c.pairs) || !Array.isArray(c.ops)) return 'an acceleration case needs filter, pairs and ops';
+  const bad = filterProblem(c.filter, 'case.filter');
+  if (bad) return bad;
   if (c.pairs.length === 0 || c.pairs.length > 8) return 'case.pairs must list 1 to 8 connections';
   for (const [i, p] of (c.pairs as unknown[]).entries()) {
     if (!isRec(p) || (p.netns !== 0 && p.netns !== 1) || !['inet', 'inet6', 'mapped'].includes(p.family as string) || !['none', 'client', 'server'].includes(p.outside as string))
@@ -74,11 +80,16 @@ function accelProblem(c: unknown): string | null {
   }
   const closed = new Set<unknown>();
   for (const [i, o] of (c.ops as unknown[]).entries()) {
+    if (isRec(o) && o.op === 'refilter') {
+      const refilter = isRec(o.filter) ? filterProblem(o.filter, `case.ops[${i}].filter`) : `case.ops[${i}] (refilter) needs a filter`;
+      if (refilter) return refilter;
+      continue;
+    }
     const ok =
       isRec(o) &&
       isInt(o.pair, 0, c.pairs.length - 1) &&
       (o.op === 'connect' || (o.op === 'send' && isEnd(o.from) && isInt(o.size, 1, 1 << 20)) || (o.op === 'close' && isEnd(o.end) && (o.abort === undefined || o.abort === true)));
-    if (!ok) return `case.ops[${i}] must be connect, send (from, size) or close (end, and abort: true or nothing) of an existing pair`;
+    if (!ok) return `case.ops[${i}] must be connect, send (from, size) or close (end, and abort: true or nothing) of an existing pair, or refilter (filter)`;
     // An abort is a pair's first close: its reset closes the peer too.
     if (o.op === 'close' && o.abort === true && closed.has(o.pair)) return `case.ops[${i}] aborts pair ${String(o.pair)} after its first close (an abort must be the first)`;
     if (o.op === 'close') closed.add(o.pair);

@@ -6,8 +6,9 @@
 //    decided by their last slot, one with a count byte above 10) times every kind of connection
 //    (IPv4 with either end inside or outside the cgroup, each client and server address; an
 //    AF_INET6 client of an AF_INET server; AF_INET6 both ends), a message each way, either end
-//    closing first; and under the empty filter every kind of connection aborted by either end
-//    (a reset).
+//    closing first; under the empty filter every kind of connection aborted by either end
+//    (a reset); and a connection across a change of filter, from the empty one to each other
+//    class and back, before either end closes.
 //  - scope 2: a second connection with the first one's four-tuple in the other namespace (inside,
 //    client outside the cgroup, or an AF_INET6 client), or another connection in the same
 //    namespace, under the empty filter, with every interleaving of the two connections'
@@ -110,6 +111,20 @@ export function* accelExhaustiveCases(scope: number): Generator<AccelCase> {
   }
   // Each kind of connection aborted by either end (a reset: both ends straight to CLOSE).
   for (const pair of singlePairs()) for (const first of ['client', 'server'] as const) yield { filter: EMPTY_FILTER, pairs: [pair], ops: script(0, 'both', first, true) };
+  // A new filter while the connection is open, from the empty one to each other class and back:
+  // its close cleans up whatever the filter says now.
+  for (const filter of FILTER_CLASSES.slice(1)) {
+    for (const [from, to] of [
+      [EMPTY_FILTER, filter],
+      [filter, EMPTY_FILTER],
+    ] as const) {
+      for (const first of ['client', 'server'] as const) {
+        const ops = script(0, 'both', first);
+        ops.splice(ops.length - 2, 0, { op: 'refilter', filter: to });
+        yield { filter: from, pairs: [FIRST], ops };
+      }
+    }
+  }
   if (scope < 2) return;
   for (const second of SECOND_PAIRS) {
     for (const from of ['client', 'server'] as const) {
@@ -122,7 +137,7 @@ export function* accelExhaustiveCases(scope: number): Generator<AccelCase> {
 
 /** How many cases accelExhaustiveCases(scope) yields. */
 export function accelExhaustiveCount(scope: number): number {
-  const single = (FILTER_CLASSES.length + 1) * singlePairs().length * 2;
+  const single = (FILTER_CLASSES.length + 1) * singlePairs().length * 2 + (FILTER_CLASSES.length - 1) * 2 * 2;
   // Two sequences of four operations: 8 choose 4 merges.
   return scope < 2 ? single : single + SECOND_PAIRS.length * 2 * 2 * 70;
 }

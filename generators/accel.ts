@@ -2,7 +2,8 @@
 // and port ranges that hit, miss, overlap and sit on the edges of the ports in use, begin > end,
 // raw masks), connection pairs in one or two namespaces (twins with the same four-tuple in the
 // other namespace, whose client may sit outside the cgroup), IPv6 pairs, ends outside the cgroup, and interleavings of connects, sends
-// in both directions and closes in either order, the first closer now and then aborting (a reset). Everything shrinks towards one plain IPv4 pair.
+// in both directions and closes in either order, the first closer now and then aborting (a reset),
+// now and then a new filter among them. Everything shrinks towards one plain IPv4 pair.
 
 import fc from 'fast-check';
 import { FILTER_LISTS, type AccelCase, type AccelFilter, type AccelOp, type AccelPair, type Cidr, type End, type FilterList, type Netns, type PortRange } from '../model/accel/domain.js';
@@ -161,9 +162,9 @@ const scriptArb: fc.Arbitrary<PairScript> = fc.record({
 });
 
 /** Merges each pair's own sequence into one, the order chosen by `picks` (per-pair order kept). */
-export function interleave(queues: AccelOp[][], picks: readonly number[]): AccelOp[] {
+export function interleave<T>(queues: T[][], picks: readonly number[]): T[] {
   const qs = queues.map((q) => [...q]);
-  const out: AccelOp[] = [];
+  const out: T[] = [];
   let step = 0;
   for (;;) {
     const live = qs.filter((q) => q.length > 0);
@@ -180,8 +181,11 @@ export function accelCaseArb(opts: { maxPairs?: number } = {}): fc.Arbitrary<Acc
       shapes: fc.array(shapeArb, { minLength: 1, maxLength: opts.maxPairs ?? 3 }),
       scripts: fc.array(scriptArb, { minLength: 6, maxLength: 6 }),
       picks: fc.array(fc.nat({ max: 7 }), { maxLength: 40 }),
+      // A case in four: user space writes another filter somewhere among the operations, so that
+      // connections open across the change close under a filter that did not admit them, or the reverse.
+      refilter: fc.oneof({ withCrossShrink: true }, { weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ at: fc.nat({ max: 40 }), filter: filterArb }) }),
     })
-    .map(({ filter, shapes, scripts, picks }) => {
+    .map(({ filter, shapes, scripts, picks, refilter }) => {
       const pairs = pairsOf(shapes);
       const queues = pairs.map((_, i): AccelOp[] => {
         const s = scripts[i % scripts.length]!;
@@ -193,6 +197,8 @@ export function accelCaseArb(opts: { maxPairs?: number } = {}): fc.Arbitrary<Acc
           { op: 'close', pair: i, end: second },
         ];
       });
-      return { filter, pairs, ops: interleave(queues, picks) };
+      const ops = interleave(queues, picks);
+      if (refilter) ops.splice(refilter.at % (ops.length + 1), 0, { op: 'refilter', filter: refilter.filter });
+      return { filter, pairs, ops };
     });
 }

@@ -50,12 +50,15 @@ export function accelRemovals(c: AccelCase): AccelCase[] {
   if (c.pairs.length > 1) {
     c.pairs.forEach((_, p) => {
       const ops: AccelOp[] = [];
-      for (const op of c.ops) if (op.pair !== p) ops.push(op.pair > p ? { ...op, pair: op.pair - 1 } : op);
+      for (const op of c.ops) {
+        if (op.op === 'refilter') ops.push(op);
+        else if (op.pair !== p) ops.push(op.pair > p ? { ...op, pair: op.pair - 1 } : op);
+      }
       out.push({ ...c, pairs: c.pairs.filter((_, j) => j !== p), ops });
     });
   }
   c.ops.forEach((op, i) => {
-    if (op.op === 'send') out.push({ ...c, ops: c.ops.filter((_, j) => j !== i) });
+    if (op.op === 'send' || op.op === 'refilter') out.push({ ...c, ops: c.ops.filter((_, j) => j !== i) });
   });
   for (const list of FILTER_LISTS) {
     const entries = c.filter[list] as readonly unknown[];

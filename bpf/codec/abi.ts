@@ -45,26 +45,92 @@ export const BPF_MAP_TYPE = {
 } as const;
 export type MapTypeName = keyof typeof BPF_MAP_TYPE;
 
+/** Every kernel map type by number (enum bpf_map_type), to name the one an object has instead. */
+const KERNEL_MAP_TYPES = [
+  'unspec',
+  'hash',
+  'array',
+  'prog_array',
+  'perf_event_array',
+  'percpu_hash',
+  'percpu_array',
+  'stack_trace',
+  'cgroup_array',
+  'lru_hash',
+  'lru_percpu_hash',
+  'lpm_trie',
+  'array_of_maps',
+  'hash_of_maps',
+  'devmap',
+  'sockmap',
+  'cpumap',
+  'xskmap',
+  'sockhash',
+  'cgroup_storage',
+  'reuseport_sockarray',
+  'percpu_cgroup_storage',
+  'queue',
+  'stack',
+  'sk_storage',
+  'devmap_hash',
+  'struct_ops',
+  'ringbuf',
+  'inode_storage',
+  'task_storage',
+  'bloom_filter',
+  'user_ringbuf',
+  'cgrp_storage',
+  'arena',
+] as const;
+
+/** BPF_F_NO_PREALLOC of a map's flags: a hash map whose elements are allocated as they are added. */
+export const BPF_F_NO_PREALLOC = 1;
+
 export function mapTypeName(id: number): string {
-  for (const [name, n] of Object.entries(BPF_MAP_TYPE)) if (n === id) return name;
-  return `type ${id}`;
+  const name = KERNEL_MAP_TYPES[id];
+  return name && id > 0 ? name : `unknown type ${id}`;
 }
 
-/** What a section's table says of a map: its type and key and value sizes (struct names where it names them). */
+/**
+ * What a section's table says of a map: its type, key and value sizes (struct names where it
+ * names them), capacity (max_entries; a ring buffer's size in bytes) where it gives one, and
+ * whether it says the map is not preallocated.
+ */
 export interface MapShapeAbi {
   readonly type: number;
   readonly keySize: number;
   readonly valueSize: number;
   readonly key?: string;
   readonly value?: string;
+  readonly maxEntries?: number;
+  readonly noPrealloc?: boolean;
 }
 
-/** Throws (abi-mismatch, one line naming `where` and the section) when a map differs from its table in type or sizes. */
-export function checkMapShape(where: string, section: number, abi: MapShapeAbi, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+/** A map as an object defines it (libbpf's view before load, the VM's linked definition). */
+export interface MapShape {
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
+/**
+ * Throws (abi-mismatch, one line naming `where` and the section) when a map differs from its
+ * table in type, sizes, capacity, or in the no-prealloc flag where the table names it. A
+ * capacity is part of the contract too: user space sizes its writes by it, and a smaller map
+ * refuses entries the table promises room for.
+ */
+export function checkMapShape(where: string, section: number, abi: MapShapeAbi, shape: MapShape): void {
   const named = (n: string | undefined) => (n ? ` (${n})` : '');
-  if (shape.type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(shape.type)}, expected ${mapTypeName(abi.type)} (kmesh-dataplane.md section ${section})`);
+  const table = `kmesh-dataplane.md section ${section}`;
+  if (shape.type !== abi.type) throw new KmeshCheckError('abi-mismatch', `${where}: type ${mapTypeName(shape.type)} (${shape.type}), expected ${mapTypeName(abi.type)} (${abi.type}) (${table})`);
   if (shape.keySize !== abi.keySize) throw new KmeshCheckError('abi-mismatch', `${where}: key size ${shape.keySize} B, expected ${abi.keySize} B${named(abi.key)}`);
   if (shape.valueSize !== abi.valueSize) throw new KmeshCheckError('abi-mismatch', `${where}: value size ${shape.valueSize} B, expected ${abi.valueSize} B${named(abi.value)}`);
+  if (abi.maxEntries !== undefined && shape.maxEntries !== abi.maxEntries)
+    throw new KmeshCheckError('abi-mismatch', `${where}: max_entries ${shape.maxEntries}, expected ${abi.maxEntries} (${table})`);
+  if (abi.noPrealloc && (shape.flags & BPF_F_NO_PREALLOC) === 0)
+    throw new KmeshCheckError('abi-mismatch', `${where}: preallocated (no BPF_F_NO_PREALLOC in its map_flags), expected no prealloc (${table})`);
 }
 
 export type MapName = 'km_frontend' | 'km_service' | 'km_endpoint' | 'km_backend' | 'km_manage' | 'km_sockstorage' | 'km_cgr_tailcall' | 'km_cgr_tail6' | 'km_socket';
@@ -78,11 +144,12 @@ export interface MapAbi {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
+  readonly noPrealloc?: boolean;
   readonly note: string;
 }
 
 export const MAPS: readonly MapAbi[] = [
-  { name: 'km_frontend', type: 'hash', key: 'frontend_key', value: 'frontend_value', keySize: 16, valueSize: 4, maxEntries: 105000, note: 'no prealloc' },
+  { name: 'km_frontend', type: 'hash', key: 'frontend_key', value: 'frontend_value', keySize: 16, valueSize: 4, maxEntries: 105000, noPrealloc: true, note: 'no prealloc' },
   { name: 'km_service', type: 'hash', key: 'service_key', value: 'service_value', keySize: 4, valueSize: 132, maxEntries: 5000, note: '' },
   { name: 'km_endpoint', type: 'hash', key: 'endpoint_key', value: 'endpoint_value', keySize: 12, valueSize: 4, maxEntries: 105000, note: '' },
   { name: 'km_backend', type: 'hash', key: 'backend_key', value: 'backend_value', keySize: 4, valueSize: 80, maxEntries: 100000, note: '' },

@@ -6,7 +6,7 @@
 import { formatIPv4, parseAddress } from '../../model/address.js';
 import { FILTER_LISTS, type AccelFilter, type Cidr, type FilterList, type PortRange } from '../../model/accel/domain.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { checkMapShape } from './abi.js';
+import { checkMapShape, type MapShape } from './abi.js';
 import { portFromU32, portToU32, readU32, readU64, writeU32, writeU64 } from './structs.js';
 
 export const SOCK_KEY_SIZE = 24;
@@ -27,8 +27,8 @@ export const ACCEL_MAPS = [
 ] as const;
 export type AccelMapName = (typeof ACCEL_MAPS)[number]['name'];
 
-/** Throws (abi-mismatch) when a map of `name` differs from section 8's table in type or sizes. */
-export function checkAccelMapShape(where: string, name: AccelMapName, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+/** Throws (abi-mismatch) when a map of `name` differs from section 8's table in type, sizes or capacity. */
+export function checkAccelMapShape(where: string, name: AccelMapName, shape: MapShape): void {
   const abi = ACCEL_MAPS.find((m) => m.name === name)!;
   checkMapShape(where, 8, abi, shape);
 }

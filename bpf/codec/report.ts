@@ -7,7 +7,7 @@
 import { formatIPv4, formatIPv6, parseAddress } from '../../model/address.js';
 import type { Family, SockAddr } from '../../model/domain.js';
 import type { AuthRecord, ProbeRecord, ReportObservation, ReportTuple } from '../../model/report/domain.js';
-import { BPF_MAP_TYPE, checkMapShape, type MapShapeAbi } from './abi.js';
+import { BPF_MAP_TYPE, checkMapShape, type MapShape, type MapShapeAbi } from './abi.js';
 import { fromHex } from './state.js';
 import { KmeshCheckError } from '../../shared/errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './structs.js';
@@ -26,13 +26,13 @@ export const REPORT_PROGRAMS = {
 
 /** Section 7's maps as the objects must define them, where they define them (ring buffers have no key or value). */
 export const REPORT_MAPS: ReadonlyArray<MapShapeAbi & { readonly name: string }> = [
-  { name: 'km_tcp_probe', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0 },
-  { name: 'km_auth_req', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0 },
-  { name: 'km_auth_res', type: BPF_MAP_TYPE.hash, keySize: SOCK_TUPLE_SIZE, valueSize: 4, key: 'bpf_sock_tuple', value: 'u32' },
+  { name: 'km_tcp_probe', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0, maxEntries: 256 * 1024 },
+  { name: 'km_auth_req', type: BPF_MAP_TYPE.ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096 },
+  { name: 'km_auth_res', type: BPF_MAP_TYPE.hash, keySize: SOCK_TUPLE_SIZE, valueSize: 4, key: 'bpf_sock_tuple', value: 'u32', maxEntries: 8192 },
 ];
 
 /** Throws (abi-mismatch) when a map an object defines under a name of section 7 differs from its table. */
-export function checkReportMap(where: string, name: string, shape: { readonly type: number; readonly keySize: number; readonly valueSize: number }): void {
+export function checkReportMap(where: string, name: string, shape: MapShape): void {
   const abi = REPORT_MAPS.find((m) => m.name === name);
   if (abi) checkMapShape(where, 7, abi, shape);
 }

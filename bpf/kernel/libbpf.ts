@@ -31,6 +31,7 @@ export const libbpf = {
   mapKeySize: lib.func('uint32_t bpf_map__key_size(void *map)') as (map: bigint) => number,
   mapValueSize: lib.func('uint32_t bpf_map__value_size(void *map)') as (map: bigint) => number,
   mapMaxEntries: lib.func('uint32_t bpf_map__max_entries(void *map)') as (map: bigint) => number,
+  mapFlags: lib.func('uint32_t bpf_map__map_flags(void *map)') as (map: bigint) => number,
   mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max)') as (map: bigint, max: number) => number,
   mapReuseFd: lib.func('int bpf_map__reuse_fd(void *map, int fd)') as (map: bigint, fd: number) => number,
   mapFd: lib.func('int bpf_map__fd(void *map)') as (map: bigint) => number,

@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ObjectPaths } from '../../model/executor.js';
 import { checkReportMap } from '../codec/report.js';
-import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, checkMapShape, type MapName, type ProgramRole } from '../codec/abi.js';
+import { BPF_MAP_TYPE, MAPS, MAP_BY_NAME, OBJECT_OF_PROGRAM, PROGRAMS, checkMapShape, type MapName, type MapShape, type ProgramRole } from '../codec/abi.js';
 import { KmeshCheckError, NEEDS_ROOT } from '../../shared/errors.js';
 import { ATTACH, captureLibbpfLog, libbpf, mapsOf, takeLibbpfLog } from './libbpf.js';
 import { globalSetter, type SetGlobal } from './globals.js';
@@ -174,8 +174,8 @@ function checkMapAbi(o: OpenObject, name: MapName, ptr: bigint): void {
 }
 
 /** A map's type and key and value sizes as libbpf opened it. */
-export function mapShape(ptr: bigint): { type: number; keySize: number; valueSize: number } {
-  return { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr) };
+export function mapShape(ptr: bigint): MapShape {
+  return { type: libbpf.mapType(ptr), keySize: libbpf.mapKeySize(ptr), valueSize: libbpf.mapValueSize(ptr), maxEntries: libbpf.mapMaxEntries(ptr), flags: libbpf.mapFlags(ptr) };
 }
 
 export function loadError(o: Pick<OpenObject, 'path'>, rc: number, log: string): KmeshCheckError {

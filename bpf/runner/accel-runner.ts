@@ -12,7 +12,9 @@ import { KmeshCheckError } from '../../shared/errors.js';
 
 /** What a case needs from the sockets of one executor; `S` is its handle of a socket. */
 export interface AccelSocketLayer<S> {
-  /** Writes the filter into sock_param_map[0]. */
+  /** Starts a case: no namespaces, listeners or sockets of an earlier one. */
+  begin(): void;
+  /** Writes the filter into sock_param_map[0] (at the case's start, and at a refilter). */
   setFilter(f: AccelFilter): void;
   /** Connects the pair's client to its listener (made on first use) and accepts; both ends established. */
   connect(pair: AccelPair): { client: S; server: S };
@@ -81,6 +83,7 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 
 /** Runs one case on `layer`; the layer's sockets are all closed afterwards, also when it throws. */
 export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): AccelObservation {
+  layer.begin();
   layer.setFilter(c.filter);
   const ends: Array<Ends<S> | null> = c.pairs.map(() => null);
   const stray: Array<{ pair: number; end: End; bytes: string }> = [];
@@ -100,6 +103,10 @@ export function runAccelCase<S>(layer: AccelSocketLayer<S>, c: AccelCase): Accel
   let whileOpen: AccelObservation['whileOpen'] | null = null;
   try {
     for (const op of c.ops) {
+      if (op.op === 'refilter') {
+        layer.setFilter(op.filter);
+        continue;
+      }
       const pair = c.pairs[op.pair];
       if (!pair) throw new KmeshCheckError('codec', `operation on pair ${op.pair}, but the case has ${c.pairs.length} pairs`);
       if (op.op === 'connect') {

@@ -62,10 +62,13 @@ export class VmAccelSockets implements AccelSocketLayer<AccelVmSocket> {
     this.paramMap = vm.map<ArrayMap>('sock_param_map');
   }
 
-  setFilter(f: AccelFilter): void {
+  begin(): void {
     this.bySock.clear();
     this.tuples.clear();
     this.namespaces.clear();
+  }
+
+  setFilter(f: AccelFilter): void {
     this.paramMap.set(0, encodeSockParam(f));
   }
 

@@ -45,7 +45,8 @@ export function abiSection(): string[] {
   const out: string[] = [];
   out.push(
     'x86-64, little-endian host; routing structs are packed. The codecs in `bpf/codec`, the kernel',
-    "loader's check of every map before load and these tables all read `bpf/codec/abi.ts`.",
+    "loader's and the VM's check of every map before load (type, key and value sizes, max_entries, and",
+    'no prealloc where a note says so) and these tables all read `bpf/codec/abi.ts`.',
     '',
     '### Maps',
     '',

@@ -62,12 +62,18 @@ export type AccelOp =
    * `end` closes; with `abort` (a pair's first close only) it aborts (SO_LINGER on, timeout 0): a
    * reset instead of a FIN, which takes both ends straight from ESTABLISHED to CLOSE.
    */
-  | { readonly op: 'close'; readonly pair: number; readonly end: End; readonly abort?: true };
+  | { readonly op: 'close'; readonly pair: number; readonly end: End; readonly abort?: true }
+  /**
+   * User space writes a new filter into sock_param_map[0]: connections made after it are held to
+   * it; an open one keeps what its connect decided, and its close cleans up as any other.
+   */
+  | { readonly op: 'refilter'; readonly filter: AccelFilter };
 
 export interface AccelCase {
+  /** The filter in sock_param_map[0] when the case starts (refilter operations may change it). */
   readonly filter: AccelFilter;
   readonly pairs: readonly AccelPair[];
-  /** Per pair: connect first, sends while both ends are open, then each end's close once. */
+  /** Per pair: connect first, sends while both ends are open, then each end's close once; refilters anywhere. */
   readonly ops: readonly AccelOp[];
 }
 

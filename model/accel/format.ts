@@ -27,6 +27,8 @@ function opText(o: AccelOp): string {
       return `pair ${o.pair}: ${o.from} sends ${o.size} bytes`;
     case 'close':
       return `pair ${o.pair}: ${o.end} ${o.abort ? 'aborts (a reset)' : 'closes'}`;
+    case 'refilter':
+      return `user space writes a new filter: ${formatFilter(o.filter).join('; ')}`;
   }
 }
 

@@ -1,22 +1,34 @@
 // The reference model of same-node acceleration: for a case, the one observation a correct data
 // path gives. A connection is accelerated exactly when both ends are IPv4 TCP sockets of the node
-// (here: created inside the cgroup the programs are attached to) and the filter admits it; either
+// (here: created inside the cgroup the programs are attached to) and the filter in place at its
+// connect admits it (a later filter changes nothing for it); either
 // way each end reads exactly what the other sent, nothing reaches another socket, and no key is
 // left in either map once every end has closed.
 
-import type { AccelCase, AccelKey, AccelObservation, AccelPair, End, ProxyEntry } from './domain.js';
+import type { AccelCase, AccelFilter, AccelKey, AccelObservation, AccelPair, End, ProxyEntry } from './domain.js';
 import { compareKeys, messageBytes, toHexBytes } from './domain.js';
 import { filterVerdict, type FilterReason } from './filter.js';
 
 export type AccelReason = FilterReason | 'not-ipv4' | 'client-outside' | 'server-outside';
 
-/** Whether a pair is accelerated, and why (or why not). */
+/** Whether a pair is accelerated, and why (or why not): the filter decides at its connect. */
 export function accelerationOf(c: AccelCase, p: AccelPair): { accelerated: boolean; reason: AccelReason } {
   if (p.family !== 'inet') return { accelerated: false, reason: 'not-ipv4' };
   if (p.outside === 'client') return { accelerated: false, reason: 'client-outside' };
   if (p.outside === 'server') return { accelerated: false, reason: 'server-outside' };
-  const reason = filterVerdict(c.filter, p);
+  const reason = filterVerdict(filterAtConnect(c, p), p);
   return { accelerated: reason === 'admitted', reason };
+}
+
+/** The filter in sock_param_map when pair `p` connects: the case's, or the last refilter's before. */
+export function filterAtConnect(c: AccelCase, p: AccelPair): AccelFilter {
+  const i = c.pairs.indexOf(p);
+  let f = c.filter;
+  for (const op of c.ops) {
+    if (op.op === 'refilter') f = op.filter;
+    else if (op.op === 'connect' && op.pair === i) break;
+  }
+  return f;
 }
 
 /** The bytes `from` sends over the whole case, in order. */
@@ -62,7 +74,7 @@ export function mapsWhileOpen(c: AccelCase): AccelObservation['whileOpen'] {
     const client = sockKey(p.netns, p.clientAddr, p.clientPort, p.serverAddr, p.serverPort);
     const server = sockKey(p.netns, p.serverAddr, p.serverPort, p.clientAddr, p.clientPort);
     if (p.family === 'inet' && p.outside !== 'client') sockOpsKeys.push(client);
-    if (p.family !== 'inet6' && p.outside !== 'server' && filterVerdict(c.filter, p) === 'admitted') {
+    if (p.family !== 'inet6' && p.outside !== 'server' && filterVerdict(filterAtConnect(c, p), p) === 'admitted') {
       sockOpsKeys.push(server);
       proxyEntries.push({ key: server, peer: client }, { key: client, peer: server });
     }

@@ -14,8 +14,8 @@ function logger(): { lines: string[]; log: (s: string) => void } {
 }
 
 describe('acceleration phase of check', () => {
-  it('budget: a tenth of the routing runs, 20 to 300', () => {
-    expect([accelRuns(1), accelRuns(2000), accelRuns(100000)]).toEqual([20, 200, 300]);
+  it('budget: a tenth of the routing runs, 20 to 300 up to the default budget, then in proportion', () => {
+    expect([accelRuns(1), accelRuns(2000), accelRuns(20000), accelRuns(40000), accelRuns(100000)]).toEqual([20, 200, 300, 600, 1500]);
   });
 
   it('model against spec: the model passes its own invariants', async () => {

@@ -28,6 +28,18 @@ SEC("sk_msg") int sendmsg_prog(struct sk_msg_md *m) { return SK_PASS; }`,
   'hash-socket.c': `${HEAD}
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(key_size, 36); __uint(value_size, 4); __uint(max_entries, 16); } km_socket SEC(".maps");
 SEC("sk_msg") int sendmsg_prog(struct sk_msg_md *m) { return SK_PASS; }`,
+  // sendmsg_prog with km_manage of 1024 entries instead of 8192.
+  'small-manage.c': `${HEAD}
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(key_size, 16); __uint(value_size, 4); __uint(max_entries, 1024); } km_manage SEC(".maps");
+SEC("sk_msg") int sendmsg_prog(struct sk_msg_md *m) { return SK_PASS; }`,
+  // sendmsg_prog with km_frontend preallocated (the ABI says no prealloc).
+  'prealloc-frontend.c': `${HEAD}
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(key_size, 16); __uint(value_size, 4); __uint(max_entries, 105000); } km_frontend SEC(".maps");
+SEC("sk_msg") int sendmsg_prog(struct sk_msg_md *m) { return SK_PASS; }`,
+  // sendmsg_prog with km_socket as an LRU hash (a type the data path has no other use for).
+  'lru-socket.c': `${HEAD}
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(key_size, 36); __uint(value_size, 4); __uint(max_entries, 8192); } km_socket SEC(".maps");
+SEC("sk_msg") int sendmsg_prog(struct sk_msg_md *m) { return SK_PASS; }`,
   // A sockops object whose program has another name.
   'renamed-sockops.c': `${HEAD}
 SEC("sockops") int other_prog(struct bpf_sock_ops *s) { return 1; }`,
@@ -110,7 +122,13 @@ describe('object errors', () => {
   });
 
   it('a map of the wrong type', async () => {
-    await failsWith({ sendmsg: obj('hash-socket.c') }, 'abi-mismatch', /map km_socket in hash-socket\.o: type hash, expected sockhash/);
+    await failsWith({ sendmsg: obj('hash-socket.c') }, 'abi-mismatch', /map km_socket in hash-socket\.o: type hash \(1\), expected sockhash \(18\)/);
+    await failsWith({ sendmsg: obj('lru-socket.c') }, 'abi-mismatch', /map km_socket in lru-socket\.o: type lru_hash \(9\), expected sockhash \(18\)/);
+  });
+
+  it('a map whose capacity differs from the ABI, or preallocated where the ABI says not', async () => {
+    await failsWith({ sendmsg: obj('small-manage.c') }, 'abi-mismatch', /^map km_manage in small-manage\.o: max_entries 1024, expected 8192 \(kmesh-dataplane\.md section 2\)$/);
+    await failsWith({ sendmsg: obj('prealloc-frontend.c') }, 'abi-mismatch', /^map km_frontend in prealloc-frontend\.o: preallocated \(no BPF_F_NO_PREALLOC in its map_flags\), expected no prealloc/);
   });
 
   it('a verifier rejection names the program and the verifier message', async () => {

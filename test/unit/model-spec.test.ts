@@ -315,6 +315,16 @@ describe('each invariant can fail', () => {
     expect(v.status).toBe('violated');
   });
 
+  it('dns-proxy names the connect by the address the application asked for, and the proxy as expected', () => {
+    const { c, t } = firstTrace('dnsUdp');
+    const asked = (c.ops.find((o) => o.op === 'connect') as { dest: { addr: string; port: number } }).dest;
+    const v = invariantNamed('dns-proxy').check(withObservation(ctxOf(c, t, false), 1, { peer: { addr: '10.9.0.1', port: 53 } }));
+    expect(v.status).toBe('violated');
+    const detail = v.status === 'violated' ? v.detail : '';
+    expect(detail).toContain(`a connect to ${asked.addr}:${asked.port} ended in 10.9.0.1:53, expected `);
+    expect(detail).not.toMatch(/expected 10\.9\.0\.1:53/);
+  });
+
   it('original-written-once catches an original that is not what the application asked for', () => {
     const { c, t } = firstTrace('directKept');
     const st = t.observations[1]!.storage!;

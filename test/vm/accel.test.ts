@@ -45,6 +45,7 @@ describe('same-node acceleration on the VM', () => {
   it('while open, both maps hold each connection under keys with its namespace cookie; a send is redirected, not carried by TCP', () => {
     const s = ex.sockets;
     const [p0, p1] = ISOLATION_BOTH_INSIDE.pairs;
+    s.begin();
     s.setFilter(ISOLATION_BOTH_INSIDE.filter);
     const a = s.connect(p0!);
     const b = s.connect(p1!);

@@ -98,10 +98,13 @@ export class AccelDriver implements AccelSocketLayer<number> {
 
   // ---- the socket layer of the case runner (bpf/runner/accel-runner.ts) ---------------------
 
-  setFilter(f: AccelFilter): void {
+  begin(): void {
     this.namespaces = [];
     this.cookies = new Map();
     this.listeners = new Map();
+  }
+
+  setFilter(f: AccelFilter): void {
     if (libbpf.mapUpdate(this.dp.maps.sock_param_map, new Uint8Array(4), encodeSockParam(f), 0) < 0) fail('writing sock_param_map[0]');
   }
 

@@ -61,11 +61,12 @@ export const originalWrittenOnce: Invariant = {
         chk.expect(sameSockAddr(st.original, before.original), () => `operation ${v.i + 1}: the original changed from ${show(before.original)} to ${show(st.original)}`);
         continue;
       }
-      // A connect program, or the send hook of a sendto (section 6), records it.
+      // A connect program, or the send hook of a sendto (section 6; on a connected socket the hook
+      // leaves it alone, and its send is a 'send' here), records it.
       const asked = v.op.op === 'sendto' ? sendtoAsked(v.family, v.op.dest) : v.asked;
       chk.expect(
         (v.op.op === 'connect' && v.runsProgram) || v.op.op === 'sendto',
-        () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program or a sendto's send hook may`,
+        () => `operation ${v.i + 1} (${v.op.op}) records an original destination; only a connect program, or the send hook of a sendto on an unconnected socket, may`,
       );
       chk.expect(sameSockAddr(st.original, asked), () => `operation ${v.i + 1}: recorded original ${show(st.original)} but the application asked for ${show(asked)}`);
       if (v.passes && v.op.op === 'connect') {

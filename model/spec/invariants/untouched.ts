@@ -26,7 +26,8 @@ export function expectEndsAt(chk: Checker, v: Connect, env: Environment, final: 
     () => {
       const got = v.obs.peer ? show(v.obs.peer) : `failure (${v.obs.error ?? 'no error'})`;
       const want = [...new Set(results.map(showResult))].join(' or ');
-      return `operation ${v.i + 1} (${why}): a connect to ${show(final)} ended in ${got}, expected ${want}`;
+      // Named by what the application asked (`final` is where the pipeline should have sent it).
+      return `operation ${v.i + 1} (${why}): a connect to ${show(v.asked)} ended in ${got}, expected ${want}`;
     },
   );
 }
@@ -123,10 +124,11 @@ export const dnsRedirect: Invariant = {
       }
       expectEndsAt(chk, v, ctx.env, { addr: proxy.addr, port: v.asked.port }, 'DNS proxy');
       if (after === undefined) continue;
-      if (!chk.expect(after !== null, () => `${where}: a DNS rewrite left the socket without storage`) || !after) continue;
+      if (!chk.expect(after !== null, () => `${where}: the DNS pass left the socket without storage`) || !after) continue;
       const original = before === undefined ? undefined : (before?.original ?? v.asked);
-      if (original !== undefined) chk.expect(sameSockAddr(after.original, original), () => `${where}: original ${show(after.original)} after a DNS rewrite, expected ${show(original)}`);
-      if (before !== undefined) chk.expect(after.viaWaypoint === (before?.viaWaypoint ?? false), () => `${where}: a DNS rewrite changed via_waypoint`);
+      // Said of the pass a rewrite to the proxy was due from: a program that did not rewrite gets these too.
+      if (original !== undefined) chk.expect(sameSockAddr(after.original, original), () => `${where}: original ${show(after.original)} after the DNS pass, expected ${show(original)}`);
+      if (before !== undefined) chk.expect(after.viaWaypoint === (before?.viaWaypoint ?? false), () => `${where}: the DNS pass changed via_waypoint`);
     }
     return chk.verdict();
   },

@@ -14,7 +14,7 @@ import { KmeshCheckError } from '../shared/errors.js';
 import { packageRoot } from '../shared/package.js';
 import type { KernelExecutor } from '../bpf/kernel/executor.js';
 import { openExecutor, type ExecutorName } from './executors.js';
-import { runsInThread } from './jobs.js';
+import { startRunThread } from './jobs.js';
 import { withExactVm } from './exhaustive.js';
 
 export interface EndToEnd {
@@ -139,7 +139,7 @@ export async function endToEnd(name: ExecutorName, runs: number, o: { seed?: num
   const opened = await openExecutor(name, {}, 'bench');
   try {
     // One job, as check runs it (the VM's runs in a thread of their own on two cores or more).
-    if (runsInThread(1)) await opened.executor?.runInThread?.();
+    await startRunThread(opened.executor, 1);
     const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
     // As check runs: cases with draws held to exact outcome sets on a VM (none on the model).
     const { cold, warmCasesPerSecond, warmUpCases } = await withExactVm(name, opened.executor, {}, async (exact) => {

@@ -8,7 +8,7 @@
 
 import { runChecks } from '../properties/run.js';
 import { openExecutor, type ExecutorName } from './executors.js';
-import { casesPerJob, runsInThread, threadJobs } from './jobs.js';
+import { casesPerJob, startRunThread, threadJobs } from './jobs.js';
 import { withExactVm } from './exhaustive.js';
 import { tuneV8, tuneV8ForRun } from '../shared/v8-tuning.js';
 import { mainThreadCpuMs, processCpuMs, threadCpuMs } from './cpu-time.js';
@@ -23,7 +23,7 @@ tuneV8ForRun(casesPerJob(runs, name, jobs));
 const opened = await openExecutor(name, {}, 'bench');
 try {
   // As check does with one job on a machine with a core beside it.
-  if (runsInThread(jobs)) await opened.executor?.runInThread?.();
+  await startRunThread(opened.executor, jobs);
   const tid = (opened.executor as { runThreadId?: number | null } | undefined)?.runThreadId ?? null;
   const base = { seed, runs, states: 'both' as const, env: opened.env, ...(opened.executor ? { executor: opened.executor } : {}) };
   const pid = (opened.executor as { pid?: number } | undefined)?.pid;

@@ -5,7 +5,8 @@
 // a run checks cases sooner. A long run's optimised code pays for it (8% of a 440k-case VM run), so a
 // run that long goes back to V8's budget before its checking code compiles (tuneV8ForRun). Set
 // by the entry points (bin/kmesh-check.js, the bench's child processes, the kernel's harness
-// worker; the jobs' heap growth by cli/jobs.ts as it starts job threads), never by modules a
+// worker; the jobs' heap growth by cli/jobs.ts as it starts job threads or the VM's run
+// thread), never by modules a
 // user's program may import; a value the user gives on node's command line wins (node refuses
 // these flags in NODE_OPTIONS). Optimising later (twice V8's interrupt
 // budget) made a 2,000-case kernel check 20% faster but the bench's warm runs 10-20% slower and long
@@ -59,7 +60,8 @@ export function tuneV8ForRun(casesPerJob: number): void {
  * grow to 4x. A VM job keeps ~17 MB live, so the extra collections cost little: two VM jobs over
  * 1.1 million cases peaked at 296-314 MB (39-46k cases/s) with V8's default, 218-229 MB (43-44k) so.
  * One job keeps V8's default: the kernel's lost 5% (its collector threads compete with the
- * harness worker for the cores), for 30 MB.
+ * harness worker for the cores), for 30 MB; but a VM job with its run thread holds two heaps
+ * too (217 MB against 291 over 1.2 million cases, 3% of its pace).
  */
 export const JOBS_HEAP_GROWING: ReadonlyArray<readonly [string, number]> = [['--heap-growing-percent', 100]];
 

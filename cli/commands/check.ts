@@ -51,7 +51,7 @@ import { Statistics } from '../../properties/statistics.js';
 import { addPaths } from '../../properties/tally.js';
 import { invariants as specInvariants } from '../../model/spec/index.js';
 import { MATCHES_MODEL } from '../../properties/judge.js';
-import { defaultJobs, runsInThread, threadJobs } from '../jobs.js';
+import { defaultJobs, startRunThread, threadJobs } from '../jobs.js';
 import { preflightSectionObjects } from '../object-preflight.js';
 import { verifyRunObjects } from '../verify-objects.js';
 import { STOPPED_AT_FIRST, printSectionFindings, runSectionPhases, sectionCoverage, sectionPhaseJson, stoppedPhasesOf, type SectionPhasesOutcome } from '../section-phases.js';
@@ -186,7 +186,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
     // The VM's run thread for a one-job run starts now, beside the saved failures and the
     // exhaustive phase, which run here (it loads its modules and objects in about 0.1 s).
-    const runThread = o.exhaustive !== true && runsInThread(o.jobs ?? defaultJobs(o.runs, opened.name)) ? opened.executor?.runInThread?.() : undefined;
+    const runThread = o.exhaustive !== true ? startRunThread(opened.executor, o.jobs ?? defaultJobs(o.runs, opened.name)) : undefined;
     runThread?.catch(() => undefined);
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];

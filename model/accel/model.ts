@@ -20,9 +20,10 @@ export function accelerationOf(c: AccelCase, p: AccelPair): { accelerated: boole
   return { accelerated: reason === 'admitted', reason };
 }
 
-/** The filter in sock_param_map when pair `p` connects: the case's, or the last refilter's before. */
+/** The filter in sock_param_map when pair `p` (one of the case's) connects: the case's, or the last refilter's before. */
 export function filterAtConnect(c: AccelCase, p: AccelPair): AccelFilter {
   const i = c.pairs.indexOf(p);
+  if (i < 0) return c.filter;
   let f = c.filter;
   for (const op of c.ops) {
     if (op.op === 'refilter') f = op.filter;

@@ -51,6 +51,32 @@ describe('acceleration filter', () => {
     expect(accelerationOf(c, { ...PAIR, outside: 'server' }).accelerated).toBe(false);
     expect(accelerationOf(c, PAIR).accelerated).toBe(true);
   });
+  it('a pair is held to the filter in the map when it connects: a refilter changes later connects only', () => {
+    const second: AccelPair = { ...PAIR, clientPort: PAIR.clientPort + 1 };
+    const rejecting = f({ returnPorts: [{ begin: 8080, end: 8080 }] });
+    const c: AccelCase = {
+      filter: EMPTY_FILTER,
+      pairs: [PAIR, second],
+      ops: [
+        { op: 'connect', pair: 0 },
+        { op: 'refilter', filter: rejecting },
+        { op: 'connect', pair: 1 },
+        { op: 'send', pair: 0, from: 'client', size: 3 },
+        { op: 'send', pair: 1, from: 'client', size: 3 },
+        { op: 'close', pair: 0, end: 'client' },
+        { op: 'close', pair: 0, end: 'server' },
+        { op: 'close', pair: 1, end: 'client' },
+        { op: 'close', pair: 1, end: 'server' },
+      ],
+    };
+    expect(accelerationOf(c, PAIR)).toEqual({ accelerated: true, reason: 'admitted' });
+    expect(accelerationOf(c, second)).toEqual({ accelerated: false, reason: 'return-port' });
+    // Both maps empty after every close whatever the filter says then; while open, only pair 0's entries.
+    const o = expectedAccel(c);
+    expect(o.proxyEntries).toEqual([]);
+    expect(o.whileOpen.proxyEntries).toHaveLength(2);
+    expect(o.pairs.map((p) => p.toServer.viaTcp)).toEqual([0, 3]);
+  });
 });
 
 describe('acceleration generators', () => {

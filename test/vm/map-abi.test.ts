@@ -1,6 +1,7 @@
 // The VM refuses objects whose maps differ from the ABI tables (bpf/codec/abi.ts checkMapShape) in
 // one line naming the map, its object and what the table says: capacity and the no-prealloc flag
-// as well as type and sizes, in the routing and the acceleration objects alike.
+// as well as type and sizes, in the routing and the acceleration objects alike; and check refuses
+// named acceleration and report objects so before any work (exit 2), on any executor.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
 import { AccelVmExecutor } from '../../bpf/vm/accel-executor.js';
 import { KmeshCheckError } from '../../shared/errors.js';
-import { buildVariant, objectsOf, type SourceEdit } from '../helpers/variant.js';
+import { spawnSync } from 'node:child_process';
+import { buildVariant, objectsOf, reportObjectsOf, WIDE_AUTH_VERDICT, type SourceEdit } from '../helpers/variant.js';
+import { packageRoot } from '../../shared/package.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -51,5 +54,25 @@ describe('map ABI on the VM', () => {
     const lru = variant([['accel_abi.h', '__uint(type, BPF_MAP_TYPE_HASH);', '__uint(type, BPF_MAP_TYPE_LRU_HASH);']]);
     const t = await refusal(() => AccelVmExecutor.start({ ops: lru('ma_ops'), redirect: lru('ma_redirect') }));
     expect(t.message).toMatch(/^map sock_proxy_map in ma_ops\.o: type lru_hash \(9\), expected hash \(1\) \(kmesh-dataplane\.md section 8\)$/);
+  });
+
+  it('check refuses named acceleration and report objects whose maps differ, before any work', () => {
+    const lru = variant([['accel_abi.h', '__uint(type, BPF_MAP_TYPE_HASH);', '__uint(type, BPF_MAP_TYPE_LRU_HASH);']]);
+    const wide = reportObjectsOf(variant([WIDE_AUTH_VERDICT]));
+    const cases: Array<[string[], RegExp]> = [
+      [['--accel-objects', `ma_ops=${lru('ma_ops')},ma_redirect=${lru('ma_redirect')}`], /^kmesh-check: map sock_proxy_map in ma_ops\.o: type lru_hash \(9\), expected hash \(1\)/],
+      [['--report-objects', `${wide.connect},${wide.sockops},${wide.sendmsg},${wide.skb}`], /^kmesh-check: map km_auth_res in \w+\.o: value size 8 B, expected 4 B \(u32\)$/],
+    ];
+    for (const [args, message] of cases) {
+      // The model runs no objects: the named ones are still looked at, before anything runs.
+      const r = spawnSync(process.execPath, [join(packageRoot(), 'bin/kmesh-check.js'), 'check', '--executor', 'model', '--runs', '10', '--no-failure-db', ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(message);
+      expect(r.stdout).not.toContain('verdict');
+    }
   });
 });

@@ -231,8 +231,8 @@ export function judgeRuns(m: ModelPart, runs: readonly (readonly Observation[])[
       return withSignature(c, { failure, exercised, traits, signature }, opts);
     }
   }
-  if (opts.exact && traits.randomDraws > 0) {
-    const f = exactSets(c, allowed, opts.exact, { env: opts.env, invariants: list }, exactSet);
+  if (wantsExactSet(m, opts)) {
+    const f = exactSets(c, allowed, opts.exact!, { env: opts.env, invariants: list }, exactSet);
     if (f !== undefined) exercised.add(COVERS_MODEL.name);
     if (f) return withSignature(c, { failure: f, exercised, traits, signature }, opts);
   }

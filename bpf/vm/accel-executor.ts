@@ -3,7 +3,6 @@
 // case runner over the VM's socket layer (accel-sockets.ts), so that the acceleration checks run
 // without privileges and observe what the kernel executor observes.
 
-import { basename } from 'node:path';
 import type { AccelCase, AccelObservation } from '../../model/accel/domain.js';
 import type { AccelExecutor } from '../../model/accel/executor.js';
 import { ACCEL_MAPS, ACCEL_PROGRAMS, checkAccelMapShape } from '../codec/accel.js';
@@ -36,8 +35,7 @@ export class AccelVmExecutor implements AccelExecutor {
     for (const abi of ACCEL_MAPS) {
       const m = this.vm.maps.get(abi.name);
       if (!m) throw new KmeshCheckError('object-content', `no acceleration object defines map ${abi.name} (kmesh-dataplane.md section 8)`);
-      const from = this.vm.objects.find((o) => o.linked.maps.some((d) => d.name === abi.name));
-      checkAccelMapShape(`map ${abi.name}${from ? ` in ${basename(from.path)}` : ''}`, abi.name, m.def);
+      checkAccelMapShape(this.vm.mapLabel(abi.name), abi.name, m.def);
     }
     this.sockets = new VmAccelSockets(this.vm, progs);
   }

@@ -179,8 +179,7 @@ export class VmExecutor implements Executor {
     } catch {
       throw new KmeshCheckError('object-content', `no loaded object defines map ${name}`);
     }
-    const from = this.vm.objects.find((o) => o.linked.maps.some((d) => d.name === name));
-    checkMapShape(`map ${name}${from ? ` in ${basename(from.path)}` : ''}`, 2, { ...abi, type: BPF_MAP_TYPE[abi.type] }, m.def);
+    checkMapShape(this.vm.mapLabel(name), 2, { ...abi, type: BPF_MAP_TYPE[abi.type] }, m.def);
   }
 
   /** The section 6 hooks the loaded objects have. */
@@ -194,7 +193,7 @@ export class VmExecutor implements Executor {
   }
 
   async run(cases: readonly Case[]): Promise<Observation[][]> {
-    if (this.closed) throw new KmeshCheckError('unsupported', 'the VM executor is closed');
+    // Closed, the thread is gone and runRecorded refuses.
     if (this.thread) return this.thread.run(cases);
     const { bytes, streams } = this.runRecorded(cases);
     return decodeObservations(bytes, streams);

@@ -3,6 +3,7 @@
 // installed, and one entry point per hook that builds the context, runs the program and hands
 // back what the hook's caller would see.
 
+import { basename } from 'node:path';
 import type { SockAddr } from '../../model/address.js';
 import { existsSync } from 'node:fs';
 import { KmeshCheckError } from '../../shared/errors.js';
@@ -181,6 +182,12 @@ export class Vm implements HelperHost {
 
   allPrograms(): VmProgram[] {
     return this.objects.flatMap((o) => o.programs);
+  }
+
+  /** "map NAME in FILE.o", the object that defines it named (for one-line errors about the map). */
+  mapLabel(name: string): string {
+    const from = this.objects.find((o) => o.linked.maps.some((d) => d.name === name));
+    return `map ${name}${from ? ` in ${basename(from.path)}` : ''}`;
   }
 
   map<T extends VmMap = VmMap>(name: string): T {

@@ -186,7 +186,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     setup = await exhaustiveSetup(opened.name, opened.executor, o.objects);
     // The VM's run thread for a one-job run starts now, beside the saved failures and the
     // exhaustive phase, which run here (it loads its modules and objects in about 0.1 s).
-    const runThread = o.exhaustive !== true ? startRunThread(opened.executor, o.jobs ?? defaultJobs(o.runs, opened.name)) : undefined;
+    const plannedJobs = o.jobs ?? defaultJobs(o.runs, opened.name);
+    const runThread = o.exhaustive !== true ? startRunThread(opened.executor, plannedJobs) : undefined;
     runThread?.catch(() => undefined);
     const db = FailureDb.at(o.root);
     const reported: ReportedFinding[] = [];
@@ -279,7 +280,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
     const stoppedAtFirst = o.stopAtFirst === true && exploration.counterexamples.length > 0;
     const skipRandom = o.exhaustive === true || stopRequested || stoppedAtFirst;
     const bar = progress(skipRandom ? 0 : Math.round(o.runs * (dns ? 1 + DNS_SHARE : 1)), 'checking');
-    const jobs = skipRandom ? 1 : (o.jobs ?? defaultJobs(o.runs, opened.name));
+    const jobs = skipRandom ? 1 : plannedJobs;
     if (!skipRandom) await runThread;
     const spec = {
       executor: opened.name,

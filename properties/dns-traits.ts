@@ -26,6 +26,10 @@ export const DNS_CLASSES = [
   // is not enrolled (km_manage written with the local IPs alone): the send hook goes by the
   // namespace, which a hook reading the socket's source in km_manage gets wrong.
   'query-bound-managed-unenrolled',
+  // A reply restored to the server of its socket's redirected query after that socket's most recent
+  // query to port 53 was not redirected (no proxy, another family's proxy, a native server, not
+  // enrolled): the rule keeps the most recent *redirected* query, which such a send leaves as it was.
+  'reply-restored-after-direct-query',
 ] as const;
 
 /**
@@ -55,6 +59,8 @@ export function dnsTraits(c: Case, allowed: readonly Trace[], env: Environment):
   // when the node's most recent redirected query since was another socket's, to another server
   // (one record for the node would name that one).
   const sent = new Map<number, number>();
+  // Sockets whose most recent query to port 53 was not redirected.
+  const directSince = new Set<number>();
   const redirectedQueries = new Map<string, { readonly sock: number; readonly server: string }>();
   let last: { readonly sock: number; readonly server: string } | null = null;
   c.ops.forEach((op, i) => {
@@ -74,9 +80,11 @@ export function dnsTraits(c: Case, allowed: readonly Trace[], env: Environment):
       else if (lonelyLocals && managedSource.has(op.sock) && op.dest.port === 53 && inner !== null) out.add('query-bound-managed-unenrolled');
       if (op.dest.port === 53 && mappedControl) out.add('mapped-control-then-query');
       if (fam === 'inet6' && inner === CONTROL_ADDR.inet) mappedControl = true;
+      if (op.dest.port === 53) directSince.add(op.sock);
       if (o.arrivedAt && op.dest.port === 53) {
         if (inner !== null && redirectedTo(o.arrivedAt.addr, inner, proxy)) {
           out.add('sendto-redirected');
+          directSince.delete(op.sock);
           redirected.add(op.sock);
           last = { sock: op.sock, server: inner };
           for (let k = 0; k < op.n; k++) redirectedQueries.set(dnsAnswerTo(dnsQueryFor(op.sock, seq + k)), last);
@@ -93,6 +101,7 @@ export function dnsTraits(c: Case, allowed: readonly Trace[], env: Environment):
       if (q !== undefined && (v4MappedInner(o.from.addr) ?? o.from.addr) === q.server) {
         out.add('reply-restored');
         if (last !== null && last.sock !== op.sock && last.server !== q.server) out.add('reply-restored-per-socket');
+        if (directSince.has(op.sock)) out.add('reply-restored-after-direct-query');
       }
     }
   });

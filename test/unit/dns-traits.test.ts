@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { backend, connect, maps, recvfrom, send, sendto, socket } from '../../model/builders.js';
-import type { Case } from '../../model/domain.js';
+import { EMPTY_STATE, type Case, type Operation } from '../../model/domain.js';
 import { DEFAULT_ENVIRONMENT } from '../../model/environment.js';
 import { outcomes } from '../../model/impl/index.js';
 import { dnsTraits } from '../../properties/dns-traits.js';
@@ -53,5 +53,19 @@ describe('DNS coverage classes', () => {
     expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53)], true, locals)).not.toContain(cls);
     expect(traits([socket(1, 'inet', 'udp', '10.255.0.1'), sendto(1, A, 53)], true)).not.toContain(cls);
     expect(traits([socket(1, 'inet', 'udp', '10.255.0.1'), sendto(1, '0.0.0.2', 929), sendto(1, A, 53)], true, locals)).not.toContain(cls);
+  });
+
+  it('a reply restored after its socket last queried port 53 without a redirect: the proxy gone, or a native server', () => {
+    const cls = 'reply-restored-after-direct-query';
+    const noProxy: Operation = { op: 'apply', state: EMPTY_STATE };
+    // Query A redirected, the proxy removed, query B sent as it is: A's answer from the proxy still reads as A's.
+    expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53), noProxy, sendto(1, B, 53), recvfrom(1)])).toContain(cls);
+    expect(traits([socket(1, 'inet6', 'udp'), sendto(1, `::ffff:${A}`, 53), sendto(1, 'fd00::1:1', 53), recvfrom(1)])).toContain(cls);
+    // Not it: no query since the redirected one, a query to another port, or a redirected one last.
+    expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53), noProxy, recvfrom(1)])).not.toContain(cls);
+    expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53), noProxy, sendto(1, B, 5353), recvfrom(1)])).not.toContain(cls);
+    expect(traits([socket(1, 'inet', 'udp'), sendto(1, A, 53), sendto(1, B, 53), recvfrom(1)])).not.toContain(cls);
+    // Another socket's query without a redirect leaves this one's class alone.
+    expect(traits([socket(1, 'inet', 'udp'), socket(2, 'inet', 'udp'), sendto(1, A, 53), noProxy, sendto(2, B, 53), recvfrom(1)])).not.toContain(cls);
   });
 });

@@ -17,6 +17,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup/fast-check-seed.ts'],
+    globalSetup: ['test/setup/temp-root.ts'],
     projects: [
       // One folder per project; test/support, test/helpers and test/fixtures serve them all. Unit
       // and VM files share their worker's modules (isolate: false): importing and warming them up

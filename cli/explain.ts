@@ -53,7 +53,7 @@ function at(e: TraceEvent): string {
 export function eventText(e: TraceEvent): string {
   switch (e.kind) {
     case 'run':
-      return `${e.program} runs${e.dest ? ` on destination ${e.dest}` : ''}`;
+      return `${e.program} runs${e.dest ? ` on ${e.field ?? 'destination'} ${e.dest}` : ''}`;
     case 'lookup':
       return `${e.map}[${e.key}] ${e.hit ? `hit: ${e.value}` : 'miss'}${at(e)}`;
     case 'map-write':
@@ -61,13 +61,13 @@ export function eventText(e: TraceEvent): string {
     case 'helper':
       return `${e.helper} = ${e.result}${at(e)}`;
     case 'ctx-write':
-      return `wrote destination ${e.dest}${e.line ? ` (seen at${at(e)})` : ''}`;
+      return `wrote ${e.field ?? 'destination'} ${e.dest}${e.line ? ` (seen at${at(e)})` : ''}`;
     case 'tail-call':
       return `tail call to ${e.target}${at(e)}`;
     case 'tail-call-missed':
       return `tail call to slot ${e.slot} falls through (${e.why}): ${e.program} goes on${at(e)}`;
     case 'exit':
-      return `${e.program} returns ${e.verdict}${e.dest ? `, destination ${e.dest}` : ''}${e.storage ? `, storage ${e.storage}` : ''}`;
+      return `${e.program} returns ${e.verdict}${e.dest ? `, ${e.field ?? 'destination'} ${e.dest}` : ''}${e.storage ? `, storage ${e.storage}` : ''}${(e.other ?? []).map((o) => `, ${o}`).join('')}`;
   }
 }
 

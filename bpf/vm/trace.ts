@@ -1,8 +1,9 @@
 // Tracing what the compiled programs did on one case, for explaining a finding: every map lookup
 // (map, key, hit or miss, the value then available to the program), every other helper call and
 // its result, every change the program made to the connect context's destination (address and
-// port, as written, before the kernel accepts or refuses it), tail calls, the socket storage a
-// program left, and the source line of each step (BTF line info). The VM executor attaches it for
+// port, as written, before the kernel accepts or refuses it; the source a receive hook reports),
+// tail calls, the socket storage a program read and left (the ABI's decoded, any other map's
+// bytes: an object's own records), and the source line of each step (BTF line info). The VM executor attaches it for
 // one run (VmExecutor.traceCase, on an executor of its own so that the run being explained and its
 // statistics are not disturbed) on the reference interpreter, which counts executed instructions:
 // how a helper call is tied to its call site. It uses the machine's hooks (context stores, tail
@@ -34,14 +35,25 @@ interface Base {
 }
 
 export type TraceEvent =
-  | (Base & { readonly kind: 'run'; readonly dest: string | null })
+  | (Base & { readonly kind: 'run'; readonly dest: string | null; readonly field?: AddressField })
   | (Base & { readonly kind: 'lookup'; readonly map: string; readonly key: string; readonly hit: boolean; readonly value: string | null })
   | (Base & { readonly kind: 'map-write'; readonly helper: string; readonly map: string; readonly key: string; readonly result: number })
   | (Base & { readonly kind: 'helper'; readonly helper: string; readonly result: string })
-  | (Base & { readonly kind: 'ctx-write'; readonly dest: string })
+  | (Base & { readonly kind: 'ctx-write'; readonly dest: string; readonly field?: AddressField })
   | (Base & { readonly kind: 'tail-call'; readonly target: string })
   | (Base & { readonly kind: 'tail-call-missed'; readonly slot: number; readonly why: string })
-  | (Base & { readonly kind: 'exit'; readonly verdict: number; readonly dest: string | null; readonly storage: string | null });
+  | (Base & {
+      readonly kind: 'exit';
+      readonly verdict: number;
+      readonly dest: string | null;
+      readonly field?: AddressField;
+      readonly storage: string | null;
+      /** The socket's storage in maps other than km_sockstorage, as "map bytes". */
+      readonly other?: readonly string[];
+    });
+
+/** What a context's address is: a connect's or send's destination, or the source a receive reports. */
+export type AddressField = 'destination' | 'source';
 
 /** An event before the tracer stamps its operation on it. */
 type WithoutOp<T> = T extends unknown ? Omit<T, 'op'> : never;
@@ -93,6 +105,7 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsC
 
 function storageText(b: Uint8Array | null): string | null {
   if (!b) return null;
+  if (b.length < 24) return toHex(b);
   const s = decodeSockStorage(b);
   return `via_waypoint=${s.viaWaypoint ? 1 : 0} has_set_ip=${s.hasSetIp ? 1 : 0} has_encoded=${s.hasEncoded ? 1 : 0}`;
 }
@@ -100,7 +113,22 @@ function storageText(b: Uint8Array | null): string | null {
 function ctxDest(ctx: SockAddrCtx): string {
   const b = ctx.region.bytes;
   const port = ctx.port();
-  return ctx.attach === 'connect4' ? `${formatIPv4(b, SOCK_ADDR.user_ip4)}:${port}` : `[${formatIPv6(b, SOCK_ADDR.user_ip6)}]:${port}`;
+  return ctx.attach.endsWith('4') ? `${formatIPv4(b, SOCK_ADDR.user_ip4)}:${port}` : `[${formatIPv6(b, SOCK_ADDR.user_ip6)}]:${port}`;
+}
+
+/** Bytes shown of a map value that has no decoding here; longer ones end in "...". */
+const SHOWN_BYTES = 32;
+
+/** A value's bytes in groups of four (hex), at most SHOWN_BYTES of them. */
+export function bytesText(b: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < Math.min(b.length, SHOWN_BYTES); i += 4) groups.push(toHex(b.subarray(i, Math.min(i + 4, b.length, SHOWN_BYTES))));
+  return `${groups.join(' ')}${b.length > SHOWN_BYTES ? ` ... (${b.length} bytes)` : ''}`;
+}
+
+/** A socket storage value as the trace shows it: the ABI's decoded, another map's bytes. */
+function skStorageText(map: string, b: Uint8Array): string {
+  return map === 'km_sockstorage' ? (storageText(b) ?? '') : bytesText(b);
 }
 
 /**
@@ -134,6 +162,7 @@ export class VmTracer {
   readonly events: TraceEvent[] = [];
   private ctx: SockAddrCtx | null = null;
   private dest: string | null = null;
+  private field: AddressField = 'destination';
   private readonly sites = new CallSites();
   private readonly m: Machine;
   private restore: (() => void) | null = null;
@@ -157,7 +186,7 @@ export class VmTracer {
     const m = this.m;
     const engine = m.engine;
     const helpers = [...m.helpers];
-    const { runConnectRaw, runSockOps, runSkMsg } = vm;
+    const { runConnectRaw, runUdpHook, runSockOps, runSkMsg } = vm;
     m.engine = 'interp';
     this.wrapHelpers();
     // Every store into a context field: each write to the destination is seen as it happens, also
@@ -181,6 +210,18 @@ export class VmTracer {
       this.ctx = null;
       return verdict;
     };
+    vm.runUdpHook = (ctx, prog, sock, addr, port) => {
+      this.ctx = ctx;
+      this.field = ctx.attach.startsWith('recvmsg') ? 'source' : 'destination';
+      this.dest = `${addr.length === 4 ? formatIPv4(addr) : `[${formatIPv6(addr)}]`}:${port}`;
+      this.push({ kind: 'run', program: prog.name, line: null, dest: this.dest, field: this.field });
+      const out = runUdpHook.call(vm, ctx, prog, sock, addr, port);
+      this.noteCtx(m.current);
+      this.exit(prog, out.verdict, sock);
+      this.ctx = null;
+      this.field = 'destination';
+      return out;
+    };
     vm.runSockOps = (prog, sock, op, args) => {
       this.push({ kind: 'run', program: `${prog.name} (op ${op})`, line: null, dest: null });
       const verdict = runSockOps.call(vm, prog, sock, op, args);
@@ -200,6 +241,7 @@ export class VmTracer {
       m.onTailCallMiss = null;
       // The instance's own properties go; the class's methods show through again.
       delete (vm as { runConnectRaw?: unknown }).runConnectRaw;
+      delete (vm as { runUdpHook?: unknown }).runUdpHook;
       delete (vm as { runSockOps?: unknown }).runSockOps;
       delete (vm as { runSkMsg?: unknown }).runSkMsg;
     };
@@ -225,8 +267,16 @@ export class VmTracer {
   }
 
   private exit(prog: VmProgram, verdict: number, sock: VmSock): void {
-    const storage = [...this.vm.maps.values()].find((m): m is SkStorageMap => m instanceof SkStorageMap && m.name === 'km_sockstorage');
-    this.push({ kind: 'exit', program: prog.name, line: null, verdict, dest: this.ctx ? ctxDest(this.ctx) : null, storage: storageText(storage?.get(sock) ?? null) });
+    let storage: string | null = null;
+    const other: string[] = [];
+    for (const m of this.vm.maps.values()) {
+      if (!(m instanceof SkStorageMap)) continue;
+      const b = m.get(sock);
+      if (m.name === 'km_sockstorage') storage = storageText(b);
+      else if (b) other.push(`${m.name} ${bytesText(b)}`);
+    }
+    const dest = this.ctx ? ctxDest(this.ctx) : null;
+    this.push({ kind: 'exit', program: prog.name, line: null, verdict, dest, ...(dest && this.field !== 'destination' ? { field: this.field } : {}), storage, ...(other.length ? { other } : {}) });
   }
 
   /**
@@ -243,7 +293,7 @@ export class VmTracer {
       this.events[this.events.length - 1] = { ...last, dest: now };
       return;
     }
-    this.push({ kind: 'ctx-write', program: prog?.name ?? '?', line, dest: now });
+    this.push({ kind: 'ctx-write', program: prog?.name ?? '?', line, dest: now, ...(this.field !== 'destination' ? { field: this.field } : {}) });
   }
 
   private wrapHelpers(): void {
@@ -285,7 +335,9 @@ export class VmTracer {
           const ptr = m.mem.regionOf(m.H[0] as number);
           const returnsPointer = id === HelperId.sk_storage_get || id === HelperId.ringbuf_reserve || id === HelperId.sk_fullsock || id === HelperId.tcp_sock;
           const isNull = m.L[0] === 0 && m.H[0] === 0;
-          this.push({ kind: 'helper', program, line, helper: name, result: ptr ? `pointer to ${ptr.name}` : returnsPointer && isNull ? 'NULL' : String(m.L[0] as number) });
+          // What a socket storage holds when the program gets it: what it reads next.
+          const held = ptr?.owner instanceof SkStorageMap ? `, holding ${skStorageText(ptr.owner.name, ptr.bytes)}` : '';
+          this.push({ kind: 'helper', program, line, helper: name, result: ptr ? `pointer to ${ptr.name}${held}` : returnsPointer && isNull ? 'NULL' : String(m.L[0] as number) });
         }
       };
     }

@@ -1,11 +1,13 @@
 // The VM's tracer (bpf/vm/trace.ts) as VmExecutor.traceCase attaches it: a traced run observes
 // what an untraced run observes, records what the program did for the operation that caused it
 // (enrolment before the first operation), and leaves the executor as it found it: engine, helper
-// table, context hook and run entry points; a tail call that falls through is recorded too.
+// table, context hook and run entry points; a tail call that falls through is recorded too. The
+// DNS hooks' runs are traced as connect's are, with the source a receive hook reports, and the
+// socket storage of maps outside the ABI (an object's own records) shows as bytes.
 
 import { describe, expect, it } from 'vitest';
 import { createVmExecutor } from '../../bpf/vm/executor.js';
-import { backend, connect, endpoint, frontend, maps, service, socket } from '../../model/builders.js';
+import { backend, connect, endpoint, frontend, maps, recvfrom, sendto, service, socket } from '../../model/builders.js';
 import type { Case } from '../../model/domain.js';
 import { buildMutant } from '../../cli/mutants.js';
 import { eventText } from '../../cli/explain.js';
@@ -88,6 +90,29 @@ describe('VmExecutor.traceCase', () => {
     expect(missed[0]).toMatchObject({ op: 1, program: 'cgroup_connect4_prog', why: 'no program in that slot' });
     expect(missed[0]!.line?.text).toMatch(/bpf_tail_call/);
     expect(eventText(missed[0]!)).toMatch(/^tail call to slot \d+ falls through \(no program in that slot\): cgroup_connect4_prog goes on/);
+    await ex.close();
+  });
+
+  it("traces the DNS hooks: the destination a send rewrites, the source a receive restores, and storage of the object's own maps", async () => {
+    const ex = await createVmExecutor();
+    const dns: Case = {
+      state: maps({ backends: [backend(0, '10.9.0.53')] }),
+      kind: 'consistent',
+      enrolled: true,
+      ops: [socket(1, 'inet', 'udp'), sendto(1, '10.1.0.1', 53), recvfrom(1)],
+    };
+    const events = ex.traceCase(dns, []).events;
+    const send = events.filter((e) => e.op === 1);
+    expect(send[0]).toMatchObject({ kind: 'run', dest: '10.1.0.1:53' });
+    expect(send).toContainEqual(expect.objectContaining({ kind: 'ctx-write', dest: '10.9.0.53:53' }));
+    const receive = events.filter((e) => e.op === 2);
+    expect(receive[0]).toMatchObject({ kind: 'run', dest: '10.9.0.53:53', field: 'source' });
+    const exit = receive.find((e) => e.kind === 'exit')!;
+    expect(exit).toMatchObject({ dest: '10.1.0.1:53', field: 'source' });
+    expect(eventText(exit)).toMatch(/returns 1, source 10\.1\.0\.1:53, storage via_waypoint=0 has_set_ip=1 has_encoded=0, km_dns_server [0-9a-f ]+/);
+    // Our data path keeps the server it redirected from in km_dns_server: 10.1.0.1 is 0a010001.
+    expect(eventText(exit)).toContain('0a010001');
+    expect(eventText(receive.find((e) => e.kind === 'helper' && e.helper === 'bpf_sk_storage_get')!)).toMatch(/pointer to map km_dns_server storage, holding 0a010001/);
     await ex.close();
   });
 });

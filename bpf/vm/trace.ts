@@ -105,9 +105,13 @@ function describe(map: string, key: Uint8Array, value: Uint8Array | null, netnsC
 
 function storageText(b: Uint8Array | null): string | null {
   if (!b) return null;
-  if (b.length < 24) return toHex(b);
   const s = decodeSockStorage(b);
   return `via_waypoint=${s.viaWaypoint ? 1 : 0} has_set_ip=${s.hasSetIp ? 1 : 0} has_encoded=${s.hasEncoded ? 1 : 0}`;
+}
+
+/** An address given to a run as bytes (4: IPv4, 16: IPv6) and its port, as the trace writes it. */
+function rawAddrText(addr: Uint8Array, port: number): string {
+  return `${addr.length === 4 ? formatIPv4(addr) : `[${formatIPv6(addr)}]`}:${port}`;
 }
 
 function ctxDest(ctx: SockAddrCtx): string {
@@ -202,7 +206,7 @@ export class VmTracer {
     // Program runs: which hook, where the destination started, what the program left.
     vm.runConnectRaw = (prog, sock, addr, port) => {
       this.ctx = sock.family === 'inet' ? vm.connect4Ctx : vm.connect6Ctx;
-      this.dest = `${sock.family === 'inet' ? formatIPv4(addr) : `[${formatIPv6(addr)}]`}:${port}`;
+      this.dest = rawAddrText(addr, port);
       this.push({ kind: 'run', program: prog.name, line: null, dest: this.dest });
       const verdict = runConnectRaw.call(vm, prog, sock, addr, port);
       this.noteCtx(m.current);
@@ -213,7 +217,7 @@ export class VmTracer {
     vm.runUdpHook = (ctx, prog, sock, addr, port) => {
       this.ctx = ctx;
       this.field = ctx.attach.startsWith('recvmsg') ? 'source' : 'destination';
-      this.dest = `${addr.length === 4 ? formatIPv4(addr) : `[${formatIPv6(addr)}]`}:${port}`;
+      this.dest = rawAddrText(addr, port);
       this.push({ kind: 'run', program: prog.name, line: null, dest: this.dest, field: this.field });
       const out = runUdpHook.call(vm, ctx, prog, sock, addr, port);
       this.noteCtx(m.current);
